@@ -1,6 +1,7 @@
 package pdu
 
 import (
+	"bytes"
 	"encoding/binary"
 	"strconv"
 )
@@ -71,6 +72,11 @@ func Append(dst []byte, seq uint32, status CommandStatus, body Body) ([]byte, er
 	if err != nil {
 		return dst[:start], err
 	}
+	if status != ESME_ROK && bytes.Equal(dst[start+HeaderLen:], emptyResponses[body.CommandID()]) {
+		// An error response whose fields are all empty goes header-only, as SMPP 3.4 section 4.4.2 has
+		// it for submit_sm_resp and as Kannel, cloudhopper and node-smpp send every error response.
+		dst = dst[:start+HeaderLen]
+	}
 	binary.BigEndian.PutUint32(dst[start:], uint32(len(dst)-start))
 	return dst, nil
 }
@@ -94,3 +100,14 @@ func Decode(h Header, body []byte) (Body, error) {
 	}
 	return b, nil
 }
+
+// emptyResponses holds the encoding of each response body with every field empty.
+var emptyResponses = func() map[CommandID][]byte {
+	m := map[CommandID][]byte{}
+	for id := CommandID(0); id < 0x200; id++ {
+		if b := New(id.Response()); b != nil {
+			m[id.Response()], _ = b.AppendBody(nil)
+		}
+	}
+	return m
+}()

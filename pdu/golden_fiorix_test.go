@@ -1,0 +1,5 @@
+package pdu
+
+import "github.com/fiorix/go-smpp/smpp/pdu/pdufield"
+
+func fieldName(s string) pdufield.Name { return pdufield.Name(s) }
