@@ -1,0 +1,242 @@
+package dlr
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/smppgw/smppgw/pdu"
+)
+
+// The data_coding values (SMPP 3.4 section 5.2.19) receipts arrive in besides the default alphabet.
+// Package pdu/text holds the full codecs; a receipt needs only these two to find its ASCII keys.
+const (
+	codingLatin1 = 0x03
+	codingUCS2   = 0x08
+)
+
+// maxShortMessage is the most short_message can carry (SMPP 3.4 section 5.2.22); a longer receipt
+// goes in message_payload.
+const maxShortMessage = 254
+
+// maxReceiptedID is the longest receipted_message_id: a C-Octet String of at most 65 octets with its
+// NUL (SMPP 3.4 section 5.3.2.12).
+const maxReceiptedID = 64
+
+// Info is what a receipt deliver_sm says, from its TLVs and its text together. Where both speak, the
+// TLVs win: they are binary, typed and standard, while the text's format is only an appendix's
+// example and SMSCs write it in their own ways (a decimal id in the text and a hex one in the TLV is
+// common).
+type Info struct {
+	MessageID       string               // receipted_message_id when present, else the text's id
+	State           pdu.MessageState     // message_state when present and non-zero, else Receipt.State()
+	NetworkError    pdu.NetworkErrorCode // network_error_code, when HasNetworkError
+	HasNetworkError bool
+	Intermediate    bool    // an intermediate delivery notification rather than a delivery receipt
+	Receipt         Receipt // the text; absent values where it said nothing or could not be read
+
+	// TextErr is why the text could not be read (wrapping ErrNotReceipt or ErrMalformed), when the
+	// TLVs carried the id and the state anyway. Many SMSCs send receipts with an empty short_message
+	// and only TLVs; this is for logging, not a failure.
+	TextErr error
+}
+
+// FromDeliverSM reads the receipt a deliver_sm carries. The text is taken from short_message, or from
+// message_payload when short_message is empty, after a user data header when esm_class has UDHI;
+// UCS-2 and Latin-1 data codings are decoded, any other is taken as ASCII, which is what SMSCs send
+// receipts in.
+//
+// The error wraps ErrNotReceipt when esm_class is not a receipt's (see IsReceipt), and ErrMalformed
+// when neither the TLVs nor the text give the message id, or the state. Otherwise a text that could
+// not be read is reported in Info.TextErr. Info's strings do not alias d.
+func FromDeliverSM(d *pdu.DeliverSM) (Info, error) {
+	if d == nil {
+		return Info{}, fmt.Errorf("%w: no deliver_sm", ErrNotReceipt)
+	}
+	if !IsReceipt(d.EsmClass) {
+		return Info{}, fmt.Errorf("%w: esm_class 0x%02X", ErrNotReceipt, d.EsmClass)
+	}
+	var info Info
+	info.Intermediate = d.EsmClass&pdu.EsmClassTypeMask == pdu.EsmClassIntermediate
+	info.Receipt, info.TextErr = Parse(receiptText(d))
+
+	info.MessageID = info.Receipt.ID
+	if id, ok := d.Options.ReceiptedMessageID(); ok && id != "" {
+		// The accessor's string may alias the frame; the Info outlives it.
+		info.MessageID = strings.Clone(id)
+	}
+	if st, ok := d.Options.MessageState(); ok && st != 0 {
+		info.State = st
+	} else if info.Receipt.Stat != "" {
+		info.State = info.Receipt.State()
+	}
+	info.NetworkError, info.HasNetworkError = d.Options.NetworkErrorCode()
+
+	if info.MessageID == "" {
+		return info, &FieldError{Field: "receipted_message_id", Reason: "missing, and the text has no id: " + errText(info.TextErr), Err: ErrMalformed}
+	}
+	if info.State == 0 {
+		return info, &FieldError{Field: "message_state", Reason: "missing, and the text has no stat: " + errText(info.TextErr), Err: ErrMalformed}
+	}
+	return info, nil
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "(no error)"
+	}
+	return err.Error()
+}
+
+// receiptText returns the receipt text of d as a new string.
+func receiptText(d *pdu.DeliverSM) string {
+	b := d.ShortMessage
+	if len(b) == 0 {
+		if p, ok := d.Options.MessagePayload(); ok {
+			b = p
+		}
+	}
+	if d.EsmClass&pdu.EsmClassUDHI != 0 && len(b) > 0 {
+		b = b[min(1+int(b[0]), len(b)):]
+	}
+	switch d.DataCoding {
+	case codingUCS2:
+		return decodeUCS2(b)
+	case codingLatin1:
+		return decodeLatin1(b)
+	}
+	return string(b)
+}
+
+// decodeUCS2 decodes UTF-16BE; an odd last octet is dropped and a lone surrogate becomes U+FFFD, as
+// a receipt's keys matter more than a broken character in its text.
+func decodeUCS2(b []byte) string {
+	var sb strings.Builder
+	sb.Grow(len(b))
+	for i := 0; i+1 < len(b); i += 2 {
+		r := rune(b[i])<<8 | rune(b[i+1])
+		if utf16.IsSurrogate(r) && i+3 < len(b) {
+			if pair := utf16.DecodeRune(r, rune(b[i+2])<<8|rune(b[i+3])); pair != utf8.RuneError {
+				sb.WriteRune(pair)
+				i += 2
+				continue
+			}
+		}
+		if utf16.IsSurrogate(r) {
+			r = utf8.RuneError
+		}
+		sb.WriteRune(r)
+	}
+	return sb.String()
+}
+
+func decodeLatin1(b []byte) string {
+	var sb strings.Builder
+	sb.Grow(len(b))
+	for _, c := range b {
+		sb.WriteRune(rune(c))
+	}
+	return sb.String()
+}
+
+// ToDeliverSM fills d as an SMSC sends a receipt, for smppgw's own SMSC role: esm_class 0x04 (0x20
+// when Intermediate), registered_delivery 0, the Appendix B text of i.Receipt as short_message, and
+// the receipted_message_id, message_state and network_error_code TLVs (the last only when
+// HasNetworkError; other TLVs of d are kept). Addresses and service_type are the caller's: a receipt
+// goes from the original destination to the original source.
+//
+// Empty parts are filled from each other: MessageID from Receipt.ID and back, State from Receipt.Stat
+// (UNKNOWN when that is empty too) and Stat from State. A text of ASCII is sent in data_coding 0, as
+// SMSCs do; one with other characters in UCS-2 (0x08), so it reads back the same. A text longer than
+// short_message's 254 octets goes in message_payload.
+//
+// The error wraps ErrMalformed when there is no message id, or it does not fit receipted_message_id
+// (more than 64 octets, or a NUL in it). d.ShortMessage is newly allocated, never written into, as it
+// may alias a decoded frame.
+func (i Info) ToDeliverSM(d *pdu.DeliverSM) error {
+	r := i.Receipt
+	id := i.MessageID
+	if id == "" {
+		id = r.ID
+	}
+	if id == "" {
+		return &FieldError{Field: "receipted_message_id", Reason: "missing", Err: ErrMalformed}
+	}
+	if len(id) > maxReceiptedID {
+		return &FieldError{Field: "receipted_message_id", Value: id, Reason: "longer than 64 octets", Err: ErrMalformed}
+	}
+	if strings.IndexByte(id, 0) >= 0 {
+		return &FieldError{Field: "receipted_message_id", Value: id, Reason: "holds a NUL", Err: ErrMalformed}
+	}
+	if r.ID == "" {
+		r.ID = id
+	}
+	state := i.State
+	if state == 0 {
+		state = r.State()
+	}
+	if r.Stat == "" {
+		r.Stat = StatFor(state)
+	}
+
+	d.EsmClass = pdu.EsmClassReceipt
+	if i.Intermediate {
+		d.EsmClass = pdu.EsmClassIntermediate
+	}
+	d.RegisteredDelivery = 0 // a receipt must not ask for a receipt
+
+	body := r.Append(make([]byte, 0, 96+len(r.ID)+len(r.Stat)+len(r.Err)+len(r.Text)))
+	d.DataCoding = 0
+	if !isASCII(body) {
+		d.DataCoding = codingUCS2
+		body = appendUCS2(make([]byte, 0, 2*len(body)), body)
+	}
+	if len(body) <= maxShortMessage {
+		d.ShortMessage = body
+		deleteTLV(&d.Options, pdu.TagMessagePayload)
+	} else {
+		d.ShortMessage = nil
+		d.Options.SetMessagePayload(body)
+	}
+
+	d.Options.SetReceiptedMessageID(id)
+	d.Options.SetMessageState(state)
+	if i.HasNetworkError {
+		d.Options.SetNetworkErrorCode(i.NetworkError)
+	} else {
+		deleteTLV(&d.Options, pdu.TagNetworkErrorCode)
+	}
+	return nil
+}
+
+// deleteTLV removes tag t when present; Options.Delete rebuilds the options even when it is not.
+func deleteTLV(o *pdu.Options, t pdu.Tag) {
+	if o.Has(t) {
+		o.Delete(t)
+	}
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// appendUCS2 appends the UTF-16BE encoding of the UTF-8 text s; invalid UTF-8 becomes U+FFFD.
+func appendUCS2(dst, s []byte) []byte {
+	for len(s) > 0 {
+		r, n := utf8.DecodeRune(s)
+		s = s[n:]
+		if r >= 0x10000 {
+			hi, lo := utf16.EncodeRune(r)
+			dst = append(dst, byte(hi>>8), byte(hi), byte(lo>>8), byte(lo))
+			continue
+		}
+		dst = append(dst, byte(r>>8), byte(r))
+	}
+	return dst
+}
