@@ -1,0 +1,371 @@
+package gateway
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// BindType is how a session is bound: transmitter, receiver or transceiver. The zero value BindNone is
+// an unbound session.
+type BindType uint8
+
+// Bind types of SMPP 3.4 section 2.2.
+const (
+	BindNone BindType = iota
+	BindTransmitter
+	BindReceiver
+	BindTransceiver
+)
+
+var bindTypeNames = [...]string{BindNone: "none", BindTransmitter: "transmitter", BindReceiver: "receiver", BindTransceiver: "transceiver"}
+
+func (b BindType) String() string {
+	if int(b) < len(bindTypeNames) {
+		return bindTypeNames[b]
+	}
+	return fmt.Sprintf("BindType(%d)", uint8(b))
+}
+
+// MarshalText writes the lower-case name ("transceiver"), as configuration files spell it.
+func (b BindType) MarshalText() ([]byte, error) {
+	if int(b) >= len(bindTypeNames) {
+		return nil, fmt.Errorf("gateway: invalid bind type %d", uint8(b))
+	}
+	return []byte(bindTypeNames[b]), nil
+}
+
+// UnmarshalText reads "transmitter", "receiver" or "transceiver" (also "tx", "rx", "trx"), any case.
+func (b *BindType) UnmarshalText(text []byte) error {
+	switch strings.ToLower(strings.TrimSpace(string(text))) {
+	case "transmitter", "tx":
+		*b = BindTransmitter
+	case "receiver", "rx":
+		*b = BindReceiver
+	case "transceiver", "trx":
+		*b = BindTransceiver
+	case "", "none":
+		*b = BindNone
+	default:
+		return fmt.Errorf("gateway: unknown bind type %q (want transmitter, receiver or transceiver)", text)
+	}
+	return nil
+}
+
+// canSubmit reports whether the ESME side of a bind of this type may send submit_sm and friends.
+func (b BindType) canSubmit() bool { return b == BindTransmitter || b == BindTransceiver }
+
+// canReceive reports whether the ESME side of a bind of this type may be sent deliver_sm.
+func (b BindType) canReceive() bool { return b == BindReceiver || b == BindTransceiver }
+
+// SessionConfig tunes one session. Every zero value means the documented default, so an empty
+// SessionConfig is a working one.
+type SessionConfig struct {
+	// Window is how many of our requests may await a response at once; a sender waits when it is full.
+	// 0 means 10.
+	Window int `yaml:"window"`
+	// ResponseTimeout is how long a request of ours may wait for its response. 0 means 10s.
+	ResponseTimeout time.Duration `yaml:"response_timeout"`
+	// EnquireLink is how long the link may stay idle (nothing received) before we send enquire_link;
+	// the session closes when that goes unanswered for ResponseTimeout. 0 means 30s; negative disables.
+	EnquireLink time.Duration `yaml:"enquire_link"`
+	// InboundLimit is how many of the peer's requests may be unanswered at once. 0 means 100.
+	InboundLimit int `yaml:"inbound_limit"`
+	// ThrottleInbound answers requests beyond InboundLimit with ESME_RTHROTTLED instead of the default,
+	// which stops reading until some are answered (TCP back-pressure).
+	ThrottleInbound bool `yaml:"throttle_inbound"`
+	// UnbindTimeout bounds a graceful unbind: the wait for in-flight responses and then for unbind_resp.
+	// 0 means 5s.
+	UnbindTimeout time.Duration `yaml:"unbind_timeout"`
+	// BindTimeout is how long a connection may stay unbound before it is closed (a server waiting for
+	// the bind, an ESME waiting after outbind). 0 means 30s.
+	BindTimeout time.Duration `yaml:"bind_timeout"`
+	// WriteTimeout bounds one write to the socket, so a peer that stops reading is detected rather than
+	// waited on forever. 0 means 10s.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// MaxPDULength is the largest command_length accepted from the peer. 0 means pdu.DefaultMaxLength.
+	MaxPDULength int `yaml:"max_pdu_length"`
+}
+
+func (c SessionConfig) withDefaults() SessionConfig {
+	if c.Window <= 0 {
+		c.Window = 10
+	}
+	if c.ResponseTimeout <= 0 {
+		c.ResponseTimeout = 10 * time.Second
+	}
+	if c.EnquireLink == 0 {
+		c.EnquireLink = 30 * time.Second
+	}
+	if c.InboundLimit <= 0 {
+		c.InboundLimit = 100
+	}
+	if c.UnbindTimeout <= 0 {
+		c.UnbindTimeout = 5 * time.Second
+	}
+	if c.BindTimeout <= 0 {
+		c.BindTimeout = 30 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	return c
+}
+
+// Validate reports the first field that cannot work.
+func (c SessionConfig) Validate() error {
+	if c.Window > maxWindow {
+		return fmt.Errorf("gateway: session.window %d exceeds %d", c.Window, maxWindow)
+	}
+	if c.Window < 0 || c.InboundLimit < 0 || c.MaxPDULength < 0 {
+		return errors.New("gateway: session.window, session.inbound_limit and session.max_pdu_length must not be negative")
+	}
+	return nil
+}
+
+// ServerTLSConfig is the TLS side of a listener.
+type ServerTLSConfig struct {
+	CertFile string `yaml:"cert_file"` // PEM certificate chain; required
+	KeyFile  string `yaml:"key_file"`  // PEM private key; required
+	// ClientCAFile, when set, asks clients for a certificate signed by one of these CAs.
+	ClientCAFile string `yaml:"client_ca_file"`
+	// RequireClientCert refuses clients without a valid certificate (needs ClientCAFile).
+	RequireClientCert bool `yaml:"require_client_cert"`
+}
+
+func (c *ServerTLSConfig) build() (*tls.Config, error) {
+	if c.CertFile == "" || c.KeyFile == "" {
+		return nil, errors.New("gateway: tls.cert_file and tls.key_file are required")
+	}
+	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: tls.cert_file/key_file: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if c.ClientCAFile != "" {
+		pool, err := loadPool(c.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: tls.client_ca_file: %w", err)
+		}
+		tc.ClientCAs = pool
+		tc.ClientAuth = tls.VerifyClientCertIfGiven
+		if c.RequireClientCert {
+			tc.ClientAuth = tls.RequireAndVerifyClientCert
+		}
+	} else if c.RequireClientCert {
+		return nil, errors.New("gateway: tls.require_client_cert needs tls.client_ca_file")
+	}
+	return tc, nil
+}
+
+// ClientTLSConfig is the TLS side of an upstream bind or an outbind.
+type ClientTLSConfig struct {
+	// CAFile holds the PEM CAs that sign the server's certificate; empty means the system roots.
+	CAFile string `yaml:"ca_file"`
+	// ServerName is sent as SNI and checked against the certificate; empty means the host of Address.
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify accepts any certificate. For tests against self-signed peers only.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+	// CertFile and KeyFile, when set, present a client certificate.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+func (c *ClientTLSConfig) build(address string) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify}
+	if tc.ServerName == "" {
+		host := address
+		if i := strings.LastIndexByte(address, ':'); i >= 0 {
+			host = strings.Trim(address[:i], "[]")
+		}
+		tc.ServerName = host
+	}
+	if c.CAFile != "" {
+		pool, err := loadPool(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: tls.ca_file: %w", err)
+		}
+		tc.RootCAs = pool
+	}
+	if c.CertFile != "" || c.KeyFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: tls.cert_file/key_file: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+func loadPool(file string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("no PEM certificate in %s", file)
+	}
+	return pool, nil
+}
+
+// ListenerConfig is one address the server accepts binds on.
+type ListenerConfig struct {
+	// Address is host:port. Empty means ":2775", or ":3550" when TLS is set.
+	Address string `yaml:"address"`
+	// TLS, when set, makes this a TLS listener.
+	TLS *ServerTLSConfig `yaml:"tls"`
+}
+
+// ServerConfig configures the SMSC role. The zero value listens on nothing (use Serve with your own
+// listener) and uses the defaults below.
+type ServerConfig struct {
+	// SystemID is ours, sent in bind_resp and outbind. Empty means "smppgw".
+	SystemID string `yaml:"system_id"`
+	// Listeners are opened by Start.
+	Listeners []ListenerConfig `yaml:"listeners"`
+	// Session tunes every accepted session.
+	Session SessionConfig `yaml:"session"`
+	// FailureDelay is how long the answer to a failed bind is held back for an address that just failed;
+	// it doubles with each further failure from that address up to FailureDelayMax. 0 means 1s;
+	// negative disables the slow-down.
+	FailureDelay time.Duration `yaml:"failure_delay"`
+	// FailureDelayMax caps FailureDelay. 0 means 30s.
+	FailureDelayMax time.Duration `yaml:"failure_delay_max"`
+	// FailureMemory is how long failures from an address are remembered after the last one. 0 means 10m.
+	FailureMemory time.Duration `yaml:"failure_memory"`
+}
+
+func (c ServerConfig) withDefaults() ServerConfig {
+	if c.SystemID == "" {
+		c.SystemID = "smppgw"
+	}
+	if c.FailureDelay == 0 {
+		c.FailureDelay = time.Second
+	}
+	if c.FailureDelayMax <= 0 {
+		c.FailureDelayMax = 30 * time.Second
+	}
+	if c.FailureMemory <= 0 {
+		c.FailureMemory = 10 * time.Minute
+	}
+	return c
+}
+
+// Validate reports the first field that cannot work.
+func (c ServerConfig) Validate() error {
+	if len(c.SystemID) > 15 {
+		return fmt.Errorf("gateway: system_id %q is longer than 15 octets", c.SystemID)
+	}
+	for i, l := range c.Listeners {
+		if l.TLS != nil && (l.TLS.CertFile == "" || l.TLS.KeyFile == "") {
+			return fmt.Errorf("gateway: listeners[%d].tls needs cert_file and key_file", i)
+		}
+	}
+	return c.Session.Validate()
+}
+
+// OutbindConfig is an ESME the server may connect to with outbind (SMPP 3.4 section 2.2.1).
+type OutbindConfig struct {
+	Address  string           `yaml:"address"`   // host:port of the ESME; required
+	SystemID string           `yaml:"system_id"` // sent in outbind; empty means the server's SystemID
+	Password string           `yaml:"password"`  // sent in outbind
+	TLS      *ClientTLSConfig `yaml:"tls"`       // nil means plain TCP
+	// DialTimeout bounds the connect. 0 means 10s.
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+}
+
+// ClientConfig configures one upstream bind (ESME role). Zero values mean the documented defaults.
+type ClientConfig struct {
+	// Name labels the upstream in logs and status. Empty means system_id@address.
+	Name string `yaml:"name"`
+	// Address is the upstream's host:port. Empty means the client only binds back on outbinds received
+	// on OutbindListen.
+	Address string `yaml:"address"`
+	// TLS, when set, dials with TLS (verification and SNI per ClientTLSConfig).
+	TLS        *ClientTLSConfig `yaml:"tls"`
+	SystemID   string           `yaml:"system_id"`
+	Password   string           `yaml:"password"`
+	SystemType string           `yaml:"system_type"`
+	// BindType is how to bind. The zero value means transceiver.
+	BindType BindType `yaml:"bind_type"`
+	// AddressRange is the bind's address_range; empty means none.
+	AddressRange string `yaml:"address_range"`
+	// Session tunes the session: window, response timeout, enquire_link interval, ...
+	Session SessionConfig `yaml:"session"`
+	// DialTimeout bounds the TCP (and TLS) connect. 0 means 10s.
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// ReconnectMin is the first back-off after a failed or lost bind; it doubles per failure (with full
+	// jitter) up to ReconnectMax. 0 means 1s; ReconnectMax 0 means 1m.
+	ReconnectMin time.Duration `yaml:"reconnect_min"`
+	ReconnectMax time.Duration `yaml:"reconnect_max"`
+	// ThrottleDelay is the pause after the upstream answers ESME_RTHROTTLED or ESME_RMSGQFUL; it doubles
+	// while the upstream keeps refusing, up to ThrottleDelayMax. 0 means 200ms; ThrottleDelayMax 0 means 10s.
+	ThrottleDelay    time.Duration `yaml:"throttle_delay"`
+	ThrottleDelayMax time.Duration `yaml:"throttle_delay_max"`
+	// QueueSize bounds the in-memory queue of pending submissions. 0 means 10000.
+	QueueSize int `yaml:"queue_size"`
+	// OutbindListen, when set, is a host:port where the upstream may connect and send outbind; the
+	// client then binds back on that connection.
+	OutbindListen string `yaml:"outbind_listen"`
+	// OutbindPassword, when set, must match the password of an accepted outbind.
+	OutbindPassword string `yaml:"outbind_password"`
+}
+
+func (c ClientConfig) withDefaults() ClientConfig {
+	if c.BindType == BindNone {
+		c.BindType = BindTransceiver
+	}
+	if c.Name == "" {
+		c.Name = c.SystemID + "@" + c.Address
+		if c.Address == "" {
+			c.Name = c.SystemID + "@" + c.OutbindListen
+		}
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = 10 * time.Second
+	}
+	if c.ReconnectMin <= 0 {
+		c.ReconnectMin = time.Second
+	}
+	if c.ReconnectMax <= 0 {
+		c.ReconnectMax = time.Minute
+	}
+	if c.ReconnectMax < c.ReconnectMin {
+		c.ReconnectMax = c.ReconnectMin
+	}
+	if c.ThrottleDelay <= 0 {
+		c.ThrottleDelay = 200 * time.Millisecond
+	}
+	if c.ThrottleDelayMax <= 0 {
+		c.ThrottleDelayMax = 10 * time.Second
+	}
+	if c.QueueSize <= 0 {
+		c.QueueSize = 10000
+	}
+	return c
+}
+
+// Validate reports the first field that cannot work.
+func (c ClientConfig) Validate() error {
+	if c.Address == "" && c.OutbindListen == "" {
+		return errors.New("gateway: client needs address or outbind_listen")
+	}
+	if c.SystemID == "" || len(c.SystemID) > 15 {
+		return fmt.Errorf("gateway: client system_id %q must be 1 to 15 octets", c.SystemID)
+	}
+	if len(c.Password) > 8 {
+		return errors.New("gateway: client password is longer than 8 octets")
+	}
+	if len(c.SystemType) > 12 {
+		return fmt.Errorf("gateway: client system_type %q is longer than 12 octets", c.SystemType)
+	}
+	if c.BindType > BindTransceiver {
+		return fmt.Errorf("gateway: client bind_type %d is unknown", c.BindType)
+	}
+	return c.Session.Validate()
+}

@@ -1,0 +1,1030 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/smppgw/smppgw/pdu"
+)
+
+// Role is which side of SMPP a session plays.
+type Role uint8
+
+const (
+	// RoleSMSC is the server side: the peer binds to us and submits; we deliver.
+	RoleSMSC Role = iota
+	// RoleESME is the client side: we bind to the peer and submit; it delivers.
+	RoleESME
+)
+
+func (r Role) String() string {
+	if r == RoleSMSC {
+		return "smsc"
+	}
+	return "esme"
+}
+
+// State is a session's place in its life: open (connected, not bound), bound, unbinding, closed.
+type State uint32
+
+// Session states.
+const (
+	StateOpen State = iota
+	StateBound
+	StateUnbinding
+	StateClosed
+)
+
+var stateNames = [...]string{"open", "bound", "unbinding", "closed"}
+
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return "unknown"
+}
+
+// SessionOptions are what NewSession needs besides the connection.
+type SessionOptions struct {
+	Role    Role
+	Handler Handler // nil means BaseHandler
+	Config  SessionConfig
+	Logger  zerolog.Logger
+	// SystemID is ours, sent in bind_resp (SMSC role). Empty means "smppgw".
+	SystemID string
+}
+
+// BindParams are the fields of a bind request we send.
+type BindParams struct {
+	SystemID     string
+	Password     string
+	SystemType   string
+	AddrTON      uint8
+	AddrNPI      uint8
+	AddressRange string
+}
+
+// SessionInfo is a snapshot of a session, taken without stopping it.
+type SessionInfo struct {
+	ID             uint64
+	Role           Role
+	RemoteAddr     string
+	LocalAddr      string
+	SystemID       string // the account's system_id: the peer's (SMSC role) or ours (ESME role)
+	PeerSystemID   string // the system_id the other side calls itself in bind_resp (ESME role)
+	BindType       BindType
+	State          State
+	Started        time.Time
+	PDUsIn         uint64
+	PDUsOut        uint64
+	WindowUsed     int // our requests awaiting a response
+	WindowSize     int
+	InboundPending int // the peer's requests we have not answered yet
+	InboundLimit   int
+	Timeouts       uint64 // our requests that got no response in time
+	LateResponses  uint64 // responses that matched nothing pending (after a timeout, or bogus)
+	Lost           uint64 // our requests still pending when the session ended
+	CloseReason    string // set once closed
+}
+
+var sessionIDs atomic.Uint64
+
+// waiter carries one response to a goroutine blocked in Send; pooled, with a channel made once.
+type waiter struct {
+	ch   chan struct{}
+	resp Response
+	err  error
+}
+
+var waiterPool = sync.Pool{New: func() any { return &waiter{ch: make(chan struct{}, 1)} }}
+
+func getWaiter() *waiter { return waiterPool.Get().(*waiter) }
+
+func putWaiter(w *waiter) {
+	w.resp, w.err = Response{}, nil
+	waiterPool.Put(w)
+}
+
+// Session is one SMPP connection: a reader goroutine that decodes and dispatches, a writer goroutine
+// that flushes coalesced writes, a window of our pending requests with one expiry timer, a limit on the
+// peer's unanswered requests, enquire_link when idle, and a bind state checked on every PDU.
+// All methods are safe for concurrent use.
+type Session struct {
+	id      uint64
+	role    Role
+	conn    net.Conn
+	h       Handler
+	cfg     SessionConfig
+	log     zerolog.Logger
+	localID string
+	started time.Time
+	remote  string
+	local   string
+
+	state    atomic.Uint32 // State
+	bindType atomic.Uint32 // BindType
+	binding  atomic.Bool   // a Bind call is in progress
+
+	// mu guards the window, the expiry timer's arming and the identity strings.
+	mu          sync.Mutex
+	win         window
+	timerArmed  bool
+	systemID    string
+	peerID      string
+	closeReason error
+
+	sem     chan struct{} // window slots of user requests: a token per request in flight
+	expiry  *time.Timer
+	enquire *time.Timer
+	bindTmr *time.Timer
+	seenIn  atomic.Uint64 // pdusIn at the previous idle check
+	enqBusy atomic.Bool   // an enquire_link of ours is pending
+
+	// wmu guards the outgoing buffer: senders encode straight into wbuf, the writer swaps it out.
+	wmu      sync.Mutex
+	wbuf     []byte
+	wpending bool
+	wclosing bool // no more writes; the writer flushes what is queued and closes
+	wabort   bool // no more writes; the writer drops what is queued
+	wsig     chan struct{}
+	wdone    chan struct{}
+
+	inPending atomic.Int32
+	inWake    chan struct{}
+
+	pdusIn, pdusOut, timeouts, late, lost atomic.Uint64
+
+	closeOnce sync.Once
+	closing   chan struct{}
+	done      chan struct{}
+}
+
+// NewSession starts a session on conn and returns it; it runs until the connection ends or it is
+// unbound or closed. A server accepts a connection and calls NewSession with RoleSMSC; a client dials,
+// calls NewSession with RoleESME and then Bind.
+func NewSession(conn net.Conn, o SessionOptions) *Session {
+	cfg := o.Config.withDefaults()
+	h := o.Handler
+	if h == nil {
+		h = BaseHandler{}
+	}
+	id := sessionIDs.Add(1)
+	s := &Session{
+		id:      id,
+		role:    o.Role,
+		conn:    conn,
+		h:       h,
+		cfg:     cfg,
+		localID: o.SystemID,
+		started: time.Now(),
+		remote:  addrString(conn.RemoteAddr()),
+		local:   addrString(conn.LocalAddr()),
+		win:     newWindow(cfg.Window),
+		sem:     make(chan struct{}, cfg.Window),
+		wbuf:    make([]byte, 0, 4096),
+		wsig:    make(chan struct{}, 1),
+		wdone:   make(chan struct{}),
+		inWake:  make(chan struct{}, 1),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	if s.localID == "" {
+		s.localID = "smppgw"
+	}
+	s.log = o.Logger.With().Uint64("session", id).Str("role", o.Role.String()).Str("remote", s.remote).Logger()
+	s.expiry = time.AfterFunc(time.Hour, s.expire)
+	s.expiry.Stop()
+	s.bindTmr = time.AfterFunc(cfg.BindTimeout, func() {
+		if s.State() == StateOpen {
+			s.log.Info().Dur("bind_timeout", cfg.BindTimeout).Msg("closing unbound connection")
+			s.shutdown(ErrBindTimeout, true)
+		}
+	})
+	if cfg.EnquireLink > 0 {
+		s.enquire = time.AfterFunc(cfg.EnquireLink, s.idleCheck)
+	}
+	go s.writeLoop()
+	go s.readLoop()
+	return s
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+// ID is the session's process-unique id.
+func (s *Session) ID() uint64 { return s.id }
+
+// State is the session's current state.
+func (s *Session) State() State { return State(s.state.Load()) }
+
+// BindType is how the session is bound (BindNone before the bind).
+func (s *Session) BindType() BindType { return BindType(s.bindType.Load()) }
+
+// SystemID is the account's system_id once bound: the peer's in the SMSC role, ours in the ESME role.
+func (s *Session) SystemID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.systemID
+}
+
+// RemoteAddr is the peer's address.
+func (s *Session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
+
+// Logger is the session's logger, carrying its id and remote address.
+func (s *Session) Logger() *zerolog.Logger { return &s.log }
+
+// Done is closed once the session has ended and its Handler has been told (HandleClosed, Terminate).
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Err is why the session ended (nil while it runs): see Handler.HandleClosed.
+func (s *Session) Err() error {
+	select {
+	case <-s.done:
+	default:
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closeReason
+}
+
+// Info returns a snapshot of the session's identity and counters.
+func (s *Session) Info() SessionInfo {
+	s.mu.Lock()
+	sys, peer, reason := s.systemID, s.peerID, s.closeReason
+	s.mu.Unlock()
+	in := SessionInfo{
+		ID: s.id, Role: s.role, RemoteAddr: s.remote, LocalAddr: s.local,
+		SystemID: sys, PeerSystemID: peer, BindType: s.BindType(), State: s.State(), Started: s.started,
+		PDUsIn: s.pdusIn.Load(), PDUsOut: s.pdusOut.Load(),
+		WindowUsed: len(s.sem), WindowSize: cap(s.sem),
+		InboundPending: int(s.inPending.Load()), InboundLimit: s.cfg.InboundLimit,
+		Timeouts: s.timeouts.Load(), LateResponses: s.late.Load(), Lost: s.lost.Load(),
+	}
+	if reason != nil && in.State == StateClosed {
+		in.CloseReason = reason.Error()
+	}
+	return in
+}
+
+// Send sends a request and waits for its response, within the window: it waits for a free slot first
+// (bounded by ctx). A response with a non-OK status is returned along with that status as the error.
+// If ctx ends after the request went out, Send returns ctx.Err() and the outcome goes to the Handler
+// (HandleResponse, HandleResponseTimeout or Terminate), so that it is never silently lost.
+func (s *Session) Send(ctx context.Context, body pdu.Body) (Response, error) {
+	if err := s.checkOutbound(body); err != nil {
+		return Response{}, err
+	}
+	if err := s.acquire(ctx); err != nil {
+		return Response{}, err
+	}
+	w := getWaiter()
+	seq, err := s.enqueue(kindUser, body, w, nil)
+	if err != nil {
+		s.release()
+		putWaiter(w)
+		return Response{}, err
+	}
+	return s.wait(ctx, seq, w, false)
+}
+
+// SendAsync sends a request without waiting for the response: it returns once the request is queued
+// for writing (waiting for a window slot first, bounded by ctx). done, if not nil, is called exactly
+// once with the response or the error (ErrResponseTimeout, ErrLost) when SendAsync returned nil, and
+// never when it returned an error. With a nil done, the Handler receives the outcome. done runs on
+// the session's reader or timer goroutine: it must not block, nor send on this session.
+func (s *Session) SendAsync(ctx context.Context, body pdu.Body, done func(Response, error)) error {
+	if err := s.checkOutbound(body); err != nil {
+		return err
+	}
+	if err := s.acquire(ctx); err != nil {
+		return err
+	}
+	if _, err := s.enqueue(kindUser, body, nil, done); err != nil {
+		s.release()
+		return err
+	}
+	return nil
+}
+
+// Respond answers one of the peer's requests, as received by Handler.HandleRequest (or a Handler's
+// bind). A nil body sends the empty response body for an OK status, and a header-only response for
+// an error status, as SMPP 3.4 allows. Each request must be answered once.
+func (s *Session) Respond(req Request, status pdu.CommandStatus, body pdu.Body) error {
+	if req.Body == nil {
+		return ErrInvalidResponse
+	}
+	id := req.Body.CommandID()
+	if id.IsResponse() || id == pdu.OutbindID {
+		return ErrInvalidResponse
+	}
+	if req.inbound {
+		s.inboundDone()
+	}
+	if body == nil {
+		if status != pdu.ESME_ROK {
+			return s.writeHeader(id.Response(), status, req.Sequence)
+		}
+		body = pdu.New(id.Response())
+	} else if body.CommandID() != id.Response() {
+		return ErrInvalidResponse
+	}
+	return s.write(req.Sequence, status, body)
+}
+
+// Bind sends a bind request of type bt (ESME role) and waits for the answer; on ESME_ROK the session
+// is bound. A refusal is returned as its status (errors.Is(err, pdu.ESME_RINVPASWD)).
+func (s *Session) Bind(ctx context.Context, bt BindType, p BindParams) (Response, error) {
+	if s.role != RoleESME {
+		return Response{}, ErrNotBound
+	}
+	if s.State() != StateOpen {
+		if s.State() == StateClosed {
+			return Response{}, ErrClosed
+		}
+		return Response{}, ErrAlreadyBound
+	}
+	if !s.binding.CompareAndSwap(false, true) {
+		return Response{}, ErrAlreadyBound
+	}
+	defer s.binding.Store(false)
+	var body pdu.Body
+	switch bt {
+	case BindTransmitter:
+		body = &pdu.BindTransmitter{SystemID: p.SystemID, Password: p.Password, SystemType: p.SystemType, InterfaceVersion: 0x34, AddrTON: p.AddrTON, AddrNPI: p.AddrNPI, AddressRange: p.AddressRange}
+	case BindReceiver:
+		body = &pdu.BindReceiver{SystemID: p.SystemID, Password: p.Password, SystemType: p.SystemType, InterfaceVersion: 0x34, AddrTON: p.AddrTON, AddrNPI: p.AddrNPI, AddressRange: p.AddressRange}
+	case BindTransceiver:
+		body = &pdu.BindTransceiver{SystemID: p.SystemID, Password: p.Password, SystemType: p.SystemType, InterfaceVersion: 0x34, AddrTON: p.AddrTON, AddrNPI: p.AddrNPI, AddressRange: p.AddressRange}
+	default:
+		return Response{}, errors.New("gateway: Bind needs a bind type")
+	}
+	resp, err := s.sendInternal(ctx, body)
+	if err != nil {
+		return resp, err
+	}
+	s.mu.Lock()
+	s.systemID = p.SystemID
+	s.peerID = respSystemID(resp.Body)
+	s.mu.Unlock()
+	s.bindType.Store(uint32(bt))
+	if !s.state.CompareAndSwap(uint32(StateOpen), uint32(StateBound)) {
+		return resp, ErrClosed
+	}
+	s.bindTmr.Stop()
+	s.log.Info().Str("system_id", p.SystemID).Stringer("bind_type", bt).Msg("bound")
+	return resp, nil
+}
+
+func respSystemID(b pdu.Body) string {
+	switch r := b.(type) {
+	case *pdu.BindTransmitterResp:
+		return r.SystemID
+	case *pdu.BindReceiverResp:
+		return r.SystemID
+	case *pdu.BindTransceiverResp:
+		return r.SystemID
+	}
+	return ""
+}
+
+// Outbind sends outbind (SMSC role, before any bind) asking the ESME to bind on this connection.
+func (s *Session) Outbind(systemID, password string) error {
+	if s.role != RoleSMSC || s.State() != StateOpen {
+		return ErrNotBound
+	}
+	s.mu.Lock()
+	seq := s.win.next
+	s.win.next = nextSeq(seq)
+	s.mu.Unlock()
+	return s.write(seq, pdu.ESME_ROK, &pdu.Outbind{SystemID: systemID, Password: password})
+}
+
+// Unbind ends the session gracefully: new requests are refused, in-flight ones get up to
+// UnbindTimeout (and ctx) to be answered, then unbind is sent and unbind_resp awaited for up to
+// UnbindTimeout again, and the connection is closed. Requests still pending become lost PDUs.
+// An unbound (open) session is just closed.
+func (s *Session) Unbind(ctx context.Context) error {
+	if !s.state.CompareAndSwap(uint32(StateBound), uint32(StateUnbinding)) {
+		switch s.State() {
+		case StateOpen:
+			s.shutdown(ErrUnbound, true)
+		case StateClosed:
+			return ErrClosed
+		}
+		select {
+		case <-s.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return nil
+	}
+	dctx, cancel := context.WithTimeout(ctx, s.cfg.UnbindTimeout)
+	// Holding every window slot means nothing of ours is in flight.
+drain:
+	for i := 0; i < cap(s.sem); i++ {
+		select {
+		case s.sem <- struct{}{}:
+		case <-dctx.Done():
+			break drain
+		case <-s.closing:
+			break drain
+		}
+	}
+	cancel()
+	uctx, cancel := context.WithTimeout(ctx, s.cfg.UnbindTimeout)
+	_, err := s.sendInternal(uctx, &pdu.Unbind{})
+	cancel()
+	s.shutdown(ErrUnbound, true)
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	return err
+}
+
+// Close ends the session without unbinding: what is queued is flushed, the connection is closed, and
+// pending requests become lost PDUs. It does not wait; see Done.
+func (s *Session) Close() { s.shutdown(ErrClosed, true) }
+
+// checkOutbound applies the bind-state rules to a request of ours.
+func (s *Session) checkOutbound(body pdu.Body) error {
+	if body == nil {
+		return ErrInvalidResponse
+	}
+	id := body.CommandID()
+	if id.IsResponse() {
+		return ErrInvalidResponse
+	}
+	st := s.State()
+	if st == StateClosed {
+		return ErrClosed
+	}
+	if st != StateBound {
+		return ErrNotBound
+	}
+	if !s.allowedOut(id) {
+		return ErrNotBound
+	}
+	return nil
+}
+
+func (s *Session) allowedOut(id pdu.CommandID) bool {
+	bt := s.BindType()
+	switch id {
+	case pdu.EnquireLinkID:
+		return true
+	case pdu.SubmitSMID, pdu.SubmitMultiID, pdu.QuerySMID, pdu.CancelSMID, pdu.ReplaceSMID:
+		return s.role == RoleESME && bt.canSubmit()
+	case pdu.DataSMID:
+		if s.role == RoleESME {
+			return bt.canSubmit()
+		}
+		return bt.canReceive()
+	case pdu.DeliverSMID, pdu.AlertNotificationID:
+		return s.role == RoleSMSC && bt.canReceive()
+	}
+	return false // binds, unbind and outbind have their own methods
+}
+
+func (s *Session) allowedIn(id pdu.CommandID) bool {
+	if s.State() != StateBound {
+		return false
+	}
+	bt := s.BindType()
+	switch id {
+	case pdu.SubmitSMID, pdu.SubmitMultiID, pdu.QuerySMID, pdu.CancelSMID, pdu.ReplaceSMID:
+		return s.role == RoleSMSC && bt.canSubmit()
+	case pdu.DataSMID:
+		if s.role == RoleSMSC {
+			return bt.canSubmit()
+		}
+		return bt.canReceive()
+	case pdu.DeliverSMID, pdu.AlertNotificationID:
+		return s.role == RoleESME && bt.canReceive()
+	}
+	return false
+}
+
+func (s *Session) acquire(ctx context.Context) error {
+	select {
+	case s.sem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case s.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.closing:
+		return ErrClosed
+	}
+}
+
+func (s *Session) release() { <-s.sem }
+
+// enqueue puts a request in the window and writes it. When it returns nil the request's outcome will
+// be reported exactly once (to w, done, or the Handler).
+func (s *Session) enqueue(kind pendingKind, body pdu.Body, w *waiter, done func(Response, error)) (uint32, error) {
+	now := time.Now()
+	s.mu.Lock()
+	if s.win.closed {
+		s.mu.Unlock()
+		return 0, ErrClosed
+	}
+	if kind == kindUser && s.State() != StateBound {
+		s.mu.Unlock()
+		return 0, ErrNotBound
+	}
+	i, ok := s.win.add(now.Add(s.cfg.ResponseTimeout))
+	if !ok {
+		s.mu.Unlock()
+		return 0, ErrClosed
+	}
+	p := &s.win.slots[i]
+	p.kind, p.w, p.done = kind, w, done
+	p.req = Request{Sequence: p.seq, Body: body, Sent: now}
+	seq := p.seq
+	if !s.timerArmed {
+		s.timerArmed = true
+		s.expiry.Reset(s.cfg.ResponseTimeout)
+	}
+	s.mu.Unlock()
+	if err := s.write(seq, pdu.ESME_ROK, body); err != nil {
+		s.mu.Lock()
+		if i := s.win.lookup(seq); i >= 0 {
+			s.win.take(i)
+			s.mu.Unlock()
+			return 0, err
+		}
+		// Already drained by the ending session, which reports it as lost.
+		s.mu.Unlock()
+	}
+	return seq, nil
+}
+
+// wait blocks for the outcome of the request seq carried by w.
+func (s *Session) wait(ctx context.Context, seq uint32, w *waiter, internal bool) (Response, error) {
+	select {
+	case <-w.ch:
+	case <-ctx.Done():
+		s.mu.Lock()
+		if i := s.win.lookup(seq); i >= 0 && s.win.slots[i].w == w {
+			if internal {
+				s.win.take(i)
+			} else {
+				s.win.slots[i].w = nil // the Handler owns the outcome from now on
+			}
+			s.mu.Unlock()
+			putWaiter(w)
+			return Response{}, ctx.Err()
+		}
+		s.mu.Unlock()
+		<-w.ch // being completed right now
+	}
+	resp, err := w.resp, w.err
+	putWaiter(w)
+	return resp, err
+}
+
+func (s *Session) sendInternal(ctx context.Context, body pdu.Body) (Response, error) {
+	w := getWaiter()
+	seq, err := s.enqueue(kindInternal, body, w, nil)
+	if err != nil {
+		putWaiter(w)
+		return Response{}, err
+	}
+	return s.wait(ctx, seq, w, true)
+}
+
+// complete reports the outcome of one of our requests to whoever owns it.
+func (s *Session) complete(p *pending, resp Response, err error) {
+	if p.kind == kindUser {
+		s.release()
+	}
+	switch {
+	case p.w != nil:
+		p.w.resp, p.w.err = resp, err
+		p.w.ch <- struct{}{}
+	case p.done != nil:
+		p.done(resp, err)
+	case p.kind == kindEnquire:
+		s.enquireDone(err)
+	case p.kind == kindInternal:
+		// An abandoned bind or unbind: nobody waits for it any more.
+	case errors.Is(err, ErrResponseTimeout):
+		s.h.HandleResponseTimeout(s, p.req)
+	default:
+		s.h.HandleResponse(s, p.req, resp)
+	}
+}
+
+// expire runs on the session's one expiry timer: it fails every request whose deadline has passed
+// (the oldest first) and re-arms the timer for the new oldest.
+func (s *Session) expire() {
+	now := time.Now()
+	var expired []pending
+	s.mu.Lock()
+	for s.win.head >= 0 {
+		p := &s.win.slots[s.win.head]
+		if p.deadline.After(now) {
+			break
+		}
+		expired = append(expired, s.win.take(s.win.head))
+	}
+	if s.win.head >= 0 && !s.win.closed {
+		s.expiry.Reset(s.win.slots[s.win.head].deadline.Sub(now))
+	} else {
+		s.timerArmed = false
+	}
+	s.mu.Unlock()
+	for i := range expired {
+		s.timeouts.Add(1)
+		s.complete(&expired[i], Response{Sequence: expired[i].seq}, ErrResponseTimeout)
+	}
+}
+
+// idleCheck runs on the enquire_link timer: when nothing has been read for a whole interval, it
+// sends enquire_link; if that goes unanswered, enquireDone closes the session.
+func (s *Session) idleCheck() {
+	select {
+	case <-s.closing:
+		return
+	default:
+	}
+	in := s.pdusIn.Load()
+	if in == s.seenIn.Load() && s.State() == StateBound && s.enqBusy.CompareAndSwap(false, true) {
+		if _, err := s.enqueue(kindEnquire, &pdu.EnquireLink{}, nil, nil); err != nil {
+			s.enqBusy.Store(false)
+		}
+	}
+	s.seenIn.Store(in)
+	s.enquire.Reset(s.cfg.EnquireLink)
+}
+
+func (s *Session) enquireDone(err error) {
+	s.enqBusy.Store(false)
+	if errors.Is(err, ErrResponseTimeout) {
+		s.log.Warn().Msg("enquire_link unanswered; closing")
+		s.shutdown(ErrEnquireLinkTimeout, false)
+	}
+}
+
+func (s *Session) inboundDone() {
+	for {
+		n := s.inPending.Load()
+		if n <= 0 {
+			return
+		}
+		if s.inPending.CompareAndSwap(n, n-1) {
+			if int(n) >= s.cfg.InboundLimit {
+				select {
+				case s.inWake <- struct{}{}:
+				default:
+				}
+			}
+			return
+		}
+	}
+}
+
+// write encodes one PDU straight into the outgoing buffer and wakes the writer if it was idle.
+func (s *Session) write(seq uint32, status pdu.CommandStatus, body pdu.Body) error {
+	s.wmu.Lock()
+	if s.wclosing {
+		s.wmu.Unlock()
+		return ErrClosed
+	}
+	b, err := pdu.Append(s.wbuf, seq, status, body)
+	if err != nil {
+		s.wmu.Unlock()
+		return err
+	}
+	s.wbuf = b
+	wake := !s.wpending
+	s.wpending = true
+	s.wmu.Unlock()
+	s.pdusOut.Add(1)
+	if wake {
+		select {
+		case s.wsig <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// writeHeader writes a header-only PDU: generic_nack, or a response with an error status.
+func (s *Session) writeHeader(id pdu.CommandID, status pdu.CommandStatus, seq uint32) error {
+	s.wmu.Lock()
+	if s.wclosing {
+		s.wmu.Unlock()
+		return ErrClosed
+	}
+	s.wbuf = pdu.AppendHeader(s.wbuf, pdu.Header{Length: pdu.HeaderLen, ID: id, Status: status, Sequence: seq})
+	wake := !s.wpending
+	s.wpending = true
+	s.wmu.Unlock()
+	s.pdusOut.Add(1)
+	if wake {
+		select {
+		case s.wsig <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// writeLoop owns the socket's write side: it takes whatever has been encoded since its last write and
+// writes it in one call, so bursts coalesce into few syscalls; it flushes and closes when asked to.
+func (s *Session) writeLoop() {
+	defer close(s.wdone)
+	spare := make([]byte, 0, 4096)
+	for range s.wsig {
+		s.wmu.Lock()
+		buf := s.wbuf
+		s.wbuf = spare[:0]
+		s.wpending = false
+		closing, abort := s.wclosing, s.wabort
+		s.wmu.Unlock()
+		if abort {
+			s.conn.Close()
+			return
+		}
+		if len(buf) > 0 {
+			s.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+			if _, err := s.conn.Write(buf); err != nil {
+				s.shutdown(err, false)
+				s.conn.Close()
+				return
+			}
+		}
+		spare = buf[:0]
+		if closing {
+			s.wmu.Lock()
+			empty := len(s.wbuf) == 0
+			s.wmu.Unlock()
+			if empty {
+				s.conn.Close()
+				return
+			}
+		}
+	}
+}
+
+// shutdown starts the end of the session once: with flush, what is queued is written before the
+// connection closes; without, the connection closes now. The reader then finishes the session.
+func (s *Session) shutdown(reason error, flush bool) {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closeReason = reason
+		s.mu.Unlock()
+		close(s.closing)
+		s.wmu.Lock()
+		s.wclosing = true
+		if !flush {
+			s.wabort = true
+		}
+		s.wmu.Unlock()
+		if !flush {
+			s.conn.Close()
+		}
+		select {
+		case s.wsig <- struct{}{}:
+		default:
+		}
+	})
+}
+
+// readLoop owns the socket's read side and the session's end.
+func (s *Session) readLoop() {
+	defer s.finish()
+	r := pdu.NewReader(s.conn, s.cfg.MaxPDULength)
+	for {
+		if !s.cfg.ThrottleInbound {
+			for int(s.inPending.Load()) >= s.cfg.InboundLimit {
+				select {
+				case <-s.inWake:
+				case <-s.closing:
+					return
+				}
+			}
+		}
+		h, body, err := r.Read()
+		if err != nil {
+			var fe *pdu.FieldError
+			if !errors.As(err, &fe) {
+				s.shutdown(err, false)
+				return
+			}
+			s.pdusIn.Add(1)
+			if s.unparsable(h, err) {
+				s.shutdown(err, true)
+				return
+			}
+			continue
+		}
+		s.pdusIn.Add(1)
+		if !s.dispatch(h, body) {
+			return
+		}
+	}
+}
+
+// unparsable answers a PDU that could not be decoded and reports whether the stream is beyond
+// trusting (a bad command_length).
+func (s *Session) unparsable(h pdu.Header, err error) (fatal bool) {
+	switch {
+	case errors.Is(err, pdu.ErrLength):
+		_ = s.writeHeader(pdu.GenericNackID, pdu.ESME_RINVCMDLEN, h.Sequence)
+		fatal = true
+	case errors.Is(err, pdu.ErrUnknownCommand):
+		_ = s.writeHeader(pdu.GenericNackID, pdu.ESME_RINVCMDID, h.Sequence)
+	case h.ID.IsResponse():
+		// A response we cannot read still answers the request: complete it with the decode error.
+		s.mu.Lock()
+		i := s.win.lookup(h.Sequence)
+		var p pending
+		if i >= 0 {
+			p = s.win.take(i)
+		}
+		s.mu.Unlock()
+		if i >= 0 {
+			s.complete(&p, Response{Sequence: h.Sequence, Status: h.Status}, err)
+		}
+	default:
+		_ = s.writeHeader(h.ID.Response(), pdu.StatusOf(err), h.Sequence)
+	}
+	s.log.Warn().Stringer("command", h.ID).Uint32("seq", h.Sequence).Err(err).Msg("unparsable PDU")
+	s.h.HandleUnparsable(s, h, err)
+	return fatal
+}
+
+// dispatch handles one decoded PDU; false means the reader must stop.
+func (s *Session) dispatch(h pdu.Header, body pdu.Body) bool {
+	if h.ID.IsResponse() {
+		s.response(h, body)
+		return true
+	}
+	switch h.ID {
+	case pdu.EnquireLinkID:
+		_ = s.write(h.Sequence, pdu.ESME_ROK, &pdu.EnquireLinkResp{})
+	case pdu.UnbindID:
+		if s.State() != StateBound {
+			_ = s.writeHeader(pdu.UnbindRespID, pdu.ESME_RINVBNDSTS, h.Sequence)
+			return true
+		}
+		s.state.Store(uint32(StateUnbinding))
+		_ = s.write(h.Sequence, pdu.ESME_ROK, &pdu.UnbindResp{})
+		s.shutdown(ErrPeerUnbound, true)
+		return false
+	case pdu.BindTransmitterID, pdu.BindReceiverID, pdu.BindTransceiverID:
+		s.bind(h, body)
+	case pdu.OutbindID:
+		if s.role == RoleESME && s.State() == StateOpen {
+			s.h.HandleRequest(s, Request{Sequence: h.Sequence, Body: body, Sent: time.Now()})
+		} else {
+			s.log.Warn().Msg("outbind in the wrong role or state ignored")
+		}
+	default:
+		if !s.allowedIn(h.ID) {
+			_ = s.writeHeader(h.ID.Response(), pdu.ESME_RINVBNDSTS, h.Sequence)
+			return true
+		}
+		if s.cfg.ThrottleInbound && int(s.inPending.Load()) >= s.cfg.InboundLimit {
+			_ = s.writeHeader(h.ID.Response(), pdu.ESME_RTHROTTLED, h.Sequence)
+			return true
+		}
+		s.inPending.Add(1)
+		s.h.HandleRequest(s, Request{Sequence: h.Sequence, Body: body, Sent: time.Now(), inbound: true})
+	}
+	return true
+}
+
+// response matches a response to our pending request and completes it; one that matches nothing
+// (it came after the timeout, or is bogus) is counted, logged and dropped.
+func (s *Session) response(h pdu.Header, body pdu.Body) {
+	s.mu.Lock()
+	i := s.win.lookup(h.Sequence)
+	if i < 0 {
+		s.mu.Unlock()
+		s.late.Add(1)
+		s.log.Debug().Stringer("command", h.ID).Uint32("seq", h.Sequence).Msg("response matches no pending request; dropped")
+		return
+	}
+	p := s.win.take(i)
+	s.mu.Unlock()
+	resp := Response{Sequence: h.Sequence, Status: h.Status, Body: body}
+	var err error
+	switch {
+	case h.ID == pdu.GenericNackID:
+		err = h.Status
+		if h.Status == pdu.ESME_ROK {
+			err = pdu.ESME_RUNKNOWNERR
+		}
+	case h.ID != p.req.Body.CommandID().Response():
+		err = ErrUnexpectedResponse
+	case h.Status != pdu.ESME_ROK:
+		err = h.Status
+	}
+	s.complete(&p, resp, err)
+}
+
+// bind handles a bind request: the SMSC role asks its Handler; anything else refuses.
+func (s *Session) bind(h pdu.Header, body pdu.Body) {
+	resp := h.ID.Response()
+	if s.role != RoleSMSC {
+		_ = s.writeHeader(resp, pdu.ESME_RINVBNDSTS, h.Sequence)
+		return
+	}
+	if s.State() != StateOpen {
+		_ = s.writeHeader(resp, pdu.ESME_RALYBND, h.Sequence)
+		return
+	}
+	var bt BindType
+	var sysID string
+	switch b := body.(type) {
+	case *pdu.BindTransmitter:
+		bt, sysID = BindTransmitter, b.SystemID
+	case *pdu.BindReceiver:
+		bt, sysID = BindReceiver, b.SystemID
+	case *pdu.BindTransceiver:
+		bt, sysID = BindTransceiver, b.SystemID
+	}
+	st := s.h.HandleBind(s, Request{Sequence: h.Sequence, Body: body, Sent: time.Now()})
+	if st != pdu.ESME_ROK {
+		_ = s.writeHeader(resp, st, h.Sequence)
+		return
+	}
+	s.mu.Lock()
+	s.systemID = sysID
+	s.peerID = s.localID
+	s.mu.Unlock()
+	s.bindType.Store(uint32(bt))
+	if !s.state.CompareAndSwap(uint32(StateOpen), uint32(StateBound)) {
+		return
+	}
+	s.bindTmr.Stop()
+	var rb pdu.Body
+	switch bt {
+	case BindTransmitter:
+		rb = &pdu.BindTransmitterResp{SystemID: s.localID}
+	case BindReceiver:
+		rb = &pdu.BindReceiverResp{SystemID: s.localID}
+	default:
+		rb = &pdu.BindTransceiverResp{SystemID: s.localID}
+	}
+	_ = s.write(h.Sequence, pdu.ESME_ROK, rb)
+	s.log.Info().Str("system_id", sysID).Stringer("bind_type", bt).Msg("bound")
+}
+
+// finish ends the session once the reader has stopped: it waits for the writer, fails every pending
+// request (lost), and tells the Handler.
+func (s *Session) finish() {
+	s.shutdown(io.EOF, false)
+	<-s.wdone
+	s.expiry.Stop()
+	s.bindTmr.Stop()
+	if s.enquire != nil {
+		s.enquire.Stop()
+	}
+	s.mu.Lock()
+	s.win.closed = true
+	var pend []pending
+	for s.win.head >= 0 {
+		pend = append(pend, s.win.take(s.win.head))
+	}
+	reason := s.closeReason
+	s.mu.Unlock()
+	s.state.Store(uint32(StateClosed))
+	var lost []Request
+	for i := range pend {
+		p := &pend[i]
+		s.lost.Add(1)
+		if p.w == nil && p.done == nil && p.kind == kindUser {
+			lost = append(lost, p.req)
+			s.release()
+			continue
+		}
+		s.complete(p, Response{Sequence: p.seq}, ErrLost)
+	}
+	s.log.Debug().AnErr("reason", reason).Int("lost", len(pend)).Msg("session ended")
+	s.h.HandleClosed(s, reason)
+	s.h.Terminate(s, lost)
+	close(s.done)
+}
