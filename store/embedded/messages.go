@@ -1,0 +1,360 @@
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+
+	"github.com/smppgw/smppgw/store"
+)
+
+// AcceptMessage writes m, its index entries and one queue entry per part in one transaction.
+func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
+	if err := store.ValidateMessage(m); err != nil {
+		return err
+	}
+	store.PrepareAccept(m, nowUTC())
+	rec := store.AppendMessage(nil, m)
+	payloads := make([][]byte, len(m.Parts))
+	for i := range m.Parts {
+		payloads[i] = store.AppendPartTask(nil, store.NewPartTask(m, i))
+	}
+	q := store.Queue{Kind: store.SubmitQueue, Name: m.Upstream}
+	id := []byte(m.ID)
+	ikey := store.IndexKey(m.CreatedAt, m.ID)
+	var seqs []uint64
+	return s.write(ctx, func(tx *bbolt.Tx) error {
+		msgs := tx.Bucket(bMsg)
+		if msgs.Get(id) != nil {
+			return fmt.Errorf("%w: message %s", store.ErrExists, m.ID)
+		}
+		if err := msgs.Put(id, rec); err != nil {
+			return dirty(err)
+		}
+		if err := tx.Bucket(bIdx).Put(ikey, nil); err != nil {
+			return dirty(err)
+		}
+		if err := tx.Bucket(bIdxAcc).Put(accKey(m.Account, ikey), nil); err != nil {
+			return dirty(err)
+		}
+		var err error
+		seqs, err = putQueue(tx, q, payloads, seqs[:0])
+		return dirty(err)
+	}, func() { s.published(q, seqs) })
+}
+
+func accKey(account string, ikey []byte) []byte {
+	b := make([]byte, 0, len(account)+1+len(ikey))
+	b = append(append(b, account...), 0)
+	return append(b, ikey...)
+}
+
+// putQueue appends payloads to queue q's bucket and returns their sequence numbers.
+func putQueue(tx *bbolt.Tx, q store.Queue, payloads [][]byte, seqs []uint64) ([]uint64, error) {
+	qb, err := tx.Bucket(bQueues).CreateBucketIfNotExists(queueBucket(q))
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range payloads {
+		seq, err := qb.NextSequence()
+		if err != nil {
+			return nil, err
+		}
+		if err := qb.Put(be64(seq), p); err != nil {
+			return nil, err
+		}
+		seqs = append(seqs, seq)
+	}
+	return seqs, nil
+}
+
+func queueBucket(q store.Queue) []byte {
+	letter := byte('p')
+	if q.Kind == store.DeliverQueue {
+		letter = 'd'
+	}
+	return append([]byte{letter, 0}, q.Name...)
+}
+
+// GetMessage reads one message.
+func (s *Store) GetMessage(ctx context.Context, id string) (*store.Message, error) {
+	var m *store.Message
+	err := s.view(func(tx *bbolt.Tx) error {
+		var err error
+		m, err = getMsg(tx, id)
+		return err
+	})
+	return m, err
+}
+
+func getMsg(tx *bbolt.Tx, id string) (*store.Message, error) {
+	v := tx.Bucket(bMsg).Get([]byte(id))
+	if v == nil {
+		return nil, fmt.Errorf("%w: message %s", store.ErrNotFound, id)
+	}
+	m, err := store.DecodeMessage(v)
+	if err != nil {
+		return nil, fmt.Errorf("message %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// scanBudget bounds how many index entries one page may look at when a status filter skips
+// most of them; the page then ends early with a cursor and the caller asks again.
+const scanBudget = 20 * store.MaxListLimit
+
+// ListMessages walks the time index (per account when f.Account is set).
+func (s *Store) ListMessages(ctx context.Context, f store.MessageFilter) ([]*store.Message, string, error) {
+	limit := f.PageLimit()
+	var after []byte
+	if f.Cursor != "" {
+		var err error
+		if after, err = store.DecodeCursor(f.Cursor); err != nil {
+			return nil, "", err
+		}
+	}
+	var prefix []byte
+	idx := bIdx
+	if f.Account != "" {
+		idx, prefix = bIdxAcc, append([]byte(f.Account), 0)
+	}
+	start := prefix
+	if !f.From.IsZero() {
+		start = append(bytes.Clone(prefix), store.IndexKey(f.From, "")...)
+	}
+	if after != nil {
+		if k := append(bytes.Clone(prefix), after...); bytes.Compare(k, start) >= 0 {
+			start = append(k, 0) // the first key after the cursor
+		}
+	}
+	var end []byte
+	if !f.To.IsZero() {
+		end = append(bytes.Clone(prefix), store.IndexKey(f.To, "")...)
+	}
+	var out []*store.Message
+	var next string
+	err := s.view(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(idx).Cursor()
+		msgs := tx.Bucket(bMsg)
+		scanned := 0
+		var last []byte
+		for k, _ := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if end != nil && bytes.Compare(k, end) >= 0 {
+				break
+			}
+			if len(out) == limit || scanned == scanBudget {
+				// More may follow: resume after the last key looked at.
+				next = store.EncodeCursor(last)
+				break
+			}
+			scanned++
+			ikey := k[len(prefix):]
+			last = bytes.Clone(ikey)
+			if len(ikey) < 9 {
+				return fmt.Errorf("%w: index key", store.ErrCorrupt)
+			}
+			v := msgs.Get(ikey[8:])
+			if v == nil {
+				continue
+			}
+			m, err := store.DecodeMessage(v)
+			if err != nil {
+				return fmt.Errorf("message %s: %w", ikey[8:], err)
+			}
+			if f.Match(m) {
+				out = append(out, m)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return out, next, nil
+}
+
+// UpdatePart applies u, writes the id map and attaches parked receipts, in one transaction.
+func (s *Store) UpdatePart(ctx context.Context, u store.PartUpdate) (*store.Message, []store.Receipt, error) {
+	if u.UpstreamID != "" {
+		if err := store.ValidateUpstreamID(u.Upstream, u.UpstreamID); err != nil {
+			return nil, nil, err
+		}
+	}
+	if u.At.IsZero() {
+		u.At = nowUTC()
+	}
+	var m *store.Message
+	var attached []store.Receipt
+	err := s.write(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		attached = attached[:0]
+		if m, err = getMsg(tx, u.MessageID); err != nil {
+			return err
+		}
+		if u.Part < 0 || u.Part >= len(m.Parts) {
+			return fmt.Errorf("%w: message %s has no part %d", store.ErrInvalid, u.MessageID, u.Part)
+		}
+		store.ApplyPartUpdate(m, &u)
+		if u.UpstreamID != "" {
+			ukey := upKey(u.Upstream, u.UpstreamID)
+			exp := u.At.Add(s.opts.IDMapTTL)
+			val := binary.BigEndian.AppendUint64(nil, uint64(exp.UnixNano()))
+			val = append(append(val, byte(u.Part)), u.MessageID...)
+			if err := tx.Bucket(bMap).Put(ukey, val); err != nil {
+				return dirty(err)
+			}
+			if err := tx.Bucket(bExp).Put(expKey(exp, 'm', ukey), nil); err != nil {
+				return dirty(err)
+			}
+			if attached, err = s.attachParked(tx, ukey, m, u.Part, u.At, attached); err != nil {
+				return dirty(err)
+			}
+		}
+		return dirty(tx.Bucket(bMsg).Put([]byte(m.ID), store.AppendMessage(nil, m)))
+	}, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, attached, nil
+}
+
+func upKey(upstream, upstreamID string) []byte {
+	b := make([]byte, 0, len(upstream)+1+len(upstreamID))
+	b = append(append(b, upstream...), 0)
+	return append(b, upstreamID...)
+}
+
+// attachParked applies and records every unexpired receipt parked under ukey, and removes them.
+func (s *Store) attachParked(tx *bbolt.Tx, ukey []byte, m *store.Message, part int, now time.Time, out []store.Receipt) ([]store.Receipt, error) {
+	park := tx.Bucket(bPark)
+	prefix := append(bytes.Clone(ukey), 0)
+	var keys [][]byte
+	c := park.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		keys = append(keys, bytes.Clone(k))
+		if expired(v, now) {
+			continue
+		}
+		r, err := store.DecodeReceipt(v[8:])
+		if err != nil {
+			// A corrupt parked receipt cannot be applied; dropping it keeps the mapping usable.
+			continue
+		}
+		r.MessageID, r.Part = m.ID, part
+		store.ApplyReceipt(m, r)
+		if err := putReceipt(tx, r); err != nil {
+			return out, err
+		}
+		out = append(out, *r)
+	}
+	for _, k := range keys {
+		if err := park.Delete(k); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+func putReceipt(tx *bbolt.Tx, r *store.Receipt) error {
+	b := tx.Bucket(bRcpt)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	key := binary.BigEndian.AppendUint64(append([]byte(r.MessageID), 0), seq)
+	return b.Put(key, store.AppendReceipt(nil, r))
+}
+
+// AddReceipt records r against its message, or parks it until the mapping is written.
+func (s *Store) AddReceipt(ctx context.Context, r *store.Receipt) (*store.Message, bool, error) {
+	if err := store.ValidateUpstreamID(r.Upstream, r.UpstreamID); err != nil {
+		return nil, false, err
+	}
+	if r.Received.IsZero() {
+		r.Received = nowUTC()
+	}
+	ukey := upKey(r.Upstream, r.UpstreamID)
+	var m *store.Message
+	var parked bool
+	err := s.write(ctx, func(tx *bbolt.Tx) error {
+		m, parked = nil, false
+		v := tx.Bucket(bMap).Get(ukey)
+		if v == nil || expired(v, r.Received) || len(v) < 10 {
+			parked = true
+			return dirty(s.park(tx, ukey, r))
+		}
+		id, part := string(v[9:]), int(v[8])
+		var err error
+		if m, err = getMsg(tx, id); err != nil {
+			return err
+		}
+		if part >= len(m.Parts) {
+			return fmt.Errorf("%w: id map points at part %d of %s", store.ErrCorrupt, part, id)
+		}
+		r.MessageID, r.Part = id, part
+		store.ApplyReceipt(m, r)
+		if err := putReceipt(tx, r); err != nil {
+			return dirty(err)
+		}
+		return dirty(tx.Bucket(bMsg).Put([]byte(id), store.AppendMessage(nil, m)))
+	}, nil)
+	if err != nil {
+		return nil, false, err
+	}
+	return m, parked, nil
+}
+
+func (s *Store) park(tx *bbolt.Tx, ukey []byte, r *store.Receipt) error {
+	b := tx.Bucket(bPark)
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	key := binary.BigEndian.AppendUint64(append(bytes.Clone(ukey), 0), seq)
+	exp := r.Received.Add(s.opts.ParkTTL)
+	val := store.AppendReceipt(binary.BigEndian.AppendUint64(nil, uint64(exp.UnixNano())), r)
+	if err := b.Put(key, val); err != nil {
+		return err
+	}
+	return tx.Bucket(bExp).Put(expKey(exp, 'p', key), nil)
+}
+
+// ListReceipts returns a message's receipts in arrival order.
+func (s *Store) ListReceipts(ctx context.Context, id string) ([]store.Receipt, error) {
+	var out []store.Receipt
+	err := s.view(func(tx *bbolt.Tx) error {
+		if tx.Bucket(bMsg).Get([]byte(id)) == nil {
+			return fmt.Errorf("%w: message %s", store.ErrNotFound, id)
+		}
+		prefix := append([]byte(id), 0)
+		c := tx.Bucket(bRcpt).Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			r, err := store.DecodeReceipt(v)
+			if err != nil {
+				return fmt.Errorf("receipt of %s: %w", id, err)
+			}
+			out = append(out, *r)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// LookupUpstreamID resolves an unexpired id map entry.
+func (s *Store) LookupUpstreamID(ctx context.Context, upstream, upstreamID string) (string, int, error) {
+	var id string
+	var part int
+	err := s.view(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bMap).Get(upKey(upstream, upstreamID))
+		if v == nil || expired(v, nowUTC()) || len(v) < 10 {
+			return fmt.Errorf("%w: upstream %s id %s", store.ErrNotFound, upstream, upstreamID)
+		}
+		id, part = string(v[9:]), int(v[8])
+		return nil
+	})
+	return id, part, err
+}

@@ -1,0 +1,403 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/smppgw/smppgw/pdu"
+)
+
+// Sentinel errors callers branch on. Implementations wrap them with %w, so test with errors.Is.
+var (
+	// ErrNotFound: the message, mapping, account or other record does not exist (or has expired).
+	ErrNotFound = errors.New("store: not found")
+	// ErrUnavailable: the backend could not be reached or could not write durably. Nothing the
+	// caller asked for may be assumed done; the gateway must not acknowledge the request.
+	ErrUnavailable = errors.New("store: unavailable")
+	// ErrClosed is returned after Close. It is also an ErrUnavailable.
+	ErrClosed = fmt.Errorf("%w: closed", ErrUnavailable)
+	// ErrExists: a Create of a record whose key is already taken.
+	ErrExists = errors.New("store: already exists")
+	// ErrInvalid: the caller passed a record the store refuses (empty key, too many parts, ...).
+	ErrInvalid = errors.New("store: invalid argument")
+	// ErrCorrupt: bytes read back from disk or Redis do not decode. It concerns that record
+	// only; the rest of the store keeps working.
+	ErrCorrupt = errors.New("store: corrupt record")
+)
+
+// Store is everything smppgw persists. Each embedded interface is the seam one caller uses.
+type Store interface {
+	Messages
+	Queues
+	Accounts
+	Upstreams
+	Routes
+	APIKeys
+	Webhooks
+	// Ping reports whether the backend is reachable (ErrUnavailable if not).
+	Ping(ctx context.Context) error
+	// Close flushes pending writes and releases the backend. Later calls fail with ErrClosed.
+	Close() error
+}
+
+// Messages is the message life: accept, submit results, receipts, and reads for the API.
+type Messages interface {
+	// AcceptMessage durably writes m and enqueues each of its parts on the queue of
+	// m.Upstream, as one step: it returns nil only when both are durable, and on error neither
+	// may be assumed. m.ID must be unique (the gateway generates it); m.Status, m.History,
+	// m.CreatedAt are set by the store when zero.
+	AcceptMessage(ctx context.Context, m *Message) error
+	// GetMessage returns the message with the given gateway id, or ErrNotFound.
+	GetMessage(ctx context.Context, id string) (*Message, error)
+	// ListMessages returns messages matching f, oldest first, and a cursor for the next page
+	// ("" when there is none).
+	ListMessages(ctx context.Context, f MessageFilter) ([]*Message, string, error)
+	// UpdatePart records what happened to one part upstream. When u.UpstreamID is set it also
+	// writes the id map (upstream, upstream id) -> (message, part) with the store's IDMapTTL,
+	// and attaches any receipt that arrived for that upstream id before the mapping existed:
+	// those receipts are applied and returned, so the caller forwards them.
+	UpdatePart(ctx context.Context, u PartUpdate) (*Message, []Receipt, error)
+	// AddReceipt correlates r by (r.Upstream, r.UpstreamID). When the mapping exists the receipt
+	// is recorded on the message, the part and message status are updated, r.MessageID and
+	// r.Part are filled in and the updated message is returned. When it does not exist (yet),
+	// the receipt is parked for ParkTTL and parked is true; a later UpdatePart with that
+	// upstream id picks it up. Either way the receipt is durable when err is nil.
+	AddReceipt(ctx context.Context, r *Receipt) (m *Message, parked bool, err error)
+	// ListReceipts returns every receipt recorded for a message, in arrival order.
+	ListReceipts(ctx context.Context, messageID string) ([]Receipt, error)
+	// LookupUpstreamID resolves an upstream's message id to the gateway id and part index.
+	LookupUpstreamID(ctx context.Context, upstream, upstreamID string) (messageID string, part int, err error)
+}
+
+// Queues are the work queues: per-upstream parts to submit and per-account deliver_sm to
+// hand to a bound ESME. A claimed entry that is neither acknowledged nor given back within
+// the visibility time-out becomes claimable again (Reclaimed is then true).
+type Queues interface {
+	// ClaimParts claims up to max parts from the queue of upstream for consumer (a name unique
+	// to one bind of one instance). When none is ready it waits up to wait for one.
+	ClaimParts(ctx context.Context, upstream, consumer string, max int, wait time.Duration) ([]*PartTask, error)
+	// EnqueueDelivery durably queues d on the queue of d.Account.
+	EnqueueDelivery(ctx context.Context, d *Delivery) error
+	// ClaimDeliveries is ClaimParts for the per-account deliver_sm queue.
+	ClaimDeliveries(ctx context.Context, account, consumer string, max int, wait time.Duration) ([]*Delivery, error)
+	// Ack removes claimed entries for good. Acknowledging an entry twice is not an error.
+	Ack(ctx context.Context, leases ...Lease) error
+	// GiveBack returns a claimed entry to its queue, claimable again after delay, with its
+	// Attempts count increased (use after ESME_RTHROTTLED or a transient error).
+	GiveBack(ctx context.Context, l Lease, delay time.Duration) error
+	// RequeueLost records requests a session sent but never saw answered (lost PDUs) and gives
+	// their entries back at once, without waiting for the visibility time-out.
+	RequeueLost(ctx context.Context, lost []LostPDU) error
+	// ListLost returns the most recent lost PDUs, newest first, at most limit.
+	ListLost(ctx context.Context, limit int) ([]LostPDU, error)
+	// QueueLen returns the number of entries in q, claimed or not.
+	QueueLen(ctx context.Context, q Queue) (int, error)
+}
+
+// QueueKind tells the two kinds of queue apart.
+type QueueKind uint8
+
+// Queue kinds.
+const (
+	// SubmitQueue holds the parts to submit to one upstream; Queue.Name is the upstream name.
+	SubmitQueue QueueKind = 1
+	// DeliverQueue holds the deliver_sm (receipts and MO) for one account; Name is its system_id.
+	DeliverQueue QueueKind = 2
+)
+
+// Queue names one queue.
+type Queue struct {
+	Kind QueueKind
+	Name string
+}
+
+func (q Queue) String() string {
+	switch q.Kind {
+	case SubmitQueue:
+		return "submit:" + q.Name
+	case DeliverQueue:
+		return "deliver:" + q.Name
+	}
+	return fmt.Sprintf("queue(%d):%s", q.Kind, q.Name)
+}
+
+// Lease identifies one claimed entry; hand it back to Ack or GiveBack.
+type Lease struct {
+	Queue Queue
+	Entry string // the backend's entry id (a stream id on Redis)
+}
+
+// Address is an SMPP address triple (source_addr_ton, source_addr_npi, source_addr).
+type Address struct {
+	TON  uint8
+	NPI  uint8
+	Addr string
+}
+
+// StatusChange is one entry in a message's status history.
+type StatusChange struct {
+	State pdu.MessageState
+	At    time.Time
+}
+
+// Part is one submit_sm of a (possibly long) message. The short message is kept encoded as
+// it goes on the wire (UDH included), TLVs as their encoded bytes, so the store never
+// interprets the text.
+type Part struct {
+	ESMClass     uint8
+	ShortMessage []byte
+	TLVs         []byte // encoded optional parameters (sar_*, message_payload, ...)
+
+	Upstream    string // the upstream it was submitted to, once it was
+	UpstreamID  string // the upstream's message_id from submit_sm_resp
+	Status      pdu.MessageState
+	Error       uint32 // last command_status or receipt err: code, 0 if none
+	SubmittedAt time.Time
+	UpdatedAt   time.Time
+}
+
+// MaxParts is the most parts one message may have (the UDH total-segments field is one byte).
+const MaxParts = 255
+
+// Message is one accepted message and what became of it.
+type Message struct {
+	ID                 string // gateway message id
+	Account            string // system_id (or API account) that submitted it
+	ServiceType        string
+	Source             Address
+	Destination        Address
+	ESMClass           uint8 // message-level esm_class; parts carry their own (UDHI)
+	ProtocolID         uint8
+	PriorityFlag       uint8
+	RegisteredDelivery uint8
+	DataCoding         uint8
+	Validity           time.Time // zero: the upstream's default
+	ClientRef          string    // caller's reference (API), opaque
+	Upstream           string    // queue the parts were routed to
+	Status             pdu.MessageState
+	History            []StatusChange
+	Parts              []Part
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+}
+
+// PartUpdate is what the upstream client learned about one part.
+type PartUpdate struct {
+	MessageID  string
+	Part       int
+	Upstream   string
+	UpstreamID string           // from submit_sm_resp; empty when the submit failed
+	Status     pdu.MessageState // ENROUTE after a successful submit; REJECTED, UNDELIVERABLE... on failure
+	Error      uint32           // command_status on failure
+	At         time.Time        // zero: now
+}
+
+// Receipt is one delivery receipt received from an upstream.
+type Receipt struct {
+	MessageID  string // filled by the store on correlation
+	Part       int    // filled by the store on correlation
+	Upstream   string
+	UpstreamID string
+	State      pdu.MessageState
+	Error      uint32 // the err: field
+	Submitted  time.Time
+	Done       time.Time
+	Received   time.Time // zero: now
+	Text       []byte    // the receipt's short_message as received, for audit
+}
+
+// PartTask is a claimed part to submit upstream: everything needed to build the submit_sm.
+type PartTask struct {
+	Lease     Lease
+	Attempts  int  // how many times it was given back before
+	Reclaimed bool // handed out again after a visibility time-out or a lost PDU
+
+	MessageID          string
+	Part               int
+	Parts              int
+	Account            string
+	ServiceType        string
+	Source             Address
+	Destination        Address
+	ESMClass           uint8
+	ProtocolID         uint8
+	PriorityFlag       uint8
+	RegisteredDelivery uint8
+	DataCoding         uint8
+	Validity           time.Time
+	ShortMessage       []byte
+	TLVs               []byte
+}
+
+// DeliveryKind says what a queued deliver_sm carries.
+type DeliveryKind uint8
+
+// Delivery kinds.
+const (
+	DeliveryReceipt DeliveryKind = 1
+	DeliveryMO      DeliveryKind = 2
+)
+
+// Delivery is a deliver_sm waiting for a receiver bind of Account.
+type Delivery struct {
+	Lease     Lease
+	Attempts  int
+	Reclaimed bool
+
+	Account      string
+	Kind         DeliveryKind
+	MessageID    string // the gateway id the receipt is about; empty for MO
+	Source       Address
+	Destination  Address
+	ESMClass     uint8
+	ProtocolID   uint8
+	DataCoding   uint8
+	ShortMessage []byte
+	TLVs         []byte
+	CreatedAt    time.Time
+}
+
+// LostPDU is a request a session sent and never saw answered.
+type LostPDU struct {
+	Lease          Lease // the queue entry the request came from
+	Session        string
+	CommandID      uint32
+	SequenceNumber uint32
+	At             time.Time // zero: now
+}
+
+// MessageFilter selects messages for ListMessages. Zero fields do not filter.
+type MessageFilter struct {
+	Account string
+	Status  pdu.MessageState
+	From    time.Time // CreatedAt >= From
+	To      time.Time // CreatedAt < To
+	Limit   int       // default 100, at most 1000
+	Cursor  string    // from the previous page
+}
+
+// Options tunes an implementation. The zero value of each field selects its default.
+type Options struct {
+	// VisibilityTimeout is how long a claimed entry stays invisible before it can be claimed
+	// again. Default 30s.
+	VisibilityTimeout time.Duration
+	// IDMapTTL is how long (upstream, upstream id) -> message stays resolvable. Default 72h.
+	IDMapTTL time.Duration
+	// ParkTTL is how long a receipt without a mapping waits for one. Default 1h.
+	ParkTTL time.Duration
+	// MaxBatch bounds how many writes one group commit takes. Default 1024.
+	MaxBatch int
+	// PollInterval bounds how long a waiting claim sleeps before it looks again for entries
+	// whose visibility time-out or give-back delay ran out. Default 100ms.
+	PollInterval time.Duration
+	// SweepInterval is how often expired id map and parked entries are removed (embedded
+	// store; Redis expires keys itself). Default 1m.
+	SweepInterval time.Duration
+}
+
+// WithDefaults returns o with each zero field set to its default.
+func (o Options) WithDefaults() Options {
+	if o.VisibilityTimeout <= 0 {
+		o.VisibilityTimeout = 30 * time.Second
+	}
+	if o.IDMapTTL <= 0 {
+		o.IDMapTTL = 72 * time.Hour
+	}
+	if o.ParkTTL <= 0 {
+		o.ParkTTL = time.Hour
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 1024
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = 100 * time.Millisecond
+	}
+	if o.SweepInterval <= 0 {
+		o.SweepInterval = time.Minute
+	}
+	return o
+}
+
+// maxKey bounds ids and names; SMPP's message_id is a C-Octet string of at most 65 octets,
+// and config names are short.
+const maxKey = 128
+
+// validKey reports whether s can be used as an id or name: non-empty, bounded, and free of
+// the NUL byte the implementations use as a separator.
+func validKey(s string) bool {
+	if s == "" || len(s) > maxKey {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidateMessage checks what AcceptMessage needs of m.
+func ValidateMessage(m *Message) error {
+	switch {
+	case m == nil:
+		return fmt.Errorf("%w: nil message", ErrInvalid)
+	case !validKey(m.ID):
+		return fmt.Errorf("%w: message id %q", ErrInvalid, m.ID)
+	case !validKey(m.Upstream):
+		return fmt.Errorf("%w: message %s: upstream %q", ErrInvalid, m.ID, m.Upstream)
+	case len(m.Parts) == 0 || len(m.Parts) > MaxParts:
+		return fmt.Errorf("%w: message %s: %d parts", ErrInvalid, m.ID, len(m.Parts))
+	case len(m.Account) > maxKey:
+		return fmt.Errorf("%w: message %s: account too long", ErrInvalid, m.ID)
+	}
+	return nil
+}
+
+// ValidateQueue checks a queue name.
+func ValidateQueue(q Queue) error {
+	if (q.Kind != SubmitQueue && q.Kind != DeliverQueue) || !validKey(q.Name) {
+		return fmt.Errorf("%w: queue %v", ErrInvalid, q)
+	}
+	return nil
+}
+
+// ValidateUpstreamID checks an (upstream, upstream id) pair.
+func ValidateUpstreamID(upstream, upstreamID string) error {
+	if !validKey(upstream) || !validKey(upstreamID) {
+		return fmt.Errorf("%w: upstream %q id %q", ErrInvalid, upstream, upstreamID)
+	}
+	return nil
+}
+
+// PrepareAccept fills the fields AcceptMessage sets on a new message, at time now.
+func PrepareAccept(m *Message, now time.Time) {
+	if m.CreatedAt.IsZero() {
+		m.CreatedAt = now
+	}
+	m.UpdatedAt = m.CreatedAt
+	if m.Status == 0 {
+		m.Status = pdu.ACCEPTED
+	}
+	if len(m.History) == 0 {
+		m.History = []StatusChange{{State: m.Status, At: m.CreatedAt}}
+	}
+	for i := range m.Parts {
+		if m.Parts[i].Status == 0 {
+			m.Parts[i].Status = pdu.ACCEPTED
+		}
+	}
+}
+
+// NewPartTask builds the queue payload for part i of m.
+func NewPartTask(m *Message, i int) *PartTask {
+	p := &m.Parts[i]
+	return &PartTask{
+		MessageID: m.ID, Part: i, Parts: len(m.Parts), Account: m.Account,
+		ServiceType: m.ServiceType, Source: m.Source, Destination: m.Destination,
+		ESMClass: p.ESMClass, ProtocolID: m.ProtocolID, PriorityFlag: m.PriorityFlag,
+		RegisteredDelivery: m.RegisteredDelivery, DataCoding: m.DataCoding, Validity: m.Validity,
+		ShortMessage: p.ShortMessage, TLVs: p.TLVs,
+	}
+}
