@@ -1,9 +1,11 @@
 package openapi_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -13,8 +15,11 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/api/annotations"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -276,5 +281,78 @@ func TestHandlerServesDocument(t *testing.T) {
 	openapi.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/openapi.json", nil))
 	if rec.Code != http.StatusMethodNotAllowed {
 		t.Errorf("POST: status %d, want 405", rec.Code)
+	}
+}
+
+// receipts streams one receipt for each message id asked for.
+type receipts struct {
+	smppgwv1.UnimplementedMessageServiceServer
+}
+
+func (receipts) StreamReceipts(r *smppgwv1.StreamReceiptsRequest, s grpc.ServerStreamingServer[smppgwv1.StreamReceiptsResponse]) error {
+	for _, id := range r.GetMessageIds() {
+		err := s.Send(&smppgwv1.StreamReceiptsResponse{Receipt: &smppgwv1.Receipt{
+			MessageId: id,
+			PartIndex: 1,
+			Status:    smppgwv1.MessageStatus_MESSAGE_STATUS_DELIVERED,
+		}})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func TestStreamReceiptsOverRESTIsNDJSON(t *testing.T) {
+	lis := bufconn.Listen(1 << 16)
+	gs := grpc.NewServer()
+	smppgwv1.RegisterMessageServiceServer(gs, receipts{})
+	go gs.Serve(lis)
+	defer gs.Stop()
+
+	conn, err := grpc.NewClient("passthrough:///bufconn",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	mux := runtime.NewServeMux()
+	if err := smppgwv1.RegisterMessageServiceHandler(context.Background(), mux, conn); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	resp, err := http.Get(srv.URL + "/v1/messages:streamReceipts?messageIds=m-1&messageIds=m-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	var got []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		var line struct {
+			Result struct {
+				Receipt struct {
+					MessageID string `json:"messageId"`
+					Status    string `json:"status"`
+				} `json:"receipt"`
+			} `json:"result"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatalf("line %q is not one JSON object: %v", sc.Text(), err)
+		}
+		got = append(got, line.Result.Receipt.MessageID+" "+line.Result.Receipt.Status)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"m-1 MESSAGE_STATUS_DELIVERED", "m-2 MESSAGE_STATUS_DELIVERED"}
+	if !slices.Equal(got, want) {
+		t.Errorf("stream lines = %q, want %q", got, want)
 	}
 }
