@@ -1,0 +1,466 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/smppgw/smppgw/pdu"
+)
+
+// MessageHandler receives what bound ESMEs send: submit_sm, submit_multi, data_sm, query_sm,
+// cancel_sm, replace_sm. It answers each through Inbound.Respond, at once or later (after a durable
+// write, say); until answered a request counts against the session's inbound limit. It is called on
+// the session's reader goroutine and must not block for long.
+type MessageHandler interface {
+	HandleMessage(m Inbound)
+}
+
+// LostHandler may be implemented by a MessageHandler to receive the lost PDUs of a server session:
+// requests sent to the ESME (deliver_sm, ...) with SendAsync and no done function that never got a
+// response.
+type LostHandler interface {
+	HandleLost(s SessionInfo, lost []Request)
+}
+
+// Inbound is one request from a bound ESME.
+type Inbound struct {
+	Session *Session
+	Account *Account // the account the session bound as
+	Request Request
+}
+
+// Respond answers the request (see Session.Respond).
+func (m Inbound) Respond(status pdu.CommandStatus, body pdu.Body) error {
+	return m.Session.Respond(m.Request, status, body)
+}
+
+// Server is the SMSC role: it accepts connections on its listeners, authenticates binds, keeps a
+// registry of sessions, and hands what ESMEs submit to its MessageHandler.
+type Server struct {
+	cfg      ServerConfig
+	auth     Authenticator
+	sink     MessageHandler
+	log      zerolog.Logger
+	failures *failureTracker
+	ctx      context.Context // ends at Shutdown; bounds authentication and failure delays
+	cancel   context.CancelFunc
+
+	mu        sync.Mutex
+	closed    bool
+	listeners []net.Listener
+	all       map[uint64]*Session // every connection, bound or not
+	bound     map[string]map[uint64]*Session
+	buckets   map[string]*tokenBucket
+	accepting sync.WaitGroup
+}
+
+// NewServer checks cfg and returns a server that authenticates with auth and hands messages to sink.
+// Call Start to open cfg.Listeners, or Serve with listeners of your own.
+func NewServer(cfg ServerConfig, auth Authenticator, sink MessageHandler, log zerolog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if auth == nil || sink == nil {
+		return nil, errors.New("gateway: NewServer needs an Authenticator and a MessageHandler")
+	}
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{
+		cfg: cfg, auth: auth, sink: sink, log: log.With().Str("component", "smpp-server").Logger(),
+		failures: newFailureTracker(cfg.FailureDelay, cfg.FailureDelayMax, cfg.FailureMemory),
+		ctx:      ctx, cancel: cancel,
+		all: make(map[uint64]*Session), bound: make(map[string]map[uint64]*Session), buckets: make(map[string]*tokenBucket),
+	}, nil
+}
+
+// Start opens every configured listener and serves them in the background.
+func (srv *Server) Start() error {
+	var opened []net.Listener
+	for i, lc := range srv.cfg.Listeners {
+		l, err := listen(lc)
+		if err != nil {
+			for _, o := range opened {
+				o.Close()
+			}
+			return fmt.Errorf("gateway: listeners[%d]: %w", i, err)
+		}
+		opened = append(opened, l)
+	}
+	for _, l := range opened {
+		go func() {
+			if err := srv.Serve(l); err != nil {
+				srv.log.Error().Err(err).Str("listener", l.Addr().String()).Msg("listener stopped")
+			}
+		}()
+	}
+	return nil
+}
+
+func listen(lc ListenerConfig) (net.Listener, error) {
+	addr := lc.Address
+	if lc.TLS == nil {
+		if addr == "" {
+			addr = ":2775"
+		}
+		return net.Listen("tcp", addr)
+	}
+	if addr == "" {
+		addr = ":3550"
+	}
+	tc, err := lc.TLS.build()
+	if err != nil {
+		return nil, err
+	}
+	return tls.Listen("tcp", addr, tc)
+}
+
+// Serve accepts connections on l until Shutdown (then it returns nil) or a permanent accept error.
+func (srv *Server) Serve(l net.Listener) error {
+	srv.mu.Lock()
+	if srv.closed {
+		srv.mu.Unlock()
+		l.Close()
+		return nil
+	}
+	srv.listeners = append(srv.listeners, l)
+	srv.accepting.Add(1)
+	srv.mu.Unlock()
+	defer srv.accepting.Done()
+	srv.log.Info().Str("listener", l.Addr().String()).Msg("accepting binds")
+	var pause time.Duration
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			srv.mu.Lock()
+			closed := srv.closed
+			srv.mu.Unlock()
+			if closed {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) {
+				pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+				srv.log.Warn().Err(err).Dur("pause", pause).Msg("accept failed; pausing")
+				time.Sleep(pause)
+				continue
+			}
+			return err
+		}
+		pause = 0
+		srv.serveConn(c)
+	}
+}
+
+// Addrs returns the addresses of the listeners being served.
+func (srv *Server) Addrs() []net.Addr {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	out := make([]net.Addr, len(srv.listeners))
+	for i, l := range srv.listeners {
+		out[i] = l.Addr()
+	}
+	return out
+}
+
+func (srv *Server) serveConn(c net.Conn) *Session {
+	h := &serverSession{srv: srv}
+	srv.mu.Lock()
+	if srv.closed {
+		srv.mu.Unlock()
+		c.Close()
+		return nil
+	}
+	s := NewSession(c, SessionOptions{Role: RoleSMSC, Handler: h, Config: srv.cfg.Session, Logger: srv.log, SystemID: srv.cfg.SystemID})
+	srv.all[s.ID()] = s
+	srv.mu.Unlock()
+	return s
+}
+
+// Session returns the session with the given id, bound or not.
+func (srv *Server) Session(id uint64) (*Session, bool) {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	s, ok := srv.all[id]
+	return s, ok
+}
+
+// SessionsFor returns the bound sessions of an account.
+func (srv *Server) SessionsFor(systemID string) []*Session {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	out := make([]*Session, 0, len(srv.bound[systemID]))
+	for _, s := range srv.bound[systemID] {
+		out = append(out, s)
+	}
+	return out
+}
+
+// Sessions returns a snapshot of every connection.
+func (srv *Server) Sessions() []SessionInfo {
+	srv.mu.Lock()
+	ss := make([]*Session, 0, len(srv.all))
+	for _, s := range srv.all {
+		ss = append(ss, s)
+	}
+	srv.mu.Unlock()
+	out := make([]SessionInfo, len(ss))
+	for i, s := range ss {
+		out[i] = s.Info()
+	}
+	return out
+}
+
+// Unbind unbinds one session gracefully (see Session.Unbind).
+func (srv *Server) Unbind(ctx context.Context, id uint64) error {
+	s, ok := srv.Session(id)
+	if !ok {
+		return fmt.Errorf("gateway: no session %d", id)
+	}
+	return s.Unbind(ctx)
+}
+
+// Outbind connects to an ESME, sends outbind, and serves the bind that follows on that connection
+// like any accepted one. It returns the session, still unbound.
+func (srv *Server) Outbind(ctx context.Context, oc OutbindConfig) (*Session, error) {
+	if oc.Address == "" {
+		return nil, errors.New("gateway: outbind needs an address")
+	}
+	if oc.DialTimeout <= 0 {
+		oc.DialTimeout = 10 * time.Second
+	}
+	c, err := dial(ctx, oc.Address, oc.TLS, oc.DialTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: outbind to %s: %w", oc.Address, err)
+	}
+	s := srv.serveConn(c)
+	if s == nil {
+		return nil, ErrClosed
+	}
+	sys := oc.SystemID
+	if sys == "" {
+		sys = srv.cfg.SystemID
+	}
+	if err := s.Outbind(sys, oc.Password); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.log.Info().Str("address", oc.Address).Msg("outbind sent")
+	return s, nil
+}
+
+func dial(ctx context.Context, address string, tc *ClientTLSConfig, timeout time.Duration) (net.Conn, error) {
+	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
+	if tc == nil {
+		return d.DialContext(ctx, "tcp", address)
+	}
+	cfg, err := tc.build(address)
+	if err != nil {
+		return nil, err
+	}
+	td := &tls.Dialer{NetDialer: d, Config: cfg}
+	return td.DialContext(ctx, "tcp", address)
+}
+
+// Shutdown stops accepting, unbinds every session (each bounded by its UnbindTimeout and ctx), hands
+// lost PDUs to the LostHandler, and returns once all sessions have ended. If ctx ends first, the
+// remaining sessions are closed without waiting and ctx.Err() is returned.
+func (srv *Server) Shutdown(ctx context.Context) error {
+	srv.mu.Lock()
+	srv.closed = true
+	ls := srv.listeners
+	ss := make([]*Session, 0, len(srv.all))
+	for _, s := range srv.all {
+		ss = append(ss, s)
+	}
+	srv.mu.Unlock()
+	for _, l := range ls {
+		l.Close()
+	}
+	srv.cancel()
+	for _, s := range ss {
+		go s.Unbind(ctx)
+	}
+	var err error
+	for _, s := range ss {
+		select {
+		case <-s.Done():
+		case <-ctx.Done():
+			err = ctx.Err()
+			for _, s := range ss {
+				s.shutdown(ErrClosed, false)
+			}
+		}
+	}
+	srv.accepting.Wait()
+	srv.log.Info().Int("sessions", len(ss)).Msg("server shut down")
+	return err
+}
+
+func (srv *Server) forget(s *Session, systemID string) {
+	srv.mu.Lock()
+	delete(srv.all, s.ID())
+	if m := srv.bound[systemID]; m != nil {
+		delete(m, s.ID())
+		if len(m) == 0 {
+			delete(srv.bound, systemID)
+		}
+	}
+	srv.mu.Unlock()
+}
+
+// register records a bind, unless the account has reached MaxBinds.
+func (srv *Server) register(s *Session, a Account) (pdu.CommandStatus, *tokenBucket) {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.closed {
+		return pdu.ESME_RBINDFAIL, nil
+	}
+	m := srv.bound[a.SystemID]
+	if a.MaxBinds > 0 && len(m) >= a.MaxBinds {
+		return pdu.ESME_RALYBND, nil
+	}
+	if m == nil {
+		m = make(map[uint64]*Session)
+		srv.bound[a.SystemID] = m
+	}
+	m[s.ID()] = s
+	var b *tokenBucket
+	if a.Throughput > 0 {
+		b = srv.buckets[a.SystemID]
+		if b == nil || b.rate != a.Throughput {
+			b = newTokenBucket(a.Throughput)
+			srv.buckets[a.SystemID] = b
+		}
+	}
+	return pdu.ESME_ROK, b
+}
+
+// serverSession is the Handler of one server connection.
+type serverSession struct {
+	BaseHandler
+	srv     *Server
+	account Account
+	bucket  *tokenBucket
+	bound   atomic.Bool
+}
+
+func (h *serverSession) HandleBind(s *Session, req Request) pdu.CommandStatus {
+	br := BindRequest{Remote: s.RemoteAddr()}
+	switch b := req.Body.(type) {
+	case *pdu.BindTransmitter:
+		br.SystemID, br.Password, br.SystemType, br.BindType = b.SystemID, b.Password, b.SystemType, BindTransmitter
+	case *pdu.BindReceiver:
+		br.SystemID, br.Password, br.SystemType, br.BindType = b.SystemID, b.Password, b.SystemType, BindReceiver
+	case *pdu.BindTransceiver:
+		br.SystemID, br.Password, br.SystemType, br.BindType = b.SystemID, b.Password, b.SystemType, BindTransceiver
+	}
+	ip, _ := remoteIP(br.Remote)
+	acct, st := h.srv.auth.Authenticate(h.srv.ctx, br)
+	if st == pdu.ESME_ROK {
+		// The account's own system_id, so that the registry and MaxBinds see one spelling.
+		if acct.SystemID == "" {
+			acct.SystemID = br.SystemID
+		}
+		st, h.bucket = h.srv.register(s, acct)
+		if st != pdu.ESME_ROK {
+			s.log.Warn().Str("system_id", br.SystemID).Int("max_binds", acct.MaxBinds).Msg("bind refused: too many binds")
+			return st
+		}
+		h.account = acct
+		h.bound.Store(true)
+		h.srv.failures.succeed(ip)
+		return pdu.ESME_ROK
+	}
+	delay := h.srv.failures.fail(ip, time.Now())
+	s.log.Warn().Str("system_id", br.SystemID).Stringer("bind_type", br.BindType).Stringer("status", st).Dur("delay", delay).Msg("bind refused")
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-s.closing:
+		case <-h.srv.ctx.Done():
+		}
+		t.Stop()
+	}
+	return st
+}
+
+func (h *serverSession) HandleRequest(s *Session, req Request) {
+	if h.bucket != nil && !h.bucket.allow(time.Now()) {
+		_ = s.Respond(req, pdu.ESME_RTHROTTLED, nil)
+		return
+	}
+	h.srv.sink.HandleMessage(Inbound{Session: s, Account: &h.account, Request: req})
+}
+
+func (h *serverSession) HandleClosed(s *Session, reason error) {
+	h.srv.forget(s, h.account.SystemID)
+	s.log.Info().AnErr("reason", reason).Str("system_id", h.account.SystemID).Msg("session closed")
+}
+
+func (h *serverSession) Terminate(s *Session, lost []Request) {
+	if len(lost) == 0 {
+		return
+	}
+	if lh, ok := h.srv.sink.(LostHandler); ok {
+		lh.HandleLost(s.Info(), lost)
+		return
+	}
+	h.BaseHandler.Terminate(s, lost)
+}
+
+// AcceptSink is a MessageHandler that accepts every submission at once with a fresh message id (hex
+// counter), and refuses query_sm, cancel_sm and replace_sm with their failure statuses. It is the
+// trivial in-process responder for tests, benchmarks and a gateway with nothing behind it.
+type AcceptSink struct {
+	next atomic.Uint64
+	// OnMessage, if set, sees each request before it is answered.
+	OnMessage func(Inbound)
+}
+
+var submitRespPool = sync.Pool{New: func() any { return new(pdu.SubmitSMResp) }}
+
+// HandleMessage implements MessageHandler.
+func (a *AcceptSink) HandleMessage(m Inbound) {
+	if a.OnMessage != nil {
+		a.OnMessage(m)
+	}
+	var err error
+	switch m.Request.Body.(type) {
+	case *pdu.SubmitSM:
+		// Respond encodes before returning, so the body can be reused at once.
+		r := submitRespPool.Get().(*pdu.SubmitSMResp)
+		r.MessageID = strconv.FormatUint(a.next.Add(1), 16)
+		err = m.Respond(pdu.ESME_ROK, r)
+		r.MessageID = ""
+		submitRespPool.Put(r)
+	case *pdu.DataSM:
+		err = m.Respond(pdu.ESME_ROK, &pdu.DataSMResp{MessageID: strconv.FormatUint(a.next.Add(1), 16)})
+	case *pdu.SubmitMulti:
+		err = m.Respond(pdu.ESME_ROK, &pdu.SubmitMultiResp{MessageID: strconv.FormatUint(a.next.Add(1), 16)})
+	case *pdu.QuerySM:
+		err = m.Respond(pdu.ESME_RQUERYFAIL, nil)
+	case *pdu.CancelSM:
+		err = m.Respond(pdu.ESME_RCANCELFAIL, nil)
+	case *pdu.ReplaceSM:
+		err = m.Respond(pdu.ESME_RREPLACEFAIL, nil)
+	default:
+		err = m.Respond(pdu.ESME_RINVCMDID, nil)
+	}
+	if err != nil {
+		m.Session.log.Debug().Err(err).Msg("answer not sent")
+	}
+}
+
+// Accepted is how many message ids AcceptSink has handed out.
+func (a *AcceptSink) Accepted() uint64 { return a.next.Load() }
