@@ -90,6 +90,10 @@ func (o *Options) Set(t Tag, v []byte) {
 	if o.Has(t) {
 		o.Delete(t)
 	}
+	if overlaps(*o, v) {
+		// Appending in place would overwrite v before it is copied.
+		v = append([]byte(nil), v...)
+	}
 	b := binary.BigEndian.AppendUint16(*o, uint16(t))
 	if len(v) > 0xFFFF {
 		*o = binary.BigEndian.AppendUint16(b, 0xFFFF)
@@ -153,4 +157,15 @@ func (o Options) check(cmd CommandID) error {
 		i += 4 + n
 	}
 	return nil
+}
+
+// overlaps reports whether v lies anywhere in the backing array of o, spare capacity included.
+func overlaps(o Options, v []byte) bool {
+	if cap(o) == 0 || len(v) == 0 {
+		return false
+	}
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(o)))
+	hi := lo + uintptr(cap(o))
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(v)))
+	return p < hi && p+uintptr(len(v)) > lo
 }

@@ -339,3 +339,16 @@ func TestNames(t *testing.T) {
 		t.Error("Response/IsResponse wrong")
 	}
 }
+
+// A value that lives in the spare capacity of the options it is set into (found by FuzzOptions).
+func TestOptionsSetAliasedValue(t *testing.T) {
+	buf := make([]byte, 6, 64)
+	copy(buf, []byte{0x02, 0x0c, 0x00, 0x02, 0xbe, 0xef})
+	v := buf[6:12]
+	copy(v, "abcdef")
+	o := Options(buf[:6])
+	o.Set(0x1400, v)
+	if got, _ := o.Get(0x1400); string(got) != "abcdef" {
+		t.Fatalf("Get = %q, want abcdef", got)
+	}
+}
