@@ -92,8 +92,9 @@ func Parse(s string) (Receipt, error) { return ParseInLocation(s, time.UTC) }
 // underscore or several spaces. A value runs to the next white space; text: is always last and runs
 // to the end of s, so it may hold anything, "stat:" included. Tokens that are not receipt keys
 // (vendor extras such as "mcc:250") are skipped. Trailing NUL octets, which C-string SMSCs leave in
-// short_message, are dropped. Dates are 10 (YYMMDDhhmm), 12 (YYMMDDhhmmss) or 14 (YYYYMMDDhhmmss)
-// digits, two-digit years being 20YY; an all-zero date counts as absent.
+// short_message, are dropped. Dates are 10 (YYMMDDhhmm), 12 (YYMMDDhhmmss, or YYYYMMDDhhmm when
+// that is the only valid reading) or 14 (YYYYMMDDhhmmss) digits, two-digit years being 20YY; an
+// all-zero date counts as absent.
 //
 // A receipt needs an id and a stat; a missing or unreadable field gives an error wrapping
 // ErrMalformed (a *FieldError naming the first bad field). The Receipt returned with it still holds
@@ -361,23 +362,40 @@ func parseDate(v string, loc *time.Location) (time.Time, string) {
 			allZero = false
 		}
 	}
-	var year int
-	switch len(v) {
-	case 10, 12:
-		year, v = 2000+num2(v), v[2:]
-	case 14:
-		year, v = num2(v)*100+num2(v[2:]), v[4:]
-		if year < 2000 || year > 2099 {
-			// Append writes two-digit years, read back as 20YY: refuse what would not survive that.
-			return time.Time{}, "year out of range 2000-2099"
-		}
-	default:
+	if len(v) != 10 && len(v) != 12 && len(v) != 14 {
 		return time.Time{}, "not 10, 12 or 14 digits"
 	}
 	if allZero {
 		// Some SMSCs fill a date they do not know with zeros: that is an absent date, not a bad one.
 		return time.Time{}, ""
 	}
+	switch len(v) {
+	case 10: // YYMMDDhhmm, as Appendix B has it
+		return dateOf(2000+num2(v), v[2:], loc)
+	case 12: // YYMMDDhhmmss
+		t, reason := dateOf(2000+num2(v), v[2:], loc)
+		if reason != "" {
+			// Some SMSCs write YYYYMMDDhhmm instead. Where both readings are valid, the seconds one
+			// above wins; this one is only tried when that fails, so no valid date changes meaning.
+			if year := num2(v)*100 + num2(v[2:]); year >= 2000 && year <= 2099 {
+				if t4, reason4 := dateOf(year, v[4:], loc); reason4 == "" {
+					return t4, ""
+				}
+			}
+		}
+		return t, reason
+	}
+	// YYYYMMDDhhmmss
+	year := num2(v)*100 + num2(v[2:])
+	if year < 2000 || year > 2099 {
+		// Append writes two-digit years, read back as 20YY: refuse what would not survive that.
+		return time.Time{}, "year out of range 2000-2099"
+	}
+	return dateOf(year, v[4:], loc)
+}
+
+// dateOf reads MMDDhhmm or MMDDhhmmss digits in year.
+func dateOf(year int, v string, loc *time.Location) (time.Time, string) {
 	month, day, hour, minute, sec := num2(v), num2(v[2:]), num2(v[4:]), num2(v[6:]), 0
 	if len(v) == 10 {
 		sec = num2(v[8:])

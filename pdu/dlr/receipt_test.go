@@ -74,6 +74,18 @@ var samples = []struct {
 		canon: "id:1a2b3c sub:001 dlvrd:001 submit date:2301151230 done date:2301151231 stat:DELIVRD err:000 text:x",
 	},
 	{
+		name:  "12-digit dates with a four-digit year",
+		in:    "id:100 sub:001 dlvrd:001 submit date:202301151230 done date:202301151231 stat:DELIVRD err:000 text:",
+		want:  Receipt{ID: "100", Sub: 1, Dlvrd: 1, SubmitDate: utc(2023, 1, 15, 12, 30, 0), DoneDate: utc(2023, 1, 15, 12, 31, 0), Stat: "DELIVRD", Err: "000"},
+		canon: "id:100 sub:001 dlvrd:001 submit date:2301151230 done date:2301151231 stat:DELIVRD err:000 text:",
+	},
+	{
+		name:  "12 digits valid both ways read as seconds",
+		in:    "id:100 submit date:201201151230 stat:DELIVRD err:000 text:",
+		want:  Receipt{ID: "100", Sub: NoCount, Dlvrd: NoCount, SubmitDate: utc(2020, 12, 1, 15, 12, 30), Stat: "DELIVRD", Err: "000"},
+		canon: "id:100 submit date:2012011512 stat:DELIVRD err:000 text:",
+	},
+	{
 		name:  "14-digit dates",
 		in:    "id:100 sub:001 dlvrd:001 submit date:20230115123000 done date:20230115123100 stat:DELIVRD err:000 text:",
 		want:  Receipt{ID: "100", Sub: 1, Dlvrd: 1, SubmitDate: utc(2023, 1, 15, 12, 30, 0), DoneDate: utc(2023, 1, 15, 12, 31, 0), Stat: "DELIVRD", Err: "000"},
@@ -202,6 +214,7 @@ func TestParseErrors(t *testing.T) {
 		{"hour 24", "id:77 done date:2301012400 stat:DELIVRD", ErrMalformed, "done date", "77"},
 		{"minute 60", "id:77 done date:2301012360 stat:DELIVRD", ErrMalformed, "done date", "77"},
 		{"second 60", "id:77 done date:230101235960 stat:DELIVRD", ErrMalformed, "done date", "77"},
+		{"12 digits valid neither way", "id:77 done date:202313011200 stat:DELIVRD", ErrMalformed, "done date", "77"},
 		{"8-digit date", "id:77 submit date:23011512 stat:DELIVRD", ErrMalformed, "submit date", "77"},
 		{"date with dashes", "id:77 submit date:23-01-1512 stat:DELIVRD", ErrMalformed, "submit date", "77"},
 		{"14-digit date in 1999", "id:77 submit date:19991231235900 stat:DELIVRD", ErrMalformed, "submit date", "77"},
