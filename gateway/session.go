@@ -329,6 +329,9 @@ func (s *Session) Respond(req Request, status pdu.CommandStatus, body pdu.Body) 
 	if id.IsResponse() || id == pdu.OutbindID {
 		return ErrInvalidResponse
 	}
+	if body != nil && body.CommandID() != id.Response() {
+		return ErrInvalidResponse
+	}
 	if req.inbound {
 		s.inboundDone()
 	}
@@ -337,8 +340,6 @@ func (s *Session) Respond(req Request, status pdu.CommandStatus, body pdu.Body) 
 			return s.writeHeader(id.Response(), status, req.Sequence)
 		}
 		body = pdu.New(id.Response())
-	} else if body.CommandID() != id.Response() {
-		return ErrInvalidResponse
 	}
 	return s.write(req.Sequence, status, body)
 }

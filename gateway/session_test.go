@@ -1,0 +1,436 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/smppgw/smppgw/pdu"
+)
+
+func TestBindAndSubmit(t *testing.T) {
+	sink := &AcceptSink{}
+	srv, addr := startServer(t, ServerConfig{}, sink, testAccount(t, "alice", "secret"))
+	s := bindESME(t, addr, nil, SessionConfig{}, BindTransceiver, "alice", "secret")
+	if s.State() != StateBound || s.BindType() != BindTransceiver {
+		t.Fatalf("state %v %v", s.State(), s.BindType())
+	}
+	resp, err := s.Send(testCtx(t), submit("4479"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := resp.Body.(*pdu.SubmitSMResp)
+	if !ok || r.MessageID != "1" || resp.Status != pdu.ESME_ROK {
+		t.Fatalf("resp %+v %#v", resp, resp.Body)
+	}
+	in := s.Info()
+	if in.SystemID != "alice" || in.PeerSystemID != "smppgw" || in.PDUsOut != 2 || in.PDUsIn != 2 || in.WindowUsed != 0 {
+		t.Fatalf("client info %+v", in)
+	}
+	eventually(t, "server registry", func() bool { return len(srv.SessionsFor("alice")) == 1 })
+	ss := srv.SessionsFor("alice")[0]
+	if got := ss.Info(); got.SystemID != "alice" || got.BindType != BindTransceiver || got.Role != RoleSMSC {
+		t.Fatalf("server info %+v", got)
+	}
+	if _, ok := srv.Session(ss.ID()); !ok {
+		t.Fatal("lookup by id failed")
+	}
+}
+
+func TestSequenceWraps(t *testing.T) {
+	_, addr := startServer(t, ServerConfig{}, &AcceptSink{}, testAccount(t, "alice", "secret"))
+	s := bindESME(t, addr, nil, SessionConfig{}, BindTransmitter, "alice", "secret")
+	s.mu.Lock()
+	s.win.next = pdu.MaxSequence - 1
+	s.mu.Unlock()
+	var seqs []uint32
+	for range 4 {
+		resp, err := s.Send(testCtx(t), submit("1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, resp.Sequence)
+	}
+	want := []uint32{pdu.MaxSequence - 1, pdu.MaxSequence, 1, 2}
+	for i := range want {
+		if seqs[i] != want[i] {
+			t.Fatalf("sequences %v, want %v", seqs, want)
+		}
+	}
+}
+
+func TestWindowFullBlocksAndUnblocks(t *testing.T) {
+	s, p := boundToRaw(t, nil, SessionConfig{Window: 2})
+	ctx := testCtx(t)
+	var got [2]pdu.Header
+	for i := range 2 {
+		if err := s.SendAsync(ctx, submit("1"), func(Response, error) {}); err != nil {
+			t.Fatal(err)
+		}
+		got[i], _ = p.expect(pdu.SubmitSMID, pdu.ESME_ROK)
+	}
+	if u := s.Info().WindowUsed; u != 2 {
+		t.Fatalf("window used %d", u)
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	_, err := s.Send(short, submit("2"))
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("send into a full window: %v", err)
+	}
+	third := make(chan error, 1)
+	go func() {
+		_, err := s.Send(ctx, submit("3"))
+		third <- err
+	}()
+	select {
+	case err := <-third:
+		t.Fatalf("send went through a full window: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	p.send(got[0].Sequence, pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "a"})
+	h, b := p.expect(pdu.SubmitSMID, pdu.ESME_ROK)
+	if b.(*pdu.SubmitSM).DestinationAddr != "3" {
+		t.Fatalf("unexpected %+v", b)
+	}
+	p.send(h.Sequence, pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "c"})
+	if err := <-third; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestResponseTimeoutAndLateResponse(t *testing.T) {
+	rec := newRecorder()
+	s, p := boundToRaw(t, rec, SessionConfig{ResponseTimeout: 100 * time.Millisecond, EnquireLink: -1})
+	if err := s.SendAsync(testCtx(t), submit("1"), nil); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := p.expect(pdu.SubmitSMID, pdu.ESME_ROK)
+	select {
+	case req := <-rec.gotTO:
+		if req.Sequence != h.Sequence || req.Body.(*pdu.SubmitSM).DestinationAddr != "1" {
+			t.Fatalf("timeout for %+v", req)
+		}
+	case <-time.After(testWait):
+		t.Fatal("no response timeout")
+	}
+	// A Send that times out returns the error.
+	done := make(chan error, 1)
+	go func() { _, err := s.Send(testCtx(t), submit("2")); done <- err }()
+	h2, _ := p.expect(pdu.SubmitSMID, pdu.ESME_ROK)
+	if err := <-done; !errors.Is(err, ErrResponseTimeout) {
+		t.Fatalf("send: %v", err)
+	}
+	// Late responses are dropped: counted, never handed to the Handler.
+	p.send(h.Sequence, pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "late"})
+	p.send(h2.Sequence, pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "late"})
+	eventually(t, "late responses counted", func() bool { return s.Info().LateResponses == 2 })
+	if in := s.Info(); in.Timeouts != 2 || in.WindowUsed != 0 {
+		t.Fatalf("info %+v", in)
+	}
+	select {
+	case r := <-rec.gotResp:
+		t.Fatalf("late response reached the handler: %+v", r)
+	case <-time.After(20 * time.Millisecond):
+	}
+}
+
+func TestPeerClosesMidWindow(t *testing.T) {
+	rec := newRecorder()
+	s, p := boundToRaw(t, rec, SessionConfig{Window: 10, EnquireLink: -1})
+	ctx := testCtx(t)
+	var seqs []uint32
+	for _, to := range []string{"1", "2", "3", "4"} {
+		if err := s.SendAsync(ctx, submit(to), nil); err != nil {
+			t.Fatal(err)
+		}
+		h, _ := p.expect(pdu.SubmitSMID, pdu.ESME_ROK)
+		seqs = append(seqs, h.Sequence)
+	}
+	waited := make(chan error, 1)
+	go func() { _, err := s.Send(ctx, submit("5")); waited <- err }()
+	p.expect(pdu.SubmitSMID, pdu.ESME_ROK)
+	p.send(seqs[1], pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "x"})
+	<-rec.gotResp
+	p.c.Close()
+	reason, lost := rec.waitEnded(t)
+	if !errors.Is(reason, io.EOF) {
+		t.Fatalf("reason %v", reason)
+	}
+	if len(lost) != 3 || lost[0].Sequence != seqs[0] || lost[1].Sequence != seqs[2] || lost[2].Sequence != seqs[3] {
+		t.Fatalf("lost %+v, want sequences %d %d %d", lost, seqs[0], seqs[2], seqs[3])
+	}
+	if err := <-waited; !errors.Is(err, ErrLost) {
+		t.Fatalf("waiting Send: %v", err)
+	}
+	if in := s.Info(); in.Lost != 4 || in.State != StateClosed {
+		t.Fatalf("info %+v", in)
+	}
+	if _, err := s.Send(ctx, submit("6")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("send after close: %v", err)
+	}
+}
+
+func TestEnquireLinkKeepsIdleBindUp(t *testing.T) {
+	_, addr := startServer(t, ServerConfig{Session: SessionConfig{EnquireLink: 30 * time.Millisecond}}, &AcceptSink{}, testAccount(t, "alice", "secret"))
+	s := bindESME(t, addr, nil, SessionConfig{EnquireLink: 30 * time.Millisecond, ResponseTimeout: time.Second}, BindTransceiver, "alice", "secret")
+	eventually(t, "several enquire_link exchanges", func() bool { return s.Info().PDUsIn >= 6 })
+	if s.State() != StateBound {
+		t.Fatalf("state %v", s.State())
+	}
+	if _, err := s.Send(testCtx(t), submit("1")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestEnquireLinkDetectsDeadPeer(t *testing.T) {
+	rec := newRecorder()
+	s, p := boundToRaw(t, rec, SessionConfig{EnquireLink: 30 * time.Millisecond, ResponseTimeout: 60 * time.Millisecond})
+	p.expect(pdu.EnquireLinkID, pdu.ESME_ROK) // and never answer
+	reason, lost := rec.waitEnded(t)
+	if !errors.Is(reason, ErrEnquireLinkTimeout) || len(lost) != 0 {
+		t.Fatalf("reason %v lost %v", reason, lost)
+	}
+	if s.State() != StateClosed {
+		t.Fatal("not closed")
+	}
+}
+
+func TestEnquireLinkAnsweredBeforeBind(t *testing.T) {
+	_, addr := startServer(t, ServerConfig{}, &AcceptSink{})
+	p := dialRaw(t, addr)
+	seq := p.request(&pdu.EnquireLink{})
+	h, _ := p.expect(pdu.EnquireLinkRespID, pdu.ESME_ROK)
+	if h.Sequence != seq {
+		t.Fatal("sequence")
+	}
+}
+
+func TestUnbindFromESME(t *testing.T) {
+	srv, addr := startServer(t, ServerConfig{}, &AcceptSink{}, testAccount(t, "alice", "secret"))
+	rec := newRecorder()
+	s := bindESME(t, addr, rec, SessionConfig{}, BindTransceiver, "alice", "secret")
+	eventually(t, "registry", func() bool { return len(srv.SessionsFor("alice")) == 1 })
+	ss := srv.SessionsFor("alice")[0]
+	if err := s.Unbind(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if reason, _ := rec.waitEnded(t); !errors.Is(reason, ErrUnbound) {
+		t.Fatalf("client reason %v", reason)
+	}
+	<-ss.Done()
+	if !errors.Is(ss.Err(), ErrPeerUnbound) {
+		t.Fatalf("server reason %v", ss.Err())
+	}
+	eventually(t, "registry cleared", func() bool { return len(srv.SessionsFor("alice")) == 0 && len(srv.Sessions()) == 0 })
+}
+
+func TestUnbindFromSMSCWaitsForInFlight(t *testing.T) {
+	// The ESME side answers deliver_sm only when told, so the server's unbind has to wait for it.
+	srv, addr := startServer(t, ServerConfig{}, &AcceptSink{}, testAccount(t, "bob", "pw"))
+	rec := newRecorder()
+	pending := make(chan Request, 1)
+	rec.onRequest = func(_ *Session, req Request) { pending <- req }
+	s := bindESME(t, addr, rec, SessionConfig{}, BindReceiver, "bob", "pw")
+	eventually(t, "registry", func() bool { return len(srv.SessionsFor("bob")) == 1 })
+	ss := srv.SessionsFor("bob")[0]
+	delivered := make(chan error, 1)
+	if err := ss.SendAsync(testCtx(t), &pdu.DeliverSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("mo")}, func(_ Response, err error) { delivered <- err }); err != nil {
+		t.Fatal(err)
+	}
+	req := <-pending
+	unbound := make(chan error, 1)
+	go func() { unbound <- srv.Unbind(testCtx(t), ss.ID()) }()
+	eventually(t, "unbinding state", func() bool { return ss.State() == StateUnbinding })
+	if _, err := ss.Send(testCtx(t), &pdu.DeliverSM{}); !errors.Is(err, ErrNotBound) {
+		t.Fatalf("send while unbinding: %v", err)
+	}
+	if err := s.Respond(req, pdu.ESME_ROK, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-delivered; err != nil {
+		t.Fatalf("deliver_sm: %v", err)
+	}
+	if err := <-unbound; err != nil {
+		t.Fatalf("unbind: %v", err)
+	}
+	if reason, _ := rec.waitEnded(t); !errors.Is(reason, ErrPeerUnbound) {
+		t.Fatalf("client reason %v", reason)
+	}
+}
+
+func TestBindStateChecks(t *testing.T) {
+	_, addr := startServer(t, ServerConfig{}, &AcceptSink{}, testAccount(t, "alice", "secret"))
+	p := dialRaw(t, addr)
+	p.request(submit("1"))
+	p.expect(pdu.SubmitSMRespID, pdu.ESME_RINVBNDSTS)
+	p.request(&pdu.Unbind{})
+	p.expect(pdu.UnbindRespID, pdu.ESME_RINVBNDSTS)
+	p.request(&pdu.BindReceiver{SystemID: "alice", Password: "secret"})
+	p.expect(pdu.BindReceiverRespID, pdu.ESME_ROK)
+	// A receiver may not submit, nor bind twice; deliver_sm is not for an SMSC to receive.
+	p.request(submit("1"))
+	p.expect(pdu.SubmitSMRespID, pdu.ESME_RINVBNDSTS)
+	p.request(&pdu.BindTransmitter{SystemID: "alice", Password: "secret"})
+	p.expect(pdu.BindTransmitterRespID, pdu.ESME_RALYBND)
+	p.request(&pdu.DeliverSM{})
+	p.expect(pdu.DeliverSMRespID, pdu.ESME_RINVBNDSTS)
+
+	// Our own side checks too.
+	s := dialESME(t, addr, nil, SessionConfig{})
+	if _, err := s.Send(testCtx(t), submit("1")); !errors.Is(err, ErrNotBound) {
+		t.Fatalf("submit before bind: %v", err)
+	}
+	if _, err := s.Bind(testCtx(t), BindReceiver, BindParams{SystemID: "alice", Password: "secret"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Send(testCtx(t), submit("1")); !errors.Is(err, ErrNotBound) {
+		t.Fatalf("submit on a receiver: %v", err)
+	}
+	if _, err := s.Send(testCtx(t), &pdu.EnquireLink{}); err != nil {
+		t.Fatalf("enquire_link: %v", err)
+	}
+}
+
+func TestUnknownCommandAndBadPDUs(t *testing.T) {
+	_, addr := startServer(t, ServerConfig{}, &AcceptSink{}, testAccount(t, "alice", "secret"))
+	p := dialRaw(t, addr)
+	p.request(&pdu.BindTransceiver{SystemID: "alice", Password: "secret"})
+	p.expect(pdu.BindTransceiverRespID, pdu.ESME_ROK)
+
+	// Unknown command id.
+	p.write(pdu.AppendHeader(nil, pdu.Header{Length: 16, ID: 0x0000ABCD, Sequence: 77}))
+	h, _ := p.expect(pdu.GenericNackID, pdu.ESME_RINVCMDID)
+	if h.Sequence != 77 {
+		t.Fatalf("seq %d", h.Sequence)
+	}
+	// A submit_sm whose body stops in the middle of its fields.
+	body := []byte("\x00\x01\x01123\x00\x01\x01")
+	frame := pdu.AppendHeader(nil, pdu.Header{Length: uint32(16 + len(body)), ID: pdu.SubmitSMID, Sequence: 78})
+	p.write(append(frame, body...))
+	h, _ = p.read()
+	if h.ID != pdu.SubmitSMRespID || h.Status == pdu.ESME_ROK || h.Sequence != 78 {
+		t.Fatalf("undecodable submit_sm answered with %+v", h)
+	}
+	// Still usable afterwards.
+	p.request(submit("1"))
+	p.expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
+}
+
+func TestOversizedLengthClosesAfterNack(t *testing.T) {
+	_, addr := startServer(t, ServerConfig{Session: SessionConfig{MaxPDULength: 1024}}, &AcceptSink{})
+	p := dialRaw(t, addr)
+	p.write(pdu.AppendHeader(nil, pdu.Header{Length: 1 << 20, ID: pdu.SubmitSMID, Sequence: 9}))
+	h, _ := p.expect(pdu.GenericNackID, pdu.ESME_RINVCMDLEN)
+	if h.Sequence != 9 {
+		t.Fatalf("seq %d", h.Sequence)
+	}
+	p.expectEOF()
+
+	p = dialRaw(t, addr)
+	p.write(pdu.AppendHeader(nil, pdu.Header{Length: 8, ID: pdu.EnquireLinkID, Sequence: 10}))
+	p.expect(pdu.GenericNackID, pdu.ESME_RINVCMDLEN)
+	p.expectEOF()
+}
+
+func TestTruncatedFrame(t *testing.T) {
+	srv, addr := startServer(t, ServerConfig{}, &AcceptSink{})
+	p := dialRaw(t, addr)
+	eventually(t, "session", func() bool { return len(srv.Sessions()) == 1 })
+	ss, _ := srv.Session(srv.Sessions()[0].ID)
+	frame := pdu.AppendHeader(nil, pdu.Header{Length: 60, ID: pdu.BindTransmitterID, Sequence: 1})
+	p.write(append(frame, "alice\x00sec"...))
+	p.c.(interface{ CloseWrite() error }).CloseWrite()
+	select {
+	case <-ss.Done():
+	case <-time.After(testWait):
+		t.Fatal("session did not end")
+	}
+	if !errors.Is(ss.Err(), io.ErrUnexpectedEOF) {
+		t.Fatalf("reason %v", ss.Err())
+	}
+}
+
+func TestInboundLimitThrottles(t *testing.T) {
+	hold := make(chan Inbound, 10)
+	sink := &holdSink{held: hold}
+	_, addr := startServer(t, ServerConfig{Session: SessionConfig{InboundLimit: 2, ThrottleInbound: true}}, sink, testAccount(t, "alice", "secret"))
+	p := dialRaw(t, addr)
+	p.request(&pdu.BindTransmitter{SystemID: "alice", Password: "secret"})
+	p.expect(pdu.BindTransmitterRespID, pdu.ESME_ROK)
+	for range 3 {
+		p.request(submit("1"))
+	}
+	h, _ := p.expect(pdu.SubmitSMRespID, pdu.ESME_RTHROTTLED)
+	if h.Sequence != 4 {
+		t.Fatalf("throttled seq %d", h.Sequence)
+	}
+	m := <-hold
+	if err := m.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	h, _ = p.expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
+	if h.Sequence != 2 {
+		t.Fatalf("seq %d", h.Sequence)
+	}
+	p.request(submit("1")) // room again for one
+	(<-hold).Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "2"})
+	(<-hold).Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "3"})
+	p.expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
+	p.expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
+}
+
+func TestInboundLimitStopsReading(t *testing.T) {
+	hold := make(chan Inbound, 10)
+	_, addr := startServer(t, ServerConfig{Session: SessionConfig{InboundLimit: 2}}, &holdSink{held: hold}, testAccount(t, "alice", "secret"))
+	p := dialRaw(t, addr)
+	p.request(&pdu.BindTransmitter{SystemID: "alice", Password: "secret"})
+	p.expect(pdu.BindTransmitterRespID, pdu.ESME_ROK)
+	for range 3 {
+		p.request(submit("1"))
+	}
+	first, second := <-hold, <-hold
+	select {
+	case m := <-hold:
+		t.Fatalf("read beyond the inbound limit: seq %d", m.Request.Sequence)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if in := first.Session.Info(); in.InboundPending != 2 {
+		t.Fatalf("pending %d", in.InboundPending)
+	}
+	first.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "1"})
+	third := <-hold
+	if third.Request.Sequence != 4 {
+		t.Fatalf("third seq %d", third.Request.Sequence)
+	}
+	second.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "2"})
+	third.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "3"})
+	for range 3 {
+		p.expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
+	}
+}
+
+// holdSink hands every message to the test, which answers when it likes.
+type holdSink struct{ held chan Inbound }
+
+func (h *holdSink) HandleMessage(m Inbound) { h.held <- m }
+
+func TestRespondChecksBody(t *testing.T) {
+	hold := make(chan Inbound, 1)
+	_, addr := startServer(t, ServerConfig{}, &holdSink{held: hold}, testAccount(t, "alice", "secret"))
+	s := bindESME(t, addr, nil, SessionConfig{}, BindTransmitter, "alice", "secret")
+	res := make(chan error, 1)
+	go func() { _, err := s.Send(testCtx(t), submit("1")); res <- err }()
+	m := <-hold
+	if err := m.Respond(pdu.ESME_ROK, &pdu.DeliverSMResp{}); !errors.Is(err, ErrInvalidResponse) {
+		t.Fatalf("wrong body accepted: %v", err)
+	}
+	if err := m.Respond(pdu.ESME_RINVDSTADR, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-res; !errors.Is(err, pdu.ESME_RINVDSTADR) {
+		t.Fatalf("error status not returned: %v", err)
+	}
+}
