@@ -12,8 +12,10 @@ import (
 // The data_coding values (SMPP 3.4 section 5.2.19) receipts arrive in besides the default alphabet.
 // Package pdu/text holds the full codecs; a receipt needs only these two to find its ASCII keys.
 const (
-	codingLatin1 = 0x03
-	codingUCS2   = 0x08
+	codingDefault = 0x00
+	codingIA5     = 0x01
+	codingLatin1  = 0x03
+	codingUCS2    = 0x08
 )
 
 // maxShortMessage is the most short_message can carry (SMPP 3.4 section 5.2.22); a longer receipt
@@ -44,8 +46,9 @@ type Info struct {
 
 // FromDeliverSM reads the receipt a deliver_sm carries. The text is taken from short_message, or from
 // message_payload when short_message is empty, after a user data header when esm_class has UDHI;
-// UCS-2 and Latin-1 data codings are decoded, any other is taken as ASCII, which is what SMSCs send
-// receipts in.
+// UCS-2 and Latin-1 data codings are decoded, any other is taken as ASCII. That includes the default
+// alphabet (0), which the rest of smppgw reads as GSM 03.38: SMSCs write receipts in ASCII under it,
+// and a GSM reading would turn the "_" of "submit_date" into "§".
 //
 // The error wraps ErrNotReceipt when esm_class is not a receipt's (see IsReceipt), and ErrMalformed
 // when neither the TLVs nor the text give the message id, or the state. Otherwise a text that could
@@ -147,9 +150,10 @@ func decodeLatin1(b []byte) string {
 // goes from the original destination to the original source.
 //
 // Empty parts are filled from each other: MessageID from Receipt.ID and back, State from Receipt.Stat
-// (UNKNOWN when that is empty too) and Stat from State. A text of ASCII is sent in data_coding 0, as
-// SMSCs do; one with other characters in UCS-2 (0x08), so it reads back the same. A text longer than
-// short_message's 254 octets goes in message_payload.
+// (UNKNOWN when that is empty too) and Stat from State. The data_coding is the first that carries the
+// text unchanged: 0, as SMSCs send receipts, when the text reads the same in ASCII and GSM 03.38
+// (every receipt whose text: has no @ $ _ ` [ \ ] ^ { | } ~); IA5 (0x01) for other ASCII; UCS-2
+// (0x08) for the rest. A text longer than short_message's 254 octets goes in message_payload.
 //
 // The error wraps ErrMalformed when there is no message id, or it does not fit receipted_message_id
 // (more than 64 octets, or a NUL in it). d.ShortMessage is newly allocated, never written into, as it
@@ -187,8 +191,12 @@ func (i Info) ToDeliverSM(d *pdu.DeliverSM) error {
 	d.RegisteredDelivery = 0 // a receipt must not ask for a receipt
 
 	body := r.Append(make([]byte, 0, 96+len(r.ID)+len(r.Stat)+len(r.Err)+len(r.Text)))
-	d.DataCoding = 0
-	if !isASCII(body) {
+	switch {
+	case sameInGSM(body):
+		d.DataCoding = codingDefault
+	case isASCII(body):
+		d.DataCoding = codingIA5
+	default:
 		d.DataCoding = codingUCS2
 		body = appendUCS2(make([]byte, 0, 2*len(body)), body)
 	}
@@ -215,6 +223,25 @@ func deleteTLV(o *pdu.Options, t pdu.Tag) {
 	if o.Has(t) {
 		o.Delete(t)
 	}
+}
+
+// sameInGSM reports whether b reads the same as ASCII and as the GSM 03.38 default alphabet
+// (unpacked): letters, digits, space, CR, LF and the punctuation both tables put at the same code.
+// The gateway reads data_coding 0 as GSM, most SMSCs and ESMEs as ASCII; a receipt in this subset is
+// right under either reading.
+func sameInGSM(b []byte) bool {
+	for _, c := range b {
+		switch {
+		case c == '\n' || c == '\r':
+		case c < 0x20 || c > 0x7E:
+			return false
+		case c == '@' || c == '$' || c == '_' || c == '`':
+			return false
+		case c >= '[' && c <= '^', c >= '{':
+			return false
+		}
+	}
+	return true
 }
 
 func isASCII(b []byte) bool {

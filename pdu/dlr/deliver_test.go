@@ -268,6 +268,7 @@ func TestWireRoundTrip(t *testing.T) {
 		{"ASCII", Info{MessageID: "0123456789", State: pdu.DELIVERED, Receipt: withText("Hello World")}, 0},
 		{"network error", Info{MessageID: "ABC", State: pdu.UNDELIVERABLE, NetworkError: pdu.NetworkErrorCode{Type: 3, Code: 0xFFFF}, HasNetworkError: true, Receipt: withText("x")}, 0},
 		{"intermediate", Info{MessageID: "0123456789", State: pdu.ENROUTE, Intermediate: true, Receipt: Receipt{ID: "0123456789", Sub: 1, Dlvrd: 0, Stat: "ENROUTE", Err: "000"}}, 0},
+		{"ASCII that GSM reads otherwise, in IA5", Info{MessageID: "0123456789", State: pdu.DELIVERED, Receipt: withText("mail@x_y {1}")}, codingIA5},
 		{"non-ASCII text in UCS-2", Info{MessageID: "0123456789", State: pdu.DELIVERED, Receipt: withText("Привет 😀 ü")}, codingUCS2},
 		{"long text in message_payload", Info{MessageID: "0123456789", State: pdu.DELIVERED, Receipt: withText(strings.Repeat("long ", 60))}, 0},
 	}
@@ -297,6 +298,18 @@ func TestWireRoundTrip(t *testing.T) {
 				t.Fatalf("round trip:\n got %#v\nwant %#v", got, tc.info)
 			}
 		})
+	}
+}
+
+func TestSameInGSM(t *testing.T) {
+	same := "AZaz09 !\"#%&'()*+,-./:;<=>?\r\n"
+	if !sameInGSM([]byte(same)) {
+		t.Errorf("sameInGSM(%q) = false", same)
+	}
+	for _, c := range []byte("@$_`[\\]^{|}~\x00\x1b\x7f\x80\xff") {
+		if sameInGSM([]byte{c}) {
+			t.Errorf("sameInGSM(%q) = true: GSM 03.38 has another character there", c)
+		}
 	}
 }
 

@@ -11,8 +11,8 @@ import (
 
 // Sentinel errors: every error of this package wraps one of them.
 var (
-	// ErrNotReceipt: the text does not start with a receipt key, or the deliver_sm's esm_class does
-	// not mark a receipt. Such a message is MO traffic, not a malformed receipt.
+	// ErrNotReceipt: the text does not start with a receipt key or has neither id: nor stat:, or the
+	// deliver_sm's esm_class does not mark a receipt. Such a message is MO traffic, not a bad receipt.
 	ErrNotReceipt = errors.New("dlr: not a delivery receipt")
 	// ErrMalformed: a receipt with a field that cannot be read, is missing or is given twice.
 	ErrMalformed = errors.New("dlr: malformed delivery receipt")
