@@ -97,7 +97,7 @@ func Parse(s string) (Receipt, error) { return ParseInLocation(s, time.UTC) }
 // all-zero date counts as absent.
 //
 // A receipt needs an id and a stat; a missing or unreadable field gives an error wrapping
-// ErrMalformed (a *FieldError naming the first bad field). The Receipt returned with it still holds
+// ErrMalformed (a *FieldError naming a missing id or stat, else the first bad field). The Receipt returned with it still holds
 // every field that did parse, so a caller that only needs the id can still correlate. Strings in the
 // Receipt alias s.
 func ParseInLocation(s string, loc *time.Location) (Receipt, error) {
@@ -150,11 +150,13 @@ func ParseInLocation(s string, loc *time.Location) (Receipt, error) {
 		// Only counts or text ("Text: see you at 10") is a message that merely looks like one.
 		return r, &notReceiptError{start: clip(s[skipSpace(s, 0):], 16)}
 	}
-	if !seen[fieldID] {
-		first = keepFirst(first, &FieldError{Field: "id", Reason: "missing", Err: ErrMalformed})
-	}
-	if !seen[fieldStat] {
-		first = keepFirst(first, &FieldError{Field: "stat", Reason: "missing", Err: ErrMalformed})
+	// A missing id or stat is reported before any other fault: it is what decides whether the
+	// receipt can be used at all.
+	switch {
+	case !seen[fieldID]:
+		return r, &FieldError{Field: "id", Reason: "missing", Err: ErrMalformed}
+	case !seen[fieldStat]:
+		return r, &FieldError{Field: "stat", Reason: "missing", Err: ErrMalformed}
 	}
 	return r, first
 }

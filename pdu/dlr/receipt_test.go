@@ -203,6 +203,8 @@ func TestParseErrors(t *testing.T) {
 		{"key without colon", "id 12345 stat DELIVRD", ErrNotReceipt, "", ""},
 		{"empty id", "id: sub:001 dlvrd:001 stat:DELIVRD err:000 text:", ErrMalformed, "id", ""},
 		{"missing id", "stat:DELIVRD err:000 text:x", ErrMalformed, "id", ""},
+		{"missing id beats a bad count", "stat:DELIVRD sub:x err:000", ErrMalformed, "id", ""},
+		{"missing stat beats a bad date", "id:77 done date:2302301200", ErrMalformed, "stat", "77"},
 		{"missing stat", "id:77 sub:001 dlvrd:001 err:000 text:stat:DELIVRD", ErrMalformed, "stat", "77"},
 		{"empty stat", "id:77 stat: err:000", ErrMalformed, "stat", "77"},
 		{"sub not a number", "id:77 sub:abc dlvrd:001 stat:DELIVRD", ErrMalformed, "sub", "77"},
