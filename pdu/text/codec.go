@@ -50,7 +50,7 @@ func Encode(c Coding, s string) ([]byte, error) {
 	// sized exactly, without a second pass over s to measure it.
 	// A long message_payload gets one buffer of the worst case instead: no coding takes more than two
 	// octets for each octet of UTF-8.
-	var stack [512]byte
+	var stack [1024]byte
 	if 2*len(s) > len(stack) {
 		out, err := AppendEncode(make([]byte, 0, 2*len(s)), c, s)
 		if err != nil {

@@ -330,7 +330,7 @@ func TestAppendAllocs(t *testing.T) {
 
 // Encode takes a different buffer for long text; both must agree with AppendEncode.
 func TestEncodeLong(t *testing.T) {
-	for _, s := range []string{strings.Repeat("{€}", 300), strings.Repeat("a😀ж", 300), strings.Repeat("x", 257)} {
+	for _, s := range []string{strings.Repeat("{€}", 300), strings.Repeat("a😀ж", 300), strings.Repeat("x", 257), strings.Repeat("y", 513)} {
 		for _, c := range []Coding{Default, UCS2, Latin1, Binary} {
 			want, wantErr := AppendEncode(nil, c, s)
 			got, err := Encode(c, s)

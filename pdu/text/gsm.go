@@ -25,7 +25,7 @@ var gsmDefault = [128]rune{
 
 // gsmExtension is the GSM 03.38 extension table (TS 23.038 section 6.2.1.1), reached by ESC and
 // indexed by the septet after it; 0 marks a code with no character of its own. 0x0D (CR2) and 0x1B
-// (SS2) are reserved there and handled by decodeGSM.
+// (SS2) are reserved there and handled by gsmRune.
 var gsmExtension = [128]rune{
 	0x0A: '\f',
 	0x14: '^',
