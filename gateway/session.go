@@ -208,7 +208,11 @@ func NewSession(conn net.Conn, o SessionOptions) *Session {
 		}
 	})
 	if cfg.EnquireLink > 0 {
-		s.enquire = time.AfterFunc(cfg.EnquireLink, s.idleCheck)
+		// Armed under mu so that idleCheck, which takes mu, sees the field set.
+		s.enquire = time.AfterFunc(time.Hour, s.idleCheck)
+		s.mu.Lock()
+		s.enquire.Reset(cfg.EnquireLink)
+		s.mu.Unlock()
 	}
 	go s.writeLoop()
 	go s.readLoop()
@@ -375,17 +379,37 @@ func (s *Session) Bind(ctx context.Context, bt BindType, p BindParams) (Response
 	if err != nil {
 		return resp, err
 	}
-	s.mu.Lock()
-	s.systemID = p.SystemID
-	s.peerID = respSystemID(resp.Body)
-	s.mu.Unlock()
-	s.bindType.Store(uint32(bt))
-	if !s.state.CompareAndSwap(uint32(StateOpen), uint32(StateBound)) {
+	// The reader moved the session to bound before handing over the response (see boundBy).
+	if s.State() != StateBound {
 		return resp, ErrClosed
 	}
-	s.bindTmr.Stop()
-	s.log.Info().Str("system_id", p.SystemID).Stringer("bind_type", bt).Msg("bound")
 	return resp, nil
+}
+
+// boundBy records a successful bind of ours. It runs on the reader before the next PDU is read, so a
+// deliver_sm that follows the bind_resp at once finds the session bound.
+func (s *Session) boundBy(req pdu.Body, resp pdu.Body) {
+	var bt BindType
+	var sysID string
+	switch b := req.(type) {
+	case *pdu.BindTransmitter:
+		bt, sysID = BindTransmitter, b.SystemID
+	case *pdu.BindReceiver:
+		bt, sysID = BindReceiver, b.SystemID
+	case *pdu.BindTransceiver:
+		bt, sysID = BindTransceiver, b.SystemID
+	default:
+		return
+	}
+	s.mu.Lock()
+	s.systemID = sysID
+	s.peerID = respSystemID(resp)
+	s.mu.Unlock()
+	s.bindType.Store(uint32(bt))
+	if s.state.CompareAndSwap(uint32(StateOpen), uint32(StateBound)) {
+		s.bindTmr.Stop()
+		s.log.Info().Str("system_id", sysID).Stringer("bind_type", bt).Msg("bound")
+	}
 }
 
 func respSystemID(b pdu.Body) string {
@@ -675,7 +699,9 @@ func (s *Session) idleCheck() {
 		}
 	}
 	s.seenIn.Store(in)
+	s.mu.Lock()
 	s.enquire.Reset(s.cfg.EnquireLink)
+	s.mu.Unlock()
 }
 
 func (s *Session) enquireDone(err error) {
@@ -930,6 +956,10 @@ func (s *Session) response(h pdu.Header, body pdu.Body) {
 	}
 	p := s.win.take(i)
 	s.mu.Unlock()
+	if h.ID == pdu.UnbindRespID && p.kind == kindInternal {
+		// Our unbind is answered: the end is ours, whatever the peer does with the socket next.
+		s.shutdown(ErrUnbound, true)
+	}
 	resp := Response{Sequence: h.Sequence, Status: h.Status, Body: body}
 	var err error
 	switch {
@@ -942,6 +972,8 @@ func (s *Session) response(h pdu.Header, body pdu.Body) {
 		err = ErrUnexpectedResponse
 	case h.Status != pdu.ESME_ROK:
 		err = h.Status
+	case p.kind == kindInternal:
+		s.boundBy(p.req.Body, body)
 	}
 	s.complete(&p, resp, err)
 }
@@ -977,10 +1009,6 @@ func (s *Session) bind(h pdu.Header, body pdu.Body) {
 	s.peerID = s.localID
 	s.mu.Unlock()
 	s.bindType.Store(uint32(bt))
-	if !s.state.CompareAndSwap(uint32(StateOpen), uint32(StateBound)) {
-		return
-	}
-	s.bindTmr.Stop()
 	var rb pdu.Body
 	switch bt {
 	case BindTransmitter:
@@ -990,7 +1018,13 @@ func (s *Session) bind(h pdu.Header, body pdu.Body) {
 	default:
 		rb = &pdu.BindTransceiverResp{SystemID: s.localID}
 	}
+	// bind_resp goes out before the session counts as bound, so that nothing we send (a deliver_sm
+	// from another goroutine) can overtake it.
 	_ = s.write(h.Sequence, pdu.ESME_ROK, rb)
+	if !s.state.CompareAndSwap(uint32(StateOpen), uint32(StateBound)) {
+		return
+	}
+	s.bindTmr.Stop()
 	s.log.Info().Str("system_id", sysID).Stringer("bind_type", bt).Msg("bound")
 }
 
