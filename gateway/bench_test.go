@@ -1,0 +1,73 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/smppgw/smppgw/pdu"
+)
+
+// BenchmarkRoundTrip measures submit_sm -> submit_sm_resp round trips through one bind over loopback,
+// client and server (AcceptSink, the trivial responder) in this process, at several window sizes.
+// "async" keeps the window full from one goroutine with SendAsync; "send" runs one goroutine per window
+// slot, each calling Send.
+func BenchmarkRoundTrip(b *testing.B) {
+	for _, w := range []int{1, 10, 100, 1000} {
+		b.Run(fmt.Sprintf("async/window=%d", w), func(b *testing.B) { benchRoundTrip(b, w, false) })
+	}
+	for _, w := range []int{1, 10, 100, 1000} {
+		b.Run(fmt.Sprintf("send/window=%d", w), func(b *testing.B) { benchRoundTrip(b, w, true) })
+	}
+}
+
+func benchRoundTrip(b *testing.B, window int, blocking bool) {
+	cfg := SessionConfig{Window: window, InboundLimit: window, EnquireLink: -1}
+	_, addr := startServer(b, ServerConfig{Session: cfg}, &AcceptSink{}, testAccount(b, "bench", "pw"))
+	s := bindESME(b, addr, nil, cfg, BindTransmitter, "bench", "pw")
+	sm := submit("447700900123")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var failed atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	if blocking {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range window {
+			wg.Go(func() {
+				for next.Add(1) <= int64(b.N) {
+					if _, err := s.Send(ctx, sm); err != nil {
+						failed.Add(1)
+					}
+				}
+			})
+		}
+		wg.Wait()
+	} else {
+		var wg sync.WaitGroup
+		wg.Add(b.N)
+		done := func(r Response, err error) {
+			if err != nil || r.Status != pdu.ESME_ROK {
+				failed.Add(1)
+			}
+			wg.Done()
+		}
+		for range b.N {
+			if err := s.SendAsync(ctx, sm, done); err != nil {
+				b.Fatal(err)
+			}
+		}
+		wg.Wait()
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d of %d submissions failed", n, b.N)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "submit_sm/s")
+}
