@@ -87,9 +87,7 @@ func (o Options) CString(t Tag) (string, bool) {
 // header whose length runs past the end, so encoding the PDU fails naming the tag instead of sending
 // a truncated value.
 func (o *Options) Set(t Tag, v []byte) {
-	if o.Has(t) {
-		o.Delete(t)
-	}
+	o.Delete(t)
 	if overlaps(*o, v) {
 		// Appending in place would overwrite v before it is copied.
 		v = append([]byte(nil), v...)
@@ -117,9 +115,12 @@ func (o *Options) SetCString(t Tag, s string) {
 	o.Set(t, append(v, 0))
 }
 
-// Delete removes every TLV with tag t. It never writes into the octets o had, which may alias a
-// decoded frame.
+// Delete removes every TLV with tag t; o is left as it is when t is absent. It never writes into
+// the octets o had, which may alias a decoded frame.
 func (o *Options) Delete(t Tag) {
+	if !o.Has(t) {
+		return
+	}
 	var kept Options
 	for tag, v := range o.All() {
 		if tag != t {
