@@ -3,6 +3,7 @@ package pdu
 import (
 	"bytes"
 	"errors"
+	"hash/maphash"
 	"strings"
 	"sync"
 	"time"
@@ -191,7 +192,8 @@ type ReassemblerConfig struct {
 	// part. Zero means DefaultReassemblyTimeout.
 	Timeout time.Duration
 	// MaxPending is the most incomplete messages held at once; the oldest is evicted to make room for
-	// a new one. Zero means DefaultReassemblyMaxSets.
+	// a new one. As many completed messages are remembered, by key and part digests, to recognise
+	// late duplicates. Zero means DefaultReassemblyMaxSets.
 	MaxPending int
 	// MaxOctets bounds the octets held: the parts' user data and kept UDH IEs, and each incomplete
 	// message's key and addresses. The oldest messages are evicted to make room; a message that alone
@@ -205,8 +207,10 @@ type ReassemblerConfig struct {
 }
 
 // Reassembler puts the parts of long messages back together. Parts may arrive in any order and more
-// than once; it holds bounded memory, expires what does not complete, and is safe for concurrent
-// use. Parts are grouped by the caller's key (an account or session, so that two peers' references
+// than once, even after their message completed (a peer resending a PDU whose response it missed):
+// it remembers, for Timeout, the key and a digest of each part of up to MaxPending completed
+// messages, so such a late copy is dropped rather than starting a message that can only expire. It
+// holds bounded memory, expires what does not complete, and is safe for concurrent use. Parts are grouped by the caller's key (an account or session, so that two peers' references
 // never meet), source and destination addresses, link mode, reference number and total: a part
 // whose total differs from a pending message's with the same reference belongs to another message,
 // as happens when a sender reuses a reference.
@@ -217,10 +221,41 @@ type Reassembler struct {
 	now       func() time.Time
 	onEvict   func(Evicted)
 
-	mu         sync.Mutex
-	sets       map[setKey]*pendingSet
-	head, tail *pendingSet // oldest first: creation order, so also expiry order
-	octets     int
+	seed maphash.Seed
+
+	mu       sync.Mutex
+	sets     map[setKey]*pendingSet
+	pending  setList // oldest first: creation order, so also expiry order
+	octets   int
+	done     map[setKey]*pendingSet // completed messages, by completion time in doneList
+	doneList setList
+}
+
+// setList is a list of sets, oldest first, linked through the sets.
+type setList struct{ head, tail *pendingSet }
+
+func (l *setList) push(s *pendingSet) {
+	s.prev = l.tail
+	if l.tail != nil {
+		l.tail.next = s
+	} else {
+		l.head = s
+	}
+	l.tail = s
+}
+
+func (l *setList) remove(s *pendingSet) {
+	if s.prev != nil {
+		s.prev.next = s.next
+	} else {
+		l.head = s.next
+	}
+	if s.next != nil {
+		s.next.prev = s.prev
+	} else {
+		l.tail = s.prev
+	}
+	s.prev, s.next = nil, nil
 }
 
 type setKey struct {
@@ -233,9 +268,10 @@ type setKey struct {
 type pendingSet struct {
 	k          setKey
 	dataCoding uint8
-	first      time.Time
-	parts      [][]byte // by seq-1
-	header     []byte   // non-concatenation IEs of part 1
+	first      time.Time // when the first part came; for a completed message, when it completed
+	sums       []uint64  // a completed message's part digests, by seq-1
+	parts      [][]byte  // by seq-1
+	header     []byte    // non-concatenation IEs of part 1
 	have       int
 	arrival    []uint8
 	octets     int
@@ -253,7 +289,8 @@ func NewReassembler(cfg ReassemblerConfig) (*Reassembler, error) {
 		return nil, errors.New("pdu: ReassemblerConfig.MaxOctets is negative")
 	}
 	r := &Reassembler{timeout: cfg.Timeout, maxSets: cfg.MaxPending, maxOctets: cfg.MaxOctets, now: cfg.Now,
-		onEvict: cfg.OnEvict, sets: make(map[setKey]*pendingSet)}
+		onEvict: cfg.OnEvict, seed: maphash.MakeSeed(), sets: make(map[setKey]*pendingSet),
+		done: make(map[setKey]*pendingSet)}
 	if r.timeout == 0 {
 		r.timeout = DefaultReassemblyTimeout
 	}
@@ -320,22 +357,28 @@ func (r *Reassembler) add(key string, p Part, other []byte, now time.Time, evict
 		}
 	}
 	if s == nil {
+		if d := r.done[k]; d != nil {
+			if d.sums[p.Seq-1] == maphash.Bytes(r.seed, p.Data) {
+				return nil, nil // a late copy of a part of a message already returned
+			}
+			r.forget(d) // the reference is in use again
+		}
 		setCost := len(key) + len(p.Source) + len(p.Destination)
 		if setCost+cost > r.maxOctets {
 			return nil, r.tooLarge(p)
 		}
 		for len(r.sets) >= r.maxSets {
-			r.evict(r.head, EvictFull, evicted)
+			r.evict(r.pending.head, EvictFull, evicted)
 		}
 		k.key, k.src, k.dst = strings.Clone(key), strings.Clone(p.Source), strings.Clone(p.Destination)
 		s = &pendingSet{k: k, dataCoding: p.DataCoding, first: now, parts: make([][]byte, p.Total), octets: setCost}
 		r.sets[k] = s
 		r.octets += setCost
-		r.link(s)
+		r.pending.push(s)
 	}
 	// Make room by dropping the oldest other messages; s alone fits, as checked above.
 	for r.octets+cost > r.maxOctets {
-		victim := r.head
+		victim := r.pending.head
 		if victim == s {
 			victim = s.next
 		}
@@ -356,6 +399,7 @@ func (r *Reassembler) add(key string, p Part, other []byte, now time.Time, evict
 		return nil, nil
 	}
 	r.remove(s)
+	r.remember(s, now)
 	n := 0
 	for _, b := range s.parts {
 		n += len(b)
@@ -399,8 +443,11 @@ func (r *Reassembler) Buffered() int {
 }
 
 func (r *Reassembler) expire(now time.Time, evicted *[]Evicted) {
-	for r.head != nil && now.Sub(r.head.first) >= r.timeout {
-		r.evict(r.head, EvictExpired, evicted)
+	for r.pending.head != nil && now.Sub(r.pending.head.first) >= r.timeout {
+		r.evict(r.pending.head, EvictExpired, evicted)
+	}
+	for r.doneList.head != nil && now.Sub(r.doneList.head.first) >= r.timeout {
+		r.forget(r.doneList.head)
 	}
 }
 
@@ -416,27 +463,25 @@ func (r *Reassembler) evict(s *pendingSet, why EvictReason, evicted *[]Evicted) 
 func (r *Reassembler) remove(s *pendingSet) {
 	delete(r.sets, s.k)
 	r.octets -= s.octets
-	if s.prev != nil {
-		s.prev.next = s.next
-	} else {
-		r.head = s.next
-	}
-	if s.next != nil {
-		s.next.prev = s.prev
-	} else {
-		r.tail = s.prev
-	}
-	s.prev, s.next = nil, nil
+	r.pending.remove(s)
 }
 
-func (r *Reassembler) link(s *pendingSet) {
-	s.prev = r.tail
-	if r.tail != nil {
-		r.tail.next = s
-	} else {
-		r.head = s
+// remember records a completed message so that late copies of its parts are recognised.
+func (r *Reassembler) remember(s *pendingSet, now time.Time) {
+	if len(r.done) >= r.maxSets {
+		r.forget(r.doneList.head)
 	}
-	r.tail = s
+	d := &pendingSet{k: s.k, first: now, sums: make([]uint64, len(s.parts))}
+	for i, b := range s.parts {
+		d.sums[i] = maphash.Bytes(r.seed, b)
+	}
+	r.done[d.k] = d
+	r.doneList.push(d)
+}
+
+func (r *Reassembler) forget(d *pendingSet) {
+	delete(r.done, d.k)
+	r.doneList.remove(d)
 }
 
 func (r *Reassembler) tooLarge(p Part) error {

@@ -150,7 +150,6 @@ func TestRoundTripShuffledWithDuplicates(t *testing.T) {
 					case got == nil:
 						got = m
 					case len(parts) > 1:
-						// A duplicate after completion starts a new set, which cannot complete again.
 						t.Fatal("message completed twice")
 					case !bytes.Equal(m.Data, got.Data):
 						// A single PDU is whole each time it comes.
@@ -175,8 +174,9 @@ func TestRoundTripShuffledWithDuplicates(t *testing.T) {
 						t.Fatalf("arrival %v is not a permutation of 1..%d", got.Arrival, got.Total)
 					}
 				}
-				if len(log.all) != 0 {
-					t.Fatalf("evictions %v", log.reasons())
+				if len(log.all) != 0 || r.Pending() != 0 || r.Buffered() != 0 {
+					t.Fatalf("evictions %v, %d pending, %d buffered: a late duplicate was kept", log.reasons(),
+						r.Pending(), r.Buffered())
 				}
 			})
 		}
@@ -242,6 +242,58 @@ func TestReassemblerDuplicatesAndConflicts(t *testing.T) {
 	}
 	if s, err := m.Text(); s != "xyz" || err != nil || !slices.Equal(m.Arrival, []uint8{1, 3, 2}) {
 		t.Fatalf("%q %v, arrival %v", s, err, m.Arrival)
+	}
+}
+
+func TestReassemblerLateDuplicate(t *testing.T) {
+	r, clock, log := newTestReassembler(t, ReassemblerConfig{Timeout: time.Minute, MaxPending: 2})
+	part := func(ref uint16, seq uint8, data string) Part {
+		return Part{Command: DeliverSMID, Source: "a", Destination: "b", Mode: SplitUDH8, Ref: ref, Total: 2, Seq: seq, Data: []byte(data)}
+	}
+	add := func(p Part) *Message {
+		t.Helper()
+		m, err := r.Add("k", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	add(part(1, 1, "he"))
+	if m := add(part(1, 2, "llo")); m == nil || string(m.Data) != "hello" {
+		t.Fatalf("%+v", m)
+	}
+	// The peer resends both parts: dropped, nothing held.
+	clock.Advance(59 * time.Second)
+	if add(part(1, 2, "llo")) != nil || add(part(1, 1, "he")) != nil || r.Pending() != 0 {
+		t.Fatalf("late copies held: %d pending", r.Pending())
+	}
+	// Other octets under the reference: a new message, which completes normally.
+	add(part(1, 1, "wo"))
+	if m := add(part(1, 2, "rld")); m == nil || string(m.Data) != "world" {
+		t.Fatalf("%+v", m)
+	}
+	// Forgotten after the time-out: a copy then starts a set of its own.
+	clock.Advance(time.Minute)
+	add(part(1, 2, "rld"))
+	if r.Pending() != 1 {
+		t.Fatalf("%d pending", r.Pending())
+	}
+	// At most MaxPending completed messages are remembered: the oldest is forgotten first.
+	for ref := uint16(10); ref < 13; ref++ {
+		add(part(ref, 1, "x"))
+		if add(part(ref, 2, "y")) == nil {
+			t.Fatalf("ref %d did not complete", ref)
+		}
+	}
+	if add(part(12, 1, "x")) != nil || add(part(11, 2, "y")) != nil {
+		t.Fatal("remembered message completed again")
+	}
+	if r.Pending() != 1 {
+		t.Fatalf("%d pending", r.Pending())
+	}
+	add(part(10, 1, "x")) // forgotten: starts a set of its own
+	if r.Pending() != 2 || len(log.all) != 0 {
+		t.Fatalf("%d pending, evictions %v", r.Pending(), log.reasons())
 	}
 }
 
