@@ -711,7 +711,7 @@ func FuzzReassembler(f *testing.F) {
 
 func BenchmarkReassemble4(b *testing.B) {
 	s := strings.Repeat("The quick brown fox jumps over the lazy dog. ", 12)[:500]
-	parts, err := SplitText(&DeliverSM{SourceAddr: "447700900123", DestinationAddr: "447700900456"}, SplitUDH8, s, 42)
+	parts, err := SplitText(&DeliverSM{SourceAddr: "447700900123", DestinationAddr: "447700900456"}, SplitUDH16, s, 42)
 	if err != nil || len(parts) != 4 {
 		b.Fatal(len(parts), err)
 	}
@@ -728,9 +728,14 @@ func BenchmarkReassemble4(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
+	// A new reference each time, as a sender's would be: the same one again would be a late duplicate.
+	// After 10000 messages the oldest remembered one is forgotten per message, the steady state.
+	var ref uint16
 	for b.Loop() {
 		var m *Message
+		ref++
 		for _, p := range read {
+			p.Ref = ref
 			if m, err = r.Add("session", p); err != nil {
 				b.Fatal(err)
 			}
