@@ -258,7 +258,7 @@ func testNotFound(t *testing.T, h Harness) {
 func testConcurrentWriters(t *testing.T, h Harness) {
 	s := h.Open(t, Options())
 	ctx := ctxT(t)
-	const writers, each = 32, 40
+	const writers, each = 32, 20
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
 	for w := range writers {

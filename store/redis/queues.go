@@ -1,0 +1,309 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/smppgw/smppgw/store"
+)
+
+// Queues are Redis Streams with one consumer group. A claim is XREADGROUP; XAUTOCLAIM hands
+// out again entries idle longer than the visibility time-out; Ack is XACK plus XDEL, so the
+// stream holds exactly the unacknowledged entries. Give-backs with a delay wait in a sorted
+// set beside the stream (score: when due) and are moved back by the next claim. An entry's
+// fields: p (payload), a (give-back count), r ("1" when it was a lost PDU).
+
+// lostCap bounds the lost PDU log.
+const lostCap = 10000
+
+type entry struct {
+	id        string
+	payload   []byte
+	attempts  int
+	reclaimed bool
+}
+
+func parseFields(id string, fields any, reclaimed bool) (entry, bool) {
+	e := entry{id: id, reclaimed: reclaimed}
+	var kv []any
+	switch f := fields.(type) {
+	case []any:
+		kv = f
+	case map[string]any:
+		for k, v := range f {
+			kv = append(kv, k, v)
+		}
+	default:
+		return e, false
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		k, _ := kv[i].(string)
+		v, _ := kv[i+1].(string)
+		switch k {
+		case "p":
+			e.payload = []byte(v)
+		case "a":
+			e.attempts, _ = strconv.Atoi(v)
+		case "r":
+			e.reclaimed = e.reclaimed || v == "1"
+		}
+	}
+	return e, e.payload != nil
+}
+
+// claimQ claims up to n entries of q, waiting up to wait.
+func (s *Store) claimQ(ctx context.Context, q store.Queue, consumer string, n int, wait time.Duration) ([]entry, error) {
+	if err := store.ValidateQueue(q); err != nil {
+		return nil, err
+	}
+	if consumer == "" {
+		return nil, fmt.Errorf("%w: empty consumer name", store.ErrInvalid)
+	}
+	n = max(n, 1)
+	keys := []string{s.kStream(q), s.kDelayed(q)}
+	until := time.Now().Add(wait)
+	for {
+		if s.closed.Load() {
+			return nil, store.ErrClosed
+		}
+		now := time.Now()
+		v, err := claim.Run(ctx, s.c, keys, group, consumer, n, s.opts.VisibilityTimeout.Milliseconds(), now.UnixMilli()).Result()
+		if err != nil {
+			return nil, mapErr(err)
+		}
+		rows, _ := v.([]any)
+		out := make([]entry, 0, len(rows))
+		for _, row := range rows {
+			t, ok := row.([]any)
+			if !ok || len(t) != 3 {
+				continue
+			}
+			id, _ := t[0].(string)
+			rc, _ := t[2].(int64)
+			if e, ok := parseFields(id, t[1], rc == 1); ok {
+				out = append(out, e)
+			}
+		}
+		if len(out) > 0 {
+			return out, nil
+		}
+		left := time.Until(until)
+		if left <= 0 {
+			return nil, nil
+		}
+		// Block for new entries, but not past PollInterval: time-outs and delays run out
+		// without any write to wake a blocked reader.
+		block := max(min(left, s.opts.PollInterval), time.Millisecond)
+		res, err := s.c.XReadGroup(ctx, &goredis.XReadGroupArgs{
+			Group: group, Consumer: consumer, Streams: []string{keys[0], ">"}, Count: int64(n), Block: block,
+		}).Result()
+		if err != nil && err != goredis.Nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, mapErr(err)
+		}
+		for _, st := range res {
+			for _, m := range st.Messages {
+				if e, ok := parseFields(m.ID, m.Values, false); ok {
+					out = append(out, e)
+				}
+			}
+		}
+		if len(out) > 0 {
+			return out, nil
+		}
+	}
+}
+
+// ClaimParts claims parts to submit to upstream.
+func (s *Store) ClaimParts(ctx context.Context, upstream, consumer string, n int, wait time.Duration) ([]*store.PartTask, error) {
+	q := store.Queue{Kind: store.SubmitQueue, Name: upstream}
+	es, err := s.claimQ(ctx, q, consumer, n, wait)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*store.PartTask, 0, len(es))
+	for _, e := range es {
+		t, err := store.DecodePartTask(e.payload)
+		if err != nil {
+			s.dropCorrupt(ctx, q, e.id)
+			continue
+		}
+		t.Lease, t.Attempts, t.Reclaimed = store.Lease{Queue: q, Entry: e.id}, e.attempts, e.reclaimed
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// ClaimDeliveries claims deliver_sm for account.
+func (s *Store) ClaimDeliveries(ctx context.Context, account, consumer string, n int, wait time.Duration) ([]*store.Delivery, error) {
+	q := store.Queue{Kind: store.DeliverQueue, Name: account}
+	es, err := s.claimQ(ctx, q, consumer, n, wait)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*store.Delivery, 0, len(es))
+	for _, e := range es {
+		d, err := store.DecodeDelivery(e.payload)
+		if err != nil {
+			s.dropCorrupt(ctx, q, e.id)
+			continue
+		}
+		d.Lease, d.Attempts, d.Reclaimed = store.Lease{Queue: q, Entry: e.id}, e.attempts, e.reclaimed
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// dropCorrupt removes an entry that can never be decoded, so it does not come back forever.
+func (s *Store) dropCorrupt(ctx context.Context, q store.Queue, id string) {
+	// Best effort: if this fails the entry is dropped again at its next claim.
+	_ = s.Ack(ctx, store.Lease{Queue: q, Entry: id})
+}
+
+// EnqueueDelivery adds d to its account's stream.
+func (s *Store) EnqueueDelivery(ctx context.Context, d *store.Delivery) error {
+	q := store.Queue{Kind: store.DeliverQueue, Name: d.Account}
+	if err := store.ValidateQueue(q); err != nil {
+		return err
+	}
+	if d.CreatedAt.IsZero() {
+		d.CreatedAt = nowUTC()
+	}
+	payload := store.AppendDelivery(nil, d)
+	var cmd *goredis.StringCmd
+	return s.simple(ctx, func(p goredis.Pipeliner) {
+		cmd = p.XAdd(ctx, &goredis.XAddArgs{Stream: s.kStream(q), Values: []any{"p", payload}})
+	}, func() error { return mapErr(cmd.Err()) })
+}
+
+// Ack acknowledges and deletes the entries.
+func (s *Store) Ack(ctx context.Context, leases ...store.Lease) error {
+	for _, l := range leases {
+		if err := store.ValidateQueue(l.Queue); err != nil {
+			return err
+		}
+	}
+	cmds := make([]goredis.Cmder, 0, 2*len(leases))
+	return s.simple(ctx, func(p goredis.Pipeliner) {
+		for _, l := range leases {
+			k := s.kStream(l.Queue)
+			cmds = append(cmds, p.XAck(ctx, k, group, l.Entry), p.XDel(ctx, k, l.Entry))
+		}
+	}, func() error {
+		for _, c := range cmds {
+			// NOGROUP: the queue was never claimed from, so there is nothing to acknowledge.
+			if err := c.Err(); err != nil && !goredis.HasErrorPrefix(err, "NOGROUP") {
+				if goredis.HasErrorPrefix(err, "ERR Invalid stream ID") {
+					return fmt.Errorf("%w: lease %q", store.ErrInvalid, c.Args()[len(c.Args())-1])
+				}
+				return mapErr(err)
+			}
+		}
+		return nil
+	})
+}
+
+// GiveBack re-adds the entry, at once or after delay.
+func (s *Store) GiveBack(ctx context.Context, l store.Lease, delay time.Duration) error {
+	if err := store.ValidateQueue(l.Queue); err != nil {
+		return err
+	}
+	var cmd *goredis.Cmd
+	return s.simple(ctx, func(p goredis.Pipeliner) {
+		cmd = s.giveBack(ctx, p, l, delay, false)
+	}, func() error {
+		n, err := cmd.Int()
+		if err != nil {
+			return mapErr(err)
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: queue %v entry %s", store.ErrNotFound, l.Queue, l.Entry)
+		}
+		return nil
+	})
+}
+
+func (s *Store) giveBack(ctx context.Context, p goredis.Pipeliner, l store.Lease, delay time.Duration, lost bool) *goredis.Cmd {
+	flag := "0"
+	if lost {
+		flag = "1"
+	}
+	return giveBack.EvalSha(ctx, p, []string{s.kStream(l.Queue), s.kDelayed(l.Queue)}, group, l.Entry, delay.Milliseconds(), time.Now().UnixMilli(), flag)
+}
+
+// RequeueLost logs the lost PDUs and re-adds their entries at once.
+func (s *Store) RequeueLost(ctx context.Context, lost []store.LostPDU) error {
+	if len(lost) == 0 {
+		return nil
+	}
+	recs := make([]any, len(lost))
+	for i := range lost {
+		if err := store.ValidateQueue(lost[i].Lease.Queue); err != nil {
+			return err
+		}
+		if lost[i].At.IsZero() {
+			lost[i].At = nowUTC()
+		}
+		recs[i] = store.AppendLostPDU(nil, &lost[i])
+	}
+	var cmds []goredis.Cmder
+	return s.simple(ctx, func(p goredis.Pipeliner) {
+		cmds = append(cmds, p.LPush(ctx, s.kLost(), recs...), p.LTrim(ctx, s.kLost(), 0, lostCap-1))
+		for i := range lost {
+			cmds = append(cmds, s.giveBack(ctx, p, lost[i].Lease, 0, true))
+		}
+	}, func() error {
+		for _, c := range cmds {
+			if err := c.Err(); err != nil {
+				return mapErr(err)
+			}
+		}
+		return nil
+	})
+}
+
+// ListLost returns the newest lost PDUs first.
+func (s *Store) ListLost(ctx context.Context, limit int) ([]store.LostPDU, error) {
+	if s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	if limit <= 0 {
+		limit = store.DefaultListLimit
+	}
+	vals, err := s.c.LRange(ctx, s.kLost(), 0, int64(limit-1)).Result()
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out := make([]store.LostPDU, 0, len(vals))
+	for _, v := range vals {
+		l, err := store.DecodeLostPDU([]byte(v))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *l)
+	}
+	return out, nil
+}
+
+// QueueLen counts unacknowledged entries, delayed ones included.
+func (s *Store) QueueLen(ctx context.Context, q store.Queue) (int, error) {
+	if err := store.ValidateQueue(q); err != nil {
+		return 0, err
+	}
+	if s.closed.Load() {
+		return 0, store.ErrClosed
+	}
+	p := s.c.Pipeline()
+	xl := p.XLen(ctx, s.kStream(q))
+	zc := p.ZCard(ctx, s.kDelayed(q))
+	if _, err := p.Exec(ctx); err != nil {
+		return 0, mapErr(err)
+	}
+	return int(xl.Val() + zc.Val()), nil
+}

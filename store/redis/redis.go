@@ -1,0 +1,354 @@
+package redis
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/smppgw/smppgw/store"
+	"github.com/smppgw/smppgw/store/internal/batch"
+)
+
+// Config says how to reach Redis and tunes the store.
+type Config struct {
+	// Addrs: one address for a single node, the seed nodes of a Cluster, or the Sentinels
+	// when MasterName is set.
+	Addrs      []string
+	MasterName string // Sentinel master name
+	Cluster    bool   // treat Addrs as a Redis Cluster even when there is one address
+	Username   string
+	Password   string
+	DB         int
+	TLS        *tls.Config
+	// Prefix starts every key; default "smppgw:". It must not contain '{' or '}', which
+	// would change the hash slots.
+	Prefix string
+	// Flushers is how many group-commit pipelines may be in flight at once; default 4.
+	Flushers int
+	store.Options
+}
+
+// Store is the Redis store. Create it with Open or New.
+type Store struct {
+	store.Config
+	c       goredis.UniversalClient
+	own     bool // Close closes c
+	// splitAccept writes a message and its queue entries in two round trips, as Cluster
+	// requires (different slots); a single node does both in one script.
+	splitAccept bool
+	prefix      string
+	opts    store.Options
+	w       *batch.Batcher[*op]
+	closed  atomic.Bool
+	once    sync.Once
+
+	loadMu sync.Mutex // serialises script reloads after a server restart
+}
+
+var _ store.Store = (*Store)(nil)
+
+const group = "smppgw"
+
+// Open connects to Redis as cfg says and checks it answers.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if len(cfg.Addrs) == 0 {
+		return nil, fmt.Errorf("%w: redis: Config.Addrs is empty", store.ErrInvalid)
+	}
+	uo := &goredis.UniversalOptions{
+		Addrs: cfg.Addrs, MasterName: cfg.MasterName, Username: cfg.Username, Password: cfg.Password,
+		DB: cfg.DB, TLSConfig: cfg.TLS,
+	}
+	var c goredis.UniversalClient
+	if cfg.Cluster {
+		c = goredis.NewClusterClient(uo.Cluster())
+	} else {
+		c = goredis.NewUniversalClient(uo)
+	}
+	s, err := New(ctx, c, cfg)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	s.own = true
+	return s, nil
+}
+
+// New builds the store on an existing client, which the caller keeps and closes.
+func New(ctx context.Context, c goredis.UniversalClient, cfg Config) (*Store, error) {
+	if cfg.Prefix == "" {
+		cfg.Prefix = "smppgw:"
+	}
+	if strings.ContainsAny(cfg.Prefix, "{}") {
+		return nil, fmt.Errorf("%w: redis: Config.Prefix %q holds a brace", store.ErrInvalid, cfg.Prefix)
+	}
+	if cfg.Flushers <= 0 {
+		cfg.Flushers = 4
+	}
+	_, cluster := c.(*goredis.ClusterClient)
+	s := &Store{c: c, splitAccept: cluster, prefix: cfg.Prefix, opts: cfg.Options.WithDefaults()}
+	s.Config = store.Config{B: configBackend{s}}
+	if err := s.loadScripts(ctx); err != nil {
+		return nil, err
+	}
+	s.w = batch.New(cfg.Flushers, s.opts.MaxBatch, store.ErrClosed, s.flush)
+	return s, nil
+}
+
+func (s *Store) loadScripts(ctx context.Context) error {
+	for _, sc := range allScripts {
+		if err := sc.Load(ctx, s.c).Err(); err != nil {
+			return mapErr(fmt.Errorf("redis: load script: %w", err))
+		}
+	}
+	return nil
+}
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	return mapErr(s.c.Ping(ctx).Err())
+}
+
+// Close waits for queued writes, then closes the client if Open made it.
+func (s *Store) Close() error {
+	var err error
+	s.once.Do(func() {
+		s.closed.Store(true)
+		s.w.Close()
+		if s.own {
+			err = s.c.Close()
+		}
+	})
+	return err
+}
+
+// mapErr sorts Redis errors into the store's: unreachable or not-ready servers are
+// ErrUnavailable, a missing key is ErrNotFound, anything else is returned wrapped.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, goredis.Nil) {
+		return fmt.Errorf("%w: %w", store.ErrNotFound, err)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if errors.Is(err, goredis.ErrClosed) {
+		return fmt.Errorf("%w: %w", store.ErrClosed, err)
+	}
+	var re goredis.Error
+	if errors.As(err, &re) {
+		for _, p := range []string{"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "BUSY", "NOREPLICAS", "OOM", "MISCONF", "NOSCRIPT"} {
+			if goredis.HasErrorPrefix(err, p) {
+				return fmt.Errorf("%w: redis: %w", store.ErrUnavailable, err)
+			}
+		}
+		return fmt.Errorf("store: redis: %w", err)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "connection") {
+		return fmt.Errorf("%w: redis: %w", store.ErrUnavailable, err)
+	}
+	// Anything else from the client (pool time-out, EOF, protocol) means no answer.
+	return fmt.Errorf("%w: redis: %w", store.ErrUnavailable, err)
+}
+
+// op is one write of a group commit, as a small state machine: step queues the commands of
+// its next round trip on p (reading the replies of the previous one first) and reports
+// whether it queued any; when it reports false it is finished and err is its result. Most
+// ops take one round trip; the receipt correlation takes two or three, because its keys live
+// in two hash slots.
+type op struct {
+	step func(p goredis.Pipeliner) bool
+	err  error
+}
+
+// maxRounds bounds an op's round trips, so a bug cannot spin a flusher.
+const maxRounds = 4
+
+// flush runs a batch: each round, every unfinished op queues its next commands into one
+// shared pipeline, sent in one round trip per node.
+func (s *Store) flush(ops []*batch.Op[*op]) {
+	active := make([]*op, len(ops))
+	for i, o := range ops {
+		active[i] = o.V
+	}
+	for round := 0; len(active) > 0; round++ {
+		p := s.c.Pipeline()
+		next := active[:0]
+		for _, o := range active {
+			if round == maxRounds {
+				o.err = fmt.Errorf("store: redis: write did not finish in %d round trips", maxRounds)
+				continue
+			}
+			if o.step(p) {
+				next = append(next, o)
+			}
+		}
+		active = next
+		if len(active) == 0 {
+			break
+		}
+		s.exec(p)
+	}
+	for _, o := range ops {
+		o.Err = o.V.err
+	}
+}
+
+// exec sends p. When Redis restarted since the scripts were loaded, EVALSHA fails with
+// NOSCRIPT having done nothing, so those commands alone are sent again after a reload.
+func (s *Store) exec(p goredis.Pipeliner) {
+	ctx := context.Background()
+	cmds, _ := p.Exec(ctx) // errors are read per command by the ops
+	var retry []goredis.Cmder
+	for _, c := range cmds {
+		if goredis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+			retry = append(retry, c)
+		}
+	}
+	if len(retry) == 0 {
+		return
+	}
+	s.loadMu.Lock()
+	err := s.loadScripts(ctx)
+	s.loadMu.Unlock()
+	if err != nil {
+		return // the commands keep their NOSCRIPT error, reported as unavailable
+	}
+	p2 := s.c.Pipeline()
+	for _, c := range retry {
+		c.SetErr(nil)
+		_ = p2.Process(ctx, c)
+	}
+	_, _ = p2.Exec(ctx)
+}
+
+// do runs one op through the group commit.
+func (s *Store) do(ctx context.Context, step func(p goredis.Pipeliner) bool) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	o := &op{step: step}
+	if err := s.w.Do(ctx, o); err != nil {
+		return err
+	}
+	return o.err
+}
+
+// simple runs a write of one round trip through the group commit: queue adds its commands,
+// done reads their replies.
+func (s *Store) simple(ctx context.Context, queue func(p goredis.Pipeliner), done func() error) error {
+	sent := false
+	var result error
+	err := s.do(ctx, func(p goredis.Pipeliner) bool {
+		if !sent {
+			sent = true
+			queue(p)
+			return true
+		}
+		result = done()
+		return false
+	})
+	if err != nil {
+		return err
+	}
+	return result
+}
+
+// Key layout. Braces are hash tags: a message's keys share a slot, as do the keys of one
+// upstream id and of one queue.
+func (s *Store) kMsg(id string) string       { return s.prefix + "m:{" + id + "}" }
+func (s *Store) kRcpt(id string) string      { return s.prefix + "r:{" + id + "}" }
+func (s *Store) kMap(up, uid string) string  { return s.prefix + "u:{" + up + "\x00" + uid + "}" }
+func (s *Store) kPark(up, uid string) string { return s.prefix + "k:{" + up + "\x00" + uid + "}" }
+func (s *Store) kIdx() string                { return s.prefix + "ix" }
+func (s *Store) kIdxAcc(a string) string     { return s.prefix + "ixa:" + a }
+func (s *Store) kLost() string               { return s.prefix + "lost" }
+func (s *Store) kConfig(k store.ConfigKind) string {
+	return s.prefix + "c:" + string(k)
+}
+
+func (s *Store) kStream(q store.Queue) string {
+	return s.prefix + "q:{" + strconv.Itoa(int(q.Kind)) + ":" + q.Name + "}"
+}
+
+func (s *Store) kDelayed(q store.Queue) string {
+	return s.prefix + "qd:{" + strconv.Itoa(int(q.Kind)) + ":" + q.Name + "}"
+}
+
+func ns(t time.Time) string { return strconv.FormatInt(t.UnixNano(), 10) }
+
+func nowUTC() time.Time { return time.Now().UTC() }
+
+// configBackend keeps each kind in one hash.
+type configBackend struct{ s *Store }
+
+func (c configBackend) ConfigPut(ctx context.Context, kind store.ConfigKind, key string, value []byte, create bool) error {
+	if c.s.closed.Load() {
+		return store.ErrClosed
+	}
+	if create {
+		ok, err := c.s.c.HSetNX(ctx, c.s.kConfig(kind), key, value).Result()
+		if err != nil {
+			return mapErr(err)
+		}
+		if !ok {
+			return fmt.Errorf("%w: %s %s", store.ErrExists, kind, key)
+		}
+		return nil
+	}
+	return mapErr(c.s.c.HSet(ctx, c.s.kConfig(kind), key, value).Err())
+}
+
+func (c configBackend) ConfigGet(ctx context.Context, kind store.ConfigKind, key string) ([]byte, error) {
+	if c.s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	v, err := c.s.c.HGet(ctx, c.s.kConfig(kind), key).Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", kind, key, mapErr(err))
+	}
+	return v, nil
+}
+
+func (c configBackend) ConfigDelete(ctx context.Context, kind store.ConfigKind, key string) error {
+	if c.s.closed.Load() {
+		return store.ErrClosed
+	}
+	n, err := c.s.c.HDel(ctx, c.s.kConfig(kind), key).Result()
+	if err != nil {
+		return mapErr(err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: %s %s", store.ErrNotFound, kind, key)
+	}
+	return nil
+}
+
+func (c configBackend) ConfigList(ctx context.Context, kind store.ConfigKind) ([][]byte, error) {
+	if c.s.closed.Load() {
+		return nil, store.ErrClosed
+	}
+	vals, err := c.s.c.HVals(ctx, c.s.kConfig(kind)).Result()
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out := make([][]byte, len(vals))
+	for i, v := range vals {
+		out[i] = []byte(v)
+	}
+	return out, nil
+}

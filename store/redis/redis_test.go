@@ -1,0 +1,134 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/smppgw/smppgw/store"
+	"github.com/smppgw/smppgw/store/storetest"
+)
+
+type harnessStore struct {
+	*Store
+	srv *server
+	cfg Config
+}
+
+func openStore(t testing.TB, srv *server, cfg Config) *Store {
+	t.Helper()
+	cfg.Addrs = []string{srv.addr()}
+	s, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// harness starts one redis-server per store. split forces the two-step accept used on
+// Cluster, so that path is tested without a cluster. settle is how long a restart waits
+// before killing the server (appendfsync everysec may hold the last second of writes).
+func harness(fsync string, split bool, settle time.Duration) storetest.Harness {
+	return storetest.Harness{
+		Open: func(t testing.TB, opts store.Options) store.Store {
+			srv := startServer(t, fsync)
+			cfg := Config{Options: opts}
+			s := openStore(t, srv, cfg)
+			s.splitAccept = split
+			return &harnessStore{Store: s, srv: srv, cfg: cfg}
+		},
+		Restart: func(t testing.TB, s store.Store) store.Store {
+			h := s.(*harnessStore)
+			time.Sleep(settle)
+			h.srv.restart()
+			h.Close()
+			n := openStore(t, h.srv, h.cfg)
+			n.splitAccept = split
+			return &harnessStore{Store: n, srv: h.srv, cfg: h.cfg}
+		},
+	}
+}
+
+func TestConformanceFsyncAlways(t *testing.T) {
+	storetest.Run(t, harness("always", false, 0))
+}
+
+func TestConformanceEverysec(t *testing.T) {
+	// everysec writes the AOF before replying but fsyncs once a second; a SIGKILL of the
+	// process keeps what was written, the wait covers the documented window anyway.
+	storetest.Run(t, harness("everysec", false, 1100*time.Millisecond))
+}
+
+func TestConformanceSplitAccept(t *testing.T) {
+	storetest.Run(t, harness("always", true, 0))
+}
+
+// TestUnavailable checks that a dead server is ErrUnavailable (the gateway then refuses
+// the submit instead of acknowledging it) and that the store recovers when it is back.
+func TestUnavailable(t *testing.T) {
+	srv := startServer(t, "always")
+	s := openStore(t, srv, Config{Options: storetest.Options()})
+	ctx := context.Background()
+	if err := s.AcceptMessage(ctx, storetest.NewMessage("u1", "a", "up", 1)); err != nil {
+		t.Fatal(err)
+	}
+	srv.kill()
+	for name, err := range map[string]error{
+		"AcceptMessage": s.AcceptMessage(ctx, storetest.NewMessage("u2", "a", "up", 1)),
+		"Ping":          s.Ping(ctx),
+	} {
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s with the server down: %v, want ErrUnavailable", name, err)
+		}
+	}
+	if _, err := s.GetMessage(ctx, "u1"); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("GetMessage with the server down: %v, want ErrUnavailable", err)
+	}
+	if _, err := s.ClaimParts(ctx, "up", "c", 1, 0); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("ClaimParts with the server down: %v, want ErrUnavailable", err)
+	}
+	srv.restart()
+	// Scripts are gone from the restarted server's cache: EVALSHA must reload them.
+	if err := s.AcceptMessage(ctx, storetest.NewMessage("u3", "a", "up", 1)); err != nil {
+		t.Fatalf("AcceptMessage after restart: %v", err)
+	}
+	if _, err := s.GetMessage(ctx, "u1"); err != nil {
+		t.Errorf("u1 after restart: %v", err)
+	}
+	if _, err := s.GetMessage(ctx, "u2"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("u2, refused while down, exists: %v", err)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	if _, err := Open(context.Background(), Config{}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("Open without Addrs: %v, want ErrInvalid", err)
+	}
+	if _, err := New(context.Background(), nil, Config{Prefix: "a{b"}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("prefix with a brace: %v, want ErrInvalid", err)
+	}
+}
+
+func benchStore(b *testing.B) *Store {
+	srv := startServer(b, "everysec")
+	return openStore(b, srv, Config{})
+}
+
+func BenchmarkAccept(b *testing.B) {
+	for _, w := range storetest.Writers {
+		b.Run(fmt.Sprintf("writers=%d", w), func(b *testing.B) {
+			storetest.BenchAccept(b, benchStore(b), w)
+		})
+	}
+}
+
+func BenchmarkClaimAck(b *testing.B) {
+	for _, w := range storetest.Writers {
+		b.Run(fmt.Sprintf("writers=%d", w), func(b *testing.B) {
+			storetest.BenchClaimAck(b, benchStore(b), w)
+		})
+	}
+}

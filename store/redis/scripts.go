@@ -1,0 +1,195 @@
+package redis
+
+import goredis "github.com/redis/go-redis/v9"
+
+// Lua scripts make each multi-key step atomic on the server. Every script touches keys of
+// one hash slot only, so they run unchanged on Redis Cluster, except acceptAll, which is used
+// only on a single node or Sentinel (see Store.AcceptMessage).
+//
+// Message hash fields (key m:{id}):
+//
+//	b        the record as accepted (store.AppendMessage); the fields below override it
+//	s        message status           hist   "state:unixnano;" per status change
+//	n        number of parts          u      updated, unix nanoseconds
+//	ps<i>    part status              pe<i>  part error code
+//	pu<i>    part upstream            pi<i>  part upstream id
+//	pt<i>    part updated (ns)        pq<i>  part submitted (ns)
+//
+// The status rules are store.Aggregate's, mirrored in statusLib; the conformance suite runs
+// the same expectations against both stores.
+
+const statusLib = `
+local final = {[2]=true, [3]=true, [4]=true, [5]=true, [8]=true}
+local order = {8, 5, 3, 4, 2}
+
+local function aggregate(key)
+  local n = tonumber(redis.call('HGET', key, 'n') or '0')
+  if n == 0 then return 7 end
+  local fields = {}
+  for i = 0, n - 1 do fields[#fields + 1] = 'ps' .. i end
+  local st = redis.call('HMGET', key, unpack(fields))
+  local allFinal, allAcc, allUnk = true, true, true
+  for i = 1, n do
+    local s = tonumber(st[i] or '6')
+    st[i] = s
+    if s ~= 6 then allAcc = false end
+    if not final[s] then
+      allFinal = false
+      if s ~= 7 then allUnk = false end
+    end
+  end
+  if allAcc then return 6 end
+  if allFinal then
+    for _, f in ipairs(order) do
+      for i = 1, n do if st[i] == f then return f end end
+    end
+    return 2
+  end
+  if allUnk then return 7 end
+  return 1
+end
+
+-- setPart moves part i to state st unless it is already final.
+local function setPart(key, i, st, code, now)
+  if st == 0 then return end
+  local cur = tonumber(redis.call('HGET', key, 'ps' .. i) or '6')
+  if final[cur] then return end
+  redis.call('HSET', key, 'ps' .. i, st, 'pt' .. i, now)
+  if code ~= '0' then redis.call('HSET', key, 'pe' .. i, code) end
+end
+
+local function refresh(key, now)
+  local agg = aggregate(key)
+  if tonumber(redis.call('HGET', key, 's') or '0') ~= agg then
+    redis.call('HSET', key, 's', agg, 'hist', (redis.call('HGET', key, 'hist') or '') .. agg .. ':' .. now .. ';')
+  end
+  redis.call('HSET', key, 'u', now)
+end
+`
+
+// acceptAll: KEYS msg, stream, index, account index. ARGV record, parts, status, created(ns),
+// index member, then one part payload per part. Returns 0 when the id is taken.
+var acceptAll = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local n = tonumber(ARGV[2])
+local f = {'b', ARGV[1], 'n', n, 's', ARGV[3], 'hist', ARGV[3] .. ':' .. ARGV[4] .. ';', 'u', ARGV[4]}
+for i = 0, n - 1 do f[#f + 1] = 'ps' .. i; f[#f + 1] = ARGV[3] end
+redis.call('HSET', KEYS[1], unpack(f))
+redis.call('ZADD', KEYS[3], 0, ARGV[5])
+redis.call('ZADD', KEYS[4], 0, ARGV[5])
+for i = 1, n do redis.call('XADD', KEYS[2], '*', 'p', ARGV[5 + i]) end
+return 1
+`)
+
+// acceptMsg is acceptAll's first half for Redis Cluster: KEYS msg; ARGV as acceptAll without
+// payloads. The index and queue writes follow in the next round trip.
+var acceptMsg = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local n = tonumber(ARGV[2])
+local f = {'b', ARGV[1], 'n', n, 's', ARGV[3], 'hist', ARGV[3] .. ':' .. ARGV[4] .. ';', 'u', ARGV[4]}
+for i = 0, n - 1 do f[#f + 1] = 'ps' .. i; f[#f + 1] = ARGV[3] end
+redis.call('HSET', KEYS[1], unpack(f))
+return 1
+`)
+
+// mapSet: KEYS id map, park list. ARGV value, ttl(ms). Writes the mapping and returns what is
+// parked, atomically with mapOrPark, so a receipt is either parked before (and returned here)
+// or sees the mapping.
+var mapSet = goredis.NewScript(`
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return redis.call('LRANGE', KEYS[2], 0, -1)
+`)
+
+// mapOrPark: KEYS id map, park list. ARGV parked entry, park ttl(ms). Returns the mapping, or
+// nil after parking the receipt.
+var mapOrPark = goredis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v then return v end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return false
+`)
+
+// updatePart: KEYS msg, receipts. ARGV part, upstream, upstream id, status, error, now(ns),
+// then per attached receipt: state, error, received(ns), record. Returns the message hash,
+// -1 when the message does not exist, -2 when it has no such part.
+var updatePart = goredis.NewScript(statusLib + `
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local i = tonumber(ARGV[1])
+if i < 0 or i >= tonumber(redis.call('HGET', KEYS[1], 'n') or '0') then return -2 end
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'pu' .. i, ARGV[2]) end
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'pi' .. i, ARGV[3], 'pq' .. i, ARGV[6]) end
+setPart(KEYS[1], i, tonumber(ARGV[4]), ARGV[5], ARGV[6])
+refresh(KEYS[1], ARGV[6])
+for j = 7, #ARGV, 4 do
+  setPart(KEYS[1], i, tonumber(ARGV[j]), ARGV[j + 1], ARGV[j + 2])
+  refresh(KEYS[1], ARGV[j + 2])
+  redis.call('RPUSH', KEYS[2], ARGV[j + 3])
+end
+return redis.call('HGETALL', KEYS[1])
+`)
+
+// applyReceipt: KEYS msg, receipts. ARGV part, state, error, received(ns), record. Returns
+// the message hash, or -1 when the message is gone.
+var applyReceipt = goredis.NewScript(statusLib + `
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local i = tonumber(ARGV[1])
+if i >= tonumber(redis.call('HGET', KEYS[1], 'n') or '0') then return -2 end
+setPart(KEYS[1], i, tonumber(ARGV[2]), ARGV[3], ARGV[4])
+refresh(KEYS[1], ARGV[4])
+redis.call('RPUSH', KEYS[2], ARGV[5])
+return redis.call('HGETALL', KEYS[1])
+`)
+
+// claim: KEYS stream, delayed set. ARGV group, consumer, count, min idle(ms), now(ms).
+// Moves due delayed entries into the stream, reclaims entries idle past the visibility
+// time-out (XAUTOCLAIM), then reads new ones. Returns {id, fields, reclaimed} triples.
+var claim = goredis.NewScript(`
+redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[5], 'LIMIT', 0, 256)
+for _, m in ipairs(due) do
+  local s1 = string.find(m, '|', 1, true)
+  local s2 = string.find(m, '|', s1 + 1, true)
+  local s3 = string.find(m, '|', s2 + 1, true)
+  redis.call('XADD', KEYS[1], '*', 'p', string.sub(m, s3 + 1), 'a', string.sub(m, 1, s1 - 1), 'r', string.sub(m, s1 + 1, s2 - 1))
+  redis.call('ZREM', KEYS[2], m)
+end
+local count = tonumber(ARGV[3])
+local out = {}
+local ac = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[4], '0-0', 'COUNT', count)
+for _, e in ipairs(ac[2]) do
+  if e and e[2] then out[#out + 1] = {e[1], e[2], 1} end
+end
+if #out < count then
+  local rg = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', count - #out, 'STREAMS', KEYS[1], '>')
+  if rg then
+    for _, e in ipairs(rg[1][2]) do out[#out + 1] = {e[1], e[2], 0} end
+  end
+end
+return out
+`)
+
+// giveBack: KEYS stream, delayed set. ARGV group, entry id, delay(ms), now(ms), lost(0|1).
+// Removes the entry and adds it again (at once, or in the delayed set), counting the attempt
+// unless it is a lost PDU. Returns 0 when the entry is gone (acknowledged).
+var giveBack = goredis.NewScript(`
+local e = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])
+if #e == 0 then return 0 end
+local f = e[1][2]
+local p, a, r = '', 0, '0'
+for i = 1, #f, 2 do
+  if f[i] == 'p' then p = f[i + 1] elseif f[i] == 'a' then a = tonumber(f[i + 1]) elseif f[i] == 'r' then r = f[i + 1] end
+end
+if ARGV[5] == '1' then r = '1' else a = a + 1 end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+local delay = tonumber(ARGV[3])
+if delay > 0 then
+  redis.call('ZADD', KEYS[2], tonumber(ARGV[4]) + delay, a .. '|' .. r .. '|' .. ARGV[2] .. '|' .. p)
+else
+  redis.call('XADD', KEYS[1], '*', 'p', p, 'a', a, 'r', r)
+end
+return 1
+`)
+
+var allScripts = []*goredis.Script{acceptAll, acceptMsg, mapSet, mapOrPark, updatePart, applyReceipt, claim, giveBack}
