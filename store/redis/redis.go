@@ -40,16 +40,16 @@ type Config struct {
 // Store is the Redis store. Create it with Open or New.
 type Store struct {
 	store.Config
-	c       goredis.UniversalClient
-	own     bool // Close closes c
+	c   goredis.UniversalClient
+	own bool // Close closes c
 	// splitAccept writes a message and its queue entries in two round trips, as Cluster
 	// requires (different slots); a single node does both in one script.
 	splitAccept bool
 	prefix      string
-	opts    store.Options
-	w       *batch.Batcher[*op]
-	closed  atomic.Bool
-	once    sync.Once
+	opts        store.Options
+	w           *batch.Batcher[*op]
+	closed      atomic.Bool
+	once        sync.Once
 
 	loadMu sync.Mutex // serialises script reloads after a server restart
 }
