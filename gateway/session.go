@@ -330,8 +330,8 @@ func (s *Session) Respond(req Request, status pdu.CommandStatus, body pdu.Body) 
 		return ErrInvalidResponse
 	}
 	id := req.Body.CommandID()
-	if id.IsResponse() || id == pdu.OutbindID {
-		return ErrInvalidResponse
+	if id.IsResponse() || id == pdu.OutbindID || id == pdu.AlertNotificationID {
+		return ErrInvalidResponse // these have no response
 	}
 	if body != nil && body.CommandID() != id.Response() {
 		return ErrInvalidResponse
@@ -931,6 +931,11 @@ func (s *Session) dispatch(h pdu.Header, body pdu.Body) bool {
 	default:
 		if !s.allowedIn(h.ID) {
 			_ = s.writeHeader(h.ID.Response(), pdu.ESME_RINVBNDSTS, h.Sequence)
+			return true
+		}
+		if h.ID == pdu.AlertNotificationID {
+			// Nothing answers an alert_notification, so it does not count as unanswered.
+			s.h.HandleRequest(s, Request{Sequence: h.Sequence, Body: body, Sent: time.Now()})
 			return true
 		}
 		if s.cfg.ThrottleInbound && int(s.inPending.Load()) >= s.cfg.InboundLimit {

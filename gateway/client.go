@@ -1,0 +1,545 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/smppgw/smppgw/pdu"
+)
+
+// ErrClientStopped: the client has been unbound (stopped) and binds no more.
+var ErrClientStopped = errors.New("gateway: client stopped")
+
+// ClientState is where a client's supervisor is.
+type ClientState uint8
+
+// Client states.
+const (
+	ClientIdle       ClientState = iota // not started
+	ClientConnecting                    // dialing and binding
+	ClientWaiting                       // waiting for an outbind (no address to dial)
+	ClientBound
+	ClientBackingOff // waiting before the next attempt
+	ClientStopped
+)
+
+var clientStateNames = [...]string{"idle", "connecting", "waiting for outbind", "bound", "backing off", "stopped"}
+
+func (s ClientState) String() string {
+	if int(s) < len(clientStateNames) {
+		return clientStateNames[s]
+	}
+	return "unknown"
+}
+
+// ClientStatus is a snapshot of a client. The counters cover its whole life, across reconnects.
+type ClientStatus struct {
+	Name        string
+	State       ClientState
+	Since       time.Time    // when State was entered
+	LastError   string       // why the last bind failed or ended
+	NextAttempt time.Time    // when backing off
+	Session     *SessionInfo // the bound session, if any
+	Queued      int
+
+	Binds      uint64 // successful binds
+	BindErrors uint64 // failed dials or binds
+	Submitted  uint64 // jobs queued
+	Sent       uint64 // attempts written (retries included)
+	Accepted   uint64 // jobs the upstream accepted
+	Rejected   uint64 // jobs the upstream refused for good
+	Throttled  uint64 // ESME_RTHROTTLED / ESME_RMSGQFUL answers, retried
+	Requeued   uint64 // lost PDUs and timeouts put back in the queue
+}
+
+// DeliverHandler receives what the upstream sends us (deliver_sm with receipts or MO, data_sm,
+// alert_notification) and returns the status to answer with. It runs on the session's reader.
+type DeliverHandler interface {
+	HandleDeliver(upstream string, req Request) pdu.CommandStatus
+}
+
+// DeliverFunc adapts a function to DeliverHandler.
+type DeliverFunc func(upstream string, req Request) pdu.CommandStatus
+
+// HandleDeliver implements DeliverHandler.
+func (f DeliverFunc) HandleDeliver(upstream string, req Request) pdu.CommandStatus {
+	return f(upstream, req)
+}
+
+// Client is the ESME role for one upstream: a supervisor goroutine that dials, binds, pumps the queue
+// into the window, and reconnects with capped exponential back-off and full jitter when the bind fails
+// or drops. Its queue and counters survive reconnects; requests lost with a session go back to the
+// queue.
+type Client struct {
+	cfg     ClientConfig
+	log     zerolog.Logger
+	queue   Queue
+	deliver DeliverHandler
+
+	ctx      context.Context
+	cancel   context.CancelFunc
+	done     chan struct{}
+	outbinds chan *Session
+	started  atomic.Bool
+
+	mu          sync.Mutex
+	state       ClientState
+	since       time.Time
+	lastErr     error
+	nextAttempt time.Time
+	sess        *Session
+	boundCh     chan struct{} // closed when bound; replaced when the bind ends
+	outbindL    net.Listener
+
+	throttleCur   atomic.Int64 // current throttle pause (ns); 0 when the upstream is not refusing
+	throttleUntil atomic.Int64 // unix ns until which nothing new is sent
+
+	binds, bindErrors, submitted, sent, accepted, rejected, throttled, requeued atomic.Uint64
+}
+
+// NewClient checks cfg and returns a client; Start runs it. deliver may be nil for a transmitter (what
+// the upstream delivers is then answered ESME_RX_T_APPN, so it retries later); queue nil means a
+// MemoryQueue of cfg.QueueSize.
+func NewClient(cfg ClientConfig, deliver DeliverHandler, queue Queue, log zerolog.Logger) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if queue == nil {
+		queue = NewMemoryQueue(cfg.QueueSize)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Client{
+		cfg: cfg, log: log.With().Str("upstream", cfg.Name).Logger(), queue: queue, deliver: deliver,
+		ctx: ctx, cancel: cancel, done: make(chan struct{}), outbinds: make(chan *Session),
+		state: ClientIdle, since: time.Now(), boundCh: make(chan struct{}),
+	}, nil
+}
+
+// Name is the upstream's name (ClientConfig.Name).
+func (c *Client) Name() string { return c.cfg.Name }
+
+// Queue is the client's queue of pending jobs.
+func (c *Client) Queue() Queue { return c.queue }
+
+// Start opens the outbind listener, if configured, and starts the supervisor.
+func (c *Client) Start() error {
+	if !c.started.CompareAndSwap(false, true) {
+		return errors.New("gateway: client already started")
+	}
+	if c.cfg.OutbindListen != "" {
+		l, err := net.Listen("tcp", c.cfg.OutbindListen)
+		if err != nil {
+			return fmt.Errorf("gateway: outbind_listen: %w", err)
+		}
+		c.mu.Lock()
+		c.outbindL = l
+		c.mu.Unlock()
+		go c.acceptOutbinds(l)
+	}
+	go c.run()
+	return nil
+}
+
+// OutbindAddr is the address of the outbind listener, or nil.
+func (c *Client) OutbindAddr() net.Addr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.outbindL == nil {
+		return nil
+	}
+	return c.outbindL.Addr()
+}
+
+// Bound reports whether a bind is up now.
+func (c *Client) Bound() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sess != nil
+}
+
+// Session is the bound session, or nil.
+func (c *Client) Session() *Session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sess
+}
+
+// AwaitBound waits until the client is bound, ctx ends, or the client stops.
+func (c *Client) AwaitBound(ctx context.Context) error {
+	c.mu.Lock()
+	ch, bound := c.boundCh, c.sess != nil
+	c.mu.Unlock()
+	if bound {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.done:
+		return ErrClientStopped
+	}
+}
+
+// Status returns a snapshot of the client.
+func (c *Client) Status() ClientStatus {
+	c.mu.Lock()
+	st := ClientStatus{Name: c.cfg.Name, State: c.state, Since: c.since, NextAttempt: c.nextAttempt}
+	if c.lastErr != nil {
+		st.LastError = c.lastErr.Error()
+	}
+	s := c.sess
+	c.mu.Unlock()
+	if s != nil {
+		in := s.Info()
+		st.Session = &in
+	}
+	st.Queued = c.queue.Len()
+	st.Binds, st.BindErrors = c.binds.Load(), c.bindErrors.Load()
+	st.Submitted, st.Sent, st.Accepted = c.submitted.Load(), c.sent.Load(), c.accepted.Load()
+	st.Rejected, st.Throttled, st.Requeued = c.rejected.Load(), c.throttled.Load(), c.requeued.Load()
+	return st
+}
+
+// Submit queues a request for the upstream (submit_sm, data_sm, submit_multi, query_sm, cancel_sm,
+// replace_sm). done is called once when the upstream accepted or refused it for good; throttling,
+// timeouts and lost PDUs are retried, so a job waits in the queue (bounded by QueueSize) rather than
+// fail while the upstream is away.
+func (c *Client) Submit(ctx context.Context, body pdu.Body, done func(Response, error)) error {
+	if body == nil || body.CommandID().IsResponse() {
+		return ErrInvalidResponse
+	}
+	switch body.CommandID() {
+	case pdu.SubmitSMID, pdu.DataSMID, pdu.SubmitMultiID, pdu.QuerySMID, pdu.CancelSMID, pdu.ReplaceSMID:
+	default:
+		return fmt.Errorf("gateway: %v is not for an upstream queue", body.CommandID())
+	}
+	if !c.cfg.BindType.canSubmit() {
+		return fmt.Errorf("gateway: upstream %s binds as %v and cannot submit", c.cfg.Name, c.cfg.BindType)
+	}
+	select {
+	case <-c.done:
+		return ErrClientStopped
+	default:
+	}
+	if err := c.queue.Push(ctx, &Job{Body: body, Done: done, Enqueued: time.Now()}); err != nil {
+		return err
+	}
+	c.submitted.Add(1)
+	return nil
+}
+
+// Enqueue queues a submit_sm and reports the upstream's message id; with it a Client is a Router's
+// Upstream.
+func (c *Client) Enqueue(ctx context.Context, sm *pdu.SubmitSM, done func(upstreamID string, err error)) error {
+	return c.Submit(ctx, sm, func(resp Response, err error) {
+		id := ""
+		if r, ok := resp.Body.(*pdu.SubmitSMResp); ok {
+			id = r.MessageID
+		}
+		done(id, err)
+	})
+}
+
+// Unbind stops the client: no new attempts, the bound session (if any) is unbound gracefully, the
+// outbind listener closes. Jobs still queued stay in the queue. It returns when the supervisor has
+// stopped or ctx ends.
+func (c *Client) Unbind(ctx context.Context) error {
+	c.mu.Lock()
+	s, l := c.sess, c.outbindL
+	c.mu.Unlock()
+	c.cancel()
+	if l != nil {
+		l.Close()
+	}
+	var err error
+	if s != nil {
+		err = s.Unbind(ctx)
+	}
+	if !c.started.Load() {
+		c.setState(ClientStopped, nil)
+		return err
+	}
+	select {
+	case <-c.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return err
+}
+
+func (c *Client) setState(st ClientState, err error) {
+	c.mu.Lock()
+	c.state, c.since = st, time.Now()
+	if err != nil {
+		c.lastErr = err
+	}
+	c.mu.Unlock()
+}
+
+// backoff is the wait before attempt n (1-based) after failures: ReconnectMin doubled per failure,
+// capped at ReconnectMax, with full jitter.
+func (c *Client) backoff(n int) time.Duration {
+	d := c.cfg.ReconnectMin
+	for i := 1; i < n && d < c.cfg.ReconnectMax; i++ {
+		d *= 2
+	}
+	d = min(d, c.cfg.ReconnectMax)
+	return time.Duration(rand.Int64N(int64(d) + 1))
+}
+
+// run is the supervisor.
+func (c *Client) run() {
+	defer func() {
+		c.setState(ClientStopped, nil)
+		close(c.done)
+	}()
+	failures := 0
+	var pending *Session // bound through an outbind while we were waiting
+	for c.ctx.Err() == nil {
+		s, err := pending, error(nil)
+		pending = nil
+		switch {
+		case s != nil:
+		case c.cfg.Address != "":
+			c.setState(ClientConnecting, nil)
+			s, err = c.connect()
+		default:
+			c.setState(ClientWaiting, nil)
+			select {
+			case s = <-c.outbinds:
+			case <-c.ctx.Done():
+				return
+			}
+		}
+		if err == nil {
+			failures = 0
+			c.serve(s)
+			err = s.Err()
+			if c.ctx.Err() != nil {
+				return
+			}
+			c.log.Warn().AnErr("reason", err).Msg("upstream bind ended")
+		} else {
+			c.bindErrors.Add(1)
+			c.log.Warn().Err(err).Msg("upstream bind failed")
+		}
+		failures++
+		d := c.backoff(failures)
+		c.mu.Lock()
+		c.state, c.since, c.lastErr, c.nextAttempt = ClientBackingOff, time.Now(), err, time.Now().Add(d)
+		c.mu.Unlock()
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case pending = <-c.outbinds:
+		case <-c.ctx.Done():
+		}
+		t.Stop()
+	}
+}
+
+// connect dials and binds.
+func (c *Client) connect() (*Session, error) {
+	conn, err := dial(c.ctx, c.cfg.Address, c.cfg.TLS, c.cfg.DialTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", c.cfg.Address, err)
+	}
+	s := NewSession(conn, SessionOptions{Role: RoleESME, Handler: &clientSession{c: c}, Config: c.cfg.Session, Logger: c.log})
+	if _, err := s.Bind(c.ctx, c.cfg.BindType, c.bindParams()); err != nil {
+		s.Close()
+		<-s.Done()
+		return nil, fmt.Errorf("bind: %w", err)
+	}
+	return s, nil
+}
+
+func (c *Client) bindParams() BindParams {
+	return BindParams{SystemID: c.cfg.SystemID, Password: c.cfg.Password, SystemType: c.cfg.SystemType, AddressRange: c.cfg.AddressRange}
+}
+
+// serve runs one bound session until it ends: the pump feeds it from the queue.
+func (c *Client) serve(s *Session) {
+	c.binds.Add(1)
+	c.mu.Lock()
+	c.sess = s
+	c.state, c.since, c.nextAttempt = ClientBound, time.Now(), time.Time{}
+	close(c.boundCh)
+	c.mu.Unlock()
+	c.log.Info().Uint64("session", s.ID()).Msg("upstream bound")
+
+	if c.cfg.BindType.canSubmit() {
+		ctx, cancel := context.WithCancel(c.ctx)
+		go func() {
+			select {
+			case <-s.Done():
+			case <-ctx.Done():
+			}
+			cancel()
+		}()
+		c.pump(ctx, s)
+		cancel()
+	}
+	<-s.Done()
+
+	c.mu.Lock()
+	c.sess = nil
+	c.boundCh = make(chan struct{})
+	c.mu.Unlock()
+}
+
+// pump moves jobs from the queue into the session's window until ctx ends (the session ended or the
+// client is stopping). SendAsync waits while the window is full, which is the back-pressure.
+func (c *Client) pump(ctx context.Context, s *Session) {
+	for {
+		if until := c.throttleUntil.Load(); until > 0 {
+			if d := time.Until(time.Unix(0, until)); d > 0 {
+				t := time.NewTimer(d)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return
+				}
+			}
+		}
+		j, err := c.queue.Pop(ctx)
+		if err != nil {
+			return
+		}
+		j.Attempts++
+		if err := s.SendAsync(ctx, j.Body, func(resp Response, err error) { c.result(j, resp, err) }); err != nil {
+			j.Attempts--
+			if ctx.Err() != nil || errors.Is(err, ErrClosed) || errors.Is(err, ErrNotBound) {
+				c.queue.Requeue(j)
+				return
+			}
+			// An encoding error: the job can never be sent.
+			c.log.Warn().Err(err).Msg("job cannot be encoded; rejected")
+			c.rejected.Add(1)
+			if j.Done != nil {
+				j.Done(Response{}, err)
+			}
+			continue
+		}
+		c.sent.Add(1)
+	}
+}
+
+// result settles one attempt; it runs on the session's reader or timer, so it only requeues.
+func (c *Client) result(j *Job, resp Response, err error) {
+	switch {
+	case err == nil:
+		c.accepted.Add(1)
+		c.throttleCur.Store(0)
+		if j.Done != nil {
+			j.Done(resp, nil)
+		}
+	case errors.Is(err, pdu.ESME_RTHROTTLED) || errors.Is(err, pdu.ESME_RMSGQFUL):
+		c.throttled.Add(1)
+		d := time.Duration(c.throttleCur.Load())
+		if d == 0 {
+			d = c.cfg.ThrottleDelay
+		} else {
+			d = min(2*d, c.cfg.ThrottleDelayMax)
+		}
+		c.throttleCur.Store(int64(d))
+		c.throttleUntil.Store(time.Now().Add(d).UnixNano())
+		c.log.Info().Stringer("status", pdu.StatusOf(err)).Dur("pause", d).Msg("upstream throttling; slowing down")
+		c.queue.Requeue(j)
+	case errors.Is(err, ErrLost) || errors.Is(err, ErrResponseTimeout):
+		c.requeued.Add(1)
+		c.queue.Requeue(j)
+	default:
+		c.rejected.Add(1)
+		if j.Done != nil {
+			j.Done(resp, err)
+		}
+	}
+}
+
+// acceptOutbinds serves the outbind listener: each connection waits (BindTimeout) for an outbind.
+func (c *Client) acceptOutbinds(l net.Listener) {
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			if c.ctx.Err() == nil {
+				c.log.Error().Err(err).Msg("outbind listener stopped")
+			}
+			return
+		}
+		NewSession(conn, SessionOptions{Role: RoleESME, Handler: &clientSession{c: c, outbind: true}, Config: c.cfg.Session, Logger: c.log})
+	}
+}
+
+// bindBack binds on a connection the upstream opened with outbind, and hands the session to the
+// supervisor if it has no bind.
+func (c *Client) bindBack(s *Session) {
+	if c.Bound() {
+		s.log.Info().Msg("outbind while bound; closing the extra connection")
+		s.Close()
+		return
+	}
+	if _, err := s.Bind(c.ctx, c.cfg.BindType, c.bindParams()); err != nil {
+		c.bindErrors.Add(1)
+		s.log.Warn().Err(err).Msg("bind after outbind failed")
+		s.Close()
+		return
+	}
+	t := time.NewTimer(c.cfg.DialTimeout)
+	defer t.Stop()
+	select {
+	case c.outbinds <- s:
+	case <-t.C:
+		s.Unbind(context.Background())
+	case <-c.ctx.Done():
+		s.Unbind(context.Background())
+	}
+}
+
+// clientSession is the Handler of a client's sessions.
+type clientSession struct {
+	BaseHandler
+	c       *Client
+	outbind bool // accepted on the outbind listener
+}
+
+func (h *clientSession) HandleRequest(s *Session, req Request) {
+	if ob, ok := req.Body.(*pdu.Outbind); ok {
+		if !h.outbind {
+			s.log.Warn().Msg("outbind on a dialed connection ignored")
+			return
+		}
+		if h.c.cfg.OutbindPassword != "" && ob.Password != h.c.cfg.OutbindPassword {
+			s.log.Warn().Str("system_id", ob.SystemID).Msg("outbind with a wrong password; closing")
+			s.Close()
+			return
+		}
+		s.log.Info().Str("system_id", ob.SystemID).Msg("outbind received; binding back")
+		go h.c.bindBack(s)
+		return
+	}
+	if req.Body.CommandID() == pdu.AlertNotificationID {
+		if h.c.deliver != nil {
+			h.c.deliver.HandleDeliver(h.c.cfg.Name, req)
+		}
+		return // no response exists
+	}
+	st := pdu.ESME_RX_T_APPN
+	if h.c.deliver != nil {
+		st = h.c.deliver.HandleDeliver(h.c.cfg.Name, req)
+	} else {
+		s.log.Warn().Stringer("command", req.Body.CommandID()).Msg("no deliver handler; asking the upstream to retry later")
+	}
+	_ = s.Respond(req, st, nil)
+}

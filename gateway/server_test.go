@@ -1,0 +1,424 @@
+package gateway
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	fsmpp "github.com/fiorix/go-smpp/smpp"
+	"github.com/fiorix/go-smpp/smpp/pdu/pdufield"
+	"github.com/fiorix/go-smpp/smpp/pdu/pdutext"
+	"github.com/rs/zerolog"
+	"gopkg.in/yaml.v3"
+
+	"github.com/smppgw/smppgw/pdu"
+)
+
+func TestBindRefusals(t *testing.T) {
+	acct := testAccount(t, "alice", "secret")
+	acct.MaxBinds = 1
+	_, addr := startServer(t, ServerConfig{}, &AcceptSink{}, acct)
+	cases := []struct {
+		id, pw string
+		want   pdu.CommandStatus
+	}{
+		{"alice", "wrong", pdu.ESME_RINVPASWD},
+		{"mallory", "secret", pdu.ESME_RINVSYSID},
+	}
+	for _, c := range cases {
+		s := dialESME(t, addr, nil, SessionConfig{})
+		_, err := s.Bind(testCtx(t), BindTransceiver, BindParams{SystemID: c.id, Password: c.pw})
+		if !errors.Is(err, c.want) {
+			t.Errorf("bind %s/%s: %v, want %v", c.id, c.pw, err, c.want)
+		}
+		// A refused bind leaves the connection open for another try.
+		if _, err := s.Bind(testCtx(t), BindTransceiver, BindParams{SystemID: "alice", Password: "secret"}); err != nil {
+			t.Fatalf("retry after %v: %v", c.want, err)
+		}
+		if err := s.Unbind(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bindESME(t, addr, nil, SessionConfig{}, BindTransmitter, "alice", "secret")
+	s := dialESME(t, addr, nil, SessionConfig{})
+	if _, err := s.Bind(testCtx(t), BindReceiver, BindParams{SystemID: "alice", Password: "secret"}); !errors.Is(err, pdu.ESME_RALYBND) {
+		t.Fatalf("bind beyond max_binds: %v", err)
+	}
+}
+
+func TestAccountRestrictions(t *testing.T) {
+	far := testAccount(t, "far", "pw")
+	far.AllowedIPs = []string{"10.0.0.0/8"}
+	near := testAccount(t, "near", "pw")
+	near.AllowedIPs = []string{"10.0.0.0/8", "127.0.0.1"}
+	near.BindTypes = []BindType{BindTransmitter}
+	near.Throughput = 2
+	_, addr := startServer(t, ServerConfig{}, &AcceptSink{}, far, near)
+
+	s := dialESME(t, addr, nil, SessionConfig{})
+	if _, err := s.Bind(testCtx(t), BindTransmitter, BindParams{SystemID: "far", Password: "pw"}); !errors.Is(err, pdu.ESME_RBINDFAIL) {
+		t.Fatalf("bind from outside the allow-list: %v", err)
+	}
+	if _, err := s.Bind(testCtx(t), BindReceiver, BindParams{SystemID: "near", Password: "pw"}); !errors.Is(err, pdu.ESME_RBINDFAIL) {
+		t.Fatalf("bind type not allowed: %v", err)
+	}
+	if _, err := s.Bind(testCtx(t), BindTransmitter, BindParams{SystemID: "near", Password: "pw"}); err != nil {
+		t.Fatal(err)
+	}
+	// A burst of 2 per second, then ESME_RTHROTTLED.
+	var throttled int
+	for range 4 {
+		if _, err := s.Send(testCtx(t), submit("1")); errors.Is(err, pdu.ESME_RTHROTTLED) {
+			throttled++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if throttled < 1 {
+		t.Fatal("throughput cap not applied")
+	}
+}
+
+func TestFailureTrackerBacksOff(t *testing.T) {
+	ft := newFailureTracker(100*time.Millisecond, time.Second, time.Minute)
+	ip := netip.MustParseAddr("192.0.2.1")
+	now := time.Now()
+	var got []time.Duration
+	for range 6 {
+		got = append(got, ft.fail(ip, now))
+	}
+	want := []time.Duration{100, 200, 400, 800, 1000, 1000}
+	for i := range want {
+		if got[i] != want[i]*time.Millisecond {
+			t.Fatalf("delays %v", got)
+		}
+	}
+	if d := ft.fail(netip.MustParseAddr("192.0.2.2"), now); d != 100*time.Millisecond {
+		t.Fatalf("another address shares the count: %v", d)
+	}
+	if d := ft.fail(ip, now.Add(2*time.Minute)); d != 100*time.Millisecond {
+		t.Fatalf("failures not forgotten: %v", d)
+	}
+	ft.succeed(ip)
+	if d := ft.fail(ip, now); d != 100*time.Millisecond {
+		t.Fatalf("success did not reset: %v", d)
+	}
+}
+
+func TestRepeatedBindFailuresAreSlowed(t *testing.T) {
+	const base = 40 * time.Millisecond
+	_, addr := startServer(t, ServerConfig{FailureDelay: base, FailureDelayMax: time.Second}, &AcceptSink{}, testAccount(t, "alice", "secret"))
+	s := dialESME(t, addr, nil, SessionConfig{})
+	var took []time.Duration
+	for range 3 {
+		start := time.Now()
+		if _, err := s.Bind(testCtx(t), BindTransceiver, BindParams{SystemID: "alice", Password: "guess"}); !errors.Is(err, pdu.ESME_RINVPASWD) {
+			t.Fatal(err)
+		}
+		took = append(took, time.Since(start))
+	}
+	// Lower bounds only: each answer is held back at least base, 2*base, 4*base.
+	for i, d := range took {
+		if min := base << i; d < min {
+			t.Fatalf("failure %d answered after %v, want at least %v", i+1, d, min)
+		}
+	}
+}
+
+// testCert writes a self-signed certificate for 127.0.0.1 and localhost and returns its files.
+func testCert(t testing.TB) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "smppgw test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:              []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+func TestTLSBind(t *testing.T) {
+	cert, key := testCert(t)
+	auth, err := NewMemoryAuthenticator(testAccount(t, "alice", "secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(ServerConfig{Listeners: []ListenerConfig{{Address: "127.0.0.1:0", TLS: &ServerTLSConfig{CertFile: cert, KeyFile: key, ClientCAFile: cert}}}}, auth, &AcceptSink{}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	eventually(t, "listener", func() bool { return len(srv.Addrs()) == 1 })
+	addr := srv.Addrs()[0].String()
+
+	c, err := NewClient(ClientConfig{Address: addr, SystemID: "alice", Password: "secret", TLS: &ClientTLSConfig{CAFile: cert, CertFile: cert, KeyFile: key}, ReconnectMin: 10 * time.Millisecond}, nil, nil, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Unbind(context.Background()) })
+	if err := c.AwaitBound(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	if err := c.Submit(testCtx(t), submit("1"), func(_ Response, err error) { done <- err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	// A client that does not trust the certificate never binds.
+	bad, err := NewClient(ClientConfig{Address: addr, SystemID: "alice", Password: "secret", TLS: &ClientTLSConfig{ServerName: "localhost"}, ReconnectMin: 10 * time.Millisecond, ReconnectMax: 20 * time.Millisecond}, nil, nil, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad.Start()
+	t.Cleanup(func() { bad.Unbind(context.Background()) })
+	eventually(t, "a failed TLS bind", func() bool { return bad.Status().BindErrors > 0 })
+	if st := bad.Status(); st.Binds != 0 || !strings.Contains(st.LastError, "certificate") {
+		t.Fatalf("untrusted server: %+v", st)
+	}
+}
+
+func TestOutbind(t *testing.T) {
+	delivered := make(chan Request, 1)
+	c, err := NewClient(ClientConfig{OutbindListen: "127.0.0.1:0", OutbindPassword: "ob", SystemID: "alice", Password: "secret"},
+		DeliverFunc(func(_ string, req Request) pdu.CommandStatus { delivered <- req; return pdu.ESME_ROK }), nil, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Unbind(context.Background()) })
+	if st := c.Status().State; st != ClientWaiting {
+		eventually(t, "waiting for outbind", func() bool { return c.Status().State == ClientWaiting })
+	}
+	srv, _ := startServer(t, ServerConfig{SystemID: "smsc"}, &AcceptSink{}, testAccount(t, "alice", "secret"))
+
+	// A wrong outbind password is refused by the ESME.
+	s, err := srv.Outbind(testCtx(t), OutbindConfig{Address: c.OutbindAddr().String(), Password: "nope"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-s.Done()
+	if c.Bound() {
+		t.Fatal("bound after a bad outbind")
+	}
+
+	s, err = srv.Outbind(testCtx(t), OutbindConfig{Address: c.OutbindAddr().String(), Password: "ob"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AwaitBound(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "server side bound", func() bool { return s.State() == StateBound })
+	if got := srv.SessionsFor("alice"); len(got) != 1 || got[0] != s {
+		t.Fatalf("registry %v", got)
+	}
+	if _, err := s.Send(testCtx(t), &pdu.DeliverSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("mo")}); err != nil {
+		t.Fatal(err)
+	}
+	if req := <-delivered; string(req.Body.(*pdu.DeliverSM).ShortMessage) != "mo" {
+		t.Fatalf("delivered %+v", req.Body)
+	}
+	// The client submits on the session it bound through the outbind.
+	done := make(chan error, 1)
+	c.Submit(testCtx(t), submit("9"), func(_ Response, err error) { done <- err })
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// lostSink is an AcceptSink that also collects lost PDUs.
+type lostSink struct {
+	AcceptSink
+	mu   sync.Mutex
+	lost []Request
+}
+
+func (l *lostSink) HandleLost(_ SessionInfo, lost []Request) {
+	l.mu.Lock()
+	l.lost = append(l.lost, lost...)
+	l.mu.Unlock()
+}
+
+func TestServerShutdownUnbindsAndReportsLost(t *testing.T) {
+	sink := &lostSink{}
+	srv, addr := startServer(t, ServerConfig{Session: SessionConfig{UnbindTimeout: 100 * time.Millisecond}}, sink, testAccount(t, "alice", "secret"))
+	rec := newRecorder()
+	rec.onRequest = func(*Session, Request) {} // never answers deliver_sm
+	c := bindESME(t, addr, rec, SessionConfig{}, BindTransceiver, "alice", "secret")
+	other := newRecorder()
+	bindESME(t, addr, other, SessionConfig{}, BindTransmitter, "alice", "secret")
+	eventually(t, "two binds", func() bool { return len(srv.SessionsFor("alice")) == 2 })
+	var ss *Session
+	for _, s := range srv.SessionsFor("alice") {
+		if s.BindType() == BindTransceiver {
+			ss = s
+		}
+	}
+	if err := ss.SendAsync(testCtx(t), &pdu.DeliverSM{SourceAddr: "1", DestinationAddr: "2"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "deliver_sm received", func() bool { rec.mu.Lock(); defer rec.mu.Unlock(); return len(rec.requests) == 1 })
+	if err := srv.Shutdown(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if reason, _ := other.waitEnded(t); !errors.Is(reason, ErrPeerUnbound) {
+		t.Fatalf("other bind: %v", reason)
+	}
+	rec.waitEnded(t)
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	if len(sink.lost) != 1 || sink.lost[0].Body.CommandID() != pdu.DeliverSMID {
+		t.Fatalf("lost %+v", sink.lost)
+	}
+	if c.State() != StateClosed || len(srv.Sessions()) != 0 {
+		t.Fatal("sessions left after shutdown")
+	}
+	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		t.Fatal("still accepting after shutdown")
+	}
+}
+
+// TestFiorixTransmitter binds an independent SMPP client, fiorix/go-smpp's Transmitter, to our Server
+// and submits.
+func TestFiorixTransmitter(t *testing.T) {
+	got := make(chan string, 10)
+	sink := &AcceptSink{OnMessage: func(m Inbound) {
+		if sm, ok := m.Request.Body.(*pdu.SubmitSM); ok {
+			got <- sm.DestinationAddr + ":" + string(sm.ShortMessage)
+		}
+	}}
+	_, addr := startServer(t, ServerConfig{}, sink, testAccount(t, "fiorix", "pw"))
+	tx := &fsmpp.Transmitter{Addr: addr, User: "fiorix", Passwd: "pw", RespTimeout: 2 * time.Second, EnquireLink: time.Minute}
+	status := tx.Bind()
+	t.Cleanup(func() { tx.Close() })
+	select {
+	case st := <-status:
+		if st.Status() != fsmpp.Connected {
+			t.Fatalf("fiorix bind: %v %v", st.Status(), st.Error())
+		}
+	case <-time.After(testWait):
+		t.Fatal("fiorix did not bind")
+	}
+	for i, text := range []string{"one", "two", "three"} {
+		sm, err := tx.Submit(&fsmpp.ShortMessage{Src: "smppgw", Dst: "4479000000" + string(rune('0'+i)), Text: pdutext.Raw(text), Register: pdufield.NoDeliveryReceipt})
+		if err != nil {
+			t.Fatalf("fiorix submit: %v", err)
+		}
+		if sm.RespID() == "" {
+			t.Fatal("no message id")
+		}
+		if g := <-got; g != "4479000000"+string(rune('0'+i))+":"+text {
+			t.Fatalf("server got %q", g)
+		}
+	}
+	// And a fiorix bind with a wrong password is refused.
+	bad := &fsmpp.Transmitter{Addr: addr, User: "fiorix", Passwd: "nope", RespTimeout: time.Second}
+	st := <-bad.Bind()
+	bad.Close()
+	if st.Status() == fsmpp.Connected || st.Error() == nil || !strings.Contains(st.Error().Error(), "invalid password") {
+		t.Fatalf("bad password: %v %v", st.Status(), st.Error())
+	}
+}
+
+func TestConfigFromYAML(t *testing.T) {
+	const doc = `
+system_id: gw
+listeners:
+  - address: 127.0.0.1:2775
+  - address: 127.0.0.1:3550
+    tls: {cert_file: c.pem, key_file: k.pem}
+session: {window: 50, response_timeout: 3s, enquire_link: 45s, throttle_inbound: true}
+failure_delay: 500ms
+`
+	var sc ServerConfig
+	if err := yaml.Unmarshal([]byte(doc), &sc); err != nil {
+		t.Fatal(err)
+	}
+	if sc.SystemID != "gw" || len(sc.Listeners) != 2 || sc.Listeners[1].TLS.KeyFile != "k.pem" || sc.Session.Window != 50 ||
+		sc.Session.ResponseTimeout != 3*time.Second || sc.Session.EnquireLink != 45*time.Second || !sc.Session.ThrottleInbound || sc.FailureDelay != 500*time.Millisecond {
+		t.Fatalf("server config %+v", sc)
+	}
+	if err := sc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	const cdoc = `
+name: carrier-a
+address: smsc.example.net:2775
+tls: {server_name: smsc.example.net}
+system_id: acme
+password: pw
+bind_type: tx
+session: {window: 100}
+reconnect_min: 2s
+reconnect_max: 1m
+`
+	var cc ClientConfig
+	if err := yaml.Unmarshal([]byte(cdoc), &cc); err != nil {
+		t.Fatal(err)
+	}
+	if cc.BindType != BindTransmitter || cc.TLS.ServerName != "smsc.example.net" || cc.ReconnectMin != 2*time.Second || cc.Session.Window != 100 {
+		t.Fatalf("client config %+v", cc)
+	}
+	if err := cc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var bad ClientConfig
+	if err := yaml.Unmarshal([]byte("bind_type: sideways"), &bad); err == nil {
+		t.Fatal("unknown bind type accepted")
+	}
+	var acct Account
+	if err := yaml.Unmarshal([]byte("{system_id: a, bind_types: [transmitter, receiver], allowed_ips: [10.0.0.0/8]}"), &acct); err != nil || len(acct.BindTypes) != 2 || acct.BindTypes[1] != BindReceiver {
+		t.Fatalf("account %+v %v", acct, err)
+	}
+}
