@@ -3,19 +3,9 @@ package dlr
 import (
 	"fmt"
 	"strings"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/smppgw/smppgw/pdu"
-)
-
-// The data_coding values (SMPP 3.4 section 5.2.19) receipts arrive in besides the default alphabet.
-// Package pdu/text holds the full codecs; a receipt needs only these two to find its ASCII keys.
-const (
-	codingDefault = 0x00
-	codingIA5     = 0x01
-	codingLatin1  = 0x03
-	codingUCS2    = 0x08
+	"github.com/smppgw/smppgw/pdu/text"
 )
 
 // maxShortMessage is the most short_message can carry (SMPP 3.4 section 5.2.22); a longer receipt
@@ -103,44 +93,12 @@ func receiptText(d *pdu.DeliverSM) string {
 	if d.EsmClass&pdu.EsmClassUDHI != 0 && len(b) > 0 {
 		b = b[min(1+int(b[0]), len(b)):]
 	}
-	switch d.DataCoding {
-	case codingUCS2:
-		return decodeUCS2(b)
-	case codingLatin1:
-		return decodeLatin1(b)
+	switch c := text.Coding(d.DataCoding); c {
+	case text.UCS2, text.Latin1:
+		// A broken character must not cost the receipt its keys.
+		return text.DecodeLossy(c, b)
 	}
 	return string(b)
-}
-
-// decodeUCS2 decodes UTF-16BE; an odd last octet is dropped and a lone surrogate becomes U+FFFD, as
-// a receipt's keys matter more than a broken character in its text.
-func decodeUCS2(b []byte) string {
-	var sb strings.Builder
-	sb.Grow(len(b))
-	for i := 0; i+1 < len(b); i += 2 {
-		r := rune(b[i])<<8 | rune(b[i+1])
-		if utf16.IsSurrogate(r) && i+3 < len(b) {
-			if pair := utf16.DecodeRune(r, rune(b[i+2])<<8|rune(b[i+3])); pair != utf8.RuneError {
-				sb.WriteRune(pair)
-				i += 2
-				continue
-			}
-		}
-		if utf16.IsSurrogate(r) {
-			r = utf8.RuneError
-		}
-		sb.WriteRune(r)
-	}
-	return sb.String()
-}
-
-func decodeLatin1(b []byte) string {
-	var sb strings.Builder
-	sb.Grow(len(b))
-	for _, c := range b {
-		sb.WriteRune(rune(c))
-	}
-	return sb.String()
 }
 
 // ToDeliverSM fills d as an SMSC sends a receipt, for smppgw's own SMSC role: esm_class 0x04 (0x20
@@ -193,16 +151,17 @@ func (i Info) ToDeliverSM(d *pdu.DeliverSM) error {
 	body := r.Append(make([]byte, 0, 96+len(r.ID)+len(r.Stat)+len(r.Err)+len(r.Text)))
 	switch {
 	case sameInGSM(body):
-		d.DataCoding = codingDefault
+		d.DataCoding = uint8(text.Default)
 	case isASCII(body):
-		d.DataCoding = codingIA5
+		d.DataCoding = uint8(text.IA5)
 	default:
-		d.DataCoding = codingUCS2
-		body = appendUCS2(make([]byte, 0, 2*len(body)), body)
+		d.DataCoding = uint8(text.UCS2)
+		// Receipt fields parsed from a peer may hold invalid UTF-8; it goes out as U+FFFD.
+		body, _ = text.AppendEncode(make([]byte, 0, 2*len(body)), text.UCS2, strings.ToValidUTF8(string(body), "\uFFFD"))
 	}
 	if len(body) <= maxShortMessage {
 		d.ShortMessage = body
-		deleteTLV(&d.Options, pdu.TagMessagePayload)
+		d.Options.Delete(pdu.TagMessagePayload)
 	} else {
 		d.ShortMessage = nil
 		d.Options.SetMessagePayload(body)
@@ -213,16 +172,9 @@ func (i Info) ToDeliverSM(d *pdu.DeliverSM) error {
 	if i.HasNetworkError {
 		d.Options.SetNetworkErrorCode(i.NetworkError)
 	} else {
-		deleteTLV(&d.Options, pdu.TagNetworkErrorCode)
+		d.Options.Delete(pdu.TagNetworkErrorCode)
 	}
 	return nil
-}
-
-// deleteTLV removes tag t when present; Options.Delete rebuilds the options even when it is not.
-func deleteTLV(o *pdu.Options, t pdu.Tag) {
-	if o.Has(t) {
-		o.Delete(t)
-	}
 }
 
 // sameInGSM reports whether b reads the same as ASCII and as the GSM 03.38 default alphabet
@@ -251,19 +203,4 @@ func isASCII(b []byte) bool {
 		}
 	}
 	return true
-}
-
-// appendUCS2 appends the UTF-16BE encoding of the UTF-8 text s; invalid UTF-8 becomes U+FFFD.
-func appendUCS2(dst, s []byte) []byte {
-	for len(s) > 0 {
-		r, n := utf8.DecodeRune(s)
-		s = s[n:]
-		if r >= 0x10000 {
-			hi, lo := utf16.EncodeRune(r)
-			dst = append(dst, byte(hi>>8), byte(hi), byte(lo>>8), byte(lo))
-			continue
-		}
-		dst = append(dst, byte(r>>8), byte(r))
-	}
-	return dst
 }

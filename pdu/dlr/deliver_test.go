@@ -1,12 +1,12 @@
 package dlr
 
 import (
-	"bytes"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/smppgw/smppgw/pdu"
+	"github.com/smppgw/smppgw/pdu/text"
 )
 
 // receiptPDU builds a deliver_sm as an upstream SMSC might send it.
@@ -18,11 +18,17 @@ func receiptPDU(esm, coding uint8, text []byte, set func(o *pdu.Options)) *pdu.D
 	return d
 }
 
-func ucs2(s string) []byte { return appendUCS2(nil, []byte(s)) }
+func ucs2(s string) []byte {
+	b, err := text.Encode(text.UCS2, s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
 
 func TestFromDeliverSM(t *testing.T) {
-	const text = "id:1234567890 sub:001 dlvrd:001 submit date:2301151230 done date:2301151231 stat:DELIVRD err:000 text:Hello"
-	parsed, err := Parse(text)
+	const rtext = "id:1234567890 sub:001 dlvrd:001 submit date:2301151230 done date:2301151231 stat:DELIVRD err:000 text:Hello"
+	parsed, err := Parse(rtext)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,12 +41,12 @@ func TestFromDeliverSM(t *testing.T) {
 	}{
 		{
 			name: "text only",
-			d:    receiptPDU(pdu.EsmClassReceipt, 0, []byte(text), nil),
+			d:    receiptPDU(pdu.EsmClassReceipt, 0, []byte(rtext), nil),
 			want: Info{MessageID: "1234567890", State: pdu.DELIVERED, Receipt: parsed},
 		},
 		{
 			name: "TLVs win over the text",
-			d: receiptPDU(pdu.EsmClassReceipt, 0, []byte(text), func(o *pdu.Options) {
+			d: receiptPDU(pdu.EsmClassReceipt, 0, []byte(rtext), func(o *pdu.Options) {
 				o.SetReceiptedMessageID("499602D2") // the same id in hex, as many SMSCs do
 				o.SetMessageState(pdu.UNDELIVERABLE)
 				o.SetNetworkErrorCode(gsmErr)
@@ -66,7 +72,7 @@ func TestFromDeliverSM(t *testing.T) {
 		},
 		{
 			name: "message_state 0 is no state: the text's stat counts",
-			d: receiptPDU(pdu.EsmClassReceipt, 0, []byte(text), func(o *pdu.Options) {
+			d: receiptPDU(pdu.EsmClassReceipt, 0, []byte(rtext), func(o *pdu.Options) {
 				o.SetMessageState(0)
 			}),
 			want: Info{MessageID: "1234567890", State: pdu.DELIVERED, Receipt: parsed},
@@ -78,24 +84,24 @@ func TestFromDeliverSM(t *testing.T) {
 		},
 		{
 			name: "UCS-2 text",
-			d:    receiptPDU(pdu.EsmClassReceipt, codingUCS2, ucs2(text), nil),
+			d:    receiptPDU(pdu.EsmClassReceipt, uint8(text.UCS2), ucs2(rtext), nil),
 			want: Info{MessageID: "1234567890", State: pdu.DELIVERED, Receipt: parsed},
 		},
 		{
 			name: "Latin-1 text",
-			d:    receiptPDU(pdu.EsmClassReceipt, codingLatin1, []byte("id:9 stat:DELIVRD err:000 text:caf\xe9"), nil),
+			d:    receiptPDU(pdu.EsmClassReceipt, uint8(text.Latin1), []byte("id:9 stat:DELIVRD err:000 text:caf\xe9"), nil),
 			want: Info{MessageID: "9", State: pdu.DELIVERED, Receipt: Receipt{ID: "9", Sub: NoCount, Dlvrd: NoCount, Stat: "DELIVRD", Err: "000", Text: "café"}},
 		},
 		{
 			name: "text in message_payload",
 			d: receiptPDU(pdu.EsmClassReceipt, 0, nil, func(o *pdu.Options) {
-				o.SetMessagePayload([]byte(text))
+				o.SetMessagePayload([]byte(rtext))
 			}),
 			want: Info{MessageID: "1234567890", State: pdu.DELIVERED, Receipt: parsed},
 		},
 		{
 			name: "user data header skipped",
-			d:    receiptPDU(pdu.EsmClassReceipt|pdu.EsmClassUDHI, 0, append([]byte{5, 0, 3, 1, 1, 1}, text...), nil),
+			d:    receiptPDU(pdu.EsmClassReceipt|pdu.EsmClassUDHI, 0, append([]byte{5, 0, 3, 1, 1, 1}, rtext...), nil),
 			want: Info{MessageID: "1234567890", State: pdu.DELIVERED, Receipt: parsed},
 		},
 	}
@@ -268,8 +274,8 @@ func TestWireRoundTrip(t *testing.T) {
 		{"ASCII", Info{MessageID: "0123456789", State: pdu.DELIVERED, Receipt: withText("Hello World")}, 0},
 		{"network error", Info{MessageID: "ABC", State: pdu.UNDELIVERABLE, NetworkError: pdu.NetworkErrorCode{Type: 3, Code: 0xFFFF}, HasNetworkError: true, Receipt: withText("x")}, 0},
 		{"intermediate", Info{MessageID: "0123456789", State: pdu.ENROUTE, Intermediate: true, Receipt: Receipt{ID: "0123456789", Sub: 1, Dlvrd: 0, Stat: "ENROUTE", Err: "000"}}, 0},
-		{"ASCII that GSM reads otherwise, in IA5", Info{MessageID: "0123456789", State: pdu.DELIVERED, Receipt: withText("mail@x_y {1}")}, codingIA5},
-		{"non-ASCII text in UCS-2", Info{MessageID: "0123456789", State: pdu.DELIVERED, Receipt: withText("Привет 😀 ü")}, codingUCS2},
+		{"ASCII that GSM reads otherwise, in IA5", Info{MessageID: "0123456789", State: pdu.DELIVERED, Receipt: withText("mail@x_y {1}")}, uint8(text.IA5)},
+		{"non-ASCII text in UCS-2", Info{MessageID: "0123456789", State: pdu.DELIVERED, Receipt: withText("Привет 😀 ü")}, uint8(text.UCS2)},
 		{"long text in message_payload", Info{MessageID: "0123456789", State: pdu.DELIVERED, Receipt: withText(strings.Repeat("long ", 60))}, 0},
 	}
 	for _, tc := range tests {
@@ -310,30 +316,6 @@ func TestSameInGSM(t *testing.T) {
 		if sameInGSM([]byte{c}) {
 			t.Errorf("sameInGSM(%q) = true: GSM 03.38 has another character there", c)
 		}
-	}
-}
-
-func TestUCS2Decoding(t *testing.T) {
-	tests := []struct {
-		name string
-		in   []byte
-		want string
-	}{
-		{"BMP", []byte{0x04, 0x1F, 0x00, 'a'}, "Пa"},
-		{"surrogate pair", []byte{0xD8, 0x3D, 0xDE, 0x00}, "😀"},
-		{"lone high surrogate", []byte{0xD8, 0x3D, 0x00, 'a'}, "\uFFFDa"},
-		{"lone low surrogate", []byte{0xDE, 0x00}, "\uFFFD"},
-		{"high surrogate at the end", []byte{0x00, 'a', 0xD8, 0x3D}, "a\uFFFD"},
-		{"odd octet dropped", []byte{0x00, 'a', 0x00}, "a"},
-		{"empty", nil, ""},
-	}
-	for _, tc := range tests {
-		if got := decodeUCS2(tc.in); got != tc.want {
-			t.Errorf("%s: decodeUCS2(% X) = %q, want %q", tc.name, tc.in, got, tc.want)
-		}
-	}
-	if got := appendUCS2(nil, []byte("a😀\xff")); !bytes.Equal(got, []byte{0, 'a', 0xD8, 0x3D, 0xDE, 0x00, 0xFF, 0xFD}) {
-		t.Errorf("appendUCS2 = % X", got)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/smppgw/smppgw/pdu"
+	"github.com/smppgw/smppgw/pdu/text"
 )
 
 // FuzzParse feeds Parse arbitrary text: it must never panic, must fail only with its sentinels, and a
@@ -63,8 +64,8 @@ func FuzzFromDeliverSM(f *testing.F) {
 		return d.Options
 	}
 	f.Add(uint8(pdu.EsmClassReceipt), uint8(0), []byte(nil), tlvs(Info{MessageID: "abc", State: pdu.DELIVERED, HasNetworkError: true, NetworkError: pdu.NetworkErrorCode{Type: 3, Code: 1}}))
-	f.Add(uint8(pdu.EsmClassIntermediate|pdu.EsmClassUDHI), uint8(codingUCS2), []byte{0, 0, 'i', 0, 'd', 0, ':', 0, '1', 0, ' ', 0, 's', 0, 't', 0, 'a', 0, 't', 0, ':', 0, 'X'}, []byte(nil))
-	f.Add(uint8(pdu.EsmClassReceipt), uint8(codingLatin1), []byte("id:1 stat:DELIVRD text:\xe9t\xe9"), []byte{0x00, 0x1E, 0x00, 0x00})
+	f.Add(uint8(pdu.EsmClassIntermediate|pdu.EsmClassUDHI), uint8(text.UCS2), []byte{0, 0, 'i', 0, 'd', 0, ':', 0, '1', 0, ' ', 0, 's', 0, 't', 0, 'a', 0, 't', 0, ':', 0, 'X'}, []byte(nil))
+	f.Add(uint8(pdu.EsmClassReceipt), uint8(text.Latin1), []byte("id:1 stat:DELIVRD text:\xe9t\xe9"), []byte{0x00, 0x1E, 0x00, 0x00})
 	f.Fuzz(func(t *testing.T, esm, coding uint8, sm, opts []byte) {
 		d := pdu.DeliverSM{EsmClass: esm, DataCoding: coding, ShortMessage: sm, Options: pdu.Options(opts)}
 		info, err := FromDeliverSM(&d)
