@@ -73,7 +73,7 @@ func (r *reader) uvarint() uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
+	if n <= 0 || (n > 1 && r.b[n-1] == 0) { // a trailing zero byte is a second spelling
 		r.fail("bad uvarint")
 		return 0
 	}
@@ -86,7 +86,7 @@ func (r *reader) varint() int64 {
 		return 0
 	}
 	v, n := binary.Varint(r.b)
-	if n <= 0 {
+	if n <= 0 || (n > 1 && r.b[n-1] == 0) {
 		r.fail("bad varint")
 		return 0
 	}

@@ -66,6 +66,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	uo := &goredis.UniversalOptions{
 		Addrs: cfg.Addrs, MasterName: cfg.MasterName, Username: cfg.Username, Password: cfg.Password,
 		DB: cfg.DB, TLSConfig: cfg.TLS,
+		// No client-side retries: a write whose reply was lost may have been applied, and
+		// sending it again would queue a part twice. The caller gets ErrUnavailable and does
+		// not acknowledge; the ESME's own retry is the only one.
+		MaxRetries: -1,
 	}
 	var c goredis.UniversalClient
 	if cfg.Cluster {
@@ -82,7 +86,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// New builds the store on an existing client, which the caller keeps and closes.
+// New builds the store on an existing client, which the caller keeps and closes. The client
+// should have retries off (MaxRetries -1), as Open sets them, so no write is applied twice.
 func New(ctx context.Context, c goredis.UniversalClient, cfg Config) (*Store, error) {
 	if cfg.Prefix == "" {
 		cfg.Prefix = "smppgw:"

@@ -1,0 +1,152 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/smppgw/smppgw/pdu"
+)
+
+var t0 = time.Date(2026, 11, 21, 10, 30, 0, 123456789, time.UTC)
+
+func sampleMessage() *Message {
+	return &Message{
+		ID: "0af3c2", Account: "acme", ServiceType: "CMT",
+		Source: Address{TON: 5, NPI: 0, Addr: "SHOP"}, Destination: Address{TON: 1, NPI: 1, Addr: "447700900123"},
+		ESMClass: 0x40, ProtocolID: 0x7f, PriorityFlag: 2, RegisteredDelivery: 1, DataCoding: 8,
+		Validity: t0.Add(time.Hour), ClientRef: "order-17", Upstream: "smsc1", Status: pdu.ENROUTE,
+		History:   []StatusChange{{pdu.ACCEPTED, t0}, {pdu.ENROUTE, t0.Add(time.Second)}},
+		CreatedAt: t0, UpdatedAt: t0.Add(time.Second),
+		Parts: []Part{
+			{ESMClass: 0x40, ShortMessage: []byte{5, 0, 3, 1, 2, 1, 'a'}, TLVs: []byte{2, 0x0c, 0, 2, 0, 1},
+				Upstream: "smsc1", UpstreamID: "U-1", Status: pdu.ENROUTE, SubmittedAt: t0, UpdatedAt: t0},
+			{ESMClass: 0x40, ShortMessage: []byte{5, 0, 3, 1, 2, 2, 'b'}, Status: pdu.ACCEPTED, Error: 0x58},
+		},
+	}
+}
+
+func TestMessageRoundTrip(t *testing.T) {
+	for _, m := range []*Message{sampleMessage(), {ID: "x", Upstream: "u", Parts: []Part{{}}}} {
+		b := AppendMessage(nil, m)
+		got, err := DecodeMessage(b)
+		if err != nil {
+			t.Fatalf("DecodeMessage: %v", err)
+		}
+		if !reflect.DeepEqual(got, m) {
+			t.Errorf("round trip:\n got %+v\nwant %+v", got, m)
+		}
+		// Appending after existing bytes leaves them alone.
+		pre := AppendMessage([]byte("xyz"), m)
+		if !bytes.Equal(pre[:3], []byte("xyz")) || !bytes.Equal(pre[3:], b) {
+			t.Errorf("AppendMessage does not append")
+		}
+	}
+}
+
+func TestRecordRoundTrips(t *testing.T) {
+	r := &Receipt{MessageID: "m", Part: 3, Upstream: "u", UpstreamID: "X", State: pdu.DELIVERED, Error: 7,
+		Submitted: t0, Done: t0.Add(time.Minute), Received: t0.Add(2 * time.Minute), Text: []byte("id:X stat:DELIVRD")}
+	if got, err := DecodeReceipt(AppendReceipt(nil, r)); err != nil || !reflect.DeepEqual(got, r) {
+		t.Errorf("receipt: %+v %v", got, err)
+	}
+	pt := NewPartTask(sampleMessage(), 1)
+	if got, err := DecodePartTask(AppendPartTask(nil, pt)); err != nil || !reflect.DeepEqual(got, pt) {
+		t.Errorf("part task:\n got %+v\nwant %+v (%v)", got, pt, err)
+	}
+	d := &Delivery{Account: "acme", Kind: DeliveryReceipt, MessageID: "m", Source: Address{1, 1, "44"},
+		Destination: Address{5, 0, "SHOP"}, ESMClass: 4, ProtocolID: 1, DataCoding: 3, ShortMessage: []byte("hi"),
+		TLVs: []byte{4, 0x27, 0, 1, 2}, CreatedAt: t0}
+	if got, err := DecodeDelivery(AppendDelivery(nil, d)); err != nil || !reflect.DeepEqual(got, d) {
+		t.Errorf("delivery: %+v %v", got, err)
+	}
+	l := &LostPDU{Lease: Lease{Queue: Queue{SubmitQueue, "up"}, Entry: "17-0"}, Session: "s1", CommandID: 4, SequenceNumber: 99, At: t0}
+	if got, err := DecodeLostPDU(AppendLostPDU(nil, l)); err != nil || !reflect.DeepEqual(got, l) {
+		t.Errorf("lost: %+v %v", got, err)
+	}
+}
+
+func TestDecodeCorrupt(t *testing.T) {
+	good := AppendMessage(nil, sampleMessage())
+	tests := []struct {
+		name string
+		b    []byte
+	}{
+		{"empty", nil},
+		{"wrong tag", append([]byte{tagReceipt}, good[1:]...)},
+		{"unknown version", append([]byte{tagMessage, 9}, good[2:]...)},
+		{"truncated", good[:len(good)-3]},
+		{"trailing byte", append(bytes.Clone(good), 0)},
+		{"huge length", []byte{tagMessage, codecV1, 0xff, 0xff, 0xff, 0xff, 0x0f}},
+		{"bad varint", []byte{tagMessage, codecV1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80}},
+	}
+	for _, tc := range tests {
+		if _, err := DecodeMessage(tc.b); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: %v, want ErrCorrupt", tc.name, err)
+		}
+	}
+	// A part task claiming part 5 of 2.
+	pt := NewPartTask(sampleMessage(), 0)
+	pt.Part, pt.Parts = 5, 2
+	if _, err := DecodePartTask(AppendPartTask(nil, pt)); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("part out of range: %v, want ErrCorrupt", err)
+	}
+}
+
+func FuzzDecodeMessage(f *testing.F) {
+	f.Add(AppendMessage(nil, sampleMessage()))
+	f.Add(AppendMessage(nil, &Message{ID: "x", Upstream: "u", Parts: []Part{{}}}))
+	f.Add([]byte{tagMessage, codecV1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := DecodeMessage(b)
+		if err != nil {
+			return
+		}
+		// What decodes must encode back to the same bytes: the format has one spelling.
+		if again := AppendMessage(nil, m); !bytes.Equal(again, b) {
+			t.Errorf("re-encoding differs:\n%x\n%x", b, again)
+		}
+	})
+}
+
+func FuzzDecodeRecords(f *testing.F) {
+	f.Add(AppendReceipt(nil, &Receipt{MessageID: "m", Upstream: "u", UpstreamID: "x", State: pdu.DELIVERED, Received: t0}))
+	f.Add(AppendPartTask(nil, NewPartTask(sampleMessage(), 1)))
+	f.Add(AppendDelivery(nil, &Delivery{Account: "a", Kind: DeliveryMO, ShortMessage: []byte("hi"), CreatedAt: t0}))
+	f.Add(AppendLostPDU(nil, &LostPDU{Lease: Lease{Queue: Queue{DeliverQueue, "a"}, Entry: "1"}, At: t0}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if r, err := DecodeReceipt(b); err == nil && !bytes.Equal(AppendReceipt(nil, r), b) {
+			t.Errorf("receipt re-encoding differs")
+		}
+		if p, err := DecodePartTask(b); err == nil && !bytes.Equal(AppendPartTask(nil, p), b) {
+			t.Errorf("part task re-encoding differs")
+		}
+		if d, err := DecodeDelivery(b); err == nil && !bytes.Equal(AppendDelivery(nil, d), b) {
+			t.Errorf("delivery re-encoding differs")
+		}
+		if l, err := DecodeLostPDU(b); err == nil && !bytes.Equal(AppendLostPDU(nil, l), b) {
+			t.Errorf("lost PDU re-encoding differs")
+		}
+	})
+}
+
+func BenchmarkAppendMessage(b *testing.B) {
+	m := sampleMessage()
+	buf := make([]byte, 0, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendMessage(buf[:0], m)
+	}
+}
+
+func BenchmarkDecodeMessage(b *testing.B) {
+	enc := AppendMessage(nil, sampleMessage())
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeMessage(enc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
