@@ -132,8 +132,13 @@ type SessionFinder interface {
 	SessionsFor(systemID string) []*Session
 }
 
-// ErrNoRoute: no route matches the destination (or the account).
-var ErrNoRoute = errors.New("gateway: no route")
+// The Router serves a Server and the Clients; a Client is an Upstream.
+var (
+	_ MessageHandler = (*Router)(nil)
+	_ DeliverHandler = (*Router)(nil)
+	_ Upstream       = (*Client)(nil)
+	_ SessionFinder  = (*Server)(nil)
+)
 
 // maxDeliveryAttempts bounds how often one receipt or MO is offered to an ESME that keeps answering
 // with a temporary error or loses it; after that it is dropped and logged, so one poisonous message
@@ -355,9 +360,14 @@ func (r *Router) submit(account string, in *pdu.SubmitSM) (string, pdu.CommandSt
 		lastErr = err
 		r.log.Warn().Err(err).Str("upstream", n).Str("message_id", id).Msg("upstream refused the message, trying the next route")
 	}
+	// A full queue is worth retrying later (ESME_RMSGQFUL is temporary); a status an upstream gave is
+	// passed on; anything else (a stopped client) is the generic submit failure.
 	status := pdu.ESME_RSUBMITFAIL
 	var cs pdu.CommandStatus
-	if errors.As(lastErr, &cs) && cs != pdu.ESME_ROK {
+	switch {
+	case errors.Is(lastErr, ErrQueueFull):
+		status = pdu.ESME_RMSGQFUL
+	case errors.As(lastErr, &cs) && cs != pdu.ESME_ROK:
 		status = cs
 	}
 	r.log.Warn().Err(lastErr).Str("account", account).Str("dest", sm.DestinationAddr).Stringer("status", status).
@@ -444,6 +454,18 @@ func (r *Router) receiptHeader(o *origin) *pdu.DeliverSM {
 		SourceAddrTON: o.dstTON, SourceAddrNPI: o.dstNPI, SourceAddr: o.dst,
 		DestAddrTON: o.srcTON, DestAddrNPI: o.srcNPI, DestinationAddr: o.src,
 	}
+}
+
+// HandleDeliver implements DeliverHandler, so that a Client hands its upstream's deliver_sm to the
+// router. Other requests (data_sm, alert_notification) are answered ESME_RINVCMDID: the in-memory
+// router does not route them.
+func (r *Router) HandleDeliver(upstream string, req Request) pdu.CommandStatus {
+	d, ok := req.Body.(*pdu.DeliverSM)
+	if !ok {
+		r.log.Info().Str("upstream", upstream).Stringer("command", req.Body.CommandID()).Msg("request from upstream not routed")
+		return pdu.ESME_RINVCMDID
+	}
+	return r.HandleUpstreamDeliver(upstream, d)
 }
 
 // HandleUpstreamDeliver takes a deliver_sm from the upstream named upstream and returns the status to

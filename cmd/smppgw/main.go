@@ -1,30 +1,163 @@
-// Command smppgw is the SMPP gateway daemon.
+// Command smppgw is the SMPP gateway daemon: `smppgw serve` runs it; see `smppgw --help`.
 package main
 
 import (
+	"context"
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"strings"
+	"syscall"
 )
 
-const usage = `smppgw: an SMPP 3.4 gateway (SMSC and ESME roles, gRPC/REST API).
+const usage = `smppgw: an SMPP 3.4 gateway. ESMEs bind to it (SMSC role) and submit; it routes each message
+to an upstream SMSC it is bound to (ESME role) and brings the delivery receipts and MO messages back
+to the account they belong to.
 
 Usage:
-  smppgw serve [--config FILE]   run the gateway
-  smppgw help                    show this text
+  smppgw serve [--config FILE]   run the gateway until SIGTERM or SIGINT (see: smppgw serve --help)
+  smppgw hash-password           read a password on stdin, print its bcrypt hash for smpp.accounts
+  smppgw help                    show this text (also -h, --help)
+
+Configuration is a YAML file (deploy/smppgw.example.yaml documents every field) with environment
+overrides SMPPGW_<PATH>; with no file, smppgw listens on 127.0.0.1:2775 with a demo account whose
+random password is printed once in the log.
 `
 
 func main() {
-	if len(os.Args) < 2 || os.Args[1] == "help" || os.Args[1] == "-h" || os.Args[1] == "--help" {
-		fmt.Print(usage)
-		return
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run is main with its inputs and outputs explicit, for tests; it returns the exit code.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
 	}
-	switch os.Args[1] {
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
 	case "serve":
-		// The daemon is being built issue by issue; say so rather than pretend to serve.
-		fmt.Fprintln(os.Stderr, "smppgw serve: the SMSC server is not built yet; this build has the SMPP wire codec (pdu/) only")
-		os.Exit(1)
+		return serveCommand(args[1:], stdout, stderr)
+	case "hash-password":
+		return hashPasswordCommand(args[1:], stdin, stdout, stderr)
 	default:
-		fmt.Fprintf(os.Stderr, "smppgw: unknown command %q\n\n%s", os.Args[1], usage)
-		os.Exit(2)
+		fmt.Fprintf(stderr, "smppgw: unknown command %q\n\n%s", args[0], usage)
+		return 2
 	}
+}
+
+func serveUsage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprint(w, `Usage: smppgw serve [--config FILE]
+
+Runs the gateway: the SMSC server that ESMEs bind to, one supervised bind per configured upstream,
+and the router between them. SIGTERM or SIGINT drains gracefully: the server stops accepting and
+unbinds every session, the upstream binds are unbound, and the process exits (bounded by
+shutdown_timeout); a second signal exits at once.
+
+Without a store (a later version), accepted messages live in memory only: submit_sm is answered once
+the message is queued for its upstream, and a restart loses what is queued, receipts still awaited
+and deliveries held for accounts without a receiver bind.
+
+Flags:
+`)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fmt.Fprintf(w, `
+Configuration file (YAML; deploy/smppgw.example.yaml shows and explains every field):
+  log:               level (trace|debug|info|warn|error, default info), format (console|json, default console)
+  smpp:              listen (plain TCP host:port, default %s when no listener is set), system_id,
+                     listeners (more addresses, TLS), session (window, timeouts, enquire_link, ...),
+                     failure_delay*, accounts (system_id, password_hash from 'smppgw hash-password',
+                     bind_types, allowed_ips, max_binds, throughput)
+  upstreams:         SMSCs to bind to: name, address, system_id, password, bind_type, tls, session, ...
+  routing:           routes (prefix, accounts, upstream), mo_routes (prefix, account), receipt_wait,
+                     max_awaiting, delivery_queue, delivery_retry
+  shutdown_timeout:  bound on the graceful drain (default 30s)
+Unknown keys are errors. With no accounts, a demo account is made with a random password, printed
+once in the log at start-up.
+
+Environment overrides: any setting that is not inside a list can be set with SMPPGW_ followed by
+its YAML path in upper case, levels joined by "_"; the environment wins over the file. Durations
+are written as in the file ("30s"). SMPPGW_CONFIG names the file when --config is not given.
+An unknown SMPPGW_ variable is an error. The overrides are:
+`, defaultListen)
+	for _, n := range envNames() {
+		fmt.Fprintf(w, "  %s\n", n)
+	}
+}
+
+func serveCommand(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	configPath := fs.String("config", "", "YAML configuration `FILE` (default: $SMPPGW_CONFIG, else built-in defaults)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			serveUsage(stdout, fs)
+			return 0
+		}
+		fmt.Fprintf(stderr, "smppgw serve: %v\n\n", err)
+		serveUsage(stderr, fs)
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "smppgw serve: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	path := *configPath
+	if path == "" {
+		path = os.Getenv(envPrefix + "CONFIG")
+	}
+	cfg, err := loadConfig(path, os.Environ())
+	if err != nil {
+		fmt.Fprintf(stderr, "smppgw serve: %v\n", err)
+		return 2
+	}
+	log := newLogger(cfg.Log, stderr)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	go func() {
+		// After the first signal starts the drain, a second one exits at once.
+		<-ctx.Done()
+		stop()
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, syscall.SIGTERM, syscall.SIGINT)
+		<-again
+		log.Warn().Msg("second signal: exiting without finishing the drain")
+		os.Exit(1)
+	}()
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error().Err(err).Msg("smppgw stopped")
+		return 1
+	}
+	return 0
+}
+
+func hashPasswordCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		if args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+			fmt.Fprint(stdout, "Usage: smppgw hash-password < password\n\nReads one password line on stdin and prints its bcrypt hash,\nfor smpp.accounts[].password_hash. SMPP passwords are at most 8 characters.\n")
+			return 0
+		}
+		fmt.Fprintf(stderr, "smppgw hash-password: takes no arguments (the password is read on stdin)\n")
+		return 2
+	}
+	b, err := io.ReadAll(io.LimitReader(stdin, 1024))
+	if err != nil {
+		fmt.Fprintf(stderr, "smppgw hash-password: %v\n", err)
+		return 1
+	}
+	pw := strings.TrimRight(string(b), "\r\n")
+	h, err := hashPassword(pw)
+	if err != nil {
+		fmt.Fprintf(stderr, "smppgw hash-password: %v\n", err)
+		return 2
+	}
+	fmt.Fprintln(stdout, h)
+	return 0
 }

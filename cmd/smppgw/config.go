@@ -1,0 +1,337 @@
+package main
+
+import (
+	"bytes"
+	"encoding"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"gopkg.in/yaml.v3"
+
+	"github.com/smppgw/smppgw/gateway"
+)
+
+// envPrefix starts every environment override: SMPPGW_ then the setting's YAML path in upper case,
+// levels joined by "_" (smpp.session.window is SMPPGW_SMPP_SESSION_WINDOW).
+const envPrefix = "SMPPGW_"
+
+// defaultListen is where the daemon accepts binds when the configuration names no listener: loopback
+// only, so that a first run exposes nothing.
+const defaultListen = "127.0.0.1:2775"
+
+// Config is the daemon's configuration file. deploy/smppgw.example.yaml documents every field.
+type Config struct {
+	Log  LogConfig  `yaml:"log"`
+	SMPP SMPPConfig `yaml:"smpp"`
+	// Upstreams are the SMSCs the gateway binds to (ESME role), one supervised bind each.
+	Upstreams []gateway.ClientConfig `yaml:"upstreams"`
+	// Routing sends submissions to upstreams and MO messages to accounts.
+	Routing gateway.RouterConfig `yaml:"routing"`
+	// ShutdownTimeout bounds the graceful drain after SIGTERM/SIGINT. 0 means 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// LogConfig chooses what is logged and how.
+type LogConfig struct {
+	// Level is trace, debug, info, warn or error. Empty means info.
+	Level string `yaml:"level"`
+	// Format is console (human, coloured on a terminal) or json (one object a line). Empty means console.
+	Format string `yaml:"format"`
+}
+
+// SMPPConfig is the SMSC side: where ESMEs bind and who may.
+type SMPPConfig struct {
+	// Listen is a plain TCP address to accept binds on. When neither listen nor listeners is set, it
+	// is 127.0.0.1:2775.
+	Listen string `yaml:"listen"`
+	// The server's settings: system_id, listeners (more addresses, TLS), session tuning, bind failure
+	// slow-down.
+	gateway.ServerConfig `yaml:",inline"`
+	// Accounts may bind. With none, a demo account with a random password is made at start-up and
+	// printed once in the log.
+	Accounts []gateway.Account `yaml:"accounts"`
+}
+
+// loadConfig reads the YAML file at path (none when path is empty), applies the environment
+// overrides from environ (os.Environ's form), fills defaults and validates.
+func loadConfig(path string, environ []string) (Config, error) {
+	var cfg Config
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %w", err)
+		}
+		if err := decodeConfig(b, &cfg); err != nil {
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(&cfg, environ); err != nil {
+		return cfg, err
+	}
+	cfg.fillDefaults()
+	if err := cfg.validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// decodeConfig is strict: an unknown key is an error, so that a misspelt setting is not silently
+// ignored.
+func decodeConfig(b []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+func (c *Config) fillDefaults() {
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "console"
+	}
+	if c.SMPP.Listen == "" && len(c.SMPP.Listeners) == 0 {
+		c.SMPP.Listen = defaultListen
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+}
+
+// listeners is every address the server opens: listen first, then listeners.
+func (c *Config) listeners() []gateway.ListenerConfig {
+	var out []gateway.ListenerConfig
+	if c.SMPP.Listen != "" {
+		out = append(out, gateway.ListenerConfig{Address: c.SMPP.Listen})
+	}
+	return append(out, c.SMPP.Listeners...)
+}
+
+// upstreamName is how routes refer to an upstream: its name, or system_id@address as the client
+// labels an unnamed one (system_id@outbind_listen for one that only takes outbinds).
+func upstreamName(u gateway.ClientConfig) string {
+	switch {
+	case u.Name != "":
+		return u.Name
+	case u.Address == "":
+		return u.SystemID + "@" + u.OutbindListen
+	}
+	return u.SystemID + "@" + u.Address
+}
+
+func (c *Config) validate() error {
+	if _, err := zerolog.ParseLevel(c.Log.Level); err != nil || c.Log.Level == "" {
+		return fmt.Errorf("config: log.level %q: want trace, debug, info, warn or error", c.Log.Level)
+	}
+	if c.Log.Format != "console" && c.Log.Format != "json" {
+		return fmt.Errorf("config: log.format %q: want console or json", c.Log.Format)
+	}
+	if c.ShutdownTimeout < 0 {
+		return errors.New("config: shutdown_timeout must not be negative")
+	}
+	srv := c.SMPP.ServerConfig
+	srv.Listeners = c.listeners()
+	if err := srv.Validate(); err != nil {
+		return fmt.Errorf("config: smpp: %w", err)
+	}
+	seen := map[string]bool{}
+	for i, a := range c.SMPP.Accounts {
+		if a.SystemID == "" {
+			return fmt.Errorf("config: smpp.accounts[%d].system_id is required", i)
+		}
+		if seen[a.SystemID] {
+			return fmt.Errorf("config: smpp.accounts[%d]: system_id %q appears twice", i, a.SystemID)
+		}
+		seen[a.SystemID] = true
+	}
+	// NewMemoryAuthenticator checks hashes, bind types and addresses the way the server will use them.
+	if _, err := gateway.NewMemoryAuthenticator(c.SMPP.Accounts...); err != nil {
+		return fmt.Errorf("config: smpp.accounts: %w", err)
+	}
+	names := make([]string, 0, len(c.Upstreams))
+	for i, u := range c.Upstreams {
+		if err := u.Validate(); err != nil {
+			return fmt.Errorf("config: upstreams[%d]: %w", i, err)
+		}
+		n := upstreamName(u)
+		for _, m := range names {
+			if m == n {
+				return fmt.Errorf("config: upstreams[%d]: name %q appears twice", i, n)
+			}
+		}
+		names = append(names, n)
+	}
+	if err := c.Routing.Validate(names); err != nil {
+		return fmt.Errorf("config: routing: %w", err)
+	}
+	for i, r := range c.Routing.MORoutes {
+		if len(c.SMPP.Accounts) > 0 && !seen[r.Account] {
+			return fmt.Errorf("config: routing.mo_routes[%d].account %q is not in smpp.accounts", i, r.Account)
+		}
+	}
+	return nil
+}
+
+// applyEnv sets every scalar setting named by an environment variable: SMPPGW_ + the YAML path in
+// upper case joined by "_". Values are read as YAML scalars are (durations like "30s", booleans
+// true/false, bind types by name). Lists and optional (pointer) sections are file-only.
+func applyEnv(cfg *Config, environ []string) error {
+	env := map[string]string{}
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, envPrefix) {
+			env[k] = v
+		}
+	}
+	if len(env) == 0 {
+		return nil
+	}
+	known := map[string]bool{}
+	err := walkScalars(reflect.ValueOf(cfg).Elem(), strings.TrimSuffix(envPrefix, "_"), func(name string, v reflect.Value) error {
+		known[name] = true
+		s, ok := env[name]
+		if !ok {
+			return nil
+		}
+		if err := setScalar(v, s); err != nil {
+			return fmt.Errorf("config: %s=%q: %w", name, s, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// A misspelt override is an error, as a misspelt file key is; SMPPGW_CONFIG names the file itself.
+	var unknown []string
+	for k := range env {
+		if !known[k] && k != envPrefix+"CONFIG" {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return fmt.Errorf("config: unknown environment override %s (see smppgw serve --help)", strings.Join(unknown, ", "))
+	}
+	return nil
+}
+
+var (
+	durationType        = reflect.TypeFor[time.Duration]()
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
+
+// walkScalars calls f for every settable scalar field under v with its environment variable name.
+func walkScalars(v reflect.Value, prefix string, f func(name string, v reflect.Value) error) error {
+	t := v.Type()
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		tag, opts, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+		if tag == "-" {
+			continue
+		}
+		fv := v.Field(i)
+		if sf.Anonymous && strings.Contains(opts, "inline") {
+			if err := walkScalars(fv, prefix, f); err != nil {
+				return err
+			}
+			continue
+		}
+		if tag == "" {
+			tag = strings.ToLower(sf.Name)
+		}
+		name := prefix + "_" + strings.ToUpper(tag)
+		if isScalar(fv) {
+			if err := f(name, fv); err != nil {
+				return err
+			}
+			continue
+		}
+		if fv.Kind() == reflect.Struct {
+			if err := walkScalars(fv, name, f); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func isScalar(v reflect.Value) bool {
+	if reflect.PointerTo(v.Type()).Implements(textUnmarshalerType) {
+		return true
+	}
+	switch v.Kind() {
+	case reflect.String, reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return true
+	}
+	return false
+}
+
+func setScalar(v reflect.Value, s string) error {
+	if u, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
+		return u.UnmarshalText([]byte(s))
+	}
+	if v.Type() == durationType {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		v.SetInt(int64(d))
+		return nil
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, err := strconv.ParseInt(s, 0, v.Type().Bits())
+		if err != nil {
+			return err
+		}
+		v.SetInt(n)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n, err := strconv.ParseUint(s, 0, v.Type().Bits())
+		if err != nil {
+			return err
+		}
+		v.SetUint(n)
+	case reflect.Float32, reflect.Float64:
+		n, err := strconv.ParseFloat(s, v.Type().Bits())
+		if err != nil {
+			return err
+		}
+		v.SetFloat(n)
+	default:
+		return fmt.Errorf("cannot set a %s from the environment", v.Type())
+	}
+	return nil
+}
+
+// envNames lists every environment override, for --help.
+func envNames() []string {
+	var cfg Config
+	var out []string
+	_ = walkScalars(reflect.ValueOf(&cfg).Elem(), strings.TrimSuffix(envPrefix, "_"), func(name string, _ reflect.Value) error {
+		out = append(out, name)
+		return nil
+	})
+	return out
+}

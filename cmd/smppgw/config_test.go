@@ -1,0 +1,192 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/smppgw/smppgw/gateway"
+)
+
+const examplePath = "../../deploy/smppgw.example.yaml"
+
+// TestExampleConfigLoads keeps deploy/smppgw.example.yaml valid and its values the ones it documents.
+func TestExampleConfigLoads(t *testing.T) {
+	cfg, err := loadConfig(examplePath, nil)
+	if err != nil {
+		t.Fatalf("the example config does not load: %v", err)
+	}
+	if cfg.SMPP.Listen != "127.0.0.1:2775" || cfg.SMPP.SystemID != "smppgw" || cfg.Log.Format != "console" {
+		t.Errorf("smpp/log = %+v %+v", cfg.SMPP.Listen, cfg.Log)
+	}
+	if len(cfg.SMPP.Accounts) != 1 || cfg.SMPP.Accounts[0].SystemID != "acme" || cfg.SMPP.Accounts[0].Throughput != 100 {
+		t.Errorf("accounts = %+v", cfg.SMPP.Accounts)
+	}
+	if len(cfg.Upstreams) != 1 || cfg.Upstreams[0].BindType != gateway.BindTransceiver || cfg.Upstreams[0].ThrottleDelay != 200*time.Millisecond {
+		t.Errorf("upstreams = %+v", cfg.Upstreams)
+	}
+	if len(cfg.Routing.Routes) != 2 || cfg.Routing.ReceiptWait != 72*time.Hour || cfg.ShutdownTimeout != 30*time.Second {
+		t.Errorf("routing = %+v, shutdown_timeout %v", cfg.Routing, cfg.ShutdownTimeout)
+	}
+	// The documented password of the example account is the one its hash holds.
+	auth, err := gateway.NewMemoryAuthenticator(cfg.SMPP.Accounts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, st := auth.Authenticate(t.Context(), gateway.BindRequest{SystemID: "acme", Password: "s3cret", BindType: gateway.BindTransceiver, Remote: loopback}); st != 0 {
+		t.Errorf("acme/s3cret refused with %v", st)
+	}
+}
+
+// TestExampleConfigCoversEveryField: every YAML key of Config, at any depth (lists and optional
+// sections included), appears in the example, as a setting or in a commented-out block.
+func TestExampleConfigCoversEveryField(t *testing.T) {
+	b, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	var missing []string
+	for _, k := range yamlKeys(reflect.TypeFor[Config](), map[reflect.Type]bool{}) {
+		if !strings.Contains(text, k+":") {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("deploy/smppgw.example.yaml does not mention %v", missing)
+	}
+}
+
+func yamlKeys(t reflect.Type, seen map[reflect.Type]bool) []string {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || seen[t] || t == reflect.TypeFor[time.Duration]() {
+		return nil
+	}
+	seen[t] = true
+	var out []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "-" {
+			continue
+		}
+		if !(f.Anonymous && strings.Contains(opts, "inline")) {
+			out = append(out, name)
+		}
+		out = append(out, yamlKeys(f.Type, seen)...)
+	}
+	return out
+}
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, err := loadConfig("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SMPP.Listen != defaultListen || cfg.Log.Level != "info" || cfg.Log.Format != "console" || cfg.ShutdownTimeout != 30*time.Second {
+		t.Errorf("defaults = %+v", cfg)
+	}
+	if got := cfg.listeners(); len(got) != 1 || got[0].Address != "127.0.0.1:2775" {
+		t.Errorf("listeners = %+v", got)
+	}
+	// A file with only TLS listeners does not also get the default plain one.
+	path := writeConfig(t, "smpp:\n  listeners:\n    - address: 127.0.0.1:3550\n      tls: {cert_file: c.pem, key_file: k.pem}\n")
+	cfg, err = loadConfig(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.listeners(); len(got) != 1 || got[0].TLS == nil {
+		t.Errorf("listeners = %+v, want the TLS one only", got)
+	}
+}
+
+func TestConfigEnvOverrides(t *testing.T) {
+	path := writeConfig(t, "log:\n  level: warn\nsmpp:\n  listen: 127.0.0.1:9999\n  session:\n    window: 3\n")
+	cfg, err := loadConfig(path, []string{
+		"SMPPGW_LOG_LEVEL=debug",
+		"SMPPGW_LOG_FORMAT=json",
+		"SMPPGW_SMPP_LISTEN=127.0.0.1:2776",
+		"SMPPGW_SMPP_SYSTEM_ID=gw1",                 // a field of the inlined ServerConfig
+		"SMPPGW_SMPP_SESSION_ENQUIRE_LINK=45s",      // nested duration
+		"SMPPGW_SMPP_SESSION_THROTTLE_INBOUND=true", // bool
+		"SMPPGW_ROUTING_MAX_AWAITING=77",
+		"SMPPGW_SHUTDOWN_TIMEOUT=2s",
+		"SMPPGW_CONFIG=ignored-here",
+		"HOME=/root", // not ours
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Log.Level != "debug" || cfg.Log.Format != "json" || cfg.SMPP.Listen != "127.0.0.1:2776" || cfg.SMPP.SystemID != "gw1" {
+		t.Errorf("log %+v listen %q system_id %q", cfg.Log, cfg.SMPP.Listen, cfg.SMPP.SystemID)
+	}
+	if s := cfg.SMPP.Session; s.Window != 3 || s.EnquireLink != 45*time.Second || !s.ThrottleInbound {
+		t.Errorf("session = %+v: file value kept, env values set", s)
+	}
+	if cfg.Routing.MaxAwaiting != 77 || cfg.ShutdownTimeout != 2*time.Second {
+		t.Errorf("routing.max_awaiting %d, shutdown_timeout %v", cfg.Routing.MaxAwaiting, cfg.ShutdownTimeout)
+	}
+
+	names := envNames()
+	for _, want := range []string{"SMPPGW_LOG_LEVEL", "SMPPGW_SMPP_LISTEN", "SMPPGW_SMPP_SESSION_WINDOW", "SMPPGW_ROUTING_DELIVERY_RETRY"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("envNames lacks %s", want)
+		}
+	}
+	for _, n := range names {
+		if strings.Contains(n, "ACCOUNTS") || strings.Contains(n, "UPSTREAMS") || strings.Contains(n, "TLS") {
+			t.Errorf("envNames has %s: lists and optional sections are file-only", n)
+		}
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		env        []string
+		want       string
+	}{
+		{"unknown key", "smpp:\n  lisen: x\n", nil, "field lisen not found"},
+		{"bad level", "log:\n  level: loud\n", nil, "log.level"},
+		{"bad format", "log:\n  format: xml\n", nil, "log.format"},
+		{"bad env duration", "", []string{"SMPPGW_SHUTDOWN_TIMEOUT=soon"}, "SMPPGW_SHUTDOWN_TIMEOUT"},
+		{"unknown env", "", []string{"SMPPGW_SMPP_LISEN=x"}, "unknown environment override SMPPGW_SMPP_LISEN"},
+		{"bad hash", "smpp:\n  accounts:\n    - system_id: a\n      password_hash: plain\n", nil, "password_hash"},
+		{"duplicate account", "smpp:\n  accounts:\n    - {system_id: a, password_hash: $2a$10$3NIiout.MTSucrBqRqBnXuTUMlOkEtEBkfWY9fa2m7iV/brCs5MCS}\n    - {system_id: a, password_hash: $2a$10$3NIiout.MTSucrBqRqBnXuTUMlOkEtEBkfWY9fa2m7iV/brCs5MCS}\n", nil, "appears twice"},
+		{"route to nowhere", "routing:\n  routes:\n    - {prefix: '1', upstream: ghost}\n", nil, `"ghost" names no configured upstream`},
+		{"mo to unknown account", "smpp:\n  accounts:\n    - {system_id: a, password_hash: $2a$10$3NIiout.MTSucrBqRqBnXuTUMlOkEtEBkfWY9fa2m7iV/brCs5MCS}\nrouting:\n  mo_routes:\n    - {prefix: '1', account: b}\n", nil, `account "b" is not in smpp.accounts`},
+		{"duplicate upstream", "upstreams:\n  - {name: u, address: '127.0.0.1:1', system_id: x}\n  - {name: u, address: '127.0.0.1:2', system_id: y}\n", nil, "appears twice"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := ""
+			if tc.yaml != "" {
+				path = writeConfig(t, tc.yaml)
+			}
+			_, err := loadConfig(path, tc.env)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("loadConfig = %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := loadConfig(filepath.Join(t.TempDir(), "absent.yaml"), nil); err == nil {
+		t.Error("a missing config file was accepted")
+	}
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "smppgw.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

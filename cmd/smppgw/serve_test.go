@@ -1,0 +1,395 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/smppgw/smppgw/gateway"
+	"github.com/smppgw/smppgw/pdu"
+	"github.com/smppgw/smppgw/pdu/dlr"
+)
+
+// wait bounds every wait of these tests; all traffic is on loopback.
+const wait = 10 * time.Second
+
+// logTail collects the daemon's JSON log lines.
+type logTail struct {
+	w     *io.PipeWriter
+	lines chan map[string]any
+	seen  []map[string]any // lines until consumed, in order
+}
+
+func newLogTail(t *testing.T) *logTail {
+	r, w := io.Pipe()
+	lt := &logTail{w: w, lines: make(chan map[string]any, 1000)}
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				select {
+				case lt.lines <- m:
+				default: // the test reads what it needs; the rest may be dropped
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() { w.Close() })
+	return lt
+}
+
+// until returns the first log line whose message contains msg.
+func (lt *logTail) until(t *testing.T, msg string) map[string]any {
+	t.Helper()
+	timeout := time.After(wait)
+	for {
+		select {
+		case m := <-lt.lines:
+			lt.seen = append(lt.seen, m)
+			if s, _ := m["message"].(string); strings.Contains(s, msg) {
+				return m
+			}
+		case <-timeout:
+			t.Fatalf("no log line %q", msg)
+		}
+	}
+}
+
+// startServe runs serve with cfg (made valid by loadConfig's rules) and returns the address it listens
+// on and a stop function that signals shutdown and waits for serve to return.
+func startServe(t *testing.T, yaml string) (addr string, lt *logTail, stop func()) {
+	t.Helper()
+	cfg, err := loadConfig(writeConfig(t, yaml), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lt = newLogTail(t)
+	log := zerolog.New(lt.w).Level(zerolog.DebugLevel).With().Timestamp().Logger()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, log) }()
+	line := lt.until(t, "smppgw serving")
+	listen, _ := line["listen"].([]any)
+	if len(listen) != 1 {
+		t.Fatalf("serving line %v", line)
+	}
+	addr = listen[0].(string)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("serve: %v", err)
+				}
+			case <-time.After(wait):
+				t.Error("serve did not return after shutdown")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return addr, lt, stop
+}
+
+// esme is an ESME bound to the daemon, recording the deliver_sm it gets.
+type esme struct {
+	gateway.BaseHandler
+	s       *gateway.Session
+	mu      sync.Mutex
+	got     []*pdu.DeliverSM
+	arrived chan struct{}
+	closed  chan error
+}
+
+func (e *esme) HandleRequest(s *gateway.Session, req gateway.Request) {
+	if d, ok := req.Body.(*pdu.DeliverSM); ok {
+		e.mu.Lock()
+		e.got = append(e.got, d)
+		e.mu.Unlock()
+		select {
+		case e.arrived <- struct{}{}:
+		default:
+		}
+	}
+	_ = s.Respond(req, pdu.ESME_ROK, nil)
+}
+
+func (e *esme) HandleClosed(_ *gateway.Session, reason error) { e.closed <- reason }
+
+func (e *esme) delivered() []*pdu.DeliverSM {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]*pdu.DeliverSM(nil), e.got...)
+}
+
+func bindESME(t *testing.T, addr, id, pw string) (*esme, error) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &esme{arrived: make(chan struct{}, 1), closed: make(chan error, 1)}
+	e.s = gateway.NewSession(c, gateway.SessionOptions{Role: gateway.RoleESME, Handler: e, Logger: zerolog.Nop()})
+	t.Cleanup(func() { e.s.Close(); <-e.s.Done() })
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	_, err = e.s.Bind(ctx, gateway.BindTransceiver, gateway.BindParams{SystemID: id, Password: pw})
+	return e, err
+}
+
+// simSMSC is the upstream SMSC of the tests: the gateway package's own Server with a handler that
+// answers submit_sm with ids of its own and then sends a receipt (and, once, an MO) to the binding
+// gateway.
+type simSMSC struct {
+	next    atomic.Uint64
+	moDest  string
+	moSent  atomic.Bool
+	mu      sync.Mutex
+	submits []*pdu.SubmitSM
+	resps   []pdu.CommandStatus // the gateway's answers to our deliver_sm
+}
+
+func (s *simSMSC) HandleMessage(m gateway.Inbound) {
+	sm, ok := m.Request.Body.(*pdu.SubmitSM)
+	if !ok {
+		_ = m.Respond(pdu.ESME_RINVCMDID, nil)
+		return
+	}
+	id := fmt.Sprintf("SIM%04d", s.next.Add(1))
+	s.mu.Lock()
+	s.submits = append(s.submits, sm)
+	s.mu.Unlock()
+	if err := m.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: id}); err != nil {
+		return
+	}
+	send := func(d *pdu.DeliverSM) {
+		// Send waits for the answer, so not on the session's reader goroutine.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			resp, err := m.Session.Send(ctx, d)
+			s.mu.Lock()
+			s.resps = append(s.resps, pdu.StatusOf(err)|resp.Status)
+			s.mu.Unlock()
+		}()
+	}
+	if sm.RegisteredDelivery&1 != 0 {
+		rec := &pdu.DeliverSM{SourceAddr: sm.DestinationAddr, DestinationAddr: sm.SourceAddr}
+		now := time.Now()
+		info := dlr.Info{MessageID: id, State: pdu.DELIVERED, Receipt: dlr.Receipt{
+			ID: id, Sub: 1, Dlvrd: 1, SubmitDate: now, DoneDate: now, Stat: "DELIVRD", Err: "000", Text: "hi",
+		}}
+		if err := info.ToDeliverSM(rec); err == nil {
+			send(rec)
+		}
+	}
+	if s.moDest != "" && s.moSent.CompareAndSwap(false, true) {
+		send(&pdu.DeliverSM{SourceAddr: "447700900999", DestinationAddr: s.moDest, ShortMessage: []byte("MO hello")})
+	}
+}
+
+func (s *simSMSC) counts() (submits int, resps []pdu.CommandStatus) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.submits), append([]pdu.CommandStatus(nil), s.resps...)
+}
+
+func startSim(t *testing.T, sim *simSMSC, id, pw string) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := gateway.NewMemoryAuthenticator(gateway.Account{SystemID: id, PasswordHash: string(h)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := gateway.NewServer(gateway.ServerConfig{SystemID: "sim", FailureDelay: -1}, auth, sim, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return l.Addr().String()
+}
+
+func bcryptHash(t *testing.T, pw string) string {
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
+}
+
+// TestServeEndToEnd runs the daemon over real loopback TCP: an ESME binds to smppgw and submits;
+// smppgw forwards to an upstream SMSC (simulated); the upstream's receipt comes back to the ESME under
+// smppgw's message id, its MO reaches the account its destination routes to, an unroutable
+// destination is refused, and shutdown unbinds the ESME.
+func TestServeEndToEnd(t *testing.T) {
+	sim := &simSMSC{moDest: "12345"}
+	simAddr := startSim(t, sim, "gwup", "uppw")
+	addr, lt, stop := startServe(t, fmt.Sprintf(`
+log: {level: debug, format: json}
+smpp:
+  listen: 127.0.0.1:0
+  accounts:
+    - {system_id: acme, password_hash: %q}
+upstreams:
+  - name: sim
+    address: %s
+    system_id: gwup
+    password: uppw
+    reconnect_min: 50ms
+    reconnect_max: 200ms
+routing:
+  routes:
+    - {prefix: "44", upstream: sim}
+  mo_routes:
+    - {prefix: "123", account: acme}
+  delivery_retry: 50ms
+shutdown_timeout: 5s
+`, bcryptHash(t, "s3cret"), simAddr))
+	lt.until(t, "bound") // the upstream bind is up
+
+	e, err := bindESME(t, addr, "acme", "s3cret")
+	if err != nil {
+		t.Fatalf("bind to smppgw: %v", err)
+	}
+	if _, err := bindESME(t, addr, "acme", "wrong"); err == nil {
+		t.Error("a wrong password was accepted")
+	}
+
+	const n = 5
+	ids := map[string]bool{}
+	for i := range n {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		resp, err := e.s.Send(ctx, &pdu.SubmitSM{
+			SourceAddr: "12345", DestinationAddr: fmt.Sprintf("4477009000%d", i), RegisteredDelivery: 1,
+			ShortMessage: []byte(fmt.Sprintf("message %d", i)),
+		})
+		cancel()
+		if err != nil {
+			t.Fatalf("submit %d: %v", i, err)
+		}
+		id := resp.Body.(*pdu.SubmitSMResp).MessageID
+		if id == "" || strings.HasPrefix(id, "SIM") {
+			t.Fatalf("submit %d answered with id %q, want smppgw's own", i, id)
+		}
+		ids[id] = true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	_, err = e.s.Send(ctx, &pdu.SubmitSM{SourceAddr: "12345", DestinationAddr: "33612345678", ShortMessage: []byte("x")})
+	cancel()
+	if !errors.Is(err, pdu.ESME_RINVDSTADR) {
+		t.Errorf("unroutable submit: %v, want ESME_RINVDSTADR", err)
+	}
+
+	// n receipts and one MO come back.
+	deadline := time.After(wait)
+	for len(e.delivered()) < n+1 {
+		select {
+		case <-e.arrived:
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("the ESME got %d deliver_sm, want %d receipts and 1 MO", len(e.delivered()), n)
+		}
+	}
+	receipts, mos := 0, 0
+	for _, d := range e.delivered() {
+		if !dlr.IsReceipt(d.EsmClass) {
+			mos++
+			if string(d.ShortMessage) != "MO hello" || d.DestinationAddr != "12345" {
+				t.Errorf("MO %q to %s", d.ShortMessage, d.DestinationAddr)
+			}
+			continue
+		}
+		receipts++
+		info, err := dlr.FromDeliverSM(d)
+		if err != nil {
+			t.Fatalf("receipt: %v", err)
+		}
+		if !ids[info.MessageID] || info.State != pdu.DELIVERED || info.Receipt.ID != info.MessageID {
+			t.Errorf("receipt for %q (%v, text id %q): want one of smppgw's ids, DELIVERED", info.MessageID, info.State, info.Receipt.ID)
+		}
+		delete(ids, info.MessageID)
+	}
+	if receipts != n || mos != 1 {
+		t.Errorf("%d receipts and %d MO, want %d and 1", receipts, mos, n)
+	}
+	submits, resps := sim.counts()
+	if submits != n {
+		t.Errorf("the upstream saw %d submit_sm, want %d", submits, n)
+	}
+	eventuallyOK := time.Now().Add(wait)
+	for len(resps) < n+1 && time.Now().Before(eventuallyOK) {
+		time.Sleep(10 * time.Millisecond)
+		_, resps = sim.counts()
+	}
+	for _, st := range resps {
+		if st != pdu.ESME_ROK {
+			t.Errorf("smppgw answered the upstream's deliver_sm with %v", st)
+		}
+	}
+
+	// SIGTERM's path: the daemon unbinds the ESME and stops.
+	stop()
+	select {
+	case reason := <-e.closed:
+		if !errors.Is(reason, gateway.ErrPeerUnbound) {
+			t.Errorf("ESME session ended with %v, want the gateway's unbind", reason)
+		}
+	case <-time.After(wait):
+		t.Error("the ESME was not unbound at shutdown")
+	}
+	lt.until(t, "smppgw stopped")
+}
+
+// TestServeDemoAccount: with no accounts configured, the demo account's password is printed once and
+// works; with nothing routed, a submission is refused ESME_RINVDSTADR.
+func TestServeDemoAccount(t *testing.T) {
+	addr, lt, _ := startServe(t, "log: {format: json}\nsmpp:\n  listen: 127.0.0.1:0\n")
+	var id, pw string
+	printed := 0
+	for _, m := range lt.seen {
+		if s, _ := m["message"].(string); strings.Contains(s, "demo account") {
+			id, _ = m["system_id"].(string)
+			pw, _ = m["password"].(string)
+			printed++
+		}
+	}
+	if printed != 1 || id != "demo" || len(pw) != 8 {
+		t.Fatalf("demo account printed %d times, as %q/%q", printed, id, pw)
+	}
+	e, err := bindESME(t, addr, id, pw)
+	if err != nil {
+		t.Fatalf("bind with the printed demo credentials: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	_, err = e.s.Send(ctx, &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "447700900123", ShortMessage: []byte("x")})
+	if !errors.Is(err, pdu.ESME_RINVDSTADR) {
+		t.Errorf("submit with no routes: %v, want ESME_RINVDSTADR", err)
+	}
+}
