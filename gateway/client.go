@@ -390,6 +390,13 @@ func (c *Client) serve(s *Session) {
 		c.pump(ctx, s)
 		cancel()
 	}
+	select {
+	case <-s.Done():
+	case <-c.ctx.Done():
+		// Stopping: Unbind may have run before this session was bound, so unbind it here too (a
+		// second Unbind just waits for the first).
+		s.Unbind(context.Background())
+	}
 	<-s.Done()
 
 	c.mu.Lock()
@@ -402,24 +409,20 @@ func (c *Client) serve(s *Session) {
 // client is stopping). SendAsync waits while the window is full, which is the back-pressure.
 func (c *Client) pump(ctx context.Context, s *Session) {
 	for {
-		if until := c.throttleUntil.Load(); until > 0 {
-			if d := time.Until(time.Unix(0, until)); d > 0 {
-				t := time.NewTimer(d)
-				select {
-				case <-t.C:
-				case <-ctx.Done():
-					t.Stop()
-					return
-				}
-			}
-		}
 		j, err := c.queue.Pop(ctx)
 		if err != nil {
 			return
 		}
+		// The pause is checked after Pop: a throttled job is requeued while we wait in Pop.
+		if !c.throttlePause(ctx) {
+			c.queue.Requeue(j)
+			return
+		}
 		j.Attempts++
+		c.sent.Add(1)
 		if err := s.SendAsync(ctx, j.Body, func(resp Response, err error) { c.result(j, resp, err) }); err != nil {
 			j.Attempts--
+			c.sent.Add(^uint64(0))
 			if ctx.Err() != nil || errors.Is(err, ErrClosed) || errors.Is(err, ErrNotBound) {
 				c.queue.Requeue(j)
 				return
@@ -432,7 +435,24 @@ func (c *Client) pump(ctx context.Context, s *Session) {
 			}
 			continue
 		}
-		c.sent.Add(1)
+	}
+}
+
+// throttlePause waits while the upstream asked us to slow down; false means ctx ended first.
+func (c *Client) throttlePause(ctx context.Context) bool {
+	for {
+		until := c.throttleUntil.Load()
+		d := time.Until(time.Unix(0, until))
+		if until == 0 || d <= 0 {
+			return true
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		}
 	}
 }
 

@@ -194,13 +194,15 @@ func (srv *Server) Session(id uint64) (*Session, bool) {
 	return s, ok
 }
 
-// SessionsFor returns the bound sessions of an account.
+// SessionsFor returns the bound sessions of an account (not those still binding or unbinding).
 func (srv *Server) SessionsFor(systemID string) []*Session {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	out := make([]*Session, 0, len(srv.bound[systemID]))
 	for _, s := range srv.bound[systemID] {
-		out = append(out, s)
+		if s.State() == StateBound {
+			out = append(out, s)
+		}
 	}
 	return out
 }
