@@ -366,3 +366,198 @@ func (ns *nodeServer) summary(t *testing.T) nodeServerSummary {
 		}
 	}
 }
+
+// deliverRecorder is a DeliverHandler that records what an upstream delivers and answers ESME_ROK.
+type deliverRecorder struct {
+	mu  sync.Mutex
+	got []*pdu.DeliverSM
+}
+
+func (d *deliverRecorder) HandleDeliver(_ string, req Request) pdu.CommandStatus {
+	if dm, ok := req.Body.(*pdu.DeliverSM); ok {
+		d.mu.Lock()
+		d.got = append(d.got, cloneDeliver(dm))
+		d.mu.Unlock()
+		return pdu.ESME_ROK
+	}
+	return pdu.ESME_RINVCMDID
+}
+
+func (d *deliverRecorder) all() []*pdu.DeliverSM {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]*pdu.DeliverSM(nil), d.got...)
+}
+
+// startNodeUpstreamClient starts our Client against the node server and waits for its bind. wire, if
+// set, runs between NewClient and Start: the node server sends its MO as soon as the bind is up.
+func startNodeUpstreamClient(t *testing.T, ns *nodeServer, deliver DeliverHandler, wire func(*Client)) *Client {
+	t.Helper()
+	c, err := NewClient(ClientConfig{
+		Name: "node", Address: ns.addr, SystemID: "gwclient", Password: "pw123",
+		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond,
+	}, deliver, nil, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wire != nil {
+		wire(c)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testWait)
+		defer cancel()
+		c.Unbind(ctx)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), nodeRunWait)
+	defer cancel()
+	if err := c.AwaitBound(ctx); err != nil {
+		t.Fatalf("our Client did not bind to the node server: %v (%+v)\nnode stderr: %s", err, c.Status(), ns.stderr.String())
+	}
+	return c
+}
+
+// TestInteropClientToNodeServer: our Client binds to an SMSC made with the npm smpp package, submits
+// nodeMessages messages asking for receipts, gets the node server's message id for each, and receives
+// its deliver_sm: one MO and a receipt per message, each answered ESME_ROK.
+func TestInteropClientToNodeServer(t *testing.T) {
+	node := needNode(t)
+	ns := startNodeServer(t, node, "--system-id", "gwclient", "--password", "pw123",
+		"--expect", fmt.Sprint(nodeMessages), "--mo-dest", "12345")
+	rec := &deliverRecorder{}
+	c := startNodeUpstreamClient(t, ns, rec, nil)
+
+	type outcome struct {
+		id  string
+		err error
+	}
+	outcomes := make(chan outcome, nodeMessages)
+	for i := range nodeMessages {
+		sm := &pdu.SubmitSM{SourceAddr: "12345", DestinationAddr: fmt.Sprintf("4477009000%d", i),
+			RegisteredDelivery: 1, ShortMessage: []byte(fmt.Sprintf("go client message %d", i))}
+		if err := c.Enqueue(testCtx(t), sm, func(id string, err error) { outcomes <- outcome{id, err} }); err != nil {
+			t.Fatalf("enqueue %d: %v", i, err)
+		}
+	}
+	upIDs := map[string]bool{}
+	for range nodeMessages {
+		select {
+		case o := <-outcomes:
+			if o.err != nil || !strings.HasPrefix(o.id, "node-") {
+				t.Errorf("submission outcome %q, %v; want a node-N id", o.id, o.err)
+			}
+			upIDs[o.id] = true
+		case <-time.After(nodeRunWait):
+			t.Fatalf("only %d of %d submissions answered", len(upIDs), nodeMessages)
+		}
+	}
+
+	s := ns.summary(t)
+	if s.TimedOut || len(s.Binds) != 1 || s.Binds[0].Command != "bind_transceiver" || s.Binds[0].Status != 0 {
+		t.Errorf("node server binds %+v (timed out %v), want one transceiver bind accepted", s.Binds, s.TimedOut)
+	}
+	if len(s.Submits) != nodeMessages {
+		t.Fatalf("node server saw %d submit_sm, want %d", len(s.Submits), nodeMessages)
+	}
+	for i, sub := range s.Submits {
+		if !upIDs[sub.MessageID] || sub.SourceAddr != "12345" || sub.RegisteredDelivery != 1 ||
+			!strings.HasPrefix(sub.Text, "go client message ") || !strings.HasPrefix(sub.DestinationAddr, "4477009000") {
+			t.Errorf("node submit %d = %+v", i, sub)
+		}
+	}
+	if s.DeliverSent != nodeMessages+1 || len(s.DeliverResp) != nodeMessages+1 {
+		t.Errorf("node sent %d deliver_sm and got %d answers, want %d", s.DeliverSent, len(s.DeliverResp), nodeMessages+1)
+	}
+	for _, r := range s.DeliverResp {
+		if r.Status != 0 {
+			t.Errorf("our Client answered a node %s deliver_sm with %#x", r.Kind, r.Status)
+		}
+	}
+
+	receipts, mos := 0, 0
+	for _, d := range rec.all() {
+		if !dlr.IsReceipt(d.EsmClass) {
+			mos++
+			if d.DestinationAddr != "12345" || string(d.ShortMessage) != "mo from node" {
+				t.Errorf("MO to %s: %q", d.DestinationAddr, d.ShortMessage)
+			}
+			continue
+		}
+		receipts++
+		info, err := dlr.FromDeliverSM(d)
+		if err != nil || !upIDs[info.MessageID] || info.State != pdu.DELIVERED || info.Receipt.Stat != "DELIVRD" {
+			t.Errorf("receipt %+v, %v: want one of the node ids, DELIVERED", info, err)
+		}
+	}
+	if receipts != nodeMessages || mos != 1 {
+		t.Errorf("our Client received %d receipts and %d MO, want %d and 1", receipts, mos, nodeMessages)
+	}
+}
+
+// TestInteropNodeThroughGateway: the whole path with third-party peers at both ends: a node ESME
+// submits to our Server, the Router hands the messages to our Client bound to a node SMSC, and the
+// node SMSC's receipts and MO come back to the node ESME as deliver_sm carrying smppgw's ids.
+func TestInteropNodeThroughGateway(t *testing.T) {
+	node := needNode(t)
+	ns := startNodeServer(t, node, "--system-id", "gwclient", "--password", "pw123",
+		"--expect", fmt.Sprint(nodeMessages), "--mo-dest", "12345")
+	fwd := &routerForwarder{}
+	var r *Router
+	startNodeUpstreamClient(t, ns, fwd, func(c *Client) {
+		var err error
+		r, err = NewRouter(RouterConfig{
+			Routes:        []Route{{Prefix: "44", Upstream: "node"}},
+			MORoutes:      []MORoute{{Prefix: "12345", Account: "nodeesme"}},
+			DeliveryRetry: 50 * time.Millisecond,
+		}, []Upstream{c}, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fwd.r.Store(r)
+	})
+	// The MO may reach the router before the node ESME binds: the router holds it for the account.
+	addr := startRouterServer(t, r, testAccount(t, "nodeesme", "pw123"))
+
+	s := runNodeClient(t, node, addr, "--system-id", "nodeesme", "--password", "pw123",
+		"--count", fmt.Sprint(nodeMessages), "--dest", "4477009000", "--receipts", "--expect-mo", "1")
+	if s.TimedOut || len(s.Responses) != nodeMessages {
+		t.Fatalf("node ESME got %d of %d responses (timed out %v, errors %v)", len(s.Responses), nodeMessages, s.TimedOut, s.Errors)
+	}
+	ids := map[string]bool{}
+	for _, resp := range s.Responses {
+		if resp.Status != 0 || strings.HasPrefix(resp.MessageID, "node-") {
+			t.Errorf("submit_sm_resp %+v: want ESME_ROK with smppgw's id, not the upstream's", resp)
+		}
+		ids[resp.MessageID] = true
+	}
+	if len(s.Receipts) != nodeMessages || len(s.MO) != 1 {
+		t.Fatalf("node ESME got %d receipts and %d MO, want %d and 1", len(s.Receipts), len(s.MO), nodeMessages)
+	}
+	for _, rc := range s.Receipts {
+		if !ids[rc.ReceiptedMessageID] || rc.Stat != "DELIVRD" || !strings.Contains(rc.Text, "id:"+rc.ReceiptedMessageID) {
+			t.Errorf("receipt %+v: want smppgw's id in the TLV and the text, DELIVRD", rc)
+		}
+		delete(ids, rc.ReceiptedMessageID)
+	}
+	if s.MO[0].Text != "mo from node" || s.MO[0].DestinationAddr != "12345" {
+		t.Errorf("MO %+v", s.MO[0])
+	}
+	up := ns.summary(t)
+	if len(up.Submits) != nodeMessages {
+		t.Errorf("node SMSC saw %d submit_sm, want %d", len(up.Submits), nodeMessages)
+	}
+	for _, d := range up.DeliverResp {
+		if d.Status != 0 {
+			t.Errorf("smppgw answered the node SMSC's %s with %#x", d.Kind, d.Status)
+		}
+	}
+}
+
+// routerForwarder hands a Client's deliver_sm to a Router made after the Client (and before it starts).
+type routerForwarder struct{ r atomic.Pointer[Router] }
+
+func (f *routerForwarder) HandleDeliver(upstream string, req Request) pdu.CommandStatus {
+	return f.r.Load().HandleDeliver(upstream, req)
+}
