@@ -355,3 +355,9 @@ func TestMemoryQueueOrder(t *testing.T) {
 		t.Fatalf("pop on empty: %v", err)
 	}
 }
+
+// A Client is what the Router sends to, and a Server is where it finds binds.
+var (
+	_ Upstream      = (*Client)(nil)
+	_ SessionFinder = (*Server)(nil)
+)

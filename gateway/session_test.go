@@ -434,3 +434,62 @@ func TestRespondChecksBody(t *testing.T) {
 		t.Fatalf("error status not returned: %v", err)
 	}
 }
+
+func TestGenericNackAndMismatchedResponses(t *testing.T) {
+	s, p := boundToRaw(t, nil, SessionConfig{EnquireLink: -1})
+	res := make(chan error, 1)
+	go func() { _, err := s.Send(testCtx(t), submit("1")); res <- err }()
+	h, _ := p.expect(pdu.SubmitSMID, pdu.ESME_ROK)
+	p.write(pdu.AppendHeader(nil, pdu.Header{Length: 16, ID: pdu.GenericNackID, Status: pdu.ESME_RINVCMDLEN, Sequence: h.Sequence}))
+	if err := <-res; !errors.Is(err, pdu.ESME_RINVCMDLEN) {
+		t.Fatalf("generic_nack: %v", err)
+	}
+	go func() { _, err := s.Send(testCtx(t), submit("2")); res <- err }()
+	h, _ = p.expect(pdu.SubmitSMID, pdu.ESME_ROK)
+	p.send(h.Sequence, pdu.ESME_ROK, &pdu.QuerySMResp{MessageID: "x"})
+	if err := <-res; !errors.Is(err, ErrUnexpectedResponse) {
+		t.Fatalf("mismatched response: %v", err)
+	}
+}
+
+func TestAbandonedSendGoesToHandler(t *testing.T) {
+	rec := newRecorder()
+	s, p := boundToRaw(t, rec, SessionConfig{EnquireLink: -1})
+	ctx, cancel := context.WithCancel(testCtx(t))
+	res := make(chan error, 1)
+	go func() { _, err := s.Send(ctx, submit("1")); res <- err }()
+	h, _ := p.expect(pdu.SubmitSMID, pdu.ESME_ROK)
+	cancel()
+	if err := <-res; !errors.Is(err, context.Canceled) {
+		t.Fatalf("send: %v", err)
+	}
+	p.send(h.Sequence, pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "m"})
+	select {
+	case r := <-rec.gotResp:
+		if r.Sequence != h.Sequence || r.Body.(*pdu.SubmitSMResp).MessageID != "m" {
+			t.Fatalf("handler got %+v", r)
+		}
+	case <-time.After(testWait):
+		t.Fatal("the response of an abandoned Send was lost")
+	}
+}
+
+func TestServerToESMEDeliveryAndInfo(t *testing.T) {
+	srv, addr := startServer(t, ServerConfig{}, &AcceptSink{}, testAccount(t, "alice", "secret"))
+	rec := newRecorder()
+	bindESME(t, addr, rec, SessionConfig{}, BindTransceiver, "alice", "secret")
+	eventually(t, "registry", func() bool { return len(srv.SessionsFor("alice")) == 1 })
+	ss := srv.SessionsFor("alice")[0]
+	// The SMSC side may not submit.
+	if _, err := ss.Send(testCtx(t), submit("1")); !errors.Is(err, ErrNotBound) {
+		t.Fatalf("smsc submit_sm: %v", err)
+	}
+	resp, err := ss.Send(testCtx(t), &pdu.DeliverSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("hi")})
+	if err != nil || resp.Body.CommandID() != pdu.DeliverSMRespID {
+		t.Fatalf("deliver_sm: %+v %v", resp, err)
+	}
+	infos := srv.Sessions()
+	if len(infos) != 1 || infos[0].SystemID != "alice" || infos[0].PDUsOut < 2 || infos[0].Started.IsZero() || infos[0].RemoteAddr == "" {
+		t.Fatalf("sessions %+v", infos)
+	}
+}
