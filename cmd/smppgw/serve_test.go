@@ -8,9 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -392,4 +396,61 @@ func TestServeDemoAccount(t *testing.T) {
 	if !errors.Is(err, pdu.ESME_RINVDSTADR) {
 		t.Errorf("submit with no routes: %v, want ESME_RINVDSTADR", err)
 	}
+}
+
+// TestServeSIGTERM runs the built binary: SIGTERM unbinds the bound ESME and the process exits 0.
+func TestServeSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary (-short)")
+	}
+	bin := filepath.Join(t.TempDir(), "smppgw")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cfg := writeConfig(t, "log: {format: json}\nsmpp:\n  listen: 127.0.0.1:0\n  accounts:\n    - {system_id: acme, password_hash: "+
+		fmt.Sprintf("%q", bcryptHash(t, "s3cret"))+"}\nshutdown_timeout: 5s\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*wait)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "serve", "--config", cfg)
+	cmd.Env = append(os.Environ(), "SMPPGW_LOG_LEVEL=debug")
+	lt := newLogTail(t)
+	cmd.Stderr = lt.w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	line := lt.until(t, "smppgw serving")
+	if line["level"] != "info" {
+		t.Errorf("serving line %v", line)
+	}
+	listen, _ := line["listen"].([]any)
+	if len(listen) != 1 {
+		t.Fatalf("serving line %v", line)
+	}
+	e, err := bindESME(t, listen[0].(string), "acme", "s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case reason := <-e.closed:
+		if !errors.Is(reason, gateway.ErrPeerUnbound) {
+			t.Errorf("ESME session ended with %v, want the gateway's unbind", reason)
+		}
+	case <-time.After(wait):
+		t.Error("SIGTERM did not unbind the ESME")
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("smppgw exited with %v after SIGTERM, want 0", err)
+		}
+	case <-time.After(wait):
+		t.Fatal("smppgw did not exit after SIGTERM")
+	}
+	lt.until(t, "smppgw stopped")
 }
