@@ -66,6 +66,32 @@ func TestConformanceSplitAccept(t *testing.T) {
 	storetest.Run(t, harness("always", true, 0))
 }
 
+// TestConformanceCluster runs the suite through a ClusterClient against a one-node cluster,
+// which refuses cross-slot commands and scripts exactly as a real cluster does. A new node
+// waits two seconds before it serves, so the subtests share one, each under its own prefix.
+func TestConformanceCluster(t *testing.T) {
+	srv := startCluster(t)
+	n := 0
+	storetest.Run(t, storetest.Harness{
+		Open: func(t testing.TB, opts store.Options) store.Store {
+			n++
+			cfg := Config{Options: opts, Cluster: true, Prefix: fmt.Sprintf("t%d:", n)}
+			s := openStore(t, srv, cfg)
+			if !s.splitAccept {
+				t.Fatalf("cluster client not detected")
+			}
+			return &harnessStore{Store: s, srv: srv, cfg: cfg}
+		},
+		Restart: func(t testing.TB, s store.Store) store.Store {
+			h := s.(*harnessStore)
+			h.srv.restart()
+			h.srv.waitClusterOK()
+			h.Close()
+			return &harnessStore{Store: openStore(t, h.srv, h.cfg), srv: h.srv, cfg: h.cfg}
+		},
+	})
+}
+
 // TestUnavailable checks that a dead server is ErrUnavailable (the gateway then refuses
 // the submit instead of acknowledging it) and that the store recovers when it is back.
 func TestUnavailable(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -20,7 +21,8 @@ import (
 type server struct {
 	t     testing.TB
 	dir   string
-	fsync string // appendfsync policy: "always" or "everysec"
+	fsync string   // appendfsync policy: "always" or "everysec"
+	extra []string // further redis-server arguments
 	port  int
 
 	mu  sync.Mutex
@@ -30,7 +32,7 @@ type server struct {
 
 // startServer starts redis-server with AOF on and RDB snapshots off. Without redis-server
 // on PATH the test fails, unless -short is given.
-func startServer(t testing.TB, fsync string) *server {
+func startServer(t testing.TB, fsync string, extra ...string) *server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if testing.Short() {
@@ -38,7 +40,7 @@ func startServer(t testing.TB, fsync string) *server {
 		}
 		t.Fatalf("redis-server not on PATH: install Debian's redis-server package (apt-get install -y redis-server; .ci/run does) or run with -short to skip the Redis store tests")
 	}
-	s := &server{t: t, dir: t.TempDir(), fsync: fsync}
+	s := &server{t: t, dir: t.TempDir(), fsync: fsync, extra: extra}
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		if s.port, err = freePort(); err != nil {
@@ -71,10 +73,11 @@ func (s *server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.out = &bytes.Buffer{}
-	cmd := exec.Command("redis-server",
+	args := append([]string{
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
 		"--appendonly", "yes", "--appendfsync", s.fsync, "--save", "",
-		"--protected-mode", "yes", "--daemonize", "no", "--logfile", "")
+		"--protected-mode", "yes", "--daemonize", "no", "--logfile", ""}, s.extra...)
+	cmd := exec.Command("redis-server", args...)
 	cmd.Stdout, cmd.Stderr = s.out, s.out
 	if err := cmd.Start(); err != nil {
 		return err
@@ -137,4 +140,36 @@ func (s *server) restart() {
 		time.Sleep(100 * time.Millisecond)
 	}
 	s.t.Fatalf("restart redis-server: %v", err)
+}
+
+// startCluster starts a one-node Redis Cluster owning every slot. One node is enough to make
+// the server refuse any command or script whose keys span hash slots, which is what the
+// store's key layout must get right for a real cluster.
+func startCluster(t testing.TB) *server {
+	t.Helper()
+	s := startServer(t, "always", "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+	c := goredis.NewClient(&goredis.Options{Addr: s.addr()})
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", 0, 16383).Err(); err != nil {
+		t.Fatalf("CLUSTER ADDSLOTSRANGE: %v", err)
+	}
+	s.waitClusterOK()
+	return s
+}
+
+// waitClusterOK waits until the node reports cluster_state:ok.
+func (s *server) waitClusterOK() {
+	s.t.Helper()
+	c := goredis.NewClient(&goredis.Options{Addr: s.addr()})
+	defer c.Close()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		info, err := c.ClusterInfo(context.Background()).Result()
+		if err == nil && strings.Contains(info, "cluster_state:ok") {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.t.Fatalf("one-node cluster on %s not ok", s.addr())
 }
