@@ -40,7 +40,7 @@ var (
 type Request struct {
 	Sequence uint32
 	Body     pdu.Body
-	Sent     time.Time // when ours was queued for writing; when the peer's was read
+	Sent     time.Time // when ours was queued for writing; when the peer's was read (to within a burst)
 	inbound  bool      // the peer's, counted against the inbound limit until answered
 }
 

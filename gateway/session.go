@@ -158,6 +158,7 @@ type Session struct {
 
 	inPending atomic.Int32
 	inWake    chan struct{}
+	readAt    time.Time // when the current burst of PDUs was read; the reader's own
 
 	pdusIn, pdusOut, timeouts, late, lost atomic.Uint64
 
@@ -566,7 +567,8 @@ func (s *Session) release() { <-s.sem }
 // enqueue puts a request in the window and writes it. When it returns nil the request's outcome will
 // be reported exactly once (to w, done, or the Handler).
 func (s *Session) enqueue(kind pendingKind, body pdu.Body, w *waiter, done func(Response, error)) (uint32, error) {
-	now := time.Now()
+	// The monotonic clock alone (time.Since) costs half of time.Now, and this runs per request.
+	mono := time.Since(s.started)
 	s.mu.Lock()
 	if s.win.closed {
 		s.mu.Unlock()
@@ -576,14 +578,14 @@ func (s *Session) enqueue(kind pendingKind, body pdu.Body, w *waiter, done func(
 		s.mu.Unlock()
 		return 0, ErrNotBound
 	}
-	i, ok := s.win.add(now.Add(s.cfg.ResponseTimeout))
+	i, ok := s.win.add(mono + s.cfg.ResponseTimeout)
 	if !ok {
 		s.mu.Unlock()
 		return 0, ErrClosed
 	}
 	p := &s.win.slots[i]
 	p.kind, p.w, p.done = kind, w, done
-	p.req = Request{Sequence: p.seq, Body: body, Sent: now}
+	p.req = Request{Sequence: p.seq, Body: body, Sent: s.started.Add(mono)}
 	seq := p.seq
 	if !s.timerArmed {
 		s.timerArmed = true
@@ -662,18 +664,18 @@ func (s *Session) complete(p *pending, resp Response, err error) {
 // expire runs on the session's one expiry timer: it fails every request whose deadline has passed
 // (the oldest first) and re-arms the timer for the new oldest.
 func (s *Session) expire() {
-	now := time.Now()
+	now := time.Since(s.started)
 	var expired []pending
 	s.mu.Lock()
 	for s.win.head >= 0 {
 		p := &s.win.slots[s.win.head]
-		if p.deadline.After(now) {
+		if p.deadline > now {
 			break
 		}
 		expired = append(expired, s.win.take(s.win.head))
 	}
 	if s.win.head >= 0 && !s.win.closed {
-		s.expiry.Reset(s.win.slots[s.win.head].deadline.Sub(now))
+		s.expiry.Reset(s.win.slots[s.win.head].deadline - now)
 	} else {
 		s.timerArmed = false
 	}
@@ -782,6 +784,7 @@ func (s *Session) writeHeader(id pdu.CommandID, status pdu.CommandStatus, seq ui
 func (s *Session) writeLoop() {
 	defer close(s.wdone)
 	spare := make([]byte, 0, 4096)
+	var deadline time.Duration // when the write deadline set on the socket expires, since started
 	for range s.wsig {
 		s.wmu.Lock()
 		buf := s.wbuf
@@ -794,7 +797,12 @@ func (s *Session) writeLoop() {
 			return
 		}
 		if len(buf) > 0 {
-			s.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+			// Refreshed only when half used up, not per write: a stalled write still fails
+			// within WriteTimeout/2 to WriteTimeout.
+			if now := time.Since(s.started); deadline-now < s.cfg.WriteTimeout/2 {
+				deadline = now + s.cfg.WriteTimeout
+				s.conn.SetWriteDeadline(s.started.Add(deadline))
+			}
 			if _, err := s.conn.Write(buf); err != nil {
 				s.shutdown(err, false)
 				s.conn.Close()
@@ -852,7 +860,12 @@ func (s *Session) readLoop() {
 				}
 			}
 		}
+		fresh := r.Buffered() == 0
 		h, body, err := r.Read()
+		if fresh {
+			// One clock read per burst of PDUs, not per PDU.
+			s.readAt = s.started.Add(time.Since(s.started))
+		}
 		if err != nil {
 			var fe *pdu.FieldError
 			if !errors.As(err, &fe) {
@@ -924,7 +937,7 @@ func (s *Session) dispatch(h pdu.Header, body pdu.Body) bool {
 		s.bind(h, body)
 	case pdu.OutbindID:
 		if s.role == RoleESME && s.State() == StateOpen {
-			s.h.HandleRequest(s, Request{Sequence: h.Sequence, Body: body, Sent: time.Now()})
+			s.h.HandleRequest(s, Request{Sequence: h.Sequence, Body: body, Sent: s.readAt})
 		} else {
 			s.log.Warn().Msg("outbind in the wrong role or state ignored")
 		}
@@ -935,7 +948,7 @@ func (s *Session) dispatch(h pdu.Header, body pdu.Body) bool {
 		}
 		if h.ID == pdu.AlertNotificationID {
 			// Nothing answers an alert_notification, so it does not count as unanswered.
-			s.h.HandleRequest(s, Request{Sequence: h.Sequence, Body: body, Sent: time.Now()})
+			s.h.HandleRequest(s, Request{Sequence: h.Sequence, Body: body, Sent: s.readAt})
 			return true
 		}
 		if s.cfg.ThrottleInbound && int(s.inPending.Load()) >= s.cfg.InboundLimit {
@@ -943,7 +956,7 @@ func (s *Session) dispatch(h pdu.Header, body pdu.Body) bool {
 			return true
 		}
 		s.inPending.Add(1)
-		s.h.HandleRequest(s, Request{Sequence: h.Sequence, Body: body, Sent: time.Now(), inbound: true})
+		s.h.HandleRequest(s, Request{Sequence: h.Sequence, Body: body, Sent: s.readAt, inbound: true})
 	}
 	return true
 }
@@ -1004,7 +1017,7 @@ func (s *Session) bind(h pdu.Header, body pdu.Body) {
 	case *pdu.BindTransceiver:
 		bt, sysID = BindTransceiver, b.SystemID
 	}
-	st := s.h.HandleBind(s, Request{Sequence: h.Sequence, Body: body, Sent: time.Now()})
+	st := s.h.HandleBind(s, Request{Sequence: h.Sequence, Body: body, Sent: s.readAt})
 	if st != pdu.ESME_ROK {
 		_ = s.writeHeader(resp, st, h.Sequence)
 		return

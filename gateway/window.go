@@ -26,7 +26,7 @@ type pending struct {
 	seq      uint32 // 0 when the slot is free
 	kind     pendingKind
 	req      Request
-	deadline time.Time
+	deadline time.Duration // since the session started (monotonic)
 	w        *waiter
 	done     func(Response, error)
 	prev     int32 // neighbours in send order (== deadline order); -1 at the ends
@@ -66,7 +66,7 @@ func nextSeq(s uint32) uint32 {
 
 // add takes a slot for a new request and returns its index; the caller fills it. It fails only when
 // the table is full, which the window semaphore and internal-slot accounting rule out.
-func (w *window) add(deadline time.Time) (int32, bool) {
+func (w *window) add(deadline time.Duration) (int32, bool) {
 	if w.n >= len(w.slots) {
 		return -1, false
 	}
