@@ -635,7 +635,9 @@ func (r *Router) deliverAll(ctx context.Context) {
 			r.mu.Unlock()
 
 			s := receivers[i%len(receivers)]
-			sendCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			// A window that stays full for a second ends this account's round, so that one slow ESME
+			// does not hold up the others; answers and the ticker start the next round.
+			sendCtx, cancel := context.WithTimeout(ctx, time.Second)
 			err := s.SendAsync(sendCtx, d.sm, func(resp Response, err error) { r.delivered(d, s, resp, err) })
 			cancel()
 			if err != nil {
@@ -651,8 +653,13 @@ func (r *Router) deliverAll(ctx context.Context) {
 func (r *Router) delivered(d *delivery, s *Session, resp Response, err error) {
 	if err == nil && resp.Status == pdu.ESME_ROK {
 		r.mu.Lock()
-		r.held[d.account].inFlight--
+		q := r.held[d.account]
+		q.inFlight--
+		more := len(q.items) > 0
 		r.mu.Unlock()
+		if more {
+			r.poke() // a round may have stopped at a full window; the answer freed a slot
+		}
 		r.log.Debug().Str("account", d.account).Str("kind", d.kind).Uint64("session", s.ID()).Msg("delivered")
 		return
 	}

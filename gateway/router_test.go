@@ -407,3 +407,36 @@ func TestRouterForgetsOldest(t *testing.T) {
 		t.Errorf("kept oldest=%v newest=%v, want the newest only", oldest, newest)
 	}
 }
+
+// TestRouterDeliversBurst: more held MO than the session window are all delivered, in order, to the
+// account's bind (bounded: 300 messages, testWait).
+func TestRouterDeliversBurst(t *testing.T) {
+	const n = 300
+	up := &fakeUpstream{name: "up", bound: true}
+	r := newTestRouter(t, RouterConfig{Routes: []Route{{Upstream: "up"}}, MORoutes: []MORoute{{Account: "acme"}}, DeliveryQueue: n}, up)
+	addr := startRouterServer(t, r, testAccount(t, "acme", "secret"))
+	for i := range n {
+		if st := r.HandleUpstreamDeliver("up", &pdu.DeliverSM{DestinationAddr: "1", ShortMessage: []byte(fmt.Sprint(i))}); st != pdu.ESME_ROK {
+			t.Fatalf("MO %d: %v", i, st)
+		}
+	}
+	if st := r.HandleUpstreamDeliver("up", &pdu.DeliverSM{DestinationAddr: "1"}); st != pdu.ESME_RMSGQFUL {
+		t.Errorf("MO beyond delivery_queue: %v, want ESME_RMSGQFUL", st)
+	}
+	rx := newRecorder()
+	bindESME(t, addr, rx, SessionConfig{}, BindTransceiver, "acme", "secret")
+	eventually(t, "every held MO to be delivered", func() bool {
+		rx.mu.Lock()
+		defer rx.mu.Unlock()
+		return len(rx.requests) == n
+	})
+	rx.mu.Lock()
+	for i, req := range rx.requests {
+		if got := string(req.Body.(*pdu.DeliverSM).ShortMessage); got != fmt.Sprint(i) {
+			t.Errorf("delivery %d carried %q", i, got)
+			break
+		}
+	}
+	rx.mu.Unlock()
+	eventually(t, "the held queue to empty", func() bool { return len(r.Held()) == 0 })
+}
