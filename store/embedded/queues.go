@@ -161,9 +161,12 @@ func (q *queue) nextWake() time.Time {
 }
 
 // claim waits up to wait for entries of name and returns them with their payloads.
-func (s *Store) claim(ctx context.Context, name store.Queue, n int, wait time.Duration) ([]claimed, [][]byte, error) {
+func (s *Store) claim(ctx context.Context, name store.Queue, consumer string, n int, wait time.Duration) ([]claimed, [][]byte, error) {
 	if err := store.ValidateQueue(name); err != nil {
 		return nil, nil, err
+	}
+	if consumer == "" {
+		return nil, nil, fmt.Errorf("%w: empty consumer name", store.ErrInvalid)
 	}
 	n = max(n, 1)
 	until := time.Now().Add(wait)
@@ -229,10 +232,11 @@ func (s *Store) forget(name store.Queue, seq uint64) {
 	s.qmu.Unlock()
 }
 
-// ClaimParts claims parts to submit to upstream.
+// ClaimParts claims parts to submit to upstream. consumer is checked but not kept: one
+// process is the only consumer of an embedded store.
 func (s *Store) ClaimParts(ctx context.Context, upstream, consumer string, max int, wait time.Duration) ([]*store.PartTask, error) {
 	name := store.Queue{Kind: store.SubmitQueue, Name: upstream}
-	got, payloads, err := s.claim(ctx, name, max, wait)
+	got, payloads, err := s.claim(ctx, name, consumer, max, wait)
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +259,7 @@ func (s *Store) ClaimParts(ctx context.Context, upstream, consumer string, max i
 // ClaimDeliveries claims deliver_sm for account.
 func (s *Store) ClaimDeliveries(ctx context.Context, account, consumer string, max int, wait time.Duration) ([]*store.Delivery, error) {
 	name := store.Queue{Kind: store.DeliverQueue, Name: account}
-	got, payloads, err := s.claim(ctx, name, max, wait)
+	got, payloads, err := s.claim(ctx, name, consumer, max, wait)
 	if err != nil {
 		return nil, err
 	}

@@ -9,8 +9,9 @@
 // Writes go through a group commit: concurrent callers' commands are sent together in one
 // pipeline (one round trip per node) while each caller still waits for its own reply.
 // Durability is the server's: run Redis with appendonly yes and appendfsync always (every
-// acknowledged write survives a crash of the machine) or everysec (survives a crash of the
-// Redis process; up to a second lost if the machine fails).
+// acknowledged write is on disk) or everysec (the AOF is written before the reply, so a
+// killed Redis process normally loses nothing, but a machine failure can lose about the last
+// second). Client-side retries are off, so no write is ever applied twice by this package.
 //
 // It must not start, stop or configure the Redis server it is given.
 package redis

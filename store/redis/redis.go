@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -162,11 +161,8 @@ func mapErr(err error) error {
 		}
 		return fmt.Errorf("store: redis: %w", err)
 	}
-	var ne net.Error
-	if errors.As(err, &ne) || errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "connection") {
-		return fmt.Errorf("%w: redis: %w", store.ErrUnavailable, err)
-	}
-	// Anything else from the client (pool time-out, EOF, protocol) means no answer.
+	// Anything else from the client (refused or dropped connection, pool time-out, EOF)
+	// means the server did not answer.
 	return fmt.Errorf("%w: redis: %w", store.ErrUnavailable, err)
 }
 

@@ -227,6 +227,9 @@ func testInvalid(t *testing.T, h Harness) {
 	if err := s.Ack(ctx, store.Lease{Queue: store.Queue{Kind: 9, Name: "up"}, Entry: "1"}); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("Ack with a bad queue: %v, want ErrInvalid", err)
 	}
+	if _, err := s.ClaimParts(ctx, "up", "", 1, 0); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("ClaimParts without a consumer name: %v, want ErrInvalid", err)
+	}
 	if _, _, err := s.ListMessages(ctx, store.MessageFilter{Cursor: "!!"}); !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("ListMessages with a bad cursor: %v, want ErrInvalid", err)
 	}
