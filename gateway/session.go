@@ -96,6 +96,9 @@ type SessionInfo struct {
 
 var sessionIDs atomic.Uint64
 
+// maxQueuedOut is how many encoded octets may wait for the writer before the reader stops reading.
+const maxQueuedOut = 1 << 20
+
 // waiter carries one response to a goroutine blocked in Send; pooled, with a channel made once.
 type waiter struct {
 	ch   chan struct{}
@@ -155,6 +158,8 @@ type Session struct {
 	wabort   bool // no more writes; the writer drops what is queued
 	wsig     chan struct{}
 	wdone    chan struct{}
+	wqueued  atomic.Int64  // octets encoded and not yet taken by the writer
+	wspace   chan struct{} // the writer took the queued octets
 
 	inPending atomic.Int32
 	inWake    chan struct{}
@@ -191,6 +196,7 @@ func NewSession(conn net.Conn, o SessionOptions) *Session {
 		sem:     make(chan struct{}, cfg.Window),
 		wbuf:    make([]byte, 0, 4096),
 		wsig:    make(chan struct{}, 1),
+		wspace:  make(chan struct{}, 1),
 		wdone:   make(chan struct{}),
 		inWake:  make(chan struct{}, 1),
 		closing: make(chan struct{}),
@@ -745,6 +751,7 @@ func (s *Session) write(seq uint32, status pdu.CommandStatus, body pdu.Body) err
 		return err
 	}
 	s.wbuf = b
+	s.wqueued.Store(int64(len(b)))
 	wake := !s.wpending
 	s.wpending = true
 	s.wmu.Unlock()
@@ -766,6 +773,7 @@ func (s *Session) writeHeader(id pdu.CommandID, status pdu.CommandStatus, seq ui
 		return ErrClosed
 	}
 	s.wbuf = pdu.AppendHeader(s.wbuf, pdu.Header{Length: pdu.HeaderLen, ID: id, Status: status, Sequence: seq})
+	s.wqueued.Store(int64(len(s.wbuf)))
 	wake := !s.wpending
 	s.wpending = true
 	s.wmu.Unlock()
@@ -790,8 +798,13 @@ func (s *Session) writeLoop() {
 		buf := s.wbuf
 		s.wbuf = spare[:0]
 		s.wpending = false
+		s.wqueued.Store(0)
 		closing, abort := s.wclosing, s.wabort
 		s.wmu.Unlock()
+		select {
+		case s.wspace <- struct{}{}:
+		default:
+		}
 		if abort {
 			s.conn.Close()
 			return
@@ -858,6 +871,15 @@ func (s *Session) readLoop() {
 				case <-s.closing:
 					return
 				}
+			}
+		}
+		// A peer that sends without reading our answers would make them pile up: stop reading
+		// while more than maxQueuedOut octets wait for the writer.
+		for s.wqueued.Load() > maxQueuedOut {
+			select {
+			case <-s.wspace:
+			case <-s.closing:
+				return
 			}
 		}
 		fresh := r.Buffered() == 0

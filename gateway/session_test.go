@@ -1,11 +1,15 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/smppgw/smppgw/pdu"
 )
@@ -492,4 +496,41 @@ func TestServerToESMEDeliveryAndInfo(t *testing.T) {
 	if len(infos) != 1 || infos[0].SystemID != "alice" || infos[0].PDUsOut < 2 || infos[0].Started.IsZero() || infos[0].RemoteAddr == "" {
 		t.Fatalf("sessions %+v", infos)
 	}
+}
+
+func TestPeerThatDoesNotReadStopsOurReader(t *testing.T) {
+	// net.Pipe has no buffers: what we answer stays queued in the session until the peer reads.
+	ours, theirs := net.Pipe()
+	defer theirs.Close()
+	s := NewSession(ours, SessionOptions{Role: RoleSMSC, Logger: zerolog.Nop()})
+	defer func() { s.shutdown(ErrClosed, false); <-s.Done() }()
+	// enquire_link is answered even unbound; send far more than maxQueuedOut of answers, never reading.
+	const total = 100000
+	frame := pdu.AppendHeader(nil, pdu.Header{Length: 16, ID: pdu.EnquireLinkID, Sequence: 1})
+	burst := bytes.Repeat(frame, 1000)
+	sent := 0
+	theirs.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
+	for sent < total {
+		if _, err := theirs.Write(burst); err != nil {
+			break // blocked: the session stopped reading
+		}
+		sent += 1000
+	}
+	in := s.Info()
+	if sent >= total || in.PDUsIn >= total {
+		t.Fatalf("the session kept reading a peer that never reads (%d PDUs read)", in.PDUsIn)
+	}
+	// What waits for the writer stays within maxQueuedOut and one more PDU.
+	if q := s.wqueued.Load(); q > maxQueuedOut+16 {
+		t.Fatalf("%d octets queued for a peer that does not read", q)
+	}
+	// Once the peer reads, everything is answered.
+	go io.Copy(io.Discard, theirs)
+	theirs.SetWriteDeadline(time.Now().Add(testWait))
+	for ; sent < total; sent += 1000 {
+		if _, err := theirs.Write(burst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "all answered", func() bool { return s.Info().PDUsOut == total })
 }
