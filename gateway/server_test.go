@@ -422,3 +422,38 @@ reconnect_max: 1m
 		t.Fatalf("account %+v %v", acct, err)
 	}
 }
+
+func TestTLSRequiresClientCertificate(t *testing.T) {
+	cert, key := testCert(t)
+	auth, _ := NewMemoryAuthenticator(testAccount(t, "alice", "secret"))
+	srv, err := NewServer(ServerConfig{FailureDelay: -1, Listeners: []ListenerConfig{{Address: "127.0.0.1:0", TLS: &ServerTLSConfig{CertFile: cert, KeyFile: key, ClientCAFile: cert, RequireClientCert: true}}}}, auth, &AcceptSink{}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	eventually(t, "listener", func() bool { return len(srv.Addrs()) == 1 })
+	addr := srv.Addrs()[0].String()
+	for _, withCert := range []bool{false, true} {
+		tc := &ClientTLSConfig{CAFile: cert, ServerName: "localhost"}
+		if withCert {
+			tc.CertFile, tc.KeyFile = cert, key
+		}
+		conn, err := dial(testCtx(t), addr, tc, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := NewSession(conn, SessionOptions{Role: RoleESME, Logger: zerolog.Nop()})
+		_, err = s.Bind(testCtx(t), BindTransmitter, BindParams{SystemID: "alice", Password: "secret"})
+		if withCert != (err == nil) {
+			t.Fatalf("client certificate %v: bind %v", withCert, err)
+		}
+		s.Close()
+		<-s.Done()
+	}
+	if _, err := (&ServerTLSConfig{CertFile: cert, KeyFile: key, RequireClientCert: true}).build(); err == nil {
+		t.Fatal("require_client_cert without a CA accepted")
+	}
+}
