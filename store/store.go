@@ -85,7 +85,8 @@ type Queues interface {
 	// Ack removes claimed entries for good. Acknowledging an entry twice is not an error.
 	Ack(ctx context.Context, leases ...Lease) error
 	// GiveBack returns a claimed entry to its queue, claimable again after delay, with its
-	// Attempts count increased (use after ESME_RTHROTTLED or a transient error).
+	// Attempts count increased (use after ESME_RTHROTTLED or a transient error). The lease is
+	// spent: the entry's next claim carries a new one. ErrNotFound if it was acknowledged.
 	GiveBack(ctx context.Context, l Lease, delay time.Duration) error
 	// RequeueLost records requests a session sent but never saw answered (lost PDUs) and gives
 	// their entries back at once, without waiting for the visibility time-out.

@@ -138,23 +138,26 @@ func TestConfigValidation(t *testing.T) {
 	}
 }
 
-func benchStore(b *testing.B) *Store {
-	srv := startServer(b, "everysec")
+func benchStore(b *testing.B, fsync string) *Store {
+	srv := startServer(b, fsync)
 	return openStore(b, srv, Config{})
 }
 
+// BenchmarkAccept runs with appendfsync everysec (the target) and always.
 func BenchmarkAccept(b *testing.B) {
-	for _, w := range storetest.Writers {
-		b.Run(fmt.Sprintf("writers=%d", w), func(b *testing.B) {
-			storetest.BenchAccept(b, benchStore(b), w)
-		})
+	for _, fsync := range []string{"everysec", "always"} {
+		for _, w := range storetest.Writers {
+			b.Run(fmt.Sprintf("fsync=%s/writers=%d", fsync, w), func(b *testing.B) {
+				storetest.BenchAccept(b, benchStore(b, fsync), w)
+			})
+		}
 	}
 }
 
 func BenchmarkClaimAck(b *testing.B) {
 	for _, w := range storetest.Writers {
 		b.Run(fmt.Sprintf("writers=%d", w), func(b *testing.B) {
-			storetest.BenchClaimAck(b, benchStore(b), w)
+			storetest.BenchClaimAck(b, benchStore(b, "everysec"), w)
 		})
 	}
 }
