@@ -1,0 +1,53 @@
+package api
+
+import (
+	"context"
+
+	"github.com/smppgw/smppgw/gateway"
+	"github.com/smppgw/smppgw/store"
+)
+
+// Gateway is what the API needs from the running gateway (*gateway.Gateway implements it). The
+// message path is shared with SMPP: Submit validates, splits, routes, stores and queues exactly as a
+// submit_sm from an ESME is, and returns only once the message is durable.
+type Gateway interface {
+	// Submit accepts a message for s.Account. Errors: *gateway.ValidationError (bad field),
+	// gateway.ErrNoRoute, gateway.ErrThrottled, store.ErrUnavailable.
+	Submit(ctx context.Context, s gateway.Submission) (*store.Message, error)
+
+	// Sessions lists the bound ESME sessions; Session finds one (false when unknown).
+	Sessions() []gateway.SessionInfo
+	Session(id uint64) (gateway.SessionInfo, bool)
+	// UnbindSession unbinds a session gracefully, or closes it at once when force is set.
+	UnbindSession(ctx context.Context, id uint64, force bool) error
+
+	// Upstreams lists the upstream binds. AddUpstream starts a new one (and persists it in the
+	// store); RemoveUpstream unbinds and removes one; ReconnectUpstream drops and redials its bind;
+	// SetUpstreamPaused stops or resumes taking work from its queue. Unknown names give
+	// gateway.ErrUnknownUpstream.
+	Upstreams() []gateway.UpstreamInfo
+	AddUpstream(ctx context.Context, cfg gateway.ClientConfig) error
+	RemoveUpstream(ctx context.Context, name string) error
+	ReconnectUpstream(name string) error
+	SetUpstreamPaused(name string, paused bool) error
+
+	// TestRoute returns the upstreams a message from account to destination would go to, in order
+	// of preference (gateway.ErrNoRoute when none). ReloadRoutes makes route and account edits in the
+	// store take effect.
+	TestRoute(ctx context.Context, account, destination string) ([]string, error)
+	ReloadRoutes(ctx context.Context) error
+
+	// Outbind connects to an ESME and asks it to bind (SMPP outbind).
+	Outbind(ctx context.Context, cfg gateway.OutbindConfig) error
+
+	// Stats returns the gateway's counters.
+	Stats(ctx context.Context) (gateway.Stats, error)
+
+	// Subscribe delivers receipts and MO for account ("" for every account) until cancel is
+	// called; a subscriber that does not keep up loses events rather than slowing the gateway
+	// (receipts stay readable through the store).
+	Subscribe(account string) (events <-chan gateway.Event, cancel func())
+
+	// Ready reports whether the store is reachable and the listeners are up.
+	Ready(ctx context.Context) error
+}

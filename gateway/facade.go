@@ -1,0 +1,89 @@
+package gateway
+
+import (
+	"errors"
+	"time"
+
+	"github.com/smppgw/smppgw/pdu"
+	"github.com/smppgw/smppgw/store"
+)
+
+// The types below are what the running gateway (type Gateway) offers the API and the admin
+// endpoints: one message path for SMPP and the API, and the operator's view of sessions, upstreams,
+// routes and counters.
+
+// Submission is a message handed to the gateway by an application (the API) rather than by an ESME
+// over SMPP. It goes through the same path as a submit_sm: validated, split into parts, routed,
+// written to the store and queued for its upstream, and only then acknowledged.
+type Submission struct {
+	Account            string        // the account it is charged to; its receipts and MO go there
+	Source             store.Address // sender (TON/NPI default from the address form when zero)
+	Destination        store.Address
+	Text               string // UTF-8 text, split into parts automatically; or
+	Binary             []byte // a binary payload sent as is in DataCoding (exactly one of Text, Binary)
+	DataCoding         *uint8 // nil: the smallest coding that carries Text (GSM 03.38 or UCS-2)
+	RegisteredDelivery uint8
+	Validity           time.Time // zero: the upstream's default
+	Schedule           time.Time // zero: deliver now
+	Priority           uint8
+	ClientRef          string
+}
+
+// ValidationError names the field of a Submission (or a submit_sm) that cannot be accepted; the API
+// answers it with InvalidArgument / HTTP 400.
+type ValidationError struct {
+	Field  string
+	Reason string
+}
+
+func (e *ValidationError) Error() string { return "gateway: " + e.Field + ": " + e.Reason }
+
+// Errors the API maps to its own codes (errors.Is): no route -> FailedPrecondition or InvalidArgument,
+// throttled -> ResourceExhausted, store.ErrUnavailable -> Unavailable, unknown name -> NotFound.
+var (
+	ErrNoRoute         = errors.New("gateway: no route for destination")
+	ErrThrottled       = errors.New("gateway: account over its throughput")
+	ErrUnknownUpstream = errors.New("gateway: no such upstream")
+	ErrUnknownSession  = errors.New("gateway: no such session")
+)
+
+// UpstreamInfo is the operator's view of one upstream bind.
+type UpstreamInfo struct {
+	Config     ClientConfig // Password cleared
+	Status     ClientStatus
+	Paused     bool
+	QueueDepth int // parts waiting in the upstream's queue (durable queue when a store is used)
+}
+
+// EventKind tells what an Event carries.
+type EventKind uint8
+
+const (
+	EventReceipt EventKind = 1 // a delivery receipt for a message of Account
+	EventMO      EventKind = 2 // a mobile-originated message routed to Account
+)
+
+// Event is a receipt or an MO as it reaches the gateway, for the API's receipt stream and webhooks.
+type Event struct {
+	Kind      EventKind
+	Account   string
+	MessageID string         // the gateway message id a receipt is about
+	Receipt   *store.Receipt // with Kind EventReceipt
+	MO        *store.Delivery
+	Status    pdu.MessageState // the message's aggregate status after the receipt
+	At        time.Time
+}
+
+// Stats are the gateway's counters for the admin API.
+type Stats struct {
+	MessagesByStatus map[pdu.MessageState]int64 // accepted messages by current status (this process's view)
+	Accepted         uint64                     // messages accepted since start
+	Rejected         uint64                     // submissions refused since start
+	ReceiptsIn       uint64
+	MOIn             uint64
+	SubmitRate       float64 // accepted messages per second over the last minute
+	Sessions         int     // bound ESME sessions
+	WindowUsed       int     // requests in flight over all sessions and upstream binds
+	WindowSize       int
+	QueueDepths      map[string]int // per upstream (submit) and per account (deliveries)
+}
