@@ -293,8 +293,13 @@ type Options struct {
 	// PollInterval bounds how long a waiting claim sleeps before it looks again for entries
 	// whose visibility time-out or give-back delay ran out. Default 100ms.
 	PollInterval time.Duration
-	// SweepInterval is how often expired id map and parked entries are removed (embedded
-	// store; Redis expires keys itself). Default 1m.
+	// MessageTTL is how long a message, its receipts and its index entries are kept after
+	// it was accepted; 0 keeps them for ever. Queue entries are not affected, so it should
+	// far exceed how long a part can wait in a queue.
+	MessageTTL time.Duration
+	// SweepInterval is how often expired entries are removed: id map, parked receipts and
+	// messages on the embedded store, message index entries on Redis (which expires keys
+	// itself). Default 1m.
 	SweepInterval time.Duration
 }
 

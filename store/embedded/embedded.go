@@ -20,7 +20,7 @@ import (
 // one (store.validKey refuses it).
 var (
 	bMsg    = []byte("msg")    // id -> message record
-	bIdx    = []byte("idx")    // IndexKey(created, id) -> nil
+	bIdx    = []byte("idx")    // IndexKey(created, id) -> account
 	bIdxAcc = []byte("idxacc") // account NUL IndexKey -> nil
 	bMap    = []byte("map")    // upstream NUL upstream id -> expiry(8) part(1) message id
 	bPark   = []byte("park")   // upstream NUL upstream id NUL seq(8) -> expiry(8) receipt record
@@ -233,7 +233,8 @@ func expKey(t time.Time, l byte, key []byte) []byte {
 	return append(b, key...)
 }
 
-// sweep removes expired id map and parked receipt entries every SweepInterval.
+// sweep removes expired id map and parked receipt entries, and messages past MessageTTL,
+// every SweepInterval.
 func (s *Store) sweep() {
 	defer s.sweeper.Done()
 	t := time.NewTicker(s.opts.SweepInterval)
@@ -245,9 +246,62 @@ func (s *Store) sweep() {
 		case <-t.C:
 			// An error here is retried at the next tick; expired entries are already invisible
 			// to readers, so a late sweep only costs disk space.
-			_ = s.write(context.Background(), func(tx *bbolt.Tx) error { return dirty(sweepExpired(tx, nowUTC(), 10000)) }, nil)
+			_ = s.write(context.Background(), func(tx *bbolt.Tx) error {
+				now := nowUTC()
+				if err := sweepExpired(tx, now, sweepMax); err != nil {
+					return dirty(err)
+				}
+				if s.opts.MessageTTL > 0 {
+					return dirty(sweepMessages(tx, now.Add(-s.opts.MessageTTL), sweepMax))
+				}
+				return nil
+			}, nil)
 		}
 	}
+}
+
+// sweepMax bounds the deletions of one sweep, so one transaction stays short; a backlog
+// is worked off over several sweeps.
+const sweepMax = 10000
+
+// sweepMessages deletes up to max messages created before cutoff, with their index entries
+// and receipts.
+func sweepMessages(tx *bbolt.Tx, cutoff time.Time, max int) error {
+	end := store.IndexKey(cutoff, "")
+	type old struct{ ikey, account []byte }
+	var dead []old
+	c := tx.Bucket(bIdx).Cursor()
+	for k, v := c.First(); k != nil && len(dead) < max && bytes.Compare(k, end) < 0; k, v = c.Next() {
+		dead = append(dead, old{bytes.Clone(k), bytes.Clone(v)})
+	}
+	rc := tx.Bucket(bRcpt)
+	for _, d := range dead {
+		if len(d.ikey) < 9 {
+			continue
+		}
+		id := d.ikey[8:]
+		if err := tx.Bucket(bMsg).Delete(id); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bIdx).Delete(d.ikey); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bIdxAcc).Delete(accKey(string(d.account), d.ikey)); err != nil {
+			return err
+		}
+		prefix := append(bytes.Clone(id), 0)
+		var keys [][]byte
+		c := rc.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			keys = append(keys, bytes.Clone(k))
+		}
+		for _, k := range keys {
+			if err := rc.Delete(k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // sweepExpired deletes up to max expired entries.

@@ -35,7 +35,8 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 		if err := msgs.Put(id, rec); err != nil {
 			return dirty(err)
 		}
-		if err := tx.Bucket(bIdx).Put(ikey, nil); err != nil {
+		// The index value is the account, so the retention sweep needs no record decode.
+		if err := tx.Bucket(bIdx).Put(ikey, []byte(m.Account)); err != nil {
 			return dirty(err)
 		}
 		if err := tx.Bucket(bIdxAcc).Put(accKey(m.Account, ikey), nil); err != nil {

@@ -26,13 +26,18 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	store.PrepareAccept(m, nowUTC())
 	q := store.Queue{Kind: store.SubmitQueue, Name: m.Upstream}
 	member := string(store.IndexKey(m.CreatedAt, m.ID))
-	args := make([]any, 5, 5+len(m.Parts))
-	args[0], args[1], args[2], args[3], args[4] = store.AppendMessage(nil, m), len(m.Parts), int(m.Status), ns(m.CreatedAt), member
+	var expireAt int64
+	if s.opts.MessageTTL > 0 {
+		expireAt = m.CreatedAt.Add(s.opts.MessageTTL).UnixMilli()
+	}
+	args := make([]any, 6, 7+len(m.Parts))
+	args[0], args[1], args[2], args[3], args[4], args[5] = store.AppendMessage(nil, m), len(m.Parts), int(m.Status), ns(m.CreatedAt), member, expireAt
 	for i := range m.Parts {
 		args = append(args, store.AppendPartTask(nil, store.NewPartTask(m, i)))
 	}
 	if !s.splitAccept {
-		keys := []string{s.kMsg(m.ID), s.kStream(q), s.kIdx(), s.kIdxAcc(m.Account)}
+		args = append(args, m.Account)
+		keys := []string{s.kMsg(m.ID), s.kStream(q), s.kIdx(), s.kIdxAcc(m.Account), s.kAccounts()}
 		var cmd *goredis.Cmd
 		return s.simple(ctx, func(p goredis.Pipeliner) {
 			cmd = acceptAll.EvalSha(ctx, p, keys, args...)
@@ -46,14 +51,15 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 		round++
 		switch round {
 		case 1:
-			first = acceptMsg.EvalSha(ctx, p, []string{s.kMsg(m.ID)}, args[:5]...)
+			first = acceptMsg.EvalSha(ctx, p, []string{s.kMsg(m.ID)}, args[:6]...)
 			return true
 		case 2:
 			if result = acceptResult(m.ID, first); result != nil {
 				return false
 			}
-			rest = append(rest, p.ZAdd(ctx, s.kIdx(), goredis.Z{Member: member}), p.ZAdd(ctx, s.kIdxAcc(m.Account), goredis.Z{Member: member}))
-			for _, payload := range args[5:] {
+			rest = append(rest, p.ZAdd(ctx, s.kIdx(), goredis.Z{Member: member}), p.ZAdd(ctx, s.kIdxAcc(m.Account), goredis.Z{Member: member}),
+				p.SAdd(ctx, s.kAccounts(), m.Account))
+			for _, payload := range args[6:] {
 				rest = append(rest, p.XAdd(ctx, &goredis.XAddArgs{Stream: s.kStream(q), Values: []any{"p", payload}}))
 			}
 			return true

@@ -49,6 +49,8 @@ type Store struct {
 	w           *batch.Batcher[*op]
 	closed      atomic.Bool
 	once        sync.Once
+	stop        chan struct{} // closed by Close: stops the sweeper
+	sweeper     sync.WaitGroup
 
 	loadMu sync.Mutex // serialises script reloads after a server restart
 }
@@ -98,13 +100,49 @@ func New(ctx context.Context, c goredis.UniversalClient, cfg Config) (*Store, er
 		cfg.Flushers = 4
 	}
 	_, cluster := c.(*goredis.ClusterClient)
-	s := &Store{c: c, splitAccept: cluster, prefix: cfg.Prefix, opts: cfg.Options.WithDefaults()}
+	s := &Store{c: c, splitAccept: cluster, prefix: cfg.Prefix, opts: cfg.Options.WithDefaults(), stop: make(chan struct{})}
 	s.Config = store.Config{B: configBackend{s}}
 	if err := s.loadScripts(ctx); err != nil {
 		return nil, err
 	}
 	s.w = batch.New(cfg.Flushers, s.opts.MaxBatch, store.ErrClosed, s.flush)
+	if s.opts.MessageTTL > 0 {
+		s.sweeper.Add(1)
+		go s.sweep()
+	}
 	return s, nil
+}
+
+// sweep trims the message index entries past MessageTTL every SweepInterval; Redis expires
+// the messages themselves. Every instance sweeps; the trim is idempotent.
+func (s *Store) sweep() {
+	defer s.sweeper.Done()
+	t := time.NewTicker(s.opts.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			// Errors are retried at the next tick; stale index entries are skipped by readers.
+			_ = s.trimIndex(context.Background(), nowUTC().Add(-s.opts.MessageTTL))
+		}
+	}
+}
+
+func (s *Store) trimIndex(ctx context.Context, cutoff time.Time) error {
+	hi := "(" + string(store.IndexKey(cutoff, ""))
+	accounts, err := s.c.SMembers(ctx, s.kAccounts()).Result()
+	if err != nil {
+		return mapErr(err)
+	}
+	p := s.c.Pipeline()
+	p.ZRemRangeByLex(ctx, s.kIdx(), "-", hi)
+	for _, a := range accounts {
+		p.ZRemRangeByLex(ctx, s.kIdxAcc(a), "-", hi)
+	}
+	_, err = p.Exec(ctx)
+	return mapErr(err)
 }
 
 func (s *Store) loadScripts(ctx context.Context) error {
@@ -129,6 +167,8 @@ func (s *Store) Close() error {
 	var err error
 	s.once.Do(func() {
 		s.closed.Store(true)
+		close(s.stop)
+		s.sweeper.Wait()
 		s.w.Close()
 		if s.own {
 			err = s.c.Close()
@@ -278,6 +318,7 @@ func (s *Store) kPark(up, uid string) string { return s.prefix + "k:{" + up + "\
 func (s *Store) kIdx() string                { return s.prefix + "ix" }
 func (s *Store) kIdxAcc(a string) string     { return s.prefix + "ixa:" + a }
 func (s *Store) kLost() string               { return s.prefix + "lost" }
+func (s *Store) kAccounts() string           { return s.prefix + "accts" } // accounts with an index
 func (s *Store) kConfig(k store.ConfigKind) string {
 	return s.prefix + "c:" + string(k)
 }

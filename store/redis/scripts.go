@@ -67,30 +67,41 @@ local function refresh(key, now)
 end
 `
 
-// acceptAll: KEYS msg, stream, index, account index. ARGV record, parts, status, created(ns),
-// index member, then one part payload per part. Returns 0 when the id is taken.
-var acceptAll = goredis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+// writeMsg creates the message hash; ARGV[6] is when it expires (unix ms), 0 for never.
+const writeMsg = `
 local n = tonumber(ARGV[2])
 local f = {'b', ARGV[1], 'n', n, 's', ARGV[3], 'hist', ARGV[3] .. ':' .. ARGV[4] .. ';', 'u', ARGV[4]}
 for i = 0, n - 1 do f[#f + 1] = 'ps' .. i; f[#f + 1] = ARGV[3] end
 redis.call('HSET', KEYS[1], unpack(f))
+if ARGV[6] ~= '0' then redis.call('PEXPIREAT', KEYS[1], ARGV[6]) end
+`
+
+// acceptAll: KEYS msg, stream, index, account index, set of accounts. ARGV record, parts,
+// status, created(ns), index member, expiry(ms), then one part payload per part. Returns 0
+// when the id is taken.
+var acceptAll = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+` + writeMsg + `
 redis.call('ZADD', KEYS[3], 0, ARGV[5])
 redis.call('ZADD', KEYS[4], 0, ARGV[5])
-for i = 1, n do redis.call('XADD', KEYS[2], '*', 'p', ARGV[5 + i]) end
+redis.call('SADD', KEYS[5], ARGV[7 + n])
+for i = 1, n do redis.call('XADD', KEYS[2], '*', 'p', ARGV[6 + i]) end
 return 1
 `)
 
-// acceptMsg is acceptAll's first half for Redis Cluster: KEYS msg; ARGV as acceptAll without
-// payloads. The index and queue writes follow in the next round trip.
+// acceptMsg is acceptAll's first half for Redis Cluster: KEYS msg; ARGV the first six of
+// acceptAll. The index and queue writes follow in the next round trip.
 var acceptMsg = goredis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local n = tonumber(ARGV[2])
-local f = {'b', ARGV[1], 'n', n, 's', ARGV[3], 'hist', ARGV[3] .. ':' .. ARGV[4] .. ';', 'u', ARGV[4]}
-for i = 0, n - 1 do f[#f + 1] = 'ps' .. i; f[#f + 1] = ARGV[3] end
-redis.call('HSET', KEYS[1], unpack(f))
+` + writeMsg + `
 return 1
 `)
+
+// keepWith gives the receipts list the message hash's expiry.
+const keepWith = `
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+`
 
 // mapSet: KEYS id map, park list. ARGV value, ttl(ms). Writes the mapping and returns what is
 // parked, atomically with mapOrPark, so a receipt is either parked before (and returned here)
@@ -126,6 +137,7 @@ for j = 7, #ARGV, 4 do
   refresh(KEYS[1], ARGV[j + 2])
   redis.call('RPUSH', KEYS[2], ARGV[j + 3])
 end
+` + keepWith + `
 return redis.call('HGETALL', KEYS[1])
 `)
 
@@ -138,6 +150,7 @@ if i >= tonumber(redis.call('HGET', KEYS[1], 'n') or '0') then return -2 end
 setPart(KEYS[1], i, tonumber(ARGV[2]), ARGV[3], ARGV[4])
 refresh(KEYS[1], ARGV[4])
 redis.call('RPUSH', KEYS[2], ARGV[5])
+` + keepWith + `
 return redis.call('HGETALL', KEYS[1])
 `)
 

@@ -54,6 +54,7 @@ func Run(t *testing.T, h Harness) {
 		{"ReceiptBeforeMapping", testReceiptBeforeMapping},
 		{"ReceiptRace", testReceiptRace},
 		{"TTLExpiry", testTTLExpiry},
+		{"MessageRetention", testRetention},
 		{"Deliveries", testDeliveries},
 		{"ListMessages", testListMessages},
 		{"Config", testConfig},
@@ -619,6 +620,40 @@ func testTTLExpiry(t *testing.T, h Harness) {
 	_, attached, err := s.UpdatePart(ctx, store.PartUpdate{MessageID: "t1", Part: 0, Upstream: "up", UpstreamID: "T1"})
 	if err != nil || len(attached) != 0 {
 		t.Errorf("expired parked receipt attached: %d %v", len(attached), err)
+	}
+}
+
+// testRetention checks that with MessageTTL set a message, its receipts and its index entries
+// go away, while its queue entry stays (the part may still be waiting to be sent).
+func testRetention(t *testing.T, h Harness) {
+	opts := Options()
+	opts.MessageTTL = 300 * time.Millisecond
+	s := h.Open(t, opts)
+	ctx := ctxT(t)
+	mustAccept(t, s, NewMessage("old", "acme", "up", 1))
+	if _, _, err := s.UpdatePart(ctx, store.PartUpdate{MessageID: "old", Part: 0, Upstream: "up", UpstreamID: "O1", Status: pdu.ENROUTE}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.AddReceipt(ctx, &store.Receipt{Upstream: "up", UpstreamID: "O1", State: pdu.DELIVERED}); err != nil {
+		t.Fatal(err)
+	}
+	mustGet(t, s, "old")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := s.GetMessage(ctx, "old")
+		all, _, lerr := s.ListMessages(ctx, store.MessageFilter{})
+		acc, _, aerr := s.ListMessages(ctx, store.MessageFilter{Account: "acme"})
+		_, rerr := s.ListReceipts(ctx, "old")
+		if errors.Is(err, store.ErrNotFound) && errors.Is(rerr, store.ErrNotFound) && lerr == nil && aerr == nil && len(all) == 0 && len(acc) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("message past MessageTTL still there: get %v, receipts %v, list %d/%d (%v %v)", err, rerr, len(all), len(acc), lerr, aerr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := queueLen(t, s, submitQ("up")); n != 1 {
+		t.Errorf("queue length %d, want 1: retention must not drop queued work", n)
 	}
 }
 
