@@ -88,6 +88,10 @@ type Queues interface {
 	// Attempts count increased (use after ESME_RTHROTTLED or a transient error). The lease is
 	// spent: the entry's next claim carries a new one. ErrNotFound if it was acknowledged.
 	GiveBack(ctx context.Context, l Lease, delay time.Duration) error
+	// Reroute moves a claimed part to the queue of another upstream (failover when its own
+	// upstream refuses it or stays down), keeping its attempt count. The lease is spent.
+	// ErrNotFound if the entry was acknowledged meanwhile.
+	Reroute(ctx context.Context, l Lease, upstream string) error
 	// RequeueLost records requests a session sent but never saw answered (lost PDUs) and gives
 	// their entries back at once, without waiting for the visibility time-out.
 	RequeueLost(ctx context.Context, lost []LostPDU) error

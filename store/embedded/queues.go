@@ -205,8 +205,8 @@ func (s *Store) claim(ctx context.Context, name store.Queue, consumer string, n 
 	}
 }
 
-// payloads reads the claimed entries' payloads. An entry whose payload is gone (it cannot
-// be, short of disk corruption) is dropped from memory and from the result.
+// payloads reads the claimed entries' payloads; a nil payload means the entry left the
+// disk after it was claimed (a concurrent Reroute of a reclaimed entry).
 func (s *Store) payloads(name store.Queue, got []claimed) ([][]byte, error) {
 	out := make([][]byte, len(got))
 	err := s.db.View(func(tx *bbolt.Tx) error {
@@ -242,6 +242,10 @@ func (s *Store) ClaimParts(ctx context.Context, upstream, consumer string, max i
 	}
 	out := make([]*store.PartTask, 0, len(got))
 	for i, c := range got {
+		if payloads[i] == nil {
+			s.forget(name, c.seq) // removed (rerouted) between the claim and the read
+			continue
+		}
 		t, err := store.DecodePartTask(payloads[i])
 		if err != nil {
 			// Undecodable work can never succeed; it is logged by the caller's metrics as
@@ -265,6 +269,10 @@ func (s *Store) ClaimDeliveries(ctx context.Context, account, consumer string, m
 	}
 	out := make([]*store.Delivery, 0, len(got))
 	for i, c := range got {
+		if payloads[i] == nil {
+			s.forget(name, c.seq) // removed (rerouted) between the claim and the read
+			continue
+		}
 		d, err := store.DecodeDelivery(payloads[i])
 		if err != nil {
 			s.dropCorrupt(name, c.seq)
@@ -378,6 +386,55 @@ func (s *Store) giveBack(name store.Queue, n uint64, delay time.Duration, lost b
 	}
 	q.wake()
 	return nil
+}
+
+// Reroute moves entry l to upstream's queue in one transaction.
+func (s *Store) Reroute(ctx context.Context, l store.Lease, upstream string) error {
+	n, err := parseLease(l)
+	if err != nil {
+		return err
+	}
+	to := store.Queue{Kind: store.SubmitQueue, Name: upstream}
+	if l.Queue.Kind != store.SubmitQueue || store.ValidateQueue(to) != nil {
+		return fmt.Errorf("%w: reroute %v to %q", store.ErrInvalid, l.Queue, upstream)
+	}
+	s.qmu.Lock()
+	e := s.q(l.Queue).entries[n]
+	attempts := 0
+	if e != nil {
+		attempts = e.attempts
+	}
+	s.qmu.Unlock()
+	if e == nil {
+		return fmt.Errorf("%w: queue %v entry %d", store.ErrNotFound, l.Queue, n)
+	}
+	var seqs []uint64
+	return s.write(ctx, func(tx *bbolt.Tx) error {
+		old := tx.Bucket(bQueues).Bucket(queueBucket(l.Queue))
+		var payload []byte
+		if old != nil {
+			payload = bytes.Clone(old.Get(be64(n)))
+		}
+		if payload == nil {
+			return fmt.Errorf("%w: queue %v entry %d", store.ErrNotFound, l.Queue, n)
+		}
+		if err := old.Delete(be64(n)); err != nil {
+			return dirty(err)
+		}
+		var err error
+		seqs, err = putQueue(tx, to, [][]byte{payload}, seqs[:0])
+		return dirty(err)
+	}, func() {
+		s.forget(l.Queue, n)
+		s.qmu.Lock()
+		q := s.q(to)
+		for _, seq := range seqs {
+			q.entries[seq] = &entry{attempts: attempts}
+			heap.Push(&q.ready, seq)
+		}
+		q.wake()
+		s.qmu.Unlock()
+	})
 }
 
 // RequeueLost logs the lost PDUs and gives their entries back at once.

@@ -237,6 +237,63 @@ func (s *Store) giveBack(ctx context.Context, p goredis.Pipeliner, l store.Lease
 	return giveBack.EvalSha(ctx, p, []string{s.kStream(l.Queue), s.kDelayed(l.Queue)}, group, l.Entry, delay.Milliseconds(), time.Now().UnixMilli(), flag)
 }
 
+// Reroute copies the entry to upstream's stream, then acknowledges and deletes it in its
+// own: the two streams may live in different slots, so this is two round trips, ordered so
+// that a failure between them leaves the part queued twice (sent twice at worst) rather
+// than lost.
+func (s *Store) Reroute(ctx context.Context, l store.Lease, upstream string) error {
+	to := store.Queue{Kind: store.SubmitQueue, Name: upstream}
+	if l.Queue.Kind != store.SubmitQueue || store.ValidateQueue(l.Queue) != nil || store.ValidateQueue(to) != nil {
+		return fmt.Errorf("%w: reroute %v to %q", store.ErrInvalid, l.Queue, upstream)
+	}
+	from := s.kStream(l.Queue)
+	var (
+		round  int
+		read   *goredis.XMessageSliceCmd
+		add    *goredis.StringCmd
+		result error
+	)
+	err := s.do(ctx, func(p goredis.Pipeliner) bool {
+		round++
+		switch round {
+		case 1:
+			read = p.XRange(ctx, from, l.Entry, l.Entry)
+			return true
+		case 2:
+			msgs, err := read.Result()
+			if err != nil {
+				result = mapErr(err)
+				return false
+			}
+			if len(msgs) == 0 {
+				result = fmt.Errorf("%w: queue %v entry %s", store.ErrNotFound, l.Queue, l.Entry)
+				return false
+			}
+			vals := map[string]any{"p": msgs[0].Values["p"], "r": "0"}
+			if a, ok := msgs[0].Values["a"]; ok {
+				vals["a"] = a
+			}
+			add = p.XAdd(ctx, &goredis.XAddArgs{Stream: s.kStream(to), Values: vals})
+			return true
+		case 3:
+			if err := add.Err(); err != nil {
+				result = mapErr(err)
+				return false
+			}
+			p.XAck(ctx, from, group, l.Entry)
+			p.XDel(ctx, from, l.Entry)
+			return true
+		}
+		// A failed removal leaves the old entry pending: it is reclaimed and sent again
+		// after the visibility time-out, the duplicate this order accepts.
+		return false
+	})
+	if err != nil {
+		return err
+	}
+	return result
+}
+
 // RequeueLost logs the lost PDUs and re-adds their entries at once.
 func (s *Store) RequeueLost(ctx context.Context, lost []store.LostPDU) error {
 	if len(lost) == 0 {

@@ -50,6 +50,7 @@ func Run(t *testing.T, h Harness) {
 		{"GiveBack", testGiveBack},
 		{"ClaimWaits", testClaimWaits},
 		{"LostPDUs", testLostPDUs},
+		{"Reroute", testReroute},
 		{"ReceiptFlow", testReceiptFlow},
 		{"ReceiptBeforeMapping", testReceiptBeforeMapping},
 		{"ReceiptRace", testReceiptRace},
@@ -462,6 +463,41 @@ func testLostPDUs(t *testing.T, h Harness) {
 	}
 	if n := queueLen(t, s, submitQ("up")); n != 0 {
 		t.Errorf("queue length %d", n)
+	}
+}
+
+func testReroute(t *testing.T, h Harness) {
+	opts := Options()
+	opts.VisibilityTimeout = 10 * time.Second
+	s := h.Open(t, opts)
+	ctx := ctxT(t)
+	mustAccept(t, s, NewMessage("f1", "a", "upA", 1))
+	task := claimOne(t, s, "upA", 0)
+	if err := s.GiveBack(ctx, task.Lease, 0); err != nil {
+		t.Fatal(err)
+	}
+	task = claimOne(t, s, "upA", 0)
+	if err := s.Reroute(ctx, task.Lease, "upB"); err != nil {
+		t.Fatalf("Reroute: %v", err)
+	}
+	if a, b := queueLen(t, s, submitQ("upA")), queueLen(t, s, submitQ("upB")); a != 0 || b != 1 {
+		t.Errorf("queue lengths after reroute: upA %d upB %d, want 0 and 1", a, b)
+	}
+	moved := claimOne(t, s, "upB", 0)
+	if moved.MessageID != "f1" || moved.Part != 0 || moved.Attempts != 1 || !bytes.Equal(moved.ShortMessage, task.ShortMessage) {
+		t.Errorf("rerouted task %+v", moved)
+	}
+	if err := s.Reroute(ctx, task.Lease, "upC"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second Reroute of a spent lease: %v, want ErrNotFound", err)
+	}
+	if err := s.Reroute(ctx, store.Lease{Queue: store.Queue{Kind: store.DeliverQueue, Name: "a"}, Entry: moved.Lease.Entry}, "upC"); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("Reroute of a deliver queue entry: %v, want ErrInvalid", err)
+	}
+	if err := s.Ack(ctx, moved.Lease); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim(t, s, "upA", 1, 0); len(got) != 0 {
+		t.Errorf("rerouted entry still claimable on its old queue")
 	}
 }
 
