@@ -212,7 +212,7 @@ const (
 )
 
 // ConfigBackend is the small key-value surface an implementation provides for configuration
-// records; Config builds the typed methods on it so each backend writes them once.
+// records; Admin builds the typed methods on it so each backend writes them once.
 type ConfigBackend interface {
 	// ConfigPut writes value under (kind, key); with create set it fails with ErrExists when
 	// the key is taken.
@@ -225,9 +225,9 @@ type ConfigBackend interface {
 	ConfigList(ctx context.Context, kind ConfigKind) ([][]byte, error)
 }
 
-// Config implements Accounts, Upstreams, Routes, APIKeys and Webhooks over a ConfigBackend.
+// Admin implements Accounts, Upstreams, Routes, APIKeys and Webhooks over a ConfigBackend.
 // Implementations embed it.
-type Config struct {
+type Admin struct {
 	B ConfigBackend
 }
 
@@ -286,92 +286,92 @@ func stamp(created, updated *time.Time) {
 	}
 }
 
-func (c Config) CreateAccount(ctx context.Context, a *Account) error {
+func (c Admin) CreateAccount(ctx context.Context, a *Account) error {
 	stamp(&a.CreatedAt, &a.UpdatedAt)
 	return put(ctx, c.B, KindAccount, a.SystemID, a, true)
 }
-func (c Config) PutAccount(ctx context.Context, a *Account) error {
+func (c Admin) PutAccount(ctx context.Context, a *Account) error {
 	stamp(&a.CreatedAt, &a.UpdatedAt)
 	return put(ctx, c.B, KindAccount, a.SystemID, a, false)
 }
-func (c Config) GetAccount(ctx context.Context, id string) (*Account, error) {
+func (c Admin) GetAccount(ctx context.Context, id string) (*Account, error) {
 	return get[Account](ctx, c.B, KindAccount, id)
 }
-func (c Config) DeleteAccount(ctx context.Context, id string) error {
+func (c Admin) DeleteAccount(ctx context.Context, id string) error {
 	return c.B.ConfigDelete(ctx, KindAccount, id)
 }
-func (c Config) ListAccounts(ctx context.Context) ([]*Account, error) {
+func (c Admin) ListAccounts(ctx context.Context) ([]*Account, error) {
 	return list(ctx, c.B, KindAccount, func(a *Account) string { return a.SystemID })
 }
 
-func (c Config) CreateUpstream(ctx context.Context, u *Upstream) error {
+func (c Admin) CreateUpstream(ctx context.Context, u *Upstream) error {
 	stamp(&u.CreatedAt, &u.UpdatedAt)
 	return put(ctx, c.B, KindUpstream, u.Name, u, true)
 }
-func (c Config) PutUpstream(ctx context.Context, u *Upstream) error {
+func (c Admin) PutUpstream(ctx context.Context, u *Upstream) error {
 	stamp(&u.CreatedAt, &u.UpdatedAt)
 	return put(ctx, c.B, KindUpstream, u.Name, u, false)
 }
-func (c Config) GetUpstream(ctx context.Context, name string) (*Upstream, error) {
+func (c Admin) GetUpstream(ctx context.Context, name string) (*Upstream, error) {
 	return get[Upstream](ctx, c.B, KindUpstream, name)
 }
-func (c Config) DeleteUpstream(ctx context.Context, name string) error {
+func (c Admin) DeleteUpstream(ctx context.Context, name string) error {
 	return c.B.ConfigDelete(ctx, KindUpstream, name)
 }
-func (c Config) ListUpstreams(ctx context.Context) ([]*Upstream, error) {
+func (c Admin) ListUpstreams(ctx context.Context) ([]*Upstream, error) {
 	return list(ctx, c.B, KindUpstream, func(u *Upstream) string { return u.Name })
 }
 
-func (c Config) CreateRoute(ctx context.Context, r *Route) error {
+func (c Admin) CreateRoute(ctx context.Context, r *Route) error {
 	stamp(&r.CreatedAt, &r.UpdatedAt)
 	return put(ctx, c.B, KindRoute, r.Name, r, true)
 }
-func (c Config) PutRoute(ctx context.Context, r *Route) error {
+func (c Admin) PutRoute(ctx context.Context, r *Route) error {
 	stamp(&r.CreatedAt, &r.UpdatedAt)
 	return put(ctx, c.B, KindRoute, r.Name, r, false)
 }
-func (c Config) GetRoute(ctx context.Context, name string) (*Route, error) {
+func (c Admin) GetRoute(ctx context.Context, name string) (*Route, error) {
 	return get[Route](ctx, c.B, KindRoute, name)
 }
-func (c Config) DeleteRoute(ctx context.Context, name string) error {
+func (c Admin) DeleteRoute(ctx context.Context, name string) error {
 	return c.B.ConfigDelete(ctx, KindRoute, name)
 }
-func (c Config) ListRoutes(ctx context.Context) ([]*Route, error) {
+func (c Admin) ListRoutes(ctx context.Context) ([]*Route, error) {
 	return list(ctx, c.B, KindRoute, func(r *Route) string { return r.Name })
 }
 
-func (c Config) CreateAPIKey(ctx context.Context, k *APIKey) error {
+func (c Admin) CreateAPIKey(ctx context.Context, k *APIKey) error {
 	stamp(&k.CreatedAt, nil)
 	return put(ctx, c.B, KindAPIKey, k.ID, k, true)
 }
-func (c Config) PutAPIKey(ctx context.Context, k *APIKey) error {
+func (c Admin) PutAPIKey(ctx context.Context, k *APIKey) error {
 	stamp(&k.CreatedAt, nil)
 	return put(ctx, c.B, KindAPIKey, k.ID, k, false)
 }
-func (c Config) GetAPIKey(ctx context.Context, id string) (*APIKey, error) {
+func (c Admin) GetAPIKey(ctx context.Context, id string) (*APIKey, error) {
 	return get[APIKey](ctx, c.B, KindAPIKey, id)
 }
-func (c Config) DeleteAPIKey(ctx context.Context, id string) error {
+func (c Admin) DeleteAPIKey(ctx context.Context, id string) error {
 	return c.B.ConfigDelete(ctx, KindAPIKey, id)
 }
-func (c Config) ListAPIKeys(ctx context.Context) ([]*APIKey, error) {
+func (c Admin) ListAPIKeys(ctx context.Context) ([]*APIKey, error) {
 	return list(ctx, c.B, KindAPIKey, func(k *APIKey) string { return k.ID })
 }
 
-func (c Config) CreateWebhook(ctx context.Context, w *Webhook) error {
+func (c Admin) CreateWebhook(ctx context.Context, w *Webhook) error {
 	stamp(&w.CreatedAt, nil)
 	return put(ctx, c.B, KindWebhook, w.ID, w, true)
 }
-func (c Config) PutWebhook(ctx context.Context, w *Webhook) error {
+func (c Admin) PutWebhook(ctx context.Context, w *Webhook) error {
 	stamp(&w.CreatedAt, nil)
 	return put(ctx, c.B, KindWebhook, w.ID, w, false)
 }
-func (c Config) GetWebhook(ctx context.Context, id string) (*Webhook, error) {
+func (c Admin) GetWebhook(ctx context.Context, id string) (*Webhook, error) {
 	return get[Webhook](ctx, c.B, KindWebhook, id)
 }
-func (c Config) DeleteWebhook(ctx context.Context, id string) error {
+func (c Admin) DeleteWebhook(ctx context.Context, id string) error {
 	return c.B.ConfigDelete(ctx, KindWebhook, id)
 }
-func (c Config) ListWebhooks(ctx context.Context) ([]*Webhook, error) {
+func (c Admin) ListWebhooks(ctx context.Context) ([]*Webhook, error) {
 	return list(ctx, c.B, KindWebhook, func(w *Webhook) string { return w.ID })
 }

@@ -36,7 +36,7 @@ const lostCap = 10000
 
 // Store is the embedded store. Create it with Open.
 type Store struct {
-	store.Config
+	store.Admin
 	db   *bbolt.DB
 	opts store.Options
 	w    *batch.Batcher[op]
@@ -89,7 +89,7 @@ func Open(path string, opts store.Options) (*Store, error) {
 		return nil, fmt.Errorf("%w: embedded: open %s: %w", store.ErrUnavailable, path, err)
 	}
 	s := &Store{db: db, opts: opts, queues: map[store.Queue]*queue{}, closing: make(chan struct{})}
-	s.Config = store.Config{B: configBackend{s}}
+	s.Admin = store.Admin{B: configBackend{s}}
 	if err := db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range [][]byte{bMsg, bIdx, bIdxAcc, bMap, bPark, bRcpt, bExp, bLost, bQueues, bConfig} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {

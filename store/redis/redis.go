@@ -38,7 +38,7 @@ type Config struct {
 
 // Store is the Redis store. Create it with Open or New.
 type Store struct {
-	store.Config
+	store.Admin
 	c   goredis.UniversalClient
 	own bool // Close closes c
 	// splitAccept writes a message and its queue entries in two round trips, as Cluster
@@ -101,7 +101,7 @@ func New(ctx context.Context, c goredis.UniversalClient, cfg Config) (*Store, er
 	}
 	_, cluster := c.(*goredis.ClusterClient)
 	s := &Store{c: c, splitAccept: cluster, prefix: cfg.Prefix, opts: cfg.Options.WithDefaults(), stop: make(chan struct{})}
-	s.Config = store.Config{B: configBackend{s}}
+	s.Admin = store.Admin{B: configBackend{s}}
 	if err := s.loadScripts(ctx); err != nil {
 		return nil, err
 	}
