@@ -1,0 +1,260 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"strings"
+	"time"
+
+	smppgwv1 "github.com/smppgw/smppgw/api/gen/smppgw/v1"
+	"github.com/smppgw/smppgw/store"
+	"golang.org/x/crypto/bcrypt"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// API key secrets look like "sgw_<id>_<random>": the id part finds the key in the store, the
+// store keeps only the SHA-256 of the whole secret, compared in constant time. The secret has 256
+// random bits, so a plain hash (not a slow one) is enough.
+const (
+	keyPrefix   = "sgw_"
+	keyIDLen    = 16 // hex characters
+	adminPrefix = "/smppgw.v1.AdminService/"
+)
+
+// newAPIKeySecret returns a fresh key id and its secret.
+func newAPIKeySecret() (id, secret string, err error) {
+	var b [8 + 32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", "", err
+	}
+	id = hex.EncodeToString(b[:8])
+	return id, keyPrefix + id + "_" + base64.RawURLEncoding.EncodeToString(b[8:]), nil
+}
+
+func hashSecret(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+// secretPrefix is the non-secret start of a key's secret, shown in listings.
+func secretPrefix(id string) string { return keyPrefix + id }
+
+// principal is who is calling.
+type principal struct {
+	Key      *store.APIKey // nil for an operator with Basic credentials
+	Operator string        // the admin user's name with Basic credentials
+}
+
+func (p *principal) has(s store.Scope) bool {
+	if p.Key == nil {
+		return true // operators are admins
+	}
+	return p.Key.HasScope(s)
+}
+
+func (p *principal) admin() bool { return p.has(store.ScopeAdmin) }
+
+// account is the account the caller acts for: its key's, or for admins the one named.
+func (p *principal) account(named string) (string, error) {
+	own := ""
+	if p.Key != nil {
+		own = p.Key.Account
+	}
+	switch {
+	case named == "" && own == "":
+		return "", invalid("account", "required: the credentials belong to no account")
+	case named == "":
+		return own, nil
+	case named == own || p.admin():
+		return named, nil
+	}
+	return "", status.Error(codes.PermissionDenied, "account: only admin keys may act for another account")
+}
+
+// owns reports whether the caller may see records of account.
+func (p *principal) owns(account string) bool {
+	return p.admin() || (p.Key != nil && p.Key.Account == account)
+}
+
+type principalKey struct{}
+
+func principalFrom(ctx context.Context) *principal {
+	p, _ := ctx.Value(principalKey{}).(*principal)
+	if p == nil {
+		// Unreachable through the interceptors; an empty key grants nothing.
+		return &principal{Key: &store.APIKey{}}
+	}
+	return p
+}
+
+// scopes lists, per method, the scopes any one of which lets a caller in (admin implies all).
+// Methods of smppgw.v1 missing here are refused.
+var scopes = map[string][]store.Scope{
+	smppgwv1.MessageService_Submit_FullMethodName:         {store.ScopeSend},
+	smppgwv1.MessageService_SubmitBatch_FullMethodName:    {store.ScopeSend},
+	smppgwv1.MessageService_GetMessage_FullMethodName:     {store.ScopeRead},
+	smppgwv1.MessageService_ListMessages_FullMethodName:   {store.ScopeRead},
+	smppgwv1.MessageService_StreamReceipts_FullMethodName: {store.ScopeRead},
+	smppgwv1.MessageService_CreateWebhook_FullMethodName:  {store.ScopeSend},
+	smppgwv1.MessageService_DeleteWebhook_FullMethodName:  {store.ScopeSend},
+	smppgwv1.MessageService_GetWebhook_FullMethodName:     {store.ScopeSend, store.ScopeRead},
+	smppgwv1.MessageService_ListWebhooks_FullMethodName:   {store.ScopeSend, store.ScopeRead},
+}
+
+// authenticator checks credentials for both transports (REST arrives through grpc-gateway, which
+// forwards the Authorization header as the authorization metadata).
+type authenticator struct {
+	keys   store.APIKeys
+	admins map[string][]byte // operator name -> bcrypt hash
+	now    func() time.Time
+}
+
+var errUnauthenticated = status.Error(codes.Unauthenticated, "missing or unknown credentials")
+
+// authorize returns the caller of method, or Unauthenticated / PermissionDenied.
+func (a *authenticator) authorize(ctx context.Context, method string) (*principal, error) {
+	if !strings.HasPrefix(method, "/smppgw.v1.") {
+		return nil, nil // health and reflection are open
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	vals := md.Get("authorization")
+	if len(vals) != 1 {
+		return nil, errUnauthenticated
+	}
+	scheme, cred, _ := strings.Cut(vals[0], " ")
+	cred = strings.TrimSpace(cred)
+	isAdmin := strings.HasPrefix(method, adminPrefix)
+	var p *principal
+	switch strings.ToLower(scheme) {
+	case "bearer":
+		k, err := a.lookup(ctx, cred)
+		if err != nil {
+			return nil, err
+		}
+		p = &principal{Key: k}
+	case "basic":
+		if !isAdmin {
+			return nil, status.Error(codes.Unauthenticated, "basic credentials are accepted on admin endpoints only")
+		}
+		name, ok := a.checkBasic(cred)
+		if !ok {
+			return nil, errUnauthenticated
+		}
+		return &principal{Operator: name}, nil
+	default:
+		return nil, errUnauthenticated
+	}
+	if isAdmin {
+		if !p.admin() {
+			return nil, status.Error(codes.PermissionDenied, "the admin scope is required")
+		}
+		return p, nil
+	}
+	need, ok := scopes[method]
+	if !ok {
+		return nil, status.Error(codes.PermissionDenied, "method not allowed")
+	}
+	for _, s := range need {
+		if p.has(s) {
+			return p, nil
+		}
+	}
+	return nil, status.Errorf(codes.PermissionDenied, "the %s scope is required", need[0])
+}
+
+func (a *authenticator) lookup(ctx context.Context, secret string) (*store.APIKey, error) {
+	rest, ok := strings.CutPrefix(secret, keyPrefix)
+	if !ok || len(rest) < keyIDLen+2 || rest[keyIDLen] != '_' {
+		return nil, errUnauthenticated
+	}
+	k, err := a.keys.GetAPIKey(ctx, rest[:keyIDLen])
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errUnauthenticated
+	}
+	if err != nil {
+		return nil, err
+	}
+	if subtle.ConstantTimeCompare(k.Hash, hashSecret(secret)) != 1 || k.Disabled {
+		return nil, errUnauthenticated
+	}
+	if !k.ExpiresAt.IsZero() && !a.now().Before(k.ExpiresAt) {
+		return nil, status.Error(codes.Unauthenticated, "API key expired")
+	}
+	return k, nil
+}
+
+// dummyHash keeps an unknown user as slow as a wrong password.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("not a password"), bcrypt.MinCost)
+
+func (a *authenticator) checkBasic(cred string) (string, bool) {
+	raw, err := base64.StdEncoding.DecodeString(cred)
+	if err != nil {
+		return "", false
+	}
+	name, pass, ok := strings.Cut(string(raw), ":")
+	if !ok {
+		return "", false
+	}
+	hash, known := a.admins[name]
+	if !known {
+		hash = dummyHash
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(pass)) != nil || !known {
+		return "", false
+	}
+	return name, true
+}
+
+// Interceptors: authenticate, then map whatever the handler returns through toStatus once.
+
+func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	p, err := s.auth.authorize(ctx, info.FullMethod)
+	if err != nil {
+		return nil, s.statusErr(info.FullMethod, err)
+	}
+	if p != nil {
+		ctx = context.WithValue(ctx, principalKey{}, p)
+	}
+	resp, err := h(ctx, req)
+	if err != nil {
+		return nil, s.statusErr(info.FullMethod, err)
+	}
+	return resp, nil
+}
+
+type authedStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (a *authedStream) Context() context.Context { return a.ctx }
+
+func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	p, err := s.auth.authorize(ss.Context(), info.FullMethod)
+	if err != nil {
+		return s.statusErr(info.FullMethod, err)
+	}
+	if p != nil {
+		ss = &authedStream{ServerStream: ss, ctx: context.WithValue(ss.Context(), principalKey{}, p)}
+	}
+	if err := h(srv, ss); err != nil {
+		return s.statusErr(info.FullMethod, err)
+	}
+	return nil
+}
+
+func (s *Server) statusErr(method string, err error) error {
+	st, internal := toStatus(err)
+	if internal {
+		s.log.Error().Err(err).Str("method", method).Msg("api call failed")
+	}
+	return st.Err()
+}

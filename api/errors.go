@@ -1,0 +1,62 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/smppgw/smppgw/gateway"
+	"github.com/smppgw/smppgw/store"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// toStatus maps an error from the gateway, the store or this package to the gRPC status the
+// client sees; grpc-gateway turns the code into the HTTP status (InvalidArgument 400,
+// Unauthenticated 401, PermissionDenied 403, NotFound 404, AlreadyExists 409, ResourceExhausted 429,
+// Unavailable 503). Errors nobody planned for become Internal without their text, which is logged
+// instead (internal is true).
+func toStatus(err error) (st *status.Status, internal bool) {
+	if err == nil {
+		return nil, false
+	}
+	if s, ok := status.FromError(err); ok {
+		return s, false
+	}
+	var ve *gateway.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		return status.New(codes.InvalidArgument, ve.Field+": "+ve.Reason), false
+	case errors.Is(err, gateway.ErrNoRoute):
+		return status.New(codes.FailedPrecondition, "destination: no route for this destination"), false
+	case errors.Is(err, gateway.ErrThrottled):
+		return status.New(codes.ResourceExhausted, "account over its message rate; retry later"), false
+	case errors.Is(err, gateway.ErrUnknownUpstream):
+		return status.New(codes.NotFound, "no such upstream"), false
+	case errors.Is(err, gateway.ErrUnknownSession):
+		return status.New(codes.NotFound, "no such session"), false
+	case errors.Is(err, store.ErrNotFound):
+		return status.New(codes.NotFound, "not found"), false
+	case errors.Is(err, store.ErrExists):
+		return status.New(codes.AlreadyExists, "already exists"), false
+	case errors.Is(err, store.ErrInvalid):
+		return status.New(codes.InvalidArgument, err.Error()), false
+	case errors.Is(err, store.ErrUnavailable):
+		return status.New(codes.Unavailable, "store unavailable; retry later"), false
+	case errors.Is(err, context.Canceled):
+		return status.New(codes.Canceled, "canceled"), false
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.New(codes.DeadlineExceeded, "deadline exceeded"), false
+	}
+	return status.New(codes.Internal, "internal error"), true
+}
+
+// invalid is an InvalidArgument naming field.
+func invalid(field, format string, args ...any) error {
+	return status.Error(codes.InvalidArgument, field+": "+fmt.Sprintf(format, args...))
+}
+
+// unsupported refuses a field the gateway cannot keep, rather than accepting and dropping it.
+func unsupported(field string) error {
+	return status.Error(codes.InvalidArgument, field+": not supported by this gateway")
+}

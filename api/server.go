@@ -1,0 +1,305 @@
+package api
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/rs/zerolog"
+	smppgwv1 "github.com/smppgw/smppgw/api/gen/smppgw/v1"
+	"github.com/smppgw/smppgw/api/openapi"
+	"github.com/smppgw/smppgw/store"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/proto"
+)
+
+// Server serves MessageService and AdminService over gRPC and, through grpc-gateway, over REST,
+// with health, reflection and the OpenAPI document. REST calls are forwarded to the gRPC server
+// over an in-memory connection, so both transports pass the same interceptors (authentication,
+// error mapping) and REST server streams work.
+type Server struct {
+	cfg  Config
+	gw   Gateway
+	st   store.Store
+	log  zerolog.Logger
+	auth *authenticator
+	tls  *tls.Config
+
+	grpc   *grpc.Server
+	health *health.Server
+	http   *http.Server
+	inproc *bufconn.Listener
+	conn   *grpc.ClientConn
+	hooks  *dispatcher
+
+	mu      sync.Mutex
+	started bool
+	done    context.Context // ends at Shutdown: streams and the dispatcher stop
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// NewServer checks cfg and builds a server for gw and st; nothing listens until Serve or Start.
+func NewServer(cfg Config, gw Gateway, st store.Store, log zerolog.Logger) (*Server, error) {
+	if gw == nil || st == nil {
+		return nil, errors.New("api: NewServer needs a gateway and a store")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if cfg.Instance == "" {
+		cfg.Instance, _ = os.Hostname()
+	}
+	s := &Server{done: context.Background(), cfg: cfg, gw: gw, st: st, log: log.With().Str("component", "api").Logger()}
+	s.auth = &authenticator{keys: st, admins: map[string][]byte{}, now: time.Now}
+	for _, u := range cfg.AdminUsers {
+		s.auth.admins[u.Name] = []byte(u.PasswordHash)
+	}
+	if cfg.TLS != nil {
+		var err error
+		if s.tls, err = cfg.TLS.load(); err != nil {
+			return nil, err
+		}
+	}
+	opts := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
+		grpc.ChainStreamInterceptor(s.streamInterceptor),
+	}
+	s.grpc = grpc.NewServer(opts...)
+	smppgwv1.RegisterMessageServiceServer(s.grpc, &messageService{s: s})
+	smppgwv1.RegisterAdminServiceServer(s.grpc, &adminService{s: s})
+	s.health = health.NewServer()
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	s.hooks = newDispatcher(cfg.Webhooks, st, s.log)
+
+	// The REST side dials the same grpc.Server in memory; credentials of the REST caller travel
+	// as metadata, transport security is the HTTP listener's.
+	s.inproc = bufconn.Listen(1 << 20)
+	conn, err := grpc.NewClient("passthrough:///smppgw-inproc",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return s.inproc.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, fmt.Errorf("api: in-process client: %w", err)
+	}
+	s.conn = conn
+	mux := runtime.NewServeMux(
+		runtime.WithErrorHandler(errorHandler),
+		runtime.WithForwardResponseOption(startStream),
+	)
+	ctx := context.Background()
+	if err := smppgwv1.RegisterMessageServiceHandlerClient(ctx, mux, smppgwv1.NewMessageServiceClient(conn)); err != nil {
+		return nil, err
+	}
+	if err := smppgwv1.RegisterAdminServiceHandlerClient(ctx, mux, smppgwv1.NewAdminServiceClient(conn)); err != nil {
+		return nil, err
+	}
+	hm := http.NewServeMux()
+	hm.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	hm.HandleFunc("GET /readyz", s.readyz)
+	hm.Handle("/openapi.json", openapi.Handler())
+	hm.Handle("/", mux)
+	s.http = &http.Server{Handler: hm, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
+	return s, nil
+}
+
+// errorHandler adds WWW-Authenticate to 401 answers (Basic too on the admin paths), then answers
+// as grpc-gateway does: the google.rpc.Status JSON with the HTTP code of the gRPC code.
+func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if status.Code(err) == codes.Unauthenticated {
+		w.Header().Add("WWW-Authenticate", `Bearer realm="smppgw"`)
+		if strings.HasPrefix(r.URL.Path, "/v1/admin/") {
+			w.Header().Add("WWW-Authenticate", `Basic realm="smppgw", charset="UTF-8"`)
+		}
+	}
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+}
+
+// startStream sends a server stream's 200 and headers as soon as the gRPC stream is open (the
+// server sends its headers once it is subscribed), rather than with the first message, so a REST
+// client knows it will not miss what happens next.
+func startStream(_ context.Context, w http.ResponseWriter, m proto.Message) error {
+	if m != nil {
+		return nil
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	return http.NewResponseController(w).Flush()
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err := s.ready(ctx); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = fmt.Fprintf(w, "not ready: %v\n", err)
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+func (s *Server) ready(ctx context.Context) error {
+	if err := s.st.Ping(ctx); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if err := s.gw.Ready(ctx); err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	return nil
+}
+
+// Start listens on cfg.GRPCListen and cfg.HTTPListen and serves them in the background.
+func (s *Server) Start(ctx context.Context) error {
+	var lc net.ListenConfig
+	gl, err := lc.Listen(ctx, "tcp", s.cfg.GRPCListen)
+	if err != nil {
+		return fmt.Errorf("api: grpc_listen: %w", err)
+	}
+	hl, err := lc.Listen(ctx, "tcp", s.cfg.HTTPListen)
+	if err != nil {
+		gl.Close()
+		return fmt.Errorf("api: http_listen: %w", err)
+	}
+	if err := s.begin(); err != nil {
+		gl.Close()
+		hl.Close()
+		return err
+	}
+	go s.serve(gl, hl)
+	return nil
+}
+
+// Serve serves gRPC on grpcL and REST on httpL (with TLS when configured) until Shutdown, then
+// returns nil; or the first listener error.
+func (s *Server) Serve(grpcL, httpL net.Listener) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	return s.serve(grpcL, httpL)
+}
+
+func (s *Server) begin() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started {
+		return errors.New("api: server already started")
+	}
+	s.started = true
+	ctx, cancel := context.WithCancel(context.Background())
+	s.done, s.stop = ctx, cancel
+	s.wg.Add(3)
+	go func() { defer s.wg.Done(); _ = s.grpc.Serve(s.inproc) }()
+	go func() { defer s.wg.Done(); s.watchReady(ctx) }()
+	go func() { defer s.wg.Done(); s.hooks.run(ctx, s.gw) }()
+	return nil
+}
+
+func (s *Server) serve(grpcL, httpL net.Listener) error {
+	if s.tls != nil {
+		httpL = tls.NewListener(httpL, s.tls)
+		g := s.tls.Clone()
+		g.NextProtos = []string{"h2"} // gRPC clients insist on ALPN h2
+		grpcL = tls.NewListener(grpcL, g)
+	}
+	s.log.Info().Str("grpc", grpcL.Addr().String()).Str("http", httpL.Addr().String()).Bool("tls", s.tls != nil).Msg("api listening")
+	errc := make(chan error, 2)
+	go func() { errc <- s.grpc.Serve(grpcL) }()
+	go func() {
+		err := s.http.Serve(httpL)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		errc <- err
+	}()
+	first := <-errc
+	if first != nil {
+		s.log.Error().Err(first).Msg("api listener failed")
+	}
+	second := <-errc
+	if first == nil || errors.Is(first, grpc.ErrServerStopped) {
+		first = second
+	}
+	if errors.Is(first, grpc.ErrServerStopped) {
+		first = nil
+	}
+	return first
+}
+
+// watchReady keeps the gRPC health status in step with readiness.
+func (s *Server) watchReady(ctx context.Context) {
+	t := time.NewTicker(s.cfg.ReadyInterval)
+	defer t.Stop()
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := s.ready(cctx)
+		cancel()
+		st := healthpb.HealthCheckResponse_SERVING
+		if err != nil {
+			st = healthpb.HealthCheckResponse_NOT_SERVING
+		}
+		for _, svc := range []string{"", smppgwv1.MessageService_ServiceDesc.ServiceName, smppgwv1.AdminService_ServiceDesc.ServiceName} {
+			s.health.SetServingStatus(svc, st)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Shutdown stops accepting calls, ends streams and lets unary calls finish until ctx ends, then
+// closes whatever is left; pending webhook retries are dropped (their events stay in the store).
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	stop := s.stop
+	s.mu.Unlock()
+	s.health.Shutdown()
+	if stop != nil {
+		stop() // ends StreamReceipts subscriptions and the dispatcher
+	}
+	herr := s.http.Shutdown(ctx)
+	done := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.grpc.Stop()
+		<-done
+	}
+	s.conn.Close()
+	s.wg.Wait()
+	if herr != nil {
+		_ = s.http.Close()
+		return herr
+	}
+	return ctx.Err()
+}
+
+
+// shuttingDown is closed once Shutdown begins.
+func (s *Server) shuttingDown() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.done.Done()
+}
