@@ -78,6 +78,12 @@ func errorCode(e uint32) string {
 	return fmt.Sprintf("%03d", e)
 }
 
+// isText tells text codings (decoded for the API) from binary ones (passed as bytes).
+func isText(dc uint8) bool {
+	c := text.Coding(dc)
+	return c != text.Binary && c != text.Binary8 && c.HasCodec()
+}
+
 // content returns a message's user data, reassembled from its parts without their UDHs.
 func content(m *store.Message) []byte {
 	var data []byte
@@ -111,8 +117,8 @@ func messageToProto(m *store.Message, receipts []store.Receipt) *smppgwv1.Messag
 		ExpireTime:         ts(m.Validity),
 	}
 	data := content(m)
-	if c := text.Coding(m.DataCoding); c.HasCodec() {
-		out.Payload = &smppgwv1.Message_Text{Text: text.DecodeLossy(c, data)}
+	if isText(m.DataCoding) {
+		out.Payload = &smppgwv1.Message_Text{Text: text.DecodeLossy(text.Coding(m.DataCoding), data)}
 	} else {
 		out.Payload = &smppgwv1.Message_Binary{Binary: data}
 	}
@@ -170,8 +176,8 @@ func moToProto(id string, d *store.Delivery) *smppgwv1.MoMessage {
 	if part, err := pdu.ReadPart(&pdu.DeliverSM{EsmClass: d.ESMClass, DataCoding: d.DataCoding, ShortMessage: d.ShortMessage, Options: pdu.Options(d.TLVs)}); err == nil {
 		data = part.Data
 	}
-	if c := text.Coding(d.DataCoding); c.HasCodec() {
-		out.Payload = &smppgwv1.MoMessage_Text{Text: text.DecodeLossy(c, data)}
+	if isText(d.DataCoding) {
+		out.Payload = &smppgwv1.MoMessage_Text{Text: text.DecodeLossy(text.Coding(d.DataCoding), data)}
 	} else {
 		out.Payload = &smppgwv1.MoMessage_Binary{Binary: data}
 	}

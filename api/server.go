@@ -122,16 +122,28 @@ func NewServer(cfg Config, gw Gateway, st store.Store, log zerolog.Logger) (*Ser
 	return s, nil
 }
 
-// errorHandler adds WWW-Authenticate to 401 answers (Basic too on the admin paths), then answers
-// as grpc-gateway does: the google.rpc.Status JSON with the HTTP code of the gRPC code.
+// errorHandler answers as grpc-gateway does (the google.rpc.Status JSON with the HTTP code of the
+// gRPC code), except that a 401 carries proper WWW-Authenticate challenges (grpc-gateway would put
+// the status message there): Bearer, and Basic too on the admin paths.
 func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	if status.Code(err) == codes.Unauthenticated {
-		w.Header().Add("WWW-Authenticate", `Bearer realm="smppgw"`)
-		if strings.HasPrefix(r.URL.Path, "/v1/admin/") {
-			w.Header().Add("WWW-Authenticate", `Basic realm="smppgw", charset="UTF-8"`)
-		}
+		w = &challenger{ResponseWriter: w, admin: strings.HasPrefix(r.URL.Path, "/v1/admin/")}
 	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+}
+
+type challenger struct {
+	http.ResponseWriter
+	admin bool
+}
+
+func (c *challenger) WriteHeader(code int) {
+	h := c.Header()
+	h.Set("WWW-Authenticate", `Bearer realm="smppgw"`)
+	if c.admin {
+		h.Add("WWW-Authenticate", `Basic realm="smppgw", charset="UTF-8"`)
+	}
+	c.ResponseWriter.WriteHeader(code)
 }
 
 // startStream sends a server stream's 200 and headers as soon as the gRPC stream is open (the
@@ -295,7 +307,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	return ctx.Err()
 }
-
 
 // shuttingDown is closed once Shutdown begins.
 func (s *Server) shuttingDown() <-chan struct{} {
