@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"net"
 	"net/http"
 	"os"
@@ -118,7 +119,8 @@ func NewServer(cfg Config, gw Gateway, st store.Store, log zerolog.Logger) (*Ser
 	hm.HandleFunc("GET /readyz", s.readyz)
 	hm.Handle("/openapi.json", openapi.Handler())
 	hm.Handle("/", mux)
-	s.http = &http.Server{Handler: hm, ReadHeaderTimeout: 10 * time.Second, ErrorLog: nil}
+	s.http = &http.Server{Handler: hm, ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: stdlog.New(s.log.With().Str("part", "http").Logger().Level(zerolog.DebugLevel), "", 0)}
 	return s, nil
 }
 
