@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,6 +65,13 @@ type ClientStatus struct {
 // alert_notification) and returns the status to answer with. It runs on the session's reader.
 type DeliverHandler interface {
 	HandleDeliver(upstream string, req Request) pdu.CommandStatus
+}
+
+// AsyncDeliverHandler may be implemented by a DeliverHandler that answers later (after a durable
+// write, say) without holding up the session's reader: respond must be called exactly once.
+// AlertNotification has no answer; respond is then a no-op.
+type AsyncDeliverHandler interface {
+	HandleDeliverAsync(upstream string, req Request, respond func(pdu.CommandStatus))
 }
 
 // DeliverFunc adapts a function to DeliverHandler.
@@ -239,18 +247,6 @@ func (c *Client) Submit(ctx context.Context, body pdu.Body, done func(Response, 
 	return nil
 }
 
-// Enqueue queues a submit_sm and reports the upstream's message id; with it a Client is a Router's
-// Upstream.
-func (c *Client) Enqueue(ctx context.Context, sm *pdu.SubmitSM, done func(upstreamID string, err error)) error {
-	return c.Submit(ctx, sm, func(resp Response, err error) {
-		id := ""
-		if r, ok := resp.Body.(*pdu.SubmitSMResp); ok {
-			id = r.MessageID
-		}
-		done(id, err)
-	})
-}
-
 // Unbind stops the client: no new attempts, the bound session (if any) is unbound gracefully, the
 // outbind listener closes. Jobs still queued stay in the queue. It returns when the supervisor has
 // stopped or ctx ends.
@@ -415,16 +411,17 @@ func (c *Client) pump(ctx context.Context, s *Session) {
 		}
 		// The pause is checked after Pop: a throttled job is requeued while we wait in Pop.
 		if !c.throttlePause(ctx) {
-			c.queue.Requeue(j)
+			c.queue.Requeue(j, RequeueUnsent, 0)
 			return
 		}
 		j.Attempts++
+		j.Session = strconv.FormatUint(s.ID(), 10)
 		c.sent.Add(1)
 		if err := s.SendAsync(ctx, j.Body, func(resp Response, err error) { c.result(j, resp, err) }); err != nil {
 			j.Attempts--
 			c.sent.Add(^uint64(0))
 			if ctx.Err() != nil || errors.Is(err, ErrClosed) || errors.Is(err, ErrNotBound) {
-				c.queue.Requeue(j)
+				c.queue.Requeue(j, RequeueUnsent, 0)
 				return
 			}
 			// An encoding error: the job can never be sent.
@@ -476,10 +473,11 @@ func (c *Client) result(j *Job, resp Response, err error) {
 		c.throttleCur.Store(int64(d))
 		c.throttleUntil.Store(time.Now().Add(d).UnixNano())
 		c.log.Info().Stringer("status", pdu.StatusOf(err)).Dur("pause", d).Msg("upstream throttling; slowing down")
-		c.queue.Requeue(j)
+		c.queue.Requeue(j, RequeueThrottled, d)
 	case errors.Is(err, ErrLost) || errors.Is(err, ErrResponseTimeout):
 		c.requeued.Add(1)
-		c.queue.Requeue(j)
+		j.Sequence = resp.Sequence
+		c.queue.Requeue(j, RequeueLost, 0)
 	default:
 		c.rejected.Add(1)
 		if j.Done != nil {
@@ -554,6 +552,10 @@ func (h *clientSession) HandleRequest(s *Session, req Request) {
 			h.c.deliver.HandleDeliver(h.c.cfg.Name, req)
 		}
 		return // no response exists
+	}
+	if ad, ok := h.c.deliver.(AsyncDeliverHandler); ok {
+		ad.HandleDeliverAsync(h.c.cfg.Name, req, func(st pdu.CommandStatus) { _ = s.Respond(req, st, nil) })
+		return
 	}
 	st := pdu.ESME_RX_T_APPN
 	if h.c.deliver != nil {

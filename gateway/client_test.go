@@ -341,8 +341,8 @@ func TestMemoryQueueOrder(t *testing.T) {
 	}
 	first, _ := q.Pop(testCtx(t))
 	second, _ := q.Pop(testCtx(t))
-	q.Requeue(second)
-	q.Requeue(first)
+	q.Requeue(second, RequeueLost, 0)
+	q.Requeue(first, RequeueThrottled, time.Second)
 	for i := range 40 {
 		j, err := q.Pop(testCtx(t))
 		if err != nil || j != jobs[i] {
@@ -356,8 +356,5 @@ func TestMemoryQueueOrder(t *testing.T) {
 	}
 }
 
-// A Client is what the Router sends to, and a Server is where it finds binds.
-var (
-	_ Upstream      = (*Client)(nil)
-	_ SessionFinder = (*Server)(nil)
-)
+// A Server is where the Router finds binds.
+var _ SessionFinder = (*Server)(nil)

@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -138,64 +137,19 @@ func lastLine(s string) string {
 	return lines[len(lines)-1]
 }
 
-// echoUpstream plays an upstream SMSC inside the test: it accepts every message with an id of its own
-// and, when the message asked for one, sends a DELIVRD receipt back through the router, as a
-// Client would pass it on.
-type echoUpstream struct {
-	name   string
-	router atomic.Pointer[Router]
-	next   atomic.Uint64
-	mu     sync.Mutex
-	seen   []*pdu.SubmitSM
-	wg     sync.WaitGroup
-}
-
-func (e *echoUpstream) Name() string { return e.name }
-func (e *echoUpstream) Bound() bool  { return true }
-
-func (e *echoUpstream) Enqueue(_ context.Context, sm *pdu.SubmitSM, done func(string, error)) error {
-	e.mu.Lock()
-	e.seen = append(e.seen, sm)
-	e.mu.Unlock()
-	id := fmt.Sprintf("echo-%d", e.next.Add(1))
-	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		done(id, nil)
-		if sm.RegisteredDelivery&1 == 0 {
-			return
-		}
-		rec := &pdu.DeliverSM{SourceAddr: sm.DestinationAddr, DestinationAddr: sm.SourceAddr}
-		info := dlr.Info{MessageID: id, State: pdu.DELIVERED, Receipt: dlr.Receipt{
-			ID: id, Sub: 1, Dlvrd: 1, Stat: "DELIVRD", Err: "000", Text: string(sm.ShortMessage),
-		}}
-		if err := info.ToDeliverSM(rec); err != nil {
-			panic(err) // ids are short ASCII: a failure here is a bug in this test
-		}
-		e.router.Load().HandleUpstreamDeliver(e.name, rec)
-	}()
-	return nil
-}
-
-func (e *echoUpstream) submissions() []*pdu.SubmitSM {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]*pdu.SubmitSM(nil), e.seen...)
-}
-
 // TestInteropNodeClientToServer: an ESME made with the npm smpp package binds to our Server as
 // transceiver, submits nodeMessages messages asking for receipts, and gets a submit_sm_resp with our
-// message id for each and a receipt deliver_sm carrying that id; the router saw every message.
+// message id for each and a receipt deliver_sm carrying that id, through the gateway, its embedded
+// store and a simulated upstream that saw every message.
 func TestInteropNodeClientToServer(t *testing.T) {
 	node := needNode(t)
-	up := &echoUpstream{name: "echo"}
-	t.Cleanup(up.wg.Wait)
-	r, err := NewRouter(RouterConfig{Routes: []Route{{Prefix: "4477", Upstream: "echo"}}}, []Upstream{up}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	up.router.Store(r)
-	addr := startRouterServer(t, r, testAccount(t, "nodeesme", "pw123"))
+	sim := &simSMSC{}
+	simAddr := startSim(t, sim, "127.0.0.1:0")
+	_, addr, _ := startGateway(t, Config{
+		Accounts:  []Account{testAccount(t, "nodeesme", "pw123")},
+		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
+		Routing:   RouterConfig{Routes: []Route{{Prefix: "4477", Upstream: "sim"}}},
+	}, newEmbedded(t))
 
 	s := runNodeClient(t, node, addr, "--system-id", "nodeesme", "--password", "pw123",
 		"--count", fmt.Sprint(nodeMessages), "--dest", "4477009000", "--receipts")
@@ -229,7 +183,7 @@ func TestInteropNodeClientToServer(t *testing.T) {
 	if s.UnbindStatus == nil || *s.UnbindStatus != 0 {
 		t.Errorf("unbind status %v, want 0", s.UnbindStatus)
 	}
-	seen := up.submissions()
+	seen := sim.submitted()
 	if len(seen) != nodeMessages {
 		t.Fatalf("upstream saw %d messages, want %d", len(seen), nodeMessages)
 	}
@@ -437,7 +391,14 @@ func TestInteropClientToNodeServer(t *testing.T) {
 	for i := range nodeMessages {
 		sm := &pdu.SubmitSM{SourceAddr: "12345", DestinationAddr: fmt.Sprintf("4477009000%d", i),
 			RegisteredDelivery: 1, ShortMessage: []byte(fmt.Sprintf("go client message %d", i))}
-		if err := c.Enqueue(testCtx(t), sm, func(id string, err error) { outcomes <- outcome{id, err} }); err != nil {
+		done := func(resp Response, err error) {
+			id := ""
+			if r, ok := resp.Body.(*pdu.SubmitSMResp); ok {
+				id = r.MessageID
+			}
+			outcomes <- outcome{id, err}
+		}
+		if err := c.Submit(testCtx(t), sm, done); err != nil {
 			t.Fatalf("enqueue %d: %v", i, err)
 		}
 	}
@@ -503,22 +464,17 @@ func TestInteropNodeThroughGateway(t *testing.T) {
 	node := needNode(t)
 	ns := startNodeServer(t, node, "--system-id", "gwclient", "--password", "pw123",
 		"--expect", fmt.Sprint(nodeMessages), "--mo-dest", "12345")
-	fwd := &routerForwarder{}
-	var r *Router
-	startNodeUpstreamClient(t, ns, fwd, func(c *Client) {
-		var err error
-		r, err = NewRouter(RouterConfig{
-			Routes:        []Route{{Prefix: "44", Upstream: "node"}},
-			MORoutes:      []MORoute{{Prefix: "12345", Account: "nodeesme"}},
-			DeliveryRetry: 50 * time.Millisecond,
-		}, []Upstream{c}, zerolog.Nop())
-		if err != nil {
-			t.Fatal(err)
-		}
-		fwd.r.Store(r)
-	})
-	// The MO may reach the router before the node ESME binds: the router holds it for the account.
-	addr := startRouterServer(t, r, testAccount(t, "nodeesme", "pw123"))
+	g, addr, _ := startGateway(t, Config{
+		Accounts: []Account{testAccount(t, "nodeesme", "pw123")},
+		Upstreams: []ClientConfig{{Name: "node", Address: ns.addr, SystemID: "gwclient", Password: "pw123",
+			ReconnectMin: 50 * time.Millisecond, ReconnectMax: 500 * time.Millisecond}},
+		Routing: RouterConfig{
+			Routes:   []Route{{Prefix: "44", Upstream: "node"}},
+			MORoutes: []MORoute{{Prefix: "12345", Account: "nodeesme"}},
+		},
+	}, newEmbedded(t))
+	eventually(t, "the bind to the node SMSC", func() bool { return g.Upstreams()[0].Status.State == ClientBound })
+	// The MO may reach the gateway before the node ESME binds: the store holds it for the account.
 
 	s := runNodeClient(t, node, addr, "--system-id", "nodeesme", "--password", "pw123",
 		"--count", fmt.Sprint(nodeMessages), "--dest", "4477009000", "--receipts", "--expect-mo", "1")
@@ -553,11 +509,4 @@ func TestInteropNodeThroughGateway(t *testing.T) {
 			t.Errorf("smppgw answered the node SMSC's %s with %#x", d.Kind, d.Status)
 		}
 	}
-}
-
-// routerForwarder hands a Client's deliver_sm to a Router made after the Client (and before it starts).
-type routerForwarder struct{ r atomic.Pointer[Router] }
-
-func (f *routerForwarder) HandleDeliver(upstream string, req Request) pdu.CommandStatus {
-	return f.r.Load().HandleDeliver(upstream, req)
 }

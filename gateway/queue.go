@@ -21,15 +21,37 @@ type Job struct {
 	Done     func(Response, error)
 	Attempts int       // how many times it has been sent
 	Enqueued time.Time // when it was first queued
+
+	// Set by the client when it sends the job, so a queue can record a lost PDU.
+	Session  string // the session it was last sent on
+	Sequence uint32 // its sequence number there
+
+	// Ref is the queue's own handle on the job (a store lease); the client does not look at it.
+	Ref any
 }
 
-// Queue holds a client's pending jobs across reconnects. MemoryQueue is the in-process one; a durable
-// queue from the store can take its place.
+// RequeueReason tells a Queue why a job comes back.
+type RequeueReason uint8
+
+// Requeue reasons.
+const (
+	// RequeueThrottled: the upstream answered ESME_RTHROTTLED or ESME_RMSGQFUL; retry after the delay.
+	RequeueThrottled RequeueReason = iota + 1
+	// RequeueLost: the request was sent and never answered (response timeout, or the session ended):
+	// a lost PDU. The upstream may or may not have acted on it.
+	RequeueLost
+	// RequeueUnsent: the job was taken from the queue but never written (the session ended first).
+	RequeueUnsent
+)
+
+// Queue holds a client's pending jobs across reconnects. MemoryQueue is the in-process one; a
+// Gateway gives each of its clients a durable one reading the store's queue of the upstream.
 type Queue interface {
 	// Push appends a job, or refuses with ErrQueueFull.
 	Push(ctx context.Context, j *Job) error
-	// Requeue puts a job back at the head (it was throttled or lost); it never blocks nor refuses.
-	Requeue(j *Job)
+	// Requeue puts a job back (why says what happened to it; delay is how long it should wait before
+	// it is sent again); it never blocks nor refuses.
+	Requeue(j *Job, why RequeueReason, delay time.Duration)
 	// Pop waits for the next job, until ctx ends.
 	Pop(ctx context.Context) (*Job, error)
 	// Len is how many jobs wait.
@@ -86,8 +108,9 @@ func (q *MemoryQueue) Push(_ context.Context, j *Job) error {
 	return nil
 }
 
-// Requeue implements Queue.
-func (q *MemoryQueue) Requeue(j *Job) {
+// Requeue implements Queue: the job goes back to the head at once; the client's throttle pause, not
+// the queue, spaces out retries.
+func (q *MemoryQueue) Requeue(j *Job, _ RequeueReason, _ time.Duration) {
 	q.mu.Lock()
 	if q.n == len(q.buf) {
 		q.grow()

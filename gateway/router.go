@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,12 +18,16 @@ import (
 
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/pdu/dlr"
+	"github.com/smppgw/smppgw/store"
 )
 
-// Route sends submissions whose destination_addr starts with Prefix to the upstream named Upstream.
-// Several routes may match one message: the longest prefix wins, a route limited to the submitting
-// account beats one open to all, and then the order of the configuration decides. When the winning
-// route's upstream is not bound, the next matching route is tried (failover).
+// Route, in the configuration file, sends submissions whose destination_addr starts with Prefix to
+// the upstream named Upstream. The gateway writes the configured routes into the store at start
+// (store.Route named "config-N"), where the admin API edits them and adds others; the store's routes
+// are what the Router uses. Several routes may match one message: the longest prefix wins, a route
+// limited to the submitting account beats one open to all, then the higher store priority (the
+// configuration order for configured routes). The upstreams of the matching routes, in that order,
+// are the failover order.
 type Route struct {
 	// Prefix is matched against destination_addr as written (no number normalisation). Empty matches
 	// every destination.
@@ -42,23 +47,26 @@ type MORoute struct {
 
 // RouterConfig configures the Router. Zero values mean the documented defaults.
 type RouterConfig struct {
-	// Routes carry submissions to upstreams. A submission no route matches is refused with
-	// ESME_RINVDSTADR.
+	// Routes carry submissions to upstreams; they are seeded into the store at start. A submission no
+	// route matches is refused with ESME_RINVDSTADR.
 	Routes []Route `yaml:"routes"`
 	// MORoutes carry MO messages to accounts. An MO no route matches is refused with ESME_RINVDSTADR.
 	MORoutes []MORoute `yaml:"mo_routes"`
-	// ReceiptWait is how long the upstream message id of a submission that asked for a receipt is
-	// remembered, waiting for the receipt. 0 means 72h.
-	ReceiptWait time.Duration `yaml:"receipt_wait"`
-	// MaxAwaiting caps how many submissions may wait for a receipt at once; beyond it the oldest are
-	// forgotten (their receipts, if they come, are answered and dropped). 0 means 1000000.
-	MaxAwaiting int `yaml:"max_awaiting"`
-	// DeliveryQueue bounds, per account, the receipts and MO messages held while the account has no
-	// receiver or transceiver bind. A full queue makes the upstream's deliver_sm be answered
-	// ESME_RMSGQFUL, so the upstream retries later. 0 means 10000.
-	DeliveryQueue int `yaml:"delivery_queue"`
-	// DeliveryRetry is how often held deliveries are retried while no bind can take them. 0 means 1s.
+	// DeliveryRetry is how long a receipt or MO waits before it is offered again to an account whose
+	// bind refused it with a temporary error, lost it, or has gone. 0 means 1s.
 	DeliveryRetry time.Duration `yaml:"delivery_retry"`
+	// MaxDeliveryAttempts bounds how often one receipt or MO is offered to an ESME that keeps refusing
+	// it temporarily; then it is dropped and logged, so one poisonous message cannot block an account's
+	// queue for ever. 0 means 10.
+	MaxDeliveryAttempts int `yaml:"max_delivery_attempts"`
+	// LongMessages is how text submitted through the API is cut when it needs several parts: udh8
+	// (concatenation UDH with an 8-bit reference, the most widely supported), udh16, sar (sar_* TLVs) or
+	// payload (one submit_sm with message_payload). Empty means udh8.
+	LongMessages string `yaml:"long_messages"`
+}
+
+var splitModes = map[string]pdu.SplitMode{
+	"": pdu.SplitUDH8, "udh8": pdu.SplitUDH8, "udh16": pdu.SplitUDH16, "sar": pdu.SplitSAR, "payload": pdu.SplitPayload,
 }
 
 // Validate reports the first field that cannot work. upstreams are the names routes may use.
@@ -85,46 +93,25 @@ func (c RouterConfig) Validate(upstreams []string) error {
 		}
 	}
 	switch {
-	case c.ReceiptWait < 0:
-		return errors.New("gateway: receipt_wait must not be negative")
-	case c.MaxAwaiting < 0:
-		return errors.New("gateway: max_awaiting must not be negative")
-	case c.DeliveryQueue < 0:
-		return errors.New("gateway: delivery_queue must not be negative")
 	case c.DeliveryRetry < 0:
 		return errors.New("gateway: delivery_retry must not be negative")
+	case c.MaxDeliveryAttempts < 0:
+		return errors.New("gateway: max_delivery_attempts must not be negative")
+	}
+	if _, ok := splitModes[c.LongMessages]; !ok {
+		return fmt.Errorf("gateway: long_messages %q: want udh8, udh16, sar or payload", c.LongMessages)
 	}
 	return nil
 }
 
 func (c RouterConfig) withDefaults() RouterConfig {
-	if c.ReceiptWait == 0 {
-		c.ReceiptWait = 72 * time.Hour
-	}
-	if c.MaxAwaiting == 0 {
-		c.MaxAwaiting = 1000000
-	}
-	if c.DeliveryQueue == 0 {
-		c.DeliveryQueue = 10000
-	}
 	if c.DeliveryRetry == 0 {
 		c.DeliveryRetry = time.Second
 	}
+	if c.MaxDeliveryAttempts == 0 {
+		c.MaxDeliveryAttempts = 10
+	}
 	return c
-}
-
-// Upstream is what the Router hands submissions to: one upstream bind with its queue (a Client, in the
-// daemon).
-type Upstream interface {
-	// Name is the name routes use.
-	Name() string
-	// Bound reports whether a bind to the upstream is up now.
-	Bound() bool
-	// Enqueue queues sm for the upstream and returns once it is queued (or refused, e.g. because the
-	// queue is full); it must not wait for the upstream. done is called exactly once when Enqueue
-	// returned nil: with the upstream's message id when it accepted the message, or with the error
-	// that ended its attempts.
-	Enqueue(ctx context.Context, sm *pdu.SubmitSM, done func(upstreamID string, err error)) error
 }
 
 // SessionFinder finds the bound sessions of an account; *Server is one.
@@ -132,115 +119,149 @@ type SessionFinder interface {
 	SessionsFor(systemID string) []*Session
 }
 
-// The Router serves a Server and the Clients; a Client is an Upstream.
+// upstreamView tells the Router which upstreams this gateway has and which of them can take work now.
+type upstreamView interface {
+	upstreamState(name string) (known, up bool)
+}
+
+// The Router serves a Server and the Clients.
 var (
-	_ MessageHandler = (*Router)(nil)
-	_ DeliverHandler = (*Router)(nil)
-	_ Upstream       = (*Client)(nil)
-	_ SessionFinder  = (*Server)(nil)
+	_ MessageHandler      = (*Router)(nil)
+	_ BindObserver        = (*Router)(nil)
+	_ DeliverHandler      = (*Router)(nil)
+	_ AsyncDeliverHandler = (*Router)(nil)
 )
 
-// maxDeliveryAttempts bounds how often one receipt or MO is offered to an ESME that keeps answering
-// with a temporary error or loses it; after that it is dropped and logged, so one poisonous message
-// cannot block an account's queue for ever.
-const maxDeliveryAttempts = 10
+// storeTimeout bounds one store call made on behalf of a PDU.
+const storeTimeout = 10 * time.Second
 
-// Router is the in-memory heart of the gateway until a store takes over: it answers submit_sm from
-// bound ESMEs once an upstream has queued the message, remembers which account sent what, turns the
-// upstreams' receipts back into receipts for that account, routes MO messages to accounts, and holds
-// what it must deliver until the account has a bind that can receive it.
+// configRoutePrefix names the store routes seeded from the configuration file.
+const configRoutePrefix = "config-"
+
+// Router is the message path between the Server, the Clients and the store (DESIGN.md, "Message
+// life"). A submit_sm is validated, given a gateway message id, routed, written with
+// store.AcceptMessage (which queues its parts for the upstream) and only then answered. The clients'
+// queues read the store (storeQueue) and report back here: UpdatePart and Ack on submit_sm_resp, a
+// REJECTED receipt on a permanent refusal. Upstream receipts are recorded with AddReceipt and, once
+// correlated, queued for the account as deliver_sm carrying our message id; MO are routed to accounts
+// and queued the same way. While an account has a receiver or transceiver bind here, a delivery loop
+// claims its queue and sends.
 //
-// Everything it holds lives in memory: a restart loses queued messages, pending receipts and held
-// deliveries. It implements MessageHandler for a Server; upstream deliver_sm come in through
-// HandleUpstreamDeliver. Run must be running for held deliveries to go out.
+// Everything it must not lose lives in the store; what it holds in memory (routes, counters,
+// subscribers, delivery loops) is rebuilt at start.
 type Router struct {
-	cfg       RouterConfig
-	log       zerolog.Logger
-	upstreams map[string]Upstream
-	finder    atomic.Pointer[SessionFinder]
+	cfg      RouterConfig
+	st       store.Store
+	log      zerolog.Logger
+	ups      upstreamView
+	finder   SessionFinder
+	instance string
+	split    pdu.SplitMode
+	moRoutes []MORoute
+	events   *hub
+	stats    *counters
+	pool     *pool
 
+	routes   atomic.Pointer[[]store.Route]
 	idPrefix uint32
 	nextID   atomic.Uint64
+	nextRef  atomic.Uint32
 
-	mu       sync.Mutex
-	awaiting map[awaitKey]*origin // upstream message id -> who submitted it
-	order    []awaitEntry         // awaiting in insertion order, for expiry and the cap
-	held     map[string]*heldQueue
-	wake     chan struct{}
+	mu         sync.Mutex
+	runCtx     context.Context
+	deliverers map[string]chan struct{} // account -> wake-up of its delivery loop
+	loops      sync.WaitGroup
 }
 
-type awaitKey struct{ upstream, id string }
-
-type awaitEntry struct {
-	key awaitKey
-	o   *origin
-}
-
-// origin is what a receipt needs to find its way back.
-type origin struct {
-	account   string
-	messageID string // ours, as answered in submit_sm_resp
-	srcTON    uint8
-	srcNPI    uint8
-	src       string
-	dstTON    uint8
-	dstNPI    uint8
-	dst       string
-	expires   time.Time
-}
-
-type heldQueue struct {
-	items    []*delivery
-	inFlight int
-}
-
-type delivery struct {
-	account  string
-	sm       *pdu.DeliverSM
-	kind     string // "receipt" or "mo", for logs
-	attempts int
-}
-
-// NewRouter checks cfg against the upstreams and returns a router. Call SetSessions before the server
-// starts so that receipts and MO can reach the accounts, and Run to deliver.
-func NewRouter(cfg RouterConfig, upstreams []Upstream, log zerolog.Logger) (*Router, error) {
-	names := make([]string, 0, len(upstreams))
-	byName := make(map[string]Upstream, len(upstreams))
-	for _, u := range upstreams {
-		if _, dup := byName[u.Name()]; dup {
-			return nil, fmt.Errorf("gateway: two upstreams are named %q", u.Name())
-		}
-		byName[u.Name()] = u
-		names = append(names, u.Name())
-	}
-	if err := cfg.Validate(names); err != nil {
-		return nil, err
-	}
+func newRouter(cfg RouterConfig, st store.Store, ups upstreamView, instance string, events *hub, stats *counters, p *pool, log zerolog.Logger) (*Router, error) {
 	cfg = cfg.withDefaults()
-	// Routes sorted once: longest prefix first, account-limited before open, then configuration order.
-	cfg.Routes = slices.Clone(cfg.Routes)
-	slices.SortStableFunc(cfg.Routes, func(a, b Route) int {
-		if d := len(b.Prefix) - len(a.Prefix); d != 0 {
-			return d
-		}
-		return boolInt(len(b.Accounts) > 0) - boolInt(len(a.Accounts) > 0)
-	})
-	cfg.MORoutes = slices.Clone(cfg.MORoutes)
-	slices.SortStableFunc(cfg.MORoutes, func(a, b MORoute) int { return len(b.Prefix) - len(a.Prefix) })
-
+	mo := slices.Clone(cfg.MORoutes)
+	slices.SortStableFunc(mo, func(a, b MORoute) int { return len(b.Prefix) - len(a.Prefix) })
 	var seed [4]byte
 	if _, err := rand.Read(seed[:]); err != nil {
 		return nil, fmt.Errorf("gateway: message id seed: %w", err)
 	}
-	return &Router{
-		cfg:       cfg,
-		log:       log.With().Str("component", "router").Logger(),
-		upstreams: byName,
-		idPrefix:  binary.BigEndian.Uint32(seed[:]),
-		awaiting:  make(map[awaitKey]*origin),
-		held:      make(map[string]*heldQueue),
-		wake:      make(chan struct{}, 1),
-	}, nil
+	r := &Router{
+		cfg: cfg, st: st, log: log.With().Str("component", "router").Logger(), ups: ups, instance: instance,
+		split: splitModes[cfg.LongMessages], moRoutes: mo, events: events, stats: stats, pool: p,
+		idPrefix: binary.BigEndian.Uint32(seed[:]), deliverers: make(map[string]chan struct{}),
+	}
+	r.nextRef.Store(binary.BigEndian.Uint32(seed[:]))
+	r.routes.Store(&[]store.Route{})
+	return r, nil
+}
+
+// newMessageID returns a gateway message id: 16 hex digits, a random per-process prefix and a counter,
+// so ids from two runs or two instances do not collide in an ESME's records (bar a 2^-32 chance).
+func (r *Router) newMessageID() string {
+	return fmt.Sprintf("%08x%08x", r.idPrefix, uint32(r.nextID.Add(1)))
+}
+
+// seedRoutes writes the configured routes into the store as "config-N" and removes configured routes
+// of an earlier configuration that are gone from this one.
+func (r *Router) seedRoutes(ctx context.Context) error {
+	want := map[string]bool{}
+	n := len(r.cfg.Routes)
+	for i, cr := range r.cfg.Routes {
+		accounts := cr.Accounts
+		if len(accounts) == 0 {
+			accounts = []string{""}
+		}
+		for j, a := range accounts {
+			name := fmt.Sprintf("%s%d", configRoutePrefix, i)
+			if len(cr.Accounts) > 0 {
+				name = fmt.Sprintf("%s%d-%d", configRoutePrefix, i, j)
+			}
+			want[name] = true
+			sr := &store.Route{Name: name, Account: a, Prefix: cr.Prefix, Upstreams: []string{cr.Upstream}, Priority: n - i}
+			if old, err := r.st.GetRoute(ctx, name); err == nil {
+				sr.CreatedAt = old.CreatedAt
+			}
+			if err := r.st.PutRoute(ctx, sr); err != nil {
+				return fmt.Errorf("gateway: seed route %s: %w", name, err)
+			}
+		}
+	}
+	all, err := r.st.ListRoutes(ctx)
+	if err != nil {
+		return fmt.Errorf("gateway: list routes: %w", err)
+	}
+	for _, rt := range all {
+		if strings.HasPrefix(rt.Name, configRoutePrefix) && !want[rt.Name] {
+			if err := r.st.DeleteRoute(ctx, rt.Name); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("gateway: remove stale route %s: %w", rt.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// loadRoutes reads the store's routes and makes them the ones in use.
+func (r *Router) loadRoutes(ctx context.Context) error {
+	all, err := r.st.ListRoutes(ctx)
+	if err != nil {
+		return fmt.Errorf("gateway: load routes: %w", err)
+	}
+	rs := make([]store.Route, 0, len(all))
+	for _, rt := range all {
+		rs = append(rs, *rt)
+	}
+	// Longest prefix first, account-limited before open, higher priority, then name for a stable order.
+	slices.SortStableFunc(rs, func(a, b store.Route) int {
+		if d := len(b.Prefix) - len(a.Prefix); d != 0 {
+			return d
+		}
+		if d := boolInt(b.Account != "") - boolInt(a.Account != ""); d != 0 {
+			return d
+		}
+		if d := b.Priority - a.Priority; d != 0 {
+			return d
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	r.routes.Store(&rs)
+	r.log.Info().Int("routes", len(rs)).Msg("routes loaded from the store")
+	return nil
 }
 
 func boolInt(b bool) int {
@@ -250,29 +271,41 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// SetSessions tells the router where to find the accounts' binds (the Server it serves).
-func (r *Router) SetSessions(f SessionFinder) { r.finder.Store(&f) }
-
-// Routes returns the upstreams a submission from account to dest may take, best first.
+// Routes returns the upstreams (known to this gateway) a submission from account to dest may take,
+// in order of preference.
 func (r *Router) Routes(account, dest string) []string {
 	var out []string
-	for _, rt := range r.cfg.Routes {
-		if !strings.HasPrefix(dest, rt.Prefix) {
+	for _, rt := range *r.routes.Load() {
+		if !strings.HasPrefix(dest, rt.Prefix) || (rt.Account != "" && rt.Account != account) {
 			continue
 		}
-		if len(rt.Accounts) > 0 && !slices.Contains(rt.Accounts, account) {
-			continue
-		}
-		if !slices.Contains(out, rt.Upstream) {
-			out = append(out, rt.Upstream)
+		for _, u := range rt.Upstreams {
+			if known, _ := r.ups.upstreamState(u); known && !slices.Contains(out, u) {
+				out = append(out, u)
+			}
 		}
 	}
 	return out
 }
 
+// pickUpstream returns the queue a new message goes to: the first upstream in route order that is
+// bound and not paused, else the first one (its queue holds the message until its bind is back).
+func (r *Router) pickUpstream(account, dest string) (string, bool) {
+	names := r.Routes(account, dest)
+	if len(names) == 0 {
+		return "", false
+	}
+	for _, n := range names {
+		if _, up := r.ups.upstreamState(n); up {
+			return n, true
+		}
+	}
+	return names[0], true
+}
+
 // MOAccount returns the account an MO to dest goes to.
 func (r *Router) MOAccount(dest string) (string, bool) {
-	for _, rt := range r.cfg.MORoutes {
+	for _, rt := range r.moRoutes {
 		if strings.HasPrefix(dest, rt.Prefix) {
 			return rt.Account, true
 		}
@@ -280,207 +313,218 @@ func (r *Router) MOAccount(dest string) (string, bool) {
 	return "", false
 }
 
-// newMessageID returns a gateway message id: 16 hex digits, a random per-process prefix and a counter,
-// so ids from two runs do not collide in an ESME's records.
-func (r *Router) newMessageID() string {
-	return fmt.Sprintf("%08x%08x", r.idPrefix, uint32(r.nextID.Add(1)))
-}
-
-// HandleMessage implements MessageHandler: submit_sm is routed; the other submissions and queries are
-// refused with ESME_RINVCMDID because this in-memory router keeps no message state to answer them
-// from (the store does, once it is wired in).
+// HandleMessage implements MessageHandler: submit_sm is accepted into the store and then answered;
+// query_sm is answered from the store; the other requests are refused with ESME_RINVCMDID.
 func (r *Router) HandleMessage(m Inbound) {
-	sm, ok := m.Request.Body.(*pdu.SubmitSM)
-	if !ok {
-		_ = m.Respond(pdu.ESME_RINVCMDID, nil)
-		return
-	}
 	account := m.Session.SystemID()
-	id, status := r.submit(account, sm)
-	if status != pdu.ESME_ROK {
-		_ = m.Respond(status, nil)
-		return
+	if m.Account != nil && m.Account.SystemID != "" {
+		account = m.Account.SystemID
 	}
-	if err := m.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: id}); err != nil {
-		// The message is queued upstream already; its receipt will still be held for the account.
-		r.log.Warn().Err(err).Str("account", account).Str("message_id", id).Msg("submit_sm_resp not sent")
+	switch b := m.Request.Body.(type) {
+	case *pdu.SubmitSM:
+		msg, st := r.fromSubmitSM(account, b, time.Now())
+		if st != pdu.ESME_ROK {
+			r.stats.rejected.Add(1)
+			_ = m.Respond(st, nil)
+			return
+		}
+		// The durable write waits for a disk flush (or a Redis round trip); doing it off the reader
+		// lets concurrent submissions share one group commit. The inbound limit bounds how many wait.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+			err := r.accept(ctx, msg)
+			cancel()
+			if err != nil {
+				r.stats.rejected.Add(1)
+				_ = m.Respond(statusForAcceptError(err), nil)
+				return
+			}
+			if err := m.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: msg.ID}); err != nil {
+				// Accepted and queued already: the message goes out and its receipt is queued.
+				r.log.Warn().Err(err).Str("account", account).Str("message_id", msg.ID).Msg("submit_sm_resp not sent")
+			}
+		}()
+	case *pdu.QuerySM:
+		q := *b
+		q.MessageID = strings.Clone(b.MessageID)
+		go r.query(m, account, &q)
+	default:
+		_ = m.Respond(pdu.ESME_RINVCMDID, nil)
 	}
 }
 
-// Submit routes a submission from account as HandleMessage does, for callers other than an SMPP
-// session; it returns the gateway message id, or the status the submission is refused with.
-func (r *Router) Submit(account string, sm *pdu.SubmitSM) (string, pdu.CommandStatus) {
-	return r.submit(account, sm)
-}
-
-func (r *Router) submit(account string, in *pdu.SubmitSM) (string, pdu.CommandStatus) {
-	names := r.Routes(account, in.DestinationAddr)
-	if len(names) == 0 {
-		// ESME_RINVDSTADR rather than ESME_RSUBMITFAIL: the gateway cannot reach this destination at all,
-		// which is permanent for it, and ESMEs treat RINVDSTADR as "do not retry" while many retry the
-		// generic RSUBMITFAIL for ever.
-		r.log.Info().Str("account", account).Str("dest", in.DestinationAddr).Msg("submit_sm refused: no route")
-		return "", pdu.ESME_RINVDSTADR
-	}
-	sm := cloneSubmit(in)
-	id := r.newMessageID()
-	o := &origin{
-		account: account, messageID: id,
-		srcTON: sm.SourceAddrTON, srcNPI: sm.SourceAddrNPI, src: sm.SourceAddr,
-		dstTON: sm.DestAddrTON, dstNPI: sm.DestAddrNPI, dst: sm.DestinationAddr,
-	}
-	wantsReceipt := sm.RegisteredDelivery&0x03 != 0
-
-	// Bound upstreams first, in route order; then the unbound ones, whose queues hold the message until
-	// their bind is back.
-	ordered := make([]string, 0, len(names))
-	for _, n := range names {
-		if r.upstreams[n].Bound() {
-			ordered = append(ordered, n)
-		}
-	}
-	for _, n := range names {
-		if !r.upstreams[n].Bound() {
-			ordered = append(ordered, n)
-		}
-	}
-	var lastErr error
-	for _, n := range ordered {
-		up := r.upstreams[n]
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := up.Enqueue(ctx, sm, func(upstreamID string, err error) {
-			r.submitted(n, o, wantsReceipt, upstreamID, err)
-		})
-		cancel()
-		if err == nil {
-			r.log.Debug().Str("account", account).Str("message_id", id).Str("upstream", n).
-				Str("dest", sm.DestinationAddr).Msg("submit_sm queued upstream (in memory)")
-			return id, pdu.ESME_ROK
-		}
-		lastErr = err
-		r.log.Warn().Err(err).Str("upstream", n).Str("message_id", id).Msg("upstream refused the message, trying the next route")
-	}
-	// A full queue is worth retrying later (ESME_RMSGQFUL is temporary); a status an upstream gave is
-	// passed on; anything else (a stopped client) is the generic submit failure.
-	status := pdu.ESME_RSUBMITFAIL
-	var cs pdu.CommandStatus
+// statusForAcceptError is what a submit_sm is refused with when the store did not take it.
+// ESME_RSYSERR rather than ESME_RMSGQFUL: the gateway is not full, it cannot write, and ESMEs retry
+// RSYSERR later just the same.
+func statusForAcceptError(err error) pdu.CommandStatus {
+	var ve *ValidationError
 	switch {
-	case errors.Is(lastErr, ErrQueueFull):
-		status = pdu.ESME_RMSGQFUL
-	case errors.As(lastErr, &cs) && cs != pdu.ESME_ROK:
-		status = cs
+	case errors.As(err, &ve):
+		return pdu.ESME_RINVPARLEN
+	case errors.Is(err, ErrNoRoute):
+		return pdu.ESME_RINVDSTADR
 	}
-	r.log.Warn().Err(lastErr).Str("account", account).Str("dest", sm.DestinationAddr).Stringer("status", status).
-		Msg("submit_sm refused: every route's upstream refused it")
-	return "", status
+	return pdu.ESME_RSYSERR
 }
 
-// submitted records the outcome of one message at its upstream.
-func (r *Router) submitted(upstream string, o *origin, wantsReceipt bool, upstreamID string, err error) {
+// accept gives m an id, routes it when it has no upstream yet, and writes it durably.
+func (r *Router) accept(ctx context.Context, m *store.Message) error {
+	if m.Upstream == "" {
+		up, ok := r.pickUpstream(m.Account, m.Destination.Addr)
+		if !ok {
+			return ErrNoRoute
+		}
+		m.Upstream = up
+	}
+	m.ID = r.newMessageID()
+	if err := r.st.AcceptMessage(ctx, m); err != nil {
+		r.log.Error().Err(err).Str("account", m.Account).Str("upstream", m.Upstream).Msg("message not accepted: store write failed")
+		return err
+	}
+	r.stats.accept(m)
+	r.log.Debug().Str("account", m.Account).Str("message_id", m.ID).Str("upstream", m.Upstream).
+		Str("dest", m.Destination.Addr).Int("parts", len(m.Parts)).Msg("message accepted")
+	return nil
+}
+
+// query answers query_sm from the store, for the account's own messages.
+func (r *Router) query(m Inbound, account string, q *pdu.QuerySM) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	msg, err := r.st.GetMessage(ctx, q.MessageID)
+	if err != nil || msg.Account != account {
+		st := pdu.ESME_RQUERYFAIL
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			st = pdu.ESME_RSYSERR
+		}
+		_ = m.Respond(st, nil)
+		return
+	}
+	resp := &pdu.QuerySMResp{MessageID: msg.ID, MessageState: msg.Status}
+	if msg.Status.Final() {
+		resp.FinalDate = string(pdu.AppendAbsoluteTime(nil, msg.UpdatedAt))
+	}
+	for _, p := range msg.Parts {
+		if p.Error != 0 {
+			resp.ErrorCode = uint8(min(p.Error, 255))
+		}
+	}
+	_ = m.Respond(pdu.ESME_ROK, resp)
+}
+
+// HandleBound implements BindObserver: a receiver or transceiver bind starts the account's delivery
+// loop (or wakes it).
+func (r *Router) HandleBound(s *Session, a *Account) {
+	if !s.BindType().canReceive() {
+		return
+	}
+	r.startDelivery(a.SystemID)
+}
+
+// partSent settles a part the upstream accepted: the id map is written (UpdatePart), the queue entry
+// acknowledged, and receipts that arrived before the mapping are forwarded.
+func (r *Router) partSent(t *store.PartTask, upstream, upstreamID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	m, early, err := r.st.UpdatePart(ctx, store.PartUpdate{
+		MessageID: t.MessageID, Part: t.Part, Upstream: upstream, UpstreamID: upstreamID, Status: pdu.ENROUTE,
+	})
 	if err != nil {
-		r.log.Warn().Err(err).Str("upstream", upstream).Str("account", o.account).Str("message_id", o.messageID).
-			Msg("upstream did not accept the message")
-		if wantsReceipt {
-			// The ESME was told "accepted"; it learns of the failure the only way left, a REJECTD receipt.
-			r.hold(o.account, r.failureReceipt(o, err), "receipt")
-		}
+		// Not acknowledged: the entry is claimed again after the visibility time-out and sent again.
+		// A duplicate is the price; losing the id map would lose the receipt.
+		r.log.Error().Err(err).Str("message_id", t.MessageID).Int("part", t.Part).Str("upstream_id", upstreamID).
+			Msg("submit result not recorded; the part will be sent again")
 		return
 	}
-	r.log.Debug().Str("upstream", upstream).Str("message_id", o.messageID).Str("upstream_id", upstreamID).
-		Msg("upstream accepted the message")
-	if !wantsReceipt || upstreamID == "" {
+	r.stats.transition(m)
+	if err := r.st.Ack(ctx, t.Lease); err != nil {
+		r.log.Warn().Err(err).Str("message_id", t.MessageID).Msg("queue entry not acknowledged; it may be sent again")
+	}
+	r.log.Debug().Str("message_id", t.MessageID).Int("part", t.Part).Str("upstream", upstream).
+		Str("upstream_id", upstreamID).Msg("part accepted upstream")
+	for _, rc := range early {
+		r.log.Debug().Str("message_id", m.ID).Str("upstream_id", rc.UpstreamID).Msg("receipt that came before submit_sm_resp applied")
+		if err := r.receiptCorrelated(ctx, m, rc); err != nil {
+			r.log.Error().Err(err).Str("message_id", m.ID).Msg("early receipt not queued for the account")
+		}
+	}
+}
+
+// partFailed settles a part the upstream refused for good (or that could not be encoded).
+func (r *Router) partFailed(t *store.PartTask, upstream string, cause error) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	status := pdu.StatusOf(cause)
+	m, _, err := r.st.UpdatePart(ctx, store.PartUpdate{
+		MessageID: t.MessageID, Part: t.Part, Upstream: upstream, Status: pdu.REJECTED, Error: uint32(status),
+	})
+	if err != nil {
+		r.log.Error().Err(err).Str("message_id", t.MessageID).Msg("refusal not recorded; the part will be tried again")
 		return
 	}
-	o.expires = time.Now().Add(r.cfg.ReceiptWait)
-	key := awaitKey{upstream, upstreamID}
-	r.mu.Lock()
-	r.awaiting[key] = o
-	r.order = append(r.order, awaitEntry{key, o})
-	r.expireLocked(time.Now())
-	r.mu.Unlock()
-}
-
-// expireLocked forgets the awaiting entries past their wait and the oldest beyond MaxAwaiting.
-func (r *Router) expireLocked(now time.Time) {
-	n := 0
-	for n < len(r.order) {
-		e := r.order[n]
-		cur, live := r.awaiting[e.key]
-		live = live && cur == e.o
-		if live && len(r.awaiting) <= r.cfg.MaxAwaiting && now.Before(e.o.expires) {
-			break
-		}
-		if live {
-			delete(r.awaiting, e.key)
-			r.log.Info().Str("message_id", e.o.messageID).Str("upstream_id", e.key.id).Msg("stopped waiting for a receipt")
-		}
-		n++
+	r.stats.transition(m)
+	if err := r.st.Ack(ctx, t.Lease); err != nil {
+		r.log.Warn().Err(err).Str("message_id", t.MessageID).Msg("queue entry not acknowledged")
 	}
-	if n > 0 {
-		r.order = slices.Delete(r.order, 0, n)
-	}
-	// Entries answered by a final receipt stay in order until they reach its head; compact when they
-	// outnumber the live ones, so order stays proportional to what is awaited.
-	if len(r.order) > 2*len(r.awaiting)+1024 {
-		r.order = slices.DeleteFunc(r.order, func(e awaitEntry) bool {
-			cur, ok := r.awaiting[e.key]
-			return !ok || cur != e.o
-		})
+	r.log.Warn().Err(cause).Str("message_id", t.MessageID).Int("part", t.Part).Str("upstream", upstream).
+		Msg("upstream refused the part for good")
+	// The ESME was told "accepted"; it learns of the failure the only way left, a REJECTD receipt.
+	rc := store.Receipt{MessageID: m.ID, Part: t.Part, Upstream: upstream, State: pdu.REJECTED, Error: uint32(status), Done: time.Now()}
+	if err := r.receiptCorrelated(ctx, m, rc); err != nil {
+		r.log.Error().Err(err).Str("message_id", m.ID).Msg("failure receipt not queued for the account")
 	}
 }
 
-func (r *Router) failureReceipt(o *origin, cause error) *pdu.DeliverSM {
-	now := time.Now()
-	info := dlr.Info{
-		MessageID: o.messageID,
-		State:     pdu.REJECTED,
-		Receipt: dlr.Receipt{
-			ID: o.messageID, Sub: 1, Dlvrd: 0, SubmitDate: now, DoneDate: now,
-			Stat: dlr.StatFor(pdu.REJECTED), Err: fmt.Sprintf("%03x", uint32(pdu.StatusOf(cause))&0xfff),
-		},
-	}
-	d := r.receiptHeader(o)
-	if err := info.ToDeliverSM(d); err != nil {
-		// Only an unusable message id fails, and ours are 16 hex digits.
-		r.log.Error().Err(err).Str("message_id", o.messageID).Msg("building a failure receipt")
-	}
-	return d
-}
-
-// receiptHeader addresses a receipt as an SMSC does: from the original destination to the original
-// source.
-func (r *Router) receiptHeader(o *origin) *pdu.DeliverSM {
-	return &pdu.DeliverSM{
-		SourceAddrTON: o.dstTON, SourceAddrNPI: o.dstNPI, SourceAddr: o.dst,
-		DestAddrTON: o.srcTON, DestAddrNPI: o.srcNPI, DestinationAddr: o.src,
-	}
-}
-
-// HandleDeliver implements DeliverHandler, so that a Client hands its upstream's deliver_sm to the
-// router. Other requests (data_sm, alert_notification) are answered ESME_RINVCMDID: the in-memory
-// router does not route them.
+// HandleDeliver implements DeliverHandler, waiting for the answer.
 func (r *Router) HandleDeliver(upstream string, req Request) pdu.CommandStatus {
+	ch := make(chan pdu.CommandStatus, 1)
+	r.HandleDeliverAsync(upstream, req, func(st pdu.CommandStatus) { ch <- st })
+	return <-ch
+}
+
+// HandleDeliverAsync implements AsyncDeliverHandler: an upstream's deliver_sm is answered once what
+// it carries is durable (a receipt recorded, an MO queued for its account), so the upstream keeps it
+// until then. A store error is answered ESME_RX_T_APPN, which asks the upstream to retry later.
+func (r *Router) HandleDeliverAsync(upstream string, req Request, respond func(pdu.CommandStatus)) {
 	d, ok := req.Body.(*pdu.DeliverSM)
 	if !ok {
 		r.log.Info().Str("upstream", upstream).Stringer("command", req.Body.CommandID()).Msg("request from upstream not routed")
-		return pdu.ESME_RINVCMDID
+		respond(pdu.ESME_RINVCMDID)
+		return
 	}
-	return r.HandleUpstreamDeliver(upstream, d)
-}
-
-// HandleUpstreamDeliver takes a deliver_sm from the upstream named upstream and returns the status to
-// answer it with. A receipt is correlated to the submission it reports on and held for the account
-// that sent it, carrying the gateway's message id; an MO is routed by destination to an account.
-func (r *Router) HandleUpstreamDeliver(upstream string, d *pdu.DeliverSM) pdu.CommandStatus {
+	d = cloneDeliver(d)
 	if dlr.IsReceipt(d.EsmClass) {
-		return r.upstreamReceipt(upstream, d)
+		go func() { respond(r.upstreamReceipt(upstream, d)) }()
+		return
 	}
 	account, ok := r.MOAccount(d.DestinationAddr)
 	if !ok {
 		r.log.Info().Str("upstream", upstream).Str("dest", d.DestinationAddr).Msg("MO refused: no MO route")
-		return pdu.ESME_RINVDSTADR
+		respond(pdu.ESME_RINVDSTADR)
+		return
 	}
-	return r.hold(account, cloneDeliver(d), "mo")
+	go func() { respond(r.upstreamMO(upstream, account, d)) }()
+}
+
+func (r *Router) upstreamMO(upstream, account string, d *pdu.DeliverSM) pdu.CommandStatus {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	del := &store.Delivery{
+		Account: account, Kind: store.DeliveryMO,
+		Source:      store.Address{TON: d.SourceAddrTON, NPI: d.SourceAddrNPI, Addr: d.SourceAddr},
+		Destination: store.Address{TON: d.DestAddrTON, NPI: d.DestAddrNPI, Addr: d.DestinationAddr},
+		ESMClass:    d.EsmClass, ProtocolID: d.ProtocolID, DataCoding: d.DataCoding,
+		ShortMessage: d.ShortMessage, TLVs: d.Options, CreatedAt: time.Now(),
+	}
+	if err := r.st.EnqueueDelivery(ctx, del); err != nil {
+		r.log.Error().Err(err).Str("upstream", upstream).Str("account", account).Msg("MO not queued; the upstream is asked to retry")
+		return pdu.ESME_RX_T_APPN
+	}
+	r.stats.moIn.Add(1)
+	r.events.publish(Event{Kind: EventMO, Account: account, MO: del, At: del.CreatedAt})
+	r.startDeliveryIfBound(account)
+	r.log.Debug().Str("upstream", upstream).Str("account", account).Msg("MO queued for the account")
+	return pdu.ESME_ROK
 }
 
 func (r *Router) upstreamReceipt(upstream string, d *pdu.DeliverSM) pdu.CommandStatus {
@@ -491,220 +535,289 @@ func (r *Router) upstreamReceipt(upstream string, d *pdu.DeliverSM) pdu.CommandS
 		r.log.Warn().Err(err).Str("upstream", upstream).Msg("unreadable receipt dropped")
 		return pdu.ESME_ROK
 	}
-	key := awaitKey{upstream, info.MessageID}
-	r.mu.Lock()
-	o, ok := r.awaiting[key]
-	final := info.State.Final() && !info.Intermediate
-	if ok && final {
-		delete(r.awaiting, key) // its entry in order is skipped when it comes up
+	rc := &store.Receipt{
+		Upstream: upstream, UpstreamID: info.MessageID, State: info.State, Error: receiptError(info),
+		Submitted: info.Receipt.SubmitDate, Done: info.Receipt.DoneDate, Text: d.ShortMessage,
 	}
-	r.mu.Unlock()
-	if !ok {
-		r.log.Warn().Str("upstream", upstream).Str("upstream_id", info.MessageID).
-			Msg("receipt for no message awaiting one (unknown, expired, or sent before a restart) dropped")
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	m, parked, err := r.st.AddReceipt(ctx, rc)
+	switch {
+	case errors.Is(err, store.ErrInvalid):
+		r.log.Warn().Err(err).Str("upstream", upstream).Str("upstream_id", info.MessageID).Msg("receipt with an unusable id dropped")
+		return pdu.ESME_ROK
+	case err != nil:
+		r.log.Error().Err(err).Str("upstream", upstream).Str("upstream_id", info.MessageID).Msg("receipt not recorded; the upstream is asked to retry")
+		return pdu.ESME_RX_T_APPN
+	}
+	r.stats.receiptsIn.Add(1)
+	if parked {
+		r.log.Debug().Str("upstream", upstream).Str("upstream_id", info.MessageID).Msg("receipt parked until its submit_sm_resp is recorded")
 		return pdu.ESME_ROK
 	}
-	out := r.receiptHeader(o)
-	out.ServiceType = d.ServiceType
-	info.MessageID = o.messageID
-	info.Receipt.ID = o.messageID
-	if err := info.ToDeliverSM(out); err != nil {
-		r.log.Error().Err(err).Str("message_id", o.messageID).Msg("building the receipt for the account")
-		return pdu.ESME_RSYSERR
+	r.stats.transition(m)
+	if err := r.receiptCorrelated(ctx, m, *rc); err != nil {
+		r.log.Error().Err(err).Str("message_id", m.ID).Msg("receipt not queued for the account; the upstream is asked to retry")
+		return pdu.ESME_RX_T_APPN
 	}
-	status := r.hold(o.account, out, "receipt")
-	if status != pdu.ESME_ROK && final {
-		// The upstream will send it again; be ready to correlate it then.
-		r.mu.Lock()
-		r.awaiting[key] = o
-		r.order = append(r.order, awaitEntry{key, o})
-		r.mu.Unlock()
-	}
-	return status
-}
-
-// hold queues a deliver_sm for an account and wakes the deliverer.
-func (r *Router) hold(account string, d *pdu.DeliverSM, kind string) pdu.CommandStatus {
-	r.mu.Lock()
-	q := r.held[account]
-	if q == nil {
-		q = &heldQueue{}
-		r.held[account] = q
-	}
-	if len(q.items)+q.inFlight >= r.cfg.DeliveryQueue {
-		r.mu.Unlock()
-		r.log.Warn().Str("account", account).Str("kind", kind).Msg("delivery queue full; deliver_sm refused with ESME_RMSGQFUL")
-		return pdu.ESME_RMSGQFUL
-	}
-	q.items = append(q.items, &delivery{account: account, sm: d, kind: kind})
-	r.mu.Unlock()
-	r.poke()
 	return pdu.ESME_ROK
 }
 
-func (r *Router) poke() {
-	select {
-	case r.wake <- struct{}{}:
-	default:
+// receiptError reads the err: field (decimal as Appendix B shows it, else hex), or the network error
+// code TLV.
+func receiptError(info dlr.Info) uint32 {
+	if e := info.Receipt.Err; e != "" {
+		if n, err := strconv.ParseUint(e, 10, 32); err == nil {
+			return uint32(n)
+		}
+		if n, err := strconv.ParseUint(e, 16, 32); err == nil {
+			return uint32(n)
+		}
 	}
+	if info.HasNetworkError {
+		return uint32(info.NetworkError.Code)
+	}
+	return 0
 }
 
-// Held returns how many deliveries wait for each account (in flight to a session included).
-func (r *Router) Held() map[string]int {
+// wantsReceipt reports whether registered_delivery asks for a receipt in state st.
+func wantsReceipt(rd uint8, st pdu.MessageState) bool {
+	if !st.Final() {
+		return rd&0x10 != 0 // intermediate notification
+	}
+	switch rd & 0x03 {
+	case 1:
+		return true
+	case 2:
+		return st != pdu.DELIVERED
+	}
+	return false
+}
+
+// receiptCorrelated hands a receipt applied to m to the API subscribers and, when the message asked
+// for one, queues a receipt deliver_sm for the account carrying our message id. A multi-part message
+// gets one receipt, when its aggregate status becomes final.
+func (r *Router) receiptCorrelated(ctx context.Context, m *store.Message, rc store.Receipt) error {
+	rcCopy := rc
+	r.events.publish(Event{Kind: EventReceipt, Account: m.Account, MessageID: m.ID, Receipt: &rcCopy, Status: m.Status, At: time.Now()})
+	state := rc.State
+	if len(m.Parts) > 1 {
+		if !m.Status.Final() {
+			return nil
+		}
+		state = m.Status
+	}
+	if !wantsReceipt(m.RegisteredDelivery, state) {
+		return nil
+	}
+	d, err := receiptDeliver(m, rc, state)
+	if err != nil {
+		return err
+	}
+	if err := r.st.EnqueueDelivery(ctx, d); err != nil {
+		return err
+	}
+	r.startDeliveryIfBound(m.Account)
+	return nil
+}
+
+// receiptDeliver builds the receipt deliver_sm for the account: from the original destination to the
+// original source, our id in the text and in receipted_message_id.
+func receiptDeliver(m *store.Message, rc store.Receipt, state pdu.MessageState) (*store.Delivery, error) {
+	rec := dlr.Receipt{Sub: 1, Dlvrd: 0, SubmitDate: m.CreatedAt, DoneDate: rc.Done, Err: fmt.Sprintf("%03d", min(rc.Error, 999))}
+	if parsed, err := dlr.Parse(string(rc.Text)); err == nil {
+		rec = parsed // the upstream's counts, dates and text, with our id and state below
+		if rec.SubmitDate.IsZero() {
+			rec.SubmitDate = m.CreatedAt
+		}
+	}
+	if rec.DoneDate.IsZero() && state.Final() {
+		rec.DoneDate = time.Now()
+	}
+	if state == pdu.DELIVERED && rec.Dlvrd <= 0 {
+		rec.Dlvrd = 1
+	}
+	rec.ID = m.ID
+	rec.Stat = dlr.StatFor(state)
+	info := dlr.Info{MessageID: m.ID, State: state, Intermediate: !state.Final(), Receipt: rec}
+	d := &pdu.DeliverSM{
+		ServiceType:   m.ServiceType,
+		SourceAddrTON: m.Destination.TON, SourceAddrNPI: m.Destination.NPI, SourceAddr: m.Destination.Addr,
+		DestAddrTON: m.Source.TON, DestAddrNPI: m.Source.NPI, DestinationAddr: m.Source.Addr,
+	}
+	if err := info.ToDeliverSM(d); err != nil {
+		return nil, fmt.Errorf("gateway: build receipt for %s: %w", m.ID, err)
+	}
+	return &store.Delivery{
+		Account: m.Account, Kind: store.DeliveryReceipt, MessageID: m.ID,
+		Source:      store.Address{TON: d.SourceAddrTON, NPI: d.SourceAddrNPI, Addr: d.SourceAddr},
+		Destination: store.Address{TON: d.DestAddrTON, NPI: d.DestAddrNPI, Addr: d.DestinationAddr},
+		ESMClass:    d.EsmClass, ProtocolID: d.ProtocolID, DataCoding: d.DataCoding,
+		ShortMessage: d.ShortMessage, TLVs: d.Options, CreatedAt: time.Now(),
+	}, nil
+}
+
+// start records the lifetime of the delivery loops.
+func (r *Router) start(ctx context.Context) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make(map[string]int, len(r.held))
-	for a, q := range r.held {
-		if n := len(q.items) + q.inFlight; n > 0 {
-			out[a] = n
+	r.runCtx = ctx
+	r.mu.Unlock()
+}
+
+// wait returns once every delivery loop has ended (after the start context ended).
+func (r *Router) wait() { r.loops.Wait() }
+
+// receivers returns the account's bound sessions that may be sent deliver_sm.
+func (r *Router) receivers(account string) []*Session {
+	if r.finder == nil {
+		return nil
+	}
+	var out []*Session
+	for _, s := range r.finder.SessionsFor(account) {
+		if s.State() == StateBound && s.BindType().canReceive() {
+			out = append(out, s)
 		}
 	}
 	return out
 }
 
-// Awaiting returns how many submissions wait for a receipt.
-func (r *Router) Awaiting() int {
+// startDeliveryIfBound starts (or wakes) the account's delivery loop when it has a receiver here.
+func (r *Router) startDeliveryIfBound(account string) {
+	if len(r.receivers(account)) > 0 {
+		r.startDelivery(account)
+	}
+}
+
+func (r *Router) startDelivery(account string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.awaiting)
-}
-
-// Run delivers held receipts and MO to the accounts' receiver and transceiver binds until ctx ends,
-// retrying every DeliveryRetry while an account has none, and forgets receipts waited on too long.
-// What is still held when it returns is lost, and logged as such.
-func (r *Router) Run(ctx context.Context) {
-	tick := time.NewTicker(r.cfg.DeliveryRetry)
-	defer tick.Stop()
-	for {
-		r.deliverAll(ctx)
-		select {
-		case <-ctx.Done():
-			held := r.Held()
-			total := 0
-			for _, n := range held {
-				total += n
-			}
-			if total > 0 {
-				r.log.Warn().Int("deliveries", total).Interface("by_account", held).
-					Msg("router stopped with undelivered receipts and MO; without a store they are lost")
-			}
-			return
-		case <-r.wake:
-		case now := <-tick.C:
-			r.mu.Lock()
-			r.expireLocked(now)
-			r.mu.Unlock()
-		}
-	}
-}
-
-// deliverAll offers every held delivery to a bind of its account that can receive.
-func (r *Router) deliverAll(ctx context.Context) {
-	fp := r.finder.Load()
-	if fp == nil {
+	if r.runCtx == nil || r.runCtx.Err() != nil {
 		return
 	}
-	r.mu.Lock()
-	accounts := make([]string, 0, len(r.held))
-	for a, q := range r.held {
-		if len(q.items) > 0 {
-			accounts = append(accounts, a)
+	if wake, ok := r.deliverers[account]; ok {
+		select {
+		case wake <- struct{}{}:
+		default:
 		}
+		return
 	}
-	r.mu.Unlock()
-	for _, account := range accounts {
-		var receivers []*Session
-		for _, s := range (*fp).SessionsFor(account) {
-			if bt := s.BindType(); s.State() == StateBound && (bt == BindReceiver || bt == BindTransceiver) {
-				receivers = append(receivers, s)
+	wake := make(chan struct{}, 1)
+	r.deliverers[account] = wake
+	r.loops.Add(1)
+	go r.deliverLoop(r.runCtx, account, wake)
+}
+
+// deliverLoop claims the account's queued deliver_sm and sends them to its receiver binds, until the
+// account has none left here (or the router stops).
+func (r *Router) deliverLoop(ctx context.Context, account string, wake chan struct{}) {
+	defer r.loops.Done()
+	consumer := r.instance + "/deliver/" + account
+	log := r.log.With().Str("account", account).Logger()
+	log.Debug().Msg("delivery loop started")
+	for i := 0; ; {
+		rx := r.receivers(account)
+		if len(rx) == 0 || ctx.Err() != nil {
+			r.mu.Lock()
+			if len(r.receivers(account)) == 0 || ctx.Err() != nil {
+				delete(r.deliverers, account)
+				r.mu.Unlock()
+				log.Debug().Msg("delivery loop stopped: no receiver bind")
+				return
 			}
-		}
-		if len(receivers) == 0 {
+			r.mu.Unlock()
 			continue
 		}
-		for i := 0; ctx.Err() == nil; i++ {
-			r.mu.Lock()
-			q := r.held[account]
-			if len(q.items) == 0 {
-				r.mu.Unlock()
-				break
+		batch := 0
+		for _, s := range rx {
+			batch += s.cfg.Window
+		}
+		ds, err := r.st.ClaimDeliveries(ctx, account, consumer, batch, r.cfg.DeliveryRetry)
+		if err != nil {
+			if ctx.Err() != nil {
+				continue
 			}
-			d := q.items[0]
-			q.items = q.items[1:]
-			q.inFlight++
-			r.mu.Unlock()
-
-			s := receivers[i%len(receivers)]
-			// A window that stays full for a second ends this account's round, so that one slow ESME
-			// does not hold up the others; answers and the ticker start the next round.
+			log.Error().Err(err).Msg("claiming deliveries failed")
+			sleepCtx(ctx, r.cfg.DeliveryRetry)
+			continue
+		}
+		if len(ds) == 0 {
+			select {
+			case <-wake:
+			default:
+			}
+			continue
+		}
+		for k, d := range ds {
+			s := rx[i%len(rx)]
+			i++
+			// A window that stays full for a second ends the round; the rest is given back.
 			sendCtx, cancel := context.WithTimeout(ctx, time.Second)
-			err := s.SendAsync(sendCtx, d.sm, func(resp Response, err error) { r.delivered(d, s, resp, err) })
+			err := s.SendAsync(sendCtx, deliverSMOf(d), func(resp Response, err error) {
+				r.pool.do(func() { r.delivered(d, s, resp, err) })
+			})
 			cancel()
 			if err != nil {
-				// Window full for too long, or the session is closing: put it back and try later.
-				r.requeue(d)
+				for _, rest := range ds[k:] {
+					r.giveBack(rest.Lease, r.cfg.DeliveryRetry)
+				}
 				break
 			}
 		}
 	}
 }
 
-// delivered handles an ESME's answer to one of our deliver_sm.
-func (r *Router) delivered(d *delivery, s *Session, resp Response, err error) {
-	if err == nil && resp.Status == pdu.ESME_ROK {
-		r.mu.Lock()
-		q := r.held[d.account]
-		q.inFlight--
-		more := len(q.items) > 0
-		r.mu.Unlock()
-		if more {
-			r.poke() // a round may have stopped at a full window; the answer freed a slot
-		}
-		r.log.Debug().Str("account", d.account).Str("kind", d.kind).Uint64("session", s.ID()).Msg("delivered")
-		return
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
 	}
-	d.attempts++
+}
+
+func (r *Router) giveBack(l store.Lease, delay time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := r.st.GiveBack(ctx, l, delay); err != nil && !errors.Is(err, store.ErrNotFound) {
+		r.log.Warn().Err(err).Stringer("queue", l.Queue).Msg("give back failed; the entry returns after the visibility time-out")
+	}
+}
+
+func deliverSMOf(d *store.Delivery) *pdu.DeliverSM {
+	return &pdu.DeliverSM{
+		SourceAddrTON: d.Source.TON, SourceAddrNPI: d.Source.NPI, SourceAddr: d.Source.Addr,
+		DestAddrTON: d.Destination.TON, DestAddrNPI: d.Destination.NPI, DestinationAddr: d.Destination.Addr,
+		EsmClass: d.ESMClass, ProtocolID: d.ProtocolID, DataCoding: d.DataCoding,
+		ShortMessage: d.ShortMessage, Options: pdu.Options(d.TLVs),
+	}
+}
+
+// delivered settles the ESME's answer to one of our deliver_sm.
+func (r *Router) delivered(d *store.Delivery, s *Session, resp Response, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
 	status := resp.Status
 	if err != nil {
 		status = pdu.StatusOf(err)
 	}
-	retry := d.attempts < maxDeliveryAttempts &&
-		(errors.Is(err, ErrLost) || errors.Is(err, ErrResponseTimeout) || errors.Is(err, ErrClosed) || status.Temporary())
-	if !retry {
-		r.mu.Lock()
-		r.held[d.account].inFlight--
-		r.mu.Unlock()
-		r.log.Warn().Err(err).Str("account", d.account).Str("kind", d.kind).Stringer("status", status).
-			Int("attempts", d.attempts).Msg("deliver_sm dropped: the ESME refused it")
+	log := r.log.With().Str("account", d.Account).Uint64("session", s.ID()).Str("message_id", d.MessageID).Logger()
+	if err == nil && status == pdu.ESME_ROK {
+		if err := r.st.Ack(ctx, d.Lease); err != nil {
+			log.Warn().Err(err).Msg("delivery not acknowledged; it may be delivered again")
+		}
+		log.Debug().Msg("delivered")
 		return
 	}
-	r.log.Info().Err(err).Str("account", d.account).Str("kind", d.kind).Stringer("status", status).
-		Int("attempts", d.attempts).Msg("deliver_sm not taken, will retry")
-	// This runs on the session's goroutine: requeue without sending; Run picks it up on its next tick
-	// (not at once, so an ESME answering "try later" is not hammered).
-	r.requeue(d)
-}
-
-// requeue puts a delivery back at the head of its account's queue; the next round of Run retries it.
-func (r *Router) requeue(d *delivery) {
-	r.mu.Lock()
-	q := r.held[d.account]
-	q.inFlight--
-	q.items = append([]*delivery{d}, q.items...)
-	r.mu.Unlock()
-}
-
-// cloneSubmit copies a submission so that it does not keep the frame it was decoded from alive.
-func cloneSubmit(in *pdu.SubmitSM) *pdu.SubmitSM {
-	sm := *in
-	sm.ServiceType = strings.Clone(in.ServiceType)
-	sm.SourceAddr = strings.Clone(in.SourceAddr)
-	sm.DestinationAddr = strings.Clone(in.DestinationAddr)
-	sm.ScheduleDeliveryTime = strings.Clone(in.ScheduleDeliveryTime)
-	sm.ValidityPeriod = strings.Clone(in.ValidityPeriod)
-	sm.ShortMessage = bytes.Clone(in.ShortMessage)
-	sm.Options = pdu.Options(bytes.Clone(in.Options))
-	return &sm
+	temporary := errors.Is(err, ErrLost) || errors.Is(err, ErrResponseTimeout) || errors.Is(err, ErrClosed) || status.Temporary()
+	if !temporary || d.Attempts+1 >= r.cfg.MaxDeliveryAttempts {
+		log.Warn().Err(err).Stringer("status", status).Int("attempts", d.Attempts+1).Msg("deliver_sm dropped: the ESME refused it")
+		if err := r.st.Ack(ctx, d.Lease); err != nil {
+			log.Warn().Err(err).Msg("dropped delivery not acknowledged")
+		}
+		return
+	}
+	log.Info().Err(err).Stringer("status", status).Int("attempts", d.Attempts+1).Msg("deliver_sm not taken, will retry")
+	r.giveBack(d.Lease, r.cfg.DeliveryRetry)
 }
 
 func cloneDeliver(in *pdu.DeliverSM) *pdu.DeliverSM {

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,72 +19,36 @@ import (
 
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/pdu/dlr"
+	"github.com/smppgw/smppgw/store"
 )
 
-// fakeUpstream is an Upstream whose queue the test drains by hand.
-type fakeUpstream struct {
-	name string
+// knownUpstreams is an upstreamView over a fixed set: name -> bound.
+type knownUpstreams map[string]bool
 
-	mu     sync.Mutex
-	bound  bool
-	refuse error
-	queued []fakeQueued
+func (k knownUpstreams) upstreamState(name string) (bool, bool) {
+	up, ok := k[name]
+	return ok, up
 }
 
-type fakeQueued struct {
-	sm   *pdu.SubmitSM
-	done func(string, error)
-}
-
-func (f *fakeUpstream) Name() string { return f.name }
-
-func (f *fakeUpstream) Bound() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.bound
-}
-
-func (f *fakeUpstream) Enqueue(_ context.Context, sm *pdu.SubmitSM, done func(string, error)) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.refuse != nil {
-		return f.refuse
-	}
-	f.queued = append(f.queued, fakeQueued{sm, done})
-	return nil
-}
-
-// take returns what was queued so far and empties the queue.
-func (f *fakeUpstream) take() []fakeQueued {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	q := f.queued
-	f.queued = nil
-	return q
-}
-
-func (f *fakeUpstream) len() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.queued)
-}
-
-func newTestRouter(t *testing.T, cfg RouterConfig, ups ...*fakeUpstream) *Router {
+func newStoreRouter(t *testing.T, cfg RouterConfig, st store.Store, ups knownUpstreams) *Router {
 	t.Helper()
-	list := make([]Upstream, len(ups))
-	for i, u := range ups {
-		list[i] = u
-	}
-	r, err := NewRouter(cfg, list, zerolog.Nop())
+	r, err := newRouter(cfg, st, ups, "test", newHub(), newCounters(), newPool(2, 16), zerolog.Nop())
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.seedRoutes(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.loadRoutes(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
 	return r
 }
 
 func TestRouterRoutes(t *testing.T) {
-	a, b, c := &fakeUpstream{name: "a"}, &fakeUpstream{name: "b"}, &fakeUpstream{name: "c"}
-	r := newTestRouter(t, RouterConfig{
+	st := newEmbedded(t)
+	ups := knownUpstreams{"a": true, "b": false, "c": true}
+	r := newStoreRouter(t, RouterConfig{
 		Routes: []Route{
 			{Prefix: "", Upstream: "c"},
 			{Prefix: "44", Upstream: "a"},
@@ -93,7 +57,7 @@ func TestRouterRoutes(t *testing.T) {
 			{Prefix: "33", Upstream: "a", Accounts: []string{"fr"}},
 		},
 		MORoutes: []MORoute{{Prefix: "1", Account: "short"}, {Prefix: "123", Account: "acme"}},
-	}, a, b, c)
+	}, st, ups)
 	for _, tc := range []struct {
 		account, dest string
 		want          []string
@@ -109,6 +73,10 @@ func TestRouterRoutes(t *testing.T) {
 			t.Errorf("Routes(%q, %q) = %v, want %v", tc.account, tc.dest, got, tc.want)
 		}
 	}
+	// b is first for 4477 but not bound: a new message goes to the first bound one.
+	if up, ok := r.pickUpstream("any", "447700900123"); !ok || up != "a" {
+		t.Errorf("pickUpstream = %q, %v; want the bound a", up, ok)
+	}
 	for dest, want := range map[string]string{"12345": "acme", "1999": "short", "999": ""} {
 		got, ok := r.MOAccount(dest)
 		if got != want || ok != (want != "") {
@@ -116,9 +84,38 @@ func TestRouterRoutes(t *testing.T) {
 		}
 	}
 
-	noDefault := newTestRouter(t, RouterConfig{Routes: []Route{{Prefix: "44", Upstream: "a"}}}, a)
-	if got := noDefault.Routes("any", "33123"); len(got) != 0 {
+	// The configured routes are in the store, and a second start with fewer routes removes the stale
+	// ones but keeps routes the admin made.
+	if err := st.PutRoute(testCtx(t), &store.Route{Name: "admin-1", Prefix: "49", Upstreams: []string{"a"}}); err != nil {
+		t.Fatal(err)
+	}
+	r2 := newStoreRouter(t, RouterConfig{Routes: []Route{{Prefix: "44", Upstream: "a"}}}, st, ups)
+	all, err := st.ListRoutes(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, rt := range all {
+		names = append(names, rt.Name)
+	}
+	if !slices.Equal(names, []string{"admin-1", "config-0"}) {
+		t.Errorf("store routes after the second seed = %v", names)
+	}
+	if got := r2.Routes("any", "33123"); len(got) != 0 {
 		t.Errorf("Routes with no matching prefix = %v, want none", got)
+	}
+	if got := r2.Routes("any", "4930"); !slices.Equal(got, []string{"a"}) {
+		t.Errorf("admin route: %v", got)
+	}
+	// An upstream this gateway does not have is not routed to.
+	if err := st.PutRoute(testCtx(t), &store.Route{Name: "ghost", Prefix: "7", Upstreams: []string{"nowhere", "c"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.loadRoutes(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := r2.Routes("any", "7"); !slices.Equal(got, []string{"c"}) {
+		t.Errorf("route with an unknown upstream: %v, want [c]", got)
 	}
 }
 
@@ -132,33 +129,22 @@ func TestRouterConfigValidate(t *testing.T) {
 		{RouterConfig{Routes: []Route{{Upstream: "zz"}}}, `routes[0].upstream "zz" names no configured upstream`},
 		{RouterConfig{Routes: []Route{{Upstream: "a", Accounts: []string{""}}}}, "routes[0].accounts[0] is empty"},
 		{RouterConfig{MORoutes: []MORoute{{Prefix: "1"}}}, "mo_routes[0].account is required"},
-		{RouterConfig{ReceiptWait: -1}, "receipt_wait"},
-		{RouterConfig{DeliveryQueue: -1}, "delivery_queue"},
+		{RouterConfig{DeliveryRetry: -1}, "delivery_retry"},
+		{RouterConfig{MaxDeliveryAttempts: -1}, "max_delivery_attempts"},
+		{RouterConfig{LongMessages: "smoke"}, "long_messages"},
 	} {
 		err := tc.cfg.Validate(ups)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Validate(%+v) = %v, want an error containing %q", tc.cfg, err, tc.want)
 		}
 	}
-	if err := (RouterConfig{Routes: []Route{{Upstream: "a"}}, MORoutes: []MORoute{{Account: "x"}}}).Validate(ups); err != nil {
+	if err := (RouterConfig{Routes: []Route{{Upstream: "a"}}, MORoutes: []MORoute{{Account: "x"}}, LongMessages: "sar"}).Validate(ups); err != nil {
 		t.Errorf("valid config: %v", err)
 	}
-	dup := []Upstream{&fakeUpstream{name: "a"}, &fakeUpstream{name: "a"}}
-	if _, err := NewRouter(RouterConfig{}, dup, zerolog.Nop()); err == nil {
-		t.Error("NewRouter accepted two upstreams of the same name")
+	dup := Config{Upstreams: []ClientConfig{simUpstream("a", "127.0.0.1:1"), simUpstream("a", "127.0.0.1:2")}}
+	if _, err := New(dup, newEmbedded(t), zerolog.Nop()); err == nil {
+		t.Error("New accepted two upstreams of the same name")
 	}
-}
-
-// startRouterServer serves r on loopback with the accounts, and runs r until the test ends.
-func startRouterServer(t *testing.T, r *Router, accounts ...Account) string {
-	t.Helper()
-	srv, addr := startServer(t, ServerConfig{}, r, accounts...)
-	r.SetSessions(srv)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { r.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return addr
 }
 
 // fiorixESME binds a fiorix/go-smpp transceiver to addr and returns it with the deliver_sm it receives.
@@ -197,128 +183,460 @@ func nextDeliver(t *testing.T, ch <-chan fpdu.Body) fpdu.Body {
 	}
 }
 
-// TestRouterOverLoopback: a third-party ESME (fiorix/go-smpp) binds to our Server; the Router fails
-// over from an unbound upstream to a bound one, answers with its own message id, refuses an unroutable
-// destination, and brings back the upstream's receipt (under our id) and an MO.
-func TestRouterOverLoopback(t *testing.T) {
-	primary := &fakeUpstream{name: "primary"}            // not bound
-	backup := &fakeUpstream{name: "backup", bound: true} // bound
-	r := newTestRouter(t, RouterConfig{
-		Routes: []Route{
-			{Prefix: "4477", Upstream: "primary"},
-			{Prefix: "44", Upstream: "backup"},
-		},
-		MORoutes: []MORoute{{Prefix: "12345", Account: "acme"}},
-	}, primary, backup)
-	addr := startRouterServer(t, r, testAccount(t, "acme", "secret"))
-	esme, delivered := fiorixESME(t, addr, "acme", "secret")
-
-	sm, err := esme.Submit(&fsmpp.ShortMessage{
-		Src: "12345", Dst: "447700900123", Text: pdutext.Raw("hello"), Register: pdufield.FinalDeliveryReceipt,
+// forEachStore runs f with the embedded store and with a Redis store (a redis-server of its own).
+func forEachStore(t *testing.T, f func(t *testing.T, open func() store.Store)) {
+	t.Run("embedded", func(t *testing.T) {
+		path := t.TempDir() + "/smppgw.db"
+		f(t, func() store.Store { return openEmbedded(t, path) })
 	})
-	if err != nil {
-		t.Fatalf("submit: %v", err)
-	}
-	ourID := sm.RespID()
-	if len(ourID) != 16 {
-		t.Fatalf("message id %q, want the router's 16 hex digits", ourID)
-	}
-	if primary.len() != 0 {
-		t.Error("the unbound primary got the message although the backup was bound")
-	}
-	q := backup.take()
-	if len(q) != 1 || q[0].sm.DestinationAddr != "447700900123" || string(q[0].sm.ShortMessage) != "hello" {
-		t.Fatalf("backup queue = %+v, want the one message", q)
-	}
+	t.Run("redis", func(t *testing.T) {
+		addr := redisServer(t)
+		f(t, func() store.Store { return openRedis(t, addr) })
+	})
+}
 
-	_, err = esme.Submit(&fsmpp.ShortMessage{Src: "12345", Dst: "33612345678", Text: pdutext.Raw("x")})
-	var st fpdu.Status
-	if !errors.As(err, &st) || uint32(st) != uint32(pdu.ESME_RINVDSTADR) {
-		t.Fatalf("unroutable submit: %v, want ESME_RINVDSTADR", err)
-	}
+// TestGatewayWholePath: a third-party ESME (fiorix/go-smpp) submits to smppgw, which writes the
+// message to the store and answers with its own id; the upstream (simulated) accepts it and sends a
+// receipt, which comes back to the ESME as a deliver_sm carrying our id; the store shows the message
+// DELIVERED with the receipt. An MO reaches the account; an unroutable destination is refused.
+func TestGatewayWholePath(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func() store.Store) {
+		st := open()
+		sim := &simSMSC{}
+		simAddr := startSim(t, sim, "127.0.0.1:0")
+		g, addr, _ := startGateway(t, Config{
+			Accounts:  []Account{testAccount(t, "acme", "secret")},
+			Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
+			Routing: RouterConfig{
+				Routes:   []Route{{Prefix: "44", Upstream: "sim"}},
+				MORoutes: []MORoute{{Prefix: "12345", Account: "acme"}},
+			},
+		}, st)
+		eventually(t, "the upstream bind", func() bool { return g.Upstreams()[0].Status.State == ClientBound })
+		events, cancel := g.Subscribe("acme")
+		defer cancel()
 
-	// The upstream accepts with its own id, then sends its receipt.
-	q[0].done("UP-77", nil)
-	if r.Awaiting() != 1 {
-		t.Fatalf("awaiting = %d, want 1", r.Awaiting())
-	}
-	rec := &pdu.DeliverSM{SourceAddr: "447700900123", DestinationAddr: "12345"}
-	err = dlr.Info{MessageID: "UP-77", State: pdu.DELIVERED, Receipt: dlr.Receipt{
-		ID: "UP-77", Sub: 1, Dlvrd: 1, Stat: "DELIVRD", Err: "000", Text: "hello",
-	}}.ToDeliverSM(rec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st := r.HandleUpstreamDeliver("backup", rec); st != pdu.ESME_ROK {
-		t.Fatalf("receipt answered %v", st)
-	}
-	p := nextDeliver(t, delivered)
-	text := p.Fields()[pdufield.ShortMessage].String()
-	if !strings.Contains(text, "id:"+ourID) || !strings.Contains(text, "stat:DELIVRD") {
-		t.Errorf("receipt text %q does not carry our id %s and DELIVRD", text, ourID)
-	}
-	if v := p.TLVFields()[pdutlv.TagReceiptedMessageID]; v == nil || strings.TrimRight(v.String(), "\x00") != ourID {
-		t.Errorf("receipted_message_id = %v, want %s", v, ourID)
-	}
-	if esm := p.Fields()[pdufield.ESMClass].Raw(); esm != uint8(0x04) {
-		t.Errorf("esm_class = %v, want 0x04", esm)
-	}
-	if src, dst := p.Fields()[pdufield.SourceAddr].String(), p.Fields()[pdufield.DestinationAddr].String(); src != "447700900123" || dst != "12345" {
-		t.Errorf("receipt from %s to %s, want from the destination to the source", src, dst)
-	}
-	if r.Awaiting() != 0 {
-		t.Errorf("awaiting = %d after the final receipt, want 0", r.Awaiting())
-	}
-	// The same receipt again correlates to nothing: answered OK and dropped.
-	if st := r.HandleUpstreamDeliver("backup", rec); st != pdu.ESME_ROK {
-		t.Errorf("repeated receipt answered %v", st)
-	}
+		esme, delivered := fiorixESME(t, addr, "acme", "secret")
+		sm, err := esme.Submit(&fsmpp.ShortMessage{
+			Src: "12345", Dst: "447700900123", Text: pdutext.Raw("hello"), Register: pdufield.FinalDeliveryReceipt,
+		})
+		if err != nil {
+			t.Fatalf("submit: %v", err)
+		}
+		ourID := sm.RespID()
+		if len(ourID) != 16 || strings.HasPrefix(ourID, "SIM") {
+			t.Fatalf("message id %q, want the gateway's 16 hex digits", ourID)
+		}
+		p := nextDeliver(t, delivered)
+		text := p.Fields()[pdufield.ShortMessage].String()
+		if !strings.Contains(text, "id:"+ourID) || !strings.Contains(text, "stat:DELIVRD") {
+			t.Errorf("receipt text %q does not carry our id %s and DELIVRD", text, ourID)
+		}
+		if v := p.TLVFields()[pdutlv.TagReceiptedMessageID]; v == nil || strings.TrimRight(v.String(), "\x00") != ourID {
+			t.Errorf("receipted_message_id = %v, want %s", v, ourID)
+		}
+		if src, dst := p.Fields()[pdufield.SourceAddr].String(), p.Fields()[pdufield.DestinationAddr].String(); src != "447700900123" || dst != "12345" {
+			t.Errorf("receipt from %s to %s, want from the destination to the source", src, dst)
+		}
+		m, err := st.GetMessage(testCtx(t), ourID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Status != pdu.DELIVERED || m.Parts[0].UpstreamID != "SIM0001" || m.Parts[0].Upstream != "sim" || m.Account != "acme" {
+			t.Errorf("stored message: status %v, part %+v, account %q", m.Status, m.Parts[0], m.Account)
+		}
+		rcs, err := st.ListReceipts(testCtx(t), ourID)
+		if err != nil || len(rcs) != 1 || rcs[0].State != pdu.DELIVERED || rcs[0].UpstreamID != "SIM0001" {
+			t.Errorf("receipts = %+v, %v", rcs, err)
+		}
+		select {
+		case e := <-events:
+			if e.Kind != EventReceipt || e.MessageID != ourID || e.Status != pdu.DELIVERED {
+				t.Errorf("event %+v", e)
+			}
+		case <-time.After(testWait):
+			t.Error("no receipt event for the subscriber")
+		}
+		if subs := sim.submitted(); len(subs) != 1 || string(subs[0].ShortMessage) != "hello" || subs[0].RegisteredDelivery != 1 {
+			t.Errorf("upstream saw %+v", subs)
+		}
 
-	mo := &pdu.DeliverSM{SourceAddr: "447700900555", DestinationAddr: "12345", ShortMessage: []byte("STOP")}
-	if st := r.HandleUpstreamDeliver("backup", mo); st != pdu.ESME_ROK {
-		t.Fatalf("MO answered %v", st)
+		_, err = esme.Submit(&fsmpp.ShortMessage{Src: "12345", Dst: "33612345678", Text: pdutext.Raw("x")})
+		var fst fpdu.Status
+		if !errors.As(err, &fst) || uint32(fst) != uint32(pdu.ESME_RINVDSTADR) {
+			t.Errorf("unroutable submit: %v, want ESME_RINVDSTADR", err)
+		}
+
+		// An MO from the upstream reaches the account it routes to.
+		ctx := testCtx(t)
+		resp, err := sim.srv.SessionsFor("gwup")[0].Send(ctx, &pdu.DeliverSM{SourceAddr: "447700900555", DestinationAddr: "12345", ShortMessage: []byte("STOP")})
+		if err != nil || resp.Status != pdu.ESME_ROK {
+			t.Fatalf("MO answered %v %v", resp.Status, err)
+		}
+		p = nextDeliver(t, delivered)
+		if got := p.Fields()[pdufield.ShortMessage].String(); got != "STOP" {
+			t.Errorf("MO text %q, want STOP", got)
+		}
+		stats, err := g.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stats.Accepted != 1 || stats.Rejected != 1 || stats.ReceiptsIn != 1 || stats.MOIn != 1 || stats.MessagesByStatus[pdu.DELIVERED] != 1 {
+			t.Errorf("stats = %+v", stats)
+		}
+	})
+}
+
+// TestGatewayDurableRestart: a message accepted while the upstream is down survives a restart of the
+// gateway on the same store; once the upstream is up it is submitted exactly once, and its receipt
+// reaches the ESME when it binds again.
+func TestGatewayDurableRestart(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func() store.Store) {
+		upAddr := freeAddr(t)
+		cfg := Config{
+			Accounts:  []Account{testAccount(t, "acme", "secret")},
+			Upstreams: []ClientConfig{simUpstream("sim", upAddr)},
+			Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
+			Instance:  "restart-test",
+		}
+		st1 := open()
+		_, addr1, stop1 := startGateway(t, cfg, st1)
+		e := bindESME(t, addr1, newRecorder(), SessionConfig{}, BindTransceiver, "acme", "secret")
+		resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "12345", DestinationAddr: "447700900123", RegisteredDelivery: 1, ShortMessage: []byte("durable")})
+		if err != nil {
+			t.Fatalf("submit while the upstream is down: %v", err)
+		}
+		ourID := resp.Body.(*pdu.SubmitSMResp).MessageID
+		stop1()
+		if err := st1.Close(); err != nil {
+			t.Fatal(err)
+		}
+
+		st2 := open()
+		g2, addr2, _ := startGateway(t, cfg, st2)
+		sim := &simSMSC{}
+		startSim(t, sim, upAddr)
+		eventually(t, "the message to be submitted upstream", func() bool { return len(sim.submitted()) == 1 })
+		rx := newRecorder()
+		bindESME(t, addr2, rx, SessionConfig{}, BindReceiver, "acme", "secret")
+		eventually(t, "the receipt to reach the ESME", func() bool {
+			rx.mu.Lock()
+			defer rx.mu.Unlock()
+			return len(rx.requests) == 1
+		})
+		info, err := dlr.FromDeliverSM(rx.requests[0].Body.(*pdu.DeliverSM))
+		if err != nil || info.MessageID != ourID || info.State != pdu.DELIVERED {
+			t.Errorf("receipt %+v %v, want %s DELIVERED", info, err, ourID)
+		}
+		// Exactly once: nothing else comes, the queue is empty.
+		time.Sleep(200 * time.Millisecond)
+		if n := len(sim.submitted()); n != 1 {
+			t.Errorf("the upstream saw %d submissions, want 1", n)
+		}
+		if n, err := st2.QueueLen(testCtx(t), store.Queue{Kind: store.SubmitQueue, Name: "sim"}); err != nil || n != 0 {
+			t.Errorf("submit queue length %d, %v; want 0", n, err)
+		}
+		if g2.Upstreams()[0].QueueDepth != 0 {
+			t.Errorf("upstream info %+v", g2.Upstreams()[0])
+		}
+	})
+}
+
+// TestGatewayResubmitsLostPDUs: the upstream drops the bind with submissions in flight; they are
+// recorded as lost PDUs and submitted again on the next bind.
+func TestGatewayResubmitsLostPDUs(t *testing.T) {
+	const n = 3
+	st := newEmbedded(t)
+	sim := &simSMSC{holdFirst: n}
+	simAddr := startSim(t, sim, "127.0.0.1:0")
+	_, addr, _ := startGateway(t, Config{
+		Accounts:  []Account{testAccount(t, "acme", "secret")},
+		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
+		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
+	}, st)
+	e := bindESME(t, addr, newRecorder(), SessionConfig{}, BindTransmitter, "acme", "secret")
+	ids := map[string]bool{}
+	for i := range n {
+		resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: fmt.Sprint("4477009000", i), ShortMessage: []byte(fmt.Sprint(i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[resp.Body.(*pdu.SubmitSMResp).MessageID] = true
 	}
-	p = nextDeliver(t, delivered)
-	if got := p.Fields()[pdufield.ShortMessage].String(); got != "STOP" {
-		t.Errorf("MO text %q, want STOP", got)
+	eventually(t, "the lost submissions to be sent again", func() bool { return len(sim.submitted()) == 2*n })
+	lost, err := st.ListLost(testCtx(t), 100)
+	if err != nil || len(lost) != n {
+		t.Fatalf("ListLost = %d entries, %v; want %d", len(lost), err, n)
 	}
-	if st := r.HandleUpstreamDeliver("backup", &pdu.DeliverSM{DestinationAddr: "999"}); st != pdu.ESME_RINVDSTADR {
-		t.Errorf("MO with no route answered %v, want ESME_RINVDSTADR", st)
+	for _, l := range lost {
+		if l.CommandID != uint32(pdu.SubmitSMID) || l.SequenceNumber == 0 || l.Session == "" {
+			t.Errorf("lost PDU %+v", l)
+		}
 	}
-	select {
-	case p := <-delivered:
-		t.Errorf("unexpected deliver_sm %v", p.Fields())
-	case <-time.After(50 * time.Millisecond):
+	for id := range ids {
+		eventually(t, "the message to be enroute", func() bool {
+			m, err := st.GetMessage(testCtx(t), id)
+			return err == nil && m.Status == pdu.ENROUTE && strings.HasPrefix(m.Parts[0].UpstreamID, "SIM")
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := len(sim.submitted()); got != 2*n {
+		t.Errorf("the upstream saw %d submissions, want %d (each lost one once more)", got, 2*n)
 	}
 }
 
-// TestRouterHoldsUntilReceiverBinds: a receipt for an account bound as transmitter only is held, and
-// delivered once the account binds as receiver.
-func TestRouterHoldsUntilReceiverBinds(t *testing.T) {
-	up := &fakeUpstream{name: "up", bound: true}
-	r := newTestRouter(t, RouterConfig{Routes: []Route{{Upstream: "up"}}, DeliveryRetry: 20 * time.Millisecond}, up)
-	addr := startRouterServer(t, r, testAccount(t, "acme", "secret"))
+// TestGatewayReceiptBeforeResp: an upstream that sends the receipt before its submit_sm_resp; the
+// receipt is parked, picked up when the id map is written, and reaches the ESME.
+func TestGatewayReceiptBeforeResp(t *testing.T) {
+	st := newEmbedded(t)
+	sim := &simSMSC{receiptFirst: true}
+	simAddr := startSim(t, sim, "127.0.0.1:0")
+	_, addr, _ := startGateway(t, Config{
+		Accounts:  []Account{testAccount(t, "acme", "secret")},
+		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
+		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
+	}, st)
+	rx := newRecorder()
+	e := bindESME(t, addr, rx, SessionConfig{}, BindTransceiver, "acme", "secret")
+	resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: 1, ShortMessage: []byte("early")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ourID := resp.Body.(*pdu.SubmitSMResp).MessageID
+	eventually(t, "the early receipt to reach the ESME", func() bool {
+		rx.mu.Lock()
+		defer rx.mu.Unlock()
+		return len(rx.requests) == 1
+	})
+	info, err := dlr.FromDeliverSM(rx.requests[0].Body.(*pdu.DeliverSM))
+	if err != nil || info.MessageID != ourID || info.State != pdu.DELIVERED {
+		t.Errorf("receipt %+v %v, want %s DELIVERED", info, err, ourID)
+	}
+	m, err := st.GetMessage(testCtx(t), ourID)
+	if err != nil || m.Status != pdu.DELIVERED {
+		t.Errorf("stored message %+v %v, want DELIVERED", m, err)
+	}
+}
 
+// TestGatewayStoreAccountsAndRoutes: an account created in the store after start can bind; a route
+// added in the store takes effect after ReloadRoutes.
+func TestGatewayStoreAccountsAndRoutes(t *testing.T) {
+	st := newEmbedded(t)
+	sim := &simSMSC{}
+	simAddr := startSim(t, sim, "127.0.0.1:0")
+	g, addr, _ := startGateway(t, Config{
+		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
+		Routing:   RouterConfig{Routes: []Route{{Prefix: "44", Upstream: "sim"}}},
+	}, st)
+	ctx := testCtx(t)
+	if _, err := bindESMEErr(t, addr, "newbie", "pw1"); !errors.Is(err, pdu.ESME_RINVSYSID) {
+		t.Fatalf("bind before the account exists: %v, want ESME_RINVSYSID", err)
+	}
+	a := &store.Account{SystemID: "newbie", BindTypes: store.BindTransmitter, AllowIPs: []string{"127.0.0.0/8"}}
+	if err := a.SetPassword("pw1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateAccount(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bindESMEErr(t, addr, "newbie", "wrong"); !errors.Is(err, pdu.ESME_RINVPASWD) {
+		t.Errorf("wrong password: %v", err)
+	}
+	e := bindESME(t, addr, newRecorder(), SessionConfig{}, BindTransmitter, "newbie", "pw1")
+	if _, err := bindESMEWith(t, addr, BindReceiver, "newbie", "pw1"); !errors.Is(err, pdu.ESME_RBINDFAIL) {
+		t.Errorf("receiver bind of a transmitter-only account: %v, want ESME_RBINDFAIL", err)
+	}
+
+	sm := &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "33612345678", ShortMessage: []byte("x")}
+	if _, err := e.Send(ctx, sm); !errors.Is(err, pdu.ESME_RINVDSTADR) {
+		t.Fatalf("submit before the route: %v, want ESME_RINVDSTADR", err)
+	}
+	if _, err := g.TestRoute(ctx, "newbie", "33612345678"); !errors.Is(err, ErrNoRoute) {
+		t.Errorf("TestRoute before the route: %v", err)
+	}
+	if err := st.CreateRoute(ctx, &store.Route{Name: "france", Account: "newbie", Prefix: "33", Upstreams: []string{"sim"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.ReloadRoutes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := g.TestRoute(ctx, "newbie", "33612345678"); err != nil || !slices.Equal(got, []string{"sim"}) {
+		t.Errorf("TestRoute = %v, %v", got, err)
+	}
+	if _, err := g.TestRoute(ctx, "someone-else", "33612345678"); !errors.Is(err, ErrNoRoute) {
+		t.Errorf("the account's route served another account: %v", err)
+	}
+	if _, err := e.Send(ctx, sm); err != nil {
+		t.Fatalf("submit after the route: %v", err)
+	}
+	eventually(t, "the message to reach the upstream", func() bool { return len(sim.submitted()) == 1 })
+}
+
+func bindESMEWith(t *testing.T, addr string, bt BindType, id, pw string) (*Session, error) {
+	t.Helper()
+	s := dialESME(t, addr, newRecorder(), SessionConfig{})
+	_, err := s.Bind(testCtx(t), bt, BindParams{SystemID: id, Password: pw})
+	return s, err
+}
+
+func bindESMEErr(t *testing.T, addr, id, pw string) (*Session, error) {
+	return bindESMEWith(t, addr, BindTransceiver, id, pw)
+}
+
+// TestGatewaySubmitLongText: an API submission of 400 characters becomes a multi-part message (UDH),
+// each part submitted upstream and given its own upstream id.
+func TestGatewaySubmitLongText(t *testing.T) {
+	st := newEmbedded(t)
+	sim := &simSMSC{}
+	simAddr := startSim(t, sim, "127.0.0.1:0")
+	g, _, _ := startGateway(t, Config{
+		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
+		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
+	}, st)
+	ctx := testCtx(t)
+	text := strings.Repeat("0123456789", 40)
+	m, err := g.Submit(ctx, Submission{Account: "api", Source: store.Address{Addr: "INFO"}, Destination: store.Address{Addr: "+447700900123"}, Text: text, RegisteredDelivery: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Parts) != 3 || m.Destination != (store.Address{TON: 1, NPI: 1, Addr: "447700900123"}) || m.Source.TON != 5 {
+		t.Fatalf("message: %d parts, destination %+v, source %+v; want 3 parts (153+153+94 GSM characters)", len(m.Parts), m.Destination, m.Source)
+	}
+	eventually(t, "every part to be submitted and delivered", func() bool {
+		got, err := st.GetMessage(ctx, m.ID)
+		return err == nil && got.Status == pdu.DELIVERED
+	})
+	got, err := st.GetMessage(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	var joined strings.Builder
+	for i, p := range got.Parts {
+		if p.UpstreamID == "" || seen[p.UpstreamID] || p.Status != pdu.DELIVERED || p.ESMClass&0x40 == 0 {
+			t.Errorf("part %d: %+v; want its own upstream id, DELIVERED, UDHI", i, p)
+		}
+		seen[p.UpstreamID] = true
+		joined.Write(p.ShortMessage[int(p.ShortMessage[0])+1:])
+	}
+	if joined.String() != text {
+		t.Errorf("the parts carry %q, want the text", joined.String())
+	}
+	if subs := sim.submitted(); len(subs) != 3 {
+		t.Errorf("the upstream saw %d submit_sm, want 3", len(subs))
+	}
+
+	for _, tc := range []struct {
+		s     Submission
+		field string
+	}{
+		{Submission{Destination: store.Address{Addr: "1"}, Text: "x"}, "account"},
+		{Submission{Account: "api", Text: "x"}, "destination"},
+		{Submission{Account: "api", Destination: store.Address{Addr: "1"}}, "text"},
+		{Submission{Account: "api", Destination: store.Address{Addr: "1"}, Text: "x", RegisteredDelivery: 3}, "registered_delivery"},
+		{Submission{Account: "api", Destination: store.Address{Addr: "1"}, Text: "x", Validity: time.Now().Add(-time.Hour)}, "validity"},
+		{Submission{Account: "api", Destination: store.Address{Addr: "1"}, Text: "x", Schedule: time.Now().Add(time.Hour)}, "schedule"},
+		{Submission{Account: "api", Destination: store.Address{Addr: "1"}, Text: strings.Repeat("x", 160*300)}, "text"},
+	} {
+		_, err := g.Submit(ctx, tc.s)
+		var ve *ValidationError
+		if !errors.As(err, &ve) || ve.Field != tc.field {
+			t.Errorf("Submit(%+v) = %v, want a ValidationError on %s", tc.s.Account, err, tc.field)
+		}
+	}
+}
+
+// TestGatewayRejectedPart: an upstream that refuses a message for good: the message is REJECTED in the
+// store and the ESME that asked for a receipt gets a REJECTD one with our id.
+func TestGatewayRejectedPart(t *testing.T) {
+	st := newEmbedded(t)
+	auth, err := NewMemoryAuthenticator(testAccount(t, "gwup", "uppw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refuse := &refusingSMSC{status: pdu.ESME_RINVDSTADR}
+	srv, err := NewServer(ServerConfig{FailureDelay: -1}, auth, refuse, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	simAddr := serveOn(t, srv)
+	_, addr, _ := startGateway(t, Config{
+		Accounts:  []Account{testAccount(t, "acme", "secret")},
+		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
+		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
+	}, st)
+	rx := newRecorder()
+	e := bindESME(t, addr, rx, SessionConfig{}, BindTransceiver, "acme", "secret")
+	resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: 1, ShortMessage: []byte("no")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ourID := resp.Body.(*pdu.SubmitSMResp).MessageID
+	eventually(t, "the failure receipt", func() bool {
+		rx.mu.Lock()
+		defer rx.mu.Unlock()
+		return len(rx.requests) == 1
+	})
+	info, err := dlr.FromDeliverSM(rx.requests[0].Body.(*pdu.DeliverSM))
+	if err != nil || info.MessageID != ourID || info.State != pdu.REJECTED {
+		t.Errorf("receipt %+v %v, want %s REJECTED", info, err, ourID)
+	}
+	m, err := st.GetMessage(testCtx(t), ourID)
+	if err != nil || m.Status != pdu.REJECTED || m.Parts[0].Error != uint32(pdu.ESME_RINVDSTADR) {
+		t.Errorf("stored %+v %v", m, err)
+	}
+	// Queried over SMPP, the message reports its state.
+	qr, err := e.Send(testCtx(t), &pdu.QuerySM{MessageID: ourID, SourceAddr: "1"})
+	if err != nil || qr.Body.(*pdu.QuerySMResp).MessageState != pdu.REJECTED {
+		t.Errorf("query_sm: %+v %v", qr.Body, err)
+	}
+	if _, err := e.Send(testCtx(t), &pdu.QuerySM{MessageID: "nope", SourceAddr: "1"}); !errors.Is(err, pdu.ESME_RQUERYFAIL) {
+		t.Errorf("query_sm of an unknown id: %v", err)
+	}
+}
+
+// refusingSMSC answers every submit_sm with one error status.
+type refusingSMSC struct{ status pdu.CommandStatus }
+
+func (r *refusingSMSC) HandleMessage(m Inbound) { _ = m.Respond(r.status, nil) }
+
+func serveOn(t *testing.T, srv *Server) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testWait)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return l.Addr().String()
+}
+
+// TestGatewayHoldsUntilReceiverBinds: a receipt for an account bound as transmitter only waits in the
+// store, and is delivered once the account binds as receiver.
+func TestGatewayHoldsUntilReceiverBinds(t *testing.T) {
+	st := newEmbedded(t)
+	sim := &simSMSC{}
+	simAddr := startSim(t, sim, "127.0.0.1:0")
+	_, addr, _ := startGateway(t, Config{
+		Accounts:  []Account{testAccount(t, "acme", "secret")},
+		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
+		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
+	}, st)
 	tx := bindESME(t, addr, newRecorder(), SessionConfig{}, BindTransmitter, "acme", "secret")
 	resp, err := tx.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: 1, ShortMessage: []byte("m")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ourID := resp.Body.(*pdu.SubmitSMResp).MessageID
-	up.take()[0].done("U1", nil)
-
-	rec := &pdu.DeliverSM{}
-	if err := (dlr.Info{MessageID: "U1", State: pdu.UNDELIVERABLE}).ToDeliverSM(rec); err != nil {
-		t.Fatal(err)
-	}
-	if st := r.HandleUpstreamDeliver("up", rec); st != pdu.ESME_ROK {
-		t.Fatalf("receipt answered %v", st)
-	}
-	time.Sleep(100 * time.Millisecond) // several retry rounds with no receiver
-	if got := r.Held()["acme"]; got != 1 {
-		t.Fatalf("held for acme = %d, want 1", got)
-	}
-
+	q := store.Queue{Kind: store.DeliverQueue, Name: "acme"}
+	eventually(t, "the receipt to wait for the account", func() bool {
+		n, err := st.QueueLen(testCtx(t), q)
+		return err == nil && n == 1
+	})
 	rx := newRecorder()
 	bindESME(t, addr, rx, SessionConfig{}, BindReceiver, "acme", "secret")
 	eventually(t, "the held receipt to reach the receiver", func() bool {
@@ -326,117 +644,51 @@ func TestRouterHoldsUntilReceiverBinds(t *testing.T) {
 		defer rx.mu.Unlock()
 		return len(rx.requests) == 1
 	})
-	d := rx.requests[0].Body.(*pdu.DeliverSM)
-	info, err := dlr.FromDeliverSM(d)
-	if err != nil {
-		t.Fatal(err)
+	info, err := dlr.FromDeliverSM(rx.requests[0].Body.(*pdu.DeliverSM))
+	if err != nil || info.MessageID != ourID || info.State != pdu.DELIVERED {
+		t.Errorf("receipt %+v %v, want %s DELIVERED", info, err, ourID)
 	}
-	if info.MessageID != ourID || info.State != pdu.UNDELIVERABLE {
-		t.Errorf("receipt %s %v, want %s UNDELIVERABLE", info.MessageID, info.State, ourID)
-	}
-	eventually(t, "the held queue to empty", func() bool { return len(r.Held()) == 0 })
+	eventually(t, "the delivery queue to empty", func() bool {
+		n, err := st.QueueLen(testCtx(t), q)
+		return err == nil && n == 0
+	})
 }
 
-// TestRouterFailureAndRefusals: an upstream that finally rejects a message makes a REJECTD receipt;
-// upstreams that refuse to queue make the submission fail with their status; a full delivery queue
-// answers ESME_RMSGQFUL.
-func TestRouterFailureAndRefusals(t *testing.T) {
-	up := &fakeUpstream{name: "up", bound: true}
-	r := newTestRouter(t, RouterConfig{Routes: []Route{{Upstream: "up"}}, DeliveryQueue: 1}, up)
-
-	id, st := r.Submit("acme", &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: 1})
-	if st != pdu.ESME_ROK {
-		t.Fatalf("submit: %v", st)
-	}
-	up.take()[0].done("", pdu.ESME_RINVDSTADR)
-	if got := r.Held()["acme"]; got != 1 {
-		t.Fatalf("held = %d, want the REJECTD receipt", got)
-	}
-	r.mu.Lock()
-	d := r.held["acme"].items[0].sm
-	r.mu.Unlock()
-	info, err := dlr.FromDeliverSM(d)
-	if err != nil || info.MessageID != id || info.State != pdu.REJECTED {
-		t.Errorf("failure receipt = %+v, %v; want %s REJECTED", info, err, id)
-	}
-
-	// The queue (size 1) is full now.
-	if st := r.HandleUpstreamDeliver("up", &pdu.DeliverSM{DestinationAddr: "x"}); st != pdu.ESME_RINVDSTADR {
-		t.Errorf("MO without route: %v", st)
-	}
-	r2 := newTestRouter(t, RouterConfig{Routes: []Route{{Upstream: "up"}}, MORoutes: []MORoute{{Account: "acme"}}, DeliveryQueue: 1}, up)
-	if st := r2.HandleUpstreamDeliver("up", &pdu.DeliverSM{DestinationAddr: "1"}); st != pdu.ESME_ROK {
-		t.Fatalf("first MO: %v", st)
-	}
-	if st := r2.HandleUpstreamDeliver("up", &pdu.DeliverSM{DestinationAddr: "1"}); st != pdu.ESME_RMSGQFUL {
-		t.Errorf("MO beyond the delivery queue: %v, want ESME_RMSGQFUL", st)
-	}
-
-	up.mu.Lock()
-	up.refuse = fmt.Errorf("queue full: %w", pdu.ESME_RMSGQFUL)
-	up.mu.Unlock()
-	if _, st := r.Submit("acme", &pdu.SubmitSM{DestinationAddr: "2"}); st != pdu.ESME_RMSGQFUL {
-		t.Errorf("submit to a refusing upstream: %v, want its ESME_RMSGQFUL", st)
-	}
-	up.mu.Lock()
-	up.refuse = errors.New("closed")
-	up.mu.Unlock()
-	if _, st := r.Submit("acme", &pdu.SubmitSM{DestinationAddr: "2"}); st != pdu.ESME_RSUBMITFAIL {
-		t.Errorf("submit to a closed upstream: %v, want ESME_RSUBMITFAIL", st)
-	}
-}
-
-// TestRouterForgetsOldest: beyond MaxAwaiting the oldest submissions stop waiting for receipts.
-func TestRouterForgetsOldest(t *testing.T) {
-	up := &fakeUpstream{name: "up", bound: true}
-	r := newTestRouter(t, RouterConfig{Routes: []Route{{Upstream: "up"}}, MaxAwaiting: 3}, up)
-	for i := range 5 {
-		if _, st := r.Submit("acme", &pdu.SubmitSM{DestinationAddr: "2", RegisteredDelivery: 1}); st != pdu.ESME_ROK {
-			t.Fatal(st)
-		}
-		up.take()[0].done(fmt.Sprint("U", i), nil)
-	}
-	if got := r.Awaiting(); got != 3 {
-		t.Fatalf("awaiting = %d, want the cap 3", got)
-	}
-	r.mu.Lock()
-	_, oldest := r.awaiting[awaitKey{"up", "U0"}]
-	_, newest := r.awaiting[awaitKey{"up", "U4"}]
-	r.mu.Unlock()
-	if oldest || !newest {
-		t.Errorf("kept oldest=%v newest=%v, want the newest only", oldest, newest)
-	}
-}
-
-// TestRouterDeliversBurst: more held MO than the session window are all delivered, in order, to the
-// account's bind (bounded: 300 messages, testWait).
-func TestRouterDeliversBurst(t *testing.T) {
+// TestGatewayDeliversBurst: more MO than the session window, queued while the account is away, all
+// reach its bind once it binds (bounded: 300 messages, testWait).
+func TestGatewayDeliversBurst(t *testing.T) {
 	const n = 300
-	up := &fakeUpstream{name: "up", bound: true}
-	r := newTestRouter(t, RouterConfig{Routes: []Route{{Upstream: "up"}}, MORoutes: []MORoute{{Account: "acme"}}, DeliveryQueue: n}, up)
-	addr := startRouterServer(t, r, testAccount(t, "acme", "secret"))
+	st := newEmbedded(t)
+	g, addr, _ := startGateway(t, Config{
+		Accounts: []Account{testAccount(t, "acme", "secret")},
+		Routing:  RouterConfig{MORoutes: []MORoute{{Account: "acme"}}},
+	}, st)
 	for i := range n {
-		if st := r.HandleUpstreamDeliver("up", &pdu.DeliverSM{DestinationAddr: "1", ShortMessage: []byte(fmt.Sprint(i))}); st != pdu.ESME_ROK {
+		if st := g.Router().HandleDeliver("up", Request{Body: &pdu.DeliverSM{DestinationAddr: "1", ShortMessage: []byte(fmt.Sprint(i))}}); st != pdu.ESME_ROK {
 			t.Fatalf("MO %d: %v", i, st)
 		}
 	}
-	if st := r.HandleUpstreamDeliver("up", &pdu.DeliverSM{DestinationAddr: "1"}); st != pdu.ESME_RMSGQFUL {
-		t.Errorf("MO beyond delivery_queue: %v, want ESME_RMSGQFUL", st)
+	if st := g.Router().HandleDeliver("up", Request{Body: &pdu.DataSM{}}); st != pdu.ESME_RINVCMDID {
+		t.Errorf("data_sm from upstream: %v", st)
 	}
 	rx := newRecorder()
 	bindESME(t, addr, rx, SessionConfig{}, BindTransceiver, "acme", "secret")
-	eventually(t, "every held MO to be delivered", func() bool {
+	eventually(t, "every queued MO to be delivered", func() bool {
 		rx.mu.Lock()
 		defer rx.mu.Unlock()
 		return len(rx.requests) == n
 	})
+	got := map[string]bool{}
 	rx.mu.Lock()
-	for i, req := range rx.requests {
-		if got := string(req.Body.(*pdu.DeliverSM).ShortMessage); got != fmt.Sprint(i) {
-			t.Errorf("delivery %d carried %q", i, got)
-			break
-		}
+	for _, req := range rx.requests {
+		got[string(req.Body.(*pdu.DeliverSM).ShortMessage)] = true
 	}
 	rx.mu.Unlock()
-	eventually(t, "the held queue to empty", func() bool { return len(r.Held()) == 0 })
+	if len(got) != n {
+		t.Errorf("%d distinct MO delivered, want %d", len(got), n)
+	}
+	eventually(t, "the delivery queue to empty", func() bool {
+		n, err := st.QueueLen(testCtx(t), store.Queue{Kind: store.DeliverQueue, Name: "acme"})
+		return err == nil && n == 0
+	})
 }

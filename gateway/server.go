@@ -32,6 +32,13 @@ type LostHandler interface {
 	HandleLost(s SessionInfo, lost []Request)
 }
 
+// BindObserver may be implemented by a MessageHandler to learn of each bind once it is complete
+// (bind_resp written, the session bound): the Router starts delivering to a receiver then. It runs on
+// the session's reader and must not block.
+type BindObserver interface {
+	HandleBound(s *Session, a *Account)
+}
+
 // Inbound is one request from a bound ESME.
 type Inbound struct {
 	Session *Session
@@ -403,6 +410,12 @@ func (h *serverSession) HandleRequest(s *Session, req Request) {
 		return
 	}
 	h.srv.sink.HandleMessage(Inbound{Session: s, Account: &h.account, Request: req})
+}
+
+func (h *serverSession) handleBound(s *Session) {
+	if bo, ok := h.srv.sink.(BindObserver); ok {
+		bo.HandleBound(s, &h.account)
+	}
 }
 
 func (h *serverSession) HandleClosed(s *Session, reason error) {

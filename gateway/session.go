@@ -1066,7 +1066,14 @@ func (s *Session) bind(h pdu.Header, body pdu.Body) {
 	}
 	s.bindTmr.Stop()
 	s.log.Info().Str("system_id", sysID).Stringer("bind_type", bt).Msg("bound")
+	if n, ok := s.h.(boundNotifier); ok {
+		n.handleBound(s)
+	}
 }
+
+// boundNotifier is implemented by Handlers that want to know when a peer's bind has completed
+// (bind_resp written, session bound).
+type boundNotifier interface{ handleBound(s *Session) }
 
 // finish ends the session once the reader has stopped: it waits for the writer, fails every pending
 // request (lost), and tells the Handler.

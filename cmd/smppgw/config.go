@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
@@ -35,6 +36,9 @@ type Config struct {
 	Upstreams []gateway.ClientConfig `yaml:"upstreams"`
 	// Routing sends submissions to upstreams and MO messages to accounts.
 	Routing gateway.RouterConfig `yaml:"routing"`
+	// Store is where messages, queues, receipts and accounts are kept: the embedded file by default,
+	// Redis when store.redis.addrs is set.
+	Store StoreConfig `yaml:"store"`
 	// ShutdownTimeout bounds the graceful drain after SIGTERM/SIGINT. 0 means 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
@@ -58,6 +62,75 @@ type SMPPConfig struct {
 	// Accounts may bind. With none, a demo account with a random password is made at start-up and
 	// printed once in the log.
 	Accounts []gateway.Account `yaml:"accounts"`
+}
+
+// StoreConfig chooses and tunes the store.
+type StoreConfig struct {
+	// Path is the embedded store's file, created (with its directory) when missing. Empty means
+	// $XDG_STATE_HOME/smppgw/smppgw.db when XDG_STATE_HOME is set, else ./data/smppgw.db. Ignored with
+	// Redis.
+	Path  string      `yaml:"path"`
+	Redis RedisConfig `yaml:"redis"`
+	// VisibilityTimeout: a claimed queue entry not acknowledged within it is handed out again. 0: 30s.
+	VisibilityTimeout time.Duration `yaml:"visibility_timeout"`
+	// IDMapTTL: how long an upstream message id stays resolvable, waiting for its receipt. 0: 72h.
+	IDMapTTL time.Duration `yaml:"id_map_ttl"`
+	// ParkTTL: how long a receipt that came before its submit_sm_resp waits for it. 0: 1h.
+	ParkTTL time.Duration `yaml:"park_ttl"`
+	// MessageTTL: how long messages and their receipts are kept; 0 keeps them for ever.
+	MessageTTL time.Duration `yaml:"message_ttl"`
+}
+
+// RedisConfig is the Redis store (production, several instances). Run Redis with appendonly yes.
+type RedisConfig struct {
+	// Addrs are host:port: one for a single node, the seeds of a Cluster, or the Sentinels with
+	// master_name. A YAML list, or one comma-separated string (as SMPPGW_STORE_REDIS_ADDRS takes it).
+	Addrs      AddrList `yaml:"addrs"`
+	MasterName string   `yaml:"master_name"` // Sentinel master name
+	Cluster    bool     `yaml:"cluster"`     // treat addrs as a Redis Cluster even with one address
+	Username   string   `yaml:"username"`
+	Password   string   `yaml:"password"`
+	DB         int      `yaml:"db"`
+	// Prefix starts every key. Empty means "smppgw:".
+	Prefix string `yaml:"prefix"`
+}
+
+// AddrList is a list of addresses written as a YAML list or as one comma-separated string.
+type AddrList []string
+
+// UnmarshalText reads "host:port,host:port".
+func (a *AddrList) UnmarshalText(b []byte) error {
+	*a = nil
+	for _, s := range strings.Split(string(b), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*a = append(*a, s)
+		}
+	}
+	return nil
+}
+
+// UnmarshalYAML reads a list or a comma-separated string.
+func (a *AddrList) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		return a.UnmarshalText([]byte(n.Value))
+	}
+	var l []string
+	if err := n.Decode(&l); err != nil {
+		return err
+	}
+	*a = l
+	return nil
+}
+
+// storePath is where the embedded store lives: store.path, else under $XDG_STATE_HOME, else ./data.
+func (c *StoreConfig) storePath(getenv func(string) string) string {
+	switch {
+	case c.Path != "":
+		return c.Path
+	case getenv("XDG_STATE_HOME") != "":
+		return filepath.Join(getenv("XDG_STATE_HOME"), "smppgw", "smppgw.db")
+	}
+	return filepath.Join("data", "smppgw.db")
 }
 
 // loadConfig reads the YAML file at path (none when path is empty), applies the environment
@@ -136,6 +209,15 @@ func (c *Config) validate() error {
 	}
 	if c.Log.Format != "console" && c.Log.Format != "json" {
 		return fmt.Errorf("config: log.format %q: want console or json", c.Log.Format)
+	}
+	if c.Store.VisibilityTimeout < 0 || c.Store.IDMapTTL < 0 || c.Store.ParkTTL < 0 || c.Store.MessageTTL < 0 {
+		return errors.New("config: store durations must not be negative")
+	}
+	if c.Store.Redis.DB < 0 {
+		return errors.New("config: store.redis.db must not be negative")
+	}
+	if strings.ContainsAny(c.Store.Redis.Prefix, "{}") {
+		return errors.New("config: store.redis.prefix must not contain { or }")
 	}
 	if c.ShutdownTimeout < 0 {
 		return errors.New("config: shutdown_timeout must not be negative")

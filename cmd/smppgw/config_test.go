@@ -29,8 +29,11 @@ func TestExampleConfigLoads(t *testing.T) {
 	if len(cfg.Upstreams) != 1 || cfg.Upstreams[0].BindType != gateway.BindTransceiver || cfg.Upstreams[0].ThrottleDelay != 200*time.Millisecond {
 		t.Errorf("upstreams = %+v", cfg.Upstreams)
 	}
-	if len(cfg.Routing.Routes) != 2 || cfg.Routing.ReceiptWait != 72*time.Hour || cfg.ShutdownTimeout != 30*time.Second {
+	if len(cfg.Routing.Routes) != 2 || cfg.Routing.MaxDeliveryAttempts != 10 || cfg.ShutdownTimeout != 30*time.Second {
 		t.Errorf("routing = %+v, shutdown_timeout %v", cfg.Routing, cfg.ShutdownTimeout)
+	}
+	if cfg.Store.Path != "data/smppgw.db" || len(cfg.Store.Redis.Addrs) != 0 || cfg.Store.IDMapTTL != 72*time.Hour {
+		t.Errorf("store = %+v: the example uses the embedded store", cfg.Store)
 	}
 	// The documented password of the example account is the one its hash holds.
 	auth, err := gateway.NewMemoryAuthenticator(cfg.SMPP.Accounts...)
@@ -118,7 +121,9 @@ func TestConfigEnvOverrides(t *testing.T) {
 		"SMPPGW_SMPP_SYSTEM_ID=gw1",                 // a field of the inlined ServerConfig
 		"SMPPGW_SMPP_SESSION_ENQUIRE_LINK=45s",      // nested duration
 		"SMPPGW_SMPP_SESSION_THROTTLE_INBOUND=true", // bool
-		"SMPPGW_ROUTING_MAX_AWAITING=77",
+		"SMPPGW_ROUTING_MAX_DELIVERY_ATTEMPTS=77",
+		"SMPPGW_STORE_REDIS_ADDRS=127.0.0.1:6379, 127.0.0.1:6380", // a list, comma-separated
+		"SMPPGW_STORE_REDIS_DB=2",
 		"SMPPGW_SHUTDOWN_TIMEOUT=2s",
 		"SMPPGW_CONFIG=ignored-here",
 		"HOME=/root", // not ours
@@ -132,12 +137,15 @@ func TestConfigEnvOverrides(t *testing.T) {
 	if s := cfg.SMPP.Session; s.Window != 3 || s.EnquireLink != 45*time.Second || !s.ThrottleInbound {
 		t.Errorf("session = %+v: file value kept, env values set", s)
 	}
-	if cfg.Routing.MaxAwaiting != 77 || cfg.ShutdownTimeout != 2*time.Second {
-		t.Errorf("routing.max_awaiting %d, shutdown_timeout %v", cfg.Routing.MaxAwaiting, cfg.ShutdownTimeout)
+	if cfg.Routing.MaxDeliveryAttempts != 77 || cfg.ShutdownTimeout != 2*time.Second {
+		t.Errorf("routing.max_delivery_attempts %d, shutdown_timeout %v", cfg.Routing.MaxDeliveryAttempts, cfg.ShutdownTimeout)
+	}
+	if r := cfg.Store.Redis; !slices.Equal(r.Addrs, []string{"127.0.0.1:6379", "127.0.0.1:6380"}) || r.DB != 2 {
+		t.Errorf("store.redis = %+v", r)
 	}
 
 	names := envNames()
-	for _, want := range []string{"SMPPGW_LOG_LEVEL", "SMPPGW_SMPP_LISTEN", "SMPPGW_SMPP_SESSION_WINDOW", "SMPPGW_ROUTING_DELIVERY_RETRY"} {
+	for _, want := range []string{"SMPPGW_LOG_LEVEL", "SMPPGW_SMPP_LISTEN", "SMPPGW_SMPP_SESSION_WINDOW", "SMPPGW_ROUTING_DELIVERY_RETRY", "SMPPGW_STORE_PATH", "SMPPGW_STORE_REDIS_PASSWORD"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("envNames lacks %s", want)
 		}
@@ -146,6 +154,32 @@ func TestConfigEnvOverrides(t *testing.T) {
 		if strings.Contains(n, "ACCOUNTS") || strings.Contains(n, "UPSTREAMS") || strings.Contains(n, "TLS") {
 			t.Errorf("envNames has %s: lists and optional sections are file-only", n)
 		}
+	}
+}
+
+// TestStorePath: the embedded store's file is store.path, else under $XDG_STATE_HOME, else ./data; a
+// YAML list of Redis addresses reads as the comma-separated form does.
+func TestStorePath(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	for _, tc := range []struct {
+		c    StoreConfig
+		env  map[string]string
+		want string
+	}{
+		{StoreConfig{Path: "/var/lib/smppgw/db"}, map[string]string{"XDG_STATE_HOME": "/x"}, "/var/lib/smppgw/db"},
+		{StoreConfig{}, map[string]string{"XDG_STATE_HOME": "/home/u/.local/state"}, "/home/u/.local/state/smppgw/smppgw.db"},
+		{StoreConfig{}, nil, "data/smppgw.db"},
+	} {
+		if got := tc.c.storePath(env(tc.env)); got != tc.want {
+			t.Errorf("storePath(%+v, %v) = %q, want %q", tc.c, tc.env, got, tc.want)
+		}
+	}
+	cfg, err := loadConfig(writeConfig(t, "store:\n  redis:\n    addrs: [127.0.0.1:1, 127.0.0.1:2]\n    password: pw\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.Store.Redis.Addrs, []string{"127.0.0.1:1", "127.0.0.1:2"}) || cfg.Store.Redis.Password != "pw" {
+		t.Errorf("store.redis = %+v", cfg.Store.Redis)
 	}
 }
 
@@ -164,6 +198,8 @@ func TestConfigErrors(t *testing.T) {
 		{"duplicate account", "smpp:\n  accounts:\n    - {system_id: a, password_hash: $2a$10$3NIiout.MTSucrBqRqBnXuTUMlOkEtEBkfWY9fa2m7iV/brCs5MCS}\n    - {system_id: a, password_hash: $2a$10$3NIiout.MTSucrBqRqBnXuTUMlOkEtEBkfWY9fa2m7iV/brCs5MCS}\n", nil, "appears twice"},
 		{"route to nowhere", "routing:\n  routes:\n    - {prefix: '1', upstream: ghost}\n", nil, `"ghost" names no configured upstream`},
 		{"mo to unknown account", "smpp:\n  accounts:\n    - {system_id: a, password_hash: $2a$10$3NIiout.MTSucrBqRqBnXuTUMlOkEtEBkfWY9fa2m7iV/brCs5MCS}\nrouting:\n  mo_routes:\n    - {prefix: '1', account: b}\n", nil, `account "b" is not in smpp.accounts`},
+		{"negative store duration", "store:\n  park_ttl: -1s\n", nil, "store durations"},
+		{"redis prefix with a hash tag", "store:\n  redis:\n    prefix: '{x}'\n", nil, "store.redis.prefix"},
 		{"duplicate upstream", "upstreams:\n  - {name: u, address: '127.0.0.1:1', system_id: x}\n  - {name: u, address: '127.0.0.1:2', system_id: y}\n", nil, "appears twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

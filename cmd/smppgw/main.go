@@ -59,9 +59,9 @@ and the router between them. SIGTERM or SIGINT drains gracefully: the server sto
 unbinds every session, the upstream binds are unbound, and the process exits (bounded by
 shutdown_timeout); a second signal exits at once.
 
-Without a store (a later version), accepted messages live in memory only: submit_sm is answered once
-the message is queued for its upstream, and a restart loses what is queued, receipts still awaited
-and deliveries held for accounts without a receiver bind.
+Every accepted message is written to the store before submit_sm is answered: the embedded store (a
+file, store.path, default ./data/smppgw.db or under $XDG_STATE_HOME) unless store.redis.addrs names
+a Redis. Queued parts, receipts and deliveries for accounts without a receiver bind survive restarts.
 
 Flags:
 `)
@@ -75,11 +75,13 @@ Configuration file (YAML; deploy/smppgw.example.yaml shows and explains every fi
                      failure_delay*, accounts (system_id, password_hash from 'smppgw hash-password',
                      bind_types, allowed_ips, max_binds, throughput)
   upstreams:         SMSCs to bind to: name, address, system_id, password, bind_type, tls, session, ...
-  routing:           routes (prefix, accounts, upstream), mo_routes (prefix, account), receipt_wait,
-                     max_awaiting, delivery_queue, delivery_retry
+  routing:           routes (prefix, accounts, upstream; seeded into the store), mo_routes (prefix,
+                     account), delivery_retry, max_delivery_attempts, long_messages
+  store:             path (embedded file), redis (addrs, master_name, cluster, username, password,
+                     db, prefix), visibility_timeout, id_map_ttl, park_ttl, message_ttl
   shutdown_timeout:  bound on the graceful drain (default 30s)
-Unknown keys are errors. With no accounts, a demo account is made with a random password, printed
-once in the log at start-up.
+Unknown keys are errors. Accounts are seeded into the store; with none configured and none in the
+store, a demo account is made with a random password, printed once in the log at start-up.
 
 Environment overrides: any setting that is not inside a list can be set with SMPPGW_ followed by
 its YAML path in upper case, levels joined by "_"; the environment wins over the file. Durations

@@ -29,7 +29,7 @@ func TestHelp(t *testing.T) {
 		t.Fatalf("serve --help: code %d", code)
 	}
 	for _, want := range []string{
-		"-config FILE", "SIGTERM", "in memory", "deploy/smppgw.example.yaml", "shutdown_timeout",
+		"-config FILE", "SIGTERM", "store.redis.addrs", "SMPPGW_STORE_PATH", "deploy/smppgw.example.yaml", "shutdown_timeout",
 		"SMPPGW_LOG_LEVEL", "SMPPGW_SMPP_LISTEN", "SMPPGW_SMPP_SESSION_WINDOW", "SMPPGW_CONFIG", "demo account",
 	} {
 		if !strings.Contains(out, want) {

@@ -6,14 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
+	"os"
+	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/smppgw/smppgw/gateway"
-	"github.com/smppgw/smppgw/pdu"
+	"github.com/smppgw/smppgw/store"
+	"github.com/smppgw/smppgw/store/embedded"
+	"github.com/smppgw/smppgw/store/redis"
 )
 
 // newLogger builds the daemon's logger from the log section (already validated).
@@ -57,80 +61,97 @@ func demoAccount() (gateway.Account, string, error) {
 	return gateway.Account{SystemID: "demo", PasswordHash: h}, pw, nil
 }
 
+// openStore opens the configured store: Redis when store.redis.addrs is set, else the embedded file
+// (its directory created when missing).
+func openStore(ctx context.Context, c StoreConfig, log zerolog.Logger) (store.Store, error) {
+	opts := store.Options{VisibilityTimeout: c.VisibilityTimeout, IDMapTTL: c.IDMapTTL, ParkTTL: c.ParkTTL, MessageTTL: c.MessageTTL}
+	if len(c.Redis.Addrs) > 0 {
+		st, err := redis.Open(ctx, redis.Config{
+			Addrs: c.Redis.Addrs, MasterName: c.Redis.MasterName, Cluster: c.Redis.Cluster,
+			Username: c.Redis.Username, Password: c.Redis.Password, DB: c.Redis.DB, Prefix: c.Redis.Prefix, Options: opts,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("store: redis %v: %w", c.Redis.Addrs, err)
+		}
+		log.Info().Strs("addrs", c.Redis.Addrs).Int("db", c.Redis.DB).Msg("store: redis")
+		return st, nil
+	}
+	path := c.storePath(os.Getenv)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	st, err := embedded.Open(path, opts)
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: %w", path, err)
+	}
+	log.Info().Str("path", path).Msg("store: embedded")
+	return st, nil
+}
+
 // serve runs the gateway until ctx ends, then drains: the server unbinds its sessions, the upstream
-// binds are closed, the router stops. It returns an error when start-up fails.
+// binds are closed, what is still being written settles, and the store is closed. Everything
+// accepted and not yet done stays in the store for the next start. It returns an error when start-up
+// fails.
 func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	st, err := openStore(sctx, cfg.Store, log)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Warn().Err(err).Msg("store close")
+		}
+	}()
+
 	accounts := cfg.SMPP.Accounts
 	if len(accounts) == 0 {
-		a, pw, err := demoAccount()
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		existing, err := st.ListAccounts(actx)
+		cancel()
 		if err != nil {
-			return fmt.Errorf("demo account: %w", err)
+			return fmt.Errorf("store: list accounts: %w", err)
 		}
-		accounts = []gateway.Account{a}
-		log.Warn().Str("system_id", a.SystemID).Str("password", pw).
-			Msg("no accounts configured: made a demo account for this run (bind with these credentials; configure smpp.accounts for real use)")
-	}
-	auth, err := gateway.NewMemoryAuthenticator(accounts...)
-	if err != nil {
-		return err
-	}
-
-	// The router and the upstream clients need each other: the router hands messages to the clients,
-	// the clients hand deliver_sm back to the router. The clients get a forwarder that is pointed at
-	// the router before any of them starts.
-	fwd := &deliverForwarder{}
-	clients := make([]*gateway.Client, 0, len(cfg.Upstreams))
-	ups := make([]gateway.Upstream, 0, len(cfg.Upstreams))
-	for i, uc := range cfg.Upstreams {
-		c, err := gateway.NewClient(uc, fwd, nil, log)
-		if err != nil {
-			return fmt.Errorf("upstreams[%d]: %w", i, err)
+		if !slices.ContainsFunc(existing, func(a *store.Account) bool { return a.SystemID != "demo" }) {
+			a, pw, err := demoAccount()
+			if err != nil {
+				return fmt.Errorf("demo account: %w", err)
+			}
+			accounts = []gateway.Account{a}
+			log.Warn().Str("system_id", a.SystemID).Str("password", pw).
+				Msg("no accounts configured: made a demo account for this run (bind with these credentials; configure smpp.accounts or create accounts through the admin API for real use)")
 		}
-		clients = append(clients, c)
-		ups = append(ups, c)
 	}
-	router, err := gateway.NewRouter(cfg.Routing, ups, log)
-	if err != nil {
-		return err
-	}
-	fwd.router = router
 
 	scfg := cfg.SMPP.ServerConfig
 	scfg.Listeners = cfg.listeners()
-	srv, err := gateway.NewServer(scfg, auth, router, log)
+	g, err := gateway.New(gateway.Config{
+		Server: scfg, Accounts: accounts, Upstreams: cfg.Upstreams, Routing: cfg.Routing,
+	}, st, log)
 	if err != nil {
 		return err
 	}
-	router.SetSessions(srv)
-
-	routerCtx, stopRouter := context.WithCancel(context.Background())
-	routerDone := make(chan struct{})
-	go func() { router.Run(routerCtx); close(routerDone) }()
-	defer func() { stopRouter(); <-routerDone }()
-
-	for i, c := range clients {
-		if err := c.Start(); err != nil {
-			stopClients(clients[:i], cfg.ShutdownTimeout, log)
-			return fmt.Errorf("upstream %s: %w", c.Name(), err)
-		}
-	}
-	if err := srv.Start(); err != nil {
-		stopClients(clients, cfg.ShutdownTimeout, log)
+	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = g.Start(startCtx)
+	cancel()
+	if err != nil {
+		dctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		_ = g.Shutdown(dctx)
 		return err
 	}
-	addrs := listenAddrs(srv, len(scfg.Listeners))
+	addrs := listenAddrs(g.Server(), len(scfg.Listeners))
 	log.Info().Strs("listen", addrs).Int("accounts", len(accounts)).Int("upstreams", len(cfg.Upstreams)).
-		Int("routes", len(cfg.Routing.Routes)).
-		Msg("smppgw serving; without a store, accepted messages, awaited receipts and held deliveries live in memory and a restart loses them")
+		Int("routes", len(cfg.Routing.Routes)).Msg("smppgw serving")
 
 	<-ctx.Done()
 	log.Info().Stringer("timeout", cfg.ShutdownTimeout).Msg("shutting down: unbinding sessions and upstreams")
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	dctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn().Err(err).Msg("server shutdown did not finish in time; remaining sessions closed")
+	if err := g.Shutdown(dctx); err != nil {
+		log.Warn().Err(err).Msg("shutdown did not finish in time; remaining sessions closed")
 	}
-	stopClients(clients, cfg.ShutdownTimeout, log)
 	log.Info().Msg("smppgw stopped")
 	return nil
 }
@@ -148,33 +169,4 @@ func listenAddrs(srv *gateway.Server, want int) []string {
 		out = append(out, a.String())
 	}
 	return out
-}
-
-// deliverForwarder hands the clients' deliver_sm to the router, which is made after them.
-type deliverForwarder struct{ router *gateway.Router }
-
-func (f *deliverForwarder) HandleDeliver(upstream string, req gateway.Request) pdu.CommandStatus {
-	return f.router.HandleDeliver(upstream, req)
-}
-
-// stopClients unbinds every upstream at once, each bounded by timeout, and logs what stays queued:
-// without a store, those messages are lost when the process exits.
-func stopClients(clients []*gateway.Client, timeout time.Duration, log zerolog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var wg sync.WaitGroup
-	for _, c := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := c.Unbind(ctx); err != nil {
-				log.Warn().Err(err).Str("upstream", c.Name()).Msg("upstream unbind did not finish")
-			}
-			if n := c.Queue().Len(); n > 0 {
-				log.Warn().Str("upstream", c.Name()).Int("messages", n).
-					Msg("messages still queued for the upstream at exit; without a store they are lost")
-			}
-		}()
-	}
-	wg.Wait()
 }

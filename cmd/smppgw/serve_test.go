@@ -80,6 +80,9 @@ func startServe(t *testing.T, yaml string) (addr string, lt *logTail, stop func(
 	if err != nil {
 		t.Fatal(err)
 	}
+	if cfg.Store.Path == "" && len(cfg.Store.Redis.Addrs) == 0 {
+		cfg.Store.Path = filepath.Join(t.TempDir(), "state", "smppgw.db") // a directory serve must create
+	}
 	lt = newLogTail(t)
 	log := zerolog.New(lt.w).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -408,7 +411,7 @@ func TestServeSIGTERM(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	cfg := writeConfig(t, "log: {format: json}\nsmpp:\n  listen: 127.0.0.1:0\n  accounts:\n    - {system_id: acme, password_hash: "+
+	cfg := writeConfig(t, "log: {format: json}\nstore: {path: "+fmt.Sprintf("%q", filepath.Join(t.TempDir(), "smppgw.db"))+"}\nsmpp:\n  listen: 127.0.0.1:0\n  accounts:\n    - {system_id: acme, password_hash: "+
 		fmt.Sprintf("%q", bcryptHash(t, "s3cret"))+"}\nshutdown_timeout: 5s\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*wait)
 	defer cancel()

@@ -1,0 +1,240 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/crypto/bcrypt"
+	"gopkg.in/yaml.v3"
+
+	"github.com/smppgw/smppgw/pdu"
+	"github.com/smppgw/smppgw/store"
+)
+
+// StoreAuthenticator decides binds from the store's accounts (store.Accounts), read at every bind, so
+// that accounts the admin API creates or edits take effect at once: bcrypt password, bind types, IP
+// allow-list, max binds and throughput (the Server enforces the last two).
+type StoreAuthenticator struct {
+	st  store.Accounts
+	log zerolog.Logger
+	// dummy is compared against for unknown system_ids, so that they cost as much time as a wrong
+	// password and do not reveal which ids exist.
+	dummy []byte
+}
+
+// NewStoreAuthenticator returns an Authenticator over st.
+func NewStoreAuthenticator(st store.Accounts, log zerolog.Logger) (*StoreAuthenticator, error) {
+	dummy, err := bcrypt.GenerateFromPassword([]byte("smppgw-no-such-account"), bcrypt.DefaultCost)
+	if err != nil {
+		return nil, err
+	}
+	return &StoreAuthenticator{st: st, log: log.With().Str("component", "auth").Logger(), dummy: dummy}, nil
+}
+
+// Authenticate implements Authenticator. A store that cannot be read refuses with ESME_RSYSERR.
+func (a *StoreAuthenticator) Authenticate(ctx context.Context, req BindRequest) (Account, pdu.CommandStatus) {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	sa, err := a.st.GetAccount(ctx, req.SystemID)
+	switch {
+	case errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid):
+		_ = bcrypt.CompareHashAndPassword(a.dummy, []byte(req.Password))
+		return Account{}, pdu.ESME_RINVSYSID
+	case err != nil:
+		a.log.Error().Err(err).Str("system_id", req.SystemID).Msg("bind refused: accounts unreadable")
+		return Account{}, pdu.ESME_RSYSERR
+	}
+	if !sa.CheckPassword(req.Password) {
+		return Account{}, pdu.ESME_RINVPASWD
+	}
+	if sa.Disabled || !sa.AllowsBind(storeBindType(req.BindType)) {
+		return Account{}, pdu.ESME_RBINDFAIL
+	}
+	if len(sa.AllowIPs) > 0 {
+		ip, ok := remoteIP(req.Remote)
+		if !ok || !sa.AllowsIP(ip) {
+			return Account{}, pdu.ESME_RBINDFAIL
+		}
+	}
+	return accountFromStore(sa), pdu.ESME_ROK
+}
+
+func storeBindType(b BindType) store.BindTypes {
+	switch b {
+	case BindTransmitter:
+		return store.BindTransmitter
+	case BindReceiver:
+		return store.BindReceiver
+	case BindTransceiver:
+		return store.BindTransceiver
+	}
+	return 0
+}
+
+// accountFromStore is the gateway's view of a store account (the hash stays in the store).
+func accountFromStore(sa *store.Account) Account {
+	a := Account{SystemID: sa.SystemID, AllowedIPs: sa.AllowIPs, MaxBinds: sa.MaxBinds, Throughput: float64(sa.Throughput)}
+	for _, b := range []BindType{BindTransmitter, BindReceiver, BindTransceiver} {
+		if sa.BindTypes != 0 && sa.AllowsBind(storeBindType(b)) {
+			a.BindTypes = append(a.BindTypes, b)
+		}
+	}
+	return a
+}
+
+// AccountToStore converts a configured account (bcrypt hash, bind type names, allow-list) into the
+// store's record, as the gateway seeds it at start.
+func AccountToStore(a Account) (*store.Account, error) {
+	if a.SystemID == "" || len(a.SystemID) > 15 {
+		return nil, fmt.Errorf("gateway: account system_id %q must be 1 to 15 octets", a.SystemID)
+	}
+	if _, err := bcrypt.Cost([]byte(a.PasswordHash)); err != nil {
+		return nil, fmt.Errorf("gateway: account %s: password_hash: %w", a.SystemID, err)
+	}
+	for _, s := range a.AllowedIPs {
+		if _, err := parsePrefix(s); err != nil {
+			return nil, fmt.Errorf("gateway: account %s: allowed_ips: %w", a.SystemID, err)
+		}
+	}
+	if a.Throughput != float64(int(a.Throughput)) {
+		return nil, fmt.Errorf("gateway: account %s: throughput %v must be a whole number of messages per second", a.SystemID, a.Throughput)
+	}
+	sa := &store.Account{
+		SystemID: a.SystemID, PasswordHash: []byte(a.PasswordHash), MaxBinds: a.MaxBinds, Throughput: int(a.Throughput),
+		AllowIPs: append([]string(nil), a.AllowedIPs...),
+	}
+	for _, b := range a.BindTypes {
+		sa.BindTypes |= storeBindType(b)
+	}
+	return sa, nil
+}
+
+// seedAccounts writes the configured accounts into the store, replacing what the store holds under
+// those system_ids (the file is their source of truth); other accounts are left alone.
+func seedAccounts(ctx context.Context, st store.Accounts, accounts []Account) error {
+	for _, a := range accounts {
+		sa, err := AccountToStore(a)
+		if err != nil {
+			return err
+		}
+		if old, err := st.GetAccount(ctx, a.SystemID); err == nil {
+			sa.CreatedAt = old.CreatedAt
+		}
+		if err := st.PutAccount(ctx, sa); err != nil {
+			return fmt.Errorf("gateway: seed account %s: %w", a.SystemID, err)
+		}
+	}
+	return nil
+}
+
+// clientToStore is how AddUpstream persists an upstream: the named fields of store.Upstream, and the
+// rest of the client's settings in Options under their YAML paths ("session.window", "tls.ca_file").
+func clientToStore(c ClientConfig) (*store.Upstream, error) {
+	u := &store.Upstream{
+		Name: c.Name, Address: c.Address, TLS: c.TLS != nil, SystemID: c.SystemID, Password: c.Password,
+		SystemType: c.SystemType, BindType: storeBindType(c.BindType), Binds: 1, Window: c.Session.Window,
+	}
+	opts, err := flattenYAML(c)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range []string{"name", "address", "system_id", "password", "system_type", "bind_type", "session.window"} {
+		delete(opts, k)
+	}
+	if len(opts) > 0 {
+		u.Options = opts
+	}
+	return u, nil
+}
+
+// clientFromStore is the inverse of clientToStore.
+func clientFromStore(u *store.Upstream) (ClientConfig, error) {
+	opts := map[string]string{}
+	for k, v := range u.Options {
+		opts[k] = v
+	}
+	var c ClientConfig
+	if err := unflattenYAML(opts, &c); err != nil {
+		return c, fmt.Errorf("gateway: upstream %s: options: %w", u.Name, err)
+	}
+	c.Name, c.Address, c.SystemID, c.Password, c.SystemType = u.Name, u.Address, u.SystemID, u.Password, u.SystemType
+	switch {
+	case u.BindType&store.BindTransceiver != 0 || u.BindType == 0:
+		c.BindType = BindTransceiver
+	case u.BindType&store.BindTransmitter != 0:
+		c.BindType = BindTransmitter
+	default:
+		c.BindType = BindReceiver
+	}
+	if u.Window > 0 {
+		c.Session.Window = u.Window
+	}
+	if u.TLS && c.TLS == nil {
+		c.TLS = &ClientTLSConfig{}
+	}
+	if strings.TrimSpace(c.Name) == "" {
+		return c, errors.New("gateway: stored upstream without a name")
+	}
+	return c, nil
+}
+
+// flattenYAML returns the non-zero scalar settings of v under their dotted YAML paths.
+func flattenYAML(v any) (map[string]string, error) {
+	var n yaml.Node
+	if err := n.Encode(v); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	var walk func(prefix string, n *yaml.Node)
+	walk = func(prefix string, n *yaml.Node) {
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				key := n.Content[i].Value
+				if prefix != "" {
+					key = prefix + "." + key
+				}
+				walk(key, n.Content[i+1])
+			}
+		case yaml.ScalarNode:
+			switch n.Value {
+			case "", "0", "0s", "false", "null", "none":
+				return
+			}
+			out[prefix] = n.Value
+		}
+	}
+	walk("", &n)
+	return out, nil
+}
+
+// unflattenYAML decodes dotted settings as flattenYAML wrote them into v. Values are plain scalars,
+// so a string field gets the text as written ("0123" stays "0123").
+func unflattenYAML(opts map[string]string, v any) error {
+	root := &yaml.Node{Kind: yaml.MappingNode}
+	child := func(m *yaml.Node, key string) *yaml.Node {
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if m.Content[i].Value == key {
+				return m.Content[i+1]
+			}
+		}
+		c := &yaml.Node{Kind: yaml.MappingNode}
+		m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, c)
+		return c
+	}
+	for k, val := range opts {
+		parts := strings.Split(k, ".")
+		m := root
+		for _, p := range parts[:len(parts)-1] {
+			m = child(m, p)
+			if m.Kind != yaml.MappingNode {
+				return fmt.Errorf("option %q conflicts with another", k)
+			}
+		}
+		m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: parts[len(parts)-1]}, &yaml.Node{Kind: yaml.ScalarNode, Value: val})
+	}
+	return root.Decode(v)
+}

@@ -1,0 +1,178 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/smppgw/smppgw/pdu"
+	"github.com/smppgw/smppgw/store"
+)
+
+// storeQueue is the Queue a Gateway gives each Client: it claims the parts the store queued for the
+// upstream (store.AcceptMessage put them there) and settles each outcome in the store through the
+// Router: submit_sm_resp -> UpdatePart with the upstream id, then Ack; a permanent refusal ->
+// UpdatePart REJECTED, Ack, a failure receipt; throttling -> GiveBack after the pause; a request lost
+// with its session or timed out -> RequeueLost. A few parts are claimed ahead (one window's worth) and
+// kept across reconnects; Close gives them back.
+type storeQueue struct {
+	st       store.Store
+	r        *Router
+	upstream string
+	consumer string
+	batch    int
+	log      zerolog.Logger
+
+	mu      sync.Mutex
+	buf     []*Job // claimed, not yet handed to the client
+	paused  bool
+	resumed chan struct{} // closed when un-paused; replaced when paused
+}
+
+// claimWait is how long one ClaimParts waits for work before it is asked again.
+const claimWait = time.Second
+
+func newStoreQueue(st store.Store, r *Router, upstream, consumer string, batch int, log zerolog.Logger) *storeQueue {
+	if batch <= 0 {
+		batch = 10
+	}
+	resumed := make(chan struct{})
+	close(resumed)
+	return &storeQueue{st: st, r: r, upstream: upstream, consumer: consumer, batch: batch,
+		log: log.With().Str("upstream", upstream).Logger(), resumed: resumed}
+}
+
+// Push refuses: a message enters the store's queue with store.AcceptMessage, written durably with its
+// record, never through the client.
+func (q *storeQueue) Push(context.Context, *Job) error {
+	return errors.New("gateway: a store-backed upstream queue is fed by AcceptMessage, not Push")
+}
+
+// setPaused stops or resumes handing out work. Parts already in the window go on.
+func (q *storeQueue) setPaused(p bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if p == q.paused {
+		return
+	}
+	q.paused = p
+	if p {
+		q.resumed = make(chan struct{})
+	} else {
+		close(q.resumed)
+	}
+}
+
+func (q *storeQueue) isPaused() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.paused
+}
+
+// Pop implements Queue.
+func (q *storeQueue) Pop(ctx context.Context) (*Job, error) {
+	for {
+		q.mu.Lock()
+		resumed := q.resumed
+		if !q.paused && len(q.buf) > 0 {
+			j := q.buf[0]
+			q.buf = q.buf[1:]
+			q.mu.Unlock()
+			return j, nil
+		}
+		q.mu.Unlock()
+		select {
+		case <-resumed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		tasks, err := q.st.ClaimParts(ctx, q.upstream, q.consumer, q.batch, claimWait)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			q.log.Error().Err(err).Msg("claiming parts failed; retrying")
+			sleepCtx(ctx, claimWait)
+			continue
+		}
+		jobs := make([]*Job, len(tasks))
+		for i, t := range tasks {
+			jobs[i] = q.job(t)
+		}
+		q.mu.Lock()
+		q.buf = append(q.buf, jobs...)
+		q.mu.Unlock()
+	}
+}
+
+// job wraps a claimed part for the client.
+func (q *storeQueue) job(t *store.PartTask) *Job {
+	j := &Job{Body: submitSMOf(t), Attempts: t.Attempts, Enqueued: time.Now(), Ref: t}
+	j.Done = func(resp Response, err error) {
+		if err == nil {
+			id := ""
+			if r, ok := resp.Body.(*pdu.SubmitSMResp); ok {
+				id = r.MessageID
+			}
+			q.r.pool.do(func() { q.r.partSent(t, q.upstream, id) })
+			return
+		}
+		q.r.pool.do(func() { q.r.partFailed(t, q.upstream, err) })
+	}
+	return j
+}
+
+// Requeue implements Queue. It runs on a session goroutine, so the store calls go to the pool.
+func (q *storeQueue) Requeue(j *Job, why RequeueReason, delay time.Duration) {
+	t := j.Ref.(*store.PartTask)
+	switch why {
+	case RequeueUnsent:
+		// Still claimed by us: keep it first in line.
+		q.mu.Lock()
+		q.buf = append([]*Job{j}, q.buf...)
+		q.mu.Unlock()
+	case RequeueThrottled:
+		q.r.pool.do(func() { q.r.giveBack(t.Lease, delay) })
+	default:
+		lost := store.LostPDU{Lease: t.Lease, Session: j.Session, CommandID: uint32(pdu.SubmitSMID), SequenceNumber: j.Sequence, At: time.Now()}
+		q.r.pool.do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+			defer cancel()
+			if err := q.st.RequeueLost(ctx, []store.LostPDU{lost}); err != nil {
+				q.log.Error().Err(err).Str("message_id", t.MessageID).Msg("lost PDU not recorded; the part returns after the visibility time-out")
+				return
+			}
+			q.log.Info().Str("message_id", t.MessageID).Int("part", t.Part).Uint32("seq", j.Sequence).Msg("lost PDU requeued")
+		})
+	}
+}
+
+// Len implements Queue: the parts in the store's queue of the upstream, claimed or not.
+func (q *storeQueue) Len() int {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n, err := q.st.QueueLen(ctx, store.Queue{Kind: store.SubmitQueue, Name: q.upstream})
+	if err != nil {
+		q.log.Debug().Err(err).Msg("queue length unknown")
+		return 0
+	}
+	return n
+}
+
+// Close gives back what was claimed ahead and not sent, so another bind (or the next run) takes it
+// at once rather than after the visibility time-out.
+func (q *storeQueue) Close(ctx context.Context) {
+	q.mu.Lock()
+	buf := q.buf
+	q.buf = nil
+	q.mu.Unlock()
+	for _, j := range buf {
+		t := j.Ref.(*store.PartTask)
+		if err := q.st.GiveBack(ctx, t.Lease, 0); err != nil && !errors.Is(err, store.ErrNotFound) {
+			q.log.Warn().Err(err).Str("message_id", t.MessageID).Msg("claimed part not given back; it returns after the visibility time-out")
+		}
+	}
+}
