@@ -68,6 +68,10 @@ func submission(account string, req *smppgwv1.SubmitRequest, now time.Time) (gat
 		return sub, invalid("source", "required")
 	case req.GetDestination() == "":
 		return sub, invalid("destination", "required")
+	case !isMSISDN(req.GetDestination()):
+		return sub, invalid("destination", "not a number: digits in international format, optionally after '+', at most 20")
+	case !isMSISDN(req.GetSource()) && len(req.GetSource()) > 11:
+		return sub, invalid("source", "an alphanumeric sender id has at most 11 characters")
 	case len(req.GetClientReference()) > maxClientRef:
 		return sub, invalid("client_reference", "longer than %d characters", maxClientRef)
 	case req.GetPriority() > 3:
@@ -257,6 +261,20 @@ func (m *messageService) ListMessages(ctx context.Context, req *smppgwv1.ListMes
 	}
 	out.NextPageToken = f.Cursor
 	return out, nil
+}
+
+// isMSISDN reports whether s is digits in international format, optionally after '+'.
+func isMSISDN(s string) bool {
+	s = strings.TrimPrefix(s, "+")
+	if s == "" || len(s) > 20 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func sameNumber(a, b string) bool {
