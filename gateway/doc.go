@@ -1,6 +1,6 @@
 // Package gateway holds SMPP sessions and the roles built on them: the Server (SMSC role) that
-// carriers and ESMEs bind to, the Client (ESME role) that binds out to upstream SMSCs, and the Router
-// between them.
+// carriers and ESMEs bind to, the Client (ESME role) that binds out to upstream SMSCs, the Router
+// between them and the store, and Gateway, the running whole the daemon and the API use.
 //
 // # Sessions
 //
@@ -26,7 +26,7 @@
 // # Roles
 //
 // Server accepts TCP and TLS listeners, authenticates binds through an Authenticator
-// (MemoryAuthenticator holds bcrypt hashes; the store will provide another), enforces max binds,
+// (StoreAuthenticator reads store.Accounts at each bind; MemoryAuthenticator holds a fixed set), enforces max binds,
 // IP allow-lists, bind types and a per-account throughput cap, slows down repeated failures from one
 // address, keeps a registry of sessions, can outbind to an ESME, and shuts down by unbinding everyone.
 // What ESMEs submit goes to a MessageHandler (AcceptSink is the trivial one; Router the real one).
@@ -37,9 +37,34 @@
 // outbind received on its own listener. Its queue (MemoryQueue, or a durable one behind the Queue
 // interface) and counters survive reconnects.
 //
+// # Message path
+//
+// Router follows DESIGN.md's message life with the store (package store) holding everything that
+// must survive: a submit_sm (or an API Submission, split into parts with pdu.SplitText) is validated,
+// given a gateway message id, routed by the store's routes (longest prefix, account routes first,
+// then priority; the first bound and unpaused upstream of the failover order, else the first) and
+// written with store.AcceptMessage, which queues its parts for the upstream, and only then answered;
+// a store error answers ESME_RSYSERR. Each Client reads its upstream's store queue through a
+// store-backed Queue: a submit_sm_resp writes the id map (UpdatePart) and acknowledges the entry,
+// throttling gives it back after the pause, a timeout or a dropped bind records a lost PDU
+// (RequeueLost) and the part is sent again, a permanent refusal marks it REJECTED and queues a
+// failure receipt. Upstream receipts are recorded with AddReceipt (parked when they beat their
+// submit_sm_resp, and completed by UpdatePart); receipts and MO are queued per account
+// (EnqueueDelivery), published as Events, and delivered by one loop per account while it has a
+// receiver or transceiver bind on this instance. Delivery is at least once: a crash between a send
+// and its acknowledgement sends again.
+//
+// Gateway builds the Server, the Clients and the Router on a store, seeds the configured accounts
+// and routes into it, and offers Submit, sessions, upstreams (AddUpstream persists to the store),
+// routes, stats and event subscriptions (the api.Gateway interface). Known limits: a
+// schedule_delivery_time in the future is refused (store.Message has no field for it); receipts of
+// API-submitted messages that asked for them are also queued for the account's SMPP binds (the store
+// does not record which way a message came in).
+//
 // ServerConfig, ClientConfig, SessionConfig and Account carry yaml tags and documented zero values, so
 // a daemon can load them from a file as they are.
 //
 // This package speaks the wire only through package pdu, and must not persist anything itself: durable
-// queues, accounts and lost PDUs belong to package store, reached through the interfaces above.
+// queues, accounts and lost PDUs belong to package store, reached through store.Store. It must not
+// import package api (api imports it).
 package gateway

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 	"gopkg.in/yaml.v3"
 
+	"github.com/smppgw/smppgw/api"
 	"github.com/smppgw/smppgw/gateway"
 )
 
@@ -39,6 +40,8 @@ type Config struct {
 	// Store is where messages, queues, receipts and accounts are kept: the embedded file by default,
 	// Redis when store.redis.addrs is set.
 	Store StoreConfig `yaml:"store"`
+	// API serves applications (gRPC and REST Submit, receipts) and operators (admin endpoints).
+	API APIConfig `yaml:"api"`
 	// ShutdownTimeout bounds the graceful drain after SIGTERM/SIGINT. 0 means 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
@@ -62,6 +65,13 @@ type SMPPConfig struct {
 	// Accounts may bind. With none, a demo account with a random password is made at start-up and
 	// printed once in the log.
 	Accounts []gateway.Account `yaml:"accounts"`
+}
+
+// APIConfig is the API server's configuration, on by default on loopback addresses.
+type APIConfig struct {
+	// Disabled turns the API off (SMPP only).
+	Disabled   bool `yaml:"disabled"`
+	api.Config `yaml:",inline"`
 }
 
 // StoreConfig chooses and tunes the store.
@@ -218,6 +228,11 @@ func (c *Config) validate() error {
 	}
 	if strings.ContainsAny(c.Store.Redis.Prefix, "{}") {
 		return errors.New("config: store.redis.prefix must not contain { or }")
+	}
+	if !c.API.Disabled {
+		if err := c.API.Config.Validate(); err != nil {
+			return fmt.Errorf("config: api: %w", err)
+		}
 	}
 	if c.ShutdownTimeout < 0 {
 		return errors.New("config: shutdown_timeout must not be negative")

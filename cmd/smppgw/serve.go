@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/smppgw/smppgw/api"
 	"github.com/smppgw/smppgw/gateway"
 	"github.com/smppgw/smppgw/store"
 	"github.com/smppgw/smppgw/store/embedded"
@@ -141,6 +142,19 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		_ = g.Shutdown(dctx)
 		return err
 	}
+	var apiSrv *api.Server
+	if !cfg.API.Disabled {
+		apiSrv, err = api.NewServer(cfg.API.Config, g, st, log)
+		if err == nil {
+			err = apiSrv.Start(ctx)
+		}
+		if err != nil {
+			dctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			defer cancel()
+			_ = g.Shutdown(dctx)
+			return fmt.Errorf("api: %w", err)
+		}
+	}
 	addrs := listenAddrs(g.Server(), len(scfg.Listeners))
 	log.Info().Strs("listen", addrs).Int("accounts", len(accounts)).Int("upstreams", len(cfg.Upstreams)).
 		Int("routes", len(cfg.Routing.Routes)).Msg("smppgw serving")
@@ -149,6 +163,11 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	log.Info().Stringer("timeout", cfg.ShutdownTimeout).Msg("shutting down: unbinding sessions and upstreams")
 	dctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	if apiSrv != nil {
+		if err := apiSrv.Shutdown(dctx); err != nil {
+			log.Warn().Err(err).Msg("API shutdown did not finish in time")
+		}
+	}
 	if err := g.Shutdown(dctx); err != nil {
 		log.Warn().Err(err).Msg("shutdown did not finish in time; remaining sessions closed")
 	}

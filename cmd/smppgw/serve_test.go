@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -82,6 +83,9 @@ func startServe(t *testing.T, yaml string) (addr string, lt *logTail, stop func(
 	}
 	if cfg.Store.Path == "" && len(cfg.Store.Redis.Addrs) == 0 {
 		cfg.Store.Path = filepath.Join(t.TempDir(), "state", "smppgw.db") // a directory serve must create
+	}
+	if cfg.API.GRPCListen == "" {
+		cfg.API.GRPCListen, cfg.API.HTTPListen = "127.0.0.1:0", "127.0.0.1:0" // never the fixed default ports
 	}
 	lt = newLogTail(t)
 	log := zerolog.New(lt.w).Level(zerolog.DebugLevel).With().Timestamp().Logger()
@@ -411,7 +415,7 @@ func TestServeSIGTERM(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	cfg := writeConfig(t, "log: {format: json}\nstore: {path: "+fmt.Sprintf("%q", filepath.Join(t.TempDir(), "smppgw.db"))+"}\nsmpp:\n  listen: 127.0.0.1:0\n  accounts:\n    - {system_id: acme, password_hash: "+
+	cfg := writeConfig(t, "log: {format: json}\napi: {grpc_listen: '127.0.0.1:0', http_listen: '127.0.0.1:0'}\nstore: {path: "+fmt.Sprintf("%q", filepath.Join(t.TempDir(), "smppgw.db"))+"}\nsmpp:\n  listen: 127.0.0.1:0\n  accounts:\n    - {system_id: acme, password_hash: "+
 		fmt.Sprintf("%q", bcryptHash(t, "s3cret"))+"}\nshutdown_timeout: 5s\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*wait)
 	defer cancel()
@@ -456,4 +460,35 @@ func TestServeSIGTERM(t *testing.T) {
 		t.Fatal("smppgw did not exit after SIGTERM")
 	}
 	lt.until(t, "smppgw stopped")
+}
+
+// TestServeAPI: serve starts the API next to SMPP, on the gateway and its store: /readyz answers 200
+// once the listeners are up and the store answers.
+func TestServeAPI(t *testing.T) {
+	_, lt, stop := startServe(t, "log: {format: json}\nsmpp:\n  listen: 127.0.0.1:0\n")
+	var httpAddr string
+	for _, m := range lt.seen {
+		if s, _ := m["message"].(string); s == "api listening" {
+			httpAddr, _ = m["http"].(string)
+		}
+	}
+	if httpAddr == "" {
+		httpAddr, _ = lt.until(t, "api listening")["http"].(string)
+	}
+	client := &http.Client{Timeout: wait}
+	deadline := time.Now().Add(wait)
+	for {
+		resp, err := client.Get("http://" + httpAddr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz on %s: %v %v", httpAddr, resp, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
 }
