@@ -1,0 +1,470 @@
+package api_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+	smppgwv1 "github.com/smppgw/smppgw/api/gen/smppgw/v1"
+	"github.com/smppgw/smppgw/gateway"
+	"github.com/smppgw/smppgw/pdu"
+	"github.com/smppgw/smppgw/pdu/dlr"
+	"github.com/smppgw/smppgw/store"
+	"github.com/smppgw/smppgw/store/redis"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// End-to-end tests: the real gateway (gateway.New) on the embedded store and on Redis, an upstream
+// SMSC simulated with gateway.Server that answers submit_sm and sends a receipt, and the API over
+// loopback. A REST or gRPC Submit travels to the SMSC; its receipt comes back through
+// StreamReceipts (REST NDJSON and gRPC), a signed webhook, and GetMessage.
+
+// simSMSC answers every submit_sm with an id of its own and, when a receipt is asked for, sends a
+// DELIVERED receipt for it.
+type simSMSC struct {
+	next    atomic.Int64
+	mu      sync.Mutex
+	submits []*pdu.SubmitSM
+}
+
+func (s *simSMSC) HandleMessage(m gateway.Inbound) {
+	sm, ok := m.Request.Body.(*pdu.SubmitSM)
+	if !ok {
+		_ = m.Respond(pdu.ESME_RINVCMDID, nil)
+		return
+	}
+	id := fmt.Sprintf("SIM%04d", s.next.Add(1))
+	s.mu.Lock()
+	s.submits = append(s.submits, sm)
+	s.mu.Unlock()
+	if err := m.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: id}); err != nil || sm.RegisteredDelivery&1 == 0 {
+		return
+	}
+	rec := &pdu.DeliverSM{SourceAddr: sm.DestinationAddr, DestinationAddr: sm.SourceAddr}
+	now := time.Now()
+	info := dlr.Info{MessageID: id, State: pdu.DELIVERED, Receipt: dlr.Receipt{
+		ID: id, Sub: 1, Dlvrd: 1, SubmitDate: now, DoneDate: now, Stat: "DELIVRD", Err: "000", Text: "hi",
+	}}
+	if err := info.ToDeliverSM(rec); err != nil {
+		return
+	}
+	go func() { // Send waits for the answer, so not on the session's reader goroutine
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = m.Session.Send(ctx, rec)
+	}()
+}
+
+func (s *simSMSC) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.submits)
+}
+
+func startSim(t *testing.T, sim *simSMSC) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte("uppw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := gateway.NewMemoryAuthenticator(gateway.Account{SystemID: "gwup", PasswordHash: string(h)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := gateway.NewServer(gateway.ServerConfig{SystemID: "sim", FailureDelay: -1}, auth, sim, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	return l.Addr().String()
+}
+
+// startGateway runs the real gateway on st with one upstream (the simulator) and a default route.
+func startGateway(t *testing.T, st store.Store, simAddr string) *gateway.Gateway {
+	t.Helper()
+	g, err := gateway.New(gateway.Config{
+		Server: gateway.ServerConfig{Listeners: []gateway.ListenerConfig{{Address: "127.0.0.1:0"}}, FailureDelay: -1},
+		Upstreams: []gateway.ClientConfig{{Name: "up1", Address: simAddr, SystemID: "gwup", Password: "uppw",
+			ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond}},
+		Routing: gateway.RouterConfig{Routes: []gateway.Route{{Prefix: "", Upstream: "up1"}}},
+	}, st, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := g.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := g.Shutdown(ctx); err != nil {
+			t.Errorf("gateway Shutdown: %v", err)
+		}
+	})
+	return g
+}
+
+func TestEndToEndEmbedded(t *testing.T) {
+	runEndToEnd(t, openEmbedded(t))
+}
+
+func TestEndToEndRedis(t *testing.T) {
+	runEndToEnd(t, openRedis(t))
+}
+
+// openRedis starts a redis-server of the test's own on a free loopback port.
+func openRedis(t *testing.T) store.Store {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if testing.Short() {
+			t.Skip("redis-server not on PATH; skipped under -short")
+		}
+		t.Fatal("redis-server not on PATH: install Debian's redis-server package or run with -short")
+	}
+	var addr string
+	var cmd *exec.Cmd
+	for attempt := 0; attempt < 5 && cmd == nil; attempt++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		addr = "127.0.0.1:" + strconv.Itoa(port)
+		c := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", t.TempDir(),
+			"--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no", "--logfile", "")
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { _ = c.Wait(); close(exited) }()
+		cl := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+		up := false
+		for i := 0; i < 200 && !up; i++ {
+			select {
+			case <-exited:
+				i = 200 // the port was taken meanwhile: try another
+				continue
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			up = cl.Ping(ctx).Err() == nil
+			cancel()
+			if !up {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		cl.Close()
+		if up {
+			cmd = c
+			t.Cleanup(func() { _ = c.Process.Kill(); <-exited })
+		} else {
+			_ = c.Process.Kill()
+			<-exited
+		}
+	}
+	if cmd == nil {
+		t.Fatal("redis-server did not start")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := redis.Open(ctx, redis.Config{Addrs: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func runEndToEnd(t *testing.T, st store.Store) {
+	sim := &simSMSC{}
+	g := startGateway(t, st, startSim(t, sim))
+	e := startEnv(t, g, st, nil)
+	op := basicAuth()
+
+	e.createAccount("acme", "pw1")
+	key := e.createKey("acme", "SCOPE_SEND", "SCOPE_READ")
+	eventually(t, "up1 bound", func() bool {
+		var up struct {
+			Upstream struct {
+				State string `json:"state"`
+			} `json:"upstream"`
+		}
+		resp, _ := e.rest("GET", "/v1/admin/upstreams/up1", op, nil, &up)
+		return resp.StatusCode == 200 && up.Upstream.State == "UPSTREAM_STATE_BOUND"
+	})
+	e.mustREST(200, "GET", "/readyz", "", nil, nil)
+
+	// A webhook that fails once, then takes the receipt.
+	hook := newHookServer(t, 1)
+	var created struct {
+		SigningSecret string `json:"signingSecret"`
+	}
+	e.mustREST(200, "POST", "/v1/webhooks", key, map[string]any{"url": hook.URL, "events": []string{"WEBHOOK_EVENT_RECEIPT"}}, &created)
+
+	// Both streams open before anything is submitted.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", e.base+"/v1/messages:streamReceipts", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("REST stream: HTTP %d", resp.StatusCode)
+	}
+	gs, err := e.msg.StreamReceipts(withAuth(ctx, key), &smppgwv1.StreamReceiptsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gs.Header(); err != nil {
+		t.Fatal(err)
+	}
+
+	// One message over REST, one over gRPC, both asking for a receipt.
+	var sub submitAnswer
+	e.mustREST(200, "POST", "/v1/messages", key, map[string]any{
+		"source": "ACME", "destination": "4915112345678", "text": "hello over REST",
+		"registeredDelivery": "REGISTERED_DELIVERY_FINAL", "clientReference": "rest-1",
+	}, &sub)
+	gsub, err := e.msg.Submit(withAuth(context.Background(), key), &smppgwv1.SubmitRequest{
+		Source: "ACME", Destination: "4915187654321", Payload: &smppgwv1.SubmitRequest_Text{Text: "hello over gRPC"},
+		RegisteredDelivery: smppgwv1.RegisteredDelivery_REGISTERED_DELIVERY_FINAL,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{sub.MessageID: true, gsub.MessageId: true}
+
+	// REST NDJSON: two lines, one per message, DELIVERED.
+	lines := bufio.NewScanner(resp.Body)
+	got := map[string]string{}
+	for len(got) < 2 && lines.Scan() {
+		var line struct {
+			Result struct {
+				Receipt struct {
+					MessageID         string `json:"messageId"`
+					Status            string `json:"status"`
+					Upstream          string `json:"upstream"`
+					UpstreamMessageID string `json:"upstreamMessageId"`
+				} `json:"receipt"`
+			} `json:"result"`
+		}
+		if err := json.Unmarshal(lines.Bytes(), &line); err != nil {
+			t.Fatalf("line %s: %v", lines.Bytes(), err)
+		}
+		r := line.Result.Receipt
+		if !want[r.MessageID] || r.Status != "MESSAGE_STATUS_DELIVERED" || r.Upstream != "up1" || !strings.HasPrefix(r.UpstreamMessageID, "SIM") {
+			t.Fatalf("REST receipt %+v", r)
+		}
+		got[r.MessageID] = r.Status
+	}
+	if len(got) != 2 {
+		t.Fatalf("REST stream ended after %v: %v", got, lines.Err())
+	}
+	// gRPC stream: the same two.
+	for range 2 {
+		r, err := gs.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !want[r.Receipt.MessageId] || r.Receipt.Status != smppgwv1.MessageStatus_MESSAGE_STATUS_DELIVERED {
+			t.Fatalf("gRPC receipt %v", r.Receipt)
+		}
+	}
+	// Webhook: after one 500, both receipts arrive signed.
+	eventually(t, "webhook deliveries", func() bool {
+		seen := map[string]bool{}
+		hits := hook.got()
+		if len(hits) < 2 {
+			return false
+		}
+		for _, h := range hits[1:] { // the first was answered 500
+			var d delivery
+			if json.Unmarshal(h.body, &d) == nil && d.Receipt != nil {
+				seen[d.Receipt.MessageID] = true
+			}
+		}
+		return len(seen) == 2
+	})
+	for i, h := range hook.got() {
+		if err := verifySignature(created.SigningSecret, h.sig, h.body); err != nil {
+			t.Fatalf("webhook POST %d: %v", i+1, err)
+		}
+	}
+	if n := len(hook.got()); n < 3 {
+		t.Fatalf("%d webhook POSTs, want the failed one retried (>= 3)", n)
+	}
+
+	// GetMessage shows the outcome and the receipt; the SMSC saw the text.
+	var msg struct {
+		Message struct {
+			Status   string `json:"status"`
+			Text     string `json:"text"`
+			Receipts []any  `json:"receipts"`
+			Parts    []struct {
+				Upstream          string `json:"upstream"`
+				UpstreamMessageID string `json:"upstreamMessageId"`
+			} `json:"parts"`
+		} `json:"message"`
+	}
+	eventually(t, "message DELIVERED in the store", func() bool {
+		e.mustREST(200, "GET", "/v1/messages/"+sub.MessageID, key, nil, &msg)
+		return msg.Message.Status == "MESSAGE_STATUS_DELIVERED"
+	})
+	if msg.Message.Text != "hello over REST" || len(msg.Message.Receipts) != 1 || len(msg.Message.Parts) != 1 ||
+		msg.Message.Parts[0].Upstream != "up1" || !strings.HasPrefix(msg.Message.Parts[0].UpstreamMessageID, "SIM") {
+		t.Fatalf("GetMessage = %+v", msg.Message)
+	}
+	if sim.count() != 2 {
+		t.Fatalf("the SMSC saw %d submit_sm, want 2", sim.count())
+	}
+
+	// Validation comes from the real gateway too, naming the field.
+	for _, c := range []struct {
+		body  map[string]any
+		field string
+	}{
+		{map[string]any{"source": "ACME", "destination": "49abc", "text": "x"}, "destination"},
+		{map[string]any{"source": "ACME", "destination": "49", "text": strings.Repeat("x", 153*255+1)}, "text"},
+		{map[string]any{"source": "ACME", "destination": "49", "text": "x", "validityPeriod": "0s"}, "validity_period"},
+		{map[string]any{"source": "ACME", "destination": "49", "text": "€", "dataCoding": "DATA_CODING_IA5"}, "text"},
+		{map[string]any{"source": "ACME", "destination": "49", "text": "x", "dataCoding": 77}, "data_coding"},
+	} {
+		resp, raw := e.rest("POST", "/v1/messages", key, c.body, nil)
+		if resp.StatusCode != 400 || !strings.Contains(string(raw), c.field) {
+			t.Errorf("want 400 naming %s: HTTP %d %s", c.field, resp.StatusCode, raw)
+		}
+	}
+
+	runAdminOnRealGateway(t, e, g)
+}
+
+// receiptTaker is an ESME that accepts the deliver_sm (receipts queued for its account) it gets.
+type receiptTaker struct{ gateway.BaseHandler }
+
+func (receiptTaker) HandleRequest(s *gateway.Session, req gateway.Request) {
+	if _, ok := req.Body.(*pdu.DeliverSM); ok {
+		_ = s.Respond(req, pdu.ESME_ROK, &pdu.DeliverSMResp{})
+		return
+	}
+	_ = s.Respond(req, pdu.ESME_RINVCMDID, nil)
+}
+
+// runAdminOnRealGateway calls the admin endpoints against the running gateway: an ESME's session
+// listed and unbound, routes tested, upstreams paused, resumed, added and removed, stats.
+func runAdminOnRealGateway(t *testing.T, e *env, g *gateway.Gateway) {
+	op := basicAuth()
+	addrs := g.Server().Addrs()
+	if len(addrs) == 0 {
+		t.Fatal("gateway has no listener")
+	}
+	conn, err := net.Dial("tcp", addrs[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	esme := gateway.NewSession(conn, gateway.SessionOptions{Role: gateway.RoleESME, Handler: receiptTaker{}, Logger: zerolog.Nop()})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := esme.Bind(ctx, gateway.BindTransceiver, gateway.BindParams{SystemID: "acme", Password: "pw1"}); err != nil {
+		t.Fatal(err)
+	}
+	var sessions struct {
+		Sessions []struct {
+			SessionID string `json:"sessionId"`
+			SystemID  string `json:"systemId"`
+			BindType  string `json:"bindType"`
+		} `json:"sessions"`
+	}
+	e.mustREST(200, "GET", "/v1/admin/sessions?systemId=acme", op, nil, &sessions)
+	if len(sessions.Sessions) != 1 || sessions.Sessions[0].BindType != "BIND_TYPE_TRANSCEIVER" {
+		t.Fatalf("sessions: %+v", sessions)
+	}
+	id := sessions.Sessions[0].SessionID
+	e.mustREST(200, "GET", "/v1/admin/sessions/"+id, op, nil, nil)
+	e.mustREST(200, "POST", "/v1/admin/sessions/"+id+":unbind", op, map[string]any{}, nil)
+	select {
+	case <-esme.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the ESME's session did not end after UnbindSession")
+	}
+
+	var tr struct {
+		Matched          bool   `json:"matched"`
+		SelectedUpstream string `json:"selectedUpstream"`
+	}
+	e.mustREST(200, "GET", "/v1/admin/routes:test?destination=4915112345678&account=acme", op, nil, &tr)
+	if !tr.Matched || tr.SelectedUpstream != "up1" {
+		t.Fatalf("TestRoute = %+v", tr)
+	}
+	var up struct {
+		Upstream struct {
+			State  string `json:"state"`
+			Paused bool   `json:"paused"`
+		} `json:"upstream"`
+	}
+	e.mustREST(200, "POST", "/v1/admin/upstreams/up1:pause", op, map[string]any{}, &up)
+	if !up.Upstream.Paused {
+		t.Fatalf("after pause: %+v", up)
+	}
+	e.mustREST(200, "POST", "/v1/admin/upstreams/up1:resume", op, map[string]any{}, &up)
+	if up.Upstream.Paused {
+		t.Fatalf("after resume: %+v", up)
+	}
+	e.mustREST(200, "POST", "/v1/admin/upstreams/up1:reconnect", op, map[string]any{}, nil)
+	e.mustREST(404, "POST", "/v1/admin/upstreams/ghost:pause", op, map[string]any{}, nil)
+
+	// A second upstream, a route to it, then both removed.
+	host, port, _ := net.SplitHostPort(g.Upstreams()[0].Config.Address)
+	p, _ := strconv.Atoi(port)
+	e.mustREST(200, "POST", "/v1/admin/upstreams", op, map[string]any{"name": "up2", "host": host, "port": p, "systemId": "gwup", "password": "uppw"}, nil)
+	var rt struct {
+		Route struct {
+			RouteID string `json:"routeId"`
+		} `json:"route"`
+	}
+	e.mustREST(200, "POST", "/v1/admin/routes", op, map[string]any{"prefix": "44", "upstreams": []string{"up2"}}, &rt)
+	eventually(t, "route to up2 in effect", func() bool {
+		e.mustREST(200, "GET", "/v1/admin/routes:test?destination=447700900000", op, nil, &tr)
+		return tr.Matched && tr.SelectedUpstream == "up2"
+	})
+	e.mustREST(200, "DELETE", "/v1/admin/routes/"+rt.Route.RouteID, op, nil, nil)
+	e.mustREST(200, "DELETE", "/v1/admin/upstreams/up2", op, nil, nil)
+	e.mustREST(404, "GET", "/v1/admin/upstreams/up2", op, nil, nil)
+
+	var stats struct {
+		MessagesByStatus map[string]string `json:"messagesByStatus"`
+	}
+	e.mustREST(200, "GET", "/v1/admin/stats", op, nil, &stats)
+	if len(stats.MessagesByStatus) == 0 {
+		t.Fatalf("stats: %+v", stats)
+	}
+}
