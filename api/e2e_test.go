@@ -460,6 +460,30 @@ func runAdminOnRealGateway(t *testing.T, e *env, g *gateway.Gateway) {
 	e.mustREST(200, "DELETE", "/v1/admin/upstreams/up2", op, nil, nil)
 	e.mustREST(404, "GET", "/v1/admin/upstreams/up2", op, nil, nil)
 
+	// Outbind: an ESME waiting for outbinds binds back as acme; the answer is its session.
+	esme2, err := gateway.NewClient(gateway.ClientConfig{OutbindListen: "127.0.0.1:0", OutbindPassword: "ob", SystemID: "acme", Password: "pw1"},
+		gateway.DeliverFunc(func(string, gateway.Request) pdu.CommandStatus { return pdu.ESME_ROK }), nil, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := esme2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer esme2.Unbind(context.Background())
+	eventually(t, "the ESME waiting for an outbind", func() bool { return esme2.Status().State == gateway.ClientWaiting })
+	obHost, obPort, _ := net.SplitHostPort(esme2.OutbindAddr().String())
+	obp, _ := strconv.Atoi(obPort)
+	var ob struct {
+		Session struct {
+			SystemID      string `json:"systemId"`
+			RemoteAddress string `json:"remoteAddress"`
+		} `json:"session"`
+	}
+	e.mustREST(200, "POST", "/v1/admin/outbind", op, map[string]any{"host": obHost, "port": obp, "systemId": "acme", "password": "ob", "bindTimeout": "10s"}, &ob)
+	if ob.Session.SystemID != "acme" || ob.Session.RemoteAddress != esme2.OutbindAddr().String() || !esme2.Bound() {
+		t.Fatalf("Outbind = %+v (ESME bound: %v)", ob, esme2.Bound())
+	}
+
 	var stats struct {
 		MessagesByStatus map[string]string `json:"messagesByStatus"`
 	}
