@@ -13,7 +13,6 @@ import (
 
 	smppgwv1 "github.com/smppgw/smppgw/api/gen/smppgw/v1"
 	"github.com/smppgw/smppgw/gateway"
-	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/store"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -929,10 +928,8 @@ func (a *adminService) GetStats(ctx context.Context, req *smppgwv1.GetStatsReque
 		Time:             timestamppb.Now(),
 	}
 	for s, n := range st.MessagesByStatus {
-		if e := stateToProto(s); e != smppgwv1.MessageStatus_MESSAGE_STATUS_UNSPECIFIED && n > 0 {
-			out.MessagesByStatus[e.String()] = uint64(n)
-		} else if n > 0 {
-			out.MessagesByStatus["MESSAGE_STATUS_"+pdu.MessageState(s).String()] = uint64(n)
+		if n > 0 {
+			out.MessagesByStatus[stateToProto(s).String()] += uint64(n) // states outside SMPP's count as UNSPECIFIED
 		}
 	}
 	upstreams := map[string]bool{}

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	rpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
@@ -428,4 +429,68 @@ func selfSigned(t *testing.T) (certPEM, keyPEM []byte, pool *x509.CertPool) {
 	pool = x509.NewCertPool()
 	pool.AddCert(cert)
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}), pool
+}
+
+// TestStartOnConfiguredAddresses starts the server on its configured addresses (port 0 here) and
+// reaches both through Addrs.
+func TestStartOnConfiguredAddresses(t *testing.T) {
+	st := openEmbedded(t)
+	srv, err := api.NewServer(api.Config{GRPCListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0"}, newFakeGateway(st), st, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
+	if err := srv.Start(context.Background()); err == nil {
+		t.Fatal("second Start succeeded")
+	}
+	ga, ha := srv.Addrs()
+	resp, err := http.Get("http://" + ha.String() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("healthz: %d", resp.StatusCode)
+	}
+	conn, err := grpc.NewClient(ga.String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	r, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
+	if err != nil || r.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("gRPC health: %v %v", r, err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, c := range []struct {
+		cfg   api.Config
+		field string
+	}{
+		{api.Config{GRPCListen: "nohostport"}, "grpc_listen"},
+		{api.Config{HTTPListen: "x"}, "http_listen"},
+		{api.Config{TLS: &api.TLSConfig{CertFile: "a"}}, "tls.cert_file"},
+		{api.Config{AdminUsers: []api.AdminUser{{Name: "x", PasswordHash: "plain"}}}, "admin_users[0].password_hash"},
+		{api.Config{AdminUsers: []api.AdminUser{{PasswordHash: "plain"}}}, "admin_users[0].name"},
+		{api.Config{Webhooks: api.WebhookConfig{MaxRetryDuration: 100 * time.Hour}}, "webhooks.max_retry_duration"},
+		{api.Config{Webhooks: api.WebhookConfig{RetryMin: time.Minute, RetryMax: time.Second}}, "webhooks.retry_min"},
+	} {
+		err := c.cfg.Validate()
+		if err == nil || !strings.Contains(err.Error(), c.field) {
+			t.Errorf("Validate(%+v) = %v, want an error naming %s", c.cfg, err, c.field)
+		}
+	}
+	if err := (api.Config{}).Validate(); err != nil {
+		t.Errorf("zero Config: %v", err)
+	}
 }

@@ -1,5 +1,53 @@
 // Package api serves smppgw to applications and operators: the gRPC services generated from
-// proto/smppgw/v1, their REST mapping through grpc-gateway, the admin endpoints, health and metrics.
+// proto/smppgw/v1 (MessageService, AdminService), their REST mapping through grpc-gateway, health,
+// reflection and the OpenAPI document.
 //
-// It calls into gateway and store; it holds no SMPP or storage logic of its own.
+// # Transports
+//
+// NewServer builds one grpc.Server. REST requests go through grpc-gateway to that same server over
+// an in-memory connection, so both transports pass the same interceptors and REST server streams
+// (StreamReceipts, newline-delimited JSON) work. The HTTP listener also serves GET /healthz (the
+// process is up), GET /readyz (the store answers Ping and the gateway is Ready; 503 otherwise) and
+// /openapi.json. The gRPC listener also serves grpc.health.v1.Health, kept in step with readiness,
+// and server reflection (grpcurl list / describe). Config.TLS puts both listeners on TLS.
+//
+// # Authentication
+//
+// One interceptor authenticates every smppgw.v1 call from the `authorization` metadata (REST's
+// Authorization header arrives as that metadata):
+//   - `Bearer <secret>`: an API key. Secrets look like sgw_<key id>_<random>; the id finds the key in
+//     the store, which keeps only the SHA-256 of the secret (compared in constant time). The key's
+//     scopes decide: Submit and SubmitBatch need send; GetMessage, ListMessages and StreamReceipts
+//     need read; webhook creation and deletion need send, their reads send or read; AdminService
+//     needs admin. admin implies every scope and lets a key act for any account through the
+//     `account` fields; other keys act for their own account only, and other accounts' ids answer
+//     NotFound.
+//   - `Basic <user:password>` on AdminService only: the operators of Config.AdminUsers, whose
+//     passwords are kept as bcrypt hashes. Operators are admins.
+//
+// Missing or unknown credentials give Unauthenticated (HTTP 401 with WWW-Authenticate: Bearer, and
+// Basic too under /v1/admin); a missing scope gives PermissionDenied (403).
+//
+// # Errors
+//
+// Every error leaves through one mapping (toStatus): *gateway.ValidationError -> InvalidArgument
+// naming the field (400), gateway.ErrNoRoute -> FailedPrecondition (400), gateway.ErrThrottled ->
+// ResourceExhausted (429), unknown ids and names -> NotFound (404), store.ErrExists ->
+// AlreadyExists (409), store.ErrUnavailable -> Unavailable (503); anything else is Internal (500),
+// logged and not shown to the caller. Fields the store cannot keep (an account's description or
+// window_size, a route's disabled flag or description or several accounts, a webhook's
+// description, an upstream's binds > 1 or max_submits_per_second, SubmitRequest.udhi) are refused
+// with InvalidArgument rather than accepted and dropped.
+//
+// # Webhooks
+//
+// A dispatcher subscribed to every account's events POSTs each receipt or MO as a WebhookDelivery
+// (JSON) to the matching webhooks, signed in the Smppgw-Signature header (see Sign), from a bounded
+// queue by a fixed number of workers. A failed POST (network error or non-2xx) is retried with
+// exponential back-off and jitter, carrying the same event_id and a growing attempt, until
+// Config.Webhooks.MaxRetryDuration; then it is dropped and logged. Deliveries are not persisted: a
+// restart loses the ones in flight (receipts stay readable through GetMessage).
+//
+// This package calls into gateway and store; it holds no SMPP or storage logic of its own, and
+// must not change api/gateway.go, the contract the running gateway implements.
 package api

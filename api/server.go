@@ -49,6 +49,7 @@ type Server struct {
 	hooks  *dispatcher
 
 	mu      sync.Mutex
+	addrs   [2]net.Addr // gRPC and HTTP, once serving
 	started bool
 	done    context.Context // ends at Shutdown: streams and the dispatcher stop
 	stop    context.CancelFunc
@@ -199,8 +200,23 @@ func (s *Server) Start(ctx context.Context) error {
 		hl.Close()
 		return err
 	}
-	go s.serve(gl, hl)
+	s.mu.Lock()
+	s.addrs = [2]net.Addr{gl.Addr(), hl.Addr()}
+	s.mu.Unlock()
+	go func() {
+		if err := s.serve(gl, hl); err != nil {
+			s.log.Error().Err(err).Msg("api stopped serving")
+		}
+	}()
 	return nil
+}
+
+// Addrs returns the gRPC and HTTP listeners' addresses once serving (nil before), for callers
+// that listen on port 0.
+func (s *Server) Addrs() (grpcAddr, httpAddr net.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addrs[0], s.addrs[1]
 }
 
 // Serve serves gRPC on grpcL and REST on httpL (with TLS when configured) until Shutdown, then
@@ -235,6 +251,9 @@ func (s *Server) serve(grpcL, httpL net.Listener) error {
 		g.NextProtos = []string{"h2"} // gRPC clients insist on ALPN h2
 		grpcL = tls.NewListener(grpcL, g)
 	}
+	s.mu.Lock()
+	s.addrs = [2]net.Addr{grpcL.Addr(), httpL.Addr()}
+	s.mu.Unlock()
 	s.log.Info().Str("grpc", grpcL.Addr().String()).Str("http", httpL.Addr().String()).Bool("tls", s.tls != nil).Msg("api listening")
 	errc := make(chan error, 2)
 	go func() { errc <- s.grpc.Serve(grpcL) }()
