@@ -2245,7 +2245,7 @@ type ApiKey struct {
 	SecretPrefix string `protobuf:"bytes,6,opt,name=secret_prefix,json=secretPrefix,proto3" json:"secret_prefix,omitempty"`
 	// When it was created.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	// When it was last used, at minute precision; unset if never.
+	// When it was last used, at minute precision; unset if never. Not recorded yet: always unset.
 	LastUseTime   *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_use_time,json=lastUseTime,proto3" json:"last_use_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

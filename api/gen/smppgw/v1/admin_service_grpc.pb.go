@@ -54,7 +54,7 @@ const (
 // Runs the gateway: bound sessions, upstream binds, accounts and API keys, routes, outbind and
 // statistics. Every call needs an API key with the `admin` scope, or operator HTTP Basic credentials.
 type AdminServiceClient interface {
-	// Lists the SMPP sessions bound to the gateway, on every instance, with their counters.
+	// Lists the SMPP sessions bound to the gateway instance that answers, with their counters.
 	ListSessions(ctx context.Context, in *ListSessionsRequest, opts ...grpc.CallOption) (*ListSessionsResponse, error)
 	// Returns one bound session.
 	GetSession(ctx context.Context, in *GetSessionRequest, opts ...grpc.CallOption) (*GetSessionResponse, error)
@@ -388,7 +388,7 @@ func (c *adminServiceClient) GetStats(ctx context.Context, in *GetStatsRequest, 
 // Runs the gateway: bound sessions, upstream binds, accounts and API keys, routes, outbind and
 // statistics. Every call needs an API key with the `admin` scope, or operator HTTP Basic credentials.
 type AdminServiceServer interface {
-	// Lists the SMPP sessions bound to the gateway, on every instance, with their counters.
+	// Lists the SMPP sessions bound to the gateway instance that answers, with their counters.
 	ListSessions(context.Context, *ListSessionsRequest) (*ListSessionsResponse, error)
 	// Returns one bound session.
 	GetSession(context.Context, *GetSessionRequest) (*GetSessionResponse, error)

@@ -723,7 +723,7 @@ func (x *ListMessagesRequest) GetAccount() string {
 // A page of messages.
 type ListMessagesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The messages, newest first.
+	// The messages, oldest first.
 	Messages []*Message `protobuf:"bytes,1,rep,name=messages,proto3" json:"messages,omitempty"`
 	// Pass as page_token to get the next page; empty on the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
@@ -890,7 +890,9 @@ type Webhook struct {
 	Events []WebhookEvent `protobuf:"varint,4,rep,packed,name=events,proto3,enum=smppgw.v1.WebhookEvent" json:"events,omitempty"`
 	// A note for people.
 	Description string `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
-	// How long a failing delivery is retried before it is dropped (default 24h, at most 72h).
+	// How long a failing delivery is retried before it is dropped. The gateway retries every webhook
+	// for the same window, its webhooks.max_retry_duration setting (default 24h, at most 72h): leave
+	// this unset or give that value. Returned as the window in effect.
 	MaxRetryDuration *durationpb.Duration `protobuf:"bytes,6,opt,name=max_retry_duration,json=maxRetryDuration,proto3" json:"max_retry_duration,omitempty"`
 	// When the webhook was created.
 	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`

@@ -46,7 +46,7 @@ type MessageServiceClient interface {
 	SubmitBatch(ctx context.Context, in *SubmitBatchRequest, opts ...grpc.CallOption) (*SubmitBatchResponse, error)
 	// Returns one message with its status, parts and receipts.
 	GetMessage(ctx context.Context, in *GetMessageRequest, opts ...grpc.CallOption) (*GetMessageResponse, error)
-	// Lists messages, newest first, filtered and paginated.
+	// Lists messages, oldest first (in the order they were accepted), filtered and paginated.
 	ListMessages(ctx context.Context, in *ListMessagesRequest, opts ...grpc.CallOption) (*ListMessagesResponse, error)
 	// Streams delivery receipts as they arrive, until the client cancels. Over REST the response is
 	// newline-delimited JSON, one `{"result": ...}` object a line.
@@ -187,7 +187,7 @@ type MessageServiceServer interface {
 	SubmitBatch(context.Context, *SubmitBatchRequest) (*SubmitBatchResponse, error)
 	// Returns one message with its status, parts and receipts.
 	GetMessage(context.Context, *GetMessageRequest) (*GetMessageResponse, error)
-	// Lists messages, newest first, filtered and paginated.
+	// Lists messages, oldest first (in the order they were accepted), filtered and paginated.
 	ListMessages(context.Context, *ListMessagesRequest) (*ListMessagesResponse, error)
 	// Streams delivery receipts as they arrive, until the client cancels. Over REST the response is
 	// newline-delimited JSON, one `{"result": ...}` object a line.
