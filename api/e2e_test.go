@@ -24,6 +24,8 @@ import (
 	"github.com/smppgw/smppgw/store"
 	"github.com/smppgw/smppgw/store/redis"
 	"golang.org/x/crypto/bcrypt"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // End-to-end tests: the real gateway (gateway.New) on the embedded store and on Redis, an upstream
@@ -142,11 +144,34 @@ func TestEndToEndEmbedded(t *testing.T) {
 }
 
 func TestEndToEndRedis(t *testing.T) {
-	runEndToEnd(t, openRedis(t))
+	st, _ := openRedis(t)
+	runEndToEnd(t, st)
+}
+
+// TestRedisDown: with the store's Redis killed, readiness fails and calls answer 503 / Unavailable.
+func TestRedisDown(t *testing.T) {
+	st, kill := openRedis(t)
+	gw := newFakeGateway(st)
+	e := startEnv(t, gw, st, nil)
+	e.createAccount("acme", "pw1")
+	key := e.createKey("acme", "SCOPE_READ")
+	e.mustREST(200, "GET", "/readyz", "", nil, nil)
+	e.mustREST(404, "GET", "/v1/messages/nope", key, nil, nil)
+	kill()
+	e.mustREST(503, "GET", "/readyz", "", nil, nil)
+	e.mustREST(200, "GET", "/healthz", "", nil, nil)
+	raw := e.mustREST(503, "GET", "/v1/messages/nope", key, nil, nil)
+	if strings.Contains(string(raw), "127.0.0.1") {
+		t.Fatalf("503 body shows internals: %s", raw)
+	}
+	_, err := e.admin.ListAccounts(withAuth(context.Background(), basicAuth()), &smppgwv1.ListAccountsRequest{})
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("ListAccounts with Redis down: %v", err)
+	}
 }
 
 // openRedis starts a redis-server of the test's own on a free loopback port.
-func openRedis(t *testing.T) store.Store {
+func openRedis(t *testing.T) (st store.Store, kill func()) {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if testing.Short() {
@@ -190,7 +215,9 @@ func openRedis(t *testing.T) store.Store {
 		cl.Close()
 		if up {
 			cmd = c
-			t.Cleanup(func() { _ = c.Process.Kill(); <-exited })
+			var once sync.Once
+			kill = func() { once.Do(func() { _ = c.Process.Kill(); <-exited }) }
+			t.Cleanup(kill)
 		} else {
 			_ = c.Process.Kill()
 			<-exited
@@ -206,7 +233,7 @@ func openRedis(t *testing.T) store.Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return st
+	return st, kill
 }
 
 func runEndToEnd(t *testing.T, st store.Store) {
