@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/smppgw/smppgw/pdu/text"
 )
@@ -195,9 +196,11 @@ type ReassemblerConfig struct {
 	// a new one. As many completed messages are remembered, by key and part digests, to recognise
 	// late duplicates. Zero means DefaultReassemblyMaxSets.
 	MaxPending int
-	// MaxOctets bounds the octets held: the parts' user data and kept UDH IEs, and each incomplete
-	// message's key and addresses. The oldest messages are evicted to make room; a message that alone
-	// would exceed it is refused. Zero means DefaultReassemblyMaxOctets.
+	// MaxOctets bounds the memory held: the parts' user data and kept UDH IEs, each incomplete
+	// message's key, addresses, bookkeeping and one slot per announced part, and each remembered
+	// completed message's key and part digests. Remembered messages are forgotten first, then the
+	// oldest incomplete messages are evicted, to make room; a message that alone would exceed it is
+	// refused. Zero means DefaultReassemblyMaxOctets.
 	MaxOctets int
 	// Now is the clock; nil means time.Now. Tests inject a fake one.
 	Now func() time.Time
@@ -229,6 +232,7 @@ type Reassembler struct {
 	octets   int
 	done     map[setKey]*pendingSet // completed messages, by completion time in doneList
 	doneList setList
+	doneSize int // memory of the remembered completed messages, counted against maxOctets with octets
 }
 
 // setList is a list of sets, oldest first, linked through the sets.
@@ -363,7 +367,7 @@ func (r *Reassembler) add(key string, p Part, other []byte, now time.Time, evict
 			}
 			r.forget(d) // the reference is in use again
 		}
-		setCost := len(key) + len(p.Source) + len(p.Destination)
+		setCost := setOverhead + partSlotSize*int(p.Total) + len(key) + len(p.Source) + len(p.Destination)
 		if setCost+cost > r.maxOctets {
 			return nil, r.tooLarge(p)
 		}
@@ -376,7 +380,11 @@ func (r *Reassembler) add(key string, p Part, other []byte, now time.Time, evict
 		r.octets += setCost
 		r.pending.push(s)
 	}
-	// Make room by dropping the oldest other messages; s alone fits, as checked above.
+	// Make room by forgetting completed messages, then dropping the oldest other incomplete ones; s
+	// alone fits, as checked above.
+	for r.octets+r.doneSize+cost > r.maxOctets && r.doneList.head != nil {
+		r.forget(r.doneList.head)
+	}
 	for r.octets+cost > r.maxOctets {
 		victim := r.pending.head
 		if victim == s {
@@ -435,7 +443,8 @@ func (r *Reassembler) Pending() int {
 	return len(r.sets)
 }
 
-// Buffered returns the octets held, counted as MaxOctets counts them.
+// Buffered returns the memory held by incomplete messages, counted as MaxOctets counts it (the
+// remembered completed messages share the bound but are not included).
 func (r *Reassembler) Buffered() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -471,18 +480,32 @@ func (r *Reassembler) remember(s *pendingSet, now time.Time) {
 	if len(r.done) >= r.maxSets {
 		r.forget(r.doneList.head)
 	}
-	d := &pendingSet{k: s.k, first: now, sums: make([]uint64, len(s.parts))}
+	d := &pendingSet{k: s.k, first: now, sums: make([]uint64, len(s.parts)),
+		octets: setOverhead + 8*len(s.parts) + len(s.k.key) + len(s.k.src) + len(s.k.dst)}
 	for i, b := range s.parts {
 		d.sums[i] = maphash.Bytes(r.seed, b)
 	}
 	r.done[d.k] = d
 	r.doneList.push(d)
+	r.doneSize += d.octets
+	for r.octets+r.doneSize > r.maxOctets && r.doneList.head != nil {
+		r.forget(r.doneList.head)
+	}
 }
 
 func (r *Reassembler) forget(d *pendingSet) {
 	delete(r.done, d.k)
 	r.doneList.remove(d)
+	r.doneSize -= d.octets
 }
+
+// What a set costs beyond its octets, counted against MaxOctets so that a peer announcing many
+// 255-part messages cannot hold more memory than the bound says: the set itself with its map entry,
+// and one slice header per announced part.
+const (
+	setOverhead  = int(unsafe.Sizeof(pendingSet{})) + 64
+	partSlotSize = int(unsafe.Sizeof([]byte(nil)))
+)
 
 func (r *Reassembler) tooLarge(p Part) error {
 	return fieldErr(p.Command, dataField(p), ESME_RINVMSGLEN,

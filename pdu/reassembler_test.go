@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -337,7 +338,7 @@ func TestReassemblerTimeout(t *testing.T) {
 	if got := log.reasons(); !slices.Equal(got, []EvictReason{EvictExpired, EvictExpired}) || r.Pending() != 1 {
 		t.Fatalf("evictions %v, %d pending", got, r.Pending())
 	}
-	if r.Buffered() != len("k")+len("a")+len("b")+1 {
+	if r.Buffered() != setOverhead+2*partSlotSize+len("k")+len("a")+len("b")+1 {
 		t.Fatalf("buffered %d", r.Buffered())
 	}
 }
@@ -373,7 +374,10 @@ func TestReassemblerBounds(t *testing.T) {
 		}
 	})
 	t.Run("MaxOctets", func(t *testing.T) {
-		const max = 100
+		// One set of 4 announced parts costs per plus its data: room for one set holding two 30-octet
+		// parts, not for two sets, nor for a third part of 40.
+		const per = setOverhead + 4*partSlotSize + len("k") + len("a") + len("b")
+		const max = per + 70
 		r, _, log := newTestReassembler(t, ReassemblerConfig{MaxOctets: max})
 		chunk := bytes.Repeat([]byte{'z'}, 30)
 		for ref := range uint16(6) {
@@ -387,7 +391,7 @@ func TestReassemblerBounds(t *testing.T) {
 				}
 			}
 		}
-		if r.Pending() != 1 || r.Buffered() != 3+60 {
+		if r.Pending() != 1 || r.Buffered() != per+60 {
 			t.Fatalf("%d pending, %d buffered", r.Pending(), r.Buffered())
 		}
 		for _, ev := range log.all {
@@ -743,5 +747,34 @@ func BenchmarkReassemble4(b *testing.B) {
 		if m == nil || len(m.Data) != 500 {
 			b.Fatal("not reassembled")
 		}
+	}
+}
+
+// A peer announcing many 255-part messages, one octet each, must not hold more memory than MaxOctets
+// says: the per-set slots and bookkeeping count against it (found in review: they once did not, and
+// 10000 such sets held 65 MB under a 16 MiB bound).
+func TestReassemblerBoundCountsOverhead(t *testing.T) {
+	const max = 1 << 20
+	// No OnEvict: a logging callback would keep the evicted sets alive itself.
+	r, err := NewReassembler(ReassemblerConfig{MaxOctets: max, MaxPending: 100000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range 10000 {
+		if _, err := r.Add("esme1", Part{Command: SubmitSMID, Source: "a", Destination: "b", Mode: SplitUDH16,
+			Ref: uint16(i), Total: 255, Seq: 2, Data: []byte{'x'}}); err != nil {
+			t.Fatal(err)
+		}
+		if r.Buffered() > max {
+			t.Fatalf("Buffered %d > MaxOctets %d", r.Buffered(), max)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > 3*max {
+		t.Fatalf("live heap grew by %d bytes with MaxOctets %d (%d sets pending)", grew, max, r.Pending())
 	}
 }
