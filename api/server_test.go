@@ -596,3 +596,28 @@ func TestWebhookGivesUpAfterRetryWindow(t *testing.T) {
 		t.Fatalf("%d attempts within a 300ms window with >=10ms back-off", n)
 	}
 }
+
+// TestWebhookDeletedStopsRetries: once a webhook is removed, its pending retries are dropped.
+func TestWebhookDeletedStopsRetries(t *testing.T) {
+	e, gw := newFakeEnv(t)
+	e.createAccount("acme", "pw1")
+	key := e.createKey("acme", "SCOPE_SEND")
+	hook := newHookServer(t, 1<<30) // always 500
+	var created struct {
+		Webhook struct {
+			WebhookID string `json:"webhookId"`
+		} `json:"webhook"`
+	}
+	e.mustREST(200, "POST", "/v1/webhooks", key, map[string]any{"url": hook.URL, "events": []string{"WEBHOOK_EVENT_RECEIPT"}}, &created)
+	eventually(t, "the dispatcher to subscribe", func() bool { return gw.subscribers() == 1 })
+	gw.Publish(gateway.Event{Kind: gateway.EventReceipt, Account: "acme", MessageID: "m1", Receipt: &store.Receipt{State: pdu.DELIVERED}})
+	eventually(t, "two attempts", func() bool { return len(hook.got()) >= 2 })
+	e.mustREST(200, "DELETE", "/v1/webhooks/"+created.Webhook.WebhookID, key, nil, nil)
+	// At most one attempt was already under way; back-off is at most 100ms, so 500ms of quiet
+	// after that shows the retries stopped.
+	n := len(hook.got())
+	time.Sleep(500 * time.Millisecond)
+	if got := len(hook.got()); got > n+1 {
+		t.Fatalf("%d attempts after the webhook was deleted", got-n)
+	}
+}

@@ -84,31 +84,35 @@ func (d *dispatcher) invalidate() {
 func (d *dispatcher) hooks(ctx context.Context, account string) []*store.Webhook {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.stale || time.Since(d.loaded) > d.cfg.RefreshInterval {
-		all, err := d.st.ListWebhooks(ctx)
-		if err != nil {
-			d.log.Warn().Err(err).Msg("cannot read webhooks; using the last known ones")
-		} else {
-			d.byAcc, d.byID = map[string][]*store.Webhook{}, map[string]*store.Webhook{}
-			for _, w := range all {
-				d.byAcc[w.Account] = append(d.byAcc[w.Account], w)
-				d.byID[w.ID] = w
-			}
-			d.loaded, d.stale = time.Now(), false
-		}
-	}
+	d.refreshLocked(ctx)
 	return d.byAcc[account]
 }
 
-// current reports whether w is still registered, as of the last read.
-func (d *dispatcher) current(w *store.Webhook) bool {
+// current reports whether w is still registered and enabled (re-reading the registrations when
+// they are stale), so retries for a removed webhook stop.
+func (d *dispatcher) current(ctx context.Context, w *store.Webhook) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.stale {
-		return true // re-read on the next event; a deleted hook is caught by its next attempt
-	}
+	d.refreshLocked(ctx)
 	cur, ok := d.byID[w.ID]
 	return ok && !cur.Disabled
+}
+
+func (d *dispatcher) refreshLocked(ctx context.Context) {
+	if !d.stale && time.Since(d.loaded) <= d.cfg.RefreshInterval {
+		return
+	}
+	all, err := d.st.ListWebhooks(ctx)
+	if err != nil {
+		d.log.Warn().Err(err).Msg("cannot read webhooks; using the last known ones")
+		return
+	}
+	d.byAcc, d.byID = map[string][]*store.Webhook{}, map[string]*store.Webhook{}
+	for _, w := range all {
+		d.byAcc[w.Account] = append(d.byAcc[w.Account], w)
+		d.byID[w.ID] = w
+	}
+	d.loaded, d.stale = time.Now(), false
 }
 
 func (d *dispatcher) run(ctx context.Context, gw Gateway) {
@@ -206,7 +210,7 @@ func (d *dispatcher) work(ctx context.Context) {
 }
 
 func (d *dispatcher) attempt(ctx context.Context, j *hookJob) {
-	if !d.current(j.hook) {
+	if !d.current(ctx, j.hook) {
 		return // removed or disabled meanwhile
 	}
 	j.delivery.Attempt++
