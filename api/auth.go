@@ -112,7 +112,10 @@ var scopes = map[string][]store.Scope{
 // authenticator checks credentials for both transports (REST arrives through grpc-gateway, which
 // forwards the Authorization header as the authorization metadata).
 type authenticator struct {
-	keys   store.APIKeys
+	keys interface {
+		store.APIKeys
+		store.Accounts
+	}
 	admins map[string][]byte // operator name -> bcrypt hash
 	now    func() time.Time
 }
@@ -187,6 +190,18 @@ func (a *authenticator) lookup(ctx context.Context, secret string) (*store.APIKe
 	}
 	if !k.ExpiresAt.IsZero() && !a.now().Before(k.ExpiresAt) {
 		return nil, status.Error(codes.Unauthenticated, "API key expired")
+	}
+	if k.Account != "" {
+		acc, err := a.keys.GetAccount(ctx, k.Account)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, errUnauthenticated
+		}
+		if err != nil {
+			return nil, err
+		}
+		if acc.Disabled {
+			return nil, status.Error(codes.Unauthenticated, "the key's account is disabled")
+		}
 	}
 	return k, nil
 }

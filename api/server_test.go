@@ -306,6 +306,10 @@ func TestAuthFailures(t *testing.T) {
 		t.Errorf("admin with a send key: HTTP %d %s", resp.StatusCode, raw)
 	}
 	e.mustREST(200, "POST", "/v1/messages", send, body, nil)
+	e.mustREST(200, "PATCH", "/v1/admin/accounts/acme", basicAuth(), map[string]any{"disabled": true}, nil)
+	check401("/v1/messages", "POST", send, false)
+	e.mustREST(200, "PATCH", "/v1/admin/accounts/acme", basicAuth(), map[string]any{"disabled": false}, nil)
+	e.mustREST(200, "POST", "/v1/messages", send, body, nil)
 
 	// gRPC: the same codes.
 	bg := context.Background()
