@@ -220,7 +220,7 @@ func (s *Server) Addrs() (grpcAddr, httpAddr net.Addr) {
 }
 
 // Serve serves gRPC on grpcL and REST on httpL (with TLS when configured) until Shutdown, then
-// returns nil; or the first listener error.
+// returns nil. If either listener fails, both stop and Serve returns that error.
 func (s *Server) Serve(grpcL, httpL net.Listener) error {
 	if err := s.begin(); err != nil {
 		return err
@@ -265,8 +265,11 @@ func (s *Server) serve(grpcL, httpL net.Listener) error {
 		errc <- err
 	}()
 	first := <-errc
-	if first != nil {
+	if first != nil && !errors.Is(first, grpc.ErrServerStopped) {
+		// One port down means the API is broken: stop the other too, so the caller sees it.
 		s.log.Error().Err(first).Msg("api listener failed")
+		_ = s.http.Close()
+		s.grpc.Stop()
 	}
 	second := <-errc
 	if first == nil || errors.Is(first, grpc.ErrServerStopped) {
