@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/crypto/bcrypt"
 	"net"
 	"slices"
 	"strings"
@@ -432,10 +433,13 @@ func TestGatewayStoreAccountsAndRoutes(t *testing.T) {
 	if _, err := bindESMEErr(t, addr, "newbie", "pw1"); !errors.Is(err, pdu.ESME_RINVSYSID) {
 		t.Fatalf("bind before the account exists: %v, want ESME_RINVSYSID", err)
 	}
-	a := &store.Account{SystemID: "newbie", BindTypes: store.BindTransmitter, AllowIPs: []string{"127.0.0.0/8"}}
-	if err := a.SetPassword("pw1"); err != nil {
+	// A MinCost hash: at bcrypt's default cost, each bind check takes about a second under -race on
+	// a loaded 2-core machine, which would eat this test's deadline.
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw1"), bcrypt.MinCost)
+	if err != nil {
 		t.Fatal(err)
 	}
+	a := &store.Account{SystemID: "newbie", BindTypes: store.BindTransmitter, AllowIPs: []string{"127.0.0.0/8"}, PasswordHash: hash}
 	if err := st.CreateAccount(ctx, a); err != nil {
 		t.Fatal(err)
 	}
@@ -447,6 +451,7 @@ func TestGatewayStoreAccountsAndRoutes(t *testing.T) {
 		t.Errorf("receiver bind of a transmitter-only account: %v, want ESME_RBINDFAIL", err)
 	}
 
+	ctx = testCtx(t) // the binds above had their own deadlines
 	sm := &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "33612345678", ShortMessage: []byte("x")}
 	if _, err := e.Send(ctx, sm); !errors.Is(err, pdu.ESME_RINVDSTADR) {
 		t.Fatalf("submit before the route: %v, want ESME_RINVDSTADR", err)
