@@ -25,6 +25,11 @@ var (
 	// ErrCorrupt: bytes read back from disk or Redis do not decode. It concerns that record
 	// only; the rest of the store keeps working.
 	ErrCorrupt = errors.New("store: corrupt record")
+	// ErrLeaseLost: GiveBack or Reroute with a lease that no longer holds its entry, because
+	// the entry was claimed again since (the lease's visibility time-out ran out) or the lease
+	// was spent. The entry is left untouched for whoever holds it now. It is also an
+	// ErrNotFound: for the caller, its claim no longer exists.
+	ErrLeaseLost = fmt.Errorf("%w: lease lost", ErrNotFound)
 )
 
 // Store is everything smppgw persists. Each embedded interface is the seam one caller uses.
@@ -74,6 +79,16 @@ type Messages interface {
 // Queues are the work queues: per-upstream parts to submit and per-account deliver_sm to
 // hand to a bound ESME. A claimed entry that is neither acknowledged nor given back within
 // the visibility time-out becomes claimable again (Reclaimed is then true).
+//
+// Each claim hands out a new Lease, and only the latest claim of an entry may move it:
+// once the entry was claimed again, GiveBack, Reroute and RequeueLost with an older lease
+// leave it alone (ErrLeaseLost), so an entry is never made claimable while another consumer
+// holds it. Ack is the exception: an acknowledgement says the part's fate is settled (the
+// upstream took it or refused it for good), so Ack removes the entry its lease names even
+// when another consumer holds it now; that consumer's Ack is then a no-op and its GiveBack
+// or Reroute fails with ErrNotFound, instead of sending a settled part once more. An entry
+// that was given back since may have become a new entry (Redis), which such a late Ack does
+// not reach; the part is then sent again, the duplicate a late answer always risks.
 type Queues interface {
 	// ClaimParts claims up to max parts from the queue of upstream for consumer (a name unique
 	// to one bind of one instance). When none is ready it waits up to wait for one.
@@ -82,18 +97,24 @@ type Queues interface {
 	EnqueueDelivery(ctx context.Context, d *Delivery) error
 	// ClaimDeliveries is ClaimParts for the per-account deliver_sm queue.
 	ClaimDeliveries(ctx context.Context, account, consumer string, max int, wait time.Duration) ([]*Delivery, error)
-	// Ack removes claimed entries for good. Acknowledging an entry twice is not an error.
+	// Ack removes claimed entries for good, even by a stale lease (see Queues).
+	// Acknowledging an entry twice is not an error. On error nothing may be assumed removed:
+	// the entries stay queued and come back after their visibility time-out.
 	Ack(ctx context.Context, leases ...Lease) error
 	// GiveBack returns a claimed entry to its queue, claimable again after delay, with its
 	// Attempts count increased (use after ESME_RTHROTTLED or a transient error). The lease is
-	// spent: the entry's next claim carries a new one. ErrNotFound if it was acknowledged.
+	// spent: the entry's next claim carries a new one. ErrNotFound if it was acknowledged,
+	// ErrLeaseLost if it was claimed again since the lease was handed out.
 	GiveBack(ctx context.Context, l Lease, delay time.Duration) error
 	// Reroute moves a claimed part to the queue of another upstream (failover when its own
 	// upstream refuses it or stays down), keeping its attempt count. The lease is spent.
-	// ErrNotFound if the entry was acknowledged meanwhile.
+	// ErrNotFound if the entry was acknowledged meanwhile, ErrLeaseLost if it was claimed
+	// again since.
 	Reroute(ctx context.Context, l Lease, upstream string) error
 	// RequeueLost records requests a session sent but never saw answered (lost PDUs) and gives
-	// their entries back at once, without waiting for the visibility time-out.
+	// their entries back at once, without waiting for the visibility time-out. Entries
+	// acknowledged or claimed again since are left as they are (their PDUs are still
+	// recorded): someone else settles them.
 	RequeueLost(ctx context.Context, lost []LostPDU) error
 	// ListLost returns the most recent lost PDUs, newest first, at most limit.
 	ListLost(ctx context.Context, limit int) ([]LostPDU, error)
@@ -128,10 +149,13 @@ func (q Queue) String() string {
 	return fmt.Sprintf("queue(%d):%s", q.Kind, q.Name)
 }
 
-// Lease identifies one claimed entry; hand it back to Ack or GiveBack.
+// Lease identifies one claim of one entry; hand it back to Ack, GiveBack, Reroute or
+// RequeueLost.
 type Lease struct {
 	Queue Queue
-	Entry string // the backend's entry id (a stream id on Redis)
+	// Entry names the entry and the claim, opaque to callers: "seq/token" on the embedded
+	// store, "stream id/delivery count" on Redis.
+	Entry string
 }
 
 // Address is an SMPP address triple (source_addr_ton, source_addr_npi, source_addr).

@@ -43,6 +43,9 @@ type Store struct {
 
 	qmu    sync.Mutex
 	queues map[store.Queue]*queue
+	// tokens is the last claim token handed out. It starts from the clock at Open, which
+	// runs ahead of any count of claims, so a lease from before a reopen never matches.
+	tokens uint64
 
 	closed   atomic.Bool
 	closing  chan struct{} // closed by Close: wakes waiting claims and stops the sweeper
@@ -88,7 +91,8 @@ func Open(path string, opts store.Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: embedded: open %s: %w", store.ErrUnavailable, path, err)
 	}
-	s := &Store{db: db, opts: opts, queues: map[store.Queue]*queue{}, closing: make(chan struct{})}
+	s := &Store{db: db, opts: opts, queues: map[store.Queue]*queue{}, closing: make(chan struct{}),
+		tokens: uint64(time.Now().UnixNano())}
 	s.Admin = store.Admin{B: configBackend{s}}
 	if err := db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range [][]byte{bMsg, bIdx, bIdxAcc, bMap, bPark, bRcpt, bExp, bLost, bQueues, bConfig} {

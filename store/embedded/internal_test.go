@@ -3,6 +3,7 @@ package embedded
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -128,5 +129,146 @@ func TestReopenKeepsQueueOrder(t *testing.T) {
 	got, err := s.ClaimParts(ctx, "up", "c", 3, 0)
 	if err != nil || len(got) != 3 || got[0].MessageID != "a" || got[1].MessageID != "b" || got[2].MessageID != "c" {
 		t.Fatalf("after reopen: %v %v", got, err)
+	}
+}
+
+// TestFailedAckKeepsEntry: an Ack whose write does not happen (here its context is cancelled,
+// which Do notices before or after queueing the write at random) must leave the entry queued:
+// counted by QueueLen and claimable again after the visibility time-out. Entries whose delete
+// was written after all must not come back.
+func TestFailedAckKeepsEntry(t *testing.T) {
+	opts := storetest.Options()
+	opts.VisibilityTimeout = 100 * time.Millisecond
+	s := openT(t, opts)
+	ctx := context.Background()
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	q := store.Queue{Kind: store.SubmitQueue, Name: "up"}
+	const n = 40
+	for i := range n {
+		if err := s.AcceptMessage(ctx, storetest.NewMessage(fmt.Sprintf("m%d", i), "acc", "up", 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.ClaimParts(ctx, "up", "A", n, 0)
+	if err != nil || len(got) != n {
+		t.Fatalf("claimed %d, %v", len(got), err)
+	}
+	failed := 0
+	for _, task := range got {
+		if err := s.Ack(cctx, task.Lease); err != nil {
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("Ack with a cancelled context: %v", err)
+			}
+			failed++
+		}
+	}
+	// One flusher writes in order: once this write is done, every Ack queued before it is too.
+	if err := s.write(ctx, func(*bbolt.Tx) error { return nil }, nil); err != nil {
+		t.Fatal(err)
+	}
+	onDisk := map[string]bool{}
+	_ = s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bQueues).Bucket(queueBucket(q)).ForEach(func(_, v []byte) error {
+			task, err := store.DecodePartTask(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			onDisk[task.MessageID] = true
+			return nil
+		})
+	})
+	if len(onDisk) == 0 || failed < len(onDisk) {
+		// Each Ack skips the queue with probability 1/2; none doing so in 40 tries is a
+		// one in 10^12 event, and more entries on disk than failed Acks is a bug.
+		t.Fatalf("%d Acks failed, %d entries left on disk", failed, len(onDisk))
+	}
+	if l, err := s.QueueLen(ctx, q); err != nil || l != len(onDisk) {
+		t.Errorf("QueueLen %d (%v) after failed Acks, want the %d entries on disk", l, err, len(onDisk))
+	}
+	if early, err := s.ClaimParts(ctx, "up", "B", n, 0); err != nil || len(early) != 0 {
+		t.Errorf("claimed %d (%v) before the visibility time-out ran out", len(early), err)
+	}
+	again := map[string]bool{}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(again) < len(onDisk) && time.Now().Before(deadline) {
+		more, err := s.ClaimParts(ctx, "up", "B", n, opts.VisibilityTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, task := range more {
+			if !task.Reclaimed {
+				t.Errorf("%s not marked Reclaimed", task.MessageID)
+			}
+			again[task.MessageID] = true
+		}
+	}
+	for id := range onDisk {
+		if !again[id] {
+			t.Errorf("%s, not acknowledged on disk, was not claimable again", id)
+		}
+	}
+	for id := range again {
+		if !onDisk[id] {
+			t.Errorf("%s, acknowledged on disk, was handed out again", id)
+		}
+	}
+}
+
+// TestAckInFlightNotClaimable: while an Ack's write waits for the disk, its entry is not
+// handed out even when its visibility time-out runs out, and still counts in QueueLen.
+func TestAckInFlightNotClaimable(t *testing.T) {
+	opts := storetest.Options()
+	opts.VisibilityTimeout = 50 * time.Millisecond
+	s := openT(t, opts)
+	ctx := context.Background()
+	if err := s.AcceptMessage(ctx, storetest.NewMessage("m", "acc", "up", 1)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ClaimParts(ctx, "up", "A", 1, 0)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("claimed %d, %v", len(got), err)
+	}
+	// Hold the single flusher so the Ack's write waits behind it.
+	hold, held := make(chan struct{}), make(chan struct{})
+	go func() {
+		_ = s.write(ctx, func(*bbolt.Tx) error {
+			close(held)
+			<-hold
+			return nil
+		}, nil)
+	}()
+	<-held
+	acked := make(chan error, 1)
+	go func() { acked <- s.Ack(ctx, got[0].Lease) }()
+	seq, _, err := parseLease(got[0].Lease)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the Ack has marked its entry.
+	for {
+		s.qmu.Lock()
+		removing := s.q(got[0].Lease.Queue).entries[seq].removing
+		s.qmu.Unlock()
+		if removing > 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if early, err := s.ClaimParts(ctx, "up", "B", 1, 3*opts.VisibilityTimeout); err != nil || len(early) != 0 {
+		t.Errorf("claimed %d (%v) while its Ack was being written", len(early), err)
+	}
+	if l, err := s.QueueLen(ctx, got[0].Lease.Queue); err != nil || l != 1 {
+		t.Errorf("QueueLen %d (%v) while the Ack is written, want 1", l, err)
+	}
+	close(hold)
+	if err := <-acked; err != nil {
+		t.Fatalf("Ack: %v", err)
+	}
+	if again, err := s.ClaimParts(ctx, "up", "B", 1, 3*opts.VisibilityTimeout); err != nil || len(again) != 0 {
+		t.Errorf("claimed %d (%v) after its Ack was written", len(again), err)
+	}
+	if l, err := s.QueueLen(ctx, got[0].Lease.Queue); err != nil || l != 0 {
+		t.Errorf("QueueLen %d (%v), want 0", l, err)
 	}
 }

@@ -45,7 +45,7 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 		var err error
 		seqs, err = putQueue(tx, q, payloads, seqs[:0])
 		return dirty(err)
-	}, func() { s.published(q, seqs) })
+	}, func() { s.published(q, seqs, 0) })
 }
 
 func accKey(account string, ikey []byte) []byte {

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -19,6 +20,12 @@ import (
 // entry still on disk is ready again: whatever was claimed and not acknowledged when the
 // process stopped is exactly what has to be retried. Give-back delays and attempt counts are
 // kept in memory only, so a restart makes given-back entries ready at once, counting from 0.
+//
+// Every claim gives the entry a new token from a store-wide counter and the lease carries it
+// ("seq/token"), so GiveBack, Reroute and RequeueLost can tell the current claim from a
+// stale one. An Ack or Reroute keeps its entries in memory until its write is durable
+// (removing counts the writes in flight; claims skip such entries), so a failed write leaves
+// them queued.
 
 type entryState uint8
 
@@ -30,14 +37,15 @@ const (
 
 type entry struct {
 	state     entryState
-	token     uint32 // bumped on each claim, so a stale time-out is recognised
+	token     uint64 // the current claim's, new on each claim and give-back
+	removing  int    // Acks and Reroutes of the entry being written; claims skip it meanwhile
 	attempts  int
 	reclaimed bool
 }
 
 type timeout struct {
 	seq      uint64
-	token    uint32
+	token    uint64
 	deadline time.Time
 }
 
@@ -96,12 +104,12 @@ func (s *Store) loadQueues() error {
 	return nil
 }
 
-// published makes freshly committed entries claimable.
-func (s *Store) published(name store.Queue, seqs []uint64) {
+// published makes freshly committed entries claimable, with attempts give-backs behind them.
+func (s *Store) published(name store.Queue, seqs []uint64, attempts int) {
 	s.qmu.Lock()
 	q := s.q(name)
 	for _, n := range seqs {
-		q.entries[n] = &entry{}
+		q.entries[n] = &entry{attempts: attempts}
 		heap.Push(&q.ready, n)
 	}
 	q.wake()
@@ -111,8 +119,19 @@ func (s *Store) published(name store.Queue, seqs []uint64) {
 // claimed is one entry taken by claim, before its payload is read.
 type claimed struct {
 	seq       uint64
+	token     uint64
 	attempts  int
 	reclaimed bool
+}
+
+// newToken returns a claim token never handed out before by this store. s.qmu must be held.
+func (s *Store) newToken() uint64 {
+	s.tokens++
+	return s.tokens
+}
+
+func leaseOf(name store.Queue, seq, token uint64) store.Lease {
+	return store.Lease{Queue: name, Entry: strconv.FormatUint(seq, 10) + "/" + strconv.FormatUint(token, 10)}
 }
 
 // take claims up to max ready entries of q at now. s.qmu must be held.
@@ -137,13 +156,14 @@ func (s *Store) take(q *queue, now time.Time, max int) []claimed {
 	for len(out) < max && len(q.ready) > 0 {
 		n := heap.Pop(&q.ready).(uint64)
 		e := q.entries[n]
-		if e == nil || e.state != stReady {
-			continue // acknowledged, or a duplicate push
+		if e == nil || e.state != stReady || e.removing > 0 {
+			// Acknowledged, a duplicate push, or being removed (pushed again if that fails).
+			continue
 		}
 		e.state = stClaimed
-		e.token++
+		e.token = s.newToken()
 		q.claims = append(q.claims, timeout{seq: n, token: e.token, deadline: deadline})
-		out = append(out, claimed{seq: n, attempts: e.attempts, reclaimed: e.reclaimed})
+		out = append(out, claimed{seq: n, token: e.token, attempts: e.attempts, reclaimed: e.reclaimed})
 	}
 	return out
 }
@@ -206,7 +226,8 @@ func (s *Store) claim(ctx context.Context, name store.Queue, consumer string, n 
 }
 
 // payloads reads the claimed entries' payloads; a nil payload means the entry left the
-// disk after it was claimed (a concurrent Reroute of a reclaimed entry).
+// disk after it was claimed (an Ack or Reroute whose caller stopped waiting, so the entry
+// was made claimable again, and whose write happened after all).
 func (s *Store) payloads(name store.Queue, got []claimed) ([][]byte, error) {
 	out := make([][]byte, len(got))
 	err := s.db.View(func(tx *bbolt.Tx) error {
@@ -253,7 +274,7 @@ func (s *Store) ClaimParts(ctx context.Context, upstream, consumer string, max i
 			s.dropCorrupt(name, c.seq)
 			continue
 		}
-		t.Lease = store.Lease{Queue: name, Entry: strconv.FormatUint(c.seq, 10)}
+		t.Lease = leaseOf(name, c.seq, c.token)
 		t.Attempts, t.Reclaimed = c.attempts, c.reclaimed
 		out = append(out, t)
 	}
@@ -278,7 +299,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, account, consumer string, m
 			s.dropCorrupt(name, c.seq)
 			continue
 		}
-		d.Lease = store.Lease{Queue: name, Entry: strconv.FormatUint(c.seq, 10)}
+		d.Lease = leaseOf(name, c.seq, c.token)
 		d.Attempts, d.Reclaimed = c.attempts, c.reclaimed
 		out = append(out, d)
 	}
@@ -311,34 +332,93 @@ func (s *Store) EnqueueDelivery(ctx context.Context, d *store.Delivery) error {
 		var err error
 		seqs, err = putQueue(tx, name, payload, seqs[:0])
 		return dirty(err)
-	}, func() { s.published(name, seqs) })
+	}, func() { s.published(name, seqs, 0) })
 }
 
-func parseLease(l store.Lease) (uint64, error) {
+// parseLease splits a lease into the entry's sequence number and the claim's token.
+func parseLease(l store.Lease) (seq, token uint64, err error) {
 	if err := store.ValidateQueue(l.Queue); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	n, err := strconv.ParseUint(l.Entry, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%w: lease %q", store.ErrInvalid, l.Entry)
+	a, b, ok := strings.Cut(l.Entry, "/")
+	seq, err1 := strconv.ParseUint(a, 10, 64)
+	token, err2 := strconv.ParseUint(b, 10, 64)
+	if !ok || err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("%w: lease %q", store.ErrInvalid, l.Entry)
 	}
-	return n, nil
+	return seq, token, nil
 }
 
-// Ack deletes the entries. They leave memory at once, so they are never handed out again.
+// removal is an entry whose removal is being written, kept in memory until it is durable.
+type removal struct {
+	name store.Queue
+	seq  uint64
+	e    *entry
+}
+
+// startRemoval marks entry seq of name as being removed, so claims skip it, and returns it;
+// nil when it is not in memory. s.qmu must be held.
+func (s *Store) startRemoval(name store.Queue, seq uint64) *removal {
+	e := s.q(name).entries[seq]
+	if e == nil {
+		return nil
+	}
+	e.removing++
+	return &removal{name: name, seq: seq, e: e}
+}
+
+// removed forgets entries whose removal is durable.
+func (s *Store) removed(rs []*removal) {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	for _, r := range rs {
+		if q := s.q(r.name); q.entries[r.seq] == r.e {
+			delete(q.entries, r.seq)
+		}
+	}
+}
+
+// abandoned undoes startRemoval after a failed (or not known to be done) write: the entries
+// are claimable again when their state says so. Had the write happened after all, the next
+// claim finds no payload and forgets the entry.
+func (s *Store) abandoned(rs []*removal) {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	for _, r := range rs {
+		q := s.q(r.name)
+		if q.entries[r.seq] != r.e {
+			continue // the removal was durable after all, or another one was
+		}
+		r.e.removing--
+		// A claim may have popped the entry while it was being removed (it timed out or was
+		// given back meanwhile); it goes back in line.
+		if r.e.removing == 0 && r.e.state == stReady {
+			heap.Push(&q.ready, r.seq)
+			q.wake()
+		}
+	}
+}
+
+// Ack deletes the entries. They stay in memory, not claimable, until the delete is durable,
+// and are claimable again when it fails.
 func (s *Store) Ack(ctx context.Context, leases ...store.Lease) error {
 	seqs := make([]uint64, len(leases))
 	for i, l := range leases {
-		n, err := parseLease(l)
+		n, _, err := parseLease(l)
 		if err != nil {
 			return err
 		}
 		seqs[i] = n
 	}
+	rs := make([]*removal, 0, len(leases))
+	s.qmu.Lock()
 	for i, l := range leases {
-		s.forget(l.Queue, seqs[i])
+		if r := s.startRemoval(l.Queue, seqs[i]); r != nil {
+			rs = append(rs, r)
+		}
 	}
-	return s.write(ctx, func(tx *bbolt.Tx) error {
+	s.qmu.Unlock()
+	err := s.write(ctx, func(tx *bbolt.Tx) error {
 		for i, l := range leases {
 			if qb := tx.Bucket(bQueues).Bucket(queueBucket(l.Queue)); qb != nil {
 				if err := qb.Delete(be64(seqs[i])); err != nil {
@@ -347,40 +427,60 @@ func (s *Store) Ack(ctx context.Context, leases ...store.Lease) error {
 			}
 		}
 		return nil
-	}, nil)
+	}, func() { s.removed(rs) })
+	if err != nil {
+		s.abandoned(rs)
+	}
+	return err
 }
 
 // GiveBack makes a claimed entry claimable again after delay.
 func (s *Store) GiveBack(ctx context.Context, l store.Lease, delay time.Duration) error {
-	n, err := parseLease(l)
+	n, token, err := parseLease(l)
 	if err != nil {
 		return err
 	}
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
-	return s.giveBack(l.Queue, n, delay, false)
+	return s.giveBack(l.Queue, n, token, delay, false)
 }
 
-// giveBack moves entry n of name to delayed or ready. s.qmu must be held.
-func (s *Store) giveBack(name store.Queue, n uint64, delay time.Duration, lost bool) error {
-	q := s.q(name)
-	e := q.entries[n]
+// holder returns entry n of name if the claim with token still holds it: ErrNotFound when
+// the entry is gone, ErrLeaseLost when it was claimed again (or given back) since. s.qmu
+// must be held.
+func (s *Store) holder(name store.Queue, n, token uint64) (*entry, error) {
+	e := s.q(name).entries[n]
 	if e == nil {
-		return fmt.Errorf("%w: queue %v entry %d", store.ErrNotFound, name, n)
+		return nil, fmt.Errorf("%w: queue %v entry %d", store.ErrNotFound, name, n)
 	}
+	if e.token != token {
+		return nil, fmt.Errorf("%w: queue %v entry %d", store.ErrLeaseLost, name, n)
+	}
+	return e, nil
+}
+
+// giveBack moves entry n of name to delayed or ready, if the claim with token holds it.
+// s.qmu must be held.
+func (s *Store) giveBack(name store.Queue, n, token uint64, delay time.Duration, lost bool) error {
+	e, err := s.holder(name, n, token)
+	if err != nil {
+		return err
+	}
+	q := s.q(name)
 	if lost {
 		e.reclaimed = true
 	} else {
 		e.attempts++
 	}
-	if e.state != stClaimed {
-		return nil // already back in the queue (its time-out ran out first)
-	}
-	e.token++ // its pending time-out no longer applies
-	if delay > 0 {
+	// The lease is spent, and the claim's pending time-out no longer applies.
+	e.token = s.newToken()
+	switch {
+	case delay > 0:
+		// An entry already ready again (its time-out ran out, nobody claimed it) leaves a
+		// stale copy in the ready heap, which claims skip while it is delayed.
 		e.state = stDelayed
 		heap.Push(&q.delayed, delayed{seq: n, at: time.Now().Add(delay)})
-	} else {
+	case e.state != stReady:
 		e.state = stReady
 		heap.Push(&q.ready, n)
 	}
@@ -388,9 +488,10 @@ func (s *Store) giveBack(name store.Queue, n uint64, delay time.Duration, lost b
 	return nil
 }
 
-// Reroute moves entry l to upstream's queue in one transaction.
+// Reroute moves entry l to upstream's queue in one transaction. Until it is durable the
+// entry stays where it is, not claimable; if it fails the lease still holds the entry.
 func (s *Store) Reroute(ctx context.Context, l store.Lease, upstream string) error {
-	n, err := parseLease(l)
+	n, token, err := parseLease(l)
 	if err != nil {
 		return err
 	}
@@ -399,17 +500,20 @@ func (s *Store) Reroute(ctx context.Context, l store.Lease, upstream string) err
 		return fmt.Errorf("%w: reroute %v to %q", store.ErrInvalid, l.Queue, upstream)
 	}
 	s.qmu.Lock()
-	e := s.q(l.Queue).entries[n]
-	attempts := 0
-	if e != nil {
-		attempts = e.attempts
+	e, err := s.holder(l.Queue, n, token)
+	var (
+		r        *removal
+		attempts int
+	)
+	if err == nil {
+		r, attempts = s.startRemoval(l.Queue, n), e.attempts
 	}
 	s.qmu.Unlock()
-	if e == nil {
-		return fmt.Errorf("%w: queue %v entry %d", store.ErrNotFound, l.Queue, n)
+	if err != nil {
+		return err
 	}
 	var seqs []uint64
-	return s.write(ctx, func(tx *bbolt.Tx) error {
+	err = s.write(ctx, func(tx *bbolt.Tx) error {
 		old := tx.Bucket(bQueues).Bucket(queueBucket(l.Queue))
 		var payload []byte
 		if old != nil {
@@ -425,28 +529,26 @@ func (s *Store) Reroute(ctx context.Context, l store.Lease, upstream string) err
 		seqs, err = putQueue(tx, to, [][]byte{payload}, seqs[:0])
 		return dirty(err)
 	}, func() {
-		s.forget(l.Queue, n)
-		s.qmu.Lock()
-		q := s.q(to)
-		for _, seq := range seqs {
-			q.entries[seq] = &entry{attempts: attempts}
-			heap.Push(&q.ready, seq)
-		}
-		q.wake()
-		s.qmu.Unlock()
+		s.removed([]*removal{r})
+		s.published(to, seqs, attempts)
 	})
+	if err != nil {
+		s.abandoned([]*removal{r})
+	}
+	return err
 }
 
 // RequeueLost logs the lost PDUs and gives their entries back at once.
 func (s *Store) RequeueLost(ctx context.Context, lost []store.LostPDU) error {
 	recs := make([][]byte, len(lost))
 	seqs := make([]uint64, len(lost))
+	tokens := make([]uint64, len(lost))
 	for i := range lost {
-		n, err := parseLease(lost[i].Lease)
+		n, token, err := parseLease(lost[i].Lease)
 		if err != nil {
 			return err
 		}
-		seqs[i] = n
+		seqs[i], tokens[i] = n, token
 		if lost[i].At.IsZero() {
 			lost[i].At = nowUTC()
 		}
@@ -476,8 +578,8 @@ func (s *Store) RequeueLost(ctx context.Context, lost []store.LostPDU) error {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
 	for i := range lost {
-		// An entry acknowledged meanwhile has nothing left to retry.
-		_ = s.giveBack(lost[i].Lease.Queue, seqs[i], 0, true)
+		// An entry acknowledged or claimed again meanwhile is someone else's to settle.
+		_ = s.giveBack(lost[i].Lease.Queue, seqs[i], tokens[i], 0, true)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -16,15 +17,50 @@ import (
 // stream holds exactly the unacknowledged entries. Give-backs with a delay wait in a sorted
 // set beside the stream (score: when due) and are moved back by the next claim. An entry's
 // fields: p (payload), a (give-back count), r ("1" when it was a lost PDU).
+//
+// A lease is "stream id/delivery count". The count is the pending entry's, raised by every
+// claim (XREADGROUP, XAUTOCLAIM), so it tells the current claim from a stale one; the
+// scripts that move an entry check it with XPENDING in the same atomic step.
 
 // lostCap bounds the lost PDU log.
 const lostCap = 10000
 
+// consumerIdleFactor: consumers without pending entries idle for this many visibility
+// time-outs are deleted (see the claim script); the sweep runs at most once per visibility
+// time-out per queue.
+const consumerIdleFactor = 10
+
 type entry struct {
 	id        string
+	count     int64 // delivery count: which claim this is
 	payload   []byte
 	attempts  int
 	reclaimed bool
+}
+
+func (e entry) lease(q store.Queue) store.Lease {
+	return store.Lease{Queue: q, Entry: e.id + "/" + strconv.FormatInt(e.count, 10)}
+}
+
+// parseLease splits a lease into its stream id and delivery count.
+func parseLease(l store.Lease) (id string, count int64, err error) {
+	if err := store.ValidateQueue(l.Queue); err != nil {
+		return "", 0, err
+	}
+	id, c, ok := strings.Cut(l.Entry, "/")
+	count, cerr := strconv.ParseInt(c, 10, 64)
+	if !ok || cerr != nil || count < 1 || !validID(id) {
+		return "", 0, fmt.Errorf("%w: lease %q", store.ErrInvalid, l.Entry)
+	}
+	return id, count, nil
+}
+
+// validID reports whether id is a complete stream id, "ms-seq".
+func validID(id string) bool {
+	ms, seq, ok := strings.Cut(id, "-")
+	_, err1 := strconv.ParseUint(ms, 10, 64)
+	_, err2 := strconv.ParseUint(seq, 10, 64)
+	return ok && err1 == nil && err2 == nil
 }
 
 func parseFields(id string, fields any, reclaimed bool) (entry, bool) {
@@ -64,14 +100,15 @@ func (s *Store) claimQ(ctx context.Context, q store.Queue, consumer string, n in
 		return nil, fmt.Errorf("%w: empty consumer name", store.ErrInvalid)
 	}
 	n = max(n, 1)
-	keys := []string{s.kStream(q), s.kDelayed(q)}
+	keys := []string{s.kStream(q), s.kDelayed(q), s.kCursor(q), s.kSweep(q)}
+	vt := s.opts.VisibilityTimeout.Milliseconds()
 	until := time.Now().Add(wait)
 	for {
 		if s.closed.Load() {
 			return nil, store.ErrClosed
 		}
 		now := time.Now()
-		v, err := claim.Run(ctx, s.c, keys, group, consumer, n, s.opts.VisibilityTimeout.Milliseconds(), now.UnixMilli()).Result()
+		v, err := claim.Run(ctx, s.c, keys, group, consumer, n, vt, now.UnixMilli(), consumerIdleFactor*vt, vt).Result()
 		if err != nil {
 			return nil, mapErr(err)
 		}
@@ -79,12 +116,13 @@ func (s *Store) claimQ(ctx context.Context, q store.Queue, consumer string, n in
 		out := make([]entry, 0, len(rows))
 		for _, row := range rows {
 			t, ok := row.([]any)
-			if !ok || len(t) != 3 {
+			if !ok || len(t) != 4 {
 				continue
 			}
 			id, _ := t[0].(string)
 			rc, _ := t[2].(int64)
 			if e, ok := parseFields(id, t[1], rc == 1); ok {
+				e.count, _ = t[3].(int64)
 				out = append(out, e)
 			}
 		}
@@ -110,6 +148,7 @@ func (s *Store) claimQ(ctx context.Context, q store.Queue, consumer string, n in
 		for _, st := range res {
 			for _, m := range st.Messages {
 				if e, ok := parseFields(m.ID, m.Values, false); ok {
+					e.count = 1 // a first delivery
 					out = append(out, e)
 				}
 			}
@@ -131,10 +170,10 @@ func (s *Store) ClaimParts(ctx context.Context, upstream, consumer string, n int
 	for _, e := range es {
 		t, err := store.DecodePartTask(e.payload)
 		if err != nil {
-			s.dropCorrupt(ctx, q, e.id)
+			s.dropCorrupt(ctx, e.lease(q))
 			continue
 		}
-		t.Lease, t.Attempts, t.Reclaimed = store.Lease{Queue: q, Entry: e.id}, e.attempts, e.reclaimed
+		t.Lease, t.Attempts, t.Reclaimed = e.lease(q), e.attempts, e.reclaimed
 		out = append(out, t)
 	}
 	return out, nil
@@ -151,19 +190,19 @@ func (s *Store) ClaimDeliveries(ctx context.Context, account, consumer string, n
 	for _, e := range es {
 		d, err := store.DecodeDelivery(e.payload)
 		if err != nil {
-			s.dropCorrupt(ctx, q, e.id)
+			s.dropCorrupt(ctx, e.lease(q))
 			continue
 		}
-		d.Lease, d.Attempts, d.Reclaimed = store.Lease{Queue: q, Entry: e.id}, e.attempts, e.reclaimed
+		d.Lease, d.Attempts, d.Reclaimed = e.lease(q), e.attempts, e.reclaimed
 		out = append(out, d)
 	}
 	return out, nil
 }
 
 // dropCorrupt removes an entry that can never be decoded, so it does not come back forever.
-func (s *Store) dropCorrupt(ctx context.Context, q store.Queue, id string) {
+func (s *Store) dropCorrupt(ctx context.Context, l store.Lease) {
 	// Best effort: if this fails the entry is dropped again at its next claim.
-	_ = s.Ack(ctx, store.Lease{Queue: q, Entry: id})
+	_ = s.Ack(ctx, l)
 }
 
 // EnqueueDelivery adds d to its account's stream.
@@ -182,26 +221,27 @@ func (s *Store) EnqueueDelivery(ctx context.Context, d *store.Delivery) error {
 	}, func() error { return mapErr(cmd.Err()) })
 }
 
-// Ack acknowledges and deletes the entries.
+// Ack acknowledges and deletes the entries, whichever claim holds them now (see
+// store.Queues).
 func (s *Store) Ack(ctx context.Context, leases ...store.Lease) error {
-	for _, l := range leases {
-		if err := store.ValidateQueue(l.Queue); err != nil {
+	ids := make([]string, len(leases))
+	for i, l := range leases {
+		id, _, err := parseLease(l)
+		if err != nil {
 			return err
 		}
+		ids[i] = id
 	}
 	cmds := make([]goredis.Cmder, 0, 2*len(leases))
 	return s.simple(ctx, func(p goredis.Pipeliner) {
-		for _, l := range leases {
+		for i, l := range leases {
 			k := s.kStream(l.Queue)
-			cmds = append(cmds, p.XAck(ctx, k, group, l.Entry), p.XDel(ctx, k, l.Entry))
+			cmds = append(cmds, p.XAck(ctx, k, group, ids[i]), p.XDel(ctx, k, ids[i]))
 		}
 	}, func() error {
 		for _, c := range cmds {
 			// NOGROUP: the queue was never claimed from, so there is nothing to acknowledge.
 			if err := c.Err(); err != nil && !goredis.HasErrorPrefix(err, "NOGROUP") {
-				if goredis.HasErrorPrefix(err, "ERR Invalid stream ID") {
-					return fmt.Errorf("%w: lease %q", store.ErrInvalid, c.Args()[len(c.Args())-1])
-				}
 				return mapErr(err)
 			}
 		}
@@ -209,83 +249,102 @@ func (s *Store) Ack(ctx context.Context, leases ...store.Lease) error {
 	})
 }
 
-// GiveBack re-adds the entry, at once or after delay.
+// holdResult turns a script's 0 / -1 (see the holds script) into ErrNotFound / ErrLeaseLost.
+func holdResult(l store.Lease, n int64) error {
+	switch n {
+	case 0:
+		return fmt.Errorf("%w: queue %v entry %s", store.ErrNotFound, l.Queue, l.Entry)
+	case -1:
+		return fmt.Errorf("%w: queue %v entry %s", store.ErrLeaseLost, l.Queue, l.Entry)
+	}
+	return nil
+}
+
+// GiveBack re-adds the entry, at once or after delay, if the lease still holds it.
 func (s *Store) GiveBack(ctx context.Context, l store.Lease, delay time.Duration) error {
-	if err := store.ValidateQueue(l.Queue); err != nil {
+	id, count, err := parseLease(l)
+	if err != nil {
 		return err
 	}
 	var cmd *goredis.Cmd
 	return s.simple(ctx, func(p goredis.Pipeliner) {
-		cmd = s.giveBack(ctx, p, l, delay, false)
+		cmd = s.giveBack(ctx, p, l.Queue, id, count, delay, false)
 	}, func() error {
-		n, err := cmd.Int()
+		n, err := cmd.Int64()
 		if err != nil {
 			return mapErr(err)
 		}
-		if n == 0 {
-			return fmt.Errorf("%w: queue %v entry %s", store.ErrNotFound, l.Queue, l.Entry)
-		}
-		return nil
+		return holdResult(l, n)
 	})
 }
 
-func (s *Store) giveBack(ctx context.Context, p goredis.Pipeliner, l store.Lease, delay time.Duration, lost bool) *goredis.Cmd {
+func (s *Store) giveBack(ctx context.Context, p goredis.Pipeliner, q store.Queue, id string, count int64, delay time.Duration, lost bool) *goredis.Cmd {
 	flag := "0"
 	if lost {
 		flag = "1"
 	}
-	return giveBack.EvalSha(ctx, p, []string{s.kStream(l.Queue), s.kDelayed(l.Queue)}, group, l.Entry, delay.Milliseconds(), time.Now().UnixMilli(), flag)
+	return giveBack.EvalSha(ctx, p, []string{s.kStream(q), s.kDelayed(q)}, group, id, delay.Milliseconds(), time.Now().UnixMilli(), flag, count)
 }
 
 // Reroute copies the entry to upstream's stream, then acknowledges and deletes it in its
-// own: the two streams may live in different slots, so this is two round trips, ordered so
-// that a failure between them leaves the part queued twice (sent twice at worst) rather
-// than lost.
+// own: the two streams may live in different slots, so this takes three round trips. The
+// first checks the lease and claims the entry afresh for its holder (same delivery count, so
+// the lease stays valid), so nobody reclaims it while it is copied; the last removes it only
+// if that claim still holds it. The order makes a failure between them leave the part queued
+// twice (sent twice at worst) rather than lost.
 func (s *Store) Reroute(ctx context.Context, l store.Lease, upstream string) error {
 	to := store.Queue{Kind: store.SubmitQueue, Name: upstream}
-	if l.Queue.Kind != store.SubmitQueue || store.ValidateQueue(l.Queue) != nil || store.ValidateQueue(to) != nil {
+	id, count, err := parseLease(l)
+	if err != nil {
+		return err
+	}
+	if l.Queue.Kind != store.SubmitQueue || store.ValidateQueue(to) != nil {
 		return fmt.Errorf("%w: reroute %v to %q", store.ErrInvalid, l.Queue, upstream)
 	}
 	from := s.kStream(l.Queue)
 	var (
 		round  int
-		read   *goredis.XMessageSliceCmd
+		take   *goredis.Cmd
 		add    *goredis.StringCmd
 		result error
 	)
-	err := s.do(ctx, func(p goredis.Pipeliner) bool {
+	err = s.do(ctx, func(p goredis.Pipeliner) bool {
 		round++
 		switch round {
 		case 1:
-			read = p.XRange(ctx, from, l.Entry, l.Entry)
+			take = rerouteTake.EvalSha(ctx, p, []string{from}, group, id, count)
 			return true
 		case 2:
-			msgs, err := read.Result()
+			v, err := take.Result()
 			if err != nil {
 				result = mapErr(err)
 				return false
 			}
-			if len(msgs) == 0 {
-				result = fmt.Errorf("%w: queue %v entry %s", store.ErrNotFound, l.Queue, l.Entry)
+			if n, ok := v.(int64); ok {
+				if result = holdResult(l, n); result == nil {
+					result = fmt.Errorf("store: redis: reroute: unexpected reply %d", n)
+				}
 				return false
 			}
-			vals := map[string]any{"p": msgs[0].Values["p"], "r": "0"}
-			if a, ok := msgs[0].Values["a"]; ok {
-				vals["a"] = a
+			f, _ := v.([]any)
+			if len(f) != 2 {
+				result = fmt.Errorf("store: redis: reroute: unexpected reply %v", v)
+				return false
 			}
-			add = p.XAdd(ctx, &goredis.XAddArgs{Stream: s.kStream(to), Values: vals})
+			add = p.XAdd(ctx, &goredis.XAddArgs{Stream: s.kStream(to), Values: []any{"p", f[0], "a", f[1], "r", "0"}})
 			return true
 		case 3:
 			if err := add.Err(); err != nil {
 				result = mapErr(err)
 				return false
 			}
-			p.XAck(ctx, from, group, l.Entry)
-			p.XDel(ctx, from, l.Entry)
+			ackHeld.EvalSha(ctx, p, []string{from}, group, id, count)
 			return true
 		}
 		// A failed removal leaves the old entry pending: it is reclaimed and sent again
-		// after the visibility time-out, the duplicate this order accepts.
+		// after the visibility time-out, the duplicate this order accepts. So does a
+		// removal that found the entry claimed again (only if copying took a whole
+		// visibility time-out).
 		return false
 	})
 	if err != nil {
@@ -294,16 +353,21 @@ func (s *Store) Reroute(ctx context.Context, l store.Lease, upstream string) err
 	return result
 }
 
-// RequeueLost logs the lost PDUs and re-adds their entries at once.
+// RequeueLost logs the lost PDUs and re-adds their entries at once, those the leases still
+// hold.
 func (s *Store) RequeueLost(ctx context.Context, lost []store.LostPDU) error {
 	if len(lost) == 0 {
 		return nil
 	}
 	recs := make([]any, len(lost))
+	ids := make([]string, len(lost))
+	counts := make([]int64, len(lost))
 	for i := range lost {
-		if err := store.ValidateQueue(lost[i].Lease.Queue); err != nil {
+		id, count, err := parseLease(lost[i].Lease)
+		if err != nil {
 			return err
 		}
+		ids[i], counts[i] = id, count
 		if lost[i].At.IsZero() {
 			lost[i].At = nowUTC()
 		}
@@ -313,7 +377,9 @@ func (s *Store) RequeueLost(ctx context.Context, lost []store.LostPDU) error {
 	return s.simple(ctx, func(p goredis.Pipeliner) {
 		cmds = append(cmds, p.LPush(ctx, s.kLost(), recs...), p.LTrim(ctx, s.kLost(), 0, lostCap-1))
 		for i := range lost {
-			cmds = append(cmds, s.giveBack(ctx, p, lost[i].Lease, 0, true))
+			// A script answering 0 or -1 (acknowledged, or claimed again) left the entry to
+			// whoever settles it.
+			cmds = append(cmds, s.giveBack(ctx, p, lost[i].Lease.Queue, ids[i], counts[i], 0, true))
 		}
 	}, func() error {
 		for _, c := range cmds {

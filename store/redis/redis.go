@@ -331,6 +331,16 @@ func (s *Store) kDelayed(q store.Queue) string {
 	return s.prefix + "qd:{" + strconv.Itoa(int(q.Kind)) + ":" + q.Name + "}"
 }
 
+// kCursor holds where the queue's next XAUTOCLAIM continues.
+func (s *Store) kCursor(q store.Queue) string {
+	return s.prefix + "qc:{" + strconv.Itoa(int(q.Kind)) + ":" + q.Name + "}"
+}
+
+// kSweep exists (with a time-out) while the queue's consumer sweep is not due.
+func (s *Store) kSweep(q store.Queue) string {
+	return s.prefix + "qs:{" + strconv.Itoa(int(q.Kind)) + ":" + q.Name + "}"
+}
+
 func ns(t time.Time) string { return strconv.FormatInt(t.UnixNano(), 10) }
 
 func nowUTC() time.Time { return time.Now().UTC() }

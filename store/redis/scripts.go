@@ -154,9 +154,36 @@ redis.call('RPUSH', KEYS[2], ARGV[5])
 return redis.call('HGETALL', KEYS[1])
 `)
 
-// claim: KEYS stream, delayed set. ARGV group, consumer, count, min idle(ms), now(ms).
+// holds is Lua that checks the claim a lease names still holds an entry: hold(stream, group,
+// id, count) returns the entry's owner when it is pending with that delivery count, 0 when it
+// is not pending (acknowledged, or never claimed) and -1 when its delivery count moved on
+// (claimed again since). Every claim (XREADGROUP, XAUTOCLAIM) raises the count, so it names
+// the claim.
+const holds = `
+local function hold(stream, group, id, count)
+  local pe = redis.pcall('XPENDING', stream, group, id, id, 1)
+  if type(pe) ~= 'table' or pe.err or #pe == 0 then return 0 end
+  if tonumber(pe[1][4]) ~= tonumber(count) then return -1 end
+  return pe[1][2]
+end
+`
+
+// claim: KEYS stream, delayed set, XAUTOCLAIM cursor, consumer sweep gate. ARGV group,
+// consumer, count, min idle(ms), now(ms), consumer max idle(ms), sweep interval(ms).
+//
 // Moves due delayed entries into the stream, reclaims entries idle past the visibility
-// time-out (XAUTOCLAIM), then reads new ones. Returns {id, fields, reclaimed} triples.
+// time-out (XAUTOCLAIM), then reads new ones. Returns {id, fields, reclaimed, delivery count}
+// tuples.
+//
+// XAUTOCLAIM looks at no more than 10 x COUNT pending entries per call, so it continues from
+// where the previous claim of the queue stopped (the cursor key) and wraps round to 0-0;
+// always starting at 0-0 would leave an idle entry behind many fresh ones waiting for them
+// to go idle too.
+//
+// At most once per sweep interval per queue it also deletes the group's consumers that hold
+// no pending entries and have been idle longer than the consumer max idle: consumer names
+// carry the instance (its pid), so every restart would otherwise leave names behind for
+// ever. Deleting one that is still in use costs nothing: its next XREADGROUP creates it again.
 var claim = goredis.NewScript(`
 redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[5], 'LIMIT', 0, 256)
@@ -167,25 +194,52 @@ for _, m in ipairs(due) do
   redis.call('XADD', KEYS[1], '*', 'p', string.sub(m, s3 + 1), 'a', string.sub(m, 1, s1 - 1), 'r', string.sub(m, s1 + 1, s2 - 1))
   redis.call('ZREM', KEYS[2], m)
 end
+if redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[7]) then
+  for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+    local name, pending, idle
+    for i = 1, #c, 2 do
+      if c[i] == 'name' then name = c[i + 1] elseif c[i] == 'pending' then pending = c[i + 1] elseif c[i] == 'idle' then idle = c[i + 1] end
+    end
+    if name and name ~= ARGV[2] and pending == 0 and idle and idle > tonumber(ARGV[6]) then
+      redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name)
+    end
+  end
+end
 local count = tonumber(ARGV[3])
 local out = {}
-local ac = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[4], '0-0', 'COUNT', count)
-for _, e in ipairs(ac[2]) do
-  if e and e[2] then out[#out + 1] = {e[1], e[2], 1} end
+local function autoclaim(from)
+  local ac = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[4], from, 'COUNT', count - #out)
+  for _, e in ipairs(ac[2]) do
+    if e and e[2] then
+      local pe = redis.call('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1)
+      out[#out + 1] = {e[1], e[2], 1, pe[1][4]}
+    end
+  end
+  return ac[1]
 end
+local start = redis.call('GET', KEYS[3]) or '0-0'
+local cursor = autoclaim(start)
+if cursor == '0-0' and start ~= '0-0' and #out < count then
+  cursor = autoclaim('0-0')
+end
+if cursor == '0-0' then redis.call('DEL', KEYS[3]) else redis.call('SET', KEYS[3], cursor) end
 if #out < count then
   local rg = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', count - #out, 'STREAMS', KEYS[1], '>')
   if rg then
-    for _, e in ipairs(rg[1][2]) do out[#out + 1] = {e[1], e[2], 0} end
+    for _, e in ipairs(rg[1][2]) do out[#out + 1] = {e[1], e[2], 0, 1} end
   end
 end
 return out
 `)
 
-// giveBack: KEYS stream, delayed set. ARGV group, entry id, delay(ms), now(ms), lost(0|1).
-// Removes the entry and adds it again (at once, or in the delayed set), counting the attempt
-// unless it is a lost PDU. Returns 0 when the entry is gone (acknowledged).
-var giveBack = goredis.NewScript(`
+// giveBack: KEYS stream, delayed set. ARGV group, entry id, delay(ms), now(ms), lost(0|1),
+// the lease's delivery count. Removes the entry and adds it again (at once, or in the
+// delayed set), counting the attempt unless it is a lost PDU. Returns 1 when done, 0 when the
+// entry is gone (acknowledged), -1 when the lease is stale (the entry was claimed again):
+// then nothing is touched.
+var giveBack = goredis.NewScript(holds + `
+local h = hold(KEYS[1], ARGV[1], ARGV[2], ARGV[6])
+if h == 0 or h == -1 then return h end
 local e = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])
 if #e == 0 then return 0 end
 local f = e[1][2]
@@ -205,4 +259,33 @@ end
 return 1
 `)
 
-var allScripts = []*goredis.Script{acceptAll, acceptMsg, mapSet, mapOrPark, updatePart, applyReceipt, claim, giveBack}
+// rerouteTake, Reroute's first step: KEYS stream. ARGV group, entry id, the lease's delivery
+// count. When the lease holds the entry, claims it again for its owner with the same delivery
+// count (XCLAIM RETRYCOUNT), which resets its idle time, so nobody reclaims it while it is
+// copied, and leaves the lease valid should the copy fail. Returns {payload, attempts}, or
+// 0 / -1 as hold does.
+var rerouteTake = goredis.NewScript(holds + `
+local h = hold(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
+if h == 0 or h == -1 then return h end
+local e = redis.call('XCLAIM', KEYS[1], ARGV[1], h, 0, ARGV[2], 'RETRYCOUNT', ARGV[3])
+if #e == 0 or not e[1] or not e[1][2] then return 0 end
+local f = e[1][2]
+local p, a = false, '0'
+for i = 1, #f, 2 do
+  if f[i] == 'p' then p = f[i + 1] elseif f[i] == 'a' then a = f[i + 1] end
+end
+if not p then return 0 end
+return {p, a}
+`)
+
+// ackHeld: KEYS stream. ARGV group, entry id, delivery count. Acknowledges and deletes the
+// entry if that claim still holds it. Returns 1, or 0 / -1 as hold does.
+var ackHeld = goredis.NewScript(holds + `
+local h = hold(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
+if h == 0 or h == -1 then return h end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+return 1
+`)
+
+var allScripts = []*goredis.Script{acceptAll, acceptMsg, mapSet, mapOrPark, updatePart, applyReceipt, claim, giveBack, rerouteTake, ackHeld}

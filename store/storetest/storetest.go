@@ -59,6 +59,8 @@ func RunSubset(t *testing.T, h Harness, names ...string) {
 		{"ClaimWaits", testClaimWaits},
 		{"LostPDUs", testLostPDUs},
 		{"Reroute", testReroute},
+		{"StaleLease", testStaleLease},
+		{"StaleAck", testStaleAck},
 		{"ReceiptFlow", testReceiptFlow},
 		{"ReceiptBeforeMapping", testReceiptBeforeMapping},
 		{"ReceiptRace", testReceiptRace},
@@ -372,8 +374,9 @@ func testVisibilityTimeout(t *testing.T, h Harness) {
 	if got[0].MessageID != "v1" || !got[0].Reclaimed {
 		t.Errorf("reclaimed task %+v, want v1 with Reclaimed", got[0])
 	}
-	// The first consumer's late ack still removes the entry: acknowledging is idempotent and
-	// an SMSC that answered late did take the message.
+	// The first consumer's late ack still removes the entry (store.Queues: an Ack settles the
+	// part whoever holds it now): acknowledging is idempotent and an SMSC that answered late
+	// did take the message.
 	if err := s.Ack(ctx, first.Lease); err != nil {
 		t.Fatalf("late Ack: %v", err)
 	}
@@ -514,6 +517,113 @@ func testReroute(t *testing.T, h Harness) {
 	}
 	if got := claim(t, s, "upA", 1, 0); len(got) != 0 {
 		t.Errorf("rerouted entry still claimable on its old queue")
+	}
+}
+
+// testStaleLease: consumer A's claim runs out and B reclaims the entry; A, late, may no
+// longer give it back, requeue it as lost or reroute it (the entry would then be claimable,
+// or queued elsewhere, while B still sends it). B's lease keeps working, and so does the
+// next claim's.
+func testStaleLease(t *testing.T, h Harness) {
+	opts := Options()
+	opts.VisibilityTimeout = 500 * time.Millisecond
+	s := h.Open(t, opts)
+	ctx := ctxT(t)
+	mustAccept(t, s, NewMessage("s1", "a", "up", 1))
+	a, err := s.ClaimParts(ctx, "up", "A", 1, 0)
+	if err != nil || len(a) != 1 {
+		t.Fatalf("A's claim: %d parts, %v", len(a), err)
+	}
+	b, err := s.ClaimParts(ctx, "up", "B", 1, 10*opts.VisibilityTimeout)
+	if err != nil || len(b) != 1 || !b[0].Reclaimed {
+		t.Fatalf("B's reclaim after the time-out: %v, %v", b, err)
+	}
+	if a[0].Lease == b[0].Lease {
+		t.Errorf("the reclaim handed out A's lease again: %+v", b[0].Lease)
+	}
+	stale := a[0].Lease
+	for name, err := range map[string]error{
+		"GiveBack":         s.GiveBack(ctx, stale, 0),
+		"delayed GiveBack": s.GiveBack(ctx, stale, 50*time.Millisecond),
+		"Reroute":          s.Reroute(ctx, stale, "up2"),
+	} {
+		if !errors.Is(err, store.ErrLeaseLost) || !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("%s with a stale lease: %v, want ErrLeaseLost (an ErrNotFound)", name, err)
+		}
+	}
+	// The lost PDU is recorded; the entry is B's to settle.
+	if err := s.RequeueLost(ctx, []store.LostPDU{{Lease: stale, Session: "A"}}); err != nil {
+		t.Errorf("RequeueLost with a stale lease: %v", err)
+	}
+	if got, err := s.ListLost(ctx, 10); err != nil || len(got) != 1 || got[0].Session != "A" {
+		t.Errorf("ListLost: %v %v", got, err)
+	}
+	if up, up2 := queueLen(t, s, submitQ("up")), queueLen(t, s, submitQ("up2")); up != 1 || up2 != 0 {
+		t.Errorf("queue lengths after the stale calls: up %d up2 %d, want 1 and 0", up, up2)
+	}
+	if c, err := s.ClaimParts(ctx, "up", "C", 1, 100*time.Millisecond); err != nil || len(c) != 0 {
+		t.Fatalf("C claimed %d parts (%v) that B holds within its visibility time-out", len(c), err)
+	}
+	if got := claim(t, s, "up2", 1, 0); len(got) != 0 {
+		t.Errorf("the stale Reroute queued the part on up2 too")
+	}
+
+	// B's lease is the current one.
+	if err := s.GiveBack(ctx, b[0].Lease, 0); err != nil {
+		t.Fatalf("GiveBack by the current holder: %v", err)
+	}
+	if err := s.GiveBack(ctx, b[0].Lease, 0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("second GiveBack of a spent lease: %v, want ErrNotFound", err)
+	}
+	c, err := s.ClaimParts(ctx, "up", "C", 1, time.Second)
+	if err != nil || len(c) != 1 {
+		t.Fatalf("C's claim after B gave the part back: %v %v", c, err)
+	}
+	// Only B's give-back counted: A's refused ones did not touch the entry.
+	if c[0].MessageID != "s1" || c[0].Attempts != 1 {
+		t.Errorf("C's task %+v, want s1 with Attempts 1", c[0])
+	}
+	for name, l := range map[string]store.Lease{"A": stale, "B": b[0].Lease} {
+		if err := s.Reroute(ctx, l, "up2"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Reroute with %s's old lease: %v, want ErrNotFound", name, err)
+		}
+	}
+	if err := s.Reroute(ctx, c[0].Lease, "up2"); err != nil {
+		t.Fatalf("Reroute by the current holder: %v", err)
+	}
+	moved := claimOne(t, s, "up2", 0)
+	if err := s.Ack(ctx, moved.Lease); err != nil {
+		t.Fatal(err)
+	}
+	if up, up2 := queueLen(t, s, submitQ("up")), queueLen(t, s, submitQ("up2")); up != 0 || up2 != 0 {
+		t.Errorf("queue lengths at the end: up %d up2 %d, want 0", up, up2)
+	}
+}
+
+// testStaleAck: B acknowledges the entry it reclaimed from A; the entry is gone, not left
+// queued under a claim A's lease no longer names.
+func testStaleAck(t *testing.T, h Harness) {
+	opts := Options()
+	opts.VisibilityTimeout = 300 * time.Millisecond
+	s := h.Open(t, opts)
+	ctx := ctxT(t)
+	mustAccept(t, s, NewMessage("k1", "a", "up", 1))
+	a := claimOne(t, s, "up", 0)
+	b, err := s.ClaimParts(ctx, "up", "B", 1, 10*opts.VisibilityTimeout)
+	if err != nil || len(b) != 1 {
+		t.Fatalf("B's reclaim: %v %v", b, err)
+	}
+	if err := s.RequeueLost(ctx, []store.LostPDU{{Lease: a.Lease, Session: "A"}}); err != nil {
+		t.Fatalf("RequeueLost with a stale lease: %v", err)
+	}
+	if err := s.Ack(ctx, b[0].Lease); err != nil {
+		t.Fatalf("B's Ack: %v", err)
+	}
+	if n := queueLen(t, s, submitQ("up")); n != 0 {
+		t.Errorf("queue length %d after the holder's Ack, want 0", n)
+	}
+	if got := claim(t, s, "up", 1, 2*opts.VisibilityTimeout); len(got) != 0 {
+		t.Errorf("acknowledged part handed out again: %+v", got[0])
 	}
 }
 
