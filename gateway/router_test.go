@@ -540,13 +540,61 @@ func TestGatewaySubmitLongText(t *testing.T) {
 		{Submission{Account: "api", Destination: store.Address{Addr: "1"}}, "text"},
 		{Submission{Account: "api", Destination: store.Address{Addr: "1"}, Text: "x", RegisteredDelivery: 3}, "registered_delivery"},
 		{Submission{Account: "api", Destination: store.Address{Addr: "1"}, Text: "x", Validity: time.Now().Add(-time.Hour)}, "validity"},
-		{Submission{Account: "api", Destination: store.Address{Addr: "1"}, Text: "x", Schedule: time.Now().Add(time.Hour)}, "schedule"},
+		{Submission{Account: "api", Destination: store.Address{Addr: "1"}, Text: "x", Schedule: time.Now().Add(2 * time.Hour), Validity: time.Now().Add(time.Hour)}, "validity"},
 		{Submission{Account: "api", Destination: store.Address{Addr: "1"}, Text: strings.Repeat("x", 160*300)}, "text"},
 	} {
 		_, err := g.Submit(ctx, tc.s)
 		var ve *ValidationError
 		if !errors.As(err, &ve) || ve.Field != tc.field {
 			t.Errorf("Submit(%+v) = %v, want a ValidationError on %s", tc.s.Account, err, tc.field)
+		}
+	}
+}
+
+// TestGatewayForwardsSchedule: a scheduled message, from the API and from a submit_sm with a relative
+// schedule_delivery_time, is stored with its schedule and forwarded upstream with an absolute
+// schedule_delivery_time, so the SMSC holds it; a schedule within the skew counts as now.
+func TestGatewayForwardsSchedule(t *testing.T) {
+	st := newEmbedded(t)
+	sim := &simSMSC{}
+	simAddr := startSim(t, sim, "127.0.0.1:0")
+	g, addr, _ := startGateway(t, Config{
+		Accounts:  []Account{testAccount(t, "acme", "secret")},
+		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
+		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
+	}, st)
+	ctx := testCtx(t)
+	at := time.Now().Add(2 * time.Hour).Truncate(time.Second)
+	m, err := g.Submit(ctx, Submission{Account: "api", Destination: store.Address{Addr: "447700900123"}, Text: "later", Schedule: at})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.GetMessage(ctx, m.ID); err != nil || !got.Schedule.Equal(at) {
+		t.Fatalf("stored schedule %v, %v; want %v", got.Schedule, err, at)
+	}
+	e := bindESME(t, addr, newRecorder(), SessionConfig{}, BindTransmitter, "acme", "secret")
+	sent := time.Now()
+	for _, sched := range []string{"000000010000000R", ""} {
+		if _, err := e.Send(ctx, &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "447700900456", ScheduleDeliveryTime: sched, ShortMessage: []byte(sched)}); err != nil {
+			t.Fatalf("submit_sm with schedule %q: %v", sched, err)
+		}
+	}
+	eventually(t, "three submit_sm upstream", func() bool { return len(sim.submitted()) == 3 })
+	for _, sm := range sim.submitted() {
+		got, err := pdu.ParseTime(sm.ScheduleDeliveryTime, time.Now())
+		switch string(sm.ShortMessage) {
+		case "000000010000000R": // one hour from when it was accepted
+			if err != nil || got.Before(sent.Add(time.Hour-time.Second)) || got.After(time.Now().Add(time.Hour+time.Second)) {
+				t.Errorf("relative schedule forwarded as %q (%v, %v)", sm.ScheduleDeliveryTime, got, err)
+			}
+		case "":
+			if sm.ScheduleDeliveryTime != "" {
+				t.Errorf("unscheduled submit_sm forwarded with schedule %q", sm.ScheduleDeliveryTime)
+			}
+		default: // the API message
+			if err != nil || !got.Equal(at) {
+				t.Errorf("API schedule forwarded as %q (%v, %v), want %v", sm.ScheduleDeliveryTime, got, err, at)
+			}
 		}
 	}
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // scheduleSkew is how far in the future a schedule_delivery_time may be and still count as "now":
-// ESME clocks drift.
+// ESME clocks drift, and forwarding a schedule of a few seconds only adds work upstream.
 const scheduleSkew = 5 * time.Second
 
 // maxAddrLen is the longest source_addr or destination_addr of a submit_sm (21 octets with the NUL).
@@ -38,17 +38,21 @@ func checkAddr(a store.Address, required bool, tonSt, npiSt, addrSt pdu.CommandS
 // checkRegisteredDelivery refuses the values SMPP 3.4 section 5.2.17 reserves.
 func checkRegisteredDelivery(rd uint8) bool { return rd&0x03 != 0x03 && rd&0xe0 == 0 }
 
-// checkTimes parses schedule_delivery_time and validity_period. A schedule in the future is refused:
-// store.Message has no field to keep it in, and the gateway will not forward a schedule it cannot
-// honour after a restart.
-func checkTimes(schedule time.Time, validity time.Time, now time.Time) (pdu.CommandStatus, string, string) {
-	if !schedule.IsZero() && schedule.After(now.Add(scheduleSkew)) {
-		return pdu.ESME_RINVSCHED, "schedule", "scheduled delivery is not supported; submit at the time of delivery"
+// checkTimes checks a message's schedule and validity and returns the schedule to keep: zero for
+// "now" (none, in the past, or within scheduleSkew). A later schedule is stored with the message and
+// forwarded upstream as schedule_delivery_time, so the SMSC holds the message until then, as Kannel and
+// Jasmin forward it; the gateway itself does not delay the submit_sm.
+func checkTimes(schedule time.Time, validity time.Time, now time.Time) (time.Time, pdu.CommandStatus, string, string) {
+	if !schedule.After(now.Add(scheduleSkew)) {
+		schedule = time.Time{}
 	}
 	if !validity.IsZero() && !validity.After(now) {
-		return pdu.ESME_RINVEXPIRY, "validity", "is in the past"
+		return time.Time{}, pdu.ESME_RINVEXPIRY, "validity", "is in the past"
 	}
-	return pdu.ESME_ROK, "", ""
+	if !validity.IsZero() && !schedule.IsZero() && !validity.After(schedule) {
+		return time.Time{}, pdu.ESME_RINVEXPIRY, "validity", "ends before the scheduled delivery"
+	}
+	return schedule, pdu.ESME_ROK, "", ""
 }
 
 // fromSubmitSM validates a submit_sm from account and turns it into a store.Message of one part (a
@@ -88,7 +92,8 @@ func (r *Router) fromSubmitSM(account string, b *pdu.SubmitSM, now time.Time) (*
 	if err != nil {
 		return nil, pdu.ESME_RINVEXPIRY
 	}
-	if st, _, why := checkTimes(schedule, validity, now); st != pdu.ESME_ROK {
+	schedule, st, _, why := checkTimes(schedule, validity, now)
+	if st != pdu.ESME_ROK {
 		r.log.Info().Str("account", account).Str("reason", why).Stringer("status", st).Msg("submit_sm refused")
 		return nil, st
 	}
@@ -103,7 +108,7 @@ func (r *Router) fromSubmitSM(account string, b *pdu.SubmitSM, now time.Time) (*
 	return &store.Message{
 		Account: account, ServiceType: strings.Clone(b.ServiceType), Source: src, Destination: dst,
 		ESMClass: b.EsmClass, ProtocolID: b.ProtocolID, PriorityFlag: b.PriorityFlag,
-		RegisteredDelivery: b.RegisteredDelivery, DataCoding: b.DataCoding, Validity: validity, Upstream: up,
+		RegisteredDelivery: b.RegisteredDelivery, DataCoding: b.DataCoding, Validity: validity, Schedule: schedule, Upstream: up,
 		Parts: []store.Part{{ESMClass: b.EsmClass, ShortMessage: bytes.Clone(b.ShortMessage), TLVs: bytes.Clone(b.Options)}},
 	}, pdu.ESME_ROK
 }
@@ -154,7 +159,8 @@ func (r *Router) fromSubmission(s Submission, now time.Time) (*store.Message, er
 	if s.Priority > 3 {
 		return nil, bad("priority", "must be 0 to 3")
 	}
-	if st, field, why := checkTimes(s.Schedule, s.Validity, now); st != pdu.ESME_ROK {
+	schedule, st, field, why := checkTimes(s.Schedule, s.Validity, now)
+	if st != pdu.ESME_ROK {
 		return nil, bad(field, why)
 	}
 	up, ok := r.pickUpstream(s.Account, dst.Addr)
@@ -191,7 +197,7 @@ func (r *Router) fromSubmission(s Submission, now time.Time) (*store.Message, er
 	m := &store.Message{
 		Account: s.Account, Source: src, Destination: dst, PriorityFlag: s.Priority,
 		RegisteredDelivery: s.RegisteredDelivery, DataCoding: parts[0].DataCoding, Validity: s.Validity,
-		ClientRef: s.ClientRef, Upstream: up, Parts: make([]store.Part, len(parts)),
+		Schedule: schedule, ClientRef: s.ClientRef, Upstream: up, Parts: make([]store.Part, len(parts)),
 	}
 	for i, p := range parts {
 		m.Parts[i] = store.Part{ESMClass: p.EsmClass, ShortMessage: bytes.Clone(p.ShortMessage), TLVs: bytes.Clone(p.Options)}
@@ -209,8 +215,12 @@ func submitSMOf(t *store.PartTask) *pdu.SubmitSM {
 		RegisteredDelivery: t.RegisteredDelivery, DataCoding: t.DataCoding,
 		ShortMessage: t.ShortMessage, Options: pdu.Options(t.TLVs),
 	}
+	// Absolute times in UTC ("...00+"): unambiguous whatever zone the store decoded them in.
 	if !t.Validity.IsZero() {
-		sm.ValidityPeriod = string(pdu.AppendAbsoluteTime(nil, t.Validity))
+		sm.ValidityPeriod = string(pdu.AppendAbsoluteTime(nil, t.Validity.UTC()))
+	}
+	if !t.Schedule.IsZero() {
+		sm.ScheduleDeliveryTime = string(pdu.AppendAbsoluteTime(nil, t.Schedule.UTC()))
 	}
 	return sm
 }

@@ -21,6 +21,9 @@ const (
 	tagDelivery = 0x44 // 'D'
 	tagLost     = 0x4c // 'L'
 	codecV1     = 1
+	// codecV2 adds the scheduled delivery time at the end of message and part task records; version 1
+	// records (written before it) still decode, with no schedule.
+	codecV2 = 2
 )
 
 func appendStr(b []byte, s string) []byte {
@@ -163,12 +166,19 @@ func (r *reader) state() pdu.MessageState { return pdu.MessageState(r.u8()) }
 
 // header checks the tag and version byte.
 func (r *reader) header(tag byte, what string) {
+	r.headerUpTo(tag, codecV1, what)
+}
+
+// headerUpTo reads a record header whose version may be 1 to max, and returns the version.
+func (r *reader) headerUpTo(tag, max byte, what string) byte {
 	if t := r.u8(); r.err == nil && t != tag {
 		r.fail(what + ": wrong record tag")
 	}
-	if v := r.u8(); r.err == nil && v != codecV1 {
+	v := r.u8()
+	if r.err == nil && (v < codecV1 || v > max) {
 		r.fail(fmt.Sprintf("%s: unknown version %d", what, v))
 	}
+	return v
 }
 
 // end fails when bytes are left over: a record is exactly its fields.
@@ -181,7 +191,7 @@ func (r *reader) end(what string) error {
 
 // AppendMessage appends the encoding of m to b.
 func AppendMessage(b []byte, m *Message) []byte {
-	b = append(b, tagMessage, codecV1)
+	b = append(b, tagMessage, codecV2)
 	b = appendStr(b, m.ID)
 	b = appendStr(b, m.Account)
 	b = appendStr(b, m.ServiceType)
@@ -210,13 +220,13 @@ func AppendMessage(b []byte, m *Message) []byte {
 		b = appendTime(b, p.SubmittedAt)
 		b = appendTime(b, p.UpdatedAt)
 	}
-	return b
+	return appendTime(b, m.Schedule)
 }
 
 // DecodeMessage decodes a record written by AppendMessage.
 func DecodeMessage(b []byte) (*Message, error) {
 	r := reader{b: b}
-	r.header(tagMessage, "message")
+	version := r.headerUpTo(tagMessage, codecV2, "message")
 	m := &Message{
 		ID: r.str(), Account: r.str(), ServiceType: r.str(), Source: r.addr(), Destination: r.addr(),
 		ESMClass: r.u8(), ProtocolID: r.u8(), PriorityFlag: r.u8(), RegisteredDelivery: r.u8(),
@@ -238,6 +248,9 @@ func DecodeMessage(b []byte) (*Message, error) {
 				UpdatedAt: r.time(),
 			}
 		}
+	}
+	if version >= codecV2 {
+		m.Schedule = r.time()
 	}
 	if err := r.end("message"); err != nil {
 		return nil, err
@@ -280,7 +293,7 @@ func DecodeReceipt(b []byte) (*Receipt, error) {
 
 // AppendPartTask appends the queue payload of t (not its lease or attempt count) to b.
 func AppendPartTask(b []byte, t *PartTask) []byte {
-	b = append(b, tagPartTask, codecV1)
+	b = append(b, tagPartTask, codecV2)
 	b = appendStr(b, t.MessageID)
 	b = binary.AppendUvarint(b, uint64(t.Part))
 	b = binary.AppendUvarint(b, uint64(t.Parts))
@@ -291,13 +304,14 @@ func AppendPartTask(b []byte, t *PartTask) []byte {
 	b = append(b, t.ESMClass, t.ProtocolID, t.PriorityFlag, t.RegisteredDelivery, t.DataCoding)
 	b = appendTime(b, t.Validity)
 	b = appendBytes(b, t.ShortMessage)
-	return appendBytes(b, t.TLVs)
+	b = appendBytes(b, t.TLVs)
+	return appendTime(b, t.Schedule)
 }
 
 // DecodePartTask decodes a payload written by AppendPartTask.
 func DecodePartTask(b []byte) (*PartTask, error) {
 	r := reader{b: b}
-	r.header(tagPartTask, "part task")
+	version := r.headerUpTo(tagPartTask, codecV2, "part task")
 	t := &PartTask{MessageID: r.str()}
 	part, parts := r.uvarint(), r.uvarint()
 	if part >= MaxParts || parts > MaxParts || part >= parts {
@@ -307,6 +321,9 @@ func DecodePartTask(b []byte) (*PartTask, error) {
 	t.Account, t.ServiceType, t.Source, t.Destination = r.str(), r.str(), r.addr(), r.addr()
 	t.ESMClass, t.ProtocolID, t.PriorityFlag, t.RegisteredDelivery, t.DataCoding = r.u8(), r.u8(), r.u8(), r.u8(), r.u8()
 	t.Validity, t.ShortMessage, t.TLVs = r.time(), r.bytes(), r.bytes()
+	if version >= codecV2 {
+		t.Schedule = r.time()
+	}
 	if err := r.end("part task"); err != nil {
 		return nil, err
 	}

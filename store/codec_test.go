@@ -17,7 +17,7 @@ func sampleMessage() *Message {
 		ID: "0af3c2", Account: "acme", ServiceType: "CMT",
 		Source: Address{TON: 5, NPI: 0, Addr: "SHOP"}, Destination: Address{TON: 1, NPI: 1, Addr: "447700900123"},
 		ESMClass: 0x40, ProtocolID: 0x7f, PriorityFlag: 2, RegisteredDelivery: 1, DataCoding: 8,
-		Validity: t0.Add(time.Hour), ClientRef: "order-17", Upstream: "smsc1", Status: pdu.ENROUTE,
+		Validity: t0.Add(time.Hour), Schedule: t0.Add(30 * time.Minute), ClientRef: "order-17", Upstream: "smsc1", Status: pdu.ENROUTE,
 		History:   []StatusChange{{pdu.ACCEPTED, t0}, {pdu.ENROUTE, t0.Add(time.Second)}},
 		CreatedAt: t0, UpdatedAt: t0.Add(time.Second),
 		Parts: []Part{
@@ -148,5 +148,34 @@ func BenchmarkDecodeMessage(b *testing.B) {
 		if _, err := DecodeMessage(enc); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Records written before the schedule field (codec version 1) still decode, with no schedule; the
+// part task built from a message carries its schedule.
+func TestCodecVersion1StillDecodes(t *testing.T) {
+	m := sampleMessage()
+	m.Schedule = time.Time{}
+	v1 := func(v2 []byte) []byte {
+		b := bytes.Clone(v2[:len(v2)-1]) // drop the zero schedule (one varint octet)
+		b[1] = codecV1
+		return b
+	}
+	got, err := DecodeMessage(v1(AppendMessage(nil, m)))
+	if err != nil || !reflect.DeepEqual(got, m) {
+		t.Fatalf("version 1 message: %v\n got %+v\nwant %+v", err, got, m)
+	}
+	task := NewPartTask(m, 0)
+	gotTask, err := DecodePartTask(v1(AppendPartTask(nil, task)))
+	if err != nil || !reflect.DeepEqual(gotTask, task) {
+		t.Fatalf("version 1 part task: %v\n got %+v\nwant %+v", err, gotTask, task)
+	}
+	m.Schedule = t0.Add(time.Hour)
+	task = NewPartTask(m, 1)
+	if gotTask, err = DecodePartTask(AppendPartTask(nil, task)); err != nil || !gotTask.Schedule.Equal(m.Schedule) {
+		t.Fatalf("part task schedule: %v %v, want %v", gotTask.Schedule, err, m.Schedule)
+	}
+	if _, err := DecodeMessage(append([]byte{tagMessage, 3}, AppendMessage(nil, m)[2:]...)); err == nil {
+		t.Fatal("version 3 decoded")
 	}
 }

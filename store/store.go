@@ -203,6 +203,7 @@ type Message struct {
 	RegisteredDelivery uint8
 	DataCoding         uint8
 	Validity           time.Time // zero: the upstream's default
+	Schedule           time.Time // scheduled delivery, forwarded upstream as schedule_delivery_time; zero: now
 	ClientRef          string    // caller's reference (API), opaque
 	Upstream           string    // queue the parts were routed to
 	Status             pdu.MessageState
@@ -256,6 +257,7 @@ type PartTask struct {
 	RegisteredDelivery uint8
 	DataCoding         uint8
 	Validity           time.Time
+	Schedule           time.Time // zero: deliver now
 	ShortMessage       []byte
 	TLVs               []byte
 }
@@ -432,6 +434,6 @@ func NewPartTask(m *Message, i int) *PartTask {
 		ServiceType: m.ServiceType, Source: m.Source, Destination: m.Destination,
 		ESMClass: p.ESMClass, ProtocolID: m.ProtocolID, PriorityFlag: m.PriorityFlag,
 		RegisteredDelivery: m.RegisteredDelivery, DataCoding: m.DataCoding, Validity: m.Validity,
-		ShortMessage: p.ShortMessage, TLVs: p.TLVs,
+		Schedule: m.Schedule, ShortMessage: p.ShortMessage, TLVs: p.TLVs,
 	}
 }
