@@ -751,17 +751,7 @@ func (s *Session) write(seq uint32, status pdu.CommandStatus, body pdu.Body) err
 		return err
 	}
 	s.wbuf = b
-	s.wqueued.Store(int64(len(b)))
-	wake := !s.wpending
-	s.wpending = true
-	s.wmu.Unlock()
-	s.pdusOut.Add(1)
-	if wake {
-		select {
-		case s.wsig <- struct{}{}:
-		default:
-		}
-	}
+	s.queuedUnlock()
 	return nil
 }
 
@@ -773,6 +763,13 @@ func (s *Session) writeHeader(id pdu.CommandID, status pdu.CommandStatus, seq ui
 		return ErrClosed
 	}
 	s.wbuf = pdu.AppendHeader(s.wbuf, pdu.Header{Length: pdu.HeaderLen, ID: id, Status: status, Sequence: seq})
+	s.queuedUnlock()
+	return nil
+}
+
+// queuedUnlock is the end of every write: with s.wmu held and one more PDU appended to s.wbuf, it
+// publishes the buffered size, releases s.wmu and wakes the writer unless a wake is already pending.
+func (s *Session) queuedUnlock() {
 	s.wqueued.Store(int64(len(s.wbuf)))
 	wake := !s.wpending
 	s.wpending = true
@@ -784,7 +781,6 @@ func (s *Session) writeHeader(id pdu.CommandID, status pdu.CommandStatus, seq ui
 		default:
 		}
 	}
-	return nil
 }
 
 // writeLoop owns the socket's write side: it takes whatever has been encoded since its last write and
