@@ -478,12 +478,26 @@ func (c *Client) result(j *Job, resp Response, err error) {
 		c.requeued.Add(1)
 		j.Sequence = resp.Sequence
 		c.queue.Requeue(j, RequeueLost, 0)
+	case temporaryStatus(err):
+		// A passing fault on the upstream's side (ESME_RSYSERR, ESME_RX_T_APPN): this part is tried
+		// again after ThrottleDelay, without pausing the bind as throttling does; the queue's attempt
+		// limit bounds the retries.
+		c.requeued.Add(1)
+		c.log.Info().Stringer("status", pdu.StatusOf(err)).Dur("retry_in", c.cfg.ThrottleDelay).Msg("upstream temporary error; retrying the part")
+		c.queue.Requeue(j, RequeueThrottled, c.cfg.ThrottleDelay)
 	default:
 		c.rejected.Add(1)
 		if j.Done != nil {
 			j.Done(resp, err)
 		}
 	}
+}
+
+// temporaryStatus reports whether err is a command status the upstream answered that is worth
+// retrying (pdu.CommandStatus.Temporary), as opposed to a local error such as ErrLost.
+func temporaryStatus(err error) bool {
+	var st pdu.CommandStatus
+	return errors.As(err, &st) && st.Temporary()
 }
 
 // acceptOutbinds serves the outbind listener: each connection waits (BindTimeout) for an outbind.

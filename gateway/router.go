@@ -193,8 +193,12 @@ func newRouter(cfg RouterConfig, st store.Store, ups upstreamView, instance stri
 
 // newMessageID returns a gateway message id: 16 hex digits, a random per-process prefix and a counter,
 // so ids from two runs or two instances do not collide in an ESME's records (bar a 2^-32 chance).
+// Each time the counter's 32 bits wrap, the prefix steps by an odd constant, a bijection of the wrap
+// count, so no id repeats within a process however long it runs.
 func (r *Router) newMessageID() string {
-	return fmt.Sprintf("%08x%08x", r.idPrefix, uint32(r.nextID.Add(1)))
+	n := r.nextID.Add(1)
+	prefix := r.idPrefix + uint32(n>>32)*0x9E3779B9
+	return fmt.Sprintf("%08x%08x", prefix, uint32(n))
 }
 
 // seedRoutes writes the configured routes into the store as "config-N" and removes configured routes

@@ -1,0 +1,98 @@
+package gateway
+
+import (
+	"sync/atomic"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/smppgw/smppgw/pdu"
+)
+
+// flakySMSC answers the first submit_sm with a chosen error status and every later one OK.
+type flakySMSC struct {
+	first pdu.CommandStatus
+	n     atomic.Int32
+}
+
+func (f *flakySMSC) HandleMessage(m Inbound) {
+	if f.n.Add(1) == 1 {
+		_ = m.Respond(f.first, nil)
+		return
+	}
+	_ = m.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "UP1"})
+}
+
+// TestTemporaryUpstreamErrorRetries: an upstream's passing fault (ESME_RSYSERR, ESME_RX_T_APPN) retries
+// the part instead of failing an acknowledged message for good (found in review: it was REJECTED).
+func TestTemporaryUpstreamErrorRetries(t *testing.T) {
+	for _, status := range []pdu.CommandStatus{pdu.ESME_RSYSERR, pdu.ESME_RX_T_APPN} {
+		t.Run(status.String(), func(t *testing.T) {
+			st := newEmbedded(t)
+			auth, err := NewMemoryAuthenticator(testAccount(t, "gwup", "uppw"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			up := &flakySMSC{first: status}
+			srv, err := NewServer(ServerConfig{FailureDelay: -1}, auth, up, zerolog.Nop())
+			if err != nil {
+				t.Fatal(err)
+			}
+			simAddr := serveOn(t, srv)
+			_, addr, _ := startGateway(t, Config{
+				Accounts:  []Account{testAccount(t, "acme", "secret")},
+				Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
+				Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
+			}, st)
+			e := bindESME(t, addr, newRecorder(), SessionConfig{}, BindTransceiver, "acme", "secret")
+			resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("hi")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := resp.Body.(*pdu.SubmitSMResp).MessageID
+			eventually(t, "the part to be retried and accepted upstream", func() bool {
+				m, err := st.GetMessage(testCtx(t), id)
+				return err == nil && m.Status == pdu.ENROUTE && m.Parts[0].UpstreamID == "UP1"
+			})
+			if n := up.n.Load(); n != 2 {
+				t.Errorf("upstream saw %d submit_sm, want 2 (the refused one and its retry)", n)
+			}
+		})
+	}
+}
+
+// TestMessageIDsDoNotRepeatAfterWrap: after 2^32 ids in one process the counter's low half repeats;
+// the ids must not (found in review: the store refused the repeats and every submit failed).
+func TestMessageIDsDoNotRepeatAfterWrap(t *testing.T) {
+	st := newEmbedded(t)
+	sim := &simSMSC{}
+	simAddr := startSim(t, sim, "127.0.0.1:0")
+	g, addr, _ := startGateway(t, Config{
+		Accounts:  []Account{testAccount(t, "acme", "secret")},
+		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
+		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
+	}, st)
+	e := bindESME(t, addr, newRecorder(), SessionConfig{}, BindTransmitter, "acme", "secret")
+	seen := map[string]bool{}
+	submit := func() {
+		t.Helper()
+		resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("x")})
+		if err != nil {
+			t.Fatalf("submit: %v", err)
+		}
+		id := resp.Body.(*pdu.SubmitSMResp).MessageID
+		if seen[id] || len(id) != 16 {
+			t.Fatalf("id %q repeated or not 16 hex digits", id)
+		}
+		seen[id] = true
+	}
+	for range 3 {
+		submit()
+	}
+	for _, wraps := range []uint64{1, 2, 1<<32 - 1} {
+		g.Router().nextID.Store(wraps << 32) // as after that many times 2^32 accepted messages
+		for range 3 {
+			submit()
+		}
+	}
+}
