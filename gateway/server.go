@@ -365,13 +365,8 @@ type serverSession struct {
 
 func (h *serverSession) HandleBind(s *Session, req Request) pdu.CommandStatus {
 	br := BindRequest{Remote: s.RemoteAddr()}
-	switch b := req.Body.(type) {
-	case *pdu.BindTransmitter:
-		br.SystemID, br.Password, br.SystemType, br.BindType = b.SystemID, b.Password, b.SystemType, BindTransmitter
-	case *pdu.BindReceiver:
-		br.SystemID, br.Password, br.SystemType, br.BindType = b.SystemID, b.Password, b.SystemType, BindReceiver
-	case *pdu.BindTransceiver:
-		br.SystemID, br.Password, br.SystemType, br.BindType = b.SystemID, b.Password, b.SystemType, BindTransceiver
+	if bt, b, ok := bindOf(req.Body); ok {
+		br.SystemID, br.Password, br.SystemType, br.BindType = b.SystemID, b.Password, b.SystemType, bt
 	}
 	ip, _ := remoteIP(br.Remote)
 	acct, st := h.srv.auth.Authenticate(h.srv.ctx, br)

@@ -371,15 +371,9 @@ func (s *Session) Bind(ctx context.Context, bt BindType, p BindParams) (Response
 		return Response{}, ErrAlreadyBound
 	}
 	defer s.binding.Store(false)
-	var body pdu.Body
-	switch bt {
-	case BindTransmitter:
-		body = &pdu.BindTransmitter{SystemID: p.SystemID, Password: p.Password, SystemType: p.SystemType, InterfaceVersion: 0x34, AddrTON: p.AddrTON, AddrNPI: p.AddrNPI, AddressRange: p.AddressRange}
-	case BindReceiver:
-		body = &pdu.BindReceiver{SystemID: p.SystemID, Password: p.Password, SystemType: p.SystemType, InterfaceVersion: 0x34, AddrTON: p.AddrTON, AddrNPI: p.AddrNPI, AddressRange: p.AddressRange}
-	case BindTransceiver:
-		body = &pdu.BindTransceiver{SystemID: p.SystemID, Password: p.Password, SystemType: p.SystemType, InterfaceVersion: 0x34, AddrTON: p.AddrTON, AddrNPI: p.AddrNPI, AddressRange: p.AddressRange}
-	default:
+	body := bindBody(bt, &pdu.BindTransceiver{SystemID: p.SystemID, Password: p.Password, SystemType: p.SystemType,
+		InterfaceVersion: 0x34, AddrTON: p.AddrTON, AddrNPI: p.AddrNPI, AddressRange: p.AddressRange})
+	if body == nil {
 		return Response{}, errors.New("gateway: Bind needs a bind type")
 	}
 	resp, err := s.sendInternal(ctx, body)
@@ -396,18 +390,11 @@ func (s *Session) Bind(ctx context.Context, bt BindType, p BindParams) (Response
 // boundBy records a successful bind of ours. It runs on the reader before the next PDU is read, so a
 // deliver_sm that follows the bind_resp at once finds the session bound.
 func (s *Session) boundBy(req pdu.Body, resp pdu.Body) {
-	var bt BindType
-	var sysID string
-	switch b := req.(type) {
-	case *pdu.BindTransmitter:
-		bt, sysID = BindTransmitter, b.SystemID
-	case *pdu.BindReceiver:
-		bt, sysID = BindReceiver, b.SystemID
-	case *pdu.BindTransceiver:
-		bt, sysID = BindTransceiver, b.SystemID
-	default:
+	bt, b, ok := bindOf(req)
+	if !ok {
 		return
 	}
+	sysID := b.SystemID
 	s.mu.Lock()
 	s.systemID = sysID
 	s.peerID = respSystemID(resp)
@@ -1025,15 +1012,10 @@ func (s *Session) bind(h pdu.Header, body pdu.Body) {
 		_ = s.writeHeader(resp, pdu.ESME_RALYBND, h.Sequence)
 		return
 	}
-	var bt BindType
 	var sysID string
-	switch b := body.(type) {
-	case *pdu.BindTransmitter:
-		bt, sysID = BindTransmitter, b.SystemID
-	case *pdu.BindReceiver:
-		bt, sysID = BindReceiver, b.SystemID
-	case *pdu.BindTransceiver:
-		bt, sysID = BindTransceiver, b.SystemID
+	bt, b, ok := bindOf(body)
+	if ok {
+		sysID = b.SystemID
 	}
 	st := s.h.HandleBind(s, Request{Sequence: h.Sequence, Body: body, Sent: s.readAt})
 	if st != pdu.ESME_ROK {
