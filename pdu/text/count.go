@@ -193,32 +193,25 @@ func Split(c Coding, encoded []byte, udhLen int) [][]byte {
 	if perPart < minCapacity {
 		return nil
 	}
-	single := capacity(a, 0)
-	// First pass: is it a single SMS, and how many segments otherwise.
-	total, parts, used := 0, 1, 0
+	var segs [][]byte
+	total, start, used := 0, 0, 0
 	for i := 0; i < len(encoded); {
 		units, size := segmentAt(cd, a, encoded, i)
 		if used+units > perPart {
-			parts++
-			used = 0
+			if segs == nil {
+				// Enough for every segment but when pairs held back at cuts add one; append grows then.
+				segs = make([][]byte, 0, len(encoded)/perPart+1)
+			}
+			segs = append(segs, encoded[start:i:i])
+			start, used = i, 0
 		}
 		used += units
 		total += units
 		i += size
 	}
-	if total <= single {
+	if total <= capacity(a, 0) {
+		// It fits one SMS, which carries no UDH: the cuts made for parts do not apply.
 		return [][]byte{encoded}
-	}
-	segs := make([][]byte, 0, parts)
-	start, used := 0, 0
-	for i := 0; i < len(encoded); {
-		units, size := segmentAt(cd, a, encoded, i)
-		if used+units > perPart {
-			segs = append(segs, encoded[start:i:i])
-			start, used = i, 0
-		}
-		used += units
-		i += size
 	}
 	return append(segs, encoded[start:len(encoded):len(encoded)])
 }
