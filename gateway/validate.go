@@ -72,16 +72,16 @@ func (r *Router) fromSubmitSM(account string, b *pdu.SubmitSM, now time.Time) (*
 		return nil, pdu.ESME_RINVREGDLVFLG
 	}
 	// Message type (bits 5-2): default, or the ESME's delivery / manual acknowledgement.
-	if mt := b.EsmClass & 0x3c; mt != 0 && mt != 0x08 && mt != 0x10 {
+	if mt := b.EsmClass & pdu.EsmClassTypeMask; mt != 0 && mt != pdu.EsmClassSMEAck && mt != pdu.EsmClassUserAck {
 		return nil, pdu.ESME_RINVESMCLASS
 	}
 	_, hasPayload := b.Options.MessagePayload()
 	switch {
 	case hasPayload && len(b.ShortMessage) > 0:
 		return nil, pdu.ESME_RINVMSGLEN // SMPP 3.4 5.3.2.32: one or the other
-	case b.EsmClass&0x40 != 0 && (len(b.ShortMessage) == 0 || int(b.ShortMessage[0])+1 > len(b.ShortMessage)):
+	case b.EsmClass&pdu.EsmClassUDHI != 0 && (len(b.ShortMessage) == 0 || int(b.ShortMessage[0])+1 > len(b.ShortMessage)):
 		return nil, pdu.ESME_RINVMSGLEN // UDHI set but no whole UDH
-	case text.Coding(b.DataCoding) == text.UCS2 && b.EsmClass&0x40 == 0 && len(b.ShortMessage)%2 != 0:
+	case text.Coding(b.DataCoding) == text.UCS2 && b.EsmClass&pdu.EsmClassUDHI == 0 && len(b.ShortMessage)%2 != 0:
 		return nil, pdu.ESME_RINVMSGLEN // UCS-2 comes in pairs of octets
 	}
 	schedule, err := pdu.ParseTime(b.ScheduleDeliveryTime, now)
