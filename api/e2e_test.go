@@ -61,7 +61,7 @@ func (s *simSMSC) HandleMessage(m gateway.Inbound) {
 			_, _ = m.Session.Send(ctx, &pdu.DeliverSM{SourceAddr: "4917000000", DestinationAddr: "12345", ShortMessage: []byte("MO hello")})
 		}()
 	}
-	if sm.RegisteredDelivery&1 == 0 {
+	if sm.RegisteredDelivery&pdu.RegisteredDeliveryReceiptMask != pdu.RegisteredDeliveryReceiptFinal {
 		return
 	}
 	rec := &pdu.DeliverSM{SourceAddr: sm.DestinationAddr, DestinationAddr: sm.SourceAddr}
