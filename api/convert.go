@@ -62,10 +62,10 @@ func stateToProto(s pdu.MessageState) smppgwv1.MessageStatus {
 }
 
 func registeredToProto(rd uint8) smppgwv1.RegisteredDelivery {
-	switch rd & 0x03 {
-	case 1:
+	switch rd & pdu.RegisteredDeliveryReceiptMask {
+	case pdu.RegisteredDeliveryReceiptFinal:
 		return smppgwv1.RegisteredDelivery_REGISTERED_DELIVERY_FINAL
-	case 2:
+	case pdu.RegisteredDeliveryReceiptFailure:
 		return smppgwv1.RegisteredDelivery_REGISTERED_DELIVERY_FAILURE
 	}
 	return smppgwv1.RegisteredDelivery_REGISTERED_DELIVERY_NONE

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	smppgwv1 "github.com/smppgw/smppgw/api/gen/smppgw/v1"
 	"github.com/smppgw/smppgw/gateway"
+	"github.com/smppgw/smppgw/internal/redistest"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/pdu/dlr"
 	"github.com/smppgw/smppgw/store"
@@ -61,7 +60,7 @@ func (s *simSMSC) HandleMessage(m gateway.Inbound) {
 			_, _ = m.Session.Send(ctx, &pdu.DeliverSM{SourceAddr: "4917000000", DestinationAddr: "12345", ShortMessage: []byte("MO hello")})
 		}()
 	}
-	if sm.RegisteredDelivery&1 == 0 {
+	if sm.RegisteredDelivery&pdu.RegisteredDeliveryReceiptMask != pdu.RegisteredDeliveryReceiptFinal {
 		return
 	}
 	rec := &pdu.DeliverSM{SourceAddr: sm.DestinationAddr, DestinationAddr: sm.SourceAddr}
@@ -170,70 +169,18 @@ func TestRedisDown(t *testing.T) {
 	}
 }
 
-// openRedis starts a redis-server of the test's own on a free loopback port.
+// openRedis opens a Redis store on a redis-server of the test's own; kill stops that server.
 func openRedis(t *testing.T) (st store.Store, kill func()) {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if testing.Short() {
-			t.Skip("redis-server not on PATH; skipped under -short")
-		}
-		t.Fatal("redis-server not on PATH: install Debian's redis-server package or run with -short")
-	}
-	var addr string
-	var cmd *exec.Cmd
-	for attempt := 0; attempt < 5 && cmd == nil; attempt++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		addr = "127.0.0.1:" + strconv.Itoa(port)
-		c := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", t.TempDir(),
-			"--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no", "--logfile", "")
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() { _ = c.Wait(); close(exited) }()
-		cl := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-		up := false
-		for i := 0; i < 200 && !up; i++ {
-			select {
-			case <-exited:
-				i = 200 // the port was taken meanwhile: try another
-				continue
-			default:
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-			up = cl.Ping(ctx).Err() == nil
-			cancel()
-			if !up {
-				time.Sleep(20 * time.Millisecond)
-			}
-		}
-		cl.Close()
-		if up {
-			cmd = c
-			var once sync.Once
-			kill = func() { once.Do(func() { _ = c.Process.Kill(); <-exited }) }
-			t.Cleanup(kill)
-		} else {
-			_ = c.Process.Kill()
-			<-exited
-		}
-	}
-	if cmd == nil {
-		t.Fatal("redis-server did not start")
-	}
+	srv := redistest.Start(t, redistest.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	st, err := redis.Open(ctx, redis.Config{Addrs: []string{addr}})
+	st, err := redis.Open(ctx, redis.Config{Addrs: []string{srv.Addr()}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return st, kill
+	return st, srv.Kill
 }
 
 func runEndToEnd(t *testing.T, st store.Store) {

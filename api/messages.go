@@ -116,9 +116,9 @@ func submission(account string, req *smppgwv1.SubmitRequest, now time.Time) (gat
 	switch req.GetRegisteredDelivery() {
 	case smppgwv1.RegisteredDelivery_REGISTERED_DELIVERY_UNSPECIFIED, smppgwv1.RegisteredDelivery_REGISTERED_DELIVERY_NONE:
 	case smppgwv1.RegisteredDelivery_REGISTERED_DELIVERY_FINAL:
-		sub.RegisteredDelivery = 1
+		sub.RegisteredDelivery = pdu.RegisteredDeliveryReceiptFinal
 	case smppgwv1.RegisteredDelivery_REGISTERED_DELIVERY_FAILURE:
-		sub.RegisteredDelivery = 2
+		sub.RegisteredDelivery = pdu.RegisteredDeliveryReceiptFailure
 	default:
 		return sub, invalid("registered_delivery", "unknown value %d", int32(req.GetRegisteredDelivery()))
 	}

@@ -25,7 +25,6 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -44,7 +43,7 @@ type Server struct {
 	grpc   *grpc.Server
 	health *health.Server
 	http   *http.Server
-	inproc *bufconn.Listener
+	inproc *pipeListener
 	conn   *grpc.ClientConn
 	hooks  *dispatcher
 
@@ -93,7 +92,7 @@ func NewServer(cfg Config, gw Gateway, st store.Store, log zerolog.Logger) (*Ser
 
 	// The REST side dials the same grpc.Server in memory; credentials of the REST caller travel
 	// as metadata, transport security is the HTTP listener's.
-	s.inproc = bufconn.Listen(1 << 20)
+	s.inproc = newPipeListener()
 	conn, err := grpc.NewClient("passthrough:///smppgw-inproc",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return s.inproc.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -5,17 +5,15 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/smppgw/smppgw/internal/redistest"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/pdu/dlr"
 	"github.com/smppgw/smppgw/store"
@@ -42,64 +40,10 @@ func newEmbedded(t testing.TB) store.Store {
 	return openEmbedded(t, filepath.Join(t.TempDir(), "smppgw.db"))
 }
 
-// redisServer is a redis-server this test started on a free loopback port with a data directory of
-// its own; tests never talk to a server they did not start. Without redis-server on PATH the test
-// fails, or skips under -short.
+// redisServer starts a redis-server of the test's own (internal/redistest) and returns its address.
 func redisServer(t testing.TB) string {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if testing.Short() {
-			t.Skip("redis-server not on PATH (-short): skipping the Redis variant")
-		}
-		t.Fatal("redis-server not on PATH: install redis-server (apt-get install -y redis-server) or run with -short")
-	}
-	dir := t.TempDir()
-	for attempt := 0; attempt < 5; attempt++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		var out bytes.Buffer
-		cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
-			"--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--protected-mode", "yes",
-			"--daemonize", "no", "--logfile", "")
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
-		addr := "127.0.0.1:" + strconv.Itoa(port)
-		deadline := time.Now().Add(testWait)
-		for time.Now().Before(deadline) {
-			c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-			if err == nil {
-				c.Close()
-				t.Cleanup(func() {
-					cmd.Process.Signal(syscall.SIGTERM)
-					select {
-					case <-exited:
-					case <-time.After(testWait):
-						cmd.Process.Kill()
-						<-exited
-					}
-				})
-				return addr
-			}
-			select {
-			case <-exited:
-				deadline = time.Time{} // port taken, most likely: try another
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-		cmd.Process.Kill()
-		<-exited
-		t.Logf("redis-server on %s did not start: %s", addr, out.String())
-	}
-	t.Fatal("could not start redis-server")
-	return ""
+	return redistest.Start(t, redistest.Options{}).Addr()
 }
 
 func openRedis(t testing.TB, addr string) store.Store {

@@ -13,12 +13,12 @@ import (
 //
 //	go test -run=^$ -bench='SubmitSM|DeliverSM' -benchmem ./pdu/
 
-var benchSubmit = &SubmitSM{SourceAddrTON: 1, SourceAddrNPI: 1, SourceAddr: "447700900123", DestAddrTON: 1,
-	DestAddrNPI: 1, DestinationAddr: "447700900456", RegisteredDelivery: 1, DataCoding: 0,
+var benchSubmit = &SubmitSM{SourceAddrTON: TONInternational, SourceAddrNPI: NPIISDN, SourceAddr: "447700900123", DestAddrTON: TONInternational,
+	DestAddrNPI: NPIISDN, DestinationAddr: "447700900456", RegisteredDelivery: RegisteredDeliveryReceiptFinal, DataCoding: 0,
 	ShortMessage: []byte("Hello world, this is a typical short message of some sixty octets.")}
 
 var benchDeliver = func() *DeliverSM {
-	d := &DeliverSM{SourceAddrTON: 1, SourceAddrNPI: 1, SourceAddr: "447700900456", DestAddrTON: 1, DestAddrNPI: 1,
+	d := &DeliverSM{SourceAddrTON: TONInternational, SourceAddrNPI: NPIISDN, SourceAddr: "447700900456", DestAddrTON: TONInternational, DestAddrNPI: NPIISDN,
 		DestinationAddr: "447700900123", EsmClass: EsmClassReceipt,
 		ShortMessage: []byte("id:5f3a9c01 sub:001 dlvrd:001 submit date:2611212231 done date:2611212232 stat:DELIVRD err:000 text:Hello world")}
 	d.Options.SetReceiptedMessageID("5f3a9c01")

@@ -224,7 +224,7 @@ func TestSplitBoundaries(t *testing.T) {
 func TestSplitModes(t *testing.T) {
 	long := strings.Repeat("0123456789", 20) // 200 septets: two parts
 	tmpl := &SubmitSM{SourceAddr: "447700900123", DestinationAddr: "447700900456", EsmClass: EsmClassUDHI | 0x03,
-		RegisteredDelivery: 1, ShortMessage: []byte("ignored")}
+		RegisteredDelivery: RegisteredDeliveryReceiptFinal, ShortMessage: []byte("ignored")}
 	tmpl.Options.SetUserMessageReference(77)
 	tmpl.Options.SetSARMsgRefNum(9)                 // stale: dropped from every part
 	tmpl.Options.SetMessagePayload([]byte("stale")) // likewise
@@ -253,7 +253,7 @@ func TestSplitModes(t *testing.T) {
 			if p.Options.Has(TagMessagePayload) || p.Options.Len() != 4 {
 				t.Errorf("part %d: options % x", i+1, []byte(p.Options))
 			}
-			if p.SourceAddr != tmpl.SourceAddr || p.RegisteredDelivery != 1 {
+			if p.SourceAddr != tmpl.SourceAddr || p.RegisteredDelivery != RegisteredDeliveryReceiptFinal {
 				t.Errorf("part %d: template fields not copied: %+v", i+1, p)
 			}
 		}
@@ -431,7 +431,7 @@ func FuzzParseUDH(f *testing.F) {
 
 func BenchmarkSplitText500(b *testing.B) {
 	s := strings.Repeat("The quick brown fox jumps over the lazy dog. ", 12)[:500]
-	tmpl := &SubmitSM{SourceAddr: "447700900123", DestinationAddr: "447700900456", RegisteredDelivery: 1}
+	tmpl := &SubmitSM{SourceAddr: "447700900123", DestinationAddr: "447700900456", RegisteredDelivery: RegisteredDeliveryReceiptFinal}
 	b.ReportAllocs()
 	for b.Loop() {
 		parts, err := SplitText(tmpl, SplitUDH8, s, 42)

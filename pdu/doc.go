@@ -1,5 +1,9 @@
 // Package pdu is the SMPP 3.4 wire: the header and framing, every PDU with its mandatory fields and
-// optional TLVs, command status codes, and the message states.
+// optional TLVs, command status codes, the message states, and the named values of the bit and code
+// fields (esm_class, registered_delivery, TON, NPI). Long messages are here too: user data headers
+// (ParseUDH, AppendConcatUDH), splitting a text or payload into parts (Split, SplitText), finding a
+// part in a PDU (ReadPart) and putting parts back together (Reassembler); so are SMPP times
+// (ParseTime, AppendAbsoluteTime, AppendRelativeTime).
 //
 // Encoding appends into a caller's buffer (Append, AppendBody) and allocates nothing; decoding reads
 // one frame (Reader) and fills a typed body that aliases the frame's bytes (Decode), so a decoded

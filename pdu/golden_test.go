@@ -68,7 +68,7 @@ func TestGolden(t *testing.T) {
 		sm := f[0].b.(*SubmitSM)
 		ref, _ := sm.Options.UserMessageReference()
 		if sm.SourceAddr != "447700900123" || sm.DestinationAddr != "447700900456" || string(sm.ShortMessage) != "Hello world" ||
-			sm.RegisteredDelivery != 1 || sm.ValidityPeriod != "000001000000000R" || ref != 1 || f[0].h.Sequence != 2 {
+			sm.RegisteredDelivery != RegisteredDeliveryReceiptFinal || sm.ValidityPeriod != "000001000000000R" || ref != 1 || f[0].h.Sequence != 2 {
 			t.Errorf("submit_sm = %+v", sm)
 		}
 		if id := f[1].b.(*SubmitSMResp).MessageID; id != "5f3a9c01" {

@@ -352,3 +352,26 @@ func TestOptionsSetAliasedValue(t *testing.T) {
 		t.Fatalf("Get = %q, want abcdef", got)
 	}
 }
+
+// The registered_delivery masks split the octet into SMPP 3.4 section 5.2.17's fields, no bit twice.
+func TestRegisteredDeliveryMasks(t *testing.T) {
+	masks := []int{RegisteredDeliveryReceiptMask, RegisteredDeliverySMEAckMask, RegisteredDeliveryIntermediate, RegisteredDeliveryReservedMask}
+	all := 0
+	for _, m := range masks {
+		if all&m != 0 {
+			t.Fatalf("mask 0x%02X overlaps 0x%02X", m, all)
+		}
+		all |= m
+	}
+	if all != 0xFF {
+		t.Fatalf("masks cover 0x%02X, want 0xFF", all)
+	}
+	for _, v := range []int{RegisteredDeliveryReceiptNone, RegisteredDeliveryReceiptFinal, RegisteredDeliveryReceiptFailure} {
+		if v&^RegisteredDeliveryReceiptMask != 0 {
+			t.Errorf("receipt value 0x%02X outside its mask", v)
+		}
+	}
+	if RegisteredDeliverySMEAck|RegisteredDeliveryUserAck != RegisteredDeliverySMEAckMask {
+		t.Errorf("SME ack bits do not fill their mask")
+	}
+}

@@ -120,7 +120,7 @@ func TestRoundTripShuffledWithDuplicates(t *testing.T) {
 	for name, s := range texts {
 		for _, mode := range []SplitMode{SplitUDH8, SplitUDH16, SplitSAR, SplitPayload} {
 			t.Run(name+"/"+mode.String(), func(t *testing.T) {
-				tmpl := &SubmitSM{SourceAddr: "447700900123", DestinationAddr: "447700900456", RegisteredDelivery: 1}
+				tmpl := &SubmitSM{SourceAddr: "447700900123", DestinationAddr: "447700900456", RegisteredDelivery: RegisteredDeliveryReceiptFinal}
 				parts, err := SplitText(tmpl, mode, s, 0xA5C3)
 				if err != nil {
 					t.Fatal(err)

@@ -42,3 +42,42 @@ const (
 	EsmClassUDHI         = 0x40 // the short message starts with a user data header
 	EsmClassReplyPath    = 0x80
 )
+
+// registered_delivery bits (SMPP 3.4 section 5.2.17). Bits 1-0 ask for an SMSC delivery receipt
+// (0x03 is reserved), bits 3-2 for SME acknowledgements, bit 4 for intermediate notifications.
+const (
+	RegisteredDeliveryReceiptMask    = 0x03 // SMSC delivery receipt
+	RegisteredDeliveryReceiptNone    = 0x00 // no SMSC delivery receipt
+	RegisteredDeliveryReceiptFinal   = 0x01 // a receipt for the final outcome, success or failure
+	RegisteredDeliveryReceiptFailure = 0x02 // a receipt only when delivery failed
+	RegisteredDeliverySMEAckMask     = 0x0C // SME originated acknowledgement
+	RegisteredDeliverySMEAck         = 0x04 // SME delivery acknowledgement requested
+	RegisteredDeliveryUserAck        = 0x08 // SME manual/user acknowledgement requested
+	RegisteredDeliveryIntermediate   = 0x10 // intermediate notification requested
+	RegisteredDeliveryReservedMask   = 0xE0
+)
+
+// Type of number, the *_ton fields (SMPP 3.4 section 5.2.5).
+const (
+	TONUnknown          = 0
+	TONInternational    = 1
+	TONNational         = 2
+	TONNetworkSpecific  = 3
+	TONSubscriberNumber = 4
+	TONAlphanumeric     = 5
+	TONAbbreviated      = 6
+)
+
+// Numbering plan indicator, the *_npi fields (SMPP 3.4 section 5.2.6).
+const (
+	NPIUnknown     = 0
+	NPIISDN        = 1  // ISDN (E.163/E.164)
+	NPIData        = 3  // Data (X.121)
+	NPITelex       = 4  // Telex (F.69)
+	NPILandMobile  = 6  // Land Mobile (E.212)
+	NPINational    = 8  // National
+	NPIPrivate     = 9  // Private
+	NPIERMES       = 10 // ERMES
+	NPIInternet    = 14 // Internet (IP)
+	NPIWAPClientID = 18 // WAP Client Id (to be defined by WAP Forum)
+)

@@ -1,16 +1,10 @@
 package main
 
 import (
-	"bytes"
-	"encoding"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"reflect"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +13,7 @@ import (
 
 	"github.com/smppgw/smppgw/api"
 	"github.com/smppgw/smppgw/gateway"
+	"github.com/smppgw/smppgw/internal/config"
 )
 
 // envPrefix starts every environment override: SMPPGW_ then the setting's YAML path in upper case,
@@ -152,11 +147,15 @@ func loadConfig(path string, environ []string) (Config, error) {
 		if err != nil {
 			return cfg, fmt.Errorf("config: %w", err)
 		}
-		if err := decodeConfig(b, &cfg); err != nil {
+		if err := config.Decode(b, &cfg); err != nil {
 			return cfg, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
-	if err := applyEnv(&cfg, environ); err != nil {
+	// Lists and optional (pointer) sections are file-only; SMPPGW_CONFIG names the file itself.
+	if err := config.ApplyEnv(&cfg, envPrefix, environ, envPrefix+"CONFIG"); err != nil {
+		if errors.Is(err, config.ErrUnknownEnv) {
+			err = fmt.Errorf("%w (see smppgw serve --help)", err)
+		}
 		return cfg, err
 	}
 	cfg.fillDefaults()
@@ -164,17 +163,6 @@ func loadConfig(path string, environ []string) (Config, error) {
 		return cfg, err
 	}
 	return cfg, nil
-}
-
-// decodeConfig is strict: an unknown key is an error, so that a misspelt setting is not silently
-// ignored.
-func decodeConfig(b []byte, cfg *Config) error {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	return nil
 }
 
 func (c *Config) fillDefaults() {
@@ -280,155 +268,5 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// applyEnv sets every scalar setting named by an environment variable: SMPPGW_ + the YAML path in
-// upper case joined by "_". Values are read as YAML scalars are (durations like "30s", booleans
-// true/false, bind types by name). Lists and optional (pointer) sections are file-only.
-func applyEnv(cfg *Config, environ []string) error {
-	env := map[string]string{}
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, envPrefix) {
-			env[k] = v
-		}
-	}
-	if len(env) == 0 {
-		return nil
-	}
-	known := map[string]bool{}
-	err := walkScalars(reflect.ValueOf(cfg).Elem(), strings.TrimSuffix(envPrefix, "_"), func(name string, v reflect.Value) error {
-		known[name] = true
-		s, ok := env[name]
-		if !ok {
-			return nil
-		}
-		if err := setScalar(v, s); err != nil {
-			return fmt.Errorf("config: %s=%q: %w", name, s, err)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	// A misspelt override is an error, as a misspelt file key is; SMPPGW_CONFIG names the file itself.
-	var unknown []string
-	for k := range env {
-		if !known[k] && k != envPrefix+"CONFIG" {
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return fmt.Errorf("config: unknown environment override %s (see smppgw serve --help)", strings.Join(unknown, ", "))
-	}
-	return nil
-}
-
-var (
-	durationType        = reflect.TypeFor[time.Duration]()
-	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
-)
-
-// walkScalars calls f for every settable scalar field under v with its environment variable name.
-func walkScalars(v reflect.Value, prefix string, f func(name string, v reflect.Value) error) error {
-	t := v.Type()
-	for i := range t.NumField() {
-		sf := t.Field(i)
-		if !sf.IsExported() {
-			continue
-		}
-		tag, opts, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
-		if tag == "-" {
-			continue
-		}
-		fv := v.Field(i)
-		if sf.Anonymous && strings.Contains(opts, "inline") {
-			if err := walkScalars(fv, prefix, f); err != nil {
-				return err
-			}
-			continue
-		}
-		if tag == "" {
-			tag = strings.ToLower(sf.Name)
-		}
-		name := prefix + "_" + strings.ToUpper(tag)
-		if isScalar(fv) {
-			if err := f(name, fv); err != nil {
-				return err
-			}
-			continue
-		}
-		if fv.Kind() == reflect.Struct {
-			if err := walkScalars(fv, name, f); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func isScalar(v reflect.Value) bool {
-	if reflect.PointerTo(v.Type()).Implements(textUnmarshalerType) {
-		return true
-	}
-	switch v.Kind() {
-	case reflect.String, reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
-		return true
-	}
-	return false
-}
-
-func setScalar(v reflect.Value, s string) error {
-	if u, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
-		return u.UnmarshalText([]byte(s))
-	}
-	if v.Type() == durationType {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			return err
-		}
-		v.SetInt(int64(d))
-		return nil
-	}
-	switch v.Kind() {
-	case reflect.String:
-		v.SetString(s)
-	case reflect.Bool:
-		b, err := strconv.ParseBool(s)
-		if err != nil {
-			return err
-		}
-		v.SetBool(b)
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		n, err := strconv.ParseInt(s, 0, v.Type().Bits())
-		if err != nil {
-			return err
-		}
-		v.SetInt(n)
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		n, err := strconv.ParseUint(s, 0, v.Type().Bits())
-		if err != nil {
-			return err
-		}
-		v.SetUint(n)
-	case reflect.Float32, reflect.Float64:
-		n, err := strconv.ParseFloat(s, v.Type().Bits())
-		if err != nil {
-			return err
-		}
-		v.SetFloat(n)
-	default:
-		return fmt.Errorf("cannot set a %s from the environment", v.Type())
-	}
-	return nil
-}
-
 // envNames lists every environment override, for --help.
-func envNames() []string {
-	var cfg Config
-	var out []string
-	_ = walkScalars(reflect.ValueOf(&cfg).Elem(), strings.TrimSuffix(envPrefix, "_"), func(name string, _ reflect.Value) error {
-		out = append(out, name)
-		return nil
-	})
-	return out
-}
+func envNames() []string { return config.EnvNames(Config{}, envPrefix) }

@@ -198,7 +198,7 @@ func (s *simSMSC) HandleMessage(m gateway.Inbound) {
 			s.mu.Unlock()
 		}()
 	}
-	if sm.RegisteredDelivery&1 != 0 {
+	if sm.RegisteredDelivery&pdu.RegisteredDeliveryReceiptMask == pdu.RegisteredDeliveryReceiptFinal {
 		rec := &pdu.DeliverSM{SourceAddr: sm.DestinationAddr, DestinationAddr: sm.SourceAddr}
 		now := time.Now()
 		info := dlr.Info{MessageID: id, State: pdu.DELIVERED, Receipt: dlr.Receipt{
@@ -297,7 +297,7 @@ shutdown_timeout: 5s
 	for i := range n {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		resp, err := e.s.Send(ctx, &pdu.SubmitSM{
-			SourceAddr: "12345", DestinationAddr: fmt.Sprintf("4477009000%d", i), RegisteredDelivery: 1,
+			SourceAddr: "12345", DestinationAddr: fmt.Sprintf("4477009000%d", i), RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal,
 			ShortMessage: []byte(fmt.Sprintf("message %d", i)),
 		})
 		cancel()

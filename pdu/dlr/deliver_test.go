@@ -176,7 +176,7 @@ func TestFromDeliverSMDoesNotAlias(t *testing.T) {
 func TestToDeliverSM(t *testing.T) {
 	r := Receipt{ID: "1234567890", Sub: 1, Dlvrd: 1, SubmitDate: utc(2023, 1, 15, 12, 30, 0), DoneDate: utc(2023, 1, 15, 12, 31, 0), Stat: "UNDELIV", Err: "001", Text: "Your code is 1234"}
 	info := Info{MessageID: "499602D2", State: pdu.UNDELIVERABLE, NetworkError: pdu.NetworkErrorCode{Type: 3, Code: 27}, HasNetworkError: true, Receipt: r}
-	d := pdu.DeliverSM{SourceAddr: "4915112345678", DestinationAddr: "SHOP", RegisteredDelivery: 1, EsmClass: 0x43}
+	d := pdu.DeliverSM{SourceAddr: "4915112345678", DestinationAddr: "SHOP", RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, EsmClass: 0x43}
 	d.Options.SetCString(pdu.Tag(0x1400), "vendor") // kept
 	d.Options.SetMessagePayload([]byte("stale"))    // dropped: the text fits short_message
 	if err := info.ToDeliverSM(&d); err != nil {

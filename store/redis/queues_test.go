@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smppgw/smppgw/internal/redistest"
 	"github.com/smppgw/smppgw/store"
 	"github.com/smppgw/smppgw/store/storetest"
 )
@@ -30,7 +31,7 @@ func consumers(t *testing.T, s *Store, q store.Queue) []string {
 // time-outs, but never one with pending entries (deleting it would drop them from the
 // pending list, and they would never be handed out again).
 func TestIdleConsumersDeleted(t *testing.T) {
-	srv := startServer(t, "always")
+	srv := redistest.Start(t, redistest.Options{AppendFsync: "always"})
 	opts := storetest.Options()
 	opts.VisibilityTimeout = 100 * time.Millisecond
 	s := openStore(t, srv, Config{Options: opts})
@@ -84,7 +85,7 @@ func TestIdleConsumersDeleted(t *testing.T) {
 // last one stopped. Starting from 0-0 every time, single claims would keep looking at the
 // same fresh entries until they went idle too.
 func TestAutoclaimCursor(t *testing.T) {
-	srv := startServer(t, "always")
+	srv := redistest.Start(t, redistest.Options{AppendFsync: "always"})
 	opts := storetest.Options()
 	opts.VisibilityTimeout = time.Second
 	s := openStore(t, srv, Config{Options: opts})

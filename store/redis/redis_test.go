@@ -7,19 +7,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smppgw/smppgw/internal/redistest"
 	"github.com/smppgw/smppgw/store"
 	"github.com/smppgw/smppgw/store/storetest"
 )
 
 type harnessStore struct {
 	*Store
-	srv *server
+	srv *redistest.Server
 	cfg Config
 }
 
-func openStore(t testing.TB, srv *server, cfg Config) *Store {
+func openStore(t testing.TB, srv *redistest.Server, cfg Config) *Store {
 	t.Helper()
-	cfg.Addrs = []string{srv.addr()}
+	cfg.Addrs = []string{srv.Addr()}
 	s, err := Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
@@ -34,7 +35,7 @@ func openStore(t testing.TB, srv *server, cfg Config) *Store {
 func harness(fsync string, split bool, settle time.Duration) storetest.Harness {
 	return storetest.Harness{
 		Open: func(t testing.TB, opts store.Options) store.Store {
-			srv := startServer(t, fsync)
+			srv := redistest.Start(t, redistest.Options{AppendFsync: fsync})
 			cfg := Config{Options: opts}
 			s := openStore(t, srv, cfg)
 			s.splitAccept = split
@@ -43,7 +44,7 @@ func harness(fsync string, split bool, settle time.Duration) storetest.Harness {
 		Restart: func(t testing.TB, s store.Store) store.Store {
 			h := s.(*harnessStore)
 			time.Sleep(settle)
-			h.srv.restart()
+			h.srv.Restart()
 			h.Close()
 			n := openStore(t, h.srv, h.cfg)
 			n.splitAccept = split
@@ -73,7 +74,7 @@ func TestConformanceSplitAccept(t *testing.T) {
 // which refuses cross-slot commands and scripts exactly as a real cluster does. A new node
 // waits two seconds before it serves, so the subtests share one, each under its own prefix.
 func TestConformanceCluster(t *testing.T) {
-	srv := startCluster(t)
+	srv := redistest.StartCluster(t)
 	n := 0
 	storetest.Run(t, storetest.Harness{
 		Open: func(t testing.TB, opts store.Options) store.Store {
@@ -87,8 +88,8 @@ func TestConformanceCluster(t *testing.T) {
 		},
 		Restart: func(t testing.TB, s store.Store) store.Store {
 			h := s.(*harnessStore)
-			h.srv.restart()
-			h.srv.waitClusterOK()
+			h.srv.Restart()
+			h.srv.WaitClusterOK()
 			h.Close()
 			return &harnessStore{Store: openStore(t, h.srv, h.cfg), srv: h.srv, cfg: h.cfg}
 		},
@@ -98,13 +99,13 @@ func TestConformanceCluster(t *testing.T) {
 // TestUnavailable checks that a dead server is ErrUnavailable (the gateway then refuses
 // the submit instead of acknowledging it) and that the store recovers when it is back.
 func TestUnavailable(t *testing.T) {
-	srv := startServer(t, "always")
+	srv := redistest.Start(t, redistest.Options{AppendFsync: "always"})
 	s := openStore(t, srv, Config{Options: storetest.Options()})
 	ctx := context.Background()
 	if err := s.AcceptMessage(ctx, storetest.NewMessage("u1", "a", "up", 1)); err != nil {
 		t.Fatal(err)
 	}
-	srv.kill()
+	srv.Kill()
 	for name, err := range map[string]error{
 		"AcceptMessage": s.AcceptMessage(ctx, storetest.NewMessage("u2", "a", "up", 1)),
 		"Ping":          s.Ping(ctx),
@@ -119,7 +120,7 @@ func TestUnavailable(t *testing.T) {
 	if _, err := s.ClaimParts(ctx, "up", "c", 1, 0); !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("ClaimParts with the server down: %v, want ErrUnavailable", err)
 	}
-	srv.restart()
+	srv.Restart()
 	// Scripts are gone from the restarted server's cache: EVALSHA must reload them.
 	if err := s.AcceptMessage(ctx, storetest.NewMessage("u3", "a", "up", 1)); err != nil {
 		t.Fatalf("AcceptMessage after restart: %v", err)
@@ -142,7 +143,7 @@ func TestConfigValidation(t *testing.T) {
 }
 
 func benchStore(b *testing.B, fsync string) *Store {
-	srv := startServer(b, fsync)
+	srv := redistest.Start(b, redistest.Options{AppendFsync: fsync})
 	return openStore(b, srv, Config{})
 }
 
