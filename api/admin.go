@@ -38,18 +38,37 @@ const (
 
 func (a *adminService) sessionToProto(si gateway.SessionInfo) *smppgwv1.Session {
 	return &smppgwv1.Session{
-		SessionId:      strconv.FormatUint(si.ID, 10),
-		SystemId:       si.SystemID,
-		BindType:       bindTypeToProto(si.BindType),
-		RemoteAddress:  si.RemoteAddr,
-		LocalAddress:   si.LocalAddr,
-		Instance:       a.s.cfg.Instance,
-		BindTime:       ts(si.Started),
-		WindowSize:     uint32(max(si.WindowSize, 0)),
-		WindowInUse:    uint32(max(si.WindowUsed, 0)),
-		InboundPending: uint32(max(si.InboundPending, 0)),
-		Counters:       &smppgwv1.SessionCounters{ResponseTimeouts: si.Timeouts},
+		SessionId:        strconv.FormatUint(si.ID, 10),
+		SystemId:         si.SystemID,
+		BindType:         bindTypeToProto(si.BindType),
+		RemoteAddress:    si.RemoteAddr,
+		LocalAddress:     si.LocalAddr,
+		Tls:              si.TLS,
+		Instance:         a.s.cfg.Instance,
+		InterfaceVersion: uint32(si.InterfaceVersion),
+		BindTime:         ts(si.BoundAt),
+		LastActivityTime: ts(si.LastActivity),
+		WindowSize:       uint32(max(si.WindowSize, 0)),
+		WindowInUse:      uint32(max(si.WindowUsed, 0)),
+		InboundPending:   uint32(max(si.InboundPending, 0)),
+		Counters:         sessionCounters(si),
 	}
+}
+
+// sessionCounters counts submit_sm and deliver_sm the way they flow for the session's role: a
+// client's session (we are the SMSC) receives submit_sm and is sent deliver_sm, an upstream bind
+// the other way round.
+func sessionCounters(si gateway.SessionInfo) *smppgwv1.SessionCounters {
+	c := &smppgwv1.SessionCounters{
+		SubmitSm: si.SubmitSMIn, SubmitSmErrors: si.SubmitSMErrors,
+		DeliverSm: si.DeliverSMOut, DeliverSmErrors: si.DeliverSMErrors,
+		Throttled: si.Throttled, ResponseTimeouts: si.Timeouts,
+		EnquireLinks: si.EnquireLinks, UnparsablePdus: si.Unparsable,
+	}
+	if si.Role == gateway.RoleESME {
+		c.SubmitSm, c.DeliverSm = si.SubmitSMOut, si.DeliverSMIn
+	}
+	return c
 }
 
 func parseSessionID(id string) (uint64, error) {
@@ -924,17 +943,16 @@ func (a *adminService) GetStats(ctx context.Context, req *smppgwv1.GetStatsReque
 	}
 	out := &smppgwv1.GetStatsResponse{
 		MessagesByStatus: map[string]uint64{},
-		Throughput:       &smppgwv1.Throughput{Interval: durationpb.New(time.Minute), AcceptedPerSecond: st.SubmitRate},
-		Time:             timestamppb.Now(),
+		Throughput: &smppgwv1.Throughput{Interval: durationpb.New(time.Minute), AcceptedPerSecond: st.AcceptRate,
+			SubmittedPerSecond: st.SubmitRate, ReceiptsPerSecond: st.ReceiptRate, MoPerSecond: st.MORate},
+		Time: timestamppb.Now(),
 	}
 	for s, n := range st.MessagesByStatus {
 		if n > 0 {
 			out.MessagesByStatus[stateToProto(s).String()] += uint64(n) // states outside SMPP's count as UNSPECIFIED
 		}
 	}
-	upstreams := map[string]bool{}
 	for _, u := range a.s.gw.Upstreams() {
-		upstreams[u.Config.Name] = true
 		if ss := u.Status.Session; ss != nil {
 			out.Windows = append(out.Windows, &smppgwv1.WindowUsage{Id: u.Config.Name, Upstream: true, InUse: uint32(max(ss.WindowUsed, 0)), Size: uint32(max(ss.WindowSize, 0))})
 		}
@@ -942,16 +960,23 @@ func (a *adminService) GetStats(ctx context.Context, req *smppgwv1.GetStatsReque
 	for _, si := range a.s.gw.Sessions() {
 		out.Windows = append(out.Windows, &smppgwv1.WindowUsage{Id: strconv.FormatUint(si.ID, 10), InUse: uint32(max(si.WindowUsed, 0)), Size: uint32(max(si.WindowSize, 0))})
 	}
-	for name, n := range st.QueueDepths {
-		q := &smppgwv1.QueueDepth{Name: name, Depth: uint64(max(n, 0))}
-		if upstreams[name] {
-			out.UpstreamQueues = append(out.UpstreamQueues, q)
-		} else {
-			out.DeliveryQueues = append(out.DeliveryQueues, q)
-		}
+	for _, q := range st.UpstreamQueues {
+		out.UpstreamQueues = append(out.UpstreamQueues, queueToProto(q))
+	}
+	for _, q := range st.DeliveryQueues {
+		out.DeliveryQueues = append(out.DeliveryQueues, queueToProto(q))
 	}
 	byName := func(x, y *smppgwv1.QueueDepth) int { return strings.Compare(x.Name, y.Name) }
 	slices.SortFunc(out.UpstreamQueues, byName)
 	slices.SortFunc(out.DeliveryQueues, byName)
 	return out, nil
+}
+
+// queueToProto reports a queue's entries waiting as its depth and the claimed ones as pending.
+func queueToProto(q gateway.QueueInfo) *smppgwv1.QueueDepth {
+	out := &smppgwv1.QueueDepth{Name: q.Name, Depth: uint64(max(q.Len-q.Claimed, 0)), Pending: uint64(max(q.Claimed, 0))}
+	if q.OldestAge > 0 {
+		out.OldestAge = durationpb.New(q.OldestAge)
+	}
+	return out
 }

@@ -229,8 +229,9 @@ func (f *fakeGateway) Outbind(_ context.Context, cfg gateway.OutbindConfig) erro
 func (f *fakeGateway) Stats(context.Context) (gateway.Stats, error) {
 	return gateway.Stats{
 		MessagesByStatus: map[pdu.MessageState]int64{pdu.ENROUTE: 3, pdu.DELIVERED: 2},
-		Accepted:         5, SubmitRate: 0.5, WindowUsed: 1, WindowSize: 20,
-		QueueDepths: map[string]int{"up1": 4, "acme": 2},
+		Accepted:         5, AcceptRate: 0.5, WindowUsed: 1, WindowSize: 20,
+		UpstreamQueues: []gateway.QueueInfo{{Name: "up1", Len: 4}},
+		DeliveryQueues: []gateway.QueueInfo{{Name: "acme", Len: 2}},
 	}, nil
 }
 

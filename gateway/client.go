@@ -46,7 +46,7 @@ type ClientStatus struct {
 	Name        string
 	State       ClientState
 	Since       time.Time    // when State was entered
-	LastError   string       // why the last bind failed or ended
+	LastError   string       // why the last bind failed or ended; empty once bound again
 	NextAttempt time.Time    // when backing off
 	Session     *SessionInfo // the bound session, if any
 	Queued      int
@@ -369,7 +369,8 @@ func (c *Client) serve(s *Session) {
 	c.binds.Add(1)
 	c.mu.Lock()
 	c.sess = s
-	c.state, c.since, c.nextAttempt = ClientBound, time.Now(), time.Time{}
+	// A bind that holds again clears why the previous one failed or ended.
+	c.state, c.since, c.nextAttempt, c.lastErr = ClientBound, time.Now(), time.Time{}, nil
 	close(c.boundCh)
 	c.mu.Unlock()
 	c.log.Info().Uint64("session", s.ID()).Msg("upstream bound")

@@ -62,12 +62,12 @@ func (h *hub) publish(e Event) {
 
 // counters are the gateway's statistics since start.
 type counters struct {
-	accepted, rejected, receiptsIn, moIn atomic.Uint64
+	accepted, rejected, submitted, receiptsIn, moIn atomic.Uint64
+	// Per-second rates over the last minute, of the counters of the same names.
+	acceptRate, submitRate, receiptRate, moRate rateWindow
 
 	mu       sync.Mutex
 	byStatus map[pdu.MessageState]int64
-	perSec   [60]uint64 // accepted messages per second, a ring indexed by unix second
-	secs     [60]int64  // which second each slot holds
 }
 
 func newCounters() *counters { return &counters{byStatus: make(map[pdu.MessageState]int64)} }
@@ -75,46 +75,116 @@ func newCounters() *counters { return &counters{byStatus: make(map[pdu.MessageSt
 // accept counts a newly accepted message.
 func (c *counters) accept(m *store.Message) {
 	c.accepted.Add(1)
-	now := time.Now().Unix()
+	c.acceptRate.add(time.Now())
 	c.mu.Lock()
 	c.byStatus[m.Status]++
-	i := now % 60
-	if c.secs[i] != now {
-		c.secs[i], c.perSec[i] = now, 0
-	}
-	c.perSec[i]++
 	c.mu.Unlock()
+}
+
+// submit counts a part an upstream accepted (submit_sm_resp OK).
+func (c *counters) submit() {
+	c.submitted.Add(1)
+	c.submitRate.add(time.Now())
+}
+
+// receipt counts a receipt an upstream sent and the store recorded.
+func (c *counters) receipt() {
+	c.receiptsIn.Add(1)
+	c.receiptRate.add(time.Now())
+}
+
+// mo counts an MO an upstream sent and the store queued.
+func (c *counters) mo() {
+	c.moIn.Add(1)
+	c.moRate.add(time.Now())
 }
 
 // transition moves a message between status counts when the store operation that returned m changed
-// its status (the store appends to History exactly then, stamped with UpdatedAt).
-func (c *counters) transition(m *store.Message) {
-	if m == nil || len(m.History) < 2 {
+// its status. That operation appended to History the entries stamped with m.UpdatedAt or one of at
+// (an update that also applied receipts parked before it appends one per status change, stamped
+// with the update's or the receipt's time); the status before them is the one the message leaves.
+func (c *counters) transition(m *store.Message, at ...time.Time) {
+	if m == nil {
 		return
 	}
-	last := m.History[len(m.History)-1]
-	if !last.At.Equal(m.UpdatedAt) {
+	ours := func(t time.Time) bool {
+		if t.Equal(m.UpdatedAt) {
+			return true
+		}
+		for _, a := range at {
+			if t.Equal(a) {
+				return true
+			}
+		}
+		return false
+	}
+	h := m.History
+	i := len(h)
+	for i > 1 && ours(h[i-1].At) {
+		i--
+	}
+	if i == len(h) {
+		return // nothing appended: the status did not change
+	}
+	prev, last := h[i-1].State, h[len(h)-1].State
+	if prev == last {
 		return
 	}
-	prev := m.History[len(m.History)-2].State
 	c.mu.Lock()
 	c.byStatus[prev]--
-	c.byStatus[last.State]++
+	c.byStatus[last]++
 	c.mu.Unlock()
 }
 
-// rate is accepted messages per second over the last minute.
-func (c *counters) rate() float64 {
-	now := time.Now().Unix()
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// rateSpan is the window rates are measured over.
+const rateSpan = 60
+
+// rateWindow measures a rate as a sliding one-minute mean (not an EWMA): one bucket per second in a
+// ring indexed by unix second, each stamped with the second it holds so that a bucket left from an
+// earlier minute is cleared when its slot comes round again. The rate is the sum of the buckets of
+// the last 60 seconds, the current one included, over 60: N events in the last minute read N/60.
+type rateWindow struct {
+	mu   sync.Mutex
+	n    [rateSpan]uint64
+	secs [rateSpan]int64
+}
+
+func (w *rateWindow) add(now time.Time) {
+	sec := now.Unix()
+	i := sec % rateSpan
+	w.mu.Lock()
+	if w.secs[i] != sec {
+		w.secs[i], w.n[i] = sec, 0
+	}
+	w.n[i]++
+	w.mu.Unlock()
+}
+
+// rate is events per second over the minute up to now.
+func (w *rateWindow) rate(now time.Time) float64 {
+	sec := now.Unix()
 	var n uint64
-	for i := range c.secs {
-		if now-c.secs[i] < 60 {
-			n += c.perSec[i]
+	w.mu.Lock()
+	for i := range w.secs {
+		if age := sec - w.secs[i]; age >= 0 && age < rateSpan {
+			n += w.n[i]
 		}
 	}
-	return float64(n) / 60
+	w.mu.Unlock()
+	return float64(n) / rateSpan
+}
+
+// pending is how many accepted messages are not in a final state (this process's view).
+func (c *counters) pending() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var n int64
+	for st, k := range c.byStatus {
+		if !st.Final() && k > 0 {
+			n += k
+		}
+	}
+	return n
 }
 
 func (c *counters) statuses() map[pdu.MessageState]int64 {

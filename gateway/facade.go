@@ -74,16 +74,31 @@ type Event struct {
 	At        time.Time
 }
 
-// Stats are the gateway's counters for the admin API.
+// Stats are the gateway's counters for the admin API. Rates are sliding one-minute means: the
+// events of the last 60 seconds over 60.
 type Stats struct {
 	MessagesByStatus map[pdu.MessageState]int64 // accepted messages by current status (this process's view)
+	Pending          int64                      // of those, the ones not in a final state
 	Accepted         uint64                     // messages accepted since start
 	Rejected         uint64                     // submissions refused since start
-	ReceiptsIn       uint64
-	MOIn             uint64
-	SubmitRate       float64 // accepted messages per second over the last minute
-	Sessions         int     // bound ESME sessions
-	WindowUsed       int     // requests in flight over all sessions and upstream binds
+	Submitted        uint64                     // parts upstreams accepted (submit_sm_resp OK) since start
+	ReceiptsIn       uint64                     // receipts from upstreams, recorded
+	MOIn             uint64                     // MO from upstreams, queued for their accounts
+	AcceptRate       float64                    // messages accepted per second over the last minute
+	SubmitRate       float64                    // parts accepted by upstreams per second over the last minute
+	ReceiptRate      float64                    // receipts per second over the last minute
+	MORate           float64                    // MO per second over the last minute
+	Sessions         int                        // bound ESME sessions
+	WindowUsed       int                        // requests in flight over all sessions and upstream binds
 	WindowSize       int
-	QueueDepths      map[string]int // per upstream (submit) and per account (deliveries)
+	UpstreamQueues   []QueueInfo // the submit queue of every upstream, by name
+	DeliveryQueues   []QueueInfo // the deliver_sm queue (receipts and MO) of every account, by system_id
+}
+
+// QueueInfo is one queue's backlog, read from the store.
+type QueueInfo struct {
+	Name      string        // the upstream, or the account
+	Len       int           // entries, claimed or not
+	Claimed   int           // entries taken by a bind and not yet acknowledged
+	OldestAge time.Duration // since the work at the head of the queue was created; 0 when empty
 }

@@ -450,14 +450,15 @@ func (g *Gateway) Outbind(ctx context.Context, cfg OutbindConfig) error {
 	return err
 }
 
-// Stats returns the gateway's counters; queue depths are read from the store.
+// Stats returns the gateway's counters; queue backlogs are read from the store.
 func (g *Gateway) Stats(ctx context.Context) (Stats, error) {
+	now := time.Now()
 	st := Stats{
-		MessagesByStatus: g.stats.statuses(),
-		Accepted:         g.stats.accepted.Load(), Rejected: g.stats.rejected.Load(),
+		MessagesByStatus: g.stats.statuses(), Pending: g.stats.pending(),
+		Accepted: g.stats.accepted.Load(), Rejected: g.stats.rejected.Load(), Submitted: g.stats.submitted.Load(),
 		ReceiptsIn: g.stats.receiptsIn.Load(), MOIn: g.stats.moIn.Load(),
-		SubmitRate:  g.stats.rate(),
-		QueueDepths: map[string]int{},
+		AcceptRate: g.stats.acceptRate.rate(now), SubmitRate: g.stats.submitRate.rate(now),
+		ReceiptRate: g.stats.receiptRate.rate(now), MORate: g.stats.moRate.rate(now),
 	}
 	for _, s := range g.srv.Sessions() {
 		if s.State == StateBound {
@@ -472,32 +473,44 @@ func (g *Gateway) Stats(ctx context.Context) (Stats, error) {
 		ups = append(ups, u)
 	}
 	g.mu.Unlock()
+	sort.Slice(ups, func(i, j int) bool { return ups[i].cfg.Name < ups[j].cfg.Name })
 	for _, u := range ups {
 		if s := u.client.Session(); s != nil {
 			in := s.Info()
 			st.WindowUsed += in.WindowUsed
 			st.WindowSize += in.WindowSize
 		}
-		q := store.Queue{Kind: store.SubmitQueue, Name: u.cfg.Name}
-		n, err := g.st.QueueLen(ctx, q)
+		qi, err := g.queueInfo(ctx, store.Queue{Kind: store.SubmitQueue, Name: u.cfg.Name}, now)
 		if err != nil {
 			return st, err
 		}
-		st.QueueDepths[q.String()] = n
+		st.UpstreamQueues = append(st.UpstreamQueues, qi)
 	}
 	accounts, err := g.st.ListAccounts(ctx)
 	if err != nil {
 		return st, err
 	}
+	sort.Slice(accounts, func(i, j int) bool { return accounts[i].SystemID < accounts[j].SystemID })
 	for _, a := range accounts {
-		q := store.Queue{Kind: store.DeliverQueue, Name: a.SystemID}
-		n, err := g.st.QueueLen(ctx, q)
+		qi, err := g.queueInfo(ctx, store.Queue{Kind: store.DeliverQueue, Name: a.SystemID}, now)
 		if err != nil {
 			return st, err
 		}
-		st.QueueDepths[q.String()] = n
+		st.DeliveryQueues = append(st.DeliveryQueues, qi)
 	}
 	return st, nil
+}
+
+func (g *Gateway) queueInfo(ctx context.Context, q store.Queue, now time.Time) (QueueInfo, error) {
+	qs, err := g.st.QueueStats(ctx, q)
+	if err != nil {
+		return QueueInfo{}, err
+	}
+	qi := QueueInfo{Name: q.Name, Len: qs.Len, Claimed: qs.Claimed}
+	if !qs.Oldest.IsZero() {
+		qi.OldestAge = max(now.Sub(qs.Oldest), 0)
+	}
+	return qi, nil
 }
 
 // Subscribe delivers receipts and MO for account ("" for every account) until cancel is called.

@@ -428,10 +428,12 @@ func (r *Router) HandleBound(s *Session, a *Account) {
 // partSent settles a part the upstream accepted: the id map is written (UpdatePart), the queue entry
 // acknowledged, and receipts that arrived before the mapping are forwarded.
 func (r *Router) partSent(t *store.PartTask, upstream, upstreamID string) {
+	r.stats.submit()
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
+	at := time.Now()
 	m, early, err := r.st.UpdatePart(ctx, store.PartUpdate{
-		MessageID: t.MessageID, Part: t.Part, Upstream: upstream, UpstreamID: upstreamID, Status: pdu.ENROUTE,
+		MessageID: t.MessageID, Part: t.Part, Upstream: upstream, UpstreamID: upstreamID, Status: pdu.ENROUTE, At: at,
 	})
 	if err != nil {
 		// Not acknowledged: the entry is claimed again after the visibility time-out and sent again.
@@ -440,7 +442,12 @@ func (r *Router) partSent(t *store.PartTask, upstream, upstreamID string) {
 			Msg("submit result not recorded; the part will be sent again")
 		return
 	}
-	r.stats.transition(m)
+	// Receipts that came first were applied by the same update, each stamped with its arrival.
+	stamps := []time.Time{at}
+	for _, rc := range early {
+		stamps = append(stamps, rc.Received)
+	}
+	r.stats.transition(m, stamps...)
 	if err := r.st.Ack(ctx, t.Lease); err != nil {
 		r.log.Warn().Err(err).Str("message_id", t.MessageID).Msg("queue entry not acknowledged; it may be sent again")
 	}
@@ -524,7 +531,7 @@ func (r *Router) upstreamMO(upstream, account string, d *pdu.DeliverSM) pdu.Comm
 		r.log.Error().Err(err).Str("upstream", upstream).Str("account", account).Msg("MO not queued; the upstream is asked to retry")
 		return pdu.ESME_RX_T_APPN
 	}
-	r.stats.moIn.Add(1)
+	r.stats.mo()
 	r.events.publish(Event{Kind: EventMO, Account: account, MO: del, At: del.CreatedAt})
 	r.startDeliveryIfBound(account)
 	r.log.Debug().Str("upstream", upstream).Str("account", account).Msg("MO queued for the account")
@@ -554,7 +561,7 @@ func (r *Router) upstreamReceipt(upstream string, d *pdu.DeliverSM) pdu.CommandS
 		r.log.Error().Err(err).Str("upstream", upstream).Str("upstream_id", info.MessageID).Msg("receipt not recorded; the upstream is asked to retry")
 		return pdu.ESME_RX_T_APPN
 	}
-	r.stats.receiptsIn.Add(1)
+	r.stats.receipt()
 	if parked {
 		r.log.Debug().Str("upstream", upstream).Str("upstream_id", info.MessageID).Msg("receipt parked until its submit_sm_resp is recorded")
 		return pdu.ESME_ROK

@@ -92,6 +92,23 @@ type SessionInfo struct {
 	LateResponses  uint64 // responses that matched nothing pending (after a timeout, or bogus)
 	Lost           uint64 // our requests still pending when the session ended
 	CloseReason    string // set once closed
+
+	// Counts by kind since the session began: "In" read from the peer, "Out" written to it.
+	RequestsIn, RequestsOut             uint64
+	ResponsesIn, ResponsesOut           uint64 // generic_nack included
+	ResponseErrorsIn, ResponseErrorsOut uint64 // responses with a non-OK command_status
+	SubmitSMIn, SubmitSMOut             uint64
+	SubmitSMErrors                      uint64 // submit_sm_resp with an error status (ours or the peer's)
+	DeliverSMIn, DeliverSMOut           uint64
+	DeliverSMErrors                     uint64 // deliver_sm_resp with an error status (ours or the peer's)
+	EnquireLinks                        uint64 // enquire_link requests, both ways
+	Throttled                           uint64 // responses carrying ESME_RTHROTTLED, either way
+	Unparsable                          uint64 // PDUs read that could not be decoded
+
+	TLS              bool      // the connection is TLS
+	BoundAt          time.Time // when the bind succeeded; zero before
+	LastActivity     time.Time // when the last PDU was read; zero before any
+	InterfaceVersion uint8     // the interface_version of the bind request (0x34 for SMPP 3.4); 0 before
 }
 
 var sessionIDs atomic.Uint64
@@ -166,6 +183,7 @@ type Session struct {
 	readAt    time.Time // when the current burst of PDUs was read; the reader's own
 
 	pdusIn, pdusOut, timeouts, late, lost atomic.Uint64
+	ctr                                   sessionCounters
 
 	closeOnce sync.Once
 	closing   chan struct{}
@@ -286,6 +304,8 @@ func (s *Session) Info() SessionInfo {
 	if reason != nil && in.State == StateClosed {
 		in.CloseReason = reason.Error()
 	}
+	s.ctr.fill(&in)
+	in.TLS = isTLS(s.conn)
 	return in
 }
 
@@ -400,6 +420,7 @@ func (s *Session) boundBy(req pdu.Body, resp pdu.Body) {
 	s.peerID = respSystemID(resp)
 	s.mu.Unlock()
 	s.bindType.Store(uint32(bt))
+	s.ctr.bound(b.InterfaceVersion)
 	if s.state.CompareAndSwap(uint32(StateOpen), uint32(StateBound)) {
 		s.bindTmr.Stop()
 		s.log.Info().Str("system_id", sysID).Stringer("bind_type", bt).Msg("bound")
@@ -739,6 +760,7 @@ func (s *Session) write(seq uint32, status pdu.CommandStatus, body pdu.Body) err
 	}
 	s.wbuf = b
 	s.queuedUnlock()
+	s.ctr.wrote(body.CommandID(), status)
 	return nil
 }
 
@@ -751,6 +773,7 @@ func (s *Session) writeHeader(id pdu.CommandID, status pdu.CommandStatus, seq ui
 	}
 	s.wbuf = pdu.AppendHeader(s.wbuf, pdu.Header{Length: pdu.HeaderLen, ID: id, Status: status, Sequence: seq})
 	s.queuedUnlock()
+	s.ctr.wrote(id, status)
 	return nil
 }
 
@@ -878,6 +901,7 @@ func (s *Session) readLoop() {
 				return
 			}
 			s.pdusIn.Add(1)
+			s.ctr.unreadable(s.readAt)
 			if s.unparsable(h, err) {
 				s.shutdown(err, true)
 				return
@@ -885,6 +909,7 @@ func (s *Session) readLoop() {
 			continue
 		}
 		s.pdusIn.Add(1)
+		s.ctr.read(h, s.readAt)
 		if !s.dispatch(h, body) {
 			return
 		}
@@ -1013,9 +1038,10 @@ func (s *Session) bind(h pdu.Header, body pdu.Body) {
 		return
 	}
 	var sysID string
+	var version uint8
 	bt, b, ok := bindOf(body)
 	if ok {
-		sysID = b.SystemID
+		sysID, version = b.SystemID, b.InterfaceVersion
 	}
 	st := s.h.HandleBind(s, Request{Sequence: h.Sequence, Body: body, Sent: s.readAt})
 	if st != pdu.ESME_ROK {
@@ -1027,6 +1053,7 @@ func (s *Session) bind(h pdu.Header, body pdu.Body) {
 	s.peerID = s.localID
 	s.mu.Unlock()
 	s.bindType.Store(uint32(bt))
+	s.ctr.bound(version)
 	var rb pdu.Body
 	switch bt {
 	case BindTransmitter:

@@ -120,6 +120,21 @@ type Queues interface {
 	ListLost(ctx context.Context, limit int) ([]LostPDU, error)
 	// QueueLen returns the number of entries in q, claimed or not.
 	QueueLen(ctx context.Context, q Queue) (int, error)
+	// QueueStats returns what an operator watches of q: its length (as QueueLen), how many of
+	// its entries are claimed and not yet acknowledged, and the age of its head. An empty or
+	// unknown queue has zero stats.
+	QueueStats(ctx context.Context, q Queue) (QueueStats, error)
+}
+
+// QueueStats describe one queue's backlog.
+type QueueStats struct {
+	Len     int // entries, claimed or not, delayed included
+	Claimed int // entries claimed by a consumer and neither acknowledged nor given back
+	// Oldest is when the work of the entry first in line was created: its message accepted, for
+	// a part; its CreatedAt, for a delivery. Zero when the queue is empty. An entry given back
+	// may wait behind the head (on Redis it goes to the tail), so this is the head's age, the
+	// one that grows while nothing is taken, not always the oldest work's.
+	Oldest time.Time
 }
 
 // QueueKind tells the two kinds of queue apart.

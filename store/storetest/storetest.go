@@ -68,6 +68,7 @@ func RunSubset(t *testing.T, h Harness, names ...string) {
 		{"MessageRetention", testRetention},
 		{"Deliveries", testDeliveries},
 		{"ListMessages", testListMessages},
+		{"QueueStats", testQueueStats},
 		{"Config", testConfig},
 		{"RestartDurability", testRestart},
 		{"Closed", testClosed},
@@ -1126,5 +1127,68 @@ func testClosed(t *testing.T, h Harness) {
 	}
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
+	}
+}
+
+// testQueueStats: a queue's length, claims and head age follow accepts, claims, acks, a delayed
+// give-back and deliveries.
+func testQueueStats(t *testing.T, h Harness) {
+	s := h.Open(t, Options())
+	ctx := ctxT(t)
+	stats := func(q store.Queue) store.QueueStats {
+		t.Helper()
+		st, err := s.QueueStats(ctx, q)
+		if err != nil {
+			t.Fatalf("QueueStats(%v): %v", q, err)
+		}
+		return st
+	}
+	near := func(got, want time.Time) bool {
+		d := got.Sub(want)
+		return d > -time.Millisecond && d < time.Millisecond
+	}
+	if st := stats(submitQ("qs")); st != (store.QueueStats{}) {
+		t.Fatalf("empty queue: %+v", st)
+	}
+	base := time.Now().UTC().Truncate(time.Millisecond)
+	m1, m2 := NewMessage("qs1", "acme", "qs", 2), NewMessage("qs2", "acme", "qs", 1)
+	m1.CreatedAt, m2.CreatedAt = base.Add(-2*time.Hour), base.Add(-time.Hour)
+	mustAccept(t, s, m1)
+	mustAccept(t, s, m2)
+	if st := stats(submitQ("qs")); st.Len != 3 || st.Claimed != 0 || !near(st.Oldest, m1.CreatedAt) {
+		t.Fatalf("after accepts: %+v, want 3 entries, none claimed, oldest %v", st, m1.CreatedAt)
+	}
+	got := claim(t, s, "qs", 2, 0)
+	if len(got) != 2 || got[0].MessageID != "qs1" || got[1].MessageID != "qs1" {
+		t.Fatalf("claimed %d parts", len(got))
+	}
+	if st := stats(submitQ("qs")); st.Len != 3 || st.Claimed != 2 || !near(st.Oldest, m1.CreatedAt) {
+		t.Fatalf("after claims: %+v, want 3 entries, 2 claimed, oldest %v", st, m1.CreatedAt)
+	}
+	if err := s.Ack(ctx, got[0].Lease, got[1].Lease); err != nil {
+		t.Fatal(err)
+	}
+	if st := stats(submitQ("qs")); st.Len != 1 || st.Claimed != 0 || !near(st.Oldest, m2.CreatedAt) {
+		t.Fatalf("after acks: %+v, want 1 entry, none claimed, oldest %v", st, m2.CreatedAt)
+	}
+	last := claimOne(t, s, "qs", time.Second)
+	if err := s.GiveBack(ctx, last.Lease, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if st := stats(submitQ("qs")); st.Len != 1 || st.Claimed != 0 || !near(st.Oldest, m2.CreatedAt) {
+		t.Fatalf("given back with a delay: %+v, want 1 entry, none claimed, oldest %v", st, m2.CreatedAt)
+	}
+
+	dq := store.Queue{Kind: store.DeliverQueue, Name: "acme"}
+	d := &store.Delivery{Account: "acme", Kind: store.DeliveryMO, Source: store.Address{Addr: "4478"}, ShortMessage: []byte("hi"),
+		CreatedAt: base.Add(-30 * time.Minute)}
+	if err := s.EnqueueDelivery(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if st := stats(dq); st.Len != 1 || st.Claimed != 0 || !near(st.Oldest, d.CreatedAt) {
+		t.Fatalf("delivery queue: %+v, want 1 entry, oldest %v", st, d.CreatedAt)
+	}
+	if st := stats(submitQ("acme")); st != (store.QueueStats{}) {
+		t.Fatalf("the submit queue of the delivery's account name: %+v, want empty", st)
 	}
 }
