@@ -406,7 +406,13 @@ func (h *serverSession) HandleBind(s *Session, req Request) pdu.CommandStatus {
 		answerAt = deadline
 	}
 	delay := time.Until(answerAt)
-	s.log.Warn().Str("system_id", br.SystemID).Stringer("bind_type", br.BindType).Stringer("status", v.status).
+	// Refusals with nothing checked (penalty window, busy, peer gone) come by the thousand in a flood:
+	// the checked failures, a few per window, are the ones worth a warning.
+	ev := s.log.Debug()
+	if v.checked {
+		ev = s.log.Warn()
+	}
+	ev.Str("system_id", br.SystemID).Stringer("bind_type", br.BindType).Stringer("status", v.status).
 		Str("reason", v.why).Dur("delay", max(delay, 0)).Msg("bind refused")
 	if delay > 0 {
 		t := time.NewTimer(delay)
