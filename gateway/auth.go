@@ -41,10 +41,54 @@ type BindRequest struct {
 }
 
 // Authenticator decides bind requests. It returns the account and ESME_ROK, or the status to refuse
-// with: ESME_RINVSYSID for an unknown system_id, ESME_RINVPASWD for a wrong password, ESME_RBINDFAIL
-// for a bind type or address the account may not use. The server counts concurrent binds itself.
+// with: ESME_RINVPASWD for an unknown system_id and for a wrong password alike (a refusal must not
+// tell which system_ids exist), ESME_RBINDFAIL for a bind type or address the account may not use,
+// ESME_RSYSERR when the accounts cannot be read. The server counts concurrent binds itself.
+//
+// The Server bounds how many Authenticate calls run at once (ServerConfig.MaxPasswordChecks), since
+// each may cost a bcrypt comparison. The package's own Authenticators also let the Server compare
+// passwords itself (credentialSource), through its cache of verified credentials.
 type Authenticator interface {
 	Authenticate(ctx context.Context, req BindRequest) (Account, pdu.CommandStatus)
+}
+
+// credentialSource is implemented by the package's Authenticators: it gives the Server what to check
+// a password against, so that the Server decides when to spend a bcrypt comparison on it.
+type credentialSource interface {
+	// credentials looks the system_id up without comparing any password. An error (accounts
+	// unreadable) refuses the bind with ESME_RSYSERR.
+	credentials(ctx context.Context, systemID string) (credential, error)
+}
+
+// credential is what a password is checked against.
+type credential struct {
+	// hash is the account's bcrypt hash or, when known is false (no such system_id, or an account
+	// without a password), a dummy hash of like cost: comparing against it costs as much time as a
+	// wrong password, and no password matches it.
+	hash  []byte
+	known bool
+	// authorize decides the rest once the password matched: bind types and addresses.
+	authorize func(BindRequest) (Account, pdu.CommandStatus)
+}
+
+// matches compares password with the credential's hash: the bcrypt comparison itself.
+func (c credential) matches(password string) bool {
+	if len(c.hash) == 0 {
+		return false
+	}
+	ok := bcrypt.CompareHashAndPassword(c.hash, []byte(password)) == nil
+	return ok && c.known
+}
+
+// authenticateWith is Authenticate for a credentialSource used on its own, without a Server.
+func authenticateWith(c credential, err error, req BindRequest) (Account, pdu.CommandStatus) {
+	if err != nil {
+		return Account{}, pdu.ESME_RSYSERR
+	}
+	if !c.matches(req.Password) {
+		return Account{}, pdu.ESME_RINVPASWD
+	}
+	return c.authorize(req)
 }
 
 // MemoryAuthenticator is an Authenticator over a fixed set of accounts held in memory.
@@ -130,20 +174,23 @@ func parsePrefix(s string) (netip.Prefix, error) {
 }
 
 // Authenticate implements Authenticator.
-func (m *MemoryAuthenticator) Authenticate(_ context.Context, req BindRequest) (Account, pdu.CommandStatus) {
+func (m *MemoryAuthenticator) Authenticate(ctx context.Context, req BindRequest) (Account, pdu.CommandStatus) {
+	c, err := m.credentials(ctx, req.SystemID)
+	return authenticateWith(c, err, req)
+}
+
+func (m *MemoryAuthenticator) credentials(_ context.Context, systemID string) (credential, error) {
 	m.mu.RLock()
-	a, ok := m.accounts[req.SystemID]
+	a, ok := m.accounts[systemID]
 	dummy := m.dummy
 	m.mu.RUnlock()
 	if !ok {
-		if dummy != nil {
-			_ = bcrypt.CompareHashAndPassword(dummy, []byte(req.Password))
-		}
-		return Account{}, pdu.ESME_RINVSYSID
+		return credential{hash: dummy}, nil
 	}
-	if bcrypt.CompareHashAndPassword([]byte(a.PasswordHash), []byte(req.Password)) != nil {
-		return Account{}, pdu.ESME_RINVPASWD
-	}
+	return credential{hash: []byte(a.PasswordHash), known: true, authorize: a.authorize}, nil
+}
+
+func (a memAccount) authorize(req BindRequest) (Account, pdu.CommandStatus) {
 	if len(a.BindTypes) > 0 && !slices.Contains(a.BindTypes, req.BindType) {
 		return Account{}, pdu.ESME_RBINDFAIL
 	}
@@ -171,55 +218,99 @@ func remoteIP(a net.Addr) (netip.Addr, bool) {
 	return ap.Addr().Unmap(), true
 }
 
-// failureTracker remembers failed binds per remote IP and says how long to hold back the next answer.
-type failureTracker struct {
+// maxTrackedFailures bounds each failureTracker: past it, forgotten entries are swept and, if that is
+// not enough, an arbitrary one is dropped, so that an attacker with many addresses (or system_ids)
+// costs bounded memory; at worst it lifts some slow-downs early, and the bound on concurrent
+// password checks still holds.
+const maxTrackedFailures = 1 << 16
+
+// failureTracker remembers failed binds per key (remote address, system_id): each failure opens a
+// penalty window, base long after the first, doubling per further failure within memory, capped at
+// max.
+type failureTracker[K comparable] struct {
 	base, max, memory time.Duration
+	limit             int
 	mu                sync.Mutex
-	byIP              map[netip.Addr]*failures
+	m                 map[K]*failures
+	swept             time.Time
 }
 
 type failures struct {
-	n    int
-	last time.Time
+	n           int
+	last, until time.Time
 }
 
-func newFailureTracker(base, max, memory time.Duration) *failureTracker {
-	return &failureTracker{base: base, max: max, memory: memory, byIP: make(map[netip.Addr]*failures)}
+func newFailureTracker[K comparable](base, max, memory time.Duration) *failureTracker[K] {
+	return &failureTracker[K]{base: base, max: max, memory: memory, limit: maxTrackedFailures, m: make(map[K]*failures)}
 }
 
-// fail records a failure from ip and returns the delay before answering it: base after the first,
-// doubling per further failure within memory, capped at max.
-func (t *failureTracker) fail(ip netip.Addr, now time.Time) time.Duration {
+// fail records a failure of k at now and returns its delay: the answer is held back that long, and
+// k's penalty window ends then.
+func (t *failureTracker[K]) fail(k K, now time.Time) time.Duration {
 	if t.base <= 0 {
 		return 0
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.byIP) > 4096 {
-		for k, f := range t.byIP {
-			if now.Sub(f.last) > t.memory {
-				delete(t.byIP, k)
-			}
-		}
-	}
-	f := t.byIP[ip]
+	f := t.m[k]
 	if f == nil || now.Sub(f.last) > t.memory {
+		if f == nil && len(t.m) >= t.limit {
+			t.makeRoom(now)
+		}
 		f = &failures{}
-		t.byIP[ip] = f
+		t.m[k] = f
 	}
 	f.n++
-	f.last = now
+	if now.After(f.last) {
+		f.last = now
+	}
 	d := t.base
 	for i := 1; i < f.n && d < t.max; i++ {
 		d *= 2
 	}
-	return min(d, t.max)
+	d = min(d, t.max)
+	if until := now.Add(d); until.After(f.until) {
+		f.until = until
+	}
+	return d
 }
 
-// succeed forgets ip's failures.
-func (t *failureTracker) succeed(ip netip.Addr) {
+// hot reports whether k is in its penalty window at now, and when that ends.
+func (t *failureTracker[K]) hot(k K, now time.Time) (time.Time, bool) {
+	if t.base <= 0 {
+		return time.Time{}, false
+	}
 	t.mu.Lock()
-	delete(t.byIP, ip)
+	defer t.mu.Unlock()
+	if f := t.m[k]; f != nil && now.Before(f.until) {
+		return f.until, true
+	}
+	return time.Time{}, false
+}
+
+// makeRoom drops forgotten entries (at most one sweep a second: a full map of fresh entries must not
+// cost a scan per failure), then an arbitrary entry if still full. t.mu is held.
+func (t *failureTracker[K]) makeRoom(now time.Time) {
+	if now.Sub(t.swept) >= time.Second {
+		t.swept = now
+		for k, f := range t.m {
+			if now.Sub(f.last) > t.memory {
+				delete(t.m, k)
+			}
+		}
+	}
+	for k := range t.m {
+		if len(t.m) < t.limit {
+			break
+		}
+		delete(t.m, k)
+	}
+}
+
+// succeed forgets k's failures.
+func (t *failureTracker[K]) succeed(k K) {
+	t.mu.Lock()
+	delete(t.m, k)
 	t.mu.Unlock()
 }
 

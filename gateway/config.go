@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -230,14 +231,26 @@ type ServerConfig struct {
 	Listeners []ListenerConfig `yaml:"listeners"`
 	// Session tunes every accepted session.
 	Session SessionConfig `yaml:"session"`
-	// FailureDelay is how long the answer to a failed bind is held back for an address that just failed;
-	// it doubles with each further failure from that address up to FailureDelayMax. 0 means 1s;
-	// negative disables the slow-down.
+	// FailureDelay is how long the answer to a failed bind is held back, counted from the bind's
+	// arrival, for an address (and a system_id) that just failed; it doubles with each further failure
+	// of that address (system_id) up to FailureDelayMax. Until then the address is in a penalty window:
+	// its binds are refused with ESME_RBINDFAIL when the window ends, with no password check; the
+	// system_id's binds likewise, unless their credentials are in the cache of verified ones.
+	// 0 means 1s; negative disables the slow-down.
 	FailureDelay time.Duration `yaml:"failure_delay"`
-	// FailureDelayMax caps FailureDelay. 0 means 30s.
+	// FailureDelayMax caps FailureDelay. 0 means 10s. It is clamped below Session.BindTimeout, so that
+	// a refused bind always gets its bind_resp before the connection is closed for not binding.
 	FailureDelayMax time.Duration `yaml:"failure_delay_max"`
-	// FailureMemory is how long failures from an address are remembered after the last one. 0 means 10m.
+	// FailureMemory is how long failures of an address (system_id) are remembered after the last one.
+	// 0 means 10m. At most 65536 addresses and as many system_ids are remembered.
 	FailureMemory time.Duration `yaml:"failure_memory"`
+	// MaxPasswordChecks bounds the bcrypt comparisons running at once; a bind that needs one beyond it
+	// is refused at once with ESME_RSYSERR (to be retried) rather than queued. 0 means GOMAXPROCS.
+	MaxPasswordChecks int `yaml:"max_password_checks"`
+	// CredentialCache is how many system_ids' last verified credentials are remembered (a keyed
+	// SHA-256 of the password, never the password, tied to the account's current hash), so that a bind
+	// repeating them costs no bcrypt comparison. 0 means 10000; negative disables the cache.
+	CredentialCache int `yaml:"credential_cache"`
 }
 
 func (c ServerConfig) withDefaults() ServerConfig {
@@ -248,12 +261,27 @@ func (c ServerConfig) withDefaults() ServerConfig {
 		c.FailureDelay = time.Second
 	}
 	if c.FailureDelayMax <= 0 {
-		c.FailureDelayMax = 30 * time.Second
+		c.FailureDelayMax = 10 * time.Second
+	}
+	if limit := bindAnswerLimit(c.Session.withDefaults().BindTimeout); c.FailureDelayMax > limit {
+		c.FailureDelayMax = limit
 	}
 	if c.FailureMemory <= 0 {
 		c.FailureMemory = 10 * time.Minute
 	}
+	if c.MaxPasswordChecks <= 0 {
+		c.MaxPasswordChecks = runtime.GOMAXPROCS(0)
+	}
+	if c.CredentialCache == 0 {
+		c.CredentialCache = 10000
+	}
 	return c
+}
+
+// bindAnswerLimit is how long after a connection opens a refused bind may still be answered: the bind
+// timeout less a margin for the answer to be written before the connection is closed.
+func bindAnswerLimit(bindTimeout time.Duration) time.Duration {
+	return bindTimeout - min(time.Second, bindTimeout/10)
 }
 
 // Validate reports the first field that cannot work.
@@ -265,6 +293,9 @@ func (c ServerConfig) Validate() error {
 		if l.TLS != nil && (l.TLS.CertFile == "" || l.TLS.KeyFile == "") {
 			return fmt.Errorf("gateway: listeners[%d].tls needs cert_file and key_file", i)
 		}
+	}
+	if c.MaxPasswordChecks < 0 {
+		return fmt.Errorf("gateway: max_password_checks %d must not be negative", c.MaxPasswordChecks)
 	}
 	return c.Session.Validate()
 }

@@ -27,8 +27,10 @@
 //
 // Server accepts TCP and TLS listeners, authenticates binds through an Authenticator
 // (StoreAuthenticator reads store.Accounts at each bind; MemoryAuthenticator holds a fixed set), enforces max binds,
-// IP allow-lists, bind types and a per-account throughput cap, slows down repeated failures from one
-// address, keeps a registry of sessions, can outbind to an ESME, and shuts down by unbinding everyone.
+// IP allow-lists, bind types and a per-account throughput cap, slows down repeated failures of an
+// address or system_id before any password is hashed, bounds the bcrypt comparisons running at once and
+// caches verified credentials (bindGate), keeps a registry of sessions, can outbind to an ESME, and
+// shuts down by unbinding everyone.
 // What ESMEs submit goes to a MessageHandler (AcceptSink is the trivial one; Router the real one).
 //
 // Client keeps one bind to one upstream: a supervisor dials (TCP or TLS), binds, and pumps a Queue of

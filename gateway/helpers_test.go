@@ -316,3 +316,6 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// passwordChecks is how many bcrypt comparisons srv has run for binds.
+func passwordChecks(srv *Server) uint64 { return srv.bindGate.checks.Load() }

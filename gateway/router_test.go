@@ -430,8 +430,8 @@ func TestGatewayStoreAccountsAndRoutes(t *testing.T) {
 		Routing:   RouterConfig{Routes: []Route{{Prefix: "44", Upstream: "sim"}}},
 	}, st)
 	ctx := testCtx(t)
-	if _, err := bindESMEErr(t, addr, "newbie", "pw1"); !errors.Is(err, pdu.ESME_RINVSYSID) {
-		t.Fatalf("bind before the account exists: %v, want ESME_RINVSYSID", err)
+	if _, err := bindESMEErr(t, addr, "newbie", "pw1"); !errors.Is(err, pdu.ESME_RINVPASWD) {
+		t.Fatalf("bind before the account exists: %v, want ESME_RINVPASWD (as a wrong password)", err)
 	}
 	// A MinCost hash: at bcrypt's default cost, each bind check takes about a second under -race on
 	// a loaded 2-core machine, which would eat this test's deadline.

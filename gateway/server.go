@@ -58,7 +58,7 @@ type Server struct {
 	auth     Authenticator
 	sink     MessageHandler
 	log      zerolog.Logger
-	failures *failureTracker
+	bindGate *bindGate
 	ctx      context.Context // ends at Shutdown; bounds authentication and failure delays
 	cancel   context.CancelFunc
 
@@ -84,7 +84,7 @@ func NewServer(cfg ServerConfig, auth Authenticator, sink MessageHandler, log ze
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		cfg: cfg, auth: auth, sink: sink, log: log.With().Str("component", "smpp-server").Logger(),
-		failures: newFailureTracker(cfg.FailureDelay, cfg.FailureDelayMax, cfg.FailureMemory),
+		bindGate: newBindGate(cfg),
 		ctx:      ctx, cancel: cancel,
 		all: make(map[uint64]*Session), bound: make(map[string]map[uint64]*Session), buckets: make(map[string]*tokenBucket),
 	}, nil
@@ -364,29 +364,56 @@ type serverSession struct {
 }
 
 func (h *serverSession) HandleBind(s *Session, req Request) pdu.CommandStatus {
+	arrived := time.Now()
 	br := BindRequest{Remote: s.RemoteAddr()}
 	if bt, b, ok := bindOf(req.Body); ok {
 		br.SystemID, br.Password, br.SystemType, br.BindType = b.SystemID, b.Password, b.SystemType, bt
 	}
-	ip, _ := remoteIP(br.Remote)
-	acct, st := h.srv.auth.Authenticate(h.srv.ctx, br)
-	if st == pdu.ESME_ROK {
+	// The bind is decided on the session's reader: ctx ends when the session does (bind timeout,
+	// Shutdown), so that a bind waiting on another's password check gives up then.
+	ctx, cancel := context.WithCancel(h.srv.ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.closing:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	v := h.srv.bindGate.authenticate(ctx, h.srv.auth, s, br, arrived, &s.log)
+	if v.status == pdu.ESME_ROK {
+		acct := v.account
 		// The account's own system_id, so that the registry and MaxBinds see one spelling.
 		if acct.SystemID == "" {
 			acct.SystemID = br.SystemID
 		}
-		st, h.bucket = h.srv.register(s, acct)
+		st, bucket := h.srv.register(s, acct)
 		if st != pdu.ESME_ROK {
 			s.log.Warn().Str("system_id", br.SystemID).Int("max_binds", acct.MaxBinds).Msg("bind refused: too many binds")
 			return st
 		}
+		h.bucket = bucket
 		h.account = acct
 		h.bound.Store(true)
-		h.srv.failures.succeed(ip)
+		ip, _ := remoteIP(br.Remote)
+		h.srv.bindGate.succeeded(ip)
 		return pdu.ESME_ROK
 	}
-	delay := h.srv.failures.fail(ip, time.Now())
-	s.log.Warn().Str("system_id", br.SystemID).Stringer("bind_type", br.BindType).Stringer("status", st).Dur("delay", delay).Msg("bind refused")
+	// The answer goes out before the connection's bind timeout closes it: a refused bind always gets
+	// its bind_resp.
+	answerAt := v.notBefore
+	if deadline := s.started.Add(bindAnswerLimit(s.cfg.BindTimeout)); answerAt.After(deadline) {
+		answerAt = deadline
+	}
+	delay := time.Until(answerAt)
+	// Refusals with nothing checked (penalty window, busy, peer gone) come by the thousand in a flood:
+	// the checked failures, a few per window, are the ones worth a warning.
+	ev := s.log.Debug()
+	if v.checked {
+		ev = s.log.Warn()
+	}
+	ev.Str("system_id", br.SystemID).Stringer("bind_type", br.BindType).Stringer("status", v.status).
+		Str("reason", v.why).Dur("delay", max(delay, 0)).Msg("bind refused")
 	if delay > 0 {
 		t := time.NewTimer(delay)
 		select {
@@ -396,7 +423,7 @@ func (h *serverSession) HandleBind(s *Session, req Request) pdu.CommandStatus {
 		}
 		t.Stop()
 	}
-	return st
+	return v.status
 }
 
 func (h *serverSession) HandleRequest(s *Session, req Request) {

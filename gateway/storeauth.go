@@ -36,30 +36,37 @@ func NewStoreAuthenticator(st store.Accounts, log zerolog.Logger) (*StoreAuthent
 
 // Authenticate implements Authenticator. A store that cannot be read refuses with ESME_RSYSERR.
 func (a *StoreAuthenticator) Authenticate(ctx context.Context, req BindRequest) (Account, pdu.CommandStatus) {
+	c, err := a.credentials(ctx, req.SystemID)
+	return authenticateWith(c, err, req)
+}
+
+func (a *StoreAuthenticator) credentials(ctx context.Context, systemID string) (credential, error) {
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
-	sa, err := a.st.GetAccount(ctx, req.SystemID)
+	sa, err := a.st.GetAccount(ctx, systemID)
 	switch {
 	case errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid):
-		_ = bcrypt.CompareHashAndPassword(a.dummy, []byte(req.Password))
-		return Account{}, pdu.ESME_RINVSYSID
+		return credential{hash: a.dummy}, nil
 	case err != nil:
-		a.log.Error().Err(err).Str("system_id", req.SystemID).Msg("bind refused: accounts unreadable")
-		return Account{}, pdu.ESME_RSYSERR
+		a.log.Error().Err(err).Str("system_id", systemID).Msg("bind refused: accounts unreadable")
+		return credential{}, fmt.Errorf("gateway: read account %s: %w", systemID, err)
+	case len(sa.PasswordHash) == 0:
+		// No password can match (store.Account.CheckPassword): costs what an unknown system_id does.
+		return credential{hash: a.dummy}, nil
 	}
-	if !sa.CheckPassword(req.Password) {
-		return Account{}, pdu.ESME_RINVPASWD
-	}
-	if sa.Disabled || !sa.AllowsBind(storeBindType(req.BindType)) {
-		return Account{}, pdu.ESME_RBINDFAIL
-	}
-	if len(sa.AllowIPs) > 0 {
-		ip, ok := remoteIP(req.Remote)
-		if !ok || !sa.AllowsIP(ip) {
+	authorize := func(req BindRequest) (Account, pdu.CommandStatus) {
+		if sa.Disabled || !sa.AllowsBind(storeBindType(req.BindType)) {
 			return Account{}, pdu.ESME_RBINDFAIL
 		}
+		if len(sa.AllowIPs) > 0 {
+			ip, ok := remoteIP(req.Remote)
+			if !ok || !sa.AllowsIP(ip) {
+				return Account{}, pdu.ESME_RBINDFAIL
+			}
+		}
+		return accountFromStore(sa), pdu.ESME_ROK
 	}
-	return accountFromStore(sa), pdu.ESME_ROK
+	return credential{hash: sa.PasswordHash, known: true, authorize: authorize}, nil
 }
 
 func storeBindType(b BindType) store.BindTypes {

@@ -121,6 +121,9 @@ func TestConfigEnvOverrides(t *testing.T) {
 		"SMPPGW_SMPP_SYSTEM_ID=gw1",                 // a field of the inlined ServerConfig
 		"SMPPGW_SMPP_SESSION_ENQUIRE_LINK=45s",      // nested duration
 		"SMPPGW_SMPP_SESSION_THROTTLE_INBOUND=true", // bool
+		"SMPPGW_SMPP_MAX_PASSWORD_CHECKS=3",         // bind authentication knobs
+		"SMPPGW_SMPP_CREDENTIAL_CACHE=-1",
+		"SMPPGW_SMPP_FAILURE_DELAY_MAX=5s",
 		"SMPPGW_ROUTING_MAX_DELIVERY_ATTEMPTS=77",
 		"SMPPGW_STORE_REDIS_ADDRS=127.0.0.1:6379, 127.0.0.1:6380", // a list, comma-separated
 		"SMPPGW_STORE_REDIS_DB=2",
@@ -136,6 +139,9 @@ func TestConfigEnvOverrides(t *testing.T) {
 	}
 	if s := cfg.SMPP.Session; s.Window != 3 || s.EnquireLink != 45*time.Second || !s.ThrottleInbound {
 		t.Errorf("session = %+v: file value kept, env values set", s)
+	}
+	if cfg.SMPP.MaxPasswordChecks != 3 || cfg.SMPP.CredentialCache != -1 || cfg.SMPP.FailureDelayMax != 5*time.Second {
+		t.Errorf("max_password_checks %d, credential_cache %d, failure_delay_max %v", cfg.SMPP.MaxPasswordChecks, cfg.SMPP.CredentialCache, cfg.SMPP.FailureDelayMax)
 	}
 	if cfg.Routing.MaxDeliveryAttempts != 77 || cfg.ShutdownTimeout != 2*time.Second {
 		t.Errorf("routing.max_delivery_attempts %d, shutdown_timeout %v", cfg.Routing.MaxDeliveryAttempts, cfg.ShutdownTimeout)

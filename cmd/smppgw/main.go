@@ -72,7 +72,8 @@ Configuration file (YAML; deploy/smppgw.example.yaml shows and explains every fi
   log:               level (trace|debug|info|warn|error, default info), format (console|json, default console)
   smpp:              listen (plain TCP host:port, default %s when no listener is set), system_id,
                      listeners (more addresses, TLS), session (window, timeouts, enquire_link, ...),
-                     failure_delay*, accounts (system_id, password_hash from 'smppgw hash-password',
+                     failure_delay*, failure_memory, max_password_checks, credential_cache,
+                     accounts (system_id, password_hash from 'smppgw hash-password',
                      bind_types, allowed_ips, max_binds, throughput)
   upstreams:         SMSCs to bind to: name, address, system_id, password, bind_type, tls, session, ...
   routing:           routes (prefix, accounts, upstream; seeded into the store), mo_routes (prefix,
