@@ -162,10 +162,10 @@ type Router struct {
 	stats    *counters
 	pool     *pool
 
-	routes   atomic.Pointer[[]store.Route]
-	idPrefix uint32
-	nextID   atomic.Uint64
-	nextRef  atomic.Uint32
+	routes  atomic.Pointer[[]store.Route]
+	idStart atomic.Uint64 // where this run's message ids start, in [0, idSpace); see newMessageID
+	nextID  atomic.Uint64
+	nextRef atomic.Uint32
 
 	mu         sync.Mutex
 	runCtx     context.Context
@@ -177,28 +177,54 @@ func newRouter(cfg RouterConfig, st store.Store, ups upstreamView, instance stri
 	cfg = cfg.withDefaults()
 	mo := slices.Clone(cfg.MORoutes)
 	slices.SortStableFunc(mo, func(a, b MORoute) int { return len(b.Prefix) - len(a.Prefix) })
-	var seed [4]byte
+	var seed [8]byte
 	if _, err := rand.Read(seed[:]); err != nil {
 		return nil, fmt.Errorf("gateway: message id seed: %w", err)
 	}
 	r := &Router{
 		cfg: cfg, st: st, log: log.With().Str("component", "router").Logger(), ups: ups, instance: instance,
 		split: splitModes[cfg.LongMessages], moRoutes: mo, events: events, stats: stats, pool: p,
-		idPrefix: binary.BigEndian.Uint32(seed[:]), deliverers: make(map[string]chan struct{}),
+		deliverers: make(map[string]chan struct{}),
 	}
-	r.nextRef.Store(binary.BigEndian.Uint32(seed[:]))
+	r.idStart.Store(binary.BigEndian.Uint64(seed[:]) % idSpace)
+	r.nextRef.Store(binary.BigEndian.Uint32(seed[4:]))
 	r.routes.Store(&[]store.Route{})
 	return r, nil
 }
 
-// newMessageID returns a gateway message id: 16 hex digits, a random per-process prefix and a counter,
-// so ids from two runs or two instances do not collide in an ESME's records (bar a 2^-32 chance).
-// Each time the counter's 32 bits wrap, the prefix steps by an odd constant, a bijection of the wrap
-// count, so no id repeats within a process however long it runs.
+// Message ids are 16 decimal digits, the first 1 to 7: the numbers idBase to idBase+idSpace-1.
+//
+// Peers keep our ids as text (SMPP says a C-Octet String) or, many of them, as a signed 64-bit number
+// read in a base of their choosing: Kannel's msg-id-type reads hex (0x03) or decimal (0x00), other
+// peers read an id of digits only as decimal and anything else as hex. An id that overflows int64 is
+// saturated to 9223372036854775807 by strtoll, so all of them become one and receipts go to the wrong
+// message; an id read as hex by one rule and as decimal by another can equal a different id read the
+// other way. Digits only, 16 of them, first 1 to 7, is the one form every such reader gets right:
+// every id reads the same way under each rule (all digits), as decimal it is below 8·10^15 and as
+// hex below 0x8000000000000000, both < 2^63, and two different strings of 16 digits are two different
+// numbers in either base. No leading 0: strtoll with base 0 reads it as octal, and a peer that
+// prints the number back would lose it.
+const (
+	idBase  = 1_000_000_000_000_000 // 10^15: the smallest id, "1000000000000000"
+	idSpace = 7 * idBase            // ids are idBase+k for k in [0, idSpace), up to "7999999999999999"
+)
+
+// newMessageID returns a gateway message id (see idBase): this run's counter added to a random start,
+// modulo idSpace. One run repeats none before 7·10^15 ids (two centuries at a million a second). Two
+// runs or two instances meet only when their ranges overlap, a chance of about (ids issued)/idSpace;
+// then the store refuses the repeat and accept moves this run to a new random start (reseedIDs).
 func (r *Router) newMessageID() string {
-	n := r.nextID.Add(1)
-	prefix := r.idPrefix + uint32(n>>32)*0x9E3779B9
-	return fmt.Sprintf("%08x%08x", prefix, uint32(n))
+	n := r.nextID.Add(1) % idSpace
+	k := (r.idStart.Load() + n) % idSpace
+	var b [16]byte
+	return string(strconv.AppendUint(b[:0], idBase+k, 10))
+}
+
+// reseedIDs moves the id sequence to a new random start, after the store found an id taken.
+func (r *Router) reseedIDs() {
+	var seed [8]byte
+	_, _ = rand.Read(seed[:]) // crypto/rand does not fail on supported platforms
+	r.idStart.Store(binary.BigEndian.Uint64(seed[:]) % idSpace)
 }
 
 // seedRoutes writes the configured routes into the store as "config-N" and removes configured routes
@@ -381,7 +407,15 @@ func (r *Router) accept(ctx context.Context, m *store.Message) error {
 		m.Upstream = up
 	}
 	m.ID = r.newMessageID()
-	if err := r.st.AcceptMessage(ctx, m); err != nil {
+	err := r.st.AcceptMessage(ctx, m)
+	for try := 0; errors.Is(err, store.ErrExists) && try < 3; try++ {
+		// Another run or instance issued this id (their sequences met): move ours elsewhere.
+		r.log.Warn().Str("message_id", m.ID).Msg("message id already taken; moving this run's ids to a new random start")
+		r.reseedIDs()
+		m.ID = r.newMessageID()
+		err = r.st.AcceptMessage(ctx, m)
+	}
+	if err != nil {
 		r.log.Error().Err(err).Str("account", m.Account).Str("upstream", m.Upstream).Msg("message not accepted: store write failed")
 		return err
 	}
