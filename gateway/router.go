@@ -73,33 +73,33 @@ var splitModes = map[string]pdu.SplitMode{
 func (c RouterConfig) Validate(upstreams []string) error {
 	for i, r := range c.Routes {
 		if r.Upstream == "" {
-			return fmt.Errorf("gateway: routes[%d].upstream is required", i)
+			return fmt.Errorf("routes[%d].upstream is required", i)
 		}
 		if !slices.Contains(upstreams, r.Upstream) {
-			return fmt.Errorf("gateway: routes[%d].upstream %q names no configured upstream", i, r.Upstream)
+			return fmt.Errorf("routes[%d].upstream %q names no configured upstream", i, r.Upstream)
 		}
 		if strings.ContainsRune(r.Prefix, 0) {
-			return fmt.Errorf("gateway: routes[%d].prefix contains NUL", i)
+			return fmt.Errorf("routes[%d].prefix contains NUL", i)
 		}
 		for j, a := range r.Accounts {
 			if a == "" {
-				return fmt.Errorf("gateway: routes[%d].accounts[%d] is empty", i, j)
+				return fmt.Errorf("routes[%d].accounts[%d] is empty", i, j)
 			}
 		}
 	}
 	for i, r := range c.MORoutes {
 		if r.Account == "" {
-			return fmt.Errorf("gateway: mo_routes[%d].account is required", i)
+			return fmt.Errorf("mo_routes[%d].account is required", i)
 		}
 	}
 	switch {
 	case c.DeliveryRetry < 0:
-		return errors.New("gateway: delivery_retry must not be negative")
+		return errors.New("delivery_retry must not be negative")
 	case c.MaxDeliveryAttempts < 0:
-		return errors.New("gateway: max_delivery_attempts must not be negative")
+		return errors.New("max_delivery_attempts must not be negative")
 	}
 	if _, ok := splitModes[c.LongMessages]; !ok {
-		return fmt.Errorf("gateway: long_messages %q: want udh8, udh16, sar or payload", c.LongMessages)
+		return fmt.Errorf("long_messages %q: want udh8, udh16, sar or payload", c.LongMessages)
 	}
 	return nil
 }
@@ -352,9 +352,11 @@ func (r *Router) HandleMessage(m Inbound) {
 	}
 	switch b := m.Request.Body.(type) {
 	case *pdu.SubmitSM:
-		msg, st := r.fromSubmitSM(account, b, time.Now())
-		if st != pdu.ESME_ROK {
+		msg, err := r.fromSubmitSM(account, b, time.Now())
+		if err != nil {
 			r.stats.rejected.Add(1)
+			st := statusForAcceptError(err)
+			r.log.Info().Str("account", account).Str("dest", b.DestinationAddr).Err(err).Stringer("status", st).Msg("submit_sm refused")
 			_ = m.Respond(st, nil)
 			return
 		}
@@ -389,9 +391,14 @@ func (r *Router) HandleMessage(m Inbound) {
 func statusForAcceptError(err error) pdu.CommandStatus {
 	var ve *ValidationError
 	switch {
+	case errors.As(err, &ve) && ve.Status != pdu.ESME_ROK:
+		return ve.Status
 	case errors.As(err, &ve):
 		return pdu.ESME_RINVPARLEN
 	case errors.Is(err, ErrNoRoute):
+		// ESME_RINVDSTADR rather than ESME_RSUBMITFAIL: the gateway cannot reach this destination at
+		// all, which is permanent for it, and ESMEs treat RINVDSTADR as "do not retry" while many retry
+		// the generic RSUBMITFAIL for ever.
 		return pdu.ESME_RINVDSTADR
 	}
 	return pdu.ESME_RSYSERR
