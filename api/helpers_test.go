@@ -69,10 +69,8 @@ func (f *fakeGateway) Submit(ctx context.Context, s gateway.Submission) (*store.
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range strings.TrimPrefix(s.Destination.Addr, "+") {
-		if c < '0' || c > '9' {
-			return nil, &gateway.ValidationError{Field: "destination", Reason: "not a number"}
-		}
+	if err := s.Validate(time.Now()); err != nil {
+		return nil, err // the gateway's own validation, as gateway.Gateway.Submit runs it
 	}
 	tmpl := &pdu.SubmitSM{SourceAddr: s.Source.Addr, DestinationAddr: s.Destination.Addr, RegisteredDelivery: s.RegisteredDelivery}
 	var parts []*pdu.SubmitSM

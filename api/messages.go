@@ -54,32 +54,23 @@ func (m *messageService) submit(ctx context.Context, p *principal, req *smppgwv1
 	return &smppgwv1.SubmitResponse{MessageId: msg.ID, PartCount: uint32(len(msg.Parts)), DataCoding: codingToProto(msg.DataCoding)}, nil
 }
 
-// submission checks what the API promises to check itself (the gateway validates numbers,
-// lengths and encodability and names the field too) and builds the gateway's Submission.
+// submission builds the gateway's Submission from the request. It checks only what is the API's own
+// (its enums, the payload oneof, client_reference, udhi); the gateway validates the message itself
+// (addresses, content, priority, times), by the same rules as a submit_sm, and names the field.
 func submission(account string, req *smppgwv1.SubmitRequest, now time.Time) (gateway.Submission, error) {
 	sub := gateway.Submission{
 		Account:     account,
 		Source:      store.Address{Addr: req.GetSource()},
 		Destination: store.Address{Addr: req.GetDestination()},
 		ClientRef:   req.GetClientReference(),
+		Priority:    uint8(min(req.GetPriority(), 255)), // the gateway refuses above 3
 	}
 	switch {
-	case req.GetSource() == "":
-		return sub, invalid("source", "required")
-	case req.GetDestination() == "":
-		return sub, invalid("destination", "required")
-	case !isMSISDN(req.GetDestination()):
-		return sub, invalid("destination", "not a number: digits in international format, optionally after '+', at most 20")
-	case !isMSISDN(req.GetSource()) && len(req.GetSource()) > 11:
-		return sub, invalid("source", "an alphanumeric sender id has at most 11 characters")
 	case len(req.GetClientReference()) > maxClientRef:
 		return sub, invalid("client_reference", "longer than %d characters", maxClientRef)
-	case req.GetPriority() > 3:
-		return sub, invalid("priority", "must be 0 to 3")
 	case req.GetUdhi():
 		return sub, unsupported("udhi")
 	}
-	sub.Priority = uint8(req.GetPriority())
 	dc := req.GetDataCoding()
 	if dc != smppgwv1.DataCoding_DATA_CODING_UNSPECIFIED {
 		o, ok := codingOctet[dc]
@@ -90,17 +81,11 @@ func submission(account string, req *smppgwv1.SubmitRequest, now time.Time) (gat
 	}
 	switch pl := req.GetPayload().(type) {
 	case *smppgwv1.SubmitRequest_Text:
-		if pl.Text == "" {
-			return sub, invalid("text", "empty")
-		}
 		if dc == smppgwv1.DataCoding_DATA_CODING_BINARY {
 			return sub, invalid("data_coding", "DATA_CODING_BINARY needs the binary payload, not text")
 		}
 		sub.Text = pl.Text
 	case *smppgwv1.SubmitRequest_Binary:
-		if len(pl.Binary) == 0 {
-			return sub, invalid("binary", "empty")
-		}
 		switch dc {
 		case smppgwv1.DataCoding_DATA_CODING_UNSPECIFIED:
 			o := codingOctet[smppgwv1.DataCoding_DATA_CODING_BINARY]
@@ -110,8 +95,9 @@ func submission(account string, req *smppgwv1.SubmitRequest, now time.Time) (gat
 			return sub, invalid("data_coding", "a binary payload needs DATA_CODING_BINARY")
 		}
 		sub.Binary = pl.Binary
-	default:
-		return sub, invalid("text", "empty: text or binary is required")
+		if sub.Binary == nil {
+			sub.Binary = []byte{} // given but empty: the gateway names "binary"
+		}
 	}
 	switch req.GetRegisteredDelivery() {
 	case smppgwv1.RegisteredDelivery_REGISTERED_DELIVERY_UNSPECIFIED, smppgwv1.RegisteredDelivery_REGISTERED_DELIVERY_NONE:
@@ -261,20 +247,6 @@ func (m *messageService) ListMessages(ctx context.Context, req *smppgwv1.ListMes
 	}
 	out.NextPageToken = f.Cursor
 	return out, nil
-}
-
-// isMSISDN reports whether s is digits in international format, optionally after '+'.
-func isMSISDN(s string) bool {
-	s = strings.TrimPrefix(s, "+")
-	if s == "" || len(s) > 20 {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 func sameNumber(a, b string) bool {

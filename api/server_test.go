@@ -195,15 +195,17 @@ func TestBadInputsAndErrorMapping(t *testing.T) {
 	e.createAccount("acme", "pw1")
 	key := e.createKey("acme", "SCOPE_SEND", "SCOPE_READ")
 	ok := map[string]any{"source": "ACME", "destination": "4915112345678", "text": "hello"}
-	with := func(k string, v any) map[string]any {
+	with := func(kv ...any) map[string]any {
 		m := map[string]any{}
 		for a, b := range ok {
 			m[a] = b
 		}
-		if v == nil {
-			delete(m, k)
-		} else {
-			m[k] = v
+		for i := 0; i < len(kv); i += 2 {
+			if k := kv[i].(string); kv[i+1] == nil {
+				delete(m, k)
+			} else {
+				m[k] = kv[i+1]
+			}
 		}
 		return m
 	}
@@ -216,6 +218,11 @@ func TestBadInputsAndErrorMapping(t *testing.T) {
 		{"bad number", with("destination", "49-abc"), 400, "destination"},
 		{"missing destination", with("destination", nil), 400, "destination"},
 		{"missing source", with("source", nil), 400, "source"},
+		// The gateway's rules, the same a submit_sm is held to (gateway.TestSMPPAndAPIValidateAlike).
+		{"destination not a number", with("destination", "not-a-number"), 400, "destination: not a number"},
+		{"empty text and empty source", with("source", nil, "text", ""), 400, "source: is required"},
+		{"alphanumeric sender too long", with("source", "ACMESHOPPING"), 400, "source: 12 characters, at most 11"},
+		{"empty binary", with("text", nil, "binary", ""), 400, "binary: is empty"},
 		{"empty text", with("text", ""), 400, "text"},
 		{"no payload", with("text", nil), 400, "text"},
 		{"too long", with("text", strings.Repeat("x", 153*255+1)), 400, "text"},

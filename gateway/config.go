@@ -35,7 +35,7 @@ func (b BindType) String() string {
 // MarshalText writes the lower-case name ("transceiver"), as configuration files spell it.
 func (b BindType) MarshalText() ([]byte, error) {
 	if int(b) >= len(bindTypeNames) {
-		return nil, fmt.Errorf("gateway: invalid bind type %d", uint8(b))
+		return nil, fmt.Errorf("bind_type: %d, want transmitter, receiver or transceiver", uint8(b))
 	}
 	return []byte(bindTypeNames[b]), nil
 }
@@ -52,7 +52,7 @@ func (b *BindType) UnmarshalText(text []byte) error {
 	case "", "none":
 		*b = BindNone
 	default:
-		return fmt.Errorf("gateway: unknown bind type %q (want transmitter, receiver or transceiver)", text)
+		return fmt.Errorf("bind_type: %q, want transmitter, receiver or transceiver", text)
 	}
 	return nil
 }
@@ -119,11 +119,15 @@ func (c SessionConfig) withDefaults() SessionConfig {
 
 // Validate reports the first field that cannot work.
 func (c SessionConfig) Validate() error {
-	if c.Window > maxWindow {
-		return fmt.Errorf("gateway: session.window %d exceeds %d", c.Window, maxWindow)
-	}
-	if c.Window < 0 || c.InboundLimit < 0 || c.MaxPDULength < 0 {
-		return errors.New("gateway: session.window, session.inbound_limit and session.max_pdu_length must not be negative")
+	switch {
+	case c.Window > maxWindow:
+		return fmt.Errorf("session.window: %d, at most %d", c.Window, maxWindow)
+	case c.Window < 0:
+		return fmt.Errorf("session.window: %d, must not be negative", c.Window)
+	case c.InboundLimit < 0:
+		return fmt.Errorf("session.inbound_limit: %d, must not be negative", c.InboundLimit)
+	case c.MaxPDULength < 0:
+		return fmt.Errorf("session.max_pdu_length: %d, must not be negative", c.MaxPDULength)
 	}
 	return nil
 }
@@ -140,17 +144,17 @@ type ServerTLSConfig struct {
 
 func (c *ServerTLSConfig) build() (*tls.Config, error) {
 	if c.CertFile == "" || c.KeyFile == "" {
-		return nil, errors.New("gateway: tls.cert_file and tls.key_file are required")
+		return nil, errors.New("tls: cert_file and key_file are required")
 	}
 	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("gateway: tls.cert_file/key_file: %w", err)
+		return nil, fmt.Errorf("tls.cert_file, tls.key_file: %w", err)
 	}
 	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if c.ClientCAFile != "" {
 		pool, err := loadPool(c.ClientCAFile)
 		if err != nil {
-			return nil, fmt.Errorf("gateway: tls.client_ca_file: %w", err)
+			return nil, fmt.Errorf("tls.client_ca_file: %w", err)
 		}
 		tc.ClientCAs = pool
 		tc.ClientAuth = tls.VerifyClientCertIfGiven
@@ -158,7 +162,7 @@ func (c *ServerTLSConfig) build() (*tls.Config, error) {
 			tc.ClientAuth = tls.RequireAndVerifyClientCert
 		}
 	} else if c.RequireClientCert {
-		return nil, errors.New("gateway: tls.require_client_cert needs tls.client_ca_file")
+		return nil, errors.New("tls.require_client_cert: needs tls.client_ca_file")
 	}
 	return tc, nil
 }
@@ -188,14 +192,14 @@ func (c *ClientTLSConfig) build(address string) (*tls.Config, error) {
 	if c.CAFile != "" {
 		pool, err := loadPool(c.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("gateway: tls.ca_file: %w", err)
+			return nil, fmt.Errorf("tls.ca_file: %w", err)
 		}
 		tc.RootCAs = pool
 	}
 	if c.CertFile != "" || c.KeyFile != "" {
 		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("gateway: tls.cert_file/key_file: %w", err)
+			return nil, fmt.Errorf("tls.cert_file, tls.key_file: %w", err)
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}
@@ -287,11 +291,11 @@ func bindAnswerLimit(bindTimeout time.Duration) time.Duration {
 // Validate reports the first field that cannot work.
 func (c ServerConfig) Validate() error {
 	if len(c.SystemID) > 15 {
-		return fmt.Errorf("gateway: system_id %q is longer than 15 octets", c.SystemID)
+		return fmt.Errorf("system_id: %q is %d octets, at most 15", c.SystemID, len(c.SystemID))
 	}
 	for i, l := range c.Listeners {
 		if l.TLS != nil && (l.TLS.CertFile == "" || l.TLS.KeyFile == "") {
-			return fmt.Errorf("gateway: listeners[%d].tls needs cert_file and key_file", i)
+			return fmt.Errorf("listeners[%d].tls: cert_file and key_file are required", i)
 		}
 	}
 	if c.MaxPasswordChecks < 0 {
@@ -384,19 +388,19 @@ func (c ClientConfig) withDefaults() ClientConfig {
 // Validate reports the first field that cannot work.
 func (c ClientConfig) Validate() error {
 	if c.Address == "" && c.OutbindListen == "" {
-		return errors.New("gateway: client needs address or outbind_listen")
+		return errors.New("address: required, or outbind_listen")
 	}
 	if c.SystemID == "" || len(c.SystemID) > 15 {
-		return fmt.Errorf("gateway: client system_id %q must be 1 to 15 octets", c.SystemID)
+		return fmt.Errorf("system_id: %q is %d octets, must be 1 to 15", c.SystemID, len(c.SystemID))
 	}
 	if len(c.Password) > 8 {
-		return errors.New("gateway: client password is longer than 8 octets")
+		return fmt.Errorf("password: %d octets, at most 8", len(c.Password))
 	}
 	if len(c.SystemType) > 12 {
-		return fmt.Errorf("gateway: client system_type %q is longer than 12 octets", c.SystemType)
+		return fmt.Errorf("system_type: %q is %d octets, at most 12", c.SystemType, len(c.SystemType))
 	}
 	if c.BindType > BindTransceiver {
-		return fmt.Errorf("gateway: client bind_type %d is unknown", c.BindType)
+		return fmt.Errorf("bind_type: %d, want transmitter, receiver or transceiver", c.BindType)
 	}
 	return c.Session.Validate()
 }

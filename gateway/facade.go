@@ -29,14 +29,17 @@ type Submission struct {
 	ClientRef          string
 }
 
-// ValidationError names the field of a Submission (or a submit_sm) that cannot be accepted; the API
-// answers it with InvalidArgument / HTTP 400.
+// ValidationError names the field of a Submission (or a submit_sm) that cannot be accepted, in the
+// submitter's terms; the API answers it with InvalidArgument / HTTP 400, SMPP with Status. Its text
+// is what users read ("source: 12 characters, at most 11 in an alphanumeric sender"), so it has no
+// package prefix.
 type ValidationError struct {
-	Field  string
-	Reason string
+	Field  string            // "destination", "source", "text", "short_message", "validity_period"...
+	Reason string            // what is wrong, with the limit when there is one
+	Status pdu.CommandStatus // the submit_sm_resp status for it (ESME_RINVDSTADR...); zero means ESME_RINVPARLEN
 }
 
-func (e *ValidationError) Error() string { return "gateway: " + e.Field + ": " + e.Reason }
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }
 
 // Errors the API maps to its own codes (errors.Is): no route -> FailedPrecondition or InvalidArgument,
 // throttled -> ResourceExhausted, store.ErrUnavailable -> Unavailable, unknown name -> NotFound.

@@ -73,33 +73,33 @@ var splitModes = map[string]pdu.SplitMode{
 func (c RouterConfig) Validate(upstreams []string) error {
 	for i, r := range c.Routes {
 		if r.Upstream == "" {
-			return fmt.Errorf("gateway: routes[%d].upstream is required", i)
+			return fmt.Errorf("routes[%d].upstream is required", i)
 		}
 		if !slices.Contains(upstreams, r.Upstream) {
-			return fmt.Errorf("gateway: routes[%d].upstream %q names no configured upstream", i, r.Upstream)
+			return fmt.Errorf("routes[%d].upstream %q names no configured upstream", i, r.Upstream)
 		}
 		if strings.ContainsRune(r.Prefix, 0) {
-			return fmt.Errorf("gateway: routes[%d].prefix contains NUL", i)
+			return fmt.Errorf("routes[%d].prefix contains NUL", i)
 		}
 		for j, a := range r.Accounts {
 			if a == "" {
-				return fmt.Errorf("gateway: routes[%d].accounts[%d] is empty", i, j)
+				return fmt.Errorf("routes[%d].accounts[%d] is empty", i, j)
 			}
 		}
 	}
 	for i, r := range c.MORoutes {
 		if r.Account == "" {
-			return fmt.Errorf("gateway: mo_routes[%d].account is required", i)
+			return fmt.Errorf("mo_routes[%d].account is required", i)
 		}
 	}
 	switch {
 	case c.DeliveryRetry < 0:
-		return errors.New("gateway: delivery_retry must not be negative")
+		return errors.New("delivery_retry must not be negative")
 	case c.MaxDeliveryAttempts < 0:
-		return errors.New("gateway: max_delivery_attempts must not be negative")
+		return errors.New("max_delivery_attempts must not be negative")
 	}
 	if _, ok := splitModes[c.LongMessages]; !ok {
-		return fmt.Errorf("gateway: long_messages %q: want udh8, udh16, sar or payload", c.LongMessages)
+		return fmt.Errorf("long_messages %q: want udh8, udh16, sar or payload", c.LongMessages)
 	}
 	return nil
 }
@@ -162,10 +162,10 @@ type Router struct {
 	stats    *counters
 	pool     *pool
 
-	routes   atomic.Pointer[[]store.Route]
-	idPrefix uint32
-	nextID   atomic.Uint64
-	nextRef  atomic.Uint32
+	routes  atomic.Pointer[[]store.Route]
+	idStart atomic.Uint64 // where this run's message ids start, in [0, idSpace); see newMessageID
+	nextID  atomic.Uint64
+	nextRef atomic.Uint32
 
 	mu         sync.Mutex
 	runCtx     context.Context
@@ -177,28 +177,54 @@ func newRouter(cfg RouterConfig, st store.Store, ups upstreamView, instance stri
 	cfg = cfg.withDefaults()
 	mo := slices.Clone(cfg.MORoutes)
 	slices.SortStableFunc(mo, func(a, b MORoute) int { return len(b.Prefix) - len(a.Prefix) })
-	var seed [4]byte
+	var seed [8]byte
 	if _, err := rand.Read(seed[:]); err != nil {
 		return nil, fmt.Errorf("gateway: message id seed: %w", err)
 	}
 	r := &Router{
 		cfg: cfg, st: st, log: log.With().Str("component", "router").Logger(), ups: ups, instance: instance,
 		split: splitModes[cfg.LongMessages], moRoutes: mo, events: events, stats: stats, pool: p,
-		idPrefix: binary.BigEndian.Uint32(seed[:]), deliverers: make(map[string]chan struct{}),
+		deliverers: make(map[string]chan struct{}),
 	}
-	r.nextRef.Store(binary.BigEndian.Uint32(seed[:]))
+	r.idStart.Store(binary.BigEndian.Uint64(seed[:]) % idSpace)
+	r.nextRef.Store(binary.BigEndian.Uint32(seed[4:]))
 	r.routes.Store(&[]store.Route{})
 	return r, nil
 }
 
-// newMessageID returns a gateway message id: 16 hex digits, a random per-process prefix and a counter,
-// so ids from two runs or two instances do not collide in an ESME's records (bar a 2^-32 chance).
-// Each time the counter's 32 bits wrap, the prefix steps by an odd constant, a bijection of the wrap
-// count, so no id repeats within a process however long it runs.
+// Message ids are 16 decimal digits, the first 1 to 7: the numbers idBase to idBase+idSpace-1.
+//
+// Peers keep our ids as text (SMPP says a C-Octet String) or, many of them, as a signed 64-bit number
+// read in a base of their choosing: Kannel's msg-id-type reads hex (0x03) or decimal (0x00), other
+// peers read an id of digits only as decimal and anything else as hex. An id that overflows int64 is
+// saturated to 9223372036854775807 by strtoll, so all of them become one and receipts go to the wrong
+// message; an id read as hex by one rule and as decimal by another can equal a different id read the
+// other way. Digits only, 16 of them, first 1 to 7, is the one form every such reader gets right:
+// every id reads the same way under each rule (all digits), as decimal it is below 8·10^15 and as
+// hex below 0x8000000000000000, both < 2^63, and two different strings of 16 digits are two different
+// numbers in either base. No leading 0: strtoll with base 0 reads it as octal, and a peer that
+// prints the number back would lose it.
+const (
+	idBase  = 1_000_000_000_000_000 // 10^15: the smallest id, "1000000000000000"
+	idSpace = 7 * idBase            // ids are idBase+k for k in [0, idSpace), up to "7999999999999999"
+)
+
+// newMessageID returns a gateway message id (see idBase): this run's counter added to a random start,
+// modulo idSpace. One run repeats none before 7·10^15 ids (two centuries at a million a second). Two
+// runs or two instances meet only when their ranges overlap, a chance of about (ids issued)/idSpace;
+// then the store refuses the repeat and accept moves this run to a new random start (reseedIDs).
 func (r *Router) newMessageID() string {
-	n := r.nextID.Add(1)
-	prefix := r.idPrefix + uint32(n>>32)*0x9E3779B9
-	return fmt.Sprintf("%08x%08x", prefix, uint32(n))
+	n := r.nextID.Add(1) % idSpace
+	k := (r.idStart.Load() + n) % idSpace
+	var b [16]byte
+	return string(strconv.AppendUint(b[:0], idBase+k, 10))
+}
+
+// reseedIDs moves the id sequence to a new random start, after the store found an id taken.
+func (r *Router) reseedIDs() {
+	var seed [8]byte
+	_, _ = rand.Read(seed[:]) // crypto/rand does not fail on supported platforms
+	r.idStart.Store(binary.BigEndian.Uint64(seed[:]) % idSpace)
 }
 
 // seedRoutes writes the configured routes into the store as "config-N" and removes configured routes
@@ -326,9 +352,11 @@ func (r *Router) HandleMessage(m Inbound) {
 	}
 	switch b := m.Request.Body.(type) {
 	case *pdu.SubmitSM:
-		msg, st := r.fromSubmitSM(account, b, time.Now())
-		if st != pdu.ESME_ROK {
+		msg, err := r.fromSubmitSM(account, b, time.Now())
+		if err != nil {
 			r.stats.rejected.Add(1)
+			st := statusForAcceptError(err)
+			r.log.Info().Str("account", account).Str("dest", b.DestinationAddr).Err(err).Stringer("status", st).Msg("submit_sm refused")
 			_ = m.Respond(st, nil)
 			return
 		}
@@ -363,9 +391,14 @@ func (r *Router) HandleMessage(m Inbound) {
 func statusForAcceptError(err error) pdu.CommandStatus {
 	var ve *ValidationError
 	switch {
+	case errors.As(err, &ve) && ve.Status != pdu.ESME_ROK:
+		return ve.Status
 	case errors.As(err, &ve):
 		return pdu.ESME_RINVPARLEN
 	case errors.Is(err, ErrNoRoute):
+		// ESME_RINVDSTADR rather than ESME_RSUBMITFAIL: the gateway cannot reach this destination at
+		// all, which is permanent for it, and ESMEs treat RINVDSTADR as "do not retry" while many retry
+		// the generic RSUBMITFAIL for ever.
 		return pdu.ESME_RINVDSTADR
 	}
 	return pdu.ESME_RSYSERR
@@ -381,7 +414,15 @@ func (r *Router) accept(ctx context.Context, m *store.Message) error {
 		m.Upstream = up
 	}
 	m.ID = r.newMessageID()
-	if err := r.st.AcceptMessage(ctx, m); err != nil {
+	err := r.st.AcceptMessage(ctx, m)
+	for try := 0; errors.Is(err, store.ErrExists) && try < 3; try++ {
+		// Another run or instance issued this id (their sequences met): move ours elsewhere.
+		r.log.Warn().Str("message_id", m.ID).Msg("message id already taken; moving this run's ids to a new random start")
+		r.reseedIDs()
+		m.ID = r.newMessageID()
+		err = r.st.AcceptMessage(ctx, m)
+	}
+	if err != nil {
 		r.log.Error().Err(err).Str("account", m.Account).Str("upstream", m.Upstream).Msg("message not accepted: store write failed")
 		return err
 	}

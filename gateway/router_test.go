@@ -537,11 +537,12 @@ func TestGatewaySubmitLongText(t *testing.T) {
 	}{
 		{Submission{Destination: store.Address{Addr: "1"}, Text: "x"}, "account"},
 		{Submission{Account: "api", Text: "x"}, "destination"},
-		{Submission{Account: "api", Destination: store.Address{Addr: "1"}}, "text"},
-		{Submission{Account: "api", Destination: store.Address{Addr: "1"}, Text: "x", RegisteredDelivery: 3}, "registered_delivery"},
-		{Submission{Account: "api", Destination: store.Address{Addr: "1"}, Text: "x", Validity: time.Now().Add(-time.Hour)}, "validity"},
-		{Submission{Account: "api", Destination: store.Address{Addr: "1"}, Text: "x", Schedule: time.Now().Add(2 * time.Hour), Validity: time.Now().Add(time.Hour)}, "validity"},
-		{Submission{Account: "api", Destination: store.Address{Addr: "1"}, Text: strings.Repeat("x", 160*300)}, "text"},
+		{Submission{Account: "api", Destination: store.Address{Addr: "1"}, Text: "x"}, "source"},
+		{Submission{Account: "api", Source: store.Address{Addr: "INFO"}, Destination: store.Address{Addr: "1"}}, "text"},
+		{Submission{Account: "api", Source: store.Address{Addr: "INFO"}, Destination: store.Address{Addr: "1"}, Text: "x", RegisteredDelivery: 3}, "registered_delivery"},
+		{Submission{Account: "api", Source: store.Address{Addr: "INFO"}, Destination: store.Address{Addr: "1"}, Text: "x", Validity: time.Now().Add(-time.Hour)}, "validity_period"},
+		{Submission{Account: "api", Source: store.Address{Addr: "INFO"}, Destination: store.Address{Addr: "1"}, Text: "x", Schedule: time.Now().Add(2 * time.Hour), Validity: time.Now().Add(time.Hour)}, "validity_period"},
+		{Submission{Account: "api", Source: store.Address{Addr: "INFO"}, Destination: store.Address{Addr: "1"}, Text: strings.Repeat("x", 160*300)}, "text"},
 	} {
 		_, err := g.Submit(ctx, tc.s)
 		var ve *ValidationError
@@ -565,7 +566,7 @@ func TestGatewayForwardsSchedule(t *testing.T) {
 	}, st)
 	ctx := testCtx(t)
 	at := time.Now().Add(2 * time.Hour).Truncate(time.Second)
-	m, err := g.Submit(ctx, Submission{Account: "api", Destination: store.Address{Addr: "447700900123"}, Text: "later", Schedule: at})
+	m, err := g.Submit(ctx, Submission{Account: "api", Source: store.Address{Addr: "INFO"}, Destination: store.Address{Addr: "447700900123"}, Text: "later", Schedule: at})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -575,7 +576,7 @@ func TestGatewayForwardsSchedule(t *testing.T) {
 	e := bindESME(t, addr, newRecorder(), SessionConfig{}, BindTransmitter, "acme", "secret")
 	sent := time.Now()
 	for _, sched := range []string{"000000010000000R", ""} {
-		if _, err := e.Send(ctx, &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "447700900456", ScheduleDeliveryTime: sched, ShortMessage: []byte(sched)}); err != nil {
+		if _, err := e.Send(ctx, &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "447700900456", ScheduleDeliveryTime: sched, ShortMessage: []byte("at " + sched)}); err != nil {
 			t.Fatalf("submit_sm with schedule %q: %v", sched, err)
 		}
 	}
@@ -583,11 +584,11 @@ func TestGatewayForwardsSchedule(t *testing.T) {
 	for _, sm := range sim.submitted() {
 		got, err := pdu.ParseTime(sm.ScheduleDeliveryTime, time.Now())
 		switch string(sm.ShortMessage) {
-		case "000000010000000R": // one hour from when it was accepted
+		case "at 000000010000000R": // one hour from when it was accepted
 			if err != nil || got.Before(sent.Add(time.Hour-time.Second)) || got.After(time.Now().Add(time.Hour+time.Second)) {
 				t.Errorf("relative schedule forwarded as %q (%v, %v)", sm.ScheduleDeliveryTime, got, err)
 			}
-		case "":
+		case "at ":
 			if sm.ScheduleDeliveryTime != "" {
 				t.Errorf("unscheduled submit_sm forwarded with schedule %q", sm.ScheduleDeliveryTime)
 			}

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"bytes"
+	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,100 +19,273 @@ const scheduleSkew = 5 * time.Second
 // maxAddrLen is the longest source_addr or destination_addr of a submit_sm (21 octets with the NUL).
 const maxAddrLen = 20
 
+// maxE164 is the longest international number (ITU-T E.164: country code and national number).
+const maxE164 = 15
+
+// maxAlphanumeric is the longest alphanumeric sender: 11 GSM 7-bit characters fit the 10 octets of
+// TP-Originating-Address (3GPP TS 23.040 9.1.2.5), and SMSCs cut or refuse longer ones.
+const maxAlphanumeric = 11
+
+// TON values of SMPP 3.4 section 5.2.5 the rules below tell apart.
+const (
+	tonInternational = 1
+	tonAlphanumeric  = 5
+)
+
 // validNPI holds the numbering plan indicators SMPP 3.4 section 5.2.6 defines.
 var validNPI = [256]bool{0: true, 1: true, 3: true, 4: true, 6: true, 8: true, 9: true, 10: true, 14: true, 18: true}
 
-// checkAddr validates one address triple; the statuses name which side is wrong.
-func checkAddr(a store.Address, required bool, tonSt, npiSt, addrSt pdu.CommandStatus) (pdu.CommandStatus, string) {
+// The rules below are the one validation of a message, whichever way it came: a submit_sm from an
+// ESME (fromSubmitSM) or a Submission from the API (fromSubmission). They name the field in the
+// submitter's terms and carry the command status a submit_sm is refused with; the API answers the
+// same *ValidationError with InvalidArgument (HTTP 400). Both paths finish with checkUpstream: what is
+// accepted is only what the upstream submit_sm built from it can carry.
+
+func refuse(field string, st pdu.CommandStatus, reason string) *ValidationError {
+	return &ValidationError{Field: field, Reason: reason, Status: st}
+}
+
+// number returns the digits of a numeric address (an optional leading '+' is allowed, as ESMEs send
+// it with TON international) and whether a is one.
+func number(a string) (string, bool) {
+	d := strings.TrimPrefix(a, "+")
+	for i := 0; i < len(d); i++ {
+		if d[i] < '0' || d[i] > '9' {
+			return d, false
+		}
+	}
+	return d, d != ""
+}
+
+// checkTONNPI refuses the type of number and numbering plan values SMPP 3.4 does not define.
+func checkTONNPI(field string, a store.Address, tonSt, npiSt pdu.CommandStatus) *ValidationError {
 	switch {
 	case a.TON > 6:
-		return tonSt, "type of number must be 0 to 6"
+		return refuse(field, tonSt, "type of number "+strconv.Itoa(int(a.TON))+" is not one SMPP defines (0 to 6)")
 	case !validNPI[a.NPI]:
-		return npiSt, "numbering plan indicator is not one SMPP defines"
-	case required && a.Addr == "":
-		return addrSt, "is required"
-	case len(a.Addr) > maxAddrLen:
-		return addrSt, "is longer than 20 octets"
+		return refuse(field, npiSt, "numbering plan indicator "+strconv.Itoa(int(a.NPI))+" is not one SMPP defines")
 	}
-	return pdu.ESME_ROK, ""
+	return nil
+}
+
+// checkDestination: a destination is a number, digits only (after an optional '+'), at most 15 of
+// them in an international number (E.164) and 20 otherwise (the field's size). Alphanumeric
+// destinations (TON 5) are refused: no mobile network delivers to one, and the gateway allows letters
+// only in a sender.
+func checkDestination(a store.Address) *ValidationError {
+	const f = "destination"
+	if ve := checkTONNPI(f, a, pdu.ESME_RINVDSTTON, pdu.ESME_RINVDSTNPI); ve != nil {
+		return ve
+	}
+	if a.Addr == "" {
+		return refuse(f, pdu.ESME_RINVDSTADR, "is required")
+	}
+	if len(a.Addr) > maxAddrLen {
+		return refuse(f, pdu.ESME_RINVDSTADR, strconv.Itoa(len(a.Addr))+" characters, at most "+strconv.Itoa(maxAddrLen))
+	}
+	d, ok := number(a.Addr)
+	switch {
+	case !ok || a.TON == tonAlphanumeric:
+		return refuse(f, pdu.ESME_RINVDSTADR, "not a number: digits only, optionally after '+'")
+	case a.TON == tonInternational && len(d) > maxE164:
+		return refuse(f, pdu.ESME_RINVDSTADR, strconv.Itoa(len(d))+" digits, at most "+strconv.Itoa(maxE164)+" in an international number")
+	}
+	return nil
+}
+
+// checkSource: a sender is a number (as a destination, any TON but 5), or alphanumeric: printable
+// ASCII, at most 11 characters, with TON 5 or 0 (unknown: many ESMEs send their sender name so, and
+// SMSCs take it). It is required: an empty source_addr would leave under whatever sender the upstream
+// gives the gateway's own bind, not one the account chose (possibly another account's), so the
+// gateway refuses it rather than guess.
+func checkSource(a store.Address) *ValidationError {
+	const f = "source"
+	if ve := checkTONNPI(f, a, pdu.ESME_RINVSRCTON, pdu.ESME_RINVSRCNPI); ve != nil {
+		return ve
+	}
+	if a.Addr == "" {
+		return refuse(f, pdu.ESME_RINVSRCADR, "is required")
+	}
+	if len(a.Addr) > maxAddrLen {
+		return refuse(f, pdu.ESME_RINVSRCADR, strconv.Itoa(len(a.Addr))+" characters, at most "+strconv.Itoa(maxAddrLen))
+	}
+	if d, ok := number(a.Addr); ok && a.TON != tonAlphanumeric {
+		if a.TON == tonInternational && len(d) > maxE164 {
+			return refuse(f, pdu.ESME_RINVSRCADR, strconv.Itoa(len(d))+" digits, at most "+strconv.Itoa(maxE164)+" in an international number")
+		}
+		return nil
+	}
+	if a.TON != tonAlphanumeric && a.TON != 0 {
+		return refuse(f, pdu.ESME_RINVSRCADR, "not a number, and an alphanumeric sender needs type of number 5 (or 0)")
+	}
+	if len(a.Addr) > maxAlphanumeric {
+		return refuse(f, pdu.ESME_RINVSRCADR, strconv.Itoa(len(a.Addr))+" characters, at most "+strconv.Itoa(maxAlphanumeric)+" in an alphanumeric sender")
+	}
+	for i := 0; i < len(a.Addr); i++ {
+		if c := a.Addr[i]; c < 0x20 || c > 0x7e {
+			return refuse(f, pdu.ESME_RINVSRCADR, "an alphanumeric sender is printable ASCII only")
+		}
+	}
+	return nil
 }
 
 // checkRegisteredDelivery refuses the values SMPP 3.4 section 5.2.17 reserves.
-func checkRegisteredDelivery(rd uint8) bool { return rd&0x03 != 0x03 && rd&0xe0 == 0 }
+func checkRegisteredDelivery(rd uint8) *ValidationError {
+	if rd&0x03 == 0x03 || rd&0xe0 != 0 {
+		return refuse("registered_delivery", pdu.ESME_RINVREGDLVFLG, "uses reserved bits")
+	}
+	return nil
+}
+
+// checkPriority refuses priority_flag values above 3 (SMPP 3.4 section 5.2.14 reserves them).
+func checkPriority(field string, p uint8) *ValidationError {
+	if p > 3 {
+		return refuse(field, pdu.ESME_RINVPRTFLG, "must be 0 to 3, is "+strconv.Itoa(int(p)))
+	}
+	return nil
+}
 
 // checkTimes checks a message's schedule and validity and returns the schedule to keep: zero for
 // "now" (none, in the past, or within scheduleSkew). A later schedule is stored with the message and
 // forwarded upstream as schedule_delivery_time, so the SMSC holds the message until then, as Kannel and
 // Jasmin forward it; the gateway itself does not delay the submit_sm.
-func checkTimes(schedule time.Time, validity time.Time, now time.Time) (time.Time, pdu.CommandStatus, string, string) {
+func checkTimes(schedule time.Time, validity time.Time, now time.Time) (time.Time, *ValidationError) {
 	if !schedule.After(now.Add(scheduleSkew)) {
 		schedule = time.Time{}
 	}
 	if !validity.IsZero() && !validity.After(now) {
-		return time.Time{}, pdu.ESME_RINVEXPIRY, "validity", "is in the past"
+		return time.Time{}, refuse("validity_period", pdu.ESME_RINVEXPIRY, "is in the past")
 	}
 	if !validity.IsZero() && !schedule.IsZero() && !validity.After(schedule) {
-		return time.Time{}, pdu.ESME_RINVEXPIRY, "validity", "ends before the scheduled delivery"
+		return time.Time{}, refuse("validity_period", pdu.ESME_RINVEXPIRY, "ends before the scheduled delivery")
 	}
-	return schedule, pdu.ESME_ROK, "", ""
+	return schedule, nil
+}
+
+// checkShortMessage checks the content of a submit_sm. An empty message (no short_message and no
+// message_payload) is refused with ESME_RINVMSGLEN: SMPP allows it, but it reaches the handset as an
+// empty SMS the account pays for, which no ESME means to send (the API refuses empty text the same
+// way). Two empty messages do mean something and pass: a Type 0 "ping" (protocol_id 0x40, which
+// handsets acknowledge and do not show) and a message waiting indication (ms_msg_wait_facilities).
+func checkShortMessage(b *pdu.SubmitSM) *ValidationError {
+	_, hasPayload := b.Options.MessagePayload()
+	udhi := b.EsmClass&pdu.EsmClassUDHI != 0
+	switch {
+	case hasPayload && len(b.ShortMessage) > 0:
+		// SMPP 3.4 5.3.2.32: one or the other.
+		return refuse("short_message", pdu.ESME_RINVMSGLEN, "must be empty when message_payload is given")
+	case !hasPayload && len(b.ShortMessage) == 0 && !udhi:
+		if _, mwi := b.Options.MsMsgWaitFacilities(); mwi || b.ProtocolID == 0x40 {
+			return nil
+		}
+		return refuse("short_message", pdu.ESME_RINVMSGLEN, "is empty")
+	case udhi && !hasPayload && (len(b.ShortMessage) == 0 || int(b.ShortMessage[0])+1 > len(b.ShortMessage)):
+		return refuse("short_message", pdu.ESME_RINVMSGLEN, "esm_class says it starts with a user data header, and it holds no whole one")
+	case text.Coding(b.DataCoding) == text.UCS2 && !udhi && len(b.ShortMessage)%2 != 0:
+		return refuse("short_message", pdu.ESME_RINVMSGLEN, strconv.Itoa(len(b.ShortMessage))+" octets: UCS-2 comes in pairs of octets")
+	}
+	return nil
+}
+
+// checkUpstream refuses a message the upstream submit_sm of one of its parts could not carry, before
+// it is acknowledged: once acknowledged it could only fail for good later. It runs the encoder's own
+// checks (pdu's Check) on the submit_sm the client will build (submitSMOf) without encoding it. The
+// absolute times it adds are always 16 characters and are left out here.
+func checkUpstream(m *store.Message) *ValidationError {
+	for i := range m.Parts {
+		p := &m.Parts[i]
+		t := store.PartTask{
+			ServiceType: m.ServiceType, Source: m.Source, Destination: m.Destination, ESMClass: p.ESMClass,
+			ProtocolID: m.ProtocolID, PriorityFlag: m.PriorityFlag, RegisteredDelivery: m.RegisteredDelivery,
+			DataCoding: m.DataCoding, ShortMessage: p.ShortMessage, TLVs: p.TLVs,
+		}
+		var sm pdu.SubmitSM
+		fillSubmitSM(&sm, &t)
+		if err := sm.Check(); err != nil {
+			return fromFieldError(err)
+		}
+	}
+	return nil
+}
+
+// fromFieldError says a pdu.FieldError in the user's terms: its field and reason, without the
+// package and PDU the log keeps.
+func fromFieldError(err error) *ValidationError {
+	var fe *pdu.FieldError
+	if errors.As(err, &fe) {
+		f := fe.Field
+		switch f {
+		case "source_addr":
+			f = "source"
+		case "destination_addr":
+			f = "destination"
+		}
+		return refuse(f, fe.Status, fe.Reason)
+	}
+	return refuse("message", pdu.ESME_RSYSERR, reasonOf(err))
+}
+
+// reasonOf says err without the package prefixes the log keeps: "pdu: submit_sm: short_message: text:
+// character not encodable: ..." reads "character not encodable: ...".
+func reasonOf(err error) string {
+	for strings.HasPrefix(err.Error(), "pdu: ") && errors.Unwrap(err) != nil {
+		err = errors.Unwrap(err)
+	}
+	return strings.TrimPrefix(err.Error(), "text: ")
 }
 
 // fromSubmitSM validates a submit_sm from account and turns it into a store.Message of one part (a
 // part of a long message, UDH or SAR, stays one part as received), routed. Nothing of b is aliased.
-func (r *Router) fromSubmitSM(account string, b *pdu.SubmitSM, now time.Time) (*store.Message, pdu.CommandStatus) {
-	src := store.Address{TON: b.SourceAddrTON, NPI: b.SourceAddrNPI, Addr: strings.Clone(b.SourceAddr)}
-	dst := store.Address{TON: b.DestAddrTON, NPI: b.DestAddrNPI, Addr: strings.Clone(b.DestinationAddr)}
-	if st, why := checkAddr(dst, true, pdu.ESME_RINVDSTTON, pdu.ESME_RINVDSTNPI, pdu.ESME_RINVDSTADR); st != pdu.ESME_ROK {
-		r.log.Info().Str("account", account).Str("dest", dst.Addr).Str("reason", why).Msg("submit_sm refused: destination")
-		return nil, st
+// Errors are *ValidationError (its Status is the answer) or ErrNoRoute.
+func (r *Router) fromSubmitSM(account string, b *pdu.SubmitSM, now time.Time) (*store.Message, error) {
+	src := store.Address{TON: b.SourceAddrTON, NPI: b.SourceAddrNPI, Addr: b.SourceAddr}
+	dst := store.Address{TON: b.DestAddrTON, NPI: b.DestAddrNPI, Addr: b.DestinationAddr}
+	if ve := checkDestination(dst); ve != nil {
+		return nil, ve
 	}
-	if st, why := checkAddr(src, false, pdu.ESME_RINVSRCTON, pdu.ESME_RINVSRCNPI, pdu.ESME_RINVSRCADR); st != pdu.ESME_ROK {
-		r.log.Info().Str("account", account).Str("src", src.Addr).Str("reason", why).Msg("submit_sm refused: source")
-		return nil, st
+	if ve := checkSource(src); ve != nil {
+		return nil, ve
 	}
-	if !checkRegisteredDelivery(b.RegisteredDelivery) {
-		return nil, pdu.ESME_RINVREGDLVFLG
+	if ve := checkShortMessage(b); ve != nil {
+		return nil, ve
+	}
+	if ve := checkRegisteredDelivery(b.RegisteredDelivery); ve != nil {
+		return nil, ve
+	}
+	if ve := checkPriority("priority_flag", b.PriorityFlag); ve != nil {
+		return nil, ve
 	}
 	// Message type (bits 5-2): default, or the ESME's delivery / manual acknowledgement.
 	if mt := b.EsmClass & pdu.EsmClassTypeMask; mt != 0 && mt != pdu.EsmClassSMEAck && mt != pdu.EsmClassUserAck {
-		return nil, pdu.ESME_RINVESMCLASS
-	}
-	_, hasPayload := b.Options.MessagePayload()
-	switch {
-	case hasPayload && len(b.ShortMessage) > 0:
-		return nil, pdu.ESME_RINVMSGLEN // SMPP 3.4 5.3.2.32: one or the other
-	case b.EsmClass&pdu.EsmClassUDHI != 0 && (len(b.ShortMessage) == 0 || int(b.ShortMessage[0])+1 > len(b.ShortMessage)):
-		return nil, pdu.ESME_RINVMSGLEN // UDHI set but no whole UDH
-	case text.Coding(b.DataCoding) == text.UCS2 && b.EsmClass&pdu.EsmClassUDHI == 0 && len(b.ShortMessage)%2 != 0:
-		return nil, pdu.ESME_RINVMSGLEN // UCS-2 comes in pairs of octets
+		return nil, refuse("esm_class", pdu.ESME_RINVESMCLASS, "message type "+strconv.Itoa(int(mt>>2))+" is not one an ESME submits")
 	}
 	schedule, err := pdu.ParseTime(b.ScheduleDeliveryTime, now)
 	if err != nil {
-		return nil, pdu.ESME_RINVSCHED
+		return nil, refuse("schedule_delivery_time", pdu.ESME_RINVSCHED, "not an SMPP time")
 	}
 	validity, err := pdu.ParseTime(b.ValidityPeriod, now)
 	if err != nil {
-		return nil, pdu.ESME_RINVEXPIRY
+		return nil, refuse("validity_period", pdu.ESME_RINVEXPIRY, "not an SMPP time")
 	}
-	schedule, st, _, why := checkTimes(schedule, validity, now)
-	if st != pdu.ESME_ROK {
-		r.log.Info().Str("account", account).Str("reason", why).Stringer("status", st).Msg("submit_sm refused")
-		return nil, st
+	schedule, ve := checkTimes(schedule, validity, now)
+	if ve != nil {
+		return nil, ve
 	}
 	up, ok := r.pickUpstream(account, dst.Addr)
 	if !ok {
-		// ESME_RINVDSTADR rather than ESME_RSUBMITFAIL: the gateway cannot reach this destination at all,
-		// which is permanent for it, and ESMEs treat RINVDSTADR as "do not retry" while many retry the
-		// generic RSUBMITFAIL for ever.
-		r.log.Info().Str("account", account).Str("dest", dst.Addr).Msg("submit_sm refused: no route")
-		return nil, pdu.ESME_RINVDSTADR
+		return nil, ErrNoRoute
 	}
-	return &store.Message{
+	src.Addr, dst.Addr = strings.Clone(src.Addr), strings.Clone(dst.Addr)
+	m := &store.Message{
 		Account: account, ServiceType: strings.Clone(b.ServiceType), Source: src, Destination: dst,
 		ESMClass: b.EsmClass, ProtocolID: b.ProtocolID, PriorityFlag: b.PriorityFlag,
 		RegisteredDelivery: b.RegisteredDelivery, DataCoding: b.DataCoding, Validity: validity, Schedule: schedule, Upstream: up,
 		Parts: []store.Part{{ESMClass: b.EsmClass, ShortMessage: bytes.Clone(b.ShortMessage), TLVs: bytes.Clone(b.Options)}},
-	}, pdu.ESME_ROK
+	}
+	if ve := checkUpstream(m); ve != nil {
+		return nil, ve
+	}
+	return m, nil
 }
 
 // defaultAddr fills the TON/NPI of an address given as a bare string: "+" and digits is
@@ -119,49 +294,21 @@ func defaultAddr(a store.Address) store.Address {
 	if a.TON != 0 || a.NPI != 0 || a.Addr == "" {
 		return a
 	}
-	digits := func(s string) bool {
-		for i := 0; i < len(s); i++ {
-			if s[i] < '0' || s[i] > '9' {
-				return false
-			}
-		}
-		return s != ""
-	}
-	switch {
-	case strings.HasPrefix(a.Addr, "+") && digits(a.Addr[1:]):
-		return store.Address{TON: 1, NPI: 1, Addr: a.Addr[1:]}
-	case digits(a.Addr):
+	switch d, ok := number(a.Addr); {
+	case ok && a.Addr[0] == '+':
+		return store.Address{TON: tonInternational, NPI: 1, Addr: d}
+	case ok:
 		return store.Address{TON: 0, NPI: 1, Addr: a.Addr}
 	}
-	return store.Address{TON: 5, NPI: 0, Addr: a.Addr}
+	return store.Address{TON: tonAlphanumeric, NPI: 0, Addr: a.Addr}
 }
 
 // fromSubmission validates an API submission and turns it into a store.Message, split into parts and
 // routed. Errors are *ValidationError or ErrNoRoute.
 func (r *Router) fromSubmission(s Submission, now time.Time) (*store.Message, error) {
-	bad := func(field, reason string) error { return &ValidationError{Field: field, Reason: reason} }
-	if s.Account == "" {
-		return nil, bad("account", "is required")
-	}
-	src, dst := defaultAddr(s.Source), defaultAddr(s.Destination)
-	if st, why := checkAddr(dst, true, pdu.ESME_RINVDSTTON, pdu.ESME_RINVDSTNPI, pdu.ESME_RINVDSTADR); st != pdu.ESME_ROK {
-		return nil, bad("destination", why)
-	}
-	if st, why := checkAddr(src, false, pdu.ESME_RINVSRCTON, pdu.ESME_RINVSRCNPI, pdu.ESME_RINVSRCADR); st != pdu.ESME_ROK {
-		return nil, bad("source", why)
-	}
-	if (s.Text == "") == (len(s.Binary) == 0) {
-		return nil, bad("text", "exactly one of text and binary is required")
-	}
-	if !checkRegisteredDelivery(s.RegisteredDelivery) {
-		return nil, bad("registered_delivery", "uses reserved bits")
-	}
-	if s.Priority > 3 {
-		return nil, bad("priority", "must be 0 to 3")
-	}
-	schedule, st, field, why := checkTimes(s.Schedule, s.Validity, now)
-	if st != pdu.ESME_ROK {
-		return nil, bad(field, why)
+	src, dst, schedule, err := s.validate(now)
+	if err != nil {
+		return nil, err
 	}
 	up, ok := r.pickUpstream(s.Account, dst.Addr)
 	if !ok {
@@ -177,7 +324,6 @@ func (r *Router) fromSubmission(s Submission, now time.Time) (*store.Message, er
 	}
 	ref := uint16(r.nextRef.Add(1))
 	var parts []*pdu.SubmitSM
-	var err error
 	if s.Text != "" {
 		parts, err = pdu.SplitText(tmpl, r.split, s.Text, ref)
 	} else {
@@ -192,7 +338,11 @@ func (r *Router) fromSubmission(s Submission, now time.Time) (*store.Message, er
 			field = "binary"
 		}
 		// Too many parts (*pdu.FieldError) or text the coding cannot carry (text.ErrUnencodable, ...).
-		return nil, bad(field, err.Error())
+		var fe *pdu.FieldError
+		if errors.As(err, &fe) {
+			return nil, refuse(field, fe.Status, fe.Reason)
+		}
+		return nil, refuse(field, pdu.ESME_RINVMSGLEN, reasonOf(err))
 	}
 	m := &store.Message{
 		Account: s.Account, Source: src, Destination: dst, PriorityFlag: s.Priority,
@@ -202,19 +352,61 @@ func (r *Router) fromSubmission(s Submission, now time.Time) (*store.Message, er
 	for i, p := range parts {
 		m.Parts[i] = store.Part{ESMClass: p.EsmClass, ShortMessage: bytes.Clone(p.ShortMessage), TLVs: bytes.Clone(p.Options)}
 	}
+	if ve := checkUpstream(m); ve != nil {
+		return nil, ve
+	}
 	return m, nil
+}
+
+// Validate checks s by the rules a submit_sm is held to, as Gateway.Submit does before routing and
+// splitting it: the error is a *ValidationError naming the field. Gateway.Submit runs it itself;
+// it is exported for implementations of the API's Gateway other than *Gateway (tests).
+func (s Submission) Validate(now time.Time) error {
+	_, _, _, err := s.validate(now)
+	return err
+}
+
+// validate checks s and returns its addresses (TON/NPI filled by defaultAddr) and the schedule to keep.
+func (s Submission) validate(now time.Time) (src, dst store.Address, schedule time.Time, err error) {
+	fail := func(ve *ValidationError) (store.Address, store.Address, time.Time, error) {
+		return store.Address{}, store.Address{}, time.Time{}, ve
+	}
+	if s.Account == "" {
+		return fail(refuse("account", pdu.ESME_RINVSYSID, "is required"))
+	}
+	src, dst = defaultAddr(s.Source), defaultAddr(s.Destination)
+	if ve := checkDestination(dst); ve != nil {
+		return fail(ve)
+	}
+	if ve := checkSource(src); ve != nil {
+		return fail(ve)
+	}
+	switch {
+	case s.Text != "" && s.Binary != nil:
+		return fail(refuse("text", pdu.ESME_RINVMSGLEN, "give text or binary, not both"))
+	case s.Binary != nil && len(s.Binary) == 0:
+		return fail(refuse("binary", pdu.ESME_RINVMSGLEN, "is empty"))
+	case s.Text == "" && s.Binary == nil:
+		// As checkShortMessage: an empty message is refused.
+		return fail(refuse("text", pdu.ESME_RINVMSGLEN, "is empty: text or binary is required"))
+	}
+	if ve := checkRegisteredDelivery(s.RegisteredDelivery); ve != nil {
+		return fail(ve)
+	}
+	if ve := checkPriority("priority", s.Priority); ve != nil {
+		return fail(ve)
+	}
+	schedule, ve := checkTimes(s.Schedule, s.Validity, now)
+	if ve != nil {
+		return fail(ve)
+	}
+	return src, dst, schedule, nil
 }
 
 // submitSMOf builds the submit_sm of a claimed part.
 func submitSMOf(t *store.PartTask) *pdu.SubmitSM {
-	sm := &pdu.SubmitSM{
-		ServiceType:   t.ServiceType,
-		SourceAddrTON: t.Source.TON, SourceAddrNPI: t.Source.NPI, SourceAddr: t.Source.Addr,
-		DestAddrTON: t.Destination.TON, DestAddrNPI: t.Destination.NPI, DestinationAddr: t.Destination.Addr,
-		EsmClass: t.ESMClass, ProtocolID: t.ProtocolID, PriorityFlag: t.PriorityFlag,
-		RegisteredDelivery: t.RegisteredDelivery, DataCoding: t.DataCoding,
-		ShortMessage: t.ShortMessage, Options: pdu.Options(t.TLVs),
-	}
+	sm := new(pdu.SubmitSM)
+	fillSubmitSM(sm, t)
 	// Absolute times in UTC ("...00+"): unambiguous whatever zone the store decoded them in.
 	if !t.Validity.IsZero() {
 		sm.ValidityPeriod = string(pdu.AppendAbsoluteTime(nil, t.Validity.UTC()))
@@ -223,4 +415,17 @@ func submitSMOf(t *store.PartTask) *pdu.SubmitSM {
 		sm.ScheduleDeliveryTime = string(pdu.AppendAbsoluteTime(nil, t.Schedule.UTC()))
 	}
 	return sm
+}
+
+// fillSubmitSM sets the fields of the upstream submit_sm of t but its times; checkUpstream checks
+// what it builds at accept time.
+func fillSubmitSM(sm *pdu.SubmitSM, t *store.PartTask) {
+	*sm = pdu.SubmitSM{
+		ServiceType:   t.ServiceType,
+		SourceAddrTON: t.Source.TON, SourceAddrNPI: t.Source.NPI, SourceAddr: t.Source.Addr,
+		DestAddrTON: t.Destination.TON, DestAddrNPI: t.Destination.NPI, DestinationAddr: t.Destination.Addr,
+		EsmClass: t.ESMClass, ProtocolID: t.ProtocolID, PriorityFlag: t.PriorityFlag,
+		RegisteredDelivery: t.RegisteredDelivery, DataCoding: t.DataCoding,
+		ShortMessage: t.ShortMessage, Options: pdu.Options(t.TLVs),
+	}
 }

@@ -7,13 +7,19 @@ import (
 )
 
 // encoder appends fields in order and keeps the first error; the generated AppendBody methods drive it.
+// A dry encoder (the generated Check methods) checks every field the same way and appends nothing.
 type encoder struct {
 	b   []byte
 	cmd CommandID
 	err error
+	dry bool
 }
 
-func (e *encoder) u8(v uint8) { e.b = append(e.b, v) }
+func (e *encoder) u8(v uint8) {
+	if !e.dry {
+		e.b = append(e.b, v)
+	}
+}
 
 // cstring appends s and its NUL. max counts the NUL, as the specification's field sizes do.
 func (e *encoder) cstring(s string, max int, field string, st CommandStatus) {
@@ -21,28 +27,33 @@ func (e *encoder) cstring(s string, max int, field string, st CommandStatus) {
 		return
 	}
 	if len(s) >= max {
-		e.err = fieldErr(e.cmd, field, st, "longer than "+itoa(max-1)+" octets")
+		e.err = fieldErr(e.cmd, field, st, itoa(len(s))+" octets, at most "+itoa(max-1))
 		return
 	}
 	if bytes.IndexByte(unsafe.Slice(unsafe.StringData(s), len(s)), 0) >= 0 {
 		e.err = fieldErr(e.cmd, field, st, "contains a NUL octet")
 		return
 	}
-	e.b = append(e.b, s...)
-	e.b = append(e.b, 0)
+	if !e.dry {
+		e.b = append(e.b, s...)
+		e.b = append(e.b, 0)
+	}
 }
 
-func (e *encoder) shortMessage(m []byte) {
+// shortMessage appends sm_length and short_message, of at most max octets.
+func (e *encoder) shortMessage(m []byte, max int) {
 	if e.err != nil {
 		return
 	}
-	if len(m) > 254 {
+	if len(m) > max {
 		// Longer texts travel in parts or in message_payload (see Split).
-		e.err = fieldErr(e.cmd, "short_message", ESME_RINVMSGLEN, "longer than 254 octets")
+		e.err = fieldErr(e.cmd, "short_message", ESME_RINVMSGLEN, itoa(len(m))+" octets, at most "+itoa(max))
 		return
 	}
-	e.b = append(e.b, byte(len(m)))
-	e.b = append(e.b, m...)
+	if !e.dry {
+		e.b = append(e.b, byte(len(m)))
+		e.b = append(e.b, m...)
+	}
 }
 
 func (e *encoder) destAddresses(ds []DestAddress) {
@@ -53,14 +64,16 @@ func (e *encoder) destAddresses(ds []DestAddress) {
 		e.err = fieldErr(e.cmd, "number_of_dests", ESME_RINVNUMDESTS, "must be 1 to 254, is "+itoa(len(ds)))
 		return
 	}
-	e.b = append(e.b, byte(len(ds)))
+	e.u8(byte(len(ds)))
 	for _, d := range ds {
 		switch d.Flag {
 		case DestFlagSMEAddress:
-			e.b = append(e.b, d.Flag, d.TON, d.NPI)
+			e.u8(d.Flag)
+			e.u8(d.TON)
+			e.u8(d.NPI)
 			e.cstring(d.Addr, 21, "destination_addr", ESME_RINVDSTADR)
 		case DestFlagDistList:
-			e.b = append(e.b, d.Flag)
+			e.u8(d.Flag)
 			e.cstring(d.DLName, 21, "dl_name", ESME_RINVDLNAME)
 		default:
 			e.err = fieldErr(e.cmd, "dest_flag", ESME_RINVDESTFLAG, "must be 1 (SME address) or 2 (distribution list), is "+itoa(int(d.Flag)))
@@ -77,11 +90,14 @@ func (e *encoder) unsuccessSMEs(us []UnsuccessSME) {
 		e.err = fieldErr(e.cmd, "no_unsuccess", ESME_RINVNUMDESTS, "more than 254 entries")
 		return
 	}
-	e.b = append(e.b, byte(len(us)))
+	e.u8(byte(len(us)))
 	for _, u := range us {
-		e.b = append(e.b, u.TON, u.NPI)
+		e.u8(u.TON)
+		e.u8(u.NPI)
 		e.cstring(u.Addr, 21, "destination_addr", ESME_RINVDSTADR)
-		e.b = binary.BigEndian.AppendUint32(e.b, uint32(u.ErrorStatus))
+		if !e.dry {
+			e.b = binary.BigEndian.AppendUint32(e.b, uint32(u.ErrorStatus))
+		}
 	}
 }
 
@@ -93,7 +109,9 @@ func (e *encoder) options(o Options) {
 		e.err = err
 		return
 	}
-	e.b = append(e.b, o...)
+	if !e.dry {
+		e.b = append(e.b, o...)
+	}
 }
 
 // decoder reads fields in order and keeps the first error; the generated DecodeBody methods drive it.
@@ -156,9 +174,16 @@ func (d *decoder) cstring(max int, field string, st CommandStatus) string {
 	return unsafe.String(&rest[0], i)
 }
 
-func (d *decoder) shortMessage() []byte {
+// shortMessage reads sm_length and short_message. An sm_length above max (254: SMPP 3.4 section
+// 4.4.1 bounds it, though its octet could say 255) is refused here, so that nothing the encoder would
+// refuse to send on is ever read as valid.
+func (d *decoder) shortMessage(max int) []byte {
 	n := int(d.u8("sm_length"))
 	if d.err != nil {
+		return nil
+	}
+	if n > max {
+		d.fail("short_message", ESME_RINVMSGLEN, itoa(n)+" octets, at most "+itoa(max))
 		return nil
 	}
 	if n > len(d.b)-d.off {

@@ -166,6 +166,9 @@ func (*GenericNack) CommandID() CommandID { return GenericNackID }
 // AppendBody appends the encoded body (without the header) to dst.
 func (*GenericNack) AppendBody(dst []byte) ([]byte, error) { return dst, nil }
 
+// Check reports the first field AppendBody would refuse: none, the body is empty.
+func (*GenericNack) Check() error { return nil }
+
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p
 // alias src: src must not be modified while p is in use.
 func (*GenericNack) DecodeBody(src []byte) error { return emptyBody(GenericNackID, src) }
@@ -188,6 +191,18 @@ func (*BindReceiver) CommandID() CommandID { return BindReceiverID }
 // AppendBody appends the encoded body (without the header) to dst.
 func (p *BindReceiver) AppendBody(dst []byte) ([]byte, error) {
 	e := encoder{b: dst, cmd: BindReceiverID}
+	p.encode(&e)
+	return e.b, e.err
+}
+
+// Check reports the first field AppendBody would refuse, as a *FieldError, without encoding.
+func (p *BindReceiver) Check() error {
+	e := encoder{cmd: BindReceiverID, dry: true}
+	p.encode(&e)
+	return e.err
+}
+
+func (p *BindReceiver) encode(e *encoder) {
 	e.cstring(p.SystemID, 16, "system_id", ESME_RINVSYSID)
 	e.cstring(p.Password, 9, "password", ESME_RINVPASWD)
 	e.cstring(p.SystemType, 13, "system_type", ESME_RINVSYSTYP)
@@ -195,7 +210,6 @@ func (p *BindReceiver) AppendBody(dst []byte) ([]byte, error) {
 	e.u8(uint8(p.AddrTON))
 	e.u8(uint8(p.AddrNPI))
 	e.cstring(p.AddressRange, 41, "address_range", ESME_RINVPARLEN)
-	return e.b, e.err
 }
 
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p
@@ -225,9 +239,20 @@ func (*BindReceiverResp) CommandID() CommandID { return BindReceiverRespID }
 // AppendBody appends the encoded body (without the header) to dst.
 func (p *BindReceiverResp) AppendBody(dst []byte) ([]byte, error) {
 	e := encoder{b: dst, cmd: BindReceiverRespID}
+	p.encode(&e)
+	return e.b, e.err
+}
+
+// Check reports the first field AppendBody would refuse, as a *FieldError, without encoding.
+func (p *BindReceiverResp) Check() error {
+	e := encoder{cmd: BindReceiverRespID, dry: true}
+	p.encode(&e)
+	return e.err
+}
+
+func (p *BindReceiverResp) encode(e *encoder) {
 	e.cstring(p.SystemID, 16, "system_id", ESME_RINVSYSID)
 	e.options(p.Options)
-	return e.b, e.err
 }
 
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p
@@ -257,6 +282,18 @@ func (*BindTransmitter) CommandID() CommandID { return BindTransmitterID }
 // AppendBody appends the encoded body (without the header) to dst.
 func (p *BindTransmitter) AppendBody(dst []byte) ([]byte, error) {
 	e := encoder{b: dst, cmd: BindTransmitterID}
+	p.encode(&e)
+	return e.b, e.err
+}
+
+// Check reports the first field AppendBody would refuse, as a *FieldError, without encoding.
+func (p *BindTransmitter) Check() error {
+	e := encoder{cmd: BindTransmitterID, dry: true}
+	p.encode(&e)
+	return e.err
+}
+
+func (p *BindTransmitter) encode(e *encoder) {
 	e.cstring(p.SystemID, 16, "system_id", ESME_RINVSYSID)
 	e.cstring(p.Password, 9, "password", ESME_RINVPASWD)
 	e.cstring(p.SystemType, 13, "system_type", ESME_RINVSYSTYP)
@@ -264,7 +301,6 @@ func (p *BindTransmitter) AppendBody(dst []byte) ([]byte, error) {
 	e.u8(uint8(p.AddrTON))
 	e.u8(uint8(p.AddrNPI))
 	e.cstring(p.AddressRange, 41, "address_range", ESME_RINVPARLEN)
-	return e.b, e.err
 }
 
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p
@@ -294,9 +330,20 @@ func (*BindTransmitterResp) CommandID() CommandID { return BindTransmitterRespID
 // AppendBody appends the encoded body (without the header) to dst.
 func (p *BindTransmitterResp) AppendBody(dst []byte) ([]byte, error) {
 	e := encoder{b: dst, cmd: BindTransmitterRespID}
+	p.encode(&e)
+	return e.b, e.err
+}
+
+// Check reports the first field AppendBody would refuse, as a *FieldError, without encoding.
+func (p *BindTransmitterResp) Check() error {
+	e := encoder{cmd: BindTransmitterRespID, dry: true}
+	p.encode(&e)
+	return e.err
+}
+
+func (p *BindTransmitterResp) encode(e *encoder) {
 	e.cstring(p.SystemID, 16, "system_id", ESME_RINVSYSID)
 	e.options(p.Options)
-	return e.b, e.err
 }
 
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p
@@ -323,11 +370,22 @@ func (*QuerySM) CommandID() CommandID { return QuerySMID }
 // AppendBody appends the encoded body (without the header) to dst.
 func (p *QuerySM) AppendBody(dst []byte) ([]byte, error) {
 	e := encoder{b: dst, cmd: QuerySMID}
+	p.encode(&e)
+	return e.b, e.err
+}
+
+// Check reports the first field AppendBody would refuse, as a *FieldError, without encoding.
+func (p *QuerySM) Check() error {
+	e := encoder{cmd: QuerySMID, dry: true}
+	p.encode(&e)
+	return e.err
+}
+
+func (p *QuerySM) encode(e *encoder) {
 	e.cstring(p.MessageID, 65, "message_id", ESME_RINVMSGID)
 	e.u8(uint8(p.SourceAddrTON))
 	e.u8(uint8(p.SourceAddrNPI))
 	e.cstring(p.SourceAddr, 21, "source_addr", ESME_RINVSRCADR)
-	return e.b, e.err
 }
 
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p
@@ -356,11 +414,22 @@ func (*QuerySMResp) CommandID() CommandID { return QuerySMRespID }
 // AppendBody appends the encoded body (without the header) to dst.
 func (p *QuerySMResp) AppendBody(dst []byte) ([]byte, error) {
 	e := encoder{b: dst, cmd: QuerySMRespID}
+	p.encode(&e)
+	return e.b, e.err
+}
+
+// Check reports the first field AppendBody would refuse, as a *FieldError, without encoding.
+func (p *QuerySMResp) Check() error {
+	e := encoder{cmd: QuerySMRespID, dry: true}
+	p.encode(&e)
+	return e.err
+}
+
+func (p *QuerySMResp) encode(e *encoder) {
 	e.cstring(p.MessageID, 65, "message_id", ESME_RINVMSGID)
 	e.cstring(p.FinalDate, 17, "final_date", ESME_RINVPARLEN)
 	e.u8(uint8(p.MessageState))
 	e.u8(uint8(p.ErrorCode))
-	return e.b, e.err
 }
 
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p
@@ -403,6 +472,18 @@ func (*SubmitSM) CommandID() CommandID { return SubmitSMID }
 // AppendBody appends the encoded body (without the header) to dst.
 func (p *SubmitSM) AppendBody(dst []byte) ([]byte, error) {
 	e := encoder{b: dst, cmd: SubmitSMID}
+	p.encode(&e)
+	return e.b, e.err
+}
+
+// Check reports the first field AppendBody would refuse, as a *FieldError, without encoding.
+func (p *SubmitSM) Check() error {
+	e := encoder{cmd: SubmitSMID, dry: true}
+	p.encode(&e)
+	return e.err
+}
+
+func (p *SubmitSM) encode(e *encoder) {
 	e.cstring(p.ServiceType, 6, "service_type", ESME_RINVSERTYP)
 	e.u8(uint8(p.SourceAddrTON))
 	e.u8(uint8(p.SourceAddrNPI))
@@ -419,9 +500,8 @@ func (p *SubmitSM) AppendBody(dst []byte) ([]byte, error) {
 	e.u8(uint8(p.ReplaceIfPresentFlag))
 	e.u8(uint8(p.DataCoding))
 	e.u8(uint8(p.SMDefaultMsgID))
-	e.shortMessage(p.ShortMessage)
+	e.shortMessage(p.ShortMessage, 254)
 	e.options(p.Options)
-	return e.b, e.err
 }
 
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p
@@ -444,7 +524,7 @@ func (p *SubmitSM) DecodeBody(src []byte) error {
 	p.ReplaceIfPresentFlag = d.u8("replace_if_present_flag")
 	p.DataCoding = d.u8("data_coding")
 	p.SMDefaultMsgID = d.u8("sm_default_msg_id")
-	p.ShortMessage = d.shortMessage()
+	p.ShortMessage = d.shortMessage(254)
 	p.Options = d.options()
 	return d.finish()
 }
@@ -462,9 +542,20 @@ func (*SubmitSMResp) CommandID() CommandID { return SubmitSMRespID }
 // AppendBody appends the encoded body (without the header) to dst.
 func (p *SubmitSMResp) AppendBody(dst []byte) ([]byte, error) {
 	e := encoder{b: dst, cmd: SubmitSMRespID}
+	p.encode(&e)
+	return e.b, e.err
+}
+
+// Check reports the first field AppendBody would refuse, as a *FieldError, without encoding.
+func (p *SubmitSMResp) Check() error {
+	e := encoder{cmd: SubmitSMRespID, dry: true}
+	p.encode(&e)
+	return e.err
+}
+
+func (p *SubmitSMResp) encode(e *encoder) {
 	e.cstring(p.MessageID, 65, "message_id", ESME_RINVMSGID)
 	e.options(p.Options)
-	return e.b, e.err
 }
 
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p
@@ -505,6 +596,18 @@ func (*DeliverSM) CommandID() CommandID { return DeliverSMID }
 // AppendBody appends the encoded body (without the header) to dst.
 func (p *DeliverSM) AppendBody(dst []byte) ([]byte, error) {
 	e := encoder{b: dst, cmd: DeliverSMID}
+	p.encode(&e)
+	return e.b, e.err
+}
+
+// Check reports the first field AppendBody would refuse, as a *FieldError, without encoding.
+func (p *DeliverSM) Check() error {
+	e := encoder{cmd: DeliverSMID, dry: true}
+	p.encode(&e)
+	return e.err
+}
+
+func (p *DeliverSM) encode(e *encoder) {
 	e.cstring(p.ServiceType, 6, "service_type", ESME_RINVSERTYP)
 	e.u8(uint8(p.SourceAddrTON))
 	e.u8(uint8(p.SourceAddrNPI))
@@ -521,9 +624,8 @@ func (p *DeliverSM) AppendBody(dst []byte) ([]byte, error) {
 	e.u8(uint8(p.ReplaceIfPresentFlag))
 	e.u8(uint8(p.DataCoding))
 	e.u8(uint8(p.SMDefaultMsgID))
-	e.shortMessage(p.ShortMessage)
+	e.shortMessage(p.ShortMessage, 254)
 	e.options(p.Options)
-	return e.b, e.err
 }
 
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p
@@ -546,7 +648,7 @@ func (p *DeliverSM) DecodeBody(src []byte) error {
 	p.ReplaceIfPresentFlag = d.u8("replace_if_present_flag")
 	p.DataCoding = d.u8("data_coding")
 	p.SMDefaultMsgID = d.u8("sm_default_msg_id")
-	p.ShortMessage = d.shortMessage()
+	p.ShortMessage = d.shortMessage(254)
 	p.Options = d.options()
 	return d.finish()
 }
@@ -564,9 +666,20 @@ func (*DeliverSMResp) CommandID() CommandID { return DeliverSMRespID }
 // AppendBody appends the encoded body (without the header) to dst.
 func (p *DeliverSMResp) AppendBody(dst []byte) ([]byte, error) {
 	e := encoder{b: dst, cmd: DeliverSMRespID}
+	p.encode(&e)
+	return e.b, e.err
+}
+
+// Check reports the first field AppendBody would refuse, as a *FieldError, without encoding.
+func (p *DeliverSMResp) Check() error {
+	e := encoder{cmd: DeliverSMRespID, dry: true}
+	p.encode(&e)
+	return e.err
+}
+
+func (p *DeliverSMResp) encode(e *encoder) {
 	e.cstring(p.MessageID, 65, "message_id", ESME_RINVMSGID)
 	e.options(p.Options)
-	return e.b, e.err
 }
 
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p
@@ -589,6 +702,9 @@ func (*Unbind) CommandID() CommandID { return UnbindID }
 // AppendBody appends the encoded body (without the header) to dst.
 func (*Unbind) AppendBody(dst []byte) ([]byte, error) { return dst, nil }
 
+// Check reports the first field AppendBody would refuse: none, the body is empty.
+func (*Unbind) Check() error { return nil }
+
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p
 // alias src: src must not be modified while p is in use.
 func (*Unbind) DecodeBody(src []byte) error { return emptyBody(UnbindID, src) }
@@ -603,6 +719,9 @@ func (*UnbindResp) CommandID() CommandID { return UnbindRespID }
 
 // AppendBody appends the encoded body (without the header) to dst.
 func (*UnbindResp) AppendBody(dst []byte) ([]byte, error) { return dst, nil }
+
+// Check reports the first field AppendBody would refuse: none, the body is empty.
+func (*UnbindResp) Check() error { return nil }
 
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p
 // alias src: src must not be modified while p is in use.
@@ -628,6 +747,18 @@ func (*ReplaceSM) CommandID() CommandID { return ReplaceSMID }
 // AppendBody appends the encoded body (without the header) to dst.
 func (p *ReplaceSM) AppendBody(dst []byte) ([]byte, error) {
 	e := encoder{b: dst, cmd: ReplaceSMID}
+	p.encode(&e)
+	return e.b, e.err
+}
+
+// Check reports the first field AppendBody would refuse, as a *FieldError, without encoding.
+func (p *ReplaceSM) Check() error {
+	e := encoder{cmd: ReplaceSMID, dry: true}
+	p.encode(&e)
+	return e.err
+}
+
+func (p *ReplaceSM) encode(e *encoder) {
 	e.cstring(p.MessageID, 65, "message_id", ESME_RINVMSGID)
 	e.u8(uint8(p.SourceAddrTON))
 	e.u8(uint8(p.SourceAddrNPI))
@@ -636,8 +767,7 @@ func (p *ReplaceSM) AppendBody(dst []byte) ([]byte, error) {
 	e.cstring(p.ValidityPeriod, 17, "validity_period", ESME_RINVEXPIRY)
 	e.u8(uint8(p.RegisteredDelivery))
 	e.u8(uint8(p.SMDefaultMsgID))
-	e.shortMessage(p.ShortMessage)
-	return e.b, e.err
+	e.shortMessage(p.ShortMessage, 254)
 }
 
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p
@@ -652,7 +782,7 @@ func (p *ReplaceSM) DecodeBody(src []byte) error {
 	p.ValidityPeriod = d.cstring(17, "validity_period", ESME_RINVEXPIRY)
 	p.RegisteredDelivery = d.u8("registered_delivery")
 	p.SMDefaultMsgID = d.u8("sm_default_msg_id")
-	p.ShortMessage = d.shortMessage()
+	p.ShortMessage = d.shortMessage(254)
 	return d.finish()
 }
 
@@ -666,6 +796,9 @@ func (*ReplaceSMResp) CommandID() CommandID { return ReplaceSMRespID }
 
 // AppendBody appends the encoded body (without the header) to dst.
 func (*ReplaceSMResp) AppendBody(dst []byte) ([]byte, error) { return dst, nil }
+
+// Check reports the first field AppendBody would refuse: none, the body is empty.
+func (*ReplaceSMResp) Check() error { return nil }
 
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p
 // alias src: src must not be modified while p is in use.
@@ -690,6 +823,18 @@ func (*CancelSM) CommandID() CommandID { return CancelSMID }
 // AppendBody appends the encoded body (without the header) to dst.
 func (p *CancelSM) AppendBody(dst []byte) ([]byte, error) {
 	e := encoder{b: dst, cmd: CancelSMID}
+	p.encode(&e)
+	return e.b, e.err
+}
+
+// Check reports the first field AppendBody would refuse, as a *FieldError, without encoding.
+func (p *CancelSM) Check() error {
+	e := encoder{cmd: CancelSMID, dry: true}
+	p.encode(&e)
+	return e.err
+}
+
+func (p *CancelSM) encode(e *encoder) {
 	e.cstring(p.ServiceType, 6, "service_type", ESME_RINVSERTYP)
 	e.cstring(p.MessageID, 65, "message_id", ESME_RINVMSGID)
 	e.u8(uint8(p.SourceAddrTON))
@@ -698,7 +843,6 @@ func (p *CancelSM) AppendBody(dst []byte) ([]byte, error) {
 	e.u8(uint8(p.DestAddrTON))
 	e.u8(uint8(p.DestAddrNPI))
 	e.cstring(p.DestinationAddr, 21, "destination_addr", ESME_RINVDSTADR)
-	return e.b, e.err
 }
 
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p
@@ -727,6 +871,9 @@ func (*CancelSMResp) CommandID() CommandID { return CancelSMRespID }
 // AppendBody appends the encoded body (without the header) to dst.
 func (*CancelSMResp) AppendBody(dst []byte) ([]byte, error) { return dst, nil }
 
+// Check reports the first field AppendBody would refuse: none, the body is empty.
+func (*CancelSMResp) Check() error { return nil }
+
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p
 // alias src: src must not be modified while p is in use.
 func (*CancelSMResp) DecodeBody(src []byte) error { return emptyBody(CancelSMRespID, src) }
@@ -749,6 +896,18 @@ func (*BindTransceiver) CommandID() CommandID { return BindTransceiverID }
 // AppendBody appends the encoded body (without the header) to dst.
 func (p *BindTransceiver) AppendBody(dst []byte) ([]byte, error) {
 	e := encoder{b: dst, cmd: BindTransceiverID}
+	p.encode(&e)
+	return e.b, e.err
+}
+
+// Check reports the first field AppendBody would refuse, as a *FieldError, without encoding.
+func (p *BindTransceiver) Check() error {
+	e := encoder{cmd: BindTransceiverID, dry: true}
+	p.encode(&e)
+	return e.err
+}
+
+func (p *BindTransceiver) encode(e *encoder) {
 	e.cstring(p.SystemID, 16, "system_id", ESME_RINVSYSID)
 	e.cstring(p.Password, 9, "password", ESME_RINVPASWD)
 	e.cstring(p.SystemType, 13, "system_type", ESME_RINVSYSTYP)
@@ -756,7 +915,6 @@ func (p *BindTransceiver) AppendBody(dst []byte) ([]byte, error) {
 	e.u8(uint8(p.AddrTON))
 	e.u8(uint8(p.AddrNPI))
 	e.cstring(p.AddressRange, 41, "address_range", ESME_RINVPARLEN)
-	return e.b, e.err
 }
 
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p
@@ -786,9 +944,20 @@ func (*BindTransceiverResp) CommandID() CommandID { return BindTransceiverRespID
 // AppendBody appends the encoded body (without the header) to dst.
 func (p *BindTransceiverResp) AppendBody(dst []byte) ([]byte, error) {
 	e := encoder{b: dst, cmd: BindTransceiverRespID}
+	p.encode(&e)
+	return e.b, e.err
+}
+
+// Check reports the first field AppendBody would refuse, as a *FieldError, without encoding.
+func (p *BindTransceiverResp) Check() error {
+	e := encoder{cmd: BindTransceiverRespID, dry: true}
+	p.encode(&e)
+	return e.err
+}
+
+func (p *BindTransceiverResp) encode(e *encoder) {
 	e.cstring(p.SystemID, 16, "system_id", ESME_RINVSYSID)
 	e.options(p.Options)
-	return e.b, e.err
 }
 
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p
@@ -813,9 +982,20 @@ func (*Outbind) CommandID() CommandID { return OutbindID }
 // AppendBody appends the encoded body (without the header) to dst.
 func (p *Outbind) AppendBody(dst []byte) ([]byte, error) {
 	e := encoder{b: dst, cmd: OutbindID}
+	p.encode(&e)
+	return e.b, e.err
+}
+
+// Check reports the first field AppendBody would refuse, as a *FieldError, without encoding.
+func (p *Outbind) Check() error {
+	e := encoder{cmd: OutbindID, dry: true}
+	p.encode(&e)
+	return e.err
+}
+
+func (p *Outbind) encode(e *encoder) {
 	e.cstring(p.SystemID, 16, "system_id", ESME_RINVSYSID)
 	e.cstring(p.Password, 9, "password", ESME_RINVPASWD)
-	return e.b, e.err
 }
 
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p
@@ -838,6 +1018,9 @@ func (*EnquireLink) CommandID() CommandID { return EnquireLinkID }
 // AppendBody appends the encoded body (without the header) to dst.
 func (*EnquireLink) AppendBody(dst []byte) ([]byte, error) { return dst, nil }
 
+// Check reports the first field AppendBody would refuse: none, the body is empty.
+func (*EnquireLink) Check() error { return nil }
+
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p
 // alias src: src must not be modified while p is in use.
 func (*EnquireLink) DecodeBody(src []byte) error { return emptyBody(EnquireLinkID, src) }
@@ -852,6 +1035,9 @@ func (*EnquireLinkResp) CommandID() CommandID { return EnquireLinkRespID }
 
 // AppendBody appends the encoded body (without the header) to dst.
 func (*EnquireLinkResp) AppendBody(dst []byte) ([]byte, error) { return dst, nil }
+
+// Check reports the first field AppendBody would refuse: none, the body is empty.
+func (*EnquireLinkResp) Check() error { return nil }
 
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p
 // alias src: src must not be modified while p is in use.
@@ -884,6 +1070,18 @@ func (*SubmitMulti) CommandID() CommandID { return SubmitMultiID }
 // AppendBody appends the encoded body (without the header) to dst.
 func (p *SubmitMulti) AppendBody(dst []byte) ([]byte, error) {
 	e := encoder{b: dst, cmd: SubmitMultiID}
+	p.encode(&e)
+	return e.b, e.err
+}
+
+// Check reports the first field AppendBody would refuse, as a *FieldError, without encoding.
+func (p *SubmitMulti) Check() error {
+	e := encoder{cmd: SubmitMultiID, dry: true}
+	p.encode(&e)
+	return e.err
+}
+
+func (p *SubmitMulti) encode(e *encoder) {
 	e.cstring(p.ServiceType, 6, "service_type", ESME_RINVSERTYP)
 	e.u8(uint8(p.SourceAddrTON))
 	e.u8(uint8(p.SourceAddrNPI))
@@ -898,9 +1096,8 @@ func (p *SubmitMulti) AppendBody(dst []byte) ([]byte, error) {
 	e.u8(uint8(p.ReplaceIfPresentFlag))
 	e.u8(uint8(p.DataCoding))
 	e.u8(uint8(p.SMDefaultMsgID))
-	e.shortMessage(p.ShortMessage)
+	e.shortMessage(p.ShortMessage, 254)
 	e.options(p.Options)
-	return e.b, e.err
 }
 
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p
@@ -921,7 +1118,7 @@ func (p *SubmitMulti) DecodeBody(src []byte) error {
 	p.ReplaceIfPresentFlag = d.u8("replace_if_present_flag")
 	p.DataCoding = d.u8("data_coding")
 	p.SMDefaultMsgID = d.u8("sm_default_msg_id")
-	p.ShortMessage = d.shortMessage()
+	p.ShortMessage = d.shortMessage(254)
 	p.Options = d.options()
 	return d.finish()
 }
@@ -939,9 +1136,20 @@ func (*SubmitMultiResp) CommandID() CommandID { return SubmitMultiRespID }
 // AppendBody appends the encoded body (without the header) to dst.
 func (p *SubmitMultiResp) AppendBody(dst []byte) ([]byte, error) {
 	e := encoder{b: dst, cmd: SubmitMultiRespID}
+	p.encode(&e)
+	return e.b, e.err
+}
+
+// Check reports the first field AppendBody would refuse, as a *FieldError, without encoding.
+func (p *SubmitMultiResp) Check() error {
+	e := encoder{cmd: SubmitMultiRespID, dry: true}
+	p.encode(&e)
+	return e.err
+}
+
+func (p *SubmitMultiResp) encode(e *encoder) {
 	e.cstring(p.MessageID, 65, "message_id", ESME_RINVMSGID)
 	e.unsuccessSMEs(p.UnsuccessSMEs)
-	return e.b, e.err
 }
 
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p
@@ -971,6 +1179,18 @@ func (*AlertNotification) CommandID() CommandID { return AlertNotificationID }
 // AppendBody appends the encoded body (without the header) to dst.
 func (p *AlertNotification) AppendBody(dst []byte) ([]byte, error) {
 	e := encoder{b: dst, cmd: AlertNotificationID}
+	p.encode(&e)
+	return e.b, e.err
+}
+
+// Check reports the first field AppendBody would refuse, as a *FieldError, without encoding.
+func (p *AlertNotification) Check() error {
+	e := encoder{cmd: AlertNotificationID, dry: true}
+	p.encode(&e)
+	return e.err
+}
+
+func (p *AlertNotification) encode(e *encoder) {
 	e.u8(uint8(p.SourceAddrTON))
 	e.u8(uint8(p.SourceAddrNPI))
 	e.cstring(p.SourceAddr, 65, "source_addr", ESME_RINVSRCADR)
@@ -978,7 +1198,6 @@ func (p *AlertNotification) AppendBody(dst []byte) ([]byte, error) {
 	e.u8(uint8(p.EsmeAddrNPI))
 	e.cstring(p.EsmeAddr, 65, "esme_addr", ESME_RINVDSTADR)
 	e.options(p.Options)
-	return e.b, e.err
 }
 
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p
@@ -1017,6 +1236,18 @@ func (*DataSM) CommandID() CommandID { return DataSMID }
 // AppendBody appends the encoded body (without the header) to dst.
 func (p *DataSM) AppendBody(dst []byte) ([]byte, error) {
 	e := encoder{b: dst, cmd: DataSMID}
+	p.encode(&e)
+	return e.b, e.err
+}
+
+// Check reports the first field AppendBody would refuse, as a *FieldError, without encoding.
+func (p *DataSM) Check() error {
+	e := encoder{cmd: DataSMID, dry: true}
+	p.encode(&e)
+	return e.err
+}
+
+func (p *DataSM) encode(e *encoder) {
 	e.cstring(p.ServiceType, 6, "service_type", ESME_RINVSERTYP)
 	e.u8(uint8(p.SourceAddrTON))
 	e.u8(uint8(p.SourceAddrNPI))
@@ -1028,7 +1259,6 @@ func (p *DataSM) AppendBody(dst []byte) ([]byte, error) {
 	e.u8(uint8(p.RegisteredDelivery))
 	e.u8(uint8(p.DataCoding))
 	e.options(p.Options)
-	return e.b, e.err
 }
 
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p
@@ -1062,9 +1292,20 @@ func (*DataSMResp) CommandID() CommandID { return DataSMRespID }
 // AppendBody appends the encoded body (without the header) to dst.
 func (p *DataSMResp) AppendBody(dst []byte) ([]byte, error) {
 	e := encoder{b: dst, cmd: DataSMRespID}
+	p.encode(&e)
+	return e.b, e.err
+}
+
+// Check reports the first field AppendBody would refuse, as a *FieldError, without encoding.
+func (p *DataSMResp) Check() error {
+	e := encoder{cmd: DataSMRespID, dry: true}
+	p.encode(&e)
+	return e.err
+}
+
+func (p *DataSMResp) encode(e *encoder) {
 	e.cstring(p.MessageID, 65, "message_id", ESME_RINVMSGID)
 	e.options(p.Options)
-	return e.b, e.err
 }
 
 // DecodeBody reads the body (without the header) from src. The strings and byte slices of p

@@ -325,8 +325,13 @@ func genPDUs() []byte {
 		fmt.Fprintf(&b, "// AppendBody appends the encoded body (without the header) to dst.\n")
 		if len(p.Fields) == 0 && !p.TLVs {
 			fmt.Fprintf(&b, "func (*%s) AppendBody(dst []byte) ([]byte, error) { return dst, nil }\n\n", p.Name)
+			fmt.Fprintf(&b, "// Check reports the first field AppendBody would refuse: none, the body is empty.\n")
+			fmt.Fprintf(&b, "func (*%s) Check() error { return nil }\n\n", p.Name)
 		} else {
-			fmt.Fprintf(&b, "func (p *%s) AppendBody(dst []byte) ([]byte, error) {\n\te := encoder{b: dst, cmd: %sID}\n", p.Name, p.Name)
+			fmt.Fprintf(&b, "func (p *%s) AppendBody(dst []byte) ([]byte, error) {\n\te := encoder{b: dst, cmd: %sID}\n\tp.encode(&e)\n\treturn e.b, e.err\n}\n\n", p.Name, p.Name)
+			fmt.Fprintf(&b, "// Check reports the first field AppendBody would refuse, as a *FieldError, without encoding.\n")
+			fmt.Fprintf(&b, "func (p *%s) Check() error {\n\te := encoder{cmd: %sID, dry: true}\n\tp.encode(&e)\n\treturn e.err\n}\n\n", p.Name, p.Name)
+			fmt.Fprintf(&b, "func (p *%s) encode(e *encoder) {\n", p.Name)
 			for _, f := range p.Fields {
 				switch f.Kind {
 				case u8:
@@ -334,17 +339,19 @@ func genPDUs() []byte {
 				case cstr:
 					fmt.Fprintf(&b, "\te.cstring(p.%s, %d, %q, %s)\n", f.Go, f.Max, f.Spec, f.Status)
 				case sm:
-					fmt.Fprintf(&b, "\te.shortMessage(p.%s)\n", f.Go)
+					fmt.Fprintf(&b, "\te.shortMessage(p.%s, %d)\n", f.Go, f.Max)
 				case dests:
 					fmt.Fprintf(&b, "\te.destAddresses(p.%s)\n", f.Go)
 				case unsucc:
 					fmt.Fprintf(&b, "\te.unsuccessSMEs(p.%s)\n", f.Go)
+				default:
+					log.Fatalf("gen: %s.%s: no encoder for kind %d", p.Name, f.Go, f.Kind)
 				}
 			}
 			if p.TLVs {
 				b.WriteString("\te.options(p.Options)\n")
 			}
-			b.WriteString("\treturn e.b, e.err\n}\n\n")
+			b.WriteString("}\n\n")
 		}
 
 		fmt.Fprintf(&b, "// DecodeBody reads the body (without the header) from src. The strings and byte slices of p\n// alias src: src must not be modified while p is in use.\n")
@@ -364,7 +371,7 @@ func genPDUs() []byte {
 			case cstr:
 				fmt.Fprintf(&b, "\tp.%s = d.cstring(%d, %q, %s)\n", f.Go, f.Max, f.Spec, f.Status)
 			case sm:
-				fmt.Fprintf(&b, "\tp.%s = d.shortMessage()\n", f.Go)
+				fmt.Fprintf(&b, "\tp.%s = d.shortMessage(%d)\n", f.Go, f.Max)
 			case dests:
 				fmt.Fprintf(&b, "\tp.%s = d.destAddresses()\n", f.Go)
 			case unsucc:

@@ -1,0 +1,98 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strconv"
+	"testing"
+
+	"github.com/smppgw/smppgw/store"
+)
+
+// idSeeds are per-process seeds of the message id sequence: the worst cases (the ends of the range,
+// where a 32-bit hex prefix had its top bit set) and a few in between.
+var idSeeds = []uint64{0, 1, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF, 1 << 52, idSeedMax - 1, idSeedMax, math.MaxUint64}
+
+// TestMessageIDsReadAsInt64 simulates many process starts, each from a worst-case seed and at
+// counters near their wraps: every id must parse as a signed 64-bit number whether a peer reads it
+// as hex (Kannel's msg-id-type 0x03 does, and saturated ids >= 2^63 to one value) or, when it is all
+// digits, as decimal; and no two different ids may share a number under either reading.
+func TestMessageIDsReadAsInt64(t *testing.T) {
+	counters := []uint64{0, 1<<32 - 50, 1<<33 - 50, (1<<32 - 1) << 32, math.MaxUint64 - 200}
+	byHex, byAuto := map[int64]string{}, map[int64]string{}
+	for _, seed := range idSeeds {
+		seen := map[string]bool{}
+		for _, c := range counters {
+			r := &Router{}
+			seedMessageIDs(r, seed)
+			r.nextID.Store(c)
+			for range 100 {
+				id := r.newMessageID()
+				if len(id) != 16 || seen[id] {
+					t.Fatalf("seed %#x counter %#x: id %q repeated or not 16 characters", seed, c, id)
+				}
+				seen[id] = true
+				h, err := strconv.ParseInt(id, 16, 64)
+				if err != nil {
+					t.Fatalf("seed %#x: id %q read as hex: %v", seed, id, err)
+				}
+				auto := h
+				if allDigits(id) {
+					// Peers that guess the base read an id of digits only as decimal.
+					if auto, err = strconv.ParseInt(id, 10, 64); err != nil {
+						t.Fatalf("seed %#x: id %q read as decimal: %v", seed, id, err)
+					}
+				}
+				if id[0] == '0' {
+					t.Fatalf("id %q starts with 0 (octal to strtoll with base 0, and lost by peers that print the number back)", id)
+				}
+				if o, ok := byHex[h]; ok && o != id {
+					t.Fatalf("ids %q and %q are the same number read as hex", o, id)
+				}
+				if o, ok := byAuto[auto]; ok && o != id {
+					t.Fatalf("ids %q and %q are the same number read as a peer guessing the base", o, id)
+				}
+				byHex[h], byAuto[auto] = id, id
+			}
+		}
+	}
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// TestAcceptReseedsOnIDCollision: two runs (or instances) whose sequences meet would repeat ids,
+// which the store refuses; the Router then moves its sequence elsewhere instead of refusing every
+// submission from then on.
+func TestAcceptReseedsOnIDCollision(t *testing.T) {
+	st := newEmbedded(t)
+	r := newStoreRouter(t, RouterConfig{}, st, knownUpstreams{"up": true})
+	msg := func() *store.Message {
+		return &store.Message{Account: "acme", Upstream: "up", Source: store.Address{Addr: "1"}, Destination: store.Address{Addr: "2"},
+			Parts: []store.Part{{ShortMessage: []byte("x")}}}
+	}
+	first := msg()
+	if err := r.accept(testCtx(t), first); err != nil {
+		t.Fatal(err)
+	}
+	r.nextID.Store(0) // as another run from the same point of the sequence
+	again := msg()
+	if err := r.accept(context.Background(), again); err != nil {
+		t.Fatalf("accept after an id collision: %v (exists: %v)", err, errors.Is(err, store.ErrExists))
+	}
+	if again.ID == first.ID {
+		t.Fatalf("id %s given twice", again.ID)
+	}
+}
+
+const idSeedMax = idSpace
+
+// seedMessageIDs starts r's ids as a run whose random start was seed.
+func seedMessageIDs(r *Router, seed uint64) { r.idStart.Store(seed % idSpace) }
