@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -225,6 +226,12 @@ func (a *adminService) AddUpstream(ctx context.Context, req *smppgwv1.AddUpstrea
 		return nil, invalid("upstream.port", "must be 1 to 65535")
 	case u.GetSystemId() == "":
 		return nil, invalid("upstream.system_id", "required")
+	case len(u.GetSystemId()) > 15:
+		return nil, invalid("upstream.system_id", "at most 15 characters (SMPP 3.4)")
+	case len(u.GetPassword()) > 8:
+		return nil, invalid("upstream.password", "at most 8 characters (SMPP 3.4)")
+	case len(u.GetSystemType()) > 12:
+		return nil, invalid("upstream.system_type", "at most 12 characters (SMPP 3.4)")
 	case u.GetBinds() > 1:
 		return nil, invalid("upstream.binds", "this gateway keeps one bind per upstream; add more upstreams for parallel binds")
 	case u.GetMaxSubmitsPerSecond() != 0:
@@ -266,7 +273,8 @@ func (a *adminService) AddUpstream(ctx context.Context, req *smppgwv1.AddUpstrea
 		return nil, err
 	}
 	if err := cfg.Validate(); err != nil {
-		return nil, invalid("upstream", "%v", err)
+		// Every field a caller sets is checked above, in the API's terms; this is a bug here.
+		return nil, fmt.Errorf("api: AddUpstream let through an invalid client config: %w", err)
 	}
 	if err := a.s.gw.AddUpstream(ctx, cfg); err != nil {
 		return nil, err
@@ -452,6 +460,9 @@ func (a *adminService) CreateAccount(ctx context.Context, req *smppgwv1.CreateAc
 	}
 	if n := len(in.GetSystemId()); n == 0 || n > 15 {
 		return nil, invalid("account.system_id", "1 to 15 characters")
+	}
+	if strings.ContainsFunc(in.GetSystemId(), unicode.IsControl) {
+		return nil, invalid("account.system_id", "control characters are not allowed")
 	}
 	if err := checkPassword(in.GetPassword()); err != nil {
 		return nil, err

@@ -24,9 +24,12 @@ func toStatus(err error) (st *status.Status, internal bool) {
 		return s, false
 	}
 	var ve *gateway.ValidationError
+	var fe *fieldError
 	switch {
 	case errors.As(err, &ve):
 		return status.New(codes.InvalidArgument, ve.Field+": "+ve.Reason), false
+	case errors.As(err, &fe):
+		return status.New(codes.InvalidArgument, fe.Error()), false
 	case errors.Is(err, gateway.ErrNoRoute):
 		return status.New(codes.FailedPrecondition, "destination: no route for this destination"), false
 	case errors.Is(err, gateway.ErrThrottled):
@@ -40,7 +43,9 @@ func toStatus(err error) (st *status.Status, internal bool) {
 	case errors.Is(err, store.ErrExists):
 		return status.New(codes.AlreadyExists, "already exists"), false
 	case errors.Is(err, store.ErrInvalid):
-		return status.New(codes.InvalidArgument, err.Error()), false
+		// The handlers check what they store in the API's terms; the store's own text names its
+		// records and keys, not the request's fields.
+		return status.New(codes.InvalidArgument, "a name or value in the request cannot be stored"), false
 	case errors.Is(err, store.ErrUnavailable):
 		return status.New(codes.Unavailable, "store unavailable; retry later"), false
 	case errors.Is(err, context.Canceled):

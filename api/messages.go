@@ -130,7 +130,7 @@ func submission(account string, req *smppgwv1.SubmitRequest, now time.Time) (gat
 	}
 	if s := req.GetScheduleTime(); s != nil {
 		if err := s.CheckValid(); err != nil {
-			return sub, invalid("schedule_time", "%v", err)
+			return sub, invalid("schedule_time", "out of range (years 1 to 9999)")
 		}
 		sub.Schedule = s.AsTime()
 	}
@@ -405,7 +405,7 @@ func checkHookURL(u string) error {
 	}
 	pu, err := url.Parse(u)
 	if err != nil {
-		return invalid("webhook.url", "%v", err)
+		return invalid("webhook.url", "not a URL")
 	}
 	if pu.Scheme != "http" && pu.Scheme != "https" {
 		return invalid("webhook.url", "scheme must be http or https")
