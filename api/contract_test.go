@@ -12,9 +12,12 @@ import (
 	"time"
 
 	smppgwv1 "github.com/smppgw/smppgw/api/gen/smppgw/v1"
+	"github.com/smppgw/smppgw/api/openapi"
 	"github.com/smppgw/smppgw/store"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // Tests of the contract's edges: what REST and gRPC refuse, with which status and in which words.
@@ -243,4 +246,103 @@ func TestErrorMessagesInUserTerms(t *testing.T) {
 			wantRefusal(t, resp, raw, 400, c.field)
 		})
 	}
+}
+
+// TestContractFieldsRoundTrip: every field the contract advertises is kept, or is gone from the
+// contract (issue 11, defect 17). Descriptions are kept; the rest is not in the proto or OpenAPI.
+func TestContractFieldsRoundTrip(t *testing.T) {
+	e, _ := newFakeEnv(t)
+	e.createAccount("acme", "pw1")
+	key := e.createKey("acme", "SCOPE_SEND")
+	op := basicAuth()
+	e.mustREST(200, "POST", "/v1/admin/upstreams", op, map[string]any{"name": "up1", "host": "127.0.0.1", "port": 2775, "systemId": "gw"}, nil)
+
+	t.Run("account description", func(t *testing.T) {
+		e := e.in(t)
+		e.mustREST(200, "POST", "/v1/admin/accounts", op, map[string]any{"systemId": "bob", "password": "p", "description": "Bob's shop"}, nil)
+		var got struct {
+			Account struct {
+				Description string `json:"description"`
+			} `json:"account"`
+		}
+		e.mustREST(200, "GET", "/v1/admin/accounts/bob", op, nil, &got)
+		if got.Account.Description != "Bob's shop" {
+			t.Fatalf("description read back %q", got.Account.Description)
+		}
+		e.mustREST(200, "PATCH", "/v1/admin/accounts/bob", op, map[string]any{"description": "closed"}, nil)
+		e.mustREST(200, "GET", "/v1/admin/accounts/bob", op, nil, &got)
+		if got.Account.Description != "closed" {
+			t.Fatalf("description after update %q", got.Account.Description)
+		}
+	})
+	t.Run("route description and account", func(t *testing.T) {
+		e := e.in(t)
+		var created struct {
+			Route struct {
+				RouteID     string `json:"routeId"`
+				Description string `json:"description"`
+				Account     string `json:"account"`
+			} `json:"route"`
+		}
+		e.mustREST(200, "POST", "/v1/admin/routes", op, map[string]any{"prefix": "49", "upstreams": []string{"up1"}, "account": "acme", "description": "Germany"}, &created)
+		var got = created
+		e.mustREST(200, "GET", "/v1/admin/routes/"+created.Route.RouteID, op, nil, &got)
+		if got.Route.Description != "Germany" || got.Route.Account != "acme" {
+			t.Fatalf("route read back %+v", got.Route)
+		}
+	})
+	t.Run("webhook description", func(t *testing.T) {
+		e := e.in(t)
+		var created struct {
+			Webhook struct {
+				WebhookID   string `json:"webhookId"`
+				Description string `json:"description"`
+			} `json:"webhook"`
+		}
+		e.mustREST(200, "POST", "/v1/webhooks", key, map[string]any{"url": "https://example.test/", "events": []string{"WEBHOOK_EVENT_MO"}, "description": "CRM"}, &created)
+		var got = created
+		e.mustREST(200, "GET", "/v1/webhooks/"+created.Webhook.WebhookID, key, nil, &got)
+		if got.Webhook.Description != "CRM" {
+			t.Fatalf("webhook description read back %q", got.Webhook.Description)
+		}
+	})
+	t.Run("fields out of the contract", func(t *testing.T) {
+		e := e.in(t)
+		var doc struct {
+			Definitions map[string]struct {
+				Properties map[string]any `json:"properties"`
+			} `json:"definitions"`
+		}
+		if err := json.Unmarshal(openapi.JSON(), &doc); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			msg    proto.Message
+			def    string
+			fields []protoreflect.Name
+		}{
+			{&smppgwv1.Account{}, "Account", []protoreflect.Name{"window_size"}},
+			{&smppgwv1.Route{}, "Route", []protoreflect.Name{"disabled", "accounts"}},
+			{&smppgwv1.Upstream{}, "Upstream", []protoreflect.Name{"binds", "max_submits_per_second"}},
+			{&smppgwv1.SubmitRequest{}, "SubmitRequest", []protoreflect.Name{"udhi"}},
+		} {
+			fields := c.msg.ProtoReflect().Descriptor().Fields()
+			props, ok := doc.Definitions[c.def]
+			if !ok {
+				t.Fatalf("OpenAPI has no %s", c.def)
+			}
+			for _, f := range c.fields {
+				if fd := fields.ByName(f); fd != nil {
+					t.Errorf("%s.%s is still in the proto", c.def, f)
+				}
+				for p := range props.Properties {
+					if strings.EqualFold(p, strings.ReplaceAll(string(f), "_", "")) {
+						t.Errorf("%s.%s is still in the OpenAPI document", c.def, p)
+					}
+				}
+			}
+		}
+		resp, raw := e.rest("POST", "/v1/admin/accounts", op, map[string]any{"systemId": "w", "password": "p", "windowSize": 5}, nil)
+		wantRefusal(t, resp, raw, 400, "account.windowSize")
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/smppgw/smppgw/gateway"
 	"github.com/smppgw/smppgw/store"
@@ -61,7 +62,12 @@ func invalid(field, format string, args ...any) error {
 	return status.Error(codes.InvalidArgument, field+": "+fmt.Sprintf(format, args...))
 }
 
-// unsupported refuses a field the gateway cannot keep, rather than accepting and dropping it.
-func unsupported(field string) error {
-	return status.Error(codes.InvalidArgument, field+": not supported by this gateway")
+// maxDescription bounds the descriptions of accounts, routes and webhooks, in characters.
+const maxDescription = 256
+
+func checkDescription(field, d string) error {
+	if utf8.RuneCountInString(d) > maxDescription {
+		return invalid(field, "at most %d characters", maxDescription)
+	}
+	return nil
 }

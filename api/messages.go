@@ -76,8 +76,6 @@ func submission(account string, req *smppgwv1.SubmitRequest, now time.Time) (gat
 		return sub, invalid("client_reference", "longer than %d characters", maxClientRef)
 	case req.GetPriority() > 3:
 		return sub, invalid("priority", "must be 0 to 3")
-	case req.GetUdhi():
-		return sub, unsupported("udhi")
 	}
 	sub.Priority = uint8(req.GetPriority())
 	dc := req.GetDataCoding()
@@ -349,7 +347,7 @@ var hookEvents = map[smppgwv1.WebhookEvent]string{
 }
 
 func webhookToProto(w *store.Webhook) *smppgwv1.Webhook {
-	out := &smppgwv1.Webhook{WebhookId: w.ID, Account: w.Account, Url: w.URL, CreateTime: ts(w.CreatedAt)}
+	out := &smppgwv1.Webhook{WebhookId: w.ID, Account: w.Account, Url: w.URL, Description: w.Description, CreateTime: ts(w.CreatedAt)}
 	for ev, name := range hookEvents {
 		if len(w.Events) == 0 || slices.Contains(w.Events, name) {
 			out.Events = append(out.Events, ev)
@@ -371,8 +369,8 @@ func (m *messageService) CreateWebhook(ctx context.Context, req *smppgwv1.Create
 	if err := checkHookURL(in.GetUrl()); err != nil {
 		return nil, err
 	}
-	if in.GetDescription() != "" {
-		return nil, unsupported("webhook.description")
+	if err := checkDescription("webhook.description", in.GetDescription()); err != nil {
+		return nil, err
 	}
 	if d := in.GetMaxRetryDuration(); d != nil && d.AsDuration() != m.s.cfg.Webhooks.MaxRetryDuration {
 		return nil, invalid("webhook.max_retry_duration", "this gateway retries every webhook for %s (webhooks.max_retry_duration); leave it unset", m.s.cfg.Webhooks.MaxRetryDuration)
@@ -380,7 +378,7 @@ func (m *messageService) CreateWebhook(ctx context.Context, req *smppgwv1.Create
 	if len(in.GetEvents()) == 0 {
 		return nil, invalid("webhook.events", "at least one is required")
 	}
-	w := &store.Webhook{ID: newID(), Account: account, URL: in.GetUrl(), Secret: "whsec_" + newID() + newID(), CreatedAt: time.Now().UTC()}
+	w := &store.Webhook{ID: newID(), Account: account, URL: in.GetUrl(), Secret: "whsec_" + newID() + newID(), CreatedAt: time.Now().UTC(), Description: in.GetDescription()}
 	for _, ev := range in.GetEvents() {
 		name, ok := hookEvents[ev]
 		if !ok {

@@ -37,6 +37,11 @@ const (
 // Sends messages and reports on them. Calls act for the account of the caller's API key: Submit and
 // SubmitBatch need the `send` scope, the rest `read` (webhook changes need `send`). A key with the
 // `admin` scope may act for any account through the `account` fields.
+//
+// Over REST, request bodies and query parameters are read strictly: a field the contract does not
+// define, an enum value other than its full name (REGISTERED_DELIVERY_FINAL, not FINAL) or its
+// number, and a value of the wrong type are refused with 400 naming the field. Over gRPC, an enum
+// number the contract does not define is refused with InvalidArgument.
 type MessageServiceClient interface {
 	// Accepts one message: validates it, splits long text into parts, stores it durably and queues it
 	// for its route, and only then answers with the gateway's id.
@@ -178,6 +183,11 @@ func (c *messageServiceClient) DeleteWebhook(ctx context.Context, in *DeleteWebh
 // Sends messages and reports on them. Calls act for the account of the caller's API key: Submit and
 // SubmitBatch need the `send` scope, the rest `read` (webhook changes need `send`). A key with the
 // `admin` scope may act for any account through the `account` fields.
+//
+// Over REST, request bodies and query parameters are read strictly: a field the contract does not
+// define, an enum value other than its full name (REGISTERED_DELIVERY_FINAL, not FINAL) or its
+// number, and a value of the wrong type are refused with 400 naming the field. Over gRPC, an enum
+// number the contract does not define is refused with InvalidArgument.
 type MessageServiceServer interface {
 	// Accepts one message: validates it, splits long text into parts, stores it durably and queues it
 	// for its route, and only then answers with the gateway's id.
