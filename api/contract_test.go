@@ -13,6 +13,8 @@ import (
 
 	smppgwv1 "github.com/smppgw/smppgw/api/gen/smppgw/v1"
 	"github.com/smppgw/smppgw/api/openapi"
+	"github.com/smppgw/smppgw/gateway"
+	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/store"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -133,6 +135,34 @@ func TestGRPCRefusesUnknownEnumNumbers(t *testing.T) {
 				t.Fatalf("%v, want InvalidArgument naming %s", err, c.field)
 			}
 		})
+	}
+}
+
+// TestWebhookReceiptCarriesClientReference: the contract says a receipt echoes the submitter's
+// client_reference, in webhooks as in the receipt stream (issue 11, defect 14).
+func TestWebhookReceiptCarriesClientReference(t *testing.T) {
+	e, gw := newFakeEnv(t)
+	e.createAccount("acme", "pw1")
+	key := e.createKey("acme", "SCOPE_SEND")
+	hook := newHookServer(t, 0)
+	e.mustREST(200, "POST", "/v1/webhooks", key, map[string]any{"url": hook.URL, "events": []string{"WEBHOOK_EVENT_RECEIPT"}}, nil)
+	var sub submitAnswer
+	e.mustREST(200, "POST", "/v1/messages", key, map[string]any{"source": "ACME", "destination": "4915112345678", "text": "hi", "clientReference": "order-42"}, &sub)
+	eventually(t, "the dispatcher to subscribe", func() bool { return gw.subscribers() == 1 })
+	gw.Publish(gateway.Event{Kind: gateway.EventReceipt, Account: "acme", MessageID: sub.MessageID,
+		Receipt: &store.Receipt{MessageID: sub.MessageID, State: pdu.DELIVERED}, At: time.Now()})
+	eventually(t, "the receipt POST", func() bool { return len(hook.got()) >= 1 })
+	var d struct {
+		Receipt struct {
+			MessageID       string `json:"messageId"`
+			ClientReference string `json:"clientReference"`
+		} `json:"receipt"`
+	}
+	if err := json.Unmarshal(hook.got()[0].body, &d); err != nil {
+		t.Fatal(err)
+	}
+	if d.Receipt.MessageID != sub.MessageID || d.Receipt.ClientReference != "order-42" {
+		t.Fatalf("webhook body %s: want message %s with clientReference order-42", hook.got()[0].body, sub.MessageID)
 	}
 }
 
