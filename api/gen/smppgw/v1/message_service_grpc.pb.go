@@ -47,7 +47,8 @@ type MessageServiceClient interface {
 	// for its route, and only then answers with the gateway's id.
 	Submit(ctx context.Context, in *SubmitRequest, opts ...grpc.CallOption) (*SubmitResponse, error)
 	// Accepts up to 1000 messages in one call. Each is validated and accepted on its own; one
-	// failing does not fail the others.
+	// failing does not fail the others. A request that does not fit the contract (an unknown field,
+	// or an enum value the contract does not define, in any message) is refused as a whole.
 	SubmitBatch(ctx context.Context, in *SubmitBatchRequest, opts ...grpc.CallOption) (*SubmitBatchResponse, error)
 	// Returns one message with its status, parts and receipts.
 	GetMessage(ctx context.Context, in *GetMessageRequest, opts ...grpc.CallOption) (*GetMessageResponse, error)
@@ -193,7 +194,8 @@ type MessageServiceServer interface {
 	// for its route, and only then answers with the gateway's id.
 	Submit(context.Context, *SubmitRequest) (*SubmitResponse, error)
 	// Accepts up to 1000 messages in one call. Each is validated and accepted on its own; one
-	// failing does not fail the others.
+	// failing does not fail the others. A request that does not fit the contract (an unknown field,
+	// or an enum value the contract does not define, in any message) is refused as a whole.
 	SubmitBatch(context.Context, *SubmitBatchRequest) (*SubmitBatchResponse, error)
 	// Returns one message with its status, parts and receipts.
 	GetMessage(context.Context, *GetMessageRequest) (*GetMessageResponse, error)
