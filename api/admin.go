@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -149,7 +150,6 @@ func upstreamToProto(u gateway.UpstreamInfo) *smppgwv1.Upstream {
 		SystemId:            c.SystemID,
 		SystemType:          c.SystemType,
 		BindType:            bindTypeToProto(c.BindType),
-		Binds:               1,
 		WindowSize:          uint32(window),
 		EnquireLinkInterval: dur(c.Session.EnquireLink),
 		ResponseTimeout:     dur(c.Session.ResponseTimeout),
@@ -244,10 +244,12 @@ func (a *adminService) AddUpstream(ctx context.Context, req *smppgwv1.AddUpstrea
 		return nil, invalid("upstream.port", "must be 1 to 65535")
 	case u.GetSystemId() == "":
 		return nil, invalid("upstream.system_id", "required")
-	case u.GetBinds() > 1:
-		return nil, invalid("upstream.binds", "this gateway keeps one bind per upstream; add more upstreams for parallel binds")
-	case u.GetMaxSubmitsPerSecond() != 0:
-		return nil, unsupported("upstream.max_submits_per_second")
+	case len(u.GetSystemId()) > 15:
+		return nil, invalid("upstream.system_id", "at most 15 characters (SMPP 3.4)")
+	case len(u.GetPassword()) > 8:
+		return nil, invalid("upstream.password", "at most 8 characters (SMPP 3.4)")
+	case len(u.GetSystemType()) > 12:
+		return nil, invalid("upstream.system_type", "at most 12 characters (SMPP 3.4)")
 	case u.GetWindowSize() > 10000:
 		return nil, invalid("upstream.window_size", "at most 10000")
 	}
@@ -285,7 +287,8 @@ func (a *adminService) AddUpstream(ctx context.Context, req *smppgwv1.AddUpstrea
 		return nil, err
 	}
 	if err := cfg.Validate(); err != nil {
-		return nil, invalid("upstream", "%v", err)
+		// Every field a caller sets is checked above, in the API's terms; this is a bug here.
+		return nil, fmt.Errorf("api: AddUpstream let through an invalid client config: %w", err)
 	}
 	if err := a.s.gw.AddUpstream(ctx, cfg); err != nil {
 		return nil, err
@@ -357,6 +360,7 @@ func (a *adminService) ResumeUpstream(_ context.Context, req *smppgwv1.ResumeUps
 func accountToProto(a *store.Account) *smppgwv1.Account {
 	return &smppgwv1.Account{
 		SystemId:             a.SystemID,
+		Description:          a.Description,
 		Disabled:             a.Disabled,
 		MaxBinds:             uint32(max(a.MaxBinds, 0)),
 		MaxMessagesPerSecond: uint32(max(a.Throughput, 0)),
@@ -396,10 +400,11 @@ func applyAccount(a *store.Account, in *smppgwv1.Account, paths []string) error 
 				}
 			}
 			a.AllowIPs = slices.Clone(in.GetAllowedNetworks())
-		case "description", "window_size":
-			if (p == "description" && in.GetDescription() != "") || (p == "window_size" && in.GetWindowSize() != 0) {
-				return unsupported("account." + p)
+		case "description":
+			if err := checkDescription("account.description", in.GetDescription()); err != nil {
+				return err
 			}
+			a.Description = in.GetDescription()
 		case "create_time", "update_time":
 		default:
 			return invalid("update_mask", "unknown field %q", p)
@@ -432,7 +437,6 @@ func presentAccount(in *smppgwv1.Account) []string {
 	add(in.GetMaxMessagesPerSecond() != 0, "max_messages_per_second")
 	add(len(in.GetAllowedNetworks()) > 0, "allowed_networks")
 	add(in.GetDescription() != "", "description")
-	add(in.GetWindowSize() != 0, "window_size")
 	return p
 }
 
@@ -471,6 +475,9 @@ func (a *adminService) CreateAccount(ctx context.Context, req *smppgwv1.CreateAc
 	}
 	if n := len(in.GetSystemId()); n == 0 || n > 15 {
 		return nil, invalid("account.system_id", "1 to 15 characters")
+	}
+	if strings.ContainsFunc(in.GetSystemId(), unicode.IsControl) {
+		return nil, invalid("account.system_id", "control characters are not allowed")
 	}
 	if err := checkPassword(in.GetPassword()); err != nil {
 		return nil, err
@@ -662,18 +669,16 @@ func (a *adminService) RevokeApiKey(ctx context.Context, req *smppgwv1.RevokeApi
 // Routes.
 
 func routeToProto(r *store.Route) *smppgwv1.Route {
-	out := &smppgwv1.Route{
-		RouteId:    r.Name,
-		Prefix:     r.Prefix,
-		Upstreams:  slices.Clone(r.Upstreams),
-		Priority:   int32(r.Priority),
-		CreateTime: ts(r.CreatedAt),
-		UpdateTime: ts(r.UpdatedAt),
+	return &smppgwv1.Route{
+		RouteId:     r.Name,
+		Prefix:      r.Prefix,
+		Upstreams:   slices.Clone(r.Upstreams),
+		Priority:    int32(r.Priority),
+		Account:     r.Account,
+		Description: r.Description,
+		CreateTime:  ts(r.CreatedAt),
+		UpdateTime:  ts(r.UpdatedAt),
 	}
-	if r.Account != "" {
-		out.Accounts = []string{r.Account}
-	}
-	return out
 }
 
 // routeOrder sorts routes as they are evaluated: longest prefix first, then higher priority.
@@ -705,15 +710,8 @@ func (a *adminService) applyRoute(r *store.Route, in *smppgwv1.Route, paths []st
 				return invalid("route.prefix", "at most 20 digits")
 			}
 			r.Prefix = pr
-		case "accounts":
-			switch len(in.GetAccounts()) {
-			case 0:
-				r.Account = ""
-			case 1:
-				r.Account = in.GetAccounts()[0]
-			default:
-				return invalid("route.accounts", "at most one account per route; add a route for each account")
-			}
+		case "account":
+			r.Account = in.GetAccount()
 		case "upstreams":
 			if len(in.GetUpstreams()) == 0 {
 				return invalid("route.upstreams", "at least one is required")
@@ -730,10 +728,11 @@ func (a *adminService) applyRoute(r *store.Route, in *smppgwv1.Route, paths []st
 			r.Upstreams = slices.Clone(in.GetUpstreams())
 		case "priority":
 			r.Priority = int(in.GetPriority())
-		case "disabled", "description":
-			if (p == "disabled" && in.GetDisabled()) || (p == "description" && in.GetDescription() != "") {
-				return unsupported("route." + p)
+		case "description":
+			if err := checkDescription("route.description", in.GetDescription()); err != nil {
+				return err
 			}
+			r.Description = in.GetDescription()
 		case "create_time", "update_time":
 		default:
 			return invalid("update_mask", "unknown field %q", p)
@@ -743,10 +742,7 @@ func (a *adminService) applyRoute(r *store.Route, in *smppgwv1.Route, paths []st
 }
 
 func presentRoute(in *smppgwv1.Route) []string {
-	p := []string{"prefix", "accounts", "upstreams", "priority"}
-	if in.GetDisabled() {
-		p = append(p, "disabled")
-	}
+	p := []string{"prefix", "account", "upstreams", "priority"}
 	if in.GetDescription() != "" {
 		p = append(p, "description")
 	}

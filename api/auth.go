@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // API key secrets look like "sgw_<id>_<random>": the id part finds the key in the store, the
@@ -238,6 +239,11 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 	if p != nil {
 		ctx = context.WithValue(ctx, principalKey{}, p)
 	}
+	if m, ok := req.(proto.Message); ok {
+		if err := checkEnums("", m.ProtoReflect()); err != nil {
+			return nil, s.statusErr(info.FullMethod, err)
+		}
+	}
 	resp, err := h(ctx, req)
 	if err != nil {
 		return nil, s.statusErr(info.FullMethod, err)
@@ -252,14 +258,31 @@ type authedStream struct {
 
 func (a *authedStream) Context() context.Context { return a.ctx }
 
+// RecvMsg refuses a request with an enum number the contract does not define, as the unary
+// interceptor does.
+func (a *authedStream) RecvMsg(m any) error {
+	if err := a.ServerStream.RecvMsg(m); err != nil {
+		return err
+	}
+	if pm, ok := m.(proto.Message); ok {
+		if err := checkEnums("", pm.ProtoReflect()); err != nil {
+			st, _ := toStatus(err)
+			return st.Err()
+		}
+	}
+	return nil
+}
+
 func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
 	p, err := s.auth.authorize(ss.Context(), info.FullMethod)
 	if err != nil {
 		return s.statusErr(info.FullMethod, err)
 	}
+	ctx := ss.Context()
 	if p != nil {
-		ss = &authedStream{ServerStream: ss, ctx: context.WithValue(ss.Context(), principalKey{}, p)}
+		ctx = context.WithValue(ctx, principalKey{}, p)
 	}
+	ss = &authedStream{ServerStream: ss, ctx: ctx}
 	if err := h(srv, ss); err != nil {
 		return s.statusErr(info.FullMethod, err)
 	}

@@ -30,14 +30,30 @@
 //
 // # Errors
 //
-// Every error leaves through one mapping (toStatus): *gateway.ValidationError -> InvalidArgument
-// naming the field (400), gateway.ErrNoRoute -> FailedPrecondition (400), gateway.ErrThrottled ->
-// ResourceExhausted (429), unknown ids and names -> NotFound (404), store.ErrExists ->
-// AlreadyExists (409), store.ErrUnavailable -> Unavailable (503); anything else is Internal (500),
-// logged and not shown to the caller. Fields the store cannot keep (an account's description or
-// window_size, a route's disabled flag or description or several accounts, a webhook's
-// description, an upstream's binds > 1 or max_submits_per_second, SubmitRequest.udhi) are refused
-// with InvalidArgument rather than accepted and dropped.
+// Every error leaves through one mapping (toStatus): *gateway.ValidationError and this package's
+// own field errors -> InvalidArgument naming the field (400), gateway.ErrNoRoute ->
+// FailedPrecondition (400), gateway.ErrThrottled -> ResourceExhausted (429), unknown ids and names
+// -> NotFound (404), store.ErrExists -> AlreadyExists (409), store.ErrUnavailable -> Unavailable
+// (503); anything else is Internal (500), logged and not shown to the caller. Messages are written
+// for API users where the error is made: "<field>: <what is wrong>", with the contract's field
+// names and path ("messages[1].data_coding", "account.password"), never a Go package's text.
+//
+// # What is refused
+//
+// Requests are checked against the contract before they are read (check.go): over REST, a body
+// key or query parameter the message does not define, a value of the wrong type, and an enum value
+// other than its full name or number are refused naming the field, where grpc-gateway would
+// discard them ("registeredDelivery":"FINAL" became NONE and the receipt was lost); over gRPC, an
+// enum number the contract does not define is refused (proto3 enums are open). Enum names are
+// taken only in full (REGISTERED_DELIVERY_FINAL), as the proto comments say. A REST call without
+// an Authorization header is refused with 401 before its body is read, a body over 4 MiB (gRPC's
+// message limit) with 413, and a method a path does not serve with 405 and Allow.
+//
+// The contract holds only what the gateway keeps: descriptions of accounts, routes and webhooks
+// are stored; what it cannot do yet (several binds or a rate limit per upstream, a per-account
+// window, disabled routes, a route for several accounts, udhi payloads) is not in the proto.
+// Values it fixes are documented and other values refused: webhook max_retry_duration,
+// GetStats' throughput_interval (1m).
 //
 // # Webhooks
 //

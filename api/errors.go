@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/smppgw/smppgw/gateway"
 	"github.com/smppgw/smppgw/store"
@@ -24,9 +25,12 @@ func toStatus(err error) (st *status.Status, internal bool) {
 		return s, false
 	}
 	var ve *gateway.ValidationError
+	var fe *fieldError
 	switch {
 	case errors.As(err, &ve):
 		return status.New(codes.InvalidArgument, ve.Field+": "+ve.Reason), false
+	case errors.As(err, &fe):
+		return status.New(codes.InvalidArgument, fe.Error()), false
 	case errors.Is(err, gateway.ErrNoRoute):
 		return status.New(codes.FailedPrecondition, "destination: no route for this destination"), false
 	case errors.Is(err, gateway.ErrThrottled):
@@ -40,7 +44,9 @@ func toStatus(err error) (st *status.Status, internal bool) {
 	case errors.Is(err, store.ErrExists):
 		return status.New(codes.AlreadyExists, "already exists"), false
 	case errors.Is(err, store.ErrInvalid):
-		return status.New(codes.InvalidArgument, err.Error()), false
+		// The handlers check what they store in the API's terms; the store's own text names its
+		// records and keys, not the request's fields.
+		return status.New(codes.InvalidArgument, "a name or value in the request cannot be stored"), false
 	case errors.Is(err, store.ErrUnavailable):
 		return status.New(codes.Unavailable, "store unavailable; retry later"), false
 	case errors.Is(err, context.Canceled):
@@ -56,7 +62,12 @@ func invalid(field, format string, args ...any) error {
 	return status.Error(codes.InvalidArgument, field+": "+fmt.Sprintf(format, args...))
 }
 
-// unsupported refuses a field the gateway cannot keep, rather than accepting and dropping it.
-func unsupported(field string) error {
-	return status.Error(codes.InvalidArgument, field+": not supported by this gateway")
+// maxDescription bounds the descriptions of accounts, routes and webhooks, in characters.
+const maxDescription = 256
+
+func checkDescription(field, d string) error {
+	if utf8.RuneCountInString(d) > maxDescription {
+		return invalid(field, "at most %d characters", maxDescription)
+	}
+	return nil
 }

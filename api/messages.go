@@ -68,8 +68,6 @@ func submission(account string, req *smppgwv1.SubmitRequest, now time.Time) (gat
 	switch {
 	case len(req.GetClientReference()) > maxClientRef:
 		return sub, invalid("client_reference", "longer than %d characters", maxClientRef)
-	case req.GetUdhi():
-		return sub, unsupported("udhi")
 	}
 	dc := req.GetDataCoding()
 	if dc != smppgwv1.DataCoding_DATA_CODING_UNSPECIFIED {
@@ -116,7 +114,7 @@ func submission(account string, req *smppgwv1.SubmitRequest, now time.Time) (gat
 	}
 	if s := req.GetScheduleTime(); s != nil {
 		if err := s.CheckValid(); err != nil {
-			return sub, invalid("schedule_time", "%v", err)
+			return sub, invalid("schedule_time", "out of range (years 1 to 9999)")
 		}
 		sub.Schedule = s.AsTime()
 	}
@@ -321,7 +319,7 @@ var hookEvents = map[smppgwv1.WebhookEvent]string{
 }
 
 func webhookToProto(w *store.Webhook) *smppgwv1.Webhook {
-	out := &smppgwv1.Webhook{WebhookId: w.ID, Account: w.Account, Url: w.URL, CreateTime: ts(w.CreatedAt)}
+	out := &smppgwv1.Webhook{WebhookId: w.ID, Account: w.Account, Url: w.URL, Description: w.Description, CreateTime: ts(w.CreatedAt)}
 	for ev, name := range hookEvents {
 		if len(w.Events) == 0 || slices.Contains(w.Events, name) {
 			out.Events = append(out.Events, ev)
@@ -343,8 +341,8 @@ func (m *messageService) CreateWebhook(ctx context.Context, req *smppgwv1.Create
 	if err := checkHookURL(in.GetUrl()); err != nil {
 		return nil, err
 	}
-	if in.GetDescription() != "" {
-		return nil, unsupported("webhook.description")
+	if err := checkDescription("webhook.description", in.GetDescription()); err != nil {
+		return nil, err
 	}
 	if d := in.GetMaxRetryDuration(); d != nil && d.AsDuration() != m.s.cfg.Webhooks.MaxRetryDuration {
 		return nil, invalid("webhook.max_retry_duration", "this gateway retries every webhook for %s (webhooks.max_retry_duration); leave it unset", m.s.cfg.Webhooks.MaxRetryDuration)
@@ -352,7 +350,7 @@ func (m *messageService) CreateWebhook(ctx context.Context, req *smppgwv1.Create
 	if len(in.GetEvents()) == 0 {
 		return nil, invalid("webhook.events", "at least one is required")
 	}
-	w := &store.Webhook{ID: newID(), Account: account, URL: in.GetUrl(), Secret: "whsec_" + newID() + newID(), CreatedAt: time.Now().UTC()}
+	w := &store.Webhook{ID: newID(), Account: account, URL: in.GetUrl(), Secret: "whsec_" + newID() + newID(), CreatedAt: time.Now().UTC(), Description: in.GetDescription()}
 	for _, ev := range in.GetEvents() {
 		name, ok := hookEvents[ev]
 		if !ok {
@@ -377,7 +375,7 @@ func checkHookURL(u string) error {
 	}
 	pu, err := url.Parse(u)
 	if err != nil {
-		return invalid("webhook.url", "%v", err)
+		return invalid("webhook.url", "not a URL")
 	}
 	if pu.Scheme != "http" && pu.Scheme != "https" {
 		return invalid("webhook.url", "scheme must be http or https")

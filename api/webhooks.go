@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -44,7 +45,7 @@ func Sign(secret string, t time.Time, body []byte) string {
 // number of workers, and retries with exponential back-off and jitter until the retry window ends.
 type dispatcher struct {
 	cfg    WebhookConfig
-	st     store.Webhooks
+	st     hookStore
 	log    zerolog.Logger
 	client *http.Client
 	jobs   chan *hookJob
@@ -56,13 +57,20 @@ type dispatcher struct {
 	stale  bool
 }
 
+// hookStore is what the dispatcher reads: the registrations, and messages for the client
+// reference a receipt echoes.
+type hookStore interface {
+	store.Webhooks
+	GetMessage(ctx context.Context, id string) (*store.Message, error)
+}
+
 type hookJob struct {
 	hook     *store.Webhook
 	delivery *smppgwv1.WebhookDelivery
 	deadline time.Time
 }
 
-func newDispatcher(cfg WebhookConfig, st store.Webhooks, log zerolog.Logger) *dispatcher {
+func newDispatcher(cfg WebhookConfig, st hookStore, log zerolog.Logger) *dispatcher {
 	return &dispatcher{
 		cfg:    cfg,
 		st:     st,
@@ -154,6 +162,7 @@ func (d *dispatcher) fanOut(ctx context.Context, ev gateway.Event) {
 	if at.IsZero() {
 		at = time.Now()
 	}
+	var receipt *smppgwv1.Receipt // built once, for the first webhook that wants it
 	for _, w := range d.hooks(ctx, ev.Account) {
 		if w.Disabled || (len(w.Events) > 0 && !contains(w.Events, name)) {
 			continue
@@ -164,12 +173,11 @@ func (d *dispatcher) fanOut(ctx context.Context, ev gateway.Event) {
 			if ev.Receipt == nil {
 				continue
 			}
-			r := *ev.Receipt
-			if r.MessageID == "" {
-				r.MessageID = ev.MessageID
+			if receipt == nil {
+				receipt = d.receipt(ctx, ev)
 			}
 			del.Event = smppgwv1.WebhookEvent_WEBHOOK_EVENT_RECEIPT
-			del.Payload = &smppgwv1.WebhookDelivery_Receipt{Receipt: receiptToProto(&r, "")}
+			del.Payload = &smppgwv1.WebhookDelivery_Receipt{Receipt: receipt}
 		case gateway.EventMO:
 			if ev.MO == nil {
 				continue
@@ -179,6 +187,22 @@ func (d *dispatcher) fanOut(ctx context.Context, ev gateway.Event) {
 		}
 		d.enqueue(&hookJob{hook: w, delivery: del, deadline: time.Now().Add(d.cfg.MaxRetryDuration)})
 	}
+}
+
+// receipt is ev's receipt as posted, with the client reference of its message. Should the message
+// be unreadable, the receipt goes out without it rather than not at all.
+func (d *dispatcher) receipt(ctx context.Context, ev gateway.Event) *smppgwv1.Receipt {
+	r := *ev.Receipt
+	if r.MessageID == "" {
+		r.MessageID = ev.MessageID
+	}
+	ref := ""
+	if msg, err := d.st.GetMessage(ctx, r.MessageID); err == nil {
+		ref = msg.ClientRef
+	} else if !errors.Is(err, store.ErrNotFound) {
+		d.log.Warn().Err(err).Str("message", r.MessageID).Msg("receipt posted without its client reference: message unreadable")
+	}
+	return receiptToProto(&r, ref)
 }
 
 func contains(s []string, v string) bool {

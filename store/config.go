@@ -38,6 +38,7 @@ type Account struct {
 	Disabled     bool      `json:"disabled"`
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
+	Description  string    `json:"description,omitempty"` // for people; records written before it read as ""
 }
 
 // SetPassword stores a bcrypt hash of password. SMPP passwords are at most 8 octets, far
@@ -107,6 +108,8 @@ type Route struct {
 	Priority  int       `json:"priority"` // tie-break between equal prefixes, higher first
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Description is for people; records written before it read as "".
+	Description string `json:"description,omitempty"`
 }
 
 // Scope is a permission of an API key.
@@ -150,6 +153,8 @@ type Webhook struct {
 	Events    []string  `json:"events"` // e.g. "receipt", "mo"; empty: all
 	Disabled  bool      `json:"disabled"`
 	CreatedAt time.Time `json:"created_at"`
+	// Description is for people; records written before it read as "".
+	Description string `json:"description,omitempty"`
 }
 
 // Accounts is the admin seam for accounts. Create fails with ErrExists when the key is

@@ -936,7 +936,7 @@ func testListMessages(t *testing.T, h Harness) {
 func testConfig(t *testing.T, h Harness) {
 	s := h.Open(t, Options())
 	ctx := ctxT(t)
-	a := &store.Account{SystemID: "acme", BindTypes: store.BindTransceiver, AllowIPs: []string{"127.0.0.0/8", "::1"}, MaxBinds: 4, Throughput: 100, DefaultRoute: "r1"}
+	a := &store.Account{SystemID: "acme", BindTypes: store.BindTransceiver, AllowIPs: []string{"127.0.0.0/8", "::1"}, MaxBinds: 4, Throughput: 100, DefaultRoute: "r1", Description: "ACME Ltd"}
 	// The lowest cost keeps the suite fast under -race; SetPassword uses bcrypt's default.
 	hash, err := bcrypt.GenerateFromPassword([]byte("secret"), bcrypt.MinCost)
 	if err != nil {
@@ -956,7 +956,7 @@ func testConfig(t *testing.T, h Harness) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !got.CheckPassword("secret") || got.CheckPassword("wrong") || got.MaxBinds != 4 || got.DefaultRoute != "r1" ||
+	if !got.CheckPassword("secret") || got.CheckPassword("wrong") || got.MaxBinds != 4 || got.DefaultRoute != "r1" || got.Description != "ACME Ltd" ||
 		!got.AllowsBind(store.BindTransceiver) || got.AllowsBind(store.BindReceiver) ||
 		!got.AllowsIP(netip.MustParseAddr("127.0.0.9")) || got.AllowsIP(netip.MustParseAddr("10.0.0.1")) || !got.AllowsIP(netip.MustParseAddr("::1")) {
 		t.Errorf("account read back: %+v", got)
@@ -986,11 +986,11 @@ func testConfig(t *testing.T, h Harness) {
 	if u, err := s.GetUpstream(ctx, "smsc1"); err != nil || u.Address != up.Address || u.Options["enquire_link"] != "30s" {
 		t.Errorf("GetUpstream: %+v %v", u, err)
 	}
-	r := &store.Route{Name: "uk", Prefix: "44", Upstreams: []string{"smsc1", "smsc2"}}
+	r := &store.Route{Name: "uk", Prefix: "44", Upstreams: []string{"smsc1", "smsc2"}, Description: "United Kingdom"}
 	if err := s.CreateRoute(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	if rs, err := s.ListRoutes(ctx); err != nil || len(rs) != 1 || rs[0].Upstreams[1] != "smsc2" {
+	if rs, err := s.ListRoutes(ctx); err != nil || len(rs) != 1 || rs[0].Upstreams[1] != "smsc2" || rs[0].Description != r.Description {
 		t.Errorf("ListRoutes: %+v %v", rs, err)
 	}
 	k := &store.APIKey{ID: "k1", Account: "acme", Hash: []byte{1, 2, 3}, Scopes: []store.Scope{store.ScopeSend}}
@@ -1000,11 +1000,11 @@ func testConfig(t *testing.T, h Harness) {
 	if got, err := s.GetAPIKey(ctx, "k1"); err != nil || !bytes.Equal(got.Hash, k.Hash) || !got.HasScope(store.ScopeSend) || got.HasScope(store.ScopeAdmin) {
 		t.Errorf("GetAPIKey: %+v %v", got, err)
 	}
-	w := &store.Webhook{ID: "w1", Account: "acme", URL: "https://example.test/dlr", Events: []string{"receipt"}}
+	w := &store.Webhook{ID: "w1", Account: "acme", URL: "https://example.test/dlr", Events: []string{"receipt"}, Description: "CRM"}
 	if err := s.CreateWebhook(ctx, w); err != nil {
 		t.Fatal(err)
 	}
-	if ws, err := s.ListWebhooks(ctx); err != nil || len(ws) != 1 || ws[0].URL != w.URL {
+	if ws, err := s.ListWebhooks(ctx); err != nil || len(ws) != 1 || ws[0].URL != w.URL || ws[0].Description != w.Description {
 		t.Errorf("ListWebhooks: %+v %v", ws, err)
 	}
 	for name, err := range map[string]error{

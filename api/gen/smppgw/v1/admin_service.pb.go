@@ -800,12 +800,8 @@ type Upstream struct {
 	SystemType string `protobuf:"bytes,8,opt,name=system_type,json=systemType,proto3" json:"system_type,omitempty"`
 	// How to bind; transceiver when unset.
 	BindType BindType `protobuf:"varint,9,opt,name=bind_type,json=bindType,proto3,enum=smppgw.v1.BindType" json:"bind_type,omitempty"`
-	// Number of parallel binds (default 1).
-	Binds uint32 `protobuf:"varint,10,opt,name=binds,proto3" json:"binds,omitempty"`
-	// Requests in flight per bind (default 10).
+	// Requests in flight on the bind (default 10, at most 10000).
 	WindowSize uint32 `protobuf:"varint,11,opt,name=window_size,json=windowSize,proto3" json:"window_size,omitempty"`
-	// At most this many submit_sm a second over all binds; 0 for no limit.
-	MaxSubmitsPerSecond uint32 `protobuf:"varint,12,opt,name=max_submits_per_second,json=maxSubmitsPerSecond,proto3" json:"max_submits_per_second,omitempty"`
 	// enquire_link interval when idle (default 30s).
 	EnquireLinkInterval *durationpb.Duration `protobuf:"bytes,13,opt,name=enquire_link_interval,json=enquireLinkInterval,proto3" json:"enquire_link_interval,omitempty"`
 	// How long to wait for a response before the request is lost (default 10s).
@@ -814,7 +810,7 @@ type Upstream struct {
 	Paused bool `protobuf:"varint,15,opt,name=paused,proto3" json:"paused,omitempty"`
 	// The connection state.
 	State UpstreamState `protobuf:"varint,16,opt,name=state,proto3,enum=smppgw.v1.UpstreamState" json:"state,omitempty"`
-	// Binds up now.
+	// Binds up now: 1 or 0, since an upstream has one bind.
 	BoundBinds uint32 `protobuf:"varint,17,opt,name=bound_binds,json=boundBinds,proto3" json:"bound_binds,omitempty"`
 	// Messages waiting in its queue.
 	QueueDepth uint64 `protobuf:"varint,18,opt,name=queue_depth,json=queueDepth,proto3" json:"queue_depth,omitempty"`
@@ -919,23 +915,9 @@ func (x *Upstream) GetBindType() BindType {
 	return BindType_BIND_TYPE_UNSPECIFIED
 }
 
-func (x *Upstream) GetBinds() uint32 {
-	if x != nil {
-		return x.Binds
-	}
-	return 0
-}
-
 func (x *Upstream) GetWindowSize() uint32 {
 	if x != nil {
 		return x.WindowSize
-	}
-	return 0
-}
-
-func (x *Upstream) GetMaxSubmitsPerSecond() uint32 {
-	if x != nil {
-		return x.MaxSubmitsPerSecond
 	}
 	return 0
 }
@@ -1629,7 +1611,7 @@ type Account struct {
 	SystemId string `protobuf:"bytes,1,opt,name=system_id,json=systemId,proto3" json:"system_id,omitempty"`
 	// The SMPP password, at most 8 characters (SMPP 3.4); write-only: stored hashed, never returned.
 	Password string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
-	// A note for people.
+	// A note for people, at most 256 characters.
 	Description string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
 	// A disabled account may not bind and its API keys are refused.
 	Disabled bool `protobuf:"varint,4,opt,name=disabled,proto3" json:"disabled,omitempty"`
@@ -1638,8 +1620,6 @@ type Account struct {
 	// At most this many messages a second, SMPP and API together; beyond it SMPP gets ESME_RTHROTTLED
 	// and the API ResourceExhausted / 429. 0 for no limit.
 	MaxMessagesPerSecond uint32 `protobuf:"varint,6,opt,name=max_messages_per_second,json=maxMessagesPerSecond,proto3" json:"max_messages_per_second,omitempty"`
-	// The window for deliver_sm towards its sessions (default 10).
-	WindowSize uint32 `protobuf:"varint,7,opt,name=window_size,json=windowSize,proto3" json:"window_size,omitempty"`
 	// Networks (CIDR) it may bind from; empty for anywhere.
 	AllowedNetworks []string `protobuf:"bytes,8,rep,name=allowed_networks,json=allowedNetworks,proto3" json:"allowed_networks,omitempty"`
 	// When it was created.
@@ -1718,13 +1698,6 @@ func (x *Account) GetMaxBinds() uint32 {
 func (x *Account) GetMaxMessagesPerSecond() uint32 {
 	if x != nil {
 		return x.MaxMessagesPerSecond
-	}
-	return 0
-}
-
-func (x *Account) GetWindowSize() uint32 {
-	if x != nil {
-		return x.WindowSize
 	}
 	return 0
 }
@@ -2640,9 +2613,9 @@ func (*RevokeApiKeyResponse) Descriptor() ([]byte, []int) {
 	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{40}
 }
 
-// A routing rule: messages whose destination starts with `prefix`, from one of `accounts`, go to the
-// first available of `upstreams`. The longest matching prefix wins; among equal prefixes, the
-// higher `priority`.
+// A routing rule: messages whose destination starts with `prefix`, from `account` (or from any account
+// when it is empty), go to the first available of `upstreams`. The longest matching prefix wins;
+// among equal prefixes, the higher `priority`.
 type Route struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The gateway's id for the route.
@@ -2650,15 +2623,14 @@ type Route struct {
 	// Destination prefix in international format without '+', digits only; empty matches every
 	// destination (a default route).
 	Prefix string `protobuf:"bytes,2,opt,name=prefix,proto3" json:"prefix,omitempty"`
-	// Accounts the route applies to; empty for every account.
-	Accounts []string `protobuf:"bytes,3,rep,name=accounts,proto3" json:"accounts,omitempty"`
+	// The account the route applies to; empty for every account. Add a route per account to give
+	// several accounts the same route.
+	Account string `protobuf:"bytes,10,opt,name=account,proto3" json:"account,omitempty"`
 	// Upstream names in failover order: the first one bound and not paused is used.
 	Upstreams []string `protobuf:"bytes,4,rep,name=upstreams,proto3" json:"upstreams,omitempty"`
 	// Breaks ties between routes with the same prefix; higher wins.
 	Priority int32 `protobuf:"varint,5,opt,name=priority,proto3" json:"priority,omitempty"`
-	// A disabled route is skipped.
-	Disabled bool `protobuf:"varint,6,opt,name=disabled,proto3" json:"disabled,omitempty"`
-	// A note for people.
+	// A note for people, at most 256 characters.
 	Description string `protobuf:"bytes,7,opt,name=description,proto3" json:"description,omitempty"`
 	// When it was created.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
@@ -2712,11 +2684,11 @@ func (x *Route) GetPrefix() string {
 	return ""
 }
 
-func (x *Route) GetAccounts() []string {
+func (x *Route) GetAccount() string {
 	if x != nil {
-		return x.Accounts
+		return x.Account
 	}
-	return nil
+	return ""
 }
 
 func (x *Route) GetUpstreams() []string {
@@ -2731,13 +2703,6 @@ func (x *Route) GetPriority() int32 {
 		return x.Priority
 	}
 	return 0
-}
-
-func (x *Route) GetDisabled() bool {
-	if x != nil {
-		return x.Disabled
-	}
-	return false
 }
 
 func (x *Route) GetDescription() string {
@@ -3480,7 +3445,8 @@ func (x *OutbindResponse) GetSession() *Session {
 // Which statistics to return.
 type GetStatsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The interval throughput is averaged over (default 1m, at most 1h).
+	// The interval throughput is averaged over. The gateway measures one interval, 1m: leave this
+	// unset or give 1m; other values are refused.
 	ThroughputInterval *durationpb.Duration `protobuf:"bytes,1,opt,name=throughput_interval,json=throughputInterval,proto3" json:"throughput_interval,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
@@ -3892,7 +3858,7 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tB\x03\xe0A\x02R\tsessionId\x12\x14\n" +
 	"\x05force\x18\x02 \x01(\bR\x05force\"\x17\n" +
-	"\x15UnbindSessionResponse\"\xb0\x06\n" +
+	"\x15UnbindSessionResponse\"\x90\x06\n" +
 	"\bUpstream\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x17\n" +
 	"\x04host\x18\x02 \x01(\tB\x03\xe0A\x02R\x04host\x12\x17\n" +
@@ -3903,12 +3869,9 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"\bpassword\x18\a \x01(\tB\x03\xe0A\x04R\bpassword\x12\x1f\n" +
 	"\vsystem_type\x18\b \x01(\tR\n" +
 	"systemType\x120\n" +
-	"\tbind_type\x18\t \x01(\x0e2\x13.smppgw.v1.BindTypeR\bbindType\x12\x14\n" +
-	"\x05binds\x18\n" +
-	" \x01(\rR\x05binds\x12\x1f\n" +
+	"\tbind_type\x18\t \x01(\x0e2\x13.smppgw.v1.BindTypeR\bbindType\x12\x1f\n" +
 	"\vwindow_size\x18\v \x01(\rR\n" +
-	"windowSize\x123\n" +
-	"\x16max_submits_per_second\x18\f \x01(\rR\x13maxSubmitsPerSecond\x12M\n" +
+	"windowSize\x12M\n" +
 	"\x15enquire_link_interval\x18\r \x01(\v2\x19.google.protobuf.DurationR\x13enquireLinkInterval\x12D\n" +
 	"\x10response_timeout\x18\x0e \x01(\v2\x19.google.protobuf.DurationR\x0fresponseTimeout\x12\x16\n" +
 	"\x06paused\x18\x0f \x01(\bR\x06paused\x123\n" +
@@ -3919,7 +3882,8 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"queueDepth\x12\"\n" +
 	"\n" +
 	"last_error\x18\x13 \x01(\tB\x03\xe0A\x03R\tlastError\x12K\n" +
-	"\x11state_change_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x0fstateChangeTime\"\x16\n" +
+	"\x11state_change_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x0fstateChangeTimeJ\x04\b\n" +
+	"\x10\vJ\x04\b\f\x10\rR\x05bindsR\x16max_submits_per_second\"\x16\n" +
 	"\x14ListUpstreamsRequest\"J\n" +
 	"\x15ListUpstreamsResponse\x121\n" +
 	"\tupstreams\x18\x01 \x03(\v2\x13.smppgw.v1.UpstreamR\tupstreams\"-\n" +
@@ -3945,22 +3909,20 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"\x15ResumeUpstreamRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"I\n" +
 	"\x16ResumeUpstreamResponse\x12/\n" +
-	"\bupstream\x18\x01 \x01(\v2\x13.smppgw.v1.UpstreamR\bupstream\"\xae\x03\n" +
+	"\bupstream\x18\x01 \x01(\v2\x13.smppgw.v1.UpstreamR\bupstream\"\xa0\x03\n" +
 	"\aAccount\x12 \n" +
 	"\tsystem_id\x18\x01 \x01(\tB\x03\xe0A\x02R\bsystemId\x12\x1f\n" +
 	"\bpassword\x18\x02 \x01(\tB\x03\xe0A\x04R\bpassword\x12 \n" +
 	"\vdescription\x18\x03 \x01(\tR\vdescription\x12\x1a\n" +
 	"\bdisabled\x18\x04 \x01(\bR\bdisabled\x12\x1b\n" +
 	"\tmax_binds\x18\x05 \x01(\rR\bmaxBinds\x125\n" +
-	"\x17max_messages_per_second\x18\x06 \x01(\rR\x14maxMessagesPerSecond\x12\x1f\n" +
-	"\vwindow_size\x18\a \x01(\rR\n" +
-	"windowSize\x12)\n" +
+	"\x17max_messages_per_second\x18\x06 \x01(\rR\x14maxMessagesPerSecond\x12)\n" +
 	"\x10allowed_networks\x18\b \x03(\tR\x0fallowedNetworks\x12@\n" +
 	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x12@\n" +
 	"\vupdate_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"updateTime\"Q\n" +
+	"updateTimeJ\x04\b\a\x10\bR\vwindow_size\"Q\n" +
 	"\x13ListAccountsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -4011,19 +3973,19 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"1\n" +
 	"\x13RevokeApiKeyRequest\x12\x1a\n" +
 	"\x06key_id\x18\x01 \x01(\tB\x03\xe0A\x02R\x05keyId\"\x16\n" +
-	"\x14RevokeApiKeyResponse\"\xdc\x02\n" +
+	"\x14RevokeApiKeyResponse\"\xde\x02\n" +
 	"\x05Route\x12\x1e\n" +
 	"\broute_id\x18\x01 \x01(\tB\x03\xe0A\x03R\arouteId\x12\x16\n" +
-	"\x06prefix\x18\x02 \x01(\tR\x06prefix\x12\x1a\n" +
-	"\baccounts\x18\x03 \x03(\tR\baccounts\x12!\n" +
+	"\x06prefix\x18\x02 \x01(\tR\x06prefix\x12\x18\n" +
+	"\aaccount\x18\n" +
+	" \x01(\tR\aaccount\x12!\n" +
 	"\tupstreams\x18\x04 \x03(\tB\x03\xe0A\x02R\tupstreams\x12\x1a\n" +
-	"\bpriority\x18\x05 \x01(\x05R\bpriority\x12\x1a\n" +
-	"\bdisabled\x18\x06 \x01(\bR\bdisabled\x12 \n" +
+	"\bpriority\x18\x05 \x01(\x05R\bpriority\x12 \n" +
 	"\vdescription\x18\a \x01(\tR\vdescription\x12@\n" +
 	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x12@\n" +
 	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"updateTime\"\x13\n" +
+	"updateTimeJ\x04\b\x03\x10\x04J\x04\b\x06\x10\aR\baccountsR\bdisabled\"\x13\n" +
 	"\x11ListRoutesRequest\">\n" +
 	"\x12ListRoutesResponse\x12(\n" +
 	"\x06routes\x18\x01 \x03(\v2\x10.smppgw.v1.RouteR\x06routes\"1\n" +

@@ -95,9 +95,6 @@ type SubmitRequest struct {
 	Payload isSubmitRequest_Payload `protobuf_oneof:"payload"`
 	// The encoding of the content on the wire.
 	DataCoding DataCoding `protobuf:"varint,5,opt,name=data_coding,json=dataCoding,proto3,enum=smppgw.v1.DataCoding" json:"data_coding,omitempty"`
-	// Whether `binary` starts with its own user data header (sets the UDHI bit of esm_class); the
-	// gateway then sends it as is and does not split it.
-	Udhi bool `protobuf:"varint,6,opt,name=udhi,proto3" json:"udhi,omitempty"`
 	// The receipts wanted.
 	RegisteredDelivery RegisteredDelivery `protobuf:"varint,7,opt,name=registered_delivery,json=registeredDelivery,proto3,enum=smppgw.v1.RegisteredDelivery" json:"registered_delivery,omitempty"`
 	// How long the SMSC keeps trying to deliver (SMPP validity_period); unset for the SMSC's default.
@@ -188,13 +185,6 @@ func (x *SubmitRequest) GetDataCoding() DataCoding {
 		return x.DataCoding
 	}
 	return DataCoding_DATA_CODING_UNSPECIFIED
-}
-
-func (x *SubmitRequest) GetUdhi() bool {
-	if x != nil {
-		return x.Udhi
-	}
-	return false
 }
 
 func (x *SubmitRequest) GetRegisteredDelivery() RegisteredDelivery {
@@ -888,7 +878,7 @@ type Webhook struct {
 	Url string `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
 	// The events posted; at least one.
 	Events []WebhookEvent `protobuf:"varint,4,rep,packed,name=events,proto3,enum=smppgw.v1.WebhookEvent" json:"events,omitempty"`
-	// A note for people.
+	// A note for people, at most 256 characters.
 	Description string `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
 	// How long a failing delivery is retried before it is dropped. The gateway retries every webhook
 	// for the same window, its webhooks.max_retry_duration setting (default 24h, at most 72h): leave
@@ -1510,15 +1500,14 @@ var File_smppgw_v1_message_service_proto protoreflect.FileDescriptor
 
 const file_smppgw_v1_message_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1fsmppgw/v1/message_service.proto\x12\tsmppgw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x15smppgw/v1/types.proto\"\x90\x04\n" +
+	"\x1fsmppgw/v1/message_service.proto\x12\tsmppgw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x15smppgw/v1/types.proto\"\x88\x04\n" +
 	"\rSubmitRequest\x12\x1b\n" +
 	"\x06source\x18\x01 \x01(\tB\x03\xe0A\x02R\x06source\x12%\n" +
 	"\vdestination\x18\x02 \x01(\tB\x03\xe0A\x02R\vdestination\x12\x14\n" +
 	"\x04text\x18\x03 \x01(\tH\x00R\x04text\x12\x18\n" +
 	"\x06binary\x18\x04 \x01(\fH\x00R\x06binary\x126\n" +
 	"\vdata_coding\x18\x05 \x01(\x0e2\x15.smppgw.v1.DataCodingR\n" +
-	"dataCoding\x12\x12\n" +
-	"\x04udhi\x18\x06 \x01(\bR\x04udhi\x12N\n" +
+	"dataCoding\x12N\n" +
 	"\x13registered_delivery\x18\a \x01(\x0e2\x1d.smppgw.v1.RegisteredDeliveryR\x12registeredDelivery\x12B\n" +
 	"\x0fvalidity_period\x18\b \x01(\v2\x19.google.protobuf.DurationR\x0evalidityPeriod\x12?\n" +
 	"\rschedule_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\fscheduleTime\x12\x1a\n" +
@@ -1526,7 +1515,7 @@ const file_smppgw_v1_message_service_proto_rawDesc = "" +
 	" \x01(\rR\bpriority\x12)\n" +
 	"\x10client_reference\x18\v \x01(\tR\x0fclientReference\x12\x18\n" +
 	"\aaccount\x18\f \x01(\tR\aaccountB\t\n" +
-	"\apayload\"\x86\x01\n" +
+	"\apayloadJ\x04\b\x06\x10\aR\x04udhi\"\x86\x01\n" +
 	"\x0eSubmitResponse\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x1d\n" +

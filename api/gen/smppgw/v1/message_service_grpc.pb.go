@@ -37,12 +37,18 @@ const (
 // Sends messages and reports on them. Calls act for the account of the caller's API key: Submit and
 // SubmitBatch need the `send` scope, the rest `read` (webhook changes need `send`). A key with the
 // `admin` scope may act for any account through the `account` fields.
+//
+// Over REST, request bodies and query parameters are read strictly: a field the contract does not
+// define, an enum value other than its full name (REGISTERED_DELIVERY_FINAL, not FINAL) or its
+// number, and a value of the wrong type are refused with 400 naming the field. Over gRPC, an enum
+// number the contract does not define is refused with InvalidArgument.
 type MessageServiceClient interface {
 	// Accepts one message: validates it, splits long text into parts, stores it durably and queues it
 	// for its route, and only then answers with the gateway's id.
 	Submit(ctx context.Context, in *SubmitRequest, opts ...grpc.CallOption) (*SubmitResponse, error)
 	// Accepts up to 1000 messages in one call. Each is validated and accepted on its own; one
-	// failing does not fail the others.
+	// failing does not fail the others. A request that does not fit the contract (an unknown field,
+	// or an enum value the contract does not define, in any message) is refused as a whole.
 	SubmitBatch(ctx context.Context, in *SubmitBatchRequest, opts ...grpc.CallOption) (*SubmitBatchResponse, error)
 	// Returns one message with its status, parts and receipts.
 	GetMessage(ctx context.Context, in *GetMessageRequest, opts ...grpc.CallOption) (*GetMessageResponse, error)
@@ -178,12 +184,18 @@ func (c *messageServiceClient) DeleteWebhook(ctx context.Context, in *DeleteWebh
 // Sends messages and reports on them. Calls act for the account of the caller's API key: Submit and
 // SubmitBatch need the `send` scope, the rest `read` (webhook changes need `send`). A key with the
 // `admin` scope may act for any account through the `account` fields.
+//
+// Over REST, request bodies and query parameters are read strictly: a field the contract does not
+// define, an enum value other than its full name (REGISTERED_DELIVERY_FINAL, not FINAL) or its
+// number, and a value of the wrong type are refused with 400 naming the field. Over gRPC, an enum
+// number the contract does not define is refused with InvalidArgument.
 type MessageServiceServer interface {
 	// Accepts one message: validates it, splits long text into parts, stores it durably and queues it
 	// for its route, and only then answers with the gateway's id.
 	Submit(context.Context, *SubmitRequest) (*SubmitResponse, error)
 	// Accepts up to 1000 messages in one call. Each is validated and accepted on its own; one
-	// failing does not fail the others.
+	// failing does not fail the others. A request that does not fit the contract (an unknown field,
+	// or an enum value the contract does not define, in any message) is refused as a whole.
 	SubmitBatch(context.Context, *SubmitBatchRequest) (*SubmitBatchResponse, error)
 	// Returns one message with its status, parts and receipts.
 	GetMessage(context.Context, *GetMessageRequest) (*GetMessageResponse, error)

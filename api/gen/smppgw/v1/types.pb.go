@@ -101,7 +101,8 @@ func (MessageStatus) EnumDescriptor() ([]byte, []int) {
 	return file_smppgw_v1_types_proto_rawDescGZIP(), []int{0}
 }
 
-// How a message's payload is encoded on the wire (SMPP data_coding).
+// How a message's payload is encoded on the wire (SMPP data_coding). Like every enum of the API,
+// JSON takes the full name (DATA_CODING_UCS2) or the number; anything else is refused.
 type DataCoding int32
 
 const (
