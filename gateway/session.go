@@ -147,8 +147,8 @@ type Session struct {
 	expiry  *time.Timer
 	enquire *time.Timer
 	bindTmr *time.Timer
-	seenIn  atomic.Uint64 // pdusIn at the previous idle check
-	enqBusy atomic.Bool   // an enquire_link of ours is pending
+	lastIn  atomic.Int64 // when the latest burst of PDUs was read: time since started (monotonic)
+	enqBusy atomic.Bool  // an enquire_link of ours is pending
 
 	// wmu guards the outgoing buffer: senders encode straight into wbuf, the writer swaps it out.
 	wmu      sync.Mutex
@@ -679,23 +679,26 @@ func (s *Session) expire() {
 	}
 }
 
-// idleCheck runs on the enquire_link timer: when nothing has been read for a whole interval, it
-// sends enquire_link; if that goes unanswered, enquireDone closes the session.
+// idleCheck runs on the enquire_link timer: once nothing has been read for a whole interval, it
+// sends enquire_link; if that goes unanswered, enquireDone closes the session. The timer is re-armed
+// for the end of the interval that started with the last PDU read, so the link is probed one interval
+// after it fell silent (not one to two intervals, as a fixed tick comparing counters would).
 func (s *Session) idleCheck() {
 	select {
 	case <-s.closing:
 		return
 	default:
 	}
-	in := s.pdusIn.Load()
-	if in == s.seenIn.Load() && s.State() == StateBound && s.enqBusy.CompareAndSwap(false, true) {
+	next := s.cfg.EnquireLink
+	if idle := time.Since(s.started) - time.Duration(s.lastIn.Load()); idle < s.cfg.EnquireLink {
+		next -= idle
+	} else if s.State() == StateBound && s.enqBusy.CompareAndSwap(false, true) {
 		if _, err := s.enqueue(kindEnquire, &pdu.EnquireLink{}, nil, nil); err != nil {
 			s.enqBusy.Store(false)
 		}
 	}
-	s.seenIn.Store(in)
 	s.mu.Lock()
-	s.enquire.Reset(s.cfg.EnquireLink)
+	s.enquire.Reset(next)
 	s.mu.Unlock()
 }
 
@@ -869,7 +872,9 @@ func (s *Session) readLoop() {
 		h, body, err := r.Read()
 		if fresh {
 			// One clock read per burst of PDUs, not per PDU.
-			s.readAt = s.started.Add(time.Since(s.started))
+			mono := time.Since(s.started)
+			s.readAt = s.started.Add(mono)
+			s.lastIn.Store(int64(mono))
 		}
 		if err != nil {
 			var fe *pdu.FieldError

@@ -202,6 +202,39 @@ func TestEnquireLinkDetectsDeadPeer(t *testing.T) {
 	}
 }
 
+// TestEnquireLinkEveryInterval: an idle bind sends enquire_link one interval after the last PDU it
+// read, not one to two intervals later (issue 11, defect 10). Counted by a raw peer that answers each
+// one: with a 200ms interval, one within the first 1.5 intervals and at least 4 (at most 6) in 1.1s.
+func TestEnquireLinkEveryInterval(t *testing.T) {
+	const interval = 200 * time.Millisecond
+	_, p := boundToRaw(t, nil, SessionConfig{EnquireLink: interval, ResponseTimeout: time.Second})
+	start := time.Now()
+	count := func(until time.Time) int {
+		n := 0
+		for {
+			p.c.SetReadDeadline(until)
+			h, _, err := p.r.Read()
+			if err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					return n
+				}
+				t.Fatalf("raw peer read: %v", err)
+			}
+			if h.ID != pdu.EnquireLinkID {
+				t.Fatalf("got %v, want enquire_link", h.ID)
+			}
+			n++
+			p.send(h.Sequence, pdu.ESME_ROK, &pdu.EnquireLinkResp{})
+		}
+	}
+	first := count(start.Add(interval * 3 / 2))
+	rest := count(start.Add(1100 * time.Millisecond))
+	if first != 1 || first+rest < 4 || first+rest > 6 {
+		t.Fatalf("enquire_links seen: %d in the first 1.5 intervals, %d in 1.1s; want 1, and 4 to 6", first, first+rest)
+	}
+}
+
 func TestEnquireLinkAnsweredBeforeBind(t *testing.T) {
 	_, addr := startServer(t, ServerConfig{}, &AcceptSink{})
 	p := dialRaw(t, addr)
