@@ -337,8 +337,8 @@ func (s *Session) Respond(req Request, status pdu.CommandStatus, body pdu.Body) 
 		return ErrInvalidResponse
 	}
 	id := req.Body.CommandID()
-	if id.IsResponse() || id == pdu.OutbindID || id == pdu.AlertNotificationID {
-		return ErrInvalidResponse // these have no response
+	if !hasResponse(id) {
+		return ErrInvalidResponse
 	}
 	if body != nil && body.CommandID() != id.Response() {
 		return ErrInvalidResponse
@@ -918,7 +918,7 @@ func (s *Session) unparsable(h pdu.Header, err error) (fatal bool) {
 			s.complete(&p, Response{Sequence: h.Sequence, Status: h.Status}, err)
 		}
 	default:
-		_ = s.writeHeader(h.ID.Response(), pdu.StatusOf(err), h.Sequence)
+		s.refuse(h, pdu.StatusOf(err))
 	}
 	s.log.Warn().Stringer("command", h.ID).Uint32("seq", h.Sequence).Err(err).Msg("unparsable PDU")
 	s.h.HandleUnparsable(s, h, err)
@@ -949,11 +949,12 @@ func (s *Session) dispatch(h pdu.Header, body pdu.Body) bool {
 		if s.role == RoleESME && s.State() == StateOpen {
 			s.h.HandleRequest(s, Request{Sequence: h.Sequence, Body: body, Sent: s.readAt})
 		} else {
-			s.log.Warn().Msg("outbind in the wrong role or state ignored")
+			s.log.Warn().Stringer("state", s.State()).Msg("outbind in the wrong role or state refused")
+			s.refuse(h, pdu.ESME_RINVBNDSTS)
 		}
 	default:
 		if !s.allowedIn(h.ID) {
-			_ = s.writeHeader(h.ID.Response(), pdu.ESME_RINVBNDSTS, h.Sequence)
+			s.refuse(h, pdu.ESME_RINVBNDSTS)
 			return true
 		}
 		if h.ID == pdu.AlertNotificationID {
@@ -969,6 +970,29 @@ func (s *Session) dispatch(h pdu.Header, body pdu.Body) bool {
 		s.h.HandleRequest(s, Request{Sequence: h.Sequence, Body: body, Sent: s.readAt, inbound: true})
 	}
 	return true
+}
+
+// hasResponse reports whether SMPP 3.4 defines a response to the request id: every request has one
+// but outbind (section 4.1.7: the ESME answers with a bind) and alert_notification (sections 2.1 and
+// 4.12: no response).
+func hasResponse(id pdu.CommandID) bool {
+	return !id.IsResponse() && id != pdu.OutbindID && id != pdu.AlertNotificationID
+}
+
+// refuse answers a request of the peer's that the session does not take with status, in the
+// request's own response, header only. Outbind and alert_notification have none: their response
+// ids (0x8000000B, 0x80000102) exist nowhere in the specification (section 5.1.2), so a peer would
+// read an unknown command. They get generic_nack instead, the one negative answer that needs no
+// response id of the request's (section 4.3 uses it where a PDU cannot be answered by its own
+// response: a bad header, an unknown command); table 2-1 (section 2.3) allows neither in the wrong
+// role or state, hence ESME_RINVBNDSTS there, and a body that does not decode gets its decode
+// status. Ignoring them would be allowed too, but the peer would not learn why nothing happened.
+func (s *Session) refuse(h pdu.Header, status pdu.CommandStatus) {
+	id := pdu.GenericNackID
+	if hasResponse(h.ID) {
+		id = h.ID.Response()
+	}
+	_ = s.writeHeader(id, status, h.Sequence)
 }
 
 // response matches a response to our pending request and completes it; one that matches nothing

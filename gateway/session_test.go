@@ -356,6 +356,63 @@ func TestUnknownCommandAndBadPDUs(t *testing.T) {
 	p.expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
 }
 
+// TestNoMadeUpResponsesForOutbindAndAlertNotification: outbind and alert_notification have no
+// response in SMPP 3.4, so when one comes in the wrong role or state, or does not decode, the session
+// answers generic_nack (ESME_RINVBNDSTS, or the decode error) with its sequence number, never a
+// response id that does not exist (0x8000000B, 0x80000102) (issue 11, defect 11). Raw bytes, both roles.
+func TestNoMadeUpResponsesForOutbindAndAlertNotification(t *testing.T) {
+	nack := func(p *rawPeer, seq uint32, status pdu.CommandStatus) {
+		t.Helper()
+		h, _ := p.read()
+		if h.ID != pdu.GenericNackID || h.Status != status || h.Sequence != seq || h.Length != pdu.HeaderLen {
+			t.Fatalf("got %v %v seq %d length %d, want generic_nack %v seq %d", h.ID, h.Status, h.Sequence, h.Length, status, seq)
+		}
+	}
+	// A body that stops inside its first C-octet string.
+	undecodable := func(p *rawPeer, id pdu.CommandID, seq uint32) {
+		body := []byte("\x01\x01123")
+		p.write(append(pdu.AppendHeader(nil, pdu.Header{Length: uint32(pdu.HeaderLen + len(body)), ID: id, Sequence: seq}), body...))
+	}
+
+	// Server side: an ESME sends what only an SMSC may send.
+	_, addr := startServer(t, ServerConfig{}, &AcceptSink{}, testAccount(t, "alice", "secret"))
+	p := dialRaw(t, addr)
+	p.request(&pdu.BindTransceiver{SystemID: "alice", Password: "secret"})
+	p.expect(pdu.BindTransceiverRespID, pdu.ESME_ROK)
+	nack(p, p.request(&pdu.AlertNotification{SourceAddr: "1", EsmeAddr: "2"}), pdu.ESME_RINVBNDSTS)
+	nack(p, p.request(&pdu.Outbind{SystemID: "smsc"}), pdu.ESME_RINVBNDSTS)
+	undecodable(p, pdu.OutbindID, 50)
+	h, _ := p.read()
+	if h.ID != pdu.GenericNackID || h.Status == pdu.ESME_ROK || h.Sequence != 50 {
+		t.Fatalf("undecodable outbind answered with %v %v seq %d, want generic_nack", h.ID, h.Status, h.Sequence)
+	}
+	undecodable(p, pdu.AlertNotificationID, 51)
+	if h, _ = p.read(); h.ID != pdu.GenericNackID || h.Status == pdu.ESME_ROK || h.Sequence != 51 {
+		t.Fatalf("undecodable alert_notification answered with %v %v seq %d, want generic_nack", h.ID, h.Status, h.Sequence)
+	}
+	p.request(submit("1")) // still bound and answering
+	p.expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
+
+	// Client side: the SMSC sends outbind on a bound session, then alert_notifications.
+	rec := newRecorder()
+	_, sp := boundToRaw(t, rec, SessionConfig{})
+	nack(sp, sp.request(&pdu.Outbind{SystemID: "smsc"}), pdu.ESME_RINVBNDSTS)
+	undecodable(sp, pdu.AlertNotificationID, 60)
+	if h, _ = sp.read(); h.ID != pdu.GenericNackID || h.Status == pdu.ESME_ROK || h.Sequence != 60 {
+		t.Fatalf("undecodable alert_notification answered with %v %v seq %d, want generic_nack", h.ID, h.Status, h.Sequence)
+	}
+	sp.request(&pdu.AlertNotification{SourceAddr: "1", EsmeAddr: "2"}) // valid: handed over, not answered
+	seq := sp.request(&pdu.EnquireLink{})
+	if h, _ = sp.expect(pdu.EnquireLinkRespID, pdu.ESME_ROK); h.Sequence != seq {
+		t.Fatalf("enquire_link_resp seq %d, want %d: something answered the alert_notification", h.Sequence, seq)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.requests) != 1 || rec.requests[0].Body.CommandID() != pdu.AlertNotificationID {
+		t.Fatalf("handler saw %d requests, want the valid alert_notification only", len(rec.requests))
+	}
+}
+
 func TestOversizedLengthClosesAfterNack(t *testing.T) {
 	_, addr := startServer(t, ServerConfig{Session: SessionConfig{MaxPDULength: 1024}}, &AcceptSink{})
 	p := dialRaw(t, addr)
