@@ -793,7 +793,7 @@ func (s *Session) awaitInbound(ctx context.Context) {
 //     bb_smscconn_send_failed re-queues (bounded only by sms-resend-retry, unlimited by default);
 //     every other status, ESME_RINVBNDSTS included, is SMSCCONN_FAILED_REJECTED and the message is
 //     dropped. ESME_RTHROTTLED also pauses its sending for SMPP_THROTTLING_SLEEP_TIME, which suits a
-//     bind about to close.
+//     bind about to close. Older releases map only ESME_RMSGQFUL and ESME_RTHROTTLED to temporary.
 //   - Jasmin, sm-listener submit_error_retrial (jasmin/managers/configs.py): by default ESME_RTHROTTLED
 //     is retried 20 times every 30s, ESME_RSYSERR and ESME_RMSGQFUL only twice, and any status not in
 //     the table (ESME_RINVBNDSTS) is not retried at all.
