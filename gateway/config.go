@@ -79,7 +79,8 @@ type SessionConfig struct {
 	// ThrottleInbound answers requests beyond InboundLimit with ESME_RTHROTTLED instead of the default,
 	// which stops reading until some are answered (TCP back-pressure).
 	ThrottleInbound bool `yaml:"throttle_inbound"`
-	// UnbindTimeout bounds a graceful unbind: the wait for in-flight responses and then for unbind_resp.
+	// UnbindTimeout bounds a graceful unbind: the wait for in-flight requests (ours and the peer's) to
+	// be answered, and then the wait for unbind_resp and the answers to what the peer sent meanwhile.
 	// 0 means 5s.
 	UnbindTimeout time.Duration `yaml:"unbind_timeout"`
 	// BindTimeout is how long a connection may stay unbound before it is closed (a server waiting for

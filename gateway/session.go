@@ -164,8 +164,8 @@ type Session struct {
 	expiry  *time.Timer
 	enquire *time.Timer
 	bindTmr *time.Timer
-	seenIn  atomic.Uint64 // pdusIn at the previous idle check
-	enqBusy atomic.Bool   // an enquire_link of ours is pending
+	lastIn  atomic.Int64 // when the latest burst of PDUs was read: time since started (monotonic)
+	enqBusy atomic.Bool  // an enquire_link of ours is pending
 
 	// wmu guards the outgoing buffer: senders encode straight into wbuf, the writer swaps it out.
 	wmu      sync.Mutex
@@ -181,6 +181,14 @@ type Session struct {
 	inPending atomic.Int32
 	inWake    chan struct{}
 	readAt    time.Time // when the current burst of PDUs was read; the reader's own
+
+	// Our unbind (see Unbind): quiesce holds the peer's new requests until the unbind is written,
+	// unbindOut is closed once it is, unbindAcked is set once the peer answered it, and inIdle tells
+	// Unbind that the last of the peer's requests has been answered.
+	quiesce     atomic.Bool
+	unbindOut   chan struct{}
+	unbindAcked atomic.Bool
+	inIdle      chan struct{}
 
 	pdusIn, pdusOut, timeouts, late, lost atomic.Uint64
 	ctr                                   sessionCounters
@@ -217,9 +225,11 @@ func NewSession(conn net.Conn, o SessionOptions) *Session {
 		wspace:  make(chan struct{}, 1),
 		wdone:   make(chan struct{}),
 		inWake:  make(chan struct{}, 1),
+		inIdle:  make(chan struct{}, 1),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	s.unbindOut = make(chan struct{})
 	if s.localID == "" {
 		s.localID = "smppgw"
 	}
@@ -357,22 +367,26 @@ func (s *Session) Respond(req Request, status pdu.CommandStatus, body pdu.Body) 
 		return ErrInvalidResponse
 	}
 	id := req.Body.CommandID()
-	if id.IsResponse() || id == pdu.OutbindID || id == pdu.AlertNotificationID {
-		return ErrInvalidResponse // these have no response
+	if !hasResponse(id) {
+		return ErrInvalidResponse
 	}
 	if body != nil && body.CommandID() != id.Response() {
 		return ErrInvalidResponse
 	}
+	var err error
+	switch {
+	case body == nil && status != pdu.ESME_ROK:
+		err = s.writeHeader(id.Response(), status, req.Sequence)
+	case body == nil:
+		err = s.write(req.Sequence, status, pdu.New(id.Response()))
+	default:
+		err = s.write(req.Sequence, status, body)
+	}
 	if req.inbound {
+		// Answered once the answer is queued, not before: Unbind closes when nothing is unanswered.
 		s.inboundDone()
 	}
-	if body == nil {
-		if status != pdu.ESME_ROK {
-			return s.writeHeader(id.Response(), status, req.Sequence)
-		}
-		body = pdu.New(id.Response())
-	}
-	return s.write(req.Sequence, status, body)
+	return err
 }
 
 // Bind sends a bind request of type bt (ESME role) and waits for the answer; on ESME_ROK the session
@@ -451,10 +465,15 @@ func (s *Session) Outbind(systemID, password string) error {
 	return s.write(seq, pdu.ESME_ROK, &pdu.Outbind{SystemID: systemID, Password: password})
 }
 
-// Unbind ends the session gracefully: new requests are refused, in-flight ones get up to
-// UnbindTimeout (and ctx) to be answered, then unbind is sent and unbind_resp awaited for up to
-// UnbindTimeout again, and the connection is closed. Requests still pending become lost PDUs.
-// An unbound (open) session is just closed.
+// Unbind ends the session gracefully. Our new requests are refused at once; those in flight, and the
+// peer's requests received so far, get up to UnbindTimeout (and ctx) to be answered, while the peer's
+// requests are served as usual. Then unbind is sent, unbind_resp and the answers to what the peer
+// sent meanwhile are awaited for up to UnbindTimeout again, and the connection is closed. Our
+// requests still pending become lost PDUs. An unbound (open) session is just closed.
+//
+// What the peer sends once our unbind is on the wire is still served in the ESME role (receipts and
+// MO from an upstream, which the store takes), and refused with drainStatus in the SMSC role (new
+// submissions, which the ESME sends again on its next bind).
 func (s *Session) Unbind(ctx context.Context) error {
 	if !s.state.CompareAndSwap(uint32(StateBound), uint32(StateUnbinding)) {
 		switch s.State() {
@@ -482,9 +501,24 @@ drain:
 			break drain
 		}
 	}
+	// Answer what the peer sent so far before our unbind goes out, and hold what it sends next (the
+	// reader stops) until it has: some peers stop reading at an unbind (Kannel closes the connection
+	// on reading one and sends again whatever it saw no answer to), so an answer behind the unbind
+	// is not seen, and an ESME_ROK not seen is a duplicate.
+	s.quiesce.Store(true)
+	s.awaitInbound(dctx)
 	cancel()
 	uctx, cancel := context.WithTimeout(ctx, s.cfg.UnbindTimeout)
-	_, err := s.sendInternal(uctx, &pdu.Unbind{})
+	w := getWaiter()
+	seq, err := s.enqueue(kindInternal, &pdu.Unbind{}, w, nil)
+	close(s.unbindOut)
+	if err != nil {
+		putWaiter(w)
+	} else {
+		_, err = s.wait(uctx, seq, w, true)
+	}
+	// What the peer sent after our unbind and before its unbind_resp is answered before we close.
+	s.awaitInbound(uctx)
 	cancel()
 	s.shutdown(ErrUnbound, true)
 	select {
@@ -541,8 +575,10 @@ func (s *Session) allowedOut(id pdu.CommandID) bool {
 	return false // binds, unbind and outbind have their own methods
 }
 
+// allowedIn applies the bind-state rules to a request of the peer's. While we unbind, the bind's
+// requests are still taken (see Unbind and admitDraining).
 func (s *Session) allowedIn(id pdu.CommandID) bool {
-	if s.State() != StateBound {
+	if st := s.State(); st != StateBound && st != StateUnbinding {
 		return false
 	}
 	bt := s.BindType()
@@ -700,23 +736,26 @@ func (s *Session) expire() {
 	}
 }
 
-// idleCheck runs on the enquire_link timer: when nothing has been read for a whole interval, it
-// sends enquire_link; if that goes unanswered, enquireDone closes the session.
+// idleCheck runs on the enquire_link timer: once nothing has been read for a whole interval, it
+// sends enquire_link; if that goes unanswered, enquireDone closes the session. The timer is re-armed
+// for the end of the interval that started with the last PDU read, so the link is probed one interval
+// after it fell silent (not one to two intervals, as a fixed tick comparing counters would).
 func (s *Session) idleCheck() {
 	select {
 	case <-s.closing:
 		return
 	default:
 	}
-	in := s.pdusIn.Load()
-	if in == s.seenIn.Load() && s.State() == StateBound && s.enqBusy.CompareAndSwap(false, true) {
+	next := s.cfg.EnquireLink
+	if idle := time.Since(s.started) - time.Duration(s.lastIn.Load()); idle < s.cfg.EnquireLink {
+		next -= idle
+	} else if s.State() == StateBound && s.enqBusy.CompareAndSwap(false, true) {
 		if _, err := s.enqueue(kindEnquire, &pdu.EnquireLink{}, nil, nil); err != nil {
 			s.enqBusy.Store(false)
 		}
 	}
-	s.seenIn.Store(in)
 	s.mu.Lock()
-	s.enquire.Reset(s.cfg.EnquireLink)
+	s.enquire.Reset(next)
 	s.mu.Unlock()
 }
 
@@ -741,9 +780,78 @@ func (s *Session) inboundDone() {
 				default:
 				}
 			}
+			if n == 1 && s.State() != StateBound {
+				select {
+				case s.inIdle <- struct{}{}:
+				default:
+				}
+			}
 			return
 		}
 	}
+}
+
+// awaitInbound waits until every request of the peer's has been answered, ctx ends or the session
+// closes. Only Unbind waits, after moving the session out of StateBound, which makes inboundDone
+// signal inIdle.
+func (s *Session) awaitInbound(ctx context.Context) {
+	for s.inPending.Load() > 0 {
+		select {
+		case <-s.inIdle:
+		case <-ctx.Done():
+			return
+		case <-s.closing:
+			return
+		}
+	}
+}
+
+// drainStatus answers what an ESME submits to us (SMSC role) once our unbind is on the wire: the
+// session takes nothing more, and the ESME should send it again on its next bind, to this instance
+// or another. ESME_RTHROTTLED, because it is the one status the common ESMEs all re-queue:
+//   - Kannel 1.4.5, gw/smsc/smsc_smpp.c: smpp_status_to_smscconn_failure_reason maps ESME_RMSGQFUL,
+//     ESME_RTHROTTLED, ESME_RX_T_APPN and ESME_RSYSERR to SMSCCONN_FAILED_TEMPORARILY, which
+//     bb_smscconn_send_failed re-queues (bounded only by sms-resend-retry, unlimited by default);
+//     every other status, ESME_RINVBNDSTS included, is SMSCCONN_FAILED_REJECTED and the message is
+//     dropped. ESME_RTHROTTLED also pauses its sending for SMPP_THROTTLING_SLEEP_TIME, which suits a
+//     bind about to close. Older releases map only ESME_RMSGQFUL and ESME_RTHROTTLED to temporary.
+//   - Jasmin, sm-listener submit_error_retrial (jasmin/managers/configs.py): by default ESME_RTHROTTLED
+//     is retried 20 times every 30s, ESME_RSYSERR and ESME_RMSGQFUL only twice, and any status not in
+//     the table (ESME_RINVBNDSTS) is not retried at all.
+//   - node smpp (npm "smpp", lib/smpp.js) has no retry policy of its own: it hands command_status to
+//     the application's callback, also after an unbind, until the socket closes; 0x58 is the status
+//     applications treat as "slow down and retry", ESME_RSYSERR may mean the message was processed.
+//
+// Our own Client treats ESME_RTHROTTLED as throttling as well (pause, then retry the part).
+const drainStatus = pdu.ESME_RTHROTTLED
+
+// admitDraining decides a request of the peer's that came while we unbind, already counted as
+// unanswered; false means it was answered (or the session is ending) and goes no further. Until our
+// unbind is written it is served as usual, except that once Unbind waits for the answers so far, the
+// reader holds it (not counted, so that the wait ends) until the unbind is out. After that, what
+// the store can take is still served in the ESME role (receipts and MO from an upstream), and a new
+// submission is refused with drainStatus in the SMSC role.
+func (s *Session) admitDraining(h pdu.Header) bool {
+	select {
+	case <-s.unbindOut:
+	default:
+		if !s.quiesce.Load() {
+			return true
+		}
+		s.inboundDone()
+		select {
+		case <-s.unbindOut:
+		case <-s.closing:
+			return false
+		}
+		s.inPending.Add(1)
+	}
+	if s.role == RoleSMSC {
+		s.refuse(h, drainStatus)
+		s.inboundDone()
+		return false
+	}
+	return true
 }
 
 // write encodes one PDU straight into the outgoing buffer and wakes the writer if it was idle.
@@ -892,11 +1000,17 @@ func (s *Session) readLoop() {
 		h, body, err := r.Read()
 		if fresh {
 			// One clock read per burst of PDUs, not per PDU.
-			s.readAt = s.started.Add(time.Since(s.started))
+			mono := time.Since(s.started)
+			s.readAt = s.started.Add(mono)
+			s.lastIn.Store(int64(mono))
 		}
 		if err != nil {
 			var fe *pdu.FieldError
 			if !errors.As(err, &fe) {
+				if s.unbindAcked.Load() {
+					// The peer closed after answering our unbind, as it may.
+					err = ErrUnbound
+				}
 				s.shutdown(err, false)
 				return
 			}
@@ -938,7 +1052,7 @@ func (s *Session) unparsable(h pdu.Header, err error) (fatal bool) {
 			s.complete(&p, Response{Sequence: h.Sequence, Status: h.Status}, err)
 		}
 	default:
-		_ = s.writeHeader(h.ID.Response(), pdu.StatusOf(err), h.Sequence)
+		s.refuse(h, pdu.StatusOf(err))
 	}
 	s.log.Warn().Stringer("command", h.ID).Uint32("seq", h.Sequence).Err(err).Msg("unparsable PDU")
 	s.h.HandleUnparsable(s, h, err)
@@ -969,11 +1083,12 @@ func (s *Session) dispatch(h pdu.Header, body pdu.Body) bool {
 		if s.role == RoleESME && s.State() == StateOpen {
 			s.h.HandleRequest(s, Request{Sequence: h.Sequence, Body: body, Sent: s.readAt})
 		} else {
-			s.log.Warn().Msg("outbind in the wrong role or state ignored")
+			s.log.Warn().Stringer("state", s.State()).Msg("outbind in the wrong role or state refused")
+			s.refuse(h, pdu.ESME_RINVBNDSTS)
 		}
 	default:
 		if !s.allowedIn(h.ID) {
-			_ = s.writeHeader(h.ID.Response(), pdu.ESME_RINVBNDSTS, h.Sequence)
+			s.refuse(h, pdu.ESME_RINVBNDSTS)
 			return true
 		}
 		if h.ID == pdu.AlertNotificationID {
@@ -985,10 +1100,38 @@ func (s *Session) dispatch(h pdu.Header, body pdu.Body) bool {
 			_ = s.writeHeader(h.ID.Response(), pdu.ESME_RTHROTTLED, h.Sequence)
 			return true
 		}
+		// Counted before the state is read: Unbind moves the state first and reads the count later,
+		// so either this request is seen as unbinding or Unbind sees it counted.
 		s.inPending.Add(1)
+		if s.State() != StateBound && !s.admitDraining(h) {
+			return true
+		}
 		s.h.HandleRequest(s, Request{Sequence: h.Sequence, Body: body, Sent: s.readAt, inbound: true})
 	}
 	return true
+}
+
+// hasResponse reports whether SMPP 3.4 defines a response to the request id: every request has one
+// but outbind (section 4.1.7: the ESME answers with a bind) and alert_notification (sections 2.1 and
+// 4.12: no response).
+func hasResponse(id pdu.CommandID) bool {
+	return !id.IsResponse() && id != pdu.OutbindID && id != pdu.AlertNotificationID
+}
+
+// refuse answers a request of the peer's that the session does not take with status, in the
+// request's own response, header only. Outbind and alert_notification have none: their response
+// ids (0x8000000B, 0x80000102) exist nowhere in the specification (section 5.1.2), so a peer would
+// read an unknown command. They get generic_nack instead, the one negative answer that needs no
+// response id of the request's (section 4.3 uses it where a PDU cannot be answered by its own
+// response: a bad header, an unknown command); table 2-1 (section 2.3) allows neither in the wrong
+// role or state, hence ESME_RINVBNDSTS there, and a body that does not decode gets its decode
+// status. Ignoring them would be allowed too, but the peer would not learn why nothing happened.
+func (s *Session) refuse(h pdu.Header, status pdu.CommandStatus) {
+	id := pdu.GenericNackID
+	if hasResponse(h.ID) {
+		id = h.ID.Response()
+	}
+	_ = s.writeHeader(id, status, h.Sequence)
 }
 
 // response matches a response to our pending request and completes it; one that matches nothing
@@ -1006,7 +1149,11 @@ func (s *Session) response(h pdu.Header, body pdu.Body) {
 	s.mu.Unlock()
 	if h.ID == pdu.UnbindRespID && p.kind == kindInternal {
 		// Our unbind is answered: the end is ours, whatever the peer does with the socket next.
-		s.shutdown(ErrUnbound, true)
+		// Requests of the peer's still being served keep it open until answered (Unbind bounds that).
+		s.unbindAcked.Store(true)
+		if s.inPending.Load() == 0 {
+			s.shutdown(ErrUnbound, true)
+		}
 	}
 	resp := Response{Sequence: h.Sequence, Status: h.Status, Body: body}
 	var err error

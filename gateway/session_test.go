@@ -202,6 +202,39 @@ func TestEnquireLinkDetectsDeadPeer(t *testing.T) {
 	}
 }
 
+// TestEnquireLinkEveryInterval: an idle bind sends enquire_link one interval after the last PDU it
+// read, not one to two intervals later (issue 11, defect 10). Counted by a raw peer that answers each
+// one: with a 200ms interval, one within the first 1.5 intervals and at least 4 (at most 6) in 1.1s.
+func TestEnquireLinkEveryInterval(t *testing.T) {
+	const interval = 200 * time.Millisecond
+	_, p := boundToRaw(t, nil, SessionConfig{EnquireLink: interval, ResponseTimeout: time.Second})
+	start := time.Now()
+	count := func(until time.Time) int {
+		n := 0
+		for {
+			p.c.SetReadDeadline(until)
+			h, _, err := p.r.Read()
+			if err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					return n
+				}
+				t.Fatalf("raw peer read: %v", err)
+			}
+			if h.ID != pdu.EnquireLinkID {
+				t.Fatalf("got %v, want enquire_link", h.ID)
+			}
+			n++
+			p.send(h.Sequence, pdu.ESME_ROK, &pdu.EnquireLinkResp{})
+		}
+	}
+	first := count(start.Add(interval * 3 / 2))
+	rest := count(start.Add(1100 * time.Millisecond))
+	if first != 1 || first+rest < 4 || first+rest > 6 {
+		t.Fatalf("enquire_links seen: %d in the first 1.5 intervals, %d in 1.1s; want 1, and 4 to 6", first, first+rest)
+	}
+}
+
 func TestEnquireLinkAnsweredBeforeBind(t *testing.T) {
 	_, addr := startServer(t, ServerConfig{}, &AcceptSink{})
 	p := dialRaw(t, addr)
@@ -321,6 +354,63 @@ func TestUnknownCommandAndBadPDUs(t *testing.T) {
 	// Still usable afterwards.
 	p.request(submit("1"))
 	p.expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
+}
+
+// TestNoMadeUpResponsesForOutbindAndAlertNotification: outbind and alert_notification have no
+// response in SMPP 3.4, so when one comes in the wrong role or state, or does not decode, the session
+// answers generic_nack (ESME_RINVBNDSTS, or the decode error) with its sequence number, never a
+// response id that does not exist (0x8000000B, 0x80000102) (issue 11, defect 11). Raw bytes, both roles.
+func TestNoMadeUpResponsesForOutbindAndAlertNotification(t *testing.T) {
+	nack := func(p *rawPeer, seq uint32, status pdu.CommandStatus) {
+		t.Helper()
+		h, _ := p.read()
+		if h.ID != pdu.GenericNackID || h.Status != status || h.Sequence != seq || h.Length != pdu.HeaderLen {
+			t.Fatalf("got %v %v seq %d length %d, want generic_nack %v seq %d", h.ID, h.Status, h.Sequence, h.Length, status, seq)
+		}
+	}
+	// A body that stops inside its first C-octet string.
+	undecodable := func(p *rawPeer, id pdu.CommandID, seq uint32) {
+		body := []byte("\x01\x01123")
+		p.write(append(pdu.AppendHeader(nil, pdu.Header{Length: uint32(pdu.HeaderLen + len(body)), ID: id, Sequence: seq}), body...))
+	}
+
+	// Server side: an ESME sends what only an SMSC may send.
+	_, addr := startServer(t, ServerConfig{}, &AcceptSink{}, testAccount(t, "alice", "secret"))
+	p := dialRaw(t, addr)
+	p.request(&pdu.BindTransceiver{SystemID: "alice", Password: "secret"})
+	p.expect(pdu.BindTransceiverRespID, pdu.ESME_ROK)
+	nack(p, p.request(&pdu.AlertNotification{SourceAddr: "1", EsmeAddr: "2"}), pdu.ESME_RINVBNDSTS)
+	nack(p, p.request(&pdu.Outbind{SystemID: "smsc"}), pdu.ESME_RINVBNDSTS)
+	undecodable(p, pdu.OutbindID, 50)
+	h, _ := p.read()
+	if h.ID != pdu.GenericNackID || h.Status == pdu.ESME_ROK || h.Sequence != 50 {
+		t.Fatalf("undecodable outbind answered with %v %v seq %d, want generic_nack", h.ID, h.Status, h.Sequence)
+	}
+	undecodable(p, pdu.AlertNotificationID, 51)
+	if h, _ = p.read(); h.ID != pdu.GenericNackID || h.Status == pdu.ESME_ROK || h.Sequence != 51 {
+		t.Fatalf("undecodable alert_notification answered with %v %v seq %d, want generic_nack", h.ID, h.Status, h.Sequence)
+	}
+	p.request(submit("1")) // still bound and answering
+	p.expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
+
+	// Client side: the SMSC sends outbind on a bound session, then alert_notifications.
+	rec := newRecorder()
+	_, sp := boundToRaw(t, rec, SessionConfig{})
+	nack(sp, sp.request(&pdu.Outbind{SystemID: "smsc"}), pdu.ESME_RINVBNDSTS)
+	undecodable(sp, pdu.AlertNotificationID, 60)
+	if h, _ = sp.read(); h.ID != pdu.GenericNackID || h.Status == pdu.ESME_ROK || h.Sequence != 60 {
+		t.Fatalf("undecodable alert_notification answered with %v %v seq %d, want generic_nack", h.ID, h.Status, h.Sequence)
+	}
+	sp.request(&pdu.AlertNotification{SourceAddr: "1", EsmeAddr: "2"}) // valid: handed over, not answered
+	seq := sp.request(&pdu.EnquireLink{})
+	if h, _ = sp.expect(pdu.EnquireLinkRespID, pdu.ESME_ROK); h.Sequence != seq {
+		t.Fatalf("enquire_link_resp seq %d, want %d: something answered the alert_notification", h.Sequence, seq)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.requests) != 1 || rec.requests[0].Body.CommandID() != pdu.AlertNotificationID {
+		t.Fatalf("handler saw %d requests, want the valid alert_notification only", len(rec.requests))
+	}
 }
 
 func TestOversizedLengthClosesAfterNack(t *testing.T) {

@@ -1,0 +1,274 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/smppgw/smppgw/pdu"
+	"github.com/smppgw/smppgw/store"
+)
+
+// TestGatewayShutdownDrainsSubmissions: an ESME keeps a window of submit_sm in flight while the
+// gateway shuts down (issue 11, defect 5: Kannel drops a message answered ESME_RINVBNDSTS). Every
+// request is answered before the connection closes, each ESME_ROK or drainStatus (which ESMEs
+// retry), never anything else; no ESME_ROK comes behind our unbind (Kannel stops reading there and
+// sends again what it saw no answer to); every ESME_ROK'd message is in the store and the store
+// holds no other; the submissions that cross our unbind on the wire are answered drainStatus.
+func TestGatewayShutdownDrainsSubmissions(t *testing.T) {
+	const (
+		window   = 8
+		crossing = 3    // sent by the ESME after it read our unbind, before its unbind_resp
+		before   = 50   // answered ESME_ROK before the shutdown starts
+		maxSent  = 5000 // bounds the run if the shutdown never comes
+	)
+	st := newEmbedded(t)
+	_, addr, stop := startGateway(t, Config{
+		Accounts:  []Account{testAccount(t, "acme", "secret")},
+		Upstreams: []ClientConfig{simUpstream("down", freeAddr(t))}, // accepted messages wait in its queue
+		Routing:   RouterConfig{Routes: []Route{{Upstream: "down"}}},
+	}, st)
+	p := dialRaw(t, addr)
+	p.request(&pdu.BindTransmitter{SystemID: "acme", Password: "secret"})
+	p.expect(pdu.BindTransmitterRespID, pdu.ESME_ROK)
+
+	// The writer keeps the window full; the test goroutine reads every answer and hands the slot back.
+	var (
+		mu   sync.Mutex
+		seq  = p.seq
+		sent = map[uint32]bool{}
+	)
+	send := func(i int) error {
+		mu.Lock()
+		seq++
+		s := seq
+		sent[s] = true
+		mu.Unlock()
+		b, err := pdu.Append(nil, s, pdu.ESME_ROK, &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "447700900000", ShortMessage: []byte(fmt.Sprint(i))})
+		if err == nil {
+			_, err = p.c.Write(b)
+		}
+		return err
+	}
+	slots := make(chan struct{}, window+crossing)
+	for range window {
+		slots <- struct{}{}
+	}
+	stopSending := make(chan struct{})
+	writerDone := make(chan error, 1)
+	go func() {
+		for i := range maxSent {
+			select {
+			case <-slots:
+			case <-stopSending:
+				writerDone <- nil
+				return
+			}
+			if err := send(i); err != nil {
+				writerDone <- err
+				return
+			}
+		}
+		writerDone <- nil
+	}()
+
+	answers := map[uint32]pdu.CommandStatus{}
+	var okIDs []string
+	var crossed []uint32
+	stopped := make(chan struct{})
+	shutdown, unbindSeen := false, false
+	p.c.SetReadDeadline(time.Now().Add(2 * testWait))
+	for {
+		h, body, err := p.r.Read()
+		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("the connection is still open after %v, with %d answers", 2*testWait, len(answers))
+		}
+		if errors.Is(err, io.EOF) || isConnReset(err) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("raw ESME read: %v", err)
+		}
+		switch h.ID {
+		case pdu.SubmitSMRespID:
+			if _, dup := answers[h.Sequence]; dup {
+				t.Fatalf("seq %d answered twice", h.Sequence)
+			}
+			answers[h.Sequence] = h.Status
+			if h.Status == pdu.ESME_ROK {
+				okIDs = append(okIDs, body.(*pdu.SubmitSMResp).MessageID)
+				if unbindSeen {
+					t.Errorf("submit_sm seq %d answered ESME_ROK behind our unbind", h.Sequence)
+				}
+			}
+			slots <- struct{}{}
+			if !shutdown && len(okIDs) == before {
+				shutdown = true
+				go func() { stop(); close(stopped) }()
+			}
+		case pdu.UnbindID:
+			unbindSeen = true
+			close(stopSending)
+			if err := <-writerDone; err != nil {
+				t.Fatalf("raw ESME write: %v", err)
+			}
+			for i := range crossing {
+				if err := send(maxSent + i); err != nil {
+					t.Fatalf("raw ESME write: %v", err)
+				}
+				crossed = append(crossed, seq)
+			}
+			p.send(h.Sequence, pdu.ESME_ROK, &pdu.UnbindResp{})
+		default:
+			t.Fatalf("raw ESME got %v %v", h.ID, h.Status)
+		}
+	}
+	if !shutdown {
+		t.Fatalf("the connection ended before the shutdown, with %d answers", len(answers))
+	}
+	<-stopped
+
+	counts := map[pdu.CommandStatus]int{}
+	for s := range sent {
+		st, ok := answers[s]
+		if !ok {
+			t.Errorf("submit_sm seq %d never answered", s)
+			continue
+		}
+		counts[st]++
+	}
+	t.Logf("%d submit_sm sent, answers by status: %v", len(sent), counts)
+	for st, n := range counts {
+		if st != pdu.ESME_ROK && st != drainStatus {
+			t.Errorf("%d answered %v, want only ESME_ROK or %v", n, st, drainStatus)
+		}
+	}
+	for _, s := range crossed {
+		if answers[s] != drainStatus {
+			t.Errorf("submit_sm seq %d sent after our unbind answered %v, want %v", s, answers[s], drainStatus)
+		}
+	}
+	for _, id := range okIDs {
+		if _, err := st.GetMessage(testCtx(t), id); err != nil {
+			t.Errorf("message %s answered ESME_ROK is not in the store: %v", id, err)
+		}
+	}
+	stored, cursor := 0, ""
+	for {
+		ms, next, err := st.ListMessages(testCtx(t), store.MessageFilter{Account: "acme", Limit: 1000, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored += len(ms)
+		if cursor = next; cursor == "" {
+			break
+		}
+	}
+	if stored != len(okIDs) {
+		t.Errorf("the store holds %d messages, %d were answered ESME_ROK", stored, len(okIDs))
+	}
+}
+
+// TestUnbindAnswersBeforeItGoesOut: what an ESME sent before our unbind is answered before the
+// unbind goes out, and what it sends while we wait for those answers is held (the reader stops)
+// until the unbind is out, then refused with drainStatus, not served: served, it could be answered
+// ESME_ROK behind the unbind, where Kannel no longer reads (issue 11, defect 5).
+func TestUnbindAnswersBeforeItGoesOut(t *testing.T) {
+	hold := make(chan Inbound, 10)
+	srv, addr := startServer(t, ServerConfig{Session: SessionConfig{UnbindTimeout: testWait}}, &holdSink{held: hold}, testAccount(t, "alice", "secret"))
+	p := dialRaw(t, addr)
+	p.request(&pdu.BindTransmitter{SystemID: "alice", Password: "secret"})
+	p.expect(pdu.BindTransmitterRespID, pdu.ESME_ROK)
+	first := p.request(submit("1"))
+	var m Inbound
+	select {
+	case m = <-hold:
+	case <-time.After(testWait):
+		t.Fatal("submit_sm not handed over")
+	}
+	ss := m.Session
+	unbound := make(chan error, 1)
+	go func() { unbound <- srv.Unbind(testCtx(t), ss.ID()) }()
+	eventually(t, "the unbind to wait for the answers so far", func() bool { return ss.quiesce.Load() })
+	second := p.request(submit("2"))
+	if err := m.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := p.expect(pdu.SubmitSMRespID, pdu.ESME_ROK); h.Sequence != first {
+		t.Fatalf("submit_sm_resp seq %d, want %d", h.Sequence, first)
+	}
+	u, _ := p.expect(pdu.UnbindID, pdu.ESME_ROK)
+	if h, _ := p.expect(pdu.SubmitSMRespID, drainStatus); h.Sequence != second {
+		t.Fatalf("submit_sm_resp seq %d, want %d", h.Sequence, second)
+	}
+	p.send(u.Sequence, pdu.ESME_ROK, &pdu.UnbindResp{})
+	p.expectEOF()
+	if err := <-unbound; err != nil {
+		t.Fatalf("unbind: %v", err)
+	}
+	if len(hold) != 0 {
+		t.Fatal("the submit_sm sent while the unbind waited was served")
+	}
+}
+
+// asyncDeliver is an AsyncDeliverHandler made of a function.
+type asyncDeliver func(req Request, respond func(pdu.CommandStatus))
+
+func (f asyncDeliver) HandleDeliver(string, Request) pdu.CommandStatus { return pdu.ESME_RX_T_APPN }
+
+func (f asyncDeliver) HandleDeliverAsync(_ string, req Request, respond func(pdu.CommandStatus)) {
+	f(req, respond)
+}
+
+// TestClientUnbindStillTakesReceipts: receipts an upstream sends after our unbind and before its
+// unbind_resp reach the deliver handler and are answered ESME_ROK, before the connection closes even
+// though the handler answers after the unbind_resp came (issue 11, defect 5: they were refused
+// ESME_RINVBNDSTS, which a strict SMSC takes as final and drops the receipt).
+func TestClientUnbindStillTakesReceipts(t *testing.T) {
+	const receipts = 3
+	addr, peers := rawSMSC(t)
+	got := make(chan Request, receipts)
+	c := startClient(t, ClientConfig{Address: addr, SystemID: "gw", Password: "pw"}, asyncDeliver(func(req Request, respond func(pdu.CommandStatus)) {
+		got <- req
+		go func() {
+			time.Sleep(50 * time.Millisecond) // a durable write, say
+			respond(pdu.ESME_ROK)
+		}()
+	}))
+	var p *rawPeer
+	select {
+	case p = <-peers:
+	case <-time.After(testWait):
+		t.Fatal("no connection")
+	}
+	p.acceptBind()
+	if err := c.AwaitBound(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	unbound := make(chan error, 1)
+	go func() { unbound <- c.Unbind(testCtx(t)) }()
+	h, _ := p.expect(pdu.UnbindID, pdu.ESME_ROK)
+	seqs := map[uint32]bool{}
+	for i := range receipts {
+		seqs[p.request(&pdu.DeliverSM{EsmClass: 0x04, ShortMessage: []byte(fmt.Sprintf("id:%d stat:DELIVRD", i))})] = true
+	}
+	p.send(h.Sequence, pdu.ESME_ROK, &pdu.UnbindResp{})
+	for range receipts {
+		r, _ := p.expect(pdu.DeliverSMRespID, pdu.ESME_ROK)
+		if !seqs[r.Sequence] {
+			t.Fatalf("deliver_sm_resp seq %d answers nothing outstanding", r.Sequence)
+		}
+		delete(seqs, r.Sequence)
+	}
+	p.expectEOF()
+	if err := <-unbound; err != nil {
+		t.Fatalf("unbind: %v", err)
+	}
+	if len(got) != receipts {
+		t.Fatalf("the handler got %d receipts, want %d", len(got), receipts)
+	}
+}
