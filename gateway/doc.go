@@ -58,9 +58,9 @@
 //
 // Gateway builds the Server, the Clients and the Router on a store, seeds the configured accounts
 // and routes into it, and offers Submit, sessions, upstreams (AddUpstream persists to the store),
-// routes, stats and event subscriptions (the api.Gateway interface). Known limits: a
-// schedule_delivery_time in the future is refused (store.Message has no field for it); receipts of
-// API-submitted messages that asked for them are also queued for the account's SMPP binds (the store
+// routes, stats and event subscriptions (the api.Gateway interface). A future
+// schedule_delivery_time (or the API's schedule_time) is kept with the message and forwarded upstream
+// as an absolute time. Known limit: receipts of API-submitted messages that asked for them are also queued for the account's SMPP binds (the store
 // does not record which way a message came in).
 //
 // ServerConfig, ClientConfig, SessionConfig and Account carry yaml tags and documented zero values, so

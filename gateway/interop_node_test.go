@@ -190,7 +190,7 @@ func TestInteropNodeClientToServer(t *testing.T) {
 	dests := map[string]bool{}
 	for _, sm := range seen {
 		dests[sm.DestinationAddr] = true
-		if !strings.HasPrefix(string(sm.ShortMessage), "node interop message ") || sm.SourceAddr != "12345" || sm.RegisteredDelivery != 1 {
+		if !strings.HasPrefix(string(sm.ShortMessage), "node interop message ") || sm.SourceAddr != "12345" || sm.RegisteredDelivery != pdu.RegisteredDeliveryReceiptFinal {
 			t.Errorf("upstream got %q from %q registered_delivery %d", sm.ShortMessage, sm.SourceAddr, sm.RegisteredDelivery)
 		}
 	}
@@ -390,7 +390,7 @@ func TestInteropClientToNodeServer(t *testing.T) {
 	outcomes := make(chan outcome, nodeMessages)
 	for i := range nodeMessages {
 		sm := &pdu.SubmitSM{SourceAddr: "12345", DestinationAddr: fmt.Sprintf("4477009000%d", i),
-			RegisteredDelivery: 1, ShortMessage: []byte(fmt.Sprintf("go client message %d", i))}
+			RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, ShortMessage: []byte(fmt.Sprintf("go client message %d", i))}
 		done := func(resp Response, err error) {
 			id := ""
 			if r, ok := resp.Body.(*pdu.SubmitSMResp); ok {
@@ -423,7 +423,7 @@ func TestInteropClientToNodeServer(t *testing.T) {
 		t.Fatalf("node server saw %d submit_sm, want %d", len(s.Submits), nodeMessages)
 	}
 	for i, sub := range s.Submits {
-		if !upIDs[sub.MessageID] || sub.SourceAddr != "12345" || sub.RegisteredDelivery != 1 ||
+		if !upIDs[sub.MessageID] || sub.SourceAddr != "12345" || sub.RegisteredDelivery != pdu.RegisteredDeliveryReceiptFinal ||
 			!strings.HasPrefix(sub.Text, "go client message ") || !strings.HasPrefix(sub.DestinationAddr, "4477009000") {
 			t.Errorf("node submit %d = %+v", i, sub)
 		}

@@ -635,12 +635,12 @@ func receiptError(info dlr.Info) uint32 {
 // wantsReceipt reports whether registered_delivery asks for a receipt in state st.
 func wantsReceipt(rd uint8, st pdu.MessageState) bool {
 	if !st.Final() {
-		return rd&0x10 != 0 // intermediate notification
+		return rd&pdu.RegisteredDeliveryIntermediate != 0
 	}
-	switch rd & 0x03 {
-	case 1:
+	switch rd & pdu.RegisteredDeliveryReceiptMask {
+	case pdu.RegisteredDeliveryReceiptFinal:
 		return true
-	case 2:
+	case pdu.RegisteredDeliveryReceiptFailure:
 		return st != pdu.DELIVERED
 	}
 	return false

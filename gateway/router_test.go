@@ -303,7 +303,7 @@ func TestGatewayDurableRestart(t *testing.T) {
 		st1 := open()
 		_, addr1, stop1 := startGateway(t, cfg, st1)
 		e := bindESME(t, addr1, newRecorder(), SessionConfig{}, BindTransceiver, "acme", "secret")
-		resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "12345", DestinationAddr: "447700900123", RegisteredDelivery: 1, ShortMessage: []byte("durable")})
+		resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "12345", DestinationAddr: "447700900123", RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, ShortMessage: []byte("durable")})
 		if err != nil {
 			t.Fatalf("submit while the upstream is down: %v", err)
 		}
@@ -399,7 +399,7 @@ func TestGatewayReceiptBeforeResp(t *testing.T) {
 	}, st)
 	rx := newRecorder()
 	e := bindESME(t, addr, rx, SessionConfig{}, BindTransceiver, "acme", "secret")
-	resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: 1, ShortMessage: []byte("early")})
+	resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, ShortMessage: []byte("early")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -500,11 +500,11 @@ func TestGatewaySubmitLongText(t *testing.T) {
 	}, st)
 	ctx := testCtx(t)
 	text := strings.Repeat("0123456789", 40)
-	m, err := g.Submit(ctx, Submission{Account: "api", Source: store.Address{Addr: "INFO"}, Destination: store.Address{Addr: "+447700900123"}, Text: text, RegisteredDelivery: 1})
+	m, err := g.Submit(ctx, Submission{Account: "api", Source: store.Address{Addr: "INFO"}, Destination: store.Address{Addr: "+447700900123"}, Text: text, RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m.Parts) != 3 || m.Destination != (store.Address{TON: 1, NPI: 1, Addr: "447700900123"}) || m.Source.TON != 5 {
+	if len(m.Parts) != 3 || m.Destination != (store.Address{TON: pdu.TONInternational, NPI: pdu.NPIISDN, Addr: "447700900123"}) || m.Source.TON != pdu.TONAlphanumeric {
 		t.Fatalf("message: %d parts, destination %+v, source %+v; want 3 parts (153+153+94 GSM characters)", len(m.Parts), m.Destination, m.Source)
 	}
 	eventually(t, "every part to be submitted and delivered", func() bool {
@@ -621,7 +621,7 @@ func TestGatewayRejectedPart(t *testing.T) {
 	}, st)
 	rx := newRecorder()
 	e := bindESME(t, addr, rx, SessionConfig{}, BindTransceiver, "acme", "secret")
-	resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: 1, ShortMessage: []byte("no")})
+	resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, ShortMessage: []byte("no")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -681,7 +681,7 @@ func TestGatewayHoldsUntilReceiverBinds(t *testing.T) {
 		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
 	}, st)
 	tx := bindESME(t, addr, newRecorder(), SessionConfig{}, BindTransmitter, "acme", "secret")
-	resp, err := tx.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: 1, ShortMessage: []byte("m")})
+	resp, err := tx.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, ShortMessage: []byte("m")})
 	if err != nil {
 		t.Fatal(err)
 	}

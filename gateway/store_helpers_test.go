@@ -136,7 +136,7 @@ func (s *simSMSC) HandleMessage(m Inbound) {
 	s.ids = append(s.ids, id)
 	s.mu.Unlock()
 	answer := func() { _ = m.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: id}) }
-	if c.RegisteredDelivery&0x03 == 0 {
+	if c.RegisteredDelivery&pdu.RegisteredDeliveryReceiptMask == pdu.RegisteredDeliveryReceiptNone {
 		answer()
 		return
 	}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
-	"gopkg.in/yaml.v3"
 
+	"github.com/smppgw/smppgw/internal/config"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/store"
 )
@@ -144,7 +144,7 @@ func clientToStore(c ClientConfig) (*store.Upstream, error) {
 		Name: c.Name, Address: c.Address, TLS: c.TLS != nil, SystemID: c.SystemID, Password: c.Password,
 		SystemType: c.SystemType, BindType: storeBindType(c.BindType), Binds: 1, Window: c.Session.Window,
 	}
-	opts, err := flattenYAML(c)
+	opts, err := config.Flatten(c)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +164,7 @@ func clientFromStore(u *store.Upstream) (ClientConfig, error) {
 		opts[k] = v
 	}
 	var c ClientConfig
-	if err := unflattenYAML(opts, &c); err != nil {
+	if err := config.Unflatten(opts, &c); err != nil {
 		return c, fmt.Errorf("gateway: upstream %s: options: %w", u.Name, err)
 	}
 	c.Name, c.Address, c.SystemID, c.Password, c.SystemType = u.Name, u.Address, u.SystemID, u.Password, u.SystemType
@@ -186,62 +186,4 @@ func clientFromStore(u *store.Upstream) (ClientConfig, error) {
 		return c, errors.New("gateway: stored upstream without a name")
 	}
 	return c, nil
-}
-
-// flattenYAML returns the non-zero scalar settings of v under their dotted YAML paths.
-func flattenYAML(v any) (map[string]string, error) {
-	var n yaml.Node
-	if err := n.Encode(v); err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	var walk func(prefix string, n *yaml.Node)
-	walk = func(prefix string, n *yaml.Node) {
-		switch n.Kind {
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				key := n.Content[i].Value
-				if prefix != "" {
-					key = prefix + "." + key
-				}
-				walk(key, n.Content[i+1])
-			}
-		case yaml.ScalarNode:
-			switch n.Value {
-			case "", "0", "0s", "false", "null", "none":
-				return
-			}
-			out[prefix] = n.Value
-		}
-	}
-	walk("", &n)
-	return out, nil
-}
-
-// unflattenYAML decodes dotted settings as flattenYAML wrote them into v. Values are plain scalars,
-// so a string field gets the text as written ("0123" stays "0123").
-func unflattenYAML(opts map[string]string, v any) error {
-	root := &yaml.Node{Kind: yaml.MappingNode}
-	child := func(m *yaml.Node, key string) *yaml.Node {
-		for i := 0; i+1 < len(m.Content); i += 2 {
-			if m.Content[i].Value == key {
-				return m.Content[i+1]
-			}
-		}
-		c := &yaml.Node{Kind: yaml.MappingNode}
-		m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, c)
-		return c
-	}
-	for k, val := range opts {
-		parts := strings.Split(k, ".")
-		m := root
-		for _, p := range parts[:len(parts)-1] {
-			m = child(m, p)
-			if m.Kind != yaml.MappingNode {
-				return fmt.Errorf("option %q conflicts with another", k)
-			}
-		}
-		m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: parts[len(parts)-1]}, &yaml.Node{Kind: yaml.ScalarNode, Value: val})
-	}
-	return root.Decode(v)
 }

@@ -26,14 +26,11 @@ const maxE164 = 15
 // TP-Originating-Address (3GPP TS 23.040 9.1.2.5), and SMSCs cut or refuse longer ones.
 const maxAlphanumeric = 11
 
-// TON values of SMPP 3.4 section 5.2.5 the rules below tell apart.
-const (
-	tonInternational = 1
-	tonAlphanumeric  = 5
-)
-
 // validNPI holds the numbering plan indicators SMPP 3.4 section 5.2.6 defines.
-var validNPI = [256]bool{0: true, 1: true, 3: true, 4: true, 6: true, 8: true, 9: true, 10: true, 14: true, 18: true}
+var validNPI = [256]bool{
+	pdu.NPIUnknown: true, pdu.NPIISDN: true, pdu.NPIData: true, pdu.NPITelex: true, pdu.NPILandMobile: true,
+	pdu.NPINational: true, pdu.NPIPrivate: true, pdu.NPIERMES: true, pdu.NPIInternet: true, pdu.NPIWAPClientID: true,
+}
 
 // The rules below are the one validation of a message, whichever way it came: a submit_sm from an
 // ESME (fromSubmitSM) or a Submission from the API (fromSubmission). They name the field in the
@@ -60,7 +57,7 @@ func number(a string) (string, bool) {
 // checkTONNPI refuses the type of number and numbering plan values SMPP 3.4 does not define.
 func checkTONNPI(field string, a store.Address, tonSt, npiSt pdu.CommandStatus) *ValidationError {
 	switch {
-	case a.TON > 6:
+	case a.TON > pdu.TONAbbreviated:
 		return refuse(field, tonSt, "type of number "+strconv.Itoa(int(a.TON))+" is not one SMPP defines (0 to 6)")
 	case !validNPI[a.NPI]:
 		return refuse(field, npiSt, "numbering plan indicator "+strconv.Itoa(int(a.NPI))+" is not one SMPP defines")
@@ -85,9 +82,9 @@ func checkDestination(a store.Address) *ValidationError {
 	}
 	d, ok := number(a.Addr)
 	switch {
-	case !ok || a.TON == tonAlphanumeric:
+	case !ok || a.TON == pdu.TONAlphanumeric:
 		return refuse(f, pdu.ESME_RINVDSTADR, "not a number: digits only, optionally after '+'")
-	case a.TON == tonInternational && len(d) > maxE164:
+	case a.TON == pdu.TONInternational && len(d) > maxE164:
 		return refuse(f, pdu.ESME_RINVDSTADR, strconv.Itoa(len(d))+" digits, at most "+strconv.Itoa(maxE164)+" in an international number")
 	}
 	return nil
@@ -109,13 +106,13 @@ func checkSource(a store.Address) *ValidationError {
 	if len(a.Addr) > maxAddrLen {
 		return refuse(f, pdu.ESME_RINVSRCADR, strconv.Itoa(len(a.Addr))+" characters, at most "+strconv.Itoa(maxAddrLen))
 	}
-	if d, ok := number(a.Addr); ok && a.TON != tonAlphanumeric {
-		if a.TON == tonInternational && len(d) > maxE164 {
+	if d, ok := number(a.Addr); ok && a.TON != pdu.TONAlphanumeric {
+		if a.TON == pdu.TONInternational && len(d) > maxE164 {
 			return refuse(f, pdu.ESME_RINVSRCADR, strconv.Itoa(len(d))+" digits, at most "+strconv.Itoa(maxE164)+" in an international number")
 		}
 		return nil
 	}
-	if a.TON != tonAlphanumeric && a.TON != 0 {
+	if a.TON != pdu.TONAlphanumeric && a.TON != pdu.TONUnknown {
 		return refuse(f, pdu.ESME_RINVSRCADR, "not a number, and an alphanumeric sender needs type of number 5 (or 0)")
 	}
 	if len(a.Addr) > maxAlphanumeric {
@@ -131,7 +128,7 @@ func checkSource(a store.Address) *ValidationError {
 
 // checkRegisteredDelivery refuses the values SMPP 3.4 section 5.2.17 reserves.
 func checkRegisteredDelivery(rd uint8) *ValidationError {
-	if rd&0x03 == 0x03 || rd&0xe0 != 0 {
+	if rd&pdu.RegisteredDeliveryReceiptMask == pdu.RegisteredDeliveryReceiptMask || rd&pdu.RegisteredDeliveryReservedMask != 0 {
 		return refuse("registered_delivery", pdu.ESME_RINVREGDLVFLG, "uses reserved bits")
 	}
 	return nil
@@ -291,16 +288,16 @@ func (r *Router) fromSubmitSM(account string, b *pdu.SubmitSM, now time.Time) (*
 // defaultAddr fills the TON/NPI of an address given as a bare string: "+" and digits is
 // international E.164, digits alone unknown/E.164, anything else alphanumeric.
 func defaultAddr(a store.Address) store.Address {
-	if a.TON != 0 || a.NPI != 0 || a.Addr == "" {
+	if a.TON != pdu.TONUnknown || a.NPI != pdu.NPIUnknown || a.Addr == "" {
 		return a
 	}
 	switch d, ok := number(a.Addr); {
 	case ok && a.Addr[0] == '+':
-		return store.Address{TON: tonInternational, NPI: 1, Addr: d}
+		return store.Address{TON: pdu.TONInternational, NPI: pdu.NPIISDN, Addr: d}
 	case ok:
-		return store.Address{TON: 0, NPI: 1, Addr: a.Addr}
+		return store.Address{TON: pdu.TONUnknown, NPI: pdu.NPIISDN, Addr: a.Addr}
 	}
-	return store.Address{TON: tonAlphanumeric, NPI: 0, Addr: a.Addr}
+	return store.Address{TON: pdu.TONAlphanumeric, NPI: pdu.NPIUnknown, Addr: a.Addr}
 }
 
 // fromSubmission validates an API submission and turns it into a store.Message, split into parts and
