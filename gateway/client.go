@@ -227,8 +227,9 @@ func (c *Client) Status() ClientStatus {
 }
 
 // Submit queues a request for the upstream (submit_sm, data_sm, submit_multi, query_sm, cancel_sm,
-// replace_sm). done is called once when the upstream accepted or refused it for good; throttling,
-// timeouts and lost PDUs are retried, so a job waits in the queue (bounded by QueueSize) rather than
+// replace_sm). done is called once when the upstream accepted or refused it for good, or the client
+// gave up on it (ErrAttemptsExhausted, ErrExpired); throttling, temporary errors, timeouts and lost
+// PDUs are retried up to MaxAttempts, so a job waits in the queue (bounded by QueueSize) rather than
 // fail while the upstream is away.
 func (c *Client) Submit(ctx context.Context, body pdu.Body, done func(Response, error)) error {
 	if body == nil || body.CommandID().IsResponse() {

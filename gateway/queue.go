@@ -17,7 +17,8 @@ var ErrQueueFull = errors.New("gateway: upstream queue full")
 type Job struct {
 	Body pdu.Body
 	// Done is called once with the upstream's response when it accepted or refused the request for
-	// good; throttling, timeouts and lost PDUs are retried, not reported.
+	// good, or with ErrAttemptsExhausted or ErrExpired when the client gave up on it; throttling,
+	// temporary errors, timeouts and lost PDUs are retried, not reported, within those bounds.
 	Done func(Response, error)
 	// Attempts is how many times it was sent and came back unsettled (a temporary error, a lost
 	// PDU; throttling does not count), plus the attempt in flight while it is out.
