@@ -19,6 +19,13 @@ import (
 // ErrClientStopped: the client has been unbound (stopped) and binds no more.
 var ErrClientStopped = errors.New("gateway: client stopped")
 
+// ErrAttemptsExhausted: a job was sent ClientConfig.MaxAttempts times and never accepted or refused
+// for good (temporary errors, lost PDUs). A Done error wraps it with the last attempt's error.
+var ErrAttemptsExhausted = errors.New("gateway: attempts exhausted")
+
+// ErrExpired: a job waited longer than ClientConfig.MaxAge; it was not sent again.
+var ErrExpired = errors.New("gateway: expired in the queue")
+
 // ClientState is where a client's supervisor is.
 type ClientState uint8
 
@@ -220,8 +227,9 @@ func (c *Client) Status() ClientStatus {
 }
 
 // Submit queues a request for the upstream (submit_sm, data_sm, submit_multi, query_sm, cancel_sm,
-// replace_sm). done is called once when the upstream accepted or refused it for good; throttling,
-// timeouts and lost PDUs are retried, so a job waits in the queue (bounded by QueueSize) rather than
+// replace_sm). done is called once when the upstream accepted or refused it for good, or the client
+// gave up on it (ErrAttemptsExhausted, ErrExpired); throttling, temporary errors, timeouts and lost
+// PDUs are retried up to MaxAttempts, so a job waits in the queue (bounded by QueueSize) rather than
 // fail while the upstream is away.
 func (c *Client) Submit(ctx context.Context, body pdu.Body, done func(Response, error)) error {
 	if body == nil || body.CommandID().IsResponse() {
@@ -410,6 +418,13 @@ func (c *Client) pump(ctx context.Context, s *Session) {
 		if err != nil {
 			return
 		}
+		if c.cfg.MaxAge > 0 && !j.Enqueued.IsZero() && time.Since(j.Enqueued) > c.cfg.MaxAge {
+			c.rejected.Add(1)
+			if j.Done != nil {
+				j.Done(Response{}, fmt.Errorf("%w: queued %v ago", ErrExpired, time.Since(j.Enqueued).Round(time.Second)))
+			}
+			continue
+		}
 		// The pause is checked after Pop: a throttled job is requeued while we wait in Pop.
 		if !c.throttlePause(ctx) {
 			c.queue.Requeue(j, RequeueUnsent, 0)
@@ -474,18 +489,26 @@ func (c *Client) result(j *Job, resp Response, err error) {
 		c.throttleCur.Store(int64(d))
 		c.throttleUntil.Store(time.Now().Add(d).UnixNano())
 		c.log.Info().Stringer("status", pdu.StatusOf(err)).Dur("pause", d).Msg("upstream throttling; slowing down")
+		j.Attempts-- // the bind was asked to slow down; the part is not to blame
 		c.queue.Requeue(j, RequeueThrottled, d)
+	case (errors.Is(err, ErrLost) || errors.Is(err, ErrResponseTimeout) || temporaryStatus(err)) &&
+		c.cfg.MaxAttempts > 0 && j.Attempts >= c.cfg.MaxAttempts:
+		c.rejected.Add(1)
+		c.log.Warn().Err(err).Int("attempts", j.Attempts).Msg("part sent as often as max_attempts allows; failing it")
+		if j.Done != nil {
+			j.Done(resp, fmt.Errorf("%w after %d: %w", ErrAttemptsExhausted, j.Attempts, err))
+		}
 	case errors.Is(err, ErrLost) || errors.Is(err, ErrResponseTimeout):
 		c.requeued.Add(1)
 		j.Sequence = resp.Sequence
 		c.queue.Requeue(j, RequeueLost, 0)
 	case temporaryStatus(err):
 		// A passing fault on the upstream's side (ESME_RSYSERR, ESME_RX_T_APPN): this part is tried
-		// again after ThrottleDelay, without pausing the bind as throttling does; the queue's attempt
-		// limit bounds the retries.
+		// again after ThrottleDelay, without pausing the bind as throttling does; MaxAttempts bounds
+		// the retries.
 		c.requeued.Add(1)
 		c.log.Info().Stringer("status", pdu.StatusOf(err)).Dur("retry_in", c.cfg.ThrottleDelay).Msg("upstream temporary error; retrying the part")
-		c.queue.Requeue(j, RequeueThrottled, c.cfg.ThrottleDelay)
+		c.queue.Requeue(j, RequeueTemporary, c.cfg.ThrottleDelay)
 	default:
 		c.rejected.Add(1)
 		if j.Done != nil {

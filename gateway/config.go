@@ -343,6 +343,16 @@ type ClientConfig struct {
 	// while the upstream keeps refusing, up to ThrottleDelayMax. 0 means 200ms; ThrottleDelayMax 0 means 10s.
 	ThrottleDelay    time.Duration `yaml:"throttle_delay"`
 	ThrottleDelayMax time.Duration `yaml:"throttle_delay_max"`
+	// MaxAttempts bounds how often one part (a job) is sent: a part the upstream answers with a
+	// temporary error (ESME_RSYSERR, ESME_RX_T_APPN), or that is lost (no response, the bind
+	// dropped), is retried until it was sent this many times, then fails UNDELIVERABLE with a
+	// failure receipt. Throttling answers (ESME_RTHROTTLED, ESME_RMSGQFUL) slow the bind down and
+	// do not count. 0 means 10; negative means no limit.
+	MaxAttempts int `yaml:"max_attempts"`
+	// MaxAge bounds how long after it was accepted a part may still be sent; an older one fails
+	// EXPIRED with a failure receipt instead (checked when it is taken from the queue, so while the
+	// upstream is down parts expire when its bind is back). 0 means 48h; negative means no limit.
+	MaxAge time.Duration `yaml:"max_age"`
 	// QueueSize bounds the in-memory queue of pending submissions. 0 means 10000.
 	QueueSize int `yaml:"queue_size"`
 	// OutbindListen, when set, is a host:port where the upstream may connect and send outbind; the
@@ -382,6 +392,12 @@ func (c ClientConfig) withDefaults() ClientConfig {
 	}
 	if c.QueueSize <= 0 {
 		c.QueueSize = 10000
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 10
+	}
+	if c.MaxAge == 0 {
+		c.MaxAge = 48 * time.Hour
 	}
 	return c
 }

@@ -48,9 +48,11 @@
 // written with store.AcceptMessage, which queues its parts for the upstream, and only then answered;
 // a store error answers ESME_RSYSERR. Each Client reads its upstream's store queue through a
 // store-backed Queue: a submit_sm_resp writes the id map (UpdatePart) and acknowledges the entry,
-// throttling gives it back after the pause, a timeout or a dropped bind records a lost PDU
-// (RequeueLost) and the part is sent again, a permanent refusal marks it REJECTED and queues a
-// failure receipt. Upstream receipts are recorded with AddReceipt (parked when they beat their
+// throttling gives it back after the pause, a temporary error after ThrottleDelay, a timeout or a
+// dropped bind records a lost PDU (RequeueLost) and the part is sent again, a permanent refusal
+// marks it REJECTED and queues a failure receipt; a part sent MaxAttempts times fails UNDELIVERABLE,
+// one older than MaxAge EXPIRED, each with a failure receipt. A part holds a slot of its bind's
+// window until its outcome is durable, so a crash sends again at most the windows' parts. Upstream receipts are recorded with AddReceipt (parked when they beat their
 // submit_sm_resp, and completed by UpdatePart); receipts and MO are queued per account
 // (EnqueueDelivery), published as Events, and delivered by one loop per account while it has a
 // receiver or transceiver bind on this instance. Delivery is at least once: a crash between a send

@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -28,8 +26,12 @@ type Config struct {
 	Upstreams []ClientConfig
 	// Routing: the routes seeded into the store, MO routes, delivery retries, long messages.
 	Routing RouterConfig
-	// Instance names this process to the store's queues (consumer names); unique per instance
-	// sharing one Redis. Empty means hostname-pid-random.
+	// Instance names this process to the store's queues (consumer names): unique among the
+	// instances sharing one Redis, and the same across restarts of one instance, so that after a
+	// restart it takes back at once the parts it had in flight (else another instance reclaims
+	// them after the visibility time-out). Empty means the host name, which is both in the usual
+	// deployments (one instance per host or container, a StatefulSet); set it when several
+	// instances share a host.
 	Instance string
 	// SettleWorkers is how many goroutines write submit results and delivery answers to the store.
 	// 0 means 8.
@@ -92,12 +94,11 @@ func New(cfg Config, st store.Store, log zerolog.Logger) (*Gateway, error) {
 		}
 	}
 	if cfg.Instance == "" {
-		host, _ := os.Hostname()
-		var b [3]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return nil, err
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			return nil, fmt.Errorf("gateway: no instance name and no host name to default it to: %v", err)
 		}
-		cfg.Instance = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+		cfg.Instance = host
 	}
 	if cfg.SettleWorkers <= 0 {
 		cfg.SettleWorkers = 8

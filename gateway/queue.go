@@ -17,10 +17,13 @@ var ErrQueueFull = errors.New("gateway: upstream queue full")
 type Job struct {
 	Body pdu.Body
 	// Done is called once with the upstream's response when it accepted or refused the request for
-	// good; throttling, timeouts and lost PDUs are retried, not reported.
-	Done     func(Response, error)
-	Attempts int       // how many times it has been sent
-	Enqueued time.Time // when it was first queued
+	// good, or with ErrAttemptsExhausted or ErrExpired when the client gave up on it; throttling,
+	// temporary errors, timeouts and lost PDUs are retried, not reported, within those bounds.
+	Done func(Response, error)
+	// Attempts is how many times it was sent and came back unsettled (a temporary error, a lost
+	// PDU; throttling does not count), plus the attempt in flight while it is out.
+	Attempts int
+	Enqueued time.Time // when it was first queued (accepted); zero: its age is unknown, not bounded
 
 	// Set by the client when it sends the job, so a queue can record a lost PDU.
 	Session  string // the session it was last sent on
@@ -42,6 +45,9 @@ const (
 	RequeueLost
 	// RequeueUnsent: the job was taken from the queue but never written (the session ended first).
 	RequeueUnsent
+	// RequeueTemporary: the upstream answered a temporary error (ESME_RSYSERR, ESME_RX_T_APPN);
+	// retry after the delay. Unlike throttling, it counts as an attempt.
+	RequeueTemporary
 )
 
 // Queue holds a client's pending jobs across reconnects. MemoryQueue is the in-process one; a

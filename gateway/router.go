@@ -502,13 +502,21 @@ func (r *Router) partSent(t *store.PartTask, upstream, upstreamID string) {
 	}
 }
 
-// partFailed settles a part the upstream refused for good (or that could not be encoded).
+// partFailed settles a part the upstream refused for good (or that could not be encoded): REJECTED;
+// or that the client gave up on: EXPIRED when too old (ErrExpired), UNDELIVERABLE when sent too
+// often (ErrAttemptsExhausted).
 func (r *Router) partFailed(t *store.PartTask, upstream string, cause error) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	status := pdu.StatusOf(cause)
+	state, status := pdu.REJECTED, pdu.StatusOf(cause)
+	switch {
+	case errors.Is(cause, ErrExpired):
+		state, status = pdu.EXPIRED, 0
+	case errors.Is(cause, ErrAttemptsExhausted):
+		state = pdu.UNDELIVERABLE
+	}
 	m, _, err := r.st.UpdatePart(ctx, store.PartUpdate{
-		MessageID: t.MessageID, Part: t.Part, Upstream: upstream, Status: pdu.REJECTED, Error: uint32(status),
+		MessageID: t.MessageID, Part: t.Part, Upstream: upstream, Status: state, Error: uint32(status),
 	})
 	if err != nil {
 		r.log.Error().Err(err).Str("message_id", t.MessageID).Msg("refusal not recorded; the part will be tried again")
@@ -519,9 +527,9 @@ func (r *Router) partFailed(t *store.PartTask, upstream string, cause error) {
 		r.log.Warn().Err(err).Str("message_id", t.MessageID).Msg("queue entry not acknowledged")
 	}
 	r.log.Warn().Err(cause).Str("message_id", t.MessageID).Int("part", t.Part).Str("upstream", upstream).
-		Msg("upstream refused the part for good")
-	// The ESME was told "accepted"; it learns of the failure the only way left, a REJECTD receipt.
-	rc := store.Receipt{MessageID: m.ID, Part: t.Part, Upstream: upstream, State: pdu.REJECTED, Error: uint32(status), Done: time.Now()}
+		Stringer("state", state).Msg("part failed for good")
+	// The ESME was told "accepted"; it learns of the failure the only way left, a failure receipt.
+	rc := store.Receipt{MessageID: m.ID, Part: t.Part, Upstream: upstream, State: state, Error: uint32(status), Done: time.Now()}
 	if err := r.receiptCorrelated(ctx, m, rc); err != nil {
 		r.log.Error().Err(err).Str("message_id", m.ID).Msg("failure receipt not queued for the account")
 	}
@@ -824,6 +832,15 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	select {
 	case <-t.C:
 	case <-ctx.Done():
+	}
+}
+
+// postpone is giveBack without counting an attempt.
+func (r *Router) postpone(l store.Lease, delay time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := r.st.Postpone(ctx, l, delay); err != nil && !errors.Is(err, store.ErrNotFound) {
+		r.log.Warn().Err(err).Stringer("queue", l.Queue).Msg("postpone failed; the entry returns after the visibility time-out")
 	}
 }
 

@@ -15,9 +15,15 @@ import (
 // storeQueue is the Queue a Gateway gives each Client: it claims the parts the store queued for the
 // upstream (store.AcceptMessage put them there) and settles each outcome in the store through the
 // Router: submit_sm_resp -> UpdatePart with the upstream id, then Ack; a permanent refusal ->
-// UpdatePart REJECTED, Ack, a failure receipt; throttling -> GiveBack after the pause; a request lost
-// with its session or timed out -> RequeueLost. A few parts are claimed ahead (one window's worth) and
-// kept across reconnects; Close gives them back.
+// UpdatePart REJECTED, Ack, a failure receipt (EXPIRED or UNDELIVERABLE when the client gave up on
+// the part's age or attempts); throttling -> Postpone after the pause; a temporary error -> GiveBack
+// after the delay; a request lost with its session or timed out -> RequeueLost. A few parts are
+// claimed ahead (one window's worth) and kept across reconnects; Close gives them back.
+//
+// A part handed to the client holds one of batch slots until its outcome is written in the store:
+// the client's window frees as soon as the upstream answers, but a crash before the settle is
+// durable sends the part again, so the slots, not the window, bound those duplicates (DESIGN.md:
+// at most the parts in the windows). Settles of one window run concurrently and share group commits.
 type storeQueue struct {
 	st       store.Store
 	r        *Router
@@ -25,6 +31,7 @@ type storeQueue struct {
 	consumer string
 	batch    int
 	log      zerolog.Logger
+	slots    chan struct{} // one per part handed out and not yet settled durably
 
 	mu      sync.Mutex
 	buf     []*Job // claimed, not yet handed to the client
@@ -42,8 +49,11 @@ func newStoreQueue(st store.Store, r *Router, upstream, consumer string, batch i
 	resumed := make(chan struct{})
 	close(resumed)
 	return &storeQueue{st: st, r: r, upstream: upstream, consumer: consumer, batch: batch,
-		log: log.With().Str("upstream", upstream).Logger(), resumed: resumed}
+		log: log.With().Str("upstream", upstream).Logger(), slots: make(chan struct{}, batch), resumed: resumed}
 }
+
+// settled gives back the slot of a part whose outcome is durable (or that went back unsent).
+func (q *storeQueue) settled() { <-q.slots }
 
 // Push refuses: a message enters the store's queue with store.AcceptMessage, written durably with its
 // record, never through the client.
@@ -72,8 +82,21 @@ func (q *storeQueue) isPaused() bool {
 	return q.paused
 }
 
-// Pop implements Queue.
+// Pop implements Queue. It waits for a slot first: no more than batch parts are out unsettled.
 func (q *storeQueue) Pop(ctx context.Context) (*Job, error) {
+	select {
+	case q.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	j, err := q.pop(ctx)
+	if err != nil {
+		q.settled()
+	}
+	return j, err
+}
+
+func (q *storeQueue) pop(ctx context.Context) (*Job, error) {
 	for {
 		q.mu.Lock()
 		resumed := q.resumed
@@ -110,17 +133,17 @@ func (q *storeQueue) Pop(ctx context.Context) (*Job, error) {
 
 // job wraps a claimed part for the client.
 func (q *storeQueue) job(t *store.PartTask) *Job {
-	j := &Job{Body: submitSMOf(t), Attempts: t.Attempts, Enqueued: time.Now(), Ref: t}
+	j := &Job{Body: submitSMOf(t), Attempts: t.Attempts, Enqueued: t.Accepted, Ref: t}
 	j.Done = func(resp Response, err error) {
 		if err == nil {
 			id := ""
 			if r, ok := resp.Body.(*pdu.SubmitSMResp); ok {
 				id = r.MessageID
 			}
-			q.r.pool.do(func() { q.r.partSent(t, q.upstream, id) })
+			q.r.pool.do(func() { q.r.partSent(t, q.upstream, id); q.settled() })
 			return
 		}
-		q.r.pool.do(func() { q.r.partFailed(t, q.upstream, err) })
+		q.r.pool.do(func() { q.r.partFailed(t, q.upstream, err); q.settled() })
 	}
 	return j
 }
@@ -134,11 +157,15 @@ func (q *storeQueue) Requeue(j *Job, why RequeueReason, delay time.Duration) {
 		q.mu.Lock()
 		q.buf = append([]*Job{j}, q.buf...)
 		q.mu.Unlock()
+		q.settled()
 	case RequeueThrottled:
-		q.r.pool.do(func() { q.r.giveBack(t.Lease, delay) })
+		q.r.pool.do(func() { q.r.postpone(t.Lease, delay); q.settled() })
+	case RequeueTemporary:
+		q.r.pool.do(func() { q.r.giveBack(t.Lease, delay); q.settled() })
 	default:
 		lost := store.LostPDU{Lease: t.Lease, Session: j.Session, CommandID: uint32(pdu.SubmitSMID), SequenceNumber: j.Sequence, At: time.Now()}
 		q.r.pool.do(func() {
+			defer q.settled()
 			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 			defer cancel()
 			if err := q.st.RequeueLost(ctx, []store.LostPDU{lost}); err != nil {
@@ -171,7 +198,7 @@ func (q *storeQueue) Close(ctx context.Context) {
 	q.mu.Unlock()
 	for _, j := range buf {
 		t := j.Ref.(*store.PartTask)
-		if err := q.st.GiveBack(ctx, t.Lease, 0); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := q.st.Postpone(ctx, t.Lease, 0); err != nil && !errors.Is(err, store.ErrNotFound) {
 			q.log.Warn().Err(err).Str("message_id", t.MessageID).Msg("claimed part not given back; it returns after the visibility time-out")
 		}
 	}

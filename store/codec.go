@@ -24,6 +24,9 @@ const (
 	// codecV2 adds the scheduled delivery time at the end of message and part task records; version 1
 	// records (written before it) still decode, with no schedule.
 	codecV2 = 2
+	// codecV3 adds the accept time at the end of part task records (a part's age is bounded); version
+	// 1 and 2 records still decode, with a zero accept time.
+	codecV3 = 3
 )
 
 func appendStr(b []byte, s string) []byte {
@@ -293,7 +296,7 @@ func DecodeReceipt(b []byte) (*Receipt, error) {
 
 // AppendPartTask appends the queue payload of t (not its lease or attempt count) to b.
 func AppendPartTask(b []byte, t *PartTask) []byte {
-	b = append(b, tagPartTask, codecV2)
+	b = append(b, tagPartTask, codecV3)
 	b = appendStr(b, t.MessageID)
 	b = binary.AppendUvarint(b, uint64(t.Part))
 	b = binary.AppendUvarint(b, uint64(t.Parts))
@@ -305,13 +308,14 @@ func AppendPartTask(b []byte, t *PartTask) []byte {
 	b = appendTime(b, t.Validity)
 	b = appendBytes(b, t.ShortMessage)
 	b = appendBytes(b, t.TLVs)
-	return appendTime(b, t.Schedule)
+	b = appendTime(b, t.Schedule)
+	return appendTime(b, t.Accepted)
 }
 
 // DecodePartTask decodes a payload written by AppendPartTask.
 func DecodePartTask(b []byte) (*PartTask, error) {
 	r := reader{b: b}
-	version := r.headerUpTo(tagPartTask, codecV2, "part task")
+	version := r.headerUpTo(tagPartTask, codecV3, "part task")
 	t := &PartTask{MessageID: r.str()}
 	part, parts := r.uvarint(), r.uvarint()
 	if part >= MaxParts || parts > MaxParts || part >= parts {
@@ -323,6 +327,9 @@ func DecodePartTask(b []byte) (*PartTask, error) {
 	t.Validity, t.ShortMessage, t.TLVs = r.time(), r.bytes(), r.bytes()
 	if version >= codecV2 {
 		t.Schedule = r.time()
+	}
+	if version >= codecV3 {
+		t.Accepted = r.time()
 	}
 	if err := r.end("part task"); err != nil {
 		return nil, err

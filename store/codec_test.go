@@ -153,8 +153,9 @@ func BenchmarkDecodeMessage(b *testing.B) {
 	}
 }
 
-// Records written before the schedule field (codec version 1) still decode, with no schedule; the
-// part task built from a message carries its schedule.
+// Records written before the schedule field (codec version 1) still decode, with no schedule, and
+// part tasks written before the accept time (version 2) with none; the part task built from a
+// message carries its schedule and accept time.
 func TestCodecVersion1StillDecodes(t *testing.T) {
 	m := sampleMessage()
 	m.Schedule = time.Time{}
@@ -168,7 +169,18 @@ func TestCodecVersion1StillDecodes(t *testing.T) {
 		t.Fatalf("version 1 message: %v\n got %+v\nwant %+v", err, got, m)
 	}
 	task := NewPartTask(m, 0)
-	gotTask, err := DecodePartTask(v1(AppendPartTask(nil, task)))
+	if !task.Accepted.Equal(m.CreatedAt) {
+		t.Fatalf("part task accepted %v, want the message's %v", task.Accepted, m.CreatedAt)
+	}
+	task.Accepted = time.Time{}
+	v3 := AppendPartTask(nil, task)
+	v2 := bytes.Clone(v3[:len(v3)-1]) // drop the zero accept time (one varint octet)
+	v2[1] = codecV2
+	gotTask, err := DecodePartTask(v2)
+	if err != nil || !reflect.DeepEqual(gotTask, task) {
+		t.Fatalf("version 2 part task: %v\n got %+v\nwant %+v", err, gotTask, task)
+	}
+	gotTask, err = DecodePartTask(v1(v2))
 	if err != nil || !reflect.DeepEqual(gotTask, task) {
 		t.Fatalf("version 1 part task: %v\n got %+v\nwant %+v", err, gotTask, task)
 	}

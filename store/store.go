@@ -91,7 +91,11 @@ type Messages interface {
 // not reach; the part is then sent again, the duplicate a late answer always risks.
 type Queues interface {
 	// ClaimParts claims up to max parts from the queue of upstream for consumer (a name unique
-	// to one bind of one instance). When none is ready it waits up to wait for one.
+	// to one bind of one instance, and the same across its restarts). When none is ready it
+	// waits up to wait for one. After a restart (a new Store over the same data), what the
+	// consumer had claimed and not settled is handed out again at once, not after the
+	// visibility time-out: the embedded store has no other consumer, and a Redis store gives
+	// back the consumer's own pending entries at its first claim of each queue.
 	ClaimParts(ctx context.Context, upstream, consumer string, max int, wait time.Duration) ([]*PartTask, error)
 	// EnqueueDelivery durably queues d on the queue of d.Account.
 	EnqueueDelivery(ctx context.Context, d *Delivery) error
@@ -106,13 +110,17 @@ type Queues interface {
 	// spent: the entry's next claim carries a new one. ErrNotFound if it was acknowledged,
 	// ErrLeaseLost if it was claimed again since the lease was handed out.
 	GiveBack(ctx context.Context, l Lease, delay time.Duration) error
+	// Postpone is GiveBack without counting an attempt: for an entry that was never sent, or
+	// that the upstream refused only to slow the bind down (ESME_RTHROTTLED).
+	Postpone(ctx context.Context, l Lease, delay time.Duration) error
 	// Reroute moves a claimed part to the queue of another upstream (failover when its own
 	// upstream refuses it or stays down), keeping its attempt count. The lease is spent.
 	// ErrNotFound if the entry was acknowledged meanwhile, ErrLeaseLost if it was claimed
 	// again since.
 	Reroute(ctx context.Context, l Lease, upstream string) error
 	// RequeueLost records requests a session sent but never saw answered (lost PDUs) and gives
-	// their entries back at once, without waiting for the visibility time-out. Entries
+	// their entries back at once, without waiting for the visibility time-out, counting an
+	// attempt each (the request was sent, and may have reached the upstream). Entries
 	// acknowledged or claimed again since are left as they are (their PDUs are still
 	// recorded): someone else settles them.
 	RequeueLost(ctx context.Context, lost []LostPDU) error
@@ -255,8 +263,11 @@ type Receipt struct {
 
 // PartTask is a claimed part to submit upstream: everything needed to build the submit_sm.
 type PartTask struct {
-	Lease     Lease
-	Attempts  int  // how many times it was given back before
+	Lease Lease
+	// Attempts is how many times it was sent before and came back unsettled: given back with
+	// GiveBack, or recorded lost with RequeueLost (Postpone does not count). A part in flight
+	// when the process died is not counted: that would cost a write per claim.
+	Attempts  int
 	Reclaimed bool // handed out again after a visibility time-out or a lost PDU
 
 	MessageID          string
@@ -275,6 +286,9 @@ type PartTask struct {
 	Schedule           time.Time // zero: deliver now
 	ShortMessage       []byte
 	TLVs               []byte
+	// Accepted is when the message was accepted (Message.CreatedAt), from which a part's age is
+	// counted; zero for parts queued before it was recorded.
+	Accepted time.Time
 }
 
 // DeliveryKind says what a queued deliver_sm carries.
@@ -449,6 +463,6 @@ func NewPartTask(m *Message, i int) *PartTask {
 		ServiceType: m.ServiceType, Source: m.Source, Destination: m.Destination,
 		ESMClass: p.ESMClass, ProtocolID: m.ProtocolID, PriorityFlag: m.PriorityFlag,
 		RegisteredDelivery: m.RegisteredDelivery, DataCoding: m.DataCoding, Validity: m.Validity,
-		Schedule: m.Schedule, ShortMessage: p.ShortMessage, TLVs: p.TLVs,
+		Schedule: m.Schedule, ShortMessage: p.ShortMessage, TLVs: p.TLVs, Accepted: m.CreatedAt,
 	}
 }

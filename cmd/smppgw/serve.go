@@ -129,6 +129,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	scfg.Listeners = cfg.listeners()
 	g, err := gateway.New(gateway.Config{
 		Server: scfg, Accounts: accounts, Upstreams: cfg.Upstreams, Routing: cfg.Routing,
+		Instance: cfg.API.Instance,
 	}, st, log)
 	if err != nil {
 		return err

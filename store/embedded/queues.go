@@ -18,8 +18,9 @@ import (
 // A queue's entries live on disk (bucket seq -> payload); which of them are ready, claimed or
 // delayed lives in memory, because claiming must not cost a disk write. After a restart every
 // entry still on disk is ready again: whatever was claimed and not acknowledged when the
-// process stopped is exactly what has to be retried. Give-back delays and attempt counts are
-// kept in memory only, so a restart makes given-back entries ready at once, counting from 0.
+// process stopped is exactly what has to be retried, and at once: this process is the only
+// consumer. Give-back delays and attempt counts are kept in memory only, so a restart makes
+// given-back entries ready at once, counting from 0.
 //
 // Every claim gives the entry a new token from a store-wide counter and the lease carries it
 // ("seq/token"), so GiveBack, Reroute and RequeueLost can tell the current claim from a
@@ -442,8 +443,28 @@ func (s *Store) GiveBack(ctx context.Context, l store.Lease, delay time.Duration
 	}
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
-	return s.giveBack(l.Queue, n, token, delay, false)
+	return s.giveBack(l.Queue, n, token, delay, backAttempted)
 }
+
+// Postpone makes a claimed entry claimable again after delay, its attempts unchanged.
+func (s *Store) Postpone(ctx context.Context, l store.Lease, delay time.Duration) error {
+	n, token, err := parseLease(l)
+	if err != nil {
+		return err
+	}
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	return s.giveBack(l.Queue, n, token, delay, backPostponed)
+}
+
+// backKind is why an entry is given back: what giveBack counts.
+type backKind uint8
+
+const (
+	backAttempted backKind = iota // GiveBack: one more attempt
+	backPostponed                 // Postpone: no attempt
+	backLost                      // RequeueLost: one more attempt, and reclaimed
+)
 
 // holder returns entry n of name if the claim with token still holds it: ErrNotFound when
 // the entry is gone, ErrLeaseLost when it was claimed again (or given back) since. s.qmu
@@ -461,16 +482,17 @@ func (s *Store) holder(name store.Queue, n, token uint64) (*entry, error) {
 
 // giveBack moves entry n of name to delayed or ready, if the claim with token holds it.
 // s.qmu must be held.
-func (s *Store) giveBack(name store.Queue, n, token uint64, delay time.Duration, lost bool) error {
+func (s *Store) giveBack(name store.Queue, n, token uint64, delay time.Duration, why backKind) error {
 	e, err := s.holder(name, n, token)
 	if err != nil {
 		return err
 	}
 	q := s.q(name)
-	if lost {
-		e.reclaimed = true
-	} else {
+	if why != backPostponed {
 		e.attempts++
+	}
+	if why == backLost {
+		e.reclaimed = true
 	}
 	// The lease is spent, and the claim's pending time-out no longer applies.
 	e.token = s.newToken()
@@ -579,7 +601,7 @@ func (s *Store) RequeueLost(ctx context.Context, lost []store.LostPDU) error {
 	defer s.qmu.Unlock()
 	for i := range lost {
 		// An entry acknowledged or claimed again meanwhile is someone else's to settle.
-		_ = s.giveBack(lost[i].Lease.Queue, seqs[i], tokens[i], 0, true)
+		_ = s.giveBack(lost[i].Lease.Queue, seqs[i], tokens[i], 0, backLost)
 	}
 	return nil
 }

@@ -108,8 +108,16 @@ func (s *Store) claimQ(ctx context.Context, q store.Queue, consumer string, n in
 			return nil, store.ErrClosed
 		}
 		now := time.Now()
-		v, err := claim.Run(ctx, s.c, keys, group, consumer, n, vt, now.UnixMilli(), consumerIdleFactor*vt, vt).Result()
+		// The first claim of the queue by this consumer since Open adopts what it held before.
+		adoptKey, adopt := keys[0]+"\x00"+consumer, "0"
+		if _, done := s.adopted.LoadOrStore(adoptKey, true); !done {
+			adopt = "1"
+		}
+		v, err := claim.Run(ctx, s.c, keys, group, consumer, n, vt, now.UnixMilli(), consumerIdleFactor*vt, vt, adopt).Result()
 		if err != nil {
+			if adopt == "1" {
+				s.adopted.Delete(adoptKey)
+			}
 			return nil, mapErr(err)
 		}
 		rows, _ := v.([]any)
@@ -268,7 +276,7 @@ func (s *Store) GiveBack(ctx context.Context, l store.Lease, delay time.Duration
 	}
 	var cmd *goredis.Cmd
 	return s.simple(ctx, func(p goredis.Pipeliner) {
-		cmd = s.giveBack(ctx, p, l.Queue, id, count, delay, false)
+		cmd = s.giveBack(ctx, p, l.Queue, id, count, delay, backAttempted)
 	}, func() error {
 		n, err := cmd.Int64()
 		if err != nil {
@@ -278,12 +286,35 @@ func (s *Store) GiveBack(ctx context.Context, l store.Lease, delay time.Duration
 	})
 }
 
-func (s *Store) giveBack(ctx context.Context, p goredis.Pipeliner, q store.Queue, id string, count int64, delay time.Duration, lost bool) *goredis.Cmd {
-	flag := "0"
-	if lost {
-		flag = "1"
+// Postpone is GiveBack without counting an attempt.
+func (s *Store) Postpone(ctx context.Context, l store.Lease, delay time.Duration) error {
+	id, count, err := parseLease(l)
+	if err != nil {
+		return err
 	}
-	return giveBack.EvalSha(ctx, p, []string{s.kStream(q), s.kDelayed(q)}, group, id, delay.Milliseconds(), time.Now().UnixMilli(), flag, count)
+	var cmd *goredis.Cmd
+	return s.simple(ctx, func(p goredis.Pipeliner) {
+		cmd = s.giveBack(ctx, p, l.Queue, id, count, delay, backPostponed)
+	}, func() error {
+		n, err := cmd.Int64()
+		if err != nil {
+			return mapErr(err)
+		}
+		return holdResult(l, n)
+	})
+}
+
+// backKind is why an entry is given back, the giveBack script's flag: what it counts.
+type backKind string
+
+const (
+	backAttempted backKind = "0" // GiveBack: one more attempt
+	backLost      backKind = "1" // RequeueLost: one more attempt, and reclaimed
+	backPostponed backKind = "2" // Postpone: no attempt
+)
+
+func (s *Store) giveBack(ctx context.Context, p goredis.Pipeliner, q store.Queue, id string, count int64, delay time.Duration, why backKind) *goredis.Cmd {
+	return giveBack.EvalSha(ctx, p, []string{s.kStream(q), s.kDelayed(q)}, group, id, delay.Milliseconds(), time.Now().UnixMilli(), string(why), count)
 }
 
 // Reroute copies the entry to upstream's stream, then acknowledges and deletes it in its
@@ -379,7 +410,7 @@ func (s *Store) RequeueLost(ctx context.Context, lost []store.LostPDU) error {
 		for i := range lost {
 			// A script answering 0 or -1 (acknowledged, or claimed again) left the entry to
 			// whoever settles it.
-			cmds = append(cmds, s.giveBack(ctx, p, lost[i].Lease.Queue, ids[i], counts[i], 0, true))
+			cmds = append(cmds, s.giveBack(ctx, p, lost[i].Lease.Queue, ids[i], counts[i], 0, backLost))
 		}
 	}, func() error {
 		for _, c := range cmds {

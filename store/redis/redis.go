@@ -53,6 +53,10 @@ type Store struct {
 	sweeper     sync.WaitGroup
 
 	loadMu sync.Mutex // serialises script reloads after a server restart
+
+	// adopted holds "stream\x00consumer" for each queue a consumer has claimed from since Open:
+	// its first claim takes over what the same consumer held before a restart (see claim).
+	adopted sync.Map
 }
 
 var _ store.Store = (*Store)(nil)

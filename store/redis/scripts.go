@@ -169,11 +169,20 @@ end
 `
 
 // claim: KEYS stream, delayed set, XAUTOCLAIM cursor, consumer sweep gate. ARGV group,
-// consumer, count, min idle(ms), now(ms), consumer max idle(ms), sweep interval(ms).
+// consumer, count, min idle(ms), now(ms), consumer max idle(ms), sweep interval(ms), adopt
+// (1 on the first claim of the queue by this consumer since the store was opened).
 //
-// Moves due delayed entries into the stream, reclaims entries idle past the visibility
-// time-out (XAUTOCLAIM), then reads new ones. Returns {id, fields, reclaimed, delivery count}
-// tuples.
+// Moves due delayed entries into the stream, hands out again what the consumer held before a
+// restart, reclaims entries idle past the visibility time-out (XAUTOCLAIM), then reads new
+// ones. Returns {id, fields, reclaimed, delivery count} tuples.
+//
+// A consumer's name is the same across restarts of its instance, so what it had claimed and
+// not settled when the process stopped is still pending for it. Its first claim after the
+// start (adopt) moves those entries to a parking consumer, "<consumer>#previous" (XCLAIM
+// JUSTID: the delivery count stays), so they are told apart from what this run claims; each
+// claim then takes parked entries first (XCLAIM, a new delivery count, so leases of the
+// previous run are stale). Should the instance stop again before they are all taken, they are
+// still reclaimed by anyone after the visibility time-out.
 //
 // XAUTOCLAIM looks at no more than 10 x COUNT pending entries per call, so it continues from
 // where the previous claim of the queue stopped (the cursor key) and wraps round to 0-0;
@@ -181,11 +190,21 @@ end
 // to go idle too.
 //
 // At most once per sweep interval per queue it also deletes the group's consumers that hold
-// no pending entries and have been idle longer than the consumer max idle: consumer names
-// carry the instance (its pid), so every restart would otherwise leave names behind for
-// ever. Deleting one that is still in use costs nothing: its next XREADGROUP creates it again.
+// no pending entries and have been idle longer than the consumer max idle: instances renamed
+// or gone and emptied parking consumers would otherwise leave names behind for ever. Deleting one that is still in use costs nothing: its next XREADGROUP creates it again.
 var claim = goredis.NewScript(`
 redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+local parked = ARGV[2] .. '#previous'
+if ARGV[8] == '1' then
+  for _ = 1, 1000 do
+    local pe = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1000, ARGV[2])
+    if #pe == 0 then break end
+    local ids = {}
+    for i, p in ipairs(pe) do ids[i] = p[1] end
+    ids[#ids + 1] = 'JUSTID'
+    redis.call('XCLAIM', KEYS[1], ARGV[1], parked, 0, unpack(ids))
+  end
+end
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[5], 'LIMIT', 0, 256)
 for _, m in ipairs(due) do
   local s1 = string.find(m, '|', 1, true)
@@ -207,6 +226,17 @@ if redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[7]) then
 end
 local count = tonumber(ARGV[3])
 local out = {}
+local pp = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', count, parked)
+if #pp > 0 then
+  local ids = {}
+  for i, p in ipairs(pp) do ids[i] = p[1] end
+  for _, e in ipairs(redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, unpack(ids))) do
+    if e and e[2] then
+      local pe = redis.call('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1)
+      out[#out + 1] = {e[1], e[2], 1, pe[1][4]}
+    end
+  end
+end
 local function autoclaim(from)
   local ac = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[4], from, 'COUNT', count - #out)
   for _, e in ipairs(ac[2]) do
@@ -217,12 +247,14 @@ local function autoclaim(from)
   end
   return ac[1]
 end
-local start = redis.call('GET', KEYS[3]) or '0-0'
-local cursor = autoclaim(start)
-if cursor == '0-0' and start ~= '0-0' and #out < count then
-  cursor = autoclaim('0-0')
+if #out < count then
+  local start = redis.call('GET', KEYS[3]) or '0-0'
+  local cursor = autoclaim(start)
+  if cursor == '0-0' and start ~= '0-0' and #out < count then
+    cursor = autoclaim('0-0')
+  end
+  if cursor == '0-0' then redis.call('DEL', KEYS[3]) else redis.call('SET', KEYS[3], cursor) end
 end
-if cursor == '0-0' then redis.call('DEL', KEYS[3]) else redis.call('SET', KEYS[3], cursor) end
 if #out < count then
   local rg = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', count - #out, 'STREAMS', KEYS[1], '>')
   if rg then
@@ -232,9 +264,10 @@ end
 return out
 `)
 
-// giveBack: KEYS stream, delayed set. ARGV group, entry id, delay(ms), now(ms), lost(0|1),
-// the lease's delivery count. Removes the entry and adds it again (at once, or in the
-// delayed set), counting the attempt unless it is a lost PDU. Returns 1 when done, 0 when the
+// giveBack: KEYS stream, delayed set. ARGV group, entry id, delay(ms), now(ms), why (0 a
+// give-back, 1 a lost PDU, 2 a postponement), the lease's delivery count. Removes the entry
+// and adds it again (at once, or in the delayed set), counting an attempt unless it is
+// postponed and marking a lost PDU reclaimed. Returns 1 when done, 0 when the
 // entry is gone (acknowledged), -1 when the lease is stale (the entry was claimed again):
 // then nothing is touched.
 var giveBack = goredis.NewScript(holds + `
@@ -247,7 +280,8 @@ local p, a, r = '', 0, '0'
 for i = 1, #f, 2 do
   if f[i] == 'p' then p = f[i + 1] elseif f[i] == 'a' then a = tonumber(f[i + 1]) elseif f[i] == 'r' then r = f[i + 1] end
 end
-if ARGV[5] == '1' then r = '1' else a = a + 1 end
+if ARGV[5] == '1' then r = '1' end
+if ARGV[5] ~= '2' then a = a + 1 end
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XDEL', KEYS[1], ARGV[2])
 local delay = tonumber(ARGV[3])

@@ -71,6 +71,7 @@ func RunSubset(t *testing.T, h Harness, names ...string) {
 		{"QueueStats", testQueueStats},
 		{"Config", testConfig},
 		{"RestartDurability", testRestart},
+		{"OwnPendingAfterRestart", testOwnPendingAfterRestart},
 		{"Closed", testClosed},
 	}
 	for _, tc := range tests {
@@ -414,6 +415,24 @@ func testGiveBack(t *testing.T, h Harness) {
 	if task.Attempts != 2 {
 		t.Errorf("Attempts %d after two give-backs, want 2", task.Attempts)
 	}
+	// Postpone gives back without counting an attempt, after its delay too.
+	if err := s.Postpone(ctx, task.Lease, 300*time.Millisecond); err != nil {
+		t.Fatalf("Postpone: %v", err)
+	}
+	if got := claim(t, s, "up", 1, 0); len(got) != 0 {
+		t.Fatalf("postponed entry claimable before its delay")
+	}
+	task = claimOne(t, s, "up", 3*time.Second)
+	if task.Attempts != 2 {
+		t.Errorf("Attempts %d after two give-backs and a postponement, want 2", task.Attempts)
+	}
+	if err := s.Postpone(ctx, task.Lease, 0); err != nil {
+		t.Fatalf("Postpone: %v", err)
+	}
+	if err := s.Postpone(ctx, task.Lease, 0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Postpone with a spent lease: %v, want ErrNotFound or ErrLeaseLost", err)
+	}
+	task = claimOne(t, s, "up", 0)
 	if err := s.Ack(ctx, task.Lease); err != nil {
 		t.Fatalf("Ack: %v", err)
 	}
@@ -467,8 +486,8 @@ func testLostPDUs(t *testing.T, h Harness) {
 	}
 	// Requeued at once, long before the visibility time-out.
 	again := claimOne(t, s, "up", time.Second)
-	if again.MessageID != "l1" || again.Part != 1 || !again.Reclaimed {
-		t.Errorf("requeued lost PDU: %+v", again)
+	if again.MessageID != "l1" || again.Part != 1 || !again.Reclaimed || again.Attempts != 1 {
+		t.Errorf("requeued lost PDU: %+v, want l1 part 1 reclaimed with Attempts 1 (it was sent)", again)
 	}
 	got, err := s.ListLost(ctx, 10)
 	if err != nil || len(got) != 1 {
@@ -1104,6 +1123,64 @@ func testRestart(t *testing.T, h Harness) {
 	_, attached, err := s.UpdatePart(ctx, store.PartUpdate{MessageID: "d1", Part: 0, Upstream: "up", UpstreamID: "X1", Status: pdu.ENROUTE})
 	if err != nil || len(attached) != 1 || attached[0].State != pdu.EXPIRED {
 		t.Errorf("parked receipt after restart: %v %v", attached, err)
+	}
+}
+
+// testOwnPendingAfterRestart: what a consumer had claimed and not settled when its process
+// stopped is handed out again to the same consumer at once after the restart, not after the
+// visibility time-out (DESIGN.md: after a restart, in-flight parts go out again at once), and
+// the leases of the previous run no longer move it.
+func testOwnPendingAfterRestart(t *testing.T, h Harness) {
+	opts := Options()
+	opts.VisibilityTimeout = 10 * time.Minute // only the fix can bring them back within the test
+	s := h.Open(t, opts)
+	for i := range 3 {
+		mustAccept(t, s, NewMessage(fmt.Sprintf("o%d", i), "a", "up", 1))
+	}
+	old := claim(t, s, "up", 2, 0)
+	if len(old) != 2 {
+		t.Fatalf("claimed %d, want 2", len(old))
+	}
+	if err := s.EnqueueDelivery(ctxT(t), &store.Delivery{Account: "acme", Kind: store.DeliveryMO, ShortMessage: []byte("mo")}); err != nil {
+		t.Fatal(err)
+	}
+	if ds, err := s.ClaimDeliveries(ctxT(t), "acme", "c1", 5, 0); err != nil || len(ds) != 1 {
+		t.Fatalf("ClaimDeliveries: %v %v", ds, err)
+	}
+
+	s = h.Restart(t, s)
+	ctx := ctxT(t)
+	seen := map[string]*store.PartTask{}
+	deadline := time.Now().Add(3 * time.Second)
+	for len(seen) < 3 && time.Now().Before(deadline) {
+		for _, task := range claim(t, s, "up", 10, 100*time.Millisecond) {
+			if seen[task.MessageID] != nil {
+				t.Errorf("%s handed out twice after the restart", task.MessageID)
+			}
+			seen[task.MessageID] = task
+		}
+	}
+	if len(seen) != 3 {
+		t.Fatalf("after the restart %d of 3 parts handed out within 3s, want all (the visibility time-out is 10m)", len(seen))
+	}
+	for _, o := range old {
+		if err := s.GiveBack(ctx, o.Lease, 0); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("GiveBack with a lease of the previous run: %v, want ErrLeaseLost", err)
+		}
+	}
+	if more := claim(t, s, "up", 10, 0); len(more) != 0 {
+		t.Errorf("%d more parts handed out", len(more))
+	}
+	if ds, err := s.ClaimDeliveries(ctx, "acme", "c1", 5, time.Second); err != nil || len(ds) != 1 {
+		t.Errorf("delivery claimed before the restart: %v %v, want it at once", ds, err)
+	}
+	for _, task := range seen {
+		if err := s.Ack(ctx, task.Lease); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := queueLen(t, s, submitQ("up")); n != 0 {
+		t.Errorf("queue length %d after acks", n)
 	}
 }
 

@@ -1,0 +1,367 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/smppgw/smppgw/pdu"
+	"github.com/smppgw/smppgw/pdu/dlr"
+	"github.com/smppgw/smppgw/store"
+	"github.com/smppgw/smppgw/store/embedded"
+	sredis "github.com/smppgw/smppgw/store/redis"
+	"github.com/smppgw/smppgw/store/storetest"
+)
+
+// gateSMSC is an upstream that answers every submit_sm with status (ESME_ROK with an id of its own),
+// or, while hold is set, not at all. It counts the submissions of each short message.
+type gateSMSC struct {
+	status pdu.CommandStatus
+	hold   atomic.Bool
+	// before, when set, runs first for each submit_sm (on the reader).
+	before func()
+
+	n    atomic.Int64
+	mu   sync.Mutex
+	seen map[string]int // short message -> times submitted
+}
+
+func (g *gateSMSC) HandleMessage(m Inbound) {
+	sm, ok := m.Request.Body.(*pdu.SubmitSM)
+	if !ok {
+		_ = m.Respond(pdu.ESME_RINVCMDID, nil)
+		return
+	}
+	if g.before != nil {
+		g.before()
+	}
+	n := g.n.Add(1)
+	g.mu.Lock()
+	if g.seen == nil {
+		g.seen = map[string]int{}
+	}
+	g.seen[string(sm.ShortMessage)]++
+	g.mu.Unlock()
+	switch {
+	case g.hold.Load():
+	case g.status != pdu.ESME_ROK:
+		_ = m.Respond(g.status, nil)
+	default:
+		_ = m.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: fmt.Sprintf("G%d", n)})
+	}
+}
+
+func (g *gateSMSC) times(text string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.seen[text]
+}
+
+func serveGate(t *testing.T, g *gateSMSC, addr string) *Server {
+	t.Helper()
+	auth, err := NewMemoryAuthenticator(testAccount(t, "gwup", "uppw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(ServerConfig{SystemID: "sim", FailureDelay: -1}, auth, g, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l net.Listener
+	deadline := time.Now().Add(testWait)
+	for {
+		// A port given back by a stopped test may still be in TIME_WAIT for a moment.
+		if l, err = net.Listen("tcp", addr); err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testWait)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	eventually(t, "the upstream to listen", func() bool { return len(srv.Addrs()) == 1 })
+	return srv
+}
+
+// awaitReceipt waits for the deliver_sm the ESME behind rx is sent and returns what it says.
+func awaitReceipt(t *testing.T, rx *recorder) dlr.Info {
+	t.Helper()
+	eventually(t, "a receipt for the ESME", func() bool {
+		rx.mu.Lock()
+		defer rx.mu.Unlock()
+		return len(rx.requests) > 0
+	})
+	rx.mu.Lock()
+	defer rx.mu.Unlock()
+	info, err := dlr.FromDeliverSM(rx.requests[0].Body.(*pdu.DeliverSM))
+	if err != nil {
+		t.Fatalf("receipt: %v", err)
+	}
+	return info
+}
+
+// TestPartFailsAfterMaxAttempts: a part the upstream keeps answering with a temporary error, or keeps
+// losing, is sent exactly max_attempts times and then fails UNDELIVERABLE, with a receipt to the ESME
+// and an event for the API (it was retried for ever).
+func TestPartFailsAfterMaxAttempts(t *testing.T) {
+	cases := []struct {
+		name     string
+		status   pdu.CommandStatus
+		lose     bool // hold the answer and drop the bind: a lost PDU
+		attempts int
+	}{
+		{"RSYSERR", pdu.ESME_RSYSERR, false, 3},
+		{"RX_T_APPN", pdu.ESME_RX_T_APPN, false, 2},
+		{"lost", pdu.ESME_ROK, true, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			forEachStore(t, func(t *testing.T, open func() store.Store) {
+				st := open()
+				up := &gateSMSC{status: tc.status}
+				var srv *Server
+				if tc.lose {
+					up.hold.Store(true)
+					up.before = func() {
+						go func() {
+							time.Sleep(20 * time.Millisecond)
+							for _, s := range srv.SessionsFor("gwup") {
+								s.Close()
+							}
+						}()
+					}
+				}
+				srv = serveGate(t, up, "127.0.0.1:0")
+				upCfg := simUpstream("sim", srv.Addrs()[0].String())
+				upCfg.MaxAttempts, upCfg.ThrottleDelay = tc.attempts, 10*time.Millisecond
+				g, addr, _ := startGateway(t, Config{
+					Accounts:  []Account{testAccount(t, "acme", "secret")},
+					Upstreams: []ClientConfig{upCfg},
+					Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
+				}, st)
+				events, cancel := g.Subscribe("acme")
+				defer cancel()
+				rx := newRecorder()
+				e := bindESME(t, addr, rx, SessionConfig{}, BindTransceiver, "acme", "secret")
+				resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: 1, ShortMessage: []byte("doomed")})
+				if err != nil {
+					t.Fatal(err)
+				}
+				id := resp.Body.(*pdu.SubmitSMResp).MessageID
+				if info := awaitReceipt(t, rx); info.MessageID != id || info.State != pdu.UNDELIVERABLE {
+					t.Errorf("receipt for %s in state %v, want %s UNDELIVERABLE", info.MessageID, info.State, id)
+				}
+				select {
+				case ev := <-events:
+					if ev.MessageID != id || ev.Status != pdu.UNDELIVERABLE {
+						t.Errorf("event %+v, want %s UNDELIVERABLE", ev, id)
+					}
+				case <-time.After(testWait):
+					t.Error("no event for the API")
+				}
+				if m, err := st.GetMessage(testCtx(t), id); err != nil || m.Status != pdu.UNDELIVERABLE {
+					t.Errorf("stored message %+v, %v; want UNDELIVERABLE", m, err)
+				}
+				time.Sleep(100 * time.Millisecond)
+				if n := up.times("doomed"); n != tc.attempts {
+					t.Errorf("the upstream saw %d submissions, want exactly max_attempts = %d", n, tc.attempts)
+				}
+			})
+		})
+	}
+}
+
+// TestPartExpiresAfterMaxAge: a part still queued when it is older than max_age is not sent; it fails
+// EXPIRED with a receipt to the ESME.
+func TestPartExpiresAfterMaxAge(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func() store.Store) {
+		st := open()
+		upAddr := freeAddr(t)
+		upCfg := simUpstream("sim", upAddr)
+		upCfg.MaxAge = 300 * time.Millisecond
+		_, addr, _ := startGateway(t, Config{
+			Accounts:  []Account{testAccount(t, "acme", "secret")},
+			Upstreams: []ClientConfig{upCfg},
+			Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
+		}, st)
+		rx := newRecorder()
+		e := bindESME(t, addr, rx, SessionConfig{}, BindTransceiver, "acme", "secret")
+		resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: 1, ShortMessage: []byte("stale")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := resp.Body.(*pdu.SubmitSMResp).MessageID
+		time.Sleep(400 * time.Millisecond) // the upstream is down meanwhile
+		up := &gateSMSC{}
+		serveGate(t, up, upAddr)
+		if info := awaitReceipt(t, rx); info.MessageID != id || info.State != pdu.EXPIRED {
+			t.Errorf("receipt for %s in state %v, want %s EXPIRED", info.MessageID, info.State, id)
+		}
+		if m, err := st.GetMessage(testCtx(t), id); err != nil || m.Status != pdu.EXPIRED {
+			t.Errorf("stored message %+v, %v; want EXPIRED", m, err)
+		}
+		if n := up.times("stale"); n != 0 {
+			t.Errorf("the upstream saw the expired part %d times", n)
+		}
+	})
+}
+
+// slowSettleStore slows the writes that settle a submit result and counts the submit queue entries
+// acknowledged (durably: Ack returned).
+type slowSettleStore struct {
+	store.Store
+	delay time.Duration
+	acked atomic.Int64
+}
+
+func (s *slowSettleStore) UpdatePart(ctx context.Context, u store.PartUpdate) (*store.Message, []store.Receipt, error) {
+	time.Sleep(s.delay)
+	return s.Store.UpdatePart(ctx, u)
+}
+
+func (s *slowSettleStore) Ack(ctx context.Context, leases ...store.Lease) error {
+	err := s.Store.Ack(ctx, leases...)
+	if err == nil {
+		for _, l := range leases {
+			if l.Queue.Kind == store.SubmitQueue {
+				s.acked.Add(1)
+			}
+		}
+	}
+	return err
+}
+
+// TestUnsettledPartsBoundedByWindow: parts the upstream accepted whose outcome is not yet durable
+// are those a crash would send twice; however slow the store, there are never more of them than
+// the bind's window (they queued by the thousand behind the settle pool).
+func TestUnsettledPartsBoundedByWindow(t *testing.T) {
+	const window, n = 5, 200
+	st := &slowSettleStore{Store: newEmbedded(t), delay: 5 * time.Millisecond}
+	for i := range n {
+		m := storetest.NewMessage(fmt.Sprintf("w%03d", i), "acme", "sim", 1)
+		if err := st.AcceptMessage(testCtx(t), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var worst atomic.Int64
+	up := &gateSMSC{}
+	up.before = func() {
+		// This submission is sent and not settled, and so is every one before it not acked yet.
+		unsettled := up.n.Load() + 1 - st.acked.Load()
+		for {
+			w := worst.Load()
+			if unsettled <= w || worst.CompareAndSwap(w, unsettled) {
+				break
+			}
+		}
+	}
+	srv := serveGate(t, up, "127.0.0.1:0")
+	upCfg := simUpstream("sim", srv.Addrs()[0].String())
+	upCfg.Session.Window = window
+	startGateway(t, Config{Upstreams: []ClientConfig{upCfg}}, st)
+	deadline := time.Now().Add(30 * time.Second)
+	for st.acked.Load() < n && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if a := st.acked.Load(); a != n {
+		t.Fatalf("%d of %d parts settled", a, n)
+	}
+	if w := worst.Load(); w > window {
+		t.Errorf("up to %d parts were sent and not settled durably, want at most the window (%d)", w, window)
+	}
+	t.Logf("at most %d parts sent and not settled (window %d)", worst.Load(), window)
+}
+
+// TestInFlightResentAtOnceAfterRestart: parts in flight when the gateway stopped abruptly (nothing
+// given back, nothing recorded lost) are sent again by the next run at once, with a visibility
+// time-out of 10 minutes, on both stores. The instance name is left to its default, which must be
+// the same across runs for a Redis consumer to find what it held.
+func TestInFlightResentAtOnceAfterRestart(t *testing.T) {
+	opts := testStoreOptions
+	opts.VisibilityTimeout = 10 * time.Minute
+	stores := map[string]func(t *testing.T) func() store.Store{
+		"embedded": func(t *testing.T) func() store.Store {
+			path := filepath.Join(t.TempDir(), "smppgw.db")
+			return func() store.Store {
+				st, err := embedded.Open(path, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { st.Close() })
+				return st
+			}
+		},
+		"redis": func(t *testing.T) func() store.Store {
+			addr := redisServer(t)
+			return func() store.Store {
+				st, err := sredis.Open(testCtx(t), sredis.Config{Addrs: []string{addr}, Options: opts})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { st.Close() })
+				return st
+			}
+		},
+	}
+	for _, name := range []string{"embedded", "redis"} {
+		t.Run(name, func(t *testing.T) {
+			open := stores[name](t)
+			const n = 3
+			up := &gateSMSC{}
+			up.hold.Store(true)
+			srv := serveGate(t, up, "127.0.0.1:0")
+			upCfg := simUpstream("sim", srv.Addrs()[0].String())
+			upCfg.Session.UnbindTimeout = 50 * time.Millisecond
+			cfg := Config{Upstreams: []ClientConfig{upCfg}}
+
+			st1 := open()
+			for i := range n {
+				m := storetest.NewMessage(fmt.Sprintf("f%d", i), "acme", "sim", 1)
+				m.Parts[0].ShortMessage = []byte(m.ID)
+				if err := st1.AcceptMessage(testCtx(t), m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, _, stop1 := startGateway(t, cfg, st1)
+			eventually(t, "the parts in flight", func() bool { return up.n.Load() == n })
+			// The crash, as the store sees it: the store goes first, so nothing the stopping
+			// gateway does (give back, lost PDUs) reaches it.
+			st1.Close()
+			stop1()
+
+			up.hold.Store(false)
+			st2 := open()
+			startGateway(t, cfg, st2)
+			eventually(t, "the parts in flight before to be sent again", func() bool {
+				for i := range n {
+					if up.times(fmt.Sprintf("f%d", i)) < 2 {
+						return false
+					}
+				}
+				return true
+			})
+			eventually(t, "the queue to empty", func() bool {
+				l, err := st2.QueueLen(testCtx(t), store.Queue{Kind: store.SubmitQueue, Name: "sim"})
+				return err == nil && l == 0
+			})
+			for i := range n {
+				if k := up.times(fmt.Sprintf("f%d", i)); k != 2 {
+					t.Errorf("f%d submitted %d times, want 2 (in flight at the crash, then once more)", i, k)
+				}
+			}
+		})
+	}
+}
