@@ -328,6 +328,19 @@ func (srv *Server) forget(s *Session, systemID string) {
 }
 
 // register records a bind, unless the account has reached MaxBinds.
+// boundCount counts the sessions still bound. A session the peer has unbound leaves StateBound before
+// its unbind_resp is written, so an ESME that unbinds and binds again at once is not refused
+// ESME_RALYBND by its own previous bind, which is forgotten only once its connection has ended.
+func boundCount(m map[uint64]*Session) int {
+	n := 0
+	for _, s := range m {
+		if s.State() == StateBound {
+			n++
+		}
+	}
+	return n
+}
+
 func (srv *Server) register(s *Session, a Account) (pdu.CommandStatus, *tokenBucket) {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
@@ -335,7 +348,7 @@ func (srv *Server) register(s *Session, a Account) (pdu.CommandStatus, *tokenBuc
 		return pdu.ESME_RBINDFAIL, nil
 	}
 	m := srv.bound[a.SystemID]
-	if a.MaxBinds > 0 && len(m) >= a.MaxBinds {
+	if a.MaxBinds > 0 && boundCount(m) >= a.MaxBinds {
 		return pdu.ESME_RALYBND, nil
 	}
 	if m == nil {

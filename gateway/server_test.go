@@ -457,3 +457,20 @@ func TestTLSRequiresClientCertificate(t *testing.T) {
 		t.Fatal("require_client_cert without a CA accepted")
 	}
 }
+
+// An ESME that unbinds and binds again at once, with max_binds 1, is not refused ESME_RALYBND by its
+// own previous bind while that connection is still ending on our side.
+func TestRebindRightAfterUnbind(t *testing.T) {
+	acct := testAccount(t, "alice", "secret")
+	acct.MaxBinds = 1
+	_, addr := startServer(t, ServerConfig{}, &AcceptSink{}, acct)
+	for i := range 50 {
+		s := dialESME(t, addr, nil, SessionConfig{})
+		if _, err := s.Bind(testCtx(t), BindTransceiver, BindParams{SystemID: "alice", Password: "secret"}); err != nil {
+			t.Fatalf("bind %d: %v", i, err)
+		}
+		if err := s.Unbind(testCtx(t)); err != nil {
+			t.Fatalf("unbind %d: %v", i, err)
+		}
+	}
+}
