@@ -11,6 +11,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/smppgw/smppgw/api"
 )
 
 const usage = `smppgw: an SMPP 3.4 gateway. ESMEs bind to it (SMSC role) and submit; it routes each message
@@ -20,6 +22,8 @@ to the account they belong to.
 Usage:
   smppgw serve [--config FILE]   run the gateway until SIGTERM or SIGINT (see: smppgw serve --help)
   smppgw hash-password           read a password on stdin, print its bcrypt hash for smpp.accounts
+  smppgw healthcheck             exit 0 when the API's /healthz answers (for container HEALTHCHECKs)
+  smppgw version                 print the version, VCS revision and Go version (also --version)
   smppgw help                    show this text (also -h, --help)
 
 Configuration is a YAML file (deploy/smppgw.example.yaml documents every field) with environment
@@ -41,14 +45,32 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
+	case "version", "-version", "--version":
+		if len(args) > 1 {
+			return usageError(stderr, "version", fmt.Sprintf("takes no arguments, got %q", args[1]))
+		}
+		fmt.Fprintln(stdout, versionLine())
+		return 0
 	case "serve":
 		return serveCommand(args[1:], stdout, stderr)
 	case "hash-password":
 		return hashPasswordCommand(args[1:], stdin, stdout, stderr)
-	default:
-		fmt.Fprintf(stderr, "smppgw: unknown command %q\n\n%s", args[0], usage)
-		return 2
+	case "healthcheck":
+		return healthcheckCommand(args[1:], stdout, stderr)
 	}
+	if strings.HasPrefix(args[0], "-") {
+		fmt.Fprintf(stderr, "smppgw: unknown flag %s\nrun 'smppgw --help' for the commands, 'smppgw serve --help' for the daemon's flags and configuration\n", args[0])
+	} else {
+		fmt.Fprintf(stderr, "smppgw: unknown command %q\nrun 'smppgw --help' for the commands, 'smppgw serve --help' for the daemon's flags and configuration\n", args[0])
+	}
+	return 2
+}
+
+// usageError reports a mistake on a command line in one line and a hint, not the whole help, and
+// returns the exit code for it.
+func usageError(stderr io.Writer, command, msg string) int {
+	fmt.Fprintf(stderr, "smppgw %s: %s\nrun 'smppgw %s --help' for usage\n", command, msg, command)
+	return 2
 }
 
 func serveUsage(w io.Writer, fs *flag.FlagSet) {
@@ -80,6 +102,12 @@ Configuration file (YAML; deploy/smppgw.example.yaml shows and explains every fi
                      account), delivery_retry, max_delivery_attempts, long_messages
   store:             path (embedded file), redis (addrs, master_name, cluster, username, password,
                      db, prefix), visibility_timeout, id_map_ttl, park_ttl, message_ttl
+  api:               gRPC and REST for applications and operators: disabled (SMPP only),
+                     grpc_listen (default %s), http_listen (REST, /v1/admin, /healthz, /readyz,
+                     /openapi.json; default %s), tls (cert_file, key_file, min_version),
+                     admin_users (name, password_hash from 'smppgw hash-password'), instance,
+                     ready_interval, webhooks (workers, queue_size, timeout, retry_min, retry_max,
+                     max_retry_duration, refresh_interval)
   shutdown_timeout:  bound on the graceful drain (default 30s)
 Unknown keys are errors. Accounts are seeded into the store; with none configured and none in the
 store, a demo account is made with a random password, printed once in the log at start-up.
@@ -88,7 +116,7 @@ Environment overrides: any setting that is not inside a list can be set with SMP
 its YAML path in upper case, levels joined by "_"; the environment wins over the file. Durations
 are written as in the file ("30s"). SMPPGW_CONFIG names the file when --config is not given.
 An unknown SMPPGW_ variable is an error. The overrides are:
-`, defaultListen)
+`, defaultListen, api.DefaultGRPCListen, api.DefaultHTTPListen)
 	for _, n := range envNames() {
 		fmt.Fprintf(w, "  %s\n", n)
 	}
@@ -103,13 +131,10 @@ func serveCommand(args []string, stdout, stderr io.Writer) int {
 			serveUsage(stdout, fs)
 			return 0
 		}
-		fmt.Fprintf(stderr, "smppgw serve: %v\n\n", err)
-		serveUsage(stderr, fs)
-		return 2
+		return usageError(stderr, "serve", err.Error())
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "smppgw serve: unexpected argument %q\n", fs.Arg(0))
-		return 2
+		return usageError(stderr, "serve", fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
 	}
 	path := *configPath
 	if path == "" {
@@ -147,8 +172,7 @@ func hashPasswordCommand(args []string, stdin io.Reader, stdout, stderr io.Write
 			fmt.Fprint(stdout, "Usage: smppgw hash-password < password\n\nReads one password line on stdin and prints its bcrypt hash,\nfor smpp.accounts[].password_hash. SMPP passwords are at most 8 characters.\n")
 			return 0
 		}
-		fmt.Fprintf(stderr, "smppgw hash-password: takes no arguments (the password is read on stdin)\n")
-		return 2
+		return usageError(stderr, "hash-password", "takes no arguments (the password is read on stdin)")
 	}
 	b, err := io.ReadAll(io.LimitReader(stdin, 1024))
 	if err != nil {

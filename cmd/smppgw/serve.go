@@ -25,7 +25,7 @@ import (
 func newLogger(c LogConfig, w io.Writer) zerolog.Logger {
 	level, _ := zerolog.ParseLevel(c.Level)
 	if c.Format == "console" {
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339, NoColor: !colour(w, os.Getenv)}
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
 }
