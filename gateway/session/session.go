@@ -1,4 +1,4 @@
-package gateway
+package session
 
 import (
 	"context"
@@ -51,11 +51,11 @@ func (s State) String() string {
 	return "unknown"
 }
 
-// SessionOptions are what NewSession needs besides the connection.
-type SessionOptions struct {
+// Options are what New needs besides the connection.
+type Options struct {
 	Role    Role
 	Handler Handler // nil means BaseHandler
-	Config  SessionConfig
+	Config  Config
 	Logger  zerolog.Logger
 	// SystemID is ours, sent in bind_resp (SMSC role). Empty means "smppgw".
 	SystemID string
@@ -71,8 +71,8 @@ type BindParams struct {
 	AddressRange string
 }
 
-// SessionInfo is a snapshot of a session, taken without stopping it.
-type SessionInfo struct {
+// Info is a snapshot of a session, taken without stopping it.
+type Info struct {
 	ID             uint64
 	Role           Role
 	RemoteAddr     string
@@ -141,7 +141,7 @@ type Session struct {
 	role    Role
 	conn    net.Conn
 	h       Handler
-	cfg     SessionConfig
+	cfg     Config
 	log     zerolog.Logger
 	localID string
 	started time.Time
@@ -198,11 +198,11 @@ type Session struct {
 	done      chan struct{}
 }
 
-// NewSession starts a session on conn and returns it; it runs until the connection ends or it is
-// unbound or closed. A server accepts a connection and calls NewSession with RoleSMSC; a client dials,
-// calls NewSession with RoleESME and then Bind.
-func NewSession(conn net.Conn, o SessionOptions) *Session {
-	cfg := o.Config.withDefaults()
+// New starts a session on conn and returns it; it runs until the connection ends or it is
+// unbound or closed. A server accepts a connection and calls New with RoleSMSC; a client dials,
+// calls New with RoleESME and then Bind.
+func New(conn net.Conn, o Options) *Session {
+	cfg := o.Config.WithDefaults()
 	h := o.Handler
 	if h == nil {
 		h = BaseHandler{}
@@ -283,6 +283,20 @@ func (s *Session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
 // Logger is the session's logger, carrying its id and remote address.
 func (s *Session) Logger() *zerolog.Logger { return &s.log }
 
+// Config is the session's configuration, defaults applied.
+func (s *Session) Config() Config { return s.cfg }
+
+// Started is when the session began (the connection was accepted or dialed).
+func (s *Session) Started() time.Time { return s.started }
+
+// PeerGone reports whether the peer has closed or reset the connection, without reading from it, so
+// that a Handler deciding a bind on the reader can give up on a peer that left.
+func (s *Session) PeerGone() bool { return peerGone(s.conn) }
+
+// Closing is closed once the session starts to end (Close, Abort, an unbind, a socket error, the bind
+// timeout), before Done: a Handler callback running on the reader can stop waiting then.
+func (s *Session) Closing() <-chan struct{} { return s.closing }
+
 // Done is closed once the session has ended and its Handler has been told (HandleClosed, Terminate).
 func (s *Session) Done() <-chan struct{} { return s.done }
 
@@ -299,11 +313,11 @@ func (s *Session) Err() error {
 }
 
 // Info returns a snapshot of the session's identity and counters.
-func (s *Session) Info() SessionInfo {
+func (s *Session) Info() Info {
 	s.mu.Lock()
 	sys, peer, reason := s.systemID, s.peerID, s.closeReason
 	s.mu.Unlock()
-	in := SessionInfo{
+	in := Info{
 		ID: s.id, Role: s.role, RemoteAddr: s.remote, LocalAddr: s.local,
 		SystemID: sys, PeerSystemID: peer, BindType: s.BindType(), State: s.State(), Started: s.started,
 		PDUsIn: s.pdusIn.Load(), PDUsOut: s.pdusOut.Load(),
@@ -408,7 +422,7 @@ func (s *Session) Bind(ctx context.Context, bt BindType, p BindParams) (Response
 	body := bindBody(bt, &pdu.BindTransceiver{SystemID: p.SystemID, Password: p.Password, SystemType: p.SystemType,
 		InterfaceVersion: 0x34, AddrTON: p.AddrTON, AddrNPI: p.AddrNPI, AddressRange: p.AddressRange})
 	if body == nil {
-		return Response{}, errors.New("gateway: Bind needs a bind type")
+		return Response{}, errors.New("session: Bind needs a bind type")
 	}
 	resp, err := s.sendInternal(ctx, body)
 	if err != nil {
@@ -424,7 +438,7 @@ func (s *Session) Bind(ctx context.Context, bt BindType, p BindParams) (Response
 // boundBy records a successful bind of ours. It runs on the reader before the next PDU is read, so a
 // deliver_sm that follows the bind_resp at once finds the session bound.
 func (s *Session) boundBy(req pdu.Body, resp pdu.Body) {
-	bt, b, ok := bindOf(req)
+	bt, b, ok := BindOf(req)
 	if !ok {
 		return
 	}
@@ -535,6 +549,10 @@ drain:
 // pending requests become lost PDUs. It does not wait; see Done.
 func (s *Session) Close() { s.shutdown(ErrClosed, true) }
 
+// Abort ends the session at once: the connection is closed without flushing what is queued, and
+// pending requests become lost PDUs. It does not wait; see Done.
+func (s *Session) Abort() { s.shutdown(ErrClosed, false) }
+
 // checkOutbound applies the bind-state rules to a request of ours.
 func (s *Session) checkOutbound(body pdu.Body) error {
 	if body == nil {
@@ -563,14 +581,14 @@ func (s *Session) allowedOut(id pdu.CommandID) bool {
 	case pdu.EnquireLinkID:
 		return true
 	case pdu.SubmitSMID, pdu.SubmitMultiID, pdu.QuerySMID, pdu.CancelSMID, pdu.ReplaceSMID:
-		return s.role == RoleESME && bt.canSubmit()
+		return s.role == RoleESME && bt.CanSubmit()
 	case pdu.DataSMID:
 		if s.role == RoleESME {
-			return bt.canSubmit()
+			return bt.CanSubmit()
 		}
-		return bt.canReceive()
+		return bt.CanReceive()
 	case pdu.DeliverSMID, pdu.AlertNotificationID:
-		return s.role == RoleSMSC && bt.canReceive()
+		return s.role == RoleSMSC && bt.CanReceive()
 	}
 	return false // binds, unbind and outbind have their own methods
 }
@@ -584,14 +602,14 @@ func (s *Session) allowedIn(id pdu.CommandID) bool {
 	bt := s.BindType()
 	switch id {
 	case pdu.SubmitSMID, pdu.SubmitMultiID, pdu.QuerySMID, pdu.CancelSMID, pdu.ReplaceSMID:
-		return s.role == RoleSMSC && bt.canSubmit()
+		return s.role == RoleSMSC && bt.CanSubmit()
 	case pdu.DataSMID:
 		if s.role == RoleSMSC {
-			return bt.canSubmit()
+			return bt.CanSubmit()
 		}
-		return bt.canReceive()
+		return bt.CanReceive()
 	case pdu.DeliverSMID, pdu.AlertNotificationID:
-		return s.role == RoleESME && bt.canReceive()
+		return s.role == RoleESME && bt.CanReceive()
 	}
 	return false
 }
@@ -1186,7 +1204,7 @@ func (s *Session) bind(h pdu.Header, body pdu.Body) {
 	}
 	var sysID string
 	var version uint8
-	bt, b, ok := bindOf(body)
+	bt, b, ok := BindOf(body)
 	if ok {
 		sysID, version = b.SystemID, b.InterfaceVersion
 	}
@@ -1218,14 +1236,10 @@ func (s *Session) bind(h pdu.Header, body pdu.Body) {
 	}
 	s.bindTmr.Stop()
 	s.log.Info().Str("system_id", sysID).Stringer("bind_type", bt).Msg("bound")
-	if n, ok := s.h.(boundNotifier); ok {
-		n.handleBound(s)
+	if n, ok := s.h.(BoundHandler); ok {
+		n.HandleBound(s)
 	}
 }
-
-// boundNotifier is implemented by Handlers that want to know when a peer's bind has completed
-// (bind_resp written, session bound).
-type boundNotifier interface{ handleBound(s *Session) }
 
 // finish ends the session once the reader has stopped: it waits for the writer, fails every pending
 // request (lost), and tells the Handler.
