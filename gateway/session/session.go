@@ -113,9 +113,6 @@ type Info struct {
 
 var sessionIDs atomic.Uint64
 
-// maxQueuedOut is how many encoded octets may wait for the writer before the reader stops reading.
-const maxQueuedOut = 1 << 20
-
 // waiter carries one response to a goroutine blocked in Send; pooled, with a channel made once.
 type waiter struct {
 	ch   chan struct{}
@@ -167,16 +164,7 @@ type Session struct {
 	lastIn  atomic.Int64 // when the latest burst of PDUs was read: time since started (monotonic)
 	enqBusy atomic.Bool  // an enquire_link of ours is pending
 
-	// wmu guards the outgoing buffer: senders encode straight into wbuf, the writer swaps it out.
-	wmu      sync.Mutex
-	wbuf     []byte
-	wpending bool
-	wclosing bool // no more writes; the writer flushes what is queued and closes
-	wabort   bool // no more writes; the writer drops what is queued
-	wsig     chan struct{}
-	wdone    chan struct{}
-	wqueued  atomic.Int64  // octets encoded and not yet taken by the writer
-	wspace   chan struct{} // the writer took the queued octets
+	out outbound // the write side: the outgoing buffer and the writer
 
 	inPending atomic.Int32
 	inWake    chan struct{}
@@ -190,8 +178,8 @@ type Session struct {
 	unbindAcked atomic.Bool
 	inIdle      chan struct{}
 
-	pdusIn, pdusOut, timeouts, late, lost atomic.Uint64
-	ctr                                   sessionCounters
+	pdusIn, timeouts, late, lost atomic.Uint64
+	ctr                          sessionCounters
 
 	closeOnce sync.Once
 	closing   chan struct{}
@@ -220,16 +208,13 @@ func New(conn net.Conn, o Options) *Session {
 		local:   addrString(conn.LocalAddr()),
 		win:     newWindow(cfg.Window),
 		sem:     make(chan struct{}, cfg.Window),
-		wbuf:    make([]byte, 0, 4096),
-		wsig:    make(chan struct{}, 1),
-		wspace:  make(chan struct{}, 1),
-		wdone:   make(chan struct{}),
 		inWake:  make(chan struct{}, 1),
 		inIdle:  make(chan struct{}, 1),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
 	s.unbindOut = make(chan struct{})
+	s.out.init(conn, s.started, cfg.WriteTimeout)
 	if s.localID == "" {
 		s.localID = "smppgw"
 	}
@@ -249,7 +234,7 @@ func New(conn net.Conn, o Options) *Session {
 		s.enquire.Reset(cfg.EnquireLink)
 		s.mu.Unlock()
 	}
-	go s.writeLoop()
+	go s.out.loop(s.writeFailed)
 	go s.readLoop()
 	return s
 }
@@ -320,7 +305,7 @@ func (s *Session) Info() Info {
 	in := Info{
 		ID: s.id, Role: s.role, RemoteAddr: s.remote, LocalAddr: s.local,
 		SystemID: sys, PeerSystemID: peer, BindType: s.BindType(), State: s.State(), Started: s.started,
-		PDUsIn: s.pdusIn.Load(), PDUsOut: s.pdusOut.Load(),
+		PDUsIn: s.pdusIn.Load(), PDUsOut: s.out.pdus.Load(),
 		WindowUsed: len(s.sem), WindowSize: cap(s.sem),
 		InboundPending: int(s.inPending.Load()), InboundLimit: s.cfg.InboundLimit,
 		Timeouts: s.timeouts.Load(), LateResponses: s.late.Load(), Lost: s.lost.Load(),
@@ -874,98 +859,24 @@ func (s *Session) admitDraining(h pdu.Header) bool {
 
 // write encodes one PDU straight into the outgoing buffer and wakes the writer if it was idle.
 func (s *Session) write(seq uint32, status pdu.CommandStatus, body pdu.Body) error {
-	s.wmu.Lock()
-	if s.wclosing {
-		s.wmu.Unlock()
-		return ErrClosed
-	}
-	b, err := pdu.Append(s.wbuf, seq, status, body)
-	if err != nil {
-		s.wmu.Unlock()
+	if err := s.out.append(seq, status, body); err != nil {
 		return err
 	}
-	s.wbuf = b
-	s.queuedUnlock()
 	s.ctr.wrote(body.CommandID(), status)
 	return nil
 }
 
 // writeHeader writes a header-only PDU: generic_nack, or a response with an error status.
 func (s *Session) writeHeader(id pdu.CommandID, status pdu.CommandStatus, seq uint32) error {
-	s.wmu.Lock()
-	if s.wclosing {
-		s.wmu.Unlock()
-		return ErrClosed
+	if err := s.out.appendHeader(id, status, seq); err != nil {
+		return err
 	}
-	s.wbuf = pdu.AppendHeader(s.wbuf, pdu.Header{Length: pdu.HeaderLen, ID: id, Status: status, Sequence: seq})
-	s.queuedUnlock()
 	s.ctr.wrote(id, status)
 	return nil
 }
 
-// queuedUnlock is the end of every write: with s.wmu held and one more PDU appended to s.wbuf, it
-// publishes the buffered size, releases s.wmu and wakes the writer unless a wake is already pending.
-func (s *Session) queuedUnlock() {
-	s.wqueued.Store(int64(len(s.wbuf)))
-	wake := !s.wpending
-	s.wpending = true
-	s.wmu.Unlock()
-	s.pdusOut.Add(1)
-	if wake {
-		select {
-		case s.wsig <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// writeLoop owns the socket's write side: it takes whatever has been encoded since its last write and
-// writes it in one call, so bursts coalesce into few syscalls; it flushes and closes when asked to.
-func (s *Session) writeLoop() {
-	defer close(s.wdone)
-	spare := make([]byte, 0, 4096)
-	var deadline time.Duration // when the write deadline set on the socket expires, since started
-	for range s.wsig {
-		s.wmu.Lock()
-		buf := s.wbuf
-		s.wbuf = spare[:0]
-		s.wpending = false
-		s.wqueued.Store(0)
-		closing, abort := s.wclosing, s.wabort
-		s.wmu.Unlock()
-		select {
-		case s.wspace <- struct{}{}:
-		default:
-		}
-		if abort {
-			s.conn.Close()
-			return
-		}
-		if len(buf) > 0 {
-			// Refreshed only when half used up, not per write: a stalled write still fails
-			// within WriteTimeout/2 to WriteTimeout.
-			if now := time.Since(s.started); deadline-now < s.cfg.WriteTimeout/2 {
-				deadline = now + s.cfg.WriteTimeout
-				s.conn.SetWriteDeadline(s.started.Add(deadline))
-			}
-			if _, err := s.conn.Write(buf); err != nil {
-				s.shutdown(err, false)
-				s.conn.Close()
-				return
-			}
-		}
-		spare = buf[:0]
-		if closing {
-			s.wmu.Lock()
-			empty := len(s.wbuf) == 0
-			s.wmu.Unlock()
-			if empty {
-				s.conn.Close()
-				return
-			}
-		}
-	}
-}
+// writeFailed ends the session after a failed write; the writer closes the connection.
+func (s *Session) writeFailed(err error) { s.shutdown(err, false) }
 
 // shutdown starts the end of the session once: with flush, what is queued is written before the
 // connection closes; without, the connection closes now. The reader then finishes the session.
@@ -975,19 +886,11 @@ func (s *Session) shutdown(reason error, flush bool) {
 		s.closeReason = reason
 		s.mu.Unlock()
 		close(s.closing)
-		s.wmu.Lock()
-		s.wclosing = true
-		if !flush {
-			s.wabort = true
-		}
-		s.wmu.Unlock()
+		s.out.stop(!flush)
 		if !flush {
 			s.conn.Close()
 		}
-		select {
-		case s.wsig <- struct{}{}:
-		default:
-		}
+		s.out.wake()
 	})
 }
 
@@ -1007,9 +910,9 @@ func (s *Session) readLoop() {
 		}
 		// A peer that sends without reading our answers would make them pile up: stop reading
 		// while more than maxQueuedOut octets wait for the writer.
-		for s.wqueued.Load() > maxQueuedOut {
+		for s.out.queued.Load() > maxQueuedOut {
 			select {
-			case <-s.wspace:
+			case <-s.out.space:
 			case <-s.closing:
 				return
 			}
@@ -1245,7 +1148,7 @@ func (s *Session) bind(h pdu.Header, body pdu.Body) {
 // request (lost), and tells the Handler.
 func (s *Session) finish() {
 	s.shutdown(io.EOF, false)
-	<-s.wdone
+	<-s.out.done
 	s.expiry.Stop()
 	s.bindTmr.Stop()
 	if s.enquire != nil {

@@ -535,7 +535,7 @@ func TestPeerThatDoesNotReadStopsOurReader(t *testing.T) {
 		t.Fatalf("the session kept reading a peer that never reads (%d PDUs read)", in.PDUsIn)
 	}
 	// What waits for the writer stays within maxQueuedOut and one more PDU.
-	if q := s.wqueued.Load(); q > maxQueuedOut+16 {
+	if q := s.out.queued.Load(); q > maxQueuedOut+16 {
 		t.Fatalf("%d octets queued for a peer that does not read", q)
 	}
 	// Once the peer reads, everything is answered.
