@@ -91,7 +91,8 @@ func NewServer(cfg ServerConfig, auth Authenticator, sink MessageHandler, log ze
 	}, nil
 }
 
-// Start opens every configured listener and serves them in the background.
+// Start opens every configured listener and serves them in the background; once it returns, Addrs
+// lists them.
 func (srv *Server) Start() error {
 	var opened []net.Listener
 	for i, lc := range srv.cfg.Listeners {
@@ -104,9 +105,13 @@ func (srv *Server) Start() error {
 		}
 		opened = append(opened, l)
 	}
+	// Registered here, not in the goroutines, so that Addrs lists them all once Start returns.
 	for _, l := range opened {
+		if !srv.track(l) {
+			continue
+		}
 		go func() {
-			if err := srv.Serve(l); err != nil {
+			if err := srv.accept(l); err != nil {
 				srv.log.Error().Err(err).Str("listener", l.Addr().String()).Msg("listener stopped")
 			}
 		}()
@@ -134,15 +139,28 @@ func listen(lc ListenerConfig) (net.Listener, error) {
 
 // Serve accepts connections on l until Shutdown (then it returns nil) or a permanent accept error.
 func (srv *Server) Serve(l net.Listener) error {
-	srv.mu.Lock()
-	if srv.closed {
-		srv.mu.Unlock()
-		l.Close()
+	if !srv.track(l) {
 		return nil
+	}
+	return srv.accept(l)
+}
+
+// track registers l with the server, for Addrs and Shutdown, before anything is accepted on it; it
+// closes l and returns false once the server is shut down. Each true is followed by one accept.
+func (srv *Server) track(l net.Listener) bool {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.closed {
+		l.Close()
+		return false
 	}
 	srv.listeners = append(srv.listeners, l)
 	srv.accepting.Add(1)
-	srv.mu.Unlock()
+	return true
+}
+
+// accept serves a tracked listener until Shutdown or a permanent accept error.
+func (srv *Server) accept(l net.Listener) error {
 	defer srv.accepting.Done()
 	srv.log.Info().Str("listener", l.Addr().String()).Msg("accepting binds")
 	var pause time.Duration

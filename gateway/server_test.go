@@ -192,7 +192,9 @@ func TestTLSBind(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	eventually(t, "listener", func() bool { return len(srv.Addrs()) == 1 })
+	if n := len(srv.Addrs()); n != 1 {
+		t.Fatalf("%d listeners once Start returned, want 1", n)
+	}
 	addr := srv.Addrs()[0].String()
 
 	c, err := NewClient(ClientConfig{Address: addr, SystemID: "alice", Password: "secret", TLS: &ClientTLSConfig{CAFile: cert, CertFile: cert, KeyFile: key}, ReconnectMin: 10 * time.Millisecond}, nil, nil, zerolog.Nop())
@@ -435,7 +437,9 @@ func TestTLSRequiresClientCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	eventually(t, "listener", func() bool { return len(srv.Addrs()) == 1 })
+	if n := len(srv.Addrs()); n != 1 {
+		t.Fatalf("%d listeners once Start returned, want 1", n)
+	}
 	addr := srv.Addrs()[0].String()
 	for _, withCert := range []bool{false, true} {
 		tc := &ClientTLSConfig{CAFile: cert, ServerName: "localhost"}
