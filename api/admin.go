@@ -14,6 +14,7 @@ import (
 
 	smppgwv1 "github.com/smppgw/smppgw/api/gen/smppgw/v1"
 	"github.com/smppgw/smppgw/gateway"
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/store"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -37,7 +38,7 @@ const (
 
 // Sessions.
 
-func (a *adminService) sessionToProto(si gateway.SessionInfo) *smppgwv1.Session {
+func (a *adminService) sessionToProto(si session.Info) *smppgwv1.Session {
 	return &smppgwv1.Session{
 		SessionId:        strconv.FormatUint(si.ID, 10),
 		SystemId:         si.SystemID,
@@ -59,14 +60,14 @@ func (a *adminService) sessionToProto(si gateway.SessionInfo) *smppgwv1.Session 
 // sessionCounters counts submit_sm and deliver_sm the way they flow for the session's role: a
 // client's session (we are the SMSC) receives submit_sm and is sent deliver_sm, an upstream bind
 // the other way round.
-func sessionCounters(si gateway.SessionInfo) *smppgwv1.SessionCounters {
+func sessionCounters(si session.Info) *smppgwv1.SessionCounters {
 	c := &smppgwv1.SessionCounters{
 		SubmitSm: si.SubmitSMIn, SubmitSmErrors: si.SubmitSMErrors,
 		DeliverSm: si.DeliverSMOut, DeliverSmErrors: si.DeliverSMErrors,
 		Throttled: si.Throttled, ResponseTimeouts: si.Timeouts,
 		EnquireLinks: si.EnquireLinks, UnparsablePdus: si.Unparsable,
 	}
-	if si.Role == gateway.RoleESME {
+	if si.Role == session.RoleESME {
 		c.SubmitSm, c.DeliverSm = si.SubmitSMOut, si.DeliverSMIn
 	}
 	return c
@@ -85,7 +86,7 @@ func parseSessionID(id string) (uint64, error) {
 
 func (a *adminService) ListSessions(_ context.Context, req *smppgwv1.ListSessionsRequest) (*smppgwv1.ListSessionsResponse, error) {
 	all := a.s.gw.Sessions()
-	slices.SortFunc(all, func(x, y gateway.SessionInfo) int { return cmpU64(x.ID, y.ID) })
+	slices.SortFunc(all, func(x, y session.Info) int { return cmpU64(x.ID, y.ID) })
 	var out []*smppgwv1.Session
 	for _, si := range all {
 		if req.GetSystemId() == "" || si.SystemID == req.GetSystemId() {
@@ -270,11 +271,11 @@ func (a *adminService) AddUpstream(ctx context.Context, req *smppgwv1.AddUpstrea
 	}
 	switch u.GetBindType() {
 	case smppgwv1.BindType_BIND_TYPE_UNSPECIFIED, smppgwv1.BindType_BIND_TYPE_TRANSCEIVER:
-		cfg.BindType = gateway.BindTransceiver
+		cfg.BindType = session.BindTransceiver
 	case smppgwv1.BindType_BIND_TYPE_TRANSMITTER:
-		cfg.BindType = gateway.BindTransmitter
+		cfg.BindType = session.BindTransmitter
 	case smppgwv1.BindType_BIND_TYPE_RECEIVER:
-		cfg.BindType = gateway.BindReceiver
+		cfg.BindType = session.BindReceiver
 	default:
 		return nil, invalid("upstream.bind_type", "unknown value %d", int32(u.GetBindType()))
 	}
@@ -548,7 +549,7 @@ func (a *adminService) DeleteAccount(ctx context.Context, req *smppgwv1.DeleteAc
 		return nil, err
 	}
 	for _, si := range a.s.gw.Sessions() {
-		if si.Role == gateway.RoleSMSC && si.SystemID == id {
+		if si.Role == session.RoleSMSC && si.SystemID == id {
 			if err := a.s.gw.UnbindSession(ctx, si.ID, false); err != nil && !errors.Is(err, gateway.ErrUnknownSession) {
 				a.s.log.Warn().Err(err).Uint64("session", si.ID).Msg("unbind of a deleted account's session failed")
 			}
@@ -915,7 +916,7 @@ func (a *adminService) Outbind(ctx context.Context, req *smppgwv1.OutbindRequest
 	for {
 		for _, si := range a.s.gw.Sessions() {
 			_, rport, _ := net.SplitHostPort(si.RemoteAddr)
-			if !before[si.ID] && rport == port && si.Role == gateway.RoleSMSC && si.State == gateway.StateBound {
+			if !before[si.ID] && rport == port && si.Role == session.RoleSMSC && si.State == session.StateBound {
 				return &smppgwv1.OutbindResponse{Session: a.sessionToProto(si)}, nil
 			}
 		}

@@ -22,7 +22,7 @@ import (
 
 	"github.com/smppgw/smppgw/api"
 	smppgwv1 "github.com/smppgw/smppgw/api/gen/smppgw/v1"
-	"github.com/smppgw/smppgw/gateway"
+	"github.com/smppgw/smppgw/gateway/session"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -38,9 +38,9 @@ import (
 // credentials (and a few with an admin API key), against the fake gateway and the embedded store.
 func TestAdminEndpointsREST(t *testing.T) {
 	e, gw := newFakeEnv(t)
-	gw.sessions = []gateway.SessionInfo{
-		{ID: 7, Role: gateway.RoleSMSC, SystemID: "acme", BindType: gateway.BindTransceiver, State: gateway.StateBound, RemoteAddr: "127.0.0.1:5000", Started: time.Now(), WindowSize: 10, WindowUsed: 2, Timeouts: 1},
-		{ID: 8, Role: gateway.RoleSMSC, SystemID: "beta", BindType: gateway.BindReceiver, State: gateway.StateBound, Started: time.Now()},
+	gw.sessions = []session.Info{
+		{ID: 7, Role: session.RoleSMSC, SystemID: "acme", BindType: session.BindTransceiver, State: session.StateBound, RemoteAddr: "127.0.0.1:5000", Started: time.Now(), WindowSize: 10, WindowUsed: 2, Timeouts: 1},
+		{ID: 8, Role: session.RoleSMSC, SystemID: "beta", BindType: session.BindReceiver, State: session.StateBound, Started: time.Now()},
 	}
 	op := basicAuth()
 
@@ -83,7 +83,7 @@ func TestAdminEndpointsREST(t *testing.T) {
 	if up.Upstream["state"] != "UPSTREAM_STATE_BOUND" || (up.Upstream["password"] != nil && up.Upstream["password"] != "") || up.Upstream["windowSize"] != float64(5) {
 		t.Fatalf("AddUpstream = %v", up.Upstream)
 	}
-	if cfg := gw.upstreams[0].Config; cfg.Address != "127.0.0.1:2775" || cfg.Session.ResponseTimeout != 3*time.Second || cfg.BindType != gateway.BindTransceiver {
+	if cfg := gw.upstreams[0].Config; cfg.Address != "127.0.0.1:2775" || cfg.Session.ResponseTimeout != 3*time.Second || cfg.BindType != session.BindTransceiver {
 		t.Fatalf("gateway got %+v", cfg)
 	}
 	e.mustREST(409, "POST", "/v1/admin/upstreams", op, map[string]any{"name": "up1", "host": "h", "port": 1, "systemId": "x"}, nil)

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	smppgwv1 "github.com/smppgw/smppgw/api/gen/smppgw/v1"
-	"github.com/smppgw/smppgw/gateway"
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/pdu/text"
 	"github.com/smppgw/smppgw/store"
@@ -184,13 +184,13 @@ func moToProto(id string, d *store.Delivery) *smppgwv1.MoMessage {
 	return out
 }
 
-func bindTypeToProto(b gateway.BindType) smppgwv1.BindType {
+func bindTypeToProto(b session.BindType) smppgwv1.BindType {
 	switch b {
-	case gateway.BindTransmitter:
+	case session.BindTransmitter:
 		return smppgwv1.BindType_BIND_TYPE_TRANSMITTER
-	case gateway.BindReceiver:
+	case session.BindReceiver:
 		return smppgwv1.BindType_BIND_TYPE_RECEIVER
-	case gateway.BindTransceiver:
+	case session.BindTransceiver:
 		return smppgwv1.BindType_BIND_TYPE_TRANSCEIVER
 	}
 	return smppgwv1.BindType_BIND_TYPE_UNSPECIFIED

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 	smppgwv1 "github.com/smppgw/smppgw/api/gen/smppgw/v1"
 	"github.com/smppgw/smppgw/gateway"
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/internal/redistest"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/pdu/dlr"
@@ -373,9 +374,9 @@ func runEndToEnd(t *testing.T, st store.Store) {
 }
 
 // receiptTaker is an ESME that accepts the deliver_sm (receipts queued for its account) it gets.
-type receiptTaker struct{ gateway.BaseHandler }
+type receiptTaker struct{ session.BaseHandler }
 
-func (receiptTaker) HandleRequest(s *gateway.Session, req gateway.Request) {
+func (receiptTaker) HandleRequest(s *session.Session, req session.Request) {
 	if _, ok := req.Body.(*pdu.DeliverSM); ok {
 		_ = s.Respond(req, pdu.ESME_ROK, &pdu.DeliverSMResp{})
 		return
@@ -395,10 +396,10 @@ func runAdminOnRealGateway(t *testing.T, e *env, g *gateway.Gateway) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	esme := gateway.NewSession(conn, gateway.SessionOptions{Role: gateway.RoleESME, Handler: receiptTaker{}, Logger: zerolog.Nop()})
+	esme := session.New(conn, session.Options{Role: session.RoleESME, Handler: receiptTaker{}, Logger: zerolog.Nop()})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := esme.Bind(ctx, gateway.BindTransceiver, gateway.BindParams{SystemID: "acme", Password: "pw1"}); err != nil {
+	if _, err := esme.Bind(ctx, session.BindTransceiver, session.BindParams{SystemID: "acme", Password: "pw1"}); err != nil {
 		t.Fatal(err)
 	}
 	var sessions struct {
@@ -466,7 +467,7 @@ func runAdminOnRealGateway(t *testing.T, e *env, g *gateway.Gateway) {
 
 	// Outbind: an ESME waiting for outbinds binds back as acme; the answer is its session.
 	esme2, err := gateway.NewClient(gateway.ClientConfig{OutbindListen: "127.0.0.1:0", OutbindPassword: "ob", SystemID: "acme", Password: "pw1"},
-		gateway.DeliverFunc(func(string, gateway.Request) pdu.CommandStatus { return pdu.ESME_ROK }), nil, zerolog.Nop())
+		gateway.DeliverFunc(func(string, session.Request) pdu.CommandStatus { return pdu.ESME_ROK }), nil, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/smppgw/smppgw/gateway"
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/store"
 )
 
@@ -16,8 +17,8 @@ type Gateway interface {
 	Submit(ctx context.Context, s gateway.Submission) (*store.Message, error)
 
 	// Sessions lists the bound ESME sessions; Session finds one (false when unknown).
-	Sessions() []gateway.SessionInfo
-	Session(id uint64) (gateway.SessionInfo, bool)
+	Sessions() []session.Info
+	Session(id uint64) (session.Info, bool)
 	// UnbindSession unbinds a session gracefully, or closes it at once when force is set.
 	UnbindSession(ctx context.Context, id uint64, force bool) error
 

@@ -20,6 +20,7 @@ import (
 	"github.com/smppgw/smppgw/api"
 	smppgwv1 "github.com/smppgw/smppgw/api/gen/smppgw/v1"
 	"github.com/smppgw/smppgw/gateway"
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/pdu/text"
 	"github.com/smppgw/smppgw/store"
@@ -38,7 +39,7 @@ type fakeGateway struct {
 
 	mu        sync.Mutex
 	nextErr   error
-	sessions  []gateway.SessionInfo
+	sessions  []session.Info
 	unbound   []uint64
 	upstreams []gateway.UpstreamInfo
 	outbinds  []gateway.OutbindConfig
@@ -105,19 +106,19 @@ func (f *fakeGateway) Submit(ctx context.Context, s gateway.Submission) (*store.
 	return m, nil
 }
 
-func (f *fakeGateway) Sessions() []gateway.SessionInfo {
+func (f *fakeGateway) Sessions() []session.Info {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.sessions)
 }
 
-func (f *fakeGateway) Session(id uint64) (gateway.SessionInfo, bool) {
+func (f *fakeGateway) Session(id uint64) (session.Info, bool) {
 	for _, s := range f.Sessions() {
 		if s.ID == id {
 			return s, true
 		}
 	}
-	return gateway.SessionInfo{}, false
+	return session.Info{}, false
 }
 
 func (f *fakeGateway) UnbindSession(_ context.Context, id uint64, _ bool) error {
@@ -219,8 +220,8 @@ func (f *fakeGateway) Outbind(_ context.Context, cfg gateway.OutbindConfig) erro
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.outbinds = append(f.outbinds, cfg)
-	f.sessions = append(f.sessions, gateway.SessionInfo{ID: 900, Role: gateway.RoleSMSC, RemoteAddr: cfg.Address, SystemID: cfg.SystemID,
-		BindType: gateway.BindReceiver, State: gateway.StateBound, Started: time.Now(), WindowSize: 10})
+	f.sessions = append(f.sessions, session.Info{ID: 900, Role: session.RoleSMSC, RemoteAddr: cfg.Address, SystemID: cfg.SystemID,
+		BindType: session.BindReceiver, State: session.StateBound, Started: time.Now(), WindowSize: 10})
 	return nil
 }
 

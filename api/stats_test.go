@@ -9,17 +9,17 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"github.com/smppgw/smppgw/gateway"
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
 )
 
 // countingESME answers every deliver_sm OK and counts them.
 type countingESME struct {
-	gateway.BaseHandler
+	session.BaseHandler
 	delivers atomic.Int64
 }
 
-func (c *countingESME) HandleRequest(s *gateway.Session, req gateway.Request) {
+func (c *countingESME) HandleRequest(s *session.Session, req session.Request) {
 	if _, ok := req.Body.(*pdu.DeliverSM); ok {
 		c.delivers.Add(1)
 		_ = s.Respond(req, pdu.ESME_ROK, &pdu.DeliverSMResp{})
@@ -57,11 +57,11 @@ func TestAdminStatsAfterTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := &countingESME{}
-	esme := gateway.NewSession(conn, gateway.SessionOptions{Role: gateway.RoleESME, Handler: h, Logger: zerolog.Nop()})
+	esme := session.New(conn, session.Options{Role: session.RoleESME, Handler: h, Logger: zerolog.Nop()})
 	t.Cleanup(esme.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := esme.Bind(ctx, gateway.BindTransceiver, gateway.BindParams{SystemID: "acme", Password: "pw1"}); err != nil {
+	if _, err := esme.Bind(ctx, session.BindTransceiver, session.BindParams{SystemID: "acme", Password: "pw1"}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range n {

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
 )
 
@@ -21,7 +22,7 @@ type Account struct {
 	// bcrypt.GenerateFromPassword).
 	PasswordHash string `yaml:"password_hash"`
 	// BindTypes are the bind types allowed; empty means all three.
-	BindTypes []BindType `yaml:"bind_types"`
+	BindTypes []session.BindType `yaml:"bind_types"`
 	// AllowedIPs are the addresses or CIDR prefixes the account may bind from; empty means any.
 	AllowedIPs []string `yaml:"allowed_ips"`
 	// MaxBinds caps the account's concurrent binds; 0 means no cap.
@@ -36,7 +37,7 @@ type BindRequest struct {
 	SystemID   string
 	Password   string
 	SystemType string
-	BindType   BindType
+	BindType   session.BindType
 	Remote     net.Addr
 }
 

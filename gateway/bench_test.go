@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/store"
 )
@@ -26,9 +27,9 @@ func BenchmarkRoundTrip(b *testing.B) {
 }
 
 func benchRoundTrip(b *testing.B, window int, blocking bool) {
-	cfg := SessionConfig{Window: window, InboundLimit: window, EnquireLink: -1}
+	cfg := session.Config{Window: window, InboundLimit: window, EnquireLink: -1}
 	_, addr := startServer(b, ServerConfig{Session: cfg}, &AcceptSink{}, testAccount(b, "bench", "pw"))
-	s := bindESME(b, addr, nil, cfg, BindTransmitter, "bench", "pw")
+	s := bindESME(b, addr, nil, cfg, session.BindTransmitter, "bench", "pw")
 	sm := submit("447700900123")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -52,7 +53,7 @@ func benchRoundTrip(b *testing.B, window int, blocking bool) {
 	} else {
 		var wg sync.WaitGroup
 		wg.Add(b.N)
-		done := func(r Response, err error) {
+		done := func(r session.Response, err error) {
 			if err != nil || r.Status != pdu.ESME_ROK {
 				failed.Add(1)
 			}
@@ -80,21 +81,21 @@ func benchRoundTrip(b *testing.B, window int, blocking bool) {
 func BenchmarkAccept(b *testing.B) {
 	const window = 100
 	st := newEmbedded(b)
-	cfg := SessionConfig{Window: window, InboundLimit: window, EnquireLink: -1}
+	cfg := session.Config{Window: window, InboundLimit: window, EnquireLink: -1}
 	_, addr, _ := startGateway(b, Config{
 		Server:    ServerConfig{Session: cfg},
 		Accounts:  []Account{testAccount(b, "bench", "pw")},
 		Upstreams: []ClientConfig{simUpstream("down", freeAddr(b))},
 		Routing:   RouterConfig{Routes: []Route{{Upstream: "down"}}},
 	}, st)
-	s := bindESME(b, addr, nil, cfg, BindTransmitter, "bench", "pw")
+	s := bindESME(b, addr, nil, cfg, session.BindTransmitter, "bench", "pw")
 	sm := submit("447700900123")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var failed atomic.Int64
 	var wg sync.WaitGroup
 	wg.Add(b.N)
-	done := func(r Response, err error) {
+	done := func(r session.Response, err error) {
 		if err != nil || r.Status != pdu.ESME_ROK {
 			failed.Add(1)
 		}
@@ -148,22 +149,22 @@ func BenchmarkForward(b *testing.B) {
 func benchForward(b *testing.B, upWindow int) {
 	const window = 100
 	st := &ackCounter{Store: newEmbedded(b)}
-	cfg := SessionConfig{Window: window, InboundLimit: window, EnquireLink: -1}
-	_, upAddr := startServer(b, ServerConfig{Session: SessionConfig{InboundLimit: upWindow, EnquireLink: -1}}, &AcceptSink{}, testAccount(b, "gwup", "uppw"))
+	cfg := session.Config{Window: window, InboundLimit: window, EnquireLink: -1}
+	_, upAddr := startServer(b, ServerConfig{Session: session.Config{InboundLimit: upWindow, EnquireLink: -1}}, &AcceptSink{}, testAccount(b, "gwup", "uppw"))
 	up := simUpstream("sink", upAddr)
-	up.Session = SessionConfig{Window: upWindow, EnquireLink: -1}
+	up.Session = session.Config{Window: upWindow, EnquireLink: -1}
 	_, addr, _ := startGateway(b, Config{
 		Server:    ServerConfig{Session: cfg},
 		Accounts:  []Account{testAccount(b, "bench", "pw")},
 		Upstreams: []ClientConfig{up},
 		Routing:   RouterConfig{Routes: []Route{{Upstream: "sink"}}},
 	}, st)
-	s := bindESME(b, addr, nil, cfg, BindTransmitter, "bench", "pw")
+	s := bindESME(b, addr, nil, cfg, session.BindTransmitter, "bench", "pw")
 	sm := submit("447700900123")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var failed atomic.Int64
-	done := func(r Response, err error) {
+	done := func(r session.Response, err error) {
 		if err != nil || r.Status != pdu.ESME_ROK {
 			failed.Add(1)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
 )
 
@@ -99,7 +100,7 @@ type bindVerdict struct {
 // (arrival + delay), so that neither the status nor the timing tells which system_ids exist.
 // ESME_RINVPASWD rather than ESME_RINVSYSID because it is true in both cases (no password is valid
 // for an id we do not know), and ESMEs treat it as credentials to fix, not a fault to retry.
-func (g *bindGate) authenticate(ctx context.Context, auth Authenticator, s *Session, br BindRequest, arrived time.Time, log *zerolog.Logger) bindVerdict {
+func (g *bindGate) authenticate(ctx context.Context, auth Authenticator, s *session.Session, br BindRequest, arrived time.Time, log *zerolog.Logger) bindVerdict {
 	ip, _ := remoteIP(br.Remote)
 	if until, hot := g.byIP.hot(ip, arrived); hot {
 		return bindVerdict{status: pdu.ESME_RBINDFAIL, notBefore: until, why: "address in failure slow-down"}
@@ -119,7 +120,7 @@ func (g *bindGate) authenticate(ctx context.Context, auth Authenticator, s *Sess
 		if sysHot {
 			return bindVerdict{status: pdu.ESME_RBINDFAIL, notBefore: sysUntil, why: "system_id in failure slow-down"}
 		}
-		if ctx.Err() != nil || peerGone(s.conn) {
+		if ctx.Err() != nil || s.PeerGone() {
 			return bindVerdict{status: pdu.ESME_RBINDFAIL, why: "peer gone before the password check"}
 		}
 		ok, err := g.check(ctx, flightKey{br.SystemID, hash, mac, c.known}, c, br.Password)
@@ -147,11 +148,11 @@ func (g *bindGate) authenticate(ctx context.Context, auth Authenticator, s *Sess
 
 // opaque decides a bind through an Authenticator of someone else's, which may hash as it likes: it
 // gets the penalty windows and the bound on concurrent calls, not the cache.
-func (g *bindGate) opaque(ctx context.Context, auth Authenticator, s *Session, br BindRequest, arrived time.Time, ip netip.Addr, sysUntil time.Time, sysHot bool) bindVerdict {
+func (g *bindGate) opaque(ctx context.Context, auth Authenticator, s *session.Session, br BindRequest, arrived time.Time, ip netip.Addr, sysUntil time.Time, sysHot bool) bindVerdict {
 	if sysHot {
 		return bindVerdict{status: pdu.ESME_RBINDFAIL, notBefore: sysUntil, why: "system_id in failure slow-down"}
 	}
-	if ctx.Err() != nil || peerGone(s.conn) {
+	if ctx.Err() != nil || s.PeerGone() {
 		return bindVerdict{status: pdu.ESME_RBINDFAIL, why: "peer gone before the password check"}
 	}
 	select {

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
 )
 
@@ -35,11 +36,11 @@ func bindBytes(t testing.TB, seq uint32, id, pw string) []byte {
 
 // bindRetrying binds an ESME from 127.0.0.1 as an ESME would: ESME_RSYSERR (the gateway is busy
 // checking other passwords) is retried, a bounded number of times.
-func bindRetrying(t testing.TB, addr, id, pw string) (*Session, error) {
+func bindRetrying(t testing.TB, addr, id, pw string) (*session.Session, error) {
 	var err error
 	for range 100 {
-		s := dialESME(t, addr, nil, SessionConfig{})
-		if _, err = s.Bind(testCtx(t), BindTransceiver, BindParams{SystemID: id, Password: pw}); err == nil {
+		s := dialESME(t, addr, nil, session.Config{})
+		if _, err = s.Bind(testCtx(t), session.BindTransceiver, session.BindParams{SystemID: id, Password: pw}); err == nil {
 			return s, nil
 		}
 		s.Close()
@@ -71,7 +72,7 @@ func TestBindFloodKeepsServing(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{FailureDelay: base, FailureDelayMax: capDelay, MaxPasswordChecks: 2}, &AcceptSink{}, accounts...)
 
 	// alice is bound before the flood (so her credentials are cached) and keeps working through it.
-	alice := bindESME(t, addr, nil, SessionConfig{}, BindTransceiver, "alice", "secret")
+	alice := bindESME(t, addr, nil, session.Config{}, session.BindTransceiver, "alice", "secret")
 	before := passwordChecks(srv)
 
 	ctx, cancel := context.WithTimeout(context.Background(), flood)
@@ -146,7 +147,7 @@ func TestBindFloodKeepsServing(t *testing.T) {
 	if asked.Load() == 0 || answered.Load() != asked.Load() {
 		t.Errorf("bound ESME: %d of %d requests answered during the flood", answered.Load(), asked.Load())
 	}
-	if alice.State() != StateBound || len(srv.SessionsFor("alice")) == 0 {
+	if alice.State() != session.StateBound || len(srv.SessionsFor("alice")) == 0 {
 		t.Errorf("the bound ESME was dropped: %v", alice.State())
 	}
 	// Each attacking address gets at most perIP comparisons per penalty window (its concurrent binds
@@ -172,7 +173,7 @@ func TestBindFloodKeepsServing(t *testing.T) {
 // the cap still get their bind_resp before the connection is closed for not binding.
 func TestRefusedBindAlwaysAnswered(t *testing.T) {
 	const bindTimeout = 500 * time.Millisecond
-	_, addr := startServer(t, ServerConfig{FailureDelay: 40 * time.Millisecond, FailureDelayMax: bindTimeout, Session: SessionConfig{BindTimeout: bindTimeout}},
+	_, addr := startServer(t, ServerConfig{FailureDelay: 40 * time.Millisecond, FailureDelayMax: bindTimeout, Session: session.Config{BindTimeout: bindTimeout}},
 		&AcceptSink{}, testAccount(t, "alice", "secret"))
 	for i := range 7 {
 		p := dialRaw(t, addr)
@@ -200,8 +201,8 @@ func TestUnknownSystemIDLooksLikeWrongPassword(t *testing.T) {
 	var got []pdu.CommandStatus
 	for _, id := range []string{"alice", "mallory"} {
 		before := passwordChecks(srv)
-		s := dialESME(t, addr, nil, SessionConfig{})
-		_, err := s.Bind(testCtx(t), BindTransceiver, BindParams{SystemID: id, Password: "guess"})
+		s := dialESME(t, addr, nil, session.Config{})
+		_, err := s.Bind(testCtx(t), session.BindTransceiver, session.BindParams{SystemID: id, Password: "guess"})
 		var st pdu.CommandStatus
 		if !errors.As(err, &st) {
 			t.Fatalf("bind %s: %v", id, err)
@@ -229,7 +230,7 @@ func TestUnknownSystemIDLooksLikeWrongPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"alice", "mallory"} {
-		if _, status := auth.Authenticate(testCtx(t), BindRequest{SystemID: id, Password: "guess", BindType: BindTransceiver}); status != pdu.ESME_RINVPASWD {
+		if _, status := auth.Authenticate(testCtx(t), BindRequest{SystemID: id, Password: "guess", BindType: session.BindTransceiver}); status != pdu.ESME_RINVPASWD {
 			t.Errorf("store: %s/guess refused with %v, want ESME_RINVPASWD", id, status)
 		}
 	}
@@ -282,7 +283,7 @@ func TestRebindStormCostsOneCheck(t *testing.T) {
 	close(start)
 	wg.Wait()
 	for range storm {
-		s := bindESME(t, addr, nil, SessionConfig{}, BindTransmitter, "acme", "pw")
+		s := bindESME(t, addr, nil, session.Config{}, session.BindTransmitter, "acme", "pw")
 		s.Close()
 	}
 	if failed.Load() != 0 {
@@ -300,12 +301,12 @@ func TestRebindStormCostsOneCheck(t *testing.T) {
 	if err := auth.Put(Account{SystemID: "acme", PasswordHash: string(h)}); err != nil {
 		t.Fatal(err)
 	}
-	s := dialESME(t, addr, nil, SessionConfig{})
-	if _, err := s.Bind(testCtx(t), BindTransmitter, BindParams{SystemID: "acme", Password: "pw"}); !errors.Is(err, pdu.ESME_RINVPASWD) {
+	s := dialESME(t, addr, nil, session.Config{})
+	if _, err := s.Bind(testCtx(t), session.BindTransmitter, session.BindParams{SystemID: "acme", Password: "pw"}); !errors.Is(err, pdu.ESME_RINVPASWD) {
 		t.Fatalf("old password after the change: %v", err)
 	}
 	for range 3 {
-		s := bindESME(t, addr, nil, SessionConfig{}, BindTransmitter, "acme", "pw2")
+		s := bindESME(t, addr, nil, session.Config{}, session.BindTransmitter, "acme", "pw2")
 		s.Close()
 	}
 	if n := passwordChecks(srv); n != 3 {
@@ -393,14 +394,14 @@ func TestBindFromGonePeerCostsNoCheck(t *testing.T) {
 // once with ESME_RSYSERR; cached credentials still bind.
 func TestBindGateRefusesBeyondMaxChecks(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{MaxPasswordChecks: 1}, &AcceptSink{}, testAccount(t, "alice", "secret"), testAccount(t, "bob", "pw"))
-	bindESME(t, addr, nil, SessionConfig{}, BindTransceiver, "alice", "secret").Close()
+	bindESME(t, addr, nil, session.Config{}, session.BindTransceiver, "alice", "secret").Close()
 	srv.bindGate.slots <- struct{}{} // a check that never ends
 	defer func() { <-srv.bindGate.slots }()
-	s := dialESME(t, addr, nil, SessionConfig{})
-	if _, err := s.Bind(testCtx(t), BindTransceiver, BindParams{SystemID: "bob", Password: "pw"}); !errors.Is(err, pdu.ESME_RSYSERR) {
+	s := dialESME(t, addr, nil, session.Config{})
+	if _, err := s.Bind(testCtx(t), session.BindTransceiver, session.BindParams{SystemID: "bob", Password: "pw"}); !errors.Is(err, pdu.ESME_RSYSERR) {
 		t.Fatalf("bind with every check slot taken: %v, want ESME_RSYSERR", err)
 	}
-	if _, err := s.Bind(testCtx(t), BindTransceiver, BindParams{SystemID: "alice", Password: "secret"}); err != nil {
+	if _, err := s.Bind(testCtx(t), session.BindTransceiver, session.BindParams{SystemID: "alice", Password: "secret"}); err != nil {
 		t.Fatalf("cached credentials with every check slot taken: %v", err)
 	}
 }
@@ -408,16 +409,16 @@ func TestBindGateRefusesBeyondMaxChecks(t *testing.T) {
 // TestSystemIDPenaltySkipsHashingButNotTheCache: once a system_id has failed, wrong guesses from
 // another address are refused without a comparison, while its ESME's cached credentials still bind.
 func TestSystemIDPenaltySkipsHashingButNotTheCache(t *testing.T) {
-	srv, addr := startServer(t, ServerConfig{FailureDelay: time.Second, FailureDelayMax: 2 * time.Second, Session: SessionConfig{BindTimeout: 5 * time.Second}},
+	srv, addr := startServer(t, ServerConfig{FailureDelay: time.Second, FailureDelayMax: 2 * time.Second, Session: session.Config{BindTimeout: 5 * time.Second}},
 		&AcceptSink{}, testAccount(t, "alice", "secret"))
-	bindESME(t, addr, nil, SessionConfig{}, BindTransceiver, "alice", "secret").Close()
+	bindESME(t, addr, nil, session.Config{}, session.BindTransceiver, "alice", "secret").Close()
 	now := time.Now()
 	srv.bindGate.bySys.fail("alice", now) // an attacker elsewhere just failed as alice
 	if _, hot := srv.bindGate.bySys.hot("alice", now); !hot {
 		t.Fatal("alice not in her penalty window")
 	}
 	before := passwordChecks(srv)
-	bindESME(t, addr, nil, SessionConfig{}, BindTransceiver, "alice", "secret").Close()
+	bindESME(t, addr, nil, session.Config{}, session.BindTransceiver, "alice", "secret").Close()
 	c, err := dialFrom("127.0.0.2", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -456,7 +457,7 @@ func TestConfigClampsFailureDelayMax(t *testing.T) {
 	}{
 		{ServerConfig{}, 10 * time.Second},
 		{ServerConfig{FailureDelayMax: 30 * time.Second}, 29 * time.Second}, // the old default met bind_timeout
-		{ServerConfig{FailureDelayMax: time.Minute, Session: SessionConfig{BindTimeout: 2 * time.Second}}, 1800 * time.Millisecond},
+		{ServerConfig{FailureDelayMax: time.Minute, Session: session.Config{BindTimeout: 2 * time.Second}}, 1800 * time.Millisecond},
 	}
 	for _, c := range cases {
 		if got := c.cfg.withDefaults(); got.FailureDelayMax != c.want || got.MaxPasswordChecks < 1 || got.CredentialCache != 10000 {

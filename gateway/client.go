@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
 )
 
@@ -52,10 +53,10 @@ func (s ClientState) String() string {
 type ClientStatus struct {
 	Name        string
 	State       ClientState
-	Since       time.Time    // when State was entered
-	LastError   string       // why the last bind failed or ended; empty once bound again
-	NextAttempt time.Time    // when backing off
-	Session     *SessionInfo // the bound session, if any
+	Since       time.Time     // when State was entered
+	LastError   string        // why the last bind failed or ended; empty once bound again
+	NextAttempt time.Time     // when backing off
+	Session     *session.Info // the bound session, if any
 	Queued      int
 
 	Binds      uint64 // successful binds
@@ -71,21 +72,21 @@ type ClientStatus struct {
 // DeliverHandler receives what the upstream sends us (deliver_sm with receipts or MO, data_sm,
 // alert_notification) and returns the status to answer with. It runs on the session's reader.
 type DeliverHandler interface {
-	HandleDeliver(upstream string, req Request) pdu.CommandStatus
+	HandleDeliver(upstream string, req session.Request) pdu.CommandStatus
 }
 
 // AsyncDeliverHandler may be implemented by a DeliverHandler that answers later (after a durable
 // write, say) without holding up the session's reader: respond must be called exactly once.
 // AlertNotification has no answer; respond is then a no-op.
 type AsyncDeliverHandler interface {
-	HandleDeliverAsync(upstream string, req Request, respond func(pdu.CommandStatus))
+	HandleDeliverAsync(upstream string, req session.Request, respond func(pdu.CommandStatus))
 }
 
 // DeliverFunc adapts a function to DeliverHandler.
-type DeliverFunc func(upstream string, req Request) pdu.CommandStatus
+type DeliverFunc func(upstream string, req session.Request) pdu.CommandStatus
 
 // HandleDeliver implements DeliverHandler.
-func (f DeliverFunc) HandleDeliver(upstream string, req Request) pdu.CommandStatus {
+func (f DeliverFunc) HandleDeliver(upstream string, req session.Request) pdu.CommandStatus {
 	return f(upstream, req)
 }
 
@@ -102,7 +103,7 @@ type Client struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	done     chan struct{}
-	outbinds chan *Session
+	outbinds chan *session.Session
 	started  atomic.Bool
 
 	mu          sync.Mutex
@@ -110,7 +111,7 @@ type Client struct {
 	since       time.Time
 	lastErr     error
 	nextAttempt time.Time
-	sess        *Session
+	sess        *session.Session
 	boundCh     chan struct{} // closed when bound; replaced when the bind ends
 	outbindL    net.Listener
 
@@ -134,7 +135,7 @@ func NewClient(cfg ClientConfig, deliver DeliverHandler, queue Queue, log zerolo
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Client{
 		cfg: cfg, log: log.With().Str("upstream", cfg.Name).Logger(), queue: queue, deliver: deliver,
-		ctx: ctx, cancel: cancel, done: make(chan struct{}), outbinds: make(chan *Session),
+		ctx: ctx, cancel: cancel, done: make(chan struct{}), outbinds: make(chan *session.Session),
 		state: ClientIdle, since: time.Now(), boundCh: make(chan struct{}),
 	}, nil
 }
@@ -182,7 +183,7 @@ func (c *Client) Bound() bool {
 }
 
 // Session is the bound session, or nil.
-func (c *Client) Session() *Session {
+func (c *Client) Session() *session.Session {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.sess
@@ -231,16 +232,16 @@ func (c *Client) Status() ClientStatus {
 // gave up on it (ErrAttemptsExhausted, ErrExpired); throttling, temporary errors, timeouts and lost
 // PDUs are retried up to MaxAttempts, so a job waits in the queue (bounded by QueueSize) rather than
 // fail while the upstream is away.
-func (c *Client) Submit(ctx context.Context, body pdu.Body, done func(Response, error)) error {
+func (c *Client) Submit(ctx context.Context, body pdu.Body, done func(session.Response, error)) error {
 	if body == nil || body.CommandID().IsResponse() {
-		return ErrInvalidResponse
+		return session.ErrInvalidResponse
 	}
 	switch body.CommandID() {
 	case pdu.SubmitSMID, pdu.DataSMID, pdu.SubmitMultiID, pdu.QuerySMID, pdu.CancelSMID, pdu.ReplaceSMID:
 	default:
 		return fmt.Errorf("gateway: %v is not for an upstream queue", body.CommandID())
 	}
-	if !c.cfg.BindType.canSubmit() {
+	if !c.cfg.BindType.CanSubmit() {
 		return fmt.Errorf("gateway: upstream %s binds as %v and cannot submit", c.cfg.Name, c.cfg.BindType)
 	}
 	select {
@@ -309,7 +310,7 @@ func (c *Client) run() {
 		close(c.done)
 	}()
 	failures := 0
-	var pending *Session // bound through an outbind while we were waiting
+	var pending *session.Session // bound through an outbind while we were waiting
 	for c.ctx.Err() == nil {
 		s, err := pending, error(nil)
 		pending = nil
@@ -354,12 +355,12 @@ func (c *Client) run() {
 }
 
 // connect dials and binds.
-func (c *Client) connect() (*Session, error) {
+func (c *Client) connect() (*session.Session, error) {
 	conn, err := dial(c.ctx, c.cfg.Address, c.cfg.TLS, c.cfg.DialTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", c.cfg.Address, err)
 	}
-	s := NewSession(conn, SessionOptions{Role: RoleESME, Handler: &clientSession{c: c}, Config: c.cfg.Session, Logger: c.log})
+	s := session.New(conn, session.Options{Role: session.RoleESME, Handler: &clientSession{c: c}, Config: c.cfg.Session, Logger: c.log})
 	if _, err := s.Bind(c.ctx, c.cfg.BindType, c.bindParams()); err != nil {
 		s.Close()
 		<-s.Done()
@@ -368,12 +369,12 @@ func (c *Client) connect() (*Session, error) {
 	return s, nil
 }
 
-func (c *Client) bindParams() BindParams {
-	return BindParams{SystemID: c.cfg.SystemID, Password: c.cfg.Password, SystemType: c.cfg.SystemType, AddressRange: c.cfg.AddressRange}
+func (c *Client) bindParams() session.BindParams {
+	return session.BindParams{SystemID: c.cfg.SystemID, Password: c.cfg.Password, SystemType: c.cfg.SystemType, AddressRange: c.cfg.AddressRange}
 }
 
 // serve runs one bound session until it ends: the pump feeds it from the queue.
-func (c *Client) serve(s *Session) {
+func (c *Client) serve(s *session.Session) {
 	c.binds.Add(1)
 	c.mu.Lock()
 	c.sess = s
@@ -383,7 +384,7 @@ func (c *Client) serve(s *Session) {
 	c.mu.Unlock()
 	c.log.Info().Uint64("session", s.ID()).Msg("upstream bound")
 
-	if c.cfg.BindType.canSubmit() {
+	if c.cfg.BindType.CanSubmit() {
 		ctx, cancel := context.WithCancel(c.ctx)
 		go func() {
 			select {
@@ -412,7 +413,7 @@ func (c *Client) serve(s *Session) {
 
 // pump moves jobs from the queue into the session's window until ctx ends (the session ended or the
 // client is stopping). SendAsync waits while the window is full, which is the back-pressure.
-func (c *Client) pump(ctx context.Context, s *Session) {
+func (c *Client) pump(ctx context.Context, s *session.Session) {
 	for {
 		j, err := c.queue.Pop(ctx)
 		if err != nil {
@@ -421,7 +422,7 @@ func (c *Client) pump(ctx context.Context, s *Session) {
 		if c.cfg.MaxAge > 0 && !j.Enqueued.IsZero() && time.Since(j.Enqueued) > c.cfg.MaxAge {
 			c.rejected.Add(1)
 			if j.Done != nil {
-				j.Done(Response{}, fmt.Errorf("%w: queued %v ago", ErrExpired, time.Since(j.Enqueued).Round(time.Second)))
+				j.Done(session.Response{}, fmt.Errorf("%w: queued %v ago", ErrExpired, time.Since(j.Enqueued).Round(time.Second)))
 			}
 			continue
 		}
@@ -433,10 +434,10 @@ func (c *Client) pump(ctx context.Context, s *Session) {
 		j.Attempts++
 		j.Session = strconv.FormatUint(s.ID(), 10)
 		c.sent.Add(1)
-		if err := s.SendAsync(ctx, j.Body, func(resp Response, err error) { c.result(j, resp, err) }); err != nil {
+		if err := s.SendAsync(ctx, j.Body, func(resp session.Response, err error) { c.result(j, resp, err) }); err != nil {
 			j.Attempts--
 			c.sent.Add(^uint64(0))
-			if ctx.Err() != nil || errors.Is(err, ErrClosed) || errors.Is(err, ErrNotBound) {
+			if ctx.Err() != nil || errors.Is(err, session.ErrClosed) || errors.Is(err, session.ErrNotBound) {
 				c.queue.Requeue(j, RequeueUnsent, 0)
 				return
 			}
@@ -444,7 +445,7 @@ func (c *Client) pump(ctx context.Context, s *Session) {
 			c.log.Warn().Err(err).Msg("job cannot be encoded; rejected")
 			c.rejected.Add(1)
 			if j.Done != nil {
-				j.Done(Response{}, err)
+				j.Done(session.Response{}, err)
 			}
 			continue
 		}
@@ -470,7 +471,7 @@ func (c *Client) throttlePause(ctx context.Context) bool {
 }
 
 // result settles one attempt; it runs on the session's reader or timer, so it only requeues.
-func (c *Client) result(j *Job, resp Response, err error) {
+func (c *Client) result(j *Job, resp session.Response, err error) {
 	switch {
 	case err == nil:
 		c.accepted.Add(1)
@@ -491,14 +492,14 @@ func (c *Client) result(j *Job, resp Response, err error) {
 		c.log.Info().Stringer("status", pdu.StatusOf(err)).Dur("pause", d).Msg("upstream throttling; slowing down")
 		j.Attempts-- // the bind was asked to slow down; the part is not to blame
 		c.queue.Requeue(j, RequeueThrottled, d)
-	case (errors.Is(err, ErrLost) || errors.Is(err, ErrResponseTimeout) || temporaryStatus(err)) &&
+	case (errors.Is(err, session.ErrLost) || errors.Is(err, session.ErrResponseTimeout) || temporaryStatus(err)) &&
 		c.cfg.MaxAttempts > 0 && j.Attempts >= c.cfg.MaxAttempts:
 		c.rejected.Add(1)
 		c.log.Warn().Err(err).Int("attempts", j.Attempts).Msg("part sent as often as max_attempts allows; failing it")
 		if j.Done != nil {
 			j.Done(resp, fmt.Errorf("%w after %d: %w", ErrAttemptsExhausted, j.Attempts, err))
 		}
-	case errors.Is(err, ErrLost) || errors.Is(err, ErrResponseTimeout):
+	case errors.Is(err, session.ErrLost) || errors.Is(err, session.ErrResponseTimeout):
 		c.requeued.Add(1)
 		j.Sequence = resp.Sequence
 		c.queue.Requeue(j, RequeueLost, 0)
@@ -534,21 +535,21 @@ func (c *Client) acceptOutbinds(l net.Listener) {
 			}
 			return
 		}
-		NewSession(conn, SessionOptions{Role: RoleESME, Handler: &clientSession{c: c, outbind: true}, Config: c.cfg.Session, Logger: c.log})
+		session.New(conn, session.Options{Role: session.RoleESME, Handler: &clientSession{c: c, outbind: true}, Config: c.cfg.Session, Logger: c.log})
 	}
 }
 
 // bindBack binds on a connection the upstream opened with outbind, and hands the session to the
 // supervisor if it has no bind.
-func (c *Client) bindBack(s *Session) {
+func (c *Client) bindBack(s *session.Session) {
 	if c.Bound() {
-		s.log.Info().Msg("outbind while bound; closing the extra connection")
+		s.Logger().Info().Msg("outbind while bound; closing the extra connection")
 		s.Close()
 		return
 	}
 	if _, err := s.Bind(c.ctx, c.cfg.BindType, c.bindParams()); err != nil {
 		c.bindErrors.Add(1)
-		s.log.Warn().Err(err).Msg("bind after outbind failed")
+		s.Logger().Warn().Err(err).Msg("bind after outbind failed")
 		s.Close()
 		return
 	}
@@ -565,23 +566,23 @@ func (c *Client) bindBack(s *Session) {
 
 // clientSession is the Handler of a client's sessions.
 type clientSession struct {
-	BaseHandler
+	session.BaseHandler
 	c       *Client
 	outbind bool // accepted on the outbind listener
 }
 
-func (h *clientSession) HandleRequest(s *Session, req Request) {
+func (h *clientSession) HandleRequest(s *session.Session, req session.Request) {
 	if ob, ok := req.Body.(*pdu.Outbind); ok {
 		if !h.outbind {
-			s.log.Warn().Msg("outbind on a dialed connection ignored")
+			s.Logger().Warn().Msg("outbind on a dialed connection ignored")
 			return
 		}
 		if h.c.cfg.OutbindPassword != "" && ob.Password != h.c.cfg.OutbindPassword {
-			s.log.Warn().Str("system_id", ob.SystemID).Msg("outbind with a wrong password; closing")
+			s.Logger().Warn().Str("system_id", ob.SystemID).Msg("outbind with a wrong password; closing")
 			s.Close()
 			return
 		}
-		s.log.Info().Str("system_id", ob.SystemID).Msg("outbind received; binding back")
+		s.Logger().Info().Str("system_id", ob.SystemID).Msg("outbind received; binding back")
 		go h.c.bindBack(s)
 		return
 	}
@@ -599,7 +600,7 @@ func (h *clientSession) HandleRequest(s *Session, req Request) {
 	if h.c.deliver != nil {
 		st = h.c.deliver.HandleDeliver(h.c.cfg.Name, req)
 	} else {
-		s.log.Warn().Stringer("command", req.Body.CommandID()).Msg("no deliver handler; asking the upstream to retry later")
+		s.Logger().Warn().Stringer("command", req.Body.CommandID()).Msg("no deliver handler; asking the upstream to retry later")
 	}
 	_ = s.Respond(req, st, nil)
 }

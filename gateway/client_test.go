@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
 )
 
@@ -45,7 +46,7 @@ type results struct {
 
 func newResults() *results { return &results{ch: make(chan struct{}, 1000)} }
 
-func (r *results) done(resp Response, err error) {
+func (r *results) done(resp session.Response, err error) {
 	r.mu.Lock()
 	r.errs = append(r.errs, err)
 	if sr, ok := resp.Body.(*pdu.SubmitSMResp); ok {
@@ -69,7 +70,7 @@ func (r *results) wait(t *testing.T, n int) {
 func TestClientSubmitsThroughWindow(t *testing.T) {
 	sink := &AcceptSink{}
 	_, addr := startServer(t, ServerConfig{}, sink, testAccount(t, "acme", "pw"))
-	c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw", Session: SessionConfig{Window: 5}}, nil)
+	c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw", Session: session.Config{Window: 5}}, nil)
 	if err := c.AwaitBound(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +230,7 @@ func TestClientPermanentRefusalReported(t *testing.T) {
 
 func TestClientRequeuesLostPDUs(t *testing.T) {
 	addr, peers := rawSMSC(t)
-	c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw", Session: SessionConfig{EnquireLink: -1}}, nil)
+	c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw", Session: session.Config{EnquireLink: -1}}, nil)
 	p := <-peers
 	p.acceptBind()
 	if err := c.AwaitBound(testCtx(t)); err != nil {
@@ -270,8 +271,8 @@ func TestClientRequeuesLostPDUs(t *testing.T) {
 func TestClientDeliversToHandler(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{}, &AcceptSink{}, testAccount(t, "acme", "pw"))
 	got := make(chan string, 1)
-	c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw", BindType: BindReceiver},
-		DeliverFunc(func(up string, req Request) pdu.CommandStatus {
+	c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw", BindType: session.BindReceiver},
+		DeliverFunc(func(up string, req session.Request) pdu.CommandStatus {
 			got <- up + ":" + string(req.Body.(*pdu.DeliverSM).ShortMessage)
 			return pdu.ESME_ROK
 		}))
@@ -302,7 +303,7 @@ func TestClientUnbindIsGraceful(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-ss.Done()
-	if !errors.Is(ss.Err(), ErrPeerUnbound) {
+	if !errors.Is(ss.Err(), session.ErrPeerUnbound) {
 		t.Fatalf("server saw %v", ss.Err())
 	}
 	if st := c.Status(); st.State != ClientStopped {

@@ -9,129 +9,9 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/smppgw/smppgw/gateway/session"
 )
-
-// BindType is how a session is bound: transmitter, receiver or transceiver. The zero value BindNone is
-// an unbound session.
-type BindType uint8
-
-// Bind types of SMPP 3.4 section 2.2.
-const (
-	BindNone BindType = iota
-	BindTransmitter
-	BindReceiver
-	BindTransceiver
-)
-
-var bindTypeNames = [...]string{BindNone: "none", BindTransmitter: "transmitter", BindReceiver: "receiver", BindTransceiver: "transceiver"}
-
-func (b BindType) String() string {
-	if int(b) < len(bindTypeNames) {
-		return bindTypeNames[b]
-	}
-	return fmt.Sprintf("BindType(%d)", uint8(b))
-}
-
-// MarshalText writes the lower-case name ("transceiver"), as configuration files spell it.
-func (b BindType) MarshalText() ([]byte, error) {
-	if int(b) >= len(bindTypeNames) {
-		return nil, fmt.Errorf("bind_type: %d, want transmitter, receiver or transceiver", uint8(b))
-	}
-	return []byte(bindTypeNames[b]), nil
-}
-
-// UnmarshalText reads "transmitter", "receiver" or "transceiver" (also "tx", "rx", "trx"), any case.
-func (b *BindType) UnmarshalText(text []byte) error {
-	switch strings.ToLower(strings.TrimSpace(string(text))) {
-	case "transmitter", "tx":
-		*b = BindTransmitter
-	case "receiver", "rx":
-		*b = BindReceiver
-	case "transceiver", "trx":
-		*b = BindTransceiver
-	case "", "none":
-		*b = BindNone
-	default:
-		return fmt.Errorf("bind_type: %q, want transmitter, receiver or transceiver", text)
-	}
-	return nil
-}
-
-// canSubmit reports whether the ESME side of a bind of this type may send submit_sm and friends.
-func (b BindType) canSubmit() bool { return b == BindTransmitter || b == BindTransceiver }
-
-// canReceive reports whether the ESME side of a bind of this type may be sent deliver_sm.
-func (b BindType) canReceive() bool { return b == BindReceiver || b == BindTransceiver }
-
-// SessionConfig tunes one session. Every zero value means the documented default, so an empty
-// SessionConfig is a working one.
-type SessionConfig struct {
-	// Window is how many of our requests may await a response at once; a sender waits when it is full.
-	// 0 means 10.
-	Window int `yaml:"window"`
-	// ResponseTimeout is how long a request of ours may wait for its response. 0 means 10s.
-	ResponseTimeout time.Duration `yaml:"response_timeout"`
-	// EnquireLink is how long the link may stay idle (nothing received) before we send enquire_link;
-	// the session closes when that goes unanswered for ResponseTimeout. 0 means 30s; negative disables.
-	EnquireLink time.Duration `yaml:"enquire_link"`
-	// InboundLimit is how many of the peer's requests may be unanswered at once. 0 means 100.
-	InboundLimit int `yaml:"inbound_limit"`
-	// ThrottleInbound answers requests beyond InboundLimit with ESME_RTHROTTLED instead of the default,
-	// which stops reading until some are answered (TCP back-pressure).
-	ThrottleInbound bool `yaml:"throttle_inbound"`
-	// UnbindTimeout bounds a graceful unbind: the wait for in-flight requests (ours and the peer's) to
-	// be answered, and then the wait for unbind_resp and the answers to what the peer sent meanwhile.
-	// 0 means 5s.
-	UnbindTimeout time.Duration `yaml:"unbind_timeout"`
-	// BindTimeout is how long a connection may stay unbound before it is closed (a server waiting for
-	// the bind, an ESME waiting after outbind). 0 means 30s.
-	BindTimeout time.Duration `yaml:"bind_timeout"`
-	// WriteTimeout bounds one write to the socket, so a peer that stops reading is detected rather than
-	// waited on forever. 0 means 10s.
-	WriteTimeout time.Duration `yaml:"write_timeout"`
-	// MaxPDULength is the largest command_length accepted from the peer. 0 means pdu.DefaultMaxLength.
-	MaxPDULength int `yaml:"max_pdu_length"`
-}
-
-func (c SessionConfig) withDefaults() SessionConfig {
-	if c.Window <= 0 {
-		c.Window = 10
-	}
-	if c.ResponseTimeout <= 0 {
-		c.ResponseTimeout = 10 * time.Second
-	}
-	if c.EnquireLink == 0 {
-		c.EnquireLink = 30 * time.Second
-	}
-	if c.InboundLimit <= 0 {
-		c.InboundLimit = 100
-	}
-	if c.UnbindTimeout <= 0 {
-		c.UnbindTimeout = 5 * time.Second
-	}
-	if c.BindTimeout <= 0 {
-		c.BindTimeout = 30 * time.Second
-	}
-	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 10 * time.Second
-	}
-	return c
-}
-
-// Validate reports the first field that cannot work.
-func (c SessionConfig) Validate() error {
-	switch {
-	case c.Window > maxWindow:
-		return fmt.Errorf("session.window: %d, at most %d", c.Window, maxWindow)
-	case c.Window < 0:
-		return fmt.Errorf("session.window: %d, must not be negative", c.Window)
-	case c.InboundLimit < 0:
-		return fmt.Errorf("session.inbound_limit: %d, must not be negative", c.InboundLimit)
-	case c.MaxPDULength < 0:
-		return fmt.Errorf("session.max_pdu_length: %d, must not be negative", c.MaxPDULength)
-	}
-	return nil
-}
 
 // ServerTLSConfig is the TLS side of a listener.
 type ServerTLSConfig struct {
@@ -235,7 +115,7 @@ type ServerConfig struct {
 	// Listeners are opened by Start.
 	Listeners []ListenerConfig `yaml:"listeners"`
 	// Session tunes every accepted session.
-	Session SessionConfig `yaml:"session"`
+	Session session.Config `yaml:"session"`
 	// FailureDelay is how long the answer to a failed bind is held back, counted from the bind's
 	// arrival, for an address (and a system_id) that just failed; it doubles with each further failure
 	// of that address (system_id) up to FailureDelayMax. Until then the address is in a penalty window:
@@ -268,7 +148,7 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	if c.FailureDelayMax <= 0 {
 		c.FailureDelayMax = 10 * time.Second
 	}
-	if limit := bindAnswerLimit(c.Session.withDefaults().BindTimeout); c.FailureDelayMax > limit {
+	if limit := bindAnswerLimit(c.Session.WithDefaults().BindTimeout); c.FailureDelayMax > limit {
 		c.FailureDelayMax = limit
 	}
 	if c.FailureMemory <= 0 {
@@ -328,11 +208,11 @@ type ClientConfig struct {
 	Password   string           `yaml:"password"`
 	SystemType string           `yaml:"system_type"`
 	// BindType is how to bind. The zero value means transceiver.
-	BindType BindType `yaml:"bind_type"`
+	BindType session.BindType `yaml:"bind_type"`
 	// AddressRange is the bind's address_range; empty means none.
 	AddressRange string `yaml:"address_range"`
 	// Session tunes the session: window, response timeout, enquire_link interval, ...
-	Session SessionConfig `yaml:"session"`
+	Session session.Config `yaml:"session"`
 	// DialTimeout bounds the TCP (and TLS) connect. 0 means 10s.
 	DialTimeout time.Duration `yaml:"dial_timeout"`
 	// ReconnectMin is the first back-off after a failed or lost bind; it doubles per failure (with full
@@ -363,8 +243,8 @@ type ClientConfig struct {
 }
 
 func (c ClientConfig) withDefaults() ClientConfig {
-	if c.BindType == BindNone {
-		c.BindType = BindTransceiver
+	if c.BindType == session.BindNone {
+		c.BindType = session.BindTransceiver
 	}
 	if c.Name == "" {
 		c.Name = c.SystemID + "@" + c.Address
@@ -416,7 +296,7 @@ func (c ClientConfig) Validate() error {
 	if len(c.SystemType) > 12 {
 		return fmt.Errorf("system_type: %q is %d octets, at most 12", c.SystemType, len(c.SystemType))
 	}
-	if c.BindType > BindTransceiver {
+	if c.BindType > session.BindTransceiver {
 		return fmt.Errorf("bind_type: %d, want transmitter, receiver or transceiver", c.BindType)
 	}
 	return c.Session.Validate()

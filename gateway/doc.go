@@ -4,24 +4,9 @@
 //
 // # Sessions
 //
-// A Session is one connection, an actor after SMPPEX.Session: a reader goroutine decodes PDUs (package
-// pdu) and dispatches them; a writer goroutine writes whatever has been encoded since its last write in
-// one call (senders encode straight into the shared outgoing buffer, so bursts coalesce). Our requests
-// sit in a window of SessionConfig.Window slots keyed by sequence number; a sender waits, bounded by its
-// context, while the window is full. All requests share one response timeout, so send order is expiry
-// order and a single timer per session, armed for the oldest, expires them. A response after its
-// timeout is counted and dropped. The peer may have at most SessionConfig.InboundLimit requests
-// unanswered; beyond that the session stops reading, or answers ESME_RTHROTTLED. enquire_link goes out
-// when nothing has been read for SessionConfig.EnquireLink and an unanswered one closes the session.
-// Every PDU is checked against the bind state (submit_sm before a bind gets ESME_RINVBNDSTS); unknown
-// command ids get generic_nack ESME_RINVCMDID, a bad command_length generic_nack ESME_RINVCMDLEN and a
-// close, an undecodable body its response with the status the decoder names.
-//
-// A role plugs in through Handler (embed BaseHandler and override what you need): HandleBind,
-// HandleRequest, HandleResponse, HandleResponseTimeout, HandleUnparsable, HandleClosed and Terminate
-// with the lost PDUs. Each request of ours has exactly one owner of its outcome: Send returns it,
-// SendAsync with a done function calls that, SendAsync without one hands it to the Handler; a request
-// whose session ends before its response is reported as ErrLost (or in Terminate's list), never dropped.
+// A session is one SMPP connection, the actor of package session (gateway/session): reader, writer,
+// window, inbound limit, enquire_link, unbind, bind-state checks. The roles below plug into it through
+// session.Handler; this package adds accounts, the store and routing on top, never the wire.
 //
 // # Roles
 //
@@ -65,7 +50,7 @@
 // as an absolute time. Known limit: receipts of API-submitted messages that asked for them are also queued for the account's SMPP binds (the store
 // does not record which way a message came in).
 //
-// ServerConfig, ClientConfig, SessionConfig and Account carry yaml tags and documented zero values, so
+// ServerConfig, ClientConfig, session.Config and Account carry yaml tags and documented zero values, so
 // a daemon can load them from a file as they are.
 //
 // This package speaks the wire only through package pdu, and must not persist anything itself: durable

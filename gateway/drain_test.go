@@ -9,16 +9,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/store"
 )
 
 // TestGatewayShutdownDrainsSubmissions: an ESME keeps a window of submit_sm in flight while the
 // gateway shuts down (issue 11, defect 5: Kannel drops a message answered ESME_RINVBNDSTS). Every
-// request is answered before the connection closes, each ESME_ROK or drainStatus (which ESMEs
-// retry), never anything else; no ESME_ROK comes behind our unbind (Kannel stops reading there and
+// request is answered before the connection closes, each ESME_ROK or ESME_RTHROTTLED (the
+// session's drain status, which ESMEs retry), never anything else; no ESME_ROK comes behind our unbind (Kannel stops reading there and
 // sends again what it saw no answer to); every ESME_ROK'd message is in the store and the store
-// holds no other; the submissions that cross our unbind on the wire are answered drainStatus.
+// holds no other; the submissions that cross our unbind on the wire are answered ESME_RTHROTTLED.
 func TestGatewayShutdownDrainsSubmissions(t *testing.T) {
 	const (
 		window   = 8
@@ -143,13 +144,13 @@ func TestGatewayShutdownDrainsSubmissions(t *testing.T) {
 	}
 	t.Logf("%d submit_sm sent, answers by status: %v", len(sent), counts)
 	for st, n := range counts {
-		if st != pdu.ESME_ROK && st != drainStatus {
-			t.Errorf("%d answered %v, want only ESME_ROK or %v", n, st, drainStatus)
+		if st != pdu.ESME_ROK && st != pdu.ESME_RTHROTTLED {
+			t.Errorf("%d answered %v, want only ESME_ROK or %v", n, st, pdu.ESME_RTHROTTLED)
 		}
 	}
 	for _, s := range crossed {
-		if answers[s] != drainStatus {
-			t.Errorf("submit_sm seq %d sent after our unbind answered %v, want %v", s, answers[s], drainStatus)
+		if answers[s] != pdu.ESME_RTHROTTLED {
+			t.Errorf("submit_sm seq %d sent after our unbind answered %v, want %v", s, answers[s], pdu.ESME_RTHROTTLED)
 		}
 	}
 	for _, id := range okIDs {
@@ -173,54 +174,14 @@ func TestGatewayShutdownDrainsSubmissions(t *testing.T) {
 	}
 }
 
-// TestUnbindAnswersBeforeItGoesOut: what an ESME sent before our unbind is answered before the
-// unbind goes out, and what it sends while we wait for those answers is held (the reader stops)
-// until the unbind is out, then refused with drainStatus, not served: served, it could be answered
-// ESME_ROK behind the unbind, where Kannel no longer reads (issue 11, defect 5).
-func TestUnbindAnswersBeforeItGoesOut(t *testing.T) {
-	hold := make(chan Inbound, 10)
-	srv, addr := startServer(t, ServerConfig{Session: SessionConfig{UnbindTimeout: testWait}}, &holdSink{held: hold}, testAccount(t, "alice", "secret"))
-	p := dialRaw(t, addr)
-	p.request(&pdu.BindTransmitter{SystemID: "alice", Password: "secret"})
-	p.expect(pdu.BindTransmitterRespID, pdu.ESME_ROK)
-	first := p.request(submit("1"))
-	var m Inbound
-	select {
-	case m = <-hold:
-	case <-time.After(testWait):
-		t.Fatal("submit_sm not handed over")
-	}
-	ss := m.Session
-	unbound := make(chan error, 1)
-	go func() { unbound <- srv.Unbind(testCtx(t), ss.ID()) }()
-	eventually(t, "the unbind to wait for the answers so far", func() bool { return ss.quiesce.Load() })
-	second := p.request(submit("2"))
-	if err := m.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "1"}); err != nil {
-		t.Fatal(err)
-	}
-	if h, _ := p.expect(pdu.SubmitSMRespID, pdu.ESME_ROK); h.Sequence != first {
-		t.Fatalf("submit_sm_resp seq %d, want %d", h.Sequence, first)
-	}
-	u, _ := p.expect(pdu.UnbindID, pdu.ESME_ROK)
-	if h, _ := p.expect(pdu.SubmitSMRespID, drainStatus); h.Sequence != second {
-		t.Fatalf("submit_sm_resp seq %d, want %d", h.Sequence, second)
-	}
-	p.send(u.Sequence, pdu.ESME_ROK, &pdu.UnbindResp{})
-	p.expectEOF()
-	if err := <-unbound; err != nil {
-		t.Fatalf("unbind: %v", err)
-	}
-	if len(hold) != 0 {
-		t.Fatal("the submit_sm sent while the unbind waited was served")
-	}
+// asyncDeliver is an AsyncDeliverHandler made of a function.
+type asyncDeliver func(req session.Request, respond func(pdu.CommandStatus))
+
+func (f asyncDeliver) HandleDeliver(string, session.Request) pdu.CommandStatus {
+	return pdu.ESME_RX_T_APPN
 }
 
-// asyncDeliver is an AsyncDeliverHandler made of a function.
-type asyncDeliver func(req Request, respond func(pdu.CommandStatus))
-
-func (f asyncDeliver) HandleDeliver(string, Request) pdu.CommandStatus { return pdu.ESME_RX_T_APPN }
-
-func (f asyncDeliver) HandleDeliverAsync(_ string, req Request, respond func(pdu.CommandStatus)) {
+func (f asyncDeliver) HandleDeliverAsync(_ string, req session.Request, respond func(pdu.CommandStatus)) {
 	f(req, respond)
 }
 
@@ -231,8 +192,8 @@ func (f asyncDeliver) HandleDeliverAsync(_ string, req Request, respond func(pdu
 func TestClientUnbindStillTakesReceipts(t *testing.T) {
 	const receipts = 3
 	addr, peers := rawSMSC(t)
-	got := make(chan Request, receipts)
-	c := startClient(t, ClientConfig{Address: addr, SystemID: "gw", Password: "pw"}, asyncDeliver(func(req Request, respond func(pdu.CommandStatus)) {
+	got := make(chan session.Request, receipts)
+	c := startClient(t, ClientConfig{Address: addr, SystemID: "gw", Password: "pw"}, asyncDeliver(func(req session.Request, respond func(pdu.CommandStatus)) {
 		got <- req
 		go func() {
 			time.Sleep(50 * time.Millisecond) // a durable write, say

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/store"
 )
 
@@ -191,7 +192,7 @@ func (g *Gateway) startUpstream(uc ClientConfig) error {
 	if _, dup := g.upstreams[uc.Name]; dup {
 		return fmt.Errorf("gateway: upstream %q: %w", uc.Name, store.ErrExists)
 	}
-	q := newStoreQueue(g.st, g.router, uc.Name, g.cfg.Instance+"/submit/"+uc.Name, uc.Session.withDefaults().Window, g.log)
+	q := newStoreQueue(g.st, g.router, uc.Name, g.cfg.Instance+"/submit/"+uc.Name, uc.Session.WithDefaults().Window, g.log)
 	c, err := NewClient(uc, g.router, q, g.log)
 	if err != nil {
 		return err
@@ -312,13 +313,13 @@ func (g *Gateway) throttle(ctx context.Context, account string) error {
 }
 
 // Sessions lists the ESME sessions (bound or binding).
-func (g *Gateway) Sessions() []SessionInfo { return g.srv.Sessions() }
+func (g *Gateway) Sessions() []session.Info { return g.srv.Sessions() }
 
 // Session finds one ESME session.
-func (g *Gateway) Session(id uint64) (SessionInfo, bool) {
+func (g *Gateway) Session(id uint64) (session.Info, bool) {
 	s, ok := g.srv.Session(id)
 	if !ok {
-		return SessionInfo{}, false
+		return session.Info{}, false
 	}
 	return s.Info(), true
 }
@@ -339,7 +340,7 @@ func (g *Gateway) UnbindSession(ctx context.Context, id uint64, force bool) erro
 		}
 	}
 	err := s.Unbind(ctx)
-	if errors.Is(err, ErrClosed) {
+	if errors.Is(err, session.ErrClosed) {
 		return nil
 	}
 	return err
@@ -462,7 +463,7 @@ func (g *Gateway) Stats(ctx context.Context) (Stats, error) {
 		ReceiptRate: g.stats.receiptRate.rate(now), MORate: g.stats.moRate.rate(now),
 	}
 	for _, s := range g.srv.Sessions() {
-		if s.State == StateBound {
+		if s.State == session.StateBound {
 			st.Sessions++
 		}
 		st.WindowUsed += s.WindowUsed

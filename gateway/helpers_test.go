@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
 )
 
@@ -61,24 +62,24 @@ func startServer(t testing.TB, cfg ServerConfig, sink MessageHandler, accounts .
 
 // recorder is an ESME-side Handler that records what the session tells it.
 type recorder struct {
-	BaseHandler
+	session.BaseHandler
 	mu        sync.Mutex
-	responses []Response
-	timeouts  []Request
-	requests  []Request
-	lost      []Request
+	responses []session.Response
+	timeouts  []session.Request
+	requests  []session.Request
+	lost      []session.Request
 	reason    error
 	ended     chan struct{}
-	onRequest func(s *Session, req Request)
-	gotResp   chan Response
-	gotTO     chan Request
+	onRequest func(s *session.Session, req session.Request)
+	gotResp   chan session.Response
+	gotTO     chan session.Request
 }
 
 func newRecorder() *recorder {
-	return &recorder{ended: make(chan struct{}), gotResp: make(chan Response, 100), gotTO: make(chan Request, 100)}
+	return &recorder{ended: make(chan struct{}), gotResp: make(chan session.Response, 100), gotTO: make(chan session.Request, 100)}
 }
 
-func (r *recorder) HandleRequest(s *Session, req Request) {
+func (r *recorder) HandleRequest(s *session.Session, req session.Request) {
 	r.mu.Lock()
 	r.requests = append(r.requests, req)
 	f := r.onRequest
@@ -90,34 +91,34 @@ func (r *recorder) HandleRequest(s *Session, req Request) {
 	_ = s.Respond(req, pdu.ESME_ROK, nil)
 }
 
-func (r *recorder) HandleResponse(_ *Session, _ Request, resp Response) {
+func (r *recorder) HandleResponse(_ *session.Session, _ session.Request, resp session.Response) {
 	r.mu.Lock()
 	r.responses = append(r.responses, resp)
 	r.mu.Unlock()
 	r.gotResp <- resp
 }
 
-func (r *recorder) HandleResponseTimeout(_ *Session, req Request) {
+func (r *recorder) HandleResponseTimeout(_ *session.Session, req session.Request) {
 	r.mu.Lock()
 	r.timeouts = append(r.timeouts, req)
 	r.mu.Unlock()
 	r.gotTO <- req
 }
 
-func (r *recorder) HandleClosed(_ *Session, reason error) {
+func (r *recorder) HandleClosed(_ *session.Session, reason error) {
 	r.mu.Lock()
 	r.reason = reason
 	r.mu.Unlock()
 }
 
-func (r *recorder) Terminate(_ *Session, lost []Request) {
+func (r *recorder) Terminate(_ *session.Session, lost []session.Request) {
 	r.mu.Lock()
 	r.lost = lost
 	r.mu.Unlock()
 	close(r.ended)
 }
 
-func (r *recorder) waitEnded(t testing.TB) (error, []Request) {
+func (r *recorder) waitEnded(t testing.TB) (error, []session.Request) {
 	t.Helper()
 	select {
 	case <-r.ended:
@@ -130,24 +131,24 @@ func (r *recorder) waitEnded(t testing.TB) (error, []Request) {
 }
 
 // dialESME connects an ESME session to addr.
-func dialESME(t testing.TB, addr string, h Handler, cfg SessionConfig) *Session {
+func dialESME(t testing.TB, addr string, h session.Handler, cfg session.Config) *session.Session {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewSession(c, SessionOptions{Role: RoleESME, Handler: h, Config: cfg, Logger: zerolog.Nop()})
+	s := session.New(c, session.Options{Role: session.RoleESME, Handler: h, Config: cfg, Logger: zerolog.Nop()})
 	t.Cleanup(func() {
-		s.shutdown(ErrClosed, false)
+		s.Abort()
 		<-s.Done()
 	})
 	return s
 }
 
-func bindESME(t testing.TB, addr string, h Handler, cfg SessionConfig, bt BindType, id, pw string) *Session {
+func bindESME(t testing.TB, addr string, h session.Handler, cfg session.Config, bt session.BindType, id, pw string) *session.Session {
 	t.Helper()
 	s := dialESME(t, addr, h, cfg)
-	if _, err := s.Bind(testCtx(t), bt, BindParams{SystemID: id, Password: pw}); err != nil {
+	if _, err := s.Bind(testCtx(t), bt, session.BindParams{SystemID: id, Password: pw}); err != nil {
 		t.Fatalf("bind: %v", err)
 	}
 	return s
@@ -276,29 +277,6 @@ func (p *rawPeer) acceptBind() {
 		resp = &pdu.BindTransceiverResp{SystemID: "raw"}
 	}
 	p.send(h.Sequence, pdu.ESME_ROK, resp)
-}
-
-// boundToRaw returns an ESME session bound to a raw SMSC the test drives.
-func boundToRaw(t testing.TB, h Handler, cfg SessionConfig) (*Session, *rawPeer) {
-	t.Helper()
-	addr, peers := rawSMSC(t)
-	s := dialESME(t, addr, h, cfg)
-	var p *rawPeer
-	select {
-	case p = <-peers:
-	case <-time.After(testWait):
-		t.Fatal("no connection")
-	}
-	errc := make(chan error, 1)
-	go func() {
-		_, err := s.Bind(testCtx(t), BindTransceiver, BindParams{SystemID: "esme", Password: "pw"})
-		errc <- err
-	}()
-	p.acceptBind()
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-	return s, p
 }
 
 func submit(to string) *pdu.SubmitSM {

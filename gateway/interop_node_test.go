@@ -22,6 +22,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/pdu/dlr"
 )
@@ -327,7 +328,7 @@ type deliverRecorder struct {
 	got []*pdu.DeliverSM
 }
 
-func (d *deliverRecorder) HandleDeliver(_ string, req Request) pdu.CommandStatus {
+func (d *deliverRecorder) HandleDeliver(_ string, req session.Request) pdu.CommandStatus {
 	if dm, ok := req.Body.(*pdu.DeliverSM); ok {
 		d.mu.Lock()
 		d.got = append(d.got, cloneDeliver(dm))
@@ -391,7 +392,7 @@ func TestInteropClientToNodeServer(t *testing.T) {
 	for i := range nodeMessages {
 		sm := &pdu.SubmitSM{SourceAddr: "12345", DestinationAddr: fmt.Sprintf("4477009000%d", i),
 			RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, ShortMessage: []byte(fmt.Sprintf("go client message %d", i))}
-		done := func(resp Response, err error) {
+		done := func(resp session.Response, err error) {
 			id := ""
 			if r, ok := resp.Body.(*pdu.SubmitSMResp); ok {
 				id = r.MessageID

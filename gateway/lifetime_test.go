@@ -12,6 +12,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/pdu/dlr"
 	"github.com/smppgw/smppgw/store"
@@ -155,7 +156,7 @@ func TestPartFailsAfterMaxAttempts(t *testing.T) {
 				events, cancel := g.Subscribe("acme")
 				defer cancel()
 				rx := newRecorder()
-				e := bindESME(t, addr, rx, SessionConfig{}, BindTransceiver, "acme", "secret")
+				e := bindESME(t, addr, rx, session.Config{}, session.BindTransceiver, "acme", "secret")
 				resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: 1, ShortMessage: []byte("doomed")})
 				if err != nil {
 					t.Fatal(err)
@@ -198,7 +199,7 @@ func TestPartExpiresAfterMaxAge(t *testing.T) {
 			Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
 		}, st)
 		rx := newRecorder()
-		e := bindESME(t, addr, rx, SessionConfig{}, BindTransceiver, "acme", "secret")
+		e := bindESME(t, addr, rx, session.Config{}, session.BindTransceiver, "acme", "secret")
 		resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: 1, ShortMessage: []byte("stale")})
 		if err != nil {
 			t.Fatal(err)

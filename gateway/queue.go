@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
 )
 
@@ -19,7 +20,7 @@ type Job struct {
 	// Done is called once with the upstream's response when it accepted or refused the request for
 	// good, or with ErrAttemptsExhausted or ErrExpired when the client gave up on it; throttling,
 	// temporary errors, timeouts and lost PDUs are retried, not reported, within those bounds.
-	Done func(Response, error)
+	Done func(session.Response, error)
 	// Attempts is how many times it was sent and came back unsettled (a temporary error, a lost
 	// PDU; throttling does not count), plus the attempt in flight while it is out.
 	Attempts int

@@ -6,6 +6,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
 )
 
@@ -44,7 +45,7 @@ func TestTemporaryUpstreamErrorRetries(t *testing.T) {
 				Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
 				Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
 			}, st)
-			e := bindESME(t, addr, newRecorder(), SessionConfig{}, BindTransceiver, "acme", "secret")
+			e := bindESME(t, addr, newRecorder(), session.Config{}, session.BindTransceiver, "acme", "secret")
 			resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("hi")})
 			if err != nil {
 				t.Fatal(err)
@@ -72,7 +73,7 @@ func TestMessageIDsDoNotRepeatAfterWrap(t *testing.T) {
 		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
 		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
 	}, st)
-	e := bindESME(t, addr, newRecorder(), SessionConfig{}, BindTransmitter, "acme", "secret")
+	e := bindESME(t, addr, newRecorder(), session.Config{}, session.BindTransmitter, "acme", "secret")
 	seen := map[string]bool{}
 	submit := func() {
 		t.Helper()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/pdu/dlr"
 	"github.com/smppgw/smppgw/store"
@@ -116,7 +117,7 @@ func (c RouterConfig) withDefaults() RouterConfig {
 
 // SessionFinder finds the bound sessions of an account; *Server is one.
 type SessionFinder interface {
-	SessionsFor(systemID string) []*Session
+	SessionsFor(systemID string) []*session.Session
 }
 
 // upstreamView tells the Router which upstreams this gateway has and which of them can take work now.
@@ -459,8 +460,8 @@ func (r *Router) query(m Inbound, account string, q *pdu.QuerySM) {
 
 // HandleBound implements BindObserver: a receiver or transceiver bind starts the account's delivery
 // loop (or wakes it).
-func (r *Router) HandleBound(s *Session, a *Account) {
-	if !s.BindType().canReceive() {
+func (r *Router) HandleBound(s *session.Session, a *Account) {
+	if !s.BindType().CanReceive() {
 		return
 	}
 	r.startDelivery(a.SystemID)
@@ -536,7 +537,7 @@ func (r *Router) partFailed(t *store.PartTask, upstream string, cause error) {
 }
 
 // HandleDeliver implements DeliverHandler, waiting for the answer.
-func (r *Router) HandleDeliver(upstream string, req Request) pdu.CommandStatus {
+func (r *Router) HandleDeliver(upstream string, req session.Request) pdu.CommandStatus {
 	ch := make(chan pdu.CommandStatus, 1)
 	r.HandleDeliverAsync(upstream, req, func(st pdu.CommandStatus) { ch <- st })
 	return <-ch
@@ -545,7 +546,7 @@ func (r *Router) HandleDeliver(upstream string, req Request) pdu.CommandStatus {
 // HandleDeliverAsync implements AsyncDeliverHandler: an upstream's deliver_sm is answered once what
 // it carries is durable (a receipt recorded, an MO queued for its account), so the upstream keeps it
 // until then. A store error is answered ESME_RX_T_APPN, which asks the upstream to retry later.
-func (r *Router) HandleDeliverAsync(upstream string, req Request, respond func(pdu.CommandStatus)) {
+func (r *Router) HandleDeliverAsync(upstream string, req session.Request, respond func(pdu.CommandStatus)) {
 	d, ok := req.Body.(*pdu.DeliverSM)
 	if !ok {
 		r.log.Info().Str("upstream", upstream).Stringer("command", req.Body.CommandID()).Msg("request from upstream not routed")
@@ -728,13 +729,13 @@ func (r *Router) start(ctx context.Context) {
 func (r *Router) wait() { r.loops.Wait() }
 
 // receivers returns the account's bound sessions that may be sent deliver_sm.
-func (r *Router) receivers(account string) []*Session {
+func (r *Router) receivers(account string) []*session.Session {
 	if r.finder == nil {
 		return nil
 	}
-	var out []*Session
+	var out []*session.Session
 	for _, s := range r.finder.SessionsFor(account) {
-		if s.State() == StateBound && s.BindType().canReceive() {
+		if s.State() == session.StateBound && s.BindType().CanReceive() {
 			out = append(out, s)
 		}
 	}
@@ -789,7 +790,7 @@ func (r *Router) deliverLoop(ctx context.Context, account string, wake chan stru
 		}
 		batch := 0
 		for _, s := range rx {
-			batch += s.cfg.Window
+			batch += s.Config().Window
 		}
 		ds, err := r.st.ClaimDeliveries(ctx, account, consumer, batch, r.cfg.DeliveryRetry)
 		if err != nil {
@@ -812,7 +813,7 @@ func (r *Router) deliverLoop(ctx context.Context, account string, wake chan stru
 			i++
 			// A window that stays full for a second ends the round; the rest is given back.
 			sendCtx, cancel := context.WithTimeout(ctx, time.Second)
-			err := s.SendAsync(sendCtx, deliverSMOf(d), func(resp Response, err error) {
+			err := s.SendAsync(sendCtx, deliverSMOf(d), func(resp session.Response, err error) {
 				r.pool.do(func() { r.delivered(d, s, resp, err) })
 			})
 			cancel()
@@ -862,7 +863,7 @@ func deliverSMOf(d *store.Delivery) *pdu.DeliverSM {
 }
 
 // delivered settles the ESME's answer to one of our deliver_sm.
-func (r *Router) delivered(d *store.Delivery, s *Session, resp Response, err error) {
+func (r *Router) delivered(d *store.Delivery, s *session.Session, resp session.Response, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
 	status := resp.Status
@@ -877,7 +878,7 @@ func (r *Router) delivered(d *store.Delivery, s *Session, resp Response, err err
 		log.Debug().Msg("delivered")
 		return
 	}
-	temporary := errors.Is(err, ErrLost) || errors.Is(err, ErrResponseTimeout) || errors.Is(err, ErrClosed) || status.Temporary()
+	temporary := errors.Is(err, session.ErrLost) || errors.Is(err, session.ErrResponseTimeout) || errors.Is(err, session.ErrClosed) || status.Temporary()
 	if !temporary || d.Attempts+1 >= r.cfg.MaxDeliveryAttempts {
 		log.Warn().Err(err).Stringer("status", status).Int("attempts", d.Attempts+1).Msg("deliver_sm dropped: the ESME refused it")
 		if err := r.st.Ack(ctx, d.Lease); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/fiorix/go-smpp/smpp/pdu/pdutlv"
 	"github.com/rs/zerolog"
 
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/pdu/dlr"
 	"github.com/smppgw/smppgw/store"
@@ -302,7 +303,7 @@ func TestGatewayDurableRestart(t *testing.T) {
 		}
 		st1 := open()
 		_, addr1, stop1 := startGateway(t, cfg, st1)
-		e := bindESME(t, addr1, newRecorder(), SessionConfig{}, BindTransceiver, "acme", "secret")
+		e := bindESME(t, addr1, newRecorder(), session.Config{}, session.BindTransceiver, "acme", "secret")
 		resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "12345", DestinationAddr: "447700900123", RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, ShortMessage: []byte("durable")})
 		if err != nil {
 			t.Fatalf("submit while the upstream is down: %v", err)
@@ -319,7 +320,7 @@ func TestGatewayDurableRestart(t *testing.T) {
 		startSim(t, sim, upAddr)
 		eventually(t, "the message to be submitted upstream", func() bool { return len(sim.submitted()) == 1 })
 		rx := newRecorder()
-		bindESME(t, addr2, rx, SessionConfig{}, BindReceiver, "acme", "secret")
+		bindESME(t, addr2, rx, session.Config{}, session.BindReceiver, "acme", "secret")
 		eventually(t, "the receipt to reach the ESME", func() bool {
 			rx.mu.Lock()
 			defer rx.mu.Unlock()
@@ -355,7 +356,7 @@ func TestGatewayResubmitsLostPDUs(t *testing.T) {
 		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
 		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
 	}, st)
-	e := bindESME(t, addr, newRecorder(), SessionConfig{}, BindTransmitter, "acme", "secret")
+	e := bindESME(t, addr, newRecorder(), session.Config{}, session.BindTransmitter, "acme", "secret")
 	ids := map[string]bool{}
 	for i := range n {
 		resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: fmt.Sprint("4477009000", i), ShortMessage: []byte(fmt.Sprint(i))})
@@ -398,7 +399,7 @@ func TestGatewayReceiptBeforeResp(t *testing.T) {
 		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
 	}, st)
 	rx := newRecorder()
-	e := bindESME(t, addr, rx, SessionConfig{}, BindTransceiver, "acme", "secret")
+	e := bindESME(t, addr, rx, session.Config{}, session.BindTransceiver, "acme", "secret")
 	resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, ShortMessage: []byte("early")})
 	if err != nil {
 		t.Fatal(err)
@@ -446,8 +447,8 @@ func TestGatewayStoreAccountsAndRoutes(t *testing.T) {
 	if _, err := bindESMEErr(t, addr, "newbie", "wrong"); !errors.Is(err, pdu.ESME_RINVPASWD) {
 		t.Errorf("wrong password: %v", err)
 	}
-	e := bindESME(t, addr, newRecorder(), SessionConfig{}, BindTransmitter, "newbie", "pw1")
-	if _, err := bindESMEWith(t, addr, BindReceiver, "newbie", "pw1"); !errors.Is(err, pdu.ESME_RBINDFAIL) {
+	e := bindESME(t, addr, newRecorder(), session.Config{}, session.BindTransmitter, "newbie", "pw1")
+	if _, err := bindESMEWith(t, addr, session.BindReceiver, "newbie", "pw1"); !errors.Is(err, pdu.ESME_RBINDFAIL) {
 		t.Errorf("receiver bind of a transmitter-only account: %v, want ESME_RBINDFAIL", err)
 	}
 
@@ -477,15 +478,15 @@ func TestGatewayStoreAccountsAndRoutes(t *testing.T) {
 	eventually(t, "the message to reach the upstream", func() bool { return len(sim.submitted()) == 1 })
 }
 
-func bindESMEWith(t *testing.T, addr string, bt BindType, id, pw string) (*Session, error) {
+func bindESMEWith(t *testing.T, addr string, bt session.BindType, id, pw string) (*session.Session, error) {
 	t.Helper()
-	s := dialESME(t, addr, newRecorder(), SessionConfig{})
-	_, err := s.Bind(testCtx(t), bt, BindParams{SystemID: id, Password: pw})
+	s := dialESME(t, addr, newRecorder(), session.Config{})
+	_, err := s.Bind(testCtx(t), bt, session.BindParams{SystemID: id, Password: pw})
 	return s, err
 }
 
-func bindESMEErr(t *testing.T, addr, id, pw string) (*Session, error) {
-	return bindESMEWith(t, addr, BindTransceiver, id, pw)
+func bindESMEErr(t *testing.T, addr, id, pw string) (*session.Session, error) {
+	return bindESMEWith(t, addr, session.BindTransceiver, id, pw)
 }
 
 // TestGatewaySubmitLongText: an API submission of 400 characters becomes a multi-part message (UDH),
@@ -573,7 +574,7 @@ func TestGatewayForwardsSchedule(t *testing.T) {
 	if got, err := st.GetMessage(ctx, m.ID); err != nil || !got.Schedule.Equal(at) {
 		t.Fatalf("stored schedule %v, %v; want %v", got.Schedule, err, at)
 	}
-	e := bindESME(t, addr, newRecorder(), SessionConfig{}, BindTransmitter, "acme", "secret")
+	e := bindESME(t, addr, newRecorder(), session.Config{}, session.BindTransmitter, "acme", "secret")
 	sent := time.Now()
 	for _, sched := range []string{"000000010000000R", ""} {
 		if _, err := e.Send(ctx, &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "447700900456", ScheduleDeliveryTime: sched, ShortMessage: []byte("at " + sched)}); err != nil {
@@ -620,7 +621,7 @@ func TestGatewayRejectedPart(t *testing.T) {
 		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
 	}, st)
 	rx := newRecorder()
-	e := bindESME(t, addr, rx, SessionConfig{}, BindTransceiver, "acme", "secret")
+	e := bindESME(t, addr, rx, session.Config{}, session.BindTransceiver, "acme", "secret")
 	resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, ShortMessage: []byte("no")})
 	if err != nil {
 		t.Fatal(err)
@@ -680,7 +681,7 @@ func TestGatewayHoldsUntilReceiverBinds(t *testing.T) {
 		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
 		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
 	}, st)
-	tx := bindESME(t, addr, newRecorder(), SessionConfig{}, BindTransmitter, "acme", "secret")
+	tx := bindESME(t, addr, newRecorder(), session.Config{}, session.BindTransmitter, "acme", "secret")
 	resp, err := tx.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, ShortMessage: []byte("m")})
 	if err != nil {
 		t.Fatal(err)
@@ -692,7 +693,7 @@ func TestGatewayHoldsUntilReceiverBinds(t *testing.T) {
 		return err == nil && n == 1
 	})
 	rx := newRecorder()
-	bindESME(t, addr, rx, SessionConfig{}, BindReceiver, "acme", "secret")
+	bindESME(t, addr, rx, session.Config{}, session.BindReceiver, "acme", "secret")
 	eventually(t, "the held receipt to reach the receiver", func() bool {
 		rx.mu.Lock()
 		defer rx.mu.Unlock()
@@ -718,15 +719,15 @@ func TestGatewayDeliversBurst(t *testing.T) {
 		Routing:  RouterConfig{MORoutes: []MORoute{{Account: "acme"}}},
 	}, st)
 	for i := range n {
-		if st := g.Router().HandleDeliver("up", Request{Body: &pdu.DeliverSM{DestinationAddr: "1", ShortMessage: []byte(fmt.Sprint(i))}}); st != pdu.ESME_ROK {
+		if st := g.Router().HandleDeliver("up", session.Request{Body: &pdu.DeliverSM{DestinationAddr: "1", ShortMessage: []byte(fmt.Sprint(i))}}); st != pdu.ESME_ROK {
 			t.Fatalf("MO %d: %v", i, st)
 		}
 	}
-	if st := g.Router().HandleDeliver("up", Request{Body: &pdu.DataSM{}}); st != pdu.ESME_RINVCMDID {
+	if st := g.Router().HandleDeliver("up", session.Request{Body: &pdu.DataSM{}}); st != pdu.ESME_RINVCMDID {
 		t.Errorf("data_sm from upstream: %v", st)
 	}
 	rx := newRecorder()
-	bindESME(t, addr, rx, SessionConfig{}, BindTransceiver, "acme", "secret")
+	bindESME(t, addr, rx, session.Config{}, session.BindTransceiver, "acme", "secret")
 	eventually(t, "every queued MO to be delivered", func() bool {
 		rx.mu.Lock()
 		defer rx.mu.Unlock()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
 )
 
@@ -29,21 +30,21 @@ type MessageHandler interface {
 // requests sent to the ESME (deliver_sm, ...) with SendAsync and no done function that never got a
 // response.
 type LostHandler interface {
-	HandleLost(s SessionInfo, lost []Request)
+	HandleLost(s session.Info, lost []session.Request)
 }
 
 // BindObserver may be implemented by a MessageHandler to learn of each bind once it is complete
 // (bind_resp written, the session bound): the Router starts delivering to a receiver then. It runs on
 // the session's reader and must not block.
 type BindObserver interface {
-	HandleBound(s *Session, a *Account)
+	HandleBound(s *session.Session, a *Account)
 }
 
 // Inbound is one request from a bound ESME.
 type Inbound struct {
-	Session *Session
+	Session *session.Session
 	Account *Account // the account the session bound as
-	Request Request
+	Request session.Request
 }
 
 // Respond answers the request (see Session.Respond).
@@ -65,8 +66,8 @@ type Server struct {
 	mu        sync.Mutex
 	closed    bool
 	listeners []net.Listener
-	all       map[uint64]*Session // every connection, bound or not
-	bound     map[string]map[uint64]*Session
+	all       map[uint64]*session.Session // every connection, bound or not
+	bound     map[string]map[uint64]*session.Session
 	buckets   map[string]*tokenBucket
 	accepting sync.WaitGroup
 }
@@ -86,11 +87,12 @@ func NewServer(cfg ServerConfig, auth Authenticator, sink MessageHandler, log ze
 		cfg: cfg, auth: auth, sink: sink, log: log.With().Str("component", "smpp-server").Logger(),
 		bindGate: newBindGate(cfg),
 		ctx:      ctx, cancel: cancel,
-		all: make(map[uint64]*Session), bound: make(map[string]map[uint64]*Session), buckets: make(map[string]*tokenBucket),
+		all: make(map[uint64]*session.Session), bound: make(map[string]map[uint64]*session.Session), buckets: make(map[string]*tokenBucket),
 	}, nil
 }
 
-// Start opens every configured listener and serves them in the background.
+// Start opens every configured listener and serves them in the background; once it returns, Addrs
+// lists them.
 func (srv *Server) Start() error {
 	var opened []net.Listener
 	for i, lc := range srv.cfg.Listeners {
@@ -103,9 +105,13 @@ func (srv *Server) Start() error {
 		}
 		opened = append(opened, l)
 	}
+	// Registered here, not in the goroutines, so that Addrs lists them all once Start returns.
 	for _, l := range opened {
+		if !srv.track(l) {
+			continue
+		}
 		go func() {
-			if err := srv.Serve(l); err != nil {
+			if err := srv.accept(l); err != nil {
 				srv.log.Error().Err(err).Str("listener", l.Addr().String()).Msg("listener stopped")
 			}
 		}()
@@ -133,15 +139,28 @@ func listen(lc ListenerConfig) (net.Listener, error) {
 
 // Serve accepts connections on l until Shutdown (then it returns nil) or a permanent accept error.
 func (srv *Server) Serve(l net.Listener) error {
-	srv.mu.Lock()
-	if srv.closed {
-		srv.mu.Unlock()
-		l.Close()
+	if !srv.track(l) {
 		return nil
+	}
+	return srv.accept(l)
+}
+
+// track registers l with the server, for Addrs and Shutdown, before anything is accepted on it; it
+// closes l and returns false once the server is shut down. Each true is followed by one accept.
+func (srv *Server) track(l net.Listener) bool {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.closed {
+		l.Close()
+		return false
 	}
 	srv.listeners = append(srv.listeners, l)
 	srv.accepting.Add(1)
-	srv.mu.Unlock()
+	return true
+}
+
+// accept serves a tracked listener until Shutdown or a permanent accept error.
+func (srv *Server) accept(l net.Listener) error {
 	defer srv.accepting.Done()
 	srv.log.Info().Str("listener", l.Addr().String()).Msg("accepting binds")
 	var pause time.Duration
@@ -179,7 +198,7 @@ func (srv *Server) Addrs() []net.Addr {
 	return out
 }
 
-func (srv *Server) serveConn(c net.Conn) *Session {
+func (srv *Server) serveConn(c net.Conn) *session.Session {
 	h := &serverSession{srv: srv}
 	srv.mu.Lock()
 	if srv.closed {
@@ -187,14 +206,14 @@ func (srv *Server) serveConn(c net.Conn) *Session {
 		c.Close()
 		return nil
 	}
-	s := NewSession(c, SessionOptions{Role: RoleSMSC, Handler: h, Config: srv.cfg.Session, Logger: srv.log, SystemID: srv.cfg.SystemID})
+	s := session.New(c, session.Options{Role: session.RoleSMSC, Handler: h, Config: srv.cfg.Session, Logger: srv.log, SystemID: srv.cfg.SystemID})
 	srv.all[s.ID()] = s
 	srv.mu.Unlock()
 	return s
 }
 
 // Session returns the session with the given id, bound or not.
-func (srv *Server) Session(id uint64) (*Session, bool) {
+func (srv *Server) Session(id uint64) (*session.Session, bool) {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	s, ok := srv.all[id]
@@ -202,12 +221,12 @@ func (srv *Server) Session(id uint64) (*Session, bool) {
 }
 
 // SessionsFor returns the bound sessions of an account (not those still binding or unbinding).
-func (srv *Server) SessionsFor(systemID string) []*Session {
+func (srv *Server) SessionsFor(systemID string) []*session.Session {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
-	out := make([]*Session, 0, len(srv.bound[systemID]))
+	out := make([]*session.Session, 0, len(srv.bound[systemID]))
 	for _, s := range srv.bound[systemID] {
-		if s.State() == StateBound {
+		if s.State() == session.StateBound {
 			out = append(out, s)
 		}
 	}
@@ -215,14 +234,14 @@ func (srv *Server) SessionsFor(systemID string) []*Session {
 }
 
 // Sessions returns a snapshot of every connection.
-func (srv *Server) Sessions() []SessionInfo {
+func (srv *Server) Sessions() []session.Info {
 	srv.mu.Lock()
-	ss := make([]*Session, 0, len(srv.all))
+	ss := make([]*session.Session, 0, len(srv.all))
 	for _, s := range srv.all {
 		ss = append(ss, s)
 	}
 	srv.mu.Unlock()
-	out := make([]SessionInfo, len(ss))
+	out := make([]session.Info, len(ss))
 	for i, s := range ss {
 		out[i] = s.Info()
 	}
@@ -240,7 +259,7 @@ func (srv *Server) Unbind(ctx context.Context, id uint64) error {
 
 // Outbind connects to an ESME, sends outbind, and serves the bind that follows on that connection
 // like any accepted one. It returns the session, still unbound.
-func (srv *Server) Outbind(ctx context.Context, oc OutbindConfig) (*Session, error) {
+func (srv *Server) Outbind(ctx context.Context, oc OutbindConfig) (*session.Session, error) {
 	if oc.Address == "" {
 		return nil, errors.New("gateway: outbind needs an address")
 	}
@@ -253,7 +272,7 @@ func (srv *Server) Outbind(ctx context.Context, oc OutbindConfig) (*Session, err
 	}
 	s := srv.serveConn(c)
 	if s == nil {
-		return nil, ErrClosed
+		return nil, session.ErrClosed
 	}
 	sys := oc.SystemID
 	if sys == "" {
@@ -263,7 +282,7 @@ func (srv *Server) Outbind(ctx context.Context, oc OutbindConfig) (*Session, err
 		s.Close()
 		return nil, err
 	}
-	s.log.Info().Str("address", oc.Address).Msg("outbind sent")
+	s.Logger().Info().Str("address", oc.Address).Msg("outbind sent")
 	return s, nil
 }
 
@@ -287,7 +306,7 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 	srv.mu.Lock()
 	srv.closed = true
 	ls := srv.listeners
-	ss := make([]*Session, 0, len(srv.all))
+	ss := make([]*session.Session, 0, len(srv.all))
 	for _, s := range srv.all {
 		ss = append(ss, s)
 	}
@@ -306,7 +325,7 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			err = ctx.Err()
 			for _, s := range ss {
-				s.shutdown(ErrClosed, false)
+				s.Abort()
 			}
 		}
 	}
@@ -315,7 +334,7 @@ func (srv *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-func (srv *Server) forget(s *Session, systemID string) {
+func (srv *Server) forget(s *session.Session, systemID string) {
 	srv.mu.Lock()
 	delete(srv.all, s.ID())
 	if m := srv.bound[systemID]; m != nil {
@@ -331,17 +350,17 @@ func (srv *Server) forget(s *Session, systemID string) {
 // boundCount counts the sessions still bound. A session the peer has unbound leaves StateBound before
 // its unbind_resp is written, so an ESME that unbinds and binds again at once is not refused
 // ESME_RALYBND by its own previous bind, which is forgotten only once its connection has ended.
-func boundCount(m map[uint64]*Session) int {
+func boundCount(m map[uint64]*session.Session) int {
 	n := 0
 	for _, s := range m {
-		if s.State() == StateBound {
+		if s.State() == session.StateBound {
 			n++
 		}
 	}
 	return n
 }
 
-func (srv *Server) register(s *Session, a Account) (pdu.CommandStatus, *tokenBucket) {
+func (srv *Server) register(s *session.Session, a Account) (pdu.CommandStatus, *tokenBucket) {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	if srv.closed {
@@ -352,7 +371,7 @@ func (srv *Server) register(s *Session, a Account) (pdu.CommandStatus, *tokenBuc
 		return pdu.ESME_RALYBND, nil
 	}
 	if m == nil {
-		m = make(map[uint64]*Session)
+		m = make(map[uint64]*session.Session)
 		srv.bound[a.SystemID] = m
 	}
 	m[s.ID()] = s
@@ -369,17 +388,17 @@ func (srv *Server) register(s *Session, a Account) (pdu.CommandStatus, *tokenBuc
 
 // serverSession is the Handler of one server connection.
 type serverSession struct {
-	BaseHandler
+	session.BaseHandler
 	srv     *Server
 	account Account
 	bucket  *tokenBucket
 	bound   atomic.Bool
 }
 
-func (h *serverSession) HandleBind(s *Session, req Request) pdu.CommandStatus {
+func (h *serverSession) HandleBind(s *session.Session, req session.Request) pdu.CommandStatus {
 	arrived := time.Now()
 	br := BindRequest{Remote: s.RemoteAddr()}
-	if bt, b, ok := bindOf(req.Body); ok {
+	if bt, b, ok := session.BindOf(req.Body); ok {
 		br.SystemID, br.Password, br.SystemType, br.BindType = b.SystemID, b.Password, b.SystemType, bt
 	}
 	// The bind is decided on the session's reader: ctx ends when the session does (bind timeout,
@@ -388,12 +407,12 @@ func (h *serverSession) HandleBind(s *Session, req Request) pdu.CommandStatus {
 	defer cancel()
 	go func() {
 		select {
-		case <-s.closing:
+		case <-s.Closing():
 			cancel()
 		case <-ctx.Done():
 		}
 	}()
-	v := h.srv.bindGate.authenticate(ctx, h.srv.auth, s, br, arrived, &s.log)
+	v := h.srv.bindGate.authenticate(ctx, h.srv.auth, s, br, arrived, s.Logger())
 	if v.status == pdu.ESME_ROK {
 		acct := v.account
 		// The account's own system_id, so that the registry and MaxBinds see one spelling.
@@ -402,7 +421,7 @@ func (h *serverSession) HandleBind(s *Session, req Request) pdu.CommandStatus {
 		}
 		st, bucket := h.srv.register(s, acct)
 		if st != pdu.ESME_ROK {
-			s.log.Warn().Str("system_id", br.SystemID).Int("max_binds", acct.MaxBinds).Msg("bind refused: too many binds")
+			s.Logger().Warn().Str("system_id", br.SystemID).Int("max_binds", acct.MaxBinds).Msg("bind refused: too many binds")
 			return st
 		}
 		h.bucket = bucket
@@ -415,15 +434,15 @@ func (h *serverSession) HandleBind(s *Session, req Request) pdu.CommandStatus {
 	// The answer goes out before the connection's bind timeout closes it: a refused bind always gets
 	// its bind_resp.
 	answerAt := v.notBefore
-	if deadline := s.started.Add(bindAnswerLimit(s.cfg.BindTimeout)); answerAt.After(deadline) {
+	if deadline := s.Started().Add(bindAnswerLimit(s.Config().BindTimeout)); answerAt.After(deadline) {
 		answerAt = deadline
 	}
 	delay := time.Until(answerAt)
 	// Refusals with nothing checked (penalty window, busy, peer gone) come by the thousand in a flood:
 	// the checked failures, a few per window, are the ones worth a warning.
-	ev := s.log.Debug()
+	ev := s.Logger().Debug()
 	if v.checked {
-		ev = s.log.Warn()
+		ev = s.Logger().Warn()
 	}
 	ev.Str("system_id", br.SystemID).Stringer("bind_type", br.BindType).Stringer("status", v.status).
 		Str("reason", v.why).Dur("delay", max(delay, 0)).Msg("bind refused")
@@ -431,7 +450,7 @@ func (h *serverSession) HandleBind(s *Session, req Request) pdu.CommandStatus {
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
-		case <-s.closing:
+		case <-s.Closing():
 		case <-h.srv.ctx.Done():
 		}
 		t.Stop()
@@ -439,7 +458,7 @@ func (h *serverSession) HandleBind(s *Session, req Request) pdu.CommandStatus {
 	return v.status
 }
 
-func (h *serverSession) HandleRequest(s *Session, req Request) {
+func (h *serverSession) HandleRequest(s *session.Session, req session.Request) {
 	if h.bucket != nil && !h.bucket.allow(time.Now()) {
 		_ = s.Respond(req, pdu.ESME_RTHROTTLED, nil)
 		return
@@ -447,18 +466,18 @@ func (h *serverSession) HandleRequest(s *Session, req Request) {
 	h.srv.sink.HandleMessage(Inbound{Session: s, Account: &h.account, Request: req})
 }
 
-func (h *serverSession) handleBound(s *Session) {
+func (h *serverSession) HandleBound(s *session.Session) {
 	if bo, ok := h.srv.sink.(BindObserver); ok {
 		bo.HandleBound(s, &h.account)
 	}
 }
 
-func (h *serverSession) HandleClosed(s *Session, reason error) {
+func (h *serverSession) HandleClosed(s *session.Session, reason error) {
 	h.srv.forget(s, h.account.SystemID)
-	s.log.Info().AnErr("reason", reason).Str("system_id", h.account.SystemID).Msg("session closed")
+	s.Logger().Info().AnErr("reason", reason).Str("system_id", h.account.SystemID).Msg("session closed")
 }
 
-func (h *serverSession) Terminate(s *Session, lost []Request) {
+func (h *serverSession) Terminate(s *session.Session, lost []session.Request) {
 	if len(lost) == 0 {
 		return
 	}
@@ -508,7 +527,7 @@ func (a *AcceptSink) HandleMessage(m Inbound) {
 		err = m.Respond(pdu.ESME_RINVCMDID, nil)
 	}
 	if err != nil {
-		m.Session.log.Debug().Err(err).Msg("answer not sent")
+		m.Session.Logger().Debug().Err(err).Msg("answer not sent")
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/rs/zerolog"
 	"gopkg.in/yaml.v3"
 
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
 )
 
@@ -40,22 +41,22 @@ func TestBindRefusals(t *testing.T) {
 		{"mallory", "secret", pdu.ESME_RINVPASWD}, // unknown system_id: told apart only in our log
 	}
 	for _, c := range cases {
-		s := dialESME(t, addr, nil, SessionConfig{})
-		_, err := s.Bind(testCtx(t), BindTransceiver, BindParams{SystemID: c.id, Password: c.pw})
+		s := dialESME(t, addr, nil, session.Config{})
+		_, err := s.Bind(testCtx(t), session.BindTransceiver, session.BindParams{SystemID: c.id, Password: c.pw})
 		if !errors.Is(err, c.want) {
 			t.Errorf("bind %s/%s: %v, want %v", c.id, c.pw, err, c.want)
 		}
 		// A refused bind leaves the connection open for another try.
-		if _, err := s.Bind(testCtx(t), BindTransceiver, BindParams{SystemID: "alice", Password: "secret"}); err != nil {
+		if _, err := s.Bind(testCtx(t), session.BindTransceiver, session.BindParams{SystemID: "alice", Password: "secret"}); err != nil {
 			t.Fatalf("retry after %v: %v", c.want, err)
 		}
 		if err := s.Unbind(testCtx(t)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	bindESME(t, addr, nil, SessionConfig{}, BindTransmitter, "alice", "secret")
-	s := dialESME(t, addr, nil, SessionConfig{})
-	if _, err := s.Bind(testCtx(t), BindReceiver, BindParams{SystemID: "alice", Password: "secret"}); !errors.Is(err, pdu.ESME_RALYBND) {
+	bindESME(t, addr, nil, session.Config{}, session.BindTransmitter, "alice", "secret")
+	s := dialESME(t, addr, nil, session.Config{})
+	if _, err := s.Bind(testCtx(t), session.BindReceiver, session.BindParams{SystemID: "alice", Password: "secret"}); !errors.Is(err, pdu.ESME_RALYBND) {
 		t.Fatalf("bind beyond max_binds: %v", err)
 	}
 }
@@ -65,18 +66,18 @@ func TestAccountRestrictions(t *testing.T) {
 	far.AllowedIPs = []string{"10.0.0.0/8"}
 	near := testAccount(t, "near", "pw")
 	near.AllowedIPs = []string{"10.0.0.0/8", "127.0.0.1"}
-	near.BindTypes = []BindType{BindTransmitter}
+	near.BindTypes = []session.BindType{session.BindTransmitter}
 	near.Throughput = 2
 	_, addr := startServer(t, ServerConfig{}, &AcceptSink{}, far, near)
 
-	s := dialESME(t, addr, nil, SessionConfig{})
-	if _, err := s.Bind(testCtx(t), BindTransmitter, BindParams{SystemID: "far", Password: "pw"}); !errors.Is(err, pdu.ESME_RBINDFAIL) {
+	s := dialESME(t, addr, nil, session.Config{})
+	if _, err := s.Bind(testCtx(t), session.BindTransmitter, session.BindParams{SystemID: "far", Password: "pw"}); !errors.Is(err, pdu.ESME_RBINDFAIL) {
 		t.Fatalf("bind from outside the allow-list: %v", err)
 	}
-	if _, err := s.Bind(testCtx(t), BindReceiver, BindParams{SystemID: "near", Password: "pw"}); !errors.Is(err, pdu.ESME_RBINDFAIL) {
+	if _, err := s.Bind(testCtx(t), session.BindReceiver, session.BindParams{SystemID: "near", Password: "pw"}); !errors.Is(err, pdu.ESME_RBINDFAIL) {
 		t.Fatalf("bind type not allowed: %v", err)
 	}
-	if _, err := s.Bind(testCtx(t), BindTransmitter, BindParams{SystemID: "near", Password: "pw"}); err != nil {
+	if _, err := s.Bind(testCtx(t), session.BindTransmitter, session.BindParams{SystemID: "near", Password: "pw"}); err != nil {
 		t.Fatal(err)
 	}
 	// A burst of 2 per second, then ESME_RTHROTTLED.
@@ -122,11 +123,11 @@ func TestFailureTrackerBacksOff(t *testing.T) {
 func TestRepeatedBindFailuresAreSlowed(t *testing.T) {
 	const base = 40 * time.Millisecond
 	_, addr := startServer(t, ServerConfig{FailureDelay: base, FailureDelayMax: time.Second}, &AcceptSink{}, testAccount(t, "alice", "secret"))
-	s := dialESME(t, addr, nil, SessionConfig{})
+	s := dialESME(t, addr, nil, session.Config{})
 	var took []time.Duration
 	for range 3 {
 		start := time.Now()
-		if _, err := s.Bind(testCtx(t), BindTransceiver, BindParams{SystemID: "alice", Password: "guess"}); !errors.Is(err, pdu.ESME_RINVPASWD) {
+		if _, err := s.Bind(testCtx(t), session.BindTransceiver, session.BindParams{SystemID: "alice", Password: "guess"}); !errors.Is(err, pdu.ESME_RINVPASWD) {
 			t.Fatal(err)
 		}
 		took = append(took, time.Since(start))
@@ -191,7 +192,9 @@ func TestTLSBind(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	eventually(t, "listener", func() bool { return len(srv.Addrs()) == 1 })
+	if n := len(srv.Addrs()); n != 1 {
+		t.Fatalf("%d listeners once Start returned, want 1", n)
+	}
 	addr := srv.Addrs()[0].String()
 
 	c, err := NewClient(ClientConfig{Address: addr, SystemID: "alice", Password: "secret", TLS: &ClientTLSConfig{CAFile: cert, CertFile: cert, KeyFile: key}, ReconnectMin: 10 * time.Millisecond}, nil, nil, zerolog.Nop())
@@ -206,7 +209,7 @@ func TestTLSBind(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	if err := c.Submit(testCtx(t), submit("1"), func(_ Response, err error) { done <- err }); err != nil {
+	if err := c.Submit(testCtx(t), submit("1"), func(_ session.Response, err error) { done <- err }); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
@@ -227,9 +230,9 @@ func TestTLSBind(t *testing.T) {
 }
 
 func TestOutbind(t *testing.T) {
-	delivered := make(chan Request, 1)
+	delivered := make(chan session.Request, 1)
 	c, err := NewClient(ClientConfig{OutbindListen: "127.0.0.1:0", OutbindPassword: "ob", SystemID: "alice", Password: "secret"},
-		DeliverFunc(func(_ string, req Request) pdu.CommandStatus { delivered <- req; return pdu.ESME_ROK }), nil, zerolog.Nop())
+		DeliverFunc(func(_ string, req session.Request) pdu.CommandStatus { delivered <- req; return pdu.ESME_ROK }), nil, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +262,7 @@ func TestOutbind(t *testing.T) {
 	if err := c.AwaitBound(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "server side bound", func() bool { return s.State() == StateBound })
+	eventually(t, "server side bound", func() bool { return s.State() == session.StateBound })
 	if got := srv.SessionsFor("alice"); len(got) != 1 || got[0] != s {
 		t.Fatalf("registry %v", got)
 	}
@@ -271,7 +274,7 @@ func TestOutbind(t *testing.T) {
 	}
 	// The client submits on the session it bound through the outbind.
 	done := make(chan error, 1)
-	c.Submit(testCtx(t), submit("9"), func(_ Response, err error) { done <- err })
+	c.Submit(testCtx(t), submit("9"), func(_ session.Response, err error) { done <- err })
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -281,10 +284,10 @@ func TestOutbind(t *testing.T) {
 type lostSink struct {
 	AcceptSink
 	mu   sync.Mutex
-	lost []Request
+	lost []session.Request
 }
 
-func (l *lostSink) HandleLost(_ SessionInfo, lost []Request) {
+func (l *lostSink) HandleLost(_ session.Info, lost []session.Request) {
 	l.mu.Lock()
 	l.lost = append(l.lost, lost...)
 	l.mu.Unlock()
@@ -292,16 +295,16 @@ func (l *lostSink) HandleLost(_ SessionInfo, lost []Request) {
 
 func TestServerShutdownUnbindsAndReportsLost(t *testing.T) {
 	sink := &lostSink{}
-	srv, addr := startServer(t, ServerConfig{Session: SessionConfig{UnbindTimeout: 100 * time.Millisecond}}, sink, testAccount(t, "alice", "secret"))
+	srv, addr := startServer(t, ServerConfig{Session: session.Config{UnbindTimeout: 100 * time.Millisecond}}, sink, testAccount(t, "alice", "secret"))
 	rec := newRecorder()
-	rec.onRequest = func(*Session, Request) {} // never answers deliver_sm
-	c := bindESME(t, addr, rec, SessionConfig{}, BindTransceiver, "alice", "secret")
+	rec.onRequest = func(*session.Session, session.Request) {} // never answers deliver_sm
+	c := bindESME(t, addr, rec, session.Config{}, session.BindTransceiver, "alice", "secret")
 	other := newRecorder()
-	bindESME(t, addr, other, SessionConfig{}, BindTransmitter, "alice", "secret")
+	bindESME(t, addr, other, session.Config{}, session.BindTransmitter, "alice", "secret")
 	eventually(t, "two binds", func() bool { return len(srv.SessionsFor("alice")) == 2 })
-	var ss *Session
+	var ss *session.Session
 	for _, s := range srv.SessionsFor("alice") {
-		if s.BindType() == BindTransceiver {
+		if s.BindType() == session.BindTransceiver {
 			ss = s
 		}
 	}
@@ -312,7 +315,7 @@ func TestServerShutdownUnbindsAndReportsLost(t *testing.T) {
 	if err := srv.Shutdown(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	if reason, _ := other.waitEnded(t); !errors.Is(reason, ErrPeerUnbound) {
+	if reason, _ := other.waitEnded(t); !errors.Is(reason, session.ErrPeerUnbound) {
 		t.Fatalf("other bind: %v", reason)
 	}
 	rec.waitEnded(t)
@@ -321,7 +324,7 @@ func TestServerShutdownUnbindsAndReportsLost(t *testing.T) {
 	if len(sink.lost) != 1 || sink.lost[0].Body.CommandID() != pdu.DeliverSMID {
 		t.Fatalf("lost %+v", sink.lost)
 	}
-	if c.State() != StateClosed || len(srv.Sessions()) != 0 {
+	if c.State() != session.StateClosed || len(srv.Sessions()) != 0 {
 		t.Fatal("sessions left after shutdown")
 	}
 	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
@@ -407,7 +410,7 @@ reconnect_max: 1m
 	if err := yaml.Unmarshal([]byte(cdoc), &cc); err != nil {
 		t.Fatal(err)
 	}
-	if cc.BindType != BindTransmitter || cc.TLS.ServerName != "smsc.example.net" || cc.ReconnectMin != 2*time.Second || cc.Session.Window != 100 {
+	if cc.BindType != session.BindTransmitter || cc.TLS.ServerName != "smsc.example.net" || cc.ReconnectMin != 2*time.Second || cc.Session.Window != 100 {
 		t.Fatalf("client config %+v", cc)
 	}
 	if err := cc.Validate(); err != nil {
@@ -418,7 +421,7 @@ reconnect_max: 1m
 		t.Fatal("unknown bind type accepted")
 	}
 	var acct Account
-	if err := yaml.Unmarshal([]byte("{system_id: a, bind_types: [transmitter, receiver], allowed_ips: [10.0.0.0/8]}"), &acct); err != nil || len(acct.BindTypes) != 2 || acct.BindTypes[1] != BindReceiver {
+	if err := yaml.Unmarshal([]byte("{system_id: a, bind_types: [transmitter, receiver], allowed_ips: [10.0.0.0/8]}"), &acct); err != nil || len(acct.BindTypes) != 2 || acct.BindTypes[1] != session.BindReceiver {
 		t.Fatalf("account %+v %v", acct, err)
 	}
 }
@@ -434,7 +437,9 @@ func TestTLSRequiresClientCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	eventually(t, "listener", func() bool { return len(srv.Addrs()) == 1 })
+	if n := len(srv.Addrs()); n != 1 {
+		t.Fatalf("%d listeners once Start returned, want 1", n)
+	}
 	addr := srv.Addrs()[0].String()
 	for _, withCert := range []bool{false, true} {
 		tc := &ClientTLSConfig{CAFile: cert, ServerName: "localhost"}
@@ -445,8 +450,8 @@ func TestTLSRequiresClientCertificate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := NewSession(conn, SessionOptions{Role: RoleESME, Logger: zerolog.Nop()})
-		_, err = s.Bind(testCtx(t), BindTransmitter, BindParams{SystemID: "alice", Password: "secret"})
+		s := session.New(conn, session.Options{Role: session.RoleESME, Logger: zerolog.Nop()})
+		_, err = s.Bind(testCtx(t), session.BindTransmitter, session.BindParams{SystemID: "alice", Password: "secret"})
 		if withCert != (err == nil) {
 			t.Fatalf("client certificate %v: bind %v", withCert, err)
 		}
@@ -465,12 +470,80 @@ func TestRebindRightAfterUnbind(t *testing.T) {
 	acct.MaxBinds = 1
 	_, addr := startServer(t, ServerConfig{}, &AcceptSink{}, acct)
 	for i := range 50 {
-		s := dialESME(t, addr, nil, SessionConfig{})
-		if _, err := s.Bind(testCtx(t), BindTransceiver, BindParams{SystemID: "alice", Password: "secret"}); err != nil {
+		s := dialESME(t, addr, nil, session.Config{})
+		if _, err := s.Bind(testCtx(t), session.BindTransceiver, session.BindParams{SystemID: "alice", Password: "secret"}); err != nil {
 			t.Fatalf("bind %d: %v", i, err)
 		}
 		if err := s.Unbind(testCtx(t)); err != nil {
 			t.Fatalf("unbind %d: %v", i, err)
 		}
+	}
+}
+
+func TestBindAndSubmit(t *testing.T) {
+	sink := &AcceptSink{}
+	srv, addr := startServer(t, ServerConfig{}, sink, testAccount(t, "alice", "secret"))
+	s := bindESME(t, addr, nil, session.Config{}, session.BindTransceiver, "alice", "secret")
+	if s.State() != session.StateBound || s.BindType() != session.BindTransceiver {
+		t.Fatalf("state %v %v", s.State(), s.BindType())
+	}
+	resp, err := s.Send(testCtx(t), submit("4479"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, ok := resp.Body.(*pdu.SubmitSMResp)
+	if !ok || r.MessageID != "1" || resp.Status != pdu.ESME_ROK {
+		t.Fatalf("resp %+v %#v", resp, resp.Body)
+	}
+	in := s.Info()
+	if in.SystemID != "alice" || in.PeerSystemID != "smppgw" || in.PDUsOut != 2 || in.PDUsIn != 2 || in.WindowUsed != 0 {
+		t.Fatalf("client info %+v", in)
+	}
+	eventually(t, "server registry", func() bool { return len(srv.SessionsFor("alice")) == 1 })
+	ss := srv.SessionsFor("alice")[0]
+	if got := ss.Info(); got.SystemID != "alice" || got.BindType != session.BindTransceiver || got.Role != session.RoleSMSC {
+		t.Fatalf("server info %+v", got)
+	}
+	if _, ok := srv.Session(ss.ID()); !ok {
+		t.Fatal("lookup by id failed")
+	}
+}
+
+func TestUnbindFromESME(t *testing.T) {
+	srv, addr := startServer(t, ServerConfig{}, &AcceptSink{}, testAccount(t, "alice", "secret"))
+	rec := newRecorder()
+	s := bindESME(t, addr, rec, session.Config{}, session.BindTransceiver, "alice", "secret")
+	eventually(t, "registry", func() bool { return len(srv.SessionsFor("alice")) == 1 })
+	ss := srv.SessionsFor("alice")[0]
+	if err := s.Unbind(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if reason, _ := rec.waitEnded(t); !errors.Is(reason, session.ErrUnbound) {
+		t.Fatalf("client reason %v", reason)
+	}
+	<-ss.Done()
+	if !errors.Is(ss.Err(), session.ErrPeerUnbound) {
+		t.Fatalf("server reason %v", ss.Err())
+	}
+	eventually(t, "registry cleared", func() bool { return len(srv.SessionsFor("alice")) == 0 && len(srv.Sessions()) == 0 })
+}
+
+func TestServerToESMEDeliveryAndInfo(t *testing.T) {
+	srv, addr := startServer(t, ServerConfig{}, &AcceptSink{}, testAccount(t, "alice", "secret"))
+	rec := newRecorder()
+	bindESME(t, addr, rec, session.Config{}, session.BindTransceiver, "alice", "secret")
+	eventually(t, "registry", func() bool { return len(srv.SessionsFor("alice")) == 1 })
+	ss := srv.SessionsFor("alice")[0]
+	// The SMSC side may not submit.
+	if _, err := ss.Send(testCtx(t), submit("1")); !errors.Is(err, session.ErrNotBound) {
+		t.Fatalf("smsc submit_sm: %v", err)
+	}
+	resp, err := ss.Send(testCtx(t), &pdu.DeliverSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("hi")})
+	if err != nil || resp.Body.CommandID() != pdu.DeliverSMRespID {
+		t.Fatalf("deliver_sm: %+v %v", resp, err)
+	}
+	infos := srv.Sessions()
+	if len(infos) != 1 || infos[0].SystemID != "alice" || infos[0].PDUsOut < 2 || infos[0].Started.IsZero() || infos[0].RemoteAddr == "" {
+		t.Fatalf("sessions %+v", infos)
 	}
 }

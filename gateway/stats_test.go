@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/store"
 )
@@ -27,7 +28,7 @@ func statsAfterTraffic(t *testing.T, st0 store.Store) {
 	}, st0)
 	eventually(t, "the upstream bind", func() bool { return g.Upstreams()[0].Status.State == ClientBound })
 	rec := newRecorder()
-	esme := bindESME(t, addr, rec, SessionConfig{}, BindTransceiver, "acme", "secret")
+	esme := bindESME(t, addr, rec, session.Config{}, session.BindTransceiver, "acme", "secret")
 	ctx := testCtx(t)
 	for i := range n {
 		sm := submit("447700900123")

@@ -92,7 +92,9 @@ func startGateway(t testing.TB, cfg Config, st store.Store) (g *Gateway, addr st
 		})
 	}
 	t.Cleanup(stop)
-	eventually(t, "the gateway to listen", func() bool { return len(g.Server().Addrs()) == 1 })
+	if n := len(g.Server().Addrs()); n != 1 {
+		t.Fatalf("%d listeners once Start returned, want 1", n)
+	}
 	return g, g.Server().Addrs()[0].String(), stop
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/internal/config"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/store"
@@ -69,13 +70,13 @@ func (a *StoreAuthenticator) credentials(ctx context.Context, systemID string) (
 	return credential{hash: sa.PasswordHash, known: true, authorize: authorize}, nil
 }
 
-func storeBindType(b BindType) store.BindTypes {
+func storeBindType(b session.BindType) store.BindTypes {
 	switch b {
-	case BindTransmitter:
+	case session.BindTransmitter:
 		return store.BindTransmitter
-	case BindReceiver:
+	case session.BindReceiver:
 		return store.BindReceiver
-	case BindTransceiver:
+	case session.BindTransceiver:
 		return store.BindTransceiver
 	}
 	return 0
@@ -84,7 +85,7 @@ func storeBindType(b BindType) store.BindTypes {
 // accountFromStore is the gateway's view of a store account (the hash stays in the store).
 func accountFromStore(sa *store.Account) Account {
 	a := Account{SystemID: sa.SystemID, AllowedIPs: sa.AllowIPs, MaxBinds: sa.MaxBinds, Throughput: float64(sa.Throughput)}
-	for _, b := range []BindType{BindTransmitter, BindReceiver, BindTransceiver} {
+	for _, b := range []session.BindType{session.BindTransmitter, session.BindReceiver, session.BindTransceiver} {
 		if sa.BindTypes != 0 && sa.AllowsBind(storeBindType(b)) {
 			a.BindTypes = append(a.BindTypes, b)
 		}
@@ -170,11 +171,11 @@ func clientFromStore(u *store.Upstream) (ClientConfig, error) {
 	c.Name, c.Address, c.SystemID, c.Password, c.SystemType = u.Name, u.Address, u.SystemID, u.Password, u.SystemType
 	switch {
 	case u.BindType&store.BindTransceiver != 0 || u.BindType == 0:
-		c.BindType = BindTransceiver
+		c.BindType = session.BindTransceiver
 	case u.BindType&store.BindTransmitter != 0:
-		c.BindType = BindTransmitter
+		c.BindType = session.BindTransmitter
 	default:
-		c.BindType = BindReceiver
+		c.BindType = session.BindReceiver
 	}
 	if u.Window > 0 {
 		c.Session.Window = u.Window

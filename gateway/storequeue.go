@@ -8,6 +8,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/store"
 )
@@ -134,7 +135,7 @@ func (q *storeQueue) pop(ctx context.Context) (*Job, error) {
 // job wraps a claimed part for the client.
 func (q *storeQueue) job(t *store.PartTask) *Job {
 	j := &Job{Body: submitSMOf(t), Attempts: t.Attempts, Enqueued: t.Accepted, Ref: t}
-	j.Done = func(resp Response, err error) {
+	j.Done = func(resp session.Response, err error) {
 		if err == nil {
 			id := ""
 			if r, ok := resp.Body.(*pdu.SubmitSMResp); ok {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/store"
 )
@@ -197,7 +198,7 @@ func TestErrorsSayItInUserTerms(t *testing.T) {
 		{api(Submission{Source: store.Address{Addr: "ACME"}, Destination: store.Address{Addr: "2"}, Text: "€", DataCoding: &ia5}), "text: character not encodable: '€' (U+20AC) at byte offset 0 in IA5"},
 		{ClientConfig{Address: "x", SystemID: "gw", Password: "123456789"}.Validate(), "password: 9 octets, at most 8"},
 		{ServerConfig{SystemID: strings.Repeat("s", 16)}.Validate(), `system_id: "ssssssssssssssss" is 16 octets, at most 15`},
-		{SessionConfig{InboundLimit: -1}.Validate(), "session.inbound_limit: -1, must not be negative"},
+		{session.Config{InboundLimit: -1}.Validate(), "session.inbound_limit: -1, must not be negative"},
 		{RouterConfig{LongMessages: "smoke"}.Validate(nil), `long_messages "smoke": want udh8, udh16, sar or payload`},
 	} {
 		if c.err == nil || c.err.Error() != c.want {

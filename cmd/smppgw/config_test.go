@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/smppgw/smppgw/gateway"
+	"github.com/smppgw/smppgw/gateway/session"
 )
 
 const examplePath = "../../deploy/smppgw.example.yaml"
@@ -26,7 +27,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	if len(cfg.SMPP.Accounts) != 1 || cfg.SMPP.Accounts[0].SystemID != "acme" || cfg.SMPP.Accounts[0].Throughput != 100 {
 		t.Errorf("accounts = %+v", cfg.SMPP.Accounts)
 	}
-	if len(cfg.Upstreams) != 1 || cfg.Upstreams[0].BindType != gateway.BindTransceiver || cfg.Upstreams[0].ThrottleDelay != 200*time.Millisecond {
+	if len(cfg.Upstreams) != 1 || cfg.Upstreams[0].BindType != session.BindTransceiver || cfg.Upstreams[0].ThrottleDelay != 200*time.Millisecond {
 		t.Errorf("upstreams = %+v", cfg.Upstreams)
 	}
 	if len(cfg.Routing.Routes) != 2 || cfg.Routing.MaxDeliveryAttempts != 10 || cfg.ShutdownTimeout != 30*time.Second {
@@ -40,7 +41,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, st := auth.Authenticate(t.Context(), gateway.BindRequest{SystemID: "acme", Password: "s3cret", BindType: gateway.BindTransceiver, Remote: loopback}); st != 0 {
+	if _, st := auth.Authenticate(t.Context(), gateway.BindRequest{SystemID: "acme", Password: "s3cret", BindType: session.BindTransceiver, Remote: loopback}); st != 0 {
 		t.Errorf("acme/s3cret refused with %v", st)
 	}
 }

@@ -156,7 +156,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 			return fmt.Errorf("api: %w", err)
 		}
 	}
-	addrs := listenAddrs(g.Server(), len(scfg.Listeners))
+	addrs := listenAddrs(g.Server())
 	log.Info().Strs("listen", addrs).Int("accounts", len(accounts)).Int("upstreams", len(cfg.Upstreams)).
 		Int("routes", len(cfg.Routing.Routes)).Msg("smppgw serving")
 
@@ -177,13 +177,8 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 }
 
 // listenAddrs returns the addresses the server listens on, for the start-up log (which tells the
-// actual port when the configuration asked for port 0). Start opens the sockets but registers them
-// from the goroutines that serve them, so give those a moment.
-func listenAddrs(srv *gateway.Server, want int) []string {
-	deadline := time.Now().Add(2 * time.Second)
-	for len(srv.Addrs()) < want && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+// actual port when the configuration asked for port 0).
+func listenAddrs(srv *gateway.Server) []string {
 	var out []string
 	for _, a := range srv.Addrs() {
 		out = append(out, a.String())

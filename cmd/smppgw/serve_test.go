@@ -23,6 +23,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/smppgw/smppgw/gateway"
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/pdu/dlr"
 )
@@ -118,15 +119,15 @@ func startServe(t *testing.T, yaml string) (addr string, lt *logTail, stop func(
 
 // esme is an ESME bound to the daemon, recording the deliver_sm it gets.
 type esme struct {
-	gateway.BaseHandler
-	s       *gateway.Session
+	session.BaseHandler
+	s       *session.Session
 	mu      sync.Mutex
 	got     []*pdu.DeliverSM
 	arrived chan struct{}
 	closed  chan error
 }
 
-func (e *esme) HandleRequest(s *gateway.Session, req gateway.Request) {
+func (e *esme) HandleRequest(s *session.Session, req session.Request) {
 	if d, ok := req.Body.(*pdu.DeliverSM); ok {
 		e.mu.Lock()
 		e.got = append(e.got, d)
@@ -139,7 +140,7 @@ func (e *esme) HandleRequest(s *gateway.Session, req gateway.Request) {
 	_ = s.Respond(req, pdu.ESME_ROK, nil)
 }
 
-func (e *esme) HandleClosed(_ *gateway.Session, reason error) { e.closed <- reason }
+func (e *esme) HandleClosed(_ *session.Session, reason error) { e.closed <- reason }
 
 func (e *esme) delivered() []*pdu.DeliverSM {
 	e.mu.Lock()
@@ -154,11 +155,11 @@ func bindESME(t *testing.T, addr, id, pw string) (*esme, error) {
 		t.Fatal(err)
 	}
 	e := &esme{arrived: make(chan struct{}, 1), closed: make(chan error, 1)}
-	e.s = gateway.NewSession(c, gateway.SessionOptions{Role: gateway.RoleESME, Handler: e, Logger: zerolog.Nop()})
+	e.s = session.New(c, session.Options{Role: session.RoleESME, Handler: e, Logger: zerolog.Nop()})
 	t.Cleanup(func() { e.s.Close(); <-e.s.Done() })
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	_, err = e.s.Bind(ctx, gateway.BindTransceiver, gateway.BindParams{SystemID: id, Password: pw})
+	_, err = e.s.Bind(ctx, session.BindTransceiver, session.BindParams{SystemID: id, Password: pw})
 	return e, err
 }
 
@@ -368,7 +369,7 @@ shutdown_timeout: 5s
 	stop()
 	select {
 	case reason := <-e.closed:
-		if !errors.Is(reason, gateway.ErrPeerUnbound) {
+		if !errors.Is(reason, session.ErrPeerUnbound) {
 			t.Errorf("ESME session ended with %v, want the gateway's unbind", reason)
 		}
 	case <-time.After(wait):
@@ -445,7 +446,7 @@ func TestServeSIGTERM(t *testing.T) {
 	}
 	select {
 	case reason := <-e.closed:
-		if !errors.Is(reason, gateway.ErrPeerUnbound) {
+		if !errors.Is(reason, session.ErrPeerUnbound) {
 			t.Errorf("ESME session ended with %v, want the gateway's unbind", reason)
 		}
 	case <-time.After(wait):

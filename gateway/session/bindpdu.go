@@ -1,12 +1,12 @@
-package gateway
+package session
 
 import "github.com/smppgw/smppgw/pdu"
 
 // The three bind requests of SMPP 3.4 share one field layout, and so do pdu's three types for them:
 // a *pdu.BindTransceiver serves as the common view, converted to and from the other two.
 
-// bindOf returns the bind type and fields of a bind request, or false for any other body.
-func bindOf(body pdu.Body) (BindType, *pdu.BindTransceiver, bool) {
+// BindOf returns the bind type and fields of a bind request, or false for any other body.
+func BindOf(body pdu.Body) (BindType, *pdu.BindTransceiver, bool) {
 	switch b := body.(type) {
 	case *pdu.BindTransmitter:
 		return BindTransmitter, (*pdu.BindTransceiver)(b), true

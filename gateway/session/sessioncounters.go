@@ -1,4 +1,4 @@
-package gateway
+package session
 
 import (
 	"crypto/tls"
@@ -81,7 +81,7 @@ func (c *sessionCounters) count(id pdu.CommandID, status pdu.CommandStatus, reqs
 }
 
 // fill copies the counters into in.
-func (c *sessionCounters) fill(in *SessionInfo) {
+func (c *sessionCounters) fill(in *Info) {
 	in.RequestsIn, in.RequestsOut = c.requestsIn.Load(), c.requestsOut.Load()
 	in.ResponsesIn, in.ResponsesOut = c.responsesIn.Load(), c.responsesOut.Load()
 	in.ResponseErrorsIn, in.ResponseErrorsOut = c.respErrorsIn.Load(), c.respErrorsOut.Load()

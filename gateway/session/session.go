@@ -1,4 +1,4 @@
-package gateway
+package session
 
 import (
 	"context"
@@ -51,11 +51,11 @@ func (s State) String() string {
 	return "unknown"
 }
 
-// SessionOptions are what NewSession needs besides the connection.
-type SessionOptions struct {
+// Options are what New needs besides the connection.
+type Options struct {
 	Role    Role
 	Handler Handler // nil means BaseHandler
-	Config  SessionConfig
+	Config  Config
 	Logger  zerolog.Logger
 	// SystemID is ours, sent in bind_resp (SMSC role). Empty means "smppgw".
 	SystemID string
@@ -71,8 +71,8 @@ type BindParams struct {
 	AddressRange string
 }
 
-// SessionInfo is a snapshot of a session, taken without stopping it.
-type SessionInfo struct {
+// Info is a snapshot of a session, taken without stopping it.
+type Info struct {
 	ID             uint64
 	Role           Role
 	RemoteAddr     string
@@ -113,9 +113,6 @@ type SessionInfo struct {
 
 var sessionIDs atomic.Uint64
 
-// maxQueuedOut is how many encoded octets may wait for the writer before the reader stops reading.
-const maxQueuedOut = 1 << 20
-
 // waiter carries one response to a goroutine blocked in Send; pooled, with a channel made once.
 type waiter struct {
 	ch   chan struct{}
@@ -141,7 +138,7 @@ type Session struct {
 	role    Role
 	conn    net.Conn
 	h       Handler
-	cfg     SessionConfig
+	cfg     Config
 	log     zerolog.Logger
 	localID string
 	started time.Time
@@ -167,16 +164,7 @@ type Session struct {
 	lastIn  atomic.Int64 // when the latest burst of PDUs was read: time since started (monotonic)
 	enqBusy atomic.Bool  // an enquire_link of ours is pending
 
-	// wmu guards the outgoing buffer: senders encode straight into wbuf, the writer swaps it out.
-	wmu      sync.Mutex
-	wbuf     []byte
-	wpending bool
-	wclosing bool // no more writes; the writer flushes what is queued and closes
-	wabort   bool // no more writes; the writer drops what is queued
-	wsig     chan struct{}
-	wdone    chan struct{}
-	wqueued  atomic.Int64  // octets encoded and not yet taken by the writer
-	wspace   chan struct{} // the writer took the queued octets
+	out outbound // the write side: the outgoing buffer and the writer
 
 	inPending atomic.Int32
 	inWake    chan struct{}
@@ -190,19 +178,19 @@ type Session struct {
 	unbindAcked atomic.Bool
 	inIdle      chan struct{}
 
-	pdusIn, pdusOut, timeouts, late, lost atomic.Uint64
-	ctr                                   sessionCounters
+	pdusIn, timeouts, late, lost atomic.Uint64
+	ctr                          sessionCounters
 
 	closeOnce sync.Once
 	closing   chan struct{}
 	done      chan struct{}
 }
 
-// NewSession starts a session on conn and returns it; it runs until the connection ends or it is
-// unbound or closed. A server accepts a connection and calls NewSession with RoleSMSC; a client dials,
-// calls NewSession with RoleESME and then Bind.
-func NewSession(conn net.Conn, o SessionOptions) *Session {
-	cfg := o.Config.withDefaults()
+// New starts a session on conn and returns it; it runs until the connection ends or it is
+// unbound or closed. A server accepts a connection and calls New with RoleSMSC; a client dials,
+// calls New with RoleESME and then Bind.
+func New(conn net.Conn, o Options) *Session {
+	cfg := o.Config.WithDefaults()
 	h := o.Handler
 	if h == nil {
 		h = BaseHandler{}
@@ -220,16 +208,13 @@ func NewSession(conn net.Conn, o SessionOptions) *Session {
 		local:   addrString(conn.LocalAddr()),
 		win:     newWindow(cfg.Window),
 		sem:     make(chan struct{}, cfg.Window),
-		wbuf:    make([]byte, 0, 4096),
-		wsig:    make(chan struct{}, 1),
-		wspace:  make(chan struct{}, 1),
-		wdone:   make(chan struct{}),
 		inWake:  make(chan struct{}, 1),
 		inIdle:  make(chan struct{}, 1),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
 	s.unbindOut = make(chan struct{})
+	s.out.init(conn, s.started, cfg.WriteTimeout)
 	if s.localID == "" {
 		s.localID = "smppgw"
 	}
@@ -249,7 +234,7 @@ func NewSession(conn net.Conn, o SessionOptions) *Session {
 		s.enquire.Reset(cfg.EnquireLink)
 		s.mu.Unlock()
 	}
-	go s.writeLoop()
+	go s.out.loop(s.writeFailed)
 	go s.readLoop()
 	return s
 }
@@ -283,6 +268,20 @@ func (s *Session) RemoteAddr() net.Addr { return s.conn.RemoteAddr() }
 // Logger is the session's logger, carrying its id and remote address.
 func (s *Session) Logger() *zerolog.Logger { return &s.log }
 
+// Config is the session's configuration, defaults applied.
+func (s *Session) Config() Config { return s.cfg }
+
+// Started is when the session began (the connection was accepted or dialed).
+func (s *Session) Started() time.Time { return s.started }
+
+// PeerGone reports whether the peer has closed or reset the connection, without reading from it, so
+// that a Handler deciding a bind on the reader can give up on a peer that left.
+func (s *Session) PeerGone() bool { return peerGone(s.conn) }
+
+// Closing is closed once the session starts to end (Close, Abort, an unbind, a socket error, the bind
+// timeout), before Done: a Handler callback running on the reader can stop waiting then.
+func (s *Session) Closing() <-chan struct{} { return s.closing }
+
 // Done is closed once the session has ended and its Handler has been told (HandleClosed, Terminate).
 func (s *Session) Done() <-chan struct{} { return s.done }
 
@@ -299,14 +298,14 @@ func (s *Session) Err() error {
 }
 
 // Info returns a snapshot of the session's identity and counters.
-func (s *Session) Info() SessionInfo {
+func (s *Session) Info() Info {
 	s.mu.Lock()
 	sys, peer, reason := s.systemID, s.peerID, s.closeReason
 	s.mu.Unlock()
-	in := SessionInfo{
+	in := Info{
 		ID: s.id, Role: s.role, RemoteAddr: s.remote, LocalAddr: s.local,
 		SystemID: sys, PeerSystemID: peer, BindType: s.BindType(), State: s.State(), Started: s.started,
-		PDUsIn: s.pdusIn.Load(), PDUsOut: s.pdusOut.Load(),
+		PDUsIn: s.pdusIn.Load(), PDUsOut: s.out.pdus.Load(),
 		WindowUsed: len(s.sem), WindowSize: cap(s.sem),
 		InboundPending: int(s.inPending.Load()), InboundLimit: s.cfg.InboundLimit,
 		Timeouts: s.timeouts.Load(), LateResponses: s.late.Load(), Lost: s.lost.Load(),
@@ -408,7 +407,7 @@ func (s *Session) Bind(ctx context.Context, bt BindType, p BindParams) (Response
 	body := bindBody(bt, &pdu.BindTransceiver{SystemID: p.SystemID, Password: p.Password, SystemType: p.SystemType,
 		InterfaceVersion: 0x34, AddrTON: p.AddrTON, AddrNPI: p.AddrNPI, AddressRange: p.AddressRange})
 	if body == nil {
-		return Response{}, errors.New("gateway: Bind needs a bind type")
+		return Response{}, errors.New("session: Bind needs a bind type")
 	}
 	resp, err := s.sendInternal(ctx, body)
 	if err != nil {
@@ -424,7 +423,7 @@ func (s *Session) Bind(ctx context.Context, bt BindType, p BindParams) (Response
 // boundBy records a successful bind of ours. It runs on the reader before the next PDU is read, so a
 // deliver_sm that follows the bind_resp at once finds the session bound.
 func (s *Session) boundBy(req pdu.Body, resp pdu.Body) {
-	bt, b, ok := bindOf(req)
+	bt, b, ok := BindOf(req)
 	if !ok {
 		return
 	}
@@ -535,6 +534,10 @@ drain:
 // pending requests become lost PDUs. It does not wait; see Done.
 func (s *Session) Close() { s.shutdown(ErrClosed, true) }
 
+// Abort ends the session at once: the connection is closed without flushing what is queued, and
+// pending requests become lost PDUs. It does not wait; see Done.
+func (s *Session) Abort() { s.shutdown(ErrClosed, false) }
+
 // checkOutbound applies the bind-state rules to a request of ours.
 func (s *Session) checkOutbound(body pdu.Body) error {
 	if body == nil {
@@ -563,14 +566,14 @@ func (s *Session) allowedOut(id pdu.CommandID) bool {
 	case pdu.EnquireLinkID:
 		return true
 	case pdu.SubmitSMID, pdu.SubmitMultiID, pdu.QuerySMID, pdu.CancelSMID, pdu.ReplaceSMID:
-		return s.role == RoleESME && bt.canSubmit()
+		return s.role == RoleESME && bt.CanSubmit()
 	case pdu.DataSMID:
 		if s.role == RoleESME {
-			return bt.canSubmit()
+			return bt.CanSubmit()
 		}
-		return bt.canReceive()
+		return bt.CanReceive()
 	case pdu.DeliverSMID, pdu.AlertNotificationID:
-		return s.role == RoleSMSC && bt.canReceive()
+		return s.role == RoleSMSC && bt.CanReceive()
 	}
 	return false // binds, unbind and outbind have their own methods
 }
@@ -584,14 +587,14 @@ func (s *Session) allowedIn(id pdu.CommandID) bool {
 	bt := s.BindType()
 	switch id {
 	case pdu.SubmitSMID, pdu.SubmitMultiID, pdu.QuerySMID, pdu.CancelSMID, pdu.ReplaceSMID:
-		return s.role == RoleSMSC && bt.canSubmit()
+		return s.role == RoleSMSC && bt.CanSubmit()
 	case pdu.DataSMID:
 		if s.role == RoleSMSC {
-			return bt.canSubmit()
+			return bt.CanSubmit()
 		}
-		return bt.canReceive()
+		return bt.CanReceive()
 	case pdu.DeliverSMID, pdu.AlertNotificationID:
-		return s.role == RoleESME && bt.canReceive()
+		return s.role == RoleESME && bt.CanReceive()
 	}
 	return false
 }
@@ -856,98 +859,24 @@ func (s *Session) admitDraining(h pdu.Header) bool {
 
 // write encodes one PDU straight into the outgoing buffer and wakes the writer if it was idle.
 func (s *Session) write(seq uint32, status pdu.CommandStatus, body pdu.Body) error {
-	s.wmu.Lock()
-	if s.wclosing {
-		s.wmu.Unlock()
-		return ErrClosed
-	}
-	b, err := pdu.Append(s.wbuf, seq, status, body)
-	if err != nil {
-		s.wmu.Unlock()
+	if err := s.out.append(seq, status, body); err != nil {
 		return err
 	}
-	s.wbuf = b
-	s.queuedUnlock()
 	s.ctr.wrote(body.CommandID(), status)
 	return nil
 }
 
 // writeHeader writes a header-only PDU: generic_nack, or a response with an error status.
 func (s *Session) writeHeader(id pdu.CommandID, status pdu.CommandStatus, seq uint32) error {
-	s.wmu.Lock()
-	if s.wclosing {
-		s.wmu.Unlock()
-		return ErrClosed
+	if err := s.out.appendHeader(id, status, seq); err != nil {
+		return err
 	}
-	s.wbuf = pdu.AppendHeader(s.wbuf, pdu.Header{Length: pdu.HeaderLen, ID: id, Status: status, Sequence: seq})
-	s.queuedUnlock()
 	s.ctr.wrote(id, status)
 	return nil
 }
 
-// queuedUnlock is the end of every write: with s.wmu held and one more PDU appended to s.wbuf, it
-// publishes the buffered size, releases s.wmu and wakes the writer unless a wake is already pending.
-func (s *Session) queuedUnlock() {
-	s.wqueued.Store(int64(len(s.wbuf)))
-	wake := !s.wpending
-	s.wpending = true
-	s.wmu.Unlock()
-	s.pdusOut.Add(1)
-	if wake {
-		select {
-		case s.wsig <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// writeLoop owns the socket's write side: it takes whatever has been encoded since its last write and
-// writes it in one call, so bursts coalesce into few syscalls; it flushes and closes when asked to.
-func (s *Session) writeLoop() {
-	defer close(s.wdone)
-	spare := make([]byte, 0, 4096)
-	var deadline time.Duration // when the write deadline set on the socket expires, since started
-	for range s.wsig {
-		s.wmu.Lock()
-		buf := s.wbuf
-		s.wbuf = spare[:0]
-		s.wpending = false
-		s.wqueued.Store(0)
-		closing, abort := s.wclosing, s.wabort
-		s.wmu.Unlock()
-		select {
-		case s.wspace <- struct{}{}:
-		default:
-		}
-		if abort {
-			s.conn.Close()
-			return
-		}
-		if len(buf) > 0 {
-			// Refreshed only when half used up, not per write: a stalled write still fails
-			// within WriteTimeout/2 to WriteTimeout.
-			if now := time.Since(s.started); deadline-now < s.cfg.WriteTimeout/2 {
-				deadline = now + s.cfg.WriteTimeout
-				s.conn.SetWriteDeadline(s.started.Add(deadline))
-			}
-			if _, err := s.conn.Write(buf); err != nil {
-				s.shutdown(err, false)
-				s.conn.Close()
-				return
-			}
-		}
-		spare = buf[:0]
-		if closing {
-			s.wmu.Lock()
-			empty := len(s.wbuf) == 0
-			s.wmu.Unlock()
-			if empty {
-				s.conn.Close()
-				return
-			}
-		}
-	}
-}
+// writeFailed ends the session after a failed write; the writer closes the connection.
+func (s *Session) writeFailed(err error) { s.shutdown(err, false) }
 
 // shutdown starts the end of the session once: with flush, what is queued is written before the
 // connection closes; without, the connection closes now. The reader then finishes the session.
@@ -957,19 +886,11 @@ func (s *Session) shutdown(reason error, flush bool) {
 		s.closeReason = reason
 		s.mu.Unlock()
 		close(s.closing)
-		s.wmu.Lock()
-		s.wclosing = true
-		if !flush {
-			s.wabort = true
-		}
-		s.wmu.Unlock()
+		s.out.stop(!flush)
 		if !flush {
 			s.conn.Close()
 		}
-		select {
-		case s.wsig <- struct{}{}:
-		default:
-		}
+		s.out.wake()
 	})
 }
 
@@ -989,9 +910,9 @@ func (s *Session) readLoop() {
 		}
 		// A peer that sends without reading our answers would make them pile up: stop reading
 		// while more than maxQueuedOut octets wait for the writer.
-		for s.wqueued.Load() > maxQueuedOut {
+		for s.out.queued.Load() > maxQueuedOut {
 			select {
-			case <-s.wspace:
+			case <-s.out.space:
 			case <-s.closing:
 				return
 			}
@@ -1186,7 +1107,7 @@ func (s *Session) bind(h pdu.Header, body pdu.Body) {
 	}
 	var sysID string
 	var version uint8
-	bt, b, ok := bindOf(body)
+	bt, b, ok := BindOf(body)
 	if ok {
 		sysID, version = b.SystemID, b.InterfaceVersion
 	}
@@ -1218,20 +1139,16 @@ func (s *Session) bind(h pdu.Header, body pdu.Body) {
 	}
 	s.bindTmr.Stop()
 	s.log.Info().Str("system_id", sysID).Stringer("bind_type", bt).Msg("bound")
-	if n, ok := s.h.(boundNotifier); ok {
-		n.handleBound(s)
+	if n, ok := s.h.(BoundHandler); ok {
+		n.HandleBound(s)
 	}
 }
-
-// boundNotifier is implemented by Handlers that want to know when a peer's bind has completed
-// (bind_resp written, session bound).
-type boundNotifier interface{ handleBound(s *Session) }
 
 // finish ends the session once the reader has stopped: it waits for the writer, fails every pending
 // request (lost), and tells the Handler.
 func (s *Session) finish() {
 	s.shutdown(io.EOF, false)
-	<-s.wdone
+	<-s.out.done
 	s.expiry.Stop()
 	s.bindTmr.Stop()
 	if s.enquire != nil {

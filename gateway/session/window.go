@@ -1,4 +1,4 @@
-package gateway
+package session
 
 import (
 	"time"
@@ -6,7 +6,7 @@ import (
 	"github.com/smppgw/smppgw/pdu"
 )
 
-// maxWindow caps SessionConfig.Window so the pending table stays a sensible size.
+// maxWindow caps Config.Window so the pending table stays a sensible size.
 const maxWindow = 1 << 16
 
 // internalSlots is room kept in the table beyond the window for the session's own requests (bind,

@@ -1,4 +1,4 @@
-package gateway
+package session
 
 import (
 	"bytes"
@@ -14,38 +14,9 @@ import (
 	"github.com/smppgw/smppgw/pdu"
 )
 
-func TestBindAndSubmit(t *testing.T) {
-	sink := &AcceptSink{}
-	srv, addr := startServer(t, ServerConfig{}, sink, testAccount(t, "alice", "secret"))
-	s := bindESME(t, addr, nil, SessionConfig{}, BindTransceiver, "alice", "secret")
-	if s.State() != StateBound || s.BindType() != BindTransceiver {
-		t.Fatalf("state %v %v", s.State(), s.BindType())
-	}
-	resp, err := s.Send(testCtx(t), submit("4479"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, ok := resp.Body.(*pdu.SubmitSMResp)
-	if !ok || r.MessageID != "1" || resp.Status != pdu.ESME_ROK {
-		t.Fatalf("resp %+v %#v", resp, resp.Body)
-	}
-	in := s.Info()
-	if in.SystemID != "alice" || in.PeerSystemID != "smppgw" || in.PDUsOut != 2 || in.PDUsIn != 2 || in.WindowUsed != 0 {
-		t.Fatalf("client info %+v", in)
-	}
-	eventually(t, "server registry", func() bool { return len(srv.SessionsFor("alice")) == 1 })
-	ss := srv.SessionsFor("alice")[0]
-	if got := ss.Info(); got.SystemID != "alice" || got.BindType != BindTransceiver || got.Role != RoleSMSC {
-		t.Fatalf("server info %+v", got)
-	}
-	if _, ok := srv.Session(ss.ID()); !ok {
-		t.Fatal("lookup by id failed")
-	}
-}
-
 func TestSequenceWraps(t *testing.T) {
-	_, addr := startServer(t, ServerConfig{}, &AcceptSink{}, testAccount(t, "alice", "secret"))
-	s := bindESME(t, addr, nil, SessionConfig{}, BindTransmitter, "alice", "secret")
+	_, addr := startSMSC(t, Config{}, nil)
+	s := bindESME(t, addr, nil, Config{}, BindTransmitter, "alice", "secret")
 	s.mu.Lock()
 	s.win.next = pdu.MaxSequence - 1
 	s.mu.Unlock()
@@ -66,7 +37,7 @@ func TestSequenceWraps(t *testing.T) {
 }
 
 func TestWindowFullBlocksAndUnblocks(t *testing.T) {
-	s, p := boundToRaw(t, nil, SessionConfig{Window: 2})
+	s, p := boundToRaw(t, nil, Config{Window: 2})
 	ctx := testCtx(t)
 	var got [2]pdu.Header
 	for i := range 2 {
@@ -107,7 +78,7 @@ func TestWindowFullBlocksAndUnblocks(t *testing.T) {
 
 func TestResponseTimeoutAndLateResponse(t *testing.T) {
 	rec := newRecorder()
-	s, p := boundToRaw(t, rec, SessionConfig{ResponseTimeout: 100 * time.Millisecond, EnquireLink: -1})
+	s, p := boundToRaw(t, rec, Config{ResponseTimeout: 100 * time.Millisecond, EnquireLink: -1})
 	if err := s.SendAsync(testCtx(t), submit("1"), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +114,7 @@ func TestResponseTimeoutAndLateResponse(t *testing.T) {
 
 func TestPeerClosesMidWindow(t *testing.T) {
 	rec := newRecorder()
-	s, p := boundToRaw(t, rec, SessionConfig{Window: 10, EnquireLink: -1})
+	s, p := boundToRaw(t, rec, Config{Window: 10, EnquireLink: -1})
 	ctx := testCtx(t)
 	var seqs []uint32
 	for _, to := range []string{"1", "2", "3", "4"} {
@@ -178,8 +149,8 @@ func TestPeerClosesMidWindow(t *testing.T) {
 }
 
 func TestEnquireLinkKeepsIdleBindUp(t *testing.T) {
-	_, addr := startServer(t, ServerConfig{Session: SessionConfig{EnquireLink: 30 * time.Millisecond}}, &AcceptSink{}, testAccount(t, "alice", "secret"))
-	s := bindESME(t, addr, nil, SessionConfig{EnquireLink: 30 * time.Millisecond, ResponseTimeout: time.Second}, BindTransceiver, "alice", "secret")
+	_, addr := startSMSC(t, Config{EnquireLink: 30 * time.Millisecond}, nil)
+	s := bindESME(t, addr, nil, Config{EnquireLink: 30 * time.Millisecond, ResponseTimeout: time.Second}, BindTransceiver, "alice", "secret")
 	eventually(t, "several enquire_link exchanges", func() bool { return s.Info().PDUsIn >= 6 })
 	if s.State() != StateBound {
 		t.Fatalf("state %v", s.State())
@@ -191,7 +162,7 @@ func TestEnquireLinkKeepsIdleBindUp(t *testing.T) {
 
 func TestEnquireLinkDetectsDeadPeer(t *testing.T) {
 	rec := newRecorder()
-	s, p := boundToRaw(t, rec, SessionConfig{EnquireLink: 30 * time.Millisecond, ResponseTimeout: 60 * time.Millisecond})
+	s, p := boundToRaw(t, rec, Config{EnquireLink: 30 * time.Millisecond, ResponseTimeout: 60 * time.Millisecond})
 	p.expect(pdu.EnquireLinkID, pdu.ESME_ROK) // and never answer
 	reason, lost := rec.waitEnded(t)
 	if !errors.Is(reason, ErrEnquireLinkTimeout) || len(lost) != 0 {
@@ -207,7 +178,7 @@ func TestEnquireLinkDetectsDeadPeer(t *testing.T) {
 // one: with a 200ms interval, one within the first 1.5 intervals and at least 4 (at most 6) in 1.1s.
 func TestEnquireLinkEveryInterval(t *testing.T) {
 	const interval = 200 * time.Millisecond
-	_, p := boundToRaw(t, nil, SessionConfig{EnquireLink: interval, ResponseTimeout: time.Second})
+	_, p := boundToRaw(t, nil, Config{EnquireLink: interval, ResponseTimeout: time.Second})
 	start := time.Now()
 	count := func(until time.Time) int {
 		n := 0
@@ -236,7 +207,7 @@ func TestEnquireLinkEveryInterval(t *testing.T) {
 }
 
 func TestEnquireLinkAnsweredBeforeBind(t *testing.T) {
-	_, addr := startServer(t, ServerConfig{}, &AcceptSink{})
+	_, addr := startSMSC(t, Config{}, nil)
 	p := dialRaw(t, addr)
 	seq := p.request(&pdu.EnquireLink{})
 	h, _ := p.expect(pdu.EnquireLinkRespID, pdu.ESME_ROK)
@@ -245,41 +216,21 @@ func TestEnquireLinkAnsweredBeforeBind(t *testing.T) {
 	}
 }
 
-func TestUnbindFromESME(t *testing.T) {
-	srv, addr := startServer(t, ServerConfig{}, &AcceptSink{}, testAccount(t, "alice", "secret"))
-	rec := newRecorder()
-	s := bindESME(t, addr, rec, SessionConfig{}, BindTransceiver, "alice", "secret")
-	eventually(t, "registry", func() bool { return len(srv.SessionsFor("alice")) == 1 })
-	ss := srv.SessionsFor("alice")[0]
-	if err := s.Unbind(testCtx(t)); err != nil {
-		t.Fatal(err)
-	}
-	if reason, _ := rec.waitEnded(t); !errors.Is(reason, ErrUnbound) {
-		t.Fatalf("client reason %v", reason)
-	}
-	<-ss.Done()
-	if !errors.Is(ss.Err(), ErrPeerUnbound) {
-		t.Fatalf("server reason %v", ss.Err())
-	}
-	eventually(t, "registry cleared", func() bool { return len(srv.SessionsFor("alice")) == 0 && len(srv.Sessions()) == 0 })
-}
-
 func TestUnbindFromSMSCWaitsForInFlight(t *testing.T) {
 	// The ESME side answers deliver_sm only when told, so the server's unbind has to wait for it.
-	srv, addr := startServer(t, ServerConfig{}, &AcceptSink{}, testAccount(t, "bob", "pw"))
+	srv, addr := startSMSC(t, Config{}, nil)
 	rec := newRecorder()
 	pending := make(chan Request, 1)
 	rec.onRequest = func(_ *Session, req Request) { pending <- req }
-	s := bindESME(t, addr, rec, SessionConfig{}, BindReceiver, "bob", "pw")
-	eventually(t, "registry", func() bool { return len(srv.SessionsFor("bob")) == 1 })
-	ss := srv.SessionsFor("bob")[0]
+	s := bindESME(t, addr, rec, Config{}, BindReceiver, "alice", "secret")
+	ss := next(t, srv.bound)
 	delivered := make(chan error, 1)
 	if err := ss.SendAsync(testCtx(t), &pdu.DeliverSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("mo")}, func(_ Response, err error) { delivered <- err }); err != nil {
 		t.Fatal(err)
 	}
 	req := <-pending
 	unbound := make(chan error, 1)
-	go func() { unbound <- srv.Unbind(testCtx(t), ss.ID()) }()
+	go func() { unbound <- ss.Unbind(testCtx(t)) }()
 	eventually(t, "unbinding state", func() bool { return ss.State() == StateUnbinding })
 	if _, err := ss.Send(testCtx(t), &pdu.DeliverSM{}); !errors.Is(err, ErrNotBound) {
 		t.Fatalf("send while unbinding: %v", err)
@@ -299,7 +250,7 @@ func TestUnbindFromSMSCWaitsForInFlight(t *testing.T) {
 }
 
 func TestBindStateChecks(t *testing.T) {
-	_, addr := startServer(t, ServerConfig{}, &AcceptSink{}, testAccount(t, "alice", "secret"))
+	_, addr := startSMSC(t, Config{}, nil)
 	p := dialRaw(t, addr)
 	p.request(submit("1"))
 	p.expect(pdu.SubmitSMRespID, pdu.ESME_RINVBNDSTS)
@@ -316,7 +267,7 @@ func TestBindStateChecks(t *testing.T) {
 	p.expect(pdu.DeliverSMRespID, pdu.ESME_RINVBNDSTS)
 
 	// Our own side checks too.
-	s := dialESME(t, addr, nil, SessionConfig{})
+	s := dialESME(t, addr, nil, Config{})
 	if _, err := s.Send(testCtx(t), submit("1")); !errors.Is(err, ErrNotBound) {
 		t.Fatalf("submit before bind: %v", err)
 	}
@@ -332,7 +283,7 @@ func TestBindStateChecks(t *testing.T) {
 }
 
 func TestUnknownCommandAndBadPDUs(t *testing.T) {
-	_, addr := startServer(t, ServerConfig{}, &AcceptSink{}, testAccount(t, "alice", "secret"))
+	_, addr := startSMSC(t, Config{}, nil)
 	p := dialRaw(t, addr)
 	p.request(&pdu.BindTransceiver{SystemID: "alice", Password: "secret"})
 	p.expect(pdu.BindTransceiverRespID, pdu.ESME_ROK)
@@ -375,7 +326,7 @@ func TestNoMadeUpResponsesForOutbindAndAlertNotification(t *testing.T) {
 	}
 
 	// Server side: an ESME sends what only an SMSC may send.
-	_, addr := startServer(t, ServerConfig{}, &AcceptSink{}, testAccount(t, "alice", "secret"))
+	_, addr := startSMSC(t, Config{}, nil)
 	p := dialRaw(t, addr)
 	p.request(&pdu.BindTransceiver{SystemID: "alice", Password: "secret"})
 	p.expect(pdu.BindTransceiverRespID, pdu.ESME_ROK)
@@ -395,7 +346,7 @@ func TestNoMadeUpResponsesForOutbindAndAlertNotification(t *testing.T) {
 
 	// Client side: the SMSC sends outbind on a bound session, then alert_notifications.
 	rec := newRecorder()
-	_, sp := boundToRaw(t, rec, SessionConfig{})
+	_, sp := boundToRaw(t, rec, Config{})
 	nack(sp, sp.request(&pdu.Outbind{SystemID: "smsc"}), pdu.ESME_RINVBNDSTS)
 	undecodable(sp, pdu.AlertNotificationID, 60)
 	if h, _ = sp.read(); h.ID != pdu.GenericNackID || h.Status == pdu.ESME_ROK || h.Sequence != 60 {
@@ -414,7 +365,7 @@ func TestNoMadeUpResponsesForOutbindAndAlertNotification(t *testing.T) {
 }
 
 func TestOversizedLengthClosesAfterNack(t *testing.T) {
-	_, addr := startServer(t, ServerConfig{Session: SessionConfig{MaxPDULength: 1024}}, &AcceptSink{})
+	_, addr := startSMSC(t, Config{MaxPDULength: 1024}, nil)
 	p := dialRaw(t, addr)
 	p.write(pdu.AppendHeader(nil, pdu.Header{Length: 1 << 20, ID: pdu.SubmitSMID, Sequence: 9}))
 	h, _ := p.expect(pdu.GenericNackID, pdu.ESME_RINVCMDLEN)
@@ -430,10 +381,9 @@ func TestOversizedLengthClosesAfterNack(t *testing.T) {
 }
 
 func TestTruncatedFrame(t *testing.T) {
-	srv, addr := startServer(t, ServerConfig{}, &AcceptSink{})
+	srv, addr := startSMSC(t, Config{}, nil)
 	p := dialRaw(t, addr)
-	eventually(t, "session", func() bool { return len(srv.Sessions()) == 1 })
-	ss, _ := srv.Session(srv.Sessions()[0].ID)
+	ss := next(t, srv.accepted)
 	frame := pdu.AppendHeader(nil, pdu.Header{Length: 60, ID: pdu.BindTransmitterID, Sequence: 1})
 	p.write(append(frame, "alice\x00sec"...))
 	p.c.(interface{ CloseWrite() error }).CloseWrite()
@@ -448,9 +398,8 @@ func TestTruncatedFrame(t *testing.T) {
 }
 
 func TestInboundLimitThrottles(t *testing.T) {
-	hold := make(chan Inbound, 10)
-	sink := &holdSink{held: hold}
-	_, addr := startServer(t, ServerConfig{Session: SessionConfig{InboundLimit: 2, ThrottleInbound: true}}, sink, testAccount(t, "alice", "secret"))
+	hold := make(chan held, 10)
+	_, addr := startSMSC(t, Config{InboundLimit: 2, ThrottleInbound: true}, holdAll(hold))
 	p := dialRaw(t, addr)
 	p.request(&pdu.BindTransmitter{SystemID: "alice", Password: "secret"})
 	p.expect(pdu.BindTransmitterRespID, pdu.ESME_ROK)
@@ -477,8 +426,8 @@ func TestInboundLimitThrottles(t *testing.T) {
 }
 
 func TestInboundLimitStopsReading(t *testing.T) {
-	hold := make(chan Inbound, 10)
-	_, addr := startServer(t, ServerConfig{Session: SessionConfig{InboundLimit: 2}}, &holdSink{held: hold}, testAccount(t, "alice", "secret"))
+	hold := make(chan held, 10)
+	_, addr := startSMSC(t, Config{InboundLimit: 2}, holdAll(hold))
 	p := dialRaw(t, addr)
 	p.request(&pdu.BindTransmitter{SystemID: "alice", Password: "secret"})
 	p.expect(pdu.BindTransmitterRespID, pdu.ESME_ROK)
@@ -488,16 +437,16 @@ func TestInboundLimitStopsReading(t *testing.T) {
 	first, second := <-hold, <-hold
 	select {
 	case m := <-hold:
-		t.Fatalf("read beyond the inbound limit: seq %d", m.Request.Sequence)
+		t.Fatalf("read beyond the inbound limit: seq %d", m.req.Sequence)
 	case <-time.After(50 * time.Millisecond):
 	}
-	if in := first.Session.Info(); in.InboundPending != 2 {
+	if in := first.s.Info(); in.InboundPending != 2 {
 		t.Fatalf("pending %d", in.InboundPending)
 	}
 	first.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "1"})
 	third := <-hold
-	if third.Request.Sequence != 4 {
-		t.Fatalf("third seq %d", third.Request.Sequence)
+	if third.req.Sequence != 4 {
+		t.Fatalf("third seq %d", third.req.Sequence)
 	}
 	second.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "2"})
 	third.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "3"})
@@ -506,15 +455,10 @@ func TestInboundLimitStopsReading(t *testing.T) {
 	}
 }
 
-// holdSink hands every message to the test, which answers when it likes.
-type holdSink struct{ held chan Inbound }
-
-func (h *holdSink) HandleMessage(m Inbound) { h.held <- m }
-
 func TestRespondChecksBody(t *testing.T) {
-	hold := make(chan Inbound, 1)
-	_, addr := startServer(t, ServerConfig{}, &holdSink{held: hold}, testAccount(t, "alice", "secret"))
-	s := bindESME(t, addr, nil, SessionConfig{}, BindTransmitter, "alice", "secret")
+	hold := make(chan held, 1)
+	_, addr := startSMSC(t, Config{}, holdAll(hold))
+	s := bindESME(t, addr, nil, Config{}, BindTransmitter, "alice", "secret")
 	res := make(chan error, 1)
 	go func() { _, err := s.Send(testCtx(t), submit("1")); res <- err }()
 	m := <-hold
@@ -530,7 +474,7 @@ func TestRespondChecksBody(t *testing.T) {
 }
 
 func TestGenericNackAndMismatchedResponses(t *testing.T) {
-	s, p := boundToRaw(t, nil, SessionConfig{EnquireLink: -1})
+	s, p := boundToRaw(t, nil, Config{EnquireLink: -1})
 	res := make(chan error, 1)
 	go func() { _, err := s.Send(testCtx(t), submit("1")); res <- err }()
 	h, _ := p.expect(pdu.SubmitSMID, pdu.ESME_ROK)
@@ -548,7 +492,7 @@ func TestGenericNackAndMismatchedResponses(t *testing.T) {
 
 func TestAbandonedSendGoesToHandler(t *testing.T) {
 	rec := newRecorder()
-	s, p := boundToRaw(t, rec, SessionConfig{EnquireLink: -1})
+	s, p := boundToRaw(t, rec, Config{EnquireLink: -1})
 	ctx, cancel := context.WithCancel(testCtx(t))
 	res := make(chan error, 1)
 	go func() { _, err := s.Send(ctx, submit("1")); res <- err }()
@@ -568,31 +512,11 @@ func TestAbandonedSendGoesToHandler(t *testing.T) {
 	}
 }
 
-func TestServerToESMEDeliveryAndInfo(t *testing.T) {
-	srv, addr := startServer(t, ServerConfig{}, &AcceptSink{}, testAccount(t, "alice", "secret"))
-	rec := newRecorder()
-	bindESME(t, addr, rec, SessionConfig{}, BindTransceiver, "alice", "secret")
-	eventually(t, "registry", func() bool { return len(srv.SessionsFor("alice")) == 1 })
-	ss := srv.SessionsFor("alice")[0]
-	// The SMSC side may not submit.
-	if _, err := ss.Send(testCtx(t), submit("1")); !errors.Is(err, ErrNotBound) {
-		t.Fatalf("smsc submit_sm: %v", err)
-	}
-	resp, err := ss.Send(testCtx(t), &pdu.DeliverSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("hi")})
-	if err != nil || resp.Body.CommandID() != pdu.DeliverSMRespID {
-		t.Fatalf("deliver_sm: %+v %v", resp, err)
-	}
-	infos := srv.Sessions()
-	if len(infos) != 1 || infos[0].SystemID != "alice" || infos[0].PDUsOut < 2 || infos[0].Started.IsZero() || infos[0].RemoteAddr == "" {
-		t.Fatalf("sessions %+v", infos)
-	}
-}
-
 func TestPeerThatDoesNotReadStopsOurReader(t *testing.T) {
 	// net.Pipe has no buffers: what we answer stays queued in the session until the peer reads.
 	ours, theirs := net.Pipe()
 	defer theirs.Close()
-	s := NewSession(ours, SessionOptions{Role: RoleSMSC, Logger: zerolog.Nop()})
+	s := New(ours, Options{Role: RoleSMSC, Logger: zerolog.Nop()})
 	defer func() { s.shutdown(ErrClosed, false); <-s.Done() }()
 	// enquire_link is answered even unbound; send far more than maxQueuedOut of answers, never reading.
 	const total = 100000
@@ -611,7 +535,7 @@ func TestPeerThatDoesNotReadStopsOurReader(t *testing.T) {
 		t.Fatalf("the session kept reading a peer that never reads (%d PDUs read)", in.PDUsIn)
 	}
 	// What waits for the writer stays within maxQueuedOut and one more PDU.
-	if q := s.wqueued.Load(); q > maxQueuedOut+16 {
+	if q := s.out.queued.Load(); q > maxQueuedOut+16 {
 		t.Fatalf("%d octets queued for a peer that does not read", q)
 	}
 	// Once the peer reads, everything is answered.
@@ -623,4 +547,46 @@ func TestPeerThatDoesNotReadStopsOurReader(t *testing.T) {
 		}
 	}
 	eventually(t, "all answered", func() bool { return s.Info().PDUsOut == total })
+}
+
+// TestUnbindAnswersBeforeItGoesOut: what an ESME sent before our unbind is answered before the
+// unbind goes out, and what it sends while we wait for those answers is held (the reader stops)
+// until the unbind is out, then refused with drainStatus, not served: served, it could be answered
+// ESME_ROK behind the unbind, where Kannel no longer reads (issue 11, defect 5).
+func TestUnbindAnswersBeforeItGoesOut(t *testing.T) {
+	hold := make(chan held, 10)
+	_, addr := startSMSC(t, Config{UnbindTimeout: testWait}, holdAll(hold))
+	p := dialRaw(t, addr)
+	p.request(&pdu.BindTransmitter{SystemID: "alice", Password: "secret"})
+	p.expect(pdu.BindTransmitterRespID, pdu.ESME_ROK)
+	first := p.request(submit("1"))
+	var m held
+	select {
+	case m = <-hold:
+	case <-time.After(testWait):
+		t.Fatal("submit_sm not handed over")
+	}
+	ss := m.s
+	unbound := make(chan error, 1)
+	go func() { unbound <- ss.Unbind(testCtx(t)) }()
+	eventually(t, "the unbind to wait for the answers so far", func() bool { return ss.quiesce.Load() })
+	second := p.request(submit("2"))
+	if err := m.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := p.expect(pdu.SubmitSMRespID, pdu.ESME_ROK); h.Sequence != first {
+		t.Fatalf("submit_sm_resp seq %d, want %d", h.Sequence, first)
+	}
+	u, _ := p.expect(pdu.UnbindID, pdu.ESME_ROK)
+	if h, _ := p.expect(pdu.SubmitSMRespID, drainStatus); h.Sequence != second {
+		t.Fatalf("submit_sm_resp seq %d, want %d", h.Sequence, second)
+	}
+	p.send(u.Sequence, pdu.ESME_ROK, &pdu.UnbindResp{})
+	p.expectEOF()
+	if err := <-unbound; err != nil {
+		t.Fatalf("unbind: %v", err)
+	}
+	if len(hold) != 0 {
+		t.Fatal("the submit_sm sent while the unbind waited was served")
+	}
 }

@@ -1,4 +1,4 @@
-package gateway
+package session
 
 import (
 	"io"
@@ -12,7 +12,7 @@ import (
 )
 
 // FuzzSessionInput feeds arbitrary octets to an SMSC-role session bound to an AcceptSink and checks that
-// it neither panics nor hangs: whatever arrives is answered or ends the session.
+// it neither panics nor hangs: whatever arrives is answered or ends the
 func FuzzSessionInput(f *testing.F) {
 	seed := func(bodies ...pdu.Body) []byte {
 		var b []byte
@@ -28,17 +28,11 @@ func FuzzSessionInput(f *testing.F) {
 	f.Add(pdu.AppendHeader(nil, pdu.Header{Length: 16, ID: 0x7777, Sequence: 3}))
 	f.Add([]byte("\x00\x00\x00\x14\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00\x01\xff\xff\xff\xff"))
 
-	auth, err := NewMemoryAuthenticator(testAccount(f, "alice", "secret"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	srv, err := NewServer(ServerConfig{FailureDelay: -1, Session: SessionConfig{BindTimeout: time.Second, MaxPDULength: 4096}}, auth, &AcceptSink{}, zerolog.Nop())
-	if err != nil {
-		f.Fatal(err)
-	}
+	h := &smsc{}
+	cfg := Config{BindTimeout: time.Second, MaxPDULength: 4096}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		ours, theirs := net.Pipe()
-		s := srv.serveConn(ours)
+		s := New(ours, Options{Role: RoleSMSC, Handler: h, Config: cfg, Logger: zerolog.Nop()})
 		go io.Copy(io.Discard, theirs)
 		theirs.SetWriteDeadline(time.Now().Add(testWait))
 		theirs.Write(in)

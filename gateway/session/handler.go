@@ -1,4 +1,4 @@
-package gateway
+package session
 
 import (
 	"errors"
@@ -11,28 +11,28 @@ import (
 // errors.Is(err, pdu.ESME_RTHROTTLED) works on what Send returns.
 var (
 	// ErrClosed: the session is closed (or closing) and takes no more requests.
-	ErrClosed = errors.New("gateway: session closed")
+	ErrClosed = errors.New("session: closed")
 	// ErrNotBound: the request is not allowed in the session's bind state.
-	ErrNotBound = errors.New("gateway: session not bound for this request")
+	ErrNotBound = errors.New("session: not bound for this request")
 	// ErrAlreadyBound: Bind on a session that is bound or unbinding.
-	ErrAlreadyBound = errors.New("gateway: session already bound")
-	// ErrResponseTimeout: no response came within SessionConfig.ResponseTimeout.
-	ErrResponseTimeout = errors.New("gateway: response timeout")
+	ErrAlreadyBound = errors.New("session: already bound")
+	// ErrResponseTimeout: no response came within Config.ResponseTimeout.
+	ErrResponseTimeout = errors.New("session: response timeout")
 	// ErrLost: the request was sent (or queued to be) but the session ended before its response came;
 	// the peer may or may not have acted on it.
-	ErrLost = errors.New("gateway: session ended before the response")
+	ErrLost = errors.New("session: ended before the response")
 	// ErrEnquireLinkTimeout is the close reason when an idle-time enquire_link went unanswered.
-	ErrEnquireLinkTimeout = errors.New("gateway: enquire_link unanswered")
-	// ErrBindTimeout is the close reason when a connection did not bind within SessionConfig.BindTimeout.
-	ErrBindTimeout = errors.New("gateway: no bind within the bind timeout")
+	ErrEnquireLinkTimeout = errors.New("session: enquire_link unanswered")
+	// ErrBindTimeout is the close reason when a connection did not bind within Config.BindTimeout.
+	ErrBindTimeout = errors.New("session: no bind within the bind timeout")
 	// ErrPeerUnbound is the close reason when the peer sent unbind.
-	ErrPeerUnbound = errors.New("gateway: peer unbound")
+	ErrPeerUnbound = errors.New("session: peer unbound")
 	// ErrUnbound is the close reason after our own unbind.
-	ErrUnbound = errors.New("gateway: unbound")
+	ErrUnbound = errors.New("session: unbound")
 	// ErrUnexpectedResponse: the peer answered a request with a response of another command.
-	ErrUnexpectedResponse = errors.New("gateway: response does not match the request")
+	ErrUnexpectedResponse = errors.New("session: response does not match the request")
 	// ErrInvalidResponse: Respond was given a body that does not answer the request.
-	ErrInvalidResponse = errors.New("gateway: body does not answer the request")
+	ErrInvalidResponse = errors.New("session: body does not answer the request")
 )
 
 // Request is a request PDU: one of ours awaiting (or denied) a response, or one of the peer's awaiting
@@ -55,7 +55,8 @@ type Response struct {
 // Handler is what a role plugs into a session, after SMPPEX.Session's callbacks. Callbacks run on the
 // session's reader goroutine (HandleResponseTimeout on its timer): they must not wait for a response
 // themselves (start a goroutine for that) and should return quickly, answering requests through
-// Session.Respond, now or later.
+// Session.Respond, now or later. A Handler may also implement BoundHandler, to be told when a peer's
+// bind has completed.
 type Handler interface {
 	// HandleBind decides a bind request from the peer (server role only) and returns the status to
 	// answer with; ESME_ROK binds the session.
@@ -80,6 +81,13 @@ type Handler interface {
 	// that never got a response, in send order. (Send and SendAsync with a done function report the
 	// same loss to their caller as ErrLost instead, so that every request has exactly one owner.)
 	Terminate(s *Session, lost []Request)
+}
+
+// BoundHandler may be implemented by a Handler to learn when a peer's bind has completed (SMSC role):
+// bind_resp written and the session bound, so that what it sends now follows the bind_resp. It runs
+// on the reader, after HandleBind accepted, and must not block.
+type BoundHandler interface {
+	HandleBound(s *Session)
 }
 
 // BaseHandler is a Handler with defaults, to embed in a role so that it overrides only what it needs:
