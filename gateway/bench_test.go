@@ -124,6 +124,14 @@ type ackCounter struct {
 	acked atomic.Int64
 }
 
+func (s *ackCounter) Settle(ctx context.Context, l store.Lease, u store.PartUpdate) (*store.Message, []store.Receipt, error) {
+	m, rs, err := s.Store.Settle(ctx, l, u)
+	if err == nil && l.Queue.Kind == store.SubmitQueue {
+		s.acked.Add(1)
+	}
+	return m, rs, err
+}
+
 func (s *ackCounter) Ack(ctx context.Context, leases ...store.Lease) error {
 	err := s.Store.Ack(ctx, leases...)
 	if err == nil {

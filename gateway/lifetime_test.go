@@ -233,6 +233,15 @@ func (s *slowSettleStore) UpdatePart(ctx context.Context, u store.PartUpdate) (*
 	return s.Store.UpdatePart(ctx, u)
 }
 
+func (s *slowSettleStore) Settle(ctx context.Context, l store.Lease, u store.PartUpdate) (*store.Message, []store.Receipt, error) {
+	time.Sleep(s.delay)
+	m, rs, err := s.Store.Settle(ctx, l, u)
+	if err == nil && l.Queue.Kind == store.SubmitQueue {
+		s.acked.Add(1)
+	}
+	return m, rs, err
+}
+
 func (s *slowSettleStore) Ack(ctx context.Context, leases ...store.Lease) error {
 	err := s.Store.Ack(ctx, leases...)
 	if err == nil {

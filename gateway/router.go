@@ -142,7 +142,7 @@ const configRoutePrefix = "config-"
 // Router is the message path between the Server, the Clients and the store (DESIGN.md, "Message
 // life"). A submit_sm is validated, given a gateway message id, routed, written with
 // store.AcceptMessage (which queues its parts for the upstream) and only then answered. The clients'
-// queues read the store (storeQueue) and report back here: UpdatePart and Ack on submit_sm_resp, a
+// queues read the store (storeQueue) and report back here: Settle on submit_sm_resp, a
 // REJECTED receipt on a permanent refusal. Upstream receipts are recorded with AddReceipt and, once
 // correlated, queued for the account as deliver_sm carrying our message id; MO are routed to accounts
 // and queued the same way. While an account has a receiver or transceiver bind here, a delivery loop
@@ -467,14 +467,14 @@ func (r *Router) HandleBound(s *session.Session, a *Account) {
 	r.startDelivery(a.SystemID)
 }
 
-// partSent settles a part the upstream accepted: the id map is written (UpdatePart), the queue entry
-// acknowledged, and receipts that arrived before the mapping are forwarded.
+// partSent settles a part the upstream accepted: the id map is written and the queue entry
+// acknowledged in one write (Settle), and receipts that arrived before the mapping are forwarded.
 func (r *Router) partSent(t *store.PartTask, upstream, upstreamID string) {
 	r.stats.submit()
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
 	at := time.Now()
-	m, early, err := r.st.UpdatePart(ctx, store.PartUpdate{
+	m, early, err := r.st.Settle(ctx, t.Lease, store.PartUpdate{
 		MessageID: t.MessageID, Part: t.Part, Upstream: upstream, UpstreamID: upstreamID, Status: pdu.ENROUTE, At: at,
 	})
 	if err != nil {
@@ -490,9 +490,6 @@ func (r *Router) partSent(t *store.PartTask, upstream, upstreamID string) {
 		stamps = append(stamps, rc.Received)
 	}
 	r.stats.transition(m, stamps...)
-	if err := r.st.Ack(ctx, t.Lease); err != nil {
-		r.log.Warn().Err(err).Str("message_id", t.MessageID).Msg("queue entry not acknowledged; it may be sent again")
-	}
 	r.log.Debug().Str("message_id", t.MessageID).Int("part", t.Part).Str("upstream", upstream).
 		Str("upstream_id", upstreamID).Msg("part accepted upstream")
 	for _, rc := range early {
@@ -516,7 +513,7 @@ func (r *Router) partFailed(t *store.PartTask, upstream string, cause error) {
 	case errors.Is(cause, ErrAttemptsExhausted):
 		state = pdu.UNDELIVERABLE
 	}
-	m, _, err := r.st.UpdatePart(ctx, store.PartUpdate{
+	m, _, err := r.st.Settle(ctx, t.Lease, store.PartUpdate{
 		MessageID: t.MessageID, Part: t.Part, Upstream: upstream, Status: state, Error: uint32(status),
 	})
 	if err != nil {
@@ -524,9 +521,6 @@ func (r *Router) partFailed(t *store.PartTask, upstream string, cause error) {
 		return
 	}
 	r.stats.transition(m)
-	if err := r.st.Ack(ctx, t.Lease); err != nil {
-		r.log.Warn().Err(err).Str("message_id", t.MessageID).Msg("queue entry not acknowledged")
-	}
 	r.log.Warn().Err(cause).Str("message_id", t.MessageID).Int("part", t.Part).Str("upstream", upstream).
 		Stringer("state", state).Msg("part failed for good")
 	// The ESME was told "accepted"; it learns of the failure the only way left, a failure receipt.

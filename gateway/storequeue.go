@@ -15,8 +15,8 @@ import (
 
 // storeQueue is the Queue a Gateway gives each Client: it claims the parts the store queued for the
 // upstream (store.AcceptMessage put them there) and settles each outcome in the store through the
-// Router: submit_sm_resp -> UpdatePart with the upstream id, then Ack; a permanent refusal ->
-// UpdatePart REJECTED, Ack, a failure receipt (EXPIRED or UNDELIVERABLE when the client gave up on
+// Router: submit_sm_resp -> Settle with the upstream id (the update and the Ack in one write); a
+// permanent refusal -> Settle REJECTED, a failure receipt (EXPIRED or UNDELIVERABLE when the client gave up on
 // the part's age or attempts); throttling -> Postpone after the pause; a temporary error -> GiveBack
 // after the delay; a request lost with its session or timed out -> RequeueLost. A few parts are
 // claimed ahead (one window's worth) and kept across reconnects; Close gives them back.

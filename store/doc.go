@@ -3,7 +3,7 @@
 // store/embedded and checked by the shared conformance suite in store/storetest.
 //
 // The interface is split at its callers' seams: Messages for the SMPP server and the API
-// (accept, read, list), the upstream client (UpdatePart) and receipt handling (AddReceipt);
+// (accept, read, list), the upstream client (Settle, UpdatePart) and receipt handling (AddReceipt);
 // Queues for the upstream client and the receiver binds (claim, acknowledge, give back, lost
 // PDUs); Accounts, Upstreams, Routes, APIKeys and Webhooks for the admin and API layers.
 // Callers branch on ErrNotFound and ErrUnavailable (never acknowledge what the store did not

@@ -64,6 +64,13 @@ type Messages interface {
 	// and attaches any receipt that arrived for that upstream id before the mapping existed:
 	// those receipts are applied and returned, so the caller forwards them.
 	UpdatePart(ctx context.Context, u PartUpdate) (*Message, []Receipt, error)
+	// Settle settles a claimed part for good: it is UpdatePart(u) and Ack(l) as one write, which
+	// rides on the next group commit with everything else written meanwhile, so the upstream's
+	// answer costs a message no write (and no fsync or round trip) of its own. It returns what
+	// UpdatePart returns. On error neither the update nor the acknowledgement may be assumed: the
+	// entry stays queued and comes back after its visibility time-out, as after a failed
+	// UpdatePart. Like Ack it removes the entry even when l is stale (see Queues).
+	Settle(ctx context.Context, l Lease, u PartUpdate) (*Message, []Receipt, error)
 	// AddReceipt correlates r by (r.Upstream, r.UpstreamID). When the mapping exists the receipt
 	// is recorded on the message, the part and message status are updated, r.MessageID and
 	// r.Part are filled in and the updated message is returned. When it does not exist (yet),

@@ -180,47 +180,99 @@ func (s *Store) ListMessages(ctx context.Context, f store.MessageFilter) ([]*sto
 
 // UpdatePart applies u, writes the id map and attaches parked receipts, in one transaction.
 func (s *Store) UpdatePart(ctx context.Context, u store.PartUpdate) (*store.Message, []store.Receipt, error) {
-	if u.UpstreamID != "" {
-		if err := store.ValidateUpstreamID(u.Upstream, u.UpstreamID); err != nil {
-			return nil, nil, err
-		}
-	}
-	if u.At.IsZero() {
-		u.At = nowUTC()
+	if err := prepareUpdate(&u); err != nil {
+		return nil, nil, err
 	}
 	var m *store.Message
 	var attached []store.Receipt
 	err := s.write(ctx, func(tx *bbolt.Tx) error {
 		var err error
-		attached = attached[:0]
-		if m, err = getMsg(tx, u.MessageID); err != nil {
-			return err
-		}
-		if u.Part < 0 || u.Part >= len(m.Parts) {
-			return fmt.Errorf("%w: message %s has no part %d", store.ErrInvalid, u.MessageID, u.Part)
-		}
-		store.ApplyPartUpdate(m, &u)
-		if u.UpstreamID != "" {
-			ukey := upKey(u.Upstream, u.UpstreamID)
-			exp := u.At.Add(s.opts.IDMapTTL)
-			val := binary.BigEndian.AppendUint64(nil, uint64(exp.UnixNano()))
-			val = append(append(val, byte(u.Part)), u.MessageID...)
-			if err := tx.Bucket(bMap).Put(ukey, val); err != nil {
-				return dirty(err)
-			}
-			if err := tx.Bucket(bExp).Put(expKey(exp, 'm', ukey), nil); err != nil {
-				return dirty(err)
-			}
-			if attached, err = s.attachParked(tx, ukey, m, u.Part, u.At, attached); err != nil {
-				return dirty(err)
-			}
-		}
-		return dirty(tx.Bucket(bMsg).Put([]byte(m.ID), store.AppendMessage(nil, m)))
+		m, attached, err = s.updatePart(tx, &u, attached[:0])
+		return err
 	}, nil)
 	if err != nil {
 		return nil, nil, err
 	}
 	return m, attached, nil
+}
+
+// Settle is UpdatePart and the removal of the queue entry in one op of the group commit. The
+// entry stays in memory, not claimable, until the write is durable, as with Ack.
+func (s *Store) Settle(ctx context.Context, l store.Lease, u store.PartUpdate) (*store.Message, []store.Receipt, error) {
+	n, _, err := parseLease(l)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := prepareUpdate(&u); err != nil {
+		return nil, nil, err
+	}
+	s.qmu.Lock()
+	r := s.startRemoval(l.Queue, n)
+	s.qmu.Unlock()
+	var m *store.Message
+	var attached []store.Receipt
+	err = s.write(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		if m, attached, err = s.updatePart(tx, &u, attached[:0]); err != nil {
+			return err
+		}
+		if qb := tx.Bucket(bQueues).Bucket(queueBucket(l.Queue)); qb != nil {
+			return dirty(qb.Delete(be64(n)))
+		}
+		return nil
+	}, func() {
+		if r != nil {
+			s.removed([]*removal{r})
+		}
+	})
+	if err != nil {
+		if r != nil {
+			s.abandoned([]*removal{r})
+		}
+		return nil, nil, err
+	}
+	return m, attached, nil
+}
+
+func prepareUpdate(u *store.PartUpdate) error {
+	if u.UpstreamID != "" {
+		if err := store.ValidateUpstreamID(u.Upstream, u.UpstreamID); err != nil {
+			return err
+		}
+	}
+	if u.At.IsZero() {
+		u.At = nowUTC()
+	}
+	return nil
+}
+
+// updatePart is UpdatePart's write: it fails cleanly (nothing changed) when the message or
+// part does not exist.
+func (s *Store) updatePart(tx *bbolt.Tx, u *store.PartUpdate, attached []store.Receipt) (*store.Message, []store.Receipt, error) {
+	m, err := getMsg(tx, u.MessageID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if u.Part < 0 || u.Part >= len(m.Parts) {
+		return nil, nil, fmt.Errorf("%w: message %s has no part %d", store.ErrInvalid, u.MessageID, u.Part)
+	}
+	store.ApplyPartUpdate(m, u)
+	if u.UpstreamID != "" {
+		ukey := upKey(u.Upstream, u.UpstreamID)
+		exp := u.At.Add(s.opts.IDMapTTL)
+		val := binary.BigEndian.AppendUint64(nil, uint64(exp.UnixNano()))
+		val = append(append(val, byte(u.Part)), u.MessageID...)
+		if err := tx.Bucket(bMap).Put(ukey, val); err != nil {
+			return nil, nil, dirty(err)
+		}
+		if err := tx.Bucket(bExp).Put(expKey(exp, 'm', ukey), nil); err != nil {
+			return nil, nil, dirty(err)
+		}
+		if attached, err = s.attachParked(tx, ukey, m, u.Part, u.At, attached); err != nil {
+			return nil, nil, dirty(err)
+		}
+	}
+	return m, attached, dirty(tx.Bucket(bMsg).Put([]byte(m.ID), store.AppendMessage(nil, m)))
 }
 
 func upKey(upstream, upstreamID string) []byte {

@@ -357,6 +357,58 @@ func (s *Store) UpdatePart(ctx context.Context, u store.PartUpdate) (*store.Mess
 	return m, attached, nil
 }
 
+// Settle is UpdatePart and Ack. On one node it is one script in one round trip of the group
+// commit, unless a receipt is parked under the upstream id: then it goes on as UpdatePart and
+// Ack do (the script wrote only the id map, which UpdatePart writes again). On Cluster the id
+// map, the message and the queue live in different slots, so it is UpdatePart and then Ack.
+func (s *Store) Settle(ctx context.Context, l store.Lease, u store.PartUpdate) (*store.Message, []store.Receipt, error) {
+	id, _, err := parseLease(l)
+	if err != nil {
+		return nil, nil, err
+	}
+	if u.UpstreamID != "" {
+		if err := store.ValidateUpstreamID(u.Upstream, u.UpstreamID); err != nil {
+			return nil, nil, err
+		}
+	}
+	if u.At.IsZero() {
+		u.At = nowUTC()
+	}
+	if !s.splitAccept {
+		var val string
+		if u.UpstreamID != "" {
+			val = strconv.Itoa(u.Part) + ":" + u.MessageID
+		}
+		keys := []string{s.kMap(u.Upstream, u.UpstreamID), s.kPark(u.Upstream, u.UpstreamID), s.kMsg(u.MessageID), s.kStream(l.Queue)}
+		var cmd *goredis.Cmd
+		var m *store.Message
+		fast := true
+		err := s.simple(ctx, func(p goredis.Pipeliner) {
+			cmd = settle.EvalSha(ctx, p, keys, val, s.opts.IDMapTTL.Milliseconds(), group, id,
+				u.Part, u.Upstream, u.UpstreamID, int(u.Status), u.Error, ns(u.At))
+		}, func() error {
+			if n, err := cmd.Int64(); err == nil && n == 0 {
+				fast = false
+				return nil
+			}
+			var err error
+			m, err = messageReply(u.MessageID, u.Part, cmd)
+			return err
+		})
+		if err != nil || fast {
+			return m, nil, err
+		}
+	}
+	m, attached, err := s.UpdatePart(ctx, u)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.Ack(ctx, l); err != nil {
+		return nil, nil, err
+	}
+	return m, attached, nil
+}
+
 // parkedReceipts decodes park list entries (expiry, then receipt), dropping expired and
 // undecodable ones, and correlates them to (id, part).
 func parkedReceipts(entries []string, id string, part int, now time.Time) []store.Receipt {

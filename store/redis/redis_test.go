@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,4 +166,41 @@ func BenchmarkClaimAck(b *testing.B) {
 			storetest.BenchClaimAck(b, benchStore(b, "everysec"), w)
 		})
 	}
+}
+
+// BenchmarkForward is a message's whole way through the store (see storetest.BenchForward);
+// commits/msg counts group-commit pipelines.
+func BenchmarkForward(b *testing.B) {
+	for _, fsync := range []string{"everysec", "always"} {
+		for _, c := range storetest.Concurrency {
+			for _, p := range storetest.Settlers {
+				b.Run(fmt.Sprintf("fsync=%s/settle=%s/conc=%d", fsync, p.Name, c), func(b *testing.B) {
+					s := benchStore(b, fsync)
+					storetest.BenchForward(b, s, c, p.Settle, storetest.ForwardStats{Commits: s.w.Flushes, Commands: func() uint64 { return commandCalls(b, s) }})
+				})
+			}
+		}
+	}
+}
+
+// commandCalls sums the calls of every command in INFO commandstats.
+func commandCalls(b *testing.B, s *Store) uint64 {
+	info, err := s.c.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var n uint64
+	for _, line := range strings.Split(info, "\n") {
+		_, rest, ok := strings.Cut(line, "calls=")
+		if !ok {
+			continue
+		}
+		v, _, _ := strings.Cut(rest, ",")
+		c, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			b.Fatalf("commandstats line %q: %v", line, err)
+		}
+		n += c
+	}
+	return n
 }

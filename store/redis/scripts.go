@@ -22,12 +22,8 @@ const statusLib = `
 local final = {[2]=true, [3]=true, [4]=true, [5]=true, [8]=true}
 local order = {8, 5, 3, 4, 2}
 
-local function aggregate(key)
-  local n = tonumber(redis.call('HGET', key, 'n') or '0')
-  if n == 0 then return 7 end
-  local fields = {}
-  for i = 0, n - 1 do fields[#fields + 1] = 'ps' .. i end
-  local st = redis.call('HMGET', key, unpack(fields))
+-- aggregateOf is the message status of n part states (strings or numbers, nil: ACCEPTED).
+local function aggregateOf(st, n)
   local allFinal, allAcc, allUnk = true, true, true
   for i = 1, n do
     local s = tonumber(st[i] or '6')
@@ -47,6 +43,14 @@ local function aggregate(key)
   end
   if allUnk then return 7 end
   return 1
+end
+
+local function aggregate(key)
+  local n = tonumber(redis.call('HGET', key, 'n') or '0')
+  if n == 0 then return 7 end
+  local fields = {}
+  for i = 0, n - 1 do fields[#fields + 1] = 'ps' .. i end
+  return aggregateOf(redis.call('HMGET', key, unpack(fields)), n)
 end
 
 -- setPart moves part i to state st unless it is already final.
@@ -139,6 +143,55 @@ for j = 7, #ARGV, 4 do
 end
 ` + keepWith + `
 return redis.call('HGETALL', KEYS[1])
+`)
+
+// settle: KEYS id map, park list, msg, stream. ARGV id map value (empty when there is no
+// upstream id), id map ttl(ms), group, entry id, part, upstream, upstream id, status, error,
+// now(ns). Settle's fast path on one node: writes the id map, then, unless a receipt is
+// parked under the upstream id (returns 0 having done only that: the caller takes the slow
+// path, UpdatePart and Ack), updates the message with one read and one write and removes the
+// entry. Returns the message hash as it was followed by the fields written (later ones win),
+// or -1 / -2 as updatePart, having changed nothing but the id map.
+var settle = goredis.NewScript(statusLib + `
+if ARGV[1] ~= '' then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  if redis.call('LLEN', KEYS[2]) > 0 then return 0 end
+end
+local h = redis.call('HGETALL', KEYS[3])
+if #h == 0 then return -1 end
+local f = {}
+for j = 1, #h, 2 do f[h[j]] = h[j + 1] end
+local n = tonumber(f['n'] or '0')
+local i = tonumber(ARGV[5])
+if i < 0 or i >= n then return -2 end
+local set = {}
+local function put(k, v)
+  set[#set + 1] = k
+  set[#set + 1] = v
+  f[k] = v
+end
+local now = ARGV[10]
+if ARGV[6] ~= '' then put('pu' .. i, ARGV[6]) end
+if ARGV[7] ~= '' then put('pi' .. i, ARGV[7]); put('pq' .. i, now) end
+local st = tonumber(ARGV[8])
+if st ~= 0 and not final[tonumber(f['ps' .. i] or '6')] then
+  put('ps' .. i, ARGV[8])
+  put('pt' .. i, now)
+  if ARGV[9] ~= '0' then put('pe' .. i, ARGV[9]) end
+end
+local states = {}
+for j = 0, n - 1 do states[j + 1] = f['ps' .. j] end
+local agg = aggregateOf(states, n)
+if tonumber(f['s'] or '0') ~= agg then
+  put('hist', (f['hist'] or '') .. agg .. ':' .. now .. ';')
+  put('s', tostring(agg))
+end
+put('u', now)
+redis.call('HSET', KEYS[3], unpack(set))
+redis.pcall('XACK', KEYS[4], ARGV[3], ARGV[4])
+redis.call('XDEL', KEYS[4], ARGV[4])
+for j = 1, #set do h[#h + 1] = set[j] end
+return h
 `)
 
 // applyReceipt: KEYS msg, receipts. ARGV part, state, error, received(ns), record. Returns
@@ -322,4 +375,4 @@ redis.call('XDEL', KEYS[1], ARGV[2])
 return 1
 `)
 
-var allScripts = []*goredis.Script{acceptAll, acceptMsg, mapSet, mapOrPark, updatePart, applyReceipt, claim, giveBack, rerouteTake, ackHeld}
+var allScripts = []*goredis.Script{acceptAll, acceptMsg, mapSet, mapOrPark, updatePart, settle, applyReceipt, claim, giveBack, rerouteTake, ackHeld}

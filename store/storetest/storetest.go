@@ -62,6 +62,8 @@ func RunSubset(t *testing.T, h Harness, names ...string) {
 		{"StaleLease", testStaleLease},
 		{"StaleAck", testStaleAck},
 		{"ReceiptFlow", testReceiptFlow},
+		{"Settle", testSettle},
+		{"SettleDurable", testSettleDurable},
 		{"ReceiptBeforeMapping", testReceiptBeforeMapping},
 		{"ReceiptRace", testReceiptRace},
 		{"TTLExpiry", testTTLExpiry},
@@ -707,6 +709,127 @@ func testReceiptFlow(t *testing.T, h Harness) {
 	m, _, err = s.UpdatePart(ctx, store.PartUpdate{MessageID: "r2", Part: 0, Upstream: "up", Status: pdu.REJECTED, Error: 0x45})
 	if err != nil || m.Status != pdu.REJECTED || m.Parts[0].Error != 0x45 {
 		t.Errorf("rejected submit: %v %v", m, err)
+	}
+}
+
+// testSettle: Settle is UpdatePart and Ack in one write: the outcome, the id map, parked
+// receipts picked up, the entry gone; both or neither.
+func testSettle(t *testing.T, h Harness) {
+	opts := Options()
+	opts.VisibilityTimeout = 400 * time.Millisecond
+	s := h.Open(t, opts)
+	ctx := ctxT(t)
+	q := submitQ("up")
+	mustAccept(t, s, NewMessage("s1", "acme", "up", 2))
+	tasks := claim(t, s, "up", 2, time.Second)
+	if len(tasks) != 2 {
+		t.Fatalf("claimed %d, want 2", len(tasks))
+	}
+	byPart := map[int]*store.PartTask{}
+	for _, tk := range tasks {
+		byPart[tk.Part] = tk
+	}
+	m, attached, err := s.Settle(ctx, byPart[0].Lease, store.PartUpdate{MessageID: "s1", Part: 0, Upstream: "up", UpstreamID: "S0", Status: pdu.ENROUTE})
+	if err != nil || len(attached) != 0 {
+		t.Fatalf("Settle: %v, %d attached", err, len(attached))
+	}
+	if m.Status != pdu.ENROUTE || m.Parts[0].UpstreamID != "S0" || m.Parts[0].Status != pdu.ENROUTE || m.Parts[1].Status != pdu.ACCEPTED {
+		t.Errorf("after Settle of part 0: status %v parts %+v", m.Status, m.Parts)
+	}
+	if id, part, err := s.LookupUpstreamID(ctx, "up", "S0"); err != nil || id != "s1" || part != 0 {
+		t.Errorf("LookupUpstreamID: %s %d %v", id, part, err)
+	}
+	if n := queueLen(t, s, q); n != 1 {
+		t.Errorf("queue length %d after one Settle of two parts, want 1", n)
+	}
+	if got := mustGet(t, s, "s1"); got.Parts[0].UpstreamID != "S0" || got.Status != pdu.ENROUTE {
+		t.Errorf("GetMessage after Settle: status %v part 0 %+v", got.Status, got.Parts[0])
+	}
+
+	// A receipt that came before the answer is picked up and returned, as by UpdatePart.
+	if _, parked, err := s.AddReceipt(ctx, &store.Receipt{Upstream: "up", UpstreamID: "S1", State: pdu.DELIVERED}); err != nil || !parked {
+		t.Fatalf("early receipt: parked %v, %v", parked, err)
+	}
+	m, attached, err = s.Settle(ctx, byPart[1].Lease, store.PartUpdate{MessageID: "s1", Part: 1, Upstream: "up", UpstreamID: "S1", Status: pdu.ENROUTE})
+	if err != nil || len(attached) != 1 || attached[0].MessageID != "s1" || attached[0].Part != 1 {
+		t.Fatalf("Settle with a parked receipt: %v, attached %+v", err, attached)
+	}
+	if m.Parts[1].Status != pdu.DELIVERED {
+		t.Errorf("part 1 %v after its parked receipt, want DELIVERED", m.Parts[1].Status)
+	}
+	if n := queueLen(t, s, q); n != 0 {
+		t.Errorf("queue length %d after both Settles, want 0", n)
+	}
+	if got := claim(t, s, "up", 10, 0); len(got) != 0 {
+		t.Errorf("settled parts claimed again: %d", len(got))
+	}
+
+	// A refusal: no upstream id, a final state.
+	mustAccept(t, s, NewMessage("s2", "acme", "up", 1))
+	tk := claimOne(t, s, "up", time.Second)
+	m, _, err = s.Settle(ctx, tk.Lease, store.PartUpdate{MessageID: "s2", Part: 0, Upstream: "up", Status: pdu.REJECTED, Error: 0x45})
+	if err != nil || m.Status != pdu.REJECTED || m.Parts[0].Error != 0x45 {
+		t.Fatalf("Settle of a refusal: %v %v", m, err)
+	}
+
+	// Neither when the update fails: the entry stays queued.
+	mustAccept(t, s, NewMessage("s3", "acme", "up", 1))
+	tk = claimOne(t, s, "up", time.Second)
+	if _, _, err := s.Settle(ctx, tk.Lease, store.PartUpdate{MessageID: "s3", Part: 5, Upstream: "up", UpstreamID: "S3", Status: pdu.ENROUTE}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("Settle of a part that does not exist: %v, want ErrInvalid", err)
+	}
+	if _, _, err := s.Settle(ctx, tk.Lease, store.PartUpdate{MessageID: "nope", Part: 0, Upstream: "up", UpstreamID: "S3", Status: pdu.ENROUTE}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Settle of a message that does not exist: %v, want ErrNotFound", err)
+	}
+	if n := queueLen(t, s, q); n != 1 {
+		t.Errorf("queue length %d after failed Settles, want 1", n)
+	}
+	if _, _, err := s.Settle(ctx, store.Lease{Queue: q, Entry: "bogus"}, store.PartUpdate{MessageID: "s3", Part: 0, Upstream: "up", Status: pdu.ENROUTE}); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("Settle with a malformed lease: %v, want ErrInvalid", err)
+	}
+
+	// A stale lease settles all the same, like Ack: the part's fate is known.
+	stale := tk.Lease
+	again := claimOne(t, s, "up", 3*opts.VisibilityTimeout)
+	if again.MessageID != "s3" || again.Lease == stale {
+		t.Fatalf("reclaimed %s with lease %v (stale %v)", again.MessageID, again.Lease, stale)
+	}
+	if _, _, err := s.Settle(ctx, stale, store.PartUpdate{MessageID: "s3", Part: 0, Upstream: "up", UpstreamID: "S3", Status: pdu.ENROUTE}); err != nil {
+		t.Fatalf("Settle with a stale lease: %v", err)
+	}
+	if n := queueLen(t, s, q); n != 0 {
+		t.Errorf("queue length %d after a stale Settle, want 0", n)
+	}
+	if err := s.GiveBack(ctx, again.Lease, 0); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GiveBack of a part settled by a stale lease: %v, want ErrNotFound", err)
+	}
+}
+
+// testSettleDurable: what Settle returned for is durable; the part is not handed out again
+// after a restart.
+func testSettleDurable(t *testing.T, h Harness) {
+	s := h.Open(t, Options())
+	ctx := ctxT(t)
+	mustAccept(t, s, NewMessage("d1", "acme", "up", 1))
+	mustAccept(t, s, NewMessage("d2", "acme", "up", 1))
+	for _, tk := range claim(t, s, "up", 2, time.Second) {
+		if tk.MessageID != "d1" {
+			continue
+		}
+		if _, _, err := s.Settle(ctx, tk.Lease, store.PartUpdate{MessageID: "d1", Part: 0, Upstream: "up", UpstreamID: "D1", Status: pdu.ENROUTE}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s = h.Restart(t, s)
+	got := claim(t, s, "up", 10, time.Second)
+	if len(got) != 1 || got[0].MessageID != "d2" {
+		t.Fatalf("after restart claimed %d parts (%v), want d2 only", len(got), got)
+	}
+	if id, _, err := s.LookupUpstreamID(ctxT(t), "up", "D1"); err != nil || id != "d1" {
+		t.Errorf("id map after restart: %q %v", id, err)
+	}
+	if m := mustGet(t, s, "d1"); m.Status != pdu.ENROUTE {
+		t.Errorf("status after restart %v, want ENROUTE", m.Status)
 	}
 }
 

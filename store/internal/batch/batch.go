@@ -3,6 +3,7 @@ package batch
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // Op is one queued write: V is what the caller asked for, Err what the flusher answers.
@@ -19,6 +20,7 @@ type Batcher[T any] struct {
 	max      int
 	closeErr error
 	pool     sync.Pool
+	flushes  atomic.Uint64
 
 	mu     sync.RWMutex // held shared by senders, exclusively by Close, so ch closes safely
 	closed bool
@@ -96,12 +98,16 @@ func (b *Batcher[T]) run() {
 			}
 		}
 		b.flush(batch)
+		b.flushes.Add(1)
 		for i, o := range batch {
 			o.done <- struct{}{}
 			batch[i] = nil
 		}
 	}
 }
+
+// Flushes returns how many batches were written so far: the group commits, for benchmarks.
+func (b *Batcher[T]) Flushes() uint64 { return b.flushes.Load() }
 
 // Close stops taking writes, writes everything already queued, and returns when the flushers
 // are done.
