@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -270,5 +271,32 @@ func TestAckInFlightNotClaimable(t *testing.T) {
 	}
 	if l, err := s.QueueLen(ctx, got[0].Lease.Queue); err != nil || l != 0 {
 		t.Errorf("QueueLen %d (%v), want 0", l, err)
+	}
+}
+
+func TestHeaps(t *testing.T) {
+	var h seqHeap
+	in := []uint64{5, 3, 9, 1, 1, 7, 2, 8, 6, 4, 0}
+	for _, n := range in {
+		h.push(n)
+	}
+	var got []uint64
+	for len(h) > 0 {
+		got = append(got, h.pop())
+	}
+	if !slices.IsSorted(got) || len(got) != len(in) {
+		t.Errorf("seqHeap pops %v", got)
+	}
+	var d delayHeap
+	t0 := time.Now()
+	for _, n := range in {
+		d.push(delayed{seq: n, at: t0.Add(time.Duration(n) * time.Second)})
+	}
+	got = got[:0]
+	for len(d) > 0 {
+		got = append(got, d.pop().seq)
+	}
+	if !slices.IsSorted(got) || len(got) != len(in) {
+		t.Errorf("delayHeap pops %v", got)
 	}
 }
