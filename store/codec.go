@@ -3,7 +3,9 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/smppgw/smppgw/pdu"
 )
@@ -13,6 +15,12 @@ import (
 // smaller and faster than JSON on the accept path, and a version byte lets a later release
 // read what an earlier one wrote. Decoders treat their input as untrusted: every length is
 // checked against what is left, and a bad record is ErrCorrupt, never a panic.
+//
+// Encoders grow their buffer once, to a bound of the record's size, so encoding into nil costs
+// one allocation. A decoded record costs one copy of its input, which its strings and byte
+// slices share (each its own region, its capacity capped at its length), instead of one
+// allocation per field: records never alias a bbolt page or a Redis reply buffer, and a
+// caller may still change a part's bytes or append to them.
 
 const (
 	tagMessage  = 0x4d // 'M'
@@ -52,10 +60,18 @@ func appendAddr(b []byte, a Address) []byte {
 	return appendStr(b, a.Addr)
 }
 
+// varMax bounds a uvarint's or varint's encoded length.
+const varMax = binary.MaxVarintLen64
+
 // reader decodes with a sticky error so field lists read straight down.
 type reader struct {
 	b   []byte
 	err error
+}
+
+// newReader reads a private copy of b: the decoded strings and byte slices point into it.
+func newReader(b []byte) reader {
+	return reader{b: slices.Clone(b)}
 }
 
 func (r *reader) fail(what string) {
@@ -120,7 +136,8 @@ func (r *reader) count(max int) int {
 	return int(v)
 }
 
-// bytes returns a copy, so records never alias a bbolt page or a Redis reply buffer.
+// bytes returns the next field, in the reader's own copy of the record, its capacity capped so
+// an append copies rather than overwrites the next field.
 func (r *reader) bytes() []byte {
 	n := r.uvarint()
 	if r.err != nil {
@@ -133,8 +150,7 @@ func (r *reader) bytes() []byte {
 	if n == 0 {
 		return nil
 	}
-	v := make([]byte, n)
-	copy(v, r.b[:n])
+	v := r.b[:n:n]
 	r.b = r.b[n:]
 	return v
 }
@@ -148,7 +164,12 @@ func (r *reader) str() string {
 		r.fail("length out of range")
 		return ""
 	}
-	v := string(r.b[:n])
+	if n == 0 {
+		return ""
+	}
+	// The reader's copy is never written to through a string's region, so the string is
+	// immutable as Go requires; it shares the copy instead of allocating one of its own.
+	v := unsafe.String(&r.b[0], n)
 	r.b = r.b[n:]
 	return v
 }
@@ -194,6 +215,7 @@ func (r *reader) end(what string) error {
 
 // AppendMessage appends the encoding of m to b.
 func AppendMessage(b []byte, m *Message) []byte {
+	b = slices.Grow(b, messageBound(m))
 	b = append(b, tagMessage, codecV2)
 	b = appendStr(b, m.ID)
 	b = appendStr(b, m.Account)
@@ -226,9 +248,20 @@ func AppendMessage(b []byte, m *Message) []byte {
 	return appendTime(b, m.Schedule)
 }
 
+// messageBound is at least the encoded length of m.
+func messageBound(m *Message) int {
+	n := 2 + 13*varMax + len(m.ID) + len(m.Account) + len(m.ServiceType) + len(m.ClientRef) + len(m.Upstream) +
+		2*2 + len(m.Source.Addr) + len(m.Destination.Addr) + 6 + len(m.History)*(1+varMax)
+	for i := range m.Parts {
+		p := &m.Parts[i]
+		n += 2 + 7*varMax + len(p.ShortMessage) + len(p.TLVs) + len(p.Upstream) + len(p.UpstreamID)
+	}
+	return n
+}
+
 // DecodeMessage decodes a record written by AppendMessage.
 func DecodeMessage(b []byte) (*Message, error) {
-	r := reader{b: b}
+	r := newReader(b)
 	version := r.headerUpTo(tagMessage, codecV2, "message")
 	m := &Message{
 		ID: r.str(), Account: r.str(), ServiceType: r.str(), Source: r.addr(), Destination: r.addr(),
@@ -278,7 +311,7 @@ func AppendReceipt(b []byte, rc *Receipt) []byte {
 
 // DecodeReceipt decodes a record written by AppendReceipt.
 func DecodeReceipt(b []byte) (*Receipt, error) {
-	r := reader{b: b}
+	r := newReader(b)
 	r.header(tagReceipt, "receipt")
 	rc := &Receipt{MessageID: r.str()}
 	if p := r.uvarint(); p >= MaxParts {
@@ -296,6 +329,8 @@ func DecodeReceipt(b []byte) (*Receipt, error) {
 
 // AppendPartTask appends the queue payload of t (not its lease or attempt count) to b.
 func AppendPartTask(b []byte, t *PartTask) []byte {
+	b = slices.Grow(b, 2+12*varMax+len(t.MessageID)+len(t.Account)+len(t.ServiceType)+2*2+len(t.Source.Addr)+
+		len(t.Destination.Addr)+5+len(t.ShortMessage)+len(t.TLVs))
 	b = append(b, tagPartTask, codecV3)
 	b = appendStr(b, t.MessageID)
 	b = binary.AppendUvarint(b, uint64(t.Part))
@@ -314,7 +349,7 @@ func AppendPartTask(b []byte, t *PartTask) []byte {
 
 // DecodePartTask decodes a payload written by AppendPartTask.
 func DecodePartTask(b []byte) (*PartTask, error) {
-	r := reader{b: b}
+	r := newReader(b)
 	version := r.headerUpTo(tagPartTask, codecV3, "part task")
 	t := &PartTask{MessageID: r.str()}
 	part, parts := r.uvarint(), r.uvarint()
@@ -353,7 +388,7 @@ func AppendDelivery(b []byte, d *Delivery) []byte {
 
 // DecodeDelivery decodes a payload written by AppendDelivery.
 func DecodeDelivery(b []byte) (*Delivery, error) {
-	r := reader{b: b}
+	r := newReader(b)
 	r.header(tagDelivery, "delivery")
 	d := &Delivery{Account: r.str(), Kind: DeliveryKind(r.u8()), MessageID: r.str(), Source: r.addr(), Destination: r.addr()}
 	d.ESMClass, d.ProtocolID, d.DataCoding = r.u8(), r.u8(), r.u8()
@@ -377,7 +412,7 @@ func AppendLostPDU(b []byte, l *LostPDU) []byte {
 
 // DecodeLostPDU decodes a record written by AppendLostPDU.
 func DecodeLostPDU(b []byte) (*LostPDU, error) {
-	r := reader{b: b}
+	r := newReader(b)
 	r.header(tagLost, "lost pdu")
 	l := &LostPDU{}
 	l.Lease.Queue.Kind = QueueKind(r.u8())

@@ -204,3 +204,55 @@ func sameRecord(b, again []byte, decode func([]byte) (any, error)) bool {
 	y, err2 := decode(again)
 	return err1 == nil && err2 == nil && reflect.DeepEqual(x, y)
 }
+
+// A decoded record's fields share one copy of the input; appending to a part's bytes must
+// not reach the fields after it, and the input may be reused at once.
+func TestDecodeOwnsItsCopy(t *testing.T) {
+	want := sampleMessage()
+	b := AppendMessage(nil, want)
+	m, err := DecodeMessage(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(b)
+	m.Parts[0].ShortMessage = append(m.Parts[0].ShortMessage, 'x', 'y', 'z')
+	m.Parts[0].ShortMessage = m.Parts[0].ShortMessage[:len(m.Parts[0].ShortMessage)-3]
+	if !reflect.DeepEqual(m, want) {
+		t.Errorf("after append and reuse of the input:\n got %+v\nwant %+v", m, want)
+	}
+}
+
+func TestCodecAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	m := sampleMessage()
+	b := AppendMessage(nil, m)
+	if n := testing.AllocsPerRun(100, func() { AppendMessage(nil, m) }); n > 1 {
+		t.Errorf("AppendMessage into nil: %v allocations, want 1", n)
+	}
+	// The copy, the message, its history and its parts.
+	if n := testing.AllocsPerRun(100, func() { _, _ = DecodeMessage(b) }); n > 4 {
+		t.Errorf("DecodeMessage: %v allocations, want at most 4", n)
+	}
+	pt := NewPartTask(m, 0)
+	pb := AppendPartTask(nil, pt)
+	if n := testing.AllocsPerRun(100, func() { AppendPartTask(nil, pt) }); n > 1 {
+		t.Errorf("AppendPartTask into nil: %v allocations, want 1", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = DecodePartTask(pb) }); n > 2 {
+		t.Errorf("DecodePartTask: %v allocations, want at most 2", n)
+	}
+}
+
+func BenchmarkMessageCodec(b *testing.B) {
+	m := sampleMessage()
+	buf := AppendMessage(nil, m)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeMessage(buf); err != nil {
+			b.Fatal(err)
+		}
+		buf = AppendMessage(buf[:0], m)
+	}
+}

@@ -40,6 +40,7 @@ type Store struct {
 	db   *bbolt.DB
 	opts store.Options
 	w    *batch.Batcher[op]
+	f    flusherState
 
 	qmu    sync.Mutex
 	queues map[store.Queue]*queue
@@ -109,6 +110,14 @@ func Open(path string, opts store.Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	s.f.pending = map[string]int{}
+	if err := db.View(func(tx *bbolt.Tx) error {
+		s.f.parked = countParked(tx)
+		return nil
+	}); err != nil {
+		db.Close()
+		return nil, unavailable(err)
+	}
 	// bbolt allows one writer at a time, so one flusher; batches form while it fsyncs.
 	s.w = batch.New(1, opts.MaxBatch, store.ErrClosed, s.flush)
 	s.sweeper.Add(1)
@@ -120,6 +129,7 @@ func Open(path string, opts store.Options) (*Store, error) {
 func (s *Store) flush(ops []*batch.Op[op]) {
 	var isDirty bool
 	err := s.db.Update(func(tx *bbolt.Tx) error {
+		s.f.begin(tx)
 		for _, o := range ops {
 			o.Err = o.V.fn(tx)
 			var d dirtyError
@@ -130,6 +140,7 @@ func (s *Store) flush(ops []*batch.Op[op]) {
 		}
 		return nil
 	})
+	s.f.end(err == nil && !isDirty)
 	if isDirty {
 		// One op failed half-way; the batch was rolled back. Give every op its own transaction
 		// so one bad write fails alone.
@@ -153,6 +164,7 @@ func (s *Store) flush(ops []*batch.Op[op]) {
 
 func (s *Store) flushOne(o *batch.Op[op]) {
 	err := s.db.Update(func(tx *bbolt.Tx) error {
+		s.f.begin(tx)
 		o.Err = o.V.fn(tx)
 		var d dirtyError
 		if errors.As(o.Err, &d) {
@@ -160,6 +172,7 @@ func (s *Store) flushOne(o *batch.Op[op]) {
 		}
 		return nil
 	})
+	s.f.end(err == nil)
 	switch {
 	case err != nil:
 		o.Err = unavailable(err)
@@ -252,7 +265,7 @@ func (s *Store) sweep() {
 			// to readers, so a late sweep only costs disk space.
 			_ = s.write(context.Background(), func(tx *bbolt.Tx) error {
 				now := nowUTC()
-				if err := sweepExpired(tx, now, sweepMax); err != nil {
+				if err := s.sweepExpired(tx, now, sweepMax); err != nil {
 					return dirty(err)
 				}
 				if s.opts.MessageTTL > 0 {
@@ -309,7 +322,7 @@ func sweepMessages(tx *bbolt.Tx, cutoff time.Time, max int) error {
 }
 
 // sweepExpired deletes up to max expired entries.
-func sweepExpired(tx *bbolt.Tx, now time.Time, max int) error {
+func (s *Store) sweepExpired(tx *bbolt.Tx, now time.Time, max int) error {
 	exp := tx.Bucket(bExp)
 	c := exp.Cursor()
 	var dead [][]byte
@@ -333,6 +346,9 @@ func sweepExpired(tx *bbolt.Tx, now time.Time, max int) error {
 			if v := b.Get(target); v != nil && len(v) >= 8 && int64(binary.BigEndian.Uint64(v)) <= now.UnixNano() {
 				if err := b.Delete(target); err != nil {
 					return err
+				}
+				if k[8] == 'p' {
+					s.f.parkedAdded(target, -1)
 				}
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -270,5 +271,101 @@ func TestAckInFlightNotClaimable(t *testing.T) {
 	}
 	if l, err := s.QueueLen(ctx, got[0].Lease.Queue); err != nil || l != 0 {
 		t.Errorf("QueueLen %d (%v), want 0", l, err)
+	}
+}
+
+func TestHeaps(t *testing.T) {
+	var h seqHeap
+	in := []uint64{5, 3, 9, 1, 1, 7, 2, 8, 6, 4, 0}
+	for _, n := range in {
+		h.push(n)
+	}
+	var got []uint64
+	for len(h) > 0 {
+		got = append(got, h.pop())
+	}
+	if !slices.IsSorted(got) || len(got) != len(in) {
+		t.Errorf("seqHeap pops %v", got)
+	}
+	var d delayHeap
+	t0 := time.Now()
+	for _, n := range in {
+		d.push(delayed{seq: n, at: t0.Add(time.Duration(n) * time.Second)})
+	}
+	got = got[:0]
+	for len(d) > 0 {
+		got = append(got, d.pop().seq)
+	}
+	if !slices.IsSorted(got) || len(got) != len(in) {
+		t.Errorf("delayHeap pops %v", got)
+	}
+}
+
+// TestParkedIndex: a settle looks for early receipts only where the parked index says there
+// may be some; the index survives a reopen (rebuilt from disk), follows attaches and sweeps,
+// and a rolled-back park does not count.
+func TestParkedIndex(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	opts := storetest.Options()
+	opts.ParkTTL = 50 * time.Millisecond
+	s, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, id := range []string{"E1", "E2"} {
+		if _, parked, err := s.AddReceipt(ctx, &store.Receipt{Upstream: "up", UpstreamID: id, State: pdu.DELIVERED}); err != nil || !parked {
+			t.Fatalf("AddReceipt %s: parked %v, %v", id, parked, err)
+		}
+	}
+	// A park whose transaction rolls back leaves the index alone.
+	if err := s.write(ctx, func(tx *bbolt.Tx) error {
+		if err := s.park(tx, upKey("up", "E3"), &store.Receipt{Upstream: "up", UpstreamID: "E3", Received: time.Now()}); err != nil {
+			return dirty(err)
+		}
+		return dirty(errors.New("disk on fire"))
+	}, nil); err == nil {
+		t.Fatal("failing write succeeded")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(path, opts); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// The index is the flusher's: read it there.
+	onFlusher := func(f func()) {
+		if err := s.write(ctx, func(*bbolt.Tx) error { f(); return nil }, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got int
+	onFlusher(func() { got = len(s.f.parked) })
+	if got != 2 {
+		t.Fatalf("reopened: %d keys in the parked index, want 2", got)
+	}
+	m := storetest.NewMessage("m1", "acme", "up", 1)
+	if err := s.AcceptMessage(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	_, early, err := s.UpdatePart(ctx, store.PartUpdate{MessageID: "m1", Part: 0, Upstream: "up", UpstreamID: "E1", Status: pdu.ENROUTE})
+	if err != nil || len(early) != 1 {
+		t.Fatalf("UpdatePart after reopen: %d early receipts, %v; want 1", len(early), err)
+	}
+	var e1, e2, e3 bool
+	onFlusher(func() {
+		e1, e2, e3 = s.f.mayBeParked(upKey("up", "E1")), s.f.mayBeParked(upKey("up", "E2")), s.f.mayBeParked(upKey("up", "E3"))
+	})
+	if e1 || !e2 || e3 {
+		t.Errorf("parked index after attach: E1 %v E2 %v E3 %v, want false true false", e1, e2, e3)
+	}
+	time.Sleep(60 * time.Millisecond)
+	if err := s.write(ctx, func(tx *bbolt.Tx) error { return dirty(s.sweepExpired(tx, nowUTC(), sweepMax)) }, nil); err != nil {
+		t.Fatal(err)
+	}
+	onFlusher(func() { got = len(s.f.parked) })
+	if got != 0 {
+		t.Errorf("parked index after the sweep: %d keys, want none", got)
 	}
 }

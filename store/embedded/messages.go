@@ -29,7 +29,7 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	var seqs []uint64
 	return s.write(ctx, func(tx *bbolt.Tx) error {
 		msgs := tx.Bucket(bMsg)
-		if msgs.Get(id) != nil {
+		if s.f.msg(tx, id) != nil {
 			return fmt.Errorf("%w: message %s", store.ErrExists, m.ID)
 		}
 		if err := msgs.Put(id, rec); err != nil {
@@ -93,7 +93,11 @@ func (s *Store) GetMessage(ctx context.Context, id string) (*store.Message, erro
 }
 
 func getMsg(tx *bbolt.Tx, id string) (*store.Message, error) {
-	v := tx.Bucket(bMsg).Get([]byte(id))
+	return decodeMsg(id, tx.Bucket(bMsg).Get([]byte(id)))
+}
+
+// decodeMsg decodes the record v of message id; nil is ErrNotFound.
+func decodeMsg(id string, v []byte) (*store.Message, error) {
 	if v == nil {
 		return nil, fmt.Errorf("%w: message %s", store.ErrNotFound, id)
 	}
@@ -249,7 +253,7 @@ func prepareUpdate(u *store.PartUpdate) error {
 // updatePart is UpdatePart's write: it fails cleanly (nothing changed) when the message or
 // part does not exist.
 func (s *Store) updatePart(tx *bbolt.Tx, u *store.PartUpdate, attached []store.Receipt) (*store.Message, []store.Receipt, error) {
-	m, err := getMsg(tx, u.MessageID)
+	m, err := decodeMsg(u.MessageID, s.f.msg(tx, []byte(u.MessageID)))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -268,8 +272,10 @@ func (s *Store) updatePart(tx *bbolt.Tx, u *store.PartUpdate, attached []store.R
 		if err := tx.Bucket(bExp).Put(expKey(exp, 'm', ukey), nil); err != nil {
 			return nil, nil, dirty(err)
 		}
-		if attached, err = s.attachParked(tx, ukey, m, u.Part, u.At, attached); err != nil {
-			return nil, nil, dirty(err)
+		if s.f.mayBeParked(ukey) {
+			if attached, err = s.attachParked(tx, ukey, m, u.Part, u.At, attached); err != nil {
+				return nil, nil, dirty(err)
+			}
 		}
 	}
 	return m, attached, dirty(tx.Bucket(bMsg).Put([]byte(m.ID), store.AppendMessage(nil, m)))
@@ -308,6 +314,7 @@ func (s *Store) attachParked(tx *bbolt.Tx, ukey []byte, m *store.Message, part i
 		if err := park.Delete(k); err != nil {
 			return out, err
 		}
+		s.f.parkedAdded(k, -1)
 	}
 	return out, nil
 }
@@ -342,7 +349,7 @@ func (s *Store) AddReceipt(ctx context.Context, r *store.Receipt) (*store.Messag
 		}
 		id, part := string(v[9:]), int(v[8])
 		var err error
-		if m, err = getMsg(tx, id); err != nil {
+		if m, err = decodeMsg(id, s.f.msg(tx, v[9:])); err != nil {
 			return err
 		}
 		if part >= len(m.Parts) {
@@ -373,6 +380,7 @@ func (s *Store) park(tx *bbolt.Tx, ukey []byte, r *store.Receipt) error {
 	if err := b.Put(key, val); err != nil {
 		return err
 	}
+	s.f.parkedAdded(key, 1)
 	return tx.Bucket(bExp).Put(expKey(exp, 'p', key), nil)
 }
 

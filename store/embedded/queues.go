@@ -2,7 +2,6 @@ package embedded
 
 import (
 	"bytes"
-	"container/heap"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -111,7 +110,7 @@ func (s *Store) published(name store.Queue, seqs []uint64, attempts int) {
 	q := s.q(name)
 	for _, n := range seqs {
 		q.entries[n] = &entry{attempts: attempts}
-		heap.Push(&q.ready, n)
+		q.ready.push(n)
 	}
 	q.wake()
 	s.qmu.Unlock()
@@ -132,16 +131,19 @@ func (s *Store) newToken() uint64 {
 }
 
 func leaseOf(name store.Queue, seq, token uint64) store.Lease {
-	return store.Lease{Queue: name, Entry: strconv.FormatUint(seq, 10) + "/" + strconv.FormatUint(token, 10)}
+	var b [41]byte
+	e := strconv.AppendUint(b[:0], seq, 10)
+	e = strconv.AppendUint(append(e, '/'), token, 10)
+	return store.Lease{Queue: name, Entry: string(e)}
 }
 
 // take claims up to max ready entries of q at now. s.qmu must be held.
 func (s *Store) take(q *queue, now time.Time, max int) []claimed {
 	for len(q.delayed) > 0 && !q.delayed[0].at.After(now) {
-		d := heap.Pop(&q.delayed).(delayed)
+		d := q.delayed.pop()
 		if e := q.entries[d.seq]; e != nil && e.state == stDelayed {
 			e.state = stReady
-			heap.Push(&q.ready, d.seq)
+			q.ready.push(d.seq)
 		}
 	}
 	for len(q.claims) > 0 && !q.claims[0].deadline.After(now) {
@@ -149,13 +151,13 @@ func (s *Store) take(q *queue, now time.Time, max int) []claimed {
 		q.claims = q.claims[1:]
 		if e := q.entries[t.seq]; e != nil && e.state == stClaimed && e.token == t.token {
 			e.state, e.reclaimed = stReady, true
-			heap.Push(&q.ready, t.seq)
+			q.ready.push(t.seq)
 		}
 	}
 	var out []claimed
 	deadline := now.Add(s.opts.VisibilityTimeout)
 	for len(out) < max && len(q.ready) > 0 {
-		n := heap.Pop(&q.ready).(uint64)
+		n := q.ready.pop()
 		e := q.entries[n]
 		if e == nil || e.state != stReady || e.removing > 0 {
 			// Acknowledged, a duplicate push, or being removed (pushed again if that fails).
@@ -181,19 +183,22 @@ func (q *queue) nextWake() time.Time {
 	return t
 }
 
-// claim waits up to wait for entries of name and returns them with their payloads.
-func (s *Store) claim(ctx context.Context, name store.Queue, consumer string, n int, wait time.Duration) ([]claimed, [][]byte, error) {
+// claim waits up to wait for entries of name and hands each with its payload to decode, in
+// the read transaction: the payload is valid only until decode returns. A nil payload means
+// the entry left the disk after it was claimed (an Ack or Reroute whose caller stopped
+// waiting, so the entry was made claimable again, and whose write happened after all).
+func (s *Store) claim(ctx context.Context, name store.Queue, consumer string, n int, wait time.Duration, decode func(c claimed, payload []byte)) error {
 	if err := store.ValidateQueue(name); err != nil {
-		return nil, nil, err
+		return err
 	}
 	if consumer == "" {
-		return nil, nil, fmt.Errorf("%w: empty consumer name", store.ErrInvalid)
+		return fmt.Errorf("%w: empty consumer name", store.ErrInvalid)
 	}
 	n = max(n, 1)
 	until := time.Now().Add(wait)
 	for {
 		if s.closed.Load() {
-			return nil, nil, store.ErrClosed
+			return store.ErrClosed
 		}
 		now := time.Now()
 		s.qmu.Lock()
@@ -202,12 +207,11 @@ func (s *Store) claim(ctx context.Context, name store.Queue, consumer string, n 
 		notify, wake := q.notify, q.nextWake()
 		s.qmu.Unlock()
 		if len(got) > 0 {
-			payloads, err := s.payloads(name, got)
-			return got, payloads, err
+			return s.payloads(name, got, decode)
 		}
 		left := until.Sub(now)
 		if left <= 0 {
-			return nil, nil, nil
+			return nil
 		}
 		sleep := min(left, s.opts.PollInterval)
 		if !wake.IsZero() && wake.Sub(now) < sleep {
@@ -220,32 +224,37 @@ func (s *Store) claim(ctx context.Context, name store.Queue, consumer string, n 
 		case <-s.closing:
 		case <-ctx.Done():
 			t.Stop()
-			return nil, nil, ctx.Err()
+			return ctx.Err()
 		}
 		t.Stop()
 	}
 }
 
-// payloads reads the claimed entries' payloads; a nil payload means the entry left the
-// disk after it was claimed (an Ack or Reroute whose caller stopped waiting, so the entry
-// was made claimable again, and whose write happened after all).
-func (s *Store) payloads(name store.Queue, got []claimed) ([][]byte, error) {
-	out := make([][]byte, len(got))
+// payloads hands the claimed entries' payloads to decode, with one cursor for all of them.
+func (s *Store) payloads(name store.Queue, got []claimed, decode func(claimed, []byte)) error {
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		qb := tx.Bucket(bQueues).Bucket(queueBucket(name))
-		if qb == nil {
-			return nil
+		var c *bbolt.Cursor
+		if qb := tx.Bucket(bQueues).Bucket(queueBucket(name)); qb != nil {
+			c = qb.Cursor()
 		}
-		for i, c := range got {
-			out[i] = bytes.Clone(qb.Get(be64(c.seq)))
+		var key [8]byte
+		for _, g := range got {
+			var v []byte
+			if c != nil {
+				binary.BigEndian.PutUint64(key[:], g.seq)
+				if k, val := c.Seek(key[:]); bytes.Equal(k, key[:]) {
+					v = val
+				}
+			}
+			decode(g, v)
 		}
 		return nil
 	})
 	if err != nil {
 		// The claims stand; they come back after the visibility time-out.
-		return nil, unavailable(err)
+		return unavailable(err)
 	}
-	return out, nil
+	return nil
 }
 
 func (s *Store) forget(name store.Queue, seq uint64) {
@@ -258,53 +267,66 @@ func (s *Store) forget(name store.Queue, seq uint64) {
 // process is the only consumer of an embedded store.
 func (s *Store) ClaimParts(ctx context.Context, upstream, consumer string, max int, wait time.Duration) ([]*store.PartTask, error) {
 	name := store.Queue{Kind: store.SubmitQueue, Name: upstream}
-	got, payloads, err := s.claim(ctx, name, consumer, max, wait)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*store.PartTask, 0, len(got))
-	for i, c := range got {
-		if payloads[i] == nil {
-			s.forget(name, c.seq) // removed (rerouted) between the claim and the read
-			continue
+	var out []*store.PartTask
+	var gone, corrupt []uint64
+	err := s.claim(ctx, name, consumer, max, wait, func(c claimed, payload []byte) {
+		if payload == nil {
+			gone = append(gone, c.seq) // removed (rerouted) between the claim and the read
+			return
 		}
-		t, err := store.DecodePartTask(payloads[i])
+		t, err := store.DecodePartTask(payload)
 		if err != nil {
 			// Undecodable work can never succeed; it is logged by the caller's metrics as
 			// missing and removed so it does not come back forever.
-			s.dropCorrupt(name, c.seq)
-			continue
+			corrupt = append(corrupt, c.seq)
+			return
 		}
 		t.Lease = leaseOf(name, c.seq, c.token)
 		t.Attempts, t.Reclaimed = c.attempts, c.reclaimed
 		out = append(out, t)
+	})
+	if err != nil {
+		return nil, err
 	}
+	s.dropped(name, gone, corrupt)
 	return out, nil
 }
 
 // ClaimDeliveries claims deliver_sm for account.
 func (s *Store) ClaimDeliveries(ctx context.Context, account, consumer string, max int, wait time.Duration) ([]*store.Delivery, error) {
 	name := store.Queue{Kind: store.DeliverQueue, Name: account}
-	got, payloads, err := s.claim(ctx, name, consumer, max, wait)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*store.Delivery, 0, len(got))
-	for i, c := range got {
-		if payloads[i] == nil {
-			s.forget(name, c.seq) // removed (rerouted) between the claim and the read
-			continue
+	var out []*store.Delivery
+	var gone, corrupt []uint64
+	err := s.claim(ctx, name, consumer, max, wait, func(c claimed, payload []byte) {
+		if payload == nil {
+			gone = append(gone, c.seq) // removed (rerouted) between the claim and the read
+			return
 		}
-		d, err := store.DecodeDelivery(payloads[i])
+		d, err := store.DecodeDelivery(payload)
 		if err != nil {
-			s.dropCorrupt(name, c.seq)
-			continue
+			corrupt = append(corrupt, c.seq)
+			return
 		}
 		d.Lease = leaseOf(name, c.seq, c.token)
 		d.Attempts, d.Reclaimed = c.attempts, c.reclaimed
 		out = append(out, d)
+	})
+	if err != nil {
+		return nil, err
 	}
+	s.dropped(name, gone, corrupt)
 	return out, nil
+}
+
+// dropped forgets entries found gone at claim time and removes undecodable ones, outside
+// the read transaction (a write waits for the group commit).
+func (s *Store) dropped(name store.Queue, gone, corrupt []uint64) {
+	for _, n := range gone {
+		s.forget(name, n)
+	}
+	for _, n := range corrupt {
+		s.dropCorrupt(name, n)
+	}
 }
 
 func (s *Store) dropCorrupt(name store.Queue, seq uint64) {
@@ -394,7 +416,7 @@ func (s *Store) abandoned(rs []*removal) {
 		// A claim may have popped the entry while it was being removed (it timed out or was
 		// given back meanwhile); it goes back in line.
 		if r.e.removing == 0 && r.e.state == stReady {
-			heap.Push(&q.ready, r.seq)
+			q.ready.push(r.seq)
 			q.wake()
 		}
 	}
@@ -501,10 +523,10 @@ func (s *Store) giveBack(name store.Queue, n, token uint64, delay time.Duration,
 		// An entry already ready again (its time-out ran out, nobody claimed it) leaves a
 		// stale copy in the ready heap, which claims skip while it is delayed.
 		e.state = stDelayed
-		heap.Push(&q.delayed, delayed{seq: n, at: time.Now().Add(delay)})
+		q.delayed.push(delayed{seq: n, at: time.Now().Add(delay)})
 	case e.state != stReady:
 		e.state = stReady
-		heap.Push(&q.ready, n)
+		q.ready.push(n)
 	}
 	q.wake()
 	return nil
@@ -637,35 +659,4 @@ func (s *Store) QueueLen(ctx context.Context, name store.Queue) (int, error) {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
 	return len(s.q(name).entries), nil
-}
-
-type seqHeap []uint64
-
-func (h seqHeap) Len() int           { return len(h) }
-func (h seqHeap) Less(i, j int) bool { return h[i] < h[j] }
-func (h seqHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *seqHeap) Push(x any)        { *h = append(*h, x.(uint64)) }
-func (h *seqHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
-}
-
-type delayed struct {
-	seq uint64
-	at  time.Time
-}
-
-type delayHeap []delayed
-
-func (h delayHeap) Len() int           { return len(h) }
-func (h delayHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h delayHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *delayHeap) Push(x any)        { *h = append(*h, x.(delayed)) }
-func (h *delayHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
 }

@@ -35,13 +35,23 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	for i := range m.Parts {
 		args = append(args, store.AppendPartTask(nil, store.NewPartTask(m, i)))
 	}
+	now := time.Now()
+	addAccount := !s.accountSeen(m.Account, now)
 	if !s.splitAccept {
-		args = append(args, m.Account)
+		account := ""
+		if addAccount {
+			account = m.Account
+		}
+		args = append(args, account)
 		keys := []string{s.kMsg(m.ID), s.kStream(q), s.kIdx(), s.kIdxAcc(m.Account), s.kAccounts()}
 		var cmd *goredis.Cmd
-		return s.simple(ctx, func(p goredis.Pipeliner) {
+		err := s.simple(ctx, func(p goredis.Pipeliner) {
 			cmd = acceptAll.EvalSha(ctx, p, keys, args...)
 		}, func() error { return acceptResult(m.ID, cmd) })
+		if err == nil && addAccount {
+			s.sawAccount(m.Account, now)
+		}
+		return err
 	}
 	round := 0
 	var first *goredis.Cmd
@@ -57,8 +67,10 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 			if result = acceptResult(m.ID, first); result != nil {
 				return false
 			}
-			rest = append(rest, p.ZAdd(ctx, s.kIdx(), goredis.Z{Member: member}), p.ZAdd(ctx, s.kIdxAcc(m.Account), goredis.Z{Member: member}),
-				p.SAdd(ctx, s.kAccounts(), m.Account))
+			rest = append(rest, p.ZAdd(ctx, s.kIdx(), goredis.Z{Member: member}), p.ZAdd(ctx, s.kIdxAcc(m.Account), goredis.Z{Member: member}))
+			if addAccount {
+				rest = append(rest, p.SAdd(ctx, s.kAccounts(), m.Account))
+			}
 			for _, payload := range args[6:] {
 				rest = append(rest, p.XAdd(ctx, &goredis.XAddArgs{Stream: s.kStream(q), Values: []any{"p", payload}}))
 			}
@@ -75,7 +87,28 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	if err != nil {
 		return err
 	}
+	if result == nil && addAccount {
+		s.sawAccount(m.Account, now)
+	}
 	return result
+}
+
+// accountSeen reports whether this instance added account to the set of accounts (which the
+// index sweep walks) within the last SweepInterval: then an accept need not add it again. The
+// set is written again once per interval, so one that went missing (a flushed database, a
+// failover to a replica that had not got the write) is whole again after an interval.
+func (s *Store) accountSeen(account string, now time.Time) bool {
+	s.accMu.RLock()
+	at, ok := s.accounts[account]
+	s.accMu.RUnlock()
+	return ok && now.Sub(at) < s.opts.SweepInterval
+}
+
+// sawAccount notes that account is in the set of accounts, as of now.
+func (s *Store) sawAccount(account string, now time.Time) {
+	s.accMu.Lock()
+	s.accounts[account] = now
+	s.accMu.Unlock()
 }
 
 func acceptResult(id string, cmd *goredis.Cmd) error {
@@ -179,32 +212,43 @@ func decodeHash(id string, h map[string]string) (*store.Message, error) {
 	}
 	for i := range m.Parts {
 		p := &m.Parts[i]
-		is := strconv.Itoa(i)
-		if err := state("ps"+is, &p.Status); err != nil {
+		f := &partFields[i]
+		if err := state(f.status, &p.Status); err != nil {
 			return nil, err
 		}
-		if v, ok := h["pe"+is]; ok {
+		if v, ok := h[f.err]; ok {
 			n, err := strconv.ParseUint(v, 10, 32)
 			if err != nil {
-				return nil, bad("pe" + is)
+				return nil, bad(f.err)
 			}
 			p.Error = uint32(n)
 		}
-		if v, ok := h["pu"+is]; ok {
+		if v, ok := h[f.upstream]; ok {
 			p.Upstream = v
 		}
-		if v, ok := h["pi"+is]; ok {
+		if v, ok := h[f.upstreamID]; ok {
 			p.UpstreamID = v
 		}
-		if err := stamp("pt"+is, &p.UpdatedAt); err != nil {
+		if err := stamp(f.updated, &p.UpdatedAt); err != nil {
 			return nil, err
 		}
-		if err := stamp("pq"+is, &p.SubmittedAt); err != nil {
+		if err := stamp(f.submitted, &p.SubmittedAt); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
 }
+
+// partFields are the message hash's field names of each part (see scripts.go), built once
+// rather than for every message read.
+var partFields = func() (f [store.MaxParts]struct{ status, err, upstream, upstreamID, updated, submitted string }) {
+	for i := range f {
+		is := strconv.Itoa(i)
+		f[i].status, f[i].err, f[i].upstream = "ps"+is, "pe"+is, "pu"+is
+		f[i].upstreamID, f[i].updated, f[i].submitted = "pi"+is, "pt"+is, "pq"+is
+	}
+	return f
+}()
 
 // scanBudget bounds the index entries one page looks at (see the embedded store).
 const scanBudget = 20 * store.MaxListLimit

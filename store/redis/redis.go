@@ -54,6 +54,9 @@ type Store struct {
 
 	loadMu sync.Mutex // serialises script reloads after a server restart
 
+	accMu    sync.RWMutex
+	accounts map[string]time.Time // accounts added to the set of accounts, and when (accountSeen)
+
 	// adopted holds "stream\x00consumer" for each queue a consumer has claimed from since Open:
 	// its first claim takes over what the same consumer held before a restart (see claim).
 	adopted sync.Map
@@ -104,7 +107,8 @@ func New(ctx context.Context, c goredis.UniversalClient, cfg Config) (*Store, er
 		cfg.Flushers = 4
 	}
 	_, cluster := c.(*goredis.ClusterClient)
-	s := &Store{c: c, splitAccept: cluster, prefix: cfg.Prefix, opts: cfg.Options.WithDefaults(), stop: make(chan struct{})}
+	s := &Store{c: c, splitAccept: cluster, prefix: cfg.Prefix, opts: cfg.Options.WithDefaults(), stop: make(chan struct{}),
+		accounts: map[string]time.Time{}}
 	s.Admin = store.Admin{B: configBackend{s}}
 	if err := s.loadScripts(ctx); err != nil {
 		return nil, err

@@ -204,3 +204,35 @@ func commandCalls(b *testing.B, s *Store) uint64 {
 	}
 	return n
 }
+
+// TestAccountsSetOncePerInterval: an accept adds its account to the set the index sweep walks
+// once per SweepInterval, not every time, and adds it again after an interval should the set
+// have lost it; on both accept paths.
+func TestAccountsSetOncePerInterval(t *testing.T) {
+	for _, split := range []bool{false, true} {
+		t.Run(fmt.Sprintf("split=%v", split), func(t *testing.T) {
+			srv := redistest.Start(t, redistest.Options{AppendFsync: "always"})
+			s := openStore(t, srv, Config{Options: store.Options{SweepInterval: 300 * time.Millisecond}})
+			s.splitAccept = split
+			ctx := context.Background()
+			n := 0
+			acceptAndCheck := func(want bool) {
+				t.Helper()
+				n++
+				if err := s.AcceptMessage(ctx, storetest.NewMessage(fmt.Sprintf("a%d", n), "acme", "up", 1)); err != nil {
+					t.Fatal(err)
+				}
+				if got, err := s.c.SIsMember(ctx, s.kAccounts(), "acme").Result(); err != nil || got != want {
+					t.Fatalf("accept %d: account in the set %v (%v), want %v", n, got, err, want)
+				}
+			}
+			acceptAndCheck(true)
+			if err := s.c.Del(ctx, s.kAccounts()).Err(); err != nil {
+				t.Fatal(err)
+			}
+			acceptAndCheck(false) // within the interval: not written again
+			time.Sleep(350 * time.Millisecond)
+			acceptAndCheck(true)
+		})
+	}
+}

@@ -81,14 +81,15 @@ if ARGV[6] ~= '0' then redis.call('PEXPIREAT', KEYS[1], ARGV[6]) end
 `
 
 // acceptAll: KEYS msg, stream, index, account index, set of accounts. ARGV record, parts,
-// status, created(ns), index member, expiry(ms), then one part payload per part. Returns 0
-// when the id is taken.
+// status, created(ns), index member, expiry(ms), then one part payload per part, then the
+// account to add to the set of accounts, empty when this instance added it lately (see
+// Store.accountSeen). Returns 0 when the id is taken.
 var acceptAll = goredis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 ` + writeMsg + `
 redis.call('ZADD', KEYS[3], 0, ARGV[5])
 redis.call('ZADD', KEYS[4], 0, ARGV[5])
-redis.call('SADD', KEYS[5], ARGV[7 + n])
+if ARGV[7 + n] ~= '' then redis.call('SADD', KEYS[5], ARGV[7 + n]) end
 for i = 1, n do redis.call('XADD', KEYS[2], '*', 'p', ARGV[6 + i]) end
 return 1
 `)
