@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/internal/smpptest"
 	"github.com/smppgw/smppgw/pdu"
 )
 
@@ -176,21 +177,21 @@ func TestRefusedBindAlwaysAnswered(t *testing.T) {
 	_, addr := startServer(t, ServerConfig{FailureDelay: 40 * time.Millisecond, FailureDelayMax: bindTimeout, Session: session.Config{BindTimeout: bindTimeout}},
 		&AcceptSink{}, testAccount(t, "alice", "secret"))
 	for i := range 7 {
-		p := dialRaw(t, addr)
+		p := smpptest.Dial(t, addr)
 		if i == 6 {
 			// Late in the connection's life: the answer must still beat its bind timeout.
 			time.Sleep(bindTimeout / 2)
 		}
-		p.request(&pdu.BindTransceiver{SystemID: "alice", Password: "guess", InterfaceVersion: 0x34})
-		p.c.SetReadDeadline(time.Now().Add(testWait))
-		h, _, err := p.r.Read()
+		p.Request(&pdu.BindTransceiver{SystemID: "alice", Password: "guess", InterfaceVersion: 0x34})
+		p.Conn.SetReadDeadline(time.Now().Add(testWait))
+		h, _, err := p.Reader.Read()
 		if err != nil {
 			t.Fatalf("failure %d: no bind_resp: %v", i+1, err)
 		}
 		if h.ID != pdu.BindTransceiverRespID || h.Status == pdu.ESME_ROK {
 			t.Fatalf("failure %d: got %v %v", i+1, h.ID, h.Status)
 		}
-		p.c.Close()
+		p.Conn.Close()
 	}
 }
 
@@ -423,9 +424,9 @@ func TestSystemIDPenaltySkipsHashingButNotTheCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := newRawPeer(t, c)
-	p.request(&pdu.BindTransceiver{SystemID: "alice", Password: "guess", InterfaceVersion: 0x34})
-	p.expect(pdu.BindTransceiverRespID, pdu.ESME_RBINDFAIL)
+	p := smpptest.NewPeer(t, c)
+	p.Request(&pdu.BindTransceiver{SystemID: "alice", Password: "guess", InterfaceVersion: 0x34})
+	p.Expect(pdu.BindTransceiverRespID, pdu.ESME_RBINDFAIL)
 	if n := passwordChecks(srv) - before; n != 0 {
 		t.Errorf("%d password checks during alice's penalty window, want 0", n)
 	}

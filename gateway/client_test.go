@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/internal/smpptest"
 	"github.com/smppgw/smppgw/pdu"
 )
 
@@ -229,10 +230,10 @@ func TestClientPermanentRefusalReported(t *testing.T) {
 }
 
 func TestClientRequeuesLostPDUs(t *testing.T) {
-	addr, peers := rawSMSC(t)
+	addr, peers := smpptest.Listen(t)
 	c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw", Session: session.Config{EnquireLink: -1}}, nil)
 	p := <-peers
-	p.acceptBind()
+	p.AcceptBind()
 	if err := c.AwaitBound(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -242,17 +243,17 @@ func TestClientRequeuesLostPDUs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p.expect(pdu.SubmitSMID, pdu.ESME_ROK)
-	p.expect(pdu.SubmitSMID, pdu.ESME_ROK)
-	p.c.Close() // the link drops with both in flight
+	p.Expect(pdu.SubmitSMID, pdu.ESME_ROK)
+	p.Expect(pdu.SubmitSMID, pdu.ESME_ROK)
+	p.Conn.Close() // the link drops with both in flight
 
 	p2 := <-peers
-	p2.acceptBind()
+	p2.AcceptBind()
 	got := map[string]bool{}
 	for range 2 {
-		h, b := p2.expect(pdu.SubmitSMID, pdu.ESME_ROK)
+		h, b := p2.Expect(pdu.SubmitSMID, pdu.ESME_ROK)
 		got[b.(*pdu.SubmitSM).DestinationAddr] = true
-		p2.send(h.Sequence, pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "u" + b.(*pdu.SubmitSM).DestinationAddr})
+		p2.Send(h.Sequence, pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "u" + b.(*pdu.SubmitSM).DestinationAddr})
 	}
 	res.wait(t, 2)
 	if !got["1"] || !got["2"] {

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/internal/smpptest"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/store"
 )
@@ -43,18 +44,18 @@ func TestSubmitSMLength255Refused(t *testing.T) {
 		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
 		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
 	}, st)
-	p := dialRaw(t, addr)
-	p.request(&pdu.BindTransmitter{SystemID: "acme", Password: "secret", InterfaceVersion: 0x34})
-	p.expect(pdu.BindTransmitterRespID, pdu.ESME_ROK)
+	p := smpptest.Dial(t, addr)
+	p.Request(&pdu.BindTransmitter{SystemID: "acme", Password: "secret", InterfaceVersion: 0x34})
+	p.Expect(pdu.BindTransmitterRespID, pdu.ESME_ROK)
 
-	p.write(rawSubmitSM(10, "12345", "447700900123", bytes.Repeat([]byte("x"), 255), 255))
-	h, _ := p.read()
+	p.Write(rawSubmitSM(10, "12345", "447700900123", bytes.Repeat([]byte("x"), 255), 255))
+	h, _ := p.Read()
 	if h.ID != pdu.SubmitSMRespID || h.Sequence != 10 || h.Status != pdu.ESME_RINVMSGLEN {
 		t.Fatalf("sm_length 255: got %v %v seq %d, want submit_sm_resp ESME_RINVMSGLEN seq 10", h.ID, h.Status, h.Sequence)
 	}
 	// 254 octets are the most a short_message holds, and go through.
-	p.write(rawSubmitSM(11, "12345", "447700900123", bytes.Repeat([]byte("y"), 254), 254))
-	p.expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
+	p.Write(rawSubmitSM(11, "12345", "447700900123", bytes.Repeat([]byte("y"), 254), 254))
+	p.Expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
 	eventually(t, "the 254-octet message forwarded", func() bool { return len(sim.submitted()) == 1 })
 	if got := sim.submitted()[0].ShortMessage; len(got) != 254 || got[0] != 'y' {
 		t.Fatalf("forwarded %d octets %q..., want the 254 y", len(got), got[:1])
