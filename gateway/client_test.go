@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 
 	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/internal/smpptest"
+	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
 )
 
@@ -174,27 +174,12 @@ func TestClientBackoffIsCappedWithJitter(t *testing.T) {
 	}
 }
 
-// throttlingSink answers the first few submissions with a temporary refusal.
-type throttlingSink struct {
-	AcceptSink
-	refusals atomic.Int32
-	status   pdu.CommandStatus
-}
-
-func (s *throttlingSink) HandleMessage(m Inbound) {
-	if s.refusals.Add(-1) >= 0 {
-		m.Respond(s.status, nil)
-		return
-	}
-	s.AcceptSink.HandleMessage(m)
-}
-
 func TestClientRetriesWhenThrottled(t *testing.T) {
 	for _, st := range []pdu.CommandStatus{pdu.ESME_RTHROTTLED, pdu.ESME_RMSGQFUL} {
 		t.Run(st.String(), func(t *testing.T) {
-			sink := &throttlingSink{status: st}
-			sink.refusals.Store(3)
-			_, addr := startServer(t, ServerConfig{}, sink, testAccount(t, "acme", "pw"))
+			sim := startSim(t, "127.0.0.1:0", smscsim.Options{Accounts: map[string]string{"acme": "pw"}})
+			sim.Inject(smscsim.Fault{Status: st, Count: 3})
+			addr := sim.Addr()
 			c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw", ThrottleDelay: 5 * time.Millisecond}, nil)
 			res := newResults()
 			start := time.Now()
@@ -217,9 +202,9 @@ func TestClientRetriesWhenThrottled(t *testing.T) {
 }
 
 func TestClientPermanentRefusalReported(t *testing.T) {
-	sink := &throttlingSink{status: pdu.ESME_RINVDSTADR}
-	sink.refusals.Store(1)
-	_, addr := startServer(t, ServerConfig{}, sink, testAccount(t, "acme", "pw"))
+	sim := startSim(t, "127.0.0.1:0", smscsim.Options{Accounts: map[string]string{"acme": "pw"}})
+	sim.Inject(smscsim.Fault{Status: pdu.ESME_RINVDSTADR, Count: 1})
+	addr := sim.Addr()
 	c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw"}, nil)
 	res := newResults()
 	c.Submit(testCtx(t), submit("1"), res.done)

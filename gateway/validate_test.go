@@ -12,6 +12,7 @@ import (
 
 	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/internal/smpptest"
+	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/store"
 )
@@ -37,8 +38,8 @@ func rawSubmitSM(seq uint32, src, dst string, sm []byte, smLength int) []byte {
 // ESME_ROK and an id, and then fail for good at the upstream encoder.
 func TestSubmitSMLength255Refused(t *testing.T) {
 	st := newEmbedded(t)
-	sim := &simSMSC{}
-	simAddr := startSim(t, sim, "127.0.0.1:0")
+	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
+	simAddr := sim.Addr()
 	_, addr, _ := startGateway(t, Config{
 		Accounts:  []Account{testAccount(t, "acme", "secret")},
 		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
@@ -56,8 +57,8 @@ func TestSubmitSMLength255Refused(t *testing.T) {
 	// 254 octets are the most a short_message holds, and go through.
 	p.Write(rawSubmitSM(11, "12345", "447700900123", bytes.Repeat([]byte("y"), 254), 254))
 	p.Expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
-	eventually(t, "the 254-octet message forwarded", func() bool { return len(sim.submitted()) == 1 })
-	if got := sim.submitted()[0].ShortMessage; len(got) != 254 || got[0] != 'y' {
+	eventually(t, "the 254-octet message forwarded", func() bool { return len(sim.Submits()) == 1 })
+	if got := sim.Submits()[0].ShortMessage; len(got) != 254 || got[0] != 'y' {
 		t.Fatalf("forwarded %d octets %q..., want the 254 y", len(got), got[:1])
 	}
 	msgs, _, err := st.ListMessages(testCtx(t), store.MessageFilter{})
