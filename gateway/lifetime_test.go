@@ -179,8 +179,7 @@ func TestUnsettledPartsBoundedByWindow(t *testing.T) {
 		}
 	}
 	var worst atomic.Int64
-	var up *smscsim.Sim
-	up = startSim(t, "127.0.0.1:0", smscsim.Options{OnSubmit: func(*pdu.SubmitSM) {
+	up := startSim(t, "127.0.0.1:0", smscsim.Options{OnSubmit: func(up *smscsim.Sim, _ *pdu.SubmitSM) {
 		// This submission is sent and not settled, and so is every one before it not acked yet.
 		unsettled := int64(up.Count()) - st.acked.Load()
 		for {

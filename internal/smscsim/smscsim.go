@@ -38,8 +38,8 @@ type Options struct {
 	// whose receipt overtakes its own answer.
 	ReceiptFirst bool
 	// OnSubmit, if set, sees each submit_sm once it is recorded and before it is answered, on the
-	// session's reader: it must not block.
-	OnSubmit func(sm *pdu.SubmitSM)
+	// session's reader: it must not block (a SendMO it starts goes in a goroutine of its own).
+	OnSubmit func(sim *Sim, sm *pdu.SubmitSM)
 	// SendTimeout bounds the wait for the answer to a deliver_sm we send. 0 means 10s.
 	SendTimeout time.Duration
 	// Session configures each accepted session; its zero value is session's defaults.
@@ -444,7 +444,7 @@ func (h *handler) HandleRequest(ss *session.Session, req session.Request) {
 	f, last, faulty := s.fault()
 	s.mu.Unlock()
 	if sm, ok := req.Body.(*pdu.SubmitSM); ok && s.opts.OnSubmit != nil {
-		s.opts.OnSubmit(sm)
+		s.opts.OnSubmit(s, sm)
 	}
 	if faulty && f.Close && last {
 		s.later(func() {
