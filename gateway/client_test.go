@@ -69,7 +69,7 @@ func (r *results) wait(t *testing.T, n int) {
 }
 
 func TestClientSubmitsThroughWindow(t *testing.T) {
-	sink := &AcceptSink{}
+	sink := &acceptSink{}
 	_, addr := startServer(t, ServerConfig{}, sink, testAccount(t, "acme", "pw"))
 	c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw", Session: session.Config{Window: 5}}, nil)
 	if err := c.AwaitBound(testCtx(t)); err != nil {
@@ -105,7 +105,7 @@ func TestClientReconnectsAfterServerRestart(t *testing.T) {
 	addr := l.Addr().String()
 	serve := func(l net.Listener) *Server {
 		auth, _ := NewMemoryAuthenticator(testAccount(t, "acme", "pw"))
-		srv, err := NewServer(ServerConfig{FailureDelay: -1}, auth, &AcceptSink{}, zerolog.Nop())
+		srv, err := NewServer(ServerConfig{FailureDelay: -1}, auth, &acceptSink{}, zerolog.Nop())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -255,7 +255,7 @@ func TestClientRequeuesLostPDUs(t *testing.T) {
 }
 
 func TestClientDeliversToHandler(t *testing.T) {
-	srv, addr := startServer(t, ServerConfig{}, &AcceptSink{}, testAccount(t, "acme", "pw"))
+	srv, addr := startServer(t, ServerConfig{}, &acceptSink{}, testAccount(t, "acme", "pw"))
 	got := make(chan string, 1)
 	c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw", BindType: session.BindReceiver},
 		DeliverFunc(func(up string, req session.Request) pdu.CommandStatus {
@@ -278,7 +278,7 @@ func TestClientDeliversToHandler(t *testing.T) {
 }
 
 func TestClientUnbindIsGraceful(t *testing.T) {
-	srv, addr := startServer(t, ServerConfig{}, &AcceptSink{}, testAccount(t, "acme", "pw"))
+	srv, addr := startServer(t, ServerConfig{}, &acceptSink{}, testAccount(t, "acme", "pw"))
 	c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw"}, nil)
 	if err := c.AwaitBound(testCtx(t)); err != nil {
 		t.Fatal(err)
