@@ -4,13 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,97 +16,39 @@ import (
 	"github.com/smppgw/smppgw/gateway"
 	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/internal/redistest"
+	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
-	"github.com/smppgw/smppgw/pdu/dlr"
 	"github.com/smppgw/smppgw/store"
 	"github.com/smppgw/smppgw/store/redis"
-	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
 // End-to-end tests: the real gateway (gateway.New) on the embedded store and on Redis, an upstream
-// SMSC simulated with gateway.Server that answers submit_sm and sends a receipt, and the API over
+// SMSC simulated by internal/smscsim that answers submit_sm and sends a receipt, and the API over
 // loopback. A REST or gRPC Submit travels to the SMSC; its receipt comes back through
 // StreamReceipts (REST NDJSON and gRPC), a signed webhook, and GetMessage.
 
-// simSMSC answers every submit_sm with an id of its own and, when a receipt is asked for, sends a
-// DELIVERED receipt for it.
-type simSMSC struct {
-	next    atomic.Int64
-	mu      sync.Mutex
-	submits []*pdu.SubmitSM
-}
-
-func (s *simSMSC) HandleMessage(m gateway.Inbound) {
-	sm, ok := m.Request.Body.(*pdu.SubmitSM)
-	if !ok {
-		_ = m.Respond(pdu.ESME_RINVCMDID, nil)
-		return
-	}
-	id := fmt.Sprintf("SIM%04d", s.next.Add(1))
-	s.mu.Lock()
-	s.submits = append(s.submits, sm)
-	s.mu.Unlock()
-	if err := m.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: id}); err != nil {
-		return
-	}
-	if string(sm.ShortMessage) == "mo please" { // a handset answers to short code 12345
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_, _ = m.Session.Send(ctx, &pdu.DeliverSM{SourceAddr: "4917000000", DestinationAddr: "12345", ShortMessage: []byte("MO hello")})
-		}()
-	}
-	if sm.RegisteredDelivery&pdu.RegisteredDeliveryReceiptMask != pdu.RegisteredDeliveryReceiptFinal {
-		return
-	}
-	rec := &pdu.DeliverSM{SourceAddr: sm.DestinationAddr, DestinationAddr: sm.SourceAddr}
-	now := time.Now()
-	info := dlr.Info{MessageID: id, State: pdu.DELIVERED, Receipt: dlr.Receipt{
-		ID: id, Sub: 1, Dlvrd: 1, SubmitDate: now, DoneDate: now, Stat: "DELIVRD", Err: "000", Text: "hi",
-	}}
-	if err := info.ToDeliverSM(rec); err != nil {
-		return
-	}
-	go func() { // Send waits for the answer, so not on the session's reader goroutine
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_, _ = m.Session.Send(ctx, rec)
-	}()
-}
-
-func (s *simSMSC) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.submits)
-}
-
-func startSim(t *testing.T, sim *simSMSC) string {
+// startSim serves the upstream SMSC (internal/smscsim), taking binds from gwup/uppw. A submission of
+// "mo please" makes it send an MO from a handset to short code 12345.
+func startSim(t *testing.T) *smscsim.Sim {
 	t.Helper()
-	h, err := bcrypt.GenerateFromPassword([]byte("uppw"), bcrypt.MinCost)
+	sim, err := smscsim.Start("127.0.0.1:0", smscsim.Options{Accounts: map[string]string{"gwup": "uppw"},
+		OnSubmit: func(sim *smscsim.Sim, sm *pdu.SubmitSM) {
+			if string(sm.ShortMessage) != "mo please" {
+				return
+			}
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_, _ = sim.SendMO(ctx, &pdu.DeliverSM{SourceAddr: "4917000000", DestinationAddr: "12345", ShortMessage: []byte("MO hello")})
+			}()
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth, err := gateway.NewMemoryAuthenticator(gateway.Account{SystemID: "gwup", PasswordHash: string(h)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := gateway.NewServer(gateway.ServerConfig{SystemID: "sim", FailureDelay: -1}, auth, sim, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	return l.Addr().String()
+	t.Cleanup(func() { sim.Close() })
+	return sim
 }
 
 // startGateway runs the real gateway on st with one upstream (the simulator) and a default route.
@@ -185,8 +124,8 @@ func openRedis(t *testing.T) (st store.Store, kill func()) {
 }
 
 func runEndToEnd(t *testing.T, st store.Store) {
-	sim := &simSMSC{}
-	g := startGateway(t, st, startSim(t, sim))
+	sim := startSim(t)
+	g := startGateway(t, st, sim.Addr())
 	e := startEnv(t, g, st, nil)
 	op := basicAuth()
 
@@ -329,8 +268,8 @@ func runEndToEnd(t *testing.T, st store.Store) {
 		msg.Message.Parts[0].Upstream != "up1" || !strings.HasPrefix(msg.Message.Parts[0].UpstreamMessageID, "SIM") {
 		t.Fatalf("GetMessage = %+v", msg.Message)
 	}
-	if sim.count() != 2 {
-		t.Fatalf("the SMSC saw %d submit_sm, want 2", sim.count())
+	if n := len(sim.Submits()); n != 2 {
+		t.Fatalf("the SMSC saw %d submit_sm, want 2", n)
 	}
 
 	// An MO routed to acme reaches its MO webhook.

@@ -34,8 +34,7 @@ func (c *countingESME) HandleRequest(s *session.Session, req session.Request) {
 func TestAdminStatsAfterTraffic(t *testing.T) {
 	const n, m = 4, 3
 	st := openEmbedded(t)
-	sim := &simSMSC{}
-	g := startGateway(t, st, startSim(t, sim))
+	g := startGateway(t, st, startSim(t).Addr())
 	e := startEnv(t, g, st, nil)
 	op := basicAuth()
 	e.createAccount("acme", "pw1")

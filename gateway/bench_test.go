@@ -14,7 +14,7 @@ import (
 )
 
 // BenchmarkRoundTrip measures submit_sm -> submit_sm_resp round trips through one bind over loopback,
-// client and server (AcceptSink, the trivial responder) in this process, at several window sizes.
+// client and server (acceptSink, the trivial responder) in this process, at several window sizes.
 // "async" keeps the window full from one goroutine with SendAsync; "send" runs one goroutine per window
 // slot, each calling Send.
 func BenchmarkRoundTrip(b *testing.B) {
@@ -28,7 +28,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 
 func benchRoundTrip(b *testing.B, window int, blocking bool) {
 	cfg := session.Config{Window: window, InboundLimit: window, EnquireLink: -1}
-	_, addr := startServer(b, ServerConfig{Session: cfg}, &AcceptSink{}, testAccount(b, "bench", "pw"))
+	_, addr := startServer(b, ServerConfig{Session: cfg}, &acceptSink{}, testAccount(b, "bench", "pw"))
 	s := bindESME(b, addr, nil, cfg, session.BindTransmitter, "bench", "pw")
 	sm := submit("447700900123")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -146,7 +146,7 @@ func (s *ackCounter) Ack(ctx context.Context, leases ...store.Lease) error {
 
 // BenchmarkForward measures the sustained path end to end on the embedded store: an ESME keeps a
 // window of 100 submit_sm in flight to the gateway, which accepts each durably, sends it upstream
-// (AcceptSink, over loopback, with the upstream window given) and settles the answer (id map, ack).
+// (acceptSink, over loopback, with the upstream window given) and settles the answer (id map, ack).
 // The figure is messages per second accepted, forwarded and settled.
 func BenchmarkForward(b *testing.B) {
 	for _, w := range []int{10, 100} {
@@ -158,7 +158,7 @@ func benchForward(b *testing.B, upWindow int) {
 	const window = 100
 	st := &ackCounter{Store: newEmbedded(b)}
 	cfg := session.Config{Window: window, InboundLimit: window, EnquireLink: -1}
-	_, upAddr := startServer(b, ServerConfig{Session: session.Config{InboundLimit: upWindow, EnquireLink: -1}}, &AcceptSink{}, testAccount(b, "gwup", "uppw"))
+	_, upAddr := startServer(b, ServerConfig{Session: session.Config{InboundLimit: upWindow, EnquireLink: -1}}, &acceptSink{}, testAccount(b, "gwup", "uppw"))
 	up := simUpstream("sink", upAddr)
 	up.Session = session.Config{Window: upWindow, EnquireLink: -1}
 	_, addr, _ := startGateway(b, Config{

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/internal/smpptest"
 	"github.com/smppgw/smppgw/pdu"
 )
 
@@ -69,7 +70,7 @@ func TestBindFloodKeepsServing(t *testing.T) {
 	for i := range 3 {
 		accounts = append(accounts, testAccount(t, fmt.Sprintf("bob%d", i), "pw"))
 	}
-	srv, addr := startServer(t, ServerConfig{FailureDelay: base, FailureDelayMax: capDelay, MaxPasswordChecks: 2}, &AcceptSink{}, accounts...)
+	srv, addr := startServer(t, ServerConfig{FailureDelay: base, FailureDelayMax: capDelay, MaxPasswordChecks: 2}, &acceptSink{}, accounts...)
 
 	// alice is bound before the flood (so her credentials are cached) and keeps working through it.
 	alice := bindESME(t, addr, nil, session.Config{}, session.BindTransceiver, "alice", "secret")
@@ -174,30 +175,30 @@ func TestBindFloodKeepsServing(t *testing.T) {
 func TestRefusedBindAlwaysAnswered(t *testing.T) {
 	const bindTimeout = 500 * time.Millisecond
 	_, addr := startServer(t, ServerConfig{FailureDelay: 40 * time.Millisecond, FailureDelayMax: bindTimeout, Session: session.Config{BindTimeout: bindTimeout}},
-		&AcceptSink{}, testAccount(t, "alice", "secret"))
+		&acceptSink{}, testAccount(t, "alice", "secret"))
 	for i := range 7 {
-		p := dialRaw(t, addr)
+		p := smpptest.Dial(t, addr)
 		if i == 6 {
 			// Late in the connection's life: the answer must still beat its bind timeout.
 			time.Sleep(bindTimeout / 2)
 		}
-		p.request(&pdu.BindTransceiver{SystemID: "alice", Password: "guess", InterfaceVersion: 0x34})
-		p.c.SetReadDeadline(time.Now().Add(testWait))
-		h, _, err := p.r.Read()
+		p.Request(&pdu.BindTransceiver{SystemID: "alice", Password: "guess", InterfaceVersion: 0x34})
+		p.Conn.SetReadDeadline(time.Now().Add(testWait))
+		h, _, err := p.Reader.Read()
 		if err != nil {
 			t.Fatalf("failure %d: no bind_resp: %v", i+1, err)
 		}
 		if h.ID != pdu.BindTransceiverRespID || h.Status == pdu.ESME_ROK {
 			t.Fatalf("failure %d: got %v %v", i+1, h.ID, h.Status)
 		}
-		p.c.Close()
+		p.Conn.Close()
 	}
 }
 
 // TestUnknownSystemIDLooksLikeWrongPassword: the status, and the work done (one bcrypt comparison),
 // are the same for a system_id that does not exist as for a wrong password.
 func TestUnknownSystemIDLooksLikeWrongPassword(t *testing.T) {
-	srv, addr := startServer(t, ServerConfig{}, &AcceptSink{}, testAccount(t, "alice", "secret"))
+	srv, addr := startServer(t, ServerConfig{}, &acceptSink{}, testAccount(t, "alice", "secret"))
 	var got []pdu.CommandStatus
 	for _, id := range []string{"alice", "mallory"} {
 		before := passwordChecks(srv)
@@ -244,7 +245,7 @@ func TestRebindStormCostsOneCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := NewServer(ServerConfig{FailureDelay: -1}, auth, &AcceptSink{}, zerolog.Nop())
+	srv, err := NewServer(ServerConfig{FailureDelay: -1}, auth, &acceptSink{}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +343,7 @@ func TestBindFromGonePeerCostsNoCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := NewServer(ServerConfig{FailureDelay: -1}, auth, &AcceptSink{}, zerolog.Nop())
+	srv, err := NewServer(ServerConfig{FailureDelay: -1}, auth, &acceptSink{}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,7 +394,7 @@ func TestBindFromGonePeerCostsNoCheck(t *testing.T) {
 // TestBindGateRefusesBeyondMaxChecks: with every check slot taken, a bind needing one is refused at
 // once with ESME_RSYSERR; cached credentials still bind.
 func TestBindGateRefusesBeyondMaxChecks(t *testing.T) {
-	srv, addr := startServer(t, ServerConfig{MaxPasswordChecks: 1}, &AcceptSink{}, testAccount(t, "alice", "secret"), testAccount(t, "bob", "pw"))
+	srv, addr := startServer(t, ServerConfig{MaxPasswordChecks: 1}, &acceptSink{}, testAccount(t, "alice", "secret"), testAccount(t, "bob", "pw"))
 	bindESME(t, addr, nil, session.Config{}, session.BindTransceiver, "alice", "secret").Close()
 	srv.bindGate.slots <- struct{}{} // a check that never ends
 	defer func() { <-srv.bindGate.slots }()
@@ -410,7 +411,7 @@ func TestBindGateRefusesBeyondMaxChecks(t *testing.T) {
 // another address are refused without a comparison, while its ESME's cached credentials still bind.
 func TestSystemIDPenaltySkipsHashingButNotTheCache(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{FailureDelay: time.Second, FailureDelayMax: 2 * time.Second, Session: session.Config{BindTimeout: 5 * time.Second}},
-		&AcceptSink{}, testAccount(t, "alice", "secret"))
+		&acceptSink{}, testAccount(t, "alice", "secret"))
 	bindESME(t, addr, nil, session.Config{}, session.BindTransceiver, "alice", "secret").Close()
 	now := time.Now()
 	srv.bindGate.bySys.fail("alice", now) // an attacker elsewhere just failed as alice
@@ -423,9 +424,9 @@ func TestSystemIDPenaltySkipsHashingButNotTheCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := newRawPeer(t, c)
-	p.request(&pdu.BindTransceiver{SystemID: "alice", Password: "guess", InterfaceVersion: 0x34})
-	p.expect(pdu.BindTransceiverRespID, pdu.ESME_RBINDFAIL)
+	p := smpptest.NewPeer(t, c)
+	p.Request(&pdu.BindTransceiver{SystemID: "alice", Password: "guess", InterfaceVersion: 0x34})
+	p.Expect(pdu.BindTransceiverRespID, pdu.ESME_RBINDFAIL)
 	if n := passwordChecks(srv) - before; n != 0 {
 		t.Errorf("%d password checks during alice's penalty window, want 0", n)
 	}

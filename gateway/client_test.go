@@ -5,13 +5,14 @@ import (
 	"errors"
 	"net"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/internal/smpptest"
+	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
 )
 
@@ -68,7 +69,7 @@ func (r *results) wait(t *testing.T, n int) {
 }
 
 func TestClientSubmitsThroughWindow(t *testing.T) {
-	sink := &AcceptSink{}
+	sink := &acceptSink{}
 	_, addr := startServer(t, ServerConfig{}, sink, testAccount(t, "acme", "pw"))
 	c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw", Session: session.Config{Window: 5}}, nil)
 	if err := c.AwaitBound(testCtx(t)); err != nil {
@@ -104,7 +105,7 @@ func TestClientReconnectsAfterServerRestart(t *testing.T) {
 	addr := l.Addr().String()
 	serve := func(l net.Listener) *Server {
 		auth, _ := NewMemoryAuthenticator(testAccount(t, "acme", "pw"))
-		srv, err := NewServer(ServerConfig{FailureDelay: -1}, auth, &AcceptSink{}, zerolog.Nop())
+		srv, err := NewServer(ServerConfig{FailureDelay: -1}, auth, &acceptSink{}, zerolog.Nop())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,27 +174,12 @@ func TestClientBackoffIsCappedWithJitter(t *testing.T) {
 	}
 }
 
-// throttlingSink answers the first few submissions with a temporary refusal.
-type throttlingSink struct {
-	AcceptSink
-	refusals atomic.Int32
-	status   pdu.CommandStatus
-}
-
-func (s *throttlingSink) HandleMessage(m Inbound) {
-	if s.refusals.Add(-1) >= 0 {
-		m.Respond(s.status, nil)
-		return
-	}
-	s.AcceptSink.HandleMessage(m)
-}
-
 func TestClientRetriesWhenThrottled(t *testing.T) {
 	for _, st := range []pdu.CommandStatus{pdu.ESME_RTHROTTLED, pdu.ESME_RMSGQFUL} {
 		t.Run(st.String(), func(t *testing.T) {
-			sink := &throttlingSink{status: st}
-			sink.refusals.Store(3)
-			_, addr := startServer(t, ServerConfig{}, sink, testAccount(t, "acme", "pw"))
+			sim := startSim(t, "127.0.0.1:0", smscsim.Options{Accounts: map[string]string{"acme": "pw"}})
+			sim.Inject(smscsim.Fault{Status: st, Count: 3})
+			addr := sim.Addr()
 			c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw", ThrottleDelay: 5 * time.Millisecond}, nil)
 			res := newResults()
 			start := time.Now()
@@ -216,9 +202,9 @@ func TestClientRetriesWhenThrottled(t *testing.T) {
 }
 
 func TestClientPermanentRefusalReported(t *testing.T) {
-	sink := &throttlingSink{status: pdu.ESME_RINVDSTADR}
-	sink.refusals.Store(1)
-	_, addr := startServer(t, ServerConfig{}, sink, testAccount(t, "acme", "pw"))
+	sim := startSim(t, "127.0.0.1:0", smscsim.Options{Accounts: map[string]string{"acme": "pw"}})
+	sim.Inject(smscsim.Fault{Status: pdu.ESME_RINVDSTADR, Count: 1})
+	addr := sim.Addr()
 	c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw"}, nil)
 	res := newResults()
 	c.Submit(testCtx(t), submit("1"), res.done)
@@ -229,10 +215,10 @@ func TestClientPermanentRefusalReported(t *testing.T) {
 }
 
 func TestClientRequeuesLostPDUs(t *testing.T) {
-	addr, peers := rawSMSC(t)
+	addr, peers := smpptest.Listen(t)
 	c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw", Session: session.Config{EnquireLink: -1}}, nil)
 	p := <-peers
-	p.acceptBind()
+	p.AcceptBind()
 	if err := c.AwaitBound(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -242,17 +228,17 @@ func TestClientRequeuesLostPDUs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p.expect(pdu.SubmitSMID, pdu.ESME_ROK)
-	p.expect(pdu.SubmitSMID, pdu.ESME_ROK)
-	p.c.Close() // the link drops with both in flight
+	p.Expect(pdu.SubmitSMID, pdu.ESME_ROK)
+	p.Expect(pdu.SubmitSMID, pdu.ESME_ROK)
+	p.Conn.Close() // the link drops with both in flight
 
 	p2 := <-peers
-	p2.acceptBind()
+	p2.AcceptBind()
 	got := map[string]bool{}
 	for range 2 {
-		h, b := p2.expect(pdu.SubmitSMID, pdu.ESME_ROK)
+		h, b := p2.Expect(pdu.SubmitSMID, pdu.ESME_ROK)
 		got[b.(*pdu.SubmitSM).DestinationAddr] = true
-		p2.send(h.Sequence, pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "u" + b.(*pdu.SubmitSM).DestinationAddr})
+		p2.Send(h.Sequence, pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "u" + b.(*pdu.SubmitSM).DestinationAddr})
 	}
 	res.wait(t, 2)
 	if !got["1"] || !got["2"] {
@@ -269,7 +255,7 @@ func TestClientRequeuesLostPDUs(t *testing.T) {
 }
 
 func TestClientDeliversToHandler(t *testing.T) {
-	srv, addr := startServer(t, ServerConfig{}, &AcceptSink{}, testAccount(t, "acme", "pw"))
+	srv, addr := startServer(t, ServerConfig{}, &acceptSink{}, testAccount(t, "acme", "pw"))
 	got := make(chan string, 1)
 	c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw", BindType: session.BindReceiver},
 		DeliverFunc(func(up string, req session.Request) pdu.CommandStatus {
@@ -292,7 +278,7 @@ func TestClientDeliversToHandler(t *testing.T) {
 }
 
 func TestClientUnbindIsGraceful(t *testing.T) {
-	srv, addr := startServer(t, ServerConfig{}, &AcceptSink{}, testAccount(t, "acme", "pw"))
+	srv, addr := startServer(t, ServerConfig{}, &acceptSink{}, testAccount(t, "acme", "pw"))
 	c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw"}, nil)
 	if err := c.AwaitBound(testCtx(t)); err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@
 // address or system_id before any password is hashed, bounds the bcrypt comparisons running at once and
 // caches verified credentials (bindGate), keeps a registry of sessions, can outbind to an ESME, and
 // shuts down by unbinding everyone.
-// What ESMEs submit goes to a MessageHandler (AcceptSink is the trivial one; Router the real one).
+// What ESMEs submit goes to a MessageHandler (the Router).
 //
 // Client keeps one bind to one upstream: a supervisor dials (TCP or TLS), binds, and pumps a Queue of
 // jobs into the window; it reconnects with capped exponential back-off and full jitter, requeues lost

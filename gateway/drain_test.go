@@ -3,13 +3,13 @@ package gateway
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/internal/smpptest"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/store"
 )
@@ -33,14 +33,14 @@ func TestGatewayShutdownDrainsSubmissions(t *testing.T) {
 		Upstreams: []ClientConfig{simUpstream("down", freeAddr(t))}, // accepted messages wait in its queue
 		Routing:   RouterConfig{Routes: []Route{{Upstream: "down"}}},
 	}, st)
-	p := dialRaw(t, addr)
-	p.request(&pdu.BindTransmitter{SystemID: "acme", Password: "secret"})
-	p.expect(pdu.BindTransmitterRespID, pdu.ESME_ROK)
+	p := smpptest.Dial(t, addr)
+	p.Request(&pdu.BindTransmitter{SystemID: "acme", Password: "secret"})
+	p.Expect(pdu.BindTransmitterRespID, pdu.ESME_ROK)
 
 	// The writer keeps the window full; the test goroutine reads every answer and hands the slot back.
 	var (
 		mu   sync.Mutex
-		seq  = p.seq
+		seq  = p.Seq
 		sent = map[uint32]bool{}
 	)
 	send := func(i int) error {
@@ -51,7 +51,7 @@ func TestGatewayShutdownDrainsSubmissions(t *testing.T) {
 		mu.Unlock()
 		b, err := pdu.Append(nil, s, pdu.ESME_ROK, &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "447700900000", ShortMessage: []byte(fmt.Sprint(i))})
 		if err == nil {
-			_, err = p.c.Write(b)
+			_, err = p.Conn.Write(b)
 		}
 		return err
 	}
@@ -82,13 +82,13 @@ func TestGatewayShutdownDrainsSubmissions(t *testing.T) {
 	var crossed []uint32
 	stopped := make(chan struct{})
 	shutdown, unbindSeen := false, false
-	p.c.SetReadDeadline(time.Now().Add(2 * testWait))
+	p.Conn.SetReadDeadline(time.Now().Add(2 * testWait))
 	for {
-		h, body, err := p.r.Read()
+		h, body, err := p.Reader.Read()
 		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 			t.Fatalf("the connection is still open after %v, with %d answers", 2*testWait, len(answers))
 		}
-		if errors.Is(err, io.EOF) || isConnReset(err) {
+		if smpptest.IsClosed(err) {
 			break
 		}
 		if err != nil {
@@ -123,7 +123,7 @@ func TestGatewayShutdownDrainsSubmissions(t *testing.T) {
 				}
 				crossed = append(crossed, seq)
 			}
-			p.send(h.Sequence, pdu.ESME_ROK, &pdu.UnbindResp{})
+			p.Send(h.Sequence, pdu.ESME_ROK, &pdu.UnbindResp{})
 		default:
 			t.Fatalf("raw ESME got %v %v", h.ID, h.Status)
 		}
@@ -191,7 +191,7 @@ func (f asyncDeliver) HandleDeliverAsync(_ string, req session.Request, respond 
 // ESME_RINVBNDSTS, which a strict SMSC takes as final and drops the receipt).
 func TestClientUnbindStillTakesReceipts(t *testing.T) {
 	const receipts = 3
-	addr, peers := rawSMSC(t)
+	addr, peers := smpptest.Listen(t)
 	got := make(chan session.Request, receipts)
 	c := startClient(t, ClientConfig{Address: addr, SystemID: "gw", Password: "pw"}, asyncDeliver(func(req session.Request, respond func(pdu.CommandStatus)) {
 		got <- req
@@ -200,32 +200,32 @@ func TestClientUnbindStillTakesReceipts(t *testing.T) {
 			respond(pdu.ESME_ROK)
 		}()
 	}))
-	var p *rawPeer
+	var p *smpptest.Peer
 	select {
 	case p = <-peers:
 	case <-time.After(testWait):
 		t.Fatal("no connection")
 	}
-	p.acceptBind()
+	p.AcceptBind()
 	if err := c.AwaitBound(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
 	unbound := make(chan error, 1)
 	go func() { unbound <- c.Unbind(testCtx(t)) }()
-	h, _ := p.expect(pdu.UnbindID, pdu.ESME_ROK)
+	h, _ := p.Expect(pdu.UnbindID, pdu.ESME_ROK)
 	seqs := map[uint32]bool{}
 	for i := range receipts {
-		seqs[p.request(&pdu.DeliverSM{EsmClass: 0x04, ShortMessage: []byte(fmt.Sprintf("id:%d stat:DELIVRD", i))})] = true
+		seqs[p.Request(&pdu.DeliverSM{EsmClass: 0x04, ShortMessage: []byte(fmt.Sprintf("id:%d stat:DELIVRD", i))})] = true
 	}
-	p.send(h.Sequence, pdu.ESME_ROK, &pdu.UnbindResp{})
+	p.Send(h.Sequence, pdu.ESME_ROK, &pdu.UnbindResp{})
 	for range receipts {
-		r, _ := p.expect(pdu.DeliverSMRespID, pdu.ESME_ROK)
+		r, _ := p.Expect(pdu.DeliverSMRespID, pdu.ESME_ROK)
 		if !seqs[r.Sequence] {
 			t.Fatalf("deliver_sm_resp seq %d answers nothing outstanding", r.Sequence)
 		}
 		delete(seqs, r.Sequence)
 	}
-	p.expectEOF()
+	p.ExpectEOF()
 	if err := <-unbound; err != nil {
 		t.Fatalf("unbind: %v", err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/pdu/dlr"
 )
@@ -144,8 +145,8 @@ func lastLine(s string) string {
 // store and a simulated upstream that saw every message.
 func TestInteropNodeClientToServer(t *testing.T) {
 	node := needNode(t)
-	sim := &simSMSC{}
-	simAddr := startSim(t, sim, "127.0.0.1:0")
+	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
+	simAddr := sim.Addr()
 	_, addr, _ := startGateway(t, Config{
 		Accounts:  []Account{testAccount(t, "nodeesme", "pw123")},
 		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
@@ -184,7 +185,7 @@ func TestInteropNodeClientToServer(t *testing.T) {
 	if s.UnbindStatus == nil || *s.UnbindStatus != 0 {
 		t.Errorf("unbind status %v, want 0", s.UnbindStatus)
 	}
-	seen := sim.submitted()
+	seen := sim.Submits()
 	if len(seen) != nodeMessages {
 		t.Fatalf("upstream saw %d messages, want %d", len(seen), nodeMessages)
 	}

@@ -3,16 +3,13 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/pdu/dlr"
 	"github.com/smppgw/smppgw/store"
@@ -20,82 +17,6 @@ import (
 	sredis "github.com/smppgw/smppgw/store/redis"
 	"github.com/smppgw/smppgw/store/storetest"
 )
-
-// gateSMSC is an upstream that answers every submit_sm with status (ESME_ROK with an id of its own),
-// or, while hold is set, not at all. It counts the submissions of each short message.
-type gateSMSC struct {
-	status pdu.CommandStatus
-	hold   atomic.Bool
-	// before, when set, runs first for each submit_sm (on the reader).
-	before func()
-
-	n    atomic.Int64
-	mu   sync.Mutex
-	seen map[string]int // short message -> times submitted
-}
-
-func (g *gateSMSC) HandleMessage(m Inbound) {
-	sm, ok := m.Request.Body.(*pdu.SubmitSM)
-	if !ok {
-		_ = m.Respond(pdu.ESME_RINVCMDID, nil)
-		return
-	}
-	if g.before != nil {
-		g.before()
-	}
-	n := g.n.Add(1)
-	g.mu.Lock()
-	if g.seen == nil {
-		g.seen = map[string]int{}
-	}
-	g.seen[string(sm.ShortMessage)]++
-	g.mu.Unlock()
-	switch {
-	case g.hold.Load():
-	case g.status != pdu.ESME_ROK:
-		_ = m.Respond(g.status, nil)
-	default:
-		_ = m.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: fmt.Sprintf("G%d", n)})
-	}
-}
-
-func (g *gateSMSC) times(text string) int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.seen[text]
-}
-
-func serveGate(t *testing.T, g *gateSMSC, addr string) *Server {
-	t.Helper()
-	auth, err := NewMemoryAuthenticator(testAccount(t, "gwup", "uppw"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := NewServer(ServerConfig{SystemID: "sim", FailureDelay: -1}, auth, g, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var l net.Listener
-	deadline := time.Now().Add(testWait)
-	for {
-		// A port given back by a stopped test may still be in TIME_WAIT for a moment.
-		if l, err = net.Listen("tcp", addr); err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), testWait)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	eventually(t, "the upstream to listen", func() bool { return len(srv.Addrs()) == 1 })
-	return srv
-}
 
 // awaitReceipt waits for the deliver_sm the ESME behind rx is sent and returns what it says.
 func awaitReceipt(t *testing.T, rx *recorder) dlr.Info {
@@ -132,21 +53,13 @@ func TestPartFailsAfterMaxAttempts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			forEachStore(t, func(t *testing.T, open func() store.Store) {
 				st := open()
-				up := &gateSMSC{status: tc.status}
-				var srv *Server
+				up := startSim(t, "127.0.0.1:0", smscsim.Options{})
 				if tc.lose {
-					up.hold.Store(true)
-					up.before = func() {
-						go func() {
-							time.Sleep(20 * time.Millisecond)
-							for _, s := range srv.SessionsFor("gwup") {
-								s.Close()
-							}
-						}()
-					}
+					up.Inject(smscsim.Fault{Hold: true, Close: true}) // each one held, the link dropped under it
+				} else {
+					up.Inject(smscsim.Fault{Status: tc.status})
 				}
-				srv = serveGate(t, up, "127.0.0.1:0")
-				upCfg := simUpstream("sim", srv.Addrs()[0].String())
+				upCfg := simUpstream("sim", up.Addr())
 				upCfg.MaxAttempts, upCfg.ThrottleDelay = tc.attempts, 10*time.Millisecond
 				g, addr, _ := startGateway(t, Config{
 					Accounts:  []Account{testAccount(t, "acme", "secret")},
@@ -177,7 +90,7 @@ func TestPartFailsAfterMaxAttempts(t *testing.T) {
 					t.Errorf("stored message %+v, %v; want UNDELIVERABLE", m, err)
 				}
 				time.Sleep(100 * time.Millisecond)
-				if n := up.times("doomed"); n != tc.attempts {
+				if n := up.Times("doomed"); n != tc.attempts {
 					t.Errorf("the upstream saw %d submissions, want exactly max_attempts = %d", n, tc.attempts)
 				}
 			})
@@ -206,15 +119,14 @@ func TestPartExpiresAfterMaxAge(t *testing.T) {
 		}
 		id := resp.Body.(*pdu.SubmitSMResp).MessageID
 		time.Sleep(400 * time.Millisecond) // the upstream is down meanwhile
-		up := &gateSMSC{}
-		serveGate(t, up, upAddr)
+		up := startSim(t, upAddr, smscsim.Options{})
 		if info := awaitReceipt(t, rx); info.MessageID != id || info.State != pdu.EXPIRED {
 			t.Errorf("receipt for %s in state %v, want %s EXPIRED", info.MessageID, info.State, id)
 		}
 		if m, err := st.GetMessage(testCtx(t), id); err != nil || m.Status != pdu.EXPIRED {
 			t.Errorf("stored message %+v, %v; want EXPIRED", m, err)
 		}
-		if n := up.times("stale"); n != 0 {
+		if n := up.Times("stale"); n != 0 {
 			t.Errorf("the upstream saw the expired part %d times", n)
 		}
 	})
@@ -267,19 +179,17 @@ func TestUnsettledPartsBoundedByWindow(t *testing.T) {
 		}
 	}
 	var worst atomic.Int64
-	up := &gateSMSC{}
-	up.before = func() {
+	up := startSim(t, "127.0.0.1:0", smscsim.Options{OnSubmit: func(up *smscsim.Sim, _ *pdu.SubmitSM) {
 		// This submission is sent and not settled, and so is every one before it not acked yet.
-		unsettled := up.n.Load() + 1 - st.acked.Load()
+		unsettled := int64(up.Count()) - st.acked.Load()
 		for {
 			w := worst.Load()
 			if unsettled <= w || worst.CompareAndSwap(w, unsettled) {
 				break
 			}
 		}
-	}
-	srv := serveGate(t, up, "127.0.0.1:0")
-	upCfg := simUpstream("sim", srv.Addrs()[0].String())
+	}})
+	upCfg := simUpstream("sim", up.Addr())
 	upCfg.Session.Window = window
 	startGateway(t, Config{Upstreams: []ClientConfig{upCfg}}, st)
 	deadline := time.Now().Add(30 * time.Second)
@@ -330,10 +240,9 @@ func TestInFlightResentAtOnceAfterRestart(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			open := stores[name](t)
 			const n = 3
-			up := &gateSMSC{}
-			up.hold.Store(true)
-			srv := serveGate(t, up, "127.0.0.1:0")
-			upCfg := simUpstream("sim", srv.Addrs()[0].String())
+			up := startSim(t, "127.0.0.1:0", smscsim.Options{})
+			up.Inject(smscsim.Fault{Hold: true})
+			upCfg := simUpstream("sim", up.Addr())
 			upCfg.Session.UnbindTimeout = 50 * time.Millisecond
 			cfg := Config{Upstreams: []ClientConfig{upCfg}}
 
@@ -346,18 +255,18 @@ func TestInFlightResentAtOnceAfterRestart(t *testing.T) {
 				}
 			}
 			_, _, stop1 := startGateway(t, cfg, st1)
-			eventually(t, "the parts in flight", func() bool { return up.n.Load() == n })
+			eventually(t, "the parts in flight", func() bool { return up.Count() == n })
 			// The crash, as the store sees it: the store goes first, so nothing the stopping
 			// gateway does (give back, lost PDUs) reaches it.
 			st1.Close()
 			stop1()
 
-			up.hold.Store(false)
+			up.Clear()
 			st2 := open()
 			startGateway(t, cfg, st2)
 			eventually(t, "the parts in flight before to be sent again", func() bool {
 				for i := range n {
-					if up.times(fmt.Sprintf("f%d", i)) < 2 {
+					if up.Times(fmt.Sprintf("f%d", i)) < 2 {
 						return false
 					}
 				}
@@ -368,7 +277,7 @@ func TestInFlightResentAtOnceAfterRestart(t *testing.T) {
 				return err == nil && l == 0
 			})
 			for i := range n {
-				if k := up.times(fmt.Sprintf("f%d", i)); k != 2 {
+				if k := up.Times(fmt.Sprintf("f%d", i)); k != 2 {
 					t.Errorf("f%d submitted %d times, want 2 (in flight at the crash, then once more)", i, k)
 				}
 			}

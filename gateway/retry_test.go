@@ -1,28 +1,12 @@
 package gateway
 
 import (
-	"sync/atomic"
 	"testing"
 
-	"github.com/rs/zerolog"
-
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
 )
-
-// flakySMSC answers the first submit_sm with a chosen error status and every later one OK.
-type flakySMSC struct {
-	first pdu.CommandStatus
-	n     atomic.Int32
-}
-
-func (f *flakySMSC) HandleMessage(m Inbound) {
-	if f.n.Add(1) == 1 {
-		_ = m.Respond(f.first, nil)
-		return
-	}
-	_ = m.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "UP1"})
-}
 
 // TestTemporaryUpstreamErrorRetries: an upstream's passing fault (ESME_RSYSERR, ESME_RX_T_APPN) retries
 // the part instead of failing an acknowledged message for good (found in review: it was REJECTED).
@@ -30,16 +14,9 @@ func TestTemporaryUpstreamErrorRetries(t *testing.T) {
 	for _, status := range []pdu.CommandStatus{pdu.ESME_RSYSERR, pdu.ESME_RX_T_APPN} {
 		t.Run(status.String(), func(t *testing.T) {
 			st := newEmbedded(t)
-			auth, err := NewMemoryAuthenticator(testAccount(t, "gwup", "uppw"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			up := &flakySMSC{first: status}
-			srv, err := NewServer(ServerConfig{FailureDelay: -1}, auth, up, zerolog.Nop())
-			if err != nil {
-				t.Fatal(err)
-			}
-			simAddr := serveOn(t, srv)
+			up := startSim(t, "127.0.0.1:0", smscsim.Options{})
+			up.Inject(smscsim.Fault{Status: status, Count: 1}) // the first submission, then OK
+			simAddr := up.Addr()
 			_, addr, _ := startGateway(t, Config{
 				Accounts:  []Account{testAccount(t, "acme", "secret")},
 				Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
@@ -53,9 +30,9 @@ func TestTemporaryUpstreamErrorRetries(t *testing.T) {
 			id := resp.Body.(*pdu.SubmitSMResp).MessageID
 			eventually(t, "the part to be retried and accepted upstream", func() bool {
 				m, err := st.GetMessage(testCtx(t), id)
-				return err == nil && m.Status == pdu.ENROUTE && m.Parts[0].UpstreamID == "UP1"
+				return err == nil && m.Status == pdu.ENROUTE && m.Parts[0].UpstreamID == "SIM0001"
 			})
-			if n := up.n.Load(); n != 2 {
+			if n := up.Count(); n != 2 {
 				t.Errorf("upstream saw %d submit_sm, want 2 (the refused one and its retry)", n)
 			}
 		})
@@ -66,8 +43,8 @@ func TestTemporaryUpstreamErrorRetries(t *testing.T) {
 // the ids must not (found in review: the store refused the repeats and every submit failed).
 func TestMessageIDsDoNotRepeatAfterWrap(t *testing.T) {
 	st := newEmbedded(t)
-	sim := &simSMSC{}
-	simAddr := startSim(t, sim, "127.0.0.1:0")
+	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
+	simAddr := sim.Addr()
 	g, addr, _ := startGateway(t, Config{
 		Accounts:  []Account{testAccount(t, "acme", "secret")},
 		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},

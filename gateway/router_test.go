@@ -1,11 +1,9 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"golang.org/x/crypto/bcrypt"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -19,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/pdu/dlr"
 	"github.com/smppgw/smppgw/store"
@@ -204,8 +203,8 @@ func forEachStore(t *testing.T, f func(t *testing.T, open func() store.Store)) {
 func TestGatewayWholePath(t *testing.T) {
 	forEachStore(t, func(t *testing.T, open func() store.Store) {
 		st := open()
-		sim := &simSMSC{}
-		simAddr := startSim(t, sim, "127.0.0.1:0")
+		sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
+		simAddr := sim.Addr()
 		g, addr, _ := startGateway(t, Config{
 			Accounts:  []Account{testAccount(t, "acme", "secret")},
 			Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
@@ -259,7 +258,7 @@ func TestGatewayWholePath(t *testing.T) {
 		case <-time.After(testWait):
 			t.Error("no receipt event for the subscriber")
 		}
-		if subs := sim.submitted(); len(subs) != 1 || string(subs[0].ShortMessage) != "hello" || subs[0].RegisteredDelivery != 1 {
+		if subs := sim.Submits(); len(subs) != 1 || string(subs[0].ShortMessage) != "hello" || subs[0].RegisteredDelivery != 1 {
 			t.Errorf("upstream saw %+v", subs)
 		}
 
@@ -271,9 +270,9 @@ func TestGatewayWholePath(t *testing.T) {
 
 		// An MO from the upstream reaches the account it routes to.
 		ctx := testCtx(t)
-		resp, err := sim.srv.SessionsFor("gwup")[0].Send(ctx, &pdu.DeliverSM{SourceAddr: "447700900555", DestinationAddr: "12345", ShortMessage: []byte("STOP")})
-		if err != nil || resp.Status != pdu.ESME_ROK {
-			t.Fatalf("MO answered %v %v", resp.Status, err)
+		status, err := sim.SendMO(ctx, &pdu.DeliverSM{SourceAddr: "447700900555", DestinationAddr: "12345", ShortMessage: []byte("STOP")})
+		if err != nil || status != pdu.ESME_ROK {
+			t.Fatalf("MO answered %v %v", status, err)
 		}
 		p = nextDeliver(t, delivered)
 		if got := p.Fields()[pdufield.ShortMessage].String(); got != "STOP" {
@@ -316,9 +315,8 @@ func TestGatewayDurableRestart(t *testing.T) {
 
 		st2 := open()
 		g2, addr2, _ := startGateway(t, cfg, st2)
-		sim := &simSMSC{}
-		startSim(t, sim, upAddr)
-		eventually(t, "the message to be submitted upstream", func() bool { return len(sim.submitted()) == 1 })
+		sim := startSim(t, upAddr, smscsim.Options{})
+		eventually(t, "the message to be submitted upstream", func() bool { return len(sim.Submits()) == 1 })
 		rx := newRecorder()
 		bindESME(t, addr2, rx, session.Config{}, session.BindReceiver, "acme", "secret")
 		eventually(t, "the receipt to reach the ESME", func() bool {
@@ -332,7 +330,7 @@ func TestGatewayDurableRestart(t *testing.T) {
 		}
 		// Exactly once: nothing else comes, the queue is empty.
 		time.Sleep(200 * time.Millisecond)
-		if n := len(sim.submitted()); n != 1 {
+		if n := len(sim.Submits()); n != 1 {
 			t.Errorf("the upstream saw %d submissions, want 1", n)
 		}
 		if n, err := st2.QueueLen(testCtx(t), store.Queue{Kind: store.SubmitQueue, Name: "sim"}); err != nil || n != 0 {
@@ -349,8 +347,9 @@ func TestGatewayDurableRestart(t *testing.T) {
 func TestGatewayResubmitsLostPDUs(t *testing.T) {
 	const n = 3
 	st := newEmbedded(t)
-	sim := &simSMSC{holdFirst: n}
-	simAddr := startSim(t, sim, "127.0.0.1:0")
+	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
+	sim.Inject(smscsim.Fault{Hold: true, Close: true, Count: n}) // the link drops under the first n
+	simAddr := sim.Addr()
 	_, addr, _ := startGateway(t, Config{
 		Accounts:  []Account{testAccount(t, "acme", "secret")},
 		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
@@ -365,7 +364,7 @@ func TestGatewayResubmitsLostPDUs(t *testing.T) {
 		}
 		ids[resp.Body.(*pdu.SubmitSMResp).MessageID] = true
 	}
-	eventually(t, "the lost submissions to be sent again", func() bool { return len(sim.submitted()) == 2*n })
+	eventually(t, "the lost submissions to be sent again", func() bool { return len(sim.Submits()) == 2*n })
 	lost, err := st.ListLost(testCtx(t), 100)
 	if err != nil || len(lost) != n {
 		t.Fatalf("ListLost = %d entries, %v; want %d", len(lost), err, n)
@@ -382,7 +381,7 @@ func TestGatewayResubmitsLostPDUs(t *testing.T) {
 		})
 	}
 	time.Sleep(100 * time.Millisecond)
-	if got := len(sim.submitted()); got != 2*n {
+	if got := len(sim.Submits()); got != 2*n {
 		t.Errorf("the upstream saw %d submissions, want %d (each lost one once more)", got, 2*n)
 	}
 }
@@ -391,8 +390,8 @@ func TestGatewayResubmitsLostPDUs(t *testing.T) {
 // receipt is parked, picked up when the id map is written, and reaches the ESME.
 func TestGatewayReceiptBeforeResp(t *testing.T) {
 	st := newEmbedded(t)
-	sim := &simSMSC{receiptFirst: true}
-	simAddr := startSim(t, sim, "127.0.0.1:0")
+	sim := startSim(t, "127.0.0.1:0", smscsim.Options{ReceiptFirst: true})
+	simAddr := sim.Addr()
 	_, addr, _ := startGateway(t, Config{
 		Accounts:  []Account{testAccount(t, "acme", "secret")},
 		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
@@ -424,8 +423,8 @@ func TestGatewayReceiptBeforeResp(t *testing.T) {
 // added in the store takes effect after ReloadRoutes.
 func TestGatewayStoreAccountsAndRoutes(t *testing.T) {
 	st := newEmbedded(t)
-	sim := &simSMSC{}
-	simAddr := startSim(t, sim, "127.0.0.1:0")
+	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
+	simAddr := sim.Addr()
 	g, addr, _ := startGateway(t, Config{
 		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
 		Routing:   RouterConfig{Routes: []Route{{Prefix: "44", Upstream: "sim"}}},
@@ -475,7 +474,7 @@ func TestGatewayStoreAccountsAndRoutes(t *testing.T) {
 	if _, err := e.Send(ctx, sm); err != nil {
 		t.Fatalf("submit after the route: %v", err)
 	}
-	eventually(t, "the message to reach the upstream", func() bool { return len(sim.submitted()) == 1 })
+	eventually(t, "the message to reach the upstream", func() bool { return len(sim.Submits()) == 1 })
 }
 
 func bindESMEWith(t *testing.T, addr string, bt session.BindType, id, pw string) (*session.Session, error) {
@@ -493,8 +492,8 @@ func bindESMEErr(t *testing.T, addr, id, pw string) (*session.Session, error) {
 // each part submitted upstream and given its own upstream id.
 func TestGatewaySubmitLongText(t *testing.T) {
 	st := newEmbedded(t)
-	sim := &simSMSC{}
-	simAddr := startSim(t, sim, "127.0.0.1:0")
+	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
+	simAddr := sim.Addr()
 	g, _, _ := startGateway(t, Config{
 		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
 		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
@@ -528,7 +527,7 @@ func TestGatewaySubmitLongText(t *testing.T) {
 	if joined.String() != text {
 		t.Errorf("the parts carry %q, want the text", joined.String())
 	}
-	if subs := sim.submitted(); len(subs) != 3 {
+	if subs := sim.Submits(); len(subs) != 3 {
 		t.Errorf("the upstream saw %d submit_sm, want 3", len(subs))
 	}
 
@@ -558,8 +557,8 @@ func TestGatewaySubmitLongText(t *testing.T) {
 // schedule_delivery_time, so the SMSC holds it; a schedule within the skew counts as now.
 func TestGatewayForwardsSchedule(t *testing.T) {
 	st := newEmbedded(t)
-	sim := &simSMSC{}
-	simAddr := startSim(t, sim, "127.0.0.1:0")
+	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
+	simAddr := sim.Addr()
 	g, addr, _ := startGateway(t, Config{
 		Accounts:  []Account{testAccount(t, "acme", "secret")},
 		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
@@ -581,8 +580,8 @@ func TestGatewayForwardsSchedule(t *testing.T) {
 			t.Fatalf("submit_sm with schedule %q: %v", sched, err)
 		}
 	}
-	eventually(t, "three submit_sm upstream", func() bool { return len(sim.submitted()) == 3 })
-	for _, sm := range sim.submitted() {
+	eventually(t, "three submit_sm upstream", func() bool { return len(sim.Submits()) == 3 })
+	for _, sm := range sim.Submits() {
 		got, err := pdu.ParseTime(sm.ScheduleDeliveryTime, time.Now())
 		switch string(sm.ShortMessage) {
 		case "at 000000010000000R": // one hour from when it was accepted
@@ -605,16 +604,9 @@ func TestGatewayForwardsSchedule(t *testing.T) {
 // store and the ESME that asked for a receipt gets a REJECTD one with our id.
 func TestGatewayRejectedPart(t *testing.T) {
 	st := newEmbedded(t)
-	auth, err := NewMemoryAuthenticator(testAccount(t, "gwup", "uppw"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	refuse := &refusingSMSC{status: pdu.ESME_RINVDSTADR}
-	srv, err := NewServer(ServerConfig{FailureDelay: -1}, auth, refuse, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	simAddr := serveOn(t, srv)
+	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
+	sim.Inject(smscsim.Fault{Status: pdu.ESME_RINVDSTADR}) // every submission refused for good
+	simAddr := sim.Addr()
 	_, addr, _ := startGateway(t, Config{
 		Accounts:  []Account{testAccount(t, "acme", "secret")},
 		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
@@ -650,32 +642,12 @@ func TestGatewayRejectedPart(t *testing.T) {
 	}
 }
 
-// refusingSMSC answers every submit_sm with one error status.
-type refusingSMSC struct{ status pdu.CommandStatus }
-
-func (r *refusingSMSC) HandleMessage(m Inbound) { _ = m.Respond(r.status, nil) }
-
-func serveOn(t *testing.T, srv *Server) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), testWait)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	return l.Addr().String()
-}
-
 // TestGatewayHoldsUntilReceiverBinds: a receipt for an account bound as transmitter only waits in the
 // store, and is delivered once the account binds as receiver.
 func TestGatewayHoldsUntilReceiverBinds(t *testing.T) {
 	st := newEmbedded(t)
-	sim := &simSMSC{}
-	simAddr := startSim(t, sim, "127.0.0.1:0")
+	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
+	simAddr := sim.Addr()
 	_, addr, _ := startGateway(t, Config{
 		Accounts:  []Account{testAccount(t, "acme", "secret")},
 		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},

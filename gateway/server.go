@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -487,49 +486,3 @@ func (h *serverSession) Terminate(s *session.Session, lost []session.Request) {
 	}
 	h.BaseHandler.Terminate(s, lost)
 }
-
-// AcceptSink is a MessageHandler that accepts every submission at once with a fresh message id (hex
-// counter), and refuses query_sm, cancel_sm and replace_sm with their failure statuses. It is the
-// trivial in-process responder for tests, benchmarks and a gateway with nothing behind it.
-type AcceptSink struct {
-	next atomic.Uint64
-	// OnMessage, if set, sees each request before it is answered.
-	OnMessage func(Inbound)
-}
-
-var submitRespPool = sync.Pool{New: func() any { return new(pdu.SubmitSMResp) }}
-
-// HandleMessage implements MessageHandler.
-func (a *AcceptSink) HandleMessage(m Inbound) {
-	if a.OnMessage != nil {
-		a.OnMessage(m)
-	}
-	var err error
-	switch m.Request.Body.(type) {
-	case *pdu.SubmitSM:
-		// Respond encodes before returning, so the body can be reused at once.
-		r := submitRespPool.Get().(*pdu.SubmitSMResp)
-		r.MessageID = strconv.FormatUint(a.next.Add(1), 16)
-		err = m.Respond(pdu.ESME_ROK, r)
-		r.MessageID = ""
-		submitRespPool.Put(r)
-	case *pdu.DataSM:
-		err = m.Respond(pdu.ESME_ROK, &pdu.DataSMResp{MessageID: strconv.FormatUint(a.next.Add(1), 16)})
-	case *pdu.SubmitMulti:
-		err = m.Respond(pdu.ESME_ROK, &pdu.SubmitMultiResp{MessageID: strconv.FormatUint(a.next.Add(1), 16)})
-	case *pdu.QuerySM:
-		err = m.Respond(pdu.ESME_RQUERYFAIL, nil)
-	case *pdu.CancelSM:
-		err = m.Respond(pdu.ESME_RCANCELFAIL, nil)
-	case *pdu.ReplaceSM:
-		err = m.Respond(pdu.ESME_RREPLACEFAIL, nil)
-	default:
-		err = m.Respond(pdu.ESME_RINVCMDID, nil)
-	}
-	if err != nil {
-		m.Session.Logger().Debug().Err(err).Msg("answer not sent")
-	}
-}
-
-// Accepted is how many message ids AcceptSink has handed out.
-func (a *AcceptSink) Accepted() uint64 { return a.next.Load() }

@@ -32,7 +32,7 @@ import (
 func TestBindRefusals(t *testing.T) {
 	acct := testAccount(t, "alice", "secret")
 	acct.MaxBinds = 1
-	_, addr := startServer(t, ServerConfig{}, &AcceptSink{}, acct)
+	_, addr := startServer(t, ServerConfig{}, &acceptSink{}, acct)
 	cases := []struct {
 		id, pw string
 		want   pdu.CommandStatus
@@ -68,7 +68,7 @@ func TestAccountRestrictions(t *testing.T) {
 	near.AllowedIPs = []string{"10.0.0.0/8", "127.0.0.1"}
 	near.BindTypes = []session.BindType{session.BindTransmitter}
 	near.Throughput = 2
-	_, addr := startServer(t, ServerConfig{}, &AcceptSink{}, far, near)
+	_, addr := startServer(t, ServerConfig{}, &acceptSink{}, far, near)
 
 	s := dialESME(t, addr, nil, session.Config{})
 	if _, err := s.Bind(testCtx(t), session.BindTransmitter, session.BindParams{SystemID: "far", Password: "pw"}); !errors.Is(err, pdu.ESME_RBINDFAIL) {
@@ -122,7 +122,7 @@ func TestFailureTrackerBacksOff(t *testing.T) {
 
 func TestRepeatedBindFailuresAreSlowed(t *testing.T) {
 	const base = 40 * time.Millisecond
-	_, addr := startServer(t, ServerConfig{FailureDelay: base, FailureDelayMax: time.Second}, &AcceptSink{}, testAccount(t, "alice", "secret"))
+	_, addr := startServer(t, ServerConfig{FailureDelay: base, FailureDelayMax: time.Second}, &acceptSink{}, testAccount(t, "alice", "secret"))
 	s := dialESME(t, addr, nil, session.Config{})
 	var took []time.Duration
 	for range 3 {
@@ -184,7 +184,7 @@ func TestTLSBind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := NewServer(ServerConfig{Listeners: []ListenerConfig{{Address: "127.0.0.1:0", TLS: &ServerTLSConfig{CertFile: cert, KeyFile: key, ClientCAFile: cert}}}}, auth, &AcceptSink{}, zerolog.Nop())
+	srv, err := NewServer(ServerConfig{Listeners: []ListenerConfig{{Address: "127.0.0.1:0", TLS: &ServerTLSConfig{CertFile: cert, KeyFile: key, ClientCAFile: cert}}}}, auth, &acceptSink{}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestOutbind(t *testing.T) {
 	if st := c.Status().State; st != ClientWaiting {
 		eventually(t, "waiting for outbind", func() bool { return c.Status().State == ClientWaiting })
 	}
-	srv, _ := startServer(t, ServerConfig{SystemID: "smsc"}, &AcceptSink{}, testAccount(t, "alice", "secret"))
+	srv, _ := startServer(t, ServerConfig{SystemID: "smsc"}, &acceptSink{}, testAccount(t, "alice", "secret"))
 
 	// A wrong outbind password is refused by the ESME.
 	s, err := srv.Outbind(testCtx(t), OutbindConfig{Address: c.OutbindAddr().String(), Password: "nope"})
@@ -280,9 +280,9 @@ func TestOutbind(t *testing.T) {
 	}
 }
 
-// lostSink is an AcceptSink that also collects lost PDUs.
+// lostSink is an acceptSink that also collects lost PDUs.
 type lostSink struct {
-	AcceptSink
+	acceptSink
 	mu   sync.Mutex
 	lost []session.Request
 }
@@ -336,7 +336,7 @@ func TestServerShutdownUnbindsAndReportsLost(t *testing.T) {
 // and submits.
 func TestFiorixTransmitter(t *testing.T) {
 	got := make(chan string, 10)
-	sink := &AcceptSink{OnMessage: func(m Inbound) {
+	sink := &acceptSink{OnMessage: func(m Inbound) {
 		if sm, ok := m.Request.Body.(*pdu.SubmitSM); ok {
 			got <- sm.DestinationAddr + ":" + string(sm.ShortMessage)
 		}
@@ -429,7 +429,7 @@ reconnect_max: 1m
 func TestTLSRequiresClientCertificate(t *testing.T) {
 	cert, key := testCert(t)
 	auth, _ := NewMemoryAuthenticator(testAccount(t, "alice", "secret"))
-	srv, err := NewServer(ServerConfig{FailureDelay: -1, Listeners: []ListenerConfig{{Address: "127.0.0.1:0", TLS: &ServerTLSConfig{CertFile: cert, KeyFile: key, ClientCAFile: cert, RequireClientCert: true}}}}, auth, &AcceptSink{}, zerolog.Nop())
+	srv, err := NewServer(ServerConfig{FailureDelay: -1, Listeners: []ListenerConfig{{Address: "127.0.0.1:0", TLS: &ServerTLSConfig{CertFile: cert, KeyFile: key, ClientCAFile: cert, RequireClientCert: true}}}}, auth, &acceptSink{}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,7 +468,7 @@ func TestTLSRequiresClientCertificate(t *testing.T) {
 func TestRebindRightAfterUnbind(t *testing.T) {
 	acct := testAccount(t, "alice", "secret")
 	acct.MaxBinds = 1
-	_, addr := startServer(t, ServerConfig{}, &AcceptSink{}, acct)
+	_, addr := startServer(t, ServerConfig{}, &acceptSink{}, acct)
 	for i := range 50 {
 		s := dialESME(t, addr, nil, session.Config{})
 		if _, err := s.Bind(testCtx(t), session.BindTransceiver, session.BindParams{SystemID: "alice", Password: "secret"}); err != nil {
@@ -481,7 +481,7 @@ func TestRebindRightAfterUnbind(t *testing.T) {
 }
 
 func TestBindAndSubmit(t *testing.T) {
-	sink := &AcceptSink{}
+	sink := &acceptSink{}
 	srv, addr := startServer(t, ServerConfig{}, sink, testAccount(t, "alice", "secret"))
 	s := bindESME(t, addr, nil, session.Config{}, session.BindTransceiver, "alice", "secret")
 	if s.State() != session.StateBound || s.BindType() != session.BindTransceiver {
@@ -510,7 +510,7 @@ func TestBindAndSubmit(t *testing.T) {
 }
 
 func TestUnbindFromESME(t *testing.T) {
-	srv, addr := startServer(t, ServerConfig{}, &AcceptSink{}, testAccount(t, "alice", "secret"))
+	srv, addr := startServer(t, ServerConfig{}, &acceptSink{}, testAccount(t, "alice", "secret"))
 	rec := newRecorder()
 	s := bindESME(t, addr, rec, session.Config{}, session.BindTransceiver, "alice", "secret")
 	eventually(t, "registry", func() bool { return len(srv.SessionsFor("alice")) == 1 })
@@ -529,7 +529,7 @@ func TestUnbindFromESME(t *testing.T) {
 }
 
 func TestServerToESMEDeliveryAndInfo(t *testing.T) {
-	srv, addr := startServer(t, ServerConfig{}, &AcceptSink{}, testAccount(t, "alice", "secret"))
+	srv, addr := startServer(t, ServerConfig{}, &acceptSink{}, testAccount(t, "alice", "secret"))
 	rec := newRecorder()
 	bindESME(t, addr, rec, session.Config{}, session.BindTransceiver, "alice", "secret")
 	eventually(t, "registry", func() bool { return len(srv.SessionsFor("alice")) == 1 })

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/store"
 )
@@ -19,8 +20,8 @@ func TestGatewayStatsAfterTraffic(t *testing.T) {
 
 func statsAfterTraffic(t *testing.T, st0 store.Store) {
 	const n, m = 5, 3
-	sim := &simSMSC{}
-	simAddr := startSim(t, sim, "127.0.0.1:0")
+	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
+	simAddr := sim.Addr()
 	g, addr, _ := startGateway(t, Config{
 		Accounts:  []Account{testAccount(t, "acme", "secret")},
 		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
@@ -135,7 +136,7 @@ func TestGatewayUpstreamLastErrorClearedOnBind(t *testing.T) {
 		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
 	}, newEmbedded(t))
 	eventually(t, "the failed dial reported", func() bool { return g.Upstreams()[0].Status.LastError != "" })
-	startSim(t, &simSMSC{}, upAddr)
+	startSim(t, upAddr, smscsim.Options{})
 	eventually(t, "the upstream bind", func() bool { return g.Upstreams()[0].Status.State == ClientBound })
 	if st := g.Upstreams()[0].Status; st.LastError != "" {
 		t.Errorf("bound upstream still reports last error %q", st.LastError)

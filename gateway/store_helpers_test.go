@@ -1,21 +1,17 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"net"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/smppgw/smppgw/internal/redistest"
-	"github.com/smppgw/smppgw/pdu"
-	"github.com/smppgw/smppgw/pdu/dlr"
+	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/store"
 	"github.com/smppgw/smppgw/store/embedded"
 	sredis "github.com/smppgw/smppgw/store/redis"
@@ -98,114 +94,26 @@ func startGateway(t testing.TB, cfg Config, st store.Store) (g *Gateway, addr st
 	return g, g.Server().Addrs()[0].String(), stop
 }
 
-// simSMSC is the upstream SMSC of these tests: our own Server with a handler that answers submit_sm
-// with ids of its own (SIM0001, ...) and, when the message asks for one, sends a DELIVRD receipt.
-type simSMSC struct {
-	receiptFirst bool  // send the receipt (and wait for its answer) before submit_sm_resp
-	holdFirst    int32 // leave the first holdFirst submissions unanswered, then close the bind
-
-	next    atomic.Uint64
-	held    atomic.Int32
-	mu      sync.Mutex
-	submits []*pdu.SubmitSM
-	ids     []string
-	resps   []pdu.CommandStatus // the gateway's answers to our deliver_sm
-	srv     *Server
-	addr    string
-}
-
-func (s *simSMSC) HandleMessage(m Inbound) {
-	sm, ok := m.Request.Body.(*pdu.SubmitSM)
-	if !ok {
-		_ = m.Respond(pdu.ESME_RINVCMDID, nil)
-		return
-	}
-	c := *sm
-	c.ShortMessage = bytes.Clone(sm.ShortMessage)
-	c.Options = pdu.Options(bytes.Clone(sm.Options))
-	s.mu.Lock()
-	s.submits = append(s.submits, &c)
-	s.mu.Unlock()
-	if n := s.held.Add(1); n <= s.holdFirst {
-		if n == s.holdFirst {
-			// Every held request is in flight: drop the connection under them.
-			go func() { time.Sleep(20 * time.Millisecond); m.Session.Close() }()
-		}
-		return
-	}
-	id := fmt.Sprintf("SIM%04d", s.next.Add(1))
-	s.mu.Lock()
-	s.ids = append(s.ids, id)
-	s.mu.Unlock()
-	answer := func() { _ = m.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: id}) }
-	if c.RegisteredDelivery&pdu.RegisteredDeliveryReceiptMask == pdu.RegisteredDeliveryReceiptNone {
-		answer()
-		return
-	}
-	rec := &pdu.DeliverSM{SourceAddrTON: c.DestAddrTON, SourceAddrNPI: c.DestAddrNPI, SourceAddr: c.DestinationAddr,
-		DestAddrTON: c.SourceAddrTON, DestAddrNPI: c.SourceAddrNPI, DestinationAddr: c.SourceAddr}
-	now := time.Now()
-	info := dlr.Info{MessageID: id, State: pdu.DELIVERED, Receipt: dlr.Receipt{
-		ID: id, Sub: 1, Dlvrd: 1, SubmitDate: now, DoneDate: now, Stat: "DELIVRD", Err: "000", Text: "sim",
-	}}
-	if err := info.ToDeliverSM(rec); err != nil {
-		panic(err) // ids are short ASCII: a failure here is a bug in this test
-	}
-	if !s.receiptFirst {
-		answer()
-	}
-	// Send waits for the answer, so not on the session's reader goroutine.
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), testWait)
-		defer cancel()
-		resp, err := m.Session.Send(ctx, rec)
-		s.mu.Lock()
-		s.resps = append(s.resps, pdu.StatusOf(err)|resp.Status)
-		s.mu.Unlock()
-		if s.receiptFirst {
-			answer()
-		}
-	}()
-}
-
-func (s *simSMSC) submitted() []*pdu.SubmitSM {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]*pdu.SubmitSM(nil), s.submits...)
-}
-
-// startSim serves the simulated SMSC on addr ("127.0.0.1:0" for a fresh port) with the account
-// gwup/uppw.
-func startSim(t testing.TB, sim *simSMSC, addr string) string {
+// startSim serves an SMSC simulator on addr ("127.0.0.1:0" for a fresh port), taking binds from
+// gwup/uppw unless opts names accounts, until the end of the test.
+func startSim(t testing.TB, addr string, opts smscsim.Options) *smscsim.Sim {
 	t.Helper()
-	auth, err := NewMemoryAuthenticator(testAccount(t, "gwup", "uppw"))
-	if err != nil {
-		t.Fatal(err)
+	if opts.Accounts == nil {
+		opts.Accounts = map[string]string{"gwup": "uppw"}
 	}
-	srv, err := NewServer(ServerConfig{SystemID: "sim", FailureDelay: -1}, auth, sim, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var l net.Listener
 	deadline := time.Now().Add(testWait)
 	for {
 		// A port given back by a stopped gateway test may still be in TIME_WAIT for a moment.
-		if l, err = net.Listen("tcp", addr); err == nil || time.Now().After(deadline) {
-			break
+		sim, err := smscsim.Start(addr, opts)
+		if err == nil {
+			t.Cleanup(func() { sim.Close() })
+			return sim
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), testWait)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	sim.srv, sim.addr = srv, l.Addr().String()
-	return sim.addr
 }
 
 // freeAddr returns a loopback address nothing listens on (for an upstream that is down).

@@ -11,6 +11,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/internal/smpptest"
+	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/store"
 )
@@ -36,27 +38,27 @@ func rawSubmitSM(seq uint32, src, dst string, sm []byte, smLength int) []byte {
 // ESME_ROK and an id, and then fail for good at the upstream encoder.
 func TestSubmitSMLength255Refused(t *testing.T) {
 	st := newEmbedded(t)
-	sim := &simSMSC{}
-	simAddr := startSim(t, sim, "127.0.0.1:0")
+	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
+	simAddr := sim.Addr()
 	_, addr, _ := startGateway(t, Config{
 		Accounts:  []Account{testAccount(t, "acme", "secret")},
 		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
 		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
 	}, st)
-	p := dialRaw(t, addr)
-	p.request(&pdu.BindTransmitter{SystemID: "acme", Password: "secret", InterfaceVersion: 0x34})
-	p.expect(pdu.BindTransmitterRespID, pdu.ESME_ROK)
+	p := smpptest.Dial(t, addr)
+	p.Request(&pdu.BindTransmitter{SystemID: "acme", Password: "secret", InterfaceVersion: 0x34})
+	p.Expect(pdu.BindTransmitterRespID, pdu.ESME_ROK)
 
-	p.write(rawSubmitSM(10, "12345", "447700900123", bytes.Repeat([]byte("x"), 255), 255))
-	h, _ := p.read()
+	p.Write(rawSubmitSM(10, "12345", "447700900123", bytes.Repeat([]byte("x"), 255), 255))
+	h, _ := p.Read()
 	if h.ID != pdu.SubmitSMRespID || h.Sequence != 10 || h.Status != pdu.ESME_RINVMSGLEN {
 		t.Fatalf("sm_length 255: got %v %v seq %d, want submit_sm_resp ESME_RINVMSGLEN seq 10", h.ID, h.Status, h.Sequence)
 	}
 	// 254 octets are the most a short_message holds, and go through.
-	p.write(rawSubmitSM(11, "12345", "447700900123", bytes.Repeat([]byte("y"), 254), 254))
-	p.expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
-	eventually(t, "the 254-octet message forwarded", func() bool { return len(sim.submitted()) == 1 })
-	if got := sim.submitted()[0].ShortMessage; len(got) != 254 || got[0] != 'y' {
+	p.Write(rawSubmitSM(11, "12345", "447700900123", bytes.Repeat([]byte("y"), 254), 254))
+	p.Expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
+	eventually(t, "the 254-octet message forwarded", func() bool { return len(sim.Submits()) == 1 })
+	if got := sim.Submits()[0].ShortMessage; len(got) != 254 || got[0] != 'y' {
 		t.Fatalf("forwarded %d octets %q..., want the 254 y", len(got), got[:1])
 	}
 	msgs, _, err := st.ListMessages(testCtx(t), store.MessageFilter{})

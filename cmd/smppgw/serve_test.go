@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -22,8 +21,8 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/smppgw/smppgw/gateway"
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/pdu/dlr"
 )
@@ -163,88 +162,26 @@ func bindESME(t *testing.T, addr, id, pw string) (*esme, error) {
 	return e, err
 }
 
-// simSMSC is the upstream SMSC of the tests: the gateway package's own Server with a handler that
-// answers submit_sm with ids of its own and then sends a receipt (and, once, an MO) to the binding
-// gateway.
-type simSMSC struct {
-	next    atomic.Uint64
-	moDest  string
-	moSent  atomic.Bool
-	mu      sync.Mutex
-	submits []*pdu.SubmitSM
-	resps   []pdu.CommandStatus // the gateway's answers to our deliver_sm
-}
-
-func (s *simSMSC) HandleMessage(m gateway.Inbound) {
-	sm, ok := m.Request.Body.(*pdu.SubmitSM)
-	if !ok {
-		_ = m.Respond(pdu.ESME_RINVCMDID, nil)
-		return
-	}
-	id := fmt.Sprintf("SIM%04d", s.next.Add(1))
-	s.mu.Lock()
-	s.submits = append(s.submits, sm)
-	s.mu.Unlock()
-	if err := m.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: id}); err != nil {
-		return
-	}
-	send := func(d *pdu.DeliverSM) {
-		// Send waits for the answer, so not on the session's reader goroutine.
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), wait)
-			defer cancel()
-			resp, err := m.Session.Send(ctx, d)
-			s.mu.Lock()
-			s.resps = append(s.resps, pdu.StatusOf(err)|resp.Status)
-			s.mu.Unlock()
-		}()
-	}
-	if sm.RegisteredDelivery&pdu.RegisteredDeliveryReceiptMask == pdu.RegisteredDeliveryReceiptFinal {
-		rec := &pdu.DeliverSM{SourceAddr: sm.DestinationAddr, DestinationAddr: sm.SourceAddr}
-		now := time.Now()
-		info := dlr.Info{MessageID: id, State: pdu.DELIVERED, Receipt: dlr.Receipt{
-			ID: id, Sub: 1, Dlvrd: 1, SubmitDate: now, DoneDate: now, Stat: "DELIVRD", Err: "000", Text: "hi",
-		}}
-		if err := info.ToDeliverSM(rec); err == nil {
-			send(rec)
-		}
-	}
-	if s.moDest != "" && s.moSent.CompareAndSwap(false, true) {
-		send(&pdu.DeliverSM{SourceAddr: "447700900999", DestinationAddr: s.moDest, ShortMessage: []byte("MO hello")})
-	}
-}
-
-func (s *simSMSC) counts() (submits int, resps []pdu.CommandStatus) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.submits), append([]pdu.CommandStatus(nil), s.resps...)
-}
-
-func startSim(t *testing.T, sim *simSMSC, id, pw string) string {
+// startSim serves the upstream SMSC (internal/smscsim), taking binds from id/pw; after the first
+// submission it sends one MO, to moDest.
+func startSim(t *testing.T, id, pw, moDest string) *smscsim.Sim {
 	t.Helper()
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	var mo sync.Once
+	sim, err := smscsim.Start("127.0.0.1:0", smscsim.Options{SystemID: "sim", Accounts: map[string]string{id: pw},
+		OnSubmit: func(sim *smscsim.Sim, _ *pdu.SubmitSM) {
+			mo.Do(func() {
+				go func() {
+					ctx, cancel := context.WithTimeout(context.Background(), wait)
+					defer cancel()
+					_, _ = sim.SendMO(ctx, &pdu.DeliverSM{SourceAddr: "447700900999", DestinationAddr: moDest, ShortMessage: []byte("MO hello")})
+				}()
+			})
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth, err := gateway.NewMemoryAuthenticator(gateway.Account{SystemID: id, PasswordHash: string(h)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := gateway.NewServer(gateway.ServerConfig{SystemID: "sim", FailureDelay: -1}, auth, sim, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	return l.Addr().String()
+	t.Cleanup(func() { sim.Close() })
+	return sim
 }
 
 func bcryptHash(t *testing.T, pw string) string {
@@ -260,8 +197,8 @@ func bcryptHash(t *testing.T, pw string) string {
 // smppgw's message id, its MO reaches the account its destination routes to, an unroutable
 // destination is refused, and shutdown unbinds the ESME.
 func TestServeEndToEnd(t *testing.T) {
-	sim := &simSMSC{moDest: "12345"}
-	simAddr := startSim(t, sim, "gwup", "uppw")
+	sim := startSim(t, "gwup", "uppw", "12345")
+	simAddr := sim.Addr()
 	addr, lt, stop := startServe(t, fmt.Sprintf(`
 log: {level: debug, format: json}
 smpp:
@@ -350,14 +287,14 @@ shutdown_timeout: 5s
 	if receipts != n || mos != 1 {
 		t.Errorf("%d receipts and %d MO, want %d and 1", receipts, mos, n)
 	}
-	submits, resps := sim.counts()
+	submits, resps := len(sim.Submits()), sim.DeliverAnswers()
 	if submits != n {
 		t.Errorf("the upstream saw %d submit_sm, want %d", submits, n)
 	}
 	eventuallyOK := time.Now().Add(wait)
 	for len(resps) < n+1 && time.Now().Before(eventuallyOK) {
 		time.Sleep(10 * time.Millisecond)
-		_, resps = sim.counts()
+		resps = sim.DeliverAnswers()
 	}
 	for _, st := range resps {
 		if st != pdu.ESME_ROK {

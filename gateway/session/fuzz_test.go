@@ -11,7 +11,7 @@ import (
 	"github.com/smppgw/smppgw/pdu"
 )
 
-// FuzzSessionInput feeds arbitrary octets to an SMSC-role session bound to an AcceptSink and checks that
+// FuzzSessionInput feeds arbitrary octets to an SMSC-role session bound to the smsc test handler and checks that
 // it neither panics nor hangs: whatever arrives is answered or ends the
 func FuzzSessionInput(f *testing.F) {
 	seed := func(bodies ...pdu.Body) []byte {

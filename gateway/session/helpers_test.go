@@ -2,8 +2,6 @@ package session
 
 import (
 	"context"
-	"errors"
-	"io"
 	"net"
 	"strconv"
 	"sync"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/smppgw/smppgw/internal/smpptest"
 	"github.com/smppgw/smppgw/pdu"
 )
 
@@ -203,93 +202,8 @@ func bindESME(t testing.TB, addr string, h Handler, cfg Config, bt BindType, id,
 	return s
 }
 
-// rawPeer is the other end of a connection driven byte by byte by a test.
-type rawPeer struct {
-	t   testing.TB
-	c   net.Conn
-	r   *pdu.Reader
-	seq uint32
-}
-
-func newRawPeer(t testing.TB, c net.Conn) *rawPeer {
-	t.Cleanup(func() { c.Close() })
-	return &rawPeer{t: t, c: c, r: pdu.NewReader(c, 0)}
-}
-
-func dialRaw(t testing.TB, addr string) *rawPeer {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return newRawPeer(t, c)
-}
-
-func (p *rawPeer) send(seq uint32, status pdu.CommandStatus, body pdu.Body) {
-	p.t.Helper()
-	b, err := pdu.Append(nil, seq, status, body)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.write(b)
-}
-
-func (p *rawPeer) request(body pdu.Body) uint32 {
-	p.seq++
-	p.send(p.seq, pdu.ESME_ROK, body)
-	return p.seq
-}
-
-func (p *rawPeer) write(b []byte) {
-	p.t.Helper()
-	if _, err := p.c.Write(b); err != nil {
-		p.t.Fatal(err)
-	}
-}
-
-func (p *rawPeer) read() (pdu.Header, pdu.Body) {
-	p.t.Helper()
-	p.c.SetReadDeadline(time.Now().Add(testWait))
-	h, b, err := p.r.Read()
-	if err != nil {
-		p.t.Fatalf("raw peer read: %v", err)
-	}
-	return h, b
-}
-
-// expect reads one PDU and checks its command id and status.
-func (p *rawPeer) expect(id pdu.CommandID, status pdu.CommandStatus) (pdu.Header, pdu.Body) {
-	p.t.Helper()
-	h, b := p.read()
-	if h.ID != id || h.Status != status {
-		p.t.Fatalf("got %v %v seq %d, want %v %v", h.ID, h.Status, h.Sequence, id, status)
-	}
-	return h, b
-}
-
-// expectEOF checks that the other side closes the connection.
-func (p *rawPeer) expectEOF() {
-	p.t.Helper()
-	p.c.SetReadDeadline(time.Now().Add(testWait))
-	for {
-		_, _, err := p.r.Read()
-		if err == nil {
-			continue // e.g. an unbind on the way out
-		}
-		if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && !isConnReset(err) {
-			p.t.Fatalf("want the connection closed, got %v", err)
-		}
-		return
-	}
-}
-
-func isConnReset(err error) bool {
-	var ne *net.OpError
-	return errors.As(err, &ne) && !ne.Timeout()
-}
-
 // boundToRaw returns an ESME session bound to a raw SMSC the test drives.
-func boundToRaw(t testing.TB, h Handler, cfg Config) (*Session, *rawPeer) {
+func boundToRaw(t testing.TB, h Handler, cfg Config) (*Session, *smpptest.Peer) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -302,14 +216,14 @@ func boundToRaw(t testing.TB, h Handler, cfg Config) (*Session, *rawPeer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := newRawPeer(t, c)
+	p := smpptest.NewPeer(t, c)
 	errc := make(chan error, 1)
 	go func() {
 		_, err := s.Bind(testCtx(t), BindTransceiver, BindParams{SystemID: "esme", Password: "pw"})
 		errc <- err
 	}()
-	h0, _ := p.expect(pdu.BindTransceiverID, pdu.ESME_ROK)
-	p.send(h0.Sequence, pdu.ESME_ROK, &pdu.BindTransceiverResp{SystemID: "raw"})
+	h0, _ := p.Expect(pdu.BindTransceiverID, pdu.ESME_ROK)
+	p.Send(h0.Sequence, pdu.ESME_ROK, &pdu.BindTransceiverResp{SystemID: "raw"})
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/smppgw/smppgw/internal/smpptest"
 	"github.com/smppgw/smppgw/pdu"
 )
 
@@ -44,7 +45,7 @@ func TestWindowFullBlocksAndUnblocks(t *testing.T) {
 		if err := s.SendAsync(ctx, submit("1"), func(Response, error) {}); err != nil {
 			t.Fatal(err)
 		}
-		got[i], _ = p.expect(pdu.SubmitSMID, pdu.ESME_ROK)
+		got[i], _ = p.Expect(pdu.SubmitSMID, pdu.ESME_ROK)
 	}
 	if u := s.Info().WindowUsed; u != 2 {
 		t.Fatalf("window used %d", u)
@@ -65,12 +66,12 @@ func TestWindowFullBlocksAndUnblocks(t *testing.T) {
 		t.Fatalf("send went through a full window: %v", err)
 	case <-time.After(50 * time.Millisecond):
 	}
-	p.send(got[0].Sequence, pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "a"})
-	h, b := p.expect(pdu.SubmitSMID, pdu.ESME_ROK)
+	p.Send(got[0].Sequence, pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "a"})
+	h, b := p.Expect(pdu.SubmitSMID, pdu.ESME_ROK)
 	if b.(*pdu.SubmitSM).DestinationAddr != "3" {
 		t.Fatalf("unexpected %+v", b)
 	}
-	p.send(h.Sequence, pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "c"})
+	p.Send(h.Sequence, pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "c"})
 	if err := <-third; err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestResponseTimeoutAndLateResponse(t *testing.T) {
 	if err := s.SendAsync(testCtx(t), submit("1"), nil); err != nil {
 		t.Fatal(err)
 	}
-	h, _ := p.expect(pdu.SubmitSMID, pdu.ESME_ROK)
+	h, _ := p.Expect(pdu.SubmitSMID, pdu.ESME_ROK)
 	select {
 	case req := <-rec.gotTO:
 		if req.Sequence != h.Sequence || req.Body.(*pdu.SubmitSM).DestinationAddr != "1" {
@@ -94,13 +95,13 @@ func TestResponseTimeoutAndLateResponse(t *testing.T) {
 	// A Send that times out returns the error.
 	done := make(chan error, 1)
 	go func() { _, err := s.Send(testCtx(t), submit("2")); done <- err }()
-	h2, _ := p.expect(pdu.SubmitSMID, pdu.ESME_ROK)
+	h2, _ := p.Expect(pdu.SubmitSMID, pdu.ESME_ROK)
 	if err := <-done; !errors.Is(err, ErrResponseTimeout) {
 		t.Fatalf("send: %v", err)
 	}
 	// Late responses are dropped: counted, never handed to the Handler.
-	p.send(h.Sequence, pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "late"})
-	p.send(h2.Sequence, pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "late"})
+	p.Send(h.Sequence, pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "late"})
+	p.Send(h2.Sequence, pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "late"})
 	eventually(t, "late responses counted", func() bool { return s.Info().LateResponses == 2 })
 	if in := s.Info(); in.Timeouts != 2 || in.WindowUsed != 0 {
 		t.Fatalf("info %+v", in)
@@ -121,15 +122,15 @@ func TestPeerClosesMidWindow(t *testing.T) {
 		if err := s.SendAsync(ctx, submit(to), nil); err != nil {
 			t.Fatal(err)
 		}
-		h, _ := p.expect(pdu.SubmitSMID, pdu.ESME_ROK)
+		h, _ := p.Expect(pdu.SubmitSMID, pdu.ESME_ROK)
 		seqs = append(seqs, h.Sequence)
 	}
 	waited := make(chan error, 1)
 	go func() { _, err := s.Send(ctx, submit("5")); waited <- err }()
-	p.expect(pdu.SubmitSMID, pdu.ESME_ROK)
-	p.send(seqs[1], pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "x"})
+	p.Expect(pdu.SubmitSMID, pdu.ESME_ROK)
+	p.Send(seqs[1], pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "x"})
 	<-rec.gotResp
-	p.c.Close()
+	p.Conn.Close()
 	reason, lost := rec.waitEnded(t)
 	if !errors.Is(reason, io.EOF) {
 		t.Fatalf("reason %v", reason)
@@ -163,7 +164,7 @@ func TestEnquireLinkKeepsIdleBindUp(t *testing.T) {
 func TestEnquireLinkDetectsDeadPeer(t *testing.T) {
 	rec := newRecorder()
 	s, p := boundToRaw(t, rec, Config{EnquireLink: 30 * time.Millisecond, ResponseTimeout: 60 * time.Millisecond})
-	p.expect(pdu.EnquireLinkID, pdu.ESME_ROK) // and never answer
+	p.Expect(pdu.EnquireLinkID, pdu.ESME_ROK) // and never answer
 	reason, lost := rec.waitEnded(t)
 	if !errors.Is(reason, ErrEnquireLinkTimeout) || len(lost) != 0 {
 		t.Fatalf("reason %v lost %v", reason, lost)
@@ -183,8 +184,8 @@ func TestEnquireLinkEveryInterval(t *testing.T) {
 	count := func(until time.Time) int {
 		n := 0
 		for {
-			p.c.SetReadDeadline(until)
-			h, _, err := p.r.Read()
+			p.Conn.SetReadDeadline(until)
+			h, _, err := p.Reader.Read()
 			if err != nil {
 				var ne net.Error
 				if errors.As(err, &ne) && ne.Timeout() {
@@ -196,7 +197,7 @@ func TestEnquireLinkEveryInterval(t *testing.T) {
 				t.Fatalf("got %v, want enquire_link", h.ID)
 			}
 			n++
-			p.send(h.Sequence, pdu.ESME_ROK, &pdu.EnquireLinkResp{})
+			p.Send(h.Sequence, pdu.ESME_ROK, &pdu.EnquireLinkResp{})
 		}
 	}
 	first := count(start.Add(interval * 3 / 2))
@@ -208,9 +209,9 @@ func TestEnquireLinkEveryInterval(t *testing.T) {
 
 func TestEnquireLinkAnsweredBeforeBind(t *testing.T) {
 	_, addr := startSMSC(t, Config{}, nil)
-	p := dialRaw(t, addr)
-	seq := p.request(&pdu.EnquireLink{})
-	h, _ := p.expect(pdu.EnquireLinkRespID, pdu.ESME_ROK)
+	p := smpptest.Dial(t, addr)
+	seq := p.Request(&pdu.EnquireLink{})
+	h, _ := p.Expect(pdu.EnquireLinkRespID, pdu.ESME_ROK)
 	if h.Sequence != seq {
 		t.Fatal("sequence")
 	}
@@ -251,20 +252,20 @@ func TestUnbindFromSMSCWaitsForInFlight(t *testing.T) {
 
 func TestBindStateChecks(t *testing.T) {
 	_, addr := startSMSC(t, Config{}, nil)
-	p := dialRaw(t, addr)
-	p.request(submit("1"))
-	p.expect(pdu.SubmitSMRespID, pdu.ESME_RINVBNDSTS)
-	p.request(&pdu.Unbind{})
-	p.expect(pdu.UnbindRespID, pdu.ESME_RINVBNDSTS)
-	p.request(&pdu.BindReceiver{SystemID: "alice", Password: "secret"})
-	p.expect(pdu.BindReceiverRespID, pdu.ESME_ROK)
+	p := smpptest.Dial(t, addr)
+	p.Request(submit("1"))
+	p.Expect(pdu.SubmitSMRespID, pdu.ESME_RINVBNDSTS)
+	p.Request(&pdu.Unbind{})
+	p.Expect(pdu.UnbindRespID, pdu.ESME_RINVBNDSTS)
+	p.Request(&pdu.BindReceiver{SystemID: "alice", Password: "secret"})
+	p.Expect(pdu.BindReceiverRespID, pdu.ESME_ROK)
 	// A receiver may not submit, nor bind twice; deliver_sm is not for an SMSC to receive.
-	p.request(submit("1"))
-	p.expect(pdu.SubmitSMRespID, pdu.ESME_RINVBNDSTS)
-	p.request(&pdu.BindTransmitter{SystemID: "alice", Password: "secret"})
-	p.expect(pdu.BindTransmitterRespID, pdu.ESME_RALYBND)
-	p.request(&pdu.DeliverSM{})
-	p.expect(pdu.DeliverSMRespID, pdu.ESME_RINVBNDSTS)
+	p.Request(submit("1"))
+	p.Expect(pdu.SubmitSMRespID, pdu.ESME_RINVBNDSTS)
+	p.Request(&pdu.BindTransmitter{SystemID: "alice", Password: "secret"})
+	p.Expect(pdu.BindTransmitterRespID, pdu.ESME_RALYBND)
+	p.Request(&pdu.DeliverSM{})
+	p.Expect(pdu.DeliverSMRespID, pdu.ESME_RINVBNDSTS)
 
 	// Our own side checks too.
 	s := dialESME(t, addr, nil, Config{})
@@ -284,27 +285,27 @@ func TestBindStateChecks(t *testing.T) {
 
 func TestUnknownCommandAndBadPDUs(t *testing.T) {
 	_, addr := startSMSC(t, Config{}, nil)
-	p := dialRaw(t, addr)
-	p.request(&pdu.BindTransceiver{SystemID: "alice", Password: "secret"})
-	p.expect(pdu.BindTransceiverRespID, pdu.ESME_ROK)
+	p := smpptest.Dial(t, addr)
+	p.Request(&pdu.BindTransceiver{SystemID: "alice", Password: "secret"})
+	p.Expect(pdu.BindTransceiverRespID, pdu.ESME_ROK)
 
 	// Unknown command id.
-	p.write(pdu.AppendHeader(nil, pdu.Header{Length: 16, ID: 0x0000ABCD, Sequence: 77}))
-	h, _ := p.expect(pdu.GenericNackID, pdu.ESME_RINVCMDID)
+	p.Write(pdu.AppendHeader(nil, pdu.Header{Length: 16, ID: 0x0000ABCD, Sequence: 77}))
+	h, _ := p.Expect(pdu.GenericNackID, pdu.ESME_RINVCMDID)
 	if h.Sequence != 77 {
 		t.Fatalf("seq %d", h.Sequence)
 	}
 	// A submit_sm whose body stops in the middle of its fields.
 	body := []byte("\x00\x01\x01123\x00\x01\x01")
 	frame := pdu.AppendHeader(nil, pdu.Header{Length: uint32(16 + len(body)), ID: pdu.SubmitSMID, Sequence: 78})
-	p.write(append(frame, body...))
-	h, _ = p.read()
+	p.Write(append(frame, body...))
+	h, _ = p.Read()
 	if h.ID != pdu.SubmitSMRespID || h.Status == pdu.ESME_ROK || h.Sequence != 78 {
 		t.Fatalf("undecodable submit_sm answered with %+v", h)
 	}
 	// Still usable afterwards.
-	p.request(submit("1"))
-	p.expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
+	p.Request(submit("1"))
+	p.Expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
 }
 
 // TestNoMadeUpResponsesForOutbindAndAlertNotification: outbind and alert_notification have no
@@ -312,49 +313,49 @@ func TestUnknownCommandAndBadPDUs(t *testing.T) {
 // answers generic_nack (ESME_RINVBNDSTS, or the decode error) with its sequence number, never a
 // response id that does not exist (0x8000000B, 0x80000102) (issue 11, defect 11). Raw bytes, both roles.
 func TestNoMadeUpResponsesForOutbindAndAlertNotification(t *testing.T) {
-	nack := func(p *rawPeer, seq uint32, status pdu.CommandStatus) {
+	nack := func(p *smpptest.Peer, seq uint32, status pdu.CommandStatus) {
 		t.Helper()
-		h, _ := p.read()
+		h, _ := p.Read()
 		if h.ID != pdu.GenericNackID || h.Status != status || h.Sequence != seq || h.Length != pdu.HeaderLen {
 			t.Fatalf("got %v %v seq %d length %d, want generic_nack %v seq %d", h.ID, h.Status, h.Sequence, h.Length, status, seq)
 		}
 	}
 	// A body that stops inside its first C-octet string.
-	undecodable := func(p *rawPeer, id pdu.CommandID, seq uint32) {
+	undecodable := func(p *smpptest.Peer, id pdu.CommandID, seq uint32) {
 		body := []byte("\x01\x01123")
-		p.write(append(pdu.AppendHeader(nil, pdu.Header{Length: uint32(pdu.HeaderLen + len(body)), ID: id, Sequence: seq}), body...))
+		p.Write(append(pdu.AppendHeader(nil, pdu.Header{Length: uint32(pdu.HeaderLen + len(body)), ID: id, Sequence: seq}), body...))
 	}
 
 	// Server side: an ESME sends what only an SMSC may send.
 	_, addr := startSMSC(t, Config{}, nil)
-	p := dialRaw(t, addr)
-	p.request(&pdu.BindTransceiver{SystemID: "alice", Password: "secret"})
-	p.expect(pdu.BindTransceiverRespID, pdu.ESME_ROK)
-	nack(p, p.request(&pdu.AlertNotification{SourceAddr: "1", EsmeAddr: "2"}), pdu.ESME_RINVBNDSTS)
-	nack(p, p.request(&pdu.Outbind{SystemID: "smsc"}), pdu.ESME_RINVBNDSTS)
+	p := smpptest.Dial(t, addr)
+	p.Request(&pdu.BindTransceiver{SystemID: "alice", Password: "secret"})
+	p.Expect(pdu.BindTransceiverRespID, pdu.ESME_ROK)
+	nack(p, p.Request(&pdu.AlertNotification{SourceAddr: "1", EsmeAddr: "2"}), pdu.ESME_RINVBNDSTS)
+	nack(p, p.Request(&pdu.Outbind{SystemID: "smsc"}), pdu.ESME_RINVBNDSTS)
 	undecodable(p, pdu.OutbindID, 50)
-	h, _ := p.read()
+	h, _ := p.Read()
 	if h.ID != pdu.GenericNackID || h.Status == pdu.ESME_ROK || h.Sequence != 50 {
 		t.Fatalf("undecodable outbind answered with %v %v seq %d, want generic_nack", h.ID, h.Status, h.Sequence)
 	}
 	undecodable(p, pdu.AlertNotificationID, 51)
-	if h, _ = p.read(); h.ID != pdu.GenericNackID || h.Status == pdu.ESME_ROK || h.Sequence != 51 {
+	if h, _ = p.Read(); h.ID != pdu.GenericNackID || h.Status == pdu.ESME_ROK || h.Sequence != 51 {
 		t.Fatalf("undecodable alert_notification answered with %v %v seq %d, want generic_nack", h.ID, h.Status, h.Sequence)
 	}
-	p.request(submit("1")) // still bound and answering
-	p.expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
+	p.Request(submit("1")) // still bound and answering
+	p.Expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
 
 	// Client side: the SMSC sends outbind on a bound session, then alert_notifications.
 	rec := newRecorder()
 	_, sp := boundToRaw(t, rec, Config{})
-	nack(sp, sp.request(&pdu.Outbind{SystemID: "smsc"}), pdu.ESME_RINVBNDSTS)
+	nack(sp, sp.Request(&pdu.Outbind{SystemID: "smsc"}), pdu.ESME_RINVBNDSTS)
 	undecodable(sp, pdu.AlertNotificationID, 60)
-	if h, _ = sp.read(); h.ID != pdu.GenericNackID || h.Status == pdu.ESME_ROK || h.Sequence != 60 {
+	if h, _ = sp.Read(); h.ID != pdu.GenericNackID || h.Status == pdu.ESME_ROK || h.Sequence != 60 {
 		t.Fatalf("undecodable alert_notification answered with %v %v seq %d, want generic_nack", h.ID, h.Status, h.Sequence)
 	}
-	sp.request(&pdu.AlertNotification{SourceAddr: "1", EsmeAddr: "2"}) // valid: handed over, not answered
-	seq := sp.request(&pdu.EnquireLink{})
-	if h, _ = sp.expect(pdu.EnquireLinkRespID, pdu.ESME_ROK); h.Sequence != seq {
+	sp.Request(&pdu.AlertNotification{SourceAddr: "1", EsmeAddr: "2"}) // valid: handed over, not answered
+	seq := sp.Request(&pdu.EnquireLink{})
+	if h, _ = sp.Expect(pdu.EnquireLinkRespID, pdu.ESME_ROK); h.Sequence != seq {
 		t.Fatalf("enquire_link_resp seq %d, want %d: something answered the alert_notification", h.Sequence, seq)
 	}
 	rec.mu.Lock()
@@ -366,27 +367,27 @@ func TestNoMadeUpResponsesForOutbindAndAlertNotification(t *testing.T) {
 
 func TestOversizedLengthClosesAfterNack(t *testing.T) {
 	_, addr := startSMSC(t, Config{MaxPDULength: 1024}, nil)
-	p := dialRaw(t, addr)
-	p.write(pdu.AppendHeader(nil, pdu.Header{Length: 1 << 20, ID: pdu.SubmitSMID, Sequence: 9}))
-	h, _ := p.expect(pdu.GenericNackID, pdu.ESME_RINVCMDLEN)
+	p := smpptest.Dial(t, addr)
+	p.Write(pdu.AppendHeader(nil, pdu.Header{Length: 1 << 20, ID: pdu.SubmitSMID, Sequence: 9}))
+	h, _ := p.Expect(pdu.GenericNackID, pdu.ESME_RINVCMDLEN)
 	if h.Sequence != 9 {
 		t.Fatalf("seq %d", h.Sequence)
 	}
-	p.expectEOF()
+	p.ExpectEOF()
 
-	p = dialRaw(t, addr)
-	p.write(pdu.AppendHeader(nil, pdu.Header{Length: 8, ID: pdu.EnquireLinkID, Sequence: 10}))
-	p.expect(pdu.GenericNackID, pdu.ESME_RINVCMDLEN)
-	p.expectEOF()
+	p = smpptest.Dial(t, addr)
+	p.Write(pdu.AppendHeader(nil, pdu.Header{Length: 8, ID: pdu.EnquireLinkID, Sequence: 10}))
+	p.Expect(pdu.GenericNackID, pdu.ESME_RINVCMDLEN)
+	p.ExpectEOF()
 }
 
 func TestTruncatedFrame(t *testing.T) {
 	srv, addr := startSMSC(t, Config{}, nil)
-	p := dialRaw(t, addr)
+	p := smpptest.Dial(t, addr)
 	ss := next(t, srv.accepted)
 	frame := pdu.AppendHeader(nil, pdu.Header{Length: 60, ID: pdu.BindTransmitterID, Sequence: 1})
-	p.write(append(frame, "alice\x00sec"...))
-	p.c.(interface{ CloseWrite() error }).CloseWrite()
+	p.Write(append(frame, "alice\x00sec"...))
+	p.Conn.(interface{ CloseWrite() error }).CloseWrite()
 	select {
 	case <-ss.Done():
 	case <-time.After(testWait):
@@ -400,13 +401,13 @@ func TestTruncatedFrame(t *testing.T) {
 func TestInboundLimitThrottles(t *testing.T) {
 	hold := make(chan held, 10)
 	_, addr := startSMSC(t, Config{InboundLimit: 2, ThrottleInbound: true}, holdAll(hold))
-	p := dialRaw(t, addr)
-	p.request(&pdu.BindTransmitter{SystemID: "alice", Password: "secret"})
-	p.expect(pdu.BindTransmitterRespID, pdu.ESME_ROK)
+	p := smpptest.Dial(t, addr)
+	p.Request(&pdu.BindTransmitter{SystemID: "alice", Password: "secret"})
+	p.Expect(pdu.BindTransmitterRespID, pdu.ESME_ROK)
 	for range 3 {
-		p.request(submit("1"))
+		p.Request(submit("1"))
 	}
-	h, _ := p.expect(pdu.SubmitSMRespID, pdu.ESME_RTHROTTLED)
+	h, _ := p.Expect(pdu.SubmitSMRespID, pdu.ESME_RTHROTTLED)
 	if h.Sequence != 4 {
 		t.Fatalf("throttled seq %d", h.Sequence)
 	}
@@ -414,25 +415,25 @@ func TestInboundLimitThrottles(t *testing.T) {
 	if err := m.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "1"}); err != nil {
 		t.Fatal(err)
 	}
-	h, _ = p.expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
+	h, _ = p.Expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
 	if h.Sequence != 2 {
 		t.Fatalf("seq %d", h.Sequence)
 	}
-	p.request(submit("1")) // room again for one
+	p.Request(submit("1")) // room again for one
 	(<-hold).Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "2"})
 	(<-hold).Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "3"})
-	p.expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
-	p.expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
+	p.Expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
+	p.Expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
 }
 
 func TestInboundLimitStopsReading(t *testing.T) {
 	hold := make(chan held, 10)
 	_, addr := startSMSC(t, Config{InboundLimit: 2}, holdAll(hold))
-	p := dialRaw(t, addr)
-	p.request(&pdu.BindTransmitter{SystemID: "alice", Password: "secret"})
-	p.expect(pdu.BindTransmitterRespID, pdu.ESME_ROK)
+	p := smpptest.Dial(t, addr)
+	p.Request(&pdu.BindTransmitter{SystemID: "alice", Password: "secret"})
+	p.Expect(pdu.BindTransmitterRespID, pdu.ESME_ROK)
 	for range 3 {
-		p.request(submit("1"))
+		p.Request(submit("1"))
 	}
 	first, second := <-hold, <-hold
 	select {
@@ -451,7 +452,7 @@ func TestInboundLimitStopsReading(t *testing.T) {
 	second.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "2"})
 	third.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "3"})
 	for range 3 {
-		p.expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
+		p.Expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
 	}
 }
 
@@ -477,14 +478,14 @@ func TestGenericNackAndMismatchedResponses(t *testing.T) {
 	s, p := boundToRaw(t, nil, Config{EnquireLink: -1})
 	res := make(chan error, 1)
 	go func() { _, err := s.Send(testCtx(t), submit("1")); res <- err }()
-	h, _ := p.expect(pdu.SubmitSMID, pdu.ESME_ROK)
-	p.write(pdu.AppendHeader(nil, pdu.Header{Length: 16, ID: pdu.GenericNackID, Status: pdu.ESME_RINVCMDLEN, Sequence: h.Sequence}))
+	h, _ := p.Expect(pdu.SubmitSMID, pdu.ESME_ROK)
+	p.Write(pdu.AppendHeader(nil, pdu.Header{Length: 16, ID: pdu.GenericNackID, Status: pdu.ESME_RINVCMDLEN, Sequence: h.Sequence}))
 	if err := <-res; !errors.Is(err, pdu.ESME_RINVCMDLEN) {
 		t.Fatalf("generic_nack: %v", err)
 	}
 	go func() { _, err := s.Send(testCtx(t), submit("2")); res <- err }()
-	h, _ = p.expect(pdu.SubmitSMID, pdu.ESME_ROK)
-	p.send(h.Sequence, pdu.ESME_ROK, &pdu.QuerySMResp{MessageID: "x"})
+	h, _ = p.Expect(pdu.SubmitSMID, pdu.ESME_ROK)
+	p.Send(h.Sequence, pdu.ESME_ROK, &pdu.QuerySMResp{MessageID: "x"})
 	if err := <-res; !errors.Is(err, ErrUnexpectedResponse) {
 		t.Fatalf("mismatched response: %v", err)
 	}
@@ -496,12 +497,12 @@ func TestAbandonedSendGoesToHandler(t *testing.T) {
 	ctx, cancel := context.WithCancel(testCtx(t))
 	res := make(chan error, 1)
 	go func() { _, err := s.Send(ctx, submit("1")); res <- err }()
-	h, _ := p.expect(pdu.SubmitSMID, pdu.ESME_ROK)
+	h, _ := p.Expect(pdu.SubmitSMID, pdu.ESME_ROK)
 	cancel()
 	if err := <-res; !errors.Is(err, context.Canceled) {
 		t.Fatalf("send: %v", err)
 	}
-	p.send(h.Sequence, pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "m"})
+	p.Send(h.Sequence, pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "m"})
 	select {
 	case r := <-rec.gotResp:
 		if r.Sequence != h.Sequence || r.Body.(*pdu.SubmitSMResp).MessageID != "m" {
@@ -556,10 +557,10 @@ func TestPeerThatDoesNotReadStopsOurReader(t *testing.T) {
 func TestUnbindAnswersBeforeItGoesOut(t *testing.T) {
 	hold := make(chan held, 10)
 	_, addr := startSMSC(t, Config{UnbindTimeout: testWait}, holdAll(hold))
-	p := dialRaw(t, addr)
-	p.request(&pdu.BindTransmitter{SystemID: "alice", Password: "secret"})
-	p.expect(pdu.BindTransmitterRespID, pdu.ESME_ROK)
-	first := p.request(submit("1"))
+	p := smpptest.Dial(t, addr)
+	p.Request(&pdu.BindTransmitter{SystemID: "alice", Password: "secret"})
+	p.Expect(pdu.BindTransmitterRespID, pdu.ESME_ROK)
+	first := p.Request(submit("1"))
 	var m held
 	select {
 	case m = <-hold:
@@ -570,19 +571,19 @@ func TestUnbindAnswersBeforeItGoesOut(t *testing.T) {
 	unbound := make(chan error, 1)
 	go func() { unbound <- ss.Unbind(testCtx(t)) }()
 	eventually(t, "the unbind to wait for the answers so far", func() bool { return ss.quiesce.Load() })
-	second := p.request(submit("2"))
+	second := p.Request(submit("2"))
 	if err := m.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "1"}); err != nil {
 		t.Fatal(err)
 	}
-	if h, _ := p.expect(pdu.SubmitSMRespID, pdu.ESME_ROK); h.Sequence != first {
+	if h, _ := p.Expect(pdu.SubmitSMRespID, pdu.ESME_ROK); h.Sequence != first {
 		t.Fatalf("submit_sm_resp seq %d, want %d", h.Sequence, first)
 	}
-	u, _ := p.expect(pdu.UnbindID, pdu.ESME_ROK)
-	if h, _ := p.expect(pdu.SubmitSMRespID, drainStatus); h.Sequence != second {
+	u, _ := p.Expect(pdu.UnbindID, pdu.ESME_ROK)
+	if h, _ := p.Expect(pdu.SubmitSMRespID, drainStatus); h.Sequence != second {
 		t.Fatalf("submit_sm_resp seq %d, want %d", h.Sequence, second)
 	}
-	p.send(u.Sequence, pdu.ESME_ROK, &pdu.UnbindResp{})
-	p.expectEOF()
+	p.Send(u.Sequence, pdu.ESME_ROK, &pdu.UnbindResp{})
+	p.ExpectEOF()
 	if err := <-unbound; err != nil {
 		t.Fatalf("unbind: %v", err)
 	}
