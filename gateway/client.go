@@ -70,25 +70,23 @@ type ClientStatus struct {
 }
 
 // DeliverHandler receives what the upstream sends us (deliver_sm with receipts or MO, data_sm,
-// alert_notification) and returns the status to answer with. It runs on the session's reader.
+// alert_notification). It runs on the session's reader and must not block: it answers through respond,
+// at once or later (after a durable write, say), exactly once. AlertNotification has no answer;
+// respond is then a no-op.
 type DeliverHandler interface {
-	HandleDeliver(upstream string, req session.Request) pdu.CommandStatus
+	HandleDeliver(upstream string, req session.Request, respond func(pdu.CommandStatus))
 }
 
-// AsyncDeliverHandler may be implemented by a DeliverHandler that answers later (after a durable
-// write, say) without holding up the session's reader: respond must be called exactly once.
-// AlertNotification has no answer; respond is then a no-op.
-type AsyncDeliverHandler interface {
-	HandleDeliverAsync(upstream string, req session.Request, respond func(pdu.CommandStatus))
-}
-
-// DeliverFunc adapts a function to DeliverHandler.
+// DeliverFunc adapts a function that answers at once to DeliverHandler.
 type DeliverFunc func(upstream string, req session.Request) pdu.CommandStatus
 
 // HandleDeliver implements DeliverHandler.
-func (f DeliverFunc) HandleDeliver(upstream string, req session.Request) pdu.CommandStatus {
-	return f(upstream, req)
+func (f DeliverFunc) HandleDeliver(upstream string, req session.Request, respond func(pdu.CommandStatus)) {
+	respond(f(upstream, req))
 }
+
+// ErrNoSubmit: Client.Submit on a client whose queue is fed another way (a Gateway's store queue).
+var ErrNoSubmit = errors.New("gateway: this client's queue is not fed by Submit")
 
 // Client is the ESME role for one upstream: a supervisor goroutine that dials, binds, pumps the queue
 // into the window, and reconnects with capped exponential back-off and full jitter when the bind fails
@@ -98,6 +96,7 @@ type Client struct {
 	cfg     ClientConfig
 	log     zerolog.Logger
 	queue   Queue
+	mem     *MemoryQueue // queue, when Submit may feed it
 	deliver DeliverHandler
 
 	ctx      context.Context
@@ -123,7 +122,7 @@ type Client struct {
 
 // NewClient checks cfg and returns a client; Start runs it. deliver may be nil for a transmitter (what
 // the upstream delivers is then answered ESME_RX_T_APPN, so it retries later); queue nil means a
-// MemoryQueue of cfg.QueueSize.
+// MemoryQueue of cfg.QueueSize. Submit feeds a MemoryQueue only.
 func NewClient(cfg ClientConfig, deliver DeliverHandler, queue Queue, log zerolog.Logger) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -132,9 +131,10 @@ func NewClient(cfg ClientConfig, deliver DeliverHandler, queue Queue, log zerolo
 	if queue == nil {
 		queue = NewMemoryQueue(cfg.QueueSize)
 	}
+	mem, _ := queue.(*MemoryQueue)
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Client{
-		cfg: cfg, log: log.With().Str("upstream", cfg.Name).Logger(), queue: queue, deliver: deliver,
+		cfg: cfg, log: log.With().Str("upstream", cfg.Name).Logger(), queue: queue, mem: mem, deliver: deliver,
 		ctx: ctx, cancel: cancel, done: make(chan struct{}), outbinds: make(chan *session.Session),
 		state: ClientIdle, since: time.Now(), boundCh: make(chan struct{}),
 	}, nil
@@ -249,7 +249,10 @@ func (c *Client) Submit(ctx context.Context, body pdu.Body, done func(session.Re
 		return ErrClientStopped
 	default:
 	}
-	if err := c.queue.Push(ctx, &Job{Body: body, Done: done, Enqueued: time.Now()}); err != nil {
+	if c.mem == nil {
+		return ErrNoSubmit
+	}
+	if err := c.mem.Push(ctx, &Job{Body: body, Done: done, Enqueued: time.Now()}); err != nil {
 		return err
 	}
 	c.submitted.Add(1)
@@ -586,21 +589,16 @@ func (h *clientSession) HandleRequest(s *session.Session, req session.Request) {
 		go h.c.bindBack(s)
 		return
 	}
-	if req.Body.CommandID() == pdu.AlertNotificationID {
-		if h.c.deliver != nil {
-			h.c.deliver.HandleDeliver(h.c.cfg.Name, req)
+	if h.c.deliver == nil {
+		if req.Body.CommandID() != pdu.AlertNotificationID {
+			s.Logger().Warn().Stringer("command", req.Body.CommandID()).Msg("no deliver handler; asking the upstream to retry later")
+			_ = s.Respond(req, pdu.ESME_RX_T_APPN, nil)
 		}
-		return // no response exists
-	}
-	if ad, ok := h.c.deliver.(AsyncDeliverHandler); ok {
-		ad.HandleDeliverAsync(h.c.cfg.Name, req, func(st pdu.CommandStatus) { _ = s.Respond(req, st, nil) })
 		return
 	}
-	st := pdu.ESME_RX_T_APPN
-	if h.c.deliver != nil {
-		st = h.c.deliver.HandleDeliver(h.c.cfg.Name, req)
-	} else {
-		s.Logger().Warn().Stringer("command", req.Body.CommandID()).Msg("no deliver handler; asking the upstream to retry later")
+	respond := func(st pdu.CommandStatus) { _ = s.Respond(req, st, nil) }
+	if req.Body.CommandID() == pdu.AlertNotificationID {
+		respond = func(pdu.CommandStatus) {} // no response exists
 	}
-	_ = s.Respond(req, st, nil)
+	h.c.deliver.HandleDeliver(h.c.cfg.Name, req, respond)
 }

@@ -24,7 +24,7 @@ import (
 	"github.com/smppgw/smppgw/store"
 )
 
-// knownUpstreams is an upstreamView over a fixed set: name -> bound.
+// knownUpstreams is an upstreamStates over a fixed set: name -> bound.
 type knownUpstreams map[string]bool
 
 func (k knownUpstreams) upstreamState(name string) (bool, bool) {
@@ -32,19 +32,42 @@ func (k knownUpstreams) upstreamState(name string) (bool, bool) {
 	return ok, up
 }
 
-func newStoreRouter(t *testing.T, cfg RouterConfig, st store.Store, ups knownUpstreams) *Router {
+// storePath is the submit side of the message path on a store, as gateway.New builds it, with the
+// MO routes.
+type storePath struct {
+	*routeTable
+	*submitter
+	mo *fromUpstream
+}
+
+func newStorePath(cfg RouterConfig, st store.Store, ups knownUpstreams) *storePath {
+	cfg = cfg.withDefaults()
+	rt := newRouteTable(cfg.Routes, st, ups, zerolog.Nop())
+	work := newPool(16)
+	return &storePath{
+		routeTable: rt,
+		submitter:  newSubmitter(st, rt, splitModes[cfg.LongMessages], newCounters(), work, zerolog.Nop()),
+		mo:         newFromUpstream(cfg.MORoutes, st, nil, nil, newHub(), newCounters(), work, zerolog.Nop()),
+	}
+}
+
+func newStoreRouter(t *testing.T, cfg RouterConfig, st store.Store, ups knownUpstreams) *storePath {
 	t.Helper()
-	r, err := newRouter(cfg, st, ups, "test", newHub(), newCounters(), newPool(2, 16), zerolog.Nop())
-	if err != nil {
+	r := newStorePath(cfg, st, ups)
+	if err := r.seed(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.seedRoutes(testCtx(t)); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.loadRoutes(testCtx(t)); err != nil {
+	if err := r.load(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// deliverNow hands req to h and waits for its answer.
+func deliverNow(h DeliverHandler, upstream string, req session.Request) pdu.CommandStatus {
+	ch := make(chan pdu.CommandStatus, 1)
+	h.HandleDeliver(upstream, req, func(st pdu.CommandStatus) { ch <- st })
+	return <-ch
 }
 
 func TestRouterRoutes(t *testing.T) {
@@ -80,7 +103,7 @@ func TestRouterRoutes(t *testing.T) {
 		t.Errorf("pickUpstream = %q, %v; want the bound a", up, ok)
 	}
 	for dest, want := range map[string]string{"12345": "acme", "1999": "short", "999": ""} {
-		got, ok := r.MOAccount(dest)
+		got, ok := r.mo.MOAccount(dest)
 		if got != want || ok != (want != "") {
 			t.Errorf("MOAccount(%q) = %q, %v; want %q", dest, got, ok, want)
 		}
@@ -113,7 +136,7 @@ func TestRouterRoutes(t *testing.T) {
 	if err := st.PutRoute(testCtx(t), &store.Route{Name: "ghost", Prefix: "7", Upstreams: []string{"nowhere", "c"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := r2.loadRoutes(testCtx(t)); err != nil {
+	if err := r2.load(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
 	if got := r2.Routes("any", "7"); !slices.Equal(got, []string{"c"}) {
@@ -719,11 +742,11 @@ func TestGatewayDeliversBurst(t *testing.T) {
 		Routing:  RouterConfig{MORoutes: []MORoute{{Account: "acme"}}},
 	}, st)
 	for i := range n {
-		if st := g.Router().HandleDeliver("up", session.Request{Body: &pdu.DeliverSM{DestinationAddr: "1", ShortMessage: []byte(fmt.Sprint(i))}}); st != pdu.ESME_ROK {
+		if st := deliverNow(g.inbound, "up", session.Request{Body: &pdu.DeliverSM{DestinationAddr: "1", ShortMessage: []byte(fmt.Sprint(i))}}); st != pdu.ESME_ROK {
 			t.Fatalf("MO %d: %v", i, st)
 		}
 	}
-	if st := g.Router().HandleDeliver("up", session.Request{Body: &pdu.DataSM{}}); st != pdu.ESME_RINVCMDID {
+	if st := deliverNow(g.inbound, "up", session.Request{Body: &pdu.DataSM{}}); st != pdu.ESME_RINVCMDID {
 		t.Errorf("data_sm from upstream: %v", st)
 	}
 	rx := newRecorder()
