@@ -208,6 +208,10 @@ func (f *fakeGateway) TestRoute(ctx context.Context, account, destination string
 	return best.Upstreams, nil
 }
 
+func (f *fakeGateway) Routes(ctx context.Context) ([]*store.Route, error) {
+	return f.st.ListRoutes(ctx)
+}
+
 func (f *fakeGateway) ReloadRoutes(context.Context) error {
 	f.mu.Lock()
 	f.reloads++
