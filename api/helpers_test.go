@@ -209,7 +209,9 @@ func (f *fakeGateway) TestRoute(ctx context.Context, account, destination string
 }
 
 func (f *fakeGateway) Routes(ctx context.Context) ([]*store.Route, error) {
-	return f.st.ListRoutes(ctx)
+	all, err := f.st.ListRoutes(ctx)
+	slices.SortStableFunc(all, gateway.RouteOrder)
+	return all, err
 }
 
 func (f *fakeGateway) ReloadRoutes(context.Context) error {

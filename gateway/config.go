@@ -124,7 +124,7 @@ type ServerConfig struct {
 	// system_id's binds likewise, unless their credentials are in the cache of verified ones.
 	// 0 means 1s; negative disables the slow-down.
 	FailureDelay time.Duration `yaml:"failure_delay"`
-	// FailureDelayMax caps FailureDelay. 0 means 10s. It is clamped below Session.BindTimeout, so that
+	// FailureDelayMax caps FailureDelay. 0 means 10s. It is clamped below Session.BindTimeout (session.Config), so that
 	// a refused bind always gets its bind_resp before the connection is closed for not binding.
 	FailureDelayMax time.Duration `yaml:"failure_delay_max"`
 	// FailureMemory is how long failures of an address (system_id) are remembered after the last one.

@@ -40,14 +40,14 @@ type upstreamStates interface {
 }
 
 // routeTable is the one route table: it seeds the configured routes into the store, loads the
-// store's routes, and is the only place that orders them (routeOrder) and looks a destination up.
+// store's routes, and is the only place that orders them (RouteOrder) and looks a destination up.
 // What it holds is rebuilt from the store at each load.
 type routeTable struct {
 	st         store.Store
 	configured []Route
 	ups        upstreamStates
 	log        zerolog.Logger
-	routes     atomic.Pointer[[]store.Route] // in routeOrder
+	routes     atomic.Pointer[[]store.Route] // in RouteOrder
 }
 
 func newRouteTable(configured []Route, st store.Store, ups upstreamStates, log zerolog.Logger) *routeTable {
@@ -101,7 +101,7 @@ func (t *routeTable) stored(ctx context.Context) ([]*store.Route, error) {
 	if err != nil {
 		return nil, err
 	}
-	slices.SortStableFunc(all, routeOrder)
+	slices.SortStableFunc(all, RouteOrder)
 	return all, nil
 }
 
@@ -120,9 +120,9 @@ func (t *routeTable) load(ctx context.Context) error {
 	return nil
 }
 
-// routeOrder is the order routes are evaluated in: longest prefix first, account-limited before
-// open, higher priority, then name for a stable order.
-func routeOrder(a, b *store.Route) int {
+// RouteOrder is the order routes are evaluated in, the route table's and the only one: longest
+// prefix first, account-limited before open, higher priority, then name for a stable order.
+func RouteOrder(a, b *store.Route) int {
 	if d := len(b.Prefix) - len(a.Prefix); d != 0 {
 		return d
 	}

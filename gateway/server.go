@@ -247,7 +247,7 @@ func (srv *Server) Sessions() []session.Info {
 	return out
 }
 
-// Unbind unbinds one session gracefully (see Session.Unbind).
+// Unbind unbinds one session gracefully (see session.Session.Unbind).
 func (srv *Server) Unbind(ctx context.Context, id uint64) error {
 	s, ok := srv.Session(id)
 	if !ok {
