@@ -682,17 +682,6 @@ func routeToProto(r *store.Route) *smppgwv1.Route {
 	}
 }
 
-// routeOrder sorts routes as they are evaluated: longest prefix first, then higher priority.
-func routeOrder(x, y *store.Route) int {
-	if c := len(y.Prefix) - len(x.Prefix); c != 0 {
-		return c
-	}
-	if c := y.Priority - x.Priority; c != 0 {
-		return c
-	}
-	return strings.Compare(x.Name, y.Name)
-}
-
 func (a *adminService) applyRoute(r *store.Route, in *smppgwv1.Route, paths []string) error {
 	for _, p := range paths {
 		switch p {
@@ -751,11 +740,10 @@ func presentRoute(in *smppgwv1.Route) []string {
 }
 
 func (a *adminService) ListRoutes(ctx context.Context, _ *smppgwv1.ListRoutesRequest) (*smppgwv1.ListRoutesResponse, error) {
-	all, err := a.s.st.ListRoutes(ctx)
+	all, err := a.s.gw.Routes(ctx)
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(all, routeOrder)
 	out := &smppgwv1.ListRoutesResponse{}
 	for _, r := range all {
 		out.Routes = append(out.Routes, routeToProto(r))
@@ -842,13 +830,12 @@ func (a *adminService) TestRoute(ctx context.Context, req *smppgwv1.TestRouteReq
 	}
 	out := &smppgwv1.TestRouteResponse{Matched: true}
 	// The stored route this destination matches, by the same rule, for the operator to see.
-	routes, err := a.s.st.ListRoutes(ctx)
+	routes, err := a.s.gw.Routes(ctx)
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(routes, routeOrder)
 	for _, r := range routes {
-		if strings.HasPrefix(dest, r.Prefix) && (r.Account == "" || r.Account == req.GetAccount()) {
+		if gateway.RouteMatches(r, req.GetAccount(), dest) {
 			out.Route = routeToProto(r)
 			break
 		}

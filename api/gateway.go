@@ -37,6 +37,8 @@ type Gateway interface {
 	// store take effect.
 	TestRoute(ctx context.Context, account, destination string) ([]string, error)
 	ReloadRoutes(ctx context.Context) error
+	// Routes returns the stored routes in the order the gateway's route table evaluates them.
+	Routes(ctx context.Context) ([]*store.Route, error)
 
 	// Outbind connects to an ESME and asks it to bind (SMPP outbind).
 	Outbind(ctx context.Context, cfg gateway.OutbindConfig) error

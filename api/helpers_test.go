@@ -208,6 +208,12 @@ func (f *fakeGateway) TestRoute(ctx context.Context, account, destination string
 	return best.Upstreams, nil
 }
 
+func (f *fakeGateway) Routes(ctx context.Context) ([]*store.Route, error) {
+	all, err := f.st.ListRoutes(ctx)
+	slices.SortStableFunc(all, gateway.RouteOrder)
+	return all, err
+}
+
 func (f *fakeGateway) ReloadRoutes(context.Context) error {
 	f.mu.Lock()
 	f.reloads++

@@ -69,27 +69,6 @@ type ClientStatus struct {
 	Requeued   uint64 // lost PDUs and timeouts put back in the queue
 }
 
-// DeliverHandler receives what the upstream sends us (deliver_sm with receipts or MO, data_sm,
-// alert_notification) and returns the status to answer with. It runs on the session's reader.
-type DeliverHandler interface {
-	HandleDeliver(upstream string, req session.Request) pdu.CommandStatus
-}
-
-// AsyncDeliverHandler may be implemented by a DeliverHandler that answers later (after a durable
-// write, say) without holding up the session's reader: respond must be called exactly once.
-// AlertNotification has no answer; respond is then a no-op.
-type AsyncDeliverHandler interface {
-	HandleDeliverAsync(upstream string, req session.Request, respond func(pdu.CommandStatus))
-}
-
-// DeliverFunc adapts a function to DeliverHandler.
-type DeliverFunc func(upstream string, req session.Request) pdu.CommandStatus
-
-// HandleDeliver implements DeliverHandler.
-func (f DeliverFunc) HandleDeliver(upstream string, req session.Request) pdu.CommandStatus {
-	return f(upstream, req)
-}
-
 // Client is the ESME role for one upstream: a supervisor goroutine that dials, binds, pumps the queue
 // into the window, and reconnects with capped exponential back-off and full jitter when the bind fails
 // or drops. Its queue and counters survive reconnects; requests lost with a session go back to the
@@ -98,6 +77,7 @@ type Client struct {
 	cfg     ClientConfig
 	log     zerolog.Logger
 	queue   Queue
+	mem     *MemoryQueue // queue, when Submit may feed it
 	deliver DeliverHandler
 
 	ctx      context.Context
@@ -123,7 +103,7 @@ type Client struct {
 
 // NewClient checks cfg and returns a client; Start runs it. deliver may be nil for a transmitter (what
 // the upstream delivers is then answered ESME_RX_T_APPN, so it retries later); queue nil means a
-// MemoryQueue of cfg.QueueSize.
+// MemoryQueue of cfg.QueueSize. Submit feeds a MemoryQueue only.
 func NewClient(cfg ClientConfig, deliver DeliverHandler, queue Queue, log zerolog.Logger) (*Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -132,9 +112,10 @@ func NewClient(cfg ClientConfig, deliver DeliverHandler, queue Queue, log zerolo
 	if queue == nil {
 		queue = NewMemoryQueue(cfg.QueueSize)
 	}
+	mem, _ := queue.(*MemoryQueue)
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Client{
-		cfg: cfg, log: log.With().Str("upstream", cfg.Name).Logger(), queue: queue, deliver: deliver,
+		cfg: cfg, log: log.With().Str("upstream", cfg.Name).Logger(), queue: queue, mem: mem, deliver: deliver,
 		ctx: ctx, cancel: cancel, done: make(chan struct{}), outbinds: make(chan *session.Session),
 		state: ClientIdle, since: time.Now(), boundCh: make(chan struct{}),
 	}, nil
@@ -249,7 +230,10 @@ func (c *Client) Submit(ctx context.Context, body pdu.Body, done func(session.Re
 		return ErrClientStopped
 	default:
 	}
-	if err := c.queue.Push(ctx, &Job{Body: body, Done: done, Enqueued: time.Now()}); err != nil {
+	if c.mem == nil {
+		return ErrNoSubmit
+	}
+	if err := c.mem.Push(ctx, &Job{Body: body, Done: done, Enqueued: time.Now()}); err != nil {
 		return err
 	}
 	c.submitted.Add(1)
@@ -523,84 +507,4 @@ func (c *Client) result(j *Job, resp session.Response, err error) {
 func temporaryStatus(err error) bool {
 	var st pdu.CommandStatus
 	return errors.As(err, &st) && st.Temporary()
-}
-
-// acceptOutbinds serves the outbind listener: each connection waits (BindTimeout) for an outbind.
-func (c *Client) acceptOutbinds(l net.Listener) {
-	for {
-		conn, err := l.Accept()
-		if err != nil {
-			if c.ctx.Err() == nil {
-				c.log.Error().Err(err).Msg("outbind listener stopped")
-			}
-			return
-		}
-		session.New(conn, session.Options{Role: session.RoleESME, Handler: &clientSession{c: c, outbind: true}, Config: c.cfg.Session, Logger: c.log})
-	}
-}
-
-// bindBack binds on a connection the upstream opened with outbind, and hands the session to the
-// supervisor if it has no bind.
-func (c *Client) bindBack(s *session.Session) {
-	if c.Bound() {
-		s.Logger().Info().Msg("outbind while bound; closing the extra connection")
-		s.Close()
-		return
-	}
-	if _, err := s.Bind(c.ctx, c.cfg.BindType, c.bindParams()); err != nil {
-		c.bindErrors.Add(1)
-		s.Logger().Warn().Err(err).Msg("bind after outbind failed")
-		s.Close()
-		return
-	}
-	t := time.NewTimer(c.cfg.DialTimeout)
-	defer t.Stop()
-	select {
-	case c.outbinds <- s:
-	case <-t.C:
-		s.Unbind(context.Background())
-	case <-c.ctx.Done():
-		s.Unbind(context.Background())
-	}
-}
-
-// clientSession is the Handler of a client's sessions.
-type clientSession struct {
-	session.BaseHandler
-	c       *Client
-	outbind bool // accepted on the outbind listener
-}
-
-func (h *clientSession) HandleRequest(s *session.Session, req session.Request) {
-	if ob, ok := req.Body.(*pdu.Outbind); ok {
-		if !h.outbind {
-			s.Logger().Warn().Msg("outbind on a dialed connection ignored")
-			return
-		}
-		if h.c.cfg.OutbindPassword != "" && ob.Password != h.c.cfg.OutbindPassword {
-			s.Logger().Warn().Str("system_id", ob.SystemID).Msg("outbind with a wrong password; closing")
-			s.Close()
-			return
-		}
-		s.Logger().Info().Str("system_id", ob.SystemID).Msg("outbind received; binding back")
-		go h.c.bindBack(s)
-		return
-	}
-	if req.Body.CommandID() == pdu.AlertNotificationID {
-		if h.c.deliver != nil {
-			h.c.deliver.HandleDeliver(h.c.cfg.Name, req)
-		}
-		return // no response exists
-	}
-	if ad, ok := h.c.deliver.(AsyncDeliverHandler); ok {
-		ad.HandleDeliverAsync(h.c.cfg.Name, req, func(st pdu.CommandStatus) { _ = s.Respond(req, st, nil) })
-		return
-	}
-	st := pdu.ESME_RX_T_APPN
-	if h.c.deliver != nil {
-		st = h.c.deliver.HandleDeliver(h.c.cfg.Name, req)
-	} else {
-		s.Logger().Warn().Stringer("command", req.Body.CommandID()).Msg("no deliver handler; asking the upstream to retry later")
-	}
-	_ = s.Respond(req, st, nil)
 }

@@ -342,6 +342,3 @@ func TestMemoryQueueOrder(t *testing.T) {
 		t.Fatalf("pop on empty: %v", err)
 	}
 }
-
-// A Server is where the Router finds binds.
-var _ SessionFinder = (*Server)(nil)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -123,7 +124,7 @@ type ServerConfig struct {
 	// system_id's binds likewise, unless their credentials are in the cache of verified ones.
 	// 0 means 1s; negative disables the slow-down.
 	FailureDelay time.Duration `yaml:"failure_delay"`
-	// FailureDelayMax caps FailureDelay. 0 means 10s. It is clamped below Session.BindTimeout, so that
+	// FailureDelayMax caps FailureDelay. 0 means 10s. It is clamped below Session.BindTimeout (session.Config), so that
 	// a refused bind always gets its bind_resp before the connection is closed for not binding.
 	FailureDelayMax time.Duration `yaml:"failure_delay_max"`
 	// FailureMemory is how long failures of an address (system_id) are remembered after the last one.
@@ -300,4 +301,110 @@ func (c ClientConfig) Validate() error {
 		return fmt.Errorf("bind_type: %d, want transmitter, receiver or transceiver", c.BindType)
 	}
 	return c.Session.Validate()
+}
+
+// RouterConfig configures the message path: routes, MO routes, delivery to accounts, long messages.
+// Zero values mean the documented defaults.
+type RouterConfig struct {
+	// Routes carry submissions to upstreams; they are seeded into the store at start. A submission no
+	// route matches is refused with ESME_RINVDSTADR.
+	Routes []Route `yaml:"routes"`
+	// MORoutes carry MO messages to accounts. An MO no route matches is refused with ESME_RINVDSTADR.
+	MORoutes []MORoute `yaml:"mo_routes"`
+	// DeliveryRetry is how long a receipt or MO waits before it is offered again to an account whose
+	// bind refused it with a temporary error, lost it, or has gone. 0 means 1s.
+	DeliveryRetry time.Duration `yaml:"delivery_retry"`
+	// MaxDeliveryAttempts bounds how often one receipt or MO is offered to an ESME that keeps refusing
+	// it temporarily; then it is dropped and logged, so one poisonous message cannot block an account's
+	// queue for ever. 0 means 10.
+	MaxDeliveryAttempts int `yaml:"max_delivery_attempts"`
+	// LongMessages is how text submitted through the API is cut when it needs several parts: udh8
+	// (concatenation UDH with an 8-bit reference, the most widely supported), udh16, sar (sar_* TLVs) or
+	// payload (one submit_sm with message_payload). Empty means udh8.
+	LongMessages string `yaml:"long_messages"`
+}
+
+// Validate reports the first field that cannot work. upstreams are the names routes may use.
+func (c RouterConfig) Validate(upstreams []string) error {
+	for i, r := range c.Routes {
+		if r.Upstream == "" {
+			return fmt.Errorf("routes[%d].upstream is required", i)
+		}
+		if !slices.Contains(upstreams, r.Upstream) {
+			return fmt.Errorf("routes[%d].upstream %q names no configured upstream", i, r.Upstream)
+		}
+		if strings.ContainsRune(r.Prefix, 0) {
+			return fmt.Errorf("routes[%d].prefix contains NUL", i)
+		}
+		for j, a := range r.Accounts {
+			if a == "" {
+				return fmt.Errorf("routes[%d].accounts[%d] is empty", i, j)
+			}
+		}
+	}
+	for i, r := range c.MORoutes {
+		if r.Account == "" {
+			return fmt.Errorf("mo_routes[%d].account is required", i)
+		}
+	}
+	switch {
+	case c.DeliveryRetry < 0:
+		return errors.New("delivery_retry must not be negative")
+	case c.MaxDeliveryAttempts < 0:
+		return errors.New("max_delivery_attempts must not be negative")
+	}
+	if _, ok := splitModes[c.LongMessages]; !ok {
+		return fmt.Errorf("long_messages %q: want udh8, udh16, sar or payload", c.LongMessages)
+	}
+	return nil
+}
+
+func (c RouterConfig) withDefaults() RouterConfig {
+	if c.DeliveryRetry == 0 {
+		c.DeliveryRetry = time.Second
+	}
+	if c.MaxDeliveryAttempts == 0 {
+		c.MaxDeliveryAttempts = 10
+	}
+	return c
+}
+
+// Config is what a running Gateway is built from (the daemon's YAML sections).
+type Config struct {
+	// Server is the SMSC side: listeners, session tuning, bind failure slow-down.
+	Server ServerConfig
+	// Accounts are written into the store at Start (replacing the store's record of the same
+	// system_id); binds are then decided from the store, so accounts the admin API adds work too.
+	Accounts []Account
+	// Upstreams are bound at Start, with the upstreams AddUpstream persisted in the store.
+	Upstreams []ClientConfig
+	// Routing: the routes seeded into the store, MO routes, delivery retries, long messages.
+	Routing RouterConfig
+	// Instance names this process to the store's queues (consumer names): unique among the
+	// instances sharing one Redis, and the same across restarts of one instance, so that after a
+	// restart it takes back at once the parts it had in flight (else another instance reclaims
+	// them after the visibility time-out). Empty means the host name, which is both in the usual
+	// deployments (one instance per host or container, a StatefulSet); set it when several
+	// instances share a host.
+	Instance string
+	// Workers bounds the store writes the message path runs at once on behalf of PDUs (accepts,
+	// query_sm, upstream receipts and MO, part and delivery settles); see pool. 0 means twice the
+	// server sessions' InboundLimit (200 by default): one session at its limit fills a group commit,
+	// and as many again are left for settles meanwhile.
+	Workers int
+}
+
+// withDefaults fills Instance and Workers.
+func (c Config) withDefaults() (Config, error) {
+	if c.Instance == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			return c, fmt.Errorf("gateway: no instance name and no host name to default it to: %v", err)
+		}
+		c.Instance = host
+	}
+	if c.Workers <= 0 {
+		c.Workers = 2 * c.Server.Session.WithDefaults().InboundLimit
+	}
+	return c, nil
 }

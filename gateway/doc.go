@@ -1,6 +1,6 @@
 // Package gateway holds SMPP sessions and the roles built on them: the Server (SMSC role) that
-// carriers and ESMEs bind to, the Client (ESME role) that binds out to upstream SMSCs, the Router
-// between them and the store, and Gateway, the running whole the daemon and the API use.
+// carriers and ESMEs bind to, the Client (ESME role) that binds out to upstream SMSCs, the message
+// path between them and the store, and Gateway, the running whole the daemon and the API use.
 //
 // # Sessions
 //
@@ -16,7 +16,8 @@
 // address or system_id before any password is hashed, bounds the bcrypt comparisons running at once and
 // caches verified credentials (bindGate), keeps a registry of sessions, can outbind to an ESME, and
 // shuts down by unbinding everyone.
-// What ESMEs submit goes to a MessageHandler (the Router).
+// What ESMEs submit goes to a MessageHandler (a Gateway's submitter), and a BindObserver learns of
+// completed binds.
 //
 // Client keeps one bind to one upstream: a supervisor dials (TCP or TLS), binds, and pumps a Queue of
 // jobs into the window; it reconnects with capped exponential back-off and full jitter, requeues lost
@@ -26,24 +27,38 @@
 //
 // # Message path
 //
-// Router follows DESIGN.md's message life with the store (package store) holding everything that
-// must survive: a submit_sm (or an API Submission, split into parts with pdu.SplitText) is validated,
-// given a gateway message id, routed by the store's routes (longest prefix, account routes first,
-// then priority; the first bound and unpaused upstream of the failover order, else the first) and
-// written with store.AcceptMessage, which queues its parts for the upstream, and only then answered;
-// a store error answers ESME_RSYSERR. Each Client reads its upstream's store queue through a
-// store-backed Queue: a submit_sm_resp writes the id map (UpdatePart) and acknowledges the entry,
-// throttling gives it back after the pause, a temporary error after ThrottleDelay, a timeout or a
-// dropped bind records a lost PDU (RequeueLost) and the part is sent again, a permanent refusal
-// marks it REJECTED and queues a failure receipt; a part sent MaxAttempts times fails UNDELIVERABLE,
-// one older than MaxAge EXPIRED, each with a failure receipt. A part holds a slot of its bind's
-// window until its outcome is durable, so a crash sends again at most the windows' parts. Upstream receipts are recorded with AddReceipt (parked when they beat their
-// submit_sm_resp, and completed by UpdatePart); receipts and MO are queued per account
-// (EnqueueDelivery), published as Events, and delivered by one loop per account while it has a
-// receiver or transceiver bind on this instance. Delivery is at least once: a crash between a send
-// and its acknowledgement sends again.
+// It follows DESIGN.md's message life with the store (package store) holding everything that must
+// survive, one concept per file, each a type with one job that gateway.New wires to the next:
 //
-// Gateway builds the Server, the Clients and the Router on a store, seeds the configured accounts
+//   - routes.go, routeTable: the one route table. It seeds the configured routes into the store, loads
+//     the store's routes, and is the only place that orders them (longest prefix, account routes
+//     first, then priority) and looks a destination up; the admin API lists and tests routes through
+//     it (Gateway.Routes, RouteMatches). A new message goes to the first bound and unpaused upstream
+//     of the failover order, else the first; upstreamSet (upstreams.go) says which are.
+//   - submit.go, submitter (with validate.go's rules and msgid.go's ids): a submit_sm (or an API
+//     Submission, split into parts with pdu.SplitText) is validated, given a gateway message id,
+//     routed and written with store.AcceptMessage, which queues its parts for the upstream, and only
+//     then answered; a store error answers ESME_RSYSERR. It answers query_sm from the store.
+//   - settle.go, settler: each Client reads its upstream's store queue through storeQueue
+//     (storequeue.go), which reports every outcome to a settler: a submit_sm_resp writes the id map
+//     and acknowledges the entry in one write (store.Settle); throttling gives it back after the
+//     pause, a temporary error after ThrottleDelay; a timeout or a dropped bind records a lost PDU
+//     (RequeueLost) and the part is sent again; a permanent refusal settles it REJECTED with a
+//     failure receipt; a part sent MaxAttempts times fails UNDELIVERABLE, one older than MaxAge
+//     EXPIRED, each with a failure receipt. A part holds a slot of its bind's window until its
+//     outcome is durable, so a crash sends again at most the windows' parts.
+//   - receipts.go, receipts: upstream receipts are recorded with AddReceipt (parked when they beat
+//     their submit_sm_resp, and applied by Settle), published as Events, and queued for the account
+//     as a deliver_sm carrying our message id when the message asked for one.
+//   - mo.go, fromUpstream: the Clients' DeliverHandler. An MO is routed to an account by the MO
+//     routes and queued (EnqueueDelivery) and published; a receipt goes to receipts. Either is
+//     answered once durable.
+//   - delivery.go, deliverer: one loop per account, while it has a receiver or transceiver bind on
+//     this instance, sends what is queued for it. Delivery is at least once: a crash between a send
+//     and its acknowledgement sends again.
+//   - work.go, pool: the one way store writes made for a PDU run off the session readers, bounded.
+//
+// Gateway builds the Server, the Clients and the message path on a store, seeds the configured accounts
 // and routes into it, and offers Submit, sessions, upstreams (AddUpstream persists to the store),
 // routes, stats and event subscriptions (the api.Gateway interface). A future
 // schedule_delivery_time (or the API's schedule_time) is kept with the message and forwarded upstream

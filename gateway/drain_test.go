@@ -174,14 +174,10 @@ func TestGatewayShutdownDrainsSubmissions(t *testing.T) {
 	}
 }
 
-// asyncDeliver is an AsyncDeliverHandler made of a function.
+// asyncDeliver is a DeliverHandler made of a function.
 type asyncDeliver func(req session.Request, respond func(pdu.CommandStatus))
 
-func (f asyncDeliver) HandleDeliver(string, session.Request) pdu.CommandStatus {
-	return pdu.ESME_RX_T_APPN
-}
-
-func (f asyncDeliver) HandleDeliverAsync(_ string, req session.Request, respond func(pdu.CommandStatus)) {
+func (f asyncDeliver) HandleDeliver(_ string, req session.Request, respond func(pdu.CommandStatus)) {
 	f(req, respond)
 }
 

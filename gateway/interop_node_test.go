@@ -329,14 +329,15 @@ type deliverRecorder struct {
 	got []*pdu.DeliverSM
 }
 
-func (d *deliverRecorder) HandleDeliver(_ string, req session.Request) pdu.CommandStatus {
+func (d *deliverRecorder) HandleDeliver(_ string, req session.Request, respond func(pdu.CommandStatus)) {
 	if dm, ok := req.Body.(*pdu.DeliverSM); ok {
 		d.mu.Lock()
 		d.got = append(d.got, cloneDeliver(dm))
 		d.mu.Unlock()
-		return pdu.ESME_ROK
+		respond(pdu.ESME_ROK)
+		return
 	}
-	return pdu.ESME_RINVCMDID
+	respond(pdu.ESME_RINVCMDID)
 }
 
 func (d *deliverRecorder) all() []*pdu.DeliverSM {

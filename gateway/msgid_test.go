@@ -24,7 +24,7 @@ func TestMessageIDsReadAsInt64(t *testing.T) {
 	for _, seed := range idSeeds {
 		seen := map[string]bool{}
 		for _, c := range counters {
-			r := &Router{}
+			r := &messageIDs{}
 			seedMessageIDs(r, seed)
 			r.nextID.Store(c)
 			for range 100 {
@@ -82,7 +82,7 @@ func TestAcceptReseedsOnIDCollision(t *testing.T) {
 	if err := r.accept(testCtx(t), first); err != nil {
 		t.Fatal(err)
 	}
-	r.nextID.Store(0) // as another run from the same point of the sequence
+	r.ids.nextID.Store(0) // as another run from the same point of the sequence
 	again := msg()
 	if err := r.accept(context.Background(), again); err != nil {
 		t.Fatalf("accept after an id collision: %v (exists: %v)", err, errors.Is(err, store.ErrExists))
@@ -95,4 +95,4 @@ func TestAcceptReseedsOnIDCollision(t *testing.T) {
 const idSeedMax = idSpace
 
 // seedMessageIDs starts r's ids as a run whose random start was seed.
-func seedMessageIDs(r *Router, seed uint64) { r.idStart.Store(seed % idSpace) }
+func seedMessageIDs(r *messageIDs, seed uint64) { r.idStart.Store(seed % idSpace) }

@@ -51,11 +51,11 @@ const (
 	RequeueTemporary
 )
 
-// Queue holds a client's pending jobs across reconnects. MemoryQueue is the in-process one; a
-// Gateway gives each of its clients a durable one reading the store's queue of the upstream.
+// Queue holds a client's pending jobs across reconnects: what the client takes and gives back. How
+// jobs enter it is the queue's own business: MemoryQueue is the in-process one, fed by Client.Submit
+// (its Push); a Gateway gives each of its clients a durable one reading the store's queue of the
+// upstream, fed by store.AcceptMessage.
 type Queue interface {
-	// Push appends a job, or refuses with ErrQueueFull.
-	Push(ctx context.Context, j *Job) error
 	// Requeue puts a job back (why says what happened to it; delay is how long it should wait before
 	// it is sent again); it never blocks nor refuses.
 	Requeue(j *Job, why RequeueReason, delay time.Duration)
@@ -98,7 +98,7 @@ func (q *MemoryQueue) signal() {
 	}
 }
 
-// Push implements Queue.
+// Push appends a job, or refuses with ErrQueueFull.
 func (q *MemoryQueue) Push(_ context.Context, j *Job) error {
 	q.mu.Lock()
 	if q.n >= q.limit {

@@ -68,7 +68,7 @@ func TestMessageIDsDoNotRepeatAfterWrap(t *testing.T) {
 		submit()
 	}
 	for _, wraps := range []uint64{1, 2, 1<<32 - 1} {
-		g.Router().nextID.Store(wraps << 32) // as after that many times 2^32 accepted messages
+		g.submit.ids.nextID.Store(wraps << 32) // as after that many times 2^32 accepted messages
 		for range 3 {
 			submit()
 		}

@@ -1,11 +1,12 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"golang.org/x/crypto/bcrypt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/fiorix/go-smpp/smpp/pdu/pdutext"
 	"github.com/fiorix/go-smpp/smpp/pdu/pdutlv"
 	"github.com/rs/zerolog"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/internal/smscsim"
@@ -23,7 +25,7 @@ import (
 	"github.com/smppgw/smppgw/store"
 )
 
-// knownUpstreams is an upstreamView over a fixed set: name -> bound.
+// knownUpstreams is an upstreamStates over a fixed set: name -> bound.
 type knownUpstreams map[string]bool
 
 func (k knownUpstreams) upstreamState(name string) (bool, bool) {
@@ -31,19 +33,42 @@ func (k knownUpstreams) upstreamState(name string) (bool, bool) {
 	return ok, up
 }
 
-func newStoreRouter(t *testing.T, cfg RouterConfig, st store.Store, ups knownUpstreams) *Router {
+// storePath is the submit side of the message path on a store, as gateway.New builds it, with the
+// MO routes.
+type storePath struct {
+	*routeTable
+	*submitter
+	mo *fromUpstream
+}
+
+func newStorePath(cfg RouterConfig, st store.Store, ups knownUpstreams) *storePath {
+	cfg = cfg.withDefaults()
+	rt := newRouteTable(cfg.Routes, st, ups, zerolog.Nop())
+	work := newPool(16)
+	return &storePath{
+		routeTable: rt,
+		submitter:  newSubmitter(st, rt, splitModes[cfg.LongMessages], newCounters(), work, zerolog.Nop()),
+		mo:         newFromUpstream(cfg.MORoutes, st, nil, nil, newHub(), newCounters(), work, zerolog.Nop()),
+	}
+}
+
+func newStoreRouter(t *testing.T, cfg RouterConfig, st store.Store, ups knownUpstreams) *storePath {
 	t.Helper()
-	r, err := newRouter(cfg, st, ups, "test", newHub(), newCounters(), newPool(2, 16), zerolog.Nop())
-	if err != nil {
+	r := newStorePath(cfg, st, ups)
+	if err := r.seed(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.seedRoutes(testCtx(t)); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.loadRoutes(testCtx(t)); err != nil {
+	if err := r.load(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// deliverNow hands req to h and waits for its answer.
+func deliverNow(h DeliverHandler, upstream string, req session.Request) pdu.CommandStatus {
+	ch := make(chan pdu.CommandStatus, 1)
+	h.HandleDeliver(upstream, req, func(st pdu.CommandStatus) { ch <- st })
+	return <-ch
 }
 
 func TestRouterRoutes(t *testing.T) {
@@ -79,7 +104,7 @@ func TestRouterRoutes(t *testing.T) {
 		t.Errorf("pickUpstream = %q, %v; want the bound a", up, ok)
 	}
 	for dest, want := range map[string]string{"12345": "acme", "1999": "short", "999": ""} {
-		got, ok := r.MOAccount(dest)
+		got, ok := r.mo.MOAccount(dest)
 		if got != want || ok != (want != "") {
 			t.Errorf("MOAccount(%q) = %q, %v; want %q", dest, got, ok, want)
 		}
@@ -112,7 +137,7 @@ func TestRouterRoutes(t *testing.T) {
 	if err := st.PutRoute(testCtx(t), &store.Route{Name: "ghost", Prefix: "7", Upstreams: []string{"nowhere", "c"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := r2.loadRoutes(testCtx(t)); err != nil {
+	if err := r2.load(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
 	if got := r2.Routes("any", "7"); !slices.Equal(got, []string{"c"}) {
@@ -342,11 +367,34 @@ func TestGatewayDurableRestart(t *testing.T) {
 	})
 }
 
+// lostLog is a store that keeps the lost PDUs it was given, for tests to read.
+type lostLog struct {
+	store.Store
+	mu   sync.Mutex
+	lost []store.LostPDU
+}
+
+func (l *lostLog) RequeueLost(ctx context.Context, lost []store.LostPDU) error {
+	err := l.Store.RequeueLost(ctx, lost)
+	if err == nil {
+		l.mu.Lock()
+		l.lost = append(l.lost, lost...)
+		l.mu.Unlock()
+	}
+	return err
+}
+
+func (l *lostLog) recorded() []store.LostPDU {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.lost)
+}
+
 // TestGatewayResubmitsLostPDUs: the upstream drops the bind with submissions in flight; they are
 // recorded as lost PDUs and submitted again on the next bind.
 func TestGatewayResubmitsLostPDUs(t *testing.T) {
 	const n = 3
-	st := newEmbedded(t)
+	st := &lostLog{Store: newEmbedded(t)}
 	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
 	sim.Inject(smscsim.Fault{Hold: true, Close: true, Count: n}) // the link drops under the first n
 	simAddr := sim.Addr()
@@ -365,9 +413,9 @@ func TestGatewayResubmitsLostPDUs(t *testing.T) {
 		ids[resp.Body.(*pdu.SubmitSMResp).MessageID] = true
 	}
 	eventually(t, "the lost submissions to be sent again", func() bool { return len(sim.Submits()) == 2*n })
-	lost, err := st.ListLost(testCtx(t), 100)
-	if err != nil || len(lost) != n {
-		t.Fatalf("ListLost = %d entries, %v; want %d", len(lost), err, n)
+	lost := st.recorded()
+	if len(lost) != n {
+		t.Fatalf("lost PDUs recorded = %d entries; want %d", len(lost), n)
 	}
 	for _, l := range lost {
 		if l.CommandID != uint32(pdu.SubmitSMID) || l.SequenceNumber == 0 || l.Session == "" {
@@ -691,11 +739,11 @@ func TestGatewayDeliversBurst(t *testing.T) {
 		Routing:  RouterConfig{MORoutes: []MORoute{{Account: "acme"}}},
 	}, st)
 	for i := range n {
-		if st := g.Router().HandleDeliver("up", session.Request{Body: &pdu.DeliverSM{DestinationAddr: "1", ShortMessage: []byte(fmt.Sprint(i))}}); st != pdu.ESME_ROK {
+		if st := deliverNow(g.inbound, "up", session.Request{Body: &pdu.DeliverSM{DestinationAddr: "1", ShortMessage: []byte(fmt.Sprint(i))}}); st != pdu.ESME_ROK {
 			t.Fatalf("MO %d: %v", i, st)
 		}
 	}
-	if st := g.Router().HandleDeliver("up", session.Request{Body: &pdu.DataSM{}}); st != pdu.ESME_RINVCMDID {
+	if st := deliverNow(g.inbound, "up", session.Request{Body: &pdu.DataSM{}}); st != pdu.ESME_RINVCMDID {
 		t.Errorf("data_sm from upstream: %v", st)
 	}
 	rx := newRecorder()

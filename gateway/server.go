@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,16 +24,9 @@ type MessageHandler interface {
 	HandleMessage(m Inbound)
 }
 
-// LostHandler may be implemented by a MessageHandler to receive the lost PDUs of a server session:
-// requests sent to the ESME (deliver_sm, ...) with SendAsync and no done function that never got a
-// response.
-type LostHandler interface {
-	HandleLost(s session.Info, lost []session.Request)
-}
-
-// BindObserver may be implemented by a MessageHandler to learn of each bind once it is complete
-// (bind_resp written, the session bound): the Router starts delivering to a receiver then. It runs on
-// the session's reader and must not block.
+// BindObserver learns of each bind once it is complete (bind_resp written, the session bound): a
+// Gateway's delivery loops start sending to a receiver then. It runs on the session's reader and
+// must not block.
 type BindObserver interface {
 	HandleBound(s *session.Session, a *Account)
 }
@@ -46,7 +38,7 @@ type Inbound struct {
 	Request session.Request
 }
 
-// Respond answers the request (see Session.Respond).
+// Respond answers the request (see session.Session.Respond).
 func (m Inbound) Respond(status pdu.CommandStatus, body pdu.Body) error {
 	return m.Session.Respond(m.Request, status, body)
 }
@@ -57,6 +49,7 @@ type Server struct {
 	cfg      ServerConfig
 	auth     Authenticator
 	sink     MessageHandler
+	observer BindObserver // nil: nobody is told of binds
 	log      zerolog.Logger
 	bindGate *bindGate
 	ctx      context.Context // ends at Shutdown; bounds authentication and failure delays
@@ -74,6 +67,11 @@ type Server struct {
 // NewServer checks cfg and returns a server that authenticates with auth and hands messages to sink.
 // Call Start to open cfg.Listeners, or Serve with listeners of your own.
 func NewServer(cfg ServerConfig, auth Authenticator, sink MessageHandler, log zerolog.Logger) (*Server, error) {
+	return newServer(cfg, auth, sink, nil, log)
+}
+
+// newServer is NewServer that also tells observer (when not nil) of each completed bind.
+func newServer(cfg ServerConfig, auth Authenticator, sink MessageHandler, observer BindObserver, log zerolog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -83,7 +81,7 @@ func NewServer(cfg ServerConfig, auth Authenticator, sink MessageHandler, log ze
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		cfg: cfg, auth: auth, sink: sink, log: log.With().Str("component", "smpp-server").Logger(),
+		cfg: cfg, auth: auth, sink: sink, observer: observer, log: log.With().Str("component", "smpp-server").Logger(),
 		bindGate: newBindGate(cfg),
 		ctx:      ctx, cancel: cancel,
 		all: make(map[uint64]*session.Session), bound: make(map[string]map[uint64]*session.Session), buckets: make(map[string]*tokenBucket),
@@ -247,7 +245,7 @@ func (srv *Server) Sessions() []session.Info {
 	return out
 }
 
-// Unbind unbinds one session gracefully (see Session.Unbind).
+// Unbind unbinds one session gracefully (see session.Session.Unbind).
 func (srv *Server) Unbind(ctx context.Context, id uint64) error {
 	s, ok := srv.Session(id)
 	if !ok {
@@ -298,8 +296,8 @@ func dial(ctx context.Context, address string, tc *ClientTLSConfig, timeout time
 	return td.DialContext(ctx, "tcp", address)
 }
 
-// Shutdown stops accepting, unbinds every session (each bounded by its UnbindTimeout and ctx), hands
-// lost PDUs to the LostHandler, and returns once all sessions have ended. If ctx ends first, the
+// Shutdown stops accepting, unbinds every session (each bounded by its UnbindTimeout and ctx), logs
+// their lost PDUs, and returns once all sessions have ended. If ctx ends first, the
 // remaining sessions are closed without waiting and ctx.Err() is returned.
 func (srv *Server) Shutdown(ctx context.Context) error {
 	srv.mu.Lock()
@@ -385,104 +383,3 @@ func (srv *Server) register(s *session.Session, a Account) (pdu.CommandStatus, *
 	return pdu.ESME_ROK, b
 }
 
-// serverSession is the Handler of one server connection.
-type serverSession struct {
-	session.BaseHandler
-	srv     *Server
-	account Account
-	bucket  *tokenBucket
-	bound   atomic.Bool
-}
-
-func (h *serverSession) HandleBind(s *session.Session, req session.Request) pdu.CommandStatus {
-	arrived := time.Now()
-	br := BindRequest{Remote: s.RemoteAddr()}
-	if bt, b, ok := session.BindOf(req.Body); ok {
-		br.SystemID, br.Password, br.SystemType, br.BindType = b.SystemID, b.Password, b.SystemType, bt
-	}
-	// The bind is decided on the session's reader: ctx ends when the session does (bind timeout,
-	// Shutdown), so that a bind waiting on another's password check gives up then.
-	ctx, cancel := context.WithCancel(h.srv.ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-s.Closing():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	v := h.srv.bindGate.authenticate(ctx, h.srv.auth, s, br, arrived, s.Logger())
-	if v.status == pdu.ESME_ROK {
-		acct := v.account
-		// The account's own system_id, so that the registry and MaxBinds see one spelling.
-		if acct.SystemID == "" {
-			acct.SystemID = br.SystemID
-		}
-		st, bucket := h.srv.register(s, acct)
-		if st != pdu.ESME_ROK {
-			s.Logger().Warn().Str("system_id", br.SystemID).Int("max_binds", acct.MaxBinds).Msg("bind refused: too many binds")
-			return st
-		}
-		h.bucket = bucket
-		h.account = acct
-		h.bound.Store(true)
-		ip, _ := remoteIP(br.Remote)
-		h.srv.bindGate.succeeded(ip)
-		return pdu.ESME_ROK
-	}
-	// The answer goes out before the connection's bind timeout closes it: a refused bind always gets
-	// its bind_resp.
-	answerAt := v.notBefore
-	if deadline := s.Started().Add(bindAnswerLimit(s.Config().BindTimeout)); answerAt.After(deadline) {
-		answerAt = deadline
-	}
-	delay := time.Until(answerAt)
-	// Refusals with nothing checked (penalty window, busy, peer gone) come by the thousand in a flood:
-	// the checked failures, a few per window, are the ones worth a warning.
-	ev := s.Logger().Debug()
-	if v.checked {
-		ev = s.Logger().Warn()
-	}
-	ev.Str("system_id", br.SystemID).Stringer("bind_type", br.BindType).Stringer("status", v.status).
-		Str("reason", v.why).Dur("delay", max(delay, 0)).Msg("bind refused")
-	if delay > 0 {
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-s.Closing():
-		case <-h.srv.ctx.Done():
-		}
-		t.Stop()
-	}
-	return v.status
-}
-
-func (h *serverSession) HandleRequest(s *session.Session, req session.Request) {
-	if h.bucket != nil && !h.bucket.allow(time.Now()) {
-		_ = s.Respond(req, pdu.ESME_RTHROTTLED, nil)
-		return
-	}
-	h.srv.sink.HandleMessage(Inbound{Session: s, Account: &h.account, Request: req})
-}
-
-func (h *serverSession) HandleBound(s *session.Session) {
-	if bo, ok := h.srv.sink.(BindObserver); ok {
-		bo.HandleBound(s, &h.account)
-	}
-}
-
-func (h *serverSession) HandleClosed(s *session.Session, reason error) {
-	h.srv.forget(s, h.account.SystemID)
-	s.Logger().Info().AnErr("reason", reason).Str("system_id", h.account.SystemID).Msg("session closed")
-}
-
-func (h *serverSession) Terminate(s *session.Session, lost []session.Request) {
-	if len(lost) == 0 {
-		return
-	}
-	if lh, ok := h.srv.sink.(LostHandler); ok {
-		lh.HandleLost(s.Info(), lost)
-		return
-	}
-	h.BaseHandler.Terminate(s, lost)
-}

@@ -14,8 +14,8 @@ import (
 )
 
 // storeQueue is the Queue a Gateway gives each Client: it claims the parts the store queued for the
-// upstream (store.AcceptMessage put them there) and settles each outcome in the store through the
-// Router: submit_sm_resp -> Settle with the upstream id (the update and the Ack in one write); a
+// upstream (store.AcceptMessage put them there) and has each outcome written by its settler, off the
+// session goroutines: submit_sm_resp -> Settle with the upstream id (the update and the Ack in one write); a
 // permanent refusal -> Settle REJECTED, a failure receipt (EXPIRED or UNDELIVERABLE when the client gave up on
 // the part's age or attempts); throttling -> Postpone after the pause; a temporary error -> GiveBack
 // after the delay; a request lost with its session or timed out -> RequeueLost. A few parts are
@@ -27,7 +27,8 @@ import (
 // at most the parts in the windows). Settles of one window run concurrently and share group commits.
 type storeQueue struct {
 	st       store.Store
-	r        *Router
+	settle   settler
+	work     *pool
 	upstream string
 	consumer string
 	batch    int
@@ -43,24 +44,18 @@ type storeQueue struct {
 // claimWait is how long one ClaimParts waits for work before it is asked again.
 const claimWait = time.Second
 
-func newStoreQueue(st store.Store, r *Router, upstream, consumer string, batch int, log zerolog.Logger) *storeQueue {
+func newStoreQueue(st store.Store, settle settler, work *pool, upstream, consumer string, batch int, log zerolog.Logger) *storeQueue {
 	if batch <= 0 {
 		batch = 10
 	}
 	resumed := make(chan struct{})
 	close(resumed)
-	return &storeQueue{st: st, r: r, upstream: upstream, consumer: consumer, batch: batch,
+	return &storeQueue{st: st, settle: settle, work: work, upstream: upstream, consumer: consumer, batch: batch,
 		log: log.With().Str("upstream", upstream).Logger(), slots: make(chan struct{}, batch), resumed: resumed}
 }
 
 // settled gives back the slot of a part whose outcome is durable (or that went back unsent).
 func (q *storeQueue) settled() { <-q.slots }
-
-// Push refuses: a message enters the store's queue with store.AcceptMessage, written durably with its
-// record, never through the client.
-func (q *storeQueue) Push(context.Context, *Job) error {
-	return errors.New("gateway: a store-backed upstream queue is fed by AcceptMessage, not Push")
-}
 
 // setPaused stops or resumes handing out work. Parts already in the window go on.
 func (q *storeQueue) setPaused(p bool) {
@@ -141,15 +136,15 @@ func (q *storeQueue) job(t *store.PartTask) *Job {
 			if r, ok := resp.Body.(*pdu.SubmitSMResp); ok {
 				id = r.MessageID
 			}
-			q.r.pool.do(func() { q.r.partSent(t, q.upstream, id); q.settled() })
+			q.work.do(func() { q.settle.partSent(t, q.upstream, id); q.settled() })
 			return
 		}
-		q.r.pool.do(func() { q.r.partFailed(t, q.upstream, err); q.settled() })
+		q.work.do(func() { q.settle.partFailed(t, q.upstream, err); q.settled() })
 	}
 	return j
 }
 
-// Requeue implements Queue. It runs on a session goroutine, so the store calls go to the pool.
+// Requeue implements Queue. It runs on a session goroutine, so the store writes go to the pool.
 func (q *storeQueue) Requeue(j *Job, why RequeueReason, delay time.Duration) {
 	t := j.Ref.(*store.PartTask)
 	switch why {
@@ -160,21 +155,12 @@ func (q *storeQueue) Requeue(j *Job, why RequeueReason, delay time.Duration) {
 		q.mu.Unlock()
 		q.settled()
 	case RequeueThrottled:
-		q.r.pool.do(func() { q.r.postpone(t.Lease, delay); q.settled() })
+		q.work.do(func() { q.settle.postpone(t.Lease, delay); q.settled() })
 	case RequeueTemporary:
-		q.r.pool.do(func() { q.r.giveBack(t.Lease, delay); q.settled() })
+		q.work.do(func() { q.settle.giveBack(t.Lease, delay); q.settled() })
 	default:
 		lost := store.LostPDU{Lease: t.Lease, Session: j.Session, CommandID: uint32(pdu.SubmitSMID), SequenceNumber: j.Sequence, At: time.Now()}
-		q.r.pool.do(func() {
-			defer q.settled()
-			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-			defer cancel()
-			if err := q.st.RequeueLost(ctx, []store.LostPDU{lost}); err != nil {
-				q.log.Error().Err(err).Str("message_id", t.MessageID).Msg("lost PDU not recorded; the part returns after the visibility time-out")
-				return
-			}
-			q.log.Info().Str("message_id", t.MessageID).Int("part", t.Part).Uint32("seq", j.Sequence).Msg("lost PDU requeued")
-		})
+		q.work.do(func() { q.settle.partLost(t, lost); q.settled() })
 	}
 }
 

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/internal/smpptest"
 	"github.com/smppgw/smppgw/internal/smscsim"
@@ -117,7 +115,7 @@ func TestSMPPAndAPIValidateAlike(t *testing.T) {
 	}
 }
 
-func apiRefusal(t *testing.T, r *Router, s Submission) (field, reason string) {
+func apiRefusal(t *testing.T, r *storePath, s Submission) (field, reason string) {
 	t.Helper()
 	_, err := r.fromSubmission(s, time.Now())
 	if err == nil {
@@ -130,7 +128,7 @@ func apiRefusal(t *testing.T, r *Router, s Submission) (field, reason string) {
 	return ve.Field, ve.Reason
 }
 
-func smppRefusal(t *testing.T, r *Router, sm *pdu.SubmitSM) (field string, st pdu.CommandStatus) {
+func smppRefusal(t *testing.T, r *storePath, sm *pdu.SubmitSM) (field string, st pdu.CommandStatus) {
 	t.Helper()
 	_, err := r.fromSubmitSM("acme", sm, time.Now())
 	if err == nil {
@@ -145,11 +143,8 @@ func smppRefusal(t *testing.T, r *Router, sm *pdu.SubmitSM) (field string, st pd
 
 // BenchmarkFromSubmitSM is the validation of one submit_sm, checkUpstream included.
 func BenchmarkFromSubmitSM(b *testing.B) {
-	r, err := newRouter(RouterConfig{}, nil, knownUpstreams{"up": true}, "bench", newHub(), newCounters(), newPool(2, 16), zerolog.Nop())
-	if err != nil {
-		b.Fatal(err)
-	}
-	r.routes.Store(&[]store.Route{{Name: "all", Upstreams: []string{"up"}}})
+	r := newStorePath(RouterConfig{}, nil, knownUpstreams{"up": true})
+	r.routeTable.routes.Store(&[]store.Route{{Name: "all", Upstreams: []string{"up"}}})
 	sm := submit("447700900123")
 	now := time.Now()
 	b.ReportAllocs()

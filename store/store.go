@@ -79,8 +79,6 @@ type Messages interface {
 	AddReceipt(ctx context.Context, r *Receipt) (m *Message, parked bool, err error)
 	// ListReceipts returns every receipt recorded for a message, in arrival order.
 	ListReceipts(ctx context.Context, messageID string) ([]Receipt, error)
-	// LookupUpstreamID resolves an upstream's message id to the gateway id and part index.
-	LookupUpstreamID(ctx context.Context, upstream, upstreamID string) (messageID string, part int, err error)
 }
 
 // Queues are the work queues: per-upstream parts to submit and per-account deliver_sm to
@@ -131,8 +129,6 @@ type Queues interface {
 	// acknowledged or claimed again since are left as they are (their PDUs are still
 	// recorded): someone else settles them.
 	RequeueLost(ctx context.Context, lost []LostPDU) error
-	// ListLost returns the most recent lost PDUs, newest first, at most limit.
-	ListLost(ctx context.Context, limit int) ([]LostPDU, error)
 	// QueueLen returns the number of entries in q, claimed or not.
 	QueueLen(ctx context.Context, q Queue) (int, error)
 	// QueueStats returns what an operator watches of q: its length (as QueueLen), how many of

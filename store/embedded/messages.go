@@ -404,18 +404,3 @@ func (s *Store) ListReceipts(ctx context.Context, id string) ([]store.Receipt, e
 	})
 	return out, err
 }
-
-// LookupUpstreamID resolves an unexpired id map entry.
-func (s *Store) LookupUpstreamID(ctx context.Context, upstream, upstreamID string) (string, int, error) {
-	var id string
-	var part int
-	err := s.view(func(tx *bbolt.Tx) error {
-		v := tx.Bucket(bMap).Get(upKey(upstream, upstreamID))
-		if v == nil || expired(v, nowUTC()) || len(v) < 10 {
-			return fmt.Errorf("%w: upstream %s id %s", store.ErrNotFound, upstream, upstreamID)
-		}
-		id, part = string(v[9:]), int(v[8])
-		return nil
-	})
-	return id, part, err
-}

@@ -628,26 +628,6 @@ func (s *Store) RequeueLost(ctx context.Context, lost []store.LostPDU) error {
 	return nil
 }
 
-// ListLost returns the newest lost PDUs first.
-func (s *Store) ListLost(ctx context.Context, limit int) ([]store.LostPDU, error) {
-	if limit <= 0 {
-		limit = store.DefaultListLimit
-	}
-	var out []store.LostPDU
-	err := s.view(func(tx *bbolt.Tx) error {
-		c := tx.Bucket(bLost).Cursor()
-		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
-			l, err := store.DecodeLostPDU(v)
-			if err != nil {
-				return err
-			}
-			out = append(out, *l)
-		}
-		return nil
-	})
-	return out, err
-}
-
 // QueueLen counts the entries of q, claimed or not.
 func (s *Store) QueueLen(ctx context.Context, name store.Queue) (int, error) {
 	if err := store.ValidateQueue(name); err != nil {

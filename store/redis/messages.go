@@ -571,20 +571,3 @@ func (s *Store) ListReceipts(ctx context.Context, id string) ([]store.Receipt, e
 	}
 	return out, nil
 }
-
-// LookupUpstreamID reads the id map; Redis expires it.
-func (s *Store) LookupUpstreamID(ctx context.Context, upstream, upstreamID string) (string, int, error) {
-	if s.closed.Load() {
-		return "", 0, store.ErrClosed
-	}
-	v, err := s.c.Get(ctx, s.kMap(upstream, upstreamID)).Result()
-	if err != nil {
-		return "", 0, fmt.Errorf("upstream %s id %s: %w", upstream, upstreamID, mapErr(err))
-	}
-	ps, id, ok := strings.Cut(v, ":")
-	part, perr := strconv.Atoi(ps)
-	if !ok || perr != nil {
-		return "", 0, fmt.Errorf("%w: id map value %q", store.ErrCorrupt, v)
-	}
-	return id, part, nil
-}

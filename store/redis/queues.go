@@ -422,29 +422,6 @@ func (s *Store) RequeueLost(ctx context.Context, lost []store.LostPDU) error {
 	})
 }
 
-// ListLost returns the newest lost PDUs first.
-func (s *Store) ListLost(ctx context.Context, limit int) ([]store.LostPDU, error) {
-	if s.closed.Load() {
-		return nil, store.ErrClosed
-	}
-	if limit <= 0 {
-		limit = store.DefaultListLimit
-	}
-	vals, err := s.c.LRange(ctx, s.kLost(), 0, int64(limit-1)).Result()
-	if err != nil {
-		return nil, mapErr(err)
-	}
-	out := make([]store.LostPDU, 0, len(vals))
-	for _, v := range vals {
-		l, err := store.DecodeLostPDU([]byte(v))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *l)
-	}
-	return out, nil
-}
-
 // QueueLen counts unacknowledged entries, delayed ones included.
 func (s *Store) QueueLen(ctx context.Context, q store.Queue) (int, error) {
 	if err := store.ValidateQueue(q); err != nil {

@@ -1,0 +1,114 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/pdu"
+	"github.com/smppgw/smppgw/pdu/dlr"
+	"github.com/smppgw/smppgw/store"
+)
+
+// MORoute sends MO messages (deliver_sm from an upstream that is not a receipt) whose destination_addr
+// starts with Prefix to the account named Account. The longest prefix wins.
+type MORoute struct {
+	Prefix  string `yaml:"prefix"`
+	Account string `yaml:"account"`
+}
+
+// fromUpstream is what the Gateway's Clients hand the requests of their upstreams to (DESIGN.md,
+// "Message life", steps 3 and 4): a receipt goes to receipts; an MO is routed to an account by the
+// MO routes (longest prefix first), queued for it with store.EnqueueDelivery, published, and sent by
+// the account's delivery loop. Either is answered once what it carries is durable, so the upstream
+// keeps it until then; a store error is answered ESME_RX_T_APPN, which asks the upstream to retry.
+type fromUpstream struct {
+	st       store.Store
+	log      zerolog.Logger
+	moRoutes []MORoute // longest prefix first
+	receipts *receipts
+	deliv    *deliverer
+	events   *hub
+	stats    *counters
+	work     *pool
+}
+
+var _ DeliverHandler = (*fromUpstream)(nil)
+
+func newFromUpstream(moRoutes []MORoute, st store.Store, rc *receipts, deliv *deliverer, events *hub, stats *counters, work *pool, log zerolog.Logger) *fromUpstream {
+	mo := slices.Clone(moRoutes)
+	slices.SortStableFunc(mo, func(a, b MORoute) int { return len(b.Prefix) - len(a.Prefix) })
+	return &fromUpstream{st: st, log: log.With().Str("component", "mo").Logger(), moRoutes: mo, receipts: rc,
+		deliv: deliv, events: events, stats: stats, work: work}
+}
+
+// MOAccount returns the account an MO to dest goes to.
+func (r *fromUpstream) MOAccount(dest string) (string, bool) {
+	for _, rt := range r.moRoutes {
+		if strings.HasPrefix(dest, rt.Prefix) {
+			return rt.Account, true
+		}
+	}
+	return "", false
+}
+
+// HandleDeliver implements DeliverHandler.
+func (r *fromUpstream) HandleDeliver(upstream string, req session.Request, respond func(pdu.CommandStatus)) {
+	d, ok := req.Body.(*pdu.DeliverSM)
+	if !ok {
+		r.log.Info().Str("upstream", upstream).Stringer("command", req.Body.CommandID()).Msg("request from upstream not routed")
+		respond(pdu.ESME_RINVCMDID)
+		return
+	}
+	d = cloneDeliver(d)
+	if dlr.IsReceipt(d.EsmClass) {
+		r.work.do(func() { respond(r.receipts.fromUpstream(upstream, d)) })
+		return
+	}
+	account, ok := r.MOAccount(d.DestinationAddr)
+	if !ok {
+		r.log.Info().Str("upstream", upstream).Str("dest", d.DestinationAddr).Msg("MO refused: no MO route")
+		respond(pdu.ESME_RINVDSTADR)
+		return
+	}
+	r.work.do(func() { respond(r.mo(upstream, account, d)) })
+}
+
+// mo queues an MO for account.
+func (r *fromUpstream) mo(upstream, account string, d *pdu.DeliverSM) pdu.CommandStatus {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	del := &store.Delivery{
+		Account: account, Kind: store.DeliveryMO,
+		Source:      store.Address{TON: d.SourceAddrTON, NPI: d.SourceAddrNPI, Addr: d.SourceAddr},
+		Destination: store.Address{TON: d.DestAddrTON, NPI: d.DestAddrNPI, Addr: d.DestinationAddr},
+		ESMClass:    d.EsmClass, ProtocolID: d.ProtocolID, DataCoding: d.DataCoding,
+		ShortMessage: d.ShortMessage, TLVs: d.Options, CreatedAt: time.Now(),
+	}
+	if err := r.st.EnqueueDelivery(ctx, del); err != nil {
+		r.log.Error().Err(err).Str("upstream", upstream).Str("account", account).Msg("MO not queued; the upstream is asked to retry")
+		return pdu.ESME_RX_T_APPN
+	}
+	r.stats.mo()
+	r.events.publish(Event{Kind: EventMO, Account: account, MO: del, At: del.CreatedAt})
+	r.deliv.startIfBound(account)
+	r.log.Debug().Str("upstream", upstream).Str("account", account).Msg("MO queued for the account")
+	return pdu.ESME_ROK
+}
+
+func cloneDeliver(in *pdu.DeliverSM) *pdu.DeliverSM {
+	d := *in
+	d.ServiceType = strings.Clone(in.ServiceType)
+	d.SourceAddr = strings.Clone(in.SourceAddr)
+	d.DestinationAddr = strings.Clone(in.DestinationAddr)
+	d.ScheduleDeliveryTime = strings.Clone(in.ScheduleDeliveryTime)
+	d.ValidityPeriod = strings.Clone(in.ValidityPeriod)
+	d.ShortMessage = bytes.Clone(in.ShortMessage)
+	d.Options = pdu.Options(bytes.Clone(in.Options))
+	return &d
+}

@@ -1,0 +1,164 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/smppgw/smppgw/pdu"
+	"github.com/smppgw/smppgw/pdu/dlr"
+	"github.com/smppgw/smppgw/store"
+)
+
+// receipts correlates upstream receipts with our messages and hands them on (DESIGN.md, "Message
+// life", step 3). A receipt is recorded with store.AddReceipt, which applies it to the message its
+// upstream id maps to, or parks it when it beat its submit_sm_resp (the settler's store.Settle then
+// applies it and gives it back here). Once applied it is published to the API's subscribers and,
+// when the message asked for one, queued for the account as a receipt deliver_sm carrying our
+// message id; the account's delivery loop sends it.
+type receipts struct {
+	st     store.Store
+	log    zerolog.Logger
+	events *hub
+	stats  *counters
+	deliv  *deliverer
+}
+
+func newReceipts(st store.Store, events *hub, stats *counters, deliv *deliverer, log zerolog.Logger) *receipts {
+	return &receipts{st: st, events: events, stats: stats, deliv: deliv, log: log.With().Str("component", "receipts").Logger()}
+}
+
+// fromUpstream records a receipt deliver_sm of upstream and returns the status to answer it with.
+func (r *receipts) fromUpstream(upstream string, d *pdu.DeliverSM) pdu.CommandStatus {
+	info, err := dlr.FromDeliverSM(d)
+	if err != nil {
+		// Answered OK all the same: refusing a receipt we cannot read only makes the upstream send it
+		// again, forever.
+		r.log.Warn().Err(err).Str("upstream", upstream).Msg("unreadable receipt dropped")
+		return pdu.ESME_ROK
+	}
+	rc := &store.Receipt{
+		Upstream: upstream, UpstreamID: info.MessageID, State: info.State, Error: receiptError(info),
+		Submitted: info.Receipt.SubmitDate, Done: info.Receipt.DoneDate, Text: d.ShortMessage,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	m, parked, err := r.st.AddReceipt(ctx, rc)
+	switch {
+	case errors.Is(err, store.ErrInvalid):
+		r.log.Warn().Err(err).Str("upstream", upstream).Str("upstream_id", info.MessageID).Msg("receipt with an unusable id dropped")
+		return pdu.ESME_ROK
+	case err != nil:
+		r.log.Error().Err(err).Str("upstream", upstream).Str("upstream_id", info.MessageID).Msg("receipt not recorded; the upstream is asked to retry")
+		return pdu.ESME_RX_T_APPN
+	}
+	r.stats.receipt()
+	if parked {
+		r.log.Debug().Str("upstream", upstream).Str("upstream_id", info.MessageID).Msg("receipt parked until its submit_sm_resp is recorded")
+		return pdu.ESME_ROK
+	}
+	r.stats.transition(m)
+	if err := r.correlated(ctx, m, *rc); err != nil {
+		r.log.Error().Err(err).Str("message_id", m.ID).Msg("receipt not queued for the account; the upstream is asked to retry")
+		return pdu.ESME_RX_T_APPN
+	}
+	return pdu.ESME_ROK
+}
+
+// receiptError reads the err: field (decimal as Appendix B shows it, else hex), or the network error
+// code TLV.
+func receiptError(info dlr.Info) uint32 {
+	if e := info.Receipt.Err; e != "" {
+		if n, err := strconv.ParseUint(e, 10, 32); err == nil {
+			return uint32(n)
+		}
+		if n, err := strconv.ParseUint(e, 16, 32); err == nil {
+			return uint32(n)
+		}
+	}
+	if info.HasNetworkError {
+		return uint32(info.NetworkError.Code)
+	}
+	return 0
+}
+
+// wantsReceipt reports whether registered_delivery asks for a receipt in state st.
+func wantsReceipt(rd uint8, st pdu.MessageState) bool {
+	if !st.Final() {
+		return rd&pdu.RegisteredDeliveryIntermediate != 0
+	}
+	switch rd & pdu.RegisteredDeliveryReceiptMask {
+	case pdu.RegisteredDeliveryReceiptFinal:
+		return true
+	case pdu.RegisteredDeliveryReceiptFailure:
+		return st != pdu.DELIVERED
+	}
+	return false
+}
+
+// correlated hands a receipt applied to m to the API subscribers and, when the message asked
+// for one, queues a receipt deliver_sm for the account carrying our message id. A multi-part message
+// gets one receipt, when its aggregate status becomes final.
+func (r *receipts) correlated(ctx context.Context, m *store.Message, rc store.Receipt) error {
+	rcCopy := rc
+	r.events.publish(Event{Kind: EventReceipt, Account: m.Account, MessageID: m.ID, Receipt: &rcCopy, Status: m.Status, At: time.Now()})
+	state := rc.State
+	if len(m.Parts) > 1 {
+		if !m.Status.Final() {
+			return nil
+		}
+		state = m.Status
+	}
+	if !wantsReceipt(m.RegisteredDelivery, state) {
+		return nil
+	}
+	d, err := receiptDeliver(m, rc, state)
+	if err != nil {
+		return err
+	}
+	if err := r.st.EnqueueDelivery(ctx, d); err != nil {
+		return err
+	}
+	r.deliv.startIfBound(m.Account)
+	return nil
+}
+
+// receiptDeliver builds the receipt deliver_sm for the account: from the original destination to the
+// original source, our id in the text and in receipted_message_id.
+func receiptDeliver(m *store.Message, rc store.Receipt, state pdu.MessageState) (*store.Delivery, error) {
+	rec := dlr.Receipt{Sub: 1, Dlvrd: 0, SubmitDate: m.CreatedAt, DoneDate: rc.Done, Err: fmt.Sprintf("%03d", min(rc.Error, 999))}
+	if parsed, err := dlr.Parse(string(rc.Text)); err == nil {
+		rec = parsed // the upstream's counts, dates and text, with our id and state below
+		if rec.SubmitDate.IsZero() {
+			rec.SubmitDate = m.CreatedAt
+		}
+	}
+	if rec.DoneDate.IsZero() && state.Final() {
+		rec.DoneDate = time.Now()
+	}
+	if state == pdu.DELIVERED && rec.Dlvrd <= 0 {
+		rec.Dlvrd = 1
+	}
+	rec.ID = m.ID
+	rec.Stat = dlr.StatFor(state)
+	info := dlr.Info{MessageID: m.ID, State: state, Intermediate: !state.Final(), Receipt: rec}
+	d := &pdu.DeliverSM{
+		ServiceType:   m.ServiceType,
+		SourceAddrTON: m.Destination.TON, SourceAddrNPI: m.Destination.NPI, SourceAddr: m.Destination.Addr,
+		DestAddrTON: m.Source.TON, DestAddrNPI: m.Source.NPI, DestinationAddr: m.Source.Addr,
+	}
+	if err := info.ToDeliverSM(d); err != nil {
+		return nil, fmt.Errorf("gateway: build receipt for %s: %w", m.ID, err)
+	}
+	return &store.Delivery{
+		Account: m.Account, Kind: store.DeliveryReceipt, MessageID: m.ID,
+		Source:      store.Address{TON: d.SourceAddrTON, NPI: d.SourceAddrNPI, Addr: d.SourceAddr},
+		Destination: store.Address{TON: d.DestAddrTON, NPI: d.DestAddrNPI, Addr: d.DestinationAddr},
+		ESMClass:    d.EsmClass, ProtocolID: d.ProtocolID, DataCoding: d.DataCoding,
+		ShortMessage: d.ShortMessage, TLVs: d.Options, CreatedAt: time.Now(),
+	}, nil
+}

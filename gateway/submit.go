@@ -1,0 +1,356 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/smppgw/smppgw/pdu"
+	"github.com/smppgw/smppgw/pdu/text"
+	"github.com/smppgw/smppgw/store"
+)
+
+// storeTimeout bounds one store call made on behalf of a PDU.
+const storeTimeout = 10 * time.Second
+
+var splitModes = map[string]pdu.SplitMode{
+	"": pdu.SplitUDH8, "udh8": pdu.SplitUDH8, "udh16": pdu.SplitUDH16, "sar": pdu.SplitSAR, "payload": pdu.SplitPayload,
+}
+
+// submitter is the way in of the message path (DESIGN.md, "Message life", step 1): a submit_sm from
+// an ESME (it is the Server's MessageHandler) or a Submission from the API is validated (the rules
+// in validate.go), given a gateway message id, routed by the route table, written with
+// store.AcceptMessage (which queues its parts for the upstream) and only then answered. It also
+// answers query_sm from the store.
+type submitter struct {
+	st      store.Store
+	log     zerolog.Logger
+	routes  *routeTable
+	ids     *messageIDs
+	split   pdu.SplitMode
+	stats   *counters
+	work    *pool
+	nextRef atomic.Uint32 // concatenation reference of API messages split here
+}
+
+var _ MessageHandler = (*submitter)(nil)
+
+func newSubmitter(st store.Store, routes *routeTable, split pdu.SplitMode, stats *counters, work *pool, log zerolog.Logger) *submitter {
+	s := &submitter{st: st, log: log.With().Str("component", "submit").Logger(), routes: routes, ids: newMessageIDs(),
+		split: split, stats: stats, work: work}
+	var seed [4]byte
+	_, _ = rand.Read(seed[:]) // crypto/rand does not fail on supported platforms
+	s.nextRef.Store(binary.BigEndian.Uint32(seed[:]))
+	return s
+}
+
+// HandleMessage implements MessageHandler: submit_sm is accepted into the store and then answered;
+// query_sm is answered from the store; the other requests are refused with ESME_RINVCMDID.
+func (sub *submitter) HandleMessage(m Inbound) {
+	account := m.Session.SystemID()
+	if m.Account != nil && m.Account.SystemID != "" {
+		account = m.Account.SystemID
+	}
+	switch b := m.Request.Body.(type) {
+	case *pdu.SubmitSM:
+		msg, err := sub.fromSubmitSM(account, b, time.Now())
+		if err != nil {
+			sub.stats.rejected.Add(1)
+			st := statusForAcceptError(err)
+			sub.log.Info().Str("account", account).Str("dest", b.DestinationAddr).Err(err).Stringer("status", st).Msg("submit_sm refused")
+			_ = m.Respond(st, nil)
+			return
+		}
+		// The durable write waits for a disk flush (or a Redis round trip); doing it off the reader
+		// lets concurrent submissions share one group commit.
+		sub.work.do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+			err := sub.accept(ctx, msg)
+			cancel()
+			if err != nil {
+				sub.stats.rejected.Add(1)
+				_ = m.Respond(statusForAcceptError(err), nil)
+				return
+			}
+			if err := m.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: msg.ID}); err != nil {
+				// Accepted and queued already: the message goes out and its receipt is queued.
+				sub.log.Warn().Err(err).Str("account", account).Str("message_id", msg.ID).Msg("submit_sm_resp not sent")
+			}
+		})
+	case *pdu.QuerySM:
+		q := *b
+		q.MessageID = strings.Clone(b.MessageID)
+		sub.work.do(func() { sub.query(m, account, &q) })
+	default:
+		_ = m.Respond(pdu.ESME_RINVCMDID, nil)
+	}
+}
+
+// statusForAcceptError is what a submit_sm is refused with when the store did not take it.
+// ESME_RSYSERR rather than ESME_RMSGQFUL: the gateway is not full, it cannot write, and ESMEs retry
+// RSYSERR later just the same.
+func statusForAcceptError(err error) pdu.CommandStatus {
+	var ve *ValidationError
+	switch {
+	case errors.As(err, &ve) && ve.Status != pdu.ESME_ROK:
+		return ve.Status
+	case errors.As(err, &ve):
+		return pdu.ESME_RINVPARLEN
+	case errors.Is(err, ErrNoRoute):
+		// ESME_RINVDSTADR rather than ESME_RSUBMITFAIL: the gateway cannot reach this destination at
+		// all, which is permanent for it, and ESMEs treat RINVDSTADR as "do not retry" while many retry
+		// the generic RSUBMITFAIL for ever.
+		return pdu.ESME_RINVDSTADR
+	}
+	return pdu.ESME_RSYSERR
+}
+
+// accept gives m (validated and routed) an id and writes it durably.
+func (sub *submitter) accept(ctx context.Context, m *store.Message) error {
+	m.ID = sub.ids.newMessageID()
+	err := sub.st.AcceptMessage(ctx, m)
+	for try := 0; errors.Is(err, store.ErrExists) && try < 3; try++ {
+		// Another run or instance issued this id (their sequences met): move ours elsewhere.
+		sub.log.Warn().Str("message_id", m.ID).Msg("message id already taken; moving this run's ids to a new random start")
+		sub.ids.reseedIDs()
+		m.ID = sub.ids.newMessageID()
+		err = sub.st.AcceptMessage(ctx, m)
+	}
+	if err != nil {
+		sub.log.Error().Err(err).Str("account", m.Account).Str("upstream", m.Upstream).Msg("message not accepted: store write failed")
+		return err
+	}
+	sub.stats.accept(m)
+	sub.log.Debug().Str("account", m.Account).Str("message_id", m.ID).Str("upstream", m.Upstream).
+		Str("dest", m.Destination.Addr).Int("parts", len(m.Parts)).Msg("message accepted")
+	return nil
+}
+
+// query answers query_sm from the store, for the account's own messages.
+func (sub *submitter) query(m Inbound, account string, q *pdu.QuerySM) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	msg, err := sub.st.GetMessage(ctx, q.MessageID)
+	if err != nil || msg.Account != account {
+		st := pdu.ESME_RQUERYFAIL
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			st = pdu.ESME_RSYSERR
+		}
+		_ = m.Respond(st, nil)
+		return
+	}
+	resp := &pdu.QuerySMResp{MessageID: msg.ID, MessageState: msg.Status}
+	if msg.Status.Final() {
+		resp.FinalDate = string(pdu.AppendAbsoluteTime(nil, msg.UpdatedAt))
+	}
+	for _, p := range msg.Parts {
+		if p.Error != 0 {
+			resp.ErrorCode = uint8(min(p.Error, 255))
+		}
+	}
+	_ = m.Respond(pdu.ESME_ROK, resp)
+}
+
+// fromSubmitSM validates a submit_sm from account and turns it into a store.Message of one part (a
+// part of a long message, UDH or SAR, stays one part as received), routed. Nothing of b is aliased.
+// Errors are *ValidationError (its Status is the answer) or ErrNoRoute.
+func (sub *submitter) fromSubmitSM(account string, b *pdu.SubmitSM, now time.Time) (*store.Message, error) {
+	src := store.Address{TON: b.SourceAddrTON, NPI: b.SourceAddrNPI, Addr: b.SourceAddr}
+	dst := store.Address{TON: b.DestAddrTON, NPI: b.DestAddrNPI, Addr: b.DestinationAddr}
+	if ve := checkDestination(dst); ve != nil {
+		return nil, ve
+	}
+	if ve := checkSource(src); ve != nil {
+		return nil, ve
+	}
+	if ve := checkShortMessage(b); ve != nil {
+		return nil, ve
+	}
+	if ve := checkRegisteredDelivery(b.RegisteredDelivery); ve != nil {
+		return nil, ve
+	}
+	if ve := checkPriority("priority_flag", b.PriorityFlag); ve != nil {
+		return nil, ve
+	}
+	// Message type (bits 5-2): default, or the ESME's delivery / manual acknowledgement.
+	if mt := b.EsmClass & pdu.EsmClassTypeMask; mt != 0 && mt != pdu.EsmClassSMEAck && mt != pdu.EsmClassUserAck {
+		return nil, refuse("esm_class", pdu.ESME_RINVESMCLASS, "message type "+strconv.Itoa(int(mt>>2))+" is not one an ESME submits")
+	}
+	schedule, err := pdu.ParseTime(b.ScheduleDeliveryTime, now)
+	if err != nil {
+		return nil, refuse("schedule_delivery_time", pdu.ESME_RINVSCHED, "not an SMPP time")
+	}
+	validity, err := pdu.ParseTime(b.ValidityPeriod, now)
+	if err != nil {
+		return nil, refuse("validity_period", pdu.ESME_RINVEXPIRY, "not an SMPP time")
+	}
+	schedule, ve := checkTimes(schedule, validity, now)
+	if ve != nil {
+		return nil, ve
+	}
+	up, ok := sub.routes.pickUpstream(account, dst.Addr)
+	if !ok {
+		return nil, ErrNoRoute
+	}
+	src.Addr, dst.Addr = strings.Clone(src.Addr), strings.Clone(dst.Addr)
+	m := &store.Message{
+		Account: account, ServiceType: strings.Clone(b.ServiceType), Source: src, Destination: dst,
+		ESMClass: b.EsmClass, ProtocolID: b.ProtocolID, PriorityFlag: b.PriorityFlag,
+		RegisteredDelivery: b.RegisteredDelivery, DataCoding: b.DataCoding, Validity: validity, Schedule: schedule, Upstream: up,
+		Parts: []store.Part{{ESMClass: b.EsmClass, ShortMessage: bytes.Clone(b.ShortMessage), TLVs: bytes.Clone(b.Options)}},
+	}
+	if ve := checkUpstream(m); ve != nil {
+		return nil, ve
+	}
+	return m, nil
+}
+
+// defaultAddr fills the TON/NPI of an address given as a bare string: "+" and digits is
+// international E.164, digits alone unknown/E.164, anything else alphanumeric.
+func defaultAddr(a store.Address) store.Address {
+	if a.TON != pdu.TONUnknown || a.NPI != pdu.NPIUnknown || a.Addr == "" {
+		return a
+	}
+	switch d, ok := number(a.Addr); {
+	case ok && a.Addr[0] == '+':
+		return store.Address{TON: pdu.TONInternational, NPI: pdu.NPIISDN, Addr: d}
+	case ok:
+		return store.Address{TON: pdu.TONUnknown, NPI: pdu.NPIISDN, Addr: a.Addr}
+	}
+	return store.Address{TON: pdu.TONAlphanumeric, NPI: pdu.NPIUnknown, Addr: a.Addr}
+}
+
+// fromSubmission validates an API submission and turns it into a store.Message, split into parts and
+// routed. Errors are *ValidationError or ErrNoRoute.
+func (sub *submitter) fromSubmission(s Submission, now time.Time) (*store.Message, error) {
+	src, dst, schedule, err := s.validate(now)
+	if err != nil {
+		return nil, err
+	}
+	up, ok := sub.routes.pickUpstream(s.Account, dst.Addr)
+	if !ok {
+		return nil, ErrNoRoute
+	}
+	tmpl := &pdu.SubmitSM{
+		SourceAddrTON: src.TON, SourceAddrNPI: src.NPI, SourceAddr: src.Addr,
+		DestAddrTON: dst.TON, DestAddrNPI: dst.NPI, DestinationAddr: dst.Addr,
+		PriorityFlag: s.Priority, RegisteredDelivery: s.RegisteredDelivery,
+	}
+	if s.DataCoding != nil {
+		tmpl.DataCoding = *s.DataCoding
+	}
+	ref := uint16(sub.nextRef.Add(1))
+	var parts []*pdu.SubmitSM
+	if s.Text != "" {
+		parts, err = pdu.SplitText(tmpl, sub.split, s.Text, ref)
+	} else {
+		if s.DataCoding == nil {
+			tmpl.DataCoding = uint8(text.Binary)
+		}
+		parts, err = pdu.Split(tmpl, sub.split, s.Binary, ref)
+	}
+	if err != nil {
+		field := "text"
+		if s.Text == "" {
+			field = "binary"
+		}
+		// Too many parts (*pdu.FieldError) or text the coding cannot carry (text.ErrUnencodable, ...).
+		var fe *pdu.FieldError
+		if errors.As(err, &fe) {
+			return nil, refuse(field, fe.Status, fe.Reason)
+		}
+		return nil, refuse(field, pdu.ESME_RINVMSGLEN, reasonOf(err))
+	}
+	m := &store.Message{
+		Account: s.Account, Source: src, Destination: dst, PriorityFlag: s.Priority,
+		RegisteredDelivery: s.RegisteredDelivery, DataCoding: parts[0].DataCoding, Validity: s.Validity,
+		Schedule: schedule, ClientRef: s.ClientRef, Upstream: up, Parts: make([]store.Part, len(parts)),
+	}
+	for i, p := range parts {
+		m.Parts[i] = store.Part{ESMClass: p.EsmClass, ShortMessage: bytes.Clone(p.ShortMessage), TLVs: bytes.Clone(p.Options)}
+	}
+	if ve := checkUpstream(m); ve != nil {
+		return nil, ve
+	}
+	return m, nil
+}
+
+// Validate checks s by the rules a submit_sm is held to, as Gateway.Submit does before routing and
+// splitting it: the error is a *ValidationError naming the field. Gateway.Submit runs it itself;
+// it is exported for implementations of the API's Gateway other than *Gateway (tests).
+func (s Submission) Validate(now time.Time) error {
+	_, _, _, err := s.validate(now)
+	return err
+}
+
+// validate checks s and returns its addresses (TON/NPI filled by defaultAddr) and the schedule to keep.
+func (s Submission) validate(now time.Time) (src, dst store.Address, schedule time.Time, err error) {
+	fail := func(ve *ValidationError) (store.Address, store.Address, time.Time, error) {
+		return store.Address{}, store.Address{}, time.Time{}, ve
+	}
+	if s.Account == "" {
+		return fail(refuse("account", pdu.ESME_RINVSYSID, "is required"))
+	}
+	src, dst = defaultAddr(s.Source), defaultAddr(s.Destination)
+	if ve := checkDestination(dst); ve != nil {
+		return fail(ve)
+	}
+	if ve := checkSource(src); ve != nil {
+		return fail(ve)
+	}
+	switch {
+	case s.Text != "" && s.Binary != nil:
+		return fail(refuse("text", pdu.ESME_RINVMSGLEN, "give text or binary, not both"))
+	case s.Binary != nil && len(s.Binary) == 0:
+		return fail(refuse("binary", pdu.ESME_RINVMSGLEN, "is empty"))
+	case s.Text == "" && s.Binary == nil:
+		// As checkShortMessage: an empty message is refused.
+		return fail(refuse("text", pdu.ESME_RINVMSGLEN, "is empty: text or binary is required"))
+	}
+	if ve := checkRegisteredDelivery(s.RegisteredDelivery); ve != nil {
+		return fail(ve)
+	}
+	if ve := checkPriority("priority", s.Priority); ve != nil {
+		return fail(ve)
+	}
+	schedule, ve := checkTimes(s.Schedule, s.Validity, now)
+	if ve != nil {
+		return fail(ve)
+	}
+	return src, dst, schedule, nil
+}
+
+// submitSMOf builds the submit_sm of a claimed part.
+func submitSMOf(t *store.PartTask) *pdu.SubmitSM {
+	sm := new(pdu.SubmitSM)
+	fillSubmitSM(sm, t)
+	// Absolute times in UTC ("...00+"): unambiguous whatever zone the store decoded them in.
+	if !t.Validity.IsZero() {
+		sm.ValidityPeriod = string(pdu.AppendAbsoluteTime(nil, t.Validity.UTC()))
+	}
+	if !t.Schedule.IsZero() {
+		sm.ScheduleDeliveryTime = string(pdu.AppendAbsoluteTime(nil, t.Schedule.UTC()))
+	}
+	return sm
+}
+
+// fillSubmitSM sets the fields of the upstream submit_sm of t but its times; checkUpstream checks
+// what it builds at accept time.
+func fillSubmitSM(sm *pdu.SubmitSM, t *store.PartTask) {
+	*sm = pdu.SubmitSM{
+		ServiceType:   t.ServiceType,
+		SourceAddrTON: t.Source.TON, SourceAddrNPI: t.Source.NPI, SourceAddr: t.Source.Addr,
+		DestAddrTON: t.Destination.TON, DestAddrNPI: t.Destination.NPI, DestinationAddr: t.Destination.Addr,
+		EsmClass: t.ESMClass, ProtocolID: t.ProtocolID, PriorityFlag: t.PriorityFlag,
+		RegisteredDelivery: t.RegisteredDelivery, DataCoding: t.DataCoding,
+		ShortMessage: t.ShortMessage, Options: pdu.Options(t.TLVs),
+	}
+}

@@ -1,0 +1,205 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/rs/zerolog"
+
+	"github.com/smppgw/smppgw/store"
+)
+
+// upstreamRun is one upstream's client and its store-backed queue.
+type upstreamRun struct {
+	cfg    ClientConfig
+	client *Client
+	queue  *storeQueue
+}
+
+// upstreamSet is the gateway's running upstreams, by name. The route table asks it which are known
+// and which can take work (upstreamStates).
+type upstreamSet struct {
+	mu sync.Mutex
+	m  map[string]*upstreamRun
+}
+
+func newUpstreamSet() *upstreamSet { return &upstreamSet{m: make(map[string]*upstreamRun)} }
+
+// upstreamState implements upstreamStates: up means bound and not paused.
+func (s *upstreamSet) upstreamState(name string) (known, up bool) {
+	s.mu.Lock()
+	u, ok := s.m[name]
+	s.mu.Unlock()
+	if !ok {
+		return false, false
+	}
+	return true, u.client.Bound() && !u.queue.isPaused()
+}
+
+func (s *upstreamSet) get(name string) (*upstreamRun, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.m[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownUpstream, name)
+	}
+	return u, nil
+}
+
+func (s *upstreamSet) has(name string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.m[name]
+	return ok
+}
+
+// remove takes name out of the set and returns it.
+func (s *upstreamSet) remove(name string) (*upstreamRun, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.m[name]
+	delete(s.m, name)
+	return u, ok
+}
+
+// all returns the upstreams by name.
+func (s *upstreamSet) all() []*upstreamRun {
+	s.mu.Lock()
+	ups := make([]*upstreamRun, 0, len(s.m))
+	for _, u := range s.m {
+		ups = append(ups, u)
+	}
+	s.mu.Unlock()
+	sort.Slice(ups, func(i, j int) bool { return ups[i].cfg.Name < ups[j].cfg.Name })
+	return ups
+}
+
+// takeAll empties the set and returns what it held.
+func (s *upstreamSet) takeAll() []*upstreamRun {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ups := make([]*upstreamRun, 0, len(s.m))
+	for _, u := range s.m {
+		ups = append(ups, u)
+	}
+	s.m = make(map[string]*upstreamRun)
+	return ups
+}
+
+func (g *Gateway) startUpstream(uc ClientConfig) error {
+	uc = uc.withDefaults()
+	g.ups.mu.Lock()
+	defer g.ups.mu.Unlock()
+	if _, dup := g.ups.m[uc.Name]; dup {
+		return fmt.Errorf("gateway: upstream %q: %w", uc.Name, store.ErrExists)
+	}
+	q := newStoreQueue(g.st, g.settle, g.work, uc.Name, g.cfg.Instance+"/submit/"+uc.Name, uc.Session.WithDefaults().Window, g.log)
+	c, err := NewClient(uc, g.inbound, q, g.log)
+	if err != nil {
+		return err
+	}
+	if err := c.Start(); err != nil {
+		return fmt.Errorf("gateway: upstream %s: %w", uc.Name, err)
+	}
+	g.ups.m[uc.Name] = &upstreamRun{cfg: uc, client: c, queue: q}
+	return nil
+}
+
+func (u *upstreamRun) stop(ctx context.Context, log zerolog.Logger) {
+	if err := u.client.Unbind(ctx); err != nil {
+		log.Warn().Err(err).Str("upstream", u.cfg.Name).Msg("upstream unbind did not finish")
+	}
+	gctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	u.queue.Close(gctx)
+}
+
+func (g *Gateway) stopUpstreams(ctx context.Context) {
+	ups := g.ups.takeAll()
+	var wg sync.WaitGroup
+	for _, u := range ups {
+		wg.Go(func() { u.stop(ctx, g.log) })
+	}
+	wg.Wait()
+}
+
+// Upstreams lists the upstream binds, by name.
+func (g *Gateway) Upstreams() []UpstreamInfo {
+	ups := g.ups.all()
+	out := make([]UpstreamInfo, 0, len(ups))
+	for _, u := range ups {
+		c := u.cfg
+		c.Password, c.OutbindPassword = "", ""
+		st := u.client.Status()
+		out = append(out, UpstreamInfo{Config: c, Status: st, Paused: u.queue.isPaused(), QueueDepth: st.Queued})
+	}
+	return out
+}
+
+// AddUpstream persists a new upstream in the store and binds it.
+func (g *Gateway) AddUpstream(ctx context.Context, cfg ClientConfig) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	cfg = cfg.withDefaults()
+	if g.ups.has(cfg.Name) {
+		return fmt.Errorf("gateway: upstream %q: %w", cfg.Name, store.ErrExists)
+	}
+	su, err := clientToStore(cfg)
+	if err != nil {
+		return err
+	}
+	if err := g.st.CreateUpstream(ctx, su); err != nil {
+		return err
+	}
+	if err := g.startUpstream(cfg); err != nil {
+		if derr := g.st.DeleteUpstream(ctx, cfg.Name); derr != nil {
+			g.log.Warn().Err(derr).Str("upstream", cfg.Name).Msg("stored upstream not removed after a failed start")
+		}
+		return err
+	}
+	g.log.Info().Str("upstream", cfg.Name).Msg("upstream added")
+	return nil
+}
+
+// RemoveUpstream unbinds an upstream and removes it (from the store too, when it was stored there).
+// Its queued parts stay in the store's queue of that name.
+func (g *Gateway) RemoveUpstream(ctx context.Context, name string) error {
+	u, ok := g.ups.remove(name)
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownUpstream, name)
+	}
+	u.stop(ctx, g.log)
+	if err := g.st.DeleteUpstream(ctx, name); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	g.log.Info().Str("upstream", name).Msg("upstream removed")
+	return nil
+}
+
+// ReconnectUpstream drops the upstream's bind; its supervisor dials again (after its back-off).
+func (g *Gateway) ReconnectUpstream(name string) error {
+	u, err := g.ups.get(name)
+	if err != nil {
+		return err
+	}
+	if s := u.client.Session(); s != nil {
+		s.Close()
+	}
+	return nil
+}
+
+// SetUpstreamPaused stops or resumes taking work from the upstream's queue; a paused upstream is
+// also passed over by routing while another route's upstream can take the message.
+func (g *Gateway) SetUpstreamPaused(name string, paused bool) error {
+	u, err := g.ups.get(name)
+	if err != nil {
+		return err
+	}
+	u.queue.setPaused(paused)
+	g.log.Info().Str("upstream", name).Bool("paused", paused).Msg("upstream paused state set")
+	return nil
+}
