@@ -116,34 +116,37 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// ErrConfig is wrapped by the error Run returns for a configuration that cannot work.
+var ErrConfig = errors.New("load: config")
+
 // validate reports the first field that cannot work, by name.
 func (c Config) validate() error {
 	switch {
 	case c.Addr == "" && c.OutbindListen == "":
-		return errors.New("load: addr: empty, and no outbind_listen either: nothing to bind to")
+		return fmt.Errorf("%w: addr: empty, and no outbind_listen either: nothing to bind to", ErrConfig)
 	case c.Messages < 0:
-		return fmt.Errorf("load: messages: %d, must not be negative", c.Messages)
+		return fmt.Errorf("%w: messages: %d, must not be negative", ErrConfig, c.Messages)
 	case c.Rate < 0:
-		return fmt.Errorf("load: rate: %g, must not be negative", c.Rate)
+		return fmt.Errorf("%w: rate: %g, must not be negative", ErrConfig, c.Rate)
 	case c.Duration < 0:
-		return fmt.Errorf("load: duration: %s, must not be negative", c.Duration)
+		return fmt.Errorf("%w: duration: %s, must not be negative", ErrConfig, c.Duration)
 	case c.WaitReceipts < 0:
-		return fmt.Errorf("load: wait_receipts: %s, must not be negative", c.WaitReceipts)
+		return fmt.Errorf("%w: wait_receipts: %s, must not be negative", ErrConfig, c.WaitReceipts)
 	case len(c.Dest)+c.DestDigits > 20:
-		return fmt.Errorf("load: dest: %q and %d digits make more than destination_addr's 20 octets", c.Dest, c.DestDigits)
+		return fmt.Errorf("%w: dest: %q and %d digits make more than destination_addr's 20 octets", ErrConfig, c.Dest, c.DestDigits)
 	case len(c.Source) > 20:
-		return fmt.Errorf("load: source: %q, longer than source_addr's 20 octets", c.Source)
+		return fmt.Errorf("%w: source: %q, longer than source_addr's 20 octets", ErrConfig, c.Source)
 	}
 	for _, p := range c.Mix {
 		if p.Weight < 0 || p.Kind >= numKinds {
-			return fmt.Errorf("load: text_mix: %s=%d, want a known kind and a weight of 0 or more", p.Kind, p.Weight)
+			return fmt.Errorf("%w: text_mix: %s=%d, want a known kind and a weight of 0 or more", ErrConfig, p.Kind, p.Weight)
 		}
 	}
 	if c.Mix.total() == 0 {
-		return errors.New("load: text_mix: every weight is 0")
+		return fmt.Errorf("%w: text_mix: every weight is 0", ErrConfig)
 	}
 	if err := c.Session.Validate(); err != nil {
-		return fmt.Errorf("load: %w", err)
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return nil
 }
