@@ -147,7 +147,7 @@ func (r Report) WriteJSON(w io.Writer) error {
 
 // WriteTable writes the report as the closing table a person reads.
 func (r Report) WriteTable(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(name string, format string, args ...any) {
 		fmt.Fprintf(tw, "%s\t"+format+"\t\n", append([]any{name}, args...)...)
 	}
