@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/smppgw/smppgw/gateway"
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/pdu"
 )
 
 // syncBuffer is a bytes.Buffer written by a command running in another goroutine.
@@ -257,6 +262,23 @@ shutdown_timeout: 5s
 	if code, _, errOut = ctlRun("", "sessions", "show", sid); code != 1 || !strings.Contains(errOut, "404") {
 		t.Errorf("sessions show of an ended session: exit %d, %q", code, errOut)
 	}
+
+	// outbind: an ESME waiting for outbinds binds back as acme; ctl prints its session.
+	esme2, err := gateway.NewClient(gateway.ClientConfig{OutbindListen: "127.0.0.1:0", OutbindPassword: "ob", SystemID: "acme", Password: "s3cret"},
+		gateway.DeliverFunc(func(string, session.Request) pdu.CommandStatus { return pdu.ESME_ROK }), nil, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := esme2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer esme2.Unbind(context.Background())
+	eventually(t, "the ESME waiting for an outbind", func() bool { return esme2.Status().State == gateway.ClientWaiting })
+	obAddr := esme2.OutbindAddr().String()
+	if out = must("ob\n", "outbind", "--account", "acme", "--password", "--bind-timeout", "5s", obAddr); !strings.Contains(out, " acme ") || !strings.Contains(out, obAddr) {
+		t.Errorf("outbind:\n%s", out)
+	}
+	eventually(t, "the ESME bound after the outbind", esme2.Bound)
 
 	// delete revokes the account's key.
 	must("", "accounts", "delete", "bob")
