@@ -89,8 +89,6 @@ func New(cfg Config) (*Client, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc
-	// Bounds a stream's wait for its headers; the calls themselves are bounded by their context.
-	tr.ResponseHeaderTimeout = c.timeout
 	c.hc = &http.Client{Transport: tr}
 	return c, nil
 }
@@ -444,11 +442,21 @@ func (c *Client) StreamReceipts(ctx context.Context, r ReceiptsRequest, fn func(
 	for _, id := range r.MessageIDs {
 		q.Add("messageIds", id)
 	}
-	req, err := c.request(ctx, http.MethodGet, path, q, nil)
+	// The stream lasts until ctx ends; only the wait for its first answer is bounded.
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	late := time.AfterFunc(c.timeout, cancel)
+	req, err := c.request(sctx, http.MethodGet, path, q, nil)
 	if err != nil {
 		return err
 	}
 	resp, err := c.hc.Do(req)
+	if !late.Stop() && ctx.Err() == nil {
+		if err == nil {
+			resp.Body.Close()
+		}
+		return fmt.Errorf("GET %s: no answer within %v", path, c.timeout)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil

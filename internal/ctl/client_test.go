@@ -139,3 +139,36 @@ func TestTLS(t *testing.T) {
 		t.Error("missing CA file accepted")
 	}
 }
+
+// TestStreamOpenTimeout: a gateway that never answers a stream is given up on after the timeout;
+// one that answers is followed past it.
+func TestStreamOpenTimeout(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("account") == "slow" {
+			<-release
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush()
+		time.Sleep(300 * time.Millisecond) // longer than the timeout
+		_, _ = w.Write([]byte(`{"result":{"receipt":{"messageId":"m1"}}}` + "\n"))
+	}))
+	defer srv.Close()
+	defer close(release)
+	c, _ := New(Config{URL: srv.URL, Key: "sgw_k", Timeout: 100 * time.Millisecond})
+	err := c.StreamReceipts(context.Background(), ReceiptsRequest{Account: "slow"}, func(*smppgwv1.Receipt, json.RawMessage) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "no answer within 100ms") {
+		t.Errorf("silent gateway: %v", err)
+	}
+	errDone := errors.New("done")
+	err = c.StreamReceipts(context.Background(), ReceiptsRequest{}, func(r *smppgwv1.Receipt, _ json.RawMessage) error {
+		if r.MessageId != "m1" {
+			t.Errorf("receipt %v", r)
+		}
+		return errDone
+	})
+	if !errors.Is(err, errDone) {
+		t.Errorf("slow receipt: %v", err)
+	}
+}
