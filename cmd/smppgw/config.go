@@ -152,7 +152,7 @@ func loadConfig(path string, environ []string) (Config, error) {
 		}
 	}
 	// Lists and optional (pointer) sections are file-only; SMPPGW_CONFIG names the file itself.
-	if err := config.ApplyEnv(&cfg, envPrefix, environ, envPrefix+"CONFIG"); err != nil {
+	if err := config.ApplyEnv(&cfg, envPrefix, environ, append([]string{envPrefix + "CONFIG"}, ctlEnvNames...)...); err != nil {
 		if errors.Is(err, config.ErrUnknownEnv) {
 			err = fmt.Errorf("%w (see smppgw serve --help)", err)
 		}

@@ -22,6 +22,8 @@ to the account they belong to.
 Usage:
   smppgw serve [--config FILE]   run the gateway until SIGTERM or SIGINT (see: smppgw serve --help)
   smppgw hash-password           read a password on stdin, print its bcrypt hash for smpp.accounts
+  smppgw ctl COMMAND             run the gateway over its REST admin API: sessions, upstreams, accounts,
+                                 keys, routes, stats, receipts (see: smppgw ctl --help)
   smppgw healthcheck             exit 0 when the API's /healthz answers (for container HEALTHCHECKs)
   smppgw version                 print the version, VCS revision and Go version (also --version)
   smppgw help                    show this text (also -h, --help)
@@ -55,6 +57,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return serveCommand(args[1:], stdout, stderr)
 	case "hash-password":
 		return hashPasswordCommand(args[1:], stdin, stdout, stderr)
+	case "ctl":
+		return ctlCommand(args[1:], stdin, stdout, stderr)
 	case "healthcheck":
 		return healthcheckCommand(args[1:], stdout, stderr)
 	}
