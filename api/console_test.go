@@ -3,19 +3,28 @@ package api_test
 import (
 	"context"
 	"encoding/base64"
+	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"github.com/rs/zerolog"
 	"github.com/smppgw/smppgw/gateway"
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/store"
 )
 
@@ -258,5 +267,185 @@ func TestConsoleMessages(t *testing.T) {
 	page = op.get("/console/messages/msg005", 200)
 	if !strings.Contains(page, "<h1>Message <code>msg005</code></h1>") || !strings.Contains(page, "No receipt yet.") || !strings.Contains(page, ">hi</pre>") {
 		t.Errorf("message page:\n%s", page)
+	}
+}
+
+var consoleScreenshot = flag.String("console.screenshot", "", "TestConsoleBrowser also writes its PNG of the overview here (docs/console.png)")
+
+// chromium returns Debian's Chromium, or skips the test where it is missing, except in CI
+// (CI=true), where .ci/run installs it and a missing browser is a failure.
+func chromium(t *testing.T) string {
+	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("chromium is not installed, and CI must run the console's browser test (.ci/run installs the apt package chromium)")
+	}
+	t.Skip("chromium is not installed: apt-get install chromium to run the console's browser test")
+	return ""
+}
+
+// bindESME binds an ESME to g over SMPP.
+func bindESME(ctx context.Context, t *testing.T, g *gateway.Gateway, systemID, password string, bt session.BindType, h session.Handler) *session.Session {
+	t.Helper()
+	conn, err := net.Dial("tcp", g.Server().Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := session.New(conn, session.Options{Role: session.RoleESME, Handler: h, Logger: zerolog.Nop()})
+	t.Cleanup(s.Close)
+	if _, err := s.Bind(ctx, bt, session.BindParams{SystemID: systemID, Password: password}); err != nil {
+		t.Fatalf("bind %s: %v", systemID, err)
+	}
+	return s
+}
+
+// TestConsoleBrowser drives the console in headless Chromium against the real gateway: a bound
+// ESME appears, its Unbind button ends its session, the Pause button pauses the upstream, and the
+// messages pages show receipts. It takes the screenshot of the overview (see -console.screenshot).
+func TestConsoleBrowser(t *testing.T) {
+	bin := chromium(t)
+	st := openEmbedded(t)
+	g := startGateway(t, st, startSim(t).Addr())
+	e := startEnv(t, g, st, nil)
+	e.createAccount("acme", "pw1")
+	e.createAccount("shop", "pw2")
+	eventually(t, "up1 bound", func() bool {
+		us := g.Upstreams()
+		return len(us) == 1 && us[0].Status.State == gateway.ClientBound
+	})
+
+	// Everything below, the browser included, ends within two minutes.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	h := &countingESME{}
+	acme := bindESME(ctx, t, g, "acme", "pw1", session.BindTransceiver, h)
+	shop := bindESME(ctx, t, g, "shop", "pw2", session.BindTransmitter, nil)
+	for i := range 3 {
+		if _, err := acme.Send(ctx, &pdu.SubmitSM{SourceAddr: "ACME", DestinationAddr: fmt.Sprintf("491511234567%d", i), RegisteredDelivery: 1,
+			ShortMessage: fmt.Appendf(nil, "Your order %d has shipped", i+1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := shop.Send(ctx, &pdu.SubmitSM{SourceAddr: "SHOP", DestinationAddr: "4917000000", ShortMessage: []byte("Sale today")}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the receipts at acme", func() bool { return h.delivers.Load() == 3 })
+	var acmeID uint64
+	for _, si := range g.Sessions() {
+		if si.SystemID == "acme" {
+			acmeID = si.ID
+		}
+	}
+
+	actx, acancel := chromedp.NewExecAllocator(ctx, append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.WindowSize(1360, 900))...)
+	defer acancel()
+	bctx, bcancel := chromedp.NewContext(actx)
+	defer bcancel()
+	// Basic credentials on every request of the tab, as the browser sends them once a person has
+	// answered its prompt; the fetches of the refresh script included.
+	auth := chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, tg, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Authorization": basicAuth()}})
+		return err
+	})
+	if err := chromedp.Do(bctx, auth); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(bctx, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(bctx, 20*time.Second)
+		defer cancel()
+		s, err := chromedp.Run(sctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("text of %s: %v", sel, err)
+		}
+		return strings.TrimSpace(s)
+	}
+
+	row := fmt.Sprintf("#session-%d", acmeID)
+	step("open /console", chromedp.Navigate(e.base+"/console"), chromedp.WaitVisible(chromedp.CSS(row+" .sysid")))
+	if got := text(row + " .sysid"); got != "acme" {
+		t.Fatalf("the sessions table shows system_id %q for session %d, want acme", got, acmeID)
+	}
+	if got := text("#upstream-up1 .state"); !strings.HasPrefix(got, "bound") {
+		t.Errorf("up1 shows as %q, want bound", got)
+	}
+	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	for _, p := range []string{filepath.Join(t.TempDir(), "console.png"), *consoleScreenshot} {
+		if p != "" {
+			if err := os.WriteFile(p, shot, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("screenshot of the overview: %s (%d bytes)", p, len(shot))
+		}
+	}
+
+	step("unbind acme", chromedp.Click(chromedp.CSS(row+` button[name="unbind"]`)), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	select {
+	case <-acme.Done():
+	case <-time.After(15 * time.Second):
+		t.Fatal("the ESME's session did not end after Unbind")
+	}
+	if got, want := text(".flash"), fmt.Sprintf("Session %d unbound.", acmeID); got != want {
+		t.Errorf("flash %q, want %q", got, want)
+	}
+	// Gone from the table at the latest with the next refresh (every 2 s); shop's row stays.
+	step("acme's row disappears", chromedp.WaitNotPresent(chromedp.CSS(row)), chromedp.WaitVisible(chromedp.CSS(`tr[data-system-id="shop"]`)))
+
+	step("pause up1", chromedp.Click(chromedp.CSS(`#upstream-up1 button[name="pause"]`)), chromedp.WaitVisible(chromedp.CSS(`#upstream-up1[data-paused="true"]`)))
+	var up struct {
+		Upstream struct {
+			State  string `json:"state"`
+			Paused bool   `json:"paused"`
+		} `json:"upstream"`
+	}
+	e.mustREST(200, "GET", "/v1/admin/upstreams/up1", basicAuth(), nil, &up)
+	if up.Upstream.State != "UPSTREAM_STATE_PAUSED" || !up.Upstream.Paused {
+		t.Errorf("after Pause the admin API reports up1 %+v, want paused", up.Upstream)
+	}
+	step("resume up1", chromedp.Click(chromedp.CSS(`#upstream-up1 button[name="resume"]`)), chromedp.WaitVisible(chromedp.CSS(`#upstream-up1[data-paused="false"]`)))
+	if g.Upstreams()[0].Paused {
+		t.Error("Resume left up1 paused")
+	}
+	// A change made elsewhere shows without a reload: the refresh script's fetch, with the tab's
+	// credentials, under the page's Content-Security-Policy.
+	e.mustREST(200, "POST", "/v1/admin/upstreams/up1:pause", basicAuth(), map[string]any{}, nil)
+	step("the refresh shows up1 paused", chromedp.WaitVisible(chromedp.CSS(`#upstream-up1[data-paused="true"]`)))
+	e.mustREST(200, "POST", "/v1/admin/upstreams/up1:resume", basicAuth(), map[string]any{}, nil)
+
+	// Messages: newest first, acme's with their receipts; one click opens a message.
+	step("open /console/messages", chromedp.Navigate(e.base+"/console/messages"), chromedp.WaitVisible(chromedp.CSS("#messages tbody tr")))
+	if got := text("#messages tbody tr:first-child td:nth-child(3)"); got != "shop" {
+		t.Errorf("the newest message is %q's, want shop's", got)
+	}
+	if got := text("#messages tbody tr:nth-child(2) td:last-child"); !strings.HasPrefix(got, "DELIVERED") {
+		t.Errorf("acme's last message shows receipt %q, want DELIVERED", got)
+	}
+	step("open a message", chromedp.Click(chromedp.CSS("#messages tbody tr:nth-child(2) a")), chromedp.WaitVisible(chromedp.CSS("#receipts")))
+	if got := text("pre.content"); got != "Your order 3 has shipped" {
+		t.Errorf("message content %q", got)
+	}
+	if got := text("#receipts tbody tr td:nth-child(4)"); got != "DELIVERED" {
+		t.Errorf("receipt state %q, want DELIVERED", got)
+	}
+	if err := chromedp.Cancel(bctx); err != nil {
+		t.Logf("closing chromium: %v", err)
 	}
 }
