@@ -382,4 +382,3 @@ func (srv *Server) register(s *session.Session, a Account) (pdu.CommandStatus, *
 	}
 	return pdu.ESME_ROK, b
 }
-
