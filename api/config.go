@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -16,7 +17,7 @@ type Config struct {
 	// GRPCListen is the gRPC listener's host:port. Empty means 127.0.0.1:9090.
 	GRPCListen string `yaml:"grpc_listen"`
 	// HTTPListen is the REST listener's host:port (REST API, /v1/admin, /healthz, /readyz,
-	// /openapi.json). Empty means 127.0.0.1:8080.
+	// /openapi.json, /metrics, /debug/pprof/ when on). Empty means 127.0.0.1:8080.
 	HTTPListen string `yaml:"http_listen"`
 	// TLS, when set, serves both ports over TLS with this certificate.
 	TLS *TLSConfig `yaml:"tls"`
@@ -31,7 +32,28 @@ type Config struct {
 	ReadyInterval time.Duration `yaml:"ready_interval"`
 	// Webhooks tunes the webhook dispatcher.
 	Webhooks WebhookConfig `yaml:"webhooks"`
+	// Metrics serves Prometheus metrics at /metrics on the HTTP port.
+	Metrics MetricsConfig `yaml:"metrics"`
+	// PProf serves net/http/pprof's CPU, heap and other profiles under /debug/pprof/ on the HTTP
+	// port, to the same credentials as the admin endpoints (operator Basic or an admin-scope key),
+	// so a live gateway can be measured. Off by default.
+	PProf bool `yaml:"pprof"`
 }
+
+// MetricsConfig configures /metrics.
+type MetricsConfig struct {
+	// Enabled serves /metrics. Unset means true; false serves nothing there (404).
+	Enabled *bool `yaml:"enabled"`
+	// Auth asks /metrics for admin credentials, as the admin endpoints do. False (the default, as
+	// Prometheus scrapers usually expect) serves it to anyone who reaches the HTTP port.
+	Auth bool `yaml:"auth"`
+	// Collectors are added to the registry /metrics serves, besides the Go runtime's, the
+	// process's and the webhook dispatcher's: the daemon adds the gateway's and the store's.
+	Collectors []prometheus.Collector `yaml:"-"`
+}
+
+// enabled reports whether /metrics is served.
+func (m MetricsConfig) enabled() bool { return m.Enabled == nil || *m.Enabled }
 
 // TLSConfig is the server certificate of both API ports.
 type TLSConfig struct {

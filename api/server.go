@@ -123,6 +123,9 @@ func NewServer(cfg Config, gw Gateway, st store.Store, log zerolog.Logger) (*Ser
 	hm.HandleFunc("GET /readyz", s.readyz)
 	hm.Handle("/openapi.json", openapi.Handler())
 	s.registerConsole(hm) // /console: the operators' web console (console.go)
+	if err := s.handleDebug(hm); err != nil {
+		return nil, err
+	}
 	hm.Handle("/", guard(mux, strict))
 	s.http = &http.Server{Handler: hm, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: stdlog.New(s.log.With().Str("part", "http").Logger().Level(zerolog.DebugLevel), "", 0)}

@@ -49,6 +49,7 @@ type dispatcher struct {
 	log    zerolog.Logger
 	client *http.Client
 	jobs   chan *hookJob
+	counts hookCounts // outcomes, for /metrics
 
 	mu     sync.Mutex
 	byAcc  map[string][]*store.Webhook
@@ -78,6 +79,7 @@ func newDispatcher(cfg WebhookConfig, st hookStore, log zerolog.Logger) *dispatc
 		client: &http.Client{Timeout: cfg.Timeout},
 		jobs:   make(chan *hookJob, cfg.QueueSize),
 		stale:  true,
+		counts: newHookCounts(),
 	}
 }
 
@@ -218,6 +220,7 @@ func (d *dispatcher) enqueue(j *hookJob) {
 	select {
 	case d.jobs <- j:
 	default:
+		d.counts.queueFull.Inc()
 		d.log.Error().Str("webhook", j.hook.ID).Str("event", j.delivery.EventId).Msg("webhook queue full; event dropped")
 	}
 }
@@ -240,14 +243,17 @@ func (d *dispatcher) attempt(ctx context.Context, j *hookJob) {
 	j.delivery.Attempt++
 	err := d.post(ctx, j)
 	if err == nil {
+		d.counts.delivered.Inc()
 		return
 	}
 	if ctx.Err() != nil {
 		return
 	}
+	d.counts.failed.Inc()
 	wait := d.backoff(int(j.delivery.Attempt))
 	l := d.log.Warn().Err(err).Str("webhook", j.hook.ID).Str("event", j.delivery.EventId).Uint32("attempt", j.delivery.Attempt)
 	if time.Now().Add(wait).After(j.deadline) {
+		d.counts.expired.Inc()
 		l.Msg("webhook delivery failed; retry window over, event dropped")
 		return
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/smppgw/smppgw/api"
 	"github.com/smppgw/smppgw/gateway"
+	"github.com/smppgw/smppgw/internal/metrics"
 	"github.com/smppgw/smppgw/store"
 	"github.com/smppgw/smppgw/store/embedded"
 	"github.com/smppgw/smppgw/store/redis"
@@ -127,10 +128,14 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 
 	scfg := cfg.SMPP.ServerConfig
 	scfg.Listeners = cfg.listeners()
-	g, err := gateway.New(gateway.Config{
+	gcfg := gateway.Config{
 		Server: scfg, Accounts: accounts, Upstreams: cfg.Upstreams, Routing: cfg.Routing,
 		Instance: cfg.API.Instance,
-	}, st, log)
+	}
+	ms := metrics.New() // session meters and store timings, for /metrics
+	ms.Instrument(&gcfg)
+	mst := ms.WrapStore(st)
+	g, err := gateway.New(gcfg, mst, log)
 	if err != nil {
 		return err
 	}
@@ -145,7 +150,9 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	}
 	var apiSrv *api.Server
 	if !cfg.API.Disabled {
-		apiSrv, err = api.NewServer(cfg.API.Config, g, st, log)
+		acfg := cfg.API.Config
+		acfg.Metrics.Collectors = append(acfg.Metrics.Collectors, ms.Collectors(g)...)
+		apiSrv, err = api.NewServer(acfg, g, mst, log)
 		if err == nil {
 			err = apiSrv.Start(ctx)
 		}

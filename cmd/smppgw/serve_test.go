@@ -220,7 +220,7 @@ routing:
   delivery_retry: 50ms
 shutdown_timeout: 5s
 `, bcryptHash(t, "s3cret"), simAddr))
-	lt.until(t, "bound") // the upstream bind is up
+	lt.logLine(t, "bound") // the upstream bind is up (maybe logged before "smppgw serving")
 
 	e, err := bindESME(t, addr, "acme", "s3cret")
 	if err != nil {

@@ -86,6 +86,10 @@ type Config struct {
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 	// MaxPDULength is the largest command_length accepted from the peer. 0 means pdu.DefaultMaxLength.
 	MaxPDULength int `yaml:"max_pdu_length"`
+	// Meter, when set, sums the session's PDU counts with those of the other sessions given the
+	// same meter, for metrics (the daemon sets it; it is not read from a file). Nil counts the
+	// session on its own only (Info).
+	Meter *Meter `yaml:"-"`
 }
 
 // WithDefaults returns c with every zero value replaced by its documented default, as a session uses it.

@@ -234,6 +234,9 @@ func New(conn net.Conn, o Options) *Session {
 		s.enquire.Reset(cfg.EnquireLink)
 		s.mu.Unlock()
 	}
+	if cfg.Meter != nil {
+		cfg.Meter.start(s)
+	}
 	go s.out.loop(s.writeFailed)
 	go s.readLoop()
 	return s
@@ -1076,6 +1079,9 @@ func (s *Session) response(h pdu.Header, body pdu.Body) {
 			s.shutdown(ErrUnbound, true)
 		}
 	}
+	if p.kind == kindUser {
+		s.ctr.pdus.observe(s.readAt.Sub(p.req.Sent))
+	}
 	resp := Response{Sequence: h.Sequence, Status: h.Status, Body: body}
 	var err error
 	switch {
@@ -1175,6 +1181,9 @@ func (s *Session) finish() {
 		s.complete(p, Response{Sequence: p.seq}, ErrLost)
 	}
 	s.log.Debug().AnErr("reason", reason).Int("lost", len(pend)).Msg("session ended")
+	if s.cfg.Meter != nil {
+		s.cfg.Meter.end(s)
+	}
 	s.h.HandleClosed(s, reason)
 	s.h.Terminate(s, lost)
 	close(s.done)

@@ -26,6 +26,7 @@ type sessionCounters struct {
 	lastRead                    atomic.Int64  // unix nanoseconds of the last PDU read; 0 before any
 	ifVersion                   atomic.Uint32 // interface_version of the bind; 0 before the bind
 	boundAt                     atomic.Int64  // unix nanoseconds of the bind; 0 before it
+	pdus                        pduCounters   // by command and status, for metrics (see Meter)
 }
 
 // bound records a successful bind made with interface_version version.
@@ -37,6 +38,7 @@ func (c *sessionCounters) bound(version uint8) {
 // read counts a PDU read at at (the reader's clock for the burst it came in).
 func (c *sessionCounters) read(h pdu.Header, at time.Time) {
 	c.lastRead.Store(at.UnixNano())
+	c.pdus.count(In, h.ID, h.Status)
 	c.count(h.ID, h.Status, &c.requestsIn, &c.responsesIn, &c.respErrorsIn, &c.submitsIn, &c.deliversIn)
 }
 
@@ -48,6 +50,7 @@ func (c *sessionCounters) unreadable(at time.Time) {
 
 // wrote counts a PDU written (queued for the writer).
 func (c *sessionCounters) wrote(id pdu.CommandID, status pdu.CommandStatus) {
+	c.pdus.count(Out, id, status)
 	c.count(id, status, &c.requestsOut, &c.responsesOut, &c.respErrorsOut, &c.submitsOut, &c.deliversOut)
 }
 

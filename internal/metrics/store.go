@@ -1,0 +1,267 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/smppgw/smppgw/pdu"
+	"github.com/smppgw/smppgw/store"
+)
+
+// Store operations timed by the decorator (the op label).
+const (
+	opAcceptMessage = iota
+	opGetMessage
+	opListMessages
+	opUpdatePart
+	opSettle
+	opAddReceipt
+	opListReceipts
+	opLookupUpstreamID
+	opClaimParts
+	opEnqueueDelivery
+	opClaimDeliveries
+	opAck
+	opGiveBack
+	opPostpone
+	opReroute
+	opRequeueLost
+	opListLost
+	opQueueLen
+	opQueueStats
+	opPing
+	numOps
+)
+
+var opNames = [numOps]string{
+	opAcceptMessage: "accept_message", opGetMessage: "get_message", opListMessages: "list_messages",
+	opUpdatePart: "update_part", opSettle: "settle", opAddReceipt: "add_receipt", opListReceipts: "list_receipts",
+	opLookupUpstreamID: "lookup_upstream_id", opClaimParts: "claim_parts", opEnqueueDelivery: "enqueue_delivery",
+	opClaimDeliveries: "claim_deliveries", opAck: "ack", opGiveBack: "give_back", opPostpone: "postpone",
+	opReroute: "reroute", opRequeueLost: "requeue_lost", opListLost: "list_lost", opQueueLen: "queue_len",
+	opQueueStats: "queue_stats", opPing: "ping",
+}
+
+// StoreBuckets are the store latency histogram's bounds, in seconds: from a cached read to a slow
+// group commit.
+var StoreBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5}
+
+// Store times the message path's store operations (Messages, Queues, Ping) of the store it wraps,
+// counts their errors and counts receipts recorded by state; configuration reads (accounts, routes,
+// keys, webhooks) pass through untimed. It is a prometheus.Collector of those metrics. Claims wait
+// for work up to their wait argument, and their time includes it.
+type Store struct {
+	store.Store
+	hist     *prometheus.HistogramVec
+	errs     *prometheus.CounterVec
+	receipts *prometheus.CounterVec
+	obs      [numOps]prometheus.Observer // resolved once: no label lookup per call
+	errc     [numOps]prometheus.Counter
+	byState  [256]prometheus.Counter // receipts by pdu.MessageState, made on first use
+}
+
+// WrapStore returns st timed; the set collects its metrics.
+func (s *Set) WrapStore(st store.Store) *Store {
+	w := NewStore(st)
+	s.mu.Lock()
+	s.store = w
+	s.mu.Unlock()
+	return w
+}
+
+// NewStore wraps st.
+func NewStore(st store.Store) *Store {
+	w := &Store{
+		Store: st,
+		hist: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "smppgw_store_operation_duration_seconds", Help: "Store operations on the message path by operation; claims include their wait for work.",
+			Buckets: StoreBuckets,
+		}, []string{"op"}),
+		errs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smppgw_store_operation_errors_total", Help: "Store operations that failed, by operation (not found is an answer, not counted).",
+		}, []string{"op"}),
+		receipts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "smppgw_receipts_total", Help: "Receipts from upstreams recorded by the store (correlated or parked), by the state they report.",
+		}, []string{"state"}),
+	}
+	for i, n := range opNames {
+		w.obs[i] = w.hist.WithLabelValues(n)
+		w.errc[i] = w.errs.WithLabelValues(n)
+	}
+	for _, m := range []pdu.MessageState{pdu.ENROUTE, pdu.DELIVERED, pdu.EXPIRED, pdu.DELETED, pdu.UNDELIVERABLE, pdu.ACCEPTED, pdu.UNKNOWN, pdu.REJECTED} {
+		w.byState[m] = w.receipts.WithLabelValues(m.String())
+	}
+	return w
+}
+
+// Describe implements prometheus.Collector.
+func (w *Store) Describe(ch chan<- *prometheus.Desc) {
+	w.hist.Describe(ch)
+	w.errs.Describe(ch)
+	w.receipts.Describe(ch)
+}
+
+// Collect implements prometheus.Collector.
+func (w *Store) Collect(ch chan<- prometheus.Metric) {
+	w.hist.Collect(ch)
+	w.errs.Collect(ch)
+	w.receipts.Collect(ch)
+}
+
+func (w *Store) done(op int, start time.Time, err error) {
+	w.obs[op].Observe(time.Since(start).Seconds())
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		w.errc[op].Inc()
+	}
+}
+
+func (w *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
+	t := time.Now()
+	err := w.Store.AcceptMessage(ctx, m)
+	w.done(opAcceptMessage, t, err)
+	return err
+}
+
+func (w *Store) GetMessage(ctx context.Context, id string) (*store.Message, error) {
+	t := time.Now()
+	r0, err := w.Store.GetMessage(ctx, id)
+	w.done(opGetMessage, t, err)
+	return r0, err
+}
+
+func (w *Store) ListMessages(ctx context.Context, f store.MessageFilter) ([]*store.Message, string, error) {
+	t := time.Now()
+	r0, r1, err := w.Store.ListMessages(ctx, f)
+	w.done(opListMessages, t, err)
+	return r0, r1, err
+}
+
+func (w *Store) UpdatePart(ctx context.Context, u store.PartUpdate) (*store.Message, []store.Receipt, error) {
+	t := time.Now()
+	r0, r1, err := w.Store.UpdatePart(ctx, u)
+	w.done(opUpdatePart, t, err)
+	return r0, r1, err
+}
+
+func (w *Store) Settle(ctx context.Context, l store.Lease, u store.PartUpdate) (*store.Message, []store.Receipt, error) {
+	t := time.Now()
+	r0, r1, err := w.Store.Settle(ctx, l, u)
+	w.done(opSettle, t, err)
+	return r0, r1, err
+}
+
+func (w *Store) ListReceipts(ctx context.Context, messageID string) ([]store.Receipt, error) {
+	t := time.Now()
+	r0, err := w.Store.ListReceipts(ctx, messageID)
+	w.done(opListReceipts, t, err)
+	return r0, err
+}
+
+func (w *Store) LookupUpstreamID(ctx context.Context, upstream, upstreamID string) (string, int, error) {
+	t := time.Now()
+	r0, r1, err := w.Store.LookupUpstreamID(ctx, upstream, upstreamID)
+	w.done(opLookupUpstreamID, t, err)
+	return r0, r1, err
+}
+
+func (w *Store) ClaimParts(ctx context.Context, upstream, consumer string, max int, wait time.Duration) ([]*store.PartTask, error) {
+	t := time.Now()
+	r0, err := w.Store.ClaimParts(ctx, upstream, consumer, max, wait)
+	w.done(opClaimParts, t, err)
+	return r0, err
+}
+
+func (w *Store) EnqueueDelivery(ctx context.Context, d *store.Delivery) error {
+	t := time.Now()
+	err := w.Store.EnqueueDelivery(ctx, d)
+	w.done(opEnqueueDelivery, t, err)
+	return err
+}
+
+func (w *Store) ClaimDeliveries(ctx context.Context, account, consumer string, max int, wait time.Duration) ([]*store.Delivery, error) {
+	t := time.Now()
+	r0, err := w.Store.ClaimDeliveries(ctx, account, consumer, max, wait)
+	w.done(opClaimDeliveries, t, err)
+	return r0, err
+}
+
+func (w *Store) Ack(ctx context.Context, leases ...store.Lease) error {
+	t := time.Now()
+	err := w.Store.Ack(ctx, leases...)
+	w.done(opAck, t, err)
+	return err
+}
+
+func (w *Store) GiveBack(ctx context.Context, l store.Lease, delay time.Duration) error {
+	t := time.Now()
+	err := w.Store.GiveBack(ctx, l, delay)
+	w.done(opGiveBack, t, err)
+	return err
+}
+
+func (w *Store) Postpone(ctx context.Context, l store.Lease, delay time.Duration) error {
+	t := time.Now()
+	err := w.Store.Postpone(ctx, l, delay)
+	w.done(opPostpone, t, err)
+	return err
+}
+
+func (w *Store) Reroute(ctx context.Context, l store.Lease, upstream string) error {
+	t := time.Now()
+	err := w.Store.Reroute(ctx, l, upstream)
+	w.done(opReroute, t, err)
+	return err
+}
+
+func (w *Store) RequeueLost(ctx context.Context, lost []store.LostPDU) error {
+	t := time.Now()
+	err := w.Store.RequeueLost(ctx, lost)
+	w.done(opRequeueLost, t, err)
+	return err
+}
+
+func (w *Store) ListLost(ctx context.Context, limit int) ([]store.LostPDU, error) {
+	t := time.Now()
+	r0, err := w.Store.ListLost(ctx, limit)
+	w.done(opListLost, t, err)
+	return r0, err
+}
+
+func (w *Store) QueueLen(ctx context.Context, q store.Queue) (int, error) {
+	t := time.Now()
+	r0, err := w.Store.QueueLen(ctx, q)
+	w.done(opQueueLen, t, err)
+	return r0, err
+}
+
+func (w *Store) QueueStats(ctx context.Context, q store.Queue) (store.QueueStats, error) {
+	t := time.Now()
+	r0, err := w.Store.QueueStats(ctx, q)
+	w.done(opQueueStats, t, err)
+	return r0, err
+}
+
+func (w *Store) Ping(ctx context.Context) error {
+	t := time.Now()
+	err := w.Store.Ping(ctx)
+	w.done(opPing, t, err)
+	return err
+}
+
+// AddReceipt is timed, and a receipt recorded (correlated or parked) is counted by its state.
+func (w *Store) AddReceipt(ctx context.Context, r *store.Receipt) (*store.Message, bool, error) {
+	t := time.Now()
+	m, parked, err := w.Store.AddReceipt(ctx, r)
+	w.done(opAddReceipt, t, err)
+	if err == nil {
+		if c := w.byState[r.State]; c != nil {
+			c.Inc()
+		} else {
+			w.receipts.WithLabelValues(r.State.String()).Inc()
+		}
+	}
+	return m, parked, err
+}
