@@ -20,7 +20,6 @@ const (
 	opSettle
 	opAddReceipt
 	opListReceipts
-	opLookupUpstreamID
 	opClaimParts
 	opEnqueueDelivery
 	opClaimDeliveries
@@ -29,7 +28,6 @@ const (
 	opPostpone
 	opReroute
 	opRequeueLost
-	opListLost
 	opQueueLen
 	opQueueStats
 	opPing
@@ -39,9 +37,9 @@ const (
 var opNames = [numOps]string{
 	opAcceptMessage: "accept_message", opGetMessage: "get_message", opListMessages: "list_messages",
 	opUpdatePart: "update_part", opSettle: "settle", opAddReceipt: "add_receipt", opListReceipts: "list_receipts",
-	opLookupUpstreamID: "lookup_upstream_id", opClaimParts: "claim_parts", opEnqueueDelivery: "enqueue_delivery",
+	opClaimParts: "claim_parts", opEnqueueDelivery: "enqueue_delivery",
 	opClaimDeliveries: "claim_deliveries", opAck: "ack", opGiveBack: "give_back", opPostpone: "postpone",
-	opReroute: "reroute", opRequeueLost: "requeue_lost", opListLost: "list_lost", opQueueLen: "queue_len",
+	opReroute: "reroute", opRequeueLost: "requeue_lost", opQueueLen: "queue_len",
 	opQueueStats: "queue_stats", opPing: "ping",
 }
 
@@ -160,13 +158,6 @@ func (w *Store) ListReceipts(ctx context.Context, messageID string) ([]store.Rec
 	return r0, err
 }
 
-func (w *Store) LookupUpstreamID(ctx context.Context, upstream, upstreamID string) (string, int, error) {
-	t := time.Now()
-	r0, r1, err := w.Store.LookupUpstreamID(ctx, upstream, upstreamID)
-	w.done(opLookupUpstreamID, t, err)
-	return r0, r1, err
-}
-
 func (w *Store) ClaimParts(ctx context.Context, upstream, consumer string, max int, wait time.Duration) ([]*store.PartTask, error) {
 	t := time.Now()
 	r0, err := w.Store.ClaimParts(ctx, upstream, consumer, max, wait)
@@ -221,13 +212,6 @@ func (w *Store) RequeueLost(ctx context.Context, lost []store.LostPDU) error {
 	err := w.Store.RequeueLost(ctx, lost)
 	w.done(opRequeueLost, t, err)
 	return err
-}
-
-func (w *Store) ListLost(ctx context.Context, limit int) ([]store.LostPDU, error) {
-	t := time.Now()
-	r0, err := w.Store.ListLost(ctx, limit)
-	w.done(opListLost, t, err)
-	return r0, err
 }
 
 func (w *Store) QueueLen(ctx context.Context, q store.Queue) (int, error) {
