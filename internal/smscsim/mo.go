@@ -44,7 +44,7 @@ func (s *Sim) SendText(ctx context.Context, mo MO) (MOResult, error) {
 	var to *session.Session
 	s.mu.Lock()
 	if mo.Bind != 0 {
-		if l := s.links[mo.Bind]; l != nil {
+		if l := s.links[mo.Bind]; l != nil && !closing(l.ss) {
 			to = l.ss
 		}
 		if to == nil {

@@ -508,7 +508,9 @@ func (h *handler) HandleBind(ss *session.Session, req session.Request) pdu.Comma
 			status = pdu.ESME_RINVPASWD
 		}
 	}
-	if status != pdu.ESME_ROK {
+	if status == pdu.ESME_ROK {
+		s.binds++ // here, not in HandleBound, so that a peer that has its bind_resp sees it counted
+	} else {
 		s.refused++
 		s.opts.Logger.Info().Str("system_id", b.SystemID).Stringer("bind_type", bt).Stringer("remote", ss.RemoteAddr()).
 			Stringer("status", status).Msg("bind refused")
@@ -519,7 +521,6 @@ func (h *handler) HandleBind(ss *session.Session, req session.Request) pdu.Comma
 func (h *handler) HandleBound(ss *session.Session) {
 	s := h.sim
 	s.mu.Lock()
-	s.binds++
 	s.bound = append(s.bound, ss)
 	h.link.ss = ss
 	h.link.boundAt = time.Now()
@@ -664,12 +665,16 @@ func (l *link) after(d time.Duration, f func()) {
 	l.dq.push(time.Now().Add(d), f)
 }
 
-// respondCounted answers req and counts the answer by status.
+// respondCounted answers req and counts the answer by status: before it is written, so that a peer
+// that has it sees it counted.
 func (s *Sim) respondCounted(ss *session.Session, req session.Request, status pdu.CommandStatus, body pdu.Body) error {
+	s.mu.Lock()
+	s.stats.answered[status]++
+	s.mu.Unlock()
 	err := ss.Respond(req, status, body)
-	if err == nil {
+	if err != nil {
 		s.mu.Lock()
-		s.stats.answered[status]++
+		s.stats.answered[status]--
 		s.mu.Unlock()
 	}
 	return err
@@ -704,14 +709,12 @@ func (s *Sim) sendReceipt(ss *session.Session, rec *pdu.DeliverSM) {
 
 // dropped closes ss (what is queued is written first, no unbind) and counts the drop once.
 func (s *Sim) dropped(ss *session.Session, why string) {
-	select {
-	case <-ss.Closing():
+	if closing(ss) {
 		return
-	default:
 	}
-	ss.Close()
 	s.mu.Lock()
-	s.stats.dropped++
+	s.stats.dropped++ // before the close, so that a peer seeing it sees it counted
 	s.mu.Unlock()
+	ss.Close()
 	s.opts.Logger.Info().Uint64("bind", ss.ID()).Str("why", why).Msg("link dropped")
 }

@@ -129,7 +129,7 @@ func (s *Sim) BindList() []Bind {
 	out := make([]Bind, 0, len(s.bound))
 	for _, ss := range s.bound {
 		l := s.links[ss.ID()]
-		if l == nil {
+		if l == nil || closing(ss) {
 			continue
 		}
 		bt, _ := ss.BindType().MarshalText()
@@ -145,9 +145,19 @@ func (s *Sim) CloseBind(id uint64) error {
 	s.mu.Lock()
 	l := s.links[id]
 	s.mu.Unlock()
-	if l == nil {
+	if l == nil || closing(l.ss) {
 		return ErrUnknownBind
 	}
 	l.ss.Close()
 	return nil
+}
+
+// closing reports whether ss has begun to end: it is no longer a bind to list or send on.
+func closing(ss *session.Session) bool {
+	select {
+	case <-ss.Closing():
+		return true
+	default:
+		return false
+	}
 }
