@@ -45,7 +45,7 @@ func ParseMix(s string) (Mix, error) {
 		}
 		state, err := ParseState(word)
 		if err != nil {
-			return nil, fmt.Errorf("receipt mix: %w", err)
+			return nil, err
 		}
 		n, err := strconv.Atoi(strings.TrimSpace(w))
 		if err != nil || n <= 0 {

@@ -1,6 +1,11 @@
 package smscsim
 
 import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"text/tabwriter"
 	"time"
 
 	"github.com/smppgw/smppgw/gateway/session"
@@ -160,4 +165,29 @@ func closing(ss *session.Session) bool {
 	default:
 		return false
 	}
+}
+
+// WriteTable writes st as the closing table of a run: one count a line, statuses and states sorted
+// by name.
+func (st Stats) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(name string, n int) { fmt.Fprintf(tw, "%s\t%d\t\n", name, n) }
+	row("binds accepted", st.BindsAccepted)
+	row("binds refused", st.BindsRefused)
+	row("submissions received", st.Submits)
+	for _, k := range slices.Sorted(maps.Keys(st.Answered)) {
+		row("  answered "+k, st.Answered[k])
+	}
+	row("  held", st.Held)
+	row("links dropped", st.LinksDropped)
+	row("receipts sent", st.ReceiptsSent)
+	for _, k := range slices.Sorted(maps.Keys(st.ReceiptStates)) {
+		row("  stat "+k, st.ReceiptStates[k])
+	}
+	row("  answered ESME_ROK", st.ReceiptsAnswered)
+	row("  failed", st.ReceiptsFailed)
+	row("MO sent", st.MOSent)
+	row("  answered ESME_ROK", st.MOAnswered)
+	row("  failed", st.MOFailed)
+	return tw.Flush()
 }
