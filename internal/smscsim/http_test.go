@@ -2,16 +2,20 @@ package smscsim_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/internal/smpptest"
 	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
@@ -421,5 +425,43 @@ func TestParseMix(t *testing.T) {
 	}
 	if st, err := smscsim.ParseStatus("0x58"); err != nil || st != pdu.ESME_RTHROTTLED {
 		t.Errorf("%v %v", st, err)
+	}
+}
+
+// TestSessionClientSeesFaults observes faults set over HTTP through an ESME built on gateway/session,
+// as the gateway's upstream binds are: delayed answers arrive, a held one is lost when the link drops
+// after every 3 submissions.
+func TestSessionClientSeesFaults(t *testing.T) {
+	sim, url := startHTTP(t, smscsim.Options{})
+	call(t, "POST", url+"/faults", map[string]any{"delay": "20ms", "drop_every": 3, "hold": true, "count": 1}, nil)
+	c, err := net.Dial("tcp", sim.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss := session.New(c, session.Options{Role: session.RoleESME})
+	defer ss.Abort()
+	ctx, cancel := context.WithTimeout(context.Background(), smpptest.Wait)
+	defer cancel()
+	if _, err := ss.Bind(ctx, session.BindTransceiver, session.BindParams{SystemID: "gw", Password: "pw"}); err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan error, 1)
+	go func() {
+		_, err := ss.Send(ctx, &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("held")})
+		held <- err
+	}()
+	eventually(t, "the held one received", func() bool { return stats(t, url).Held == 1 })
+	for i := range 2 {
+		resp, err := ss.Send(ctx, &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("x")})
+		if err != nil || resp.Body.(*pdu.SubmitSMResp).MessageID == "" {
+			t.Fatalf("submit %d: %+v %v", i, resp, err)
+		}
+	}
+	if err := <-held; !errors.Is(err, session.ErrLost) {
+		t.Errorf("held submission: %v, want ErrLost", err)
+	}
+	<-ss.Done()
+	if st := stats(t, url); st.Submits != 3 || st.Held != 1 || st.Answered["ESME_ROK"] != 2 || st.LinksDropped != 1 {
+		t.Errorf("stats %+v", st)
 	}
 }
