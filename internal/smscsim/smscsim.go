@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -16,8 +17,13 @@ import (
 	"github.com/smppgw/smppgw/pdu/dlr"
 )
 
-// ErrNoBind is returned by SendMO when no bound session can take a deliver_sm.
-var ErrNoBind = errors.New("smscsim: no session bound to receive")
+// Errors callers branch on.
+var (
+	// ErrNoBind is returned by SendMO, SendText and SendReceipt when no bound session can take a deliver_sm.
+	ErrNoBind = errors.New("smscsim: no session bound to receive")
+	// ErrUnknownBind is returned for a bind id that is not bound now.
+	ErrUnknownBind = errors.New("smscsim: unknown bind")
+)
 
 // Options configure a Sim. The zero value accepts every bind, answers every submission at once with
 // ids SIM0001, SIM0002, ... and sends a DELIVRD receipt at once for each that asks for one.
@@ -34,6 +40,28 @@ type Options struct {
 	ReceiptDelay time.Duration
 	// ReceiptState is the final state receipts report. 0 means pdu.DELIVERED.
 	ReceiptState pdu.MessageState
+	// ReceiptMix, if not empty, replaces ReceiptState: each receipt's state is drawn from it (see Mix.Pick).
+	ReceiptMix Mix
+	// Seed seeds the draws from ReceiptMix, so that a test can replay them; 0 means a random seed.
+	Seed uint64
+	// Remember is how many message ids, the latest, SendReceipt can send a receipt for. 0 means
+	// 100000; negative means none.
+	Remember int
+	// MOEvery sends an MO of MOText every so often on the first link that can receive (none is sent
+	// while no link can). 0 sends none.
+	MOEvery time.Duration
+	// MOText is the text of the timed MO. Empty means "smscsim MO".
+	MOText string
+	// MOFrom and MOTo are the addresses of an MO that names none (timed ones among them). Empty means
+	// "447700900000" and "12345".
+	MOFrom, MOTo string
+	// LinkFaults are the standing faults at start; see SetLinkFaults. The zero value is none.
+	LinkFaults LinkFaults
+	// NoRecord stops Submits and Times recording every submission, which a long-running simulator
+	// cannot afford; the counts, and the latest submissions in Stats, are kept all the same.
+	NoRecord bool
+	// KeepLast is how many of the latest submissions Stats returns. 0 means 100.
+	KeepLast int
 	// ReceiptFirst sends the receipt, and waits for its answer, before the submit_sm_resp: an SMSC
 	// whose receipt overtakes its own answer.
 	ReceiptFirst bool
@@ -60,6 +88,21 @@ func (o Options) withDefaults() Options {
 	}
 	if o.SendTimeout == 0 {
 		o.SendTimeout = 10 * time.Second
+	}
+	if o.Remember == 0 {
+		o.Remember = 100000
+	}
+	if o.MOText == "" {
+		o.MOText = "smscsim MO"
+	}
+	if o.MOFrom == "" {
+		o.MOFrom = "447700900000"
+	}
+	if o.MOTo == "" {
+		o.MOTo = "12345"
+	}
+	if o.KeepLast <= 0 {
+		o.KeepLast = 100
 	}
 	return o
 }
@@ -103,13 +146,37 @@ type Sim struct {
 	refused int
 	rcpts   int
 	answers []pdu.CommandStatus
+
+	links    map[uint64]*link // bound links by session id
+	link     LinkFaults
+	bucket   *bucket // ESME_RTHROTTLED above LinkFaults.ThrottleAbove; nil: none
+	rng      *rand.Rand
+	moRef    atomic.Uint32
+	msgs     map[string]sent // message ids SendReceipt knows, at most Options.Remember
+	order    []string        // the ids of msgs, a ring once full
+	orderAt  int             // the oldest in order once full
+	stats    counters
+	last     []Received // a ring of the latest Options.KeepLast submissions
+	lastNext int
 }
 
 // New returns a Sim that serves nothing until Serve.
 func New(opts Options) *Sim {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Sim{opts: opts.withDefaults(), ctx: ctx, cancel: cancel,
-		conns: map[*session.Session]struct{}{}, times: map[string]int{}}
+	opts = opts.withDefaults()
+	seed := opts.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	s := &Sim{opts: opts, ctx: ctx, cancel: cancel,
+		conns: map[*session.Session]struct{}{}, times: map[string]int{},
+		links: map[uint64]*link{}, msgs: map[string]sent{}, rng: rand.New(rand.NewPCG(seed, seed)),
+		stats: newCounters()}
+	s.setLinkFaults(opts.LinkFaults)
+	if opts.MOEvery > 0 {
+		s.later(s.moTimer)
+	}
+	return s
 }
 
 // Start listens on addr ("127.0.0.1:0" for a fresh port) and serves there until Close or Shutdown.
@@ -161,7 +228,7 @@ func (s *Sim) Serve(l net.Listener) error {
 			c.Close()
 			return nil
 		}
-		ss := session.New(c, session.Options{Role: session.RoleSMSC, Handler: &handler{sim: s},
+		ss := session.New(c, session.Options{Role: session.RoleSMSC, Handler: &handler{sim: s, link: &link{}},
 			Config: s.opts.Session, Logger: s.opts.Logger, SystemID: s.opts.SystemID})
 		s.conns[ss] = struct{}{}
 		s.mu.Unlock()
@@ -257,6 +324,28 @@ func (s *Sim) Clear() {
 	s.mu.Unlock()
 }
 
+// SetLinkFaults replaces the standing faults (the zero value clears them); a new ThrottleAbove starts
+// with a full bucket.
+func (s *Sim) SetLinkFaults(f LinkFaults) {
+	s.mu.Lock()
+	s.setLinkFaults(f)
+	s.mu.Unlock()
+	s.opts.Logger.Info().Dur("delay", f.Delay).Int("drop_every", f.DropEvery).
+		Float64("throttle_above", f.ThrottleAbove).Msg("link faults set")
+}
+
+func (s *Sim) setLinkFaults(f LinkFaults) {
+	s.link = f
+	s.bucket = newBucket(f.ThrottleAbove, time.Now())
+}
+
+// Faults returns the standing faults, the queued ones and the bind refusal status (ESME_ROK: none).
+func (s *Sim) Faults() (LinkFaults, []Fault, pdu.CommandStatus) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.link, append([]Fault(nil), s.faults...), s.refuse
+}
+
 // CloseLinks drops every bound link now (what is queued for it is written first, no unbind).
 func (s *Sim) CloseLinks() {
 	s.mu.Lock()
@@ -271,25 +360,48 @@ func (s *Sim) CloseLinks() {
 // and returns the peer's answer. The answer's status is also recorded (see DeliverAnswers).
 func (s *Sim) SendMO(ctx context.Context, d *pdu.DeliverSM) (pdu.CommandStatus, error) {
 	s.mu.Lock()
-	var to *session.Session
-	for _, ss := range s.bound {
-		if ss.BindType().CanReceive() && ss.State() == session.StateBound {
-			to = ss
-			break
-		}
-	}
+	to := s.receiver()
 	s.mu.Unlock()
 	if to == nil {
 		return 0, ErrNoBind
 	}
-	return s.deliver(ctx, to, d)
+	if dlr.IsReceipt(d.EsmClass) {
+		info, _ := dlr.FromDeliverSM(d)
+		return s.deliver(ctx, to, d, kindReceipt, info.State)
+	}
+	return s.deliver(ctx, to, d, kindMO, 0)
 }
 
-func (s *Sim) deliver(ctx context.Context, ss *session.Session, d *pdu.DeliverSM) (pdu.CommandStatus, error) {
+// What a deliver_sm of ours carries, for the counts.
+const (
+	kindMO = iota
+	kindReceipt
+)
+
+// deliver sends d on ss, waits for the answer and counts both; state is a receipt's.
+func (s *Sim) deliver(ctx context.Context, ss *session.Session, d *pdu.DeliverSM, kind int, state pdu.MessageState) (pdu.CommandStatus, error) {
+	s.mu.Lock()
+	if kind == kindReceipt {
+		s.stats.receiptsSent++
+		s.stats.receiptStates[dlr.StatFor(state)]++
+	} else {
+		s.stats.moSent++
+	}
+	s.mu.Unlock()
 	resp, err := ss.Send(ctx, d)
 	status := pdu.StatusOf(err) | resp.Status
 	s.mu.Lock()
 	s.answers = append(s.answers, status)
+	switch {
+	case kind == kindReceipt && err == nil:
+		s.stats.receiptsAnswered++
+	case kind == kindReceipt:
+		s.stats.receiptsFailed++
+	case err == nil:
+		s.stats.moAnswered++
+	default:
+		s.stats.moFailed++
+	}
 	s.mu.Unlock()
 	return status, err
 }
@@ -373,12 +485,21 @@ func (s *Sim) later(f func()) {
 // handler is one session's Handler.
 type handler struct {
 	session.BaseHandler
-	sim *Sim
+	sim  *Sim
+	link *link
 }
 
-func (h *handler) HandleBind(_ *session.Session, req session.Request) pdu.CommandStatus {
+// link is what the simulator keeps of one session.
+type link struct {
+	ss      *session.Session
+	boundAt time.Time
+	submits int        // since the bind, under Sim.mu
+	dq      delayQueue // answers held back by LinkFaults.Delay
+}
+
+func (h *handler) HandleBind(ss *session.Session, req session.Request) pdu.CommandStatus {
 	s := h.sim
-	_, b, _ := session.BindOf(req.Body)
+	bt, b, _ := session.BindOf(req.Body)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	status := s.refuse
@@ -387,8 +508,12 @@ func (h *handler) HandleBind(_ *session.Session, req session.Request) pdu.Comman
 			status = pdu.ESME_RINVPASWD
 		}
 	}
-	if status != pdu.ESME_ROK {
+	if status == pdu.ESME_ROK {
+		s.binds++ // here, not in HandleBound, so that a peer that has its bind_resp sees it counted
+	} else {
 		s.refused++
+		s.opts.Logger.Info().Str("system_id", b.SystemID).Stringer("bind_type", bt).Stringer("remote", ss.RemoteAddr()).
+			Stringer("status", status).Msg("bind refused")
 	}
 	return status
 }
@@ -396,18 +521,25 @@ func (h *handler) HandleBind(_ *session.Session, req session.Request) pdu.Comman
 func (h *handler) HandleBound(ss *session.Session) {
 	s := h.sim
 	s.mu.Lock()
-	s.binds++
 	s.bound = append(s.bound, ss)
+	h.link.ss = ss
+	h.link.boundAt = time.Now()
+	s.links[ss.ID()] = h.link
 	s.mu.Unlock()
+	s.opts.Logger.Info().Uint64("bind", ss.ID()).Str("system_id", ss.SystemID()).Stringer("bind_type", ss.BindType()).
+		Stringer("remote", ss.RemoteAddr()).Msg("bound")
 }
 
 func (h *handler) Terminate(ss *session.Session, lost []session.Request) {
 	s := h.sim
+	h.link.dq.stop()
 	s.mu.Lock()
 	delete(s.conns, ss)
+	delete(s.links, ss.ID())
 	for i, b := range s.bound {
 		if b == ss {
 			s.bound = append(s.bound[:i], s.bound[i+1:]...)
+			s.opts.Logger.Info().Uint64("bind", ss.ID()).Str("system_id", ss.SystemID()).AnErr("reason", ss.Err()).Msg("unbound")
 			break
 		}
 	}
@@ -435,103 +567,154 @@ func (h *handler) HandleRequest(ss *session.Session, req session.Request) {
 		h.BaseHandler.HandleRequest(ss, req)
 		return
 	}
+	_, isData := req.Body.(*pdu.DataSM)
+	now := time.Now()
+
+	// Decide everything under one lock, in the order submissions arrive, so that the counts, the
+	// fault queue and the receipt draws follow that order.
 	s.mu.Lock()
 	s.count++
-	if sm, ok := req.Body.(*pdu.SubmitSM); ok {
+	h.link.submits++
+	if sm, ok := req.Body.(*pdu.SubmitSM); ok && !s.opts.NoRecord {
 		s.submits = append(s.submits, sm)
 		s.times[string(sm.ShortMessage)]++
 	}
-	f, last, faulty := s.fault()
+	throttled := s.bucket != nil && !s.bucket.take(now)
+	var (
+		f           Fault
+		last, fault bool
+	)
+	if !throttled {
+		f, last, fault = s.fault()
+	}
+	drop := s.link.DropEvery > 0 && h.link.submits%s.link.DropEvery == 0
+	delay := s.link.Delay
+	status, id := pdu.ESME_ROK, ""
+	var rec *pdu.DeliverSM
+	switch {
+	case throttled:
+		status = pdu.ESME_RTHROTTLED
+	case fault && f.Hold:
+	case fault && f.Status != pdu.ESME_ROK:
+		status = f.Status
+	default:
+		id = fmt.Sprintf("%s%04d", s.opts.IDPrefix, s.next.Add(1))
+		rec = s.receipt(id, sub)
+		s.remember(id, sent{sub: sub, bind: ss.ID(), sys: ss.SystemID()})
+	}
+	held := fault && f.Hold && !throttled
+	s.record(now, ss, req.Body, sub, id, status, held)
 	s.mu.Unlock()
+
 	if sm, ok := req.Body.(*pdu.SubmitSM); ok && s.opts.OnSubmit != nil {
 		s.opts.OnSubmit(s, sm)
 	}
-	if faulty && f.Close && last {
+	if fault && f.Close && last {
 		s.later(func() {
 			select {
 			case <-time.After(closeDelay):
-				ss.Close()
+				s.dropped(ss, "close fault")
 			case <-s.ctx.Done():
 			}
 		})
 	}
+	if held {
+		if drop {
+			s.dropped(ss, "drop_every")
+		}
+		return
+	}
+	var resp pdu.Body
 	switch {
-	case faulty && f.Hold:
-		return
-	case faulty && f.Status != pdu.ESME_ROK:
-		_ = ss.Respond(req, f.Status, nil)
-		return
-	}
-	id := fmt.Sprintf("%s%04d", s.opts.IDPrefix, s.next.Add(1))
-	var resp pdu.Body = &pdu.SubmitSMResp{MessageID: id}
-	if _, ok := req.Body.(*pdu.DataSM); ok {
+	case status != pdu.ESME_ROK:
+	case isData:
 		resp = &pdu.DataSMResp{MessageID: id}
+	default:
+		resp = &pdu.SubmitSMResp{MessageID: id}
 	}
-	answer := func() { _ = ss.Respond(req, pdu.ESME_ROK, resp) }
-	rec := s.receipt(id, sub)
-	if rec == nil {
-		answer()
+	answer := func() {
+		_ = s.respondCounted(ss, req, status, resp)
+		if drop {
+			s.dropped(ss, "drop_every")
+		}
+	}
+	switch {
+	case rec != nil && s.opts.ReceiptFirst:
+		// Send waits for the answer, so not on the session's reader.
+		s.later(func() {
+			s.sendReceipt(ss, rec)
+			h.link.after(delay, answer)
+		})
+		return
+	case rec != nil:
+		respond := answer
+		answer = func() {
+			respond()
+			s.receiptLater(ss, rec)
+		}
+	}
+	h.link.after(delay, answer)
+}
+
+// after runs f after d, on the link's delay queue, or now when d is 0.
+func (l *link) after(d time.Duration, f func()) {
+	if d <= 0 {
+		f()
 		return
 	}
-	if !s.opts.ReceiptFirst {
-		answer()
+	l.dq.push(time.Now().Add(d), f)
+}
+
+// respondCounted answers req and counts the answer by status: before it is written, so that a peer
+// that has it sees it counted.
+func (s *Sim) respondCounted(ss *session.Session, req session.Request, status pdu.CommandStatus, body pdu.Body) error {
+	s.mu.Lock()
+	s.stats.answered[status]++
+	s.mu.Unlock()
+	err := ss.Respond(req, status, body)
+	if err != nil {
+		s.mu.Lock()
+		s.stats.answered[status]--
+		s.mu.Unlock()
 	}
-	// Send waits for the answer, so not on the session's reader.
+	return err
+}
+
+// receiptLater sends rec on ss after Options.ReceiptDelay, in a goroutine of its own (Send waits for
+// the answer).
+func (s *Sim) receiptLater(ss *session.Session, rec *pdu.DeliverSM) {
 	s.later(func() {
-		if d := s.opts.ReceiptDelay; d > 0 && !s.opts.ReceiptFirst {
+		if d := s.opts.ReceiptDelay; d > 0 {
+			t := time.NewTimer(d)
+			defer t.Stop()
 			select {
-			case <-time.After(d):
+			case <-t.C:
 			case <-s.ctx.Done():
 				return
 			}
 		}
-		ctx, cancel := context.WithTimeout(s.ctx, s.opts.SendTimeout)
-		defer cancel()
-		s.mu.Lock()
-		s.rcpts++
-		s.mu.Unlock()
-		_, _ = s.deliver(ctx, ss, rec)
-		if s.opts.ReceiptFirst {
-			answer()
-		}
+		s.sendReceipt(ss, rec)
 	})
 }
 
-// receipt returns the receipt for the submission given id, or nil when none is to be sent.
-func (s *Sim) receipt(id string, sub submission) *pdu.DeliverSM {
-	state := s.opts.ReceiptState
-	switch sub.registered & pdu.RegisteredDeliveryReceiptMask {
-	case pdu.RegisteredDeliveryReceiptFinal:
-	case pdu.RegisteredDeliveryReceiptFailure:
-		if state == pdu.DELIVERED {
-			return nil
-		}
-	default:
-		return nil
+func (s *Sim) sendReceipt(ss *session.Session, rec *pdu.DeliverSM) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.opts.SendTimeout)
+	defer cancel()
+	s.mu.Lock()
+	s.rcpts++
+	s.mu.Unlock()
+	info, _ := dlr.FromDeliverSM(rec)
+	_, _ = s.deliver(ctx, ss, rec, kindReceipt, info.State)
+}
+
+// dropped closes ss (what is queued is written first, no unbind) and counts the drop once.
+func (s *Sim) dropped(ss *session.Session, why string) {
+	if closing(ss) {
+		return
 	}
-	if s.opts.ReceiptDelay < 0 {
-		return nil
-	}
-	dlvrd := 0
-	if state == pdu.DELIVERED {
-		dlvrd = 1
-	}
-	text := sub.text[:min(len(sub.text), 20)] // as SMSCs do: the first 20 characters, if plain ASCII
-	for _, c := range text {
-		if c < ' ' || c > '~' {
-			text = nil
-			break
-		}
-	}
-	now := time.Now()
-	info := dlr.Info{MessageID: id, State: state, Receipt: dlr.Receipt{
-		ID: id, Sub: 1, Dlvrd: dlvrd, SubmitDate: now, DoneDate: now, Stat: dlr.StatFor(state), Err: "000", Text: string(text),
-	}}
-	d := &pdu.DeliverSM{SourceAddrTON: sub.dstTON, SourceAddrNPI: sub.dstNPI, SourceAddr: sub.dst,
-		DestAddrTON: sub.srcTON, DestAddrNPI: sub.srcNPI, DestinationAddr: sub.src}
-	if err := info.ToDeliverSM(d); err != nil {
-		s.opts.Logger.Error().Err(err).Str("id", id).Msg("receipt not built")
-		return nil
-	}
-	return d
+	s.mu.Lock()
+	s.stats.dropped++ // before the close, so that a peer seeing it sees it counted
+	s.mu.Unlock()
+	ss.Close()
+	s.opts.Logger.Info().Uint64("bind", ss.ID()).Str("why", why).Msg("link dropped")
 }
