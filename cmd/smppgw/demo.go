@@ -77,16 +77,8 @@ func startDemoSMSC(c DemoConfig, log zerolog.Logger) (*smscsim.Sim, gateway.Clie
 // send, read and admin scopes, returning its secret. A fresh key each run, like the demo password:
 // the secret of an earlier one is not kept anywhere, so it could not be printed again.
 func demoKey(ctx context.Context, st store.APIKeys) (string, error) {
-	keys, err := st.ListAPIKeys(ctx)
-	if err != nil {
-		return "", fmt.Errorf("demo key: %w", err)
-	}
-	for _, k := range keys {
-		if k.Name == demoKeyName && k.Account == demoSystemID {
-			if err := st.DeleteAPIKey(ctx, k.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return "", fmt.Errorf("demo key: revoke %s: %w", k.ID, err)
-			}
-		}
+	if _, err := revokeDemoKeys(ctx, st); err != nil {
+		return "", err
 	}
 	k, secret, err := api.NewAPIKey(demoKeyName, demoSystemID, store.ScopeSend, store.ScopeRead, store.ScopeAdmin)
 	if err != nil {
@@ -96,4 +88,23 @@ func demoKey(ctx context.Context, st store.APIKeys) (string, error) {
 		return "", fmt.Errorf("demo key: %w", err)
 	}
 	return secret, nil
+}
+
+// revokeDemoKeys deletes the keys demoKey made, returning how many: a run without the demo leaves no
+// admin key behind whose secret an earlier run's log holds.
+func revokeDemoKeys(ctx context.Context, st store.APIKeys) (int, error) {
+	keys, err := st.ListAPIKeys(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("demo key: %w", err)
+	}
+	n := 0
+	for _, k := range keys {
+		if k.Name == demoKeyName && k.Account == demoSystemID {
+			if err := st.DeleteAPIKey(ctx, k.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return n, fmt.Errorf("demo key: revoke %s: %w", k.ID, err)
+			}
+			n++
+		}
+	}
+	return n, nil
 }

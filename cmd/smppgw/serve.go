@@ -129,9 +129,16 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err = g.Start(startCtx)
 	var apiKey string
-	if err == nil && demo && !cfg.API.Disabled {
+	switch {
+	case err != nil:
+	case demo && !cfg.API.Disabled:
 		// After Start: the key's account must be in the store.
 		apiKey, err = demoKey(startCtx, st)
+	default:
+		var n int
+		if n, err = revokeDemoKeys(startCtx, st); n > 0 {
+			log.Info().Int("keys", n).Msg("demo: off; revoked the API key an earlier run made for it")
+		}
 	}
 	cancel()
 	if err != nil {

@@ -25,6 +25,8 @@ import (
 	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/pdu/dlr"
+	"github.com/smppgw/smppgw/store"
+	"github.com/smppgw/smppgw/store/embedded"
 )
 
 // wait bounds every wait of these tests; all traffic is on loopback.
@@ -469,4 +471,50 @@ func TestServeAPI(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	stop()
+}
+
+// TestServeDemoKeyRevoked: each start with the demo makes a new key and revokes the previous one; a
+// start without it leaves none.
+func TestServeDemoKeyRevoked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "smppgw.db")
+	base := fmt.Sprintf("log: {format: json}\nsmpp: {listen: 127.0.0.1:0}\nstore: {path: %q}\n", path)
+	run := func(yaml string) (key string) {
+		_, lt, stop := startServe(t, yaml)
+		for _, m := range lt.seen {
+			if k, ok := m["api_key"].(string); ok {
+				key = k
+			}
+		}
+		stop()
+		return key
+	}
+	stored := func() []string {
+		st, err := embedded.Open(path, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		keys, err := st.ListAPIKeys(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, k := range keys {
+			ids = append(ids, k.ID)
+		}
+		return ids
+	}
+	first, second := run(base), run(base)
+	if first == "" || second == "" || first == second {
+		t.Fatalf("keys of two starts: %q, %q", first, second)
+	}
+	if ids := stored(); len(ids) != 1 || !strings.HasPrefix(second, "sgw_"+ids[0]+"_") {
+		t.Errorf("after two starts the store holds keys %v, want only the second's (%s)", ids, second)
+	}
+	if key := run(base + "demo: {disabled: true}\n"); key != "" {
+		t.Errorf("a start without the demo printed key %q", key)
+	}
+	if ids := stored(); len(ids) != 0 {
+		t.Errorf("after a start without the demo the store holds keys %v", ids)
+	}
 }
