@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,6 +39,18 @@ func newAPIKeySecret() (id, secret string, err error) {
 	}
 	id = hex.EncodeToString(b[:8])
 	return id, keyPrefix + id + "_" + base64.RawURLEncoding.EncodeToString(b[8:]), nil
+}
+
+// NewAPIKey returns a new key of account with scopes, ready for store.APIKeys.CreateAPIKey, and its
+// secret: shown once to whoever asked, since the store keeps only its hash. It is how a program
+// (smppgw serve's demo) makes a key without the admin API; the admin API checks what it is given first.
+func NewAPIKey(name, account string, scopes ...store.Scope) (*store.APIKey, string, error) {
+	id, secret, err := newAPIKeySecret()
+	if err != nil {
+		return nil, "", err
+	}
+	return &store.APIKey{ID: id, Name: name, Account: account, Hash: hashSecret(secret),
+		Scopes: slices.Clone(scopes), CreatedAt: time.Now().UTC()}, secret, nil
 }
 
 func hashSecret(secret string) []byte {

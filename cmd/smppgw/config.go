@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,6 +25,13 @@ const envPrefix = "SMPPGW_"
 // only, so that a first run exposes nothing.
 const defaultListen = "127.0.0.1:2775"
 
+// Defaults of the demo section: the built-in SMSC simulator listens next to the gateway's port, on
+// loopback, and answers each submit_sm with a receipt a second later.
+const (
+	defaultDemoListen       = "127.0.0.1:2776"
+	defaultDemoReceiptDelay = time.Second
+)
+
 // Config is the daemon's configuration file. deploy/smppgw.example.yaml documents every field.
 type Config struct {
 	Log  LogConfig  `yaml:"log"`
@@ -37,8 +45,25 @@ type Config struct {
 	Store StoreConfig `yaml:"store"`
 	// API serves applications (gRPC and REST Submit, receipts) and operators (admin endpoints).
 	API APIConfig `yaml:"api"`
+	// Demo is what a first run gets so that a message goes end to end with no configuration.
+	Demo DemoConfig `yaml:"demo"`
 	// ShutdownTimeout bounds the graceful drain after SIGTERM/SIGINT. 0 means 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// DemoConfig is the demo a first run gets: when no upstreams are configured and the gateway makes
+// the demo account (no accounts configured, none but demo in the store), it also starts a built-in
+// SMSC simulator, binds to it as the upstream "demo-smsc", routes every destination of the demo
+// account there, and makes an API key for the demo account (send, read and admin scopes), printed
+// once in the log; the previous run's demo key is revoked.
+type DemoConfig struct {
+	// Disabled turns the demo off: the demo account is still made, with no upstream, route or key.
+	Disabled bool `yaml:"disabled"`
+	// Listen is the simulator's host:port. Empty means 127.0.0.1:2776.
+	Listen string `yaml:"listen"`
+	// ReceiptDelay is how long after answering a submit_sm the simulator sends its delivery receipt.
+	// 0 means 1s.
+	ReceiptDelay time.Duration `yaml:"receipt_delay"`
 }
 
 // LogConfig chooses what is logged and how.
@@ -175,6 +200,12 @@ func (c *Config) fillDefaults() {
 	if c.SMPP.Listen == "" && len(c.SMPP.Listeners) == 0 {
 		c.SMPP.Listen = defaultListen
 	}
+	if c.Demo.Listen == "" {
+		c.Demo.Listen = defaultDemoListen
+	}
+	if c.Demo.ReceiptDelay == 0 {
+		c.Demo.ReceiptDelay = defaultDemoReceiptDelay
+	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 30 * time.Second
 	}
@@ -224,6 +255,14 @@ func (c *Config) validate() error {
 	}
 	if c.ShutdownTimeout < 0 {
 		return errors.New("config: shutdown_timeout must not be negative")
+	}
+	if !c.Demo.Disabled {
+		if _, _, err := net.SplitHostPort(c.Demo.Listen); err != nil {
+			return fmt.Errorf("config: demo.listen %q: want host:port", c.Demo.Listen)
+		}
+		if c.Demo.ReceiptDelay < 0 {
+			return errors.New("config: demo.receipt_delay must not be negative")
+		}
 	}
 	srv := c.SMPP.ServerConfig
 	srv.Listeners = c.listeners()

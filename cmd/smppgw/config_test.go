@@ -33,6 +33,9 @@ func TestExampleConfigLoads(t *testing.T) {
 	if len(cfg.Routing.Routes) != 2 || cfg.Routing.MaxDeliveryAttempts != 10 || cfg.ShutdownTimeout != 30*time.Second {
 		t.Errorf("routing = %+v, shutdown_timeout %v", cfg.Routing, cfg.ShutdownTimeout)
 	}
+	if cfg.Demo.Disabled || cfg.Demo.Listen != defaultDemoListen || cfg.Demo.ReceiptDelay != defaultDemoReceiptDelay {
+		t.Errorf("demo = %+v: the example shows the defaults", cfg.Demo)
+	}
 	if cfg.Store.Path != "data/smppgw.db" || len(cfg.Store.Redis.Addrs) != 0 || cfg.Store.IDMapTTL != 72*time.Hour {
 		t.Errorf("store = %+v: the example uses the embedded store", cfg.Store)
 	}
@@ -208,6 +211,8 @@ func TestConfigErrors(t *testing.T) {
 		{"negative store duration", "store:\n  park_ttl: -1s\n", nil, "store durations"},
 		{"redis prefix with a hash tag", "store:\n  redis:\n    prefix: '{x}'\n", nil, "store.redis.prefix"},
 		{"duplicate upstream", "upstreams:\n  - {name: u, address: '127.0.0.1:1', system_id: x}\n  - {name: u, address: '127.0.0.1:2', system_id: y}\n", nil, "appears twice"},
+		{"demo listen without a port", "", []string{"SMPPGW_DEMO_LISTEN=localhost"}, "demo.listen"},
+		{"negative demo receipt delay", "demo:\n  receipt_delay: -1s\n", nil, "demo.receipt_delay"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := ""

@@ -29,8 +29,9 @@ Usage:
   smppgw help                    show this text (also -h, --help)
 
 Configuration is a YAML file (deploy/smppgw.example.yaml documents every field) with environment
-overrides SMPPGW_<PATH>; with no file, smppgw listens on 127.0.0.1:2775 with a demo account whose
-random password is printed once in the log.
+overrides SMPPGW_<PATH>; with no file, smppgw listens on 127.0.0.1:2775 with a demo account, a
+built-in SMSC simulator as its upstream and an API key, whose password and key are printed once in
+the log.
 `
 
 func main() {
@@ -112,15 +113,21 @@ Configuration file (YAML; deploy/smppgw.example.yaml shows and explains every fi
                      admin_users (name, password_hash from 'smppgw hash-password'), instance,
                      ready_interval, webhooks (workers, queue_size, timeout, retry_min, retry_max,
                      max_retry_duration, refresh_interval)
+  demo:              with no upstreams configured and the demo account in use: disabled (true: no
+                     demo), listen (the built-in SMSC simulator, default %s), receipt_delay
+                     (default %s)
   shutdown_timeout:  bound on the graceful drain (default 30s)
 Unknown keys are errors. Accounts are seeded into the store; with none configured and none in the
-store, a demo account is made with a random password, printed once in the log at start-up.
+store, a demo account is made with a random password, printed once in the log at start-up. With no
+upstreams configured either, the demo starts: a built-in SMSC simulator becomes the demo account's
+upstream ("demo-smsc", every destination routed to it, receipts after receipt_delay), and an API key
+for the demo account (send, read and admin scopes) is printed once; each start revokes the last one.
 
 Environment overrides: any setting that is not inside a list can be set with SMPPGW_ followed by
 its YAML path in upper case, levels joined by "_"; the environment wins over the file. Durations
 are written as in the file ("30s"). SMPPGW_CONFIG names the file when --config is not given.
 An unknown SMPPGW_ variable is an error. The overrides are:
-`, defaultListen, api.DefaultGRPCListen, api.DefaultHTTPListen)
+`, defaultListen, api.DefaultGRPCListen, api.DefaultHTTPListen, defaultDemoListen, defaultDemoReceiptDelay)
 	for _, n := range envNames() {
 		fmt.Fprintf(w, "  %s\n", n)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -42,25 +41,6 @@ func hashPassword(pw string) (string, error) {
 	}
 	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
 	return string(h), err
-}
-
-// demoAccount makes the account a configuration without accounts gets: system_id "demo" and a random
-// 8-character password (the most a bind carries), returned in clear for the start-up log.
-func demoAccount() (gateway.Account, string, error) {
-	const alphabet = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789" // no look-alikes
-	b := make([]byte, 8)
-	if _, err := rand.Read(b); err != nil {
-		return gateway.Account{}, "", err
-	}
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
-	}
-	pw := string(b)
-	h, err := hashPassword(pw)
-	if err != nil {
-		return gateway.Account{}, "", err
-	}
-	return gateway.Account{SystemID: "demo", PasswordHash: h}, pw, nil
 }
 
 // openStore opens the configured store: Redis when store.redis.addrs is set, else the embedded file
@@ -108,6 +88,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	}()
 
 	accounts := cfg.SMPP.Accounts
+	var demoPassword string // set when this run made the demo account
 	if len(accounts) == 0 {
 		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		existing, err := st.ListAccounts(actx)
@@ -115,15 +96,26 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		if err != nil {
 			return fmt.Errorf("store: list accounts: %w", err)
 		}
-		if !slices.ContainsFunc(existing, func(a *store.Account) bool { return a.SystemID != "demo" }) {
+		if !slices.ContainsFunc(existing, func(a *store.Account) bool { return a.SystemID != demoSystemID }) {
 			a, pw, err := demoAccount()
 			if err != nil {
 				return fmt.Errorf("demo account: %w", err)
 			}
-			accounts = []gateway.Account{a}
-			log.Warn().Str("system_id", a.SystemID).Str("password", pw).
-				Msg("no accounts configured: made a demo account for this run (bind with these credentials; configure smpp.accounts or create accounts through the admin API for real use)")
+			accounts, demoPassword = []gateway.Account{a}, pw
 		}
+	}
+	// The demo needs the demo account and must not mix with upstreams of the operator's.
+	demo := demoPassword != "" && !cfg.Demo.Disabled && len(cfg.Upstreams) == 0
+	if demo {
+		sim, up, route, err := startDemoSMSC(cfg.Demo, log)
+		if err != nil {
+			return err
+		}
+		defer sim.Close() // after the gateway's shutdown below has unbound from it
+		cfg.Upstreams = []gateway.ClientConfig{up}
+		cfg.Routing.Routes = []gateway.Route{route} // none are configured: routes need a configured upstream
+		log.Info().Str("addr", sim.Addr()).Str("upstream", demoUpstream).Stringer("receipt_delay", cfg.Demo.ReceiptDelay).
+			Msg("demo: no upstreams configured: started the built-in SMSC simulator; every destination of system_id demo is routed to it (configure upstreams, or set SMPPGW_DEMO_DISABLED=true, to turn it off)")
 	}
 
 	scfg := cfg.SMPP.ServerConfig
@@ -141,6 +133,18 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err = g.Start(startCtx)
+	var apiKey string
+	switch {
+	case err != nil:
+	case demo && !cfg.API.Disabled:
+		// After Start: the key's account must be in the store.
+		apiKey, err = demoKey(startCtx, st)
+	default:
+		var n int
+		if n, err = revokeDemoKeys(startCtx, st); n > 0 {
+			log.Info().Int("keys", n).Msg("demo: off; revoked the API key an earlier run made for it")
+		}
+	}
 	cancel()
 	if err != nil {
 		dctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
@@ -164,6 +168,15 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		}
 	}
 	addrs := listenAddrs(g.Server())
+	// The secrets come last, next to the addresses they are for, so that they are easy to find.
+	if demoPassword != "" {
+		log.Warn().Str("system_id", demoSystemID).Str("password", demoPassword).
+			Msg("no accounts configured: made a demo account for this run (bind with these credentials; configure smpp.accounts or create accounts through the admin API for real use)")
+	}
+	if apiKey != "" {
+		log.Warn().Str("api_key", apiKey).
+			Msg(`demo: made an API key for this run (account demo; scopes send, read, admin; the previous run's key is revoked): send it as "Authorization: Bearer <api_key>"`)
+	}
 	log.Info().Strs("listen", addrs).Int("accounts", len(accounts)).Int("upstreams", len(cfg.Upstreams)).
 		Int("routes", len(cfg.Routing.Routes)).Msg("smppgw serving")
 

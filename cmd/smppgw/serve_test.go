@@ -25,6 +25,8 @@ import (
 	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/pdu/dlr"
+	"github.com/smppgw/smppgw/store"
+	"github.com/smppgw/smppgw/store/embedded"
 )
 
 // wait bounds every wait of these tests; all traffic is on loopback.
@@ -86,6 +88,9 @@ func startServe(t *testing.T, yaml string) (addr string, lt *logTail, stop func(
 	}
 	if cfg.API.GRPCListen == "" {
 		cfg.API.GRPCListen, cfg.API.HTTPListen = "127.0.0.1:0", "127.0.0.1:0" // never the fixed default ports
+	}
+	if cfg.Demo.Listen == defaultDemoListen {
+		cfg.Demo.Listen = "127.0.0.1:0"
 	}
 	lt = newLogTail(t)
 	log := zerolog.New(lt.w).Level(zerolog.DebugLevel).With().Timestamp().Logger()
@@ -315,31 +320,68 @@ shutdown_timeout: 5s
 	lt.until(t, "smppgw stopped")
 }
 
-// TestServeDemoAccount: with no accounts configured, the demo account's password is printed once and
-// works; with nothing routed, a submission is refused ESME_RINVDSTADR.
+// TestServeDemoAccount: with no accounts and no upstreams configured, the demo account's password and
+// the demo's API key are printed once and work, and the demo account's submission goes to the built-in
+// simulator and comes back as a receipt; with the demo off, nothing is routed and a submission is
+// refused ESME_RINVDSTADR.
 func TestServeDemoAccount(t *testing.T) {
-	addr, lt, _ := startServe(t, "log: {format: json}\nsmpp:\n  listen: 127.0.0.1:0\n")
-	var id, pw string
-	printed := 0
-	for _, m := range lt.seen {
-		if s, _ := m["message"].(string); strings.Contains(s, "demo account") {
-			id, _ = m["system_id"].(string)
-			pw, _ = m["password"].(string)
-			printed++
-		}
-	}
-	if printed != 1 || id != "demo" || len(pw) != 8 {
-		t.Fatalf("demo account printed %d times, as %q/%q", printed, id, pw)
-	}
-	e, err := bindESME(t, addr, id, pw)
-	if err != nil {
-		t.Fatalf("bind with the printed demo credentials: %v", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	_, err = e.s.Send(ctx, &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "447700900123", ShortMessage: []byte("x")})
-	if !errors.Is(err, pdu.ESME_RINVDSTADR) {
-		t.Errorf("submit with no routes: %v, want ESME_RINVDSTADR", err)
+	for _, tc := range []struct {
+		name, yaml string
+		demo       bool
+	}{
+		{"demo", "log: {format: json}\nsmpp:\n  listen: 127.0.0.1:0\n", true},
+		{"demo disabled", "log: {format: json}\nsmpp:\n  listen: 127.0.0.1:0\ndemo: {disabled: true}\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, lt, _ := startServe(t, tc.yaml)
+			var id, pw, key string
+			printed, keys := 0, 0
+			for _, m := range lt.seen {
+				s, _ := m["message"].(string)
+				if strings.Contains(s, "demo account") {
+					id, _ = m["system_id"].(string)
+					pw, _ = m["password"].(string)
+					printed++
+				}
+				if k, ok := m["api_key"].(string); ok {
+					key = k
+					keys++
+				}
+			}
+			if printed != 1 || id != "demo" || len(pw) != 8 {
+				t.Fatalf("demo account printed %d times, as %q/%q", printed, id, pw)
+			}
+			if tc.demo && (keys != 1 || !strings.HasPrefix(key, "sgw_")) || !tc.demo && keys != 0 {
+				t.Errorf("API key printed %d times (%q)", keys, key)
+			}
+			e, err := bindESME(t, addr, id, pw)
+			if err != nil {
+				t.Fatalf("bind with the printed demo credentials: %v", err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			resp, err := e.s.Send(ctx, &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "447700900123", ShortMessage: []byte("x"),
+				RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal})
+			if !tc.demo {
+				if !errors.Is(err, pdu.ESME_RINVDSTADR) {
+					t.Errorf("submit with no routes: %v, want ESME_RINVDSTADR", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("submit to the demo: %v", err)
+			}
+			select {
+			case <-e.arrived:
+			case <-time.After(wait):
+				t.Fatal("no receipt from the demo")
+			}
+			d := e.delivered()[0]
+			info, err := dlr.FromDeliverSM(d)
+			if err != nil || info.MessageID != resp.Body.(*pdu.SubmitSMResp).MessageID || info.State != pdu.DELIVERED {
+				t.Errorf("receipt %q (%+v, %v) for %+v, want DELIVERED for its id", d.ShortMessage, info, err, resp)
+			}
+		})
 	}
 }
 
@@ -429,4 +471,50 @@ func TestServeAPI(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	stop()
+}
+
+// TestServeDemoKeyRevoked: each start with the demo makes a new key and revokes the previous one; a
+// start without it leaves none.
+func TestServeDemoKeyRevoked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "smppgw.db")
+	base := fmt.Sprintf("log: {format: json}\nsmpp: {listen: 127.0.0.1:0}\nstore: {path: %q}\n", path)
+	run := func(yaml string) (key string) {
+		_, lt, stop := startServe(t, yaml)
+		for _, m := range lt.seen {
+			if k, ok := m["api_key"].(string); ok {
+				key = k
+			}
+		}
+		stop()
+		return key
+	}
+	stored := func() []string {
+		st, err := embedded.Open(path, store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		keys, err := st.ListAPIKeys(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, k := range keys {
+			ids = append(ids, k.ID)
+		}
+		return ids
+	}
+	first, second := run(base), run(base)
+	if first == "" || second == "" || first == second {
+		t.Fatalf("keys of two starts: %q, %q", first, second)
+	}
+	if ids := stored(); len(ids) != 1 || !strings.HasPrefix(second, "sgw_"+ids[0]+"_") {
+		t.Errorf("after two starts the store holds keys %v, want only the second's (%s)", ids, second)
+	}
+	if key := run(base + "demo: {disabled: true}\n"); key != "" {
+		t.Errorf("a start without the demo printed key %q", key)
+	}
+	if ids := stored(); len(ids) != 0 {
+		t.Errorf("after a start without the demo the store holds keys %v", ids)
+	}
 }
