@@ -64,6 +64,7 @@ func startDemoSMSC(c DemoConfig, log zerolog.Logger) (*smscsim.Sim, gateway.Clie
 	sim, err := smscsim.Start(c.Listen, smscsim.Options{
 		Accounts: map[string]string{"smppgw": pw}, SystemID: demoUpstream, IDPrefix: "DEMO",
 		ReceiptDelay: c.ReceiptDelay, Logger: simLog,
+		NoRecord: true, // the demo runs for as long as the gateway does: keep counts, not every submission
 	})
 	if err != nil {
 		return nil, gateway.ClientConfig{}, gateway.Route{}, fmt.Errorf("demo: %w (set demo.listen, SMPPGW_DEMO_LISTEN, or turn the demo off with SMPPGW_DEMO_DISABLED=true)", err)
