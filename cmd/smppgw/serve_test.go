@@ -36,7 +36,8 @@ const wait = 10 * time.Second
 type logTail struct {
 	w     *io.PipeWriter
 	lines chan map[string]any
-	seen  []map[string]any // lines until consumed, in order
+	seen  []map[string]any // every line read so far, in order
+	used  []bool           // used[i]: seen[i] was returned by until
 }
 
 func newLogTail(t *testing.T) *logTail {
@@ -58,15 +59,28 @@ func newLogTail(t *testing.T) *logTail {
 	return lt
 }
 
-// until returns the first log line whose message contains msg.
+// until returns the first log line not returned before whose message contains msg. Lines read while
+// waiting for another message are looked at too: the daemon's goroutines log in no fixed order (an
+// upstream may be bound before "smppgw serving" is logged).
 func (lt *logTail) until(t *testing.T, msg string) map[string]any {
 	t.Helper()
+	match := func(m map[string]any) bool {
+		s, _ := m["message"].(string)
+		return strings.Contains(s, msg)
+	}
+	for i, m := range lt.seen {
+		if !lt.used[i] && match(m) {
+			lt.used[i] = true
+			return m
+		}
+	}
 	timeout := time.After(wait)
 	for {
 		select {
 		case m := <-lt.lines:
 			lt.seen = append(lt.seen, m)
-			if s, _ := m["message"].(string); strings.Contains(s, msg) {
+			lt.used = append(lt.used, match(m))
+			if lt.used[len(lt.used)-1] {
 				return m
 			}
 		case <-timeout:
