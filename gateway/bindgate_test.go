@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -448,24 +447,5 @@ func TestFailureTrackerIsBounded(t *testing.T) {
 	}
 	if _, hot := ft.hot(last, now.Add(time.Second)); hot {
 		t.Fatal("still hot once its window ended")
-	}
-}
-
-func TestConfigClampsFailureDelayMax(t *testing.T) {
-	cases := []struct {
-		cfg  ServerConfig
-		want time.Duration
-	}{
-		{ServerConfig{}, 10 * time.Second},
-		{ServerConfig{FailureDelayMax: 30 * time.Second}, 29 * time.Second}, // the old default met bind_timeout
-		{ServerConfig{FailureDelayMax: time.Minute, Session: session.Config{BindTimeout: 2 * time.Second}}, 1800 * time.Millisecond},
-	}
-	for _, c := range cases {
-		if got := c.cfg.withDefaults(); got.FailureDelayMax != c.want || got.MaxPasswordChecks < 1 || got.CredentialCache != 10000 {
-			t.Errorf("%+v: failure_delay_max %v (want %v), max_password_checks %d, credential_cache %d", c.cfg, got.FailureDelayMax, c.want, got.MaxPasswordChecks, got.CredentialCache)
-		}
-	}
-	if err := (ServerConfig{MaxPasswordChecks: -1}).Validate(); err == nil || !strings.Contains(err.Error(), "max_password_checks") {
-		t.Errorf("negative max_password_checks: %v", err)
 	}
 }
