@@ -23,6 +23,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/gateway/session/sessiontest"
 	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/pdu/dlr"
@@ -364,7 +365,7 @@ func startNodeUpstreamClient(t *testing.T, ns *nodeServer, deliver DeliverHandle
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), testWait)
+		ctx, cancel := context.WithTimeout(context.Background(), sessiontest.Wait)
 		defer cancel()
 		c.Unbind(ctx)
 	})
@@ -401,7 +402,7 @@ func TestInteropClientToNodeServer(t *testing.T) {
 			}
 			outcomes <- outcome{id, err}
 		}
-		if err := c.Submit(testCtx(t), sm, done); err != nil {
+		if err := c.Submit(sessiontest.Ctx(t), sm, done); err != nil {
 			t.Fatalf("enqueue %d: %v", i, err)
 		}
 	}
@@ -476,7 +477,7 @@ func TestInteropNodeThroughGateway(t *testing.T) {
 			MORoutes: []MORoute{{Prefix: "12345", Account: "nodeesme"}},
 		},
 	}, newEmbedded(t))
-	eventually(t, "the bind to the node SMSC", func() bool { return g.Upstreams()[0].Status.State == ClientBound })
+	sessiontest.Eventually(t, "the bind to the node SMSC", func() bool { return g.Upstreams()[0].Status.State == ClientBound })
 	// The MO may reach the gateway before the node ESME binds: the store holds it for the account.
 
 	s := runNodeClient(t, node, addr, "--system-id", "nodeesme", "--password", "pw123",

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/gateway/session/sessiontest"
 	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/pdu/dlr"
@@ -55,10 +56,10 @@ func newStorePath(cfg RouterConfig, st store.Store, ups knownUpstreams) *storePa
 func newStoreRouter(t *testing.T, cfg RouterConfig, st store.Store, ups knownUpstreams) *storePath {
 	t.Helper()
 	r := newStorePath(cfg, st, ups)
-	if err := r.seed(testCtx(t)); err != nil {
+	if err := r.seed(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.load(testCtx(t)); err != nil {
+	if err := r.load(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	return r
@@ -112,11 +113,11 @@ func TestRouterRoutes(t *testing.T) {
 
 	// The configured routes are in the store, and a second start with fewer routes removes the stale
 	// ones but keeps routes the admin made.
-	if err := st.PutRoute(testCtx(t), &store.Route{Name: "admin-1", Prefix: "49", Upstreams: []string{"a"}}); err != nil {
+	if err := st.PutRoute(sessiontest.Ctx(t), &store.Route{Name: "admin-1", Prefix: "49", Upstreams: []string{"a"}}); err != nil {
 		t.Fatal(err)
 	}
 	r2 := newStoreRouter(t, RouterConfig{Routes: []Route{{Prefix: "44", Upstream: "a"}}}, st, ups)
-	all, err := st.ListRoutes(testCtx(t))
+	all, err := st.ListRoutes(sessiontest.Ctx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,10 +135,10 @@ func TestRouterRoutes(t *testing.T) {
 		t.Errorf("admin route: %v", got)
 	}
 	// An upstream this gateway does not have is not routed to.
-	if err := st.PutRoute(testCtx(t), &store.Route{Name: "ghost", Prefix: "7", Upstreams: []string{"nowhere", "c"}}); err != nil {
+	if err := st.PutRoute(sessiontest.Ctx(t), &store.Route{Name: "ghost", Prefix: "7", Upstreams: []string{"nowhere", "c"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := r2.load(testCtx(t)); err != nil {
+	if err := r2.load(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	if got := r2.Routes("any", "7"); !slices.Equal(got, []string{"c"}) {
@@ -178,7 +179,7 @@ func fiorixESME(t *testing.T, addr, user, pass string) (*fsmpp.Transceiver, <-ch
 	t.Helper()
 	got := make(chan fpdu.Body, 100)
 	tc := &fsmpp.Transceiver{
-		Addr: addr, User: user, Passwd: pass, RespTimeout: testWait,
+		Addr: addr, User: user, Passwd: pass, RespTimeout: sessiontest.Wait,
 		Handler: func(p fpdu.Body) {
 			if p.Header().ID == fpdu.DeliverSMID {
 				got <- p
@@ -191,7 +192,7 @@ func fiorixESME(t *testing.T, addr, user, pass string) (*fsmpp.Transceiver, <-ch
 		if s.Status() != fsmpp.Connected {
 			t.Fatalf("fiorix bind: %v %v", s.Status(), s.Error())
 		}
-	case <-time.After(testWait):
+	case <-time.After(sessiontest.Wait):
 		t.Fatal("fiorix bind timed out")
 	}
 	t.Cleanup(func() { tc.Close() })
@@ -203,7 +204,7 @@ func nextDeliver(t *testing.T, ch <-chan fpdu.Body) fpdu.Body {
 	select {
 	case p := <-ch:
 		return p
-	case <-time.After(testWait):
+	case <-time.After(sessiontest.Wait):
 		t.Fatal("no deliver_sm reached the ESME")
 		return nil
 	}
@@ -238,7 +239,7 @@ func TestGatewayWholePath(t *testing.T) {
 				MORoutes: []MORoute{{Prefix: "12345", Account: "acme"}},
 			},
 		}, st)
-		eventually(t, "the upstream bind", func() bool { return g.Upstreams()[0].Status.State == ClientBound })
+		sessiontest.Eventually(t, "the upstream bind", func() bool { return g.Upstreams()[0].Status.State == ClientBound })
 		events, cancel := g.Subscribe("acme")
 		defer cancel()
 
@@ -264,14 +265,14 @@ func TestGatewayWholePath(t *testing.T) {
 		if src, dst := p.Fields()[pdufield.SourceAddr].String(), p.Fields()[pdufield.DestinationAddr].String(); src != "447700900123" || dst != "12345" {
 			t.Errorf("receipt from %s to %s, want from the destination to the source", src, dst)
 		}
-		m, err := st.GetMessage(testCtx(t), ourID)
+		m, err := st.GetMessage(sessiontest.Ctx(t), ourID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if m.Status != pdu.DELIVERED || m.Parts[0].UpstreamID != "SIM0001" || m.Parts[0].Upstream != "sim" || m.Account != "acme" {
 			t.Errorf("stored message: status %v, part %+v, account %q", m.Status, m.Parts[0], m.Account)
 		}
-		rcs, err := st.ListReceipts(testCtx(t), ourID)
+		rcs, err := st.ListReceipts(sessiontest.Ctx(t), ourID)
 		if err != nil || len(rcs) != 1 || rcs[0].State != pdu.DELIVERED || rcs[0].UpstreamID != "SIM0001" {
 			t.Errorf("receipts = %+v, %v", rcs, err)
 		}
@@ -280,7 +281,7 @@ func TestGatewayWholePath(t *testing.T) {
 			if e.Kind != EventReceipt || e.MessageID != ourID || e.Status != pdu.DELIVERED {
 				t.Errorf("event %+v", e)
 			}
-		case <-time.After(testWait):
+		case <-time.After(sessiontest.Wait):
 			t.Error("no receipt event for the subscriber")
 		}
 		if subs := sim.Submits(); len(subs) != 1 || string(subs[0].ShortMessage) != "hello" || subs[0].RegisteredDelivery != 1 {
@@ -294,7 +295,7 @@ func TestGatewayWholePath(t *testing.T) {
 		}
 
 		// An MO from the upstream reaches the account it routes to.
-		ctx := testCtx(t)
+		ctx := sessiontest.Ctx(t)
 		status, err := sim.SendMO(ctx, &pdu.DeliverSM{SourceAddr: "447700900555", DestinationAddr: "12345", ShortMessage: []byte("STOP")})
 		if err != nil || status != pdu.ESME_ROK {
 			t.Fatalf("MO answered %v %v", status, err)
@@ -327,8 +328,8 @@ func TestGatewayDurableRestart(t *testing.T) {
 		}
 		st1 := open()
 		_, addr1, stop1 := startGateway(t, cfg, st1)
-		e := bindESME(t, addr1, newRecorder(), session.Config{}, session.BindTransceiver, "acme", "secret")
-		resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "12345", DestinationAddr: "447700900123", RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, ShortMessage: []byte("durable")})
+		e := sessiontest.BindESME(t, addr1, sessiontest.NewRecorder(), session.Config{}, session.BindTransceiver, "acme", "secret")
+		resp, err := e.Send(sessiontest.Ctx(t), &pdu.SubmitSM{SourceAddr: "12345", DestinationAddr: "447700900123", RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, ShortMessage: []byte("durable")})
 		if err != nil {
 			t.Fatalf("submit while the upstream is down: %v", err)
 		}
@@ -341,15 +342,13 @@ func TestGatewayDurableRestart(t *testing.T) {
 		st2 := open()
 		g2, addr2, _ := startGateway(t, cfg, st2)
 		sim := startSim(t, upAddr, smscsim.Options{})
-		eventually(t, "the message to be submitted upstream", func() bool { return len(sim.Submits()) == 1 })
-		rx := newRecorder()
-		bindESME(t, addr2, rx, session.Config{}, session.BindReceiver, "acme", "secret")
-		eventually(t, "the receipt to reach the ESME", func() bool {
-			rx.mu.Lock()
-			defer rx.mu.Unlock()
-			return len(rx.requests) == 1
+		sessiontest.Eventually(t, "the message to be submitted upstream", func() bool { return len(sim.Submits()) == 1 })
+		rx := sessiontest.NewRecorder()
+		sessiontest.BindESME(t, addr2, rx, session.Config{}, session.BindReceiver, "acme", "secret")
+		sessiontest.Eventually(t, "the receipt to reach the ESME", func() bool {
+			return len(rx.Requests()) == 1
 		})
-		info, err := dlr.FromDeliverSM(rx.requests[0].Body.(*pdu.DeliverSM))
+		info, err := dlr.FromDeliverSM(rx.Requests()[0].Body.(*pdu.DeliverSM))
 		if err != nil || info.MessageID != ourID || info.State != pdu.DELIVERED {
 			t.Errorf("receipt %+v %v, want %s DELIVERED", info, err, ourID)
 		}
@@ -358,7 +357,7 @@ func TestGatewayDurableRestart(t *testing.T) {
 		if n := len(sim.Submits()); n != 1 {
 			t.Errorf("the upstream saw %d submissions, want 1", n)
 		}
-		if n, err := st2.QueueLen(testCtx(t), store.Queue{Kind: store.SubmitQueue, Name: "sim"}); err != nil || n != 0 {
+		if n, err := st2.QueueLen(sessiontest.Ctx(t), store.Queue{Kind: store.SubmitQueue, Name: "sim"}); err != nil || n != 0 {
 			t.Errorf("submit queue length %d, %v; want 0", n, err)
 		}
 		if g2.Upstreams()[0].QueueDepth != 0 {
@@ -403,16 +402,16 @@ func TestGatewayResubmitsLostPDUs(t *testing.T) {
 		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
 		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
 	}, st)
-	e := bindESME(t, addr, newRecorder(), session.Config{}, session.BindTransmitter, "acme", "secret")
+	e := sessiontest.BindESME(t, addr, sessiontest.NewRecorder(), session.Config{}, session.BindTransmitter, "acme", "secret")
 	ids := map[string]bool{}
 	for i := range n {
-		resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: fmt.Sprint("4477009000", i), ShortMessage: []byte(fmt.Sprint(i))})
+		resp, err := e.Send(sessiontest.Ctx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: fmt.Sprint("4477009000", i), ShortMessage: []byte(fmt.Sprint(i))})
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids[resp.Body.(*pdu.SubmitSMResp).MessageID] = true
 	}
-	eventually(t, "the lost submissions to be sent again", func() bool { return len(sim.Submits()) == 2*n })
+	sessiontest.Eventually(t, "the lost submissions to be sent again", func() bool { return len(sim.Submits()) == 2*n })
 	lost := st.recorded()
 	if len(lost) != n {
 		t.Fatalf("lost PDUs recorded = %d entries; want %d", len(lost), n)
@@ -423,8 +422,8 @@ func TestGatewayResubmitsLostPDUs(t *testing.T) {
 		}
 	}
 	for id := range ids {
-		eventually(t, "the message to be enroute", func() bool {
-			m, err := st.GetMessage(testCtx(t), id)
+		sessiontest.Eventually(t, "the message to be enroute", func() bool {
+			m, err := st.GetMessage(sessiontest.Ctx(t), id)
 			return err == nil && m.Status == pdu.ENROUTE && strings.HasPrefix(m.Parts[0].UpstreamID, "SIM")
 		})
 	}
@@ -445,23 +444,21 @@ func TestGatewayReceiptBeforeResp(t *testing.T) {
 		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
 		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
 	}, st)
-	rx := newRecorder()
-	e := bindESME(t, addr, rx, session.Config{}, session.BindTransceiver, "acme", "secret")
-	resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, ShortMessage: []byte("early")})
+	rx := sessiontest.NewRecorder()
+	e := sessiontest.BindESME(t, addr, rx, session.Config{}, session.BindTransceiver, "acme", "secret")
+	resp, err := e.Send(sessiontest.Ctx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, ShortMessage: []byte("early")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ourID := resp.Body.(*pdu.SubmitSMResp).MessageID
-	eventually(t, "the early receipt to reach the ESME", func() bool {
-		rx.mu.Lock()
-		defer rx.mu.Unlock()
-		return len(rx.requests) == 1
+	sessiontest.Eventually(t, "the early receipt to reach the ESME", func() bool {
+		return len(rx.Requests()) == 1
 	})
-	info, err := dlr.FromDeliverSM(rx.requests[0].Body.(*pdu.DeliverSM))
+	info, err := dlr.FromDeliverSM(rx.Requests()[0].Body.(*pdu.DeliverSM))
 	if err != nil || info.MessageID != ourID || info.State != pdu.DELIVERED {
 		t.Errorf("receipt %+v %v, want %s DELIVERED", info, err, ourID)
 	}
-	m, err := st.GetMessage(testCtx(t), ourID)
+	m, err := st.GetMessage(sessiontest.Ctx(t), ourID)
 	if err != nil || m.Status != pdu.DELIVERED {
 		t.Errorf("stored message %+v %v, want DELIVERED", m, err)
 	}
@@ -477,7 +474,7 @@ func TestGatewayStoreAccountsAndRoutes(t *testing.T) {
 		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
 		Routing:   RouterConfig{Routes: []Route{{Prefix: "44", Upstream: "sim"}}},
 	}, st)
-	ctx := testCtx(t)
+	ctx := sessiontest.Ctx(t)
 	if _, err := bindESMEErr(t, addr, "newbie", "pw1"); !errors.Is(err, pdu.ESME_RINVPASWD) {
 		t.Fatalf("bind before the account exists: %v, want ESME_RINVPASWD (as a wrong password)", err)
 	}
@@ -494,12 +491,12 @@ func TestGatewayStoreAccountsAndRoutes(t *testing.T) {
 	if _, err := bindESMEErr(t, addr, "newbie", "wrong"); !errors.Is(err, pdu.ESME_RINVPASWD) {
 		t.Errorf("wrong password: %v", err)
 	}
-	e := bindESME(t, addr, newRecorder(), session.Config{}, session.BindTransmitter, "newbie", "pw1")
+	e := sessiontest.BindESME(t, addr, sessiontest.NewRecorder(), session.Config{}, session.BindTransmitter, "newbie", "pw1")
 	if _, err := bindESMEWith(t, addr, session.BindReceiver, "newbie", "pw1"); !errors.Is(err, pdu.ESME_RBINDFAIL) {
 		t.Errorf("receiver bind of a transmitter-only account: %v, want ESME_RBINDFAIL", err)
 	}
 
-	ctx = testCtx(t) // the binds above had their own deadlines
+	ctx = sessiontest.Ctx(t) // the binds above had their own deadlines
 	sm := &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "33612345678", ShortMessage: []byte("x")}
 	if _, err := e.Send(ctx, sm); !errors.Is(err, pdu.ESME_RINVDSTADR) {
 		t.Fatalf("submit before the route: %v, want ESME_RINVDSTADR", err)
@@ -522,13 +519,13 @@ func TestGatewayStoreAccountsAndRoutes(t *testing.T) {
 	if _, err := e.Send(ctx, sm); err != nil {
 		t.Fatalf("submit after the route: %v", err)
 	}
-	eventually(t, "the message to reach the upstream", func() bool { return len(sim.Submits()) == 1 })
+	sessiontest.Eventually(t, "the message to reach the upstream", func() bool { return len(sim.Submits()) == 1 })
 }
 
 func bindESMEWith(t *testing.T, addr string, bt session.BindType, id, pw string) (*session.Session, error) {
 	t.Helper()
-	s := dialESME(t, addr, newRecorder(), session.Config{})
-	_, err := s.Bind(testCtx(t), bt, session.BindParams{SystemID: id, Password: pw})
+	s := sessiontest.DialESME(t, addr, sessiontest.NewRecorder(), session.Config{})
+	_, err := s.Bind(sessiontest.Ctx(t), bt, session.BindParams{SystemID: id, Password: pw})
 	return s, err
 }
 
@@ -546,7 +543,7 @@ func TestGatewaySubmitLongText(t *testing.T) {
 		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
 		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
 	}, st)
-	ctx := testCtx(t)
+	ctx := sessiontest.Ctx(t)
 	text := strings.Repeat("0123456789", 40)
 	m, err := g.Submit(ctx, Submission{Account: "api", Source: store.Address{Addr: "INFO"}, Destination: store.Address{Addr: "+447700900123"}, Text: text, RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal})
 	if err != nil {
@@ -555,7 +552,7 @@ func TestGatewaySubmitLongText(t *testing.T) {
 	if len(m.Parts) != 3 || m.Destination != (store.Address{TON: pdu.TONInternational, NPI: pdu.NPIISDN, Addr: "447700900123"}) || m.Source.TON != pdu.TONAlphanumeric {
 		t.Fatalf("message: %d parts, destination %+v, source %+v; want 3 parts (153+153+94 GSM characters)", len(m.Parts), m.Destination, m.Source)
 	}
-	eventually(t, "every part to be submitted and delivered", func() bool {
+	sessiontest.Eventually(t, "every part to be submitted and delivered", func() bool {
 		got, err := st.GetMessage(ctx, m.ID)
 		return err == nil && got.Status == pdu.DELIVERED
 	})
@@ -612,7 +609,7 @@ func TestGatewayForwardsSchedule(t *testing.T) {
 		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
 		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
 	}, st)
-	ctx := testCtx(t)
+	ctx := sessiontest.Ctx(t)
 	at := time.Now().Add(2 * time.Hour).Truncate(time.Second)
 	m, err := g.Submit(ctx, Submission{Account: "api", Source: store.Address{Addr: "INFO"}, Destination: store.Address{Addr: "447700900123"}, Text: "later", Schedule: at})
 	if err != nil {
@@ -621,14 +618,14 @@ func TestGatewayForwardsSchedule(t *testing.T) {
 	if got, err := st.GetMessage(ctx, m.ID); err != nil || !got.Schedule.Equal(at) {
 		t.Fatalf("stored schedule %v, %v; want %v", got.Schedule, err, at)
 	}
-	e := bindESME(t, addr, newRecorder(), session.Config{}, session.BindTransmitter, "acme", "secret")
+	e := sessiontest.BindESME(t, addr, sessiontest.NewRecorder(), session.Config{}, session.BindTransmitter, "acme", "secret")
 	sent := time.Now()
 	for _, sched := range []string{"000000010000000R", ""} {
 		if _, err := e.Send(ctx, &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "447700900456", ScheduleDeliveryTime: sched, ShortMessage: []byte("at " + sched)}); err != nil {
 			t.Fatalf("submit_sm with schedule %q: %v", sched, err)
 		}
 	}
-	eventually(t, "three submit_sm upstream", func() bool { return len(sim.Submits()) == 3 })
+	sessiontest.Eventually(t, "three submit_sm upstream", func() bool { return len(sim.Submits()) == 3 })
 	for _, sm := range sim.Submits() {
 		got, err := pdu.ParseTime(sm.ScheduleDeliveryTime, time.Now())
 		switch string(sm.ShortMessage) {
@@ -660,32 +657,30 @@ func TestGatewayRejectedPart(t *testing.T) {
 		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
 		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
 	}, st)
-	rx := newRecorder()
-	e := bindESME(t, addr, rx, session.Config{}, session.BindTransceiver, "acme", "secret")
-	resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, ShortMessage: []byte("no")})
+	rx := sessiontest.NewRecorder()
+	e := sessiontest.BindESME(t, addr, rx, session.Config{}, session.BindTransceiver, "acme", "secret")
+	resp, err := e.Send(sessiontest.Ctx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, ShortMessage: []byte("no")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ourID := resp.Body.(*pdu.SubmitSMResp).MessageID
-	eventually(t, "the failure receipt", func() bool {
-		rx.mu.Lock()
-		defer rx.mu.Unlock()
-		return len(rx.requests) == 1
+	sessiontest.Eventually(t, "the failure receipt", func() bool {
+		return len(rx.Requests()) == 1
 	})
-	info, err := dlr.FromDeliverSM(rx.requests[0].Body.(*pdu.DeliverSM))
+	info, err := dlr.FromDeliverSM(rx.Requests()[0].Body.(*pdu.DeliverSM))
 	if err != nil || info.MessageID != ourID || info.State != pdu.REJECTED {
 		t.Errorf("receipt %+v %v, want %s REJECTED", info, err, ourID)
 	}
-	m, err := st.GetMessage(testCtx(t), ourID)
+	m, err := st.GetMessage(sessiontest.Ctx(t), ourID)
 	if err != nil || m.Status != pdu.REJECTED || m.Parts[0].Error != uint32(pdu.ESME_RINVDSTADR) {
 		t.Errorf("stored %+v %v", m, err)
 	}
 	// Queried over SMPP, the message reports its state.
-	qr, err := e.Send(testCtx(t), &pdu.QuerySM{MessageID: ourID, SourceAddr: "1"})
+	qr, err := e.Send(sessiontest.Ctx(t), &pdu.QuerySM{MessageID: ourID, SourceAddr: "1"})
 	if err != nil || qr.Body.(*pdu.QuerySMResp).MessageState != pdu.REJECTED {
 		t.Errorf("query_sm: %+v %v", qr.Body, err)
 	}
-	if _, err := e.Send(testCtx(t), &pdu.QuerySM{MessageID: "nope", SourceAddr: "1"}); !errors.Is(err, pdu.ESME_RQUERYFAIL) {
+	if _, err := e.Send(sessiontest.Ctx(t), &pdu.QuerySM{MessageID: "nope", SourceAddr: "1"}); !errors.Is(err, pdu.ESME_RQUERYFAIL) {
 		t.Errorf("query_sm of an unknown id: %v", err)
 	}
 }
@@ -701,36 +696,34 @@ func TestGatewayHoldsUntilReceiverBinds(t *testing.T) {
 		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
 		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
 	}, st)
-	tx := bindESME(t, addr, newRecorder(), session.Config{}, session.BindTransmitter, "acme", "secret")
-	resp, err := tx.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, ShortMessage: []byte("m")})
+	tx := sessiontest.BindESME(t, addr, sessiontest.NewRecorder(), session.Config{}, session.BindTransmitter, "acme", "secret")
+	resp, err := tx.Send(sessiontest.Ctx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, ShortMessage: []byte("m")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ourID := resp.Body.(*pdu.SubmitSMResp).MessageID
 	q := store.Queue{Kind: store.DeliverQueue, Name: "acme"}
-	eventually(t, "the receipt to wait for the account", func() bool {
-		n, err := st.QueueLen(testCtx(t), q)
+	sessiontest.Eventually(t, "the receipt to wait for the account", func() bool {
+		n, err := st.QueueLen(sessiontest.Ctx(t), q)
 		return err == nil && n == 1
 	})
-	rx := newRecorder()
-	bindESME(t, addr, rx, session.Config{}, session.BindReceiver, "acme", "secret")
-	eventually(t, "the held receipt to reach the receiver", func() bool {
-		rx.mu.Lock()
-		defer rx.mu.Unlock()
-		return len(rx.requests) == 1
+	rx := sessiontest.NewRecorder()
+	sessiontest.BindESME(t, addr, rx, session.Config{}, session.BindReceiver, "acme", "secret")
+	sessiontest.Eventually(t, "the held receipt to reach the receiver", func() bool {
+		return len(rx.Requests()) == 1
 	})
-	info, err := dlr.FromDeliverSM(rx.requests[0].Body.(*pdu.DeliverSM))
+	info, err := dlr.FromDeliverSM(rx.Requests()[0].Body.(*pdu.DeliverSM))
 	if err != nil || info.MessageID != ourID || info.State != pdu.DELIVERED {
 		t.Errorf("receipt %+v %v, want %s DELIVERED", info, err, ourID)
 	}
-	eventually(t, "the delivery queue to empty", func() bool {
-		n, err := st.QueueLen(testCtx(t), q)
+	sessiontest.Eventually(t, "the delivery queue to empty", func() bool {
+		n, err := st.QueueLen(sessiontest.Ctx(t), q)
 		return err == nil && n == 0
 	})
 }
 
 // TestGatewayDeliversBurst: more MO than the session window, queued while the account is away, all
-// reach its bind once it binds (bounded: 300 messages, testWait).
+// reach its bind once it binds (bounded: 300 messages, sessiontest.Wait).
 func TestGatewayDeliversBurst(t *testing.T) {
 	const n = 300
 	st := newEmbedded(t)
@@ -746,24 +739,20 @@ func TestGatewayDeliversBurst(t *testing.T) {
 	if st := deliverNow(g.inbound, "up", session.Request{Body: &pdu.DataSM{}}); st != pdu.ESME_RINVCMDID {
 		t.Errorf("data_sm from upstream: %v", st)
 	}
-	rx := newRecorder()
-	bindESME(t, addr, rx, session.Config{}, session.BindTransceiver, "acme", "secret")
-	eventually(t, "every queued MO to be delivered", func() bool {
-		rx.mu.Lock()
-		defer rx.mu.Unlock()
-		return len(rx.requests) == n
+	rx := sessiontest.NewRecorder()
+	sessiontest.BindESME(t, addr, rx, session.Config{}, session.BindTransceiver, "acme", "secret")
+	sessiontest.Eventually(t, "every queued MO to be delivered", func() bool {
+		return len(rx.Requests()) == n
 	})
 	got := map[string]bool{}
-	rx.mu.Lock()
-	for _, req := range rx.requests {
+	for _, req := range rx.Requests() {
 		got[string(req.Body.(*pdu.DeliverSM).ShortMessage)] = true
 	}
-	rx.mu.Unlock()
 	if len(got) != n {
 		t.Errorf("%d distinct MO delivered, want %d", len(got), n)
 	}
-	eventually(t, "the delivery queue to empty", func() bool {
-		n, err := st.QueueLen(testCtx(t), store.Queue{Kind: store.DeliverQueue, Name: "acme"})
+	sessiontest.Eventually(t, "the delivery queue to empty", func() bool {
+		n, err := st.QueueLen(sessiontest.Ctx(t), store.Queue{Kind: store.DeliverQueue, Name: "acme"})
 		return err == nil && n == 0
 	})
 }

@@ -25,6 +25,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/gateway/session/sessiontest"
 	"github.com/smppgw/smppgw/pdu"
 )
 
@@ -40,22 +41,22 @@ func TestBindRefusals(t *testing.T) {
 		{"mallory", "secret", pdu.ESME_RINVPASWD}, // unknown system_id: told apart only in our log
 	}
 	for _, c := range cases {
-		s := dialESME(t, addr, nil, session.Config{})
-		_, err := s.Bind(testCtx(t), session.BindTransceiver, session.BindParams{SystemID: c.id, Password: c.pw})
+		s := sessiontest.DialESME(t, addr, nil, session.Config{})
+		_, err := s.Bind(sessiontest.Ctx(t), session.BindTransceiver, session.BindParams{SystemID: c.id, Password: c.pw})
 		if !errors.Is(err, c.want) {
 			t.Errorf("bind %s/%s: %v, want %v", c.id, c.pw, err, c.want)
 		}
 		// A refused bind leaves the connection open for another try.
-		if _, err := s.Bind(testCtx(t), session.BindTransceiver, session.BindParams{SystemID: "alice", Password: "secret"}); err != nil {
+		if _, err := s.Bind(sessiontest.Ctx(t), session.BindTransceiver, session.BindParams{SystemID: "alice", Password: "secret"}); err != nil {
 			t.Fatalf("retry after %v: %v", c.want, err)
 		}
-		if err := s.Unbind(testCtx(t)); err != nil {
+		if err := s.Unbind(sessiontest.Ctx(t)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	bindESME(t, addr, nil, session.Config{}, session.BindTransmitter, "alice", "secret")
-	s := dialESME(t, addr, nil, session.Config{})
-	if _, err := s.Bind(testCtx(t), session.BindReceiver, session.BindParams{SystemID: "alice", Password: "secret"}); !errors.Is(err, pdu.ESME_RALYBND) {
+	sessiontest.BindESME(t, addr, nil, session.Config{}, session.BindTransmitter, "alice", "secret")
+	s := sessiontest.DialESME(t, addr, nil, session.Config{})
+	if _, err := s.Bind(sessiontest.Ctx(t), session.BindReceiver, session.BindParams{SystemID: "alice", Password: "secret"}); !errors.Is(err, pdu.ESME_RALYBND) {
 		t.Fatalf("bind beyond max_binds: %v", err)
 	}
 }
@@ -69,20 +70,20 @@ func TestAccountRestrictions(t *testing.T) {
 	near.Throughput = 2
 	_, addr := startServer(t, ServerConfig{}, &acceptSink{}, far, near)
 
-	s := dialESME(t, addr, nil, session.Config{})
-	if _, err := s.Bind(testCtx(t), session.BindTransmitter, session.BindParams{SystemID: "far", Password: "pw"}); !errors.Is(err, pdu.ESME_RBINDFAIL) {
+	s := sessiontest.DialESME(t, addr, nil, session.Config{})
+	if _, err := s.Bind(sessiontest.Ctx(t), session.BindTransmitter, session.BindParams{SystemID: "far", Password: "pw"}); !errors.Is(err, pdu.ESME_RBINDFAIL) {
 		t.Fatalf("bind from outside the allow-list: %v", err)
 	}
-	if _, err := s.Bind(testCtx(t), session.BindReceiver, session.BindParams{SystemID: "near", Password: "pw"}); !errors.Is(err, pdu.ESME_RBINDFAIL) {
+	if _, err := s.Bind(sessiontest.Ctx(t), session.BindReceiver, session.BindParams{SystemID: "near", Password: "pw"}); !errors.Is(err, pdu.ESME_RBINDFAIL) {
 		t.Fatalf("bind type not allowed: %v", err)
 	}
-	if _, err := s.Bind(testCtx(t), session.BindTransmitter, session.BindParams{SystemID: "near", Password: "pw"}); err != nil {
+	if _, err := s.Bind(sessiontest.Ctx(t), session.BindTransmitter, session.BindParams{SystemID: "near", Password: "pw"}); err != nil {
 		t.Fatal(err)
 	}
 	// A burst of 2 per second, then ESME_RTHROTTLED.
 	var throttled int
 	for range 4 {
-		if _, err := s.Send(testCtx(t), submit("1")); errors.Is(err, pdu.ESME_RTHROTTLED) {
+		if _, err := s.Send(sessiontest.Ctx(t), submit("1")); errors.Is(err, pdu.ESME_RTHROTTLED) {
 			throttled++
 		} else if err != nil {
 			t.Fatal(err)
@@ -122,11 +123,11 @@ func TestFailureTrackerBacksOff(t *testing.T) {
 func TestRepeatedBindFailuresAreSlowed(t *testing.T) {
 	const base = 40 * time.Millisecond
 	_, addr := startServer(t, ServerConfig{FailureDelay: base, FailureDelayMax: time.Second}, &acceptSink{}, testAccount(t, "alice", "secret"))
-	s := dialESME(t, addr, nil, session.Config{})
+	s := sessiontest.DialESME(t, addr, nil, session.Config{})
 	var took []time.Duration
 	for range 3 {
 		start := time.Now()
-		if _, err := s.Bind(testCtx(t), session.BindTransceiver, session.BindParams{SystemID: "alice", Password: "guess"}); !errors.Is(err, pdu.ESME_RINVPASWD) {
+		if _, err := s.Bind(sessiontest.Ctx(t), session.BindTransceiver, session.BindParams{SystemID: "alice", Password: "guess"}); !errors.Is(err, pdu.ESME_RINVPASWD) {
 			t.Fatal(err)
 		}
 		took = append(took, time.Since(start))
@@ -204,11 +205,11 @@ func TestTLSBind(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Unbind(context.Background()) })
-	if err := c.AwaitBound(testCtx(t)); err != nil {
+	if err := c.AwaitBound(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	if err := c.Submit(testCtx(t), submit("1"), func(_ session.Response, err error) { done <- err }); err != nil {
+	if err := c.Submit(sessiontest.Ctx(t), submit("1"), func(_ session.Response, err error) { done <- err }); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
@@ -222,7 +223,7 @@ func TestTLSBind(t *testing.T) {
 	}
 	bad.Start()
 	t.Cleanup(func() { bad.Unbind(context.Background()) })
-	eventually(t, "a failed TLS bind", func() bool { return bad.Status().BindErrors > 0 })
+	sessiontest.Eventually(t, "a failed TLS bind", func() bool { return bad.Status().BindErrors > 0 })
 	if st := bad.Status(); st.Binds != 0 || !strings.Contains(st.LastError, "certificate") {
 		t.Fatalf("untrusted server: %+v", st)
 	}
@@ -240,12 +241,12 @@ func TestOutbind(t *testing.T) {
 	}
 	t.Cleanup(func() { c.Unbind(context.Background()) })
 	if st := c.Status().State; st != ClientWaiting {
-		eventually(t, "waiting for outbind", func() bool { return c.Status().State == ClientWaiting })
+		sessiontest.Eventually(t, "waiting for outbind", func() bool { return c.Status().State == ClientWaiting })
 	}
 	srv, _ := startServer(t, ServerConfig{SystemID: "smsc"}, &acceptSink{}, testAccount(t, "alice", "secret"))
 
 	// A wrong outbind password is refused by the ESME.
-	s, err := srv.Outbind(testCtx(t), OutbindConfig{Address: c.OutbindAddr().String(), Password: "nope"})
+	s, err := srv.Outbind(sessiontest.Ctx(t), OutbindConfig{Address: c.OutbindAddr().String(), Password: "nope"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,18 +255,18 @@ func TestOutbind(t *testing.T) {
 		t.Fatal("bound after a bad outbind")
 	}
 
-	s, err = srv.Outbind(testCtx(t), OutbindConfig{Address: c.OutbindAddr().String(), Password: "ob"})
+	s, err = srv.Outbind(sessiontest.Ctx(t), OutbindConfig{Address: c.OutbindAddr().String(), Password: "ob"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.AwaitBound(testCtx(t)); err != nil {
+	if err := c.AwaitBound(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "server side bound", func() bool { return s.State() == session.StateBound })
+	sessiontest.Eventually(t, "server side bound", func() bool { return s.State() == session.StateBound })
 	if got := srv.SessionsFor("alice"); len(got) != 1 || got[0] != s {
 		t.Fatalf("registry %v", got)
 	}
-	if _, err := s.Send(testCtx(t), &pdu.DeliverSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("mo")}); err != nil {
+	if _, err := s.Send(sessiontest.Ctx(t), &pdu.DeliverSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("mo")}); err != nil {
 		t.Fatal(err)
 	}
 	if req := <-delivered; string(req.Body.(*pdu.DeliverSM).ShortMessage) != "mo" {
@@ -273,7 +274,7 @@ func TestOutbind(t *testing.T) {
 	}
 	// The client submits on the session it bound through the outbind.
 	done := make(chan error, 1)
-	c.Submit(testCtx(t), submit("9"), func(_ session.Response, err error) { done <- err })
+	c.Submit(sessiontest.Ctx(t), submit("9"), func(_ session.Response, err error) { done <- err })
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -281,29 +282,29 @@ func TestOutbind(t *testing.T) {
 
 func TestServerShutdownUnbindsAndReportsLost(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{Session: session.Config{UnbindTimeout: 100 * time.Millisecond}}, &acceptSink{}, testAccount(t, "alice", "secret"))
-	rec := newRecorder()
-	rec.onRequest = func(*session.Session, session.Request) {} // never answers deliver_sm
-	c := bindESME(t, addr, rec, session.Config{}, session.BindTransceiver, "alice", "secret")
-	other := newRecorder()
-	bindESME(t, addr, other, session.Config{}, session.BindTransmitter, "alice", "secret")
-	eventually(t, "two binds", func() bool { return len(srv.SessionsFor("alice")) == 2 })
+	rec := sessiontest.NewRecorder()
+	rec.OnRequest = func(*session.Session, session.Request) {} // never answers deliver_sm
+	c := sessiontest.BindESME(t, addr, rec, session.Config{}, session.BindTransceiver, "alice", "secret")
+	other := sessiontest.NewRecorder()
+	sessiontest.BindESME(t, addr, other, session.Config{}, session.BindTransmitter, "alice", "secret")
+	sessiontest.Eventually(t, "two binds", func() bool { return len(srv.SessionsFor("alice")) == 2 })
 	var ss *session.Session
 	for _, s := range srv.SessionsFor("alice") {
 		if s.BindType() == session.BindTransceiver {
 			ss = s
 		}
 	}
-	if err := ss.SendAsync(testCtx(t), &pdu.DeliverSM{SourceAddr: "1", DestinationAddr: "2"}, nil); err != nil {
+	if err := ss.SendAsync(sessiontest.Ctx(t), &pdu.DeliverSM{SourceAddr: "1", DestinationAddr: "2"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "deliver_sm received", func() bool { rec.mu.Lock(); defer rec.mu.Unlock(); return len(rec.requests) == 1 })
-	if err := srv.Shutdown(testCtx(t)); err != nil {
+	sessiontest.Eventually(t, "deliver_sm received", func() bool { return len(rec.Requests()) == 1 })
+	if err := srv.Shutdown(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	if reason, _ := other.waitEnded(t); !errors.Is(reason, session.ErrPeerUnbound) {
+	if reason, _ := other.WaitEnded(t); !errors.Is(reason, session.ErrPeerUnbound) {
 		t.Fatalf("other bind: %v", reason)
 	}
-	rec.waitEnded(t)
+	rec.WaitEnded(t)
 	// The one deliver_sm it never answered is the session's one lost PDU.
 	if in := ss.Info(); in.Lost != 1 {
 		t.Fatalf("lost %d", in.Lost)
@@ -334,7 +335,7 @@ func TestFiorixTransmitter(t *testing.T) {
 		if st.Status() != fsmpp.Connected {
 			t.Fatalf("fiorix bind: %v %v", st.Status(), st.Error())
 		}
-	case <-time.After(testWait):
+	case <-time.After(sessiontest.Wait):
 		t.Fatal("fiorix did not bind")
 	}
 	for i, text := range []string{"one", "two", "three"} {
@@ -430,12 +431,12 @@ func TestTLSRequiresClientCertificate(t *testing.T) {
 		if withCert {
 			tc.CertFile, tc.KeyFile = cert, key
 		}
-		conn, err := dial(testCtx(t), addr, tc, time.Second)
+		conn, err := dial(sessiontest.Ctx(t), addr, tc, time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
 		s := session.New(conn, session.Options{Role: session.RoleESME, Logger: zerolog.Nop()})
-		_, err = s.Bind(testCtx(t), session.BindTransmitter, session.BindParams{SystemID: "alice", Password: "secret"})
+		_, err = s.Bind(sessiontest.Ctx(t), session.BindTransmitter, session.BindParams{SystemID: "alice", Password: "secret"})
 		if withCert != (err == nil) {
 			t.Fatalf("client certificate %v: bind %v", withCert, err)
 		}
@@ -454,11 +455,11 @@ func TestRebindRightAfterUnbind(t *testing.T) {
 	acct.MaxBinds = 1
 	_, addr := startServer(t, ServerConfig{}, &acceptSink{}, acct)
 	for i := range 50 {
-		s := dialESME(t, addr, nil, session.Config{})
-		if _, err := s.Bind(testCtx(t), session.BindTransceiver, session.BindParams{SystemID: "alice", Password: "secret"}); err != nil {
+		s := sessiontest.DialESME(t, addr, nil, session.Config{})
+		if _, err := s.Bind(sessiontest.Ctx(t), session.BindTransceiver, session.BindParams{SystemID: "alice", Password: "secret"}); err != nil {
 			t.Fatalf("bind %d: %v", i, err)
 		}
-		if err := s.Unbind(testCtx(t)); err != nil {
+		if err := s.Unbind(sessiontest.Ctx(t)); err != nil {
 			t.Fatalf("unbind %d: %v", i, err)
 		}
 	}
@@ -467,11 +468,11 @@ func TestRebindRightAfterUnbind(t *testing.T) {
 func TestBindAndSubmit(t *testing.T) {
 	sink := &acceptSink{}
 	srv, addr := startServer(t, ServerConfig{}, sink, testAccount(t, "alice", "secret"))
-	s := bindESME(t, addr, nil, session.Config{}, session.BindTransceiver, "alice", "secret")
+	s := sessiontest.BindESME(t, addr, nil, session.Config{}, session.BindTransceiver, "alice", "secret")
 	if s.State() != session.StateBound || s.BindType() != session.BindTransceiver {
 		t.Fatalf("state %v %v", s.State(), s.BindType())
 	}
-	resp, err := s.Send(testCtx(t), submit("4479"))
+	resp, err := s.Send(sessiontest.Ctx(t), submit("4479"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,7 +484,7 @@ func TestBindAndSubmit(t *testing.T) {
 	if in.SystemID != "alice" || in.PeerSystemID != "smppgw" || in.PDUsOut != 2 || in.PDUsIn != 2 || in.WindowUsed != 0 {
 		t.Fatalf("client info %+v", in)
 	}
-	eventually(t, "server registry", func() bool { return len(srv.SessionsFor("alice")) == 1 })
+	sessiontest.Eventually(t, "server registry", func() bool { return len(srv.SessionsFor("alice")) == 1 })
 	ss := srv.SessionsFor("alice")[0]
 	if got := ss.Info(); got.SystemID != "alice" || got.BindType != session.BindTransceiver || got.Role != session.RoleSMSC {
 		t.Fatalf("server info %+v", got)
@@ -495,34 +496,34 @@ func TestBindAndSubmit(t *testing.T) {
 
 func TestUnbindFromESME(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{}, &acceptSink{}, testAccount(t, "alice", "secret"))
-	rec := newRecorder()
-	s := bindESME(t, addr, rec, session.Config{}, session.BindTransceiver, "alice", "secret")
-	eventually(t, "registry", func() bool { return len(srv.SessionsFor("alice")) == 1 })
+	rec := sessiontest.NewRecorder()
+	s := sessiontest.BindESME(t, addr, rec, session.Config{}, session.BindTransceiver, "alice", "secret")
+	sessiontest.Eventually(t, "registry", func() bool { return len(srv.SessionsFor("alice")) == 1 })
 	ss := srv.SessionsFor("alice")[0]
-	if err := s.Unbind(testCtx(t)); err != nil {
+	if err := s.Unbind(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	if reason, _ := rec.waitEnded(t); !errors.Is(reason, session.ErrUnbound) {
+	if reason, _ := rec.WaitEnded(t); !errors.Is(reason, session.ErrUnbound) {
 		t.Fatalf("client reason %v", reason)
 	}
 	<-ss.Done()
 	if !errors.Is(ss.Err(), session.ErrPeerUnbound) {
 		t.Fatalf("server reason %v", ss.Err())
 	}
-	eventually(t, "registry cleared", func() bool { return len(srv.SessionsFor("alice")) == 0 && len(srv.Sessions()) == 0 })
+	sessiontest.Eventually(t, "registry cleared", func() bool { return len(srv.SessionsFor("alice")) == 0 && len(srv.Sessions()) == 0 })
 }
 
 func TestServerToESMEDeliveryAndInfo(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{}, &acceptSink{}, testAccount(t, "alice", "secret"))
-	rec := newRecorder()
-	bindESME(t, addr, rec, session.Config{}, session.BindTransceiver, "alice", "secret")
-	eventually(t, "registry", func() bool { return len(srv.SessionsFor("alice")) == 1 })
+	rec := sessiontest.NewRecorder()
+	sessiontest.BindESME(t, addr, rec, session.Config{}, session.BindTransceiver, "alice", "secret")
+	sessiontest.Eventually(t, "registry", func() bool { return len(srv.SessionsFor("alice")) == 1 })
 	ss := srv.SessionsFor("alice")[0]
 	// The SMSC side may not submit.
-	if _, err := ss.Send(testCtx(t), submit("1")); !errors.Is(err, session.ErrNotBound) {
+	if _, err := ss.Send(sessiontest.Ctx(t), submit("1")); !errors.Is(err, session.ErrNotBound) {
 		t.Fatalf("smsc submit_sm: %v", err)
 	}
-	resp, err := ss.Send(testCtx(t), &pdu.DeliverSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("hi")})
+	resp, err := ss.Send(sessiontest.Ctx(t), &pdu.DeliverSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("hi")})
 	if err != nil || resp.Body.CommandID() != pdu.DeliverSMRespID {
 		t.Fatalf("deliver_sm: %+v %v", resp, err)
 	}
