@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+	"gopkg.in/yaml.v3"
+
 	"github.com/smppgw/smppgw/gateway/session"
 )
 
@@ -34,6 +37,10 @@ func TestServerConfigDefaults(t *testing.T) {
 		if err := tc.cfg.Validate(); err != nil {
 			t.Errorf("%s: Validate() = %v", tc.name, err)
 		}
+	}
+	ls := ServerConfig{Listeners: []ListenerConfig{{}, {TLS: &ServerTLSConfig{}}, {Address: "127.0.0.1:1"}}}.withDefaults().Listeners
+	if ls[0].Address != ":2775" || ls[1].Address != ":3550" || ls[2].Address != "127.0.0.1:1" {
+		t.Errorf("listener addresses %q, %q, %q; want :2775, :3550, 127.0.0.1:1", ls[0].Address, ls[1].Address, ls[2].Address)
 	}
 	if g := newBindGate(ServerConfig{CredentialCache: -1}.withDefaults()); g.cache != nil {
 		t.Error("credential_cache -1: the cache is still on")
@@ -206,5 +213,85 @@ func TestGatewayConfigDefaults(t *testing.T) {
 		if err := tc.cfg.Validate(); err == nil || !strings.HasPrefix(err.Error(), tc.field+": ") {
 			t.Errorf("Validate(%+v) = %v, want an error naming %s", tc.cfg, err, tc.field)
 		}
+	}
+}
+
+func TestRouterConfigValidate(t *testing.T) {
+	ups := []string{"a"}
+	for _, tc := range []struct {
+		cfg  RouterConfig
+		want string
+	}{
+		{RouterConfig{Routes: []Route{{Prefix: "1"}}}, "routes[0].upstream is required"},
+		{RouterConfig{Routes: []Route{{Upstream: "zz"}}}, `routes[0].upstream "zz" names no configured upstream`},
+		{RouterConfig{Routes: []Route{{Upstream: "a", Accounts: []string{""}}}}, "routes[0].accounts[0] is empty"},
+		{RouterConfig{MORoutes: []MORoute{{Prefix: "1"}}}, "mo_routes[0].account is required"},
+		{RouterConfig{DeliveryRetry: -1}, "delivery_retry"},
+		{RouterConfig{MaxDeliveryAttempts: -1}, "max_delivery_attempts"},
+		{RouterConfig{LongMessages: "smoke"}, "long_messages"},
+	} {
+		err := tc.cfg.Validate(ups)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Validate(%+v) = %v, want an error containing %q", tc.cfg, err, tc.want)
+		}
+	}
+	if err := (RouterConfig{Routes: []Route{{Upstream: "a"}}, MORoutes: []MORoute{{Account: "x"}}, LongMessages: "sar"}).Validate(ups); err != nil {
+		t.Errorf("valid config: %v", err)
+	}
+	dup := Config{Upstreams: []ClientConfig{simUpstream("a", "127.0.0.1:1"), simUpstream("a", "127.0.0.1:2")}}
+	if _, err := New(dup, newEmbedded(t), zerolog.Nop()); err == nil {
+		t.Error("New accepted two upstreams of the same name")
+	}
+}
+
+func TestConfigFromYAML(t *testing.T) {
+	const doc = `
+system_id: gw
+listeners:
+  - address: 127.0.0.1:2775
+  - address: 127.0.0.1:3550
+    tls: {cert_file: c.pem, key_file: k.pem}
+session: {window: 50, response_timeout: 3s, enquire_link: 45s, throttle_inbound: true}
+failure_delay: 500ms
+`
+	var sc ServerConfig
+	if err := yaml.Unmarshal([]byte(doc), &sc); err != nil {
+		t.Fatal(err)
+	}
+	if sc.SystemID != "gw" || len(sc.Listeners) != 2 || sc.Listeners[1].TLS.KeyFile != "k.pem" || sc.Session.Window != 50 ||
+		sc.Session.ResponseTimeout != 3*time.Second || sc.Session.EnquireLink != 45*time.Second || !sc.Session.ThrottleInbound || sc.FailureDelay != 500*time.Millisecond {
+		t.Fatalf("server config %+v", sc)
+	}
+	if err := sc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	const cdoc = `
+name: carrier-a
+address: smsc.example.net:2775
+tls: {server_name: smsc.example.net}
+system_id: acme
+password: pw
+bind_type: tx
+session: {window: 100}
+reconnect_min: 2s
+reconnect_max: 1m
+`
+	var cc ClientConfig
+	if err := yaml.Unmarshal([]byte(cdoc), &cc); err != nil {
+		t.Fatal(err)
+	}
+	if cc.BindType != session.BindTransmitter || cc.TLS.ServerName != "smsc.example.net" || cc.ReconnectMin != 2*time.Second || cc.Session.Window != 100 {
+		t.Fatalf("client config %+v", cc)
+	}
+	if err := cc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var bad ClientConfig
+	if err := yaml.Unmarshal([]byte("bind_type: sideways"), &bad); err == nil {
+		t.Fatal("unknown bind type accepted")
+	}
+	var acct Account
+	if err := yaml.Unmarshal([]byte("{system_id: a, bind_types: [transmitter, receiver], allowed_ips: [10.0.0.0/8]}"), &acct); err != nil || len(acct.BindTypes) != 2 || acct.BindTypes[1] != session.BindReceiver {
+		t.Fatalf("account %+v %v", acct, err)
 	}
 }

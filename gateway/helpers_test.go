@@ -4,12 +4,17 @@ import (
 	"context"
 	"net"
 	"testing"
+	"time"
 
+	fsmpp "github.com/fiorix/go-smpp/smpp"
+	fpdu "github.com/fiorix/go-smpp/smpp/pdu"
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/gateway/session/sessiontest"
 	"github.com/smppgw/smppgw/pdu"
+	"github.com/smppgw/smppgw/store"
 )
 
 func testAccount(t testing.TB, systemID, password string) Account {
@@ -53,3 +58,108 @@ func submit(to string) *pdu.SubmitSM {
 
 // passwordChecks is how many bcrypt comparisons srv has run for binds.
 func passwordChecks(srv *Server) uint64 { return srv.bindGate.checks.Load() }
+
+// knownUpstreams is an upstreamStates over a fixed set: name -> bound.
+type knownUpstreams map[string]bool
+
+func (k knownUpstreams) upstreamState(name string) (bool, bool) {
+	up, ok := k[name]
+	return ok, up
+}
+
+// storePath is the submit side of the message path on a store, as gateway.New builds it, with the
+// MO routes.
+type storePath struct {
+	*routeTable
+	*submitter
+	mo *fromUpstream
+}
+
+func newStorePath(cfg RouterConfig, st store.Store, ups knownUpstreams) *storePath {
+	cfg = cfg.withDefaults()
+	rt := newRouteTable(cfg.Routes, st, ups, zerolog.Nop())
+	work := newPool(16)
+	return &storePath{
+		routeTable: rt,
+		submitter:  newSubmitter(st, rt, splitModes[cfg.LongMessages], newCounters(), work, zerolog.Nop()),
+		mo:         newFromUpstream(cfg.MORoutes, st, nil, nil, newHub(), newCounters(), work, zerolog.Nop()),
+	}
+}
+
+func newStoreRouter(t *testing.T, cfg RouterConfig, st store.Store, ups knownUpstreams) *storePath {
+	t.Helper()
+	r := newStorePath(cfg, st, ups)
+	if err := r.seed(sessiontest.Ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.load(sessiontest.Ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// deliverNow hands req to h and waits for its answer.
+func deliverNow(h DeliverHandler, upstream string, req session.Request) pdu.CommandStatus {
+	ch := make(chan pdu.CommandStatus, 1)
+	h.HandleDeliver(upstream, req, func(st pdu.CommandStatus) { ch <- st })
+	return <-ch
+}
+
+// fiorixESME binds a fiorix/go-smpp transceiver to addr and returns it with the deliver_sm it receives.
+func fiorixESME(t *testing.T, addr, user, pass string) (*fsmpp.Transceiver, <-chan fpdu.Body) {
+	t.Helper()
+	got := make(chan fpdu.Body, 100)
+	tc := &fsmpp.Transceiver{
+		Addr: addr, User: user, Passwd: pass, RespTimeout: sessiontest.Wait,
+		Handler: func(p fpdu.Body) {
+			if p.Header().ID == fpdu.DeliverSMID {
+				got <- p
+			}
+		},
+	}
+	st := tc.Bind()
+	select {
+	case s := <-st:
+		if s.Status() != fsmpp.Connected {
+			t.Fatalf("fiorix bind: %v %v", s.Status(), s.Error())
+		}
+	case <-time.After(sessiontest.Wait):
+		t.Fatal("fiorix bind timed out")
+	}
+	t.Cleanup(func() { tc.Close() })
+	return tc, got
+}
+
+func nextDeliver(t *testing.T, ch <-chan fpdu.Body) fpdu.Body {
+	t.Helper()
+	select {
+	case p := <-ch:
+		return p
+	case <-time.After(sessiontest.Wait):
+		t.Fatal("no deliver_sm reached the ESME")
+		return nil
+	}
+}
+
+// forEachStore runs f with the embedded store and with a Redis store (a redis-server of its own).
+func forEachStore(t *testing.T, f func(t *testing.T, open func() store.Store)) {
+	t.Run("embedded", func(t *testing.T) {
+		path := t.TempDir() + "/smppgw.db"
+		f(t, func() store.Store { return openEmbedded(t, path) })
+	})
+	t.Run("redis", func(t *testing.T) {
+		addr := redisServer(t)
+		f(t, func() store.Store { return openRedis(t, addr) })
+	})
+}
+
+func bindESMEWith(t *testing.T, addr string, bt session.BindType, id, pw string) (*session.Session, error) {
+	t.Helper()
+	s := sessiontest.DialESME(t, addr, sessiontest.NewRecorder(), session.Config{})
+	_, err := s.Bind(sessiontest.Ctx(t), bt, session.BindParams{SystemID: id, Password: pw})
+	return s, err
+}
+
+func bindESMEErr(t *testing.T, addr, id, pw string) (*session.Session, error) {
+	return bindESMEWith(t, addr, session.BindTransceiver, id, pw)
+}

@@ -117,21 +117,14 @@ func (srv *Server) Start() error {
 }
 
 func listen(lc ListenerConfig) (net.Listener, error) {
-	addr := lc.Address
 	if lc.TLS == nil {
-		if addr == "" {
-			addr = ":2775"
-		}
-		return net.Listen("tcp", addr)
-	}
-	if addr == "" {
-		addr = ":3550"
+		return net.Listen("tcp", lc.Address)
 	}
 	tc, err := lc.TLS.build()
 	if err != nil {
 		return nil, err
 	}
-	return tls.Listen("tcp", addr, tc)
+	return tls.Listen("tcp", lc.Address, tc)
 }
 
 // Serve accepts connections on l until Shutdown (then it returns nil) or a permanent accept error.
