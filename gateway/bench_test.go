@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/gateway/session/sessiontest"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/store"
 )
@@ -29,7 +30,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 func benchRoundTrip(b *testing.B, window int, blocking bool) {
 	cfg := session.Config{Window: window, InboundLimit: window, EnquireLink: -1}
 	_, addr := startServer(b, ServerConfig{Session: cfg}, &acceptSink{}, testAccount(b, "bench", "pw"))
-	s := bindESME(b, addr, nil, cfg, session.BindTransmitter, "bench", "pw")
+	s := sessiontest.BindESME(b, addr, nil, cfg, session.BindTransmitter, "bench", "pw")
 	sm := submit("447700900123")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -88,7 +89,7 @@ func BenchmarkAccept(b *testing.B) {
 		Upstreams: []ClientConfig{simUpstream("down", freeAddr(b))},
 		Routing:   RouterConfig{Routes: []Route{{Upstream: "down"}}},
 	}, st)
-	s := bindESME(b, addr, nil, cfg, session.BindTransmitter, "bench", "pw")
+	s := sessiontest.BindESME(b, addr, nil, cfg, session.BindTransmitter, "bench", "pw")
 	sm := submit("447700900123")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -167,7 +168,7 @@ func benchForward(b *testing.B, upWindow int) {
 		Upstreams: []ClientConfig{up},
 		Routing:   RouterConfig{Routes: []Route{{Upstream: "sink"}}},
 	}, st)
-	s := bindESME(b, addr, nil, cfg, session.BindTransmitter, "bench", "pw")
+	s := sessiontest.BindESME(b, addr, nil, cfg, session.BindTransmitter, "bench", "pw")
 	sm := submit("447700900123")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/gateway/session/sessiontest"
 	"github.com/smppgw/smppgw/internal/smpptest"
 	"github.com/smppgw/smppgw/pdu"
 )
@@ -23,7 +23,7 @@ import (
 // dialFrom connects to addr from the loopback address local (127.0.0.0/8 is all loopback), so that a
 // test can play several remote addresses.
 func dialFrom(local, addr string) (net.Conn, error) {
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: testWait}
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: sessiontest.Wait}
 	return d.Dial("tcp", addr)
 }
 
@@ -40,8 +40,8 @@ func bindBytes(t testing.TB, seq uint32, id, pw string) []byte {
 func bindRetrying(t testing.TB, addr, id, pw string) (*session.Session, error) {
 	var err error
 	for range 100 {
-		s := dialESME(t, addr, nil, session.Config{})
-		if _, err = s.Bind(testCtx(t), session.BindTransceiver, session.BindParams{SystemID: id, Password: pw}); err == nil {
+		s := sessiontest.DialESME(t, addr, nil, session.Config{})
+		if _, err = s.Bind(sessiontest.Ctx(t), session.BindTransceiver, session.BindParams{SystemID: id, Password: pw}); err == nil {
 			return s, nil
 		}
 		s.Close()
@@ -73,7 +73,7 @@ func TestBindFloodKeepsServing(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{FailureDelay: base, FailureDelayMax: capDelay, MaxPasswordChecks: 2}, &acceptSink{}, accounts...)
 
 	// alice is bound before the flood (so her credentials are cached) and keeps working through it.
-	alice := bindESME(t, addr, nil, session.Config{}, session.BindTransceiver, "alice", "secret")
+	alice := sessiontest.BindESME(t, addr, nil, session.Config{}, session.BindTransceiver, "alice", "secret")
 	before := passwordChecks(srv)
 
 	ctx, cancel := context.WithTimeout(context.Background(), flood)
@@ -117,7 +117,7 @@ func TestBindFloodKeepsServing(t *testing.T) {
 		for ctx.Err() == nil {
 			for _, body := range []pdu.Body{submit("447700900123"), &pdu.EnquireLink{}} {
 				asked.Add(1)
-				if _, err := alice.Send(testCtx(t), body); err == nil {
+				if _, err := alice.Send(sessiontest.Ctx(t), body); err == nil {
 					answered.Add(1)
 				}
 			}
@@ -183,7 +183,7 @@ func TestRefusedBindAlwaysAnswered(t *testing.T) {
 			time.Sleep(bindTimeout / 2)
 		}
 		p.Request(&pdu.BindTransceiver{SystemID: "alice", Password: "guess", InterfaceVersion: 0x34})
-		p.Conn.SetReadDeadline(time.Now().Add(testWait))
+		p.Conn.SetReadDeadline(time.Now().Add(sessiontest.Wait))
 		h, _, err := p.Reader.Read()
 		if err != nil {
 			t.Fatalf("failure %d: no bind_resp: %v", i+1, err)
@@ -202,8 +202,8 @@ func TestUnknownSystemIDLooksLikeWrongPassword(t *testing.T) {
 	var got []pdu.CommandStatus
 	for _, id := range []string{"alice", "mallory"} {
 		before := passwordChecks(srv)
-		s := dialESME(t, addr, nil, session.Config{})
-		_, err := s.Bind(testCtx(t), session.BindTransceiver, session.BindParams{SystemID: id, Password: "guess"})
+		s := sessiontest.DialESME(t, addr, nil, session.Config{})
+		_, err := s.Bind(sessiontest.Ctx(t), session.BindTransceiver, session.BindParams{SystemID: id, Password: "guess"})
 		var st pdu.CommandStatus
 		if !errors.As(err, &st) {
 			t.Fatalf("bind %s: %v", id, err)
@@ -223,7 +223,7 @@ func TestUnknownSystemIDLooksLikeWrongPassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.PutAccount(testCtx(t), sa); err != nil {
+	if err := st.PutAccount(sessiontest.Ctx(t), sa); err != nil {
 		t.Fatal(err)
 	}
 	auth, err := NewStoreAuthenticator(st, zerolog.Nop())
@@ -231,7 +231,7 @@ func TestUnknownSystemIDLooksLikeWrongPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"alice", "mallory"} {
-		if _, status := auth.Authenticate(testCtx(t), BindRequest{SystemID: id, Password: "guess", BindType: session.BindTransceiver}); status != pdu.ESME_RINVPASWD {
+		if _, status := auth.Authenticate(sessiontest.Ctx(t), BindRequest{SystemID: id, Password: "guess", BindType: session.BindTransceiver}); status != pdu.ESME_RINVPASWD {
 			t.Errorf("store: %s/guess refused with %v, want ESME_RINVPASWD", id, status)
 		}
 	}
@@ -275,7 +275,7 @@ func TestRebindStormCostsOneCheck(t *testing.T) {
 				failed.Add(1)
 				return
 			}
-			c.SetReadDeadline(time.Now().Add(testWait))
+			c.SetReadDeadline(time.Now().Add(sessiontest.Wait))
 			if h, _, err := pdu.NewReader(c, 0).Read(); err != nil || h.Status != pdu.ESME_ROK {
 				failed.Add(1)
 			}
@@ -284,7 +284,7 @@ func TestRebindStormCostsOneCheck(t *testing.T) {
 	close(start)
 	wg.Wait()
 	for range storm {
-		s := bindESME(t, addr, nil, session.Config{}, session.BindTransmitter, "acme", "pw")
+		s := sessiontest.BindESME(t, addr, nil, session.Config{}, session.BindTransmitter, "acme", "pw")
 		s.Close()
 	}
 	if failed.Load() != 0 {
@@ -302,12 +302,12 @@ func TestRebindStormCostsOneCheck(t *testing.T) {
 	if err := auth.Put(Account{SystemID: "acme", PasswordHash: string(h)}); err != nil {
 		t.Fatal(err)
 	}
-	s := dialESME(t, addr, nil, session.Config{})
-	if _, err := s.Bind(testCtx(t), session.BindTransmitter, session.BindParams{SystemID: "acme", Password: "pw"}); !errors.Is(err, pdu.ESME_RINVPASWD) {
+	s := sessiontest.DialESME(t, addr, nil, session.Config{})
+	if _, err := s.Bind(sessiontest.Ctx(t), session.BindTransmitter, session.BindParams{SystemID: "acme", Password: "pw"}); !errors.Is(err, pdu.ESME_RINVPASWD) {
 		t.Fatalf("old password after the change: %v", err)
 	}
 	for range 3 {
-		s := bindESME(t, addr, nil, session.Config{}, session.BindTransmitter, "acme", "pw2")
+		s := sessiontest.BindESME(t, addr, nil, session.Config{}, session.BindTransmitter, "acme", "pw2")
 		s.Close()
 	}
 	if n := passwordChecks(srv); n != 3 {
@@ -374,13 +374,13 @@ func TestBindFromGonePeerCostsNoCheck(t *testing.T) {
 		l.gate <- struct{}{}
 		<-l.accepted
 		if !gone {
-			c.SetReadDeadline(time.Now().Add(testWait))
+			c.SetReadDeadline(time.Now().Add(sessiontest.Wait))
 			if h, _, err := pdu.NewReader(c, 0).Read(); err != nil || h.Status != pdu.ESME_RINVPASWD {
 				t.Fatalf("live peer: %v %v", h.Status, err)
 			}
 			c.Close()
 		}
-		eventually(t, "the session to end", func() bool { return len(srv.Sessions()) == 0 })
+		sessiontest.Eventually(t, "the session to end", func() bool { return len(srv.Sessions()) == 0 })
 		want := uint64(1)
 		if gone {
 			want = 0
@@ -395,14 +395,14 @@ func TestBindFromGonePeerCostsNoCheck(t *testing.T) {
 // once with ESME_RSYSERR; cached credentials still bind.
 func TestBindGateRefusesBeyondMaxChecks(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{MaxPasswordChecks: 1}, &acceptSink{}, testAccount(t, "alice", "secret"), testAccount(t, "bob", "pw"))
-	bindESME(t, addr, nil, session.Config{}, session.BindTransceiver, "alice", "secret").Close()
+	sessiontest.BindESME(t, addr, nil, session.Config{}, session.BindTransceiver, "alice", "secret").Close()
 	srv.bindGate.slots <- struct{}{} // a check that never ends
 	defer func() { <-srv.bindGate.slots }()
-	s := dialESME(t, addr, nil, session.Config{})
-	if _, err := s.Bind(testCtx(t), session.BindTransceiver, session.BindParams{SystemID: "bob", Password: "pw"}); !errors.Is(err, pdu.ESME_RSYSERR) {
+	s := sessiontest.DialESME(t, addr, nil, session.Config{})
+	if _, err := s.Bind(sessiontest.Ctx(t), session.BindTransceiver, session.BindParams{SystemID: "bob", Password: "pw"}); !errors.Is(err, pdu.ESME_RSYSERR) {
 		t.Fatalf("bind with every check slot taken: %v, want ESME_RSYSERR", err)
 	}
-	if _, err := s.Bind(testCtx(t), session.BindTransceiver, session.BindParams{SystemID: "alice", Password: "secret"}); err != nil {
+	if _, err := s.Bind(sessiontest.Ctx(t), session.BindTransceiver, session.BindParams{SystemID: "alice", Password: "secret"}); err != nil {
 		t.Fatalf("cached credentials with every check slot taken: %v", err)
 	}
 }
@@ -412,14 +412,14 @@ func TestBindGateRefusesBeyondMaxChecks(t *testing.T) {
 func TestSystemIDPenaltySkipsHashingButNotTheCache(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{FailureDelay: time.Second, FailureDelayMax: 2 * time.Second, Session: session.Config{BindTimeout: 5 * time.Second}},
 		&acceptSink{}, testAccount(t, "alice", "secret"))
-	bindESME(t, addr, nil, session.Config{}, session.BindTransceiver, "alice", "secret").Close()
+	sessiontest.BindESME(t, addr, nil, session.Config{}, session.BindTransceiver, "alice", "secret").Close()
 	now := time.Now()
 	srv.bindGate.bySys.fail("alice", now) // an attacker elsewhere just failed as alice
 	if _, hot := srv.bindGate.bySys.hot("alice", now); !hot {
 		t.Fatal("alice not in her penalty window")
 	}
 	before := passwordChecks(srv)
-	bindESME(t, addr, nil, session.Config{}, session.BindTransceiver, "alice", "secret").Close()
+	sessiontest.BindESME(t, addr, nil, session.Config{}, session.BindTransceiver, "alice", "secret").Close()
 	c, err := dialFrom("127.0.0.2", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -448,24 +448,5 @@ func TestFailureTrackerIsBounded(t *testing.T) {
 	}
 	if _, hot := ft.hot(last, now.Add(time.Second)); hot {
 		t.Fatal("still hot once its window ended")
-	}
-}
-
-func TestConfigClampsFailureDelayMax(t *testing.T) {
-	cases := []struct {
-		cfg  ServerConfig
-		want time.Duration
-	}{
-		{ServerConfig{}, 10 * time.Second},
-		{ServerConfig{FailureDelayMax: 30 * time.Second}, 29 * time.Second}, // the old default met bind_timeout
-		{ServerConfig{FailureDelayMax: time.Minute, Session: session.Config{BindTimeout: 2 * time.Second}}, 1800 * time.Millisecond},
-	}
-	for _, c := range cases {
-		if got := c.cfg.withDefaults(); got.FailureDelayMax != c.want || got.MaxPasswordChecks < 1 || got.CredentialCache != 10000 {
-			t.Errorf("%+v: failure_delay_max %v (want %v), max_password_checks %d, credential_cache %d", c.cfg, got.FailureDelayMax, c.want, got.MaxPasswordChecks, got.CredentialCache)
-		}
-	}
-	if err := (ServerConfig{MaxPasswordChecks: -1}).Validate(); err == nil || !strings.Contains(err.Error(), "max_password_checks") {
-		t.Errorf("negative max_password_checks: %v", err)
 	}
 }

@@ -24,7 +24,8 @@ var ErrClientStopped = errors.New("gateway: client stopped")
 // for good (temporary errors, lost PDUs). A Done error wraps it with the last attempt's error.
 var ErrAttemptsExhausted = errors.New("gateway: attempts exhausted")
 
-// ErrExpired: a job waited longer than ClientConfig.MaxAge; it was not sent again.
+// ErrExpired: a job was accepted longer than ClientConfig.MaxAge ago (Job.Accepted); it was not sent
+// again.
 var ErrExpired = errors.New("gateway: expired in the queue")
 
 // ClientState is where a client's supervisor is.
@@ -233,7 +234,7 @@ func (c *Client) Submit(ctx context.Context, body pdu.Body, done func(session.Re
 	if c.mem == nil {
 		return ErrNoSubmit
 	}
-	if err := c.mem.Push(ctx, &Job{Body: body, Done: done, Enqueued: time.Now()}); err != nil {
+	if err := c.mem.Push(ctx, &Job{Body: body, Done: done, Accepted: time.Now()}); err != nil {
 		return err
 	}
 	c.submitted.Add(1)
@@ -403,10 +404,10 @@ func (c *Client) pump(ctx context.Context, s *session.Session) {
 		if err != nil {
 			return
 		}
-		if c.cfg.MaxAge > 0 && !j.Enqueued.IsZero() && time.Since(j.Enqueued) > c.cfg.MaxAge {
+		if age := time.Since(j.Accepted); c.cfg.MaxAge > 0 && !j.Accepted.IsZero() && age > c.cfg.MaxAge {
 			c.rejected.Add(1)
 			if j.Done != nil {
-				j.Done(session.Response{}, fmt.Errorf("%w: queued %v ago", ErrExpired, time.Since(j.Enqueued).Round(time.Second)))
+				j.Done(session.Response{}, fmt.Errorf("%w: accepted %v ago", ErrExpired, age.Round(time.Second)))
 			}
 			continue
 		}

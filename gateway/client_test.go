@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/gateway/session/sessiontest"
 	"github.com/smppgw/smppgw/internal/smpptest"
 	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
@@ -30,7 +31,7 @@ func startClient(t *testing.T, cfg ClientConfig, deliver DeliverHandler) *Client
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), testWait)
+		ctx, cancel := context.WithTimeout(context.Background(), sessiontest.Wait)
 		defer cancel()
 		c.Unbind(ctx)
 	})
@@ -62,7 +63,7 @@ func (r *results) wait(t *testing.T, n int) {
 	for range n {
 		select {
 		case <-r.ch:
-		case <-time.After(testWait):
+		case <-time.After(sessiontest.Wait):
 			t.Fatalf("only %d of %d jobs finished", len(r.errs), n)
 		}
 	}
@@ -72,13 +73,13 @@ func TestClientSubmitsThroughWindow(t *testing.T) {
 	sink := &acceptSink{}
 	_, addr := startServer(t, ServerConfig{}, sink, testAccount(t, "acme", "pw"))
 	c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw", Session: session.Config{Window: 5}}, nil)
-	if err := c.AwaitBound(testCtx(t)); err != nil {
+	if err := c.AwaitBound(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	res := newResults()
 	const n = 200
 	for range n {
-		if err := c.Submit(testCtx(t), submit("44"), res.done); err != nil {
+		if err := c.Submit(sessiontest.Ctx(t), submit("44"), res.done); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -92,7 +93,7 @@ func TestClientSubmitsThroughWindow(t *testing.T) {
 	if st.State != ClientBound || st.Submitted != n || st.Accepted != n || st.Sent != n || st.Binds != 1 || st.Queued != 0 || st.Session == nil || st.Session.WindowSize != 5 {
 		t.Fatalf("status %+v", st)
 	}
-	if err := c.Submit(testCtx(t), &pdu.DeliverSM{}, nil); err == nil {
+	if err := c.Submit(sessiontest.Ctx(t), &pdu.DeliverSM{}, nil); err == nil {
 		t.Fatal("deliver_sm accepted for an upstream")
 	}
 }
@@ -114,15 +115,15 @@ func TestClientReconnectsAfterServerRestart(t *testing.T) {
 	}
 	srv := serve(l)
 	c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw", ReconnectMin: 20 * time.Millisecond, ReconnectMax: 80 * time.Millisecond}, nil)
-	if err := c.AwaitBound(testCtx(t)); err != nil {
+	if err := c.AwaitBound(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	first := c.Session()
-	if err := srv.Shutdown(testCtx(t)); err != nil {
+	if err := srv.Shutdown(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the client to notice", func() bool { return !c.Bound() })
-	eventually(t, "failed attempts while the server is down", func() bool { return c.Status().BindErrors >= 2 })
+	sessiontest.Eventually(t, "the client to notice", func() bool { return !c.Bound() })
+	sessiontest.Eventually(t, "failed attempts while the server is down", func() bool { return c.Status().BindErrors >= 2 })
 	st := c.Status()
 	if st.State != ClientBackingOff && st.State != ClientConnecting {
 		t.Fatalf("state while down: %v", st.State)
@@ -132,7 +133,7 @@ func TestClientReconnectsAfterServerRestart(t *testing.T) {
 	}
 	// Work queued while the upstream is away waits for it.
 	res := newResults()
-	if err := c.Submit(testCtx(t), submit("1"), res.done); err != nil {
+	if err := c.Submit(sessiontest.Ctx(t), submit("1"), res.done); err != nil {
 		t.Fatal(err)
 	}
 	l2, err := net.Listen("tcp", addr)
@@ -141,7 +142,7 @@ func TestClientReconnectsAfterServerRestart(t *testing.T) {
 	}
 	srv2 := serve(l2)
 	t.Cleanup(func() { srv2.Shutdown(context.Background()) })
-	if err := c.AwaitBound(testCtx(t)); err != nil {
+	if err := c.AwaitBound(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	res.wait(t, 1)
@@ -183,7 +184,7 @@ func TestClientRetriesWhenThrottled(t *testing.T) {
 			c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw", ThrottleDelay: 5 * time.Millisecond}, nil)
 			res := newResults()
 			start := time.Now()
-			if err := c.Submit(testCtx(t), submit("1"), res.done); err != nil {
+			if err := c.Submit(sessiontest.Ctx(t), submit("1"), res.done); err != nil {
 				t.Fatal(err)
 			}
 			res.wait(t, 1)
@@ -207,7 +208,7 @@ func TestClientPermanentRefusalReported(t *testing.T) {
 	addr := sim.Addr()
 	c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw"}, nil)
 	res := newResults()
-	c.Submit(testCtx(t), submit("1"), res.done)
+	c.Submit(sessiontest.Ctx(t), submit("1"), res.done)
 	res.wait(t, 1)
 	if !errors.Is(res.errs[0], pdu.ESME_RINVDSTADR) || c.Status().Rejected != 1 {
 		t.Fatalf("got %v, status %+v", res.errs[0], c.Status())
@@ -219,12 +220,12 @@ func TestClientRequeuesLostPDUs(t *testing.T) {
 	c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw", Session: session.Config{EnquireLink: -1}}, nil)
 	p := <-peers
 	p.AcceptBind()
-	if err := c.AwaitBound(testCtx(t)); err != nil {
+	if err := c.AwaitBound(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	res := newResults()
 	for _, to := range []string{"1", "2"} {
-		if err := c.Submit(testCtx(t), submit(to), res.done); err != nil {
+		if err := c.Submit(sessiontest.Ctx(t), submit(to), res.done); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -262,17 +263,17 @@ func TestClientDeliversToHandler(t *testing.T) {
 			got <- up + ":" + string(req.Body.(*pdu.DeliverSM).ShortMessage)
 			return pdu.ESME_ROK
 		}))
-	if err := c.AwaitBound(testCtx(t)); err != nil {
+	if err := c.AwaitBound(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "registry", func() bool { return len(srv.SessionsFor("acme")) == 1 })
-	if _, err := srv.SessionsFor("acme")[0].Send(testCtx(t), &pdu.DeliverSM{ShortMessage: []byte("receipt")}); err != nil {
+	sessiontest.Eventually(t, "registry", func() bool { return len(srv.SessionsFor("acme")) == 1 })
+	if _, err := srv.SessionsFor("acme")[0].Send(sessiontest.Ctx(t), &pdu.DeliverSM{ShortMessage: []byte("receipt")}); err != nil {
 		t.Fatal(err)
 	}
 	if g := <-got; g != "acme@"+addr+":receipt" {
 		t.Fatalf("got %q", g)
 	}
-	if err := c.Submit(testCtx(t), submit("1"), nil); err == nil {
+	if err := c.Submit(sessiontest.Ctx(t), submit("1"), nil); err == nil {
 		t.Fatal("a receiver accepted a submission")
 	}
 }
@@ -280,12 +281,12 @@ func TestClientDeliversToHandler(t *testing.T) {
 func TestClientUnbindIsGraceful(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{}, &acceptSink{}, testAccount(t, "acme", "pw"))
 	c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw"}, nil)
-	if err := c.AwaitBound(testCtx(t)); err != nil {
+	if err := c.AwaitBound(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "registry", func() bool { return len(srv.SessionsFor("acme")) == 1 })
+	sessiontest.Eventually(t, "registry", func() bool { return len(srv.SessionsFor("acme")) == 1 })
 	ss := srv.SessionsFor("acme")[0]
-	if err := c.Unbind(testCtx(t)); err != nil {
+	if err := c.Unbind(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	<-ss.Done()
@@ -295,10 +296,10 @@ func TestClientUnbindIsGraceful(t *testing.T) {
 	if st := c.Status(); st.State != ClientStopped {
 		t.Fatalf("state %v", st.State)
 	}
-	if err := c.AwaitBound(testCtx(t)); !errors.Is(err, ErrClientStopped) {
+	if err := c.AwaitBound(sessiontest.Ctx(t)); !errors.Is(err, ErrClientStopped) {
 		t.Fatalf("await after stop: %v", err)
 	}
-	if err := c.Submit(testCtx(t), submit("1"), nil); !errors.Is(err, ErrClientStopped) {
+	if err := c.Submit(sessiontest.Ctx(t), submit("1"), nil); !errors.Is(err, ErrClientStopped) {
 		t.Fatalf("submit after stop: %v", err)
 	}
 }
@@ -309,7 +310,7 @@ func TestClientQueueBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		err := c.Submit(testCtx(t), submit("1"), nil)
+		err := c.Submit(sessiontest.Ctx(t), submit("1"), nil)
 		if (i < 2) != (err == nil) || (i == 2 && !errors.Is(err, ErrQueueFull)) {
 			t.Fatalf("submit %d: %v", i, err)
 		}
@@ -322,16 +323,16 @@ func TestMemoryQueueOrder(t *testing.T) {
 	for i := range 40 {
 		j := &Job{Attempts: i}
 		jobs = append(jobs, j)
-		if err := q.Push(testCtx(t), j); err != nil {
+		if err := q.Push(sessiontest.Ctx(t), j); err != nil {
 			t.Fatal(err)
 		}
 	}
-	first, _ := q.Pop(testCtx(t))
-	second, _ := q.Pop(testCtx(t))
+	first, _ := q.Pop(sessiontest.Ctx(t))
+	second, _ := q.Pop(sessiontest.Ctx(t))
 	q.Requeue(second, RequeueLost, 0)
 	q.Requeue(first, RequeueThrottled, time.Second)
 	for i := range 40 {
-		j, err := q.Pop(testCtx(t))
+		j, err := q.Pop(sessiontest.Ctx(t))
 		if err != nil || j != jobs[i] {
 			t.Fatalf("pop %d: %v %v", i, j, err)
 		}

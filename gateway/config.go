@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -14,92 +12,6 @@ import (
 	"github.com/smppgw/smppgw/gateway/session"
 )
 
-// ServerTLSConfig is the TLS side of a listener.
-type ServerTLSConfig struct {
-	CertFile string `yaml:"cert_file"` // PEM certificate chain; required
-	KeyFile  string `yaml:"key_file"`  // PEM private key; required
-	// ClientCAFile, when set, asks clients for a certificate signed by one of these CAs.
-	ClientCAFile string `yaml:"client_ca_file"`
-	// RequireClientCert refuses clients without a valid certificate (needs ClientCAFile).
-	RequireClientCert bool `yaml:"require_client_cert"`
-}
-
-func (c *ServerTLSConfig) build() (*tls.Config, error) {
-	if c.CertFile == "" || c.KeyFile == "" {
-		return nil, errors.New("tls: cert_file and key_file are required")
-	}
-	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("tls.cert_file, tls.key_file: %w", err)
-	}
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if c.ClientCAFile != "" {
-		pool, err := loadPool(c.ClientCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.client_ca_file: %w", err)
-		}
-		tc.ClientCAs = pool
-		tc.ClientAuth = tls.VerifyClientCertIfGiven
-		if c.RequireClientCert {
-			tc.ClientAuth = tls.RequireAndVerifyClientCert
-		}
-	} else if c.RequireClientCert {
-		return nil, errors.New("tls.require_client_cert: needs tls.client_ca_file")
-	}
-	return tc, nil
-}
-
-// ClientTLSConfig is the TLS side of an upstream bind or an outbind.
-type ClientTLSConfig struct {
-	// CAFile holds the PEM CAs that sign the server's certificate; empty means the system roots.
-	CAFile string `yaml:"ca_file"`
-	// ServerName is sent as SNI and checked against the certificate; empty means the host of Address.
-	ServerName string `yaml:"server_name"`
-	// InsecureSkipVerify accepts any certificate. For tests against self-signed peers only.
-	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
-	// CertFile and KeyFile, when set, present a client certificate.
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
-}
-
-func (c *ClientTLSConfig) build(address string) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify}
-	if tc.ServerName == "" {
-		host := address
-		if i := strings.LastIndexByte(address, ':'); i >= 0 {
-			host = strings.Trim(address[:i], "[]")
-		}
-		tc.ServerName = host
-	}
-	if c.CAFile != "" {
-		pool, err := loadPool(c.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.ca_file: %w", err)
-		}
-		tc.RootCAs = pool
-	}
-	if c.CertFile != "" || c.KeyFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls.cert_file, tls.key_file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
-}
-
-func loadPool(file string) (*x509.CertPool, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("no PEM certificate in %s", file)
-	}
-	return pool, nil
-}
-
 // ListenerConfig is one address the server accepts binds on.
 type ListenerConfig struct {
 	// Address is host:port. Empty means ":2775", or ":3550" when TLS is set.
@@ -108,14 +20,30 @@ type ListenerConfig struct {
 	TLS *ServerTLSConfig `yaml:"tls"`
 }
 
+func (c ListenerConfig) withDefaults() ListenerConfig {
+	if c.Address == "" {
+		c.Address = ":2775"
+		if c.TLS != nil {
+			c.Address = ":3550"
+		}
+	}
+	return c
+}
+
+// Zero values and negative durations, the same for every config type of this package: a zero value
+// means the default its field documents, and withDefaults (one per type) is the only place it is
+// applied. A negative value disables what the field bounds or delays, where its doc says so (the bind
+// failure slow-down, the credential cache, a part's attempts and age; session.Config.EnquireLink);
+// any other negative value is refused by Validate, with the field's name.
+
 // ServerConfig configures the SMSC role. The zero value listens on nothing (use Serve with your own
 // listener) and uses the defaults below.
 type ServerConfig struct {
 	// SystemID is ours, sent in bind_resp and outbind. Empty means "smppgw".
 	SystemID string `yaml:"system_id"`
-	// Listeners are opened by Start.
+	// Listeners are opened by Start. Empty means none: the caller serves its own (Serve).
 	Listeners []ListenerConfig `yaml:"listeners"`
-	// Session tunes every accepted session.
+	// Session tunes every accepted session; its zero values mean session.Config's defaults.
 	Session session.Config `yaml:"session"`
 	// FailureDelay is how long the answer to a failed bind is held back, counted from the bind's
 	// arrival, for an address (and a system_id) that just failed; it doubles with each further failure
@@ -124,8 +52,9 @@ type ServerConfig struct {
 	// system_id's binds likewise, unless their credentials are in the cache of verified ones.
 	// 0 means 1s; negative disables the slow-down.
 	FailureDelay time.Duration `yaml:"failure_delay"`
-	// FailureDelayMax caps FailureDelay. 0 means 10s. It is clamped below Session.BindTimeout (session.Config), so that
-	// a refused bind always gets its bind_resp before the connection is closed for not binding.
+	// FailureDelayMax caps FailureDelay. 0 means 10s. It is clamped below Session.BindTimeout
+	// (session.Config), so that a refused bind always gets its bind_resp before the connection is
+	// closed for not binding.
 	FailureDelayMax time.Duration `yaml:"failure_delay_max"`
 	// FailureMemory is how long failures of an address (system_id) are remembered after the last one.
 	// 0 means 10m. At most 65536 addresses and as many system_ids are remembered.
@@ -143,19 +72,26 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	if c.SystemID == "" {
 		c.SystemID = "smppgw"
 	}
+	if c.Listeners != nil {
+		ls := make([]ListenerConfig, len(c.Listeners))
+		for i, l := range c.Listeners {
+			ls[i] = l.withDefaults()
+		}
+		c.Listeners = ls
+	}
 	if c.FailureDelay == 0 {
 		c.FailureDelay = time.Second
 	}
-	if c.FailureDelayMax <= 0 {
+	if c.FailureDelayMax == 0 {
 		c.FailureDelayMax = 10 * time.Second
 	}
 	if limit := bindAnswerLimit(c.Session.WithDefaults().BindTimeout); c.FailureDelayMax > limit {
 		c.FailureDelayMax = limit
 	}
-	if c.FailureMemory <= 0 {
+	if c.FailureMemory == 0 {
 		c.FailureMemory = 10 * time.Minute
 	}
-	if c.MaxPasswordChecks <= 0 {
+	if c.MaxPasswordChecks == 0 {
 		c.MaxPasswordChecks = runtime.GOMAXPROCS(0)
 	}
 	if c.CredentialCache == 0 {
@@ -180,20 +116,56 @@ func (c ServerConfig) Validate() error {
 			return fmt.Errorf("listeners[%d].tls: cert_file and key_file are required", i)
 		}
 	}
-	if c.MaxPasswordChecks < 0 {
-		return fmt.Errorf("gateway: max_password_checks %d must not be negative", c.MaxPasswordChecks)
+	switch {
+	case c.FailureDelayMax < 0:
+		return negative("failure_delay_max", c.FailureDelayMax)
+	case c.FailureMemory < 0:
+		return negative("failure_memory", c.FailureMemory)
+	case c.MaxPasswordChecks < 0:
+		return negative("max_password_checks", c.MaxPasswordChecks)
 	}
 	return c.Session.Validate()
+}
+
+// negative is Validate's error for a field that must not be negative.
+func negative[T int | time.Duration](field string, v T) error {
+	return fmt.Errorf("%s: %v, must not be negative", field, v)
 }
 
 // OutbindConfig is an ESME the server may connect to with outbind (SMPP 3.4 section 2.2.1).
 type OutbindConfig struct {
 	Address  string           `yaml:"address"`   // host:port of the ESME; required
 	SystemID string           `yaml:"system_id"` // sent in outbind; empty means the server's SystemID
-	Password string           `yaml:"password"`  // sent in outbind
+	Password string           `yaml:"password"`  // sent in outbind; empty means none
 	TLS      *ClientTLSConfig `yaml:"tls"`       // nil means plain TCP
 	// DialTimeout bounds the connect. 0 means 10s.
 	DialTimeout time.Duration `yaml:"dial_timeout"`
+}
+
+// withDefaults fills SystemID with serverID, the server's own, and DialTimeout.
+func (c OutbindConfig) withDefaults(serverID string) OutbindConfig {
+	if c.SystemID == "" {
+		c.SystemID = serverID
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = 10 * time.Second
+	}
+	return c
+}
+
+// Validate reports the first field that cannot work.
+func (c OutbindConfig) Validate() error {
+	switch {
+	case c.Address == "":
+		return errors.New("address: required")
+	case len(c.SystemID) > 15:
+		return fmt.Errorf("system_id: %q is %d octets, at most 15", c.SystemID, len(c.SystemID))
+	case len(c.Password) > 8:
+		return fmt.Errorf("password: %d octets, at most 8", len(c.Password))
+	case c.DialTimeout < 0:
+		return negative("dial_timeout", c.DialTimeout)
+	}
+	return nil
 }
 
 // ClientConfig configures one upstream bind (ESME role). Zero values mean the documented defaults.
@@ -203,21 +175,25 @@ type ClientConfig struct {
 	// Address is the upstream's host:port. Empty means the client only binds back on outbinds received
 	// on OutbindListen.
 	Address string `yaml:"address"`
-	// TLS, when set, dials with TLS (verification and SNI per ClientTLSConfig).
-	TLS        *ClientTLSConfig `yaml:"tls"`
-	SystemID   string           `yaml:"system_id"`
-	Password   string           `yaml:"password"`
-	SystemType string           `yaml:"system_type"`
+	// TLS, when set, dials with TLS (verification and SNI per ClientTLSConfig); nil means plain TCP.
+	TLS *ClientTLSConfig `yaml:"tls"`
+	// SystemID is ours at the upstream; required. Password and SystemType are sent in the bind; empty
+	// means none.
+	SystemID   string `yaml:"system_id"`
+	Password   string `yaml:"password"`
+	SystemType string `yaml:"system_type"`
 	// BindType is how to bind. The zero value means transceiver.
 	BindType session.BindType `yaml:"bind_type"`
 	// AddressRange is the bind's address_range; empty means none.
 	AddressRange string `yaml:"address_range"`
-	// Session tunes the session: window, response timeout, enquire_link interval, ...
+	// Session tunes the session: window, response timeout, enquire_link interval, ...; its zero values
+	// mean session.Config's defaults.
 	Session session.Config `yaml:"session"`
 	// DialTimeout bounds the TCP (and TLS) connect. 0 means 10s.
 	DialTimeout time.Duration `yaml:"dial_timeout"`
 	// ReconnectMin is the first back-off after a failed or lost bind; it doubles per failure (with full
-	// jitter) up to ReconnectMax. 0 means 1s; ReconnectMax 0 means 1m.
+	// jitter) up to ReconnectMax. 0 means 1s; ReconnectMax 0 means 1m, and one below ReconnectMin
+	// means ReconnectMin.
 	ReconnectMin time.Duration `yaml:"reconnect_min"`
 	ReconnectMax time.Duration `yaml:"reconnect_max"`
 	// ThrottleDelay is the pause after the upstream answers ESME_RTHROTTLED or ESME_RMSGQFUL; it doubles
@@ -228,18 +204,19 @@ type ClientConfig struct {
 	// temporary error (ESME_RSYSERR, ESME_RX_T_APPN), or that is lost (no response, the bind
 	// dropped), is retried until it was sent this many times, then fails UNDELIVERABLE with a
 	// failure receipt. Throttling answers (ESME_RTHROTTLED, ESME_RMSGQFUL) slow the bind down and
-	// do not count. 0 means 10; negative means no limit.
+	// do not count. 0 means 10; negative disables the limit.
 	MaxAttempts int `yaml:"max_attempts"`
 	// MaxAge bounds how long after it was accepted a part may still be sent; an older one fails
 	// EXPIRED with a failure receipt instead (checked when it is taken from the queue, so while the
-	// upstream is down parts expire when its bind is back). 0 means 48h; negative means no limit.
+	// upstream is down parts expire when its bind is back). 0 means 48h; negative disables the limit.
 	MaxAge time.Duration `yaml:"max_age"`
-	// QueueSize bounds the in-memory queue of pending submissions. 0 means 10000.
+	// QueueSize bounds the in-memory queue of pending submissions (Submit; a Gateway's clients read the
+	// store's queue instead). 0 means 10000.
 	QueueSize int `yaml:"queue_size"`
 	// OutbindListen, when set, is a host:port where the upstream may connect and send outbind; the
-	// client then binds back on that connection.
+	// client then binds back on that connection. Empty means no outbind is accepted.
 	OutbindListen string `yaml:"outbind_listen"`
-	// OutbindPassword, when set, must match the password of an accepted outbind.
+	// OutbindPassword, when set, must match the password of an accepted outbind; empty means any.
 	OutbindPassword string `yaml:"outbind_password"`
 }
 
@@ -253,25 +230,25 @@ func (c ClientConfig) withDefaults() ClientConfig {
 			c.Name = c.SystemID + "@" + c.OutbindListen
 		}
 	}
-	if c.DialTimeout <= 0 {
+	if c.DialTimeout == 0 {
 		c.DialTimeout = 10 * time.Second
 	}
-	if c.ReconnectMin <= 0 {
+	if c.ReconnectMin == 0 {
 		c.ReconnectMin = time.Second
 	}
-	if c.ReconnectMax <= 0 {
+	if c.ReconnectMax == 0 {
 		c.ReconnectMax = time.Minute
 	}
 	if c.ReconnectMax < c.ReconnectMin {
 		c.ReconnectMax = c.ReconnectMin
 	}
-	if c.ThrottleDelay <= 0 {
+	if c.ThrottleDelay == 0 {
 		c.ThrottleDelay = 200 * time.Millisecond
 	}
-	if c.ThrottleDelayMax <= 0 {
+	if c.ThrottleDelayMax == 0 {
 		c.ThrottleDelayMax = 10 * time.Second
 	}
-	if c.QueueSize <= 0 {
+	if c.QueueSize == 0 {
 		c.QueueSize = 10000
 	}
 	if c.MaxAttempts == 0 {
@@ -300,6 +277,20 @@ func (c ClientConfig) Validate() error {
 	if c.BindType > session.BindTransceiver {
 		return fmt.Errorf("bind_type: %d, want transmitter, receiver or transceiver", c.BindType)
 	}
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{
+		{"dial_timeout", c.DialTimeout}, {"reconnect_min", c.ReconnectMin}, {"reconnect_max", c.ReconnectMax},
+		{"throttle_delay", c.ThrottleDelay}, {"throttle_delay_max", c.ThrottleDelayMax},
+	} {
+		if d.v < 0 {
+			return negative(d.field, d.v)
+		}
+	}
+	if c.QueueSize < 0 {
+		return negative("queue_size", c.QueueSize)
+	}
 	return c.Session.Validate()
 }
 
@@ -307,16 +298,17 @@ func (c ClientConfig) Validate() error {
 // Zero values mean the documented defaults.
 type RouterConfig struct {
 	// Routes carry submissions to upstreams; they are seeded into the store at start. A submission no
-	// route matches is refused with ESME_RINVDSTADR.
+	// route matches is refused with ESME_RINVDSTADR. Empty means the store's routes only.
 	Routes []Route `yaml:"routes"`
-	// MORoutes carry MO messages to accounts. An MO no route matches is refused with ESME_RINVDSTADR.
+	// MORoutes carry MO messages to accounts. An MO no route matches is refused with ESME_RINVDSTADR;
+	// empty means every MO is.
 	MORoutes []MORoute `yaml:"mo_routes"`
 	// DeliveryRetry is how long a receipt or MO waits before it is offered again to an account whose
 	// bind refused it with a temporary error, lost it, or has gone. 0 means 1s.
 	DeliveryRetry time.Duration `yaml:"delivery_retry"`
 	// MaxDeliveryAttempts bounds how often one receipt or MO is offered to an ESME that keeps refusing
 	// it temporarily; then it is dropped and logged, so one poisonous message cannot block an account's
-	// queue for ever. 0 means 10.
+	// queue for ever. 0 means 10; it cannot be disabled.
 	MaxDeliveryAttempts int `yaml:"max_delivery_attempts"`
 	// LongMessages is how text submitted through the API is cut when it needs several parts: udh8
 	// (concatenation UDH with an 8-bit reference, the most widely supported), udh16, sar (sar_* TLVs) or
@@ -349,11 +341,11 @@ func (c RouterConfig) Validate(upstreams []string) error {
 	}
 	switch {
 	case c.DeliveryRetry < 0:
-		return errors.New("delivery_retry must not be negative")
+		return negative("delivery_retry", c.DeliveryRetry)
 	case c.MaxDeliveryAttempts < 0:
-		return errors.New("max_delivery_attempts must not be negative")
+		return negative("max_delivery_attempts", c.MaxDeliveryAttempts)
 	}
-	if _, ok := splitModes[c.LongMessages]; !ok {
+	if _, ok := splitModes[c.LongMessages]; !ok && c.LongMessages != "" {
 		return fmt.Errorf("long_messages %q: want udh8, udh16, sar or payload", c.LongMessages)
 	}
 	return nil
@@ -366,6 +358,9 @@ func (c RouterConfig) withDefaults() RouterConfig {
 	if c.MaxDeliveryAttempts == 0 {
 		c.MaxDeliveryAttempts = 10
 	}
+	if c.LongMessages == "" {
+		c.LongMessages = "udh8"
+	}
 	return c
 }
 
@@ -375,8 +370,10 @@ type Config struct {
 	Server ServerConfig
 	// Accounts are written into the store at Start (replacing the store's record of the same
 	// system_id); binds are then decided from the store, so accounts the admin API adds work too.
+	// Empty means the store's accounts only.
 	Accounts []Account
-	// Upstreams are bound at Start, with the upstreams AddUpstream persisted in the store.
+	// Upstreams are bound at Start, with the upstreams AddUpstream persisted in the store. Empty
+	// means those only.
 	Upstreams []ClientConfig
 	// Routing: the routes seeded into the store, MO routes, delivery retries, long messages.
 	Routing RouterConfig
@@ -403,8 +400,36 @@ func (c Config) withDefaults() (Config, error) {
 		}
 		c.Instance = host
 	}
-	if c.Workers <= 0 {
+	if c.Workers == 0 {
 		c.Workers = 2 * c.Server.Session.WithDefaults().InboundLimit
 	}
 	return c, nil
+}
+
+// Validate reports the first field that cannot work; upstreams[i]: and routing: say where. The server
+// section is checked by NewServer.
+func (c Config) Validate() error {
+	names := make([]string, 0, len(c.Upstreams))
+	for i, u := range c.Upstreams {
+		if err := u.Validate(); err != nil {
+			return fmt.Errorf("upstreams[%d]: %w", i, err)
+		}
+		n := u.withDefaults().Name
+		if slices.Contains(names, n) {
+			return fmt.Errorf("upstreams[%d]: two upstreams are named %q", i, n)
+		}
+		names = append(names, n)
+	}
+	if err := c.Routing.Validate(names); err != nil {
+		return fmt.Errorf("routing: %w", err)
+	}
+	for i, a := range c.Accounts {
+		if _, err := AccountToStore(a); err != nil {
+			return fmt.Errorf("accounts[%d]: %w", i, err)
+		}
+	}
+	if c.Workers < 0 {
+		return negative("workers", c.Workers)
+	}
+	return nil
 }

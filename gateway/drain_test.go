@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/gateway/session/sessiontest"
 	"github.com/smppgw/smppgw/internal/smpptest"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/store"
@@ -82,11 +83,11 @@ func TestGatewayShutdownDrainsSubmissions(t *testing.T) {
 	var crossed []uint32
 	stopped := make(chan struct{})
 	shutdown, unbindSeen := false, false
-	p.Conn.SetReadDeadline(time.Now().Add(2 * testWait))
+	p.Conn.SetReadDeadline(time.Now().Add(2 * sessiontest.Wait))
 	for {
 		h, body, err := p.Reader.Read()
 		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
-			t.Fatalf("the connection is still open after %v, with %d answers", 2*testWait, len(answers))
+			t.Fatalf("the connection is still open after %v, with %d answers", 2*sessiontest.Wait, len(answers))
 		}
 		if smpptest.IsClosed(err) {
 			break
@@ -154,13 +155,13 @@ func TestGatewayShutdownDrainsSubmissions(t *testing.T) {
 		}
 	}
 	for _, id := range okIDs {
-		if _, err := st.GetMessage(testCtx(t), id); err != nil {
+		if _, err := st.GetMessage(sessiontest.Ctx(t), id); err != nil {
 			t.Errorf("message %s answered ESME_ROK is not in the store: %v", id, err)
 		}
 	}
 	stored, cursor := 0, ""
 	for {
-		ms, next, err := st.ListMessages(testCtx(t), store.MessageFilter{Account: "acme", Limit: 1000, Cursor: cursor})
+		ms, next, err := st.ListMessages(sessiontest.Ctx(t), store.MessageFilter{Account: "acme", Limit: 1000, Cursor: cursor})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -199,15 +200,15 @@ func TestClientUnbindStillTakesReceipts(t *testing.T) {
 	var p *smpptest.Peer
 	select {
 	case p = <-peers:
-	case <-time.After(testWait):
+	case <-time.After(sessiontest.Wait):
 		t.Fatal("no connection")
 	}
 	p.AcceptBind()
-	if err := c.AwaitBound(testCtx(t)); err != nil {
+	if err := c.AwaitBound(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	unbound := make(chan error, 1)
-	go func() { unbound <- c.Unbind(testCtx(t)) }()
+	go func() { unbound <- c.Unbind(sessiontest.Ctx(t)) }()
 	h, _ := p.Expect(pdu.UnbindID, pdu.ESME_ROK)
 	seqs := map[uint32]bool{}
 	for i := range receipts {

@@ -51,24 +51,8 @@ func New(cfg Config, st store.Store, log zerolog.Logger) (*Gateway, error) {
 	if st == nil {
 		return nil, errors.New("gateway: New needs a store")
 	}
-	names := make([]string, 0, len(cfg.Upstreams))
-	for i, u := range cfg.Upstreams {
-		if err := u.Validate(); err != nil {
-			return nil, fmt.Errorf("gateway: upstreams[%d]: %w", i, err)
-		}
-		n := u.withDefaults().Name
-		if slices.Contains(names, n) {
-			return nil, fmt.Errorf("gateway: two upstreams are named %q", n)
-		}
-		names = append(names, n)
-	}
-	if err := cfg.Routing.Validate(names); err != nil {
-		return nil, err
-	}
-	for _, a := range cfg.Accounts {
-		if _, err := AccountToStore(a); err != nil {
-			return nil, err
-		}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	cfg, err := cfg.withDefaults()
 	if err != nil {

@@ -3,25 +3,19 @@ package gateway
 import (
 	"context"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
+	fsmpp "github.com/fiorix/go-smpp/smpp"
+	fpdu "github.com/fiorix/go-smpp/smpp/pdu"
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/gateway/session/sessiontest"
 	"github.com/smppgw/smppgw/pdu"
+	"github.com/smppgw/smppgw/store"
 )
-
-// testWait bounds every wait in these tests; they all happen on loopback.
-const testWait = 5 * time.Second
-
-func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), testWait)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 func testAccount(t testing.TB, systemID, password string) Account {
 	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
@@ -51,122 +45,121 @@ func startServer(t testing.TB, cfg ServerConfig, sink MessageHandler, accounts .
 	}
 	go srv.Serve(l)
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), testWait)
+		ctx, cancel := context.WithTimeout(context.Background(), sessiontest.Wait)
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
 	return srv, l.Addr().String()
 }
 
-// recorder is an ESME-side Handler that records what the session tells it.
-type recorder struct {
-	session.BaseHandler
-	mu        sync.Mutex
-	responses []session.Response
-	timeouts  []session.Request
-	requests  []session.Request
-	lost      []session.Request
-	reason    error
-	ended     chan struct{}
-	onRequest func(s *session.Session, req session.Request)
-	gotResp   chan session.Response
-	gotTO     chan session.Request
-}
-
-func newRecorder() *recorder {
-	return &recorder{ended: make(chan struct{}), gotResp: make(chan session.Response, 100), gotTO: make(chan session.Request, 100)}
-}
-
-func (r *recorder) HandleRequest(s *session.Session, req session.Request) {
-	r.mu.Lock()
-	r.requests = append(r.requests, req)
-	f := r.onRequest
-	r.mu.Unlock()
-	if f != nil {
-		f(s, req)
-		return
-	}
-	_ = s.Respond(req, pdu.ESME_ROK, nil)
-}
-
-func (r *recorder) HandleResponse(_ *session.Session, _ session.Request, resp session.Response) {
-	r.mu.Lock()
-	r.responses = append(r.responses, resp)
-	r.mu.Unlock()
-	r.gotResp <- resp
-}
-
-func (r *recorder) HandleResponseTimeout(_ *session.Session, req session.Request) {
-	r.mu.Lock()
-	r.timeouts = append(r.timeouts, req)
-	r.mu.Unlock()
-	r.gotTO <- req
-}
-
-func (r *recorder) HandleClosed(_ *session.Session, reason error) {
-	r.mu.Lock()
-	r.reason = reason
-	r.mu.Unlock()
-}
-
-func (r *recorder) Terminate(_ *session.Session, lost []session.Request) {
-	r.mu.Lock()
-	r.lost = lost
-	r.mu.Unlock()
-	close(r.ended)
-}
-
-func (r *recorder) waitEnded(t testing.TB) (error, []session.Request) {
-	t.Helper()
-	select {
-	case <-r.ended:
-	case <-time.After(testWait):
-		t.Fatal("session did not end")
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.reason, r.lost
-}
-
-// dialESME connects an ESME session to addr.
-func dialESME(t testing.TB, addr string, h session.Handler, cfg session.Config) *session.Session {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := session.New(c, session.Options{Role: session.RoleESME, Handler: h, Config: cfg, Logger: zerolog.Nop()})
-	t.Cleanup(func() {
-		s.Abort()
-		<-s.Done()
-	})
-	return s
-}
-
-func bindESME(t testing.TB, addr string, h session.Handler, cfg session.Config, bt session.BindType, id, pw string) *session.Session {
-	t.Helper()
-	s := dialESME(t, addr, h, cfg)
-	if _, err := s.Bind(testCtx(t), bt, session.BindParams{SystemID: id, Password: pw}); err != nil {
-		t.Fatalf("bind: %v", err)
-	}
-	return s
-}
-
 func submit(to string) *pdu.SubmitSM {
 	return &pdu.SubmitSM{SourceAddr: "12345", DestinationAddr: to, ShortMessage: []byte("hello")}
 }
 
-// eventually polls cond until it holds or testWait passes.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(testWait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
+// passwordChecks is how many bcrypt comparisons srv has run for binds.
+func passwordChecks(srv *Server) uint64 { return srv.bindGate.checks.Load() }
+
+// knownUpstreams is an upstreamStates over a fixed set: name -> bound.
+type knownUpstreams map[string]bool
+
+func (k knownUpstreams) upstreamState(name string) (bool, bool) {
+	up, ok := k[name]
+	return ok, up
+}
+
+// storePath is the submit side of the message path on a store, as gateway.New builds it, with the
+// MO routes.
+type storePath struct {
+	*routeTable
+	*submitter
+	mo *fromUpstream
+}
+
+func newStorePath(cfg RouterConfig, st store.Store, ups knownUpstreams) *storePath {
+	cfg = cfg.withDefaults()
+	rt := newRouteTable(cfg.Routes, st, ups, zerolog.Nop())
+	work := newPool(16)
+	return &storePath{
+		routeTable: rt,
+		submitter:  newSubmitter(st, rt, splitModes[cfg.LongMessages], newCounters(), work, zerolog.Nop()),
+		mo:         newFromUpstream(cfg.MORoutes, st, nil, nil, newHub(), newCounters(), work, zerolog.Nop()),
 	}
 }
 
-// passwordChecks is how many bcrypt comparisons srv has run for binds.
-func passwordChecks(srv *Server) uint64 { return srv.bindGate.checks.Load() }
+func newStoreRouter(t *testing.T, cfg RouterConfig, st store.Store, ups knownUpstreams) *storePath {
+	t.Helper()
+	r := newStorePath(cfg, st, ups)
+	if err := r.seed(sessiontest.Ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.load(sessiontest.Ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// deliverNow hands req to h and waits for its answer.
+func deliverNow(h DeliverHandler, upstream string, req session.Request) pdu.CommandStatus {
+	ch := make(chan pdu.CommandStatus, 1)
+	h.HandleDeliver(upstream, req, func(st pdu.CommandStatus) { ch <- st })
+	return <-ch
+}
+
+// fiorixESME binds a fiorix/go-smpp transceiver to addr and returns it with the deliver_sm it receives.
+func fiorixESME(t *testing.T, addr, user, pass string) (*fsmpp.Transceiver, <-chan fpdu.Body) {
+	t.Helper()
+	got := make(chan fpdu.Body, 100)
+	tc := &fsmpp.Transceiver{
+		Addr: addr, User: user, Passwd: pass, RespTimeout: sessiontest.Wait,
+		Handler: func(p fpdu.Body) {
+			if p.Header().ID == fpdu.DeliverSMID {
+				got <- p
+			}
+		},
+	}
+	st := tc.Bind()
+	select {
+	case s := <-st:
+		if s.Status() != fsmpp.Connected {
+			t.Fatalf("fiorix bind: %v %v", s.Status(), s.Error())
+		}
+	case <-time.After(sessiontest.Wait):
+		t.Fatal("fiorix bind timed out")
+	}
+	t.Cleanup(func() { tc.Close() })
+	return tc, got
+}
+
+func nextDeliver(t *testing.T, ch <-chan fpdu.Body) fpdu.Body {
+	t.Helper()
+	select {
+	case p := <-ch:
+		return p
+	case <-time.After(sessiontest.Wait):
+		t.Fatal("no deliver_sm reached the ESME")
+		return nil
+	}
+}
+
+// forEachStore runs f with the embedded store and with a Redis store (a redis-server of its own).
+func forEachStore(t *testing.T, f func(t *testing.T, open func() store.Store)) {
+	t.Run("embedded", func(t *testing.T) {
+		path := t.TempDir() + "/smppgw.db"
+		f(t, func() store.Store { return openEmbedded(t, path) })
+	})
+	t.Run("redis", func(t *testing.T) {
+		addr := redisServer(t)
+		f(t, func() store.Store { return openRedis(t, addr) })
+	})
+}
+
+func bindESMEWith(t *testing.T, addr string, bt session.BindType, id, pw string) (*session.Session, error) {
+	t.Helper()
+	s := sessiontest.DialESME(t, addr, sessiontest.NewRecorder(), session.Config{})
+	_, err := s.Bind(sessiontest.Ctx(t), bt, session.BindParams{SystemID: id, Password: pw})
+	return s, err
+}
+
+func bindESMEErr(t *testing.T, addr, id, pw string) (*session.Session, error) {
+	return bindESMEWith(t, addr, session.BindTransceiver, id, pw)
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/gateway/session/sessiontest"
 	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/pdu/dlr"
@@ -19,16 +20,12 @@ import (
 )
 
 // awaitReceipt waits for the deliver_sm the ESME behind rx is sent and returns what it says.
-func awaitReceipt(t *testing.T, rx *recorder) dlr.Info {
+func awaitReceipt(t *testing.T, rx *sessiontest.Recorder) dlr.Info {
 	t.Helper()
-	eventually(t, "a receipt for the ESME", func() bool {
-		rx.mu.Lock()
-		defer rx.mu.Unlock()
-		return len(rx.requests) > 0
+	sessiontest.Eventually(t, "a receipt for the ESME", func() bool {
+		return len(rx.Requests()) > 0
 	})
-	rx.mu.Lock()
-	defer rx.mu.Unlock()
-	info, err := dlr.FromDeliverSM(rx.requests[0].Body.(*pdu.DeliverSM))
+	info, err := dlr.FromDeliverSM(rx.Requests()[0].Body.(*pdu.DeliverSM))
 	if err != nil {
 		t.Fatalf("receipt: %v", err)
 	}
@@ -68,9 +65,9 @@ func TestPartFailsAfterMaxAttempts(t *testing.T) {
 				}, st)
 				events, cancel := g.Subscribe("acme")
 				defer cancel()
-				rx := newRecorder()
-				e := bindESME(t, addr, rx, session.Config{}, session.BindTransceiver, "acme", "secret")
-				resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: 1, ShortMessage: []byte("doomed")})
+				rx := sessiontest.NewRecorder()
+				e := sessiontest.BindESME(t, addr, rx, session.Config{}, session.BindTransceiver, "acme", "secret")
+				resp, err := e.Send(sessiontest.Ctx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: 1, ShortMessage: []byte("doomed")})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -83,10 +80,10 @@ func TestPartFailsAfterMaxAttempts(t *testing.T) {
 					if ev.MessageID != id || ev.Status != pdu.UNDELIVERABLE {
 						t.Errorf("event %+v, want %s UNDELIVERABLE", ev, id)
 					}
-				case <-time.After(testWait):
+				case <-time.After(sessiontest.Wait):
 					t.Error("no event for the API")
 				}
-				if m, err := st.GetMessage(testCtx(t), id); err != nil || m.Status != pdu.UNDELIVERABLE {
+				if m, err := st.GetMessage(sessiontest.Ctx(t), id); err != nil || m.Status != pdu.UNDELIVERABLE {
 					t.Errorf("stored message %+v, %v; want UNDELIVERABLE", m, err)
 				}
 				time.Sleep(100 * time.Millisecond)
@@ -111,9 +108,9 @@ func TestPartExpiresAfterMaxAge(t *testing.T) {
 			Upstreams: []ClientConfig{upCfg},
 			Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
 		}, st)
-		rx := newRecorder()
-		e := bindESME(t, addr, rx, session.Config{}, session.BindTransceiver, "acme", "secret")
-		resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: 1, ShortMessage: []byte("stale")})
+		rx := sessiontest.NewRecorder()
+		e := sessiontest.BindESME(t, addr, rx, session.Config{}, session.BindTransceiver, "acme", "secret")
+		resp, err := e.Send(sessiontest.Ctx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: 1, ShortMessage: []byte("stale")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +120,7 @@ func TestPartExpiresAfterMaxAge(t *testing.T) {
 		if info := awaitReceipt(t, rx); info.MessageID != id || info.State != pdu.EXPIRED {
 			t.Errorf("receipt for %s in state %v, want %s EXPIRED", info.MessageID, info.State, id)
 		}
-		if m, err := st.GetMessage(testCtx(t), id); err != nil || m.Status != pdu.EXPIRED {
+		if m, err := st.GetMessage(sessiontest.Ctx(t), id); err != nil || m.Status != pdu.EXPIRED {
 			t.Errorf("stored message %+v, %v; want EXPIRED", m, err)
 		}
 		if n := up.Times("stale"); n != 0 {
@@ -174,7 +171,7 @@ func TestUnsettledPartsBoundedByWindow(t *testing.T) {
 	st := &slowSettleStore{Store: newEmbedded(t), delay: 5 * time.Millisecond}
 	for i := range n {
 		m := storetest.NewMessage(fmt.Sprintf("w%03d", i), "acme", "sim", 1)
-		if err := st.AcceptMessage(testCtx(t), m); err != nil {
+		if err := st.AcceptMessage(sessiontest.Ctx(t), m); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -227,7 +224,7 @@ func TestInFlightResentAtOnceAfterRestart(t *testing.T) {
 		"redis": func(t *testing.T) func() store.Store {
 			addr := redisServer(t)
 			return func() store.Store {
-				st, err := sredis.Open(testCtx(t), sredis.Config{Addrs: []string{addr}, Options: opts})
+				st, err := sredis.Open(sessiontest.Ctx(t), sredis.Config{Addrs: []string{addr}, Options: opts})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -250,12 +247,12 @@ func TestInFlightResentAtOnceAfterRestart(t *testing.T) {
 			for i := range n {
 				m := storetest.NewMessage(fmt.Sprintf("f%d", i), "acme", "sim", 1)
 				m.Parts[0].ShortMessage = []byte(m.ID)
-				if err := st1.AcceptMessage(testCtx(t), m); err != nil {
+				if err := st1.AcceptMessage(sessiontest.Ctx(t), m); err != nil {
 					t.Fatal(err)
 				}
 			}
 			_, _, stop1 := startGateway(t, cfg, st1)
-			eventually(t, "the parts in flight", func() bool { return up.Count() == n })
+			sessiontest.Eventually(t, "the parts in flight", func() bool { return up.Count() == n })
 			// The crash, as the store sees it: the store goes first, so nothing the stopping
 			// gateway does (give back, lost PDUs) reaches it.
 			st1.Close()
@@ -264,7 +261,7 @@ func TestInFlightResentAtOnceAfterRestart(t *testing.T) {
 			up.Clear()
 			st2 := open()
 			startGateway(t, cfg, st2)
-			eventually(t, "the parts in flight before to be sent again", func() bool {
+			sessiontest.Eventually(t, "the parts in flight before to be sent again", func() bool {
 				for i := range n {
 					if up.Times(fmt.Sprintf("f%d", i)) < 2 {
 						return false
@@ -272,8 +269,8 @@ func TestInFlightResentAtOnceAfterRestart(t *testing.T) {
 				}
 				return true
 			})
-			eventually(t, "the queue to empty", func() bool {
-				l, err := st2.QueueLen(testCtx(t), store.Queue{Kind: store.SubmitQueue, Name: "sim"})
+			sessiontest.Eventually(t, "the queue to empty", func() bool {
+				l, err := st2.QueueLen(sessiontest.Ctx(t), store.Queue{Kind: store.SubmitQueue, Name: "sim"})
 				return err == nil && l == 0
 			})
 			for i := range n {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/smppgw/smppgw/gateway/session/sessiontest"
 	"github.com/smppgw/smppgw/store"
 )
 
@@ -79,7 +80,7 @@ func TestAcceptReseedsOnIDCollision(t *testing.T) {
 			Parts: []store.Part{{ShortMessage: []byte("x")}}}
 	}
 	first := msg()
-	if err := r.accept(testCtx(t), first); err != nil {
+	if err := r.accept(sessiontest.Ctx(t), first); err != nil {
 		t.Fatal(err)
 	}
 	r.ids.nextID.Store(0) // as another run from the same point of the sequence

@@ -24,7 +24,10 @@ type Job struct {
 	// Attempts is how many times it was sent and came back unsettled (a temporary error, a lost
 	// PDU; throttling does not count), plus the attempt in flight while it is out.
 	Attempts int
-	Enqueued time.Time // when it was first queued (accepted); zero: its age is unknown, not bounded
+	// Accepted is when the message was accepted, which ClientConfig.MaxAge counts from: the store's
+	// PartTask.Accepted for a Gateway's parts, the Submit call for a MemoryQueue's jobs. Zero means
+	// unknown: the job's age is not bounded.
+	Accepted time.Time
 
 	// Set by the client when it sends the job, so a queue can record a lost PDU.
 	Session  string // the session it was last sent on

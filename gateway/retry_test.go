@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/gateway/session/sessiontest"
 	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
 )
@@ -22,14 +23,14 @@ func TestTemporaryUpstreamErrorRetries(t *testing.T) {
 				Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
 				Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
 			}, st)
-			e := bindESME(t, addr, newRecorder(), session.Config{}, session.BindTransceiver, "acme", "secret")
-			resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("hi")})
+			e := sessiontest.BindESME(t, addr, sessiontest.NewRecorder(), session.Config{}, session.BindTransceiver, "acme", "secret")
+			resp, err := e.Send(sessiontest.Ctx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("hi")})
 			if err != nil {
 				t.Fatal(err)
 			}
 			id := resp.Body.(*pdu.SubmitSMResp).MessageID
-			eventually(t, "the part to be retried and accepted upstream", func() bool {
-				m, err := st.GetMessage(testCtx(t), id)
+			sessiontest.Eventually(t, "the part to be retried and accepted upstream", func() bool {
+				m, err := st.GetMessage(sessiontest.Ctx(t), id)
 				return err == nil && m.Status == pdu.ENROUTE && m.Parts[0].UpstreamID == "SIM0001"
 			})
 			if n := up.Count(); n != 2 {
@@ -50,11 +51,11 @@ func TestMessageIDsDoNotRepeatAfterWrap(t *testing.T) {
 		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
 		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
 	}, st)
-	e := bindESME(t, addr, newRecorder(), session.Config{}, session.BindTransmitter, "acme", "secret")
+	e := sessiontest.BindESME(t, addr, sessiontest.NewRecorder(), session.Config{}, session.BindTransmitter, "acme", "secret")
 	seen := map[string]bool{}
 	submit := func() {
 		t.Helper()
-		resp, err := e.Send(testCtx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("x")})
+		resp, err := e.Send(sessiontest.Ctx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("x")})
 		if err != nil {
 			t.Fatalf("submit: %v", err)
 		}

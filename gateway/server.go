@@ -117,21 +117,14 @@ func (srv *Server) Start() error {
 }
 
 func listen(lc ListenerConfig) (net.Listener, error) {
-	addr := lc.Address
 	if lc.TLS == nil {
-		if addr == "" {
-			addr = ":2775"
-		}
-		return net.Listen("tcp", addr)
-	}
-	if addr == "" {
-		addr = ":3550"
+		return net.Listen("tcp", lc.Address)
 	}
 	tc, err := lc.TLS.build()
 	if err != nil {
 		return nil, err
 	}
-	return tls.Listen("tcp", addr, tc)
+	return tls.Listen("tcp", lc.Address, tc)
 }
 
 // Serve accepts connections on l until Shutdown (then it returns nil) or a permanent accept error.
@@ -257,12 +250,10 @@ func (srv *Server) Unbind(ctx context.Context, id uint64) error {
 // Outbind connects to an ESME, sends outbind, and serves the bind that follows on that connection
 // like any accepted one. It returns the session, still unbound.
 func (srv *Server) Outbind(ctx context.Context, oc OutbindConfig) (*session.Session, error) {
-	if oc.Address == "" {
-		return nil, errors.New("gateway: outbind needs an address")
+	if err := oc.Validate(); err != nil {
+		return nil, fmt.Errorf("gateway: outbind: %w", err)
 	}
-	if oc.DialTimeout <= 0 {
-		oc.DialTimeout = 10 * time.Second
-	}
+	oc = oc.withDefaults(srv.cfg.SystemID)
 	c, err := dial(ctx, oc.Address, oc.TLS, oc.DialTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: outbind to %s: %w", oc.Address, err)
@@ -271,11 +262,7 @@ func (srv *Server) Outbind(ctx context.Context, oc OutbindConfig) (*session.Sess
 	if s == nil {
 		return nil, session.ErrClosed
 	}
-	sys := oc.SystemID
-	if sys == "" {
-		sys = srv.cfg.SystemID
-	}
-	if err := s.Outbind(sys, oc.Password); err != nil {
+	if err := s.Outbind(oc.SystemID, oc.Password); err != nil {
 		s.Close()
 		return nil, err
 	}

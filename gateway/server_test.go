@@ -2,18 +2,9 @@ package gateway
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,9 +13,9 @@ import (
 	"github.com/fiorix/go-smpp/smpp/pdu/pdufield"
 	"github.com/fiorix/go-smpp/smpp/pdu/pdutext"
 	"github.com/rs/zerolog"
-	"gopkg.in/yaml.v3"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/gateway/session/sessiontest"
 	"github.com/smppgw/smppgw/pdu"
 )
 
@@ -40,22 +31,22 @@ func TestBindRefusals(t *testing.T) {
 		{"mallory", "secret", pdu.ESME_RINVPASWD}, // unknown system_id: told apart only in our log
 	}
 	for _, c := range cases {
-		s := dialESME(t, addr, nil, session.Config{})
-		_, err := s.Bind(testCtx(t), session.BindTransceiver, session.BindParams{SystemID: c.id, Password: c.pw})
+		s := sessiontest.DialESME(t, addr, nil, session.Config{})
+		_, err := s.Bind(sessiontest.Ctx(t), session.BindTransceiver, session.BindParams{SystemID: c.id, Password: c.pw})
 		if !errors.Is(err, c.want) {
 			t.Errorf("bind %s/%s: %v, want %v", c.id, c.pw, err, c.want)
 		}
 		// A refused bind leaves the connection open for another try.
-		if _, err := s.Bind(testCtx(t), session.BindTransceiver, session.BindParams{SystemID: "alice", Password: "secret"}); err != nil {
+		if _, err := s.Bind(sessiontest.Ctx(t), session.BindTransceiver, session.BindParams{SystemID: "alice", Password: "secret"}); err != nil {
 			t.Fatalf("retry after %v: %v", c.want, err)
 		}
-		if err := s.Unbind(testCtx(t)); err != nil {
+		if err := s.Unbind(sessiontest.Ctx(t)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	bindESME(t, addr, nil, session.Config{}, session.BindTransmitter, "alice", "secret")
-	s := dialESME(t, addr, nil, session.Config{})
-	if _, err := s.Bind(testCtx(t), session.BindReceiver, session.BindParams{SystemID: "alice", Password: "secret"}); !errors.Is(err, pdu.ESME_RALYBND) {
+	sessiontest.BindESME(t, addr, nil, session.Config{}, session.BindTransmitter, "alice", "secret")
+	s := sessiontest.DialESME(t, addr, nil, session.Config{})
+	if _, err := s.Bind(sessiontest.Ctx(t), session.BindReceiver, session.BindParams{SystemID: "alice", Password: "secret"}); !errors.Is(err, pdu.ESME_RALYBND) {
 		t.Fatalf("bind beyond max_binds: %v", err)
 	}
 }
@@ -69,20 +60,20 @@ func TestAccountRestrictions(t *testing.T) {
 	near.Throughput = 2
 	_, addr := startServer(t, ServerConfig{}, &acceptSink{}, far, near)
 
-	s := dialESME(t, addr, nil, session.Config{})
-	if _, err := s.Bind(testCtx(t), session.BindTransmitter, session.BindParams{SystemID: "far", Password: "pw"}); !errors.Is(err, pdu.ESME_RBINDFAIL) {
+	s := sessiontest.DialESME(t, addr, nil, session.Config{})
+	if _, err := s.Bind(sessiontest.Ctx(t), session.BindTransmitter, session.BindParams{SystemID: "far", Password: "pw"}); !errors.Is(err, pdu.ESME_RBINDFAIL) {
 		t.Fatalf("bind from outside the allow-list: %v", err)
 	}
-	if _, err := s.Bind(testCtx(t), session.BindReceiver, session.BindParams{SystemID: "near", Password: "pw"}); !errors.Is(err, pdu.ESME_RBINDFAIL) {
+	if _, err := s.Bind(sessiontest.Ctx(t), session.BindReceiver, session.BindParams{SystemID: "near", Password: "pw"}); !errors.Is(err, pdu.ESME_RBINDFAIL) {
 		t.Fatalf("bind type not allowed: %v", err)
 	}
-	if _, err := s.Bind(testCtx(t), session.BindTransmitter, session.BindParams{SystemID: "near", Password: "pw"}); err != nil {
+	if _, err := s.Bind(sessiontest.Ctx(t), session.BindTransmitter, session.BindParams{SystemID: "near", Password: "pw"}); err != nil {
 		t.Fatal(err)
 	}
 	// A burst of 2 per second, then ESME_RTHROTTLED.
 	var throttled int
 	for range 4 {
-		if _, err := s.Send(testCtx(t), submit("1")); errors.Is(err, pdu.ESME_RTHROTTLED) {
+		if _, err := s.Send(sessiontest.Ctx(t), submit("1")); errors.Is(err, pdu.ESME_RTHROTTLED) {
 			throttled++
 		} else if err != nil {
 			t.Fatal(err)
@@ -122,11 +113,11 @@ func TestFailureTrackerBacksOff(t *testing.T) {
 func TestRepeatedBindFailuresAreSlowed(t *testing.T) {
 	const base = 40 * time.Millisecond
 	_, addr := startServer(t, ServerConfig{FailureDelay: base, FailureDelayMax: time.Second}, &acceptSink{}, testAccount(t, "alice", "secret"))
-	s := dialESME(t, addr, nil, session.Config{})
+	s := sessiontest.DialESME(t, addr, nil, session.Config{})
 	var took []time.Duration
 	for range 3 {
 		start := time.Now()
-		if _, err := s.Bind(testCtx(t), session.BindTransceiver, session.BindParams{SystemID: "alice", Password: "guess"}); !errors.Is(err, pdu.ESME_RINVPASWD) {
+		if _, err := s.Bind(sessiontest.Ctx(t), session.BindTransceiver, session.BindParams{SystemID: "alice", Password: "guess"}); !errors.Is(err, pdu.ESME_RINVPASWD) {
 			t.Fatal(err)
 		}
 		took = append(took, time.Since(start))
@@ -136,95 +127,6 @@ func TestRepeatedBindFailuresAreSlowed(t *testing.T) {
 		if min := base << i; d < min {
 			t.Fatalf("failure %d answered after %v, want at least %v", i+1, d, min)
 		}
-	}
-}
-
-// testCert writes a self-signed certificate for 127.0.0.1 and localhost and returns its files.
-func testCert(t testing.TB) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "smppgw test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		DNSNames:              []string{"localhost"},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
-}
-
-func TestTLSBind(t *testing.T) {
-	cert, key := testCert(t)
-	auth, err := NewMemoryAuthenticator(testAccount(t, "alice", "secret"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := NewServer(ServerConfig{Listeners: []ListenerConfig{{Address: "127.0.0.1:0", TLS: &ServerTLSConfig{CertFile: cert, KeyFile: key, ClientCAFile: cert}}}}, auth, &acceptSink{}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	if n := len(srv.Addrs()); n != 1 {
-		t.Fatalf("%d listeners once Start returned, want 1", n)
-	}
-	addr := srv.Addrs()[0].String()
-
-	c, err := NewClient(ClientConfig{Address: addr, SystemID: "alice", Password: "secret", TLS: &ClientTLSConfig{CAFile: cert, CertFile: cert, KeyFile: key}, ReconnectMin: 10 * time.Millisecond}, nil, nil, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Unbind(context.Background()) })
-	if err := c.AwaitBound(testCtx(t)); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	if err := c.Submit(testCtx(t), submit("1"), func(_ session.Response, err error) { done <- err }); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-
-	// A client that does not trust the certificate never binds.
-	bad, err := NewClient(ClientConfig{Address: addr, SystemID: "alice", Password: "secret", TLS: &ClientTLSConfig{ServerName: "localhost"}, ReconnectMin: 10 * time.Millisecond, ReconnectMax: 20 * time.Millisecond}, nil, nil, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	bad.Start()
-	t.Cleanup(func() { bad.Unbind(context.Background()) })
-	eventually(t, "a failed TLS bind", func() bool { return bad.Status().BindErrors > 0 })
-	if st := bad.Status(); st.Binds != 0 || !strings.Contains(st.LastError, "certificate") {
-		t.Fatalf("untrusted server: %+v", st)
 	}
 }
 
@@ -240,12 +142,12 @@ func TestOutbind(t *testing.T) {
 	}
 	t.Cleanup(func() { c.Unbind(context.Background()) })
 	if st := c.Status().State; st != ClientWaiting {
-		eventually(t, "waiting for outbind", func() bool { return c.Status().State == ClientWaiting })
+		sessiontest.Eventually(t, "waiting for outbind", func() bool { return c.Status().State == ClientWaiting })
 	}
 	srv, _ := startServer(t, ServerConfig{SystemID: "smsc"}, &acceptSink{}, testAccount(t, "alice", "secret"))
 
 	// A wrong outbind password is refused by the ESME.
-	s, err := srv.Outbind(testCtx(t), OutbindConfig{Address: c.OutbindAddr().String(), Password: "nope"})
+	s, err := srv.Outbind(sessiontest.Ctx(t), OutbindConfig{Address: c.OutbindAddr().String(), Password: "nope"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,18 +156,18 @@ func TestOutbind(t *testing.T) {
 		t.Fatal("bound after a bad outbind")
 	}
 
-	s, err = srv.Outbind(testCtx(t), OutbindConfig{Address: c.OutbindAddr().String(), Password: "ob"})
+	s, err = srv.Outbind(sessiontest.Ctx(t), OutbindConfig{Address: c.OutbindAddr().String(), Password: "ob"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.AwaitBound(testCtx(t)); err != nil {
+	if err := c.AwaitBound(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "server side bound", func() bool { return s.State() == session.StateBound })
+	sessiontest.Eventually(t, "server side bound", func() bool { return s.State() == session.StateBound })
 	if got := srv.SessionsFor("alice"); len(got) != 1 || got[0] != s {
 		t.Fatalf("registry %v", got)
 	}
-	if _, err := s.Send(testCtx(t), &pdu.DeliverSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("mo")}); err != nil {
+	if _, err := s.Send(sessiontest.Ctx(t), &pdu.DeliverSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("mo")}); err != nil {
 		t.Fatal(err)
 	}
 	if req := <-delivered; string(req.Body.(*pdu.DeliverSM).ShortMessage) != "mo" {
@@ -273,7 +175,7 @@ func TestOutbind(t *testing.T) {
 	}
 	// The client submits on the session it bound through the outbind.
 	done := make(chan error, 1)
-	c.Submit(testCtx(t), submit("9"), func(_ session.Response, err error) { done <- err })
+	c.Submit(sessiontest.Ctx(t), submit("9"), func(_ session.Response, err error) { done <- err })
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
@@ -281,29 +183,29 @@ func TestOutbind(t *testing.T) {
 
 func TestServerShutdownUnbindsAndReportsLost(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{Session: session.Config{UnbindTimeout: 100 * time.Millisecond}}, &acceptSink{}, testAccount(t, "alice", "secret"))
-	rec := newRecorder()
-	rec.onRequest = func(*session.Session, session.Request) {} // never answers deliver_sm
-	c := bindESME(t, addr, rec, session.Config{}, session.BindTransceiver, "alice", "secret")
-	other := newRecorder()
-	bindESME(t, addr, other, session.Config{}, session.BindTransmitter, "alice", "secret")
-	eventually(t, "two binds", func() bool { return len(srv.SessionsFor("alice")) == 2 })
+	rec := sessiontest.NewRecorder()
+	rec.OnRequest = func(*session.Session, session.Request) {} // never answers deliver_sm
+	c := sessiontest.BindESME(t, addr, rec, session.Config{}, session.BindTransceiver, "alice", "secret")
+	other := sessiontest.NewRecorder()
+	sessiontest.BindESME(t, addr, other, session.Config{}, session.BindTransmitter, "alice", "secret")
+	sessiontest.Eventually(t, "two binds", func() bool { return len(srv.SessionsFor("alice")) == 2 })
 	var ss *session.Session
 	for _, s := range srv.SessionsFor("alice") {
 		if s.BindType() == session.BindTransceiver {
 			ss = s
 		}
 	}
-	if err := ss.SendAsync(testCtx(t), &pdu.DeliverSM{SourceAddr: "1", DestinationAddr: "2"}, nil); err != nil {
+	if err := ss.SendAsync(sessiontest.Ctx(t), &pdu.DeliverSM{SourceAddr: "1", DestinationAddr: "2"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "deliver_sm received", func() bool { rec.mu.Lock(); defer rec.mu.Unlock(); return len(rec.requests) == 1 })
-	if err := srv.Shutdown(testCtx(t)); err != nil {
+	sessiontest.Eventually(t, "deliver_sm received", func() bool { return len(rec.Requests()) == 1 })
+	if err := srv.Shutdown(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	if reason, _ := other.waitEnded(t); !errors.Is(reason, session.ErrPeerUnbound) {
+	if reason, _ := other.WaitEnded(t); !errors.Is(reason, session.ErrPeerUnbound) {
 		t.Fatalf("other bind: %v", reason)
 	}
-	rec.waitEnded(t)
+	rec.WaitEnded(t)
 	// The one deliver_sm it never answered is the session's one lost PDU.
 	if in := ss.Info(); in.Lost != 1 {
 		t.Fatalf("lost %d", in.Lost)
@@ -334,7 +236,7 @@ func TestFiorixTransmitter(t *testing.T) {
 		if st.Status() != fsmpp.Connected {
 			t.Fatalf("fiorix bind: %v %v", st.Status(), st.Error())
 		}
-	case <-time.After(testWait):
+	case <-time.After(sessiontest.Wait):
 		t.Fatal("fiorix did not bind")
 	}
 	for i, text := range []string{"one", "two", "three"} {
@@ -358,95 +260,6 @@ func TestFiorixTransmitter(t *testing.T) {
 	}
 }
 
-func TestConfigFromYAML(t *testing.T) {
-	const doc = `
-system_id: gw
-listeners:
-  - address: 127.0.0.1:2775
-  - address: 127.0.0.1:3550
-    tls: {cert_file: c.pem, key_file: k.pem}
-session: {window: 50, response_timeout: 3s, enquire_link: 45s, throttle_inbound: true}
-failure_delay: 500ms
-`
-	var sc ServerConfig
-	if err := yaml.Unmarshal([]byte(doc), &sc); err != nil {
-		t.Fatal(err)
-	}
-	if sc.SystemID != "gw" || len(sc.Listeners) != 2 || sc.Listeners[1].TLS.KeyFile != "k.pem" || sc.Session.Window != 50 ||
-		sc.Session.ResponseTimeout != 3*time.Second || sc.Session.EnquireLink != 45*time.Second || !sc.Session.ThrottleInbound || sc.FailureDelay != 500*time.Millisecond {
-		t.Fatalf("server config %+v", sc)
-	}
-	if err := sc.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	const cdoc = `
-name: carrier-a
-address: smsc.example.net:2775
-tls: {server_name: smsc.example.net}
-system_id: acme
-password: pw
-bind_type: tx
-session: {window: 100}
-reconnect_min: 2s
-reconnect_max: 1m
-`
-	var cc ClientConfig
-	if err := yaml.Unmarshal([]byte(cdoc), &cc); err != nil {
-		t.Fatal(err)
-	}
-	if cc.BindType != session.BindTransmitter || cc.TLS.ServerName != "smsc.example.net" || cc.ReconnectMin != 2*time.Second || cc.Session.Window != 100 {
-		t.Fatalf("client config %+v", cc)
-	}
-	if err := cc.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	var bad ClientConfig
-	if err := yaml.Unmarshal([]byte("bind_type: sideways"), &bad); err == nil {
-		t.Fatal("unknown bind type accepted")
-	}
-	var acct Account
-	if err := yaml.Unmarshal([]byte("{system_id: a, bind_types: [transmitter, receiver], allowed_ips: [10.0.0.0/8]}"), &acct); err != nil || len(acct.BindTypes) != 2 || acct.BindTypes[1] != session.BindReceiver {
-		t.Fatalf("account %+v %v", acct, err)
-	}
-}
-
-func TestTLSRequiresClientCertificate(t *testing.T) {
-	cert, key := testCert(t)
-	auth, _ := NewMemoryAuthenticator(testAccount(t, "alice", "secret"))
-	srv, err := NewServer(ServerConfig{FailureDelay: -1, Listeners: []ListenerConfig{{Address: "127.0.0.1:0", TLS: &ServerTLSConfig{CertFile: cert, KeyFile: key, ClientCAFile: cert, RequireClientCert: true}}}}, auth, &acceptSink{}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	if n := len(srv.Addrs()); n != 1 {
-		t.Fatalf("%d listeners once Start returned, want 1", n)
-	}
-	addr := srv.Addrs()[0].String()
-	for _, withCert := range []bool{false, true} {
-		tc := &ClientTLSConfig{CAFile: cert, ServerName: "localhost"}
-		if withCert {
-			tc.CertFile, tc.KeyFile = cert, key
-		}
-		conn, err := dial(testCtx(t), addr, tc, time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := session.New(conn, session.Options{Role: session.RoleESME, Logger: zerolog.Nop()})
-		_, err = s.Bind(testCtx(t), session.BindTransmitter, session.BindParams{SystemID: "alice", Password: "secret"})
-		if withCert != (err == nil) {
-			t.Fatalf("client certificate %v: bind %v", withCert, err)
-		}
-		s.Close()
-		<-s.Done()
-	}
-	if _, err := (&ServerTLSConfig{CertFile: cert, KeyFile: key, RequireClientCert: true}).build(); err == nil {
-		t.Fatal("require_client_cert without a CA accepted")
-	}
-}
-
 // An ESME that unbinds and binds again at once, with max_binds 1, is not refused ESME_RALYBND by its
 // own previous bind while that connection is still ending on our side.
 func TestRebindRightAfterUnbind(t *testing.T) {
@@ -454,11 +267,11 @@ func TestRebindRightAfterUnbind(t *testing.T) {
 	acct.MaxBinds = 1
 	_, addr := startServer(t, ServerConfig{}, &acceptSink{}, acct)
 	for i := range 50 {
-		s := dialESME(t, addr, nil, session.Config{})
-		if _, err := s.Bind(testCtx(t), session.BindTransceiver, session.BindParams{SystemID: "alice", Password: "secret"}); err != nil {
+		s := sessiontest.DialESME(t, addr, nil, session.Config{})
+		if _, err := s.Bind(sessiontest.Ctx(t), session.BindTransceiver, session.BindParams{SystemID: "alice", Password: "secret"}); err != nil {
 			t.Fatalf("bind %d: %v", i, err)
 		}
-		if err := s.Unbind(testCtx(t)); err != nil {
+		if err := s.Unbind(sessiontest.Ctx(t)); err != nil {
 			t.Fatalf("unbind %d: %v", i, err)
 		}
 	}
@@ -467,11 +280,11 @@ func TestRebindRightAfterUnbind(t *testing.T) {
 func TestBindAndSubmit(t *testing.T) {
 	sink := &acceptSink{}
 	srv, addr := startServer(t, ServerConfig{}, sink, testAccount(t, "alice", "secret"))
-	s := bindESME(t, addr, nil, session.Config{}, session.BindTransceiver, "alice", "secret")
+	s := sessiontest.BindESME(t, addr, nil, session.Config{}, session.BindTransceiver, "alice", "secret")
 	if s.State() != session.StateBound || s.BindType() != session.BindTransceiver {
 		t.Fatalf("state %v %v", s.State(), s.BindType())
 	}
-	resp, err := s.Send(testCtx(t), submit("4479"))
+	resp, err := s.Send(sessiontest.Ctx(t), submit("4479"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,7 +296,7 @@ func TestBindAndSubmit(t *testing.T) {
 	if in.SystemID != "alice" || in.PeerSystemID != "smppgw" || in.PDUsOut != 2 || in.PDUsIn != 2 || in.WindowUsed != 0 {
 		t.Fatalf("client info %+v", in)
 	}
-	eventually(t, "server registry", func() bool { return len(srv.SessionsFor("alice")) == 1 })
+	sessiontest.Eventually(t, "server registry", func() bool { return len(srv.SessionsFor("alice")) == 1 })
 	ss := srv.SessionsFor("alice")[0]
 	if got := ss.Info(); got.SystemID != "alice" || got.BindType != session.BindTransceiver || got.Role != session.RoleSMSC {
 		t.Fatalf("server info %+v", got)
@@ -495,34 +308,34 @@ func TestBindAndSubmit(t *testing.T) {
 
 func TestUnbindFromESME(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{}, &acceptSink{}, testAccount(t, "alice", "secret"))
-	rec := newRecorder()
-	s := bindESME(t, addr, rec, session.Config{}, session.BindTransceiver, "alice", "secret")
-	eventually(t, "registry", func() bool { return len(srv.SessionsFor("alice")) == 1 })
+	rec := sessiontest.NewRecorder()
+	s := sessiontest.BindESME(t, addr, rec, session.Config{}, session.BindTransceiver, "alice", "secret")
+	sessiontest.Eventually(t, "registry", func() bool { return len(srv.SessionsFor("alice")) == 1 })
 	ss := srv.SessionsFor("alice")[0]
-	if err := s.Unbind(testCtx(t)); err != nil {
+	if err := s.Unbind(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	if reason, _ := rec.waitEnded(t); !errors.Is(reason, session.ErrUnbound) {
+	if reason, _ := rec.WaitEnded(t); !errors.Is(reason, session.ErrUnbound) {
 		t.Fatalf("client reason %v", reason)
 	}
 	<-ss.Done()
 	if !errors.Is(ss.Err(), session.ErrPeerUnbound) {
 		t.Fatalf("server reason %v", ss.Err())
 	}
-	eventually(t, "registry cleared", func() bool { return len(srv.SessionsFor("alice")) == 0 && len(srv.Sessions()) == 0 })
+	sessiontest.Eventually(t, "registry cleared", func() bool { return len(srv.SessionsFor("alice")) == 0 && len(srv.Sessions()) == 0 })
 }
 
 func TestServerToESMEDeliveryAndInfo(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{}, &acceptSink{}, testAccount(t, "alice", "secret"))
-	rec := newRecorder()
-	bindESME(t, addr, rec, session.Config{}, session.BindTransceiver, "alice", "secret")
-	eventually(t, "registry", func() bool { return len(srv.SessionsFor("alice")) == 1 })
+	rec := sessiontest.NewRecorder()
+	sessiontest.BindESME(t, addr, rec, session.Config{}, session.BindTransceiver, "alice", "secret")
+	sessiontest.Eventually(t, "registry", func() bool { return len(srv.SessionsFor("alice")) == 1 })
 	ss := srv.SessionsFor("alice")[0]
 	// The SMSC side may not submit.
-	if _, err := ss.Send(testCtx(t), submit("1")); !errors.Is(err, session.ErrNotBound) {
+	if _, err := ss.Send(sessiontest.Ctx(t), submit("1")); !errors.Is(err, session.ErrNotBound) {
 		t.Fatalf("smsc submit_sm: %v", err)
 	}
-	resp, err := ss.Send(testCtx(t), &pdu.DeliverSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("hi")})
+	resp, err := ss.Send(sessiontest.Ctx(t), &pdu.DeliverSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("hi")})
 	if err != nil || resp.Body.CommandID() != pdu.DeliverSMRespID {
 		t.Fatalf("deliver_sm: %+v %v", resp, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/gateway/session/sessiontest"
 	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/store"
@@ -27,10 +28,10 @@ func statsAfterTraffic(t *testing.T, st0 store.Store) {
 		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
 		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
 	}, st0)
-	eventually(t, "the upstream bind", func() bool { return g.Upstreams()[0].Status.State == ClientBound })
-	rec := newRecorder()
-	esme := bindESME(t, addr, rec, session.Config{}, session.BindTransceiver, "acme", "secret")
-	ctx := testCtx(t)
+	sessiontest.Eventually(t, "the upstream bind", func() bool { return g.Upstreams()[0].Status.State == ClientBound })
+	rec := sessiontest.NewRecorder()
+	esme := sessiontest.BindESME(t, addr, rec, session.Config{}, session.BindTransceiver, "acme", "secret")
+	ctx := sessiontest.Ctx(t)
 	for i := range n {
 		sm := submit("447700900123")
 		sm.RegisteredDelivery = 1
@@ -38,10 +39,8 @@ func statsAfterTraffic(t *testing.T, st0 store.Store) {
 			t.Fatalf("submit %d: %v", i, err)
 		}
 	}
-	eventually(t, "every receipt at the ESME", func() bool {
-		rec.mu.Lock()
-		defer rec.mu.Unlock()
-		return len(rec.requests) == n
+	sessiontest.Eventually(t, "every receipt at the ESME", func() bool {
+		return len(rec.Requests()) == n
 	})
 
 	st, err := g.Stats(ctx)
@@ -67,7 +66,7 @@ func statsAfterTraffic(t *testing.T, st0 store.Store) {
 		si.RequestsIn != n+1 || si.ResponsesOut != n+1 || si.RequestsOut != n || si.ResponseErrorsOut != 0 {
 		t.Errorf("session counters: %+v", si)
 	}
-	eventually(t, "the ESME's deliver_sm_resp read", func() bool {
+	sessiontest.Eventually(t, "the ESME's deliver_sm_resp read", func() bool {
 		si, _ = g.Session(si.ID)
 		return si.ResponsesIn == n
 	})
@@ -135,9 +134,9 @@ func TestGatewayUpstreamLastErrorClearedOnBind(t *testing.T) {
 		Upstreams: []ClientConfig{simUpstream("sim", upAddr)},
 		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
 	}, newEmbedded(t))
-	eventually(t, "the failed dial reported", func() bool { return g.Upstreams()[0].Status.LastError != "" })
+	sessiontest.Eventually(t, "the failed dial reported", func() bool { return g.Upstreams()[0].Status.LastError != "" })
 	startSim(t, upAddr, smscsim.Options{})
-	eventually(t, "the upstream bind", func() bool { return g.Upstreams()[0].Status.State == ClientBound })
+	sessiontest.Eventually(t, "the upstream bind", func() bool { return g.Upstreams()[0].Status.State == ClientBound })
 	if st := g.Upstreams()[0].Status; st.LastError != "" {
 		t.Errorf("bound upstream still reports last error %q", st.LastError)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/smppgw/smppgw/gateway/session/sessiontest"
 	"github.com/smppgw/smppgw/internal/redistest"
 	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/store"
@@ -44,7 +45,7 @@ func redisServer(t testing.TB) string {
 
 func openRedis(t testing.TB, addr string) store.Store {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testWait)
+	ctx, cancel := context.WithTimeout(context.Background(), sessiontest.Wait)
 	defer cancel()
 	st, err := sredis.Open(ctx, sredis.Config{Addrs: []string{addr}, Options: testStoreOptions})
 	if err != nil {
@@ -74,13 +75,13 @@ func startGateway(t testing.TB, cfg Config, st store.Store) (g *Gateway, addr st
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Start(testCtx(t)); err != nil {
+	if err := g.Start(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), testWait)
+			ctx, cancel := context.WithTimeout(context.Background(), sessiontest.Wait)
 			defer cancel()
 			if err := g.Shutdown(ctx); err != nil {
 				t.Errorf("gateway shutdown: %v", err)
@@ -101,7 +102,7 @@ func startSim(t testing.TB, addr string, opts smscsim.Options) *smscsim.Sim {
 	if opts.Accounts == nil {
 		opts.Accounts = map[string]string{"gwup": "uppw"}
 	}
-	deadline := time.Now().Add(testWait)
+	deadline := time.Now().Add(sessiontest.Wait)
 	for {
 		// A port given back by a stopped gateway test may still be in TIME_WAIT for a moment.
 		sim, err := smscsim.Start(addr, opts)

@@ -22,7 +22,7 @@ import (
 const storeTimeout = 10 * time.Second
 
 var splitModes = map[string]pdu.SplitMode{
-	"": pdu.SplitUDH8, "udh8": pdu.SplitUDH8, "udh16": pdu.SplitUDH16, "sar": pdu.SplitSAR, "payload": pdu.SplitPayload,
+	"udh8": pdu.SplitUDH8, "udh16": pdu.SplitUDH16, "sar": pdu.SplitSAR, "payload": pdu.SplitPayload,
 }
 
 // submitter is the way in of the message path (DESIGN.md, "Message life", step 1): a submit_sm from

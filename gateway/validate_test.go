@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/gateway/session/sessiontest"
 	"github.com/smppgw/smppgw/internal/smpptest"
 	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
@@ -55,11 +56,11 @@ func TestSubmitSMLength255Refused(t *testing.T) {
 	// 254 octets are the most a short_message holds, and go through.
 	p.Write(rawSubmitSM(11, "12345", "447700900123", bytes.Repeat([]byte("y"), 254), 254))
 	p.Expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
-	eventually(t, "the 254-octet message forwarded", func() bool { return len(sim.Submits()) == 1 })
+	sessiontest.Eventually(t, "the 254-octet message forwarded", func() bool { return len(sim.Submits()) == 1 })
 	if got := sim.Submits()[0].ShortMessage; len(got) != 254 || got[0] != 'y' {
 		t.Fatalf("forwarded %d octets %q..., want the 254 y", len(got), got[:1])
 	}
-	msgs, _, err := st.ListMessages(testCtx(t), store.MessageFilter{})
+	msgs, _, err := st.ListMessages(sessiontest.Ctx(t), store.MessageFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}

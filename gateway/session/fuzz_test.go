@@ -1,4 +1,4 @@
-package session
+package session_test
 
 import (
 	"io"
@@ -8,6 +8,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/gateway/session/sessiontest"
 	"github.com/smppgw/smppgw/pdu"
 )
 
@@ -29,17 +31,17 @@ func FuzzSessionInput(f *testing.F) {
 	f.Add([]byte("\x00\x00\x00\x14\x00\x00\x00\x04\x00\x00\x00\x00\x00\x00\x00\x01\xff\xff\xff\xff"))
 
 	h := &smsc{}
-	cfg := Config{BindTimeout: time.Second, MaxPDULength: 4096}
+	cfg := session.Config{BindTimeout: time.Second, MaxPDULength: 4096}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		ours, theirs := net.Pipe()
-		s := New(ours, Options{Role: RoleSMSC, Handler: h, Config: cfg, Logger: zerolog.Nop()})
+		s := session.New(ours, session.Options{Role: session.RoleSMSC, Handler: h, Config: cfg, Logger: zerolog.Nop()})
 		go io.Copy(io.Discard, theirs)
-		theirs.SetWriteDeadline(time.Now().Add(testWait))
+		theirs.SetWriteDeadline(time.Now().Add(sessiontest.Wait))
 		theirs.Write(in)
 		theirs.Close()
 		select {
 		case <-s.Done():
-		case <-time.After(testWait):
+		case <-time.After(sessiontest.Wait):
 			t.Fatal("session did not end after its input")
 		}
 	})

@@ -1,4 +1,4 @@
-package session
+package session_test
 
 import (
 	"bytes"
@@ -11,19 +11,19 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/gateway/session/sessiontest"
 	"github.com/smppgw/smppgw/internal/smpptest"
 	"github.com/smppgw/smppgw/pdu"
 )
 
 func TestSequenceWraps(t *testing.T) {
-	_, addr := startSMSC(t, Config{}, nil)
-	s := bindESME(t, addr, nil, Config{}, BindTransmitter, "alice", "secret")
-	s.mu.Lock()
-	s.win.next = pdu.MaxSequence - 1
-	s.mu.Unlock()
+	_, addr := startSMSC(t, session.Config{}, nil)
+	s := sessiontest.BindESME(t, addr, nil, session.Config{}, session.BindTransmitter, "alice", "secret")
+	session.SetNextSequence(s, pdu.MaxSequence-1)
 	var seqs []uint32
 	for range 4 {
-		resp, err := s.Send(testCtx(t), submit("1"))
+		resp, err := s.Send(sessiontest.Ctx(t), submit("1"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,11 +38,11 @@ func TestSequenceWraps(t *testing.T) {
 }
 
 func TestWindowFullBlocksAndUnblocks(t *testing.T) {
-	s, p := boundToRaw(t, nil, Config{Window: 2})
-	ctx := testCtx(t)
+	s, p := boundToRaw(t, nil, session.Config{Window: 2})
+	ctx := sessiontest.Ctx(t)
 	var got [2]pdu.Header
 	for i := range 2 {
-		if err := s.SendAsync(ctx, submit("1"), func(Response, error) {}); err != nil {
+		if err := s.SendAsync(ctx, submit("1"), func(session.Response, error) {}); err != nil {
 			t.Fatal(err)
 		}
 		got[i], _ = p.Expect(pdu.SubmitSMID, pdu.ESME_ROK)
@@ -78,45 +78,45 @@ func TestWindowFullBlocksAndUnblocks(t *testing.T) {
 }
 
 func TestResponseTimeoutAndLateResponse(t *testing.T) {
-	rec := newRecorder()
-	s, p := boundToRaw(t, rec, Config{ResponseTimeout: 100 * time.Millisecond, EnquireLink: -1})
-	if err := s.SendAsync(testCtx(t), submit("1"), nil); err != nil {
+	rec := sessiontest.NewRecorder()
+	s, p := boundToRaw(t, rec, session.Config{ResponseTimeout: 100 * time.Millisecond, EnquireLink: -1})
+	if err := s.SendAsync(sessiontest.Ctx(t), submit("1"), nil); err != nil {
 		t.Fatal(err)
 	}
 	h, _ := p.Expect(pdu.SubmitSMID, pdu.ESME_ROK)
 	select {
-	case req := <-rec.gotTO:
+	case req := <-rec.Timeouts:
 		if req.Sequence != h.Sequence || req.Body.(*pdu.SubmitSM).DestinationAddr != "1" {
 			t.Fatalf("timeout for %+v", req)
 		}
-	case <-time.After(testWait):
+	case <-time.After(sessiontest.Wait):
 		t.Fatal("no response timeout")
 	}
 	// A Send that times out returns the error.
 	done := make(chan error, 1)
-	go func() { _, err := s.Send(testCtx(t), submit("2")); done <- err }()
+	go func() { _, err := s.Send(sessiontest.Ctx(t), submit("2")); done <- err }()
 	h2, _ := p.Expect(pdu.SubmitSMID, pdu.ESME_ROK)
-	if err := <-done; !errors.Is(err, ErrResponseTimeout) {
+	if err := <-done; !errors.Is(err, session.ErrResponseTimeout) {
 		t.Fatalf("send: %v", err)
 	}
 	// Late responses are dropped: counted, never handed to the Handler.
 	p.Send(h.Sequence, pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "late"})
 	p.Send(h2.Sequence, pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "late"})
-	eventually(t, "late responses counted", func() bool { return s.Info().LateResponses == 2 })
+	sessiontest.Eventually(t, "late responses counted", func() bool { return s.Info().LateResponses == 2 })
 	if in := s.Info(); in.Timeouts != 2 || in.WindowUsed != 0 {
 		t.Fatalf("info %+v", in)
 	}
 	select {
-	case r := <-rec.gotResp:
+	case r := <-rec.Responses:
 		t.Fatalf("late response reached the handler: %+v", r)
 	case <-time.After(20 * time.Millisecond):
 	}
 }
 
 func TestPeerClosesMidWindow(t *testing.T) {
-	rec := newRecorder()
-	s, p := boundToRaw(t, rec, Config{Window: 10, EnquireLink: -1})
-	ctx := testCtx(t)
+	rec := sessiontest.NewRecorder()
+	s, p := boundToRaw(t, rec, session.Config{Window: 10, EnquireLink: -1})
+	ctx := sessiontest.Ctx(t)
 	var seqs []uint32
 	for _, to := range []string{"1", "2", "3", "4"} {
 		if err := s.SendAsync(ctx, submit(to), nil); err != nil {
@@ -129,47 +129,47 @@ func TestPeerClosesMidWindow(t *testing.T) {
 	go func() { _, err := s.Send(ctx, submit("5")); waited <- err }()
 	p.Expect(pdu.SubmitSMID, pdu.ESME_ROK)
 	p.Send(seqs[1], pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "x"})
-	<-rec.gotResp
+	<-rec.Responses
 	p.Conn.Close()
-	reason, lost := rec.waitEnded(t)
+	reason, lost := rec.WaitEnded(t)
 	if !errors.Is(reason, io.EOF) {
 		t.Fatalf("reason %v", reason)
 	}
 	if len(lost) != 3 || lost[0].Sequence != seqs[0] || lost[1].Sequence != seqs[2] || lost[2].Sequence != seqs[3] {
 		t.Fatalf("lost %+v, want sequences %d %d %d", lost, seqs[0], seqs[2], seqs[3])
 	}
-	if err := <-waited; !errors.Is(err, ErrLost) {
+	if err := <-waited; !errors.Is(err, session.ErrLost) {
 		t.Fatalf("waiting Send: %v", err)
 	}
-	if in := s.Info(); in.Lost != 4 || in.State != StateClosed {
+	if in := s.Info(); in.Lost != 4 || in.State != session.StateClosed {
 		t.Fatalf("info %+v", in)
 	}
-	if _, err := s.Send(ctx, submit("6")); !errors.Is(err, ErrClosed) {
+	if _, err := s.Send(ctx, submit("6")); !errors.Is(err, session.ErrClosed) {
 		t.Fatalf("send after close: %v", err)
 	}
 }
 
 func TestEnquireLinkKeepsIdleBindUp(t *testing.T) {
-	_, addr := startSMSC(t, Config{EnquireLink: 30 * time.Millisecond}, nil)
-	s := bindESME(t, addr, nil, Config{EnquireLink: 30 * time.Millisecond, ResponseTimeout: time.Second}, BindTransceiver, "alice", "secret")
-	eventually(t, "several enquire_link exchanges", func() bool { return s.Info().PDUsIn >= 6 })
-	if s.State() != StateBound {
+	_, addr := startSMSC(t, session.Config{EnquireLink: 30 * time.Millisecond}, nil)
+	s := sessiontest.BindESME(t, addr, nil, session.Config{EnquireLink: 30 * time.Millisecond, ResponseTimeout: time.Second}, session.BindTransceiver, "alice", "secret")
+	sessiontest.Eventually(t, "several enquire_link exchanges", func() bool { return s.Info().PDUsIn >= 6 })
+	if s.State() != session.StateBound {
 		t.Fatalf("state %v", s.State())
 	}
-	if _, err := s.Send(testCtx(t), submit("1")); err != nil {
+	if _, err := s.Send(sessiontest.Ctx(t), submit("1")); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestEnquireLinkDetectsDeadPeer(t *testing.T) {
-	rec := newRecorder()
-	s, p := boundToRaw(t, rec, Config{EnquireLink: 30 * time.Millisecond, ResponseTimeout: 60 * time.Millisecond})
+	rec := sessiontest.NewRecorder()
+	s, p := boundToRaw(t, rec, session.Config{EnquireLink: 30 * time.Millisecond, ResponseTimeout: 60 * time.Millisecond})
 	p.Expect(pdu.EnquireLinkID, pdu.ESME_ROK) // and never answer
-	reason, lost := rec.waitEnded(t)
-	if !errors.Is(reason, ErrEnquireLinkTimeout) || len(lost) != 0 {
+	reason, lost := rec.WaitEnded(t)
+	if !errors.Is(reason, session.ErrEnquireLinkTimeout) || len(lost) != 0 {
 		t.Fatalf("reason %v lost %v", reason, lost)
 	}
-	if s.State() != StateClosed {
+	if s.State() != session.StateClosed {
 		t.Fatal("not closed")
 	}
 }
@@ -179,7 +179,7 @@ func TestEnquireLinkDetectsDeadPeer(t *testing.T) {
 // one: with a 200ms interval, one within the first 1.5 intervals and at least 4 (at most 6) in 1.1s.
 func TestEnquireLinkEveryInterval(t *testing.T) {
 	const interval = 200 * time.Millisecond
-	_, p := boundToRaw(t, nil, Config{EnquireLink: interval, ResponseTimeout: time.Second})
+	_, p := boundToRaw(t, nil, session.Config{EnquireLink: interval, ResponseTimeout: time.Second})
 	start := time.Now()
 	count := func(until time.Time) int {
 		n := 0
@@ -208,7 +208,7 @@ func TestEnquireLinkEveryInterval(t *testing.T) {
 }
 
 func TestEnquireLinkAnsweredBeforeBind(t *testing.T) {
-	_, addr := startSMSC(t, Config{}, nil)
+	_, addr := startSMSC(t, session.Config{}, nil)
 	p := smpptest.Dial(t, addr)
 	seq := p.Request(&pdu.EnquireLink{})
 	h, _ := p.Expect(pdu.EnquireLinkRespID, pdu.ESME_ROK)
@@ -219,21 +219,21 @@ func TestEnquireLinkAnsweredBeforeBind(t *testing.T) {
 
 func TestUnbindFromSMSCWaitsForInFlight(t *testing.T) {
 	// The ESME side answers deliver_sm only when told, so the server's unbind has to wait for it.
-	srv, addr := startSMSC(t, Config{}, nil)
-	rec := newRecorder()
-	pending := make(chan Request, 1)
-	rec.onRequest = func(_ *Session, req Request) { pending <- req }
-	s := bindESME(t, addr, rec, Config{}, BindReceiver, "alice", "secret")
+	srv, addr := startSMSC(t, session.Config{}, nil)
+	rec := sessiontest.NewRecorder()
+	pending := make(chan session.Request, 1)
+	rec.OnRequest = func(_ *session.Session, req session.Request) { pending <- req }
+	s := sessiontest.BindESME(t, addr, rec, session.Config{}, session.BindReceiver, "alice", "secret")
 	ss := next(t, srv.bound)
 	delivered := make(chan error, 1)
-	if err := ss.SendAsync(testCtx(t), &pdu.DeliverSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("mo")}, func(_ Response, err error) { delivered <- err }); err != nil {
+	if err := ss.SendAsync(sessiontest.Ctx(t), &pdu.DeliverSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("mo")}, func(_ session.Response, err error) { delivered <- err }); err != nil {
 		t.Fatal(err)
 	}
 	req := <-pending
 	unbound := make(chan error, 1)
-	go func() { unbound <- ss.Unbind(testCtx(t)) }()
-	eventually(t, "unbinding state", func() bool { return ss.State() == StateUnbinding })
-	if _, err := ss.Send(testCtx(t), &pdu.DeliverSM{}); !errors.Is(err, ErrNotBound) {
+	go func() { unbound <- ss.Unbind(sessiontest.Ctx(t)) }()
+	sessiontest.Eventually(t, "unbinding state", func() bool { return ss.State() == session.StateUnbinding })
+	if _, err := ss.Send(sessiontest.Ctx(t), &pdu.DeliverSM{}); !errors.Is(err, session.ErrNotBound) {
 		t.Fatalf("send while unbinding: %v", err)
 	}
 	if err := s.Respond(req, pdu.ESME_ROK, nil); err != nil {
@@ -245,13 +245,13 @@ func TestUnbindFromSMSCWaitsForInFlight(t *testing.T) {
 	if err := <-unbound; err != nil {
 		t.Fatalf("unbind: %v", err)
 	}
-	if reason, _ := rec.waitEnded(t); !errors.Is(reason, ErrPeerUnbound) {
+	if reason, _ := rec.WaitEnded(t); !errors.Is(reason, session.ErrPeerUnbound) {
 		t.Fatalf("client reason %v", reason)
 	}
 }
 
 func TestBindStateChecks(t *testing.T) {
-	_, addr := startSMSC(t, Config{}, nil)
+	_, addr := startSMSC(t, session.Config{}, nil)
 	p := smpptest.Dial(t, addr)
 	p.Request(submit("1"))
 	p.Expect(pdu.SubmitSMRespID, pdu.ESME_RINVBNDSTS)
@@ -268,23 +268,23 @@ func TestBindStateChecks(t *testing.T) {
 	p.Expect(pdu.DeliverSMRespID, pdu.ESME_RINVBNDSTS)
 
 	// Our own side checks too.
-	s := dialESME(t, addr, nil, Config{})
-	if _, err := s.Send(testCtx(t), submit("1")); !errors.Is(err, ErrNotBound) {
+	s := sessiontest.DialESME(t, addr, nil, session.Config{})
+	if _, err := s.Send(sessiontest.Ctx(t), submit("1")); !errors.Is(err, session.ErrNotBound) {
 		t.Fatalf("submit before bind: %v", err)
 	}
-	if _, err := s.Bind(testCtx(t), BindReceiver, BindParams{SystemID: "alice", Password: "secret"}); err != nil {
+	if _, err := s.Bind(sessiontest.Ctx(t), session.BindReceiver, session.BindParams{SystemID: "alice", Password: "secret"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Send(testCtx(t), submit("1")); !errors.Is(err, ErrNotBound) {
+	if _, err := s.Send(sessiontest.Ctx(t), submit("1")); !errors.Is(err, session.ErrNotBound) {
 		t.Fatalf("submit on a receiver: %v", err)
 	}
-	if _, err := s.Send(testCtx(t), &pdu.EnquireLink{}); err != nil {
+	if _, err := s.Send(sessiontest.Ctx(t), &pdu.EnquireLink{}); err != nil {
 		t.Fatalf("enquire_link: %v", err)
 	}
 }
 
 func TestUnknownCommandAndBadPDUs(t *testing.T) {
-	_, addr := startSMSC(t, Config{}, nil)
+	_, addr := startSMSC(t, session.Config{}, nil)
 	p := smpptest.Dial(t, addr)
 	p.Request(&pdu.BindTransceiver{SystemID: "alice", Password: "secret"})
 	p.Expect(pdu.BindTransceiverRespID, pdu.ESME_ROK)
@@ -327,7 +327,7 @@ func TestNoMadeUpResponsesForOutbindAndAlertNotification(t *testing.T) {
 	}
 
 	// Server side: an ESME sends what only an SMSC may send.
-	_, addr := startSMSC(t, Config{}, nil)
+	_, addr := startSMSC(t, session.Config{}, nil)
 	p := smpptest.Dial(t, addr)
 	p.Request(&pdu.BindTransceiver{SystemID: "alice", Password: "secret"})
 	p.Expect(pdu.BindTransceiverRespID, pdu.ESME_ROK)
@@ -346,8 +346,8 @@ func TestNoMadeUpResponsesForOutbindAndAlertNotification(t *testing.T) {
 	p.Expect(pdu.SubmitSMRespID, pdu.ESME_ROK)
 
 	// Client side: the SMSC sends outbind on a bound session, then alert_notifications.
-	rec := newRecorder()
-	_, sp := boundToRaw(t, rec, Config{})
+	rec := sessiontest.NewRecorder()
+	_, sp := boundToRaw(t, rec, session.Config{})
 	nack(sp, sp.Request(&pdu.Outbind{SystemID: "smsc"}), pdu.ESME_RINVBNDSTS)
 	undecodable(sp, pdu.AlertNotificationID, 60)
 	if h, _ = sp.Read(); h.ID != pdu.GenericNackID || h.Status == pdu.ESME_ROK || h.Sequence != 60 {
@@ -358,15 +358,13 @@ func TestNoMadeUpResponsesForOutbindAndAlertNotification(t *testing.T) {
 	if h, _ = sp.Expect(pdu.EnquireLinkRespID, pdu.ESME_ROK); h.Sequence != seq {
 		t.Fatalf("enquire_link_resp seq %d, want %d: something answered the alert_notification", h.Sequence, seq)
 	}
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if len(rec.requests) != 1 || rec.requests[0].Body.CommandID() != pdu.AlertNotificationID {
-		t.Fatalf("handler saw %d requests, want the valid alert_notification only", len(rec.requests))
+	if reqs := rec.Requests(); len(reqs) != 1 || reqs[0].Body.CommandID() != pdu.AlertNotificationID {
+		t.Fatalf("handler saw %d requests, want the valid alert_notification only", len(reqs))
 	}
 }
 
 func TestOversizedLengthClosesAfterNack(t *testing.T) {
-	_, addr := startSMSC(t, Config{MaxPDULength: 1024}, nil)
+	_, addr := startSMSC(t, session.Config{MaxPDULength: 1024}, nil)
 	p := smpptest.Dial(t, addr)
 	p.Write(pdu.AppendHeader(nil, pdu.Header{Length: 1 << 20, ID: pdu.SubmitSMID, Sequence: 9}))
 	h, _ := p.Expect(pdu.GenericNackID, pdu.ESME_RINVCMDLEN)
@@ -382,7 +380,7 @@ func TestOversizedLengthClosesAfterNack(t *testing.T) {
 }
 
 func TestTruncatedFrame(t *testing.T) {
-	srv, addr := startSMSC(t, Config{}, nil)
+	srv, addr := startSMSC(t, session.Config{}, nil)
 	p := smpptest.Dial(t, addr)
 	ss := next(t, srv.accepted)
 	frame := pdu.AppendHeader(nil, pdu.Header{Length: 60, ID: pdu.BindTransmitterID, Sequence: 1})
@@ -390,7 +388,7 @@ func TestTruncatedFrame(t *testing.T) {
 	p.Conn.(interface{ CloseWrite() error }).CloseWrite()
 	select {
 	case <-ss.Done():
-	case <-time.After(testWait):
+	case <-time.After(sessiontest.Wait):
 		t.Fatal("session did not end")
 	}
 	if !errors.Is(ss.Err(), io.ErrUnexpectedEOF) {
@@ -400,7 +398,7 @@ func TestTruncatedFrame(t *testing.T) {
 
 func TestInboundLimitThrottles(t *testing.T) {
 	hold := make(chan held, 10)
-	_, addr := startSMSC(t, Config{InboundLimit: 2, ThrottleInbound: true}, holdAll(hold))
+	_, addr := startSMSC(t, session.Config{InboundLimit: 2, ThrottleInbound: true}, holdAll(hold))
 	p := smpptest.Dial(t, addr)
 	p.Request(&pdu.BindTransmitter{SystemID: "alice", Password: "secret"})
 	p.Expect(pdu.BindTransmitterRespID, pdu.ESME_ROK)
@@ -428,7 +426,7 @@ func TestInboundLimitThrottles(t *testing.T) {
 
 func TestInboundLimitStopsReading(t *testing.T) {
 	hold := make(chan held, 10)
-	_, addr := startSMSC(t, Config{InboundLimit: 2}, holdAll(hold))
+	_, addr := startSMSC(t, session.Config{InboundLimit: 2}, holdAll(hold))
 	p := smpptest.Dial(t, addr)
 	p.Request(&pdu.BindTransmitter{SystemID: "alice", Password: "secret"})
 	p.Expect(pdu.BindTransmitterRespID, pdu.ESME_ROK)
@@ -458,12 +456,12 @@ func TestInboundLimitStopsReading(t *testing.T) {
 
 func TestRespondChecksBody(t *testing.T) {
 	hold := make(chan held, 1)
-	_, addr := startSMSC(t, Config{}, holdAll(hold))
-	s := bindESME(t, addr, nil, Config{}, BindTransmitter, "alice", "secret")
+	_, addr := startSMSC(t, session.Config{}, holdAll(hold))
+	s := sessiontest.BindESME(t, addr, nil, session.Config{}, session.BindTransmitter, "alice", "secret")
 	res := make(chan error, 1)
-	go func() { _, err := s.Send(testCtx(t), submit("1")); res <- err }()
+	go func() { _, err := s.Send(sessiontest.Ctx(t), submit("1")); res <- err }()
 	m := <-hold
-	if err := m.Respond(pdu.ESME_ROK, &pdu.DeliverSMResp{}); !errors.Is(err, ErrInvalidResponse) {
+	if err := m.Respond(pdu.ESME_ROK, &pdu.DeliverSMResp{}); !errors.Is(err, session.ErrInvalidResponse) {
 		t.Fatalf("wrong body accepted: %v", err)
 	}
 	if err := m.Respond(pdu.ESME_RINVDSTADR, nil); err != nil {
@@ -475,26 +473,26 @@ func TestRespondChecksBody(t *testing.T) {
 }
 
 func TestGenericNackAndMismatchedResponses(t *testing.T) {
-	s, p := boundToRaw(t, nil, Config{EnquireLink: -1})
+	s, p := boundToRaw(t, nil, session.Config{EnquireLink: -1})
 	res := make(chan error, 1)
-	go func() { _, err := s.Send(testCtx(t), submit("1")); res <- err }()
+	go func() { _, err := s.Send(sessiontest.Ctx(t), submit("1")); res <- err }()
 	h, _ := p.Expect(pdu.SubmitSMID, pdu.ESME_ROK)
 	p.Write(pdu.AppendHeader(nil, pdu.Header{Length: 16, ID: pdu.GenericNackID, Status: pdu.ESME_RINVCMDLEN, Sequence: h.Sequence}))
 	if err := <-res; !errors.Is(err, pdu.ESME_RINVCMDLEN) {
 		t.Fatalf("generic_nack: %v", err)
 	}
-	go func() { _, err := s.Send(testCtx(t), submit("2")); res <- err }()
+	go func() { _, err := s.Send(sessiontest.Ctx(t), submit("2")); res <- err }()
 	h, _ = p.Expect(pdu.SubmitSMID, pdu.ESME_ROK)
 	p.Send(h.Sequence, pdu.ESME_ROK, &pdu.QuerySMResp{MessageID: "x"})
-	if err := <-res; !errors.Is(err, ErrUnexpectedResponse) {
+	if err := <-res; !errors.Is(err, session.ErrUnexpectedResponse) {
 		t.Fatalf("mismatched response: %v", err)
 	}
 }
 
 func TestAbandonedSendGoesToHandler(t *testing.T) {
-	rec := newRecorder()
-	s, p := boundToRaw(t, rec, Config{EnquireLink: -1})
-	ctx, cancel := context.WithCancel(testCtx(t))
+	rec := sessiontest.NewRecorder()
+	s, p := boundToRaw(t, rec, session.Config{EnquireLink: -1})
+	ctx, cancel := context.WithCancel(sessiontest.Ctx(t))
 	res := make(chan error, 1)
 	go func() { _, err := s.Send(ctx, submit("1")); res <- err }()
 	h, _ := p.Expect(pdu.SubmitSMID, pdu.ESME_ROK)
@@ -504,11 +502,11 @@ func TestAbandonedSendGoesToHandler(t *testing.T) {
 	}
 	p.Send(h.Sequence, pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "m"})
 	select {
-	case r := <-rec.gotResp:
+	case r := <-rec.Responses:
 		if r.Sequence != h.Sequence || r.Body.(*pdu.SubmitSMResp).MessageID != "m" {
 			t.Fatalf("handler got %+v", r)
 		}
-	case <-time.After(testWait):
+	case <-time.After(sessiontest.Wait):
 		t.Fatal("the response of an abandoned Send was lost")
 	}
 }
@@ -517,9 +515,9 @@ func TestPeerThatDoesNotReadStopsOurReader(t *testing.T) {
 	// net.Pipe has no buffers: what we answer stays queued in the session until the peer reads.
 	ours, theirs := net.Pipe()
 	defer theirs.Close()
-	s := New(ours, Options{Role: RoleSMSC, Logger: zerolog.Nop()})
-	defer func() { s.shutdown(ErrClosed, false); <-s.Done() }()
-	// enquire_link is answered even unbound; send far more than maxQueuedOut of answers, never reading.
+	s := session.New(ours, session.Options{Role: session.RoleSMSC, Logger: zerolog.Nop()})
+	defer func() { s.Abort(); <-s.Done() }()
+	// enquire_link is answered even unbound; send far more than session.MaxQueuedOut of answers, never reading.
 	const total = 100000
 	frame := pdu.AppendHeader(nil, pdu.Header{Length: 16, ID: pdu.EnquireLinkID, Sequence: 1})
 	burst := bytes.Repeat(frame, 1000)
@@ -535,28 +533,28 @@ func TestPeerThatDoesNotReadStopsOurReader(t *testing.T) {
 	if sent >= total || in.PDUsIn >= total {
 		t.Fatalf("the session kept reading a peer that never reads (%d PDUs read)", in.PDUsIn)
 	}
-	// What waits for the writer stays within maxQueuedOut and one more PDU.
-	if q := s.out.queued.Load(); q > maxQueuedOut+16 {
+	// What waits for the writer stays within session.MaxQueuedOut and one more PDU.
+	if q := session.QueuedOut(s); q > session.MaxQueuedOut+16 {
 		t.Fatalf("%d octets queued for a peer that does not read", q)
 	}
 	// Once the peer reads, everything is answered.
 	go io.Copy(io.Discard, theirs)
-	theirs.SetWriteDeadline(time.Now().Add(testWait))
+	theirs.SetWriteDeadline(time.Now().Add(sessiontest.Wait))
 	for ; sent < total; sent += 1000 {
 		if _, err := theirs.Write(burst); err != nil {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, "all answered", func() bool { return s.Info().PDUsOut == total })
+	sessiontest.Eventually(t, "all answered", func() bool { return s.Info().PDUsOut == total })
 }
 
 // TestUnbindAnswersBeforeItGoesOut: what an ESME sent before our unbind is answered before the
 // unbind goes out, and what it sends while we wait for those answers is held (the reader stops)
-// until the unbind is out, then refused with drainStatus, not served: served, it could be answered
+// until the unbind is out, then refused with session.DrainStatus, not served: served, it could be answered
 // ESME_ROK behind the unbind, where Kannel no longer reads (issue 11, defect 5).
 func TestUnbindAnswersBeforeItGoesOut(t *testing.T) {
 	hold := make(chan held, 10)
-	_, addr := startSMSC(t, Config{UnbindTimeout: testWait}, holdAll(hold))
+	_, addr := startSMSC(t, session.Config{UnbindTimeout: sessiontest.Wait}, holdAll(hold))
 	p := smpptest.Dial(t, addr)
 	p.Request(&pdu.BindTransmitter{SystemID: "alice", Password: "secret"})
 	p.Expect(pdu.BindTransmitterRespID, pdu.ESME_ROK)
@@ -564,13 +562,13 @@ func TestUnbindAnswersBeforeItGoesOut(t *testing.T) {
 	var m held
 	select {
 	case m = <-hold:
-	case <-time.After(testWait):
+	case <-time.After(sessiontest.Wait):
 		t.Fatal("submit_sm not handed over")
 	}
 	ss := m.s
 	unbound := make(chan error, 1)
-	go func() { unbound <- ss.Unbind(testCtx(t)) }()
-	eventually(t, "the unbind to wait for the answers so far", func() bool { return ss.quiesce.Load() })
+	go func() { unbound <- ss.Unbind(sessiontest.Ctx(t)) }()
+	sessiontest.Eventually(t, "the unbind to wait for the answers so far", func() bool { return session.Quiescing(ss) })
 	second := p.Request(submit("2"))
 	if err := m.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: "1"}); err != nil {
 		t.Fatal(err)
@@ -579,7 +577,7 @@ func TestUnbindAnswersBeforeItGoesOut(t *testing.T) {
 		t.Fatalf("submit_sm_resp seq %d, want %d", h.Sequence, first)
 	}
 	u, _ := p.Expect(pdu.UnbindID, pdu.ESME_ROK)
-	if h, _ := p.Expect(pdu.SubmitSMRespID, drainStatus); h.Sequence != second {
+	if h, _ := p.Expect(pdu.SubmitSMRespID, session.DrainStatus); h.Sequence != second {
 		t.Fatalf("submit_sm_resp seq %d, want %d", h.Sequence, second)
 	}
 	p.Send(u.Sequence, pdu.ESME_ROK, &pdu.UnbindResp{})

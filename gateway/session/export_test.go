@@ -1,0 +1,21 @@
+package session
+
+// What the external tests (package session_test, which can use sessiontest) look at inside a session.
+
+const (
+	MaxQueuedOut = maxQueuedOut
+	DrainStatus  = drainStatus
+)
+
+// SetNextSequence makes n the next sequence number s uses.
+func SetNextSequence(s *Session, n uint32) {
+	s.mu.Lock()
+	s.win.next = n
+	s.mu.Unlock()
+}
+
+// QueuedOut is how many octets wait for s's writer.
+func QueuedOut(s *Session) int64 { return s.out.queued.Load() }
+
+// Quiescing reports whether s's unbind waits for the answers in flight.
+func Quiescing(s *Session) bool { return s.quiesce.Load() }
