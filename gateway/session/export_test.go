@@ -1,5 +1,7 @@
 package session
 
+import "github.com/smppgw/smppgw/pdu"
+
 // What the external tests (package session_test, which can use sessiontest) look at inside a session.
 
 const (
@@ -19,3 +21,7 @@ func QueuedOut(s *Session) int64 { return s.out.queued.Load() }
 
 // Quiescing reports whether s's unbind waits for the answers in flight.
 func Quiescing(s *Session) bool { return s.quiesce.Load() }
+
+// CommandIndex and StatusIndex are a meter's indexes of a command id and a status.
+func CommandIndex(id pdu.CommandID) int    { return commandIndex(id) }
+func StatusIndex(st pdu.CommandStatus) int { return statusIndex(st) }
