@@ -182,7 +182,8 @@ type Result struct {
 	Started  time.Time `json:"started"`
 	Seconds  float64   `json:"seconds"`
 	CPUs     int       `json:"cpus"`
-	Load     string    `json:"load_average,omitempty"` // /proc/loadavg at the start
+	Load     string    `json:"load_average,omitempty"`     // /proc/loadavg at the start
+	LoadEnd  string    `json:"load_average_end,omitempty"` // and at the end
 	Messages int       `json:"messages"`
 	Duration string    `json:"duration_cap"`
 	Rows     []Row     `json:"rows"`
@@ -231,6 +232,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 	}
 	fillRatios(res.Rows)
+	res.LoadEnd = loadAvg()
 	res.Seconds = time.Since(res.Started).Seconds()
 	return res, nil
 }

@@ -13,6 +13,7 @@
 // store each. End to end is what the upstream simulator received over the time from the first
 // submit_sm to the last arrival; intake (submit_sm_resp per second) is reported beside it.
 //
-// This package measures smppgw from the outside: it must not import package gateway, store or api,
-// and all its traffic goes to 127.0.0.1. It is Linux only (/proc).
+// This package measures smppgw from the outside: it must not import package gateway, store or api
+// (the API's generated client stubs, api/gen, are its contract and fine), and all its traffic goes to
+// 127.0.0.1. It is Linux only (/proc).
 package bench
