@@ -128,3 +128,20 @@ func TestCPUAndRSS(t *testing.T) {
 		t.Errorf("rss %v %v", rss, err)
 	}
 }
+
+func TestFillRatios(t *testing.T) {
+	rows := []Row{
+		{Group: RowCeiling, Window: 10, Rate: 100},
+		{Group: RowCeiling, Window: 256, Rate: 400},
+		{Group: RowIngress, Window: 10, Rate: 50},
+		{Group: RowIngress, Window: 100, Rate: 200}, // no ceiling at 100: the largest window's
+		{Group: RowIdle, Rate: 3000},
+		{Group: RowIngress, Window: 10, Skipped: true},
+	}
+	fillRatios(rows)
+	for i, want := range []float64{1, 1, 0.5, 0.5, 0, 0} {
+		if rows[i].Ratio != want {
+			t.Errorf("row %d: ratio %v, want %v", i, rows[i].Ratio, want)
+		}
+	}
+}

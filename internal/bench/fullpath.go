@@ -97,8 +97,10 @@ func (r *runner) fullPath(ctx context.Context, w int) (row Row) {
 					return
 				}
 				t0 := time.Now()
-				resp, err := msgs.Submit(actx, &smppgwv1.SubmitRequest{Source: "12345", Destination: fmt.Sprintf("4670%08d", n%100_000_000),
+				cctx, cancel := context.WithTimeout(actx, 30*time.Second)
+				resp, err := msgs.Submit(cctx, &smppgwv1.SubmitRequest{Source: "12345", Destination: fmt.Sprintf("4670%08d", n%100_000_000),
 					Payload: &smppgwv1.SubmitRequest_Text{Text: "smppbench full path"}, RegisteredDelivery: smppgwv1.RegisteredDelivery_REGISTERED_DELIVERY_FINAL})
+				cancel()
 				lastReply.Store(time.Now().UnixNano())
 				if err != nil {
 					errs.Add(1)
