@@ -1,0 +1,274 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Row groups, as the issue numbers them.
+const (
+	RowCeiling  = 1 // smppload -> bare stdlib responder
+	RowIngress  = 2 // smppload -> smppgw (embedded, redis everysec, redis always) -> simulator
+	RowNodeSMSC = 3 // smppload -> npm smpp server
+	RowClients  = 4 // npm smpp client, fiorix Transmitter, smppload -> smppgw -> simulator
+	RowFullPath = 5 // gRPC Submit -> smppgw -> simulator -> receipt -> StreamReceipts
+	RowIdle     = 6 // idle binds held by enquire_link
+)
+
+// Store variants of row 2.
+const (
+	StoreEmbedded = "embedded"
+	StoreEverysec = "redis-everysec"
+	StoreAlways   = "redis-always"
+)
+
+// Config is one run of the bench. Zero values are documented per field.
+type Config struct {
+	// Rows are the row groups to run (RowCeiling...RowIdle). Empty means all.
+	Rows []int
+	// Stores are row 2's store variants. Empty means embedded, redis-everysec and redis-always.
+	Stores []string
+	// Windows are the windows (submit_sm in flight per bind) rows 1-3 run at. Empty means 1, 10,
+	// 100, 256. Rows 4 and 5 run at the largest.
+	Windows []int
+	// Messages is each row's message count. 0 means 200,000.
+	Messages int
+	// Duration caps each row's sending; what is in flight is still awaited. 0 means 10s.
+	Duration time.Duration
+	// IdleBinds is row 6's bind count. 0 means 10,000.
+	IdleBinds int
+	// EnquireLink is smppgw's enquire_link interval in row 6. 0 means 5s.
+	EnquireLink time.Duration
+	// UpstreamWindow is smppgw's window towards the simulator. 0 means 256.
+	UpstreamWindow int
+
+	// Smppgw is the smppgw binary. Empty means build ./cmd/smppgw of this module into WorkDir.
+	Smppgw string
+	// Self is the command that starts this executable again as a Child (the bare responder). Empty
+	// means os.Executable() with no arguments.
+	Self []string
+	// NodeModules is the node_modules directory holding the npm smpp package. Empty means
+	// gateway/testdata/node/node_modules under the module root; rows 3 and 4's npm parts are skipped
+	// with a note when node or the package is missing.
+	NodeModules string
+	// RedisServer is the redis-server binary. Empty means redis-server on PATH; row 2's Redis
+	// variants are skipped with a note when it is missing.
+	RedisServer string
+	// WorkDir holds configs, stores and logs. Empty means a fresh temporary directory, removed at
+	// the end.
+	WorkDir string
+
+	// Log receives one line per row as it starts and ends. Nil means io.Discard.
+	Log io.Writer
+}
+
+func (c Config) withDefaults() Config {
+	if len(c.Rows) == 0 {
+		c.Rows = []int{RowCeiling, RowIngress, RowNodeSMSC, RowClients, RowFullPath, RowIdle}
+	}
+	if len(c.Stores) == 0 {
+		c.Stores = []string{StoreEmbedded, StoreEverysec, StoreAlways}
+	}
+	if len(c.Windows) == 0 {
+		c.Windows = []int{1, 10, 100, 256}
+	}
+	if c.Messages == 0 {
+		c.Messages = 200_000
+	}
+	if c.Duration == 0 {
+		c.Duration = 10 * time.Second
+	}
+	if c.IdleBinds == 0 {
+		c.IdleBinds = 10_000
+	}
+	if c.EnquireLink == 0 {
+		c.EnquireLink = 5 * time.Second
+	}
+	if c.UpstreamWindow == 0 {
+		c.UpstreamWindow = 256
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+	return c
+}
+
+// ErrConfig is wrapped by the error Run returns for a configuration that cannot work.
+var ErrConfig = errors.New("bench: config")
+
+func (c Config) validate() error {
+	for _, r := range c.Rows {
+		if r < RowCeiling || r > RowIdle {
+			return fmt.Errorf("%w: rows: %d, want 1 to 6", ErrConfig, r)
+		}
+	}
+	for _, s := range c.Stores {
+		if s != StoreEmbedded && s != StoreEverysec && s != StoreAlways {
+			return fmt.Errorf("%w: stores: %q, want %s, %s or %s", ErrConfig, s, StoreEmbedded, StoreEverysec, StoreAlways)
+		}
+	}
+	for _, w := range c.Windows {
+		if w < 1 || w > 10_000 {
+			return fmt.Errorf("%w: windows: %d, want 1 to 10000", ErrConfig, w)
+		}
+	}
+	switch {
+	case c.Messages < 0:
+		return fmt.Errorf("%w: messages: %d, must not be negative", ErrConfig, c.Messages)
+	case c.Duration < 0:
+		return fmt.Errorf("%w: duration: %s, must not be negative", ErrConfig, c.Duration)
+	case c.IdleBinds < 0:
+		return fmt.Errorf("%w: idle binds: %d, must not be negative", ErrConfig, c.IdleBinds)
+	case c.EnquireLink < 0:
+		return fmt.Errorf("%w: enquire_link: %s, must not be negative", ErrConfig, c.EnquireLink)
+	}
+	return nil
+}
+
+// ParseInts reads "1,10,100".
+func ParseInts(s string) ([]int, error) {
+	var out []int
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q: not a whole number", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// Row is one line of the table.
+type Row struct {
+	Group  int    `json:"group"`            // 1 to 6, as the issue numbers them
+	Name   string `json:"name"`             // what ran
+	Window int    `json:"window,omitempty"` // submit_sm in flight per bind (0: not applicable)
+
+	Sent     int64 `json:"sent"`               // submit_sm (or Submit calls) sent
+	Acked    int64 `json:"acknowledged"`       // answered ESME_ROK (or Submit OK)
+	Received int64 `json:"received,omitempty"` // arrived at the upstream simulator (or receipts streamed)
+
+	// Rate is the row's figure, msgs/s: end to end (received / first submit to last arrival) for rows
+	// through smppgw, acknowledged per second otherwise.
+	Rate float64 `json:"msgs_per_second"`
+	// Intake is submit_sm_resp (Submit replies) per second, first submit to last answer.
+	Intake float64 `json:"intake_per_second"`
+	P50    float64 `json:"p50_ms"` // submit -> answer latency (row 5: Submit -> receipt streamed)
+	P99    float64 `json:"p99_ms"`
+	// CPU is the system under test's user+system seconds over the row (startup excluded).
+	CPU float64 `json:"cpu_seconds"`
+	// RSS is the system under test's peak resident set (VmHWM), bytes.
+	RSS int64 `json:"peak_rss_bytes"`
+	// Ratio is Rate over row 1's at the same window (at the largest for rows without one).
+	Ratio float64 `json:"ratio_to_row1,omitempty"`
+
+	Note    string `json:"note,omitempty"`
+	Skipped bool   `json:"skipped,omitempty"` // not run: Note says why
+	Err     string `json:"error,omitempty"`   // the row failed: what happened
+}
+
+// Result is a whole run.
+type Result struct {
+	Started  time.Time `json:"started"`
+	Seconds  float64   `json:"seconds"`
+	CPUs     int       `json:"cpus"`
+	Load     string    `json:"load_average,omitempty"`     // /proc/loadavg at the start
+	LoadEnd  string    `json:"load_average_end,omitempty"` // and at the end
+	Messages int       `json:"messages"`
+	Duration string    `json:"duration_cap"`
+	Rows     []Row     `json:"rows"`
+}
+
+// Run runs the selected rows one after another and returns them with their ratios filled. A row
+// that fails is kept with its Err; Run's error is for a configuration that cannot work or a
+// context that ended.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return Result{}, err
+	}
+	res := Result{Started: time.Now(), CPUs: numCPU(), Load: loadAvg(), Messages: cfg.Messages, Duration: cfg.Duration.String()}
+	raiseNoFile()
+	cleanup := func() {}
+	if cfg.WorkDir == "" {
+		dir, err := os.MkdirTemp("", "smppbench-")
+		if err != nil {
+			return res, fmt.Errorf("bench: %w", err)
+		}
+		cfg.WorkDir, cleanup = dir, func() { os.RemoveAll(dir) }
+	}
+	defer cleanup()
+	r := &runner{cfg: cfg}
+	if r.needsGateway() && cfg.Smppgw == "" {
+		bin, err := buildSmppgw(ctx, cfg.WorkDir)
+		if err != nil {
+			return res, err
+		}
+		r.cfg.Smppgw = bin
+	}
+	for _, g := range []int{RowCeiling, RowIngress, RowNodeSMSC, RowClients, RowFullPath, RowIdle} {
+		if !slices.Contains(cfg.Rows, g) {
+			continue
+		}
+		for _, spec := range r.specs(g) {
+			if ctx.Err() != nil {
+				return res, ctx.Err()
+			}
+			fmt.Fprintf(cfg.Log, "row %d: %s W=%d ...\n", g, spec.name, spec.window)
+			row := spec.run(ctx)
+			row.Group, row.Name, row.Window = g, spec.name, spec.window
+			fmt.Fprintf(cfg.Log, "row %d: %s W=%d: %s\n", g, spec.name, spec.window, row.summary())
+			res.Rows = append(res.Rows, row)
+		}
+	}
+	fillRatios(res.Rows)
+	res.LoadEnd = loadAvg()
+	res.Seconds = time.Since(res.Started).Seconds()
+	return res, nil
+}
+
+func (r Row) summary() string {
+	switch {
+	case r.Err != "":
+		return "error: " + r.Err
+	case r.Skipped:
+		return "skipped: " + r.Note
+	}
+	return fmt.Sprintf("%.0f msgs/s, intake %.0f/s, sent %d acked %d received %d", r.Rate, r.Intake, r.Sent, r.Acked, r.Received)
+}
+
+// fillRatios sets each row's Ratio against row 1 at its window, or at the largest window for rows
+// without one.
+func fillRatios(rows []Row) {
+	ceiling := map[int]float64{}
+	maxW := 0
+	for _, r := range rows {
+		if r.Group == RowCeiling && r.Err == "" && r.Rate > 0 {
+			ceiling[r.Window] = r.Rate
+			maxW = max(maxW, r.Window)
+		}
+	}
+	for i := range rows {
+		r := &rows[i]
+		if r.Rate <= 0 || r.Group == RowIdle {
+			continue
+		}
+		c, ok := ceiling[r.Window]
+		if !ok {
+			c, ok = ceiling[maxW]
+		}
+		if ok {
+			r.Ratio = r.Rate / c
+		}
+	}
+}
