@@ -59,6 +59,9 @@ type ClientStatus struct {
 	NextAttempt time.Time     // when backing off
 	Session     *session.Info // the bound session, if any
 	Queued      int
+	// OutbindAddr is where the outbind listener (ClientConfig.OutbindListen) listens, with the port
+	// it was given when the configured one is 0; empty when there is none.
+	OutbindAddr string
 
 	Binds      uint64 // successful binds
 	BindErrors uint64 // failed dials or binds
@@ -147,16 +150,6 @@ func (c *Client) Start() error {
 	return nil
 }
 
-// OutbindAddr is the address of the outbind listener, or nil.
-func (c *Client) OutbindAddr() net.Addr {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.outbindL == nil {
-		return nil
-	}
-	return c.outbindL.Addr()
-}
-
 // Bound reports whether a bind is up now.
 func (c *Client) Bound() bool {
 	c.mu.Lock()
@@ -171,8 +164,8 @@ func (c *Client) Session() *session.Session {
 	return c.sess
 }
 
-// AwaitBound waits until the client is bound, ctx ends, or the client stops.
-func (c *Client) AwaitBound(ctx context.Context) error {
+// awaitBound waits until the client is bound, ctx ends, or the client stops.
+func (c *Client) awaitBound(ctx context.Context) error {
 	c.mu.Lock()
 	ch, bound := c.boundCh, c.sess != nil
 	c.mu.Unlock()
@@ -195,6 +188,9 @@ func (c *Client) Status() ClientStatus {
 	st := ClientStatus{Name: c.cfg.Name, State: c.state, Since: c.since, NextAttempt: c.nextAttempt}
 	if c.lastErr != nil {
 		st.LastError = c.lastErr.Error()
+	}
+	if c.outbindL != nil {
+		st.OutbindAddr = c.outbindL.Addr().String()
 	}
 	s := c.sess
 	c.mu.Unlock()

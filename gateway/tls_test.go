@@ -87,7 +87,7 @@ func TestTLSBind(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Unbind(context.Background()) })
-	if err := c.AwaitBound(sessiontest.Ctx(t)); err != nil {
+	if err := c.awaitBound(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
