@@ -245,17 +245,7 @@ func TestRebindStormCostsOneCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := NewServer(ServerConfig{FailureDelay: -1}, auth, &acceptSink{}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	addr := l.Addr().String()
+	srv, addr := startServerAuth(t, ServerConfig{}, auth, &acceptSink{})
 
 	var wg sync.WaitGroup
 	var failed atomic.Int64
