@@ -406,7 +406,7 @@ func runAdminOnRealGateway(t *testing.T, e *env, g *gateway.Gateway) {
 
 	// Outbind: an ESME waiting for outbinds binds back as acme; the answer is its session.
 	esme2, err := gateway.NewClient(gateway.ClientConfig{OutbindListen: "127.0.0.1:0", OutbindPassword: "ob", SystemID: "acme", Password: "pw1"},
-		gateway.DeliverFunc(func(string, session.Request) pdu.CommandStatus { return pdu.ESME_ROK }), nil, zerolog.Nop())
+		ackDeliveries{}, nil, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,7 +415,7 @@ func runAdminOnRealGateway(t *testing.T, e *env, g *gateway.Gateway) {
 	}
 	defer esme2.Unbind(context.Background())
 	eventually(t, "the ESME waiting for an outbind", func() bool { return esme2.Status().State == gateway.ClientWaiting })
-	obHost, obPort, _ := net.SplitHostPort(esme2.OutbindAddr().String())
+	obHost, obPort, _ := net.SplitHostPort(esme2.Status().OutbindAddr)
 	obp, _ := strconv.Atoi(obPort)
 	var ob struct {
 		Session struct {
@@ -424,7 +424,7 @@ func runAdminOnRealGateway(t *testing.T, e *env, g *gateway.Gateway) {
 		} `json:"session"`
 	}
 	e.mustREST(200, "POST", "/v1/admin/outbind", op, map[string]any{"host": obHost, "port": obp, "systemId": "acme", "password": "ob", "bindTimeout": "10s"}, &ob)
-	if ob.Session.SystemID != "acme" || ob.Session.RemoteAddress != esme2.OutbindAddr().String() {
+	if ob.Session.SystemID != "acme" || ob.Session.RemoteAddress != esme2.Status().OutbindAddr {
 		t.Fatalf("Outbind = %+v", ob)
 	}
 	eventually(t, "the ESME bound after the outbind", esme2.Bound) // its bind_resp may still be on the wire
@@ -436,4 +436,11 @@ func runAdminOnRealGateway(t *testing.T, e *env, g *gateway.Gateway) {
 	if len(stats.MessagesByStatus) == 0 {
 		t.Fatalf("stats: %+v", stats)
 	}
+}
+
+// ackDeliveries is the DeliverHandler of a test's ESME: it answers every deliver_sm ESME_ROK.
+type ackDeliveries struct{}
+
+func (ackDeliveries) HandleDeliver(_ string, _ session.Request, respond func(pdu.CommandStatus)) {
+	respond(pdu.ESME_ROK)
 }

@@ -111,15 +111,15 @@ type memAccount struct {
 func NewMemoryAuthenticator(accounts ...Account) (*MemoryAuthenticator, error) {
 	m := &MemoryAuthenticator{accounts: make(map[string]memAccount)}
 	for _, a := range accounts {
-		if err := m.Put(a); err != nil {
+		if err := m.put(a); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
 }
 
-// Put adds or replaces an account.
-func (m *MemoryAuthenticator) Put(a Account) error {
+// put adds or replaces an account.
+func (m *MemoryAuthenticator) put(a Account) error {
 	if a.SystemID == "" || len(a.SystemID) > 15 {
 		return fmt.Errorf("gateway: account system_id %q must be 1 to 15 octets", a.SystemID)
 	}
@@ -154,13 +154,6 @@ func (m *MemoryAuthenticator) costOfDummy() int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.dummyCost
-}
-
-// Delete removes an account; sessions already bound stay bound.
-func (m *MemoryAuthenticator) Delete(systemID string) {
-	m.mu.Lock()
-	delete(m.accounts, systemID)
-	m.mu.Unlock()
 }
 
 func parsePrefix(s string) (netip.Prefix, error) {

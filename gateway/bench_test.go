@@ -11,7 +11,6 @@ import (
 	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/gateway/session/sessiontest"
 	"github.com/smppgw/smppgw/pdu"
-	"github.com/smppgw/smppgw/store"
 )
 
 // BenchmarkRoundTrip measures submit_sm -> submit_sm_resp round trips through one bind over loopback,
@@ -52,27 +51,38 @@ func benchRoundTrip(b *testing.B, window int, blocking bool) {
 		}
 		wg.Wait()
 	} else {
-		var wg sync.WaitGroup
-		wg.Add(b.N)
-		done := func(r session.Response, err error) {
-			if err != nil || r.Status != pdu.ESME_ROK {
-				failed.Add(1)
-			}
-			wg.Done()
-		}
-		for range b.N {
-			if err := s.SendAsync(ctx, sm, done); err != nil {
-				b.Fatal(err)
-			}
-		}
-		wg.Wait()
+		sendAllAsync(b, ctx, s, sm, &failed)
 	}
+	reportRate(b, start, &failed, "submit_sm/s")
+}
+
+// sendAllAsync sends sm b.N times with SendAsync and waits for every answer; failed counts those
+// that are not ESME_ROK.
+func sendAllAsync(b *testing.B, ctx context.Context, s *session.Session, sm pdu.Body, failed *atomic.Int64) {
+	var wg sync.WaitGroup
+	wg.Add(b.N)
+	done := func(r session.Response, err error) {
+		if err != nil || r.Status != pdu.ESME_ROK {
+			failed.Add(1)
+		}
+		wg.Done()
+	}
+	for range b.N {
+		if err := s.SendAsync(ctx, sm, done); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wg.Wait()
+}
+
+// reportRate stops the timer and reports b.N per second since start, in unit; any failure fails b.
+func reportRate(b *testing.B, start time.Time, failed *atomic.Int64, unit string) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d of %d submissions failed", n, b.N)
 	}
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "submit_sm/s")
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), unit)
 }
 
 // BenchmarkAccept measures accepted submit_sm per second through the Server with the embedded store:
@@ -94,55 +104,11 @@ func BenchmarkAccept(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var failed atomic.Int64
-	var wg sync.WaitGroup
-	wg.Add(b.N)
-	done := func(r session.Response, err error) {
-		if err != nil || r.Status != pdu.ESME_ROK {
-			failed.Add(1)
-		}
-		wg.Done()
-	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
-	for range b.N {
-		if err := s.SendAsync(ctx, sm, done); err != nil {
-			b.Fatal(err)
-		}
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	if n := failed.Load(); n > 0 {
-		b.Fatalf("%d of %d submissions failed", n, b.N)
-	}
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
-}
-
-// ackCounter counts the submit queue entries acknowledged (the parts settled durably).
-type ackCounter struct {
-	store.Store
-	acked atomic.Int64
-}
-
-func (s *ackCounter) Settle(ctx context.Context, l store.Lease, u store.PartUpdate) (*store.Message, []store.Receipt, error) {
-	m, rs, err := s.Store.Settle(ctx, l, u)
-	if err == nil && l.Queue.Kind == store.SubmitQueue {
-		s.acked.Add(1)
-	}
-	return m, rs, err
-}
-
-func (s *ackCounter) Ack(ctx context.Context, leases ...store.Lease) error {
-	err := s.Store.Ack(ctx, leases...)
-	if err == nil {
-		for _, l := range leases {
-			if l.Queue.Kind == store.SubmitQueue {
-				s.acked.Add(1)
-			}
-		}
-	}
-	return err
+	sendAllAsync(b, ctx, s, sm, &failed)
+	reportRate(b, start, &failed, "msgs/s")
 }
 
 // BenchmarkForward measures the sustained path end to end on the embedded store: an ESME keeps a
@@ -189,10 +155,5 @@ func benchForward(b *testing.B, upWindow int) {
 	for st.acked.Load() < int64(b.N) && ctx.Err() == nil {
 		time.Sleep(time.Millisecond)
 	}
-	elapsed := time.Since(start)
-	b.StopTimer()
-	if n := failed.Load(); n > 0 {
-		b.Fatalf("%d of %d submissions failed", n, b.N)
-	}
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+	reportRate(b, start, &failed, "msgs/s")
 }

@@ -148,7 +148,7 @@ func TestBindFloodKeepsServing(t *testing.T) {
 	if asked.Load() == 0 || answered.Load() != asked.Load() {
 		t.Errorf("bound ESME: %d of %d requests answered during the flood", answered.Load(), asked.Load())
 	}
-	if alice.State() != session.StateBound || len(srv.SessionsFor("alice")) == 0 {
+	if alice.State() != session.StateBound || len(srv.sessionsFor("alice")) == 0 {
 		t.Errorf("the bound ESME was dropped: %v", alice.State())
 	}
 	// Each attacking address gets at most perIP comparisons per penalty window (its concurrent binds
@@ -219,14 +219,14 @@ func TestUnknownSystemIDLooksLikeWrongPassword(t *testing.T) {
 
 	// The store-backed authenticator answers the same.
 	st := newEmbedded(t)
-	sa, err := AccountToStore(testAccount(t, "alice", "secret"))
+	sa, err := accountToStore(testAccount(t, "alice", "secret"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := st.PutAccount(sessiontest.Ctx(t), sa); err != nil {
 		t.Fatal(err)
 	}
-	auth, err := NewStoreAuthenticator(st, zerolog.Nop())
+	auth, err := newStoreAuthenticator(st, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,17 +245,7 @@ func TestRebindStormCostsOneCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := NewServer(ServerConfig{FailureDelay: -1}, auth, &acceptSink{}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	addr := l.Addr().String()
+	srv, addr := startServerAuth(t, ServerConfig{}, auth, &acceptSink{})
 
 	var wg sync.WaitGroup
 	var failed atomic.Int64
@@ -299,7 +289,7 @@ func TestRebindStormCostsOneCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := auth.Put(Account{SystemID: "acme", PasswordHash: string(h)}); err != nil {
+	if err := auth.put(Account{SystemID: "acme", PasswordHash: string(h)}); err != nil {
 		t.Fatal(err)
 	}
 	s := sessiontest.DialESME(t, addr, nil, session.Config{})

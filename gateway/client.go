@@ -59,6 +59,9 @@ type ClientStatus struct {
 	NextAttempt time.Time     // when backing off
 	Session     *session.Info // the bound session, if any
 	Queued      int
+	// OutbindAddr is where the outbind listener (ClientConfig.OutbindListen) listens, with the port
+	// it was given when the configured one is 0; empty when there is none.
+	OutbindAddr string
 
 	Binds      uint64 // successful binds
 	BindErrors uint64 // failed dials or binds
@@ -147,16 +150,6 @@ func (c *Client) Start() error {
 	return nil
 }
 
-// OutbindAddr is the address of the outbind listener, or nil.
-func (c *Client) OutbindAddr() net.Addr {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.outbindL == nil {
-		return nil
-	}
-	return c.outbindL.Addr()
-}
-
 // Bound reports whether a bind is up now.
 func (c *Client) Bound() bool {
 	c.mu.Lock()
@@ -171,8 +164,8 @@ func (c *Client) Session() *session.Session {
 	return c.sess
 }
 
-// AwaitBound waits until the client is bound, ctx ends, or the client stops.
-func (c *Client) AwaitBound(ctx context.Context) error {
+// awaitBound waits until the client is bound, ctx ends, or the client stops.
+func (c *Client) awaitBound(ctx context.Context) error {
 	c.mu.Lock()
 	ch, bound := c.boundCh, c.sess != nil
 	c.mu.Unlock()
@@ -195,6 +188,9 @@ func (c *Client) Status() ClientStatus {
 	st := ClientStatus{Name: c.cfg.Name, State: c.state, Since: c.since, NextAttempt: c.nextAttempt}
 	if c.lastErr != nil {
 		st.LastError = c.lastErr.Error()
+	}
+	if c.outbindL != nil {
+		st.OutbindAddr = c.outbindL.Addr().String()
 	}
 	s := c.sess
 	c.mu.Unlock()
@@ -435,77 +431,4 @@ func (c *Client) pump(ctx context.Context, s *session.Session) {
 			continue
 		}
 	}
-}
-
-// throttlePause waits while the upstream asked us to slow down; false means ctx ended first.
-func (c *Client) throttlePause(ctx context.Context) bool {
-	for {
-		until := c.throttleUntil.Load()
-		d := time.Until(time.Unix(0, until))
-		if until == 0 || d <= 0 {
-			return true
-		}
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return false
-		}
-	}
-}
-
-// result settles one attempt; it runs on the session's reader or timer, so it only requeues.
-func (c *Client) result(j *Job, resp session.Response, err error) {
-	switch {
-	case err == nil:
-		c.accepted.Add(1)
-		c.throttleCur.Store(0)
-		if j.Done != nil {
-			j.Done(resp, nil)
-		}
-	case errors.Is(err, pdu.ESME_RTHROTTLED) || errors.Is(err, pdu.ESME_RMSGQFUL):
-		c.throttled.Add(1)
-		d := time.Duration(c.throttleCur.Load())
-		if d == 0 {
-			d = c.cfg.ThrottleDelay
-		} else {
-			d = min(2*d, c.cfg.ThrottleDelayMax)
-		}
-		c.throttleCur.Store(int64(d))
-		c.throttleUntil.Store(time.Now().Add(d).UnixNano())
-		c.log.Info().Stringer("status", pdu.StatusOf(err)).Dur("pause", d).Msg("upstream throttling; slowing down")
-		j.Attempts-- // the bind was asked to slow down; the part is not to blame
-		c.queue.Requeue(j, RequeueThrottled, d)
-	case (errors.Is(err, session.ErrLost) || errors.Is(err, session.ErrResponseTimeout) || temporaryStatus(err)) &&
-		c.cfg.MaxAttempts > 0 && j.Attempts >= c.cfg.MaxAttempts:
-		c.rejected.Add(1)
-		c.log.Warn().Err(err).Int("attempts", j.Attempts).Msg("part sent as often as max_attempts allows; failing it")
-		if j.Done != nil {
-			j.Done(resp, fmt.Errorf("%w after %d: %w", ErrAttemptsExhausted, j.Attempts, err))
-		}
-	case errors.Is(err, session.ErrLost) || errors.Is(err, session.ErrResponseTimeout):
-		c.requeued.Add(1)
-		j.Sequence = resp.Sequence
-		c.queue.Requeue(j, RequeueLost, 0)
-	case temporaryStatus(err):
-		// A passing fault on the upstream's side (ESME_RSYSERR, ESME_RX_T_APPN): this part is tried
-		// again after ThrottleDelay, without pausing the bind as throttling does; MaxAttempts bounds
-		// the retries.
-		c.requeued.Add(1)
-		c.log.Info().Stringer("status", pdu.StatusOf(err)).Dur("retry_in", c.cfg.ThrottleDelay).Msg("upstream temporary error; retrying the part")
-		c.queue.Requeue(j, RequeueTemporary, c.cfg.ThrottleDelay)
-	default:
-		c.rejected.Add(1)
-		if j.Done != nil {
-			j.Done(resp, err)
-		}
-	}
-}
-
-// temporaryStatus reports whether err is a command status the upstream answered that is worth
-// retrying (pdu.CommandStatus.Temporary), as opposed to a local error such as ErrLost.
-func temporaryStatus(err error) bool {
-	var st pdu.CommandStatus
-	return errors.As(err, &st) && st.Temporary()
 }

@@ -73,7 +73,7 @@ func TestClientSubmitsThroughWindow(t *testing.T) {
 	sink := &acceptSink{}
 	_, addr := startServer(t, ServerConfig{}, sink, testAccount(t, "acme", "pw"))
 	c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw", Session: session.Config{Window: 5}}, nil)
-	if err := c.AwaitBound(sessiontest.Ctx(t)); err != nil {
+	if err := c.awaitBound(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	res := newResults()
@@ -115,7 +115,7 @@ func TestClientReconnectsAfterServerRestart(t *testing.T) {
 	}
 	srv := serve(l)
 	c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw", ReconnectMin: 20 * time.Millisecond, ReconnectMax: 80 * time.Millisecond}, nil)
-	if err := c.AwaitBound(sessiontest.Ctx(t)); err != nil {
+	if err := c.awaitBound(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	first := c.Session()
@@ -142,7 +142,7 @@ func TestClientReconnectsAfterServerRestart(t *testing.T) {
 	}
 	srv2 := serve(l2)
 	t.Cleanup(func() { srv2.Shutdown(context.Background()) })
-	if err := c.AwaitBound(sessiontest.Ctx(t)); err != nil {
+	if err := c.awaitBound(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	res.wait(t, 1)
@@ -220,7 +220,7 @@ func TestClientRequeuesLostPDUs(t *testing.T) {
 	c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw", Session: session.Config{EnquireLink: -1}}, nil)
 	p := <-peers
 	p.AcceptBind()
-	if err := c.AwaitBound(sessiontest.Ctx(t)); err != nil {
+	if err := c.awaitBound(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	res := newResults()
@@ -259,15 +259,15 @@ func TestClientDeliversToHandler(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{}, &acceptSink{}, testAccount(t, "acme", "pw"))
 	got := make(chan string, 1)
 	c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw", BindType: session.BindReceiver},
-		DeliverFunc(func(up string, req session.Request) pdu.CommandStatus {
+		deliverFunc(func(up string, req session.Request) pdu.CommandStatus {
 			got <- up + ":" + string(req.Body.(*pdu.DeliverSM).ShortMessage)
 			return pdu.ESME_ROK
 		}))
-	if err := c.AwaitBound(sessiontest.Ctx(t)); err != nil {
+	if err := c.awaitBound(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	sessiontest.Eventually(t, "registry", func() bool { return len(srv.SessionsFor("acme")) == 1 })
-	if _, err := srv.SessionsFor("acme")[0].Send(sessiontest.Ctx(t), &pdu.DeliverSM{ShortMessage: []byte("receipt")}); err != nil {
+	sessiontest.Eventually(t, "registry", func() bool { return len(srv.sessionsFor("acme")) == 1 })
+	if _, err := srv.sessionsFor("acme")[0].Send(sessiontest.Ctx(t), &pdu.DeliverSM{ShortMessage: []byte("receipt")}); err != nil {
 		t.Fatal(err)
 	}
 	if g := <-got; g != "acme@"+addr+":receipt" {
@@ -281,11 +281,11 @@ func TestClientDeliversToHandler(t *testing.T) {
 func TestClientUnbindIsGraceful(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{}, &acceptSink{}, testAccount(t, "acme", "pw"))
 	c := startClient(t, ClientConfig{Address: addr, SystemID: "acme", Password: "pw"}, nil)
-	if err := c.AwaitBound(sessiontest.Ctx(t)); err != nil {
+	if err := c.awaitBound(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	sessiontest.Eventually(t, "registry", func() bool { return len(srv.SessionsFor("acme")) == 1 })
-	ss := srv.SessionsFor("acme")[0]
+	sessiontest.Eventually(t, "registry", func() bool { return len(srv.sessionsFor("acme")) == 1 })
+	ss := srv.sessionsFor("acme")[0]
 	if err := c.Unbind(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +296,7 @@ func TestClientUnbindIsGraceful(t *testing.T) {
 	if st := c.Status(); st.State != ClientStopped {
 		t.Fatalf("state %v", st.State)
 	}
-	if err := c.AwaitBound(sessiontest.Ctx(t)); !errors.Is(err, ErrClientStopped) {
+	if err := c.awaitBound(sessiontest.Ctx(t)); !errors.Is(err, ErrClientStopped) {
 		t.Fatalf("await after stop: %v", err)
 	}
 	if err := c.Submit(sessiontest.Ctx(t), submit("1"), nil); !errors.Is(err, ErrClientStopped) {

@@ -20,11 +20,11 @@ type DeliverHandler interface {
 	HandleDeliver(upstream string, req session.Request, respond func(pdu.CommandStatus))
 }
 
-// DeliverFunc adapts a function that answers at once to DeliverHandler.
-type DeliverFunc func(upstream string, req session.Request) pdu.CommandStatus
+// deliverFunc adapts a function that answers at once to DeliverHandler.
+type deliverFunc func(upstream string, req session.Request) pdu.CommandStatus
 
 // HandleDeliver implements DeliverHandler.
-func (f DeliverFunc) HandleDeliver(upstream string, req session.Request, respond func(pdu.CommandStatus)) {
+func (f deliverFunc) HandleDeliver(upstream string, req session.Request, respond func(pdu.CommandStatus)) {
 	respond(f(upstream, req))
 }
 

@@ -424,7 +424,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("routing: %w", err)
 	}
 	for i, a := range c.Accounts {
-		if _, err := AccountToStore(a); err != nil {
+		if _, err := accountToStore(a); err != nil {
 			return fmt.Errorf("accounts[%d]: %w", i, err)
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"github.com/smppgw/smppgw/gateway/session/sessiontest"
 	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
-	"github.com/smppgw/smppgw/pdu/dlr"
 	"github.com/smppgw/smppgw/store"
 )
 
@@ -17,12 +16,7 @@ import (
 func TestGatewayHoldsUntilReceiverBinds(t *testing.T) {
 	st := newEmbedded(t)
 	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
-	simAddr := sim.Addr()
-	_, addr, _ := startGateway(t, Config{
-		Accounts:  []Account{testAccount(t, "acme", "secret")},
-		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
-		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
-	}, st)
+	_, addr, _ := startGateway(t, acmeVia(t, simUpstream("sim", sim.Addr())), st)
 	tx := sessiontest.BindESME(t, addr, sessiontest.NewRecorder(), session.Config{}, session.BindTransmitter, "acme", "secret")
 	resp, err := tx.Send(sessiontest.Ctx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, ShortMessage: []byte("m")})
 	if err != nil {
@@ -36,12 +30,8 @@ func TestGatewayHoldsUntilReceiverBinds(t *testing.T) {
 	})
 	rx := sessiontest.NewRecorder()
 	sessiontest.BindESME(t, addr, rx, session.Config{}, session.BindReceiver, "acme", "secret")
-	sessiontest.Eventually(t, "the held receipt to reach the receiver", func() bool {
-		return len(rx.Requests()) == 1
-	})
-	info, err := dlr.FromDeliverSM(rx.Requests()[0].Body.(*pdu.DeliverSM))
-	if err != nil || info.MessageID != ourID || info.State != pdu.DELIVERED {
-		t.Errorf("receipt %+v %v, want %s DELIVERED", info, err, ourID)
+	if info := awaitReceipts(t, rx, 1)[0]; info.MessageID != ourID || info.State != pdu.DELIVERED {
+		t.Errorf("receipt %+v, want %s DELIVERED", info, ourID)
 	}
 	sessiontest.Eventually(t, "the delivery queue to empty", func() bool {
 		n, err := st.QueueLen(sessiontest.Ctx(t), q)

@@ -10,8 +10,8 @@
 //
 // # Roles
 //
-// Server accepts TCP and TLS listeners, authenticates binds through an Authenticator
-// (StoreAuthenticator reads store.Accounts at each bind; MemoryAuthenticator holds a fixed set), enforces max binds,
+// Server accepts TCP and TLS listeners, authenticates binds through an Authenticator (a Gateway's
+// reads store.Accounts at each bind; MemoryAuthenticator holds a fixed set), enforces max binds,
 // IP allow-lists, bind types and a per-account throughput cap, slows down repeated failures of an
 // address or system_id before any password is hashed, bounds the bcrypt comparisons running at once and
 // caches verified credentials (bindGate), keeps a registry of sessions, can outbind to an ESME, and

@@ -204,7 +204,7 @@ func TestClientUnbindStillTakesReceipts(t *testing.T) {
 		t.Fatal("no connection")
 	}
 	p.AcceptBind()
-	if err := c.AwaitBound(sessiontest.Ctx(t)); err != nil {
+	if err := c.awaitBound(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	unbound := make(chan error, 1)

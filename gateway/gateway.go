@@ -24,7 +24,7 @@ type Gateway struct {
 	st     store.Store
 	log    zerolog.Logger
 	srv    *Server
-	auth   *StoreAuthenticator
+	auth   *storeAuthenticator
 	events *hub
 	stats  *counters
 	work   *pool
@@ -70,7 +70,7 @@ func New(cfg Config, st store.Store, log zerolog.Logger) (*Gateway, error) {
 	g.receipts = newReceipts(st, g.events, g.stats, g.deliv, log)
 	g.settle = newPartSettler(st, g.stats, g.receipts, log)
 	g.inbound = newFromUpstream(rc.MORoutes, st, g.receipts, g.deliv, g.events, g.stats, g.work, log)
-	if g.auth, err = NewStoreAuthenticator(st, log); err != nil {
+	if g.auth, err = newStoreAuthenticator(st, log); err != nil {
 		return nil, err
 	}
 	if g.srv, err = newServer(cfg.Server, g.auth, g.submit, g.deliv, log); err != nil {

@@ -18,7 +18,6 @@ import (
 	"github.com/smppgw/smppgw/gateway/session/sessiontest"
 	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
-	"github.com/smppgw/smppgw/pdu/dlr"
 	"github.com/smppgw/smppgw/store"
 )
 
@@ -30,10 +29,9 @@ func TestGatewayWholePath(t *testing.T) {
 	forEachStore(t, func(t *testing.T, open func() store.Store) {
 		st := open()
 		sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
-		simAddr := sim.Addr()
 		g, addr, _ := startGateway(t, Config{
 			Accounts:  []Account{testAccount(t, "acme", "secret")},
-			Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
+			Upstreams: []ClientConfig{simUpstream("sim", sim.Addr())},
 			Routing: RouterConfig{
 				Routes:   []Route{{Prefix: "44", Upstream: "sim"}},
 				MORoutes: []MORoute{{Prefix: "12345", Account: "acme"}},
@@ -145,12 +143,8 @@ func TestGatewayDurableRestart(t *testing.T) {
 		sessiontest.Eventually(t, "the message to be submitted upstream", func() bool { return len(sim.Submits()) == 1 })
 		rx := sessiontest.NewRecorder()
 		sessiontest.BindESME(t, addr2, rx, session.Config{}, session.BindReceiver, "acme", "secret")
-		sessiontest.Eventually(t, "the receipt to reach the ESME", func() bool {
-			return len(rx.Requests()) == 1
-		})
-		info, err := dlr.FromDeliverSM(rx.Requests()[0].Body.(*pdu.DeliverSM))
-		if err != nil || info.MessageID != ourID || info.State != pdu.DELIVERED {
-			t.Errorf("receipt %+v %v, want %s DELIVERED", info, err, ourID)
+		if info := awaitReceipts(t, rx, 1)[0]; info.MessageID != ourID || info.State != pdu.DELIVERED {
+			t.Errorf("receipt %+v, want %s DELIVERED", info, ourID)
 		}
 		// Exactly once: nothing else comes, the queue is empty.
 		time.Sleep(200 * time.Millisecond)
@@ -171,9 +165,8 @@ func TestGatewayDurableRestart(t *testing.T) {
 func TestGatewayStoreAccountsAndRoutes(t *testing.T) {
 	st := newEmbedded(t)
 	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
-	simAddr := sim.Addr()
 	g, addr, _ := startGateway(t, Config{
-		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
+		Upstreams: []ClientConfig{simUpstream("sim", sim.Addr())},
 		Routing:   RouterConfig{Routes: []Route{{Prefix: "44", Upstream: "sim"}}},
 	}, st)
 	ctx := sessiontest.Ctx(t)

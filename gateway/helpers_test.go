@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/gateway/session/sessiontest"
 	"github.com/smppgw/smppgw/pdu"
+	"github.com/smppgw/smppgw/pdu/dlr"
 	"github.com/smppgw/smppgw/store"
 )
 
@@ -25,13 +28,20 @@ func testAccount(t testing.TB, systemID, password string) Account {
 	return Account{SystemID: systemID, PasswordHash: string(h)}
 }
 
-// startServer serves on a fresh 127.0.0.1 port and shuts down at the end of the test.
+// startServer serves accounts on a fresh 127.0.0.1 port and shuts down at the end of the test.
 func startServer(t testing.TB, cfg ServerConfig, sink MessageHandler, accounts ...Account) (*Server, string) {
 	t.Helper()
 	auth, err := NewMemoryAuthenticator(accounts...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startServerAuth(t, cfg, auth, sink)
+}
+
+// startServerAuth is startServer with the test's own authenticator. Unless cfg sets FailureDelay, a
+// failed bind is not slowed down.
+func startServerAuth(t testing.TB, cfg ServerConfig, auth Authenticator, sink MessageHandler) (*Server, string) {
+	t.Helper()
 	if cfg.FailureDelay == 0 {
 		cfg.FailureDelay = -1
 	}
@@ -162,4 +172,56 @@ func bindESMEWith(t *testing.T, addr string, bt session.BindType, id, pw string)
 
 func bindESMEErr(t *testing.T, addr, id, pw string) (*session.Session, error) {
 	return bindESMEWith(t, addr, session.BindTransceiver, id, pw)
+}
+
+// acmeVia is the gateway most tests start: the account acme (password secret), and one upstream that
+// every submission is routed to.
+func acmeVia(t testing.TB, up ClientConfig) Config {
+	return Config{
+		Accounts:  []Account{testAccount(t, "acme", "secret")},
+		Upstreams: []ClientConfig{up},
+		Routing:   RouterConfig{Routes: []Route{{Upstream: up.Name}}},
+	}
+}
+
+// awaitReceipts waits until the ESME behind rx has been sent exactly n deliver_sm, and returns what
+// the first n say as receipts.
+func awaitReceipts(t testing.TB, rx *sessiontest.Recorder, n int) []dlr.Info {
+	t.Helper()
+	sessiontest.Eventually(t, fmt.Sprintf("%d receipts at the ESME", n), func() bool { return len(rx.Requests()) == n })
+	infos := make([]dlr.Info, n)
+	for i, req := range rx.Requests()[:n] {
+		info, err := dlr.FromDeliverSM(req.Body.(*pdu.DeliverSM))
+		if err != nil {
+			t.Fatalf("receipt %d: %v", i, err)
+		}
+		infos[i] = info
+	}
+	return infos
+}
+
+// ackCounter counts the submit queue entries acknowledged (the parts settled durably).
+type ackCounter struct {
+	store.Store
+	acked atomic.Int64
+}
+
+func (s *ackCounter) Settle(ctx context.Context, l store.Lease, u store.PartUpdate) (*store.Message, []store.Receipt, error) {
+	m, rs, err := s.Store.Settle(ctx, l, u)
+	if err == nil && l.Queue.Kind == store.SubmitQueue {
+		s.acked.Add(1)
+	}
+	return m, rs, err
+}
+
+func (s *ackCounter) Ack(ctx context.Context, leases ...store.Lease) error {
+	err := s.Store.Ack(ctx, leases...)
+	if err == nil {
+		for _, l := range leases {
+			if l.Queue.Kind == store.SubmitQueue {
+				s.acked.Add(1)
+			}
+		}
+	}
+	return err
 }

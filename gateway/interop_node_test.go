@@ -301,7 +301,7 @@ func startNodeUpstreamClient(t *testing.T, ns *nodeServer, deliver DeliverHandle
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), nodeRunWait)
 	defer cancel()
-	if err := c.AwaitBound(ctx); err != nil {
+	if err := c.awaitBound(ctx); err != nil {
 		t.Fatalf("our Client did not bind to the node server: %v (%+v)\nnode stderr: %s", err, c.Status(), ns.stderr.String())
 	}
 	return c

@@ -22,10 +22,9 @@ import (
 func TestInteropNodeClientToServer(t *testing.T) {
 	node := needNode(t)
 	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
-	simAddr := sim.Addr()
 	_, addr, _ := startGateway(t, Config{
 		Accounts:  []Account{testAccount(t, "nodeesme", "pw123")},
-		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
+		Upstreams: []ClientConfig{simUpstream("sim", sim.Addr())},
 		Routing:   RouterConfig{Routes: []Route{{Prefix: "4477", Upstream: "sim"}}},
 	}, newEmbedded(t))
 

@@ -12,25 +12,11 @@ import (
 	"github.com/smppgw/smppgw/gateway/session/sessiontest"
 	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
-	"github.com/smppgw/smppgw/pdu/dlr"
 	"github.com/smppgw/smppgw/store"
 	"github.com/smppgw/smppgw/store/embedded"
 	sredis "github.com/smppgw/smppgw/store/redis"
 	"github.com/smppgw/smppgw/store/storetest"
 )
-
-// awaitReceipt waits for the deliver_sm the ESME behind rx is sent and returns what it says.
-func awaitReceipt(t *testing.T, rx *sessiontest.Recorder) dlr.Info {
-	t.Helper()
-	sessiontest.Eventually(t, "a receipt for the ESME", func() bool {
-		return len(rx.Requests()) > 0
-	})
-	info, err := dlr.FromDeliverSM(rx.Requests()[0].Body.(*pdu.DeliverSM))
-	if err != nil {
-		t.Fatalf("receipt: %v", err)
-	}
-	return info
-}
 
 // TestPartFailsAfterMaxAttempts: a part the upstream keeps answering with a temporary error, or keeps
 // losing, is sent exactly max_attempts times and then fails UNDELIVERABLE, with a receipt to the ESME
@@ -58,11 +44,7 @@ func TestPartFailsAfterMaxAttempts(t *testing.T) {
 				}
 				upCfg := simUpstream("sim", up.Addr())
 				upCfg.MaxAttempts, upCfg.ThrottleDelay = tc.attempts, 10*time.Millisecond
-				g, addr, _ := startGateway(t, Config{
-					Accounts:  []Account{testAccount(t, "acme", "secret")},
-					Upstreams: []ClientConfig{upCfg},
-					Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
-				}, st)
+				g, addr, _ := startGateway(t, acmeVia(t, upCfg), st)
 				events, cancel := g.Subscribe("acme")
 				defer cancel()
 				rx := sessiontest.NewRecorder()
@@ -72,7 +54,7 @@ func TestPartFailsAfterMaxAttempts(t *testing.T) {
 					t.Fatal(err)
 				}
 				id := resp.Body.(*pdu.SubmitSMResp).MessageID
-				if info := awaitReceipt(t, rx); info.MessageID != id || info.State != pdu.UNDELIVERABLE {
+				if info := awaitReceipts(t, rx, 1)[0]; info.MessageID != id || info.State != pdu.UNDELIVERABLE {
 					t.Errorf("receipt for %s in state %v, want %s UNDELIVERABLE", info.MessageID, info.State, id)
 				}
 				select {
@@ -103,11 +85,7 @@ func TestPartExpiresAfterMaxAge(t *testing.T) {
 		upAddr := freeAddr(t)
 		upCfg := simUpstream("sim", upAddr)
 		upCfg.MaxAge = 300 * time.Millisecond
-		_, addr, _ := startGateway(t, Config{
-			Accounts:  []Account{testAccount(t, "acme", "secret")},
-			Upstreams: []ClientConfig{upCfg},
-			Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
-		}, st)
+		_, addr, _ := startGateway(t, acmeVia(t, upCfg), st)
 		rx := sessiontest.NewRecorder()
 		e := sessiontest.BindESME(t, addr, rx, session.Config{}, session.BindTransceiver, "acme", "secret")
 		resp, err := e.Send(sessiontest.Ctx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: 1, ShortMessage: []byte("stale")})
@@ -117,7 +95,7 @@ func TestPartExpiresAfterMaxAge(t *testing.T) {
 		id := resp.Body.(*pdu.SubmitSMResp).MessageID
 		time.Sleep(400 * time.Millisecond) // the upstream is down meanwhile
 		up := startSim(t, upAddr, smscsim.Options{})
-		if info := awaitReceipt(t, rx); info.MessageID != id || info.State != pdu.EXPIRED {
+		if info := awaitReceipts(t, rx, 1)[0]; info.MessageID != id || info.State != pdu.EXPIRED {
 			t.Errorf("receipt for %s in state %v, want %s EXPIRED", info.MessageID, info.State, id)
 		}
 		if m, err := st.GetMessage(sessiontest.Ctx(t), id); err != nil || m.Status != pdu.EXPIRED {
@@ -132,9 +110,8 @@ func TestPartExpiresAfterMaxAge(t *testing.T) {
 // slowSettleStore slows the writes that settle a submit result and counts the submit queue entries
 // acknowledged (durably: Ack returned).
 type slowSettleStore struct {
-	store.Store
+	ackCounter
 	delay time.Duration
-	acked atomic.Int64
 }
 
 func (s *slowSettleStore) UpdatePart(ctx context.Context, u store.PartUpdate) (*store.Message, []store.Receipt, error) {
@@ -144,23 +121,7 @@ func (s *slowSettleStore) UpdatePart(ctx context.Context, u store.PartUpdate) (*
 
 func (s *slowSettleStore) Settle(ctx context.Context, l store.Lease, u store.PartUpdate) (*store.Message, []store.Receipt, error) {
 	time.Sleep(s.delay)
-	m, rs, err := s.Store.Settle(ctx, l, u)
-	if err == nil && l.Queue.Kind == store.SubmitQueue {
-		s.acked.Add(1)
-	}
-	return m, rs, err
-}
-
-func (s *slowSettleStore) Ack(ctx context.Context, leases ...store.Lease) error {
-	err := s.Store.Ack(ctx, leases...)
-	if err == nil {
-		for _, l := range leases {
-			if l.Queue.Kind == store.SubmitQueue {
-				s.acked.Add(1)
-			}
-		}
-	}
-	return err
+	return s.ackCounter.Settle(ctx, l, u)
 }
 
 // TestUnsettledPartsBoundedByWindow: parts the upstream accepted whose outcome is not yet durable
@@ -168,7 +129,7 @@ func (s *slowSettleStore) Ack(ctx context.Context, leases ...store.Lease) error 
 // the bind's window (they queued by the thousand behind the settle pool).
 func TestUnsettledPartsBoundedByWindow(t *testing.T) {
 	const window, n = 5, 200
-	st := &slowSettleStore{Store: newEmbedded(t), delay: 5 * time.Millisecond}
+	st := &slowSettleStore{ackCounter: ackCounter{Store: newEmbedded(t)}, delay: 5 * time.Millisecond}
 	for i := range n {
 		m := storetest.NewMessage(fmt.Sprintf("w%03d", i), "acme", "sim", 1)
 		if err := st.AcceptMessage(sessiontest.Ctx(t), m); err != nil {

@@ -7,7 +7,6 @@ import (
 	"github.com/smppgw/smppgw/gateway/session/sessiontest"
 	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
-	"github.com/smppgw/smppgw/pdu/dlr"
 )
 
 // TestGatewayReceiptBeforeResp: an upstream that sends the receipt before its submit_sm_resp; the
@@ -15,12 +14,7 @@ import (
 func TestGatewayReceiptBeforeResp(t *testing.T) {
 	st := newEmbedded(t)
 	sim := startSim(t, "127.0.0.1:0", smscsim.Options{ReceiptFirst: true})
-	simAddr := sim.Addr()
-	_, addr, _ := startGateway(t, Config{
-		Accounts:  []Account{testAccount(t, "acme", "secret")},
-		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
-		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
-	}, st)
+	_, addr, _ := startGateway(t, acmeVia(t, simUpstream("sim", sim.Addr())), st)
 	rx := sessiontest.NewRecorder()
 	e := sessiontest.BindESME(t, addr, rx, session.Config{}, session.BindTransceiver, "acme", "secret")
 	resp, err := e.Send(sessiontest.Ctx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, ShortMessage: []byte("early")})
@@ -28,12 +22,8 @@ func TestGatewayReceiptBeforeResp(t *testing.T) {
 		t.Fatal(err)
 	}
 	ourID := resp.Body.(*pdu.SubmitSMResp).MessageID
-	sessiontest.Eventually(t, "the early receipt to reach the ESME", func() bool {
-		return len(rx.Requests()) == 1
-	})
-	info, err := dlr.FromDeliverSM(rx.Requests()[0].Body.(*pdu.DeliverSM))
-	if err != nil || info.MessageID != ourID || info.State != pdu.DELIVERED {
-		t.Errorf("receipt %+v %v, want %s DELIVERED", info, err, ourID)
+	if info := awaitReceipts(t, rx, 1)[0]; info.MessageID != ourID || info.State != pdu.DELIVERED {
+		t.Errorf("receipt %+v, want %s DELIVERED", info, ourID)
 	}
 	m, err := st.GetMessage(sessiontest.Ctx(t), ourID)
 	if err != nil || m.Status != pdu.DELIVERED {

@@ -17,12 +17,7 @@ func TestTemporaryUpstreamErrorRetries(t *testing.T) {
 			st := newEmbedded(t)
 			up := startSim(t, "127.0.0.1:0", smscsim.Options{})
 			up.Inject(smscsim.Fault{Status: status, Count: 1}) // the first submission, then OK
-			simAddr := up.Addr()
-			_, addr, _ := startGateway(t, Config{
-				Accounts:  []Account{testAccount(t, "acme", "secret")},
-				Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
-				Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
-			}, st)
+			_, addr, _ := startGateway(t, acmeVia(t, simUpstream("sim", up.Addr())), st)
 			e := sessiontest.BindESME(t, addr, sessiontest.NewRecorder(), session.Config{}, session.BindTransceiver, "acme", "secret")
 			resp, err := e.Send(sessiontest.Ctx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("hi")})
 			if err != nil {
@@ -45,12 +40,7 @@ func TestTemporaryUpstreamErrorRetries(t *testing.T) {
 func TestMessageIDsDoNotRepeatAfterWrap(t *testing.T) {
 	st := newEmbedded(t)
 	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
-	simAddr := sim.Addr()
-	g, addr, _ := startGateway(t, Config{
-		Accounts:  []Account{testAccount(t, "acme", "secret")},
-		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
-		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
-	}, st)
+	g, addr, _ := startGateway(t, acmeVia(t, simUpstream("sim", sim.Addr())), st)
 	e := sessiontest.BindESME(t, addr, sessiontest.NewRecorder(), session.Config{}, session.BindTransmitter, "acme", "secret")
 	seen := map[string]bool{}
 	submit := func() {

@@ -210,8 +210,8 @@ func (srv *Server) Session(id uint64) (*session.Session, bool) {
 	return s, ok
 }
 
-// SessionsFor returns the bound sessions of an account (not those still binding or unbinding).
-func (srv *Server) SessionsFor(systemID string) []*session.Session {
+// sessionsFor returns the bound sessions of an account (not those still binding or unbinding).
+func (srv *Server) sessionsFor(systemID string) []*session.Session {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	out := make([]*session.Session, 0, len(srv.bound[systemID]))

@@ -133,7 +133,7 @@ func TestRepeatedBindFailuresAreSlowed(t *testing.T) {
 func TestOutbind(t *testing.T) {
 	delivered := make(chan session.Request, 1)
 	c, err := NewClient(ClientConfig{OutbindListen: "127.0.0.1:0", OutbindPassword: "ob", SystemID: "alice", Password: "secret"},
-		DeliverFunc(func(_ string, req session.Request) pdu.CommandStatus { delivered <- req; return pdu.ESME_ROK }), nil, zerolog.Nop())
+		deliverFunc(func(_ string, req session.Request) pdu.CommandStatus { delivered <- req; return pdu.ESME_ROK }), nil, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +147,7 @@ func TestOutbind(t *testing.T) {
 	srv, _ := startServer(t, ServerConfig{SystemID: "smsc"}, &acceptSink{}, testAccount(t, "alice", "secret"))
 
 	// A wrong outbind password is refused by the ESME.
-	s, err := srv.Outbind(sessiontest.Ctx(t), OutbindConfig{Address: c.OutbindAddr().String(), Password: "nope"})
+	s, err := srv.Outbind(sessiontest.Ctx(t), OutbindConfig{Address: c.Status().OutbindAddr, Password: "nope"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,15 +156,15 @@ func TestOutbind(t *testing.T) {
 		t.Fatal("bound after a bad outbind")
 	}
 
-	s, err = srv.Outbind(sessiontest.Ctx(t), OutbindConfig{Address: c.OutbindAddr().String(), Password: "ob"})
+	s, err = srv.Outbind(sessiontest.Ctx(t), OutbindConfig{Address: c.Status().OutbindAddr, Password: "ob"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.AwaitBound(sessiontest.Ctx(t)); err != nil {
+	if err := c.awaitBound(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	sessiontest.Eventually(t, "server side bound", func() bool { return s.State() == session.StateBound })
-	if got := srv.SessionsFor("alice"); len(got) != 1 || got[0] != s {
+	if got := srv.sessionsFor("alice"); len(got) != 1 || got[0] != s {
 		t.Fatalf("registry %v", got)
 	}
 	if _, err := s.Send(sessiontest.Ctx(t), &pdu.DeliverSM{SourceAddr: "1", DestinationAddr: "2", ShortMessage: []byte("mo")}); err != nil {
@@ -188,9 +188,9 @@ func TestServerShutdownUnbindsAndReportsLost(t *testing.T) {
 	c := sessiontest.BindESME(t, addr, rec, session.Config{}, session.BindTransceiver, "alice", "secret")
 	other := sessiontest.NewRecorder()
 	sessiontest.BindESME(t, addr, other, session.Config{}, session.BindTransmitter, "alice", "secret")
-	sessiontest.Eventually(t, "two binds", func() bool { return len(srv.SessionsFor("alice")) == 2 })
+	sessiontest.Eventually(t, "two binds", func() bool { return len(srv.sessionsFor("alice")) == 2 })
 	var ss *session.Session
-	for _, s := range srv.SessionsFor("alice") {
+	for _, s := range srv.sessionsFor("alice") {
 		if s.BindType() == session.BindTransceiver {
 			ss = s
 		}
@@ -296,8 +296,8 @@ func TestBindAndSubmit(t *testing.T) {
 	if in.SystemID != "alice" || in.PeerSystemID != "smppgw" || in.PDUsOut != 2 || in.PDUsIn != 2 || in.WindowUsed != 0 {
 		t.Fatalf("client info %+v", in)
 	}
-	sessiontest.Eventually(t, "server registry", func() bool { return len(srv.SessionsFor("alice")) == 1 })
-	ss := srv.SessionsFor("alice")[0]
+	sessiontest.Eventually(t, "server registry", func() bool { return len(srv.sessionsFor("alice")) == 1 })
+	ss := srv.sessionsFor("alice")[0]
 	if got := ss.Info(); got.SystemID != "alice" || got.BindType != session.BindTransceiver || got.Role != session.RoleSMSC {
 		t.Fatalf("server info %+v", got)
 	}
@@ -310,8 +310,8 @@ func TestUnbindFromESME(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{}, &acceptSink{}, testAccount(t, "alice", "secret"))
 	rec := sessiontest.NewRecorder()
 	s := sessiontest.BindESME(t, addr, rec, session.Config{}, session.BindTransceiver, "alice", "secret")
-	sessiontest.Eventually(t, "registry", func() bool { return len(srv.SessionsFor("alice")) == 1 })
-	ss := srv.SessionsFor("alice")[0]
+	sessiontest.Eventually(t, "registry", func() bool { return len(srv.sessionsFor("alice")) == 1 })
+	ss := srv.sessionsFor("alice")[0]
 	if err := s.Unbind(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -322,15 +322,15 @@ func TestUnbindFromESME(t *testing.T) {
 	if !errors.Is(ss.Err(), session.ErrPeerUnbound) {
 		t.Fatalf("server reason %v", ss.Err())
 	}
-	sessiontest.Eventually(t, "registry cleared", func() bool { return len(srv.SessionsFor("alice")) == 0 && len(srv.Sessions()) == 0 })
+	sessiontest.Eventually(t, "registry cleared", func() bool { return len(srv.sessionsFor("alice")) == 0 && len(srv.Sessions()) == 0 })
 }
 
 func TestServerToESMEDeliveryAndInfo(t *testing.T) {
 	srv, addr := startServer(t, ServerConfig{}, &acceptSink{}, testAccount(t, "alice", "secret"))
 	rec := sessiontest.NewRecorder()
 	sessiontest.BindESME(t, addr, rec, session.Config{}, session.BindTransceiver, "alice", "secret")
-	sessiontest.Eventually(t, "registry", func() bool { return len(srv.SessionsFor("alice")) == 1 })
-	ss := srv.SessionsFor("alice")[0]
+	sessiontest.Eventually(t, "registry", func() bool { return len(srv.sessionsFor("alice")) == 1 })
+	ss := srv.sessionsFor("alice")[0]
 	// The SMSC side may not submit.
 	if _, err := ss.Send(sessiontest.Ctx(t), submit("1")); !errors.Is(err, session.ErrNotBound) {
 		t.Fatalf("smsc submit_sm: %v", err)

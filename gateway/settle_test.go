@@ -14,7 +14,6 @@ import (
 	"github.com/smppgw/smppgw/gateway/session/sessiontest"
 	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
-	"github.com/smppgw/smppgw/pdu/dlr"
 	"github.com/smppgw/smppgw/store"
 )
 
@@ -48,12 +47,7 @@ func TestGatewayResubmitsLostPDUs(t *testing.T) {
 	st := &lostLog{Store: newEmbedded(t)}
 	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
 	sim.Inject(smscsim.Fault{Hold: true, Close: true, Count: n}) // the link drops under the first n
-	simAddr := sim.Addr()
-	_, addr, _ := startGateway(t, Config{
-		Accounts:  []Account{testAccount(t, "acme", "secret")},
-		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
-		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
-	}, st)
+	_, addr, _ := startGateway(t, acmeVia(t, simUpstream("sim", sim.Addr())), st)
 	e := sessiontest.BindESME(t, addr, sessiontest.NewRecorder(), session.Config{}, session.BindTransmitter, "acme", "secret")
 	ids := map[string]bool{}
 	for i := range n {
@@ -91,12 +85,7 @@ func TestGatewayRejectedPart(t *testing.T) {
 	st := newEmbedded(t)
 	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
 	sim.Inject(smscsim.Fault{Status: pdu.ESME_RINVDSTADR}) // every submission refused for good
-	simAddr := sim.Addr()
-	_, addr, _ := startGateway(t, Config{
-		Accounts:  []Account{testAccount(t, "acme", "secret")},
-		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
-		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
-	}, st)
+	_, addr, _ := startGateway(t, acmeVia(t, simUpstream("sim", sim.Addr())), st)
 	rx := sessiontest.NewRecorder()
 	e := sessiontest.BindESME(t, addr, rx, session.Config{}, session.BindTransceiver, "acme", "secret")
 	resp, err := e.Send(sessiontest.Ctx(t), &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "2", RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, ShortMessage: []byte("no")})
@@ -104,12 +93,8 @@ func TestGatewayRejectedPart(t *testing.T) {
 		t.Fatal(err)
 	}
 	ourID := resp.Body.(*pdu.SubmitSMResp).MessageID
-	sessiontest.Eventually(t, "the failure receipt", func() bool {
-		return len(rx.Requests()) == 1
-	})
-	info, err := dlr.FromDeliverSM(rx.Requests()[0].Body.(*pdu.DeliverSM))
-	if err != nil || info.MessageID != ourID || info.State != pdu.REJECTED {
-		t.Errorf("receipt %+v %v, want %s REJECTED", info, err, ourID)
+	if info := awaitReceipts(t, rx, 1)[0]; info.MessageID != ourID || info.State != pdu.REJECTED {
+		t.Errorf("receipt %+v, want %s REJECTED", info, ourID)
 	}
 	m, err := st.GetMessage(sessiontest.Ctx(t), ourID)
 	if err != nil || m.Status != pdu.REJECTED || m.Parts[0].Error != uint32(pdu.ESME_RINVDSTADR) {

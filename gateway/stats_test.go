@@ -22,12 +22,7 @@ func TestGatewayStatsAfterTraffic(t *testing.T) {
 func statsAfterTraffic(t *testing.T, st0 store.Store) {
 	const n, m = 5, 3
 	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
-	simAddr := sim.Addr()
-	g, addr, _ := startGateway(t, Config{
-		Accounts:  []Account{testAccount(t, "acme", "secret")},
-		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
-		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
-	}, st0)
+	g, addr, _ := startGateway(t, acmeVia(t, simUpstream("sim", sim.Addr())), st0)
 	sessiontest.Eventually(t, "the upstream bind", func() bool { return g.Upstreams()[0].Status.State == ClientBound })
 	rec := sessiontest.NewRecorder()
 	esme := sessiontest.BindESME(t, addr, rec, session.Config{}, session.BindTransceiver, "acme", "secret")
@@ -39,9 +34,7 @@ func statsAfterTraffic(t *testing.T, st0 store.Store) {
 			t.Fatalf("submit %d: %v", i, err)
 		}
 	}
-	sessiontest.Eventually(t, "every receipt at the ESME", func() bool {
-		return len(rec.Requests()) == n
-	})
+	awaitReceipts(t, rec, n)
 
 	st, err := g.Stats(ctx)
 	if err != nil {

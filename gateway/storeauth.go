@@ -15,10 +15,10 @@ import (
 	"github.com/smppgw/smppgw/store"
 )
 
-// StoreAuthenticator decides binds from the store's accounts (store.Accounts), read at every bind, so
+// storeAuthenticator decides binds from the store's accounts (store.Accounts), read at every bind, so
 // that accounts the admin API creates or edits take effect at once: bcrypt password, bind types, IP
 // allow-list, max binds and throughput (the Server enforces the last two).
-type StoreAuthenticator struct {
+type storeAuthenticator struct {
 	st  store.Accounts
 	log zerolog.Logger
 	// dummy is compared against for unknown system_ids, so that they cost as much time as a wrong
@@ -26,22 +26,22 @@ type StoreAuthenticator struct {
 	dummy []byte
 }
 
-// NewStoreAuthenticator returns an Authenticator over st.
-func NewStoreAuthenticator(st store.Accounts, log zerolog.Logger) (*StoreAuthenticator, error) {
+// newStoreAuthenticator returns an Authenticator over st.
+func newStoreAuthenticator(st store.Accounts, log zerolog.Logger) (*storeAuthenticator, error) {
 	dummy, err := bcrypt.GenerateFromPassword([]byte("smppgw-no-such-account"), bcrypt.DefaultCost)
 	if err != nil {
 		return nil, err
 	}
-	return &StoreAuthenticator{st: st, log: log.With().Str("component", "auth").Logger(), dummy: dummy}, nil
+	return &storeAuthenticator{st: st, log: log.With().Str("component", "auth").Logger(), dummy: dummy}, nil
 }
 
 // Authenticate implements Authenticator. A store that cannot be read refuses with ESME_RSYSERR.
-func (a *StoreAuthenticator) Authenticate(ctx context.Context, req BindRequest) (Account, pdu.CommandStatus) {
+func (a *storeAuthenticator) Authenticate(ctx context.Context, req BindRequest) (Account, pdu.CommandStatus) {
 	c, err := a.credentials(ctx, req.SystemID)
 	return authenticateWith(c, err, req)
 }
 
-func (a *StoreAuthenticator) credentials(ctx context.Context, systemID string) (credential, error) {
+func (a *storeAuthenticator) credentials(ctx context.Context, systemID string) (credential, error) {
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
 	sa, err := a.st.GetAccount(ctx, systemID)
@@ -93,9 +93,9 @@ func accountFromStore(sa *store.Account) Account {
 	return a
 }
 
-// AccountToStore converts a configured account (bcrypt hash, bind type names, allow-list) into the
+// accountToStore converts a configured account (bcrypt hash, bind type names, allow-list) into the
 // store's record, as the gateway seeds it at start.
-func AccountToStore(a Account) (*store.Account, error) {
+func accountToStore(a Account) (*store.Account, error) {
 	if a.SystemID == "" || len(a.SystemID) > 15 {
 		return nil, fmt.Errorf("gateway: account system_id %q must be 1 to 15 octets", a.SystemID)
 	}
@@ -124,7 +124,7 @@ func AccountToStore(a Account) (*store.Account, error) {
 // those system_ids (the file is their source of truth); other accounts are left alone.
 func seedAccounts(ctx context.Context, st store.Accounts, accounts []Account) error {
 	for _, a := range accounts {
-		sa, err := AccountToStore(a)
+		sa, err := accountToStore(a)
 		if err != nil {
 			return err
 		}

@@ -18,9 +18,8 @@ import (
 func TestGatewaySubmitLongText(t *testing.T) {
 	st := newEmbedded(t)
 	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
-	simAddr := sim.Addr()
 	g, _, _ := startGateway(t, Config{
-		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
+		Upstreams: []ClientConfig{simUpstream("sim", sim.Addr())},
 		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
 	}, st)
 	ctx := sessiontest.Ctx(t)
@@ -83,12 +82,7 @@ func TestGatewaySubmitLongText(t *testing.T) {
 func TestGatewayForwardsSchedule(t *testing.T) {
 	st := newEmbedded(t)
 	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
-	simAddr := sim.Addr()
-	g, addr, _ := startGateway(t, Config{
-		Accounts:  []Account{testAccount(t, "acme", "secret")},
-		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
-		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
-	}, st)
+	g, addr, _ := startGateway(t, acmeVia(t, simUpstream("sim", sim.Addr())), st)
 	ctx := sessiontest.Ctx(t)
 	at := time.Now().Add(2 * time.Hour).Truncate(time.Second)
 	m, err := g.Submit(ctx, Submission{Account: "api", Source: store.Address{Addr: "INFO"}, Destination: store.Address{Addr: "447700900123"}, Text: "later", Schedule: at})

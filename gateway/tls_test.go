@@ -60,13 +60,15 @@ func testCert(t testing.TB) (certFile, keyFile string) {
 	return certFile, keyFile
 }
 
-func TestTLSBind(t *testing.T) {
-	cert, key := testCert(t)
+// startTLSServer starts a server for the account alice (password secret) on cfg's one listener, which
+// Start must have opened by the time it returns, and returns that listener's address.
+func startTLSServer(t *testing.T, cfg ServerConfig) string {
+	t.Helper()
 	auth, err := NewMemoryAuthenticator(testAccount(t, "alice", "secret"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := NewServer(ServerConfig{Listeners: []ListenerConfig{{Address: "127.0.0.1:0", TLS: &ServerTLSConfig{CertFile: cert, KeyFile: key, ClientCAFile: cert}}}}, auth, &acceptSink{}, zerolog.Nop())
+	srv, err := NewServer(cfg, auth, &acceptSink{}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +79,12 @@ func TestTLSBind(t *testing.T) {
 	if n := len(srv.Addrs()); n != 1 {
 		t.Fatalf("%d listeners once Start returned, want 1", n)
 	}
-	addr := srv.Addrs()[0].String()
+	return srv.Addrs()[0].String()
+}
+
+func TestTLSBind(t *testing.T) {
+	cert, key := testCert(t)
+	addr := startTLSServer(t, ServerConfig{Listeners: []ListenerConfig{{Address: "127.0.0.1:0", TLS: &ServerTLSConfig{CertFile: cert, KeyFile: key, ClientCAFile: cert}}}})
 
 	c, err := NewClient(ClientConfig{Address: addr, SystemID: "alice", Password: "secret", TLS: &ClientTLSConfig{CAFile: cert, CertFile: cert, KeyFile: key}, ReconnectMin: 10 * time.Millisecond}, nil, nil, zerolog.Nop())
 	if err != nil {
@@ -87,7 +94,7 @@ func TestTLSBind(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Unbind(context.Background()) })
-	if err := c.AwaitBound(sessiontest.Ctx(t)); err != nil {
+	if err := c.awaitBound(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
@@ -113,19 +120,7 @@ func TestTLSBind(t *testing.T) {
 
 func TestTLSRequiresClientCertificate(t *testing.T) {
 	cert, key := testCert(t)
-	auth, _ := NewMemoryAuthenticator(testAccount(t, "alice", "secret"))
-	srv, err := NewServer(ServerConfig{FailureDelay: -1, Listeners: []ListenerConfig{{Address: "127.0.0.1:0", TLS: &ServerTLSConfig{CertFile: cert, KeyFile: key, ClientCAFile: cert, RequireClientCert: true}}}}, auth, &acceptSink{}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	if n := len(srv.Addrs()); n != 1 {
-		t.Fatalf("%d listeners once Start returned, want 1", n)
-	}
-	addr := srv.Addrs()[0].String()
+	addr := startTLSServer(t, ServerConfig{FailureDelay: -1, Listeners: []ListenerConfig{{Address: "127.0.0.1:0", TLS: &ServerTLSConfig{CertFile: cert, KeyFile: key, ClientCAFile: cert, RequireClientCert: true}}}})
 	for _, withCert := range []bool{false, true} {
 		tc := &ClientTLSConfig{CAFile: cert, ServerName: "localhost"}
 		if withCert {

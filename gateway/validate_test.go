@@ -38,12 +38,7 @@ func rawSubmitSM(seq uint32, src, dst string, sm []byte, smLength int) []byte {
 func TestSubmitSMLength255Refused(t *testing.T) {
 	st := newEmbedded(t)
 	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
-	simAddr := sim.Addr()
-	_, addr, _ := startGateway(t, Config{
-		Accounts:  []Account{testAccount(t, "acme", "secret")},
-		Upstreams: []ClientConfig{simUpstream("sim", simAddr)},
-		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
-	}, st)
+	_, addr, _ := startGateway(t, acmeVia(t, simUpstream("sim", sim.Addr())), st)
 	p := smpptest.Dial(t, addr)
 	p.Request(&pdu.BindTransmitter{SystemID: "acme", Password: "secret", InterfaceVersion: 0x34})
 	p.Expect(pdu.BindTransmitterRespID, pdu.ESME_ROK)

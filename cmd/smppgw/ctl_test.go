@@ -265,7 +265,7 @@ shutdown_timeout: 5s
 
 	// outbind: an ESME waiting for outbinds binds back as acme; ctl prints its session.
 	esme2, err := gateway.NewClient(gateway.ClientConfig{OutbindListen: "127.0.0.1:0", OutbindPassword: "ob", SystemID: "acme", Password: "s3cret"},
-		gateway.DeliverFunc(func(string, session.Request) pdu.CommandStatus { return pdu.ESME_ROK }), nil, zerolog.Nop())
+		ackDeliveries{}, nil, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +274,7 @@ shutdown_timeout: 5s
 	}
 	defer esme2.Unbind(context.Background())
 	eventually(t, "the ESME waiting for an outbind", func() bool { return esme2.Status().State == gateway.ClientWaiting })
-	obAddr := esme2.OutbindAddr().String()
+	obAddr := esme2.Status().OutbindAddr
 	if out = must("ob\n", "outbind", "--account", "acme", "--password", "--bind-timeout", "5s", obAddr); !strings.Contains(out, " acme ") || !strings.Contains(out, obAddr) {
 		t.Errorf("outbind:\n%s", out)
 	}
@@ -342,4 +342,11 @@ func TestCtlEnvLeavesServeAlone(t *testing.T) {
 	if _, err := loadConfig("", []string{"SMPPGW_CTL_NOPE=1"}); err == nil {
 		t.Error("an unknown SMPPGW_ variable was accepted")
 	}
+}
+
+// ackDeliveries is the DeliverHandler of a test's ESME: it answers every deliver_sm ESME_ROK.
+type ackDeliveries struct{}
+
+func (ackDeliveries) HandleDeliver(_ string, _ session.Request, respond func(pdu.CommandStatus)) {
+	respond(pdu.ESME_ROK)
 }

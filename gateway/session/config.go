@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/smppgw/smppgw/pdu"
 )
 
 // BindType is how a session is bound: transmitter, receiver or transceiver. The zero value BindNone is
@@ -59,7 +61,9 @@ func (b BindType) CanSubmit() bool { return b == BindTransmitter || b == BindTra
 func (b BindType) CanReceive() bool { return b == BindReceiver || b == BindTransceiver }
 
 // Config tunes one session. Every zero value means the documented default, so an empty
-// Config is a working one.
+// Config is a working one; WithDefaults is the one place the defaults are applied. A negative value
+// disables what its field bounds where the field says so (EnquireLink); any other negative value is
+// refused by Validate, with the field's name.
 type Config struct {
 	// Window is how many of our requests may await a response at once; a sender waits when it is full.
 	// 0 means 10.
@@ -93,27 +97,31 @@ type Config struct {
 }
 
 // WithDefaults returns c with every zero value replaced by its documented default, as a session uses it.
+// Negative values are left as they are: EnquireLink's disables, the others Validate refuses.
 func (c Config) WithDefaults() Config {
-	if c.Window <= 0 {
+	if c.Window == 0 {
 		c.Window = 10
 	}
-	if c.ResponseTimeout <= 0 {
+	if c.ResponseTimeout == 0 {
 		c.ResponseTimeout = 10 * time.Second
 	}
 	if c.EnquireLink == 0 {
 		c.EnquireLink = 30 * time.Second
 	}
-	if c.InboundLimit <= 0 {
+	if c.InboundLimit == 0 {
 		c.InboundLimit = 100
 	}
-	if c.UnbindTimeout <= 0 {
+	if c.UnbindTimeout == 0 {
 		c.UnbindTimeout = 5 * time.Second
 	}
-	if c.BindTimeout <= 0 {
+	if c.BindTimeout == 0 {
 		c.BindTimeout = 30 * time.Second
 	}
-	if c.WriteTimeout <= 0 {
+	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 10 * time.Second
+	}
+	if c.MaxPDULength == 0 {
+		c.MaxPDULength = pdu.DefaultMaxLength
 	}
 	return c
 }
@@ -129,6 +137,19 @@ func (c Config) Validate() error {
 		return fmt.Errorf("session.inbound_limit: %d, must not be negative", c.InboundLimit)
 	case c.MaxPDULength < 0:
 		return fmt.Errorf("session.max_pdu_length: %d, must not be negative", c.MaxPDULength)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"response_timeout", c.ResponseTimeout},
+		{"unbind_timeout", c.UnbindTimeout},
+		{"bind_timeout", c.BindTimeout},
+		{"write_timeout", c.WriteTimeout},
+	} {
+		if d.v < 0 {
+			return fmt.Errorf("session.%s: %v, must not be negative", d.name, d.v)
+		}
 	}
 	return nil
 }
