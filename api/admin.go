@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
 
@@ -889,13 +890,11 @@ func (a *adminService) Outbind(ctx context.Context, req *smppgwv1.OutbindRequest
 	for _, si := range a.s.gw.Sessions() {
 		before[si.ID] = true
 	}
+	reqCtx := ctx
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	if err := a.s.gw.Outbind(ctx, cfg); err != nil {
-		if ctx.Err() != nil {
-			return nil, status.Error(codes.DeadlineExceeded, "the ESME did not bind within bind_timeout")
-		}
-		return nil, status.Errorf(codes.Unavailable, "outbind to %s: %v", cfg.Address, err)
+		return nil, outbindError(reqCtx, cfg.Address, wait, err)
 	}
 	// The ESME binds on the connection we opened, so its session's remote port is the one dialed.
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -909,10 +908,35 @@ func (a *adminService) Outbind(ctx context.Context, req *smppgwv1.OutbindRequest
 		}
 		select {
 		case <-ctx.Done():
-			return nil, status.Error(codes.DeadlineExceeded, "the ESME did not bind within bind_timeout")
+			if err := reqCtx.Err(); err != nil {
+				return nil, err
+			}
+			return nil, status.Errorf(codes.DeadlineExceeded, "the ESME at %s took the outbind but did not bind back within bind_timeout (%s)", cfg.Address, wait)
 		case <-tick.C:
 		}
 	}
+}
+
+// outbindError says why the gateway could not deliver an outbind to addr: nobody listens there
+// (NotFound: no ESME, simulated or real, waits for outbinds at that address), the connection did
+// not complete within bind_timeout or the dial timeout (DeadlineExceeded), the caller gave up, or
+// another network or TLS failure (Unavailable).
+func outbindError(reqCtx context.Context, addr string, wait time.Duration, err error) error {
+	var dnsErr *net.DNSError
+	var netErr net.Error
+	switch {
+	case reqCtx.Err() != nil:
+		return reqCtx.Err()
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return status.Errorf(codes.NotFound, "no ESME listening at %s (connection refused)", addr)
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return status.Errorf(codes.NotFound, "no ESME at %s: no such host", addr)
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Errorf(codes.DeadlineExceeded, "could not connect to the ESME at %s within bind_timeout (%s)", addr, wait)
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return status.Errorf(codes.DeadlineExceeded, "could not connect to the ESME at %s: %v", addr, err)
+	}
+	return status.Errorf(codes.Unavailable, "outbind to %s: %v", addr, err)
 }
 
 // Stats.
