@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -14,7 +15,8 @@ import (
 
 // TestOutbindAnswers: the admin API's outbind (the operator's "connect now") on the real gateway.
 // To an address nobody listens on it is a 404 saying so; to an ESME that takes the connection and
-// never binds back, a 504 once bind_timeout has passed; to smppload's fleet waiting for outbinds
+// never binds back, a 504 once bind_timeout has passed; to one that hangs up on the outbind, a 400;
+// to smppload's fleet waiting for outbinds
 // (internal/load), a 200 with the session, and the fleet member that bound back sends its messages
 // through the gateway to the upstream.
 func TestOutbindAnswers(t *testing.T) {
@@ -66,6 +68,26 @@ func TestOutbindAnswers(t *testing.T) {
 		t.Errorf("504 message %q", msg)
 	}
 
+	// An ESME that reads the outbind and hangs up (it did not like the credentials, say).
+	picky, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer picky.Close()
+	go func() {
+		for {
+			c, err := picky.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = io.ReadAtLeast(c, make([]byte, 16), 16) // the outbind's header
+			c.Close()
+		}
+	}()
+	if msg := outbind(400, picky.Addr().String(), "5s"); !strings.Contains(msg, "closed the connection without binding back") {
+		t.Errorf("400 message %q", msg)
+	}
+
 	// smppload waiting for outbinds: it binds back as acme and sends 20 messages.
 	ready := make(chan string, 1)
 	type result struct {
@@ -89,9 +111,9 @@ func TestOutbindAnswers(t *testing.T) {
 			RemoteAddress string `json:"remoteAddress"`
 		} `json:"session"`
 	}
-	e.mustREST(200, "POST", "/v1/admin/outbind", op, map[string]any{"host": host, "port": p, "systemId": "acme", "bindTimeout": "10s"}, &ob)
-	if ob.Session.SystemID != "acme" || ob.Session.RemoteAddress != fleet {
-		t.Errorf("outbind answered %+v, want acme's session from %s", ob, fleet)
+	resp, raw := e.rest("POST", "/v1/admin/outbind", op, map[string]any{"host": host, "port": p, "systemId": "acme", "bindTimeout": "10s"}, &ob)
+	if resp.StatusCode != 200 || ob.Session.SystemID != "acme" || ob.Session.RemoteAddress != fleet {
+		t.Errorf("outbind answered %s %s, want acme's session from %s", resp.Status, raw, fleet)
 	}
 	res := <-done
 	if res.err != nil {
