@@ -50,41 +50,14 @@ func TestOutbindAnswers(t *testing.T) {
 	}
 
 	// Something takes the connection and the outbind, and never binds back.
-	mute, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mute.Close()
-	go func() {
-		for {
-			c, err := mute.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
-	if msg := outbind(504, mute.Addr().String(), "0.3s"); !strings.Contains(msg, "did not bind back within bind_timeout (300ms)") || !strings.Contains(msg, mute.Addr().String()) {
+	mute := fakeESME(t, func(c net.Conn) { <-t.Context().Done() })
+	if msg := outbind(504, mute, "0.3s"); !strings.Contains(msg, "did not bind back within bind_timeout (300ms)") || !strings.Contains(msg, mute) {
 		t.Errorf("504 message %q", msg)
 	}
 
 	// An ESME that reads the outbind and hangs up (it did not like the credentials, say).
-	picky, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer picky.Close()
-	go func() {
-		for {
-			c, err := picky.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = io.ReadAtLeast(c, make([]byte, 16), 16) // the outbind's header
-			c.Close()
-		}
-	}()
-	if msg := outbind(400, picky.Addr().String(), "5s"); !strings.Contains(msg, "closed the connection without binding back") {
+	picky := fakeESME(t, func(c net.Conn) { _, _ = io.ReadAtLeast(c, make([]byte, 16), 16) }) // the outbind's header
+	if msg := outbind(400, picky, "5s"); !strings.Contains(msg, "closed the connection without binding back") {
 		t.Errorf("400 message %q", msg)
 	}
 
@@ -124,4 +97,27 @@ func TestOutbindAnswers(t *testing.T) {
 		t.Fatalf("fleet: outbinds %+v sent %d acked %d\n%s", r.Outbinds, r.Sent, r.Acked, r)
 	}
 	eventually(t, "the 20 messages at the upstream", func() bool { return sim.Count() == 20 })
+}
+
+// fakeESME listens on loopback until the test ends and runs serve on each connection, which it
+// closes after; it returns the address.
+func fakeESME(t *testing.T, serve func(net.Conn)) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				serve(c)
+			}()
+		}
+	}()
+	return l.Addr().String()
 }
