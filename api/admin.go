@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
 
@@ -885,34 +886,39 @@ func (a *adminService) Outbind(ctx context.Context, req *smppgwv1.OutbindRequest
 	if req.GetTls() {
 		cfg.TLS = &gateway.ClientTLSConfig{}
 	}
-	before := map[uint64]bool{}
-	for _, si := range a.s.gw.Sessions() {
-		before[si.ID] = true
-	}
+	reqCtx := ctx
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	if err := a.s.gw.Outbind(ctx, cfg); err != nil {
-		if ctx.Err() != nil {
-			return nil, status.Error(codes.DeadlineExceeded, "the ESME did not bind within bind_timeout")
-		}
-		return nil, status.Errorf(codes.Unavailable, "outbind to %s: %v", cfg.Address, err)
+	si, err := a.s.gw.Outbind(ctx, cfg)
+	if err != nil {
+		return nil, outbindError(reqCtx, cfg.Address, wait, err)
 	}
-	// The ESME binds on the connection we opened, so its session's remote port is the one dialed.
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		for _, si := range a.s.gw.Sessions() {
-			_, rport, _ := net.SplitHostPort(si.RemoteAddr)
-			if !before[si.ID] && rport == port && si.Role == session.RoleSMSC && si.State == session.StateBound {
-				return &smppgwv1.OutbindResponse{Session: a.sessionToProto(si)}, nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil, status.Error(codes.DeadlineExceeded, "the ESME did not bind within bind_timeout")
-		case <-tick.C:
-		}
+	return &smppgwv1.OutbindResponse{Session: a.sessionToProto(si)}, nil
+}
+
+// outbindError says why an outbind to addr did not end in a bind: nobody listens there (NotFound:
+// no ESME, simulated or real, waits for outbinds at that address), the connection or the ESME's bind
+// did not come within bind_timeout (DeadlineExceeded), the ESME closed the connection without
+// binding (FailedPrecondition), the caller gave up, or another network or TLS failure (Unavailable).
+func outbindError(reqCtx context.Context, addr string, wait time.Duration, err error) error {
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	dialing := errors.As(err, &opErr)
+	switch {
+	case reqCtx.Err() != nil:
+		return reqCtx.Err()
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return status.Errorf(codes.NotFound, "no ESME listening at %s (connection refused)", addr)
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
+		return status.Errorf(codes.NotFound, "no ESME at %s: no such host", addr)
+	case dialing && opErr.Timeout():
+		return status.Errorf(codes.DeadlineExceeded, "could not connect to the ESME at %s: %v", addr, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Errorf(codes.DeadlineExceeded, "the ESME at %s took the outbind but did not bind back within bind_timeout (%s)", addr, wait)
+	case errors.Is(err, gateway.ErrNotBoundBack):
+		return status.Errorf(codes.FailedPrecondition, "the ESME at %s closed the connection without binding back (does it expect another outbind system_id or password?)", addr)
 	}
+	return status.Errorf(codes.Unavailable, "outbind to %s: %v", addr, err)
 }
 
 // Stats.

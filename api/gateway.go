@@ -40,8 +40,9 @@ type Gateway interface {
 	// Routes returns the stored routes in the order the gateway's route table evaluates them.
 	Routes(ctx context.Context) ([]*store.Route, error)
 
-	// Outbind connects to an ESME and asks it to bind (SMPP outbind).
-	Outbind(ctx context.Context, cfg gateway.OutbindConfig) error
+	// Outbind connects to an ESME, asks it to bind (SMPP outbind) and returns the session it bound,
+	// once bound. Errors: the dial's, gateway.ErrNotBoundBack, ctx's.
+	Outbind(ctx context.Context, cfg gateway.OutbindConfig) (session.Info, error)
 
 	// Stats returns the gateway's counters.
 	Stats(ctx context.Context) (gateway.Stats, error)

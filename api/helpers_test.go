@@ -221,14 +221,15 @@ func (f *fakeGateway) ReloadRoutes(context.Context) error {
 	return nil
 }
 
-// Outbind records the request and registers the session the ESME would bind.
-func (f *fakeGateway) Outbind(_ context.Context, cfg gateway.OutbindConfig) error {
+// Outbind records the request and registers and returns the session the ESME would bind.
+func (f *fakeGateway) Outbind(_ context.Context, cfg gateway.OutbindConfig) (session.Info, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.outbinds = append(f.outbinds, cfg)
-	f.sessions = append(f.sessions, session.Info{ID: 900, Role: session.RoleSMSC, RemoteAddr: cfg.Address, SystemID: cfg.SystemID,
-		BindType: session.BindReceiver, State: session.StateBound, Started: time.Now(), WindowSize: 10})
-	return nil
+	si := session.Info{ID: 900, Role: session.RoleSMSC, RemoteAddr: cfg.Address, SystemID: cfg.SystemID,
+		BindType: session.BindReceiver, State: session.StateBound, Started: time.Now(), WindowSize: 10}
+	f.sessions = append(f.sessions, si)
+	return si, nil
 }
 
 func (f *fakeGateway) Stats(context.Context) (gateway.Stats, error) {

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -256,25 +257,36 @@ func TestSystemdUnit(t *testing.T) {
 
 // TestCompose checks what docker compose config (run in CI when available) does not: Redis with
 // its append-only file, the gateway built from deploy/Dockerfile, a stop grace period longer than
-// the drain, and the simulator behind a profile until cmd/smscsim exists.
+// the drain, and the simulator (cmd/smscsim, from the same image) running by default as the
+// gateway's upstream: the gateway's config dials it with the credentials it accepts, and routes to it.
 func TestCompose(t *testing.T) {
 	b, err := os.ReadFile("compose/compose.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
+	type service struct {
+		Image      string   `yaml:"image"`
+		Entrypoint []string `yaml:"entrypoint"`
+		Command    []string `yaml:"command"`
+		Build      struct {
+			Context    string `yaml:"context"`
+			Dockerfile string `yaml:"dockerfile"`
+		} `yaml:"build"`
+		Environment     map[string]string `yaml:"environment"`
+		Volumes         []string          `yaml:"volumes"`
+		StopGracePeriod string            `yaml:"stop_grace_period"`
+		Profiles        []string          `yaml:"profiles"`
+		DependsOn       map[string]struct {
+			Condition string `yaml:"condition"`
+		} `yaml:"depends_on"`
+		Healthcheck struct {
+			Test    []string `yaml:"test"`
+			Disable bool     `yaml:"disable"`
+		} `yaml:"healthcheck"`
+		Expose []string `yaml:"expose"`
+	}
 	var c struct {
-		Services map[string]struct {
-			Image   string   `yaml:"image"`
-			Command []string `yaml:"command"`
-			Build   struct {
-				Context    string `yaml:"context"`
-				Dockerfile string `yaml:"dockerfile"`
-			} `yaml:"build"`
-			Environment     map[string]string `yaml:"environment"`
-			Volumes         []string          `yaml:"volumes"`
-			StopGracePeriod string            `yaml:"stop_grace_period"`
-			Profiles        []string          `yaml:"profiles"`
-		} `yaml:"services"`
+		Services map[string]service `yaml:"services"`
 	}
 	if err := yaml.Unmarshal(b, &c); err != nil {
 		t.Fatal(err)
@@ -298,8 +310,72 @@ func TestCompose(t *testing.T) {
 	if d, err := time.ParseDuration(gw.StopGracePeriod); err != nil || d <= 30*time.Second {
 		t.Errorf("stop_grace_period %q: want more than the 30s shutdown_timeout", gw.StopGracePeriod)
 	}
+	for name, svc := range c.Services {
+		if len(svc.Profiles) > 0 {
+			t.Errorf("service %s is behind profiles %v: every service runs on a plain up", name, svc.Profiles)
+		}
+		for dep, d := range svc.DependsOn {
+			if other, ok := c.Services[dep]; !ok || d.Condition == "service_healthy" && other.Healthcheck.Test == nil {
+				t.Errorf("service %s waits for %s to be %s, which does not exist or has no health check", name, dep, d.Condition)
+			}
+		}
+	}
+
+	// The simulator: the command the image builds from cmd/smscsim, its SMPP port what the gateway
+	// dials, its credentials the gateway's, its health its own /healthz (the image's is smppgw's).
 	sim, ok := c.Services["smscsim"]
-	if _, err := os.Stat("../cmd/smscsim"); ok && err != nil && !slices.Contains(sim.Profiles, "sim") {
-		t.Error("smscsim runs by default, but cmd/smscsim does not exist yet: keep it behind the sim profile")
+	if !ok {
+		t.Fatal("no smscsim service: the gateway's upstream")
+	}
+	if _, err := os.Stat("../cmd/smscsim/main.go"); err != nil || sim.Image != gw.Image || !slices.Equal(sim.Entrypoint, []string{"/usr/local/bin/smscsim"}) {
+		t.Errorf("smscsim: image %q entrypoint %q, want smppgw's image (%q) running /usr/local/bin/smscsim (%v)", sim.Image, sim.Entrypoint, gw.Image, err)
+	}
+	flags := map[string]string{}
+	for i := 0; i+1 < len(sim.Command); i += 2 {
+		flags[strings.TrimLeft(sim.Command[i], "-")] = sim.Command[i+1]
+	}
+	_, simPort, _ := net.SplitHostPort(flags["listen"])
+	_, httpPort, _ := net.SplitHostPort(flags["http"])
+	if !slices.Contains(sim.Expose, simPort) {
+		t.Errorf("smscsim listens on %q, exposes %v", flags["listen"], sim.Expose)
+	}
+	if ht := strings.Join(sim.Healthcheck.Test, " "); sim.Healthcheck.Disable || !strings.Contains(ht, "healthcheck --url http://127.0.0.1:"+httpPort+"/healthz") {
+		t.Errorf("smscsim health check %q: want smppgw healthcheck --url on its --http port %s", ht, httpPort)
+	}
+	if gw.DependsOn["smscsim"].Condition == "" {
+		t.Error("smppgw does not depend on smscsim")
+	}
+
+	cb, err := os.ReadFile("compose/smppgw.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Upstreams []struct {
+			Name     string `yaml:"name"`
+			Address  string `yaml:"address"`
+			SystemID string `yaml:"system_id"`
+			Password string `yaml:"password"`
+		} `yaml:"upstreams"`
+		Routing struct {
+			Routes []struct{ Prefix, Upstream string } `yaml:"routes"`
+		} `yaml:"routing"`
+		Demo struct{ Disabled bool } `yaml:"demo"`
+	}
+	if err := yaml.Unmarshal(cb, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Upstreams) != 1 {
+		t.Fatalf("compose/smppgw.yaml upstreams %+v, want the simulator", cfg.Upstreams)
+	}
+	up := cfg.Upstreams[0]
+	if up.Address != net.JoinHostPort("smscsim", simPort) || up.SystemID != flags["system-id"] || up.Password != flags["password"] {
+		t.Errorf("upstream %+v does not bind to the smscsim service (port %s, system_id %q, password %q)", up, simPort, flags["system-id"], flags["password"])
+	}
+	if len(cfg.Routing.Routes) == 0 || cfg.Routing.Routes[0].Prefix != "" || cfg.Routing.Routes[0].Upstream != up.Name {
+		t.Errorf("routes %+v: want every destination routed to %s", cfg.Routing.Routes, up.Name)
+	}
+	if !cfg.Demo.Disabled {
+		t.Error("compose/smppgw.yaml: demo is not disabled, with a real upstream configured")
 	}
 }

@@ -256,10 +256,38 @@ func RouteMatches(r *store.Route, account, destination string) bool {
 	return matches(r, account, destination)
 }
 
-// Outbind connects to an ESME and asks it to bind.
-func (g *Gateway) Outbind(ctx context.Context, cfg OutbindConfig) error {
-	_, err := g.srv.Outbind(ctx, cfg)
-	return err
+// ErrNotBoundBack is returned by Outbind when the ESME closed the connection without binding (it
+// refused the outbind's credentials, say).
+var ErrNotBoundBack = errors.New("gateway: the ESME closed the connection without binding")
+
+// Outbind connects to an ESME, sends outbind, and waits for the ESME's bind on that connection. It
+// returns the session's Info once bound; an ESME that binds, sends and leaves before the next look
+// still counts as bound (its Info then says closed). Errors: the dial's, ErrNotBoundBack, or ctx's
+// when it ends first (the session then waits for the bind until its own bind timeout).
+func (g *Gateway) Outbind(ctx context.Context, cfg OutbindConfig) (session.Info, error) {
+	s, err := g.srv.Outbind(ctx, cfg)
+	if err != nil {
+		return session.Info{}, err
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		switch s.State() {
+		case session.StateBound, session.StateUnbinding:
+			return s.Info(), nil
+		case session.StateClosed:
+			if s.BindType() != session.BindNone {
+				return s.Info(), nil
+			}
+			return session.Info{}, fmt.Errorf("%w: %s", ErrNotBoundBack, cfg.Address)
+		}
+		select {
+		case <-s.Done():
+		case <-tick.C:
+		case <-ctx.Done():
+			return session.Info{}, ctx.Err()
+		}
+	}
 }
 
 // Stats returns the gateway's counters; queue backlogs are read from the store.

@@ -6,10 +6,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"reflect"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/smppgw/smppgw/api"
 )
 
 func TestVersion(t *testing.T) {
@@ -65,21 +68,70 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
-// TestServeHelpCoversEveryConfigSection: serve --help names every top-level section of the file.
+// TestServeHelpCoversEveryConfigSection: serve --help has a line for every top-level section of the
+// file, and the section's text names every key in it: those of a struct inlined into it (smpp's
+// server settings, api's api.Config) and, for a list, an item's (upstreams); "failure_delay*"
+// names failure_delay and failure_delay_max. A nested section (api.metrics, api.tls,
+// upstreams.session, ...) is named as a key; api.metrics's own keys are named too.
 func TestServeHelpCoversEveryConfigSection(t *testing.T) {
 	_, out, _ := runCLI([]string{"serve", "--help"}, "")
 	ct := reflect.TypeFor[Config]()
 	for i := range ct.NumField() {
 		name, _, _ := strings.Cut(ct.Field(i).Tag.Get("yaml"), ",")
-		if !strings.Contains(out, "\n  "+name+":") {
+		text, ok := helpSection(out, name)
+		if !ok {
 			t.Errorf("serve --help has no line for the %q section", name)
+			continue
+		}
+		for _, key := range yamlKeys(ct.Field(i).Type, 0, map[reflect.Type]bool{}) {
+			if !mentions(text, key) {
+				t.Errorf("serve --help: the %s section does not mention %s.%s", name, name, key)
+			}
 		}
 	}
-	for _, want := range []string{"grpc_listen", "http_listen", "admin_users", "webhooks", "/healthz", "/readyz"} {
-		if !strings.Contains(out, want) {
+	apiText, _ := helpSection(out, "api")
+	for _, key := range yamlKeys(reflect.TypeFor[api.MetricsConfig](), 0, map[reflect.Type]bool{}) {
+		if !mentions(apiText, key) {
+			t.Errorf("serve --help: the api section does not mention api.metrics.%s", key)
+		}
+	}
+	for _, want := range []string{"/healthz", "/readyz", "/metrics", "/debug/pprof/"} {
+		if !strings.Contains(apiText, want) {
 			t.Errorf("serve --help does not mention api's %q", want)
 		}
 	}
+}
+
+// helpSection is the text of a section of serve --help's configuration list: its line
+// ("  name:  ...") and the indented lines that continue it.
+func helpSection(help, name string) (string, bool) {
+	_, rest, ok := strings.Cut(help, "\n  "+name+":")
+	if !ok {
+		return "", false
+	}
+	lines := strings.Split(rest, "\n")
+	text := lines[0]
+	for _, l := range lines[1:] {
+		if !strings.HasPrefix(l, "   ") {
+			break
+		}
+		text += "\n" + l
+	}
+	return text, true
+}
+
+// mentions reports whether text names key as a word of its own (not inside a path: "/metrics" is
+// not the key metrics), or a word ending in "*" is its prefix.
+func mentions(text, key string) bool {
+	if regexp.MustCompile(`(^|[^a-z_/])` + regexp.QuoteMeta(key) + `($|[^a-z_/])`).MatchString(text) {
+		return true
+	}
+	for _, m := range regexp.MustCompile(`[a-z_]+\*`).FindAllString(text, -1) {
+		if strings.HasPrefix(key, strings.TrimSuffix(m, "*")) {
+			return true
+		}
+	}
+	return false
 }
 
 func TestColour(t *testing.T) {

@@ -58,7 +58,7 @@ func TestExampleConfigCoversEveryField(t *testing.T) {
 	}
 	text := string(b)
 	var missing []string
-	for _, k := range yamlKeys(reflect.TypeFor[Config](), map[reflect.Type]bool{}) {
+	for _, k := range yamlKeys(reflect.TypeFor[Config](), -1, map[reflect.Type]bool{}) {
 		if !strings.Contains(text, k+":") {
 			missing = append(missing, k)
 		}
@@ -68,7 +68,10 @@ func TestExampleConfigCoversEveryField(t *testing.T) {
 	}
 }
 
-func yamlKeys(t reflect.Type, seen map[reflect.Type]bool) []string {
+// yamlKeys are the keys of a configuration struct (or of a list's item, or a pointer's target),
+// those of inlined structs included, and of the structs under them down to depth levels more
+// (negative: every level); each struct type once.
+func yamlKeys(t reflect.Type, depth int, seen map[reflect.Type]bool) []string {
 	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
 		t = t.Elem()
 	}
@@ -83,13 +86,16 @@ func yamlKeys(t reflect.Type, seen map[reflect.Type]bool) []string {
 			continue
 		}
 		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "-" {
-			continue
-		}
-		if !(f.Anonymous && strings.Contains(opts, "inline")) {
+		switch {
+		case name == "-":
+		case f.Anonymous && strings.Contains(opts, "inline"):
+			out = append(out, yamlKeys(f.Type, depth, seen)...)
+		default:
 			out = append(out, name)
+			if depth != 0 {
+				out = append(out, yamlKeys(f.Type, depth-1, seen)...)
+			}
 		}
-		out = append(out, yamlKeys(f.Type, seen)...)
 	}
 	return out
 }

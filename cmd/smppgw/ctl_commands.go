@@ -515,6 +515,8 @@ var outbindGroup = &ctlGroup{
 Asks an ESME to bind to the gateway: the gateway connects to HOST:PORT, sends an SMPP outbind with
 the account's system_id (and, with --password, a password the ESME checks, asked for on a terminal
 or read from stdin), and waits for the ESME's bind_receiver on that connection. Prints the session.
+Nobody listening at HOST:PORT is "not found" (404); an ESME that does not bind back within the
+bind timeout is "deadline exceeded" (504). 'smppload --outbind-listen HOST:PORT' waits for one.
 `,
 	actions: []string{"send"},
 	noPass:  true,

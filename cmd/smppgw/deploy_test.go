@@ -31,6 +31,9 @@ func TestDeployConfigsLoad(t *testing.T) {
 	if len(cfg.Store.Redis.Addrs) != 1 || len(cfg.Upstreams) != 1 || cfg.Upstreams[0].Address != "smscsim:2776" {
 		t.Errorf("compose config: store %+v, upstreams %+v", cfg.Store.Redis, cfg.Upstreams)
 	}
+	if rs := cfg.Routing.Routes; len(rs) != 1 || rs[0].Upstream != cfg.Upstreams[0].Name || !cfg.Demo.Disabled {
+		t.Errorf("compose config: routes %+v, demo %+v; want every destination to the simulator and the demo off", rs, cfg.Demo)
+	}
 
 	// The chart renders values.config with toYaml into the ConfigMap; load the same document.
 	b, err := os.ReadFile("../../deploy/helm/smppgw/values.yaml")

@@ -102,7 +102,10 @@ Configuration file (YAML; deploy/smppgw.example.yaml shows and explains every fi
                      failure_delay*, failure_memory, max_password_checks, credential_cache,
                      accounts (system_id, password_hash from 'smppgw hash-password',
                      bind_types, allowed_ips, max_binds, throughput)
-  upstreams:         SMSCs to bind to: name, address, system_id, password, bind_type, tls, session, ...
+  upstreams:         SMSCs to bind to, each: name, address, system_id, password, system_type,
+                     bind_type, address_range, tls (ca_file, server_name, cert_file, key_file, ...),
+                     session, dial_timeout, reconnect_min, reconnect_max, throttle_delay*, max_attempts,
+                     max_age, queue_size, outbind_listen and outbind_password (the upstream connects)
   routing:           routes (prefix, accounts, upstream; seeded into the store), mo_routes (prefix,
                      account), delivery_retry, max_delivery_attempts, long_messages
   store:             path (embedded file), redis (addrs, master_name, cluster, username, password,
@@ -112,7 +115,10 @@ Configuration file (YAML; deploy/smppgw.example.yaml shows and explains every fi
                      /openapi.json; default %s), tls (cert_file, key_file, min_version),
                      admin_users (name, password_hash from 'smppgw hash-password'), instance,
                      ready_interval, webhooks (workers, queue_size, timeout, retry_min, retry_max,
-                     max_retry_duration, refresh_interval)
+                     max_retry_duration, refresh_interval), metrics (Prometheus /metrics on the
+                     http_listen port: enabled, default true; auth, default false: admin credentials
+                     asked for), pprof (true: /debug/pprof/ profiles on the http_listen port, to admin
+                     credentials; default false)
   demo:              with no upstreams configured and the demo account in use: disabled (true: no
                      demo), listen (the built-in SMSC simulator, default %s), receipt_delay
                      (default %s)

@@ -140,6 +140,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if f, ok := stderr.(*os.File); ok && !noProgress && !verbose && isatty.IsTerminal(f.Fd()) {
 		cfg.Progress = load.ProgressBar(stderr, cfg.Messages)
 	}
+	if cfg.OutbindListen != "" {
+		cfg.OutbindReady = func(addr string) { fmt.Fprintf(stderr, "smppload: waiting for outbinds on %s\n", addr) }
+	}
 	if cpuProfile != "" {
 		f, err := os.Create(cpuProfile)
 		if err != nil {

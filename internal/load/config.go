@@ -61,6 +61,9 @@ type Config struct {
 	// OutbindListen, when set, is a host:port where the fleet waits for outbinds: each connection that
 	// sends outbind is bound back (same credentials and BindType) and joins the fleet.
 	OutbindListen string
+	// OutbindReady, when not nil, is called once the outbind listener listens, with its address
+	// (the port chosen when OutbindListen's is 0).
+	OutbindReady func(addr string)
 
 	// Session tunes each session; its Window is replaced by Window. The zero value is the session
 	// package's defaults, with enquire_link left at its 30s.
@@ -72,9 +75,6 @@ type Config struct {
 	Progress func(Progress)
 	// ProgressInterval is how often Progress is called. 0 means 200ms.
 	ProgressInterval time.Duration
-
-	// outbindReady, when not nil, is told the outbind listener's address (for tests on port 0).
-	outbindReady func(addr string)
 }
 
 // withDefaults returns c with the documented defaults applied.

@@ -125,8 +125,8 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 			return f.report(), fmt.Errorf("load: outbind_listen: %w", err)
 		}
 		defer ln.Close()
-		if cfg.outbindReady != nil {
-			cfg.outbindReady(ln.Addr().String())
+		if cfg.OutbindReady != nil {
+			cfg.OutbindReady(ln.Addr().String())
 		}
 		go f.acceptOutbinds(ln)
 	}

@@ -5,7 +5,8 @@
 // a UDH or SAR TLVs), and lets its caller inject faults: bind refusals, error statuses (permanent,
 // temporary, ESME_RTHROTTLED) for a number of submissions, answers held back, links dropped; and
 // standing ones: answers delayed (on one timer per link, not a goroutine per answer), a link dropped
-// every N submissions, ESME_RTHROTTLED above a rate. Each bound link has an id (its session's).
+// every N submissions, ESME_RTHROTTLED above a rate. It can also connect to an ESME that waits for
+// outbinds and send one (Outbind). Each bound link has an id (its session's).
 // Stats is a snapshot of what it received and sent; Handler serves all of this as a JSON HTTP API.
 //
 // It is the upstream of the gateway's, api's and cmd's tests, and the core that cmd/smscsim and the

@@ -222,17 +222,44 @@ func (s *Sim) Serve(l net.Listener) error {
 			}
 			return fmt.Errorf("smscsim: accept: %w", err)
 		}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			c.Close()
+		if s.serveConn(c) == nil {
 			return nil
 		}
-		ss := session.New(c, session.Options{Role: session.RoleSMSC, Handler: &handler{sim: s, link: &link{}},
-			Config: s.opts.Session, Logger: s.opts.Logger, SystemID: s.opts.SystemID})
-		s.conns[ss] = struct{}{}
-		s.mu.Unlock()
 	}
+}
+
+// serveConn starts a session on c; nil (and c closed) once the simulator is closed.
+func (s *Sim) serveConn(c net.Conn) *session.Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		c.Close()
+		return nil
+	}
+	ss := session.New(c, session.Options{Role: session.RoleSMSC, Handler: &handler{sim: s, link: &link{}},
+		Config: s.opts.Session, Logger: s.opts.Logger, SystemID: s.opts.SystemID})
+	s.conns[ss] = struct{}{}
+	return ss
+}
+
+// Outbind connects to an ESME waiting for outbinds at addr and sends outbind with systemID and
+// password (SMPP 3.4 section 2.2.1); the bind the ESME sends back on that connection is served like
+// any accepted one. It returns once the outbind is written, not when the ESME binds (see Bound).
+func (s *Sim) Outbind(ctx context.Context, addr, systemID, password string) error {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("smscsim: outbind: %w", err)
+	}
+	ss := s.serveConn(c)
+	if ss == nil {
+		return fmt.Errorf("smscsim: outbind to %s: %w", addr, net.ErrClosed)
+	}
+	if err := ss.Outbind(systemID, password); err != nil {
+		ss.Close()
+		return fmt.Errorf("smscsim: outbind to %s: %w", addr, err)
+	}
+	return nil
 }
 
 // Addr is the address Serve listens on, or "" before it does.
@@ -632,8 +659,9 @@ func (h *handler) HandleRequest(ss *session.Session, req session.Request) {
 	default:
 		resp = &pdu.SubmitSMResp{MessageID: id}
 	}
+	written := false
 	answer := func() {
-		_ = s.respondCounted(ss, req, status, resp)
+		written = s.respondCounted(ss, req, status, resp) == nil
 		if drop {
 			s.dropped(ss, "drop_every")
 		}
@@ -650,7 +678,9 @@ func (h *handler) HandleRequest(ss *session.Session, req session.Request) {
 		respond := answer
 		answer = func() {
 			respond()
-			s.receiptLater(ss, rec)
+			if written { // no receipt for an answer the link could no longer take
+				s.receiptLater(ss, rec)
+			}
 		}
 	}
 	h.link.after(delay, answer)
