@@ -1,77 +1,22 @@
 package load
 
 import (
-	"bufio"
 	"context"
 	"net"
-	"strconv"
 	"testing"
 
-	"github.com/smppgw/smppgw/pdu"
+	"github.com/smppgw/smppgw/internal/bare"
 )
 
-// bareResponder is the ceiling the fleet is measured against: no session, one goroutine per
-// connection that reads a frame, appends its answer and flushes only when nothing more is
-// buffered. It answers binds, enquire_link and unbind, and every submit_sm with ESME_ROK.
+// bareResponder is the ceiling the fleet is measured against (internal/bare).
 func bareResponder(tb testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go bareServe(conn)
-		}
-	}()
+	go bare.Serve(ln)
 	return ln.Addr().String()
-}
-
-func bareServe(conn net.Conn) {
-	defer conn.Close()
-	r := pdu.NewReader(conn, 0)
-	w := bufio.NewWriterSize(conn, 64<<10)
-	var id uint64
-	var out []byte
-	for {
-		h, _, err := r.ReadFrame()
-		if err != nil {
-			return
-		}
-		out = out[:0]
-		switch h.ID {
-		case pdu.SubmitSMID:
-			id++
-			// message_id as a C-Octet String: hex digits and the NUL.
-			out = pdu.AppendHeader(out, pdu.Header{ID: pdu.SubmitSMRespID, Sequence: h.Sequence})
-			out = strconv.AppendUint(out, id, 16)
-			out = append(out, 0)
-		case pdu.BindTransceiverID, pdu.BindTransmitterID, pdu.BindReceiverID:
-			out = pdu.AppendHeader(out, pdu.Header{ID: h.ID.Response(), Sequence: h.Sequence})
-			out = append(out, "bare\x00"...)
-		case pdu.EnquireLinkID, pdu.UnbindID:
-			out = pdu.AppendHeader(out, pdu.Header{ID: h.ID.Response(), Sequence: h.Sequence})
-		default:
-			out = pdu.AppendHeader(out, pdu.Header{ID: pdu.GenericNackID, Status: pdu.ESME_RINVCMDID, Sequence: h.Sequence})
-		}
-		// command_length, now that the body is known.
-		n := len(out)
-		out[0], out[1], out[2], out[3] = byte(n>>24), byte(n>>16), byte(n>>8), byte(n)
-		w.Write(out)
-		if r.Buffered() == 0 {
-			if w.Flush() != nil {
-				return
-			}
-		}
-		if h.ID == pdu.UnbindID {
-			w.Flush()
-			return
-		}
-	}
 }
 
 func TestBareResponder(t *testing.T) {

@@ -162,7 +162,9 @@ func TestFaultsCountsMatchSim(t *testing.T) {
 func TestDroppedLink(t *testing.T) {
 	sim := startSim(t, smscsim.Options{NoRecord: true})
 	sim.Inject(smscsim.Fault{Status: pdu.ESME_ROK, Count: 300})
-	sim.Inject(smscsim.Fault{Close: true, Count: 1})
+	// Held, so that the fleet cannot finish before the link drops under it (a Close alone drops the
+	// link 20 ms later, which on an idle machine is after the whole run).
+	sim.Inject(smscsim.Fault{Hold: true, Close: true, Count: 1})
 	r, err := Run(testCtx(t), Config{Addr: sim.Addr(), Binds: 4, Messages: 1000, Window: 20,
 		RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, WaitReceipts: time.Second})
 	if err != nil {
