@@ -53,8 +53,8 @@ func TestGatewayDeliversBurst(t *testing.T) {
 			t.Fatalf("MO %d: %v", i, st)
 		}
 	}
-	if st := deliverNow(g.inbound, "up", session.Request{Body: &pdu.DataSM{}}); st != pdu.ESME_RINVCMDID {
-		t.Errorf("data_sm from upstream: %v", st)
+	if st := deliverNow(g.inbound, "up", session.Request{Body: &pdu.SubmitSM{}}); st != pdu.ESME_RINVCMDID {
+		t.Errorf("submit_sm from upstream: %v", st)
 	}
 	rx := sessiontest.NewRecorder()
 	sessiontest.BindESME(t, addr, rx, session.Config{}, session.BindTransceiver, "acme", "secret")

@@ -23,10 +23,12 @@ type MORoute struct {
 }
 
 // fromUpstream is what the Gateway's Clients hand the requests of their upstreams to (DESIGN.md,
-// "Message life", steps 3 and 4): a receipt goes to receipts; an MO is routed to an account by the
-// MO routes (longest prefix first), queued for it with store.EnqueueDelivery, published, and sent by
-// the account's delivery loop. Either is answered once what it carries is durable, so the upstream
-// keeps it until then; a store error is answered ESME_RX_T_APPN, which asks the upstream to retry.
+// "Message life", steps 3 and 4), deliver_sm and data_sm alike (a data_sm is read as the deliver_sm it
+// would be, deliverOfDataSM, and answered with data_sm_resp): a receipt goes to receipts; an MO is
+// routed to an account by the MO routes (longest prefix first), queued for it with
+// store.EnqueueDelivery, published, and sent by the account's delivery loop. Either is answered once
+// what it carries is durable, so the upstream keeps it until then; a store error is answered
+// ESME_RX_T_APPN, which asks the upstream to retry.
 type fromUpstream struct {
 	st       store.Store
 	log      zerolog.Logger
@@ -59,13 +61,17 @@ func (r *fromUpstream) MOAccount(dest string) (string, bool) {
 
 // HandleDeliver implements DeliverHandler.
 func (r *fromUpstream) HandleDeliver(upstream string, req session.Request, respond func(pdu.CommandStatus)) {
-	d, ok := req.Body.(*pdu.DeliverSM)
-	if !ok {
+	var d *pdu.DeliverSM
+	switch b := req.Body.(type) {
+	case *pdu.DeliverSM:
+		d = cloneDeliver(b)
+	case *pdu.DataSM:
+		d = cloneDeliver(deliverOfDataSM(b))
+	default:
 		r.log.Info().Str("upstream", upstream).Stringer("command", req.Body.CommandID()).Msg("request from upstream not routed")
 		respond(pdu.ESME_RINVCMDID)
 		return
 	}
-	d = cloneDeliver(d)
 	if dlr.IsReceipt(d.EsmClass) {
 		r.work.do(func() { respond(r.receipts.fromUpstream(upstream, d)) })
 		return
@@ -99,6 +105,18 @@ func (r *fromUpstream) mo(upstream, account string, d *pdu.DeliverSM) pdu.Comman
 	r.deliv.startIfBound(account)
 	r.log.Debug().Str("upstream", upstream).Str("account", account).Msg("MO queued for the account")
 	return pdu.ESME_ROK
+}
+
+// deliverOfDataSM is the deliver_sm view of an upstream's data_sm, a receipt or an MO: the fields the
+// two share and its TLVs as they came, the message in message_payload (which dlr.FromDeliverSM reads
+// when short_message is empty, and which the account's deliver_sm carries as it is). It aliases b.
+func deliverOfDataSM(b *pdu.DataSM) *pdu.DeliverSM {
+	return &pdu.DeliverSM{
+		ServiceType:   b.ServiceType,
+		SourceAddrTON: b.SourceAddrTON, SourceAddrNPI: b.SourceAddrNPI, SourceAddr: b.SourceAddr,
+		DestAddrTON: b.DestAddrTON, DestAddrNPI: b.DestAddrNPI, DestinationAddr: b.DestinationAddr,
+		EsmClass: b.EsmClass, RegisteredDelivery: b.RegisteredDelivery, DataCoding: b.DataCoding, Options: b.Options,
+	}
 }
 
 func cloneDeliver(in *pdu.DeliverSM) *pdu.DeliverSM {

@@ -25,11 +25,11 @@ var splitModes = map[string]pdu.SplitMode{
 	"udh8": pdu.SplitUDH8, "udh16": pdu.SplitUDH16, "sar": pdu.SplitSAR, "payload": pdu.SplitPayload,
 }
 
-// submitter is the way in of the message path (DESIGN.md, "Message life", step 1): a submit_sm from
-// an ESME (it is the Server's MessageHandler) or a Submission from the API is validated (the rules
-// in validate.go), given a gateway message id, routed by the route table, written with
-// store.AcceptMessage (which queues its parts for the upstream) and only then answered. It also
-// answers query_sm from the store.
+// submitter is the way in of the message path (DESIGN.md, "Message life", step 1): a submit_sm or
+// data_sm from an ESME (it is the Server's MessageHandler), each destination of a submit_multi
+// (submitmulti.go), or a Submission from the API is validated (the rules in validate.go), given a
+// gateway message id, routed by the route table, written with store.AcceptMessage (which queues its
+// parts for the upstream) and only then answered. It also answers query_sm from the store.
 type submitter struct {
 	st      store.Store
 	log     zerolog.Logger
@@ -52,8 +52,9 @@ func newSubmitter(st store.Store, routes *routeTable, split pdu.SplitMode, stats
 	return s
 }
 
-// HandleMessage implements MessageHandler: submit_sm is accepted into the store and then answered;
-// query_sm is answered from the store; the other requests are refused with ESME_RINVCMDID.
+// HandleMessage implements MessageHandler: submit_sm, data_sm and submit_multi are accepted into the
+// store and then answered; query_sm is answered from the store; the other requests are refused with
+// ESME_RINVCMDID.
 func (sub *submitter) HandleMessage(m Inbound) {
 	account := m.Session.SystemID()
 	if m.Account != nil && m.Account.SystemID != "" {
@@ -61,36 +62,59 @@ func (sub *submitter) HandleMessage(m Inbound) {
 	}
 	switch b := m.Request.Body.(type) {
 	case *pdu.SubmitSM:
-		msg, err := sub.fromSubmitSM(account, b, time.Now())
-		if err != nil {
-			sub.stats.rejected.Add(1)
-			st := statusForAcceptError(err)
-			sub.log.Info().Str("account", account).Str("dest", b.DestinationAddr).Err(err).Stringer("status", st).Msg("submit_sm refused")
-			_ = m.Respond(st, nil)
-			return
-		}
-		// The durable write waits for a disk flush (or a Redis round trip); doing it off the reader
-		// lets concurrent submissions share one group commit.
-		sub.work.do(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-			err := sub.accept(ctx, msg)
-			cancel()
-			if err != nil {
-				sub.stats.rejected.Add(1)
-				_ = m.Respond(statusForAcceptError(err), nil)
-				return
-			}
-			if err := m.Respond(pdu.ESME_ROK, &pdu.SubmitSMResp{MessageID: msg.ID}); err != nil {
-				// Accepted and queued already: the message goes out and its receipt is queued.
-				sub.log.Warn().Err(err).Str("account", account).Str("message_id", msg.ID).Msg("submit_sm_resp not sent")
-			}
-		})
+		sub.acceptOne(m, account, b, func(id string) pdu.Body { return &pdu.SubmitSMResp{MessageID: id} })
+	case *pdu.DataSM:
+		// The same path as submit_sm: the message travels in message_payload, which is kept in the
+		// part's TLVs and goes upstream in a submit_sm (SMPP 3.4 allows message_payload there).
+		sub.acceptOne(m, account, submitOfDataSM(b), func(id string) pdu.Body { return &pdu.DataSMResp{MessageID: id} })
+	case *pdu.SubmitMulti:
+		sub.submitMulti(m, account, b)
 	case *pdu.QuerySM:
 		q := *b
 		q.MessageID = strings.Clone(b.MessageID)
 		sub.work.do(func() { sub.query(m, account, &q) })
 	default:
 		_ = m.Respond(pdu.ESME_RINVCMDID, nil)
+	}
+}
+
+// acceptOne validates b, accepts it and answers with the body resp builds from its id.
+func (sub *submitter) acceptOne(m Inbound, account string, b *pdu.SubmitSM, resp func(id string) pdu.Body) {
+	cmd := m.Request.Body.CommandID()
+	msg, err := sub.fromSubmitSM(account, b, time.Now())
+	if err != nil {
+		sub.stats.rejected.Add(1)
+		st := statusForAcceptError(err)
+		sub.log.Info().Str("account", account).Stringer("command", cmd).Str("dest", b.DestinationAddr).Err(err).Stringer("status", st).Msg("message refused")
+		_ = m.Respond(st, nil)
+		return
+	}
+	// The durable write waits for a disk flush (or a Redis round trip); doing it off the reader
+	// lets concurrent submissions share one group commit.
+	sub.work.do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		err := sub.accept(ctx, msg)
+		cancel()
+		if err != nil {
+			sub.stats.rejected.Add(1)
+			_ = m.Respond(statusForAcceptError(err), nil)
+			return
+		}
+		if err := m.Respond(pdu.ESME_ROK, resp(msg.ID)); err != nil {
+			// Accepted and queued already: the message goes out and its receipt is queued.
+			sub.log.Warn().Err(err).Str("account", account).Stringer("command", cmd).Str("message_id", msg.ID).Msg("response not sent")
+		}
+	})
+}
+
+// submitOfDataSM is the submit_sm view of a data_sm: the fields the two share, and its TLVs
+// (message_payload among them) as they came. It aliases b; fromSubmitSM copies what it keeps.
+func submitOfDataSM(b *pdu.DataSM) *pdu.SubmitSM {
+	return &pdu.SubmitSM{
+		ServiceType:   b.ServiceType,
+		SourceAddrTON: b.SourceAddrTON, SourceAddrNPI: b.SourceAddrNPI, SourceAddr: b.SourceAddr,
+		DestAddrTON: b.DestAddrTON, DestAddrNPI: b.DestAddrNPI, DestinationAddr: b.DestinationAddr,
+		EsmClass: b.EsmClass, RegisteredDelivery: b.RegisteredDelivery, DataCoding: b.DataCoding, Options: b.Options,
 	}
 }
 

@@ -68,6 +68,9 @@ type Options struct {
 	// OnSubmit, if set, sees each submit_sm once it is recorded and before it is answered, on the
 	// session's reader: it must not block (a SendMO it starts goes in a goroutine of its own).
 	OnSubmit func(sim *Sim, sm *pdu.SubmitSM)
+	// AsDataSM sends receipts and MO as data_sm instead of deliver_sm, the text in message_payload:
+	// an SMSC that speaks data_sm towards its ESMEs.
+	AsDataSM bool
 	// SendTimeout bounds the wait for the answer to a deliver_sm we send. 0 means 10s.
 	SendTimeout time.Duration
 	// Session configures each accepted session; its zero value is session's defaults.
@@ -415,7 +418,11 @@ func (s *Sim) deliver(ctx context.Context, ss *session.Session, d *pdu.DeliverSM
 		s.stats.moSent++
 	}
 	s.mu.Unlock()
-	resp, err := ss.Send(ctx, d)
+	var body pdu.Body = d
+	if s.opts.AsDataSM {
+		body = dataOf(d)
+	}
+	resp, err := ss.Send(ctx, body)
 	status := pdu.StatusOf(err) | resp.Status
 	s.mu.Lock()
 	s.answers = append(s.answers, status)
@@ -431,6 +438,22 @@ func (s *Sim) deliver(ctx context.Context, ss *session.Session, d *pdu.DeliverSM
 	}
 	s.mu.Unlock()
 	return status, err
+}
+
+// dataOf is d as a data_sm: the fields the two share, its TLVs, and short_message moved to
+// message_payload.
+func dataOf(d *pdu.DeliverSM) *pdu.DataSM {
+	ds := &pdu.DataSM{
+		ServiceType:   d.ServiceType,
+		SourceAddrTON: d.SourceAddrTON, SourceAddrNPI: d.SourceAddrNPI, SourceAddr: d.SourceAddr,
+		DestAddrTON: d.DestAddrTON, DestAddrNPI: d.DestAddrNPI, DestinationAddr: d.DestinationAddr,
+		EsmClass: d.EsmClass, RegisteredDelivery: d.RegisteredDelivery, DataCoding: d.DataCoding,
+		Options: append(pdu.Options(nil), d.Options...),
+	}
+	if len(d.ShortMessage) > 0 {
+		ds.Options.Set(pdu.TagMessagePayload, d.ShortMessage)
+	}
+	return ds
 }
 
 // Submits returns the submit_sm received, in order, including those refused or held.

@@ -3,6 +3,7 @@ package smscsim_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -240,4 +241,36 @@ func TestShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.ExpectEOF()
+}
+
+// TestAsDataSM: with AsDataSM, receipts and MO go out as data_sm, the text in message_payload.
+func TestAsDataSM(t *testing.T) {
+	sim := start(t, smscsim.Options{AsDataSM: true})
+	p := bind(t, sim, "gw", "pw", pdu.ESME_ROK)
+	_, id := answered(t, p, submit(p, "final please", pdu.RegisteredDeliveryReceiptFinal))
+	h, b := p.Expect(pdu.DataSMID, pdu.ESME_ROK)
+	ds := b.(*pdu.DataSM)
+	payload, _ := ds.Options.Get(pdu.TagMessagePayload)
+	if rid, _ := ds.Options.ReceiptedMessageID(); rid != id || !dlr.IsReceipt(ds.EsmClass) || !strings.Contains(string(payload), "id:"+id) {
+		t.Errorf("receipt data_sm %+v, payload %q; want the receipt of %s", ds, payload, id)
+	}
+	p.Send(h.Sequence, pdu.ESME_ROK, &pdu.DataSMResp{})
+
+	type answer struct {
+		st  pdu.CommandStatus
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		st, err := sim.SendMO(context.Background(), &pdu.DeliverSM{SourceAddr: "447700900555", DestinationAddr: "12345", ShortMessage: []byte("STOP")})
+		done <- answer{st, err}
+	}()
+	h, b = p.Expect(pdu.DataSMID, pdu.ESME_ROK)
+	if payload, _ := b.(*pdu.DataSM).Options.Get(pdu.TagMessagePayload); string(payload) != "STOP" {
+		t.Errorf("MO payload %q, want STOP", payload)
+	}
+	p.Send(h.Sequence, pdu.ESME_ROK, &pdu.DataSMResp{})
+	if a := <-done; a.err != nil || a.st != pdu.ESME_ROK {
+		t.Errorf("MO answered %v %v", a.st, a.err)
+	}
 }
