@@ -66,6 +66,7 @@ func New(cfg Config, st store.Store, log zerolog.Logger) (*Gateway, error) {
 	rc := cfg.Routing.withDefaults()
 	g.routes = newRouteTable(rc.Routes, st, g.ups, log)
 	g.submit = newSubmitter(st, g.routes, splitModes[rc.LongMessages], g.stats, g.work, log)
+	g.submit.edits = newEditor(st, g.ups, g.work, log)
 	g.deliv = newDeliverer(rc, st, cfg.Instance, g.work, log)
 	g.receipts = newReceipts(st, g.events, g.stats, g.deliv, log)
 	g.settle = newPartSettler(st, g.stats, g.receipts, log)

@@ -39,6 +39,7 @@ type submitter struct {
 	stats   *counters
 	work    *pool
 	nextRef atomic.Uint32 // concatenation reference of API messages split here
+	edits   *editor       // cancel_sm and replace_sm (cancel.go)
 }
 
 var _ MessageHandler = (*submitter)(nil)
@@ -53,8 +54,8 @@ func newSubmitter(st store.Store, routes *routeTable, split pdu.SplitMode, stats
 }
 
 // HandleMessage implements MessageHandler: submit_sm, data_sm and submit_multi are accepted into the
-// store and then answered; query_sm is answered from the store; the other requests are refused with
-// ESME_RINVCMDID.
+// store and then answered; query_sm is answered from the store; cancel_sm and replace_sm go to the
+// editor (cancel.go); the other requests are refused with ESME_RINVCMDID.
 func (sub *submitter) HandleMessage(m Inbound) {
 	account := m.Session.SystemID()
 	if m.Account != nil && m.Account.SystemID != "" {
@@ -73,6 +74,8 @@ func (sub *submitter) HandleMessage(m Inbound) {
 		q := *b
 		q.MessageID = strings.Clone(b.MessageID)
 		sub.work.do(func() { sub.query(m, account, &q) })
+	case *pdu.CancelSM, *pdu.ReplaceSM:
+		sub.edits.handle(m, account)
 	default:
 		_ = m.Respond(pdu.ESME_RINVCMDID, nil)
 	}
@@ -171,16 +174,7 @@ func (sub *submitter) query(m Inbound, account string, q *pdu.QuerySM) {
 		_ = m.Respond(st, nil)
 		return
 	}
-	resp := &pdu.QuerySMResp{MessageID: msg.ID, MessageState: msg.Status}
-	if msg.Status.Final() {
-		resp.FinalDate = string(pdu.AppendAbsoluteTime(nil, msg.UpdatedAt))
-	}
-	for _, p := range msg.Parts {
-		if p.Error != 0 {
-			resp.ErrorCode = uint8(min(p.Error, 255))
-		}
-	}
-	_ = m.Respond(pdu.ESME_ROK, resp)
+	_ = m.Respond(pdu.ESME_ROK, queryResp(msg))
 }
 
 // fromSubmitSM validates a submit_sm from account and turns it into a store.Message of one part (a

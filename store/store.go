@@ -35,6 +35,7 @@ var (
 // Store is everything smppgw persists. Each embedded interface is the seam one caller uses.
 type Store interface {
 	Messages
+	Edits
 	Queues
 	Accounts
 	Upstreams

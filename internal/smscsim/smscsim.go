@@ -161,6 +161,7 @@ type Sim struct {
 	stats    counters
 	last     []Received // a ring of the latest Options.KeepLast submissions
 	lastNext int
+	edits    edits // cancel_sm and replace_sm (edits.go)
 }
 
 // New returns a Sim that serves nothing until Serve.
@@ -614,7 +615,9 @@ func (h *handler) HandleRequest(ss *session.Session, req session.Request) {
 	case *pdu.DataSM:
 		sub = submission{b.SourceAddrTON, b.SourceAddrNPI, b.DestAddrTON, b.DestAddrNPI, b.SourceAddr, b.DestinationAddr, b.RegisteredDelivery, nil}
 	default:
-		h.BaseHandler.HandleRequest(ss, req)
+		if !s.handleEdit(ss, req) {
+			h.BaseHandler.HandleRequest(ss, req)
+		}
 		return
 	}
 	_, isData := req.Body.(*pdu.DataSM)

@@ -274,3 +274,22 @@ func TestAsDataSM(t *testing.T) {
 		t.Errorf("MO answered %v %v", a.st, a.err)
 	}
 }
+
+func TestCancelReplace(t *testing.T) {
+	sim := start(t, smscsim.Options{})
+	p := bind(t, sim, "gw", "pw", pdu.ESME_ROK)
+	p.Request(&pdu.CancelSM{MessageID: "SIM0001", SourceAddr: "1", DestinationAddr: "2"})
+	p.Expect(pdu.CancelSMRespID, pdu.ESME_ROK)
+	sim.SetEditStatus(pdu.ESME_RREPLACEFAIL)
+	p.Request(&pdu.ReplaceSM{MessageID: "SIM0002", SourceAddr: "1", ShortMessage: []byte("new")})
+	p.Expect(pdu.ReplaceSMRespID, pdu.ESME_RREPLACEFAIL)
+	if c := sim.Cancels(); len(c) != 1 || c[0].MessageID != "SIM0001" {
+		t.Errorf("cancels %+v", c)
+	}
+	if r := sim.Replaces(); len(r) != 1 || r[0].MessageID != "SIM0002" || string(r[0].ShortMessage) != "new" {
+		t.Errorf("replaces %+v", r)
+	}
+	if sim.Count() != 0 {
+		t.Errorf("count %d: cancel and replace are not submissions", sim.Count())
+	}
+}

@@ -376,4 +376,4 @@ redis.call('XDEL', KEYS[1], ARGV[2])
 return 1
 `)
 
-var allScripts = []*goredis.Script{acceptAll, acceptMsg, mapSet, mapOrPark, updatePart, settle, applyReceipt, claim, giveBack, rerouteTake, ackHeld}
+var allScripts = []*goredis.Script{acceptAll, acceptMsg, mapSet, mapOrPark, updatePart, settle, applyReceipt, claim, giveBack, rerouteTake, ackHeld, editQueue, cancelParts, setRecord}

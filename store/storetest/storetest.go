@@ -71,6 +71,8 @@ func RunSubset(t *testing.T, h Harness, names ...string) {
 		{"Deliveries", testDeliveries},
 		{"ListMessages", testListMessages},
 		{"QueueStats", testQueueStats},
+		{"Cancel", testCancel},
+		{"Replace", testReplace},
 		{"Config", testConfig},
 		{"RestartDurability", testRestart},
 		{"OwnPendingAfterRestart", testOwnPendingAfterRestart},
