@@ -5,6 +5,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -26,7 +27,8 @@ type MORoute struct {
 // "Message life", steps 3 and 4), deliver_sm and data_sm alike (a data_sm is read as the deliver_sm it
 // would be, deliverOfDataSM, and answered with data_sm_resp): a receipt goes to receipts; an MO is
 // routed to an account by the MO routes (longest prefix first), queued for it with
-// store.EnqueueDelivery, published, and sent by the account's delivery loop. Either is answered once
+// store.EnqueueDelivery part by part, sent by the account's delivery loop, and published to the API
+// once whole (a long MO reassembled first, moparts.go). Either is answered once
 // what it carries is durable, so the upstream keeps it until then; a store error is answered
 // ESME_RX_T_APPN, which asks the upstream to retry.
 type fromUpstream struct {
@@ -38,6 +40,13 @@ type fromUpstream struct {
 	events   *hub
 	stats    *counters
 	work     *pool
+
+	// Long MO for the API (see moparts.go): the parts still go to the account one by one as they
+	// come; the API's event waits for the whole message.
+	reasm   *pdu.Reassembler
+	expMu   sync.Mutex
+	expNext *time.Timer // armed while incomplete messages are held
+	expTick time.Duration
 }
 
 var _ DeliverHandler = (*fromUpstream)(nil)
@@ -45,8 +54,10 @@ var _ DeliverHandler = (*fromUpstream)(nil)
 func newFromUpstream(moRoutes []MORoute, st store.Store, rc *receipts, deliv *deliverer, events *hub, stats *counters, work *pool, log zerolog.Logger) *fromUpstream {
 	mo := slices.Clone(moRoutes)
 	slices.SortStableFunc(mo, func(a, b MORoute) int { return len(b.Prefix) - len(a.Prefix) })
-	return &fromUpstream{st: st, log: log.With().Str("component", "mo").Logger(), moRoutes: mo, receipts: rc,
+	r := &fromUpstream{st: st, log: log.With().Str("component", "mo").Logger(), moRoutes: mo, receipts: rc,
 		deliv: deliv, events: events, stats: stats, work: work}
+	r.initReassembly(moReassembly)
+	return r
 }
 
 // MOAccount returns the account an MO to dest goes to.
@@ -101,8 +112,8 @@ func (r *fromUpstream) mo(upstream, account string, d *pdu.DeliverSM) pdu.Comman
 		return pdu.ESME_RX_T_APPN
 	}
 	r.stats.mo()
-	r.events.publish(Event{Kind: EventMO, Account: account, MO: del, At: del.CreatedAt})
 	r.deliv.startIfBound(account)
+	r.publishMO(upstream, account, d, del)
 	r.log.Debug().Str("upstream", upstream).Str("account", account).Msg("MO queued for the account")
 	return pdu.ESME_ROK
 }
