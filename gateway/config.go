@@ -6,10 +6,12 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/pdu"
 )
 
 // ListenerConfig is one address the server accepts binds on.
@@ -314,6 +316,18 @@ type RouterConfig struct {
 	// (concatenation UDH with an 8-bit reference, the most widely supported), udh16, sar (sar_* TLVs) or
 	// payload (one submit_sm with message_payload). Empty means udh8.
 	LongMessages string `yaml:"long_messages"`
+	// FailoverAfter is how long an upstream may be unbound or paused before the parts queued for it
+	// move to the next bound, unpaused upstream of their route (in the route's order, after it, wrapping
+	// round); parts no other upstream can take stay. New messages go to the preferred upstream again
+	// as soon as it is bound; parts already moved stay where they went. 0 means 30s; negative disables
+	// failover.
+	FailoverAfter time.Duration `yaml:"failover_after"`
+	// RerouteOn lists the command statuses (SMPP 3.4 names such as ESME_RINVDSTADR, or numbers such as
+	// 0x400) with which an upstream's permanent refusal of a part sends it on to the next bound,
+	// unpaused upstream after that one in the part's route, instead of failing it; it fails when there
+	// is none. Empty means [ESME_RINVDSTADR] (a carrier that does not serve the range); [none]
+	// disables rerouting.
+	RerouteOn []string `yaml:"reroute_on"`
 }
 
 // Validate reports the first field that cannot work. upstreams are the names routes may use.
@@ -348,7 +362,53 @@ func (c RouterConfig) Validate(upstreams []string) error {
 	if _, ok := splitModes[c.LongMessages]; !ok && c.LongMessages != "" {
 		return fmt.Errorf("long_messages %q: want udh8, udh16, sar or payload", c.LongMessages)
 	}
+	if _, err := rerouteStatuses(c.RerouteOn); err != nil {
+		return err
+	}
 	return nil
+}
+
+// rerouteNone alone in RouterConfig.RerouteOn disables rerouting on refusals.
+const rerouteNone = "none"
+
+// rerouteStatuses reads RouterConfig.RerouteOn: empty is ESME_RINVDSTADR, [none] none.
+func rerouteStatuses(names []string) (map[pdu.CommandStatus]bool, error) {
+	if len(names) == 0 {
+		return map[pdu.CommandStatus]bool{pdu.ESME_RINVDSTADR: true}, nil
+	}
+	out := make(map[pdu.CommandStatus]bool, len(names))
+	if len(names) == 1 && strings.EqualFold(strings.TrimSpace(names[0]), rerouteNone) {
+		return out, nil
+	}
+	for i, n := range names {
+		st, err := parseStatus(n)
+		if err != nil {
+			return nil, fmt.Errorf("reroute_on[%d]: %w", i, err)
+		}
+		if st == pdu.ESME_ROK || st.Temporary() {
+			return nil, fmt.Errorf("reroute_on[%d]: %v is not a permanent refusal", i, st)
+		}
+		out[st] = true
+	}
+	return out, nil
+}
+
+// parseStatus reads a command status by its SMPP 3.4 name (any case, the ESME_ prefix optional) or as
+// a number (1024, 0x400).
+func parseStatus(name string) (pdu.CommandStatus, error) {
+	name = strings.ToUpper(strings.TrimSpace(name))
+	if n, err := strconv.ParseUint(name, 0, 32); err == nil {
+		return pdu.CommandStatus(n), nil
+	}
+	if !strings.HasPrefix(name, "ESME_") {
+		name = "ESME_" + name
+	}
+	for st := range pdu.CommandStatus(0x500) {
+		if st.String() == name {
+			return st, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown command status %q", name)
 }
 
 func (c RouterConfig) withDefaults() RouterConfig {
@@ -360,6 +420,9 @@ func (c RouterConfig) withDefaults() RouterConfig {
 	}
 	if c.LongMessages == "" {
 		c.LongMessages = "udh8"
+	}
+	if c.FailoverAfter == 0 {
+		c.FailoverAfter = 30 * time.Second
 	}
 	return c
 }

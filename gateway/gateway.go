@@ -36,6 +36,7 @@ type Gateway struct {
 	receipts *receipts
 	settle   *partSettler
 	inbound  *fromUpstream
+	fail     *failover
 
 	runCtx    context.Context
 	stopRun   context.CancelFunc
@@ -70,6 +71,11 @@ func New(cfg Config, st store.Store, log zerolog.Logger) (*Gateway, error) {
 	g.deliv = newDeliverer(rc, st, cfg.Instance, g.work, log)
 	g.receipts = newReceipts(st, g.events, g.stats, g.deliv, log)
 	g.settle = newPartSettler(st, g.stats, g.receipts, log)
+	g.settle.routes = g.routes
+	if g.settle.rerouteOn, err = rerouteStatuses(rc.RerouteOn); err != nil {
+		return nil, err
+	}
+	g.fail = newFailover(st, g.ups, g.routes, rc.FailoverAfter, cfg.Instance, log)
 	g.inbound = newFromUpstream(rc.MORoutes, st, g.receipts, g.deliv, g.events, g.stats, g.work, log)
 	if g.auth, err = newStoreAuthenticator(st, log); err != nil {
 		return nil, err
@@ -134,6 +140,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 		g.stopUpstreams(ctx)
 		return err
 	}
+	g.fail.start(g.runCtx)
 	g.log.Info().Int("upstreams", len(ups)).Int("accounts", len(g.cfg.Accounts)).Str("instance", g.cfg.Instance).Msg("gateway started")
 	return nil
 }
@@ -149,6 +156,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}
 	g.stopped = true
 	g.mu.Unlock()
+	g.fail.stop() // upstreams going down now are not to be failed over
 	err := g.srv.Shutdown(ctx)
 	g.stopUpstreams(ctx)
 	g.stopRun()

@@ -179,3 +179,27 @@ func (t *routeTable) pickUpstream(account, dest string) (string, bool) {
 	}
 	return names[0], true
 }
+
+// nextUp returns the first upstream after from in the failover order of a submission from account to
+// dest that is bound and not paused, or "" when none is. With wrap, the search goes on from the head
+// of the order up to from (failover of a queue: any other upstream will do, the later ones first);
+// without, only later upstreams count (a refusal moves a part forward, never back, so a part cannot
+// go round between upstreams that refuse it). When from is not in the order, the search starts at its
+// head.
+func (t *routeTable) nextUp(account, dest, from string, wrap bool) string {
+	names := t.Routes(account, dest)
+	start := slices.Index(names, from) + 1 // 0 when from is not there
+	for i := range len(names) {
+		if !wrap && start+i >= len(names) {
+			break
+		}
+		n := names[(start+i)%len(names)]
+		if n == from {
+			continue
+		}
+		if _, up := t.ups.upstreamState(n); up {
+			return n
+		}
+	}
+	return ""
+}

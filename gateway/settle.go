@@ -30,6 +30,10 @@ type partSettler struct {
 	log      zerolog.Logger
 	stats    *counters
 	receipts *receipts
+	// routes and rerouteOn, when set, send a part an upstream refused with one of these statuses to the
+	// next upstream of its route instead of failing it (RouterConfig.RerouteOn).
+	routes    *routeTable
+	rerouteOn map[pdu.CommandStatus]bool
 }
 
 var _ settler = (*partSettler)(nil)
@@ -77,6 +81,9 @@ func (ps *partSettler) partSent(t *store.PartTask, upstream, upstreamID string) 
 func (ps *partSettler) partFailed(t *store.PartTask, upstream string, cause error) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
+	if ps.rerouted(ctx, t, upstream, cause) {
+		return
+	}
 	state, status := pdu.REJECTED, pdu.StatusOf(cause)
 	switch {
 	case errors.Is(cause, ErrExpired):
@@ -99,6 +106,34 @@ func (ps *partSettler) partFailed(t *store.PartTask, upstream string, cause erro
 	if err := ps.receipts.correlated(ctx, m, rc); err != nil {
 		ps.log.Error().Err(err).Str("message_id", m.ID).Msg("failure receipt not queued for the account")
 	}
+}
+
+// rerouted moves a part upstream refused with a status of rerouteOn to the next bound, unpaused
+// upstream after it in the part's route, keeping its attempt count, and reports whether the part is
+// taken care of. Only later upstreams count (routeTable.nextUp without wrap), so a part moves forward
+// through its route at most once per upstream and then fails: it cannot go round between upstreams
+// that refuse it, and needs no record of the upstreams it tried.
+func (ps *partSettler) rerouted(ctx context.Context, t *store.PartTask, upstream string, cause error) bool {
+	var status pdu.CommandStatus
+	if ps.routes == nil || errors.Is(cause, ErrExpired) || errors.Is(cause, ErrAttemptsExhausted) ||
+		!errors.As(cause, &status) || !ps.rerouteOn[status] {
+		return false
+	}
+	to := ps.routes.nextUp(t.Account, t.Destination.Addr, upstream, false)
+	if to == "" {
+		return false
+	}
+	switch err := ps.st.Reroute(ctx, t.Lease, to); {
+	case err == nil:
+		ps.log.Info().Str("message_id", t.MessageID).Int("part", t.Part).Str("from", upstream).Str("to", to).
+			Stringer("status", status).Msg("part refused upstream; rerouted")
+	case errors.Is(err, store.ErrNotFound):
+		// Settled or claimed again meanwhile: whoever holds it now decides.
+	default:
+		// Still claimed: it comes back after the visibility time-out, is refused again and rerouted then.
+		ps.log.Error().Err(err).Str("message_id", t.MessageID).Str("to", to).Msg("reroute not recorded; the part will be tried again")
+	}
+	return true
 }
 
 // partLost records a part sent and never answered (a lost PDU) and gives it back at once.

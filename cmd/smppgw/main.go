@@ -107,7 +107,8 @@ Configuration file (YAML; deploy/smppgw.example.yaml shows and explains every fi
                      session, dial_timeout, reconnect_min, reconnect_max, throttle_delay*, max_attempts,
                      max_age, queue_size, outbind_listen and outbind_password (the upstream connects)
   routing:           routes (prefix, accounts, upstream; seeded into the store), mo_routes (prefix,
-                     account), delivery_retry, max_delivery_attempts, long_messages
+                     account), delivery_retry, max_delivery_attempts, long_messages,
+                     failover_after (queued parts of a down upstream move on), reroute_on (statuses)
   store:             path (embedded file), redis (addrs, master_name, cluster, username, password,
                      db, prefix), visibility_timeout, id_map_ttl, park_ttl, message_ttl
   api:               gRPC and REST for applications and operators: disabled (SMPP only),
