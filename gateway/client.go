@@ -24,8 +24,8 @@ var ErrClientStopped = errors.New("gateway: client stopped")
 // for good (temporary errors, lost PDUs). A Done error wraps it with the last attempt's error.
 var ErrAttemptsExhausted = errors.New("gateway: attempts exhausted")
 
-// ErrExpired: a job was accepted longer than ClientConfig.MaxAge ago (Job.Accepted); it was not sent
-// again.
+// ErrExpired: a job was accepted longer than ClientConfig.MaxAge ago (Job.Accepted), or its validity
+// period ended (Job.Validity) while it was queued; it was not sent (again).
 var ErrExpired = errors.New("gateway: expired in the queue")
 
 // ClientState is where a client's supervisor is.
@@ -230,7 +230,13 @@ func (c *Client) Submit(ctx context.Context, body pdu.Body, done func(session.Re
 	if c.mem == nil {
 		return ErrNoSubmit
 	}
-	if err := c.mem.Push(ctx, &Job{Body: body, Done: done, Accepted: time.Now()}); err != nil {
+	now := time.Now()
+	j := &Job{Body: body, Done: done, Accepted: now}
+	if sm, ok := body.(*pdu.SubmitSM); ok {
+		// An unparsable validity_period is the upstream's to refuse, as before.
+		j.Validity, _ = pdu.ParseTime(sm.ValidityPeriod, now)
+	}
+	if err := c.mem.Push(ctx, j); err != nil {
 		return err
 	}
 	c.submitted.Add(1)
@@ -400,10 +406,10 @@ func (c *Client) pump(ctx context.Context, s *session.Session) {
 		if err != nil {
 			return
 		}
-		if age := time.Since(j.Accepted); c.cfg.MaxAge > 0 && !j.Accepted.IsZero() && age > c.cfg.MaxAge {
+		if err := c.expired(j, time.Now()); err != nil {
 			c.rejected.Add(1)
 			if j.Done != nil {
-				j.Done(session.Response{}, fmt.Errorf("%w: accepted %v ago", ErrExpired, age.Round(time.Second)))
+				j.Done(session.Response{}, err)
 			}
 			continue
 		}
@@ -431,4 +437,15 @@ func (c *Client) pump(ctx context.Context, s *session.Session) {
 			continue
 		}
 	}
+}
+
+// expired says why j is not to be sent any more: older than MaxAge, or past its validity period.
+func (c *Client) expired(j *Job, now time.Time) error {
+	if !j.Validity.IsZero() && !now.Before(j.Validity) {
+		return fmt.Errorf("%w: validity period ended %v ago", ErrExpired, now.Sub(j.Validity).Round(time.Millisecond))
+	}
+	if age := now.Sub(j.Accepted); c.cfg.MaxAge > 0 && !j.Accepted.IsZero() && age > c.cfg.MaxAge {
+		return fmt.Errorf("%w: accepted %v ago", ErrExpired, age.Round(time.Second))
+	}
+	return nil
 }

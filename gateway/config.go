@@ -209,6 +209,8 @@ type ClientConfig struct {
 	// MaxAge bounds how long after it was accepted a part may still be sent; an older one fails
 	// EXPIRED with a failure receipt instead (checked when it is taken from the queue, so while the
 	// upstream is down parts expire when its bind is back). 0 means 48h; negative disables the limit.
+	// A part's own validity_period is enforced the same way, whatever MaxAge says: still queued when
+	// it ends, the part fails EXPIRED unsent.
 	MaxAge time.Duration `yaml:"max_age"`
 	// QueueSize bounds the in-memory queue of pending submissions (Submit; a Gateway's clients read the
 	// store's queue instead). 0 means 10000.
