@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
@@ -99,6 +100,10 @@ type Client struct {
 	boundCh     chan struct{} // closed when bound; replaced when the bind ends
 	outbindL    net.Listener
 
+	// tps is the upstream's MaxTPS as a token bucket, nil when uncapped. It belongs to the upstream,
+	// not to a session: every bind of the upstream takes its tokens from it, across reconnects.
+	tps *rate.Limiter
+
 	throttleCur   atomic.Int64 // current throttle pause (ns); 0 when the upstream is not refusing
 	throttleUntil atomic.Int64 // unix ns until which nothing new is sent
 
@@ -121,7 +126,7 @@ func NewClient(cfg ClientConfig, deliver DeliverHandler, queue Queue, log zerolo
 	return &Client{
 		cfg: cfg, log: log.With().Str("upstream", cfg.Name).Logger(), queue: queue, mem: mem, deliver: deliver,
 		ctx: ctx, cancel: cancel, done: make(chan struct{}), outbinds: make(chan *session.Session),
-		state: ClientIdle, since: time.Now(), boundCh: make(chan struct{}),
+		state: ClientIdle, since: time.Now(), boundCh: make(chan struct{}), tps: newTPSLimiter(cfg.MaxTPS),
 	}, nil
 }
 
@@ -414,7 +419,7 @@ func (c *Client) pump(ctx context.Context, s *session.Session) {
 			continue
 		}
 		// The pause is checked after Pop: a throttled job is requeued while we wait in Pop.
-		if !c.throttlePause(ctx) {
+		if !c.throttlePause(ctx) || !c.waitTPS(ctx) {
 			c.queue.Requeue(j, RequeueUnsent, 0)
 			return
 		}

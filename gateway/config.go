@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -220,6 +221,11 @@ type ClientConfig struct {
 	OutbindListen string `yaml:"outbind_listen"`
 	// OutbindPassword, when set, must match the password of an accepted outbind; empty means any.
 	OutbindPassword string `yaml:"outbind_password"`
+	// MaxTPS is the upstream's contracted throughput: at most this many requests per second go to it,
+	// over all its binds, as a token bucket with a burst of one (so no second ever carries more than
+	// MaxTPS+1). The pump waits for a token before each submit; ESME_RTHROTTLED from the upstream
+	// still pauses it on top (ThrottleDelay). 0 means no cap; negative is refused.
+	MaxTPS float64 `yaml:"max_tps"`
 }
 
 func (c ClientConfig) withDefaults() ClientConfig {
@@ -292,6 +298,9 @@ func (c ClientConfig) Validate() error {
 	}
 	if c.QueueSize < 0 {
 		return negative("queue_size", c.QueueSize)
+	}
+	if c.MaxTPS < 0 || math.IsNaN(c.MaxTPS) || math.IsInf(c.MaxTPS, 0) {
+		return fmt.Errorf("max_tps: %v, want a finite rate >= 0", c.MaxTPS)
 	}
 	return c.Session.Validate()
 }
