@@ -27,8 +27,9 @@ type Account struct {
 	AllowedIPs []string `yaml:"allowed_ips"`
 	// MaxBinds caps the account's concurrent binds; 0 means no cap.
 	MaxBinds int `yaml:"max_binds"`
-	// Throughput caps the account's submissions per second over all its binds (beyond it they are
-	// answered ESME_RTHROTTLED); 0 means no cap.
+	// Throughput caps the account's submissions per second over all its binds and the API together
+	// (beyond it they are answered ESME_RTHROTTLED, the API's ErrThrottled), with a burst of one
+	// second's worth; per instance, not across instances sharing a Redis. 0 means no cap.
 	Throughput float64 `yaml:"throughput"`
 }
 
@@ -306,28 +307,4 @@ func (t *failureTracker[K]) succeed(k K) {
 	t.mu.Lock()
 	delete(t.m, k)
 	t.mu.Unlock()
-}
-
-// tokenBucket limits an account's submissions per second, with a burst of one second's worth.
-type tokenBucket struct {
-	mu     sync.Mutex
-	rate   float64
-	tokens float64
-	last   time.Time
-}
-
-func newTokenBucket(rate float64) *tokenBucket {
-	return &tokenBucket{rate: rate, tokens: rate, last: time.Now()}
-}
-
-func (b *tokenBucket) allow(now time.Time) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.tokens = min(max(b.rate, 1), b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }

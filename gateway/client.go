@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
@@ -24,8 +25,8 @@ var ErrClientStopped = errors.New("gateway: client stopped")
 // for good (temporary errors, lost PDUs). A Done error wraps it with the last attempt's error.
 var ErrAttemptsExhausted = errors.New("gateway: attempts exhausted")
 
-// ErrExpired: a job was accepted longer than ClientConfig.MaxAge ago (Job.Accepted); it was not sent
-// again.
+// ErrExpired: a job was accepted longer than ClientConfig.MaxAge ago (Job.Accepted), or its validity
+// period ended (Job.Validity) while it was queued; it was not sent (again).
 var ErrExpired = errors.New("gateway: expired in the queue")
 
 // ClientState is where a client's supervisor is.
@@ -99,6 +100,10 @@ type Client struct {
 	boundCh     chan struct{} // closed when bound; replaced when the bind ends
 	outbindL    net.Listener
 
+	// tps is the upstream's MaxTPS as a token bucket, nil when uncapped. It belongs to the upstream,
+	// not to a session: every bind of the upstream takes its tokens from it, across reconnects.
+	tps *rate.Limiter
+
 	throttleCur   atomic.Int64 // current throttle pause (ns); 0 when the upstream is not refusing
 	throttleUntil atomic.Int64 // unix ns until which nothing new is sent
 
@@ -121,7 +126,7 @@ func NewClient(cfg ClientConfig, deliver DeliverHandler, queue Queue, log zerolo
 	return &Client{
 		cfg: cfg, log: log.With().Str("upstream", cfg.Name).Logger(), queue: queue, mem: mem, deliver: deliver,
 		ctx: ctx, cancel: cancel, done: make(chan struct{}), outbinds: make(chan *session.Session),
-		state: ClientIdle, since: time.Now(), boundCh: make(chan struct{}),
+		state: ClientIdle, since: time.Now(), boundCh: make(chan struct{}), tps: newTPSLimiter(cfg.MaxTPS),
 	}, nil
 }
 
@@ -230,7 +235,13 @@ func (c *Client) Submit(ctx context.Context, body pdu.Body, done func(session.Re
 	if c.mem == nil {
 		return ErrNoSubmit
 	}
-	if err := c.mem.Push(ctx, &Job{Body: body, Done: done, Accepted: time.Now()}); err != nil {
+	now := time.Now()
+	j := &Job{Body: body, Done: done, Accepted: now}
+	if sm, ok := body.(*pdu.SubmitSM); ok {
+		// An unparsable validity_period is the upstream's to refuse, as before.
+		j.Validity, _ = pdu.ParseTime(sm.ValidityPeriod, now)
+	}
+	if err := c.mem.Push(ctx, j); err != nil {
 		return err
 	}
 	c.submitted.Add(1)
@@ -400,15 +411,15 @@ func (c *Client) pump(ctx context.Context, s *session.Session) {
 		if err != nil {
 			return
 		}
-		if age := time.Since(j.Accepted); c.cfg.MaxAge > 0 && !j.Accepted.IsZero() && age > c.cfg.MaxAge {
+		if err := c.expired(j, time.Now()); err != nil {
 			c.rejected.Add(1)
 			if j.Done != nil {
-				j.Done(session.Response{}, fmt.Errorf("%w: accepted %v ago", ErrExpired, age.Round(time.Second)))
+				j.Done(session.Response{}, err)
 			}
 			continue
 		}
 		// The pause is checked after Pop: a throttled job is requeued while we wait in Pop.
-		if !c.throttlePause(ctx) {
+		if !c.throttlePause(ctx) || !c.waitTPS(ctx) {
 			c.queue.Requeue(j, RequeueUnsent, 0)
 			return
 		}
@@ -431,4 +442,15 @@ func (c *Client) pump(ctx context.Context, s *session.Session) {
 			continue
 		}
 	}
+}
+
+// expired says why j is not to be sent any more: older than MaxAge, or past its validity period.
+func (c *Client) expired(j *Job, now time.Time) error {
+	if !j.Validity.IsZero() && !now.Before(j.Validity) {
+		return fmt.Errorf("%w: validity period ended %v ago", ErrExpired, now.Sub(j.Validity).Round(time.Millisecond))
+	}
+	if age := now.Sub(j.Accepted); c.cfg.MaxAge > 0 && !j.Accepted.IsZero() && age > c.cfg.MaxAge {
+		return fmt.Errorf("%w: accepted %v ago", ErrExpired, age.Round(time.Second))
+	}
+	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
 )
@@ -29,6 +31,20 @@ func (c *Client) throttlePause(ctx context.Context) bool {
 			return false
 		}
 	}
+}
+
+// newTPSLimiter is the token bucket of an upstream's MaxTPS: burst one, so that no second carries
+// more than tps+1 requests; nil when tps is 0 (no cap).
+func newTPSLimiter(tps float64) *rate.Limiter {
+	if tps <= 0 {
+		return nil
+	}
+	return rate.NewLimiter(rate.Limit(tps), 1)
+}
+
+// waitTPS waits for the upstream's next token (MaxTPS); false means ctx ended first.
+func (c *Client) waitTPS(ctx context.Context) bool {
+	return c.tps == nil || c.tps.Wait(ctx) == nil
 }
 
 // result settles one attempt; it runs on the session's reader or timer, so it only requeues.

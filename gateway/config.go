@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -211,6 +212,8 @@ type ClientConfig struct {
 	// MaxAge bounds how long after it was accepted a part may still be sent; an older one fails
 	// EXPIRED with a failure receipt instead (checked when it is taken from the queue, so while the
 	// upstream is down parts expire when its bind is back). 0 means 48h; negative disables the limit.
+	// A part's own validity_period is enforced the same way, whatever MaxAge says: still queued when
+	// it ends, the part fails EXPIRED unsent.
 	MaxAge time.Duration `yaml:"max_age"`
 	// QueueSize bounds the in-memory queue of pending submissions (Submit; a Gateway's clients read the
 	// store's queue instead). 0 means 10000.
@@ -220,6 +223,11 @@ type ClientConfig struct {
 	OutbindListen string `yaml:"outbind_listen"`
 	// OutbindPassword, when set, must match the password of an accepted outbind; empty means any.
 	OutbindPassword string `yaml:"outbind_password"`
+	// MaxTPS is the upstream's contracted throughput: at most this many requests per second go to it,
+	// over all its binds, as a token bucket with a burst of one (so no second ever carries more than
+	// MaxTPS+1). The pump waits for a token before each submit; ESME_RTHROTTLED from the upstream
+	// still pauses it on top (ThrottleDelay). 0 means no cap; negative is refused.
+	MaxTPS float64 `yaml:"max_tps"`
 }
 
 func (c ClientConfig) withDefaults() ClientConfig {
@@ -292,6 +300,9 @@ func (c ClientConfig) Validate() error {
 	}
 	if c.QueueSize < 0 {
 		return negative("queue_size", c.QueueSize)
+	}
+	if c.MaxTPS < 0 || math.IsNaN(c.MaxTPS) || math.IsInf(c.MaxTPS, 0) {
+		return fmt.Errorf("max_tps: %v, want a finite rate >= 0", c.MaxTPS)
 	}
 	return c.Session.Validate()
 }

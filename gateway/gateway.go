@@ -38,12 +38,12 @@ type Gateway struct {
 	inbound  *fromUpstream
 	fail     *failover
 
-	runCtx    context.Context
-	stopRun   context.CancelFunc
-	started   bool
-	stopped   bool
-	mu        sync.Mutex
-	apiBucket map[string]*tokenBucket
+	runCtx  context.Context
+	stopRun context.CancelFunc
+	started bool
+	stopped bool
+	mu      sync.Mutex
+	limits  *accountLimits // the accounts' throughput over SMPP and the API together
 }
 
 // New checks cfg and builds a gateway on st; Start runs it. The caller keeps st and closes it after
@@ -62,7 +62,7 @@ func New(cfg Config, st store.Store, log zerolog.Logger) (*Gateway, error) {
 	// Each part of the message path is built on what it hands work to; none reaches back.
 	g := &Gateway{
 		cfg: cfg, st: st, log: log, events: newHub(), stats: newCounters(), work: newPool(cfg.Workers),
-		ups: newUpstreamSet(), apiBucket: make(map[string]*tokenBucket),
+		ups: newUpstreamSet(), limits: newAccountLimits(),
 	}
 	rc := cfg.Routing.withDefaults()
 	g.routes = newRouteTable(rc.Routes, st, g.ups, log)
@@ -80,7 +80,7 @@ func New(cfg Config, st store.Store, log zerolog.Logger) (*Gateway, error) {
 	if g.auth, err = newStoreAuthenticator(st, log); err != nil {
 		return nil, err
 	}
-	if g.srv, err = newServer(cfg.Server, g.auth, g.submit, g.deliv, log); err != nil {
+	if g.srv, err = newServer(cfg.Server, g.auth, g.submit, g.deliv, g.limits, log); err != nil {
 		return nil, err
 	}
 	g.runCtx, g.stopRun = context.WithCancel(context.Background())
@@ -185,7 +185,8 @@ func (g *Gateway) Submit(ctx context.Context, s Submission) (*store.Message, err
 	return m, nil
 }
 
-// throttle applies the account's throughput to API submissions (the Server does it for SMPP).
+// throttle applies the account's throughput to API submissions, from the same bucket as its SMPP
+// sessions take theirs (accountLimits): one quota over both.
 func (g *Gateway) throttle(ctx context.Context, account string) error {
 	a, err := g.st.GetAccount(ctx, account)
 	if errors.Is(err, store.ErrNotFound) {
@@ -193,17 +194,8 @@ func (g *Gateway) throttle(ctx context.Context, account string) error {
 	} else if err != nil {
 		return err
 	}
-	if a.Throughput <= 0 {
-		return nil
-	}
-	g.mu.Lock()
-	b := g.apiBucket[account]
-	if b == nil || b.rate != float64(a.Throughput) {
-		b = newTokenBucket(float64(a.Throughput))
-		g.apiBucket[account] = b
-	}
-	g.mu.Unlock()
-	if !b.allow(time.Now()) {
+	b := g.limits.bucket(account, float64(a.Throughput))
+	if b != nil && !b.allow(time.Now()) {
 		return ErrThrottled
 	}
 	return nil

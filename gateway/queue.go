@@ -28,6 +28,10 @@ type Job struct {
 	// PartTask.Accepted for a Gateway's parts, the Submit call for a MemoryQueue's jobs. Zero means
 	// unknown: the job's age is not bounded.
 	Accepted time.Time
+	// Validity is when the message stops being worth sending (its validity_period): a job still
+	// queued then fails ErrExpired instead. The store's PartTask.Validity for a Gateway's parts, the
+	// submit_sm's validity_period for a MemoryQueue's jobs. Zero means none.
+	Validity time.Time
 
 	// Set by the client when it sends the job, so a queue can record a lost PDU.
 	Session  string // the session it was last sent on

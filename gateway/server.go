@@ -60,18 +60,19 @@ type Server struct {
 	listeners []net.Listener
 	all       map[uint64]*session.Session // every connection, bound or not
 	bound     map[string]map[uint64]*session.Session
-	buckets   map[string]*tokenBucket
+	limits    *accountLimits // the accounts' throughput, shared with the Gateway's API when there is one
 	accepting sync.WaitGroup
 }
 
 // NewServer checks cfg and returns a server that authenticates with auth and hands messages to sink.
 // Call Start to open cfg.Listeners, or Serve with listeners of your own.
 func NewServer(cfg ServerConfig, auth Authenticator, sink MessageHandler, log zerolog.Logger) (*Server, error) {
-	return newServer(cfg, auth, sink, nil, log)
+	return newServer(cfg, auth, sink, nil, newAccountLimits(), log)
 }
 
-// newServer is NewServer that also tells observer (when not nil) of each completed bind.
-func newServer(cfg ServerConfig, auth Authenticator, sink MessageHandler, observer BindObserver, log zerolog.Logger) (*Server, error) {
+// newServer is NewServer that also tells observer (when not nil) of each completed bind, and caps
+// the accounts' throughput with limits (which the API may share).
+func newServer(cfg ServerConfig, auth Authenticator, sink MessageHandler, observer BindObserver, limits *accountLimits, log zerolog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -84,7 +85,7 @@ func newServer(cfg ServerConfig, auth Authenticator, sink MessageHandler, observ
 		cfg: cfg, auth: auth, sink: sink, observer: observer, log: log.With().Str("component", "smpp-server").Logger(),
 		bindGate: newBindGate(cfg),
 		ctx:      ctx, cancel: cancel,
-		all: make(map[uint64]*session.Session), bound: make(map[string]map[uint64]*session.Session), buckets: make(map[string]*tokenBucket),
+		all: make(map[uint64]*session.Session), bound: make(map[string]map[uint64]*session.Session), limits: limits,
 	}, nil
 }
 
@@ -359,13 +360,5 @@ func (srv *Server) register(s *session.Session, a Account) (pdu.CommandStatus, *
 		srv.bound[a.SystemID] = m
 	}
 	m[s.ID()] = s
-	var b *tokenBucket
-	if a.Throughput > 0 {
-		b = srv.buckets[a.SystemID]
-		if b == nil || b.rate != a.Throughput {
-			b = newTokenBucket(a.Throughput)
-			srv.buckets[a.SystemID] = b
-		}
-	}
-	return pdu.ESME_ROK, b
+	return pdu.ESME_ROK, srv.limits.bucket(a.SystemID, a.Throughput)
 }

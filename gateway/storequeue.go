@@ -129,7 +129,7 @@ func (q *storeQueue) pop(ctx context.Context) (*Job, error) {
 
 // job wraps a claimed part for the client.
 func (q *storeQueue) job(t *store.PartTask) *Job {
-	j := &Job{Body: submitSMOf(t), Attempts: t.Attempts, Accepted: t.Accepted, Ref: t}
+	j := &Job{Body: submitSMOf(t), Attempts: t.Attempts, Accepted: t.Accepted, Validity: t.Validity, Ref: t}
 	j.Done = func(resp session.Response, err error) {
 		if err == nil {
 			id := ""

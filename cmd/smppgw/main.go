@@ -105,7 +105,8 @@ Configuration file (YAML; deploy/smppgw.example.yaml shows and explains every fi
   upstreams:         SMSCs to bind to, each: name, address, system_id, password, system_type,
                      bind_type, address_range, tls (ca_file, server_name, cert_file, key_file, ...),
                      session, dial_timeout, reconnect_min, reconnect_max, throttle_delay*, max_attempts,
-                     max_age, queue_size, outbind_listen and outbind_password (the upstream connects)
+                     max_age, queue_size, outbind_listen and outbind_password (the upstream connects),
+                     max_tps (the carrier's contracted submits per second over its binds)
   routing:           routes (prefix, accounts, upstream; seeded into the store), mo_routes (prefix,
                      account), delivery_retry, max_delivery_attempts, long_messages,
                      failover_after (queued parts of a down upstream move on), reroute_on (statuses)
