@@ -107,7 +107,10 @@ type AdminServiceClient interface {
 	// Tells which route and upstreams a destination would take, without sending anything.
 	TestRoute(ctx context.Context, in *TestRouteRequest, opts ...grpc.CallOption) (*TestRouteResponse, error)
 	// Asks an ESME to bind to the gateway: connects to it and sends an SMPP outbind with an account's
-	// credentials, then waits for the ESME's bind_receiver on that connection.
+	// credentials, then waits for the ESME's bind_receiver on that connection. Nobody listening at the
+	// address (or an unknown host) is NOT_FOUND (HTTP 404); an ESME that takes the outbind but does not
+	// bind back within bind_timeout, or a connect that times out, is DEADLINE_EXCEEDED (504); an ESME
+	// that hangs up without binding is INVALID_ARGUMENT (400).
 	Outbind(ctx context.Context, in *OutbindRequest, opts ...grpc.CallOption) (*OutbindResponse, error)
 	// Returns gateway statistics: messages by status, throughput, window use and queue depths.
 	GetStats(ctx context.Context, in *GetStatsRequest, opts ...grpc.CallOption) (*GetStatsResponse, error)
@@ -441,7 +444,10 @@ type AdminServiceServer interface {
 	// Tells which route and upstreams a destination would take, without sending anything.
 	TestRoute(context.Context, *TestRouteRequest) (*TestRouteResponse, error)
 	// Asks an ESME to bind to the gateway: connects to it and sends an SMPP outbind with an account's
-	// credentials, then waits for the ESME's bind_receiver on that connection.
+	// credentials, then waits for the ESME's bind_receiver on that connection. Nobody listening at the
+	// address (or an unknown host) is NOT_FOUND (HTTP 404); an ESME that takes the outbind but does not
+	// bind back within bind_timeout, or a connect that times out, is DEADLINE_EXCEEDED (504); an ESME
+	// that hangs up without binding is INVALID_ARGUMENT (400).
 	Outbind(context.Context, *OutbindRequest) (*OutbindResponse, error)
 	// Returns gateway statistics: messages by status, throughput, window use and queue depths.
 	GetStats(context.Context, *GetStatsRequest) (*GetStatsResponse, error)
