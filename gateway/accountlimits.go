@@ -3,6 +3,8 @@ package gateway
 import (
 	"sync"
 	"time"
+
+	"github.com/smppgw/smppgw/internal/tokenbucket"
 )
 
 // accountLimits is the throughput cap of each account (Account.Throughput): one token bucket per
@@ -12,15 +14,17 @@ import (
 // instances sharing a Redis each grant the full quota.
 type accountLimits struct {
 	mu sync.Mutex
-	m  map[string]*tokenBucket
+	m  map[string]*tokenbucket.Bucket
 }
 
-func newAccountLimits() *accountLimits { return &accountLimits{m: make(map[string]*tokenBucket)} }
+func newAccountLimits() *accountLimits {
+	return &accountLimits{m: make(map[string]*tokenbucket.Bucket)}
+}
 
 // bucket returns the account's bucket at rate, nil when rate is not positive (no cap). A bucket is
 // made once per account and its rate follows the account's when that changes, so that the paths
 // holding it keep sharing it.
-func (l *accountLimits) bucket(systemID string, rate float64) *tokenBucket {
+func (l *accountLimits) bucket(systemID string, rate float64) *tokenbucket.Bucket {
 	if rate <= 0 {
 		return nil
 	}
@@ -28,49 +32,10 @@ func (l *accountLimits) bucket(systemID string, rate float64) *tokenBucket {
 	defer l.mu.Unlock()
 	b := l.m[systemID]
 	if b == nil {
-		b = newTokenBucket(rate)
+		b = tokenbucket.New(rate, time.Now())
 		l.m[systemID] = b
 		return b
 	}
-	b.setRate(rate)
+	b.SetRate(rate, time.Now())
 	return b
-}
-
-// tokenBucket limits an account's submissions per second, with a burst of one second's worth.
-type tokenBucket struct {
-	mu     sync.Mutex
-	rate   float64
-	tokens float64
-	last   time.Time
-}
-
-func newTokenBucket(rate float64) *tokenBucket {
-	return &tokenBucket{rate: rate, tokens: rate, last: time.Now()}
-}
-
-// setRate changes the rate, keeping the tokens earned so far (capped at the new burst).
-func (b *tokenBucket) setRate(rate float64) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.rate != rate {
-		b.refill(time.Now())
-		b.rate = rate
-		b.tokens = min(b.tokens, max(rate, 1))
-	}
-}
-
-func (b *tokenBucket) refill(now time.Time) {
-	b.tokens = min(max(b.rate, 1), b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	b.last = now
-}
-
-func (b *tokenBucket) allow(now time.Time) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.refill(now)
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }

@@ -195,7 +195,7 @@ func (g *Gateway) throttle(ctx context.Context, account string) error {
 		return err
 	}
 	b := g.limits.bucket(account, float64(a.Throughput))
-	if b != nil && !b.allow(time.Now()) {
+	if b != nil && !b.Allow(time.Now()) {
 		return ErrThrottled
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/internal/tokenbucket"
 	"github.com/smppgw/smppgw/pdu"
 )
 
@@ -345,7 +346,7 @@ func boundCount(m map[uint64]*session.Session) int {
 	return n
 }
 
-func (srv *Server) register(s *session.Session, a Account) (pdu.CommandStatus, *tokenBucket) {
+func (srv *Server) register(s *session.Session, a Account) (pdu.CommandStatus, *tokenbucket.Bucket) {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	if srv.closed {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/internal/tokenbucket"
 	"github.com/smppgw/smppgw/pdu"
 )
 
@@ -14,7 +15,7 @@ type serverSession struct {
 	session.BaseHandler
 	srv     *Server
 	account Account
-	bucket  *tokenBucket
+	bucket  *tokenbucket.Bucket
 	bound   atomic.Bool
 }
 
@@ -82,7 +83,7 @@ func (h *serverSession) HandleBind(s *session.Session, req session.Request) pdu.
 }
 
 func (h *serverSession) HandleRequest(s *session.Session, req session.Request) {
-	if h.bucket != nil && !h.bucket.allow(time.Now()) {
+	if h.bucket != nil && !h.bucket.Allow(time.Now()) {
 		_ = s.Respond(req, pdu.ESME_RTHROTTLED, nil)
 		return
 	}

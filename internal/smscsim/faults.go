@@ -1,7 +1,6 @@
 package smscsim
 
 import (
-	"math"
 	"sync"
 	"time"
 )
@@ -19,33 +18,6 @@ type LinkFaults struct {
 	// submissions are answered ESME_RTHROTTLED: a token bucket holding up to max(1, rate) submissions,
 	// full at first. 0 never throttles.
 	ThrottleAbove float64 `json:"throttle_above"`
-}
-
-// bucket is a token bucket: rate tokens a second, at most burst of them; the owner serialises calls.
-type bucket struct {
-	rate, burst, tokens float64
-	last                time.Time
-}
-
-func newBucket(rate float64, now time.Time) *bucket {
-	if rate <= 0 {
-		return nil
-	}
-	burst := math.Max(1, rate)
-	return &bucket{rate: rate, burst: burst, tokens: burst, last: now}
-}
-
-// take spends one token if there is one.
-func (b *bucket) take(now time.Time) bool {
-	if d := now.Sub(b.last); d > 0 {
-		b.tokens = math.Min(b.burst, b.tokens+d.Seconds()*b.rate)
-		b.last = now
-	}
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }
 
 // delayQueue runs functions at their due times, in the order they were pushed, on one timer armed for

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/internal/tokenbucket"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/pdu/dlr"
 )
@@ -152,7 +153,7 @@ type Sim struct {
 
 	links    map[uint64]*link // bound links by session id
 	link     LinkFaults
-	bucket   *bucket // ESME_RTHROTTLED above LinkFaults.ThrottleAbove; nil: none
+	bucket   *tokenbucket.Bucket // ESME_RTHROTTLED above LinkFaults.ThrottleAbove; nil: none
 	rng      *rand.Rand
 	moRef    atomic.Uint32
 	msgs     map[string]sent // message ids SendReceipt knows, at most Options.Remember
@@ -367,7 +368,7 @@ func (s *Sim) SetLinkFaults(f LinkFaults) {
 
 func (s *Sim) setLinkFaults(f LinkFaults) {
 	s.link = f
-	s.bucket = newBucket(f.ThrottleAbove, time.Now())
+	s.bucket = tokenbucket.New(f.ThrottleAbove, time.Now())
 }
 
 // Faults returns the standing faults, the queued ones and the bind refusal status (ESME_ROK: none).
@@ -632,7 +633,7 @@ func (h *handler) HandleRequest(ss *session.Session, req session.Request) {
 		s.submits = append(s.submits, sm)
 		s.times[string(sm.ShortMessage)]++
 	}
-	throttled := s.bucket != nil && !s.bucket.take(now)
+	throttled := s.bucket != nil && !s.bucket.Allow(now)
 	var (
 		f           Fault
 		last, fault bool
