@@ -33,6 +33,24 @@ type Account struct {
 	Throughput float64 `yaml:"throughput"`
 }
 
+// Validate reports the first field of a that no authenticator can use: a system_id of 1 to 15
+// octets, a bcrypt password_hash, allowed_ips that are addresses or CIDR prefixes. It hashes nothing,
+// so a daemon checks its configuration with it at no cost.
+func (a Account) Validate() error {
+	if a.SystemID == "" || len(a.SystemID) > 15 {
+		return fmt.Errorf("gateway: account system_id %q must be 1 to 15 octets", a.SystemID)
+	}
+	if _, err := bcrypt.Cost([]byte(a.PasswordHash)); err != nil {
+		return fmt.Errorf("gateway: account %s: password_hash: %w", a.SystemID, err)
+	}
+	for _, s := range a.AllowedIPs {
+		if _, err := parsePrefix(s); err != nil {
+			return fmt.Errorf("gateway: account %s: allowed_ips: %w", a.SystemID, err)
+		}
+	}
+	return nil
+}
+
 // BindRequest is what an Authenticator decides on.
 type BindRequest struct {
 	SystemID   string
@@ -121,25 +139,20 @@ func NewMemoryAuthenticator(accounts ...Account) (*MemoryAuthenticator, error) {
 
 // put adds or replaces an account.
 func (m *MemoryAuthenticator) put(a Account) error {
-	if a.SystemID == "" || len(a.SystemID) > 15 {
-		return fmt.Errorf("gateway: account system_id %q must be 1 to 15 octets", a.SystemID)
+	if err := a.Validate(); err != nil {
+		return err
 	}
-	cost, err := bcrypt.Cost([]byte(a.PasswordHash))
-	if err != nil {
-		return fmt.Errorf("gateway: account %s: password_hash: %w", a.SystemID, err)
-	}
+	cost, _ := bcrypt.Cost([]byte(a.PasswordHash)) // Validate read it
 	var dummy []byte
 	if cost > m.costOfDummy() {
+		var err error
 		if dummy, err = bcrypt.GenerateFromPassword([]byte("smppgw-no-such-account"), cost); err != nil {
 			return err
 		}
 	}
 	ma := memAccount{Account: a}
 	for _, s := range a.AllowedIPs {
-		p, err := parsePrefix(s)
-		if err != nil {
-			return fmt.Errorf("gateway: account %s: allowed_ips: %w", a.SystemID, err)
-		}
+		p, _ := parsePrefix(s) // Validate parsed them
 		ma.prefixes = append(ma.prefixes, p)
 	}
 	m.mu.Lock()

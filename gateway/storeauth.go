@@ -96,16 +96,8 @@ func accountFromStore(sa *store.Account) Account {
 // accountToStore converts a configured account (bcrypt hash, bind type names, allow-list) into the
 // store's record, as the gateway seeds it at start.
 func accountToStore(a Account) (*store.Account, error) {
-	if a.SystemID == "" || len(a.SystemID) > 15 {
-		return nil, fmt.Errorf("gateway: account system_id %q must be 1 to 15 octets", a.SystemID)
-	}
-	if _, err := bcrypt.Cost([]byte(a.PasswordHash)); err != nil {
-		return nil, fmt.Errorf("gateway: account %s: password_hash: %w", a.SystemID, err)
-	}
-	for _, s := range a.AllowedIPs {
-		if _, err := parsePrefix(s); err != nil {
-			return nil, fmt.Errorf("gateway: account %s: allowed_ips: %w", a.SystemID, err)
-		}
+	if err := a.Validate(); err != nil {
+		return nil, err
 	}
 	if a.Throughput != float64(int(a.Throughput)) {
 		return nil, fmt.Errorf("gateway: account %s: throughput %v must be a whole number of messages per second", a.SystemID, a.Throughput)

@@ -279,9 +279,11 @@ func (c *Config) validate() error {
 		}
 		seen[a.SystemID] = true
 	}
-	// NewMemoryAuthenticator checks hashes, bind types and addresses the way the server will use them.
-	if _, err := gateway.NewMemoryAuthenticator(c.SMPP.Accounts...); err != nil {
-		return fmt.Errorf("config: smpp.accounts: %w", err)
+	// The checks the server makes of an account, without hashing anything at start-up.
+	for _, a := range c.SMPP.Accounts {
+		if err := a.Validate(); err != nil {
+			return fmt.Errorf("config: smpp.accounts: %w", err)
+		}
 	}
 	names := make([]string, 0, len(c.Upstreams))
 	for i, u := range c.Upstreams {
