@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	smppgwv1 "github.com/smppgw/smppgw/api/gen/smppgw/v1"
@@ -132,6 +134,27 @@ type authenticator struct {
 	}
 	admins map[string][]byte // operator name -> bcrypt hash
 	now    func() time.Time
+
+	// verified remembers, per operator name, an HMAC of the password that last matched its bcrypt
+	// hash (never the password), so that the console's refreshes and an operator's admin calls cost
+	// one bcrypt per login rather than one per request. Only configured names get an entry and the
+	// hashes do not change while the server runs, so it needs no bound and no invalidation. A wrong
+	// password still costs its bcrypt.
+	verified    sync.Map // name -> [sha256.Size]byte
+	verifyKey   [32]byte
+	verifyKeyOK sync.Once
+}
+
+// credDigest is the HMAC of name and pass under a random per-process key.
+func (a *authenticator) credDigest(name, pass string) [sha256.Size]byte {
+	a.verifyKeyOK.Do(func() { _, _ = rand.Read(a.verifyKey[:]) })
+	m := hmac.New(sha256.New, a.verifyKey[:])
+	m.Write([]byte(name))
+	m.Write([]byte{0})
+	m.Write([]byte(pass))
+	var d [sha256.Size]byte
+	m.Sum(d[:0])
+	return d
 }
 
 var errUnauthenticated = status.Error(codes.Unauthenticated, "missing or unknown credentials")
@@ -236,9 +259,16 @@ func (a *authenticator) checkBasic(cred string) (string, bool) {
 	if !known {
 		hash = dummyHash
 	}
+	d := a.credDigest(name, pass)
+	if v, ok := a.verified.Load(name); ok && known {
+		if want := v.([sha256.Size]byte); subtle.ConstantTimeCompare(d[:], want[:]) == 1 {
+			return name, true
+		}
+	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(pass)) != nil || !known {
 		return "", false
 	}
+	a.verified.Store(name, d)
 	return name, true
 }
 
