@@ -9,24 +9,18 @@ import (
 	"github.com/smppgw/smppgw/pdu"
 )
 
-// sessionCounters count what crosses a session, by direction and kind. The reader and the writers
-// update them with atomic adds only (no lock on the PDU path); Info reads them without stopping
-// anything, so a snapshot may be a PDU or two apart between counters.
+// sessionCounters count what crosses a session. Every PDU is counted once, by direction, command and
+// status (pdus, which a Meter also reads); the operator's totals in Info (requests, responses,
+// errors, submit_sm, deliver_sm, enquire_link, throttled) are sums of those counts, taken when Info is
+// read, not kept beside them. The reader and the writers update them with atomic adds only (no lock
+// on the PDU path); Info reads them without stopping anything, so a snapshot may be a PDU or two
+// apart between counters.
 type sessionCounters struct {
-	requestsIn, requestsOut     atomic.Uint64 // requests read / written (bind, enquire_link, submit_sm, ...)
-	responsesIn, responsesOut   atomic.Uint64 // responses (generic_nack included) read / written
-	respErrorsIn, respErrorsOut atomic.Uint64 // those of them with a non-OK command_status
-	submitsIn, submitsOut       atomic.Uint64 // submit_sm read / written
-	submitErrors                atomic.Uint64 // submit_sm_resp with an error status, either way
-	deliversIn, deliversOut     atomic.Uint64 // deliver_sm read / written
-	deliverErrors               atomic.Uint64 // deliver_sm_resp with an error status, either way
-	enquireLinks                atomic.Uint64 // enquire_link requests, both ways
-	throttled                   atomic.Uint64 // responses carrying ESME_RTHROTTLED, either way
-	unparsable                  atomic.Uint64 // PDUs read that could not be decoded
-	lastRead                    atomic.Int64  // unix nanoseconds of the last PDU read; 0 before any
-	ifVersion                   atomic.Uint32 // interface_version of the bind; 0 before the bind
-	boundAt                     atomic.Int64  // unix nanoseconds of the bind; 0 before it
-	pdus                        pduCounters   // by command and status, for metrics (see Meter)
+	unparsable atomic.Uint64 // PDUs read that could not be decoded
+	lastRead   atomic.Int64  // unix nanoseconds of the last PDU read; 0 before any
+	ifVersion  atomic.Uint32 // interface_version of the bind; 0 before the bind
+	boundAt    atomic.Int64  // unix nanoseconds of the bind; 0 before it
+	pdus       pduCounters   // by direction, command and status
 }
 
 // bound records a successful bind made with interface_version version.
@@ -39,7 +33,6 @@ func (c *sessionCounters) bound(version uint8) {
 func (c *sessionCounters) read(h pdu.Header, at time.Time) {
 	c.lastRead.Store(at.UnixNano())
 	c.pdus.count(In, h.ID, h.Status)
-	c.count(h.ID, h.Status, &c.requestsIn, &c.responsesIn, &c.respErrorsIn, &c.submitsIn, &c.deliversIn)
 }
 
 // unreadable counts a PDU read at at that could not be decoded.
@@ -51,51 +44,47 @@ func (c *sessionCounters) unreadable(at time.Time) {
 // wrote counts a PDU written (queued for the writer).
 func (c *sessionCounters) wrote(id pdu.CommandID, status pdu.CommandStatus) {
 	c.pdus.count(Out, id, status)
-	c.count(id, status, &c.requestsOut, &c.responsesOut, &c.respErrorsOut, &c.submitsOut, &c.deliversOut)
 }
 
-func (c *sessionCounters) count(id pdu.CommandID, status pdu.CommandStatus, reqs, resps, respErrs, submits, delivers *atomic.Uint64) {
-	if !id.IsResponse() {
-		reqs.Add(1)
-		switch id {
-		case pdu.SubmitSMID:
-			submits.Add(1)
-		case pdu.DeliverSMID:
-			delivers.Add(1)
-		case pdu.EnquireLinkID:
-			c.enquireLinks.Add(1)
-		}
-		return
-	}
-	resps.Add(1)
-	if status == pdu.ESME_ROK {
-		return
-	}
-	respErrs.Add(1)
-	switch id {
-	case pdu.SubmitSMRespID:
-		c.submitErrors.Add(1)
-	case pdu.DeliverSMRespID:
-		c.deliverErrors.Add(1)
-	}
-	if status == pdu.ESME_RTHROTTLED {
-		c.throttled.Add(1)
-	}
-}
-
-// fill copies the counters into in.
+// fill copies the counters into in, summing the per-command counts into the operator's totals.
 func (c *sessionCounters) fill(in *Info) {
-	in.RequestsIn, in.RequestsOut = c.requestsIn.Load(), c.requestsOut.Load()
-	in.ResponsesIn, in.ResponsesOut = c.responsesIn.Load(), c.responsesOut.Load()
-	in.ResponseErrorsIn, in.ResponseErrorsOut = c.respErrorsIn.Load(), c.respErrorsOut.Load()
-	in.SubmitSMIn, in.SubmitSMOut, in.SubmitSMErrors = c.submitsIn.Load(), c.submitsOut.Load(), c.submitErrors.Load()
-	in.DeliverSMIn, in.DeliverSMOut, in.DeliverSMErrors = c.deliversIn.Load(), c.deliversOut.Load(), c.deliverErrors.Load()
-	in.EnquireLinks, in.Throttled, in.Unparsable = c.enquireLinks.Load(), c.throttled.Load(), c.unparsable.Load()
-	if n := c.lastRead.Load(); n != 0 {
-		in.LastActivity = time.Unix(0, n)
+	var n Counts
+	c.pdus.fill(&n)
+	ok, throttled := statusIndex(pdu.ESME_ROK), statusIndex(pdu.ESME_RTHROTTLED)
+	submit, deliver, enquire := commandIndex(pdu.SubmitSMID), commandIndex(pdu.DeliverSMID), commandIndex(pdu.EnquireLinkID)
+	var reqs, resps, respErrs [2]uint64
+	for d := range n.Requests {
+		for i := range n.Requests[d] {
+			reqs[d] += n.Requests[d][i]
+			for j, v := range n.Responses[d][i] {
+				resps[d] += v
+				if j != ok {
+					respErrs[d] += v
+					switch i {
+					case submit:
+						in.SubmitSMErrors += v
+					case deliver:
+						in.DeliverSMErrors += v
+					}
+				}
+				if j == throttled {
+					in.Throttled += v
+				}
+			}
+		}
 	}
-	if n := c.boundAt.Load(); n != 0 {
-		in.BoundAt = time.Unix(0, n)
+	in.RequestsIn, in.RequestsOut = reqs[In], reqs[Out]
+	in.ResponsesIn, in.ResponsesOut = resps[In], resps[Out]
+	in.ResponseErrorsIn, in.ResponseErrorsOut = respErrs[In], respErrs[Out]
+	in.SubmitSMIn, in.SubmitSMOut = n.Requests[In][submit], n.Requests[Out][submit]
+	in.DeliverSMIn, in.DeliverSMOut = n.Requests[In][deliver], n.Requests[Out][deliver]
+	in.EnquireLinks = n.Requests[In][enquire] + n.Requests[Out][enquire]
+	in.Unparsable = c.unparsable.Load()
+	if v := c.lastRead.Load(); v != 0 {
+		in.LastActivity = time.Unix(0, v)
+	}
+	if v := c.boundAt.Load(); v != 0 {
+		in.BoundAt = time.Unix(0, v)
 	}
 	in.InterfaceVersion = uint8(c.ifVersion.Load())
 }
