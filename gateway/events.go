@@ -66,19 +66,17 @@ type counters struct {
 	// Per-second rates over the last minute, of the counters of the same names.
 	acceptRate, submitRate, receiptRate, moRate rateWindow
 
-	mu       sync.Mutex
-	byStatus map[pdu.MessageState]int64
+	// byStatus counts accepted messages by their current status, indexed by pdu.MessageState.
+	byStatus [256]atomic.Int64
 }
 
-func newCounters() *counters { return &counters{byStatus: make(map[pdu.MessageState]int64)} }
+func newCounters() *counters { return &counters{} }
 
 // accept counts a newly accepted message.
 func (c *counters) accept(m *store.Message) {
 	c.accepted.Add(1)
 	c.acceptRate.add(time.Now())
-	c.mu.Lock()
-	c.byStatus[m.Status]++
-	c.mu.Unlock()
+	c.byStatus[m.Status].Add(1)
 }
 
 // submit counts a part an upstream accepted (submit_sm_resp OK).
@@ -130,10 +128,8 @@ func (c *counters) transition(m *store.Message, at ...time.Time) {
 	if prev == last {
 		return
 	}
-	c.mu.Lock()
-	c.byStatus[prev]--
-	c.byStatus[last]++
-	c.mu.Unlock()
+	c.byStatus[prev].Add(-1)
+	c.byStatus[last].Add(1)
 }
 
 // rateSpan is the window rates are measured over.
@@ -143,44 +139,48 @@ const rateSpan = 60
 // ring indexed by unix second, each stamped with the second it holds so that a bucket left from an
 // earlier minute is cleared when its slot comes round again. The rate is the sum of the buckets of
 // the last 60 seconds, the current one included, over 60: N events in the last minute read N/60.
+// A bucket is one word, the second in its high 32 bits and the count in its low 32, so that add is a
+// compare-and-swap and counting takes no lock on the message path.
 type rateWindow struct {
-	mu   sync.Mutex
-	n    [rateSpan]uint64
-	secs [rateSpan]int64
+	b [rateSpan]atomic.Uint64
 }
 
 func (w *rateWindow) add(now time.Time) {
-	sec := now.Unix()
-	i := sec % rateSpan
-	w.mu.Lock()
-	if w.secs[i] != sec {
-		w.secs[i], w.n[i] = sec, 0
+	sec := uint32(now.Unix())
+	b := &w.b[int64(sec)%rateSpan]
+	for {
+		old := b.Load()
+		next := uint64(sec)<<32 | 1
+		if uint32(old>>32) == sec {
+			next = old + 1
+		}
+		if b.CompareAndSwap(old, next) {
+			return
+		}
 	}
-	w.n[i]++
-	w.mu.Unlock()
 }
 
 // rate is events per second over the minute up to now.
 func (w *rateWindow) rate(now time.Time) float64 {
-	sec := now.Unix()
+	sec := uint32(now.Unix())
 	var n uint64
-	w.mu.Lock()
-	for i := range w.secs {
-		if age := sec - w.secs[i]; age >= 0 && age < rateSpan {
-			n += w.n[i]
+	for i := range w.b {
+		v := w.b[i].Load()
+		if v == 0 {
+			continue
+		}
+		if age := int64(sec) - int64(uint32(v>>32)); age >= 0 && age < rateSpan {
+			n += v & 0xFFFFFFFF
 		}
 	}
-	w.mu.Unlock()
 	return float64(n) / rateSpan
 }
 
 // pending is how many accepted messages are not in a final state (this process's view).
 func (c *counters) pending() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	var n int64
-	for st, k := range c.byStatus {
-		if !st.Final() && k > 0 {
+	for st := range c.byStatus {
+		if k := c.byStatus[st].Load(); !pdu.MessageState(st).Final() && k > 0 {
 			n += k
 		}
 	}
@@ -188,12 +188,10 @@ func (c *counters) pending() int64 {
 }
 
 func (c *counters) statuses() map[pdu.MessageState]int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[pdu.MessageState]int64, len(c.byStatus))
-	for k, v := range c.byStatus {
-		if v != 0 {
-			out[k] = v
+	out := make(map[pdu.MessageState]int64)
+	for st := range c.byStatus {
+		if v := c.byStatus[st].Load(); v != 0 {
+			out[pdu.MessageState(st)] = v
 		}
 	}
 	return out
