@@ -990,7 +990,8 @@ func (a *adminService) GetStats(ctx context.Context, req *smppgwv1.GetStatsReque
 		MessagesByStatus: map[string]uint64{},
 		Throughput: &smppgwv1.Throughput{Interval: durationpb.New(time.Minute), AcceptedPerSecond: st.AcceptRate,
 			SubmittedPerSecond: st.SubmitRate, ReceiptsPerSecond: st.ReceiptRate, MoPerSecond: st.MORate},
-		Time: timestamppb.Now(),
+		Time:              timestamppb.Now(),
+		ReceiptsDuplicate: st.ReceiptsDuplicate,
 	}
 	for s, n := range st.MessagesByStatus {
 		if n > 0 {

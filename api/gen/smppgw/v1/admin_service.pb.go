@@ -3924,9 +3924,12 @@ type GetStatsResponse struct {
 	// Depth of the per-account delivery queues (receipts and MO waiting for a receiver).
 	DeliveryQueues []*QueueDepth `protobuf:"bytes,5,rep,name=delivery_queues,json=deliveryQueues,proto3" json:"delivery_queues,omitempty"`
 	// When the statistics were taken.
-	Time          *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=time,proto3" json:"time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Time *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=time,proto3" json:"time,omitempty"`
+	// Receipts an upstream sent again (the same part, state and error as one before) since start:
+	// recorded, and handed to no ESME, receipt stream or webhook.
+	ReceiptsDuplicate uint64 `protobuf:"varint,7,opt,name=receipts_duplicate,json=receiptsDuplicate,proto3" json:"receipts_duplicate,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *GetStatsResponse) Reset() {
@@ -3999,6 +4002,13 @@ func (x *GetStatsResponse) GetTime() *timestamppb.Timestamp {
 		return x.Time
 	}
 	return nil
+}
+
+func (x *GetStatsResponse) GetReceiptsDuplicate() uint64 {
+	if x != nil {
+		return x.ReceiptsDuplicate
+	}
+	return 0
 }
 
 var File_smppgw_v1_admin_service_proto protoreflect.FileDescriptor
@@ -4239,7 +4249,7 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"\x05depth\x18\x02 \x01(\x04R\x05depth\x12\x18\n" +
 	"\apending\x18\x03 \x01(\x04R\apending\x128\n" +
 	"\n" +
-	"oldest_age\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\toldestAge\"\xd1\x03\n" +
+	"oldest_age\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\toldestAge\"\x80\x04\n" +
 	"\x10GetStatsResponse\x12_\n" +
 	"\x12messages_by_status\x18\x01 \x03(\v21.smppgw.v1.GetStatsResponse.MessagesByStatusEntryR\x10messagesByStatus\x125\n" +
 	"\n" +
@@ -4248,7 +4258,8 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"\awindows\x18\x03 \x03(\v2\x16.smppgw.v1.WindowUsageR\awindows\x12>\n" +
 	"\x0fupstream_queues\x18\x04 \x03(\v2\x15.smppgw.v1.QueueDepthR\x0eupstreamQueues\x12>\n" +
 	"\x0fdelivery_queues\x18\x05 \x03(\v2\x15.smppgw.v1.QueueDepthR\x0edeliveryQueues\x12.\n" +
-	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x1aC\n" +
+	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12-\n" +
+	"\x12receipts_duplicate\x18\a \x01(\x04R\x11receiptsDuplicate\x1aC\n" +
 	"\x15MessagesByStatusEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01*s\n" +
