@@ -1,10 +1,14 @@
 package gateway
 
 import (
+	"context"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/gateway/session/sessiontest"
@@ -301,4 +305,103 @@ func TestLongMOPayload(t *testing.T) {
 			}
 		})
 	}
+}
+
+// failingEnqueue fails the next EnqueueDelivery calls while fail is above zero.
+type failingEnqueue struct {
+	store.Store
+	fail atomic.Int32
+}
+
+func (f *failingEnqueue) EnqueueDelivery(ctx context.Context, d *store.Delivery) error {
+	if f.fail.Add(-1) >= 0 {
+		return store.ErrUnavailable
+	}
+	return f.Store.EnqueueDelivery(ctx, d)
+}
+
+// TestLongMOPayloadHeldParts: for an account set to long_mo payload, the parts are held, not queued;
+// a message whose queueing fails answers its last part ESME_RX_T_APPN and is queued whole when the
+// upstream sends that part again (the Reassembler alone would take it for a late copy and drop it);
+// a message whose last part never comes is queued as the parts it had after the reassembly
+// time-out. Counted in the account's store queue.
+func TestLongMOPayloadHeldParts(t *testing.T) {
+	base := newEmbedded(t)
+	st := &failingEnqueue{Store: base}
+	ctx := sessiontest.Ctx(t)
+	acct := testAccount(t, "pay", "secret")
+	acct.LongMO = LongMOPayload
+	if err := seedAccounts(ctx, st, []Account{acct}); err != nil {
+		t.Fatal(err)
+	}
+	work := newPool(4)
+	deliv := newDeliverer(RouterConfig{}.withDefaults(), st, "test", work, zerolog.Nop())
+	r := newFromUpstream([]MORoute{{Prefix: "12345", Account: "pay"}}, st, nil, deliv, newHub(), newCounters(), work, zerolog.Nop())
+	r.accounts = newAccountOptions(st, zerolog.Nop())
+	r.initReassembly(pdu.ReassemblerConfig{Timeout: 200 * time.Millisecond})
+	queued := func() []*store.Delivery {
+		t.Helper()
+		ds, err := base.ClaimDeliveries(ctx, "pay", "test", 100, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := base.Ack(ctx, leases(ds)...); err != nil {
+			t.Fatal(err)
+		}
+		return ds
+	}
+	long := strings.Repeat("x", 400)
+	parts, err := pdu.SplitText(&pdu.DeliverSM{SourceAddr: "447700900555", DestinationAddr: "12345"}, pdu.SplitUDH8, long, 9)
+	if err != nil || len(parts) != 3 {
+		t.Fatalf("split: %d parts, %v", len(parts), err)
+	}
+	for _, p := range parts[:2] {
+		if s := r.mo("sim", "pay", cloneDeliver(p)); s != pdu.ESME_ROK {
+			t.Fatalf("held part answered %v", s)
+		}
+	}
+	if ds := queued(); len(ds) != 0 {
+		t.Fatalf("%d deliveries queued while the parts are held", len(ds))
+	}
+	st.fail.Store(1)
+	if s := r.mo("sim", "pay", cloneDeliver(parts[2])); s != pdu.ESME_RX_T_APPN {
+		t.Fatalf("last part answered %v while the store fails, want ESME_RX_T_APPN", s)
+	}
+	if s := r.mo("sim", "pay", cloneDeliver(parts[2])); s != pdu.ESME_ROK {
+		t.Fatalf("last part sent again answered %v", s)
+	}
+	ds := queued()
+	if len(ds) != 1 {
+		t.Fatalf("%d deliveries queued, want the whole message once", len(ds))
+	}
+	if p, _ := pdu.Options(ds[0].TLVs).MessagePayload(); string(p) != long || len(ds[0].ShortMessage) != 0 {
+		t.Errorf("queued %q in message_payload, short_message %q", p, ds[0].ShortMessage)
+	}
+
+	// Two parts of three, then nothing: after the time-out they are queued on their own.
+	parts, err = pdu.SplitText(&pdu.DeliverSM{SourceAddr: "447700900555", DestinationAddr: "12345"}, pdu.SplitUDH8, long, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*pdu.DeliverSM{parts[2], parts[0]} {
+		if s := r.mo("sim", "pay", cloneDeliver(p)); s != pdu.ESME_ROK {
+			t.Fatalf("held part answered %v", s)
+		}
+	}
+	var got []*store.Delivery
+	sessiontest.Eventually(t, "the held parts queued after the time-out", func() bool {
+		got = append(got, queued()...)
+		return len(got) >= 2
+	})
+	if len(got) != 2 || string(got[0].ShortMessage) != strings.Repeat("x", 153) || string(got[1].ShortMessage) != strings.Repeat("x", 400-306) {
+		t.Errorf("queued after the time-out: %d deliveries", len(got))
+	}
+}
+
+func leases(ds []*store.Delivery) []store.Lease {
+	out := make([]store.Lease, len(ds))
+	for i, d := range ds {
+		out[i] = d.Lease
+	}
+	return out
 }
