@@ -51,8 +51,8 @@ const (
 	// ReceiptPerPart forwards each part's receipt as it comes, each carrying the message id: the
 	// only id the ESME was given (the parts' ids are the upstream's, which the ESME never saw), so
 	// the ESME correlates them as it correlates one-part receipts, and counts them to know that every
-	// part was reported. Kannel does the same for the parts it splits (each part's DLR carries the
-	// one id of the message).
+	// part was reported. (Jasmin, for the messages it splits, asks for a receipt on the last part only
+	// and reports it under the message's one id: our "message" mode, without waiting on the others.)
 	ReceiptPerPart ReceiptMode = "part"
 )
 
