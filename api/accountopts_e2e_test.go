@@ -98,6 +98,11 @@ func TestAccountOptionsEndToEnd(t *testing.T) {
 
 	// acme's receipt, sent twice by the upstream.
 	key := e.createKey("acme", "SCOPE_SEND", "SCOPE_READ")
+	var sub submitAnswer // the API's Submit gives the account's form too
+	e.mustREST(200, "POST", "/v1/messages", key, map[string]any{"source": "ACME", "destination": "4915112345678", "text": "via REST"}, &sub)
+	if !forms["acme"](sub.MessageID) {
+		t.Errorf("REST Submit for acme gave id %q, want a UUID", sub.MessageID)
+	}
 	rHook, moHook := newHookServer(t, 0), newHookServer(t, 0)
 	e.mustREST(200, "POST", "/v1/webhooks", key, map[string]any{"url": rHook.URL, "events": []string{"WEBHOOK_EVENT_RECEIPT"}}, nil)
 	e.mustREST(200, "POST", "/v1/webhooks", key, map[string]any{"url": moHook.URL, "events": []string{"WEBHOOK_EVENT_MO"}}, nil)
