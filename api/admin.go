@@ -369,7 +369,41 @@ func accountToProto(a *store.Account) *smppgwv1.Account {
 		AllowedNetworks:      slices.Clone(a.AllowIPs),
 		CreateTime:           ts(a.CreatedAt),
 		UpdateTime:           ts(a.UpdatedAt),
+		MessageIdFormat:      idFormats[a.MessageIDs],
+		ReceiptMode:          receiptModes[a.Receipts],
+		LongMoDelivery:       longMOModes[a.LongMO],
 	}
+}
+
+// The account options as the store keeps them (gateway.Account's names; "" the default) and as the
+// API names them. A stored value the API does not know reads as unspecified, the default.
+var (
+	idFormats = map[string]smppgwv1.MessageIdFormat{
+		"": smppgwv1.MessageIdFormat_MESSAGE_ID_FORMAT_DECIMAL, string(gateway.IDDecimal): smppgwv1.MessageIdFormat_MESSAGE_ID_FORMAT_DECIMAL,
+		string(gateway.IDHex): smppgwv1.MessageIdFormat_MESSAGE_ID_FORMAT_HEX, string(gateway.IDUUID): smppgwv1.MessageIdFormat_MESSAGE_ID_FORMAT_UUID,
+	}
+	receiptModes = map[string]smppgwv1.ReceiptMode{
+		"": smppgwv1.ReceiptMode_RECEIPT_MODE_MESSAGE, string(gateway.ReceiptPerMessage): smppgwv1.ReceiptMode_RECEIPT_MODE_MESSAGE,
+		string(gateway.ReceiptPerPart): smppgwv1.ReceiptMode_RECEIPT_MODE_PART,
+	}
+	longMOModes = map[string]smppgwv1.LongMoDelivery{
+		"": smppgwv1.LongMoDelivery_LONG_MO_DELIVERY_PARTS, string(gateway.LongMOParts): smppgwv1.LongMoDelivery_LONG_MO_DELIVERY_PARTS,
+		string(gateway.LongMOPayload): smppgwv1.LongMoDelivery_LONG_MO_DELIVERY_PAYLOAD,
+	}
+)
+
+// optionName is the stored name of an API enum value v of opts; "" (the default) for unspecified.
+func optionName[E comparable](opts map[string]E, v E, field string) (string, error) {
+	var zero E
+	if v == zero {
+		return "", nil
+	}
+	for name, e := range opts {
+		if e == v && name != "" {
+			return name, nil
+		}
+	}
+	return "", invalid(field, "unknown value %v", v)
 }
 
 // applyAccount copies the fields of in named by paths onto a.
@@ -407,6 +441,24 @@ func applyAccount(a *store.Account, in *smppgwv1.Account, paths []string) error 
 				return err
 			}
 			a.Description = in.GetDescription()
+		case "message_id_format":
+			v, err := optionName(idFormats, in.GetMessageIdFormat(), "account.message_id_format")
+			if err != nil {
+				return err
+			}
+			a.MessageIDs = v
+		case "receipt_mode":
+			v, err := optionName(receiptModes, in.GetReceiptMode(), "account.receipt_mode")
+			if err != nil {
+				return err
+			}
+			a.Receipts = v
+		case "long_mo_delivery":
+			v, err := optionName(longMOModes, in.GetLongMoDelivery(), "account.long_mo_delivery")
+			if err != nil {
+				return err
+			}
+			a.LongMO = v
 		case "create_time", "update_time":
 		default:
 			return invalid("update_mask", "unknown field %q", p)
@@ -439,6 +491,9 @@ func presentAccount(in *smppgwv1.Account) []string {
 	add(in.GetMaxMessagesPerSecond() != 0, "max_messages_per_second")
 	add(len(in.GetAllowedNetworks()) > 0, "allowed_networks")
 	add(in.GetDescription() != "", "description")
+	add(in.GetMessageIdFormat() != 0, "message_id_format")
+	add(in.GetReceiptMode() != 0, "receipt_mode")
+	add(in.GetLongMoDelivery() != 0, "long_mo_delivery")
 	return p
 }
 
@@ -935,7 +990,8 @@ func (a *adminService) GetStats(ctx context.Context, req *smppgwv1.GetStatsReque
 		MessagesByStatus: map[string]uint64{},
 		Throughput: &smppgwv1.Throughput{Interval: durationpb.New(time.Minute), AcceptedPerSecond: st.AcceptRate,
 			SubmittedPerSecond: st.SubmitRate, ReceiptsPerSecond: st.ReceiptRate, MoPerSecond: st.MORate},
-		Time: timestamppb.Now(),
+		Time:              timestamppb.Now(),
+		ReceiptsDuplicate: st.ReceiptsDuplicate,
 	}
 	for s, n := range st.MessagesByStatus {
 		if n > 0 {

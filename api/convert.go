@@ -163,10 +163,12 @@ func receiptToProto(r *store.Receipt, clientRef string) *smppgwv1.Receipt {
 	}
 }
 
-func moToProto(id string, d *store.Delivery) *smppgwv1.MoMessage {
+// moToProto is an MO as the API gives it; upstream is the one it came from (gateway.Event.Upstream).
+func moToProto(id, upstream string, d *store.Delivery) *smppgwv1.MoMessage {
 	out := &smppgwv1.MoMessage{
 		MoId:        id,
 		Account:     d.Account,
+		Upstream:    upstream,
 		Source:      d.Source.Addr,
 		Destination: d.Destination.Addr,
 		DataCoding:  codingToProto(d.DataCoding),

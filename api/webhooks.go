@@ -185,7 +185,7 @@ func (d *dispatcher) fanOut(ctx context.Context, ev gateway.Event) {
 				continue
 			}
 			del.Event = smppgwv1.WebhookEvent_WEBHOOK_EVENT_MO
-			del.Payload = &smppgwv1.WebhookDelivery_Mo{Mo: moToProto(del.EventId, ev.MO)}
+			del.Payload = &smppgwv1.WebhookDelivery_Mo{Mo: moToProto(del.EventId, ev.Upstream, ev.MO)}
 		}
 		d.enqueue(&hookJob{hook: w, delivery: del, deadline: time.Now().Add(d.cfg.MaxRetryDuration)})
 	}

@@ -31,6 +31,16 @@ type Account struct {
 	// (beyond it they are answered ESME_RTHROTTLED, the API's ErrThrottled), with a burst of one
 	// second's worth; per instance, not across instances sharing a Redis. 0 means no cap.
 	Throughput float64 `yaml:"throughput"`
+	// MessageIDs is the form of the message ids the account sees, "decimal" (the default), "hex" or
+	// "uuid" (IDFormat): in submit_sm_resp, receipts, query_sm, cancel_sm, replace_sm and the API.
+	MessageIDs IDFormat `yaml:"message_ids"`
+	// Receipts is how the account's binds are sent the receipts of a message the gateway sent in
+	// several parts (ReceiptMode): "message" (the default), one once every part is final, or "part",
+	// one per part's receipt.
+	Receipts ReceiptMode `yaml:"receipts"`
+	// LongMO is how a long MO reaches the account's binds (LongMOMode): "parts" (the default), as the
+	// parts came, or "payload", reassembled into one deliver_sm carrying message_payload.
+	LongMO LongMOMode `yaml:"long_mo"`
 }
 
 // Validate reports the first field of a that no authenticator can use: a system_id of 1 to 15
@@ -47,6 +57,15 @@ func (a Account) Validate() error {
 		if _, err := parsePrefix(s); err != nil {
 			return fmt.Errorf("gateway: account %s: allowed_ips: %w", a.SystemID, err)
 		}
+	}
+	if _, err := ParseIDFormat(string(a.MessageIDs)); err != nil {
+		return fmt.Errorf("gateway: account %s: %w", a.SystemID, err)
+	}
+	if _, err := ParseReceiptMode(string(a.Receipts)); err != nil {
+		return fmt.Errorf("gateway: account %s: %w", a.SystemID, err)
+	}
+	if _, err := ParseLongMOMode(string(a.LongMO)); err != nil {
+		return fmt.Errorf("gateway: account %s: %w", a.SystemID, err)
 	}
 	return nil
 }

@@ -63,6 +63,8 @@ func (h *hub) publish(e Event) {
 // counters are the gateway's statistics since start.
 type counters struct {
 	accepted, rejected, submitted, receiptsIn, moIn atomic.Uint64
+	// receiptsDup counts receipts an upstream sent again (receipts.duplicate), not handed on.
+	receiptsDup atomic.Uint64
 	// Per-second rates over the last minute, of the counters of the same names.
 	acceptRate, submitRate, receiptRate, moRate rateWindow
 

@@ -73,6 +73,7 @@ type Event struct {
 	MessageID string         // the gateway message id a receipt is about
 	Receipt   *store.Receipt // with Kind EventReceipt
 	MO        *store.Delivery
+	Upstream  string           // with Kind EventMO: the upstream the MO came from
 	Status    pdu.MessageState // the message's aggregate status after the receipt
 	At        time.Time
 }
@@ -86,16 +87,19 @@ type Stats struct {
 	Rejected         uint64                     // submissions refused since start
 	Submitted        uint64                     // parts upstreams accepted (submit_sm_resp OK) since start
 	ReceiptsIn       uint64                     // receipts from upstreams, recorded
-	MOIn             uint64                     // MO from upstreams, queued for their accounts
-	AcceptRate       float64                    // messages accepted per second over the last minute
-	SubmitRate       float64                    // parts accepted by upstreams per second over the last minute
-	ReceiptRate      float64                    // receipts per second over the last minute
-	MORate           float64                    // MO per second over the last minute
-	Sessions         int                        // bound ESME sessions
-	WindowUsed       int                        // requests in flight over all sessions and upstream binds
-	WindowSize       int
-	UpstreamQueues   []QueueInfo // the submit queue of every upstream, by name
-	DeliveryQueues   []QueueInfo // the deliver_sm queue (receipts and MO) of every account, by system_id
+	// ReceiptsDuplicate counts receipts an upstream sent again (same part, state and error as one
+	// before): recorded, counted in ReceiptsIn, and handed to no ESME, stream or webhook.
+	ReceiptsDuplicate uint64
+	MOIn              uint64  // MO from upstreams, queued for their accounts
+	AcceptRate        float64 // messages accepted per second over the last minute
+	SubmitRate        float64 // parts accepted by upstreams per second over the last minute
+	ReceiptRate       float64 // receipts per second over the last minute
+	MORate            float64 // MO per second over the last minute
+	Sessions          int     // bound ESME sessions
+	WindowUsed        int     // requests in flight over all sessions and upstream binds
+	WindowSize        int
+	UpstreamQueues    []QueueInfo // the submit queue of every upstream, by name
+	DeliveryQueues    []QueueInfo // the deliver_sm queue (receipts and MO) of every account, by system_id
 }
 
 // QueueInfo is one queue's backlog, read from the store.

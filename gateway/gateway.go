@@ -68,8 +68,10 @@ func New(cfg Config, st store.Store, log zerolog.Logger) (*Gateway, error) {
 	g.routes = newRouteTable(rc.Routes, st, g.ups, log)
 	g.submit = newSubmitter(st, g.routes, splitModes[rc.LongMessages], g.stats, g.work, log)
 	g.submit.edits = newEditor(st, g.ups, g.work, log)
+	accounts := newAccountOptions(st, log) // message_ids, receipts, long_mo
+	g.submit.ids.accounts = accounts
 	g.deliv = newDeliverer(rc, st, cfg.Instance, g.work, log)
-	g.receipts = newReceipts(st, g.events, g.stats, g.deliv, log)
+	g.receipts = newReceipts(st, g.events, g.stats, g.deliv, accounts, log)
 	g.settle = newPartSettler(st, g.stats, g.receipts, log)
 	g.settle.routes = g.routes
 	if g.settle.rerouteOn, err = rerouteStatuses(rc.RerouteOn); err != nil {
@@ -77,6 +79,7 @@ func New(cfg Config, st store.Store, log zerolog.Logger) (*Gateway, error) {
 	}
 	g.fail = newFailover(st, g.ups, g.routes, rc.FailoverAfter, cfg.Instance, log)
 	g.inbound = newFromUpstream(rc.MORoutes, st, g.receipts, g.deliv, g.events, g.stats, g.work, log)
+	g.inbound.accounts = accounts
 	if g.auth, err = newStoreAuthenticator(st, log); err != nil {
 		return nil, err
 	}
@@ -297,7 +300,7 @@ func (g *Gateway) Stats(ctx context.Context) (Stats, error) {
 	st := Stats{
 		MessagesByStatus: g.stats.statuses(), Pending: g.stats.pending(),
 		Accepted: g.stats.accepted.Load(), Rejected: g.stats.rejected.Load(), Submitted: g.stats.submitted.Load(),
-		ReceiptsIn: g.stats.receiptsIn.Load(), MOIn: g.stats.moIn.Load(),
+		ReceiptsIn: g.stats.receiptsIn.Load(), ReceiptsDuplicate: g.stats.receiptsDup.Load(), MOIn: g.stats.moIn.Load(),
 		AcceptRate: g.stats.acceptRate.rate(now), SubmitRate: g.stats.submitRate.rate(now),
 		ReceiptRate: g.stats.receiptRate.rate(now), MORate: g.stats.moRate.rate(now),
 	}

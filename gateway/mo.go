@@ -40,13 +40,17 @@ type fromUpstream struct {
 	events   *hub
 	stats    *counters
 	work     *pool
+	accounts *accountOptions // long_mo of each account; nil: every account gets the parts
 
-	// Long MO for the API (see moparts.go): the parts still go to the account one by one as they
-	// come; the API's event waits for the whole message.
-	reasm   *pdu.Reassembler
-	expMu   sync.Mutex
-	expNext *time.Timer // armed while incomplete messages are held
-	expTick time.Duration
+	// Long MO (see moparts.go): for an account that gets the parts, they go to it one by one as they
+	// come and only the API's event waits for the whole message; for one that gets long MO whole,
+	// the parts are held here until the whole is queued for it.
+	reasm    *pdu.Reassembler
+	expMu    sync.Mutex
+	expNext  *time.Timer // armed while incomplete messages are held
+	expTick  time.Duration
+	unqMu    sync.Mutex
+	unqueued map[wholeKey]*store.Delivery // whole MO whose queueing failed, until its last part comes again
 }
 
 var _ DeliverHandler = (*fromUpstream)(nil)
@@ -96,7 +100,8 @@ func (r *fromUpstream) HandleDeliver(upstream string, req session.Request, respo
 	r.work.do(func() { respond(r.mo(upstream, account, d)) })
 }
 
-// mo queues an MO for account.
+// mo queues an MO for account: as it came, or, when it is a part of a long MO and the account gets
+// long MO whole (LongMOPayload), held until its message is whole (moparts.go).
 func (r *fromUpstream) mo(upstream, account string, d *pdu.DeliverSM) pdu.CommandStatus {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
@@ -106,6 +111,11 @@ func (r *fromUpstream) mo(upstream, account string, d *pdu.DeliverSM) pdu.Comman
 		Destination: store.Address{TON: d.DestAddrTON, NPI: d.DestAddrNPI, Addr: d.DestinationAddr},
 		ESMClass:    d.EsmClass, ProtocolID: d.ProtocolID, DataCoding: d.DataCoding,
 		ShortMessage: d.ShortMessage, TLVs: d.Options, CreatedAt: time.Now(),
+	}
+	if r.accounts != nil && r.accounts.get(ctx, account).LongMO == LongMOPayload {
+		if st, done := r.moWhole(ctx, upstream, account, d, del); done {
+			return st
+		}
 	}
 	if err := r.st.EnqueueDelivery(ctx, del); err != nil {
 		r.log.Error().Err(err).Str("upstream", upstream).Str("account", account).Msg("MO not queued; the upstream is asked to retry")

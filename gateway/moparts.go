@@ -2,11 +2,135 @@ package gateway
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/store"
 )
+
+// LongMOMode is how a long MO (UDH 8- or 16-bit, or SAR TLVs) reaches an account's binds.
+type LongMOMode string
+
+// Long MO modes.
+const (
+	// LongMOParts is the default: each part as it came, one deliver_sm each, queued durably and
+	// answered to the upstream on its own; the ESME reassembles.
+	LongMOParts LongMOMode = "parts"
+	// LongMOPayload reassembles the parts first and sends the whole as one deliver_sm carrying it in
+	// message_payload (short_message empty, sar_* TLVs and the concatenation UDH gone; other UDH IEs
+	// kept, with UDHI set). The parts are held in memory until the last comes (each answered to the
+	// upstream at once, the last once the whole is queued), so a restart loses a partly received
+	// message; one that stays incomplete past moReassembly.Timeout (or is pushed out by its bounds)
+	// is queued as the parts it had, without their link, rather than lost.
+	LongMOPayload LongMOMode = "payload"
+)
+
+// ParseLongMOMode reads a configured long-MO mode; "" is LongMOParts.
+func ParseLongMOMode(s string) (LongMOMode, error) {
+	switch m := LongMOMode(s); m {
+	case "", LongMOParts:
+		return LongMOParts, nil
+	case LongMOPayload:
+		return m, nil
+	}
+	return "", fmt.Errorf("long_mo %q is neither parts nor payload", s)
+}
+
+// heldKey is the reassembly key of the parts held for accounts that get long MO whole, kept apart
+// from the parts already queued (keyed by the upstream's name alone) so that givenUp knows which
+// parts still need queueing. Upstream names hold no NUL.
+func heldKey(upstream string) string { return upstream + "\x00held" }
+
+// upstreamOfKey returns the upstream a reassembly key names and whether its parts were held.
+func upstreamOfKey(key string) (string, bool) {
+	up, held := strings.CutSuffix(key, "\x00held")
+	return up, held
+}
+
+// wholeKey names a long MO whose whole could not be queued (fromUpstream.unqueued).
+type wholeKey struct {
+	upstream, source, dest string
+	mode                   pdu.SplitMode
+	ref                    uint16
+	total                  uint8
+}
+
+// maxUnqueued bounds fromUpstream.unqueued; past it the oldest is not kept (logged as lost).
+const maxUnqueued = 1024
+
+// moWhole takes an MO part for an account that gets long MO whole. It reports false when d is not
+// a part of a long message (or its link cannot be read): d then goes to the account as it is.
+// Otherwise the part is held and answered ESME_ROK, and the part that completes its message is
+// answered once the whole is queued: ESME_RX_T_APPN when the store fails, and the whole is kept
+// to be queued when that part comes again (the Reassembler would take it for a late duplicate).
+func (r *fromUpstream) moWhole(ctx context.Context, upstream, account string, d *pdu.DeliverSM, del *store.Delivery) (pdu.CommandStatus, bool) {
+	part, err := pdu.ReadPart(d)
+	if err != nil || part.Mode == 0 || part.Total <= 1 {
+		return 0, false
+	}
+	key := wholeKey{upstream: upstream, source: part.Source, dest: part.Destination, mode: part.Mode, ref: part.Ref, total: part.Total}
+	msg, err := r.reasm.Add(heldKey(upstream), part)
+	if err != nil {
+		r.log.Warn().Err(err).Str("upstream", upstream).Str("account", account).Uint16("ref", part.Ref).
+			Msg("MO part not reassembled; queued alone")
+		return 0, false
+	}
+	r.armExpiry()
+	var whole *store.Delivery
+	switch {
+	case msg != nil:
+		whole = wholeMO(del, msg)
+	default:
+		r.unqMu.Lock()
+		whole = r.unqueued[key]
+		r.unqMu.Unlock()
+		if whole == nil {
+			r.stats.mo()
+			return pdu.ESME_ROK, true // held, or a copy of a part held or delivered already
+		}
+	}
+	if err := r.st.EnqueueDelivery(ctx, payloadDelivery(whole)); err != nil {
+		r.log.Error().Err(err).Str("upstream", upstream).Str("account", account).Uint16("ref", part.Ref).
+			Msg("long MO not queued; the upstream is asked to send its last part again")
+		r.unqMu.Lock()
+		if r.unqueued == nil {
+			r.unqueued = make(map[wholeKey]*store.Delivery)
+		}
+		if len(r.unqueued) >= maxUnqueued {
+			for k := range r.unqueued {
+				r.log.Error().Str("upstream", k.upstream).Uint16("ref", k.ref).Msg("long MO not queued and no longer kept: lost")
+				delete(r.unqueued, k)
+				break
+			}
+		}
+		r.unqueued[key] = whole
+		r.unqMu.Unlock()
+		return pdu.ESME_RX_T_APPN, true
+	}
+	r.unqMu.Lock()
+	delete(r.unqueued, key)
+	r.unqMu.Unlock()
+	r.stats.mo()
+	r.deliv.startIfBound(account)
+	r.events.publish(Event{Kind: EventMO, Account: account, Upstream: upstream, MO: whole, At: whole.CreatedAt})
+	r.log.Debug().Str("upstream", upstream).Str("account", account).Uint16("ref", part.Ref).Int("parts", int(part.Total)).
+		Msg("long MO reassembled and queued whole")
+	return pdu.ESME_ROK, true
+}
+
+// payloadDelivery is the deliver_sm of a reassembled MO for an account that gets long MO whole: its
+// user data (with its UDH, if wholeMO kept one) in message_payload and short_message empty, as SMPP
+// 3.4 section 5.3.2.32 has it: the two may not both carry the message.
+func payloadDelivery(w *store.Delivery) *store.Delivery {
+	out := *w
+	opts := pdu.Options(bytes.Clone(w.TLVs))
+	opts.SetMessagePayload(w.ShortMessage)
+	out.TLVs, out.ShortMessage = opts, nil
+	return &out
+}
 
 // moReassembly bounds the reassembly of long MO for the API's events and webhooks: at most
 // MaxPending incomplete messages and MaxOctets of their parts are held in memory (the oldest
@@ -48,14 +172,14 @@ func (r *fromUpstream) publishMO(upstream, account string, d *pdu.DeliverSM, del
 	part, err := pdu.ReadPart(d)
 	if err != nil || part.Mode == 0 || part.Total <= 1 {
 		// Not a part of a long message, or one whose link cannot be read: it is whole as it is.
-		r.events.publish(Event{Kind: EventMO, Account: account, MO: del, At: del.CreatedAt})
+		r.events.publish(Event{Kind: EventMO, Account: account, Upstream: upstream, MO: del, At: del.CreatedAt})
 		return
 	}
 	msg, err := r.reasm.Add(upstream, part)
 	if err != nil {
 		r.log.Warn().Err(err).Str("upstream", upstream).Str("account", account).Uint16("ref", part.Ref).
 			Msg("MO part not reassembled; published alone")
-		r.events.publish(Event{Kind: EventMO, Account: account, MO: del, At: del.CreatedAt})
+		r.events.publish(Event{Kind: EventMO, Account: account, Upstream: upstream, MO: del, At: del.CreatedAt})
 		return
 	}
 	r.armExpiry()
@@ -63,7 +187,7 @@ func (r *fromUpstream) publishMO(upstream, account string, d *pdu.DeliverSM, del
 		return
 	}
 	whole := wholeMO(del, msg)
-	r.events.publish(Event{Kind: EventMO, Account: account, MO: whole, At: whole.CreatedAt})
+	r.events.publish(Event{Kind: EventMO, Account: account, Upstream: upstream, MO: whole, At: whole.CreatedAt})
 	r.log.Debug().Str("upstream", upstream).Str("account", account).Uint16("ref", msg.Ref).Int("parts", int(msg.Total)).
 		Msg("long MO reassembled")
 }
@@ -94,12 +218,14 @@ func wholeMO(last *store.Delivery, msg *pdu.Message) *store.Delivery {
 	return w
 }
 
-// givenUp publishes the parts of a message the Reassembler gave up on, one event each.
+// givenUp publishes the parts of a message the Reassembler gave up on, one event each; parts held
+// for an account that gets long MO whole are queued for it first, each on its own.
 func (r *fromUpstream) givenUp(e pdu.Evicted) {
 	account, ok := r.MOAccount(e.Destination)
 	if !ok {
 		return // the MO routes no longer send it anywhere
 	}
+	upstream, wasHeld := upstreamOfKey(e.Key)
 	held := 0
 	now := time.Now()
 	for _, data := range e.Parts {
@@ -107,13 +233,25 @@ func (r *fromUpstream) givenUp(e pdu.Evicted) {
 			continue
 		}
 		held++
-		r.events.publish(Event{Kind: EventMO, Account: account, At: now, MO: &store.Delivery{
+		del := &store.Delivery{
 			Account: account, Kind: store.DeliveryMO,
 			Source: store.Address{Addr: e.Source}, Destination: store.Address{Addr: e.Destination},
 			DataCoding: e.DataCoding, ShortMessage: data, CreatedAt: now,
-		}})
+		}
+		if wasHeld {
+			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+			if err := r.st.EnqueueDelivery(ctx, del); err != nil {
+				r.log.Error().Err(err).Str("upstream", upstream).Str("account", account).Uint16("ref", e.Ref).
+					Msg("part of an incomplete long MO not queued: lost")
+			}
+			cancel()
+		}
+		r.events.publish(Event{Kind: EventMO, Account: account, Upstream: upstream, At: now, MO: del})
 	}
-	r.log.Warn().Str("upstream", e.Key).Str("account", account).Stringer("reason", e.Reason).Uint16("ref", e.Ref).
+	if wasHeld && held > 0 {
+		r.deliv.startIfBound(account)
+	}
+	r.log.Warn().Str("upstream", upstream).Str("account", account).Stringer("reason", e.Reason).Uint16("ref", e.Ref).
 		Int("parts", held).Int("total", int(e.Total)).Msg("long MO incomplete; its parts published alone")
 }
 

@@ -108,7 +108,7 @@ func TestLongMOReassembled(t *testing.T) {
 				if got := moText(t, e); got != tc.text {
 					t.Errorf("MO event text %q, want %q", got, tc.text)
 				}
-				if e.MO.Source.Addr != "447700900555" || e.MO.Destination.Addr != "12345" || e.Account != "acme" {
+				if e.MO.Source.Addr != "447700900555" || e.MO.Destination.Addr != "12345" || e.Account != "acme" || e.Upstream != "sim" {
 					t.Errorf("MO event %+v", e)
 				}
 			case <-time.After(sessiontest.Wait):

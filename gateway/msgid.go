@@ -1,8 +1,11 @@
 package gateway
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
+	"fmt"
 	"strconv"
 	"sync/atomic"
 )
@@ -24,10 +27,45 @@ const (
 	idSpace = 7 * idBase            // ids are idBase+k for k in [0, idSpace), up to "7999999999999999"
 )
 
-// messageIDs issues gateway message ids (see idBase).
+// IDFormat is the form of the message ids an account sees: in submit_sm_resp and data_sm_resp, in
+// its receipts (the text's id: field and receipted_message_id), in query_sm, cancel_sm and
+// replace_sm, and in the API. The id is generated in the account's form when its message is
+// accepted and stored under it, so every later step reads it as it is: no mapping to keep, and a
+// message is found by the id its account holds. The three forms never meet as strings (16
+// characters, 13 or 14, 36), so one store keys all of them.
+type IDFormat string
+
+// Message id forms. Each fits SMPP's message_id (a C-Octet String of at most 65 octets) and the
+// receipt's id: field with room to spare.
+const (
+	// IDDecimal is the default: 16 decimal digits, the first 1 to 7 (see idBase), which every
+	// reader of ids as numbers gets right.
+	IDDecimal IDFormat = "decimal"
+	// IDHex is the same number in lower-case hexadecimal, 13 or 14 digits, below 2^53: what
+	// Kannel's msg-id-type 0x01/0x03 and peers that read ids with strtoll(…, 16) expect.
+	IDHex IDFormat = "hex"
+	// IDUUID is a random (version 4) UUID, 36 characters in the 8-4-4-4-12 form, as Jasmin's
+	// users get.
+	IDUUID IDFormat = "uuid"
+)
+
+// ParseIDFormat reads a configured id form; "" is IDDecimal.
+func ParseIDFormat(s string) (IDFormat, error) {
+	switch f := IDFormat(s); f {
+	case "", IDDecimal:
+		return IDDecimal, nil
+	case IDHex, IDUUID:
+		return f, nil
+	}
+	return "", fmt.Errorf("message_ids %q is none of decimal, hex, uuid", s)
+}
+
+// messageIDs issues gateway message ids (see idBase), each in its account's form (IDFormat).
 type messageIDs struct {
 	idStart atomic.Uint64 // where this run's message ids start, in [0, idSpace)
 	nextID  atomic.Uint64
+	// accounts gives each account's id form; nil issues decimal ids for all.
+	accounts *accountOptions
 }
 
 // newMessageIDs starts a run's ids at a random point of the id space.
@@ -41,11 +79,48 @@ func newMessageIDs() *messageIDs {
 // modulo idSpace. One run repeats none before 7·10^15 ids (two centuries at a million a second). Two
 // runs or two instances meet only when their ranges overlap, a chance of about (ids issued)/idSpace;
 // then the store refuses the repeat and accept moves this run to a new random start (reseedIDs).
-func (r *messageIDs) newMessageID() string {
+func (r *messageIDs) newMessageID() string { return r.newID(IDDecimal) }
+
+// newMessageIDFor returns a new message id in account's form.
+func (r *messageIDs) newMessageIDFor(ctx context.Context, account string) string {
+	if r.accounts == nil {
+		return r.newID(IDDecimal)
+	}
+	return r.newID(r.accounts.get(ctx, account).IDs)
+}
+
+// newID returns a new id in form f. Decimal and hex ids are the run's counter (so neither repeats
+// within a run); UUIDs are 122 random bits, and a repeat is refused by the store like any other.
+func (r *messageIDs) newID(f IDFormat) string {
+	if f == IDUUID {
+		return newUUID()
+	}
 	n := r.nextID.Add(1) % idSpace
 	k := (r.idStart.Load() + n) % idSpace
 	var b [16]byte
+	if f == IDHex {
+		return string(strconv.AppendUint(b[:0], idBase+k, 16))
+	}
 	return string(strconv.AppendUint(b[:0], idBase+k, 10))
+}
+
+// newUUID returns a random version 4 UUID (RFC 9562), lower case.
+func newUUID() string {
+	var u [16]byte
+	_, _ = rand.Read(u[:]) // crypto/rand does not fail on supported platforms
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	var b [36]byte
+	hex.Encode(b[0:8], u[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], u[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], u[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], u[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:36], u[10:16])
+	return string(b[:])
 }
 
 // reseedIDs moves the id sequence to a new random start, after the store found an id taken.

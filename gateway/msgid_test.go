@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/smppgw/smppgw/gateway/session/sessiontest"
@@ -97,3 +98,76 @@ const idSeedMax = idSpace
 
 // seedMessageIDs starts r's ids as a run whose random start was seed.
 func seedMessageIDs(r *messageIDs, seed uint64) { r.idStart.Store(seed % idSpace) }
+
+// TestMessageIDForms: hex ids are the decimal form's numbers in hex, 13 or 14 digits, no leading 0,
+// below 2^63 read as hex; UUIDs are version 4, variant RFC, 36 characters; the forms never meet as
+// strings (lengths 16, 13-14, 36), so one store keys all three. Every id fits SMPP's message_id
+// (at most 64 octets before its NUL).
+func TestMessageIDForms(t *testing.T) {
+	for _, seed := range idSeeds {
+		r := &messageIDs{}
+		seedMessageIDs(r, seed)
+		seen := map[string]bool{}
+		for range 200 {
+			h := r.newID(IDHex)
+			n, err := strconv.ParseUint(h, 16, 63)
+			if err != nil || len(h) < 13 || len(h) > 14 || h[0] == '0' || n < idBase || n >= idBase+idSpace || seen[h] {
+				t.Fatalf("seed %#x: hex id %q (%d, %v)", seed, h, n, err)
+			}
+			seen[h] = true
+			d := r.newID(IDDecimal)
+			if len(d) != 16 || seen[d] {
+				t.Fatalf("decimal id %q", d)
+			}
+			seen[d] = true
+		}
+	}
+	seen := map[string]bool{}
+	for range 1000 {
+		u := newUUID()
+		if len(u) != 36 || u[8] != '-' || u[13] != '-' || u[18] != '-' || u[23] != '-' || u[14] != '4' ||
+			!strings.ContainsRune("89ab", rune(u[19])) || strings.Trim(u, "0123456789abcdef-") != "" || seen[u] {
+			t.Fatalf("uuid %q", u)
+		}
+		seen[u] = true
+	}
+	for _, s := range []string{"", "decimal", "hex", "uuid"} {
+		if _, err := ParseIDFormat(s); err != nil {
+			t.Errorf("ParseIDFormat(%q): %v", s, err)
+		}
+	}
+	if _, err := ParseIDFormat("HEX"); err == nil {
+		t.Error("ParseIDFormat(HEX) accepted")
+	}
+}
+
+// TestAccountOptionsValidate: a configured account with an unknown message_ids, receipts or long_mo
+// is refused, naming the field.
+func TestAccountOptionsValidate(t *testing.T) {
+	for _, tc := range []struct {
+		mod   func(*Account)
+		field string
+	}{
+		{func(a *Account) { a.MessageIDs = "base64" }, "message_ids"},
+		{func(a *Account) { a.Receipts = "each" }, "receipts"},
+		{func(a *Account) { a.LongMO = "whole" }, "long_mo"},
+	} {
+		a := testAccount(t, "acme", "secret")
+		if err := a.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		tc.mod(&a)
+		if err := a.Validate(); err == nil || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("Validate: %v, want an error naming %s", err, tc.field)
+		}
+	}
+	a := testAccount(t, "acme", "secret")
+	a.MessageIDs, a.Receipts, a.LongMO = IDUUID, ReceiptPerPart, LongMOPayload
+	sa, err := accountToStore(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back := optsOf(accountFromStore(sa)); back != (accountOpts{IDs: IDUUID, Receipts: ReceiptPerPart, LongMO: LongMOPayload}) {
+		t.Errorf("options through the store record: %+v", back)
+	}
+}

@@ -20,16 +20,51 @@ import (
 // applies it and gives it back here). Once applied it is published to the API's subscribers and,
 // when the message asked for one, queued for the account as a receipt deliver_sm carrying our
 // message id; the account's delivery loop sends it.
+//
+// An upstream may deliver one receipt twice (its own retry after a lost deliver_sm_resp, a
+// failover between its nodes): the second is recorded like the first (the store keeps what came)
+// but handed on to nobody, and counted (Stats.ReceiptsDuplicate). See duplicate.
 type receipts struct {
-	st     store.Store
-	log    zerolog.Logger
-	events *hub
-	stats  *counters
-	deliv  *deliverer
+	st       store.Store
+	log      zerolog.Logger
+	events   *hub
+	stats    *counters
+	deliv    *deliverer
+	accounts *accountOptions
 }
 
-func newReceipts(st store.Store, events *hub, stats *counters, deliv *deliverer, log zerolog.Logger) *receipts {
-	return &receipts{st: st, events: events, stats: stats, deliv: deliv, log: log.With().Str("component", "receipts").Logger()}
+func newReceipts(st store.Store, events *hub, stats *counters, deliv *deliverer, accounts *accountOptions, log zerolog.Logger) *receipts {
+	return &receipts{st: st, events: events, stats: stats, deliv: deliv, accounts: accounts, log: log.With().Str("component", "receipts").Logger()}
+}
+
+// ReceiptMode is how an account's binds are sent the receipts of a message the gateway sent
+// upstream in several parts (an API message it split). A message an ESME sent as its own parts
+// (UDH or SAR, one submit_sm each) is one message per part already, each with its own id and
+// receipt, so the mode does not concern it.
+type ReceiptMode string
+
+// Receipt modes.
+const (
+	// ReceiptPerMessage is the default: one receipt when every part is final, with the message's
+	// aggregate state (DELIVERED only when every part was).
+	ReceiptPerMessage ReceiptMode = "message"
+	// ReceiptPerPart forwards each part's receipt as it comes, each carrying the message id: the
+	// only id the ESME was given (the parts' ids are the upstream's, which the ESME never saw), so
+	// the ESME correlates them as it correlates one-part receipts, and counts them to know that every
+	// part was reported. (Jasmin, for the messages it splits, asks for a receipt on the last part only
+	// and reports it under the message's one id: our "message" mode, without waiting on the others.)
+	ReceiptPerPart ReceiptMode = "part"
+)
+
+// ParseReceiptMode reads a configured receipt mode; "" is ReceiptPerMessage.
+func ParseReceiptMode(s string) (ReceiptMode, error) {
+	switch m := ReceiptMode(s); m {
+	case "", ReceiptPerMessage:
+		return ReceiptPerMessage, nil
+	case ReceiptPerPart:
+		return m, nil
+	}
+	return "", fmt.Errorf("receipts %q is neither message nor part", s)
 }
 
 // fromUpstream records a receipt deliver_sm of upstream and returns the status to answer it with.
@@ -102,12 +137,19 @@ func wantsReceipt(rd uint8, st pdu.MessageState) bool {
 
 // correlated hands a receipt applied to m to the API subscribers and, when the message asked
 // for one, queues a receipt deliver_sm for the account carrying our message id. A multi-part message
-// gets one receipt, when its aggregate status becomes final.
+// gets one receipt, when its aggregate status becomes final, or one per part's receipt, by the
+// account's ReceiptMode. A duplicate (see duplicate) goes nowhere.
 func (r *receipts) correlated(ctx context.Context, m *store.Message, rc store.Receipt) error {
+	if r.duplicate(ctx, m, rc) {
+		r.stats.receiptsDup.Add(1)
+		r.log.Info().Str("message_id", m.ID).Int("part", rc.Part).Str("upstream", rc.Upstream).Str("upstream_id", rc.UpstreamID).
+			Stringer("state", rc.State).Msg("duplicate receipt from the upstream not handed on")
+		return nil
+	}
 	rcCopy := rc
 	r.events.publish(Event{Kind: EventReceipt, Account: m.Account, MessageID: m.ID, Receipt: &rcCopy, Status: m.Status, At: time.Now()})
 	state := rc.State
-	if len(m.Parts) > 1 {
+	if len(m.Parts) > 1 && (r.accounts == nil || r.accounts.get(ctx, m.Account).Receipts != ReceiptPerPart) {
 		if !m.Status.Final() {
 			return nil
 		}
@@ -125,6 +167,31 @@ func (r *receipts) correlated(ctx context.Context, m *store.Message, rc store.Re
 	}
 	r.deliv.startIfBound(m.Account)
 	return nil
+}
+
+// duplicate reports whether rc, recorded already, repeats a receipt recorded before it: the same
+// part, upstream, upstream id, state and error code. Such a receipt says nothing the first did not,
+// whatever its text (an upstream resending may stamp a new done date). The store's list of the
+// message's receipts decides, so a duplicate is caught across restarts and across instances
+// sharing a Redis, and whichever of two concurrent copies was recorded first is the one handed on.
+// It costs a read of the message's receipts per receipt. Receipts the gateway makes itself (a part
+// refused for good) are not recorded, and are never duplicates. An unreadable list lets the receipt
+// through: a receipt given twice is better than one lost.
+func (r *receipts) duplicate(ctx context.Context, m *store.Message, rc store.Receipt) bool {
+	if rc.UpstreamID == "" || rc.Received.IsZero() {
+		return false
+	}
+	all, err := r.st.ListReceipts(ctx, m.ID)
+	if err != nil {
+		r.log.Warn().Err(err).Str("message_id", m.ID).Msg("receipts unreadable; receipt handed on without a duplicate check")
+		return false
+	}
+	for _, o := range all {
+		if o.Part == rc.Part && o.Upstream == rc.Upstream && o.UpstreamID == rc.UpstreamID && o.State == rc.State && o.Error == rc.Error {
+			return !o.Received.Equal(rc.Received) // the first of its kind is the one handed on
+		}
+	}
+	return false
 }
 
 // receiptDeliver builds the receipt deliver_sm for the account: from the original destination to the

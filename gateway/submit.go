@@ -142,13 +142,13 @@ func statusForAcceptError(err error) pdu.CommandStatus {
 
 // accept gives m (validated and routed) an id and writes it durably.
 func (sub *submitter) accept(ctx context.Context, m *store.Message) error {
-	m.ID = sub.ids.newMessageID()
+	m.ID = sub.ids.newMessageIDFor(ctx, m.Account)
 	err := sub.st.AcceptMessage(ctx, m)
 	for try := 0; errors.Is(err, store.ErrExists) && try < 3; try++ {
 		// Another run or instance issued this id (their sequences met): move ours elsewhere.
 		sub.log.Warn().Str("message_id", m.ID).Msg("message id already taken; moving this run's ids to a new random start")
 		sub.ids.reseedIDs()
-		m.ID = sub.ids.newMessageID()
+		m.ID = sub.ids.newMessageIDFor(ctx, m.Account)
 		err = sub.st.AcceptMessage(ctx, m)
 	}
 	if err != nil {

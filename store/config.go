@@ -39,6 +39,11 @@ type Account struct {
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
 	Description  string    `json:"description,omitempty"` // for people; records written before it read as ""
+	// The message path's per-account options (gateway.Account has their meaning); "" is each
+	// one's default, and records written before them read as "".
+	MessageIDs string `json:"message_ids,omitempty"` // "decimal", "hex", "uuid"
+	Receipts   string `json:"receipts,omitempty"`    // "message", "part"
+	LongMO     string `json:"long_mo,omitempty"`     // "parts", "payload"
 }
 
 // SetPassword stores a bcrypt hash of password. SMPP passwords are at most 8 octets, far

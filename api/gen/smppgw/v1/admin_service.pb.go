@@ -147,6 +147,170 @@ func (UpstreamState) EnumDescriptor() ([]byte, []int) {
 	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{1}
 }
 
+// The form of an account's message ids. Each fits SMPP's message_id (at most 65 octets).
+type MessageIdFormat int32
+
+const (
+	// Same as MESSAGE_ID_FORMAT_DECIMAL.
+	MessageIdFormat_MESSAGE_ID_FORMAT_UNSPECIFIED MessageIdFormat = 0
+	// 16 decimal digits, the first 1 to 7: read right as text, as decimal and as hex.
+	MessageIdFormat_MESSAGE_ID_FORMAT_DECIMAL MessageIdFormat = 1
+	// 13 or 14 lower-case hexadecimal digits, below 2^53 (Kannel's msg-id-type hex).
+	MessageIdFormat_MESSAGE_ID_FORMAT_HEX MessageIdFormat = 2
+	// A random UUID, 36 characters (8-4-4-4-12).
+	MessageIdFormat_MESSAGE_ID_FORMAT_UUID MessageIdFormat = 3
+)
+
+// Enum value maps for MessageIdFormat.
+var (
+	MessageIdFormat_name = map[int32]string{
+		0: "MESSAGE_ID_FORMAT_UNSPECIFIED",
+		1: "MESSAGE_ID_FORMAT_DECIMAL",
+		2: "MESSAGE_ID_FORMAT_HEX",
+		3: "MESSAGE_ID_FORMAT_UUID",
+	}
+	MessageIdFormat_value = map[string]int32{
+		"MESSAGE_ID_FORMAT_UNSPECIFIED": 0,
+		"MESSAGE_ID_FORMAT_DECIMAL":     1,
+		"MESSAGE_ID_FORMAT_HEX":         2,
+		"MESSAGE_ID_FORMAT_UUID":        3,
+	}
+)
+
+func (x MessageIdFormat) Enum() *MessageIdFormat {
+	p := new(MessageIdFormat)
+	*p = x
+	return p
+}
+
+func (x MessageIdFormat) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MessageIdFormat) Descriptor() protoreflect.EnumDescriptor {
+	return file_smppgw_v1_admin_service_proto_enumTypes[2].Descriptor()
+}
+
+func (MessageIdFormat) Type() protoreflect.EnumType {
+	return &file_smppgw_v1_admin_service_proto_enumTypes[2]
+}
+
+func (x MessageIdFormat) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MessageIdFormat.Descriptor instead.
+func (MessageIdFormat) EnumDescriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{2}
+}
+
+// How receipts of a message sent upstream in several parts reach the account's binds. A message
+// an ESME sent as its own parts (one submit_sm each) has an id and a receipt per part anyway.
+type ReceiptMode int32
+
+const (
+	// Same as RECEIPT_MODE_MESSAGE.
+	ReceiptMode_RECEIPT_MODE_UNSPECIFIED ReceiptMode = 0
+	// One receipt, once every part is final, with the message's aggregate state.
+	ReceiptMode_RECEIPT_MODE_MESSAGE ReceiptMode = 1
+	// One receipt per part's receipt, each carrying the message id.
+	ReceiptMode_RECEIPT_MODE_PART ReceiptMode = 2
+)
+
+// Enum value maps for ReceiptMode.
+var (
+	ReceiptMode_name = map[int32]string{
+		0: "RECEIPT_MODE_UNSPECIFIED",
+		1: "RECEIPT_MODE_MESSAGE",
+		2: "RECEIPT_MODE_PART",
+	}
+	ReceiptMode_value = map[string]int32{
+		"RECEIPT_MODE_UNSPECIFIED": 0,
+		"RECEIPT_MODE_MESSAGE":     1,
+		"RECEIPT_MODE_PART":        2,
+	}
+)
+
+func (x ReceiptMode) Enum() *ReceiptMode {
+	p := new(ReceiptMode)
+	*p = x
+	return p
+}
+
+func (x ReceiptMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ReceiptMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_smppgw_v1_admin_service_proto_enumTypes[3].Descriptor()
+}
+
+func (ReceiptMode) Type() protoreflect.EnumType {
+	return &file_smppgw_v1_admin_service_proto_enumTypes[3]
+}
+
+func (x ReceiptMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ReceiptMode.Descriptor instead.
+func (ReceiptMode) EnumDescriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{3}
+}
+
+// How a long MO reaches the account's binds (the API and webhooks always get it whole).
+type LongMoDelivery int32
+
+const (
+	// Same as LONG_MO_DELIVERY_PARTS.
+	LongMoDelivery_LONG_MO_DELIVERY_UNSPECIFIED LongMoDelivery = 0
+	// Each part as it came, one deliver_sm each.
+	LongMoDelivery_LONG_MO_DELIVERY_PARTS LongMoDelivery = 1
+	// Reassembled into one deliver_sm carrying the whole in message_payload.
+	LongMoDelivery_LONG_MO_DELIVERY_PAYLOAD LongMoDelivery = 2
+)
+
+// Enum value maps for LongMoDelivery.
+var (
+	LongMoDelivery_name = map[int32]string{
+		0: "LONG_MO_DELIVERY_UNSPECIFIED",
+		1: "LONG_MO_DELIVERY_PARTS",
+		2: "LONG_MO_DELIVERY_PAYLOAD",
+	}
+	LongMoDelivery_value = map[string]int32{
+		"LONG_MO_DELIVERY_UNSPECIFIED": 0,
+		"LONG_MO_DELIVERY_PARTS":       1,
+		"LONG_MO_DELIVERY_PAYLOAD":     2,
+	}
+)
+
+func (x LongMoDelivery) Enum() *LongMoDelivery {
+	p := new(LongMoDelivery)
+	*p = x
+	return p
+}
+
+func (x LongMoDelivery) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LongMoDelivery) Descriptor() protoreflect.EnumDescriptor {
+	return file_smppgw_v1_admin_service_proto_enumTypes[4].Descriptor()
+}
+
+func (LongMoDelivery) Type() protoreflect.EnumType {
+	return &file_smppgw_v1_admin_service_proto_enumTypes[4]
+}
+
+func (x LongMoDelivery) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LongMoDelivery.Descriptor instead.
+func (LongMoDelivery) EnumDescriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{4}
+}
+
 // What an API key may do.
 type Scope int32
 
@@ -188,11 +352,11 @@ func (x Scope) String() string {
 }
 
 func (Scope) Descriptor() protoreflect.EnumDescriptor {
-	return file_smppgw_v1_admin_service_proto_enumTypes[2].Descriptor()
+	return file_smppgw_v1_admin_service_proto_enumTypes[5].Descriptor()
 }
 
 func (Scope) Type() protoreflect.EnumType {
-	return &file_smppgw_v1_admin_service_proto_enumTypes[2]
+	return &file_smppgw_v1_admin_service_proto_enumTypes[5]
 }
 
 func (x Scope) Number() protoreflect.EnumNumber {
@@ -201,7 +365,7 @@ func (x Scope) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Scope.Descriptor instead.
 func (Scope) EnumDescriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{2}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{5}
 }
 
 // Counters of one session since it bound.
@@ -1625,9 +1789,17 @@ type Account struct {
 	// When it was created.
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	// When it last changed.
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// The form of the message ids the account sees: in submit_sm_resp, its receipts (id: and
+	// receipted_message_id), query_sm, cancel_sm, replace_sm and this API. It applies to messages
+	// accepted after the change; earlier ones keep the ids they were given.
+	MessageIdFormat MessageIdFormat `protobuf:"varint,11,opt,name=message_id_format,json=messageIdFormat,proto3,enum=smppgw.v1.MessageIdFormat" json:"message_id_format,omitempty"`
+	// How the account's binds are sent the receipts of a message the gateway sent in several parts.
+	ReceiptMode ReceiptMode `protobuf:"varint,12,opt,name=receipt_mode,json=receiptMode,proto3,enum=smppgw.v1.ReceiptMode" json:"receipt_mode,omitempty"`
+	// How a long MO (several parts) reaches the account's binds.
+	LongMoDelivery LongMoDelivery `protobuf:"varint,13,opt,name=long_mo_delivery,json=longMoDelivery,proto3,enum=smppgw.v1.LongMoDelivery" json:"long_mo_delivery,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Account) Reset() {
@@ -1721,6 +1893,27 @@ func (x *Account) GetUpdateTime() *timestamppb.Timestamp {
 		return x.UpdateTime
 	}
 	return nil
+}
+
+func (x *Account) GetMessageIdFormat() MessageIdFormat {
+	if x != nil {
+		return x.MessageIdFormat
+	}
+	return MessageIdFormat_MESSAGE_ID_FORMAT_UNSPECIFIED
+}
+
+func (x *Account) GetReceiptMode() ReceiptMode {
+	if x != nil {
+		return x.ReceiptMode
+	}
+	return ReceiptMode_RECEIPT_MODE_UNSPECIFIED
+}
+
+func (x *Account) GetLongMoDelivery() LongMoDelivery {
+	if x != nil {
+		return x.LongMoDelivery
+	}
+	return LongMoDelivery_LONG_MO_DELIVERY_UNSPECIFIED
 }
 
 // Which accounts to list.
@@ -3731,9 +3924,12 @@ type GetStatsResponse struct {
 	// Depth of the per-account delivery queues (receipts and MO waiting for a receiver).
 	DeliveryQueues []*QueueDepth `protobuf:"bytes,5,rep,name=delivery_queues,json=deliveryQueues,proto3" json:"delivery_queues,omitempty"`
 	// When the statistics were taken.
-	Time          *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=time,proto3" json:"time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Time *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=time,proto3" json:"time,omitempty"`
+	// Receipts an upstream sent again (the same part, state and error as one before) since start:
+	// recorded, and handed to no ESME, receipt stream or webhook.
+	ReceiptsDuplicate uint64 `protobuf:"varint,7,opt,name=receipts_duplicate,json=receiptsDuplicate,proto3" json:"receipts_duplicate,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *GetStatsResponse) Reset() {
@@ -3806,6 +4002,13 @@ func (x *GetStatsResponse) GetTime() *timestamppb.Timestamp {
 		return x.Time
 	}
 	return nil
+}
+
+func (x *GetStatsResponse) GetReceiptsDuplicate() uint64 {
+	if x != nil {
+		return x.ReceiptsDuplicate
+	}
+	return 0
 }
 
 var File_smppgw_v1_admin_service_proto protoreflect.FileDescriptor
@@ -3909,7 +4112,7 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"\x15ResumeUpstreamRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"I\n" +
 	"\x16ResumeUpstreamResponse\x12/\n" +
-	"\bupstream\x18\x01 \x01(\v2\x13.smppgw.v1.UpstreamR\bupstream\"\xa0\x03\n" +
+	"\bupstream\x18\x01 \x01(\v2\x13.smppgw.v1.UpstreamR\bupstream\"\xe8\x04\n" +
 	"\aAccount\x12 \n" +
 	"\tsystem_id\x18\x01 \x01(\tB\x03\xe0A\x02R\bsystemId\x12\x1f\n" +
 	"\bpassword\x18\x02 \x01(\tB\x03\xe0A\x04R\bpassword\x12 \n" +
@@ -3922,7 +4125,10 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"createTime\x12@\n" +
 	"\vupdate_time\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"updateTimeJ\x04\b\a\x10\bR\vwindow_size\"Q\n" +
+	"updateTime\x12F\n" +
+	"\x11message_id_format\x18\v \x01(\x0e2\x1a.smppgw.v1.MessageIdFormatR\x0fmessageIdFormat\x129\n" +
+	"\freceipt_mode\x18\f \x01(\x0e2\x16.smppgw.v1.ReceiptModeR\vreceiptMode\x12C\n" +
+	"\x10long_mo_delivery\x18\r \x01(\x0e2\x19.smppgw.v1.LongMoDeliveryR\x0elongMoDeliveryJ\x04\b\a\x10\bR\vwindow_size\"Q\n" +
 	"\x13ListAccountsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -4043,7 +4249,7 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"\x05depth\x18\x02 \x01(\x04R\x05depth\x12\x18\n" +
 	"\apending\x18\x03 \x01(\x04R\apending\x128\n" +
 	"\n" +
-	"oldest_age\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\toldestAge\"\xd1\x03\n" +
+	"oldest_age\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\toldestAge\"\x80\x04\n" +
 	"\x10GetStatsResponse\x12_\n" +
 	"\x12messages_by_status\x18\x01 \x03(\v21.smppgw.v1.GetStatsResponse.MessagesByStatusEntryR\x10messagesByStatus\x125\n" +
 	"\n" +
@@ -4052,7 +4258,8 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"\awindows\x18\x03 \x03(\v2\x16.smppgw.v1.WindowUsageR\awindows\x12>\n" +
 	"\x0fupstream_queues\x18\x04 \x03(\v2\x15.smppgw.v1.QueueDepthR\x0eupstreamQueues\x12>\n" +
 	"\x0fdelivery_queues\x18\x05 \x03(\v2\x15.smppgw.v1.QueueDepthR\x0edeliveryQueues\x12.\n" +
-	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x1aC\n" +
+	"\x04time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12-\n" +
+	"\x12receipts_duplicate\x18\a \x01(\x04R\x11receiptsDuplicate\x1aC\n" +
 	"\x15MessagesByStatusEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01*s\n" +
@@ -4067,7 +4274,20 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"\x14UPSTREAM_STATE_BOUND\x10\x02\x12\x1b\n" +
 	"\x17UPSTREAM_STATE_DEGRADED\x10\x03\x12\x1a\n" +
 	"\x16UPSTREAM_STATE_BACKOFF\x10\x04\x12\x19\n" +
-	"\x15UPSTREAM_STATE_PAUSED\x10\x05*O\n" +
+	"\x15UPSTREAM_STATE_PAUSED\x10\x05*\x8a\x01\n" +
+	"\x0fMessageIdFormat\x12!\n" +
+	"\x1dMESSAGE_ID_FORMAT_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19MESSAGE_ID_FORMAT_DECIMAL\x10\x01\x12\x19\n" +
+	"\x15MESSAGE_ID_FORMAT_HEX\x10\x02\x12\x1a\n" +
+	"\x16MESSAGE_ID_FORMAT_UUID\x10\x03*\\\n" +
+	"\vReceiptMode\x12\x1c\n" +
+	"\x18RECEIPT_MODE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14RECEIPT_MODE_MESSAGE\x10\x01\x12\x15\n" +
+	"\x11RECEIPT_MODE_PART\x10\x02*l\n" +
+	"\x0eLongMoDelivery\x12 \n" +
+	"\x1cLONG_MO_DELIVERY_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16LONG_MO_DELIVERY_PARTS\x10\x01\x12\x1c\n" +
+	"\x18LONG_MO_DELIVERY_PAYLOAD\x10\x02*O\n" +
 	"\x05Scope\x12\x15\n" +
 	"\x11SCOPE_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -4118,192 +4338,198 @@ func file_smppgw_v1_admin_service_proto_rawDescGZIP() []byte {
 	return file_smppgw_v1_admin_service_proto_rawDescData
 }
 
-var file_smppgw_v1_admin_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_smppgw_v1_admin_service_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
 var file_smppgw_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
 var file_smppgw_v1_admin_service_proto_goTypes = []any{
 	(BindType)(0),                     // 0: smppgw.v1.BindType
 	(UpstreamState)(0),                // 1: smppgw.v1.UpstreamState
-	(Scope)(0),                        // 2: smppgw.v1.Scope
-	(*SessionCounters)(nil),           // 3: smppgw.v1.SessionCounters
-	(*Session)(nil),                   // 4: smppgw.v1.Session
-	(*ListSessionsRequest)(nil),       // 5: smppgw.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),      // 6: smppgw.v1.ListSessionsResponse
-	(*GetSessionRequest)(nil),         // 7: smppgw.v1.GetSessionRequest
-	(*GetSessionResponse)(nil),        // 8: smppgw.v1.GetSessionResponse
-	(*UnbindSessionRequest)(nil),      // 9: smppgw.v1.UnbindSessionRequest
-	(*UnbindSessionResponse)(nil),     // 10: smppgw.v1.UnbindSessionResponse
-	(*Upstream)(nil),                  // 11: smppgw.v1.Upstream
-	(*ListUpstreamsRequest)(nil),      // 12: smppgw.v1.ListUpstreamsRequest
-	(*ListUpstreamsResponse)(nil),     // 13: smppgw.v1.ListUpstreamsResponse
-	(*GetUpstreamRequest)(nil),        // 14: smppgw.v1.GetUpstreamRequest
-	(*GetUpstreamResponse)(nil),       // 15: smppgw.v1.GetUpstreamResponse
-	(*AddUpstreamRequest)(nil),        // 16: smppgw.v1.AddUpstreamRequest
-	(*AddUpstreamResponse)(nil),       // 17: smppgw.v1.AddUpstreamResponse
-	(*RemoveUpstreamRequest)(nil),     // 18: smppgw.v1.RemoveUpstreamRequest
-	(*RemoveUpstreamResponse)(nil),    // 19: smppgw.v1.RemoveUpstreamResponse
-	(*ReconnectUpstreamRequest)(nil),  // 20: smppgw.v1.ReconnectUpstreamRequest
-	(*ReconnectUpstreamResponse)(nil), // 21: smppgw.v1.ReconnectUpstreamResponse
-	(*PauseUpstreamRequest)(nil),      // 22: smppgw.v1.PauseUpstreamRequest
-	(*PauseUpstreamResponse)(nil),     // 23: smppgw.v1.PauseUpstreamResponse
-	(*ResumeUpstreamRequest)(nil),     // 24: smppgw.v1.ResumeUpstreamRequest
-	(*ResumeUpstreamResponse)(nil),    // 25: smppgw.v1.ResumeUpstreamResponse
-	(*Account)(nil),                   // 26: smppgw.v1.Account
-	(*ListAccountsRequest)(nil),       // 27: smppgw.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),      // 28: smppgw.v1.ListAccountsResponse
-	(*GetAccountRequest)(nil),         // 29: smppgw.v1.GetAccountRequest
-	(*GetAccountResponse)(nil),        // 30: smppgw.v1.GetAccountResponse
-	(*CreateAccountRequest)(nil),      // 31: smppgw.v1.CreateAccountRequest
-	(*CreateAccountResponse)(nil),     // 32: smppgw.v1.CreateAccountResponse
-	(*UpdateAccountRequest)(nil),      // 33: smppgw.v1.UpdateAccountRequest
-	(*UpdateAccountResponse)(nil),     // 34: smppgw.v1.UpdateAccountResponse
-	(*DeleteAccountRequest)(nil),      // 35: smppgw.v1.DeleteAccountRequest
-	(*DeleteAccountResponse)(nil),     // 36: smppgw.v1.DeleteAccountResponse
-	(*ApiKey)(nil),                    // 37: smppgw.v1.ApiKey
-	(*CreateApiKeyRequest)(nil),       // 38: smppgw.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),      // 39: smppgw.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),        // 40: smppgw.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),       // 41: smppgw.v1.ListApiKeysResponse
-	(*RevokeApiKeyRequest)(nil),       // 42: smppgw.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),      // 43: smppgw.v1.RevokeApiKeyResponse
-	(*Route)(nil),                     // 44: smppgw.v1.Route
-	(*ListRoutesRequest)(nil),         // 45: smppgw.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),        // 46: smppgw.v1.ListRoutesResponse
-	(*GetRouteRequest)(nil),           // 47: smppgw.v1.GetRouteRequest
-	(*GetRouteResponse)(nil),          // 48: smppgw.v1.GetRouteResponse
-	(*CreateRouteRequest)(nil),        // 49: smppgw.v1.CreateRouteRequest
-	(*CreateRouteResponse)(nil),       // 50: smppgw.v1.CreateRouteResponse
-	(*UpdateRouteRequest)(nil),        // 51: smppgw.v1.UpdateRouteRequest
-	(*UpdateRouteResponse)(nil),       // 52: smppgw.v1.UpdateRouteResponse
-	(*DeleteRouteRequest)(nil),        // 53: smppgw.v1.DeleteRouteRequest
-	(*DeleteRouteResponse)(nil),       // 54: smppgw.v1.DeleteRouteResponse
-	(*TestRouteRequest)(nil),          // 55: smppgw.v1.TestRouteRequest
-	(*TestRouteResponse)(nil),         // 56: smppgw.v1.TestRouteResponse
-	(*OutbindRequest)(nil),            // 57: smppgw.v1.OutbindRequest
-	(*OutbindResponse)(nil),           // 58: smppgw.v1.OutbindResponse
-	(*GetStatsRequest)(nil),           // 59: smppgw.v1.GetStatsRequest
-	(*Throughput)(nil),                // 60: smppgw.v1.Throughput
-	(*WindowUsage)(nil),               // 61: smppgw.v1.WindowUsage
-	(*QueueDepth)(nil),                // 62: smppgw.v1.QueueDepth
-	(*GetStatsResponse)(nil),          // 63: smppgw.v1.GetStatsResponse
-	nil,                               // 64: smppgw.v1.GetStatsResponse.MessagesByStatusEntry
-	(*timestamppb.Timestamp)(nil),     // 65: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),       // 66: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil),     // 67: google.protobuf.FieldMask
+	(MessageIdFormat)(0),              // 2: smppgw.v1.MessageIdFormat
+	(ReceiptMode)(0),                  // 3: smppgw.v1.ReceiptMode
+	(LongMoDelivery)(0),               // 4: smppgw.v1.LongMoDelivery
+	(Scope)(0),                        // 5: smppgw.v1.Scope
+	(*SessionCounters)(nil),           // 6: smppgw.v1.SessionCounters
+	(*Session)(nil),                   // 7: smppgw.v1.Session
+	(*ListSessionsRequest)(nil),       // 8: smppgw.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),      // 9: smppgw.v1.ListSessionsResponse
+	(*GetSessionRequest)(nil),         // 10: smppgw.v1.GetSessionRequest
+	(*GetSessionResponse)(nil),        // 11: smppgw.v1.GetSessionResponse
+	(*UnbindSessionRequest)(nil),      // 12: smppgw.v1.UnbindSessionRequest
+	(*UnbindSessionResponse)(nil),     // 13: smppgw.v1.UnbindSessionResponse
+	(*Upstream)(nil),                  // 14: smppgw.v1.Upstream
+	(*ListUpstreamsRequest)(nil),      // 15: smppgw.v1.ListUpstreamsRequest
+	(*ListUpstreamsResponse)(nil),     // 16: smppgw.v1.ListUpstreamsResponse
+	(*GetUpstreamRequest)(nil),        // 17: smppgw.v1.GetUpstreamRequest
+	(*GetUpstreamResponse)(nil),       // 18: smppgw.v1.GetUpstreamResponse
+	(*AddUpstreamRequest)(nil),        // 19: smppgw.v1.AddUpstreamRequest
+	(*AddUpstreamResponse)(nil),       // 20: smppgw.v1.AddUpstreamResponse
+	(*RemoveUpstreamRequest)(nil),     // 21: smppgw.v1.RemoveUpstreamRequest
+	(*RemoveUpstreamResponse)(nil),    // 22: smppgw.v1.RemoveUpstreamResponse
+	(*ReconnectUpstreamRequest)(nil),  // 23: smppgw.v1.ReconnectUpstreamRequest
+	(*ReconnectUpstreamResponse)(nil), // 24: smppgw.v1.ReconnectUpstreamResponse
+	(*PauseUpstreamRequest)(nil),      // 25: smppgw.v1.PauseUpstreamRequest
+	(*PauseUpstreamResponse)(nil),     // 26: smppgw.v1.PauseUpstreamResponse
+	(*ResumeUpstreamRequest)(nil),     // 27: smppgw.v1.ResumeUpstreamRequest
+	(*ResumeUpstreamResponse)(nil),    // 28: smppgw.v1.ResumeUpstreamResponse
+	(*Account)(nil),                   // 29: smppgw.v1.Account
+	(*ListAccountsRequest)(nil),       // 30: smppgw.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),      // 31: smppgw.v1.ListAccountsResponse
+	(*GetAccountRequest)(nil),         // 32: smppgw.v1.GetAccountRequest
+	(*GetAccountResponse)(nil),        // 33: smppgw.v1.GetAccountResponse
+	(*CreateAccountRequest)(nil),      // 34: smppgw.v1.CreateAccountRequest
+	(*CreateAccountResponse)(nil),     // 35: smppgw.v1.CreateAccountResponse
+	(*UpdateAccountRequest)(nil),      // 36: smppgw.v1.UpdateAccountRequest
+	(*UpdateAccountResponse)(nil),     // 37: smppgw.v1.UpdateAccountResponse
+	(*DeleteAccountRequest)(nil),      // 38: smppgw.v1.DeleteAccountRequest
+	(*DeleteAccountResponse)(nil),     // 39: smppgw.v1.DeleteAccountResponse
+	(*ApiKey)(nil),                    // 40: smppgw.v1.ApiKey
+	(*CreateApiKeyRequest)(nil),       // 41: smppgw.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),      // 42: smppgw.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),        // 43: smppgw.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),       // 44: smppgw.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),       // 45: smppgw.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),      // 46: smppgw.v1.RevokeApiKeyResponse
+	(*Route)(nil),                     // 47: smppgw.v1.Route
+	(*ListRoutesRequest)(nil),         // 48: smppgw.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),        // 49: smppgw.v1.ListRoutesResponse
+	(*GetRouteRequest)(nil),           // 50: smppgw.v1.GetRouteRequest
+	(*GetRouteResponse)(nil),          // 51: smppgw.v1.GetRouteResponse
+	(*CreateRouteRequest)(nil),        // 52: smppgw.v1.CreateRouteRequest
+	(*CreateRouteResponse)(nil),       // 53: smppgw.v1.CreateRouteResponse
+	(*UpdateRouteRequest)(nil),        // 54: smppgw.v1.UpdateRouteRequest
+	(*UpdateRouteResponse)(nil),       // 55: smppgw.v1.UpdateRouteResponse
+	(*DeleteRouteRequest)(nil),        // 56: smppgw.v1.DeleteRouteRequest
+	(*DeleteRouteResponse)(nil),       // 57: smppgw.v1.DeleteRouteResponse
+	(*TestRouteRequest)(nil),          // 58: smppgw.v1.TestRouteRequest
+	(*TestRouteResponse)(nil),         // 59: smppgw.v1.TestRouteResponse
+	(*OutbindRequest)(nil),            // 60: smppgw.v1.OutbindRequest
+	(*OutbindResponse)(nil),           // 61: smppgw.v1.OutbindResponse
+	(*GetStatsRequest)(nil),           // 62: smppgw.v1.GetStatsRequest
+	(*Throughput)(nil),                // 63: smppgw.v1.Throughput
+	(*WindowUsage)(nil),               // 64: smppgw.v1.WindowUsage
+	(*QueueDepth)(nil),                // 65: smppgw.v1.QueueDepth
+	(*GetStatsResponse)(nil),          // 66: smppgw.v1.GetStatsResponse
+	nil,                               // 67: smppgw.v1.GetStatsResponse.MessagesByStatusEntry
+	(*timestamppb.Timestamp)(nil),     // 68: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),       // 69: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),     // 70: google.protobuf.FieldMask
 }
 var file_smppgw_v1_admin_service_proto_depIdxs = []int32{
 	0,  // 0: smppgw.v1.Session.bind_type:type_name -> smppgw.v1.BindType
-	65, // 1: smppgw.v1.Session.bind_time:type_name -> google.protobuf.Timestamp
-	65, // 2: smppgw.v1.Session.last_activity_time:type_name -> google.protobuf.Timestamp
-	3,  // 3: smppgw.v1.Session.counters:type_name -> smppgw.v1.SessionCounters
-	4,  // 4: smppgw.v1.ListSessionsResponse.sessions:type_name -> smppgw.v1.Session
-	4,  // 5: smppgw.v1.GetSessionResponse.session:type_name -> smppgw.v1.Session
+	68, // 1: smppgw.v1.Session.bind_time:type_name -> google.protobuf.Timestamp
+	68, // 2: smppgw.v1.Session.last_activity_time:type_name -> google.protobuf.Timestamp
+	6,  // 3: smppgw.v1.Session.counters:type_name -> smppgw.v1.SessionCounters
+	7,  // 4: smppgw.v1.ListSessionsResponse.sessions:type_name -> smppgw.v1.Session
+	7,  // 5: smppgw.v1.GetSessionResponse.session:type_name -> smppgw.v1.Session
 	0,  // 6: smppgw.v1.Upstream.bind_type:type_name -> smppgw.v1.BindType
-	66, // 7: smppgw.v1.Upstream.enquire_link_interval:type_name -> google.protobuf.Duration
-	66, // 8: smppgw.v1.Upstream.response_timeout:type_name -> google.protobuf.Duration
+	69, // 7: smppgw.v1.Upstream.enquire_link_interval:type_name -> google.protobuf.Duration
+	69, // 8: smppgw.v1.Upstream.response_timeout:type_name -> google.protobuf.Duration
 	1,  // 9: smppgw.v1.Upstream.state:type_name -> smppgw.v1.UpstreamState
-	65, // 10: smppgw.v1.Upstream.state_change_time:type_name -> google.protobuf.Timestamp
-	11, // 11: smppgw.v1.ListUpstreamsResponse.upstreams:type_name -> smppgw.v1.Upstream
-	11, // 12: smppgw.v1.GetUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
-	11, // 13: smppgw.v1.AddUpstreamRequest.upstream:type_name -> smppgw.v1.Upstream
-	11, // 14: smppgw.v1.AddUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
-	11, // 15: smppgw.v1.ReconnectUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
-	11, // 16: smppgw.v1.PauseUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
-	11, // 17: smppgw.v1.ResumeUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
-	65, // 18: smppgw.v1.Account.create_time:type_name -> google.protobuf.Timestamp
-	65, // 19: smppgw.v1.Account.update_time:type_name -> google.protobuf.Timestamp
-	26, // 20: smppgw.v1.ListAccountsResponse.accounts:type_name -> smppgw.v1.Account
-	26, // 21: smppgw.v1.GetAccountResponse.account:type_name -> smppgw.v1.Account
-	26, // 22: smppgw.v1.CreateAccountRequest.account:type_name -> smppgw.v1.Account
-	26, // 23: smppgw.v1.CreateAccountResponse.account:type_name -> smppgw.v1.Account
-	26, // 24: smppgw.v1.UpdateAccountRequest.account:type_name -> smppgw.v1.Account
-	67, // 25: smppgw.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
-	26, // 26: smppgw.v1.UpdateAccountResponse.account:type_name -> smppgw.v1.Account
-	2,  // 27: smppgw.v1.ApiKey.scopes:type_name -> smppgw.v1.Scope
-	65, // 28: smppgw.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
-	65, // 29: smppgw.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	65, // 30: smppgw.v1.ApiKey.last_use_time:type_name -> google.protobuf.Timestamp
-	37, // 31: smppgw.v1.CreateApiKeyRequest.api_key:type_name -> smppgw.v1.ApiKey
-	37, // 32: smppgw.v1.CreateApiKeyResponse.api_key:type_name -> smppgw.v1.ApiKey
-	37, // 33: smppgw.v1.ListApiKeysResponse.api_keys:type_name -> smppgw.v1.ApiKey
-	65, // 34: smppgw.v1.Route.create_time:type_name -> google.protobuf.Timestamp
-	65, // 35: smppgw.v1.Route.update_time:type_name -> google.protobuf.Timestamp
-	44, // 36: smppgw.v1.ListRoutesResponse.routes:type_name -> smppgw.v1.Route
-	44, // 37: smppgw.v1.GetRouteResponse.route:type_name -> smppgw.v1.Route
-	44, // 38: smppgw.v1.CreateRouteRequest.route:type_name -> smppgw.v1.Route
-	44, // 39: smppgw.v1.CreateRouteResponse.route:type_name -> smppgw.v1.Route
-	44, // 40: smppgw.v1.UpdateRouteRequest.route:type_name -> smppgw.v1.Route
-	67, // 41: smppgw.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
-	44, // 42: smppgw.v1.UpdateRouteResponse.route:type_name -> smppgw.v1.Route
-	44, // 43: smppgw.v1.TestRouteResponse.route:type_name -> smppgw.v1.Route
-	11, // 44: smppgw.v1.TestRouteResponse.upstreams:type_name -> smppgw.v1.Upstream
-	66, // 45: smppgw.v1.OutbindRequest.bind_timeout:type_name -> google.protobuf.Duration
-	4,  // 46: smppgw.v1.OutbindResponse.session:type_name -> smppgw.v1.Session
-	66, // 47: smppgw.v1.GetStatsRequest.throughput_interval:type_name -> google.protobuf.Duration
-	66, // 48: smppgw.v1.Throughput.interval:type_name -> google.protobuf.Duration
-	66, // 49: smppgw.v1.QueueDepth.oldest_age:type_name -> google.protobuf.Duration
-	64, // 50: smppgw.v1.GetStatsResponse.messages_by_status:type_name -> smppgw.v1.GetStatsResponse.MessagesByStatusEntry
-	60, // 51: smppgw.v1.GetStatsResponse.throughput:type_name -> smppgw.v1.Throughput
-	61, // 52: smppgw.v1.GetStatsResponse.windows:type_name -> smppgw.v1.WindowUsage
-	62, // 53: smppgw.v1.GetStatsResponse.upstream_queues:type_name -> smppgw.v1.QueueDepth
-	62, // 54: smppgw.v1.GetStatsResponse.delivery_queues:type_name -> smppgw.v1.QueueDepth
-	65, // 55: smppgw.v1.GetStatsResponse.time:type_name -> google.protobuf.Timestamp
-	5,  // 56: smppgw.v1.AdminService.ListSessions:input_type -> smppgw.v1.ListSessionsRequest
-	7,  // 57: smppgw.v1.AdminService.GetSession:input_type -> smppgw.v1.GetSessionRequest
-	9,  // 58: smppgw.v1.AdminService.UnbindSession:input_type -> smppgw.v1.UnbindSessionRequest
-	12, // 59: smppgw.v1.AdminService.ListUpstreams:input_type -> smppgw.v1.ListUpstreamsRequest
-	14, // 60: smppgw.v1.AdminService.GetUpstream:input_type -> smppgw.v1.GetUpstreamRequest
-	16, // 61: smppgw.v1.AdminService.AddUpstream:input_type -> smppgw.v1.AddUpstreamRequest
-	18, // 62: smppgw.v1.AdminService.RemoveUpstream:input_type -> smppgw.v1.RemoveUpstreamRequest
-	20, // 63: smppgw.v1.AdminService.ReconnectUpstream:input_type -> smppgw.v1.ReconnectUpstreamRequest
-	22, // 64: smppgw.v1.AdminService.PauseUpstream:input_type -> smppgw.v1.PauseUpstreamRequest
-	24, // 65: smppgw.v1.AdminService.ResumeUpstream:input_type -> smppgw.v1.ResumeUpstreamRequest
-	27, // 66: smppgw.v1.AdminService.ListAccounts:input_type -> smppgw.v1.ListAccountsRequest
-	29, // 67: smppgw.v1.AdminService.GetAccount:input_type -> smppgw.v1.GetAccountRequest
-	31, // 68: smppgw.v1.AdminService.CreateAccount:input_type -> smppgw.v1.CreateAccountRequest
-	33, // 69: smppgw.v1.AdminService.UpdateAccount:input_type -> smppgw.v1.UpdateAccountRequest
-	35, // 70: smppgw.v1.AdminService.DeleteAccount:input_type -> smppgw.v1.DeleteAccountRequest
-	38, // 71: smppgw.v1.AdminService.CreateApiKey:input_type -> smppgw.v1.CreateApiKeyRequest
-	40, // 72: smppgw.v1.AdminService.ListApiKeys:input_type -> smppgw.v1.ListApiKeysRequest
-	42, // 73: smppgw.v1.AdminService.RevokeApiKey:input_type -> smppgw.v1.RevokeApiKeyRequest
-	45, // 74: smppgw.v1.AdminService.ListRoutes:input_type -> smppgw.v1.ListRoutesRequest
-	47, // 75: smppgw.v1.AdminService.GetRoute:input_type -> smppgw.v1.GetRouteRequest
-	49, // 76: smppgw.v1.AdminService.CreateRoute:input_type -> smppgw.v1.CreateRouteRequest
-	51, // 77: smppgw.v1.AdminService.UpdateRoute:input_type -> smppgw.v1.UpdateRouteRequest
-	53, // 78: smppgw.v1.AdminService.DeleteRoute:input_type -> smppgw.v1.DeleteRouteRequest
-	55, // 79: smppgw.v1.AdminService.TestRoute:input_type -> smppgw.v1.TestRouteRequest
-	57, // 80: smppgw.v1.AdminService.Outbind:input_type -> smppgw.v1.OutbindRequest
-	59, // 81: smppgw.v1.AdminService.GetStats:input_type -> smppgw.v1.GetStatsRequest
-	6,  // 82: smppgw.v1.AdminService.ListSessions:output_type -> smppgw.v1.ListSessionsResponse
-	8,  // 83: smppgw.v1.AdminService.GetSession:output_type -> smppgw.v1.GetSessionResponse
-	10, // 84: smppgw.v1.AdminService.UnbindSession:output_type -> smppgw.v1.UnbindSessionResponse
-	13, // 85: smppgw.v1.AdminService.ListUpstreams:output_type -> smppgw.v1.ListUpstreamsResponse
-	15, // 86: smppgw.v1.AdminService.GetUpstream:output_type -> smppgw.v1.GetUpstreamResponse
-	17, // 87: smppgw.v1.AdminService.AddUpstream:output_type -> smppgw.v1.AddUpstreamResponse
-	19, // 88: smppgw.v1.AdminService.RemoveUpstream:output_type -> smppgw.v1.RemoveUpstreamResponse
-	21, // 89: smppgw.v1.AdminService.ReconnectUpstream:output_type -> smppgw.v1.ReconnectUpstreamResponse
-	23, // 90: smppgw.v1.AdminService.PauseUpstream:output_type -> smppgw.v1.PauseUpstreamResponse
-	25, // 91: smppgw.v1.AdminService.ResumeUpstream:output_type -> smppgw.v1.ResumeUpstreamResponse
-	28, // 92: smppgw.v1.AdminService.ListAccounts:output_type -> smppgw.v1.ListAccountsResponse
-	30, // 93: smppgw.v1.AdminService.GetAccount:output_type -> smppgw.v1.GetAccountResponse
-	32, // 94: smppgw.v1.AdminService.CreateAccount:output_type -> smppgw.v1.CreateAccountResponse
-	34, // 95: smppgw.v1.AdminService.UpdateAccount:output_type -> smppgw.v1.UpdateAccountResponse
-	36, // 96: smppgw.v1.AdminService.DeleteAccount:output_type -> smppgw.v1.DeleteAccountResponse
-	39, // 97: smppgw.v1.AdminService.CreateApiKey:output_type -> smppgw.v1.CreateApiKeyResponse
-	41, // 98: smppgw.v1.AdminService.ListApiKeys:output_type -> smppgw.v1.ListApiKeysResponse
-	43, // 99: smppgw.v1.AdminService.RevokeApiKey:output_type -> smppgw.v1.RevokeApiKeyResponse
-	46, // 100: smppgw.v1.AdminService.ListRoutes:output_type -> smppgw.v1.ListRoutesResponse
-	48, // 101: smppgw.v1.AdminService.GetRoute:output_type -> smppgw.v1.GetRouteResponse
-	50, // 102: smppgw.v1.AdminService.CreateRoute:output_type -> smppgw.v1.CreateRouteResponse
-	52, // 103: smppgw.v1.AdminService.UpdateRoute:output_type -> smppgw.v1.UpdateRouteResponse
-	54, // 104: smppgw.v1.AdminService.DeleteRoute:output_type -> smppgw.v1.DeleteRouteResponse
-	56, // 105: smppgw.v1.AdminService.TestRoute:output_type -> smppgw.v1.TestRouteResponse
-	58, // 106: smppgw.v1.AdminService.Outbind:output_type -> smppgw.v1.OutbindResponse
-	63, // 107: smppgw.v1.AdminService.GetStats:output_type -> smppgw.v1.GetStatsResponse
-	82, // [82:108] is the sub-list for method output_type
-	56, // [56:82] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	68, // 10: smppgw.v1.Upstream.state_change_time:type_name -> google.protobuf.Timestamp
+	14, // 11: smppgw.v1.ListUpstreamsResponse.upstreams:type_name -> smppgw.v1.Upstream
+	14, // 12: smppgw.v1.GetUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
+	14, // 13: smppgw.v1.AddUpstreamRequest.upstream:type_name -> smppgw.v1.Upstream
+	14, // 14: smppgw.v1.AddUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
+	14, // 15: smppgw.v1.ReconnectUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
+	14, // 16: smppgw.v1.PauseUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
+	14, // 17: smppgw.v1.ResumeUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
+	68, // 18: smppgw.v1.Account.create_time:type_name -> google.protobuf.Timestamp
+	68, // 19: smppgw.v1.Account.update_time:type_name -> google.protobuf.Timestamp
+	2,  // 20: smppgw.v1.Account.message_id_format:type_name -> smppgw.v1.MessageIdFormat
+	3,  // 21: smppgw.v1.Account.receipt_mode:type_name -> smppgw.v1.ReceiptMode
+	4,  // 22: smppgw.v1.Account.long_mo_delivery:type_name -> smppgw.v1.LongMoDelivery
+	29, // 23: smppgw.v1.ListAccountsResponse.accounts:type_name -> smppgw.v1.Account
+	29, // 24: smppgw.v1.GetAccountResponse.account:type_name -> smppgw.v1.Account
+	29, // 25: smppgw.v1.CreateAccountRequest.account:type_name -> smppgw.v1.Account
+	29, // 26: smppgw.v1.CreateAccountResponse.account:type_name -> smppgw.v1.Account
+	29, // 27: smppgw.v1.UpdateAccountRequest.account:type_name -> smppgw.v1.Account
+	70, // 28: smppgw.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
+	29, // 29: smppgw.v1.UpdateAccountResponse.account:type_name -> smppgw.v1.Account
+	5,  // 30: smppgw.v1.ApiKey.scopes:type_name -> smppgw.v1.Scope
+	68, // 31: smppgw.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
+	68, // 32: smppgw.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	68, // 33: smppgw.v1.ApiKey.last_use_time:type_name -> google.protobuf.Timestamp
+	40, // 34: smppgw.v1.CreateApiKeyRequest.api_key:type_name -> smppgw.v1.ApiKey
+	40, // 35: smppgw.v1.CreateApiKeyResponse.api_key:type_name -> smppgw.v1.ApiKey
+	40, // 36: smppgw.v1.ListApiKeysResponse.api_keys:type_name -> smppgw.v1.ApiKey
+	68, // 37: smppgw.v1.Route.create_time:type_name -> google.protobuf.Timestamp
+	68, // 38: smppgw.v1.Route.update_time:type_name -> google.protobuf.Timestamp
+	47, // 39: smppgw.v1.ListRoutesResponse.routes:type_name -> smppgw.v1.Route
+	47, // 40: smppgw.v1.GetRouteResponse.route:type_name -> smppgw.v1.Route
+	47, // 41: smppgw.v1.CreateRouteRequest.route:type_name -> smppgw.v1.Route
+	47, // 42: smppgw.v1.CreateRouteResponse.route:type_name -> smppgw.v1.Route
+	47, // 43: smppgw.v1.UpdateRouteRequest.route:type_name -> smppgw.v1.Route
+	70, // 44: smppgw.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
+	47, // 45: smppgw.v1.UpdateRouteResponse.route:type_name -> smppgw.v1.Route
+	47, // 46: smppgw.v1.TestRouteResponse.route:type_name -> smppgw.v1.Route
+	14, // 47: smppgw.v1.TestRouteResponse.upstreams:type_name -> smppgw.v1.Upstream
+	69, // 48: smppgw.v1.OutbindRequest.bind_timeout:type_name -> google.protobuf.Duration
+	7,  // 49: smppgw.v1.OutbindResponse.session:type_name -> smppgw.v1.Session
+	69, // 50: smppgw.v1.GetStatsRequest.throughput_interval:type_name -> google.protobuf.Duration
+	69, // 51: smppgw.v1.Throughput.interval:type_name -> google.protobuf.Duration
+	69, // 52: smppgw.v1.QueueDepth.oldest_age:type_name -> google.protobuf.Duration
+	67, // 53: smppgw.v1.GetStatsResponse.messages_by_status:type_name -> smppgw.v1.GetStatsResponse.MessagesByStatusEntry
+	63, // 54: smppgw.v1.GetStatsResponse.throughput:type_name -> smppgw.v1.Throughput
+	64, // 55: smppgw.v1.GetStatsResponse.windows:type_name -> smppgw.v1.WindowUsage
+	65, // 56: smppgw.v1.GetStatsResponse.upstream_queues:type_name -> smppgw.v1.QueueDepth
+	65, // 57: smppgw.v1.GetStatsResponse.delivery_queues:type_name -> smppgw.v1.QueueDepth
+	68, // 58: smppgw.v1.GetStatsResponse.time:type_name -> google.protobuf.Timestamp
+	8,  // 59: smppgw.v1.AdminService.ListSessions:input_type -> smppgw.v1.ListSessionsRequest
+	10, // 60: smppgw.v1.AdminService.GetSession:input_type -> smppgw.v1.GetSessionRequest
+	12, // 61: smppgw.v1.AdminService.UnbindSession:input_type -> smppgw.v1.UnbindSessionRequest
+	15, // 62: smppgw.v1.AdminService.ListUpstreams:input_type -> smppgw.v1.ListUpstreamsRequest
+	17, // 63: smppgw.v1.AdminService.GetUpstream:input_type -> smppgw.v1.GetUpstreamRequest
+	19, // 64: smppgw.v1.AdminService.AddUpstream:input_type -> smppgw.v1.AddUpstreamRequest
+	21, // 65: smppgw.v1.AdminService.RemoveUpstream:input_type -> smppgw.v1.RemoveUpstreamRequest
+	23, // 66: smppgw.v1.AdminService.ReconnectUpstream:input_type -> smppgw.v1.ReconnectUpstreamRequest
+	25, // 67: smppgw.v1.AdminService.PauseUpstream:input_type -> smppgw.v1.PauseUpstreamRequest
+	27, // 68: smppgw.v1.AdminService.ResumeUpstream:input_type -> smppgw.v1.ResumeUpstreamRequest
+	30, // 69: smppgw.v1.AdminService.ListAccounts:input_type -> smppgw.v1.ListAccountsRequest
+	32, // 70: smppgw.v1.AdminService.GetAccount:input_type -> smppgw.v1.GetAccountRequest
+	34, // 71: smppgw.v1.AdminService.CreateAccount:input_type -> smppgw.v1.CreateAccountRequest
+	36, // 72: smppgw.v1.AdminService.UpdateAccount:input_type -> smppgw.v1.UpdateAccountRequest
+	38, // 73: smppgw.v1.AdminService.DeleteAccount:input_type -> smppgw.v1.DeleteAccountRequest
+	41, // 74: smppgw.v1.AdminService.CreateApiKey:input_type -> smppgw.v1.CreateApiKeyRequest
+	43, // 75: smppgw.v1.AdminService.ListApiKeys:input_type -> smppgw.v1.ListApiKeysRequest
+	45, // 76: smppgw.v1.AdminService.RevokeApiKey:input_type -> smppgw.v1.RevokeApiKeyRequest
+	48, // 77: smppgw.v1.AdminService.ListRoutes:input_type -> smppgw.v1.ListRoutesRequest
+	50, // 78: smppgw.v1.AdminService.GetRoute:input_type -> smppgw.v1.GetRouteRequest
+	52, // 79: smppgw.v1.AdminService.CreateRoute:input_type -> smppgw.v1.CreateRouteRequest
+	54, // 80: smppgw.v1.AdminService.UpdateRoute:input_type -> smppgw.v1.UpdateRouteRequest
+	56, // 81: smppgw.v1.AdminService.DeleteRoute:input_type -> smppgw.v1.DeleteRouteRequest
+	58, // 82: smppgw.v1.AdminService.TestRoute:input_type -> smppgw.v1.TestRouteRequest
+	60, // 83: smppgw.v1.AdminService.Outbind:input_type -> smppgw.v1.OutbindRequest
+	62, // 84: smppgw.v1.AdminService.GetStats:input_type -> smppgw.v1.GetStatsRequest
+	9,  // 85: smppgw.v1.AdminService.ListSessions:output_type -> smppgw.v1.ListSessionsResponse
+	11, // 86: smppgw.v1.AdminService.GetSession:output_type -> smppgw.v1.GetSessionResponse
+	13, // 87: smppgw.v1.AdminService.UnbindSession:output_type -> smppgw.v1.UnbindSessionResponse
+	16, // 88: smppgw.v1.AdminService.ListUpstreams:output_type -> smppgw.v1.ListUpstreamsResponse
+	18, // 89: smppgw.v1.AdminService.GetUpstream:output_type -> smppgw.v1.GetUpstreamResponse
+	20, // 90: smppgw.v1.AdminService.AddUpstream:output_type -> smppgw.v1.AddUpstreamResponse
+	22, // 91: smppgw.v1.AdminService.RemoveUpstream:output_type -> smppgw.v1.RemoveUpstreamResponse
+	24, // 92: smppgw.v1.AdminService.ReconnectUpstream:output_type -> smppgw.v1.ReconnectUpstreamResponse
+	26, // 93: smppgw.v1.AdminService.PauseUpstream:output_type -> smppgw.v1.PauseUpstreamResponse
+	28, // 94: smppgw.v1.AdminService.ResumeUpstream:output_type -> smppgw.v1.ResumeUpstreamResponse
+	31, // 95: smppgw.v1.AdminService.ListAccounts:output_type -> smppgw.v1.ListAccountsResponse
+	33, // 96: smppgw.v1.AdminService.GetAccount:output_type -> smppgw.v1.GetAccountResponse
+	35, // 97: smppgw.v1.AdminService.CreateAccount:output_type -> smppgw.v1.CreateAccountResponse
+	37, // 98: smppgw.v1.AdminService.UpdateAccount:output_type -> smppgw.v1.UpdateAccountResponse
+	39, // 99: smppgw.v1.AdminService.DeleteAccount:output_type -> smppgw.v1.DeleteAccountResponse
+	42, // 100: smppgw.v1.AdminService.CreateApiKey:output_type -> smppgw.v1.CreateApiKeyResponse
+	44, // 101: smppgw.v1.AdminService.ListApiKeys:output_type -> smppgw.v1.ListApiKeysResponse
+	46, // 102: smppgw.v1.AdminService.RevokeApiKey:output_type -> smppgw.v1.RevokeApiKeyResponse
+	49, // 103: smppgw.v1.AdminService.ListRoutes:output_type -> smppgw.v1.ListRoutesResponse
+	51, // 104: smppgw.v1.AdminService.GetRoute:output_type -> smppgw.v1.GetRouteResponse
+	53, // 105: smppgw.v1.AdminService.CreateRoute:output_type -> smppgw.v1.CreateRouteResponse
+	55, // 106: smppgw.v1.AdminService.UpdateRoute:output_type -> smppgw.v1.UpdateRouteResponse
+	57, // 107: smppgw.v1.AdminService.DeleteRoute:output_type -> smppgw.v1.DeleteRouteResponse
+	59, // 108: smppgw.v1.AdminService.TestRoute:output_type -> smppgw.v1.TestRouteResponse
+	61, // 109: smppgw.v1.AdminService.Outbind:output_type -> smppgw.v1.OutbindResponse
+	66, // 110: smppgw.v1.AdminService.GetStats:output_type -> smppgw.v1.GetStatsResponse
+	85, // [85:111] is the sub-list for method output_type
+	59, // [59:85] is the sub-list for method input_type
+	59, // [59:59] is the sub-list for extension type_name
+	59, // [59:59] is the sub-list for extension extendee
+	0,  // [0:59] is the sub-list for field type_name
 }
 
 func init() { file_smppgw_v1_admin_service_proto_init() }
@@ -4316,7 +4542,7 @@ func file_smppgw_v1_admin_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_smppgw_v1_admin_service_proto_rawDesc), len(file_smppgw_v1_admin_service_proto_rawDesc)),
-			NumEnums:      3,
+			NumEnums:      6,
 			NumMessages:   62,
 			NumExtensions: 0,
 			NumServices:   1,
