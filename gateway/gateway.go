@@ -31,6 +31,8 @@ type Gateway struct {
 
 	ups      *upstreamSet
 	routes   *routeTable
+	moRoutes *moRouteTable
+	numbers  *numberTable
 	submit   *submitter
 	deliv    *deliverer
 	receipts *receipts
@@ -76,7 +78,10 @@ func New(cfg Config, st store.Store, log zerolog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	g.fail = newFailover(st, g.ups, g.routes, rc.FailoverAfter, cfg.Instance, log)
-	g.inbound = newFromUpstream(rc.MORoutes, st, g.receipts, g.deliv, g.events, g.stats, g.work, log)
+	g.moRoutes = newMORouteTable(rc.MORoutes, st, log)
+	g.numbers = newNumberTable(st, rc.AccountNumbers, log)
+	g.submit.numbers = g.numbers
+	g.inbound = newFromUpstream(g.moRoutes, st, g.receipts, g.deliv, g.events, g.stats, g.work, log)
 	if g.auth, err = newStoreAuthenticator(st, log); err != nil {
 		return nil, err
 	}
@@ -110,6 +115,15 @@ func (g *Gateway) Start(ctx context.Context) error {
 		return err
 	}
 	if err := g.routes.load(ctx); err != nil {
+		return err
+	}
+	if err := g.moRoutes.seed(ctx); err != nil {
+		return err
+	}
+	if err := g.moRoutes.load(ctx); err != nil {
+		return err
+	}
+	if err := g.numbers.load(ctx); err != nil {
 		return err
 	}
 	g.deliv.run(g.runCtx)

@@ -96,11 +96,13 @@ func (g *Gateway) startUpstream(uc ClientConfig) error {
 	if _, dup := g.ups.m[uc.Name]; dup {
 		return fmt.Errorf("gateway: upstream %q: %w", uc.Name, store.ErrExists)
 	}
-	q := newStoreQueue(g.st, g.settle, g.work, uc.Name, g.cfg.Instance+"/submit/"+uc.Name, uc.Session.WithDefaults().Window, g.log)
+	// One window's worth of parts claimed ahead per bind: the binds share the queue, each fills its own window.
+	q := newStoreQueue(g.st, g.settle, g.work, uc.Name, g.cfg.Instance+"/submit/"+uc.Name, uc.Binds*uc.Session.WithDefaults().Window, g.log)
 	c, err := NewClient(uc, g.inbound, q, g.log)
 	if err != nil {
 		return err
 	}
+	c.SetRewrite(g.numbers.upstreamRewrite(uc.Name, uc.Numbers))
 	if err := c.Start(); err != nil {
 		return fmt.Errorf("gateway: upstream %s: %w", uc.Name, err)
 	}
@@ -180,13 +182,13 @@ func (g *Gateway) RemoveUpstream(ctx context.Context, name string) error {
 	return nil
 }
 
-// ReconnectUpstream drops the upstream's bind; its supervisor dials again (after its back-off).
+// ReconnectUpstream drops the upstream's binds; their supervisors dial again (after the back-off).
 func (g *Gateway) ReconnectUpstream(name string) error {
 	u, err := g.ups.get(name)
 	if err != nil {
 		return err
 	}
-	if s := u.client.Session(); s != nil {
+	for _, s := range u.client.Sessions() {
 		s.Close()
 	}
 	return nil

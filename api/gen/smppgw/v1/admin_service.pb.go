@@ -800,8 +800,14 @@ type Upstream struct {
 	SystemType string `protobuf:"bytes,8,opt,name=system_type,json=systemType,proto3" json:"system_type,omitempty"`
 	// How to bind; transceiver when unset.
 	BindType BindType `protobuf:"varint,9,opt,name=bind_type,json=bindType,proto3,enum=smppgw.v1.BindType" json:"bind_type,omitempty"`
-	// Requests in flight on the bind (default 10, at most 10000).
+	// Requests in flight on each bind (default 10, at most 10000).
 	WindowSize uint32 `protobuf:"varint,11,opt,name=window_size,json=windowSize,proto3" json:"window_size,omitempty"`
+	// Binds kept to the upstream at once (default 1, at most 64); they share its queue and its
+	// max_submits_per_second, each has its own window.
+	Binds uint32 `protobuf:"varint,10,opt,name=binds,proto3" json:"binds,omitempty"`
+	// The upstream's contracted throughput: at most this many submissions per second over all its
+	// binds (a token bucket with a burst of one); 0 for no cap.
+	MaxSubmitsPerSecond uint32 `protobuf:"varint,12,opt,name=max_submits_per_second,json=maxSubmitsPerSecond,proto3" json:"max_submits_per_second,omitempty"`
 	// enquire_link interval when idle (default 30s).
 	EnquireLinkInterval *durationpb.Duration `protobuf:"bytes,13,opt,name=enquire_link_interval,json=enquireLinkInterval,proto3" json:"enquire_link_interval,omitempty"`
 	// How long to wait for a response before the request is lost (default 10s).
@@ -810,7 +816,7 @@ type Upstream struct {
 	Paused bool `protobuf:"varint,15,opt,name=paused,proto3" json:"paused,omitempty"`
 	// The connection state.
 	State UpstreamState `protobuf:"varint,16,opt,name=state,proto3,enum=smppgw.v1.UpstreamState" json:"state,omitempty"`
-	// Binds up now: 1 or 0, since an upstream has one bind.
+	// Binds up now, of `binds`.
 	BoundBinds uint32 `protobuf:"varint,17,opt,name=bound_binds,json=boundBinds,proto3" json:"bound_binds,omitempty"`
 	// Messages waiting in its queue.
 	QueueDepth uint64 `protobuf:"varint,18,opt,name=queue_depth,json=queueDepth,proto3" json:"queue_depth,omitempty"`
@@ -918,6 +924,20 @@ func (x *Upstream) GetBindType() BindType {
 func (x *Upstream) GetWindowSize() uint32 {
 	if x != nil {
 		return x.WindowSize
+	}
+	return 0
+}
+
+func (x *Upstream) GetBinds() uint32 {
+	if x != nil {
+		return x.Binds
+	}
+	return 0
+}
+
+func (x *Upstream) GetMaxSubmitsPerSecond() uint32 {
+	if x != nil {
+		return x.MaxSubmitsPerSecond
 	}
 	return 0
 }
@@ -2628,6 +2648,10 @@ type Route struct {
 	Account string `protobuf:"bytes,10,opt,name=account,proto3" json:"account,omitempty"`
 	// Upstream names in failover order: the first one bound and not paused is used.
 	Upstreams []string `protobuf:"bytes,4,rep,name=upstreams,proto3" json:"upstreams,omitempty"`
+	// One weight (0 to 1000000) per upstream, or none: with weights, new messages are split between
+	// the route's bound, unpaused upstreams in proportion to them (smooth weighted round robin); an
+	// upstream of weight 0 takes messages only when no weighted one is up.
+	Weights []uint32 `protobuf:"varint,11,rep,packed,name=weights,proto3" json:"weights,omitempty"`
 	// Breaks ties between routes with the same prefix; higher wins.
 	Priority int32 `protobuf:"varint,5,opt,name=priority,proto3" json:"priority,omitempty"`
 	// A note for people, at most 256 characters.
@@ -2694,6 +2718,13 @@ func (x *Route) GetAccount() string {
 func (x *Route) GetUpstreams() []string {
 	if x != nil {
 		return x.Upstreams
+	}
+	return nil
+}
+
+func (x *Route) GetWeights() []uint32 {
+	if x != nil {
+		return x.Weights
 	}
 	return nil
 }
@@ -3305,6 +3336,794 @@ func (x *TestRouteResponse) GetSelectedUpstream() string {
 	return ""
 }
 
+// An MO routing rule: MO messages (deliver_sm or data_sm from an upstream that are not receipts)
+// whose destination starts with `prefix` go to `account`. The longest matching prefix wins; among
+// equal prefixes, the higher `priority`. Routes of the configuration file are listed as "config-N".
+type MoRoute struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The gateway's id for the MO route.
+	MoRouteId string `protobuf:"bytes,1,opt,name=mo_route_id,json=moRouteId,proto3" json:"mo_route_id,omitempty"`
+	// Destination prefix (the short code or number the subscriber sent to); empty matches every MO.
+	Prefix string `protobuf:"bytes,2,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	// The account the MO is delivered to.
+	Account string `protobuf:"bytes,3,opt,name=account,proto3" json:"account,omitempty"`
+	// Breaks ties between MO routes with the same prefix; higher wins.
+	Priority int32 `protobuf:"varint,4,opt,name=priority,proto3" json:"priority,omitempty"`
+	// A note for people, at most 256 characters.
+	Description string `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	// When it was created.
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoRoute) Reset() {
+	*x = MoRoute{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoRoute) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoRoute) ProtoMessage() {}
+
+func (x *MoRoute) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoRoute.ProtoReflect.Descriptor instead.
+func (*MoRoute) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *MoRoute) GetMoRouteId() string {
+	if x != nil {
+		return x.MoRouteId
+	}
+	return ""
+}
+
+func (x *MoRoute) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *MoRoute) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *MoRoute) GetPriority() int32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *MoRoute) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *MoRoute) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+// Which MO routes to list.
+type ListMoRoutesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMoRoutesRequest) Reset() {
+	*x = ListMoRoutesRequest{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMoRoutesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMoRoutesRequest) ProtoMessage() {}
+
+func (x *ListMoRoutesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMoRoutesRequest.ProtoReflect.Descriptor instead.
+func (*ListMoRoutesRequest) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{55}
+}
+
+// The MO routing table.
+type ListMoRoutesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every MO route, in evaluation order.
+	MoRoutes      []*MoRoute `protobuf:"bytes,1,rep,name=mo_routes,json=moRoutes,proto3" json:"mo_routes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMoRoutesResponse) Reset() {
+	*x = ListMoRoutesResponse{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMoRoutesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMoRoutesResponse) ProtoMessage() {}
+
+func (x *ListMoRoutesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMoRoutesResponse.ProtoReflect.Descriptor instead.
+func (*ListMoRoutesResponse) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *ListMoRoutesResponse) GetMoRoutes() []*MoRoute {
+	if x != nil {
+		return x.MoRoutes
+	}
+	return nil
+}
+
+// An MO route to add.
+type CreateMoRouteRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The MO route; output-only fields are ignored.
+	MoRoute       *MoRoute `protobuf:"bytes,1,opt,name=mo_route,json=moRoute,proto3" json:"mo_route,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateMoRouteRequest) Reset() {
+	*x = CreateMoRouteRequest{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateMoRouteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateMoRouteRequest) ProtoMessage() {}
+
+func (x *CreateMoRouteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateMoRouteRequest.ProtoReflect.Descriptor instead.
+func (*CreateMoRouteRequest) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *CreateMoRouteRequest) GetMoRoute() *MoRoute {
+	if x != nil {
+		return x.MoRoute
+	}
+	return nil
+}
+
+// The added MO route.
+type CreateMoRouteResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The MO route as stored.
+	MoRoute       *MoRoute `protobuf:"bytes,1,opt,name=mo_route,json=moRoute,proto3" json:"mo_route,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateMoRouteResponse) Reset() {
+	*x = CreateMoRouteResponse{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateMoRouteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateMoRouteResponse) ProtoMessage() {}
+
+func (x *CreateMoRouteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateMoRouteResponse.ProtoReflect.Descriptor instead.
+func (*CreateMoRouteResponse) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *CreateMoRouteResponse) GetMoRoute() *MoRoute {
+	if x != nil {
+		return x.MoRoute
+	}
+	return nil
+}
+
+// Which MO route to delete.
+type DeleteMoRouteRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The MO route's id.
+	MoRouteId     string `protobuf:"bytes,1,opt,name=mo_route_id,json=moRouteId,proto3" json:"mo_route_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteMoRouteRequest) Reset() {
+	*x = DeleteMoRouteRequest{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteMoRouteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteMoRouteRequest) ProtoMessage() {}
+
+func (x *DeleteMoRouteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteMoRouteRequest.ProtoReflect.Descriptor instead.
+func (*DeleteMoRouteRequest) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *DeleteMoRouteRequest) GetMoRouteId() string {
+	if x != nil {
+		return x.MoRouteId
+	}
+	return ""
+}
+
+// Empty: the MO route is gone.
+type DeleteMoRouteResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteMoRouteResponse) Reset() {
+	*x = DeleteMoRouteResponse{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteMoRouteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteMoRouteResponse) ProtoMessage() {}
+
+func (x *DeleteMoRouteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteMoRouteResponse.ProtoReflect.Descriptor instead.
+func (*DeleteMoRouteResponse) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{60}
+}
+
+// How one address is rewritten, in this order: strip_plus, strip_00, country_code, then ton and
+// npi. Only numeric addresses (digits, optionally after '+') are touched; an alphanumeric sender is
+// left as it is, and so is a number already in the form the rule gives.
+type AddressRule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A leading '+' is removed and the number marked international (TON 1, NPI 1).
+	StripPlus bool `protobuf:"varint,1,opt,name=strip_plus,json=stripPlus,proto3" json:"strip_plus,omitempty"`
+	// A leading "00" is removed and the number marked international (TON 1, NPI 1).
+	Strip_00 bool `protobuf:"varint,2,opt,name=strip_00,json=strip00,proto3" json:"strip_00,omitempty"`
+	// Digits (at most 4): a national number (TON national, or TON unknown with one leading trunk
+	// '0') loses the '0', gets this in front, and is marked international (TON 1, NPI 1).
+	CountryCode string `protobuf:"bytes,3,opt,name=country_code,json=countryCode,proto3" json:"country_code,omitempty"`
+	// When set, the TON after the steps above: unknown, international, national, network,
+	// subscriber, alphanumeric, abbreviated, or a number 0-255.
+	Ton string `protobuf:"bytes,4,opt,name=ton,proto3" json:"ton,omitempty"`
+	// When set, the NPI after the steps above: unknown, isdn, data, telex, land_mobile, national,
+	// private, ermes, internet, wap, or a number 0-255.
+	Npi           string `protobuf:"bytes,5,opt,name=npi,proto3" json:"npi,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddressRule) Reset() {
+	*x = AddressRule{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddressRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddressRule) ProtoMessage() {}
+
+func (x *AddressRule) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddressRule.ProtoReflect.Descriptor instead.
+func (*AddressRule) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *AddressRule) GetStripPlus() bool {
+	if x != nil {
+		return x.StripPlus
+	}
+	return false
+}
+
+func (x *AddressRule) GetStrip_00() bool {
+	if x != nil {
+		return x.Strip_00
+	}
+	return false
+}
+
+func (x *AddressRule) GetCountryCode() string {
+	if x != nil {
+		return x.CountryCode
+	}
+	return ""
+}
+
+func (x *AddressRule) GetTon() string {
+	if x != nil {
+		return x.Ton
+	}
+	return ""
+}
+
+func (x *AddressRule) GetNpi() string {
+	if x != nil {
+		return x.Npi
+	}
+	return ""
+}
+
+// The number normalisation rules of one account (applied to what it submits, before routing) or one
+// upstream (applied to each message just before it is sent there).
+type NumberRules struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "account" or "upstream".
+	Scope string `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	// The account's system_id or the upstream's name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The rule for destination_addr.
+	Destination *AddressRule `protobuf:"bytes,3,opt,name=destination,proto3" json:"destination,omitempty"`
+	// The rule for source_addr.
+	Source *AddressRule `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
+	// Whether these come from the configuration file (not overridden through the API).
+	FromConfig    bool `protobuf:"varint,5,opt,name=from_config,json=fromConfig,proto3" json:"from_config,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NumberRules) Reset() {
+	*x = NumberRules{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NumberRules) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NumberRules) ProtoMessage() {}
+
+func (x *NumberRules) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NumberRules.ProtoReflect.Descriptor instead.
+func (*NumberRules) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *NumberRules) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
+func (x *NumberRules) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NumberRules) GetDestination() *AddressRule {
+	if x != nil {
+		return x.Destination
+	}
+	return nil
+}
+
+func (x *NumberRules) GetSource() *AddressRule {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *NumberRules) GetFromConfig() bool {
+	if x != nil {
+		return x.FromConfig
+	}
+	return false
+}
+
+// Which rules to list.
+type ListNumberRulesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNumberRulesRequest) Reset() {
+	*x = ListNumberRulesRequest{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNumberRulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNumberRulesRequest) ProtoMessage() {}
+
+func (x *ListNumberRulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNumberRulesRequest.ProtoReflect.Descriptor instead.
+func (*ListNumberRulesRequest) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{63}
+}
+
+// The rules in force.
+type ListNumberRulesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// By scope, then name.
+	Rules         []*NumberRules `protobuf:"bytes,1,rep,name=rules,proto3" json:"rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNumberRulesResponse) Reset() {
+	*x = ListNumberRulesResponse{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNumberRulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNumberRulesResponse) ProtoMessage() {}
+
+func (x *ListNumberRulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNumberRulesResponse.ProtoReflect.Descriptor instead.
+func (*ListNumberRulesResponse) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *ListNumberRulesResponse) GetRules() []*NumberRules {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+// Rules to set.
+type SetNumberRulesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rules, with their scope and name.
+	Rules         *NumberRules `protobuf:"bytes,1,opt,name=rules,proto3" json:"rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetNumberRulesRequest) Reset() {
+	*x = SetNumberRulesRequest{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetNumberRulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetNumberRulesRequest) ProtoMessage() {}
+
+func (x *SetNumberRulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetNumberRulesRequest.ProtoReflect.Descriptor instead.
+func (*SetNumberRulesRequest) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *SetNumberRulesRequest) GetRules() *NumberRules {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+// The rules as stored.
+type SetNumberRulesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rules.
+	Rules         *NumberRules `protobuf:"bytes,1,opt,name=rules,proto3" json:"rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetNumberRulesResponse) Reset() {
+	*x = SetNumberRulesResponse{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetNumberRulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetNumberRulesResponse) ProtoMessage() {}
+
+func (x *SetNumberRulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetNumberRulesResponse.ProtoReflect.Descriptor instead.
+func (*SetNumberRulesResponse) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *SetNumberRulesResponse) GetRules() *NumberRules {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+// Whose stored rules to remove.
+type DeleteNumberRulesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "account" or "upstream".
+	Scope string `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	// The account's system_id or the upstream's name.
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteNumberRulesRequest) Reset() {
+	*x = DeleteNumberRulesRequest{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteNumberRulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteNumberRulesRequest) ProtoMessage() {}
+
+func (x *DeleteNumberRulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteNumberRulesRequest.ProtoReflect.Descriptor instead.
+func (*DeleteNumberRulesRequest) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *DeleteNumberRulesRequest) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
+func (x *DeleteNumberRulesRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// Empty: the stored rules are gone.
+type DeleteNumberRulesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteNumberRulesResponse) Reset() {
+	*x = DeleteNumberRulesResponse{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteNumberRulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteNumberRulesResponse) ProtoMessage() {}
+
+func (x *DeleteNumberRulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteNumberRulesResponse.ProtoReflect.Descriptor instead.
+func (*DeleteNumberRulesResponse) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{68}
+}
+
 // The ESME to ask for a bind.
 type OutbindRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3326,7 +4145,7 @@ type OutbindRequest struct {
 
 func (x *OutbindRequest) Reset() {
 	*x = OutbindRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[54]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3338,7 +4157,7 @@ func (x *OutbindRequest) String() string {
 func (*OutbindRequest) ProtoMessage() {}
 
 func (x *OutbindRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[54]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3351,7 +4170,7 @@ func (x *OutbindRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutbindRequest.ProtoReflect.Descriptor instead.
 func (*OutbindRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{54}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *OutbindRequest) GetHost() string {
@@ -3407,7 +4226,7 @@ type OutbindResponse struct {
 
 func (x *OutbindResponse) Reset() {
 	*x = OutbindResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[55]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3419,7 +4238,7 @@ func (x *OutbindResponse) String() string {
 func (*OutbindResponse) ProtoMessage() {}
 
 func (x *OutbindResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[55]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3432,7 +4251,7 @@ func (x *OutbindResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutbindResponse.ProtoReflect.Descriptor instead.
 func (*OutbindResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{55}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *OutbindResponse) GetSession() *Session {
@@ -3454,7 +4273,7 @@ type GetStatsRequest struct {
 
 func (x *GetStatsRequest) Reset() {
 	*x = GetStatsRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[56]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3466,7 +4285,7 @@ func (x *GetStatsRequest) String() string {
 func (*GetStatsRequest) ProtoMessage() {}
 
 func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[56]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3479,7 +4298,7 @@ func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetStatsRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{56}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *GetStatsRequest) GetThroughputInterval() *durationpb.Duration {
@@ -3508,7 +4327,7 @@ type Throughput struct {
 
 func (x *Throughput) Reset() {
 	*x = Throughput{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[57]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3520,7 +4339,7 @@ func (x *Throughput) String() string {
 func (*Throughput) ProtoMessage() {}
 
 func (x *Throughput) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[57]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3533,7 +4352,7 @@ func (x *Throughput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Throughput.ProtoReflect.Descriptor instead.
 func (*Throughput) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{57}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *Throughput) GetInterval() *durationpb.Duration {
@@ -3588,7 +4407,7 @@ type WindowUsage struct {
 
 func (x *WindowUsage) Reset() {
 	*x = WindowUsage{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[58]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3600,7 +4419,7 @@ func (x *WindowUsage) String() string {
 func (*WindowUsage) ProtoMessage() {}
 
 func (x *WindowUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[58]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3613,7 +4432,7 @@ func (x *WindowUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowUsage.ProtoReflect.Descriptor instead.
 func (*WindowUsage) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{58}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *WindowUsage) GetId() string {
@@ -3661,7 +4480,7 @@ type QueueDepth struct {
 
 func (x *QueueDepth) Reset() {
 	*x = QueueDepth{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[59]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3673,7 +4492,7 @@ func (x *QueueDepth) String() string {
 func (*QueueDepth) ProtoMessage() {}
 
 func (x *QueueDepth) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[59]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3686,7 +4505,7 @@ func (x *QueueDepth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueDepth.ProtoReflect.Descriptor instead.
 func (*QueueDepth) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{59}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *QueueDepth) GetName() string {
@@ -3738,7 +4557,7 @@ type GetStatsResponse struct {
 
 func (x *GetStatsResponse) Reset() {
 	*x = GetStatsResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[60]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3750,7 +4569,7 @@ func (x *GetStatsResponse) String() string {
 func (*GetStatsResponse) ProtoMessage() {}
 
 func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[60]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3763,7 +4582,7 @@ func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetStatsResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{60}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *GetStatsResponse) GetMessagesByStatus() map[string]uint64 {
@@ -3858,7 +4677,7 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tB\x03\xe0A\x02R\tsessionId\x12\x14\n" +
 	"\x05force\x18\x02 \x01(\bR\x05force\"\x17\n" +
-	"\x15UnbindSessionResponse\"\x90\x06\n" +
+	"\x15UnbindSessionResponse\"\xb0\x06\n" +
 	"\bUpstream\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x17\n" +
 	"\x04host\x18\x02 \x01(\tB\x03\xe0A\x02R\x04host\x12\x17\n" +
@@ -3871,7 +4690,10 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"systemType\x120\n" +
 	"\tbind_type\x18\t \x01(\x0e2\x13.smppgw.v1.BindTypeR\bbindType\x12\x1f\n" +
 	"\vwindow_size\x18\v \x01(\rR\n" +
-	"windowSize\x12M\n" +
+	"windowSize\x12\x14\n" +
+	"\x05binds\x18\n" +
+	" \x01(\rR\x05binds\x123\n" +
+	"\x16max_submits_per_second\x18\f \x01(\rR\x13maxSubmitsPerSecond\x12M\n" +
 	"\x15enquire_link_interval\x18\r \x01(\v2\x19.google.protobuf.DurationR\x13enquireLinkInterval\x12D\n" +
 	"\x10response_timeout\x18\x0e \x01(\v2\x19.google.protobuf.DurationR\x0fresponseTimeout\x12\x16\n" +
 	"\x06paused\x18\x0f \x01(\bR\x06paused\x123\n" +
@@ -3882,8 +4704,7 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"queueDepth\x12\"\n" +
 	"\n" +
 	"last_error\x18\x13 \x01(\tB\x03\xe0A\x03R\tlastError\x12K\n" +
-	"\x11state_change_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x0fstateChangeTimeJ\x04\b\n" +
-	"\x10\vJ\x04\b\f\x10\rR\x05bindsR\x16max_submits_per_second\"\x16\n" +
+	"\x11state_change_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x0fstateChangeTime\"\x16\n" +
 	"\x14ListUpstreamsRequest\"J\n" +
 	"\x15ListUpstreamsResponse\x121\n" +
 	"\tupstreams\x18\x01 \x03(\v2\x13.smppgw.v1.UpstreamR\tupstreams\"-\n" +
@@ -3973,13 +4794,14 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"1\n" +
 	"\x13RevokeApiKeyRequest\x12\x1a\n" +
 	"\x06key_id\x18\x01 \x01(\tB\x03\xe0A\x02R\x05keyId\"\x16\n" +
-	"\x14RevokeApiKeyResponse\"\xde\x02\n" +
+	"\x14RevokeApiKeyResponse\"\xf8\x02\n" +
 	"\x05Route\x12\x1e\n" +
 	"\broute_id\x18\x01 \x01(\tB\x03\xe0A\x03R\arouteId\x12\x16\n" +
 	"\x06prefix\x18\x02 \x01(\tR\x06prefix\x12\x18\n" +
 	"\aaccount\x18\n" +
 	" \x01(\tR\aaccount\x12!\n" +
-	"\tupstreams\x18\x04 \x03(\tB\x03\xe0A\x02R\tupstreams\x12\x1a\n" +
+	"\tupstreams\x18\x04 \x03(\tB\x03\xe0A\x02R\tupstreams\x12\x18\n" +
+	"\aweights\x18\v \x03(\rR\aweights\x12\x1a\n" +
 	"\bpriority\x18\x05 \x01(\x05R\bpriority\x12 \n" +
 	"\vdescription\x18\a \x01(\tR\vdescription\x12@\n" +
 	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
@@ -4013,7 +4835,50 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"\amatched\x18\x01 \x01(\bR\amatched\x12&\n" +
 	"\x05route\x18\x02 \x01(\v2\x10.smppgw.v1.RouteR\x05route\x121\n" +
 	"\tupstreams\x18\x03 \x03(\v2\x13.smppgw.v1.UpstreamR\tupstreams\x12+\n" +
-	"\x11selected_upstream\x18\x04 \x01(\tR\x10selectedUpstream\"\xd5\x01\n" +
+	"\x11selected_upstream\x18\x04 \x01(\tR\x10selectedUpstream\"\xe5\x01\n" +
+	"\aMoRoute\x12#\n" +
+	"\vmo_route_id\x18\x01 \x01(\tB\x03\xe0A\x03R\tmoRouteId\x12\x16\n" +
+	"\x06prefix\x18\x02 \x01(\tR\x06prefix\x12\x1d\n" +
+	"\aaccount\x18\x03 \x01(\tB\x03\xe0A\x02R\aaccount\x12\x1a\n" +
+	"\bpriority\x18\x04 \x01(\x05R\bpriority\x12 \n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\x12@\n" +
+	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\"\x15\n" +
+	"\x13ListMoRoutesRequest\"G\n" +
+	"\x14ListMoRoutesResponse\x12/\n" +
+	"\tmo_routes\x18\x01 \x03(\v2\x12.smppgw.v1.MoRouteR\bmoRoutes\"J\n" +
+	"\x14CreateMoRouteRequest\x122\n" +
+	"\bmo_route\x18\x01 \x01(\v2\x12.smppgw.v1.MoRouteB\x03\xe0A\x02R\amoRoute\"F\n" +
+	"\x15CreateMoRouteResponse\x12-\n" +
+	"\bmo_route\x18\x01 \x01(\v2\x12.smppgw.v1.MoRouteR\amoRoute\";\n" +
+	"\x14DeleteMoRouteRequest\x12#\n" +
+	"\vmo_route_id\x18\x01 \x01(\tB\x03\xe0A\x02R\tmoRouteId\"\x17\n" +
+	"\x15DeleteMoRouteResponse\"\x8e\x01\n" +
+	"\vAddressRule\x12\x1d\n" +
+	"\n" +
+	"strip_plus\x18\x01 \x01(\bR\tstripPlus\x12\x19\n" +
+	"\bstrip_00\x18\x02 \x01(\bR\astrip00\x12!\n" +
+	"\fcountry_code\x18\x03 \x01(\tR\vcountryCode\x12\x10\n" +
+	"\x03ton\x18\x04 \x01(\tR\x03ton\x12\x10\n" +
+	"\x03npi\x18\x05 \x01(\tR\x03npi\"\xd1\x01\n" +
+	"\vNumberRules\x12\x19\n" +
+	"\x05scope\x18\x01 \x01(\tB\x03\xe0A\x02R\x05scope\x12\x17\n" +
+	"\x04name\x18\x02 \x01(\tB\x03\xe0A\x02R\x04name\x128\n" +
+	"\vdestination\x18\x03 \x01(\v2\x16.smppgw.v1.AddressRuleR\vdestination\x12.\n" +
+	"\x06source\x18\x04 \x01(\v2\x16.smppgw.v1.AddressRuleR\x06source\x12$\n" +
+	"\vfrom_config\x18\x05 \x01(\bB\x03\xe0A\x03R\n" +
+	"fromConfig\"\x18\n" +
+	"\x16ListNumberRulesRequest\"G\n" +
+	"\x17ListNumberRulesResponse\x12,\n" +
+	"\x05rules\x18\x01 \x03(\v2\x16.smppgw.v1.NumberRulesR\x05rules\"J\n" +
+	"\x15SetNumberRulesRequest\x121\n" +
+	"\x05rules\x18\x01 \x01(\v2\x16.smppgw.v1.NumberRulesB\x03\xe0A\x02R\x05rules\"F\n" +
+	"\x16SetNumberRulesResponse\x12,\n" +
+	"\x05rules\x18\x01 \x01(\v2\x16.smppgw.v1.NumberRulesR\x05rules\"N\n" +
+	"\x18DeleteNumberRulesRequest\x12\x19\n" +
+	"\x05scope\x18\x01 \x01(\tB\x03\xe0A\x02R\x05scope\x12\x17\n" +
+	"\x04name\x18\x02 \x01(\tB\x03\xe0A\x02R\x04name\"\x1b\n" +
+	"\x19DeleteNumberRulesResponse\"\xd5\x01\n" +
 	"\x0eOutbindRequest\x12\x17\n" +
 	"\x04host\x18\x01 \x01(\tB\x03\xe0A\x02R\x04host\x12\x17\n" +
 	"\x04port\x18\x02 \x01(\rB\x03\xe0A\x02R\x04port\x12\x10\n" +
@@ -4074,7 +4939,7 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"SCOPE_SEND\x10\x01\x12\x0e\n" +
 	"\n" +
 	"SCOPE_READ\x10\x02\x12\x0f\n" +
-	"\vSCOPE_ADMIN\x10\x032\xf2\x17\n" +
+	"\vSCOPE_ADMIN\x10\x032\xfe\x1d\n" +
 	"\fAdminService\x12k\n" +
 	"\fListSessions\x12\x1e.smppgw.v1.ListSessionsRequest\x1a\x1f.smppgw.v1.ListSessionsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/admin/sessions\x12r\n" +
 	"\n" +
@@ -4102,7 +4967,13 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"\vCreateRoute\x12\x1d.smppgw.v1.CreateRouteRequest\x1a\x1e.smppgw.v1.CreateRouteResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x05route\"\x10/v1/admin/routes\x12~\n" +
 	"\vUpdateRoute\x12\x1d.smppgw.v1.UpdateRouteRequest\x1a\x1e.smppgw.v1.UpdateRouteResponse\"0\x82\xd3\xe4\x93\x02*:\x05route2!/v1/admin/routes/{route.route_id}\x12q\n" +
 	"\vDeleteRoute\x12\x1d.smppgw.v1.DeleteRouteRequest\x1a\x1e.smppgw.v1.DeleteRouteResponse\"#\x82\xd3\xe4\x93\x02\x1d*\x1b/v1/admin/routes/{route_id}\x12e\n" +
-	"\tTestRoute\x12\x1b.smppgw.v1.TestRouteRequest\x1a\x1c.smppgw.v1.TestRouteResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/admin/routes:test\x12^\n" +
+	"\tTestRoute\x12\x1b.smppgw.v1.TestRouteRequest\x1a\x1c.smppgw.v1.TestRouteResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/admin/routes:test\x12l\n" +
+	"\fListMoRoutes\x12\x1e.smppgw.v1.ListMoRoutesRequest\x1a\x1f.smppgw.v1.ListMoRoutesResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/admin/mo-routes\x12y\n" +
+	"\rCreateMoRoute\x12\x1f.smppgw.v1.CreateMoRouteRequest\x1a .smppgw.v1.CreateMoRouteResponse\"%\x82\xd3\xe4\x93\x02\x1f:\bmo_route\"\x13/v1/admin/mo-routes\x12}\n" +
+	"\rDeleteMoRoute\x12\x1f.smppgw.v1.DeleteMoRouteRequest\x1a .smppgw.v1.DeleteMoRouteResponse\")\x82\xd3\xe4\x93\x02#*!/v1/admin/mo-routes/{mo_route_id}\x12x\n" +
+	"\x0fListNumberRules\x12!.smppgw.v1.ListNumberRulesRequest\x1a\".smppgw.v1.ListNumberRulesResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/admin/number-rules\x12\x97\x01\n" +
+	"\x0eSetNumberRules\x12 .smppgw.v1.SetNumberRulesRequest\x1a!.smppgw.v1.SetNumberRulesResponse\"@\x82\xd3\xe4\x93\x02::\x05rules\x1a1/v1/admin/number-rules/{rules.scope}/{rules.name}\x12\x8d\x01\n" +
+	"\x11DeleteNumberRules\x12#.smppgw.v1.DeleteNumberRulesRequest\x1a$.smppgw.v1.DeleteNumberRulesResponse\"-\x82\xd3\xe4\x93\x02'*%/v1/admin/number-rules/{scope}/{name}\x12^\n" +
 	"\aOutbind\x12\x19.smppgw.v1.OutbindRequest\x1a\x1a.smppgw.v1.OutbindResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/admin/outbind\x12\\\n" +
 	"\bGetStats\x12\x1a.smppgw.v1.GetStatsRequest\x1a\x1b.smppgw.v1.GetStatsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/admin/statsB5Z3github.com/smppgw/smppgw/api/gen/smppgw/v1;smppgwv1b\x06proto3"
 
@@ -4119,7 +4990,7 @@ func file_smppgw_v1_admin_service_proto_rawDescGZIP() []byte {
 }
 
 var file_smppgw_v1_admin_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_smppgw_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
+var file_smppgw_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
 var file_smppgw_v1_admin_service_proto_goTypes = []any{
 	(BindType)(0),                     // 0: smppgw.v1.BindType
 	(UpstreamState)(0),                // 1: smppgw.v1.UpstreamState
@@ -4178,30 +5049,45 @@ var file_smppgw_v1_admin_service_proto_goTypes = []any{
 	(*DeleteRouteResponse)(nil),       // 54: smppgw.v1.DeleteRouteResponse
 	(*TestRouteRequest)(nil),          // 55: smppgw.v1.TestRouteRequest
 	(*TestRouteResponse)(nil),         // 56: smppgw.v1.TestRouteResponse
-	(*OutbindRequest)(nil),            // 57: smppgw.v1.OutbindRequest
-	(*OutbindResponse)(nil),           // 58: smppgw.v1.OutbindResponse
-	(*GetStatsRequest)(nil),           // 59: smppgw.v1.GetStatsRequest
-	(*Throughput)(nil),                // 60: smppgw.v1.Throughput
-	(*WindowUsage)(nil),               // 61: smppgw.v1.WindowUsage
-	(*QueueDepth)(nil),                // 62: smppgw.v1.QueueDepth
-	(*GetStatsResponse)(nil),          // 63: smppgw.v1.GetStatsResponse
-	nil,                               // 64: smppgw.v1.GetStatsResponse.MessagesByStatusEntry
-	(*timestamppb.Timestamp)(nil),     // 65: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),       // 66: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil),     // 67: google.protobuf.FieldMask
+	(*MoRoute)(nil),                   // 57: smppgw.v1.MoRoute
+	(*ListMoRoutesRequest)(nil),       // 58: smppgw.v1.ListMoRoutesRequest
+	(*ListMoRoutesResponse)(nil),      // 59: smppgw.v1.ListMoRoutesResponse
+	(*CreateMoRouteRequest)(nil),      // 60: smppgw.v1.CreateMoRouteRequest
+	(*CreateMoRouteResponse)(nil),     // 61: smppgw.v1.CreateMoRouteResponse
+	(*DeleteMoRouteRequest)(nil),      // 62: smppgw.v1.DeleteMoRouteRequest
+	(*DeleteMoRouteResponse)(nil),     // 63: smppgw.v1.DeleteMoRouteResponse
+	(*AddressRule)(nil),               // 64: smppgw.v1.AddressRule
+	(*NumberRules)(nil),               // 65: smppgw.v1.NumberRules
+	(*ListNumberRulesRequest)(nil),    // 66: smppgw.v1.ListNumberRulesRequest
+	(*ListNumberRulesResponse)(nil),   // 67: smppgw.v1.ListNumberRulesResponse
+	(*SetNumberRulesRequest)(nil),     // 68: smppgw.v1.SetNumberRulesRequest
+	(*SetNumberRulesResponse)(nil),    // 69: smppgw.v1.SetNumberRulesResponse
+	(*DeleteNumberRulesRequest)(nil),  // 70: smppgw.v1.DeleteNumberRulesRequest
+	(*DeleteNumberRulesResponse)(nil), // 71: smppgw.v1.DeleteNumberRulesResponse
+	(*OutbindRequest)(nil),            // 72: smppgw.v1.OutbindRequest
+	(*OutbindResponse)(nil),           // 73: smppgw.v1.OutbindResponse
+	(*GetStatsRequest)(nil),           // 74: smppgw.v1.GetStatsRequest
+	(*Throughput)(nil),                // 75: smppgw.v1.Throughput
+	(*WindowUsage)(nil),               // 76: smppgw.v1.WindowUsage
+	(*QueueDepth)(nil),                // 77: smppgw.v1.QueueDepth
+	(*GetStatsResponse)(nil),          // 78: smppgw.v1.GetStatsResponse
+	nil,                               // 79: smppgw.v1.GetStatsResponse.MessagesByStatusEntry
+	(*timestamppb.Timestamp)(nil),     // 80: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),       // 81: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),     // 82: google.protobuf.FieldMask
 }
 var file_smppgw_v1_admin_service_proto_depIdxs = []int32{
 	0,  // 0: smppgw.v1.Session.bind_type:type_name -> smppgw.v1.BindType
-	65, // 1: smppgw.v1.Session.bind_time:type_name -> google.protobuf.Timestamp
-	65, // 2: smppgw.v1.Session.last_activity_time:type_name -> google.protobuf.Timestamp
+	80, // 1: smppgw.v1.Session.bind_time:type_name -> google.protobuf.Timestamp
+	80, // 2: smppgw.v1.Session.last_activity_time:type_name -> google.protobuf.Timestamp
 	3,  // 3: smppgw.v1.Session.counters:type_name -> smppgw.v1.SessionCounters
 	4,  // 4: smppgw.v1.ListSessionsResponse.sessions:type_name -> smppgw.v1.Session
 	4,  // 5: smppgw.v1.GetSessionResponse.session:type_name -> smppgw.v1.Session
 	0,  // 6: smppgw.v1.Upstream.bind_type:type_name -> smppgw.v1.BindType
-	66, // 7: smppgw.v1.Upstream.enquire_link_interval:type_name -> google.protobuf.Duration
-	66, // 8: smppgw.v1.Upstream.response_timeout:type_name -> google.protobuf.Duration
+	81, // 7: smppgw.v1.Upstream.enquire_link_interval:type_name -> google.protobuf.Duration
+	81, // 8: smppgw.v1.Upstream.response_timeout:type_name -> google.protobuf.Duration
 	1,  // 9: smppgw.v1.Upstream.state:type_name -> smppgw.v1.UpstreamState
-	65, // 10: smppgw.v1.Upstream.state_change_time:type_name -> google.protobuf.Timestamp
+	80, // 10: smppgw.v1.Upstream.state_change_time:type_name -> google.protobuf.Timestamp
 	11, // 11: smppgw.v1.ListUpstreamsResponse.upstreams:type_name -> smppgw.v1.Upstream
 	11, // 12: smppgw.v1.GetUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
 	11, // 13: smppgw.v1.AddUpstreamRequest.upstream:type_name -> smppgw.v1.Upstream
@@ -4209,101 +5095,122 @@ var file_smppgw_v1_admin_service_proto_depIdxs = []int32{
 	11, // 15: smppgw.v1.ReconnectUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
 	11, // 16: smppgw.v1.PauseUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
 	11, // 17: smppgw.v1.ResumeUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
-	65, // 18: smppgw.v1.Account.create_time:type_name -> google.protobuf.Timestamp
-	65, // 19: smppgw.v1.Account.update_time:type_name -> google.protobuf.Timestamp
+	80, // 18: smppgw.v1.Account.create_time:type_name -> google.protobuf.Timestamp
+	80, // 19: smppgw.v1.Account.update_time:type_name -> google.protobuf.Timestamp
 	26, // 20: smppgw.v1.ListAccountsResponse.accounts:type_name -> smppgw.v1.Account
 	26, // 21: smppgw.v1.GetAccountResponse.account:type_name -> smppgw.v1.Account
 	26, // 22: smppgw.v1.CreateAccountRequest.account:type_name -> smppgw.v1.Account
 	26, // 23: smppgw.v1.CreateAccountResponse.account:type_name -> smppgw.v1.Account
 	26, // 24: smppgw.v1.UpdateAccountRequest.account:type_name -> smppgw.v1.Account
-	67, // 25: smppgw.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
+	82, // 25: smppgw.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
 	26, // 26: smppgw.v1.UpdateAccountResponse.account:type_name -> smppgw.v1.Account
 	2,  // 27: smppgw.v1.ApiKey.scopes:type_name -> smppgw.v1.Scope
-	65, // 28: smppgw.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
-	65, // 29: smppgw.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	65, // 30: smppgw.v1.ApiKey.last_use_time:type_name -> google.protobuf.Timestamp
+	80, // 28: smppgw.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
+	80, // 29: smppgw.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	80, // 30: smppgw.v1.ApiKey.last_use_time:type_name -> google.protobuf.Timestamp
 	37, // 31: smppgw.v1.CreateApiKeyRequest.api_key:type_name -> smppgw.v1.ApiKey
 	37, // 32: smppgw.v1.CreateApiKeyResponse.api_key:type_name -> smppgw.v1.ApiKey
 	37, // 33: smppgw.v1.ListApiKeysResponse.api_keys:type_name -> smppgw.v1.ApiKey
-	65, // 34: smppgw.v1.Route.create_time:type_name -> google.protobuf.Timestamp
-	65, // 35: smppgw.v1.Route.update_time:type_name -> google.protobuf.Timestamp
+	80, // 34: smppgw.v1.Route.create_time:type_name -> google.protobuf.Timestamp
+	80, // 35: smppgw.v1.Route.update_time:type_name -> google.protobuf.Timestamp
 	44, // 36: smppgw.v1.ListRoutesResponse.routes:type_name -> smppgw.v1.Route
 	44, // 37: smppgw.v1.GetRouteResponse.route:type_name -> smppgw.v1.Route
 	44, // 38: smppgw.v1.CreateRouteRequest.route:type_name -> smppgw.v1.Route
 	44, // 39: smppgw.v1.CreateRouteResponse.route:type_name -> smppgw.v1.Route
 	44, // 40: smppgw.v1.UpdateRouteRequest.route:type_name -> smppgw.v1.Route
-	67, // 41: smppgw.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
+	82, // 41: smppgw.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
 	44, // 42: smppgw.v1.UpdateRouteResponse.route:type_name -> smppgw.v1.Route
 	44, // 43: smppgw.v1.TestRouteResponse.route:type_name -> smppgw.v1.Route
 	11, // 44: smppgw.v1.TestRouteResponse.upstreams:type_name -> smppgw.v1.Upstream
-	66, // 45: smppgw.v1.OutbindRequest.bind_timeout:type_name -> google.protobuf.Duration
-	4,  // 46: smppgw.v1.OutbindResponse.session:type_name -> smppgw.v1.Session
-	66, // 47: smppgw.v1.GetStatsRequest.throughput_interval:type_name -> google.protobuf.Duration
-	66, // 48: smppgw.v1.Throughput.interval:type_name -> google.protobuf.Duration
-	66, // 49: smppgw.v1.QueueDepth.oldest_age:type_name -> google.protobuf.Duration
-	64, // 50: smppgw.v1.GetStatsResponse.messages_by_status:type_name -> smppgw.v1.GetStatsResponse.MessagesByStatusEntry
-	60, // 51: smppgw.v1.GetStatsResponse.throughput:type_name -> smppgw.v1.Throughput
-	61, // 52: smppgw.v1.GetStatsResponse.windows:type_name -> smppgw.v1.WindowUsage
-	62, // 53: smppgw.v1.GetStatsResponse.upstream_queues:type_name -> smppgw.v1.QueueDepth
-	62, // 54: smppgw.v1.GetStatsResponse.delivery_queues:type_name -> smppgw.v1.QueueDepth
-	65, // 55: smppgw.v1.GetStatsResponse.time:type_name -> google.protobuf.Timestamp
-	5,  // 56: smppgw.v1.AdminService.ListSessions:input_type -> smppgw.v1.ListSessionsRequest
-	7,  // 57: smppgw.v1.AdminService.GetSession:input_type -> smppgw.v1.GetSessionRequest
-	9,  // 58: smppgw.v1.AdminService.UnbindSession:input_type -> smppgw.v1.UnbindSessionRequest
-	12, // 59: smppgw.v1.AdminService.ListUpstreams:input_type -> smppgw.v1.ListUpstreamsRequest
-	14, // 60: smppgw.v1.AdminService.GetUpstream:input_type -> smppgw.v1.GetUpstreamRequest
-	16, // 61: smppgw.v1.AdminService.AddUpstream:input_type -> smppgw.v1.AddUpstreamRequest
-	18, // 62: smppgw.v1.AdminService.RemoveUpstream:input_type -> smppgw.v1.RemoveUpstreamRequest
-	20, // 63: smppgw.v1.AdminService.ReconnectUpstream:input_type -> smppgw.v1.ReconnectUpstreamRequest
-	22, // 64: smppgw.v1.AdminService.PauseUpstream:input_type -> smppgw.v1.PauseUpstreamRequest
-	24, // 65: smppgw.v1.AdminService.ResumeUpstream:input_type -> smppgw.v1.ResumeUpstreamRequest
-	27, // 66: smppgw.v1.AdminService.ListAccounts:input_type -> smppgw.v1.ListAccountsRequest
-	29, // 67: smppgw.v1.AdminService.GetAccount:input_type -> smppgw.v1.GetAccountRequest
-	31, // 68: smppgw.v1.AdminService.CreateAccount:input_type -> smppgw.v1.CreateAccountRequest
-	33, // 69: smppgw.v1.AdminService.UpdateAccount:input_type -> smppgw.v1.UpdateAccountRequest
-	35, // 70: smppgw.v1.AdminService.DeleteAccount:input_type -> smppgw.v1.DeleteAccountRequest
-	38, // 71: smppgw.v1.AdminService.CreateApiKey:input_type -> smppgw.v1.CreateApiKeyRequest
-	40, // 72: smppgw.v1.AdminService.ListApiKeys:input_type -> smppgw.v1.ListApiKeysRequest
-	42, // 73: smppgw.v1.AdminService.RevokeApiKey:input_type -> smppgw.v1.RevokeApiKeyRequest
-	45, // 74: smppgw.v1.AdminService.ListRoutes:input_type -> smppgw.v1.ListRoutesRequest
-	47, // 75: smppgw.v1.AdminService.GetRoute:input_type -> smppgw.v1.GetRouteRequest
-	49, // 76: smppgw.v1.AdminService.CreateRoute:input_type -> smppgw.v1.CreateRouteRequest
-	51, // 77: smppgw.v1.AdminService.UpdateRoute:input_type -> smppgw.v1.UpdateRouteRequest
-	53, // 78: smppgw.v1.AdminService.DeleteRoute:input_type -> smppgw.v1.DeleteRouteRequest
-	55, // 79: smppgw.v1.AdminService.TestRoute:input_type -> smppgw.v1.TestRouteRequest
-	57, // 80: smppgw.v1.AdminService.Outbind:input_type -> smppgw.v1.OutbindRequest
-	59, // 81: smppgw.v1.AdminService.GetStats:input_type -> smppgw.v1.GetStatsRequest
-	6,  // 82: smppgw.v1.AdminService.ListSessions:output_type -> smppgw.v1.ListSessionsResponse
-	8,  // 83: smppgw.v1.AdminService.GetSession:output_type -> smppgw.v1.GetSessionResponse
-	10, // 84: smppgw.v1.AdminService.UnbindSession:output_type -> smppgw.v1.UnbindSessionResponse
-	13, // 85: smppgw.v1.AdminService.ListUpstreams:output_type -> smppgw.v1.ListUpstreamsResponse
-	15, // 86: smppgw.v1.AdminService.GetUpstream:output_type -> smppgw.v1.GetUpstreamResponse
-	17, // 87: smppgw.v1.AdminService.AddUpstream:output_type -> smppgw.v1.AddUpstreamResponse
-	19, // 88: smppgw.v1.AdminService.RemoveUpstream:output_type -> smppgw.v1.RemoveUpstreamResponse
-	21, // 89: smppgw.v1.AdminService.ReconnectUpstream:output_type -> smppgw.v1.ReconnectUpstreamResponse
-	23, // 90: smppgw.v1.AdminService.PauseUpstream:output_type -> smppgw.v1.PauseUpstreamResponse
-	25, // 91: smppgw.v1.AdminService.ResumeUpstream:output_type -> smppgw.v1.ResumeUpstreamResponse
-	28, // 92: smppgw.v1.AdminService.ListAccounts:output_type -> smppgw.v1.ListAccountsResponse
-	30, // 93: smppgw.v1.AdminService.GetAccount:output_type -> smppgw.v1.GetAccountResponse
-	32, // 94: smppgw.v1.AdminService.CreateAccount:output_type -> smppgw.v1.CreateAccountResponse
-	34, // 95: smppgw.v1.AdminService.UpdateAccount:output_type -> smppgw.v1.UpdateAccountResponse
-	36, // 96: smppgw.v1.AdminService.DeleteAccount:output_type -> smppgw.v1.DeleteAccountResponse
-	39, // 97: smppgw.v1.AdminService.CreateApiKey:output_type -> smppgw.v1.CreateApiKeyResponse
-	41, // 98: smppgw.v1.AdminService.ListApiKeys:output_type -> smppgw.v1.ListApiKeysResponse
-	43, // 99: smppgw.v1.AdminService.RevokeApiKey:output_type -> smppgw.v1.RevokeApiKeyResponse
-	46, // 100: smppgw.v1.AdminService.ListRoutes:output_type -> smppgw.v1.ListRoutesResponse
-	48, // 101: smppgw.v1.AdminService.GetRoute:output_type -> smppgw.v1.GetRouteResponse
-	50, // 102: smppgw.v1.AdminService.CreateRoute:output_type -> smppgw.v1.CreateRouteResponse
-	52, // 103: smppgw.v1.AdminService.UpdateRoute:output_type -> smppgw.v1.UpdateRouteResponse
-	54, // 104: smppgw.v1.AdminService.DeleteRoute:output_type -> smppgw.v1.DeleteRouteResponse
-	56, // 105: smppgw.v1.AdminService.TestRoute:output_type -> smppgw.v1.TestRouteResponse
-	58, // 106: smppgw.v1.AdminService.Outbind:output_type -> smppgw.v1.OutbindResponse
-	63, // 107: smppgw.v1.AdminService.GetStats:output_type -> smppgw.v1.GetStatsResponse
-	82, // [82:108] is the sub-list for method output_type
-	56, // [56:82] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	80, // 45: smppgw.v1.MoRoute.create_time:type_name -> google.protobuf.Timestamp
+	57, // 46: smppgw.v1.ListMoRoutesResponse.mo_routes:type_name -> smppgw.v1.MoRoute
+	57, // 47: smppgw.v1.CreateMoRouteRequest.mo_route:type_name -> smppgw.v1.MoRoute
+	57, // 48: smppgw.v1.CreateMoRouteResponse.mo_route:type_name -> smppgw.v1.MoRoute
+	64, // 49: smppgw.v1.NumberRules.destination:type_name -> smppgw.v1.AddressRule
+	64, // 50: smppgw.v1.NumberRules.source:type_name -> smppgw.v1.AddressRule
+	65, // 51: smppgw.v1.ListNumberRulesResponse.rules:type_name -> smppgw.v1.NumberRules
+	65, // 52: smppgw.v1.SetNumberRulesRequest.rules:type_name -> smppgw.v1.NumberRules
+	65, // 53: smppgw.v1.SetNumberRulesResponse.rules:type_name -> smppgw.v1.NumberRules
+	81, // 54: smppgw.v1.OutbindRequest.bind_timeout:type_name -> google.protobuf.Duration
+	4,  // 55: smppgw.v1.OutbindResponse.session:type_name -> smppgw.v1.Session
+	81, // 56: smppgw.v1.GetStatsRequest.throughput_interval:type_name -> google.protobuf.Duration
+	81, // 57: smppgw.v1.Throughput.interval:type_name -> google.protobuf.Duration
+	81, // 58: smppgw.v1.QueueDepth.oldest_age:type_name -> google.protobuf.Duration
+	79, // 59: smppgw.v1.GetStatsResponse.messages_by_status:type_name -> smppgw.v1.GetStatsResponse.MessagesByStatusEntry
+	75, // 60: smppgw.v1.GetStatsResponse.throughput:type_name -> smppgw.v1.Throughput
+	76, // 61: smppgw.v1.GetStatsResponse.windows:type_name -> smppgw.v1.WindowUsage
+	77, // 62: smppgw.v1.GetStatsResponse.upstream_queues:type_name -> smppgw.v1.QueueDepth
+	77, // 63: smppgw.v1.GetStatsResponse.delivery_queues:type_name -> smppgw.v1.QueueDepth
+	80, // 64: smppgw.v1.GetStatsResponse.time:type_name -> google.protobuf.Timestamp
+	5,  // 65: smppgw.v1.AdminService.ListSessions:input_type -> smppgw.v1.ListSessionsRequest
+	7,  // 66: smppgw.v1.AdminService.GetSession:input_type -> smppgw.v1.GetSessionRequest
+	9,  // 67: smppgw.v1.AdminService.UnbindSession:input_type -> smppgw.v1.UnbindSessionRequest
+	12, // 68: smppgw.v1.AdminService.ListUpstreams:input_type -> smppgw.v1.ListUpstreamsRequest
+	14, // 69: smppgw.v1.AdminService.GetUpstream:input_type -> smppgw.v1.GetUpstreamRequest
+	16, // 70: smppgw.v1.AdminService.AddUpstream:input_type -> smppgw.v1.AddUpstreamRequest
+	18, // 71: smppgw.v1.AdminService.RemoveUpstream:input_type -> smppgw.v1.RemoveUpstreamRequest
+	20, // 72: smppgw.v1.AdminService.ReconnectUpstream:input_type -> smppgw.v1.ReconnectUpstreamRequest
+	22, // 73: smppgw.v1.AdminService.PauseUpstream:input_type -> smppgw.v1.PauseUpstreamRequest
+	24, // 74: smppgw.v1.AdminService.ResumeUpstream:input_type -> smppgw.v1.ResumeUpstreamRequest
+	27, // 75: smppgw.v1.AdminService.ListAccounts:input_type -> smppgw.v1.ListAccountsRequest
+	29, // 76: smppgw.v1.AdminService.GetAccount:input_type -> smppgw.v1.GetAccountRequest
+	31, // 77: smppgw.v1.AdminService.CreateAccount:input_type -> smppgw.v1.CreateAccountRequest
+	33, // 78: smppgw.v1.AdminService.UpdateAccount:input_type -> smppgw.v1.UpdateAccountRequest
+	35, // 79: smppgw.v1.AdminService.DeleteAccount:input_type -> smppgw.v1.DeleteAccountRequest
+	38, // 80: smppgw.v1.AdminService.CreateApiKey:input_type -> smppgw.v1.CreateApiKeyRequest
+	40, // 81: smppgw.v1.AdminService.ListApiKeys:input_type -> smppgw.v1.ListApiKeysRequest
+	42, // 82: smppgw.v1.AdminService.RevokeApiKey:input_type -> smppgw.v1.RevokeApiKeyRequest
+	45, // 83: smppgw.v1.AdminService.ListRoutes:input_type -> smppgw.v1.ListRoutesRequest
+	47, // 84: smppgw.v1.AdminService.GetRoute:input_type -> smppgw.v1.GetRouteRequest
+	49, // 85: smppgw.v1.AdminService.CreateRoute:input_type -> smppgw.v1.CreateRouteRequest
+	51, // 86: smppgw.v1.AdminService.UpdateRoute:input_type -> smppgw.v1.UpdateRouteRequest
+	53, // 87: smppgw.v1.AdminService.DeleteRoute:input_type -> smppgw.v1.DeleteRouteRequest
+	55, // 88: smppgw.v1.AdminService.TestRoute:input_type -> smppgw.v1.TestRouteRequest
+	58, // 89: smppgw.v1.AdminService.ListMoRoutes:input_type -> smppgw.v1.ListMoRoutesRequest
+	60, // 90: smppgw.v1.AdminService.CreateMoRoute:input_type -> smppgw.v1.CreateMoRouteRequest
+	62, // 91: smppgw.v1.AdminService.DeleteMoRoute:input_type -> smppgw.v1.DeleteMoRouteRequest
+	66, // 92: smppgw.v1.AdminService.ListNumberRules:input_type -> smppgw.v1.ListNumberRulesRequest
+	68, // 93: smppgw.v1.AdminService.SetNumberRules:input_type -> smppgw.v1.SetNumberRulesRequest
+	70, // 94: smppgw.v1.AdminService.DeleteNumberRules:input_type -> smppgw.v1.DeleteNumberRulesRequest
+	72, // 95: smppgw.v1.AdminService.Outbind:input_type -> smppgw.v1.OutbindRequest
+	74, // 96: smppgw.v1.AdminService.GetStats:input_type -> smppgw.v1.GetStatsRequest
+	6,  // 97: smppgw.v1.AdminService.ListSessions:output_type -> smppgw.v1.ListSessionsResponse
+	8,  // 98: smppgw.v1.AdminService.GetSession:output_type -> smppgw.v1.GetSessionResponse
+	10, // 99: smppgw.v1.AdminService.UnbindSession:output_type -> smppgw.v1.UnbindSessionResponse
+	13, // 100: smppgw.v1.AdminService.ListUpstreams:output_type -> smppgw.v1.ListUpstreamsResponse
+	15, // 101: smppgw.v1.AdminService.GetUpstream:output_type -> smppgw.v1.GetUpstreamResponse
+	17, // 102: smppgw.v1.AdminService.AddUpstream:output_type -> smppgw.v1.AddUpstreamResponse
+	19, // 103: smppgw.v1.AdminService.RemoveUpstream:output_type -> smppgw.v1.RemoveUpstreamResponse
+	21, // 104: smppgw.v1.AdminService.ReconnectUpstream:output_type -> smppgw.v1.ReconnectUpstreamResponse
+	23, // 105: smppgw.v1.AdminService.PauseUpstream:output_type -> smppgw.v1.PauseUpstreamResponse
+	25, // 106: smppgw.v1.AdminService.ResumeUpstream:output_type -> smppgw.v1.ResumeUpstreamResponse
+	28, // 107: smppgw.v1.AdminService.ListAccounts:output_type -> smppgw.v1.ListAccountsResponse
+	30, // 108: smppgw.v1.AdminService.GetAccount:output_type -> smppgw.v1.GetAccountResponse
+	32, // 109: smppgw.v1.AdminService.CreateAccount:output_type -> smppgw.v1.CreateAccountResponse
+	34, // 110: smppgw.v1.AdminService.UpdateAccount:output_type -> smppgw.v1.UpdateAccountResponse
+	36, // 111: smppgw.v1.AdminService.DeleteAccount:output_type -> smppgw.v1.DeleteAccountResponse
+	39, // 112: smppgw.v1.AdminService.CreateApiKey:output_type -> smppgw.v1.CreateApiKeyResponse
+	41, // 113: smppgw.v1.AdminService.ListApiKeys:output_type -> smppgw.v1.ListApiKeysResponse
+	43, // 114: smppgw.v1.AdminService.RevokeApiKey:output_type -> smppgw.v1.RevokeApiKeyResponse
+	46, // 115: smppgw.v1.AdminService.ListRoutes:output_type -> smppgw.v1.ListRoutesResponse
+	48, // 116: smppgw.v1.AdminService.GetRoute:output_type -> smppgw.v1.GetRouteResponse
+	50, // 117: smppgw.v1.AdminService.CreateRoute:output_type -> smppgw.v1.CreateRouteResponse
+	52, // 118: smppgw.v1.AdminService.UpdateRoute:output_type -> smppgw.v1.UpdateRouteResponse
+	54, // 119: smppgw.v1.AdminService.DeleteRoute:output_type -> smppgw.v1.DeleteRouteResponse
+	56, // 120: smppgw.v1.AdminService.TestRoute:output_type -> smppgw.v1.TestRouteResponse
+	59, // 121: smppgw.v1.AdminService.ListMoRoutes:output_type -> smppgw.v1.ListMoRoutesResponse
+	61, // 122: smppgw.v1.AdminService.CreateMoRoute:output_type -> smppgw.v1.CreateMoRouteResponse
+	63, // 123: smppgw.v1.AdminService.DeleteMoRoute:output_type -> smppgw.v1.DeleteMoRouteResponse
+	67, // 124: smppgw.v1.AdminService.ListNumberRules:output_type -> smppgw.v1.ListNumberRulesResponse
+	69, // 125: smppgw.v1.AdminService.SetNumberRules:output_type -> smppgw.v1.SetNumberRulesResponse
+	71, // 126: smppgw.v1.AdminService.DeleteNumberRules:output_type -> smppgw.v1.DeleteNumberRulesResponse
+	73, // 127: smppgw.v1.AdminService.Outbind:output_type -> smppgw.v1.OutbindResponse
+	78, // 128: smppgw.v1.AdminService.GetStats:output_type -> smppgw.v1.GetStatsResponse
+	97, // [97:129] is the sub-list for method output_type
+	65, // [65:97] is the sub-list for method input_type
+	65, // [65:65] is the sub-list for extension type_name
+	65, // [65:65] is the sub-list for extension extendee
+	0,  // [0:65] is the sub-list for field type_name
 }
 
 func init() { file_smppgw_v1_admin_service_proto_init() }
@@ -4317,7 +5224,7 @@ func file_smppgw_v1_admin_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_smppgw_v1_admin_service_proto_rawDesc), len(file_smppgw_v1_admin_service_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   62,
+			NumMessages:   77,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
