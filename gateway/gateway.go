@@ -323,7 +323,7 @@ func (g *Gateway) Stats(ctx context.Context) (Stats, error) {
 		st.WindowSize += s.WindowSize
 	}
 	for _, u := range g.ups.all() {
-		if s := u.client.Session(); s != nil {
+		for _, s := range u.client.Sessions() {
 			in := s.Info()
 			st.WindowUsed += in.WindowUsed
 			st.WindowSize += in.WindowSize

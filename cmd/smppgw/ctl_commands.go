@@ -359,12 +359,15 @@ var routesGroup = &ctlGroup{
 	usage: `Usage: smppgw ctl routes [list]
        smppgw ctl routes show ROUTE_ID
        smppgw ctl routes test [--account A] NUMBER
-       smppgw ctl routes create --upstreams U1,U2 [--prefix P] [--account A] [--priority N] [--description D]
+       smppgw ctl routes create --upstreams U1,U2 [--weights W1,W2] [--prefix P] [--account A] [--priority N] [--description D]
        smppgw ctl routes delete ROUTE_ID
 
 The routing table: a message whose destination starts with a route's prefix (no prefix: every
 destination), from the route's account (none: any account), goes to the first of its upstreams
 that is bound and not paused. The longest prefix wins; among equal prefixes, the higher priority.
+With --weights (one per upstream), new messages are split between its bound, unpaused upstreams in
+proportion (70,30: 7 of every 10 to the first); weight 0 only when no weighted one is up. The
+list shows such a route's upstreams as U1:70,U2:30.
   test   where a message to NUMBER (international format) from account A would go now, sending
          nothing: the route, its upstreams with their state, and the one selected
 `,
@@ -411,6 +414,7 @@ that is bound and not paused. The longest prefix wins; among equal prefixes, the
 		}
 		prefix := fs.String("prefix", "", "destination prefix, digits (empty: every destination)")
 		upstreams := fs.String("upstreams", "", "comma-separated upstream names in failover order")
+		weights := fs.String("weights", "", "comma-separated weights, one per upstream (empty: no split)")
 		account := fs.String("account", "", "the account it applies to (empty: every account)")
 		priority := fs.Int("priority", 0, "breaks ties between equal prefixes; higher wins")
 		description := fs.String("description", "", "a note for people")
@@ -423,7 +427,15 @@ that is bound and not paused. The longest prefix wins; among equal prefixes, the
 		if int64(*priority) != int64(int32(*priority)) {
 			return c.usage("--priority: out of range")
 		}
-		r, err := c.client.CreateRoute(c.ctx, &smppgwv1.Route{Prefix: *prefix, Upstreams: csv(*upstreams), Account: *account,
+		var ws []uint32
+		for _, w := range csv(*weights) {
+			n, err := strconv.ParseUint(w, 10, 32)
+			if err != nil {
+				return c.usage("--weights: " + strconv.Quote(w) + " is not a whole number >= 0")
+			}
+			ws = append(ws, uint32(n))
+		}
+		r, err := c.client.CreateRoute(c.ctx, &smppgwv1.Route{Prefix: *prefix, Upstreams: csv(*upstreams), Weights: ws, Account: *account,
 			Priority: int32(*priority), Description: *description})
 		if err != nil {
 			return c.fail(err)
