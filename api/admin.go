@@ -318,6 +318,46 @@ func (a *adminService) AddUpstream(ctx context.Context, req *smppgwv1.AddUpstrea
 	return &smppgwv1.AddUpstreamResponse{Upstream: out}, nil
 }
 
+func (a *adminService) UpdateUpstream(ctx context.Context, req *smppgwv1.UpdateUpstreamRequest) (*smppgwv1.UpdateUpstreamResponse, error) {
+	in := req.GetUpstream()
+	if in.GetName() == "" {
+		return nil, invalid("upstream.name", "required")
+	}
+	present := []string{"binds", "max_submits_per_second"}
+	var ch gateway.UpstreamChange
+	for _, p := range maskPaths(req.GetUpdateMask(), present) {
+		switch p {
+		case "name":
+		case "binds":
+			if in.GetBinds() > gateway.MaxBinds {
+				return nil, invalid("upstream.binds", "at most %d", gateway.MaxBinds)
+			}
+			n := max(int(in.GetBinds()), 1)
+			ch.Binds = &n
+		case "max_submits_per_second":
+			if in.GetMaxSubmitsPerSecond() > maxUpstreamTPS {
+				return nil, invalid("upstream.max_submits_per_second", "at most %d", maxUpstreamTPS)
+			}
+			tps := float64(in.GetMaxSubmitsPerSecond())
+			ch.MaxTPS = &tps
+		default:
+			return nil, invalid("update_mask", "%q cannot be changed (binds and max_submits_per_second can); remove the upstream and add it again", p)
+		}
+	}
+	err := a.s.gw.UpdateUpstream(ctx, in.GetName(), ch)
+	if errors.Is(err, gateway.ErrConfiguredUpstream) {
+		return nil, status.Error(codes.FailedPrecondition, "upstream: from the configuration file; change it there")
+	}
+	if err != nil {
+		return nil, err
+	}
+	out, err := a.upstream(in.GetName())
+	if err != nil {
+		return nil, err
+	}
+	return &smppgwv1.UpdateUpstreamResponse{Upstream: out}, nil
+}
+
 func (a *adminService) RemoveUpstream(ctx context.Context, req *smppgwv1.RemoveUpstreamRequest) (*smppgwv1.RemoveUpstreamResponse, error) {
 	if req.GetName() == "" {
 		return nil, invalid("name", "required")

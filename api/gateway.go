@@ -29,6 +29,9 @@ type Gateway interface {
 	Upstreams() []gateway.UpstreamInfo
 	AddUpstream(ctx context.Context, cfg gateway.ClientConfig) error
 	RemoveUpstream(ctx context.Context, name string) error
+	// UpdateUpstream changes the binds and max_tps of an upstream AddUpstream added
+	// (gateway.ErrConfiguredUpstream for one of the configuration file) and binds it again.
+	UpdateUpstream(ctx context.Context, name string, ch gateway.UpstreamChange) error
 	ReconnectUpstream(name string) error
 	SetUpstreamPaused(name string, paused bool) error
 

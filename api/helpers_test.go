@@ -221,6 +221,23 @@ func (f *fakeGateway) ReloadRoutes(context.Context) error {
 	return nil
 }
 
+func (f *fakeGateway) UpdateUpstream(_ context.Context, name string, ch gateway.UpstreamChange) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.upstreams {
+		if f.upstreams[i].Config.Name == name {
+			if ch.Binds != nil {
+				f.upstreams[i].Config.Binds = *ch.Binds
+			}
+			if ch.MaxTPS != nil {
+				f.upstreams[i].Config.MaxTPS = *ch.MaxTPS
+			}
+			return nil
+		}
+	}
+	return gateway.ErrUnknownUpstream
+}
+
 func (f *fakeGateway) MORoutes(ctx context.Context) ([]*store.MORoute, error) {
 	all, err := f.st.ListMORoutes(ctx)
 	slices.SortStableFunc(all, gateway.MORouteOrder)

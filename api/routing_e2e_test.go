@@ -201,12 +201,48 @@ func TestAdminRoutingOnRealGateway(t *testing.T) {
 		}
 	}
 
+	// Changed at run time: 3 binds and 20 per second, held over the next 60.
+	e.mustREST(200, "PATCH", "/v1/admin/upstreams/capped", op, map[string]any{"binds": 3, "maxSubmitsPerSecond": 20}, &up)
+	if up.Upstream.Binds != 3 || up.Upstream.MaxSubmitsPerSecond != 20 {
+		t.Fatalf("updated upstream %+v, want binds 3, maxSubmitsPerSecond 20", up.Upstream)
+	}
+	eventually(t, "capped bound three times", func() bool {
+		e.mustREST(200, "GET", "/v1/admin/upstreams/capped", op, nil, &up)
+		return up.Upstream.BoundBinds == 3 && capped.Bound() == 3
+	})
+	e.mustREST(400, "PATCH", "/v1/admin/upstreams/up1", op, map[string]any{"binds": 2}, nil)             // from the configuration file
+	e.mustREST(400, "PATCH", "/v1/admin/upstreams/capped", op, map[string]any{"systemId": "other"}, nil) // not changeable
+	e.mustREST(400, "PATCH", "/v1/admin/upstreams/capped", op, map[string]any{"binds": 65}, nil)
+	mu.Lock()
+	arrivals = nil
+	mu.Unlock()
+	for i := range 60 {
+		e.mustREST(200, "POST", "/v1/messages", key, map[string]any{"source": "INFO", "destination": fmt.Sprintf("4930%08d", i), "text": "capped 2"}, nil)
+	}
+	eventually(t, "60 more at capped", func() bool { return capped.Count() >= n+60 })
+	mu.Lock()
+	perSecond = nil
+	for _, at := range arrivals {
+		b := int(at.Sub(arrivals[0]) / time.Second)
+		for len(perSecond) <= b {
+			perSecond = append(perSecond, 0)
+		}
+		perSecond[b]++
+	}
+	mu.Unlock()
+	t.Logf("after PATCH to binds 3, max 20/s: per second %v", perSecond)
+	for i, c := range perSecond {
+		if c > 21 {
+			t.Errorf("after the change, second %d carried %d, over 20+1", i, c)
+		}
+	}
+
 	// The weighted route: capped (weight 100) takes everything while it is up, up1 (weight 0) nothing.
 	before1 := sim.Count()
 	for i := range 10 {
 		e.mustREST(200, "POST", "/v1/messages", key, map[string]any{"source": "INFO", "destination": fmt.Sprintf("4932%08d", i), "text": "w"}, nil)
 	}
-	eventually(t, "10 more at capped", func() bool { return capped.Count() >= n+10 })
+	eventually(t, "10 more at capped", func() bool { return capped.Count() >= n+70 })
 	if sim.Count() != before1 {
 		t.Errorf("up1 (weight 0) took %d of the weighted route's messages", sim.Count()-before1)
 	}

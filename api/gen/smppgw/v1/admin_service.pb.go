@@ -1265,6 +1265,108 @@ func (x *AddUpstreamResponse) GetUpstream() *Upstream {
 	return nil
 }
 
+// Changes to an upstream.
+type UpdateUpstreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The upstream, with its name and the new values.
+	Upstream *Upstream `protobuf:"bytes,1,opt,name=upstream,proto3" json:"upstream,omitempty"`
+	// The fields to change (binds, max_submits_per_second); over REST it defaults to the fields present
+	// in the body.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateUpstreamRequest) Reset() {
+	*x = UpdateUpstreamRequest{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateUpstreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateUpstreamRequest) ProtoMessage() {}
+
+func (x *UpdateUpstreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateUpstreamRequest.ProtoReflect.Descriptor instead.
+func (*UpdateUpstreamRequest) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *UpdateUpstreamRequest) GetUpstream() *Upstream {
+	if x != nil {
+		return x.Upstream
+	}
+	return nil
+}
+
+func (x *UpdateUpstreamRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// The changed upstream.
+type UpdateUpstreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The upstream as it runs now.
+	Upstream      *Upstream `protobuf:"bytes,1,opt,name=upstream,proto3" json:"upstream,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateUpstreamResponse) Reset() {
+	*x = UpdateUpstreamResponse{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateUpstreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateUpstreamResponse) ProtoMessage() {}
+
+func (x *UpdateUpstreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateUpstreamResponse.ProtoReflect.Descriptor instead.
+func (*UpdateUpstreamResponse) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *UpdateUpstreamResponse) GetUpstream() *Upstream {
+	if x != nil {
+		return x.Upstream
+	}
+	return nil
+}
+
 // Which upstream to remove.
 type RemoveUpstreamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1276,7 +1378,7 @@ type RemoveUpstreamRequest struct {
 
 func (x *RemoveUpstreamRequest) Reset() {
 	*x = RemoveUpstreamRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[15]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1288,7 +1390,7 @@ func (x *RemoveUpstreamRequest) String() string {
 func (*RemoveUpstreamRequest) ProtoMessage() {}
 
 func (x *RemoveUpstreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[15]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1301,7 +1403,7 @@ func (x *RemoveUpstreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveUpstreamRequest.ProtoReflect.Descriptor instead.
 func (*RemoveUpstreamRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{15}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RemoveUpstreamRequest) GetName() string {
@@ -1320,7 +1422,7 @@ type RemoveUpstreamResponse struct {
 
 func (x *RemoveUpstreamResponse) Reset() {
 	*x = RemoveUpstreamResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[16]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1332,7 +1434,7 @@ func (x *RemoveUpstreamResponse) String() string {
 func (*RemoveUpstreamResponse) ProtoMessage() {}
 
 func (x *RemoveUpstreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[16]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1345,7 +1447,7 @@ func (x *RemoveUpstreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveUpstreamResponse.ProtoReflect.Descriptor instead.
 func (*RemoveUpstreamResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{16}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{18}
 }
 
 // Which upstream to reconnect.
@@ -1359,7 +1461,7 @@ type ReconnectUpstreamRequest struct {
 
 func (x *ReconnectUpstreamRequest) Reset() {
 	*x = ReconnectUpstreamRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[17]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1371,7 +1473,7 @@ func (x *ReconnectUpstreamRequest) String() string {
 func (*ReconnectUpstreamRequest) ProtoMessage() {}
 
 func (x *ReconnectUpstreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[17]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1384,7 +1486,7 @@ func (x *ReconnectUpstreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconnectUpstreamRequest.ProtoReflect.Descriptor instead.
 func (*ReconnectUpstreamRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{17}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReconnectUpstreamRequest) GetName() string {
@@ -1405,7 +1507,7 @@ type ReconnectUpstreamResponse struct {
 
 func (x *ReconnectUpstreamResponse) Reset() {
 	*x = ReconnectUpstreamResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[18]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1417,7 +1519,7 @@ func (x *ReconnectUpstreamResponse) String() string {
 func (*ReconnectUpstreamResponse) ProtoMessage() {}
 
 func (x *ReconnectUpstreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[18]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1430,7 +1532,7 @@ func (x *ReconnectUpstreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconnectUpstreamResponse.ProtoReflect.Descriptor instead.
 func (*ReconnectUpstreamResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{18}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReconnectUpstreamResponse) GetUpstream() *Upstream {
@@ -1451,7 +1553,7 @@ type PauseUpstreamRequest struct {
 
 func (x *PauseUpstreamRequest) Reset() {
 	*x = PauseUpstreamRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[19]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1463,7 +1565,7 @@ func (x *PauseUpstreamRequest) String() string {
 func (*PauseUpstreamRequest) ProtoMessage() {}
 
 func (x *PauseUpstreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[19]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1476,7 +1578,7 @@ func (x *PauseUpstreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseUpstreamRequest.ProtoReflect.Descriptor instead.
 func (*PauseUpstreamRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{19}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PauseUpstreamRequest) GetName() string {
@@ -1497,7 +1599,7 @@ type PauseUpstreamResponse struct {
 
 func (x *PauseUpstreamResponse) Reset() {
 	*x = PauseUpstreamResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[20]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1509,7 +1611,7 @@ func (x *PauseUpstreamResponse) String() string {
 func (*PauseUpstreamResponse) ProtoMessage() {}
 
 func (x *PauseUpstreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[20]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1522,7 +1624,7 @@ func (x *PauseUpstreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseUpstreamResponse.ProtoReflect.Descriptor instead.
 func (*PauseUpstreamResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{20}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PauseUpstreamResponse) GetUpstream() *Upstream {
@@ -1543,7 +1645,7 @@ type ResumeUpstreamRequest struct {
 
 func (x *ResumeUpstreamRequest) Reset() {
 	*x = ResumeUpstreamRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[21]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1555,7 +1657,7 @@ func (x *ResumeUpstreamRequest) String() string {
 func (*ResumeUpstreamRequest) ProtoMessage() {}
 
 func (x *ResumeUpstreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[21]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1568,7 +1670,7 @@ func (x *ResumeUpstreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeUpstreamRequest.ProtoReflect.Descriptor instead.
 func (*ResumeUpstreamRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{21}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ResumeUpstreamRequest) GetName() string {
@@ -1589,7 +1691,7 @@ type ResumeUpstreamResponse struct {
 
 func (x *ResumeUpstreamResponse) Reset() {
 	*x = ResumeUpstreamResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[22]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1601,7 +1703,7 @@ func (x *ResumeUpstreamResponse) String() string {
 func (*ResumeUpstreamResponse) ProtoMessage() {}
 
 func (x *ResumeUpstreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[22]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1614,7 +1716,7 @@ func (x *ResumeUpstreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeUpstreamResponse.ProtoReflect.Descriptor instead.
 func (*ResumeUpstreamResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{22}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ResumeUpstreamResponse) GetUpstream() *Upstream {
@@ -1652,7 +1754,7 @@ type Account struct {
 
 func (x *Account) Reset() {
 	*x = Account{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[23]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1664,7 +1766,7 @@ func (x *Account) String() string {
 func (*Account) ProtoMessage() {}
 
 func (x *Account) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[23]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1677,7 +1779,7 @@ func (x *Account) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Account.ProtoReflect.Descriptor instead.
 func (*Account) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{23}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Account) GetSystemId() string {
@@ -1756,7 +1858,7 @@ type ListAccountsRequest struct {
 
 func (x *ListAccountsRequest) Reset() {
 	*x = ListAccountsRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[24]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1768,7 +1870,7 @@ func (x *ListAccountsRequest) String() string {
 func (*ListAccountsRequest) ProtoMessage() {}
 
 func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[24]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1781,7 +1883,7 @@ func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountsRequest.ProtoReflect.Descriptor instead.
 func (*ListAccountsRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{24}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListAccountsRequest) GetPageSize() int32 {
@@ -1811,7 +1913,7 @@ type ListAccountsResponse struct {
 
 func (x *ListAccountsResponse) Reset() {
 	*x = ListAccountsResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[25]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1823,7 +1925,7 @@ func (x *ListAccountsResponse) String() string {
 func (*ListAccountsResponse) ProtoMessage() {}
 
 func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[25]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1836,7 +1938,7 @@ func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountsResponse.ProtoReflect.Descriptor instead.
 func (*ListAccountsResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{25}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListAccountsResponse) GetAccounts() []*Account {
@@ -1864,7 +1966,7 @@ type GetAccountRequest struct {
 
 func (x *GetAccountRequest) Reset() {
 	*x = GetAccountRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[26]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1876,7 +1978,7 @@ func (x *GetAccountRequest) String() string {
 func (*GetAccountRequest) ProtoMessage() {}
 
 func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[26]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1889,7 +1991,7 @@ func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountRequest.ProtoReflect.Descriptor instead.
 func (*GetAccountRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{26}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetAccountRequest) GetSystemId() string {
@@ -1910,7 +2012,7 @@ type GetAccountResponse struct {
 
 func (x *GetAccountResponse) Reset() {
 	*x = GetAccountResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[27]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1922,7 +2024,7 @@ func (x *GetAccountResponse) String() string {
 func (*GetAccountResponse) ProtoMessage() {}
 
 func (x *GetAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[27]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1935,7 +2037,7 @@ func (x *GetAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountResponse.ProtoReflect.Descriptor instead.
 func (*GetAccountResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{27}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetAccountResponse) GetAccount() *Account {
@@ -1956,7 +2058,7 @@ type CreateAccountRequest struct {
 
 func (x *CreateAccountRequest) Reset() {
 	*x = CreateAccountRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[28]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1968,7 +2070,7 @@ func (x *CreateAccountRequest) String() string {
 func (*CreateAccountRequest) ProtoMessage() {}
 
 func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[28]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1981,7 +2083,7 @@ func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccountRequest.ProtoReflect.Descriptor instead.
 func (*CreateAccountRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{28}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CreateAccountRequest) GetAccount() *Account {
@@ -2002,7 +2104,7 @@ type CreateAccountResponse struct {
 
 func (x *CreateAccountResponse) Reset() {
 	*x = CreateAccountResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[29]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2014,7 +2116,7 @@ func (x *CreateAccountResponse) String() string {
 func (*CreateAccountResponse) ProtoMessage() {}
 
 func (x *CreateAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[29]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2027,7 +2129,7 @@ func (x *CreateAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccountResponse.ProtoReflect.Descriptor instead.
 func (*CreateAccountResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{29}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CreateAccountResponse) GetAccount() *Account {
@@ -2050,7 +2152,7 @@ type UpdateAccountRequest struct {
 
 func (x *UpdateAccountRequest) Reset() {
 	*x = UpdateAccountRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[30]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2062,7 +2164,7 @@ func (x *UpdateAccountRequest) String() string {
 func (*UpdateAccountRequest) ProtoMessage() {}
 
 func (x *UpdateAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[30]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2075,7 +2177,7 @@ func (x *UpdateAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccountRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAccountRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{30}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *UpdateAccountRequest) GetAccount() *Account {
@@ -2103,7 +2205,7 @@ type UpdateAccountResponse struct {
 
 func (x *UpdateAccountResponse) Reset() {
 	*x = UpdateAccountResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[31]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2115,7 +2217,7 @@ func (x *UpdateAccountResponse) String() string {
 func (*UpdateAccountResponse) ProtoMessage() {}
 
 func (x *UpdateAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[31]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2128,7 +2230,7 @@ func (x *UpdateAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccountResponse.ProtoReflect.Descriptor instead.
 func (*UpdateAccountResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{31}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UpdateAccountResponse) GetAccount() *Account {
@@ -2149,7 +2251,7 @@ type DeleteAccountRequest struct {
 
 func (x *DeleteAccountRequest) Reset() {
 	*x = DeleteAccountRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[32]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2161,7 +2263,7 @@ func (x *DeleteAccountRequest) String() string {
 func (*DeleteAccountRequest) ProtoMessage() {}
 
 func (x *DeleteAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[32]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2174,7 +2276,7 @@ func (x *DeleteAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccountRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAccountRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{32}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DeleteAccountRequest) GetSystemId() string {
@@ -2193,7 +2295,7 @@ type DeleteAccountResponse struct {
 
 func (x *DeleteAccountResponse) Reset() {
 	*x = DeleteAccountResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[33]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2205,7 +2307,7 @@ func (x *DeleteAccountResponse) String() string {
 func (*DeleteAccountResponse) ProtoMessage() {}
 
 func (x *DeleteAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[33]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2218,7 +2320,7 @@ func (x *DeleteAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccountResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAccountResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{33}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{35}
 }
 
 // An API key, sent as `Authorization: Bearer <secret>` (REST) or the `authorization` metadata (gRPC).
@@ -2246,7 +2348,7 @@ type ApiKey struct {
 
 func (x *ApiKey) Reset() {
 	*x = ApiKey{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[34]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2258,7 +2360,7 @@ func (x *ApiKey) String() string {
 func (*ApiKey) ProtoMessage() {}
 
 func (x *ApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[34]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2271,7 +2373,7 @@ func (x *ApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
 func (*ApiKey) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{34}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ApiKey) GetKeyId() string {
@@ -2341,7 +2443,7 @@ type CreateApiKeyRequest struct {
 
 func (x *CreateApiKeyRequest) Reset() {
 	*x = CreateApiKeyRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[35]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2353,7 +2455,7 @@ func (x *CreateApiKeyRequest) String() string {
 func (*CreateApiKeyRequest) ProtoMessage() {}
 
 func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[35]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2366,7 +2468,7 @@ func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{35}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CreateApiKeyRequest) GetApiKey() *ApiKey {
@@ -2389,7 +2491,7 @@ type CreateApiKeyResponse struct {
 
 func (x *CreateApiKeyResponse) Reset() {
 	*x = CreateApiKeyResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[36]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2401,7 +2503,7 @@ func (x *CreateApiKeyResponse) String() string {
 func (*CreateApiKeyResponse) ProtoMessage() {}
 
 func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[36]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2414,7 +2516,7 @@ func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{36}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CreateApiKeyResponse) GetApiKey() *ApiKey {
@@ -2446,7 +2548,7 @@ type ListApiKeysRequest struct {
 
 func (x *ListApiKeysRequest) Reset() {
 	*x = ListApiKeysRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[37]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2458,7 +2560,7 @@ func (x *ListApiKeysRequest) String() string {
 func (*ListApiKeysRequest) ProtoMessage() {}
 
 func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[37]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2471,7 +2573,7 @@ func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListApiKeysRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{37}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListApiKeysRequest) GetPageSize() int32 {
@@ -2508,7 +2610,7 @@ type ListApiKeysResponse struct {
 
 func (x *ListApiKeysResponse) Reset() {
 	*x = ListApiKeysResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[38]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2520,7 +2622,7 @@ func (x *ListApiKeysResponse) String() string {
 func (*ListApiKeysResponse) ProtoMessage() {}
 
 func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[38]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2533,7 +2635,7 @@ func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListApiKeysResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{38}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListApiKeysResponse) GetApiKeys() []*ApiKey {
@@ -2561,7 +2663,7 @@ type RevokeApiKeyRequest struct {
 
 func (x *RevokeApiKeyRequest) Reset() {
 	*x = RevokeApiKeyRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[39]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2573,7 +2675,7 @@ func (x *RevokeApiKeyRequest) String() string {
 func (*RevokeApiKeyRequest) ProtoMessage() {}
 
 func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[39]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2586,7 +2688,7 @@ func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{39}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RevokeApiKeyRequest) GetKeyId() string {
@@ -2605,7 +2707,7 @@ type RevokeApiKeyResponse struct {
 
 func (x *RevokeApiKeyResponse) Reset() {
 	*x = RevokeApiKeyResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[40]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2617,7 +2719,7 @@ func (x *RevokeApiKeyResponse) String() string {
 func (*RevokeApiKeyResponse) ProtoMessage() {}
 
 func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[40]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2630,7 +2732,7 @@ func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{40}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{42}
 }
 
 // A routing rule: messages whose destination starts with `prefix`, from `account` (or from any account
@@ -2666,7 +2768,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[41]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2678,7 +2780,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[41]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2691,7 +2793,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{41}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Route) GetRouteId() string {
@@ -2766,7 +2868,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[42]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2778,7 +2880,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[42]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2791,7 +2893,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{42}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{44}
 }
 
 // The routing table.
@@ -2805,7 +2907,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[43]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2817,7 +2919,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[43]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2830,7 +2932,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{43}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*Route {
@@ -2851,7 +2953,7 @@ type GetRouteRequest struct {
 
 func (x *GetRouteRequest) Reset() {
 	*x = GetRouteRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[44]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2863,7 +2965,7 @@ func (x *GetRouteRequest) String() string {
 func (*GetRouteRequest) ProtoMessage() {}
 
 func (x *GetRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[44]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2876,7 +2978,7 @@ func (x *GetRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRouteRequest.ProtoReflect.Descriptor instead.
 func (*GetRouteRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{44}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetRouteRequest) GetRouteId() string {
@@ -2897,7 +2999,7 @@ type GetRouteResponse struct {
 
 func (x *GetRouteResponse) Reset() {
 	*x = GetRouteResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[45]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2909,7 +3011,7 @@ func (x *GetRouteResponse) String() string {
 func (*GetRouteResponse) ProtoMessage() {}
 
 func (x *GetRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[45]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2922,7 +3024,7 @@ func (x *GetRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRouteResponse.ProtoReflect.Descriptor instead.
 func (*GetRouteResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{45}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *GetRouteResponse) GetRoute() *Route {
@@ -2943,7 +3045,7 @@ type CreateRouteRequest struct {
 
 func (x *CreateRouteRequest) Reset() {
 	*x = CreateRouteRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[46]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2955,7 +3057,7 @@ func (x *CreateRouteRequest) String() string {
 func (*CreateRouteRequest) ProtoMessage() {}
 
 func (x *CreateRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[46]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2968,7 +3070,7 @@ func (x *CreateRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRouteRequest.ProtoReflect.Descriptor instead.
 func (*CreateRouteRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{46}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CreateRouteRequest) GetRoute() *Route {
@@ -2989,7 +3091,7 @@ type CreateRouteResponse struct {
 
 func (x *CreateRouteResponse) Reset() {
 	*x = CreateRouteResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[47]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3001,7 +3103,7 @@ func (x *CreateRouteResponse) String() string {
 func (*CreateRouteResponse) ProtoMessage() {}
 
 func (x *CreateRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[47]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3014,7 +3116,7 @@ func (x *CreateRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRouteResponse.ProtoReflect.Descriptor instead.
 func (*CreateRouteResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{47}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *CreateRouteResponse) GetRoute() *Route {
@@ -3037,7 +3139,7 @@ type UpdateRouteRequest struct {
 
 func (x *UpdateRouteRequest) Reset() {
 	*x = UpdateRouteRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[48]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3049,7 +3151,7 @@ func (x *UpdateRouteRequest) String() string {
 func (*UpdateRouteRequest) ProtoMessage() {}
 
 func (x *UpdateRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[48]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3062,7 +3164,7 @@ func (x *UpdateRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRouteRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRouteRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{48}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *UpdateRouteRequest) GetRoute() *Route {
@@ -3090,7 +3192,7 @@ type UpdateRouteResponse struct {
 
 func (x *UpdateRouteResponse) Reset() {
 	*x = UpdateRouteResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[49]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3102,7 +3204,7 @@ func (x *UpdateRouteResponse) String() string {
 func (*UpdateRouteResponse) ProtoMessage() {}
 
 func (x *UpdateRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[49]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3115,7 +3217,7 @@ func (x *UpdateRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRouteResponse.ProtoReflect.Descriptor instead.
 func (*UpdateRouteResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{49}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *UpdateRouteResponse) GetRoute() *Route {
@@ -3136,7 +3238,7 @@ type DeleteRouteRequest struct {
 
 func (x *DeleteRouteRequest) Reset() {
 	*x = DeleteRouteRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[50]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3148,7 +3250,7 @@ func (x *DeleteRouteRequest) String() string {
 func (*DeleteRouteRequest) ProtoMessage() {}
 
 func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[50]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3161,7 +3263,7 @@ func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRouteRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{50}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *DeleteRouteRequest) GetRouteId() string {
@@ -3180,7 +3282,7 @@ type DeleteRouteResponse struct {
 
 func (x *DeleteRouteResponse) Reset() {
 	*x = DeleteRouteResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[51]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3192,7 +3294,7 @@ func (x *DeleteRouteResponse) String() string {
 func (*DeleteRouteResponse) ProtoMessage() {}
 
 func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[51]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3205,7 +3307,7 @@ func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRouteResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{51}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{53}
 }
 
 // A destination to try against the routing table.
@@ -3221,7 +3323,7 @@ type TestRouteRequest struct {
 
 func (x *TestRouteRequest) Reset() {
 	*x = TestRouteRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[52]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3233,7 +3335,7 @@ func (x *TestRouteRequest) String() string {
 func (*TestRouteRequest) ProtoMessage() {}
 
 func (x *TestRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[52]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3246,7 +3348,7 @@ func (x *TestRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestRouteRequest.ProtoReflect.Descriptor instead.
 func (*TestRouteRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{52}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *TestRouteRequest) GetDestination() string {
@@ -3280,7 +3382,7 @@ type TestRouteResponse struct {
 
 func (x *TestRouteResponse) Reset() {
 	*x = TestRouteResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[53]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3292,7 +3394,7 @@ func (x *TestRouteResponse) String() string {
 func (*TestRouteResponse) ProtoMessage() {}
 
 func (x *TestRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[53]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3305,7 +3407,7 @@ func (x *TestRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestRouteResponse.ProtoReflect.Descriptor instead.
 func (*TestRouteResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{53}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *TestRouteResponse) GetMatched() bool {
@@ -3359,7 +3461,7 @@ type MoRoute struct {
 
 func (x *MoRoute) Reset() {
 	*x = MoRoute{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[54]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3371,7 +3473,7 @@ func (x *MoRoute) String() string {
 func (*MoRoute) ProtoMessage() {}
 
 func (x *MoRoute) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[54]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3384,7 +3486,7 @@ func (x *MoRoute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MoRoute.ProtoReflect.Descriptor instead.
 func (*MoRoute) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{54}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *MoRoute) GetMoRouteId() string {
@@ -3438,7 +3540,7 @@ type ListMoRoutesRequest struct {
 
 func (x *ListMoRoutesRequest) Reset() {
 	*x = ListMoRoutesRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[55]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3450,7 +3552,7 @@ func (x *ListMoRoutesRequest) String() string {
 func (*ListMoRoutesRequest) ProtoMessage() {}
 
 func (x *ListMoRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[55]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3463,7 +3565,7 @@ func (x *ListMoRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMoRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListMoRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{55}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{57}
 }
 
 // The MO routing table.
@@ -3477,7 +3579,7 @@ type ListMoRoutesResponse struct {
 
 func (x *ListMoRoutesResponse) Reset() {
 	*x = ListMoRoutesResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[56]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3489,7 +3591,7 @@ func (x *ListMoRoutesResponse) String() string {
 func (*ListMoRoutesResponse) ProtoMessage() {}
 
 func (x *ListMoRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[56]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3502,7 +3604,7 @@ func (x *ListMoRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMoRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListMoRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{56}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ListMoRoutesResponse) GetMoRoutes() []*MoRoute {
@@ -3523,7 +3625,7 @@ type CreateMoRouteRequest struct {
 
 func (x *CreateMoRouteRequest) Reset() {
 	*x = CreateMoRouteRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[57]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3535,7 +3637,7 @@ func (x *CreateMoRouteRequest) String() string {
 func (*CreateMoRouteRequest) ProtoMessage() {}
 
 func (x *CreateMoRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[57]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3548,7 +3650,7 @@ func (x *CreateMoRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMoRouteRequest.ProtoReflect.Descriptor instead.
 func (*CreateMoRouteRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{57}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *CreateMoRouteRequest) GetMoRoute() *MoRoute {
@@ -3569,7 +3671,7 @@ type CreateMoRouteResponse struct {
 
 func (x *CreateMoRouteResponse) Reset() {
 	*x = CreateMoRouteResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[58]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3581,7 +3683,7 @@ func (x *CreateMoRouteResponse) String() string {
 func (*CreateMoRouteResponse) ProtoMessage() {}
 
 func (x *CreateMoRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[58]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3594,7 +3696,7 @@ func (x *CreateMoRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMoRouteResponse.ProtoReflect.Descriptor instead.
 func (*CreateMoRouteResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{58}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *CreateMoRouteResponse) GetMoRoute() *MoRoute {
@@ -3615,7 +3717,7 @@ type DeleteMoRouteRequest struct {
 
 func (x *DeleteMoRouteRequest) Reset() {
 	*x = DeleteMoRouteRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[59]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3627,7 +3729,7 @@ func (x *DeleteMoRouteRequest) String() string {
 func (*DeleteMoRouteRequest) ProtoMessage() {}
 
 func (x *DeleteMoRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[59]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3640,7 +3742,7 @@ func (x *DeleteMoRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMoRouteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteMoRouteRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{59}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *DeleteMoRouteRequest) GetMoRouteId() string {
@@ -3659,7 +3761,7 @@ type DeleteMoRouteResponse struct {
 
 func (x *DeleteMoRouteResponse) Reset() {
 	*x = DeleteMoRouteResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[60]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3671,7 +3773,7 @@ func (x *DeleteMoRouteResponse) String() string {
 func (*DeleteMoRouteResponse) ProtoMessage() {}
 
 func (x *DeleteMoRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[60]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3684,7 +3786,7 @@ func (x *DeleteMoRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMoRouteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteMoRouteResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{60}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{62}
 }
 
 // How one address is rewritten, in this order: strip_plus, strip_00, country_code, then ton and
@@ -3711,7 +3813,7 @@ type AddressRule struct {
 
 func (x *AddressRule) Reset() {
 	*x = AddressRule{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[61]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3723,7 +3825,7 @@ func (x *AddressRule) String() string {
 func (*AddressRule) ProtoMessage() {}
 
 func (x *AddressRule) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[61]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3736,7 +3838,7 @@ func (x *AddressRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddressRule.ProtoReflect.Descriptor instead.
 func (*AddressRule) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{61}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *AddressRule) GetStripPlus() bool {
@@ -3794,7 +3896,7 @@ type NumberRules struct {
 
 func (x *NumberRules) Reset() {
 	*x = NumberRules{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[62]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3806,7 +3908,7 @@ func (x *NumberRules) String() string {
 func (*NumberRules) ProtoMessage() {}
 
 func (x *NumberRules) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[62]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3819,7 +3921,7 @@ func (x *NumberRules) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NumberRules.ProtoReflect.Descriptor instead.
 func (*NumberRules) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{62}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *NumberRules) GetScope() string {
@@ -3866,7 +3968,7 @@ type ListNumberRulesRequest struct {
 
 func (x *ListNumberRulesRequest) Reset() {
 	*x = ListNumberRulesRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[63]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3878,7 +3980,7 @@ func (x *ListNumberRulesRequest) String() string {
 func (*ListNumberRulesRequest) ProtoMessage() {}
 
 func (x *ListNumberRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[63]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3891,7 +3993,7 @@ func (x *ListNumberRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNumberRulesRequest.ProtoReflect.Descriptor instead.
 func (*ListNumberRulesRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{63}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{65}
 }
 
 // The rules in force.
@@ -3905,7 +4007,7 @@ type ListNumberRulesResponse struct {
 
 func (x *ListNumberRulesResponse) Reset() {
 	*x = ListNumberRulesResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[64]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3917,7 +4019,7 @@ func (x *ListNumberRulesResponse) String() string {
 func (*ListNumberRulesResponse) ProtoMessage() {}
 
 func (x *ListNumberRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[64]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3930,7 +4032,7 @@ func (x *ListNumberRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNumberRulesResponse.ProtoReflect.Descriptor instead.
 func (*ListNumberRulesResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{64}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ListNumberRulesResponse) GetRules() []*NumberRules {
@@ -3951,7 +4053,7 @@ type SetNumberRulesRequest struct {
 
 func (x *SetNumberRulesRequest) Reset() {
 	*x = SetNumberRulesRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[65]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3963,7 +4065,7 @@ func (x *SetNumberRulesRequest) String() string {
 func (*SetNumberRulesRequest) ProtoMessage() {}
 
 func (x *SetNumberRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[65]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3976,7 +4078,7 @@ func (x *SetNumberRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNumberRulesRequest.ProtoReflect.Descriptor instead.
 func (*SetNumberRulesRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{65}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *SetNumberRulesRequest) GetRules() *NumberRules {
@@ -3997,7 +4099,7 @@ type SetNumberRulesResponse struct {
 
 func (x *SetNumberRulesResponse) Reset() {
 	*x = SetNumberRulesResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[66]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4009,7 +4111,7 @@ func (x *SetNumberRulesResponse) String() string {
 func (*SetNumberRulesResponse) ProtoMessage() {}
 
 func (x *SetNumberRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[66]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4022,7 +4124,7 @@ func (x *SetNumberRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNumberRulesResponse.ProtoReflect.Descriptor instead.
 func (*SetNumberRulesResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{66}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *SetNumberRulesResponse) GetRules() *NumberRules {
@@ -4045,7 +4147,7 @@ type DeleteNumberRulesRequest struct {
 
 func (x *DeleteNumberRulesRequest) Reset() {
 	*x = DeleteNumberRulesRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[67]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4057,7 +4159,7 @@ func (x *DeleteNumberRulesRequest) String() string {
 func (*DeleteNumberRulesRequest) ProtoMessage() {}
 
 func (x *DeleteNumberRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[67]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4070,7 +4172,7 @@ func (x *DeleteNumberRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteNumberRulesRequest.ProtoReflect.Descriptor instead.
 func (*DeleteNumberRulesRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{67}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *DeleteNumberRulesRequest) GetScope() string {
@@ -4096,7 +4198,7 @@ type DeleteNumberRulesResponse struct {
 
 func (x *DeleteNumberRulesResponse) Reset() {
 	*x = DeleteNumberRulesResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[68]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4108,7 +4210,7 @@ func (x *DeleteNumberRulesResponse) String() string {
 func (*DeleteNumberRulesResponse) ProtoMessage() {}
 
 func (x *DeleteNumberRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[68]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4121,7 +4223,7 @@ func (x *DeleteNumberRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteNumberRulesResponse.ProtoReflect.Descriptor instead.
 func (*DeleteNumberRulesResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{68}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{70}
 }
 
 // The ESME to ask for a bind.
@@ -4145,7 +4247,7 @@ type OutbindRequest struct {
 
 func (x *OutbindRequest) Reset() {
 	*x = OutbindRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[69]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4157,7 +4259,7 @@ func (x *OutbindRequest) String() string {
 func (*OutbindRequest) ProtoMessage() {}
 
 func (x *OutbindRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[69]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4170,7 +4272,7 @@ func (x *OutbindRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutbindRequest.ProtoReflect.Descriptor instead.
 func (*OutbindRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{69}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *OutbindRequest) GetHost() string {
@@ -4226,7 +4328,7 @@ type OutbindResponse struct {
 
 func (x *OutbindResponse) Reset() {
 	*x = OutbindResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[70]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4238,7 +4340,7 @@ func (x *OutbindResponse) String() string {
 func (*OutbindResponse) ProtoMessage() {}
 
 func (x *OutbindResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[70]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4251,7 +4353,7 @@ func (x *OutbindResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutbindResponse.ProtoReflect.Descriptor instead.
 func (*OutbindResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{70}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *OutbindResponse) GetSession() *Session {
@@ -4273,7 +4375,7 @@ type GetStatsRequest struct {
 
 func (x *GetStatsRequest) Reset() {
 	*x = GetStatsRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[71]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4285,7 +4387,7 @@ func (x *GetStatsRequest) String() string {
 func (*GetStatsRequest) ProtoMessage() {}
 
 func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[71]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4298,7 +4400,7 @@ func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetStatsRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{71}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *GetStatsRequest) GetThroughputInterval() *durationpb.Duration {
@@ -4327,7 +4429,7 @@ type Throughput struct {
 
 func (x *Throughput) Reset() {
 	*x = Throughput{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[72]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4339,7 +4441,7 @@ func (x *Throughput) String() string {
 func (*Throughput) ProtoMessage() {}
 
 func (x *Throughput) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[72]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4352,7 +4454,7 @@ func (x *Throughput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Throughput.ProtoReflect.Descriptor instead.
 func (*Throughput) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{72}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *Throughput) GetInterval() *durationpb.Duration {
@@ -4407,7 +4509,7 @@ type WindowUsage struct {
 
 func (x *WindowUsage) Reset() {
 	*x = WindowUsage{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[73]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4419,7 +4521,7 @@ func (x *WindowUsage) String() string {
 func (*WindowUsage) ProtoMessage() {}
 
 func (x *WindowUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[73]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4432,7 +4534,7 @@ func (x *WindowUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowUsage.ProtoReflect.Descriptor instead.
 func (*WindowUsage) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{73}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *WindowUsage) GetId() string {
@@ -4480,7 +4582,7 @@ type QueueDepth struct {
 
 func (x *QueueDepth) Reset() {
 	*x = QueueDepth{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[74]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4492,7 +4594,7 @@ func (x *QueueDepth) String() string {
 func (*QueueDepth) ProtoMessage() {}
 
 func (x *QueueDepth) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[74]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4505,7 +4607,7 @@ func (x *QueueDepth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueDepth.ProtoReflect.Descriptor instead.
 func (*QueueDepth) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{74}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *QueueDepth) GetName() string {
@@ -4557,7 +4659,7 @@ type GetStatsResponse struct {
 
 func (x *GetStatsResponse) Reset() {
 	*x = GetStatsResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[75]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4569,7 +4671,7 @@ func (x *GetStatsResponse) String() string {
 func (*GetStatsResponse) ProtoMessage() {}
 
 func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[75]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4582,7 +4684,7 @@ func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetStatsResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{75}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *GetStatsResponse) GetMessagesByStatus() map[string]uint64 {
@@ -4715,6 +4817,12 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"\x12AddUpstreamRequest\x124\n" +
 	"\bupstream\x18\x01 \x01(\v2\x13.smppgw.v1.UpstreamB\x03\xe0A\x02R\bupstream\"F\n" +
 	"\x13AddUpstreamResponse\x12/\n" +
+	"\bupstream\x18\x01 \x01(\v2\x13.smppgw.v1.UpstreamR\bupstream\"\x8a\x01\n" +
+	"\x15UpdateUpstreamRequest\x124\n" +
+	"\bupstream\x18\x01 \x01(\v2\x13.smppgw.v1.UpstreamB\x03\xe0A\x02R\bupstream\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"I\n" +
+	"\x16UpdateUpstreamResponse\x12/\n" +
 	"\bupstream\x18\x01 \x01(\v2\x13.smppgw.v1.UpstreamR\bupstream\"0\n" +
 	"\x15RemoveUpstreamRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"\x18\n" +
@@ -4939,7 +5047,7 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"SCOPE_SEND\x10\x01\x12\x0e\n" +
 	"\n" +
 	"SCOPE_READ\x10\x02\x12\x0f\n" +
-	"\vSCOPE_ADMIN\x10\x032\xfe\x1d\n" +
+	"\vSCOPE_ADMIN\x10\x032\x8d\x1f\n" +
 	"\fAdminService\x12k\n" +
 	"\fListSessions\x12\x1e.smppgw.v1.ListSessionsRequest\x1a\x1f.smppgw.v1.ListSessionsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/admin/sessions\x12r\n" +
 	"\n" +
@@ -4947,7 +5055,8 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"\rUnbindSession\x12\x1f.smppgw.v1.UnbindSessionRequest\x1a .smppgw.v1.UnbindSessionResponse\"1\x82\xd3\xe4\x93\x02+:\x01*\"&/v1/admin/sessions/{session_id}:unbind\x12o\n" +
 	"\rListUpstreams\x12\x1f.smppgw.v1.ListUpstreamsRequest\x1a .smppgw.v1.ListUpstreamsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/admin/upstreams\x12p\n" +
 	"\vGetUpstream\x12\x1d.smppgw.v1.GetUpstreamRequest\x1a\x1e.smppgw.v1.GetUpstreamResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/admin/upstreams/{name}\x12s\n" +
-	"\vAddUpstream\x12\x1d.smppgw.v1.AddUpstreamRequest\x1a\x1e.smppgw.v1.AddUpstreamResponse\"%\x82\xd3\xe4\x93\x02\x1f:\bupstream\"\x13/v1/admin/upstreams\x12y\n" +
+	"\vAddUpstream\x12\x1d.smppgw.v1.AddUpstreamRequest\x1a\x1e.smppgw.v1.AddUpstreamResponse\"%\x82\xd3\xe4\x93\x02\x1f:\bupstream\"\x13/v1/admin/upstreams\x12\x8c\x01\n" +
+	"\x0eUpdateUpstream\x12 .smppgw.v1.UpdateUpstreamRequest\x1a!.smppgw.v1.UpdateUpstreamResponse\"5\x82\xd3\xe4\x93\x02/:\bupstream2#/v1/admin/upstreams/{upstream.name}\x12y\n" +
 	"\x0eRemoveUpstream\x12 .smppgw.v1.RemoveUpstreamRequest\x1a!.smppgw.v1.RemoveUpstreamResponse\"\"\x82\xd3\xe4\x93\x02\x1c*\x1a/v1/admin/upstreams/{name}\x12\x8f\x01\n" +
 	"\x11ReconnectUpstream\x12#.smppgw.v1.ReconnectUpstreamRequest\x1a$.smppgw.v1.ReconnectUpstreamResponse\"/\x82\xd3\xe4\x93\x02):\x01*\"$/v1/admin/upstreams/{name}:reconnect\x12\x7f\n" +
 	"\rPauseUpstream\x12\x1f.smppgw.v1.PauseUpstreamRequest\x1a .smppgw.v1.PauseUpstreamResponse\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/admin/upstreams/{name}:pause\x12\x83\x01\n" +
@@ -4990,7 +5099,7 @@ func file_smppgw_v1_admin_service_proto_rawDescGZIP() []byte {
 }
 
 var file_smppgw_v1_admin_service_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_smppgw_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
+var file_smppgw_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 79)
 var file_smppgw_v1_admin_service_proto_goTypes = []any{
 	(BindType)(0),                     // 0: smppgw.v1.BindType
 	(UpstreamState)(0),                // 1: smppgw.v1.UpstreamState
@@ -5010,207 +5119,214 @@ var file_smppgw_v1_admin_service_proto_goTypes = []any{
 	(*GetUpstreamResponse)(nil),       // 15: smppgw.v1.GetUpstreamResponse
 	(*AddUpstreamRequest)(nil),        // 16: smppgw.v1.AddUpstreamRequest
 	(*AddUpstreamResponse)(nil),       // 17: smppgw.v1.AddUpstreamResponse
-	(*RemoveUpstreamRequest)(nil),     // 18: smppgw.v1.RemoveUpstreamRequest
-	(*RemoveUpstreamResponse)(nil),    // 19: smppgw.v1.RemoveUpstreamResponse
-	(*ReconnectUpstreamRequest)(nil),  // 20: smppgw.v1.ReconnectUpstreamRequest
-	(*ReconnectUpstreamResponse)(nil), // 21: smppgw.v1.ReconnectUpstreamResponse
-	(*PauseUpstreamRequest)(nil),      // 22: smppgw.v1.PauseUpstreamRequest
-	(*PauseUpstreamResponse)(nil),     // 23: smppgw.v1.PauseUpstreamResponse
-	(*ResumeUpstreamRequest)(nil),     // 24: smppgw.v1.ResumeUpstreamRequest
-	(*ResumeUpstreamResponse)(nil),    // 25: smppgw.v1.ResumeUpstreamResponse
-	(*Account)(nil),                   // 26: smppgw.v1.Account
-	(*ListAccountsRequest)(nil),       // 27: smppgw.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),      // 28: smppgw.v1.ListAccountsResponse
-	(*GetAccountRequest)(nil),         // 29: smppgw.v1.GetAccountRequest
-	(*GetAccountResponse)(nil),        // 30: smppgw.v1.GetAccountResponse
-	(*CreateAccountRequest)(nil),      // 31: smppgw.v1.CreateAccountRequest
-	(*CreateAccountResponse)(nil),     // 32: smppgw.v1.CreateAccountResponse
-	(*UpdateAccountRequest)(nil),      // 33: smppgw.v1.UpdateAccountRequest
-	(*UpdateAccountResponse)(nil),     // 34: smppgw.v1.UpdateAccountResponse
-	(*DeleteAccountRequest)(nil),      // 35: smppgw.v1.DeleteAccountRequest
-	(*DeleteAccountResponse)(nil),     // 36: smppgw.v1.DeleteAccountResponse
-	(*ApiKey)(nil),                    // 37: smppgw.v1.ApiKey
-	(*CreateApiKeyRequest)(nil),       // 38: smppgw.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),      // 39: smppgw.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),        // 40: smppgw.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),       // 41: smppgw.v1.ListApiKeysResponse
-	(*RevokeApiKeyRequest)(nil),       // 42: smppgw.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),      // 43: smppgw.v1.RevokeApiKeyResponse
-	(*Route)(nil),                     // 44: smppgw.v1.Route
-	(*ListRoutesRequest)(nil),         // 45: smppgw.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),        // 46: smppgw.v1.ListRoutesResponse
-	(*GetRouteRequest)(nil),           // 47: smppgw.v1.GetRouteRequest
-	(*GetRouteResponse)(nil),          // 48: smppgw.v1.GetRouteResponse
-	(*CreateRouteRequest)(nil),        // 49: smppgw.v1.CreateRouteRequest
-	(*CreateRouteResponse)(nil),       // 50: smppgw.v1.CreateRouteResponse
-	(*UpdateRouteRequest)(nil),        // 51: smppgw.v1.UpdateRouteRequest
-	(*UpdateRouteResponse)(nil),       // 52: smppgw.v1.UpdateRouteResponse
-	(*DeleteRouteRequest)(nil),        // 53: smppgw.v1.DeleteRouteRequest
-	(*DeleteRouteResponse)(nil),       // 54: smppgw.v1.DeleteRouteResponse
-	(*TestRouteRequest)(nil),          // 55: smppgw.v1.TestRouteRequest
-	(*TestRouteResponse)(nil),         // 56: smppgw.v1.TestRouteResponse
-	(*MoRoute)(nil),                   // 57: smppgw.v1.MoRoute
-	(*ListMoRoutesRequest)(nil),       // 58: smppgw.v1.ListMoRoutesRequest
-	(*ListMoRoutesResponse)(nil),      // 59: smppgw.v1.ListMoRoutesResponse
-	(*CreateMoRouteRequest)(nil),      // 60: smppgw.v1.CreateMoRouteRequest
-	(*CreateMoRouteResponse)(nil),     // 61: smppgw.v1.CreateMoRouteResponse
-	(*DeleteMoRouteRequest)(nil),      // 62: smppgw.v1.DeleteMoRouteRequest
-	(*DeleteMoRouteResponse)(nil),     // 63: smppgw.v1.DeleteMoRouteResponse
-	(*AddressRule)(nil),               // 64: smppgw.v1.AddressRule
-	(*NumberRules)(nil),               // 65: smppgw.v1.NumberRules
-	(*ListNumberRulesRequest)(nil),    // 66: smppgw.v1.ListNumberRulesRequest
-	(*ListNumberRulesResponse)(nil),   // 67: smppgw.v1.ListNumberRulesResponse
-	(*SetNumberRulesRequest)(nil),     // 68: smppgw.v1.SetNumberRulesRequest
-	(*SetNumberRulesResponse)(nil),    // 69: smppgw.v1.SetNumberRulesResponse
-	(*DeleteNumberRulesRequest)(nil),  // 70: smppgw.v1.DeleteNumberRulesRequest
-	(*DeleteNumberRulesResponse)(nil), // 71: smppgw.v1.DeleteNumberRulesResponse
-	(*OutbindRequest)(nil),            // 72: smppgw.v1.OutbindRequest
-	(*OutbindResponse)(nil),           // 73: smppgw.v1.OutbindResponse
-	(*GetStatsRequest)(nil),           // 74: smppgw.v1.GetStatsRequest
-	(*Throughput)(nil),                // 75: smppgw.v1.Throughput
-	(*WindowUsage)(nil),               // 76: smppgw.v1.WindowUsage
-	(*QueueDepth)(nil),                // 77: smppgw.v1.QueueDepth
-	(*GetStatsResponse)(nil),          // 78: smppgw.v1.GetStatsResponse
-	nil,                               // 79: smppgw.v1.GetStatsResponse.MessagesByStatusEntry
-	(*timestamppb.Timestamp)(nil),     // 80: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),       // 81: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil),     // 82: google.protobuf.FieldMask
+	(*UpdateUpstreamRequest)(nil),     // 18: smppgw.v1.UpdateUpstreamRequest
+	(*UpdateUpstreamResponse)(nil),    // 19: smppgw.v1.UpdateUpstreamResponse
+	(*RemoveUpstreamRequest)(nil),     // 20: smppgw.v1.RemoveUpstreamRequest
+	(*RemoveUpstreamResponse)(nil),    // 21: smppgw.v1.RemoveUpstreamResponse
+	(*ReconnectUpstreamRequest)(nil),  // 22: smppgw.v1.ReconnectUpstreamRequest
+	(*ReconnectUpstreamResponse)(nil), // 23: smppgw.v1.ReconnectUpstreamResponse
+	(*PauseUpstreamRequest)(nil),      // 24: smppgw.v1.PauseUpstreamRequest
+	(*PauseUpstreamResponse)(nil),     // 25: smppgw.v1.PauseUpstreamResponse
+	(*ResumeUpstreamRequest)(nil),     // 26: smppgw.v1.ResumeUpstreamRequest
+	(*ResumeUpstreamResponse)(nil),    // 27: smppgw.v1.ResumeUpstreamResponse
+	(*Account)(nil),                   // 28: smppgw.v1.Account
+	(*ListAccountsRequest)(nil),       // 29: smppgw.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),      // 30: smppgw.v1.ListAccountsResponse
+	(*GetAccountRequest)(nil),         // 31: smppgw.v1.GetAccountRequest
+	(*GetAccountResponse)(nil),        // 32: smppgw.v1.GetAccountResponse
+	(*CreateAccountRequest)(nil),      // 33: smppgw.v1.CreateAccountRequest
+	(*CreateAccountResponse)(nil),     // 34: smppgw.v1.CreateAccountResponse
+	(*UpdateAccountRequest)(nil),      // 35: smppgw.v1.UpdateAccountRequest
+	(*UpdateAccountResponse)(nil),     // 36: smppgw.v1.UpdateAccountResponse
+	(*DeleteAccountRequest)(nil),      // 37: smppgw.v1.DeleteAccountRequest
+	(*DeleteAccountResponse)(nil),     // 38: smppgw.v1.DeleteAccountResponse
+	(*ApiKey)(nil),                    // 39: smppgw.v1.ApiKey
+	(*CreateApiKeyRequest)(nil),       // 40: smppgw.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),      // 41: smppgw.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),        // 42: smppgw.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),       // 43: smppgw.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),       // 44: smppgw.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),      // 45: smppgw.v1.RevokeApiKeyResponse
+	(*Route)(nil),                     // 46: smppgw.v1.Route
+	(*ListRoutesRequest)(nil),         // 47: smppgw.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),        // 48: smppgw.v1.ListRoutesResponse
+	(*GetRouteRequest)(nil),           // 49: smppgw.v1.GetRouteRequest
+	(*GetRouteResponse)(nil),          // 50: smppgw.v1.GetRouteResponse
+	(*CreateRouteRequest)(nil),        // 51: smppgw.v1.CreateRouteRequest
+	(*CreateRouteResponse)(nil),       // 52: smppgw.v1.CreateRouteResponse
+	(*UpdateRouteRequest)(nil),        // 53: smppgw.v1.UpdateRouteRequest
+	(*UpdateRouteResponse)(nil),       // 54: smppgw.v1.UpdateRouteResponse
+	(*DeleteRouteRequest)(nil),        // 55: smppgw.v1.DeleteRouteRequest
+	(*DeleteRouteResponse)(nil),       // 56: smppgw.v1.DeleteRouteResponse
+	(*TestRouteRequest)(nil),          // 57: smppgw.v1.TestRouteRequest
+	(*TestRouteResponse)(nil),         // 58: smppgw.v1.TestRouteResponse
+	(*MoRoute)(nil),                   // 59: smppgw.v1.MoRoute
+	(*ListMoRoutesRequest)(nil),       // 60: smppgw.v1.ListMoRoutesRequest
+	(*ListMoRoutesResponse)(nil),      // 61: smppgw.v1.ListMoRoutesResponse
+	(*CreateMoRouteRequest)(nil),      // 62: smppgw.v1.CreateMoRouteRequest
+	(*CreateMoRouteResponse)(nil),     // 63: smppgw.v1.CreateMoRouteResponse
+	(*DeleteMoRouteRequest)(nil),      // 64: smppgw.v1.DeleteMoRouteRequest
+	(*DeleteMoRouteResponse)(nil),     // 65: smppgw.v1.DeleteMoRouteResponse
+	(*AddressRule)(nil),               // 66: smppgw.v1.AddressRule
+	(*NumberRules)(nil),               // 67: smppgw.v1.NumberRules
+	(*ListNumberRulesRequest)(nil),    // 68: smppgw.v1.ListNumberRulesRequest
+	(*ListNumberRulesResponse)(nil),   // 69: smppgw.v1.ListNumberRulesResponse
+	(*SetNumberRulesRequest)(nil),     // 70: smppgw.v1.SetNumberRulesRequest
+	(*SetNumberRulesResponse)(nil),    // 71: smppgw.v1.SetNumberRulesResponse
+	(*DeleteNumberRulesRequest)(nil),  // 72: smppgw.v1.DeleteNumberRulesRequest
+	(*DeleteNumberRulesResponse)(nil), // 73: smppgw.v1.DeleteNumberRulesResponse
+	(*OutbindRequest)(nil),            // 74: smppgw.v1.OutbindRequest
+	(*OutbindResponse)(nil),           // 75: smppgw.v1.OutbindResponse
+	(*GetStatsRequest)(nil),           // 76: smppgw.v1.GetStatsRequest
+	(*Throughput)(nil),                // 77: smppgw.v1.Throughput
+	(*WindowUsage)(nil),               // 78: smppgw.v1.WindowUsage
+	(*QueueDepth)(nil),                // 79: smppgw.v1.QueueDepth
+	(*GetStatsResponse)(nil),          // 80: smppgw.v1.GetStatsResponse
+	nil,                               // 81: smppgw.v1.GetStatsResponse.MessagesByStatusEntry
+	(*timestamppb.Timestamp)(nil),     // 82: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),       // 83: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),     // 84: google.protobuf.FieldMask
 }
 var file_smppgw_v1_admin_service_proto_depIdxs = []int32{
-	0,  // 0: smppgw.v1.Session.bind_type:type_name -> smppgw.v1.BindType
-	80, // 1: smppgw.v1.Session.bind_time:type_name -> google.protobuf.Timestamp
-	80, // 2: smppgw.v1.Session.last_activity_time:type_name -> google.protobuf.Timestamp
-	3,  // 3: smppgw.v1.Session.counters:type_name -> smppgw.v1.SessionCounters
-	4,  // 4: smppgw.v1.ListSessionsResponse.sessions:type_name -> smppgw.v1.Session
-	4,  // 5: smppgw.v1.GetSessionResponse.session:type_name -> smppgw.v1.Session
-	0,  // 6: smppgw.v1.Upstream.bind_type:type_name -> smppgw.v1.BindType
-	81, // 7: smppgw.v1.Upstream.enquire_link_interval:type_name -> google.protobuf.Duration
-	81, // 8: smppgw.v1.Upstream.response_timeout:type_name -> google.protobuf.Duration
-	1,  // 9: smppgw.v1.Upstream.state:type_name -> smppgw.v1.UpstreamState
-	80, // 10: smppgw.v1.Upstream.state_change_time:type_name -> google.protobuf.Timestamp
-	11, // 11: smppgw.v1.ListUpstreamsResponse.upstreams:type_name -> smppgw.v1.Upstream
-	11, // 12: smppgw.v1.GetUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
-	11, // 13: smppgw.v1.AddUpstreamRequest.upstream:type_name -> smppgw.v1.Upstream
-	11, // 14: smppgw.v1.AddUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
-	11, // 15: smppgw.v1.ReconnectUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
-	11, // 16: smppgw.v1.PauseUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
-	11, // 17: smppgw.v1.ResumeUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
-	80, // 18: smppgw.v1.Account.create_time:type_name -> google.protobuf.Timestamp
-	80, // 19: smppgw.v1.Account.update_time:type_name -> google.protobuf.Timestamp
-	26, // 20: smppgw.v1.ListAccountsResponse.accounts:type_name -> smppgw.v1.Account
-	26, // 21: smppgw.v1.GetAccountResponse.account:type_name -> smppgw.v1.Account
-	26, // 22: smppgw.v1.CreateAccountRequest.account:type_name -> smppgw.v1.Account
-	26, // 23: smppgw.v1.CreateAccountResponse.account:type_name -> smppgw.v1.Account
-	26, // 24: smppgw.v1.UpdateAccountRequest.account:type_name -> smppgw.v1.Account
-	82, // 25: smppgw.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
-	26, // 26: smppgw.v1.UpdateAccountResponse.account:type_name -> smppgw.v1.Account
-	2,  // 27: smppgw.v1.ApiKey.scopes:type_name -> smppgw.v1.Scope
-	80, // 28: smppgw.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
-	80, // 29: smppgw.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	80, // 30: smppgw.v1.ApiKey.last_use_time:type_name -> google.protobuf.Timestamp
-	37, // 31: smppgw.v1.CreateApiKeyRequest.api_key:type_name -> smppgw.v1.ApiKey
-	37, // 32: smppgw.v1.CreateApiKeyResponse.api_key:type_name -> smppgw.v1.ApiKey
-	37, // 33: smppgw.v1.ListApiKeysResponse.api_keys:type_name -> smppgw.v1.ApiKey
-	80, // 34: smppgw.v1.Route.create_time:type_name -> google.protobuf.Timestamp
-	80, // 35: smppgw.v1.Route.update_time:type_name -> google.protobuf.Timestamp
-	44, // 36: smppgw.v1.ListRoutesResponse.routes:type_name -> smppgw.v1.Route
-	44, // 37: smppgw.v1.GetRouteResponse.route:type_name -> smppgw.v1.Route
-	44, // 38: smppgw.v1.CreateRouteRequest.route:type_name -> smppgw.v1.Route
-	44, // 39: smppgw.v1.CreateRouteResponse.route:type_name -> smppgw.v1.Route
-	44, // 40: smppgw.v1.UpdateRouteRequest.route:type_name -> smppgw.v1.Route
-	82, // 41: smppgw.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
-	44, // 42: smppgw.v1.UpdateRouteResponse.route:type_name -> smppgw.v1.Route
-	44, // 43: smppgw.v1.TestRouteResponse.route:type_name -> smppgw.v1.Route
-	11, // 44: smppgw.v1.TestRouteResponse.upstreams:type_name -> smppgw.v1.Upstream
-	80, // 45: smppgw.v1.MoRoute.create_time:type_name -> google.protobuf.Timestamp
-	57, // 46: smppgw.v1.ListMoRoutesResponse.mo_routes:type_name -> smppgw.v1.MoRoute
-	57, // 47: smppgw.v1.CreateMoRouteRequest.mo_route:type_name -> smppgw.v1.MoRoute
-	57, // 48: smppgw.v1.CreateMoRouteResponse.mo_route:type_name -> smppgw.v1.MoRoute
-	64, // 49: smppgw.v1.NumberRules.destination:type_name -> smppgw.v1.AddressRule
-	64, // 50: smppgw.v1.NumberRules.source:type_name -> smppgw.v1.AddressRule
-	65, // 51: smppgw.v1.ListNumberRulesResponse.rules:type_name -> smppgw.v1.NumberRules
-	65, // 52: smppgw.v1.SetNumberRulesRequest.rules:type_name -> smppgw.v1.NumberRules
-	65, // 53: smppgw.v1.SetNumberRulesResponse.rules:type_name -> smppgw.v1.NumberRules
-	81, // 54: smppgw.v1.OutbindRequest.bind_timeout:type_name -> google.protobuf.Duration
-	4,  // 55: smppgw.v1.OutbindResponse.session:type_name -> smppgw.v1.Session
-	81, // 56: smppgw.v1.GetStatsRequest.throughput_interval:type_name -> google.protobuf.Duration
-	81, // 57: smppgw.v1.Throughput.interval:type_name -> google.protobuf.Duration
-	81, // 58: smppgw.v1.QueueDepth.oldest_age:type_name -> google.protobuf.Duration
-	79, // 59: smppgw.v1.GetStatsResponse.messages_by_status:type_name -> smppgw.v1.GetStatsResponse.MessagesByStatusEntry
-	75, // 60: smppgw.v1.GetStatsResponse.throughput:type_name -> smppgw.v1.Throughput
-	76, // 61: smppgw.v1.GetStatsResponse.windows:type_name -> smppgw.v1.WindowUsage
-	77, // 62: smppgw.v1.GetStatsResponse.upstream_queues:type_name -> smppgw.v1.QueueDepth
-	77, // 63: smppgw.v1.GetStatsResponse.delivery_queues:type_name -> smppgw.v1.QueueDepth
-	80, // 64: smppgw.v1.GetStatsResponse.time:type_name -> google.protobuf.Timestamp
-	5,  // 65: smppgw.v1.AdminService.ListSessions:input_type -> smppgw.v1.ListSessionsRequest
-	7,  // 66: smppgw.v1.AdminService.GetSession:input_type -> smppgw.v1.GetSessionRequest
-	9,  // 67: smppgw.v1.AdminService.UnbindSession:input_type -> smppgw.v1.UnbindSessionRequest
-	12, // 68: smppgw.v1.AdminService.ListUpstreams:input_type -> smppgw.v1.ListUpstreamsRequest
-	14, // 69: smppgw.v1.AdminService.GetUpstream:input_type -> smppgw.v1.GetUpstreamRequest
-	16, // 70: smppgw.v1.AdminService.AddUpstream:input_type -> smppgw.v1.AddUpstreamRequest
-	18, // 71: smppgw.v1.AdminService.RemoveUpstream:input_type -> smppgw.v1.RemoveUpstreamRequest
-	20, // 72: smppgw.v1.AdminService.ReconnectUpstream:input_type -> smppgw.v1.ReconnectUpstreamRequest
-	22, // 73: smppgw.v1.AdminService.PauseUpstream:input_type -> smppgw.v1.PauseUpstreamRequest
-	24, // 74: smppgw.v1.AdminService.ResumeUpstream:input_type -> smppgw.v1.ResumeUpstreamRequest
-	27, // 75: smppgw.v1.AdminService.ListAccounts:input_type -> smppgw.v1.ListAccountsRequest
-	29, // 76: smppgw.v1.AdminService.GetAccount:input_type -> smppgw.v1.GetAccountRequest
-	31, // 77: smppgw.v1.AdminService.CreateAccount:input_type -> smppgw.v1.CreateAccountRequest
-	33, // 78: smppgw.v1.AdminService.UpdateAccount:input_type -> smppgw.v1.UpdateAccountRequest
-	35, // 79: smppgw.v1.AdminService.DeleteAccount:input_type -> smppgw.v1.DeleteAccountRequest
-	38, // 80: smppgw.v1.AdminService.CreateApiKey:input_type -> smppgw.v1.CreateApiKeyRequest
-	40, // 81: smppgw.v1.AdminService.ListApiKeys:input_type -> smppgw.v1.ListApiKeysRequest
-	42, // 82: smppgw.v1.AdminService.RevokeApiKey:input_type -> smppgw.v1.RevokeApiKeyRequest
-	45, // 83: smppgw.v1.AdminService.ListRoutes:input_type -> smppgw.v1.ListRoutesRequest
-	47, // 84: smppgw.v1.AdminService.GetRoute:input_type -> smppgw.v1.GetRouteRequest
-	49, // 85: smppgw.v1.AdminService.CreateRoute:input_type -> smppgw.v1.CreateRouteRequest
-	51, // 86: smppgw.v1.AdminService.UpdateRoute:input_type -> smppgw.v1.UpdateRouteRequest
-	53, // 87: smppgw.v1.AdminService.DeleteRoute:input_type -> smppgw.v1.DeleteRouteRequest
-	55, // 88: smppgw.v1.AdminService.TestRoute:input_type -> smppgw.v1.TestRouteRequest
-	58, // 89: smppgw.v1.AdminService.ListMoRoutes:input_type -> smppgw.v1.ListMoRoutesRequest
-	60, // 90: smppgw.v1.AdminService.CreateMoRoute:input_type -> smppgw.v1.CreateMoRouteRequest
-	62, // 91: smppgw.v1.AdminService.DeleteMoRoute:input_type -> smppgw.v1.DeleteMoRouteRequest
-	66, // 92: smppgw.v1.AdminService.ListNumberRules:input_type -> smppgw.v1.ListNumberRulesRequest
-	68, // 93: smppgw.v1.AdminService.SetNumberRules:input_type -> smppgw.v1.SetNumberRulesRequest
-	70, // 94: smppgw.v1.AdminService.DeleteNumberRules:input_type -> smppgw.v1.DeleteNumberRulesRequest
-	72, // 95: smppgw.v1.AdminService.Outbind:input_type -> smppgw.v1.OutbindRequest
-	74, // 96: smppgw.v1.AdminService.GetStats:input_type -> smppgw.v1.GetStatsRequest
-	6,  // 97: smppgw.v1.AdminService.ListSessions:output_type -> smppgw.v1.ListSessionsResponse
-	8,  // 98: smppgw.v1.AdminService.GetSession:output_type -> smppgw.v1.GetSessionResponse
-	10, // 99: smppgw.v1.AdminService.UnbindSession:output_type -> smppgw.v1.UnbindSessionResponse
-	13, // 100: smppgw.v1.AdminService.ListUpstreams:output_type -> smppgw.v1.ListUpstreamsResponse
-	15, // 101: smppgw.v1.AdminService.GetUpstream:output_type -> smppgw.v1.GetUpstreamResponse
-	17, // 102: smppgw.v1.AdminService.AddUpstream:output_type -> smppgw.v1.AddUpstreamResponse
-	19, // 103: smppgw.v1.AdminService.RemoveUpstream:output_type -> smppgw.v1.RemoveUpstreamResponse
-	21, // 104: smppgw.v1.AdminService.ReconnectUpstream:output_type -> smppgw.v1.ReconnectUpstreamResponse
-	23, // 105: smppgw.v1.AdminService.PauseUpstream:output_type -> smppgw.v1.PauseUpstreamResponse
-	25, // 106: smppgw.v1.AdminService.ResumeUpstream:output_type -> smppgw.v1.ResumeUpstreamResponse
-	28, // 107: smppgw.v1.AdminService.ListAccounts:output_type -> smppgw.v1.ListAccountsResponse
-	30, // 108: smppgw.v1.AdminService.GetAccount:output_type -> smppgw.v1.GetAccountResponse
-	32, // 109: smppgw.v1.AdminService.CreateAccount:output_type -> smppgw.v1.CreateAccountResponse
-	34, // 110: smppgw.v1.AdminService.UpdateAccount:output_type -> smppgw.v1.UpdateAccountResponse
-	36, // 111: smppgw.v1.AdminService.DeleteAccount:output_type -> smppgw.v1.DeleteAccountResponse
-	39, // 112: smppgw.v1.AdminService.CreateApiKey:output_type -> smppgw.v1.CreateApiKeyResponse
-	41, // 113: smppgw.v1.AdminService.ListApiKeys:output_type -> smppgw.v1.ListApiKeysResponse
-	43, // 114: smppgw.v1.AdminService.RevokeApiKey:output_type -> smppgw.v1.RevokeApiKeyResponse
-	46, // 115: smppgw.v1.AdminService.ListRoutes:output_type -> smppgw.v1.ListRoutesResponse
-	48, // 116: smppgw.v1.AdminService.GetRoute:output_type -> smppgw.v1.GetRouteResponse
-	50, // 117: smppgw.v1.AdminService.CreateRoute:output_type -> smppgw.v1.CreateRouteResponse
-	52, // 118: smppgw.v1.AdminService.UpdateRoute:output_type -> smppgw.v1.UpdateRouteResponse
-	54, // 119: smppgw.v1.AdminService.DeleteRoute:output_type -> smppgw.v1.DeleteRouteResponse
-	56, // 120: smppgw.v1.AdminService.TestRoute:output_type -> smppgw.v1.TestRouteResponse
-	59, // 121: smppgw.v1.AdminService.ListMoRoutes:output_type -> smppgw.v1.ListMoRoutesResponse
-	61, // 122: smppgw.v1.AdminService.CreateMoRoute:output_type -> smppgw.v1.CreateMoRouteResponse
-	63, // 123: smppgw.v1.AdminService.DeleteMoRoute:output_type -> smppgw.v1.DeleteMoRouteResponse
-	67, // 124: smppgw.v1.AdminService.ListNumberRules:output_type -> smppgw.v1.ListNumberRulesResponse
-	69, // 125: smppgw.v1.AdminService.SetNumberRules:output_type -> smppgw.v1.SetNumberRulesResponse
-	71, // 126: smppgw.v1.AdminService.DeleteNumberRules:output_type -> smppgw.v1.DeleteNumberRulesResponse
-	73, // 127: smppgw.v1.AdminService.Outbind:output_type -> smppgw.v1.OutbindResponse
-	78, // 128: smppgw.v1.AdminService.GetStats:output_type -> smppgw.v1.GetStatsResponse
-	97, // [97:129] is the sub-list for method output_type
-	65, // [65:97] is the sub-list for method input_type
-	65, // [65:65] is the sub-list for extension type_name
-	65, // [65:65] is the sub-list for extension extendee
-	0,  // [0:65] is the sub-list for field type_name
+	0,   // 0: smppgw.v1.Session.bind_type:type_name -> smppgw.v1.BindType
+	82,  // 1: smppgw.v1.Session.bind_time:type_name -> google.protobuf.Timestamp
+	82,  // 2: smppgw.v1.Session.last_activity_time:type_name -> google.protobuf.Timestamp
+	3,   // 3: smppgw.v1.Session.counters:type_name -> smppgw.v1.SessionCounters
+	4,   // 4: smppgw.v1.ListSessionsResponse.sessions:type_name -> smppgw.v1.Session
+	4,   // 5: smppgw.v1.GetSessionResponse.session:type_name -> smppgw.v1.Session
+	0,   // 6: smppgw.v1.Upstream.bind_type:type_name -> smppgw.v1.BindType
+	83,  // 7: smppgw.v1.Upstream.enquire_link_interval:type_name -> google.protobuf.Duration
+	83,  // 8: smppgw.v1.Upstream.response_timeout:type_name -> google.protobuf.Duration
+	1,   // 9: smppgw.v1.Upstream.state:type_name -> smppgw.v1.UpstreamState
+	82,  // 10: smppgw.v1.Upstream.state_change_time:type_name -> google.protobuf.Timestamp
+	11,  // 11: smppgw.v1.ListUpstreamsResponse.upstreams:type_name -> smppgw.v1.Upstream
+	11,  // 12: smppgw.v1.GetUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
+	11,  // 13: smppgw.v1.AddUpstreamRequest.upstream:type_name -> smppgw.v1.Upstream
+	11,  // 14: smppgw.v1.AddUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
+	11,  // 15: smppgw.v1.UpdateUpstreamRequest.upstream:type_name -> smppgw.v1.Upstream
+	84,  // 16: smppgw.v1.UpdateUpstreamRequest.update_mask:type_name -> google.protobuf.FieldMask
+	11,  // 17: smppgw.v1.UpdateUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
+	11,  // 18: smppgw.v1.ReconnectUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
+	11,  // 19: smppgw.v1.PauseUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
+	11,  // 20: smppgw.v1.ResumeUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
+	82,  // 21: smppgw.v1.Account.create_time:type_name -> google.protobuf.Timestamp
+	82,  // 22: smppgw.v1.Account.update_time:type_name -> google.protobuf.Timestamp
+	28,  // 23: smppgw.v1.ListAccountsResponse.accounts:type_name -> smppgw.v1.Account
+	28,  // 24: smppgw.v1.GetAccountResponse.account:type_name -> smppgw.v1.Account
+	28,  // 25: smppgw.v1.CreateAccountRequest.account:type_name -> smppgw.v1.Account
+	28,  // 26: smppgw.v1.CreateAccountResponse.account:type_name -> smppgw.v1.Account
+	28,  // 27: smppgw.v1.UpdateAccountRequest.account:type_name -> smppgw.v1.Account
+	84,  // 28: smppgw.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
+	28,  // 29: smppgw.v1.UpdateAccountResponse.account:type_name -> smppgw.v1.Account
+	2,   // 30: smppgw.v1.ApiKey.scopes:type_name -> smppgw.v1.Scope
+	82,  // 31: smppgw.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
+	82,  // 32: smppgw.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	82,  // 33: smppgw.v1.ApiKey.last_use_time:type_name -> google.protobuf.Timestamp
+	39,  // 34: smppgw.v1.CreateApiKeyRequest.api_key:type_name -> smppgw.v1.ApiKey
+	39,  // 35: smppgw.v1.CreateApiKeyResponse.api_key:type_name -> smppgw.v1.ApiKey
+	39,  // 36: smppgw.v1.ListApiKeysResponse.api_keys:type_name -> smppgw.v1.ApiKey
+	82,  // 37: smppgw.v1.Route.create_time:type_name -> google.protobuf.Timestamp
+	82,  // 38: smppgw.v1.Route.update_time:type_name -> google.protobuf.Timestamp
+	46,  // 39: smppgw.v1.ListRoutesResponse.routes:type_name -> smppgw.v1.Route
+	46,  // 40: smppgw.v1.GetRouteResponse.route:type_name -> smppgw.v1.Route
+	46,  // 41: smppgw.v1.CreateRouteRequest.route:type_name -> smppgw.v1.Route
+	46,  // 42: smppgw.v1.CreateRouteResponse.route:type_name -> smppgw.v1.Route
+	46,  // 43: smppgw.v1.UpdateRouteRequest.route:type_name -> smppgw.v1.Route
+	84,  // 44: smppgw.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
+	46,  // 45: smppgw.v1.UpdateRouteResponse.route:type_name -> smppgw.v1.Route
+	46,  // 46: smppgw.v1.TestRouteResponse.route:type_name -> smppgw.v1.Route
+	11,  // 47: smppgw.v1.TestRouteResponse.upstreams:type_name -> smppgw.v1.Upstream
+	82,  // 48: smppgw.v1.MoRoute.create_time:type_name -> google.protobuf.Timestamp
+	59,  // 49: smppgw.v1.ListMoRoutesResponse.mo_routes:type_name -> smppgw.v1.MoRoute
+	59,  // 50: smppgw.v1.CreateMoRouteRequest.mo_route:type_name -> smppgw.v1.MoRoute
+	59,  // 51: smppgw.v1.CreateMoRouteResponse.mo_route:type_name -> smppgw.v1.MoRoute
+	66,  // 52: smppgw.v1.NumberRules.destination:type_name -> smppgw.v1.AddressRule
+	66,  // 53: smppgw.v1.NumberRules.source:type_name -> smppgw.v1.AddressRule
+	67,  // 54: smppgw.v1.ListNumberRulesResponse.rules:type_name -> smppgw.v1.NumberRules
+	67,  // 55: smppgw.v1.SetNumberRulesRequest.rules:type_name -> smppgw.v1.NumberRules
+	67,  // 56: smppgw.v1.SetNumberRulesResponse.rules:type_name -> smppgw.v1.NumberRules
+	83,  // 57: smppgw.v1.OutbindRequest.bind_timeout:type_name -> google.protobuf.Duration
+	4,   // 58: smppgw.v1.OutbindResponse.session:type_name -> smppgw.v1.Session
+	83,  // 59: smppgw.v1.GetStatsRequest.throughput_interval:type_name -> google.protobuf.Duration
+	83,  // 60: smppgw.v1.Throughput.interval:type_name -> google.protobuf.Duration
+	83,  // 61: smppgw.v1.QueueDepth.oldest_age:type_name -> google.protobuf.Duration
+	81,  // 62: smppgw.v1.GetStatsResponse.messages_by_status:type_name -> smppgw.v1.GetStatsResponse.MessagesByStatusEntry
+	77,  // 63: smppgw.v1.GetStatsResponse.throughput:type_name -> smppgw.v1.Throughput
+	78,  // 64: smppgw.v1.GetStatsResponse.windows:type_name -> smppgw.v1.WindowUsage
+	79,  // 65: smppgw.v1.GetStatsResponse.upstream_queues:type_name -> smppgw.v1.QueueDepth
+	79,  // 66: smppgw.v1.GetStatsResponse.delivery_queues:type_name -> smppgw.v1.QueueDepth
+	82,  // 67: smppgw.v1.GetStatsResponse.time:type_name -> google.protobuf.Timestamp
+	5,   // 68: smppgw.v1.AdminService.ListSessions:input_type -> smppgw.v1.ListSessionsRequest
+	7,   // 69: smppgw.v1.AdminService.GetSession:input_type -> smppgw.v1.GetSessionRequest
+	9,   // 70: smppgw.v1.AdminService.UnbindSession:input_type -> smppgw.v1.UnbindSessionRequest
+	12,  // 71: smppgw.v1.AdminService.ListUpstreams:input_type -> smppgw.v1.ListUpstreamsRequest
+	14,  // 72: smppgw.v1.AdminService.GetUpstream:input_type -> smppgw.v1.GetUpstreamRequest
+	16,  // 73: smppgw.v1.AdminService.AddUpstream:input_type -> smppgw.v1.AddUpstreamRequest
+	18,  // 74: smppgw.v1.AdminService.UpdateUpstream:input_type -> smppgw.v1.UpdateUpstreamRequest
+	20,  // 75: smppgw.v1.AdminService.RemoveUpstream:input_type -> smppgw.v1.RemoveUpstreamRequest
+	22,  // 76: smppgw.v1.AdminService.ReconnectUpstream:input_type -> smppgw.v1.ReconnectUpstreamRequest
+	24,  // 77: smppgw.v1.AdminService.PauseUpstream:input_type -> smppgw.v1.PauseUpstreamRequest
+	26,  // 78: smppgw.v1.AdminService.ResumeUpstream:input_type -> smppgw.v1.ResumeUpstreamRequest
+	29,  // 79: smppgw.v1.AdminService.ListAccounts:input_type -> smppgw.v1.ListAccountsRequest
+	31,  // 80: smppgw.v1.AdminService.GetAccount:input_type -> smppgw.v1.GetAccountRequest
+	33,  // 81: smppgw.v1.AdminService.CreateAccount:input_type -> smppgw.v1.CreateAccountRequest
+	35,  // 82: smppgw.v1.AdminService.UpdateAccount:input_type -> smppgw.v1.UpdateAccountRequest
+	37,  // 83: smppgw.v1.AdminService.DeleteAccount:input_type -> smppgw.v1.DeleteAccountRequest
+	40,  // 84: smppgw.v1.AdminService.CreateApiKey:input_type -> smppgw.v1.CreateApiKeyRequest
+	42,  // 85: smppgw.v1.AdminService.ListApiKeys:input_type -> smppgw.v1.ListApiKeysRequest
+	44,  // 86: smppgw.v1.AdminService.RevokeApiKey:input_type -> smppgw.v1.RevokeApiKeyRequest
+	47,  // 87: smppgw.v1.AdminService.ListRoutes:input_type -> smppgw.v1.ListRoutesRequest
+	49,  // 88: smppgw.v1.AdminService.GetRoute:input_type -> smppgw.v1.GetRouteRequest
+	51,  // 89: smppgw.v1.AdminService.CreateRoute:input_type -> smppgw.v1.CreateRouteRequest
+	53,  // 90: smppgw.v1.AdminService.UpdateRoute:input_type -> smppgw.v1.UpdateRouteRequest
+	55,  // 91: smppgw.v1.AdminService.DeleteRoute:input_type -> smppgw.v1.DeleteRouteRequest
+	57,  // 92: smppgw.v1.AdminService.TestRoute:input_type -> smppgw.v1.TestRouteRequest
+	60,  // 93: smppgw.v1.AdminService.ListMoRoutes:input_type -> smppgw.v1.ListMoRoutesRequest
+	62,  // 94: smppgw.v1.AdminService.CreateMoRoute:input_type -> smppgw.v1.CreateMoRouteRequest
+	64,  // 95: smppgw.v1.AdminService.DeleteMoRoute:input_type -> smppgw.v1.DeleteMoRouteRequest
+	68,  // 96: smppgw.v1.AdminService.ListNumberRules:input_type -> smppgw.v1.ListNumberRulesRequest
+	70,  // 97: smppgw.v1.AdminService.SetNumberRules:input_type -> smppgw.v1.SetNumberRulesRequest
+	72,  // 98: smppgw.v1.AdminService.DeleteNumberRules:input_type -> smppgw.v1.DeleteNumberRulesRequest
+	74,  // 99: smppgw.v1.AdminService.Outbind:input_type -> smppgw.v1.OutbindRequest
+	76,  // 100: smppgw.v1.AdminService.GetStats:input_type -> smppgw.v1.GetStatsRequest
+	6,   // 101: smppgw.v1.AdminService.ListSessions:output_type -> smppgw.v1.ListSessionsResponse
+	8,   // 102: smppgw.v1.AdminService.GetSession:output_type -> smppgw.v1.GetSessionResponse
+	10,  // 103: smppgw.v1.AdminService.UnbindSession:output_type -> smppgw.v1.UnbindSessionResponse
+	13,  // 104: smppgw.v1.AdminService.ListUpstreams:output_type -> smppgw.v1.ListUpstreamsResponse
+	15,  // 105: smppgw.v1.AdminService.GetUpstream:output_type -> smppgw.v1.GetUpstreamResponse
+	17,  // 106: smppgw.v1.AdminService.AddUpstream:output_type -> smppgw.v1.AddUpstreamResponse
+	19,  // 107: smppgw.v1.AdminService.UpdateUpstream:output_type -> smppgw.v1.UpdateUpstreamResponse
+	21,  // 108: smppgw.v1.AdminService.RemoveUpstream:output_type -> smppgw.v1.RemoveUpstreamResponse
+	23,  // 109: smppgw.v1.AdminService.ReconnectUpstream:output_type -> smppgw.v1.ReconnectUpstreamResponse
+	25,  // 110: smppgw.v1.AdminService.PauseUpstream:output_type -> smppgw.v1.PauseUpstreamResponse
+	27,  // 111: smppgw.v1.AdminService.ResumeUpstream:output_type -> smppgw.v1.ResumeUpstreamResponse
+	30,  // 112: smppgw.v1.AdminService.ListAccounts:output_type -> smppgw.v1.ListAccountsResponse
+	32,  // 113: smppgw.v1.AdminService.GetAccount:output_type -> smppgw.v1.GetAccountResponse
+	34,  // 114: smppgw.v1.AdminService.CreateAccount:output_type -> smppgw.v1.CreateAccountResponse
+	36,  // 115: smppgw.v1.AdminService.UpdateAccount:output_type -> smppgw.v1.UpdateAccountResponse
+	38,  // 116: smppgw.v1.AdminService.DeleteAccount:output_type -> smppgw.v1.DeleteAccountResponse
+	41,  // 117: smppgw.v1.AdminService.CreateApiKey:output_type -> smppgw.v1.CreateApiKeyResponse
+	43,  // 118: smppgw.v1.AdminService.ListApiKeys:output_type -> smppgw.v1.ListApiKeysResponse
+	45,  // 119: smppgw.v1.AdminService.RevokeApiKey:output_type -> smppgw.v1.RevokeApiKeyResponse
+	48,  // 120: smppgw.v1.AdminService.ListRoutes:output_type -> smppgw.v1.ListRoutesResponse
+	50,  // 121: smppgw.v1.AdminService.GetRoute:output_type -> smppgw.v1.GetRouteResponse
+	52,  // 122: smppgw.v1.AdminService.CreateRoute:output_type -> smppgw.v1.CreateRouteResponse
+	54,  // 123: smppgw.v1.AdminService.UpdateRoute:output_type -> smppgw.v1.UpdateRouteResponse
+	56,  // 124: smppgw.v1.AdminService.DeleteRoute:output_type -> smppgw.v1.DeleteRouteResponse
+	58,  // 125: smppgw.v1.AdminService.TestRoute:output_type -> smppgw.v1.TestRouteResponse
+	61,  // 126: smppgw.v1.AdminService.ListMoRoutes:output_type -> smppgw.v1.ListMoRoutesResponse
+	63,  // 127: smppgw.v1.AdminService.CreateMoRoute:output_type -> smppgw.v1.CreateMoRouteResponse
+	65,  // 128: smppgw.v1.AdminService.DeleteMoRoute:output_type -> smppgw.v1.DeleteMoRouteResponse
+	69,  // 129: smppgw.v1.AdminService.ListNumberRules:output_type -> smppgw.v1.ListNumberRulesResponse
+	71,  // 130: smppgw.v1.AdminService.SetNumberRules:output_type -> smppgw.v1.SetNumberRulesResponse
+	73,  // 131: smppgw.v1.AdminService.DeleteNumberRules:output_type -> smppgw.v1.DeleteNumberRulesResponse
+	75,  // 132: smppgw.v1.AdminService.Outbind:output_type -> smppgw.v1.OutbindResponse
+	80,  // 133: smppgw.v1.AdminService.GetStats:output_type -> smppgw.v1.GetStatsResponse
+	101, // [101:134] is the sub-list for method output_type
+	68,  // [68:101] is the sub-list for method input_type
+	68,  // [68:68] is the sub-list for extension type_name
+	68,  // [68:68] is the sub-list for extension extendee
+	0,   // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_smppgw_v1_admin_service_proto_init() }
@@ -5224,7 +5340,7 @@ func file_smppgw_v1_admin_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_smppgw_v1_admin_service_proto_rawDesc), len(file_smppgw_v1_admin_service_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   77,
+			NumMessages:   79,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,7 @@ const (
 	AdminService_ListUpstreams_FullMethodName     = "/smppgw.v1.AdminService/ListUpstreams"
 	AdminService_GetUpstream_FullMethodName       = "/smppgw.v1.AdminService/GetUpstream"
 	AdminService_AddUpstream_FullMethodName       = "/smppgw.v1.AdminService/AddUpstream"
+	AdminService_UpdateUpstream_FullMethodName    = "/smppgw.v1.AdminService/UpdateUpstream"
 	AdminService_RemoveUpstream_FullMethodName    = "/smppgw.v1.AdminService/RemoveUpstream"
 	AdminService_ReconnectUpstream_FullMethodName = "/smppgw.v1.AdminService/ReconnectUpstream"
 	AdminService_PauseUpstream_FullMethodName     = "/smppgw.v1.AdminService/PauseUpstream"
@@ -73,6 +74,11 @@ type AdminServiceClient interface {
 	GetUpstream(ctx context.Context, in *GetUpstreamRequest, opts ...grpc.CallOption) (*GetUpstreamResponse, error)
 	// Adds an upstream SMSC; the gateway starts binding to it at once unless it is added paused.
 	AddUpstream(ctx context.Context, in *AddUpstreamRequest, opts ...grpc.CallOption) (*AddUpstreamResponse, error)
+	// Changes an upstream added through the API: the fields named in update_mask (all given fields when
+	// it is empty), of binds and max_submits_per_second. Its binds are dropped and bound again with the
+	// new settings (what is queued for it stays queued); a paused upstream stays paused. An upstream of
+	// the configuration file is changed there (FAILED_PRECONDITION).
+	UpdateUpstream(ctx context.Context, in *UpdateUpstreamRequest, opts ...grpc.CallOption) (*UpdateUpstreamResponse, error)
 	// Unbinds from an upstream and removes it. Messages queued for it stay queued for their routes'
 	// other upstreams; routes naming it must be changed separately.
 	RemoveUpstream(ctx context.Context, in *RemoveUpstreamRequest, opts ...grpc.CallOption) (*RemoveUpstreamResponse, error)
@@ -199,6 +205,16 @@ func (c *adminServiceClient) AddUpstream(ctx context.Context, in *AddUpstreamReq
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(AddUpstreamResponse)
 	err := c.cc.Invoke(ctx, AdminService_AddUpstream_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) UpdateUpstream(ctx context.Context, in *UpdateUpstreamRequest, opts ...grpc.CallOption) (*UpdateUpstreamResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateUpstreamResponse)
+	err := c.cc.Invoke(ctx, AdminService_UpdateUpstream_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -485,6 +501,11 @@ type AdminServiceServer interface {
 	GetUpstream(context.Context, *GetUpstreamRequest) (*GetUpstreamResponse, error)
 	// Adds an upstream SMSC; the gateway starts binding to it at once unless it is added paused.
 	AddUpstream(context.Context, *AddUpstreamRequest) (*AddUpstreamResponse, error)
+	// Changes an upstream added through the API: the fields named in update_mask (all given fields when
+	// it is empty), of binds and max_submits_per_second. Its binds are dropped and bound again with the
+	// new settings (what is queued for it stays queued); a paused upstream stays paused. An upstream of
+	// the configuration file is changed there (FAILED_PRECONDITION).
+	UpdateUpstream(context.Context, *UpdateUpstreamRequest) (*UpdateUpstreamResponse, error)
 	// Unbinds from an upstream and removes it. Messages queued for it stay queued for their routes'
 	// other upstreams; routes naming it must be changed separately.
 	RemoveUpstream(context.Context, *RemoveUpstreamRequest) (*RemoveUpstreamResponse, error)
@@ -574,6 +595,9 @@ func (UnimplementedAdminServiceServer) GetUpstream(context.Context, *GetUpstream
 }
 func (UnimplementedAdminServiceServer) AddUpstream(context.Context, *AddUpstreamRequest) (*AddUpstreamResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AddUpstream not implemented")
+}
+func (UnimplementedAdminServiceServer) UpdateUpstream(context.Context, *UpdateUpstreamRequest) (*UpdateUpstreamResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateUpstream not implemented")
 }
 func (UnimplementedAdminServiceServer) RemoveUpstream(context.Context, *RemoveUpstreamRequest) (*RemoveUpstreamResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveUpstream not implemented")
@@ -778,6 +802,24 @@ func _AdminService_AddUpstream_Handler(srv interface{}, ctx context.Context, dec
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AdminServiceServer).AddUpstream(ctx, req.(*AddUpstreamRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_UpdateUpstream_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateUpstreamRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).UpdateUpstream(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_UpdateUpstream_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).UpdateUpstream(ctx, req.(*UpdateUpstreamRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1280,6 +1322,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AddUpstream",
 			Handler:    _AdminService_AddUpstream_Handler,
+		},
+		{
+			MethodName: "UpdateUpstream",
+			Handler:    _AdminService_UpdateUpstream_Handler,
 		},
 		{
 			MethodName: "RemoveUpstream",
