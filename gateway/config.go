@@ -341,6 +341,10 @@ type RouterConfig struct {
 	// to what the account submits before it is routed. The store's rules for an account, set through
 	// the admin API, replace these.
 	AccountNumbers map[string]NumberRules `yaml:"account_numbers"`
+	// ReloadInterval is how often routes, MO routes and number rules are read again from the store,
+	// for edits made through another instance sharing it (this instance's own edits apply at once).
+	// 0 means 10s; negative disables.
+	ReloadInterval time.Duration `yaml:"reload_interval"`
 	// DeliveryRetry is how long a receipt or MO waits before it is offered again to an account whose
 	// bind refused it with a temporary error, lost it, or has gone. 0 means 1s.
 	DeliveryRetry time.Duration `yaml:"delivery_retry"`
@@ -470,6 +474,9 @@ func (c RouterConfig) withDefaults() RouterConfig {
 	}
 	if c.FailoverAfter == 0 {
 		c.FailoverAfter = 30 * time.Second
+	}
+	if c.ReloadInterval == 0 {
+		c.ReloadInterval = 10 * time.Second
 	}
 	return c
 }

@@ -33,6 +33,7 @@ type Gateway struct {
 	routes   *routeTable
 	moRoutes *moRouteTable
 	numbers  *numberTable
+	refresh  *refresher
 	submit   *submitter
 	deliv    *deliverer
 	receipts *receipts
@@ -81,6 +82,8 @@ func New(cfg Config, st store.Store, log zerolog.Logger) (*Gateway, error) {
 	g.moRoutes = newMORouteTable(rc.MORoutes, st, log)
 	g.numbers = newNumberTable(st, rc.AccountNumbers, log)
 	g.submit.numbers = g.numbers
+	g.refresh = &refresher{every: rc.ReloadInterval, load: []func(context.Context) error{g.routes.load, g.moRoutes.load, g.numbers.load},
+		log: log.With().Str("component", "routes").Logger()}
 	g.inbound = newFromUpstream(g.moRoutes, st, g.receipts, g.deliv, g.events, g.stats, g.work, log)
 	if g.auth, err = newStoreAuthenticator(st, log); err != nil {
 		return nil, err
@@ -155,6 +158,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 		return err
 	}
 	g.fail.start(g.runCtx)
+	g.refresh.start(g.runCtx)
 	g.log.Info().Int("upstreams", len(ups)).Int("accounts", len(g.cfg.Accounts)).Str("instance", g.cfg.Instance).Msg("gateway started")
 	return nil
 }
@@ -171,6 +175,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.stopped = true
 	g.mu.Unlock()
 	g.fail.stop() // upstreams going down now are not to be failed over
+	g.refresh.stop()
 	err := g.srv.Shutdown(ctx)
 	g.stopUpstreams(ctx)
 	g.stopRun()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -235,7 +236,11 @@ func (t *numberTable) load(ctx context.Context) error {
 		}
 		m[numberKey(s.Scope, s.Name)] = &r
 	}
+	if reflect.DeepEqual(*t.rules.Load(), m) {
+		return nil
+	}
 	t.rules.Store(&m)
+	t.log.Info().Int("rule_sets", len(m)).Msg("number rules loaded")
 	return nil
 }
 

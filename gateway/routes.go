@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -153,6 +155,9 @@ func (t *routeTable) load(ctx context.Context) error {
 	rs := make([]store.Route, 0, len(all))
 	for _, rt := range all {
 		rs = append(rs, *rt)
+	}
+	if reflect.DeepEqual(*t.routes.Load(), rs) {
+		return nil // unchanged: the weighted picks go on where they were
 	}
 	t.wrrMu.Lock()
 	t.routes.Store(&rs)
@@ -369,6 +374,9 @@ func (t *moRouteTable) load(ctx context.Context) error {
 	for _, r := range all {
 		rs = append(rs, *r)
 	}
+	if reflect.DeepEqual(*t.routes.Load(), rs) {
+		return nil
+	}
 	t.routes.Store(&rs)
 	t.log.Info().Int("mo_routes", len(rs)).Msg("MO routes loaded from the store")
 	return nil
@@ -413,4 +421,51 @@ func (g *Gateway) DeleteMORoute(ctx context.Context, name string) error {
 		return err
 	}
 	return g.moRoutes.load(ctx)
+}
+
+// refresher reloads the route table, the MO route table and the number rules from the store every
+// RouterConfig.ReloadInterval, so that an edit made through another instance's admin API (they
+// share Redis) takes effect here too; this instance's own edits take effect at once.
+type refresher struct {
+	every time.Duration
+	load  []func(context.Context) error
+	log   zerolog.Logger
+
+	cancel context.CancelFunc
+	done   sync.WaitGroup
+}
+
+// start runs the loop until stop; a negative interval runs nothing.
+func (r *refresher) start(ctx context.Context) {
+	if r.every < 0 {
+		return
+	}
+	ctx, r.cancel = context.WithCancel(ctx)
+	r.done.Go(func() {
+		t := time.NewTicker(r.every)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			for _, load := range r.load {
+				lctx, cancel := context.WithTimeout(ctx, storeTimeout)
+				err := load(lctx)
+				cancel()
+				if err != nil && ctx.Err() == nil {
+					r.log.Warn().Err(err).Msg("routing tables not reloaded; the loaded ones stay in use")
+				}
+			}
+		}
+	})
+}
+
+// stop ends the loop and waits for it.
+func (r *refresher) stop() {
+	if r.cancel != nil {
+		r.cancel()
+	}
+	r.done.Wait()
 }

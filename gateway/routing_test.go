@@ -94,6 +94,10 @@ func TestUpstreamThreeBinds(t *testing.T) {
 		st := g.Upstreams()[0].Status
 		return up.Bound() == binds && st.BindsUp == binds && len(st.Slots) == binds
 	})
+	// A window per bind: the gateway's windows over its upstream binds add up to three of 20.
+	if st, err := g.Stats(sessiontest.Ctx(t)); err != nil || st.WindowSize != binds*20 {
+		t.Errorf("window size over the upstream's binds %d (%v), want %d", st.WindowSize, err, binds*20)
+	}
 	queueBacklog(t, g, "sim", n, func(int) string { return "447700900123" })
 	deadline := time.Now().Add(time.Duration(n/tps)*time.Second + 10*time.Second)
 	for up.Count() < n && time.Now().Before(deadline) {
@@ -403,5 +407,46 @@ func TestAddedUpstreamKeepsMaxTPS(t *testing.T) {
 	back, err := clientFromStore(su)
 	if err != nil || back.MaxTPS != tps || back.Binds != 2 {
 		t.Errorf("upstream read back from the store: max_tps %v, binds %d (%v); want %d, 2", back.MaxTPS, back.Binds, err, tps)
+	}
+}
+
+// TestRoutingTablesReloaded: routes, MO routes and number rules written into the store by someone else
+// (another instance's admin API, sharing the store) take effect here within reload_interval.
+func TestRoutingTablesReloaded(t *testing.T) {
+	a := startSim(t, "127.0.0.1:0", smscsim.Options{})
+	b := startSim(t, "127.0.0.1:0", smscsim.Options{})
+	st := newEmbedded(t)
+	cfg := Config{Accounts: []Account{testAccount(t, "acme", "secret")},
+		Upstreams: []ClientConfig{simUpstream("A", a.Addr()), simUpstream("B", b.Addr())},
+		Routing:   RouterConfig{Routes: []Route{{Upstream: "A"}}, ReloadInterval: 50 * time.Millisecond}}
+	g, addr, _ := startGateway(t, cfg, st)
+	awaitUp(t, g, "A", "B")
+	rx := sessiontest.NewRecorder()
+	e := sessiontest.BindESME(t, addr, rx, session.Config{}, session.BindTransceiver, "acme", "secret")
+	ctx := sessiontest.Ctx(t)
+	if err := st.CreateRoute(ctx, &store.Route{Name: "other", Prefix: "49", Upstreams: []string{"B"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateMORoute(ctx, &store.MORoute{Name: "other", Prefix: "555", Account: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutNumberRules(ctx, &store.NumberRules{Scope: "upstream", Name: "B", Destination: store.AddressRule{TON: "national"}}); err != nil {
+		t.Fatal(err)
+	}
+	sessiontest.Eventually(t, "the route reloaded", func() bool {
+		r := g.routes.Routes("acme", "4915100000")
+		return len(r) > 0 && r[0] == "B"
+	})
+	sessiontest.Eventually(t, "the MO route reloaded", func() bool { _, ok := g.moRoutes.account("55501"); return ok })
+	sessiontest.Eventually(t, "the number rules reloaded", func() bool { return g.numbers.get("upstream", "B") != nil })
+	if _, err := e.Send(ctx, &pdu.SubmitSM{SourceAddr: "INFO", SourceAddrTON: 5, DestAddrTON: 1, DestAddrNPI: 1, DestinationAddr: "4915100000", ShortMessage: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	sessiontest.Eventually(t, "the message at B", func() bool { return b.Count() == 1 })
+	if sm := b.Submits()[0]; sm.DestAddrTON != 2 || a.Count() != 0 {
+		t.Errorf("B got TON %d (want 2, its reloaded rule), A got %d (want 0)", sm.DestAddrTON, a.Count())
+	}
+	if st, err := b.SendMO(ctx, &pdu.DeliverSM{SourceAddr: "4915100000", DestinationAddr: "55501", ShortMessage: []byte("mo")}); err != nil || st != pdu.ESME_ROK {
+		t.Errorf("MO to the reloaded MO route: %v %v", st, err)
 	}
 }
