@@ -921,7 +921,7 @@ func (a *adminService) TestRoute(ctx context.Context, req *smppgwv1.TestRouteReq
 		}
 		p := upstreamToProto(u)
 		out.Upstreams = append(out.Upstreams, p)
-		if out.SelectedUpstream == "" && p.State == smppgwv1.UpstreamState_UPSTREAM_STATE_BOUND {
+		if out.SelectedUpstream == "" && (p.State == smppgwv1.UpstreamState_UPSTREAM_STATE_BOUND || p.State == smppgwv1.UpstreamState_UPSTREAM_STATE_DEGRADED) {
 			out.SelectedUpstream = n
 		}
 	}
