@@ -444,6 +444,61 @@ list shows such a route's upstreams as U1:70,U2:30.
 	},
 }
 
+var moRoutesGroup = &ctlGroup{
+	usage: `Usage: smppgw ctl mo-routes [list]
+       smppgw ctl mo-routes create --account A [--prefix P] [--priority N] [--description D]
+       smppgw ctl mo-routes delete MO_ROUTE_ID
+
+The MO routing table: an MO (a message from a handset, delivered by an upstream) whose destination
+starts with a route's prefix (no prefix: every destination) goes to the route's account. The
+longest prefix wins; among equal prefixes, the higher priority. An MO no route matches is refused
+(ESME_RINVDSTADR). A route created or deleted here applies from the next MO on. The configuration
+file's MO routes are listed as config-N.
+`,
+	actions: []string{"list", "create", "delete"},
+	run: func(c *ctlCmd, action string, args []string) int {
+		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+		switch action {
+		case "list":
+			if _, code, ok := c.parse(fs, args, 0, ""); !ok {
+				return code
+			}
+			r, err := c.client.ListMoRoutes(c.ctx)
+			if err != nil {
+				return c.fail(err)
+			}
+			return c.output(r, func(w io.Writer) error { return ctl.WriteMoRoutes(w, r.MoRoutes) })
+		case "delete":
+			pos, code, ok := c.parse(fs, args, 1, "the MO_ROUTE_ID (see 'smppgw ctl mo-routes list')")
+			if !ok {
+				return code
+			}
+			if err := c.client.DeleteMoRoute(c.ctx, pos[0]); err != nil {
+				return c.fail(err)
+			}
+			return c.done("MO route " + pos[0] + " deleted")
+		}
+		prefix := fs.String("prefix", "", "destination prefix, digits (empty: every destination)")
+		account := fs.String("account", "", "the account the MO go to")
+		priority := fs.Int("priority", 0, "breaks ties between equal prefixes; higher wins")
+		description := fs.String("description", "", "a note for people")
+		if _, code, ok := c.parse(fs, args, 0, ""); !ok {
+			return code
+		}
+		if *account == "" {
+			return c.usage("--account is required")
+		}
+		if int64(*priority) != int64(int32(*priority)) {
+			return c.usage("--priority: out of range")
+		}
+		r, err := c.client.CreateMoRoute(c.ctx, &smppgwv1.MoRoute{Prefix: *prefix, Account: *account, Priority: int32(*priority), Description: *description})
+		if err != nil {
+			return c.fail(err)
+		}
+		return c.output(r, func(w io.Writer) error { return ctl.WriteMoRoutes(w, []*smppgwv1.MoRoute{r}) })
+	},
+}
+
 var statsGroup = &ctlGroup{
 	usage: `Usage: smppgw ctl stats
 

@@ -273,6 +273,15 @@ func routeUpstreams(r *smppgwv1.Route) string {
 	return strings.Join(parts, ",")
 }
 
+// WriteMoRoutes writes one line per MO route, in the order given (the API's evaluation order).
+func WriteMoRoutes(w io.Writer, rs []*smppgwv1.MoRoute) error {
+	t := newTable(w, "MO ROUTE ID", "PREFIX", "ACCOUNT", "PRIORITY", "DESCRIPTION")
+	for _, r := range rs {
+		t.row(r.MoRouteId, orAny(r.Prefix), r.Account, strconv.Itoa(int(r.Priority)), r.Description)
+	}
+	return t.flush()
+}
+
 // WriteRoutes writes one line per route, in the order given (the API's evaluation order).
 func WriteRoutes(w io.Writer, rs []*smppgwv1.Route) error {
 	t := newTable(w, "ROUTE ID", "PREFIX", "ACCOUNT", "UPSTREAMS", "PRIORITY", "DESCRIPTION")
