@@ -156,6 +156,8 @@ func upstreamToProto(u gateway.UpstreamInfo) *smppgwv1.Upstream {
 		EnquireLinkInterval: dur(c.Session.EnquireLink),
 		ResponseTimeout:     dur(c.Session.ResponseTimeout),
 		Paused:              u.Paused,
+		Binds:               uint32(max(c.Binds, 1)),
+		MaxSubmitsPerSecond: uint32(c.MaxTPS),
 		QueueDepth:          uint64(max(u.QueueDepth, 0)),
 		LastError:           u.Status.LastError,
 		StateChangeTime:     ts(u.Status.Since),
@@ -169,6 +171,8 @@ func upstreamToProto(u gateway.UpstreamInfo) *smppgwv1.Upstream {
 	switch {
 	case u.Paused:
 		out.State = smppgwv1.UpstreamState_UPSTREAM_STATE_PAUSED
+	case u.Status.BindsUp > 0 && u.Status.BindsUp < len(u.Status.Slots):
+		out.State = smppgwv1.UpstreamState_UPSTREAM_STATE_DEGRADED
 	case u.Status.State == gateway.ClientBound:
 		out.State = smppgwv1.UpstreamState_UPSTREAM_STATE_BOUND
 	case u.Status.State == gateway.ClientBackingOff || u.Status.State == gateway.ClientStopped:
@@ -176,9 +180,7 @@ func upstreamToProto(u gateway.UpstreamInfo) *smppgwv1.Upstream {
 	default:
 		out.State = smppgwv1.UpstreamState_UPSTREAM_STATE_CONNECTING
 	}
-	if u.Status.State == gateway.ClientBound {
-		out.BoundBinds = 1
-	}
+	out.BoundBinds = uint32(u.Status.BindsUp)
 	return out
 }
 
@@ -233,6 +235,9 @@ func positiveDuration(field string, d *durationpb.Duration) (time.Duration, erro
 	return d.AsDuration(), nil
 }
 
+// maxUpstreamTPS bounds an upstream's max_submits_per_second.
+const maxUpstreamTPS = 1000000
+
 func (a *adminService) AddUpstream(ctx context.Context, req *smppgwv1.AddUpstreamRequest) (*smppgwv1.AddUpstreamResponse, error) {
 	u := req.GetUpstream()
 	switch {
@@ -254,6 +259,10 @@ func (a *adminService) AddUpstream(ctx context.Context, req *smppgwv1.AddUpstrea
 		return nil, invalid("upstream.system_type", "at most 12 characters (SMPP 3.4)")
 	case u.GetWindowSize() > 10000:
 		return nil, invalid("upstream.window_size", "at most 10000")
+	case u.GetBinds() > gateway.MaxBinds:
+		return nil, invalid("upstream.binds", "at most %d", gateway.MaxBinds)
+	case u.GetMaxSubmitsPerSecond() > maxUpstreamTPS:
+		return nil, invalid("upstream.max_submits_per_second", "at most %d", maxUpstreamTPS)
 	}
 	for _, x := range a.s.gw.Upstreams() {
 		if x.Config.Name == u.GetName() {
@@ -281,6 +290,8 @@ func (a *adminService) AddUpstream(ctx context.Context, req *smppgwv1.AddUpstrea
 		return nil, invalid("upstream.bind_type", "unknown value %d", int32(u.GetBindType()))
 	}
 	cfg.Session.Window = int(u.GetWindowSize())
+	cfg.Binds = int(u.GetBinds())
+	cfg.MaxTPS = float64(u.GetMaxSubmitsPerSecond())
 	var err error
 	if cfg.Session.EnquireLink, err = positiveDuration("upstream.enquire_link_interval", u.GetEnquireLinkInterval()); err != nil {
 		return nil, err
@@ -305,6 +316,46 @@ func (a *adminService) AddUpstream(ctx context.Context, req *smppgwv1.AddUpstrea
 		return nil, err
 	}
 	return &smppgwv1.AddUpstreamResponse{Upstream: out}, nil
+}
+
+func (a *adminService) UpdateUpstream(ctx context.Context, req *smppgwv1.UpdateUpstreamRequest) (*smppgwv1.UpdateUpstreamResponse, error) {
+	in := req.GetUpstream()
+	if in.GetName() == "" {
+		return nil, invalid("upstream.name", "required")
+	}
+	present := []string{"binds", "max_submits_per_second"}
+	var ch gateway.UpstreamChange
+	for _, p := range maskPaths(req.GetUpdateMask(), present) {
+		switch p {
+		case "name":
+		case "binds":
+			if in.GetBinds() > gateway.MaxBinds {
+				return nil, invalid("upstream.binds", "at most %d", gateway.MaxBinds)
+			}
+			n := max(int(in.GetBinds()), 1)
+			ch.Binds = &n
+		case "max_submits_per_second":
+			if in.GetMaxSubmitsPerSecond() > maxUpstreamTPS {
+				return nil, invalid("upstream.max_submits_per_second", "at most %d", maxUpstreamTPS)
+			}
+			tps := float64(in.GetMaxSubmitsPerSecond())
+			ch.MaxTPS = &tps
+		default:
+			return nil, invalid("update_mask", "%q cannot be changed (binds and max_submits_per_second can); remove the upstream and add it again", p)
+		}
+	}
+	err := a.s.gw.UpdateUpstream(ctx, in.GetName(), ch)
+	if errors.Is(err, gateway.ErrConfiguredUpstream) {
+		return nil, status.Error(codes.FailedPrecondition, "upstream: from the configuration file; change it there")
+	}
+	if err != nil {
+		return nil, err
+	}
+	out, err := a.upstream(in.GetName())
+	if err != nil {
+		return nil, err
+	}
+	return &smppgwv1.UpdateUpstreamResponse{Upstream: out}, nil
 }
 
 func (a *adminService) RemoveUpstream(ctx context.Context, req *smppgwv1.RemoveUpstreamRequest) (*smppgwv1.RemoveUpstreamResponse, error) {
@@ -730,6 +781,7 @@ func routeToProto(r *store.Route) *smppgwv1.Route {
 		RouteId:     r.Name,
 		Prefix:      r.Prefix,
 		Upstreams:   slices.Clone(r.Upstreams),
+		Weights:     weightsToProto(r.Weights),
 		Priority:    int32(r.Priority),
 		Account:     r.Account,
 		Description: r.Description,
@@ -772,6 +824,11 @@ func (a *adminService) applyRoute(r *store.Route, in *smppgwv1.Route, paths []st
 				}
 			}
 			r.Upstreams = slices.Clone(in.GetUpstreams())
+		case "weights":
+			r.Weights = nil
+			for _, w := range in.GetWeights() {
+				r.Weights = append(r.Weights, int(min(w, gateway.MaxRouteWeight+1)))
+			}
 		case "priority":
 			r.Priority = int(in.GetPriority())
 		case "description":
@@ -784,11 +841,22 @@ func (a *adminService) applyRoute(r *store.Route, in *smppgwv1.Route, paths []st
 			return invalid("update_mask", "unknown field %q", p)
 		}
 	}
+	if err := gateway.CheckWeights(r.Weights, len(r.Upstreams)); err != nil {
+		return invalid("route.weights", "%v", err)
+	}
 	return nil
 }
 
+func weightsToProto(ws []int) []uint32 {
+	var out []uint32
+	for _, w := range ws {
+		out = append(out, uint32(w))
+	}
+	return out
+}
+
 func presentRoute(in *smppgwv1.Route) []string {
-	p := []string{"prefix", "account", "upstreams", "priority"}
+	p := []string{"prefix", "account", "upstreams", "weights", "priority"}
 	if in.GetDescription() != "" {
 		p = append(p, "description")
 	}
@@ -908,11 +976,141 @@ func (a *adminService) TestRoute(ctx context.Context, req *smppgwv1.TestRouteReq
 		}
 		p := upstreamToProto(u)
 		out.Upstreams = append(out.Upstreams, p)
-		if out.SelectedUpstream == "" && p.State == smppgwv1.UpstreamState_UPSTREAM_STATE_BOUND {
+		if out.SelectedUpstream == "" && (p.State == smppgwv1.UpstreamState_UPSTREAM_STATE_BOUND || p.State == smppgwv1.UpstreamState_UPSTREAM_STATE_DEGRADED) {
 			out.SelectedUpstream = n
 		}
 	}
 	return out, nil
+}
+
+// MO routes.
+
+func moRouteToProto(r *store.MORoute) *smppgwv1.MoRoute {
+	return &smppgwv1.MoRoute{MoRouteId: r.Name, Prefix: r.Prefix, Account: r.Account, Priority: int32(r.Priority),
+		Description: r.Description, CreateTime: ts(r.CreatedAt)}
+}
+
+func (a *adminService) ListMoRoutes(ctx context.Context, _ *smppgwv1.ListMoRoutesRequest) (*smppgwv1.ListMoRoutesResponse, error) {
+	all, err := a.s.gw.MORoutes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &smppgwv1.ListMoRoutesResponse{}
+	for _, r := range all {
+		out.MoRoutes = append(out.MoRoutes, moRouteToProto(r))
+	}
+	return out, nil
+}
+
+func (a *adminService) CreateMoRoute(ctx context.Context, req *smppgwv1.CreateMoRouteRequest) (*smppgwv1.CreateMoRouteResponse, error) {
+	in := req.GetMoRoute()
+	if in == nil {
+		return nil, invalid("mo_route", "required")
+	}
+	prefix := strings.TrimPrefix(in.GetPrefix(), "+")
+	for _, c := range prefix {
+		if c < '0' || c > '9' {
+			return nil, invalid("mo_route.prefix", "digits only")
+		}
+	}
+	switch {
+	case len(prefix) > 20:
+		return nil, invalid("mo_route.prefix", "at most 20 digits")
+	case in.GetAccount() == "":
+		return nil, invalid("mo_route.account", "required")
+	case len(in.GetAccount()) > 15:
+		return nil, invalid("mo_route.account", "at most 15 characters (a system_id)")
+	}
+	if err := checkDescription("mo_route.description", in.GetDescription()); err != nil {
+		return nil, err
+	}
+	r := &store.MORoute{Name: "mo_" + newID()[:12], Prefix: prefix, Account: in.GetAccount(), Priority: int(in.GetPriority()),
+		Description: in.GetDescription()}
+	if err := a.s.gw.AddMORoute(ctx, r); err != nil {
+		return nil, err
+	}
+	return &smppgwv1.CreateMoRouteResponse{MoRoute: moRouteToProto(r)}, nil
+}
+
+func (a *adminService) DeleteMoRoute(ctx context.Context, req *smppgwv1.DeleteMoRouteRequest) (*smppgwv1.DeleteMoRouteResponse, error) {
+	if req.GetMoRouteId() == "" {
+		return nil, invalid("mo_route_id", "required")
+	}
+	if err := a.s.gw.DeleteMORoute(ctx, req.GetMoRouteId()); err != nil {
+		return nil, err
+	}
+	return &smppgwv1.DeleteMoRouteResponse{}, nil
+}
+
+// Number normalisation rules.
+
+func addressRuleToProto(r gateway.AddressRule) *smppgwv1.AddressRule {
+	return &smppgwv1.AddressRule{StripPlus: r.StripPlus, Strip_00: r.Strip00, CountryCode: r.CountryCode, Ton: r.TON, Npi: r.NPI}
+}
+
+func addressRuleFromProto(r *smppgwv1.AddressRule) gateway.AddressRule {
+	return gateway.AddressRule{StripPlus: r.GetStripPlus(), Strip00: r.GetStrip_00(), CountryCode: r.GetCountryCode(), TON: r.GetTon(), NPI: r.GetNpi()}
+}
+
+func numberRulesToProto(i gateway.NumberRulesInfo) *smppgwv1.NumberRules {
+	return &smppgwv1.NumberRules{Scope: i.Scope, Name: i.Name, Destination: addressRuleToProto(i.Rules.Destination),
+		Source: addressRuleToProto(i.Rules.Source), FromConfig: i.FromConfig}
+}
+
+func checkScope(field, scope string) error {
+	if scope != "account" && scope != "upstream" {
+		return invalid(field, `"account" or "upstream"`)
+	}
+	return nil
+}
+
+func (a *adminService) ListNumberRules(ctx context.Context, _ *smppgwv1.ListNumberRulesRequest) (*smppgwv1.ListNumberRulesResponse, error) {
+	all, err := a.s.gw.NumberRulesList(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &smppgwv1.ListNumberRulesResponse{}
+	for _, r := range all {
+		out.Rules = append(out.Rules, numberRulesToProto(r))
+	}
+	return out, nil
+}
+
+func (a *adminService) SetNumberRules(ctx context.Context, req *smppgwv1.SetNumberRulesRequest) (*smppgwv1.SetNumberRulesResponse, error) {
+	in := req.GetRules()
+	if in == nil {
+		return nil, invalid("rules", "required")
+	}
+	if err := checkScope("rules.scope", in.GetScope()); err != nil {
+		return nil, err
+	}
+	if in.GetName() == "" || len(in.GetName()) > 64 {
+		return nil, invalid("rules.name", "1 to 64 characters")
+	}
+	r := gateway.NumberRules{Destination: addressRuleFromProto(in.GetDestination()), Source: addressRuleFromProto(in.GetSource())}
+	if err := r.Destination.Validate(); err != nil {
+		return nil, invalid("rules.destination", "%v", err)
+	}
+	if err := r.Source.Validate(); err != nil {
+		return nil, invalid("rules.source", "%v", err)
+	}
+	if err := a.s.gw.SetNumberRules(ctx, in.GetScope(), in.GetName(), r); err != nil {
+		return nil, err
+	}
+	return &smppgwv1.SetNumberRulesResponse{Rules: numberRulesToProto(gateway.NumberRulesInfo{Scope: in.GetScope(), Name: in.GetName(), Rules: r})}, nil
+}
+
+func (a *adminService) DeleteNumberRules(ctx context.Context, req *smppgwv1.DeleteNumberRulesRequest) (*smppgwv1.DeleteNumberRulesResponse, error) {
+	if err := checkScope("scope", req.GetScope()); err != nil {
+		return nil, err
+	}
+	if req.GetName() == "" {
+		return nil, invalid("name", "required")
+	}
+	if err := a.s.gw.DeleteNumberRules(ctx, req.GetScope(), req.GetName()); err != nil {
+		return nil, err
+	}
+	return &smppgwv1.DeleteNumberRulesResponse{}, nil
 }
 
 // Outbind.

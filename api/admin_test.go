@@ -92,7 +92,8 @@ func TestAdminEndpointsREST(t *testing.T) {
 		{"name": "up2", "port": 1, "systemId": "x"},
 		{"name": "up2", "host": "h", "port": 70000, "systemId": "x"},
 		{"name": "up2", "host": "h", "port": 1},
-		{"name": "up2", "host": "h", "port": 1, "systemId": "x", "maxSubmitsPerSecond": 10}, // not in the contract (yet)
+		{"name": "up2", "host": "h", "port": 1, "systemId": "x", "binds": 65},
+		{"name": "up2", "host": "h", "port": 1, "systemId": "x", "maxSubmitsPerSecond": 1000001},
 	} {
 		e.mustREST(400, "POST", "/v1/admin/upstreams", op, bad, nil)
 	}

@@ -353,7 +353,6 @@ func TestContractFieldsRoundTrip(t *testing.T) {
 		}{
 			{&smppgwv1.Account{}, "Account", []protoreflect.Name{"window_size"}},
 			{&smppgwv1.Route{}, "Route", []protoreflect.Name{"disabled", "accounts"}},
-			{&smppgwv1.Upstream{}, "Upstream", []protoreflect.Name{"binds", "max_submits_per_second"}},
 			{&smppgwv1.SubmitRequest{}, "SubmitRequest", []protoreflect.Name{"udhi"}},
 		} {
 			fields := c.msg.ProtoReflect().Descriptor().Fields()

@@ -29,6 +29,9 @@ type Gateway interface {
 	Upstreams() []gateway.UpstreamInfo
 	AddUpstream(ctx context.Context, cfg gateway.ClientConfig) error
 	RemoveUpstream(ctx context.Context, name string) error
+	// UpdateUpstream changes the binds and max_tps of an upstream AddUpstream added
+	// (gateway.ErrConfiguredUpstream for one of the configuration file) and binds it again.
+	UpdateUpstream(ctx context.Context, name string, ch gateway.UpstreamChange) error
 	ReconnectUpstream(name string) error
 	SetUpstreamPaused(name string, paused bool) error
 
@@ -39,6 +42,19 @@ type Gateway interface {
 	ReloadRoutes(ctx context.Context) error
 	// Routes returns the stored routes in the order the gateway's route table evaluates them.
 	Routes(ctx context.Context) ([]*store.Route, error)
+
+	// MORoutes returns the stored MO routes in evaluation order; AddMORoute stores one and puts it
+	// in use, DeleteMORoute removes one (store.ErrNotFound when unknown).
+	MORoutes(ctx context.Context) ([]*store.MORoute, error)
+	AddMORoute(ctx context.Context, r *store.MORoute) error
+	DeleteMORoute(ctx context.Context, name string) error
+
+	// NumberRulesList lists the number normalisation rules in force; SetNumberRules stores an
+	// account's or an upstream's, DeleteNumberRules removes the stored ones (gateway.ErrBadScope for
+	// a scope other than "account" or "upstream").
+	NumberRulesList(ctx context.Context) ([]gateway.NumberRulesInfo, error)
+	SetNumberRules(ctx context.Context, scope, name string, r gateway.NumberRules) error
+	DeleteNumberRules(ctx context.Context, scope, name string) error
 
 	// Outbind connects to an ESME, asks it to bind (SMPP outbind) and returns the session it bound,
 	// once bound. Errors: the dial's, gateway.ErrNotBoundBack, ctx's.

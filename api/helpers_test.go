@@ -221,6 +221,56 @@ func (f *fakeGateway) ReloadRoutes(context.Context) error {
 	return nil
 }
 
+func (f *fakeGateway) UpdateUpstream(_ context.Context, name string, ch gateway.UpstreamChange) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.upstreams {
+		if f.upstreams[i].Config.Name == name {
+			if ch.Binds != nil {
+				f.upstreams[i].Config.Binds = *ch.Binds
+			}
+			if ch.MaxTPS != nil {
+				f.upstreams[i].Config.MaxTPS = *ch.MaxTPS
+			}
+			return nil
+		}
+	}
+	return gateway.ErrUnknownUpstream
+}
+
+func (f *fakeGateway) MORoutes(ctx context.Context) ([]*store.MORoute, error) {
+	all, err := f.st.ListMORoutes(ctx)
+	slices.SortStableFunc(all, gateway.MORouteOrder)
+	return all, err
+}
+
+func (f *fakeGateway) AddMORoute(ctx context.Context, r *store.MORoute) error {
+	return f.st.CreateMORoute(ctx, r)
+}
+
+func (f *fakeGateway) DeleteMORoute(ctx context.Context, name string) error {
+	return f.st.DeleteMORoute(ctx, name)
+}
+
+func (f *fakeGateway) NumberRulesList(ctx context.Context) ([]gateway.NumberRulesInfo, error) {
+	all, err := f.st.ListNumberRules(ctx)
+	var out []gateway.NumberRulesInfo
+	for _, n := range all {
+		out = append(out, gateway.NumberRulesInfo{Scope: n.Scope, Name: n.Name, Rules: gateway.NumberRules{
+			Destination: gateway.AddressRule(n.Destination), Source: gateway.AddressRule(n.Source)}})
+	}
+	return out, err
+}
+
+func (f *fakeGateway) SetNumberRules(ctx context.Context, scope, name string, r gateway.NumberRules) error {
+	return f.st.PutNumberRules(ctx, &store.NumberRules{Scope: scope, Name: name,
+		Destination: store.AddressRule(r.Destination), Source: store.AddressRule(r.Source)})
+}
+
+func (f *fakeGateway) DeleteNumberRules(ctx context.Context, scope, name string) error {
+	return f.st.DeleteNumberRules(ctx, scope+":"+name)
+}
+
 // Outbind records the request and registers and returns the session the ESME would bind.
 func (f *fakeGateway) Outbind(_ context.Context, cfg gateway.OutbindConfig) (session.Info, error) {
 	f.mu.Lock()

@@ -336,7 +336,14 @@ func TestLongMOPayloadHeldParts(t *testing.T) {
 	}
 	work := newPool(4)
 	deliv := newDeliverer(RouterConfig{}.withDefaults(), st, "test", work, zerolog.Nop())
-	r := newFromUpstream([]MORoute{{Prefix: "12345", Account: "pay"}}, st, nil, deliv, newHub(), newCounters(), work, zerolog.Nop())
+	mo := newMORouteTable([]MORoute{{Prefix: "12345", Account: "pay"}}, st, zerolog.Nop())
+	if err := mo.seed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := mo.load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := newFromUpstream(mo, st, nil, deliv, newHub(), newCounters(), work, zerolog.Nop())
 	r.accounts = newAccountOptions(st, zerolog.Nop())
 	r.initReassembly(pdu.ReassemblerConfig{Timeout: 200 * time.Millisecond})
 	queued := func() []*store.Delivery {

@@ -60,6 +60,8 @@ type ClientStatus struct {
 	NextAttempt time.Time     // when backing off
 	Session     *session.Info // the bound session, if any
 	Queued      int
+	BindsUp     int          // binds up now, of ClientConfig.Binds
+	Slots       []BindStatus // each bind, by index
 	// OutbindAddr is where the outbind listener (ClientConfig.OutbindListen) listens, with the port
 	// it was given when the configured one is 0; empty when there is none.
 	OutbindAddr string
@@ -74,9 +76,21 @@ type ClientStatus struct {
 	Requeued   uint64 // lost PDUs and timeouts put back in the queue
 }
 
-// Client is the ESME role for one upstream: a supervisor goroutine that dials, binds, pumps the queue
-// into the window, and reconnects with capped exponential back-off and full jitter when the bind fails
-// or drops. Its queue and counters survive reconnects; requests lost with a session go back to the
+// BindStatus is one bind slot of an upstream.
+type BindStatus struct {
+	Index       int
+	State       ClientState
+	Since       time.Time
+	LastError   string
+	NextAttempt time.Time
+	Session     uint64 // the bound session's id; 0 when not bound
+}
+
+// Client is the ESME role for one upstream: ClientConfig.Binds supervisors (bind slots 0..Binds-1),
+// each of which dials, binds, pumps the shared queue into its own window, and reconnects with capped
+// exponential back-off and full jitter when its bind fails or drops. The binds share the queue, the
+// MaxTPS token bucket and the throttle pause (they belong to the upstream, not to a bind); each has its
+// own window. The queue and counters survive reconnects; requests lost with a session go back to the
 // queue.
 type Client struct {
 	cfg     ClientConfig
@@ -91,23 +105,35 @@ type Client struct {
 	outbinds chan *session.Session
 	started  atomic.Bool
 
-	mu          sync.Mutex
-	state       ClientState
-	since       time.Time
-	lastErr     error
-	nextAttempt time.Time
-	sess        *session.Session
-	boundCh     chan struct{} // closed when bound; replaced when the bind ends
-	outbindL    net.Listener
+	mu       sync.Mutex
+	slots    []*bindSlot   // one per configured bind, by index
+	up       int           // slots bound now
+	boundCh  chan struct{} // closed while at least one slot is bound; replaced when none is
+	outbindL net.Listener
 
 	// tps is the upstream's MaxTPS as a token bucket, nil when uncapped. It belongs to the upstream,
 	// not to a session: every bind of the upstream takes its tokens from it, across reconnects.
 	tps *rate.Limiter
 
+	// rewrite, when set, rewrites a request's addresses just before it is sent (the upstream's number
+	// normalisation); it returns the body to send, never changing the one it is given.
+	rewrite atomic.Pointer[func(pdu.Body) pdu.Body]
+
 	throttleCur   atomic.Int64 // current throttle pause (ns); 0 when the upstream is not refusing
 	throttleUntil atomic.Int64 // unix ns until which nothing new is sent
 
 	binds, bindErrors, submitted, sent, accepted, rejected, throttled, requeued atomic.Uint64
+}
+
+// bindSlot is one of an upstream's binds: its supervisor's state, guarded by Client.mu. Slot i logs
+// as bind=i; a consumer or lease name for it is "<instance>/<upstream>/<i>".
+type bindSlot struct {
+	i           int
+	state       ClientState
+	since       time.Time
+	lastErr     error
+	nextAttempt time.Time
+	sess        *session.Session
 }
 
 // NewClient checks cfg and returns a client; Start runs it. deliver may be nil for a transmitter (what
@@ -123,11 +149,26 @@ func NewClient(cfg ClientConfig, deliver DeliverHandler, queue Queue, log zerolo
 	}
 	mem, _ := queue.(*MemoryQueue)
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Client{
+	c := &Client{
 		cfg: cfg, log: log.With().Str("upstream", cfg.Name).Logger(), queue: queue, mem: mem, deliver: deliver,
 		ctx: ctx, cancel: cancel, done: make(chan struct{}), outbinds: make(chan *session.Session),
-		state: ClientIdle, since: time.Now(), boundCh: make(chan struct{}), tps: newTPSLimiter(cfg.MaxTPS),
-	}, nil
+		boundCh: make(chan struct{}), tps: newTPSLimiter(cfg.MaxTPS),
+	}
+	now := time.Now()
+	for i := range cfg.Binds {
+		c.slots = append(c.slots, &bindSlot{i: i, state: ClientIdle, since: now})
+	}
+	return c, nil
+}
+
+// SetRewrite sets the hook that rewrites each request just before it is sent (number
+// normalisation); it must return a new body rather than change the one it is given. nil removes it.
+func (c *Client) SetRewrite(f func(pdu.Body) pdu.Body) {
+	if f == nil {
+		c.rewrite.Store(nil)
+		return
+	}
+	c.rewrite.Store(&f)
 }
 
 // Name is the upstream's name (ClientConfig.Name).
@@ -155,24 +196,49 @@ func (c *Client) Start() error {
 	return nil
 }
 
-// Bound reports whether a bind is up now.
+// Bound reports whether at least one bind is up now.
 func (c *Client) Bound() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.sess != nil
+	return c.up > 0
 }
 
-// Session is the bound session, or nil.
+// allBound reports whether every bind slot is bound.
+func (c *Client) allBound() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.up >= len(c.slots)
+}
+
+// Session is a bound session (the lowest bound slot's), or nil.
 func (c *Client) Session() *session.Session {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.sess
+	for _, sl := range c.slots {
+		if sl.sess != nil {
+			return sl.sess
+		}
+	}
+	return nil
+}
+
+// Sessions are the bound sessions, by slot.
+func (c *Client) Sessions() []*session.Session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*session.Session
+	for _, sl := range c.slots {
+		if sl.sess != nil {
+			out = append(out, sl.sess)
+		}
+	}
+	return out
 }
 
 // awaitBound waits until the client is bound, ctx ends, or the client stops.
 func (c *Client) awaitBound(ctx context.Context) error {
 	c.mu.Lock()
-	ch, bound := c.boundCh, c.sess != nil
+	ch, bound := c.boundCh, c.up > 0
 	c.mu.Unlock()
 	if bound {
 		return nil
@@ -187,17 +253,43 @@ func (c *Client) awaitBound(ctx context.Context) error {
 	}
 }
 
-// Status returns a snapshot of the client.
+// Status returns a snapshot of the client. With several binds, State is the most advanced of theirs
+// (bound when any is), LastError and NextAttempt those of the lowest slot not bound, Session the lowest
+// bound slot's; Slots has each bind's own.
 func (c *Client) Status() ClientStatus {
 	c.mu.Lock()
-	st := ClientStatus{Name: c.cfg.Name, State: c.state, Since: c.since, NextAttempt: c.nextAttempt}
-	if c.lastErr != nil {
-		st.LastError = c.lastErr.Error()
+	st := ClientStatus{Name: c.cfg.Name, BindsUp: c.up, Slots: make([]BindStatus, len(c.slots))}
+	var s *session.Session
+	best := -1
+	for i, sl := range c.slots {
+		bs := BindStatus{Index: sl.i, State: sl.state, Since: sl.since, NextAttempt: sl.nextAttempt}
+		if sl.lastErr != nil {
+			bs.LastError = sl.lastErr.Error()
+		}
+		if sl.sess != nil {
+			bs.Session = sl.sess.ID()
+			if s == nil {
+				s = sl.sess
+			}
+		}
+		st.Slots[i] = bs
+		if best < 0 || stateRank(sl.state) > stateRank(c.slots[best].state) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		b := st.Slots[best]
+		st.State, st.Since = b.State, b.Since
+	}
+	for _, b := range st.Slots {
+		if b.State != ClientBound {
+			st.LastError, st.NextAttempt = b.LastError, b.NextAttempt
+			break
+		}
 	}
 	if c.outbindL != nil {
 		st.OutbindAddr = c.outbindL.Addr().String()
 	}
-	s := c.sess
 	c.mu.Unlock()
 	if s != nil {
 		in := s.Info()
@@ -208,6 +300,23 @@ func (c *Client) Status() ClientStatus {
 	st.Submitted, st.Sent, st.Accepted = c.submitted.Load(), c.sent.Load(), c.accepted.Load()
 	st.Rejected, st.Throttled, st.Requeued = c.rejected.Load(), c.throttled.Load(), c.requeued.Load()
 	return st
+}
+
+// stateRank orders states for Status: bound first, stopped last.
+func stateRank(s ClientState) int {
+	switch s {
+	case ClientBound:
+		return 5
+	case ClientConnecting:
+		return 4
+	case ClientWaiting:
+		return 3
+	case ClientBackingOff:
+		return 2
+	case ClientIdle:
+		return 1
+	}
+	return 0
 }
 
 // Submit queues a request for the upstream (submit_sm, data_sm, submit_multi, query_sm, cancel_sm,
@@ -252,19 +361,25 @@ func (c *Client) Submit(ctx context.Context, body pdu.Body, done func(session.Re
 // outbind listener closes. Jobs still queued stay in the queue. It returns when the supervisor has
 // stopped or ctx ends.
 func (c *Client) Unbind(ctx context.Context) error {
+	ss := c.Sessions()
 	c.mu.Lock()
-	s, l := c.sess, c.outbindL
+	l := c.outbindL
 	c.mu.Unlock()
 	c.cancel()
 	if l != nil {
 		l.Close()
 	}
-	var err error
-	if s != nil {
-		err = s.Unbind(ctx)
+	errs := make([]error, len(ss))
+	var wg sync.WaitGroup
+	for i, s := range ss {
+		wg.Go(func() { errs[i] = s.Unbind(ctx) })
 	}
+	wg.Wait()
+	err := errors.Join(errs...)
 	if !c.started.Load() {
-		c.setState(ClientStopped, nil)
+		for _, sl := range c.slots {
+			c.setState(sl, ClientStopped, nil)
+		}
 		return err
 	}
 	select {
@@ -275,11 +390,11 @@ func (c *Client) Unbind(ctx context.Context) error {
 	return err
 }
 
-func (c *Client) setState(st ClientState, err error) {
+func (c *Client) setState(sl *bindSlot, st ClientState, err error) {
 	c.mu.Lock()
-	c.state, c.since = st, time.Now()
+	sl.state, sl.since = st, time.Now()
 	if err != nil {
-		c.lastErr = err
+		sl.lastErr = err
 	}
 	c.mu.Unlock()
 }
@@ -295,12 +410,20 @@ func (c *Client) backoff(n int) time.Duration {
 	return time.Duration(rand.Int64N(int64(d) + 1))
 }
 
-// run is the supervisor.
+// run starts one supervisor per bind slot and closes done when all have stopped.
 func (c *Client) run() {
-	defer func() {
-		c.setState(ClientStopped, nil)
-		close(c.done)
-	}()
+	var wg sync.WaitGroup
+	for _, sl := range c.slots {
+		wg.Go(func() { c.supervise(sl) })
+	}
+	wg.Wait()
+	close(c.done)
+}
+
+// supervise keeps bind slot sl bound until the client stops.
+func (c *Client) supervise(sl *bindSlot) {
+	log := c.log.With().Int("bind", sl.i).Logger()
+	defer c.setState(sl, ClientStopped, nil)
 	failures := 0
 	var pending *session.Session // bound through an outbind while we were waiting
 	for c.ctx.Err() == nil {
@@ -309,10 +432,10 @@ func (c *Client) run() {
 		switch {
 		case s != nil:
 		case c.cfg.Address != "":
-			c.setState(ClientConnecting, nil)
+			c.setState(sl, ClientConnecting, nil)
 			s, err = c.connect()
 		default:
-			c.setState(ClientWaiting, nil)
+			c.setState(sl, ClientWaiting, nil)
 			select {
 			case s = <-c.outbinds:
 			case <-c.ctx.Done():
@@ -321,20 +444,20 @@ func (c *Client) run() {
 		}
 		if err == nil {
 			failures = 0
-			c.serve(s)
+			c.serve(sl, s, log)
 			err = s.Err()
 			if c.ctx.Err() != nil {
 				return
 			}
-			c.log.Warn().AnErr("reason", err).Msg("upstream bind ended")
+			log.Warn().AnErr("reason", err).Msg("upstream bind ended")
 		} else {
 			c.bindErrors.Add(1)
-			c.log.Warn().Err(err).Msg("upstream bind failed")
+			log.Warn().Err(err).Msg("upstream bind failed")
 		}
 		failures++
 		d := c.backoff(failures)
 		c.mu.Lock()
-		c.state, c.since, c.lastErr, c.nextAttempt = ClientBackingOff, time.Now(), err, time.Now().Add(d)
+		sl.state, sl.since, sl.lastErr, sl.nextAttempt = ClientBackingOff, time.Now(), err, time.Now().Add(d)
 		c.mu.Unlock()
 		t := time.NewTimer(d)
 		select {
@@ -365,16 +488,19 @@ func (c *Client) bindParams() session.BindParams {
 	return session.BindParams{SystemID: c.cfg.SystemID, Password: c.cfg.Password, SystemType: c.cfg.SystemType, AddressRange: c.cfg.AddressRange}
 }
 
-// serve runs one bound session until it ends: the pump feeds it from the queue.
-func (c *Client) serve(s *session.Session) {
+// serve runs one bound session of slot sl until it ends: the pump feeds it from the queue.
+func (c *Client) serve(sl *bindSlot, s *session.Session, log zerolog.Logger) {
 	c.binds.Add(1)
 	c.mu.Lock()
-	c.sess = s
+	sl.sess = s
 	// A bind that holds again clears why the previous one failed or ended.
-	c.state, c.since, c.nextAttempt, c.lastErr = ClientBound, time.Now(), time.Time{}, nil
-	close(c.boundCh)
+	sl.state, sl.since, sl.nextAttempt, sl.lastErr = ClientBound, time.Now(), time.Time{}, nil
+	c.up++
+	if c.up == 1 {
+		close(c.boundCh)
+	}
 	c.mu.Unlock()
-	c.log.Info().Uint64("session", s.ID()).Msg("upstream bound")
+	log.Info().Uint64("session", s.ID()).Msg("upstream bound")
 
 	if c.cfg.BindType.CanSubmit() {
 		ctx, cancel := context.WithCancel(c.ctx)
@@ -398,8 +524,11 @@ func (c *Client) serve(s *session.Session) {
 	<-s.Done()
 
 	c.mu.Lock()
-	c.sess = nil
-	c.boundCh = make(chan struct{})
+	sl.sess = nil
+	c.up--
+	if c.up == 0 {
+		c.boundCh = make(chan struct{})
+	}
 	c.mu.Unlock()
 }
 
@@ -426,7 +555,11 @@ func (c *Client) pump(ctx context.Context, s *session.Session) {
 		j.Attempts++
 		j.Session = strconv.FormatUint(s.ID(), 10)
 		c.sent.Add(1)
-		if err := s.SendAsync(ctx, j.Body, func(resp session.Response, err error) { c.result(j, resp, err) }); err != nil {
+		body := j.Body
+		if rw := c.rewrite.Load(); rw != nil {
+			body = (*rw)(body)
+		}
+		if err := s.SendAsync(ctx, body, func(resp session.Response, err error) { c.result(j, resp, err) }); err != nil {
 			j.Attempts--
 			c.sent.Add(^uint64(0))
 			if ctx.Err() != nil || errors.Is(err, session.ErrClosed) || errors.Is(err, session.ErrNotBound) {

@@ -46,9 +46,9 @@ func (c *Client) acceptOutbinds(l net.Listener) {
 }
 
 // bindBack binds on a connection the upstream opened with outbind, and hands the session to the
-// supervisor if it has no bind.
+// supervisor of a bind slot that has no bind.
 func (c *Client) bindBack(s *session.Session) {
-	if c.Bound() {
+	if c.allBound() {
 		s.Logger().Info().Msg("outbind while bound; closing the extra connection")
 		s.Close()
 		return

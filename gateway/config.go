@@ -228,7 +228,18 @@ type ClientConfig struct {
 	// MaxTPS+1). The pump waits for a token before each submit; ESME_RTHROTTLED from the upstream
 	// still pauses it on top (ThrottleDelay). 0 means no cap; negative is refused.
 	MaxTPS float64 `yaml:"max_tps"`
+	// Binds is how many binds are kept to the upstream at once (each with its own session and
+	// window, all taking work from the upstream's one queue and sharing its MaxTPS and throttle
+	// pause), for an upstream that allows several. 0 means 1; at most MaxBinds.
+	Binds int `yaml:"binds"`
+	// Numbers rewrites the source and destination of each request just before it is sent to this
+	// upstream (see NumberRules); none when empty. The store's rules for the upstream, set through
+	// the admin API, replace these.
+	Numbers NumberRules `yaml:"numbers"`
 }
+
+// MaxBinds bounds ClientConfig.Binds.
+const MaxBinds = 64
 
 func (c ClientConfig) withDefaults() ClientConfig {
 	if c.BindType == session.BindNone {
@@ -267,6 +278,9 @@ func (c ClientConfig) withDefaults() ClientConfig {
 	if c.MaxAge == 0 {
 		c.MaxAge = 48 * time.Hour
 	}
+	if c.Binds == 0 {
+		c.Binds = 1
+	}
 	return c
 }
 
@@ -304,6 +318,12 @@ func (c ClientConfig) Validate() error {
 	if c.MaxTPS < 0 || math.IsNaN(c.MaxTPS) || math.IsInf(c.MaxTPS, 0) {
 		return fmt.Errorf("max_tps: %v, want a finite rate >= 0", c.MaxTPS)
 	}
+	if c.Binds < 0 || c.Binds > MaxBinds {
+		return fmt.Errorf("binds: %d, want 1 to %d (0 means 1)", c.Binds, MaxBinds)
+	}
+	if err := c.Numbers.Validate(); err != nil {
+		return fmt.Errorf("numbers: %w", err)
+	}
 	return c.Session.Validate()
 }
 
@@ -313,9 +333,18 @@ type RouterConfig struct {
 	// Routes carry submissions to upstreams; they are seeded into the store at start. A submission no
 	// route matches is refused with ESME_RINVDSTADR. Empty means the store's routes only.
 	Routes []Route `yaml:"routes"`
-	// MORoutes carry MO messages to accounts. An MO no route matches is refused with ESME_RINVDSTADR;
-	// empty means every MO is.
+	// MORoutes carry MO messages to accounts; they are seeded into the store at start (as MO routes
+	// "config-N"), where the admin API adds and deletes others. An MO no route matches is refused with
+	// ESME_RINVDSTADR.
 	MORoutes []MORoute `yaml:"mo_routes"`
+	// AccountNumbers are number normalisation rules by account system_id (see NumberRules), applied
+	// to what the account submits before it is routed. The store's rules for an account, set through
+	// the admin API, replace these.
+	AccountNumbers map[string]NumberRules `yaml:"account_numbers"`
+	// ReloadInterval is how often routes, MO routes and number rules are read again from the store,
+	// for edits made through another instance sharing it (this instance's own edits apply at once).
+	// 0 means 10s; negative disables.
+	ReloadInterval time.Duration `yaml:"reload_interval"`
 	// DeliveryRetry is how long a receipt or MO waits before it is offered again to an account whose
 	// bind refused it with a temporary error, lost it, or has gone. 0 means 1s.
 	DeliveryRetry time.Duration `yaml:"delivery_retry"`
@@ -344,11 +373,17 @@ type RouterConfig struct {
 // Validate reports the first field that cannot work. upstreams are the names routes may use.
 func (c RouterConfig) Validate(upstreams []string) error {
 	for i, r := range c.Routes {
-		if r.Upstream == "" {
-			return fmt.Errorf("routes[%d].upstream is required", i)
+		ups := r.upstreams()
+		if len(ups) == 0 {
+			return fmt.Errorf("routes[%d].upstream is required (or upstreams)", i)
 		}
-		if !slices.Contains(upstreams, r.Upstream) {
-			return fmt.Errorf("routes[%d].upstream %q names no configured upstream", i, r.Upstream)
+		for _, u := range ups {
+			if !slices.Contains(upstreams, u) {
+				return fmt.Errorf("routes[%d].upstream %q names no configured upstream", i, u)
+			}
+		}
+		if err := CheckWeights(r.Weights, len(ups)); err != nil {
+			return fmt.Errorf("routes[%d].weights: %w", i, err)
 		}
 		if strings.ContainsRune(r.Prefix, 0) {
 			return fmt.Errorf("routes[%d].prefix contains NUL", i)
@@ -362,6 +397,11 @@ func (c RouterConfig) Validate(upstreams []string) error {
 	for i, r := range c.MORoutes {
 		if r.Account == "" {
 			return fmt.Errorf("mo_routes[%d].account is required", i)
+		}
+	}
+	for a, r := range c.AccountNumbers {
+		if err := r.Validate(); err != nil {
+			return fmt.Errorf("account_numbers[%s].%w", a, err)
 		}
 	}
 	switch {
@@ -434,6 +474,9 @@ func (c RouterConfig) withDefaults() RouterConfig {
 	}
 	if c.FailoverAfter == 0 {
 		c.FailoverAfter = 30 * time.Second
+	}
+	if c.ReloadInterval == 0 {
+		c.ReloadInterval = 10 * time.Second
 	}
 	return c
 }

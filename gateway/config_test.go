@@ -120,17 +120,17 @@ func TestClientConfigDefaults(t *testing.T) {
 	}{
 		{"zero", base, ClientConfig{Name: "gw@up:2775", Address: "up:2775", SystemID: "gw", BindType: session.BindTransceiver,
 			DialTimeout: 10 * time.Second, ReconnectMin: time.Second, ReconnectMax: time.Minute, ThrottleDelay: 200 * time.Millisecond,
-			ThrottleDelayMax: 10 * time.Second, MaxAttempts: 10, MaxAge: 48 * time.Hour, QueueSize: 10000}},
+			ThrottleDelayMax: 10 * time.Second, MaxAttempts: 10, MaxAge: 48 * time.Hour, QueueSize: 10000, Binds: 1}},
 		{"negative disables", withNeg, ClientConfig{Name: "gw@up:2775", Address: "up:2775", SystemID: "gw", BindType: session.BindTransceiver,
 			DialTimeout: 10 * time.Second, ReconnectMin: time.Second, ReconnectMax: time.Minute, ThrottleDelay: 200 * time.Millisecond,
-			ThrottleDelayMax: 10 * time.Second, MaxAttempts: -1, MaxAge: -1, QueueSize: 10000}},
+			ThrottleDelayMax: 10 * time.Second, MaxAttempts: -1, MaxAge: -1, QueueSize: 10000, Binds: 1}},
 		{"outbind only", outbindOnly, ClientConfig{Name: "gw@:2776", SystemID: "gw", OutbindListen: ":2776", BindType: session.BindTransceiver,
 			DialTimeout: 10 * time.Second, ReconnectMin: time.Second, ReconnectMax: time.Minute, ThrottleDelay: 200 * time.Millisecond,
-			ThrottleDelayMax: 10 * time.Second, MaxAttempts: 10, MaxAge: 48 * time.Hour, QueueSize: 10000}},
+			ThrottleDelayMax: 10 * time.Second, MaxAttempts: 10, MaxAge: 48 * time.Hour, QueueSize: 10000, Binds: 1}},
 		{"reconnect_max below reconnect_min", ClientConfig{Name: "up", Address: "up:2775", SystemID: "gw", BindType: session.BindReceiver, ReconnectMin: 2 * time.Minute},
 			ClientConfig{Name: "up", Address: "up:2775", SystemID: "gw", BindType: session.BindReceiver,
 				DialTimeout: 10 * time.Second, ReconnectMin: 2 * time.Minute, ReconnectMax: 2 * time.Minute, ThrottleDelay: 200 * time.Millisecond,
-				ThrottleDelayMax: 10 * time.Second, MaxAttempts: 10, MaxAge: 48 * time.Hour, QueueSize: 10000}},
+				ThrottleDelayMax: 10 * time.Second, MaxAttempts: 10, MaxAge: 48 * time.Hour, QueueSize: 10000, Binds: 1}},
 	} {
 		if got := tc.cfg.withDefaults(); got != tc.want {
 			t.Errorf("%s: withDefaults() =\n%+v, want\n%+v", tc.name, got, tc.want)

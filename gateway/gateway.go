@@ -31,6 +31,9 @@ type Gateway struct {
 
 	ups      *upstreamSet
 	routes   *routeTable
+	moRoutes *moRouteTable
+	numbers  *numberTable
+	refresh  *refresher
 	submit   *submitter
 	deliv    *deliverer
 	receipts *receipts
@@ -78,7 +81,12 @@ func New(cfg Config, st store.Store, log zerolog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	g.fail = newFailover(st, g.ups, g.routes, rc.FailoverAfter, cfg.Instance, log)
-	g.inbound = newFromUpstream(rc.MORoutes, st, g.receipts, g.deliv, g.events, g.stats, g.work, log)
+	g.moRoutes = newMORouteTable(rc.MORoutes, st, log)
+	g.numbers = newNumberTable(st, rc.AccountNumbers, log)
+	g.submit.numbers = g.numbers
+	g.refresh = &refresher{every: rc.ReloadInterval, load: []func(context.Context) error{g.routes.load, g.moRoutes.load, g.numbers.load},
+		log: log.With().Str("component", "routes").Logger()}
+	g.inbound = newFromUpstream(g.moRoutes, st, g.receipts, g.deliv, g.events, g.stats, g.work, log)
 	g.inbound.accounts = accounts
 	if g.auth, err = newStoreAuthenticator(st, log); err != nil {
 		return nil, err
@@ -115,6 +123,15 @@ func (g *Gateway) Start(ctx context.Context) error {
 	if err := g.routes.load(ctx); err != nil {
 		return err
 	}
+	if err := g.moRoutes.seed(ctx); err != nil {
+		return err
+	}
+	if err := g.moRoutes.load(ctx); err != nil {
+		return err
+	}
+	if err := g.numbers.load(ctx); err != nil {
+		return err
+	}
 	g.deliv.run(g.runCtx)
 
 	ups := slices.Clone(g.cfg.Upstreams)
@@ -144,6 +161,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 		return err
 	}
 	g.fail.start(g.runCtx)
+	g.refresh.start(g.runCtx)
 	g.log.Info().Int("upstreams", len(ups)).Int("accounts", len(g.cfg.Accounts)).Str("instance", g.cfg.Instance).Msg("gateway started")
 	return nil
 }
@@ -160,6 +178,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.stopped = true
 	g.mu.Unlock()
 	g.fail.stop() // upstreams going down now are not to be failed over
+	g.refresh.stop()
 	err := g.srv.Shutdown(ctx)
 	g.stopUpstreams(ctx)
 	g.stopRun()
@@ -312,7 +331,7 @@ func (g *Gateway) Stats(ctx context.Context) (Stats, error) {
 		st.WindowSize += s.WindowSize
 	}
 	for _, u := range g.ups.all() {
-		if s := u.client.Session(); s != nil {
+		for _, s := range u.client.Sessions() {
 			in := s.Info()
 			st.WindowUsed += in.WindowUsed
 			st.WindowSize += in.WindowSize

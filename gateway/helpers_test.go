@@ -82,17 +82,20 @@ func (k knownUpstreams) upstreamState(name string) (bool, bool) {
 type storePath struct {
 	*routeTable
 	*submitter
-	mo *fromUpstream
+	mo       *fromUpstream
+	moRoutes *moRouteTable
 }
 
 func newStorePath(cfg RouterConfig, st store.Store, ups knownUpstreams) *storePath {
 	cfg = cfg.withDefaults()
 	rt := newRouteTable(cfg.Routes, st, ups, zerolog.Nop())
 	work := newPool(16)
+	mo := newMORouteTable(cfg.MORoutes, st, zerolog.Nop())
 	return &storePath{
 		routeTable: rt,
+		moRoutes:   mo,
 		submitter:  newSubmitter(st, rt, splitModes[cfg.LongMessages], newCounters(), work, zerolog.Nop()),
-		mo:         newFromUpstream(cfg.MORoutes, st, nil, nil, newHub(), newCounters(), work, zerolog.Nop()),
+		mo:         newFromUpstream(mo, st, nil, nil, newHub(), newCounters(), work, zerolog.Nop()),
 	}
 }
 
@@ -103,6 +106,12 @@ func newStoreRouter(t *testing.T, cfg RouterConfig, st store.Store, ups knownUps
 		t.Fatal(err)
 	}
 	if err := r.load(sessiontest.Ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.moRoutes.seed(sessiontest.Ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.moRoutes.load(sessiontest.Ctx(t)); err != nil {
 		t.Fatal(err)
 	}
 	return r

@@ -3,7 +3,6 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -16,8 +15,9 @@ import (
 	"github.com/smppgw/smppgw/store"
 )
 
-// MORoute sends MO messages (deliver_sm from an upstream that is not a receipt) whose destination_addr
-// starts with Prefix to the account named Account. The longest prefix wins.
+// MORoute, in the configuration file, sends MO messages (deliver_sm from an upstream that is not a
+// receipt) whose destination_addr starts with Prefix to the account named Account. The longest prefix
+// wins, then the configuration order. They are seeded into the store at start (moRouteTable).
 type MORoute struct {
 	Prefix  string `yaml:"prefix"`
 	Account string `yaml:"account"`
@@ -34,7 +34,7 @@ type MORoute struct {
 type fromUpstream struct {
 	st       store.Store
 	log      zerolog.Logger
-	moRoutes []MORoute // longest prefix first
+	moRoutes *moRouteTable
 	receipts *receipts
 	deliv    *deliverer
 	events   *hub
@@ -55,24 +55,15 @@ type fromUpstream struct {
 
 var _ DeliverHandler = (*fromUpstream)(nil)
 
-func newFromUpstream(moRoutes []MORoute, st store.Store, rc *receipts, deliv *deliverer, events *hub, stats *counters, work *pool, log zerolog.Logger) *fromUpstream {
-	mo := slices.Clone(moRoutes)
-	slices.SortStableFunc(mo, func(a, b MORoute) int { return len(b.Prefix) - len(a.Prefix) })
-	r := &fromUpstream{st: st, log: log.With().Str("component", "mo").Logger(), moRoutes: mo, receipts: rc,
+func newFromUpstream(moRoutes *moRouteTable, st store.Store, rc *receipts, deliv *deliverer, events *hub, stats *counters, work *pool, log zerolog.Logger) *fromUpstream {
+	r := &fromUpstream{st: st, log: log.With().Str("component", "mo").Logger(), moRoutes: moRoutes, receipts: rc,
 		deliv: deliv, events: events, stats: stats, work: work}
 	r.initReassembly(moReassembly)
 	return r
 }
 
 // MOAccount returns the account an MO to dest goes to.
-func (r *fromUpstream) MOAccount(dest string) (string, bool) {
-	for _, rt := range r.moRoutes {
-		if strings.HasPrefix(dest, rt.Prefix) {
-			return rt.Account, true
-		}
-	}
-	return "", false
-}
+func (r *fromUpstream) MOAccount(dest string) (string, bool) { return r.moRoutes.account(dest) }
 
 // HandleDeliver implements DeliverHandler.
 func (r *fromUpstream) HandleDeliver(upstream string, req session.Request, respond func(pdu.CommandStatus)) {

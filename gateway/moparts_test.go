@@ -152,7 +152,9 @@ func moText(t *testing.T, e Event) string {
 // TestLongMOGivenUp: a long MO whose last part never comes reaches the subscriber, after the
 // reassembly time-out, as the parts it had, one event each; nothing is published before.
 func TestLongMOGivenUp(t *testing.T) {
-	r := &fromUpstream{events: newHub(), moRoutes: []MORoute{{Prefix: "12345", Account: "acme"}}, log: zerolog.Nop()}
+	mo := newMORouteTable(nil, nil, zerolog.Nop())
+	mo.routes.Store(&[]store.MORoute{{Prefix: "12345", Account: "acme"}})
+	r := &fromUpstream{events: newHub(), moRoutes: mo, log: zerolog.Nop()}
 	r.initReassembly(pdu.ReassemblerConfig{Timeout: 100 * time.Millisecond})
 	events, cancel := r.events.subscribe("acme")
 	defer cancel()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -137,13 +138,19 @@ func seedAccounts(ctx context.Context, st store.Accounts, accounts []Account) er
 func clientToStore(c ClientConfig) (*store.Upstream, error) {
 	u := &store.Upstream{
 		Name: c.Name, Address: c.Address, TLS: c.TLS != nil, SystemID: c.SystemID, Password: c.Password,
-		SystemType: c.SystemType, BindType: storeBindType(c.BindType), Binds: 1, Window: c.Session.Window,
+		SystemType: c.SystemType, BindType: storeBindType(c.BindType), Binds: max(c.Binds, 1), Window: c.Session.Window,
 	}
 	opts, err := config.Flatten(c)
 	if err != nil {
 		return nil, err
 	}
-	for _, k := range []string{"name", "address", "system_id", "password", "system_type", "bind_type", "session.window"} {
+	named := []string{"name", "address", "system_id", "password", "system_type", "bind_type", "session.window", "binds"}
+	// A whole max_tps is the record's Throughput; a fractional one stays in Options.
+	if c.MaxTPS == math.Trunc(c.MaxTPS) && c.MaxTPS <= math.MaxInt32 {
+		u.Throughput = int(c.MaxTPS)
+		named = append(named, "max_tps")
+	}
+	for _, k := range named {
 		delete(opts, k)
 	}
 	if len(opts) > 0 {
@@ -173,6 +180,12 @@ func clientFromStore(u *store.Upstream) (ClientConfig, error) {
 	}
 	if u.Window > 0 {
 		c.Session.Window = u.Window
+	}
+	if u.Binds > 0 {
+		c.Binds = u.Binds
+	}
+	if u.Throughput > 0 && c.MaxTPS == 0 {
+		c.MaxTPS = float64(u.Throughput)
 	}
 	if u.TLS && c.TLS == nil {
 		c.TLS = &ClientTLSConfig{}

@@ -40,6 +40,7 @@ type submitter struct {
 	work    *pool
 	nextRef atomic.Uint32 // concatenation reference of API messages split here
 	edits   *editor       // cancel_sm and replace_sm (cancel.go)
+	numbers *numberTable  // the accounts' number normalisation (normalize.go); nil: none
 }
 
 var _ MessageHandler = (*submitter)(nil)
@@ -181,6 +182,7 @@ func (sub *submitter) query(m Inbound, account string, q *pdu.QuerySM) {
 // part of a long message, UDH or SAR, stays one part as received), routed. Nothing of b is aliased.
 // Errors are *ValidationError (its Status is the answer) or ErrNoRoute.
 func (sub *submitter) fromSubmitSM(account string, b *pdu.SubmitSM, now time.Time) (*store.Message, error) {
+	b = sub.numbers.accountSubmit(account, b) // the account's number normalisation, before routing
 	src := store.Address{TON: b.SourceAddrTON, NPI: b.SourceAddrNPI, Addr: b.SourceAddr}
 	dst := store.Address{TON: b.DestAddrTON, NPI: b.DestAddrNPI, Addr: b.DestinationAddr}
 	if ve := checkDestination(dst); ve != nil {
@@ -253,6 +255,7 @@ func (sub *submitter) fromSubmission(s Submission, now time.Time) (*store.Messag
 	if err != nil {
 		return nil, err
 	}
+	src, dst = sub.numbers.accountAddrs(s.Account, src, dst) // before routing
 	up, ok := sub.routes.pickUpstream(s.Account, dst.Addr)
 	if !ok {
 		return nil, ErrNoRoute

@@ -96,11 +96,13 @@ func (g *Gateway) startUpstream(uc ClientConfig) error {
 	if _, dup := g.ups.m[uc.Name]; dup {
 		return fmt.Errorf("gateway: upstream %q: %w", uc.Name, store.ErrExists)
 	}
-	q := newStoreQueue(g.st, g.settle, g.work, uc.Name, g.cfg.Instance+"/submit/"+uc.Name, uc.Session.WithDefaults().Window, g.log)
+	// One window's worth of parts claimed ahead per bind: the binds share the queue, each fills its own window.
+	q := newStoreQueue(g.st, g.settle, g.work, uc.Name, g.cfg.Instance+"/submit/"+uc.Name, uc.Binds*uc.Session.WithDefaults().Window, g.log)
 	c, err := NewClient(uc, g.inbound, q, g.log)
 	if err != nil {
 		return err
 	}
+	c.SetRewrite(g.numbers.upstreamRewrite(uc.Name, uc.Numbers))
 	if err := c.Start(); err != nil {
 		return fmt.Errorf("gateway: upstream %s: %w", uc.Name, err)
 	}
@@ -165,6 +167,67 @@ func (g *Gateway) AddUpstream(ctx context.Context, cfg ClientConfig) error {
 	return nil
 }
 
+// ErrConfiguredUpstream: an upstream of the configuration file is changed there, not at run time
+// (the file's settings win at the next start).
+var ErrConfiguredUpstream = errors.New("gateway: upstream from the configuration file; change it there")
+
+// UpstreamChange is what UpdateUpstream changes; nil fields stay as they are.
+type UpstreamChange struct {
+	Binds  *int
+	MaxTPS *float64
+}
+
+// UpdateUpstream changes the binds and max_tps of an upstream added through AddUpstream: the stored
+// record first, then the running upstream is stopped and started again with them (its queue stays in
+// the store; a paused upstream stays paused). Meanwhile, for a moment, routing does not see it.
+func (g *Gateway) UpdateUpstream(ctx context.Context, name string, ch UpstreamChange) error {
+	u, err := g.ups.get(name)
+	if err != nil {
+		return err
+	}
+	old, err := g.st.GetUpstream(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%w: %q", ErrConfiguredUpstream, name)
+	}
+	if err != nil {
+		return err
+	}
+	cfg := u.cfg
+	if ch.Binds != nil {
+		cfg.Binds = *ch.Binds
+	}
+	if ch.MaxTPS != nil {
+		cfg.MaxTPS = *ch.MaxTPS
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", store.ErrInvalid, err)
+	}
+	cfg = cfg.withDefaults()
+	su, err := clientToStore(cfg)
+	if err != nil {
+		return err
+	}
+	su.CreatedAt, su.Disabled, su.Description = old.CreatedAt, old.Disabled, old.Description
+	if err := g.st.PutUpstream(ctx, su); err != nil {
+		return err
+	}
+	if cur, ok := g.ups.remove(name); ok {
+		u = cur
+	}
+	paused := u.queue.isPaused()
+	u.stop(ctx, g.log)
+	if err := g.startUpstream(cfg); err != nil {
+		return err
+	}
+	if paused {
+		if err := g.SetUpstreamPaused(name, true); err != nil {
+			return err
+		}
+	}
+	g.log.Info().Str("upstream", name).Int("binds", cfg.Binds).Float64("max_tps", cfg.MaxTPS).Msg("upstream changed")
+	return nil
+}
+
 // RemoveUpstream unbinds an upstream and removes it (from the store too, when it was stored there).
 // Its queued parts stay in the store's queue of that name.
 func (g *Gateway) RemoveUpstream(ctx context.Context, name string) error {
@@ -180,13 +243,13 @@ func (g *Gateway) RemoveUpstream(ctx context.Context, name string) error {
 	return nil
 }
 
-// ReconnectUpstream drops the upstream's bind; its supervisor dials again (after its back-off).
+// ReconnectUpstream drops the upstream's binds; their supervisors dial again (after the back-off).
 func (g *Gateway) ReconnectUpstream(name string) error {
 	u, err := g.ups.get(name)
 	if err != nil {
 		return err
 	}
-	if s := u.client.Session(); s != nil {
+	for _, s := range u.client.Sessions() {
 		s.Close()
 	}
 	return nil

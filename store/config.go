@@ -106,16 +106,57 @@ type Upstream struct {
 // Route sends messages to upstreams: the longest matching destination prefix among the
 // routes of the account (or of all accounts when Account is empty) wins.
 type Route struct {
-	Name      string    `json:"name"`
-	Account   string    `json:"account"` // empty: any account
-	Prefix    string    `json:"prefix"`  // destination prefix, empty matches all
-	Upstreams []string  `json:"upstreams"`
+	Name      string   `json:"name"`
+	Account   string   `json:"account"` // empty: any account
+	Prefix    string   `json:"prefix"`  // destination prefix, empty matches all
+	Upstreams []string `json:"upstreams"`
+	// Weights, when set, has one weight per upstream: new messages are split between the route's
+	// bound, unpaused upstreams in proportion to them (weight 0: only when no weighted one is up).
+	// Empty: the first available upstream takes everything.
+	Weights   []int     `json:"weights,omitempty"`
 	Priority  int       `json:"priority"` // tie-break between equal prefixes, higher first
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 	// Description is for people; records written before it read as "".
 	Description string `json:"description,omitempty"`
 }
+
+// MORoute sends MO messages (deliver_sm or data_sm from an upstream that is not a receipt) whose
+// destination_addr starts with Prefix to the account named Account. The longest matching prefix wins;
+// among equal prefixes the higher Priority, then the name.
+type MORoute struct {
+	Name      string    `json:"name"`
+	Prefix    string    `json:"prefix"` // empty matches every destination
+	Account   string    `json:"account"`
+	Priority  int       `json:"priority"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	// Description is for people.
+	Description string `json:"description,omitempty"`
+}
+
+// AddressRule is one address's number normalisation (the gateway's AddressRule documents each step).
+type AddressRule struct {
+	StripPlus   bool   `json:"strip_plus,omitempty"`
+	Strip00     bool   `json:"strip_00,omitempty"`
+	CountryCode string `json:"country_code,omitempty"`
+	TON         string `json:"ton,omitempty"` // a name or a number; empty: left as it is
+	NPI         string `json:"npi,omitempty"`
+}
+
+// NumberRules are the number normalisation rules of one account (applied before routing) or one
+// upstream (applied before sending), keyed Scope + ":" + Name.
+type NumberRules struct {
+	Scope       string      `json:"scope"` // "account" or "upstream"
+	Name        string      `json:"name"`  // the system_id or the upstream's name
+	Destination AddressRule `json:"destination"`
+	Source      AddressRule `json:"source"`
+	CreatedAt   time.Time   `json:"created_at"`
+	UpdatedAt   time.Time   `json:"updated_at"`
+}
+
+// Key is the record's key: Scope + ":" + Name.
+func (n *NumberRules) Key() string { return n.Scope + ":" + n.Name }
 
 // Scope is a permission of an API key.
 type Scope string
@@ -191,6 +232,23 @@ type Routes interface {
 	ListRoutes(ctx context.Context) ([]*Route, error)
 }
 
+// MORoutes is the admin seam for MO routes.
+type MORoutes interface {
+	CreateMORoute(ctx context.Context, r *MORoute) error
+	PutMORoute(ctx context.Context, r *MORoute) error
+	GetMORoute(ctx context.Context, name string) (*MORoute, error)
+	DeleteMORoute(ctx context.Context, name string) error
+	ListMORoutes(ctx context.Context) ([]*MORoute, error)
+}
+
+// NumberRulesStore is the admin seam for number normalisation rules, keyed NumberRules.Key.
+type NumberRulesStore interface {
+	PutNumberRules(ctx context.Context, n *NumberRules) error
+	GetNumberRules(ctx context.Context, key string) (*NumberRules, error)
+	DeleteNumberRules(ctx context.Context, key string) error
+	ListNumberRules(ctx context.Context) ([]*NumberRules, error)
+}
+
 // APIKeys is the API's seam for its credentials.
 type APIKeys interface {
 	CreateAPIKey(ctx context.Context, k *APIKey) error
@@ -219,6 +277,8 @@ const (
 	KindRoute    ConfigKind = "route"
 	KindAPIKey   ConfigKind = "apikey"
 	KindWebhook  ConfigKind = "webhook"
+	KindMORoute  ConfigKind = "mo_route"
+	KindNumbers  ConfigKind = "number_rules"
 )
 
 // ConfigBackend is the small key-value surface an implementation provides for configuration
@@ -384,4 +444,36 @@ func (c Admin) DeleteWebhook(ctx context.Context, id string) error {
 }
 func (c Admin) ListWebhooks(ctx context.Context) ([]*Webhook, error) {
 	return list(ctx, c.B, KindWebhook, func(w *Webhook) string { return w.ID })
+}
+
+func (c Admin) CreateMORoute(ctx context.Context, r *MORoute) error {
+	stamp(&r.CreatedAt, &r.UpdatedAt)
+	return put(ctx, c.B, KindMORoute, r.Name, r, true)
+}
+func (c Admin) PutMORoute(ctx context.Context, r *MORoute) error {
+	stamp(&r.CreatedAt, &r.UpdatedAt)
+	return put(ctx, c.B, KindMORoute, r.Name, r, false)
+}
+func (c Admin) GetMORoute(ctx context.Context, name string) (*MORoute, error) {
+	return get[MORoute](ctx, c.B, KindMORoute, name)
+}
+func (c Admin) DeleteMORoute(ctx context.Context, name string) error {
+	return c.B.ConfigDelete(ctx, KindMORoute, name)
+}
+func (c Admin) ListMORoutes(ctx context.Context) ([]*MORoute, error) {
+	return list(ctx, c.B, KindMORoute, func(r *MORoute) string { return r.Name })
+}
+
+func (c Admin) PutNumberRules(ctx context.Context, n *NumberRules) error {
+	stamp(&n.CreatedAt, &n.UpdatedAt)
+	return put(ctx, c.B, KindNumbers, n.Key(), n, false)
+}
+func (c Admin) GetNumberRules(ctx context.Context, key string) (*NumberRules, error) {
+	return get[NumberRules](ctx, c.B, KindNumbers, key)
+}
+func (c Admin) DeleteNumberRules(ctx context.Context, key string) error {
+	return c.B.ConfigDelete(ctx, KindNumbers, key)
+}
+func (c Admin) ListNumberRules(ctx context.Context) ([]*NumberRules, error) {
+	return list(ctx, c.B, KindNumbers, func(n *NumberRules) string { return n.Key() })
 }

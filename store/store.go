@@ -40,6 +40,8 @@ type Store interface {
 	Accounts
 	Upstreams
 	Routes
+	MORoutes
+	NumberRulesStore
 	APIKeys
 	Webhooks
 	// Ping reports whether the backend is reachable (ErrUnavailable if not).

@@ -30,6 +30,7 @@ Commands (each has --help, e.g. 'smppgw ctl sessions --help'):
   accounts   [list|show|create|update|delete]                      system_ids that bind, owners of keys
   keys       [list|create --account A --scopes send,read|revoke ID] API keys (the secret is shown once)
   routes     [list|show ID|test NUMBER|create|delete ID]           the routing table
+  mo-routes  [list|create --prefix P --account A|delete ID]          which account each MO goes to
   stats                                                            message counts, throughput, queues
   receipts   tail [--account A]                                    follow delivery receipts until Ctrl-C
   outbind    --account A HOST:PORT                                  ask an ESME to bind to the gateway
@@ -94,6 +95,7 @@ var ctlGroups = map[string]*ctlGroup{
 	"accounts":  accountsGroup,
 	"keys":      keysGroup,
 	"routes":    routesGroup,
+	"mo-routes": moRoutesGroup,
 	"stats":     statsGroup,
 	"receipts":  receiptsGroup,
 	"outbind":   outbindGroup,

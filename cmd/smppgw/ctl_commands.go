@@ -359,12 +359,15 @@ var routesGroup = &ctlGroup{
 	usage: `Usage: smppgw ctl routes [list]
        smppgw ctl routes show ROUTE_ID
        smppgw ctl routes test [--account A] NUMBER
-       smppgw ctl routes create --upstreams U1,U2 [--prefix P] [--account A] [--priority N] [--description D]
+       smppgw ctl routes create --upstreams U1,U2 [--weights W1,W2] [--prefix P] [--account A] [--priority N] [--description D]
        smppgw ctl routes delete ROUTE_ID
 
 The routing table: a message whose destination starts with a route's prefix (no prefix: every
 destination), from the route's account (none: any account), goes to the first of its upstreams
 that is bound and not paused. The longest prefix wins; among equal prefixes, the higher priority.
+With --weights (one per upstream), new messages are split between its bound, unpaused upstreams in
+proportion (70,30: 7 of every 10 to the first); weight 0 only when no weighted one is up. The
+list shows such a route's upstreams as U1:70,U2:30.
   test   where a message to NUMBER (international format) from account A would go now, sending
          nothing: the route, its upstreams with their state, and the one selected
 `,
@@ -411,6 +414,7 @@ that is bound and not paused. The longest prefix wins; among equal prefixes, the
 		}
 		prefix := fs.String("prefix", "", "destination prefix, digits (empty: every destination)")
 		upstreams := fs.String("upstreams", "", "comma-separated upstream names in failover order")
+		weights := fs.String("weights", "", "comma-separated weights, one per upstream (empty: no split)")
 		account := fs.String("account", "", "the account it applies to (empty: every account)")
 		priority := fs.Int("priority", 0, "breaks ties between equal prefixes; higher wins")
 		description := fs.String("description", "", "a note for people")
@@ -423,12 +427,75 @@ that is bound and not paused. The longest prefix wins; among equal prefixes, the
 		if int64(*priority) != int64(int32(*priority)) {
 			return c.usage("--priority: out of range")
 		}
-		r, err := c.client.CreateRoute(c.ctx, &smppgwv1.Route{Prefix: *prefix, Upstreams: csv(*upstreams), Account: *account,
+		var ws []uint32
+		for _, w := range csv(*weights) {
+			n, err := strconv.ParseUint(w, 10, 32)
+			if err != nil {
+				return c.usage("--weights: " + strconv.Quote(w) + " is not a whole number >= 0")
+			}
+			ws = append(ws, uint32(n))
+		}
+		r, err := c.client.CreateRoute(c.ctx, &smppgwv1.Route{Prefix: *prefix, Upstreams: csv(*upstreams), Weights: ws, Account: *account,
 			Priority: int32(*priority), Description: *description})
 		if err != nil {
 			return c.fail(err)
 		}
 		return c.output(r, func(w io.Writer) error { return ctl.WriteRoutes(w, []*smppgwv1.Route{r}) })
+	},
+}
+
+var moRoutesGroup = &ctlGroup{
+	usage: `Usage: smppgw ctl mo-routes [list]
+       smppgw ctl mo-routes create --account A [--prefix P] [--priority N] [--description D]
+       smppgw ctl mo-routes delete MO_ROUTE_ID
+
+The MO routing table: an MO (a message from a handset, delivered by an upstream) whose destination
+starts with a route's prefix (no prefix: every destination) goes to the route's account. The
+longest prefix wins; among equal prefixes, the higher priority. An MO no route matches is refused
+(ESME_RINVDSTADR). A route created or deleted here applies from the next MO on. The configuration
+file's MO routes are listed as config-N.
+`,
+	actions: []string{"list", "create", "delete"},
+	run: func(c *ctlCmd, action string, args []string) int {
+		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+		switch action {
+		case "list":
+			if _, code, ok := c.parse(fs, args, 0, ""); !ok {
+				return code
+			}
+			r, err := c.client.ListMoRoutes(c.ctx)
+			if err != nil {
+				return c.fail(err)
+			}
+			return c.output(r, func(w io.Writer) error { return ctl.WriteMoRoutes(w, r.MoRoutes) })
+		case "delete":
+			pos, code, ok := c.parse(fs, args, 1, "the MO_ROUTE_ID (see 'smppgw ctl mo-routes list')")
+			if !ok {
+				return code
+			}
+			if err := c.client.DeleteMoRoute(c.ctx, pos[0]); err != nil {
+				return c.fail(err)
+			}
+			return c.done("MO route " + pos[0] + " deleted")
+		}
+		prefix := fs.String("prefix", "", "destination prefix, digits (empty: every destination)")
+		account := fs.String("account", "", "the account the MO go to")
+		priority := fs.Int("priority", 0, "breaks ties between equal prefixes; higher wins")
+		description := fs.String("description", "", "a note for people")
+		if _, code, ok := c.parse(fs, args, 0, ""); !ok {
+			return code
+		}
+		if *account == "" {
+			return c.usage("--account is required")
+		}
+		if int64(*priority) != int64(int32(*priority)) {
+			return c.usage("--priority: out of range")
+		}
+		r, err := c.client.CreateMoRoute(c.ctx, &smppgwv1.MoRoute{Prefix: *prefix, Account: *account, Priority: int32(*priority), Description: *description})
+		if err != nil {
+			return c.fail(err)
+		}
+		return c.output(r, func(w io.Writer) error { return ctl.WriteMoRoutes(w, []*smppgwv1.MoRoute{r}) })
 	},
 }
 

@@ -208,6 +208,29 @@ shutdown_timeout: 5s
 	if out = must("", "routes", "list"); strings.Contains(out, route.RouteID) {
 		t.Errorf("routes list after delete:\n%s", out)
 	}
+	// A weighted route lists its weights; MO routes are created, listed and deleted.
+	if err := json.Unmarshal([]byte(must("", "--json", "routes", "create", "--prefix", "34", "--upstreams", "sim", "--weights", "5")), &route); err != nil || route.RouteID == "" {
+		t.Fatalf("routes create --weights --json: %v", err)
+	}
+	if out = must("", "routes", "list"); !strings.Contains(out, "sim:5") {
+		t.Errorf("routes list with a weighted route:\n%s", out)
+	}
+	if code, _, errOut = ctlRun("", "routes", "create", "--upstreams", "sim", "--weights", "x"); code != 2 || !strings.Contains(errOut, "--weights") {
+		t.Errorf("routes create --weights x: exit %d, %q", code, errOut)
+	}
+	var moRoute struct {
+		MoRouteID string `json:"moRouteId"`
+	}
+	if err := json.Unmarshal([]byte(must("", "--json", "mo-routes", "create", "--prefix", "777", "--account", "acme")), &moRoute); err != nil || moRoute.MoRouteID == "" {
+		t.Fatalf("mo-routes create --json: %v", err)
+	}
+	if out = must("", "mo-routes", "list"); !strings.Contains(out, moRoute.MoRouteID) || !strings.Contains(out, " 777 ") {
+		t.Errorf("mo-routes list:\n%s", out)
+	}
+	must("", "mo-routes", "delete", moRoute.MoRouteID)
+	if out = must("", "mo-routes", "list"); strings.Contains(out, moRoute.MoRouteID) {
+		t.Errorf("mo-routes list after delete:\n%s", out)
+	}
 
 	// receipts tail follows bob's receipts; a message submitted with bob's key shows up.
 	if code, _, errOut = ctlRun("", "receipts", "tail"); code != 2 || !strings.Contains(errOut, "--key") {

@@ -106,10 +106,20 @@ Configuration file (YAML; deploy/smppgw.example.yaml shows and explains every fi
                      bind_type, address_range, tls (ca_file, server_name, cert_file, key_file, ...),
                      session, dial_timeout, reconnect_min, reconnect_max, throttle_delay*, max_attempts,
                      max_age, queue_size, outbind_listen and outbind_password (the upstream connects),
-                     max_tps (the carrier's contracted submits per second over its binds)
-  routing:           routes (prefix, accounts, upstream; seeded into the store), mo_routes (prefix,
-                     account), delivery_retry, max_delivery_attempts, long_messages,
-                     failover_after (queued parts of a down upstream move on), reroute_on (statuses)
+                     max_tps (the carrier's contracted submits per second over its binds),
+                     binds (parallel binds sharing its queue and max_tps, default 1), numbers
+                     (normalisation before sending, as account_numbers)
+  routing:           routes (prefix, accounts, upstream, upstreams, weights: a split by weight between
+                     the bound ones; seeded into the store), mo_routes (prefix, account; seeded into
+                     the store, edited through /v1/admin/mo-routes), account_numbers (per system_id,
+                     before routing: destination and source rules, applied in this order:
+                     strip_plus "+44.." -> "44..", strip_00 "0044.." -> "44.." (both mark TON 1 NPI 1),
+                     country_code "44": a national number (TON 2, or TON 0 with one leading '0')
+                     "07.." -> "447..", TON 1 NPI 1; then ton, npi set; only numeric addresses, and
+                     numbers already in that form are left alone), reload_interval (routes, MO routes
+                     and number rules read again from the store, for other instances' edits), delivery_retry,
+                     max_delivery_attempts, long_messages, failover_after (queued parts of a down
+                     upstream move on), reroute_on (statuses)
   store:             path (embedded file), redis (addrs, master_name, cluster, username, password,
                      db, prefix), visibility_timeout, id_map_ttl, park_ttl, message_ttl
   api:               gRPC and REST for applications and operators: disabled (SMPP only),

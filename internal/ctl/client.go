@@ -387,6 +387,24 @@ func (c *Client) DeleteRoute(ctx context.Context, id string) error {
 	return c.call(ctx, http.MethodDelete, "/v1/admin/routes/"+esc(id), nil, nil, &smppgwv1.DeleteRouteResponse{})
 }
 
+// ListMoRoutes returns the MO routing table in evaluation order.
+func (c *Client) ListMoRoutes(ctx context.Context) (*smppgwv1.ListMoRoutesResponse, error) {
+	out := &smppgwv1.ListMoRoutesResponse{}
+	return out, c.call(ctx, http.MethodGet, "/v1/admin/mo-routes", nil, nil, out)
+}
+
+// CreateMoRoute adds an MO route.
+func (c *Client) CreateMoRoute(ctx context.Context, r *smppgwv1.MoRoute) (*smppgwv1.MoRoute, error) {
+	out := &smppgwv1.CreateMoRouteResponse{}
+	err := c.call(ctx, http.MethodPost, "/v1/admin/mo-routes", nil, r, out)
+	return out.GetMoRoute(), err
+}
+
+// DeleteMoRoute removes an MO route.
+func (c *Client) DeleteMoRoute(ctx context.Context, id string) error {
+	return c.call(ctx, http.MethodDelete, "/v1/admin/mo-routes/"+esc(id), nil, nil, &smppgwv1.DeleteMoRouteResponse{})
+}
+
 // TestRoute tells where a message to destination from account (empty: routes for every account)
 // would go, sending nothing.
 func (c *Client) TestRoute(ctx context.Context, destination, account string) (*smppgwv1.TestRouteResponse, error) {

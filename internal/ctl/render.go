@@ -169,10 +169,18 @@ func hostPort(host string, port uint32) string {
 func WriteUpstreams(w io.Writer, us []*smppgwv1.Upstream) error {
 	t := newTable(w, "NAME", "STATE", "BINDS", "QUEUE", "ADDRESS", "TLS", "SYSTEM ID", "SINCE", "LAST ERROR")
 	for _, u := range us {
-		t.row(u.Name, UpstreamState(u), u32(u.BoundBinds), u64(u.QueueDepth), hostPort(u.Host, u.Port), yes(u.Tls),
+		t.row(u.Name, UpstreamState(u), upBinds(u), u64(u.QueueDepth), hostPort(u.Host, u.Port), yes(u.Tls),
 			u.SystemId, since(u.StateChangeTime), u.LastError)
 	}
 	return t.flush()
+}
+
+// upBinds is "bound" or, with several binds configured, "bound/configured".
+func upBinds(u *smppgwv1.Upstream) string {
+	if u.Binds > 1 {
+		return u32(u.BoundBinds) + "/" + u32(u.Binds)
+	}
+	return u32(u.BoundBinds)
 }
 
 // WriteUpstream writes every field of one upstream.
@@ -182,6 +190,8 @@ func WriteUpstream(w io.Writer, u *smppgwv1.Upstream) error {
 		"state", UpstreamState(u),
 		"state since", ts(u.StateChangeTime),
 		"bound binds", u32(u.BoundBinds),
+		"binds", u32(max(u.Binds, 1)),
+		"max submits per second", u32(u.MaxSubmitsPerSecond),
 		"queue depth", u64(u.QueueDepth),
 		"last error", u.LastError,
 		"address", hostPort(u.Host, u.Port),
@@ -251,11 +261,32 @@ func WriteAPIKeys(w io.Writer, ks []*smppgwv1.ApiKey) error {
 
 // Routes.
 
+// routeUpstreams is "A,B", or with weights "A:70,B:30".
+func routeUpstreams(r *smppgwv1.Route) string {
+	if len(r.Weights) != len(r.Upstreams) {
+		return strings.Join(r.Upstreams, ",")
+	}
+	parts := make([]string, len(r.Upstreams))
+	for i, u := range r.Upstreams {
+		parts[i] = u + ":" + u32(r.Weights[i])
+	}
+	return strings.Join(parts, ",")
+}
+
+// WriteMoRoutes writes one line per MO route, in the order given (the API's evaluation order).
+func WriteMoRoutes(w io.Writer, rs []*smppgwv1.MoRoute) error {
+	t := newTable(w, "MO ROUTE ID", "PREFIX", "ACCOUNT", "PRIORITY", "DESCRIPTION")
+	for _, r := range rs {
+		t.row(r.MoRouteId, orAny(r.Prefix), r.Account, strconv.Itoa(int(r.Priority)), r.Description)
+	}
+	return t.flush()
+}
+
 // WriteRoutes writes one line per route, in the order given (the API's evaluation order).
 func WriteRoutes(w io.Writer, rs []*smppgwv1.Route) error {
 	t := newTable(w, "ROUTE ID", "PREFIX", "ACCOUNT", "UPSTREAMS", "PRIORITY", "DESCRIPTION")
 	for _, r := range rs {
-		t.row(r.RouteId, orAny(r.Prefix), orAny(r.Account), strings.Join(r.Upstreams, ","), strconv.Itoa(int(r.Priority)), r.Description)
+		t.row(r.RouteId, orAny(r.Prefix), orAny(r.Account), routeUpstreams(r), strconv.Itoa(int(r.Priority)), r.Description)
 	}
 	return t.flush()
 }

@@ -1103,13 +1103,15 @@ func testConfig(t *testing.T, h Harness) {
 	if u, err := s.GetUpstream(ctx, "smsc1"); err != nil || u.Address != up.Address || u.Options["enquire_link"] != "30s" {
 		t.Errorf("GetUpstream: %+v %v", u, err)
 	}
-	r := &store.Route{Name: "uk", Prefix: "44", Upstreams: []string{"smsc1", "smsc2"}, Description: "United Kingdom"}
+	r := &store.Route{Name: "uk", Prefix: "44", Upstreams: []string{"smsc1", "smsc2"}, Weights: []int{70, 30}, Description: "United Kingdom"}
 	if err := s.CreateRoute(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	if rs, err := s.ListRoutes(ctx); err != nil || len(rs) != 1 || rs[0].Upstreams[1] != "smsc2" || rs[0].Description != r.Description {
+	if rs, err := s.ListRoutes(ctx); err != nil || len(rs) != 1 || rs[0].Upstreams[1] != "smsc2" || rs[0].Description != r.Description ||
+		len(rs[0].Weights) != 2 || rs[0].Weights[0] != 70 {
 		t.Errorf("ListRoutes: %+v %v", rs, err)
 	}
+	testConfigMORoutesAndNumbers(t, s)
 	k := &store.APIKey{ID: "k1", Account: "acme", Hash: []byte{1, 2, 3}, Scopes: []store.Scope{store.ScopeSend}}
 	if err := s.CreateAPIKey(ctx, k); err != nil {
 		t.Fatal(err)
@@ -1365,5 +1367,44 @@ func testQueueStats(t *testing.T, h Harness) {
 	}
 	if st := stats(submitQ("acme")); st != (store.QueueStats{}) {
 		t.Fatalf("the submit queue of the delivery's account name: %+v, want empty", st)
+	}
+}
+
+// testConfigMORoutesAndNumbers: MO routes and number rules are configuration records like the others.
+func testConfigMORoutesAndNumbers(t *testing.T, s store.Store) {
+	ctx := ctxT(t)
+	mo := &store.MORoute{Name: "short", Prefix: "12345", Account: "acme", Priority: 2}
+	if err := s.CreateMORoute(ctx, mo); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateMORoute(ctx, &store.MORoute{Name: "short"}); !errors.Is(err, store.ErrExists) {
+		t.Errorf("second CreateMORoute: %v, want ErrExists", err)
+	}
+	if err := s.PutMORoute(ctx, &store.MORoute{Name: "all", Account: "zed"}); err != nil {
+		t.Fatal(err)
+	}
+	if ms, err := s.ListMORoutes(ctx); err != nil || len(ms) != 2 || ms[0].Name != "all" || ms[1].Prefix != "12345" || ms[1].Priority != 2 {
+		t.Errorf("ListMORoutes: %+v %v", ms, err)
+	}
+	n := &store.NumberRules{Scope: "account", Name: "acme", Destination: store.AddressRule{StripPlus: true, CountryCode: "44"}, Source: store.AddressRule{TON: "international"}}
+	if err := s.PutNumberRules(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetNumberRules(ctx, "account:acme"); err != nil || !got.Destination.StripPlus || got.Destination.CountryCode != "44" || got.Source.TON != "international" {
+		t.Errorf("GetNumberRules: %+v %v", got, err)
+	}
+	for name, err := range map[string]error{
+		"DeleteMORoute short": s.DeleteMORoute(ctx, "short"), "DeleteMORoute all": s.DeleteMORoute(ctx, "all"),
+		"DeleteNumberRules": s.DeleteNumberRules(ctx, "account:acme"),
+	} {
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if err := s.DeleteMORoute(ctx, "short"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DeleteMORoute twice: %v, want ErrNotFound", err)
+	}
+	if ns, err := s.ListNumberRules(ctx); err != nil || len(ns) != 0 {
+		t.Errorf("ListNumberRules after delete: %v %v", ns, err)
 	}
 }

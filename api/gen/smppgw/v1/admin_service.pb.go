@@ -964,8 +964,14 @@ type Upstream struct {
 	SystemType string `protobuf:"bytes,8,opt,name=system_type,json=systemType,proto3" json:"system_type,omitempty"`
 	// How to bind; transceiver when unset.
 	BindType BindType `protobuf:"varint,9,opt,name=bind_type,json=bindType,proto3,enum=smppgw.v1.BindType" json:"bind_type,omitempty"`
-	// Requests in flight on the bind (default 10, at most 10000).
+	// Requests in flight on each bind (default 10, at most 10000).
 	WindowSize uint32 `protobuf:"varint,11,opt,name=window_size,json=windowSize,proto3" json:"window_size,omitempty"`
+	// Binds kept to the upstream at once (default 1, at most 64); they share its queue and its
+	// max_submits_per_second, each has its own window.
+	Binds uint32 `protobuf:"varint,10,opt,name=binds,proto3" json:"binds,omitempty"`
+	// The upstream's contracted throughput: at most this many submissions per second over all its
+	// binds (a token bucket with a burst of one); 0 for no cap.
+	MaxSubmitsPerSecond uint32 `protobuf:"varint,12,opt,name=max_submits_per_second,json=maxSubmitsPerSecond,proto3" json:"max_submits_per_second,omitempty"`
 	// enquire_link interval when idle (default 30s).
 	EnquireLinkInterval *durationpb.Duration `protobuf:"bytes,13,opt,name=enquire_link_interval,json=enquireLinkInterval,proto3" json:"enquire_link_interval,omitempty"`
 	// How long to wait for a response before the request is lost (default 10s).
@@ -974,7 +980,7 @@ type Upstream struct {
 	Paused bool `protobuf:"varint,15,opt,name=paused,proto3" json:"paused,omitempty"`
 	// The connection state.
 	State UpstreamState `protobuf:"varint,16,opt,name=state,proto3,enum=smppgw.v1.UpstreamState" json:"state,omitempty"`
-	// Binds up now: 1 or 0, since an upstream has one bind.
+	// Binds up now, of `binds`.
 	BoundBinds uint32 `protobuf:"varint,17,opt,name=bound_binds,json=boundBinds,proto3" json:"bound_binds,omitempty"`
 	// Messages waiting in its queue.
 	QueueDepth uint64 `protobuf:"varint,18,opt,name=queue_depth,json=queueDepth,proto3" json:"queue_depth,omitempty"`
@@ -1082,6 +1088,20 @@ func (x *Upstream) GetBindType() BindType {
 func (x *Upstream) GetWindowSize() uint32 {
 	if x != nil {
 		return x.WindowSize
+	}
+	return 0
+}
+
+func (x *Upstream) GetBinds() uint32 {
+	if x != nil {
+		return x.Binds
+	}
+	return 0
+}
+
+func (x *Upstream) GetMaxSubmitsPerSecond() uint32 {
+	if x != nil {
+		return x.MaxSubmitsPerSecond
 	}
 	return 0
 }
@@ -1409,6 +1429,108 @@ func (x *AddUpstreamResponse) GetUpstream() *Upstream {
 	return nil
 }
 
+// Changes to an upstream.
+type UpdateUpstreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The upstream, with its name and the new values.
+	Upstream *Upstream `protobuf:"bytes,1,opt,name=upstream,proto3" json:"upstream,omitempty"`
+	// The fields to change (binds, max_submits_per_second); over REST it defaults to the fields present
+	// in the body.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateUpstreamRequest) Reset() {
+	*x = UpdateUpstreamRequest{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateUpstreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateUpstreamRequest) ProtoMessage() {}
+
+func (x *UpdateUpstreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateUpstreamRequest.ProtoReflect.Descriptor instead.
+func (*UpdateUpstreamRequest) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *UpdateUpstreamRequest) GetUpstream() *Upstream {
+	if x != nil {
+		return x.Upstream
+	}
+	return nil
+}
+
+func (x *UpdateUpstreamRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// The changed upstream.
+type UpdateUpstreamResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The upstream as it runs now.
+	Upstream      *Upstream `protobuf:"bytes,1,opt,name=upstream,proto3" json:"upstream,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateUpstreamResponse) Reset() {
+	*x = UpdateUpstreamResponse{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateUpstreamResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateUpstreamResponse) ProtoMessage() {}
+
+func (x *UpdateUpstreamResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateUpstreamResponse.ProtoReflect.Descriptor instead.
+func (*UpdateUpstreamResponse) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *UpdateUpstreamResponse) GetUpstream() *Upstream {
+	if x != nil {
+		return x.Upstream
+	}
+	return nil
+}
+
 // Which upstream to remove.
 type RemoveUpstreamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1420,7 +1542,7 @@ type RemoveUpstreamRequest struct {
 
 func (x *RemoveUpstreamRequest) Reset() {
 	*x = RemoveUpstreamRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[15]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1432,7 +1554,7 @@ func (x *RemoveUpstreamRequest) String() string {
 func (*RemoveUpstreamRequest) ProtoMessage() {}
 
 func (x *RemoveUpstreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[15]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1445,7 +1567,7 @@ func (x *RemoveUpstreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveUpstreamRequest.ProtoReflect.Descriptor instead.
 func (*RemoveUpstreamRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{15}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RemoveUpstreamRequest) GetName() string {
@@ -1464,7 +1586,7 @@ type RemoveUpstreamResponse struct {
 
 func (x *RemoveUpstreamResponse) Reset() {
 	*x = RemoveUpstreamResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[16]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1476,7 +1598,7 @@ func (x *RemoveUpstreamResponse) String() string {
 func (*RemoveUpstreamResponse) ProtoMessage() {}
 
 func (x *RemoveUpstreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[16]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1489,7 +1611,7 @@ func (x *RemoveUpstreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveUpstreamResponse.ProtoReflect.Descriptor instead.
 func (*RemoveUpstreamResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{16}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{18}
 }
 
 // Which upstream to reconnect.
@@ -1503,7 +1625,7 @@ type ReconnectUpstreamRequest struct {
 
 func (x *ReconnectUpstreamRequest) Reset() {
 	*x = ReconnectUpstreamRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[17]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1515,7 +1637,7 @@ func (x *ReconnectUpstreamRequest) String() string {
 func (*ReconnectUpstreamRequest) ProtoMessage() {}
 
 func (x *ReconnectUpstreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[17]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1528,7 +1650,7 @@ func (x *ReconnectUpstreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconnectUpstreamRequest.ProtoReflect.Descriptor instead.
 func (*ReconnectUpstreamRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{17}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReconnectUpstreamRequest) GetName() string {
@@ -1549,7 +1671,7 @@ type ReconnectUpstreamResponse struct {
 
 func (x *ReconnectUpstreamResponse) Reset() {
 	*x = ReconnectUpstreamResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[18]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1561,7 +1683,7 @@ func (x *ReconnectUpstreamResponse) String() string {
 func (*ReconnectUpstreamResponse) ProtoMessage() {}
 
 func (x *ReconnectUpstreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[18]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1574,7 +1696,7 @@ func (x *ReconnectUpstreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconnectUpstreamResponse.ProtoReflect.Descriptor instead.
 func (*ReconnectUpstreamResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{18}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ReconnectUpstreamResponse) GetUpstream() *Upstream {
@@ -1595,7 +1717,7 @@ type PauseUpstreamRequest struct {
 
 func (x *PauseUpstreamRequest) Reset() {
 	*x = PauseUpstreamRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[19]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1607,7 +1729,7 @@ func (x *PauseUpstreamRequest) String() string {
 func (*PauseUpstreamRequest) ProtoMessage() {}
 
 func (x *PauseUpstreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[19]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1620,7 +1742,7 @@ func (x *PauseUpstreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseUpstreamRequest.ProtoReflect.Descriptor instead.
 func (*PauseUpstreamRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{19}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PauseUpstreamRequest) GetName() string {
@@ -1641,7 +1763,7 @@ type PauseUpstreamResponse struct {
 
 func (x *PauseUpstreamResponse) Reset() {
 	*x = PauseUpstreamResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[20]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1653,7 +1775,7 @@ func (x *PauseUpstreamResponse) String() string {
 func (*PauseUpstreamResponse) ProtoMessage() {}
 
 func (x *PauseUpstreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[20]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1666,7 +1788,7 @@ func (x *PauseUpstreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseUpstreamResponse.ProtoReflect.Descriptor instead.
 func (*PauseUpstreamResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{20}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PauseUpstreamResponse) GetUpstream() *Upstream {
@@ -1687,7 +1809,7 @@ type ResumeUpstreamRequest struct {
 
 func (x *ResumeUpstreamRequest) Reset() {
 	*x = ResumeUpstreamRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[21]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1699,7 +1821,7 @@ func (x *ResumeUpstreamRequest) String() string {
 func (*ResumeUpstreamRequest) ProtoMessage() {}
 
 func (x *ResumeUpstreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[21]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1712,7 +1834,7 @@ func (x *ResumeUpstreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeUpstreamRequest.ProtoReflect.Descriptor instead.
 func (*ResumeUpstreamRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{21}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ResumeUpstreamRequest) GetName() string {
@@ -1733,7 +1855,7 @@ type ResumeUpstreamResponse struct {
 
 func (x *ResumeUpstreamResponse) Reset() {
 	*x = ResumeUpstreamResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[22]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1745,7 +1867,7 @@ func (x *ResumeUpstreamResponse) String() string {
 func (*ResumeUpstreamResponse) ProtoMessage() {}
 
 func (x *ResumeUpstreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[22]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1758,7 +1880,7 @@ func (x *ResumeUpstreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeUpstreamResponse.ProtoReflect.Descriptor instead.
 func (*ResumeUpstreamResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{22}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ResumeUpstreamResponse) GetUpstream() *Upstream {
@@ -1804,7 +1926,7 @@ type Account struct {
 
 func (x *Account) Reset() {
 	*x = Account{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[23]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1816,7 +1938,7 @@ func (x *Account) String() string {
 func (*Account) ProtoMessage() {}
 
 func (x *Account) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[23]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1829,7 +1951,7 @@ func (x *Account) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Account.ProtoReflect.Descriptor instead.
 func (*Account) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{23}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Account) GetSystemId() string {
@@ -1929,7 +2051,7 @@ type ListAccountsRequest struct {
 
 func (x *ListAccountsRequest) Reset() {
 	*x = ListAccountsRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[24]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1941,7 +2063,7 @@ func (x *ListAccountsRequest) String() string {
 func (*ListAccountsRequest) ProtoMessage() {}
 
 func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[24]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1954,7 +2076,7 @@ func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountsRequest.ProtoReflect.Descriptor instead.
 func (*ListAccountsRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{24}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListAccountsRequest) GetPageSize() int32 {
@@ -1984,7 +2106,7 @@ type ListAccountsResponse struct {
 
 func (x *ListAccountsResponse) Reset() {
 	*x = ListAccountsResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[25]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1996,7 +2118,7 @@ func (x *ListAccountsResponse) String() string {
 func (*ListAccountsResponse) ProtoMessage() {}
 
 func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[25]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2009,7 +2131,7 @@ func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountsResponse.ProtoReflect.Descriptor instead.
 func (*ListAccountsResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{25}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListAccountsResponse) GetAccounts() []*Account {
@@ -2037,7 +2159,7 @@ type GetAccountRequest struct {
 
 func (x *GetAccountRequest) Reset() {
 	*x = GetAccountRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[26]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2049,7 +2171,7 @@ func (x *GetAccountRequest) String() string {
 func (*GetAccountRequest) ProtoMessage() {}
 
 func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[26]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2062,7 +2184,7 @@ func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountRequest.ProtoReflect.Descriptor instead.
 func (*GetAccountRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{26}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetAccountRequest) GetSystemId() string {
@@ -2083,7 +2205,7 @@ type GetAccountResponse struct {
 
 func (x *GetAccountResponse) Reset() {
 	*x = GetAccountResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[27]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2095,7 +2217,7 @@ func (x *GetAccountResponse) String() string {
 func (*GetAccountResponse) ProtoMessage() {}
 
 func (x *GetAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[27]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2108,7 +2230,7 @@ func (x *GetAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountResponse.ProtoReflect.Descriptor instead.
 func (*GetAccountResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{27}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetAccountResponse) GetAccount() *Account {
@@ -2129,7 +2251,7 @@ type CreateAccountRequest struct {
 
 func (x *CreateAccountRequest) Reset() {
 	*x = CreateAccountRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[28]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2141,7 +2263,7 @@ func (x *CreateAccountRequest) String() string {
 func (*CreateAccountRequest) ProtoMessage() {}
 
 func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[28]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2154,7 +2276,7 @@ func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccountRequest.ProtoReflect.Descriptor instead.
 func (*CreateAccountRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{28}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CreateAccountRequest) GetAccount() *Account {
@@ -2175,7 +2297,7 @@ type CreateAccountResponse struct {
 
 func (x *CreateAccountResponse) Reset() {
 	*x = CreateAccountResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[29]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2187,7 +2309,7 @@ func (x *CreateAccountResponse) String() string {
 func (*CreateAccountResponse) ProtoMessage() {}
 
 func (x *CreateAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[29]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2200,7 +2322,7 @@ func (x *CreateAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccountResponse.ProtoReflect.Descriptor instead.
 func (*CreateAccountResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{29}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CreateAccountResponse) GetAccount() *Account {
@@ -2223,7 +2345,7 @@ type UpdateAccountRequest struct {
 
 func (x *UpdateAccountRequest) Reset() {
 	*x = UpdateAccountRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[30]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2235,7 +2357,7 @@ func (x *UpdateAccountRequest) String() string {
 func (*UpdateAccountRequest) ProtoMessage() {}
 
 func (x *UpdateAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[30]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2248,7 +2370,7 @@ func (x *UpdateAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccountRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAccountRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{30}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *UpdateAccountRequest) GetAccount() *Account {
@@ -2276,7 +2398,7 @@ type UpdateAccountResponse struct {
 
 func (x *UpdateAccountResponse) Reset() {
 	*x = UpdateAccountResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[31]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2288,7 +2410,7 @@ func (x *UpdateAccountResponse) String() string {
 func (*UpdateAccountResponse) ProtoMessage() {}
 
 func (x *UpdateAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[31]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2301,7 +2423,7 @@ func (x *UpdateAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAccountResponse.ProtoReflect.Descriptor instead.
 func (*UpdateAccountResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{31}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UpdateAccountResponse) GetAccount() *Account {
@@ -2322,7 +2444,7 @@ type DeleteAccountRequest struct {
 
 func (x *DeleteAccountRequest) Reset() {
 	*x = DeleteAccountRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[32]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2334,7 +2456,7 @@ func (x *DeleteAccountRequest) String() string {
 func (*DeleteAccountRequest) ProtoMessage() {}
 
 func (x *DeleteAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[32]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2347,7 +2469,7 @@ func (x *DeleteAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccountRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAccountRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{32}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DeleteAccountRequest) GetSystemId() string {
@@ -2366,7 +2488,7 @@ type DeleteAccountResponse struct {
 
 func (x *DeleteAccountResponse) Reset() {
 	*x = DeleteAccountResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[33]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2378,7 +2500,7 @@ func (x *DeleteAccountResponse) String() string {
 func (*DeleteAccountResponse) ProtoMessage() {}
 
 func (x *DeleteAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[33]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2391,7 +2513,7 @@ func (x *DeleteAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccountResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAccountResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{33}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{35}
 }
 
 // An API key, sent as `Authorization: Bearer <secret>` (REST) or the `authorization` metadata (gRPC).
@@ -2419,7 +2541,7 @@ type ApiKey struct {
 
 func (x *ApiKey) Reset() {
 	*x = ApiKey{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[34]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2431,7 +2553,7 @@ func (x *ApiKey) String() string {
 func (*ApiKey) ProtoMessage() {}
 
 func (x *ApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[34]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2444,7 +2566,7 @@ func (x *ApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
 func (*ApiKey) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{34}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ApiKey) GetKeyId() string {
@@ -2514,7 +2636,7 @@ type CreateApiKeyRequest struct {
 
 func (x *CreateApiKeyRequest) Reset() {
 	*x = CreateApiKeyRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[35]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2526,7 +2648,7 @@ func (x *CreateApiKeyRequest) String() string {
 func (*CreateApiKeyRequest) ProtoMessage() {}
 
 func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[35]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2539,7 +2661,7 @@ func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{35}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CreateApiKeyRequest) GetApiKey() *ApiKey {
@@ -2562,7 +2684,7 @@ type CreateApiKeyResponse struct {
 
 func (x *CreateApiKeyResponse) Reset() {
 	*x = CreateApiKeyResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[36]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2574,7 +2696,7 @@ func (x *CreateApiKeyResponse) String() string {
 func (*CreateApiKeyResponse) ProtoMessage() {}
 
 func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[36]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2587,7 +2709,7 @@ func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{36}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CreateApiKeyResponse) GetApiKey() *ApiKey {
@@ -2619,7 +2741,7 @@ type ListApiKeysRequest struct {
 
 func (x *ListApiKeysRequest) Reset() {
 	*x = ListApiKeysRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[37]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2631,7 +2753,7 @@ func (x *ListApiKeysRequest) String() string {
 func (*ListApiKeysRequest) ProtoMessage() {}
 
 func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[37]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2644,7 +2766,7 @@ func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListApiKeysRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{37}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListApiKeysRequest) GetPageSize() int32 {
@@ -2681,7 +2803,7 @@ type ListApiKeysResponse struct {
 
 func (x *ListApiKeysResponse) Reset() {
 	*x = ListApiKeysResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[38]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2693,7 +2815,7 @@ func (x *ListApiKeysResponse) String() string {
 func (*ListApiKeysResponse) ProtoMessage() {}
 
 func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[38]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2706,7 +2828,7 @@ func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListApiKeysResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{38}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListApiKeysResponse) GetApiKeys() []*ApiKey {
@@ -2734,7 +2856,7 @@ type RevokeApiKeyRequest struct {
 
 func (x *RevokeApiKeyRequest) Reset() {
 	*x = RevokeApiKeyRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[39]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2746,7 +2868,7 @@ func (x *RevokeApiKeyRequest) String() string {
 func (*RevokeApiKeyRequest) ProtoMessage() {}
 
 func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[39]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2759,7 +2881,7 @@ func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{39}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RevokeApiKeyRequest) GetKeyId() string {
@@ -2778,7 +2900,7 @@ type RevokeApiKeyResponse struct {
 
 func (x *RevokeApiKeyResponse) Reset() {
 	*x = RevokeApiKeyResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[40]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2790,7 +2912,7 @@ func (x *RevokeApiKeyResponse) String() string {
 func (*RevokeApiKeyResponse) ProtoMessage() {}
 
 func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[40]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2803,7 +2925,7 @@ func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{40}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{42}
 }
 
 // A routing rule: messages whose destination starts with `prefix`, from `account` (or from any account
@@ -2821,6 +2943,10 @@ type Route struct {
 	Account string `protobuf:"bytes,10,opt,name=account,proto3" json:"account,omitempty"`
 	// Upstream names in failover order: the first one bound and not paused is used.
 	Upstreams []string `protobuf:"bytes,4,rep,name=upstreams,proto3" json:"upstreams,omitempty"`
+	// One weight (0 to 1000000) per upstream, or none: with weights, new messages are split between
+	// the route's bound, unpaused upstreams in proportion to them (smooth weighted round robin); an
+	// upstream of weight 0 takes messages only when no weighted one is up.
+	Weights []uint32 `protobuf:"varint,11,rep,packed,name=weights,proto3" json:"weights,omitempty"`
 	// Breaks ties between routes with the same prefix; higher wins.
 	Priority int32 `protobuf:"varint,5,opt,name=priority,proto3" json:"priority,omitempty"`
 	// A note for people, at most 256 characters.
@@ -2835,7 +2961,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[41]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2847,7 +2973,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[41]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2860,7 +2986,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{41}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Route) GetRouteId() string {
@@ -2887,6 +3013,13 @@ func (x *Route) GetAccount() string {
 func (x *Route) GetUpstreams() []string {
 	if x != nil {
 		return x.Upstreams
+	}
+	return nil
+}
+
+func (x *Route) GetWeights() []uint32 {
+	if x != nil {
+		return x.Weights
 	}
 	return nil
 }
@@ -2928,7 +3061,7 @@ type ListRoutesRequest struct {
 
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[42]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2940,7 +3073,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[42]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2953,7 +3086,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{42}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{44}
 }
 
 // The routing table.
@@ -2967,7 +3100,7 @@ type ListRoutesResponse struct {
 
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[43]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2979,7 +3112,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[43]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2992,7 +3125,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{43}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*Route {
@@ -3013,7 +3146,7 @@ type GetRouteRequest struct {
 
 func (x *GetRouteRequest) Reset() {
 	*x = GetRouteRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[44]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3025,7 +3158,7 @@ func (x *GetRouteRequest) String() string {
 func (*GetRouteRequest) ProtoMessage() {}
 
 func (x *GetRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[44]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3038,7 +3171,7 @@ func (x *GetRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRouteRequest.ProtoReflect.Descriptor instead.
 func (*GetRouteRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{44}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetRouteRequest) GetRouteId() string {
@@ -3059,7 +3192,7 @@ type GetRouteResponse struct {
 
 func (x *GetRouteResponse) Reset() {
 	*x = GetRouteResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[45]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3071,7 +3204,7 @@ func (x *GetRouteResponse) String() string {
 func (*GetRouteResponse) ProtoMessage() {}
 
 func (x *GetRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[45]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3084,7 +3217,7 @@ func (x *GetRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRouteResponse.ProtoReflect.Descriptor instead.
 func (*GetRouteResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{45}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *GetRouteResponse) GetRoute() *Route {
@@ -3105,7 +3238,7 @@ type CreateRouteRequest struct {
 
 func (x *CreateRouteRequest) Reset() {
 	*x = CreateRouteRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[46]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3117,7 +3250,7 @@ func (x *CreateRouteRequest) String() string {
 func (*CreateRouteRequest) ProtoMessage() {}
 
 func (x *CreateRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[46]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3130,7 +3263,7 @@ func (x *CreateRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRouteRequest.ProtoReflect.Descriptor instead.
 func (*CreateRouteRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{46}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CreateRouteRequest) GetRoute() *Route {
@@ -3151,7 +3284,7 @@ type CreateRouteResponse struct {
 
 func (x *CreateRouteResponse) Reset() {
 	*x = CreateRouteResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[47]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3163,7 +3296,7 @@ func (x *CreateRouteResponse) String() string {
 func (*CreateRouteResponse) ProtoMessage() {}
 
 func (x *CreateRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[47]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3176,7 +3309,7 @@ func (x *CreateRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRouteResponse.ProtoReflect.Descriptor instead.
 func (*CreateRouteResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{47}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *CreateRouteResponse) GetRoute() *Route {
@@ -3199,7 +3332,7 @@ type UpdateRouteRequest struct {
 
 func (x *UpdateRouteRequest) Reset() {
 	*x = UpdateRouteRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[48]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3211,7 +3344,7 @@ func (x *UpdateRouteRequest) String() string {
 func (*UpdateRouteRequest) ProtoMessage() {}
 
 func (x *UpdateRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[48]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3224,7 +3357,7 @@ func (x *UpdateRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRouteRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRouteRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{48}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *UpdateRouteRequest) GetRoute() *Route {
@@ -3252,7 +3385,7 @@ type UpdateRouteResponse struct {
 
 func (x *UpdateRouteResponse) Reset() {
 	*x = UpdateRouteResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[49]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3264,7 +3397,7 @@ func (x *UpdateRouteResponse) String() string {
 func (*UpdateRouteResponse) ProtoMessage() {}
 
 func (x *UpdateRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[49]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3277,7 +3410,7 @@ func (x *UpdateRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRouteResponse.ProtoReflect.Descriptor instead.
 func (*UpdateRouteResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{49}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *UpdateRouteResponse) GetRoute() *Route {
@@ -3298,7 +3431,7 @@ type DeleteRouteRequest struct {
 
 func (x *DeleteRouteRequest) Reset() {
 	*x = DeleteRouteRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[50]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3310,7 +3443,7 @@ func (x *DeleteRouteRequest) String() string {
 func (*DeleteRouteRequest) ProtoMessage() {}
 
 func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[50]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3323,7 +3456,7 @@ func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRouteRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{50}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *DeleteRouteRequest) GetRouteId() string {
@@ -3342,7 +3475,7 @@ type DeleteRouteResponse struct {
 
 func (x *DeleteRouteResponse) Reset() {
 	*x = DeleteRouteResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[51]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3354,7 +3487,7 @@ func (x *DeleteRouteResponse) String() string {
 func (*DeleteRouteResponse) ProtoMessage() {}
 
 func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[51]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3367,7 +3500,7 @@ func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRouteResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{51}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{53}
 }
 
 // A destination to try against the routing table.
@@ -3383,7 +3516,7 @@ type TestRouteRequest struct {
 
 func (x *TestRouteRequest) Reset() {
 	*x = TestRouteRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[52]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3395,7 +3528,7 @@ func (x *TestRouteRequest) String() string {
 func (*TestRouteRequest) ProtoMessage() {}
 
 func (x *TestRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[52]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3408,7 +3541,7 @@ func (x *TestRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestRouteRequest.ProtoReflect.Descriptor instead.
 func (*TestRouteRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{52}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *TestRouteRequest) GetDestination() string {
@@ -3442,7 +3575,7 @@ type TestRouteResponse struct {
 
 func (x *TestRouteResponse) Reset() {
 	*x = TestRouteResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[53]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3454,7 +3587,7 @@ func (x *TestRouteResponse) String() string {
 func (*TestRouteResponse) ProtoMessage() {}
 
 func (x *TestRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[53]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3467,7 +3600,7 @@ func (x *TestRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestRouteResponse.ProtoReflect.Descriptor instead.
 func (*TestRouteResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{53}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *TestRouteResponse) GetMatched() bool {
@@ -3498,6 +3631,794 @@ func (x *TestRouteResponse) GetSelectedUpstream() string {
 	return ""
 }
 
+// An MO routing rule: MO messages (deliver_sm or data_sm from an upstream that are not receipts)
+// whose destination starts with `prefix` go to `account`. The longest matching prefix wins; among
+// equal prefixes, the higher `priority`. Routes of the configuration file are listed as "config-N".
+type MoRoute struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The gateway's id for the MO route.
+	MoRouteId string `protobuf:"bytes,1,opt,name=mo_route_id,json=moRouteId,proto3" json:"mo_route_id,omitempty"`
+	// Destination prefix (the short code or number the subscriber sent to); empty matches every MO.
+	Prefix string `protobuf:"bytes,2,opt,name=prefix,proto3" json:"prefix,omitempty"`
+	// The account the MO is delivered to.
+	Account string `protobuf:"bytes,3,opt,name=account,proto3" json:"account,omitempty"`
+	// Breaks ties between MO routes with the same prefix; higher wins.
+	Priority int32 `protobuf:"varint,4,opt,name=priority,proto3" json:"priority,omitempty"`
+	// A note for people, at most 256 characters.
+	Description string `protobuf:"bytes,5,opt,name=description,proto3" json:"description,omitempty"`
+	// When it was created.
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MoRoute) Reset() {
+	*x = MoRoute{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MoRoute) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MoRoute) ProtoMessage() {}
+
+func (x *MoRoute) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MoRoute.ProtoReflect.Descriptor instead.
+func (*MoRoute) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *MoRoute) GetMoRouteId() string {
+	if x != nil {
+		return x.MoRouteId
+	}
+	return ""
+}
+
+func (x *MoRoute) GetPrefix() string {
+	if x != nil {
+		return x.Prefix
+	}
+	return ""
+}
+
+func (x *MoRoute) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *MoRoute) GetPriority() int32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *MoRoute) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *MoRoute) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+// Which MO routes to list.
+type ListMoRoutesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMoRoutesRequest) Reset() {
+	*x = ListMoRoutesRequest{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMoRoutesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMoRoutesRequest) ProtoMessage() {}
+
+func (x *ListMoRoutesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMoRoutesRequest.ProtoReflect.Descriptor instead.
+func (*ListMoRoutesRequest) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{57}
+}
+
+// The MO routing table.
+type ListMoRoutesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every MO route, in evaluation order.
+	MoRoutes      []*MoRoute `protobuf:"bytes,1,rep,name=mo_routes,json=moRoutes,proto3" json:"mo_routes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMoRoutesResponse) Reset() {
+	*x = ListMoRoutesResponse{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMoRoutesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMoRoutesResponse) ProtoMessage() {}
+
+func (x *ListMoRoutesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMoRoutesResponse.ProtoReflect.Descriptor instead.
+func (*ListMoRoutesResponse) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *ListMoRoutesResponse) GetMoRoutes() []*MoRoute {
+	if x != nil {
+		return x.MoRoutes
+	}
+	return nil
+}
+
+// An MO route to add.
+type CreateMoRouteRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The MO route; output-only fields are ignored.
+	MoRoute       *MoRoute `protobuf:"bytes,1,opt,name=mo_route,json=moRoute,proto3" json:"mo_route,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateMoRouteRequest) Reset() {
+	*x = CreateMoRouteRequest{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateMoRouteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateMoRouteRequest) ProtoMessage() {}
+
+func (x *CreateMoRouteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateMoRouteRequest.ProtoReflect.Descriptor instead.
+func (*CreateMoRouteRequest) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *CreateMoRouteRequest) GetMoRoute() *MoRoute {
+	if x != nil {
+		return x.MoRoute
+	}
+	return nil
+}
+
+// The added MO route.
+type CreateMoRouteResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The MO route as stored.
+	MoRoute       *MoRoute `protobuf:"bytes,1,opt,name=mo_route,json=moRoute,proto3" json:"mo_route,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateMoRouteResponse) Reset() {
+	*x = CreateMoRouteResponse{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateMoRouteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateMoRouteResponse) ProtoMessage() {}
+
+func (x *CreateMoRouteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateMoRouteResponse.ProtoReflect.Descriptor instead.
+func (*CreateMoRouteResponse) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *CreateMoRouteResponse) GetMoRoute() *MoRoute {
+	if x != nil {
+		return x.MoRoute
+	}
+	return nil
+}
+
+// Which MO route to delete.
+type DeleteMoRouteRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The MO route's id.
+	MoRouteId     string `protobuf:"bytes,1,opt,name=mo_route_id,json=moRouteId,proto3" json:"mo_route_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteMoRouteRequest) Reset() {
+	*x = DeleteMoRouteRequest{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteMoRouteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteMoRouteRequest) ProtoMessage() {}
+
+func (x *DeleteMoRouteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteMoRouteRequest.ProtoReflect.Descriptor instead.
+func (*DeleteMoRouteRequest) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *DeleteMoRouteRequest) GetMoRouteId() string {
+	if x != nil {
+		return x.MoRouteId
+	}
+	return ""
+}
+
+// Empty: the MO route is gone.
+type DeleteMoRouteResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteMoRouteResponse) Reset() {
+	*x = DeleteMoRouteResponse{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteMoRouteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteMoRouteResponse) ProtoMessage() {}
+
+func (x *DeleteMoRouteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteMoRouteResponse.ProtoReflect.Descriptor instead.
+func (*DeleteMoRouteResponse) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{62}
+}
+
+// How one address is rewritten, in this order: strip_plus, strip_00, country_code, then ton and
+// npi. Only numeric addresses (digits, optionally after '+') are touched; an alphanumeric sender is
+// left as it is, and so is a number already in the form the rule gives.
+type AddressRule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A leading '+' is removed and the number marked international (TON 1, NPI 1).
+	StripPlus bool `protobuf:"varint,1,opt,name=strip_plus,json=stripPlus,proto3" json:"strip_plus,omitempty"`
+	// A leading "00" is removed and the number marked international (TON 1, NPI 1).
+	Strip_00 bool `protobuf:"varint,2,opt,name=strip_00,json=strip00,proto3" json:"strip_00,omitempty"`
+	// Digits (at most 4): a national number (TON national, or TON unknown with one leading trunk
+	// '0') loses the '0', gets this in front, and is marked international (TON 1, NPI 1).
+	CountryCode string `protobuf:"bytes,3,opt,name=country_code,json=countryCode,proto3" json:"country_code,omitempty"`
+	// When set, the TON after the steps above: unknown, international, national, network,
+	// subscriber, alphanumeric, abbreviated, or a number 0-255.
+	Ton string `protobuf:"bytes,4,opt,name=ton,proto3" json:"ton,omitempty"`
+	// When set, the NPI after the steps above: unknown, isdn, data, telex, land_mobile, national,
+	// private, ermes, internet, wap, or a number 0-255.
+	Npi           string `protobuf:"bytes,5,opt,name=npi,proto3" json:"npi,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddressRule) Reset() {
+	*x = AddressRule{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddressRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddressRule) ProtoMessage() {}
+
+func (x *AddressRule) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddressRule.ProtoReflect.Descriptor instead.
+func (*AddressRule) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *AddressRule) GetStripPlus() bool {
+	if x != nil {
+		return x.StripPlus
+	}
+	return false
+}
+
+func (x *AddressRule) GetStrip_00() bool {
+	if x != nil {
+		return x.Strip_00
+	}
+	return false
+}
+
+func (x *AddressRule) GetCountryCode() string {
+	if x != nil {
+		return x.CountryCode
+	}
+	return ""
+}
+
+func (x *AddressRule) GetTon() string {
+	if x != nil {
+		return x.Ton
+	}
+	return ""
+}
+
+func (x *AddressRule) GetNpi() string {
+	if x != nil {
+		return x.Npi
+	}
+	return ""
+}
+
+// The number normalisation rules of one account (applied to what it submits, before routing) or one
+// upstream (applied to each message just before it is sent there).
+type NumberRules struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "account" or "upstream".
+	Scope string `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	// The account's system_id or the upstream's name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The rule for destination_addr.
+	Destination *AddressRule `protobuf:"bytes,3,opt,name=destination,proto3" json:"destination,omitempty"`
+	// The rule for source_addr.
+	Source *AddressRule `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
+	// Whether these come from the configuration file (not overridden through the API).
+	FromConfig    bool `protobuf:"varint,5,opt,name=from_config,json=fromConfig,proto3" json:"from_config,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NumberRules) Reset() {
+	*x = NumberRules{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NumberRules) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NumberRules) ProtoMessage() {}
+
+func (x *NumberRules) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NumberRules.ProtoReflect.Descriptor instead.
+func (*NumberRules) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *NumberRules) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
+func (x *NumberRules) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *NumberRules) GetDestination() *AddressRule {
+	if x != nil {
+		return x.Destination
+	}
+	return nil
+}
+
+func (x *NumberRules) GetSource() *AddressRule {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *NumberRules) GetFromConfig() bool {
+	if x != nil {
+		return x.FromConfig
+	}
+	return false
+}
+
+// Which rules to list.
+type ListNumberRulesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNumberRulesRequest) Reset() {
+	*x = ListNumberRulesRequest{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNumberRulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNumberRulesRequest) ProtoMessage() {}
+
+func (x *ListNumberRulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNumberRulesRequest.ProtoReflect.Descriptor instead.
+func (*ListNumberRulesRequest) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{65}
+}
+
+// The rules in force.
+type ListNumberRulesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// By scope, then name.
+	Rules         []*NumberRules `protobuf:"bytes,1,rep,name=rules,proto3" json:"rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListNumberRulesResponse) Reset() {
+	*x = ListNumberRulesResponse{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListNumberRulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListNumberRulesResponse) ProtoMessage() {}
+
+func (x *ListNumberRulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListNumberRulesResponse.ProtoReflect.Descriptor instead.
+func (*ListNumberRulesResponse) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *ListNumberRulesResponse) GetRules() []*NumberRules {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+// Rules to set.
+type SetNumberRulesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rules, with their scope and name.
+	Rules         *NumberRules `protobuf:"bytes,1,opt,name=rules,proto3" json:"rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetNumberRulesRequest) Reset() {
+	*x = SetNumberRulesRequest{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetNumberRulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetNumberRulesRequest) ProtoMessage() {}
+
+func (x *SetNumberRulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetNumberRulesRequest.ProtoReflect.Descriptor instead.
+func (*SetNumberRulesRequest) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *SetNumberRulesRequest) GetRules() *NumberRules {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+// The rules as stored.
+type SetNumberRulesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rules.
+	Rules         *NumberRules `protobuf:"bytes,1,opt,name=rules,proto3" json:"rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetNumberRulesResponse) Reset() {
+	*x = SetNumberRulesResponse{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetNumberRulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetNumberRulesResponse) ProtoMessage() {}
+
+func (x *SetNumberRulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetNumberRulesResponse.ProtoReflect.Descriptor instead.
+func (*SetNumberRulesResponse) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *SetNumberRulesResponse) GetRules() *NumberRules {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+// Whose stored rules to remove.
+type DeleteNumberRulesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "account" or "upstream".
+	Scope string `protobuf:"bytes,1,opt,name=scope,proto3" json:"scope,omitempty"`
+	// The account's system_id or the upstream's name.
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteNumberRulesRequest) Reset() {
+	*x = DeleteNumberRulesRequest{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteNumberRulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteNumberRulesRequest) ProtoMessage() {}
+
+func (x *DeleteNumberRulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteNumberRulesRequest.ProtoReflect.Descriptor instead.
+func (*DeleteNumberRulesRequest) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *DeleteNumberRulesRequest) GetScope() string {
+	if x != nil {
+		return x.Scope
+	}
+	return ""
+}
+
+func (x *DeleteNumberRulesRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// Empty: the stored rules are gone.
+type DeleteNumberRulesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteNumberRulesResponse) Reset() {
+	*x = DeleteNumberRulesResponse{}
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteNumberRulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteNumberRulesResponse) ProtoMessage() {}
+
+func (x *DeleteNumberRulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteNumberRulesResponse.ProtoReflect.Descriptor instead.
+func (*DeleteNumberRulesResponse) Descriptor() ([]byte, []int) {
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{70}
+}
+
 // The ESME to ask for a bind.
 type OutbindRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3519,7 +4440,7 @@ type OutbindRequest struct {
 
 func (x *OutbindRequest) Reset() {
 	*x = OutbindRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[54]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3531,7 +4452,7 @@ func (x *OutbindRequest) String() string {
 func (*OutbindRequest) ProtoMessage() {}
 
 func (x *OutbindRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[54]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3544,7 +4465,7 @@ func (x *OutbindRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutbindRequest.ProtoReflect.Descriptor instead.
 func (*OutbindRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{54}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *OutbindRequest) GetHost() string {
@@ -3600,7 +4521,7 @@ type OutbindResponse struct {
 
 func (x *OutbindResponse) Reset() {
 	*x = OutbindResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[55]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3612,7 +4533,7 @@ func (x *OutbindResponse) String() string {
 func (*OutbindResponse) ProtoMessage() {}
 
 func (x *OutbindResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[55]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3625,7 +4546,7 @@ func (x *OutbindResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutbindResponse.ProtoReflect.Descriptor instead.
 func (*OutbindResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{55}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *OutbindResponse) GetSession() *Session {
@@ -3647,7 +4568,7 @@ type GetStatsRequest struct {
 
 func (x *GetStatsRequest) Reset() {
 	*x = GetStatsRequest{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[56]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3659,7 +4580,7 @@ func (x *GetStatsRequest) String() string {
 func (*GetStatsRequest) ProtoMessage() {}
 
 func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[56]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3672,7 +4593,7 @@ func (x *GetStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetStatsRequest) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{56}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *GetStatsRequest) GetThroughputInterval() *durationpb.Duration {
@@ -3701,7 +4622,7 @@ type Throughput struct {
 
 func (x *Throughput) Reset() {
 	*x = Throughput{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[57]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3713,7 +4634,7 @@ func (x *Throughput) String() string {
 func (*Throughput) ProtoMessage() {}
 
 func (x *Throughput) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[57]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3726,7 +4647,7 @@ func (x *Throughput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Throughput.ProtoReflect.Descriptor instead.
 func (*Throughput) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{57}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *Throughput) GetInterval() *durationpb.Duration {
@@ -3781,7 +4702,7 @@ type WindowUsage struct {
 
 func (x *WindowUsage) Reset() {
 	*x = WindowUsage{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[58]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3793,7 +4714,7 @@ func (x *WindowUsage) String() string {
 func (*WindowUsage) ProtoMessage() {}
 
 func (x *WindowUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[58]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3806,7 +4727,7 @@ func (x *WindowUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WindowUsage.ProtoReflect.Descriptor instead.
 func (*WindowUsage) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{58}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *WindowUsage) GetId() string {
@@ -3854,7 +4775,7 @@ type QueueDepth struct {
 
 func (x *QueueDepth) Reset() {
 	*x = QueueDepth{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[59]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3866,7 +4787,7 @@ func (x *QueueDepth) String() string {
 func (*QueueDepth) ProtoMessage() {}
 
 func (x *QueueDepth) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[59]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3879,7 +4800,7 @@ func (x *QueueDepth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueDepth.ProtoReflect.Descriptor instead.
 func (*QueueDepth) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{59}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *QueueDepth) GetName() string {
@@ -3934,7 +4855,7 @@ type GetStatsResponse struct {
 
 func (x *GetStatsResponse) Reset() {
 	*x = GetStatsResponse{}
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[60]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3946,7 +4867,7 @@ func (x *GetStatsResponse) String() string {
 func (*GetStatsResponse) ProtoMessage() {}
 
 func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_smppgw_v1_admin_service_proto_msgTypes[60]
+	mi := &file_smppgw_v1_admin_service_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3959,7 +4880,7 @@ func (x *GetStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetStatsResponse) Descriptor() ([]byte, []int) {
-	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{60}
+	return file_smppgw_v1_admin_service_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *GetStatsResponse) GetMessagesByStatus() map[string]uint64 {
@@ -4061,7 +4982,7 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tB\x03\xe0A\x02R\tsessionId\x12\x14\n" +
 	"\x05force\x18\x02 \x01(\bR\x05force\"\x17\n" +
-	"\x15UnbindSessionResponse\"\x90\x06\n" +
+	"\x15UnbindSessionResponse\"\xb0\x06\n" +
 	"\bUpstream\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x17\n" +
 	"\x04host\x18\x02 \x01(\tB\x03\xe0A\x02R\x04host\x12\x17\n" +
@@ -4074,7 +4995,10 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"systemType\x120\n" +
 	"\tbind_type\x18\t \x01(\x0e2\x13.smppgw.v1.BindTypeR\bbindType\x12\x1f\n" +
 	"\vwindow_size\x18\v \x01(\rR\n" +
-	"windowSize\x12M\n" +
+	"windowSize\x12\x14\n" +
+	"\x05binds\x18\n" +
+	" \x01(\rR\x05binds\x123\n" +
+	"\x16max_submits_per_second\x18\f \x01(\rR\x13maxSubmitsPerSecond\x12M\n" +
 	"\x15enquire_link_interval\x18\r \x01(\v2\x19.google.protobuf.DurationR\x13enquireLinkInterval\x12D\n" +
 	"\x10response_timeout\x18\x0e \x01(\v2\x19.google.protobuf.DurationR\x0fresponseTimeout\x12\x16\n" +
 	"\x06paused\x18\x0f \x01(\bR\x06paused\x123\n" +
@@ -4085,8 +5009,7 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"queueDepth\x12\"\n" +
 	"\n" +
 	"last_error\x18\x13 \x01(\tB\x03\xe0A\x03R\tlastError\x12K\n" +
-	"\x11state_change_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x0fstateChangeTimeJ\x04\b\n" +
-	"\x10\vJ\x04\b\f\x10\rR\x05bindsR\x16max_submits_per_second\"\x16\n" +
+	"\x11state_change_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x0fstateChangeTime\"\x16\n" +
 	"\x14ListUpstreamsRequest\"J\n" +
 	"\x15ListUpstreamsResponse\x121\n" +
 	"\tupstreams\x18\x01 \x03(\v2\x13.smppgw.v1.UpstreamR\tupstreams\"-\n" +
@@ -4097,6 +5020,12 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"\x12AddUpstreamRequest\x124\n" +
 	"\bupstream\x18\x01 \x01(\v2\x13.smppgw.v1.UpstreamB\x03\xe0A\x02R\bupstream\"F\n" +
 	"\x13AddUpstreamResponse\x12/\n" +
+	"\bupstream\x18\x01 \x01(\v2\x13.smppgw.v1.UpstreamR\bupstream\"\x8a\x01\n" +
+	"\x15UpdateUpstreamRequest\x124\n" +
+	"\bupstream\x18\x01 \x01(\v2\x13.smppgw.v1.UpstreamB\x03\xe0A\x02R\bupstream\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"I\n" +
+	"\x16UpdateUpstreamResponse\x12/\n" +
 	"\bupstream\x18\x01 \x01(\v2\x13.smppgw.v1.UpstreamR\bupstream\"0\n" +
 	"\x15RemoveUpstreamRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"\x18\n" +
@@ -4179,13 +5108,14 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"1\n" +
 	"\x13RevokeApiKeyRequest\x12\x1a\n" +
 	"\x06key_id\x18\x01 \x01(\tB\x03\xe0A\x02R\x05keyId\"\x16\n" +
-	"\x14RevokeApiKeyResponse\"\xde\x02\n" +
+	"\x14RevokeApiKeyResponse\"\xf8\x02\n" +
 	"\x05Route\x12\x1e\n" +
 	"\broute_id\x18\x01 \x01(\tB\x03\xe0A\x03R\arouteId\x12\x16\n" +
 	"\x06prefix\x18\x02 \x01(\tR\x06prefix\x12\x18\n" +
 	"\aaccount\x18\n" +
 	" \x01(\tR\aaccount\x12!\n" +
-	"\tupstreams\x18\x04 \x03(\tB\x03\xe0A\x02R\tupstreams\x12\x1a\n" +
+	"\tupstreams\x18\x04 \x03(\tB\x03\xe0A\x02R\tupstreams\x12\x18\n" +
+	"\aweights\x18\v \x03(\rR\aweights\x12\x1a\n" +
 	"\bpriority\x18\x05 \x01(\x05R\bpriority\x12 \n" +
 	"\vdescription\x18\a \x01(\tR\vdescription\x12@\n" +
 	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
@@ -4219,7 +5149,50 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"\amatched\x18\x01 \x01(\bR\amatched\x12&\n" +
 	"\x05route\x18\x02 \x01(\v2\x10.smppgw.v1.RouteR\x05route\x121\n" +
 	"\tupstreams\x18\x03 \x03(\v2\x13.smppgw.v1.UpstreamR\tupstreams\x12+\n" +
-	"\x11selected_upstream\x18\x04 \x01(\tR\x10selectedUpstream\"\xd5\x01\n" +
+	"\x11selected_upstream\x18\x04 \x01(\tR\x10selectedUpstream\"\xe5\x01\n" +
+	"\aMoRoute\x12#\n" +
+	"\vmo_route_id\x18\x01 \x01(\tB\x03\xe0A\x03R\tmoRouteId\x12\x16\n" +
+	"\x06prefix\x18\x02 \x01(\tR\x06prefix\x12\x1d\n" +
+	"\aaccount\x18\x03 \x01(\tB\x03\xe0A\x02R\aaccount\x12\x1a\n" +
+	"\bpriority\x18\x04 \x01(\x05R\bpriority\x12 \n" +
+	"\vdescription\x18\x05 \x01(\tR\vdescription\x12@\n" +
+	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\"\x15\n" +
+	"\x13ListMoRoutesRequest\"G\n" +
+	"\x14ListMoRoutesResponse\x12/\n" +
+	"\tmo_routes\x18\x01 \x03(\v2\x12.smppgw.v1.MoRouteR\bmoRoutes\"J\n" +
+	"\x14CreateMoRouteRequest\x122\n" +
+	"\bmo_route\x18\x01 \x01(\v2\x12.smppgw.v1.MoRouteB\x03\xe0A\x02R\amoRoute\"F\n" +
+	"\x15CreateMoRouteResponse\x12-\n" +
+	"\bmo_route\x18\x01 \x01(\v2\x12.smppgw.v1.MoRouteR\amoRoute\";\n" +
+	"\x14DeleteMoRouteRequest\x12#\n" +
+	"\vmo_route_id\x18\x01 \x01(\tB\x03\xe0A\x02R\tmoRouteId\"\x17\n" +
+	"\x15DeleteMoRouteResponse\"\x8e\x01\n" +
+	"\vAddressRule\x12\x1d\n" +
+	"\n" +
+	"strip_plus\x18\x01 \x01(\bR\tstripPlus\x12\x19\n" +
+	"\bstrip_00\x18\x02 \x01(\bR\astrip00\x12!\n" +
+	"\fcountry_code\x18\x03 \x01(\tR\vcountryCode\x12\x10\n" +
+	"\x03ton\x18\x04 \x01(\tR\x03ton\x12\x10\n" +
+	"\x03npi\x18\x05 \x01(\tR\x03npi\"\xd1\x01\n" +
+	"\vNumberRules\x12\x19\n" +
+	"\x05scope\x18\x01 \x01(\tB\x03\xe0A\x02R\x05scope\x12\x17\n" +
+	"\x04name\x18\x02 \x01(\tB\x03\xe0A\x02R\x04name\x128\n" +
+	"\vdestination\x18\x03 \x01(\v2\x16.smppgw.v1.AddressRuleR\vdestination\x12.\n" +
+	"\x06source\x18\x04 \x01(\v2\x16.smppgw.v1.AddressRuleR\x06source\x12$\n" +
+	"\vfrom_config\x18\x05 \x01(\bB\x03\xe0A\x03R\n" +
+	"fromConfig\"\x18\n" +
+	"\x16ListNumberRulesRequest\"G\n" +
+	"\x17ListNumberRulesResponse\x12,\n" +
+	"\x05rules\x18\x01 \x03(\v2\x16.smppgw.v1.NumberRulesR\x05rules\"J\n" +
+	"\x15SetNumberRulesRequest\x121\n" +
+	"\x05rules\x18\x01 \x01(\v2\x16.smppgw.v1.NumberRulesB\x03\xe0A\x02R\x05rules\"F\n" +
+	"\x16SetNumberRulesResponse\x12,\n" +
+	"\x05rules\x18\x01 \x01(\v2\x16.smppgw.v1.NumberRulesR\x05rules\"N\n" +
+	"\x18DeleteNumberRulesRequest\x12\x19\n" +
+	"\x05scope\x18\x01 \x01(\tB\x03\xe0A\x02R\x05scope\x12\x17\n" +
+	"\x04name\x18\x02 \x01(\tB\x03\xe0A\x02R\x04name\"\x1b\n" +
+	"\x19DeleteNumberRulesResponse\"\xd5\x01\n" +
 	"\x0eOutbindRequest\x12\x17\n" +
 	"\x04host\x18\x01 \x01(\tB\x03\xe0A\x02R\x04host\x12\x17\n" +
 	"\x04port\x18\x02 \x01(\rB\x03\xe0A\x02R\x04port\x12\x10\n" +
@@ -4294,7 +5267,7 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"SCOPE_SEND\x10\x01\x12\x0e\n" +
 	"\n" +
 	"SCOPE_READ\x10\x02\x12\x0f\n" +
-	"\vSCOPE_ADMIN\x10\x032\xf2\x17\n" +
+	"\vSCOPE_ADMIN\x10\x032\x8d\x1f\n" +
 	"\fAdminService\x12k\n" +
 	"\fListSessions\x12\x1e.smppgw.v1.ListSessionsRequest\x1a\x1f.smppgw.v1.ListSessionsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/admin/sessions\x12r\n" +
 	"\n" +
@@ -4302,7 +5275,8 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"\rUnbindSession\x12\x1f.smppgw.v1.UnbindSessionRequest\x1a .smppgw.v1.UnbindSessionResponse\"1\x82\xd3\xe4\x93\x02+:\x01*\"&/v1/admin/sessions/{session_id}:unbind\x12o\n" +
 	"\rListUpstreams\x12\x1f.smppgw.v1.ListUpstreamsRequest\x1a .smppgw.v1.ListUpstreamsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/admin/upstreams\x12p\n" +
 	"\vGetUpstream\x12\x1d.smppgw.v1.GetUpstreamRequest\x1a\x1e.smppgw.v1.GetUpstreamResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/admin/upstreams/{name}\x12s\n" +
-	"\vAddUpstream\x12\x1d.smppgw.v1.AddUpstreamRequest\x1a\x1e.smppgw.v1.AddUpstreamResponse\"%\x82\xd3\xe4\x93\x02\x1f:\bupstream\"\x13/v1/admin/upstreams\x12y\n" +
+	"\vAddUpstream\x12\x1d.smppgw.v1.AddUpstreamRequest\x1a\x1e.smppgw.v1.AddUpstreamResponse\"%\x82\xd3\xe4\x93\x02\x1f:\bupstream\"\x13/v1/admin/upstreams\x12\x8c\x01\n" +
+	"\x0eUpdateUpstream\x12 .smppgw.v1.UpdateUpstreamRequest\x1a!.smppgw.v1.UpdateUpstreamResponse\"5\x82\xd3\xe4\x93\x02/:\bupstream2#/v1/admin/upstreams/{upstream.name}\x12y\n" +
 	"\x0eRemoveUpstream\x12 .smppgw.v1.RemoveUpstreamRequest\x1a!.smppgw.v1.RemoveUpstreamResponse\"\"\x82\xd3\xe4\x93\x02\x1c*\x1a/v1/admin/upstreams/{name}\x12\x8f\x01\n" +
 	"\x11ReconnectUpstream\x12#.smppgw.v1.ReconnectUpstreamRequest\x1a$.smppgw.v1.ReconnectUpstreamResponse\"/\x82\xd3\xe4\x93\x02):\x01*\"$/v1/admin/upstreams/{name}:reconnect\x12\x7f\n" +
 	"\rPauseUpstream\x12\x1f.smppgw.v1.PauseUpstreamRequest\x1a .smppgw.v1.PauseUpstreamResponse\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/admin/upstreams/{name}:pause\x12\x83\x01\n" +
@@ -4322,7 +5296,13 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"\vCreateRoute\x12\x1d.smppgw.v1.CreateRouteRequest\x1a\x1e.smppgw.v1.CreateRouteResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x05route\"\x10/v1/admin/routes\x12~\n" +
 	"\vUpdateRoute\x12\x1d.smppgw.v1.UpdateRouteRequest\x1a\x1e.smppgw.v1.UpdateRouteResponse\"0\x82\xd3\xe4\x93\x02*:\x05route2!/v1/admin/routes/{route.route_id}\x12q\n" +
 	"\vDeleteRoute\x12\x1d.smppgw.v1.DeleteRouteRequest\x1a\x1e.smppgw.v1.DeleteRouteResponse\"#\x82\xd3\xe4\x93\x02\x1d*\x1b/v1/admin/routes/{route_id}\x12e\n" +
-	"\tTestRoute\x12\x1b.smppgw.v1.TestRouteRequest\x1a\x1c.smppgw.v1.TestRouteResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/admin/routes:test\x12^\n" +
+	"\tTestRoute\x12\x1b.smppgw.v1.TestRouteRequest\x1a\x1c.smppgw.v1.TestRouteResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/admin/routes:test\x12l\n" +
+	"\fListMoRoutes\x12\x1e.smppgw.v1.ListMoRoutesRequest\x1a\x1f.smppgw.v1.ListMoRoutesResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/admin/mo-routes\x12y\n" +
+	"\rCreateMoRoute\x12\x1f.smppgw.v1.CreateMoRouteRequest\x1a .smppgw.v1.CreateMoRouteResponse\"%\x82\xd3\xe4\x93\x02\x1f:\bmo_route\"\x13/v1/admin/mo-routes\x12}\n" +
+	"\rDeleteMoRoute\x12\x1f.smppgw.v1.DeleteMoRouteRequest\x1a .smppgw.v1.DeleteMoRouteResponse\")\x82\xd3\xe4\x93\x02#*!/v1/admin/mo-routes/{mo_route_id}\x12x\n" +
+	"\x0fListNumberRules\x12!.smppgw.v1.ListNumberRulesRequest\x1a\".smppgw.v1.ListNumberRulesResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/admin/number-rules\x12\x97\x01\n" +
+	"\x0eSetNumberRules\x12 .smppgw.v1.SetNumberRulesRequest\x1a!.smppgw.v1.SetNumberRulesResponse\"@\x82\xd3\xe4\x93\x02::\x05rules\x1a1/v1/admin/number-rules/{rules.scope}/{rules.name}\x12\x8d\x01\n" +
+	"\x11DeleteNumberRules\x12#.smppgw.v1.DeleteNumberRulesRequest\x1a$.smppgw.v1.DeleteNumberRulesResponse\"-\x82\xd3\xe4\x93\x02'*%/v1/admin/number-rules/{scope}/{name}\x12^\n" +
 	"\aOutbind\x12\x19.smppgw.v1.OutbindRequest\x1a\x1a.smppgw.v1.OutbindResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/admin/outbind\x12\\\n" +
 	"\bGetStats\x12\x1a.smppgw.v1.GetStatsRequest\x1a\x1b.smppgw.v1.GetStatsResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/admin/statsB5Z3github.com/smppgw/smppgw/api/gen/smppgw/v1;smppgwv1b\x06proto3"
 
@@ -4339,7 +5319,7 @@ func file_smppgw_v1_admin_service_proto_rawDescGZIP() []byte {
 }
 
 var file_smppgw_v1_admin_service_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_smppgw_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
+var file_smppgw_v1_admin_service_proto_msgTypes = make([]protoimpl.MessageInfo, 79)
 var file_smppgw_v1_admin_service_proto_goTypes = []any{
 	(BindType)(0),                     // 0: smppgw.v1.BindType
 	(UpstreamState)(0),                // 1: smppgw.v1.UpstreamState
@@ -4362,174 +5342,217 @@ var file_smppgw_v1_admin_service_proto_goTypes = []any{
 	(*GetUpstreamResponse)(nil),       // 18: smppgw.v1.GetUpstreamResponse
 	(*AddUpstreamRequest)(nil),        // 19: smppgw.v1.AddUpstreamRequest
 	(*AddUpstreamResponse)(nil),       // 20: smppgw.v1.AddUpstreamResponse
-	(*RemoveUpstreamRequest)(nil),     // 21: smppgw.v1.RemoveUpstreamRequest
-	(*RemoveUpstreamResponse)(nil),    // 22: smppgw.v1.RemoveUpstreamResponse
-	(*ReconnectUpstreamRequest)(nil),  // 23: smppgw.v1.ReconnectUpstreamRequest
-	(*ReconnectUpstreamResponse)(nil), // 24: smppgw.v1.ReconnectUpstreamResponse
-	(*PauseUpstreamRequest)(nil),      // 25: smppgw.v1.PauseUpstreamRequest
-	(*PauseUpstreamResponse)(nil),     // 26: smppgw.v1.PauseUpstreamResponse
-	(*ResumeUpstreamRequest)(nil),     // 27: smppgw.v1.ResumeUpstreamRequest
-	(*ResumeUpstreamResponse)(nil),    // 28: smppgw.v1.ResumeUpstreamResponse
-	(*Account)(nil),                   // 29: smppgw.v1.Account
-	(*ListAccountsRequest)(nil),       // 30: smppgw.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),      // 31: smppgw.v1.ListAccountsResponse
-	(*GetAccountRequest)(nil),         // 32: smppgw.v1.GetAccountRequest
-	(*GetAccountResponse)(nil),        // 33: smppgw.v1.GetAccountResponse
-	(*CreateAccountRequest)(nil),      // 34: smppgw.v1.CreateAccountRequest
-	(*CreateAccountResponse)(nil),     // 35: smppgw.v1.CreateAccountResponse
-	(*UpdateAccountRequest)(nil),      // 36: smppgw.v1.UpdateAccountRequest
-	(*UpdateAccountResponse)(nil),     // 37: smppgw.v1.UpdateAccountResponse
-	(*DeleteAccountRequest)(nil),      // 38: smppgw.v1.DeleteAccountRequest
-	(*DeleteAccountResponse)(nil),     // 39: smppgw.v1.DeleteAccountResponse
-	(*ApiKey)(nil),                    // 40: smppgw.v1.ApiKey
-	(*CreateApiKeyRequest)(nil),       // 41: smppgw.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),      // 42: smppgw.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),        // 43: smppgw.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),       // 44: smppgw.v1.ListApiKeysResponse
-	(*RevokeApiKeyRequest)(nil),       // 45: smppgw.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),      // 46: smppgw.v1.RevokeApiKeyResponse
-	(*Route)(nil),                     // 47: smppgw.v1.Route
-	(*ListRoutesRequest)(nil),         // 48: smppgw.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),        // 49: smppgw.v1.ListRoutesResponse
-	(*GetRouteRequest)(nil),           // 50: smppgw.v1.GetRouteRequest
-	(*GetRouteResponse)(nil),          // 51: smppgw.v1.GetRouteResponse
-	(*CreateRouteRequest)(nil),        // 52: smppgw.v1.CreateRouteRequest
-	(*CreateRouteResponse)(nil),       // 53: smppgw.v1.CreateRouteResponse
-	(*UpdateRouteRequest)(nil),        // 54: smppgw.v1.UpdateRouteRequest
-	(*UpdateRouteResponse)(nil),       // 55: smppgw.v1.UpdateRouteResponse
-	(*DeleteRouteRequest)(nil),        // 56: smppgw.v1.DeleteRouteRequest
-	(*DeleteRouteResponse)(nil),       // 57: smppgw.v1.DeleteRouteResponse
-	(*TestRouteRequest)(nil),          // 58: smppgw.v1.TestRouteRequest
-	(*TestRouteResponse)(nil),         // 59: smppgw.v1.TestRouteResponse
-	(*OutbindRequest)(nil),            // 60: smppgw.v1.OutbindRequest
-	(*OutbindResponse)(nil),           // 61: smppgw.v1.OutbindResponse
-	(*GetStatsRequest)(nil),           // 62: smppgw.v1.GetStatsRequest
-	(*Throughput)(nil),                // 63: smppgw.v1.Throughput
-	(*WindowUsage)(nil),               // 64: smppgw.v1.WindowUsage
-	(*QueueDepth)(nil),                // 65: smppgw.v1.QueueDepth
-	(*GetStatsResponse)(nil),          // 66: smppgw.v1.GetStatsResponse
-	nil,                               // 67: smppgw.v1.GetStatsResponse.MessagesByStatusEntry
-	(*timestamppb.Timestamp)(nil),     // 68: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),       // 69: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil),     // 70: google.protobuf.FieldMask
+	(*UpdateUpstreamRequest)(nil),     // 21: smppgw.v1.UpdateUpstreamRequest
+	(*UpdateUpstreamResponse)(nil),    // 22: smppgw.v1.UpdateUpstreamResponse
+	(*RemoveUpstreamRequest)(nil),     // 23: smppgw.v1.RemoveUpstreamRequest
+	(*RemoveUpstreamResponse)(nil),    // 24: smppgw.v1.RemoveUpstreamResponse
+	(*ReconnectUpstreamRequest)(nil),  // 25: smppgw.v1.ReconnectUpstreamRequest
+	(*ReconnectUpstreamResponse)(nil), // 26: smppgw.v1.ReconnectUpstreamResponse
+	(*PauseUpstreamRequest)(nil),      // 27: smppgw.v1.PauseUpstreamRequest
+	(*PauseUpstreamResponse)(nil),     // 28: smppgw.v1.PauseUpstreamResponse
+	(*ResumeUpstreamRequest)(nil),     // 29: smppgw.v1.ResumeUpstreamRequest
+	(*ResumeUpstreamResponse)(nil),    // 30: smppgw.v1.ResumeUpstreamResponse
+	(*Account)(nil),                   // 31: smppgw.v1.Account
+	(*ListAccountsRequest)(nil),       // 32: smppgw.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),      // 33: smppgw.v1.ListAccountsResponse
+	(*GetAccountRequest)(nil),         // 34: smppgw.v1.GetAccountRequest
+	(*GetAccountResponse)(nil),        // 35: smppgw.v1.GetAccountResponse
+	(*CreateAccountRequest)(nil),      // 36: smppgw.v1.CreateAccountRequest
+	(*CreateAccountResponse)(nil),     // 37: smppgw.v1.CreateAccountResponse
+	(*UpdateAccountRequest)(nil),      // 38: smppgw.v1.UpdateAccountRequest
+	(*UpdateAccountResponse)(nil),     // 39: smppgw.v1.UpdateAccountResponse
+	(*DeleteAccountRequest)(nil),      // 40: smppgw.v1.DeleteAccountRequest
+	(*DeleteAccountResponse)(nil),     // 41: smppgw.v1.DeleteAccountResponse
+	(*ApiKey)(nil),                    // 42: smppgw.v1.ApiKey
+	(*CreateApiKeyRequest)(nil),       // 43: smppgw.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),      // 44: smppgw.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),        // 45: smppgw.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),       // 46: smppgw.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),       // 47: smppgw.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),      // 48: smppgw.v1.RevokeApiKeyResponse
+	(*Route)(nil),                     // 49: smppgw.v1.Route
+	(*ListRoutesRequest)(nil),         // 50: smppgw.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),        // 51: smppgw.v1.ListRoutesResponse
+	(*GetRouteRequest)(nil),           // 52: smppgw.v1.GetRouteRequest
+	(*GetRouteResponse)(nil),          // 53: smppgw.v1.GetRouteResponse
+	(*CreateRouteRequest)(nil),        // 54: smppgw.v1.CreateRouteRequest
+	(*CreateRouteResponse)(nil),       // 55: smppgw.v1.CreateRouteResponse
+	(*UpdateRouteRequest)(nil),        // 56: smppgw.v1.UpdateRouteRequest
+	(*UpdateRouteResponse)(nil),       // 57: smppgw.v1.UpdateRouteResponse
+	(*DeleteRouteRequest)(nil),        // 58: smppgw.v1.DeleteRouteRequest
+	(*DeleteRouteResponse)(nil),       // 59: smppgw.v1.DeleteRouteResponse
+	(*TestRouteRequest)(nil),          // 60: smppgw.v1.TestRouteRequest
+	(*TestRouteResponse)(nil),         // 61: smppgw.v1.TestRouteResponse
+	(*MoRoute)(nil),                   // 62: smppgw.v1.MoRoute
+	(*ListMoRoutesRequest)(nil),       // 63: smppgw.v1.ListMoRoutesRequest
+	(*ListMoRoutesResponse)(nil),      // 64: smppgw.v1.ListMoRoutesResponse
+	(*CreateMoRouteRequest)(nil),      // 65: smppgw.v1.CreateMoRouteRequest
+	(*CreateMoRouteResponse)(nil),     // 66: smppgw.v1.CreateMoRouteResponse
+	(*DeleteMoRouteRequest)(nil),      // 67: smppgw.v1.DeleteMoRouteRequest
+	(*DeleteMoRouteResponse)(nil),     // 68: smppgw.v1.DeleteMoRouteResponse
+	(*AddressRule)(nil),               // 69: smppgw.v1.AddressRule
+	(*NumberRules)(nil),               // 70: smppgw.v1.NumberRules
+	(*ListNumberRulesRequest)(nil),    // 71: smppgw.v1.ListNumberRulesRequest
+	(*ListNumberRulesResponse)(nil),   // 72: smppgw.v1.ListNumberRulesResponse
+	(*SetNumberRulesRequest)(nil),     // 73: smppgw.v1.SetNumberRulesRequest
+	(*SetNumberRulesResponse)(nil),    // 74: smppgw.v1.SetNumberRulesResponse
+	(*DeleteNumberRulesRequest)(nil),  // 75: smppgw.v1.DeleteNumberRulesRequest
+	(*DeleteNumberRulesResponse)(nil), // 76: smppgw.v1.DeleteNumberRulesResponse
+	(*OutbindRequest)(nil),            // 77: smppgw.v1.OutbindRequest
+	(*OutbindResponse)(nil),           // 78: smppgw.v1.OutbindResponse
+	(*GetStatsRequest)(nil),           // 79: smppgw.v1.GetStatsRequest
+	(*Throughput)(nil),                // 80: smppgw.v1.Throughput
+	(*WindowUsage)(nil),               // 81: smppgw.v1.WindowUsage
+	(*QueueDepth)(nil),                // 82: smppgw.v1.QueueDepth
+	(*GetStatsResponse)(nil),          // 83: smppgw.v1.GetStatsResponse
+	nil,                               // 84: smppgw.v1.GetStatsResponse.MessagesByStatusEntry
+	(*timestamppb.Timestamp)(nil),     // 85: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),       // 86: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),     // 87: google.protobuf.FieldMask
 }
 var file_smppgw_v1_admin_service_proto_depIdxs = []int32{
-	0,  // 0: smppgw.v1.Session.bind_type:type_name -> smppgw.v1.BindType
-	68, // 1: smppgw.v1.Session.bind_time:type_name -> google.protobuf.Timestamp
-	68, // 2: smppgw.v1.Session.last_activity_time:type_name -> google.protobuf.Timestamp
-	6,  // 3: smppgw.v1.Session.counters:type_name -> smppgw.v1.SessionCounters
-	7,  // 4: smppgw.v1.ListSessionsResponse.sessions:type_name -> smppgw.v1.Session
-	7,  // 5: smppgw.v1.GetSessionResponse.session:type_name -> smppgw.v1.Session
-	0,  // 6: smppgw.v1.Upstream.bind_type:type_name -> smppgw.v1.BindType
-	69, // 7: smppgw.v1.Upstream.enquire_link_interval:type_name -> google.protobuf.Duration
-	69, // 8: smppgw.v1.Upstream.response_timeout:type_name -> google.protobuf.Duration
-	1,  // 9: smppgw.v1.Upstream.state:type_name -> smppgw.v1.UpstreamState
-	68, // 10: smppgw.v1.Upstream.state_change_time:type_name -> google.protobuf.Timestamp
-	14, // 11: smppgw.v1.ListUpstreamsResponse.upstreams:type_name -> smppgw.v1.Upstream
-	14, // 12: smppgw.v1.GetUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
-	14, // 13: smppgw.v1.AddUpstreamRequest.upstream:type_name -> smppgw.v1.Upstream
-	14, // 14: smppgw.v1.AddUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
-	14, // 15: smppgw.v1.ReconnectUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
-	14, // 16: smppgw.v1.PauseUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
-	14, // 17: smppgw.v1.ResumeUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
-	68, // 18: smppgw.v1.Account.create_time:type_name -> google.protobuf.Timestamp
-	68, // 19: smppgw.v1.Account.update_time:type_name -> google.protobuf.Timestamp
-	2,  // 20: smppgw.v1.Account.message_id_format:type_name -> smppgw.v1.MessageIdFormat
-	3,  // 21: smppgw.v1.Account.receipt_mode:type_name -> smppgw.v1.ReceiptMode
-	4,  // 22: smppgw.v1.Account.long_mo_delivery:type_name -> smppgw.v1.LongMoDelivery
-	29, // 23: smppgw.v1.ListAccountsResponse.accounts:type_name -> smppgw.v1.Account
-	29, // 24: smppgw.v1.GetAccountResponse.account:type_name -> smppgw.v1.Account
-	29, // 25: smppgw.v1.CreateAccountRequest.account:type_name -> smppgw.v1.Account
-	29, // 26: smppgw.v1.CreateAccountResponse.account:type_name -> smppgw.v1.Account
-	29, // 27: smppgw.v1.UpdateAccountRequest.account:type_name -> smppgw.v1.Account
-	70, // 28: smppgw.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
-	29, // 29: smppgw.v1.UpdateAccountResponse.account:type_name -> smppgw.v1.Account
-	5,  // 30: smppgw.v1.ApiKey.scopes:type_name -> smppgw.v1.Scope
-	68, // 31: smppgw.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
-	68, // 32: smppgw.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
-	68, // 33: smppgw.v1.ApiKey.last_use_time:type_name -> google.protobuf.Timestamp
-	40, // 34: smppgw.v1.CreateApiKeyRequest.api_key:type_name -> smppgw.v1.ApiKey
-	40, // 35: smppgw.v1.CreateApiKeyResponse.api_key:type_name -> smppgw.v1.ApiKey
-	40, // 36: smppgw.v1.ListApiKeysResponse.api_keys:type_name -> smppgw.v1.ApiKey
-	68, // 37: smppgw.v1.Route.create_time:type_name -> google.protobuf.Timestamp
-	68, // 38: smppgw.v1.Route.update_time:type_name -> google.protobuf.Timestamp
-	47, // 39: smppgw.v1.ListRoutesResponse.routes:type_name -> smppgw.v1.Route
-	47, // 40: smppgw.v1.GetRouteResponse.route:type_name -> smppgw.v1.Route
-	47, // 41: smppgw.v1.CreateRouteRequest.route:type_name -> smppgw.v1.Route
-	47, // 42: smppgw.v1.CreateRouteResponse.route:type_name -> smppgw.v1.Route
-	47, // 43: smppgw.v1.UpdateRouteRequest.route:type_name -> smppgw.v1.Route
-	70, // 44: smppgw.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
-	47, // 45: smppgw.v1.UpdateRouteResponse.route:type_name -> smppgw.v1.Route
-	47, // 46: smppgw.v1.TestRouteResponse.route:type_name -> smppgw.v1.Route
-	14, // 47: smppgw.v1.TestRouteResponse.upstreams:type_name -> smppgw.v1.Upstream
-	69, // 48: smppgw.v1.OutbindRequest.bind_timeout:type_name -> google.protobuf.Duration
-	7,  // 49: smppgw.v1.OutbindResponse.session:type_name -> smppgw.v1.Session
-	69, // 50: smppgw.v1.GetStatsRequest.throughput_interval:type_name -> google.protobuf.Duration
-	69, // 51: smppgw.v1.Throughput.interval:type_name -> google.protobuf.Duration
-	69, // 52: smppgw.v1.QueueDepth.oldest_age:type_name -> google.protobuf.Duration
-	67, // 53: smppgw.v1.GetStatsResponse.messages_by_status:type_name -> smppgw.v1.GetStatsResponse.MessagesByStatusEntry
-	63, // 54: smppgw.v1.GetStatsResponse.throughput:type_name -> smppgw.v1.Throughput
-	64, // 55: smppgw.v1.GetStatsResponse.windows:type_name -> smppgw.v1.WindowUsage
-	65, // 56: smppgw.v1.GetStatsResponse.upstream_queues:type_name -> smppgw.v1.QueueDepth
-	65, // 57: smppgw.v1.GetStatsResponse.delivery_queues:type_name -> smppgw.v1.QueueDepth
-	68, // 58: smppgw.v1.GetStatsResponse.time:type_name -> google.protobuf.Timestamp
-	8,  // 59: smppgw.v1.AdminService.ListSessions:input_type -> smppgw.v1.ListSessionsRequest
-	10, // 60: smppgw.v1.AdminService.GetSession:input_type -> smppgw.v1.GetSessionRequest
-	12, // 61: smppgw.v1.AdminService.UnbindSession:input_type -> smppgw.v1.UnbindSessionRequest
-	15, // 62: smppgw.v1.AdminService.ListUpstreams:input_type -> smppgw.v1.ListUpstreamsRequest
-	17, // 63: smppgw.v1.AdminService.GetUpstream:input_type -> smppgw.v1.GetUpstreamRequest
-	19, // 64: smppgw.v1.AdminService.AddUpstream:input_type -> smppgw.v1.AddUpstreamRequest
-	21, // 65: smppgw.v1.AdminService.RemoveUpstream:input_type -> smppgw.v1.RemoveUpstreamRequest
-	23, // 66: smppgw.v1.AdminService.ReconnectUpstream:input_type -> smppgw.v1.ReconnectUpstreamRequest
-	25, // 67: smppgw.v1.AdminService.PauseUpstream:input_type -> smppgw.v1.PauseUpstreamRequest
-	27, // 68: smppgw.v1.AdminService.ResumeUpstream:input_type -> smppgw.v1.ResumeUpstreamRequest
-	30, // 69: smppgw.v1.AdminService.ListAccounts:input_type -> smppgw.v1.ListAccountsRequest
-	32, // 70: smppgw.v1.AdminService.GetAccount:input_type -> smppgw.v1.GetAccountRequest
-	34, // 71: smppgw.v1.AdminService.CreateAccount:input_type -> smppgw.v1.CreateAccountRequest
-	36, // 72: smppgw.v1.AdminService.UpdateAccount:input_type -> smppgw.v1.UpdateAccountRequest
-	38, // 73: smppgw.v1.AdminService.DeleteAccount:input_type -> smppgw.v1.DeleteAccountRequest
-	41, // 74: smppgw.v1.AdminService.CreateApiKey:input_type -> smppgw.v1.CreateApiKeyRequest
-	43, // 75: smppgw.v1.AdminService.ListApiKeys:input_type -> smppgw.v1.ListApiKeysRequest
-	45, // 76: smppgw.v1.AdminService.RevokeApiKey:input_type -> smppgw.v1.RevokeApiKeyRequest
-	48, // 77: smppgw.v1.AdminService.ListRoutes:input_type -> smppgw.v1.ListRoutesRequest
-	50, // 78: smppgw.v1.AdminService.GetRoute:input_type -> smppgw.v1.GetRouteRequest
-	52, // 79: smppgw.v1.AdminService.CreateRoute:input_type -> smppgw.v1.CreateRouteRequest
-	54, // 80: smppgw.v1.AdminService.UpdateRoute:input_type -> smppgw.v1.UpdateRouteRequest
-	56, // 81: smppgw.v1.AdminService.DeleteRoute:input_type -> smppgw.v1.DeleteRouteRequest
-	58, // 82: smppgw.v1.AdminService.TestRoute:input_type -> smppgw.v1.TestRouteRequest
-	60, // 83: smppgw.v1.AdminService.Outbind:input_type -> smppgw.v1.OutbindRequest
-	62, // 84: smppgw.v1.AdminService.GetStats:input_type -> smppgw.v1.GetStatsRequest
-	9,  // 85: smppgw.v1.AdminService.ListSessions:output_type -> smppgw.v1.ListSessionsResponse
-	11, // 86: smppgw.v1.AdminService.GetSession:output_type -> smppgw.v1.GetSessionResponse
-	13, // 87: smppgw.v1.AdminService.UnbindSession:output_type -> smppgw.v1.UnbindSessionResponse
-	16, // 88: smppgw.v1.AdminService.ListUpstreams:output_type -> smppgw.v1.ListUpstreamsResponse
-	18, // 89: smppgw.v1.AdminService.GetUpstream:output_type -> smppgw.v1.GetUpstreamResponse
-	20, // 90: smppgw.v1.AdminService.AddUpstream:output_type -> smppgw.v1.AddUpstreamResponse
-	22, // 91: smppgw.v1.AdminService.RemoveUpstream:output_type -> smppgw.v1.RemoveUpstreamResponse
-	24, // 92: smppgw.v1.AdminService.ReconnectUpstream:output_type -> smppgw.v1.ReconnectUpstreamResponse
-	26, // 93: smppgw.v1.AdminService.PauseUpstream:output_type -> smppgw.v1.PauseUpstreamResponse
-	28, // 94: smppgw.v1.AdminService.ResumeUpstream:output_type -> smppgw.v1.ResumeUpstreamResponse
-	31, // 95: smppgw.v1.AdminService.ListAccounts:output_type -> smppgw.v1.ListAccountsResponse
-	33, // 96: smppgw.v1.AdminService.GetAccount:output_type -> smppgw.v1.GetAccountResponse
-	35, // 97: smppgw.v1.AdminService.CreateAccount:output_type -> smppgw.v1.CreateAccountResponse
-	37, // 98: smppgw.v1.AdminService.UpdateAccount:output_type -> smppgw.v1.UpdateAccountResponse
-	39, // 99: smppgw.v1.AdminService.DeleteAccount:output_type -> smppgw.v1.DeleteAccountResponse
-	42, // 100: smppgw.v1.AdminService.CreateApiKey:output_type -> smppgw.v1.CreateApiKeyResponse
-	44, // 101: smppgw.v1.AdminService.ListApiKeys:output_type -> smppgw.v1.ListApiKeysResponse
-	46, // 102: smppgw.v1.AdminService.RevokeApiKey:output_type -> smppgw.v1.RevokeApiKeyResponse
-	49, // 103: smppgw.v1.AdminService.ListRoutes:output_type -> smppgw.v1.ListRoutesResponse
-	51, // 104: smppgw.v1.AdminService.GetRoute:output_type -> smppgw.v1.GetRouteResponse
-	53, // 105: smppgw.v1.AdminService.CreateRoute:output_type -> smppgw.v1.CreateRouteResponse
-	55, // 106: smppgw.v1.AdminService.UpdateRoute:output_type -> smppgw.v1.UpdateRouteResponse
-	57, // 107: smppgw.v1.AdminService.DeleteRoute:output_type -> smppgw.v1.DeleteRouteResponse
-	59, // 108: smppgw.v1.AdminService.TestRoute:output_type -> smppgw.v1.TestRouteResponse
-	61, // 109: smppgw.v1.AdminService.Outbind:output_type -> smppgw.v1.OutbindResponse
-	66, // 110: smppgw.v1.AdminService.GetStats:output_type -> smppgw.v1.GetStatsResponse
-	85, // [85:111] is the sub-list for method output_type
-	59, // [59:85] is the sub-list for method input_type
-	59, // [59:59] is the sub-list for extension type_name
-	59, // [59:59] is the sub-list for extension extendee
-	0,  // [0:59] is the sub-list for field type_name
+	0,   // 0: smppgw.v1.Session.bind_type:type_name -> smppgw.v1.BindType
+	85,  // 1: smppgw.v1.Session.bind_time:type_name -> google.protobuf.Timestamp
+	85,  // 2: smppgw.v1.Session.last_activity_time:type_name -> google.protobuf.Timestamp
+	6,   // 3: smppgw.v1.Session.counters:type_name -> smppgw.v1.SessionCounters
+	7,   // 4: smppgw.v1.ListSessionsResponse.sessions:type_name -> smppgw.v1.Session
+	7,   // 5: smppgw.v1.GetSessionResponse.session:type_name -> smppgw.v1.Session
+	0,   // 6: smppgw.v1.Upstream.bind_type:type_name -> smppgw.v1.BindType
+	86,  // 7: smppgw.v1.Upstream.enquire_link_interval:type_name -> google.protobuf.Duration
+	86,  // 8: smppgw.v1.Upstream.response_timeout:type_name -> google.protobuf.Duration
+	1,   // 9: smppgw.v1.Upstream.state:type_name -> smppgw.v1.UpstreamState
+	85,  // 10: smppgw.v1.Upstream.state_change_time:type_name -> google.protobuf.Timestamp
+	14,  // 11: smppgw.v1.ListUpstreamsResponse.upstreams:type_name -> smppgw.v1.Upstream
+	14,  // 12: smppgw.v1.GetUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
+	14,  // 13: smppgw.v1.AddUpstreamRequest.upstream:type_name -> smppgw.v1.Upstream
+	14,  // 14: smppgw.v1.AddUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
+	14,  // 15: smppgw.v1.UpdateUpstreamRequest.upstream:type_name -> smppgw.v1.Upstream
+	87,  // 16: smppgw.v1.UpdateUpstreamRequest.update_mask:type_name -> google.protobuf.FieldMask
+	14,  // 17: smppgw.v1.UpdateUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
+	14,  // 18: smppgw.v1.ReconnectUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
+	14,  // 19: smppgw.v1.PauseUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
+	14,  // 20: smppgw.v1.ResumeUpstreamResponse.upstream:type_name -> smppgw.v1.Upstream
+	85,  // 21: smppgw.v1.Account.create_time:type_name -> google.protobuf.Timestamp
+	85,  // 22: smppgw.v1.Account.update_time:type_name -> google.protobuf.Timestamp
+	2,   // 23: smppgw.v1.Account.message_id_format:type_name -> smppgw.v1.MessageIdFormat
+	3,   // 24: smppgw.v1.Account.receipt_mode:type_name -> smppgw.v1.ReceiptMode
+	4,   // 25: smppgw.v1.Account.long_mo_delivery:type_name -> smppgw.v1.LongMoDelivery
+	31,  // 26: smppgw.v1.ListAccountsResponse.accounts:type_name -> smppgw.v1.Account
+	31,  // 27: smppgw.v1.GetAccountResponse.account:type_name -> smppgw.v1.Account
+	31,  // 28: smppgw.v1.CreateAccountRequest.account:type_name -> smppgw.v1.Account
+	31,  // 29: smppgw.v1.CreateAccountResponse.account:type_name -> smppgw.v1.Account
+	31,  // 30: smppgw.v1.UpdateAccountRequest.account:type_name -> smppgw.v1.Account
+	87,  // 31: smppgw.v1.UpdateAccountRequest.update_mask:type_name -> google.protobuf.FieldMask
+	31,  // 32: smppgw.v1.UpdateAccountResponse.account:type_name -> smppgw.v1.Account
+	5,   // 33: smppgw.v1.ApiKey.scopes:type_name -> smppgw.v1.Scope
+	85,  // 34: smppgw.v1.ApiKey.expire_time:type_name -> google.protobuf.Timestamp
+	85,  // 35: smppgw.v1.ApiKey.create_time:type_name -> google.protobuf.Timestamp
+	85,  // 36: smppgw.v1.ApiKey.last_use_time:type_name -> google.protobuf.Timestamp
+	42,  // 37: smppgw.v1.CreateApiKeyRequest.api_key:type_name -> smppgw.v1.ApiKey
+	42,  // 38: smppgw.v1.CreateApiKeyResponse.api_key:type_name -> smppgw.v1.ApiKey
+	42,  // 39: smppgw.v1.ListApiKeysResponse.api_keys:type_name -> smppgw.v1.ApiKey
+	85,  // 40: smppgw.v1.Route.create_time:type_name -> google.protobuf.Timestamp
+	85,  // 41: smppgw.v1.Route.update_time:type_name -> google.protobuf.Timestamp
+	49,  // 42: smppgw.v1.ListRoutesResponse.routes:type_name -> smppgw.v1.Route
+	49,  // 43: smppgw.v1.GetRouteResponse.route:type_name -> smppgw.v1.Route
+	49,  // 44: smppgw.v1.CreateRouteRequest.route:type_name -> smppgw.v1.Route
+	49,  // 45: smppgw.v1.CreateRouteResponse.route:type_name -> smppgw.v1.Route
+	49,  // 46: smppgw.v1.UpdateRouteRequest.route:type_name -> smppgw.v1.Route
+	87,  // 47: smppgw.v1.UpdateRouteRequest.update_mask:type_name -> google.protobuf.FieldMask
+	49,  // 48: smppgw.v1.UpdateRouteResponse.route:type_name -> smppgw.v1.Route
+	49,  // 49: smppgw.v1.TestRouteResponse.route:type_name -> smppgw.v1.Route
+	14,  // 50: smppgw.v1.TestRouteResponse.upstreams:type_name -> smppgw.v1.Upstream
+	85,  // 51: smppgw.v1.MoRoute.create_time:type_name -> google.protobuf.Timestamp
+	62,  // 52: smppgw.v1.ListMoRoutesResponse.mo_routes:type_name -> smppgw.v1.MoRoute
+	62,  // 53: smppgw.v1.CreateMoRouteRequest.mo_route:type_name -> smppgw.v1.MoRoute
+	62,  // 54: smppgw.v1.CreateMoRouteResponse.mo_route:type_name -> smppgw.v1.MoRoute
+	69,  // 55: smppgw.v1.NumberRules.destination:type_name -> smppgw.v1.AddressRule
+	69,  // 56: smppgw.v1.NumberRules.source:type_name -> smppgw.v1.AddressRule
+	70,  // 57: smppgw.v1.ListNumberRulesResponse.rules:type_name -> smppgw.v1.NumberRules
+	70,  // 58: smppgw.v1.SetNumberRulesRequest.rules:type_name -> smppgw.v1.NumberRules
+	70,  // 59: smppgw.v1.SetNumberRulesResponse.rules:type_name -> smppgw.v1.NumberRules
+	86,  // 60: smppgw.v1.OutbindRequest.bind_timeout:type_name -> google.protobuf.Duration
+	7,   // 61: smppgw.v1.OutbindResponse.session:type_name -> smppgw.v1.Session
+	86,  // 62: smppgw.v1.GetStatsRequest.throughput_interval:type_name -> google.protobuf.Duration
+	86,  // 63: smppgw.v1.Throughput.interval:type_name -> google.protobuf.Duration
+	86,  // 64: smppgw.v1.QueueDepth.oldest_age:type_name -> google.protobuf.Duration
+	84,  // 65: smppgw.v1.GetStatsResponse.messages_by_status:type_name -> smppgw.v1.GetStatsResponse.MessagesByStatusEntry
+	80,  // 66: smppgw.v1.GetStatsResponse.throughput:type_name -> smppgw.v1.Throughput
+	81,  // 67: smppgw.v1.GetStatsResponse.windows:type_name -> smppgw.v1.WindowUsage
+	82,  // 68: smppgw.v1.GetStatsResponse.upstream_queues:type_name -> smppgw.v1.QueueDepth
+	82,  // 69: smppgw.v1.GetStatsResponse.delivery_queues:type_name -> smppgw.v1.QueueDepth
+	85,  // 70: smppgw.v1.GetStatsResponse.time:type_name -> google.protobuf.Timestamp
+	8,   // 71: smppgw.v1.AdminService.ListSessions:input_type -> smppgw.v1.ListSessionsRequest
+	10,  // 72: smppgw.v1.AdminService.GetSession:input_type -> smppgw.v1.GetSessionRequest
+	12,  // 73: smppgw.v1.AdminService.UnbindSession:input_type -> smppgw.v1.UnbindSessionRequest
+	15,  // 74: smppgw.v1.AdminService.ListUpstreams:input_type -> smppgw.v1.ListUpstreamsRequest
+	17,  // 75: smppgw.v1.AdminService.GetUpstream:input_type -> smppgw.v1.GetUpstreamRequest
+	19,  // 76: smppgw.v1.AdminService.AddUpstream:input_type -> smppgw.v1.AddUpstreamRequest
+	21,  // 77: smppgw.v1.AdminService.UpdateUpstream:input_type -> smppgw.v1.UpdateUpstreamRequest
+	23,  // 78: smppgw.v1.AdminService.RemoveUpstream:input_type -> smppgw.v1.RemoveUpstreamRequest
+	25,  // 79: smppgw.v1.AdminService.ReconnectUpstream:input_type -> smppgw.v1.ReconnectUpstreamRequest
+	27,  // 80: smppgw.v1.AdminService.PauseUpstream:input_type -> smppgw.v1.PauseUpstreamRequest
+	29,  // 81: smppgw.v1.AdminService.ResumeUpstream:input_type -> smppgw.v1.ResumeUpstreamRequest
+	32,  // 82: smppgw.v1.AdminService.ListAccounts:input_type -> smppgw.v1.ListAccountsRequest
+	34,  // 83: smppgw.v1.AdminService.GetAccount:input_type -> smppgw.v1.GetAccountRequest
+	36,  // 84: smppgw.v1.AdminService.CreateAccount:input_type -> smppgw.v1.CreateAccountRequest
+	38,  // 85: smppgw.v1.AdminService.UpdateAccount:input_type -> smppgw.v1.UpdateAccountRequest
+	40,  // 86: smppgw.v1.AdminService.DeleteAccount:input_type -> smppgw.v1.DeleteAccountRequest
+	43,  // 87: smppgw.v1.AdminService.CreateApiKey:input_type -> smppgw.v1.CreateApiKeyRequest
+	45,  // 88: smppgw.v1.AdminService.ListApiKeys:input_type -> smppgw.v1.ListApiKeysRequest
+	47,  // 89: smppgw.v1.AdminService.RevokeApiKey:input_type -> smppgw.v1.RevokeApiKeyRequest
+	50,  // 90: smppgw.v1.AdminService.ListRoutes:input_type -> smppgw.v1.ListRoutesRequest
+	52,  // 91: smppgw.v1.AdminService.GetRoute:input_type -> smppgw.v1.GetRouteRequest
+	54,  // 92: smppgw.v1.AdminService.CreateRoute:input_type -> smppgw.v1.CreateRouteRequest
+	56,  // 93: smppgw.v1.AdminService.UpdateRoute:input_type -> smppgw.v1.UpdateRouteRequest
+	58,  // 94: smppgw.v1.AdminService.DeleteRoute:input_type -> smppgw.v1.DeleteRouteRequest
+	60,  // 95: smppgw.v1.AdminService.TestRoute:input_type -> smppgw.v1.TestRouteRequest
+	63,  // 96: smppgw.v1.AdminService.ListMoRoutes:input_type -> smppgw.v1.ListMoRoutesRequest
+	65,  // 97: smppgw.v1.AdminService.CreateMoRoute:input_type -> smppgw.v1.CreateMoRouteRequest
+	67,  // 98: smppgw.v1.AdminService.DeleteMoRoute:input_type -> smppgw.v1.DeleteMoRouteRequest
+	71,  // 99: smppgw.v1.AdminService.ListNumberRules:input_type -> smppgw.v1.ListNumberRulesRequest
+	73,  // 100: smppgw.v1.AdminService.SetNumberRules:input_type -> smppgw.v1.SetNumberRulesRequest
+	75,  // 101: smppgw.v1.AdminService.DeleteNumberRules:input_type -> smppgw.v1.DeleteNumberRulesRequest
+	77,  // 102: smppgw.v1.AdminService.Outbind:input_type -> smppgw.v1.OutbindRequest
+	79,  // 103: smppgw.v1.AdminService.GetStats:input_type -> smppgw.v1.GetStatsRequest
+	9,   // 104: smppgw.v1.AdminService.ListSessions:output_type -> smppgw.v1.ListSessionsResponse
+	11,  // 105: smppgw.v1.AdminService.GetSession:output_type -> smppgw.v1.GetSessionResponse
+	13,  // 106: smppgw.v1.AdminService.UnbindSession:output_type -> smppgw.v1.UnbindSessionResponse
+	16,  // 107: smppgw.v1.AdminService.ListUpstreams:output_type -> smppgw.v1.ListUpstreamsResponse
+	18,  // 108: smppgw.v1.AdminService.GetUpstream:output_type -> smppgw.v1.GetUpstreamResponse
+	20,  // 109: smppgw.v1.AdminService.AddUpstream:output_type -> smppgw.v1.AddUpstreamResponse
+	22,  // 110: smppgw.v1.AdminService.UpdateUpstream:output_type -> smppgw.v1.UpdateUpstreamResponse
+	24,  // 111: smppgw.v1.AdminService.RemoveUpstream:output_type -> smppgw.v1.RemoveUpstreamResponse
+	26,  // 112: smppgw.v1.AdminService.ReconnectUpstream:output_type -> smppgw.v1.ReconnectUpstreamResponse
+	28,  // 113: smppgw.v1.AdminService.PauseUpstream:output_type -> smppgw.v1.PauseUpstreamResponse
+	30,  // 114: smppgw.v1.AdminService.ResumeUpstream:output_type -> smppgw.v1.ResumeUpstreamResponse
+	33,  // 115: smppgw.v1.AdminService.ListAccounts:output_type -> smppgw.v1.ListAccountsResponse
+	35,  // 116: smppgw.v1.AdminService.GetAccount:output_type -> smppgw.v1.GetAccountResponse
+	37,  // 117: smppgw.v1.AdminService.CreateAccount:output_type -> smppgw.v1.CreateAccountResponse
+	39,  // 118: smppgw.v1.AdminService.UpdateAccount:output_type -> smppgw.v1.UpdateAccountResponse
+	41,  // 119: smppgw.v1.AdminService.DeleteAccount:output_type -> smppgw.v1.DeleteAccountResponse
+	44,  // 120: smppgw.v1.AdminService.CreateApiKey:output_type -> smppgw.v1.CreateApiKeyResponse
+	46,  // 121: smppgw.v1.AdminService.ListApiKeys:output_type -> smppgw.v1.ListApiKeysResponse
+	48,  // 122: smppgw.v1.AdminService.RevokeApiKey:output_type -> smppgw.v1.RevokeApiKeyResponse
+	51,  // 123: smppgw.v1.AdminService.ListRoutes:output_type -> smppgw.v1.ListRoutesResponse
+	53,  // 124: smppgw.v1.AdminService.GetRoute:output_type -> smppgw.v1.GetRouteResponse
+	55,  // 125: smppgw.v1.AdminService.CreateRoute:output_type -> smppgw.v1.CreateRouteResponse
+	57,  // 126: smppgw.v1.AdminService.UpdateRoute:output_type -> smppgw.v1.UpdateRouteResponse
+	59,  // 127: smppgw.v1.AdminService.DeleteRoute:output_type -> smppgw.v1.DeleteRouteResponse
+	61,  // 128: smppgw.v1.AdminService.TestRoute:output_type -> smppgw.v1.TestRouteResponse
+	64,  // 129: smppgw.v1.AdminService.ListMoRoutes:output_type -> smppgw.v1.ListMoRoutesResponse
+	66,  // 130: smppgw.v1.AdminService.CreateMoRoute:output_type -> smppgw.v1.CreateMoRouteResponse
+	68,  // 131: smppgw.v1.AdminService.DeleteMoRoute:output_type -> smppgw.v1.DeleteMoRouteResponse
+	72,  // 132: smppgw.v1.AdminService.ListNumberRules:output_type -> smppgw.v1.ListNumberRulesResponse
+	74,  // 133: smppgw.v1.AdminService.SetNumberRules:output_type -> smppgw.v1.SetNumberRulesResponse
+	76,  // 134: smppgw.v1.AdminService.DeleteNumberRules:output_type -> smppgw.v1.DeleteNumberRulesResponse
+	78,  // 135: smppgw.v1.AdminService.Outbind:output_type -> smppgw.v1.OutbindResponse
+	83,  // 136: smppgw.v1.AdminService.GetStats:output_type -> smppgw.v1.GetStatsResponse
+	104, // [104:137] is the sub-list for method output_type
+	71,  // [71:104] is the sub-list for method input_type
+	71,  // [71:71] is the sub-list for extension type_name
+	71,  // [71:71] is the sub-list for extension extendee
+	0,   // [0:71] is the sub-list for field type_name
 }
 
 func init() { file_smppgw_v1_admin_service_proto_init() }
@@ -4543,7 +5566,7 @@ func file_smppgw_v1_admin_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_smppgw_v1_admin_service_proto_rawDesc), len(file_smppgw_v1_admin_service_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   62,
+			NumMessages:   79,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,7 @@ const (
 	AdminService_ListUpstreams_FullMethodName     = "/smppgw.v1.AdminService/ListUpstreams"
 	AdminService_GetUpstream_FullMethodName       = "/smppgw.v1.AdminService/GetUpstream"
 	AdminService_AddUpstream_FullMethodName       = "/smppgw.v1.AdminService/AddUpstream"
+	AdminService_UpdateUpstream_FullMethodName    = "/smppgw.v1.AdminService/UpdateUpstream"
 	AdminService_RemoveUpstream_FullMethodName    = "/smppgw.v1.AdminService/RemoveUpstream"
 	AdminService_ReconnectUpstream_FullMethodName = "/smppgw.v1.AdminService/ReconnectUpstream"
 	AdminService_PauseUpstream_FullMethodName     = "/smppgw.v1.AdminService/PauseUpstream"
@@ -43,6 +44,12 @@ const (
 	AdminService_UpdateRoute_FullMethodName       = "/smppgw.v1.AdminService/UpdateRoute"
 	AdminService_DeleteRoute_FullMethodName       = "/smppgw.v1.AdminService/DeleteRoute"
 	AdminService_TestRoute_FullMethodName         = "/smppgw.v1.AdminService/TestRoute"
+	AdminService_ListMoRoutes_FullMethodName      = "/smppgw.v1.AdminService/ListMoRoutes"
+	AdminService_CreateMoRoute_FullMethodName     = "/smppgw.v1.AdminService/CreateMoRoute"
+	AdminService_DeleteMoRoute_FullMethodName     = "/smppgw.v1.AdminService/DeleteMoRoute"
+	AdminService_ListNumberRules_FullMethodName   = "/smppgw.v1.AdminService/ListNumberRules"
+	AdminService_SetNumberRules_FullMethodName    = "/smppgw.v1.AdminService/SetNumberRules"
+	AdminService_DeleteNumberRules_FullMethodName = "/smppgw.v1.AdminService/DeleteNumberRules"
 	AdminService_Outbind_FullMethodName           = "/smppgw.v1.AdminService/Outbind"
 	AdminService_GetStats_FullMethodName          = "/smppgw.v1.AdminService/GetStats"
 )
@@ -67,6 +74,11 @@ type AdminServiceClient interface {
 	GetUpstream(ctx context.Context, in *GetUpstreamRequest, opts ...grpc.CallOption) (*GetUpstreamResponse, error)
 	// Adds an upstream SMSC; the gateway starts binding to it at once unless it is added paused.
 	AddUpstream(ctx context.Context, in *AddUpstreamRequest, opts ...grpc.CallOption) (*AddUpstreamResponse, error)
+	// Changes an upstream added through the API: the fields named in update_mask (all given fields when
+	// it is empty), of binds and max_submits_per_second. Its binds are dropped and bound again with the
+	// new settings (what is queued for it stays queued); a paused upstream stays paused. An upstream of
+	// the configuration file is changed there (FAILED_PRECONDITION).
+	UpdateUpstream(ctx context.Context, in *UpdateUpstreamRequest, opts ...grpc.CallOption) (*UpdateUpstreamResponse, error)
 	// Unbinds from an upstream and removes it. Messages queued for it stay queued for their routes'
 	// other upstreams; routes naming it must be changed separately.
 	RemoveUpstream(ctx context.Context, in *RemoveUpstreamRequest, opts ...grpc.CallOption) (*RemoveUpstreamResponse, error)
@@ -106,6 +118,21 @@ type AdminServiceClient interface {
 	DeleteRoute(ctx context.Context, in *DeleteRouteRequest, opts ...grpc.CallOption) (*DeleteRouteResponse, error)
 	// Tells which route and upstreams a destination would take, without sending anything.
 	TestRoute(ctx context.Context, in *TestRouteRequest, opts ...grpc.CallOption) (*TestRouteResponse, error)
+	// Lists the MO routes (which account each MO goes to, by destination prefix), in evaluation order.
+	ListMoRoutes(ctx context.Context, in *ListMoRoutesRequest, opts ...grpc.CallOption) (*ListMoRoutesResponse, error)
+	// Adds an MO route; it takes effect on the next MO, without a restart.
+	CreateMoRoute(ctx context.Context, in *CreateMoRouteRequest, opts ...grpc.CallOption) (*CreateMoRouteResponse, error)
+	// Removes an MO route; MO it carried are refused (ESME_RINVDSTADR) from the next one on, unless
+	// another route matches.
+	DeleteMoRoute(ctx context.Context, in *DeleteMoRouteRequest, opts ...grpc.CallOption) (*DeleteMoRouteResponse, error)
+	// Lists the number normalisation rules in force, of accounts and of upstreams.
+	ListNumberRules(ctx context.Context, in *ListNumberRulesRequest, opts ...grpc.CallOption) (*ListNumberRulesResponse, error)
+	// Sets the number normalisation rules of an account or an upstream (replacing the configuration
+	// file's for it); they apply from the next message on.
+	SetNumberRules(ctx context.Context, in *SetNumberRulesRequest, opts ...grpc.CallOption) (*SetNumberRulesResponse, error)
+	// Removes the stored rules of an account or an upstream; the configuration file's, if any, apply
+	// again.
+	DeleteNumberRules(ctx context.Context, in *DeleteNumberRulesRequest, opts ...grpc.CallOption) (*DeleteNumberRulesResponse, error)
 	// Asks an ESME to bind to the gateway: connects to it and sends an SMPP outbind with an account's
 	// credentials, then waits for the ESME's bind_receiver on that connection. Nobody listening at the
 	// address (or an unknown host) is NOT_FOUND (HTTP 404); an ESME that takes the outbind but does not
@@ -178,6 +205,16 @@ func (c *adminServiceClient) AddUpstream(ctx context.Context, in *AddUpstreamReq
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(AddUpstreamResponse)
 	err := c.cc.Invoke(ctx, AdminService_AddUpstream_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) UpdateUpstream(ctx context.Context, in *UpdateUpstreamRequest, opts ...grpc.CallOption) (*UpdateUpstreamResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateUpstreamResponse)
+	err := c.cc.Invoke(ctx, AdminService_UpdateUpstream_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -364,6 +401,66 @@ func (c *adminServiceClient) TestRoute(ctx context.Context, in *TestRouteRequest
 	return out, nil
 }
 
+func (c *adminServiceClient) ListMoRoutes(ctx context.Context, in *ListMoRoutesRequest, opts ...grpc.CallOption) (*ListMoRoutesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListMoRoutesResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListMoRoutes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) CreateMoRoute(ctx context.Context, in *CreateMoRouteRequest, opts ...grpc.CallOption) (*CreateMoRouteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateMoRouteResponse)
+	err := c.cc.Invoke(ctx, AdminService_CreateMoRoute_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) DeleteMoRoute(ctx context.Context, in *DeleteMoRouteRequest, opts ...grpc.CallOption) (*DeleteMoRouteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteMoRouteResponse)
+	err := c.cc.Invoke(ctx, AdminService_DeleteMoRoute_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListNumberRules(ctx context.Context, in *ListNumberRulesRequest, opts ...grpc.CallOption) (*ListNumberRulesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListNumberRulesResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListNumberRules_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) SetNumberRules(ctx context.Context, in *SetNumberRulesRequest, opts ...grpc.CallOption) (*SetNumberRulesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetNumberRulesResponse)
+	err := c.cc.Invoke(ctx, AdminService_SetNumberRules_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) DeleteNumberRules(ctx context.Context, in *DeleteNumberRulesRequest, opts ...grpc.CallOption) (*DeleteNumberRulesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteNumberRulesResponse)
+	err := c.cc.Invoke(ctx, AdminService_DeleteNumberRules_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminServiceClient) Outbind(ctx context.Context, in *OutbindRequest, opts ...grpc.CallOption) (*OutbindResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(OutbindResponse)
@@ -404,6 +501,11 @@ type AdminServiceServer interface {
 	GetUpstream(context.Context, *GetUpstreamRequest) (*GetUpstreamResponse, error)
 	// Adds an upstream SMSC; the gateway starts binding to it at once unless it is added paused.
 	AddUpstream(context.Context, *AddUpstreamRequest) (*AddUpstreamResponse, error)
+	// Changes an upstream added through the API: the fields named in update_mask (all given fields when
+	// it is empty), of binds and max_submits_per_second. Its binds are dropped and bound again with the
+	// new settings (what is queued for it stays queued); a paused upstream stays paused. An upstream of
+	// the configuration file is changed there (FAILED_PRECONDITION).
+	UpdateUpstream(context.Context, *UpdateUpstreamRequest) (*UpdateUpstreamResponse, error)
 	// Unbinds from an upstream and removes it. Messages queued for it stay queued for their routes'
 	// other upstreams; routes naming it must be changed separately.
 	RemoveUpstream(context.Context, *RemoveUpstreamRequest) (*RemoveUpstreamResponse, error)
@@ -443,6 +545,21 @@ type AdminServiceServer interface {
 	DeleteRoute(context.Context, *DeleteRouteRequest) (*DeleteRouteResponse, error)
 	// Tells which route and upstreams a destination would take, without sending anything.
 	TestRoute(context.Context, *TestRouteRequest) (*TestRouteResponse, error)
+	// Lists the MO routes (which account each MO goes to, by destination prefix), in evaluation order.
+	ListMoRoutes(context.Context, *ListMoRoutesRequest) (*ListMoRoutesResponse, error)
+	// Adds an MO route; it takes effect on the next MO, without a restart.
+	CreateMoRoute(context.Context, *CreateMoRouteRequest) (*CreateMoRouteResponse, error)
+	// Removes an MO route; MO it carried are refused (ESME_RINVDSTADR) from the next one on, unless
+	// another route matches.
+	DeleteMoRoute(context.Context, *DeleteMoRouteRequest) (*DeleteMoRouteResponse, error)
+	// Lists the number normalisation rules in force, of accounts and of upstreams.
+	ListNumberRules(context.Context, *ListNumberRulesRequest) (*ListNumberRulesResponse, error)
+	// Sets the number normalisation rules of an account or an upstream (replacing the configuration
+	// file's for it); they apply from the next message on.
+	SetNumberRules(context.Context, *SetNumberRulesRequest) (*SetNumberRulesResponse, error)
+	// Removes the stored rules of an account or an upstream; the configuration file's, if any, apply
+	// again.
+	DeleteNumberRules(context.Context, *DeleteNumberRulesRequest) (*DeleteNumberRulesResponse, error)
 	// Asks an ESME to bind to the gateway: connects to it and sends an SMPP outbind with an account's
 	// credentials, then waits for the ESME's bind_receiver on that connection. Nobody listening at the
 	// address (or an unknown host) is NOT_FOUND (HTTP 404); an ESME that takes the outbind but does not
@@ -478,6 +595,9 @@ func (UnimplementedAdminServiceServer) GetUpstream(context.Context, *GetUpstream
 }
 func (UnimplementedAdminServiceServer) AddUpstream(context.Context, *AddUpstreamRequest) (*AddUpstreamResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AddUpstream not implemented")
+}
+func (UnimplementedAdminServiceServer) UpdateUpstream(context.Context, *UpdateUpstreamRequest) (*UpdateUpstreamResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateUpstream not implemented")
 }
 func (UnimplementedAdminServiceServer) RemoveUpstream(context.Context, *RemoveUpstreamRequest) (*RemoveUpstreamResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveUpstream not implemented")
@@ -532,6 +652,24 @@ func (UnimplementedAdminServiceServer) DeleteRoute(context.Context, *DeleteRoute
 }
 func (UnimplementedAdminServiceServer) TestRoute(context.Context, *TestRouteRequest) (*TestRouteResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method TestRoute not implemented")
+}
+func (UnimplementedAdminServiceServer) ListMoRoutes(context.Context, *ListMoRoutesRequest) (*ListMoRoutesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListMoRoutes not implemented")
+}
+func (UnimplementedAdminServiceServer) CreateMoRoute(context.Context, *CreateMoRouteRequest) (*CreateMoRouteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateMoRoute not implemented")
+}
+func (UnimplementedAdminServiceServer) DeleteMoRoute(context.Context, *DeleteMoRouteRequest) (*DeleteMoRouteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteMoRoute not implemented")
+}
+func (UnimplementedAdminServiceServer) ListNumberRules(context.Context, *ListNumberRulesRequest) (*ListNumberRulesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListNumberRules not implemented")
+}
+func (UnimplementedAdminServiceServer) SetNumberRules(context.Context, *SetNumberRulesRequest) (*SetNumberRulesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetNumberRules not implemented")
+}
+func (UnimplementedAdminServiceServer) DeleteNumberRules(context.Context, *DeleteNumberRulesRequest) (*DeleteNumberRulesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteNumberRules not implemented")
 }
 func (UnimplementedAdminServiceServer) Outbind(context.Context, *OutbindRequest) (*OutbindResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Outbind not implemented")
@@ -664,6 +802,24 @@ func _AdminService_AddUpstream_Handler(srv interface{}, ctx context.Context, dec
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AdminServiceServer).AddUpstream(ctx, req.(*AddUpstreamRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_UpdateUpstream_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateUpstreamRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).UpdateUpstream(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_UpdateUpstream_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).UpdateUpstream(ctx, req.(*UpdateUpstreamRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -992,6 +1148,114 @@ func _AdminService_TestRoute_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ListMoRoutes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListMoRoutesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListMoRoutes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListMoRoutes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListMoRoutes(ctx, req.(*ListMoRoutesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_CreateMoRoute_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateMoRouteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).CreateMoRoute(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_CreateMoRoute_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).CreateMoRoute(ctx, req.(*CreateMoRouteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_DeleteMoRoute_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteMoRouteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).DeleteMoRoute(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_DeleteMoRoute_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).DeleteMoRoute(ctx, req.(*DeleteMoRouteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListNumberRules_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListNumberRulesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListNumberRules(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListNumberRules_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListNumberRules(ctx, req.(*ListNumberRulesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_SetNumberRules_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetNumberRulesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).SetNumberRules(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_SetNumberRules_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).SetNumberRules(ctx, req.(*SetNumberRulesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_DeleteNumberRules_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteNumberRulesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).DeleteNumberRules(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_DeleteNumberRules_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).DeleteNumberRules(ctx, req.(*DeleteNumberRulesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AdminService_Outbind_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(OutbindRequest)
 	if err := dec(in); err != nil {
@@ -1058,6 +1322,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AddUpstream",
 			Handler:    _AdminService_AddUpstream_Handler,
+		},
+		{
+			MethodName: "UpdateUpstream",
+			Handler:    _AdminService_UpdateUpstream_Handler,
 		},
 		{
 			MethodName: "RemoveUpstream",
@@ -1130,6 +1398,30 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "TestRoute",
 			Handler:    _AdminService_TestRoute_Handler,
+		},
+		{
+			MethodName: "ListMoRoutes",
+			Handler:    _AdminService_ListMoRoutes_Handler,
+		},
+		{
+			MethodName: "CreateMoRoute",
+			Handler:    _AdminService_CreateMoRoute_Handler,
+		},
+		{
+			MethodName: "DeleteMoRoute",
+			Handler:    _AdminService_DeleteMoRoute_Handler,
+		},
+		{
+			MethodName: "ListNumberRules",
+			Handler:    _AdminService_ListNumberRules_Handler,
+		},
+		{
+			MethodName: "SetNumberRules",
+			Handler:    _AdminService_SetNumberRules_Handler,
+		},
+		{
+			MethodName: "DeleteNumberRules",
+			Handler:    _AdminService_DeleteNumberRules_Handler,
 		},
 		{
 			MethodName: "Outbind",
