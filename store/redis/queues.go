@@ -107,6 +107,7 @@ type claimState struct {
 	cursor  []string    // where the shard's next XAUTOCLAIM continues
 	visited []time.Time // the shard's last claim
 	rr      int         // where the rotation over empty shards starts next
+	scratch []int       // order's result, reused
 }
 
 func (s *Store) claimState(q store.Queue, consumer string) *claimState {
@@ -125,10 +126,10 @@ func (s *Store) claimState(q store.Queue, consumer string) *claimState {
 }
 
 // order is the sequence a claim visits the shards in: those holding entries parked at a
-// restart, those not visited for half a visibility time-out (their idle and delayed entries
-// come due), then those known to hold undelivered entries, oldest work first, then the
-// rest in rotation.
-func (st *claimState) order(now time.Time, stale time.Duration) []int {
+// restart, those not visited for stale (their idle and delayed entries may have come due),
+// then those known to hold undelivered entries, oldest work first, then the rest in rotation.
+// With all false it leaves the rest out: a wait that saw no new entry in them came before.
+func (st *claimState) order(now time.Time, stale time.Duration, all bool) []int {
 	n := len(st.next)
 	rank := func(sh int) int {
 		switch {
@@ -141,9 +142,11 @@ func (st *claimState) order(now time.Time, stale time.Duration) []int {
 		}
 		return 3
 	}
-	out := make([]int, n)
-	for i := range out {
-		out[i] = (st.rr + i) % n
+	out := st.scratch[:0]
+	for i := range n {
+		if sh := (st.rr + i) % n; all || rank(sh) < 3 {
+			out = append(out, sh)
+		}
 	}
 	st.rr = (st.rr + 1) % n
 	slices.SortStableFunc(out, func(a, b int) int {
@@ -156,6 +159,7 @@ func (st *claimState) order(now time.Time, stale time.Duration) []int {
 		}
 		return 0
 	})
+	st.scratch = out
 	return out
 }
 
@@ -218,12 +222,15 @@ func (s *Store) claimQ(ctx context.Context, q store.Queue, consumer string, n in
 	vt := s.opts.VisibilityTimeout.Milliseconds()
 	until := time.Now().Add(wait)
 	var out []entry
+	// After a wait on a single node, only the shards it saw new entries in (and stale ones)
+	// are visited again; on Cluster the wait watched one shard, so all are.
+	all := true
 	for {
 		if s.closed.Load() {
 			return nil, store.ErrClosed
 		}
 		now := time.Now()
-		for _, sh := range st.order(now, s.opts.VisibilityTimeout/2) {
+		for _, sh := range st.order(now, s.staleAfter(), all) {
 			got, err := s.claimShard(ctx, q, consumer, st, sh, n-len(out), vt, now)
 			if err != nil {
 				if len(out) > 0 {
@@ -248,7 +255,16 @@ func (s *Store) claimQ(ctx context.Context, q store.Queue, consumer string, n in
 		if err := s.waitNew(ctx, q, st, max(min(left, s.opts.PollInterval), time.Millisecond)); err != nil {
 			return nil, err
 		}
+		all = s.cluster
 	}
+}
+
+// staleAfter is how long a shard may go without a claim looking at it: its delayed entries come
+// due and its claimed ones run out of time without any write that would wake a waiting claim.
+// It bounds how late a delayed give-back or a visibility time-out is acted on while a queue is
+// otherwise idle.
+func (s *Store) staleAfter() time.Duration {
+	return min(s.opts.VisibilityTimeout/2, max(s.opts.PollInterval, time.Second))
 }
 
 // adoptAll runs adopt on every shard of q, in one round trip.
