@@ -104,6 +104,7 @@ type claimState struct {
 	parked  []bool      // the shard's parking consumer may hold entries of a previous run
 	next    []time.Time // when the work of the shard's first undelivered entry was created; zero: none seen
 	last    []string    // the id to wait for new entries after, when next is zero
+	unknown []bool      // last is not known: an XREADGROUP found nothing new
 	cursor  []string    // where the shard's next XAUTOCLAIM continues
 	visited []time.Time // the shard's last claim
 	rr      int         // where the rotation over empty shards starts next
@@ -116,7 +117,7 @@ func (s *Store) claimState(q store.Queue, consumer string) *claimState {
 		return v.(*claimState)
 	}
 	n := len(s.tags)
-	st := &claimState{parked: make([]bool, n), next: make([]time.Time, n), last: make([]string, n),
+	st := &claimState{parked: make([]bool, n), next: make([]time.Time, n), last: make([]string, n), unknown: make([]bool, n),
 		cursor: make([]string, n), visited: make([]time.Time, n)}
 	for i := range st.cursor {
 		st.cursor[i], st.last[i] = "0-0", "0-0"
@@ -126,18 +127,19 @@ func (s *Store) claimState(q store.Queue, consumer string) *claimState {
 }
 
 // order is the sequence a claim visits the shards in: those holding entries parked at a
-// restart, those not visited for stale (their idle and delayed entries may have come due),
-// then those known to hold undelivered entries, oldest work first, then the rest in rotation.
-// With all false it leaves the rest out: a wait that saw no new entry in them came before.
+// restart, then those known to hold undelivered entries, oldest work first, then those not
+// visited for stale (their idle and delayed entries may have come due), then the rest in
+// rotation. With all false it leaves the rest out: a wait that saw no new entry in them came
+// before.
 func (st *claimState) order(now time.Time, stale time.Duration, all bool) []int {
 	n := len(st.next)
 	rank := func(sh int) int {
 		switch {
 		case st.parked[sh]:
 			return 0
-		case now.Sub(st.visited[sh]) > stale:
-			return 1
 		case !st.next[sh].IsZero():
+			return 1
+		case now.Sub(st.visited[sh]) > stale:
 			return 2
 		}
 		return 3
@@ -154,7 +156,7 @@ func (st *claimState) order(now time.Time, stale time.Duration, all bool) []int 
 		if ra != rb {
 			return ra - rb
 		}
-		if ra == 2 {
+		if ra == 1 {
 			return st.next[a].Compare(st.next[b])
 		}
 		return 0
@@ -230,8 +232,17 @@ func (s *Store) claimQ(ctx context.Context, q store.Queue, consumer string, n in
 			return nil, store.ErrClosed
 		}
 		now := time.Now()
-		for _, sh := range st.order(now, s.staleAfter(), all) {
-			got, err := s.claimShard(ctx, q, consumer, st, sh, n-len(out), vt, now)
+		stale := s.staleAfter()
+		for _, sh := range st.order(now, stale, all) {
+			// The script (due delayed entries, time-outs, parked entries, the consumer sweep)
+			// runs on a shard once per stale; in between a visit is one XREADGROUP.
+			var got []entry
+			var err error
+			if st.parked[sh] || now.Sub(st.visited[sh]) > stale {
+				got, err = s.claimShard(ctx, q, consumer, st, sh, n-len(out), vt, now)
+			} else {
+				got, err = s.readShard(ctx, q, consumer, st, sh, n-len(out), vt, now)
+			}
 			if err != nil {
 				if len(out) > 0 {
 					return out, nil // what was claimed is handed out; the error comes back next time
@@ -250,6 +261,9 @@ func (s *Store) claimQ(ctx context.Context, q store.Queue, consumer string, n in
 		if left <= 0 {
 			return nil, nil
 		}
+		if err := s.learnLast(ctx, q, st); err != nil {
+			return nil, err
+		}
 		// Wait for new entries, but not past PollInterval: time-outs and delays run out
 		// without any write to wake a blocked reader.
 		if err := s.waitNew(ctx, q, st, max(min(left, s.opts.PollInterval), time.Millisecond)); err != nil {
@@ -264,6 +278,9 @@ func (s *Store) claimQ(ctx context.Context, q store.Queue, consumer string, n in
 // It bounds how late a delayed give-back or a visibility time-out is acted on while a queue is
 // otherwise idle.
 func (s *Store) staleAfter() time.Duration {
+	if s.staleFor > 0 {
+		return s.staleFor
+	}
 	return min(s.opts.VisibilityTimeout/2, max(s.opts.PollInterval, time.Second))
 }
 
@@ -275,7 +292,6 @@ func (s *Store) adoptAll(ctx context.Context, q store.Queue, consumer string, st
 		cmds[sh] = adopt.EvalSha(ctx, p, []string{s.kStream(q, sh)}, group, consumer)
 	}
 	s.exec(p)
-	now := time.Now()
 	for sh, c := range cmds {
 		v, err := c.Result()
 		if err != nil {
@@ -288,7 +304,6 @@ func (s *Store) adoptAll(ctx context.Context, q store.Queue, consumer string, st
 		left, _ := r[0].(int64)
 		st.parked[sh] = left == 1
 		st.noteNext(q.Kind, sh, r[1])
-		st.visited[sh] = now
 	}
 	st.adopted = true
 	return nil
@@ -327,7 +342,7 @@ func (s *Store) claimShard(ctx context.Context, q store.Queue, consumer string, 
 	if r[3] != nil { // false (nil): the count was filled before reading new entries
 		st.noteNext(q.Kind, sh, r[3])
 		if last, _ := r[4].(string); last != "" && st.next[sh].IsZero() {
-			st.last[sh] = last
+			st.last[sh], st.unknown[sh] = last, false
 		}
 	}
 	rows, _ := r[0].([]any)
@@ -346,6 +361,75 @@ func (s *Store) claimShard(ctx context.Context, q store.Queue, consumer string, 
 		}
 	}
 	return out, nil
+}
+
+// readShard claims up to n new entries of one shard with XREADGROUP alone. A shard whose
+// group is gone (a server that lost its data) is handed to the script, which creates it.
+func (s *Store) readShard(ctx context.Context, q store.Queue, consumer string, st *claimState, sh, n int, vt int64, now time.Time) ([]entry, error) {
+	stream := s.kStream(q, sh)
+	res, err := s.c.XReadGroup(ctx, &goredis.XReadGroupArgs{Group: group, Consumer: consumer, Streams: []string{stream, ">"}, Count: int64(n), Block: -1}).Result()
+	if goredis.HasErrorPrefix(err, "NOGROUP") {
+		return s.claimShard(ctx, q, consumer, st, sh, n, vt, now)
+	}
+	if err != nil && err != goredis.Nil {
+		return nil, mapErr(err)
+	}
+	var out []entry
+	for _, r := range res {
+		for _, m := range r.Messages {
+			if e, ok := parseFields(m.ID, m.Values, false); ok {
+				e.shard, e.count = sh, 1 // a first delivery
+				out = append(out, e)
+			}
+		}
+	}
+	got := 0
+	if len(res) > 0 {
+		got = len(res[0].Messages)
+	}
+	switch {
+	case got == n:
+		// Probably more: keep the shard in line, at the time of the last entry read (the
+		// next one's is not earlier).
+		st.next[sh] = idTime(res[0].Messages[got-1].ID)
+	case got > 0:
+		st.next[sh], st.last[sh], st.unknown[sh] = time.Time{}, res[0].Messages[got-1].ID, false
+	default:
+		st.next[sh], st.unknown[sh] = time.Time{}, true
+	}
+	return out, nil
+}
+
+// idTime is the time in a stream id ("ms-seq").
+func idTime(id string) time.Time {
+	ms, _, _ := strings.Cut(id, "-")
+	n, _ := strconv.ParseInt(ms, 10, 64)
+	return time.UnixMilli(max(n, 1))
+}
+
+// learnLast reads the last id of each shard whose XREADGROUP found nothing, so that a wait
+// (XREAD after it) does not wake for entries that were there before.
+func (s *Store) learnLast(ctx context.Context, q store.Queue, st *claimState) error {
+	p := s.c.Pipeline()
+	cmds := map[int]*goredis.XMessageSliceCmd{}
+	for sh, u := range st.unknown {
+		if u {
+			cmds[sh] = p.XRevRangeN(ctx, s.kStream(q, sh), "+", "-", 1)
+		}
+	}
+	if len(cmds) == 0 {
+		return nil
+	}
+	if _, err := p.Exec(ctx); err != nil && err != goredis.Nil {
+		return mapErr(err)
+	}
+	for sh, c := range cmds {
+		st.last[sh], st.unknown[sh] = "0-0", false
+		if v := c.Val(); len(v) > 0 {
+			st.last[sh] = v[0].ID
+		}
+	}
+	return nil
 }
 
 // waitNew blocks up to d for an entry added to q after the ones this consumer saw (XREAD,

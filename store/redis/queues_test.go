@@ -89,6 +89,7 @@ func TestAutoclaimCursor(t *testing.T) {
 	opts := storetest.Options()
 	opts.VisibilityTimeout = time.Second
 	s := openStore(t, srv, Config{Options: opts, Shards: 1}) // the entries behind each other in one stream
+	s.staleFor = time.Nanosecond                             // every claim runs the claim script, with its XAUTOCLAIM
 	ctx := context.Background()
 	const fresh = 25 // more than 10 x 1, the COUNT of a single claim
 	for i := range fresh + 1 {

@@ -68,8 +68,9 @@ type Store struct {
 	accounts map[string]time.Time // accounts added to the set of accounts, and when (accountSeen)
 
 	// claims holds a *claimState per "queue\x00consumer" (see claimQ).
-	claims sync.Map
-	moTurn atomic.Uint32 // spreads MO deliveries, which have no message, over the shards
+	claims   sync.Map
+	staleFor time.Duration // tests: replaces staleAfter's default
+	moTurn   atomic.Uint32 // spreads MO deliveries, which have no message, over the shards
 	// sweeps holds when this instance last ran the consumer sweep of a stream (see claim).
 	sweeps sync.Map
 }

@@ -6,10 +6,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/smppgw/smppgw/internal/redistest"
+	"github.com/smppgw/smppgw/store"
 	"github.com/smppgw/smppgw/store/storetest"
 )
 
@@ -44,25 +46,27 @@ func TestShardTags(t *testing.T) {
 	}
 }
 
-// TestClaimUnderBacklogOneScript: with entries in every shard, a claim takes what it asks for
-// from the shard whose work is oldest with one script, not one per shard; and it hands out
-// the oldest message first.
-func TestClaimUnderBacklogOneScript(t *testing.T) {
+// TestClaimUnderBacklogOneCommand: with entries in every shard, a claim takes what it asks
+// for from the shard whose work is oldest with one XREADGROUP, not a command per shard, and
+// no script while the shard's time-outs and delays are not due for a look (staleAfter); and it
+// hands out the oldest message first.
+func TestClaimUnderBacklogOneCommand(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	s := openStore(t, srv, Config{Options: storetest.Options()})
+	s.staleFor = time.Hour
 	ctx := context.Background()
 	for i := range 400 {
 		if err := s.AcceptMessage(ctx, storetest.NewMessage(fmt.Sprintf("b%03d", i), "acme", "up", 1)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	evals := func() int {
+	calls := func(cmd string) int {
 		info, err := s.c.Info(ctx, "commandstats").Result()
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, line := range strings.Split(info, "\n") {
-			if rest, ok := strings.CutPrefix(line, "cmdstat_evalsha:calls="); ok {
+			if rest, ok := strings.CutPrefix(line, "cmdstat_"+cmd+":calls="); ok {
 				v, _, _ := strings.Cut(rest, ",")
 				n, _ := strconv.Atoi(v)
 				return n
@@ -70,12 +74,18 @@ func TestClaimUnderBacklogOneScript(t *testing.T) {
 		}
 		return 0
 	}
-	first, err := s.ClaimParts(ctx, "up", "c", 1, 0) // adopts: one script per shard, once
+	first, err := s.ClaimParts(ctx, "up", "c", 1, 0) // adopts: one script per shard, once, and the first look
+
 	if err != nil || len(first) != 1 || first[0].MessageID != "b000" {
 		t.Fatalf("first claim: %v %v, want b000", first, err)
 	}
+	// Every shard has had its first look (the script); the next ones are not due for an hour.
+	st := s.claimState(store.Queue{Kind: store.SubmitQueue, Name: "up"}, "c")
+	for sh := range st.visited {
+		st.visited[sh] = time.Now()
+	}
 	const claims = 10
-	before := evals()
+	evals, reads := calls("evalsha"), calls("xreadgroup")
 	got := 1
 	for range claims {
 		ts, err := s.ClaimParts(ctx, "up", "c", 8, 0)
@@ -84,8 +94,8 @@ func TestClaimUnderBacklogOneScript(t *testing.T) {
 		}
 		got += len(ts)
 	}
-	if n := evals() - before; n != claims {
-		t.Errorf("%d claims of 8 ran %d scripts, want %d", claims, n, claims)
+	if e, r := calls("evalsha")-evals, calls("xreadgroup")-reads; e != 0 || r != claims {
+		t.Errorf("%d claims of 8 ran %d scripts and %d XREADGROUP, want 0 and %d", claims, e, r, claims)
 	}
 	if got != 1+8*claims {
 		t.Errorf("claimed %d parts, want %d", got, 1+8*claims)
