@@ -8,8 +8,11 @@
 // script in one slot, and a settle one script beside one SET of the id map, whose key
 // ({upstream id}) follows from the upstream's id alone. A queue is one stream (and delayed
 // set) per shard; a claim visits the shards one at a time, oldest work first, until it has
-// enough. Queues are Redis Streams with one consumer group (XADD, XREADGROUP, XACK,
-// XAUTOCLAIM).
+// enough. A visit is one XREADGROUP; the claim script, which moves due delayed entries back,
+// reclaims entries past their visibility time-out and takes entries parked at a restart, runs
+// on a shard about once a second (at most every half visibility time-out), so a delayed
+// give-back or a time-out is acted on up to that much later. Queues are Redis Streams with
+// one consumer group (XADD, XREADGROUP, XACK, XAUTOCLAIM).
 //
 // The layout is not the one before shards (m:{id}, q:{queue}): records and queue entries
 // written by that version are not read.
