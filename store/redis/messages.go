@@ -36,7 +36,7 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 		args = append(args, store.AppendPartTask(nil, store.NewPartTask(m, i)))
 	}
 	now := time.Now()
-	seenKey := m.Account + "\x00" + strconv.Itoa(sh)
+	seenKey := accountShard{m.Account, sh}
 	addAccount := !s.accountSeen(seenKey, now)
 	account := ""
 	if addAccount {
@@ -58,15 +58,15 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 // the index sweep walks; key is account and shard) within the last SweepInterval: then an accept need not add it again. The
 // set is written again once per interval, so one that went missing (a flushed database, a
 // failover to a replica that had not got the write) is whole again after an interval.
-func (s *Store) accountSeen(account string, now time.Time) bool {
+func (s *Store) accountSeen(account accountShard, now time.Time) bool {
 	s.accMu.RLock()
 	at, ok := s.accounts[account]
 	s.accMu.RUnlock()
 	return ok && now.Sub(at) < s.opts.SweepInterval
 }
 
-// sawAccount notes that account is in the set of accounts, as of now.
-func (s *Store) sawAccount(account string, now time.Time) {
+// sawAccount notes that account is in its shard's set of accounts, as of now.
+func (s *Store) sawAccount(account accountShard, now time.Time) {
 	s.accMu.Lock()
 	s.accounts[account] = now
 	s.accMu.Unlock()
@@ -316,7 +316,7 @@ func (s *Store) ListMessages(ctx context.Context, f store.MessageFilter) ([]*sto
 // that rare case alone. Parked receipts are removed only after they were applied, so a
 // failure in between keeps them (at worst applied twice on a retry), never loses them.
 func (s *Store) UpdatePart(ctx context.Context, u store.PartUpdate) (*store.Message, []store.Receipt, error) {
-	return s.update(ctx, u, nil, "")
+	return s.update(ctx, u, nil)
 }
 
 // Settle is UpdatePart and Ack in the same round trip: the message and the entry live in the
@@ -330,13 +330,18 @@ func (s *Store) Settle(ctx context.Context, l store.Lease, u store.PartUpdate) (
 	if err != nil {
 		return nil, nil, err
 	}
-	ll := l
-	ll.Entry = strconv.Itoa(sh)
-	return s.update(ctx, u, &ll, id)
+	return s.update(ctx, u, &ackOf{l.Queue, sh, id})
 }
 
-// update is UpdatePart, and with a lease (ack, its Entry the shard) Settle.
-func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *store.Lease, entryID string) (*store.Message, []store.Receipt, error) {
+// ackOf names the entry a Settle acknowledges.
+type ackOf struct {
+	q     store.Queue
+	shard int
+	id    string
+}
+
+// update is UpdatePart, and with an entry to acknowledge Settle.
+func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *ackOf) (*store.Message, []store.Receipt, error) {
 	if u.UpstreamID != "" {
 		if err := store.ValidateUpstreamID(u.Upstream, u.UpstreamID); err != nil {
 			return nil, nil, err
@@ -368,12 +373,10 @@ func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *store.Lease
 			}
 			keys := []string{s.kMsg(u.MessageID)}
 			args := []any{u.Part, u.Upstream, u.UpstreamID, int(u.Status), u.Error, ns(u.At)}
-			if ack != nil {
-				if sh, _ := strconv.Atoi(ack.Entry); sh == msgShard {
-					keys = append(keys, s.kStream(ack.Queue, sh))
-					args = append(args, group, entryID)
-					ack = nil
-				}
+			if ack != nil && ack.shard == msgShard {
+				keys = append(keys, s.kStream(ack.q, ack.shard))
+				args = append(args, group, ack.id)
+				ack = nil
 			}
 			updCmd = settle.EvalSha(ctx, p, keys, args...)
 			return true
@@ -385,9 +388,8 @@ func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *store.Lease
 			if ack != nil {
 				// The entry of a message's part lives in the message's shard; should a lease
 				// name another, it is acknowledged once the update is done.
-				sh, _ := strconv.Atoi(ack.Entry)
-				k := s.kStream(ack.Queue, sh)
-				ackCmds = append(ackCmds, p.XAck(ctx, k, group, entryID), p.XDel(ctx, k, entryID))
+				k := s.kStream(ack.q, ack.shard)
+				ackCmds = append(ackCmds, p.XAck(ctx, k, group, ack.id), p.XDel(ctx, k, ack.id))
 				more = true
 			}
 			if mapCmd != nil {

@@ -65,7 +65,7 @@ type Store struct {
 	loadMu sync.Mutex // serialises script reloads after a server restart
 
 	accMu    sync.RWMutex
-	accounts map[string]time.Time // accounts added to the set of accounts, and when (accountSeen)
+	accounts map[accountShard]time.Time // accounts added to their shard's set of accounts, and when (accountSeen)
 
 	// claims holds a *claimState per "queue\x00consumer" (see claimQ).
 	claims   sync.Map
@@ -127,7 +127,7 @@ func New(ctx context.Context, c goredis.UniversalClient, cfg Config) (*Store, er
 	}
 	_, cluster := c.(*goredis.ClusterClient)
 	s := &Store{c: c, cluster: cluster, prefix: cfg.Prefix, tags: shardTags(cfg.Shards), opts: cfg.Options.WithDefaults(),
-		stop: make(chan struct{}), accounts: map[string]time.Time{}}
+		stop: make(chan struct{}), accounts: map[accountShard]time.Time{}}
 	s.Admin = store.Admin{B: configBackend{s}}
 	if err := s.loadScripts(ctx); err != nil {
 		return nil, err
@@ -363,6 +363,12 @@ func (s *Store) kStream(q store.Queue, sh int) string {
 
 func (s *Store) kDelayed(q store.Queue, sh int) string {
 	return s.prefix + "qd:" + s.tags[sh] + strconv.Itoa(int(q.Kind)) + ":" + q.Name
+}
+
+// accountShard keys Store.accounts.
+type accountShard struct {
+	account string
+	shard   int
 }
 
 // maxShards bounds Config.Shards: a claim may visit every shard.
