@@ -156,6 +156,13 @@ func (s *Server) Kill() {
 	}
 }
 
+// Running reports whether the server is up (not killed).
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd != nil
+}
+
 // Restart kills the server and starts it again on the same port and data directory, so that it
 // reloads what its AOF holds.
 func (s *Server) Restart() {

@@ -1,10 +1,21 @@
 // Package redis is the store for production and for several gateway instances: go-redis v9's
 // UniversalClient, so a single node, Sentinel and Cluster all work.
 //
-// Keys carry hash tags so that what one atomic step touches shares a slot: a message's hash
-// and receipts list ({id}), an upstream id's mapping and parked receipts ({upstream id}), a
-// queue's stream and delayed set ({queue}). Multi-key steps are Lua scripts. Queues are Redis
-// Streams with one consumer group (XADD, XREADGROUP, XACK, XAUTOCLAIM).
+// Keys carry hash tags so that what one atomic step touches shares a slot. Messages and queues
+// are spread over a fixed number of shards (Config.Shards), each with its own hash tag: a
+// message's shard follows from its id, and its hash, receipts list, index entries and the
+// entries of its parts in each queue live in its shard's slot, so accepting a message is one
+// script in one slot, and a settle one script beside one SET of the id map, whose key
+// ({upstream id}) follows from the upstream's id alone. A queue is one stream (and delayed
+// set) per shard; a claim visits the shards one at a time, oldest work first, until it has
+// enough. A visit is one XREADGROUP; the claim script, which moves due delayed entries back,
+// reclaims entries past their visibility time-out and takes entries parked at a restart, runs
+// on a shard about once a second (at most every half visibility time-out), so a delayed
+// give-back or a time-out is acted on up to that much later. Queues are Redis Streams with
+// one consumer group (XADD, XREADGROUP, XACK, XAUTOCLAIM).
+//
+// The layout is not the one before shards (m:{id}, q:{queue}): records and queue entries
+// written by that version are not read.
 //
 // Writes go through a group commit: concurrent callers' commands are sent together in one
 // pipeline (one round trip per node) while each caller still waits for its own reply.

@@ -82,7 +82,8 @@ return redis.call('HGETALL', KEYS[1])
 `)
 
 // CancelMessage removes the message's unclaimed entries, then marks their parts DELETED: two
-// steps, since the queue and the message live in different slots. A failure between them
+// steps (the queue entries and the message share their shard's slot, but the steps are kept
+// apart as when they did not). A failure between them
 // leaves parts that never go out but still show as queued, never a cancelled part sent.
 func (s *Store) CancelMessage(ctx context.Context, id, account string) (*store.Message, []int, error) {
 	return s.editQueued(ctx, id, account, nil)
@@ -124,6 +125,7 @@ func (s *Store) editQueued(ctx context.Context, id, account string, r *store.Rep
 		args = append(args, store.PartTaskKey(id, i), payload)
 	}
 	q := store.Queue{Kind: store.SubmitQueue, Name: m.Upstream}
+	sh := s.shardOf(id) // the message's entries are in its shard's stream
 	var (
 		round int
 		qcmd  *goredis.Cmd
@@ -135,7 +137,7 @@ func (s *Store) editQueued(ctx context.Context, id, account string, r *store.Rep
 		round++
 		switch round {
 		case 1:
-			qcmd = editQueue.EvalSha(ctx, p, []string{s.kStream(q), s.kDelayed(q)}, args...)
+			qcmd = editQueue.EvalSha(ctx, p, []string{s.kStream(q, sh), s.kDelayed(q, sh)}, args...)
 			return true
 		case 2:
 			pos, err := qcmd.Int64Slice()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,16 +15,15 @@ import (
 	"github.com/smppgw/smppgw/store"
 )
 
-// AcceptMessage writes m and queues its parts. On a single node or Sentinel one Lua script
-// does both, atomically. On Cluster the message and its queue live in different slots, so
-// the record is written first and the index and queue entries in the next round trip of the
-// same batch; if that second write fails the call fails (the gateway does not acknowledge)
-// and the record stays behind as an orphan in ACCEPTED state that nothing will send.
+// AcceptMessage writes m and queues its parts with one script in the slot of the message's
+// shard: its record, index entries and the entries of its shard's stream of the upstream's
+// queue all live there, so the accept is atomic on a single node and on Cluster alike.
 func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	if err := store.ValidateMessage(m); err != nil {
 		return err
 	}
 	store.PrepareAccept(m, nowUTC())
+	sh := s.shardOf(m.ID)
 	q := store.Queue{Kind: store.SubmitQueue, Name: m.Upstream}
 	member := string(store.IndexKey(m.CreatedAt, m.ID))
 	var expireAt int64
@@ -36,76 +36,37 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 		args = append(args, store.AppendPartTask(nil, store.NewPartTask(m, i)))
 	}
 	now := time.Now()
-	addAccount := !s.accountSeen(m.Account, now)
-	if !s.splitAccept {
-		account := ""
-		if addAccount {
-			account = m.Account
-		}
-		args = append(args, account)
-		keys := []string{s.kMsg(m.ID), s.kStream(q), s.kIdx(), s.kIdxAcc(m.Account), s.kAccounts()}
-		var cmd *goredis.Cmd
-		err := s.simple(ctx, func(p goredis.Pipeliner) {
-			cmd = acceptAll.EvalSha(ctx, p, keys, args...)
-		}, func() error { return acceptResult(m.ID, cmd) })
-		if err == nil && addAccount {
-			s.sawAccount(m.Account, now)
-		}
-		return err
+	seenKey := accountShard{m.Account, sh}
+	addAccount := !s.accountSeen(seenKey, now)
+	account := ""
+	if addAccount {
+		account = m.Account
 	}
-	round := 0
-	var first *goredis.Cmd
-	var rest []goredis.Cmder
-	var result error
-	err := s.do(ctx, func(p goredis.Pipeliner) bool {
-		round++
-		switch round {
-		case 1:
-			first = acceptMsg.EvalSha(ctx, p, []string{s.kMsg(m.ID)}, args[:6]...)
-			return true
-		case 2:
-			if result = acceptResult(m.ID, first); result != nil {
-				return false
-			}
-			rest = append(rest, p.ZAdd(ctx, s.kIdx(), goredis.Z{Member: member}), p.ZAdd(ctx, s.kIdxAcc(m.Account), goredis.Z{Member: member}))
-			if addAccount {
-				rest = append(rest, p.SAdd(ctx, s.kAccounts(), m.Account))
-			}
-			for _, payload := range args[6:] {
-				rest = append(rest, p.XAdd(ctx, &goredis.XAddArgs{Stream: s.kStream(q), Values: []any{"p", payload}}))
-			}
-			return true
-		}
-		for _, c := range rest {
-			if err := c.Err(); err != nil {
-				result = fmt.Errorf("message %s written, queueing failed: %w", m.ID, mapErr(err))
-				break
-			}
-		}
-		return false
-	})
-	if err != nil {
-		return err
+	args = append(args, account)
+	keys := []string{s.kMsg(m.ID), s.kStream(q, sh), s.kIdx(sh), s.kIdxAcc(sh, m.Account), s.kAccounts(sh)}
+	var cmd *goredis.Cmd
+	err := s.simple(ctx, func(p goredis.Pipeliner) {
+		cmd = acceptAll.EvalSha(ctx, p, keys, args...)
+	}, func() error { return acceptResult(m.ID, cmd) })
+	if err == nil && addAccount {
+		s.sawAccount(seenKey, now)
 	}
-	if result == nil && addAccount {
-		s.sawAccount(m.Account, now)
-	}
-	return result
+	return err
 }
 
-// accountSeen reports whether this instance added account to the set of accounts (which the
-// index sweep walks) within the last SweepInterval: then an accept need not add it again. The
+// accountSeen reports whether this instance added account to a shard's set of accounts (which
+// the index sweep walks; key is account and shard) within the last SweepInterval: then an accept need not add it again. The
 // set is written again once per interval, so one that went missing (a flushed database, a
 // failover to a replica that had not got the write) is whole again after an interval.
-func (s *Store) accountSeen(account string, now time.Time) bool {
+func (s *Store) accountSeen(account accountShard, now time.Time) bool {
 	s.accMu.RLock()
 	at, ok := s.accounts[account]
 	s.accMu.RUnlock()
 	return ok && now.Sub(at) < s.opts.SweepInterval
 }
 
-// sawAccount notes that account is in the set of accounts, as of now.
-func (s *Store) sawAccount(account string, now time.Time) {
+// sawAccount notes that account is in its shard's set of accounts, as of now.
+func (s *Store) sawAccount(account accountShard, now time.Time) {
 	s.accMu.Lock()
 	s.accounts[account] = now
 	s.accMu.Unlock()
@@ -253,15 +214,16 @@ var partFields = func() (f [store.MaxParts]struct{ status, err, upstream, upstre
 // scanBudget bounds the index entries one page looks at (see the embedded store).
 const scanBudget = 20 * store.MaxListLimit
 
-// ListMessages walks the lexicographic time index (per account when f.Account is set).
+// ListMessages walks the lexicographic time indexes of all shards (per account when
+// f.Account is set), merged in order.
 func (s *Store) ListMessages(ctx context.Context, f store.MessageFilter) ([]*store.Message, string, error) {
 	if s.closed.Load() {
 		return nil, "", store.ErrClosed
 	}
 	limit := f.PageLimit()
-	key := s.kIdx()
+	key := s.kIdx
 	if f.Account != "" {
-		key = s.kIdxAcc(f.Account)
+		key = func(sh int) string { return s.kIdxAcc(sh, f.Account) }
 	}
 	lo, hi := "-", "+"
 	var from string
@@ -284,16 +246,36 @@ func (s *Store) ListMessages(ctx context.Context, f store.MessageFilter) ([]*sto
 	var out []*store.Message
 	scanned := 0
 	chunk := int64(min(2*limit, store.MaxListLimit))
+	ranges := make([]*goredis.StringSliceCmd, len(s.tags))
 	for {
-		members, err := s.c.ZRangeByLex(ctx, key, &goredis.ZRangeBy{Min: lo, Max: hi, Count: chunk}).Result()
-		if err != nil {
+		p := s.c.Pipeline()
+		for sh := range s.tags {
+			ranges[sh] = p.ZRangeByLex(ctx, key(sh), &goredis.ZRangeBy{Min: lo, Max: hi, Count: chunk})
+		}
+		if _, err := p.Exec(ctx); err != nil {
 			return nil, "", mapErr(err)
+		}
+		// Members up to the least last member of the shards that filled the chunk are all
+		// there are so far; past it, such a shard may hold more.
+		var members []string
+		cut, full := "", false
+		for _, r := range ranges {
+			v := r.Val()
+			members = append(members, v...)
+			if int64(len(v)) == chunk && (!full || v[len(v)-1] < cut) {
+				cut, full = v[len(v)-1], true
+			}
+		}
+		slices.Sort(members)
+		if full {
+			n, _ := slices.BinarySearch(members, cut)
+			members = members[:n+1]
 		}
 		if len(members) == 0 {
 			return out, "", nil
 		}
 		cmds := make([]*goredis.MapStringStringCmd, len(members))
-		p := s.c.Pipeline()
+		p = s.c.Pipeline()
 		for i, mem := range members {
 			if len(mem) < 9 {
 				return nil, "", fmt.Errorf("%w: index member", store.ErrCorrupt)
@@ -315,24 +297,51 @@ func (s *Store) ListMessages(ctx context.Context, f store.MessageFilter) ([]*sto
 					out = append(out, m)
 				}
 			}
-			more := i < len(members)-1 || int64(len(members)) == chunk
+			more := i < len(members)-1 || full
 			if (len(out) == limit || scanned >= scanBudget) && more {
 				return out, store.EncodeCursor([]byte(mem)), nil
 			}
 		}
-		if int64(len(members)) < chunk {
+		if !full {
 			return out, "", nil
 		}
 		lo = "(" + members[len(members)-1]
 	}
 }
 
-// UpdatePart writes the id map (taking what was parked), then updates the message and
-// attaches the parked receipts, then drops them from the park list: three round trips in
-// the group commit, because the id map and the message hash live in different slots.
-// Parked receipts are removed only after they were applied, so a failure in between keeps
-// them (at worst applied twice on a retry), never loses them.
+// UpdatePart writes the id map and updates the message in one round trip of the group
+// commit (their keys live in two slots: one command each, not one script). When the id map's
+// old value says receipts were parked under the upstream id (parkMark), they are read,
+// applied to the message and dropped from the park list in three more round trips, taken by
+// that rare case alone. Parked receipts are removed only after they were applied, so a
+// failure in between keeps them (at worst applied twice on a retry), never loses them.
 func (s *Store) UpdatePart(ctx context.Context, u store.PartUpdate) (*store.Message, []store.Receipt, error) {
+	return s.update(ctx, u, nil)
+}
+
+// Settle is UpdatePart and Ack in the same round trip: the message and the entry live in the
+// same slot (the entry is in the stream of the message's shard), so one script updates the
+// message and acknowledges the entry; the id map beside it is one SET ... GET in its own slot.
+// On Cluster that SET goes to another node: should it fail while the script succeeded, Settle
+// returns the error with the part updated and the entry acknowledged, and the id map is
+// missing, so a receipt for the part is parked and never correlated.
+func (s *Store) Settle(ctx context.Context, l store.Lease, u store.PartUpdate) (*store.Message, []store.Receipt, error) {
+	sh, id, _, err := s.parseLease(l)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s.update(ctx, u, &ackOf{l.Queue, sh, id})
+}
+
+// ackOf names the entry a Settle acknowledges.
+type ackOf struct {
+	q     store.Queue
+	shard int
+	id    string
+}
+
+// update is UpdatePart, and with an entry to acknowledge Settle.
+func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *ackOf) (*store.Message, []store.Receipt, error) {
 	if u.UpstreamID != "" {
 		if err := store.ValidateUpstreamID(u.Upstream, u.UpstreamID); err != nil {
 			return nil, nil, err
@@ -345,44 +354,92 @@ func (s *Store) UpdatePart(ctx context.Context, u store.PartUpdate) (*store.Mess
 		round    int
 		mapCmd   *goredis.Cmd
 		updCmd   *goredis.Cmd
+		parked   *goredis.StringSliceCmd
+		applied  []*goredis.Cmd
+		ackCmds  []goredis.Cmder
 		nParked  int
 		attached []store.Receipt
 		m        *store.Message
 		result   error
 	)
-	queueUpdate := func(p goredis.Pipeliner) {
-		args := []any{u.Part, u.Upstream, u.UpstreamID, int(u.Status), u.Error, ns(u.At)}
-		for i := range attached {
-			r := &attached[i]
-			args = append(args, int(r.State), r.Error, ns(r.Received), store.AppendReceipt(nil, r))
-		}
-		updCmd = updatePart.EvalSha(ctx, p, []string{s.kMsg(u.MessageID), s.kRcpt(u.MessageID)}, args...)
-	}
+	msgShard := s.shardOf(u.MessageID)
 	err := s.do(ctx, func(p goredis.Pipeliner) bool {
 		round++
-		switch {
-		case round == 1 && u.UpstreamID != "":
-			val := strconv.Itoa(u.Part) + ":" + u.MessageID
-			mapCmd = mapSet.EvalSha(ctx, p, []string{s.kMap(u.Upstream, u.UpstreamID), s.kPark(u.Upstream, u.UpstreamID)}, val, s.opts.IDMapTTL.Milliseconds())
+		switch round {
+		case 1:
+			if u.UpstreamID != "" {
+				val := strconv.Itoa(u.Part) + ":" + u.MessageID
+				mapCmd = p.Do(ctx, "SET", s.kMap(u.Upstream, u.UpstreamID), val, "PX", s.opts.IDMapTTL.Milliseconds(), "GET")
+			}
+			keys := []string{s.kMsg(u.MessageID)}
+			args := []any{u.Part, u.Upstream, u.UpstreamID, int(u.Status), u.Error, ns(u.At)}
+			if ack != nil && ack.shard == msgShard {
+				keys = append(keys, s.kStream(ack.q, ack.shard))
+				args = append(args, group, ack.id)
+				ack = nil
+			}
+			updCmd = settle.EvalSha(ctx, p, keys, args...)
 			return true
-		case round == 1:
-			round++ // no mapping to write: go straight to the message update
-			queueUpdate(p)
-			return true
-		case round == 2:
-			parked, err := mapCmd.StringSlice()
+		case 2:
+			if m, result = messageReply(u.MessageID, u.Part, updCmd); result != nil {
+				return false
+			}
+			more := false
+			if ack != nil {
+				// The entry of a message's part lives in the message's shard; should a lease
+				// name another, it is acknowledged once the update is done.
+				k := s.kStream(ack.q, ack.shard)
+				ackCmds = append(ackCmds, p.XAck(ctx, k, group, ack.id), p.XDel(ctx, k, ack.id))
+				more = true
+			}
+			if mapCmd != nil {
+				old, err := mapCmd.Text()
+				if err != nil && err != goredis.Nil {
+					result = fmt.Errorf("message %s part %d updated, id map not written: %w", u.MessageID, u.Part, mapErr(err))
+					return false
+				}
+				if old == parkMark {
+					parked = p.LRange(ctx, s.kPark(u.Upstream, u.UpstreamID), 0, -1)
+					more = true
+				}
+			}
+			return more
+		case 3:
+			for _, c := range ackCmds {
+				if err := c.Err(); err != nil && !goredis.HasErrorPrefix(err, "NOGROUP") {
+					result = mapErr(err)
+					return false
+				}
+			}
+			if parked == nil {
+				return false
+			}
+			entries, err := parked.Result()
 			if err != nil {
 				result = mapErr(err)
 				return false
 			}
-			nParked = len(parked)
-			attached = parkedReceipts(parked, u.MessageID, u.Part, u.At)
-			queueUpdate(p)
-			return true
-		case round == 3:
-			m, result = messageReply(u.MessageID, u.Part, updCmd)
-			if result != nil || nParked == 0 {
+			nParked = len(entries)
+			attached = parkedReceipts(entries, u.MessageID, u.Part, u.At)
+			if len(attached) == 0 {
+				if nParked > 0 {
+					round++ // only expired ones: drop them
+					p.LTrim(ctx, s.kPark(u.Upstream, u.UpstreamID), int64(nParked), -1)
+					return true
+				}
 				return false
+			}
+			for i := range attached {
+				r := &attached[i]
+				applied = append(applied, applyReceipt.EvalSha(ctx, p, []string{s.kMsg(u.MessageID), s.kRcpt(u.MessageID)},
+					u.Part, int(r.State), r.Error, ns(r.Received), store.AppendReceipt(nil, r)))
+			}
+			return true
+		case 4:
+			for _, c := range applied {
+				if m, result = messageReply(u.MessageID, u.Part, c); result != nil {
+					return false
+				}
 			}
 			// Only the entries read in round 2: a receipt parked since then stays.
 			p.LTrim(ctx, s.kPark(u.Upstream, u.UpstreamID), int64(nParked), -1)
@@ -397,58 +454,6 @@ func (s *Store) UpdatePart(ctx context.Context, u store.PartUpdate) (*store.Mess
 	}
 	if result != nil {
 		return nil, nil, result
-	}
-	return m, attached, nil
-}
-
-// Settle is UpdatePart and Ack. On one node it is one script in one round trip of the group
-// commit, unless a receipt is parked under the upstream id: then it goes on as UpdatePart and
-// Ack do (the script wrote only the id map, which UpdatePart writes again). On Cluster the id
-// map, the message and the queue live in different slots, so it is UpdatePart and then Ack.
-func (s *Store) Settle(ctx context.Context, l store.Lease, u store.PartUpdate) (*store.Message, []store.Receipt, error) {
-	id, _, err := parseLease(l)
-	if err != nil {
-		return nil, nil, err
-	}
-	if u.UpstreamID != "" {
-		if err := store.ValidateUpstreamID(u.Upstream, u.UpstreamID); err != nil {
-			return nil, nil, err
-		}
-	}
-	if u.At.IsZero() {
-		u.At = nowUTC()
-	}
-	if !s.splitAccept {
-		var val string
-		if u.UpstreamID != "" {
-			val = strconv.Itoa(u.Part) + ":" + u.MessageID
-		}
-		keys := []string{s.kMap(u.Upstream, u.UpstreamID), s.kPark(u.Upstream, u.UpstreamID), s.kMsg(u.MessageID), s.kStream(l.Queue)}
-		var cmd *goredis.Cmd
-		var m *store.Message
-		fast := true
-		err := s.simple(ctx, func(p goredis.Pipeliner) {
-			cmd = settle.EvalSha(ctx, p, keys, val, s.opts.IDMapTTL.Milliseconds(), group, id,
-				u.Part, u.Upstream, u.UpstreamID, int(u.Status), u.Error, ns(u.At))
-		}, func() error {
-			if n, err := cmd.Int64(); err == nil && n == 0 {
-				fast = false
-				return nil
-			}
-			var err error
-			m, err = messageReply(u.MessageID, u.Part, cmd)
-			return err
-		})
-		if err != nil || fast {
-			return m, nil, err
-		}
-	}
-	m, attached, err := s.UpdatePart(ctx, u)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := s.Ack(ctx, l); err != nil {
-		return nil, nil, err
 	}
 	return m, attached, nil
 }
@@ -471,7 +476,7 @@ func parkedReceipts(entries []string, id string, part int, now time.Time) []stor
 	return out
 }
 
-// messageReply reads the reply of updatePart or applyReceipt.
+// messageReply reads the reply of settle or applyReceipt.
 func messageReply(id string, part int, cmd *goredis.Cmd) (*store.Message, error) {
 	v, err := cmd.Result()
 	if err != nil {

@@ -11,8 +11,8 @@ import (
 )
 
 // QueueStats reads q's length as QueueLen does, its claims from the consumer group's pending
-// entries, and its head: the stream's first entry, or the first delayed entry when the stream is
-// empty.
+// entries, and its head: of the shards' first stream entries the one whose work is oldest, or
+// when every stream is empty the delayed entry due first.
 func (s *Store) QueueStats(ctx context.Context, q store.Queue) (store.QueueStats, error) {
 	var st store.QueueStats
 	if err := store.ValidateQueue(q); err != nil {
@@ -21,40 +21,72 @@ func (s *Store) QueueStats(ctx context.Context, q store.Queue) (store.QueueStats
 	if s.closed.Load() {
 		return st, store.ErrClosed
 	}
+	n := len(s.tags)
+	xl, zc := make([]*goredis.IntCmd, n), make([]*goredis.IntCmd, n)
+	heads, delayed := make([]*goredis.XMessageSliceCmd, n), make([]*goredis.ZSliceCmd, n)
 	p := s.c.Pipeline()
-	xl := p.XLen(ctx, s.kStream(q))
-	zc := p.ZCard(ctx, s.kDelayed(q))
-	head := p.XRangeN(ctx, s.kStream(q), "-", "+", 1)
-	delayed := p.ZRange(ctx, s.kDelayed(q), 0, 0)
+	for sh := range s.tags {
+		xl[sh] = p.XLen(ctx, s.kStream(q, sh))
+		zc[sh] = p.ZCard(ctx, s.kDelayed(q, sh))
+		heads[sh] = p.XRangeN(ctx, s.kStream(q, sh), "-", "+", 1)
+		delayed[sh] = p.ZRangeWithScores(ctx, s.kDelayed(q, sh), 0, 0)
+	}
 	if _, err := p.Exec(ctx); err != nil {
 		return st, mapErr(err)
 	}
-	st.Len = int(xl.Val() + zc.Val())
+	for sh := range s.tags {
+		st.Len += int(xl[sh].Val() + zc[sh].Val())
+	}
 	if st.Len == 0 {
 		return st, nil
 	}
-	pend, err := s.c.XPending(ctx, s.kStream(q), group).Result()
-	switch {
-	case err == nil:
-		st.Claimed = int(pend.Count)
-	case goredis.HasErrorPrefix(err, "NOGROUP"):
-		// Never claimed from: nothing is claimed.
-	default:
-		return st, mapErr(err)
-	}
-	var payload []byte
-	if h := head.Val(); len(h) > 0 {
-		if v, ok := h[0].Values["p"].(string); ok {
-			payload = []byte(v)
+	pend := make([]*goredis.XPendingCmd, n)
+	p = s.c.Pipeline()
+	for sh := range s.tags {
+		if xl[sh].Val() > 0 {
+			pend[sh] = p.XPending(ctx, s.kStream(q, sh), group)
 		}
-	} else if d := delayed.Val(); len(d) > 0 {
+	}
+	_, _ = p.Exec(ctx) // errors are read per command
+	for _, c := range pend {
+		if c == nil {
+			continue
+		}
+		switch err := c.Err(); {
+		case err == nil:
+			st.Claimed += int(c.Val().Count)
+		case goredis.HasErrorPrefix(err, "NOGROUP"):
+			// Never claimed from: nothing is claimed.
+		default:
+			return st, mapErr(err)
+		}
+	}
+	for sh := range s.tags {
+		h := heads[sh].Val()
+		if len(h) == 0 {
+			continue
+		}
+		v, ok := h[0].Values["p"].(string)
+		if !ok {
+			continue
+		}
+		if at := s.createdAt(ctx, q.Kind, []byte(v)); !at.IsZero() && (st.Oldest.IsZero() || at.Before(st.Oldest)) {
+			st.Oldest = at
+		}
+	}
+	if !st.Oldest.IsZero() {
+		return st, nil
+	}
+	first, firstDue := "", 0.0
+	for sh := range s.tags {
 		// A delayed member is "attempts|reclaimed|stream id|payload".
-		if parts := strings.SplitN(d[0], "|", 4); len(parts) == 4 {
-			payload = []byte(parts[3])
+		if d := delayed[sh].Val(); len(d) > 0 && (first == "" || d[0].Score < firstDue) {
+			first, _ = d[0].Member.(string)
+			firstDue = d[0].Score
 		}
 	}
-	if payload != nil {
-		st.Oldest = s.createdAt(ctx, q.Kind, payload)
+	if parts := strings.SplitN(first, "|", 4); len(parts) == 4 {
+		st.Oldest = s.createdAt(ctx, q.Kind, []byte(parts[3]))
 	}
 	return st, nil
 }

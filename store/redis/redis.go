@@ -33,6 +33,12 @@ type Config struct {
 	Prefix string
 	// Flushers is how many group-commit pipelines may be in flight at once; default 4.
 	Flushers int
+	// Shards is how many hash slots messages and queues are spread over; default 16, at most
+	// 1024. A message's record, index entries and queue entries live in the slot of its shard
+	// (derived from its id), so its accept is one script in one slot; a queue is one stream per
+	// shard. Every instance over the same data must use the same number, and it must not
+	// change while messages are kept: a record is looked up in its shard.
+	Shards int
 	store.Options
 }
 
@@ -41,25 +47,32 @@ type Store struct {
 	store.Admin
 	c   goredis.UniversalClient
 	own bool // Close closes c
-	// splitAccept writes a message and its queue entries in two round trips, as Cluster
-	// requires (different slots); a single node does both in one script.
-	splitAccept bool
-	prefix      string
-	opts        store.Options
-	w           *batch.Batcher[*op]
-	closed      atomic.Bool
-	once        sync.Once
-	stop        chan struct{} // closed by Close: stops the sweeper
-	sweeper     sync.WaitGroup
+	// cluster: keys of different slots may live on different nodes, so no command spans
+	// shards (a claim's blocking wait reads one shard's stream at a time).
+	cluster bool
+	prefix  string
+	// tags are the shards' hash tags, "{...}", each chosen so that its slot lies in the
+	// shard's own 1/Shards of the slot range: a cluster whose masters own equal ranges then
+	// holds an equal share of the shards on each.
+	tags    []string
+	opts    store.Options
+	w       *batch.Batcher[*op]
+	closed  atomic.Bool
+	once    sync.Once
+	stop    chan struct{} // closed by Close: stops the sweeper
+	sweeper sync.WaitGroup
 
 	loadMu sync.Mutex // serialises script reloads after a server restart
 
 	accMu    sync.RWMutex
-	accounts map[string]time.Time // accounts added to the set of accounts, and when (accountSeen)
+	accounts map[accountShard]time.Time // accounts added to their shard's set of accounts, and when (accountSeen)
 
-	// adopted holds "stream\x00consumer" for each queue a consumer has claimed from since Open:
-	// its first claim takes over what the same consumer held before a restart (see claim).
-	adopted sync.Map
+	// claims holds a *claimState per "queue\x00consumer" (see claimQ).
+	claims   sync.Map
+	staleFor time.Duration // tests: replaces staleAfter's default
+	moTurn   atomic.Uint32 // spreads MO deliveries, which have no message, over the shards
+	// sweeps holds when this instance last ran the consumer sweep of a stream (see claim).
+	sweeps sync.Map
 }
 
 var _ store.Store = (*Store)(nil)
@@ -106,9 +119,15 @@ func New(ctx context.Context, c goredis.UniversalClient, cfg Config) (*Store, er
 	if cfg.Flushers <= 0 {
 		cfg.Flushers = 4
 	}
+	if cfg.Shards == 0 {
+		cfg.Shards = 16
+	}
+	if cfg.Shards < 0 || cfg.Shards > maxShards {
+		return nil, fmt.Errorf("%w: redis: Config.Shards %d not in 1..%d", store.ErrInvalid, cfg.Shards, maxShards)
+	}
 	_, cluster := c.(*goredis.ClusterClient)
-	s := &Store{c: c, splitAccept: cluster, prefix: cfg.Prefix, opts: cfg.Options.WithDefaults(), stop: make(chan struct{}),
-		accounts: map[string]time.Time{}}
+	s := &Store{c: c, cluster: cluster, prefix: cfg.Prefix, tags: shardTags(cfg.Shards), opts: cfg.Options.WithDefaults(),
+		stop: make(chan struct{}), accounts: map[accountShard]time.Time{}}
 	s.Admin = store.Admin{B: configBackend{s}}
 	if err := s.loadScripts(ctx); err != nil {
 		return nil, err
@@ -140,16 +159,22 @@ func (s *Store) sweep() {
 
 func (s *Store) trimIndex(ctx context.Context, cutoff time.Time) error {
 	hi := "(" + string(store.IndexKey(cutoff, ""))
-	accounts, err := s.c.SMembers(ctx, s.kAccounts()).Result()
-	if err != nil {
+	p := s.c.Pipeline()
+	sets := make([]*goredis.StringSliceCmd, len(s.tags))
+	for sh := range s.tags {
+		sets[sh] = p.SMembers(ctx, s.kAccounts(sh))
+	}
+	if _, err := p.Exec(ctx); err != nil {
 		return mapErr(err)
 	}
-	p := s.c.Pipeline()
-	p.ZRemRangeByLex(ctx, s.kIdx(), "-", hi)
-	for _, a := range accounts {
-		p.ZRemRangeByLex(ctx, s.kIdxAcc(a), "-", hi)
+	p = s.c.Pipeline()
+	for sh := range s.tags {
+		p.ZRemRangeByLex(ctx, s.kIdx(sh), "-", hi)
+		for _, a := range sets[sh].Val() {
+			p.ZRemRangeByLex(ctx, s.kIdxAcc(sh, a), "-", hi)
+		}
 	}
-	_, err = p.Exec(ctx)
+	_, err := p.Exec(ctx)
 	return mapErr(err)
 }
 
@@ -225,7 +250,7 @@ type op struct {
 }
 
 // maxRounds bounds an op's round trips, so a bug cannot spin a flusher.
-const maxRounds = 4
+const maxRounds = 5
 
 // flush runs a batch: each round, every unfinished op queues its next commands into one
 // shared pipeline, sent in one round trip per node.
@@ -317,36 +342,81 @@ func (s *Store) simple(ctx context.Context, queue func(p goredis.Pipeliner), don
 	return result
 }
 
-// Key layout. Braces are hash tags: a message's keys share a slot, as do the keys of one
-// upstream id and of one queue.
-func (s *Store) kMsg(id string) string       { return s.prefix + "m:{" + id + "}" }
-func (s *Store) kRcpt(id string) string      { return s.prefix + "r:{" + id + "}" }
-func (s *Store) kMap(up, uid string) string  { return s.prefix + "u:{" + up + "\x00" + uid + "}" }
-func (s *Store) kPark(up, uid string) string { return s.prefix + "k:{" + up + "\x00" + uid + "}" }
-func (s *Store) kIdx() string                { return s.prefix + "ix" }
-func (s *Store) kIdxAcc(a string) string     { return s.prefix + "ixa:" + a }
-func (s *Store) kLost() string               { return s.prefix + "lost" }
-func (s *Store) kAccounts() string           { return s.prefix + "accts" } // accounts with an index
+// Key layout. Braces are hash tags. A message's keys (record, receipts), its shard's indexes
+// and its shard's stream of each queue share the shard's slot; the keys of one upstream id
+// share theirs.
+func (s *Store) kMsg(id string) string           { return s.prefix + "m:" + s.tags[s.shardOf(id)] + id }
+func (s *Store) kRcpt(id string) string          { return s.prefix + "r:" + s.tags[s.shardOf(id)] + id }
+func (s *Store) kMap(up, uid string) string      { return s.prefix + "u:{" + up + "\x00" + uid + "}" }
+func (s *Store) kPark(up, uid string) string     { return s.prefix + "k:{" + up + "\x00" + uid + "}" }
+func (s *Store) kIdx(sh int) string              { return s.prefix + "ix:" + s.tags[sh] }
+func (s *Store) kIdxAcc(sh int, a string) string { return s.prefix + "ixa:" + s.tags[sh] + a }
+func (s *Store) kLost() string                   { return s.prefix + "lost" }
+func (s *Store) kAccounts(sh int) string         { return s.prefix + "accts:" + s.tags[sh] } // accounts with an index
 func (s *Store) kConfig(k store.ConfigKind) string {
 	return s.prefix + "c:" + string(k)
 }
 
-func (s *Store) kStream(q store.Queue) string {
-	return s.prefix + "q:{" + strconv.Itoa(int(q.Kind)) + ":" + q.Name + "}"
+func (s *Store) kStream(q store.Queue, sh int) string {
+	return s.prefix + "q:" + s.tags[sh] + strconv.Itoa(int(q.Kind)) + ":" + q.Name
 }
 
-func (s *Store) kDelayed(q store.Queue) string {
-	return s.prefix + "qd:{" + strconv.Itoa(int(q.Kind)) + ":" + q.Name + "}"
+func (s *Store) kDelayed(q store.Queue, sh int) string {
+	return s.prefix + "qd:" + s.tags[sh] + strconv.Itoa(int(q.Kind)) + ":" + q.Name
 }
 
-// kCursor holds where the queue's next XAUTOCLAIM continues.
-func (s *Store) kCursor(q store.Queue) string {
-	return s.prefix + "qc:{" + strconv.Itoa(int(q.Kind)) + ":" + q.Name + "}"
+// accountShard keys Store.accounts.
+type accountShard struct {
+	account string
+	shard   int
 }
 
-// kSweep exists (with a time-out) while the queue's consumer sweep is not due.
-func (s *Store) kSweep(q store.Queue) string {
-	return s.prefix + "qs:{" + strconv.Itoa(int(q.Kind)) + ":" + q.Name + "}"
+// maxShards bounds Config.Shards: a claim may visit every shard.
+const maxShards = 1024
+
+// shardOf is the shard of a message id (FNV-1a).
+func (s *Store) shardOf(id string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(id); i++ {
+		h ^= uint32(id[i])
+		h *= 16777619
+	}
+	return int(h % uint32(len(s.tags)))
+}
+
+// shardTags picks, for each of n shards, the first tag "{s<k>-<j>}" whose slot lies in the
+// shard's 1/n of the 16384 slots.
+func shardTags(n int) []string {
+	tags := make([]string, n)
+	for k := range tags {
+		lo, hi := k*slots/n, (k+1)*slots/n
+		for j := 0; ; j++ {
+			t := "s" + strconv.Itoa(k) + "-" + strconv.Itoa(j)
+			if sl := int(crc16(t)) % slots; sl >= lo && sl < hi {
+				tags[k] = "{" + t + "}"
+				break
+			}
+		}
+	}
+	return tags
+}
+
+const slots = 16384
+
+// crc16 is Redis Cluster's key hash (CRC-16/XMODEM).
+func crc16(s string) uint16 {
+	var crc uint16
+	for i := 0; i < len(s); i++ {
+		crc ^= uint16(s[i]) << 8
+		for b := 0; b < 8; b++ {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc
 }
 
 func ns(t time.Time) string { return strconv.FormatInt(t.UnixNano(), 10) }

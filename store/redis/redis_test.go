@@ -31,16 +31,14 @@ func openStore(t testing.TB, srv *redistest.Server, cfg Config) *Store {
 	return s
 }
 
-// harness starts one redis-server per store. split forces the two-step accept used on
-// Cluster, so that path is tested without a cluster. settle is how long a restart waits
-// before killing the server (appendfsync everysec may hold the last second of writes).
-func harness(fsync string, split bool, settle time.Duration) storetest.Harness {
+// harness starts one redis-server per store. settle is how long a restart waits before
+// killing the server (appendfsync everysec may hold the last second of writes).
+func harness(fsync string, settle time.Duration) storetest.Harness {
 	return storetest.Harness{
 		Open: func(t testing.TB, opts store.Options) store.Store {
 			srv := redistest.Start(t, redistest.Options{AppendFsync: fsync})
 			cfg := Config{Options: opts}
 			s := openStore(t, srv, cfg)
-			s.splitAccept = split
 			return &harnessStore{Store: s, srv: srv, cfg: cfg}
 		},
 		Restart: func(t testing.TB, s store.Store) store.Store {
@@ -49,27 +47,20 @@ func harness(fsync string, split bool, settle time.Duration) storetest.Harness {
 			h.srv.Restart()
 			h.Close()
 			n := openStore(t, h.srv, h.cfg)
-			n.splitAccept = split
 			return &harnessStore{Store: n, srv: h.srv, cfg: h.cfg}
 		},
 	}
 }
 
 func TestConformanceFsyncAlways(t *testing.T) {
-	storetest.Run(t, harness("always", false, 0))
+	storetest.Run(t, harness("always", 0))
 }
 
 // TestConformanceEverysec checks durability across a SIGKILL with appendfsync everysec; the
 // other tests do not depend on the fsync policy. everysec writes the AOF before replying but
 // fsyncs once a second; the wait before the kill covers that documented window.
 func TestConformanceEverysec(t *testing.T) {
-	storetest.RunSubset(t, harness("everysec", false, 1100*time.Millisecond), "RestartDurability", "AcceptAndGet")
-}
-
-// TestConformanceSplitAccept runs the accept-related tests with the two-step accept Cluster
-// uses, on a plain node (TestConformanceCluster runs the whole suite on a cluster).
-func TestConformanceSplitAccept(t *testing.T) {
-	storetest.RunSubset(t, harness("always", true, 0), "AcceptAndGet", "Invalid", "ConcurrentWriters", "RestartDurability")
+	storetest.RunSubset(t, harness("everysec", 1100*time.Millisecond), "RestartDurability", "AcceptAndGet")
 }
 
 // TestConformanceCluster runs the suite through a ClusterClient against a one-node cluster,
@@ -83,7 +74,7 @@ func TestConformanceCluster(t *testing.T) {
 			n++
 			cfg := Config{Options: opts, Cluster: true, Prefix: fmt.Sprintf("t%d:", n)}
 			s := openStore(t, srv, cfg)
-			if !s.splitAccept {
+			if !s.cluster {
 				t.Fatalf("cluster client not detected")
 			}
 			return &harnessStore{Store: s, srv: srv, cfg: cfg}
@@ -205,34 +196,29 @@ func commandCalls(b *testing.B, s *Store) uint64 {
 	return n
 }
 
-// TestAccountsSetOncePerInterval: an accept adds its account to the set the index sweep walks
-// once per SweepInterval, not every time, and adds it again after an interval should the set
-// have lost it; on both accept paths.
+// TestAccountsSetOncePerInterval: an accept adds its account to its shard's set the index
+// sweep walks once per SweepInterval, not every time, and adds it again after an interval
+// should the set have lost it.
 func TestAccountsSetOncePerInterval(t *testing.T) {
-	for _, split := range []bool{false, true} {
-		t.Run(fmt.Sprintf("split=%v", split), func(t *testing.T) {
-			srv := redistest.Start(t, redistest.Options{AppendFsync: "always"})
-			s := openStore(t, srv, Config{Options: store.Options{SweepInterval: 300 * time.Millisecond}})
-			s.splitAccept = split
-			ctx := context.Background()
-			n := 0
-			acceptAndCheck := func(want bool) {
-				t.Helper()
-				n++
-				if err := s.AcceptMessage(ctx, storetest.NewMessage(fmt.Sprintf("a%d", n), "acme", "up", 1)); err != nil {
-					t.Fatal(err)
-				}
-				if got, err := s.c.SIsMember(ctx, s.kAccounts(), "acme").Result(); err != nil || got != want {
-					t.Fatalf("accept %d: account in the set %v (%v), want %v", n, got, err, want)
-				}
-			}
-			acceptAndCheck(true)
-			if err := s.c.Del(ctx, s.kAccounts()).Err(); err != nil {
-				t.Fatal(err)
-			}
-			acceptAndCheck(false) // within the interval: not written again
-			time.Sleep(350 * time.Millisecond)
-			acceptAndCheck(true)
-		})
+	srv := redistest.Start(t, redistest.Options{AppendFsync: "always"})
+	s := openStore(t, srv, Config{Shards: 1, Options: store.Options{SweepInterval: 300 * time.Millisecond}})
+	ctx := context.Background()
+	n := 0
+	acceptAndCheck := func(want bool) {
+		t.Helper()
+		n++
+		if err := s.AcceptMessage(ctx, storetest.NewMessage(fmt.Sprintf("a%d", n), "acme", "up", 1)); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.c.SIsMember(ctx, s.kAccounts(0), "acme").Result(); err != nil || got != want {
+			t.Fatalf("accept %d: account in the set %v (%v), want %v", n, got, err, want)
+		}
 	}
+	acceptAndCheck(true)
+	if err := s.c.Del(ctx, s.kAccounts(0)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	acceptAndCheck(false) // within the interval: not written again
+	time.Sleep(350 * time.Millisecond)
+	acceptAndCheck(true)
 }

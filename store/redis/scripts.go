@@ -3,8 +3,7 @@ package redis
 import goredis "github.com/redis/go-redis/v9"
 
 // Lua scripts make each multi-key step atomic on the server. Every script touches keys of
-// one hash slot only, so they run unchanged on Redis Cluster, except acceptAll, which is used
-// only on a single node or Sentinel (see Store.AcceptMessage).
+// one hash slot only, so they run unchanged on Redis Cluster.
 //
 // Message hash fields (key m:{id}):
 //
@@ -80,10 +79,10 @@ redis.call('HSET', KEYS[1], unpack(f))
 if ARGV[6] ~= '0' then redis.call('PEXPIREAT', KEYS[1], ARGV[6]) end
 `
 
-// acceptAll: KEYS msg, stream, index, account index, set of accounts. ARGV record, parts,
-// status, created(ns), index member, expiry(ms), then one part payload per part, then the
-// account to add to the set of accounts, empty when this instance added it lately (see
-// Store.accountSeen). Returns 0 when the id is taken.
+// acceptAll: KEYS msg, stream, index, account index, set of accounts, all in the message's
+// shard's slot. ARGV record, parts, status, created(ns), index member, expiry(ms), then one
+// part payload per part, then the account to add to the set of accounts, empty when this
+// instance added it lately (see Store.accountSeen). Returns 0 when the id is taken.
 var acceptAll = goredis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 ` + writeMsg + `
@@ -94,76 +93,42 @@ for i = 1, n do redis.call('XADD', KEYS[2], '*', 'p', ARGV[6 + i]) end
 return 1
 `)
 
-// acceptMsg is acceptAll's first half for Redis Cluster: KEYS msg; ARGV the first six of
-// acceptAll. The index and queue writes follow in the next round trip.
-var acceptMsg = goredis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-` + writeMsg + `
-return 1
-`)
-
 // keepWith gives the receipts list the message hash's expiry.
 const keepWith = `
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
 `
 
-// mapSet: KEYS id map, park list. ARGV value, ttl(ms). Writes the mapping and returns what is
-// parked, atomically with mapOrPark, so a receipt is either parked before (and returned here)
-// or sees the mapping.
-var mapSet = goredis.NewScript(`
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return redis.call('LRANGE', KEYS[2], 0, -1)
-`)
+// parkMark is the id map's value while receipts are parked under an upstream id and no
+// mapping exists yet. UpdatePart and Settle write the mapping with SET ... GET: reading the
+// mark back tells them, without a second command, that receipts wait in the park list.
+const parkMark = "-"
 
 // mapOrPark: KEYS id map, park list. ARGV parked entry, park ttl(ms). Returns the mapping, or
-// nil after parking the receipt.
+// nil after parking the receipt (and marking the id map, see parkMark). Atomic with the
+// SET ... GET of a settle: a receipt is either parked (and marked) before, or sees the mapping.
 var mapOrPark = goredis.NewScript(`
 local v = redis.call('GET', KEYS[1])
-if v then return v end
+if v and v ~= '` + parkMark + `' then return v end
 redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('SET', KEYS[1], '` + parkMark + `', 'PX', ARGV[2])
 return false
 `)
 
-// updatePart: KEYS msg, receipts. ARGV part, upstream, upstream id, status, error, now(ns),
-// then per attached receipt: state, error, received(ns), record. Returns the message hash,
-// -1 when the message does not exist, -2 when it has no such part.
-var updatePart = goredis.NewScript(statusLib + `
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local i = tonumber(ARGV[1])
-if i < 0 or i >= tonumber(redis.call('HGET', KEYS[1], 'n') or '0') then return -2 end
-if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'pu' .. i, ARGV[2]) end
-if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'pi' .. i, ARGV[3], 'pq' .. i, ARGV[6]) end
-setPart(KEYS[1], i, tonumber(ARGV[4]), ARGV[5], ARGV[6])
-refresh(KEYS[1], ARGV[6])
-for j = 7, #ARGV, 4 do
-  setPart(KEYS[1], i, tonumber(ARGV[j]), ARGV[j + 1], ARGV[j + 2])
-  refresh(KEYS[1], ARGV[j + 2])
-  redis.call('RPUSH', KEYS[2], ARGV[j + 3])
-end
-` + keepWith + `
-return redis.call('HGETALL', KEYS[1])
-`)
-
-// settle: KEYS id map, park list, msg, stream. ARGV id map value (empty when there is no
-// upstream id), id map ttl(ms), group, entry id, part, upstream, upstream id, status, error,
-// now(ns). Settle's fast path on one node: writes the id map, then, unless a receipt is
-// parked under the upstream id (returns 0 having done only that: the caller takes the slow
-// path, UpdatePart and Ack), updates the message with one read and one write and removes the
-// entry. Returns the message hash as it was followed by the fields written (later ones win),
-// or -1 / -2 as updatePart, having changed nothing but the id map.
+// settle: KEYS msg, and the stream of the entry to acknowledge (in the message's slot) if
+// any. ARGV part, upstream, upstream id, status, error, now(ns), then group and entry id
+// when there is a stream. Updates the part with one read and one write and acknowledges and
+// deletes the entry. Returns the message hash as it was followed by the fields written
+// (later ones win), -1 when the message does not exist, -2 when it has no such part: then
+// nothing changed.
 var settle = goredis.NewScript(statusLib + `
-if ARGV[1] ~= '' then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  if redis.call('LLEN', KEYS[2]) > 0 then return 0 end
-end
-local h = redis.call('HGETALL', KEYS[3])
+local h = redis.call('HGETALL', KEYS[1])
 if #h == 0 then return -1 end
 local f = {}
 for j = 1, #h, 2 do f[h[j]] = h[j + 1] end
 local n = tonumber(f['n'] or '0')
-local i = tonumber(ARGV[5])
+local i = tonumber(ARGV[1])
 if i < 0 or i >= n then return -2 end
 local set = {}
 local function put(k, v)
@@ -171,14 +136,14 @@ local function put(k, v)
   set[#set + 1] = v
   f[k] = v
 end
-local now = ARGV[10]
-if ARGV[6] ~= '' then put('pu' .. i, ARGV[6]) end
-if ARGV[7] ~= '' then put('pi' .. i, ARGV[7]); put('pq' .. i, now) end
-local st = tonumber(ARGV[8])
+local now = ARGV[6]
+if ARGV[2] ~= '' then put('pu' .. i, ARGV[2]) end
+if ARGV[3] ~= '' then put('pi' .. i, ARGV[3]); put('pq' .. i, now) end
+local st = tonumber(ARGV[4])
 if st ~= 0 and not final[tonumber(f['ps' .. i] or '6')] then
-  put('ps' .. i, ARGV[8])
+  put('ps' .. i, ARGV[4])
   put('pt' .. i, now)
-  if ARGV[9] ~= '0' then put('pe' .. i, ARGV[9]) end
+  if ARGV[5] ~= '0' then put('pe' .. i, ARGV[5]) end
 end
 local states = {}
 for j = 0, n - 1 do states[j + 1] = f['ps' .. j] end
@@ -188,9 +153,11 @@ if tonumber(f['s'] or '0') ~= agg then
   put('s', tostring(agg))
 end
 put('u', now)
-redis.call('HSET', KEYS[3], unpack(set))
-redis.pcall('XACK', KEYS[4], ARGV[3], ARGV[4])
-redis.call('XDEL', KEYS[4], ARGV[4])
+redis.call('HSET', KEYS[1], unpack(set))
+if KEYS[2] then
+  redis.pcall('XACK', KEYS[2], ARGV[7], ARGV[8])
+  redis.call('XDEL', KEYS[2], ARGV[8])
+end
 for j = 1, #set do h[#h + 1] = set[j] end
 return h
 `)
@@ -222,43 +189,27 @@ local function hold(stream, group, id, count)
 end
 `
 
-// claim: KEYS stream, delayed set, XAUTOCLAIM cursor, consumer sweep gate. ARGV group,
-// consumer, count, min idle(ms), now(ms), consumer max idle(ms), sweep interval(ms), adopt
-// (1 on the first claim of the queue by this consumer since the store was opened).
+// claim: KEYS stream, delayed set (one shard of a queue). ARGV group, consumer, count, min
+// idle(ms), now(ms), consumer max idle(ms), sweep (1: delete idle consumers), parked (1: the
+// consumer's parking consumer may hold entries), XAUTOCLAIM cursor.
 //
-// Moves due delayed entries into the stream, hands out again what the consumer held before a
-// restart, reclaims entries idle past the visibility time-out (XAUTOCLAIM), then reads new
-// ones. Returns {id, fields, reclaimed, delivery count} tuples.
-//
-// A consumer's name is the same across restarts of its instance, so what it had claimed and
-// not settled when the process stopped is still pending for it. Its first claim after the
-// start (adopt) moves those entries to a parking consumer, "<consumer>#previous" (XCLAIM
-// JUSTID: the delivery count stays), so they are told apart from what this run claims; each
-// claim then takes parked entries first (XCLAIM, a new delivery count, so leases of the
-// previous run are stale). Should the instance stop again before they are all taken, they are
-// still reclaimed by anyone after the visibility time-out.
+// Moves due delayed entries into the stream, takes entries parked at a restart (see adopt),
+// reclaims entries idle past the visibility time-out (XAUTOCLAIM), then reads new ones.
+// Returns {entries, cursor, parked left, next, last}: entries are {id, fields, reclaimed,
+// delivery count} tuples; next is the first entry not yet delivered as {id, fields} (an empty
+// table when there is none, false when the count was filled before reading); last is the id
+// to wait for new entries after (XREAD), when next is empty.
 //
 // XAUTOCLAIM looks at no more than 10 x COUNT pending entries per call, so it continues from
-// where the previous claim of the queue stopped (the cursor key) and wraps round to 0-0;
-// always starting at 0-0 would leave an idle entry behind many fresh ones waiting for them
-// to go idle too.
+// where this instance's previous claim of the shard stopped (the cursor, kept by the caller)
+// and wraps round to 0-0; always starting at 0-0 would leave an idle entry behind many fresh
+// ones waiting for them to go idle too.
 //
-// At most once per sweep interval per queue it also deletes the group's consumers that hold
-// no pending entries and have been idle longer than the consumer max idle: instances renamed
-// or gone and emptied parking consumers would otherwise leave names behind for ever. Deleting one that is still in use costs nothing: its next XREADGROUP creates it again.
+// When sweep is set it also deletes the group's consumers that hold no pending entries and
+// have been idle longer than the consumer max idle: instances renamed or gone and emptied
+// parking consumers would otherwise leave names behind for ever. Deleting one that is still in
+// use costs nothing: its next XREADGROUP creates it again.
 var claim = goredis.NewScript(`
-redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
-local parked = ARGV[2] .. '#previous'
-if ARGV[8] == '1' then
-  for _ = 1, 1000 do
-    local pe = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1000, ARGV[2])
-    if #pe == 0 then break end
-    local ids = {}
-    for i, p in ipairs(pe) do ids[i] = p[1] end
-    ids[#ids + 1] = 'JUSTID'
-    redis.call('XCLAIM', KEYS[1], ARGV[1], parked, 0, unpack(ids))
-  end
-end
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[5], 'LIMIT', 0, 256)
 for _, m in ipairs(due) do
   local s1 = string.find(m, '|', 1, true)
@@ -267,8 +218,10 @@ for _, m in ipairs(due) do
   redis.call('XADD', KEYS[1], '*', 'p', string.sub(m, s3 + 1), 'a', string.sub(m, 1, s1 - 1), 'r', string.sub(m, s1 + 1, s2 - 1))
   redis.call('ZREM', KEYS[2], m)
 end
-if redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[7]) then
-  for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+if ARGV[7] == '1' then
+  local cs = redis.pcall('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
+  if cs.err then cs = {} end
+  for _, c in ipairs(cs) do
     local name, pending, idle
     for i = 1, #c, 2 do
       if c[i] == 'name' then name = c[i + 1] elseif c[i] == 'pending' then pending = c[i + 1] elseif c[i] == 'idle' then idle = c[i + 1] end
@@ -280,19 +233,17 @@ if redis.call('SET', KEYS[4], '1', 'NX', 'PX', ARGV[7]) then
 end
 local count = tonumber(ARGV[3])
 local out = {}
-local pp = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', count, parked)
-if #pp > 0 then
-  local ids = {}
-  for i, p in ipairs(pp) do ids[i] = p[1] end
-  for _, e in ipairs(redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, unpack(ids))) do
-    if e and e[2] then
-      local pe = redis.call('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1)
-      out[#out + 1] = {e[1], e[2], 1, pe[1][4]}
-    end
-  end
-end
+local cursor = ARGV[9]
+local left = 0
 local function autoclaim(from)
-  local ac = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[4], from, 'COUNT', count - #out)
+  local ac = redis.pcall('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[4], from, 'COUNT', count - #out)
+  if ac.err then
+    if string.find(ac.err, 'NOGROUP', 1, true) then
+      redis.call('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+      return '0-0'
+    end
+    return redis.error_reply(ac.err)
+  end
   for _, e in ipairs(ac[2]) do
     if e and e[2] then
       local pe = redis.call('XPENDING', KEYS[1], ARGV[1], e[1], e[1], 1)
@@ -301,21 +252,81 @@ local function autoclaim(from)
   end
   return ac[1]
 end
-if #out < count then
-  local start = redis.call('GET', KEYS[3]) or '0-0'
-  local cursor = autoclaim(start)
-  if cursor == '0-0' and start ~= '0-0' and #out < count then
-    cursor = autoclaim('0-0')
-  end
-  if cursor == '0-0' then redis.call('DEL', KEYS[3]) else redis.call('SET', KEYS[3], cursor) end
+local start = cursor
+cursor = autoclaim(start)
+if type(cursor) == 'table' then return cursor end
+if cursor == '0-0' and start ~= '0-0' and #out < count then
+  cursor = autoclaim('0-0')
+  if type(cursor) == 'table' then return cursor end
 end
+if ARGV[8] == '1' and #out < count then
+  local parked = ARGV[2] .. '#previous'
+  local want = count - #out
+  local pp = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', want, parked)
+  if #pp > 0 then
+    local ids, dc = {}, {}
+    for i, p in ipairs(pp) do ids[i] = p[1]; dc[p[1]] = p[4] end
+    for _, e in ipairs(redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, unpack(ids))) do
+      if e and e[2] then out[#out + 1] = {e[1], e[2], 1, dc[e[1]] + 1} end
+    end
+  end
+  if #pp == want then left = 1 end
+end
+local next, last = false, ''
 if #out < count then
-  local rg = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', count - #out, 'STREAMS', KEYS[1], '>')
+  local want = count - #out
+  local rg = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', want, 'STREAMS', KEYS[1], '>')
+  local got = 0
   if rg then
-    for _, e in ipairs(rg[1][2]) do out[#out + 1] = {e[1], e[2], 0, 1} end
+    for _, e in ipairs(rg[1][2]) do out[#out + 1] = {e[1], e[2], 0, 1}; got = got + 1; last = e[1] end
+  end
+  next = {}
+  if got == want then
+    local nx = redis.call('XRANGE', KEYS[1], '(' .. last, '+', 'COUNT', 1)
+    if #nx > 0 then next = nx[1] end
+  else
+    local lx = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+    if #lx > 0 then last = lx[1][1] else last = '0-0' end
   end
 end
-return out
+return {out, cursor, left, next, last}
+`)
+
+// adopt: KEYS stream (one shard of a queue). ARGV group, consumer. A consumer's first claim
+// of a queue since the store was opened runs it on every shard. A consumer's name is the same
+// across restarts of its instance, so what it had claimed and not settled when the process
+// stopped is still pending for it: adopt moves those entries to a parking consumer,
+// "<consumer>#previous" (XCLAIM JUSTID: the delivery count stays), so they are told apart
+// from what this run claims; the claims then take parked entries first (XCLAIM, a new
+// delivery count, so leases of the previous run are stale). Should the instance stop again
+// before they are all taken, they are still reclaimed by anyone after the visibility
+// time-out. Returns {parked (1 when the parking consumer holds entries), next} with next as
+// in claim: the first entry not yet delivered, or an empty table.
+var adopt = goredis.NewScript(`
+redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+local parked = ARGV[2] .. '#previous'
+for _ = 1, 1000 do
+  local pe = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1000, ARGV[2])
+  if #pe == 0 then break end
+  local ids = {}
+  for i, p in ipairs(pe) do ids[i] = p[1] end
+  ids[#ids + 1] = 'JUSTID'
+  redis.call('XCLAIM', KEYS[1], ARGV[1], parked, 0, unpack(ids))
+end
+local left = 0
+if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, parked) > 0 then left = 1 end
+local ld = '0-0'
+for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local name, id
+  for i = 1, #g, 2 do
+    if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then id = g[i + 1] end
+  end
+  if name == ARGV[1] then ld = id end
+end
+local next = {}
+local nx = redis.call('XRANGE', KEYS[1], '(' .. ld, '+', 'COUNT', 1)
+if #nx > 0 then next = nx[1] end
+return {left, next}
 `)
 
 // giveBack: KEYS stream, delayed set. ARGV group, entry id, delay(ms), now(ms), why (0 a
@@ -376,4 +387,4 @@ redis.call('XDEL', KEYS[1], ARGV[2])
 return 1
 `)
 
-var allScripts = []*goredis.Script{acceptAll, acceptMsg, mapSet, mapOrPark, updatePart, settle, applyReceipt, claim, giveBack, rerouteTake, ackHeld, editQueue, cancelParts, setRecord}
+var allScripts = []*goredis.Script{acceptAll, mapOrPark, settle, applyReceipt, claim, adopt, giveBack, rerouteTake, ackHeld, editQueue, cancelParts, setRecord}
