@@ -73,8 +73,9 @@ type Options struct {
 	// an SMSC that speaks data_sm towards its ESMEs.
 	AsDataSM bool
 	// RedeliverReceipts keeps a receipt whose deliver_sm got no ESME_ROK answer (the link dropped under
-	// it, the answer timed out or was an error) and sends it again on the next link bound, as an SMSC
-	// holds a receipt until it is acknowledged. false drops it (it counts as failed either way).
+	// it, the answer timed out or was an error) and sends it again 100ms later on a link that can
+	// receive, or on the next one bound when there is none, as an SMSC holds a receipt until it is
+	// acknowledged. false drops it (it counts as failed either way).
 	RedeliverReceipts bool
 	// SendTimeout bounds the wait for the answer to a deliver_sm we send. 0 means 10s.
 	SendTimeout time.Duration
@@ -777,31 +778,45 @@ func (s *Sim) sendReceipt(ss *session.Session, rec *pdu.DeliverSM) {
 	info, _ := dlr.FromDeliverSM(rec)
 	status, err := s.deliver(ctx, ss, rec, kindReceipt, info.State)
 	if (err != nil || status != pdu.ESME_ROK) && s.opts.RedeliverReceipts && s.ctx.Err() == nil {
-		s.mu.Lock()
-		to := s.receiver()
-		if to == ss { // still bound (a timeout or an error answer): the next bind takes it
-			to = nil
-		}
-		if to == nil {
-			s.unacked = append(s.unacked, rec)
-		} else { // bound again already
-			s.resent++
-		}
-		s.mu.Unlock()
-		if to != nil {
-			s.sendReceipt(to, rec)
-		}
+		s.later(func() { s.redeliver(rec) })
 	}
 }
 
-// ReceiptsPending is how many receipts wait for the next bind to be sent again (Options.RedeliverReceipts).
+// redeliverDelay is how long a receipt that was not acknowledged waits before it is sent again on a
+// link that is bound (an ESME that answered with an error, or did not answer, is given a moment).
+const redeliverDelay = 100 * time.Millisecond
+
+// redeliver sends rec again after redeliverDelay on the first link that can receive, or keeps it for
+// the next bind when there is none.
+func (s *Sim) redeliver(rec *pdu.DeliverSM) {
+	t := time.NewTimer(redeliverDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.ctx.Done():
+		return
+	}
+	s.mu.Lock()
+	to := s.receiver()
+	if to == nil {
+		s.unacked = append(s.unacked, rec)
+	} else {
+		s.resent++
+	}
+	s.mu.Unlock()
+	if to != nil {
+		s.sendReceipt(to, rec)
+	}
+}
+
+// ReceiptsPending is how many receipts wait for a bind to be sent again (Options.RedeliverReceipts).
 func (s *Sim) ReceiptsPending() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.unacked)
 }
 
-// ReceiptsResent is how many receipts were sent again on a new bind (Options.RedeliverReceipts).
+// ReceiptsResent is how many receipts were sent again (Options.RedeliverReceipts).
 func (s *Sim) ReceiptsResent() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
