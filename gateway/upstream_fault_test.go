@@ -3,7 +3,9 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -169,8 +171,10 @@ func runFaultLoad(t *testing.T, g *Gateway, addr string, sim *smscsim.Sim, n int
 }
 
 // checkFaultCounts asserts what holds whatever the fault: every submission acked, none lost, one
-// receipt each, and every duplicate one the gateway sent again because its first send got no answer.
-func checkFaultCounts(t *testing.T, c faultCounts) {
+// receipt each (or two when the upstream sent it twice), and, when upstreamSawAll (every send the
+// gateway made reached the upstream), every duplicate one the gateway sent again because its first
+// send got no answer.
+func checkFaultCounts(t *testing.T, c faultCounts, upstreamSawAll bool) {
 	t.Helper()
 	if c.acked != c.sent {
 		t.Errorf("acked %d of %d", c.acked, c.sent)
@@ -190,7 +194,7 @@ func checkFaultCounts(t *testing.T, c faultCounts) {
 	if c.receiptDups > c.receiptsResent {
 		t.Errorf("%d receipts reached the ESME twice, but the upstream sent only %d again", c.receiptDups, c.receiptsResent)
 	}
-	if c.duplicates != c.requeued {
+	if upstreamSawAll && c.duplicates != c.requeued {
 		t.Errorf("%d duplicates at the upstream, but the gateway sent %d again", c.duplicates, c.requeued)
 	}
 }
@@ -217,7 +221,7 @@ func TestFaultUpstreamClosesMidWindow(t *testing.T) {
 
 		c := runFaultLoad(t, g, addr, sim, faultMessages)
 		t.Logf("upstream closes mid-window x%d (window %d): %v", faultEvents, faultWindow, c)
-		checkFaultCounts(t, c)
+		checkFaultCounts(t, c, true)
 		if c.drops != faultEvents {
 			t.Errorf("the upstream dropped %d links, want %d", c.drops, faultEvents)
 		}
@@ -243,12 +247,127 @@ func TestFaultUpstreamStopsAnswering(t *testing.T) {
 
 		c := runFaultLoad(t, g, addr, sim, faultMessages)
 		t.Logf("upstream stops answering x%d (window %d, response timeout 1s): %v", faultEvents, faultWindow, c)
-		checkFaultCounts(t, c)
+		checkFaultCounts(t, c, true)
 		if c.drops != 0 || c.binds != 1 {
 			t.Errorf("%d links dropped and %d binds, want 0 and 1: the stalls cost no bind", c.drops, c.binds)
 		}
 		if want := faultEvents * faultWindow; c.duplicates < want {
 			t.Errorf("%d duplicates, want at least %d (the window held at each of %d stalls)", c.duplicates, want, faultEvents)
+		}
+	})
+}
+
+// freezeProxy forwards TCP connections to an upstream; freeze makes the connections open at that
+// moment go silent both ways (what either side sends is read and dropped), as a link through a dead
+// NAT or a hung SMSC does, while new connections work. When either side of a connection closes, the
+// other is closed too.
+type freezeProxy struct {
+	l      net.Listener
+	target string
+	mu     sync.Mutex
+	pairs  []*atomic.Bool // each connection's frozen flag
+	wg     sync.WaitGroup
+}
+
+func startFreezeProxy(t *testing.T, target string) *freezeProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &freezeProxy{l: l, target: target}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(func() { l.Close(); p.wg.Wait() })
+	return p
+}
+
+func (p *freezeProxy) Addr() string { return p.l.Addr().String() }
+
+func (p *freezeProxy) accept() {
+	defer p.wg.Done()
+	for {
+		in, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		out, err := net.Dial("tcp", p.target)
+		if err != nil {
+			in.Close()
+			continue
+		}
+		frozen := new(atomic.Bool)
+		p.mu.Lock()
+		p.pairs = append(p.pairs, frozen)
+		p.mu.Unlock()
+		closeBoth := sync.OnceFunc(func() { in.Close(); out.Close() })
+		pipe := func(dst, src net.Conn) {
+			defer p.wg.Done()
+			defer closeBoth()
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := src.Read(buf)
+				if n > 0 && !frozen.Load() {
+					if _, werr := dst.Write(buf[:n]); werr != nil {
+						return
+					}
+				}
+				if err != nil {
+					return
+				}
+			}
+		}
+		p.wg.Add(2)
+		go pipe(out, in)
+		go pipe(in, out)
+	}
+}
+
+// freeze silences every connection open now; it does not block.
+func (p *freezeProxy) freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, f := range p.pairs {
+		f.Store(true)
+	}
+}
+
+// TestFaultUpstreamLinkFreezes: faultEvents times during a run, the link to the upstream goes silent
+// both ways under a full window (the upstream took the submission that froze it and answered into
+// the void): no submit_sm_resp, no enquire_link_resp. The gateway's response timeout gives the
+// window back to the queue, its enquire_link goes unanswered, it closes the session and binds again,
+// and the new bind sends what was lost. Duplicates are the submissions the upstream had taken before
+// the freeze cut off its answers; they are at most what the gateway sent again.
+func TestFaultUpstreamLinkFreezes(t *testing.T) {
+	forEachStore(t, func(t *testing.T, open func() store.Store) {
+		var (
+			proxy   *freezeProxy
+			count   atomic.Int64
+			freezes atomic.Int64
+		)
+		sim := startSim(t, "127.0.0.1:0", smscsim.Options{RedeliverReceipts: true, OnSubmit: func(*smscsim.Sim, *pdu.SubmitSM) {
+			// Every faultBetween-th submission freezes the link under it, faultEvents times.
+			if n := count.Add(1); n%faultBetween == 0 && n/faultBetween <= faultEvents {
+				freezes.Add(1)
+				proxy.freeze()
+			}
+		}})
+		proxy = startFreezeProxy(t, sim.Addr())
+		up := simUpstream("sim", proxy.Addr())
+		up.Session.Window = faultWindow
+		up.Session.ResponseTimeout = time.Second
+		up.Session.EnquireLink = 200 * time.Millisecond
+		g, addr, _ := startGateway(t, acmeVia(t, up), open())
+
+		c := runFaultLoad(t, g, addr, sim, faultMessages)
+		t.Logf("upstream link freezes x%d (window %d, response timeout 1s, enquire_link 200ms): %v", faultEvents, faultWindow, c)
+		checkFaultCounts(t, c, false)
+		if int(freezes.Load()) != faultEvents || c.binds != faultEvents+1 {
+			t.Errorf("%d freezes and %d binds, want %d and %d: each freeze costs the bind", freezes.Load(), c.binds, faultEvents, faultEvents+1)
+		}
+		// The submission that froze the link reached the upstream and went unanswered, each time.
+		if c.duplicates < faultEvents || c.duplicates > c.requeued {
+			t.Errorf("%d duplicates, want at least %d (one per freeze) and at most the %d sent again", c.duplicates, faultEvents, c.requeued)
 		}
 	})
 }
