@@ -383,8 +383,8 @@ func TestFaultUpstreamLinkFreezes(t *testing.T) {
 		c := runFaultLoad(t, g, addr, sim, faultMessages)
 		t.Logf("upstream link freezes x%d (window %d, response timeout 1s, enquire_link 200ms): %v", faultEvents, faultWindow, c)
 		checkFaultCounts(t, c, false)
-		if int(freezes.Load()) != faultEvents || c.binds != faultEvents+1 {
-			t.Errorf("%d freezes and %d binds, want %d and %d: each freeze costs the bind", freezes.Load(), c.binds, faultEvents, faultEvents+1)
+		if int(freezes.Load()) != faultEvents || c.binds < faultEvents+1 {
+			t.Errorf("%d freezes and %d binds, want %d and at least %d: each freeze costs the bind", freezes.Load(), c.binds, faultEvents, faultEvents+1)
 		}
 		// The submission that froze the link reached the upstream and went unanswered, each time.
 		if c.duplicates < faultEvents || c.duplicates > c.requeued {

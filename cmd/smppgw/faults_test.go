@@ -77,9 +77,8 @@ type killESME struct {
 	session.BaseHandler
 	mu         sync.Mutex
 	acked      map[string]string // our message id -> text
-	ackedText  map[string]bool
-	unanswered []string // texts sent with no answer
-	refused    []string // texts answered with an error status
+	unanswered []string          // texts sent with no answer
+	refused    []string          // texts answered with an error status
 	refusedBy  map[pdu.CommandStatus]int
 	receipts   map[string]int
 	next       atomic.Int64 // the next message's number
@@ -127,7 +126,6 @@ func (e *killESME) send(s *session.Session, limit int) {
 				switch {
 				case err == nil:
 					e.acked[resp.Body.(*pdu.SubmitSMResp).MessageID] = text
-					e.ackedText[text] = true
 				case refused:
 					e.refused = append(e.refused, text)
 					e.refusedBy[status]++
@@ -228,7 +226,7 @@ routing:
   delivery_retry: 50ms
 shutdown_timeout: 5s
 `, storeSection, hash, sim.Addr(), killWindow))
-	return sim, cfg, &killESME{acked: map[string]string{}, ackedText: map[string]bool{}, receipts: map[string]int{}, refusedBy: map[pdu.CommandStatus]int{}}
+	return sim, cfg, &killESME{acked: map[string]string{}, receipts: map[string]int{}, refusedBy: map[pdu.CommandStatus]int{}}
 }
 
 // awaitAcked waits until the ESME has been answered ESME_ROK target times in all, or fails the test.
