@@ -72,6 +72,11 @@ type Options struct {
 	// AsDataSM sends receipts and MO as data_sm instead of deliver_sm, the text in message_payload:
 	// an SMSC that speaks data_sm towards its ESMEs.
 	AsDataSM bool
+	// RedeliverReceipts keeps a receipt whose deliver_sm got no ESME_ROK answer (the link dropped under
+	// it, the answer timed out or was an error) and sends it again 100ms later on a link that can
+	// receive, or on the next one bound when there is none, as an SMSC holds a receipt until it is
+	// acknowledged. false drops it (it counts as failed either way).
+	RedeliverReceipts bool
 	// SendTimeout bounds the wait for the answer to a deliver_sm we send. 0 means 10s.
 	SendTimeout time.Duration
 	// Session configures each accepted session; its zero value is session's defaults.
@@ -150,6 +155,8 @@ type Sim struct {
 	refused int
 	rcpts   int
 	answers []pdu.CommandStatus
+	unacked []*pdu.DeliverSM // receipts to send again on the next bind (Options.RedeliverReceipts)
+	resent  int              // receipts sent again
 
 	links    map[uint64]*link // bound links by session id
 	link     LinkFaults
@@ -577,7 +584,15 @@ func (h *handler) HandleBound(ss *session.Session) {
 	h.link.ss = ss
 	h.link.boundAt = time.Now()
 	s.links[ss.ID()] = h.link
+	var again []*pdu.DeliverSM
+	if ss.BindType().CanReceive() {
+		again, s.unacked = s.unacked, nil
+		s.resent += len(again)
+	}
 	s.mu.Unlock()
+	for _, rec := range again {
+		s.later(func() { s.sendReceipt(ss, rec) })
+	}
 	s.opts.Logger.Info().Uint64("bind", ss.ID()).Str("system_id", ss.SystemID()).Stringer("bind_type", ss.BindType()).
 		Stringer("remote", ss.RemoteAddr()).Msg("bound")
 }
@@ -761,7 +776,51 @@ func (s *Sim) sendReceipt(ss *session.Session, rec *pdu.DeliverSM) {
 	s.rcpts++
 	s.mu.Unlock()
 	info, _ := dlr.FromDeliverSM(rec)
-	_, _ = s.deliver(ctx, ss, rec, kindReceipt, info.State)
+	status, err := s.deliver(ctx, ss, rec, kindReceipt, info.State)
+	if (err != nil || status != pdu.ESME_ROK) && s.opts.RedeliverReceipts && s.ctx.Err() == nil {
+		s.later(func() { s.redeliver(rec) })
+	}
+}
+
+// redeliverDelay is how long a receipt that was not acknowledged waits before it is sent again on a
+// link that is bound (an ESME that answered with an error, or did not answer, is given a moment).
+const redeliverDelay = 100 * time.Millisecond
+
+// redeliver sends rec again after redeliverDelay on the first link that can receive, or keeps it for
+// the next bind when there is none.
+func (s *Sim) redeliver(rec *pdu.DeliverSM) {
+	t := time.NewTimer(redeliverDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-s.ctx.Done():
+		return
+	}
+	s.mu.Lock()
+	to := s.receiver()
+	if to == nil {
+		s.unacked = append(s.unacked, rec)
+	} else {
+		s.resent++
+	}
+	s.mu.Unlock()
+	if to != nil {
+		s.sendReceipt(to, rec)
+	}
+}
+
+// ReceiptsPending is how many receipts wait for a bind to be sent again (Options.RedeliverReceipts).
+func (s *Sim) ReceiptsPending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.unacked)
+}
+
+// ReceiptsResent is how many receipts were sent again (Options.RedeliverReceipts).
+func (s *Sim) ReceiptsResent() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.resent
 }
 
 // dropped closes ss (what is queued is written first, no unbind) and counts the drop once.

@@ -127,6 +127,48 @@ func TestReceipts(t *testing.T) {
 	}
 }
 
+// TestRedeliverReceipts: with RedeliverReceipts, a receipt whose link dropped before its answer is
+// sent again, the same receipt, on the next link bound; one answered with an error is sent again on
+// the link, a moment later; one answered ESME_ROK is not. Without it, none is sent again.
+func TestRedeliverReceipts(t *testing.T) {
+	sim := start(t, smscsim.Options{RedeliverReceipts: true})
+	p := bind(t, sim, "gw", "pw", pdu.ESME_ROK)
+	_, id := answered(t, p, submit(p, "again", pdu.RegisteredDeliveryReceiptFinal))
+	_, first := p.Expect(pdu.DeliverSMID, pdu.ESME_ROK)
+	p.Conn.Close() // the link drops before the receipt is answered
+	eventually(t, "the receipt kept", func() bool { return sim.ReceiptsPending() == 1 })
+
+	q := bind(t, sim, "gw", "pw", pdu.ESME_ROK)
+	h, again := q.Expect(pdu.DeliverSMID, pdu.ESME_ROK)
+	if info, _ := dlr.FromDeliverSM(again.(*pdu.DeliverSM)); info.MessageID != id || string(again.(*pdu.DeliverSM).ShortMessage) != string(first.(*pdu.DeliverSM).ShortMessage) {
+		t.Errorf("sent again %q, want %q", again.(*pdu.DeliverSM).ShortMessage, first.(*pdu.DeliverSM).ShortMessage)
+	}
+	q.Send(h.Sequence, pdu.ESME_RX_T_APPN, &pdu.DeliverSMResp{}) // refused: sent again on this link
+	h, again = q.Expect(pdu.DeliverSMID, pdu.ESME_ROK)
+	if info, _ := dlr.FromDeliverSM(again.(*pdu.DeliverSM)); info.MessageID != id {
+		t.Errorf("sent again after an error: %q", again.(*pdu.DeliverSM).ShortMessage)
+	}
+	q.Send(h.Sequence, pdu.ESME_ROK, &pdu.DeliverSMResp{})
+	eventually(t, "the answer recorded", func() bool { return len(sim.DeliverAnswers()) == 3 })
+	st := sim.Stats(0)
+	if sim.ReceiptsResent() != 2 || sim.ReceiptsPending() != 0 || st.ReceiptsSent != 3 || st.ReceiptsAnswered != 1 || st.ReceiptsFailed != 2 {
+		t.Errorf("resent %d, pending %d, sent %d, answered %d, failed %d; want 2, 0, 3, 1, 2",
+			sim.ReceiptsResent(), sim.ReceiptsPending(), st.ReceiptsSent, st.ReceiptsAnswered, st.ReceiptsFailed)
+	}
+
+	plain := start(t, smscsim.Options{})
+	p = bind(t, plain, "gw", "pw", pdu.ESME_ROK)
+	answered(t, p, submit(p, "once", pdu.RegisteredDeliveryReceiptFinal))
+	p.Expect(pdu.DeliverSMID, pdu.ESME_ROK)
+	p.Conn.Close()
+	eventually(t, "the receipt failed", func() bool { return plain.Stats(0).ReceiptsFailed == 1 })
+	q = bind(t, plain, "gw", "pw", pdu.ESME_ROK)
+	answered(t, q, submit(q, "next", 0)) // the first thing on the new link: no receipt came before it
+	if plain.ReceiptsResent() != 0 || plain.ReceiptsPending() != 0 {
+		t.Errorf("without RedeliverReceipts: resent %d, pending %d", plain.ReceiptsResent(), plain.ReceiptsPending())
+	}
+}
+
 func TestReceiptFirst(t *testing.T) {
 	sim := start(t, smscsim.Options{ReceiptFirst: true})
 	p := bind(t, sim, "gw", "pw", pdu.ESME_ROK)
