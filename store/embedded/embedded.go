@@ -13,6 +13,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/smppgw/smppgw/store"
+	"github.com/smppgw/smppgw/store/embedded/internal/wal"
 	"github.com/smppgw/smppgw/store/internal/batch"
 )
 
@@ -38,9 +39,28 @@ const lostCap = 10000
 type Store struct {
 	store.Admin
 	db   *bbolt.DB
+	log  *wal.Log
 	opts store.Options
+	tun  tuning
 	w    *batch.Batcher[op]
 	f    flusherState
+	ws   *memtable // the flusher's write set, reused batch after batch
+	enc  []byte    // the flusher's record buffer
+
+	// mu guards the memtable layers. Readers hold it shared for their whole view, and so does
+	// the flusher while a batch's ops run; the flusher holds it exclusively to merge a logged
+	// batch into active or to freeze active, the checkpointer to drop frozen once it is in
+	// bbolt. So a reader sees a key in a memtable or in bbolt, never in neither.
+	mu     sync.RWMutex
+	active *memtable
+	frozen *memtable  // being checkpointed; nil when none is
+	cpDone *sync.Cond // on mu: a checkpoint ended (back-pressure waits for it)
+	cpKick chan struct{}
+	cpStop chan struct{}
+	cpWG   sync.WaitGroup
+	cpQuit bool        // the checkpointer stopped: nobody waits for it any more. Under mu.
+	cpFail atomic.Bool // the last checkpoint failed; Ping says so
+	cps    atomic.Uint64
 
 	qmu    sync.Mutex
 	queues map[store.Queue]*queue
@@ -55,14 +75,25 @@ type Store struct {
 	once     sync.Once
 }
 
+// tuning is when active is frozen and checkpointed, and how big the memtables may grow.
+type tuning struct {
+	freezeBytes int           // active is frozen past this size...
+	freezeAge   time.Duration // ...or age
+	maxBytes    int           // while a checkpoint runs, writers wait once active is this big
+	segment     int64         // WAL segment size
+}
+
+var defaultTuning = tuning{freezeBytes: 32 << 20, freezeAge: time.Second, maxBytes: 64 << 20, segment: 64 << 20}
+
 var _ store.Store = (*Store)(nil)
 
-// op is one write of a group commit. fn runs inside the batch's transaction and must either
+// op is one write of a group commit. fn runs against the batch's write set and must either
 // fail before changing anything (a clean error, which only its caller sees) or return a
-// dirtyError, which rolls the whole batch back so the other ops are retried one by one. after
-// runs once the batch is durable, to publish in-memory effects (queue entries).
+// dirtyError, which drops the whole write set so the other ops are retried one by one. after
+// runs once the batch is durable, to publish in-memory effects (queue entries). A nil fn
+// writes nothing (it gives the flusher a turn).
 type op struct {
-	fn    func(tx *bbolt.Tx) error
+	fn    func(tx *txn) error
 	after func()
 }
 
@@ -79,24 +110,37 @@ func dirty(err error) error {
 	return dirtyError{err}
 }
 
-// Open opens (creating if needed) the store in the bbolt file at path.
+// bMeta holds the store's own bookkeeping: keyWALPos, the last WAL record in bbolt.
+var (
+	bMeta     = []byte("meta")
+	keyWALPos = []byte("walpos")
+)
+
+// Open opens (creating if needed) the store in the bbolt file at path, with its write-ahead
+// log in the directory path+".wal", and replays that log.
 func Open(path string, opts store.Options) (*Store, error) {
+	return open(path, opts, defaultTuning)
+}
+
+func open(path string, opts store.Options, tun tuning) (*Store, error) {
 	opts = opts.WithDefaults()
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout: 5 * time.Second, // another process holding the file is an error, not a hang
-		// The freelist is rebuilt on open instead of written on every commit: commits are the
-		// hot path, opens are rare.
+		// The freelist is rebuilt on open instead of written on every commit: commits are
+		// checkpoints now, opens are rare.
 		NoFreelistSync: true,
 		FreelistType:   bbolt.FreelistMapType,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: embedded: open %s: %w", store.ErrUnavailable, path, err)
 	}
-	s := &Store{db: db, opts: opts, queues: map[store.Queue]*queue{}, closing: make(chan struct{}),
-		tokens: uint64(time.Now().UnixNano())}
+	s := &Store{db: db, opts: opts, tun: tun, queues: map[store.Queue]*queue{}, closing: make(chan struct{}),
+		tokens: uint64(time.Now().UnixNano()), active: newMemtable(), ws: newMemtable(),
+		cpKick: make(chan struct{}, 1), cpStop: make(chan struct{})}
+	s.cpDone = sync.NewCond(&s.mu)
 	s.Admin = store.Admin{B: configBackend{s}}
 	if err := db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bMsg, bIdx, bIdxAcc, bMap, bPark, bRcpt, bExp, bLost, bQueues, bConfig} {
+		for _, name := range [][]byte{bMsg, bIdx, bIdxAcc, bMap, bPark, bRcpt, bExp, bLost, bQueues, bConfig, bMeta} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -106,55 +150,174 @@ func Open(path string, opts store.Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("%w: embedded: init %s: %w", store.ErrUnavailable, path, err)
 	}
+	dir := path + ".wal"
+	last, err := s.replay(dir)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := s.loadQueues(); err != nil {
 		db.Close()
 		return nil, err
 	}
 	s.f.pending = map[string]int{}
-	if err := db.View(func(tx *bbolt.Tx) error {
+	if err := s.read(func(tx *txn) error {
 		s.f.parked = countParked(tx)
 		return nil
 	}); err != nil {
 		db.Close()
+		return nil, err
+	}
+	if s.log, err = wal.Open(dir, last+1, tun.segment); err != nil {
+		db.Close()
 		return nil, unavailable(err)
 	}
-	// bbolt allows one writer at a time, so one flusher; batches form while it fsyncs.
+	// One flusher: batches form while it fsyncs, and it alone writes the write set.
 	s.w = batch.New(1, opts.MaxBatch, store.ErrClosed, s.flush)
+	s.cpWG.Add(1)
+	go s.checkpointer()
 	s.sweeper.Add(1)
 	go s.sweep()
 	return s, nil
 }
 
-// flush writes one batch in one transaction (one fsync).
-func (s *Store) flush(ops []*batch.Op[op]) {
-	var isDirty bool
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		s.f.begin(tx)
-		for _, o := range ops {
-			o.Err = o.V.fn(tx)
-			var d dirtyError
-			if errors.As(o.Err, &d) {
-				isDirty = true
-				return d
-			}
+// replay writes the WAL records after bbolt's position into bbolt in one transaction, then
+// deletes the log, and returns the last LSN.
+func (s *Store) replay(dir string) (uint64, error) {
+	var pos uint64
+	if err := s.db.View(func(tx *bbolt.Tx) error {
+		if v := tx.Bucket(bMeta).Get(keyWALPos); len(v) == 8 {
+			pos = binary.BigEndian.Uint64(v)
 		}
 		return nil
-	})
-	s.f.end(err == nil && !isDirty)
-	if isDirty {
-		// One op failed half-way; the batch was rolled back. Give every op its own transaction
-		// so one bad write fails alone.
-		for _, o := range ops {
-			s.flushOne(o)
-		}
-		return
+	}); err != nil {
+		return 0, unavailable(err)
 	}
+	segs, err := wal.Segments(dir)
+	if err != nil || len(segs) == 0 {
+		return pos, unavailableOrNil(err)
+	}
+	var st wal.ReplayStats
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		var err error
+		st, err = wal.Replay(dir, pos, func(_ uint64, body []byte) error { return applyRecord(tx, body) })
+		if err != nil || st.Applied == 0 {
+			return err
+		}
+		return tx.Bucket(bMeta).Put(keyWALPos, be64(st.Last))
+	})
+	if errors.Is(err, errRecord) {
+		return 0, fmt.Errorf("%w: embedded: replay %s: %w", store.ErrCorrupt, dir, err)
+	}
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	if err := wal.RemoveAll(dir); err != nil {
+		return 0, unavailable(err)
+	}
+	return st.Last, nil
+}
+
+func unavailableOrNil(err error) error {
+	if err == nil {
+		return nil
+	}
+	return unavailable(err)
+}
+
+type applied uint8
+
+const (
+	appliedClean  applied = iota
+	appliedDirty          // an op failed half-way; the write set was dropped
+	appliedFailed         // no read transaction; every op has its error
+)
+
+// flush writes one batch: its ops run against the write set, which goes to the WAL as one
+// record with one fdatasync and then into the active memtable.
+func (s *Store) flush(ops []*batch.Op[op]) {
+	switch s.apply(ops) {
+	case appliedClean:
+		s.commit(ops)
+	case appliedDirty:
+		// Give every op a write set of its own so one bad write fails alone.
+		for i := range ops {
+			one := ops[i : i+1]
+			switch s.apply(one) {
+			case appliedClean:
+				s.commit(one)
+			case appliedDirty:
+				one[0].Err = unavailable(one[0].Err)
+			}
+		}
+	}
+	s.maybeFreeze(false)
+}
+
+// apply runs ops against the write set.
+func (s *Store) apply(ops []*batch.Op[op]) applied {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	rtx, err := s.db.Begin(false)
 	if err != nil {
 		for _, o := range ops {
 			o.Err = unavailable(err)
 		}
-		return
+		return appliedFailed
 	}
+	defer rtx.Rollback()
+	t := txn{rtx: rtx, ws: s.ws}
+	t.mems = s.layers(t.buf[:0])
+	s.f.begin()
+	for _, o := range ops {
+		o.Err = nil
+		if o.V.fn == nil {
+			continue
+		}
+		o.Err = o.V.fn(&t)
+		var d dirtyError
+		if errors.As(o.Err, &d) {
+			s.ws.reset()
+			s.f.end(false)
+			return appliedDirty
+		}
+	}
+	return appliedClean
+}
+
+// layers appends the memtables readers must see, newest first. s.mu must be held.
+func (s *Store) layers(b []*memtable) []*memtable {
+	b = append(b, s.active)
+	if s.frozen != nil {
+		b = append(b, s.frozen)
+	}
+	return b
+}
+
+// commit logs the write set, merges it into active and answers the ops.
+func (s *Store) commit(ops []*batch.Op[op]) {
+	if s.ws.changed() {
+		s.enc = appendRecord(s.enc[:0], s.ws)
+		lsn, err := s.log.Append(s.enc)
+		if cap(s.enc) > 1<<20 {
+			s.enc = nil // one huge batch should not pin its buffer
+		}
+		if err != nil {
+			s.ws.reset()
+			s.f.end(false)
+			for _, o := range ops {
+				if o.Err == nil {
+					o.Err = unavailable(err)
+				}
+			}
+			return
+		}
+		s.mu.Lock()
+		s.active.merge(s.ws, lsn, time.Now())
+		s.mu.Unlock()
+		s.ws.reset()
+	}
+	s.f.end(true)
 	for _, o := range ops {
 		if o.Err == nil && o.V.after != nil {
 			o.V.after()
@@ -162,23 +325,114 @@ func (s *Store) flush(ops []*batch.Op[op]) {
 	}
 }
 
-func (s *Store) flushOne(o *batch.Op[op]) {
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		s.f.begin(tx)
-		o.Err = o.V.fn(tx)
-		var d dirtyError
-		if errors.As(o.Err, &d) {
-			return d
-		}
-		return nil
-	})
-	s.f.end(err == nil)
-	switch {
-	case err != nil:
-		o.Err = unavailable(err)
-	case o.Err == nil && o.V.after != nil:
-		o.V.after()
+// maybeFreeze freezes active for the checkpointer when it is big or old enough (or force),
+// and makes the flusher, so every writer, wait while active is full and a checkpoint is still
+// running. Only the flusher calls it: a batch is merged into the memtable whose WAL segments
+// hold it.
+func (s *Store) maybeFreeze(force bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.active
+	if a.empty() {
+		return
 	}
+	if !force && a.size < s.tun.freezeBytes && time.Since(a.born) < s.tun.freezeAge {
+		return
+	}
+	for s.frozen != nil {
+		if a.size < s.tun.maxBytes || s.cpQuit {
+			return // frozen after the running checkpoint
+		}
+		s.cpDone.Wait()
+	}
+	first, err := s.log.Roll()
+	if err != nil {
+		return // tried again after the next batch
+	}
+	a.segEnd = first
+	s.frozen, s.active = a, newMemtable()
+	select {
+	case s.cpKick <- struct{}{}:
+	default:
+	}
+}
+
+// checkpointer writes each frozen memtable into bbolt.
+func (s *Store) checkpointer() {
+	defer s.cpWG.Done()
+	for {
+		select {
+		case <-s.cpKick:
+		case <-s.cpStop:
+			return
+		}
+		for s.checkpoint() != nil {
+			// Writers carry on into active until it is full, then wait; retry meanwhile.
+			t := time.NewTimer(time.Second)
+			select {
+			case <-t.C:
+			case <-s.cpStop:
+				t.Stop()
+				s.mu.Lock()
+				s.cpQuit = true
+				s.cpDone.Broadcast()
+				s.mu.Unlock()
+				return
+			}
+		}
+	}
+}
+
+// checkpoint writes frozen into bbolt with the WAL position it covers, in one transaction,
+// then drops it and the WAL segments it covered.
+func (s *Store) checkpoint() error {
+	s.mu.RLock()
+	fz := s.frozen
+	s.mu.RUnlock()
+	if fz == nil {
+		return nil
+	}
+	if err := s.db.Update(func(tx *bbolt.Tx) error {
+		if err := writeMemtable(tx, fz); err != nil {
+			return err
+		}
+		return tx.Bucket(bMeta).Put(keyWALPos, be64(fz.lsn))
+	}); err != nil {
+		s.cpFail.Store(true)
+		return err
+	}
+	s.mu.Lock()
+	s.frozen = nil
+	s.cpDone.Broadcast()
+	s.mu.Unlock()
+	s.cpFail.Store(false)
+	s.cps.Add(1)
+	// Segments left behind by a failure here are skipped by replay (their LSNs are covered)
+	// and removed at the next checkpoint.
+	_ = s.log.RemoveBefore(fz.segEnd)
+	return nil
+}
+
+// finalCheckpoint writes every memtable into bbolt at Close.
+func (s *Store) finalCheckpoint() error {
+	var ms []*memtable
+	var lsn uint64
+	for _, m := range []*memtable{s.frozen, s.active} {
+		if m != nil && !m.empty() {
+			ms, lsn = append(ms, m), m.lsn
+		}
+	}
+	if len(ms) == 0 {
+		return nil
+	}
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		for _, m := range ms {
+			if err := writeMemtable(tx, m); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bMeta).Put(keyWALPos, be64(lsn))
+	})
 }
 
 func unavailable(err error) error {
@@ -190,19 +444,35 @@ func unavailable(err error) error {
 }
 
 // write runs fn (and then after) in the next group commit and waits until it is durable.
-func (s *Store) write(ctx context.Context, fn func(tx *bbolt.Tx) error, after func()) error {
+func (s *Store) write(ctx context.Context, fn func(tx *txn) error, after func()) error {
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
 	return s.w.Do(ctx, op{fn: fn, after: after})
 }
 
-// view runs a read transaction.
-func (s *Store) view(fn func(tx *bbolt.Tx) error) error {
+// view runs fn in a read-only view.
+func (s *Store) view(fn func(tx *txn) error) error {
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
-	err := s.db.View(fn)
+	return s.read(fn)
+}
+
+// read is view without the closed check, for Open and for claims.
+func (s *Store) read(fn func(tx *txn) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	// The bbolt transaction begins after mu is held, so it sees every checkpoint of a
+	// memtable that is gone from the layers.
+	rtx, err := s.db.Begin(false)
+	if err != nil {
+		return unavailable(err)
+	}
+	defer rtx.Rollback()
+	t := txn{rtx: rtx}
+	t.mems = s.layers(t.buf[:0])
+	err = fn(&t)
 	if err != nil && !isStoreErr(err) {
 		return unavailable(err)
 	}
@@ -219,22 +489,36 @@ func isStoreErr(err error) bool {
 	return false
 }
 
-// Ping reports whether the store is open.
+// Ping reports whether the store is open and its checkpoints succeed.
 func (s *Store) Ping(ctx context.Context) error {
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
+	if s.cpFail.Load() {
+		return fmt.Errorf("%w: embedded: checkpoint into bbolt failing", store.ErrUnavailable)
+	}
 	return ctx.Err()
 }
 
-// Close writes what is queued, then closes the file.
+// Close writes what is queued, checkpoints everything into bbolt (leaving an empty WAL), and
+// closes the files.
 func (s *Store) Close() error {
 	s.once.Do(func() {
 		s.closed.Store(true)
 		close(s.closing)
 		s.sweeper.Wait()
 		s.w.Close()
-		s.closeErr = s.db.Close()
+		close(s.cpStop)
+		s.cpWG.Wait()
+		err := s.finalCheckpoint()
+		if err != nil {
+			// The WAL stays, to be replayed at the next Open.
+			err = unavailable(err)
+			s.log.Close(false)
+		} else {
+			err = s.log.Close(true)
+		}
+		s.closeErr = errors.Join(err, s.db.Close())
 	})
 	return s.closeErr
 }
@@ -263,7 +547,7 @@ func (s *Store) sweep() {
 		case <-t.C:
 			// An error here is retried at the next tick; expired entries are already invisible
 			// to readers, so a late sweep only costs disk space.
-			_ = s.write(context.Background(), func(tx *bbolt.Tx) error {
+			_ = s.write(context.Background(), func(tx *txn) error {
 				now := nowUTC()
 				if err := s.sweepExpired(tx, now, sweepMax); err != nil {
 					return dirty(err)
@@ -283,7 +567,7 @@ const sweepMax = 10000
 
 // sweepMessages deletes up to max messages created before cutoff, with their index entries
 // and receipts.
-func sweepMessages(tx *bbolt.Tx, cutoff time.Time, max int) error {
+func sweepMessages(tx *txn, cutoff time.Time, max int) error {
 	end := store.IndexKey(cutoff, "")
 	type old struct{ ikey, account []byte }
 	var dead []old
@@ -322,7 +606,7 @@ func sweepMessages(tx *bbolt.Tx, cutoff time.Time, max int) error {
 }
 
 // sweepExpired deletes up to max expired entries.
-func (s *Store) sweepExpired(tx *bbolt.Tx, now time.Time, max int) error {
+func (s *Store) sweepExpired(tx *txn, now time.Time, max int) error {
 	exp := tx.Bucket(bExp)
 	c := exp.Cursor()
 	var dead [][]byte
@@ -333,7 +617,7 @@ func (s *Store) sweepExpired(tx *bbolt.Tx, now time.Time, max int) error {
 		dead = append(dead, bytes.Clone(k))
 	}
 	for _, k := range dead {
-		var b *bbolt.Bucket
+		var b *bucket
 		switch k[8] {
 		case 'm':
 			b = tx.Bucket(bMap)
@@ -369,7 +653,7 @@ func expired(v []byte, now time.Time) bool {
 type configBackend struct{ s *Store }
 
 func (c configBackend) ConfigPut(ctx context.Context, kind store.ConfigKind, key string, value []byte, create bool) error {
-	return c.s.write(ctx, func(tx *bbolt.Tx) error {
+	return c.s.write(ctx, func(tx *txn) error {
 		b := tx.Bucket(bConfig).Bucket([]byte(kind))
 		if create && b != nil && b.Get([]byte(key)) != nil {
 			return fmt.Errorf("%w: %s %s", store.ErrExists, kind, key)
@@ -384,7 +668,7 @@ func (c configBackend) ConfigPut(ctx context.Context, kind store.ConfigKind, key
 
 func (c configBackend) ConfigGet(ctx context.Context, kind store.ConfigKind, key string) ([]byte, error) {
 	var out []byte
-	err := c.s.view(func(tx *bbolt.Tx) error {
+	err := c.s.view(func(tx *txn) error {
 		if b := tx.Bucket(bConfig).Bucket([]byte(kind)); b != nil {
 			out = bytes.Clone(b.Get([]byte(key)))
 		}
@@ -397,7 +681,7 @@ func (c configBackend) ConfigGet(ctx context.Context, kind store.ConfigKind, key
 }
 
 func (c configBackend) ConfigDelete(ctx context.Context, kind store.ConfigKind, key string) error {
-	return c.s.write(ctx, func(tx *bbolt.Tx) error {
+	return c.s.write(ctx, func(tx *txn) error {
 		b := tx.Bucket(bConfig).Bucket([]byte(kind))
 		if b == nil || b.Get([]byte(key)) == nil {
 			return fmt.Errorf("%w: %s %s", store.ErrNotFound, kind, key)
@@ -408,7 +692,7 @@ func (c configBackend) ConfigDelete(ctx context.Context, kind store.ConfigKind, 
 
 func (c configBackend) ConfigList(ctx context.Context, kind store.ConfigKind) ([][]byte, error) {
 	var out [][]byte
-	err := c.s.view(func(tx *bbolt.Tx) error {
+	err := c.s.view(func(tx *txn) error {
 		b := tx.Bucket(bConfig).Bucket([]byte(kind))
 		if b == nil {
 			return nil
