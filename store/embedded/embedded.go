@@ -60,7 +60,9 @@ type Store struct {
 	cpWG   sync.WaitGroup
 	cpQuit bool        // the checkpointer stopped: nobody waits for it any more. Under mu.
 	cpFail atomic.Bool // the last checkpoint failed; Ping says so
-	cps    atomic.Uint64
+	cps    atomic.Uint64 // checkpoints done, for tests
+	// cpHook, when set (by tests), runs at the start of every background checkpoint.
+	cpHook func()
 
 	qmu    sync.Mutex
 	queues map[store.Queue]*queue
@@ -386,6 +388,9 @@ func (s *Store) checkpointer() {
 // checkpoint writes frozen into bbolt with the WAL position it covers, in one transaction,
 // then drops it and the WAL segments it covered.
 func (s *Store) checkpoint() error {
+	if s.cpHook != nil {
+		s.cpHook()
+	}
 	s.mu.RLock()
 	fz := s.frozen
 	s.mu.RUnlock()
