@@ -58,8 +58,8 @@ type Store struct {
 	cpKick chan struct{}
 	cpStop chan struct{}
 	cpWG   sync.WaitGroup
-	cpQuit bool        // the checkpointer stopped: nobody waits for it any more. Under mu.
-	cpFail atomic.Bool // the last checkpoint failed; Ping says so
+	cpQuit bool          // the checkpointer stopped: nobody waits for it any more. Under mu.
+	cpFail atomic.Bool   // the last checkpoint failed; Ping says so
 	cps    atomic.Uint64 // checkpoints done, for tests
 	// cpHook, when set (by tests), runs at the start of every background checkpoint.
 	cpHook func()
