@@ -292,14 +292,32 @@ type txn struct {
 	rtx  *bbolt.Tx
 	mems []*memtable // active, then frozen
 	ws   *memtable   // this batch's write set; nil for readers
-	buf  [2]*memtable
+	// cache holds the bucket handles made so far; few, so a slice.
+	cache []*bucket
+	buf   [2]*memtable
 }
 
 // Bucket returns top-level bucket name (they all exist from Open on).
 func (t *txn) Bucket(name []byte) *bucket {
+	if b := t.cached(name, nil); b != nil {
+		return b
+	}
 	b := &bucket{t: t, top: name, path: string(name), bb: t.rtx.Bucket(name)}
 	b.resolve()
+	t.cache = append(t.cache, b)
 	return b
+}
+
+// cached returns the txn's handle of bucket top/sub, nil when it has none yet. A batch asks
+// for the same few buckets hundreds of times; bbolt opens a read transaction's bucket anew
+// (allocating) on every call.
+func (t *txn) cached(top, sub []byte) *bucket {
+	for _, b := range t.cache {
+		if bytes.Equal(b.top, top) && bytes.Equal(b.sub, sub) && (b.sub == nil) == (sub == nil) {
+			return b
+		}
+	}
+	return nil
 }
 
 // bucket is a bucket seen through a txn.
@@ -308,6 +326,7 @@ type bucket struct {
 	top, sub []byte
 	path     string
 	bb       *bbolt.Bucket // nil when bbolt does not have it yet
+	bc       *bbolt.Cursor // for Get: bbolt's own Get allocates a cursor each time
 	mems     [2]*mbucket   // the memtables' (nil when untouched there)
 	wb       *mbucket      // the write set's, made on first write
 }
@@ -335,11 +354,18 @@ func (b *bucket) Bucket(name []byte) *bucket {
 }
 
 func (b *bucket) nested(name []byte) *bucket {
+	if n := b.t.cached(b.top, name); n != nil {
+		return n
+	}
 	n := &bucket{t: b.t, top: b.top, sub: name, path: bucketPath(b.top, name)}
 	if b.bb != nil {
 		n.bb = b.bb.Bucket(name)
 	}
 	n.resolve()
+	if n.exists() {
+		n.sub = bytes.Clone(name) // the caller's slice may change; the handle is kept
+		b.t.cache = append(b.t.cache, n)
+	}
 	return n
 }
 
@@ -350,9 +376,11 @@ func (b *bucket) CreateBucketIfNotExists(name []byte) (*bucket, error) {
 	}
 	n := b.nested(name)
 	if !n.exists() {
-		n.wb = b.t.ws.bucket(n.path, b.top, bytes.Clone(name), true)
+		n.sub = bytes.Clone(name)
+		n.wb = b.t.ws.bucket(n.path, b.top, n.sub, true)
 		// An empty bucket must reach bbolt too: it is logged with its sequence.
 		n.wb.hasSeq = true
+		b.t.cache = append(b.t.cache, n)
 	}
 	return n, nil
 }
@@ -383,7 +411,12 @@ func (b *bucket) Get(key []byte) []byte {
 		}
 	}
 	if b.bb != nil {
-		return b.bb.Get(key)
+		if b.bc == nil {
+			b.bc = b.bb.Cursor()
+		}
+		if k, v := b.bc.Seek(key); bytes.Equal(k, key) {
+			return v
+		}
 	}
 	return nil
 }
