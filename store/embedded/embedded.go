@@ -132,9 +132,7 @@ func open(path string, opts store.Options, tun tuning) (*Store, error) {
 		// checkpoints now, opens are rare.
 		NoFreelistSync: true,
 		FreelistType:   bbolt.FreelistMapType,
-		// Growing the map makes a commit copy every node it touched (dereference); the map is
-		// address space, not memory, so start it big.
-		InitialMmapSize: 1 << 30,
+		InitialMmapSize: initialMmap,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: embedded: open %s: %w", store.ErrUnavailable, path, err)
