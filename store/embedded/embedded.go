@@ -130,8 +130,8 @@ func open(path string, opts store.Options, tun tuning) (*Store, error) {
 		Timeout: 5 * time.Second, // another process holding the file is an error, not a hang
 		// The freelist is rebuilt on open instead of written on every commit: commits are
 		// checkpoints now, opens are rare.
-		NoFreelistSync: true,
-		FreelistType:   bbolt.FreelistMapType,
+		NoFreelistSync:  true,
+		FreelistType:    bbolt.FreelistMapType,
 		InitialMmapSize: initialMmap,
 	})
 	if err != nil {
