@@ -43,9 +43,22 @@ type Store struct {
 	opts store.Options
 	tun  tuning
 	w    *batch.Batcher[op]
-	f    flusherState
-	ws   *memtable // the flusher's write set, reused batch after batch
-	enc  []byte    // the flusher's record buffer
+
+	// Two flushers pipeline the group commit: one batch's ops run while the previous batch's
+	// record is being synced. applyMu orders what must go one batch at a time: running ops
+	// (against a write set over the previous batch's, pending, not yet merged), writing the
+	// record, taking a ticket. Merges into active and answers then go in ticket order (turn).
+	applyMu sync.Mutex
+	f       flusherState // under applyMu
+	enc     []byte       // the record buffer, under applyMu
+	tickets uint64       // under applyMu
+	wsFree  chan *memtable
+	turnMu  sync.Mutex
+	turnC   *sync.Cond
+	turn    uint64 // the last ticket merged and answered
+	// broken is set when a WAL write or sync failed: what reached the disk is not known, so
+	// every later write fails until the store is reopened and replay tells.
+	broken atomic.Pointer[error]
 
 	// mu guards the memtable layers. Readers hold it shared for their whole view, and so does
 	// the flusher while a batch's ops run; the flusher holds it exclusively to merge a logged
@@ -53,14 +66,17 @@ type Store struct {
 	// bbolt. So a reader sees a key in a memtable or in bbolt, never in neither.
 	mu     sync.RWMutex
 	active *memtable
-	frozen *memtable  // being checkpointed; nil when none is
-	cpDone *sync.Cond // on mu: a checkpoint ended (back-pressure waits for it)
-	cpKick chan struct{}
-	cpStop chan struct{}
-	cpWG   sync.WaitGroup
-	cpQuit bool          // the checkpointer stopped: nobody waits for it any more. Under mu.
-	cpFail atomic.Bool   // the last checkpoint failed; Ping says so
-	cps    atomic.Uint64 // checkpoints done, for tests
+	frozen *memtable // being checkpointed; nil when none is
+	// pending is the write set of the batch written to the WAL and not yet merged: the next
+	// batch's ops see it, readers do not.
+	pending *memtable
+	cpDone  *sync.Cond // on mu: a checkpoint ended (back-pressure waits for it)
+	cpKick  chan struct{}
+	cpStop  chan struct{}
+	cpWG    sync.WaitGroup
+	cpQuit  bool          // the checkpointer stopped: nobody waits for it any more. Under mu.
+	cpFail  atomic.Bool   // the last checkpoint failed; Ping says so
+	cps     atomic.Uint64 // checkpoints done, for tests
 	// cpHook, when set (by tests), runs at the start of every background checkpoint.
 	cpHook func()
 
@@ -138,9 +154,13 @@ func open(path string, opts store.Options, tun tuning) (*Store, error) {
 		return nil, fmt.Errorf("%w: embedded: open %s: %w", store.ErrUnavailable, path, err)
 	}
 	s := &Store{db: db, opts: opts, tun: tun, queues: map[store.Queue]*queue{}, closing: make(chan struct{}),
-		tokens: uint64(time.Now().UnixNano()), active: newMemtable(), ws: newMemtable(),
+		tokens: uint64(time.Now().UnixNano()), active: newMemtable(), wsFree: make(chan *memtable, flushers),
 		cpKick: make(chan struct{}, 1), cpStop: make(chan struct{})}
+	for range flushers {
+		s.wsFree <- newMemtable()
+	}
 	s.cpDone = sync.NewCond(&s.mu)
+	s.turnC = sync.NewCond(&s.turnMu)
 	s.Admin = store.Admin{B: configBackend{s}}
 	if err := db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range [][]byte{bMsg, bIdx, bIdxAcc, bMap, bPark, bRcpt, bExp, bLost, bQueues, bConfig, bMeta} {
@@ -175,8 +195,7 @@ func open(path string, opts store.Options, tun tuning) (*Store, error) {
 		db.Close()
 		return nil, unavailable(err)
 	}
-	// One flusher: batches form while it fsyncs, and it alone writes the write set.
-	s.w = batch.New(1, opts.MaxBatch, store.ErrClosed, s.flush)
+	s.w = batch.New(flushers, opts.MaxBatch, store.ErrClosed, s.flush)
 	s.cpWG.Add(1)
 	go s.checkpointer()
 	s.sweeper.Add(1)
@@ -228,37 +247,99 @@ func unavailableOrNil(err error) error {
 	return unavailable(err)
 }
 
-type applied uint8
+// flushers is how many batches are in the group commit at once: one running its ops while the
+// other's record syncs.
+const flushers = 2
 
-const (
-	appliedClean  applied = iota
-	appliedDirty          // an op failed half-way; the write set was dropped
-	appliedFailed         // no read transaction; every op has its error
-)
-
-// flush writes one batch: its ops run against the write set, which goes to the WAL as one
-// record with one fdatasync and then into the active memtable.
+// flush writes one batch: its ops run against a write set, which goes to the WAL as one record
+// with one fdatasync and then into the active memtable; then the ops are answered.
 func (s *Store) flush(ops []*batch.Op[op]) {
-	switch s.apply(ops) {
-	case appliedClean:
-		s.commit(ops)
-	case appliedDirty:
-		// Give every op a write set of its own so one bad write fails alone.
-		for i := range ops {
-			one := ops[i : i+1]
-			switch s.apply(one) {
-			case appliedClean:
-				s.commit(one)
-			case appliedDirty:
-				one[0].Err = unavailable(one[0].Err)
+	ws := <-s.wsFree
+	defer func() { s.wsFree <- ws }()
+	s.applyMu.Lock()
+	s.tickets++
+	ticket := s.tickets
+	var lsn uint64
+	err := s.brokenErr()
+	if err == nil {
+		s.apply(ops, ws)
+		if ws.changed() {
+			s.enc = appendRecord(s.enc[:0], ws)
+			if lsn, err = s.log.Write(s.enc); err == nil {
+				s.mu.Lock()
+				s.pending = ws
+				s.mu.Unlock()
+			}
+			if cap(s.enc) > 1<<20 {
+				s.enc = nil // one huge batch should not pin its buffer
 			}
 		}
 	}
-	s.maybeFreeze(false)
+	s.applyMu.Unlock()
+	if err == nil && lsn != 0 {
+		err = s.log.Sync(lsn) // meanwhile the next batch's ops run
+	}
+	s.waitTurn(ticket)
+	if err == nil {
+		err = s.brokenErr() // the batch before, which this one's ops saw, failed
+	}
+	s.mu.Lock()
+	if err == nil && lsn != 0 {
+		s.active.merge(ws, lsn, time.Now())
+	}
+	if s.pending == ws {
+		s.pending = nil
+	}
+	s.mu.Unlock()
+	ws.reset()
+	if err != nil {
+		s.setBroken(err)
+	}
+	s.endTurn(ticket)
+	if err != nil {
+		for _, o := range ops {
+			if o.Err == nil {
+				o.Err = unavailable(err)
+			}
+		}
+		return
+	}
+	for _, o := range ops {
+		if o.Err == nil && o.V.after != nil {
+			o.V.after()
+		}
+	}
+	s.maybeFreeze()
 }
 
-// apply runs ops against the write set.
-func (s *Store) apply(ops []*batch.Op[op]) applied {
+func (s *Store) waitTurn(ticket uint64) {
+	s.turnMu.Lock()
+	for s.turn != ticket-1 {
+		s.turnC.Wait()
+	}
+	s.turnMu.Unlock()
+}
+
+func (s *Store) endTurn(ticket uint64) {
+	s.turnMu.Lock()
+	s.turn = ticket
+	s.turnC.Broadcast()
+	s.turnMu.Unlock()
+}
+
+func (s *Store) brokenErr() error {
+	if p := s.broken.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (s *Store) setBroken(err error) { s.broken.CompareAndSwap(nil, &err) }
+
+// apply runs ops against ws. An op that fails half-way (a dirtyError) fails alone: the ops then
+// run again one by one, each in a scratch write set folded into ws when it succeeds.
+// s.applyMu must be held.
+func (s *Store) apply(ops []*batch.Op[op], ws *memtable) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	rtx, err := s.db.Begin(false)
@@ -266,26 +347,48 @@ func (s *Store) apply(ops []*batch.Op[op]) applied {
 		for _, o := range ops {
 			o.Err = unavailable(err)
 		}
-		return appliedFailed
+		return
 	}
 	defer rtx.Rollback()
-	t := txn{rtx: rtx, ws: s.ws}
-	t.mems = s.layers(t.buf[:0])
+	t := txn{rtx: rtx, ws: ws}
+	t.mems = s.flusherLayers(t.buf[:0])
 	s.f.begin()
+	if run(&t, ops) {
+		s.f.end(true)
+		return
+	}
+	ws.reset()
+	s.f.end(false)
+	scratch := newMemtable()
+	for i, o := range ops {
+		t := txn{rtx: rtx, ws: scratch}
+		t.mems = s.flusherLayers(append(t.buf[:0], ws))
+		s.f.begin()
+		if run(&t, ops[i:i+1]) {
+			ws.merge(scratch, 0, time.Time{})
+			s.f.end(true)
+		} else {
+			o.Err = unavailable(o.Err)
+			s.f.end(false)
+		}
+		scratch.reset()
+	}
+}
+
+// run runs ops in t, false when one returned a dirtyError.
+func run(t *txn, ops []*batch.Op[op]) bool {
 	for _, o := range ops {
 		o.Err = nil
 		if o.V.fn == nil {
 			continue
 		}
-		o.Err = o.V.fn(&t)
+		o.Err = o.V.fn(t)
 		var d dirtyError
 		if errors.As(o.Err, &d) {
-			s.ws.reset()
-			s.f.end(false)
-			return appliedDirty
+			return false
 		}
 	}
-	return appliedClean
+	return true
 }
 
 // layers appends the memtables readers must see, newest first. s.mu must be held.
@@ -297,63 +400,40 @@ func (s *Store) layers(b []*memtable) []*memtable {
 	return b
 }
 
-// commit logs the write set, merges it into active and answers the ops.
-func (s *Store) commit(ops []*batch.Op[op]) {
-	if s.ws.changed() {
-		s.enc = appendRecord(s.enc[:0], s.ws)
-		lsn, err := s.log.Append(s.enc)
-		if cap(s.enc) > 1<<20 {
-			s.enc = nil // one huge batch should not pin its buffer
-		}
-		if err != nil {
-			s.ws.reset()
-			s.f.end(false)
-			for _, o := range ops {
-				if o.Err == nil {
-					o.Err = unavailable(err)
-				}
-			}
-			return
-		}
-		s.mu.Lock()
-		s.active.merge(s.ws, lsn, time.Now())
-		s.mu.Unlock()
-		s.ws.reset()
+// flusherLayers is layers with the pending write set on top. s.mu must be held.
+func (s *Store) flusherLayers(b []*memtable) []*memtable {
+	if s.pending != nil {
+		b = append(b, s.pending)
 	}
-	s.f.end(true)
-	for _, o := range ops {
-		if o.Err == nil && o.V.after != nil {
-			o.V.after()
-		}
-	}
+	return s.layers(b)
 }
 
-// maybeFreeze freezes active for the checkpointer when it is big or old enough (or force),
-// and makes the flusher, so every writer, wait while active is full and a checkpoint is still
-// running. Only the flusher calls it: a batch is merged into the memtable whose WAL segments
-// hold it.
-func (s *Store) maybeFreeze(force bool) {
+// maybeFreeze freezes active for the checkpointer when it is big or old enough,
+// and makes the flushers, so every writer, wait while active is full and a checkpoint is still
+// running. A batch written to the WAL but not merged yet goes into the next active; the WAL
+// segment holding it stays until a checkpoint covers its LSN.
+func (s *Store) maybeFreeze() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a := s.active
-	if a.empty() {
-		return
-	}
-	if !force && a.size < s.tun.freezeBytes && time.Since(a.born) < s.tun.freezeAge {
-		return
-	}
-	for s.frozen != nil {
+	for {
+		// Read again after each wait: the other flusher may have frozen active meanwhile.
+		a := s.active
+		if a.empty() || a.size < s.tun.freezeBytes && time.Since(a.born) < s.tun.freezeAge {
+			return
+		}
+		if s.frozen == nil {
+			break
+		}
 		if a.size < s.tun.maxBytes || s.cpQuit {
 			return // frozen after the running checkpoint
 		}
 		s.cpDone.Wait()
 	}
-	first, err := s.log.Roll()
-	if err != nil {
+	// A new segment, so the ones before are removed as soon as this checkpoint is done.
+	if _, err := s.log.Roll(); err != nil {
 		return // tried again after the next batch
 	}
-	a.segEnd = first
-	s.frozen, s.active = a, newMemtable()
+	s.frozen, s.active = s.active, newMemtable()
 	select {
 	case s.cpKick <- struct{}{}:
 	default:
@@ -415,7 +495,7 @@ func (s *Store) checkpoint() error {
 	s.cps.Add(1)
 	// Segments left behind by a failure here are skipped by replay (their LSNs are covered)
 	// and removed at the next checkpoint.
-	_ = s.log.RemoveBefore(fz.segEnd)
+	_ = s.log.RemoveCovered(fz.lsn)
 	return nil
 }
 
@@ -500,6 +580,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
+	if err := s.brokenErr(); err != nil {
+		return unavailable(err)
+	}
 	if s.cpFail.Load() {
 		return fmt.Errorf("%w: embedded: checkpoint into bbolt failing", store.ErrUnavailable)
 	}
@@ -546,10 +629,21 @@ func (s *Store) sweep() {
 	defer s.sweeper.Done()
 	t := time.NewTicker(s.opts.SweepInterval)
 	defer t.Stop()
+	age := time.NewTicker(s.tun.freezeAge)
+	defer age.Stop()
 	for {
 		select {
 		case <-s.closing:
 			return
+		case <-age.C:
+			// An idle store's memtable reaches bbolt too: a flusher freezes it after a batch,
+			// and this empty write is one.
+			s.mu.RLock()
+			old := !s.active.empty() && time.Since(s.active.born) >= s.tun.freezeAge
+			s.mu.RUnlock()
+			if old {
+				_ = s.write(context.Background(), nil, nil)
+			}
 		case <-t.C:
 			// An error here is retried at the next tick; expired entries are already invisible
 			// to readers, so a late sweep only costs disk space.

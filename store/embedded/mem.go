@@ -48,9 +48,6 @@ type memtable struct {
 	size int       // bytes counted for the cap
 	lsn  uint64    // the last WAL record merged in
 	born time.Time // when its first change came
-	// segEnd is set when frozen: the first LSN of the WAL segment begun then, so every
-	// segment before it is covered once this memtable is in bbolt.
-	segEnd uint64
 }
 
 func newMemtable() *memtable { return &memtable{b: map[string]*mbucket{}} }
@@ -290,7 +287,7 @@ var errReadOnly = errors.New("embedded: write in a read-only view")
 // txn is a layered view; see the top of this file.
 type txn struct {
 	rtx  *bbolt.Tx
-	mems []*memtable // active, then frozen
+	mems []*memtable // newest first: a batch's, pending, active, frozen
 	ws   *memtable   // this batch's write set; nil for readers
 	// cache holds the bucket handles made so far; few, so a slice.
 	cache []*bucket
@@ -327,7 +324,7 @@ type bucket struct {
 	path     string
 	bb       *bbolt.Bucket // nil when bbolt does not have it yet
 	bc       *bbolt.Cursor // for Get: bbolt's own Get allocates a cursor each time
-	mems     [2]*mbucket   // the memtables' (nil when untouched there)
+	mems     [4]*mbucket   // the memtables' (nil when untouched there)
 	wb       *mbucket      // the write set's, made on first write
 }
 
@@ -341,7 +338,15 @@ func (b *bucket) resolve() {
 }
 
 func (b *bucket) exists() bool {
-	return b.bb != nil || b.wb != nil || b.mems[0] != nil || b.mems[1] != nil
+	if b.bb != nil || b.wb != nil {
+		return true
+	}
+	for _, mb := range b.mems {
+		if mb != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Bucket returns the nested bucket name, nil if it does not exist.

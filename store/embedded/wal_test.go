@@ -392,3 +392,28 @@ func TestBackPressure(t *testing.T) {
 	}
 	t.Logf("%d of %d writes done while the checkpoint was blocked; active %d bytes", stalled, n, size)
 }
+
+// TestIdleCheckpoint: with no writes after it, a batch still reaches bbolt after the freeze
+// age, and its WAL segment is removed.
+func TestIdleCheckpoint(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	tun := tuning{freezeBytes: 1 << 30, freezeAge: 50 * time.Millisecond, maxBytes: 1 << 30, segment: 1 << 20}
+	s, err := open(path, storetest.Options(), tun)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.AcceptMessage(context.Background(), storetest.NewMessage("m1", "a", "up", 1)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "an idle checkpoint", func() bool { return s.cps.Load() >= 1 })
+	s.db.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket(bMsg).Get([]byte("m1")) == nil {
+			t.Error("m1 not in bbolt after the idle checkpoint")
+		}
+		return nil
+	})
+	if segs, _ := wal.Segments(path + ".wal"); len(segs) != 1 {
+		t.Fatalf("segments after the idle checkpoint: %v, want the current one only", segs)
+	}
+}

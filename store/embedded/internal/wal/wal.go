@@ -38,6 +38,8 @@ type Log struct {
 	size    int64  // bytes of records in the current segment
 	alloc   int64  // bytes of the current segment already written (zeros past size)
 	next    uint64 // LSN of the next record
+	synced  uint64 // every record up to this LSN is durable
+	syncMu  sync.Mutex
 	buf     []byte
 	closed  bool
 	syncDir func() error
@@ -91,8 +93,15 @@ func Segments(dir string) ([]uint64, error) {
 // startLocked closes the current segment (if any) and creates the next one at l.next.
 func (l *Log) startLocked() error {
 	if l.f != nil {
+		// Records written but not synced yet must be durable before their segment is closed:
+		// their Sync will find it done.
+		err := fdatasync(l.f)
 		l.f.Close()
 		l.f = nil
+		if err != nil {
+			return fmt.Errorf("wal: sync before roll: %w", err)
+		}
+		l.synced = l.next - 1
 	}
 	f, err := os.OpenFile(filepath.Join(l.dir, SegmentName(l.next)), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -107,10 +116,19 @@ func (l *Log) startLocked() error {
 	return nil
 }
 
-// Append writes body as the next record with one write and one fdatasync, and returns its
-// LSN. After an error the record may or may not be durable (a crash during the write leaves a
-// torn record that replay ignores), and the log goes on in a new segment.
+// Append writes body as the next record and makes it durable: Write then Sync.
 func (l *Log) Append(body []byte) (uint64, error) {
+	lsn, err := l.Write(body)
+	if err != nil {
+		return 0, err
+	}
+	return lsn, l.Sync(lsn)
+}
+
+// Write writes body as the next record, with one write, and returns its LSN; Sync makes it
+// durable. After an error the record may or may not have reached the file (a crash during
+// the write leaves a torn record that replay ignores), and the log goes on in a new segment.
+func (l *Log) Write(body []byte) (uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -134,9 +152,6 @@ func (l *Log) Append(body []byte) (uint64, error) {
 	if err == nil {
 		_, err = l.f.WriteAt(b, l.size)
 	}
-	if err == nil {
-		err = fdatasync(l.f)
-	}
 	if err != nil {
 		// Whatever of the record reached the file is a torn tail now; later records go to a
 		// segment of their own so replay finds them.
@@ -146,6 +161,37 @@ func (l *Log) Append(body []byte) (uint64, error) {
 	}
 	l.size += int64(n)
 	return lsn, nil
+}
+
+// Sync makes every record up to lsn durable with one fdatasync, or none when an earlier Sync
+// (or a roll) already covered it: writers that wrote while another synced share the next one.
+func (l *Log) Sync(lsn uint64) error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	if l.synced >= lsn {
+		l.mu.Unlock()
+		return nil
+	}
+	f, upto := l.f, l.next-1
+	l.mu.Unlock()
+	if f == nil {
+		return fmt.Errorf("wal: sync: segment lost after a failed write")
+	}
+	// A roll meanwhile syncs and closes f; then it already did this work.
+	if err := fdatasync(f); err != nil {
+		l.mu.Lock()
+		covered := l.synced >= lsn
+		l.mu.Unlock()
+		if covered {
+			return nil
+		}
+		return fmt.Errorf("wal: sync: %w", err)
+	}
+	l.mu.Lock()
+	l.synced = max(l.synced, upto)
+	l.mu.Unlock()
+	return nil
 }
 
 // reserve makes sure the n bytes after size are already written (zeros), growing the file by
@@ -205,9 +251,10 @@ func (l *Log) Last() uint64 {
 	return l.next - 1
 }
 
-// RemoveBefore deletes the segments whose first LSN is below first, except the current one:
-// a checkpoint covered them.
-func (l *Log) RemoveBefore(first uint64) error {
+// RemoveCovered deletes the segments whose records all have LSNs up to lsn (a checkpoint
+// covered them): those followed by a segment starting at lsn+1 or lower. The current segment
+// always stays.
+func (l *Log) RemoveCovered(lsn uint64) error {
 	l.mu.Lock()
 	cur := l.first
 	l.mu.Unlock()
@@ -215,11 +262,11 @@ func (l *Log) RemoveBefore(first uint64) error {
 	if err != nil {
 		return err
 	}
-	for _, s := range segs {
-		if s >= first || s == cur {
-			continue
+	for i := 0; i+1 < len(segs); i++ {
+		if segs[i] >= cur || segs[i+1] > lsn+1 {
+			break
 		}
-		if err := os.Remove(filepath.Join(l.dir, SegmentName(s))); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := os.Remove(filepath.Join(l.dir, SegmentName(segs[i]))); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("wal: %w", err)
 		}
 	}

@@ -181,9 +181,9 @@ func TestReplayAfterPosition(t *testing.T) {
 	l.Close(false)
 }
 
-// TestRemoveBefore deletes the segments a checkpoint covered and nothing else, and a clean
-// close removes every segment.
-func TestRemoveBefore(t *testing.T) {
+// TestRemoveCovered deletes the segments a checkpoint covered wholly and nothing else, and a
+// clean close removes every segment.
+func TestRemoveCovered(t *testing.T) {
 	dir := t.TempDir()
 	l, _ := Open(dir, 1, 1<<20)
 	var firsts []uint64
@@ -199,18 +199,25 @@ func TestRemoveBefore(t *testing.T) {
 	if !slices.Equal(segs, []uint64{1, 4, 7, 10, 13}) || !slices.Equal(firsts, []uint64{4, 7, 10, 13}) {
 		t.Fatalf("segments %v, rolls %v", segs, firsts)
 	}
-	if err := l.RemoveBefore(7); err != nil {
+	// Up to 8: segments 1-3 and 4-6 are covered, 7-9 only in part.
+	if err := l.RemoveCovered(8); err != nil {
 		t.Fatal(err)
 	}
 	if segs, _ = Segments(dir); !slices.Equal(segs, []uint64{7, 10, 13}) {
-		t.Fatalf("after RemoveBefore(7): %v", segs)
+		t.Fatalf("after RemoveCovered(8): %v", segs)
+	}
+	if err := l.RemoveCovered(9); err != nil {
+		t.Fatal(err)
+	}
+	if segs, _ = Segments(dir); !slices.Equal(segs, []uint64{10, 13}) {
+		t.Fatalf("after RemoveCovered(9): %v", segs)
 	}
 	// The current segment stays even when a position is past it.
-	if err := l.RemoveBefore(100); err != nil {
+	if err := l.RemoveCovered(100); err != nil {
 		t.Fatal(err)
 	}
 	if segs, _ = Segments(dir); !slices.Equal(segs, []uint64{13}) {
-		t.Fatalf("after RemoveBefore(100): %v", segs)
+		t.Fatalf("after RemoveCovered(100): %v", segs)
 	}
 	if err := l.Close(true); err != nil {
 		t.Fatal(err)
@@ -244,5 +251,33 @@ func TestReserveGrowsInChunks(t *testing.T) {
 		return nil
 	}); err != nil || n != 3 {
 		t.Fatal(n, err)
+	}
+}
+
+// TestSyncSharedAndRoll: a Sync covers every record written before it, and a roll makes the
+// records of the closed segment durable, so their Sync has nothing left to do.
+func TestSyncSharedAndRoll(t *testing.T) {
+	dir := t.TempDir()
+	l, _ := Open(dir, 1, 1<<20)
+	for i := 1; i <= 3; i++ {
+		if _, err := l.Write(body(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Sync(3); err != nil || l.synced != 3 {
+		t.Fatalf("Sync(3): %v, synced %d", err, l.synced)
+	}
+	if _, err := l.Write(body(4)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Roll(); err != nil || l.synced != 4 {
+		t.Fatalf("Roll: %v, synced %d, want 4", err, l.synced)
+	}
+	if err := l.Sync(4); err != nil {
+		t.Fatal(err)
+	}
+	l.Close(false)
+	if got, _ := replayAll(t, dir, 0); !slices.Equal(got, seq(1, 4)) {
+		t.Fatalf("replayed %v", got)
 	}
 }
