@@ -101,7 +101,7 @@ type tuning struct {
 	segment     int64         // WAL segment size
 }
 
-var defaultTuning = tuning{freezeBytes: 32 << 20, freezeAge: time.Second, maxBytes: 64 << 20, segment: 64 << 20}
+var defaultTuning = tuning{freezeBytes: 16 << 20, freezeAge: time.Second, maxBytes: 48 << 20, segment: 64 << 20}
 
 var _ store.Store = (*Store)(nil)
 

@@ -64,7 +64,7 @@ func BenchmarkClaimAck(b *testing.B) {
 }
 
 // BenchmarkForward is a message's whole way through the store, accept, claim and settle, as
-// the gateway drives it; commits/msg counts bbolt transactions (each fsyncs twice: pages, meta).
+// the gateway drives it; commits/msg counts group commits (each one WAL record, one fdatasync).
 func BenchmarkForward(b *testing.B) {
 	for _, c := range storetest.Concurrency {
 		for _, p := range storetest.Settlers {

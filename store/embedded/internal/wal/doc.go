@@ -10,6 +10,11 @@
 // (the fdatasync did not return), so what follows in that segment is not trusted. It goes on
 // with the next segment, which Append starts after a failed write.
 //
+// A segment a checkpoint covered is kept (renamed *.free) and reused by a later roll: writing
+// over bytes already in the file spares the zero-filling a new segment needs to make an
+// fdatasync cheap (see reserve). Replay stops at the first record whose LSN is not the next
+// one, which is where a reused segment's old records begin.
+//
 // The package knows nothing of what a body holds; it must not be used by two processes at once
 // (the embedded store's bbolt file lock guards it).
 package wal

@@ -41,6 +41,7 @@ type Log struct {
 	synced  uint64 // every record up to this LSN is durable
 	syncMu  sync.Mutex
 	buf     []byte
+	free    []string // covered segments kept for reuse (freeSuffix), at most maxFree
 	closed  bool
 	syncDir func() error
 }
@@ -55,6 +56,13 @@ func Open(dir string, next uint64, maxSeg int64) (*Log, error) {
 		return nil, fmt.Errorf("wal: %w", err)
 	}
 	l := &Log{dir: dir, maxSeg: maxSeg, next: next}
+	if ents, err := os.ReadDir(dir); err == nil {
+		for _, e := range ents {
+			if strings.HasSuffix(e.Name(), freeSuffix) && len(l.free) < maxFree {
+				l.free = append(l.free, filepath.Join(dir, e.Name()))
+			}
+		}
+	}
 	l.syncDir = func() error { return syncDir(dir) }
 	if err := l.startLocked(); err != nil {
 		return nil, err
@@ -103,7 +111,19 @@ func (l *Log) startLocked() error {
 		}
 		l.synced = l.next - 1
 	}
-	f, err := os.OpenFile(filepath.Join(l.dir, SegmentName(l.next)), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	name := filepath.Join(l.dir, SegmentName(l.next))
+	flags, alloc := os.O_CREATE|os.O_WRONLY|os.O_TRUNC, int64(0)
+	if n := len(l.free); n > 0 {
+		// A segment a checkpoint covered, already written to its full size: overwriting it
+		// needs no zeros first. Its old records have lower LSNs than any written now, so
+		// replay stops at the first of them.
+		old := l.free[n-1]
+		l.free = l.free[:n-1]
+		if fi, err := os.Stat(old); err == nil && os.Rename(old, name) == nil {
+			flags, alloc = os.O_WRONLY, fi.Size()
+		}
+	}
+	f, err := os.OpenFile(name, flags, 0o600)
 	if err != nil {
 		return fmt.Errorf("wal: %w", err)
 	}
@@ -112,7 +132,7 @@ func (l *Log) startLocked() error {
 		f.Close()
 		return fmt.Errorf("wal: %w", err)
 	}
-	l.f, l.first, l.size, l.alloc = f, l.next, 0, 0
+	l.f, l.first, l.size, l.alloc = f, l.next, 0, alloc
 	return nil
 }
 
@@ -266,7 +286,18 @@ func (l *Log) RemoveCovered(lsn uint64) error {
 		if segs[i] >= cur || segs[i+1] > lsn+1 {
 			break
 		}
-		if err := os.Remove(filepath.Join(l.dir, SegmentName(segs[i]))); err != nil && !errors.Is(err, os.ErrNotExist) {
+		path := filepath.Join(l.dir, SegmentName(segs[i]))
+		l.mu.Lock()
+		if len(l.free) < maxFree {
+			free := filepath.Join(l.dir, fmt.Sprintf("%016x%s", segs[i], freeSuffix))
+			if os.Rename(path, free) == nil {
+				l.free = append(l.free, free)
+				l.mu.Unlock()
+				continue
+			}
+		}
+		l.mu.Unlock()
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("wal: %w", err)
 		}
 	}
@@ -295,11 +326,25 @@ func (l *Log) Close(removeAll bool) error {
 	return err
 }
 
-// RemoveAll deletes every segment in dir.
+// Segments a checkpoint covered are renamed with freeSuffix and reused by the next rolls, up to
+// maxFree of them.
+const (
+	freeSuffix = ".free"
+	maxFree    = 2
+)
+
+// RemoveAll deletes every segment in dir, and the ones kept for reuse.
 func RemoveAll(dir string) error {
 	segs, err := Segments(dir)
 	if err != nil {
 		return err
+	}
+	if ents, err := os.ReadDir(dir); err == nil {
+		for _, e := range ents {
+			if strings.HasSuffix(e.Name(), freeSuffix) {
+				os.Remove(filepath.Join(dir, e.Name()))
+			}
+		}
 	}
 	for _, s := range segs {
 		if err := os.Remove(filepath.Join(dir, SegmentName(s))); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -313,7 +358,7 @@ func RemoveAll(dir string) error {
 type ReplayStats struct {
 	Last    uint64 // highest LSN read (after, when none was newer)
 	Applied int    // records handed to fn
-	Torn    int    // segments that ended in a torn or bad record
+	Torn    int    // segments that ended in a torn or bad record (or the old bytes of a reused one)
 }
 
 // Replay hands fn every intact record of dir with an LSN above after, in LSN order. Each
@@ -325,7 +370,7 @@ func Replay(dir string, after uint64, fn func(lsn uint64, body []byte) error) (R
 		return st, err
 	}
 	for _, s := range segs {
-		torn, err := replaySegment(filepath.Join(dir, SegmentName(s)), &st, fn)
+		torn, err := replaySegment(filepath.Join(dir, SegmentName(s)), s, &st, fn)
 		if err != nil {
 			return st, err
 		}
@@ -336,7 +381,8 @@ func Replay(dir string, after uint64, fn func(lsn uint64, body []byte) error) (R
 	return st, nil
 }
 
-func replaySegment(path string, st *ReplayStats, fn func(uint64, []byte) error) (torn bool, err error) {
+func replaySegment(path string, first uint64, st *ReplayStats, fn func(uint64, []byte) error) (torn bool, err error) {
+	want := first
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return false, fmt.Errorf("wal: %w", err)
@@ -358,6 +404,10 @@ func replaySegment(path string, st *ReplayStats, fn func(uint64, []byte) error) 
 			return true, nil
 		}
 		lsn := binary.LittleEndian.Uint64(payload)
+		if lsn != want {
+			return false, nil // a record of the segment this file was before it was reused
+		}
+		want++
 		if lsn > st.Last {
 			if err := fn(lsn, payload[lsnLen:]); err != nil {
 				return false, err
