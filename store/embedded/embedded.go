@@ -14,7 +14,6 @@ import (
 
 	"github.com/smppgw/smppgw/store"
 	"github.com/smppgw/smppgw/store/embedded/internal/wal"
-	"github.com/smppgw/smppgw/store/internal/batch"
 )
 
 // Bucket names. Keys use NUL as a separator: ids, names and upstream message ids never hold
@@ -42,26 +41,21 @@ type Store struct {
 	log  *wal.Log
 	opts store.Options
 	tun  tuning
-	w    *batch.Batcher[op]
+	wq   commitQueue
 
-	// Two flushers pipeline the group commit: one batch's ops run while the previous batch's
-	// record is being synced. applyMu orders what must go one batch at a time: running ops
-	// (against a write set over the previous batch's, pending, not yet merged), writing the
-	// record, taking a ticket. Merges into active and answers then go in ticket order (turn).
-	applyMu sync.Mutex
-	f       flusherState // under applyMu
-	enc     []byte       // the record buffer, under applyMu
-	tickets uint64       // under applyMu
-	wsFree  chan *memtable
-	turnMu  sync.Mutex
-	turnC   *sync.Cond
-	turn    uint64 // the last ticket merged and answered
+	// The group commit is a pipeline of two goroutines (see commit.go): the stager runs a
+	// batch's ops against a write set (over the previous batch's, pending, until that one is
+	// merged) and writes its record; the syncer syncs it, merges it into active and answers.
+	// So one batch's ops run while the previous batch's record syncs.
+	f      flusherState // the stager's
+	enc    []byte       // the stager's record buffer
+	wsFree chan *memtable
 	// broken is set when a WAL write or sync failed: what reached the disk is not known, so
 	// every later write fails until the store is reopened and replay tells.
 	broken atomic.Pointer[error]
 
 	// mu guards the memtable layers. Readers hold it shared for their whole view, and so does
-	// the flusher while a batch's ops run; the flusher holds it exclusively to merge a logged
+	// the stager while a batch's ops run; the syncer holds it exclusively to merge a logged
 	// batch into active or to freeze active, the checkpointer to drop frozen once it is in
 	// bbolt. So a reader sees a key in a memtable or in bbolt, never in neither.
 	mu     sync.RWMutex
@@ -109,7 +103,7 @@ var _ store.Store = (*Store)(nil)
 // fail before changing anything (a clean error, which only its caller sees) or return a
 // dirtyError, which drops the whole write set so the other ops are retried one by one. after
 // runs once the batch is durable, to publish in-memory effects (queue entries). A nil fn
-// writes nothing (it gives the flusher a turn).
+// writes nothing (it gives the syncer a turn, to freeze an old memtable).
 type op struct {
 	fn    func(tx *txn) error
 	after func()
@@ -154,13 +148,12 @@ func open(path string, opts store.Options, tun tuning) (*Store, error) {
 		return nil, fmt.Errorf("%w: embedded: open %s: %w", store.ErrUnavailable, path, err)
 	}
 	s := &Store{db: db, opts: opts, tun: tun, queues: map[store.Queue]*queue{}, closing: make(chan struct{}),
-		tokens: uint64(time.Now().UnixNano()), active: newMemtable(), wsFree: make(chan *memtable, flushers),
+		tokens: uint64(time.Now().UnixNano()), active: newMemtable(), wsFree: make(chan *memtable, 2),
 		cpKick: make(chan struct{}, 1), cpStop: make(chan struct{})}
-	for range flushers {
+	for range cap(s.wsFree) {
 		s.wsFree <- newMemtable()
 	}
 	s.cpDone = sync.NewCond(&s.mu)
-	s.turnC = sync.NewCond(&s.turnMu)
 	s.Admin = store.Admin{B: configBackend{s}}
 	if err := db.Update(func(tx *bbolt.Tx) error {
 		for _, name := range [][]byte{bMsg, bIdx, bIdxAcc, bMap, bPark, bRcpt, bExp, bLost, bQueues, bConfig, bMeta} {
@@ -195,7 +188,7 @@ func open(path string, opts store.Options, tun tuning) (*Store, error) {
 		db.Close()
 		return nil, unavailable(err)
 	}
-	s.w = batch.New(flushers, opts.MaxBatch, store.ErrClosed, s.flush)
+	s.wq.start(s, opts.MaxBatch)
 	s.cpWG.Add(1)
 	go s.checkpointer()
 	s.sweeper.Add(1)
@@ -247,99 +240,10 @@ func unavailableOrNil(err error) error {
 	return unavailable(err)
 }
 
-// flushers is how many batches are in the group commit at once: one running its ops while the
-// other's record syncs.
-const flushers = 2
-
-// flush writes one batch: its ops run against a write set, which goes to the WAL as one record
-// with one fdatasync and then into the active memtable; then the ops are answered.
-func (s *Store) flush(ops []*batch.Op[op]) {
-	ws := <-s.wsFree
-	defer func() { s.wsFree <- ws }()
-	s.applyMu.Lock()
-	s.tickets++
-	ticket := s.tickets
-	var lsn uint64
-	err := s.brokenErr()
-	if err == nil {
-		s.apply(ops, ws)
-		if ws.changed() {
-			s.enc = appendRecord(s.enc[:0], ws)
-			if lsn, err = s.log.Write(s.enc); err == nil {
-				s.mu.Lock()
-				s.pending = ws
-				s.mu.Unlock()
-			}
-			if cap(s.enc) > 1<<20 {
-				s.enc = nil // one huge batch should not pin its buffer
-			}
-		}
-	}
-	s.applyMu.Unlock()
-	if err == nil && lsn != 0 {
-		err = s.log.Sync(lsn) // meanwhile the next batch's ops run
-	}
-	s.waitTurn(ticket)
-	if err == nil {
-		err = s.brokenErr() // the batch before, which this one's ops saw, failed
-	}
-	s.mu.Lock()
-	if err == nil && lsn != 0 {
-		s.active.merge(ws, lsn, time.Now())
-	}
-	if s.pending == ws {
-		s.pending = nil
-	}
-	s.mu.Unlock()
-	ws.reset()
-	if err != nil {
-		s.setBroken(err)
-	}
-	s.endTurn(ticket)
-	if err != nil {
-		for _, o := range ops {
-			if o.Err == nil {
-				o.Err = unavailable(err)
-			}
-		}
-		return
-	}
-	for _, o := range ops {
-		if o.Err == nil && o.V.after != nil {
-			o.V.after()
-		}
-	}
-	s.maybeFreeze()
-}
-
-func (s *Store) waitTurn(ticket uint64) {
-	s.turnMu.Lock()
-	for s.turn != ticket-1 {
-		s.turnC.Wait()
-	}
-	s.turnMu.Unlock()
-}
-
-func (s *Store) endTurn(ticket uint64) {
-	s.turnMu.Lock()
-	s.turn = ticket
-	s.turnC.Broadcast()
-	s.turnMu.Unlock()
-}
-
-func (s *Store) brokenErr() error {
-	if p := s.broken.Load(); p != nil {
-		return *p
-	}
-	return nil
-}
-
-func (s *Store) setBroken(err error) { s.broken.CompareAndSwap(nil, &err) }
-
 // apply runs ops against ws. An op that fails half-way (a dirtyError) fails alone: the ops then
 // run again one by one, each in a scratch write set folded into ws when it succeeds.
-// s.applyMu must be held.
-func (s *Store) apply(ops []*batch.Op[op], ws *memtable) {
+// Only the stager calls it.
+func (s *Store) apply(ops []*wop, ws *memtable) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	rtx, err := s.db.Begin(false)
@@ -376,7 +280,7 @@ func (s *Store) apply(ops []*batch.Op[op], ws *memtable) {
 }
 
 // run runs ops in t, false when one returned a dirtyError.
-func run(t *txn, ops []*batch.Op[op]) bool {
+func run(t *txn, ops []*wop) bool {
 	for _, o := range ops {
 		o.Err = nil
 		if o.V.fn == nil {
@@ -409,14 +313,14 @@ func (s *Store) flusherLayers(b []*memtable) []*memtable {
 }
 
 // maybeFreeze freezes active for the checkpointer when it is big or old enough,
-// and makes the flushers, so every writer, wait while active is full and a checkpoint is still
+// and makes the syncer, so every writer, wait while active is full and a checkpoint is still
 // running. A batch written to the WAL but not merged yet goes into the next active; the WAL
 // segment holding it stays until a checkpoint covers its LSN.
 func (s *Store) maybeFreeze() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {
-		// Read again after each wait: the other flusher may have frozen active meanwhile.
+		// Read again after each wait.
 		a := s.active
 		if a.empty() || a.size < s.tun.freezeBytes && time.Since(a.born) < s.tun.freezeAge {
 			return
@@ -534,7 +438,7 @@ func (s *Store) write(ctx context.Context, fn func(tx *txn) error, after func())
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
-	return s.w.Do(ctx, op{fn: fn, after: after})
+	return s.wq.do(ctx, op{fn: fn, after: after})
 }
 
 // view runs fn in a read-only view.
@@ -596,7 +500,7 @@ func (s *Store) Close() error {
 		s.closed.Store(true)
 		close(s.closing)
 		s.sweeper.Wait()
-		s.w.Close()
+		s.wq.close()
 		close(s.cpStop)
 		s.cpWG.Wait()
 		err := s.finalCheckpoint()
@@ -636,7 +540,7 @@ func (s *Store) sweep() {
 		case <-s.closing:
 			return
 		case <-age.C:
-			// An idle store's memtable reaches bbolt too: a flusher freezes it after a batch,
+			// An idle store's memtable reaches bbolt too: the syncer freezes it after a batch,
 			// and this empty write is one.
 			s.mu.RLock()
 			old := !s.active.empty() && time.Since(s.active.born) >= s.tun.freezeAge

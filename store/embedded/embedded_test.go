@@ -70,7 +70,7 @@ func BenchmarkForward(b *testing.B) {
 		for _, p := range storetest.Settlers {
 			b.Run(fmt.Sprintf("settle=%s/conc=%d", p.Name, c), func(b *testing.B) {
 				s := harness().Open(b, store.Options{}).(*harnessStore)
-				storetest.BenchForward(b, s, c, p.Settle, storetest.ForwardStats{Commits: s.w.Flushes})
+				storetest.BenchForward(b, s, c, p.Settle, storetest.ForwardStats{Commits: s.wq.Flushes})
 			})
 		}
 	}

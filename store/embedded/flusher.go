@@ -1,8 +1,8 @@
 package embedded
 
-// flusherState is what the group commit keeps between and within its batches. Only the
-// flusher goroutine touches it (ops run there, and so do their after functions), so it needs
-// no lock.
+// flusherState is what the group commit keeps between and within its batches. Only the stager
+// goroutine touches it (ops run there; their after functions, on the syncer, do not touch it),
+// so it needs no lock.
 type flusherState struct {
 	// parked counts the receipts parked per id map key (upstream NUL upstream id), so a
 	// settle looks for early receipts only when there can be some: most never see one, and the

@@ -218,7 +218,7 @@ func (s *Store) crash() {
 		s.closed.Store(true)
 		close(s.closing)
 		s.sweeper.Wait()
-		s.w.Close()
+		s.wq.close()
 		close(s.cpStop)
 		s.cpWG.Wait()
 		s.log.Close(false)
