@@ -318,26 +318,32 @@ func (s *Store) flusherLayers(b []*memtable) []*memtable {
 // segment holding it stays until a checkpoint covers its LSN.
 func (s *Store) maybeFreeze() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	for {
 		// Read again after each wait.
 		a := s.active
 		if a.empty() || a.size < s.tun.freezeBytes && time.Since(a.born) < s.tun.freezeAge {
+			s.mu.Unlock()
 			return
 		}
 		if s.frozen == nil {
 			break
 		}
 		if a.size < s.tun.maxBytes || s.cpQuit {
+			s.mu.Unlock()
 			return // frozen after the running checkpoint
 		}
 		s.cpDone.Wait()
 	}
-	// A new segment, so the ones before are removed as soon as this checkpoint is done.
+	s.mu.Unlock()
+	// A new segment, so the ones before are removed once this checkpoint is done. Rolling
+	// syncs the old segment: outside mu, so readers do not wait for the disk. Only the syncer
+	// merges and freezes, and only it sets frozen, so nothing checked above has changed.
 	if _, err := s.log.Roll(); err != nil {
 		return // tried again after the next batch
 	}
+	s.mu.Lock()
 	s.frozen, s.active = s.active, newMemtable()
+	s.mu.Unlock()
 	select {
 	case s.cpKick <- struct{}{}:
 	default:
