@@ -36,6 +36,7 @@ type mbucket struct {
 	t        *btree.BTreeG[kv]
 	seq      uint64 // the bucket's sequence, when hasSeq
 	hasSeq   bool
+	hint     btree.PathHint // where the last key was set: keys mostly rise
 }
 
 func newMBucket(top, sub []byte) *mbucket {
@@ -97,7 +98,7 @@ func (m *memtable) merge(ws *memtable, lsn uint64, now time.Time) {
 		}
 		mb := m.bucket(p, wb.top, wb.sub, true)
 		wb.t.Scan(func(e kv) bool {
-			if old, ok := mb.t.Set(e); ok {
+			if old, ok := mb.t.SetHint(e, &mb.hint); ok {
 				m.size -= len(old.k) + len(old.v) + kvOverhead
 			}
 			m.size += len(e.k) + len(e.v) + kvOverhead
@@ -445,7 +446,7 @@ func (b *bucket) Put(key, value []byte) error {
 	if value == nil {
 		value = []byte{}
 	}
-	wb.t.Set(kv{k: key, v: value})
+	wb.t.SetHint(kv{k: key, v: value}, &wb.hint)
 	return nil
 }
 
@@ -455,7 +456,7 @@ func (b *bucket) Delete(key []byte) error {
 	if err != nil {
 		return err
 	}
-	wb.t.Set(kv{k: key, del: true})
+	wb.t.SetHint(kv{k: key, del: true}, &wb.hint)
 	return nil
 }
 
