@@ -373,17 +373,18 @@ func TestBackPressure(t *testing.T) {
 		acked.Range(func(_, _ any) bool { k++; return true })
 		return k
 	}
-	waitFor(t, "writers to stall", func() bool {
-		a := count()
-		time.Sleep(100 * time.Millisecond)
-		return a > 0 && count() == a
-	})
+	activeSize := func() int {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		return s.active.size
+	}
+	waitFor(t, "active to reach its cap", func() bool { return activeSize() >= tun.maxBytes })
+	time.Sleep(50 * time.Millisecond) // the last batch's writers are answered
 	stalled := count()
-	s.mu.RLock()
-	size := s.active.size
-	s.mu.RUnlock()
-	if stalled == n || size < tun.maxBytes || size > tun.maxBytes+8<<10 {
-		t.Fatalf("%d of %d writes done while the checkpoint is blocked, active %d bytes (cap %d)", stalled, n, size, tun.maxBytes)
+	time.Sleep(200 * time.Millisecond)
+	size := activeSize()
+	if got := count(); got != stalled || stalled == n || size > tun.maxBytes+8<<10 {
+		t.Fatalf("%d then %d of %d writes done while the checkpoint is blocked, active %d bytes (cap %d)", stalled, got, n, size, tun.maxBytes)
 	}
 	once.Do(func() { close(release) })
 	done.Wait()
