@@ -34,15 +34,19 @@
 // 49,800 for bbolt behind a group commit, its flushes and compactions taking the CPU the
 // writes need.
 //
-// Measured for issue 13 on the shared 2-core box (load average 13-15, wall times noisy;
-// bbolt behind the group commit before, this engine after, in the same run):
+// Measured for issue 13 on the shared 2-core box (load average 10-15, so wall times are
+// noisy; bbolt behind the group commit before, this engine after, in the same run):
 //   - BenchmarkForward/settle=combined (accept, claim, settle), 20,000 messages: conc=256
-//     8,900 -> 13,700 msgs/s, 96 -> 81 allocs/msg; conc=1 128 -> 605 msgs/s, 360 -> 178
-//     allocs/msg. BenchmarkAccept writers=1: 4.9 -> 0.54 ms per message.
-//   - scripts/bench --rows 2 --stores embedded --windows 1,100,256, two pairs of runs:
-//     W=256 13,200 -> 19,500 and 12,000 -> 15,500 msgs/s end to end; W=100 6,500 -> 17,900
-//     and 9,800 -> 12,200; W=1 254 -> 1,694 and 416 -> 1,588. smppgw CPU per message at
-//     W=256 51 -> 36 and 44 -> 43 us; peak RSS 90 -> 160-190 MB (the memtables).
+//     10,000 -> 21,500 and 15,600 -> 25,400 msgs/s, process CPU 37 -> 31 and 34 -> 29 us per
+//     message, 96 -> 78-81 allocs; conc=1 190 -> 737 msgs/s (1.36 ms a message for 1.9
+//     commits, one overwriting 4 KiB fdatasync measured 0.48-0.53 ms meanwhile), 366 -> 178
+//     allocs. BenchmarkAccept writers=1: 3.5 -> 1.1 ms a message, 196 -> 81 allocs.
+//   - scripts/bench --rows 2 --stores embedded --windows 1,100,256, three pairs of runs: W=256
+//     13,200 -> 19,500, 12,000 -> 15,500, 14,600 -> 16,000 msgs/s end to end; W=100 6,500 ->
+//     17,900, 9,800 -> 12,200, 11,900 -> 13,700; W=1 254 -> 1,694, 416 -> 1,588, 338 -> 1,159.
+//     smppgw CPU per message at W=256 is about the same (51 -> 36, 44 -> 43, 43 -> 45 us):
+//     fewer and cheaper fsyncs, and pipelining, buy latency, not CPU. Peak RSS 90-110 ->
+//     145-190 MB (the memtables).
 //   - Profiled at W=256 the store takes ~40% of smppgw's CPU: running ops 16%, merging write
 //     sets into active 7%, checkpoints into bbolt 12%; the rest is sockets and GC.
 //
