@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"slices"
 
-	"go.etcd.io/bbolt"
-
 	"github.com/smppgw/smppgw/store"
 )
 
@@ -29,7 +27,7 @@ func (s *Store) editQueued(ctx context.Context, id, account string, r *store.Rep
 	var m *store.Message
 	found := map[uint64]int{} // entry -> part
 	var name store.Queue
-	err := s.view(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *txn) error {
 		var err error
 		if m, err = getMsg(tx, id); err != nil {
 			return err
@@ -82,7 +80,7 @@ func (s *Store) editQueued(ctx context.Context, id, account string, r *store.Rep
 		return m, nil, nil
 	}
 	slices.Sort(parts)
-	err = s.write(ctx, func(tx *bbolt.Tx) error {
+	err = s.write(ctx, func(tx *txn) error {
 		var err error
 		if m, err = decodeMsg(id, s.f.msg(tx, []byte(id))); err != nil {
 			return err

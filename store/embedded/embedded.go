@@ -13,7 +13,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/smppgw/smppgw/store"
-	"github.com/smppgw/smppgw/store/internal/batch"
+	"github.com/smppgw/smppgw/store/embedded/internal/wal"
 )
 
 // Bucket names. Keys use NUL as a separator: ids, names and upstream message ids never hold
@@ -38,9 +38,41 @@ const lostCap = 10000
 type Store struct {
 	store.Admin
 	db   *bbolt.DB
+	log  *wal.Log
 	opts store.Options
-	w    *batch.Batcher[op]
-	f    flusherState
+	tun  tuning
+	wq   commitQueue
+
+	// The group commit is a pipeline of two goroutines (see commit.go): the stager runs a
+	// batch's ops against a write set (over the previous batch's, pending, until that one is
+	// merged) and writes its record; the syncer syncs it, merges it into active and answers.
+	// So one batch's ops run while the previous batch's record syncs.
+	f      flusherState // the stager's
+	enc    []byte       // the stager's record buffer
+	wsFree chan *memtable
+	// broken is set when a WAL write or sync failed: what reached the disk is not known, so
+	// every later write fails until the store is reopened and replay tells.
+	broken atomic.Pointer[error]
+
+	// mu guards the memtable layers. Readers hold it shared for their whole view, and so does
+	// the stager while a batch's ops run; the syncer holds it exclusively to merge a logged
+	// batch into active or to freeze active, the checkpointer to drop frozen once it is in
+	// bbolt. So a reader sees a key in a memtable or in bbolt, never in neither.
+	mu     sync.RWMutex
+	active *memtable
+	frozen *memtable // being checkpointed; nil when none is
+	// pending is the write set of the batch written to the WAL and not yet merged: the next
+	// batch's ops see it, readers do not.
+	pending *memtable
+	cpDone  *sync.Cond // on mu: a checkpoint ended (back-pressure waits for it)
+	cpKick  chan struct{}
+	cpStop  chan struct{}
+	cpWG    sync.WaitGroup
+	cpQuit  bool          // the checkpointer stopped: nobody waits for it any more. Under mu.
+	cpFail  atomic.Bool   // the last checkpoint failed; Ping says so
+	cps     atomic.Uint64 // checkpoints done, for tests
+	// cpHook, when set (by tests), runs at the start of every background checkpoint.
+	cpHook func()
 
 	qmu    sync.Mutex
 	queues map[store.Queue]*queue
@@ -55,14 +87,25 @@ type Store struct {
 	once     sync.Once
 }
 
+// tuning is when active is frozen and checkpointed, and how big the memtables may grow.
+type tuning struct {
+	freezeBytes int           // active is frozen past this size...
+	freezeAge   time.Duration // ...or age
+	maxBytes    int           // while a checkpoint runs, writers wait once active is this big
+	segment     int64         // WAL segment size
+}
+
+var defaultTuning = tuning{freezeBytes: 16 << 20, freezeAge: time.Second, maxBytes: 48 << 20, segment: 64 << 20}
+
 var _ store.Store = (*Store)(nil)
 
-// op is one write of a group commit. fn runs inside the batch's transaction and must either
+// op is one write of a group commit. fn runs against the batch's write set and must either
 // fail before changing anything (a clean error, which only its caller sees) or return a
-// dirtyError, which rolls the whole batch back so the other ops are retried one by one. after
-// runs once the batch is durable, to publish in-memory effects (queue entries).
+// dirtyError, which drops the whole write set so the other ops are retried one by one. after
+// runs once the batch is durable, to publish in-memory effects (queue entries). A nil fn
+// writes nothing (it gives the syncer a turn, to freeze an old memtable).
 type op struct {
-	fn    func(tx *bbolt.Tx) error
+	fn    func(tx *txn) error
 	after func()
 }
 
@@ -79,24 +122,41 @@ func dirty(err error) error {
 	return dirtyError{err}
 }
 
-// Open opens (creating if needed) the store in the bbolt file at path.
+// bMeta holds the store's own bookkeeping: keyWALPos, the last WAL record in bbolt.
+var (
+	bMeta     = []byte("meta")
+	keyWALPos = []byte("walpos")
+)
+
+// Open opens (creating if needed) the store in the bbolt file at path, with its write-ahead
+// log in the directory path+".wal", and replays that log.
 func Open(path string, opts store.Options) (*Store, error) {
+	return open(path, opts, defaultTuning)
+}
+
+func open(path string, opts store.Options, tun tuning) (*Store, error) {
 	opts = opts.WithDefaults()
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout: 5 * time.Second, // another process holding the file is an error, not a hang
-		// The freelist is rebuilt on open instead of written on every commit: commits are the
-		// hot path, opens are rare.
-		NoFreelistSync: true,
-		FreelistType:   bbolt.FreelistMapType,
+		// The freelist is rebuilt on open instead of written on every commit: commits are
+		// checkpoints now, opens are rare.
+		NoFreelistSync:  true,
+		FreelistType:    bbolt.FreelistMapType,
+		InitialMmapSize: initialMmap,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: embedded: open %s: %w", store.ErrUnavailable, path, err)
 	}
-	s := &Store{db: db, opts: opts, queues: map[store.Queue]*queue{}, closing: make(chan struct{}),
-		tokens: uint64(time.Now().UnixNano())}
+	s := &Store{db: db, opts: opts, tun: tun, queues: map[store.Queue]*queue{}, closing: make(chan struct{}),
+		tokens: uint64(time.Now().UnixNano()), active: newMemtable(), wsFree: make(chan *memtable, 2),
+		cpKick: make(chan struct{}, 1), cpStop: make(chan struct{})}
+	for range cap(s.wsFree) {
+		s.wsFree <- newMemtable()
+	}
+	s.cpDone = sync.NewCond(&s.mu)
 	s.Admin = store.Admin{B: configBackend{s}}
 	if err := db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bMsg, bIdx, bIdxAcc, bMap, bPark, bRcpt, bExp, bLost, bQueues, bConfig} {
+		for _, name := range [][]byte{bMsg, bIdx, bIdxAcc, bMap, bPark, bRcpt, bExp, bLost, bQueues, bConfig, bMeta} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -106,79 +166,269 @@ func Open(path string, opts store.Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("%w: embedded: init %s: %w", store.ErrUnavailable, path, err)
 	}
+	dir := path + ".wal"
+	last, err := s.replay(dir)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := s.loadQueues(); err != nil {
 		db.Close()
 		return nil, err
 	}
 	s.f.pending = map[string]int{}
-	if err := db.View(func(tx *bbolt.Tx) error {
+	if err := s.read(func(tx *txn) error {
 		s.f.parked = countParked(tx)
 		return nil
 	}); err != nil {
 		db.Close()
+		return nil, err
+	}
+	if s.log, err = wal.Open(dir, last+1, tun.segment); err != nil {
+		db.Close()
 		return nil, unavailable(err)
 	}
-	// bbolt allows one writer at a time, so one flusher; batches form while it fsyncs.
-	s.w = batch.New(1, opts.MaxBatch, store.ErrClosed, s.flush)
+	s.wq.start(s, opts.MaxBatch)
+	s.cpWG.Add(1)
+	go s.checkpointer()
 	s.sweeper.Add(1)
 	go s.sweep()
 	return s, nil
 }
 
-// flush writes one batch in one transaction (one fsync).
-func (s *Store) flush(ops []*batch.Op[op]) {
-	var isDirty bool
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		s.f.begin(tx)
-		for _, o := range ops {
-			o.Err = o.V.fn(tx)
-			var d dirtyError
-			if errors.As(o.Err, &d) {
-				isDirty = true
-				return d
-			}
+// replay writes the WAL records after bbolt's position into bbolt in one transaction, then
+// deletes the log, and returns the last LSN.
+func (s *Store) replay(dir string) (uint64, error) {
+	var pos uint64
+	if err := s.db.View(func(tx *bbolt.Tx) error {
+		if v := tx.Bucket(bMeta).Get(keyWALPos); len(v) == 8 {
+			pos = binary.BigEndian.Uint64(v)
 		}
 		return nil
-	})
-	s.f.end(err == nil && !isDirty)
-	if isDirty {
-		// One op failed half-way; the batch was rolled back. Give every op its own transaction
-		// so one bad write fails alone.
-		for _, o := range ops {
-			s.flushOne(o)
-		}
-		return
+	}); err != nil {
+		return 0, unavailable(err)
 	}
+	segs, err := wal.Segments(dir)
+	if err != nil || len(segs) == 0 {
+		return pos, unavailableOrNil(err)
+	}
+	var st wal.ReplayStats
+	err = s.db.Update(func(tx *bbolt.Tx) error {
+		var err error
+		st, err = wal.Replay(dir, pos, func(_ uint64, body []byte) error { return applyRecord(tx, body) })
+		if err != nil || st.Applied == 0 {
+			return err
+		}
+		return tx.Bucket(bMeta).Put(keyWALPos, be64(st.Last))
+	})
+	if errors.Is(err, errRecord) {
+		return 0, fmt.Errorf("%w: embedded: replay %s: %w", store.ErrCorrupt, dir, err)
+	}
+	if err != nil {
+		return 0, unavailable(err)
+	}
+	if err := wal.RemoveAll(dir); err != nil {
+		return 0, unavailable(err)
+	}
+	return st.Last, nil
+}
+
+func unavailableOrNil(err error) error {
+	if err == nil {
+		return nil
+	}
+	return unavailable(err)
+}
+
+// apply runs ops against ws. An op that fails half-way (a dirtyError) fails alone: the ops then
+// run again one by one, each in a scratch write set folded into ws when it succeeds.
+// Only the stager calls it.
+func (s *Store) apply(ops []*wop, ws *memtable) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	rtx, err := s.db.Begin(false)
 	if err != nil {
 		for _, o := range ops {
 			o.Err = unavailable(err)
 		}
 		return
 	}
+	defer rtx.Rollback()
+	t := txn{rtx: rtx, ws: ws}
+	t.mems = s.flusherLayers(t.buf[:0])
+	s.f.begin()
+	if run(&t, ops) {
+		s.f.end(true)
+		return
+	}
+	ws.reset()
+	s.f.end(false)
+	scratch := newMemtable()
+	for i, o := range ops {
+		t := txn{rtx: rtx, ws: scratch}
+		t.mems = s.flusherLayers(append(t.buf[:0], ws))
+		s.f.begin()
+		if run(&t, ops[i:i+1]) {
+			ws.merge(scratch, 0, time.Time{})
+			s.f.end(true)
+		} else {
+			o.Err = unavailable(o.Err)
+			s.f.end(false)
+		}
+		scratch.reset()
+	}
+}
+
+// run runs ops in t, false when one returned a dirtyError.
+func run(t *txn, ops []*wop) bool {
 	for _, o := range ops {
-		if o.Err == nil && o.V.after != nil {
-			o.V.after()
+		o.Err = nil
+		if o.V.fn == nil {
+			continue
+		}
+		o.Err = o.V.fn(t)
+		var d dirtyError
+		if errors.As(o.Err, &d) {
+			return false
+		}
+	}
+	return true
+}
+
+// layers appends the memtables readers must see, newest first. s.mu must be held.
+func (s *Store) layers(b []*memtable) []*memtable {
+	b = append(b, s.active)
+	if s.frozen != nil {
+		b = append(b, s.frozen)
+	}
+	return b
+}
+
+// flusherLayers is layers with the pending write set on top. s.mu must be held.
+func (s *Store) flusherLayers(b []*memtable) []*memtable {
+	if s.pending != nil {
+		b = append(b, s.pending)
+	}
+	return s.layers(b)
+}
+
+// maybeFreeze freezes active for the checkpointer when it is big or old enough,
+// and makes the syncer, so every writer, wait while active is full and a checkpoint is still
+// running. A batch written to the WAL but not merged yet goes into the next active; the WAL
+// segment holding it stays until a checkpoint covers its LSN.
+func (s *Store) maybeFreeze() {
+	s.mu.Lock()
+	for {
+		// Read again after each wait.
+		a := s.active
+		if a.empty() || a.size < s.tun.freezeBytes && time.Since(a.born) < s.tun.freezeAge {
+			s.mu.Unlock()
+			return
+		}
+		if s.frozen == nil {
+			break
+		}
+		if a.size < s.tun.maxBytes || s.cpQuit {
+			s.mu.Unlock()
+			return // frozen after the running checkpoint
+		}
+		s.cpDone.Wait()
+	}
+	s.mu.Unlock()
+	// A new segment, so the ones before are removed once this checkpoint is done. Rolling
+	// syncs the old segment: outside mu, so readers do not wait for the disk. Only the syncer
+	// merges and freezes, and only it sets frozen, so nothing checked above has changed.
+	if _, err := s.log.Roll(); err != nil {
+		return // tried again after the next batch
+	}
+	s.mu.Lock()
+	s.frozen, s.active = s.active, newMemtable()
+	s.mu.Unlock()
+	select {
+	case s.cpKick <- struct{}{}:
+	default:
+	}
+}
+
+// checkpointer writes each frozen memtable into bbolt.
+func (s *Store) checkpointer() {
+	defer s.cpWG.Done()
+	for {
+		select {
+		case <-s.cpKick:
+		case <-s.cpStop:
+			return
+		}
+		for s.checkpoint() != nil {
+			// Writers carry on into active until it is full, then wait; retry meanwhile.
+			t := time.NewTimer(time.Second)
+			select {
+			case <-t.C:
+			case <-s.cpStop:
+				t.Stop()
+				s.mu.Lock()
+				s.cpQuit = true
+				s.cpDone.Broadcast()
+				s.mu.Unlock()
+				return
+			}
 		}
 	}
 }
 
-func (s *Store) flushOne(o *batch.Op[op]) {
-	err := s.db.Update(func(tx *bbolt.Tx) error {
-		s.f.begin(tx)
-		o.Err = o.V.fn(tx)
-		var d dirtyError
-		if errors.As(o.Err, &d) {
-			return d
-		}
-		return nil
-	})
-	s.f.end(err == nil)
-	switch {
-	case err != nil:
-		o.Err = unavailable(err)
-	case o.Err == nil && o.V.after != nil:
-		o.V.after()
+// checkpoint writes frozen into bbolt with the WAL position it covers, in one transaction,
+// then drops it and the WAL segments it covered.
+func (s *Store) checkpoint() error {
+	if s.cpHook != nil {
+		s.cpHook()
 	}
+	s.mu.RLock()
+	fz := s.frozen
+	s.mu.RUnlock()
+	if fz == nil {
+		return nil
+	}
+	if err := s.db.Update(func(tx *bbolt.Tx) error {
+		if err := writeMemtable(tx, fz); err != nil {
+			return err
+		}
+		return tx.Bucket(bMeta).Put(keyWALPos, be64(fz.lsn))
+	}); err != nil {
+		s.cpFail.Store(true)
+		return err
+	}
+	s.mu.Lock()
+	s.frozen = nil
+	s.cpDone.Broadcast()
+	s.mu.Unlock()
+	s.cpFail.Store(false)
+	s.cps.Add(1)
+	// Segments left behind by a failure here are skipped by replay (their LSNs are covered)
+	// and removed at the next checkpoint.
+	_ = s.log.RemoveCovered(fz.lsn)
+	return nil
+}
+
+// finalCheckpoint writes every memtable into bbolt at Close.
+func (s *Store) finalCheckpoint() error {
+	var ms []*memtable
+	var lsn uint64
+	for _, m := range []*memtable{s.frozen, s.active} {
+		if m != nil && !m.empty() {
+			ms, lsn = append(ms, m), m.lsn
+		}
+	}
+	if len(ms) == 0 {
+		return nil
+	}
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		for _, m := range ms {
+			if err := writeMemtable(tx, m); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bMeta).Put(keyWALPos, be64(lsn))
+	})
 }
 
 func unavailable(err error) error {
@@ -190,19 +440,35 @@ func unavailable(err error) error {
 }
 
 // write runs fn (and then after) in the next group commit and waits until it is durable.
-func (s *Store) write(ctx context.Context, fn func(tx *bbolt.Tx) error, after func()) error {
+func (s *Store) write(ctx context.Context, fn func(tx *txn) error, after func()) error {
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
-	return s.w.Do(ctx, op{fn: fn, after: after})
+	return s.wq.do(ctx, op{fn: fn, after: after})
 }
 
-// view runs a read transaction.
-func (s *Store) view(fn func(tx *bbolt.Tx) error) error {
+// view runs fn in a read-only view.
+func (s *Store) view(fn func(tx *txn) error) error {
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
-	err := s.db.View(fn)
+	return s.read(fn)
+}
+
+// read is view without the closed check, for Open and for claims.
+func (s *Store) read(fn func(tx *txn) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	// The bbolt transaction begins after mu is held, so it sees every checkpoint of a
+	// memtable that is gone from the layers.
+	rtx, err := s.db.Begin(false)
+	if err != nil {
+		return unavailable(err)
+	}
+	defer rtx.Rollback()
+	t := txn{rtx: rtx}
+	t.mems = s.layers(t.buf[:0])
+	err = fn(&t)
 	if err != nil && !isStoreErr(err) {
 		return unavailable(err)
 	}
@@ -219,22 +485,39 @@ func isStoreErr(err error) bool {
 	return false
 }
 
-// Ping reports whether the store is open.
+// Ping reports whether the store is open and its checkpoints succeed.
 func (s *Store) Ping(ctx context.Context) error {
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
+	if err := s.brokenErr(); err != nil {
+		return unavailable(err)
+	}
+	if s.cpFail.Load() {
+		return fmt.Errorf("%w: embedded: checkpoint into bbolt failing", store.ErrUnavailable)
+	}
 	return ctx.Err()
 }
 
-// Close writes what is queued, then closes the file.
+// Close writes what is queued, checkpoints everything into bbolt (leaving an empty WAL), and
+// closes the files.
 func (s *Store) Close() error {
 	s.once.Do(func() {
 		s.closed.Store(true)
 		close(s.closing)
 		s.sweeper.Wait()
-		s.w.Close()
-		s.closeErr = s.db.Close()
+		s.wq.close()
+		close(s.cpStop)
+		s.cpWG.Wait()
+		err := s.finalCheckpoint()
+		if err != nil {
+			// The WAL stays, to be replayed at the next Open.
+			err = unavailable(err)
+			s.log.Close(false)
+		} else {
+			err = s.log.Close(true)
+		}
+		s.closeErr = errors.Join(err, s.db.Close())
 	})
 	return s.closeErr
 }
@@ -256,14 +539,25 @@ func (s *Store) sweep() {
 	defer s.sweeper.Done()
 	t := time.NewTicker(s.opts.SweepInterval)
 	defer t.Stop()
+	age := time.NewTicker(s.tun.freezeAge)
+	defer age.Stop()
 	for {
 		select {
 		case <-s.closing:
 			return
+		case <-age.C:
+			// An idle store's memtable reaches bbolt too: the syncer freezes it after a batch,
+			// and this empty write is one.
+			s.mu.RLock()
+			old := !s.active.empty() && time.Since(s.active.born) >= s.tun.freezeAge
+			s.mu.RUnlock()
+			if old {
+				_ = s.write(context.Background(), nil, nil)
+			}
 		case <-t.C:
 			// An error here is retried at the next tick; expired entries are already invisible
 			// to readers, so a late sweep only costs disk space.
-			_ = s.write(context.Background(), func(tx *bbolt.Tx) error {
+			_ = s.write(context.Background(), func(tx *txn) error {
 				now := nowUTC()
 				if err := s.sweepExpired(tx, now, sweepMax); err != nil {
 					return dirty(err)
@@ -283,7 +577,7 @@ const sweepMax = 10000
 
 // sweepMessages deletes up to max messages created before cutoff, with their index entries
 // and receipts.
-func sweepMessages(tx *bbolt.Tx, cutoff time.Time, max int) error {
+func sweepMessages(tx *txn, cutoff time.Time, max int) error {
 	end := store.IndexKey(cutoff, "")
 	type old struct{ ikey, account []byte }
 	var dead []old
@@ -322,7 +616,7 @@ func sweepMessages(tx *bbolt.Tx, cutoff time.Time, max int) error {
 }
 
 // sweepExpired deletes up to max expired entries.
-func (s *Store) sweepExpired(tx *bbolt.Tx, now time.Time, max int) error {
+func (s *Store) sweepExpired(tx *txn, now time.Time, max int) error {
 	exp := tx.Bucket(bExp)
 	c := exp.Cursor()
 	var dead [][]byte
@@ -333,7 +627,7 @@ func (s *Store) sweepExpired(tx *bbolt.Tx, now time.Time, max int) error {
 		dead = append(dead, bytes.Clone(k))
 	}
 	for _, k := range dead {
-		var b *bbolt.Bucket
+		var b *bucket
 		switch k[8] {
 		case 'm':
 			b = tx.Bucket(bMap)
@@ -369,7 +663,7 @@ func expired(v []byte, now time.Time) bool {
 type configBackend struct{ s *Store }
 
 func (c configBackend) ConfigPut(ctx context.Context, kind store.ConfigKind, key string, value []byte, create bool) error {
-	return c.s.write(ctx, func(tx *bbolt.Tx) error {
+	return c.s.write(ctx, func(tx *txn) error {
 		b := tx.Bucket(bConfig).Bucket([]byte(kind))
 		if create && b != nil && b.Get([]byte(key)) != nil {
 			return fmt.Errorf("%w: %s %s", store.ErrExists, kind, key)
@@ -384,7 +678,7 @@ func (c configBackend) ConfigPut(ctx context.Context, kind store.ConfigKind, key
 
 func (c configBackend) ConfigGet(ctx context.Context, kind store.ConfigKind, key string) ([]byte, error) {
 	var out []byte
-	err := c.s.view(func(tx *bbolt.Tx) error {
+	err := c.s.view(func(tx *txn) error {
 		if b := tx.Bucket(bConfig).Bucket([]byte(kind)); b != nil {
 			out = bytes.Clone(b.Get([]byte(key)))
 		}
@@ -397,7 +691,7 @@ func (c configBackend) ConfigGet(ctx context.Context, kind store.ConfigKind, key
 }
 
 func (c configBackend) ConfigDelete(ctx context.Context, kind store.ConfigKind, key string) error {
-	return c.s.write(ctx, func(tx *bbolt.Tx) error {
+	return c.s.write(ctx, func(tx *txn) error {
 		b := tx.Bucket(bConfig).Bucket([]byte(kind))
 		if b == nil || b.Get([]byte(key)) == nil {
 			return fmt.Errorf("%w: %s %s", store.ErrNotFound, kind, key)
@@ -408,7 +702,7 @@ func (c configBackend) ConfigDelete(ctx context.Context, kind store.ConfigKind, 
 
 func (c configBackend) ConfigList(ctx context.Context, kind store.ConfigKind) ([][]byte, error) {
 	var out [][]byte
-	err := c.s.view(func(tx *bbolt.Tx) error {
+	err := c.s.view(func(tx *txn) error {
 		b := tx.Bucket(bConfig).Bucket([]byte(kind))
 		if b == nil {
 			return nil

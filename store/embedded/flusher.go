@@ -1,35 +1,21 @@
 package embedded
 
-import (
-	"bytes"
-
-	"go.etcd.io/bbolt"
-)
-
-// flusherState is what the group commit keeps between and within its transactions. Only the
-// goroutine running the batch's transaction touches it (ops run there, and so do their after
-// functions), so it needs no lock.
+// flusherState is what the group commit keeps between and within its batches. Only the stager
+// goroutine touches it (ops run there; their after functions, on the syncer, do not touch it),
+// so it needs no lock.
 type flusherState struct {
-	// parked counts the receipts parked on disk per id map key (upstream NUL upstream id), so a
+	// parked counts the receipts parked per id map key (upstream NUL upstream id), so a
 	// settle looks for early receipts only when there can be some: most never see one, and the
-	// look is a cursor seek. Rebuilt at Open; pending holds the current transaction's changes,
-	// applied when it commits and dropped when it rolls back.
+	// look is a cursor seek. Rebuilt at Open; pending holds the current batch's changes,
+	// applied when it commits and dropped when it is rolled back.
 	parked  map[string]int
 	pending map[string]int
-
-	// Cursors of the current transaction, reused across its ops: every Bucket.Get or Delete
-	// allocates a cursor and its stack, a Seek on one already made does not.
-	tx   *bbolt.Tx
-	msgs *bbolt.Cursor
 }
 
-// begin starts a transaction's state.
-func (f *flusherState) begin(tx *bbolt.Tx) {
-	f.tx, f.msgs = tx, nil
-	clear(f.pending)
-}
+// begin starts a batch's state.
+func (f *flusherState) begin() { clear(f.pending) }
 
-// end closes a transaction's state, committed or not.
+// end closes a batch's state, committed or not.
 func (f *flusherState) end(committed bool) {
 	if committed {
 		for k, d := range f.pending {
@@ -41,7 +27,6 @@ func (f *flusherState) end(committed bool) {
 		}
 	}
 	clear(f.pending)
-	f.tx, f.msgs = nil, nil
 }
 
 // mayBeParked reports whether receipts may be parked under ukey.
@@ -56,19 +41,11 @@ func (f *flusherState) parkedAdded(k []byte, d int) {
 	}
 }
 
-// msg returns the value of message id, nil if there is none, through the transaction's cursor.
-func (f *flusherState) msg(tx *bbolt.Tx, id []byte) []byte {
-	if f.tx != tx || f.msgs == nil {
-		f.tx, f.msgs = tx, tx.Bucket(bMsg).Cursor()
-	}
-	if k, v := f.msgs.Seek(id); bytes.Equal(k, id) {
-		return v
-	}
-	return nil
-}
+// msg returns the value of message id, nil if there is none.
+func (f *flusherState) msg(tx *txn, id []byte) []byte { return tx.Bucket(bMsg).Get(id) }
 
 // countParked builds the parked index from the park bucket (keys ukey NUL seq(8)).
-func countParked(tx *bbolt.Tx) map[string]int {
+func countParked(tx *txn) map[string]int {
 	m := map[string]int{}
 	c := tx.Bucket(bPark).Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"go.etcd.io/bbolt"
-
 	"github.com/smppgw/smppgw/store"
 )
 
@@ -27,7 +25,7 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	id := []byte(m.ID)
 	ikey := store.IndexKey(m.CreatedAt, m.ID)
 	var seqs []uint64
-	return s.write(ctx, func(tx *bbolt.Tx) error {
+	return s.write(ctx, func(tx *txn) error {
 		msgs := tx.Bucket(bMsg)
 		if s.f.msg(tx, id) != nil {
 			return fmt.Errorf("%w: message %s", store.ErrExists, m.ID)
@@ -55,7 +53,7 @@ func accKey(account string, ikey []byte) []byte {
 }
 
 // putQueue appends payloads to queue q's bucket and returns their sequence numbers.
-func putQueue(tx *bbolt.Tx, q store.Queue, payloads [][]byte, seqs []uint64) ([]uint64, error) {
+func putQueue(tx *txn, q store.Queue, payloads [][]byte, seqs []uint64) ([]uint64, error) {
 	qb, err := tx.Bucket(bQueues).CreateBucketIfNotExists(queueBucket(q))
 	if err != nil {
 		return nil, err
@@ -84,7 +82,7 @@ func queueBucket(q store.Queue) []byte {
 // GetMessage reads one message.
 func (s *Store) GetMessage(ctx context.Context, id string) (*store.Message, error) {
 	var m *store.Message
-	err := s.view(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *txn) error {
 		var err error
 		m, err = getMsg(tx, id)
 		return err
@@ -92,7 +90,7 @@ func (s *Store) GetMessage(ctx context.Context, id string) (*store.Message, erro
 	return m, err
 }
 
-func getMsg(tx *bbolt.Tx, id string) (*store.Message, error) {
+func getMsg(tx *txn, id string) (*store.Message, error) {
 	return decodeMsg(id, tx.Bucket(bMsg).Get([]byte(id)))
 }
 
@@ -142,7 +140,7 @@ func (s *Store) ListMessages(ctx context.Context, f store.MessageFilter) ([]*sto
 	}
 	var out []*store.Message
 	var next string
-	err := s.view(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *txn) error {
 		c := tx.Bucket(idx).Cursor()
 		msgs := tx.Bucket(bMsg)
 		scanned := 0
@@ -189,7 +187,7 @@ func (s *Store) UpdatePart(ctx context.Context, u store.PartUpdate) (*store.Mess
 	}
 	var m *store.Message
 	var attached []store.Receipt
-	err := s.write(ctx, func(tx *bbolt.Tx) error {
+	err := s.write(ctx, func(tx *txn) error {
 		var err error
 		m, attached, err = s.updatePart(tx, &u, attached[:0])
 		return err
@@ -215,7 +213,7 @@ func (s *Store) Settle(ctx context.Context, l store.Lease, u store.PartUpdate) (
 	s.qmu.Unlock()
 	var m *store.Message
 	var attached []store.Receipt
-	err = s.write(ctx, func(tx *bbolt.Tx) error {
+	err = s.write(ctx, func(tx *txn) error {
 		var err error
 		if m, attached, err = s.updatePart(tx, &u, attached[:0]); err != nil {
 			return err
@@ -252,7 +250,7 @@ func prepareUpdate(u *store.PartUpdate) error {
 
 // updatePart is UpdatePart's write: it fails cleanly (nothing changed) when the message or
 // part does not exist.
-func (s *Store) updatePart(tx *bbolt.Tx, u *store.PartUpdate, attached []store.Receipt) (*store.Message, []store.Receipt, error) {
+func (s *Store) updatePart(tx *txn, u *store.PartUpdate, attached []store.Receipt) (*store.Message, []store.Receipt, error) {
 	m, err := decodeMsg(u.MessageID, s.f.msg(tx, []byte(u.MessageID)))
 	if err != nil {
 		return nil, nil, err
@@ -288,7 +286,7 @@ func upKey(upstream, upstreamID string) []byte {
 }
 
 // attachParked applies and records every unexpired receipt parked under ukey, and removes them.
-func (s *Store) attachParked(tx *bbolt.Tx, ukey []byte, m *store.Message, part int, now time.Time, out []store.Receipt) ([]store.Receipt, error) {
+func (s *Store) attachParked(tx *txn, ukey []byte, m *store.Message, part int, now time.Time, out []store.Receipt) ([]store.Receipt, error) {
 	park := tx.Bucket(bPark)
 	prefix := append(bytes.Clone(ukey), 0)
 	var keys [][]byte
@@ -319,7 +317,7 @@ func (s *Store) attachParked(tx *bbolt.Tx, ukey []byte, m *store.Message, part i
 	return out, nil
 }
 
-func putReceipt(tx *bbolt.Tx, r *store.Receipt) error {
+func putReceipt(tx *txn, r *store.Receipt) error {
 	b := tx.Bucket(bRcpt)
 	seq, err := b.NextSequence()
 	if err != nil {
@@ -340,7 +338,7 @@ func (s *Store) AddReceipt(ctx context.Context, r *store.Receipt) (*store.Messag
 	ukey := upKey(r.Upstream, r.UpstreamID)
 	var m *store.Message
 	var parked bool
-	err := s.write(ctx, func(tx *bbolt.Tx) error {
+	err := s.write(ctx, func(tx *txn) error {
 		m, parked = nil, false
 		v := tx.Bucket(bMap).Get(ukey)
 		if v == nil || expired(v, r.Received) || len(v) < 10 {
@@ -368,7 +366,7 @@ func (s *Store) AddReceipt(ctx context.Context, r *store.Receipt) (*store.Messag
 	return m, parked, nil
 }
 
-func (s *Store) park(tx *bbolt.Tx, ukey []byte, r *store.Receipt) error {
+func (s *Store) park(tx *txn, ukey []byte, r *store.Receipt) error {
 	b := tx.Bucket(bPark)
 	seq, err := b.NextSequence()
 	if err != nil {
@@ -387,7 +385,7 @@ func (s *Store) park(tx *bbolt.Tx, ukey []byte, r *store.Receipt) error {
 // ListReceipts returns a message's receipts in arrival order.
 func (s *Store) ListReceipts(ctx context.Context, id string) ([]store.Receipt, error) {
 	var out []store.Receipt
-	err := s.view(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *txn) error {
 		if tx.Bucket(bMsg).Get([]byte(id)) == nil {
 			return fmt.Errorf("%w: message %s", store.ErrNotFound, id)
 		}

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"go.etcd.io/bbolt"
-
 	"github.com/smppgw/smppgw/store"
 )
 
@@ -78,7 +76,7 @@ func (s *Store) q(name store.Queue) *queue {
 
 // loadQueues makes every entry on disk ready.
 func (s *Store) loadQueues() error {
-	err := s.db.View(func(tx *bbolt.Tx) error {
+	err := s.read(func(tx *txn) error {
 		return tx.Bucket(bQueues).ForEachBucket(func(k []byte) error {
 			if len(k) < 3 || k[1] != 0 {
 				return nil
@@ -232,8 +230,8 @@ func (s *Store) claim(ctx context.Context, name store.Queue, consumer string, n 
 
 // payloads hands the claimed entries' payloads to decode, with one cursor for all of them.
 func (s *Store) payloads(name store.Queue, got []claimed, decode func(claimed, []byte)) error {
-	err := s.db.View(func(tx *bbolt.Tx) error {
-		var c *bbolt.Cursor
+	err := s.read(func(tx *txn) error {
+		var c *cursor
 		if qb := tx.Bucket(bQueues).Bucket(queueBucket(name)); qb != nil {
 			c = qb.Cursor()
 		}
@@ -332,7 +330,7 @@ func (s *Store) dropped(name store.Queue, gone, corrupt []uint64) {
 func (s *Store) dropCorrupt(name store.Queue, seq uint64) {
 	s.forget(name, seq)
 	// Best effort: if this delete fails the entry is dropped again after the next restart.
-	_ = s.write(context.Background(), func(tx *bbolt.Tx) error {
+	_ = s.write(context.Background(), func(tx *txn) error {
 		if qb := tx.Bucket(bQueues).Bucket(queueBucket(name)); qb != nil {
 			return dirty(qb.Delete(be64(seq)))
 		}
@@ -351,7 +349,7 @@ func (s *Store) EnqueueDelivery(ctx context.Context, d *store.Delivery) error {
 	}
 	payload := [][]byte{store.AppendDelivery(nil, d)}
 	var seqs []uint64
-	return s.write(ctx, func(tx *bbolt.Tx) error {
+	return s.write(ctx, func(tx *txn) error {
 		var err error
 		seqs, err = putQueue(tx, name, payload, seqs[:0])
 		return dirty(err)
@@ -441,7 +439,7 @@ func (s *Store) Ack(ctx context.Context, leases ...store.Lease) error {
 		}
 	}
 	s.qmu.Unlock()
-	err := s.write(ctx, func(tx *bbolt.Tx) error {
+	err := s.write(ctx, func(tx *txn) error {
 		for i, l := range leases {
 			if qb := tx.Bucket(bQueues).Bucket(queueBucket(l.Queue)); qb != nil {
 				if err := qb.Delete(be64(seqs[i])); err != nil {
@@ -557,7 +555,7 @@ func (s *Store) Reroute(ctx context.Context, l store.Lease, upstream string) err
 		return err
 	}
 	var seqs []uint64
-	err = s.write(ctx, func(tx *bbolt.Tx) error {
+	err = s.write(ctx, func(tx *txn) error {
 		old := tx.Bucket(bQueues).Bucket(queueBucket(l.Queue))
 		var payload []byte
 		if old != nil {
@@ -598,7 +596,7 @@ func (s *Store) RequeueLost(ctx context.Context, lost []store.LostPDU) error {
 		}
 		recs[i] = store.AppendLostPDU(nil, &lost[i])
 	}
-	err := s.write(ctx, func(tx *bbolt.Tx) error {
+	err := s.write(ctx, func(tx *txn) error {
 		b := tx.Bucket(bLost)
 		for _, r := range recs {
 			seq, err := b.NextSequence()

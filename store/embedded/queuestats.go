@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"go.etcd.io/bbolt"
-
 	"github.com/smppgw/smppgw/store"
 )
 
@@ -36,7 +34,7 @@ func (s *Store) QueueStats(ctx context.Context, name store.Queue) (store.QueueSt
 	if head == 0 {
 		return st, nil // sequence numbers start at 1
 	}
-	err := s.view(func(tx *bbolt.Tx) error {
+	err := s.view(func(tx *txn) error {
 		qb := tx.Bucket(bQueues).Bucket(queueBucket(name))
 		if qb == nil {
 			return nil
@@ -53,7 +51,7 @@ func (s *Store) QueueStats(ctx context.Context, name store.Queue) (store.QueueSt
 
 // createdAt is when the work of a queue payload was created; zero when that cannot be told (an
 // undecodable payload, a message removed by retention).
-func createdAt(tx *bbolt.Tx, kind store.QueueKind, payload []byte) time.Time {
+func createdAt(tx *txn, kind store.QueueKind, payload []byte) time.Time {
 	if kind == store.DeliverQueue {
 		d, err := store.DecodeDelivery(payload)
 		if err != nil {

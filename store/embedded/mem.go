@@ -1,0 +1,645 @@
+package embedded
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/tidwall/btree"
+	"go.etcd.io/bbolt"
+)
+
+// The store's reads and writes go through a txn: a layered view of one batch's write set
+// (nil for readers), the memtables of committed batches not yet checkpointed (newest first),
+// and a bbolt read transaction under them. Its buckets and cursors answer like bbolt's, so the
+// ops keep bbolt's shape; what a batch writes stays in its write set until the group commit
+// logs it, then moves into the active memtable.
+
+// kv is one key of a memtable bucket: a value, or a tombstone hiding the key below.
+type kv struct {
+	k, v []byte
+	del  bool
+}
+
+func kvLess(a, b kv) bool { return bytes.Compare(a.k, b.k) < 0 }
+
+// kvOverhead is what a memtable counts per key beyond its bytes: the item and its share of
+// the tree's nodes.
+const kvOverhead = 64
+
+// mbucket is one bucket's changes in a memtable.
+type mbucket struct {
+	top, sub []byte // sub is nil for a top-level bucket
+	t        *btree.BTreeG[kv]
+	seq      uint64 // the bucket's sequence, when hasSeq
+	hasSeq   bool
+	hint     btree.PathHint // where the last key was set: keys mostly rise
+}
+
+func newMBucket(top, sub []byte) *mbucket {
+	return &mbucket{top: top, sub: sub, t: btree.NewBTreeGOptions(kvLess, btree.Options{NoLocks: true, Degree: 32})}
+}
+
+// memtable holds changes by bucket path (top, or top NUL sub).
+type memtable struct {
+	b    map[string]*mbucket
+	size int       // bytes counted for the cap
+	lsn  uint64    // the last WAL record merged in
+	born time.Time // when its first change came
+}
+
+func newMemtable() *memtable { return &memtable{b: map[string]*mbucket{}} }
+
+func bucketPath(top, sub []byte) string {
+	if sub == nil {
+		return string(top)
+	}
+	p := make([]byte, 0, len(top)+1+len(sub))
+	return string(append(append(append(p, top...), 0), sub...))
+}
+
+// bucket returns the memtable's bucket at path, creating it when create is set.
+func (m *memtable) bucket(path string, top, sub []byte, create bool) *mbucket {
+	mb := m.b[path]
+	if mb == nil && create {
+		mb = newMBucket(top, sub)
+		m.b[path] = mb
+	}
+	return mb
+}
+
+func (m *memtable) empty() bool { return len(m.b) == 0 }
+
+// reset empties a write set for the next batch, keeping its trees.
+func (m *memtable) reset() {
+	for p, mb := range m.b {
+		if mb.t.Len() == 0 && !mb.hasSeq {
+			delete(m.b, p) // a bucket not touched last time is probably not touched again
+			continue
+		}
+		mb.t.Clear()
+		mb.hasSeq = false
+	}
+	m.size = 0
+}
+
+// merge moves the write set ws, logged as record lsn, into m. The write set's slices are
+// kept: they are never written again.
+func (m *memtable) merge(ws *memtable, lsn uint64, now time.Time) {
+	if m.size == 0 && m.born.IsZero() {
+		m.born = now
+	}
+	for p, wb := range ws.b {
+		if wb.t.Len() == 0 && !wb.hasSeq {
+			continue
+		}
+		mb := m.bucket(p, wb.top, wb.sub, true)
+		wb.t.Scan(func(e kv) bool {
+			if old, ok := mb.t.SetHint(e, &mb.hint); ok {
+				m.size -= len(old.k) + len(old.v) + kvOverhead
+			}
+			m.size += len(e.k) + len(e.v) + kvOverhead
+			return true
+		})
+		if wb.hasSeq {
+			mb.seq, mb.hasSeq = wb.seq, true
+		}
+	}
+	m.lsn = lsn
+}
+
+// sortedBuckets returns m's buckets in path order, top-level ones first among equals, so a
+// checkpoint or a record creates nested buckets in a fixed order.
+func (m *memtable) sortedBuckets() []*mbucket {
+	out := make([]*mbucket, 0, len(m.b))
+	for _, mb := range m.b {
+		out = append(out, mb)
+	}
+	slices.SortFunc(out, func(a, b *mbucket) int {
+		if c := bytes.Compare(a.top, b.top); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.sub, b.sub)
+	})
+	return out
+}
+
+// Record body: per bucket, 'B' uvarint(len top) top uvarint(len sub)+1 sub (0: top-level),
+// then 'S' seq(8) when the sequence moved, then 'P' uvarint(len k) k uvarint(len v) v for a
+// value and 'D' uvarint(len k) k for a tombstone.
+const (
+	recBucket = 'B'
+	recSeq    = 'S'
+	recPut    = 'P'
+	recDel    = 'D'
+)
+
+// appendRecord encodes the write set as one WAL record body.
+func appendRecord(b []byte, ws *memtable) []byte {
+	for _, mb := range ws.b {
+		if mb.t.Len() == 0 && !mb.hasSeq {
+			continue
+		}
+		b = append(b, recBucket)
+		b = binary.AppendUvarint(b, uint64(len(mb.top)))
+		b = append(b, mb.top...)
+		if mb.sub == nil {
+			b = binary.AppendUvarint(b, 0)
+		} else {
+			b = binary.AppendUvarint(b, uint64(len(mb.sub))+1)
+			b = append(b, mb.sub...)
+		}
+		if mb.hasSeq {
+			b = binary.BigEndian.AppendUint64(append(b, recSeq), mb.seq)
+		}
+		mb.t.Scan(func(e kv) bool {
+			if e.del {
+				b = append(b, recDel)
+				b = binary.AppendUvarint(b, uint64(len(e.k)))
+				b = append(b, e.k...)
+				return true
+			}
+			b = append(b, recPut)
+			b = binary.AppendUvarint(b, uint64(len(e.k)))
+			b = append(b, e.k...)
+			b = binary.AppendUvarint(b, uint64(len(e.v)))
+			b = append(b, e.v...)
+			return true
+		})
+	}
+	return b
+}
+
+var errRecord = errors.New("embedded: bad WAL record")
+
+// applyRecord writes a WAL record body into bbolt (replay at Open).
+func applyRecord(tx *bbolt.Tx, body []byte) error {
+	var bb *bbolt.Bucket
+	bytesOf := func() ([]byte, bool) {
+		n, w := binary.Uvarint(body)
+		if w <= 0 || n > uint64(len(body)-w) {
+			return nil, false
+		}
+		v := body[w : w+int(n)]
+		body = body[w+int(n):]
+		return v, true
+	}
+	for len(body) > 0 {
+		tag := body[0]
+		body = body[1:]
+		switch tag {
+		case recBucket:
+			top, ok := bytesOf()
+			if !ok {
+				return errRecord
+			}
+			n, w := binary.Uvarint(body)
+			if w <= 0 || n > uint64(len(body)-w)+1 {
+				return errRecord
+			}
+			body = body[w:]
+			if bb = tx.Bucket(top); bb == nil {
+				return fmt.Errorf("%w: no bucket %q", errRecord, top)
+			}
+			if n > 0 {
+				sub := body[:n-1]
+				body = body[n-1:]
+				var err error
+				if bb, err = bb.CreateBucketIfNotExists(bytes.Clone(sub)); err != nil {
+					return err
+				}
+			}
+		case recSeq:
+			if bb == nil || len(body) < 8 {
+				return errRecord
+			}
+			if err := bb.SetSequence(binary.BigEndian.Uint64(body)); err != nil {
+				return err
+			}
+			body = body[8:]
+		case recPut:
+			k, ok1 := bytesOf()
+			v, ok2 := bytesOf()
+			if bb == nil || !ok1 || !ok2 {
+				return errRecord
+			}
+			// body is the replayed file's bytes, alive until the transaction commits.
+			if err := bb.Put(k, v); err != nil {
+				return err
+			}
+		case recDel:
+			k, ok := bytesOf()
+			if bb == nil || !ok {
+				return errRecord
+			}
+			if err := bb.Delete(k); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("%w: tag %d", errRecord, tag)
+		}
+	}
+	return nil
+}
+
+// writeMemtable writes m into bbolt (a checkpoint).
+func writeMemtable(tx *bbolt.Tx, m *memtable) error {
+	for _, mb := range m.sortedBuckets() {
+		bb := tx.Bucket(mb.top)
+		if bb == nil {
+			return fmt.Errorf("%w: no bucket %q", errRecord, mb.top)
+		}
+		if mb.sub != nil {
+			var err error
+			if bb, err = bb.CreateBucketIfNotExists(mb.sub); err != nil {
+				return err
+			}
+		}
+		// Keys mostly arrive in order (sequences, time index), so full pages are the rule.
+		bb.FillPercent = 0.9
+		var err error
+		mb.t.Scan(func(e kv) bool {
+			if e.del {
+				// A key added and removed since the last checkpoint is not in bbolt: this is
+				// one cursor seek and no page written.
+				err = bb.Delete(e.k)
+			} else {
+				err = bb.Put(e.k, e.v)
+			}
+			return err == nil
+		})
+		if err != nil {
+			return err
+		}
+		if mb.hasSeq {
+			if err := bb.SetSequence(mb.seq); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+var errReadOnly = errors.New("embedded: write in a read-only view")
+
+// txn is a layered view; see the top of this file.
+type txn struct {
+	rtx  *bbolt.Tx
+	mems []*memtable // newest first: a batch's, pending, active, frozen
+	ws   *memtable   // this batch's write set; nil for readers
+	// cache holds the bucket handles made so far; few, so a slice.
+	cache []*bucket
+	buf   [2]*memtable
+}
+
+// Bucket returns top-level bucket name (they all exist from Open on).
+func (t *txn) Bucket(name []byte) *bucket {
+	if b := t.cached(name, nil); b != nil {
+		return b
+	}
+	b := &bucket{t: t, top: name, path: string(name), bb: t.rtx.Bucket(name)}
+	b.resolve()
+	t.cache = append(t.cache, b)
+	return b
+}
+
+// cached returns the txn's handle of bucket top/sub, nil when it has none yet. A batch asks
+// for the same few buckets hundreds of times; bbolt opens a read transaction's bucket anew
+// (allocating) on every call.
+func (t *txn) cached(top, sub []byte) *bucket {
+	for _, b := range t.cache {
+		if bytes.Equal(b.top, top) && bytes.Equal(b.sub, sub) && (b.sub == nil) == (sub == nil) {
+			return b
+		}
+	}
+	return nil
+}
+
+// bucket is a bucket seen through a txn.
+type bucket struct {
+	t        *txn
+	top, sub []byte
+	path     string
+	bb       *bbolt.Bucket // nil when bbolt does not have it yet
+	bc       *bbolt.Cursor // for Get: bbolt's own Get allocates a cursor each time
+	mems     [4]*mbucket   // the memtables' (nil when untouched there)
+	wb       *mbucket      // the write set's, made on first write
+}
+
+func (b *bucket) resolve() {
+	for i, m := range b.t.mems {
+		b.mems[i] = m.b[b.path]
+	}
+	if b.t.ws != nil {
+		b.wb = b.t.ws.b[b.path]
+	}
+}
+
+func (b *bucket) exists() bool {
+	if b.bb != nil || b.wb != nil {
+		return true
+	}
+	for _, mb := range b.mems {
+		if mb != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Bucket returns the nested bucket name, nil if it does not exist.
+func (b *bucket) Bucket(name []byte) *bucket {
+	n := b.nested(name)
+	if !n.exists() {
+		return nil
+	}
+	return n
+}
+
+func (b *bucket) nested(name []byte) *bucket {
+	if n := b.t.cached(b.top, name); n != nil {
+		return n
+	}
+	n := &bucket{t: b.t, top: b.top, sub: name, path: bucketPath(b.top, name)}
+	if b.bb != nil {
+		n.bb = b.bb.Bucket(name)
+	}
+	n.resolve()
+	if n.exists() {
+		n.sub = bytes.Clone(name) // the caller's slice may change; the handle is kept
+		b.t.cache = append(b.t.cache, n)
+	}
+	return n
+}
+
+// CreateBucketIfNotExists returns the nested bucket name, creating it in the write set.
+func (b *bucket) CreateBucketIfNotExists(name []byte) (*bucket, error) {
+	if b.t.ws == nil {
+		return nil, errReadOnly
+	}
+	n := b.nested(name)
+	if !n.exists() {
+		n.sub = bytes.Clone(name)
+		n.wb = b.t.ws.bucket(n.path, b.top, n.sub, true)
+		// An empty bucket must reach bbolt too: it is logged with its sequence.
+		n.wb.hasSeq = true
+		b.t.cache = append(b.t.cache, n)
+	}
+	return n, nil
+}
+
+func (b *bucket) write() (*mbucket, error) {
+	if b.t.ws == nil {
+		return nil, errReadOnly
+	}
+	if b.wb == nil {
+		b.wb = b.t.ws.bucket(b.path, b.top, b.sub, true)
+	}
+	return b.wb, nil
+}
+
+// Get returns key's value, nil when there is none.
+func (b *bucket) Get(key []byte) []byte {
+	probe := kv{k: key}
+	if b.wb != nil {
+		if e, ok := b.wb.t.Get(probe); ok {
+			return value(e)
+		}
+	}
+	for _, mb := range b.mems {
+		if mb != nil {
+			if e, ok := mb.t.Get(probe); ok {
+				return value(e)
+			}
+		}
+	}
+	if b.bb != nil {
+		if b.bc == nil {
+			b.bc = b.bb.Cursor()
+		}
+		if k, v := b.bc.Seek(key); bytes.Equal(k, key) {
+			return v
+		}
+	}
+	return nil
+}
+
+func value(e kv) []byte {
+	if e.del {
+		return nil
+	}
+	return e.v
+}
+
+// Put sets key to value. Neither may change afterwards: the memtable keeps them.
+func (b *bucket) Put(key, value []byte) error {
+	wb, err := b.write()
+	if err != nil {
+		return err
+	}
+	if len(key) == 0 {
+		return bbolt.ErrKeyRequired
+	}
+	if value == nil {
+		value = []byte{}
+	}
+	wb.t.SetHint(kv{k: key, v: value}, &wb.hint)
+	return nil
+}
+
+// Delete removes key (a tombstone over the layers below).
+func (b *bucket) Delete(key []byte) error {
+	wb, err := b.write()
+	if err != nil {
+		return err
+	}
+	wb.t.SetHint(kv{k: key, del: true}, &wb.hint)
+	return nil
+}
+
+// Sequence returns the bucket's sequence number.
+func (b *bucket) Sequence() uint64 {
+	if b.wb != nil && b.wb.hasSeq {
+		return b.wb.seq
+	}
+	for _, mb := range b.mems {
+		if mb != nil && mb.hasSeq {
+			return mb.seq
+		}
+	}
+	if b.bb != nil {
+		return b.bb.Sequence()
+	}
+	return 0
+}
+
+// NextSequence increments and returns the bucket's sequence.
+func (b *bucket) NextSequence() (uint64, error) {
+	n := b.Sequence() + 1
+	wb, err := b.write()
+	if err != nil {
+		return 0, err
+	}
+	wb.seq, wb.hasSeq = n, true
+	return n, nil
+}
+
+// ForEach calls fn for every key in order.
+func (b *bucket) ForEach(fn func(k, v []byte) error) error {
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ForEachBucket calls fn with the name of every nested bucket, in order.
+func (b *bucket) ForEachBucket(fn func(k []byte) error) error {
+	var names [][]byte
+	if b.bb != nil {
+		if err := b.bb.ForEachBucket(func(k []byte) error {
+			names = append(names, k)
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	layers := append([]*memtable{}, b.t.mems...)
+	if b.t.ws != nil {
+		layers = append(layers, b.t.ws)
+	}
+	for _, m := range layers {
+		for _, mb := range m.b {
+			if mb.sub != nil && bytes.Equal(mb.top, b.top) {
+				names = append(names, mb.sub)
+			}
+		}
+	}
+	slices.SortFunc(names, bytes.Compare)
+	names = slices.CompactFunc(names, bytes.Equal)
+	for _, n := range names {
+		if err := fn(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Cursor returns a cursor over the merged layers.
+func (b *bucket) Cursor() *cursor {
+	c := &cursor{}
+	add := func(mb *mbucket) {
+		if mb != nil && mb.t.Len() > 0 {
+			c.mem = append(c.mem, memIter{it: mb.t.Iter()})
+		}
+	}
+	add(b.wb)
+	for _, mb := range b.mems {
+		add(mb)
+	}
+	if b.bb != nil {
+		c.bc = b.bb.Cursor()
+	}
+	return c
+}
+
+type memIter struct {
+	it btree.IterG[kv]
+	ok bool
+}
+
+// cursor merges memtable iterators (in priority order: write set, active, frozen) with a
+// bbolt cursor (lowest). The smallest key wins; on equal keys the higher layer's entry
+// counts, a tombstone hiding the key.
+type cursor struct {
+	mem    []memIter
+	bc     *bbolt.Cursor
+	bk, bv []byte
+}
+
+// First moves to the first key.
+func (c *cursor) First() ([]byte, []byte) {
+	for i := range c.mem {
+		c.mem[i].ok = c.mem[i].it.First()
+	}
+	if c.bc != nil {
+		c.bk, c.bv = c.bc.First()
+	}
+	return c.step()
+}
+
+// Seek moves to the first key at or after k.
+func (c *cursor) Seek(k []byte) ([]byte, []byte) {
+	for i := range c.mem {
+		c.mem[i].ok = c.mem[i].it.Seek(kv{k: k})
+	}
+	if c.bc != nil {
+		c.bk, c.bv = c.bc.Seek(k)
+	}
+	return c.step()
+}
+
+// Next moves to the next key.
+func (c *cursor) Next() ([]byte, []byte) { return c.step() }
+
+// step returns the smallest visible key of the layers' current positions and moves every
+// layer holding it past it.
+func (c *cursor) step() ([]byte, []byte) {
+	for {
+		var min []byte
+		for i := range c.mem {
+			if m := &c.mem[i]; m.ok {
+				if k := m.it.Item().k; min == nil || bytes.Compare(k, min) < 0 {
+					min = k
+				}
+			}
+		}
+		if c.bk != nil && (min == nil || bytes.Compare(c.bk, min) < 0) {
+			min = c.bk
+		}
+		if min == nil {
+			return nil, nil
+		}
+		var (
+			v    []byte
+			del  bool
+			done bool
+		)
+		for i := range c.mem {
+			m := &c.mem[i]
+			if !m.ok {
+				continue
+			}
+			if e := m.it.Item(); bytes.Equal(e.k, min) {
+				if !done {
+					v, del, done = e.v, e.del, true
+				}
+				m.ok = m.it.Next()
+			}
+		}
+		if c.bk != nil && bytes.Equal(c.bk, min) {
+			if !done {
+				v, done = c.bv, true
+			}
+			c.bk, c.bv = c.bc.Next()
+		}
+		if !del {
+			return min, v
+		}
+	}
+}
+
+// changed reports whether a write set holds anything to log.
+func (m *memtable) changed() bool {
+	for _, mb := range m.b {
+		if mb.t.Len() > 0 || mb.hasSeq {
+			return true
+		}
+	}
+	return false
+}
