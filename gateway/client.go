@@ -406,6 +406,7 @@ func (c *Client) serve(s *session.Session) {
 // pump moves jobs from the queue into the session's window until ctx ends (the session ended or the
 // client is stopping). SendAsync waits while the window is full, which is the back-pressure.
 func (c *Client) pump(ctx context.Context, s *session.Session) {
+	sid := strconv.FormatUint(s.ID(), 10)
 	for {
 		j, err := c.queue.Pop(ctx)
 		if err != nil {
@@ -424,7 +425,7 @@ func (c *Client) pump(ctx context.Context, s *session.Session) {
 			return
 		}
 		j.Attempts++
-		j.Session = strconv.FormatUint(s.ID(), 10)
+		j.Session = sid
 		c.sent.Add(1)
 		if err := s.SendAsync(ctx, j.Body, func(resp session.Response, err error) { c.result(j, resp, err) }); err != nil {
 			j.Attempts--

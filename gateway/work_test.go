@@ -1,0 +1,108 @@
+package gateway
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/smppgw/smppgw/pdu"
+	"github.com/smppgw/smppgw/store"
+)
+
+// Tasks handed over one after the other run on the worker already started, not a goroutine each;
+// at most limit run at once; after close, work runs on its caller and idle workers are gone.
+func TestPoolReusesWorkers(t *testing.T) {
+	p := newPool(4)
+	const n = 1000
+	var ran atomic.Int64
+	for range n {
+		done := make(chan struct{})
+		p.do(func() { ran.Add(1); close(done) })
+		<-done
+	}
+	// A worker frees its slot before it waits for the next task, so the next do may find it not
+	// yet waiting and start another: a few, not n.
+	if s := p.started.Load(); s > 8 {
+		t.Errorf("%d tasks run one after the other started %d workers, want a few", n, s)
+	}
+
+	var running, peak atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(n)
+	for range n {
+		p.do(func() {
+			defer wg.Done()
+			r := running.Add(1)
+			for {
+				m := peak.Load()
+				if r <= m || peak.CompareAndSwap(m, r) {
+					break
+				}
+			}
+			time.Sleep(10 * time.Microsecond)
+			running.Add(-1)
+		})
+	}
+	wg.Wait()
+	if m := peak.Load(); m > 4 || m < 1 {
+		t.Errorf("%d tasks ran at most %d at once, want 1 to 4", n, m)
+	}
+
+	p.close()
+	before := p.started.Load()
+	inline := false
+	p.do(func() { inline = true }) // on this goroutine: no race with the read below
+	if !inline || p.started.Load() != before {
+		t.Errorf("after close a task ran inline %v, workers started %d -> %d", inline, before, p.started.Load())
+	}
+	if got := ran.Load(); got != n {
+		t.Errorf("%d of %d tasks ran", got, n)
+	}
+}
+
+// The store calls of one second share one context, which ends storeTimeout to storeTimeout+1s on.
+func TestStoreContextShared(t *testing.T) {
+	now := time.Now()
+	a, b := storeContext(), storeContext()
+	if a != b {
+		t.Error("two store calls in a row got two contexts")
+	}
+	d, ok := a.Deadline()
+	if !ok || d.Before(now.Add(storeTimeout)) || d.After(time.Now().Add(storeTimeout+time.Second)) {
+		t.Errorf("deadline %v from %v, want storeTimeout to storeTimeout+1s on", d.Sub(now), now)
+	}
+}
+
+// Turning a submit_sm into the message to store copies what it keeps in two allocations (the
+// strings, the octets) besides the route lookup's; it took six before (message, parts, three
+// strings, the short message).
+func TestFillFromSubmitSMAllocations(t *testing.T) {
+	r := newStorePath(RouterConfig{}, nil, knownUpstreams{"up": true})
+	r.routeTable.routes.Store(&[]store.Route{{Name: "all", Upstreams: []string{"up"}}})
+	sm := submit("447700900123")
+	sm.ServiceType = "CMT"
+	sm.Options = pdu.Options{0x02, 0x04, 0x00, 0x02, 0x00, 0x01}
+	now := time.Now()
+	var m store.Message
+	var parts [1]store.Part
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := r.fillFromSubmitSM(&m, parts[:], "acme", sm, now); err != nil {
+			t.Fatal(err)
+		}
+	})
+	routes := testing.AllocsPerRun(100, func() { r.routeTable.pickUpstream("acme", sm.DestinationAddr) })
+	if got := allocs - routes; got > 2 {
+		t.Errorf("fillFromSubmitSM allocates %v times besides the route lookup's %v, want 2", got, routes)
+	}
+	// Copies, not aliases, each with its own capacity.
+	if m.Source.Addr != "12345" || m.Destination.Addr != "447700900123" || m.ServiceType != "CMT" ||
+		string(m.Parts[0].ShortMessage) != "hello" || string(m.Parts[0].TLVs) != string(sm.Options) ||
+		cap(m.Parts[0].ShortMessage) != len("hello") {
+		t.Errorf("message %+v part %+v", m, m.Parts[0])
+	}
+	sm.ShortMessage[0] = 'j'
+	if string(m.Parts[0].ShortMessage) != "hello" {
+		t.Error("the stored short message aliases the PDU's")
+	}
+}
