@@ -61,17 +61,23 @@ func benchRoundTrip(b *testing.B, window int, blocking bool) {
 // sendAllAsync sends sm b.N times with SendAsync and waits for every answer; failed counts those
 // that are not ESME_ROK.
 func sendAllAsync(b *testing.B, ctx context.Context, s *session.Session, sm pdu.Body, failed *atomic.Int64) {
+	sendAsync(b, ctx, s, sm, b.N, failed)
+}
+
+// sendAsync sends sm n times with SendAsync and waits for every answer; failed counts those that are
+// not ESME_ROK.
+func sendAsync(tb testing.TB, ctx context.Context, s *session.Session, sm pdu.Body, n int, failed *atomic.Int64) {
 	var wg sync.WaitGroup
-	wg.Add(b.N)
+	wg.Add(n)
 	done := func(r session.Response, err error) {
 		if err != nil || r.Status != pdu.ESME_ROK {
 			failed.Add(1)
 		}
 		wg.Done()
 	}
-	for range b.N {
+	for range n {
 		if err := s.SendAsync(ctx, sm, done); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
 	wg.Wait()
@@ -101,15 +107,7 @@ func BenchmarkAccept(b *testing.B) {
 }
 
 func benchAccept(b *testing.B, st store.Store) {
-	const window = 100
-	cfg := session.Config{Window: window, InboundLimit: window, EnquireLink: -1}
-	_, addr, _ := startGateway(b, Config{
-		Server:    ServerConfig{Session: cfg},
-		Accounts:  []Account{testAccount(b, "bench", "pw")},
-		Upstreams: []ClientConfig{simUpstream("down", freeAddr(b))},
-		Routing:   RouterConfig{Routes: []Route{{Upstream: "down"}}},
-	}, st)
-	s := sessiontest.BindESME(b, addr, nil, cfg, session.BindTransmitter, "bench", "pw")
+	s := acceptGateway(b, st)
 	sm := submit("447700900123")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -119,6 +117,20 @@ func benchAccept(b *testing.B, st store.Store) {
 	start := time.Now()
 	sendAllAsync(b, ctx, s, sm, &failed)
 	reportRate(b, start, &failed, "msgs/s")
+}
+
+// acceptGateway starts a gateway on st whose one upstream is down and returns an ESME bound to it
+// with a window of 100.
+func acceptGateway(tb testing.TB, st store.Store) *session.Session {
+	const window = 100
+	cfg := session.Config{Window: window, InboundLimit: window, EnquireLink: -1}
+	_, addr, _ := startGateway(tb, Config{
+		Server:    ServerConfig{Session: cfg},
+		Accounts:  []Account{testAccount(tb, "bench", "pw")},
+		Upstreams: []ClientConfig{simUpstream("down", freeAddr(tb))},
+		Routing:   RouterConfig{Routes: []Route{{Upstream: "down"}}},
+	}, st)
+	return sessiontest.BindESME(tb, addr, nil, cfg, session.BindTransmitter, "bench", "pw")
 }
 
 // BenchmarkForward measures the sustained path end to end on the embedded store: an ESME keeps a
@@ -140,18 +152,7 @@ func BenchmarkForward(b *testing.B) {
 }
 
 func benchForward(b *testing.B, upWindow int, st store.Store, acked *atomic.Int64) {
-	const window = 100
-	cfg := session.Config{Window: window, InboundLimit: window, EnquireLink: -1}
-	_, upAddr := startServer(b, ServerConfig{Session: session.Config{InboundLimit: upWindow, EnquireLink: -1}}, &acceptSink{}, testAccount(b, "gwup", "uppw"))
-	up := simUpstream("sink", upAddr)
-	up.Session = session.Config{Window: upWindow, EnquireLink: -1}
-	_, addr, _ := startGateway(b, Config{
-		Server:    ServerConfig{Session: cfg},
-		Accounts:  []Account{testAccount(b, "bench", "pw")},
-		Upstreams: []ClientConfig{up},
-		Routing:   RouterConfig{Routes: []Route{{Upstream: "sink"}}},
-	}, st)
-	s := sessiontest.BindESME(b, addr, nil, cfg, session.BindTransmitter, "bench", "pw")
+	s := forwardGateway(b, upWindow, st)
 	sm := submit("447700900123")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -173,6 +174,23 @@ func benchForward(b *testing.B, upWindow int, st store.Store, acked *atomic.Int6
 		time.Sleep(time.Millisecond)
 	}
 	reportRate(b, start, &failed, "msgs/s")
+}
+
+// forwardGateway starts a gateway on st that forwards to an acceptSink upstream (over loopback,
+// with the upstream window given) and returns an ESME bound to it with a window of 100.
+func forwardGateway(tb testing.TB, upWindow int, st store.Store) *session.Session {
+	const window = 100
+	cfg := session.Config{Window: window, InboundLimit: window, EnquireLink: -1}
+	_, upAddr := startServer(tb, ServerConfig{Session: session.Config{InboundLimit: upWindow, EnquireLink: -1}}, &acceptSink{}, testAccount(tb, "gwup", "uppw"))
+	up := simUpstream("sink", upAddr)
+	up.Session = session.Config{Window: upWindow, EnquireLink: -1}
+	_, addr, _ := startGateway(tb, Config{
+		Server:    ServerConfig{Session: cfg},
+		Accounts:  []Account{testAccount(tb, "bench", "pw")},
+		Upstreams: []ClientConfig{up},
+		Routing:   RouterConfig{Routes: []Route{{Upstream: "sink"}}},
+	}, st)
+	return sessiontest.BindESME(tb, addr, nil, cfg, session.BindTransmitter, "bench", "pw")
 }
 
 // memQueueStore is the embedded store (accounts, routes, everything off the message path) with the
