@@ -34,12 +34,13 @@ func putOutBuf(b *[]byte) {
 // into buf under mu, and one writer goroutine (loop) takes the buffer and writes it in one call, so
 // bursts coalesce into few syscalls. The writer runs only while there is something to write: the
 // first PDU queued after it left starts it again, so an idle session has neither a writer goroutine
-// nor a buffer. Nothing on the way allocates but the writer's start, once per burst.
+// nor a buffer. Nothing on the way allocates.
 type outbound struct {
 	conn    net.Conn
 	start   time.Time     // the session's start, the base of the monotonic write deadline
 	timeout time.Duration // Config.WriteTimeout
 	failed  func(error)   // told of a failed write; it must stop o
+	run     func()        // o.loop, made once: starting the writer allocates nothing
 
 	// mu guards buf and the flags: senders append to buf, the writer takes it.
 	mu      sync.Mutex
@@ -57,6 +58,7 @@ type outbound struct {
 
 func (o *outbound) init(conn net.Conn, start time.Time, timeout time.Duration, failed func(error)) {
 	o.conn, o.start, o.timeout, o.failed = conn, start, timeout, failed
+	o.run = o.loop
 	o.space = make(chan struct{}, 1)
 	o.done = make(chan struct{})
 }
@@ -112,7 +114,7 @@ func (o *outbound) kickUnlock() {
 	o.running = true
 	o.mu.Unlock()
 	if start {
-		go o.loop()
+		go o.run()
 	}
 }
 
