@@ -167,17 +167,25 @@ func (t *routeTable) Routes(account, dest string) []string {
 
 // pickUpstream returns the queue a new message goes to: the first upstream in route order that is
 // bound and not paused, else the first one (its queue holds the message until its bind is back).
+// It walks the table as Routes does without building the list: it runs for every submission.
 func (t *routeTable) pickUpstream(account, dest string) (string, bool) {
-	names := t.Routes(account, dest)
-	if len(names) == 0 {
-		return "", false
-	}
-	for _, n := range names {
-		if _, up := t.ups.upstreamState(n); up {
-			return n, true
+	first := ""
+	rs := *t.routes.Load()
+	for i := range rs {
+		if !matches(&rs[i], account, dest) {
+			continue
+		}
+		for _, u := range rs[i].Upstreams {
+			known, up := t.ups.upstreamState(u)
+			switch {
+			case known && up:
+				return u, true
+			case known && first == "":
+				first = u
+			}
 		}
 	}
-	return names[0], true
+	return first, first != ""
 }
 
 // nextUp returns the first upstream after from in the failover order of a submission from account to
