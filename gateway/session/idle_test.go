@@ -43,7 +43,7 @@ func inUse() uint64 {
 }
 
 // An idle bound session holds its reader goroutine and little else: no writer goroutine, no
-// outgoing buffer, no big read buffer. Counted over n binds (the client ends are plain connections
+// outgoing buffer (counted), no big read buffer. Counted over n binds (the client ends are plain connections
 // of this process, counted too): goroutines per session and heap plus stacks per session. Before the
 // writer ran only while there was something to write, and the reader's buffer and body slab were
 // sized by use, each session held 2 goroutines and over 100 KiB of heap (64 KiB read buffer,
@@ -56,10 +56,11 @@ func TestIdleSessionsHoldLittle(t *testing.T) {
 	g0, m0 := runtime.NumGoroutine(), inUse()
 	conns := make([]net.Conn, n)
 	readers := make([]*pdu.Reader, n)
+	sessions := make([]*session.Session, n)
 	for i := range n {
 		conns[i], readers[i] = rawBind(t, addr)
 		next(t, h.accepted)
-		next(t, h.bound)
+		sessions[i] = next(t, h.bound)
 	}
 	// The writers leave once the bind_resp is written; wait for the last of them.
 	deadline := time.Now().Add(sessiontest.Wait)
@@ -68,6 +69,15 @@ func TestIdleSessionsHoldLittle(t *testing.T) {
 	}
 	if g := runtime.NumGoroutine() - g0; g > n {
 		t.Errorf("%d idle sessions run %d goroutines, want one each (the reader)", n, g)
+	}
+	held := 0
+	for _, s := range sessions {
+		if session.HoldsOutBuf(s) {
+			held++
+		}
+	}
+	if held > 0 {
+		t.Errorf("%d of %d idle sessions hold an outgoing buffer", held, n)
 	}
 	m1 := inUse()
 	per := (int64(m1) - int64(m0)) / n

@@ -146,9 +146,12 @@ func (o *outbound) loop() {
 		buf := o.buf
 		closing, abort := o.closing, o.abort
 		if (buf == nil || len(*buf) == 0) && !closing {
-			// Nothing to write: leave until the next PDU.
+			// Nothing to write: leave until the next PDU, with no buffer kept (an empty one may be
+			// queued, the spare of the round before).
+			o.buf = nil
 			o.running = false
 			o.mu.Unlock()
+			putOutBuf(buf)
 			putOutBuf(spare)
 			return
 		}
