@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -260,13 +259,4 @@ var benchCPU time.Duration
 func resetTimer(b *testing.B) {
 	b.ResetTimer()
 	benchCPU = processCPU()
-}
-
-// processCPU is the CPU time, user and system, the process has used so far.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
