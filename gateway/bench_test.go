@@ -11,6 +11,7 @@ import (
 	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/gateway/session/sessiontest"
 	"github.com/smppgw/smppgw/pdu"
+	"github.com/smppgw/smppgw/store"
 )
 
 // BenchmarkRoundTrip measures submit_sm -> submit_sm_resp round trips through one bind over loopback,
@@ -35,7 +36,7 @@ func benchRoundTrip(b *testing.B, window int, blocking bool) {
 	defer cancel()
 	var failed atomic.Int64
 	b.ReportAllocs()
-	b.ResetTimer()
+	resetTimer(b)
 	start := time.Now()
 	if blocking {
 		var next atomic.Int64
@@ -59,26 +60,35 @@ func benchRoundTrip(b *testing.B, window int, blocking bool) {
 // sendAllAsync sends sm b.N times with SendAsync and waits for every answer; failed counts those
 // that are not ESME_ROK.
 func sendAllAsync(b *testing.B, ctx context.Context, s *session.Session, sm pdu.Body, failed *atomic.Int64) {
+	sendAsync(b, ctx, s, sm, b.N, failed)
+}
+
+// sendAsync sends sm n times with SendAsync and waits for every answer; failed counts those that are
+// not ESME_ROK.
+func sendAsync(tb testing.TB, ctx context.Context, s *session.Session, sm pdu.Body, n int, failed *atomic.Int64) {
 	var wg sync.WaitGroup
-	wg.Add(b.N)
+	wg.Add(n)
 	done := func(r session.Response, err error) {
 		if err != nil || r.Status != pdu.ESME_ROK {
 			failed.Add(1)
 		}
 		wg.Done()
 	}
-	for range b.N {
+	for range n {
 		if err := s.SendAsync(ctx, sm, done); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
 	wg.Wait()
 }
 
-// reportRate stops the timer and reports b.N per second since start, in unit; any failure fails b.
+// reportRate stops the timer and reports b.N per second since start, in unit, and the process's CPU
+// time per operation since the timer was last reset (cpu-us/op: both ends of every connection, all
+// in this process); any failure fails b.
 func reportRate(b *testing.B, start time.Time, failed *atomic.Int64, unit string) {
 	elapsed := time.Since(start)
 	b.StopTimer()
+	b.ReportMetric(float64((processCPU()-benchCPU).Microseconds())/float64(b.N), "cpu-us/op")
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d of %d submissions failed", n, b.N)
 	}
@@ -90,25 +100,36 @@ func reportRate(b *testing.B, start time.Time, failed *atomic.Int64, unit string
 // store.AcceptMessage (fsync per group commit) before its submit_sm_resp. The upstream is down, so
 // the parts stay queued and only the accept path is measured.
 func BenchmarkAccept(b *testing.B) {
-	const window = 100
-	st := newEmbedded(b)
-	cfg := session.Config{Window: window, InboundLimit: window, EnquireLink: -1}
-	_, addr, _ := startGateway(b, Config{
-		Server:    ServerConfig{Session: cfg},
-		Accounts:  []Account{testAccount(b, "bench", "pw")},
-		Upstreams: []ClientConfig{simUpstream("down", freeAddr(b))},
-		Routing:   RouterConfig{Routes: []Route{{Upstream: "down"}}},
-	}, st)
-	s := sessiontest.BindESME(b, addr, nil, cfg, session.BindTransmitter, "bench", "pw")
+	b.Run("store=embedded", func(b *testing.B) { benchAccept(b, newEmbedded(b)) })
+	// The gateway's own share: the same path over a store that keeps the queue in a slice.
+	b.Run("store=memory", func(b *testing.B) { benchAccept(b, newMemQueueStore(newEmbedded(b))) })
+}
+
+func benchAccept(b *testing.B, st store.Store) {
+	s := acceptGateway(b, st)
 	sm := submit("447700900123")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	var failed atomic.Int64
 	b.ReportAllocs()
-	b.ResetTimer()
+	resetTimer(b)
 	start := time.Now()
 	sendAllAsync(b, ctx, s, sm, &failed)
 	reportRate(b, start, &failed, "msgs/s")
+}
+
+// acceptGateway starts a gateway on st whose one upstream is down and returns an ESME bound to it
+// with a window of 100.
+func acceptGateway(tb testing.TB, st store.Store) *session.Session {
+	const window = 100
+	cfg := session.Config{Window: window, InboundLimit: window, EnquireLink: -1}
+	_, addr, _ := startGateway(tb, Config{
+		Server:    ServerConfig{Session: cfg},
+		Accounts:  []Account{testAccount(tb, "bench", "pw")},
+		Upstreams: []ClientConfig{simUpstream("down", freeAddr(tb))},
+		Routing:   RouterConfig{Routes: []Route{{Upstream: "down"}}},
+	}, st)
+	return sessiontest.BindESME(tb, addr, nil, cfg, session.BindTransmitter, "bench", "pw")
 }
 
 // BenchmarkForward measures the sustained path end to end on the embedded store: an ESME keeps a
@@ -117,24 +138,20 @@ func BenchmarkAccept(b *testing.B) {
 // The figure is messages per second accepted, forwarded and settled.
 func BenchmarkForward(b *testing.B) {
 	for _, w := range []int{10, 100} {
-		b.Run(fmt.Sprintf("upstream_window=%d", w), func(b *testing.B) { benchForward(b, w) })
+		b.Run(fmt.Sprintf("store=embedded/upstream_window=%d", w), func(b *testing.B) {
+			st := &ackCounter{Store: newEmbedded(b)}
+			benchForward(b, w, st, &st.acked)
+		})
 	}
+	// The gateway's own share: the same path over a store that keeps the queue in a slice.
+	b.Run("store=memory/upstream_window=100", func(b *testing.B) {
+		st := newMemQueueStore(newEmbedded(b))
+		benchForward(b, 100, st, &st.acked)
+	})
 }
 
-func benchForward(b *testing.B, upWindow int) {
-	const window = 100
-	st := &ackCounter{Store: newEmbedded(b)}
-	cfg := session.Config{Window: window, InboundLimit: window, EnquireLink: -1}
-	_, upAddr := startServer(b, ServerConfig{Session: session.Config{InboundLimit: upWindow, EnquireLink: -1}}, &acceptSink{}, testAccount(b, "gwup", "uppw"))
-	up := simUpstream("sink", upAddr)
-	up.Session = session.Config{Window: upWindow, EnquireLink: -1}
-	_, addr, _ := startGateway(b, Config{
-		Server:    ServerConfig{Session: cfg},
-		Accounts:  []Account{testAccount(b, "bench", "pw")},
-		Upstreams: []ClientConfig{up},
-		Routing:   RouterConfig{Routes: []Route{{Upstream: "sink"}}},
-	}, st)
-	s := sessiontest.BindESME(b, addr, nil, cfg, session.BindTransmitter, "bench", "pw")
+func benchForward(b *testing.B, upWindow int, st store.Store, acked *atomic.Int64) {
+	s := forwardGateway(b, upWindow, st)
 	sm := submit("447700900123")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -145,15 +162,101 @@ func benchForward(b *testing.B, upWindow int) {
 		}
 	}
 	b.ReportAllocs()
-	b.ResetTimer()
+	resetTimer(b)
 	start := time.Now()
 	for range b.N {
 		if err := s.SendAsync(ctx, sm, done); err != nil {
 			b.Fatal(err)
 		}
 	}
-	for st.acked.Load() < int64(b.N) && ctx.Err() == nil {
+	for acked.Load() < int64(b.N) && ctx.Err() == nil {
 		time.Sleep(time.Millisecond)
 	}
 	reportRate(b, start, &failed, "msgs/s")
+}
+
+// forwardGateway starts a gateway on st that forwards to an acceptSink upstream (over loopback,
+// with the upstream window given) and returns an ESME bound to it with a window of 100.
+func forwardGateway(tb testing.TB, upWindow int, st store.Store) *session.Session {
+	const window = 100
+	cfg := session.Config{Window: window, InboundLimit: window, EnquireLink: -1}
+	_, upAddr := startServer(tb, ServerConfig{Session: session.Config{InboundLimit: upWindow, EnquireLink: -1}}, &acceptSink{}, testAccount(tb, "gwup", "uppw"))
+	up := simUpstream("sink", upAddr)
+	up.Session = session.Config{Window: upWindow, EnquireLink: -1}
+	_, addr, _ := startGateway(tb, Config{
+		Server:    ServerConfig{Session: cfg},
+		Accounts:  []Account{testAccount(tb, "bench", "pw")},
+		Upstreams: []ClientConfig{up},
+		Routing:   RouterConfig{Routes: []Route{{Upstream: "sink"}}},
+	}, st)
+	return sessiontest.BindESME(tb, addr, nil, cfg, session.BindTransmitter, "bench", "pw")
+}
+
+// memQueueStore is the embedded store (accounts, routes, everything off the message path) with the
+// message path kept in memory: AcceptMessage queues the parts in a slice, ClaimParts takes them and
+// Settle counts them, no message kept. It lets the benchmarks measure the gateway's own CPU and
+// allocations without the store's.
+type memQueueStore struct {
+	store.Store
+	mu    sync.Mutex
+	queue []*store.PartTask
+	wake  chan struct{}
+	acked atomic.Int64
+}
+
+func newMemQueueStore(st store.Store) *memQueueStore {
+	return &memQueueStore{Store: st, wake: make(chan struct{}, 1)}
+}
+
+func (s *memQueueStore) AcceptMessage(_ context.Context, m *store.Message) error {
+	store.PrepareAccept(m, time.Now())
+	s.mu.Lock()
+	for i := range m.Parts {
+		t := store.NewPartTask(m, i)
+		t.Lease = store.Lease{Queue: store.Queue{Kind: store.SubmitQueue, Name: m.Upstream}}
+		s.queue = append(s.queue, t)
+	}
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (s *memQueueStore) ClaimParts(ctx context.Context, _, _ string, max int, wait time.Duration) ([]*store.PartTask, error) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		if n := min(max, len(s.queue)); n > 0 {
+			out := append([]*store.PartTask(nil), s.queue[:n]...)
+			s.queue = s.queue[n:]
+			s.mu.Unlock()
+			return out, nil
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.wake:
+		case <-t.C:
+			return nil, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (s *memQueueStore) Settle(_ context.Context, l store.Lease, _ store.PartUpdate) (*store.Message, []store.Receipt, error) {
+	if l.Queue.Kind == store.SubmitQueue {
+		s.acked.Add(1)
+	}
+	return nil, nil, nil
+}
+
+// benchCPU is the process's CPU time when the running benchmark last reset its timer (resetTimer).
+var benchCPU time.Duration
+
+func resetTimer(b *testing.B) {
+	b.ResetTimer()
+	benchCPU = processCPU()
 }

@@ -535,6 +535,7 @@ func (c *Client) serve(sl *bindSlot, s *session.Session, log zerolog.Logger) {
 // pump moves jobs from the queue into the session's window until ctx ends (the session ended or the
 // client is stopping). SendAsync waits while the window is full, which is the back-pressure.
 func (c *Client) pump(ctx context.Context, s *session.Session) {
+	sid := strconv.FormatUint(s.ID(), 10)
 	for {
 		j, err := c.queue.Pop(ctx)
 		if err != nil {
@@ -553,7 +554,7 @@ func (c *Client) pump(ctx context.Context, s *session.Session) {
 			return
 		}
 		j.Attempts++
-		j.Session = strconv.FormatUint(s.ID(), 10)
+		j.Session = sid
 		c.sent.Add(1)
 		body := j.Body
 		if rw := c.rewrite.Load(); rw != nil {

@@ -215,26 +215,32 @@ func (t *routeTable) Routes(account, dest string) []string {
 // pickUpstream returns the queue a new message goes to: the first upstream in route order that is
 // bound and not paused, else the first one (its queue holds the message until its bind is back).
 // When the best matching route has weights, the first choice is its weighted pick instead.
+// It walks the table as Routes does without building the list: it runs for every submission.
 func (t *routeTable) pickUpstream(account, dest string) (string, bool) {
+	first := ""
+	best := true
 	rs := *t.routes.Load()
 	for i := range rs {
-		if matches(&rs[i], account, dest) {
+		if !matches(&rs[i], account, dest) {
+			continue
+		}
+		if best {
+			best = false
 			if n := t.weighted(&rs[i]); n != "" {
 				return n, true
 			}
-			break
+		}
+		for _, u := range rs[i].Upstreams {
+			known, up := t.ups.upstreamState(u)
+			switch {
+			case known && up:
+				return u, true
+			case known && first == "":
+				first = u
+			}
 		}
 	}
-	names := t.Routes(account, dest)
-	if len(names) == 0 {
-		return "", false
-	}
-	for _, n := range names {
-		if _, up := t.ups.upstreamState(n); up {
-			return n, true
-		}
-	}
-	return names[0], true
+	return first, first != ""
 }
 
 // weighted picks one of rt's bound, unpaused upstreams of weight > 0 by smooth weighted round robin

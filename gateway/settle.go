@@ -46,8 +46,7 @@ func newPartSettler(st store.Store, stats *counters, rc *receipts, log zerolog.L
 // acknowledged in one write (Settle), and receipts that arrived before the mapping are forwarded.
 func (ps *partSettler) partSent(t *store.PartTask, upstream, upstreamID string) {
 	ps.stats.submit()
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
+	ctx := storeContext()
 	at := time.Now()
 	m, early, err := ps.st.Settle(ctx, t.Lease, store.PartUpdate{
 		MessageID: t.MessageID, Part: t.Part, Upstream: upstream, UpstreamID: upstreamID, Status: pdu.ENROUTE, At: at,
@@ -79,8 +78,7 @@ func (ps *partSettler) partSent(t *store.PartTask, upstream, upstreamID string) 
 // or that the client gave up on: EXPIRED when too old (ErrExpired), UNDELIVERABLE when sent too
 // often (ErrAttemptsExhausted).
 func (ps *partSettler) partFailed(t *store.PartTask, upstream string, cause error) {
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
+	ctx := storeContext()
 	if ps.rerouted(ctx, t, upstream, cause) {
 		return
 	}
@@ -138,8 +136,7 @@ func (ps *partSettler) rerouted(ctx context.Context, t *store.PartTask, upstream
 
 // partLost records a part sent and never answered (a lost PDU) and gives it back at once.
 func (ps *partSettler) partLost(t *store.PartTask, lost store.LostPDU) {
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
+	ctx := storeContext()
 	if err := ps.st.RequeueLost(ctx, []store.LostPDU{lost}); err != nil {
 		ps.log.Error().Err(err).Str("message_id", t.MessageID).Msg("lost PDU not recorded; the part returns after the visibility time-out")
 		return
@@ -156,8 +153,7 @@ func (ps *partSettler) giveBack(l store.Lease, delay time.Duration) {
 
 // postpone is giveBack without counting an attempt.
 func postpone(st store.Queues, log zerolog.Logger, l store.Lease, delay time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
+	ctx := storeContext()
 	if err := st.Postpone(ctx, l, delay); err != nil && !errors.Is(err, store.ErrNotFound) {
 		log.Warn().Err(err).Stringer("queue", l.Queue).Msg("postpone failed; the entry returns after the visibility time-out")
 	}
@@ -165,8 +161,7 @@ func postpone(st store.Queues, log zerolog.Logger, l store.Lease, delay time.Dur
 
 // giveBack returns a claimed entry to its queue after delay, counting an attempt.
 func giveBack(st store.Queues, log zerolog.Logger, l store.Lease, delay time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
+	ctx := storeContext()
 	if err := st.GiveBack(ctx, l, delay); err != nil && !errors.Is(err, store.ErrNotFound) {
 		log.Warn().Err(err).Stringer("queue", l.Queue).Msg("give back failed; the entry returns after the visibility time-out")
 	}

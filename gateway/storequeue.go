@@ -127,21 +127,43 @@ func (q *storeQueue) pop(ctx context.Context) (*Job, error) {
 	}
 }
 
+// partJob is a claimed part as the client's Job, with its submit_sm, in one allocation; once the
+// upstream has answered it is also the pool's task that settles it.
+type partJob struct {
+	Job
+	sm  pdu.SubmitSM
+	t   *store.PartTask
+	q   *storeQueue
+	id  string // the upstream's message id, once accepted
+	err error  // why it failed, once it did
+}
+
 // job wraps a claimed part for the client.
 func (q *storeQueue) job(t *store.PartTask) *Job {
-	j := &Job{Body: submitSMOf(t), Attempts: t.Attempts, Accepted: t.Accepted, Validity: t.Validity, Ref: t}
-	j.Done = func(resp session.Response, err error) {
-		if err == nil {
-			id := ""
-			if r, ok := resp.Body.(*pdu.SubmitSMResp); ok {
-				id = r.MessageID
-			}
-			q.work.do(func() { q.settle.partSent(t, q.upstream, id); q.settled() })
-			return
-		}
-		q.work.do(func() { q.settle.partFailed(t, q.upstream, err); q.settled() })
+	pj := &partJob{t: t, q: q}
+	fillSubmitSMTimes(&pj.sm, t)
+	pj.Job = Job{Body: &pj.sm, Attempts: t.Attempts, Accepted: t.Accepted, Validity: t.Validity, Ref: t}
+	pj.Done = pj.done
+	return &pj.Job
+}
+
+// done is the Job's Done: the outcome is written by the pool, off the session's reader.
+func (pj *partJob) done(resp session.Response, err error) {
+	pj.err = err
+	if r, ok := resp.Body.(*pdu.SubmitSMResp); ok && err == nil {
+		pj.id = r.MessageID
 	}
-	return j
+	pj.q.work.run(pj)
+}
+
+func (pj *partJob) run() {
+	q := pj.q
+	if pj.err == nil {
+		q.settle.partSent(pj.t, q.upstream, pj.id)
+	} else {
+		q.settle.partFailed(pj.t, q.upstream, pj.err)
+	}
+	q.settled()
 }
 
 // Requeue implements Queue. It runs on a session goroutine, so the store writes go to the pool.

@@ -64,11 +64,11 @@ func (sub *submitter) HandleMessage(m Inbound) {
 	}
 	switch b := m.Request.Body.(type) {
 	case *pdu.SubmitSM:
-		sub.acceptOne(m, account, b, func(id string) pdu.Body { return &pdu.SubmitSMResp{MessageID: id} })
+		sub.acceptOne(m, account, b, false)
 	case *pdu.DataSM:
 		// The same path as submit_sm: the message travels in message_payload, which is kept in the
 		// part's TLVs and goes upstream in a submit_sm (SMPP 3.4 allows message_payload there).
-		sub.acceptOne(m, account, submitOfDataSM(b), func(id string) pdu.Body { return &pdu.DataSMResp{MessageID: id} })
+		sub.acceptOne(m, account, submitOfDataSM(b), true)
 	case *pdu.SubmitMulti:
 		sub.submitMulti(m, account, b)
 	case *pdu.QuerySM:
@@ -82,33 +82,53 @@ func (sub *submitter) HandleMessage(m Inbound) {
 	}
 }
 
-// acceptOne validates b, accepts it and answers with the body resp builds from its id.
-func (sub *submitter) acceptOne(m Inbound, account string, b *pdu.SubmitSM, resp func(id string) pdu.Body) {
-	cmd := m.Request.Body.CommandID()
-	msg, err := sub.fromSubmitSM(account, b, time.Now())
-	if err != nil {
+// acceptJob is one submit_sm or data_sm on its way into the store: the request, the message with
+// its one part, and the answer, in one allocation; it is also the pool's task that writes it.
+type acceptJob struct {
+	sub      *submitter
+	in       Inbound
+	account  string
+	data     bool // a data_sm: answered with data_sm_resp
+	msg      store.Message
+	parts    [1]store.Part
+	smResp   pdu.SubmitSMResp
+	dataResp pdu.DataSMResp
+}
+
+// acceptOne validates b, accepts it and answers with submit_sm_resp, or data_sm_resp for a data_sm.
+func (sub *submitter) acceptOne(m Inbound, account string, b *pdu.SubmitSM, data bool) {
+	j := &acceptJob{sub: sub, in: m, account: account, data: data}
+	if err := sub.fillFromSubmitSM(&j.msg, j.parts[:], account, b, time.Now()); err != nil {
 		sub.stats.rejected.Add(1)
 		st := statusForAcceptError(err)
-		sub.log.Info().Str("account", account).Stringer("command", cmd).Str("dest", b.DestinationAddr).Err(err).Stringer("status", st).Msg("message refused")
+		sub.log.Info().Str("account", account).Stringer("command", m.Request.Body.CommandID()).Str("dest", b.DestinationAddr).Err(err).Stringer("status", st).Msg("message refused")
 		_ = m.Respond(st, nil)
 		return
 	}
 	// The durable write waits for a disk flush (or a Redis round trip); doing it off the reader
 	// lets concurrent submissions share one group commit.
-	sub.work.do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		err := sub.accept(ctx, msg)
-		cancel()
-		if err != nil {
-			sub.stats.rejected.Add(1)
-			_ = m.Respond(statusForAcceptError(err), nil)
-			return
-		}
-		if err := m.Respond(pdu.ESME_ROK, resp(msg.ID)); err != nil {
-			// Accepted and queued already: the message goes out and its receipt is queued.
-			sub.log.Warn().Err(err).Str("account", account).Stringer("command", cmd).Str("message_id", msg.ID).Msg("response not sent")
-		}
-	})
+	sub.work.run(j)
+}
+
+func (j *acceptJob) run() {
+	sub, msg := j.sub, &j.msg
+	if err := sub.accept(storeContext(), msg); err != nil {
+		sub.stats.rejected.Add(1)
+		_ = j.in.Respond(statusForAcceptError(err), nil)
+		return
+	}
+	var resp pdu.Body
+	if j.data {
+		j.dataResp.MessageID = msg.ID
+		resp = &j.dataResp
+	} else {
+		j.smResp.MessageID = msg.ID
+		resp = &j.smResp
+	}
+	if err := j.in.Respond(pdu.ESME_ROK, resp); err != nil {
+		// Accepted and queued already: the message goes out and its receipt is queued.
+		sub.log.Warn().Err(err).Str("account", j.account).Stringer("command", j.in.Request.Body.CommandID()).Str("message_id", msg.ID).Msg("response not sent")
+	}
 }
 
 // submitOfDataSM is the submit_sm view of a data_sm: the fields the two share, and its TLVs
@@ -182,55 +202,95 @@ func (sub *submitter) query(m Inbound, account string, q *pdu.QuerySM) {
 // part of a long message, UDH or SAR, stays one part as received), routed. Nothing of b is aliased.
 // Errors are *ValidationError (its Status is the answer) or ErrNoRoute.
 func (sub *submitter) fromSubmitSM(account string, b *pdu.SubmitSM, now time.Time) (*store.Message, error) {
+	m := new(store.Message)
+	if err := sub.fillFromSubmitSM(m, make([]store.Part, 1), account, b, now); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// fillFromSubmitSM is fromSubmitSM into m, with parts (of length 1) as its Parts. What it keeps of
+// b is copied in two allocations: the strings in one, the octets in the other.
+func (sub *submitter) fillFromSubmitSM(m *store.Message, parts []store.Part, account string, b *pdu.SubmitSM, now time.Time) error {
 	b = sub.numbers.accountSubmit(account, b) // the account's number normalisation, before routing
 	src := store.Address{TON: b.SourceAddrTON, NPI: b.SourceAddrNPI, Addr: b.SourceAddr}
 	dst := store.Address{TON: b.DestAddrTON, NPI: b.DestAddrNPI, Addr: b.DestinationAddr}
 	if ve := checkDestination(dst); ve != nil {
-		return nil, ve
+		return ve
 	}
 	if ve := checkSource(src); ve != nil {
-		return nil, ve
+		return ve
 	}
 	if ve := checkShortMessage(b); ve != nil {
-		return nil, ve
+		return ve
 	}
 	if ve := checkRegisteredDelivery(b.RegisteredDelivery); ve != nil {
-		return nil, ve
+		return ve
 	}
 	if ve := checkPriority("priority_flag", b.PriorityFlag); ve != nil {
-		return nil, ve
+		return ve
 	}
 	// Message type (bits 5-2): default, or the ESME's delivery / manual acknowledgement.
 	if mt := b.EsmClass & pdu.EsmClassTypeMask; mt != 0 && mt != pdu.EsmClassSMEAck && mt != pdu.EsmClassUserAck {
-		return nil, refuse("esm_class", pdu.ESME_RINVESMCLASS, "message type "+strconv.Itoa(int(mt>>2))+" is not one an ESME submits")
+		return refuse("esm_class", pdu.ESME_RINVESMCLASS, "message type "+strconv.Itoa(int(mt>>2))+" is not one an ESME submits")
 	}
 	schedule, err := pdu.ParseTime(b.ScheduleDeliveryTime, now)
 	if err != nil {
-		return nil, refuse("schedule_delivery_time", pdu.ESME_RINVSCHED, "not an SMPP time")
+		return refuse("schedule_delivery_time", pdu.ESME_RINVSCHED, "not an SMPP time")
 	}
 	validity, err := pdu.ParseTime(b.ValidityPeriod, now)
 	if err != nil {
-		return nil, refuse("validity_period", pdu.ESME_RINVEXPIRY, "not an SMPP time")
+		return refuse("validity_period", pdu.ESME_RINVEXPIRY, "not an SMPP time")
 	}
 	schedule, ve := checkTimes(schedule, validity, now)
 	if ve != nil {
-		return nil, ve
+		return ve
 	}
 	up, ok := sub.routes.pickUpstream(account, dst.Addr)
 	if !ok {
-		return nil, ErrNoRoute
+		return ErrNoRoute
 	}
-	src.Addr, dst.Addr = strings.Clone(src.Addr), strings.Clone(dst.Addr)
-	m := &store.Message{
-		Account: account, ServiceType: strings.Clone(b.ServiceType), Source: src, Destination: dst,
+	var service string
+	service, src.Addr, dst.Addr = cloneStrings(b.ServiceType, b.SourceAddr, b.DestinationAddr)
+	var text, tlvs []byte
+	if n := len(b.ShortMessage) + len(b.Options); n > 0 {
+		octets := make([]byte, n)
+		k := copy(octets, b.ShortMessage)
+		copy(octets[k:], b.Options)
+		// Each its own capacity, so that appending to one cannot write over the other.
+		if len(b.ShortMessage) > 0 {
+			text = octets[:k:k]
+		}
+		if len(b.Options) > 0 {
+			tlvs = octets[k:]
+		}
+	}
+	parts[0] = store.Part{ESMClass: b.EsmClass, ShortMessage: text, TLVs: tlvs}
+	*m = store.Message{
+		Account: account, ServiceType: service, Source: src, Destination: dst,
 		ESMClass: b.EsmClass, ProtocolID: b.ProtocolID, PriorityFlag: b.PriorityFlag,
 		RegisteredDelivery: b.RegisteredDelivery, DataCoding: b.DataCoding, Validity: validity, Schedule: schedule, Upstream: up,
-		Parts: []store.Part{{ESMClass: b.EsmClass, ShortMessage: bytes.Clone(b.ShortMessage), TLVs: bytes.Clone(b.Options)}},
+		Parts: parts[:1],
 	}
 	if ve := checkUpstream(m); ve != nil {
-		return nil, ve
+		return ve
 	}
-	return m, nil
+	return nil
+}
+
+// cloneStrings copies a, b and c into one new string and returns the three slices of it.
+func cloneStrings(a, b, c string) (string, string, string) {
+	n := len(a) + len(b) + len(c)
+	if n == 0 {
+		return "", "", ""
+	}
+	var sb strings.Builder
+	sb.Grow(n)
+	sb.WriteString(a)
+	sb.WriteString(b)
+	sb.WriteString(c)
+	s := sb.String()
+	return s[:len(a)], s[len(a) : len(a)+len(b)], s[len(a)+len(b):]
 }
 
 // defaultAddr fills the TON/NPI of an address given as a bare string: "+" and digits is
@@ -349,9 +409,8 @@ func (s Submission) validate(now time.Time) (src, dst store.Address, schedule ti
 	return src, dst, schedule, nil
 }
 
-// submitSMOf builds the submit_sm of a claimed part.
-func submitSMOf(t *store.PartTask) *pdu.SubmitSM {
-	sm := new(pdu.SubmitSM)
+// fillSubmitSMTimes sets every field of the upstream submit_sm of t, its times included.
+func fillSubmitSMTimes(sm *pdu.SubmitSM, t *store.PartTask) {
 	fillSubmitSM(sm, t)
 	// Absolute times in UTC ("...00+"): unambiguous whatever zone the store decoded them in.
 	if !t.Validity.IsZero() {
@@ -360,7 +419,6 @@ func submitSMOf(t *store.PartTask) *pdu.SubmitSM {
 	if !t.Schedule.IsZero() {
 		sm.ScheduleDeliveryTime = string(pdu.AppendAbsoluteTime(nil, t.Schedule.UTC()))
 	}
-	return sm
 }
 
 // fillSubmitSM sets the fields of the upstream submit_sm of t but its times; checkUpstream checks

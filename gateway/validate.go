@@ -185,7 +185,7 @@ func checkShortMessage(b *pdu.SubmitSM) *ValidationError {
 
 // checkUpstream refuses a message the upstream submit_sm of one of its parts could not carry, before
 // it is acknowledged: once acknowledged it could only fail for good later. It runs the encoder's own
-// checks (pdu's Check) on the submit_sm the client will build (submitSMOf) without encoding it. The
+// checks (pdu's Check) on the submit_sm the client will build (fillSubmitSMTimes) without encoding it. The
 // absolute times it adds are always 16 characters and are left out here.
 func checkUpstream(m *store.Message) *ValidationError {
 	for i := range m.Parts {

@@ -3,7 +3,9 @@
 //
 // A reader goroutine decodes PDUs (package pdu) and dispatches them; a writer goroutine writes
 // whatever has been encoded since its last write in one call (senders encode straight into the shared
-// outgoing buffer, so bursts coalesce). Our requests sit in a window of Config.Window slots keyed by
+// outgoing buffer, so bursts coalesce). The writer runs only while there is something to write and
+// the outgoing buffer is pooled, so an idle session holds one goroutine, its reader's small buffer
+// and its timers. Our requests sit in a window of Config.Window slots keyed by
 // sequence number; a sender waits, bounded by its context, while the window is full. All requests
 // share one response timeout, so send order is expiry order and a single timer per session, armed for
 // the oldest, expires them. A response after its timeout is counted and dropped. The peer may have at

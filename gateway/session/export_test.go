@@ -25,3 +25,10 @@ func Quiescing(s *Session) bool { return s.quiesce.Load() }
 // CommandIndex and StatusIndex are a meter's indexes of a command id and a status.
 func CommandIndex(id pdu.CommandID) int    { return commandIndex(id) }
 func StatusIndex(st pdu.CommandStatus) int { return statusIndex(st) }
+
+// HoldsOutBuf reports whether s holds an outgoing buffer (it should not while it has nothing to write).
+func HoldsOutBuf(s *Session) bool {
+	s.out.mu.Lock()
+	defer s.out.mu.Unlock()
+	return s.out.buf != nil
+}

@@ -109,8 +109,9 @@ type Info struct {
 var sessionIDs atomic.Uint64
 
 // Session is one SMPP connection: a reader goroutine that decodes and dispatches, a writer goroutine
-// that flushes coalesced writes, a window of our pending requests with one expiry timer, a limit on the
-// peer's unanswered requests, enquire_link when idle, and a bind state checked on every PDU.
+// that flushes coalesced writes while there are any, a window of our pending requests with one expiry
+// timer, a limit on the peer's unanswered requests, enquire_link when idle, and a bind state checked
+// on every PDU.
 // All methods are safe for concurrent use.
 type Session struct {
 	id      uint64
@@ -193,7 +194,7 @@ func New(conn net.Conn, o Options) *Session {
 		done:    make(chan struct{}),
 	}
 	s.unbindOut = make(chan struct{})
-	s.out.init(conn, s.started, cfg.WriteTimeout)
+	s.out.init(conn, s.started, cfg.WriteTimeout, s.writeFailed)
 	if s.localID == "" {
 		s.localID = "smppgw"
 	}
@@ -216,7 +217,6 @@ func New(conn net.Conn, o Options) *Session {
 	if cfg.Meter != nil {
 		cfg.Meter.start(s)
 	}
-	go s.out.loop(s.writeFailed)
 	go s.readLoop()
 	return s
 }

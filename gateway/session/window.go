@@ -33,14 +33,20 @@ type pending struct {
 	next     int32
 }
 
+// initialSlots is the size a window's table starts at: room for the session's own requests and a
+// few of the user's, so that a session that sends little (an idle bind: enquire_link) holds little.
+const initialSlots = 8
+
 // window is the table of pending requests. The slot of a request is its sequence number masked to the
-// table size; the table is at least twice as large as what can be pending, and next skips sequence
-// numbers whose slot is taken, so finding a slot is short and looking a response up is one index.
+// table size; the table is kept at least twice as large as what is pending (it doubles as requests
+// are added, up to twice what can be pending), and next skips sequence numbers whose slot is taken,
+// so finding a slot is short and looking a response up is one index.
 // Pending entries are also linked in send order: every request has the same timeout, so the head of
 // that list is always the next one to expire and one timer per session is enough.
 type window struct {
 	slots  []pending
 	mask   uint32
+	max    int // the size the table may grow to
 	next   uint32
 	head   int32
 	tail   int32
@@ -53,7 +59,29 @@ func newWindow(size int) window {
 	for c < 2*(size+internalSlots) {
 		c <<= 1
 	}
-	return window{slots: make([]pending, c), mask: uint32(c - 1), next: 1, head: -1, tail: -1}
+	first := min(c, initialSlots)
+	return window{slots: make([]pending, first), mask: uint32(first - 1), max: c, next: 1, head: -1, tail: -1}
+}
+
+// grow doubles the table. Entries keep their order; none collide in the larger table, since two
+// sequence numbers equal in more low bits are equal in fewer.
+func (w *window) grow() {
+	old, i := w.slots, w.head
+	c := 2 * len(old)
+	w.slots, w.mask, w.head, w.tail = make([]pending, c), uint32(c-1), -1, -1
+	for i >= 0 {
+		p := old[i]
+		i = p.next
+		j := int32(p.seq & w.mask)
+		p.prev, p.next = w.tail, -1
+		w.slots[j] = p
+		if w.tail >= 0 {
+			w.slots[w.tail].next = j
+		} else {
+			w.head = j
+		}
+		w.tail = j
+	}
 }
 
 // nextSeq advances a sequence number within 1..pdu.MaxSequence.
@@ -67,6 +95,9 @@ func nextSeq(s uint32) uint32 {
 // add takes a slot for a new request and returns its index; the caller fills it. It fails only when
 // the table is full, which the window semaphore and internal-slot accounting rule out.
 func (w *window) add(deadline time.Duration) (int32, bool) {
+	if 2*(w.n+1) > len(w.slots) && len(w.slots) < w.max {
+		w.grow()
+	}
 	if w.n >= len(w.slots) {
 		return -1, false
 	}
