@@ -41,7 +41,7 @@ end
 return 0`)
 )
 
-func (s *Store) kLease(key string) string    { return s.prefix + "lease:" + key }
+func (s *Store) kLease(key string) string     { return s.prefix + "lease:" + key }
 func (s *Store) kInstance(name string) string { return s.prefix + "instance:" + name }
 func (s *Store) kInstances() string           { return s.prefix + "instances" }
 
