@@ -40,9 +40,10 @@ const (
 	ClientBound
 	ClientBackingOff // waiting before the next attempt
 	ClientStopped
+	ClientStandby // another instance holds the bind (ownership.go)
 )
 
-var clientStateNames = [...]string{"idle", "connecting", "waiting for outbind", "bound", "backing off", "stopped"}
+var clientStateNames = [...]string{"idle", "connecting", "waiting for outbind", "bound", "backing off", "stopped", "standby"}
 
 func (s ClientState) String() string {
 	if int(s) < len(clientStateNames) {
@@ -99,6 +100,7 @@ type Client struct {
 	sess        *session.Session
 	boundCh     chan struct{} // closed when bound; replaced when the bind ends
 	outbindL    net.Listener
+	lease       *bindLease // this bind slot's lease among instances sharing the store; nil: always held
 
 	// tps is the upstream's MaxTPS as a token bucket, nil when uncapped. It belongs to the upstream,
 	// not to a session: every bind of the upstream takes its tokens from it, across reconnects.
@@ -301,9 +303,13 @@ func (c *Client) run() {
 		c.setState(ClientStopped, nil)
 		close(c.done)
 	}()
+	defer c.disown()
 	failures := 0
 	var pending *session.Session // bound through an outbind while we were waiting
 	for c.ctx.Err() == nil {
+		if !c.own() { // waits while another instance holds this bind
+			return
+		}
 		s, err := pending, error(nil)
 		pending = nil
 		switch {
@@ -331,6 +337,7 @@ func (c *Client) run() {
 			c.bindErrors.Add(1)
 			c.log.Warn().Err(err).Msg("upstream bind failed")
 		}
+		c.disown() // another instance may bind while this one backs off
 		failures++
 		d := c.backoff(failures)
 		c.mu.Lock()

@@ -37,6 +37,7 @@ type Gateway struct {
 	settle   *partSettler
 	inbound  *fromUpstream
 	fail     *failover
+	own      *ownership // bind leases and the board, among instances sharing the store
 
 	runCtx  context.Context
 	stopRun context.CancelFunc
@@ -64,6 +65,8 @@ func New(cfg Config, st store.Store, log zerolog.Logger) (*Gateway, error) {
 		cfg: cfg, st: st, log: log, events: newHub(), stats: newCounters(), work: newPool(cfg.Workers),
 		ups: newUpstreamSet(), limits: newAccountLimits(),
 	}
+	g.own = newOwnership(cfg.Cluster, cfg.Instance, cfg.Ownership, log)
+	g.ups.elsewhere = g.own.upElsewhere
 	rc := cfg.Routing.withDefaults()
 	g.routes = newRouteTable(rc.Routes, st, g.ups, log)
 	g.submit = newSubmitter(st, g.routes, splitModes[rc.LongMessages], g.stats, g.work, log)
@@ -141,6 +144,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 		return err
 	}
 	g.fail.start(g.runCtx)
+	g.own.start(g.runCtx, g.instanceState)
 	g.log.Info().Int("upstreams", len(ups)).Int("accounts", len(g.cfg.Accounts)).Str("instance", g.cfg.Instance).Msg("gateway started")
 	return nil
 }
@@ -159,6 +163,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.fail.stop() // upstreams going down now are not to be failed over
 	err := g.srv.Shutdown(ctx)
 	g.stopUpstreams(ctx)
+	g.own.stop()
 	g.stopRun()
 	g.deliv.wait()
 	g.work.close()
