@@ -63,7 +63,7 @@ func TestBindOwnershipTwoInstances(t *testing.T) {
 	simB := startSim(t, "127.0.0.1:0", smscsim.Options{})
 	most := boundMax(simA, simB)
 	cfg := viaAB(t, simA, simB, RouterConfig{FailoverAfter: 200 * time.Millisecond})
-	cfg.Ownership = OwnershipConfig{LeaseTTL: 600 * time.Millisecond, PublishEvery: 100 * time.Millisecond}
+	cfg.Ownership = OwnershipConfig{LeaseTTL: 1500 * time.Millisecond, PublishEvery: 100 * time.Millisecond}
 	gws := map[string]*Gateway{}
 	addrs := map[string]string{}
 	stops := map[string]func(){}
@@ -88,9 +88,9 @@ func TestBindOwnershipTwoInstances(t *testing.T) {
 	sessiontest.Eventually(t, "A and B bound once each", func() bool {
 		return simA.Bound() == 1 && simB.Bound() == 1 && holder("A") != "" && holder("B") != ""
 	})
-	time.Sleep(3 * 600 * time.Millisecond) // a few lease periods: nobody else binds meanwhile
+	time.Sleep(2 * 1500 * time.Millisecond) // a few lease periods: nobody else binds meanwhile
 	if a, _ := simA.Binds(); a != 1 {
-		t.Errorf("sim A accepted %d binds in three lease periods, want 1", a)
+		t.Errorf("sim A accepted %d binds in two lease periods, want 1", a)
 	}
 	owner := holder("A")
 	other := map[string]string{"a": "b", "b": "a"}[owner]
@@ -136,7 +136,7 @@ func TestBindOwnershipTwoInstances(t *testing.T) {
 	stopped := time.Now()
 	stops[owner]()
 	sessiontest.Eventually(t, "A bound by the other instance", func() bool { return holder("A") == other && simA.Bound() == 1 })
-	t.Logf("A bound by %s %v after %s stopped (lease_ttl 600ms)", other, time.Since(stopped).Round(time.Millisecond), owner)
+	t.Logf("A bound by %s %v after %s stopped (lease_ttl 1.5s)", other, time.Since(stopped).Round(time.Millisecond), owner)
 	submitN(t, e, n)
 	receiptStates(t, rx, 2*n)
 	if a, b := simA.Count(), simB.Count(); a != 2*n || b != 0 {
@@ -171,7 +171,7 @@ func TestBindLeaseLost(t *testing.T) {
 	addr := redisServer(t)
 	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
 	cfg := viaAB(t, sim, nil, RouterConfig{})
-	cfg.Ownership = OwnershipConfig{LeaseTTL: 600 * time.Millisecond, PublishEvery: 100 * time.Millisecond}
+	cfg.Ownership = OwnershipConfig{LeaseTTL: 1500 * time.Millisecond, PublishEvery: 100 * time.Millisecond}
 	var cl store.Cluster
 	for _, name := range []string{"a", "b"} {
 		st := openRedis(t, addr)
@@ -195,7 +195,7 @@ func TestBindLeaseLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	sessiontest.Eventually(t, "the holder unbound", func() bool { return sim.Bound() == 0 })
-	time.Sleep(3 * 600 * time.Millisecond)
+	time.Sleep(2 * 1500 * time.Millisecond)
 	if h, _ := cl.LeaseHolder(ctx, "bind:A:0"); h != "thief#1" || sim.Bound() != 0 {
 		t.Fatalf("while the thief holds the lease: holder %q, %d bound", h, sim.Bound())
 	}

@@ -316,7 +316,16 @@ shutdown_timeout: 5s
 	if n := len(tx.delivered()); n != 0 {
 		t.Errorf("the transmitter on %s was sent %d deliver_sm", owner, n)
 	}
-	t.Logf("phase 1: %d through %s, %d through %s; %d receipts at the ESME on %s", viaOther, other, viaOwner, owner, len(rx.delivered()), other)
+	// The instance without a receiver bind for acme never claimed from its deliver queue.
+	claims := map[string]float64{}
+	for name, in := range insts {
+		claims[name] = sample(scrape(t, "http://"+in.api+"/metrics"), "smppgw_store_operation_duration_seconds", "op=claim_deliveries")
+	}
+	if claims[owner] != 0 || claims[other] < 1 {
+		t.Errorf("deliver queue claims: %s %v, %s %v; want none on %s (no receiver bind there)", owner, claims[owner], other, claims[other], owner)
+	}
+	t.Logf("phase 1: %d through %s, %d through %s; %d receipts at the ESME on %s; deliver queue claims: %s %v, %s %v",
+		viaOther, other, viaOwner, owner, len(rx.delivered()), other, owner, claims[owner], other, claims[other])
 
 	// The cluster view's counts, from the instance without the bind.
 	var last clusterView
