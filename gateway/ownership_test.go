@@ -209,3 +209,45 @@ func TestBindLeaseLost(t *testing.T) {
 	sessiontest.Eventually(t, "A bound again", func() bool { b, _ := sim.Binds(); return sim.Bound() == 1 && b == binds+1 })
 	t.Logf("holder %s lost the lease and unbound; after the thief let go, %d binds in all", ownerName(holder), binds+1)
 }
+
+// TestFailoverJudgedAcrossInstances: A's holder takes submissions and never answers them (sim A holds
+// them), so parts wait in A's queue; the instance without A's bind sees A up on the other instance and
+// leaves A's queue alone, well past failover_after: nothing goes to B. Judged by its own bind, as
+// before ownership, that instance moved A's waiting parts to B.
+func TestFailoverJudgedAcrossInstances(t *testing.T) {
+	addr := redisServer(t)
+	simA := startSim(t, "127.0.0.1:0", smscsim.Options{})
+	simB := startSim(t, "127.0.0.1:0", smscsim.Options{})
+	simA.Inject(smscsim.Fault{Hold: true})
+	cfg := viaAB(t, simA, simB, RouterConfig{FailoverAfter: 200 * time.Millisecond})
+	cfg.Ownership = OwnershipConfig{LeaseTTL: 1500 * time.Millisecond, PublishEvery: 100 * time.Millisecond}
+	gws := map[string]*Gateway{}
+	addrs := map[string]string{}
+	for _, name := range []string{"a", "b"} {
+		st := openRedis(t, addr)
+		c := cfg
+		c.Instance, c.Cluster = name, st.(store.Cluster)
+		gws[name], addrs[name], _ = startGateway(t, c, st)
+	}
+	var other string
+	sessiontest.Eventually(t, "A bound on one instance, up on the other", func() bool {
+		for name, g := range gws {
+			u, _ := g.ups.get("A")
+			_, up := g.ups.upstreamState("A")
+			if !u.client.Bound() && up && simA.Bound() == 1 {
+				other = name
+				return true
+			}
+		}
+		return false
+	})
+	const n = 30
+	rx := sessiontest.NewRecorder()
+	e := sessiontest.BindESME(t, addrs[other], rx, session.Config{}, session.BindTransceiver, "acme", "secret")
+	submitN(t, e, n)
+	time.Sleep(5 * 200 * time.Millisecond) // five times failover_after
+	if b := simB.Count(); b != 0 {
+		t.Errorf("sim B got %d submissions while A was bound on the other instance, want 0", b)
+	}
+	t.Logf("sim A holds %d, sim B got %d of %d submitted through %s", simA.Count(), simB.Count(), n, other)
+}
