@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -441,5 +442,26 @@ shutdown_timeout: 5s
 	mu.Unlock()
 	if most != 1 {
 		t.Errorf("at most %d upstream connections open at once, want 1", most)
+	}
+}
+
+// TestClusterConfig: the cluster section is read from the file and the environment, and a lease or
+// publication period too short (or negative) is refused naming the field.
+func TestClusterConfig(t *testing.T) {
+	cfg, err := loadConfig(writeConfig(t, "cluster: {lease_ttl: 5s}\n"), []string{"SMPPGW_CLUSTER_PUBLISH_EVERY=750ms"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Cluster.LeaseTTL != 5*time.Second || cfg.Cluster.PublishEvery != 750*time.Millisecond {
+		t.Errorf("cluster %+v", cfg.Cluster)
+	}
+	for body, want := range map[string]string{
+		"cluster: {lease_ttl: 100ms}\n":    "config: cluster.lease_ttl 100ms",
+		"cluster: {lease_ttl: -1s}\n":      "config: cluster.lease_ttl -1s",
+		"cluster: {publish_every: 10ms}\n": "config: cluster.publish_every 10ms",
+	} {
+		if _, err := loadConfig(writeConfig(t, body), nil); err == nil || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%q: %v, want %q...", body, err, want)
+		}
 	}
 }
