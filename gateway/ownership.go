@@ -366,6 +366,18 @@ func ownerName(token string) string {
 	return token
 }
 
+// holdsLease reports whether this instance holds the client's bind lease now (always, without a
+// cluster): an outbind is bound back only then.
+func (c *Client) holdsLease() bool {
+	l := c.lease
+	if l == nil {
+		return true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.held
+}
+
 // disown stops keeping the client's lease and gives it up, so that another instance may bind.
 func (c *Client) disown() {
 	if c.lease != nil {

@@ -251,3 +251,42 @@ func TestFailoverJudgedAcrossInstances(t *testing.T) {
 	}
 	t.Logf("sim A holds %d, sim B got %d of %d submitted through %s", simA.Count(), simB.Count(), n, other)
 }
+
+// TestOutbindOwnership: an upstream that only outbinds (each instance listens for it): the instance
+// without the bind's lease closes an outbind instead of binding back; the holder binds back.
+func TestOutbindOwnership(t *testing.T) {
+	addr := redisServer(t)
+	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
+	gws := map[string]*Gateway{}
+	for _, name := range []string{"a", "b"} {
+		st := openRedis(t, addr)
+		cfg := Config{Accounts: []Account{testAccount(t, "acme", "secret")}, Routing: RouterConfig{Routes: []Route{{Upstream: "O"}}},
+			Upstreams: []ClientConfig{{Name: "O", OutbindListen: "127.0.0.1:0", SystemID: "gwup", Password: "uppw"}},
+			Instance:  name, Cluster: st.(store.Cluster), Ownership: OwnershipConfig{LeaseTTL: 1500 * time.Millisecond, PublishEvery: 100 * time.Millisecond}}
+		gws[name], _, _ = startGateway(t, cfg, st)
+	}
+	var owner, other string
+	sessiontest.Eventually(t, "one instance holding O's lease and waiting for an outbind", func() bool {
+		for name, g := range gws {
+			u, _ := g.ups.get("O")
+			if u.client.Status().State == ClientWaiting {
+				owner, other = name, map[string]string{"a": "b", "b": "a"}[name]
+				return true
+			}
+		}
+		return false
+	})
+	listener := func(name string) string { u, _ := gws[name].ups.get("O"); return u.client.Status().OutbindAddr }
+	ctx := sessiontest.Ctx(t)
+	if err := sim.Outbind(ctx, listener(other), "gwup", "uppw"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if b, _ := sim.Binds(); b != 0 || sim.Bound() != 0 {
+		t.Fatalf("outbind to %s (without the lease): %d binds, %d bound; want none", other, b, sim.Bound())
+	}
+	if err := sim.Outbind(ctx, listener(owner), "gwup", "uppw"); err != nil {
+		t.Fatal(err)
+	}
+	sessiontest.Eventually(t, "O bound back by "+owner, func() bool { u, _ := gws[owner].ups.get("O"); return u.client.Bound() && sim.Bound() == 1 })
+}
