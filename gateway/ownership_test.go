@@ -10,6 +10,7 @@ import (
 
 	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/gateway/session/sessiontest"
+	"github.com/smppgw/smppgw/internal/redistest"
 	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/store"
 )
@@ -289,4 +290,24 @@ func TestOutbindOwnership(t *testing.T) {
 		t.Fatal(err)
 	}
 	sessiontest.Eventually(t, "O bound back by "+owner, func() bool { u, _ := gws[owner].ups.get("O"); return u.client.Bound() && sim.Bound() == 1 })
+}
+
+// TestBindLeaseStoreDown: the holder cannot renew its lease while Redis is down, so it unbinds before
+// the lease could have expired (another instance may take it then); once Redis is back it takes the
+// lease and binds again.
+func TestBindLeaseStoreDown(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
+	st := openRedis(t, srv.Addr())
+	cfg := viaAB(t, sim, nil, RouterConfig{FailoverAfter: -1})
+	cfg.Instance, cfg.Cluster = "a", st.(store.Cluster)
+	cfg.Ownership = OwnershipConfig{LeaseTTL: 1500 * time.Millisecond, PublishEvery: 100 * time.Millisecond}
+	startGateway(t, cfg, st)
+	sessiontest.Eventually(t, "A bound", func() bool { return sim.Bound() == 1 })
+	srv.Kill()
+	down := time.Now()
+	sessiontest.Eventually(t, "A unbound with Redis down", func() bool { return sim.Bound() == 0 })
+	t.Logf("unbound %v after Redis went down (lease_ttl 1.5s)", time.Since(down).Round(time.Millisecond))
+	srv.Restart()
+	sessiontest.Eventually(t, "A bound again with Redis back", func() bool { b, _ := sim.Binds(); return sim.Bound() == 1 && b == 2 })
 }
