@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 
+	smppgwv1 "github.com/smppgw/smppgw/api/gen/smppgw/v1"
 	"github.com/smppgw/smppgw/gateway"
+	"github.com/smppgw/smppgw/gateway/session"
 )
 
 // The cluster view: GET /v1/admin/cluster lists every instance sharing the store (several on one
@@ -79,4 +82,49 @@ func writeJSONError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(map[string]any{"code": 14, "message": msg, "details": []any{}})
+}
+
+// otherSessions are the ESME sessions of the other instances sharing the store, as they last
+// published them (stale instances left out), for ListSessions: each named by its instance, its id
+// "id@instance" (ids are unique within an instance only; GetSession and UnbindSession act on this
+// instance's sessions and refuse these, naming the instance to ask). Without a cluster, none.
+func (a *adminService) otherSessions(ctx context.Context, systemID string) []*smppgwv1.Session {
+	cg, ok := a.s.gw.(clusterGateway)
+	if !ok {
+		return nil
+	}
+	all, err := cg.Instances(ctx)
+	if err != nil {
+		a.s.log.Warn().Err(err).Msg("sessions of the other instances not read; listing this instance's")
+		return nil
+	}
+	var out []*smppgwv1.Session
+	for _, in := range all {
+		if in.Self || in.Stale {
+			continue
+		}
+		for _, s := range in.Sessions {
+			if systemID != "" && s.SystemID != systemID {
+				continue
+			}
+			out = append(out, &smppgwv1.Session{
+				SessionId: strconv.FormatUint(s.ID, 10) + "@" + in.Instance, SystemId: s.SystemID,
+				BindType: bindTypeNamed(s.BindType), RemoteAddress: s.RemoteAddr, Instance: in.Instance,
+				BindTime: ts(s.BoundAt), LastActivityTime: ts(s.LastActivity),
+				WindowSize: uint32(max(s.WindowSize, 0)), WindowInUse: uint32(max(s.WindowUsed, 0)),
+				Counters: &smppgwv1.SessionCounters{SubmitSm: s.SubmitSM, DeliverSm: s.DeliverSM},
+			})
+		}
+	}
+	return out
+}
+
+// bindTypeNamed is the proto bind type of a session.BindType's name.
+func bindTypeNamed(name string) smppgwv1.BindType {
+	for _, b := range []session.BindType{session.BindTransmitter, session.BindReceiver, session.BindTransceiver} {
+		if b.String() == name {
+			return bindTypeToProto(b)
+		}
+	}
+	return smppgwv1.BindType_BIND_TYPE_UNSPECIFIED
 }

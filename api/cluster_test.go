@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,5 +62,48 @@ func TestClusterView(t *testing.T) {
 	a, b := got.Instances[0], got.Instances[1]
 	if a.Instance != "a" || !a.Self || a.Stale || a.Stats.Accepted != 5 || b.Instance != "b" || b.Self || !b.Stale || b.Stats.Accepted != 7 || len(b.Upstreams) != 1 || !b.Upstreams[0].Bound {
 		t.Errorf("cluster view %+v", got.Instances)
+	}
+}
+
+// TestListSessionsCoversInstances: ListSessions lists this instance's sessions, then those the other
+// fresh instances published, named by instance with ids "id@instance" (a stale instance's are left
+// out); GetSession of one of those names the instance to ask.
+func TestListSessionsCoversInstances(t *testing.T) {
+	st := openEmbedded(t)
+	cg := &clusterGateway{fakeGateway: newFakeGateway(st), instances: []gateway.InstanceState{
+		{Instance: "a", Self: true},
+		{Instance: "b", Sessions: []gateway.InstanceSession{
+			{ID: 9, SystemID: "acme", BindType: session.BindReceiver.String(), SubmitSM: 4, DeliverSM: 5},
+			{ID: 10, SystemID: "beta", BindType: session.BindTransmitter.String()},
+		}},
+		{Instance: "c", Stale: true, Sessions: []gateway.InstanceSession{{ID: 1, SystemID: "acme"}}},
+	}}
+	cg.sessions = []session.Info{{ID: 9, Role: session.RoleSMSC, SystemID: "acme", BindType: session.BindTransceiver, State: session.StateBound}}
+	e := startEnv(t, cg, st, nil)
+	var got struct {
+		Sessions []struct {
+			SessionID string `json:"sessionId"`
+			SystemID  string `json:"systemId"`
+			BindType  string `json:"bindType"`
+			Instance  string `json:"instance"`
+			Counters  struct {
+				SubmitSM  string `json:"submitSm"`
+				DeliverSM string `json:"deliverSm"`
+			} `json:"counters"`
+		} `json:"sessions"`
+	}
+	e.mustREST(200, "GET", "/v1/admin/sessions?systemId=acme", basicAuth(), nil, &got)
+	if s := got.Sessions; len(s) != 2 || s[0].SessionID != "9" || s[0].Instance != "test-1" ||
+		s[1].SessionID != "9@b" || s[1].Instance != "b" || s[1].BindType != "BIND_TYPE_RECEIVER" || s[1].Counters.SubmitSM != "4" || s[1].Counters.DeliverSM != "5" {
+		t.Errorf("sessions of acme: %+v", s)
+	}
+	got.Sessions = nil
+	e.mustREST(200, "GET", "/v1/admin/sessions", basicAuth(), nil, &got)
+	if len(got.Sessions) != 3 {
+		t.Errorf("all sessions: %+v, want 9, 9@b and 10@b", got.Sessions)
+	}
+	raw := e.mustREST(400, "GET", "/v1/admin/sessions/9@b", basicAuth(), nil, nil)
+	if !strings.Contains(string(raw), "a session of instance b") {
+		t.Errorf("GetSession 9@b: %s", raw)
 	}
 }
