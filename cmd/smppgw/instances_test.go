@@ -113,20 +113,26 @@ type clusterView struct {
 	Instances []gateway.InstanceState `json:"instances"`
 }
 
-// cluster reads GET /v1/admin/cluster from in as the operator.
-func (in *instance) cluster(t *testing.T) (clusterView, error) {
-	req, _ := http.NewRequest("GET", "http://"+in.api+"/v1/admin/cluster", nil)
+// adminGET reads an admin endpoint of in as the operator into out.
+func (in *instance) adminGET(path string, out any) error {
+	req, _ := http.NewRequest("GET", "http://"+in.api+path, nil)
 	req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("ops:opspass")))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Timeout: wait}).Do(req)
 	if err != nil {
-		return clusterView{}, err
+		return err
 	}
 	defer resp.Body.Close()
-	var v clusterView
 	if resp.StatusCode != 200 {
-		return v, fmt.Errorf("HTTP %d", resp.StatusCode)
+		return fmt.Errorf("GET %s: HTTP %d", path, resp.StatusCode)
 	}
-	return v, json.NewDecoder(resp.Body).Decode(&v)
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// cluster reads GET /v1/admin/cluster from in.
+func (in *instance) cluster(t *testing.T) (clusterView, error) {
+	var v clusterView
+	err := in.adminGET("/v1/admin/cluster", &v)
+	return v, err
 }
 
 func (v clusterView) byName() map[string]gateway.InstanceState {
@@ -342,6 +348,24 @@ shutdown_timeout: 5s
 			len(x.Sessions) == 1 && x.Sessions[0].DeliverSM == viaOther+viaOwner && x.Sessions[0].SubmitSM == viaOther &&
 			len(o.Sessions) == 1 && o.Sessions[0].SubmitSM == viaOwner
 	})
+	// ListSessions on either instance lists both ESMEs, each named by its instance.
+	for _, in := range insts {
+		var ls struct {
+			Sessions []struct {
+				SessionID, SystemID, Instance, BindType string
+			} `json:"sessions"`
+		}
+		if err := in.adminGET("/v1/admin/sessions", &ls); err != nil {
+			t.Fatal(err)
+		}
+		byInst := map[string]string{}
+		for _, s := range ls.Sessions {
+			byInst[s.Instance] = s.BindType
+		}
+		if len(ls.Sessions) != 2 || byInst[owner] != "BIND_TYPE_TRANSMITTER" || byInst[other] != "BIND_TYPE_TRANSCEIVER" {
+			t.Errorf("sessions listed by %s: %+v", in.name, ls.Sessions)
+		}
+	}
 	for _, s := range last.Instances {
 		t.Logf("cluster view: %s self=%v stale=%v accepted=%d submitted=%d receipts_in=%d sessions=%d upstream=%s",
 			s.Instance, s.Self, s.Stale, s.Stats.Accepted, s.Stats.Submitted, s.Stats.ReceiptsIn, s.Stats.Sessions, s.Upstreams[0].State)
