@@ -175,10 +175,16 @@ func send(e *esme, text string) (string, error) {
 	return resp.Body.(*pdu.SubmitSMResp).MessageID, nil
 }
 
-// receiptIDs are the message ids of the receipts e got.
+// moText is the MO the upstream sends in the two-process test.
+const moText = "MO across instances"
+
+// receiptIDs are the message ids of the receipts e got (the MO left out).
 func receiptIDs(t *testing.T, e *esme) map[string]int {
 	ids := map[string]int{}
 	for _, d := range e.delivered() {
+		if string(d.ShortMessage) == moText {
+			continue
+		}
 		info, err := dlr.FromDeliverSM(d)
 		if err != nil {
 			t.Errorf("deliver_sm %q is not a receipt: %v", d.ShortMessage, err)
@@ -242,6 +248,7 @@ upstreams:
   - {name: up, address: %q, system_id: gwup, password: uppw, reconnect_min: 50ms, reconnect_max: 200ms}
 routing:
   routes: [{upstream: up}]
+  mo_routes: [{prefix: "12345", account: acme}]
   delivery_retry: 200ms
 store:
   redis: {addrs: [%q]}
@@ -312,8 +319,24 @@ shutdown_timeout: 5s
 		}
 		acked[id] = text
 	}
-	eventuallyWithin(t, "phase 1 receipts at the ESME on "+other, wait, func() bool { return len(rx.delivered()) >= viaOther+viaOwner })
+	// And an MO, which arrives on the holder's bind, for acme.
+	mctx, mcancel := context.WithTimeout(context.Background(), wait)
+	st, err := sim.SendMO(mctx, &pdu.DeliverSM{SourceAddr: "447700900999", DestinationAddr: "12345", ShortMessage: []byte(moText)})
+	mcancel()
+	if err != nil || st != pdu.ESME_ROK {
+		t.Fatalf("MO: %v %v", st, err)
+	}
+	eventuallyWithin(t, "phase 1 receipts and the MO at the ESME on "+other, wait, func() bool { return len(rx.delivered()) >= viaOther+viaOwner+1 })
 	time.Sleep(200 * time.Millisecond) // one too many would show by now
+	mos := 0
+	for _, d := range rx.delivered() {
+		if string(d.ShortMessage) == moText {
+			mos++
+		}
+	}
+	if mos != 1 {
+		t.Errorf("the MO reached the ESME on %s %d times, want once", other, mos)
+	}
 	got := receiptIDs(t, rx)
 	for id := range acked {
 		if got[id] != 1 {
@@ -331,8 +354,8 @@ shutdown_timeout: 5s
 	if claims[owner] != 0 || claims[other] < 1 {
 		t.Errorf("deliver queue claims: %s %v, %s %v; want none on %s (no receiver bind there)", owner, claims[owner], other, claims[other], owner)
 	}
-	t.Logf("phase 1: %d through %s, %d through %s; %d receipts at the ESME on %s; deliver queue claims: %s %v, %s %v",
-		viaOther, other, viaOwner, owner, len(rx.delivered()), other, owner, claims[owner], other, claims[other])
+	t.Logf("phase 1: %d through %s, %d through %s; %d receipts and %d MO at the ESME on %s; deliver queue claims: %s %v, %s %v",
+		viaOther, other, viaOwner, owner, len(rx.delivered())-mos, mos, other, owner, claims[owner], other, claims[other])
 
 	// The cluster view's counts, from the instance without the bind.
 	var last clusterView
@@ -343,9 +366,9 @@ shutdown_timeout: 5s
 		return err == nil && len(last.Instances) == 2 && x.Self && !o.Self && !o.Stale &&
 			o.Stats.Accepted == viaOwner && x.Stats.Accepted == viaOther &&
 			o.Stats.Submitted == viaOther+viaOwner && x.Stats.Submitted == 0 &&
-			o.Stats.ReceiptsIn == viaOther+viaOwner && x.Stats.ReceiptsIn == 0 &&
+			o.Stats.ReceiptsIn == viaOther+viaOwner && x.Stats.ReceiptsIn == 0 && o.Stats.MOIn == 1 && x.Stats.MOIn == 0 &&
 			o.Stats.Sessions == 1 && x.Stats.Sessions == 1 &&
-			len(x.Sessions) == 1 && x.Sessions[0].DeliverSM == viaOther+viaOwner && x.Sessions[0].SubmitSM == viaOther &&
+			len(x.Sessions) == 1 && x.Sessions[0].DeliverSM == viaOther+viaOwner+1 && x.Sessions[0].SubmitSM == viaOther &&
 			len(o.Sessions) == 1 && o.Sessions[0].SubmitSM == viaOwner
 	})
 	// ListSessions on either instance lists both ESMEs, each named by its instance.
@@ -470,7 +493,7 @@ shutdown_timeout: 5s
 	_, _, most := up.counts()
 	mu.Lock()
 	t.Logf("through %s while it was killed: %d sent, %d acknowledged; all phases: %d acknowledged, %d at the upstream (%d submissions, %d duplicates), %d receipts at the ESME on %s; upstream connections at most %d at once",
-		owner, sent, len(killAck), len(acked), upstream, sim.Count(), dups, len(rx.delivered()), other, most)
+		owner, sent, len(killAck), len(acked), upstream, sim.Count(), dups, len(rx.delivered())-mos, other, most)
 	mu.Unlock()
 	if most != 1 {
 		t.Errorf("at most %d upstream connections open at once, want 1", most)
