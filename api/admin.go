@@ -80,12 +80,15 @@ func parseSessionID(id string) (uint64, error) {
 	}
 	n, err := strconv.ParseUint(id, 10, 64)
 	if err != nil {
+		if _, inst, ok := strings.Cut(id, "@"); ok { // another instance's (cluster.go)
+			return 0, invalid("session_id", "a session of instance %s: ask that instance", inst)
+		}
 		return 0, invalid("session_id", "not a session id")
 	}
 	return n, nil
 }
 
-func (a *adminService) ListSessions(_ context.Context, req *smppgwv1.ListSessionsRequest) (*smppgwv1.ListSessionsResponse, error) {
+func (a *adminService) ListSessions(ctx context.Context, req *smppgwv1.ListSessionsRequest) (*smppgwv1.ListSessionsResponse, error) {
 	all := a.s.gw.Sessions()
 	slices.SortFunc(all, func(x, y session.Info) int { return cmpU64(x.ID, y.ID) })
 	var out []*smppgwv1.Session
@@ -94,6 +97,7 @@ func (a *adminService) ListSessions(_ context.Context, req *smppgwv1.ListSession
 			out = append(out, a.sessionToProto(si))
 		}
 	}
+	out = append(out, a.otherSessions(ctx, req.GetSystemId())...) // cluster.go
 	page, next, err := paginate(out, req.GetPageSize(), req.GetPageToken(), defaultAdminPage)
 	if err != nil {
 		return nil, err

@@ -126,6 +126,7 @@ func NewServer(cfg Config, gw Gateway, st store.Store, log zerolog.Logger) (*Ser
 	if err := s.handleDebug(hm); err != nil {
 		return nil, err
 	}
+	s.registerCluster(hm) // GET /v1/admin/cluster: every instance sharing the store (cluster.go)
 	hm.Handle("/", guard(mux, strict))
 	s.http = &http.Server{Handler: hm, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: stdlog.New(s.log.With().Str("part", "http").Logger().Level(zerolog.DebugLevel), "", 0)}

@@ -40,9 +40,10 @@ const (
 	ClientBound
 	ClientBackingOff // waiting before the next attempt
 	ClientStopped
+	ClientStandby // another instance holds the bind (ownership.go)
 )
 
-var clientStateNames = [...]string{"idle", "connecting", "waiting for outbind", "bound", "backing off", "stopped"}
+var clientStateNames = [...]string{"idle", "connecting", "waiting for outbind", "bound", "backing off", "stopped", "standby"}
 
 func (s ClientState) String() string {
 	if int(s) < len(clientStateNames) {
@@ -134,6 +135,7 @@ type bindSlot struct {
 	lastErr     error
 	nextAttempt time.Time
 	sess        *session.Session
+	lease       *bindLease // this slot's lease among instances sharing the store; nil: always held
 }
 
 // NewClient checks cfg and returns a client; Start runs it. deliver may be nil for a transmitter (what
@@ -313,7 +315,7 @@ func stateRank(s ClientState) int {
 		return 3
 	case ClientBackingOff:
 		return 2
-	case ClientIdle:
+	case ClientIdle, ClientStandby:
 		return 1
 	}
 	return 0
@@ -424,9 +426,13 @@ func (c *Client) run() {
 func (c *Client) supervise(sl *bindSlot) {
 	log := c.log.With().Int("bind", sl.i).Logger()
 	defer c.setState(sl, ClientStopped, nil)
+	defer c.disown(sl)
 	failures := 0
 	var pending *session.Session // bound through an outbind while we were waiting
 	for c.ctx.Err() == nil {
+		if !c.own(sl) { // waits while another instance holds this bind slot
+			return
+		}
 		s, err := pending, error(nil)
 		pending = nil
 		switch {
@@ -454,6 +460,7 @@ func (c *Client) supervise(sl *bindSlot) {
 			c.bindErrors.Add(1)
 			log.Warn().Err(err).Msg("upstream bind failed")
 		}
+		c.disown(sl) // another instance may bind this slot while this one backs off
 		failures++
 		d := c.backoff(failures)
 		c.mu.Lock()

@@ -53,6 +53,11 @@ func (c *Client) bindBack(s *session.Session) {
 		s.Close()
 		return
 	}
+	if !c.holdsLease() {
+		s.Logger().Info().Msg("outbind while another instance holds the bind (or none does yet); closing it")
+		s.Close()
+		return
+	}
 	if _, err := s.Bind(c.ctx, c.cfg.BindType, c.bindParams()); err != nil {
 		c.bindErrors.Add(1)
 		s.Logger().Warn().Err(err).Msg("bind after outbind failed")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/pdu"
+	"github.com/smppgw/smppgw/store"
 )
 
 // ListenerConfig is one address the server accepts binds on.
@@ -501,6 +502,13 @@ type Config struct {
 	// deployments (one instance per host or container, a StatefulSet); set it when several
 	// instances share a host.
 	Instance string
+	// Cluster, when set, is how the instances sharing the store coordinate (the Redis store implements
+	// it): each upstream bind slot is held by one instance at a time, and each instance publishes its
+	// state for the others (ownership.go). nil means this instance is the only one: it holds every
+	// bind, and the cluster views show it alone.
+	Cluster store.Cluster
+	// Ownership tunes the bind leases and the publication of this instance's state.
+	Ownership OwnershipConfig
 	// Workers bounds the store writes the message path runs at once on behalf of PDUs (accepts,
 	// query_sm, upstream receipts and MO, part and delivery settles); see pool. 0 means twice the
 	// server sessions' InboundLimit (200 by default): one session at its limit fills a group commit,
@@ -547,6 +555,9 @@ func (c Config) Validate() error {
 	}
 	if c.Workers < 0 {
 		return negative("workers", c.Workers)
+	}
+	if err := c.Ownership.Validate(); err != nil {
+		return fmt.Errorf("cluster: %w", err)
 	}
 	return nil
 }

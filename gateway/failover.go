@@ -21,8 +21,9 @@ import (
 // flapped. A part no other upstream can take now stays in its queue, given back untouched, and that
 // queue is looked at again only after another FailoverAfter.
 //
-// Down is judged by this instance's bind: with Redis, an instance whose bind to an upstream is down
-// moves the upstream's queued parts even while another instance's bind to it is up.
+// Down means no instance has the upstream bound: with Redis, one instance holds each bind
+// (ownership.go) and the others learn that it is up from its published state, so they leave its queue
+// alone.
 type failover struct {
 	st       store.Store
 	ups      *upstreamSet
@@ -88,7 +89,7 @@ func (f *failover) tick(ctx context.Context, now time.Time) {
 	for _, u := range f.ups.all() {
 		name := u.cfg.Name
 		seen[name] = true
-		if u.client.Bound() && !u.queue.isPaused() {
+		if _, up := f.ups.upstreamState(name); up { // bound here or on another instance
 			delete(f.down, name)
 			delete(f.nextTry, name)
 			continue

@@ -40,6 +40,7 @@ type Gateway struct {
 	settle   *partSettler
 	inbound  *fromUpstream
 	fail     *failover
+	own      *ownership // bind leases and the board, among instances sharing the store
 
 	runCtx  context.Context
 	stopRun context.CancelFunc
@@ -67,6 +68,8 @@ func New(cfg Config, st store.Store, log zerolog.Logger) (*Gateway, error) {
 		cfg: cfg, st: st, log: log, events: newHub(), stats: newCounters(), work: newPool(cfg.Workers),
 		ups: newUpstreamSet(), limits: newAccountLimits(),
 	}
+	g.own = newOwnership(cfg.Cluster, cfg.Instance, cfg.Ownership, log)
+	g.ups.elsewhere = g.own.upElsewhere
 	rc := cfg.Routing.withDefaults()
 	g.routes = newRouteTable(rc.Routes, st, g.ups, log)
 	g.submit = newSubmitter(st, g.routes, splitModes[rc.LongMessages], g.stats, g.work, log)
@@ -162,6 +165,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	}
 	g.fail.start(g.runCtx)
 	g.refresh.start(g.runCtx)
+	g.own.start(g.runCtx, g.instanceState)
 	g.log.Info().Int("upstreams", len(ups)).Int("accounts", len(g.cfg.Accounts)).Str("instance", g.cfg.Instance).Msg("gateway started")
 	return nil
 }
@@ -181,6 +185,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.refresh.stop()
 	err := g.srv.Shutdown(ctx)
 	g.stopUpstreams(ctx)
+	g.own.stop()
 	g.stopRun()
 	g.deliv.wait()
 	g.work.close()

@@ -24,11 +24,15 @@ type upstreamRun struct {
 type upstreamSet struct {
 	mu sync.Mutex
 	m  map[string]*upstreamRun
+	// elsewhere reports whether another instance sharing the store has the upstream bound (and not
+	// paused there); nil means there is no other.
+	elsewhere func(name string) bool
 }
 
 func newUpstreamSet() *upstreamSet { return &upstreamSet{m: make(map[string]*upstreamRun)} }
 
-// upstreamState implements upstreamStates: up means bound and not paused.
+// upstreamState implements upstreamStates: up means not paused here, and bound here or on another
+// instance (which takes the upstream's queue from the shared store).
 func (s *upstreamSet) upstreamState(name string) (known, up bool) {
 	s.mu.Lock()
 	u, ok := s.m[name]
@@ -36,7 +40,10 @@ func (s *upstreamSet) upstreamState(name string) (known, up bool) {
 	if !ok {
 		return false, false
 	}
-	return true, u.client.Bound() && !u.queue.isPaused()
+	if u.queue.isPaused() {
+		return true, false
+	}
+	return true, u.client.Bound() || s.elsewhere != nil && s.elsewhere(name)
 }
 
 func (s *upstreamSet) get(name string) (*upstreamRun, error) {
@@ -103,6 +110,7 @@ func (g *Gateway) startUpstream(uc ClientConfig) error {
 		return err
 	}
 	c.SetRewrite(g.numbers.upstreamRewrite(uc.Name, uc.Numbers))
+	c.setLeases(g.own) // each bind slot's lease among instances sharing the store
 	if err := c.Start(); err != nil {
 		return fmt.Errorf("gateway: upstream %s: %w", uc.Name, err)
 	}

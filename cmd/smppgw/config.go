@@ -43,6 +43,10 @@ type Config struct {
 	// Store is where messages, queues, receipts and accounts are kept: the embedded file by default,
 	// Redis when store.redis.addrs is set.
 	Store StoreConfig `yaml:"store"`
+	// Cluster tunes how instances sharing one Redis coordinate: the lease each upstream bind is held
+	// under (one instance binds it at a time) and how often each instance publishes its state for the
+	// admin API's cluster view (/v1/admin/cluster). Unused with the embedded store.
+	Cluster gateway.OwnershipConfig `yaml:"cluster"`
 	// API serves applications (gRPC and REST Submit, receipts) and operators (admin endpoints).
 	API APIConfig `yaml:"api"`
 	// Demo is what a first run gets so that a message goes end to end with no configuration.
@@ -252,6 +256,9 @@ func (c *Config) validate() error {
 		if err := c.API.Config.Validate(); err != nil {
 			return fmt.Errorf("config: api: %w", err)
 		}
+	}
+	if err := c.Cluster.Validate(); err != nil {
+		return fmt.Errorf("config: cluster.%w", err)
 	}
 	if c.ShutdownTimeout < 0 {
 		return errors.New("config: shutdown_timeout must not be negative")

@@ -122,6 +122,9 @@ Configuration file (YAML; deploy/smppgw.example.yaml shows and explains every fi
                      upstream move on), reroute_on (statuses)
   store:             path (embedded file), redis (addrs, master_name, cluster, username, password,
                      db, prefix), visibility_timeout, id_map_ttl, park_ttl, message_ttl
+  cluster:           several instances on one Redis: lease_ttl (how long an upstream bind's lease
+                     outlives a dead holder, default 10s), publish_every (each instance's state for
+                     GET /v1/admin/cluster, default 2s)
   api:               gRPC and REST for applications and operators: disabled (SMPP only),
                      grpc_listen (default %s), http_listen (REST, /v1/admin, /healthz, /readyz,
                      /openapi.json; default %s), tls (cert_file, key_file, min_version),

@@ -122,8 +122,10 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	scfg.Listeners = cfg.listeners()
 	gcfg := gateway.Config{
 		Server: scfg, Accounts: accounts, Upstreams: cfg.Upstreams, Routing: cfg.Routing,
-		Instance: cfg.API.Instance,
+		Instance: cfg.API.Instance, Ownership: cfg.Cluster,
 	}
+	// Redis: the instances sharing it share the upstream binds; embedded: this one holds them all.
+	gcfg.Cluster, _ = st.(store.Cluster)
 	ms := metrics.New() // session meters and store timings, for /metrics
 	ms.Instrument(&gcfg)
 	mst := ms.WrapStore(st)
