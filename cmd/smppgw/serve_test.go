@@ -84,6 +84,9 @@ func (lt *logTail) until(t *testing.T, msg string) map[string]any {
 				return m
 			}
 		case <-timeout:
+			for _, m := range lt.seen {
+				t.Logf("seen: %v", m)
+			}
 			t.Fatalf("no log line %q", msg)
 		}
 	}
