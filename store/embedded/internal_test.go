@@ -305,7 +305,9 @@ func TestHeaps(t *testing.T) {
 func TestParkedIndex(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db")
 	opts := storetest.Options()
-	opts.ParkTTL = 50 * time.Millisecond
+	// Long enough for a loaded -race run to get from the parks to the attach (50 ms was not); the
+	// sweep below is run with a clock past it instead of waiting.
+	opts.ParkTTL = time.Minute
 	s, err := Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -358,8 +360,7 @@ func TestParkedIndex(t *testing.T) {
 	if e1 || !e2 || e3 {
 		t.Errorf("parked index after attach: E1 %v E2 %v E3 %v, want false true false", e1, e2, e3)
 	}
-	time.Sleep(60 * time.Millisecond)
-	if err := s.write(ctx, func(tx *txn) error { return dirty(s.sweepExpired(tx, nowUTC(), sweepMax)) }, nil); err != nil {
+	if err := s.write(ctx, func(tx *txn) error { return dirty(s.sweepExpired(tx, nowUTC().Add(2*opts.ParkTTL), sweepMax)) }, nil); err != nil {
 		t.Fatal(err)
 	}
 	onFlusher(func() { got = len(s.f.parked) })

@@ -282,7 +282,11 @@ func testNotFound(t *testing.T, h Harness) {
 // testConcurrentWriters has many goroutines accept at once (sharing group commits), then many
 // consumers drain the queue: every part must come out exactly once.
 func testConcurrentWriters(t *testing.T, h Harness) {
-	s := h.Open(t, Options())
+	opts := Options()
+	// Nothing here waits for a time-out: a claim must not come back while it is held, however
+	// slowly a loaded -race run gets from claim to ack (the default 200 ms did not always hold).
+	opts.VisibilityTimeout = 10 * time.Second
+	s := h.Open(t, opts)
 	ctx := ctxT(t)
 	const writers, each = 32, 20
 	var wg sync.WaitGroup
@@ -938,7 +942,11 @@ func testRetention(t *testing.T, h Harness) {
 }
 
 func testDeliveries(t *testing.T, h Harness) {
-	s := h.Open(t, Options())
+	opts := Options()
+	// Nothing here waits for a time-out: a claim must not come back while it is held, however
+	// slowly a loaded -race run gets from claim to ack (the default 200 ms did not always hold).
+	opts.VisibilityTimeout = 10 * time.Second
+	s := h.Open(t, opts)
 	ctx := ctxT(t)
 	in := []*store.Delivery{
 		{Account: "acme", Kind: store.DeliveryReceipt, MessageID: "m9", Source: store.Address{TON: 1, NPI: 1, Addr: "4477"},
