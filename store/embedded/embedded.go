@@ -151,7 +151,7 @@ func open(path string, opts store.Options, tun tuning) (*Store, error) {
 		tokens: uint64(time.Now().UnixNano()), active: newMemtable(), wsFree: make(chan *memtable, 2),
 		cpKick: make(chan struct{}, 1), cpStop: make(chan struct{})}
 	for range cap(s.wsFree) {
-		s.wsFree <- newMemtable()
+		s.wsFree <- newWriteSet()
 	}
 	s.cpDone = sync.NewCond(&s.mu)
 	s.Admin = store.Admin{B: configBackend{s}}
@@ -263,7 +263,7 @@ func (s *Store) apply(ops []*wop, ws *memtable) {
 	}
 	ws.reset()
 	s.f.end(false)
-	scratch := newMemtable()
+	scratch := newWriteSet()
 	for i, o := range ops {
 		t := txn{rtx: rtx, ws: scratch}
 		t.mems = s.flusherLayers(append(t.buf[:0], ws))
@@ -287,6 +287,9 @@ func run(t *txn, ops []*wop) bool {
 			continue
 		}
 		o.Err = o.V.fn(t)
+		if o.Err == nil {
+			continue // most do; errors.As would allocate its target for each
+		}
 		var d dirtyError
 		if errors.As(o.Err, &d) {
 			return false

@@ -305,7 +305,10 @@ func TestHeaps(t *testing.T) {
 func TestParkedIndex(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db")
 	opts := storetest.Options()
-	opts.ParkTTL = 50 * time.Millisecond
+	// Parks outlive the steps up to the attach however slow the box is, and only the test's own
+	// sweep removes them (a background sweep raced the attach: 50 ms parks, 50 ms sweeps).
+	opts.ParkTTL = time.Second
+	opts.SweepInterval = time.Hour
 	s, err := Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -358,7 +361,7 @@ func TestParkedIndex(t *testing.T) {
 	if e1 || !e2 || e3 {
 		t.Errorf("parked index after attach: E1 %v E2 %v E3 %v, want false true false", e1, e2, e3)
 	}
-	time.Sleep(60 * time.Millisecond)
+	time.Sleep(opts.ParkTTL + 50*time.Millisecond)
 	if err := s.write(ctx, func(tx *txn) error { return dirty(s.sweepExpired(tx, nowUTC(), sweepMax)) }, nil); err != nil {
 		t.Fatal(err)
 	}
