@@ -131,6 +131,61 @@ func TestReopenKeepsQueueOrder(t *testing.T) {
 	}
 }
 
+// TestClaimReadsNoDisk: parts accepted since Open are claimed from memory, with no read
+// transaction (bbolt counts them); a replaced part's new text is read from the store, and
+// after a reopen the payloads come from disk.
+func TestClaimReadsNoDisk(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	s, err := Open(path, storetest.Options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 20 {
+		if err := s.AcceptMessage(ctx, storetest.NewMessage(fmt.Sprint("m", i), "x", "up", 2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.ReplaceMessage(ctx, "m19", "x", store.Replacement{ShortMessage: []byte("new text")}); err == nil {
+		t.Fatal("replacing a message of two parts succeeded") // only one-part messages can be
+	}
+	if err := s.AcceptMessage(ctx, storetest.NewMessage("r", "x", "up", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.ReplaceMessage(ctx, "r", "x", store.Replacement{ShortMessage: []byte("new text")}); err != nil {
+		t.Fatal(err)
+	}
+	before := s.db.Stats().TxN
+	got, err := s.ClaimParts(ctx, "up", "c", 40, 0)
+	if err != nil || len(got) != 40 {
+		t.Fatalf("claimed %d parts, %v; want 40", len(got), err)
+	}
+	if n := s.db.Stats().TxN - before; n != 0 {
+		t.Fatalf("claiming 40 parts accepted since Open opened %d read transactions, want 0", n)
+	}
+	for i, p := range got {
+		if want := fmt.Sprint("m", i/2); p.MessageID != want || p.Part != i%2 {
+			t.Fatalf("claim %d: %s part %d, want %s part %d", i, p.MessageID, p.Part, want, i%2)
+		}
+	}
+	r, err := s.ClaimParts(ctx, "up", "c", 10, 0)
+	if err != nil || len(r) != 1 || r[0].MessageID != "r" || string(r[0].ShortMessage) != "new text" {
+		t.Fatalf("the replaced part: %v, %v", r, err)
+	}
+	if s.db.Stats().TxN == before {
+		t.Fatal("the replaced part was not read from the store")
+	}
+	s.Close()
+	if s, err = Open(path, storetest.Options()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	again, err := s.ClaimParts(ctx, "up", "c", 50, 0)
+	if err != nil || len(again) != 41 || string(again[40].ShortMessage) != "new text" {
+		t.Fatalf("after reopen: %d parts, %v", len(again), err)
+	}
+}
+
 // TestFailedAckKeepsEntry: an Ack whose write does not happen (here its context is cancelled,
 // which Do notices before or after queueing the write at random) must leave the entry queued:
 // counted by QueueLen and claimable again after the visibility time-out. Entries whose delete

@@ -39,7 +39,15 @@ type entry struct {
 	removing  int    // Acks and Reroutes of the entry being written; claims skip it meanwhile
 	attempts  int
 	reclaimed bool
+	// payload is the entry's bytes on disk when they are kept in memory (see cacheMax), so a
+	// claim reads nothing; nil: the claim reads them.
+	payload []byte
 }
+
+// cacheMax bounds the entries of one queue whose payload is kept in memory: an entry keeps
+// its payload when it is published into a queue holding fewer entries than this, so a queue
+// keeps at most this many, a few hundred KiB, however long its backlog grows.
+const cacheMax = 4096
 
 type timeout struct {
 	seq      uint64
@@ -103,11 +111,17 @@ func (s *Store) loadQueues() error {
 }
 
 // published makes freshly committed entries claimable, with attempts give-backs behind them.
-func (s *Store) published(name store.Queue, seqs []uint64, attempts int) {
+// payloads, when not nil, are the entries' bytes on disk, kept for claims while the queue is
+// short.
+func (s *Store) published(name store.Queue, seqs []uint64, attempts int, payloads [][]byte) {
 	s.qmu.Lock()
 	q := s.q(name)
-	for _, n := range seqs {
-		q.entries[n] = &entry{attempts: attempts}
+	for i, n := range seqs {
+		e := &entry{attempts: attempts}
+		if payloads != nil && len(q.entries) < cacheMax {
+			e.payload = payloads[i]
+		}
+		q.entries[n] = e
 		q.ready.push(n)
 	}
 	q.wake()
@@ -120,6 +134,7 @@ type claimed struct {
 	token     uint64
 	attempts  int
 	reclaimed bool
+	payload   []byte // the entry's, when kept in memory
 }
 
 // newToken returns a claim token never handed out before by this store. s.qmu must be held.
@@ -164,7 +179,7 @@ func (s *Store) take(q *queue, now time.Time, max int) []claimed {
 		e.state = stClaimed
 		e.token = s.newToken()
 		q.claims = append(q.claims, timeout{seq: n, token: e.token, deadline: deadline})
-		out = append(out, claimed{seq: n, token: e.token, attempts: e.attempts, reclaimed: e.reclaimed})
+		out = append(out, claimed{seq: n, token: e.token, attempts: e.attempts, reclaimed: e.reclaimed, payload: e.payload})
 	}
 	return out
 }
@@ -205,6 +220,12 @@ func (s *Store) claim(ctx context.Context, name store.Queue, consumer string, n 
 		notify, wake := q.notify, q.nextWake()
 		s.qmu.Unlock()
 		if len(got) > 0 {
+			if cached(got) {
+				for _, g := range got {
+					decode(g, g.payload)
+				}
+				return nil
+			}
 			return s.payloads(name, got, decode)
 		}
 		left := until.Sub(now)
@@ -229,6 +250,16 @@ func (s *Store) claim(ctx context.Context, name store.Queue, consumer string, n 
 }
 
 // payloads hands the claimed entries' payloads to decode, with one cursor for all of them.
+// cached reports whether every claimed entry's payload is in memory.
+func cached(got []claimed) bool {
+	for _, g := range got {
+		if g.payload == nil {
+			return false
+		}
+	}
+	return true
+}
+
 func (s *Store) payloads(name store.Queue, got []claimed, decode func(claimed, []byte)) error {
 	err := s.read(func(tx *txn) error {
 		var c *cursor
@@ -353,7 +384,7 @@ func (s *Store) EnqueueDelivery(ctx context.Context, d *store.Delivery) error {
 		var err error
 		seqs, err = putQueue(tx, name, payload, seqs[:0])
 		return dirty(err)
-	}, func() { s.published(name, seqs, 0) })
+	}, func() { s.published(name, seqs, 0, payload) })
 }
 
 // parseLease splits a lease into the entry's sequence number and the claim's token.
@@ -411,6 +442,9 @@ func (s *Store) abandoned(rs []*removal) {
 			continue // the removal was durable after all, or another one was
 		}
 		r.e.removing--
+		// The write may have happened after all (its caller stopped waiting), or rewritten the
+		// payload (a replace): claims read the disk again, which tells.
+		r.e.payload = nil
 		// A claim may have popped the entry while it was being removed (it timed out or was
 		// given back meanwhile); it goes back in line.
 		if r.e.removing == 0 && r.e.state == stReady {
@@ -572,7 +606,7 @@ func (s *Store) Reroute(ctx context.Context, l store.Lease, upstream string) err
 		return dirty(err)
 	}, func() {
 		s.removed([]*removal{r})
-		s.published(to, seqs, attempts)
+		s.published(to, seqs, attempts, nil)
 	})
 	if err != nil {
 		s.abandoned([]*removal{r})
