@@ -79,6 +79,8 @@ type Store struct {
 	// tokens is the last claim token handed out. It starts from the clock at Open, which
 	// runs ahead of any count of claims, so a lease from before a reopen never matches.
 	tokens uint64
+	// kept counts the bytes of queue payloads kept in memory (entry.payload), at most keepMax.
+	kept int
 
 	closed   atomic.Bool
 	closing  chan struct{} // closed by Close: wakes waiting claims and stops the sweeper

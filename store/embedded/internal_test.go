@@ -175,14 +175,37 @@ func TestClaimReadsNoDisk(t *testing.T) {
 	if s.db.Stats().TxN == before {
 		t.Fatal("the replaced part was not read from the store")
 	}
+	kept := func() int { s.qmu.Lock(); defer s.qmu.Unlock(); return s.kept }
+	if k := kept(); k <= 0 || k > keepMax {
+		t.Fatalf("%d payload bytes kept for 40 claimed parts", k)
+	}
+	var leases []store.Lease
+	for _, p := range got[:20] {
+		leases = append(leases, p.Lease)
+	}
+	if err := s.Ack(ctx, leases...); err != nil {
+		t.Fatal(err)
+	}
+	half := kept()
+	for _, p := range got[20:] {
+		leases = append(leases, p.Lease)
+	}
+	if err := s.Ack(ctx, leases[20:]...); err != nil {
+		t.Fatal(err)
+	}
+	if k := kept(); k != 0 || half <= 0 {
+		t.Fatalf("payload bytes kept: %d after half the parts were acknowledged, %d after all, want >0 and 0", half, k)
+	}
+	if err := s.Ack(ctx, r[0].Lease); err != nil {
+		t.Fatal(err)
+	}
 	s.Close()
 	if s, err = Open(path, storetest.Options()); err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	again, err := s.ClaimParts(ctx, "up", "c", 50, 0)
-	if err != nil || len(again) != 41 || string(again[40].ShortMessage) != "new text" {
-		t.Fatalf("after reopen: %d parts, %v", len(again), err)
+	if again, err := s.ClaimParts(ctx, "up", "c", 50, 0); err != nil || len(again) != 0 {
+		t.Fatalf("after reopen: %d parts claimable, %v; all were acknowledged", len(again), err)
 	}
 }
 

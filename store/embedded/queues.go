@@ -39,15 +39,29 @@ type entry struct {
 	removing  int    // Acks and Reroutes of the entry being written; claims skip it meanwhile
 	attempts  int
 	reclaimed bool
-	// payload is the entry's bytes on disk when they are kept in memory (see cacheMax), so a
+	// payload is the entry's bytes on disk when they are kept in memory (see keepMax), so a
 	// claim reads nothing; nil: the claim reads them.
 	payload []byte
 }
 
-// cacheMax bounds the entries of one queue whose payload is kept in memory: an entry keeps
-// its payload when it is published into a queue holding fewer entries than this, so a queue
-// keeps at most this many, a few hundred KiB, however long its backlog grows.
-const cacheMax = 4096
+// keepMax bounds the bytes of queue payloads kept in memory, all queues together. An entry
+// published while they are below it keeps its payload; a backlog beyond it is read from the
+// store when claimed, as every entry is after a restart.
+const keepMax = 8 << 20
+
+// keep gives e its payload p when the budget allows. s.qmu must be held.
+func (s *Store) keep(e *entry, p []byte) {
+	if s.kept+len(p) <= keepMax {
+		e.payload = p
+		s.kept += len(p)
+	}
+}
+
+// unkeep drops e's kept payload. s.qmu must be held.
+func (s *Store) unkeep(e *entry) {
+	s.kept -= len(e.payload)
+	e.payload = nil
+}
 
 type timeout struct {
 	seq      uint64
@@ -118,8 +132,8 @@ func (s *Store) published(name store.Queue, seqs []uint64, attempts int, payload
 	q := s.q(name)
 	for i, n := range seqs {
 		e := &entry{attempts: attempts}
-		if payloads != nil && len(q.entries) < cacheMax {
-			e.payload = payloads[i]
+		if payloads != nil {
+			s.keep(e, payloads[i])
 		}
 		q.entries[n] = e
 		q.ready.push(n)
@@ -288,7 +302,11 @@ func (s *Store) payloads(name store.Queue, got []claimed, decode func(claimed, [
 
 func (s *Store) forget(name store.Queue, seq uint64) {
 	s.qmu.Lock()
-	delete(s.q(name).entries, seq)
+	q := s.q(name)
+	if e := q.entries[seq]; e != nil {
+		s.unkeep(e)
+		delete(q.entries, seq)
+	}
 	s.qmu.Unlock()
 }
 
@@ -425,6 +443,7 @@ func (s *Store) removed(rs []*removal) {
 	defer s.qmu.Unlock()
 	for _, r := range rs {
 		if q := s.q(r.name); q.entries[r.seq] == r.e {
+			s.unkeep(r.e)
 			delete(q.entries, r.seq)
 		}
 	}
@@ -444,7 +463,7 @@ func (s *Store) abandoned(rs []*removal) {
 		r.e.removing--
 		// The write may have happened after all (its caller stopped waiting), or rewritten the
 		// payload (a replace): claims read the disk again, which tells.
-		r.e.payload = nil
+		s.unkeep(r.e)
 		// A claim may have popped the entry while it was being removed (it timed out or was
 		// given back meanwhile); it goes back in line.
 		if r.e.removing == 0 && r.e.state == stReady {
