@@ -79,6 +79,8 @@ type Store struct {
 	// tokens is the last claim token handed out. It starts from the clock at Open, which
 	// runs ahead of any count of claims, so a lease from before a reopen never matches.
 	tokens uint64
+	// kept counts the bytes of queue payloads kept in memory (entry.payload), at most keepMax.
+	kept int
 
 	closed   atomic.Bool
 	closing  chan struct{} // closed by Close: wakes waiting claims and stops the sweeper
@@ -151,7 +153,7 @@ func open(path string, opts store.Options, tun tuning) (*Store, error) {
 		tokens: uint64(time.Now().UnixNano()), active: newMemtable(), wsFree: make(chan *memtable, 2),
 		cpKick: make(chan struct{}, 1), cpStop: make(chan struct{})}
 	for range cap(s.wsFree) {
-		s.wsFree <- newMemtable()
+		s.wsFree <- newWriteSet()
 	}
 	s.cpDone = sync.NewCond(&s.mu)
 	s.Admin = store.Admin{B: configBackend{s}}
@@ -263,7 +265,7 @@ func (s *Store) apply(ops []*wop, ws *memtable) {
 	}
 	ws.reset()
 	s.f.end(false)
-	scratch := newMemtable()
+	scratch := newWriteSet()
 	for i, o := range ops {
 		t := txn{rtx: rtx, ws: scratch}
 		t.mems = s.flusherLayers(append(t.buf[:0], ws))
@@ -287,6 +289,9 @@ func run(t *txn, ops []*wop) bool {
 			continue
 		}
 		o.Err = o.V.fn(t)
+		if o.Err == nil {
+			continue // most do; errors.As would allocate its target for each
+		}
 		var d dirtyError
 		if errors.As(o.Err, &d) {
 			return false

@@ -131,6 +131,84 @@ func TestReopenKeepsQueueOrder(t *testing.T) {
 	}
 }
 
+// TestClaimReadsNoDisk: parts accepted since Open are claimed from memory, with no read
+// transaction (bbolt counts them); a replaced part's new text is read from the store, and
+// after a reopen the payloads come from disk.
+func TestClaimReadsNoDisk(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	s, err := Open(path, storetest.Options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 20 {
+		if err := s.AcceptMessage(ctx, storetest.NewMessage(fmt.Sprint("m", i), "x", "up", 2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := s.ReplaceMessage(ctx, "m19", "x", store.Replacement{ShortMessage: []byte("new text")}); err == nil {
+		t.Fatal("replacing a message of two parts succeeded") // only one-part messages can be
+	}
+	if err := s.AcceptMessage(ctx, storetest.NewMessage("r", "x", "up", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.ReplaceMessage(ctx, "r", "x", store.Replacement{ShortMessage: []byte("new text")}); err != nil {
+		t.Fatal(err)
+	}
+	before := s.db.Stats().TxN
+	got, err := s.ClaimParts(ctx, "up", "c", 40, 0)
+	if err != nil || len(got) != 40 {
+		t.Fatalf("claimed %d parts, %v; want 40", len(got), err)
+	}
+	if n := s.db.Stats().TxN - before; n != 0 {
+		t.Fatalf("claiming 40 parts accepted since Open opened %d read transactions, want 0", n)
+	}
+	for i, p := range got {
+		if want := fmt.Sprint("m", i/2); p.MessageID != want || p.Part != i%2 {
+			t.Fatalf("claim %d: %s part %d, want %s part %d", i, p.MessageID, p.Part, want, i%2)
+		}
+	}
+	r, err := s.ClaimParts(ctx, "up", "c", 10, 0)
+	if err != nil || len(r) != 1 || r[0].MessageID != "r" || string(r[0].ShortMessage) != "new text" {
+		t.Fatalf("the replaced part: %v, %v", r, err)
+	}
+	if s.db.Stats().TxN == before {
+		t.Fatal("the replaced part was not read from the store")
+	}
+	kept := func() int { s.qmu.Lock(); defer s.qmu.Unlock(); return s.kept }
+	if k := kept(); k <= 0 || k > keepMax {
+		t.Fatalf("%d payload bytes kept for 40 claimed parts", k)
+	}
+	var leases []store.Lease
+	for _, p := range got[:20] {
+		leases = append(leases, p.Lease)
+	}
+	if err := s.Ack(ctx, leases...); err != nil {
+		t.Fatal(err)
+	}
+	half := kept()
+	for _, p := range got[20:] {
+		leases = append(leases, p.Lease)
+	}
+	if err := s.Ack(ctx, leases[20:]...); err != nil {
+		t.Fatal(err)
+	}
+	if k := kept(); k != 0 || half <= 0 {
+		t.Fatalf("payload bytes kept: %d after half the parts were acknowledged, %d after all, want >0 and 0", half, k)
+	}
+	if err := s.Ack(ctx, r[0].Lease); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(path, storetest.Options()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if again, err := s.ClaimParts(ctx, "up", "c", 50, 0); err != nil || len(again) != 0 {
+		t.Fatalf("after reopen: %d parts claimable, %v; all were acknowledged", len(again), err)
+	}
+}
+
 // TestFailedAckKeepsEntry: an Ack whose write does not happen (here its context is cancelled,
 // which Do notices before or after queueing the write at random) must leave the entry queued:
 // counted by QueueLen and claimable again after the visibility time-out. Entries whose delete
@@ -305,9 +383,11 @@ func TestHeaps(t *testing.T) {
 func TestParkedIndex(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db")
 	opts := storetest.Options()
-	// Long enough for a loaded -race run to get from the parks to the attach (50 ms was not); the
-	// sweep below is run with a clock past it instead of waiting.
+	// Parks outlive the steps up to the attach however slow the box is, and only the test's own
+	// sweep removes them (a background sweep raced the attach: 50 ms parks, 50 ms sweeps); that
+	// sweep runs with a clock past the parks' life instead of waiting for it.
 	opts.ParkTTL = time.Minute
+	opts.SweepInterval = time.Hour
 	s, err := Open(path, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -30,28 +30,108 @@ func kvLess(a, b kv) bool { return bytes.Compare(a.k, b.k) < 0 }
 // the tree's nodes.
 const kvOverhead = 64
 
-// mbucket is one bucket's changes in a memtable.
+// mbucket is one bucket's changes in a memtable: in a tree for active and frozen, in a
+// sorted slice for a write set. A write set holds one batch's few hundred keys per bucket,
+// mostly rising, so they are appended; its slice is kept from batch to batch, where a tree
+// allocated its nodes anew for every batch (14% of the bytes the store allocated).
 type mbucket struct {
-	top, sub []byte // sub is nil for a top-level bucket
-	t        *btree.BTreeG[kv]
-	seq      uint64 // the bucket's sequence, when hasSeq
+	top, sub []byte            // sub is nil for a top-level bucket
+	t        *btree.BTreeG[kv] // nil in a write set
+	w        []kv              // a write set's keys, in order
+	ver      uint64            // counts insertions into w, so a cursor over w finds its place
+	seq      uint64            // the bucket's sequence, when hasSeq
 	hasSeq   bool
 	hint     btree.PathHint // where the last key was set: keys mostly rise
 }
 
-func newMBucket(top, sub []byte) *mbucket {
+func newMBucket(top, sub []byte, ws bool) *mbucket {
+	if ws {
+		return &mbucket{top: top, sub: sub}
+	}
 	return &mbucket{top: top, sub: sub, t: btree.NewBTreeGOptions(kvLess, btree.Options{NoLocks: true, Degree: 32})}
+}
+
+func (mb *mbucket) len() int {
+	if mb.t != nil {
+		return mb.t.Len()
+	}
+	return len(mb.w)
+}
+
+// search returns where key is or would be in w.
+func (mb *mbucket) search(key []byte) (int, bool) {
+	if n := len(mb.w); n > 0 {
+		if c := bytes.Compare(mb.w[n-1].k, key); c < 0 {
+			return n, false // the common case: a rising key
+		} else if c == 0 {
+			return n - 1, true
+		}
+	}
+	return slices.BinarySearchFunc(mb.w, key, func(e kv, k []byte) int { return bytes.Compare(e.k, k) })
+}
+
+func (mb *mbucket) get(key []byte) (kv, bool) {
+	if mb.t != nil {
+		return mb.t.Get(kv{k: key})
+	}
+	if i, ok := mb.search(key); ok {
+		return mb.w[i], true
+	}
+	return kv{}, false
+}
+
+// set sets e, returning the entry it replaced.
+func (mb *mbucket) set(e kv) (kv, bool) {
+	if mb.t != nil {
+		return mb.t.SetHint(e, &mb.hint)
+	}
+	i, ok := mb.search(e.k)
+	if ok {
+		old := mb.w[i]
+		mb.w[i] = e
+		return old, true
+	}
+	mb.w = slices.Insert(mb.w, i, e)
+	mb.ver++
+	return kv{}, false
+}
+
+// scan calls fn for every entry in key order until it returns false.
+func (mb *mbucket) scan(fn func(e kv) bool) {
+	if mb.t != nil {
+		mb.t.Scan(fn)
+		return
+	}
+	for _, e := range mb.w {
+		if !fn(e) {
+			return
+		}
+	}
+}
+
+func (mb *mbucket) clear() {
+	if mb.t != nil {
+		mb.t.Clear()
+		return
+	}
+	clear(mb.w) // the slices are the memtable's now; do not pin them
+	mb.w = mb.w[:0]
+	mb.ver++
 }
 
 // memtable holds changes by bucket path (top, or top NUL sub).
 type memtable struct {
 	b    map[string]*mbucket
+	ws   bool      // a write set: its buckets are sorted slices
 	size int       // bytes counted for the cap
 	lsn  uint64    // the last WAL record merged in
 	born time.Time // when its first change came
 }
 
 func newMemtable() *memtable { return &memtable{b: map[string]*mbucket{}} }
+
+// newWriteSet returns a memtable for one batch's changes.
+func newWriteSet() *memtable { return &memtable{b: map[string]*mbucket{}, ws: true} }
 
 func bucketPath(top, sub []byte) string {
 	if sub == nil {
@@ -65,7 +145,7 @@ func bucketPath(top, sub []byte) string {
 func (m *memtable) bucket(path string, top, sub []byte, create bool) *mbucket {
 	mb := m.b[path]
 	if mb == nil && create {
-		mb = newMBucket(top, sub)
+		mb = newMBucket(top, sub, m.ws)
 		m.b[path] = mb
 	}
 	return mb
@@ -76,11 +156,11 @@ func (m *memtable) empty() bool { return len(m.b) == 0 }
 // reset empties a write set for the next batch, keeping its trees.
 func (m *memtable) reset() {
 	for p, mb := range m.b {
-		if mb.t.Len() == 0 && !mb.hasSeq {
+		if mb.len() == 0 && !mb.hasSeq {
 			delete(m.b, p) // a bucket not touched last time is probably not touched again
 			continue
 		}
-		mb.t.Clear()
+		mb.clear()
 		mb.hasSeq = false
 	}
 	m.size = 0
@@ -93,12 +173,12 @@ func (m *memtable) merge(ws *memtable, lsn uint64, now time.Time) {
 		m.born = now
 	}
 	for p, wb := range ws.b {
-		if wb.t.Len() == 0 && !wb.hasSeq {
+		if wb.len() == 0 && !wb.hasSeq {
 			continue
 		}
 		mb := m.bucket(p, wb.top, wb.sub, true)
-		wb.t.Scan(func(e kv) bool {
-			if old, ok := mb.t.SetHint(e, &mb.hint); ok {
+		wb.scan(func(e kv) bool {
+			if old, ok := mb.set(e); ok {
 				m.size -= len(old.k) + len(old.v) + kvOverhead
 			}
 			m.size += len(e.k) + len(e.v) + kvOverhead
@@ -140,7 +220,7 @@ const (
 // appendRecord encodes the write set as one WAL record body.
 func appendRecord(b []byte, ws *memtable) []byte {
 	for _, mb := range ws.b {
-		if mb.t.Len() == 0 && !mb.hasSeq {
+		if mb.len() == 0 && !mb.hasSeq {
 			continue
 		}
 		b = append(b, recBucket)
@@ -155,7 +235,7 @@ func appendRecord(b []byte, ws *memtable) []byte {
 		if mb.hasSeq {
 			b = binary.BigEndian.AppendUint64(append(b, recSeq), mb.seq)
 		}
-		mb.t.Scan(func(e kv) bool {
+		mb.scan(func(e kv) bool {
 			if e.del {
 				b = append(b, recDel)
 				b = binary.AppendUvarint(b, uint64(len(e.k)))
@@ -260,12 +340,20 @@ func writeMemtable(tx *bbolt.Tx, m *memtable) error {
 		}
 		// Keys mostly arrive in order (sequences, time index), so full pages are the rule.
 		bb.FillPercent = 0.9
-		var err error
-		mb.t.Scan(func(e kv) bool {
+		var (
+			err error
+			c   *bbolt.Cursor // one for the bucket's tombstones: bbolt's Delete makes one each
+		)
+		mb.scan(func(e kv) bool {
 			if e.del {
 				// A key added and removed since the last checkpoint is not in bbolt: this is
 				// one cursor seek and no page written.
-				err = bb.Delete(e.k)
+				if c == nil {
+					c = bb.Cursor()
+				}
+				if k, _ := c.Seek(e.k); bytes.Equal(k, e.k) {
+					err = c.Delete()
+				}
 			} else {
 				err = bb.Put(e.k, e.v)
 			}
@@ -403,15 +491,14 @@ func (b *bucket) write() (*mbucket, error) {
 
 // Get returns key's value, nil when there is none.
 func (b *bucket) Get(key []byte) []byte {
-	probe := kv{k: key}
 	if b.wb != nil {
-		if e, ok := b.wb.t.Get(probe); ok {
+		if e, ok := b.wb.get(key); ok {
 			return value(e)
 		}
 	}
 	for _, mb := range b.mems {
 		if mb != nil {
-			if e, ok := mb.t.Get(probe); ok {
+			if e, ok := mb.get(key); ok {
 				return value(e)
 			}
 		}
@@ -446,7 +533,7 @@ func (b *bucket) Put(key, value []byte) error {
 	if value == nil {
 		value = []byte{}
 	}
-	wb.t.SetHint(kv{k: key, v: value}, &wb.hint)
+	wb.set(kv{k: key, v: value})
 	return nil
 }
 
@@ -456,7 +543,7 @@ func (b *bucket) Delete(key []byte) error {
 	if err != nil {
 		return err
 	}
-	wb.t.SetHint(kv{k: key, del: true}, &wb.hint)
+	wb.set(kv{k: key, del: true})
 	return nil
 }
 
@@ -534,8 +621,12 @@ func (b *bucket) ForEachBucket(fn func(k []byte) error) error {
 func (b *bucket) Cursor() *cursor {
 	c := &cursor{}
 	add := func(mb *mbucket) {
-		if mb != nil && mb.t.Len() > 0 {
-			c.mem = append(c.mem, memIter{it: mb.t.Iter()})
+		if mb != nil && mb.len() > 0 {
+			it := memIter{mb: mb}
+			if mb.t != nil {
+				it.it = mb.t.Iter()
+			}
+			c.mem = append(c.mem, it)
 		}
 	}
 	add(b.wb)
@@ -548,9 +639,63 @@ func (b *bucket) Cursor() *cursor {
 	return c
 }
 
+// memIter walks one memtable bucket: a tree with its iterator, a write set's slice by index.
 type memIter struct {
-	it btree.IterG[kv]
-	ok bool
+	mb  *mbucket
+	it  btree.IterG[kv]
+	i   int
+	cur []byte // the key at i
+	ver uint64 // mb.ver when i was found
+	ok  bool
+}
+
+func (m *memIter) first() bool {
+	if m.mb.t != nil {
+		return m.it.First()
+	}
+	return m.at(0)
+}
+
+func (m *memIter) seek(k []byte) bool {
+	if m.mb.t != nil {
+		return m.it.Seek(kv{k: k})
+	}
+	i, _ := m.mb.search(k)
+	return m.at(i)
+}
+
+// at moves a slice iterator to index i.
+func (m *memIter) at(i int) bool {
+	m.i, m.ver = i, m.mb.ver
+	if i >= len(m.mb.w) {
+		m.cur = nil
+		return false
+	}
+	m.cur = m.mb.w[i].k
+	return true
+}
+
+// refind moves a slice iterator back to its key when the op using the cursor inserted keys
+// since (a delete of a key from a layer below inserts a tombstone), which shifted the slice.
+func (m *memIter) refind() {
+	if m.ok && m.mb.t == nil && m.ver != m.mb.ver {
+		i, _ := m.mb.search(m.cur)
+		m.ok = m.at(i)
+	}
+}
+
+func (m *memIter) item() kv {
+	if m.mb.t != nil {
+		return m.it.Item()
+	}
+	return m.mb.w[m.i]
+}
+
+func (m *memIter) next() bool {
+	if m.mb.t != nil {
+		return m.it.Next()
+	}
+	return m.at(m.i + 1)
 }
 
 // cursor merges memtable iterators (in priority order: write set, active, frozen) with a
@@ -565,7 +710,7 @@ type cursor struct {
 // First moves to the first key.
 func (c *cursor) First() ([]byte, []byte) {
 	for i := range c.mem {
-		c.mem[i].ok = c.mem[i].it.First()
+		c.mem[i].ok = c.mem[i].first()
 	}
 	if c.bc != nil {
 		c.bk, c.bv = c.bc.First()
@@ -576,7 +721,7 @@ func (c *cursor) First() ([]byte, []byte) {
 // Seek moves to the first key at or after k.
 func (c *cursor) Seek(k []byte) ([]byte, []byte) {
 	for i := range c.mem {
-		c.mem[i].ok = c.mem[i].it.Seek(kv{k: k})
+		c.mem[i].ok = c.mem[i].seek(k)
 	}
 	if c.bc != nil {
 		c.bk, c.bv = c.bc.Seek(k)
@@ -590,11 +735,14 @@ func (c *cursor) Next() ([]byte, []byte) { return c.step() }
 // step returns the smallest visible key of the layers' current positions and moves every
 // layer holding it past it.
 func (c *cursor) step() ([]byte, []byte) {
+	for i := range c.mem {
+		c.mem[i].refind()
+	}
 	for {
 		var min []byte
 		for i := range c.mem {
 			if m := &c.mem[i]; m.ok {
-				if k := m.it.Item().k; min == nil || bytes.Compare(k, min) < 0 {
+				if k := m.item().k; min == nil || bytes.Compare(k, min) < 0 {
 					min = k
 				}
 			}
@@ -615,11 +763,11 @@ func (c *cursor) step() ([]byte, []byte) {
 			if !m.ok {
 				continue
 			}
-			if e := m.it.Item(); bytes.Equal(e.k, min) {
+			if e := m.item(); bytes.Equal(e.k, min) {
 				if !done {
 					v, del, done = e.v, e.del, true
 				}
-				m.ok = m.it.Next()
+				m.ok = m.next()
 			}
 		}
 		if c.bk != nil && bytes.Equal(c.bk, min) {
@@ -637,7 +785,7 @@ func (c *cursor) step() ([]byte, []byte) {
 // changed reports whether a write set holds anything to log.
 func (m *memtable) changed() bool {
 	for _, mb := range m.b {
-		if mb.t.Len() > 0 || mb.hasSeq {
+		if mb.len() > 0 || mb.hasSeq {
 			return true
 		}
 	}

@@ -9,7 +9,7 @@ import (
 // BenchmarkMerge moves write sets of 256 keys per bucket, as a W=256 batch makes, into a
 // memtable: rising keys (time index, queue sequences) and scattered ones (message ids).
 func BenchmarkMerge(b *testing.B) {
-	ws := newMemtable()
+	ws := newWriteSet()
 	active := newMemtable()
 	b.ReportAllocs()
 	var n uint64
@@ -18,8 +18,8 @@ func BenchmarkMerge(b *testing.B) {
 		scattered := ws.bucket("msg", bMsg, nil, true)
 		for range 256 {
 			n++
-			up.t.Set(kv{k: binary.BigEndian.AppendUint64(nil, n), v: []byte("v")})
-			scattered.t.Set(kv{k: binary.BigEndian.AppendUint64(nil, n*0x9E3779B97F4A7C15), v: []byte("v")})
+			up.set(kv{k: binary.BigEndian.AppendUint64(nil, n), v: []byte("v")})
+			scattered.set(kv{k: binary.BigEndian.AppendUint64(nil, n*0x9E3779B97F4A7C15), v: []byte("v")})
 		}
 		active.merge(ws, uint64(i+1), time.Now())
 		ws.reset()

@@ -43,7 +43,7 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 		var err error
 		seqs, err = putQueue(tx, q, payloads, seqs[:0])
 		return dirty(err)
-	}, func() { s.published(q, seqs, 0) })
+	}, func() { s.published(q, seqs, 0, payloads) })
 }
 
 func accKey(account string, ikey []byte) []byte {

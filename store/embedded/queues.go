@@ -39,6 +39,28 @@ type entry struct {
 	removing  int    // Acks and Reroutes of the entry being written; claims skip it meanwhile
 	attempts  int
 	reclaimed bool
+	// payload is the entry's bytes on disk when they are kept in memory (see keepMax), so a
+	// claim reads nothing; nil: the claim reads them.
+	payload []byte
+}
+
+// keepMax bounds the bytes of queue payloads kept in memory, all queues together. An entry
+// published while they are below it keeps its payload; a backlog beyond it is read from the
+// store when claimed, as every entry is after a restart.
+const keepMax = 8 << 20
+
+// keep gives e its payload p when the budget allows. s.qmu must be held.
+func (s *Store) keep(e *entry, p []byte) {
+	if s.kept+len(p) <= keepMax {
+		e.payload = p
+		s.kept += len(p)
+	}
+}
+
+// unkeep drops e's kept payload. s.qmu must be held.
+func (s *Store) unkeep(e *entry) {
+	s.kept -= len(e.payload)
+	e.payload = nil
 }
 
 type timeout struct {
@@ -103,11 +125,17 @@ func (s *Store) loadQueues() error {
 }
 
 // published makes freshly committed entries claimable, with attempts give-backs behind them.
-func (s *Store) published(name store.Queue, seqs []uint64, attempts int) {
+// payloads, when not nil, are the entries' bytes on disk, kept for claims while the queue is
+// short.
+func (s *Store) published(name store.Queue, seqs []uint64, attempts int, payloads [][]byte) {
 	s.qmu.Lock()
 	q := s.q(name)
-	for _, n := range seqs {
-		q.entries[n] = &entry{attempts: attempts}
+	for i, n := range seqs {
+		e := &entry{attempts: attempts}
+		if payloads != nil {
+			s.keep(e, payloads[i])
+		}
+		q.entries[n] = e
 		q.ready.push(n)
 	}
 	q.wake()
@@ -120,6 +148,7 @@ type claimed struct {
 	token     uint64
 	attempts  int
 	reclaimed bool
+	payload   []byte // the entry's, when kept in memory
 }
 
 // newToken returns a claim token never handed out before by this store. s.qmu must be held.
@@ -164,7 +193,7 @@ func (s *Store) take(q *queue, now time.Time, max int) []claimed {
 		e.state = stClaimed
 		e.token = s.newToken()
 		q.claims = append(q.claims, timeout{seq: n, token: e.token, deadline: deadline})
-		out = append(out, claimed{seq: n, token: e.token, attempts: e.attempts, reclaimed: e.reclaimed})
+		out = append(out, claimed{seq: n, token: e.token, attempts: e.attempts, reclaimed: e.reclaimed, payload: e.payload})
 	}
 	return out
 }
@@ -205,6 +234,12 @@ func (s *Store) claim(ctx context.Context, name store.Queue, consumer string, n 
 		notify, wake := q.notify, q.nextWake()
 		s.qmu.Unlock()
 		if len(got) > 0 {
+			if cached(got) {
+				for _, g := range got {
+					decode(g, g.payload)
+				}
+				return nil
+			}
 			return s.payloads(name, got, decode)
 		}
 		left := until.Sub(now)
@@ -229,6 +264,16 @@ func (s *Store) claim(ctx context.Context, name store.Queue, consumer string, n 
 }
 
 // payloads hands the claimed entries' payloads to decode, with one cursor for all of them.
+// cached reports whether every claimed entry's payload is in memory.
+func cached(got []claimed) bool {
+	for _, g := range got {
+		if g.payload == nil {
+			return false
+		}
+	}
+	return true
+}
+
 func (s *Store) payloads(name store.Queue, got []claimed, decode func(claimed, []byte)) error {
 	err := s.read(func(tx *txn) error {
 		var c *cursor
@@ -257,7 +302,11 @@ func (s *Store) payloads(name store.Queue, got []claimed, decode func(claimed, [
 
 func (s *Store) forget(name store.Queue, seq uint64) {
 	s.qmu.Lock()
-	delete(s.q(name).entries, seq)
+	q := s.q(name)
+	if e := q.entries[seq]; e != nil {
+		s.unkeep(e)
+		delete(q.entries, seq)
+	}
 	s.qmu.Unlock()
 }
 
@@ -353,7 +402,7 @@ func (s *Store) EnqueueDelivery(ctx context.Context, d *store.Delivery) error {
 		var err error
 		seqs, err = putQueue(tx, name, payload, seqs[:0])
 		return dirty(err)
-	}, func() { s.published(name, seqs, 0) })
+	}, func() { s.published(name, seqs, 0, payload) })
 }
 
 // parseLease splits a lease into the entry's sequence number and the claim's token.
@@ -394,6 +443,7 @@ func (s *Store) removed(rs []*removal) {
 	defer s.qmu.Unlock()
 	for _, r := range rs {
 		if q := s.q(r.name); q.entries[r.seq] == r.e {
+			s.unkeep(r.e)
 			delete(q.entries, r.seq)
 		}
 	}
@@ -411,6 +461,9 @@ func (s *Store) abandoned(rs []*removal) {
 			continue // the removal was durable after all, or another one was
 		}
 		r.e.removing--
+		// The write may have happened after all (its caller stopped waiting), or rewritten the
+		// payload (a replace): claims read the disk again, which tells.
+		s.unkeep(r.e)
 		// A claim may have popped the entry while it was being removed (it timed out or was
 		// given back meanwhile); it goes back in line.
 		if r.e.removing == 0 && r.e.state == stReady {
@@ -572,7 +625,7 @@ func (s *Store) Reroute(ctx context.Context, l store.Lease, upstream string) err
 		return dirty(err)
 	}, func() {
 		s.removed([]*removal{r})
-		s.published(to, seqs, attempts)
+		s.published(to, seqs, attempts, nil)
 	})
 	if err != nil {
 		s.abandoned([]*removal{r})

@@ -1,6 +1,7 @@
 package embedded
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -81,7 +82,7 @@ func layersT(t *testing.T, base map[string]string, changes ...map[string]string)
 	tx := &txn{rtx: rtx}
 	// Oldest first, each merged into a memtable of its own: a "" value is a tombstone.
 	for i := len(changes) - 1; i >= 0; i-- {
-		ws := newMemtable()
+		ws := newWriteSet()
 		w := &txn{rtx: rtx, ws: ws}
 		for k, v := range changes[i] {
 			if v == "" {
@@ -97,7 +98,7 @@ func layersT(t *testing.T, base map[string]string, changes ...map[string]string)
 	if len(tx.mems) > 2 {
 		t.Fatal("at most two memtables")
 	}
-	tx.ws = newMemtable()
+	tx.ws = newWriteSet()
 	return tx
 }
 
@@ -151,6 +152,51 @@ func TestCursorMergesLayers(t *testing.T) {
 	}
 	if err := r.Bucket(bMsg).Put([]byte("z"), nil); !errors.Is(err, errReadOnly) {
 		t.Fatalf("Put in a reader's view: %v", err)
+	}
+}
+
+// TestCursorSurvivesWritesInWriteSet: an op that rewrites (or deletes) each key as its cursor
+// reaches it inserts entries into the write set's sorted slice ahead of the cursor's place
+// there; the cursor still visits every key once, in order.
+func TestCursorSurvivesWritesInWriteSet(t *testing.T) {
+	for _, del := range []bool{false, true} {
+		tx := layersT(t, map[string]string{"a": "a0", "c": "c0", "e": "e0", "g": "g0", "i": "i0"},
+			map[string]string{"b": "b1", "h": "h1"}) // active
+		b := tx.Bucket(bMsg)
+		for _, k := range []string{"d", "f", "j"} {
+			b.Put([]byte(k), []byte(k+"2")) // the write set: between and after the others
+		}
+		var got []string
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			got = append(got, string(k)+"="+string(v))
+			var err error
+			if del {
+				err = b.Delete(bytes.Clone(k))
+			} else {
+				err = b.Put(bytes.Clone(k), append(bytes.Clone(v), 'x'))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := []string{"a=a0", "b=b1", "c=c0", "d=d2", "e=e0", "f=f2", "g=g0", "h=h1", "i=i0", "j=j2"}
+		if !slices.Equal(got, want) {
+			t.Fatalf("delete %v: walked %v, want %v", del, got, want)
+		}
+		var after []string
+		if !del {
+			for i := range want {
+				want[i] += "x"
+			}
+			after = want
+		}
+		if got := scan(c, nil, c.First); !slices.Equal(got, after) {
+			t.Fatalf("delete %v: then %v, want %v", del, got, after)
+		}
+		if n := tx.ws.b[string(bMsg)].len(); n != 10 {
+			t.Fatalf("delete %v: write set holds %d keys, want 10", del, n)
+		}
 	}
 }
 
