@@ -12,17 +12,18 @@ import (
 )
 
 // BenchmarkForwardCPU is BenchmarkForward (combined settle) reporting the Redis server's work
-// per message: redis-us/msg is the server's CPU (INFO cpu, user + sys) and cmds/msg its
-// command calls (INFO commandstats, those inside scripts included). With -v it logs the calls
-// per message of each command.
+// per message: redis-us/msg is the server's CPU (INFO cpu, user + sys), in-cmds-us/msg the
+// part of it spent inside commands (INFO commandstats usec: a script's own commands are
+// counted in it and again in EVALSHA's) and cmds/msg its command calls (those inside scripts
+// included). With -v it logs the calls and time per message of each command.
 func BenchmarkForwardCPU(b *testing.B) {
 	for _, fsync := range []string{"everysec", "always"} {
 		for _, c := range []int{1, 256} {
 			b.Run(fmt.Sprintf("fsync=%s/conc=%d", fsync, c), func(b *testing.B) {
 				s := benchStore(b, fsync)
-				cpu0, cmds0 := serverCPU(b, s), commandStats(b, s)
+				cpu0, cmds0, us0 := serverCPU(b, s), commandStats(b, s, "calls="), commandStats(b, s, "usec=")
 				storetest.BenchForward(b, s, c, storetest.SettleCombined, storetest.ForwardStats{Commits: s.w.Flushes})
-				cpu1, cmds1 := serverCPU(b, s), commandStats(b, s)
+				cpu1, cmds1, us1 := serverCPU(b, s), commandStats(b, s, "calls="), commandStats(b, s, "usec=")
 				b.ReportMetric((cpu1-cpu0)*1e6/float64(b.N), "redis-us/msg")
 				var total uint64
 				var names []string
@@ -33,12 +34,16 @@ func BenchmarkForwardCPU(b *testing.B) {
 				b.ReportMetric(float64(total)/float64(b.N), "cmds/msg")
 				sort.Strings(names)
 				var per []string
+				var inCmds uint64
 				for _, name := range names {
 					if d := cmds1[name] - cmds0[name]; d > 0 && name != "info" {
-						per = append(per, fmt.Sprintf("%s=%.2f", name, float64(d)/float64(b.N)))
+						du := us1[name] - us0[name]
+						inCmds += du
+						per = append(per, fmt.Sprintf("%s=%.2f(%.1fus)", name, float64(d)/float64(b.N), float64(du)/float64(b.N)))
 					}
 				}
-				b.Logf("N=%d per message: %s", b.N, strings.Join(per, " "))
+				b.ReportMetric(float64(inCmds)/float64(b.N), "in-cmds-us/msg")
+				b.Logf("N=%d per message: calls(us inside): %s", b.N, strings.Join(per, " "))
 			})
 		}
 	}
@@ -64,22 +69,31 @@ func serverCPU(b *testing.B, s *Store) float64 {
 	return sum
 }
 
-// commandStats is the calls of each command in INFO commandstats.
-func commandStats(b *testing.B, s *Store) map[string]uint64 {
+// commandStats is one figure (field "calls=" or "usec=") of each command in INFO
+// commandstats.
+func commandStats(b *testing.B, s *Store, field string) map[string]uint64 {
 	info, err := s.c.Info(context.Background(), "commandstats").Result()
 	if err != nil {
 		b.Fatal(err)
 	}
+	return parseCommandStats(b, info, field)
+}
+
+func parseCommandStats(t testing.TB, info, field string) map[string]uint64 {
 	out := map[string]uint64{}
 	for _, line := range strings.Split(info, "\n") {
-		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":calls=")
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		_, rest, ok = strings.Cut(rest, field)
 		if !ok {
 			continue
 		}
 		v, _, _ := strings.Cut(rest, ",")
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			b.Fatalf("commandstats line %q: %v", line, err)
+			t.Fatalf("commandstats line %q: %v", line, err)
 		}
 		out[strings.TrimPrefix(name, "cmdstat_")] = n
 	}
