@@ -496,8 +496,10 @@ func messageReply(id string, part int, cmd *goredis.Cmd) (*store.Message, error)
 	return decodeHash(id, h)
 }
 
-// AddReceipt looks the mapping up or parks the receipt (one script, one slot), then applies
-// it to the message (a second script in the message's slot).
+// AddReceipt looks the mapping up or parks the receipt, and applies it to the message. Not on
+// Cluster this is one script (receiptScript) in one round trip. On Cluster the id map and the
+// message live in two slots: the look-up (or park) is one script in the id map's slot, the
+// apply a second in the message's, a round trip later.
 func (s *Store) AddReceipt(ctx context.Context, r *store.Receipt) (*store.Message, bool, error) {
 	if err := store.ValidateUpstreamID(r.Upstream, r.UpstreamID); err != nil {
 		return nil, false, err
@@ -507,6 +509,10 @@ func (s *Store) AddReceipt(ctx context.Context, r *store.Receipt) (*store.Messag
 	}
 	exp := r.Received.Add(s.opts.ParkTTL)
 	parkEntry := store.AppendReceipt(binary.BigEndian.AppendUint64(nil, uint64(exp.UnixNano())), r)
+	keys := []string{s.kMap(r.Upstream, r.UpstreamID), s.kPark(r.Upstream, r.UpstreamID)}
+	if s.receipt != nil {
+		return s.addReceiptOnce(ctx, r, keys, parkEntry)
+	}
 	var (
 		round  int
 		c1, c2 *goredis.Cmd
@@ -518,7 +524,7 @@ func (s *Store) AddReceipt(ctx context.Context, r *store.Receipt) (*store.Messag
 		round++
 		switch round {
 		case 1:
-			c1 = mapOrPark.EvalSha(ctx, p, []string{s.kMap(r.Upstream, r.UpstreamID), s.kPark(r.Upstream, r.UpstreamID)}, parkEntry, s.opts.ParkTTL.Milliseconds())
+			c1 = mapOrPark.EvalSha(ctx, p, keys, parkEntry, s.opts.ParkTTL.Milliseconds())
 			return true
 		case 2:
 			v, err := c1.Text()
@@ -530,14 +536,10 @@ func (s *Store) AddReceipt(ctx context.Context, r *store.Receipt) (*store.Messag
 				result = mapErr(err)
 				return false
 			}
-			ps, id, ok := strings.Cut(v, ":")
-			part, perr := strconv.Atoi(ps)
-			if !ok || perr != nil || part < 0 || part >= store.MaxParts {
-				result = fmt.Errorf("%w: id map value %q", store.ErrCorrupt, v)
+			if result = mappingInto(r, v); result != nil {
 				return false
 			}
-			r.MessageID, r.Part = id, part
-			c2 = applyReceipt.EvalSha(ctx, p, []string{s.kMsg(id), s.kRcpt(id)}, part, int(r.State), r.Error, ns(r.Received), store.AppendReceipt(nil, r))
+			c2 = applyReceipt.EvalSha(ctx, p, []string{s.kMsg(r.MessageID), s.kRcpt(r.MessageID)}, r.Part, int(r.State), r.Error, ns(r.Received), store.AppendReceipt(nil, r))
 			return true
 		}
 		m, result = messageReply(r.MessageID, r.Part, c2)
@@ -550,6 +552,68 @@ func (s *Store) AddReceipt(ctx context.Context, r *store.Receipt) (*store.Messag
 		return nil, false, result
 	}
 	return m, parked, nil
+}
+
+// addReceiptOnce is AddReceipt in one script: the receipt's record goes with an empty message
+// id and part 0, which the script fills in from the mapping.
+func (s *Store) addReceiptOnce(ctx context.Context, r *store.Receipt, keys []string, parkEntry []byte) (*store.Message, bool, error) {
+	bare := *r
+	bare.MessageID, bare.Part = "", 0
+	var c *goredis.Cmd
+	err := s.simple(ctx, func(p goredis.Pipeliner) {
+		c = s.receipt.EvalSha(ctx, p, keys, parkEntry, s.opts.ParkTTL.Milliseconds(), int(r.State), r.Error, ns(r.Received),
+			store.AppendReceipt(nil, &bare), s.prefix)
+	}, func() error { return nil })
+	if err != nil {
+		return nil, false, err
+	}
+	v, err := c.Result()
+	if err == goredis.Nil {
+		return nil, true, nil
+	}
+	if err != nil {
+		return nil, false, mapErr(err)
+	}
+	a, ok := v.([]any)
+	if !ok || len(a) != 2 {
+		return nil, false, fmt.Errorf("%w: receipt: unexpected reply %T", store.ErrCorrupt, v)
+	}
+	mapping, _ := a[0].(string)
+	if err := mappingInto(r, mapping); err != nil {
+		return nil, false, err
+	}
+	m, err := messageOf(r.MessageID, r.Part, a[1])
+	if err != nil {
+		return nil, false, err
+	}
+	return m, false, nil
+}
+
+// mappingInto sets r's message and part from an id map value, "part:id".
+func mappingInto(r *store.Receipt, v string) error {
+	ps, id, ok := strings.Cut(v, ":")
+	part, perr := strconv.Atoi(ps)
+	if !ok || perr != nil || part < 0 || part >= store.MaxParts {
+		return fmt.Errorf("%w: id map value %q", store.ErrCorrupt, v)
+	}
+	r.MessageID, r.Part = id, part
+	return nil
+}
+
+// messageOf reads a script's reply that is a message hash or -1 (no message), -2 (no such
+// part), as messageReply does.
+func messageOf(id string, part int, v any) (*store.Message, error) {
+	if n, ok := v.(int64); ok {
+		if n == -1 {
+			return nil, fmt.Errorf("%w: message %s", store.ErrNotFound, id)
+		}
+		return nil, fmt.Errorf("%w: message %s has no part %d", store.ErrInvalid, id, part)
+	}
+	h, err := hashReply(id, v)
+	if err != nil {
+		return nil, err
+	}
+	return decodeHash(id, h)
 }
 
 // ListReceipts returns the receipts list of a message.

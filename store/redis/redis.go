@@ -63,6 +63,8 @@ type Store struct {
 	sweeper sync.WaitGroup
 
 	loadMu sync.Mutex // serialises script reloads after a server restart
+	// receipt is AddReceipt's one script (receiptScript), nil on Cluster.
+	receipt *goredis.Script
 
 	accMu    sync.RWMutex
 	accounts map[accountShard]time.Time // accounts added to their shard's set of accounts, and when (accountSeen)
@@ -129,6 +131,9 @@ func New(ctx context.Context, c goredis.UniversalClient, cfg Config) (*Store, er
 	s := &Store{c: c, cluster: cluster, prefix: cfg.Prefix, tags: shardTags(cfg.Shards), opts: cfg.Options.WithDefaults(),
 		stop: make(chan struct{}), accounts: map[accountShard]time.Time{}}
 	s.Admin = store.Admin{B: configBackend{s}}
+	if !cluster {
+		s.receipt = receiptScript(s.tags)
+	}
 	if err := s.loadScripts(ctx); err != nil {
 		return nil, err
 	}
@@ -181,6 +186,11 @@ func (s *Store) trimIndex(ctx context.Context, cutoff time.Time) error {
 func (s *Store) loadScripts(ctx context.Context) error {
 	for _, sc := range allScripts {
 		if err := sc.Load(ctx, s.c).Err(); err != nil {
+			return mapErr(fmt.Errorf("redis: load script: %w", err))
+		}
+	}
+	if s.receipt != nil {
+		if err := s.receipt.Load(ctx, s.c).Err(); err != nil {
 			return mapErr(fmt.Errorf("redis: load script: %w", err))
 		}
 	}

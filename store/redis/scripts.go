@@ -1,6 +1,13 @@
 package redis
 
-import goredis "github.com/redis/go-redis/v9"
+import (
+	"strconv"
+	"strings"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/smppgw/smppgw/store"
+)
 
 // Lua scripts make each multi-key step atomic on the server. Every script touches keys of
 // one hash slot only, so they run unchanged on Redis Cluster.
@@ -174,6 +181,61 @@ redis.call('RPUSH', KEYS[2], ARGV[5])
 ` + keepWith + `
 return redis.call('HGETALL', KEYS[1])
 `)
+
+// receiptScript is mapOrPark and applyReceipt in one script, for a store not on Cluster,
+// where a script may touch keys of any slot: a receipt is looked up, and applied or parked, in
+// one round trip. The message's keys follow from the id map's value as in Go (kMsg, kRcpt:
+// the shard is FNV-1a of the id, the shards' tags are built into the script).
+//
+// KEYS id map, park list. ARGV parked entry, park ttl(ms), state, error, received(ns), the
+// receipt's record with an empty message id and part 0 (the script puts the mapping's in),
+// key prefix. Returns nil after parking as mapOrPark does, else {mapping, message hash}, with
+// -1 for the hash when the message is gone, -2 when it has no such part and -3 when the
+// mapping is not "part:id": then nothing was written.
+func receiptScript(tags []string) *goredis.Script {
+	q := make([]string, len(tags))
+	for i, t := range tags {
+		q[i] = "'" + t + "'" // "{s<k>-<j>}": nothing to escape
+	}
+	return goredis.NewScript(statusLib + `
+local tags = {` + strings.Join(q, ",") + `}
+local v = redis.call('GET', KEYS[1])
+if not v or v == '` + parkMark + `' then
+  redis.call('RPUSH', KEYS[2], ARGV[1])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  redis.call('SET', KEYS[1], '` + parkMark + `', 'PX', ARGV[2])
+  return false
+end
+local c = string.find(v, ':', 1, true)
+if not c then return {v, -3} end
+local i = tonumber(string.sub(v, 1, c - 1))
+local id = string.sub(v, c + 1)
+if not i or i < 0 or i >= ` + strconv.Itoa(store.MaxParts) + ` or i ~= math.floor(i) then return {v, -3} end
+local h = 2166136261
+for j = 1, #id do
+  h = bit.bxor(h, string.byte(id, j)) % 4294967296
+  h = ((h % 256) * 16777216 + h * 403) % 4294967296
+end
+local tag = tags[h % #tags + 1]
+local mk, rk = ARGV[7] .. 'm:' .. tag .. id, ARGV[7] .. 'r:' .. tag .. id
+if redis.call('EXISTS', mk) == 0 then return {v, -1} end
+if i >= tonumber(redis.call('HGET', mk, 'n') or '0') then return {v, -2} end
+setPart(mk, i, tonumber(ARGV[3]), ARGV[4], ARGV[5])
+refresh(mk, ARGV[5])
+local function uvarint(n)
+  local out = ''
+  while n >= 128 do
+    out = out .. string.char(n % 128 + 128)
+    n = math.floor(n / 128)
+  end
+  return out .. string.char(n)
+end
+redis.call('RPUSH', rk, string.sub(ARGV[6], 1, 2) .. uvarint(#id) .. id .. uvarint(i) .. string.sub(ARGV[6], 5))
+local ttl = redis.call('PTTL', mk)
+if ttl > 0 then redis.call('PEXPIRE', rk, ttl) end
+return {v, redis.call('HGETALL', mk)}
+`)
+}
 
 // holds is Lua that checks the claim a lease names still holds an entry: hold(stream, group,
 // id, count) returns the entry's owner when it is pending with that delivery count, 0 when it

@@ -1,0 +1,101 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/smppgw/smppgw/store/storetest"
+)
+
+// BenchmarkForwardCPU is BenchmarkForward (combined settle) reporting the Redis server's work
+// per message: redis-us/msg is the server's CPU (INFO cpu, user + sys), in-cmds-us/msg the
+// part of it spent inside commands (INFO commandstats usec: a script's own commands are
+// counted in it and again in EVALSHA's) and cmds/msg its command calls (those inside scripts
+// included). With -v it logs the calls and time per message of each command.
+func BenchmarkForwardCPU(b *testing.B) {
+	for _, fsync := range []string{"everysec", "always"} {
+		for _, c := range []int{1, 256} {
+			b.Run(fmt.Sprintf("fsync=%s/conc=%d", fsync, c), func(b *testing.B) {
+				s := benchStore(b, fsync)
+				cpu0, cmds0, us0 := serverCPU(b, s), commandStats(b, s, "calls="), commandStats(b, s, "usec=")
+				storetest.BenchForward(b, s, c, storetest.SettleCombined, storetest.ForwardStats{Commits: s.w.Flushes})
+				cpu1, cmds1, us1 := serverCPU(b, s), commandStats(b, s, "calls="), commandStats(b, s, "usec=")
+				b.ReportMetric((cpu1-cpu0)*1e6/float64(b.N), "redis-us/msg")
+				var total uint64
+				var names []string
+				for name, n := range cmds1 {
+					total += n - cmds0[name]
+					names = append(names, name)
+				}
+				b.ReportMetric(float64(total)/float64(b.N), "cmds/msg")
+				sort.Strings(names)
+				var per []string
+				var inCmds uint64
+				for _, name := range names {
+					if d := cmds1[name] - cmds0[name]; d > 0 && name != "info" {
+						du := us1[name] - us0[name]
+						inCmds += du
+						per = append(per, fmt.Sprintf("%s=%.2f(%.1fus)", name, float64(d)/float64(b.N), float64(du)/float64(b.N)))
+					}
+				}
+				b.ReportMetric(float64(inCmds)/float64(b.N), "in-cmds-us/msg")
+				b.Logf("N=%d per message: calls(us inside): %s", b.N, strings.Join(per, " "))
+			})
+		}
+	}
+}
+
+// serverCPU is the Redis server's CPU seconds so far (main thread and children).
+func serverCPU(b *testing.B, s *Store) float64 {
+	info, err := s.c.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sum float64
+	for _, line := range strings.Split(info, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok && (k == "used_cpu_user" || k == "used_cpu_sys") {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				b.Fatalf("INFO cpu line %q: %v", line, err)
+			}
+			sum += f
+		}
+	}
+	return sum
+}
+
+// commandStats is one figure (field "calls=" or "usec=") of each command in INFO
+// commandstats.
+func commandStats(b *testing.B, s *Store, field string) map[string]uint64 {
+	info, err := s.c.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return parseCommandStats(b, info, field)
+}
+
+func parseCommandStats(t testing.TB, info, field string) map[string]uint64 {
+	out := map[string]uint64{}
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		_, rest, ok = strings.Cut(rest, field)
+		if !ok {
+			continue
+		}
+		v, _, _ := strings.Cut(rest, ",")
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("commandstats line %q: %v", line, err)
+		}
+		out[strings.TrimPrefix(name, "cmdstat_")] = n
+	}
+	return out
+}
