@@ -41,6 +41,7 @@ type submitter struct {
 	nextRef atomic.Uint32 // concatenation reference of API messages split here
 	edits   *editor       // cancel_sm and replace_sm (cancel.go)
 	numbers *numberTable  // the accounts' number normalisation (normalize.go); nil: none
+	inDoubt *inDoubt      // accepts the store could not tell written or not (indoubt.go); nil: none
 }
 
 var _ MessageHandler = (*submitter)(nil)
@@ -145,6 +146,9 @@ func statusForAcceptError(err error) pdu.CommandStatus {
 func (sub *submitter) accept(ctx context.Context, m *store.Message) error {
 	m.ID = sub.ids.newMessageIDFor(ctx, m.Account)
 	err := sub.st.AcceptMessage(ctx, m)
+	if errors.Is(err, store.ErrInDoubt) {
+		err = sub.inDoubt.resolve(ctx, m, err) // nil: it was written after all (indoubt.go)
+	}
 	for try := 0; errors.Is(err, store.ErrExists) && try < 3; try++ {
 		// Another run or instance issued this id (their sequences met): move ours elsewhere.
 		sub.log.Warn().Str("message_id", m.ID).Msg("message id already taken; moving this run's ids to a new random start")
