@@ -2,16 +2,22 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 
+	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/internal/redistest"
+	"github.com/smppgw/smppgw/pdu"
 )
 
 // Issue 12: `smppgw serve` on a three-master Redis Cluster without replicas, an ESME keeping its
@@ -51,9 +57,9 @@ func TestClusterMasterDownUnderLoad(t *testing.T) {
 			storeSection := fmt.Sprintf("store: {redis: {addrs: [%s], cluster: true}, visibility_timeout: 2s}", strings.Join(addrs, ", "))
 			sim, cfg, e := killSetup(t, hash, storeSection)
 			d := startDaemon(t, bin, cfg)
-			s := bindKillESME(t, d.addr, e)
+			s := bindClusterESME(t, d.addr, e)
 			done := make(chan struct{})
-			go func() { e.send(s, clusterMessages); close(done) }()
+			go func() { clusterSend(e, s, clusterMessages); close(done) }()
 			awaitAcked(t, e, clusterKillAt)
 			victim := cl.Masters()[1]
 			switch fault {
@@ -93,6 +99,66 @@ func TestClusterMasterDownUnderLoad(t *testing.T) {
 			}
 		})
 	}
+}
+
+// clusterSend is killESME.send with a response time-out longer than the gateway's store time-out
+// and its reading back of an accept in doubt (10 s + 2 s), so the ESME hears how each submission
+// ended: answered or refused. A submission left unanswered all the same is counted so and the
+// sender goes on.
+func clusterSend(e *killESME, s *session.Session, limit int) {
+	var wg sync.WaitGroup
+	for range killSenders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(e.next.Add(1)) - 1
+				if i >= limit {
+					e.next.Add(-1)
+					return
+				}
+				text := fmt.Sprintf("kill %05d", i)
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				resp, err := s.Send(ctx, &pdu.SubmitSM{SourceAddr: "12345", DestinationAddr: fmt.Sprintf("44770%06d", i),
+					RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, ShortMessage: []byte(text)})
+				cancel()
+				var status pdu.CommandStatus
+				refused := errors.As(err, &status)
+				e.mu.Lock()
+				switch {
+				case err == nil:
+					e.acked[resp.Body.(*pdu.SubmitSMResp).MessageID] = text
+				case refused:
+					e.refused = append(e.refused, text)
+					e.refusedBy[status]++
+				default:
+					e.unanswered = append(e.unanswered, text)
+				}
+				e.mu.Unlock()
+				if err != nil {
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// bindClusterESME is bindKillESME with a response time-out of 30 s (see clusterSend).
+func bindClusterESME(t *testing.T, addr string, e *killESME) *session.Session {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := session.New(c, session.Options{Role: session.RoleESME, Handler: e, Config: session.Config{Window: 32, ResponseTimeout: 30 * time.Second}, Logger: zerolog.Nop()})
+	t.Cleanup(func() { s.Close(); <-s.Done() })
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if _, err := s.Bind(ctx, session.BindTransceiver, session.BindParams{SystemID: "acme", Password: "s3cret"}); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // redisPID asks the redis-server at addr for its process id.
