@@ -47,9 +47,13 @@ func TestClusterMasterDownUnderLoad(t *testing.T) {
 	}
 	bin := buildSmppgw(t)
 	hash := bcryptHash(t, "s3cret")
-	for _, fault := range []string{"kill", "stall"} {
+	for _, fault := range []string{"kill", "stall", "failover"} {
 		t.Run(fault, func(t *testing.T) {
-			cl := redistest.StartClusterN(t, redistest.ClusterOptions{Masters: 3})
+			replicas := 0
+			if fault == "failover" {
+				replicas = 1
+			}
+			cl := redistest.StartClusterN(t, redistest.ClusterOptions{Masters: 3, Replicas: replicas})
 			addrs := make([]string, len(cl.Addrs()))
 			for i, a := range cl.Addrs() {
 				addrs[i] = fmt.Sprintf("%q", a)
@@ -63,6 +67,12 @@ func TestClusterMasterDownUnderLoad(t *testing.T) {
 			awaitAcked(t, e, clusterKillAt)
 			victim := cl.Masters()[1]
 			switch fault {
+			case "failover":
+				// Its replica is promoted after cluster-node-timeout (2 s); the old master comes back
+				// as a replica of it.
+				victim.Kill()
+				time.Sleep(clusterDown + time.Second)
+				victim.Restart()
 			case "kill":
 				victim.Kill()
 				time.Sleep(clusterDown)
