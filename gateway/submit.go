@@ -146,15 +146,15 @@ func statusForAcceptError(err error) pdu.CommandStatus {
 func (sub *submitter) accept(ctx context.Context, m *store.Message) error {
 	m.ID = sub.ids.newMessageIDFor(ctx, m.Account)
 	err := sub.st.AcceptMessage(ctx, m)
-	if errors.Is(err, store.ErrInDoubt) {
-		err = sub.inDoubt.resolve(ctx, m, err) // nil: it was written after all (indoubt.go)
-	}
 	for try := 0; errors.Is(err, store.ErrExists) && try < 3; try++ {
 		// Another run or instance issued this id (their sequences met): move ours elsewhere.
 		sub.log.Warn().Str("message_id", m.ID).Msg("message id already taken; moving this run's ids to a new random start")
 		sub.ids.reseedIDs()
 		m.ID = sub.ids.newMessageIDFor(ctx, m.Account)
 		err = sub.st.AcceptMessage(ctx, m)
+	}
+	if errors.Is(err, store.ErrInDoubt) {
+		err = sub.inDoubt.resolve(ctx, m, err) // nil: it was written after all (indoubt.go)
 	}
 	if err != nil {
 		sub.log.Error().Err(err).Str("account", m.Account).Str("upstream", m.Upstream).Msg("message not accepted: store write failed")
