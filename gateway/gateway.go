@@ -41,6 +41,7 @@ type Gateway struct {
 	inbound  *fromUpstream
 	fail     *failover
 	own      *ownership // bind leases and the board, among instances sharing the store
+	inDoubt  *inDoubt
 
 	runCtx  context.Context
 	stopRun context.CancelFunc
@@ -74,6 +75,8 @@ func New(cfg Config, st store.Store, log zerolog.Logger) (*Gateway, error) {
 	g.routes = newRouteTable(rc.Routes, st, g.ups, log)
 	g.submit = newSubmitter(st, g.routes, splitModes[rc.LongMessages], g.stats, g.work, log)
 	g.submit.edits = newEditor(st, g.ups, g.work, log)
+	g.inDoubt = newInDoubt(st, log)
+	g.submit.inDoubt = g.inDoubt
 	accounts := newAccountOptions(st, log) // message_ids, receipts, long_mo
 	g.submit.ids.accounts = accounts
 	g.deliv = newDeliverer(rc, st, cfg.Instance, g.work, log)
@@ -136,6 +139,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 		return err
 	}
 	g.deliv.run(g.runCtx)
+	go g.inDoubt.run(g.runCtx)
 
 	ups := slices.Clone(g.cfg.Upstreams)
 	stored, err := g.st.ListUpstreams(ctx)

@@ -34,6 +34,7 @@ type storeQueue struct {
 	batch    int
 	log      zerolog.Logger
 	slots    chan struct{} // one per part handed out and not yet settled durably
+	inDoubt  *inDoubt      // parts of messages refused while in doubt are never sent (indoubt.go)
 
 	mu      sync.Mutex
 	buf     []*Job // claimed, not yet handed to the client
@@ -117,6 +118,7 @@ func (q *storeQueue) pop(ctx context.Context) (*Job, error) {
 			sleepCtx(ctx, claimWait)
 			continue
 		}
+		tasks = q.inDoubt.drop(ctx, tasks)
 		jobs := make([]*Job, len(tasks))
 		for i, t := range tasks {
 			jobs[i] = q.job(t)

@@ -41,6 +41,7 @@ type submitter struct {
 	nextRef atomic.Uint32 // concatenation reference of API messages split here
 	edits   *editor       // cancel_sm and replace_sm (cancel.go)
 	numbers *numberTable  // the accounts' number normalisation (normalize.go); nil: none
+	inDoubt *inDoubt      // accepts the store could not tell written or not (indoubt.go); nil: none
 }
 
 var _ MessageHandler = (*submitter)(nil)
@@ -171,6 +172,9 @@ func (sub *submitter) accept(ctx context.Context, m *store.Message) error {
 		sub.ids.reseedIDs()
 		m.ID = sub.ids.newMessageIDFor(ctx, m.Account)
 		err = sub.st.AcceptMessage(ctx, m)
+	}
+	if errors.Is(err, store.ErrInDoubt) {
+		err = sub.inDoubt.resolve(ctx, m, err) // nil: it was written after all (indoubt.go)
 	}
 	if err != nil {
 		sub.log.Error().Err(err).Str("account", m.Account).Str("upstream", m.Upstream).Msg("message not accepted: store write failed")

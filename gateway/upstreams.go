@@ -105,6 +105,7 @@ func (g *Gateway) startUpstream(uc ClientConfig) error {
 	}
 	// One window's worth of parts claimed ahead per bind: the binds share the queue, each fills its own window.
 	q := newStoreQueue(g.st, g.settle, g.work, uc.Name, g.cfg.Instance+"/submit/"+uc.Name, uc.Binds*uc.Session.WithDefaults().Window, g.log)
+	q.inDoubt = g.inDoubt
 	c, err := NewClient(uc, g.inbound, q, g.log)
 	if err != nil {
 		return err

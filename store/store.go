@@ -16,6 +16,12 @@ var (
 	// ErrUnavailable: the backend could not be reached or could not write durably. Nothing the
 	// caller asked for may be assumed done; the gateway must not acknowledge the request.
 	ErrUnavailable = errors.New("store: unavailable")
+	// ErrInDoubt: a write was sent and its outcome is unknown (the connection died or timed out
+	// before the reply), so it may have been applied, wholly (every write is atomic), or not at
+	// all. It is also an ErrUnavailable: the caller must not acknowledge on it, and must not
+	// assume it undone either; reading the record back (GetMessage) once the backend answers
+	// tells which. A plain ErrUnavailable means the write was never applied.
+	ErrInDoubt = fmt.Errorf("%w: outcome unknown", ErrUnavailable)
 	// ErrClosed is returned after Close. It is also an ErrUnavailable.
 	ErrClosed = fmt.Errorf("%w: closed", ErrUnavailable)
 	// ErrExists: a Create of a record whose key is already taken.

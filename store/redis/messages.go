@@ -3,10 +3,13 @@ package redis
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -44,10 +47,35 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	}
 	args = append(args, account)
 	keys := []string{s.kMsg(m.ID), s.kStream(q, sh), s.kIdx(sh), s.kIdxAcc(sh, m.Account), s.kAccounts(sh)}
-	var cmd *goredis.Cmd
-	err := s.simple(ctx, func(p goredis.Pipeliner) {
-		cmd = acceptAll.EvalSha(ctx, p, keys, args...)
-	}, func() error { return acceptResult(m.ID, cmd) })
+	var (
+		cmd    *goredis.Cmd
+		result error
+		// sent is notSent until the flusher queues the script, abandoned when the caller gave up
+		// first (the flusher then skips it): an accept whose context ended is in doubt only when
+		// its script may have gone out.
+		sent atomic.Int32
+	)
+	err := s.do(ctx, func(p goredis.Pipeliner) bool {
+		if cmd == nil {
+			if !sent.CompareAndSwap(notSent, wasSent) {
+				result = fmt.Errorf("accept %s: abandoned before it was sent: %w", m.ID, context.Canceled)
+				return false
+			}
+			cmd = acceptAll.EvalSha(ctx, p, keys, args...)
+			return true
+		}
+		result = acceptResult(m.ID, cmd)
+		return false
+	})
+	if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		if sent.CompareAndSwap(notSent, abandoned) {
+			return fmt.Errorf("accept %s: not sent: %w", m.ID, err)
+		}
+		return fmt.Errorf("%w: accept %s: sent, no reply before the caller gave up: %w", store.ErrInDoubt, m.ID, err)
+	}
+	if err == nil {
+		err = result
+	}
 	if err == nil && addAccount {
 		s.sawAccount(seenKey, now)
 	}
@@ -72,9 +100,19 @@ func (s *Store) sawAccount(account accountShard, now time.Time) {
 	s.accMu.Unlock()
 }
 
+// States of an accept's script (AcceptMessage).
+const (
+	notSent int32 = iota
+	wasSent
+	abandoned
+)
+
 func acceptResult(id string, cmd *goredis.Cmd) error {
 	v, err := cmd.Int()
 	switch {
+	case err != nil && !provesNotRun(err):
+		// The script went out and no reply came back: it ran whole or not at all.
+		return fmt.Errorf("%w: accept %s: %w", store.ErrInDoubt, id, err)
 	case err != nil:
 		return fmt.Errorf("accept %s: %w", id, mapErr(err))
 	case v == 0:
@@ -322,9 +360,12 @@ func (s *Store) UpdatePart(ctx context.Context, u store.PartUpdate) (*store.Mess
 // Settle is UpdatePart and Ack in the same round trip: the message and the entry live in the
 // same slot (the entry is in the stream of the message's shard), so one script updates the
 // message and acknowledges the entry; the id map beside it is one SET ... GET in its own slot.
-// On Cluster that SET goes to another node: should it fail while the script succeeded, Settle
-// returns the error with the part updated and the entry acknowledged, and the id map is
-// missing, so a receipt for the part is parked and never correlated.
+// On one node the SET goes first on the same connection, in the same round trip. On Cluster it
+// may live on another node, so it is written one round trip before the script: should it fail,
+// nothing was settled (the entry comes back and is sent again, the duplicate any failed Settle
+// costs), rather than a part updated and acknowledged with no id map, whose receipts would be
+// parked and never correlated. A map written and a script failed leaves a map to a part not yet
+// updated: a receipt for it is applied to the part all the same.
 func (s *Store) Settle(ctx context.Context, l store.Lease, u store.PartUpdate) (*store.Message, []store.Receipt, error) {
 	sh, id, _, err := s.parseLease(l)
 	if err != nil {
@@ -363,13 +404,31 @@ func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *ackOf) (*st
 		result   error
 	)
 	msgShard := s.shardOf(u.MessageID)
+	setMap := func(p goredis.Pipeliner) {
+		val := strconv.Itoa(u.Part) + ":" + u.MessageID
+		mapCmd = p.Do(ctx, "SET", s.kMap(u.Upstream, u.UpstreamID), val, "PX", s.opts.IDMapTTL.Milliseconds(), "GET")
+	}
+	mapFirst := s.cluster && u.UpstreamID != ""
 	err := s.do(ctx, func(p goredis.Pipeliner) bool {
 		round++
-		switch round {
+		step := round
+		if mapFirst {
+			switch round {
+			case 1:
+				setMap(p)
+				return true
+			case 2:
+				if err := mapCmd.Err(); err != nil && err != goredis.Nil {
+					result = fmt.Errorf("message %s part %d not updated: id map not written: %w", u.MessageID, u.Part, mapErr(err))
+					return false
+				}
+			}
+			step = round - 1 // the script's round is the first of the rest
+		}
+		switch step {
 		case 1:
-			if u.UpstreamID != "" {
-				val := strconv.Itoa(u.Part) + ":" + u.MessageID
-				mapCmd = p.Do(ctx, "SET", s.kMap(u.Upstream, u.UpstreamID), val, "PX", s.opts.IDMapTTL.Milliseconds(), "GET")
+			if u.UpstreamID != "" && !mapFirst {
+				setMap(p)
 			}
 			keys := []string{s.kMsg(u.MessageID)}
 			args := []any{u.Part, u.Upstream, u.UpstreamID, int(u.Status), u.Error, ns(u.At)}
@@ -639,4 +698,18 @@ func (s *Store) ListReceipts(ctx context.Context, id string) ([]store.Receipt, e
 		out = append(out, *r)
 	}
 	return out, nil
+}
+
+// provesNotRun reports whether err, the error of a command, shows the command was not run: the
+// server answered with an error (a script error aborts before our scripts write), or the
+// command never left (no connection could be made or taken from the pool, the client was
+// closed). Any other failure (a reset, EOF, read time-out) may have come after the server ran
+// it.
+func provesNotRun(err error) bool {
+	var re goredis.Error
+	if errors.As(err, &re) || errors.Is(err, goredis.ErrPoolTimeout) || errors.Is(err, goredis.ErrClosed) {
+		return true
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
 }

@@ -259,8 +259,9 @@ type op struct {
 	err  error
 }
 
-// maxRounds bounds an op's round trips, so a bug cannot spin a flusher.
-const maxRounds = 5
+// maxRounds bounds an op's round trips, so a bug cannot spin a flusher. The longest is a Settle on
+// Cluster that picks up parked receipts: id map, update, park list, receipts, trim.
+const maxRounds = 6
 
 // flush runs a batch: each round, every unfinished op queues its next commands into one
 // shared pipeline, sent in one round trip per node.

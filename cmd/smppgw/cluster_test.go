@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/internal/redistest"
+	"github.com/smppgw/smppgw/pdu"
+)
+
+// Issue 12: `smppgw serve` on a three-master Redis Cluster without replicas, an ESME keeping its
+// window full, one master SIGKILLed mid-load and started again on its data after clusterDown. The
+// submissions in flight on the killed node when it died were written or not, and their replies were
+// lost: the gateway cannot tell, refuses them, and must then make sure they never go out (gateway's
+// in-doubt accepts). Counted at both ends: acked and never upstream must be 0 (nothing acked is lost),
+// refused and upstream all the same must be 0 (nothing refused is sent).
+const (
+	clusterMessages = 4000
+	clusterKillAt   = 800                     // acks before the kill
+	clusterDown     = 2500 * time.Millisecond // a killed master's time down
+	// clusterStall is a stalled master's: longer than the gateway's store time-out (10 s), so the
+	// gateway gives up on accepts the node runs once it wakes (the cluster client's read deadline is
+	// longer than that).
+	clusterStall = 11 * time.Second
+)
+
+// TestClusterMasterDownUnderLoad runs two faults of one master: "kill", SIGKILL and a restart on its
+// AOF after clusterDown (submissions in flight when it died may have been written and answered with
+// nothing); and "stall", SIGSTOP for clusterStall and SIGCONT (a frozen host: the gateway's reads time
+// out, then the node runs every command waiting in its sockets, the accepts the gateway refused among
+// them).
+func TestClusterMasterDownUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs a Redis Cluster (-short)")
+	}
+	bin := buildSmppgw(t)
+	hash := bcryptHash(t, "s3cret")
+	for _, fault := range []string{"kill", "stall", "failover"} {
+		t.Run(fault, func(t *testing.T) {
+			replicas := 0
+			if fault == "failover" {
+				replicas = 1
+			}
+			cl := redistest.StartClusterN(t, redistest.ClusterOptions{Masters: 3, Replicas: replicas})
+			addrs := make([]string, len(cl.Addrs()))
+			for i, a := range cl.Addrs() {
+				addrs[i] = fmt.Sprintf("%q", a)
+			}
+			storeSection := fmt.Sprintf("store: {redis: {addrs: [%s], cluster: true}, visibility_timeout: 2s}", strings.Join(addrs, ", "))
+			sim, cfg, e := killSetup(t, hash, storeSection)
+			d := startDaemon(t, bin, cfg)
+			s := bindClusterESME(t, d.addr, e)
+			done := make(chan struct{})
+			go func() { clusterSend(e, s, clusterMessages); close(done) }()
+			awaitAcked(t, e, clusterKillAt)
+			victim := cl.Masters()[1]
+			switch fault {
+			case "failover":
+				// Its replica is promoted after cluster-node-timeout (2 s); the old master comes back
+				// as a replica of it.
+				victim.Kill()
+				time.Sleep(clusterDown + time.Second)
+				victim.Restart()
+			case "kill":
+				victim.Kill()
+				time.Sleep(clusterDown)
+				victim.Restart()
+			case "stall":
+				pid := redisPID(t, victim.Addr())
+				if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(clusterStall)
+				if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cl.WaitOK()
+			awaitSenders(t, done)
+			c := drainKill(t, e, sim)
+			t.Logf("3-master cluster, one master %s under load (upstream window %d): %v", fault, killWindow, c)
+			t.Logf("%s: acked-but-not-received=%d refused-but-received=%d duplicates=%d", fault, c.lost, c.refusedUp, c.duplicates)
+			if c.lost != 0 {
+				t.Errorf("%d acked messages never accepted by the upstream", c.lost)
+			}
+			if c.refusedUp != 0 {
+				t.Errorf("%d refused messages reached the upstream all the same", c.refusedUp)
+			}
+			if c.acked+c.unanswered+c.refused != c.sent {
+				t.Errorf("%d acked + %d unanswered + %d refused != %d sent", c.acked, c.unanswered, c.refused, c.sent)
+			}
+			if c.distinct != c.acked+c.unansweredUp+c.refusedUp {
+				t.Errorf("the upstream got %d distinct messages, want the %d acked, the %d unanswered and the %d refused that reached it", c.distinct, c.acked, c.unansweredUp, c.refusedUp)
+			}
+			if c.refused == 0 {
+				t.Errorf("no submission was refused: the fault did not land under load")
+			}
+		})
+	}
+}
+
+// clusterSend is killESME.send with a response time-out longer than the gateway's store time-out
+// and its reading back of an accept in doubt (10 s + 2 s), so the ESME hears how each submission
+// ended: answered or refused. A submission left unanswered all the same is counted so and the
+// sender goes on.
+func clusterSend(e *killESME, s *session.Session, limit int) {
+	var wg sync.WaitGroup
+	for range killSenders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(e.next.Add(1)) - 1
+				if i >= limit {
+					e.next.Add(-1)
+					return
+				}
+				text := fmt.Sprintf("kill %05d", i)
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				resp, err := s.Send(ctx, &pdu.SubmitSM{SourceAddr: "12345", DestinationAddr: fmt.Sprintf("44770%06d", i),
+					RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, ShortMessage: []byte(text)})
+				cancel()
+				var status pdu.CommandStatus
+				refused := errors.As(err, &status)
+				e.mu.Lock()
+				switch {
+				case err == nil:
+					e.acked[resp.Body.(*pdu.SubmitSMResp).MessageID] = text
+				case refused:
+					e.refused = append(e.refused, text)
+					e.refusedBy[status]++
+				default:
+					e.unanswered = append(e.unanswered, text)
+				}
+				e.mu.Unlock()
+				if err != nil {
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// bindClusterESME is bindKillESME with a response time-out of 30 s (see clusterSend).
+func bindClusterESME(t *testing.T, addr string, e *killESME) *session.Session {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, wait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := session.New(c, session.Options{Role: session.RoleESME, Handler: e, Config: session.Config{Window: 32, ResponseTimeout: 30 * time.Second}, Logger: zerolog.Nop()})
+	t.Cleanup(func() { s.Close(); <-s.Done() })
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if _, err := s.Bind(ctx, session.BindTransceiver, session.BindParams{SystemID: "acme", Password: "s3cret"}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// redisPID asks the redis-server at addr for its process id.
+func redisPID(t *testing.T, addr string) int {
+	t.Helper()
+	c := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1})
+	defer c.Close()
+	info, err := c.Info(context.Background(), "server").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			pid, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return pid
+		}
+	}
+	t.Fatalf("no process_id in INFO server of %s", addr)
+	return 0
+}

@@ -1,0 +1,256 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/smppgw/smppgw/pdu"
+	"github.com/smppgw/smppgw/store"
+)
+
+// inDoubt keeps the promise "nothing refused is ever sent" for accepts whose outcome the store could
+// not tell (store.ErrInDoubt: the write went out, no reply came back, so it was applied whole or not
+// at all).
+//
+// First the accept is read back for a short while (resolveFor, within the submitter's store time-out,
+// so well inside an ESME's response time-out): found, it is answered ESME_ROK as any accept; not found
+// once the store answers, refused. Still unknown, it is refused (ESME_RSYSERR, 503 on the API) and
+// its id kept here, and a background loop cancels it (store.Edits.CancelMessage: its queued parts are
+// removed and marked DELETED) as soon as the store answers, so a message that was written after all
+// never goes out. Until that is done, this instance's claimers settle any claimed part of it as
+// DELETED instead of sending it (drop).
+//
+// What is not covered: another instance's claimer may take a part of such a message in the moment
+// between the store coming back and the loop's cancel (at most one interval plus a round trip after
+// the store answers; claims of that shard fail too while its node is down). An entry also stays until
+// the message is found final or has stayed unfound for lateWrite, since a write that timed out on a
+// live but slow server may still be applied after a read found nothing.
+type inDoubt struct {
+	st         store.Store
+	log        zerolog.Logger
+	resolveFor time.Duration // how long an accept is read back before it is answered
+	interval   time.Duration // how often the loop retries
+	lateWrite  time.Duration // how long "not found" stays inconclusive
+
+	mu   sync.Mutex
+	ids  map[string]doubt
+	wake chan struct{}
+
+	// Outcomes, for tests and logs.
+	accepted  atomic.Int64 // found on reading back: answered ESME_ROK
+	refused   atomic.Int64 // refused while in doubt
+	cancelled atomic.Int64 // refused, then found written and cancelled before any part went out
+	leaked    atomic.Int64 // refused, then found written with a part already sent (another instance)
+	dropped   atomic.Int64 // parts this instance claimed and settled DELETED instead of sending
+}
+
+// doubt is one accept whose outcome is not known yet: being read back (resolving), or refused.
+type doubt struct {
+	account   string
+	at        time.Time
+	resolving bool
+}
+
+// maxInDoubt bounds the list; beyond it a refused accept is only logged (the store would have to stay
+// down through that many in-doubt writes).
+const maxInDoubt = 1 << 20
+
+func newInDoubt(st store.Store, log zerolog.Logger) *inDoubt {
+	return &inDoubt{st: st, log: log.With().Str("component", "indoubt").Logger(),
+		resolveFor: 2 * time.Second, interval: 100 * time.Millisecond, lateWrite: 30 * time.Second,
+		ids: map[string]doubt{}, wake: make(chan struct{}, 1)}
+}
+
+// resolve is called with the ErrInDoubt of m's accept. It returns nil when m was written (it is
+// answered as accepted), or an error to refuse it with; when the outcome is still unknown, m's id is
+// kept for the loop, which makes sure it never goes out.
+func (d *inDoubt) resolve(ctx context.Context, m *store.Message, err error) error {
+	if d == nil {
+		return err
+	}
+	// Held from now: a claimer that takes a part of it meanwhile (the write may have landed) gives it
+	// back unsent until the answer is known.
+	d.mu.Lock()
+	d.ids[m.ID] = doubt{account: m.Account, at: time.Now(), resolving: true}
+	d.mu.Unlock()
+	rctx, cancel := context.WithTimeout(ctx, d.resolveFor)
+	defer cancel()
+	for {
+		got, gerr := d.st.GetMessage(rctx, m.ID)
+		switch {
+		case gerr == nil && got.Account == m.Account:
+			d.accepted.Add(1)
+			d.mu.Lock()
+			delete(d.ids, m.ID)
+			d.mu.Unlock()
+			d.log.Info().Str("message_id", m.ID).Msg("accept in doubt: found written; accepted")
+			return nil
+		case errors.Is(gerr, store.ErrNotFound), gerr == nil:
+			// Not written (or not ours); a late write is still cancelled by the loop.
+			d.add(m, err)
+			return err
+		}
+		select {
+		case <-rctx.Done():
+			d.add(m, err)
+			return err
+		case <-time.After(d.interval / 2):
+		}
+	}
+}
+
+// add keeps m's id until the loop settles it.
+func (d *inDoubt) add(m *store.Message, err error) {
+	d.refused.Add(1)
+	d.mu.Lock()
+	n := len(d.ids)
+	if n < maxInDoubt {
+		d.ids[m.ID] = doubt{account: m.Account, at: time.Now()}
+	} else {
+		delete(d.ids, m.ID)
+	}
+	d.mu.Unlock()
+	if n >= maxInDoubt {
+		d.log.Error().Str("message_id", m.ID).Msg("accept in doubt and the in-doubt list is full: the message may go out though refused")
+		return
+	}
+	d.log.Warn().Err(err).Str("message_id", m.ID).Msg("accept in doubt: refused; it is cancelled should it turn out written")
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// state reports whether id is in doubt, and if so whether it is still being read back.
+func (d *inDoubt) state(id string) (held, resolving bool) {
+	d.mu.Lock()
+	v, ok := d.ids[id]
+	d.mu.Unlock()
+	return ok, v.resolving
+}
+
+// drop returns tasks without the parts of messages in doubt: those of a refused message it settles
+// DELETED (acknowledged, never sent); those of one still being read back it gives back unsent, to be
+// claimed again once the answer is known. A part whose write fails comes back after its visibility
+// time-out and is looked at again then.
+func (d *inDoubt) drop(ctx context.Context, tasks []*store.PartTask) []*store.PartTask {
+	if d == nil {
+		return tasks
+	}
+	d.mu.Lock()
+	empty := len(d.ids) == 0
+	d.mu.Unlock()
+	if empty {
+		return tasks
+	}
+	out := tasks[:0]
+	for _, t := range tasks {
+		held, resolving := d.state(t.MessageID)
+		if !held {
+			out = append(out, t)
+			continue
+		}
+		if resolving {
+			if err := d.st.Postpone(ctx, t.Lease, d.interval); err != nil {
+				d.log.Warn().Err(err).Str("message_id", t.MessageID).Msg("part of a message in doubt not given back; it returns after the visibility time-out")
+			}
+			continue
+		}
+		d.dropped.Add(1)
+		_, _, err := d.st.Settle(ctx, t.Lease, store.PartUpdate{MessageID: t.MessageID, Part: t.Part, Upstream: t.Lease.Queue.Name, Status: pdu.DELETED})
+		d.log.Warn().Err(err).Str("message_id", t.MessageID).Int("part", t.Part).Msg("part of a refused message in doubt claimed: settled DELETED, not sent")
+	}
+	return out
+}
+
+// run settles the list until ctx ends.
+func (d *inDoubt) run(ctx context.Context) {
+	t := time.NewTicker(d.interval)
+	defer t.Stop()
+	for {
+		d.mu.Lock()
+		n := len(d.ids)
+		d.mu.Unlock()
+		wait := t.C
+		if n == 0 {
+			wait = nil
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake:
+		case <-wait:
+		}
+		d.pass(ctx)
+	}
+}
+
+// pass tries each id once; it stops at the first store error (the store is still away).
+func (d *inDoubt) pass(ctx context.Context) {
+	d.mu.Lock()
+	ids := make(map[string]doubt, len(d.ids))
+	for id, v := range d.ids {
+		ids[id] = v
+	}
+	d.mu.Unlock()
+	for id, v := range ids {
+		if ctx.Err() != nil {
+			return
+		}
+		if v.resolving {
+			continue // resolve decides
+		}
+		done, err := d.settle(ctx, id, v)
+		if err != nil {
+			return
+		}
+		if done {
+			d.mu.Lock()
+			delete(d.ids, id)
+			d.mu.Unlock()
+		}
+	}
+}
+
+// settle cancels message id and reports whether it is settled for good: every part final or sent, or
+// not found for lateWrite after its accept.
+func (d *inDoubt) settle(ctx context.Context, id string, v doubt) (bool, error) {
+	cctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	m, cancelled, err := d.st.CancelMessage(cctx, id, v.account)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return time.Since(v.at) > d.lateWrite, nil
+	case err != nil:
+		return false, err
+	}
+	sent := 0
+	for i := range m.Parts {
+		p := &m.Parts[i]
+		if p.UpstreamID != "" {
+			sent++
+		} else if !p.Status.Final() {
+			return false, nil // claimed elsewhere or by us right now: tried again next pass
+		}
+	}
+	if sent > 0 {
+		d.leaked.Add(1)
+		d.log.Error().Str("message_id", id).Int("parts_sent", sent).Msg("refused message in doubt was written and a part went out before it could be cancelled")
+	} else if len(cancelled) > 0 {
+		d.cancelled.Add(1)
+		d.log.Warn().Str("message_id", id).Ints("parts", cancelled).Msg("refused message in doubt was written after all: cancelled")
+	}
+	return true, nil
+}
+
+// busy reports whether any refused accept is still in doubt.
+func (d *inDoubt) busy() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.ids) > 0
+}

@@ -1,0 +1,186 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/smppgw/smppgw/gateway/session"
+	"github.com/smppgw/smppgw/gateway/session/sessiontest"
+	"github.com/smppgw/smppgw/internal/smscsim"
+	"github.com/smppgw/smppgw/pdu"
+	"github.com/smppgw/smppgw/store"
+)
+
+// doubtStore writes every accept and then reports it in doubt, as a Redis store does when the server
+// ran the accept script and died (or stalled) before its reply. While away is set, the reads and
+// writes the gateway makes afterwards fail with ErrUnavailable, as they would until the server is back.
+type doubtStore struct {
+	store.Store
+	away    atomic.Bool
+	doubted atomic.Int64
+	mu      sync.Mutex
+	ids     []string // the accepts written and reported in doubt
+}
+
+func (s *doubtStore) AcceptMessage(ctx context.Context, m *store.Message) error {
+	if err := s.Store.AcceptMessage(ctx, m); err != nil {
+		return err
+	}
+	s.doubted.Add(1)
+	s.mu.Lock()
+	s.ids = append(s.ids, m.ID)
+	s.mu.Unlock()
+	return fmt.Errorf("%w: accept %s: EOF", store.ErrInDoubt, m.ID)
+}
+
+func (s *doubtStore) GetMessage(ctx context.Context, id string) (*store.Message, error) {
+	if s.away.Load() {
+		return nil, store.ErrUnavailable
+	}
+	return s.Store.GetMessage(ctx, id)
+}
+
+func (s *doubtStore) CancelMessage(ctx context.Context, id, account string) (*store.Message, []int, error) {
+	if s.away.Load() {
+		return nil, nil, store.ErrUnavailable
+	}
+	return s.Store.CancelMessage(ctx, id, account)
+}
+
+func (s *doubtStore) ClaimParts(ctx context.Context, upstream, consumer string, max int, wait time.Duration) ([]*store.PartTask, error) {
+	if s.away.Load() {
+		return nil, store.ErrUnavailable
+	}
+	tasks, err := s.Store.ClaimParts(ctx, upstream, consumer, max, wait)
+	if err == nil && s.away.Load() {
+		// The store went away during the claim's wait: its reply never came.
+		for _, t := range tasks {
+			_ = s.Store.Postpone(ctx, t.Lease, 0)
+		}
+		return nil, store.ErrUnavailable
+	}
+	return tasks, err
+}
+
+// startDoubtGateway is startGateway with the in-doubt reading back shortened to resolveFor.
+func startDoubtGateway(t *testing.T, st store.Store, up ClientConfig, resolveFor time.Duration) (*Gateway, string) {
+	t.Helper()
+	cfg := acmeVia(t, up)
+	cfg.Server.Listeners = []ListenerConfig{{Address: "127.0.0.1:0"}}
+	cfg.Server.FailureDelay = -1
+	cfg.Upstreams[0].ReconnectMin, cfg.Upstreams[0].ReconnectMax = 20*time.Millisecond, 100*time.Millisecond
+	g, err := New(cfg, st, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.inDoubt.resolveFor = resolveFor
+	if err := g.Start(sessiontest.Ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), sessiontest.Wait)
+		defer cancel()
+		if err := g.Shutdown(ctx); err != nil {
+			t.Errorf("gateway shutdown: %v", err)
+		}
+	})
+	return g, g.Server().Addrs()[0].String()
+}
+
+// TestInDoubtAcceptWrittenIsAccepted: an accept reported in doubt that the store shows written when
+// read back is answered ESME_ROK (and the API's Submit succeeds), and goes out once each.
+func TestInDoubtAcceptWrittenIsAccepted(t *testing.T) {
+	st := &doubtStore{Store: newEmbedded(t)}
+	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
+	g, addr := startDoubtGateway(t, st, simUpstream("sim", sim.Addr()), time.Second)
+	s, err := bindESMEWith(t, addr, session.BindTransceiver, "acme", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := sessiontest.Ctx(t)
+	resp, err := s.Send(ctx, submit("447700900001"))
+	if err != nil {
+		t.Fatalf("submit_sm in doubt, written: %v, want ESME_ROK", err)
+	}
+	id := resp.Body.(*pdu.SubmitSMResp).MessageID
+	m, err := g.Submit(ctx, Submission{Account: "acme", Source: store.Address{Addr: "INFO"}, Destination: store.Address{Addr: "447700900002"}, Text: "api"})
+	if err != nil {
+		t.Fatalf("API Submit in doubt, written: %v, want success", err)
+	}
+	sessiontest.Eventually(t, "both messages at the upstream", func() bool { return len(sim.Submits()) >= 2 })
+	time.Sleep(200 * time.Millisecond) // a duplicate would follow at once
+	if n := len(sim.Submits()); n != 2 || st.doubted.Load() != 2 {
+		t.Errorf("upstream got %d submit_sm for %d accepts in doubt, want 2", n, st.doubted.Load())
+	}
+	for _, mid := range []string{id, m.ID} {
+		if got, err := st.Store.GetMessage(ctx, mid); err != nil || got.Parts[0].UpstreamID == "" {
+			t.Errorf("message %s: %v, want it sent upstream", mid, err)
+		}
+	}
+	if a, r := g.inDoubt.accepted.Load(), g.inDoubt.refused.Load(); a != 2 || r != 0 {
+		t.Errorf("in doubt: %d accepted, %d refused; want 2, 0", a, r)
+	}
+}
+
+// TestInDoubtAcceptRefusedNeverSent: an accept reported in doubt while the store stays away is refused
+// (ESME_RSYSERR over SMPP, ErrUnavailable from the API's Submit, which the API answers 503), though
+// the store did write it; once the store is back the message is cancelled and never reaches the
+// upstream, while a message accepted afterwards does.
+func TestInDoubtAcceptRefusedNeverSent(t *testing.T) {
+	st := &doubtStore{Store: newEmbedded(t)}
+	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
+	g, addr := startDoubtGateway(t, st, simUpstream("sim", sim.Addr()), 100*time.Millisecond)
+	s, err := bindESMEWith(t, addr, session.BindTransceiver, "acme", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := sessiontest.Ctx(t)
+	st.away.Store(true)
+	_, err = s.Send(ctx, submit("447700900001"))
+	var status pdu.CommandStatus
+	if !errors.As(err, &status) || status != pdu.ESME_RSYSERR {
+		t.Errorf("submit_sm in doubt, store away: %v, want ESME_RSYSERR", err)
+	}
+	_, err = g.Submit(ctx, Submission{Account: "acme", Source: store.Address{Addr: "INFO"}, Destination: store.Address{Addr: "447700900002"}, Text: "api"})
+	if !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("API Submit in doubt, store away: %v, want ErrUnavailable", err)
+	}
+	if n := st.doubted.Load(); n != 2 {
+		t.Fatalf("%d accepts written and reported in doubt, want 2", n)
+	}
+	time.Sleep(200 * time.Millisecond)
+	st.away.Store(false)
+	// A message accepted once the store is back goes out: the upstream's queue moves, and the refused
+	// ones, queued before it, must not come with it.
+	if err := st.Store.AcceptMessage(ctx, &store.Message{ID: "after", Account: "acme", Upstream: "sim",
+		Destination: store.Address{Addr: "447700900003"}, Parts: []store.Part{{ShortMessage: []byte("after")}}}); err != nil {
+		t.Fatal(err)
+	}
+	sessiontest.Eventually(t, "the later message at the upstream", func() bool { return len(sim.Submits()) >= 1 })
+	time.Sleep(300 * time.Millisecond)
+	for _, sm := range sim.Submits() {
+		if string(sm.ShortMessage) != "after" {
+			t.Errorf("refused message %q reached the upstream", sm.ShortMessage)
+		}
+	}
+	sessiontest.Eventually(t, "the refused messages settled", func() bool { return !g.inDoubt.busy() })
+	st.mu.Lock()
+	ids := append([]string(nil), st.ids...)
+	st.mu.Unlock()
+	for _, id := range ids {
+		m, err := st.Store.GetMessage(ctx, id)
+		if err != nil || m.Parts[0].Status != pdu.DELETED || m.Parts[0].UpstreamID != "" {
+			t.Errorf("refused message %s: %v %+v, want its part DELETED, never sent", id, err, m)
+		}
+	}
+	if r := g.inDoubt.refused.Load(); r != 2 {
+		t.Errorf("in doubt: %d refused, want 2", r)
+	}
+}
