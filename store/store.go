@@ -237,12 +237,12 @@ type Message struct {
 	// CallbackURL, when set, is where the API POSTs this message's receipts besides the account's
 	// webhooks (the API's per-message callback); records written before it read as "".
 	CallbackURL string
-	Upstream           string    // queue the parts were routed to
-	Status             pdu.MessageState
-	History            []StatusChange
-	Parts              []Part
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	Upstream    string // queue the parts were routed to
+	Status      pdu.MessageState
+	History     []StatusChange
+	Parts       []Part
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // PartUpdate is what the upstream client learned about one part.
