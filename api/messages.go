@@ -47,6 +47,9 @@ func (m *messageService) submit(ctx context.Context, p *principal, req *smppgwv1
 	if err != nil {
 		return nil, err
 	}
+	if sub.CallbackURL != "" && m.s.hooks.callbackSecret(ctx, account) == "" {
+		return nil, invalid("callback_url", "no signing secret: the account has no enabled webhook and the gateway no webhooks.callback_secret")
+	}
 	msg, err := m.s.gw.Submit(ctx, sub)
 	if err != nil {
 		return nil, err
@@ -63,11 +66,15 @@ func submission(account string, req *smppgwv1.SubmitRequest, now time.Time) (gat
 		Source:      store.Address{Addr: req.GetSource()},
 		Destination: store.Address{Addr: req.GetDestination()},
 		ClientRef:   req.GetClientReference(),
+		CallbackURL: req.GetCallbackUrl(),
 		Priority:    uint8(min(req.GetPriority(), 255)), // the gateway refuses above 3
 	}
 	switch {
 	case len(req.GetClientReference()) > maxClientRef:
 		return sub, invalid("client_reference", "longer than %d characters", maxClientRef)
+	}
+	if err := checkCallbackURL(sub.CallbackURL); err != nil {
+		return sub, err
 	}
 	dc := req.GetDataCoding()
 	if dc != smppgwv1.DataCoding_DATA_CODING_UNSPECIFIED {
