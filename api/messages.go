@@ -47,8 +47,14 @@ func (m *messageService) submit(ctx context.Context, p *principal, req *smppgwv1
 	if err != nil {
 		return nil, err
 	}
-	if sub.CallbackURL != "" && m.s.hooks.callbackSecret(ctx, account) == "" {
-		return nil, invalid("callback_url", "no signing secret: the account has no enabled webhook and the gateway no webhooks.callback_secret")
+	if sub.CallbackURL != "" {
+		secret, err := m.s.hooks.callbackSecret(ctx, account)
+		if err != nil {
+			return nil, err
+		}
+		if secret == "" {
+			return nil, invalid("callback_url", "no signing secret: the account has no enabled webhook and the gateway no webhooks.callback_secret")
+		}
 	}
 	msg, err := m.s.gw.Submit(ctx, sub)
 	if err != nil {
@@ -370,7 +376,7 @@ func (m *messageService) CreateWebhook(ctx context.Context, req *smppgwv1.Create
 	if err := m.s.st.CreateWebhook(ctx, w); err != nil {
 		return nil, err
 	}
-	m.s.hooks.invalidate()
+	m.s.hooks.invalidate(ctx)
 	out := webhookToProto(w)
 	out.MaxRetryDuration = dur(m.s.cfg.Webhooks.MaxRetryDuration)
 	return &smppgwv1.CreateWebhookResponse{Webhook: out, SigningSecret: w.Secret}, nil
@@ -454,7 +460,7 @@ func (m *messageService) DeleteWebhook(ctx context.Context, req *smppgwv1.Delete
 	if err := m.s.st.DeleteWebhook(ctx, w.ID); err != nil {
 		return nil, err
 	}
-	m.s.hooks.invalidate()
+	m.s.hooks.invalidate(ctx)
 	return &smppgwv1.DeleteWebhookResponse{}, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -76,11 +77,17 @@ type dispatcher struct {
 	secret   string // for callbacks of accounts without a webhook
 	wake     chan struct{}
 
-	mu     sync.Mutex
-	byAcc  map[string][]*store.Webhook
-	byID   map[string]*store.Webhook
-	loaded time.Time
-	stale  bool
+	// The registrations as last read. Record (on the receipt path) only reads this snapshot: the
+	// store is read by the queue manager every RefreshInterval and at each change made here, so a
+	// slow or unreachable store never holds receipts behind a lock.
+	snap   atomic.Pointer[hookSet]
+	loadMu sync.Mutex // one read of the registrations at a time
+}
+
+// hookSet is one reading of the webhook registrations.
+type hookSet struct {
+	byAcc map[string][]*store.Webhook
+	byID  map[string]*store.Webhook
 }
 
 // hookStore is what the dispatcher uses: the registrations, the queues, and messages for the client
@@ -100,60 +107,69 @@ func newDispatcher(cfg WebhookConfig, instance string, st hookStore, log zerolog
 		consumer: "webhooks@" + instance,
 		secret:   cfg.CallbackSecret,
 		wake:     make(chan struct{}, 1),
-		stale:    true,
 		counts:   newHookCounts(),
 	}
 }
 
-// invalidate makes the next use re-read the registrations, and the queue loops follow them.
-func (d *dispatcher) invalidate() {
-	d.mu.Lock()
-	d.stale = true
-	d.mu.Unlock()
+// invalidate re-reads the registrations after a change made through this instance, so it takes
+// effect here at once, and wakes the queue manager.
+func (d *dispatcher) invalidate(ctx context.Context) {
+	if err := d.reload(ctx); err != nil {
+		d.log.Warn().Err(err).Msg("cannot read webhooks after a change; it takes effect at the next refresh")
+	}
 	select {
 	case d.wake <- struct{}{}:
 	default:
 	}
 }
 
-// hooks returns the webhooks of account, re-read from the store when stale.
-func (d *dispatcher) hooks(ctx context.Context, account string) []*store.Webhook {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.refreshLocked(ctx)
-	return d.byAcc[account]
-}
-
-// lookup returns webhook id as last read (re-reading when stale); nil when it is gone.
-func (d *dispatcher) lookup(ctx context.Context, id string) *store.Webhook {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.refreshLocked(ctx)
-	return d.byID[id]
-}
-
-func (d *dispatcher) refreshLocked(ctx context.Context) {
-	if !d.stale && time.Since(d.loaded) <= d.cfg.RefreshInterval {
-		return
-	}
+// reload reads the registrations from the store; on error the last reading stays.
+func (d *dispatcher) reload(ctx context.Context) error {
+	d.loadMu.Lock()
+	defer d.loadMu.Unlock()
 	all, err := d.st.ListWebhooks(ctx)
 	if err != nil {
-		d.log.Warn().Err(err).Msg("cannot read webhooks; using the last known ones")
-		return
+		return err
 	}
-	d.byAcc, d.byID = map[string][]*store.Webhook{}, map[string]*store.Webhook{}
+	hs := &hookSet{byAcc: map[string][]*store.Webhook{}, byID: map[string]*store.Webhook{}}
 	for _, w := range all {
-		d.byAcc[w.Account] = append(d.byAcc[w.Account], w)
-		d.byID[w.ID] = w
+		hs.byAcc[w.Account] = append(hs.byAcc[w.Account], w)
+		hs.byID[w.ID] = w
 	}
-	d.loaded, d.stale = time.Now(), false
+	d.snap.Store(hs)
+	return nil
+}
+
+// set returns the registrations, reading them first if they never were (an error then: without
+// them a receipt's webhooks are unknown).
+func (d *dispatcher) set(ctx context.Context) (*hookSet, error) {
+	if hs := d.snap.Load(); hs != nil {
+		return hs, nil
+	}
+	if err := d.reload(ctx); err != nil {
+		return nil, fmt.Errorf("webhooks unreadable: %w", err)
+	}
+	return d.snap.Load(), nil
+}
+
+// hooks returns the webhooks of account.
+func (d *dispatcher) hooks(ctx context.Context, account string) ([]*store.Webhook, error) {
+	hs, err := d.set(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return hs.byAcc[account], nil
 }
 
 // callbackSecret is what a callback of account is signed with: the signing secret of the account's
 // oldest enabled webhook, else the gateway's callback_secret ("" when neither exists).
-func (d *dispatcher) callbackSecret(ctx context.Context, account string) string {
+func (d *dispatcher) callbackSecret(ctx context.Context, account string) (string, error) {
+	hooks, err := d.hooks(ctx, account)
+	if err != nil {
+		return "", err
+	}
 	var oldest *store.Webhook
-	for _, w := range d.hooks(ctx, account) {
+	for _, w := range hooks {
 		if w.Disabled {
 			continue
 		}
@@ -162,9 +178,9 @@ func (d *dispatcher) callbackSecret(ctx context.Context, account string) string 
 		}
 	}
 	if oldest != nil {
-		return oldest.Secret
+		return oldest.Secret, nil
 	}
-	return d.secret
+	return d.secret, nil
 }
 
 // Record implements gateway.EventSink: it queues, durably, one delivery per webhook of the event's
@@ -231,7 +247,11 @@ func (d *dispatcher) record(ctx context.Context, ev gateway.Event, m *store.Mess
 			Destination: dest, ShortMessage: body, CreatedAt: now,
 		})
 	}
-	for _, w := range d.hooks(ctx, ev.Account) {
+	hooks, err := d.hooks(ctx, ev.Account)
+	if err != nil {
+		return err
+	}
+	for _, w := range hooks {
 		if w.Disabled || (len(w.Events) > 0 && !contains(w.Events, name)) {
 			continue
 		}
@@ -331,19 +351,26 @@ func (d *dispatcher) run(ctx context.Context, gw Gateway, attached bool) {
 		wg.Add(1)
 		go func() { defer wg.Done(); d.loop(lctx, q) }()
 	}
-	start(callbackQueue)
 	tick := time.NewTicker(d.cfg.RefreshInterval)
 	defer tick.Stop()
 	for {
-		d.mu.Lock()
-		d.refreshLocked(ctx)
-		want := map[string]bool{callbackQueue: true}
-		disabled := map[string]bool{}
-		for id, w := range d.byID {
+		if err := d.reload(ctx); err != nil && ctx.Err() == nil {
+			d.log.Warn().Err(err).Msg("cannot read webhooks; using the last known ones")
+		}
+		// No loop runs before the registrations were read once: a claimed entry could not be
+		// told from one of a removed webhook, nor a callback's secret known.
+		hs := d.snap.Load()
+		if hs == nil {
+			hs = &hookSet{}
+		}
+		want, disabled := map[string]bool{}, map[string]bool{}
+		if d.snap.Load() != nil {
+			want[callbackQueue] = true
+		}
+		for id, w := range hs.byID {
 			want[hookQueue(id)] = !w.Disabled
 			disabled[hookQueue(id)] = w.Disabled
 		}
-		d.mu.Unlock()
 		for q, on := range want {
 			if on && loops[q] == nil {
 				start(q)
@@ -404,7 +431,8 @@ func (d *dispatcher) loop(ctx context.Context, q string) {
 // entries were dropped as they were claimed), so its loop may end.
 func (d *dispatcher) removed(ctx context.Context, q string) bool {
 	id, ok := strings.CutPrefix(q, hookQueuePrefix)
-	if !ok || d.lookup(ctx, id) != nil {
+	hs := d.snap.Load()
+	if !ok || hs == nil || hs.byID[id] != nil {
 		return false
 	}
 	n, err := d.st.QueueLen(ctx, store.Queue{Kind: store.DeliverQueue, Name: q})
@@ -414,10 +442,12 @@ func (d *dispatcher) removed(ctx context.Context, q string) bool {
 // target is where and how an entry of queue q is posted; ok false when it no longer has a target
 // (its webhook was removed or disabled).
 func (d *dispatcher) target(ctx context.Context, q string, del *store.Delivery) (to, secret string, ok bool) {
+	hs := d.snap.Load() // loops start once it is set
 	if q == callbackQueue {
-		return del.Destination.Addr, d.callbackSecret(ctx, del.Source.Addr), del.Destination.Addr != ""
+		secret, _ := d.callbackSecret(ctx, del.Source.Addr)
+		return del.Destination.Addr, secret, del.Destination.Addr != ""
 	}
-	w := d.lookup(ctx, strings.TrimPrefix(q, hookQueuePrefix))
+	w := hs.byID[strings.TrimPrefix(q, hookQueuePrefix)]
 	if w == nil || w.Disabled {
 		return "", "", false
 	}
