@@ -72,10 +72,12 @@ type AdminUser struct {
 
 // WebhookConfig tunes webhook deliveries.
 type WebhookConfig struct {
-	// Workers bounds how many POSTs are in flight at once. 0 means 8.
+	// Workers bounds how many POSTs are in flight at once for one webhook (and for the per-message
+	// callbacks): each instance claims at most this many deliveries of a webhook's queue at a time.
+	// 0 means 8.
 	Workers int `yaml:"workers"`
-	// QueueSize bounds the deliveries waiting for a worker (retries included); beyond it new
-	// events are dropped and logged. 0 means 10000.
+	// QueueSize is no longer used: deliveries wait in the store. Kept so that configurations
+	// naming it still load.
 	QueueSize int `yaml:"queue_size"`
 	// Timeout bounds one POST. 0 means 10s.
 	Timeout time.Duration `yaml:"timeout"`
@@ -84,11 +86,16 @@ type WebhookConfig struct {
 	RetryMin time.Duration `yaml:"retry_min"`
 	RetryMax time.Duration `yaml:"retry_max"`
 	// MaxRetryDuration is how long a failing delivery is retried before it is dropped, for every
-	// webhook (the store keeps no per-webhook value). 0 means 24h; at most 72h.
+	// webhook (the store keeps no per-webhook value), counted from when it was queued. 0 means 24h;
+	// at most 72h.
 	MaxRetryDuration time.Duration `yaml:"max_retry_duration"`
 	// RefreshInterval is how often the webhook registrations are re-read from the store, so
 	// changes made through another instance take effect. 0 means 10s.
 	RefreshInterval time.Duration `yaml:"refresh_interval"`
+	// CallbackSecret signs the per-message callbacks (SubmitRequest.callback_url) of an account that
+	// has no enabled webhook; an account with one signs them with its oldest one's secret. Empty:
+	// such an account's messages may not ask for a callback.
+	CallbackSecret string `yaml:"callback_secret"`
 }
 
 // Defaults of Config.

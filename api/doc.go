@@ -57,12 +57,23 @@
 //
 // # Webhooks
 //
-// A dispatcher subscribed to every account's events POSTs each receipt or MO as a WebhookDelivery
-// (JSON) to the matching webhooks, signed in the Smppgw-Signature header (see Sign), from a bounded
-// queue by a fixed number of workers. A failed POST (network error or non-2xx) is retried with
-// exponential back-off and jitter, carrying the same event_id and a growing attempt, until
-// Config.Webhooks.MaxRetryDuration; then it is dropped and logged. Deliveries are not persisted: a
-// restart loses the ones in flight (receipts stay readable through GetMessage).
+// Webhook deliveries are durable. The gateway hands each receipt and MO to the dispatcher
+// (gateway.EventSink) before it answers the upstream's deliver_sm, and the dispatcher writes one
+// store delivery per matching webhook, on the queue "webhook-queue:<webhook id>", and one per
+// receipt of a message submitted with a callback_url, on "callback-queue:all-accounts": account
+// deliver_sm queues under names no system_id can have (16 octets and more), the entry's
+// ShortMessage holding the WebhookDelivery JSON (a callback's URL in Destination.Addr, its account
+// in Source.Addr). On every instance one loop per queue claims at most Config.Webhooks.Workers
+// entries at a time (consumer "webhooks@<instance>"), POSTs them signed in the Smppgw-Signature
+// header (see Sign), acknowledges a 2xx, and gives anything else back with exponential back-off and
+// jitter, carrying the same event_id and the attempt number, until MaxRetryDuration after it was
+// queued; then it is dropped and counted (smppgw_webhook_deliveries_total{outcome="expired"}). A
+// restart hands the claimed entries out again; instances sharing a Redis share the queues. Delivery
+// is at least once: a POST whose acknowledgement is lost is made again. Webhooks added, disabled
+// or removed (through any instance) are followed within RefreshInterval; the entries of a webhook
+// removed while this instance runs are dropped as they come due (those of one removed while no
+// instance ran stay in the store). A callback is signed with the secret of the account's
+// oldest enabled webhook, else with Config.Webhooks.CallbackSecret.
 //
 // This package calls into gateway and store; it holds no SMPP or storage logic of its own, and
 // must not change api/gateway.go, the contract the running gateway implements.

@@ -47,6 +47,15 @@ func (m *messageService) submit(ctx context.Context, p *principal, req *smppgwv1
 	if err != nil {
 		return nil, err
 	}
+	if sub.CallbackURL != "" {
+		secret, err := m.s.hooks.callbackSecret(ctx, account)
+		if err != nil {
+			return nil, err
+		}
+		if secret == "" {
+			return nil, invalid("callback_url", "no signing secret: the account has no enabled webhook and the gateway no webhooks.callback_secret")
+		}
+	}
 	msg, err := m.s.gw.Submit(ctx, sub)
 	if err != nil {
 		return nil, err
@@ -63,11 +72,15 @@ func submission(account string, req *smppgwv1.SubmitRequest, now time.Time) (gat
 		Source:      store.Address{Addr: req.GetSource()},
 		Destination: store.Address{Addr: req.GetDestination()},
 		ClientRef:   req.GetClientReference(),
+		CallbackURL: req.GetCallbackUrl(),
 		Priority:    uint8(min(req.GetPriority(), 255)), // the gateway refuses above 3
 	}
 	switch {
 	case len(req.GetClientReference()) > maxClientRef:
 		return sub, invalid("client_reference", "longer than %d characters", maxClientRef)
+	}
+	if err := checkCallbackURL(sub.CallbackURL); err != nil {
+		return sub, err
 	}
 	dc := req.GetDataCoding()
 	if dc != smppgwv1.DataCoding_DATA_CODING_UNSPECIFIED {
@@ -363,7 +376,7 @@ func (m *messageService) CreateWebhook(ctx context.Context, req *smppgwv1.Create
 	if err := m.s.st.CreateWebhook(ctx, w); err != nil {
 		return nil, err
 	}
-	m.s.hooks.invalidate()
+	m.s.hooks.invalidate(ctx)
 	out := webhookToProto(w)
 	out.MaxRetryDuration = dur(m.s.cfg.Webhooks.MaxRetryDuration)
 	return &smppgwv1.CreateWebhookResponse{Webhook: out, SigningSecret: w.Secret}, nil
@@ -447,7 +460,7 @@ func (m *messageService) DeleteWebhook(ctx context.Context, req *smppgwv1.Delete
 	if err := m.s.st.DeleteWebhook(ctx, w.ID); err != nil {
 		return nil, err
 	}
-	m.s.hooks.invalidate()
+	m.s.hooks.invalidate(ctx)
 	return &smppgwv1.DeleteWebhookResponse{}, nil
 }
 

@@ -15,17 +15,17 @@ import (
 
 // hookCounts count webhook deliveries by outcome (smppgw_webhook_deliveries_total).
 type hookCounts struct {
-	vec                                   *prometheus.CounterVec
-	delivered, failed, expired, queueFull prometheus.Counter
+	vec                                 *prometheus.CounterVec
+	delivered, failed, expired, dropped prometheus.Counter
 }
 
 func newHookCounts() hookCounts {
 	v := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "smppgw_webhook_deliveries_total",
-		Help: "Webhook POST outcomes: delivered (2xx), failed (an attempt that will be retried or dropped), expired (dropped after the retry window), queue_full (dropped, the queue was full).",
+		Help: "Webhook and callback POST outcomes: delivered (2xx), failed (an attempt that will be retried or dropped), expired (dropped after the retry window), dropped (its webhook was removed or disabled, or its stored body unreadable).",
 	}, []string{"outcome"})
 	return hookCounts{vec: v, delivered: v.WithLabelValues("delivered"), failed: v.WithLabelValues("failed"),
-		expired: v.WithLabelValues("expired"), queueFull: v.WithLabelValues("queue_full")}
+		expired: v.WithLabelValues("expired"), dropped: v.WithLabelValues("dropped")}
 }
 
 // handleDebug registers /metrics and, when configured, /debug/pprof/ on the HTTP mux.

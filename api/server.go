@@ -46,6 +46,7 @@ type Server struct {
 	inproc *pipeListener
 	conn   *grpc.ClientConn
 	hooks  *dispatcher
+	sinked bool // the gateway records events through hooks (dispatcher.attach)
 
 	mu      sync.Mutex
 	addrs   [2]net.Addr // gRPC and HTTP, once serving
@@ -88,7 +89,8 @@ func NewServer(cfg Config, gw Gateway, st store.Store, log zerolog.Logger) (*Ser
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
-	s.hooks = newDispatcher(cfg.Webhooks, st, s.log)
+	s.hooks = newDispatcher(cfg.Webhooks, cfg.Instance, st, s.log)
+	s.sinked = s.hooks.attach(gw)
 
 	// The REST side dials the same grpc.Server in memory; credentials of the REST caller travel
 	// as metadata, transport security is the HTTP listener's.
@@ -256,7 +258,7 @@ func (s *Server) begin() error {
 	s.wg.Add(3)
 	go func() { defer s.wg.Done(); _ = s.grpc.Serve(s.inproc) }()
 	go func() { defer s.wg.Done(); s.watchReady(ctx) }()
-	go func() { defer s.wg.Done(); s.hooks.run(ctx, s.gw) }()
+	go func() { defer s.wg.Done(); s.hooks.run(ctx, s.gw, s.sinked) }()
 	return nil
 }
 

@@ -18,6 +18,7 @@ type hub struct {
 	mu      sync.RWMutex
 	subs    map[*subscriber]struct{}
 	dropped atomic.Uint64
+	sink    atomic.Pointer[EventSink] // durable recording before the upstream is answered (webhookq.go)
 }
 
 type subscriber struct {
@@ -46,6 +47,9 @@ func (h *hub) subscribe(account string) (<-chan Event, func()) {
 // publish hands e to every matching subscriber without waiting. The read lock is held while sending,
 // so cancel (which takes the write lock before closing) never closes a channel being sent on.
 func (h *hub) publish(e Event) {
+	if e.Kind == EventMO {
+		h.recordMO(e)
+	}
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for s := range h.subs {

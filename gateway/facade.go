@@ -27,6 +27,7 @@ type Submission struct {
 	Schedule           time.Time // zero: deliver now
 	Priority           uint8
 	ClientRef          string
+	CallbackURL        string // where the API POSTs this message's receipts too (store.Message.CallbackURL)
 }
 
 // ValidationError names the field of a Submission (or a submit_sm) that cannot be accepted, in the

@@ -147,7 +147,11 @@ func (r *receipts) correlated(ctx context.Context, m *store.Message, rc store.Re
 		return nil
 	}
 	rcCopy := rc
-	r.events.publish(Event{Kind: EventReceipt, Account: m.Account, MessageID: m.ID, Receipt: &rcCopy, Status: m.Status, At: time.Now()})
+	ev := Event{Kind: EventReceipt, Account: m.Account, MessageID: m.ID, Receipt: &rcCopy, Status: m.Status, At: time.Now()}
+	if err := r.events.record(ctx, ev, m); err != nil { // webhooks and callback URL, durable first
+		return err
+	}
+	r.events.publish(ev)
 	state := rc.State
 	if len(m.Parts) > 1 && (r.accounts == nil || r.accounts.get(ctx, m.Account).Receipts != ReceiptPerPart) {
 		if !m.Status.Final() {

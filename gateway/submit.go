@@ -358,6 +358,7 @@ func (sub *submitter) fromSubmission(s Submission, now time.Time) (*store.Messag
 		Account: s.Account, Source: src, Destination: dst, PriorityFlag: s.Priority,
 		RegisteredDelivery: s.RegisteredDelivery, DataCoding: parts[0].DataCoding, Validity: s.Validity,
 		Schedule: schedule, ClientRef: s.ClientRef, Upstream: up, Parts: make([]store.Part, len(parts)),
+		CallbackURL: s.CallbackURL,
 	}
 	for i, p := range parts {
 		m.Parts[i] = store.Part{ESMClass: p.EsmClass, ShortMessage: bytes.Clone(p.ShortMessage), TLVs: bytes.Clone(p.Options)}

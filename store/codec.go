@@ -35,6 +35,9 @@ const (
 	// codecV3 adds the accept time at the end of part task records (a part's age is bounded); version
 	// 1 and 2 records still decode, with a zero accept time.
 	codecV3 = 3
+	// codecV4 adds the callback URL at the end of message records. A message without one is still
+	// written as version 2, so releases before it read it; version 1 to 3 records decode with none.
+	codecV4 = 4
 )
 
 func appendStr(b []byte, s string) []byte {
@@ -216,7 +219,11 @@ func (r *reader) end(what string) error {
 // AppendMessage appends the encoding of m to b.
 func AppendMessage(b []byte, m *Message) []byte {
 	b = slices.Grow(b, messageBound(m))
-	b = append(b, tagMessage, codecV2)
+	version := byte(codecV2)
+	if m.CallbackURL != "" {
+		version = codecV4
+	}
+	b = append(b, tagMessage, version)
 	b = appendStr(b, m.ID)
 	b = appendStr(b, m.Account)
 	b = appendStr(b, m.ServiceType)
@@ -245,12 +252,16 @@ func AppendMessage(b []byte, m *Message) []byte {
 		b = appendTime(b, p.SubmittedAt)
 		b = appendTime(b, p.UpdatedAt)
 	}
-	return appendTime(b, m.Schedule)
+	b = appendTime(b, m.Schedule)
+	if version >= codecV4 {
+		b = appendStr(b, m.CallbackURL)
+	}
+	return b
 }
 
 // messageBound is at least the encoded length of m.
 func messageBound(m *Message) int {
-	n := 2 + 13*varMax + len(m.ID) + len(m.Account) + len(m.ServiceType) + len(m.ClientRef) + len(m.Upstream) +
+	n := 2 + 13*varMax + len(m.ID) + len(m.Account) + len(m.ServiceType) + len(m.ClientRef) + len(m.CallbackURL) + len(m.Upstream) +
 		2*2 + len(m.Source.Addr) + len(m.Destination.Addr) + 6 + len(m.History)*(1+varMax)
 	for i := range m.Parts {
 		p := &m.Parts[i]
@@ -262,7 +273,10 @@ func messageBound(m *Message) int {
 // DecodeMessage decodes a record written by AppendMessage.
 func DecodeMessage(b []byte) (*Message, error) {
 	r := newReader(b)
-	version := r.headerUpTo(tagMessage, codecV2, "message")
+	version := r.headerUpTo(tagMessage, codecV4, "message")
+	if version == codecV3 { // a part task version only: no message was ever written as 3
+		r.fail("message: unknown version 3")
+	}
 	m := &Message{
 		ID: r.str(), Account: r.str(), ServiceType: r.str(), Source: r.addr(), Destination: r.addr(),
 		ESMClass: r.u8(), ProtocolID: r.u8(), PriorityFlag: r.u8(), RegisteredDelivery: r.u8(),
@@ -287,6 +301,9 @@ func DecodeMessage(b []byte) (*Message, error) {
 	}
 	if version >= codecV2 {
 		m.Schedule = r.time()
+	}
+	if version >= codecV4 {
+		m.CallbackURL = r.str()
 	}
 	if err := r.end("message"); err != nil {
 		return nil, err

@@ -256,3 +256,28 @@ func BenchmarkMessageCodec(b *testing.B) {
 		buf = AppendMessage(buf[:0], m)
 	}
 }
+
+// A message with a callback URL is written as version 4 and reads back with it; one without is
+// still written as version 2 (so an older release reads it) and reads back with none.
+func TestCodecCallbackURL(t *testing.T) {
+	m := sampleMessage()
+	plain := AppendMessage(nil, m)
+	if plain[1] != codecV2 {
+		t.Fatalf("message without a callback written as version %d, want 2", plain[1])
+	}
+	m.CallbackURL = "https://example.com/dlr?id=1"
+	b := AppendMessage(nil, m)
+	if b[1] != codecV4 {
+		t.Fatalf("message with a callback written as version %d, want 4", b[1])
+	}
+	got, err := DecodeMessage(b)
+	if err != nil || !reflect.DeepEqual(got, m) {
+		t.Fatalf("version 4 message: %v\n got %+v\nwant %+v", err, got, m)
+	}
+	if got, err = DecodeMessage(plain); err != nil || got.CallbackURL != "" {
+		t.Fatalf("version 2 message: %v, callback %q", err, got.CallbackURL)
+	}
+	if _, err := DecodeMessage(b[:len(b)-1]); err == nil {
+		t.Fatal("truncated version 4 message decoded")
+	}
+}

@@ -240,12 +240,15 @@ type Message struct {
 	Validity           time.Time // zero: the upstream's default
 	Schedule           time.Time // scheduled delivery, forwarded upstream as schedule_delivery_time; zero: now
 	ClientRef          string    // caller's reference (API), opaque
-	Upstream           string    // queue the parts were routed to
-	Status             pdu.MessageState
-	History            []StatusChange
-	Parts              []Part
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	// CallbackURL, when set, is where the API POSTs this message's receipts besides the account's
+	// webhooks (the API's per-message callback); records written before it read as "".
+	CallbackURL string
+	Upstream    string // queue the parts were routed to
+	Status      pdu.MessageState
+	History     []StatusChange
+	Parts       []Part
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // PartUpdate is what the upstream client learned about one part.

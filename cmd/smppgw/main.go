@@ -130,7 +130,7 @@ Configuration file (YAML; deploy/smppgw.example.yaml shows and explains every fi
                      /openapi.json; default %s), tls (cert_file, key_file, min_version),
                      admin_users (name, password_hash from 'smppgw hash-password'), instance,
                      ready_interval, webhooks (workers, queue_size, timeout, retry_min, retry_max,
-                     max_retry_duration, refresh_interval), metrics (Prometheus /metrics on the
+                     max_retry_duration, refresh_interval, callback_secret), metrics (Prometheus /metrics on the
                      http_listen port: enabled, default true; auth, default false: admin credentials
                      asked for), pprof (true: /debug/pprof/ profiles on the http_listen port, to admin
                      credentials; default false)

@@ -106,7 +106,15 @@ type SubmitRequest struct {
 	// The caller's own reference, at most 64 characters, echoed in receipts and webhooks.
 	ClientReference string `protobuf:"bytes,11,opt,name=client_reference,json=clientReference,proto3" json:"client_reference,omitempty"`
 	// The account to send for; only for callers with the `admin` scope, empty for the key's own account.
-	Account       string `protobuf:"bytes,12,opt,name=account,proto3" json:"account,omitempty"`
+	Account string `protobuf:"bytes,12,opt,name=account,proto3" json:"account,omitempty"`
+	// A URL (absolute, http or https, at most 2048 characters) that this message's receipts are POSTed
+	// to, besides the account's webhooks (as Kannel's and Jasmin's dlr-url). Each POST is the
+	// WebhookDelivery a receipt webhook gets (webhook_id empty), kept in the store until delivered,
+	// retried with back-off like a webhook's, and signed the same way (`Smppgw-Signature`) under the
+	// signing secret of the account's oldest enabled webhook, or, when the account has none, under
+	// the gateway's `webhooks.callback_secret`. A message with a callback URL is refused (400) when
+	// neither secret exists. Empty: no callback.
+	CallbackUrl   string `protobuf:"bytes,13,opt,name=callback_url,json=callbackUrl,proto3" json:"callback_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -225,6 +233,13 @@ func (x *SubmitRequest) GetClientReference() string {
 func (x *SubmitRequest) GetAccount() string {
 	if x != nil {
 		return x.Account
+	}
+	return ""
+}
+
+func (x *SubmitRequest) GetCallbackUrl() string {
+	if x != nil {
+		return x.CallbackUrl
 	}
 	return ""
 }
@@ -1500,7 +1515,7 @@ var File_smppgw_v1_message_service_proto protoreflect.FileDescriptor
 
 const file_smppgw_v1_message_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1fsmppgw/v1/message_service.proto\x12\tsmppgw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x15smppgw/v1/types.proto\"\x88\x04\n" +
+	"\x1fsmppgw/v1/message_service.proto\x12\tsmppgw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x15smppgw/v1/types.proto\"\xab\x04\n" +
 	"\rSubmitRequest\x12\x1b\n" +
 	"\x06source\x18\x01 \x01(\tB\x03\xe0A\x02R\x06source\x12%\n" +
 	"\vdestination\x18\x02 \x01(\tB\x03\xe0A\x02R\vdestination\x12\x14\n" +
@@ -1514,7 +1529,8 @@ const file_smppgw_v1_message_service_proto_rawDesc = "" +
 	"\bpriority\x18\n" +
 	" \x01(\rR\bpriority\x12)\n" +
 	"\x10client_reference\x18\v \x01(\tR\x0fclientReference\x12\x18\n" +
-	"\aaccount\x18\f \x01(\tR\aaccountB\t\n" +
+	"\aaccount\x18\f \x01(\tR\aaccount\x12!\n" +
+	"\fcallback_url\x18\r \x01(\tR\vcallbackUrlB\t\n" +
 	"\apayloadJ\x04\b\x06\x10\aR\x04udhi\"\x86\x01\n" +
 	"\x0eSubmitResponse\x12\x1d\n" +
 	"\n" +
