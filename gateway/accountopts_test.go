@@ -412,3 +412,36 @@ func leases(ds []*store.Delivery) []store.Lease {
 	}
 	return out
 }
+
+// TestReceiptSentAgainAfterFailedHandOn: a receipt recorded in the store whose deliver_sm to the
+// account could not be queued is answered ESME_RX_T_APPN; the copy the upstream sends again is
+// recorded after the first, and must be handed on, not taken for a duplicate of the first (which
+// reached nobody). Counted at the ESME: exactly one receipt.
+func TestReceiptSentAgainAfterFailedHandOn(t *testing.T) {
+	st := &failingEnqueue{Store: newEmbedded(t)}
+	sim := startSim(t, "127.0.0.1:0", smscsim.Options{ReceiptDelay: 50 * time.Millisecond, RedeliverReceipts: true})
+	g, addr, _ := startGateway(t, acmeVia(t, simUpstream("sim", sim.Addr())), st)
+	ctx := sessiontest.Ctx(t)
+	rx := sessiontest.NewRecorder()
+	e := sessiontest.BindESME(t, addr, rx, session.Config{}, session.BindTransceiver, "acme", "secret")
+	st.fail.Store(1) // the receipt's deliver_sm, the first EnqueueDelivery from here on
+	resp, err := e.Send(ctx, &pdu.SubmitSM{SourceAddr: "1", DestinationAddr: "447700900123",
+		RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, ShortMessage: []byte("retried")})
+	if err != nil || resp.Status != pdu.ESME_ROK {
+		t.Fatalf("submit_sm: %v %v", resp.Status, err)
+	}
+	id := resp.Body.(*pdu.SubmitSMResp).MessageID
+	if info := awaitReceipts(t, rx, 1)[0]; info.MessageID != id {
+		t.Errorf("receipt for %s, want %s", info.MessageID, id)
+	}
+	time.Sleep(300 * time.Millisecond) // room for a second receipt, which must not come
+	if n := len(rx.Requests()); n != 1 {
+		t.Errorf("%d receipts at the ESME, want 1", n)
+	}
+	if st.fail.Load() >= 0 {
+		t.Errorf("the failing EnqueueDelivery was never reached")
+	}
+	if s, err := g.Stats(ctx); err != nil || s.ReceiptsDuplicate != 0 {
+		t.Errorf("%d receipts counted duplicate (%v), want 0", s.ReceiptsDuplicate, err)
+	}
+}

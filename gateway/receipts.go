@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -31,7 +32,30 @@ type receipts struct {
 	stats    *counters
 	deliv    *deliverer
 	accounts *accountOptions
+
+	// unhanded holds receipts recorded in the store whose hand-on failed (the upstream was answered
+	// ESME_RX_T_APPN and sends them again): the copy it sends again is recorded after the first, so
+	// duplicate would take it for a repeat and hand it to nobody. Bounded by maxUnhanded; a restart
+	// forgets it (the copy after a restart is then counted a duplicate: logged).
+	mu       sync.Mutex
+	unhanded map[receiptKey]struct{}
 }
+
+// receiptKey is what makes two receipts the same receipt for duplicate.
+type receiptKey struct {
+	message, upstream, upstreamID string
+	part                          int
+	state                         pdu.MessageState
+	err                           uint32
+}
+
+func keyOf(m *store.Message, rc store.Receipt) receiptKey {
+	return receiptKey{message: m.ID, upstream: rc.Upstream, upstreamID: rc.UpstreamID, part: rc.Part, state: rc.State, err: rc.Error}
+}
+
+// maxUnhanded bounds receipts.unhanded: a store refusing every delivery for long fills it, and
+// beyond it a receipt sent again is handled as a duplicate, as after a restart.
+const maxUnhanded = 10000
 
 func newReceipts(st store.Store, events *hub, stats *counters, deliv *deliverer, accounts *accountOptions, log zerolog.Logger) *receipts {
 	return &receipts{st: st, events: events, stats: stats, deliv: deliv, accounts: accounts, log: log.With().Str("component", "receipts").Logger()}
@@ -140,12 +164,34 @@ func wantsReceipt(rd uint8, st pdu.MessageState) bool {
 // gets one receipt, when its aggregate status becomes final, or one per part's receipt, by the
 // account's ReceiptMode. A duplicate (see duplicate) goes nowhere.
 func (r *receipts) correlated(ctx context.Context, m *store.Message, rc store.Receipt) error {
-	if r.duplicate(ctx, m, rc) {
+	k := keyOf(m, rc)
+	r.mu.Lock()
+	_, retry := r.unhanded[k]
+	r.mu.Unlock()
+	if !retry && r.duplicate(ctx, m, rc) {
 		r.stats.receiptsDup.Add(1)
 		r.log.Info().Str("message_id", m.ID).Int("part", rc.Part).Str("upstream", rc.Upstream).Str("upstream_id", rc.UpstreamID).
 			Stringer("state", rc.State).Msg("duplicate receipt from the upstream not handed on")
 		return nil
 	}
+	err := r.handOn(ctx, m, rc)
+	r.mu.Lock()
+	switch {
+	case err == nil:
+		delete(r.unhanded, k)
+	case len(r.unhanded) < maxUnhanded:
+		if r.unhanded == nil {
+			r.unhanded = map[receiptKey]struct{}{}
+		}
+		r.unhanded[k] = struct{}{}
+	}
+	r.mu.Unlock()
+	return err
+}
+
+// handOn is correlated's work for a receipt that is not a duplicate: the event (durable webhooks and
+// callback first), then the account's receipt deliver_sm when one is due.
+func (r *receipts) handOn(ctx context.Context, m *store.Message, rc store.Receipt) error {
 	rcCopy := rc
 	ev := Event{Kind: EventReceipt, Account: m.Account, MessageID: m.ID, Receipt: &rcCopy, Status: m.Status, At: time.Now()}
 	if err := r.events.record(ctx, ev, m); err != nil { // webhooks and callback URL, durable first
