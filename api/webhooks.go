@@ -151,6 +151,9 @@ func (d *dispatcher) run(ctx context.Context, gw Gateway) {
 }
 
 func (d *dispatcher) fanOut(ctx context.Context, ev gateway.Event) {
+	if ev.Remote {
+		return // the instance it reached posts it
+	}
 	var name string
 	switch ev.Kind {
 	case gateway.EventReceipt:
