@@ -392,8 +392,8 @@ func TestClusterEventsAndUpstreamSync(t *testing.T) {
 		}
 		t.Logf("%s (holder %v): %d receipt events, %d of them relayed from the other instance", name, name == holder, len(got), remote)
 	}
-	if r := gws[holder].relay.relayed.Load(); r != n {
-		t.Errorf("%s relayed %d events, want %d", holder, r, n)
+	if rl := gws[holder].relay; rl == nil || rl.relayed.Load() != n {
+		t.Errorf("%s relayed other than %d events (relay %v)", holder, n, rl != nil)
 	}
 
 	// An upstream added, changed and removed through a.

@@ -689,6 +689,7 @@ api:
   http_listen: 127.0.0.1:0
   instance: %s
   admin_users: [{name: ops, password_hash: %q}]
+  webhooks: {refresh_interval: 200ms}
 demo: {disabled: true}
 shutdown_timeout: 5s
 `, acct, up.Addr().String(), reload, rds.Addr(), leaseTTL, name, ops)
@@ -724,6 +725,8 @@ shutdown_timeout: 5s
 	if err := insts["a"].do("POST", "/v1/webhooks", bearer, map[string]any{"url": hook.URL, "events": []string{"WEBHOOK_EVENT_RECEIPT"}}, nil); err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(time.Second) // both instances' webhook dispatchers know the webhook by now
+
 	var streamed idCounter
 	sctx, scancel := context.WithCancel(context.Background())
 	defer scancel()
@@ -822,7 +825,7 @@ shutdown_timeout: 5s
 	if err := insts["a"].adminDo("POST", "/v1/admin/routes", map[string]any{"prefix": "4479", "upstreams": []string{"up2"}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	eventuallyWithin(t, "up2 known to b and bound by one instance", wait, func() bool {
+	eventuallyWithin(t, "up2 known to b, bound by one instance, and b routing to it", wait, func() bool {
 		v, err := insts["b"].cluster(t)
 		if err != nil {
 			return false
@@ -836,9 +839,19 @@ shutdown_timeout: 5s
 				}
 			}
 		}
-		return known == 2 && bound == 1
+		if known != 2 || bound != 1 {
+			return false
+		}
+		// The route's upstreams in failover order (selectedUpstream names only one bound on b itself).
+		var rt struct {
+			Upstreams []struct {
+				Name string `json:"name"`
+			} `json:"upstreams"`
+		}
+		return insts["b"].adminGET("/v1/admin/routes:test?destination=447900000001&account=acme", &rt) == nil && len(rt.Upstreams) > 0 && rt.Upstreams[0].Name == "up2"
 	})
 	seen := time.Since(added)
+	time.Sleep(600 * time.Millisecond) // two publish_every: b's routing has read a's bind of up2 off the board
 	rxB := bindAs(t, insts["b"].smpp, session.BindTransmitter)
 	const m = 20
 	for i := range m {
@@ -846,7 +859,10 @@ shutdown_timeout: 5s
 			t.Fatalf("through b to up2: %v", err)
 		}
 	}
-	eventuallyWithin(t, "the messages through b at up2", wait, func() bool { return sim2.Count() == m })
+	deadline := time.Now().Add(wait)
+	for sim2.Count() < m && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
 	for i := range m {
 		if k := sim2.Times(fmt.Sprintf("up2-%d", i)); k != 1 {
 			t.Errorf("up2-%d reached up2 %d times", i, k)
