@@ -194,6 +194,9 @@ func (d *dispatcher) Record(ctx context.Context, ev gateway.Event, m *store.Mess
 }
 
 func (d *dispatcher) record(ctx context.Context, ev gateway.Event, m *store.Message) error {
+	if ev.Remote {
+		return nil // relayed from the instance it reached, which queues its webhooks
+	}
 	var name string
 	switch ev.Kind {
 	case gateway.EventReceipt:

@@ -342,8 +342,9 @@ type RouterConfig struct {
 	// to what the account submits before it is routed. The store's rules for an account, set through
 	// the admin API, replace these.
 	AccountNumbers map[string]NumberRules `yaml:"account_numbers"`
-	// ReloadInterval is how often routes, MO routes and number rules are read again from the store,
-	// for edits made through another instance sharing it (this instance's own edits apply at once).
+	// ReloadInterval is how often routes, MO routes, number rules and the upstreams added through the
+	// admin API are read again from the store, for edits made through another instance sharing it
+	// (this instance's own edits apply at once).
 	// 0 means 10s; negative disables.
 	ReloadInterval time.Duration `yaml:"reload_interval"`
 	// DeliveryRetry is how long a receipt or MO waits before it is offered again to an account whose

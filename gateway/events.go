@@ -47,7 +47,7 @@ func (h *hub) subscribe(account string) (<-chan Event, func()) {
 // publish hands e to every matching subscriber without waiting. The read lock is held while sending,
 // so cancel (which takes the write lock before closing) never closes a channel being sent on.
 func (h *hub) publish(e Event) {
-	if e.Kind == EventMO {
+	if e.Kind == EventMO && !e.Remote { // a relayed MO was recorded by the instance it reached
 		h.recordMO(e)
 	}
 	h.mu.RLock()

@@ -77,6 +77,10 @@ type Event struct {
 	Upstream  string           // with Kind EventMO: the upstream the MO came from
 	Status    pdu.MessageState // the message's aggregate status after the receipt
 	At        time.Time
+	// Remote marks an event that reached another instance sharing the store and was relayed here
+	// for this instance's API streams (clusterEvents). Webhooks take local events only: each
+	// instance posts what reached it, so every event is posted once.
+	Remote bool
 }
 
 // Stats are the gateway's counters for the admin API. Rates are sliding one-minute means: the

@@ -40,7 +40,8 @@ type Gateway struct {
 	settle   *partSettler
 	inbound  *fromUpstream
 	fail     *failover
-	own      *ownership // bind leases and the board, among instances sharing the store
+	own      *ownership     // bind leases and the board, among instances sharing the store
+	relay    *clusterEvents // receipts and MO to the other instances' API streams; nil without a cluster
 	inDoubt  *inDoubt
 
 	runCtx  context.Context
@@ -71,6 +72,9 @@ func New(cfg Config, st store.Store, log zerolog.Logger) (*Gateway, error) {
 	}
 	g.own = newOwnership(cfg.Cluster, cfg.Instance, cfg.Ownership, log)
 	g.ups.elsewhere = g.own.upElsewhere
+	if ev, ok := cfg.Cluster.(store.Events); ok {
+		g.relay = newClusterEvents(ev, g.own, g.events, log)
+	}
 	rc := cfg.Routing.withDefaults()
 	g.routes = newRouteTable(rc.Routes, st, g.ups, log)
 	g.submit = newSubmitter(st, g.routes, splitModes[rc.LongMessages], g.stats, g.work, log)
@@ -90,7 +94,7 @@ func New(cfg Config, st store.Store, log zerolog.Logger) (*Gateway, error) {
 	g.moRoutes = newMORouteTable(rc.MORoutes, st, log)
 	g.numbers = newNumberTable(st, rc.AccountNumbers, log)
 	g.submit.numbers = g.numbers
-	g.refresh = &refresher{every: rc.ReloadInterval, load: []func(context.Context) error{g.routes.load, g.moRoutes.load, g.numbers.load},
+	g.refresh = &refresher{every: rc.ReloadInterval, load: []func(context.Context) error{g.syncUpstreams, g.routes.load, g.moRoutes.load, g.numbers.load},
 		log: log.With().Str("component", "routes").Logger()}
 	g.inbound = newFromUpstream(g.moRoutes, st, g.receipts, g.deliv, g.events, g.stats, g.work, log)
 	g.inbound.accounts = accounts
@@ -146,6 +150,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("gateway: list upstreams: %w", err)
 	}
+	fromStore := map[string]*store.Upstream{}
 	for _, su := range stored {
 		if su.Disabled || slices.ContainsFunc(ups, func(c ClientConfig) bool { return c.withDefaults().Name == su.Name }) {
 			continue
@@ -156,12 +161,14 @@ func (g *Gateway) Start(ctx context.Context) error {
 			continue
 		}
 		ups = append(ups, c)
+		fromStore[su.Name] = su
 	}
 	for _, uc := range ups {
 		if err := g.startUpstream(uc); err != nil {
 			g.stopUpstreams(ctx)
 			return err
 		}
+		g.ups.setStored(uc.withDefaults().Name, fromStore[uc.Name])
 	}
 	if err := g.srv.Start(); err != nil {
 		g.stopUpstreams(ctx)
@@ -170,6 +177,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	g.fail.start(g.runCtx)
 	g.refresh.start(g.runCtx)
 	g.own.start(g.runCtx, g.instanceState)
+	g.relay.start(g.runCtx)
 	g.log.Info().Int("upstreams", len(ups)).Int("accounts", len(g.cfg.Accounts)).Str("instance", g.cfg.Instance).Msg("gateway started")
 	return nil
 }
@@ -189,6 +197,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.refresh.stop()
 	err := g.srv.Shutdown(ctx)
 	g.stopUpstreams(ctx)
+	g.relay.stop()
 	g.own.stop()
 	g.stopRun()
 	g.deliv.wait()

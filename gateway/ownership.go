@@ -123,17 +123,20 @@ type InstanceSession struct {
 
 // InstanceUpstream is one upstream's bind on an instance.
 type InstanceUpstream struct {
-	Name      string    `json:"name"`
-	State     string    `json:"state"` // the ClientState's name; "standby" while another instance holds the bind
-	Bound     bool      `json:"bound"`
-	Paused    bool      `json:"paused"`
-	Since     time.Time `json:"since"`
-	LastError string    `json:"last_error,omitempty"`
-	Binds     uint64    `json:"binds"`
-	Sent      uint64    `json:"sent"`
-	Accepted  uint64    `json:"accepted"`
-	Rejected  uint64    `json:"rejected"`
-	Requeued  uint64    `json:"requeued"`
+	Name  string `json:"name"`
+	State string `json:"state"` // the ClientState's name; "standby" while another instance holds the bind
+	Bound bool   `json:"bound"`
+	// BoundBinds is how many of the upstream's binds (its bind slots, binds: N) this instance has
+	// bound: over all instances they add up to N at most.
+	BoundBinds int       `json:"bound_binds"`
+	Paused     bool      `json:"paused"`
+	Since      time.Time `json:"since"`
+	LastError  string    `json:"last_error,omitempty"`
+	Binds      uint64    `json:"binds"`
+	Sent       uint64    `json:"sent"`
+	Accepted   uint64    `json:"accepted"`
+	Rejected   uint64    `json:"rejected"`
+	Requeued   uint64    `json:"requeued"`
 }
 
 // ownership is the gateway's side of the coordination: the bind leases and the board.
@@ -148,6 +151,8 @@ type ownership struct {
 	// boundElsewhere: upstream -> some other, fresh instance has it bound and not paused (the last
 	// board read).
 	boundElsewhere atomic.Pointer[map[string]bool]
+	// others: another fresh instance is on the board (the last board read).
+	others atomic.Bool
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -163,6 +168,9 @@ func newOwnership(cl store.Cluster, instance string, cfg OwnershipConfig, log ze
 	o.boundElsewhere.Store(&map[string]bool{})
 	return o
 }
+
+// hasOthers reports whether another instance shares the store (as of the last board read).
+func (o *ownership) hasOthers() bool { return o.others.Load() }
 
 // upElsewhere reports whether another instance has upstream bound and not paused.
 func (o *ownership) upElsewhere(upstream string) bool { return (*o.boundElsewhere.Load())[upstream] }
@@ -231,7 +239,7 @@ func (o *ownership) refresh(ctx context.Context) {
 		}
 		return
 	}
-	m := map[string]bool{}
+	m, others := map[string]bool{}, false
 	for _, in := range all {
 		if in.Instance == o.instance && in.Token != o.token && in.Updated.After(o.started) { // not an earlier run of ours
 			o.log.Warn().Str("token", in.Token).Msg("another run publishes under this instance name: give each instance its own api.instance (queue consumers and the cluster view go by it)")
@@ -239,6 +247,7 @@ func (o *ownership) refresh(ctx context.Context) {
 		if in.Stale || in.Instance == o.instance {
 			continue
 		}
+		others = true
 		for _, u := range in.Upstreams {
 			if u.Bound && !u.Paused {
 				m[u.Name] = true
@@ -246,6 +255,7 @@ func (o *ownership) refresh(ctx context.Context) {
 		}
 	}
 	o.boundElsewhere.Store(&m)
+	o.others.Store(others)
 }
 
 // read returns the board's instances, decoded, with Stale set.
@@ -535,7 +545,7 @@ func (g *Gateway) instanceState() InstanceState {
 	for _, u := range g.ups.all() {
 		cs := u.client.Status()
 		st.Upstreams = append(st.Upstreams, InstanceUpstream{
-			Name: u.cfg.Name, State: cs.State.String(), Bound: cs.State == ClientBound, Paused: u.queue.isPaused(),
+			Name: u.cfg.Name, State: cs.State.String(), Bound: cs.State == ClientBound, BoundBinds: boundSessions(u.client), Paused: u.queue.isPaused(),
 			Since: cs.Since, LastError: cs.LastError, Binds: cs.Binds, Sent: cs.Sent, Accepted: cs.Accepted,
 			Rejected: cs.Rejected, Requeued: cs.Requeued,
 		})
@@ -552,3 +562,14 @@ func (g *Gateway) Instances(ctx context.Context) ([]InstanceState, error) {
 
 // Instance is this instance's name.
 func (g *Gateway) Instance() string { return g.cfg.Instance }
+
+// boundSessions counts c's bound binds.
+func boundSessions(c *Client) int {
+	n := 0
+	for _, s := range c.Sessions() {
+		if s.State() == session.StateBound {
+			n++
+		}
+	}
+	return n
+}

@@ -311,3 +311,114 @@ func TestBindLeaseStoreDown(t *testing.T) {
 	srv.Restart()
 	sessiontest.Eventually(t, "A bound again with Redis back", func() bool { b, _ := sim.Binds(); return sim.Bound() == 1 && b == 2 })
 }
+
+// TestClusterEventsAndUpstreamSync: two gateways on one Redis (issue 12, the rest of it).
+//   - Receipts relayed: an API subscription on each instance gets the receipt of every message once,
+//     local on the instance holding the bind, marked Remote on the other (which the webhooks skip).
+//   - Upstreams synced: an upstream added through a's AddUpstream is started on b within the reload
+//     interval and bound by one of them; changed to binds: 2 through a, b restarts it with 2; removed
+//     through a, b stops it. The upstream never has more than its binds at once.
+//
+// Before the relay the other instance's subscription got nothing; before the sync b never knew C.
+func TestClusterEventsAndUpstreamSync(t *testing.T) {
+	addr := redisServer(t)
+	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
+	cfg := viaAB(t, sim, nil, RouterConfig{ReloadInterval: 100 * time.Millisecond})
+	cfg.Ownership = OwnershipConfig{LeaseTTL: 1500 * time.Millisecond, PublishEvery: 100 * time.Millisecond}
+	gws, addrs := map[string]*Gateway{}, map[string]string{}
+	events := map[string]<-chan Event{}
+	for _, name := range []string{"a", "b"} {
+		st := openRedis(t, addr)
+		c := cfg
+		c.Instance, c.Cluster = name, st.(store.Cluster)
+		gws[name], addrs[name], _ = startGateway(t, c, st)
+		ch, cancel := gws[name].Subscribe("acme")
+		t.Cleanup(cancel)
+		events[name] = ch
+	}
+	holder := ""
+	sessiontest.Eventually(t, "A bound by one instance, each seeing the other on the board", func() bool {
+		holder = ""
+		for name, g := range gws {
+			if u, err := g.ups.get("A"); err == nil && u.client.Bound() {
+				holder = name
+			}
+		}
+		return sim.Bound() == 1 && holder != "" && gws["a"].own.hasOthers() && gws["b"].own.hasOthers()
+	})
+	other := map[string]string{"a": "b", "b": "a"}[holder]
+
+	const n = 30
+	rx := sessiontest.NewRecorder()
+	e := sessiontest.BindESME(t, addrs[other], rx, session.Config{}, session.BindTransceiver, "acme", "secret")
+	ids := submitN(t, e, n)
+	receiptStates(t, rx, n)
+	for name, ch := range events {
+		got, remote := map[string]int{}, 0
+		timeout := time.After(sessiontest.Wait)
+	collect:
+		for len(got) < n {
+			select {
+			case ev := <-ch:
+				if ev.Kind == EventReceipt {
+					got[ev.MessageID]++
+					if ev.Remote {
+						remote++
+					}
+				}
+			case <-timeout:
+				break collect
+			}
+		}
+		// one too many would show by now
+		for extra := time.After(200 * time.Millisecond); ; {
+			select {
+			case ev := <-ch:
+				if ev.Kind == EventReceipt {
+					got[ev.MessageID]++
+				}
+				continue
+			case <-extra:
+			}
+			break
+		}
+		for _, id := range ids {
+			if got[id] != 1 {
+				t.Errorf("%s: %d receipt events for %s, want 1", name, got[id], id)
+			}
+		}
+		if want := map[bool]int{true: 0, false: n}[name == holder]; remote != want {
+			t.Errorf("%s: %d of the receipt events marked remote, want %d", name, remote, want)
+		}
+		t.Logf("%s (holder %v): %d receipt events, %d of them relayed from the other instance", name, name == holder, len(got), remote)
+	}
+	if rl := gws[holder].relay; rl == nil || rl.relayed.Load() != n {
+		t.Errorf("%s relayed other than %d events (relay %v)", holder, n, rl != nil)
+	}
+
+	// An upstream added, changed and removed through a.
+	simC := startSim(t, "127.0.0.1:0", smscsim.Options{})
+	most := boundMax(simC)
+	up := simUpstream("C", simC.Addr())
+	up.ReconnectMin, up.ReconnectMax = 20*time.Millisecond, 100*time.Millisecond
+	ctx := sessiontest.Ctx(t)
+	if err := gws["a"].AddUpstream(ctx, up); err != nil {
+		t.Fatal(err)
+	}
+	sessiontest.Eventually(t, "C started on b and bound once", func() bool { return gws["b"].ups.has("C") && simC.Bound() == 1 })
+	binds := 2
+	if err := gws["a"].UpdateUpstream(ctx, "C", UpstreamChange{Binds: &binds}); err != nil {
+		t.Fatal(err)
+	}
+	sessiontest.Eventually(t, "C at binds: 2 on b, 2 bound", func() bool {
+		u, err := gws["b"].ups.get("C")
+		return err == nil && u.cfg.Binds == 2 && simC.Bound() == 2
+	})
+	if err := gws["a"].RemoveUpstream(ctx, "C"); err != nil {
+		t.Fatal(err)
+	}
+	sessiontest.Eventually(t, "C stopped on b", func() bool { return !gws["b"].ups.has("C") && simC.Bound() == 0 })
+	if m := most(); m > 2 {
+		t.Errorf("C had %d binds at once, want 2 at most", m)
+	}
+}

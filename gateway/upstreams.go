@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -17,6 +19,9 @@ type upstreamRun struct {
 	cfg    ClientConfig
 	client *Client
 	queue  *storeQueue
+	// stored is the store's record the upstream was started from (its bind settings: see
+	// sameUpstream); nil for an upstream of the configuration file.
+	stored *store.Upstream
 }
 
 // upstreamSet is the gateway's running upstreams, by name. The route table asks it which are known
@@ -24,6 +29,9 @@ type upstreamRun struct {
 type upstreamSet struct {
 	mu sync.Mutex
 	m  map[string]*upstreamRun
+	// edit serialises the changes of the set from the admin API (AddUpstream, UpdateUpstream,
+	// RemoveUpstream) with syncUpstreams, so that neither starts or stops what the other is changing.
+	edit sync.Mutex
 	// elsewhere reports whether another instance sharing the store has the upstream bound (and not
 	// paused there); nil means there is no other.
 	elsewhere func(name string) bool
@@ -61,6 +69,15 @@ func (s *upstreamSet) has(name string) bool {
 	defer s.mu.Unlock()
 	_, ok := s.m[name]
 	return ok
+}
+
+// setStored notes the store record upstream name was started from (nil: from the configuration).
+func (s *upstreamSet) setStored(name string, su *store.Upstream) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if u, ok := s.m[name]; ok {
+		u.stored = su
+	}
 }
 
 // remove takes name out of the set and returns it.
@@ -156,6 +173,8 @@ func (g *Gateway) AddUpstream(ctx context.Context, cfg ClientConfig) error {
 		return err
 	}
 	cfg = cfg.withDefaults()
+	g.ups.edit.Lock()
+	defer g.ups.edit.Unlock()
 	if g.ups.has(cfg.Name) {
 		return fmt.Errorf("gateway: upstream %q: %w", cfg.Name, store.ErrExists)
 	}
@@ -172,6 +191,7 @@ func (g *Gateway) AddUpstream(ctx context.Context, cfg ClientConfig) error {
 		}
 		return err
 	}
+	g.noteStored(ctx, cfg.Name, su)
 	g.log.Info().Str("upstream", cfg.Name).Msg("upstream added")
 	return nil
 }
@@ -190,6 +210,8 @@ type UpstreamChange struct {
 // record first, then the running upstream is stopped and started again with them (its queue stays in
 // the store; a paused upstream stays paused). Meanwhile, for a moment, routing does not see it.
 func (g *Gateway) UpdateUpstream(ctx context.Context, name string, ch UpstreamChange) error {
+	g.ups.edit.Lock()
+	defer g.ups.edit.Unlock()
 	u, err := g.ups.get(name)
 	if err != nil {
 		return err
@@ -228,6 +250,7 @@ func (g *Gateway) UpdateUpstream(ctx context.Context, name string, ch UpstreamCh
 	if err := g.startUpstream(cfg); err != nil {
 		return err
 	}
+	g.noteStored(ctx, name, su)
 	if paused {
 		if err := g.SetUpstreamPaused(name, true); err != nil {
 			return err
@@ -240,6 +263,8 @@ func (g *Gateway) UpdateUpstream(ctx context.Context, name string, ch UpstreamCh
 // RemoveUpstream unbinds an upstream and removes it (from the store too, when it was stored there).
 // Its queued parts stay in the store's queue of that name.
 func (g *Gateway) RemoveUpstream(ctx context.Context, name string) error {
+	g.ups.edit.Lock()
+	defer g.ups.edit.Unlock()
 	u, ok := g.ups.remove(name)
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrUnknownUpstream, name)
@@ -273,5 +298,100 @@ func (g *Gateway) SetUpstreamPaused(name string, paused bool) error {
 	}
 	u.queue.setPaused(paused)
 	g.log.Info().Str("upstream", name).Bool("paused", paused).Msg("upstream paused state set")
+	return nil
+}
+
+// noteStored records the store's record of upstream name as written (read back, so that it compares
+// equal with what syncUpstreams reads; written, should it be unreadable for a moment).
+func (g *Gateway) noteStored(ctx context.Context, name string, written *store.Upstream) {
+	if su, err := g.st.GetUpstream(ctx, name); err == nil {
+		written = su
+	}
+	g.ups.setStored(name, written)
+}
+
+// sameUpstream reports whether two store records of an upstream bind alike: everything but the
+// times and the description.
+func sameUpstream(a, b *store.Upstream) bool {
+	norm := func(u *store.Upstream) store.Upstream {
+		c := *u
+		c.CreatedAt, c.UpdatedAt, c.Description = time.Time{}, time.Time{}, ""
+		if len(c.Options) == 0 {
+			c.Options = nil
+		}
+		return c
+	}
+	return reflect.DeepEqual(norm(a), norm(b))
+}
+
+// syncUpstreams brings the upstreams of the store in line with the store (issue 12): an upstream
+// added, changed or removed through another instance's admin API (they share the store) is started,
+// restarted or stopped here too, and then binds under the leases like any other; a disabled one is
+// stopped. The refresher runs it every reload_interval, with the routing tables. Upstreams of the
+// configuration file are the file's and are left alone.
+func (g *Gateway) syncUpstreams(ctx context.Context) error {
+	g.ups.edit.Lock()
+	defer g.ups.edit.Unlock()
+	stored, err := g.st.ListUpstreams(ctx)
+	if err != nil {
+		return fmt.Errorf("list upstreams: %w", err)
+	}
+	configured := map[string]bool{}
+	for _, c := range g.cfg.Upstreams {
+		configured[c.withDefaults().Name] = true
+	}
+	want := map[string]bool{}
+	for _, su := range stored {
+		if configured[su.Name] || su.Disabled {
+			continue
+		}
+		want[su.Name] = true
+		u, err := g.ups.get(su.Name)
+		switch {
+		case err != nil:
+			if err := g.startStored(su); err != nil {
+				g.log.Error().Err(err).Str("upstream", su.Name).Msg("upstream of the store not started")
+				continue
+			}
+			g.log.Info().Str("upstream", su.Name).Msg("upstream added through another instance: started")
+		case u.stored == nil || sameUpstream(u.stored, su):
+		default:
+			paused := u.queue.isPaused()
+			g.ups.remove(su.Name)
+			u.stop(ctx, g.log)
+			if err := g.startStored(su); err != nil {
+				g.log.Error().Err(err).Str("upstream", su.Name).Msg("upstream changed in the store not started again")
+				continue
+			}
+			if paused {
+				if err := g.SetUpstreamPaused(su.Name, true); err != nil {
+					return err
+				}
+			}
+			g.log.Info().Str("upstream", su.Name).Int("binds", su.Binds).Msg("upstream changed through another instance: started again")
+		}
+	}
+	for _, u := range g.ups.all() {
+		if u.stored == nil || want[u.cfg.Name] {
+			continue
+		}
+		if cur, ok := g.ups.remove(u.cfg.Name); ok {
+			cur.stop(ctx, g.log)
+			g.log.Info().Str("upstream", u.cfg.Name).Msg("upstream removed or disabled through another instance: stopped")
+		}
+	}
+	return nil
+}
+
+// startStored starts the upstream of store record su.
+func (g *Gateway) startStored(su *store.Upstream) error {
+	c, err := clientFromStore(su)
+	if err != nil {
+		return err
+	}
+	if err := g.startUpstream(c); err != nil {
+		return err
+	}
+	g.ups.setStored(c.withDefaults().Name, su)
 	return nil
 }

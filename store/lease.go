@@ -40,3 +40,17 @@ type Board interface {
 	// RemoveInstance deletes name's entry (a clean stop).
 	RemoveInstance(ctx context.Context, name string) error
 }
+
+// Events carries notes from one instance to every instance sharing the store (itself included), as
+// they happen: at most once, kept nowhere, so an instance that is not subscribed at the time (or cut
+// off from the store for a moment) misses them. The gateway sends its receipts and MO through it to
+// the other instances' API streams; what must not be lost goes through the store's queues instead.
+type Events interface {
+	// PublishEvents sends payload to every subscriber.
+	PublishEvents(ctx context.Context, payload []byte) error
+	// SubscribeEvents calls handle with each payload published from now on, in order, from one
+	// goroutine, until stop is called (stop waits for handle to return). It returns once the
+	// subscription is in place; a broken connection is re-established by itself, losing what was
+	// published meanwhile.
+	SubscribeEvents(ctx context.Context, handle func(payload []byte)) (stop func(), err error)
+}

@@ -1,14 +1,20 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -519,4 +525,410 @@ func TestClusterConfig(t *testing.T) {
 			t.Errorf("%q: %v, want %q...", body, err, want)
 		}
 	}
+}
+
+// adminDo sends an admin REST request with a JSON body to in as the operator, decoding into out.
+func (in *instance) adminDo(method, path string, body, out any) error {
+	return in.do(method, path, "Basic "+base64.StdEncoding.EncodeToString([]byte("ops:opspass")), body, out)
+}
+
+// do sends a REST request with a JSON body to in with the Authorization header auth.
+func (in *instance) do(method, path, auth string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, "http://"+in.api+path, rd)
+	req.Header.Set("Authorization", auth)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: wait}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, raw)
+	}
+	if out != nil {
+		return json.Unmarshal(raw, out)
+	}
+	return nil
+}
+
+// sendTo submits text to dest asking for a receipt; it returns the gateway's message id.
+func sendTo(e *esme, dest, text string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	resp, err := e.s.Send(ctx, &pdu.SubmitSM{SourceAddr: "12345", DestinationAddr: dest, RegisteredDelivery: 1, ShortMessage: []byte(text)})
+	if err != nil {
+		return "", err
+	}
+	if resp.Status != pdu.ESME_ROK {
+		return "", fmt.Errorf("submit_sm_resp %v", resp.Status)
+	}
+	return resp.Body.(*pdu.SubmitSMResp).MessageID, nil
+}
+
+// idCounter counts message ids, safe for concurrent use.
+type idCounter struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+func (c *idCounter) add(id string) {
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[string]int{}
+	}
+	c.m[id]++
+	c.mu.Unlock()
+}
+
+func (c *idCounter) snapshot() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.m)
+}
+
+// boundBinds is how many binds of upstream each instance holds, as the cluster view of in shows.
+func boundBinds(in *instance, upstream string) (map[string]int, error) {
+	v, err := in.cluster(nil)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, s := range v.Instances {
+		if s.Stale {
+			continue
+		}
+		for _, u := range s.Upstreams {
+			if u.Name == upstream {
+				out[s.Instance] = u.BoundBinds
+			}
+		}
+	}
+	return out, nil
+}
+
+// TestInstancesClusterEvents runs two `smppgw serve` processes on one redis-server (issue 12, the
+// rest of it), with the configured upstream "up" at binds: 2:
+//   - the two binds spread over the instances by their leases: the upstream never has more than 2
+//     connections open, and has 2 once settled (the cluster view's bound_binds add up to 2);
+//   - an application streaming receipts (REST NDJSON) from the instance holding fewer binds gets the
+//     receipt of every message, once, including those that came in on the other instance's binds;
+//     a webhook registered once gets each receipt once (webhooks take local events only);
+//   - an upstream added through A's admin API is bound by one instance and routable from B within
+//     the reload interval (messages through B reach it); changed to binds: 2 through A, both
+//     instances restart it and it has 2 binds; removed through A, neither binds it;
+//   - the instance with more binds of "up" is killed with SIGKILL: the upstream is back at 2 binds
+//     within the lease time, never more than 2.
+//
+// Before this change B saw no receipts that came in on A, and never knew the upstream added on A.
+func TestInstancesClusterEvents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and starts redis-server (-short)")
+	}
+	bin := filepath.Join(t.TempDir(), "smppgw")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	rds := redistest.Start(t, redistest.Options{})
+	newUpstream := func(user, pw string) (*smscsim.Sim, *connCounter) {
+		sim := smscsim.New(smscsim.Options{Accounts: map[string]string{user: pw}})
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc := &connCounter{Listener: l}
+		go sim.Serve(cc)
+		t.Cleanup(func() { sim.Close() })
+		return sim, cc
+	}
+	sim, up := newUpstream("gwup", "uppw")
+	sim2, up2 := newUpstream("gwup2", "uppw2")
+
+	// The webhook: receipts by message id.
+	var hooked idCounter
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var d struct {
+			Receipt *struct {
+				MessageID string `json:"messageId"`
+			} `json:"receipt"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&d); err == nil && d.Receipt != nil {
+			hooked.add(d.Receipt.MessageID)
+		}
+	}))
+	t.Cleanup(hook.Close)
+
+	const leaseTTL, reload = 2 * time.Second, 500 * time.Millisecond
+	acct, ops := bcryptHash(t, "s3cret"), bcryptHash(t, "opspass")
+	yaml := func(name string) string {
+		return fmt.Sprintf(`log: {format: json, level: info}
+smpp:
+  listen: 127.0.0.1:0
+  accounts:
+    - {system_id: acme, password_hash: %q}
+upstreams:
+  - {name: up, address: %q, system_id: gwup, password: uppw, binds: 2, reconnect_min: 50ms, reconnect_max: 200ms}
+routing:
+  routes: [{upstream: up}]
+  delivery_retry: 200ms
+  reload_interval: %s
+store:
+  redis: {addrs: [%q]}
+  visibility_timeout: 2s
+cluster: {lease_ttl: %s, publish_every: 300ms}
+api:
+  grpc_listen: 127.0.0.1:0
+  http_listen: 127.0.0.1:0
+  instance: %s
+  admin_users: [{name: ops, password_hash: %q}]
+  webhooks: {refresh_interval: 200ms}
+demo: {disabled: true}
+shutdown_timeout: 5s
+`, acct, up.Addr().String(), reload, rds.Addr(), leaseTTL, name, ops)
+	}
+	insts := map[string]*instance{"a": startInstance(t, bin, "a", yaml("a")), "b": startInstance(t, bin, "b", yaml("b"))}
+
+	// binds: 2 over two instances.
+	var spread map[string]int
+	eventuallyWithin(t, "2 binds of up over the instances", wait, func() bool {
+		var err error
+		spread, err = boundBinds(insts["a"], "up")
+		_, open, _ := up.counts()
+		return err == nil && open == 2 && spread["a"]+spread["b"] == 2
+	})
+	time.Sleep(leaseTTL * 3 / 2) // past a lease period: nobody binds a third
+	if _, open, most := up.counts(); open != 2 || most != 2 {
+		t.Fatalf("upstream up: %d connections open, at most %d at once; want 2 and 2", open, most)
+	}
+	t.Logf("binds of up: a holds %d, b holds %d", spread["a"], spread["b"])
+	// Stream from the instance with fewer binds (b when even): receipts coming in on the other's.
+	streamer, holder := "b", "a"
+	if spread["a"] < spread["b"] {
+		streamer, holder = "a", "b"
+	}
+
+	var key struct {
+		Secret string `json:"secret"`
+	}
+	if err := insts["a"].adminDo("POST", "/v1/admin/api-keys", map[string]any{"account": "acme", "scopes": []string{"SCOPE_SEND", "SCOPE_READ"}, "name": "app"}, &key); err != nil {
+		t.Fatal(err)
+	}
+	bearer := "Bearer " + key.Secret
+	if err := insts["a"].do("POST", "/v1/webhooks", bearer, map[string]any{"url": hook.URL, "events": []string{"WEBHOOK_EVENT_RECEIPT"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // both instances' webhook dispatchers know the webhook by now
+
+	var streamed idCounter
+	sctx, scancel := context.WithCancel(context.Background())
+	defer scancel()
+	req, _ := http.NewRequestWithContext(sctx, "GET", "http://"+insts[streamer].api+"/v1/messages:streamReceipts", nil)
+	req.Header.Set("Authorization", bearer)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("stream: HTTP %d", resp.StatusCode)
+	}
+	streamDone := make(chan struct{})
+	go func() {
+		defer close(streamDone)
+		lines := bufio.NewScanner(resp.Body)
+		for lines.Scan() {
+			var line struct {
+				Result struct {
+					Receipt struct {
+						MessageID string `json:"messageId"`
+					} `json:"receipt"`
+				} `json:"result"`
+			}
+			if json.Unmarshal(lines.Bytes(), &line) == nil && line.Result.Receipt.MessageID != "" {
+				streamed.add(line.Result.Receipt.MessageID)
+			}
+		}
+	}()
+	t.Cleanup(func() { scancel(); <-streamDone })
+
+	before := map[string]uint64{}
+	v, err := insts["a"].cluster(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range v.byName() {
+		before[name] = s.Stats.ReceiptsIn
+	}
+	tx := bindAs(t, insts[holder].smpp, session.BindTransmitter)
+	const n = 60
+	ids := map[string]bool{}
+	for i := range n {
+		id, err := send(tx, fmt.Sprintf("ev-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[id] = true
+	}
+	complete := func(c *idCounter) bool {
+		got := c.snapshot()
+		for id := range ids {
+			if got[id] == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	eventuallyWithin(t, "every receipt on the stream from "+streamer+" and at the webhook", 2*wait, func() bool { return complete(&streamed) && complete(&hooked) })
+	time.Sleep(500 * time.Millisecond) // a second copy would show by now
+	for what, c := range map[string]*idCounter{"stream from " + streamer: &streamed, "webhook": &hooked} {
+		got := c.snapshot()
+		for id := range ids {
+			if got[id] != 1 {
+				t.Errorf("%s: %d receipts for %s, want 1", what, got[id], id)
+			}
+		}
+		if len(got) != n {
+			t.Errorf("%s: receipts for %d messages, want %d", what, len(got), n)
+		}
+	}
+	var inHolder, inStreamer uint64
+	eventuallyWithin(t, "receipts counted in the cluster view", wait, func() bool {
+		v, err := insts["a"].cluster(t)
+		if err != nil {
+			return false
+		}
+		m := v.byName()
+		inHolder, inStreamer = m[holder].Stats.ReceiptsIn-before[holder], m[streamer].Stats.ReceiptsIn-before[streamer]
+		return inHolder+inStreamer == n
+	})
+	if inHolder == 0 {
+		t.Errorf("no receipt came in on %s's binds: the stream from %s shows nothing of the relay", holder, streamer)
+	}
+	t.Logf("%d messages: receipts in on %s %d, on %s %d; on the stream from %s %d, at the webhook %d (each once)",
+		n, holder, inHolder, streamer, inStreamer, streamer, len(streamed.snapshot()), len(hooked.snapshot()))
+
+	// An upstream added through a's admin API, with a route, is bound once and routable from b.
+	host, portStr, _ := net.SplitHostPort(up2.Addr().String())
+	port, _ := strconv.Atoi(portStr)
+	added := time.Now()
+	if err := insts["a"].adminDo("POST", "/v1/admin/upstreams", map[string]any{"name": "up2", "host": host, "port": port, "systemId": "gwup2", "password": "uppw2", "binds": 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := insts["a"].adminDo("POST", "/v1/admin/routes", map[string]any{"prefix": "4479", "upstreams": []string{"up2"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	eventuallyWithin(t, "up2 known to b, bound by one instance, and b routing to it", wait, func() bool {
+		v, err := insts["b"].cluster(t)
+		if err != nil {
+			return false
+		}
+		known, bound := 0, 0
+		for _, s := range v.Instances {
+			for _, u := range s.Upstreams {
+				if u.Name == "up2" {
+					known++
+					bound += u.BoundBinds
+				}
+			}
+		}
+		if known != 2 || bound != 1 {
+			return false
+		}
+		// The route's upstreams in failover order (selectedUpstream names only one bound on b itself).
+		var rt struct {
+			Upstreams []struct {
+				Name string `json:"name"`
+			} `json:"upstreams"`
+		}
+		return insts["b"].adminGET("/v1/admin/routes:test?destination=447900000001&account=acme", &rt) == nil && len(rt.Upstreams) > 0 && rt.Upstreams[0].Name == "up2"
+	})
+	seen := time.Since(added)
+	time.Sleep(600 * time.Millisecond) // two publish_every: b's routing has read a's bind of up2 off the board
+	rxB := bindAs(t, insts["b"].smpp, session.BindTransmitter)
+	const m = 20
+	for i := range m {
+		if _, err := sendTo(rxB, "447900000001", fmt.Sprintf("up2-%d", i)); err != nil {
+			t.Fatalf("through b to up2: %v", err)
+		}
+	}
+	deadline := time.Now().Add(wait)
+	for sim2.Count() < m && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i := range m {
+		if k := sim2.Times(fmt.Sprintf("up2-%d", i)); k != 1 {
+			t.Errorf("up2-%d reached up2 %d times", i, k)
+		}
+	}
+	if acc, open, most := up2.counts(); acc != 1 || open != 1 || most != 1 {
+		t.Errorf("up2 connections: %d accepted, %d open, at most %d at once; want 1, 1, 1", acc, open, most)
+	}
+	t.Logf("up2 added on a: on both instances and bound once after %v (reload_interval %v); %d messages through b reached it, each once",
+		seen.Round(time.Millisecond), reload, sim2.Count())
+
+	// Changed through a to binds: 2: both instances restart it, and it has 2 binds.
+	if err := insts["a"].adminDo("PATCH", "/v1/admin/upstreams/up2", map[string]any{"binds": 2}, nil); err != nil {
+		t.Fatal(err)
+	}
+	eventuallyWithin(t, "up2 at 2 binds", 2*wait, func() bool {
+		bb, err := boundBinds(insts["b"], "up2")
+		_, open, _ := up2.counts()
+		return err == nil && open == 2 && bb["a"]+bb["b"] == 2
+	})
+	bb, _ := boundBinds(insts["b"], "up2")
+	_, _, most2 := up2.counts()
+	t.Logf("up2 changed to binds: 2 on a: a holds %d, b holds %d; at most %d connections at once", bb["a"], bb["b"], most2)
+	if most2 > 2 {
+		t.Errorf("up2 had %d connections at once, want 2 at most", most2)
+	}
+	// Removed through a: neither instance binds it.
+	if err := insts["a"].adminDo("DELETE", "/v1/admin/upstreams/up2", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	eventuallyWithin(t, "up2 unbound everywhere and gone from b", wait, func() bool {
+		bb, err := boundBinds(insts["a"], "up2")
+		_, open, _ := up2.counts()
+		return err == nil && open == 0 && len(bb) == 0
+	})
+
+	// SIGKILL the instance with more binds of up: back at 2 within the lease time.
+	spread, err = boundBinds(insts["a"], "up")
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim, survivor := "a", "b"
+	if spread["b"] > spread["a"] {
+		victim, survivor = "b", "a"
+	}
+	acc0, _, _ := up.counts()
+	if err := insts[victim].cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	<-insts[victim].exited
+	lostBinds := spread[victim]
+	eventuallyWithin(t, "up back at 2 binds", 3*wait, func() bool {
+		acc, open, _ := up.counts()
+		return open == 2 && acc == acc0+lostBinds
+	})
+	took := time.Since(killed)
+	if bound := leaseTTL*4/3 + 5*time.Second; took > bound {
+		t.Errorf("takeover of %d binds took %v, more than %v", lostBinds, took, bound)
+	}
+	time.Sleep(leaseTTL)
+	acc, open, most := up.counts()
+	if open != 2 || most != 2 {
+		t.Errorf("up after the kill: %d open, at most %d at once; want 2 and 2", open, most)
+	}
+	t.Logf("killed %s holding %d of up's binds: %s bound them within %v (lease_ttl %v); up: %d connections accepted in all, at most %d open at once",
+		victim, lostBinds, survivor, took.Round(time.Millisecond), leaseTTL, acc, most)
+	_ = sim
 }

@@ -116,8 +116,8 @@ Configuration file (YAML; deploy/smppgw.example.yaml shows and explains every fi
                      strip_plus "+44.." -> "44..", strip_00 "0044.." -> "44.." (both mark TON 1 NPI 1),
                      country_code "44": a national number (TON 2, or TON 0 with one leading '0')
                      "07.." -> "447..", TON 1 NPI 1; then ton, npi set; only numeric addresses, and
-                     numbers already in that form are left alone), reload_interval (routes, MO routes
-                     and number rules read again from the store, for other instances' edits), delivery_retry,
+                     numbers already in that form are left alone), reload_interval (routes, MO routes,
+                     number rules and API-added upstreams read again from the store, for other instances' edits), delivery_retry,
                      max_delivery_attempts, long_messages, failover_after (queued parts of a down
                      upstream move on), reroute_on (statuses)
   store:             path (embedded file), redis (addrs, master_name, cluster, username, password,
