@@ -71,6 +71,7 @@ type Event struct {
 	Kind      EventKind
 	Account   string
 	MessageID string         // the gateway message id a receipt is about
+	ClientRef string         // with Kind EventReceipt: the message's client reference, if it has one
 	Receipt   *store.Receipt // with Kind EventReceipt
 	MO        *store.Delivery
 	Upstream  string           // with Kind EventMO: the upstream the MO came from

@@ -213,15 +213,12 @@ func (g *Gateway) Submit(ctx context.Context, s Submission) (*store.Message, err
 }
 
 // throttle applies the account's throughput to API submissions, from the same bucket as its SMPP
-// sessions take theirs (accountLimits): one quota over both.
+// sessions take theirs (accountLimits): one quota over both. The throughput is read through the
+// account options' cache (accountOptsTTL), not from the store per call; an API-only account without
+// an SMPP record has none.
 func (g *Gateway) throttle(ctx context.Context, account string) error {
-	a, err := g.st.GetAccount(ctx, account)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil // an API-only account without an SMPP record has no throughput set
-	} else if err != nil {
-		return err
-	}
-	b := g.limits.bucket(account, float64(a.Throughput))
+	rate := g.submit.ids.accounts.get(ctx, account).Throughput
+	b := g.limits.bucket(account, rate)
 	if b != nil && !b.Allow(time.Now()) {
 		return ErrThrottled
 	}
@@ -375,8 +372,23 @@ func (g *Gateway) queueInfo(ctx context.Context, q store.Queue, now time.Time) (
 }
 
 // Subscribe delivers receipts and MO for account ("" for every account) until cancel is called.
+// The gateway never waits for a subscriber: an event that finds SubscriberBuffer events waiting is
+// not handed to it (the store keeps it), and the subscription goes on with the next ones.
 func (g *Gateway) Subscribe(account string) (<-chan Event, func()) {
-	return g.events.subscribe(account)
+	return g.events.subscribe(account, false)
+}
+
+// SubscribeStream is Subscribe for a consumer that must not skip events without knowing: one that
+// falls SubscriberBuffer events behind is ended instead, its channel closed after the events it
+// holds, and gets no more. A channel closed before cancel is called therefore means "fell behind".
+func (g *Gateway) SubscribeStream(account string) (<-chan Event, func()) {
+	return g.events.subscribe(account, true)
+}
+
+// SubscriberStats counts the events not handed to subscribers that had fallen behind, and the
+// stream subscribers ended for it, since start.
+func (g *Gateway) SubscriberStats() (dropped, ended uint64) {
+	return g.events.dropped.Load(), g.events.ended.Load()
 }
 
 // Ready reports whether the store answers and the server is started with its listeners open.

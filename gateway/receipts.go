@@ -147,7 +147,7 @@ func (r *receipts) correlated(ctx context.Context, m *store.Message, rc store.Re
 		return nil
 	}
 	rcCopy := rc
-	r.events.publish(Event{Kind: EventReceipt, Account: m.Account, MessageID: m.ID, Receipt: &rcCopy, Status: m.Status, At: time.Now()})
+	r.events.publish(Event{Kind: EventReceipt, Account: m.Account, MessageID: m.ID, ClientRef: m.ClientRef, Receipt: &rcCopy, Status: m.Status, At: time.Now()})
 	state := rc.State
 	if len(m.Parts) > 1 && (r.accounts == nil || r.accounts.get(ctx, m.Account).Receipts != ReceiptPerPart) {
 		if !m.Status.Final() {
