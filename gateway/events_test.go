@@ -85,3 +85,26 @@ func TestHubEndsUnderConcurrentPublish(t *testing.T) {
 		t.Fatalf("dropped %d with %d delivered of %d", d, n, publishers*each)
 	}
 }
+
+// TestStatsCountStreamLosses: the admin counters say how many events subscribers lost and how many
+// receipt streams were ended: a stream and a skipping subscriber, neither reading, three events
+// over their buffers.
+func TestStatsCountStreamLosses(t *testing.T) {
+	st := newEmbedded(t)
+	g, _, _ := startGateway(t, Config{}, st)
+	_, cancelStream := g.SubscribeStream("acme")
+	defer cancelStream()
+	_, cancelSkip := g.Subscribe("")
+	defer cancelSkip()
+	for i := range SubscriberBuffer + 3 {
+		g.events.publish(Event{Kind: EventReceipt, Account: "acme", MessageID: fmt.Sprint(i)})
+	}
+	stats, err := g.Stats(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The stream loses the first event it has no room for and is ended; the skipping one loses 3.
+	if stats.EventsDropped != 1+3 || stats.StreamsEnded != 1 {
+		t.Fatalf("EventsDropped %d, StreamsEnded %d; want 4 and 1", stats.EventsDropped, stats.StreamsEnded)
+	}
+}

@@ -324,6 +324,7 @@ func (g *Gateway) Stats(ctx context.Context) (Stats, error) {
 		ReceiptsIn: g.stats.receiptsIn.Load(), ReceiptsDuplicate: g.stats.receiptsDup.Load(), MOIn: g.stats.moIn.Load(),
 		AcceptRate: g.stats.acceptRate.rate(now), SubmitRate: g.stats.submitRate.rate(now),
 		ReceiptRate: g.stats.receiptRate.rate(now), MORate: g.stats.moRate.rate(now),
+		EventsDropped: g.events.dropped.Load(), StreamsEnded: g.events.ended.Load(),
 	}
 	for _, s := range g.srv.Sessions() {
 		if s.State == session.StateBound {
@@ -383,12 +384,6 @@ func (g *Gateway) Subscribe(account string) (<-chan Event, func()) {
 // holds, and gets no more. A channel closed before cancel is called therefore means "fell behind".
 func (g *Gateway) SubscribeStream(account string) (<-chan Event, func()) {
 	return g.events.subscribe(account, true)
-}
-
-// SubscriberStats counts the events not handed to subscribers that had fallen behind, and the
-// stream subscribers ended for it, since start.
-func (g *Gateway) SubscriberStats() (dropped, ended uint64) {
-	return g.events.dropped.Load(), g.events.ended.Load()
 }
 
 // Ready reports whether the store answers and the server is started with its listeners open.
