@@ -11,6 +11,11 @@
 // /openapi.json. The gRPC listener also serves grpc.health.v1.Health, kept in step with readiness,
 // and server reflection (grpcurl list / describe). Config.TLS puts both listeners on TLS.
 //
+// A StreamReceipts consumer that does not keep up is not waited for: once it is
+// gateway.SubscriberBuffer receipts behind, the stream sends the receipts it holds and ends with
+// ResourceExhausted (REST: an error line), rather than skipping receipts without saying so. The
+// receipts are in the store (GetMessage, ListMessages); the client opens a new stream.
+//
 // # Authentication
 //
 // One interceptor authenticates every smppgw.v1 call from the `authorization` metadata (REST's

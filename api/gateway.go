@@ -67,6 +67,9 @@ type Gateway interface {
 	// called; a subscriber that does not keep up loses events rather than slowing the gateway
 	// (receipts stay readable through the store).
 	Subscribe(account string) (events <-chan gateway.Event, cancel func())
+	// SubscribeStream is Subscribe, except that a subscriber that falls behind is ended (its
+	// channel closed before cancel) rather than skipped over: the receipt stream's.
+	SubscribeStream(account string) (events <-chan gateway.Event, cancel func())
 
 	// Ready reports whether the store is reachable and the listeners are up.
 	Ready(ctx context.Context) error

@@ -11,8 +11,10 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,11 +49,16 @@ type fakeGateway struct {
 	subs      map[*fakeSub]bool
 	notReady  error
 	discard   bool // Submit builds the message but does not store it (benchmarks of the API alone)
+	seq       atomic.Uint64
+	// hold, when set, is called by Submit before it stores the message, as the durable write waits.
+	hold func()
 }
 
 type fakeSub struct {
 	account string
 	ch      chan gateway.Event
+	ending  bool // SubscribeStream's: closed, as the gateway does, when an event finds it full
+	ended   bool
 }
 
 func newFakeGateway(st store.Store) *fakeGateway {
@@ -90,7 +97,7 @@ func (f *fakeGateway) Submit(ctx context.Context, s gateway.Submission) (*store.
 		return nil, &gateway.ValidationError{Field: "text", Reason: err.Error()}
 	}
 	m := &store.Message{
-		ID: "m" + strings.ReplaceAll(time.Now().Format("150405.000000000"), ".", ""), Account: s.Account,
+		ID: "m" + strings.ReplaceAll(time.Now().Format("150405.000000000"), ".", "") + strconv.FormatUint(f.seq.Add(1), 10), Account: s.Account,
 		Source: s.Source, Destination: s.Destination, DataCoding: tmpl.DataCoding, RegisteredDelivery: s.RegisteredDelivery,
 		PriorityFlag: s.Priority, ClientRef: s.ClientRef, Validity: s.Validity, Upstream: "fake-up",
 	}
@@ -99,6 +106,9 @@ func (f *fakeGateway) Submit(ctx context.Context, s gateway.Submission) (*store.
 	}
 	if f.discard {
 		return m, nil
+	}
+	if f.hold != nil {
+		f.hold()
 	}
 	if err := f.st.AcceptMessage(ctx, m); err != nil {
 		return nil, err
@@ -292,7 +302,15 @@ func (f *fakeGateway) Stats(context.Context) (gateway.Stats, error) {
 }
 
 func (f *fakeGateway) Subscribe(account string) (<-chan gateway.Event, func()) {
-	s := &fakeSub{account: account, ch: make(chan gateway.Event, 64)}
+	return f.subscribe(account, false)
+}
+
+func (f *fakeGateway) SubscribeStream(account string) (<-chan gateway.Event, func()) {
+	return f.subscribe(account, true)
+}
+
+func (f *fakeGateway) subscribe(account string, ending bool) (<-chan gateway.Event, func()) {
+	s := &fakeSub{account: account, ch: make(chan gateway.Event, 64), ending: ending}
 	f.mu.Lock()
 	f.subs[s] = true
 	f.mu.Unlock()
@@ -309,15 +327,26 @@ func (f *fakeGateway) subscribers() int {
 	return len(f.subs)
 }
 
-// Publish hands ev to every subscriber of its account (or of all), dropping when one is full.
+// Publish hands ev to every subscriber of its account (or of all), as the gateway does: a receipt
+// carries its message's client reference (read from the store here), and a subscriber that is full
+// misses it; a SubscribeStream one is then ended (its channel closed).
 func (f *fakeGateway) Publish(ev gateway.Event) {
+	if ev.Kind == gateway.EventReceipt && ev.ClientRef == "" && ev.MessageID != "" {
+		if m, err := f.st.GetMessage(context.Background(), ev.MessageID); err == nil {
+			ev.ClientRef = m.ClientRef
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for s := range f.subs {
-		if s.account == "" || s.account == ev.Account {
+		if (s.account == "" || s.account == ev.Account) && !s.ended {
 			select {
 			case s.ch <- ev:
 			default:
+				if s.ending {
+					s.ended = true
+					close(s.ch)
+				}
 			}
 		}
 	}
@@ -517,3 +546,19 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 var errBoom = errors.New("boom")
+
+// endStreams ends every SubscribeStream subscription as the gateway does when one falls behind (its
+// channel closed before its cancel), and returns how many it ended.
+func (f *fakeGateway) endStreams() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for s := range f.subs {
+		if s.ending && !s.ended {
+			s.ended = true
+			close(s.ch)
+			n++
+		}
+	}
+	return n
+}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	smppgwv1 "github.com/smppgw/smppgw/api/gen/smppgw/v1"
@@ -134,36 +136,52 @@ func submission(account string, req *smppgwv1.SubmitRequest, now time.Time) (gat
 	return sub, nil
 }
 
+// batchParallel is how many messages of one SubmitBatch are being accepted at once. Each waits for
+// a durable write; waiting together, they share the store's group commits instead of paying one
+// each in turn.
+const batchParallel = 64
+
 func (m *messageService) SubmitBatch(ctx context.Context, req *smppgwv1.SubmitBatchRequest) (*smppgwv1.SubmitBatchResponse, error) {
 	n := len(req.GetMessages())
 	if n == 0 || n > maxBatch {
 		return nil, invalid("messages", "must hold 1 to %d messages, not %d", maxBatch, n)
 	}
 	p := principalFrom(ctx)
-	out := &smppgwv1.SubmitBatchResponse{Results: make([]*smppgwv1.SubmitBatchResult, 0, n)}
+	results := make([]*smppgwv1.SubmitBatchResult, n)
+	var (
+		wg   sync.WaitGroup
+		slot = make(chan struct{}, batchParallel)
+		stop atomic.Pointer[status.Status] // set once the rest would fail the same way
+	)
 	for i, r := range req.GetMessages() {
-		res := &smppgwv1.SubmitBatchResult{Index: uint32(i)}
-		ok, err := m.submit(ctx, p, r)
-		if err != nil {
-			st, internal := toStatus(err)
-			if internal {
-				m.s.log.Error().Err(err).Int("index", i).Msg("batch submit failed")
-			}
-			res.Result = &smppgwv1.SubmitBatchResult_Error{Error: st.Proto()}
-			if st.Code() == codes.Unavailable || ctx.Err() != nil {
-				// The rest would fail the same way; say so for each rather than trying.
-				out.Results = append(out.Results, res)
-				for j := i + 1; j < n; j++ {
-					out.Results = append(out.Results, &smppgwv1.SubmitBatchResult{Index: uint32(j), Result: &smppgwv1.SubmitBatchResult_Error{Error: st.Proto()}})
-				}
-				return out, nil
-			}
-		} else {
-			res.Result = &smppgwv1.SubmitBatchResult_Accepted{Accepted: ok}
+		slot <- struct{}{}
+		if st := stop.Load(); st != nil {
+			// Not tried: said so for each, with the error that stopped the batch.
+			results[i] = &smppgwv1.SubmitBatchResult{Index: uint32(i), Result: &smppgwv1.SubmitBatchResult_Error{Error: st.Proto()}}
+			<-slot
+			continue
 		}
-		out.Results = append(out.Results, res)
+		wg.Go(func() {
+			defer func() { <-slot }()
+			res := &smppgwv1.SubmitBatchResult{Index: uint32(i)}
+			ok, err := m.submit(ctx, p, r)
+			if err != nil {
+				st, internal := toStatus(err)
+				if internal {
+					m.s.log.Error().Err(err).Int("index", i).Msg("batch submit failed")
+				}
+				res.Result = &smppgwv1.SubmitBatchResult_Error{Error: st.Proto()}
+				if st.Code() == codes.Unavailable || ctx.Err() != nil {
+					stop.CompareAndSwap(nil, st)
+				}
+			} else {
+				res.Result = &smppgwv1.SubmitBatchResult_Accepted{Accepted: ok}
+			}
+			results[i] = res
+		})
 	}
-	return out, nil
+	wg.Wait()
+	return &smppgwv1.SubmitBatchResponse{Results: results}, nil
 }
 
 func (m *messageService) GetMessage(ctx context.Context, req *smppgwv1.GetMessageRequest) (*smppgwv1.GetMessageResponse, error) {
@@ -278,13 +296,12 @@ func (m *messageService) StreamReceipts(req *smppgwv1.StreamReceiptsRequest, str
 	for _, id := range req.GetMessageIds() {
 		ids[id] = true
 	}
-	events, cancel := m.s.gw.Subscribe(account)
+	events, cancel := m.s.gw.SubscribeStream(account)
 	defer cancel()
 	// Headers go out once subscribed: a client that has them misses nothing from then on.
 	if err := stream.SendHeader(metadata.MD{}); err != nil {
 		return err
 	}
-	refs := map[string]string{} // message id -> client reference, for this stream's messages
 	for {
 		select {
 		case <-ctx.Done():
@@ -293,7 +310,10 @@ func (m *messageService) StreamReceipts(req *smppgwv1.StreamReceiptsRequest, str
 			return status.Error(codes.Unavailable, "server shutting down")
 		case ev, ok := <-events:
 			if !ok {
-				return status.Error(codes.Unavailable, "receipt stream ended")
+				// Closed before our cancel: the gateway ended this subscription because the stream
+				// fell gateway.SubscriberBuffer receipts behind (it never waits for a consumer).
+				return status.Errorf(codes.ResourceExhausted, "receipt stream ended: it fell %d receipts behind; "+
+					"the receipts are kept (GetMessage, ListMessages); open a new stream", gateway.SubscriberBuffer)
 			}
 			if ev.Kind != gateway.EventReceipt || ev.Receipt == nil || (len(ids) > 0 && !ids[ev.MessageID]) {
 				continue
@@ -302,16 +322,7 @@ func (m *messageService) StreamReceipts(req *smppgwv1.StreamReceiptsRequest, str
 			if r.MessageID == "" {
 				r.MessageID = ev.MessageID
 			}
-			ref, ok := refs[r.MessageID]
-			if !ok {
-				if msg, err := m.s.st.GetMessage(ctx, r.MessageID); err == nil {
-					ref = msg.ClientRef
-				}
-				if len(refs) < 10000 {
-					refs[r.MessageID] = ref
-				}
-			}
-			if err := stream.Send(&smppgwv1.StreamReceiptsResponse{Receipt: receiptToProto(&r, ref)}); err != nil {
+			if err := stream.Send(&smppgwv1.StreamReceiptsResponse{Receipt: receiptToProto(&r, ev.ClientRef)}); err != nil {
 				return err
 			}
 		}

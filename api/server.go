@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"time"
@@ -82,6 +83,10 @@ func NewServer(cfg Config, gw Gateway, st store.Store, log zerolog.Logger) (*Ser
 	opts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
 		grpc.ChainStreamInterceptor(s.streamInterceptor),
+		// Calls run on a few long-lived workers (one per CPU; more calls at once than that spill
+		// to goroutines of their own) rather than each on a new goroutine whose stack grows again:
+		// many small unary Submits are the API's load.
+		grpc.NumStreamWorkers(uint32(goruntime.GOMAXPROCS(0))),
 	}
 	s.grpc = grpc.NewServer(opts...)
 	smppgwv1.RegisterMessageServiceServer(s.grpc, &messageService{s: s})

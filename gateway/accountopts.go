@@ -12,7 +12,8 @@ import (
 )
 
 // accountOptsTTL is how long the message path keeps an account's options before it reads them
-// again: an admin edit of message_ids, receipts or long_mo takes effect within it, and a busy
+// again: an admin edit of message_ids, receipts, long_mo or (for the API) throughput takes effect
+// within it, and a busy
 // account costs the store one read per TTL rather than one per message, receipt or MO.
 const accountOptsTTL = time.Second
 
@@ -23,6 +24,9 @@ type accountOpts struct {
 	IDs      IDFormat
 	Receipts ReceiptMode
 	LongMO   LongMOMode
+	// Throughput is the account's cap (Account.Throughput), for the API's submissions (throttle);
+	// 0: none.
+	Throughput float64
 }
 
 // optsOf reads a's options; fields that do not parse (Validate refuses them) read as defaults.
@@ -31,6 +35,7 @@ func optsOf(a Account) accountOpts {
 	o.IDs, _ = ParseIDFormat(string(a.MessageIDs))
 	o.Receipts, _ = ParseReceiptMode(string(a.Receipts))
 	o.LongMO, _ = ParseLongMOMode(string(a.LongMO))
+	o.Throughput = a.Throughput
 	return o
 }
 

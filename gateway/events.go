@@ -9,58 +9,84 @@ import (
 	"github.com/smppgw/smppgw/store"
 )
 
-// subscriberBuffer is how many events a subscriber may fall behind before it loses some.
-const subscriberBuffer = 256
+// SubscriberBuffer is how many events a subscriber may fall behind before it is ended: a few
+// tenths of a second of receipts at the rates the gateway takes, room for a stream consumer's pauses
+// (a garbage collection, an HTTP/2 window update) without giving a stalled one unbounded memory.
+const SubscriberBuffer = 4096
 
-// hub fans receipts and MO out to the API's subscribers. A subscriber that does not keep up loses
-// events (counted) rather than slowing the message path; the store keeps the receipts.
+// hub fans receipts and MO out to the API's subscribers. It never waits for one: an event that
+// finds a subscriber's buffer full is not handed to it (counted in dropped). What happens next is the
+// subscriber's policy: a skipping subscriber (Gateway.Subscribe: the webhook dispatcher) goes on with
+// the events after it; an ending one (Gateway.SubscribeStream: the API's receipt stream) is ended,
+// its channel closed after the events it already holds, and gets nothing more, so that its consumer
+// learns it missed some rather than silently skipping them. The store keeps the receipts either way.
 type hub struct {
 	mu      sync.RWMutex
 	subs    map[*subscriber]struct{}
-	dropped atomic.Uint64
+	dropped atomic.Uint64             // events not handed to a subscriber that had fallen behind
+	ended   atomic.Uint64             // subscribers ended for falling behind
 	sink    atomic.Pointer[EventSink] // durable recording before the upstream is answered (webhookq.go)
 }
 
 type subscriber struct {
 	account string
 	ch      chan Event
+	ending  bool        // ended, rather than skipped over, when its buffer is full
+	behind  atomic.Bool // an ending subscriber whose buffer was full: removed by that publish
+	once    sync.Once
 }
 
 func newHub() *hub { return &hub{subs: make(map[*subscriber]struct{})} }
 
-func (h *hub) subscribe(account string) (<-chan Event, func()) {
-	s := &subscriber{account: account, ch: make(chan Event, subscriberBuffer)}
+func (h *hub) subscribe(account string, ending bool) (<-chan Event, func()) {
+	s := &subscriber{account: account, ch: make(chan Event, SubscriberBuffer), ending: ending}
 	h.mu.Lock()
 	h.subs[s] = struct{}{}
 	h.mu.Unlock()
-	var once sync.Once
-	return s.ch, func() {
-		once.Do(func() {
-			h.mu.Lock()
-			delete(h.subs, s)
-			h.mu.Unlock()
-			close(s.ch)
-		})
-	}
+	return s.ch, func() { h.remove(s) }
 }
 
-// publish hands e to every matching subscriber without waiting. The read lock is held while sending,
-// so cancel (which takes the write lock before closing) never closes a channel being sent on.
+// remove takes s out and closes its channel, once. The write lock keeps it from closing a channel a
+// publish is sending on.
+func (h *hub) remove(s *subscriber) {
+	s.once.Do(func() {
+		h.mu.Lock()
+		delete(h.subs, s)
+		h.mu.Unlock()
+		close(s.ch)
+	})
+}
+
+// publish hands e to every matching subscriber without waiting; one whose buffer is full misses it
+// and, if it is an ending subscriber, is ended (see hub). The read lock is held while sending, so
+// remove (which takes the write lock before closing) never closes a channel being sent on.
 func (h *hub) publish(e Event) {
 	if e.Kind == EventMO && !e.Remote { // a relayed MO was recorded by the instance it reached
 		h.recordMO(e)
 	}
+	var behind []*subscriber
 	h.mu.RLock()
-	defer h.mu.RUnlock()
 	for s := range h.subs {
 		if s.account != "" && s.account != e.Account {
+			continue
+		}
+		if s.behind.Load() {
+			h.dropped.Add(1) // ended by another publish, not yet removed
 			continue
 		}
 		select {
 		case s.ch <- e:
 		default:
 			h.dropped.Add(1)
+			if s.ending && s.behind.CompareAndSwap(false, true) {
+				h.ended.Add(1)
+				behind = append(behind, s)
+			}
 		}
+	}
+	h.mu.RUnlock()
+	for _, s := range behind {
+		h.remove(s)
 	}
 }
 

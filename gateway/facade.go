@@ -72,6 +72,7 @@ type Event struct {
 	Kind      EventKind
 	Account   string
 	MessageID string         // the gateway message id a receipt is about
+	ClientRef string         // with Kind EventReceipt: the message's client reference, if it has one
 	Receipt   *store.Receipt // with Kind EventReceipt
 	MO        *store.Delivery
 	Upstream  string           // with Kind EventMO: the upstream the MO came from
@@ -95,16 +96,21 @@ type Stats struct {
 	// ReceiptsDuplicate counts receipts an upstream sent again (same part, state and error as one
 	// before): recorded, counted in ReceiptsIn, and handed to no ESME, stream or webhook.
 	ReceiptsDuplicate uint64
-	MOIn              uint64  // MO from upstreams, queued for their accounts
-	AcceptRate        float64 // messages accepted per second over the last minute
-	SubmitRate        float64 // parts accepted by upstreams per second over the last minute
-	ReceiptRate       float64 // receipts per second over the last minute
-	MORate            float64 // MO per second over the last minute
-	Sessions          int     // bound ESME sessions
-	WindowUsed        int     // requests in flight over all sessions and upstream binds
-	WindowSize        int
-	UpstreamQueues    []QueueInfo // the submit queue of every upstream, by name
-	DeliveryQueues    []QueueInfo // the deliver_sm queue (receipts and MO) of every account, by system_id
+	MOIn              uint64 // MO from upstreams, queued for their accounts
+	// EventsDropped counts receipts and MO not handed to an API subscriber (receipt stream, webhook
+	// dispatcher) that was SubscriberBuffer events behind; StreamsEnded the receipt streams ended
+	// for it (Gateway.SubscribeStream). The store holds the events either way.
+	EventsDropped  uint64
+	StreamsEnded   uint64
+	AcceptRate     float64 // messages accepted per second over the last minute
+	SubmitRate     float64 // parts accepted by upstreams per second over the last minute
+	ReceiptRate    float64 // receipts per second over the last minute
+	MORate         float64 // MO per second over the last minute
+	Sessions       int     // bound ESME sessions
+	WindowUsed     int     // requests in flight over all sessions and upstream binds
+	WindowSize     int
+	UpstreamQueues []QueueInfo // the submit queue of every upstream, by name
+	DeliveryQueues []QueueInfo // the deliver_sm queue (receipts and MO) of every account, by system_id
 }
 
 // QueueInfo is one queue's backlog, read from the store.

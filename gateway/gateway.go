@@ -226,15 +226,12 @@ func (g *Gateway) Submit(ctx context.Context, s Submission) (*store.Message, err
 }
 
 // throttle applies the account's throughput to API submissions, from the same bucket as its SMPP
-// sessions take theirs (accountLimits): one quota over both.
+// sessions take theirs (accountLimits): one quota over both. The throughput is read through the
+// account options' cache (accountOptsTTL), not from the store per call; an API-only account without
+// an SMPP record has none.
 func (g *Gateway) throttle(ctx context.Context, account string) error {
-	a, err := g.st.GetAccount(ctx, account)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil // an API-only account without an SMPP record has no throughput set
-	} else if err != nil {
-		return err
-	}
-	b := g.limits.bucket(account, float64(a.Throughput))
+	rate := g.submit.ids.accounts.get(ctx, account).Throughput
+	b := g.limits.bucket(account, rate)
 	if b != nil && !b.Allow(time.Now()) {
 		return ErrThrottled
 	}
@@ -340,6 +337,7 @@ func (g *Gateway) Stats(ctx context.Context) (Stats, error) {
 		ReceiptsIn: g.stats.receiptsIn.Load(), ReceiptsDuplicate: g.stats.receiptsDup.Load(), MOIn: g.stats.moIn.Load(),
 		AcceptRate: g.stats.acceptRate.rate(now), SubmitRate: g.stats.submitRate.rate(now),
 		ReceiptRate: g.stats.receiptRate.rate(now), MORate: g.stats.moRate.rate(now),
+		EventsDropped: g.events.dropped.Load(), StreamsEnded: g.events.ended.Load(),
 	}
 	for _, s := range g.srv.Sessions() {
 		if s.State == session.StateBound {
@@ -388,8 +386,17 @@ func (g *Gateway) queueInfo(ctx context.Context, q store.Queue, now time.Time) (
 }
 
 // Subscribe delivers receipts and MO for account ("" for every account) until cancel is called.
+// The gateway never waits for a subscriber: an event that finds SubscriberBuffer events waiting is
+// not handed to it (the store keeps it), and the subscription goes on with the next ones.
 func (g *Gateway) Subscribe(account string) (<-chan Event, func()) {
-	return g.events.subscribe(account)
+	return g.events.subscribe(account, false)
+}
+
+// SubscribeStream is Subscribe for a consumer that must not skip events without knowing: one that
+// falls SubscriberBuffer events behind is ended instead, its channel closed after the events it
+// holds, and gets no more. A channel closed before cancel is called therefore means "fell behind".
+func (g *Gateway) SubscribeStream(account string) (<-chan Event, func()) {
+	return g.events.subscribe(account, true)
 }
 
 // Ready reports whether the store answers and the server is started with its listeners open.

@@ -156,7 +156,7 @@ func TestLongMOGivenUp(t *testing.T) {
 	mo.routes.Store(&[]store.MORoute{{Prefix: "12345", Account: "acme"}})
 	r := &fromUpstream{events: newHub(), moRoutes: mo, log: zerolog.Nop()}
 	r.initReassembly(pdu.ReassemblerConfig{Timeout: 100 * time.Millisecond})
-	events, cancel := r.events.subscribe("acme")
+	events, cancel := r.events.subscribe("acme", false)
 	defer cancel()
 	parts, err := pdu.SplitText(&pdu.DeliverSM{SourceAddr: "447700900555", DestinationAddr: "12345"}, pdu.SplitUDH8,
 		strings.Repeat("x", 400), 9)

@@ -193,7 +193,7 @@ func (r *receipts) correlated(ctx context.Context, m *store.Message, rc store.Re
 // callback first), then the account's receipt deliver_sm when one is due.
 func (r *receipts) handOn(ctx context.Context, m *store.Message, rc store.Receipt) error {
 	rcCopy := rc
-	ev := Event{Kind: EventReceipt, Account: m.Account, MessageID: m.ID, Receipt: &rcCopy, Status: m.Status, At: time.Now()}
+	ev := Event{Kind: EventReceipt, Account: m.Account, MessageID: m.ID, ClientRef: m.ClientRef, Receipt: &rcCopy, Status: m.Status, At: time.Now()}
 	if err := r.events.record(ctx, ev, m); err != nil { // webhooks and callback URL, durable first
 		return err
 	}

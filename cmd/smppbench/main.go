@@ -26,7 +26,8 @@ Rows (--rows picks them):
   2  smppload -> smppgw serve -> the simulator, with each --stores, at each --windows
   3  smppload -> the npm smpp server, at each --windows
   4  the npm smpp client, fiorix/go-smpp's Transmitter and smppload -> smppgw (embedded), at the largest window
-  5  an application: gRPC Submit -> smppgw -> the simulator -> receipt -> StreamReceipts
+  5  an application: gRPC Submit -> smppgw -> the simulator -> receipt -> StreamReceipts, at full
+     load, then paced at half that rate (--paced-rate) for its latency
   6  --idle-binds idle binds to smppgw, kept by enquire_link
 
 Each row: msgs/s (end to end through smppgw: what the upstream received over first submit to last
@@ -65,6 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.IdleBinds, "idle-binds", 10_000, "row 6's binds")
 	fs.DurationVar(&cfg.EnquireLink, "enquire-link", 5*time.Second, "smppgw's enquire_link interval in row 6")
 	fs.IntVar(&cfg.UpstreamWindow, "upstream-window", 256, "smppgw's window towards the simulator")
+	fs.Float64Var(&cfg.PacedRate, "paced-rate", 0, "msgs/s of row 5's paced (latency) pass; 0: half the rate of its full-load pass")
 	fs.StringVar(&cfg.Smppgw, "smppgw", "", "smppgw binary (default: go build ./cmd/smppgw)")
 	fs.StringVar(&cfg.NodeModules, "node-modules", "", "node_modules with the npm smpp package (default gateway/testdata/node/node_modules)")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON instead of the table")

@@ -48,6 +48,9 @@ type Config struct {
 	EnquireLink time.Duration
 	// UpstreamWindow is smppgw's window towards the simulator. 0 means 256.
 	UpstreamWindow int
+	// PacedRate is the rate (msgs/s) of row 5's paced pass, the one its latency is read from. 0 means
+	// half the rate its full-load pass measured.
+	PacedRate float64
 
 	// Smppgw is the smppgw binary. Empty means build ./cmd/smppgw of this module into WorkDir.
 	Smppgw string
@@ -128,6 +131,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: idle binds: %d, must not be negative", ErrConfig, c.IdleBinds)
 	case c.EnquireLink < 0:
 		return fmt.Errorf("%w: enquire_link: %s, must not be negative", ErrConfig, c.EnquireLink)
+	case c.PacedRate < 0:
+		return fmt.Errorf("%w: paced rate: %g, must not be negative", ErrConfig, c.PacedRate)
 	}
 	return nil
 }

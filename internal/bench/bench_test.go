@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -64,6 +65,36 @@ func TestRunSmall(t *testing.T) {
 	t.Logf("\n%s", tab.String())
 }
 
+// TestRunFullPathPaced is row 5 on small numbers: the full-load pass, then the paced pass at half
+// its rate, each with a receipt streamed for every accepted Submit, in one table.
+func TestRunFullPathPaced(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // building smppgw is most of it
+	defer cancel()
+	res, err := Run(ctx, Config{Rows: []int{RowFullPath}, Windows: []int{16}, Messages: 600, Duration: 4 * time.Second, WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rows) != 2 {
+		t.Fatalf("%d rows, want 2 (full load, paced): %+v", len(res.Rows), res.Rows)
+	}
+	full, paced := res.Rows[0], res.Rows[1]
+	for _, r := range res.Rows {
+		if r.Err != "" || r.Skipped {
+			t.Fatalf("%s: %s %s", r.Name, r.Err, r.Note)
+		}
+		if r.Acked != r.Sent || r.Received != r.Acked || r.P50 <= 0 || r.P99 < r.P50 {
+			t.Errorf("%s: sent %d acked %d receipts %d, p50 %v p99 %v", r.Name, r.Sent, r.Acked, r.Received, r.P50, r.P99)
+		}
+	}
+	if full.Sent != 600 {
+		t.Errorf("full load sent %d, want 600", full.Sent)
+	}
+	// Paced at half the full rate over 4s: as many as that schedule holds, at most the 600.
+	if want := min(600, int64(full.Rate/2*4)); paced.Sent != want || !strings.Contains(paced.Note, fmt.Sprintf("paced at %.0f msgs/s", full.Rate/2)) {
+		t.Errorf("paced pass sent %d, want %d; note %q (full rate %.0f)", paced.Sent, want, paced.Note, full.Rate)
+	}
+}
+
 // TestRunAll runs every row at small sizes; behind -bench.all since it needs redis-server, node and
 // tens of seconds.
 func TestRunAll(t *testing.T) {
@@ -100,7 +131,7 @@ func TestRunAll(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	for _, c := range []Config{
-		{Rows: []int{7}}, {Stores: []string{"mongo"}}, {Windows: []int{0}}, {Messages: -1}, {Duration: -time.Second},
+		{Rows: []int{7}}, {Stores: []string{"mongo"}}, {Windows: []int{0}}, {Messages: -1}, {Duration: -time.Second}, {PacedRate: -1},
 	} {
 		if _, err := Run(context.Background(), c); !errors.Is(err, ErrConfig) {
 			t.Errorf("%+v: %v, want ErrConfig", c, err)

@@ -5,7 +5,8 @@
 // the embedded store and with Redis (appendfsync everysec and always), the simulator upstream, at
 // each window; (3) the npm smpp server answering smppload; (4) the npm smpp client, fiorix/go-smpp's
 // Transmitter and smppload sending to smppgw; (5) app -> gRPC Submit -> upstream -> receipt ->
-// StreamReceipts; (6) 10,000 idle binds kept by enquire_link.
+// StreamReceipts, at full load and then paced at half that rate for its latency; (6) 10,000 idle
+// binds kept by enquire_link.
 //
 // Every system under test runs as a process of its own (the bare responder is this executable
 // started again, see Child), so that its CPU seconds and peak RSS are its own, read from /proc at the

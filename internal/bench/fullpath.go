@@ -18,8 +18,10 @@ import (
 // fullPath is row 5: an application calls gRPC Submit (w calls at once), smppgw forwards to the
 // simulator, which sends a receipt, which the application reads from StreamReceipts. Rate is
 // receipts streamed over the time from the first Submit to the last receipt; latency is Submit to
-// its receipt on the stream.
-func (r *runner) fullPath(ctx context.Context, w int) (row Row) {
+// its receipt on the stream. With rate 0 the calls go as fast as they are answered (full load);
+// with a rate, message n is due at n/rate seconds after the first and its latency counts from when
+// it was due, so that a client or gateway falling behind the schedule shows in the figures.
+func (r *runner) fullPath(ctx context.Context, w int, rate float64) (row Row) {
 	g, err := r.startGateway(ctx, "fullpath", gwOptions{store: StoreEmbedded, receipts: true})
 	if err != nil {
 		return failed(row, err)
@@ -86,17 +88,28 @@ func (r *runner) fullPath(ctx context.Context, w int) (row Row) {
 		firstErr          atomic.Value
 		wg                sync.WaitGroup
 	)
+	limit := int64(r.cfg.Messages)
+	if rate > 0 {
+		limit = min(limit, int64(rate*r.cfg.Duration.Seconds()))
+	}
 	first := time.Now()
 	deadline := first.Add(r.cfg.Duration)
 	for range w {
 		wg.Go(func() {
 			for ctx.Err() == nil && time.Now().Before(deadline) {
 				n := next.Add(1)
-				if n > int64(r.cfg.Messages) {
+				if n > limit {
 					next.Add(-1)
 					return
 				}
 				t0 := time.Now()
+				if rate > 0 {
+					due := first.Add(time.Duration(float64(n-1) / rate * float64(time.Second)))
+					if d := time.Until(due); d > 0 {
+						time.Sleep(d)
+					}
+					t0 = due
+				}
 				cctx, cancel := context.WithTimeout(actx, 30*time.Second)
 				resp, err := msgs.Submit(cctx, &smppgwv1.SubmitRequest{Source: "12345", Destination: fmt.Sprintf("4670%08d", n%100_000_000),
 					Payload: &smppgwv1.SubmitRequest_Text{Text: "smppbench full path"}, RegisteredDelivery: smppgwv1.RegisteredDelivery_REGISTERED_DELIVERY_FINAL})
@@ -150,7 +163,11 @@ func (r *runner) fullPath(ctx context.Context, w int) (row Row) {
 	}
 	mu.Unlock()
 	row.P50, row.P99 = quantileMS(lat, 0.5), quantileMS(lat, 0.99)
-	addNote(&row, fmt.Sprintf("%d Submit calls at once; latency is Submit to receipt streamed; upstream got %d", w, g.arr.n.Load()))
+	if rate > 0 {
+		addNote(&row, fmt.Sprintf("paced at %.0f msgs/s, up to %d Submit calls at once; latency is from each Submit's due time to its receipt streamed; upstream got %d", rate, w, g.arr.n.Load()))
+	} else {
+		addNote(&row, fmt.Sprintf("%d Submit calls at once; latency is Submit to receipt streamed; upstream got %d", w, g.arr.n.Load()))
+	}
 	if n := errs.Load(); n > 0 {
 		addNote(&row, fmt.Sprintf("%d Submit failed, first: %v", n, firstErr.Load()))
 	}

@@ -13,6 +13,8 @@ import (
 // runner runs the rows of one Config.
 type runner struct {
 	cfg Config
+	// fullRate is row 5's full-load msgs/s once it has run: its paced pass runs at half of it.
+	fullRate float64
 }
 
 // spec is one row to run.
@@ -59,11 +61,35 @@ func (r *runner) specs(group int) []spec {
 		)
 	case RowFullPath:
 		w := r.maxWindow()
-		out = append(out, spec{"gRPC Submit -> smppgw embedded -> sim -> receipt -> StreamReceipts", w, func(ctx context.Context) Row { return r.fullPath(ctx, w) }})
+		out = append(out,
+			spec{"gRPC Submit -> smppgw embedded -> sim -> receipt -> StreamReceipts", w, func(ctx context.Context) Row {
+				row := r.fullPath(ctx, w, 0)
+				if row.Err == "" {
+					r.fullRate = row.Rate
+				}
+				return row
+			}},
+			spec{"the same, paced at half the rate (latency row)", w, r.pacedFullPath(w)})
 	case RowIdle:
 		out = append(out, spec{fmt.Sprintf("%d idle binds -> smppgw embedded", r.cfg.IdleBinds), 0, r.idle})
 	}
 	return out
+}
+
+// pacedFullPath is row 5's second pass: Submit paced at Config.PacedRate, or at half the rate of
+// the full-load pass before it, for the latency at a load the gateway keeps up with.
+func (r *runner) pacedFullPath(w int) func(ctx context.Context) Row {
+	return func(ctx context.Context) (row Row) {
+		rate := r.cfg.PacedRate
+		if rate <= 0 {
+			rate = r.fullRate / 2
+		}
+		if rate <= 0 {
+			row.Skipped, row.Note = true, "no full-load rate to take half of (the full-load pass failed); set --paced-rate"
+			return row
+		}
+		return r.fullPath(ctx, w, rate)
+	}
 }
 
 // loadRun runs smppload's fleet, one bind, against addr at window w; it returns the report and when
