@@ -58,7 +58,7 @@ func (c *clusterEvents) start(ctx context.Context) {
 	}
 	ctx, c.cancel = context.WithCancel(ctx)
 	local, unsubscribe := c.hub.subscribe("", false) // skips what it cannot take, never ends
-	c.done.Go(func() { // the other instances' events, into the hub
+	c.done.Go(func() {                               // the other instances' events, into the hub
 		var stop func()
 		for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
 			sctx, cancel := context.WithTimeout(ctx, storeTimeout)
