@@ -148,6 +148,8 @@ type ownership struct {
 	// boundElsewhere: upstream -> some other, fresh instance has it bound and not paused (the last
 	// board read).
 	boundElsewhere atomic.Pointer[map[string]bool]
+	// live: the instances fresh on the board at its last reading, this one included (0: not read yet).
+	live atomic.Int32
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -232,6 +234,7 @@ func (o *ownership) refresh(ctx context.Context) {
 		return
 	}
 	m := map[string]bool{}
+	live := int32(1)
 	for _, in := range all {
 		if in.Instance == o.instance && in.Token != o.token && in.Updated.After(o.started) { // not an earlier run of ours
 			o.log.Warn().Str("token", in.Token).Msg("another run publishes under this instance name: give each instance its own api.instance (queue consumers and the cluster view go by it)")
@@ -239,6 +242,7 @@ func (o *ownership) refresh(ctx context.Context) {
 		if in.Stale || in.Instance == o.instance {
 			continue
 		}
+		live++
 		for _, u := range in.Upstreams {
 			if u.Bound && !u.Paused {
 				m[u.Name] = true
@@ -246,6 +250,16 @@ func (o *ownership) refresh(ctx context.Context) {
 		}
 	}
 	o.boundElsewhere.Store(&m)
+	o.live.Store(live)
+}
+
+// liveInstances is the number of instances fresh on the board at its last reading, this one included;
+// 1 without a cluster, 0 before the board was first read.
+func (o *ownership) liveInstances() int {
+	if o.cl == nil {
+		return 1
+	}
+	return int(o.live.Load())
 }
 
 // read returns the board's instances, decoded, with Stale set.
