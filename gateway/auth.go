@@ -29,7 +29,8 @@ type Account struct {
 	MaxBinds int `yaml:"max_binds"`
 	// Throughput caps the account's submissions per second over all its binds and the API together
 	// (beyond it they are answered ESME_RTHROTTLED, the API's ErrThrottled), with a burst of one
-	// second's worth; per instance, not across instances sharing a Redis. 0 means no cap.
+	// second's worth; over every instance sharing a Redis store together (within one chunk of a tenth
+	// of a second's worth per instance, see sharedBucket). 0 means no cap.
 	Throughput float64 `yaml:"throughput"`
 	// MessageIDs is the form of the message ids the account sees, "decimal" (the default), "hex" or
 	// "uuid" (IDFormat): in submit_sm_resp, receipts, query_sm, cancel_sm, replace_sm and the API.
