@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -28,9 +29,10 @@ type limiter interface {
 // them locally, so the accept path never waits on the store. Otherwise (the embedded store, one
 // process) the bucket is local (tokenbucket).
 type accountLimits struct {
-	rl   store.RateLimits // nil: local buckets only
-	live func() int       // instances sharing the store (the board's last reading), 0 when unknown
-	log  zerolog.Logger
+	rl      store.RateLimits // nil: local buckets only
+	live    func() int       // instances sharing the store (the board's last reading), 0 when unknown
+	log     zerolog.Logger
+	fetches atomic.Uint64 // calls to rl.TakeTokens: what the shared cap costs the store
 
 	mu     sync.Mutex
 	local  map[string]*tokenbucket.Bucket
@@ -174,6 +176,7 @@ func (b *sharedBucket) maybeFetch(now time.Time) {
 func (b *sharedBucket) fetch(want int, rate float64) {
 	burst := max(rate, 1)
 	idle := time.Minute + time.Duration(burst/rate*float64(time.Second))
+	b.l.fetches.Add(1)
 	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
 	got, err := b.l.rl.TakeTokens(ctx, b.key, rate, burst, want, idle)
 	cancel()

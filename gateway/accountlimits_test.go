@@ -82,8 +82,9 @@ func TestAccountThroughputOverSMPPAndAPI(t *testing.T) {
 
 // TestAccountThroughputOverInstances: issue 9. Two instances on one Redis, the account capped at 50/s;
 // an ESME on each sends 100/s (twice the cap each) for 5 s. Accepted submissions, counted per second of
-// the run (by when they were sent) and summed over both, stay within sharedBucket's bound: the burst (50) plus 50/s plus one
-// chunk (5) per instance; everything else is answered ESME_RTHROTTLED, and every submission is answered.
+// the run (by when they were sent) and summed over both, stay within sharedBucket's bound: the burst
+// (50) plus 50/s plus one chunk (5) per instance; everything else is answered ESME_RTHROTTLED, every
+// submission is answered, and the instances asked Redis for tokens in chunks, not once a message.
 // Before the shared bucket each instance granted the full 50/s: about 100/s together.
 func TestAccountThroughputOverInstances(t *testing.T) {
 	const (
@@ -159,6 +160,11 @@ func TestAccountThroughputOverInstances(t *testing.T) {
 	total := ok[0] + ok[1]
 	t.Logf("in %v: instance a %d sent / %d accepted / %d ESME_RTHROTTLED, instance b %d / %d / %d; accepted per second over both: %v",
 		elapsed.Round(time.Millisecond), sent[0], ok[0], throttled[0], sent[1], ok[1], throttled[1], perSecond)
+	calls := int64(gws[0].limits.fetches.Load() + gws[1].limits.fetches.Load())
+	t.Logf("Redis token calls: %d for %d submissions (%d accepted)", calls, sent[0]+sent[1], total)
+	if calls == 0 || calls > (sent[0]+sent[1])/4 {
+		t.Errorf("%d Redis token calls for %d submissions, want some and at most one per 4 (chunks, not messages)", calls, sent[0]+sent[1])
+	}
 	for i := range 2 {
 		if ok[i]+throttled[i] != sent[i] {
 			t.Errorf("instance %d: %d accepted + %d throttled, want %d answers", i, ok[i], throttled[i], sent[i])
