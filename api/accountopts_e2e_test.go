@@ -103,6 +103,16 @@ func TestAccountOptionsEndToEnd(t *testing.T) {
 	if !forms["acme"](sub.MessageID) {
 		t.Errorf("REST Submit for acme gave id %q, want a UUID", sub.MessageID)
 	}
+	// The id in upper case names the same message (before: 404).
+	var byUpper struct {
+		Message struct {
+			MessageID string `json:"messageId"`
+		} `json:"message"`
+	}
+	e.mustREST(200, "GET", "/v1/messages/"+strings.ToUpper(sub.MessageID), key, nil, &byUpper)
+	if byUpper.Message.MessageID != sub.MessageID {
+		t.Errorf("GET /v1/messages/%s gave message %q, want %q", strings.ToUpper(sub.MessageID), byUpper.Message.MessageID, sub.MessageID)
+	}
 	rHook, moHook := newHookServer(t, 0), newHookServer(t, 0)
 	e.mustREST(200, "POST", "/v1/webhooks", key, map[string]any{"url": rHook.URL, "events": []string{"WEBHOOK_EVENT_RECEIPT"}}, nil)
 	e.mustREST(200, "POST", "/v1/webhooks", key, map[string]any{"url": moHook.URL, "events": []string{"WEBHOOK_EVENT_MO"}}, nil)

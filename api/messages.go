@@ -188,7 +188,7 @@ func (m *messageService) GetMessage(ctx context.Context, req *smppgwv1.GetMessag
 	if req.GetMessageId() == "" {
 		return nil, invalid("message_id", "required")
 	}
-	msg, err := m.s.st.GetMessage(ctx, req.GetMessageId())
+	msg, err := m.s.st.GetMessage(ctx, gateway.MessageIDKey(req.GetMessageId()))
 	if err != nil {
 		return nil, err
 	}

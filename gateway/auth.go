@@ -29,7 +29,8 @@ type Account struct {
 	MaxBinds int `yaml:"max_binds"`
 	// Throughput caps the account's submissions per second over all its binds and the API together
 	// (beyond it they are answered ESME_RTHROTTLED, the API's ErrThrottled), with a burst of one
-	// second's worth; per instance, not across instances sharing a Redis. 0 means no cap.
+	// second's worth; over every instance sharing a Redis store together (within one chunk of a tenth
+	// of a second's worth per instance, see sharedBucket). 0 means no cap.
 	Throughput float64 `yaml:"throughput"`
 	// MessageIDs is the form of the message ids the account sees, "decimal" (the default), "hex" or
 	// "uuid" (IDFormat): in submit_sm_resp, receipts, query_sm, cancel_sm, replace_sm and the API.
@@ -81,8 +82,10 @@ type BindRequest struct {
 
 // Authenticator decides bind requests. It returns the account and ESME_ROK, or the status to refuse
 // with: ESME_RINVPASWD for an unknown system_id and for a wrong password alike (a refusal must not
-// tell which system_ids exist), ESME_RBINDFAIL for a bind type or address the account may not use,
-// ESME_RSYSERR when the accounts cannot be read. The server counts concurrent binds itself.
+// tell which system_ids exist) and for an address outside the account's allowed_ips whatever the
+// password (checked first, so that a right password cannot be told from a wrong one there),
+// ESME_RBINDFAIL for a bind type the account may not use, ESME_RSYSERR when the accounts cannot be
+// read. The server counts concurrent binds itself.
 //
 // The Server bounds how many Authenticate calls run at once (ServerConfig.MaxPasswordChecks), since
 // each may cost a bcrypt comparison. The package's own Authenticators also let the Server compare
@@ -106,8 +109,21 @@ type credential struct {
 	// wrong password, and no password matches it.
 	hash  []byte
 	known bool
+	// admits checks the bind's source address against the account's allowed_ips before any password
+	// is compared (nil: any address): a refused address gets the answer of a wrong password and costs
+	// no bcrypt, so that from outside the allow-list a right password cannot be told from a wrong one.
+	admits func(BindRequest) bool
 	// authorize decides the rest once the password matched: bind types and addresses.
 	authorize func(BindRequest) (Account, pdu.CommandStatus)
+}
+
+// addressAllowed reports whether req's source address is allowed (every address when any is set).
+func addressAllowed(req BindRequest, allowed func(netip.Addr) bool, any bool) bool {
+	if any {
+		return true
+	}
+	ip, ok := remoteIP(req.Remote)
+	return ok && allowed(ip)
 }
 
 // matches compares password with the credential's hash: the bcrypt comparison itself.
@@ -123,6 +139,9 @@ func (c credential) matches(password string) bool {
 func authenticateWith(c credential, err error, req BindRequest) (Account, pdu.CommandStatus) {
 	if err != nil {
 		return Account{}, pdu.ESME_RSYSERR
+	}
+	if c.admits != nil && !c.admits(req) {
+		return Account{}, pdu.ESME_RINVPASWD // as a wrong password, without comparing it
 	}
 	if !c.matches(req.Password) {
 		return Account{}, pdu.ESME_RINVPASWD
@@ -214,7 +233,12 @@ func (m *MemoryAuthenticator) credentials(_ context.Context, systemID string) (c
 	if !ok {
 		return credential{hash: dummy}, nil
 	}
-	return credential{hash: []byte(a.PasswordHash), known: true, authorize: a.authorize}, nil
+	admits := func(req BindRequest) bool {
+		return addressAllowed(req, func(ip netip.Addr) bool {
+			return slices.ContainsFunc(a.prefixes, func(p netip.Prefix) bool { return p.Contains(ip) })
+		}, len(a.prefixes) == 0)
+	}
+	return credential{hash: []byte(a.PasswordHash), known: true, admits: admits, authorize: a.authorize}, nil
 }
 
 func (a memAccount) authorize(req BindRequest) (Account, pdu.CommandStatus) {

@@ -82,19 +82,22 @@ type bindVerdict struct {
 //  1. An address in its penalty window is refused when the window ends, nothing checked: it just
 //     failed, and whatever it sends now is as likely another guess. This bounds the bcrypt
 //     comparisons an address can cause to one per window however many connections it opens.
-//  2. Credentials found in the cache succeed without bcrypt, even for a system_id in its penalty
+//  2. An address outside the account's allowed_ips is refused as a wrong password would be
+//     (ESME_RINVPASWD, held back alike), before the cache and without bcrypt, so that from outside
+//     the allow-list a right password cannot be told from a wrong one. Only the address is penalised.
+//  3. Credentials found in the cache succeed without bcrypt, even for a system_id in its penalty
 //     window: an attacker hammering a legitimate system_id from elsewhere must not lock its ESME out,
 //     and the cache holds only what verified against the account's current hash, so a wrong guess
 //     never matches it. (A cache hit is as much an answer to a guess as a bcrypt comparison; guesses
 //     stay bounded by step 1, per address.)
-//  3. A system_id in its penalty window is otherwise refused when the window ends, without bcrypt;
+//  4. A system_id in its penalty window is otherwise refused when the window ends, without bcrypt;
 //     once the window is over, the next bind (from an address not in its own window) is checked,
 //     so an ESME whose credentials are not cached (after a restart) gets its turn at each window.
-//  4. Otherwise the password is compared, unless the peer has gone, at most MaxPasswordChecks at
+//  5. Otherwise the password is compared, unless the peer has gone, at most MaxPasswordChecks at
 //     once: beyond that the bind is refused at once with ESME_RSYSERR, a temporary condition of ours
 //     that ESMEs retry, not a judgement of their credentials (and not counted as a failure).
 //
-// Refusals of steps 1 and 3 answer ESME_RBINDFAIL: nothing was checked, so nothing about the
+// Refusals of steps 1 and 4 answer ESME_RBINDFAIL: nothing was checked, so nothing about the
 // credentials is told. Unknown system_ids and wrong passwords both answer ESME_RINVPASWD, after the
 // same cost (one bcrypt comparison against a hash of like cost) and held back to the same time
 // (arrival + delay), so that neither the status nor the timing tells which system_ids exist.
@@ -113,6 +116,14 @@ func (g *bindGate) authenticate(ctx context.Context, auth Authenticator, s *sess
 	c, err := src.credentials(ctx, br.SystemID)
 	if err != nil {
 		return bindVerdict{status: pdu.ESME_RSYSERR, why: "accounts unreadable"}
+	}
+	if c.known && c.admits != nil && !c.admits(br) {
+		// Before the cache and bcrypt: from an address outside allowed_ips the answer is a wrong
+		// password's, whatever the password, held back like one. Only the address is penalised: it
+		// guessed nothing, and the system_id's ESME binds from elsewhere.
+		v := bindVerdict{status: pdu.ESME_RINVPASWD, notBefore: arrived.Add(g.byIP.fail(ip, arrived)), why: "address not in allowed_ips"}
+		log.Debug().Str("system_id", br.SystemID).Stringer("remote", ip).Msg("bind refused: address not allowed")
+		return v
 	}
 	mac := g.mac(br.SystemID, br.Password)
 	hash := sha256.Sum256(c.hash)

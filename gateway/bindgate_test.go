@@ -440,3 +440,39 @@ func TestFailureTrackerIsBounded(t *testing.T) {
 		t.Fatal("still hot once its window ended")
 	}
 }
+
+// TestBindFromOutsideAllowListTellsNothing: from an address outside the account's allowed_ips, the
+// right password and a wrong one get the same answer (ESME_RINVPASWD, as an unknown system_id) and
+// cost no bcrypt comparison, with the accounts in memory and in the store alike. The same account
+// binds from an allowed address. (Before, the address was checked after the password: the right one
+// answered ESME_RBINDFAIL, a wrong one ESME_RINVPASWD, each after a comparison.)
+func TestBindFromOutsideAllowListTellsNothing(t *testing.T) {
+	far := testAccount(t, "far", "pw")
+	far.AllowedIPs = []string{"10.0.0.0/8"}
+	near := testAccount(t, "near", "pw")
+	near.AllowedIPs = []string{"127.0.0.0/8"}
+	memSrv, memAddr := startServer(t, ServerConfig{}, &acceptSink{}, far, near)
+	g, storeAddr, _ := startGateway(t, Config{Accounts: []Account{far, near}}, newEmbedded(t))
+	for name, c := range map[string]struct {
+		srv  *Server
+		addr string
+	}{"memory": {memSrv, memAddr}, "store": {g.Server(), storeAddr}} {
+		t.Run(name, func(t *testing.T) {
+			before := passwordChecks(c.srv)
+			for _, pw := range []string{"pw", "guess"} {
+				if _, err := bindESMEErr(t, c.addr, "far", pw); !errors.Is(err, pdu.ESME_RINVPASWD) {
+					t.Errorf("password %q from outside the allow-list: %v, want ESME_RINVPASWD", pw, err)
+				}
+			}
+			if n := passwordChecks(c.srv) - before; n != 0 {
+				t.Errorf("%d password checks for binds from outside the allow-list, want 0", n)
+			}
+			if _, err := bindESMEErr(t, c.addr, "near", "pw"); err != nil {
+				t.Errorf("bind from an allowed address: %v", err)
+			}
+			if n := passwordChecks(c.srv) - before; n != 1 {
+				t.Errorf("%d password checks after the allowed bind, want 1", n)
+			}
+		})
+	}
+}

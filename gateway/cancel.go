@@ -67,7 +67,7 @@ func (e *editor) lookup(ctx context.Context, account, id, src, dst string, fail 
 	if id == "" {
 		return nil, fail
 	}
-	msg, err := e.st.GetMessage(ctx, id)
+	msg, err := e.st.GetMessage(ctx, MessageIDKey(id))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, fail
@@ -256,4 +256,16 @@ func queryResp(msg *store.Message) *pdu.QuerySMResp {
 		}
 	}
 	return resp
+}
+
+// MessageIDKey is the id an ESME (or an API caller) gives, as the store keeps it: our ids are decimal digits
+// or lower-case hex (hex and uuid forms), so an id given in upper case (as some peers print hex) is the
+// same id and is looked up in lower case.
+func MessageIDKey(id string) string {
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; 'A' <= c && c <= 'Z' {
+			return strings.ToLower(id)
+		}
+	}
+	return id
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,5 +143,55 @@ func cancelReplace(t *testing.T, st store.Store) {
 	want := string(pdu.AppendAbsoluteTime(nil, m.Parts[0].UpdatedAt.UTC()))
 	if m.Status != pdu.DELIVERED || q.MessageState != m.Status || q.FinalDate != want || q.ErrorCode != 0 {
 		t.Errorf("query_sm %+v; stored status %v, final date %s", q, m.Status, want)
+	}
+}
+
+// TestEditsTakeUpperCaseIDs: query_sm, replace_sm and cancel_sm name a hex (or uuid) message id in
+// upper case, as some peers print hex: it is the same id (ours are lower case) and is found. Before,
+// each was answered as an unknown id (ESME_RQUERYFAIL, ESME_RREPLACEFAIL, ESME_RCANCELFAIL).
+func TestEditsTakeUpperCaseIDs(t *testing.T) {
+	for _, form := range []IDFormat{IDHex, IDUUID} {
+		t.Run(string(form), func(t *testing.T) {
+			sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
+			cfg := acmeVia(t, simUpstream("sim", sim.Addr()))
+			cfg.Accounts[0].MessageIDs = form
+			g, addr, _ := startGateway(t, cfg, newEmbedded(t))
+			sessiontest.Eventually(t, "the upstream bind", func() bool { return g.Upstreams()[0].Status.State == ClientBound })
+			if err := g.SetUpstreamPaused("sim", true); err != nil { // the parts wait in the queue
+				t.Fatal(err)
+			}
+			time.Sleep(claimWait + 200*time.Millisecond) // a claim already waiting when the pause came returns empty
+			acme := sessiontest.BindESME(t, addr, sessiontest.NewRecorder(), session.Config{}, session.BindTransceiver, "acme", "secret")
+			ctx := sessiontest.Ctx(t)
+			resp, err := acme.Send(ctx, submit("447700900123"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := resp.Body.(*pdu.SubmitSMResp).MessageID
+			upper := strings.ToUpper(id)
+			if upper == id {
+				t.Fatalf("id %q has no letters to put in upper case", id)
+			}
+			q, err := acme.Send(ctx, &pdu.QuerySM{MessageID: upper, SourceAddr: "12345"})
+			if err != nil {
+				t.Fatalf("query_sm %s: %v", upper, err)
+			}
+			if got := q.Body.(*pdu.QuerySMResp).MessageID; got != id {
+				t.Errorf("query_sm %s answered for %q, want %q", upper, got, id)
+			}
+			if _, err := acme.Send(ctx, &pdu.ReplaceSM{MessageID: upper, SourceAddr: "12345", ShortMessage: []byte("new")}); err != nil {
+				t.Errorf("replace_sm %s: %v", upper, err)
+			}
+			if _, err := acme.Send(ctx, &pdu.CancelSM{MessageID: upper}); err != nil {
+				t.Errorf("cancel_sm %s: %v", upper, err)
+			}
+			m, err := g.st.GetMessage(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Status != pdu.DELETED || len(m.Parts) != 1 || string(m.Parts[0].ShortMessage) != "new" {
+				t.Errorf("message %s after replace and cancel by its upper-case id: status %v, text %q; want DELETED, \"new\"", id, m.Status, m.Parts[0].ShortMessage)
+			}
+		})
 	}
 }

@@ -71,6 +71,8 @@ func New(cfg Config, st store.Store, log zerolog.Logger) (*Gateway, error) {
 		ups: newUpstreamSet(), limits: newAccountLimits(),
 	}
 	g.own = newOwnership(cfg.Cluster, cfg.Instance, cfg.Ownership, log)
+	g.limits.rl, _ = st.(store.RateLimits) // Redis: one cap over every instance
+	g.limits.live, g.limits.log = g.own.liveInstances, log.With().Str("component", "limits").Logger()
 	g.ups.elsewhere = g.own.upElsewhere
 	if ev, ok := cfg.Cluster.(store.Events); ok {
 		g.relay = newClusterEvents(ev, g.own, g.events, log)

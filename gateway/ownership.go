@@ -153,6 +153,8 @@ type ownership struct {
 	boundElsewhere atomic.Pointer[map[string]bool]
 	// others: another fresh instance is on the board (the last board read).
 	others atomic.Bool
+	// live: the instances fresh on the board at its last reading, this one included (0: not read yet).
+	live atomic.Int32
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
@@ -240,6 +242,7 @@ func (o *ownership) refresh(ctx context.Context) {
 		return
 	}
 	m, others := map[string]bool{}, false
+	live := int32(1)
 	for _, in := range all {
 		if in.Instance == o.instance && in.Token != o.token && in.Updated.After(o.started) { // not an earlier run of ours
 			o.log.Warn().Str("token", in.Token).Msg("another run publishes under this instance name: give each instance its own api.instance (queue consumers and the cluster view go by it)")
@@ -248,6 +251,7 @@ func (o *ownership) refresh(ctx context.Context) {
 			continue
 		}
 		others = true
+		live++
 		for _, u := range in.Upstreams {
 			if u.Bound && !u.Paused {
 				m[u.Name] = true
@@ -256,6 +260,16 @@ func (o *ownership) refresh(ctx context.Context) {
 	}
 	o.boundElsewhere.Store(&m)
 	o.others.Store(others)
+	o.live.Store(live)
+}
+
+// liveInstances is the number of instances fresh on the board at its last reading, this one included;
+// 1 without a cluster, 0 before the board was first read.
+func (o *ownership) liveInstances() int {
+	if o.cl == nil {
+		return 1
+	}
+	return int(o.live.Load())
 }
 
 // read returns the board's instances, decoded, with Stale set.

@@ -13,7 +13,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/smppgw/smppgw/gateway/session"
-	"github.com/smppgw/smppgw/internal/tokenbucket"
 	"github.com/smppgw/smppgw/pdu"
 )
 
@@ -346,7 +345,7 @@ func boundCount(m map[uint64]*session.Session) int {
 	return n
 }
 
-func (srv *Server) register(s *session.Session, a Account) (pdu.CommandStatus, *tokenbucket.Bucket) {
+func (srv *Server) register(s *session.Session, a Account) (pdu.CommandStatus, limiter) {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	if srv.closed {

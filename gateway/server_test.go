@@ -61,7 +61,7 @@ func TestAccountRestrictions(t *testing.T) {
 	_, addr := startServer(t, ServerConfig{}, &acceptSink{}, far, near)
 
 	s := sessiontest.DialESME(t, addr, nil, session.Config{})
-	if _, err := s.Bind(sessiontest.Ctx(t), session.BindTransmitter, session.BindParams{SystemID: "far", Password: "pw"}); !errors.Is(err, pdu.ESME_RBINDFAIL) {
+	if _, err := s.Bind(sessiontest.Ctx(t), session.BindTransmitter, session.BindParams{SystemID: "far", Password: "pw"}); !errors.Is(err, pdu.ESME_RINVPASWD) {
 		t.Fatalf("bind from outside the allow-list: %v", err)
 	}
 	if _, err := s.Bind(sessiontest.Ctx(t), session.BindReceiver, session.BindParams{SystemID: "near", Password: "pw"}); !errors.Is(err, pdu.ESME_RBINDFAIL) {

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/smppgw/smppgw/gateway/session"
-	"github.com/smppgw/smppgw/internal/tokenbucket"
 	"github.com/smppgw/smppgw/pdu"
 )
 
@@ -15,7 +14,7 @@ type serverSession struct {
 	session.BaseHandler
 	srv     *Server
 	account Account
-	bucket  *tokenbucket.Bucket
+	bucket  limiter
 	bound   atomic.Bool
 }
 

@@ -68,7 +68,8 @@ func (a *storeAuthenticator) credentials(ctx context.Context, systemID string) (
 		}
 		return accountFromStore(sa), pdu.ESME_ROK
 	}
-	return credential{hash: sa.PasswordHash, known: true, authorize: authorize}, nil
+	admits := func(req BindRequest) bool { return addressAllowed(req, sa.AllowsIP, len(sa.AllowIPs) == 0) }
+	return credential{hash: sa.PasswordHash, known: true, admits: admits, authorize: authorize}, nil
 }
 
 func storeBindType(b session.BindType) store.BindTypes {

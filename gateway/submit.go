@@ -190,7 +190,7 @@ func (sub *submitter) accept(ctx context.Context, m *store.Message) error {
 func (sub *submitter) query(m Inbound, account string, q *pdu.QuerySM) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	msg, err := sub.st.GetMessage(ctx, q.MessageID)
+	msg, err := sub.st.GetMessage(ctx, MessageIDKey(q.MessageID))
 	if err != nil || msg.Account != account {
 		st := pdu.ESME_RQUERYFAIL
 		if err != nil && !errors.Is(err, store.ErrNotFound) {

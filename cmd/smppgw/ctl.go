@@ -27,10 +27,12 @@ Runs the gateway from the command line over its REST admin API (/v1/admin on api
 Commands (each has --help, e.g. 'smppgw ctl sessions --help'):
   sessions   [list|show ID|unbind ID [--force]]                   SMPP sessions bound to the instance
   upstreams  [list|show NAME|pause NAME|resume NAME|reconnect NAME] the SMSCs the gateway binds to
+             update NAME [--binds N] [--max-tps N]                 (those added through the API)
   accounts   [list|show|create|update|delete]                      system_ids that bind, owners of keys
   keys       [list|create --account A --scopes send,read|revoke ID] API keys (the secret is shown once)
   routes     [list|show ID|test NUMBER|create|delete ID]           the routing table
   mo-routes  [list|create --prefix P --account A|delete ID]          which account each MO goes to
+  number-rules [list|set SCOPE NAME --dest-*/--src-*|delete SCOPE NAME] number normalisation rules
   stats                                                            message counts, throughput, queues
   receipts   tail [--account A]                                    follow delivery receipts until Ctrl-C
   outbind    --account A HOST:PORT                                  ask an ESME to bind to the gateway
@@ -90,15 +92,16 @@ type ctlGroup struct {
 }
 
 var ctlGroups = map[string]*ctlGroup{
-	"sessions":  sessionsGroup,
-	"upstreams": upstreamsGroup,
-	"accounts":  accountsGroup,
-	"keys":      keysGroup,
-	"routes":    routesGroup,
-	"mo-routes": moRoutesGroup,
-	"stats":     statsGroup,
-	"receipts":  receiptsGroup,
-	"outbind":   outbindGroup,
+	"sessions":     sessionsGroup,
+	"upstreams":    upstreamsGroup,
+	"accounts":     accountsGroup,
+	"keys":         keysGroup,
+	"routes":       routesGroup,
+	"mo-routes":    moRoutesGroup,
+	"number-rules": numberRulesGroup,
+	"stats":        statsGroup,
+	"receipts":     receiptsGroup,
+	"outbind":      outbindGroup,
 }
 
 // ctlCommand is `smppgw ctl`.

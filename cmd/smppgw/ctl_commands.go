@@ -92,6 +92,7 @@ var upstreamsGroup = &ctlGroup{
        smppgw ctl upstreams pause NAME
        smppgw ctl upstreams resume NAME
        smppgw ctl upstreams reconnect NAME
+       smppgw ctl upstreams update NAME [--binds N] [--max-tps N]
 
 The upstream SMSCs the gateway binds to as an ESME, with their state (connecting, bound,
 degraded, backoff, paused) and queue.
@@ -99,10 +100,16 @@ degraded, backoff, paused) and queue.
              to their next upstream
   resume     let a paused upstream send again
   reconnect  drop its bind and bind again now, skipping any back-off
+  update     change an upstream added through the API (one from the configuration file is changed
+             there): --binds N concurrent binds (1 to the API's maximum), --max-tps N submit_sm a
+             second over its binds (0: no cap); only the flags given change
 `,
-	actions: []string{"list", "show", "pause", "resume", "reconnect"},
+	actions: []string{"list", "show", "pause", "resume", "reconnect", "update"},
 	run: func(c *ctlCmd, action string, args []string) int {
 		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+		if action == "update" {
+			return c.updateUpstream(fs, args)
+		}
 		if action == "list" {
 			if _, code, ok := c.parse(fs, args, 0, ""); !ok {
 				return code
@@ -132,6 +139,124 @@ degraded, backoff, paused) and queue.
 		}
 		return c.output(u, func(w io.Writer) error { return ctl.WriteUpstreams(w, []*smppgwv1.Upstream{u}) })
 	},
+}
+
+// updateUpstream is `upstreams update NAME [--binds N] [--max-tps N]`: a PATCH of the fields given.
+func (c *ctlCmd) updateUpstream(fs *flag.FlagSet, args []string) int {
+	binds := fs.Uint("binds", 0, "concurrent binds (at least 1)")
+	maxTPS := fs.Uint("max-tps", 0, "submit_sm a second over its binds (0: no cap)")
+	pos, code, ok := c.parse(fs, args, 1, "the upstream NAME (see 'smppgw ctl upstreams list')")
+	if !ok {
+		return code
+	}
+	set := setFlags(fs)
+	change := map[string]any{}
+	if set["binds"] {
+		if *binds < 1 || *binds > 1<<32-1 {
+			return c.usage(fmt.Sprintf("--binds: %d is not a number of binds (at least 1)", *binds))
+		}
+		change["binds"] = *binds
+	}
+	if set["max-tps"] {
+		if *maxTPS > 1<<32-1 {
+			return c.usage(fmt.Sprintf("--max-tps: %d is too large", *maxTPS))
+		}
+		change["maxSubmitsPerSecond"] = *maxTPS
+	}
+	if len(change) == 0 {
+		return c.usage("nothing to change: give at least one of --binds, --max-tps")
+	}
+	u, err := c.client.UpdateUpstream(c.ctx, pos[0], change)
+	if err != nil {
+		return c.fail(err)
+	}
+	return c.output(u, func(w io.Writer) error { return ctl.WriteUpstream(w, u) })
+}
+
+var numberRulesGroup = &ctlGroup{
+	usage: `Usage: smppgw ctl number-rules [list]
+       smppgw ctl number-rules set SCOPE NAME [--dest-strip-plus] [--dest-strip-00] [--dest-country-code CC]
+                                  [--dest-ton T] [--dest-npi N] [--src-strip-plus] [--src-strip-00]
+                                  [--src-country-code CC] [--src-ton T] [--src-npi N]
+       smppgw ctl number-rules delete SCOPE NAME
+
+Number normalisation rules of an account (SCOPE account, NAME its system_id: applied to what it
+submits, before routing) or an upstream (SCOPE upstream, NAME the upstream: applied to each message
+just before it is sent there). Each address rule runs in this order: strip a leading '+', strip a
+leading "00", put a country code in front of a national number, then set the TON and NPI.
+  list     the rules in force, from the configuration file or set here
+  set      replace the rules of SCOPE NAME with those the flags give (an address without flags is
+           left as it comes)
+  delete   remove the rules set here (the configuration file's, if any, apply again)
+
+Flags of set (--dest-* for destination_addr, --src-* for source_addr):
+  --dest-strip-plus      a leading '+' is removed, the number marked international
+  --dest-strip-00        a leading "00" is removed, the number marked international
+  --dest-country-code CC digits put in front of a national number (its trunk '0' removed)
+  --dest-ton T           the TON after the steps above (international, national, ... or 0-255)
+  --dest-npi N           the NPI after the steps above (isdn, national, ... or 0-255)
+`,
+	actions: []string{"list", "set", "delete"},
+	run: func(c *ctlCmd, action string, args []string) int {
+		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
+		switch action {
+		case "list":
+			if _, code, ok := c.parse(fs, args, 0, ""); !ok {
+				return code
+			}
+			r, err := c.client.ListNumberRules(c.ctx)
+			if err != nil {
+				return c.fail(err)
+			}
+			return c.output(r, func(w io.Writer) error { return ctl.WriteNumberRules(w, r.Rules) })
+		case "delete":
+			pos, code, ok := c.parse(fs, args, 2, "the SCOPE (account or upstream) and NAME")
+			if !ok {
+				return code
+			}
+			if code, ok := checkRulesScope(c, pos[0]); !ok {
+				return code
+			}
+			if err := c.client.DeleteNumberRules(c.ctx, pos[0], pos[1]); err != nil {
+				return c.fail(err)
+			}
+			return c.done(fmt.Sprintf("number rules of %s %s deleted", pos[0], pos[1]))
+		default: // set
+			dest, src := addressRuleFlags(fs, "dest"), addressRuleFlags(fs, "src")
+			pos, code, ok := c.parse(fs, args, 2, "the SCOPE (account or upstream) and NAME")
+			if !ok {
+				return code
+			}
+			if code, ok := checkRulesScope(c, pos[0]); !ok {
+				return code
+			}
+			r, err := c.client.SetNumberRules(c.ctx, &smppgwv1.NumberRules{Scope: pos[0], Name: pos[1], Destination: dest(), Source: src()})
+			if err != nil {
+				return c.fail(err)
+			}
+			return c.output(r, func(w io.Writer) error { return ctl.WriteNumberRules(w, []*smppgwv1.NumberRules{r}) })
+		}
+	},
+}
+
+// checkRulesScope refuses a scope the API does not know before anything is sent.
+func checkRulesScope(c *ctlCmd, scope string) (int, bool) {
+	if scope != "account" && scope != "upstream" {
+		return c.usage(fmt.Sprintf("SCOPE %q is neither account nor upstream", scope)), false
+	}
+	return 0, true
+}
+
+// addressRuleFlags defines the --PREFIX-* flags of one address rule; the function returned reads them.
+func addressRuleFlags(fs *flag.FlagSet, prefix string) func() *smppgwv1.AddressRule {
+	plus := fs.Bool(prefix+"-strip-plus", false, "remove a leading '+'")
+	zeros := fs.Bool(prefix+"-strip-00", false, `remove a leading "00"`)
+	cc := fs.String(prefix+"-country-code", "", "country code for national numbers")
+	ton := fs.String(prefix+"-ton", "", "TON to set")
+	npi := fs.String(prefix+"-npi", "", "NPI to set")
+	return func() *smppgwv1.AddressRule {
+		return &smppgwv1.AddressRule{StripPlus: *plus, Strip_00: *zeros, CountryCode: *cc, Ton: *ton, Npi: *npi}
+	}
 }
 
 var accountsGroup = &ctlGroup{

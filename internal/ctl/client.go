@@ -287,6 +287,14 @@ func (c *Client) ActOnUpstream(ctx context.Context, name string, a UpstreamActio
 	return out.GetUpstream(), err
 }
 
+// UpdateUpstream changes the fields of upstream name present in fields, keyed by their JSON names
+// (binds, maxSubmitsPerSecond); only upstreams added through the API can be changed.
+func (c *Client) UpdateUpstream(ctx context.Context, name string, fields map[string]any) (*smppgwv1.Upstream, error) {
+	out := &smppgwv1.UpdateUpstreamResponse{}
+	err := c.call(ctx, http.MethodPatch, "/v1/admin/upstreams/"+esc(name), nil, fields, out)
+	return out.GetUpstream(), err
+}
+
 // Accounts.
 
 // ListAccounts returns every account, following the pages.
@@ -385,6 +393,27 @@ func (c *Client) CreateRoute(ctx context.Context, r *smppgwv1.Route) (*smppgwv1.
 // DeleteRoute removes a route.
 func (c *Client) DeleteRoute(ctx context.Context, id string) error {
 	return c.call(ctx, http.MethodDelete, "/v1/admin/routes/"+esc(id), nil, nil, &smppgwv1.DeleteRouteResponse{})
+}
+
+// Number rules.
+
+// ListNumberRules returns the number normalisation rules in force, by scope then name.
+func (c *Client) ListNumberRules(ctx context.Context) (*smppgwv1.ListNumberRulesResponse, error) {
+	out := &smppgwv1.ListNumberRulesResponse{}
+	return out, c.call(ctx, http.MethodGet, "/v1/admin/number-rules", nil, nil, out)
+}
+
+// SetNumberRules sets the rules of r.Scope ("account" or "upstream") and r.Name, replacing any
+// configured or stored before.
+func (c *Client) SetNumberRules(ctx context.Context, r *smppgwv1.NumberRules) (*smppgwv1.NumberRules, error) {
+	out := &smppgwv1.SetNumberRulesResponse{}
+	err := c.call(ctx, http.MethodPut, "/v1/admin/number-rules/"+esc(r.GetScope())+"/"+esc(r.GetName()), nil, r, out)
+	return out.GetRules(), err
+}
+
+// DeleteNumberRules removes the stored rules of scope and name.
+func (c *Client) DeleteNumberRules(ctx context.Context, scope, name string) error {
+	return c.call(ctx, http.MethodDelete, "/v1/admin/number-rules/"+esc(scope)+"/"+esc(name), nil, nil, &smppgwv1.DeleteNumberRulesResponse{})
 }
 
 // ListMoRoutes returns the MO routing table in evaluation order.

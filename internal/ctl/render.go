@@ -412,3 +412,40 @@ func ReceiptLine(r *smppgwv1.Receipt) string {
 	kv("ref", r.ClientReference)
 	return b.String()
 }
+
+// rule is an address rule in one cell: its steps, "-" when it has none.
+func rule(r *smppgwv1.AddressRule) string {
+	var steps []string
+	if r.GetStripPlus() {
+		steps = append(steps, "strip+")
+	}
+	if r.GetStrip_00() {
+		steps = append(steps, "strip00")
+	}
+	if cc := r.GetCountryCode(); cc != "" {
+		steps = append(steps, "cc="+cc)
+	}
+	if t := r.GetTon(); t != "" {
+		steps = append(steps, "ton="+t)
+	}
+	if n := r.GetNpi(); n != "" {
+		steps = append(steps, "npi="+n)
+	}
+	if len(steps) == 0 {
+		return "-"
+	}
+	return strings.Join(steps, ",")
+}
+
+// WriteNumberRules is one line per account's or upstream's number rules.
+func WriteNumberRules(w io.Writer, rs []*smppgwv1.NumberRules) error {
+	t := newTable(w, "SCOPE", "NAME", "DESTINATION", "SOURCE", "FROM")
+	for _, r := range rs {
+		from := "api"
+		if r.GetFromConfig() {
+			from = "config"
+		}
+		t.row(r.GetScope(), r.GetName(), rule(r.GetDestination()), rule(r.GetSource()), from)
+	}
+	return t.flush()
+}
