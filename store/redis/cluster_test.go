@@ -159,7 +159,10 @@ func TestClusterSpread(t *testing.T) {
 func TestClusterAcceptAtomic(t *testing.T) {
 	c := redistest.StartClusterN(t, redistest.ClusterOptions{Fsync: "always"})
 	s := openCluster(t, c, Config{Options: storetest.Options()})
-	const writers, parts, budget = 8, 3, 2000
+	// The writers pace themselves (1 ms after each accept) and the budget is far beyond what they
+	// reach before stop, so they are still writing while the master is down: with 2,000 and no pace a
+	// quick run spent the whole budget before the kill and no accept failed.
+	const writers, parts, budget = 8, 3, 20000
 	var (
 		next, failed atomic.Int64
 		mu           sync.Mutex
@@ -196,6 +199,7 @@ func TestClusterAcceptAtomic(t *testing.T) {
 				mu.Lock()
 				ok = append(ok, id)
 				mu.Unlock()
+				time.Sleep(time.Millisecond)
 			}
 		}()
 	}
