@@ -50,14 +50,15 @@ func TestClusterMasterDownUnderLoad(t *testing.T) {
 	hash := bcryptHash(t, "s3cret")
 	for _, fault := range []string{"kill", "stall", "failover"} {
 		t.Run(fault, func(t *testing.T) {
-			// Open defects (issue 12), so these two run only with SMPPGW_TEST_CLUSTER_FAULTS=1 until
+			// Open defects (issue 12), so these two run only with TEST_SMPPGW_CLUSTER_FAULTS=1 until
 			// they are mended; kill runs always. failover: after the replica's promotion the gateway
 			// sometimes stops answering for over a minute (one run of two on a quiet box: 884 acked,
 			// 3,110 submissions unanswered, 479 acked not yet upstream when the test gave up). stall:
 			// one run of several sent 1 refused message (the node, woken, served a claim of an accept
-			// whose reply the gateway had given up on before the in-doubt hold covered it).
-			if fault != "kill" && os.Getenv("SMPPGW_TEST_CLUSTER_FAULTS") == "" {
-				t.Skip("open defect of issue 12 (see the comment); SMPPGW_TEST_CLUSTER_FAULTS=1 runs it")
+			// whose reply the gateway had given up on before the in-doubt hold covered it). The variable
+			// has no SMPPGW_ prefix: the daemon refuses SMPPGW_* variables it does not know.
+			if fault != "kill" && os.Getenv("TEST_SMPPGW_CLUSTER_FAULTS") == "" {
+				t.Skip("open defect of issue 12 (see the comment); TEST_SMPPGW_CLUSTER_FAULTS=1 runs it")
 			}
 			replicas := 0
 			if fault == "failover" {
