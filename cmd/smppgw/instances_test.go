@@ -377,21 +377,31 @@ shutdown_timeout: 5s
 			len(x.Sessions) == 1 && x.Sessions[0].DeliverSM == viaOther+viaOwner+1 && x.Sessions[0].SubmitSM == viaOther &&
 			len(o.Sessions) == 1 && o.Sessions[0].SubmitSM == viaOwner
 	})
-	// ListSessions on either instance lists both ESMEs, each named by its instance.
+	// ListSessions on either instance lists both ESMEs, each named by its instance. The other
+	// instance's sessions come from the board, published every publish_every: wait for a reading.
 	for _, in := range insts {
-		var ls struct {
+		type sessions struct {
 			Sessions []struct {
 				SessionID, SystemID, Instance, BindType string
 			} `json:"sessions"`
 		}
-		if err := in.adminGET("/v1/admin/sessions", &ls); err != nil {
-			t.Fatal(err)
+		var ls sessions
+		both := func() bool {
+			ls = sessions{}
+			if err := in.adminGET("/v1/admin/sessions", &ls); err != nil {
+				t.Fatal(err)
+			}
+			byInst := map[string]string{}
+			for _, s := range ls.Sessions {
+				byInst[s.Instance] = s.BindType
+			}
+			return len(ls.Sessions) == 2 && byInst[owner] == "BIND_TYPE_TRANSMITTER" && byInst[other] == "BIND_TYPE_TRANSCEIVER"
 		}
-		byInst := map[string]string{}
-		for _, s := range ls.Sessions {
-			byInst[s.Instance] = s.BindType
+		deadline := time.Now().Add(5 * time.Second)
+		for !both() && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
 		}
-		if len(ls.Sessions) != 2 || byInst[owner] != "BIND_TYPE_TRANSMITTER" || byInst[other] != "BIND_TYPE_TRANSCEIVER" {
+		if !both() {
 			t.Errorf("sessions listed by %s: %+v", in.name, ls.Sessions)
 		}
 	}
