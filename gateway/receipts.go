@@ -41,7 +41,8 @@ type receipts struct {
 	unhanded map[receiptKey]struct{}
 }
 
-// receiptKey is what makes two receipts the same receipt for duplicate.
+// receiptKey is what makes two receipts of a message the same receipt: duplicate compares by it, and
+// unhanded is keyed by it.
 type receiptKey struct {
 	message, upstream, upstreamID string
 	part                          int
@@ -237,7 +238,7 @@ func (r *receipts) duplicate(ctx context.Context, m *store.Message, rc store.Rec
 		return false
 	}
 	for _, o := range all {
-		if o.Part == rc.Part && o.Upstream == rc.Upstream && o.UpstreamID == rc.UpstreamID && o.State == rc.State && o.Error == rc.Error {
+		if keyOf(m, o) == keyOf(m, rc) {
 			return !o.Received.Equal(rc.Received) // the first of its kind is the one handed on
 		}
 	}
