@@ -20,9 +20,10 @@ import (
 // receipts streamed over the time from the first Submit to the last receipt; latency is Submit to
 // its receipt on the stream. With rate 0 the calls go as fast as they are answered (full load);
 // with a rate, message n is due at n/rate seconds after the first and its latency counts from when
-// it was due, so that a client or gateway falling behind the schedule shows in the figures.
-func (r *runner) fullPath(ctx context.Context, w int, rate float64) (row Row) {
-	g, err := r.startGateway(ctx, "fullpath", gwOptions{store: StoreEmbedded, receipts: true})
+// it was due, so that a client or gateway falling behind the schedule shows in the figures. profile
+// names the row's profiles ("": none).
+func (r *runner) fullPath(ctx context.Context, w int, rate float64, profile string) (row Row) {
+	g, err := r.startGateway(ctx, "fullpath", gwOptions{store: StoreEmbedded, receipts: true, profile: profile})
 	if err != nil {
 		return failed(row, err)
 	}
@@ -92,6 +93,7 @@ func (r *runner) fullPath(ctx context.Context, w int, rate float64) (row Row) {
 	if rate > 0 {
 		limit = min(limit, int64(rate*r.cfg.Duration.Seconds()))
 	}
+	prof := r.profileSending(ctx, g)
 	first := time.Now()
 	deadline := first.Add(r.cfg.Duration)
 	for range w {
@@ -178,5 +180,6 @@ func (r *runner) fullPath(ctx context.Context, w int, rate float64) (row Row) {
 		addNote(&row, fmt.Sprintf("receipts streamed %d of %d accepted", row.Received, row.Acked))
 	}
 	g.usage(&row)
+	prof.finish(ctx, &row)
 	return row
 }
