@@ -225,11 +225,14 @@ func (r *receipts) handOn(ctx context.Context, m *store.Message, rc store.Receip
 // whatever its text (an upstream resending may stamp a new done date). The store's list of the
 // message's receipts decides, so a duplicate is caught across restarts and across instances
 // sharing a Redis, and whichever of two concurrent copies was recorded first is the one handed on.
-// It costs a read of the message's receipts per receipt. Receipts the gateway makes itself (a part
-// refused for good) are not recorded, and are never duplicates. An unreadable list lets the receipt
-// through: a receipt given twice is better than one lost.
+// Receipts the gateway makes itself (a part refused for good) are not recorded, and are never
+// duplicates. An unreadable list lets the receipt through: a receipt given twice is better than one
+// lost.
+//
+// The list costs a read of the message's receipts, so it is read only when m's part state cannot
+// answer: the common receipt, the first final one of its part, is known from m alone (madeFinal).
 func (r *receipts) duplicate(ctx context.Context, m *store.Message, rc store.Receipt) bool {
-	if rc.UpstreamID == "" || rc.Received.IsZero() {
+	if rc.UpstreamID == "" || rc.Received.IsZero() || madeFinal(m, rc) {
 		return false
 	}
 	all, err := r.st.ListReceipts(ctx, m.ID)
@@ -243,6 +246,21 @@ func (r *receipts) duplicate(ctx context.Context, m *store.Message, rc store.Rec
 		}
 	}
 	return false
+}
+
+// madeFinal reports whether rc, applied to m, is the receipt that moved its part into the final
+// state it reports: the part has rc's state, updated at rc's arrival. Then no receipt recorded
+// before it can have had its state: the store applies each receipt as it records it (AddReceipt, or
+// UpdatePart for a parked one, in one atomic step on both stores), a final part never changes state
+// again (store.ApplyReceipt), so an earlier copy would have made the part final at its own arrival
+// and rc would have left it as it was. A repeat, an intermediate state (it may come again and still
+// move the part) or a final state after another one does not pass, and the list decides.
+func madeFinal(m *store.Message, rc store.Receipt) bool {
+	if !rc.State.Final() || rc.Part < 0 || rc.Part >= len(m.Parts) {
+		return false
+	}
+	p := &m.Parts[rc.Part]
+	return p.Status == rc.State && p.UpdatedAt.Equal(rc.Received)
 }
 
 // receiptDeliver builds the receipt deliver_sm for the account: from the original destination to the
