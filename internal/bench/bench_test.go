@@ -186,3 +186,11 @@ func TestFillRatios(t *testing.T) {
 		}
 	}
 }
+
+func TestDestination(t *testing.T) {
+	for _, n := range []int64{0, 1, 42, 99_999_999, 100_000_000, 123_456_789_012} {
+		if got, want := destination(n), fmt.Sprintf("4670%08d", n%100_000_000); got != want {
+			t.Errorf("destination(%d) = %s, want %s", n, got, want)
+		}
+	}
+}
