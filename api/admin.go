@@ -631,6 +631,7 @@ func (a *adminService) UpdateAccount(ctx context.Context, req *smppgwv1.UpdateAc
 	if err := a.s.st.PutAccount(ctx, acc); err != nil {
 		return nil, err
 	}
+	a.s.auth.invalidateKeys() // a disabled account's keys stop now
 	if err := a.s.gw.ReloadRoutes(ctx); err != nil {
 		return nil, err
 	}
@@ -642,6 +643,7 @@ func (a *adminService) DeleteAccount(ctx context.Context, req *smppgwv1.DeleteAc
 	if id == "" {
 		return nil, invalid("system_id", "required")
 	}
+	defer a.s.auth.invalidateKeys() // after the writes below, however far they got
 	if err := a.s.st.DeleteAccount(ctx, id); err != nil {
 		return nil, err
 	}
@@ -775,6 +777,7 @@ func (a *adminService) RevokeApiKey(ctx context.Context, req *smppgwv1.RevokeApi
 	if err := a.s.st.DeleteAPIKey(ctx, req.GetKeyId()); err != nil {
 		return nil, err
 	}
+	a.s.auth.invalidateKeys()
 	return &smppgwv1.RevokeApiKeyResponse{}, nil
 }
 

@@ -495,3 +495,36 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("zero Config: %v", err)
 	}
 }
+
+// TestKeyRefusedAtOnceAfterAdminChange: a key in use (so remembered by the authenticator) is refused
+// at its next call once this instance revokes it, disables its account or deletes the account.
+func TestKeyRefusedAtOnceAfterAdminChange(t *testing.T) {
+	e, _ := newFakeEnv(t)
+	op := basicAuth()
+	e.createAccount("acme", "pw1")
+	e.createAccount("beta", "pw2")
+	body := map[string]any{"source": "ACME", "destination": "4915112345678", "text": "x"}
+	keyID := func(bearer string) string { return strings.TrimPrefix(bearer, "Bearer sgw_")[:16] }
+	inUse := func(key string) {
+		t.Helper()
+		for range 3 {
+			e.mustREST(200, "POST", "/v1/messages", key, body, nil)
+		}
+	}
+
+	revoked := e.createKey("acme", "SCOPE_SEND")
+	other := e.createKey("acme", "SCOPE_SEND")
+	inUse(revoked)
+	inUse(other)
+	e.mustREST(200, "DELETE", "/v1/admin/api-keys/"+keyID(revoked), op, nil, nil)
+	e.mustREST(401, "POST", "/v1/messages", revoked, body, nil)
+	e.mustREST(200, "POST", "/v1/messages", other, body, nil) // its neighbour still works
+
+	e.mustREST(200, "PATCH", "/v1/admin/accounts/acme", op, map[string]any{"disabled": true}, nil)
+	e.mustREST(401, "POST", "/v1/messages", other, body, nil)
+
+	gone := e.createKey("beta", "SCOPE_SEND")
+	inUse(gone)
+	e.mustREST(200, "DELETE", "/v1/admin/accounts/beta", op, nil, nil)
+	e.mustREST(401, "POST", "/v1/messages", gone, body, nil)
+}

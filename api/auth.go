@@ -143,6 +143,68 @@ type authenticator struct {
 	verified    sync.Map // name -> [sha256.Size]byte
 	verifyKey   [32]byte
 	verifyKeyOK sync.Once
+
+	// verifiedKeys remembers the API keys lookup verified (see keyCache).
+	verifiedKeys keyCache
+}
+
+// keyCacheTTL is how long a verified API key is taken from memory before its key and account
+// records are read again: a revocation, a disabled account or a deleted one made through another
+// instance sharing the store takes effect within it (the gateway's own account options follow the
+// same second); one made through this instance clears the memory at once (invalidateKeys). A busy
+// key costs the store two reads a second rather than two per call.
+const keyCacheTTL = time.Second
+
+// maxCachedKeys bounds keyCache: only keys that verified get an entry, so it holds the keys in
+// use; past the bound it starts again empty.
+const maxCachedKeys = 10000
+
+// keyCache maps the SHA-256 of a presented secret (what the store keeps, so no secret is held in
+// memory; 256 bits, so no two secrets share an entry) to the principal lookup made of it. A failed
+// lookup is never remembered: an unknown or wrong secret reads the store each time, as before. An
+// entry is the key as it verified; its expiry is checked at every use.
+type keyCache struct {
+	mu  sync.RWMutex
+	m   map[[sha256.Size]byte]cachedKey
+	gen uint64 // bumped by invalidate: a lookup that read the store before it does not store its result
+}
+
+type cachedKey struct {
+	p  *principal
+	at time.Time
+}
+
+// get returns the remembered principal of digest, if younger than keyCacheTTL at now.
+func (c *keyCache) get(digest [sha256.Size]byte, now time.Time) (*principal, uint64) {
+	c.mu.RLock()
+	e, ok := c.m[digest]
+	gen := c.gen
+	c.mu.RUnlock()
+	if ok && now.Sub(e.at) < keyCacheTTL && !now.Before(e.at) {
+		return e.p, gen
+	}
+	return nil, gen
+}
+
+// put remembers p for digest, read from the store at at, unless the cache was invalidated since gen.
+func (c *keyCache) put(digest [sha256.Size]byte, p *principal, at time.Time, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
+	if c.m == nil || len(c.m) >= maxCachedKeys {
+		c.m = make(map[[sha256.Size]byte]cachedKey)
+	}
+	c.m[digest] = cachedKey{p: p, at: at}
+}
+
+// invalidate forgets every key: called after this instance changes API keys or accounts.
+func (c *keyCache) invalidate() {
+	c.mu.Lock()
+	c.gen++
+	clear(c.m)
+	c.mu.Unlock()
 }
 
 // credDigest is the HMAC of name and pass under a random per-process key.
@@ -164,8 +226,7 @@ func (a *authenticator) authorize(ctx context.Context, method string) (*principa
 	if !strings.HasPrefix(method, "/smppgw.v1.") {
 		return nil, nil // health and reflection are open
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	vals := md.Get("authorization")
+	vals := metadata.ValueFromIncomingContext(ctx, "authorization") // no copy of the whole metadata
 	if len(vals) != 1 {
 		return nil, errUnauthenticated
 	}
@@ -175,11 +236,10 @@ func (a *authenticator) authorize(ctx context.Context, method string) (*principa
 	var p *principal
 	switch strings.ToLower(scheme) {
 	case "bearer":
-		k, err := a.lookup(ctx, cred)
-		if err != nil {
+		var err error
+		if p, err = a.bearer(ctx, cred); err != nil {
 			return nil, err
 		}
-		p = &principal{Key: k}
 	case "basic":
 		if !isAdmin {
 			return nil, status.Error(codes.Unauthenticated, "basic credentials are accepted on admin endpoints only")
@@ -210,7 +270,34 @@ func (a *authenticator) authorize(ctx context.Context, method string) (*principa
 	return nil, status.Errorf(codes.PermissionDenied, "the %s scope is required", need[0])
 }
 
-func (a *authenticator) lookup(ctx context.Context, secret string) (*store.APIKey, error) {
+// bearer returns the caller presenting an API key's secret: from verifiedKeys when the key verified
+// less than keyCacheTTL ago, else from lookup. The key's expiry is checked at every call.
+func (a *authenticator) bearer(ctx context.Context, secret string) (*principal, error) {
+	var buf [128]byte // a secret is 64 bytes: hashed without a copy on the heap
+	digest := sha256.Sum256(append(buf[:0], secret...))
+	now := a.now()
+	p, gen := a.verifiedKeys.get(digest, now)
+	if p == nil {
+		k, err := a.lookup(ctx, secret, digest)
+		if err != nil {
+			return nil, err
+		}
+		p = &principal{Key: k}
+		a.verifiedKeys.put(digest, p, now, gen) // now: before the reads, so the entry is never younger than they are
+	}
+	if k := p.Key; !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt) {
+		return nil, status.Error(codes.Unauthenticated, "API key expired")
+	}
+	return p, nil
+}
+
+// invalidateKeys makes the next call of every API key read its key and account again: call it after
+// changing API keys or accounts.
+func (a *authenticator) invalidateKeys() { a.verifiedKeys.invalidate() }
+
+// lookup reads the key a secret names and its account from the store and checks them (all but the
+// expiry, which bearer checks); digest is the secret's SHA-256.
+func (a *authenticator) lookup(ctx context.Context, secret string, digest [sha256.Size]byte) (*store.APIKey, error) {
 	rest, ok := strings.CutPrefix(secret, keyPrefix)
 	if !ok || len(rest) < keyIDLen+2 || rest[keyIDLen] != '_' {
 		return nil, errUnauthenticated
@@ -222,11 +309,8 @@ func (a *authenticator) lookup(ctx context.Context, secret string) (*store.APIKe
 	if err != nil {
 		return nil, err
 	}
-	if subtle.ConstantTimeCompare(k.Hash, hashSecret(secret)) != 1 || k.Disabled {
+	if subtle.ConstantTimeCompare(k.Hash, digest[:]) != 1 || k.Disabled {
 		return nil, errUnauthenticated
-	}
-	if !k.ExpiresAt.IsZero() && !a.now().Before(k.ExpiresAt) {
-		return nil, status.Error(codes.Unauthenticated, "API key expired")
 	}
 	if k.Account != "" {
 		acc, err := a.keys.GetAccount(ctx, k.Account)

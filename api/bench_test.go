@@ -55,3 +55,22 @@ func BenchmarkSubmitREST(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSubmitGRPCParallel is BenchmarkSubmitGRPC with 32 calls in flight per CPU on one
+// connection, as an application keeping many Submits in flight sends them.
+func BenchmarkSubmitGRPCParallel(b *testing.B) {
+	e, key := benchEnv(b)
+	ctx := withAuth(context.Background(), key)
+	req := &smppgwv1.SubmitRequest{Source: "ACME", Destination: "4915112345678", Payload: &smppgwv1.SubmitRequest_Text{Text: "hello"}}
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := e.msg.Submit(ctx, req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

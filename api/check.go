@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -382,30 +383,78 @@ func queryValue(fd protoreflect.FieldDescriptor, s string) any {
 }
 
 // checkEnums refuses an enum number the contract does not define anywhere in m (gRPC callers can
-// send any: proto3 enums are open). path prefixes the field names in the error.
+// send any: proto3 enums are open). path prefixes the field names in the error. It looks only at
+// the fields that may hold an enum (enumFields), so a Submit costs a look at its two enums.
 func checkEnums(path string, m protoreflect.Message) error {
-	var err error
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+	for _, fd := range enumFields(m.Descriptor()) {
+		if !m.Has(fd) {
+			continue // unset, or an enum at 0, which every enum defines
+		}
+		v := m.Get(fd)
 		p := join(path, string(fd.Name()))
 		switch {
 		case fd.IsList():
 			l := v.List()
 			for i := range l.Len() {
-				if err = checkEnumValue(p+"["+strconv.Itoa(i)+"]", fd, l.Get(i)); err != nil {
-					return false
+				if err := checkEnumValue(p+"["+strconv.Itoa(i)+"]", fd, l.Get(i)); err != nil {
+					return err
 				}
 			}
 		case fd.IsMap():
+			var err error
 			v.Map().Range(func(k protoreflect.MapKey, e protoreflect.Value) bool {
 				err = checkEnumValue(p+"["+strconv.Quote(k.String())+"]", fd.MapValue(), e)
 				return err == nil
 			})
+			if err != nil {
+				return err
+			}
 		default:
-			err = checkEnumValue(p, fd, v)
+			if err := checkEnumValue(p, fd, v); err != nil {
+				return err
+			}
 		}
-		return err == nil
-	})
-	return err
+	}
+	return nil
+}
+
+// enumFieldsOf caches enumFields by message.
+var enumFieldsOf sync.Map // protoreflect.FullName -> []protoreflect.FieldDescriptor
+
+// enumFields lists the fields of md that may hold an enum: enums, and messages (single, in lists or
+// as map values) with such fields of their own, in declaration order.
+func enumFields(md protoreflect.MessageDescriptor) []protoreflect.FieldDescriptor {
+	if v, ok := enumFieldsOf.Load(md.FullName()); ok {
+		return v.([]protoreflect.FieldDescriptor)
+	}
+	out := findEnumFields(md, map[protoreflect.FullName]bool{})
+	enumFieldsOf.Store(md.FullName(), out)
+	return out
+}
+
+// findEnumFields is enumFields uncached; open holds the messages being looked at further up, whose
+// fields are kept (a recursive message may hold an enum through itself).
+func findEnumFields(md protoreflect.MessageDescriptor, open map[protoreflect.FullName]bool) []protoreflect.FieldDescriptor {
+	open[md.FullName()] = true
+	defer delete(open, md.FullName())
+	var out []protoreflect.FieldDescriptor
+	fields := md.Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		vd := fd
+		if fd.IsMap() {
+			vd = fd.MapValue()
+		}
+		switch vd.Kind() {
+		case protoreflect.EnumKind:
+			out = append(out, fd)
+		case protoreflect.MessageKind, protoreflect.GroupKind:
+			if open[vd.Message().FullName()] || len(findEnumFields(vd.Message(), open)) > 0 {
+				out = append(out, fd)
+			}
+		}
+	}
+	return out
 }
 
 func checkEnumValue(path string, fd protoreflect.FieldDescriptor, v protoreflect.Value) error {

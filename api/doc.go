@@ -21,7 +21,10 @@
 // One interceptor authenticates every smppgw.v1 call from the `authorization` metadata (REST's
 // Authorization header arrives as that metadata):
 //   - `Bearer <secret>`: an API key. Secrets look like sgw_<key id>_<random>; the id finds the key in
-//     the store, which keeps only the SHA-256 of the secret (compared in constant time). The key's
+//     the store, which keeps only the SHA-256 of the secret (compared in constant time). A key that
+//     verified is remembered for a second (keyCacheTTL): a revocation or account change made through
+//     this instance applies at the next call, one made through another instance sharing the store
+//     within that second; expiry is checked at every call. The key's
 //     scopes decide: Submit and SubmitBatch need send; GetMessage, ListMessages and StreamReceipts
 //     need read; webhook creation and deletion need send, their reads send or read; AdminService
 //     needs admin. admin implies every scope and lets a key act for any account through the

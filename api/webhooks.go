@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -212,6 +213,17 @@ func (d *dispatcher) record(ctx context.Context, ev gateway.Event, m *store.Mess
 	default:
 		return nil
 	}
+	hooks, err := d.hooks(ctx, ev.Account)
+	if err != nil {
+		return err
+	}
+	wanted := slices.ContainsFunc(hooks, func(w *store.Webhook) bool { return wants(w, name) })
+	if ev.Kind == gateway.EventReceipt && m == nil {
+		m = d.message(ctx, ev) // for its callback URL and client reference
+	}
+	if !wanted && (m == nil || m.CallbackURL == "") {
+		return nil // nothing to queue: the common case, built nothing
+	}
 	at := ev.At
 	if at.IsZero() {
 		at = time.Now()
@@ -222,9 +234,6 @@ func (d *dispatcher) record(ctx context.Context, ev gateway.Event, m *store.Mess
 	switch ev.Kind {
 	case gateway.EventReceipt:
 		kind = store.DeliveryReceipt
-		if m == nil {
-			m = d.message(ctx, ev)
-		}
 		ref := ""
 		if m != nil {
 			ref = m.ClientRef
@@ -250,12 +259,8 @@ func (d *dispatcher) record(ctx context.Context, ev gateway.Event, m *store.Mess
 			Destination: dest, ShortMessage: body, CreatedAt: now,
 		})
 	}
-	hooks, err := d.hooks(ctx, ev.Account)
-	if err != nil {
-		return err
-	}
 	for _, w := range hooks {
-		if w.Disabled || (len(w.Events) > 0 && !contains(w.Events, name)) {
+		if !wants(w, name) {
 			continue
 		}
 		del.WebhookId = w.ID
@@ -287,6 +292,11 @@ func (d *dispatcher) message(ctx context.Context, ev gateway.Event) *store.Messa
 		return nil
 	}
 	return msg
+}
+
+// wants reports whether webhook w posts events named event.
+func wants(w *store.Webhook, event string) bool {
+	return !w.Disabled && (len(w.Events) == 0 || contains(w.Events, event))
 }
 
 func contains(s []string, v string) bool {

@@ -122,7 +122,11 @@ func (r *receipts) fromUpstream(upstream string, d *pdu.DeliverSM) pdu.CommandSt
 		return pdu.ESME_ROK
 	}
 	r.stats.transition(m)
-	if err := r.correlated(ctx, m, *rc); err != nil {
+	var parsed *dlr.Receipt
+	if len(d.ShortMessage) > 0 && info.TextErr == nil {
+		parsed = &info.Receipt // dlr.Parse of rc.Text, which receiptDeliver need not do again
+	}
+	if err := r.correlatedParsed(ctx, m, *rc, parsed); err != nil {
 		r.log.Error().Err(err).Str("message_id", m.ID).Msg("receipt not queued for the account; the upstream is asked to retry")
 		return pdu.ESME_RX_T_APPN
 	}
@@ -165,6 +169,12 @@ func wantsReceipt(rd uint8, st pdu.MessageState) bool {
 // gets one receipt, when its aggregate status becomes final, or one per part's receipt, by the
 // account's ReceiptMode. A duplicate (see duplicate) goes nowhere.
 func (r *receipts) correlated(ctx context.Context, m *store.Message, rc store.Receipt) error {
+	return r.correlatedParsed(ctx, m, rc, nil)
+}
+
+// correlatedParsed is correlated with rc's text already parsed (nil: not parsed, or not a receipt
+// text).
+func (r *receipts) correlatedParsed(ctx context.Context, m *store.Message, rc store.Receipt, parsed *dlr.Receipt) error {
 	k := keyOf(m, rc)
 	r.mu.Lock()
 	_, retry := r.unhanded[k]
@@ -175,7 +185,7 @@ func (r *receipts) correlated(ctx context.Context, m *store.Message, rc store.Re
 			Stringer("state", rc.State).Msg("duplicate receipt from the upstream not handed on")
 		return nil
 	}
-	err := r.handOn(ctx, m, rc)
+	err := r.handOn(ctx, m, rc, parsed)
 	r.mu.Lock()
 	switch {
 	case err == nil:
@@ -192,7 +202,7 @@ func (r *receipts) correlated(ctx context.Context, m *store.Message, rc store.Re
 
 // handOn is correlated's work for a receipt that is not a duplicate: the event (durable webhooks and
 // callback first), then the account's receipt deliver_sm when one is due.
-func (r *receipts) handOn(ctx context.Context, m *store.Message, rc store.Receipt) error {
+func (r *receipts) handOn(ctx context.Context, m *store.Message, rc store.Receipt, parsed *dlr.Receipt) error {
 	rcCopy := rc
 	ev := Event{Kind: EventReceipt, Account: m.Account, MessageID: m.ID, ClientRef: m.ClientRef, Receipt: &rcCopy, Status: m.Status, At: time.Now()}
 	if err := r.events.record(ctx, ev, m); err != nil { // webhooks and callback URL, durable first
@@ -209,7 +219,7 @@ func (r *receipts) handOn(ctx context.Context, m *store.Message, rc store.Receip
 	if !wantsReceipt(m.RegisteredDelivery, state) {
 		return nil
 	}
-	d, err := receiptDeliver(m, rc, state)
+	d, err := receiptDeliver(m, rc, state, parsed)
 	if err != nil {
 		return err
 	}
@@ -225,11 +235,14 @@ func (r *receipts) handOn(ctx context.Context, m *store.Message, rc store.Receip
 // whatever its text (an upstream resending may stamp a new done date). The store's list of the
 // message's receipts decides, so a duplicate is caught across restarts and across instances
 // sharing a Redis, and whichever of two concurrent copies was recorded first is the one handed on.
-// It costs a read of the message's receipts per receipt. Receipts the gateway makes itself (a part
-// refused for good) are not recorded, and are never duplicates. An unreadable list lets the receipt
-// through: a receipt given twice is better than one lost.
+// Receipts the gateway makes itself (a part refused for good) are not recorded, and are never
+// duplicates. An unreadable list lets the receipt through: a receipt given twice is better than one
+// lost.
+//
+// The list costs a read of the message's receipts, so it is read only when m's part state cannot
+// answer: the common receipt, the first final one of its part, is known from m alone (madeFinal).
 func (r *receipts) duplicate(ctx context.Context, m *store.Message, rc store.Receipt) bool {
-	if rc.UpstreamID == "" || rc.Received.IsZero() {
+	if rc.UpstreamID == "" || rc.Received.IsZero() || madeFinal(m, rc) {
 		return false
 	}
 	all, err := r.st.ListReceipts(ctx, m.ID)
@@ -245,15 +258,38 @@ func (r *receipts) duplicate(ctx context.Context, m *store.Message, rc store.Rec
 	return false
 }
 
+// madeFinal reports whether rc, applied to m, is the receipt that moved its part into the final
+// state it reports: the part has rc's state, updated at rc's arrival. Then no receipt recorded
+// before it can have had its state: the store applies each receipt as it records it (AddReceipt, or
+// UpdatePart for a parked one, in one atomic step on both stores), a final part never changes state
+// again (store.ApplyReceipt), so an earlier copy would have made the part final at its own arrival
+// and rc would have left it as it was. A repeat, an intermediate state (it may come again and still
+// move the part) or a final state after another one does not pass, and the list decides.
+func madeFinal(m *store.Message, rc store.Receipt) bool {
+	if !rc.State.Final() || rc.Part < 0 || rc.Part >= len(m.Parts) {
+		return false
+	}
+	p := &m.Parts[rc.Part]
+	return p.Status == rc.State && p.UpdatedAt.Equal(rc.Received)
+}
+
 // receiptDeliver builds the receipt deliver_sm for the account: from the original destination to the
-// original source, our id in the text and in receipted_message_id.
-func receiptDeliver(m *store.Message, rc store.Receipt, state pdu.MessageState) (*store.Delivery, error) {
-	rec := dlr.Receipt{Sub: 1, Dlvrd: 0, SubmitDate: m.CreatedAt, DoneDate: rc.Done, Err: fmt.Sprintf("%03d", min(rc.Error, 999))}
-	if parsed, err := dlr.Parse(string(rc.Text)); err == nil {
-		rec = parsed // the upstream's counts, dates and text, with our id and state below
+// original source, our id in the text and in receipted_message_id. parsed is rc.Text parsed, when the
+// caller has it (nil: parsed here).
+func receiptDeliver(m *store.Message, rc store.Receipt, state pdu.MessageState, parsed *dlr.Receipt) (*store.Delivery, error) {
+	if parsed == nil {
+		if p, err := dlr.Parse(string(rc.Text)); err == nil {
+			parsed = &p
+		}
+	}
+	rec := dlr.Receipt{Sub: 1, Dlvrd: 0, SubmitDate: m.CreatedAt, DoneDate: rc.Done}
+	if parsed != nil {
+		rec = *parsed // the upstream's counts, dates and text, with our id and state below
 		if rec.SubmitDate.IsZero() {
 			rec.SubmitDate = m.CreatedAt
 		}
+	} else {
+		rec.Err = fmt.Sprintf("%03d", min(rc.Error, 999))
 	}
 	if rec.DoneDate.IsZero() && state.Final() {
 		rec.DoneDate = time.Now()

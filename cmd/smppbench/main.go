@@ -36,6 +36,12 @@ test (its own process), and the ratio to row 1. smppgw is built from ./cmd/smppg
 names a binary; Redis rows need redis-server, npm rows need node and gateway/testdata/node's
 node_modules (npm ci there); a row that cannot run is shown skipped with the reason.
 
+--profile DIR turns on smppgw's pprof endpoint in rows 2, 4 and 5 and saves, per row, a CPU profile
+over the middle of its sending (from a quarter of --duration in, for half of it) and an allocs
+profile at its end: DIR/row<N>-<store>-w<W>[-<variant>].cpu.pprof and .allocs.pprof, with the smppgw
+binary they came from built into DIR (go tool pprof DIR/smppgw FILE). Profiling costs smppgw a
+little CPU; the rows say they were profiled in their note.
+
 Usage:
   smppbench [flags]     (scripts/bench runs it from the module root)
 
@@ -68,6 +74,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.UpstreamWindow, "upstream-window", 256, "smppgw's window towards the simulator")
 	fs.Float64Var(&cfg.PacedRate, "paced-rate", 0, "msgs/s of row 5's paced (latency) pass; 0: half the rate of its full-load pass")
 	fs.StringVar(&cfg.Smppgw, "smppgw", "", "smppgw binary (default: go build ./cmd/smppgw)")
+	fs.StringVar(&cfg.ProfileDir, "profile", "", "save CPU and allocs profiles of smppgw in rows 2, 4 and 5 to this directory (pprof on in those rows)")
 	fs.StringVar(&cfg.NodeModules, "node-modules", "", "node_modules with the npm smpp package (default gateway/testdata/node/node_modules)")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON instead of the table")
 	fs.StringVar(&out, "out", "", "also write the table as Markdown to this file")

@@ -17,7 +17,7 @@ func TestMain(m *testing.M) {
 
 func TestUsage(t *testing.T) {
 	var out, errb bytes.Buffer
-	if code := run([]string{"--help"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "--windows") {
+	if code := run([]string{"--help"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "--windows") || !strings.Contains(out.String(), "-profile") {
 		t.Errorf("--help: %d\n%s", code, out.String())
 	}
 	for _, args := range [][]string{{"--rows", "9"}, {"--windows", "x"}, {"--nope"}, {"extra"}, {"--stores", "mongo"}} {

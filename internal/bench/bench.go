@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,7 +53,8 @@ type Config struct {
 	// half the rate its full-load pass measured.
 	PacedRate float64
 
-	// Smppgw is the smppgw binary. Empty means build ./cmd/smppgw of this module into WorkDir.
+	// Smppgw is the smppgw binary. Empty means build ./cmd/smppgw of this module into WorkDir (into
+	// ProfileDir when that is set).
 	Smppgw string
 	// Self is the command that starts this executable again as a Child (the bare responder). Empty
 	// means os.Executable() with no arguments.
@@ -64,6 +66,12 @@ type Config struct {
 	// RedisServer is the redis-server binary. Empty means redis-server on PATH; row 2's Redis
 	// variants are skipped with a note when it is missing.
 	RedisServer string
+	// ProfileDir, when set, turns on smppgw's pprof endpoint in rows 2, 4 and 5 and saves each such
+	// row's CPU profile (over the middle of its sending) and allocs profile (at its end) there, as
+	// row<group>-<store>-w<window>[-<variant>].cpu.pprof and .allocs.pprof; the smppgw binary they
+	// symbolize against is built there too when Smppgw is empty. The directory is created if need
+	// be. Empty means no profiles.
+	ProfileDir string
 	// WorkDir holds configs, stores and logs. Empty means a fresh temporary directory, removed at
 	// the end.
 	WorkDir string
@@ -192,6 +200,10 @@ type Result struct {
 	Messages int       `json:"messages"`
 	Duration string    `json:"duration_cap"`
 	Rows     []Row     `json:"rows"`
+	// ProfileDir and Smppgw are where the profiles were saved and the smppgw binary that took them
+	// (for go tool pprof), when Config.ProfileDir was set.
+	ProfileDir string `json:"profile_dir,omitempty"`
+	Smppgw     string `json:"smppgw,omitempty"`
 }
 
 // Run runs the selected rows one after another and returns them with their ratios filled. A row
@@ -214,12 +226,31 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 	}
 	defer cleanup()
 	r := &runner{cfg: cfg}
+	if cfg.ProfileDir != "" {
+		dir, err := filepath.Abs(cfg.ProfileDir) // smppgw starts in a directory of its own
+		if err == nil {
+			err = os.MkdirAll(dir, 0o755)
+		}
+		if err != nil {
+			return res, fmt.Errorf("bench: profile dir: %w", err)
+		}
+		cfg.ProfileDir = dir
+		r.cfg.ProfileDir = dir
+	}
 	if r.needsGateway() && cfg.Smppgw == "" {
-		bin, err := buildSmppgw(ctx, cfg.WorkDir)
+		dir := cfg.WorkDir
+		if cfg.ProfileDir != "" {
+			dir = cfg.ProfileDir // kept, for go tool pprof
+		}
+		bin, err := buildSmppgw(ctx, dir)
 		if err != nil {
 			return res, err
 		}
 		r.cfg.Smppgw = bin
+	}
+	if cfg.ProfileDir != "" {
+		res.ProfileDir, res.Smppgw = cfg.ProfileDir, r.cfg.Smppgw
+		fmt.Fprintf(cfg.Log, "profiles in %s, taken from %s (go tool pprof %s FILE)\n", res.ProfileDir, res.Smppgw, res.Smppgw)
 	}
 	for _, g := range []int{RowCeiling, RowIngress, RowNodeSMSC, RowClients, RowFullPath, RowIdle} {
 		if !slices.Contains(cfg.Rows, g) {

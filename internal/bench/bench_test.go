@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -66,11 +67,14 @@ func TestRunSmall(t *testing.T) {
 }
 
 // TestRunFullPathPaced is row 5 on small numbers: the full-load pass, then the paced pass at half
-// its rate, each with a receipt streamed for every accepted Submit, in one table.
+// its rate, each with a receipt streamed for every accepted Submit, in one table; each pass saves
+// its profiles under a name of its own.
 func TestRunFullPathPaced(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // building smppgw is most of it
 	defer cancel()
-	res, err := Run(ctx, Config{Rows: []int{RowFullPath}, Windows: []int{16}, Messages: 600, Duration: 4 * time.Second, WorkDir: t.TempDir()})
+	profiles := t.TempDir()
+	cfg := Config{Rows: []int{RowFullPath}, Windows: []int{16}, Messages: 600, Duration: 4 * time.Second, WorkDir: t.TempDir(), ProfileDir: profiles}
+	res, err := Run(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +96,12 @@ func TestRunFullPathPaced(t *testing.T) {
 	// Paced at half the full rate over 4s: as many as that schedule holds, at most the 600.
 	if want := min(600, int64(full.Rate/2*4)); paced.Sent != want || !strings.Contains(paced.Note, fmt.Sprintf("paced at %.0f msgs/s", full.Rate/2)) {
 		t.Errorf("paced pass sent %d, want %d; note %q (full rate %.0f)", paced.Sent, want, paced.Note, full.Rate)
+	}
+	for i, name := range []string{"row5-embedded-w16", "row5-embedded-w16-paced"} {
+		if !strings.Contains(res.Rows[i].Note, filepath.Join(profiles, name)+".{cpu,allocs}.pprof") {
+			t.Errorf("%s: note %q does not name its profiles %s", res.Rows[i].Name, res.Rows[i].Note, name)
+		}
+		checkProfiles(t, &runner{cfg: cfg.withDefaults()}, profiles, name, false)
 	}
 }
 
@@ -173,6 +183,14 @@ func TestFillRatios(t *testing.T) {
 	for i, want := range []float64{1, 1, 0.5, 0.5, 0, 0} {
 		if rows[i].Ratio != want {
 			t.Errorf("row %d: ratio %v, want %v", i, rows[i].Ratio, want)
+		}
+	}
+}
+
+func TestDestination(t *testing.T) {
+	for _, n := range []int64{0, 1, 42, 99_999_999, 100_000_000, 123_456_789_012} {
+		if got, want := destination(n), fmt.Sprintf("4670%08d", n%100_000_000); got != want {
+			t.Errorf("destination(%d) = %s, want %s", n, got, want)
 		}
 	}
 }

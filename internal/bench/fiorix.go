@@ -14,9 +14,10 @@ import (
 )
 
 // fiorix is row 4's fiorix/go-smpp Transmitter: w goroutines each calling its blocking Submit (its
-// WindowSize set to w), to smppgw, which forwards to the simulator.
-func (r *runner) fiorix(ctx context.Context, w int) (row Row) {
-	g, err := r.startGateway(ctx, "fiorix", gwOptions{store: StoreEmbedded})
+// WindowSize set to w), to smppgw, which forwards to the simulator. profile names the row's profiles
+// ("": none).
+func (r *runner) fiorix(ctx context.Context, w int, profile string) (row Row) {
+	g, err := r.startGateway(ctx, "fiorix", gwOptions{store: StoreEmbedded, profile: profile})
 	if err != nil {
 		return failed(row, err)
 	}
@@ -40,6 +41,7 @@ func (r *runner) fiorix(ctx context.Context, w int) (row Row) {
 		wg                sync.WaitGroup
 		firstErr          atomic.Value
 	)
+	prof := r.profileSending(ctx, g)
 	first := time.Now()
 	deadline := first.Add(r.cfg.Duration)
 	for range w {
@@ -80,6 +82,7 @@ func (r *runner) fiorix(ctx context.Context, w int) (row Row) {
 	}
 	r.endToEnd(ctx, g, &row, first)
 	g.usage(&row)
+	prof.finish(ctx, &row)
 	return row
 }
 

@@ -20,9 +20,10 @@ import (
 // receipts streamed over the time from the first Submit to the last receipt; latency is Submit to
 // its receipt on the stream. With rate 0 the calls go as fast as they are answered (full load);
 // with a rate, message n is due at n/rate seconds after the first and its latency counts from when
-// it was due, so that a client or gateway falling behind the schedule shows in the figures.
-func (r *runner) fullPath(ctx context.Context, w int, rate float64) (row Row) {
-	g, err := r.startGateway(ctx, "fullpath", gwOptions{store: StoreEmbedded, receipts: true})
+// it was due, so that a client or gateway falling behind the schedule shows in the figures. profile
+// names the row's profiles ("": none).
+func (r *runner) fullPath(ctx context.Context, w int, rate float64, profile string) (row Row) {
+	g, err := r.startGateway(ctx, "fullpath", gwOptions{store: StoreEmbedded, receipts: true, profile: profile})
 	if err != nil {
 		return failed(row, err)
 	}
@@ -92,8 +93,13 @@ func (r *runner) fullPath(ctx context.Context, w int, rate float64) (row Row) {
 	if rate > 0 {
 		limit = min(limit, int64(rate*r.cfg.Duration.Seconds()))
 	}
+	prof := r.profileSending(ctx, g)
 	first := time.Now()
 	deadline := first.Add(r.cfg.Duration)
+	// One deadline for every call, the last one sent getting 30s, rather than a timer per call: the
+	// client shares the CPUs with smppgw.
+	cctx, cancel := context.WithDeadline(actx, deadline.Add(30*time.Second))
+	defer cancel()
 	for range w {
 		wg.Go(func() {
 			for ctx.Err() == nil && time.Now().Before(deadline) {
@@ -110,10 +116,8 @@ func (r *runner) fullPath(ctx context.Context, w int, rate float64) (row Row) {
 					}
 					t0 = due
 				}
-				cctx, cancel := context.WithTimeout(actx, 30*time.Second)
-				resp, err := msgs.Submit(cctx, &smppgwv1.SubmitRequest{Source: "12345", Destination: fmt.Sprintf("4670%08d", n%100_000_000),
+				resp, err := msgs.Submit(cctx, &smppgwv1.SubmitRequest{Source: "12345", Destination: destination(n),
 					Payload: &smppgwv1.SubmitRequest_Text{Text: "smppbench full path"}, RegisteredDelivery: smppgwv1.RegisteredDelivery_REGISTERED_DELIVERY_FINAL})
-				cancel()
 				lastReply.Store(time.Now().UnixNano())
 				if err != nil {
 					errs.Add(1)
@@ -178,5 +182,16 @@ func (r *runner) fullPath(ctx context.Context, w int, rate float64) (row Row) {
 		addNote(&row, fmt.Sprintf("receipts streamed %d of %d accepted", row.Received, row.Acked))
 	}
 	g.usage(&row)
+	prof.finish(ctx, &row)
 	return row
+}
+
+// destination is the n-th message's destination, 4670 and n's last eight digits: what
+// fmt.Sprintf("4670%08d", n%100_000_000) gives, without fmt.
+func destination(n int64) string {
+	b := []byte("467000000000")
+	for i, v := len(b)-1, n%100_000_000; v > 0; i, v = i-1, v/10 {
+		b[i] = byte('0' + v%10)
+	}
+	return string(b)
 }

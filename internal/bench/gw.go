@@ -68,6 +68,7 @@ type gwOptions struct {
 	receipts    bool          // the simulator sends a receipt for each submission that asks
 	enquireLink time.Duration // smpp.session.enquire_link; 0: smppgw's default
 	inbound     int           // smpp.session.inbound_limit; 0: 1024
+	profile     string        // the row's profile name (runner.profileName): pprof on; "": off
 }
 
 // gwInstance is a running smppgw with its simulator upstream (and Redis).
@@ -80,6 +81,7 @@ type gwInstance struct {
 	grpcAddr string
 	httpAddr string
 	dir      string
+	profile  string // gwOptions.profile
 }
 
 // startGateway starts the simulator, Redis when asked, and `smppgw serve`, and returns once smppgw
@@ -92,7 +94,7 @@ func (r *runner) startGateway(ctx context.Context, name string, o gwOptions) (g 
 	if err != nil {
 		return nil, err
 	}
-	g = &gwInstance{arr: &arrivals{}, dir: dir}
+	g = &gwInstance{arr: &arrivals{}, dir: dir, profile: o.profile}
 	defer func() {
 		if err != nil {
 			g.stop()
@@ -144,6 +146,9 @@ func (r *runner) startGateway(ctx context.Context, name string, o gwOptions) (g 
 		fmt.Fprintf(&b, "  redis:\n    addrs: [%q]\n", redisAddr)
 	}
 	fmt.Fprintf(&b, "api:\n  grpc_listen: %q\n  http_listen: %q\n  instance: bench\n", g.grpcAddr, g.httpAddr)
+	if o.profile != "" {
+		fmt.Fprintf(&b, "  pprof: true\n")
+	}
 	fmt.Fprintf(&b, "  admin_users:\n    - name: %q\n      password_hash: %q\n", adminUser, admHash)
 	fmt.Fprintf(&b, "shutdown_timeout: 5s\n")
 	cfgPath := filepath.Join(dir, "smppgw.yaml")

@@ -75,14 +75,15 @@ type nodeResult struct {
 	P99                 float64 `json:"p99_ms"`
 }
 
-// nodeClient is row 4's npm client: it sends to smppgw, which forwards to the simulator.
-func (r *runner) nodeClient(ctx context.Context, w int) (row Row) {
+// nodeClient is row 4's npm client: it sends to smppgw, which forwards to the simulator. profile
+// names the row's profiles ("": none).
+func (r *runner) nodeClient(ctx context.Context, w int, profile string) (row Row) {
 	script, env, why := r.nodeSetup()
 	if why != "" {
 		row.Skipped, row.Note = true, why
 		return row
 	}
-	g, err := r.startGateway(ctx, "npmclient", gwOptions{store: StoreEmbedded})
+	g, err := r.startGateway(ctx, "npmclient", gwOptions{store: StoreEmbedded, profile: profile})
 	if err != nil {
 		return failed(row, err)
 	}
@@ -95,6 +96,7 @@ func (r *runner) nodeClient(ctx context.Context, w int) (row Row) {
 		return failed(row, err)
 	}
 	defer p.stop(time.Second)
+	prof := r.profileSending(ctx, g)
 	line, err := p.waitLine(ctx, "result ", r.cfg.Duration+r.drainTimeout())
 	if err != nil {
 		return failed(row, err)
@@ -112,5 +114,6 @@ func (r *runner) nodeClient(ctx context.Context, w int) (row Row) {
 	}
 	r.endToEnd(ctx, g, &row, time.UnixMilli(res.FirstMS))
 	g.usage(&row)
+	prof.finish(ctx, &row)
 	return row
 }

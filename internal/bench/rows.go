@@ -45,7 +45,9 @@ func (r *runner) specs(group int) []spec {
 	case RowIngress:
 		for _, st := range r.cfg.Stores {
 			for _, w := range r.cfg.Windows {
-				out = append(out, spec{"smppload -> smppgw " + st + " -> sim", w, func(ctx context.Context) Row { return r.ingress(ctx, st, w) }})
+				out = append(out, spec{"smppload -> smppgw " + st + " -> sim", w, func(ctx context.Context) Row {
+					return r.ingress(ctx, st, w, r.profileName(RowIngress, st, w, ""))
+				}})
 			}
 		}
 	case RowNodeSMSC:
@@ -55,15 +57,21 @@ func (r *runner) specs(group int) []spec {
 	case RowClients:
 		w := r.maxWindow()
 		out = append(out,
-			spec{"npm smpp client -> smppgw embedded -> sim", w, func(ctx context.Context) Row { return r.nodeClient(ctx, w) }},
-			spec{"fiorix Transmitter -> smppgw embedded -> sim", w, func(ctx context.Context) Row { return r.fiorix(ctx, w) }},
-			spec{"smppload -> smppgw embedded -> sim", w, func(ctx context.Context) Row { return r.ingress(ctx, StoreEmbedded, w) }},
+			spec{"npm smpp client -> smppgw embedded -> sim", w, func(ctx context.Context) Row {
+				return r.nodeClient(ctx, w, r.profileName(RowClients, StoreEmbedded, w, "npm"))
+			}},
+			spec{"fiorix Transmitter -> smppgw embedded -> sim", w, func(ctx context.Context) Row {
+				return r.fiorix(ctx, w, r.profileName(RowClients, StoreEmbedded, w, "fiorix"))
+			}},
+			spec{"smppload -> smppgw embedded -> sim", w, func(ctx context.Context) Row {
+				return r.ingress(ctx, StoreEmbedded, w, r.profileName(RowClients, StoreEmbedded, w, "smppload"))
+			}},
 		)
 	case RowFullPath:
 		w := r.maxWindow()
 		out = append(out,
 			spec{"gRPC Submit -> smppgw embedded -> sim -> receipt -> StreamReceipts", w, func(ctx context.Context) Row {
-				row := r.fullPath(ctx, w, 0)
+				row := r.fullPath(ctx, w, 0, r.profileName(RowFullPath, StoreEmbedded, w, ""))
 				if row.Err == "" {
 					r.fullRate = row.Rate
 				}
@@ -88,7 +96,7 @@ func (r *runner) pacedFullPath(w int) func(ctx context.Context) Row {
 			row.Skipped, row.Note = true, "no full-load rate to take half of (the full-load pass failed); set --paced-rate"
 			return row
 		}
-		return r.fullPath(ctx, w, rate)
+		return r.fullPath(ctx, w, rate, r.profileName(RowFullPath, StoreEmbedded, w, "paced"))
 	}
 }
 
@@ -157,20 +165,23 @@ func (r *runner) ceiling(ctx context.Context, w int) (row Row) {
 }
 
 // ingress is row 2 (and smppload's part of row 4): smppload -> smppgw -> simulator, end to end.
-func (r *runner) ingress(ctx context.Context, store string, w int) (row Row) {
+// profile names the row's profiles ("": none).
+func (r *runner) ingress(ctx context.Context, store string, w int, profile string) (row Row) {
 	if store != StoreEmbedded && !r.haveRedis() {
 		row.Skipped, row.Note = true, "redis-server not found"
 		return row
 	}
-	g, err := r.startGateway(ctx, "ingress", gwOptions{store: store})
+	g, err := r.startGateway(ctx, "ingress", gwOptions{store: store, profile: profile})
 	if err != nil {
 		return failed(row, err)
 	}
 	defer g.stop()
+	prof := r.profileSending(ctx, g)
 	rep, first, err := r.loadRun(ctx, g.smppAddr, w, account, accountPass)
 	fromReport(&row, rep)
 	r.endToEnd(ctx, g, &row, first)
 	g.usage(&row)
+	prof.finish(ctx, &row)
 	if err != nil {
 		return failed(row, err)
 	}

@@ -56,8 +56,12 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // header is the lines above the table.
 func (res Result) header() string {
-	return fmt.Sprintf("smppbench: %d CPUs, load average %s at the start, %s at the end; %d messages a row, sending capped at %s a row; %.0fs in all",
+	h := fmt.Sprintf("smppbench: %d CPUs, load average %s at the start, %s at the end; %d messages a row, sending capped at %s a row; %.0fs in all",
 		res.CPUs, res.Load, res.LoadEnd, res.Messages, res.Duration, res.Seconds)
+	if res.ProfileDir != "" {
+		h += fmt.Sprintf("; profiles in %s (go tool pprof %s FILE)", res.ProfileDir, res.Smppgw)
+	}
+	return h
 }
 
 // legend explains the columns.
