@@ -659,7 +659,7 @@ func (s *Store) Reroute(ctx context.Context, l store.Lease, upstream string) err
 		add    *goredis.StringCmd
 		result error
 	)
-	err = s.do(ctx, func(p goredis.Pipeliner) bool {
+	err = s.do(ctx, func(p *pipe) bool {
 		round++
 		switch round {
 		case 1:

@@ -1,6 +1,8 @@
 package redis
 
 import (
+	"context"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -20,6 +22,17 @@ import (
 //	ps<i>    part status              pe<i>  part error code
 //	pu<i>    part upstream            pi<i>  part upstream id
 //	pt<i>    part updated (ns)        pq<i>  part submitted (ns)
+//	so<i>    a settle's outcome that is not final, "state:error:ns", the first one only
+//	sf<i>    a settle's final outcome, the same way
+//
+// A settle (UpdatePart, Settle) is plain commands, not a script: it writes pu, pi and pq, and
+// its outcome as so<i> or sf<i> with HSETNX, without reading the hash. The outcomes are
+// applied to the part and message fields (state, error, status, history) by whoever reads the
+// hash next, oldest first, with the same rules as if they had been applied when written: in
+// Go by decodeHash on every read, in Lua by foldOutcomes, which the scripts that move part
+// states run first and which then removes them. Writing the first outcome of each kind only
+// is what the rules do anyway: a final state is never left, and every outcome that is not
+// final is ENROUTE, which a second one would not change.
 //
 // The status rules are store.Aggregate's, mirrored in statusLib; the conformance suite runs
 // the same expectations against both stores.
@@ -75,6 +88,32 @@ local function refresh(key, now)
   end
   redis.call('HSET', key, 'u', now)
 end
+
+-- foldOutcomes applies the outcomes a settle wrote as plain fields (so<i>, sf<i>) to the part
+-- and message fields, oldest first, as setPart and refresh would have when they came, and
+-- removes them. A script that reads or moves part states calls it first.
+local function foldOutcomes(key, n)
+  local names = {}
+  for i = 0, n - 1 do names[#names + 1] = 'so' .. i; names[#names + 1] = 'sf' .. i end
+  local v = redis.call('HMGET', key, unpack(names))
+  local ev = {}
+  for j = 1, #names do
+    if v[j] then
+      local st, code, at = string.match(v[j], '^(%d+):(%d+):(%d+)$')
+      if st then ev[#ev + 1] = {math.floor((j - 1) / 2), tonumber(st), code, at} end
+    end
+  end
+  if #ev == 0 then return end
+  table.sort(ev, function(a, b)
+    if #a[4] ~= #b[4] then return #a[4] < #b[4] end
+    return a[4] < b[4]
+  end)
+  for _, e in ipairs(ev) do
+    setPart(key, e[1], e[2], e[3], e[4])
+    refresh(key, e[4])
+  end
+  redis.call('HDEL', key, unpack(names))
+end
 `
 
 // writeMsg creates the message hash; ARGV[6] is when it expires (unix ms), 0 for never.
@@ -86,11 +125,13 @@ redis.call('HSET', KEYS[1], unpack(f))
 if ARGV[6] ~= '0' then redis.call('PEXPIREAT', KEYS[1], ARGV[6]) end
 `
 
-// acceptAll: KEYS msg, stream, index, account index, set of accounts, all in the message's
-// shard's slot. ARGV record, parts, status, created(ns), index member, expiry(ms), then one
-// part payload per part, then the account to add to the set of accounts, empty when this
-// instance added it lately (see Store.accountSeen). Returns 0 when the id is taken.
-var acceptAll = goredis.NewScript(`
+// acceptOne, an item of grouped: KEYS msg, stream, index, account index, set of accounts, all
+// in the message's shard's slot. ARGV record, parts, status, created(ns), index member,
+// expiry(ms), then one part payload per part, then the account to add to the set of accounts,
+// empty when this instance added it lately (see Store.accountSeen). Returns 0 when the id is
+// taken.
+const acceptOne = `
+local function acceptOne(KEYS, ARGV)
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 ` + writeMsg + `
 redis.call('ZADD', KEYS[3], 0, ARGV[5])
@@ -98,7 +139,8 @@ redis.call('ZADD', KEYS[4], 0, ARGV[5])
 if ARGV[7 + n] ~= '' then redis.call('SADD', KEYS[5], ARGV[7 + n]) end
 for i = 1, n do redis.call('XADD', KEYS[2], '*', 'p', ARGV[6 + i]) end
 return 1
-`)
+end
+`
 
 // keepWith gives the receipts list the message hash's expiry.
 const keepWith = `
@@ -123,50 +165,37 @@ redis.call('SET', KEYS[1], '` + parkMark + `', 'PX', ARGV[2])
 return false
 `)
 
-// settle: KEYS msg, and the stream of the entry to acknowledge (in the message's slot) if
-// any. ARGV part, upstream, upstream id, status, error, now(ns), then group and entry id
-// when there is a stream. Updates the part with one read and one write and acknowledges and
-// deletes the entry. Returns the message hash as it was followed by the fields written
-// (later ones win), -1 when the message does not exist, -2 when it has no such part: then
-// nothing changed.
-var settle = goredis.NewScript(statusLib + `
-local h = redis.call('HGETALL', KEYS[1])
-if #h == 0 then return -1 end
-local f = {}
-for j = 1, #h, 2 do f[h[j]] = h[j + 1] end
-local n = tonumber(f['n'] or '0')
-local i = tonumber(ARGV[1])
-if i < 0 or i >= n then return -2 end
-local set = {}
-local function put(k, v)
-  set[#set + 1] = k
-  set[#set + 1] = v
-  f[k] = v
+// grouped runs many items (accepts) in one script, so that a group commit pays for
+// one script call per round trip and slot rather than one per message: the call itself (the
+// script's set-up, its arguments' conversion, the propagation of its effects) costs Redis more
+// than the few commands an item runs. On Cluster a call holds the items of one shard (one
+// slot), on a single node those of every shard. Each item runs as it did as a script of its
+// own, under pcall, so an error in one (a key of the wrong type) fails that item alone and
+// the others' results still come back; an item is atomic as before, and so is the whole call.
+//
+// ARGV[1] is the number of items; then per item its kind ("a" acceptOne), its
+// number of keys and of arguments, then its arguments. KEYS are the items' keys, in order.
+// Returns one {0, result} or {1, error message} per item.
+var grouped = goredis.NewScript(acceptOne + `
+local kinds = {a = acceptOne}
+local out = {}
+local ki, ai = 0, 1
+for j = 1, tonumber(ARGV[1]) do
+  local f, nk, na = kinds[ARGV[ai + 1]], tonumber(ARGV[ai + 2]), tonumber(ARGV[ai + 3])
+  ai = ai + 3
+  local k, a = {}, {}
+  for x = 1, nk do k[x] = KEYS[ki + x] end
+  for x = 1, na do a[x] = ARGV[ai + x] end
+  ki, ai = ki + nk, ai + na
+  local ok, r = pcall(f, k, a)
+  if ok then
+    out[j] = {0, r}
+  else
+    if type(r) == 'table' then r = r.err end
+    out[j] = {1, tostring(r)}
+  end
 end
-local now = ARGV[6]
-if ARGV[2] ~= '' then put('pu' .. i, ARGV[2]) end
-if ARGV[3] ~= '' then put('pi' .. i, ARGV[3]); put('pq' .. i, now) end
-local st = tonumber(ARGV[4])
-if st ~= 0 and not final[tonumber(f['ps' .. i] or '6')] then
-  put('ps' .. i, ARGV[4])
-  put('pt' .. i, now)
-  if ARGV[5] ~= '0' then put('pe' .. i, ARGV[5]) end
-end
-local states = {}
-for j = 0, n - 1 do states[j + 1] = f['ps' .. j] end
-local agg = aggregateOf(states, n)
-if tonumber(f['s'] or '0') ~= agg then
-  put('hist', (f['hist'] or '') .. agg .. ':' .. now .. ';')
-  put('s', tostring(agg))
-end
-put('u', now)
-redis.call('HSET', KEYS[1], unpack(set))
-if KEYS[2] then
-  redis.pcall('XACK', KEYS[2], ARGV[7], ARGV[8])
-  redis.call('XDEL', KEYS[2], ARGV[8])
-end
-for j = 1, #set do h[#h + 1] = set[j] end
-return h
+return out
 `)
 
 // applyReceipt: KEYS msg, receipts. ARGV part, state, error, received(ns), record. Returns
@@ -174,7 +203,9 @@ return h
 var applyReceipt = goredis.NewScript(statusLib + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local i = tonumber(ARGV[1])
-if i >= tonumber(redis.call('HGET', KEYS[1], 'n') or '0') then return -2 end
+local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+if i >= n then return -2 end
+foldOutcomes(KEYS[1], n)
 setPart(KEYS[1], i, tonumber(ARGV[2]), ARGV[3], ARGV[4])
 refresh(KEYS[1], ARGV[4])
 redis.call('RPUSH', KEYS[2], ARGV[5])
@@ -219,7 +250,9 @@ end
 local tag = tags[h % #tags + 1]
 local mk, rk = ARGV[7] .. 'm:' .. tag .. id, ARGV[7] .. 'r:' .. tag .. id
 if redis.call('EXISTS', mk) == 0 then return {v, -1} end
-if i >= tonumber(redis.call('HGET', mk, 'n') or '0') then return {v, -2} end
+local n = tonumber(redis.call('HGET', mk, 'n') or '0')
+if i >= n then return {v, -2} end
+foldOutcomes(mk, n)
 setPart(mk, i, tonumber(ARGV[3]), ARGV[4], ARGV[5])
 refresh(mk, ARGV[5])
 local function uvarint(n)
@@ -449,4 +482,99 @@ redis.call('XDEL', KEYS[1], ARGV[2])
 return 1
 `)
 
-var allScripts = []*goredis.Script{acceptAll, mapOrPark, settle, applyReceipt, claim, adopt, giveBack, rerouteTake, ackHeld, editQueue, cancelParts, setRecord}
+var allScripts = []*goredis.Script{grouped, mapOrPark, applyReceipt, claim, adopt, giveBack, rerouteTake, ackHeld, editQueue, cancelParts, setRecord}
+
+// pipe is one round trip of a group commit: its pipeline, and the items of grouped the ops
+// queued, which seal adds to the pipeline as one call per slot: per shard on Cluster, one in
+// all on a single node, where a script may touch keys of any slot.
+type pipe struct {
+	goredis.Pipeliner
+	s     *Store
+	calls map[int]*groupCall
+	order []int // the keys of calls, in the order first used
+}
+
+// groupCall is one call of grouped being put together.
+type groupCall struct {
+	keys []string
+	args []any // args[0] is the number of items, set by seal
+	n    int
+	cmd  *goredis.Cmd
+}
+
+// item is one item's place in a call of grouped.
+type item struct {
+	c *groupCall
+	i int
+}
+
+func (s *Store) pipe() *pipe { return &pipe{Pipeliner: s.c.Pipeline(), s: s} }
+
+// item queues an item of kind ("a": see grouped) with its keys, which live in the slot of
+// shard sh, and its arguments.
+func (p *pipe) item(sh int, kind string, keys []string, args ...any) item {
+	g := 0
+	if p.s.cluster {
+		g = sh
+	}
+	c := p.calls[g]
+	if c == nil {
+		if p.calls == nil {
+			p.calls = map[int]*groupCall{}
+		}
+		c = &groupCall{args: []any{0}}
+		p.calls[g] = c
+		p.order = append(p.order, g)
+	}
+	c.keys = append(c.keys, keys...)
+	c.args = append(c.args, kind, len(keys), len(args))
+	c.args = append(c.args, args...)
+	c.n++
+	return item{c, c.n - 1}
+}
+
+// seal adds the calls of grouped to the pipeline, after the commands the ops queued directly
+// (a settle's SET of the id map goes before its item on the same connection), and returns it.
+func (p *pipe) seal() goredis.Pipeliner {
+	for _, g := range p.order {
+		c := p.calls[g]
+		c.args[0] = c.n
+		c.cmd = grouped.EvalSha(context.Background(), p.Pipeliner, c.keys, c.args...)
+	}
+	return p.Pipeliner
+}
+
+// result is the item's reply once the round trip is done: its value, or the call's error
+// (no reply, NOSCRIPT, ...), or the item's own error as a Redis error.
+func (it item) result() (any, error) {
+	v, err := it.c.cmd.Result()
+	if err != nil {
+		return nil, err
+	}
+	a, ok := v.([]any)
+	if !ok || it.i >= len(a) {
+		return nil, fmt.Errorf("store: redis: grouped script: unexpected reply %T", v)
+	}
+	r, ok := a[it.i].([]any)
+	if !ok || len(r) == 0 {
+		return nil, fmt.Errorf("store: redis: grouped script: unexpected item reply %T", a[it.i])
+	}
+	var val any
+	if len(r) > 1 {
+		val = r[1]
+	}
+	if code, _ := r[0].(int64); code != 0 {
+		msg, _ := val.(string)
+		return nil, itemError(msg)
+	}
+	return val, nil
+}
+
+// itemError is the error one item of grouped raised, as Redis reported it: a Redis error
+// (goredis.Error), so it is told apart from a lost reply the way a script's own error is.
+type itemError string
+
+func (e itemError) Error() string { return string(e) }
+
+// RedisError marks itemError as a goredis.Error.
+func (itemError) RedisError() {}
