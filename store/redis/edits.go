@@ -134,7 +134,7 @@ func (s *Store) editQueued(ctx context.Context, id, account string, r *store.Rep
 		parts []int
 	)
 	var result error
-	err = s.do(ctx, func(p *pipe) bool {
+	err = s.do(ctx, func(p goredis.Pipeliner) bool {
 		round++
 		switch round {
 		case 1:

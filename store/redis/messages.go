@@ -48,24 +48,23 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	args = append(args, account)
 	keys := []string{s.kMsg(m.ID), s.kStream(q, sh), s.kIdx(sh), s.kIdxAcc(sh, m.Account), s.kAccounts(sh)}
 	var (
-		it     item
-		queued bool
+		cmd    *goredis.Cmd
 		result error
 		// sent is notSent until the flusher queues the script, abandoned when the caller gave up
 		// first (the flusher then skips it): an accept whose context ended is in doubt only when
 		// its script may have gone out.
 		sent atomic.Int32
 	)
-	err := s.do(ctx, func(p *pipe) bool {
-		if !queued {
+	err := s.do(ctx, func(p goredis.Pipeliner) bool {
+		if cmd == nil {
 			if !sent.CompareAndSwap(notSent, wasSent) {
 				result = fmt.Errorf("accept %s: abandoned before it was sent: %w", m.ID, context.Canceled)
 				return false
 			}
-			it, queued = p.item(sh, "a", keys, args...), true
+			cmd = acceptAll.EvalSha(ctx, p, keys, args...)
 			return true
 		}
-		result = acceptResult(m.ID, it)
+		result = acceptResult(m.ID, cmd)
 		return false
 	})
 	if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
@@ -108,17 +107,14 @@ const (
 	abandoned
 )
 
-func acceptResult(id string, it item) error {
-	r, err := it.result()
-	v, ok := r.(int64)
+func acceptResult(id string, cmd *goredis.Cmd) error {
+	v, err := cmd.Int()
 	switch {
 	case err != nil && !provesNotRun(err):
 		// The script went out and no reply came back: it ran whole or not at all.
 		return fmt.Errorf("%w: accept %s: %w", store.ErrInDoubt, id, err)
 	case err != nil:
 		return fmt.Errorf("accept %s: %w", id, mapErr(err))
-	case !ok:
-		return fmt.Errorf("%w: accept %s: unexpected reply %T", store.ErrInDoubt, id, r)
 	case v == 0:
 		return fmt.Errorf("%w: message %s", store.ErrExists, id)
 	}
@@ -406,21 +402,27 @@ func (s *Store) UpdatePart(ctx context.Context, u store.PartUpdate) (*store.Mess
 	return s.update(ctx, u, nil)
 }
 
-// Settle is UpdatePart and Ack: the acknowledgement (XACK and XDEL of the entry, in the
-// message's slot) goes one round trip after the outcome, once the message read back shows the
-// outcome was written to a message that has that part; should it fail, the entry comes back
-// and is sent again, the duplicate any failed Settle costs. On one node the id map's SET goes
-// with the outcome, first on the same connection. On Cluster it may live on another node, so
-// it is written one round trip before: should it fail, nothing was settled, rather than a part
-// updated and acknowledged with no id map, whose receipts would be parked and never
-// correlated. A map written and an update failed leaves a map to a part not yet updated: a
-// receipt for it is applied to the part all the same.
+// Settle is UpdatePart and Ack. The acknowledgement (XACK and XDEL of the entry, in the
+// message's slot) goes in the same round trip as the update, after it on the same connection,
+// when the lease (partLease) says the update is for its entry's message and a part that
+// message has: then a settle costs one round trip, which with appendfsync always is one fsync
+// wait. Otherwise (a lease without them, or naming another message or part) it goes one round
+// trip later, once the message read back shows that the outcome was written to a message that
+// has that part; when it has not, nothing is acknowledged. Should the acknowledgement fail, the
+// entry comes back and is sent again, the duplicate any failed Settle costs. On one node the
+// id map's SET goes first on the same connection, in the update's round trip. On Cluster it may
+// live on another node, so it is written one round trip before: should it fail, nothing was
+// settled, rather than a part updated and acknowledged with no id map, whose receipts would be
+// parked and never correlated. A map written and an update failed leaves a map to a part not
+// yet updated: a receipt for it is applied to the part all the same.
 func (s *Store) Settle(ctx context.Context, l store.Lease, u store.PartUpdate) (*store.Message, []store.Receipt, error) {
 	sh, id, _, err := s.parseLease(l)
 	if err != nil {
 		return nil, nil, err
 	}
-	return s.update(ctx, u, &ackOf{l.Queue, sh, id})
+	msg, parts, ok := leaseMessage(l)
+	early := ok && msg == u.MessageID && u.Part >= 0 && u.Part < parts
+	return s.update(ctx, u, &ackOf{l.Queue, sh, id, early})
 }
 
 // ackOf names the entry a Settle acknowledges.
@@ -428,6 +430,9 @@ type ackOf struct {
 	q     store.Queue
 	shard int
 	id    string
+	// early: the lease says the update is for its entry's message and a part it has, so the
+	// acknowledgement goes with the update, in the same round trip.
+	early bool
 }
 
 // outcomeValue is a settle's outcome as a message hash field holds it, "state:error:ns".
@@ -468,7 +473,7 @@ func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *ackOf) (*st
 		mapCmd = p.Do(ctx, "SET", s.kMap(u.Upstream, u.UpstreamID), val, "PX", s.opts.IDMapTTL.Milliseconds(), "GET")
 	}
 	mapFirst := s.cluster && u.UpstreamID != ""
-	err := s.do(ctx, func(p *pipe) bool {
+	err := s.do(ctx, func(p goredis.Pipeliner) bool {
 		round++
 		step := round
 		if mapFirst {
@@ -510,6 +515,13 @@ func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *ackOf) (*st
 				p.HSetNX(ctx, key, field, outcomeValue(u.Status, u.Error, u.At))
 				written = append(written, field)
 			}
+			if ack != nil && ack.early {
+				// After the update on the same connection: should the connection fail
+				// between them, the update alone may have been applied, never the ack alone.
+				k := s.kStream(ack.q, ack.shard)
+				ackCmds = append(ackCmds, p.XAck(ctx, k, group, ack.id), p.XDel(ctx, k, ack.id))
+				ack = nil
+			}
 			read = p.HGetAll(ctx, key)
 			return true
 		case 2:
@@ -524,16 +536,24 @@ func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *ackOf) (*st
 				result = fmt.Errorf("%w: message %s has no part %d", store.ErrInvalid, u.MessageID, u.Part)
 			}
 			if result != nil {
-				// Nothing is acknowledged; what was written for a message or part that does not
-				// exist is taken away again (the fields only: a message that exists keeps its own).
+				// What was written for a message or part that does not exist is taken away again
+				// (the fields only: a message that exists keeps its own). Nothing is acknowledged,
+				// unless the lease vouched for the message and part (ack.early) and the message
+				// is gone since (expired): then its entry is gone too.
 				p.HDel(ctx, key, written...)
 				return true
+			}
+			if err := ackErr(ackCmds); err != nil {
+				result = err
+				return false
 			}
 			more := false
 			if mapCmd != nil {
 				old, err := mapCmd.Text()
 				if err != nil && err != goredis.Nil {
-					// Not acknowledged: the part is sent again and gets a map then.
+					// Not acknowledged (unless the ack went with the update, on one node, which
+					// the failed SET before it on the same connection all but rules out): the
+					// part is sent again and gets a map then.
 					result = fmt.Errorf("message %s part %d updated, id map not written: %w", u.MessageID, u.Part, mapErr(err))
 					return false
 				}
@@ -552,11 +572,8 @@ func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *ackOf) (*st
 			if result != nil {
 				return false // the clean-up's outcome does not change the answer
 			}
-			for _, c := range ackCmds {
-				if err := c.Err(); err != nil && !goredis.HasErrorPrefix(err, "NOGROUP") {
-					result = mapErr(err)
-					return false
-				}
+			if result = ackErr(ackCmds); result != nil {
+				return false
 			}
 			if parked == nil {
 				return false
@@ -604,6 +621,17 @@ func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *ackOf) (*st
 		return nil, nil, result
 	}
 	return m, attached, nil
+}
+
+// ackErr is the error of an acknowledgement's XACK and XDEL, nil when there are none.
+// NOGROUP: the queue was never claimed from, so there is nothing to acknowledge.
+func ackErr(cmds []goredis.Cmder) error {
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && !goredis.HasErrorPrefix(err, "NOGROUP") {
+			return mapErr(err)
+		}
+	}
+	return nil
 }
 
 // parkedReceipts decodes park list entries (expiry, then receipt), dropping expired and
@@ -656,7 +684,7 @@ func (s *Store) AddReceipt(ctx context.Context, r *store.Receipt) (*store.Messag
 		parked bool
 		result error
 	)
-	err := s.do(ctx, func(p *pipe) bool {
+	err := s.do(ctx, func(p goredis.Pipeliner) bool {
 		round++
 		switch round {
 		case 1:

@@ -4,14 +4,31 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/smppgw/smppgw/internal/redistest"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/store"
 	"github.com/smppgw/smppgw/store/storetest"
 )
+
+// pipelines counts the pipelines (round trips) a client sends.
+type pipelines struct{ n atomic.Int64 }
+
+func (h *pipelines) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+func (h *pipelines) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return next
+}
+func (h *pipelines) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
 
 // TestSettlePlain: Settle runs no script (no EVALSHA in INFO commandstats for 20 settles); its
 // outcome is kept in its own field until a script that moves part states folds it in, and reads
@@ -58,6 +75,16 @@ func TestSettlePlain(t *testing.T) {
 		t.Fatalf("queue length %d (%v) after failed Settles, want %d", l, err, n)
 	}
 
+	// A Settle is one round trip; one whose lease does not vouch for its part, two (the second
+	// takes away what the first wrote).
+	trips := &pipelines{}
+	s.c.AddHook(trips)
+	if _, _, err := s.Settle(ctx, t0.Lease, store.PartUpdate{MessageID: t0.MessageID, Part: 3, Upstream: "up", Status: pdu.ENROUTE}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("Settle of part 3 of 1: %v, want ErrInvalid", err)
+	}
+	if got := trips.n.Swap(0); got != 2 {
+		t.Errorf("a Settle of a missing part took %d round trips, want 2", got)
+	}
 	calls := commandStatsT(t, s)
 	for i, tk := range tasks {
 		m, _, err := s.Settle(ctx, tk.Lease, store.PartUpdate{MessageID: tk.MessageID, Part: 0, Upstream: "up", UpstreamID: fmt.Sprintf("U%d", i), Status: pdu.ENROUTE, At: at})
@@ -67,6 +94,9 @@ func TestSettlePlain(t *testing.T) {
 		if m.Status != pdu.ENROUTE || m.Parts[0].Status != pdu.ENROUTE || len(m.History) != 2 || !m.History[1].At.Equal(at) || !m.UpdatedAt.Equal(at) {
 			t.Fatalf("Settle returned status %v part %v history %v updated %v", m.Status, m.Parts[0].Status, m.History, m.UpdatedAt)
 		}
+	}
+	if got := trips.n.Load(); got != n {
+		t.Errorf("%d round trips for %d settles, want %d", got, n, n)
 	}
 	if got := commandStatsT(t, s)["evalsha"] - calls["evalsha"]; got != 0 {
 		t.Errorf("%d EVALSHA for %d settles, want 0", got, n)

@@ -255,7 +255,7 @@ func mapErr(err error) error {
 // ops take one round trip; the receipt correlation takes two or three, because its keys live
 // in two hash slots.
 type op struct {
-	step func(p *pipe) bool
+	step func(p goredis.Pipeliner) bool
 	err  error
 }
 
@@ -271,7 +271,7 @@ func (s *Store) flush(ops []*batch.Op[*op]) {
 		active[i] = o.V
 	}
 	for round := 0; len(active) > 0; round++ {
-		p := s.pipe()
+		p := s.c.Pipeline()
 		next := active[:0]
 		for _, o := range active {
 			if round == maxRounds {
@@ -286,7 +286,7 @@ func (s *Store) flush(ops []*batch.Op[*op]) {
 		if len(active) == 0 {
 			break
 		}
-		s.exec(p.seal())
+		s.exec(p)
 	}
 	for _, o := range ops {
 		o.Err = o.V.err
@@ -322,7 +322,7 @@ func (s *Store) exec(p goredis.Pipeliner) {
 }
 
 // do runs one op through the group commit.
-func (s *Store) do(ctx context.Context, step func(p *pipe) bool) error {
+func (s *Store) do(ctx context.Context, step func(p goredis.Pipeliner) bool) error {
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
@@ -338,7 +338,7 @@ func (s *Store) do(ctx context.Context, step func(p *pipe) bool) error {
 func (s *Store) simple(ctx context.Context, queue func(p goredis.Pipeliner), done func() error) error {
 	sent := false
 	var result error
-	err := s.do(ctx, func(p *pipe) bool {
+	err := s.do(ctx, func(p goredis.Pipeliner) bool {
 		if !sent {
 			sent = true
 			queue(p)
