@@ -6,7 +6,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/smppgw/smppgw/store/storetest"
 )
@@ -15,15 +18,23 @@ import (
 // per message: redis-us/msg is the server's CPU (INFO cpu, user + sys), in-cmds-us/msg the
 // part of it spent inside commands (INFO commandstats usec: a script's own commands are
 // counted in it and again in EVALSHA's) and cmds/msg its command calls (those inside scripts
-// included). With -v it logs the calls and time per message of each command.
+// included); sent-cmds/msg counts the commands the client sent (a script once) and trips/msg
+// its pipelines and single commands (round trips). With -v it logs the calls and time per
+// message of each command.
 func BenchmarkForwardCPU(b *testing.B) {
 	for _, fsync := range []string{"everysec", "always"} {
 		for _, c := range []int{1, 256} {
 			b.Run(fmt.Sprintf("fsync=%s/conc=%d", fsync, c), func(b *testing.B) {
 				s := benchStore(b, fsync)
+				sent := &sentCommands{}
+				s.c.AddHook(sent)
 				cpu0, cmds0, us0 := serverCPU(b, s), commandStats(b, s, "calls="), commandStats(b, s, "usec=")
+				sent0, trips0 := sent.cmds.Load(), sent.trips.Load()
 				storetest.BenchForward(b, s, c, storetest.SettleCombined, storetest.ForwardStats{Commits: s.w.Flushes})
+				sent1, trips1 := sent.cmds.Load(), sent.trips.Load()
 				cpu1, cmds1, us1 := serverCPU(b, s), commandStats(b, s, "calls="), commandStats(b, s, "usec=")
+				b.ReportMetric(float64(sent1-sent0)/float64(b.N), "sent-cmds/msg")
+				b.ReportMetric(float64(trips1-trips0)/float64(b.N), "trips/msg")
 				b.ReportMetric((cpu1-cpu0)*1e6/float64(b.N), "redis-us/msg")
 				var total uint64
 				var names []string
@@ -46,6 +57,28 @@ func BenchmarkForwardCPU(b *testing.B) {
 				b.Logf("N=%d per message: calls(us inside): %s", b.N, strings.Join(per, " "))
 			})
 		}
+	}
+}
+
+// sentCommands counts what a client sends: commands, and round trips (a pipeline or a single
+// command each).
+type sentCommands struct{ cmds, trips atomic.Int64 }
+
+func (h *sentCommands) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h *sentCommands) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		h.cmds.Add(1)
+		h.trips.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *sentCommands) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		h.cmds.Add(int64(len(cmds)))
+		h.trips.Add(1)
+		return next(ctx, cmds)
 	}
 }
 

@@ -5,8 +5,8 @@
 // are spread over a fixed number of shards (Config.Shards), each with its own hash tag: a
 // message's shard follows from its id, and its hash, receipts list, index entries and the
 // entries of its parts in each queue live in its shard's slot, so accepting a message is one
-// script in one slot, and a settle one script beside one SET of the id map, whose key
-// ({upstream id}) follows from the upstream's id alone. A queue is one stream (and delayed
+// script in one slot, and a settle plain commands in that slot (no script: see scripts.go)
+// beside one SET of the id map, whose key ({upstream id}) follows from the upstream's id alone. A queue is one stream (and delayed
 // set) per shard; a claim visits the shards one at a time, oldest work first, until it has
 // enough. A visit is one XREADGROUP; the claim script, which moves due delayed entries back,
 // reclaims entries past their visibility time-out and takes entries parked at a restart, runs

@@ -68,6 +68,7 @@ return out
 // the message hash, or -1 when the message is gone.
 var cancelParts = goredis.NewScript(statusLib + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+foldOutcomes(KEYS[1], tonumber(redis.call('HGET', KEYS[1], 'n') or '0'))
 for j = 3, #ARGV do setPart(KEYS[1], tonumber(ARGV[j]), tonumber(ARGV[2]), '0', ARGV[1]) end
 refresh(KEYS[1], ARGV[1])
 return redis.call('HGETALL', KEYS[1])
@@ -165,7 +166,8 @@ func (s *Store) editQueued(ctx context.Context, id, account string, r *store.Rep
 			mcmd = cancelParts.EvalSha(ctx, p, []string{s.kMsg(id)}, margs...)
 			return true
 		case 3:
-			m, result = messageReply(id, parts[0], mcmd)
+			v, err := mcmd.Result()
+			m, result = messageReply(id, parts[0], v, err)
 		}
 		return false
 	})

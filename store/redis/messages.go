@@ -235,16 +235,59 @@ func decodeHash(id string, h map[string]string) (*store.Message, error) {
 			return nil, err
 		}
 	}
+	if err := foldOutcomes(m, h); err != nil {
+		return nil, err
+	}
 	return m, nil
+}
+
+// outcome is a settle's outcome read from the message hash (so<i>, sf<i>).
+type outcome struct {
+	part  int
+	state pdu.MessageState
+	code  uint32
+	at    time.Time
+}
+
+// foldOutcomes applies the settle outcomes the hash holds to m, oldest first, with the store's
+// status rules (store.ApplyPartUpdate), as the scripts' foldOutcomes does in Redis.
+func foldOutcomes(m *store.Message, h map[string]string) error {
+	var ev []outcome
+	for i := range m.Parts {
+		for _, name := range [2]string{partFields[i].outcome, partFields[i].finalOutcome} {
+			v, ok := h[name]
+			if !ok {
+				continue
+			}
+			st, rest, ok1 := strings.Cut(v, ":")
+			code, at, ok2 := strings.Cut(rest, ":")
+			sn, err1 := strconv.ParseUint(st, 10, 8)
+			cn, err2 := strconv.ParseUint(code, 10, 32)
+			an, err3 := strconv.ParseInt(at, 10, 64)
+			if !ok1 || !ok2 || err1 != nil || err2 != nil || err3 != nil {
+				return fmt.Errorf("%w: message %s: %s", store.ErrCorrupt, m.ID, name)
+			}
+			ev = append(ev, outcome{i, pdu.MessageState(sn), uint32(cn), time.Unix(0, an).UTC()})
+		}
+	}
+	if len(ev) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(ev, func(a, b outcome) int { return a.at.Compare(b.at) })
+	for _, e := range ev {
+		store.ApplyPartUpdate(m, &store.PartUpdate{Part: e.part, Status: e.state, Error: e.code, At: e.at})
+	}
+	return nil
 }
 
 // partFields are the message hash's field names of each part (see scripts.go), built once
 // rather than for every message read.
-var partFields = func() (f [store.MaxParts]struct{ status, err, upstream, upstreamID, updated, submitted string }) {
+var partFields = func() (f [store.MaxParts]struct{ status, err, upstream, upstreamID, updated, submitted, outcome, finalOutcome string }) {
 	for i := range f {
 		is := strconv.Itoa(i)
 		f[i].status, f[i].err, f[i].upstream = "ps"+is, "pe"+is, "pu"+is
 		f[i].upstreamID, f[i].updated, f[i].submitted = "pi"+is, "pt"+is, "pq"+is
+		f[i].outcome, f[i].finalOutcome = "so"+is, "sf"+is
 	}
 	return f
 }()
@@ -347,31 +390,39 @@ func (s *Store) ListMessages(ctx context.Context, f store.MessageFilter) ([]*sto
 	}
 }
 
-// UpdatePart writes the id map and updates the message in one round trip of the group
-// commit (their keys live in two slots: one command each, not one script). When the id map's
-// old value says receipts were parked under the upstream id (parkMark), they are read,
-// applied to the message and dropped from the park list in three more round trips, taken by
-// that rare case alone. Parked receipts are removed only after they were applied, so a
-// failure in between keeps them (at worst applied twice on a retry), never loses them.
+// UpdatePart writes the id map and the part's outcome with plain commands, no script: the
+// outcome goes into fields of its own (so<i>, sf<i>, see scripts.go) that readers apply, so the
+// write needs no read of the message first. One round trip writes the id map (SET ... GET, in
+// its own slot) and the outcome and reads the message back (HGETALL); when the old id map value
+// says receipts were parked under the upstream id (parkMark), they are read, applied to the
+// message and dropped from the park list in more round trips, taken by that rare case alone.
+// Parked receipts are removed only after they were applied, so a failure in between keeps
+// them (at worst applied twice on a retry), never loses them.
 func (s *Store) UpdatePart(ctx context.Context, u store.PartUpdate) (*store.Message, []store.Receipt, error) {
 	return s.update(ctx, u, nil)
 }
 
-// Settle is UpdatePart and Ack in the same round trip: the message and the entry live in the
-// same slot (the entry is in the stream of the message's shard), so one script updates the
-// message and acknowledges the entry; the id map beside it is one SET ... GET in its own slot.
-// On one node the SET goes first on the same connection, in the same round trip. On Cluster it
-// may live on another node, so it is written one round trip before the script: should it fail,
-// nothing was settled (the entry comes back and is sent again, the duplicate any failed Settle
-// costs), rather than a part updated and acknowledged with no id map, whose receipts would be
-// parked and never correlated. A map written and a script failed leaves a map to a part not yet
-// updated: a receipt for it is applied to the part all the same.
+// Settle is UpdatePart and Ack. The acknowledgement (XACK and XDEL of the entry, in the
+// message's slot) goes in the same round trip as the update, after it on the same connection,
+// when the lease (partLease) says the update is for its entry's message and a part that
+// message has: then a settle costs one round trip, which with appendfsync always is one fsync
+// wait. Otherwise (a lease without them, or naming another message or part) it goes one round
+// trip later, once the message read back shows that the outcome was written to a message that
+// has that part; when it has not, nothing is acknowledged. Should the acknowledgement fail, the
+// entry comes back and is sent again, the duplicate any failed Settle costs. On one node the
+// id map's SET goes first on the same connection, in the update's round trip. On Cluster it may
+// live on another node, so it is written one round trip before: should it fail, nothing was
+// settled, rather than a part updated and acknowledged with no id map, whose receipts would be
+// parked and never correlated. A map written and an update failed leaves a map to a part not
+// yet updated: a receipt for it is applied to the part all the same.
 func (s *Store) Settle(ctx context.Context, l store.Lease, u store.PartUpdate) (*store.Message, []store.Receipt, error) {
 	sh, id, _, err := s.parseLease(l)
 	if err != nil {
 		return nil, nil, err
 	}
-	return s.update(ctx, u, &ackOf{l.Queue, sh, id})
+	msg, parts, ok := leaseMessage(l)
+	early := ok && msg == u.MessageID && u.Part >= 0 && u.Part < parts
+	return s.update(ctx, u, &ackOf{l.Queue, sh, id, early})
 }
 
 // ackOf names the entry a Settle acknowledges.
@@ -379,6 +430,14 @@ type ackOf struct {
 	q     store.Queue
 	shard int
 	id    string
+	// early: the lease says the update is for its entry's message and a part it has, so the
+	// acknowledgement goes with the update, in the same round trip.
+	early bool
+}
+
+// outcomeValue is a settle's outcome as a message hash field holds it, "state:error:ns".
+func outcomeValue(st pdu.MessageState, code uint32, at time.Time) string {
+	return strconv.Itoa(int(st)) + ":" + strconv.FormatUint(uint64(code), 10) + ":" + ns(at)
 }
 
 // update is UpdatePart, and with an entry to acknowledge Settle.
@@ -388,13 +447,17 @@ func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *ackOf) (*st
 			return nil, nil, err
 		}
 	}
+	if u.Part < 0 || u.Part >= store.MaxParts {
+		return nil, nil, fmt.Errorf("%w: message %s has no part %d", store.ErrInvalid, u.MessageID, u.Part)
+	}
 	if u.At.IsZero() {
 		u.At = nowUTC()
 	}
 	var (
 		round    int
 		mapCmd   *goredis.Cmd
-		updCmd   *goredis.Cmd
+		read     *goredis.MapStringStringCmd
+		written  []string // the fields the update wrote, removed again when it went nowhere
 		parked   *goredis.StringSliceCmd
 		applied  []*goredis.Cmd
 		ackCmds  []goredis.Cmder
@@ -403,7 +466,8 @@ func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *ackOf) (*st
 		m        *store.Message
 		result   error
 	)
-	msgShard := s.shardOf(u.MessageID)
+	key := s.kMsg(u.MessageID)
+	f := &partFields[u.Part]
 	setMap := func(p goredis.Pipeliner) {
 		val := strconv.Itoa(u.Part) + ":" + u.MessageID
 		mapCmd = p.Do(ctx, "SET", s.kMap(u.Upstream, u.UpstreamID), val, "PX", s.opts.IDMapTTL.Milliseconds(), "GET")
@@ -423,37 +487,73 @@ func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *ackOf) (*st
 					return false
 				}
 			}
-			step = round - 1 // the script's round is the first of the rest
+			step = round - 1 // the update's round is the first of the rest
 		}
 		switch step {
 		case 1:
 			if u.UpstreamID != "" && !mapFirst {
 				setMap(p)
 			}
-			keys := []string{s.kMsg(u.MessageID)}
-			args := []any{u.Part, u.Upstream, u.UpstreamID, int(u.Status), u.Error, ns(u.At)}
-			if ack != nil && ack.shard == msgShard {
-				keys = append(keys, s.kStream(ack.q, ack.shard))
-				args = append(args, group, ack.id)
+			var set []any
+			if u.Upstream != "" {
+				set = append(set, f.upstream, u.Upstream)
+			}
+			if u.UpstreamID != "" {
+				set = append(set, f.upstreamID, u.UpstreamID, f.submitted, ns(u.At))
+			}
+			if len(set) > 0 {
+				p.HSet(ctx, key, set...)
+			}
+			for i := 0; i < len(set); i += 2 {
+				written = append(written, set[i].(string))
+			}
+			if u.Status != 0 {
+				field := f.outcome
+				if u.Status.Final() {
+					field = f.finalOutcome
+				}
+				p.HSetNX(ctx, key, field, outcomeValue(u.Status, u.Error, u.At))
+				written = append(written, field)
+			}
+			if ack != nil && ack.early {
+				// After the update on the same connection: should the connection fail
+				// between them, the update alone may have been applied, never the ack alone.
+				k := s.kStream(ack.q, ack.shard)
+				ackCmds = append(ackCmds, p.XAck(ctx, k, group, ack.id), p.XDel(ctx, k, ack.id))
 				ack = nil
 			}
-			updCmd = settle.EvalSha(ctx, p, keys, args...)
+			read = p.HGetAll(ctx, key)
 			return true
 		case 2:
-			if m, result = messageReply(u.MessageID, u.Part, updCmd); result != nil {
+			h, err := read.Result()
+			if err != nil {
+				result = mapErr(err)
+				return false
+			}
+			if _, ok := h["b"]; !ok {
+				result = fmt.Errorf("%w: message %s", store.ErrNotFound, u.MessageID)
+			} else if m, result = decodeHash(u.MessageID, h); result == nil && u.Part >= len(m.Parts) {
+				result = fmt.Errorf("%w: message %s has no part %d", store.ErrInvalid, u.MessageID, u.Part)
+			}
+			if result != nil {
+				// What was written for a message or part that does not exist is taken away again
+				// (the fields only: a message that exists keeps its own). Nothing is acknowledged,
+				// unless the lease vouched for the message and part (ack.early) and the message
+				// is gone since (expired): then its entry is gone too.
+				p.HDel(ctx, key, written...)
+				return true
+			}
+			if err := ackErr(ackCmds); err != nil {
+				result = err
 				return false
 			}
 			more := false
-			if ack != nil {
-				// The entry of a message's part lives in the message's shard; should a lease
-				// name another, it is acknowledged once the update is done.
-				k := s.kStream(ack.q, ack.shard)
-				ackCmds = append(ackCmds, p.XAck(ctx, k, group, ack.id), p.XDel(ctx, k, ack.id))
-				more = true
-			}
 			if mapCmd != nil {
 				old, err := mapCmd.Text()
 				if err != nil && err != goredis.Nil {
+					// Not acknowledged (unless the ack went with the update, on one node, which
+					// the failed SET before it on the same connection all but rules out): the
+					// part is sent again and gets a map then.
 					result = fmt.Errorf("message %s part %d updated, id map not written: %w", u.MessageID, u.Part, mapErr(err))
 					return false
 				}
@@ -462,13 +562,18 @@ func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *ackOf) (*st
 					more = true
 				}
 			}
+			if ack != nil {
+				k := s.kStream(ack.q, ack.shard)
+				ackCmds = append(ackCmds, p.XAck(ctx, k, group, ack.id), p.XDel(ctx, k, ack.id))
+				more = true
+			}
 			return more
 		case 3:
-			for _, c := range ackCmds {
-				if err := c.Err(); err != nil && !goredis.HasErrorPrefix(err, "NOGROUP") {
-					result = mapErr(err)
-					return false
-				}
+			if result != nil {
+				return false // the clean-up's outcome does not change the answer
+			}
+			if result = ackErr(ackCmds); result != nil {
+				return false
 			}
 			if parked == nil {
 				return false
@@ -496,7 +601,8 @@ func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *ackOf) (*st
 			return true
 		case 4:
 			for _, c := range applied {
-				if m, result = messageReply(u.MessageID, u.Part, c); result != nil {
+				v, err := c.Result()
+				if m, result = messageReply(u.MessageID, u.Part, v, err); result != nil {
 					return false
 				}
 			}
@@ -517,6 +623,17 @@ func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *ackOf) (*st
 	return m, attached, nil
 }
 
+// ackErr is the error of an acknowledgement's XACK and XDEL, nil when there are none.
+// NOGROUP: the queue was never claimed from, so there is nothing to acknowledge.
+func ackErr(cmds []goredis.Cmder) error {
+	for _, c := range cmds {
+		if err := c.Err(); err != nil && !goredis.HasErrorPrefix(err, "NOGROUP") {
+			return mapErr(err)
+		}
+	}
+	return nil
+}
+
 // parkedReceipts decodes park list entries (expiry, then receipt), dropping expired and
 // undecodable ones, and correlates them to (id, part).
 func parkedReceipts(entries []string, id string, part int, now time.Time) []store.Receipt {
@@ -535,24 +652,12 @@ func parkedReceipts(entries []string, id string, part int, now time.Time) []stor
 	return out
 }
 
-// messageReply reads the reply of settle or applyReceipt.
-func messageReply(id string, part int, cmd *goredis.Cmd) (*store.Message, error) {
-	v, err := cmd.Result()
+// messageReply reads the reply of settleOne or applyReceipt, as messageOf does, or their error.
+func messageReply(id string, part int, v any, err error) (*store.Message, error) {
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	switch v := v.(type) {
-	case int64:
-		if v == -1 {
-			return nil, fmt.Errorf("%w: message %s", store.ErrNotFound, id)
-		}
-		return nil, fmt.Errorf("%w: message %s has no part %d", store.ErrInvalid, id, part)
-	}
-	h, err := hashReply(id, v)
-	if err != nil {
-		return nil, err
-	}
-	return decodeHash(id, h)
+	return messageOf(id, part, v)
 }
 
 // AddReceipt looks the mapping up or parks the receipt, and applies it to the message. Not on
@@ -601,7 +706,8 @@ func (s *Store) AddReceipt(ctx context.Context, r *store.Receipt) (*store.Messag
 			c2 = applyReceipt.EvalSha(ctx, p, []string{s.kMsg(r.MessageID), s.kRcpt(r.MessageID)}, r.Part, int(r.State), r.Error, ns(r.Received), store.AppendReceipt(nil, r))
 			return true
 		}
-		m, result = messageReply(r.MessageID, r.Part, c2)
+		v, err := c2.Result()
+		m, result = messageReply(r.MessageID, r.Part, v, err)
 		return false
 	})
 	if err != nil {

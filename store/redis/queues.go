@@ -45,13 +45,41 @@ func (e entry) lease(q store.Queue) store.Lease {
 	return store.Lease{Queue: q, Entry: strconv.Itoa(e.shard) + ":" + e.id + "/" + strconv.FormatInt(e.count, 10)}
 }
 
-// parseLease splits a lease, "shard:stream id/delivery count", into its parts.
+// partLease is the lease of a part's entry: lease's, followed by "/parts:message id" of the
+// part's message, so that a Settle can tell, without reading the message, that the update it
+// carries is for the entry's own message and a part the message has (see Store.Settle).
+func (e entry) partLease(q store.Queue, t *store.PartTask) store.Lease {
+	l := e.lease(q)
+	l.Entry += "/" + strconv.Itoa(t.Parts) + ":" + t.MessageID
+	return l
+}
+
+// leaseMessage returns the message id and part count a part's lease carries (partLease), ok
+// false when it carries none.
+func leaseMessage(l store.Lease) (id string, parts int, ok bool) {
+	_, rest, _ := strings.Cut(l.Entry, ":")
+	_, rest, _ = strings.Cut(rest, "/")
+	_, tail, ok := strings.Cut(rest, "/")
+	if !ok {
+		return "", 0, false
+	}
+	n, id, ok := strings.Cut(tail, ":")
+	parts, err := strconv.Atoi(n)
+	if !ok || err != nil || parts < 1 || parts > store.MaxParts || id == "" {
+		return "", 0, false
+	}
+	return id, parts, true
+}
+
+// parseLease splits a lease, "shard:stream id/delivery count" and for a part
+// "/parts:message id" (partLease), into its parts.
 func (s *Store) parseLease(l store.Lease) (shard int, id string, count int64, err error) {
 	if err := store.ValidateQueue(l.Queue); err != nil {
 		return 0, "", 0, err
 	}
 	sh, rest, ok1 := strings.Cut(l.Entry, ":")
 	id, c, ok2 := strings.Cut(rest, "/")
+	c, _, _ = strings.Cut(c, "/")
 	shard, serr := strconv.Atoi(sh)
 	count, cerr := strconv.ParseInt(c, 10, 64)
 	if !ok1 || !ok2 || serr != nil || shard < 0 || shard >= len(s.tags) || cerr != nil || count < 1 || !validID(id) {
@@ -484,7 +512,7 @@ func (s *Store) ClaimParts(ctx context.Context, upstream, consumer string, n int
 			s.dropCorrupt(ctx, e.lease(q))
 			continue
 		}
-		t.Lease, t.Attempts, t.Reclaimed = e.lease(q), e.attempts, e.reclaimed
+		t.Lease, t.Attempts, t.Reclaimed = e.partLease(q, t), e.attempts, e.reclaimed
 		out = append(out, t)
 	}
 	return out, nil

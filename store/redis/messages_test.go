@@ -1,0 +1,126 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/smppgw/smppgw/internal/redistest"
+	"github.com/smppgw/smppgw/pdu"
+	"github.com/smppgw/smppgw/store"
+	"github.com/smppgw/smppgw/store/storetest"
+)
+
+// pipelines counts the pipelines (round trips) a client sends.
+type pipelines struct{ n atomic.Int64 }
+
+func (h *pipelines) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+func (h *pipelines) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return next
+}
+func (h *pipelines) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+// TestSettlePlain: Settle runs no script (no EVALSHA in INFO commandstats for 20 settles); its
+// outcome is kept in its own field until a script that moves part states folds it in, and reads
+// see it applied either way with the settle's own time in the history. A Settle of a part or
+// message that does not exist leaves nothing behind and acknowledges nothing.
+func TestSettlePlain(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{AppendFsync: "everysec"})
+	s := openStore(t, srv, Config{})
+	ctx := context.Background()
+	const n = 20
+	for i := range n {
+		if err := s.AcceptMessage(ctx, storetest.NewMessage(fmt.Sprintf("p%d", i), "acme", "up", 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var tasks []*store.PartTask
+	for deadline := time.Now().Add(5 * time.Second); len(tasks) < n && time.Now().Before(deadline); {
+		got, err := s.ClaimParts(ctx, "up", "c", n-len(tasks), 100*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tasks = append(tasks, got...)
+	}
+	if len(tasks) != n {
+		t.Fatalf("claimed %d of %d", len(tasks), n)
+	}
+	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	t0 := tasks[0]
+	// Nothing is written for a part the message does not have, nor for a message that does not exist.
+	before := s.c.HGetAll(ctx, s.kMsg(t0.MessageID)).Val()
+	if _, _, err := s.Settle(ctx, t0.Lease, store.PartUpdate{MessageID: t0.MessageID, Part: 3, Upstream: "up", UpstreamID: "X", Status: pdu.ENROUTE}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("Settle of part 3 of 1: %v, want ErrInvalid", err)
+	}
+	if after := s.c.HGetAll(ctx, s.kMsg(t0.MessageID)).Val(); fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Errorf("message hash after a Settle of a missing part:\n%v\nwas\n%v", after, before)
+	}
+	if _, _, err := s.Settle(ctx, t0.Lease, store.PartUpdate{MessageID: "ghost", Part: 0, Upstream: "up", UpstreamID: "X", Status: pdu.ENROUTE}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Settle of a missing message: %v, want ErrNotFound", err)
+	}
+	if got := s.c.Exists(ctx, s.kMsg("ghost")).Val(); got != 0 {
+		t.Errorf("a Settle of a missing message left its key behind")
+	}
+	if l, err := s.QueueLen(ctx, store.Queue{Kind: store.SubmitQueue, Name: "up"}); err != nil || l != n {
+		t.Fatalf("queue length %d (%v) after failed Settles, want %d", l, err, n)
+	}
+
+	// A Settle is one round trip; one whose lease does not vouch for its part, two (the second
+	// takes away what the first wrote).
+	trips := &pipelines{}
+	s.c.AddHook(trips)
+	if _, _, err := s.Settle(ctx, t0.Lease, store.PartUpdate{MessageID: t0.MessageID, Part: 3, Upstream: "up", Status: pdu.ENROUTE}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("Settle of part 3 of 1: %v, want ErrInvalid", err)
+	}
+	if got := trips.n.Swap(0); got != 2 {
+		t.Errorf("a Settle of a missing part took %d round trips, want 2", got)
+	}
+	calls := commandStatsT(t, s)
+	for i, tk := range tasks {
+		m, _, err := s.Settle(ctx, tk.Lease, store.PartUpdate{MessageID: tk.MessageID, Part: 0, Upstream: "up", UpstreamID: fmt.Sprintf("U%d", i), Status: pdu.ENROUTE, At: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Status != pdu.ENROUTE || m.Parts[0].Status != pdu.ENROUTE || len(m.History) != 2 || !m.History[1].At.Equal(at) || !m.UpdatedAt.Equal(at) {
+			t.Fatalf("Settle returned status %v part %v history %v updated %v", m.Status, m.Parts[0].Status, m.History, m.UpdatedAt)
+		}
+	}
+	if got := trips.n.Load(); got != n {
+		t.Errorf("%d round trips for %d settles, want %d", got, n, n)
+	}
+	if got := commandStatsT(t, s)["evalsha"] - calls["evalsha"]; got != 0 {
+		t.Errorf("%d EVALSHA for %d settles, want 0", got, n)
+	}
+	if l, err := s.QueueLen(ctx, store.Queue{Kind: store.SubmitQueue, Name: "up"}); err != nil || l != 0 {
+		t.Fatalf("queue length %d (%v) after the Settles, want 0", l, err)
+	}
+	if v := s.c.HGet(ctx, s.kMsg(t0.MessageID), "so0").Val(); v != "1:0:"+ns(at) {
+		t.Errorf("outcome field so0 = %q, want %q", v, "1:0:"+ns(at))
+	}
+	// A receipt folds the outcome in (and removes its field) before it applies itself.
+	rcvd := at.Add(time.Second)
+	m, parked, err := s.AddReceipt(ctx, &store.Receipt{Upstream: "up", UpstreamID: "U0", State: pdu.DELIVERED, Received: rcvd})
+	if err != nil || parked {
+		t.Fatalf("AddReceipt: parked %v, %v", parked, err)
+	}
+	want := []store.StatusChange{{State: pdu.ACCEPTED, At: m.CreatedAt}, {State: pdu.ENROUTE, At: at}, {State: pdu.DELIVERED, At: rcvd}}
+	if m.Status != pdu.DELIVERED || fmt.Sprint(m.History) != fmt.Sprint(want) {
+		t.Errorf("after the receipt: status %v history %v, want DELIVERED %v", m.Status, m.History, want)
+	}
+	if n := s.c.HExists(ctx, s.kMsg(t0.MessageID), "so0").Val(); n {
+		t.Errorf("outcome field so0 still there after the receipt folded it in")
+	}
+	if got, err := s.GetMessage(ctx, t0.MessageID); err != nil || fmt.Sprint(got.History) != fmt.Sprint(want) || got.Parts[0].UpstreamID != "U0" {
+		t.Errorf("GetMessage: %v history %v", err, got.History)
+	}
+}
