@@ -63,7 +63,7 @@ func putQueue(tx *txn, q store.Queue, payloads [][]byte, seqs []uint64) ([]uint6
 		if err != nil {
 			return nil, err
 		}
-		if err := qb.Put(be64(seq), p); err != nil {
+		if err := qb.PutNew(be64(seq), p); err != nil {
 			return nil, err
 		}
 		seqs = append(seqs, seq)
@@ -324,7 +324,7 @@ func putReceipt(tx *txn, r *store.Receipt) error {
 		return err
 	}
 	key := binary.BigEndian.AppendUint64(append([]byte(r.MessageID), 0), seq)
-	return b.Put(key, store.AppendReceipt(nil, r))
+	return b.PutNew(key, store.AppendReceipt(nil, r))
 }
 
 // AddReceipt records r against its message, or parks it until the mapping is written.
@@ -375,7 +375,7 @@ func (s *Store) park(tx *txn, ukey []byte, r *store.Receipt) error {
 	key := binary.BigEndian.AppendUint64(append(bytes.Clone(ukey), 0), seq)
 	exp := r.Received.Add(s.opts.ParkTTL)
 	val := store.AppendReceipt(binary.BigEndian.AppendUint64(nil, uint64(exp.UnixNano())), r)
-	if err := b.Put(key, val); err != nil {
+	if err := b.PutNew(key, val); err != nil {
 		return err
 	}
 	s.f.parkedAdded(key, 1)

@@ -656,7 +656,7 @@ func (s *Store) RequeueLost(ctx context.Context, lost []store.LostPDU) error {
 			if err != nil {
 				return dirty(err)
 			}
-			if err := b.Put(be64(seq), r); err != nil {
+			if err := b.PutNew(be64(seq), r); err != nil {
 				return dirty(err)
 			}
 			if seq > lostCap {
