@@ -516,27 +516,42 @@ func (b *bucket) write() (*mbucket, error) {
 
 // Get returns key's value, nil when there is none.
 func (b *bucket) Get(key []byte) []byte {
+	if v, ok := b.memGet(key); ok {
+		return v
+	}
+	if k, v := b.diskSeek(key); bytes.Equal(k, key) {
+		return v
+	}
+	return nil
+}
+
+// memGet looks key up in the memtables only: its value (nil for a tombstone) and true when
+// one of them has it.
+func (b *bucket) memGet(key []byte) ([]byte, bool) {
 	if b.wb != nil {
 		if e, ok := b.wb.get(key); ok {
-			return value(e)
+			return value(e), true
 		}
 	}
 	for _, mb := range b.mems {
 		if mb != nil {
 			if e, ok := mb.get(key); ok {
-				return value(e)
+				return value(e), true
 			}
 		}
 	}
-	if b.bb != nil {
-		if b.bc == nil {
-			b.bc = b.bb.Cursor()
-		}
-		if k, v := b.bc.Seek(key); bytes.Equal(k, key) {
-			return v
-		}
+	return nil, false
+}
+
+// diskSeek returns bbolt's first key at or after key, with its value; nil when none.
+func (b *bucket) diskSeek(key []byte) ([]byte, []byte) {
+	if b.bb == nil {
+		return nil, nil
 	}
-	return nil
+	if b.bc == nil {
+		b.bc = b.bb.Cursor()
+	}
+	return b.bc.Seek(key)
 }
 
 func value(e kv) []byte {

@@ -572,3 +572,65 @@ func TestSettledEntryNeverReachesBbolt(t *testing.T) {
 		return nil
 	})
 }
+
+// TestAcceptSeesIdsAcrossGap: the run of ids bbolt has none of, which spares accepts a seek,
+// never hides an id bbolt has: one at its end, or one a checkpoint wrote into it since.
+func TestAcceptSeesIdsAcrossGap(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	ctx := context.Background()
+	tun := tuning{freezeBytes: 1 << 30, freezeAge: time.Hour, maxBytes: 1 << 30, segment: 1 << 20}
+	s, err := open(path, storetest.Options(), tun)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accept := func(id string) error { return s.AcceptMessage(ctx, storetest.NewMessage(id, "a", "up", 1)) }
+	for _, id := range []string{"m10", "m30"} {
+		if err := accept(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = open(path, storetest.Options(), tun); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, step := range []struct {
+		id     string
+		exists bool
+	}{
+		{"m20", false}, // a seek finds m30: the gap is [m20, m30)
+		{"m25", false}, // in the gap
+		{"m30", true},  // its end
+		{"m10", true},  // before it
+		{"m25", true},  // in the memtable now
+	} {
+		if err := accept(step.id); errors.Is(err, store.ErrExists) != step.exists || err != nil && !step.exists {
+			t.Fatalf("accept %s: %v, want exists %v", step.id, err, step.exists)
+		}
+	}
+	// A checkpoint writes m20 and m25 into bbolt and empties the memtables: the gap, found
+	// before, must not answer for them now.
+	cps := s.cps.Load()
+	s.mu.Lock()
+	s.tun.freezeBytes = 1
+	s.mu.Unlock()
+	if err := accept("m26"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a checkpoint", func() bool { return s.cps.Load() > cps })
+	s.mu.Lock()
+	s.tun.freezeBytes = 1 << 30
+	s.mu.Unlock()
+	waitFor(t, "empty memtables", func() bool {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		return s.frozen == nil && s.active.empty()
+	})
+	for _, id := range []string{"m20", "m25", "m26"} {
+		if err := accept(id); !errors.Is(err, store.ErrExists) {
+			t.Fatalf("accept %s after the checkpoint: %v, want ErrExists", id, err)
+		}
+	}
+}
