@@ -22,7 +22,7 @@ var (
 	bMsg    = []byte("msg")    // id -> message record
 	bIdx    = []byte("idx")    // IndexKey(created, id) -> account
 	bIdxAcc = []byte("idxacc") // account NUL IndexKey -> nil
-	bMap    = []byte("map")    // upstream NUL upstream id -> expiry(8) part(1) message id
+	bMap    = []byte("map")    // before generations (idmap.go): upstream NUL upstream id -> expiry(8) part(1) message id
 	bPark   = []byte("park")   // upstream NUL upstream id NUL seq(8) -> expiry(8) receipt record
 	bRcpt   = []byte("rcpt")   // message id NUL seq(8) -> receipt record
 	bExp    = []byte("exp")    // expiry(8) bucket-letter key -> nil: what the sweeper removes
@@ -73,6 +73,8 @@ type Store struct {
 	cps     atomic.Uint64 // checkpoints done, for tests
 	// cpHook, when set (by tests), runs at the start of every background checkpoint.
 	cpHook func()
+
+	gens mapGens // the id map's generations
 
 	qmu    sync.Mutex
 	queues map[store.Queue]*queue
@@ -158,7 +160,7 @@ func open(path string, opts store.Options, tun tuning) (*Store, error) {
 	s.cpDone = sync.NewCond(&s.mu)
 	s.Admin = store.Admin{B: configBackend{s}}
 	if err := db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bMsg, bIdx, bIdxAcc, bMap, bPark, bRcpt, bExp, bLost, bQueues, bConfig, bMeta} {
+		for _, name := range [][]byte{bMsg, bIdx, bIdxAcc, bMap, bMapGen, bPark, bRcpt, bExp, bLost, bQueues, bConfig, bMeta} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -177,6 +179,10 @@ func open(path string, opts store.Options, tun tuning) (*Store, error) {
 	if err := s.loadQueues(); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if err := s.loadMapGens(); err != nil {
+		db.Close()
+		return nil, unavailable(err)
 	}
 	s.f.pending = map[string]int{}
 	if err := s.read(func(tx *txn) error {
@@ -562,8 +568,9 @@ func (s *Store) sweep() {
 		case <-t.C:
 			// An error here is retried at the next tick; expired entries are already invisible
 			// to readers, so a late sweep only costs disk space.
+			now := nowUTC()
+			_ = s.dropMapGens(now)
 			_ = s.write(context.Background(), func(tx *txn) error {
-				now := nowUTC()
 				if err := s.sweepExpired(tx, now, sweepMax); err != nil {
 					return dirty(err)
 				}

@@ -264,10 +264,7 @@ func (s *Store) updatePart(tx *txn, u *store.PartUpdate, attached []store.Receip
 		exp := u.At.Add(s.opts.IDMapTTL)
 		val := binary.BigEndian.AppendUint64(nil, uint64(exp.UnixNano()))
 		val = append(append(val, byte(u.Part)), u.MessageID...)
-		if err := tx.Bucket(bMap).Put(ukey, val); err != nil {
-			return nil, nil, dirty(err)
-		}
-		if err := tx.Bucket(bExp).Put(expKey(exp, 'm', ukey), nil); err != nil {
+		if err := s.putMapping(tx, ukey, val, exp); err != nil {
 			return nil, nil, dirty(err)
 		}
 		if s.f.mayBeParked(ukey) {
@@ -340,8 +337,8 @@ func (s *Store) AddReceipt(ctx context.Context, r *store.Receipt) (*store.Messag
 	var parked bool
 	err := s.write(ctx, func(tx *txn) error {
 		m, parked = nil, false
-		v := tx.Bucket(bMap).Get(ukey)
-		if v == nil || expired(v, r.Received) || len(v) < 10 {
+		v := s.mapping(tx, ukey, r.Received)
+		if len(v) < 10 {
 			parked = true
 			return dirty(s.park(tx, ukey, r))
 		}
