@@ -1,6 +1,10 @@
 package embedded
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/smppgw/smppgw/store"
+)
 
 // flusherState is what the group commit keeps between and within its batches. Only the stager
 // goroutine touches it (ops run there; their after functions, on the syncer, do not touch it),
@@ -18,6 +22,21 @@ type flusherState struct {
 	gapValid     bool
 	gapEnd       bool
 	gapLo, gapHi []byte
+	// queues holds each queue's bucket name, made once.
+	queues map[store.Queue][]byte
+}
+
+// queueBucket returns the name of queue q's bucket, which must not be changed.
+func (f *flusherState) queueBucket(q store.Queue) []byte {
+	b, ok := f.queues[q]
+	if !ok {
+		if f.queues == nil {
+			f.queues = map[store.Queue][]byte{}
+		}
+		b = queueBucket(q)
+		f.queues[q] = b
+	}
+	return b
 }
 
 // begin starts a batch's state.

@@ -16,35 +16,64 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 		return err
 	}
 	store.PrepareAccept(m, nowUTC())
-	rec := store.AppendMessage(nil, m)
-	payloads := make([][]byte, len(m.Parts))
-	for i := range m.Parts {
-		payloads[i] = store.AppendPartTask(nil, store.NewPartTask(m, i))
+	o := &acceptOp{s: s, q: store.Queue{Kind: store.SubmitQueue, Name: m.Upstream}, rec: store.AppendMessage(nil, m)}
+	o.payloads = o.one[:0]
+	if len(m.Parts) > len(o.one) {
+		o.payloads = make([][]byte, 0, len(m.Parts))
 	}
-	q := store.Queue{Kind: store.SubmitQueue, Name: m.Upstream}
-	id := []byte(m.ID)
-	ikey := store.IndexKey(m.CreatedAt, m.ID)
-	var seqs []uint64
-	return s.write(ctx, func(tx *txn) error {
-		msgs := tx.Bucket(bMsg)
-		if s.f.msg(tx, id) != nil {
-			return fmt.Errorf("%w: message %s", store.ErrExists, m.ID)
-		}
-		if err := msgs.Put(id, rec); err != nil {
-			return dirty(err)
-		}
-		// The index value is the account, so the retention sweep needs no record decode.
-		if err := tx.Bucket(bIdx).Put(ikey, []byte(m.Account)); err != nil {
-			return dirty(err)
-		}
-		if err := tx.Bucket(bIdxAcc).Put(accKey(m.Account, ikey), nil); err != nil {
-			return dirty(err)
-		}
-		var err error
-		seqs, err = putQueue(tx, q, payloads, seqs[:0])
-		return dirty(err)
-	}, func() { s.published(q, seqs, 0, payloads) })
+	for i := range m.Parts {
+		o.payloads = append(o.payloads, store.AppendPartTask(nil, store.NewPartTask(m, i)))
+	}
+	o.seqs = o.oneSeq[:0]
+	// The keys share one allocation: the memtable keeps them, and never writes to them.
+	ikeyLen := 8 + len(m.ID)
+	b := make([]byte, 0, len(m.ID)+ikeyLen+len(m.Account)+1+ikeyLen+len(m.Account))
+	b = append(b, m.ID...)
+	o.id = b[:len(b):len(b)]
+	b = binary.BigEndian.AppendUint64(b, uint64(m.CreatedAt.UnixNano()))
+	b = append(b, m.ID...)
+	o.ikey = b[len(o.id):len(b):len(b)]
+	n := len(b)
+	b = append(append(append(b, m.Account...), 0), o.ikey...)
+	o.acckey = b[n:len(b):len(b)]
+	n = len(b)
+	b = append(b, m.Account...)
+	o.account = b[n:len(b):len(b)]
+	return s.wq.doW(ctx, s, o)
 }
+
+// acceptOp is AcceptMessage's write.
+type acceptOp struct {
+	s                         *Store
+	q                         store.Queue
+	rec                       []byte
+	id, ikey, acckey, account []byte
+	payloads                  [][]byte
+	seqs                      []uint64
+	one                       [1][]byte // payloads of a message of one part
+	oneSeq                    [1]uint64
+}
+
+func (o *acceptOp) run(tx *txn) error {
+	if o.s.f.msg(tx, o.id) != nil {
+		return fmt.Errorf("%w: message %s", store.ErrExists, o.id)
+	}
+	if err := tx.Bucket(bMsg).Put(o.id, o.rec); err != nil {
+		return dirty(err)
+	}
+	// The index value is the account, so the retention sweep needs no record decode.
+	if err := tx.Bucket(bIdx).Put(o.ikey, o.account); err != nil {
+		return dirty(err)
+	}
+	if err := tx.Bucket(bIdxAcc).Put(o.acckey, nil); err != nil {
+		return dirty(err)
+	}
+	var err error
+	o.seqs, err = o.s.putQueue(tx, o.q, o.payloads, o.seqs[:0])
+	return dirty(err)
+}
+
+func (o *acceptOp) done() { o.s.published(o.q, o.seqs, 0, o.payloads) }
 
 func accKey(account string, ikey []byte) []byte {
 	b := make([]byte, 0, len(account)+1+len(ikey))
@@ -53,8 +82,8 @@ func accKey(account string, ikey []byte) []byte {
 }
 
 // putQueue appends payloads to queue q's bucket and returns their sequence numbers.
-func putQueue(tx *txn, q store.Queue, payloads [][]byte, seqs []uint64) ([]uint64, error) {
-	qb, err := tx.Bucket(bQueues).CreateBucketIfNotExists(queueBucket(q))
+func (s *Store) putQueue(tx *txn, q store.Queue, payloads [][]byte, seqs []uint64) ([]uint64, error) {
+	qb, err := tx.Bucket(bQueues).CreateBucketIfNotExists(s.f.queueBucket(q))
 	if err != nil {
 		return nil, err
 	}
@@ -208,32 +237,46 @@ func (s *Store) Settle(ctx context.Context, l store.Lease, u store.PartUpdate) (
 	if err := prepareUpdate(&u); err != nil {
 		return nil, nil, err
 	}
+	o := &settleOp{s: s, q: l.Queue, seq: n, u: u}
 	s.qmu.Lock()
-	r := s.startRemoval(l.Queue, n)
+	o.removing = s.startRemovalInto(&o.r, l.Queue, n)
 	s.qmu.Unlock()
-	var m *store.Message
-	var attached []store.Receipt
-	err = s.write(ctx, func(tx *txn) error {
-		var err error
-		if m, attached, err = s.updatePart(tx, &u, attached[:0]); err != nil {
-			return err
-		}
-		if qb := tx.Bucket(bQueues).Bucket(queueBucket(l.Queue)); qb != nil {
-			return dirty(qb.Delete(be64(n)))
-		}
-		return nil
-	}, func() {
-		if r != nil {
-			s.removed([]*removal{r})
-		}
-	})
-	if err != nil {
-		if r != nil {
-			s.abandoned([]*removal{r})
+	if err := s.wq.doW(ctx, s, o); err != nil {
+		if o.removing {
+			s.abandoned(&o.r)
 		}
 		return nil, nil, err
 	}
-	return m, attached, nil
+	return o.m, o.attached, nil
+}
+
+// settleOp is Settle's write.
+type settleOp struct {
+	s        *Store
+	q        store.Queue
+	seq      uint64
+	u        store.PartUpdate
+	r        removal
+	removing bool // r is the entry, kept in memory until the write is durable
+	m        *store.Message
+	attached []store.Receipt
+}
+
+func (o *settleOp) run(tx *txn) error {
+	var err error
+	if o.m, o.attached, err = o.s.updatePart(tx, &o.u, o.attached[:0]); err != nil {
+		return err
+	}
+	if qb := tx.Bucket(bQueues).Bucket(o.s.f.queueBucket(o.q)); qb != nil {
+		return dirty(qb.Delete(be64(o.seq)))
+	}
+	return nil
+}
+
+func (o *settleOp) done() {
+	if o.removing {
+		o.s.removed(&o.r)
+	}
 }
 
 func prepareUpdate(u *store.PartUpdate) error {
@@ -260,10 +303,14 @@ func (s *Store) updatePart(tx *txn, u *store.PartUpdate, attached []store.Receip
 	}
 	store.ApplyPartUpdate(m, u)
 	if u.UpstreamID != "" {
-		ukey := upKey(u.Upstream, u.UpstreamID)
+		// The key and the value share one allocation: the memtable keeps them.
 		exp := u.At.Add(s.opts.IDMapTTL)
-		val := binary.BigEndian.AppendUint64(nil, uint64(exp.UnixNano()))
-		val = append(append(val, byte(u.Part)), u.MessageID...)
+		b := make([]byte, 0, len(u.Upstream)+1+len(u.UpstreamID)+9+len(u.MessageID))
+		b = append(append(append(b, u.Upstream...), 0), u.UpstreamID...)
+		ukey := b[:len(b):len(b)]
+		b = binary.BigEndian.AppendUint64(b, uint64(exp.UnixNano()))
+		b = append(append(b, byte(u.Part)), u.MessageID...)
+		val := b[len(ukey):]
 		if err := s.putMapping(tx, ukey, val, exp); err != nil {
 			return nil, nil, dirty(err)
 		}
