@@ -20,7 +20,7 @@ import (
 // one (store.validKey refuses it).
 var (
 	bMsg    = []byte("msg")    // id -> message record
-	bIdx    = []byte("idx")    // IndexKey(created, id) -> account
+	bIdx    = []byte("idx")    // empty: was IndexKey(created, id) -> account (see index.go)
 	bIdxAcc = []byte("idxacc") // account NUL IndexKey -> nil
 	bMap    = []byte("map")    // before generations (idmap.go): upstream NUL upstream id -> expiry(8) part(1) message id
 	bPark   = []byte("park")   // upstream NUL upstream id NUL seq(8) -> expiry(8) receipt record
@@ -189,6 +189,10 @@ func open(path string, opts store.Options, tun tuning) (*Store, error) {
 	if err := s.loadQueues(); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if err := s.dropOldIndex(); err != nil {
+		db.Close()
+		return nil, unavailable(err)
 	}
 	if err := s.loadMapGens(); err != nil {
 		db.Close()
@@ -605,11 +609,16 @@ const sweepMax = 10000
 // and receipts.
 func sweepMessages(tx *txn, cutoff time.Time, max int) error {
 	end := store.IndexKey(cutoff, "")
-	type old struct{ ikey, account []byte }
+	type old struct{ ikey, acckey []byte }
 	var dead []old
-	c := tx.Bucket(bIdx).Cursor()
-	for k, v := c.First(); k != nil && len(dead) < max && bytes.Compare(k, end) < 0; k, v = c.Next() {
-		dead = append(dead, old{bytes.Clone(k), bytes.Clone(v)})
+	ix := newIndexMerge(tx, indexAccounts(tx), nil, end)
+	for len(dead) < max {
+		h := ix.peek()
+		ikey := ix.next()
+		if ikey == nil {
+			break
+		}
+		dead = append(dead, old{bytes.Clone(ikey), append(bytes.Clone(h.prefix), ikey...)})
 	}
 	rc := tx.Bucket(bRcpt)
 	for _, d := range dead {
@@ -620,10 +629,7 @@ func sweepMessages(tx *txn, cutoff time.Time, max int) error {
 		if err := tx.Bucket(bMsg).Delete(id); err != nil {
 			return err
 		}
-		if err := tx.Bucket(bIdx).Delete(d.ikey); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bIdxAcc).Delete(accKey(string(d.account), d.ikey)); err != nil {
+		if err := tx.Bucket(bIdxAcc).Delete(d.acckey); err != nil {
 			return err
 		}
 		prefix := append(bytes.Clone(id), 0)

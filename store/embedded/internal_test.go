@@ -508,3 +508,73 @@ func TestMappingBeforeGenerations(t *testing.T) {
 		return n == 0
 	})
 }
+
+// TestOldIndexDropped: the global time index an older release wrote (bIdx) is emptied at Open,
+// and listings, of all accounts and of one, find every message through the accounts' index.
+func TestOldIndexDropped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	ctx := context.Background()
+	s, err := Open(path, storetest.Options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	for i, acc := range []string{"b", "a", "b", "c"} {
+		m := storetest.NewMessage(fmt.Sprint("m", i), acc, "up", 1)
+		m.CreatedAt = base.Add(time.Duration(i) * time.Second)
+		if err := s.AcceptMessage(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bIdx).Put(store.IndexKey(base, "m0"), []byte("b"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if s, err = Open(path, storetest.Options()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.db.View(func(tx *bbolt.Tx) error {
+		if n := tx.Bucket(bIdx).Stats().KeyN; n != 0 {
+			t.Errorf("%d keys left in the old index", n)
+		}
+		return nil
+	})
+	for _, tc := range []struct {
+		f    store.MessageFilter
+		want string
+	}{
+		{store.MessageFilter{}, "[m0 m1 m2 m3]"},
+		{store.MessageFilter{Limit: 1}, "[m0 m1 m2 m3]"},
+		{store.MessageFilter{Account: "b"}, "[m0 m2]"},
+		{store.MessageFilter{From: base.Add(time.Second), To: base.Add(3 * time.Second)}, "[m1 m2]"},
+	} {
+		var ids []string
+		f := tc.f
+		for range 10 {
+			ms, next, err := s.ListMessages(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range ms {
+				ids = append(ids, m.ID)
+			}
+			if next == "" {
+				break
+			}
+			f.Cursor = next
+		}
+		if got := fmt.Sprint(ids); got != tc.want {
+			t.Errorf("ListMessages(%+v): %s, want %s", tc.f, got, tc.want)
+		}
+	}
+}

@@ -27,7 +27,7 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	o.seqs = o.oneSeq[:0]
 	// The keys share one allocation: the memtable keeps them, and never writes to them.
 	ikeyLen := 8 + len(m.ID)
-	b := make([]byte, 0, len(m.ID)+ikeyLen+len(m.Account)+1+ikeyLen+len(m.Account))
+	b := make([]byte, 0, len(m.ID)+ikeyLen+len(m.Account)+1+ikeyLen)
 	b = append(b, m.ID...)
 	o.id = b[:len(b):len(b)]
 	b = binary.BigEndian.AppendUint64(b, uint64(m.CreatedAt.UnixNano()))
@@ -36,22 +36,19 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	n := len(b)
 	b = append(append(append(b, m.Account...), 0), o.ikey...)
 	o.acckey = b[n:len(b):len(b)]
-	n = len(b)
-	b = append(b, m.Account...)
-	o.account = b[n:len(b):len(b)]
 	return s.wq.doW(ctx, s, o)
 }
 
 // acceptOp is AcceptMessage's write.
 type acceptOp struct {
-	s                         *Store
-	q                         store.Queue
-	rec                       []byte
-	id, ikey, acckey, account []byte
-	payloads                  [][]byte
-	seqs                      []uint64
-	one                       [1][]byte // payloads of a message of one part
-	oneSeq                    [1]uint64
+	s                *Store
+	q                store.Queue
+	rec              []byte
+	id, ikey, acckey []byte
+	payloads         [][]byte
+	seqs             []uint64
+	one              [1][]byte // payloads of a message of one part
+	oneSeq           [1]uint64
 }
 
 func (o *acceptOp) run(tx *txn) error {
@@ -59,10 +56,6 @@ func (o *acceptOp) run(tx *txn) error {
 		return fmt.Errorf("%w: message %s", store.ErrExists, o.id)
 	}
 	if err := tx.Bucket(bMsg).Put(o.id, o.rec); err != nil {
-		return dirty(err)
-	}
-	// The index value is the account, so the retention sweep needs no record decode.
-	if err := tx.Bucket(bIdx).Put(o.ikey, o.account); err != nil {
 		return dirty(err)
 	}
 	if err := tx.Bucket(bIdxAcc).Put(o.acckey, nil); err != nil {
@@ -139,52 +132,45 @@ func decodeMsg(id string, v []byte) (*store.Message, error) {
 // most of them; the page then ends early with a cursor and the caller asks again.
 const scanBudget = 20 * store.MaxListLimit
 
-// ListMessages walks the time index (per account when f.Account is set).
+// ListMessages walks the accounts' time indexes (only f.Account's when it is set), merged in
+// key order.
 func (s *Store) ListMessages(ctx context.Context, f store.MessageFilter) ([]*store.Message, string, error) {
 	limit := f.PageLimit()
-	var after []byte
+	var start []byte // the first index key (without its account) to look at
+	if !f.From.IsZero() {
+		start = store.IndexKey(f.From, "")
+	}
 	if f.Cursor != "" {
-		var err error
-		if after, err = store.DecodeCursor(f.Cursor); err != nil {
+		after, err := store.DecodeCursor(f.Cursor)
+		if err != nil {
 			return nil, "", err
 		}
-	}
-	var prefix []byte
-	idx := bIdx
-	if f.Account != "" {
-		idx, prefix = bIdxAcc, append([]byte(f.Account), 0)
-	}
-	start := prefix
-	if !f.From.IsZero() {
-		start = append(bytes.Clone(prefix), store.IndexKey(f.From, "")...)
-	}
-	if after != nil {
-		if k := append(bytes.Clone(prefix), after...); bytes.Compare(k, start) >= 0 {
-			start = append(k, 0) // the first key after the cursor
+		if bytes.Compare(after, start) >= 0 {
+			start = append(after, 0) // the first key after the cursor
 		}
 	}
 	var end []byte
 	if !f.To.IsZero() {
-		end = append(bytes.Clone(prefix), store.IndexKey(f.To, "")...)
+		end = store.IndexKey(f.To, "")
 	}
 	var out []*store.Message
 	var next string
 	err := s.view(func(tx *txn) error {
-		c := tx.Bucket(idx).Cursor()
+		accounts := []string{f.Account}
+		if f.Account == "" {
+			accounts = indexAccounts(tx)
+		}
+		ix := newIndexMerge(tx, accounts, start, end)
 		msgs := tx.Bucket(bMsg)
 		scanned := 0
 		var last []byte
-		for k, _ := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			if end != nil && bytes.Compare(k, end) >= 0 {
-				break
-			}
+		for ikey := ix.next(); ikey != nil; ikey = ix.next() {
 			if len(out) == limit || scanned == scanBudget {
 				// More may follow: resume after the last key looked at.
 				next = store.EncodeCursor(last)
 				break
 			}
 			scanned++
-			ikey := k[len(prefix):]
 			last = bytes.Clone(ikey)
 			if len(ikey) < 9 {
 				return fmt.Errorf("%w: index key", store.ErrCorrupt)
