@@ -78,9 +78,10 @@
 // alternating runs, or their mean):
 //   - go test -bench 'Forward/settle=combined/conc=256|Accept/writers=256' -benchmem
 //     -benchtime 100000x (cpu-us/op is the process's CPU, checkpoints and GC included):
-//     Forward 26.6 -> 18.9 cpu-us, 71 -> 40 allocs, 8,960 -> 6,960 B a message;
-//     Accept 15.3 -> 9.9 cpu-us, 39 -> 24 allocs. Of the 40, about 13 are bbolt's, inside
-//     its Put (a cursor and its stack each): three Puts a message where there were five.
+//     Forward 25.3 -> 20.3 cpu-us (means), 71-75 -> 40-45 allocs, 8,960-9,840 -> 6,960-8,380
+//     B a message; Accept 13.4 -> 10.3 cpu-us, 39 -> 24 allocs, 5,170 -> 4,010 B. Of the 40,
+//     about 13 are bbolt's, inside its Put (a cursor and its stack each): three Puts a
+//     message where there were five.
 //   - smppgw serve under smppload W=256, upstream the simulator, 20 s: gateway CPU 40.1 ->
 //     36.4 us a message (three runs each, alternating); in its profile the checkpoint
 //     12.6 -> 10.1% and the stager 15.1 -> 11.1% of the gateway's CPU.
