@@ -277,26 +277,53 @@ func DecodeMessage(b []byte) (*Message, error) {
 	if version == codecV3 { // a part task version only: no message was ever written as 3
 		r.fail("message: unknown version 3")
 	}
-	m := &Message{
+	hdr := Message{
 		ID: r.str(), Account: r.str(), ServiceType: r.str(), Source: r.addr(), Destination: r.addr(),
 		ESMClass: r.u8(), ProtocolID: r.u8(), PriorityFlag: r.u8(), RegisteredDelivery: r.u8(),
 		DataCoding: r.u8(), Status: r.state(), Validity: r.time(), ClientRef: r.str(),
 		Upstream: r.str(), CreatedAt: r.time(), UpdatedAt: r.time(),
 	}
-	if n := r.count(1 << 16); n > 0 {
-		m.History = make([]StatusChange, n)
-		for i := range m.History {
-			m.History[i] = StatusChange{State: r.state(), At: r.time()}
+	var (
+		hist [historyRoom]StatusChange
+		big  []StatusChange // a history longer than the room kept for it
+	)
+	nh := r.count(1 << 16)
+	if nh > historyRoom {
+		big = make([]StatusChange, nh)
+	}
+	for i := range nh {
+		c := StatusChange{State: r.state(), At: r.time()}
+		if big != nil {
+			big[i] = c
+		} else {
+			hist[i] = c
 		}
 	}
-	if n := r.count(MaxParts); n > 0 {
-		m.Parts = make([]Part, n)
-		for i := range m.Parts {
-			m.Parts[i] = Part{
-				ESMClass: r.u8(), Status: r.state(), ShortMessage: r.bytes(), TLVs: r.bytes(),
-				Upstream: r.str(), UpstreamID: r.str(), Error: r.u32(), SubmittedAt: r.time(),
-				UpdatedAt: r.time(),
-			}
+	// The message, its history and (when it has one) its part in one allocation.
+	var m *Message
+	var room []StatusChange
+	if np := r.count(MaxParts); np == 1 {
+		blk := &messageBlock1{m: hdr, history: hist}
+		m, room = &blk.m, blk.history[:]
+		m.Parts = blk.parts[:1:1]
+	} else {
+		blk := &messageBlock{m: hdr, history: hist}
+		m, room = &blk.m, blk.history[:]
+		if np > 0 {
+			m.Parts = make([]Part, np)
+		}
+	}
+	switch {
+	case big != nil:
+		m.History = big
+	case nh > 0:
+		m.History = room[:nh] // with room to append the changes still to come
+	}
+	for i := range m.Parts {
+		m.Parts[i] = Part{
+			ESMClass: r.u8(), Status: r.state(), ShortMessage: r.bytes(), TLVs: r.bytes(),
+			Upstream: r.str(), UpstreamID: r.str(), Error: r.u32(), SubmittedAt: r.time(),
+			UpdatedAt: r.time(),
 		}
 	}
 	if version >= codecV2 {
@@ -309,6 +336,22 @@ func DecodeMessage(b []byte) (*Message, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// A decoded message is allocated with room for its history, and its part when it has one, so
+// decoding most costs one allocation for all three (and one for the copy of its record) where
+// it cost three. A message's life is a few status changes: accepted, en route, delivered.
+const historyRoom = 4
+
+type messageBlock struct {
+	m       Message
+	history [historyRoom]StatusChange
+}
+
+type messageBlock1 struct {
+	m       Message
+	parts   [1]Part
+	history [historyRoom]StatusChange
 }
 
 // AppendReceipt appends the encoding of rc to b.

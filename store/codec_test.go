@@ -144,12 +144,21 @@ func BenchmarkAppendMessage(b *testing.B) {
 }
 
 func BenchmarkDecodeMessage(b *testing.B) {
-	enc := AppendMessage(nil, sampleMessage())
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := DecodeMessage(enc); err != nil {
-			b.Fatal(err)
-		}
+	one := sampleMessage()
+	one.Parts = one.Parts[:1]
+	for _, c := range []struct {
+		name string
+		m    *Message
+	}{{"parts=2", sampleMessage()}, {"parts=1", one}} {
+		b.Run(c.name, func(b *testing.B) {
+			enc := AppendMessage(nil, c.m)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := DecodeMessage(enc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

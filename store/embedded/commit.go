@@ -82,6 +82,14 @@ func (q *commitQueue) do(ctx context.Context, v op) error {
 	}
 }
 
+// doW is do for an op kept in a struct.
+func (q *commitQueue) doW(ctx context.Context, s *Store, w writer) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	return q.do(ctx, op{w: w})
+}
+
 // Flushes returns how many batches were committed so far, for benchmarks.
 func (q *commitQueue) Flushes() uint64 { return q.flushes.Load() }
 
@@ -181,7 +189,11 @@ func (s *Store) finish(b *staged) {
 		return
 	}
 	for _, o := range b.ops {
-		if o.Err == nil && o.V.after != nil {
+		switch {
+		case o.Err != nil:
+		case o.V.w != nil:
+			o.V.w.done()
+		case o.V.after != nil:
 			o.V.after()
 		}
 	}

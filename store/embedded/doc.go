@@ -14,9 +14,11 @@
 // The memtables are ordered per bucket (tidwall/btree), with tombstones. Readers see active,
 // then frozen, then bbolt, merged in key order. When active passes 16 MiB or 1 s it is frozen
 // and the checkpointer writes it into bbolt in one transaction with the WAL position it covers,
-// then drops it and recycles the WAL segments it covered. A queue entry added and removed, or a
-// message accepted and settled, within one interval reaches bbolt once, not once per write: a
-// tombstone of a key bbolt never had costs a cursor seek. While a checkpoint runs, writers wait
+// then drops it and recycles the WAL segments it covered. A message accepted and settled
+// within one interval reaches bbolt once, not once per write. A key put under a fresh sequence
+// number (queue entries, receipts, parked receipts, lost PDUs) is marked so in the memtable,
+// and removing it there removes it: a queue entry added and removed within one interval never
+// reaches bbolt, not even as a tombstone to seek. While a checkpoint runs, writers wait
 // once active reaches 48 MiB, so memory stays bounded when bbolt falls behind. Open replays the
 // WAL after bbolt's position into bbolt in one transaction; Close checkpoints everything, so a
 // clean close leaves no WAL. After a failed WAL write or sync every write fails until the store
@@ -51,7 +53,13 @@
 //     sets into active 7%, checkpoints into bbolt 12%; the rest is sockets and GC.
 //
 // A message costs two writes, both shared by the group commit: AcceptMessage, and Settle
-// (the upstream's answer and the Ack together). Claims cost none.
+// (the upstream's answer and the Ack together). Claims cost none. What reaches bbolt is three
+// keys: the message record, its time index entry (account NUL IndexKey; listings of all
+// accounts merge the accounts' ranges, see index.go) and its id map entry, in a generation
+// dropped whole once expired (see idmap.go). Round 3 of issue 13 took away two more: a global
+// time index entry, and the id map's expiry index entry with the two sweeper deletes it
+// cost later (the sweeper removes at most 10,000 keys a minute, so under a sustained load the
+// id map grew without end).
 //
 // A write set keeps each bucket's keys in a sorted slice, reused from batch to batch (a tree
 // allocated its nodes anew for every batch); active and frozen are trees.
@@ -64,6 +72,23 @@
 // sought with one cursor), same run, before -> after: BenchmarkForward settle=combined
 // conc=256 89-95 -> 63-66 allocs a message, process CPU 38-44 -> 34-35 us a message;
 // gateway BenchmarkForward store=embedded 44-51 -> 37-39 cpu-us a message.
+//
+// Round 3 of issue 13, the store's CPU per message, measured before -> after in the same
+// minutes on the shared 2-core box (load average 8-12, so each figure is one of three
+// alternating runs, or their mean):
+//   - go test -bench 'Forward/settle=combined/conc=256|Accept/writers=256' -benchmem
+//     -benchtime 100000x (cpu-us/op is the process's CPU, checkpoints and GC included):
+//     Forward 25.3 -> 20.3 cpu-us (means), 71-75 -> 40-45 allocs, 8,960-9,840 -> 6,960-8,380
+//     B a message; Accept 13.4 -> 10.3 cpu-us, 39 -> 24 allocs, 5,170 -> 4,010 B. Of the 40,
+//     about 13 are bbolt's, inside its Put (a cursor and its stack each): three Puts a
+//     message where there were five.
+//   - smppgw serve under smppload W=256, upstream the simulator, 20 s: gateway CPU 40.1 ->
+//     36.4 us a message (three runs each, alternating); in its profile the checkpoint
+//     12.6 -> 10.1% and the stager 15.1 -> 11.1% of the gateway's CPU.
+//   - Measured and not kept: a pointer-free arena for the memtables (keys and values in
+//     large byte chunks, tree items of offsets), to spare the garbage collector: merges got
+//     slower (the tree's comparisons go through the arena) by about what GC saved, and
+//     BenchmarkMerge took 1.4-2x as long. bbolt pages of 16 and 64 KiB: no change in CPU.
 //
 // It must not be opened by two processes at once (bbolt's file lock refuses the second, and
 // guards the WAL too), and it does not replicate: use store/redis for several gateway instances.

@@ -108,13 +108,13 @@ func (s *Store) editQueued(ctx context.Context, id, account string, r *store.Rep
 		return dirty(tx.Bucket(bMsg).Put([]byte(id), store.AppendMessage(nil, m)))
 	}, func() {
 		if r == nil {
-			s.removed(rs)
+			s.removed(rs...)
 		} else {
-			s.abandoned(rs) // the entry stays: let claims see it again
+			s.abandoned(rs...) // the entry stays: let claims see it again
 		}
 	})
 	if err != nil {
-		s.abandoned(rs)
+		s.abandoned(rs...)
 		return nil, nil, err
 	}
 	return m, parts, nil

@@ -1,5 +1,11 @@
 package embedded
 
+import (
+	"bytes"
+
+	"github.com/smppgw/smppgw/store"
+)
+
 // flusherState is what the group commit keeps between and within its batches. Only the stager
 // goroutine touches it (ops run there; their after functions, on the syncer, do not touch it),
 // so it needs no lock.
@@ -10,6 +16,27 @@ type flusherState struct {
 	// applied when it commits and dropped when it is rolled back.
 	parked  map[string]int
 	pending map[string]int
+	// [gapLo, gapHi) holds no message id in bbolt as of its transaction gapTx (gapEnd: no
+	// upper bound); see msg.
+	gapTx        int
+	gapValid     bool
+	gapEnd       bool
+	gapLo, gapHi []byte
+	// queues holds each queue's bucket name, made once.
+	queues map[store.Queue][]byte
+}
+
+// queueBucket returns the name of queue q's bucket, which must not be changed.
+func (f *flusherState) queueBucket(q store.Queue) []byte {
+	b, ok := f.queues[q]
+	if !ok {
+		if f.queues == nil {
+			f.queues = map[store.Queue][]byte{}
+		}
+		b = queueBucket(q)
+		f.queues[q] = b
+	}
+	return b
 }
 
 // begin starts a batch's state.
@@ -41,8 +68,28 @@ func (f *flusherState) parkedAdded(k []byte, d int) {
 	}
 }
 
-// msg returns the value of message id, nil if there is none.
-func (f *flusherState) msg(tx *txn, id []byte) []byte { return tx.Bucket(bMsg).Get(id) }
+// msg returns the value of message id, nil if there is none. Every accept asks for an id
+// bbolt does not have, and a run's ids rise (the gateway counts them from a random start),
+// so the run of ids bbolt has none of, found by the last seek that missed, answers the next
+// ones without a seek until a checkpoint commits (bbolt's transaction id moves).
+func (f *flusherState) msg(tx *txn, id []byte) []byte {
+	b := tx.Bucket(bMsg)
+	if v, ok := b.memGet(id); ok {
+		return v
+	}
+	txid := tx.rtx.ID()
+	if f.gapTx == txid && f.gapValid && bytes.Compare(id, f.gapLo) >= 0 && (f.gapEnd || bytes.Compare(id, f.gapHi) < 0) {
+		return nil
+	}
+	k, v := b.diskSeek(id)
+	if bytes.Equal(k, id) {
+		return v
+	}
+	f.gapTx, f.gapValid, f.gapEnd = txid, true, k == nil
+	f.gapLo = append(f.gapLo[:0], id...)
+	f.gapHi = append(f.gapHi[:0], k...)
+	return nil
+}
 
 // countParked builds the parked index from the park bucket (keys ukey NUL seq(8)).
 func countParked(tx *txn) map[string]int {

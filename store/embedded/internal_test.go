@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.etcd.io/bbolt"
 
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/store"
@@ -91,12 +94,16 @@ func TestSweepRemovesExpired(t *testing.T) {
 			for _, b := range [][]byte{bMap, bPark, bExp} {
 				_ = tx.Bucket(b).ForEach(func(_, _ []byte) error { n++; return nil })
 			}
-			return nil
+			gens := tx.Bucket(bMapGen)
+			return gens.ForEachBucket(func(k []byte) error {
+				return gens.Bucket(k).ForEach(func(_, _ []byte) error { n++; return nil })
+			})
 		})
 		return n
 	}
-	if n := count(); n != 4 {
-		t.Fatalf("%d map/park/exp entries before expiry, want 4", n)
+	// The mapping, the parked receipt and its expiry entry: a mapping's generation expires it.
+	if n := count(); n != 3 {
+		t.Fatalf("%d map/park/exp entries before expiry, want 3", n)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for count() != 0 {
@@ -446,5 +453,128 @@ func TestParkedIndex(t *testing.T) {
 	onFlusher(func() { got = len(s.f.parked) })
 	if got != 0 {
 		t.Errorf("parked index after the sweep: %d keys, want none", got)
+	}
+}
+
+// TestMappingBeforeGenerations: a mapping written before the id map had generations (in bMap,
+// with its bExp entry) still resolves a receipt, and the sweeper still expires it.
+func TestMappingBeforeGenerations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	opts := storetest.Options()
+	opts.IDMapTTL = 200 * time.Millisecond
+	s, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.AcceptMessage(ctx, storetest.NewMessage("m", "a", "up", 2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(opts.IDMapTTL)
+	ukey := upKey("up", "OLD")
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		val := append(binary.BigEndian.AppendUint64(nil, uint64(exp.UnixNano())), 1)
+		if err := tx.Bucket(bMap).Put(ukey, append(val, "m"...)); err != nil {
+			return err
+		}
+		return tx.Bucket(bExp).Put(expKey(exp, 'm', ukey), nil)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if s, err = Open(path, opts); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	m, parked, err := s.AddReceipt(ctx, &store.Receipt{Upstream: "up", UpstreamID: "OLD", State: pdu.DELIVERED})
+	if err != nil || parked || m.Parts[1].Status != pdu.DELIVERED {
+		t.Fatalf("receipt for the old mapping: parked %v, %v, message %+v", parked, err, m)
+	}
+	waitFor(t, "the old mapping swept", func() bool {
+		n := 0
+		_ = s.view(func(tx *txn) error {
+			for _, b := range [][]byte{bMap, bExp} {
+				_ = tx.Bucket(b).ForEach(func(_, _ []byte) error { n++; return nil })
+			}
+			return nil
+		})
+		return n == 0
+	})
+}
+
+// TestOldIndexDropped: the global time index an older release wrote (bIdx) is emptied at Open,
+// and listings, of all accounts and of one, find every message through the accounts' index.
+func TestOldIndexDropped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	ctx := context.Background()
+	s, err := Open(path, storetest.Options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	for i, acc := range []string{"b", "a", "b", "c"} {
+		m := storetest.NewMessage(fmt.Sprint("m", i), acc, "up", 1)
+		m.CreatedAt = base.Add(time.Duration(i) * time.Second)
+		if err := s.AcceptMessage(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bIdx).Put(store.IndexKey(base, "m0"), []byte("b"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if s, err = Open(path, storetest.Options()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.db.View(func(tx *bbolt.Tx) error {
+		if n := tx.Bucket(bIdx).Stats().KeyN; n != 0 {
+			t.Errorf("%d keys left in the old index", n)
+		}
+		return nil
+	})
+	for _, tc := range []struct {
+		f    store.MessageFilter
+		want string
+	}{
+		{store.MessageFilter{}, "[m0 m1 m2 m3]"},
+		{store.MessageFilter{Limit: 1}, "[m0 m1 m2 m3]"},
+		{store.MessageFilter{Account: "b"}, "[m0 m2]"},
+		{store.MessageFilter{From: base.Add(time.Second), To: base.Add(3 * time.Second)}, "[m1 m2]"},
+	} {
+		var ids []string
+		f := tc.f
+		for range 10 {
+			ms, next, err := s.ListMessages(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range ms {
+				ids = append(ids, m.ID)
+			}
+			if next == "" {
+				break
+			}
+			f.Cursor = next
+		}
+		if got := fmt.Sprint(ids); got != tc.want {
+			t.Errorf("ListMessages(%+v): %s, want %s", tc.f, got, tc.want)
+		}
 	}
 }

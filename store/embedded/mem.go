@@ -18,10 +18,15 @@ import (
 // ops keep bbolt's shape; what a batch writes stays in its write set until the group commit
 // logs it, then moves into the active memtable.
 
-// kv is one key of a memtable bucket: a value, or a tombstone hiding the key below.
+// kv is one key of a memtable bucket: a value, or a tombstone hiding the key below. fresh
+// says no layer below the memtable has the key (it was first put here under a key the store
+// never had, a new sequence number): a tombstone over it then removes it instead, so a queue
+// entry added and removed within one checkpoint interval never reaches bbolt, not even as a
+// tombstone to seek.
 type kv struct {
-	k, v []byte
-	del  bool
+	k, v  []byte
+	del   bool
+	fresh bool
 }
 
 func kvLess(a, b kv) bool { return bytes.Compare(a.k, b.k) < 0 }
@@ -80,21 +85,44 @@ func (mb *mbucket) get(key []byte) (kv, bool) {
 	return kv{}, false
 }
 
-// set sets e, returning the entry it replaced.
-func (mb *mbucket) set(e kv) (kv, bool) {
+// set sets e and returns how many bytes the bucket's count changes by. A key put fresh stays
+// fresh when put again; a tombstone over a fresh key removes it.
+func (mb *mbucket) set(e kv) int {
 	if mb.t != nil {
-		return mb.t.SetHint(e, &mb.hint)
+		if e.del {
+			if old, ok := mb.t.GetHint(e, &mb.hint); ok && old.fresh {
+				mb.t.DeleteHint(e, &mb.hint)
+				return -kvSize(old)
+			}
+		}
+		old, ok := mb.t.SetHint(e, &mb.hint)
+		if !ok {
+			return kvSize(e)
+		}
+		if old.fresh && !e.fresh && !e.del {
+			e.fresh = true
+			mb.t.SetHint(e, &mb.hint)
+		}
+		return kvSize(e) - kvSize(old)
 	}
 	i, ok := mb.search(e.k)
-	if ok {
-		old := mb.w[i]
-		mb.w[i] = e
-		return old, true
+	if !ok {
+		mb.w = slices.Insert(mb.w, i, e)
+		mb.ver++
+		return kvSize(e)
 	}
-	mb.w = slices.Insert(mb.w, i, e)
-	mb.ver++
-	return kv{}, false
+	old := mb.w[i]
+	if e.del && old.fresh {
+		mb.w = slices.Delete(mb.w, i, i+1)
+		mb.ver++
+		return -kvSize(old)
+	}
+	e.fresh = e.fresh || old.fresh && !e.del
+	mb.w[i] = e
+	return kvSize(e) - kvSize(old)
 }
+
+func kvSize(e kv) int { return len(e.k) + len(e.v) + kvOverhead }
 
 // scan calls fn for every entry in key order until it returns false.
 func (mb *mbucket) scan(fn func(e kv) bool) {
@@ -178,10 +206,7 @@ func (m *memtable) merge(ws *memtable, lsn uint64, now time.Time) {
 		}
 		mb := m.bucket(p, wb.top, wb.sub, true)
 		wb.scan(func(e kv) bool {
-			if old, ok := mb.set(e); ok {
-				m.size -= len(old.k) + len(old.v) + kvOverhead
-			}
-			m.size += len(e.k) + len(e.v) + kvOverhead
+			m.size += mb.set(e)
 			return true
 		})
 		if wb.hasSeq {
@@ -491,27 +516,42 @@ func (b *bucket) write() (*mbucket, error) {
 
 // Get returns key's value, nil when there is none.
 func (b *bucket) Get(key []byte) []byte {
+	if v, ok := b.memGet(key); ok {
+		return v
+	}
+	if k, v := b.diskSeek(key); bytes.Equal(k, key) {
+		return v
+	}
+	return nil
+}
+
+// memGet looks key up in the memtables only: its value (nil for a tombstone) and true when
+// one of them has it.
+func (b *bucket) memGet(key []byte) ([]byte, bool) {
 	if b.wb != nil {
 		if e, ok := b.wb.get(key); ok {
-			return value(e)
+			return value(e), true
 		}
 	}
 	for _, mb := range b.mems {
 		if mb != nil {
 			if e, ok := mb.get(key); ok {
-				return value(e)
+				return value(e), true
 			}
 		}
 	}
-	if b.bb != nil {
-		if b.bc == nil {
-			b.bc = b.bb.Cursor()
-		}
-		if k, v := b.bc.Seek(key); bytes.Equal(k, key) {
-			return v
-		}
+	return nil, false
+}
+
+// diskSeek returns bbolt's first key at or after key, with its value; nil when none.
+func (b *bucket) diskSeek(key []byte) ([]byte, []byte) {
+	if b.bb == nil {
+		return nil, nil
 	}
-	return nil
+	if b.bc == nil {
+		b.bc = b.bb.Cursor()
+	}
+	return b.bc.Seek(key)
 }
 
 func value(e kv) []byte {
@@ -534,6 +574,23 @@ func (b *bucket) Put(key, value []byte) error {
 		value = []byte{}
 	}
 	wb.set(kv{k: key, v: value})
+	return nil
+}
+
+// PutNew is Put of a key no layer has: one made from a sequence number NextSequence returned.
+// Removed before its memtable is checkpointed, it leaves nothing behind.
+func (b *bucket) PutNew(key, value []byte) error {
+	wb, err := b.write()
+	if err != nil {
+		return err
+	}
+	if len(key) == 0 {
+		return bbolt.ErrKeyRequired
+	}
+	if value == nil {
+		value = []byte{}
+	}
+	wb.set(kv{k: key, v: value, fresh: true})
 	return nil
 }
 

@@ -16,35 +16,57 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 		return err
 	}
 	store.PrepareAccept(m, nowUTC())
-	rec := store.AppendMessage(nil, m)
-	payloads := make([][]byte, len(m.Parts))
-	for i := range m.Parts {
-		payloads[i] = store.AppendPartTask(nil, store.NewPartTask(m, i))
+	o := &acceptOp{s: s, q: store.Queue{Kind: store.SubmitQueue, Name: m.Upstream}, rec: store.AppendMessage(nil, m)}
+	o.payloads = o.one[:0]
+	if len(m.Parts) > len(o.one) {
+		o.payloads = make([][]byte, 0, len(m.Parts))
 	}
-	q := store.Queue{Kind: store.SubmitQueue, Name: m.Upstream}
-	id := []byte(m.ID)
-	ikey := store.IndexKey(m.CreatedAt, m.ID)
-	var seqs []uint64
-	return s.write(ctx, func(tx *txn) error {
-		msgs := tx.Bucket(bMsg)
-		if s.f.msg(tx, id) != nil {
-			return fmt.Errorf("%w: message %s", store.ErrExists, m.ID)
-		}
-		if err := msgs.Put(id, rec); err != nil {
-			return dirty(err)
-		}
-		// The index value is the account, so the retention sweep needs no record decode.
-		if err := tx.Bucket(bIdx).Put(ikey, []byte(m.Account)); err != nil {
-			return dirty(err)
-		}
-		if err := tx.Bucket(bIdxAcc).Put(accKey(m.Account, ikey), nil); err != nil {
-			return dirty(err)
-		}
-		var err error
-		seqs, err = putQueue(tx, q, payloads, seqs[:0])
-		return dirty(err)
-	}, func() { s.published(q, seqs, 0, payloads) })
+	for i := range m.Parts {
+		o.payloads = append(o.payloads, store.AppendPartTask(nil, store.NewPartTask(m, i)))
+	}
+	o.seqs = o.oneSeq[:0]
+	// The keys share one allocation: the memtable keeps them, and never writes to them.
+	ikeyLen := 8 + len(m.ID)
+	b := make([]byte, 0, len(m.ID)+ikeyLen+len(m.Account)+1+ikeyLen)
+	b = append(b, m.ID...)
+	o.id = b[:len(b):len(b)]
+	b = binary.BigEndian.AppendUint64(b, uint64(m.CreatedAt.UnixNano()))
+	b = append(b, m.ID...)
+	o.ikey = b[len(o.id):len(b):len(b)]
+	n := len(b)
+	b = append(append(append(b, m.Account...), 0), o.ikey...)
+	o.acckey = b[n:len(b):len(b)]
+	return s.wq.doW(ctx, s, o)
 }
+
+// acceptOp is AcceptMessage's write.
+type acceptOp struct {
+	s                *Store
+	q                store.Queue
+	rec              []byte
+	id, ikey, acckey []byte
+	payloads         [][]byte
+	seqs             []uint64
+	one              [1][]byte // payloads of a message of one part
+	oneSeq           [1]uint64
+}
+
+func (o *acceptOp) run(tx *txn) error {
+	if o.s.f.msg(tx, o.id) != nil {
+		return fmt.Errorf("%w: message %s", store.ErrExists, o.id)
+	}
+	if err := tx.Bucket(bMsg).Put(o.id, o.rec); err != nil {
+		return dirty(err)
+	}
+	if err := tx.Bucket(bIdxAcc).Put(o.acckey, nil); err != nil {
+		return dirty(err)
+	}
+	var err error
+	o.seqs, err = o.s.putQueue(tx, o.q, o.payloads, o.seqs[:0])
+	return dirty(err)
+}
+
+func (o *acceptOp) done() { o.s.published(o.q, o.seqs, 0, o.payloads) }
 
 func accKey(account string, ikey []byte) []byte {
 	b := make([]byte, 0, len(account)+1+len(ikey))
@@ -53,8 +75,8 @@ func accKey(account string, ikey []byte) []byte {
 }
 
 // putQueue appends payloads to queue q's bucket and returns their sequence numbers.
-func putQueue(tx *txn, q store.Queue, payloads [][]byte, seqs []uint64) ([]uint64, error) {
-	qb, err := tx.Bucket(bQueues).CreateBucketIfNotExists(queueBucket(q))
+func (s *Store) putQueue(tx *txn, q store.Queue, payloads [][]byte, seqs []uint64) ([]uint64, error) {
+	qb, err := tx.Bucket(bQueues).CreateBucketIfNotExists(s.f.queueBucket(q))
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +85,7 @@ func putQueue(tx *txn, q store.Queue, payloads [][]byte, seqs []uint64) ([]uint6
 		if err != nil {
 			return nil, err
 		}
-		if err := qb.Put(be64(seq), p); err != nil {
+		if err := qb.PutNew(be64(seq), p); err != nil {
 			return nil, err
 		}
 		seqs = append(seqs, seq)
@@ -110,52 +132,45 @@ func decodeMsg(id string, v []byte) (*store.Message, error) {
 // most of them; the page then ends early with a cursor and the caller asks again.
 const scanBudget = 20 * store.MaxListLimit
 
-// ListMessages walks the time index (per account when f.Account is set).
+// ListMessages walks the accounts' time indexes (only f.Account's when it is set), merged in
+// key order.
 func (s *Store) ListMessages(ctx context.Context, f store.MessageFilter) ([]*store.Message, string, error) {
 	limit := f.PageLimit()
-	var after []byte
+	var start []byte // the first index key (without its account) to look at
+	if !f.From.IsZero() {
+		start = store.IndexKey(f.From, "")
+	}
 	if f.Cursor != "" {
-		var err error
-		if after, err = store.DecodeCursor(f.Cursor); err != nil {
+		after, err := store.DecodeCursor(f.Cursor)
+		if err != nil {
 			return nil, "", err
 		}
-	}
-	var prefix []byte
-	idx := bIdx
-	if f.Account != "" {
-		idx, prefix = bIdxAcc, append([]byte(f.Account), 0)
-	}
-	start := prefix
-	if !f.From.IsZero() {
-		start = append(bytes.Clone(prefix), store.IndexKey(f.From, "")...)
-	}
-	if after != nil {
-		if k := append(bytes.Clone(prefix), after...); bytes.Compare(k, start) >= 0 {
-			start = append(k, 0) // the first key after the cursor
+		if bytes.Compare(after, start) >= 0 {
+			start = append(after, 0) // the first key after the cursor
 		}
 	}
 	var end []byte
 	if !f.To.IsZero() {
-		end = append(bytes.Clone(prefix), store.IndexKey(f.To, "")...)
+		end = store.IndexKey(f.To, "")
 	}
 	var out []*store.Message
 	var next string
 	err := s.view(func(tx *txn) error {
-		c := tx.Bucket(idx).Cursor()
+		accounts := []string{f.Account}
+		if f.Account == "" {
+			accounts = indexAccounts(tx)
+		}
+		ix := newIndexMerge(tx, accounts, start, end)
 		msgs := tx.Bucket(bMsg)
 		scanned := 0
 		var last []byte
-		for k, _ := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			if end != nil && bytes.Compare(k, end) >= 0 {
-				break
-			}
+		for ikey := ix.next(); ikey != nil; ikey = ix.next() {
 			if len(out) == limit || scanned == scanBudget {
 				// More may follow: resume after the last key looked at.
 				next = store.EncodeCursor(last)
 				break
 			}
 			scanned++
-			ikey := k[len(prefix):]
 			last = bytes.Clone(ikey)
 			if len(ikey) < 9 {
 				return fmt.Errorf("%w: index key", store.ErrCorrupt)
@@ -208,32 +223,46 @@ func (s *Store) Settle(ctx context.Context, l store.Lease, u store.PartUpdate) (
 	if err := prepareUpdate(&u); err != nil {
 		return nil, nil, err
 	}
+	o := &settleOp{s: s, q: l.Queue, seq: n, u: u}
 	s.qmu.Lock()
-	r := s.startRemoval(l.Queue, n)
+	o.removing = s.startRemovalInto(&o.r, l.Queue, n)
 	s.qmu.Unlock()
-	var m *store.Message
-	var attached []store.Receipt
-	err = s.write(ctx, func(tx *txn) error {
-		var err error
-		if m, attached, err = s.updatePart(tx, &u, attached[:0]); err != nil {
-			return err
-		}
-		if qb := tx.Bucket(bQueues).Bucket(queueBucket(l.Queue)); qb != nil {
-			return dirty(qb.Delete(be64(n)))
-		}
-		return nil
-	}, func() {
-		if r != nil {
-			s.removed([]*removal{r})
-		}
-	})
-	if err != nil {
-		if r != nil {
-			s.abandoned([]*removal{r})
+	if err := s.wq.doW(ctx, s, o); err != nil {
+		if o.removing {
+			s.abandoned(&o.r)
 		}
 		return nil, nil, err
 	}
-	return m, attached, nil
+	return o.m, o.attached, nil
+}
+
+// settleOp is Settle's write.
+type settleOp struct {
+	s        *Store
+	q        store.Queue
+	seq      uint64
+	u        store.PartUpdate
+	r        removal
+	removing bool // r is the entry, kept in memory until the write is durable
+	m        *store.Message
+	attached []store.Receipt
+}
+
+func (o *settleOp) run(tx *txn) error {
+	var err error
+	if o.m, o.attached, err = o.s.updatePart(tx, &o.u, o.attached[:0]); err != nil {
+		return err
+	}
+	if qb := tx.Bucket(bQueues).Bucket(o.s.f.queueBucket(o.q)); qb != nil {
+		return dirty(qb.Delete(be64(o.seq)))
+	}
+	return nil
+}
+
+func (o *settleOp) done() {
+	if o.removing {
+		o.s.removed(&o.r)
+	}
 }
 
 func prepareUpdate(u *store.PartUpdate) error {
@@ -260,14 +289,15 @@ func (s *Store) updatePart(tx *txn, u *store.PartUpdate, attached []store.Receip
 	}
 	store.ApplyPartUpdate(m, u)
 	if u.UpstreamID != "" {
-		ukey := upKey(u.Upstream, u.UpstreamID)
+		// The key and the value share one allocation: the memtable keeps them.
 		exp := u.At.Add(s.opts.IDMapTTL)
-		val := binary.BigEndian.AppendUint64(nil, uint64(exp.UnixNano()))
-		val = append(append(val, byte(u.Part)), u.MessageID...)
-		if err := tx.Bucket(bMap).Put(ukey, val); err != nil {
-			return nil, nil, dirty(err)
-		}
-		if err := tx.Bucket(bExp).Put(expKey(exp, 'm', ukey), nil); err != nil {
+		b := make([]byte, 0, len(u.Upstream)+1+len(u.UpstreamID)+9+len(u.MessageID))
+		b = append(append(append(b, u.Upstream...), 0), u.UpstreamID...)
+		ukey := b[:len(b):len(b)]
+		b = binary.BigEndian.AppendUint64(b, uint64(exp.UnixNano()))
+		b = append(append(b, byte(u.Part)), u.MessageID...)
+		val := b[len(ukey):]
+		if err := s.putMapping(tx, ukey, val, exp); err != nil {
 			return nil, nil, dirty(err)
 		}
 		if s.f.mayBeParked(ukey) {
@@ -324,7 +354,7 @@ func putReceipt(tx *txn, r *store.Receipt) error {
 		return err
 	}
 	key := binary.BigEndian.AppendUint64(append([]byte(r.MessageID), 0), seq)
-	return b.Put(key, store.AppendReceipt(nil, r))
+	return b.PutNew(key, store.AppendReceipt(nil, r))
 }
 
 // AddReceipt records r against its message, or parks it until the mapping is written.
@@ -340,8 +370,8 @@ func (s *Store) AddReceipt(ctx context.Context, r *store.Receipt) (*store.Messag
 	var parked bool
 	err := s.write(ctx, func(tx *txn) error {
 		m, parked = nil, false
-		v := tx.Bucket(bMap).Get(ukey)
-		if v == nil || expired(v, r.Received) || len(v) < 10 {
+		v := s.mapping(tx, ukey, r.Received)
+		if len(v) < 10 {
 			parked = true
 			return dirty(s.park(tx, ukey, r))
 		}
@@ -375,7 +405,7 @@ func (s *Store) park(tx *txn, ukey []byte, r *store.Receipt) error {
 	key := binary.BigEndian.AppendUint64(append(bytes.Clone(ukey), 0), seq)
 	exp := r.Received.Add(s.opts.ParkTTL)
 	val := store.AppendReceipt(binary.BigEndian.AppendUint64(nil, uint64(exp.UnixNano())), r)
-	if err := b.Put(key, val); err != nil {
+	if err := b.PutNew(key, val); err != nil {
 		return err
 	}
 	s.f.parkedAdded(key, 1)

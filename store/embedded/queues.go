@@ -75,6 +75,9 @@ type queue struct {
 	claims  []timeout     // FIFO: every claim uses the same visibility time-out
 	delayed delayHeap     // given back with a delay
 	notify  chan struct{} // closed and replaced when entries become ready
+	// waited says a claim took notify to wait on since it was made: only then does wake
+	// close it and make another (a channel a publish, one per message).
+	waited bool
 }
 
 func newQueue() *queue {
@@ -82,8 +85,12 @@ func newQueue() *queue {
 }
 
 func (q *queue) wake() {
+	if !q.waited {
+		return // nobody waits: a claim looks at the entries before it takes notify
+	}
 	close(q.notify)
 	q.notify = make(chan struct{})
+	q.waited = false
 }
 
 // q returns the in-memory queue, creating it. s.qmu must be held.
@@ -232,6 +239,9 @@ func (s *Store) claim(ctx context.Context, name store.Queue, consumer string, n 
 		q := s.q(name)
 		got := s.take(q, now, n)
 		notify, wake := q.notify, q.nextWake()
+		if len(got) == 0 {
+			q.waited = true // it may wait on notify
+		}
 		s.qmu.Unlock()
 		if len(got) > 0 {
 			if cached(got) {
@@ -400,7 +410,7 @@ func (s *Store) EnqueueDelivery(ctx context.Context, d *store.Delivery) error {
 	var seqs []uint64
 	return s.write(ctx, func(tx *txn) error {
 		var err error
-		seqs, err = putQueue(tx, name, payload, seqs[:0])
+		seqs, err = s.putQueue(tx, name, payload, seqs[:0])
 		return dirty(err)
 	}, func() { s.published(name, seqs, 0, payload) })
 }
@@ -429,16 +439,26 @@ type removal struct {
 // startRemoval marks entry seq of name as being removed, so claims skip it, and returns it;
 // nil when it is not in memory. s.qmu must be held.
 func (s *Store) startRemoval(name store.Queue, seq uint64) *removal {
-	e := s.q(name).entries[seq]
-	if e == nil {
+	r := &removal{}
+	if !s.startRemovalInto(r, name, seq) {
 		return nil
 	}
+	return r
+}
+
+// startRemovalInto is startRemoval into r; false when the entry is not in memory.
+func (s *Store) startRemovalInto(r *removal, name store.Queue, seq uint64) bool {
+	e := s.q(name).entries[seq]
+	if e == nil {
+		return false
+	}
 	e.removing++
-	return &removal{name: name, seq: seq, e: e}
+	*r = removal{name: name, seq: seq, e: e}
+	return true
 }
 
 // removed forgets entries whose removal is durable.
-func (s *Store) removed(rs []*removal) {
+func (s *Store) removed(rs ...*removal) {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
 	for _, r := range rs {
@@ -452,7 +472,7 @@ func (s *Store) removed(rs []*removal) {
 // abandoned undoes startRemoval after a failed (or not known to be done) write: the entries
 // are claimable again when their state says so. Had the write happened after all, the next
 // claim finds no payload and forgets the entry.
-func (s *Store) abandoned(rs []*removal) {
+func (s *Store) abandoned(rs ...*removal) {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
 	for _, r := range rs {
@@ -501,9 +521,9 @@ func (s *Store) Ack(ctx context.Context, leases ...store.Lease) error {
 			}
 		}
 		return nil
-	}, func() { s.removed(rs) })
+	}, func() { s.removed(rs...) })
 	if err != nil {
-		s.abandoned(rs)
+		s.abandoned(rs...)
 	}
 	return err
 }
@@ -621,14 +641,14 @@ func (s *Store) Reroute(ctx context.Context, l store.Lease, upstream string) err
 			return dirty(err)
 		}
 		var err error
-		seqs, err = putQueue(tx, to, [][]byte{payload}, seqs[:0])
+		seqs, err = s.putQueue(tx, to, [][]byte{payload}, seqs[:0])
 		return dirty(err)
 	}, func() {
-		s.removed([]*removal{r})
+		s.removed(r)
 		s.published(to, seqs, attempts, nil)
 	})
 	if err != nil {
-		s.abandoned([]*removal{r})
+		s.abandoned(r)
 	}
 	return err
 }
@@ -656,7 +676,7 @@ func (s *Store) RequeueLost(ctx context.Context, lost []store.LostPDU) error {
 			if err != nil {
 				return dirty(err)
 			}
-			if err := b.Put(be64(seq), r); err != nil {
+			if err := b.PutNew(be64(seq), r); err != nil {
 				return dirty(err)
 			}
 			if seq > lostCap {

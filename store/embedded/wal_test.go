@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -462,5 +463,174 @@ func TestIdleCheckpoint(t *testing.T) {
 	})
 	if segs, _ := wal.Segments(path + ".wal"); len(segs) != 1 {
 		t.Fatalf("segments after the idle checkpoint: %v, want the current one only", segs)
+	}
+}
+
+// TestFreshKeyCancels: a tombstone over a key put fresh in the same memtable removes it (in a
+// write set and in active), where a tombstone over any other key stays to hide the layers below.
+func TestFreshKeyCancels(t *testing.T) {
+	ws, active := newWriteSet(), newMemtable()
+	wb := ws.bucket("q", bQueues, nil, true)
+	wb.set(kv{k: []byte("a"), v: []byte("1"), fresh: true})
+	wb.set(kv{k: []byte("b"), v: []byte("2"), fresh: true})
+	wb.set(kv{k: []byte("c"), v: []byte("3")})
+	wb.set(kv{k: []byte("a"), del: true}) // fresh in this write set: gone
+	wb.set(kv{k: []byte("c"), del: true}) // maybe below: a tombstone
+	if got := wsKeys(wb); got != "b+ c-" {
+		t.Fatalf("write set after the deletes: %q", got)
+	}
+	active.merge(ws, 1, time.Now())
+	size := active.size
+	ws.reset()
+	wb = ws.bucket("q", bQueues, nil, true)
+	wb.set(kv{k: []byte("b"), v: []byte("22")}) // put again: still fresh
+	active.merge(ws, 2, time.Now())
+	ws.reset()
+	wb = ws.bucket("q", bQueues, nil, true)
+	wb.set(kv{k: []byte("b"), del: true}) // fresh in active: gone from it
+	active.merge(ws, 3, time.Now())
+	mb := active.b["q"]
+	if got := wsKeys(mb); got != "c-" {
+		t.Fatalf("active after the deletes: %q", got)
+	}
+	if want := size - (1 + 1 + kvOverhead); active.size != want {
+		t.Fatalf("active counts %d bytes, want %d", active.size, want)
+	}
+}
+
+// wsKeys lists a bucket's keys, + for a value and - for a tombstone.
+func wsKeys(mb *mbucket) string {
+	var out []string
+	mb.scan(func(e kv) bool {
+		mark := "+"
+		if e.del {
+			mark = "-"
+		}
+		out = append(out, string(e.k)+mark)
+		return true
+	})
+	return strings.Join(out, " ")
+}
+
+// TestSettledEntryNeverReachesBbolt: messages accepted and settled within one checkpoint
+// interval leave no queue entry in the memtable, so the checkpoint writes none into bbolt.
+func TestSettledEntryNeverReachesBbolt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	ctx := context.Background()
+	s, err := open(path, storetest.Options(), tuning{freezeBytes: 1 << 30, freezeAge: time.Hour, maxBytes: 1 << 30, segment: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for i := range n {
+		if err := s.AcceptMessage(ctx, storetest.NewMessage(fmt.Sprint("m", i), "a", "up", 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tasks, err := s.ClaimParts(ctx, "up", "c", n, time.Second)
+	if err != nil || len(tasks) != n {
+		t.Fatalf("claimed %d, %v; want %d", len(tasks), err, n)
+	}
+	for _, task := range tasks {
+		if _, _, err := s.Settle(ctx, task.Lease, store.PartUpdate{MessageID: task.MessageID, Part: task.Part,
+			Upstream: "up", UpstreamID: "U" + task.MessageID, Status: pdu.ENROUTE}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.mu.RLock()
+	qb := s.active.b[bucketPath(bQueues, queueBucket(store.Queue{Kind: store.SubmitQueue, Name: "up"}))]
+	left := -1
+	if qb != nil {
+		left = qb.len()
+	}
+	s.mu.RUnlock()
+	if left != 0 {
+		t.Fatalf("active's queue bucket holds %d keys after every entry was settled, want 0", left)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.View(func(tx *bbolt.Tx) error {
+		if k := tx.Bucket(bMsg).Stats().KeyN; k != n {
+			t.Errorf("%d messages in bbolt, want %d", k, n)
+		}
+		q := tx.Bucket(bQueues).Bucket(queueBucket(store.Queue{Kind: store.SubmitQueue, Name: "up"}))
+		if q == nil {
+			t.Fatal("no queue bucket in bbolt")
+		}
+		if k := q.Stats().KeyN; k != 0 {
+			t.Errorf("%d queue entries in bbolt, want 0", k)
+		}
+		if seq := q.Sequence(); seq != n {
+			t.Errorf("queue sequence %d in bbolt, want %d", seq, n)
+		}
+		return nil
+	})
+}
+
+// TestAcceptSeesIdsAcrossGap: the run of ids bbolt has none of, which spares accepts a seek,
+// never hides an id bbolt has: one at its end, or one a checkpoint wrote into it since.
+func TestAcceptSeesIdsAcrossGap(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	ctx := context.Background()
+	tun := tuning{freezeBytes: 1 << 30, freezeAge: time.Hour, maxBytes: 1 << 30, segment: 1 << 20}
+	s, err := open(path, storetest.Options(), tun)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accept := func(id string) error { return s.AcceptMessage(ctx, storetest.NewMessage(id, "a", "up", 1)) }
+	for _, id := range []string{"m10", "m30"} {
+		if err := accept(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = open(path, storetest.Options(), tun); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, step := range []struct {
+		id     string
+		exists bool
+	}{
+		{"m20", false}, // a seek finds m30: the gap is [m20, m30)
+		{"m25", false}, // in the gap
+		{"m30", true},  // its end
+		{"m10", true},  // before it
+		{"m25", true},  // in the memtable now
+	} {
+		if err := accept(step.id); errors.Is(err, store.ErrExists) != step.exists || err != nil && !step.exists {
+			t.Fatalf("accept %s: %v, want exists %v", step.id, err, step.exists)
+		}
+	}
+	// A checkpoint writes m20 and m25 into bbolt and empties the memtables: the gap, found
+	// before, must not answer for them now.
+	cps := s.cps.Load()
+	s.mu.Lock()
+	s.tun.freezeBytes = 1
+	s.mu.Unlock()
+	if err := accept("m26"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a checkpoint", func() bool { return s.cps.Load() > cps })
+	s.mu.Lock()
+	s.tun.freezeBytes = 1 << 30
+	s.mu.Unlock()
+	waitFor(t, "empty memtables", func() bool {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		return s.frozen == nil && s.active.empty()
+	})
+	for _, id := range []string{"m20", "m25", "m26"} {
+		if err := accept(id); !errors.Is(err, store.ErrExists) {
+			t.Fatalf("accept %s after the checkpoint: %v, want ErrExists", id, err)
+		}
 	}
 }
