@@ -17,29 +17,40 @@ import (
 // not tell (store.ErrInDoubt: the write went out, no reply came back, so it was applied whole or not
 // at all).
 //
-// First the accept is read back for a short while (resolveFor, within the submitter's store time-out,
-// so well inside an ESME's response time-out): found, it is answered ESME_ROK as any accept; not found
-// once the store answers, refused. Still unknown, it is refused (ESME_RSYSERR, 503 on the API) and
-// its id kept here, and a background loop cancels it (store.Edits.CancelMessage: its queued parts are
-// removed and marked DELETED) as soon as the store answers, so a message that was written after all
-// never goes out. Until that is done, this instance's claimers settle any claimed part of it as
-// DELETED instead of sending it (drop).
+// Every accept is written with its id held (accept): from before the write goes out until its outcome
+// is known, a claimer of this instance that takes a part of it waits for that outcome (drop) instead
+// of sending it. Without the hold, a node that ran the accept and lost or delayed its reply (it died,
+// or stalled and woke) could serve a claim of the part before the gateway had heard that the accept
+// was in doubt: the part went out, and the submission was then refused. Other instances cannot claim
+// the part before the write exists, and this one cannot claim it unheld.
+//
+// An accept in doubt is then read back for a short while (resolveFor, within the submitter's store
+// time-out, so well inside an ESME's response time-out): found, it is answered ESME_ROK as any accept;
+// not found once the store answers, refused. Still unknown, it is refused (ESME_RSYSERR, 503 on the
+// API) and its id kept here, and a background loop cancels it (store.Edits.CancelMessage: its queued
+// parts are removed and marked DELETED) as soon as the store answers, so a message that was written
+// after all never goes out. Until that is done, this instance's claimers settle any claimed part of it
+// as DELETED instead of sending it (drop).
 //
 // What is not covered: another instance's claimer may take a part of such a message in the moment
 // between the store coming back and the loop's cancel (at most one interval plus a round trip after
 // the store answers; claims of that shard fail too while its node is down). An entry also stays until
 // the message is found final or has stayed unfound for lateWrite, since a write that timed out on a
-// live but slow server may still be applied after a read found nothing.
+// live but slow server (or one stopped longer than that) may still be applied after a read found
+// nothing.
 type inDoubt struct {
 	st         store.Store
 	log        zerolog.Logger
 	resolveFor time.Duration // how long an accept is read back before it is answered
-	interval   time.Duration // how often the loop retries
+	interval   time.Duration // how often the loop retries; how long a claimer waits for an accept's outcome
 	lateWrite  time.Duration // how long "not found" stays inconclusive
 
-	mu   sync.Mutex
-	ids  map[string]doubt
-	wake chan struct{}
+	mu      sync.Mutex
+	sending map[string]struct{} // accepts on their way to the store, outcome not known yet
+	ids     map[string]doubt    // accepts in doubt: being read back, or refused
+	changed chan struct{}       // closed (and replaced) when an id leaves sending while waiters > 0
+	waiters int
+	wake    chan struct{}
 
 	// Outcomes, for tests and logs.
 	accepted  atomic.Int64 // found on reading back: answered ESME_ROK
@@ -47,6 +58,7 @@ type inDoubt struct {
 	cancelled atomic.Int64 // refused, then found written and cancelled before any part went out
 	leaked    atomic.Int64 // refused, then found written with a part already sent (another instance)
 	dropped   atomic.Int64 // parts this instance claimed and settled DELETED instead of sending
+	waited    atomic.Int64 // claimed parts whose accept's outcome a claimer waited for
 }
 
 // doubt is one accept whose outcome is not known yet: being read back (resolving), or refused.
@@ -63,7 +75,37 @@ const maxInDoubt = 1 << 20
 func newInDoubt(st store.Store, log zerolog.Logger) *inDoubt {
 	return &inDoubt{st: st, log: log.With().Str("component", "indoubt").Logger(),
 		resolveFor: 2 * time.Second, interval: 100 * time.Millisecond, lateWrite: 30 * time.Second,
-		ids: map[string]doubt{}, wake: make(chan struct{}, 1)}
+		sending: map[string]struct{}{}, ids: map[string]doubt{}, changed: make(chan struct{}), wake: make(chan struct{}, 1)}
+}
+
+// accept writes m with st.AcceptMessage, its id held until the outcome is known. It returns nil when
+// m was written, else the error to refuse it with (an accept in doubt is resolved first).
+func (d *inDoubt) accept(ctx context.Context, st store.Store, m *store.Message) error {
+	if d == nil {
+		return st.AcceptMessage(ctx, m)
+	}
+	d.mu.Lock()
+	d.sending[m.ID] = struct{}{}
+	d.mu.Unlock()
+	err := st.AcceptMessage(ctx, m)
+	if errors.Is(err, store.ErrInDoubt) {
+		return d.resolve(ctx, m, err)
+	}
+	// Written, or surely not (refused before it went out, or the id was taken: then the message of
+	// that id is another's, and is not ours to hold).
+	d.mu.Lock()
+	d.unsend(m.ID)
+	d.mu.Unlock()
+	return err
+}
+
+// unsend ends id's hold as sending and wakes the claimers waiting for an outcome. d.mu is held.
+func (d *inDoubt) unsend(id string) {
+	delete(d.sending, id)
+	if d.waiters > 0 {
+		close(d.changed)
+		d.changed = make(chan struct{})
+	}
 }
 
 // resolve is called with the ErrInDoubt of m's accept. It returns nil when m was written (it is
@@ -73,10 +115,12 @@ func (d *inDoubt) resolve(ctx context.Context, m *store.Message, err error) erro
 	if d == nil {
 		return err
 	}
-	// Held from now: a claimer that takes a part of it meanwhile (the write may have landed) gives it
-	// back unsent until the answer is known.
+	// Held as resolving from now, in the same step that ends its hold as sending: a claimer that
+	// takes a part of it meanwhile (the write may have landed) gives it back unsent until the answer
+	// is known.
 	d.mu.Lock()
 	d.ids[m.ID] = doubt{account: m.Account, at: time.Now(), resolving: true}
+	d.unsend(m.ID)
 	d.mu.Unlock()
 	rctx, cancel := context.WithTimeout(ctx, d.resolveFor)
 	defer cancel()
@@ -126,31 +170,61 @@ func (d *inDoubt) add(m *store.Message, err error) {
 	}
 }
 
-// state reports whether id is in doubt, and if so whether it is still being read back.
-func (d *inDoubt) state(id string) (held, resolving bool) {
+// state reports whether id is in doubt, and if so whether it is still being read back. An id whose
+// accept is still on its way to the store is waited for, until deadline at the latest; past it, it is
+// reported as being read back.
+func (d *inDoubt) state(ctx context.Context, id string, deadline time.Time) (held, resolving bool) {
 	d.mu.Lock()
-	v, ok := d.ids[id]
-	d.mu.Unlock()
-	return ok, v.resolving
+	defer d.mu.Unlock()
+	waited := false
+	for {
+		if _, ok := d.sending[id]; !ok {
+			v, ok := d.ids[id]
+			return ok, v.resolving
+		}
+		left := time.Until(deadline)
+		if left <= 0 || ctx.Err() != nil {
+			return true, true
+		}
+		if !waited {
+			waited = true
+			d.waited.Add(1)
+		}
+		d.waiters++
+		changed := d.changed
+		d.mu.Unlock()
+		t := time.NewTimer(left)
+		select {
+		case <-changed:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+		d.mu.Lock()
+		d.waiters--
+	}
 }
 
 // drop returns tasks without the parts of messages in doubt: those of a refused message it settles
 // DELETED (acknowledged, never sent); those of one still being read back it gives back unsent, to be
-// claimed again once the answer is known. A part whose write fails comes back after its visibility
-// time-out and is looked at again then.
+// claimed again once the answer is known. A part of a message whose accept is still on its way (the
+// claim was answered before the accept's reply came back) is waited for, one interval at most for
+// all of tasks, and then treated as the outcome says. A part whose write fails comes back after its
+// visibility time-out and is looked at again then.
 func (d *inDoubt) drop(ctx context.Context, tasks []*store.PartTask) []*store.PartTask {
 	if d == nil {
 		return tasks
 	}
 	d.mu.Lock()
-	empty := len(d.ids) == 0
+	empty := len(d.ids) == 0 && len(d.sending) == 0
 	d.mu.Unlock()
 	if empty {
 		return tasks
 	}
+	deadline := time.Now().Add(d.interval)
 	out := tasks[:0]
 	for _, t := range tasks {
-		held, resolving := d.state(t.MessageID)
+		held, resolving := d.state(ctx, t.MessageID, deadline)
 		if !held {
 			out = append(out, t)
 			continue

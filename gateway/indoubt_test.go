@@ -184,3 +184,83 @@ func TestInDoubtAcceptRefusedNeverSent(t *testing.T) {
 		t.Errorf("in doubt: %d refused, want 2", r)
 	}
 }
+
+// claimFirstStore writes an accept and reports it in doubt only after a claim has taken its part: the
+// node ran the accept, answered a claim on another connection, and the accept's own reply never came
+// (the node died, or stalled and woke while the gateway had given up on the reply). From then on the
+// store is away, as doubtStore's.
+type claimFirstStore struct {
+	*doubtStore
+	racing  atomic.Value  // the id being accepted
+	claimed chan struct{} // closed when a claim returned a part of it
+	once    sync.Once
+}
+
+func (s *claimFirstStore) AcceptMessage(ctx context.Context, m *store.Message) error {
+	s.racing.Store(m.ID)
+	if err := s.doubtStore.Store.AcceptMessage(ctx, m); err != nil {
+		return err
+	}
+	select {
+	case <-s.claimed:
+	case <-time.After(5 * time.Second):
+		return fmt.Errorf("test: no claim took a part of %s", m.ID)
+	}
+	s.away.Store(true)
+	s.doubted.Add(1)
+	s.mu.Lock()
+	s.ids = append(s.ids, m.ID)
+	s.mu.Unlock()
+	return fmt.Errorf("%w: accept %s: i/o timeout", store.ErrInDoubt, m.ID)
+}
+
+func (s *claimFirstStore) ClaimParts(ctx context.Context, upstream, consumer string, max int, wait time.Duration) ([]*store.PartTask, error) {
+	tasks, err := s.doubtStore.ClaimParts(ctx, upstream, consumer, max, wait)
+	for _, t := range tasks {
+		if id, _ := s.racing.Load().(string); t.MessageID == id {
+			s.once.Do(func() { close(s.claimed) })
+		}
+	}
+	return tasks, err
+}
+
+// TestInDoubtClaimedBeforeAnswer: a claim that takes a part of a message whose accept has not been
+// answered yet (and is then reported in doubt, and refused) does not send it: the claimer waits for
+// the accept's outcome, and the refused message's part is settled DELETED once the store is back.
+// Before the accept held its id from before the write, the part went out and the submission was
+// then refused (issue 12's stall variant: 1 refused message at the upstream).
+func TestInDoubtClaimedBeforeAnswer(t *testing.T) {
+	st := &claimFirstStore{doubtStore: &doubtStore{Store: newEmbedded(t)}, claimed: make(chan struct{})}
+	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
+	g, addr := startDoubtGateway(t, st, simUpstream("sim", sim.Addr()), 200*time.Millisecond)
+	s, err := bindESMEWith(t, addr, session.BindTransceiver, "acme", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := sessiontest.Ctx(t)
+	_, err = s.Send(ctx, submit("447700900001"))
+	var status pdu.CommandStatus
+	if !errors.As(err, &status) || status != pdu.ESME_RSYSERR {
+		t.Fatalf("submit_sm claimed before its accept was answered, then in doubt with the store away: %v, want ESME_RSYSERR", err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	st.away.Store(false)
+	sessiontest.Eventually(t, "the refused message settled", func() bool { return !g.inDoubt.busy() })
+	time.Sleep(300 * time.Millisecond) // a part given back after the claim would be claimed and sent by now
+	if n := len(sim.Submits()); n != 0 {
+		t.Errorf("the upstream got %d submit_sm of a refused message", n)
+	}
+	st.mu.Lock()
+	ids := append([]string(nil), st.ids...)
+	st.mu.Unlock()
+	if len(ids) != 1 {
+		t.Fatalf("%d accepts reported in doubt, want 1", len(ids))
+	}
+	m, err := st.Store.GetMessage(ctx, ids[0])
+	if err != nil || m.Parts[0].Status != pdu.DELETED || m.Parts[0].UpstreamID != "" {
+		t.Errorf("refused message %s: %v %+v, want its part DELETED, never sent", ids[0], err, m)
+	}
+	if w, r := g.inDoubt.waited.Load(), g.inDoubt.refused.Load(); w < 1 || r != 1 {
+		t.Errorf("in doubt: a claimer waited %d times, %d refused; want at least 1 and 1", w, r)
+	}
+}

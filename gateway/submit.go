@@ -165,16 +165,15 @@ func statusForAcceptError(err error) pdu.CommandStatus {
 // accept gives m (validated and routed) an id and writes it durably.
 func (sub *submitter) accept(ctx context.Context, m *store.Message) error {
 	m.ID = sub.ids.newMessageIDFor(ctx, m.Account)
-	err := sub.st.AcceptMessage(ctx, m)
+	// Written with its id held against this instance's claimers until the outcome is known, and
+	// resolved when in doubt (indoubt.go).
+	err := sub.inDoubt.accept(ctx, sub.st, m)
 	for try := 0; errors.Is(err, store.ErrExists) && try < 3; try++ {
 		// Another run or instance issued this id (their sequences met): move ours elsewhere.
 		sub.log.Warn().Str("message_id", m.ID).Msg("message id already taken; moving this run's ids to a new random start")
 		sub.ids.reseedIDs()
 		m.ID = sub.ids.newMessageIDFor(ctx, m.Account)
-		err = sub.st.AcceptMessage(ctx, m)
-	}
-	if errors.Is(err, store.ErrInDoubt) {
-		err = sub.inDoubt.resolve(ctx, m, err) // nil: it was written after all (indoubt.go)
+		err = sub.inDoubt.accept(ctx, sub.st, m)
 	}
 	if err != nil {
 		sub.log.Error().Err(err).Str("account", m.Account).Str("upstream", m.Upstream).Msg("message not accepted: store write failed")

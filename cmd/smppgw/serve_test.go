@@ -32,19 +32,33 @@ import (
 // wait bounds every wait of these tests; all traffic is on loopback.
 const wait = 10 * time.Second
 
-// logTail collects the daemon's JSON log lines.
+// logTail collects the daemon's JSON log lines, and keeps everything it wrote (goroutine dumps too) in
+// a file of the test's artifact directory: on failure the file's path and its last lines are logged
+// (go test -artifacts keeps the file).
 type logTail struct {
 	w     *io.PipeWriter
+	path  string // the file every byte written to w goes to
 	lines chan map[string]any
 	seen  []map[string]any // every line read so far, in order
 	used  []bool           // used[i]: seen[i] was returned by until
 }
 
+// logTailLines is how many of its last lines a failed test logs of each log file.
+const logTailLines = 60
+
 func newLogTail(t *testing.T) *logTail {
 	r, w := io.Pipe()
-	lt := &logTail{w: w, lines: make(chan map[string]any, 1000)}
+	f, err := os.CreateTemp(t.ArtifactDir(), "daemon-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lt := &logTail{w: w, path: f.Name(), lines: make(chan map[string]any, 1000)}
+	done := make(chan struct{})
 	go func() {
-		sc := bufio.NewScanner(r)
+		defer close(done)
+		tee := io.TeeReader(r, f)
+		sc := bufio.NewScanner(tee)
+		sc.Buffer(make([]byte, 64<<10), 4<<20)
 		for sc.Scan() {
 			var m map[string]any
 			if json.Unmarshal(sc.Bytes(), &m) == nil {
@@ -54,9 +68,31 @@ func newLogTail(t *testing.T) *logTail {
 				}
 			}
 		}
+		// Never stop reading while the writer lives: a daemon blocked on a full stderr pipe would
+		// stall as if the gateway had.
+		_, _ = io.Copy(io.Discard, tee)
 	}()
-	t.Cleanup(func() { w.Close() })
+	t.Cleanup(func() {
+		w.Close()
+		<-done
+		f.Close()
+		if t.Failed() {
+			lt.logLast(t)
+		}
+	})
 	return lt
+}
+
+// logLast logs the file's path and its last logTailLines lines.
+func (lt *logTail) logLast(t *testing.T) {
+	b, err := os.ReadFile(lt.path)
+	if err != nil {
+		t.Logf("daemon log %s: %v", lt.path, err)
+		return
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	from := max(0, len(lines)-logTailLines)
+	t.Logf("daemon log %s (%d lines; kept with go test -artifacts), the last %d:\n%s", lt.path, len(lines), len(lines)-from, strings.Join(lines[from:], "\n"))
 }
 
 // until returns the first log line not returned before whose message contains msg. Lines read while

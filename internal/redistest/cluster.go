@@ -52,7 +52,40 @@ func StartClusterN(t testing.TB, opts ClusterOptions) *Cluster {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
 	c.WaitOK()
+	c.waitReplicas(opts.Masters * opts.Replicas)
 	return c
+}
+
+// waitReplicas waits until n replicas are in sync with their masters and every node sees them as
+// replicas. redis-cli returns once the nodes have met; a replica it attached may still be syncing,
+// and the others may still take it for an empty master: killed then, its master would not fail over
+// (a master votes only for a node it knows as a replica of the failed one).
+func (c *Cluster) waitReplicas(n int) {
+	c.t.Helper()
+	if n == 0 {
+		return
+	}
+	deadline := time.Now().Add(time.Minute)
+	for _, s := range c.Nodes {
+		cl := goredis.NewClient(&goredis.Options{Addr: s.Addr(), MaxRetries: -1})
+		for {
+			nodes, err := cl.ClusterNodes(context.Background()).Result()
+			var repl string
+			if err == nil {
+				repl, err = cl.Info(context.Background(), "replication").Result()
+			}
+			synced := err == nil && (strings.Contains(repl, "role:master") || strings.Contains(repl, "master_link_status:up"))
+			if synced && strings.Count(nodes, " slave ")+strings.Count(nodes, ",slave ") == n {
+				break
+			}
+			if time.Now().After(deadline) {
+				cl.Close()
+				c.t.Fatalf("cluster node %s: replicas not attached: %v\n%s\n%s", s.Addr(), err, nodes, repl)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		cl.Close()
+	}
 }
 
 // Addrs are the nodes' addresses, seeds for a cluster client.
@@ -106,11 +139,14 @@ func (c *Cluster) Masters() []*Server {
 }
 
 // WaitOK waits until every running node reports cluster_state:ok and knows every other node
-// as connected.
+// (a killed one too, as failed). Killed nodes are not asked.
 func (c *Cluster) WaitOK() {
 	c.t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for _, s := range c.Nodes {
+		if !s.Running() {
+			continue
+		}
 		cl := goredis.NewClient(&goredis.Options{Addr: s.Addr(), MaxRetries: -1})
 		for {
 			info, err := cl.ClusterInfo(context.Background()).Result()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -259,4 +260,77 @@ func restartKilled(t *testing.T, c *redistest.Cluster) {
 		}
 	}
 	c.WaitOK()
+}
+
+// TestClusterMasterLostForGood: a master dies and never comes back; its replica is promoted. Writes
+// to the slots it held succeed again soon after the promotion: the client reloads its slot map every
+// clusterStateReload. With go-redis's default (a minute) it went on dialing the dead address for up
+// to that minute, since only a MOVED reply makes it reload sooner and a dead node sends none.
+func TestClusterMasterLostForGood(t *testing.T) {
+	c := redistest.StartClusterN(t, redistest.ClusterOptions{Replicas: 1})
+	s := openCluster(t, c, Config{Options: storetest.Options()})
+	ctx := context.Background()
+	victim := c.Masters()[1]
+	var survivor *redistest.Server
+	for _, n := range c.Nodes {
+		if n != victim {
+			survivor = n
+			break
+		}
+	}
+	view := goredis.NewClient(&goredis.Options{Addr: survivor.Addr(), MaxRetries: -1})
+	t.Cleanup(func() { view.Close() })
+	slotsOf, err := view.ClusterSlots(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// owner is who serves slot in slotsOf, a CLUSTER SLOTS reply.
+	owner := func(slotsOf []goredis.ClusterSlot, slot int) string {
+		for _, r := range slotsOf {
+			if slot >= r.Start && slot <= r.End && len(r.Nodes) > 0 {
+				return r.Nodes[0].Addr
+			}
+		}
+		return ""
+	}
+	slotOf := func(id string) int { return int(crc16(strings.Trim(s.tags[s.shardOf(id)], "{}"))) % slots }
+	var ids []string
+	for i := 0; len(ids) < 200; i++ {
+		if id := fmt.Sprintf("lost%05d", i); owner(slotsOf, slotOf(id)) == victim.Addr() {
+			ids = append(ids, id)
+		}
+	}
+	if err := s.AcceptMessage(ctx, storetest.NewMessage(ids[0], "acme", "up", 1)); err != nil {
+		t.Fatalf("accept on the victim's slots: %v", err)
+	}
+	victim.Kill()
+	// Its replica is promoted after cluster-node-timeout (2 s) and an election.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		sl, err := view.ClusterSlots(ctx).Result()
+		if o := owner(sl, slotOf(ids[0])); err == nil && o != "" && o != victim.Addr() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the victim's replica was not promoted within 30 s: %v %v", sl, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.WaitOK()
+	promoted := time.Now()
+	var last error
+	for _, id := range ids[1:] {
+		actx, cancel := context.WithTimeout(ctx, time.Second)
+		last = s.AcceptMessage(actx, storetest.NewMessage(id, "acme", "up", 1))
+		cancel()
+		if last == nil {
+			t.Logf("accepts on the promoted replica's slots resumed %v after the promotion", time.Since(promoted).Round(time.Millisecond))
+			return
+		}
+		if time.Since(promoted) > 10*time.Second {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no accept on the promoted replica's slots within 10 s of the promotion: %v", last)
 }

@@ -20,9 +20,15 @@
 // Writes go through a group commit: concurrent callers' commands are sent together in one
 // pipeline (one round trip per node) while each caller still waits for its own reply.
 // Durability is the server's: run Redis with appendonly yes and appendfsync always (every
-// acknowledged write is on disk) or everysec (the AOF is written before the reply, so a
-// killed Redis process normally loses nothing, but a machine failure can lose about the last
-// second). Client-side retries are off, so no write is ever applied twice by this package.
+// acknowledged write is on disk) or everysec (the AOF is written before the reply, except while
+// the previous second's fsync is still running on a busy disk: then Redis postpones the write
+// for up to 2 s and replies all the same, so a killed Redis process can lose up to that, and a
+// machine failure about the last second or two). A Cluster replica is updated after its master
+// replies: a promoted replica may lack the master's last acknowledged writes. Client-side
+// retries are off, on Cluster too (no resend after a lost connection, no MOVED followed: a
+// command's error is that of its one sending), so no write is ever applied twice by this
+// package, and an error that proves a command was never sent is told from one that may have
+// run.
 //
 // It must not start, stop or configure the Redis server it is given.
 package redis

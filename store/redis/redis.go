@@ -93,10 +93,21 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		// sending it again would queue a part twice. The caller gets ErrUnavailable and does
 		// not acknowledge; the ESME's own retry is the only one.
 		MaxRetries: -1,
+		// The cluster client ignores MaxRetries: it sends a command again, up to MaxRedirects
+		// times, after a lost connection, a read time-out or a CLUSTERDOWN, as well as after
+		// MOVED. A resent accept then either reports ErrExists for its own first copy, or
+		// reports the last copy's error (a refused dial: "not run") while the first copy ran
+		// on the node before it died or ran when the stopped node woke: a message refused and
+		// then sent. So none at all: a command's error is that of its one sending. MOVED
+		// (the slots moved, the command did not run) still reloads the slot map and comes
+		// back as ErrUnavailable; the caller's next try goes to the new owner.
+		MaxRedirects: -1,
 	}
 	var c goredis.UniversalClient
-	if cfg.Cluster {
-		c = goredis.NewClusterClient(uo.Cluster())
+	if cfg.Cluster || cfg.MasterName == "" && len(cfg.Addrs) > 1 {
+		co := uo.Cluster()
+		co.ClusterStateReloadInterval = clusterStateReload
+		c = goredis.NewClusterClient(co)
 	} else {
 		c = goredis.NewUniversalClient(uo)
 	}
@@ -108,6 +119,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.own = true
 	return s, nil
 }
+
+// clusterStateReload is how old the cluster client's slot map may grow before a command reloads it
+// (CLUSTER SLOTS from one node, in the background). go-redis's default is a minute, and between
+// reloads it learns of a new owner only from a MOVED reply: when a master dies for good and its
+// replica is promoted, no MOVED ever comes from the dead address, and every write to its slots would
+// fail for up to that minute.
+const clusterStateReload = time.Second
 
 // New builds the store on an existing client, which the caller keeps and closes. The client
 // should have retries off (MaxRetries -1), as Open sets them, so no write is applied twice.
@@ -237,7 +255,7 @@ func mapErr(err error) error {
 	}
 	var re goredis.Error
 	if errors.As(err, &re) {
-		for _, p := range []string{"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "BUSY", "NOREPLICAS", "OOM", "MISCONF", "NOSCRIPT"} {
+		for _, p := range []string{"LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "BUSY", "NOREPLICAS", "OOM", "MISCONF", "NOSCRIPT", "MOVED", "ASK"} {
 			if goredis.HasErrorPrefix(err, p) {
 				return fmt.Errorf("%w: redis: %w", store.ErrUnavailable, err)
 			}
