@@ -161,3 +161,40 @@ func TestMessagePathAllocations(t *testing.T) {
 		})
 	}
 }
+
+// Idle workers exit once idle for a whole round of the reaper, and a task after that starts a new
+// one; workers still busy or used again in time are kept.
+func TestPoolIdleWorkersExit(t *testing.T) {
+	p := newPool(4)
+	p.idleAfter = 20 * time.Millisecond
+	defer p.close()
+	var wg sync.WaitGroup
+	release := make(chan struct{})
+	wg.Add(3)
+	for range 3 {
+		p.do(func() { defer wg.Done(); <-release })
+	}
+	close(release)
+	wg.Wait()
+	if s := p.started.Load(); s != 3 {
+		t.Fatalf("3 tasks at once started %d workers, want 3", s)
+	}
+	idle := func() int {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.idle)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for idle() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := idle(); n != 0 {
+		t.Fatalf("%d workers still idle after 5 s, want 0", n)
+	}
+	done := make(chan struct{})
+	p.do(func() { close(done) })
+	<-done
+	if s := p.started.Load(); s != 4 {
+		t.Errorf("a task after the idle workers exited started %d workers in all, want 4", s)
+	}
+}
