@@ -37,7 +37,8 @@ type storeQueue struct {
 	inDoubt  *inDoubt      // parts of messages refused while in doubt are never sent (indoubt.go)
 
 	mu      sync.Mutex
-	buf     []*Job // claimed, not yet handed to the client
+	buf     []*Job // claimed, not yet handed to the client: buf[head:]
+	head    int
 	paused  bool
 	resumed chan struct{} // closed when un-paused; replaced when paused
 }
@@ -97,9 +98,13 @@ func (q *storeQueue) pop(ctx context.Context) (*Job, error) {
 	for {
 		q.mu.Lock()
 		resumed := q.resumed
-		if !q.paused && len(q.buf) > 0 {
-			j := q.buf[0]
-			q.buf = q.buf[1:]
+		if !q.paused && q.head < len(q.buf) {
+			j := q.buf[q.head]
+			q.buf[q.head] = nil
+			q.head++
+			if q.head == len(q.buf) {
+				q.buf, q.head = q.buf[:0], 0 // the next claim reuses the array
+			}
 			q.mu.Unlock()
 			return j, nil
 		}
@@ -119,12 +124,10 @@ func (q *storeQueue) pop(ctx context.Context) (*Job, error) {
 			continue
 		}
 		tasks = q.inDoubt.drop(ctx, tasks)
-		jobs := make([]*Job, len(tasks))
-		for i, t := range tasks {
-			jobs[i] = q.job(t)
-		}
 		q.mu.Lock()
-		q.buf = append(q.buf, jobs...)
+		for _, t := range tasks {
+			q.buf = append(q.buf, q.job(t))
+		}
 		q.mu.Unlock()
 	}
 }
@@ -144,13 +147,12 @@ type partJob struct {
 func (q *storeQueue) job(t *store.PartTask) *Job {
 	pj := &partJob{t: t, q: q}
 	fillSubmitSMTimes(&pj.sm, t)
-	pj.Job = Job{Body: &pj.sm, Attempts: t.Attempts, Accepted: t.Accepted, Validity: t.Validity, Ref: t}
-	pj.Done = pj.done
+	pj.Job = Job{Body: &pj.sm, Attempts: t.Attempts, Accepted: t.Accepted, Validity: t.Validity, Ref: t, ender: pj}
 	return &pj.Job
 }
 
-// done is the Job's Done: the outcome is written by the pool, off the session's reader.
-func (pj *partJob) done(resp session.Response, err error) {
+// jobDone is told how the Job ended: the outcome is written by the pool, off the session's reader.
+func (pj *partJob) jobDone(resp session.Response, err error) {
 	pj.err = err
 	if r, ok := resp.Body.(*pdu.SubmitSMResp); ok && err == nil {
 		pj.id = r.MessageID
@@ -175,7 +177,12 @@ func (q *storeQueue) Requeue(j *Job, why RequeueReason, delay time.Duration) {
 	case RequeueUnsent:
 		// Still claimed by us: keep it first in line.
 		q.mu.Lock()
-		q.buf = append([]*Job{j}, q.buf...)
+		if q.head > 0 {
+			q.head--
+			q.buf[q.head] = j
+		} else {
+			q.buf = append([]*Job{j}, q.buf...)
+		}
 		q.mu.Unlock()
 		q.settled()
 	case RequeueThrottled:
@@ -204,8 +211,8 @@ func (q *storeQueue) Len() int {
 // at once rather than after the visibility time-out.
 func (q *storeQueue) Close(ctx context.Context) {
 	q.mu.Lock()
-	buf := q.buf
-	q.buf = nil
+	buf := q.buf[q.head:]
+	q.buf, q.head = nil, 0
 	q.mu.Unlock()
 	for _, j := range buf {
 		t := j.Ref.(*store.PartTask)
