@@ -19,8 +19,12 @@ import (
 func (c *Client) throttlePause(ctx context.Context) bool {
 	for {
 		until := c.throttleUntil.Load()
+		if until == 0 {
+			return true // not throttled: no clock read
+		}
 		d := time.Until(time.Unix(0, until))
-		if until == 0 || d <= 0 {
+		if d <= 0 {
+			c.throttleUntil.CompareAndSwap(until, 0) // over, unless paused again meanwhile
 			return true
 		}
 		t := time.NewTimer(d)

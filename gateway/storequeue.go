@@ -33,8 +33,14 @@ type storeQueue struct {
 	consumer string
 	batch    int
 	log      zerolog.Logger
-	slots    chan struct{} // one per part handed out and not yet settled durably
-	inDoubt  *inDoubt      // parts of messages refused while in doubt are never sent (indoubt.go)
+	slotGap  int      // how many slots a waiting Pop waits to see free (takeSlot)
+	inDoubt  *inDoubt // parts of messages refused while in doubt are never sent (indoubt.go)
+
+	// slotMu guards out, the parts handed out and not yet settled durably (at most batch), and
+	// freed, closed when enough of them settle while a Pop waits.
+	slotMu sync.Mutex
+	out    int
+	freed  chan struct{}
 
 	mu      sync.Mutex
 	buf     []*Job // claimed, not yet handed to the client: buf[head:]
@@ -53,11 +59,45 @@ func newStoreQueue(st store.Store, settle settler, work *pool, upstream, consume
 	resumed := make(chan struct{})
 	close(resumed)
 	return &storeQueue{st: st, settle: settle, work: work, upstream: upstream, consumer: consumer, batch: batch,
-		log: log.With().Str("upstream", upstream).Logger(), slots: make(chan struct{}, batch), resumed: resumed}
+		log: log.With().Str("upstream", upstream).Logger(), slotGap: max(1, batch/8), resumed: resumed}
 }
 
 // settled gives back the slot of a part whose outcome is durable (or that went back unsent).
-func (q *storeQueue) settled() { <-q.slots }
+func (q *storeQueue) settled() {
+	q.slotMu.Lock()
+	q.out--
+	var freed chan struct{}
+	if q.freed != nil && q.out <= q.batch-q.slotGap {
+		freed, q.freed = q.freed, nil
+	}
+	q.slotMu.Unlock()
+	if freed != nil {
+		close(freed)
+	}
+}
+
+// takeSlot waits for a slot, until ctx ends. One that finds none free waits until slotGap are, so
+// that a full window refills in runs, not with one wake-up of the client per part settled.
+func (q *storeQueue) takeSlot(ctx context.Context) error {
+	for {
+		q.slotMu.Lock()
+		if q.out < q.batch {
+			q.out++
+			q.slotMu.Unlock()
+			return nil
+		}
+		if q.freed == nil {
+			q.freed = make(chan struct{})
+		}
+		freed := q.freed
+		q.slotMu.Unlock()
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
 
 // setPaused stops or resumes handing out work. Parts already in the window go on.
 func (q *storeQueue) setPaused(p bool) {
@@ -82,10 +122,8 @@ func (q *storeQueue) isPaused() bool {
 
 // Pop implements Queue. It waits for a slot first: no more than batch parts are out unsettled.
 func (q *storeQueue) Pop(ctx context.Context) (*Job, error) {
-	select {
-	case q.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := q.takeSlot(ctx); err != nil {
+		return nil, err
 	}
 	j, err := q.pop(ctx)
 	if err != nil {

@@ -99,7 +99,12 @@ type acceptJob struct {
 // acceptOne validates b, accepts it and answers with submit_sm_resp, or data_sm_resp for a data_sm.
 func (sub *submitter) acceptOne(m Inbound, account string, b *pdu.SubmitSM, data bool) {
 	j := &acceptJob{sub: sub, in: m, account: account, data: data}
-	if err := sub.fillFromSubmitSM(&j.msg, j.parts[:], account, b, time.Now()); err != nil {
+	// The time the PDU was read (to within its burst) is the "now" its relative times count from.
+	now := m.Request.Sent
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if err := sub.fillFromSubmitSM(&j.msg, j.parts[:], account, b, now); err != nil {
 		sub.stats.rejected.Add(1)
 		st := statusForAcceptError(err)
 		sub.log.Info().Str("account", account).Stringer("command", m.Request.Body.CommandID()).Str("dest", b.DestinationAddr).Err(err).Stringer("status", st).Msg("message refused")
