@@ -61,6 +61,17 @@ func newAccountOptions(st store.Accounts, log zerolog.Logger) *accountOptions {
 	return &accountOptions{st: st, log: log.With().Str("component", "accounts").Logger(), ttl: accountOptsTTL, m: make(map[string]cachedOpts)}
 }
 
+// cached returns systemID's options if they are cached and fresh at now, without asking the store.
+func (a *accountOptions) cached(systemID string, now time.Time) (accountOpts, bool) {
+	a.mu.Lock()
+	c, ok := a.m[systemID]
+	a.mu.Unlock()
+	if !ok || now.Sub(c.at) >= a.ttl {
+		return accountOpts{}, false
+	}
+	return c.opts, true
+}
+
 // get returns systemID's options.
 func (a *accountOptions) get(ctx context.Context, systemID string) accountOpts {
 	now := time.Now()

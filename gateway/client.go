@@ -540,7 +540,7 @@ func (c *Client) serve(sl *bindSlot, s *session.Session, log zerolog.Logger) {
 }
 
 // pump moves jobs from the queue into the session's window until ctx ends (the session ended or the
-// client is stopping). SendAsync waits while the window is full, which is the back-pressure.
+// client is stopping). SendAsyncTo waits while the window is full, which is the back-pressure.
 func (c *Client) pump(ctx context.Context, s *session.Session) {
 	sid := strconv.FormatUint(s.ID(), 10)
 	for {
@@ -550,9 +550,7 @@ func (c *Client) pump(ctx context.Context, s *session.Session) {
 		}
 		if err := c.expired(j, time.Now()); err != nil {
 			c.rejected.Add(1)
-			if j.Done != nil {
-				j.Done(session.Response{}, err)
-			}
+			j.end(session.Response{}, err)
 			continue
 		}
 		// The pause is checked after Pop: a throttled job is requeued while we wait in Pop.
@@ -567,7 +565,8 @@ func (c *Client) pump(ctx context.Context, s *session.Session) {
 		if rw := c.rewrite.Load(); rw != nil {
 			body = (*rw)(body)
 		}
-		if err := s.SendAsync(ctx, body, func(resp session.Response, err error) { c.result(j, resp, err) }); err != nil {
+		j.client = c
+		if err := s.SendAsyncTo(ctx, body, (*sentJob)(j)); err != nil {
 			j.Attempts--
 			c.sent.Add(^uint64(0))
 			if ctx.Err() != nil || errors.Is(err, session.ErrClosed) || errors.Is(err, session.ErrNotBound) {
@@ -577,9 +576,7 @@ func (c *Client) pump(ctx context.Context, s *session.Session) {
 			// An encoding error: the job can never be sent.
 			c.log.Warn().Err(err).Msg("job cannot be encoded; rejected")
 			c.rejected.Add(1)
-			if j.Done != nil {
-				j.Done(session.Response{}, err)
-			}
+			j.end(session.Response{}, err)
 			continue
 		}
 	}

@@ -19,8 +19,12 @@ import (
 func (c *Client) throttlePause(ctx context.Context) bool {
 	for {
 		until := c.throttleUntil.Load()
+		if until == 0 {
+			return true // not throttled: no clock read
+		}
 		d := time.Until(time.Unix(0, until))
-		if until == 0 || d <= 0 {
+		if d <= 0 {
+			c.throttleUntil.CompareAndSwap(until, 0) // over, unless paused again meanwhile
 			return true
 		}
 		t := time.NewTimer(d)
@@ -53,9 +57,7 @@ func (c *Client) result(j *Job, resp session.Response, err error) {
 	case err == nil:
 		c.accepted.Add(1)
 		c.throttleCur.Store(0)
-		if j.Done != nil {
-			j.Done(resp, nil)
-		}
+		j.end(resp, nil)
 	case errors.Is(err, pdu.ESME_RTHROTTLED) || errors.Is(err, pdu.ESME_RMSGQFUL):
 		c.throttled.Add(1)
 		d := time.Duration(c.throttleCur.Load())
@@ -73,9 +75,7 @@ func (c *Client) result(j *Job, resp session.Response, err error) {
 		c.cfg.MaxAttempts > 0 && j.Attempts >= c.cfg.MaxAttempts:
 		c.rejected.Add(1)
 		c.log.Warn().Err(err).Int("attempts", j.Attempts).Msg("part sent as often as max_attempts allows; failing it")
-		if j.Done != nil {
-			j.Done(resp, fmt.Errorf("%w after %d: %w", ErrAttemptsExhausted, j.Attempts, err))
-		}
+		j.end(resp, fmt.Errorf("%w after %d: %w", ErrAttemptsExhausted, j.Attempts, err))
 	case errors.Is(err, session.ErrLost) || errors.Is(err, session.ErrResponseTimeout):
 		c.requeued.Add(1)
 		j.Sequence = resp.Sequence
@@ -89,9 +89,7 @@ func (c *Client) result(j *Job, resp session.Response, err error) {
 		c.queue.Requeue(j, RequeueTemporary, c.cfg.ThrottleDelay)
 	default:
 		c.rejected.Add(1)
-		if j.Done != nil {
-			j.Done(resp, err)
-		}
+		j.end(resp, err)
 	}
 }
 

@@ -104,17 +104,21 @@ type counters struct {
 
 func newCounters() *counters { return &counters{} }
 
-// accept counts a newly accepted message.
+// accept counts a newly accepted message, at its CreatedAt (the store stamps it on accept).
 func (c *counters) accept(m *store.Message) {
 	c.accepted.Add(1)
-	c.acceptRate.add(time.Now())
+	at := m.CreatedAt
+	if at.IsZero() {
+		at = time.Now()
+	}
+	c.acceptRate.add(at)
 	c.byStatus[m.Status].Add(1)
 }
 
-// submit counts a part an upstream accepted (submit_sm_resp OK).
-func (c *counters) submit() {
+// submit counts a part an upstream accepted (submit_sm_resp OK) at.
+func (c *counters) submit(at time.Time) {
 	c.submitted.Add(1)
-	c.submitRate.add(time.Now())
+	c.submitRate.add(at)
 }
 
 // receipt counts a receipt an upstream sent and the store recorded.

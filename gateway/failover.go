@@ -174,8 +174,8 @@ func (f *failover) drain(ctx context.Context, u *upstreamRun) (moved, kept int) 
 // for failover; what its client has in flight is left to it.
 func (q *storeQueue) takeBuffered() []*store.PartTask {
 	q.mu.Lock()
-	buf := q.buf
-	q.buf = nil
+	buf := q.buf[q.head:]
+	q.buf, q.head = nil, 0
 	q.mu.Unlock()
 	out := make([]*store.PartTask, len(buf))
 	for i, j := range buf {

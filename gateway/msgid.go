@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync/atomic"
+	"time"
 )
 
 // Message ids are 16 decimal digits, the first 1 to 7: the numbers idBase to idBase+idSpace-1.
@@ -92,20 +93,46 @@ func (r *messageIDs) newMessageIDFor(ctx context.Context, account string) string
 // newID returns a new id in form f. Decimal and hex ids are the run's counter (so neither repeats
 // within a run); UUIDs are 122 random bits, and a repeat is refused by the store like any other.
 func (r *messageIDs) newID(f IDFormat) string {
+	var b [36]byte
+	return string(r.appendID(b[:0], f))
+}
+
+// appendID appends a new id in form f (see newID) to b.
+func (r *messageIDs) appendID(b []byte, f IDFormat) []byte {
 	if f == IDUUID {
-		return newUUID()
+		return appendUUID(b)
 	}
 	n := r.nextID.Add(1) % idSpace
 	k := (r.idStart.Load() + n) % idSpace
-	var b [16]byte
 	if f == IDHex {
-		return string(strconv.AppendUint(b[:0], idBase+k, 16))
+		return strconv.AppendUint(b, idBase+k, 16)
 	}
-	return string(strconv.AppendUint(b[:0], idBase+k, 10))
+	return strconv.AppendUint(b, idBase+k, 10)
+}
+
+// appendIDKnown appends a new id in account's form to b when that form is known without asking the
+// store (no per-account forms, or the account's options cached and fresh at now); ok false
+// otherwise, and b is returned as it was.
+func (r *messageIDs) appendIDKnown(b []byte, account string, now time.Time) (_ []byte, ok bool) {
+	f := IDDecimal
+	if r.accounts != nil {
+		o, ok := r.accounts.cached(account, now)
+		if !ok {
+			return b, false
+		}
+		f = o.IDs
+	}
+	return r.appendID(b, f), true
 }
 
 // newUUID returns a random version 4 UUID (RFC 9562), lower case.
 func newUUID() string {
+	var b [36]byte
+	return string(appendUUID(b[:0]))
+}
+
+// appendUUID appends a random version 4 UUID (RFC 9562), lower case, to dst.
+func appendUUID(dst []byte) []byte {
 	var u [16]byte
 	_, _ = rand.Read(u[:]) // crypto/rand does not fail on supported platforms
 	u[6] = u[6]&0x0f | 0x40
@@ -120,7 +147,7 @@ func newUUID() string {
 	hex.Encode(b[19:23], u[8:10])
 	b[23] = '-'
 	hex.Encode(b[24:36], u[10:16])
-	return string(b[:])
+	return append(dst, b[:]...)
 }
 
 // reseedIDs moves the id sequence to a new random start, after the store found an id taken.

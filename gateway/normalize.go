@@ -249,7 +249,11 @@ func (t *numberTable) get(scope, name string) *NumberRules {
 	if t == nil {
 		return nil
 	}
-	return (*t.rules.Load())[numberKey(scope, name)]
+	m := *t.rules.Load()
+	if len(m) == 0 {
+		return nil // no rules (the usual case): no key to build, twice per message
+	}
+	return m[numberKey(scope, name)]
 }
 
 // accountSubmit rewrites a submit_sm of account (before routing); b itself is never changed.

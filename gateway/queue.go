@@ -39,6 +39,34 @@ type Job struct {
 
 	// Ref is the queue's own handle on the job (a store lease); the client does not look at it.
 	Ref any
+
+	// ender is told the outcome when Done is nil: a queue of this package that embeds Job in a
+	// struct of its own (storeQueue's partJob) implements it there, so no closure is made per job.
+	ender jobEnder
+	// client is the client that sent it last, whose result (*sentJob)(j) reports to.
+	client *Client
+}
+
+type jobEnder interface {
+	jobDone(session.Response, error)
+}
+
+// end reports how the job ended, to Done or the queue's ender.
+func (j *Job) end(resp session.Response, err error) {
+	switch {
+	case j.Done != nil:
+		j.Done(resp, err)
+	case j.ender != nil:
+		j.ender.jobDone(resp, err)
+	}
+}
+
+// sentJob is a Job in a session's window: its session.Completion, with nothing allocated per send.
+type sentJob Job
+
+func (j *sentJob) Complete(resp session.Response, err error) {
+	jb := (*Job)(j)
+	jb.client.result(jb, resp, err)
 }
 
 // RequeueReason tells a Queue why a job comes back.

@@ -45,9 +45,9 @@ func newPartSettler(st store.Store, stats *counters, rc *receipts, log zerolog.L
 // partSent settles a part the upstream accepted: the id map is written and the queue entry
 // acknowledged in one write (Settle), and receipts that arrived before the mapping are forwarded.
 func (ps *partSettler) partSent(t *store.PartTask, upstream, upstreamID string) {
-	ps.stats.submit()
-	ctx := storeContext()
 	at := time.Now()
+	ps.stats.submit(at)
+	ctx := storeContext()
 	m, early, err := ps.st.Settle(ctx, t.Lease, store.PartUpdate{
 		MessageID: t.MessageID, Part: t.Part, Upstream: upstream, UpstreamID: upstreamID, Status: pdu.ENROUTE, At: at,
 	})

@@ -33,11 +33,18 @@ type storeQueue struct {
 	consumer string
 	batch    int
 	log      zerolog.Logger
-	slots    chan struct{} // one per part handed out and not yet settled durably
-	inDoubt  *inDoubt      // parts of messages refused while in doubt are never sent (indoubt.go)
+	slotGap  int      // how many slots a waiting Pop waits to see free (takeSlot)
+	inDoubt  *inDoubt // parts of messages refused while in doubt are never sent (indoubt.go)
+
+	// slotMu guards out, the parts handed out and not yet settled durably (at most batch), and
+	// freed, closed when enough of them settle while a Pop waits.
+	slotMu sync.Mutex
+	out    int
+	freed  chan struct{}
 
 	mu      sync.Mutex
-	buf     []*Job // claimed, not yet handed to the client
+	buf     []*Job // claimed, not yet handed to the client: buf[head:]
+	head    int
 	paused  bool
 	resumed chan struct{} // closed when un-paused; replaced when paused
 }
@@ -52,11 +59,45 @@ func newStoreQueue(st store.Store, settle settler, work *pool, upstream, consume
 	resumed := make(chan struct{})
 	close(resumed)
 	return &storeQueue{st: st, settle: settle, work: work, upstream: upstream, consumer: consumer, batch: batch,
-		log: log.With().Str("upstream", upstream).Logger(), slots: make(chan struct{}, batch), resumed: resumed}
+		log: log.With().Str("upstream", upstream).Logger(), slotGap: max(1, batch/8), resumed: resumed}
 }
 
 // settled gives back the slot of a part whose outcome is durable (or that went back unsent).
-func (q *storeQueue) settled() { <-q.slots }
+func (q *storeQueue) settled() {
+	q.slotMu.Lock()
+	q.out--
+	var freed chan struct{}
+	if q.freed != nil && q.out <= q.batch-q.slotGap {
+		freed, q.freed = q.freed, nil
+	}
+	q.slotMu.Unlock()
+	if freed != nil {
+		close(freed)
+	}
+}
+
+// takeSlot waits for a slot, until ctx ends. One that finds none free waits until slotGap are, so
+// that a full window refills in runs, not with one wake-up of the client per part settled.
+func (q *storeQueue) takeSlot(ctx context.Context) error {
+	for {
+		q.slotMu.Lock()
+		if q.out < q.batch {
+			q.out++
+			q.slotMu.Unlock()
+			return nil
+		}
+		if q.freed == nil {
+			q.freed = make(chan struct{})
+		}
+		freed := q.freed
+		q.slotMu.Unlock()
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
 
 // setPaused stops or resumes handing out work. Parts already in the window go on.
 func (q *storeQueue) setPaused(p bool) {
@@ -81,10 +122,8 @@ func (q *storeQueue) isPaused() bool {
 
 // Pop implements Queue. It waits for a slot first: no more than batch parts are out unsettled.
 func (q *storeQueue) Pop(ctx context.Context) (*Job, error) {
-	select {
-	case q.slots <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := q.takeSlot(ctx); err != nil {
+		return nil, err
 	}
 	j, err := q.pop(ctx)
 	if err != nil {
@@ -97,9 +136,13 @@ func (q *storeQueue) pop(ctx context.Context) (*Job, error) {
 	for {
 		q.mu.Lock()
 		resumed := q.resumed
-		if !q.paused && len(q.buf) > 0 {
-			j := q.buf[0]
-			q.buf = q.buf[1:]
+		if !q.paused && q.head < len(q.buf) {
+			j := q.buf[q.head]
+			q.buf[q.head] = nil
+			q.head++
+			if q.head == len(q.buf) {
+				q.buf, q.head = q.buf[:0], 0 // the next claim reuses the array
+			}
 			q.mu.Unlock()
 			return j, nil
 		}
@@ -119,12 +162,10 @@ func (q *storeQueue) pop(ctx context.Context) (*Job, error) {
 			continue
 		}
 		tasks = q.inDoubt.drop(ctx, tasks)
-		jobs := make([]*Job, len(tasks))
-		for i, t := range tasks {
-			jobs[i] = q.job(t)
-		}
 		q.mu.Lock()
-		q.buf = append(q.buf, jobs...)
+		for _, t := range tasks {
+			q.buf = append(q.buf, q.job(t))
+		}
 		q.mu.Unlock()
 	}
 }
@@ -144,13 +185,12 @@ type partJob struct {
 func (q *storeQueue) job(t *store.PartTask) *Job {
 	pj := &partJob{t: t, q: q}
 	fillSubmitSMTimes(&pj.sm, t)
-	pj.Job = Job{Body: &pj.sm, Attempts: t.Attempts, Accepted: t.Accepted, Validity: t.Validity, Ref: t}
-	pj.Done = pj.done
+	pj.Job = Job{Body: &pj.sm, Attempts: t.Attempts, Accepted: t.Accepted, Validity: t.Validity, Ref: t, ender: pj}
 	return &pj.Job
 }
 
-// done is the Job's Done: the outcome is written by the pool, off the session's reader.
-func (pj *partJob) done(resp session.Response, err error) {
+// jobDone is told how the Job ended: the outcome is written by the pool, off the session's reader.
+func (pj *partJob) jobDone(resp session.Response, err error) {
 	pj.err = err
 	if r, ok := resp.Body.(*pdu.SubmitSMResp); ok && err == nil {
 		pj.id = r.MessageID
@@ -175,7 +215,12 @@ func (q *storeQueue) Requeue(j *Job, why RequeueReason, delay time.Duration) {
 	case RequeueUnsent:
 		// Still claimed by us: keep it first in line.
 		q.mu.Lock()
-		q.buf = append([]*Job{j}, q.buf...)
+		if q.head > 0 {
+			q.head--
+			q.buf[q.head] = j
+		} else {
+			q.buf = append([]*Job{j}, q.buf...)
+		}
 		q.mu.Unlock()
 		q.settled()
 	case RequeueThrottled:
@@ -204,8 +249,8 @@ func (q *storeQueue) Len() int {
 // at once rather than after the visibility time-out.
 func (q *storeQueue) Close(ctx context.Context) {
 	q.mu.Lock()
-	buf := q.buf
-	q.buf = nil
+	buf := q.buf[q.head:]
+	q.buf, q.head = nil, 0
 	q.mu.Unlock()
 	for _, j := range buf {
 		t := j.Ref.(*store.PartTask)

@@ -99,7 +99,16 @@ type acceptJob struct {
 // acceptOne validates b, accepts it and answers with submit_sm_resp, or data_sm_resp for a data_sm.
 func (sub *submitter) acceptOne(m Inbound, account string, b *pdu.SubmitSM, data bool) {
 	j := &acceptJob{sub: sub, in: m, account: account, data: data}
-	if err := sub.fillFromSubmitSM(&j.msg, j.parts[:], account, b, time.Now()); err != nil {
+	// The time the PDU was read (to within its burst) is the "now" its relative times count from.
+	now := m.Request.Sent
+	if now.IsZero() {
+		now = time.Now()
+	}
+	// The id goes in the one allocation of the message's strings when its form is known here;
+	// otherwise accept asks the store for the account's form, off this reader.
+	var idBuf [36]byte
+	id, _ := sub.ids.appendIDKnown(idBuf[:0], account, now)
+	if err := sub.fillFromSubmitSM(&j.msg, j.parts[:], account, b, now, id); err != nil {
 		sub.stats.rejected.Add(1)
 		st := statusForAcceptError(err)
 		sub.log.Info().Str("account", account).Stringer("command", m.Request.Body.CommandID()).Str("dest", b.DestinationAddr).Err(err).Stringer("status", st).Msg("message refused")
@@ -162,9 +171,11 @@ func statusForAcceptError(err error) pdu.CommandStatus {
 	return pdu.ESME_RSYSERR
 }
 
-// accept gives m (validated and routed) an id and writes it durably.
+// accept gives m (validated and routed) an id, unless it has one, and writes it durably.
 func (sub *submitter) accept(ctx context.Context, m *store.Message) error {
-	m.ID = sub.ids.newMessageIDFor(ctx, m.Account)
+	if m.ID == "" {
+		m.ID = sub.ids.newMessageIDFor(ctx, m.Account)
+	}
 	// Written with its id held against this instance's claimers until the outcome is known, and
 	// resolved when in doubt (indoubt.go).
 	err := sub.inDoubt.accept(ctx, sub.st, m)
@@ -206,15 +217,16 @@ func (sub *submitter) query(m Inbound, account string, q *pdu.QuerySM) {
 // Errors are *ValidationError (its Status is the answer) or ErrNoRoute.
 func (sub *submitter) fromSubmitSM(account string, b *pdu.SubmitSM, now time.Time) (*store.Message, error) {
 	m := new(store.Message)
-	if err := sub.fillFromSubmitSM(m, make([]store.Part, 1), account, b, now); err != nil {
+	if err := sub.fillFromSubmitSM(m, make([]store.Part, 1), account, b, now, nil); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
-// fillFromSubmitSM is fromSubmitSM into m, with parts (of length 1) as its Parts. What it keeps of
-// b is copied in two allocations: the strings in one, the octets in the other.
-func (sub *submitter) fillFromSubmitSM(m *store.Message, parts []store.Part, account string, b *pdu.SubmitSM, now time.Time) error {
+// fillFromSubmitSM is fromSubmitSM into m, with parts (of length 1) as its Parts; id, if not empty,
+// is m's id. What it keeps of b is copied in two allocations: the strings (and the id) in one, the
+// octets in the other.
+func (sub *submitter) fillFromSubmitSM(m *store.Message, parts []store.Part, account string, b *pdu.SubmitSM, now time.Time, id []byte) error {
 	b = sub.numbers.accountSubmit(account, b) // the account's number normalisation, before routing
 	src := store.Address{TON: b.SourceAddrTON, NPI: b.SourceAddrNPI, Addr: b.SourceAddr}
 	dst := store.Address{TON: b.DestAddrTON, NPI: b.DestAddrNPI, Addr: b.DestinationAddr}
@@ -253,8 +265,8 @@ func (sub *submitter) fillFromSubmitSM(m *store.Message, parts []store.Part, acc
 	if !ok {
 		return ErrNoRoute
 	}
-	var service string
-	service, src.Addr, dst.Addr = cloneStrings(b.ServiceType, b.SourceAddr, b.DestinationAddr)
+	var service, msgID string
+	msgID, service, src.Addr, dst.Addr = cloneStrings(id, b.ServiceType, b.SourceAddr, b.DestinationAddr)
 	var text, tlvs []byte
 	if n := len(b.ShortMessage) + len(b.Options); n > 0 {
 		octets := make([]byte, n)
@@ -270,7 +282,7 @@ func (sub *submitter) fillFromSubmitSM(m *store.Message, parts []store.Part, acc
 	}
 	parts[0] = store.Part{ESMClass: b.EsmClass, ShortMessage: text, TLVs: tlvs}
 	*m = store.Message{
-		Account: account, ServiceType: service, Source: src, Destination: dst,
+		ID: msgID, Account: account, ServiceType: service, Source: src, Destination: dst,
 		ESMClass: b.EsmClass, ProtocolID: b.ProtocolID, PriorityFlag: b.PriorityFlag,
 		RegisteredDelivery: b.RegisteredDelivery, DataCoding: b.DataCoding, Validity: validity, Schedule: schedule, Upstream: up,
 		Parts: parts[:1],
@@ -281,19 +293,21 @@ func (sub *submitter) fillFromSubmitSM(m *store.Message, parts []store.Part, acc
 	return nil
 }
 
-// cloneStrings copies a, b and c into one new string and returns the three slices of it.
-func cloneStrings(a, b, c string) (string, string, string) {
-	n := len(a) + len(b) + len(c)
+// cloneStrings copies id, a, b and c into one new string and returns the four slices of it.
+func cloneStrings(id []byte, a, b, c string) (string, string, string, string) {
+	n := len(id) + len(a) + len(b) + len(c)
 	if n == 0 {
-		return "", "", ""
+		return "", "", "", ""
 	}
 	var sb strings.Builder
 	sb.Grow(n)
+	sb.Write(id)
 	sb.WriteString(a)
 	sb.WriteString(b)
 	sb.WriteString(c)
 	s := sb.String()
-	return s[:len(a)], s[len(a) : len(a)+len(b)], s[len(a)+len(b):]
+	i, j, k := len(id), len(id)+len(a), len(id)+len(a)+len(b)
+	return s[:i], s[i:j], s[j:k], s[k:]
 }
 
 // defaultAddr fills the TON/NPI of an address given as a bare string: "+" and digits is

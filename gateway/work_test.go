@@ -90,7 +90,7 @@ func TestFillFromSubmitSMAllocations(t *testing.T) {
 	var m store.Message
 	var parts [1]store.Part
 	allocs := testing.AllocsPerRun(100, func() {
-		if err := r.fillFromSubmitSM(&m, parts[:], "acme", sm, now); err != nil {
+		if err := r.fillFromSubmitSM(&m, parts[:], "acme", sm, now, []byte("1234567890123456")); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -100,7 +100,7 @@ func TestFillFromSubmitSMAllocations(t *testing.T) {
 	// Copies, not aliases, each with its own capacity.
 	if m.Source.Addr != "12345" || m.Destination.Addr != "447700900123" || m.ServiceType != "CMT" ||
 		string(m.Parts[0].ShortMessage) != "hello" || string(m.Parts[0].TLVs) != string(sm.Options) ||
-		cap(m.Parts[0].ShortMessage) != len("hello") {
+		cap(m.Parts[0].ShortMessage) != len("hello") || m.ID != "1234567890123456" {
 		t.Errorf("message %+v part %+v", m, m.Parts[0])
 	}
 	sm.ShortMessage[0] = 'j'
@@ -114,7 +114,8 @@ func TestFillFromSubmitSMAllocations(t *testing.T) {
 // and accepted, forwarded and settled. Everything in this process is counted, the ESME's and the
 // upstream's ends included (an ESME's submit_sm_resp, the upstream's submit_sm, the fake store's
 // part and history: 4 of the forwarded message's). Before the pool kept its workers and a message's
-// parts were allocated together, these were 18 and 31; now 8 and 14 (BenchmarkAccept,
+// parts were allocated together, these were 18 and 31; then 8 and 14; now, with the id in the
+// allocation of the message's strings and no closure per part sent, 7 and 12 (BenchmarkAccept,
 // BenchmarkForward).
 func TestMessagePathAllocations(t *testing.T) {
 	const n = 3000
@@ -122,7 +123,7 @@ func TestMessagePathAllocations(t *testing.T) {
 		name    string
 		forward bool
 		max     float64
-	}{{"accept", false, 10}, {"forward", true, 17}} {
+	}{{"accept", false, 9}, {"forward", true, 15}} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := newMemQueueStore(newEmbedded(t))
 			var s *session.Session
@@ -159,5 +160,42 @@ func TestMessagePathAllocations(t *testing.T) {
 				t.Errorf("%.1f allocations a message, want at most %v", per, tc.max)
 			}
 		})
+	}
+}
+
+// Idle workers exit once idle for a whole round of the reaper, and a task after that starts a new
+// one; workers still busy or used again in time are kept.
+func TestPoolIdleWorkersExit(t *testing.T) {
+	p := newPool(4)
+	p.idleAfter = 20 * time.Millisecond
+	defer p.close()
+	var wg sync.WaitGroup
+	release := make(chan struct{})
+	wg.Add(3)
+	for range 3 {
+		p.do(func() { defer wg.Done(); <-release })
+	}
+	close(release)
+	wg.Wait()
+	if s := p.started.Load(); s != 3 {
+		t.Fatalf("3 tasks at once started %d workers, want 3", s)
+	}
+	idle := func() int {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.idle)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for idle() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := idle(); n != 0 {
+		t.Fatalf("%d workers still idle after 5 s, want 0", n)
+	}
+	done := make(chan struct{})
+	p.do(func() { close(done) })
+	<-done
+	if s := p.started.Load(); s != 4 {
+		t.Errorf("a task after the idle workers exited started %d workers in all, want 4", s)
 	}
 }

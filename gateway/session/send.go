@@ -52,13 +52,34 @@ func (s *Session) Send(ctx context.Context, body pdu.Body) (Response, error) {
 // never when it returned an error. With a nil done, the Handler receives the outcome. done runs on
 // the session's reader or timer goroutine: it must not block, nor send on this session.
 func (s *Session) SendAsync(ctx context.Context, body pdu.Body, done func(Response, error)) error {
+	var c Completion
+	if done != nil {
+		c = doneFunc(done) // a func is pointer-shaped: no allocation
+	}
+	return s.SendAsyncTo(ctx, body, c)
+}
+
+// Completion receives the outcome of a request sent with SendAsyncTo. Complete is called exactly
+// once, on the session's reader or timer goroutine: it must not block, nor send on this session.
+type Completion interface {
+	Complete(Response, error)
+}
+
+type doneFunc func(Response, error)
+
+func (f doneFunc) Complete(r Response, err error) { f(r, err) }
+
+// SendAsyncTo is SendAsync reporting to c, which a caller can implement on the struct that already
+// holds the request's own state, so that sending allocates no closure. A nil c hands the outcome to
+// the Handler.
+func (s *Session) SendAsyncTo(ctx context.Context, body pdu.Body, c Completion) error {
 	if err := s.checkOutbound(body); err != nil {
 		return err
 	}
 	if err := s.acquire(ctx); err != nil {
 		return err
 	}
-	if _, err := s.enqueue(kindUser, body, nil, done); err != nil {
+	if _, err := s.enqueue(kindUser, body, nil, c); err != nil {
 		s.release()
 		return err
 	}
@@ -125,7 +146,7 @@ func (s *Session) release() { <-s.sem }
 
 // enqueue puts a request in the window and writes it. When it returns nil the request's outcome will
 // be reported exactly once (to w, done, or the Handler).
-func (s *Session) enqueue(kind pendingKind, body pdu.Body, w *waiter, done func(Response, error)) (uint32, error) {
+func (s *Session) enqueue(kind pendingKind, body pdu.Body, w *waiter, done Completion) (uint32, error) {
 	// The monotonic clock alone (time.Since) costs half of time.Now, and this runs per request.
 	mono := time.Since(s.started)
 	s.mu.Lock()
@@ -208,7 +229,7 @@ func (s *Session) complete(p *pending, resp Response, err error) {
 		p.w.resp, p.w.err = resp, err
 		p.w.ch <- struct{}{}
 	case p.done != nil:
-		p.done(resp, err)
+		p.done.Complete(resp, err)
 	case p.kind == kindEnquire:
 		s.enquireDone(err)
 	case p.kind == kindInternal:

@@ -28,7 +28,7 @@ type pending struct {
 	req      Request
 	deadline time.Duration // since the session started (monotonic)
 	w        *waiter
-	done     func(Response, error)
+	done     Completion
 	prev     int32 // neighbours in send order (== deadline order); -1 at the ends
 	next     int32
 }

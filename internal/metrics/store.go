@@ -109,127 +109,134 @@ func (w *Store) Collect(ch chan<- prometheus.Metric) {
 	w.receipts.Collect(ch)
 }
 
-func (w *Store) done(op int, start time.Time, err error) {
-	w.obs[op].Observe(time.Since(start).Seconds())
+// epoch is the base of clock.
+var epoch = time.Now()
+
+// clock reads the monotonic clock alone (time.Since of a time that has it), half the cost of
+// time.Now; two reads per store call on the message path.
+func clock() time.Duration { return time.Since(epoch) }
+
+func (w *Store) done(op int, start time.Duration, err error) {
+	w.obs[op].Observe((clock() - start).Seconds())
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		w.errc[op].Inc()
 	}
 }
 
 func (w *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
-	t := time.Now()
+	t := clock()
 	err := w.Store.AcceptMessage(ctx, m)
 	w.done(opAcceptMessage, t, err)
 	return err
 }
 
 func (w *Store) GetMessage(ctx context.Context, id string) (*store.Message, error) {
-	t := time.Now()
+	t := clock()
 	r0, err := w.Store.GetMessage(ctx, id)
 	w.done(opGetMessage, t, err)
 	return r0, err
 }
 
 func (w *Store) ListMessages(ctx context.Context, f store.MessageFilter) ([]*store.Message, string, error) {
-	t := time.Now()
+	t := clock()
 	r0, r1, err := w.Store.ListMessages(ctx, f)
 	w.done(opListMessages, t, err)
 	return r0, r1, err
 }
 
 func (w *Store) UpdatePart(ctx context.Context, u store.PartUpdate) (*store.Message, []store.Receipt, error) {
-	t := time.Now()
+	t := clock()
 	r0, r1, err := w.Store.UpdatePart(ctx, u)
 	w.done(opUpdatePart, t, err)
 	return r0, r1, err
 }
 
 func (w *Store) Settle(ctx context.Context, l store.Lease, u store.PartUpdate) (*store.Message, []store.Receipt, error) {
-	t := time.Now()
+	t := clock()
 	r0, r1, err := w.Store.Settle(ctx, l, u)
 	w.done(opSettle, t, err)
 	return r0, r1, err
 }
 
 func (w *Store) ListReceipts(ctx context.Context, messageID string) ([]store.Receipt, error) {
-	t := time.Now()
+	t := clock()
 	r0, err := w.Store.ListReceipts(ctx, messageID)
 	w.done(opListReceipts, t, err)
 	return r0, err
 }
 
 func (w *Store) ClaimParts(ctx context.Context, upstream, consumer string, max int, wait time.Duration) ([]*store.PartTask, error) {
-	t := time.Now()
+	t := clock()
 	r0, err := w.Store.ClaimParts(ctx, upstream, consumer, max, wait)
 	w.done(opClaimParts, t, err)
 	return r0, err
 }
 
 func (w *Store) EnqueueDelivery(ctx context.Context, d *store.Delivery) error {
-	t := time.Now()
+	t := clock()
 	err := w.Store.EnqueueDelivery(ctx, d)
 	w.done(opEnqueueDelivery, t, err)
 	return err
 }
 
 func (w *Store) ClaimDeliveries(ctx context.Context, account, consumer string, max int, wait time.Duration) ([]*store.Delivery, error) {
-	t := time.Now()
+	t := clock()
 	r0, err := w.Store.ClaimDeliveries(ctx, account, consumer, max, wait)
 	w.done(opClaimDeliveries, t, err)
 	return r0, err
 }
 
 func (w *Store) Ack(ctx context.Context, leases ...store.Lease) error {
-	t := time.Now()
+	t := clock()
 	err := w.Store.Ack(ctx, leases...)
 	w.done(opAck, t, err)
 	return err
 }
 
 func (w *Store) GiveBack(ctx context.Context, l store.Lease, delay time.Duration) error {
-	t := time.Now()
+	t := clock()
 	err := w.Store.GiveBack(ctx, l, delay)
 	w.done(opGiveBack, t, err)
 	return err
 }
 
 func (w *Store) Postpone(ctx context.Context, l store.Lease, delay time.Duration) error {
-	t := time.Now()
+	t := clock()
 	err := w.Store.Postpone(ctx, l, delay)
 	w.done(opPostpone, t, err)
 	return err
 }
 
 func (w *Store) Reroute(ctx context.Context, l store.Lease, upstream string) error {
-	t := time.Now()
+	t := clock()
 	err := w.Store.Reroute(ctx, l, upstream)
 	w.done(opReroute, t, err)
 	return err
 }
 
 func (w *Store) RequeueLost(ctx context.Context, lost []store.LostPDU) error {
-	t := time.Now()
+	t := clock()
 	err := w.Store.RequeueLost(ctx, lost)
 	w.done(opRequeueLost, t, err)
 	return err
 }
 
 func (w *Store) QueueLen(ctx context.Context, q store.Queue) (int, error) {
-	t := time.Now()
+	t := clock()
 	r0, err := w.Store.QueueLen(ctx, q)
 	w.done(opQueueLen, t, err)
 	return r0, err
 }
 
 func (w *Store) QueueStats(ctx context.Context, q store.Queue) (store.QueueStats, error) {
-	t := time.Now()
+	t := clock()
 	r0, err := w.Store.QueueStats(ctx, q)
 	w.done(opQueueStats, t, err)
 	return r0, err
 }
 
 func (w *Store) Ping(ctx context.Context) error {
-	t := time.Now()
+	t := clock()
 	err := w.Store.Ping(ctx)
 	w.done(opPing, t, err)
 	return err
@@ -237,7 +244,7 @@ func (w *Store) Ping(ctx context.Context) error {
 
 // AddReceipt is timed, and a receipt recorded (correlated or parked) is counted by its state.
 func (w *Store) AddReceipt(ctx context.Context, r *store.Receipt) (*store.Message, bool, error) {
-	t := time.Now()
+	t := clock()
 	m, parked, err := w.Store.AddReceipt(ctx, r)
 	w.done(opAddReceipt, t, err)
 	if err == nil {
