@@ -245,13 +245,13 @@ type Message struct {
 	CallbackURL string
 	// Origin is the channel the message came in by: OriginAPI, or OriginSMPP ("", as every record
 	// written before the field reads). A receipt goes back by the same channel (gateway/receipts.go).
-	Origin   string
-	Upstream string // queue the parts were routed to
-	Status      pdu.MessageState
-	History     []StatusChange
-	Parts       []Part
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	Origin    string
+	Upstream  string // queue the parts were routed to
+	Status    pdu.MessageState
+	History   []StatusChange
+	Parts     []Part
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Message origins (Message.Origin).
