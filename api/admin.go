@@ -427,6 +427,7 @@ func accountToProto(a *store.Account) *smppgwv1.Account {
 		MessageIdFormat:      idFormats[a.MessageIDs],
 		ReceiptMode:          receiptModes[a.Receipts],
 		LongMoDelivery:       longMOModes[a.LongMO],
+		ApiReceiptsOverSmpp:  a.APIReceiptsOverSMPP,
 	}
 }
 
@@ -514,6 +515,8 @@ func applyAccount(a *store.Account, in *smppgwv1.Account, paths []string) error 
 				return err
 			}
 			a.LongMO = v
+		case "api_receipts_over_smpp":
+			a.APIReceiptsOverSMPP = in.GetApiReceiptsOverSmpp()
 		case "create_time", "update_time":
 		default:
 			return invalid("update_mask", "unknown field %q", p)
@@ -549,6 +552,7 @@ func presentAccount(in *smppgwv1.Account) []string {
 	add(in.GetMessageIdFormat() != 0, "message_id_format")
 	add(in.GetReceiptMode() != 0, "receipt_mode")
 	add(in.GetLongMoDelivery() != 0, "long_mo_delivery")
+	add(in.GetApiReceiptsOverSmpp(), "api_receipts_over_smpp")
 	return p
 }
 

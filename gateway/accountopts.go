@@ -12,13 +12,14 @@ import (
 )
 
 // accountOptsTTL is how long the message path keeps an account's options before it reads them
-// again: an admin edit of message_ids, receipts, long_mo or (for the API) throughput takes effect
-// within it, and a busy
+// again: an admin edit of message_ids, receipts, long_mo, api_receipts_over_smpp or (for the API)
+// throughput takes effect within it, and a busy
 // account costs the store one read per TTL rather than one per message, receipt or MO.
 const accountOptsTTL = time.Second
 
 // accountOpts are the per-account settings the message path needs after the bind: the id form at
-// accept, the receipt mode when a receipt comes, the long-MO mode when an MO comes. Their zero
+// accept, the receipt mode and whether an API message's receipt goes to the binds when a receipt
+// comes, the long-MO mode when an MO comes. Their zero
 // values are the defaults.
 type accountOpts struct {
 	IDs      IDFormat
@@ -27,6 +28,8 @@ type accountOpts struct {
 	// Throughput is the account's cap (Account.Throughput), for the API's submissions (throttle);
 	// 0: none.
 	Throughput float64
+	// APIReceiptsOverSMPP is Account.APIReceiptsOverSMPP: receipts of API messages for the binds too.
+	APIReceiptsOverSMPP bool
 }
 
 // optsOf reads a's options; fields that do not parse (Validate refuses them) read as defaults.
@@ -36,6 +39,7 @@ func optsOf(a Account) accountOpts {
 	o.Receipts, _ = ParseReceiptMode(string(a.Receipts))
 	o.LongMO, _ = ParseLongMOMode(string(a.LongMO))
 	o.Throughput = a.Throughput
+	o.APIReceiptsOverSMPP = a.APIReceiptsOverSMPP
 	return o
 }
 

@@ -78,14 +78,17 @@ func TestMessageIDFormats(t *testing.T) {
 // TestLongMessageReceiptModes: a 3-part API message with a receipt asked for, each part receipted
 // DELIVERED by the upstream: the account in receipts "message" mode gets exactly one receipt
 // deliver_sm (after the third part's), the one in "part" mode exactly three, each carrying the message
-// id. Before receipts existed the "part" account got one too.
+// id. Before receipts existed the "part" account got one too. Only API messages are split by the
+// gateway, and their receipts reach the binds only with api_receipts_over_smpp, which both accounts
+// set; an account without it ("api") gets none on its bind, whatever its mode.
 func TestLongMessageReceiptModes(t *testing.T) {
 	st := newEmbedded(t)
 	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
-	whole, parts := testAccount(t, "whole", "secret"), testAccount(t, "parts", "secret")
-	parts.Receipts = ReceiptPerPart
+	whole, parts, api := testAccount(t, "whole", "secret"), testAccount(t, "parts", "secret"), testAccount(t, "api", "secret")
+	parts.Receipts, api.Receipts = ReceiptPerPart, ReceiptPerPart
+	whole.APIReceiptsOverSMPP, parts.APIReceiptsOverSMPP = true, true
 	g, addr, _ := startGateway(t, Config{
-		Accounts:  []Account{whole, parts},
+		Accounts:  []Account{whole, parts, api},
 		Upstreams: []ClientConfig{simUpstream("sim", sim.Addr())},
 		Routing:   RouterConfig{Routes: []Route{{Upstream: "sim"}}},
 	}, st)
@@ -93,7 +96,7 @@ func TestLongMessageReceiptModes(t *testing.T) {
 	for _, tc := range []struct {
 		account string
 		want    int
-	}{{"whole", 1}, {"parts", 3}} {
+	}{{"whole", 1}, {"parts", 3}, {"api", 0}} {
 		t.Run(tc.account, func(t *testing.T) {
 			rx := sessiontest.NewRecorder()
 			sessiontest.BindESME(t, addr, rx, session.Config{}, session.BindReceiver, tc.account, "secret")
@@ -123,14 +126,18 @@ func TestLongMessageReceiptModes(t *testing.T) {
 // TestDuplicateReceipts: the upstream sends each receipt twice (a one-part message, and the last part
 // of a 3-part one): the ESME gets one receipt deliver_sm per message, the API's subscriber one
 // receipt event per receipt the upstream meant, and Stats counts the copies. Before, the copy went
-// everywhere the first did. On both stores: the store's receipt list decides what is a copy.
+// everywhere the first did. On both stores: the store's receipt list decides what is a copy. The
+// 3-part message is an API one (the gateway splits no other), so acme opts in to its receipt on the
+// bind (api_receipts_over_smpp).
 func TestDuplicateReceipts(t *testing.T) {
 	forEachStore(t, func(t *testing.T, open func() store.Store) { testDuplicateReceipts(t, open()) })
 }
 
 func testDuplicateReceipts(t *testing.T, st store.Store) {
 	sim := startSim(t, "127.0.0.1:0", smscsim.Options{ReceiptDelay: -1})
-	g, addr, _ := startGateway(t, acmeVia(t, simUpstream("sim", sim.Addr())), st)
+	cfg := acmeVia(t, simUpstream("sim", sim.Addr()))
+	cfg.Accounts[0].APIReceiptsOverSMPP = true
+	g, addr, _ := startGateway(t, cfg, st)
 	ctx := sessiontest.Ctx(t)
 	events, cancel := g.Subscribe("acme")
 	defer cancel()

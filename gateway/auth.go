@@ -37,11 +37,18 @@ type Account struct {
 	MessageIDs IDFormat `yaml:"message_ids"`
 	// Receipts is how the account's binds are sent the receipts of a message the gateway sent in
 	// several parts (ReceiptMode): "message" (the default), one once every part is final, or "part",
-	// one per part's receipt.
+	// one per part's receipt. The gateway splits API messages only, so it applies with
+	// APIReceiptsOverSMPP.
 	Receipts ReceiptMode `yaml:"receipts"`
 	// LongMO is how a long MO reaches the account's binds (LongMOMode): "parts" (the default), as the
 	// parts came, or "payload", reassembled into one deliver_sm carrying message_payload.
 	LongMO LongMOMode `yaml:"long_mo"`
+	// APIReceiptsOverSMPP queues the receipts of the messages the account submits through the API for
+	// its SMPP binds too, for an application that submits over the API and listens on a receiver bind.
+	// By default (false) they reach the API only (the receipt stream, webhooks, the message's
+	// callback), as those of its SMPP messages reach its binds: an account that never binds would
+	// otherwise pile them up in the store.
+	APIReceiptsOverSMPP bool `yaml:"api_receipts_over_smpp"`
 }
 
 // Validate reports the first field of a that no authenticator can use: a system_id of 1 to 15

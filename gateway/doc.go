@@ -49,10 +49,11 @@
 //     outcome is durable, so a crash sends again at most the windows' parts.
 //   - receipts.go, receipts: upstream receipts are recorded with AddReceipt (parked when they beat
 //     their submit_sm_resp, and applied by Settle), published as Events, and queued for the account
-//     as a deliver_sm carrying our message id when the message asked for one: per message or per
-//     part (the account's receipts). A copy an upstream sends again goes nowhere, counted.
-//   - accountopts.go: the accounts' message_ids (msgid.go), receipts and long_mo (moparts.go), read
-//     from the store's account records through a one-second cache.
+//     as a deliver_sm carrying our message id when the message asked for one and came over SMPP (an
+//     API message's only when its account sets api_receipts_over_smpp): per message or per part (the
+//     account's receipts). A copy an upstream sends again goes nowhere, counted.
+//   - accountopts.go: the accounts' message_ids (msgid.go), receipts, api_receipts_over_smpp and
+//     long_mo (moparts.go), read from the store's account records through a one-second cache.
 //   - mo.go, fromUpstream: the Clients' DeliverHandler. An MO is routed to an account by the MO
 //     routes and queued (EnqueueDelivery) and published; a receipt goes to receipts. Either is
 //     answered once durable.

@@ -22,6 +22,14 @@ import (
 // when the message asked for one, queued for the account as a receipt deliver_sm carrying our
 // message id; the account's delivery loop sends it.
 //
+// A receipt goes back by the channel its message came in by (store.Message.Origin), as Jasmin and
+// Kannel do: an SMPP message's to the account's binds (and the API's subscribers), an API
+// message's to the API only (the receipt stream, webhooks, its callback URL). An account that
+// submits over the API only never binds a receiver, and its receipt deliver_sms would pile up in
+// its delivery queue, which has no time-out. An account whose application submits over the API
+// and listens on a receiver bind opts in with api_receipts_over_smpp (Account.APIReceiptsOverSMPP).
+// A message recorded before origins were kept reads as an SMPP one, as before.
+//
 // An upstream may deliver one receipt twice (its own retry after a lost deliver_sm_resp, a
 // failover between its nodes): the second is recorded like the first (the store keeps what came)
 // but handed on to nobody, and counted (Stats.ReceiptsDuplicate). See duplicate.
@@ -63,9 +71,10 @@ func newReceipts(st store.Store, events *hub, stats *counters, deliv *deliverer,
 }
 
 // ReceiptMode is how an account's binds are sent the receipts of a message the gateway sent
-// upstream in several parts (an API message it split). A message an ESME sent as its own parts
-// (UDH or SAR, one submit_sm each) is one message per part already, each with its own id and
-// receipt, so the mode does not concern it.
+// upstream in several parts (an API message it split), so it matters to an account whose API
+// messages' receipts reach its binds (Account.APIReceiptsOverSMPP). A message an ESME sent as its
+// own parts (UDH or SAR, one submit_sm each) is one message per part already, each with its own id
+// and receipt, so the mode does not concern it.
 type ReceiptMode string
 
 // Receipt modes.
@@ -165,7 +174,8 @@ func wantsReceipt(rd uint8, st pdu.MessageState) bool {
 }
 
 // correlated hands a receipt applied to m to the API subscribers and, when the message asked
-// for one, queues a receipt deliver_sm for the account carrying our message id. A multi-part message
+// for one and came over SMPP (or its account opts in for API messages), queues a receipt
+// deliver_sm for the account carrying our message id. A multi-part message
 // gets one receipt, when its aggregate status becomes final, or one per part's receipt, by the
 // account's ReceiptMode. A duplicate (see duplicate) goes nowhere.
 func (r *receipts) correlated(ctx context.Context, m *store.Message, rc store.Receipt) error {
@@ -201,7 +211,8 @@ func (r *receipts) correlatedParsed(ctx context.Context, m *store.Message, rc st
 }
 
 // handOn is correlated's work for a receipt that is not a duplicate: the event (durable webhooks and
-// callback first), then the account's receipt deliver_sm when one is due.
+// callback first), then the account's receipt deliver_sm when one is due: for an SMPP message, or an
+// API message of an account with APIReceiptsOverSMPP.
 func (r *receipts) handOn(ctx context.Context, m *store.Message, rc store.Receipt, parsed *dlr.Receipt) error {
 	rcCopy := rc
 	ev := Event{Kind: EventReceipt, Account: m.Account, MessageID: m.ID, ClientRef: m.ClientRef, Receipt: &rcCopy, Status: m.Status, At: time.Now()}
@@ -209,6 +220,9 @@ func (r *receipts) handOn(ctx context.Context, m *store.Message, rc store.Receip
 		return err
 	}
 	r.events.publish(ev)
+	if m.Origin == store.OriginAPI && (r.accounts == nil || !r.accounts.get(ctx, m.Account).APIReceiptsOverSMPP) {
+		return nil // the API's receipt, given to it above; see receipts
+	}
 	state := rc.State
 	if len(m.Parts) > 1 && (r.accounts == nil || r.accounts.get(ctx, m.Account).Receipts != ReceiptPerPart) {
 		if !m.Status.Final() {

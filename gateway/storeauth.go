@@ -87,7 +87,8 @@ func storeBindType(b session.BindType) store.BindTypes {
 // accountFromStore is the gateway's view of a store account (the hash stays in the store).
 func accountFromStore(sa *store.Account) Account {
 	a := Account{SystemID: sa.SystemID, AllowedIPs: sa.AllowIPs, MaxBinds: sa.MaxBinds, Throughput: float64(sa.Throughput),
-		MessageIDs: IDFormat(sa.MessageIDs), Receipts: ReceiptMode(sa.Receipts), LongMO: LongMOMode(sa.LongMO)}
+		MessageIDs: IDFormat(sa.MessageIDs), Receipts: ReceiptMode(sa.Receipts), LongMO: LongMOMode(sa.LongMO),
+		APIReceiptsOverSMPP: sa.APIReceiptsOverSMPP}
 	for _, b := range []session.BindType{session.BindTransmitter, session.BindReceiver, session.BindTransceiver} {
 		if sa.BindTypes != 0 && sa.AllowsBind(storeBindType(b)) {
 			a.BindTypes = append(a.BindTypes, b)
@@ -109,6 +110,7 @@ func accountToStore(a Account) (*store.Account, error) {
 		SystemID: a.SystemID, PasswordHash: []byte(a.PasswordHash), MaxBinds: a.MaxBinds, Throughput: int(a.Throughput),
 		AllowIPs:   append([]string(nil), a.AllowedIPs...),
 		MessageIDs: string(a.MessageIDs), Receipts: string(a.Receipts), LongMO: string(a.LongMO),
+		APIReceiptsOverSMPP: a.APIReceiptsOverSMPP,
 	}
 	for _, b := range a.BindTypes {
 		sa.BindTypes |= storeBindType(b)

@@ -285,7 +285,7 @@ func (sub *submitter) fillFromSubmitSM(m *store.Message, parts []store.Part, acc
 		ID: msgID, Account: account, ServiceType: service, Source: src, Destination: dst,
 		ESMClass: b.EsmClass, ProtocolID: b.ProtocolID, PriorityFlag: b.PriorityFlag,
 		RegisteredDelivery: b.RegisteredDelivery, DataCoding: b.DataCoding, Validity: validity, Schedule: schedule, Upstream: up,
-		Parts: parts[:1],
+		Parts: parts[:1], Origin: store.OriginSMPP, // submit_sm, submit_multi and data_sm all come here
 	}
 	if ve := checkUpstream(m); ve != nil {
 		return ve
@@ -371,7 +371,7 @@ func (sub *submitter) fromSubmission(s Submission, now time.Time) (*store.Messag
 		Account: s.Account, Source: src, Destination: dst, PriorityFlag: s.Priority,
 		RegisteredDelivery: s.RegisteredDelivery, DataCoding: parts[0].DataCoding, Validity: s.Validity,
 		Schedule: schedule, ClientRef: s.ClientRef, Upstream: up, Parts: make([]store.Part, len(parts)),
-		CallbackURL: s.CallbackURL,
+		CallbackURL: s.CallbackURL, Origin: store.OriginAPI,
 	}
 	for i, p := range parts {
 		m.Parts[i] = store.Part{ESMClass: p.EsmClass, ShortMessage: bytes.Clone(p.ShortMessage), TLVs: bytes.Clone(p.Options)}

@@ -38,6 +38,9 @@ const (
 	// codecV4 adds the callback URL at the end of message records. A message without one is still
 	// written as version 2, so releases before it read it; version 1 to 3 records decode with none.
 	codecV4 = 4
+	// codecV5 adds the origin after the callback URL. Only a message with an origin (OriginAPI: an
+	// SMPP message's is "") is written as version 5; version 1 to 4 records decode with none (SMPP).
+	codecV5 = 5
 )
 
 func appendStr(b []byte, s string) []byte {
@@ -220,7 +223,10 @@ func (r *reader) end(what string) error {
 func AppendMessage(b []byte, m *Message) []byte {
 	b = slices.Grow(b, messageBound(m))
 	version := byte(codecV2)
-	if m.CallbackURL != "" {
+	switch {
+	case m.Origin != "":
+		version = codecV5
+	case m.CallbackURL != "":
 		version = codecV4
 	}
 	b = append(b, tagMessage, version)
@@ -256,12 +262,15 @@ func AppendMessage(b []byte, m *Message) []byte {
 	if version >= codecV4 {
 		b = appendStr(b, m.CallbackURL)
 	}
+	if version >= codecV5 {
+		b = appendStr(b, m.Origin)
+	}
 	return b
 }
 
 // messageBound is at least the encoded length of m.
 func messageBound(m *Message) int {
-	n := 2 + 13*varMax + len(m.ID) + len(m.Account) + len(m.ServiceType) + len(m.ClientRef) + len(m.CallbackURL) + len(m.Upstream) +
+	n := 2 + 14*varMax + len(m.ID) + len(m.Account) + len(m.ServiceType) + len(m.ClientRef) + len(m.CallbackURL) + len(m.Origin) + len(m.Upstream) +
 		2*2 + len(m.Source.Addr) + len(m.Destination.Addr) + 6 + len(m.History)*(1+varMax)
 	for i := range m.Parts {
 		p := &m.Parts[i]
@@ -273,7 +282,7 @@ func messageBound(m *Message) int {
 // DecodeMessage decodes a record written by AppendMessage.
 func DecodeMessage(b []byte) (*Message, error) {
 	r := newReader(b)
-	version := r.headerUpTo(tagMessage, codecV4, "message")
+	version := r.headerUpTo(tagMessage, codecV5, "message")
 	if version == codecV3 { // a part task version only: no message was ever written as 3
 		r.fail("message: unknown version 3")
 	}
@@ -331,6 +340,9 @@ func DecodeMessage(b []byte) (*Message, error) {
 	}
 	if version >= codecV4 {
 		m.CallbackURL = r.str()
+	}
+	if version >= codecV5 {
+		m.Origin = r.str()
 	}
 	if err := r.end("message"); err != nil {
 		return nil, err

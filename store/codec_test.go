@@ -290,3 +290,44 @@ func TestCodecCallbackURL(t *testing.T) {
 		t.Fatal("truncated version 4 message decoded")
 	}
 }
+
+// An API message is written as version 5 with its origin, with or without a callback URL, and
+// reads back with it; an SMPP message (origin "") is written as before (version 2, or 4 with a
+// callback), and every record of an earlier version reads back with origin "": SMPP.
+func TestCodecOrigin(t *testing.T) {
+	m := sampleMessage()
+	smpp := AppendMessage(nil, m)
+	if smpp[1] != codecV2 {
+		t.Fatalf("SMPP message written as version %d, want 2", smpp[1])
+	}
+	for _, callback := range []string{"", "https://example.com/dlr"} {
+		m.CallbackURL, m.Origin = callback, OriginAPI
+		b := AppendMessage(nil, m)
+		if b[1] != codecV5 {
+			t.Fatalf("API message (callback %q) written as version %d, want 5", callback, b[1])
+		}
+		got, err := DecodeMessage(b)
+		if err != nil || !reflect.DeepEqual(got, m) {
+			t.Fatalf("version 5 message: %v\n got %+v\nwant %+v", err, got, m)
+		}
+		if got.Origin != "api" {
+			t.Fatalf("origin %q, want api", got.Origin)
+		}
+		if _, err := DecodeMessage(b[:len(b)-1]); err == nil {
+			t.Fatal("truncated version 5 message decoded")
+		}
+	}
+	m.Origin = OriginSMPP
+	if b := AppendMessage(nil, m); b[1] != codecV4 {
+		t.Fatalf("SMPP message with a callback written as version %d, want 4", b[1])
+	}
+	for _, b := range [][]byte{smpp, AppendMessage(nil, m)} {
+		got, err := DecodeMessage(b)
+		if err != nil || got.Origin != OriginSMPP {
+			t.Fatalf("version %d message: %v, origin %q, want SMPP (\"\")", b[1], err, got.Origin)
+		}
+	}
+	if _, err := DecodeMessage(append([]byte{tagMessage, 6}, smpp[2:]...)); err == nil {
+		t.Fatal("version 6 decoded")
+	}
+}

@@ -44,6 +44,8 @@ type Account struct {
 	MessageIDs string `json:"message_ids,omitempty"` // "decimal", "hex", "uuid"
 	Receipts   string `json:"receipts,omitempty"`    // "message", "part"
 	LongMO     string `json:"long_mo,omitempty"`     // "parts", "payload"
+	// APIReceiptsOverSMPP: receipts of the account's API messages go to its binds too.
+	APIReceiptsOverSMPP bool `json:"api_receipts_over_smpp,omitempty"`
 }
 
 // SetPassword stores a bcrypt hash of password. SMPP passwords are at most 8 octets, far

@@ -243,13 +243,25 @@ type Message struct {
 	// CallbackURL, when set, is where the API POSTs this message's receipts besides the account's
 	// webhooks (the API's per-message callback); records written before it read as "".
 	CallbackURL string
-	Upstream    string // queue the parts were routed to
-	Status      pdu.MessageState
-	History     []StatusChange
-	Parts       []Part
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// Origin is the channel the message came in by: OriginAPI, or OriginSMPP ("", as every record
+	// written before the field reads). A receipt goes back by the same channel (gateway/receipts.go).
+	Origin    string
+	Upstream  string // queue the parts were routed to
+	Status    pdu.MessageState
+	History   []StatusChange
+	Parts     []Part
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
+
+// Message origins (Message.Origin).
+const (
+	// OriginSMPP is a submit_sm, submit_multi or data_sm from a bind. It is the zero value so that
+	// such a message is written as before the field existed, and a release before it still reads it.
+	OriginSMPP = ""
+	// OriginAPI is the API's Submit or SubmitBatch (gRPC or REST).
+	OriginAPI = "api"
+)
 
 // PartUpdate is what the upstream client learned about one part.
 type PartUpdate struct {

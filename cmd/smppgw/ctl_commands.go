@@ -263,9 +263,10 @@ var accountsGroup = &ctlGroup{
 	usage: `Usage: smppgw ctl accounts [list]
        smppgw ctl accounts show SYSTEM_ID
        smppgw ctl accounts create SYSTEM_ID [--description D] [--max-binds N] [--max-rate N]
-                                  [--networks CIDR,...] [--disabled]
+                                  [--networks CIDR,...] [--disabled] [--api-receipts-over-smpp]
        smppgw ctl accounts update SYSTEM_ID [--password] [--description D] [--max-binds N]
                                   [--max-rate N] [--networks CIDR,...] [--disabled=true|false]
+                                  [--api-receipts-over-smpp=true|false]
        smppgw ctl accounts delete SYSTEM_ID
 
 Accounts are the system_ids that may bind to the gateway over SMPP, and the owners of API keys.
@@ -282,6 +283,9 @@ Flags of create and update:
   --max-rate N        messages a second, SMPP and API together (0: no limit)
   --networks CIDR,... networks it may bind from (empty: anywhere)
   --disabled          a disabled account may not bind and its keys are refused
+  --api-receipts-over-smpp
+                      receipts of its API messages go to its SMPP binds too (by default: to the
+                      API only, as an SMPP message's go to its binds)
   --password          (update) set a new password, asked for as above
 `,
 	actions: []string{"list", "show", "create", "update", "delete"},
@@ -321,6 +325,7 @@ Flags of create and update:
 		maxRate := fs.Uint("max-rate", 0, "messages a second (0: no limit)")
 		networks := fs.String("networks", "", "comma-separated CIDRs it may bind from")
 		disabled := fs.Bool("disabled", false, "may not bind; its keys are refused")
+		apiReceipts := fs.Bool("api-receipts-over-smpp", false, "receipts of its API messages go to its SMPP binds too")
 		password := fs.Bool("password", false, "set a new password (update), asked for on a terminal or read from stdin")
 		pos, code, ok := c.parse(fs, args, 1, "the account's SYSTEM_ID")
 		if !ok {
@@ -341,7 +346,8 @@ Flags of create and update:
 				return c.usage(err.Error())
 			}
 			a, err := c.client.CreateAccount(c.ctx, &smppgwv1.Account{SystemId: pos[0], Password: pw, Description: *description,
-				Disabled: *disabled, MaxBinds: uint32(*maxBinds), MaxMessagesPerSecond: uint32(*maxRate), AllowedNetworks: csv(*networks)})
+				Disabled: *disabled, MaxBinds: uint32(*maxBinds), MaxMessagesPerSecond: uint32(*maxRate), AllowedNetworks: csv(*networks),
+				ApiReceiptsOverSmpp: *apiReceipts})
 			if err != nil {
 				return c.fail(err)
 			}
@@ -364,6 +370,9 @@ Flags of create and update:
 		if set["disabled"] {
 			change["disabled"] = *disabled
 		}
+		if set["api-receipts-over-smpp"] {
+			change["apiReceiptsOverSmpp"] = *apiReceipts
+		}
 		if *password {
 			pw, err := c.readSecret("new password for "+pos[0], true)
 			if err != nil {
@@ -372,7 +381,7 @@ Flags of create and update:
 			change["password"] = pw
 		}
 		if len(change) == 0 {
-			return c.usage("nothing to change: give at least one of --description, --max-binds, --max-rate, --networks, --disabled, --password")
+			return c.usage("nothing to change: give at least one of --description, --max-binds, --max-rate, --networks, --disabled, --api-receipts-over-smpp, --password")
 		}
 		a, err := c.client.UpdateAccount(c.ctx, pos[0], change)
 		if err != nil {

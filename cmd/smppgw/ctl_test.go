@@ -174,6 +174,13 @@ shutdown_timeout: 5s
 	if out = must("", "accounts", "update", "bob", "--max-binds", "0", "--disabled=false"); !strings.Contains(row(out, "bob"), " none ") {
 		t.Errorf("accounts update:\n%s", out)
 	}
+	// api_receipts_over_smpp is set, shown, and cleared again.
+	for _, c := range []struct{ flag, want string }{{"--api-receipts-over-smpp", "yes"}, {"--api-receipts-over-smpp=false", "no"}} {
+		must("", "accounts", "update", "bob", c.flag)
+		if out = must("", "accounts", "show", "bob"); !strings.Contains(out, "API receipts over SMPP: "+c.want+"\n") {
+			t.Errorf("accounts show after update %s, want %s:\n%s", c.flag, c.want, out)
+		}
+	}
 	if code, _, errOut = ctlRun("", "accounts", "create", "carol"); code != 2 || !strings.Contains(errOut, "nothing on stdin") {
 		t.Errorf("accounts create without a password: exit %d, %q", code, errOut)
 	}

@@ -230,6 +230,7 @@ func WriteAccount(w io.Writer, a *smppgwv1.Account) error {
 		"max binds", limit(a.MaxBinds),
 		"max messages/s", limit(a.MaxMessagesPerSecond),
 		"allowed networks", nets,
+		"API receipts over SMPP", yes(a.ApiReceiptsOverSmpp),
 		"created", ts(a.CreateTime),
 		"updated", ts(a.UpdateTime),
 	)

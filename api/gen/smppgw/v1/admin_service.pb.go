@@ -1916,12 +1916,18 @@ type Account struct {
 	// receipted_message_id), query_sm, cancel_sm, replace_sm and this API. It applies to messages
 	// accepted after the change; earlier ones keep the ids they were given.
 	MessageIdFormat MessageIdFormat `protobuf:"varint,11,opt,name=message_id_format,json=messageIdFormat,proto3,enum=smppgw.v1.MessageIdFormat" json:"message_id_format,omitempty"`
-	// How the account's binds are sent the receipts of a message the gateway sent in several parts.
+	// How the account's binds are sent the receipts of a message the gateway sent in several parts (an
+	// API message it split, whose receipts reach the binds with api_receipts_over_smpp).
 	ReceiptMode ReceiptMode `protobuf:"varint,12,opt,name=receipt_mode,json=receiptMode,proto3,enum=smppgw.v1.ReceiptMode" json:"receipt_mode,omitempty"`
 	// How a long MO (several parts) reaches the account's binds.
 	LongMoDelivery LongMoDelivery `protobuf:"varint,13,opt,name=long_mo_delivery,json=longMoDelivery,proto3,enum=smppgw.v1.LongMoDelivery" json:"long_mo_delivery,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The receipts of the messages the account submits through this API go to its SMPP binds too (a
+	// receipt deliver_sm, queued until it binds a receiver), for an application that submits over
+	// the API and listens on an SMPP receiver bind. By default they reach the API only (the receipt
+	// stream, webhooks, the message's callback URL), as an SMPP message's reach the binds.
+	ApiReceiptsOverSmpp bool `protobuf:"varint,14,opt,name=api_receipts_over_smpp,json=apiReceiptsOverSmpp,proto3" json:"api_receipts_over_smpp,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Account) Reset() {
@@ -2036,6 +2042,13 @@ func (x *Account) GetLongMoDelivery() LongMoDelivery {
 		return x.LongMoDelivery
 	}
 	return LongMoDelivery_LONG_MO_DELIVERY_UNSPECIFIED
+}
+
+func (x *Account) GetApiReceiptsOverSmpp() bool {
+	if x != nil {
+		return x.ApiReceiptsOverSmpp
+	}
+	return false
 }
 
 // Which accounts to list.
@@ -5041,7 +5054,7 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"\x15ResumeUpstreamRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"I\n" +
 	"\x16ResumeUpstreamResponse\x12/\n" +
-	"\bupstream\x18\x01 \x01(\v2\x13.smppgw.v1.UpstreamR\bupstream\"\xe8\x04\n" +
+	"\bupstream\x18\x01 \x01(\v2\x13.smppgw.v1.UpstreamR\bupstream\"\x9d\x05\n" +
 	"\aAccount\x12 \n" +
 	"\tsystem_id\x18\x01 \x01(\tB\x03\xe0A\x02R\bsystemId\x12\x1f\n" +
 	"\bpassword\x18\x02 \x01(\tB\x03\xe0A\x04R\bpassword\x12 \n" +
@@ -5057,7 +5070,8 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"updateTime\x12F\n" +
 	"\x11message_id_format\x18\v \x01(\x0e2\x1a.smppgw.v1.MessageIdFormatR\x0fmessageIdFormat\x129\n" +
 	"\freceipt_mode\x18\f \x01(\x0e2\x16.smppgw.v1.ReceiptModeR\vreceiptMode\x12C\n" +
-	"\x10long_mo_delivery\x18\r \x01(\x0e2\x19.smppgw.v1.LongMoDeliveryR\x0elongMoDeliveryJ\x04\b\a\x10\bR\vwindow_size\"Q\n" +
+	"\x10long_mo_delivery\x18\r \x01(\x0e2\x19.smppgw.v1.LongMoDeliveryR\x0elongMoDelivery\x123\n" +
+	"\x16api_receipts_over_smpp\x18\x0e \x01(\bR\x13apiReceiptsOverSmppJ\x04\b\a\x10\bR\vwindow_size\"Q\n" +
 	"\x13ListAccountsRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
