@@ -28,15 +28,21 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	store.PrepareAccept(m, nowUTC())
 	sh := s.shardOf(m.ID)
 	q := store.Queue{Kind: store.SubmitQueue, Name: m.Upstream}
-	member := string(store.IndexKey(m.CreatedAt, m.ID))
+	o := &acceptOp{ctx: ctx, id: m.ID}
 	var expireAt int64
 	if s.opts.MessageTTL > 0 {
 		expireAt = m.CreatedAt.Add(s.opts.MessageTTL).UnixMilli()
 	}
-	args := make([]any, 6, 7+len(m.Parts))
-	args[0], args[1], args[2], args[3], args[4], args[5] = store.AppendMessage(nil, m), len(m.Parts), int(m.Status), ns(m.CreatedAt), member, expireAt
+	// The record, the index member and the parts' payloads share one buffer: each is
+	// appended after the previous one, in its spare capacity when it has room.
+	rec := store.AppendMessage(nil, m)
+	member := append(binary.BigEndian.AppendUint64(rec[len(rec):], uint64(m.CreatedAt.UnixNano())), m.ID...)
+	args := o.argBuf[:0]
+	args = append(args, rec, len(m.Parts), int(m.Status), m.CreatedAt.UnixNano(), member, expireAt)
+	last := member
 	for i := range m.Parts {
-		args = append(args, store.AppendPartTask(nil, store.NewPartTask(m, i)))
+		last = store.AppendPartTask(last[len(last):], store.NewPartTask(m, i))
+		args = append(args, last)
 	}
 	now := time.Now()
 	seenKey := accountShard{m.Account, sh}
@@ -45,41 +51,51 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	if addAccount {
 		account = m.Account
 	}
-	args = append(args, account)
-	keys := []string{s.kMsg(m.ID), s.kStream(q, sh), s.kIdx(sh), s.kIdxAcc(sh, m.Account), s.kAccounts(sh)}
-	var (
-		cmd    *goredis.Cmd
-		result error
-		// sent is notSent until the flusher queues the script, abandoned when the caller gave up
-		// first (the flusher then skips it): an accept whose context ended is in doubt only when
-		// its script may have gone out.
-		sent atomic.Int32
-	)
-	err := s.do(ctx, func(p goredis.Pipeliner) bool {
-		if cmd == nil {
-			if !sent.CompareAndSwap(notSent, wasSent) {
-				result = fmt.Errorf("accept %s: abandoned before it was sent: %w", m.ID, context.Canceled)
-				return false
-			}
-			cmd = acceptAll.EvalSha(ctx, p, keys, args...)
-			return true
-		}
-		result = acceptResult(m.ID, cmd)
-		return false
-	})
+	o.args = append(args, account)
+	o.keys = [...]string{s.kMsg(m.ID), s.kStream(q, sh), s.kIdx(sh), s.kIdxAcc(sh, m.Account), s.kAccounts(sh)}
+	err := s.do(ctx, o.step)
 	if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-		if sent.CompareAndSwap(notSent, abandoned) {
+		if o.sent.CompareAndSwap(notSent, abandoned) {
 			return fmt.Errorf("accept %s: not sent: %w", m.ID, err)
 		}
 		return fmt.Errorf("%w: accept %s: sent, no reply before the caller gave up: %w", store.ErrInDoubt, m.ID, err)
 	}
 	if err == nil {
-		err = result
+		err = o.result
 	}
 	if err == nil && addAccount {
 		s.sawAccount(seenKey, now)
 	}
 	return err
+}
+
+// acceptOp is one accept's script through the group commit, in one allocation with room for
+// the arguments of a message of up to two parts.
+type acceptOp struct {
+	ctx    context.Context
+	id     string
+	keys   [5]string
+	args   []any
+	argBuf [9]any
+	cmd    *goredis.Cmd
+	result error
+	// sent is notSent until the flusher queues the script, abandoned when the caller gave up
+	// first (the flusher then skips it): an accept whose context ended is in doubt only when
+	// its script may have gone out.
+	sent atomic.Int32
+}
+
+func (o *acceptOp) step(p goredis.Pipeliner) bool {
+	if o.cmd == nil {
+		if !o.sent.CompareAndSwap(notSent, wasSent) {
+			o.result = fmt.Errorf("accept %s: abandoned before it was sent: %w", o.id, context.Canceled)
+			return false
+		}
+		o.cmd = acceptAll.EvalSha(o.ctx, p, o.keys[:], o.args...)
+		return true
+	}
+	o.result = acceptResult(o.id, o.cmd)
+	return false
 }
 
 // accountSeen reports whether this instance added account to a shard's set of accounts (which
