@@ -237,10 +237,9 @@ var hashFields = func() []any {
 }()
 
 // readHash queues an HMGET of the fields of key's message as one of parts parts has, for
-// decodeView.
-func readHash(ctx context.Context, p goredis.Pipeliner, key string, parts int) *goredis.SliceCmd {
-	args := make([]any, 2, 2+fieldsOf(parts))
-	args[0], args[1] = "hmget", key
+// decodeView, with its arguments appended to args.
+func readHash(ctx context.Context, p goredis.Pipeliner, args []any, key any, parts int) *goredis.SliceCmd {
+	args = append(args, "hmget", key)
 	args = append(args, hashFields[:fieldsOf(parts)]...)
 	cmd := goredis.NewSliceCmd(ctx, args...)
 	_ = p.Process(ctx, cmd)
@@ -562,6 +561,7 @@ func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *ackOf) (*st
 		u.At = nowUTC()
 	}
 	o := &updateOp{s: s, ctx: ctx, u: u, ack: ack, key: s.kMsg(u.MessageID), f: &partFields[u.Part]}
+	o.keyArg = o.key
 	o.mapFirst = s.cluster && u.UpstreamID != ""
 	if ack != nil && ack.early {
 		o.parts = ack.parts
@@ -583,6 +583,7 @@ type updateOp struct {
 	u        store.PartUpdate
 	ack      *ackOf
 	key      string
+	keyArg   any // key, boxed once for the commands' arguments
 	f        *struct{ status, err, upstream, upstreamID, updated, submitted, outcome, finalOutcome string }
 	mapFirst bool // the id map is written a round trip before the update (Cluster)
 	parts    int  // the message's part count as the lease tells it (its fields are read with HMGET), 0 unknown
@@ -600,17 +601,31 @@ type updateOp struct {
 	attached []store.Receipt
 	m        *store.Message
 	result   error
+	// The arguments of the commands of the update's round trip, kept here rather than in
+	// slices of their own.
+	mapArgs  [6]any
+	setArgs  [8]any
+	nxArgs   [4]any
+	ackArgs  [4]any
+	delArgs  [3]any
+	readArgs [2 + messageFieldCount + partFieldCount]any
 }
 
 func (o *updateOp) setMap(p goredis.Pipeliner) {
 	u := &o.u
 	val := strconv.Itoa(u.Part) + ":" + u.MessageID
-	o.mapCmd = p.Do(o.ctx, "SET", o.s.kMap(u.Upstream, u.UpstreamID), val, "PX", o.s.opts.IDMapTTL.Milliseconds(), "GET")
+	o.mapArgs = [...]any{"set", o.s.kMap(u.Upstream, u.UpstreamID), val, "px", o.s.opts.IDMapTTL.Milliseconds(), "get"}
+	o.mapCmd = goredis.NewCmd(o.ctx, o.mapArgs[:]...)
+	_ = p.Process(o.ctx, o.mapCmd)
 }
 
 func (o *updateOp) queueAck(p goredis.Pipeliner) {
-	k := o.s.kStream(o.ack.q, o.ack.shard)
-	o.ackCmds[0], o.ackCmds[1] = p.XAck(o.ctx, k, group, o.ack.id), p.XDel(o.ctx, k, o.ack.id)
+	k, id := any(o.s.kStream(o.ack.q, o.ack.shard)), any(o.ack.id)
+	o.ackArgs = [...]any{"xack", k, group, id}
+	o.delArgs = [...]any{"xdel", k, id}
+	o.ackCmds[0], o.ackCmds[1] = goredis.NewIntCmd(o.ctx, o.ackArgs[:]...), goredis.NewIntCmd(o.ctx, o.delArgs[:]...)
+	_ = p.Process(o.ctx, o.ackCmds[0])
+	_ = p.Process(o.ctx, o.ackCmds[1])
 	o.nAck = 2
 	o.ack = nil
 }
@@ -619,7 +634,7 @@ func (o *updateOp) queueAck(p goredis.Pipeliner) {
 // has when the lease told the count, else HGETALL.
 func (o *updateOp) readBack(p goredis.Pipeliner) {
 	if o.parts > 0 {
-		o.fields = readHash(o.ctx, p, o.key, o.parts)
+		o.fields = readHash(o.ctx, p, o.readArgs[:0], o.keyArg, o.parts)
 		return
 	}
 	o.all = p.HGetAll(o.ctx, o.key)
@@ -659,8 +674,7 @@ func (o *updateOp) step(p goredis.Pipeliner) bool {
 		}
 		at := ns(u.At)
 		if u.Upstream != "" || u.UpstreamID != "" {
-			args := make([]any, 2, 8)
-			args[0], args[1] = "hset", o.key
+			args := append(o.setArgs[:0], "hset", o.keyArg)
 			if u.Upstream != "" {
 				args = append(args, o.f.upstream, u.Upstream)
 				o.written[o.nWritten] = o.f.upstream
@@ -678,7 +692,8 @@ func (o *updateOp) step(p goredis.Pipeliner) bool {
 			if u.Status.Final() {
 				field = o.f.finalOutcome
 			}
-			p.HSetNX(ctx, o.key, field, outcomeValue(u.Status, u.Error, at))
+			o.nxArgs = [...]any{"hsetnx", o.keyArg, field, outcomeValue(u.Status, u.Error, at)}
+			_ = p.Process(ctx, goredis.NewBoolCmd(ctx, o.nxArgs[:]...))
 			o.written[o.nWritten] = field
 			o.nWritten++
 		}

@@ -396,7 +396,7 @@ func (s *Store) claimShard(ctx context.Context, q store.Queue, consumer string, 
 func (s *Store) readShard(ctx context.Context, q store.Queue, consumer string, st *claimState, sh, n int, vt int64, now time.Time) ([]entry, error) {
 	stream := s.kStream(q, sh)
 	res, err := s.c.XReadGroup(ctx, &goredis.XReadGroupArgs{Group: group, Consumer: consumer, Streams: []string{stream, ">"}, Count: int64(n), Block: -1}).Result()
-	if goredis.HasErrorPrefix(err, "NOGROUP") {
+	if err != nil && goredis.HasErrorPrefix(err, "NOGROUP") {
 		return s.claimShard(ctx, q, consumer, st, sh, n, vt, now)
 	}
 	if err != nil && err != goredis.Nil {
