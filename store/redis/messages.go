@@ -560,7 +560,11 @@ func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *ackOf) (*st
 	if u.At.IsZero() {
 		u.At = nowUTC()
 	}
-	o := &updateOp{s: s, ctx: ctx, u: u, ack: ack, key: s.kMsg(u.MessageID), f: &partFields[u.Part]}
+	o := &updateOp{s: s, ctx: ctx, u: u, key: s.kMsg(u.MessageID), f: &partFields[u.Part]}
+	if ack != nil {
+		o.ackOf = *ack // a copy, so that the caller's need not escape
+		o.ack = &o.ackOf
+	}
 	o.keyArg = o.key
 	o.mapFirst = s.cluster && u.UpstreamID != ""
 	if ack != nil && ack.early {
@@ -581,7 +585,8 @@ type updateOp struct {
 	s        *Store
 	ctx      context.Context
 	u        store.PartUpdate
-	ack      *ackOf
+	ack      *ackOf // &ackOf while the acknowledgement is still to be queued, else nil
+	ackOf    ackOf
 	key      string
 	keyArg   any // key, boxed once for the commands' arguments
 	f        *struct{ status, err, upstream, upstreamID, updated, submitted, outcome, finalOutcome string }
@@ -676,23 +681,23 @@ func (o *updateOp) step(p goredis.Pipeliner) bool {
 		if u.Upstream != "" || u.UpstreamID != "" {
 			args := append(o.setArgs[:0], "hset", o.keyArg)
 			if u.Upstream != "" {
-				args = append(args, o.f.upstream, u.Upstream)
+				args = append(args, hashFields[partField(u.Part, pfUpstream)], u.Upstream)
 				o.written[o.nWritten] = o.f.upstream
 				o.nWritten++
 			}
 			if u.UpstreamID != "" {
-				args = append(args, o.f.upstreamID, u.UpstreamID, o.f.submitted, at)
+				args = append(args, hashFields[partField(u.Part, pfUpstreamID)], u.UpstreamID, hashFields[partField(u.Part, pfSubmitted)], at)
 				o.written[o.nWritten], o.written[o.nWritten+1] = o.f.upstreamID, o.f.submitted
 				o.nWritten += 2
 			}
 			_ = p.Process(ctx, goredis.NewIntCmd(ctx, args...))
 		}
 		if u.Status != 0 {
-			field := o.f.outcome
+			field, k := o.f.outcome, pfOutcome
 			if u.Status.Final() {
-				field = o.f.finalOutcome
+				field, k = o.f.finalOutcome, pfFinalOutcome
 			}
-			o.nxArgs = [...]any{"hsetnx", o.keyArg, field, outcomeValue(u.Status, u.Error, at)}
+			o.nxArgs = [...]any{"hsetnx", o.keyArg, hashFields[partField(u.Part, k)], outcomeValue(u.Status, u.Error, at)}
 			_ = p.Process(ctx, goredis.NewBoolCmd(ctx, o.nxArgs[:]...))
 			o.written[o.nWritten] = field
 			o.nWritten++

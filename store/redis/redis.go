@@ -300,8 +300,8 @@ func (s *Store) exec(p goredis.Pipeliner) {
 	cmds, _ := p.Exec(ctx) // errors are read per command by the ops
 	var retry []goredis.Cmder
 	for _, c := range cmds {
-		// Checked for nil first: HasErrorPrefix allocates even for a nil error.
-		if err := c.Err(); err != nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
+		// Checked first: HasErrorPrefix allocates even for a nil error or a nil reply.
+		if err := c.Err(); err != nil && err != goredis.Nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
 			retry = append(retry, c)
 		}
 	}
