@@ -44,8 +44,8 @@ func TestDecodeHash(t *testing.T) {
 	}
 }
 
-// TestDecodeView reads the same hash as an HMGET reply (hashFields' order, nil for a missing
-// field) and as an HGETALL map, and refuses an HMGET read for another part count.
+// TestDecodeView reads the same hash as an HMGET reply (hashFields' order, empty for a
+// missing field) and as an HGETALL map, and refuses an HMGET read for another part count.
 func TestDecodeView(t *testing.T) {
 	m := storetest.NewMessage("h2", "a", "up", 2)
 	store.PrepareAccept(m, m.Validity)
@@ -55,12 +55,10 @@ func TestDecodeView(t *testing.T) {
 		"ps0": "1", "pu0": "up", "pi0": "X9", "pq0": "120", "ps1": "1", "pe1": "7",
 		"sf0": "2:0:300", "so1": "1:0:250",
 	}
-	fields := func(parts int) []any {
-		v := make([]any, fieldsOf(parts))
+	fields := func(parts int) []string {
+		v := make([]string, fieldsOf(parts))
 		for i := range v {
-			if s, ok := h[hashFields[i].(string)]; ok {
-				v[i] = s
-			}
+			v[i] = h[hashFields[i].(string)]
 		}
 		return v
 	}

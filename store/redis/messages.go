@@ -177,10 +177,11 @@ func decodeHash(id string, h map[string]string) (*store.Message, error) {
 }
 
 // hashView is a message hash as read back: an HGETALL reply (m), or an HMGET reply (v) of
-// hashFields' first fieldsOf(parts) fields, which spares a map and the field names.
+// hashFields' first fieldsOf(parts) fields, which spares a map and the field names. In v an
+// empty string is a missing field: no field decodeView reads is ever written empty.
 type hashView struct {
 	m map[string]string
-	v []any
+	v []string
 }
 
 // get is the field called name, at index i of hashFields.
@@ -189,9 +190,8 @@ func (h hashView) get(name string, i int) (string, bool) {
 		v, ok := h.m[name]
 		return v, ok
 	}
-	if i < len(h.v) {
-		v, ok := h.v[i].(string)
-		return v, ok
+	if i < len(h.v) && h.v[i] != "" {
+		return h.v[i], true
 	}
 	return "", false
 }
@@ -238,10 +238,10 @@ var hashFields = func() []any {
 
 // readHash queues an HMGET of the fields of key's message as one of parts parts has, for
 // decodeView, with its arguments appended to args.
-func readHash(ctx context.Context, p goredis.Pipeliner, args []any, key any, parts int) *goredis.SliceCmd {
+func readHash(ctx context.Context, p goredis.Pipeliner, args []any, key any, parts int) *goredis.StringSliceCmd {
 	args = append(args, "hmget", key)
 	args = append(args, hashFields[:fieldsOf(parts)]...)
-	cmd := goredis.NewSliceCmd(ctx, args...)
+	cmd := goredis.NewStringSliceCmd(ctx, args...)
 	_ = p.Process(ctx, cmd)
 	return cmd
 }
@@ -594,7 +594,7 @@ type updateOp struct {
 	parts    int  // the message's part count as the lease tells it (its fields are read with HMGET), 0 unknown
 	round    int
 	mapCmd   *goredis.Cmd
-	fields   *goredis.SliceCmd           // the message read back by HMGET, when parts is known
+	fields   *goredis.StringSliceCmd     // the message read back by HMGET, when parts is known
 	all      *goredis.MapStringStringCmd // or by HGETALL
 	written  [4]string                   // the fields the update wrote, removed again when it went nowhere
 	nWritten int
