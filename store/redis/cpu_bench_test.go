@@ -7,7 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -18,7 +20,8 @@ import (
 // per message: redis-us/msg is the server's CPU (INFO cpu, user + sys), in-cmds-us/msg the
 // part of it spent inside commands (INFO commandstats usec: a script's own commands are
 // counted in it and again in EVALSHA's) and cmds/msg its command calls (those inside scripts
-// included); sent-cmds/msg counts the commands the client sent (a script once) and trips/msg
+// included); client-us/msg is this process's CPU (the store's client side and the
+// benchmark's own work); sent-cmds/msg counts the commands the client sent (a script once) and trips/msg
 // its pipelines and single commands (round trips). With -v it logs the calls and time per
 // message of each command.
 func BenchmarkForwardCPU(b *testing.B) {
@@ -30,8 +33,11 @@ func BenchmarkForwardCPU(b *testing.B) {
 				s.c.AddHook(sent)
 				cpu0, cmds0, us0 := serverCPU(b, s), commandStats(b, s, "calls="), commandStats(b, s, "usec=")
 				sent0, trips0 := sent.cmds.Load(), sent.trips.Load()
+				self0 := selfCPU(b)
 				storetest.BenchForward(b, s, c, storetest.SettleCombined, storetest.ForwardStats{Commits: s.w.Flushes})
+				self1 := selfCPU(b)
 				sent1, trips1 := sent.cmds.Load(), sent.trips.Load()
+				b.ReportMetric((self1-self0)*1e6/float64(b.N), "client-us/msg")
 				cpu1, cmds1, us1 := serverCPU(b, s), commandStats(b, s, "calls="), commandStats(b, s, "usec=")
 				b.ReportMetric(float64(sent1-sent0)/float64(b.N), "sent-cmds/msg")
 				b.ReportMetric(float64(trips1-trips0)/float64(b.N), "trips/msg")
@@ -80,6 +86,16 @@ func (h *sentCommands) ProcessPipelineHook(next goredis.ProcessPipelineHook) gor
 		h.trips.Add(1)
 		return next(ctx, cmds)
 	}
+}
+
+// selfCPU is this process's CPU seconds so far (user + sys): the client side of the store,
+// with the benchmark's own work (building messages, the workers) included.
+func selfCPU(b *testing.B) float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // serverCPU is the Redis server's CPU seconds so far (main thread and children).

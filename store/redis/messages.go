@@ -28,15 +28,21 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	store.PrepareAccept(m, nowUTC())
 	sh := s.shardOf(m.ID)
 	q := store.Queue{Kind: store.SubmitQueue, Name: m.Upstream}
-	member := string(store.IndexKey(m.CreatedAt, m.ID))
+	o := &acceptOp{ctx: ctx, id: m.ID}
 	var expireAt int64
 	if s.opts.MessageTTL > 0 {
 		expireAt = m.CreatedAt.Add(s.opts.MessageTTL).UnixMilli()
 	}
-	args := make([]any, 6, 7+len(m.Parts))
-	args[0], args[1], args[2], args[3], args[4], args[5] = store.AppendMessage(nil, m), len(m.Parts), int(m.Status), ns(m.CreatedAt), member, expireAt
+	// The record, the index member and the parts' payloads share one buffer: each is
+	// appended after the previous one, in its spare capacity when it has room.
+	rec := store.AppendMessage(nil, m)
+	member := append(binary.BigEndian.AppendUint64(rec[len(rec):], uint64(m.CreatedAt.UnixNano())), m.ID...)
+	args := o.argBuf[:0]
+	args = append(args, rec, len(m.Parts), int(m.Status), m.CreatedAt.UnixNano(), member, expireAt)
+	last := member
 	for i := range m.Parts {
-		args = append(args, store.AppendPartTask(nil, store.NewPartTask(m, i)))
+		last = store.AppendPartTask(last[len(last):], store.NewPartTask(m, i))
+		args = append(args, last)
 	}
 	now := time.Now()
 	seenKey := accountShard{m.Account, sh}
@@ -45,41 +51,51 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	if addAccount {
 		account = m.Account
 	}
-	args = append(args, account)
-	keys := []string{s.kMsg(m.ID), s.kStream(q, sh), s.kIdx(sh), s.kIdxAcc(sh, m.Account), s.kAccounts(sh)}
-	var (
-		cmd    *goredis.Cmd
-		result error
-		// sent is notSent until the flusher queues the script, abandoned when the caller gave up
-		// first (the flusher then skips it): an accept whose context ended is in doubt only when
-		// its script may have gone out.
-		sent atomic.Int32
-	)
-	err := s.do(ctx, func(p goredis.Pipeliner) bool {
-		if cmd == nil {
-			if !sent.CompareAndSwap(notSent, wasSent) {
-				result = fmt.Errorf("accept %s: abandoned before it was sent: %w", m.ID, context.Canceled)
-				return false
-			}
-			cmd = acceptAll.EvalSha(ctx, p, keys, args...)
-			return true
-		}
-		result = acceptResult(m.ID, cmd)
-		return false
-	})
+	o.args = append(args, account)
+	o.keys = [...]string{s.kMsg(m.ID), s.kStream(q, sh), s.kIdx(sh), s.kIdxAcc(sh, m.Account), s.kAccounts(sh)}
+	err := s.do(ctx, o.step)
 	if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-		if sent.CompareAndSwap(notSent, abandoned) {
+		if o.sent.CompareAndSwap(notSent, abandoned) {
 			return fmt.Errorf("accept %s: not sent: %w", m.ID, err)
 		}
 		return fmt.Errorf("%w: accept %s: sent, no reply before the caller gave up: %w", store.ErrInDoubt, m.ID, err)
 	}
 	if err == nil {
-		err = result
+		err = o.result
 	}
 	if err == nil && addAccount {
 		s.sawAccount(seenKey, now)
 	}
 	return err
+}
+
+// acceptOp is one accept's script through the group commit, in one allocation with room for
+// the arguments of a message of up to two parts.
+type acceptOp struct {
+	ctx    context.Context
+	id     string
+	keys   [5]string
+	args   []any
+	argBuf [9]any
+	cmd    *goredis.Cmd
+	result error
+	// sent is notSent until the flusher queues the script, abandoned when the caller gave up
+	// first (the flusher then skips it): an accept whose context ended is in doubt only when
+	// its script may have gone out.
+	sent atomic.Int32
+}
+
+func (o *acceptOp) step(p goredis.Pipeliner) bool {
+	if o.cmd == nil {
+		if !o.sent.CompareAndSwap(notSent, wasSent) {
+			o.result = fmt.Errorf("accept %s: abandoned before it was sent: %w", o.id, context.Canceled)
+			return false
+		}
+		o.cmd = acceptAll.EvalSha(o.ctx, p, o.keys[:], o.args...)
+		return true
+	}
+	o.result = acceptResult(o.id, o.cmd)
+	return false
 }
 
 // accountSeen reports whether this instance added account to a shard's set of accounts (which
@@ -154,13 +170,89 @@ func hashReply(id string, v any) (map[string]string, error) {
 	return h, nil
 }
 
-// decodeHash rebuilds a message from its hash: the accepted record, overlaid with the
-// fields later writes changed.
+// decodeHash rebuilds a message from its hash (an HGETALL reply): the accepted record,
+// overlaid with the fields later writes changed.
 func decodeHash(id string, h map[string]string) (*store.Message, error) {
+	return decodeView(id, hashView{m: h})
+}
+
+// hashView is a message hash as read back: an HGETALL reply (m), or an HMGET reply (v) of
+// hashFields' first fieldsOf(parts) fields, which spares a map and the field names. In v an
+// empty string is a missing field: no field decodeView reads is ever written empty.
+type hashView struct {
+	m map[string]string
+	v []string
+}
+
+// get is the field called name, at index i of hashFields.
+func (h hashView) get(name string, i int) (string, bool) {
+	if h.m != nil {
+		v, ok := h.m[name]
+		return v, ok
+	}
+	if i < len(h.v) && h.v[i] != "" {
+		return h.v[i], true
+	}
+	return "", false
+}
+
+// The message hash's fields in HMGET order (hashFields): the message's, then partFieldCount
+// per part.
+const (
+	fieldRecord = iota
+	fieldStatus
+	fieldUpdated
+	fieldHistory
+	messageFieldCount
+)
+
+// Part fields, in the order of partFields' struct and of hashFields.
+const (
+	pfStatus = iota
+	pfErr
+	pfUpstream
+	pfUpstreamID
+	pfUpdated
+	pfSubmitted
+	pfOutcome
+	pfFinalOutcome
+	partFieldCount
+)
+
+// partField is the index in hashFields of part i's field k.
+func partField(i, k int) int { return messageFieldCount + partFieldCount*i + k }
+
+// fieldsOf is how many of hashFields a message of parts parts has.
+func fieldsOf(parts int) int { return messageFieldCount + partFieldCount*parts }
+
+// hashFields are the names of every field decodeView reads, as HMGET arguments, built once.
+var hashFields = func() []any {
+	f := make([]any, 0, fieldsOf(store.MaxParts))
+	f = append(f, "b", "s", "u", "hist")
+	for i := range store.MaxParts {
+		p := &partFields[i]
+		f = append(f, p.status, p.err, p.upstream, p.upstreamID, p.updated, p.submitted, p.outcome, p.finalOutcome)
+	}
+	return f
+}()
+
+// readHash queues an HMGET of the fields of key's message as one of parts parts has, for
+// decodeView, with its arguments appended to args.
+func readHash(ctx context.Context, p goredis.Pipeliner, args []any, key any, parts int) *goredis.StringSliceCmd {
+	args = append(args, "hmget", key)
+	args = append(args, hashFields[:fieldsOf(parts)]...)
+	cmd := goredis.NewStringSliceCmd(ctx, args...)
+	_ = p.Process(ctx, cmd)
+	return cmd
+}
+
+// decodeView is decodeHash of either kind of reply. From an HMGET the message's part count
+// must be the one read for (else errPartsRead): the fields of other parts were not read.
+func decodeView(id string, h hashView) (*store.Message, error) {
 	bad := func(what string) error {
 		return fmt.Errorf("%w: message %s: %s", store.ErrCorrupt, id, what)
 	}
-	b, ok := h["b"]
+	b, ok := h.get("b", fieldRecord)
 	if !ok {
 		return nil, bad("no record")
 	}
@@ -168,8 +260,11 @@ func decodeHash(id string, h map[string]string) (*store.Message, error) {
 	if err != nil {
 		return nil, fmt.Errorf("message %s: %w", id, err)
 	}
-	state := func(f string, into *pdu.MessageState) error {
-		if v, ok := h[f]; ok {
+	if h.m == nil && fieldsOf(len(m.Parts)) != len(h.v) {
+		return nil, errPartsRead
+	}
+	state := func(f string, i int, into *pdu.MessageState) error {
+		if v, ok := h.get(f, i); ok {
 			n, err := strconv.ParseUint(v, 10, 8)
 			if err != nil {
 				return bad(f)
@@ -178,8 +273,8 @@ func decodeHash(id string, h map[string]string) (*store.Message, error) {
 		}
 		return nil
 	}
-	stamp := func(f string, into *time.Time) error {
-		if v, ok := h[f]; ok {
+	stamp := func(f string, i int, into *time.Time) error {
+		if v, ok := h.get(f, i); ok {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
 				return bad(f)
@@ -188,15 +283,17 @@ func decodeHash(id string, h map[string]string) (*store.Message, error) {
 		}
 		return nil
 	}
-	if err := state("s", &m.Status); err != nil {
+	if err := state("s", fieldStatus, &m.Status); err != nil {
 		return nil, err
 	}
-	if err := stamp("u", &m.UpdatedAt); err != nil {
+	if err := stamp("u", fieldUpdated, &m.UpdatedAt); err != nil {
 		return nil, err
 	}
-	if hist, ok := h["hist"]; ok {
+	if hist, ok := h.get("hist", fieldHistory); ok {
 		m.History = m.History[:0]
-		for _, e := range strings.Split(hist, ";") {
+		for hist != "" {
+			var e string
+			e, hist, _ = strings.Cut(hist, ";")
 			if e == "" {
 				continue
 			}
@@ -212,26 +309,26 @@ func decodeHash(id string, h map[string]string) (*store.Message, error) {
 	for i := range m.Parts {
 		p := &m.Parts[i]
 		f := &partFields[i]
-		if err := state(f.status, &p.Status); err != nil {
+		if err := state(f.status, partField(i, pfStatus), &p.Status); err != nil {
 			return nil, err
 		}
-		if v, ok := h[f.err]; ok {
+		if v, ok := h.get(f.err, partField(i, pfErr)); ok {
 			n, err := strconv.ParseUint(v, 10, 32)
 			if err != nil {
 				return nil, bad(f.err)
 			}
 			p.Error = uint32(n)
 		}
-		if v, ok := h[f.upstream]; ok {
+		if v, ok := h.get(f.upstream, partField(i, pfUpstream)); ok {
 			p.Upstream = v
 		}
-		if v, ok := h[f.upstreamID]; ok {
+		if v, ok := h.get(f.upstreamID, partField(i, pfUpstreamID)); ok {
 			p.UpstreamID = v
 		}
-		if err := stamp(f.updated, &p.UpdatedAt); err != nil {
+		if err := stamp(f.updated, partField(i, pfUpdated), &p.UpdatedAt); err != nil {
 			return nil, err
 		}
-		if err := stamp(f.submitted, &p.SubmittedAt); err != nil {
+		if err := stamp(f.submitted, partField(i, pfSubmitted), &p.SubmittedAt); err != nil {
 			return nil, err
 		}
 	}
@@ -240,6 +337,9 @@ func decodeHash(id string, h map[string]string) (*store.Message, error) {
 	}
 	return m, nil
 }
+
+// errPartsRead: an HMGET read the fields of another number of parts than the message has.
+var errPartsRead = errors.New("store: redis: message read for another number of parts")
 
 // outcome is a settle's outcome read from the message hash (so<i>, sf<i>).
 type outcome struct {
@@ -251,11 +351,12 @@ type outcome struct {
 
 // foldOutcomes applies the settle outcomes the hash holds to m, oldest first, with the store's
 // status rules (store.ApplyPartUpdate), as the scripts' foldOutcomes does in Redis.
-func foldOutcomes(m *store.Message, h map[string]string) error {
-	var ev []outcome
+func foldOutcomes(m *store.Message, h hashView) error {
+	var buf [2]outcome // a one-part message's outcomes need no allocation
+	ev := buf[:0]
 	for i := range m.Parts {
-		for _, name := range [2]string{partFields[i].outcome, partFields[i].finalOutcome} {
-			v, ok := h[name]
+		for k, name := range [2]string{partFields[i].outcome, partFields[i].finalOutcome} {
+			v, ok := h.get(name, partField(i, pfOutcome+k))
 			if !ok {
 				continue
 			}
@@ -422,7 +523,7 @@ func (s *Store) Settle(ctx context.Context, l store.Lease, u store.PartUpdate) (
 	}
 	msg, parts, ok := leaseMessage(l)
 	early := ok && msg == u.MessageID && u.Part >= 0 && u.Part < parts
-	return s.update(ctx, u, &ackOf{l.Queue, sh, id, early})
+	return s.update(ctx, u, &ackOf{l.Queue, sh, id, early, parts})
 }
 
 // ackOf names the entry a Settle acknowledges.
@@ -433,11 +534,17 @@ type ackOf struct {
 	// early: the lease says the update is for its entry's message and a part it has, so the
 	// acknowledgement goes with the update, in the same round trip.
 	early bool
+	parts int // the message's part count, as the lease says
 }
 
 // outcomeValue is a settle's outcome as a message hash field holds it, "state:error:ns".
-func outcomeValue(st pdu.MessageState, code uint32, at time.Time) string {
-	return strconv.Itoa(int(st)) + ":" + strconv.FormatUint(uint64(code), 10) + ":" + ns(at)
+func outcomeValue(st pdu.MessageState, code uint32, at string) string {
+	var buf [48]byte
+	b := strconv.AppendUint(buf[:0], uint64(st), 10)
+	b = append(b, ':')
+	b = strconv.AppendUint(b, uint64(code), 10)
+	b = append(b, ':')
+	return string(append(b, at...))
 }
 
 // update is UpdatePart, and with an entry to acknowledge Settle.
@@ -453,174 +560,253 @@ func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *ackOf) (*st
 	if u.At.IsZero() {
 		u.At = nowUTC()
 	}
-	var (
-		round    int
-		mapCmd   *goredis.Cmd
-		read     *goredis.MapStringStringCmd
-		written  []string // the fields the update wrote, removed again when it went nowhere
-		parked   *goredis.StringSliceCmd
-		applied  []*goredis.Cmd
-		ackCmds  []goredis.Cmder
-		nParked  int
-		attached []store.Receipt
-		m        *store.Message
-		result   error
-	)
-	key := s.kMsg(u.MessageID)
-	f := &partFields[u.Part]
-	setMap := func(p goredis.Pipeliner) {
-		val := strconv.Itoa(u.Part) + ":" + u.MessageID
-		mapCmd = p.Do(ctx, "SET", s.kMap(u.Upstream, u.UpstreamID), val, "PX", s.opts.IDMapTTL.Milliseconds(), "GET")
+	o := &updateOp{s: s, ctx: ctx, u: u, key: s.kMsg(u.MessageID), f: &partFields[u.Part]}
+	if ack != nil {
+		o.ackOf = *ack // a copy, so that the caller's need not escape
+		o.ack = &o.ackOf
 	}
-	mapFirst := s.cluster && u.UpstreamID != ""
-	err := s.do(ctx, func(p goredis.Pipeliner) bool {
-		round++
-		step := round
-		if mapFirst {
-			switch round {
-			case 1:
-				setMap(p)
-				return true
-			case 2:
-				if err := mapCmd.Err(); err != nil && err != goredis.Nil {
-					result = fmt.Errorf("message %s part %d not updated: id map not written: %w", u.MessageID, u.Part, mapErr(err))
-					return false
-				}
-			}
-			step = round - 1 // the update's round is the first of the rest
-		}
-		switch step {
-		case 1:
-			if u.UpstreamID != "" && !mapFirst {
-				setMap(p)
-			}
-			var set []any
-			if u.Upstream != "" {
-				set = append(set, f.upstream, u.Upstream)
-			}
-			if u.UpstreamID != "" {
-				set = append(set, f.upstreamID, u.UpstreamID, f.submitted, ns(u.At))
-			}
-			if len(set) > 0 {
-				p.HSet(ctx, key, set...)
-			}
-			for i := 0; i < len(set); i += 2 {
-				written = append(written, set[i].(string))
-			}
-			if u.Status != 0 {
-				field := f.outcome
-				if u.Status.Final() {
-					field = f.finalOutcome
-				}
-				p.HSetNX(ctx, key, field, outcomeValue(u.Status, u.Error, u.At))
-				written = append(written, field)
-			}
-			if ack != nil && ack.early {
-				// After the update on the same connection: should the connection fail
-				// between them, the update alone may have been applied, never the ack alone.
-				k := s.kStream(ack.q, ack.shard)
-				ackCmds = append(ackCmds, p.XAck(ctx, k, group, ack.id), p.XDel(ctx, k, ack.id))
-				ack = nil
-			}
-			read = p.HGetAll(ctx, key)
-			return true
-		case 2:
-			h, err := read.Result()
-			if err != nil {
-				result = mapErr(err)
-				return false
-			}
-			if _, ok := h["b"]; !ok {
-				result = fmt.Errorf("%w: message %s", store.ErrNotFound, u.MessageID)
-			} else if m, result = decodeHash(u.MessageID, h); result == nil && u.Part >= len(m.Parts) {
-				result = fmt.Errorf("%w: message %s has no part %d", store.ErrInvalid, u.MessageID, u.Part)
-			}
-			if result != nil {
-				// What was written for a message or part that does not exist is taken away again
-				// (the fields only: a message that exists keeps its own). Nothing is acknowledged,
-				// unless the lease vouched for the message and part (ack.early) and the message
-				// is gone since (expired): then its entry is gone too.
-				p.HDel(ctx, key, written...)
-				return true
-			}
-			if err := ackErr(ackCmds); err != nil {
-				result = err
-				return false
-			}
-			more := false
-			if mapCmd != nil {
-				old, err := mapCmd.Text()
-				if err != nil && err != goredis.Nil {
-					// Not acknowledged (unless the ack went with the update, on one node, which
-					// the failed SET before it on the same connection all but rules out): the
-					// part is sent again and gets a map then.
-					result = fmt.Errorf("message %s part %d updated, id map not written: %w", u.MessageID, u.Part, mapErr(err))
-					return false
-				}
-				if old == parkMark {
-					parked = p.LRange(ctx, s.kPark(u.Upstream, u.UpstreamID), 0, -1)
-					more = true
-				}
-			}
-			if ack != nil {
-				k := s.kStream(ack.q, ack.shard)
-				ackCmds = append(ackCmds, p.XAck(ctx, k, group, ack.id), p.XDel(ctx, k, ack.id))
-				more = true
-			}
-			return more
-		case 3:
-			if result != nil {
-				return false // the clean-up's outcome does not change the answer
-			}
-			if result = ackErr(ackCmds); result != nil {
-				return false
-			}
-			if parked == nil {
-				return false
-			}
-			entries, err := parked.Result()
-			if err != nil {
-				result = mapErr(err)
-				return false
-			}
-			nParked = len(entries)
-			attached = parkedReceipts(entries, u.MessageID, u.Part, u.At)
-			if len(attached) == 0 {
-				if nParked > 0 {
-					round++ // only expired ones: drop them
-					p.LTrim(ctx, s.kPark(u.Upstream, u.UpstreamID), int64(nParked), -1)
-					return true
-				}
-				return false
-			}
-			for i := range attached {
-				r := &attached[i]
-				applied = append(applied, applyReceipt.EvalSha(ctx, p, []string{s.kMsg(u.MessageID), s.kRcpt(u.MessageID)},
-					u.Part, int(r.State), r.Error, ns(r.Received), store.AppendReceipt(nil, r)))
-			}
-			return true
-		case 4:
-			for _, c := range applied {
-				v, err := c.Result()
-				if m, result = messageReply(u.MessageID, u.Part, v, err); result != nil {
-					return false
-				}
-			}
-			// Only the entries read in round 2: a receipt parked since then stays.
-			p.LTrim(ctx, s.kPark(u.Upstream, u.UpstreamID), int64(nParked), -1)
-			return true
-		}
-		// The trim's outcome does not matter to the caller: left-over parked receipts expire
-		// after ParkTTL.
-		return false
-	})
-	if err != nil {
+	o.keyArg = o.key
+	o.mapFirst = s.cluster && u.UpstreamID != ""
+	if ack != nil && ack.early {
+		o.parts = ack.parts
+	}
+	if err := s.do(ctx, o.step); err != nil {
 		return nil, nil, err
 	}
-	if result != nil {
-		return nil, nil, result
+	if o.result != nil {
+		return nil, nil, o.result
 	}
-	return m, attached, nil
+	return o.m, o.attached, nil
+}
+
+// updateOp is one update's state through its round trips (see UpdatePart and Settle), in
+// one allocation.
+type updateOp struct {
+	s        *Store
+	ctx      context.Context
+	u        store.PartUpdate
+	ack      *ackOf // &ackOf while the acknowledgement is still to be queued, else nil
+	ackOf    ackOf
+	key      string
+	keyArg   any // key, boxed once for the commands' arguments
+	f        *struct{ status, err, upstream, upstreamID, updated, submitted, outcome, finalOutcome string }
+	mapFirst bool // the id map is written a round trip before the update (Cluster)
+	parts    int  // the message's part count as the lease tells it (its fields are read with HMGET), 0 unknown
+	round    int
+	mapCmd   *goredis.Cmd
+	fields   *goredis.StringSliceCmd     // the message read back by HMGET, when parts is known
+	all      *goredis.MapStringStringCmd // or by HGETALL
+	written  [4]string                   // the fields the update wrote, removed again when it went nowhere
+	nWritten int
+	parked   *goredis.StringSliceCmd
+	applied  []*goredis.Cmd
+	ackCmds  [2]goredis.Cmder
+	nAck     int
+	nParked  int
+	attached []store.Receipt
+	m        *store.Message
+	result   error
+	// The arguments of the commands of the update's round trip, kept here rather than in
+	// slices of their own.
+	mapArgs  [6]any
+	setArgs  [8]any
+	nxArgs   [4]any
+	ackArgs  [4]any
+	delArgs  [3]any
+	readArgs [2 + messageFieldCount + partFieldCount]any
+}
+
+func (o *updateOp) setMap(p goredis.Pipeliner) {
+	u := &o.u
+	val := strconv.Itoa(u.Part) + ":" + u.MessageID
+	o.mapArgs = [...]any{"set", o.s.kMap(u.Upstream, u.UpstreamID), val, "px", o.s.opts.IDMapTTL.Milliseconds(), "get"}
+	o.mapCmd = goredis.NewCmd(o.ctx, o.mapArgs[:]...)
+	_ = p.Process(o.ctx, o.mapCmd)
+}
+
+func (o *updateOp) queueAck(p goredis.Pipeliner) {
+	k, id := any(o.s.kStream(o.ack.q, o.ack.shard)), any(o.ack.id)
+	o.ackArgs = [...]any{"xack", k, group, id}
+	o.delArgs = [...]any{"xdel", k, id}
+	o.ackCmds[0], o.ackCmds[1] = goredis.NewIntCmd(o.ctx, o.ackArgs[:]...), goredis.NewIntCmd(o.ctx, o.delArgs[:]...)
+	_ = p.Process(o.ctx, o.ackCmds[0])
+	_ = p.Process(o.ctx, o.ackCmds[1])
+	o.nAck = 2
+	o.ack = nil
+}
+
+// readBack queues the read of the message: HMGET of the fields a message of o.parts parts
+// has when the lease told the count, else HGETALL.
+func (o *updateOp) readBack(p goredis.Pipeliner) {
+	if o.parts > 0 {
+		o.fields = readHash(o.ctx, p, o.readArgs[:0], o.keyArg, o.parts)
+		return
+	}
+	o.all = p.HGetAll(o.ctx, o.key)
+}
+
+// readReply is the message readBack read, as decodeView sees it.
+func (o *updateOp) readReply() (hashView, error) {
+	if o.fields != nil {
+		v, err := o.fields.Result()
+		return hashView{v: v}, err
+	}
+	h, err := o.all.Result()
+	return hashView{m: h}, err
+}
+
+func (o *updateOp) step(p goredis.Pipeliner) bool {
+	ctx, u, s := o.ctx, &o.u, o.s
+	o.round++
+	step := o.round
+	if o.mapFirst {
+		switch o.round {
+		case 1:
+			o.setMap(p)
+			return true
+		case 2:
+			if err := o.mapCmd.Err(); err != nil && err != goredis.Nil {
+				o.result = fmt.Errorf("message %s part %d not updated: id map not written: %w", u.MessageID, u.Part, mapErr(err))
+				return false
+			}
+		}
+		step = o.round - 1 // the update's round is the first of the rest
+	}
+	switch step {
+	case 1:
+		if u.UpstreamID != "" && !o.mapFirst {
+			o.setMap(p)
+		}
+		at := ns(u.At)
+		if u.Upstream != "" || u.UpstreamID != "" {
+			args := append(o.setArgs[:0], "hset", o.keyArg)
+			if u.Upstream != "" {
+				args = append(args, hashFields[partField(u.Part, pfUpstream)], u.Upstream)
+				o.written[o.nWritten] = o.f.upstream
+				o.nWritten++
+			}
+			if u.UpstreamID != "" {
+				args = append(args, hashFields[partField(u.Part, pfUpstreamID)], u.UpstreamID, hashFields[partField(u.Part, pfSubmitted)], at)
+				o.written[o.nWritten], o.written[o.nWritten+1] = o.f.upstreamID, o.f.submitted
+				o.nWritten += 2
+			}
+			_ = p.Process(ctx, goredis.NewIntCmd(ctx, args...))
+		}
+		if u.Status != 0 {
+			field, k := o.f.outcome, pfOutcome
+			if u.Status.Final() {
+				field, k = o.f.finalOutcome, pfFinalOutcome
+			}
+			o.nxArgs = [...]any{"hsetnx", o.keyArg, hashFields[partField(u.Part, k)], outcomeValue(u.Status, u.Error, at)}
+			_ = p.Process(ctx, goredis.NewBoolCmd(ctx, o.nxArgs[:]...))
+			o.written[o.nWritten] = field
+			o.nWritten++
+		}
+		if o.ack != nil && o.ack.early {
+			// After the update on the same connection: should the connection fail
+			// between them, the update alone may have been applied, never the ack alone.
+			o.queueAck(p)
+		}
+		o.readBack(p)
+		return true
+	case 2:
+		h, err := o.readReply()
+		if err != nil {
+			o.result = mapErr(err)
+			return false
+		}
+		if _, ok := h.get("b", fieldRecord); !ok {
+			o.result = fmt.Errorf("%w: message %s", store.ErrNotFound, u.MessageID)
+		} else if o.m, o.result = decodeView(u.MessageID, h); o.result == errPartsRead {
+			// The lease's part count was not the message's: read it whole, this round
+			// again.
+			o.result, o.fields, o.parts = nil, nil, 0
+			o.readBack(p)
+			o.round--
+			return true
+		} else if o.result == nil && u.Part >= len(o.m.Parts) {
+			o.result = fmt.Errorf("%w: message %s has no part %d", store.ErrInvalid, u.MessageID, u.Part)
+		}
+		if o.result != nil {
+			// What was written for a message or part that does not exist is taken away again
+			// (the fields only: a message that exists keeps its own). Nothing is acknowledged,
+			// unless the lease vouched for the message and part (ack.early) and the message
+			// is gone since (expired): then its entry is gone too.
+			if o.nWritten > 0 {
+				p.HDel(ctx, o.key, o.written[:o.nWritten]...)
+				return true
+			}
+			return false
+		}
+		if err := ackErr(o.ackCmds[:o.nAck]); err != nil {
+			o.result = err
+			return false
+		}
+		more := false
+		if o.mapCmd != nil {
+			old, err := o.mapCmd.Text()
+			if err != nil && err != goredis.Nil {
+				// Not acknowledged (unless the ack went with the update, on one node, which
+				// the failed SET before it on the same connection all but rules out): the
+				// part is sent again and gets a map then.
+				o.result = fmt.Errorf("message %s part %d updated, id map not written: %w", u.MessageID, u.Part, mapErr(err))
+				return false
+			}
+			if old == parkMark {
+				o.parked = p.LRange(ctx, s.kPark(u.Upstream, u.UpstreamID), 0, -1)
+				more = true
+			}
+		}
+		if o.ack != nil {
+			o.queueAck(p)
+			more = true
+		}
+		return more
+	case 3:
+		if o.result != nil {
+			return false // the clean-up's outcome does not change the answer
+		}
+		if o.result = ackErr(o.ackCmds[:o.nAck]); o.result != nil {
+			return false
+		}
+		if o.parked == nil {
+			return false
+		}
+		entries, err := o.parked.Result()
+		if err != nil {
+			o.result = mapErr(err)
+			return false
+		}
+		o.nParked = len(entries)
+		o.attached = parkedReceipts(entries, u.MessageID, u.Part, u.At)
+		if len(o.attached) == 0 {
+			if o.nParked > 0 {
+				o.round++ // only expired ones: drop them
+				p.LTrim(ctx, s.kPark(u.Upstream, u.UpstreamID), int64(o.nParked), -1)
+				return true
+			}
+			return false
+		}
+		for i := range o.attached {
+			r := &o.attached[i]
+			o.applied = append(o.applied, applyReceipt.EvalSha(ctx, p, []string{s.kMsg(u.MessageID), s.kRcpt(u.MessageID)},
+				u.Part, int(r.State), r.Error, ns(r.Received), store.AppendReceipt(nil, r)))
+		}
+		return true
+	case 4:
+		for _, c := range o.applied {
+			v, err := c.Result()
+			if o.m, o.result = messageReply(u.MessageID, u.Part, v, err); o.result != nil {
+				return false
+			}
+		}
+		// Only the entries read in round 2: a receipt parked since then stays.
+		p.LTrim(ctx, s.kPark(u.Upstream, u.UpstreamID), int64(o.nParked), -1)
+		return true
+	}
+	// The trim's outcome does not matter to the caller: left-over parked receipts expire
+	// after ParkTTL.
+	return false
 }
 
 // ackErr is the error of an acknowledgement's XACK and XDEL, nil when there are none.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -122,5 +123,52 @@ func TestSettlePlain(t *testing.T) {
 	}
 	if got, err := s.GetMessage(ctx, t0.MessageID); err != nil || fmt.Sprint(got.History) != fmt.Sprint(want) || got.Parts[0].UpstreamID != "U0" {
 		t.Errorf("GetMessage: %v history %v", err, got.History)
+	}
+}
+
+// TestSettleLeasePartCount: a Settle reads the message back with HMGET of the fields of as
+// many parts as its lease says; when the message has another count (a lease not made by this
+// store), it reads the message whole a round trip later and returns all of it.
+func TestSettleLeasePartCount(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{AppendFsync: "everysec"})
+	s := openStore(t, srv, Config{})
+	ctx := context.Background()
+	if err := s.AcceptMessage(ctx, storetest.NewMessage("lp", "acme", "up", 2)); err != nil {
+		t.Fatal(err)
+	}
+	var tasks []*store.PartTask
+	for deadline := time.Now().Add(5 * time.Second); len(tasks) < 2 && time.Now().Before(deadline); {
+		got, err := s.ClaimParts(ctx, "up", "c", 2-len(tasks), 100*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tasks = append(tasks, got...)
+	}
+	if len(tasks) != 2 {
+		t.Fatalf("claimed %d of 2", len(tasks))
+	}
+	tk := tasks[0]
+	if tk.Part != 1 {
+		tk = tasks[1]
+	}
+	l := tk.Lease
+	if !strings.HasSuffix(l.Entry, "/2:lp") {
+		t.Fatalf("lease %q does not end with the part count and message", l.Entry)
+	}
+	l.Entry = strings.TrimSuffix(l.Entry, "/2:lp") + "/3:lp" // part 1 of 3, says the lease
+	trips := &pipelines{}
+	s.c.AddHook(trips)
+	m, _, err := s.Settle(ctx, l, store.PartUpdate{MessageID: "lp", Part: 1, Upstream: "up", UpstreamID: "UL", Status: pdu.ENROUTE})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Parts) != 2 || m.Parts[1].UpstreamID != "UL" || m.Parts[1].Status != pdu.ENROUTE || m.Parts[0].Status != pdu.ACCEPTED {
+		t.Errorf("Settle returned %d parts: %+v", len(m.Parts), m.Parts)
+	}
+	if got := trips.n.Load(); got != 2 {
+		t.Errorf("Settle took %d round trips, want 2 (update, then the whole message)", got)
+	}
+	if n, err := s.QueueLen(ctx, store.Queue{Kind: store.SubmitQueue, Name: "up"}); err != nil || n != 1 {
+		t.Errorf("queue length %d (%v) after settling one of two parts, want 1", n, err)
 	}
 }

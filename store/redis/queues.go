@@ -42,16 +42,28 @@ type entry struct {
 }
 
 func (e entry) lease(q store.Queue) store.Lease {
-	return store.Lease{Queue: q, Entry: strconv.Itoa(e.shard) + ":" + e.id + "/" + strconv.FormatInt(e.count, 10)}
+	var buf [64]byte
+	return store.Lease{Queue: q, Entry: string(e.appendLease(buf[:0]))}
+}
+
+// appendLease appends the lease's entry, "shard:stream id/delivery count".
+func (e entry) appendLease(b []byte) []byte {
+	b = strconv.AppendInt(b, int64(e.shard), 10)
+	b = append(b, ':')
+	b = append(b, e.id...)
+	b = append(b, '/')
+	return strconv.AppendInt(b, e.count, 10)
 }
 
 // partLease is the lease of a part's entry: lease's, followed by "/parts:message id" of the
 // part's message, so that a Settle can tell, without reading the message, that the update it
 // carries is for the entry's own message and a part the message has (see Store.Settle).
 func (e entry) partLease(q store.Queue, t *store.PartTask) store.Lease {
-	l := e.lease(q)
-	l.Entry += "/" + strconv.Itoa(t.Parts) + ":" + t.MessageID
-	return l
+	var buf [128]byte
+	b := append(e.appendLease(buf[:0]), '/')
+	b = strconv.AppendInt(b, int64(t.Parts), 10)
+	b = append(b, ':')
+	return store.Lease{Queue: q, Entry: string(append(b, t.MessageID...))}
 }
 
 // leaseMessage returns the message id and part count a part's lease carries (partLease), ok
@@ -98,30 +110,33 @@ func validID(id string) bool {
 
 func parseFields(id string, fields any, reclaimed bool) (entry, bool) {
 	e := entry{id: id, reclaimed: reclaimed}
-	var kv []any
 	switch f := fields.(type) {
 	case []any:
-		kv = f
-	case map[string]any:
+		for i := 0; i+1 < len(f); i += 2 {
+			k, _ := f[i].(string)
+			e.setField(k, f[i+1])
+		}
+	case map[string]any: // XREADGROUP's reply as go-redis parses it
 		for k, v := range f {
-			kv = append(kv, k, v)
+			e.setField(k, v)
 		}
 	default:
 		return e, false
 	}
-	for i := 0; i+1 < len(kv); i += 2 {
-		k, _ := kv[i].(string)
-		v, _ := kv[i+1].(string)
-		switch k {
-		case "p":
-			e.payload = []byte(v)
-		case "a":
-			e.attempts, _ = strconv.Atoi(v)
-		case "r":
-			e.reclaimed = e.reclaimed || v == "1"
-		}
-	}
 	return e, e.payload != nil
+}
+
+// setField sets the entry field k (see Queues) to v.
+func (e *entry) setField(k string, v any) {
+	s, _ := v.(string)
+	switch k {
+	case "p":
+		e.payload = []byte(s)
+	case "a":
+		e.attempts, _ = strconv.Atoi(s)
+	case "r":
+		e.reclaimed = e.reclaimed || s == "1"
+	}
 }
 
 // claimState is what this instance knows of one queue's shards for one consumer, so that a
@@ -396,7 +411,7 @@ func (s *Store) claimShard(ctx context.Context, q store.Queue, consumer string, 
 func (s *Store) readShard(ctx context.Context, q store.Queue, consumer string, st *claimState, sh, n int, vt int64, now time.Time) ([]entry, error) {
 	stream := s.kStream(q, sh)
 	res, err := s.c.XReadGroup(ctx, &goredis.XReadGroupArgs{Group: group, Consumer: consumer, Streams: []string{stream, ">"}, Count: int64(n), Block: -1}).Result()
-	if goredis.HasErrorPrefix(err, "NOGROUP") {
+	if err != nil && goredis.HasErrorPrefix(err, "NOGROUP") {
 		return s.claimShard(ctx, q, consumer, st, sh, n, vt, now)
 	}
 	if err != nil && err != goredis.Nil {

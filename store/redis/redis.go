@@ -318,7 +318,8 @@ func (s *Store) exec(p goredis.Pipeliner) {
 	cmds, _ := p.Exec(ctx) // errors are read per command by the ops
 	var retry []goredis.Cmder
 	for _, c := range cmds {
-		if goredis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+		// Checked first: HasErrorPrefix allocates even for a nil error or a nil reply.
+		if err := c.Err(); err != nil && err != goredis.Nil && goredis.HasErrorPrefix(err, "NOSCRIPT") {
 			retry = append(retry, c)
 		}
 	}
