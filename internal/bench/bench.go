@@ -21,7 +21,11 @@ const (
 	RowClients  = 4 // npm smpp client, fiorix Transmitter, smppload -> smppgw -> simulator
 	RowFullPath = 5 // gRPC Submit -> smppgw -> simulator -> receipt -> StreamReceipts
 	RowIdle     = 6 // idle binds held by enquire_link
+	RowSustain  = 7 // smppload -> smppgw embedded with its default settings -> simulator, for minutes, queue depth sampled
 )
+
+// MaxSustain bounds Config.Sustain.
+const MaxSustain = time.Hour
 
 // Store variants of row 2.
 const (
@@ -32,7 +36,7 @@ const (
 
 // Config is one run of the bench. Zero values are documented per field.
 type Config struct {
-	// Rows are the row groups to run (RowCeiling...RowIdle). Empty means all.
+	// Rows are the row groups to run (RowCeiling...RowSustain). Empty means all.
 	Rows []int
 	// Stores are row 2's store variants. Empty means embedded, redis-everysec and redis-always.
 	Stores []string
@@ -52,6 +56,21 @@ type Config struct {
 	// PacedRate is the rate (msgs/s) of row 5's paced pass, the one its latency is read from. 0 means
 	// half the rate its full-load pass measured.
 	PacedRate float64
+
+	// Sustain is row 7's sending time. 0 means 2m; at most MaxSustain.
+	Sustain time.Duration
+	// SustainSample is how often row 7 reads its counters and smppgw's queue depth. 0 means 3s, or
+	// a tenth of Sustain when that is shorter.
+	SustainSample time.Duration
+	// SustainWindow is row 7's window (submit_sm in flight on its one bind). 0 means 256.
+	SustainWindow int
+	// SustainRate caps row 7's submit_sm per second. 0 means no cap: as fast as the window allows.
+	SustainRate float64
+	// SustainUpstreamWindow and SustainInboundLimit override smppgw's upstream window and
+	// smpp.session.inbound_limit in row 7, to compare against its defaults. 0 means smppgw's default
+	// (nothing written in its configuration).
+	SustainUpstreamWindow int
+	SustainInboundLimit   int
 
 	// Smppgw is the smppgw binary. Empty means build ./cmd/smppgw of this module into WorkDir (into
 	// ProfileDir when that is set).
@@ -82,7 +101,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if len(c.Rows) == 0 {
-		c.Rows = []int{RowCeiling, RowIngress, RowNodeSMSC, RowClients, RowFullPath, RowIdle}
+		c.Rows = []int{RowCeiling, RowIngress, RowNodeSMSC, RowClients, RowFullPath, RowIdle, RowSustain}
 	}
 	if len(c.Stores) == 0 {
 		c.Stores = []string{StoreEmbedded, StoreEverysec, StoreAlways}
@@ -105,6 +124,15 @@ func (c Config) withDefaults() Config {
 	if c.UpstreamWindow == 0 {
 		c.UpstreamWindow = 256
 	}
+	if c.Sustain == 0 {
+		c.Sustain = 2 * time.Minute
+	}
+	if c.SustainSample == 0 {
+		c.SustainSample = min(3*time.Second, c.Sustain/10)
+	}
+	if c.SustainWindow == 0 {
+		c.SustainWindow = 256
+	}
 	if c.Log == nil {
 		c.Log = io.Discard
 	}
@@ -116,8 +144,8 @@ var ErrConfig = errors.New("bench: config")
 
 func (c Config) validate() error {
 	for _, r := range c.Rows {
-		if r < RowCeiling || r > RowIdle {
-			return fmt.Errorf("%w: rows: %d, want 1 to 6", ErrConfig, r)
+		if r < RowCeiling || r > RowSustain {
+			return fmt.Errorf("%w: rows: %d, want 1 to 7", ErrConfig, r)
 		}
 	}
 	for _, s := range c.Stores {
@@ -141,6 +169,18 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: enquire_link: %s, must not be negative", ErrConfig, c.EnquireLink)
 	case c.PacedRate < 0:
 		return fmt.Errorf("%w: paced rate: %g, must not be negative", ErrConfig, c.PacedRate)
+	case c.Sustain < 0 || c.Sustain > MaxSustain:
+		return fmt.Errorf("%w: sustain: %s, want 0 to %s", ErrConfig, c.Sustain, MaxSustain)
+	case c.SustainSample < 0 || c.SustainSample > c.Sustain:
+		return fmt.Errorf("%w: sustain sample: %s, want 0 to the sustain time (%s)", ErrConfig, c.SustainSample, c.Sustain)
+	case c.SustainWindow < 0 || c.SustainWindow > 10_000:
+		return fmt.Errorf("%w: sustain window: %d, want 1 to 10000", ErrConfig, c.SustainWindow)
+	case c.SustainRate < 0:
+		return fmt.Errorf("%w: sustain rate: %g, must not be negative", ErrConfig, c.SustainRate)
+	case c.SustainUpstreamWindow < 0:
+		return fmt.Errorf("%w: sustain upstream window: %d, must not be negative", ErrConfig, c.SustainUpstreamWindow)
+	case c.SustainInboundLimit < 0:
+		return fmt.Errorf("%w: sustain inbound limit: %d, must not be negative", ErrConfig, c.SustainInboundLimit)
 	}
 	return nil
 }
@@ -163,7 +203,7 @@ func ParseInts(s string) ([]int, error) {
 
 // Row is one line of the table.
 type Row struct {
-	Group  int    `json:"group"`            // 1 to 6, as the issue numbers them
+	Group  int    `json:"group"`            // 1 to 7, as the issue numbers them (7: the sustained row)
 	Name   string `json:"name"`             // what ran
 	Window int    `json:"window,omitempty"` // submit_sm in flight per bind (0: not applicable)
 
@@ -185,6 +225,9 @@ type Row struct {
 	// Ratio is Rate over row 1's at the same window (at the largest for rows without one).
 	Ratio float64 `json:"ratio_to_row1,omitempty"`
 
+	// Sustained is row 7's queue depth over time and its verdict; nil for the other rows.
+	Sustained *Sustained `json:"sustained,omitempty"`
+
 	Note    string `json:"note,omitempty"`
 	Skipped bool   `json:"skipped,omitempty"` // not run: Note says why
 	Err     string `json:"error,omitempty"`   // the row failed: what happened
@@ -199,6 +242,7 @@ type Result struct {
 	LoadEnd  string    `json:"load_average_end,omitempty"` // and at the end
 	Messages int       `json:"messages"`
 	Duration string    `json:"duration_cap"`
+	Sustain  string    `json:"sustain,omitempty"` // row 7's sending time, when it ran
 	Rows     []Row     `json:"rows"`
 	// ProfileDir and Smppgw are where the profiles were saved and the smppgw binary that took them
 	// (for go tool pprof), when Config.ProfileDir was set.
@@ -252,7 +296,7 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		res.ProfileDir, res.Smppgw = cfg.ProfileDir, r.cfg.Smppgw
 		fmt.Fprintf(cfg.Log, "profiles in %s, taken from %s (go tool pprof %s FILE)\n", res.ProfileDir, res.Smppgw, res.Smppgw)
 	}
-	for _, g := range []int{RowCeiling, RowIngress, RowNodeSMSC, RowClients, RowFullPath, RowIdle} {
+	for _, g := range []int{RowCeiling, RowIngress, RowNodeSMSC, RowClients, RowFullPath, RowIdle, RowSustain} {
 		if !slices.Contains(cfg.Rows, g) {
 			continue
 		}
@@ -268,6 +312,9 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 		}
 	}
 	fillRatios(res.Rows)
+	if slices.Contains(cfg.Rows, RowSustain) {
+		res.Sustain = cfg.Sustain.String()
+	}
 	res.LoadEnd = loadAvg()
 	res.Seconds = time.Since(res.Started).Seconds()
 	return res, nil
@@ -280,7 +327,11 @@ func (r Row) summary() string {
 	case r.Skipped:
 		return "skipped: " + r.Note
 	}
-	return fmt.Sprintf("%.0f msgs/s, intake %.0f/s, sent %d acked %d received %d", r.Rate, r.Intake, r.Sent, r.Acked, r.Received)
+	out := fmt.Sprintf("%.0f msgs/s, intake %.0f/s, sent %d acked %d received %d", r.Rate, r.Intake, r.Sent, r.Acked, r.Received)
+	if s := r.Sustained; s != nil {
+		out += fmt.Sprintf(", queue depth %s (start/mid/end/max) %s", s.cell(), orDash(s.Verdict))
+	}
+	return out
 }
 
 // fillRatios sets each row's Ratio against row 1 at its window, or at the largest window for rows

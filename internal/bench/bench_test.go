@@ -115,7 +115,7 @@ func TestRunAll(t *testing.T) {
 	defer cancel()
 	var log bytes.Buffer
 	res, err := Run(ctx, Config{Windows: []int{1, 100}, Messages: 3000, Duration: 5 * time.Second,
-		IdleBinds: 500, EnquireLink: time.Second, WorkDir: t.TempDir(), Log: &log})
+		IdleBinds: 500, EnquireLink: time.Second, Sustain: 5 * time.Second, WorkDir: t.TempDir(), Log: &log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,9 @@ func TestRunAll(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	for _, c := range []Config{
-		{Rows: []int{7}}, {Stores: []string{"mongo"}}, {Windows: []int{0}}, {Messages: -1}, {Duration: -time.Second}, {PacedRate: -1},
+		{Rows: []int{8}}, {Rows: []int{0}}, {Stores: []string{"mongo"}}, {Windows: []int{0}}, {Messages: -1}, {Duration: -time.Second}, {PacedRate: -1},
+		{Sustain: -time.Second}, {Sustain: MaxSustain + time.Second}, {Sustain: time.Second, SustainSample: 2 * time.Second},
+		{SustainSample: -time.Second}, {SustainWindow: 10_001}, {SustainRate: -1}, {SustainUpstreamWindow: -1}, {SustainInboundLimit: -1},
 	} {
 		if _, err := Run(context.Background(), c); !errors.Is(err, ErrConfig) {
 			t.Errorf("%+v: %v, want ErrConfig", c, err)

@@ -6,7 +6,9 @@
 // each window; (3) the npm smpp server answering smppload; (4) the npm smpp client, fiorix/go-smpp's
 // Transmitter and smppload sending to smppgw; (5) app -> gRPC Submit -> upstream -> receipt ->
 // StreamReceipts, at full load and then paced at half that rate for its latency; (6) 10,000 idle
-// binds kept by enquire_link.
+// binds kept by enquire_link; (7) minutes of one bind at W=256 on smppgw's default settings, with
+// what it accepted, what the upstream received and its queue depth read from its /metrics every few
+// seconds, and a verdict on the queue: flat or growing (sustain.go).
 //
 // Every system under test runs as a process of its own (the bare responder is this executable
 // started again, see Child), so that its CPU seconds and peak RSS are its own, read from /proc at the

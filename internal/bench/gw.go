@@ -67,8 +67,14 @@ type gwOptions struct {
 	store       string        // StoreEmbedded, StoreEverysec or StoreAlways
 	receipts    bool          // the simulator sends a receipt for each submission that asks
 	enquireLink time.Duration // smpp.session.enquire_link; 0: smppgw's default
-	inbound     int           // smpp.session.inbound_limit; 0: 1024
+	inbound     int           // smpp.session.inbound_limit; 0: 1024 (smppgw's own default when defaults is set)
 	profile     string        // the row's profile name (runner.profileName): pprof on; "": off
+	// defaults leaves smppgw's session settings at its own defaults: smpp.session.inbound_limit
+	// and the upstream's session (window, inbound_limit) are not written, except inbound and
+	// upstreamWindow when they are set.
+	defaults bool
+	// upstreamWindow is the upstream's session.window when defaults is set; 0: not written.
+	upstreamWindow int
 }
 
 // gwInstance is a running smppgw with its simulator upstream (and Redis).
@@ -87,7 +93,7 @@ type gwInstance struct {
 // startGateway starts the simulator, Redis when asked, and `smppgw serve`, and returns once smppgw
 // accepts binds and is bound to the simulator; the CPU count of both children starts then.
 func (r *runner) startGateway(ctx context.Context, name string, o gwOptions) (g *gwInstance, err error) {
-	if o.inbound == 0 {
+	if o.inbound == 0 && !o.defaults {
 		o.inbound = 1024
 	}
 	dir, err := os.MkdirTemp(r.cfg.WorkDir, name+"-")
@@ -103,7 +109,7 @@ func (r *runner) startGateway(ctx context.Context, name string, o gwOptions) (g 
 	simOpts := smscsim.Options{
 		Accounts: map[string]string{upstreamUser: upstreamPass},
 		OnSubmit: g.arr.onSubmit,
-		Session:  session.Config{Window: 256, InboundLimit: 4 * r.cfg.UpstreamWindow},
+		Session:  session.Config{Window: 256, InboundLimit: 4 * max(r.cfg.UpstreamWindow, o.upstreamWindow)},
 	}
 	if !o.receipts {
 		simOpts.ReceiptDelay = -1
@@ -133,13 +139,24 @@ func (r *runner) startGateway(ctx context.Context, name string, o gwOptions) (g 
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "log:\n  level: warn\n  format: json\n")
-	fmt.Fprintf(&b, "smpp:\n  listen: %q\n  session:\n    inbound_limit: %d\n", g.smppAddr, o.inbound)
+	fmt.Fprintf(&b, "smpp:\n  listen: %q\n", g.smppAddr)
+	if o.inbound > 0 || o.enquireLink > 0 {
+		fmt.Fprintf(&b, "  session:\n")
+	}
+	if o.inbound > 0 {
+		fmt.Fprintf(&b, "    inbound_limit: %d\n", o.inbound)
+	}
 	if o.enquireLink > 0 {
 		fmt.Fprintf(&b, "    enquire_link: %s\n", o.enquireLink)
 	}
 	fmt.Fprintf(&b, "  accounts:\n    - system_id: %q\n      password_hash: %q\n", account, accHash)
 	fmt.Fprintf(&b, "upstreams:\n  - name: sim\n    address: %q\n    system_id: %q\n    password: %q\n", g.sim.Addr(), upstreamUser, upstreamPass)
-	fmt.Fprintf(&b, "    session:\n      window: %d\n      inbound_limit: 1024\n", r.cfg.UpstreamWindow)
+	switch {
+	case !o.defaults:
+		fmt.Fprintf(&b, "    session:\n      window: %d\n      inbound_limit: 1024\n", r.cfg.UpstreamWindow)
+	case o.upstreamWindow > 0:
+		fmt.Fprintf(&b, "    session:\n      window: %d\n", o.upstreamWindow)
+	}
 	fmt.Fprintf(&b, "routing:\n  routes:\n    - prefix: \"\"\n      upstream: sim\n")
 	fmt.Fprintf(&b, "store:\n  path: %q\n", filepath.Join(dir, "smppgw.db"))
 	if redisAddr != "" {

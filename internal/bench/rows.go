@@ -26,7 +26,7 @@ type spec struct {
 
 func (r *runner) needsGateway() bool {
 	for _, g := range r.cfg.Rows {
-		if g == RowIngress || g == RowClients || g == RowFullPath || g == RowIdle {
+		if g == RowIngress || g == RowClients || g == RowFullPath || g == RowIdle || g == RowSustain {
 			return true
 		}
 	}
@@ -80,6 +80,8 @@ func (r *runner) specs(group int) []spec {
 			spec{"the same, paced at half the rate (latency row)", w, r.pacedFullPath(w)})
 	case RowIdle:
 		out = append(out, spec{fmt.Sprintf("%d idle binds -> smppgw embedded", r.cfg.IdleBinds), 0, r.idle})
+	case RowSustain:
+		out = append(out, spec{r.sustainName(), r.cfg.SustainWindow, r.sustained})
 	}
 	return out
 }

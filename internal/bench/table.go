@@ -9,7 +9,7 @@ import (
 	"text/tabwriter"
 )
 
-var columns = []string{"row", "what", "W", "msgs/s", "intake/s", "p50 ms", "p99 ms", "CPU s", "peak RSS", "x row 1", "sent / acked / at upstream", "note"}
+var columns = []string{"row", "what", "W", "msgs/s", "intake/s", "p50 ms", "p99 ms", "CPU s", "peak RSS", "x row 1", "sent / acked / at upstream", "queue start / mid / end / max", "queue", "note"}
 
 // cells is the row as the table shows it.
 func (r Row) cells() []string {
@@ -34,9 +34,13 @@ func (r Row) cells() []string {
 	counts := "-"
 	if ran {
 		counts = fmt.Sprintf("%d / %d", r.Sent, r.Acked)
-		if r.Received > 0 || r.Group == RowIngress || r.Group == RowClients || r.Group == RowFullPath || r.Group == RowIdle {
+		if r.Received > 0 || r.Group == RowIngress || r.Group == RowClients || r.Group == RowFullPath || r.Group == RowIdle || r.Group == RowSustain {
 			counts += fmt.Sprintf(" / %d", r.Received)
 		}
+	}
+	depth, verdict := "-", "-"
+	if s := r.Sustained; ran && s != nil && len(s.Samples) > 0 {
+		depth, verdict = s.cell(), orDash(s.Verdict)
 	}
 	return []string{
 		strconv.Itoa(r.Group), r.Name, w,
@@ -48,6 +52,7 @@ func (r Row) cells() []string {
 		dash(ran && r.RSS > 0, mb(r.RSS)),
 		dash(r.Ratio > 0, fmt.Sprintf("%.2f", r.Ratio)),
 		counts,
+		depth, verdict,
 		oneLine(note),
 	}
 }
@@ -58,6 +63,9 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 func (res Result) header() string {
 	h := fmt.Sprintf("smppbench: %d CPUs, load average %s at the start, %s at the end; %d messages a row, sending capped at %s a row; %.0fs in all",
 		res.CPUs, res.Load, res.LoadEnd, res.Messages, res.Duration, res.Seconds)
+	if res.Sustain != "" {
+		h += fmt.Sprintf("; row 7 sustained for %s", res.Sustain)
+	}
 	if res.ProfileDir != "" {
 		h += fmt.Sprintf("; profiles in %s (go tool pprof %s FILE)", res.ProfileDir, res.Smppgw)
 	}
@@ -68,7 +76,10 @@ func (res Result) header() string {
 const legend = `msgs/s: end to end for rows through smppgw (messages received by the upstream simulator over first submit to
 last arrival), acknowledged per second otherwise. intake/s: submit_sm_resp (Submit replies) per second. p50/p99:
 submit -> answer. CPU s and peak RSS: the system under test's own process (smppgw, not the load client).
-x row 1: msgs/s over row 1's at the same W (at the largest W for rows without one).`
+x row 1: msgs/s over row 1's at the same W (at the largest W for rows without one). Row 7 (sustained): msgs/s is
+what the upstream received while the load was on over that time; queue: smppgw's queue depth towards the upstream
+(smppgw_queue_depth) at the first reading under load, the middle, the end of the sending and its largest, and the
+verdict, flat when the end depth and the second half's least-squares trend are both at most 1,000 or 1 s of intake.`
 
 // WriteTable writes the result as an aligned text table.
 func (res Result) WriteTable(w io.Writer) error {
