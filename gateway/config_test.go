@@ -120,17 +120,21 @@ func TestClientConfigDefaults(t *testing.T) {
 	}{
 		{"zero", base, ClientConfig{Name: "gw@up:2775", Address: "up:2775", SystemID: "gw", BindType: session.BindTransceiver,
 			DialTimeout: 10 * time.Second, ReconnectMin: time.Second, ReconnectMax: time.Minute, ThrottleDelay: 200 * time.Millisecond,
-			ThrottleDelayMax: 10 * time.Second, MaxAttempts: 10, MaxAge: 48 * time.Hour, QueueSize: 10000, Binds: 1}},
+			ThrottleDelayMax: 10 * time.Second, MaxAttempts: 10, MaxAge: 48 * time.Hour, QueueSize: 10000, Binds: 1,
+			Session: session.Config{Window: DefaultUpstreamWindow}, MaxUnsettled: DefaultMaxUnsettled}},
 		{"negative disables", withNeg, ClientConfig{Name: "gw@up:2775", Address: "up:2775", SystemID: "gw", BindType: session.BindTransceiver,
 			DialTimeout: 10 * time.Second, ReconnectMin: time.Second, ReconnectMax: time.Minute, ThrottleDelay: 200 * time.Millisecond,
-			ThrottleDelayMax: 10 * time.Second, MaxAttempts: -1, MaxAge: -1, QueueSize: 10000, Binds: 1}},
+			ThrottleDelayMax: 10 * time.Second, MaxAttempts: -1, MaxAge: -1, QueueSize: 10000, Binds: 1,
+			Session: session.Config{Window: DefaultUpstreamWindow}, MaxUnsettled: DefaultMaxUnsettled}},
 		{"outbind only", outbindOnly, ClientConfig{Name: "gw@:2776", SystemID: "gw", OutbindListen: ":2776", BindType: session.BindTransceiver,
 			DialTimeout: 10 * time.Second, ReconnectMin: time.Second, ReconnectMax: time.Minute, ThrottleDelay: 200 * time.Millisecond,
-			ThrottleDelayMax: 10 * time.Second, MaxAttempts: 10, MaxAge: 48 * time.Hour, QueueSize: 10000, Binds: 1}},
+			ThrottleDelayMax: 10 * time.Second, MaxAttempts: 10, MaxAge: 48 * time.Hour, QueueSize: 10000, Binds: 1,
+			Session: session.Config{Window: DefaultUpstreamWindow}, MaxUnsettled: DefaultMaxUnsettled}},
 		{"reconnect_max below reconnect_min", ClientConfig{Name: "up", Address: "up:2775", SystemID: "gw", BindType: session.BindReceiver, ReconnectMin: 2 * time.Minute},
 			ClientConfig{Name: "up", Address: "up:2775", SystemID: "gw", BindType: session.BindReceiver,
 				DialTimeout: 10 * time.Second, ReconnectMin: 2 * time.Minute, ReconnectMax: 2 * time.Minute, ThrottleDelay: 200 * time.Millisecond,
-				ThrottleDelayMax: 10 * time.Second, MaxAttempts: 10, MaxAge: 48 * time.Hour, QueueSize: 10000, Binds: 1}},
+				ThrottleDelayMax: 10 * time.Second, MaxAttempts: 10, MaxAge: 48 * time.Hour, QueueSize: 10000, Binds: 1,
+				Session: session.Config{Window: DefaultUpstreamWindow}, MaxUnsettled: DefaultMaxUnsettled}},
 	} {
 		if got := tc.cfg.withDefaults(); got != tc.want {
 			t.Errorf("%s: withDefaults() =\n%+v, want\n%+v", tc.name, got, tc.want)
@@ -149,12 +153,21 @@ func TestClientConfigDefaults(t *testing.T) {
 		{func(c *ClientConfig) { c.ThrottleDelay = -1 }, "throttle_delay"},
 		{func(c *ClientConfig) { c.ThrottleDelayMax = -1 }, "throttle_delay_max"},
 		{func(c *ClientConfig) { c.QueueSize = -1 }, "queue_size"},
+		{func(c *ClientConfig) { c.MaxUnsettled = -1 }, "max_unsettled"},
 		{func(c *ClientConfig) { c.Session.InboundLimit = -1 }, "session.inbound_limit"},
 	} {
 		cfg := base
 		tc.set(&cfg)
 		if err := cfg.Validate(); err == nil || !strings.HasPrefix(err.Error(), tc.field+": ") {
 			t.Errorf("Validate with a negative %s = %v, want an error naming it", tc.field, err)
+		}
+	}
+	// max_unsettled below the window is the window: the window's parts are out unsettled anyway.
+	for _, tc := range []struct{ window, unsettled, want int }{{20, 3, 20}, {0, 3, DefaultUpstreamWindow}, {10, 0, DefaultMaxUnsettled}, {10, 40, 40}} {
+		c := ClientConfig{Address: "up:2775", SystemID: "gw", MaxUnsettled: tc.unsettled}
+		c.Session.Window = tc.window
+		if got := c.withDefaults().unsettled(); got != tc.want {
+			t.Errorf("window %d, max_unsettled %d: %d parts out unsettled, want %d", tc.window, tc.unsettled, got, tc.want)
 		}
 	}
 }

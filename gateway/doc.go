@@ -45,8 +45,10 @@
 //     pause, a temporary error after ThrottleDelay; a timeout or a dropped bind records a lost PDU
 //     (RequeueLost) and the part is sent again; a permanent refusal settles it REJECTED with a
 //     failure receipt; a part sent MaxAttempts times fails UNDELIVERABLE, one older than MaxAge
-//     EXPIRED, each with a failure receipt. A part holds a slot of its bind's window until its
-//     outcome is durable, so a crash sends again at most the windows' parts.
+//     EXPIRED, each with a failure receipt. A part holds one of its bind's MaxUnsettled slots
+//     (default 512, at least the window) from its claim until its outcome is durable, so a crash
+//     sends again at most those parts; the window itself frees at the answer, so it refills while
+//     the answered parts' settles wait for their group commit.
 //   - receipts.go, receipts: upstream receipts are recorded with AddReceipt (parked when they beat
 //     their submit_sm_resp, and applied by Settle), published as Events, and queued for the account
 //     as a deliver_sm carrying our message id when the message asked for one and came over SMPP (an

@@ -124,11 +124,12 @@ func (s *slowSettleStore) Settle(ctx context.Context, l store.Lease, u store.Par
 	return s.ackCounter.Settle(ctx, l, u)
 }
 
-// TestUnsettledPartsBoundedByWindow: parts the upstream accepted whose outcome is not yet durable
-// are those a crash would send twice; however slow the store, there are never more of them than
-// the bind's window (they queued by the thousand behind the settle pool).
-func TestUnsettledPartsBoundedByWindow(t *testing.T) {
-	const window, n = 5, 200
+// TestUnsettledPartsBounded: parts the upstream accepted whose outcome is not yet durable are those
+// a crash would send twice; however slow the store, there are never more of them than the bind's
+// max_unsettled (they queued by the thousand behind the settle pool), and more than the window
+// are out, so the window refills while settles wait for their commit.
+func TestUnsettledPartsBounded(t *testing.T) {
+	const window, unsettled, n = 5, 12, 200
 	st := &slowSettleStore{ackCounter: ackCounter{Store: newEmbedded(t)}, delay: 5 * time.Millisecond}
 	for i := range n {
 		m := storetest.NewMessage(fmt.Sprintf("w%03d", i), "acme", "sim", 1)
@@ -149,6 +150,7 @@ func TestUnsettledPartsBoundedByWindow(t *testing.T) {
 	}})
 	upCfg := simUpstream("sim", up.Addr())
 	upCfg.Session.Window = window
+	upCfg.MaxUnsettled = unsettled
 	startGateway(t, Config{Upstreams: []ClientConfig{upCfg}}, st)
 	deadline := time.Now().Add(30 * time.Second)
 	for st.acked.Load() < n && time.Now().Before(deadline) {
@@ -157,10 +159,13 @@ func TestUnsettledPartsBoundedByWindow(t *testing.T) {
 	if a := st.acked.Load(); a != n {
 		t.Fatalf("%d of %d parts settled", a, n)
 	}
-	if w := worst.Load(); w > window {
-		t.Errorf("up to %d parts were sent and not settled durably, want at most the window (%d)", w, window)
+	if w := worst.Load(); w > unsettled {
+		t.Errorf("up to %d parts were sent and not settled durably, want at most max_unsettled (%d)", w, unsettled)
 	}
-	t.Logf("at most %d parts sent and not settled (window %d)", worst.Load(), window)
+	if w := worst.Load(); w <= window {
+		t.Errorf("at most %d parts were out unsettled with settles taking 5ms each, want more than the window (%d): the window did not refill while settles waited", w, window)
+	}
+	t.Logf("at most %d parts sent and not settled (window %d, max_unsettled %d)", worst.Load(), window, unsettled)
 }
 
 // TestInFlightResentAtOnceAfterRestart: parts in flight when the gateway stopped abruptly (nothing

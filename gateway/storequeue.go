@@ -19,12 +19,13 @@ import (
 // permanent refusal -> Settle REJECTED, a failure receipt (EXPIRED or UNDELIVERABLE when the client gave up on
 // the part's age or attempts); throttling -> Postpone after the pause; a temporary error -> GiveBack
 // after the delay; a request lost with its session or timed out -> RequeueLost. A few parts are
-// claimed ahead (one window's worth) and kept across reconnects; Close gives them back.
+// claimed ahead (up to the slots) and kept across reconnects; Close gives them back.
 //
-// A part handed to the client holds one of batch slots until its outcome is written in the store:
-// the client's window frees as soon as the upstream answers, but a crash before the settle is
-// durable sends the part again, so the slots, not the window, bound those duplicates (DESIGN.md:
-// at most the parts in the windows). Settles of one window run concurrently and share group commits.
+// A part handed to the client holds one of batch slots (ClientConfig.MaxUnsettled per bind, at least
+// its window) until its outcome is written in the store: the client's window frees as soon as the
+// upstream answers, but a crash before the settle is durable sends the part again, so the slots, not
+// the window, bound those duplicates. With more slots than the window, the window refills while the
+// answered parts' settles wait for their group commit, which they share.
 type storeQueue struct {
 	st       store.Store
 	settle   settler

@@ -120,8 +120,9 @@ func (g *Gateway) startUpstream(uc ClientConfig) error {
 	if _, dup := g.ups.m[uc.Name]; dup {
 		return fmt.Errorf("gateway: upstream %q: %w", uc.Name, store.ErrExists)
 	}
-	// One window's worth of parts claimed ahead per bind: the binds share the queue, each fills its own window.
-	q := newStoreQueue(g.st, g.settle, g.work, uc.Name, g.cfg.Instance+"/submit/"+uc.Name, uc.Binds*uc.Session.WithDefaults().Window, g.log)
+	// MaxUnsettled parts per bind (at least its window) may be out unsettled and are claimed ahead:
+	// the binds share the queue, each fills its own window.
+	q := newStoreQueue(g.st, g.settle, g.work, uc.Name, g.cfg.Instance+"/submit/"+uc.Name, uc.Binds*uc.unsettled(), g.log)
 	q.inDoubt = g.inDoubt
 	c, err := NewClient(uc, g.inbound, q, g.log)
 	if err != nil {
