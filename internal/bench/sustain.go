@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/smppgw/smppgw/gateway"
 	"io"
 	"math"
 	"net/http"
@@ -179,7 +180,7 @@ func (r *runner) sustained(ctx context.Context) (row Row) {
 	defer g.stop()
 	inbound := session.Config{InboundLimit: c.SustainInboundLimit}.WithDefaults().InboundLimit
 	s := &Sustained{Seconds: c.Sustain.Seconds(), SampleSeconds: c.SustainSample.Seconds(),
-		UpstreamWindow: session.Config{Window: c.SustainUpstreamWindow}.WithDefaults().Window, InboundLimit: inbound,
+		UpstreamWindow: upstreamWindowOf(c), InboundLimit: inbound,
 		Workers: 2 * inbound, Defaults: sustainDefaults(c)}
 	row.Sustained = s
 	m := &metricsReader{url: "http://" + g.httpAddr + "/metrics", upstream: upstreamName}
@@ -258,11 +259,20 @@ func (r *runner) sustained(ctx context.Context) (row Row) {
 	return row
 }
 
+// upstreamWindowOf is the upstream window row 7's smppgw runs with: --sustain-upstream-window, or
+// smppgw's default for upstream binds.
+func upstreamWindowOf(c Config) int {
+	if c.SustainUpstreamWindow > 0 {
+		return c.SustainUpstreamWindow
+	}
+	return gateway.DefaultUpstreamWindow
+}
+
 // sustainDefaults says which of row 7's smppgw settings are its defaults, and their values.
 func sustainDefaults(c Config) string {
 	var parts []string
 	if c.SustainUpstreamWindow == 0 {
-		parts = append(parts, fmt.Sprintf("upstream window %d", session.Config{}.WithDefaults().Window))
+		parts = append(parts, fmt.Sprintf("upstream window %d, max_unsettled %d", gateway.DefaultUpstreamWindow, gateway.DefaultMaxUnsettled))
 	}
 	if c.SustainInboundLimit == 0 {
 		n := session.Config{}.WithDefaults().InboundLimit

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/smppgw/smppgw/gateway"
 	"math"
 	"regexp"
 	"strings"
@@ -156,12 +157,12 @@ func TestRunSustained(t *testing.T) {
 			t.Fatalf("row 7: %q %q %+v", r.Err, r.Note, r.Sustained)
 		}
 		s := r.Sustained
-		wantWindow := session.Config{Window: upWindow}.WithDefaults().Window
+		wantWindow := upstreamWindowOf(Config{SustainUpstreamWindow: upWindow})
 		if r.Group != RowSustain || r.Window != 256 || s.UpstreamWindow != wantWindow {
 			t.Errorf("group %d W %d upstream window %d, want 7 256 %d", r.Group, r.Window, s.UpstreamWindow, wantWindow)
 		}
 		def := session.Config{}.WithDefaults()
-		if want := fmt.Sprintf("smppgw defaults: upstream window %d, inbound_limit %d, workers %d", def.Window, def.InboundLimit, 2*def.InboundLimit); upWindow == 0 && (!strings.Contains(r.Name, "(default settings)") || !strings.Contains(r.Note, want)) {
+		if want := fmt.Sprintf("smppgw defaults: upstream window %d, max_unsettled %d, inbound_limit %d, workers %d", gateway.DefaultUpstreamWindow, gateway.DefaultMaxUnsettled, def.InboundLimit, 2*def.InboundLimit); upWindow == 0 && (!strings.Contains(r.Name, "(default settings)") || !strings.Contains(r.Note, want)) {
 			t.Errorf("defaults: name %q note %q", r.Name, r.Note)
 		}
 		if upWindow > 0 && (!strings.Contains(r.Name, "(upstream window 32, else defaults)") || strings.Contains(r.Note, "upstream window")) {
