@@ -562,24 +562,13 @@ func value(e kv) []byte {
 }
 
 // Put sets key to value. Neither may change afterwards: the memtable keeps them.
-func (b *bucket) Put(key, value []byte) error {
-	wb, err := b.write()
-	if err != nil {
-		return err
-	}
-	if len(key) == 0 {
-		return bbolt.ErrKeyRequired
-	}
-	if value == nil {
-		value = []byte{}
-	}
-	wb.set(kv{k: key, v: value})
-	return nil
-}
+func (b *bucket) Put(key, value []byte) error { return b.put(key, value, false) }
 
 // PutNew is Put of a key no layer has: one made from a sequence number NextSequence returned.
 // Removed before its memtable is checkpointed, it leaves nothing behind.
-func (b *bucket) PutNew(key, value []byte) error {
+func (b *bucket) PutNew(key, value []byte) error { return b.put(key, value, true) }
+
+func (b *bucket) put(key, value []byte, fresh bool) error {
 	wb, err := b.write()
 	if err != nil {
 		return err
@@ -590,7 +579,7 @@ func (b *bucket) PutNew(key, value []byte) error {
 	if value == nil {
 		value = []byte{}
 	}
-	wb.set(kv{k: key, v: value, fresh: true})
+	wb.set(kv{k: key, v: value, fresh: fresh})
 	return nil
 }
 
