@@ -1,23 +1,14 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
-	"github.com/rs/zerolog"
-
 	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/internal/redistest"
-	"github.com/smppgw/smppgw/pdu"
 	redisstore "github.com/smppgw/smppgw/store/redis"
 )
 
@@ -63,7 +54,7 @@ func TestClusterMasterDownUnderLoad(t *testing.T) {
 			storeSection := fmt.Sprintf("store: {redis: {addrs: [%s], cluster: true}, visibility_timeout: 2s}", strings.Join(addrs, ", "))
 			sim, cfg, e := killSetup(t, hash, storeSection)
 			d := startDaemon(t, bin, cfg)
-			s := bindClusterESME(t, d.addr, e)
+			s := bindKillESME(t, d.addr, e, clusterResponseTimeout)
 			done := make(chan struct{})
 			go func() { clusterSend(e, s, clusterMessages); close(done) }()
 			awaitAcked(t, e, clusterKillAt)
@@ -87,12 +78,11 @@ func TestClusterMasterDownUnderLoad(t *testing.T) {
 				time.Sleep(clusterDown)
 				victim.Restart()
 			case "stall":
-				pid := redisPID(t, victim.Addr())
-				if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+				if err := victim.Signal(syscall.SIGSTOP); err != nil {
 					t.Fatal(err)
 				}
 				time.Sleep(clusterStall)
-				if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+				if err := victim.Signal(syscall.SIGCONT); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -125,79 +115,8 @@ func TestClusterMasterDownUnderLoad(t *testing.T) {
 // ended: answered or refused. A submission left unanswered all the same is counted so and the
 // sender goes on.
 func clusterSend(e *killESME, s *session.Session, limit int) {
-	var wg sync.WaitGroup
-	for range killSenders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(e.next.Add(1)) - 1
-				if i >= limit {
-					e.next.Add(-1)
-					return
-				}
-				text := fmt.Sprintf("kill %05d", i)
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				resp, err := s.Send(ctx, &pdu.SubmitSM{SourceAddr: "12345", DestinationAddr: fmt.Sprintf("44770%06d", i),
-					RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, ShortMessage: []byte(text)})
-				cancel()
-				var status pdu.CommandStatus
-				refused := errors.As(err, &status)
-				e.mu.Lock()
-				switch {
-				case err == nil:
-					e.ack(resp.Body.(*pdu.SubmitSMResp).MessageID, text)
-				case refused:
-					e.refused = append(e.refused, text)
-					e.refusedBy[status]++
-				default:
-					e.unanswered = append(e.unanswered, text)
-				}
-				e.mu.Unlock()
-				if err != nil {
-					time.Sleep(10 * time.Millisecond)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	e.sendEach(s, limit, clusterResponseTimeout, false)
 }
 
-// bindClusterESME is bindKillESME with a response time-out of 30 s (see clusterSend).
-func bindClusterESME(t *testing.T, addr string, e *killESME) *session.Session {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, wait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := session.New(c, session.Options{Role: session.RoleESME, Handler: e, Config: session.Config{Window: 32, ResponseTimeout: 30 * time.Second}, Logger: zerolog.Nop()})
-	t.Cleanup(func() { s.Close(); <-s.Done() })
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	if _, err := s.Bind(ctx, session.BindTransceiver, session.BindParams{SystemID: "acme", Password: "s3cret"}); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// redisPID asks the redis-server at addr for its process id.
-func redisPID(t *testing.T, addr string) int {
-	t.Helper()
-	c := goredis.NewClient(&goredis.Options{Addr: addr, MaxRetries: -1})
-	defer c.Close()
-	info, err := c.Info(context.Background(), "server").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
-			pid, err := strconv.Atoi(v)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return pid
-		}
-	}
-	t.Fatalf("no process_id in INFO server of %s", addr)
-	return 0
-}
+// clusterResponseTimeout is the cluster ESME's response time-out (see clusterSend).
+const clusterResponseTimeout = 30 * time.Second

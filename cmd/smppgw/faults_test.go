@@ -119,7 +119,12 @@ func (e *killESME) ackedCount() int {
 
 // send keeps killSenders submissions in flight on s until limit messages were sent in all or the
 // session dies, and returns when every sender has stopped.
-func (e *killESME) send(s *session.Session, limit int) {
+func (e *killESME) send(s *session.Session, limit int) { e.sendEach(s, limit, wait, true) }
+
+// sendEach is send with each submission's response time-out; a sender whose submission went
+// unanswered stops (stopUnanswered: the daemon was killed, its session is gone) or goes on a moment
+// later, like one whose submission was refused.
+func (e *killESME) sendEach(s *session.Session, limit int, timeout time.Duration, stopUnanswered bool) {
 	var wg sync.WaitGroup
 	for range killSenders {
 		wg.Add(1)
@@ -132,7 +137,7 @@ func (e *killESME) send(s *session.Session, limit int) {
 					return
 				}
 				text := fmt.Sprintf("kill %05d", i)
-				ctx, cancel := context.WithTimeout(context.Background(), wait)
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
 				resp, err := s.Send(ctx, &pdu.SubmitSM{SourceAddr: "12345", DestinationAddr: fmt.Sprintf("44770%06d", i),
 					RegisteredDelivery: pdu.RegisteredDeliveryReceiptFinal, ShortMessage: []byte(text)})
 				cancel()
@@ -150,10 +155,10 @@ func (e *killESME) send(s *session.Session, limit int) {
 				}
 				e.mu.Unlock()
 				switch {
-				case refused: // the store is down: the next submission a moment later
-					time.Sleep(10 * time.Millisecond)
-				case err != nil:
+				case err != nil && !refused && stopUnanswered:
 					return // the daemon was killed: this sender stops until the next life
+				case err != nil: // the store is down: the next submission a moment later
+					time.Sleep(10 * time.Millisecond)
 				}
 			}
 		}()
@@ -327,7 +332,7 @@ func TestFaultSIGKILLUnderLoad(t *testing.T) {
 			sim, cfg, e := killSetup(t, hash, tc.store(t))
 			for life := 0; life <= killCount; life++ {
 				d := startDaemon(t, bin, cfg)
-				s := bindKillESME(t, d.addr, e)
+				s := bindKillESME(t, d.addr, e, 0)
 				done := make(chan struct{})
 				go func() { e.send(s, killMessages); close(done) }()
 				if life < killCount {
@@ -364,7 +369,7 @@ func TestFaultRedisKilledUnderLoad(t *testing.T) {
 			rs := redistest.Start(t, redistest.Options{AppendFsync: fsync})
 			sim, cfg, e := killSetup(t, hash, fmt.Sprintf("store: {redis: {addrs: [%q]}, visibility_timeout: 2s}", rs.Addr()))
 			d := startDaemon(t, bin, cfg)
-			s := bindKillESME(t, d.addr, e)
+			s := bindKillESME(t, d.addr, e, 0)
 			done := make(chan struct{})
 			go func() { e.send(s, killMessages); close(done) }()
 			loss := &storeLoss{st: openRedisStore(t, redisstore.Config{Addrs: []string{rs.Addr()}})}
@@ -399,13 +404,15 @@ func openRedisStore(t *testing.T, cfg redisstore.Config) store.Store {
 	return st
 }
 
-func bindKillESME(t *testing.T, addr string, e *killESME) *session.Session {
+// bindKillESME binds e to the daemon at addr as acme, window 32, with the given response time-out
+// (0: the session default).
+func bindKillESME(t *testing.T, addr string, e *killESME, responseTimeout time.Duration) *session.Session {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, wait)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := session.New(c, session.Options{Role: session.RoleESME, Handler: e, Config: session.Config{Window: 32}, Logger: zerolog.Nop()})
+	s := session.New(c, session.Options{Role: session.RoleESME, Handler: e, Config: session.Config{Window: 32, ResponseTimeout: responseTimeout}, Logger: zerolog.Nop()})
 	t.Cleanup(func() { s.Close(); <-s.Done() })
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()

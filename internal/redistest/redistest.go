@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -154,6 +155,17 @@ func (s *Server) Kill() {
 		c.Close()
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// Signal sends sig to the server's process: SIGSTOP freezes it with its connections open, as a hung
+// node would, until SIGCONT. A killed server has no process: an error.
+func (s *Server) Signal(sig os.Signal) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return fmt.Errorf("redis-server on %s is not running", s.Addr())
+	}
+	return s.cmd.Process.Signal(sig)
 }
 
 // Running reports whether the server is up (not killed).

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -35,12 +34,11 @@ func TestAcceptInDoubt(t *testing.T) {
 	}
 	t.Cleanup(func() { s.Close() })
 
-	pid := serverPID(t, c)
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+	if err := srv.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	err = s.AcceptMessage(ctx, storetest.NewMessage("stalled", "acme", "up", 2))
-	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+	if err := srv.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	if !errors.Is(err, store.ErrInDoubt) || !errors.Is(err, store.ErrUnavailable) {
@@ -61,25 +59,6 @@ func TestAcceptInDoubt(t *testing.T) {
 	if !errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrInDoubt) {
 		t.Fatalf("accept on a dead server: %v, want ErrUnavailable and not ErrInDoubt", err)
 	}
-}
-
-func serverPID(t *testing.T, c *goredis.Client) int {
-	t.Helper()
-	info, err := c.Info(context.Background(), "server").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
-			pid, err := strconv.Atoi(v)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return pid
-		}
-	}
-	t.Fatal("no process_id in INFO server")
-	return 0
 }
 
 // cutProxy forwards TCP between its clients and target, one connection to target per client.
