@@ -55,9 +55,17 @@ func NewAPIKey(name, account string, scopes ...store.Scope) (*store.APIKey, stri
 		Scopes: slices.Clone(scopes), CreatedAt: time.Now().UTC()}, secret, nil
 }
 
+// hashSecret is the SHA-256 of an API key's secret, as the store keeps it.
 func hashSecret(secret string) []byte {
-	h := sha256.Sum256([]byte(secret))
+	h := secretDigest(secret)
 	return h[:]
+}
+
+// secretDigest is hashSecret as an array, hashed from a stack buffer: a secret is 64 bytes, so the
+// hash of every bearer call costs no copy on the heap.
+func secretDigest(secret string) [sha256.Size]byte {
+	var buf [128]byte
+	return sha256.Sum256(append(buf[:0], secret...))
 }
 
 // secretPrefix is the non-secret start of a key's secret, shown in listings.
@@ -273,8 +281,7 @@ func (a *authenticator) authorize(ctx context.Context, method string) (*principa
 // bearer returns the caller presenting an API key's secret: from verifiedKeys when the key verified
 // less than keyCacheTTL ago, else from lookup. The key's expiry is checked at every call.
 func (a *authenticator) bearer(ctx context.Context, secret string) (*principal, error) {
-	var buf [128]byte // a secret is 64 bytes: hashed without a copy on the heap
-	digest := sha256.Sum256(append(buf[:0], secret...))
+	digest := secretDigest(secret)
 	now := a.now()
 	p, gen := a.verifiedKeys.get(digest, now)
 	if p == nil {
