@@ -220,11 +220,15 @@ func (r *receipts) handOn(ctx context.Context, m *store.Message, rc store.Receip
 		return err
 	}
 	r.events.publish(ev)
-	if m.Origin == store.OriginAPI && (r.accounts == nil || !r.accounts.get(ctx, m.Account).APIReceiptsOverSMPP) {
+	var opts accountOpts // the defaults without account options
+	if r.accounts != nil {
+		opts = r.accounts.get(ctx, m.Account)
+	}
+	if m.Origin == store.OriginAPI && !opts.APIReceiptsOverSMPP {
 		return nil // the API's receipt, given to it above; see receipts
 	}
 	state := rc.State
-	if len(m.Parts) > 1 && (r.accounts == nil || r.accounts.get(ctx, m.Account).Receipts != ReceiptPerPart) {
+	if len(m.Parts) > 1 && opts.Receipts != ReceiptPerPart {
 		if !m.Status.Final() {
 			return nil
 		}
