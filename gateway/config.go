@@ -264,7 +264,7 @@ const DefaultMaxUnsettled = 512
 
 // unsettled is MaxUnsettled as it applies to one bind: at least the window (c has its defaults).
 func (c ClientConfig) unsettled() int {
-	return max(c.MaxUnsettled, c.Session.WithDefaults().Window)
+	return max(c.MaxUnsettled, c.Session.Window)
 }
 
 func (c ClientConfig) withDefaults() ClientConfig {
