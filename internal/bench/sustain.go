@@ -326,16 +326,23 @@ func (m *metricsReader) drained(ctx context.Context, arr *arrivals, start time.T
 	}
 }
 
-// upstreamWindow is smppgw_window_size of the upstream's binds.
+// upstreamWindow is smppgw_window_size of the upstream's binds, read again every 100 ms for up to
+// 10 s while the upstream is not bound yet (a gateway just started binds in the background).
 func (m *metricsReader) upstreamWindow(ctx context.Context) (int, error) {
-	gm, err := m.scrape(ctx)
-	if err != nil {
-		return 0, err
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		gm, err := m.scrape(ctx)
+		if err == nil && gm.window > 0 {
+			return int(gm.window), nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			if err != nil {
+				return 0, err
+			}
+			return 0, fmt.Errorf("no smppgw_window_size for upstream %q after 10s", m.upstream)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	if gm.window <= 0 {
-		return 0, fmt.Errorf("no smppgw_window_size for upstream %q", m.upstream)
-	}
-	return int(gm.window), nil
 }
 
 // gwMetrics are the /metrics values the sustained row reads.
