@@ -8,6 +8,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -84,7 +85,10 @@ func (sub *submitter) HandleMessage(m Inbound) {
 }
 
 // acceptJob is one submit_sm or data_sm on its way into the store: the request, the message with
-// its one part, and the answer, in one allocation; it is also the pool's task that writes it.
+// its one part and its first status change, and the answer, in one allocation; it is also the
+// pool's task that writes it. Jobs are reused (acceptJobs): nothing keeps a job, its message or its
+// answer once run has answered (the stores encode the message before AcceptMessage returns, the
+// session encodes the answer in Respond), and a job is cleared whole before it goes back.
 type acceptJob struct {
 	sub      *submitter
 	in       Inbound
@@ -92,13 +96,23 @@ type acceptJob struct {
 	data     bool // a data_sm: answered with data_sm_resp
 	msg      store.Message
 	parts    [1]store.Part
+	history  [1]store.StatusChange
 	smResp   pdu.SubmitSMResp
 	dataResp pdu.DataSMResp
 }
 
+var acceptJobs = sync.Pool{New: func() any { return new(acceptJob) }}
+
+// release clears j and gives it back for the next submission.
+func (j *acceptJob) release() {
+	*j = acceptJob{}
+	acceptJobs.Put(j)
+}
+
 // acceptOne validates b, accepts it and answers with submit_sm_resp, or data_sm_resp for a data_sm.
 func (sub *submitter) acceptOne(m Inbound, account string, b *pdu.SubmitSM, data bool) {
-	j := &acceptJob{sub: sub, in: m, account: account, data: data}
+	j := acceptJobs.Get().(*acceptJob)
+	j.sub, j.in, j.account, j.data = sub, m, account, data
 	// The time the PDU was read (to within its burst) is the "now" its relative times count from.
 	now := m.Request.Sent
 	if now.IsZero() {
@@ -109,18 +123,21 @@ func (sub *submitter) acceptOne(m Inbound, account string, b *pdu.SubmitSM, data
 	var idBuf [36]byte
 	id, _ := sub.ids.appendIDKnown(idBuf[:0], account, now)
 	if err := sub.fillFromSubmitSM(&j.msg, j.parts[:], account, b, now, id); err != nil {
+		j.release()
 		sub.stats.rejected.Add(1)
 		st := statusForAcceptError(err)
 		sub.log.Info().Str("account", account).Stringer("command", m.Request.Body.CommandID()).Str("dest", b.DestinationAddr).Err(err).Stringer("status", st).Msg("message refused")
 		_ = m.Respond(st, nil)
 		return
 	}
+	j.msg.History = j.history[:0] // PrepareAccept writes the first change there
 	// The durable write waits for a disk flush (or a Redis round trip); doing it off the reader
 	// lets concurrent submissions share one group commit.
 	sub.work.run(j)
 }
 
 func (j *acceptJob) run() {
+	defer j.release()
 	sub, msg := j.sub, &j.msg
 	if err := sub.accept(storeContext(), msg); err != nil {
 		sub.stats.rejected.Add(1)
