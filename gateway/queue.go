@@ -51,6 +51,13 @@ type jobEnder interface {
 	jobDone(session.Response, error)
 }
 
+// jobPinner is implemented by an ender that reuses its Job once the job ended and its outcome is
+// handled: pin and unpin bracket a use of the job that may outlast its end (Client.pump's send).
+type jobPinner interface {
+	pin()
+	unpin()
+}
+
 // end reports how the job ended, to Done or the queue's ender.
 func (j *Job) end(resp session.Response, err error) {
 	switch {
