@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/rs/zerolog"
 
@@ -283,20 +284,8 @@ func (sub *submitter) fillFromSubmitSM(m *store.Message, parts []store.Part, acc
 		return ErrNoRoute
 	}
 	var service, msgID string
-	msgID, service, src.Addr, dst.Addr = cloneStrings(id, b.ServiceType, b.SourceAddr, b.DestinationAddr)
 	var text, tlvs []byte
-	if n := len(b.ShortMessage) + len(b.Options); n > 0 {
-		octets := make([]byte, n)
-		k := copy(octets, b.ShortMessage)
-		copy(octets[k:], b.Options)
-		// Each its own capacity, so that appending to one cannot write over the other.
-		if len(b.ShortMessage) > 0 {
-			text = octets[:k:k]
-		}
-		if len(b.Options) > 0 {
-			tlvs = octets[k:]
-		}
-	}
+	msgID, service, src.Addr, dst.Addr, text, tlvs = cloneFields(id, b.ServiceType, b.SourceAddr, b.DestinationAddr, b.ShortMessage, b.Options)
 	parts[0] = store.Part{ESMClass: b.EsmClass, ShortMessage: text, TLVs: tlvs}
 	*m = store.Message{
 		ID: msgID, Account: account, ServiceType: service, Source: src, Destination: dst,
@@ -310,21 +299,37 @@ func (sub *submitter) fillFromSubmitSM(m *store.Message, parts []store.Part, acc
 	return nil
 }
 
-// cloneStrings copies id, a, b and c into one new string and returns the four slices of it.
-func cloneStrings(id []byte, a, b, c string) (string, string, string, string) {
-	n := len(id) + len(a) + len(b) + len(c)
+// cloneFields copies id, the strings a, b and c, and the octets text and tlvs into one new
+// allocation, and returns the strings and octets of it. The octets are each capped at their own
+// length, so that appending to one copies rather than writes over what follows; the strings' region
+// is never reachable as a []byte, so they are immutable as Go requires. Empty ones are "" and nil.
+func cloneFields(id []byte, a, b, c string, text, tlvs []byte) (string, string, string, string, []byte, []byte) {
+	ns := len(id) + len(a) + len(b) + len(c)
+	n := ns + len(text) + len(tlvs)
 	if n == 0 {
-		return "", "", "", ""
+		return "", "", "", "", nil, nil
 	}
-	var sb strings.Builder
-	sb.Grow(n)
-	sb.Write(id)
-	sb.WriteString(a)
-	sb.WriteString(b)
-	sb.WriteString(c)
-	s := sb.String()
+	buf := make([]byte, 0, n)
+	buf = append(buf, id...)
+	buf = append(buf, a...)
+	buf = append(buf, b...)
+	buf = append(buf, c...)
+	buf = append(buf, text...)
+	buf = append(buf, tlvs...)
+	str := func(from, to int) string {
+		if from == to {
+			return ""
+		}
+		return unsafe.String(&buf[from], to-from)
+	}
+	oct := func(from, to int) []byte {
+		if from == to {
+			return nil
+		}
+		return buf[from:to:to]
+	}
 	i, j, k := len(id), len(id)+len(a), len(id)+len(a)+len(b)
-	return s[:i], s[i:j], s[j:k], s[k:]
+	return str(0, i), str(i, j), str(j, k), str(k, ns), oct(ns, ns+len(text)), oct(ns+len(text), n)
 }
 
 // defaultAddr fills the TON/NPI of an address given as a bare string: "+" and digits is
