@@ -71,6 +71,11 @@ func (j *Job) end(resp session.Response, err error) {
 // sentJob is a Job in a session's window: its session.Completion, with nothing allocated per send.
 type sentJob Job
 
+// BorrowsResponse implements session.ResponseBorrower: a job of a queue of this package reads the
+// response's message id during Complete (partJob.jobDone) and keeps nothing else of it; a job with
+// a Done function hands the response to its caller, who may keep it.
+func (j *sentJob) BorrowsResponse() bool { return j.Done == nil }
+
 func (j *sentJob) Complete(resp session.Response, err error) {
 	jb := (*Job)(j)
 	jb.client.result(jb, resp, err)

@@ -85,6 +85,14 @@ func (sub *submitter) HandleMessage(m Inbound) {
 	}
 }
 
+// borrowsSubmitSM: the submitter holds no submit_sm body once HandleMessage returns (acceptOne
+// copies what it keeps and answers through submitSMShape), so the session reuses its body.
+func (sub *submitter) borrowsSubmitSM() bool { return true }
+
+// submitSMShape stands in for a submit_sm whose body the session reuses, in the request an answer
+// goes to later: Respond reads only its command id. Never written.
+var submitSMShape pdu.Body = new(pdu.SubmitSM)
+
 // acceptJob is one submit_sm or data_sm on its way into the store: the request, the message with
 // its one part and its first status change, and the answer, in one allocation; it is also the
 // pool's task that writes it. Jobs are reused (acceptJobs): nothing keeps a job, its message or its
@@ -114,6 +122,9 @@ func (j *acceptJob) release() {
 func (sub *submitter) acceptOne(m Inbound, account string, b *pdu.SubmitSM, data bool) {
 	j := acceptJobs.Get().(*acceptJob)
 	j.sub, j.in, j.account, j.data = sub, m, account, data
+	if !data {
+		j.in.Request.Body = submitSMShape // m's body is the session's, reused once this returns
+	}
 	// The time the PDU was read (to within its burst) is the "now" its relative times count from.
 	now := m.Request.Sent
 	if now.IsZero() {
