@@ -15,7 +15,8 @@ import (
 
 // inDoubt keeps the promise "nothing refused is ever sent" for accepts whose outcome the store could
 // not tell (store.ErrInDoubt: the write went out, no reply came back, so it was applied whole or not
-// at all).
+// at all; or the context's error, with which the embedded store returns while its queued write may
+// still be committed).
 //
 // Every accept is written with its id held (accept): from before the write goes out until its outcome
 // is known, a claimer of this instance that takes a part of it waits for that outcome (drop) instead
@@ -103,7 +104,9 @@ func (d *inDoubt) accept(ctx context.Context, st store.Store, m *store.Message) 
 	d.sending[m.ID] = struct{}{}
 	d.mu.Unlock()
 	err := st.AcceptMessage(ctx, m)
-	if errors.Is(err, store.ErrInDoubt) {
+	// The context's end is in doubt too: a store may give up waiting while its write still lands
+	// (the embedded store's group commit does).
+	if errors.Is(err, store.ErrInDoubt) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return d.resolve(ctx, m, err)
 	}
 	// Written, or surely not (refused before it went out, or the id was taken: then the message of
@@ -127,7 +130,7 @@ func (d *inDoubt) unsend(id string) {
 	}
 }
 
-// resolve is called with the ErrInDoubt of m's accept. It returns nil when m was written (it is
+// resolve is called with the ErrInDoubt (or the context's error) of m's accept. It returns nil when m was written (it is
 // answered as accepted), or an error to refuse it with; when the outcome is still unknown, m's id is
 // kept for the loop, which makes sure it never goes out.
 func (d *inDoubt) resolve(ctx context.Context, m *store.Message, err error) error {
