@@ -295,16 +295,24 @@ func DecodeMessage(b []byte) (*Message, error) {
 	if version == codecV3 { // a part task version only: no message was ever written as 3
 		r.fail("message: unknown version 3")
 	}
-	hdr := Message{
+	// Into the block straight away when there is one; else onto the stack, and copied into the
+	// block chosen once the number of parts is known.
+	var (
+		hdr    Message
+		hist   [historyRoom]StatusChange
+		big    []StatusChange // a history longer than the room kept for it
+		hdrTo  = &hdr
+		histTo = &hist
+	)
+	if blk != nil {
+		hdrTo, histTo = &blk.m, &blk.history
+	}
+	*hdrTo = Message{
 		ID: r.str(), Account: r.str(), ServiceType: r.str(), Source: r.addr(), Destination: r.addr(),
 		ESMClass: r.u8(), ProtocolID: r.u8(), PriorityFlag: r.u8(), RegisteredDelivery: r.u8(),
 		DataCoding: r.u8(), Status: r.state(), Validity: r.time(), ClientRef: r.str(),
 		Upstream: r.str(), CreatedAt: r.time(), UpdatedAt: r.time(),
 	}
-	var (
-		hist [historyRoom]StatusChange
-		big  []StatusChange // a history longer than the room kept for it
-	)
 	nh := r.count(1 << 16)
 	if nh > historyRoom {
 		big = make([]StatusChange, nh)
@@ -314,7 +322,7 @@ func DecodeMessage(b []byte) (*Message, error) {
 		if big != nil {
 			big[i] = c
 		} else {
-			hist[i] = c
+			histTo[i] = c
 		}
 	}
 	// The message, its history and (when it has one) its part in one allocation.
@@ -322,7 +330,6 @@ func DecodeMessage(b []byte) (*Message, error) {
 	var room []StatusChange
 	switch np := r.count(MaxParts); {
 	case blk != nil:
-		blk.m, blk.history = hdr, hist
 		m, room = &blk.m, blk.history[:]
 		if np == 1 {
 			m.Parts = blk.parts[:1:1]
