@@ -566,18 +566,34 @@ func (c *Client) pump(ctx context.Context, s *session.Session) {
 			body = (*rw)(body)
 		}
 		j.client = c
-		if err := s.SendAsyncTo(ctx, body, (*sentJob)(j)); err != nil {
-			j.Attempts--
-			c.sent.Add(^uint64(0))
-			if ctx.Err() != nil || errors.Is(err, session.ErrClosed) || errors.Is(err, session.ErrNotBound) {
-				c.queue.Requeue(j, RequeueUnsent, 0)
-				return
+		// A job its queue reuses once it ended is pinned while the session reads it: the response
+		// (or the session's end) may complete it before SendAsyncTo returns.
+		pin, _ := j.ender.(jobPinner)
+		if pin != nil {
+			pin.pin()
+		}
+		err = s.SendAsyncTo(ctx, body, (*sentJob)(j))
+		if err == nil {
+			if pin != nil {
+				pin.unpin()
 			}
-			// An encoding error: the job can never be sent.
-			c.log.Warn().Err(err).Msg("job cannot be encoded; rejected")
-			c.rejected.Add(1)
-			j.end(session.Response{}, err)
 			continue
+		}
+		j.Attempts--
+		c.sent.Add(^uint64(0))
+		if ctx.Err() != nil || errors.Is(err, session.ErrClosed) || errors.Is(err, session.ErrNotBound) {
+			c.queue.Requeue(j, RequeueUnsent, 0)
+			if pin != nil {
+				pin.unpin()
+			}
+			return
+		}
+		// An encoding error: the job can never be sent.
+		c.log.Warn().Err(err).Msg("job cannot be encoded; rejected")
+		c.rejected.Add(1)
+		j.end(session.Response{}, err)
+		if pin != nil {
+			pin.unpin()
 		}
 	}
 }

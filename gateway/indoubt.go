@@ -15,7 +15,8 @@ import (
 
 // inDoubt keeps the promise "nothing refused is ever sent" for accepts whose outcome the store could
 // not tell (store.ErrInDoubt: the write went out, no reply came back, so it was applied whole or not
-// at all).
+// at all; or the context's error, with which the embedded store returns while its queued write may
+// still be committed).
 //
 // Every accept is written with its id held (accept): from before the write goes out until its outcome
 // is known, a claimer of this instance that takes a part of it waits for that outcome (drop) instead
@@ -48,8 +49,8 @@ type inDoubt struct {
 	mu      sync.Mutex
 	sending map[string]struct{} // accepts on their way to the store, outcome not known yet
 	ids     map[string]doubt    // accepts in doubt: being read back, or refused
-	changed chan struct{}       // closed (and replaced) when an id leaves sending while waiters > 0
-	waiters int
+	waiting []*holdWaiter       // claimers waiting for an id to leave sending
+	waiters sync.Pool           // of *holdWaiter
 	wake    chan struct{}
 
 	// Outcomes, for tests and logs.
@@ -75,7 +76,22 @@ const maxInDoubt = 1 << 20
 func newInDoubt(st store.Store, log zerolog.Logger) *inDoubt {
 	return &inDoubt{st: st, log: log.With().Str("component", "indoubt").Logger(),
 		resolveFor: 2 * time.Second, interval: 100 * time.Millisecond, lateWrite: 30 * time.Second,
-		sending: map[string]struct{}{}, ids: map[string]doubt{}, changed: make(chan struct{}), wake: make(chan struct{}, 1)}
+		sending: map[string]struct{}{}, ids: map[string]doubt{}, wake: make(chan struct{}, 1)}
+}
+
+// holdWaiter is a claimer waiting for the outcome of one accept: unsend of its id signals ch. They
+// are pooled with the timer that bounds their waits, so a wait allocates nothing, and an accept's
+// end wakes only a claimer waiting for that id.
+type holdWaiter struct {
+	id    string
+	ch    chan struct{} // buffered: unsend never blocks
+	timer *time.Timer   // stopped between waits
+}
+
+func newHoldWaiter() *holdWaiter {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &holdWaiter{ch: make(chan struct{}, 1), timer: t}
 }
 
 // accept writes m with st.AcceptMessage, its id held until the outcome is known. It returns nil when
@@ -88,7 +104,9 @@ func (d *inDoubt) accept(ctx context.Context, st store.Store, m *store.Message) 
 	d.sending[m.ID] = struct{}{}
 	d.mu.Unlock()
 	err := st.AcceptMessage(ctx, m)
-	if errors.Is(err, store.ErrInDoubt) {
+	// The context's end is in doubt too: a store may give up waiting while its write still lands
+	// (the embedded store's group commit does).
+	if errors.Is(err, store.ErrInDoubt) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return d.resolve(ctx, m, err)
 	}
 	// Written, or surely not (refused before it went out, or the id was taken: then the message of
@@ -99,16 +117,20 @@ func (d *inDoubt) accept(ctx context.Context, st store.Store, m *store.Message) 
 	return err
 }
 
-// unsend ends id's hold as sending and wakes the claimers waiting for an outcome. d.mu is held.
+// unsend ends id's hold as sending and wakes the claimers waiting for its outcome. d.mu is held.
 func (d *inDoubt) unsend(id string) {
 	delete(d.sending, id)
-	if d.waiters > 0 {
-		close(d.changed)
-		d.changed = make(chan struct{})
+	for _, w := range d.waiting {
+		if w.id == id {
+			select {
+			case w.ch <- struct{}{}:
+			default:
+			}
+		}
 	}
 }
 
-// resolve is called with the ErrInDoubt of m's accept. It returns nil when m was written (it is
+// resolve is called with the ErrInDoubt (or the context's error) of m's accept. It returns nil when m was written (it is
 // answered as accepted), or an error to refuse it with; when the outcome is still unknown, m's id is
 // kept for the loop, which makes sure it never goes out.
 func (d *inDoubt) resolve(ctx context.Context, m *store.Message, err error) error {
@@ -171,9 +193,9 @@ func (d *inDoubt) add(m *store.Message, err error) {
 }
 
 // state reports whether id is in doubt, and if so whether it is still being read back. An id whose
-// accept is still on its way to the store is waited for, until deadline at the latest; past it, it is
-// reported as being read back.
-func (d *inDoubt) state(ctx context.Context, id string, deadline time.Time) (held, resolving bool) {
+// accept is still on its way to the store is waited for (with w, which must not be in use elsewhere),
+// until deadline at the latest; past it, it is reported as being read back.
+func (d *inDoubt) state(ctx context.Context, w *holdWaiter, id string, deadline time.Time) (held, resolving bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	waited := false
@@ -190,18 +212,30 @@ func (d *inDoubt) state(ctx context.Context, id string, deadline time.Time) (hel
 			waited = true
 			d.waited.Add(1)
 		}
-		d.waiters++
-		changed := d.changed
+		// Registered under d.mu, in the same step as the look at sending: the unsend of id comes
+		// after, and signals w.ch. A signal left over from an earlier id is harmless: the loop looks
+		// again.
+		w.id = id
+		d.waiting = append(d.waiting, w)
 		d.mu.Unlock()
-		t := time.NewTimer(left)
+		w.timer.Reset(left)
 		select {
-		case <-changed:
-		case <-t.C:
+		case <-w.ch:
+		case <-w.timer.C:
 		case <-ctx.Done():
 		}
-		t.Stop()
+		w.timer.Stop()
 		d.mu.Lock()
-		d.waiters--
+		for i, x := range d.waiting {
+			if x == w {
+				last := len(d.waiting) - 1
+				d.waiting[i] = d.waiting[last]
+				d.waiting[last] = nil
+				d.waiting = d.waiting[:last]
+				break
+			}
+		}
+		w.id = ""
 	}
 }
 
@@ -222,9 +256,14 @@ func (d *inDoubt) drop(ctx context.Context, tasks []*store.PartTask) []*store.Pa
 		return tasks
 	}
 	deadline := time.Now().Add(d.interval)
+	w, _ := d.waiters.Get().(*holdWaiter)
+	if w == nil {
+		w = newHoldWaiter()
+	}
+	defer d.waiters.Put(w)
 	out := tasks[:0]
 	for _, t := range tasks {
-		held, resolving := d.state(ctx, t.MessageID, deadline)
+		held, resolving := d.state(ctx, w, t.MessageID, deadline)
 		if !held {
 			out = append(out, t)
 			continue

@@ -264,3 +264,50 @@ func TestInDoubtClaimedBeforeAnswer(t *testing.T) {
 		t.Errorf("in doubt: a claimer waited %d times, %d refused; want at least 1 and 1", w, r)
 	}
 }
+
+// lateStore writes every accept and then reports the caller's deadline, as the embedded store's
+// AcceptMessage does when the deadline ends while its write is queued for a group commit that
+// still lands afterwards (store/embedded commitQueue.do).
+type lateStore struct {
+	store.Store
+	late atomic.Int64
+}
+
+func (s *lateStore) AcceptMessage(ctx context.Context, m *store.Message) error {
+	if err := s.Store.AcceptMessage(ctx, m); err != nil {
+		return err
+	}
+	s.late.Add(1)
+	return context.DeadlineExceeded
+}
+
+// TestAcceptDeadlineIsInDoubt: an accept that ends with the context's error is in doubt, not
+// refused outright, since a write may land after its caller gave up. Written, it is read back and
+// answered ESME_ROK, and goes out once. Before, it was refused ESME_RSYSERR and went out all the
+// same: a refused message sent.
+func TestAcceptDeadlineIsInDoubt(t *testing.T) {
+	st := &lateStore{Store: newEmbedded(t)}
+	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
+	g, addr := startDoubtGateway(t, st, simUpstream("sim", sim.Addr()), time.Second)
+	s, err := bindESMEWith(t, addr, session.BindTransceiver, "acme", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := sessiontest.Ctx(t)
+	resp, err := s.Send(ctx, submit("447700900001"))
+	if err != nil {
+		t.Fatalf("submit_sm written though its accept ended with the deadline: %v, want ESME_ROK", err)
+	}
+	id := resp.Body.(*pdu.SubmitSMResp).MessageID
+	sessiontest.Eventually(t, "the message at the upstream", func() bool { return len(sim.Submits()) >= 1 })
+	time.Sleep(200 * time.Millisecond) // a duplicate would follow at once
+	if n := len(sim.Submits()); n != 1 || st.late.Load() != 1 {
+		t.Errorf("upstream got %d submit_sm for %d accepts ended late, want 1", n, st.late.Load())
+	}
+	if got, err := st.Store.GetMessage(ctx, id); err != nil || got.Parts[0].UpstreamID == "" {
+		t.Errorf("message %s: %v, want it sent upstream", id, err)
+	}
+	if a, r := g.inDoubt.accepted.Load(), g.inDoubt.refused.Load(); a != 1 || r != 0 {
+		t.Errorf("in doubt: %d accepted, %d refused; want 1, 0", a, r)
+	}
+}

@@ -51,6 +51,13 @@ type jobEnder interface {
 	jobDone(session.Response, error)
 }
 
+// jobPinner is implemented by an ender that reuses its Job once the job ended and its outcome is
+// handled: pin and unpin bracket a use of the job that may outlast its end (Client.pump's send).
+type jobPinner interface {
+	pin()
+	unpin()
+}
+
 // end reports how the job ended, to Done or the queue's ender.
 func (j *Job) end(resp session.Response, err error) {
 	switch {
@@ -63,6 +70,11 @@ func (j *Job) end(resp session.Response, err error) {
 
 // sentJob is a Job in a session's window: its session.Completion, with nothing allocated per send.
 type sentJob Job
+
+// BorrowsResponse implements session.ResponseBorrower: a job of a queue of this package reads the
+// response's message id during Complete (partJob.jobDone) and keeps nothing else of it; a job with
+// a Done function hands the response to its caller, who may keep it.
+func (j *sentJob) BorrowsResponse() bool { return j.Done == nil }
 
 func (j *sentJob) Complete(resp session.Response, err error) {
 	jb := (*Job)(j)

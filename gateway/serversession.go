@@ -89,6 +89,18 @@ func (h *serverSession) HandleRequest(s *session.Session, req session.Request) {
 	h.srv.sink.HandleMessage(Inbound{Session: s, Account: &h.account, Request: req})
 }
 
+// submitSMBorrower is a MessageHandler that holds no submit_sm body once HandleMessage returns
+// (session.SubmitSMBorrower).
+type submitSMBorrower interface {
+	borrowsSubmitSM() bool
+}
+
+// BorrowsSubmitSM implements session.SubmitSMBorrower for a sink that does.
+func (h *serverSession) BorrowsSubmitSM() bool {
+	b, ok := h.srv.sink.(submitSMBorrower)
+	return ok && b.borrowsSubmitSM()
+}
+
 func (h *serverSession) HandleBound(s *session.Session) {
 	if h.srv.observer != nil {
 		h.srv.observer.HandleBound(s, &h.account)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -172,22 +173,41 @@ func (q *storeQueue) pop(ctx context.Context) (*Job, error) {
 }
 
 // partJob is a claimed part as the client's Job, with its submit_sm, in one allocation; once the
-// upstream has answered it is also the pool's task that settles it.
+// upstream has answered it is also the pool's task that settles it. Jobs are reused (partJobs) once
+// settled and no longer pinned by a send; one requeued or given up unsettled is left to the
+// garbage collector, since a session or queue may still hold it.
 type partJob struct {
 	Job
-	sm  pdu.SubmitSM
-	t   *store.PartTask
-	q   *storeQueue
-	id  string // the upstream's message id, once accepted
-	err error  // why it failed, once it did
+	sm   pdu.SubmitSM
+	t    *store.PartTask
+	q    *storeQueue
+	id   string       // the upstream's message id, once accepted
+	err  error        // why it failed, once it did
+	refs atomic.Int32 // 1 until settled, plus one per send in progress (jobPinner)
 }
+
+var partJobs = sync.Pool{New: func() any { return new(partJob) }}
 
 // job wraps a claimed part for the client.
 func (q *storeQueue) job(t *store.PartTask) *Job {
-	pj := &partJob{t: t, q: q}
+	pj := partJobs.Get().(*partJob)
+	pj.t, pj.q = t, q
+	pj.refs.Store(1)
 	fillSubmitSMTimes(&pj.sm, t)
 	pj.Job = Job{Body: &pj.sm, Attempts: t.Attempts, Accepted: t.Accepted, Validity: t.Validity, Ref: t, ender: pj}
 	return &pj.Job
+}
+
+func (pj *partJob) pin() { pj.refs.Add(1) }
+
+// unpin drops a reference; the last one clears pj, field by field (it holds an atomic), and gives
+// it back for the next claimed part.
+func (pj *partJob) unpin() {
+	if pj.refs.Add(-1) != 0 {
+		return
+	}
+	pj.Job, pj.sm, pj.t, pj.q, pj.id, pj.err = Job{}, pdu.SubmitSM{}, nil, nil, "", nil
+	partJobs.Put(pj)
 }
 
 // jobDone is told how the Job ended: the outcome is written by the pool, off the session's reader.
@@ -207,6 +227,7 @@ func (pj *partJob) run() {
 		q.settle.partFailed(pj.t, q.upstream, pj.err)
 	}
 	q.settled()
+	pj.unpin()
 }
 
 // Requeue implements Queue. It runs on a session goroutine, so the store writes go to the pool.

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/rs/zerolog"
 
@@ -83,8 +85,19 @@ func (sub *submitter) HandleMessage(m Inbound) {
 	}
 }
 
+// borrowsSubmitSM: the submitter holds no submit_sm body once HandleMessage returns (acceptOne
+// copies what it keeps and answers through submitSMShape), so the session reuses its body.
+func (sub *submitter) borrowsSubmitSM() bool { return true }
+
+// submitSMShape stands in for a submit_sm whose body the session reuses, in the request an answer
+// goes to later: Respond reads only its command id. Never written.
+var submitSMShape pdu.Body = new(pdu.SubmitSM)
+
 // acceptJob is one submit_sm or data_sm on its way into the store: the request, the message with
-// its one part, and the answer, in one allocation; it is also the pool's task that writes it.
+// its one part and its first status change, and the answer, in one allocation; it is also the
+// pool's task that writes it. Jobs are reused (acceptJobs): nothing keeps a job, its message or its
+// answer once run has answered (the stores encode the message before AcceptMessage returns, the
+// session encodes the answer in Respond), and a job is cleared whole before it goes back.
 type acceptJob struct {
 	sub      *submitter
 	in       Inbound
@@ -92,13 +105,26 @@ type acceptJob struct {
 	data     bool // a data_sm: answered with data_sm_resp
 	msg      store.Message
 	parts    [1]store.Part
+	history  [1]store.StatusChange
 	smResp   pdu.SubmitSMResp
 	dataResp pdu.DataSMResp
 }
 
+var acceptJobs = sync.Pool{New: func() any { return new(acceptJob) }}
+
+// release clears j and gives it back for the next submission.
+func (j *acceptJob) release() {
+	*j = acceptJob{}
+	acceptJobs.Put(j)
+}
+
 // acceptOne validates b, accepts it and answers with submit_sm_resp, or data_sm_resp for a data_sm.
 func (sub *submitter) acceptOne(m Inbound, account string, b *pdu.SubmitSM, data bool) {
-	j := &acceptJob{sub: sub, in: m, account: account, data: data}
+	j := acceptJobs.Get().(*acceptJob)
+	j.sub, j.in, j.account, j.data = sub, m, account, data
+	if !data {
+		j.in.Request.Body = submitSMShape // m's body is the session's, reused once this returns
+	}
 	// The time the PDU was read (to within its burst) is the "now" its relative times count from.
 	now := m.Request.Sent
 	if now.IsZero() {
@@ -109,18 +135,21 @@ func (sub *submitter) acceptOne(m Inbound, account string, b *pdu.SubmitSM, data
 	var idBuf [36]byte
 	id, _ := sub.ids.appendIDKnown(idBuf[:0], account, now)
 	if err := sub.fillFromSubmitSM(&j.msg, j.parts[:], account, b, now, id); err != nil {
+		j.release()
 		sub.stats.rejected.Add(1)
 		st := statusForAcceptError(err)
 		sub.log.Info().Str("account", account).Stringer("command", m.Request.Body.CommandID()).Str("dest", b.DestinationAddr).Err(err).Stringer("status", st).Msg("message refused")
 		_ = m.Respond(st, nil)
 		return
 	}
+	j.msg.History = j.history[:0] // PrepareAccept writes the first change there
 	// The durable write waits for a disk flush (or a Redis round trip); doing it off the reader
 	// lets concurrent submissions share one group commit.
 	sub.work.run(j)
 }
 
 func (j *acceptJob) run() {
+	defer j.release()
 	sub, msg := j.sub, &j.msg
 	if err := sub.accept(storeContext(), msg); err != nil {
 		sub.stats.rejected.Add(1)
@@ -266,20 +295,8 @@ func (sub *submitter) fillFromSubmitSM(m *store.Message, parts []store.Part, acc
 		return ErrNoRoute
 	}
 	var service, msgID string
-	msgID, service, src.Addr, dst.Addr = cloneStrings(id, b.ServiceType, b.SourceAddr, b.DestinationAddr)
 	var text, tlvs []byte
-	if n := len(b.ShortMessage) + len(b.Options); n > 0 {
-		octets := make([]byte, n)
-		k := copy(octets, b.ShortMessage)
-		copy(octets[k:], b.Options)
-		// Each its own capacity, so that appending to one cannot write over the other.
-		if len(b.ShortMessage) > 0 {
-			text = octets[:k:k]
-		}
-		if len(b.Options) > 0 {
-			tlvs = octets[k:]
-		}
-	}
+	msgID, service, src.Addr, dst.Addr, text, tlvs = cloneFields(id, b.ServiceType, b.SourceAddr, b.DestinationAddr, b.ShortMessage, b.Options)
 	parts[0] = store.Part{ESMClass: b.EsmClass, ShortMessage: text, TLVs: tlvs}
 	*m = store.Message{
 		ID: msgID, Account: account, ServiceType: service, Source: src, Destination: dst,
@@ -293,21 +310,37 @@ func (sub *submitter) fillFromSubmitSM(m *store.Message, parts []store.Part, acc
 	return nil
 }
 
-// cloneStrings copies id, a, b and c into one new string and returns the four slices of it.
-func cloneStrings(id []byte, a, b, c string) (string, string, string, string) {
-	n := len(id) + len(a) + len(b) + len(c)
+// cloneFields copies id, the strings a, b and c, and the octets text and tlvs into one new
+// allocation, and returns the strings and octets of it. The octets are each capped at their own
+// length, so that appending to one copies rather than writes over what follows; the strings' region
+// is never reachable as a []byte, so they are immutable as Go requires. Empty ones are "" and nil.
+func cloneFields(id []byte, a, b, c string, text, tlvs []byte) (string, string, string, string, []byte, []byte) {
+	ns := len(id) + len(a) + len(b) + len(c)
+	n := ns + len(text) + len(tlvs)
 	if n == 0 {
-		return "", "", "", ""
+		return "", "", "", "", nil, nil
 	}
-	var sb strings.Builder
-	sb.Grow(n)
-	sb.Write(id)
-	sb.WriteString(a)
-	sb.WriteString(b)
-	sb.WriteString(c)
-	s := sb.String()
+	buf := make([]byte, 0, n)
+	buf = append(buf, id...)
+	buf = append(buf, a...)
+	buf = append(buf, b...)
+	buf = append(buf, c...)
+	buf = append(buf, text...)
+	buf = append(buf, tlvs...)
+	str := func(from, to int) string {
+		if from == to {
+			return ""
+		}
+		return unsafe.String(&buf[from], to-from)
+	}
+	oct := func(from, to int) []byte {
+		if from == to {
+			return nil
+		}
+		return buf[from:to:to]
+	}
 	i, j, k := len(id), len(id)+len(a), len(id)+len(a)+len(b)
-	return s[:i], s[i:j], s[j:k], s[k:]
+	return str(0, i), str(i, j), str(j, k), str(k, ns), oct(ns, ns+len(text)), oct(ns+len(text), n)
 }
 
 // defaultAddr fills the TON/NPI of an address given as a bare string: "+" and digits is

@@ -281,21 +281,38 @@ func messageBound(m *Message) int {
 
 // DecodeMessage decodes a record written by AppendMessage.
 func DecodeMessage(b []byte) (*Message, error) {
-	r := newReader(b)
+	// A small record is copied into the block its message will be decoded into (one allocation
+	// for all); a larger one into a copy of its own.
+	var blk *messageBlockRec
+	var r reader
+	if len(b) <= len(messageBlockRec{}.buf) {
+		blk = new(messageBlockRec)
+		r = reader{b: blk.buf[:copy(blk.buf[:], b)]}
+	} else {
+		r = newReader(b)
+	}
 	version := r.headerUpTo(tagMessage, codecV5, "message")
 	if version == codecV3 { // a part task version only: no message was ever written as 3
 		r.fail("message: unknown version 3")
 	}
-	hdr := Message{
+	// Into the block straight away when there is one; else onto the stack, and copied into the
+	// block chosen once the number of parts is known.
+	var (
+		hdr    Message
+		hist   [historyRoom]StatusChange
+		big    []StatusChange // a history longer than the room kept for it
+		hdrTo  = &hdr
+		histTo = &hist
+	)
+	if blk != nil {
+		hdrTo, histTo = &blk.m, &blk.history
+	}
+	*hdrTo = Message{
 		ID: r.str(), Account: r.str(), ServiceType: r.str(), Source: r.addr(), Destination: r.addr(),
 		ESMClass: r.u8(), ProtocolID: r.u8(), PriorityFlag: r.u8(), RegisteredDelivery: r.u8(),
 		DataCoding: r.u8(), Status: r.state(), Validity: r.time(), ClientRef: r.str(),
 		Upstream: r.str(), CreatedAt: r.time(), UpdatedAt: r.time(),
 	}
-	var (
-		hist [historyRoom]StatusChange
-		big  []StatusChange // a history longer than the room kept for it
-	)
 	nh := r.count(1 << 16)
 	if nh > historyRoom {
 		big = make([]StatusChange, nh)
@@ -305,17 +322,25 @@ func DecodeMessage(b []byte) (*Message, error) {
 		if big != nil {
 			big[i] = c
 		} else {
-			hist[i] = c
+			histTo[i] = c
 		}
 	}
 	// The message, its history and (when it has one) its part in one allocation.
 	var m *Message
 	var room []StatusChange
-	if np := r.count(MaxParts); np == 1 {
+	switch np := r.count(MaxParts); {
+	case blk != nil:
+		m, room = &blk.m, blk.history[:]
+		if np == 1 {
+			m.Parts = blk.parts[:1:1]
+		} else if np > 0 {
+			m.Parts = make([]Part, np)
+		}
+	case np == 1:
 		blk := &messageBlock1{m: hdr, history: hist}
 		m, room = &blk.m, blk.history[:]
 		m.Parts = blk.parts[:1:1]
-	} else {
+	default:
 		blk := &messageBlock{m: hdr, history: hist}
 		m, room = &blk.m, blk.history[:]
 		if np > 0 {
@@ -364,6 +389,14 @@ type messageBlock1 struct {
 	m       Message
 	parts   [1]Part
 	history [historyRoom]StatusChange
+}
+
+// messageBlockRec is messageBlock1 with the copy of its record, when it is small: 896 octets in all
+// with the 8-octet header the allocator puts before an object of pointers over 512 octets, so
+// that it fills one of the allocator's size classes.
+type messageBlockRec struct {
+	messageBlock1
+	buf [896 - 8 - unsafe.Sizeof(messageBlock1{})]byte
 }
 
 // AppendReceipt appends the encoding of rc to b.
@@ -419,11 +452,37 @@ func AppendPartTask(b []byte, t *PartTask) []byte {
 	return appendTime(b, t.Accepted)
 }
 
+// A decoded part task shares one allocation with its copy of the payload when the payload is
+// small, as a text message's is: one allocation where it took two. Two sizes, so that a short
+// payload does not pay for a long one's room: 384 and 512 octets in all, two of the allocator's
+// size classes.
+type (
+	partTaskBlockS struct {
+		t   PartTask
+		buf [384 - unsafe.Sizeof(PartTask{})]byte
+	}
+	partTaskBlockL struct {
+		t   PartTask
+		buf [512 - unsafe.Sizeof(PartTask{})]byte
+	}
+)
+
 // DecodePartTask decodes a payload written by AppendPartTask.
 func DecodePartTask(b []byte) (*PartTask, error) {
-	r := newReader(b)
+	var t *PartTask
+	var r reader
+	switch {
+	case len(b) <= len(partTaskBlockS{}.buf):
+		blk := new(partTaskBlockS)
+		t, r = &blk.t, reader{b: blk.buf[:copy(blk.buf[:], b)]}
+	case len(b) <= len(partTaskBlockL{}.buf):
+		blk := new(partTaskBlockL)
+		t, r = &blk.t, reader{b: blk.buf[:copy(blk.buf[:], b)]}
+	default:
+		t, r = new(PartTask), newReader(b)
+	}
 	version := r.headerUpTo(tagPartTask, codecV3, "part task")
-	t := &PartTask{MessageID: r.str()}
+	t.MessageID = r.str()
 	part, parts := r.uvarint(), r.uvarint()
 	if part >= MaxParts || parts > MaxParts || part >= parts {
 		r.fail("part task: part out of range")

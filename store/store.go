@@ -463,7 +463,8 @@ func ValidateUpstreamID(upstream, upstreamID string) error {
 	return nil
 }
 
-// PrepareAccept fills the fields AcceptMessage sets on a new message, at time now.
+// PrepareAccept fills the fields AcceptMessage sets on a new message, at time now. The first status
+// change goes in m.History's spare capacity when it has some.
 func PrepareAccept(m *Message, now time.Time) {
 	if m.CreatedAt.IsZero() {
 		m.CreatedAt = now
@@ -473,7 +474,8 @@ func PrepareAccept(m *Message, now time.Time) {
 		m.Status = pdu.ACCEPTED
 	}
 	if len(m.History) == 0 {
-		m.History = []StatusChange{{State: m.Status, At: m.CreatedAt}}
+		// Into the room the caller left, if any (the gateway's accept keeps one).
+		m.History = append(m.History[:0], StatusChange{State: m.Status, At: m.CreatedAt})
 	}
 	for i := range m.Parts {
 		if m.Parts[i].Status == 0 {

@@ -90,6 +90,16 @@ type BoundHandler interface {
 	HandleBound(s *Session)
 }
 
+// SubmitSMBorrower may be implemented by a Handler that holds no peer's submit_sm body once
+// HandleRequest returns: it copies or aliases the fields it keeps (their strings and octets point
+// into frame memory, which is never reused) but keeps neither req.Body nor a pointer into it, and
+// answers later through a Request whose Body is another body of the command (Respond reads only its
+// command id). The session then decodes every submit_sm into one body of its own, reused for the
+// next, instead of allocating one each.
+type SubmitSMBorrower interface {
+	BorrowsSubmitSM() bool
+}
+
 // BaseHandler is a Handler with defaults, to embed in a role so that it overrides only what it needs:
 // binds are refused, requests are answered ESME_RINVCMDID (the role does not support them), and the
 // rest is logged.

@@ -106,7 +106,7 @@ func (s *Session) readLoop() {
 			}
 		}
 		fresh := r.Buffered() == 0
-		h, body, err := r.Read()
+		h, body, err := s.read(r)
 		if fresh {
 			// One clock read per burst of PDUs, not per PDU.
 			mono := time.Since(s.started)
@@ -137,6 +137,40 @@ func (s *Session) readLoop() {
 			return
 		}
 	}
+}
+
+// read reads one frame and decodes it, as pdu.Reader.Read does, but into the session's own body for
+// a submit_sm when the Handler borrows them, and for every submit_sm_resp (response gives a copy to
+// a completion that does not borrow it).
+func (s *Session) read(r *pdu.Reader) (pdu.Header, pdu.Body, error) {
+	h, raw, err := r.ReadFrame()
+	if err != nil {
+		return h, nil, err
+	}
+	switch {
+	case h.ID == pdu.SubmitSMID && s.borrowSubmit:
+		if s.submitBody == nil {
+			s.submitBody = new(pdu.SubmitSM)
+		}
+		// DecodeBody sets every field, so nothing of the previous submit_sm is left.
+		if err := s.submitBody.DecodeBody(raw); err != nil {
+			return h, nil, err
+		}
+		return h, s.submitBody, nil
+	case h.ID == pdu.SubmitSMRespID:
+		if s.respBody == nil {
+			s.respBody = new(pdu.SubmitSMResp)
+		}
+		if h.Status != pdu.ESME_ROK && len(raw) == 0 {
+			// An error answer may come header only (pdu.Decode gives the empty body).
+			*s.respBody = pdu.SubmitSMResp{}
+		} else if err := s.respBody.DecodeBody(raw); err != nil {
+			return h, nil, err
+		}
+		return h, s.respBody, nil
+	}
+	b, err := pdu.Decode(h, raw)
+	return h, b, err
 }
 
 // unparsable answers a PDU that could not be decoded and reports whether the stream is beyond
@@ -266,6 +300,12 @@ func (s *Session) response(h pdu.Header, body pdu.Body) {
 	}
 	if p.kind == kindUser {
 		s.ctr.pdus.observe(s.readAt.Sub(p.req.Sent))
+	}
+	if body == pdu.Body(s.respBody) && s.respBody != nil {
+		if b, ok := p.done.(ResponseBorrower); !ok || !b.BorrowsResponse() {
+			own := *s.respBody
+			body = &own
+		}
 	}
 	resp := Response{Sequence: h.Sequence, Status: h.Status, Body: body}
 	var err error

@@ -65,6 +65,14 @@ type Completion interface {
 	Complete(Response, error)
 }
 
+// ResponseBorrower may be implemented by a Completion that reads a submit_sm_resp's body only
+// during Complete and keeps neither the body nor a pointer into it (its strings point into frame
+// memory, which is never reused, and may be kept). Such a completion is given the session's own
+// submit_sm_resp body, reused for the next response; any other gets a body of its own.
+type ResponseBorrower interface {
+	BorrowsResponse() bool
+}
+
 type doneFunc func(Response, error)
 
 func (f doneFunc) Complete(r Response, err error) { f(r, err) }

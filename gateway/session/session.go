@@ -1,6 +1,7 @@
 package session
 
 import (
+	"github.com/smppgw/smppgw/pdu"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -149,6 +150,13 @@ type Session struct {
 	inPending atomic.Int32
 	inWake    chan struct{}
 	readAt    time.Time // when the current burst of PDUs was read; the reader's own
+	// The submit_sm body the reader decodes into, reused, when the Handler borrows them
+	// (SubmitSMBorrower); made at the first submit_sm, so an idle session holds none.
+	borrowSubmit bool
+	submitBody   *pdu.SubmitSM
+	// The submit_sm_resp body the reader decodes into, reused when the request's Completion
+	// borrows it (ResponseBorrower) and copied for any other; made at the first one.
+	respBody *pdu.SubmitSMResp
 
 	// Our unbind (see Unbind): quiesce holds the peer's new requests until the unbind is written,
 	// unbindOut is closed once it is, unbindAcked is set once the peer answered it, and inIdle tells
@@ -194,6 +202,9 @@ func New(conn net.Conn, o Options) *Session {
 		done:    make(chan struct{}),
 	}
 	s.unbindOut = make(chan struct{})
+	if b, ok := h.(SubmitSMBorrower); ok {
+		s.borrowSubmit = b.BorrowsSubmitSM()
+	}
 	s.out.init(conn, s.started, cfg.WriteTimeout, s.writeFailed)
 	if s.localID == "" {
 		s.localID = "smppgw"
