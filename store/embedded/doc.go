@@ -11,7 +11,7 @@
 // into the active memtable and answers the batch's writers. While one record syncs, the next
 // batch's ops run. An op failing half-way fails alone: the batch's ops then run one by one.
 //
-// The memtables are ordered per bucket (tidwall/btree), with tombstones. Readers see active,
+// The memtables are ordered per bucket (sorted runs, see below), with tombstones. Readers see active,
 // then frozen, then bbolt, merged in key order. When active passes 16 MiB or 1 s it is frozen
 // and the checkpointer writes it into bbolt in one transaction with the WAL position it covers,
 // then drops it and recycles the WAL segments it covered. A message accepted and settled
@@ -62,7 +62,8 @@
 // id map grew without end).
 //
 // A write set keeps each bucket's keys in a sorted slice, reused from batch to batch (a tree
-// allocated its nodes anew for every batch); active and frozen are trees.
+// allocated its nodes anew for every batch). Active and frozen were trees (tidwall/btree)
+// until round 4; they are now the write sets' slices kept as sorted runs (mem.go, addRun).
 //
 // Queues keep their entries in the store and their claim state in memory, so claiming costs no
 // write; everything unacknowledged is claimable again after a restart. An entry published
