@@ -141,12 +141,11 @@ func (mb *mbucket) addRun(r []kv) (d int, spare []kv) {
 				break
 			}
 		}
-		var dd int
-		mb.runs[n-2], dd = mergeRun(a, b)
+		merged, dd := mergeRun(a, b)
 		d += dd
-		mb.runs[n-1] = nil
+		mb.runs[n-2], mb.runs[n-1] = merged, nil
 		mb.runs = mb.runs[:n-1]
-		if spare == nil && len(r) > 0 && len(mb.runs[n-2]) > 0 && &mb.runs[n-2][0] != &r[0] && &b[0] == &r[0] {
+		if sameArray(b, r) && !sameArray(merged, r) {
 			spare = r[:cap(r)]
 			clear(spare) // do not pin what was copied out of it
 			spare = spare[:0]
@@ -154,6 +153,9 @@ func (mb *mbucket) addRun(r []kv) (d int, spare []kv) {
 	}
 	return d, spare
 }
+
+// sameArray reports whether a and b share their underlying array.
+func sameArray(a, b []kv) bool { return cap(a) > 0 && cap(b) > 0 && &a[:cap(a)][0] == &b[:cap(b)][0] }
 
 // mergeRun merges the newer run b into a, in place from the back (a grows when it must), and
 // returns the merged run and how many bytes the entries it dropped counted. Entries of a

@@ -2,11 +2,15 @@ package embedded
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/smppgw/smppgw/store/storetest"
 )
 
 // TestRunsMatchModel merges write sets into a memtable, as the syncer does, and checks its
@@ -148,4 +152,156 @@ func minus(a, b []string) []string {
 		}
 	}
 	return out
+}
+
+// TestRunsThroughStore writes one group commit at a time (so active holds a run per batch
+// until they merge), rewriting and deleting earlier keys and removing fresh ones, and checks
+// reads against a model: from the runs, after a crash (replay), after a checkpoint with more
+// runs on top, after another crash, and after a clean close.
+func TestRunsThroughStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	ctx := context.Background()
+	tun := tuning{freezeBytes: 1 << 30, freezeAge: time.Hour, maxBytes: 1 << 30, segment: 1 << 20}
+	s, err := open(path, storetest.Options(), tun)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := map[string]string{}
+	var live []string // fresh keys not deleted yet
+	rng := rand.New(rand.NewPCG(7, 7))
+	next := 0
+	write := func(n int) {
+		t.Helper()
+		for range n {
+			type change struct {
+				k, v  string
+				fresh bool
+			}
+			var cs []change
+			for range 1 + rng.IntN(6) {
+				switch r := rng.IntN(10); {
+				case r < 4 || next < 10:
+					next++
+					cs = append(cs, change{k: fmt.Sprintf("t%06d", next), v: fmt.Sprint("v", next)})
+				case r < 6:
+					next++
+					cs = append(cs, change{k: fmt.Sprintf("f%06d", next), v: fmt.Sprint("f", next), fresh: true})
+				case r < 8 && len(live) > 0:
+					i := rng.IntN(len(live))
+					cs = append(cs, change{k: live[i]})
+					live = slices.Delete(live, i, i+1)
+				default: // rewrite or delete an earlier key, put or not
+					k := fmt.Sprintf("t%06d", 1+rng.IntN(next))
+					if rng.IntN(3) == 0 {
+						cs = append(cs, change{k: k})
+					} else {
+						cs = append(cs, change{k: k, v: fmt.Sprint("w", next)})
+					}
+				}
+			}
+			err := s.write(ctx, func(tx *txn) error {
+				b := tx.Bucket(bMsg)
+				for _, c := range cs {
+					var err error
+					switch {
+					case c.v == "":
+						err = b.Delete([]byte(c.k))
+					case c.fresh:
+						err = b.PutNew([]byte(c.k), []byte(c.v))
+					default:
+						err = b.Put([]byte(c.k), []byte(c.v))
+					}
+					if err != nil {
+						return dirty(err)
+					}
+				}
+				return nil
+			}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range cs {
+				if c.v == "" {
+					delete(model, c.k)
+				} else {
+					model[c.k] = c.v
+					if c.fresh {
+						live = append(live, c.k)
+					}
+				}
+			}
+		}
+	}
+	check := func(when string) {
+		t.Helper()
+		keys := make([]string, 0, len(model))
+		for k := range model {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		var want, got []string
+		for _, k := range keys {
+			want = append(want, k+"="+model[k])
+		}
+		err := s.view(func(tx *txn) error {
+			b := tx.Bucket(bMsg)
+			for i := 1; i <= next; i++ {
+				for _, k := range []string{fmt.Sprintf("t%06d", i), fmt.Sprintf("f%06d", i)} {
+					if v, ok := model[k]; string(b.Get([]byte(k))) != v || ok != (b.Get([]byte(k)) != nil) {
+						t.Errorf("%s: Get %s = %q, want %q", when, k, b.Get([]byte(k)), v)
+					}
+				}
+			}
+			c := b.Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				got = append(got, string(k)+"="+string(v))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: the cursor has %d keys, want %d; only got %q, only wanted %q", when, len(got), len(want), minus(got, want), minus(want, got))
+		}
+	}
+	reopen := func() {
+		t.Helper()
+		if s, err = open(path, storetest.Options(), tun); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	write(300)
+	s.mu.RLock()
+	runs := len(s.active.b[string(bMsg)].runs)
+	s.mu.RUnlock()
+	if runs < 2 {
+		t.Fatalf("active holds %d runs after 300 batches: the test needs several", runs)
+	}
+	check("from the runs")
+	s.crash()
+	reopen()
+	check("after replay")
+	write(300)
+	s.mu.Lock()
+	s.tun.freezeBytes = 1
+	s.mu.Unlock()
+	write(1)
+	waitFor(t, "a checkpoint", func() bool { return s.cps.Load() >= 1 })
+	s.mu.Lock()
+	s.tun.freezeBytes = 1 << 30
+	s.mu.Unlock()
+	write(100)
+	check("after a checkpoint, with runs on top")
+	s.crash()
+	reopen()
+	check("after replay over the checkpoint")
+	write(100)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	reopen()
+	defer s.Close()
+	check("after a clean close")
 }
