@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/smppgw/smppgw/pdu"
+	"github.com/smppgw/smppgw/store"
 	"github.com/smppgw/smppgw/store/storetest"
 )
 
@@ -304,4 +306,71 @@ func TestRunsThroughStore(t *testing.T) {
 	reopen()
 	defer s.Close()
 	check("after a clean close")
+}
+
+// TestSettleKilledBeforeCheckpoint: messages accepted and settled, the process gone before
+// any checkpoint (everything only in the WAL and the runs): after replay each is settled,
+// its id map answers a receipt, and its queue entry is gone.
+func TestSettleKilledBeforeCheckpoint(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	ctx := context.Background()
+	tun := tuning{freezeBytes: 1 << 30, freezeAge: time.Hour, maxBytes: 1 << 30, segment: 1 << 20}
+	s, err := open(path, storetest.Options(), tun)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	for i := range n {
+		if err := s.AcceptMessage(ctx, storetest.NewMessage(fmt.Sprintf("k%03d", i), "a", "up", 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settled := 0
+	for settled < n-10 { // ten stay queued
+		tasks, err := s.ClaimParts(ctx, "up", "c", n-10-settled, time.Second)
+		if err != nil || len(tasks) == 0 {
+			t.Fatalf("claim: %d, %v", len(tasks), err)
+		}
+		for _, task := range tasks {
+			if _, _, err := s.Settle(ctx, task.Lease, store.PartUpdate{MessageID: task.MessageID, Part: task.Part,
+				Upstream: "up", UpstreamID: "U" + task.MessageID, Status: pdu.ENROUTE}); err != nil {
+				t.Fatal(err)
+			}
+			settled++
+		}
+	}
+	if s.cps.Load() != 0 {
+		t.Fatal("a checkpoint ran: the test wants everything in the WAL only")
+	}
+	s.crash()
+
+	if s, err = open(path, storetest.Options(), tun); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, _ := s.QueueLen(ctx, store.Queue{Kind: store.SubmitQueue, Name: "up"}); got != 10 {
+		t.Fatalf("queue holds %d after replay, want 10", got)
+	}
+	enroute := 0
+	for i := range n {
+		id := fmt.Sprintf("k%03d", i)
+		m, err := s.GetMessage(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Status != pdu.ENROUTE {
+			continue
+		}
+		enroute++
+		if m.Parts[0].UpstreamID != "U"+id {
+			t.Fatalf("%s: upstream id %q", id, m.Parts[0].UpstreamID)
+		}
+		got, parked, err := s.AddReceipt(ctx, &store.Receipt{Upstream: "up", UpstreamID: "U" + id, State: pdu.DELIVERED})
+		if err != nil || parked || got.ID != id || got.Status != pdu.DELIVERED {
+			t.Fatalf("%s: receipt after replay: parked %v, %v, %v", id, parked, got, err)
+		}
+	}
+	if enroute != n-10 {
+		t.Fatalf("%d messages settled after replay, want %d", enroute, n-10)
+	}
 }
