@@ -11,18 +11,18 @@
 // into the active memtable and answers the batch's writers. While one record syncs, the next
 // batch's ops run. An op failing half-way fails alone: the batch's ops then run one by one.
 //
-// The memtables are ordered per bucket (sorted runs, see below), with tombstones. Readers see active,
-// then frozen, then bbolt, merged in key order. When active passes 16 MiB or 1 s it is frozen
-// and the checkpointer writes it into bbolt in one transaction with the WAL position it covers,
-// then drops it and recycles the WAL segments it covered. A message accepted and settled
-// within one interval reaches bbolt once, not once per write. A key put under a fresh sequence
-// number (queue entries, receipts, parked receipts, lost PDUs) is marked so in the memtable,
-// and removing it there removes it: a queue entry added and removed within one interval never
-// reaches bbolt, not even as a tombstone to seek. While a checkpoint runs, writers wait
-// once active reaches 48 MiB, so memory stays bounded when bbolt falls behind. Open replays the
-// WAL after bbolt's position into bbolt in one transaction; Close checkpoints everything, so a
-// clean close leaves no WAL. After a failed WAL write or sync every write fails until the store
-// is reopened (what reached the disk is not known; replay tells).
+// The memtables are ordered per bucket (sorted runs, see below), with tombstones. Readers see
+// active, then frozen, then bbolt, merged in key order. When active passes 16 MiB or 1 s it is
+// frozen and the checkpointer writes it into bbolt in one transaction with the WAL position it
+// covers, then drops it and recycles the WAL segments it covered. A message accepted and
+// settled within one interval reaches bbolt once, not once per write. A key put under a fresh
+// sequence number (queue entries, receipts, parked receipts, lost PDUs) is marked so in the
+// memtable, and removing it there removes it: a queue entry added and removed within one
+// interval never reaches bbolt, not even as a tombstone to seek. While a checkpoint runs,
+// writers wait once active reaches 48 MiB, so memory stays bounded when bbolt falls behind.
+// Open replays the WAL after bbolt's position into bbolt in one transaction; Close checkpoints
+// everything, so a clean close leaves no WAL. After a failed WAL write or sync every write
+// fails until the store is reopened (what reached the disk is not known; replay tells).
 //
 // Why not bbolt alone: every group commit was a bbolt transaction rewriting the B+tree pages of
 // about five buckets with two fsyncs (pages, then meta), ~5 ms and ~1.8 ms of CPU each, and a
@@ -90,6 +90,36 @@
 //     large byte chunks, tree items of offsets), to spare the garbage collector: merges got
 //     slower (the tree's comparisons go through the arena) by about what GC saved, and
 //     BenchmarkMerge took 1.4-2x as long. bbolt pages of 16 and 64 KiB: no change in CPU.
+//
+// Round 4 of issue 13, the store's CPU and allocations per forwarded message:
+//   - Active and frozen keep each batch's write set slice as a sorted run (mem.go) instead of
+//     inserting its keys one by one into a btree: a run is merged in place into the one before
+//     it when that moves little (rising keys: message ids, time index, queue sequences) or
+//     when it is at least half as long, so a bucket holds about log2(batches) runs; a read
+//     looks at the runs newest first (one comparison for a key past a run's end, as every new
+//     message id is), a cursor and the checkpoint merge them. The fresh-key rule holds when
+//     runs merge. In BenchmarkForward's profile merging a batch went from 7.9% of the CPU to
+//     3.8-6.1%, the lookups of accept and settle from 6.5% to 3.1%.
+//   - A settle writes its id map key and value, the record and the queue key in one
+//     allocation of their size (the record is encoded into the stager's scratch first); an
+//     accept likewise its record, payloads, index keys and queue keys (scratch from a pool);
+//     queue entries come from blocks of 64; a claim's leases share one string.
+//   - Measured, before (a0bd6c3) -> after, alternating in the same minutes on the shared
+//     2-core box (load average 5-7): go test -run XXX -bench
+//     'Forward/settle=combined/conc=256$|Accept/writers=256$' -benchmem -benchtime 100000x,
+//     three pairs: Forward 20.0, 18.6, 17.4 -> 16.9, 16.7, 17.6 cpu-us/op (mean 18.7 ->
+//     17.1), 40-41 -> 31 allocs; Accept 10.0, 10.3, 9.4 -> 8.6, 8.7, 8.5 cpu-us/op, 24 -> 20
+//     allocs. conc=1 and writers=1 (one fdatasync a write, which is
+//     most of their CPU): 108 -> 100 and 57 -> 53 allocs, CPU the same within the noise.
+//     End to end, go run ./cmd/smppbench --rows 2 --stores embedded --windows 256 --messages
+//     1000000 --duration 12s --smppgw BIN, three pairs: 23.2, 20.9, 24.1 -> 21.2, 19.1, 22.9
+//     us of smppgw CPU a message (mean 22.7 -> 21.1), peak RSS about the same (175-200 MB).
+//   - Not reached: half. What is left of the store is mostly bbolt's: its Put allocates a
+//     cursor stack and clones the key (11 of the ~30 allocations a message costs the whole
+//     gateway), and its commit writes the pages; three keys a message reach it (record, time
+//     index, id map), and folding two of them into one would need a block format of our own on
+//     top of bbolt. Settle still decodes and re-encodes the record: it returns the message.
+//     Measured and not kept: freezing at 32 MiB or 2 s instead of 16 MiB or 1 s (no change).
 //
 // It must not be opened by two processes at once (bbolt's file lock refuses the second, and
 // guards the WAL too), and it does not replicate: use store/redis for several gateway instances.

@@ -155,7 +155,9 @@ func (mb *mbucket) addRun(r []kv) (d int, spare []kv) {
 }
 
 // sameArray reports whether a and b share their underlying array.
-func sameArray(a, b []kv) bool { return cap(a) > 0 && cap(b) > 0 && &a[:cap(a)][0] == &b[:cap(b)][0] }
+func sameArray(a, b []kv) bool {
+	return cap(a) > 0 && cap(b) > 0 && &a[:cap(a)][0] == &b[:cap(b)][0]
+}
 
 // mergeRun merges the newer run b into a, in place from the back (a grows when it must), and
 // returns the merged run and how many bytes the entries it dropped counted. Entries of a
