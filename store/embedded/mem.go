@@ -543,8 +543,9 @@ type txn struct {
 	mems []*memtable // newest first: a batch's, pending, active, frozen
 	ws   *memtable   // this batch's write set; nil for readers
 	// cache holds the bucket handles made so far; few, so a slice.
-	cache []*bucket
-	buf   [2]*memtable
+	cache    []*bucket
+	cacheBuf [8]*bucket
+	buf      [2]*memtable
 }
 
 // Bucket returns top-level bucket name (they all exist from Open on).
@@ -552,10 +553,31 @@ func (t *txn) Bucket(name []byte) *bucket {
 	if b := t.cached(name, nil); b != nil {
 		return b
 	}
-	b := &bucket{t: t, top: name, path: string(name), bb: t.rtx.Bucket(name)}
+	b := &bucket{t: t, top: name, path: topPath(name)}
 	b.resolve()
+	if t.cache == nil {
+		t.cache = t.cacheBuf[:0]
+	}
 	t.cache = append(t.cache, b)
 	return b
+}
+
+// topPaths are the top-level buckets' paths, so a handle's costs no allocation.
+var topPaths = func() []string {
+	var out []string
+	for _, b := range [][]byte{bMsg, bIdx, bIdxAcc, bMap, bMapGen, bPark, bRcpt, bExp, bLost, bQueues, bConfig, bMeta} {
+		out = append(out, string(b))
+	}
+	return out
+}()
+
+func topPath(name []byte) string {
+	for _, p := range topPaths {
+		if p == string(name) {
+			return p
+		}
+	}
+	return string(name)
 }
 
 // cached returns the txn's handle of bucket top/sub, nil when it has none yet. A batch asks
@@ -575,7 +597,9 @@ type bucket struct {
 	t        *txn
 	top, sub []byte
 	path     string
-	bb       *bbolt.Bucket // nil when bbolt does not have it yet
+	parent   *bucket       // a nested bucket's, where its bbolt bucket is found
+	bb       *bbolt.Bucket // nil when bbolt does not have it (yet); see disk
+	bbFound  bool          // bb was looked up
 	bc       *bbolt.Cursor // for Get: bbolt's own Get allocates a cursor each time
 	mems     [4]*mbucket   // the memtables' (nil when untouched there)
 	wb       *mbucket      // the write set's, made on first write
@@ -590,8 +614,23 @@ func (b *bucket) resolve() {
 	}
 }
 
+// disk returns bbolt's bucket, nil when bbolt does not have it. It is looked up on first use:
+// most ops find what they read in the memtables and write only to the write set, and opening
+// a bucket of a bbolt read transaction allocates (a cursor's stack, the bucket) each time.
+func (b *bucket) disk() *bbolt.Bucket {
+	if !b.bbFound {
+		b.bbFound = true
+		if b.parent == nil {
+			b.bb = b.t.rtx.Bucket(b.top)
+		} else if p := b.parent.disk(); p != nil {
+			b.bb = p.Bucket(b.sub)
+		}
+	}
+	return b.bb
+}
+
 func (b *bucket) exists() bool {
-	if b.bb != nil || b.wb != nil {
+	if b.wb != nil {
 		return true
 	}
 	for _, mb := range b.mems {
@@ -599,7 +638,7 @@ func (b *bucket) exists() bool {
 			return true
 		}
 	}
-	return false
+	return b.disk() != nil
 }
 
 // Bucket returns the nested bucket name, nil if it does not exist.
@@ -615,10 +654,7 @@ func (b *bucket) nested(name []byte) *bucket {
 	if n := b.t.cached(b.top, name); n != nil {
 		return n
 	}
-	n := &bucket{t: b.t, top: b.top, sub: name, path: bucketPath(b.top, name)}
-	if b.bb != nil {
-		n.bb = b.bb.Bucket(name)
-	}
+	n := &bucket{t: b.t, top: b.top, sub: name, path: bucketPath(b.top, name), parent: b}
 	n.resolve()
 	if n.exists() {
 		n.sub = bytes.Clone(name) // the caller's slice may change; the handle is kept
@@ -684,11 +720,12 @@ func (b *bucket) memGet(key []byte) ([]byte, bool) {
 
 // diskSeek returns bbolt's first key at or after key, with its value; nil when none.
 func (b *bucket) diskSeek(key []byte) ([]byte, []byte) {
-	if b.bb == nil {
+	bb := b.disk()
+	if bb == nil {
 		return nil, nil
 	}
 	if b.bc == nil {
-		b.bc = b.bb.Cursor()
+		b.bc = bb.Cursor()
 	}
 	return b.bc.Seek(key)
 }
@@ -742,8 +779,8 @@ func (b *bucket) Sequence() uint64 {
 			return mb.seq
 		}
 	}
-	if b.bb != nil {
-		return b.bb.Sequence()
+	if bb := b.disk(); bb != nil {
+		return bb.Sequence()
 	}
 	return 0
 }
@@ -773,8 +810,8 @@ func (b *bucket) ForEach(fn func(k, v []byte) error) error {
 // ForEachBucket calls fn with the name of every nested bucket, in order.
 func (b *bucket) ForEachBucket(fn func(k []byte) error) error {
 	var names [][]byte
-	if b.bb != nil {
-		if err := b.bb.ForEachBucket(func(k []byte) error {
+	if bb := b.disk(); bb != nil {
+		if err := bb.ForEachBucket(func(k []byte) error {
 			names = append(names, k)
 			return nil
 		}); err != nil {
@@ -820,8 +857,8 @@ func (b *bucket) Cursor() *cursor {
 			}
 		}
 	}
-	if b.bb != nil {
-		c.bc = b.bb.Cursor()
+	if bb := b.disk(); bb != nil {
+		c.bc = bb.Cursor()
 	}
 	return c
 }
