@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unsafe"
 
 	"go.etcd.io/bbolt"
 )
@@ -545,7 +546,18 @@ type txn struct {
 	// cache holds the bucket handles made so far; few, so a slice.
 	cache    []*bucket
 	cacheBuf [8]*bucket
-	buf      [2]*memtable
+	// handles is where newBucket takes the first handles from: a batch makes about five.
+	handles [6]bucket
+	nb      int
+	buf     [2]*memtable
+}
+
+func (t *txn) newBucket() *bucket {
+	if t.nb < len(t.handles) {
+		t.nb++
+		return &t.handles[t.nb-1]
+	}
+	return &bucket{}
 }
 
 // Bucket returns top-level bucket name (they all exist from Open on).
@@ -553,7 +565,8 @@ func (t *txn) Bucket(name []byte) *bucket {
 	if b := t.cached(name, nil); b != nil {
 		return b
 	}
-	b := &bucket{t: t, top: name, path: topPath(name)}
+	b := t.newBucket()
+	*b = bucket{t: t, top: name, path: topPath(name)}
 	b.resolve()
 	if t.cache == nil {
 		t.cache = t.cacheBuf[:0]
@@ -654,10 +667,13 @@ func (b *bucket) nested(name []byte) *bucket {
 	if n := b.t.cached(b.top, name); n != nil {
 		return n
 	}
-	n := &bucket{t: b.t, top: b.top, sub: name, path: bucketPath(b.top, name), parent: b}
+	// The path and the name share one copy: the caller's slice may change, the handle is kept.
+	p := make([]byte, 0, len(b.top)+1+len(name))
+	p = append(append(append(p, b.top...), 0), name...)
+	n := b.t.newBucket()
+	*n = bucket{t: b.t, top: b.top, sub: p[len(b.top)+1:], path: unsafe.String(&p[0], len(p)), parent: b}
 	n.resolve()
 	if n.exists() {
-		n.sub = bytes.Clone(name) // the caller's slice may change; the handle is kept
 		b.t.cache = append(b.t.cache, n)
 	}
 	return n
@@ -670,7 +686,6 @@ func (b *bucket) CreateBucketIfNotExists(name []byte) (*bucket, error) {
 	}
 	n := b.nested(name)
 	if !n.exists() {
-		n.sub = bytes.Clone(name)
 		n.wb = b.t.ws.bucket(n.path, b.top, n.sub, true)
 		// An empty bucket must reach bbolt too: it is logged with its sequence.
 		n.wb.hasSeq = true
