@@ -29,8 +29,6 @@ type kv struct {
 	fresh bool
 }
 
-func kvLess(a, b kv) bool { return bytes.Compare(a.k, b.k) < 0 }
-
 // kvOverhead is what a memtable counts per key beyond its bytes: the item and its share of
 // the run holding it.
 const kvOverhead = 64
@@ -283,14 +281,6 @@ func newMemtable() *memtable { return &memtable{b: map[string]*mbucket{}} }
 
 // newWriteSet returns a memtable for one batch's changes.
 func newWriteSet() *memtable { return &memtable{b: map[string]*mbucket{}, ws: true} }
-
-func bucketPath(top, sub []byte) string {
-	if sub == nil {
-		return string(top)
-	}
-	p := make([]byte, 0, len(top)+1+len(sub))
-	return string(append(append(append(p, top...), 0), sub...))
-}
 
 // bucket returns the memtable's bucket at path, creating it when create is set.
 func (m *memtable) bucket(path string, top, sub []byte, create bool) *mbucket {
