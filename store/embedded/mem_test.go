@@ -3,6 +3,7 @@ package embedded
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -372,5 +373,52 @@ func TestSettleKilledBeforeCheckpoint(t *testing.T) {
 	}
 	if enroute != n-10 {
 		t.Fatalf("%d messages settled after replay, want %d", enroute, n-10)
+	}
+}
+
+// TestSettleCancelledWhileQueued: a Settle whose context ends while its write is queued
+// returns the context's error and leaves its op to the group commit, which still runs it
+// (the write may happen after all); the settles after it, reusing ops, are not disturbed.
+func TestSettleCancelledWhileQueued(t *testing.T) {
+	s := openT(t, storetest.Options())
+	ctx := context.Background()
+	for _, id := range []string{"c1", "c2", "c3"} {
+		if err := s.AcceptMessage(ctx, storetest.NewMessage(id, "a", "up", 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tasks, err := s.ClaimParts(ctx, "up", "c", 3, time.Second)
+	if err != nil || len(tasks) != 3 {
+		t.Fatalf("claim: %d, %v", len(tasks), err)
+	}
+	update := func(task *store.PartTask) store.PartUpdate {
+		return store.PartUpdate{MessageID: task.MessageID, Part: task.Part, Upstream: "up", UpstreamID: "U" + task.MessageID, Status: pdu.ENROUTE}
+	}
+	s.mu.Lock() // the stager waits for it, so the write stays queued
+	cctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() {
+		_, _, err := s.Settle(cctx, tasks[0].Lease, update(tasks[0]))
+		errc <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	err = <-errc
+	s.mu.Unlock()
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled settle: %v", err)
+	}
+	for _, task := range tasks[1:] {
+		m, _, err := s.Settle(ctx, task.Lease, update(task))
+		if err != nil || m.ID != task.MessageID || m.Parts[0].UpstreamID != "U"+task.MessageID {
+			t.Fatalf("settle %s: %v, %v", task.MessageID, m, err)
+		}
+	}
+	waitFor(t, "the cancelled settle's write", func() bool {
+		m, err := s.GetMessage(ctx, "c1")
+		return err == nil && m.Status == pdu.ENROUTE
+	})
+	if n, _ := s.QueueLen(ctx, store.Queue{Kind: store.SubmitQueue, Name: "up"}); n != 0 {
+		t.Fatalf("queue holds %d, want 0", n)
 	}
 }

@@ -17,7 +17,8 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 		return err
 	}
 	store.PrepareAccept(m, nowUTC())
-	o := &acceptOp{s: s, q: store.Queue{Kind: store.SubmitQueue, Name: m.Upstream}}
+	o := acceptPool.Get().(*acceptOp)
+	*o = acceptOp{s: s, q: store.Queue{Kind: store.SubmitQueue, Name: m.Upstream}}
 	// What the memtable keeps (the record, the payloads, the keys, room for the entries'
 	// sequence keys) shares one allocation of its size: encoded into scratch first.
 	sc := scratchPool.Get().(*[]byte)
@@ -55,7 +56,12 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	o.acckey = b[n:len(b):len(b)]
 	o.seqKeys = b[len(b):]
 	o.seqs = o.oneSeq[:0]
-	return s.wq.doW(ctx, s, o)
+	done, err := s.wq.doW(ctx, s, o)
+	if done {
+		*o = acceptOp{} // the memtable keeps the bytes, not the op
+		acceptPool.Put(o)
+	}
+	return err
 }
 
 // acceptOp is AcceptMessage's write.
@@ -71,6 +77,13 @@ type acceptOp struct {
 	oneSeq           [1]uint64
 	oneEnd           [1]int
 }
+
+// acceptPool and settlePool hold the hot writes' ops for their next use: an op is free again
+// once the group commit is done with it.
+var (
+	acceptPool = sync.Pool{New: func() any { return new(acceptOp) }}
+	settlePool = sync.Pool{New: func() any { return new(settleOp) }}
+)
 
 // scratchPool holds buffers to encode into before the one allocation a write keeps.
 var scratchPool = sync.Pool{New: func() any { return new([]byte) }}
@@ -254,17 +267,28 @@ func (s *Store) Settle(ctx context.Context, l store.Lease, u store.PartUpdate) (
 	if err := prepareUpdate(&u); err != nil {
 		return nil, nil, err
 	}
-	o := &settleOp{s: s, q: l.Queue, seq: n, u: u}
+	o := settlePool.Get().(*settleOp)
+	*o = settleOp{s: s, q: l.Queue, seq: n, u: u}
 	s.qmu.Lock()
 	o.removing = s.startRemovalInto(&o.r, l.Queue, n)
 	s.qmu.Unlock()
-	if err := s.wq.doW(ctx, s, o); err != nil {
+	done, err := s.wq.doW(ctx, s, o)
+	var (
+		m        *store.Message
+		attached []store.Receipt
+	)
+	if err != nil {
 		if o.removing {
 			s.abandoned(&o.r)
 		}
-		return nil, nil, err
+	} else {
+		m, attached = o.m, o.attached
 	}
-	return o.m, o.attached, nil
+	if done {
+		*o = settleOp{} // m and attached are the caller's now
+		settlePool.Put(o)
+	}
+	return m, attached, err
 }
 
 // settleOp is Settle's write.
