@@ -99,25 +99,28 @@
 //     looks at the runs newest first (one comparison for a key past a run's end, as every new
 //     message id is), a cursor and the checkpoint merge them. The fresh-key rule holds when
 //     runs merge. In BenchmarkForward's profile merging a batch went from 7.9% of the CPU to
-//     3.8-6.1%, the lookups of accept and settle from 6.5% to 3.1%.
-//   - A settle writes its id map key and value, the record and the queue key in one
-//     allocation of their size (the record is encoded into the stager's scratch first); an
-//     accept likewise its record, payloads, index keys and queue keys (scratch from a pool);
-//     queue entries come from blocks of 64; a claim's leases share one string. A txn opens
-//     bbolt's bucket only when a read reaches bbolt (a batch whose ops find everything in the
-//     memtables opens none), and its first handles live in the txn.
-//   - Measured, before (a0bd6c3) -> after, alternating in the same minutes on the shared
-//     2-core box (load average 2-7, so single runs vary by +-15%): go test -run XXX -bench
-//     'Forward/settle=combined/conc=256$' -benchmem -benchtime 100000x, six pairs: 18.2 ->
-//     17.4 cpu-us/op (means), 40-43 -> 31-33 allocs; Accept/writers=256, four pairs: 9.8 ->
-//     8.8 cpu-us/op, 24 -> 20 allocs; Forward conc=1: 107 -> 49 allocs, 167 -> 159 cpu-us
-//     (one fdatasync a write is most of it); Accept writers=1: 56 -> 28 allocs, 109 -> 86
-//     cpu-us. In BenchmarkForward's profile the stager's CPU went down 22%, the syncer's 16%
-//     and the callers' 13%; the checkpointer's did not (bbolt's).
-//     End to end, go run ./cmd/smppbench --rows 2 --stores embedded --windows 256 --messages
-//     1000000 --duration 12s --smppgw BIN, six pairs in two sets: 23.2, 20.9, 24.1, 25.0,
-//     21.2, 24.6 -> 21.2, 19.1, 22.9, 21.1, 21.9, 20.5 us of smppgw CPU a message (mean
-//     23.2 -> 21.1), peak RSS about the same (150-200 MB).
+//     3.8-6.1%, the lookups of accept and settle from 6.5% to 3.1%; BenchmarkMerge from
+//     0.67-0.85 to 0.30-0.42 ms, allocating 75 -> 138 KB (a merged run keeps room to spare).
+//   - A settle writes its id map key and value, the record and the queue key in one allocation
+//     of their size (the record is encoded into the stager's scratch first); an accept likewise
+//     its record, payloads, index keys and queue keys (scratch from a pool); the two ops are
+//     reused once the group commit is done with them; queue entries come from blocks of 64; a
+//     claim's leases share one string. A txn opens bbolt's bucket only when a read reaches
+//     bbolt (a batch whose ops find everything in the memtables opens none), and its first
+//     handles live in the txn.
+//   - Measured, before (a0bd6c3) -> after, alternating in the same minutes on the shared 2-core
+//     box (single runs vary by +-10%): go test -run XXX -bench
+//     'Forward/settle=combined/conc=(1|256)$|Accept/writers=(1|256)$' -benchmem -benchtime
+//     100000x (20000x for conc=1 and writers=1), six pairs at 256: Forward conc=256 17.8 ->
+//     16.8 cpu-us/op (means), 43-45 -> 30-33 allocs; Accept writers=256 8.8 -> 8.0 cpu-us/op,
+//     24-25 -> 19 allocs; Forward conc=1 104 -> 46 allocs and Accept writers=1 55 -> 24 allocs,
+//     their CPU (one fdatasync a write is most of it) 159 -> 163 and 97 -> 88 cpu-us/op, within
+//     the noise. In BenchmarkForward's profile the stager's CPU went down 22%, the syncer's 16%
+//     and the callers' 13%; the checkpointer's did not (bbolt's). End to end, go run
+//     ./cmd/smppbench --rows 2 --stores embedded --windows 256 --messages 1000000 --duration
+//     12s --smppgw BIN, three pairs on a quiet box: 21.6, 20.7, 20.5 -> 18.1, 18.5, 19.8 us of
+//     smppgw CPU a message (mean 20.9 -> 18.8, -10%), peak RSS about the same (210-245 MB);
+//     earlier pairs on a loaded box gave 23.2 -> 21.1.
 //   - Not reached: half. What is left of the store is mostly bbolt's: its Put allocates a
 //     cursor stack and clones the key (11 of the ~30 allocations a message costs the whole
 //     gateway at W=256), and its commit writes the pages; three keys a message reach it
