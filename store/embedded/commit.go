@@ -54,20 +54,27 @@ func (q *commitQueue) start(s *Store, maxBatch int) {
 // do queues v and waits until its batch is durable. When ctx ends first do returns ctx's error
 // and the write may or may not happen: the caller treats it as not acknowledged.
 func (q *commitQueue) do(ctx context.Context, v op) error {
+	_, err := q.submit(ctx, v)
+	return err
+}
+
+// submit is do, and reports whether the group commit is done with v (it ran, or never will):
+// not when ctx ended while v was queued.
+func (q *commitQueue) submit(ctx context.Context, v op) (bool, error) {
 	o := q.pool.Get().(*wop)
 	o.V, o.Err = v, nil
 	q.mu.RLock()
 	if q.closed {
 		q.mu.RUnlock()
 		q.pool.Put(o)
-		return store.ErrClosed
+		return true, store.ErrClosed
 	}
 	select {
 	case q.ch <- o:
 	case <-ctx.Done():
 		q.mu.RUnlock()
 		q.pool.Put(o)
-		return ctx.Err()
+		return true, ctx.Err()
 	}
 	q.mu.RUnlock()
 	select {
@@ -75,19 +82,20 @@ func (q *commitQueue) do(ctx context.Context, v op) error {
 		err := o.Err
 		o.V, o.Err = op{}, nil
 		q.pool.Put(o)
-		return err
+		return true, err
 	case <-ctx.Done():
 		// The syncer still owns o and will signal it; it is left to the garbage collector.
-		return ctx.Err()
+		return false, ctx.Err()
 	}
 }
 
-// doW is do for an op kept in a struct.
-func (q *commitQueue) doW(ctx context.Context, s *Store, w writer) error {
+// doW is submit for an op kept in a struct: when it reports the group commit done with w, the
+// caller may use w again.
+func (q *commitQueue) doW(ctx context.Context, s *Store, w writer) (bool, error) {
 	if s.closed.Load() {
-		return store.ErrClosed
+		return true, store.ErrClosed
 	}
-	return q.do(ctx, op{w: w})
+	return q.submit(ctx, op{w: w})
 }
 
 // Flushes returns how many batches were committed so far, for benchmarks.

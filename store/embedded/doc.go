@@ -11,18 +11,18 @@
 // into the active memtable and answers the batch's writers. While one record syncs, the next
 // batch's ops run. An op failing half-way fails alone: the batch's ops then run one by one.
 //
-// The memtables are ordered per bucket (tidwall/btree), with tombstones. Readers see active,
-// then frozen, then bbolt, merged in key order. When active passes 16 MiB or 1 s it is frozen
-// and the checkpointer writes it into bbolt in one transaction with the WAL position it covers,
-// then drops it and recycles the WAL segments it covered. A message accepted and settled
-// within one interval reaches bbolt once, not once per write. A key put under a fresh sequence
-// number (queue entries, receipts, parked receipts, lost PDUs) is marked so in the memtable,
-// and removing it there removes it: a queue entry added and removed within one interval never
-// reaches bbolt, not even as a tombstone to seek. While a checkpoint runs, writers wait
-// once active reaches 48 MiB, so memory stays bounded when bbolt falls behind. Open replays the
-// WAL after bbolt's position into bbolt in one transaction; Close checkpoints everything, so a
-// clean close leaves no WAL. After a failed WAL write or sync every write fails until the store
-// is reopened (what reached the disk is not known; replay tells).
+// The memtables are ordered per bucket (sorted runs, see below), with tombstones. Readers see
+// active, then frozen, then bbolt, merged in key order. When active passes 16 MiB or 1 s it is
+// frozen and the checkpointer writes it into bbolt in one transaction with the WAL position it
+// covers, then drops it and recycles the WAL segments it covered. A message accepted and
+// settled within one interval reaches bbolt once, not once per write. A key put under a fresh
+// sequence number (queue entries, receipts, parked receipts, lost PDUs) is marked so in the
+// memtable, and removing it there removes it: a queue entry added and removed within one
+// interval never reaches bbolt, not even as a tombstone to seek. While a checkpoint runs,
+// writers wait once active reaches 48 MiB, so memory stays bounded when bbolt falls behind.
+// Open replays the WAL after bbolt's position into bbolt in one transaction; Close checkpoints
+// everything, so a clean close leaves no WAL. After a failed WAL write or sync every write
+// fails until the store is reopened (what reached the disk is not known; replay tells).
 //
 // Why not bbolt alone: every group commit was a bbolt transaction rewriting the B+tree pages of
 // about five buckets with two fsyncs (pages, then meta), ~5 ms and ~1.8 ms of CPU each, and a
@@ -62,7 +62,8 @@
 // id map grew without end).
 //
 // A write set keeps each bucket's keys in a sorted slice, reused from batch to batch (a tree
-// allocated its nodes anew for every batch); active and frozen are trees.
+// allocated its nodes anew for every batch). Active and frozen were trees (tidwall/btree)
+// until round 4; they are now the write sets' slices kept as sorted runs (mem.go, addRun).
 //
 // Queues keep their entries in the store and their claim state in memory, so claiming costs no
 // write; everything unacknowledged is claimable again after a restart. An entry published
@@ -89,6 +90,44 @@
 //     large byte chunks, tree items of offsets), to spare the garbage collector: merges got
 //     slower (the tree's comparisons go through the arena) by about what GC saved, and
 //     BenchmarkMerge took 1.4-2x as long. bbolt pages of 16 and 64 KiB: no change in CPU.
+//
+// Round 4 of issue 13, the store's CPU and allocations per forwarded message:
+//   - Active and frozen keep each batch's write set slice as a sorted run (mem.go) instead of
+//     inserting its keys one by one into a btree: a run is merged in place into the one before
+//     it when that moves little (rising keys: message ids, time index, queue sequences) or
+//     when it is at least half as long, so a bucket holds about log2(batches) runs; a read
+//     looks at the runs newest first (one comparison for a key past a run's end, as every new
+//     message id is), a cursor and the checkpoint merge them. The fresh-key rule holds when
+//     runs merge. In BenchmarkForward's profile merging a batch went from 7.9% of the CPU to
+//     3.8-6.1%, the lookups of accept and settle from 6.5% to 3.1%; BenchmarkMerge from
+//     0.67-0.85 to 0.30-0.42 ms, allocating 75 -> 138 KB (a merged run keeps room to spare).
+//   - A settle writes its id map key and value, the record and the queue key in one allocation
+//     of their size (the record is encoded into the stager's scratch first); an accept likewise
+//     its record, payloads, index keys and queue keys (scratch from a pool); the two ops are
+//     reused once the group commit is done with them; queue entries come from blocks of 64; a
+//     claim's leases share one string. A txn opens bbolt's bucket only when a read reaches
+//     bbolt (a batch whose ops find everything in the memtables opens none), and its first
+//     handles live in the txn.
+//   - Measured, before (a0bd6c3) -> after, alternating in the same minutes on the shared 2-core
+//     box (single runs vary by +-10%): go test -run XXX -bench
+//     'Forward/settle=combined/conc=(1|256)$|Accept/writers=(1|256)$' -benchmem -benchtime
+//     100000x (20000x for conc=1 and writers=1), six pairs at 256: Forward conc=256 17.8 ->
+//     16.8 cpu-us/op (means), 43-45 -> 30-33 allocs; Accept writers=256 8.8 -> 8.0 cpu-us/op,
+//     24-25 -> 19 allocs; Forward conc=1 104 -> 46 allocs and Accept writers=1 55 -> 24 allocs,
+//     their CPU (one fdatasync a write is most of it) 159 -> 163 and 97 -> 88 cpu-us/op, within
+//     the noise. In BenchmarkForward's profile the stager's CPU went down 22%, the syncer's 16%
+//     and the callers' 13%; the checkpointer's did not (bbolt's). End to end, go run
+//     ./cmd/smppbench --rows 2 --stores embedded --windows 256 --messages 1000000 --duration
+//     12s --smppgw BIN, three pairs on a quiet box: 21.6, 20.7, 20.5 -> 18.1, 18.5, 19.8 us of
+//     smppgw CPU a message (mean 20.9 -> 18.8, -10%), peak RSS about the same (210-245 MB);
+//     earlier pairs on a loaded box gave 23.2 -> 21.1.
+//   - Not reached: half. What is left of the store is mostly bbolt's: its Put allocates a
+//     cursor stack and clones the key (11 of the ~30 allocations a message costs the whole
+//     gateway at W=256), and its commit writes the pages; three keys a message reach it
+//     (record, time index, id map), and folding two of them into one would need a block
+//     format of our own on top of bbolt. Settle still decodes and re-encodes the record: it
+//     returns the message. Measured and not kept: freezing at 32 MiB or 2 s instead of 16 MiB
+//     or 1 s (no change).
 //
 // It must not be opened by two processes at once (bbolt's file lock refuses the second, and
 // guards the WAL too), and it does not replicate: use store/redis for several gateway instances.

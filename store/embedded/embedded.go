@@ -83,6 +83,8 @@ type Store struct {
 	tokens uint64
 	// kept counts the bytes of queue payloads kept in memory (entry.payload), at most keepMax.
 	kept int
+	// entryBlock is where newEntry takes the next entries from.
+	entryBlock []entry
 
 	closed   atomic.Bool
 	closing  chan struct{} // closed by Close: wakes waiting claims and stops the sweeper

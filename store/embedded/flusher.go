@@ -24,6 +24,13 @@ type flusherState struct {
 	gapLo, gapHi []byte
 	// queues holds each queue's bucket name, made once.
 	queues map[store.Queue][]byte
+	// id is scratch for a message id looked up; gen is the name of the id map generation last
+	// written to, ending at genEnd.
+	id     []byte
+	gen    []byte
+	genEnd int64
+	rec    []byte // scratch for a record, copied into the allocation its op writes
+	ukey   []byte // scratch for an id map key
 }
 
 // queueBucket returns the name of queue q's bucket, which must not be changed.

@@ -87,7 +87,10 @@ func genName(end int64) []byte { return binary.BigEndian.AppendUint64(make([]byt
 // putMapping maps ukey to val (expiry(8) part(1) message id) in the generation of exp.
 func (s *Store) putMapping(tx *txn, ukey, val []byte, exp time.Time) error {
 	end := s.genEnd(exp)
-	g, err := tx.Bucket(bMapGen).CreateBucketIfNotExists(genName(end))
+	if s.f.gen == nil || s.f.genEnd != end {
+		s.f.gen, s.f.genEnd = genName(end), end
+	}
+	g, err := tx.Bucket(bMapGen).CreateBucketIfNotExists(s.f.gen)
 	if err != nil {
 		return err
 	}

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unsafe"
 
-	"github.com/tidwall/btree"
 	"go.etcd.io/bbolt"
 )
 
@@ -29,119 +29,240 @@ type kv struct {
 	fresh bool
 }
 
-func kvLess(a, b kv) bool { return bytes.Compare(a.k, b.k) < 0 }
-
 // kvOverhead is what a memtable counts per key beyond its bytes: the item and its share of
-// the tree's nodes.
+// the run holding it.
 const kvOverhead = 64
 
-// mbucket is one bucket's changes in a memtable: in a tree for active and frozen, in a
-// sorted slice for a write set. A write set holds one batch's few hundred keys per bucket,
-// mostly rising, so they are appended; its slice is kept from batch to batch, where a tree
-// allocated its nodes anew for every batch (14% of the bytes the store allocated).
+// mbucket is one bucket's changes in a memtable. A write set keeps one batch's few hundred
+// keys per bucket in one sorted slice, w, mostly appended (keys mostly rise), and reused from
+// batch to batch. Active and frozen keep the write sets' slices as they come, as sorted runs:
+// merging a batch is handing its slice over, where a tree cost an insertion per key. A run is
+// merged into the one before it when that is cheap (it starts near the end of the older one,
+// as rising keys do) or when it is at least half as long (so a bucket keeps a handful of
+// runs, about log2 of its batches, and a key is copied that many times at most); see addRun.
 type mbucket struct {
-	top, sub []byte            // sub is nil for a top-level bucket
-	t        *btree.BTreeG[kv] // nil in a write set
-	w        []kv              // a write set's keys, in order
-	ver      uint64            // counts insertions into w, so a cursor over w finds its place
-	seq      uint64            // the bucket's sequence, when hasSeq
+	top, sub []byte // sub is nil for a top-level bucket
+	w        []kv   // a write set's keys, in order
+	runs     [][]kv // a memtable's runs, oldest first; a newer run's entry hides an older one's
+	ver      uint64 // counts insertions into w, so a cursor over w finds its place
+	handed   bool   // w became a memtable's run: the write set's next batch needs another
+	spare    []kv   // the array of a run merged away, for the write set's next w
+	seq      uint64 // the bucket's sequence, when hasSeq
 	hasSeq   bool
-	hint     btree.PathHint // where the last key was set: keys mostly rise
 }
 
-func newMBucket(top, sub []byte, ws bool) *mbucket {
-	if ws {
-		return &mbucket{top: top, sub: sub}
-	}
-	return &mbucket{top: top, sub: sub, t: btree.NewBTreeGOptions(kvLess, btree.Options{NoLocks: true, Degree: 32})}
-}
+func newMBucket(top, sub []byte) *mbucket { return &mbucket{top: top, sub: sub} }
 
+// len is how many entries the bucket holds, counting in a memtable those hidden by newer runs.
 func (mb *mbucket) len() int {
-	if mb.t != nil {
-		return mb.t.Len()
+	n := len(mb.w)
+	for _, r := range mb.runs {
+		n += len(r)
 	}
-	return len(mb.w)
+	return n
 }
 
-// search returns where key is or would be in w.
-func (mb *mbucket) search(key []byte) (int, bool) {
-	if n := len(mb.w); n > 0 {
-		if c := bytes.Compare(mb.w[n-1].k, key); c < 0 {
+// search returns where key is or would be in the sorted run r.
+func search(r []kv, key []byte) (int, bool) {
+	if n := len(r); n > 0 {
+		if c := bytes.Compare(r[n-1].k, key); c < 0 {
 			return n, false // the common case: a rising key
 		} else if c == 0 {
 			return n - 1, true
 		}
 	}
-	return slices.BinarySearchFunc(mb.w, key, func(e kv, k []byte) int { return bytes.Compare(e.k, k) })
+	return slices.BinarySearchFunc(r, key, func(e kv, k []byte) int { return bytes.Compare(e.k, k) })
 }
 
 func (mb *mbucket) get(key []byte) (kv, bool) {
-	if mb.t != nil {
-		return mb.t.Get(kv{k: key})
-	}
-	if i, ok := mb.search(key); ok {
+	if i, ok := search(mb.w, key); ok {
 		return mb.w[i], true
+	}
+	for j := len(mb.runs) - 1; j >= 0; j-- {
+		r := mb.runs[j]
+		// A key past a run's ends, as a new message id is past every run's, costs a comparison.
+		if len(r) == 0 || bytes.Compare(key, r[0].k) < 0 {
+			continue
+		}
+		if i, ok := search(r, key); ok {
+			return r[i], true
+		}
 	}
 	return kv{}, false
 }
 
-// set sets e and returns how many bytes the bucket's count changes by. A key put fresh stays
-// fresh when put again; a tombstone over a fresh key removes it.
-func (mb *mbucket) set(e kv) int {
-	if mb.t != nil {
-		if e.del {
-			if old, ok := mb.t.GetHint(e, &mb.hint); ok && old.fresh {
-				mb.t.DeleteHint(e, &mb.hint)
-				return -kvSize(old)
-			}
-		}
-		old, ok := mb.t.SetHint(e, &mb.hint)
-		if !ok {
-			return kvSize(e)
-		}
-		if old.fresh && !e.fresh && !e.del {
-			e.fresh = true
-			mb.t.SetHint(e, &mb.hint)
-		}
-		return kvSize(e) - kvSize(old)
+// over is e set over old, the same key's entry below it in the same memtable: a key put fresh
+// stays fresh when put again; a tombstone over a fresh key removes both (false).
+func over(old, e kv) (kv, bool) {
+	if e.del && old.fresh {
+		return kv{}, false
 	}
-	i, ok := mb.search(e.k)
+	e.fresh = e.fresh || old.fresh && !e.del
+	return e, true
+}
+
+// set sets e in a write set and returns how many bytes the bucket's count changes by.
+func (mb *mbucket) set(e kv) int {
+	i, ok := search(mb.w, e.k)
 	if !ok {
 		mb.w = slices.Insert(mb.w, i, e)
 		mb.ver++
 		return kvSize(e)
 	}
 	old := mb.w[i]
-	if e.del && old.fresh {
+	e, keep := over(old, e)
+	if !keep {
 		mb.w = slices.Delete(mb.w, i, i+1)
 		mb.ver++
 		return -kvSize(old)
 	}
-	e.fresh = e.fresh || old.fresh && !e.del
 	mb.w[i] = e
 	return kvSize(e) - kvSize(old)
 }
 
 func kvSize(e kv) int { return len(e.k) + len(e.v) + kvOverhead }
 
-// scan calls fn for every entry in key order until it returns false.
+// addRun adds the sorted run r, newer than the bucket's runs, to a memtable bucket, and
+// returns how many bytes the bucket's count changes by. The bucket keeps r: it must not
+// change afterwards. When r was merged into an older run at once, its array is free again
+// and returned as spare (emptied), for a write set's next batch.
+func (mb *mbucket) addRun(r []kv) (d int, spare []kv) {
+	for _, e := range r {
+		d += kvSize(e)
+	}
+	mb.runs = append(mb.runs, r)
+	for n := len(mb.runs); n >= 2; n = len(mb.runs) {
+		a, b := mb.runs[n-2], mb.runs[n-1]
+		if len(b) > 0 && len(a) > 0 {
+			// What merging moves: b, and the entries of a from where b starts.
+			from, _ := search(a, b[0].k)
+			if len(a)-from > 8*len(b) && 2*len(b) < len(a) {
+				break
+			}
+		}
+		merged, dd := mergeRun(a, b)
+		d += dd
+		mb.runs[n-2], mb.runs[n-1] = merged, nil
+		mb.runs = mb.runs[:n-1]
+		if sameArray(b, r) && !sameArray(merged, r) {
+			spare = r[:cap(r)]
+			clear(spare) // do not pin what was copied out of it
+			spare = spare[:0]
+		}
+	}
+	return d, spare
+}
+
+// sameArray reports whether a and b share their underlying array.
+func sameArray(a, b []kv) bool {
+	return cap(a) > 0 && cap(b) > 0 && &a[:cap(a)][0] == &b[:cap(b)][0]
+}
+
+// mergeRun merges the newer run b into a, in place from the back (a grows when it must), and
+// returns the merged run and how many bytes the entries it dropped counted. Entries of a
+// before b's first key are not touched.
+func mergeRun(a, b []kv) ([]kv, int) {
+	if len(a) == 0 {
+		return b, 0
+	}
+	if len(b) == 0 {
+		return a, 0
+	}
+	la, lb := len(a), len(b)
+	from, _ := search(a, b[0].k)
+	if cap(a) < la+lb {
+		// Room to spare: the run will take the next merges in place (the runs of a bucket
+		// merge like a binary counter, so this one is met by one as long as itself).
+		a = append(make([]kv, 0, 2*(la+lb)), a...)
+	}
+	a = a[:la+lb]
+	i, j, w := la-1, lb-1, la+lb-1
+	d := 0
+	for j >= 0 {
+		if i >= from {
+			if c := bytes.Compare(a[i].k, b[j].k); c > 0 {
+				a[w] = a[i]
+				i, w = i-1, w-1
+				continue
+			} else if c == 0 {
+				e, keep := over(a[i], b[j])
+				d -= kvSize(a[i])
+				if keep {
+					a[w] = e
+					w--
+				} else {
+					d -= kvSize(b[j])
+				}
+				i, j = i-1, j-1
+				continue
+			}
+		}
+		a[w] = b[j]
+		j, w = j-1, w-1
+	}
+	// a[:i+1] stayed where it was and the merged tail starts at w+1: close the gap the dropped
+	// entries left by moving the tail down (it is the short part).
+	if gap := w - i; gap > 0 {
+		n := copy(a[i+1:], a[w+1:])
+		clear(a[i+1+n:]) // do not pin what moved
+		a = a[:i+1+n]
+	}
+	return a, d
+}
+
+// scan calls fn for every entry in key order until it returns false: a write set's, or a
+// memtable's runs merged, a newer run's entry over an older one's.
 func (mb *mbucket) scan(fn func(e kv) bool) {
-	if mb.t != nil {
-		mb.t.Scan(fn)
+	if len(mb.runs) == 0 {
+		for _, e := range mb.w {
+			if !fn(e) {
+				return
+			}
+		}
 		return
 	}
-	for _, e := range mb.w {
-		if !fn(e) {
+	if len(mb.runs) == 1 {
+		for _, e := range mb.runs[0] {
+			if !fn(e) {
+				return
+			}
+		}
+		return
+	}
+	at := make([]int, len(mb.runs))
+	for {
+		var min []byte
+		for j, r := range mb.runs {
+			if at[j] < len(r) && (min == nil || bytes.Compare(r[at[j]].k, min) < 0) {
+				min = r[at[j]].k
+			}
+		}
+		if min == nil {
+			return
+		}
+		var cur kv
+		have := false
+		for j, r := range mb.runs { // oldest first, each set over the ones before
+			if at[j] < len(r) && bytes.Equal(r[at[j]].k, min) {
+				e := r[at[j]]
+				at[j]++
+				if have {
+					e, have = over(cur, e)
+					if !have {
+						continue
+					}
+				}
+				cur, have = e, true
+			}
+		}
+		if have && !fn(cur) {
 			return
 		}
 	}
 }
 
+// clear empties a write set's bucket for its next batch.
 func (mb *mbucket) clear() {
-	if mb.t != nil {
-		mb.t.Clear()
-		return
-	}
 	clear(mb.w) // the slices are the memtable's now; do not pin them
 	mb.w = mb.w[:0]
 	mb.ver++
@@ -161,19 +282,11 @@ func newMemtable() *memtable { return &memtable{b: map[string]*mbucket{}} }
 // newWriteSet returns a memtable for one batch's changes.
 func newWriteSet() *memtable { return &memtable{b: map[string]*mbucket{}, ws: true} }
 
-func bucketPath(top, sub []byte) string {
-	if sub == nil {
-		return string(top)
-	}
-	p := make([]byte, 0, len(top)+1+len(sub))
-	return string(append(append(append(p, top...), 0), sub...))
-}
-
 // bucket returns the memtable's bucket at path, creating it when create is set.
 func (m *memtable) bucket(path string, top, sub []byte, create bool) *mbucket {
 	mb := m.b[path]
 	if mb == nil && create {
-		mb = newMBucket(top, sub, m.ws)
+		mb = newMBucket(top, sub)
 		m.b[path] = mb
 	}
 	return mb
@@ -181,34 +294,51 @@ func (m *memtable) bucket(path string, top, sub []byte, create bool) *mbucket {
 
 func (m *memtable) empty() bool { return len(m.b) == 0 }
 
-// reset empties a write set for the next batch, keeping its trees.
+// reset empties a write set for the next batch, keeping its slices.
 func (m *memtable) reset() {
 	for p, mb := range m.b {
 		if mb.len() == 0 && !mb.hasSeq {
 			delete(m.b, p) // a bucket not touched last time is probably not touched again
 			continue
 		}
-		mb.clear()
+		if mb.handed {
+			if mb.spare != nil {
+				mb.w, mb.spare = mb.spare, nil
+			} else {
+				mb.w = make([]kv, 0, cap(mb.w))
+			}
+			mb.handed = false
+			mb.ver++
+		} else {
+			mb.clear()
+		}
 		mb.hasSeq = false
 	}
 	m.size = 0
 }
 
-// merge moves the write set ws, logged as record lsn, into m. The write set's slices are
-// kept: they are never written again.
+// merge moves the write set ws, logged as record lsn, into m: each bucket's slice becomes a
+// run of m's (reset gives the write set a new one).
 func (m *memtable) merge(ws *memtable, lsn uint64, now time.Time) {
 	if m.size == 0 && m.born.IsZero() {
 		m.born = now
 	}
 	for p, wb := range ws.b {
-		if wb.len() == 0 && !wb.hasSeq {
+		if len(wb.w) == 0 && !wb.hasSeq {
 			continue
 		}
 		mb := m.bucket(p, wb.top, wb.sub, true)
-		wb.scan(func(e kv) bool {
-			m.size += mb.set(e)
-			return true
-		})
+		if m.ws {
+			// A write set into a write set (the ops of a failed batch, one by one): its
+			// slice is written again, so the keys are copied.
+			for _, e := range wb.w {
+				m.size += mb.set(e)
+			}
+		} else if len(wb.w) > 0 {
+			d, spare := mb.addRun(wb.w)
+			m.size += d
+			wb.handed, wb.spare = true, spare
+		}
 		if wb.hasSeq {
 			mb.seq, mb.hasSeq = wb.seq, true
 		}
@@ -404,8 +534,20 @@ type txn struct {
 	mems []*memtable // newest first: a batch's, pending, active, frozen
 	ws   *memtable   // this batch's write set; nil for readers
 	// cache holds the bucket handles made so far; few, so a slice.
-	cache []*bucket
-	buf   [2]*memtable
+	cache    []*bucket
+	cacheBuf [8]*bucket
+	// handles is where newBucket takes the first handles from: a batch makes about five.
+	handles [6]bucket
+	nb      int
+	buf     [2]*memtable
+}
+
+func (t *txn) newBucket() *bucket {
+	if t.nb < len(t.handles) {
+		t.nb++
+		return &t.handles[t.nb-1]
+	}
+	return &bucket{}
 }
 
 // Bucket returns top-level bucket name (they all exist from Open on).
@@ -413,10 +555,32 @@ func (t *txn) Bucket(name []byte) *bucket {
 	if b := t.cached(name, nil); b != nil {
 		return b
 	}
-	b := &bucket{t: t, top: name, path: string(name), bb: t.rtx.Bucket(name)}
+	b := t.newBucket()
+	*b = bucket{t: t, top: name, path: topPath(name)}
 	b.resolve()
+	if t.cache == nil {
+		t.cache = t.cacheBuf[:0]
+	}
 	t.cache = append(t.cache, b)
 	return b
+}
+
+// topPaths are the top-level buckets' paths, so a handle's costs no allocation.
+var topPaths = func() []string {
+	var out []string
+	for _, b := range [][]byte{bMsg, bIdx, bIdxAcc, bMap, bMapGen, bPark, bRcpt, bExp, bLost, bQueues, bConfig, bMeta} {
+		out = append(out, string(b))
+	}
+	return out
+}()
+
+func topPath(name []byte) string {
+	for _, p := range topPaths {
+		if p == string(name) {
+			return p
+		}
+	}
+	return string(name)
 }
 
 // cached returns the txn's handle of bucket top/sub, nil when it has none yet. A batch asks
@@ -436,7 +600,9 @@ type bucket struct {
 	t        *txn
 	top, sub []byte
 	path     string
-	bb       *bbolt.Bucket // nil when bbolt does not have it yet
+	parent   *bucket       // a nested bucket's, where its bbolt bucket is found
+	bb       *bbolt.Bucket // nil when bbolt does not have it (yet); see disk
+	bbFound  bool          // bb was looked up
 	bc       *bbolt.Cursor // for Get: bbolt's own Get allocates a cursor each time
 	mems     [4]*mbucket   // the memtables' (nil when untouched there)
 	wb       *mbucket      // the write set's, made on first write
@@ -451,8 +617,23 @@ func (b *bucket) resolve() {
 	}
 }
 
+// disk returns bbolt's bucket, nil when bbolt does not have it. It is looked up on first use:
+// most ops find what they read in the memtables and write only to the write set, and opening
+// a bucket of a bbolt read transaction allocates (a cursor's stack, the bucket) each time.
+func (b *bucket) disk() *bbolt.Bucket {
+	if !b.bbFound {
+		b.bbFound = true
+		if b.parent == nil {
+			b.bb = b.t.rtx.Bucket(b.top)
+		} else if p := b.parent.disk(); p != nil {
+			b.bb = p.Bucket(b.sub)
+		}
+	}
+	return b.bb
+}
+
 func (b *bucket) exists() bool {
-	if b.bb != nil || b.wb != nil {
+	if b.wb != nil {
 		return true
 	}
 	for _, mb := range b.mems {
@@ -460,7 +641,7 @@ func (b *bucket) exists() bool {
 			return true
 		}
 	}
-	return false
+	return b.disk() != nil
 }
 
 // Bucket returns the nested bucket name, nil if it does not exist.
@@ -476,13 +657,13 @@ func (b *bucket) nested(name []byte) *bucket {
 	if n := b.t.cached(b.top, name); n != nil {
 		return n
 	}
-	n := &bucket{t: b.t, top: b.top, sub: name, path: bucketPath(b.top, name)}
-	if b.bb != nil {
-		n.bb = b.bb.Bucket(name)
-	}
+	// The path and the name share one copy: the caller's slice may change, the handle is kept.
+	p := make([]byte, 0, len(b.top)+1+len(name))
+	p = append(append(append(p, b.top...), 0), name...)
+	n := b.t.newBucket()
+	*n = bucket{t: b.t, top: b.top, sub: p[len(b.top)+1:], path: unsafe.String(&p[0], len(p)), parent: b}
 	n.resolve()
 	if n.exists() {
-		n.sub = bytes.Clone(name) // the caller's slice may change; the handle is kept
 		b.t.cache = append(b.t.cache, n)
 	}
 	return n
@@ -495,7 +676,6 @@ func (b *bucket) CreateBucketIfNotExists(name []byte) (*bucket, error) {
 	}
 	n := b.nested(name)
 	if !n.exists() {
-		n.sub = bytes.Clone(name)
 		n.wb = b.t.ws.bucket(n.path, b.top, n.sub, true)
 		// An empty bucket must reach bbolt too: it is logged with its sequence.
 		n.wb.hasSeq = true
@@ -545,11 +725,12 @@ func (b *bucket) memGet(key []byte) ([]byte, bool) {
 
 // diskSeek returns bbolt's first key at or after key, with its value; nil when none.
 func (b *bucket) diskSeek(key []byte) ([]byte, []byte) {
-	if b.bb == nil {
+	bb := b.disk()
+	if bb == nil {
 		return nil, nil
 	}
 	if b.bc == nil {
-		b.bc = b.bb.Cursor()
+		b.bc = bb.Cursor()
 	}
 	return b.bc.Seek(key)
 }
@@ -603,8 +784,8 @@ func (b *bucket) Sequence() uint64 {
 			return mb.seq
 		}
 	}
-	if b.bb != nil {
-		return b.bb.Sequence()
+	if bb := b.disk(); bb != nil {
+		return bb.Sequence()
 	}
 	return 0
 }
@@ -634,8 +815,8 @@ func (b *bucket) ForEach(fn func(k, v []byte) error) error {
 // ForEachBucket calls fn with the name of every nested bucket, in order.
 func (b *bucket) ForEachBucket(fn func(k []byte) error) error {
 	var names [][]byte
-	if b.bb != nil {
-		if err := b.bb.ForEachBucket(func(k []byte) error {
+	if bb := b.disk(); bb != nil {
+		if err := bb.ForEachBucket(func(k []byte) error {
 			names = append(names, k)
 			return nil
 		}); err != nil {
@@ -666,83 +847,75 @@ func (b *bucket) ForEachBucket(fn func(k []byte) error) error {
 // Cursor returns a cursor over the merged layers.
 func (b *bucket) Cursor() *cursor {
 	c := &cursor{}
-	add := func(mb *mbucket) {
-		if mb != nil && mb.len() > 0 {
-			it := memIter{mb: mb}
-			if mb.t != nil {
-				it.it = mb.t.Iter()
+	if b.wb != nil && len(b.wb.w) > 0 {
+		c.mem = append(c.mem, memIter{mb: b.wb})
+	}
+	for _, mb := range b.mems {
+		if mb != nil {
+			if len(mb.w) > 0 { // pending, a write set nobody writes to any more
+				c.mem = append(c.mem, memIter{w: mb.w})
 			}
-			c.mem = append(c.mem, it)
+			for j := len(mb.runs) - 1; j >= 0; j-- { // newest first
+				if len(mb.runs[j]) > 0 {
+					c.mem = append(c.mem, memIter{w: mb.runs[j]})
+				}
+			}
 		}
 	}
-	add(b.wb)
-	for _, mb := range b.mems {
-		add(mb)
-	}
-	if b.bb != nil {
-		c.bc = b.bb.Cursor()
+	if bb := b.disk(); bb != nil {
+		c.bc = bb.Cursor()
 	}
 	return c
 }
 
-// memIter walks one memtable bucket: a tree with its iterator, a write set's slice by index.
+// memIter walks one sorted slice by index: a memtable's run, which does not change under it,
+// or a write set's, which the op using the cursor may change.
 type memIter struct {
-	mb  *mbucket
-	it  btree.IterG[kv]
+	mb  *mbucket // the write set's bucket; nil for a run
+	w   []kv
 	i   int
 	cur []byte // the key at i
 	ver uint64 // mb.ver when i was found
 	ok  bool
 }
 
-func (m *memIter) first() bool {
-	if m.mb.t != nil {
-		return m.it.First()
-	}
-	return m.at(0)
-}
+func (m *memIter) first() bool { return m.at(0) }
 
 func (m *memIter) seek(k []byte) bool {
-	if m.mb.t != nil {
-		return m.it.Seek(kv{k: k})
+	if m.mb != nil {
+		m.w = m.mb.w
 	}
-	i, _ := m.mb.search(k)
+	i, _ := search(m.w, k)
 	return m.at(i)
 }
 
-// at moves a slice iterator to index i.
+// at moves the iterator to index i.
 func (m *memIter) at(i int) bool {
-	m.i, m.ver = i, m.mb.ver
-	if i >= len(m.mb.w) {
+	if m.mb != nil {
+		m.w, m.ver = m.mb.w, m.mb.ver
+	}
+	m.i = i
+	if i >= len(m.w) {
 		m.cur = nil
 		return false
 	}
-	m.cur = m.mb.w[i].k
+	m.cur = m.w[i].k
 	return true
 }
 
-// refind moves a slice iterator back to its key when the op using the cursor inserted keys
-// since (a delete of a key from a layer below inserts a tombstone), which shifted the slice.
+// refind moves a write set's iterator back to its key when the op using the cursor inserted
+// keys since (a delete of a key from a layer below inserts a tombstone), which shifted the
+// slice.
 func (m *memIter) refind() {
-	if m.ok && m.mb.t == nil && m.ver != m.mb.ver {
-		i, _ := m.mb.search(m.cur)
+	if m.ok && m.mb != nil && m.ver != m.mb.ver {
+		i, _ := search(m.mb.w, m.cur)
 		m.ok = m.at(i)
 	}
 }
 
-func (m *memIter) item() kv {
-	if m.mb.t != nil {
-		return m.it.Item()
-	}
-	return m.mb.w[m.i]
-}
+func (m *memIter) item() kv { return m.w[m.i] }
 
-func (m *memIter) next() bool {
-	if m.mb.t != nil {
-		return m.it.Next()
-	}
-	return m.at(m.i + 1)
-}
+func (m *memIter) next() bool { return m.at(m.i + 1) }
 
 // cursor merges memtable iterators (in priority order: write set, active, frozen) with a
 // bbolt cursor (lowest). The smallest key wins; on equal keys the higher layer's entry

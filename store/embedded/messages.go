@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/smppgw/smppgw/store"
@@ -16,27 +17,51 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 		return err
 	}
 	store.PrepareAccept(m, nowUTC())
-	o := &acceptOp{s: s, q: store.Queue{Kind: store.SubmitQueue, Name: m.Upstream}, rec: store.AppendMessage(nil, m)}
+	o := acceptPool.Get().(*acceptOp)
+	*o = acceptOp{s: s, q: store.Queue{Kind: store.SubmitQueue, Name: m.Upstream}}
+	// What the memtable keeps (the record, the payloads, the keys, room for the entries'
+	// sequence keys) shares one allocation of its size: encoded into scratch first.
+	sc := scratchPool.Get().(*[]byte)
+	enc := store.AppendMessage((*sc)[:0], m)
+	nrec := len(enc)
 	o.payloads = o.one[:0]
 	if len(m.Parts) > len(o.one) {
 		o.payloads = make([][]byte, 0, len(m.Parts))
 	}
+	ends := o.oneEnd[:0]
 	for i := range m.Parts {
-		o.payloads = append(o.payloads, store.AppendPartTask(nil, store.NewPartTask(m, i)))
+		enc = store.AppendPartTask(enc, store.NewPartTask(m, i))
+		ends = append(ends, len(enc))
 	}
-	o.seqs = o.oneSeq[:0]
-	// The keys share one allocation: the memtable keeps them, and never writes to them.
 	ikeyLen := 8 + len(m.ID)
-	b := make([]byte, 0, len(m.ID)+ikeyLen+len(m.Account)+1+ikeyLen)
+	b := make([]byte, 0, len(enc)+len(m.ID)+ikeyLen+len(m.Account)+1+ikeyLen+8*len(m.Parts))
+	b = append(b, enc...)
+	*sc = enc
+	scratchPool.Put(sc)
+	o.rec = b[:nrec:nrec]
+	start := nrec
+	for _, end := range ends {
+		o.payloads = append(o.payloads, b[start:end:end])
+		start = end
+	}
+	n := len(b)
 	b = append(b, m.ID...)
-	o.id = b[:len(b):len(b)]
+	o.id = b[n:len(b):len(b)]
+	n = len(b)
 	b = binary.BigEndian.AppendUint64(b, uint64(m.CreatedAt.UnixNano()))
 	b = append(b, m.ID...)
-	o.ikey = b[len(o.id):len(b):len(b)]
-	n := len(b)
+	o.ikey = b[n:len(b):len(b)]
+	n = len(b)
 	b = append(append(append(b, m.Account...), 0), o.ikey...)
 	o.acckey = b[n:len(b):len(b)]
-	return s.wq.doW(ctx, s, o)
+	o.seqKeys = b[len(b):]
+	o.seqs = o.oneSeq[:0]
+	done, err := s.wq.doW(ctx, s, o)
+	if done {
+		*o = acceptOp{} // the memtable keeps the bytes, not the op
+		acceptPool.Put(o)
+	}
+	return err
 }
 
 // acceptOp is AcceptMessage's write.
@@ -47,9 +72,21 @@ type acceptOp struct {
 	id, ikey, acckey []byte
 	payloads         [][]byte
 	seqs             []uint64
+	seqKeys          []byte    // room for the entries' keys, 8 bytes each
 	one              [1][]byte // payloads of a message of one part
 	oneSeq           [1]uint64
+	oneEnd           [1]int
 }
+
+// acceptPool and settlePool hold the hot writes' ops for their next use: an op is free again
+// once the group commit is done with it.
+var (
+	acceptPool = sync.Pool{New: func() any { return new(acceptOp) }}
+	settlePool = sync.Pool{New: func() any { return new(settleOp) }}
+)
+
+// scratchPool holds buffers to encode into before the one allocation a write keeps.
+var scratchPool = sync.Pool{New: func() any { return new([]byte) }}
 
 func (o *acceptOp) run(tx *txn) error {
 	if o.s.f.msg(tx, o.id) != nil {
@@ -62,7 +99,7 @@ func (o *acceptOp) run(tx *txn) error {
 		return dirty(err)
 	}
 	var err error
-	o.seqs, err = o.s.putQueue(tx, o.q, o.payloads, o.seqs[:0])
+	o.seqs, err = o.s.putQueue(tx, o.q, o.payloads, o.seqs[:0], o.seqKeys)
 	return dirty(err)
 }
 
@@ -74,8 +111,9 @@ func accKey(account string, ikey []byte) []byte {
 	return append(b, ikey...)
 }
 
-// putQueue appends payloads to queue q's bucket and returns their sequence numbers.
-func (s *Store) putQueue(tx *txn, q store.Queue, payloads [][]byte, seqs []uint64) ([]uint64, error) {
+// putQueue appends payloads to queue q's bucket and returns their sequence numbers. keys,
+// when not nil, has room for the entries' keys (8 bytes each), which the memtable keeps.
+func (s *Store) putQueue(tx *txn, q store.Queue, payloads [][]byte, seqs []uint64, keys []byte) ([]uint64, error) {
 	qb, err := tx.Bucket(bQueues).CreateBucketIfNotExists(s.f.queueBucket(q))
 	if err != nil {
 		return nil, err
@@ -85,7 +123,13 @@ func (s *Store) putQueue(tx *txn, q store.Queue, payloads [][]byte, seqs []uint6
 		if err != nil {
 			return nil, err
 		}
-		if err := qb.PutNew(be64(seq), p); err != nil {
+		var key []byte
+		if cap(keys) >= 8 {
+			key, keys = binary.BigEndian.AppendUint64(keys[:0], seq)[:8:8], keys[8:8]
+		} else {
+			key = be64(seq)
+		}
+		if err := qb.PutNew(key, p); err != nil {
 			return nil, err
 		}
 		seqs = append(seqs, seq)
@@ -204,7 +248,7 @@ func (s *Store) UpdatePart(ctx context.Context, u store.PartUpdate) (*store.Mess
 	var attached []store.Receipt
 	err := s.write(ctx, func(tx *txn) error {
 		var err error
-		m, attached, err = s.updatePart(tx, &u, attached[:0])
+		m, attached, _, err = s.updatePart(tx, &u, attached[:0], 0)
 		return err
 	}, nil)
 	if err != nil {
@@ -223,17 +267,28 @@ func (s *Store) Settle(ctx context.Context, l store.Lease, u store.PartUpdate) (
 	if err := prepareUpdate(&u); err != nil {
 		return nil, nil, err
 	}
-	o := &settleOp{s: s, q: l.Queue, seq: n, u: u}
+	o := settlePool.Get().(*settleOp)
+	*o = settleOp{s: s, q: l.Queue, seq: n, u: u}
 	s.qmu.Lock()
 	o.removing = s.startRemovalInto(&o.r, l.Queue, n)
 	s.qmu.Unlock()
-	if err := s.wq.doW(ctx, s, o); err != nil {
+	done, err := s.wq.doW(ctx, s, o)
+	var (
+		m        *store.Message
+		attached []store.Receipt
+	)
+	if err != nil {
 		if o.removing {
 			s.abandoned(&o.r)
 		}
-		return nil, nil, err
+	} else {
+		m, attached = o.m, o.attached
 	}
-	return o.m, o.attached, nil
+	if done {
+		*o = settleOp{} // m and attached are the caller's now
+		settlePool.Put(o)
+	}
+	return m, attached, err
 }
 
 // settleOp is Settle's write.
@@ -249,12 +304,15 @@ type settleOp struct {
 }
 
 func (o *settleOp) run(tx *txn) error {
-	var err error
-	if o.m, o.attached, err = o.s.updatePart(tx, &o.u, o.attached[:0]); err != nil {
+	var (
+		err  error
+		room []byte
+	)
+	if o.m, o.attached, room, err = o.s.updatePart(tx, &o.u, o.attached[:0], 8); err != nil {
 		return err
 	}
 	if qb := tx.Bucket(bQueues).Bucket(o.s.f.queueBucket(o.q)); qb != nil {
-		return dirty(qb.Delete(be64(o.seq)))
+		return dirty(qb.Delete(binary.BigEndian.AppendUint64(room, o.seq)))
 	}
 	return nil
 }
@@ -278,35 +336,55 @@ func prepareUpdate(u *store.PartUpdate) error {
 }
 
 // updatePart is UpdatePart's write: it fails cleanly (nothing changed) when the message or
-// part does not exist.
-func (s *Store) updatePart(tx *txn, u *store.PartUpdate, attached []store.Receipt) (*store.Message, []store.Receipt, error) {
-	m, err := decodeMsg(u.MessageID, s.f.msg(tx, []byte(u.MessageID)))
+// part does not exist. extra bytes are added to the one allocation holding what it writes
+// (the id map's key and value, the record) and returned, for the caller's own keys.
+func (s *Store) updatePart(tx *txn, u *store.PartUpdate, attached []store.Receipt, extra int) (*store.Message, []store.Receipt, []byte, error) {
+	f := &s.f
+	f.id = append(f.id[:0], u.MessageID...)
+	m, err := decodeMsg(u.MessageID, f.msg(tx, f.id))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if u.Part < 0 || u.Part >= len(m.Parts) {
-		return nil, nil, fmt.Errorf("%w: message %s has no part %d", store.ErrInvalid, u.MessageID, u.Part)
+		return nil, nil, nil, fmt.Errorf("%w: message %s has no part %d", store.ErrInvalid, u.MessageID, u.Part)
 	}
 	store.ApplyPartUpdate(m, u)
 	if u.UpstreamID != "" {
-		// The key and the value share one allocation: the memtable keeps them.
-		exp := u.At.Add(s.opts.IDMapTTL)
-		b := make([]byte, 0, len(u.Upstream)+1+len(u.UpstreamID)+9+len(u.MessageID))
-		b = append(append(append(b, u.Upstream...), 0), u.UpstreamID...)
-		ukey := b[:len(b):len(b)]
-		b = binary.BigEndian.AppendUint64(b, uint64(exp.UnixNano()))
-		b = append(append(b, byte(u.Part)), u.MessageID...)
-		val := b[len(ukey):]
-		if err := s.putMapping(tx, ukey, val, exp); err != nil {
-			return nil, nil, dirty(err)
-		}
-		if s.f.mayBeParked(ukey) {
-			if attached, err = s.attachParked(tx, ukey, m, u.Part, u.At, attached); err != nil {
-				return nil, nil, dirty(err)
+		f.ukey = append(append(append(f.ukey[:0], u.Upstream...), 0), u.UpstreamID...)
+		if f.mayBeParked(f.ukey) {
+			if attached, err = s.attachParked(tx, f.ukey, m, u.Part, u.At, attached); err != nil {
+				return nil, nil, nil, dirty(err)
 			}
 		}
 	}
-	return m, attached, dirty(tx.Bucket(bMsg).Put([]byte(m.ID), store.AppendMessage(nil, m)))
+	// The memtable keeps every key and value written: they share one allocation, of their
+	// size (the record is encoded into scratch first).
+	f.rec = store.AppendMessage(f.rec[:0], m)
+	n := extra + len(m.ID) + len(f.rec)
+	if u.UpstreamID != "" {
+		n += len(f.ukey) + 9 + len(u.MessageID)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, m.ID...)
+	id := b[:len(b):len(b)]
+	if u.UpstreamID != "" {
+		exp := u.At.Add(s.opts.IDMapTTL)
+		n := len(b)
+		b = append(b, f.ukey...)
+		ukey := b[n:len(b):len(b)]
+		n = len(b)
+		b = binary.BigEndian.AppendUint64(b, uint64(exp.UnixNano()))
+		b = append(append(b, byte(u.Part)), u.MessageID...)
+		if err := s.putMapping(tx, ukey, b[n:len(b):len(b)], exp); err != nil {
+			return nil, nil, nil, dirty(err)
+		}
+	}
+	n = len(b)
+	b = append(b, f.rec...)
+	if err := tx.Bucket(bMsg).Put(id, b[n:len(b):len(b)]); err != nil {
+		return nil, nil, nil, dirty(err)
+	}
+	return m, attached, b[len(b):], nil
 }
 
 func upKey(upstream, upstreamID string) []byte {

@@ -131,6 +131,20 @@ func (s *Store) loadQueues() error {
 	return nil
 }
 
+// newEntry returns a zero entry, one of a block allocated at once (an allocation per
+// message was one of the most frequent): a block lives while any of its entries is queued.
+// s.qmu must be held.
+func (s *Store) newEntry() *entry {
+	if len(s.entryBlock) == 0 {
+		s.entryBlock = make([]entry, entryBlock)
+	}
+	e := &s.entryBlock[0]
+	s.entryBlock = s.entryBlock[1:]
+	return e
+}
+
+const entryBlock = 64
+
 // published makes freshly committed entries claimable, with attempts give-backs behind them.
 // payloads, when not nil, are the entries' bytes on disk, kept for claims while the queue is
 // short.
@@ -138,7 +152,8 @@ func (s *Store) published(name store.Queue, seqs []uint64, attempts int, payload
 	s.qmu.Lock()
 	q := s.q(name)
 	for i, n := range seqs {
-		e := &entry{attempts: attempts}
+		e := s.newEntry()
+		e.attempts = attempts
 		if payloads != nil {
 			s.keep(e, payloads[i])
 		}
@@ -156,6 +171,7 @@ type claimed struct {
 	attempts  int
 	reclaimed bool
 	payload   []byte // the entry's, when kept in memory
+	entry     string // the lease's Entry
 }
 
 // newToken returns a claim token never handed out before by this store. s.qmu must be held.
@@ -164,11 +180,24 @@ func (s *Store) newToken() uint64 {
 	return s.tokens
 }
 
-func leaseOf(name store.Queue, seq, token uint64) store.Lease {
-	var b [41]byte
-	e := strconv.AppendUint(b[:0], seq, 10)
-	e = strconv.AppendUint(append(e, '/'), token, 10)
-	return store.Lease{Queue: name, Entry: string(e)}
+// appendEntry appends a lease's entry, "seq/token".
+func appendEntry(b []byte, seq, token uint64) []byte {
+	b = strconv.AppendUint(b, seq, 10)
+	return strconv.AppendUint(append(b, '/'), token, 10)
+}
+
+// entries gives every claimed entry its lease entry, all of them in one string.
+func entries(got []claimed) {
+	var buf [16 * 41]byte
+	b := buf[:0]
+	for _, g := range got {
+		b = appendEntry(b, g.seq, g.token)
+	}
+	all := string(b)
+	for i := range got {
+		n := len(appendEntry(buf[:0], got[i].seq, got[i].token))
+		got[i].entry, all = all[:n], all[n:]
+	}
 }
 
 // take claims up to max ready entries of q at now. s.qmu must be held.
@@ -244,6 +273,7 @@ func (s *Store) claim(ctx context.Context, name store.Queue, consumer string, n 
 		}
 		s.qmu.Unlock()
 		if len(got) > 0 {
+			entries(got)
 			if cached(got) {
 				for _, g := range got {
 					decode(g, g.payload)
@@ -338,7 +368,7 @@ func (s *Store) ClaimParts(ctx context.Context, upstream, consumer string, max i
 			corrupt = append(corrupt, c.seq)
 			return
 		}
-		t.Lease = leaseOf(name, c.seq, c.token)
+		t.Lease = store.Lease{Queue: name, Entry: c.entry}
 		t.Attempts, t.Reclaimed = c.attempts, c.reclaimed
 		out = append(out, t)
 	})
@@ -364,7 +394,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, account, consumer string, m
 			corrupt = append(corrupt, c.seq)
 			return
 		}
-		d.Lease = leaseOf(name, c.seq, c.token)
+		d.Lease = store.Lease{Queue: name, Entry: c.entry}
 		d.Attempts, d.Reclaimed = c.attempts, c.reclaimed
 		out = append(out, d)
 	})
@@ -410,7 +440,7 @@ func (s *Store) EnqueueDelivery(ctx context.Context, d *store.Delivery) error {
 	var seqs []uint64
 	return s.write(ctx, func(tx *txn) error {
 		var err error
-		seqs, err = s.putQueue(tx, name, payload, seqs[:0])
+		seqs, err = s.putQueue(tx, name, payload, seqs[:0], nil)
 		return dirty(err)
 	}, func() { s.published(name, seqs, 0, payload) })
 }
@@ -641,7 +671,7 @@ func (s *Store) Reroute(ctx context.Context, l store.Lease, upstream string) err
 			return dirty(err)
 		}
 		var err error
-		seqs, err = s.putQueue(tx, to, [][]byte{payload}, seqs[:0])
+		seqs, err = s.putQueue(tx, to, [][]byte{payload}, seqs[:0], nil)
 		return dirty(err)
 	}, func() {
 		s.removed(r)

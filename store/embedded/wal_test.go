@@ -634,3 +634,12 @@ func TestAcceptSeesIdsAcrossGap(t *testing.T) {
 		}
 	}
 }
+
+// bucketPath is a memtable's key of bucket top/sub.
+func bucketPath(top, sub []byte) string {
+	if sub == nil {
+		return string(top)
+	}
+	p := make([]byte, 0, len(top)+1+len(sub))
+	return string(append(append(append(p, top...), 0), sub...))
+}
