@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,8 +85,9 @@ func (q *commitQueue) submit(ctx context.Context, v op) (bool, error) {
 		q.pool.Put(o)
 		return true, err
 	case <-ctx.Done():
-		// The syncer still owns o and will signal it; it is left to the garbage collector.
-		return false, ctx.Err()
+		// The syncer still owns o and will signal it; it is left to the garbage collector. The
+		// op may still commit: the outcome is in doubt, not a refusal.
+		return false, fmt.Errorf("%w: %w", store.ErrInDoubt, ctx.Err())
 	}
 }
 

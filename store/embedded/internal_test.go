@@ -578,3 +578,62 @@ func TestOldIndexDropped(t *testing.T) {
 		}
 	}
 }
+
+// TestDeadlineWhileQueuedIsInDoubt: an accept whose context ends after its write was queued
+// returns ErrInDoubt, because the group commit may still write it; an accept that returns any
+// other error was never written. Deadlines of 0-2 ms end some accepts before they are queued,
+// some while queued and let others through.
+func TestDeadlineWhileQueuedIsInDoubt(t *testing.T) {
+	s := openT(t, storetest.Options())
+	const n = 2000
+	type result struct {
+		id  string
+		err error
+	}
+	results := make([]result, n)
+	var wg sync.WaitGroup
+	for w := 0; w < 16; w++ {
+		wg.Go(func() {
+			for i := w; i < n; i += 16 {
+				id := fmt.Sprintf("d%05d", i)
+				ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%50)*40*time.Microsecond)
+				err := s.AcceptMessage(ctx, storetest.NewMessage(id, "a", "up", 1))
+				cancel()
+				results[i] = result{id, err}
+			}
+		})
+	}
+	wg.Wait()
+	var ok, doubt, refused, doubtWritten int
+	for _, r := range results {
+		_, err := s.GetMessage(context.Background(), r.id)
+		written := err == nil
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("GetMessage %s: %v", r.id, err)
+		}
+		switch {
+		case r.err == nil:
+			ok++
+			if !written {
+				t.Errorf("%s: accepted, not found", r.id)
+			}
+		case errors.Is(r.err, store.ErrInDoubt):
+			doubt++
+			if !errors.Is(r.err, context.DeadlineExceeded) {
+				t.Errorf("%s: in doubt without the context's error: %v", r.id, r.err)
+			}
+			if written {
+				doubtWritten++
+			}
+		default:
+			refused++
+			if written {
+				t.Errorf("%s: refused (%v) and written anyway", r.id, r.err)
+			}
+		}
+	}
+	t.Logf("%d accepted, %d in doubt (%d of them written), %d refused", ok, doubt, doubtWritten, refused)
+	if ok+doubt+refused != n {
+		t.Fatalf("counted %d results, want %d", ok+doubt+refused, n)
+	}
+}
