@@ -600,8 +600,7 @@ type updateOp struct {
 	nWritten int
 	parked   *goredis.StringSliceCmd
 	applied  []*goredis.Cmd
-	ackCmds  [2]goredis.Cmder
-	nAck     int
+	acked    *ackGroup // the round's acknowledgements this one's went with
 	nParked  int
 	attached []store.Receipt
 	m        *store.Message
@@ -611,8 +610,6 @@ type updateOp struct {
 	mapArgs  [6]any
 	setArgs  [8]any
 	nxArgs   [4]any
-	ackArgs  [4]any
-	delArgs  [3]any
 	readArgs [2 + messageFieldCount + partFieldCount]any
 }
 
@@ -624,15 +621,18 @@ func (o *updateOp) setMap(p goredis.Pipeliner) {
 	_ = p.Process(o.ctx, o.mapCmd)
 }
 
+// queueAck adds the acknowledgement to the round's (see flushPipe), read back by acks.
 func (o *updateOp) queueAck(p goredis.Pipeliner) {
-	k, id := any(o.s.kStream(o.ack.q, o.ack.shard)), any(o.ack.id)
-	o.ackArgs = [...]any{"xack", k, group, id}
-	o.delArgs = [...]any{"xdel", k, id}
-	o.ackCmds[0], o.ackCmds[1] = goredis.NewIntCmd(o.ctx, o.ackArgs[:]...), goredis.NewIntCmd(o.ctx, o.delArgs[:]...)
-	_ = p.Process(o.ctx, o.ackCmds[0])
-	_ = p.Process(o.ctx, o.ackCmds[1])
-	o.nAck = 2
+	o.acked = p.(*flushPipe).ack(o.s.kStream(o.ack.q, o.ack.shard), o.ack.id)
 	o.ack = nil
+}
+
+// acks are the commands of the acknowledgement queued, none when there is none.
+func (o *updateOp) acks() []goredis.Cmder {
+	if o.acked == nil {
+		return nil
+	}
+	return o.acked.cmds[:]
 }
 
 // readBack queues the read of the message: HMGET of the fields a message of o.parts parts
@@ -738,7 +738,7 @@ func (o *updateOp) step(p goredis.Pipeliner) bool {
 			}
 			return false
 		}
-		if err := ackErr(o.ackCmds[:o.nAck]); err != nil {
+		if err := ackErr(o.acks()); err != nil {
 			o.result = err
 			return false
 		}
@@ -766,7 +766,7 @@ func (o *updateOp) step(p goredis.Pipeliner) bool {
 		if o.result != nil {
 			return false // the clean-up's outcome does not change the answer
 		}
-		if o.result = ackErr(o.ackCmds[:o.nAck]); o.result != nil {
+		if o.result = ackErr(o.acks()); o.result != nil {
 			return false
 		}
 		if o.parked == nil {

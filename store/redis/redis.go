@@ -288,15 +288,16 @@ func (s *Store) flush(ops []*batch.Op[*op]) {
 	for i, o := range ops {
 		active[i] = o.V
 	}
+	fp := &flushPipe{}
 	for round := 0; len(active) > 0; round++ {
-		p := s.c.Pipeline()
+		fp.Pipeliner, fp.acks = s.c.Pipeline(), fp.acks[:0]
 		next := active[:0]
 		for _, o := range active {
 			if round == maxRounds {
 				o.err = fmt.Errorf("store: redis: write did not finish in %d round trips", maxRounds)
 				continue
 			}
-			if o.step(p) {
+			if o.step(fp) {
 				next = append(next, o)
 			}
 		}
@@ -304,10 +305,59 @@ func (s *Store) flush(ops []*batch.Op[*op]) {
 		if len(active) == 0 {
 			break
 		}
-		s.exec(p)
+		fp.queueAcks()
+		s.exec(fp.Pipeliner)
 	}
 	for _, o := range ops {
 		o.Err = o.V.err
+	}
+}
+
+// flushPipe is a group commit's pipeline for one round trip, which also gathers the
+// acknowledgements of the round's settles (ack) into one XACK and one XDEL per stream, queued
+// after every op's commands (queueAcks): a command of many ids costs Redis far less than as
+// many commands (parsing, dispatch, and the AOF entry of each).
+type flushPipe struct {
+	goredis.Pipeliner
+	acks []*ackGroup
+}
+
+// ackGroup is one stream's acknowledgements in a round; cmds are its XACK and XDEL once queued.
+type ackGroup struct {
+	stream string
+	ids    []string
+	cmds   [2]goredis.Cmder
+}
+
+// ack adds entry id of stream to the round's acknowledgements and returns its group, whose
+// commands carry the outcome once the round trip is done.
+func (fp *flushPipe) ack(stream, id string) *ackGroup {
+	for _, g := range fp.acks {
+		if g.stream == stream {
+			g.ids = append(g.ids, id)
+			return g
+		}
+	}
+	g := &ackGroup{stream: stream, ids: []string{id}}
+	fp.acks = append(fp.acks, g)
+	return g
+}
+
+// queueAcks queues each group's XACK and XDEL, after everything the ops queued: on the same
+// connection an acknowledgement then never goes before the update it follows.
+func (fp *flushPipe) queueAcks() {
+	ctx := context.Background()
+	for _, g := range fp.acks {
+		ack := make([]any, 0, 3+len(g.ids))
+		ack = append(ack, "xack", g.stream, group)
+		del := make([]any, 0, 2+len(g.ids))
+		del = append(del, "xdel", g.stream)
+		for _, id := range g.ids {
+			ack, del = append(ack, id), append(del, id)
+		}
+		g.cmds[0], g.cmds[1] = goredis.NewIntCmd(ctx, ack...), goredis.NewIntCmd(ctx, del...)
+		_ = fp.Process(ctx, g.cmds[0])
+		_ = fp.Process(ctx, g.cmds[1])
 	}
 }
 
