@@ -51,8 +51,13 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	if addAccount {
 		account = m.Account
 	}
-	o.args = append(args, account)
-	o.keys = [...]string{s.kMsg(m.ID), s.kStream(q, sh), s.kIdx(sh), s.kIdxAcc(sh, m.Account), s.kAccounts(sh)}
+	b := bucketOf(member)
+	var bucketExpiry int64
+	if s.opts.MessageTTL > 0 {
+		bucketExpiry = bucketEnd(b).Add(s.opts.MessageTTL).UnixMilli()
+	}
+	o.args = append(args, account, b, bucketExpiry)
+	o.keys = [...]string{s.kMsg(m.ID), s.kStream(q, sh), s.kIdxBucket(sh, b), s.kIdxAcc(sh, m.Account), s.kAccounts(sh), s.kIdxDir(sh)}
 	err := s.do(ctx, o.step)
 	if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		if o.sent.CompareAndSwap(notSent, abandoned) {
@@ -74,9 +79,9 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 type acceptOp struct {
 	ctx    context.Context
 	id     string
-	keys   [5]string
+	keys   [6]string
 	args   []any
-	argBuf [9]any
+	argBuf [11]any
 	cmd    *goredis.Cmd
 	result error
 	// sent is notSent until the flusher queues the script, abandoned when the caller gave up
@@ -392,104 +397,6 @@ var partFields = func() (f [store.MaxParts]struct{ status, err, upstream, upstre
 	}
 	return f
 }()
-
-// scanBudget bounds the index entries one page looks at (see the embedded store).
-const scanBudget = 20 * store.MaxListLimit
-
-// ListMessages walks the lexicographic time indexes of all shards (per account when
-// f.Account is set), merged in order.
-func (s *Store) ListMessages(ctx context.Context, f store.MessageFilter) ([]*store.Message, string, error) {
-	if s.closed.Load() {
-		return nil, "", store.ErrClosed
-	}
-	limit := f.PageLimit()
-	key := s.kIdx
-	if f.Account != "" {
-		key = func(sh int) string { return s.kIdxAcc(sh, f.Account) }
-	}
-	lo, hi := "-", "+"
-	var from string
-	if !f.From.IsZero() {
-		from = string(store.IndexKey(f.From, ""))
-		lo = "[" + from
-	}
-	if f.Cursor != "" {
-		after, err := store.DecodeCursor(f.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		if string(after) >= from {
-			lo = "(" + string(after)
-		}
-	}
-	if !f.To.IsZero() {
-		hi = "(" + string(store.IndexKey(f.To, ""))
-	}
-	var out []*store.Message
-	scanned := 0
-	chunk := int64(min(2*limit, store.MaxListLimit))
-	ranges := make([]*goredis.StringSliceCmd, len(s.tags))
-	for {
-		p := s.c.Pipeline()
-		for sh := range s.tags {
-			ranges[sh] = p.ZRangeByLex(ctx, key(sh), &goredis.ZRangeBy{Min: lo, Max: hi, Count: chunk})
-		}
-		if _, err := p.Exec(ctx); err != nil {
-			return nil, "", mapErr(err)
-		}
-		// Members up to the least last member of the shards that filled the chunk are all
-		// there are so far; past it, such a shard may hold more.
-		var members []string
-		cut, full := "", false
-		for _, r := range ranges {
-			v := r.Val()
-			members = append(members, v...)
-			if int64(len(v)) == chunk && (!full || v[len(v)-1] < cut) {
-				cut, full = v[len(v)-1], true
-			}
-		}
-		slices.Sort(members)
-		if full {
-			n, _ := slices.BinarySearch(members, cut)
-			members = members[:n+1]
-		}
-		if len(members) == 0 {
-			return out, "", nil
-		}
-		cmds := make([]*goredis.MapStringStringCmd, len(members))
-		p = s.c.Pipeline()
-		for i, mem := range members {
-			if len(mem) < 9 {
-				return nil, "", fmt.Errorf("%w: index member", store.ErrCorrupt)
-			}
-			cmds[i] = p.HGetAll(ctx, s.kMsg(mem[8:]))
-		}
-		if _, err := p.Exec(ctx); err != nil && err != goredis.Nil {
-			return nil, "", mapErr(err)
-		}
-		for i, mem := range members {
-			h := cmds[i].Val()
-			scanned++
-			if len(h) > 0 {
-				m, err := decodeHash(mem[8:], h)
-				if err != nil {
-					return nil, "", err
-				}
-				if f.Match(m) {
-					out = append(out, m)
-				}
-			}
-			more := i < len(members)-1 || full
-			if (len(out) == limit || scanned >= scanBudget) && more {
-				return out, store.EncodeCursor([]byte(mem)), nil
-			}
-		}
-		if !full {
-			return out, "", nil
-		}
-		lo = "(" + members[len(members)-1]
-	}
-}
 
 // UpdatePart writes the id map and the part's outcome with plain commands, no script: the
 // outcome goes into fields of its own (so<i>, sf<i>, see scripts.go) that readers apply, so the

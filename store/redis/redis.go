@@ -54,13 +54,15 @@ type Store struct {
 	// tags are the shards' hash tags, "{...}", each chosen so that its slot lies in the
 	// shard's own 1/Shards of the slot range: a cluster whose masters own equal ranges then
 	// holds an equal share of the shards on each.
-	tags    []string
-	opts    store.Options
-	w       *batch.Batcher[*op]
-	closed  atomic.Bool
-	once    sync.Once
-	stop    chan struct{} // closed by Close: stops the sweeper
-	sweeper sync.WaitGroup
+	tags []string
+	// shardKeys are each shard's keys an accept names, built once.
+	shardKeys []shardKeys
+	opts      store.Options
+	w         *batch.Batcher[*op]
+	closed    atomic.Bool
+	once      sync.Once
+	stop      chan struct{} // closed by Close: stops the sweeper
+	sweeper   sync.WaitGroup
 
 	loadMu sync.Mutex // serialises script reloads after a server restart
 	// receipt is AddReceipt's one script (receiptScript), nil on Cluster.
@@ -148,6 +150,10 @@ func New(ctx context.Context, c goredis.UniversalClient, cfg Config) (*Store, er
 	_, cluster := c.(*goredis.ClusterClient)
 	s := &Store{c: c, cluster: cluster, prefix: cfg.Prefix, tags: shardTags(cfg.Shards), opts: cfg.Options.WithDefaults(),
 		stop: make(chan struct{}), accounts: map[accountShard]time.Time{}}
+	s.shardKeys = make([]shardKeys, len(s.tags))
+	for sh, tag := range s.tags {
+		s.shardKeys[sh] = shardKeys{accounts: s.prefix + "accts:" + tag, dir: s.prefix + "ibd:" + tag}
+	}
 	s.Admin = store.Admin{B: configBackend{s}}
 	if !cluster {
 		s.receipt = receiptScript(s.tags)
@@ -155,16 +161,18 @@ func New(ctx context.Context, c goredis.UniversalClient, cfg Config) (*Store, er
 	if err := s.loadScripts(ctx); err != nil {
 		return nil, err
 	}
-	s.w = batch.New(cfg.Flushers, s.opts.MaxBatch, store.ErrClosed, s.flush)
-	if s.opts.MessageTTL > 0 {
-		s.sweeper.Add(1)
-		go s.sweep()
+	if err := s.migrateIndex(ctx); err != nil {
+		return nil, fmt.Errorf("redis: migrate the time index: %w", err)
 	}
+	s.w = batch.New(cfg.Flushers, s.opts.MaxBatch, store.ErrClosed, s.flush)
+	s.sweeper.Add(1)
+	go s.sweep()
 	return s, nil
 }
 
-// sweep trims the message index entries past MessageTTL every SweepInterval; Redis expires
-// the messages themselves. Every instance sweeps; the trim is idempotent.
+// sweep trims the message index entries past MessageTTL every SweepInterval (Redis expires
+// the messages themselves) and migrates index entries an instance of the release before wrote
+// (migrateIndex). Every instance sweeps; both are idempotent.
 func (s *Store) sweep() {
 	defer s.sweeper.Done()
 	t := time.NewTicker(s.opts.SweepInterval)
@@ -175,30 +183,12 @@ func (s *Store) sweep() {
 			return
 		case <-t.C:
 			// Errors are retried at the next tick; stale index entries are skipped by readers.
-			_ = s.trimIndex(context.Background(), nowUTC().Add(-s.opts.MessageTTL))
+			_ = s.migrateIndex(context.Background())
+			if s.opts.MessageTTL > 0 {
+				_ = s.trimIndex(context.Background(), nowUTC().Add(-s.opts.MessageTTL))
+			}
 		}
 	}
-}
-
-func (s *Store) trimIndex(ctx context.Context, cutoff time.Time) error {
-	hi := "(" + string(store.IndexKey(cutoff, ""))
-	p := s.c.Pipeline()
-	sets := make([]*goredis.StringSliceCmd, len(s.tags))
-	for sh := range s.tags {
-		sets[sh] = p.SMembers(ctx, s.kAccounts(sh))
-	}
-	if _, err := p.Exec(ctx); err != nil {
-		return mapErr(err)
-	}
-	p = s.c.Pipeline()
-	for sh := range s.tags {
-		p.ZRemRangeByLex(ctx, s.kIdx(sh), "-", hi)
-		for _, a := range sets[sh].Val() {
-			p.ZRemRangeByLex(ctx, s.kIdxAcc(sh, a), "-", hi)
-		}
-	}
-	_, err := p.Exec(ctx)
-	return mapErr(err)
 }
 
 func (s *Store) loadScripts(ctx context.Context) error {
@@ -429,12 +419,19 @@ func (s *Store) kMsg(id string) string           { return s.prefix + "m:" + s.ta
 func (s *Store) kRcpt(id string) string          { return s.prefix + "r:" + s.tags[s.shardOf(id)] + id }
 func (s *Store) kMap(up, uid string) string      { return s.prefix + "u:{" + up + "\x00" + uid + "}" }
 func (s *Store) kPark(up, uid string) string     { return s.prefix + "k:{" + up + "\x00" + uid + "}" }
-func (s *Store) kIdx(sh int) string              { return s.prefix + "ix:" + s.tags[sh] }
+func (s *Store) kIdxOld(sh int) string           { return s.prefix + "ix:" + s.tags[sh] } // before buckets: see migrateIndex
+func (s *Store) kIdxDir(sh int) string           { return s.shardKeys[sh].dir }
 func (s *Store) kIdxAcc(sh int, a string) string { return s.prefix + "ixa:" + s.tags[sh] + a }
 func (s *Store) kLost() string                   { return s.prefix + "lost" }
-func (s *Store) kAccounts(sh int) string         { return s.prefix + "accts:" + s.tags[sh] } // accounts with an index
+func (s *Store) kAccounts(sh int) string         { return s.shardKeys[sh].accounts } // accounts with an index
 func (s *Store) kConfig(k store.ConfigKind) string {
 	return s.prefix + "c:" + string(k)
+}
+
+// kIdxBucket is the list of the time index entries of shard sh created in second b (see
+// bucketOf).
+func (s *Store) kIdxBucket(sh int, b uint64) string {
+	return s.prefix + "ib:" + s.tags[sh] + strconv.FormatUint(b, 10)
 }
 
 func (s *Store) kStream(q store.Queue, sh int) string {
@@ -444,6 +441,9 @@ func (s *Store) kStream(q store.Queue, sh int) string {
 func (s *Store) kDelayed(q store.Queue, sh int) string {
 	return s.prefix + "qd:" + s.tags[sh] + strconv.Itoa(int(q.Kind)) + ":" + q.Name
 }
+
+// shardKeys are a shard's keys of its set of accounts and of its time index's directory.
+type shardKeys struct{ accounts, dir string }
 
 // accountShard keys Store.accounts.
 type accountShard struct {

@@ -125,17 +125,27 @@ redis.call('HSET', KEYS[1], unpack(f))
 if ARGV[6] ~= '0' then redis.call('PEXPIREAT', KEYS[1], ARGV[6]) end
 `
 
-// acceptAll: KEYS msg, stream, index, account index, set of accounts, all in the message's
-// shard's slot. ARGV record, parts, status, created(ns), index member, expiry(ms), then one
-// part payload per part, then the account to add to the set of accounts, empty when this
-// instance added it lately (see Store.accountSeen). Returns 0 when the id is taken. One
-// script per message: batching the accepts of a group commit into one script per slot was
-// measured and cost Redis more per message (20.8 us against 16.9), the call's set-up being
-// cheaper than the per-item tables and the long argument list.
+// acceptAll: KEYS msg, stream, time index bucket, account index, set of accounts, bucket
+// directory, all in the message's shard's slot. ARGV record, parts, status, created(ns),
+// index member, expiry(ms), then one part payload per part, then the account to add to the
+// set of accounts (empty when this instance added it lately, see Store.accountSeen), the
+// bucket's number and when the bucket expires (ms, 0 never). Returns 0 when the id is taken.
+// One script per message: batching the accepts of a group commit into one script per slot
+// was measured and cost Redis more per message (20.8 us against 16.9), the call's set-up
+// being cheaper than the per-item tables and the long argument list.
+//
+// The time index of all accounts is a list per shard and second (RPUSH, far cheaper than a
+// ZADD into one sorted set of every message: no skip list, no dictionary), with a directory
+// of the shard's buckets (a sorted set written when a bucket is created, once a second at
+// most); readers sort a bucket's members. The index per account stays a sorted set: an
+// account may send a message a minute, and a bucket per message would cost more.
 var acceptAll = goredis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 ` + writeMsg + `
-redis.call('ZADD', KEYS[3], 0, ARGV[5])
+if redis.call('RPUSH', KEYS[3], ARGV[5]) == 1 then
+  redis.call('ZADD', KEYS[6], ARGV[8 + n], ARGV[8 + n])
+  if ARGV[9 + n] ~= '0' then redis.call('PEXPIREAT', KEYS[3], ARGV[9 + n]) end
+end
 redis.call('ZADD', KEYS[4], 0, ARGV[5])
 if ARGV[7 + n] ~= '' then redis.call('SADD', KEYS[5], ARGV[7 + n]) end
 for i = 1, n do redis.call('XADD', KEYS[2], '*', 'p', ARGV[6 + i]) end
