@@ -38,12 +38,17 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	rec := store.AppendMessage(nil, m)
 	member := append(binary.BigEndian.AppendUint64(rec[len(rec):], uint64(m.CreatedAt.UnixNano())), m.ID...)
 	args := o.argBuf[:0]
-	args = append(args, rec, len(m.Parts), int(m.Status), m.CreatedAt.UnixNano(), member, expireAt)
+	args = append(args, rec, len(m.Parts), int(m.Status), nil, member, expireAt)
 	last := member
+	partStates := m.Status != pdu.ACCEPTED
 	for i := range m.Parts {
 		last = store.AppendPartTask(last[len(last):], store.NewPartTask(m, i))
 		args = append(args, last)
+		partStates = partStates || m.Parts[i].Status != pdu.ACCEPTED
 	}
+	hist := strconv.AppendInt(last[len(last):], int64(m.Status), 10)
+	hist = append(strconv.AppendInt(append(hist, ':'), m.CreatedAt.UnixNano(), 10), ';')
+	args[3] = hist
 	now := time.Now()
 	seenKey := accountShard{m.Account, sh}
 	addAccount := !s.accountSeen(seenKey, now)
@@ -56,7 +61,7 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	if s.opts.MessageTTL > 0 {
 		bucketExpiry = bucketEnd(b).Add(s.opts.MessageTTL).UnixMilli()
 	}
-	o.args = append(args, account, b, bucketExpiry)
+	o.args = append(args, account, b, bucketExpiry, partStates)
 	o.keys = [...]string{s.kMsg(m.ID), s.kStream(q, sh), s.kIdxBucket(sh, b), s.kIdxAcc(sh, m.Account), s.kAccounts(sh), s.kIdxDir(sh)}
 	err := s.do(ctx, o.step)
 	if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
@@ -81,7 +86,7 @@ type acceptOp struct {
 	id     string
 	keys   [6]string
 	args   []any
-	argBuf [11]any
+	argBuf [12]any
 	cmd    *goredis.Cmd
 	result error
 	// sent is notSent until the flusher queues the script, abandoned when the caller gave up

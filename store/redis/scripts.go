@@ -116,20 +116,29 @@ local function foldOutcomes(key, n)
 end
 `
 
-// writeMsg creates the message hash; ARGV[6] is when it expires (unix ms), 0 for never.
+// writeMsg creates the message hash: the record, the part count, the status and its history;
+// ARGV[6] is when it expires (unix ms), 0 for never. The part states (ps<i>) are written only
+// when ARGV[10 + n] is '1': else every part is ACCEPTED in the record, which is what readers
+// take a missing one for (Lua's default, and Go's from the record). The updated time (u) is
+// the record's until a change writes it.
 const writeMsg = `
 local n = tonumber(ARGV[2])
-local f = {'b', ARGV[1], 'n', n, 's', ARGV[3], 'hist', ARGV[3] .. ':' .. ARGV[4] .. ';', 'u', ARGV[4]}
-for i = 0, n - 1 do f[#f + 1] = 'ps' .. i; f[#f + 1] = ARGV[3] end
-redis.call('HSET', KEYS[1], unpack(f))
+if ARGV[10 + n] == '1' then
+  local f = {'b', ARGV[1], 'n', n, 's', ARGV[3], 'hist', ARGV[4]}
+  for i = 0, n - 1 do f[#f + 1] = 'ps' .. i; f[#f + 1] = ARGV[3] end
+  redis.call('HSET', KEYS[1], unpack(f))
+else
+  redis.call('HSET', KEYS[1], 'b', ARGV[1], 'n', ARGV[2], 's', ARGV[3], 'hist', ARGV[4])
+end
 if ARGV[6] ~= '0' then redis.call('PEXPIREAT', KEYS[1], ARGV[6]) end
 `
 
 // acceptAll: KEYS msg, stream, time index bucket, account index, set of accounts, bucket
-// directory, all in the message's shard's slot. ARGV record, parts, status, created(ns),
-// index member, expiry(ms), then one part payload per part, then the account to add to the
-// set of accounts (empty when this instance added it lately, see Store.accountSeen), the
-// bucket's number and when the bucket expires (ms, 0 never). Returns 0 when the id is taken.
+// directory, all in the message's shard's slot. ARGV record, parts, status, history
+// ("status:created ns;"), index member, expiry(ms), then one part payload per part, then the
+// account to add to the set of accounts (empty when this instance added it lately, see
+// Store.accountSeen), the bucket's number, when the bucket expires (ms, 0 never) and whether
+// to write the part states (see writeMsg). Returns 0 when the id is taken.
 // One script per message: batching the accepts of a group commit into one script per slot
 // was measured and cost Redis more per message (20.8 us against 16.9), the call's set-up
 // being cheaper than the per-item tables and the long argument list.
