@@ -520,7 +520,7 @@ type updateOp struct {
 	// The arguments of the commands of the update's round trip, kept here rather than in
 	// slices of their own.
 	mapArgs  [6]any
-	setArgs  [8]any
+	setArgs  [10]any
 	nxArgs   [4]any
 	readArgs [2 + messageFieldCount + partFieldCount]any
 }
@@ -590,28 +590,31 @@ func (o *updateOp) step(p goredis.Pipeliner) bool {
 			o.setMap(p)
 		}
 		at := ns(u.At)
-		if u.Upstream != "" || u.UpstreamID != "" {
-			args := append(o.setArgs[:0], "hset", o.keyArg)
-			if u.Upstream != "" {
-				args = append(args, hashFields[partField(u.Part, pfUpstream)], u.Upstream)
-				o.written[o.nWritten] = o.f.upstream
-				o.nWritten++
-			}
-			if u.UpstreamID != "" {
-				args = append(args, hashFields[partField(u.Part, pfUpstreamID)], u.UpstreamID, hashFields[partField(u.Part, pfSubmitted)], at)
-				o.written[o.nWritten], o.written[o.nWritten+1] = o.f.upstreamID, o.f.submitted
-				o.nWritten += 2
-			}
+		// The upstream fields and an outcome that is not final go in one HSET (the last such
+		// outcome wins); a final one with HSETNX (the first wins: a final state is never left).
+		args := append(o.setArgs[:0], "hset", o.keyArg)
+		if u.Upstream != "" {
+			args = append(args, hashFields[partField(u.Part, pfUpstream)], u.Upstream)
+			o.written[o.nWritten] = o.f.upstream
+			o.nWritten++
+		}
+		if u.UpstreamID != "" {
+			args = append(args, hashFields[partField(u.Part, pfUpstreamID)], u.UpstreamID, hashFields[partField(u.Part, pfSubmitted)], at)
+			o.written[o.nWritten], o.written[o.nWritten+1] = o.f.upstreamID, o.f.submitted
+			o.nWritten += 2
+		}
+		if u.Status != 0 && !u.Status.Final() {
+			args = append(args, hashFields[partField(u.Part, pfOutcome)], outcomeValue(u.Status, u.Error, at))
+			o.written[o.nWritten] = o.f.outcome
+			o.nWritten++
+		}
+		if len(args) > 2 {
 			_ = p.Process(ctx, goredis.NewIntCmd(ctx, args...))
 		}
-		if u.Status != 0 {
-			field, k := o.f.outcome, pfOutcome
-			if u.Status.Final() {
-				field, k = o.f.finalOutcome, pfFinalOutcome
-			}
-			o.nxArgs = [...]any{"hsetnx", o.keyArg, hashFields[partField(u.Part, k)], outcomeValue(u.Status, u.Error, at)}
+		if u.Status.Final() {
+			o.nxArgs = [...]any{"hsetnx", o.keyArg, hashFields[partField(u.Part, pfFinalOutcome)], outcomeValue(u.Status, u.Error, at)}
 			_ = p.Process(ctx, goredis.NewBoolCmd(ctx, o.nxArgs[:]...))
-			o.written[o.nWritten] = field
+			o.written[o.nWritten] = o.f.finalOutcome
 			o.nWritten++
 		}
 		if o.ack != nil && o.ack.early {

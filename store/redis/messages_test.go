@@ -102,6 +102,10 @@ func TestSettlePlain(t *testing.T) {
 	if got := commandStatsT(t, s)["evalsha"] - calls["evalsha"]; got != 0 {
 		t.Errorf("%d EVALSHA for %d settles, want 0", got, n)
 	}
+	// ENROUTE is not final: it goes in the HSET of the upstream fields, no HSETNX of its own.
+	if got := commandStatsT(t, s)["hsetnx"] - calls["hsetnx"]; got != 0 {
+		t.Errorf("%d HSETNX for %d settles ENROUTE, want 0", got, n)
+	}
 	if l, err := s.QueueLen(ctx, store.Queue{Kind: store.SubmitQueue, Name: "up"}); err != nil || l != 0 {
 		t.Fatalf("queue length %d (%v) after the Settles, want 0", l, err)
 	}
@@ -123,6 +127,29 @@ func TestSettlePlain(t *testing.T) {
 	}
 	if got, err := s.GetMessage(ctx, t0.MessageID); err != nil || fmt.Sprint(got.History) != fmt.Sprint(want) || got.Parts[0].UpstreamID != "U0" {
 		t.Errorf("GetMessage: %v history %v", err, got.History)
+	}
+	// A second outcome that is not final replaces the first not yet folded in; a final one is
+	// kept, and the first final one stands.
+	t1 := tasks[1]
+	later := at.Add(time.Minute)
+	updates := []store.PartUpdate{
+		{MessageID: t1.MessageID, Part: 0, Upstream: "up2", UpstreamID: "V1", Status: pdu.ENROUTE, At: later},
+		{MessageID: t1.MessageID, Part: 0, Status: pdu.REJECTED, Error: 8, At: later.Add(time.Second)},
+		{MessageID: t1.MessageID, Part: 0, Status: pdu.EXPIRED, At: later.Add(2 * time.Second)},
+	}
+	for _, u := range updates {
+		if _, _, err := s.UpdatePart(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.GetMessage(ctx, t1.MessageID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantHist := []store.StatusChange{{State: pdu.ACCEPTED, At: got.CreatedAt}, {State: pdu.ENROUTE, At: later}, {State: pdu.REJECTED, At: later.Add(time.Second)}}
+	if got.Status != pdu.REJECTED || got.Parts[0].Error != 8 || got.Parts[0].UpstreamID != "V1" || got.Parts[0].Upstream != "up2" || fmt.Sprint(got.History) != fmt.Sprint(wantHist) {
+		t.Errorf("after ENROUTE twice, REJECTED and EXPIRED: status %v error %d upstream %q %q history %v, want REJECTED 8 up2 V1 %v",
+			got.Status, got.Parts[0].Error, got.Parts[0].Upstream, got.Parts[0].UpstreamID, got.History, wantHist)
 	}
 }
 

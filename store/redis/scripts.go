@@ -20,19 +20,20 @@ import (
 //	ps<i>    part status              pe<i>  part error code
 //	pu<i>    part upstream            pi<i>  part upstream id
 //	pt<i>    part updated (ns)        pq<i>  part submitted (ns)
-//	so<i>    a settle's outcome that is not final, "state:error:ns", the first one only
-//	sf<i>    a settle's final outcome, the same way
+//	so<i>    a settle's outcome that is not final, "state:error:ns", the last one only
+//	sf<i>    a settle's final outcome, the same way, the first one only
 //
-// A settle (UpdatePart, Settle) is plain commands, not a script: it writes pu, pi and pq, and
-// its outcome as so<i> or sf<i> with HSETNX, without reading the hash. The outcomes are
-// applied to the part and message fields (state, error, status, history) by whoever reads the
-// hash next, oldest first, with the same rules as if they had been applied when written: in
-// Go by decodeHash on every read, in Lua by foldOutcomes, which the scripts that move part
-// states run first and which then removes them. Keeping the first outcome of each kind only
-// is what the rules do anyway: a final state is never left, and the one outcome the gateway
-// records that is not final is ENROUTE, which a second one would not change (a caller that
-// records two different states that are not final, with nothing folding them in between,
-// sees the first).
+// A settle (UpdatePart, Settle) is plain commands, not a script: it writes pu, pi and pq and
+// an outcome that is not final as so<i> in one HSET, a final outcome as sf<i> with HSETNX,
+// without reading the hash. The outcomes are applied to the part and message fields (state,
+// error, status, history) by whoever reads the hash next, oldest first, with the same rules as
+// if they had been applied when written: in Go by decodeHash on every read, in Lua by
+// foldOutcomes, which the scripts that move part states run first and which then removes
+// them. Keeping one outcome of each kind is what the rules do anyway: a final state is never
+// left, so the first final one stands, and the one outcome the gateway records that is not
+// final is ENROUTE, which a second one changes only in its time (a caller that records two
+// different states that are not final, with nothing folding them in between, sees the last,
+// as it would had each been applied when written).
 //
 // The status rules are store.Aggregate's, mirrored in statusLib; the conformance suite runs
 // the same expectations against both stores.
