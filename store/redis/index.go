@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -72,23 +73,24 @@ func (s *Store) ListMessages(ctx context.Context, f store.MessageFilter) ([]*sto
 		}
 		for start := 0; start < len(members); start += chunk {
 			part := members[start:min(start+chunk, len(members))]
-			cmds := make([]*goredis.MapStringStringCmd, len(part))
+			cmds := make([]*goredis.StringCmd, len(part))
 			p := s.c.Pipeline()
 			for i, mem := range part {
-				cmds[i] = p.HGetAll(ctx, s.kMsg(mem[8:]))
+				cmds[i] = p.Get(ctx, s.kMsg(mem[8:]))
 			}
 			if _, err := p.Exec(ctx); err != nil && err != goredis.Nil {
 				return nil, "", mapErr(err)
 			}
 			for i, mem := range part {
-				h := cmds[i].Val()
+				v, err := cmds[i].Result()
 				scanned++
-				if len(h) > 0 {
-					m, err := decodeHash(mem[8:], h)
-					if err != nil {
+				if err == nil {
+					m, err := decodeValue(mem[8:], v)
+					switch {
+					case errors.Is(err, errNoMessage): // a write to a message gone left a key
+					case err != nil:
 						return nil, "", err
-					}
-					if f.Match(m) {
+					case f.Match(m):
 						out = append(out, m)
 					}
 				}

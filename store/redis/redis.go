@@ -161,6 +161,9 @@ func New(ctx context.Context, c goredis.UniversalClient, cfg Config) (*Store, er
 	if err := s.loadScripts(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.migrateMessages(ctx); err != nil {
+		return nil, fmt.Errorf("redis: convert the messages of the release before: %w", err)
+	}
 	if err := s.migrateIndex(ctx); err != nil {
 		return nil, fmt.Errorf("redis: migrate the time index: %w", err)
 	}
