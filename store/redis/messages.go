@@ -35,7 +35,10 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	// appended after the previous one, in its spare capacity when it has room.
 	val := appendValue(nil, m)
 	member := append(binary.BigEndian.AppendUint64(val[len(val):], uint64(m.CreatedAt.UnixNano())), m.ID...)
-	args := o.argBuf[:0]
+	// EVALSHA's arguments in the op's own array: the keys, then the script's arguments.
+	sk := &s.shardKeys[sh]
+	args := append(o.argBuf[:0], "evalsha", acceptSHA, 6, s.kMsg(m.ID), s.kStream(q, sh), s.kIdxBucket(sh, bucketOf(member)),
+		s.kIdxAcc(sh, m.Account), sk.accountsArg, sk.dirArg)
 	args = append(args, val, len(m.Parts), expireAt, member)
 	last := member
 	for i := range m.Parts {
@@ -55,7 +58,6 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 		bucketExpiry = bucketEnd(b).Add(s.opts.MessageTTL).UnixMilli()
 	}
 	o.args = append(args, account, b, bucketExpiry)
-	o.keys = [...]string{s.kMsg(m.ID), s.kStream(q, sh), s.kIdxBucket(sh, b), s.kIdxAcc(sh, m.Account), s.kAccounts(sh), s.kIdxDir(sh)}
 	err := s.do(ctx, o.step)
 	if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		if o.sent.CompareAndSwap(notSent, abandoned) {
@@ -73,13 +75,12 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 }
 
 // acceptOp is one accept's script through the group commit, in one allocation with room for
-// the arguments of a message of up to two parts.
+// the command of a message of up to two parts.
 type acceptOp struct {
 	ctx    context.Context
 	id     string
-	keys   [6]string
 	args   []any
-	argBuf [10]any
+	argBuf [19]any
 	cmd    *goredis.Cmd
 	result error
 	// sent is notSent until the flusher queues the script, abandoned when the caller gave up
@@ -94,7 +95,8 @@ func (o *acceptOp) step(p goredis.Pipeliner) bool {
 			o.result = fmt.Errorf("accept %s: abandoned before it was sent: %w", o.id, context.Canceled)
 			return false
 		}
-		o.cmd = acceptAll.EvalSha(o.ctx, p, o.keys[:], o.args...)
+		o.cmd = goredis.NewCmd(o.ctx, o.args...)
+		_ = p.Process(o.ctx, o.cmd)
 		return true
 	}
 	o.result = acceptResult(o.id, o.cmd)
@@ -118,6 +120,9 @@ func (s *Store) sawAccount(account accountShard, now time.Time) {
 	s.accounts[account] = now
 	s.accMu.Unlock()
 }
+
+// acceptSHA is acceptAll's hash, boxed once for the accepts' EVALSHA.
+var acceptSHA any = acceptAll.Hash()
 
 // States of an accept's script (AcceptMessage).
 const (
@@ -263,8 +268,9 @@ type updateOp struct {
 
 func (o *updateOp) setMap(p goredis.Pipeliner) {
 	u := &o.u
-	val := strconv.Itoa(u.Part) + ":" + u.MessageID
-	o.mapArgs = [...]any{"set", o.s.kMap(u.Upstream, u.UpstreamID), val, "px", o.s.opts.IDMapTTL.Milliseconds(), "get"}
+	var buf [80]byte
+	val := string(append(append(strconv.AppendInt(buf[:0], int64(u.Part), 10), ':'), u.MessageID...))
+	o.mapArgs = [...]any{"set", o.s.kMap(u.Upstream, u.UpstreamID), val, "px", o.s.idMapTTL, "get"}
 	o.mapCmd = goredis.NewCmd(o.ctx, o.mapArgs[:]...)
 	_ = p.Process(o.ctx, o.mapCmd)
 }

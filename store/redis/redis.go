@@ -58,6 +58,7 @@ type Store struct {
 	// shardKeys are each shard's keys an accept names, built once.
 	shardKeys []shardKeys
 	opts      store.Options
+	idMapTTL  any // opts.IDMapTTL in milliseconds, boxed once for the id map's SET
 	w         *batch.Batcher[*op]
 	closed    atomic.Bool
 	once      sync.Once
@@ -152,8 +153,11 @@ func New(ctx context.Context, c goredis.UniversalClient, cfg Config) (*Store, er
 		stop: make(chan struct{}), accounts: map[accountShard]time.Time{}}
 	s.shardKeys = make([]shardKeys, len(s.tags))
 	for sh, tag := range s.tags {
-		s.shardKeys[sh] = shardKeys{accounts: s.prefix + "accts:" + tag, dir: s.prefix + "ibd:" + tag}
+		k := shardKeys{accounts: s.prefix + "accts:" + tag, dir: s.prefix + "ibd:" + tag}
+		k.accountsArg, k.dirArg = k.accounts, k.dir
+		s.shardKeys[sh] = k
 	}
+	s.idMapTTL = s.opts.IDMapTTL.Milliseconds()
 	s.Admin = store.Admin{B: configBackend{s}}
 	if !cluster {
 		s.receipt = receiptScript(s.tags)
@@ -341,13 +345,13 @@ func (fp *flushPipe) ack(stream, id string) *ackGroup {
 func (fp *flushPipe) queueAcks() {
 	ctx := context.Background()
 	for _, g := range fp.acks {
-		ack := make([]any, 0, 3+len(g.ids))
-		ack = append(ack, "xack", g.stream, group)
-		del := make([]any, 0, 2+len(g.ids))
-		del = append(del, "xdel", g.stream)
-		for _, id := range g.ids {
-			ack, del = append(ack, id), append(del, id)
+		ack := make([]any, 3+len(g.ids), 3+2+2*len(g.ids))
+		ack[0], ack[1], ack[2] = "xack", g.stream, group
+		for i, id := range g.ids {
+			ack[3+i] = id // boxed once, for both commands
 		}
+		del := append(ack[len(ack):], "xdel", g.stream)
+		del = append(del, ack[3:]...)
 		g.cmds[0], g.cmds[1] = goredis.NewIntCmd(ctx, ack...), goredis.NewIntCmd(ctx, del...)
 		_ = fp.Process(ctx, g.cmds[0])
 		_ = fp.Process(ctx, g.cmds[1])
@@ -445,8 +449,12 @@ func (s *Store) kDelayed(q store.Queue, sh int) string {
 	return s.prefix + "qd:" + s.tags[sh] + strconv.Itoa(int(q.Kind)) + ":" + q.Name
 }
 
-// shardKeys are a shard's keys of its set of accounts and of its time index's directory.
-type shardKeys struct{ accounts, dir string }
+// shardKeys are a shard's keys of its set of accounts and of its time index's directory, also
+// boxed once for the accepts' arguments.
+type shardKeys struct {
+	accounts, dir       string
+	accountsArg, dirArg any
+}
 
 // accountShard keys Store.accounts.
 type accountShard struct {
