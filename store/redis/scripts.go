@@ -61,7 +61,7 @@ local function parts(key)
 end
 `
 
-// keepWith gives the receipts list the message hash's expiry.
+// keepWith gives the receipts list the message's expiry.
 const keepWith = `
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
