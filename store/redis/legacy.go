@@ -137,19 +137,35 @@ func decodeHash(id string, h map[string]string) (*store.Message, error) {
 // migrateScan is how many keys one SCAN of migrateMessages asks for.
 const migrateScan = 1000
 
+// valuesLayout is the layout key's value once the messages are values (see migrateMessages).
+const valuesLayout = "values"
+
 // migrateMessages converts every message hash the release before wrote into a value (see
 // value.go), keeping its time to live: a SCAN of the message keys that are hashes (on every
 // master of a Cluster), then per hash an HGETALL and a script that replaces it unless it
-// changed in between (then it is read again, a few times at most). Open runs it; it finds
-// nothing to do once done. An instance of the release before must not run beside this one:
-// what it writes after the conversion would not be read.
+// changed in between (then it is read again, a few times at most). Open runs it, unless the
+// layout key says a conversion finished before (every Open would scan the whole keyspace
+// otherwise); a store of no data gets the key at its first Open. An instance of the release
+// before must not run beside this one: what it writes after the conversion would not be read.
 func (s *Store) migrateMessages(ctx context.Context) error {
+	v, err := s.c.Get(ctx, s.kLayout()).Result()
+	if err != nil && err != goredis.Nil {
+		return mapErr(err)
+	}
+	if v == valuesLayout {
+		return nil
+	}
 	if cc, ok := s.c.(*goredis.ClusterClient); ok {
-		return mapErr(cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
+		err = mapErr(cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
 			return s.migrateNode(ctx, c)
 		}))
+	} else {
+		err = s.migrateNode(ctx, s.c)
 	}
-	return s.migrateNode(ctx, s.c)
+	if err != nil {
+		return err
+	}
+	return mapErr(s.c.Set(ctx, s.kLayout(), valuesLayout, 0).Err())
 }
 
 func (s *Store) migrateNode(ctx context.Context, c goredis.Cmdable) error {

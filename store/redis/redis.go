@@ -430,6 +430,7 @@ func (s *Store) kIdxOld(sh int) string           { return s.prefix + "ix:" + s.t
 func (s *Store) kIdxDir(sh int) string           { return s.shardKeys[sh].dir }
 func (s *Store) kIdxAcc(sh int, a string) string { return s.prefix + "ixa:" + s.tags[sh] + a }
 func (s *Store) kLost() string                   { return s.prefix + "lost" }
+func (s *Store) kLayout() string                 { return s.prefix + "layout" }      // see migrateMessages
 func (s *Store) kAccounts(sh int) string         { return s.shardKeys[sh].accounts } // accounts with an index
 func (s *Store) kConfig(k store.ConfigKind) string {
 	return s.prefix + "c:" + string(k)

@@ -132,6 +132,13 @@ func TestMigrateMessages(t *testing.T) {
 	if _, err := s.GetMessage(ctx, olds[0].id); err == nil {
 		t.Fatal("a hash read as a value before the conversion")
 	}
+	// The data of the release before has no layout key: s's Open wrote it, on no data.
+	if got := s.c.Get(ctx, s.kLayout()).Val(); got != valuesLayout {
+		t.Fatalf("layout key %q after an Open, want %q", got, valuesLayout)
+	}
+	if err := s.c.Del(ctx, s.kLayout()).Err(); err != nil {
+		t.Fatal(err)
+	}
 	s2 := openStore(t, srv, Config{Shards: 4})
 	for i, o := range olds {
 		if typ := s2.c.Type(ctx, s2.kMsg(o.id)).Val(); typ != "string" {
@@ -163,9 +170,15 @@ func TestMigrateMessages(t *testing.T) {
 	if err != nil || parked || m.ID != id || m.Status != pdu.DELIVERED {
 		t.Fatalf("receipt of a converted message: %v parked %v %+v", err, parked, m)
 	}
-	// A second conversion (another instance's Open) finds nothing to do.
+	// Once done, an Open does not look again: a hash written since stays one.
+	if err := s2.c.HSet(ctx, s2.kMsg("late"), olds[0].fields...).Err(); err != nil {
+		t.Fatal(err)
+	}
 	if err := s2.migrateMessages(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if typ := s2.c.Type(ctx, s2.kMsg("late")).Val(); typ != "hash" {
+		t.Errorf("a hash written after the conversion is a %s after a second Open, want hash (not looked at)", typ)
 	}
 	if got, err := s2.GetMessage(ctx, id); err != nil || got.Status != pdu.DELIVERED {
 		t.Errorf("after a second conversion: %v %v", got, err)
