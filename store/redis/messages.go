@@ -26,7 +26,7 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	store.PrepareAccept(m, nowUTC())
 	sh := s.shardOf(m.ID)
 	q := store.Queue{Kind: store.SubmitQueue, Name: m.Upstream}
-	o := &acceptOp{ctx: ctx, id: m.ID}
+	o := &acceptOp{s: s, ctx: ctx, id: m.ID}
 	var expireAt int64
 	if s.opts.MessageTTL > 0 {
 		expireAt = m.CreatedAt.Add(s.opts.MessageTTL).UnixMilli()
@@ -35,11 +35,10 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	// appended after the previous one, in its spare capacity when it has room.
 	val := appendValue(nil, m)
 	member := append(binary.BigEndian.AppendUint64(val[len(val):], uint64(m.CreatedAt.UnixNano())), m.ID...)
-	// EVALSHA's arguments in the op's own array: the keys, then the script's arguments.
+	// The script's keys and arguments in the op's own arrays.
 	sk := &s.shardKeys[sh]
-	args := append(o.argBuf[:0], "evalsha", acceptSHA, 6, s.kMsg(m.ID), s.kStream(q, sh), s.kIdxBucket(sh, bucketOf(member)),
-		s.kIdxAcc(sh, m.Account), sk.accountsArg, sk.dirArg)
-	args = append(args, val, len(m.Parts), expireAt, member)
+	o.keys = [acceptKeys]any{s.kMsg(m.ID), s.kStream(q, sh), s.kIdxBucket(sh, bucketOf(member)), s.kIdxAcc(sh, m.Account), sk.accountsArg, sk.dirArg}
+	args := append(o.argBuf[:0], val, len(m.Parts), expireAt, member)
 	last := member
 	for i := range m.Parts {
 		last = store.AppendPartTask(last[len(last):], store.NewPartTask(m, i))
@@ -74,14 +73,17 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	return err
 }
 
-// acceptOp is one accept's script through the group commit, in one allocation with room for
-// the command of a message of up to two parts.
+// acceptOp is one accept through the group commit, in one allocation with room for the
+// arguments of a message of up to two parts.
 type acceptOp struct {
+	s      *Store
 	ctx    context.Context
 	id     string
+	keys   [acceptKeys]any
 	args   []any
-	argBuf [19]any
-	cmd    *goredis.Cmd
+	argBuf [10]any
+	cmd    *goredis.Cmd // the script it went with
+	idx    int          // its place in the script's reply
 	result error
 	// sent is notSent until the flusher queues the script, abandoned when the caller gave up
 	// first (the flusher then skips it): an accept whose context ended is in doubt only when
@@ -95,12 +97,38 @@ func (o *acceptOp) step(p goredis.Pipeliner) bool {
 			o.result = fmt.Errorf("accept %s: abandoned before it was sent: %w", o.id, context.Canceled)
 			return false
 		}
-		o.cmd = goredis.NewCmd(o.ctx, o.args...)
+		if fp, ok := p.(*flushPipe); ok && !o.s.cluster {
+			fp.accepts = append(fp.accepts, o) // see flushPipe.queueAccepts
+			return true
+		}
+		o.cmd = goredis.NewCmd(o.ctx, acceptCommand([]*acceptOp{o})...)
 		_ = p.Process(o.ctx, o.cmd)
 		return true
 	}
-	o.result = acceptResult(o.id, o.cmd)
+	o.result = acceptResult(o.id, o.cmd, o.idx)
 	return false
+}
+
+// acceptKeys is how many keys acceptAll takes of each message.
+const acceptKeys = 6
+
+// acceptCommand is the EVALSHA of acceptAll for ops, whose places in its reply follow their
+// order.
+func acceptCommand(ops []*acceptOp) []any {
+	n := 3
+	for _, o := range ops {
+		n += acceptKeys + len(o.args)
+	}
+	args := make([]any, 3, n)
+	args[0], args[1], args[2] = "evalsha", acceptSHA, acceptKeys*len(ops)
+	for _, o := range ops {
+		args = append(args, o.keys[:]...)
+	}
+	for i, o := range ops {
+		args = append(args, o.args...)
+		o.idx = i
+	}
+	return args
 }
 
 // accountSeen reports whether this instance added account to a shard's set of accounts (which
@@ -131,19 +159,38 @@ const (
 	abandoned
 )
 
-func acceptResult(id string, cmd *goredis.Cmd) error {
-	v, err := cmd.Int()
+// acceptResult is the outcome of the accept at place idx of an acceptAll's reply.
+func acceptResult(id string, cmd *goredis.Cmd, idx int) error {
+	v, err := cmd.Slice()
 	switch {
 	case err != nil && !provesNotRun(err):
 		// The script went out and no reply came back: it ran whole or not at all.
 		return fmt.Errorf("%w: accept %s: %w", store.ErrInDoubt, id, err)
 	case err != nil:
 		return fmt.Errorf("accept %s: %w", id, mapErr(err))
-	case v == 0:
-		return fmt.Errorf("%w: message %s", store.ErrExists, id)
+	case idx >= len(v):
+		return fmt.Errorf("%w: accept %s: reply of %d for %d", store.ErrCorrupt, id, len(v), idx+1)
 	}
-	return nil
+	switch r := v[idx].(type) {
+	case int64:
+		if r == 0 {
+			return fmt.Errorf("%w: message %s", store.ErrExists, id)
+		}
+		return nil
+	case string:
+		// A command of this message failed in the script: an error reply, as a
+		// script's own would have been.
+		return fmt.Errorf("accept %s: %w", id, mapErr(scriptError(r)))
+	}
+	return fmt.Errorf("%w: accept %s: unexpected reply %T", store.ErrCorrupt, id, v[idx])
 }
+
+// scriptError is the error a command inside a script answered, which the script returns as
+// text: a Redis error reply like any other.
+type scriptError string
+
+func (e scriptError) Error() string { return string(e) }
+func (scriptError) RedisError()     {}
 
 // GetMessage reads one message value.
 func (s *Store) GetMessage(ctx context.Context, id string) (*store.Message, error) {

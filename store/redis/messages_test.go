@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -202,4 +203,57 @@ func TestSettleLeasePartCount(t *testing.T) {
 	if n, err := s.QueueLen(ctx, store.Queue{Kind: store.SubmitQueue, Name: "up"}); err != nil || n != 1 {
 		t.Errorf("queue length %d (%v) after settling one of two parts, want 1", n, err)
 	}
+}
+
+// TestAcceptsOneScript: on a single node the accepts of a group commit's round go in one
+// script (fewer EVALSHA than accepts), and each gets its own outcome: a taken id ErrExists, a
+// message whose queue cannot be written (its stream key holds a string) its own error, the
+// others accepted and queued.
+func TestAcceptsOneScript(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{AppendFsync: "always"})
+	s := openStore(t, srv, Config{Shards: 1})
+	ctx := context.Background()
+	if err := s.c.Set(ctx, s.kStream(store.Queue{Kind: store.SubmitQueue, Name: "bad"}, 0), "not a stream", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	before := commandStatsT(t, s)
+	const n = 60
+	errs := make([]error, n+n/6+1)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id, up := fmt.Sprintf("b%d", i%n), "up" // the ones past n take ids again
+			if i == len(errs)-1 {
+				id, up = "to-bad", "bad"
+			}
+			errs[i] = s.AcceptMessage(ctx, storetest.NewMessage(id, "acme", up, 1))
+		}()
+	}
+	wg.Wait()
+	var ok, exists, other int
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, store.ErrExists):
+			exists++
+		case i == len(errs)-1 && !errors.Is(err, store.ErrInDoubt) && strings.Contains(err.Error(), "WRONGTYPE"):
+			other++
+		default:
+			t.Errorf("accept %d: %v", i, err)
+		}
+	}
+	if ok != n || exists != n/6 || other != 1 {
+		t.Errorf("%d accepted, %d ErrExists, %d failed on the bad queue; want %d, %d, 1", ok, exists, other, n, n/6)
+	}
+	if l, err := s.QueueLen(ctx, store.Queue{Kind: store.SubmitQueue, Name: "up"}); err != nil || l != n {
+		t.Errorf("queue length %d (%v), want %d", l, err, n)
+	}
+	calls := commandStatsT(t, s)["evalsha"] - before["evalsha"]
+	if calls == 0 || calls >= uint64(len(errs)) {
+		t.Errorf("%d EVALSHA for %d accepts, want fewer (and some)", calls, len(errs))
+	}
+	t.Logf("%d accepts in %d scripts", len(errs), calls)
 }

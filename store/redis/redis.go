@@ -287,7 +287,7 @@ func (s *Store) flush(ops []*batch.Op[*op]) {
 	}
 	fp := &flushPipe{}
 	for round := 0; len(active) > 0; round++ {
-		fp.Pipeliner, fp.acks = s.c.Pipeline(), fp.acks[:0]
+		fp.Pipeliner, fp.acks, fp.accepts = s.c.Pipeline(), fp.acks[:0], fp.accepts[:0]
 		next := active[:0]
 		for _, o := range active {
 			if round == maxRounds {
@@ -302,6 +302,7 @@ func (s *Store) flush(ops []*batch.Op[*op]) {
 		if len(active) == 0 {
 			break
 		}
+		fp.queueAccepts()
 		fp.queueAcks()
 		s.exec(fp.Pipeliner)
 	}
@@ -316,7 +317,8 @@ func (s *Store) flush(ops []*batch.Op[*op]) {
 // many commands (parsing, dispatch, and the AOF entry of each).
 type flushPipe struct {
 	goredis.Pipeliner
-	acks []*ackGroup
+	acks    []*ackGroup
+	accepts []*acceptOp
 }
 
 // ackGroup is one stream's acknowledgements in a round; cmds are its XACK and XDEL once queued.
@@ -338,6 +340,20 @@ func (fp *flushPipe) ack(stream, id string) *ackGroup {
 	g := &ackGroup{stream: stream, ids: []string{id}}
 	fp.acks = append(fp.acks, g)
 	return g
+}
+
+// queueAccepts queues the round's accepts as one script (not on Cluster, where a script's keys
+// must share a slot, and the accepts are a script each): the script's fixed cost (its call, the
+// MULTI and EXEC around its writes in the AOF) is paid once for all of them.
+func (fp *flushPipe) queueAccepts() {
+	if len(fp.accepts) == 0 {
+		return
+	}
+	cmd := goredis.NewCmd(context.Background(), acceptCommand(fp.accepts)...)
+	for _, o := range fp.accepts {
+		o.cmd = cmd
+	}
+	_ = fp.Process(context.Background(), cmd)
 }
 
 // queueAcks queues each group's XACK and XDEL, after everything the ops queued: on the same
