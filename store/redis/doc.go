@@ -28,22 +28,25 @@
 // alternating with the release before (a0bd6c3), on the 2-core box other work shared:
 //
 //	                          before                     after
-//	commands a message        12.0 (7.0 sent)            8.1 (4.1 sent)
-//	  accept (one EVALSHA)    EXISTS HSET ZADD ZADD XADD SET NX, RPUSH, ZADD, XADD
-//	  settle                  SET HSET HSETNX HMGET      SET APPEND GET, and a round's
-//	                          XACK XDEL                  one XACK and one XDEL per stream
-//	redis-server us/msg       36.0 everysec, 43.8 always  24.6 everysec, 31.3 always
-//	client us/msg             29.3, 33.3                 21.9, 26.6
-//	allocations a message     84                         62
+//	commands a message        12.0 (7.0 sent)            7.2 (3.1 sent)
+//	  accept                  EVALSHA each: EXISTS HSET  EVALSHA for the round's accepts:
+//	                          ZADD ZADD XADD             each SET NX RPUSH ZADD XADD
+//	  settle                  SET HSET HSETNX HMGET      SET APPEND GET, and the round's
+//	                          XACK XDEL                  XACK and XDEL of each stream
+//	redis-server us/msg       37.0 everysec, 45.2 always 24.2 everysec, 29.6 always
+//	client us/msg             28.5, 33.0                 23.6, 23.9
+//	msgs/s                    20.8k, 11.6k               27.4k, 19.5k
+//	allocations a message     84                         61
 //
 // End to end, go build -o /tmp/redis/smppgw ./cmd/smppgw && go run ./cmd/smppbench --rows 2
 // --stores redis-everysec,redis-always --windows 256 --smppgw /tmp/redis/smppgw, two runs each
-// alternating with the release before, the box shared: everysec 13.4k and 14.4k msgs/s before,
-// 18.8k and 19.5k after; always 8.3k and 14.4k before, 14.5k and 16.0k after. redis-server's
-// CPU a message 37-38 us before, 25-26 after (everysec); 41-47 before, 30 after (always);
-// smppgw's 30-32 us before, 25-27 after. What is left of a message in Redis: the accept
-// script's own cost (a third of it), the account's ZADD, the id map's SET (a key with a time
-// to live), the AOF of every write.
+// alternating with a binary of the release before, the box loaded (load average near 4):
+// everysec 16.3k and 15.9k msgs/s before, 21.7k and 25.7k after; always 8.9k and 10.1k before,
+// 12.1k and 15.7k after. redis-server's CPU a message 40-41 us before, 24-28 after (everysec),
+// 47-51 before, 30-35 after (always); smppgw's 33-34 us before, 23-29 after (everysec). What is
+// left of a message in Redis: the accept script (its own cost, a third of it per message now
+// that a round shares it), the account's ZADD, the id map's SET (a key with a time to live),
+// the APPEND, and the AOF of every write.
 //
 // # Data of the release before
 //
