@@ -5,7 +5,8 @@
 // are spread over a fixed number of shards (Config.Shards), each with its own hash tag: a
 // message's shard follows from its id, and its value, receipts list, index entries and the
 // entries of its parts in each queue live in its shard's slot, so accepting a message is one
-// script in one slot, and a settle plain commands in that slot (no script: see scripts.go)
+// script in one slot (on one node the accepts of a group commit's round share one script), and
+// a settle plain commands in that slot (no script: see scripts.go)
 // beside one SET of the id map, whose key ({upstream id}) follows from the upstream's id
 // alone. A queue is one stream (and delayed set) per shard; a claim visits the shards one at
 // a time, oldest work first, until it has enough. A visit is one XREADGROUP; the claim script,
