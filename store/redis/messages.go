@@ -16,9 +16,11 @@ import (
 	"github.com/smppgw/smppgw/store"
 )
 
-// AcceptMessage writes m and queues its parts with one script in the slot of the message's
-// shard: its record, index entries and the entries of its shard's stream of the upstream's
-// queue all live there, so the accept is atomic on a single node and on Cluster alike.
+// AcceptMessage writes m and queues its parts with a script (acceptAll) in the slot of the
+// message's shard: its value, index entries and the entries of its shard's stream of the
+// upstream's queue all live there, so the accept is atomic on a single node and on Cluster
+// alike. Not on Cluster, the accepts of a group commit's round share one script, each with its
+// own outcome.
 func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	if err := store.ValidateMessage(m); err != nil {
 		return err
