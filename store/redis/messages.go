@@ -38,8 +38,9 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	val := appendValue(nil, m)
 	member := append(binary.BigEndian.AppendUint64(val[len(val):], uint64(m.CreatedAt.UnixNano())), m.ID...)
 	// The script's keys and arguments in the op's own arrays.
+	b := bucketOf(member)
 	sk := &s.shardKeys[sh]
-	o.keys = [acceptKeys]any{s.kMsg(m.ID), s.kStream(q, sh), s.kIdxBucket(sh, bucketOf(member)), s.kIdxAcc(sh, m.Account), sk.accountsArg, sk.dirArg}
+	o.keys = [acceptKeys]any{s.kMsg(m.ID), s.kStream(q, sh), s.kIdxBucket(sh, b), s.kIdxAcc(sh, m.Account), sk.accountsArg, sk.dirArg}
 	args := append(o.argBuf[:0], val, len(m.Parts), expireAt, member)
 	last := member
 	for i := range m.Parts {
@@ -53,7 +54,6 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	if addAccount {
 		account = m.Account
 	}
-	b := bucketOf(member)
 	var bucketExpiry int64
 	if s.opts.MessageTTL > 0 {
 		bucketExpiry = bucketEnd(b).Add(s.opts.MessageTTL).UnixMilli()
