@@ -72,14 +72,19 @@ func census(t *testing.T, c *redistest.Cluster, prefix string) clusterCensus {
 		for it.Next(ctx) {
 			k := it.Val()
 			switch typ := cl.Type(ctx, k).Val(); typ {
-			case "hash":
-				if b, err := cl.HGet(ctx, k, "b").Bytes(); err == nil {
-					m, err := store.DecodeMessage(b)
-					if err != nil {
-						t.Fatalf("record %s: %v", k, err)
-					}
-					records[m.ID] = true
+			case "string":
+				if !strings.HasPrefix(k, prefix+"m:") {
+					continue
 				}
+				v, err := cl.Get(ctx, k).Result()
+				if err != nil {
+					t.Fatal(err)
+				}
+				m, err := decodeValue(k, v)
+				if err != nil {
+					t.Fatalf("record %s: %v", k, err)
+				}
+				records[m.ID] = true
 			case "stream":
 				xs, err := cl.XRange(ctx, k, "-", "+").Result()
 				if err != nil {

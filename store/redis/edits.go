@@ -64,24 +64,6 @@ end
 return out
 `)
 
-// cancelParts: KEYS msg. ARGV now(ns), the state to set (DELETED), then the parts. Returns
-// the message hash, or -1 when the message is gone.
-var cancelParts = goredis.NewScript(statusLib + `
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-foldOutcomes(KEYS[1], tonumber(redis.call('HGET', KEYS[1], 'n') or '0'))
-for j = 3, #ARGV do setPart(KEYS[1], tonumber(ARGV[j]), tonumber(ARGV[2]), '0', ARGV[1]) end
-refresh(KEYS[1], ARGV[1])
-return redis.call('HGETALL', KEYS[1])
-`)
-
-// setRecord: KEYS msg. ARGV record, now(ns). Rewrites the record as accepted (the part fields
-// still override it). Returns the message hash, or -1 when the message is gone.
-var setRecord = goredis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-redis.call('HSET', KEYS[1], 'b', ARGV[1], 'u', ARGV[2])
-return redis.call('HGETALL', KEYS[1])
-`)
-
 // CancelMessage removes the message's unclaimed entries, then marks their parts DELETED: two
 // steps (the queue entries and the message share their shard's slot, but the steps are kept
 // apart as when they did not). A failure between them
@@ -155,15 +137,15 @@ func (s *Store) editQueued(ctx context.Context, id, account string, r *store.Rep
 				return false
 			}
 			slices.Sort(parts)
-			if replaced != nil {
-				mcmd = setRecord.EvalSha(ctx, p, []string{s.kMsg(id)}, store.AppendMessage(nil, replaced), ns(now))
-				return true
+			var events []byte
+			if r != nil {
+				events = appendReplace(nil, r, now)
+			} else {
+				for _, i := range parts {
+					events = appendState(events, i, pdu.DELETED, 0, now)
+				}
 			}
-			margs := []any{ns(now), int(pdu.DELETED)}
-			for _, i := range parts {
-				margs = append(margs, i)
-			}
-			mcmd = cancelParts.EvalSha(ctx, p, []string{s.kMsg(id)}, margs...)
+			mcmd = appendEvents.EvalSha(ctx, p, []string{s.kMsg(id)}, events)
 			return true
 		case 3:
 			v, err := mcmd.Result()

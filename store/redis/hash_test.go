@@ -2,7 +2,6 @@ package redis
 
 import (
 	"errors"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -39,14 +38,11 @@ func TestDecodeHash(t *testing.T) {
 			t.Errorf("%s: %v, want ErrCorrupt", name, err)
 		}
 	}
-	if _, err := hashReply("h1", []any{"b"}); !errors.Is(err, store.ErrCorrupt) {
-		t.Errorf("odd reply: %v", err)
-	}
 }
 
-// TestDecodeView reads the same hash as an HMGET reply (hashFields' order, empty for a
-// missing field) and as an HGETALL map, and refuses an HMGET read for another part count.
-func TestDecodeView(t *testing.T) {
+// TestDecodeHashOutcomes: the settle outcomes a hash holds are applied, oldest first, with the
+// store's rules.
+func TestDecodeHashOutcomes(t *testing.T) {
 	m := storetest.NewMessage("h2", "a", "up", 2)
 	store.PrepareAccept(m, m.Validity)
 	rec := string(store.AppendMessage(nil, m))
@@ -55,32 +51,13 @@ func TestDecodeView(t *testing.T) {
 		"ps0": "1", "pu0": "up", "pi0": "X9", "pq0": "120", "ps1": "1", "pe1": "7",
 		"sf0": "2:0:300", "so1": "1:0:250",
 	}
-	fields := func(parts int) []string {
-		v := make([]string, fieldsOf(parts))
-		for i := range v {
-			v[i] = h[hashFields[i].(string)]
-		}
-		return v
-	}
-	want, err := decodeHash("h2", h)
+	got, err := decodeHash("h2", h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := decodeView("h2", hashView{v: fields(2)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Status != want.Status || !got.UpdatedAt.Equal(want.UpdatedAt) || len(got.History) != len(want.History) ||
-		!reflect.DeepEqual(got.Parts, want.Parts) {
-		t.Errorf("from HMGET %+v, from HGETALL %+v", got, want)
-	}
-	if got.Parts[0].Status != pdu.DELIVERED || got.Parts[0].UpstreamID != "X9" || got.Parts[1].Error != 7 || got.Status != pdu.ENROUTE {
+	if got.Parts[0].Status != pdu.DELIVERED || got.Parts[0].UpstreamID != "X9" || got.Parts[1].Error != 7 || got.Status != pdu.ENROUTE ||
+		got.UpdatedAt.UnixNano() != 300 || len(got.History) != 2 {
 		t.Errorf("decoded %+v", got)
-	}
-	for _, parts := range []int{1, 3} {
-		if _, err := decodeView("h2", hashView{v: fields(parts)}); err != errPartsRead {
-			t.Errorf("HMGET for %d parts of a 2-part message: %v, want errPartsRead", parts, err)
-		}
 	}
 }
 

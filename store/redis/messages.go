@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -14,13 +13,14 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/store"
 )
 
-// AcceptMessage writes m and queues its parts with one script in the slot of the message's
-// shard: its record, index entries and the entries of its shard's stream of the upstream's
-// queue all live there, so the accept is atomic on a single node and on Cluster alike.
+// AcceptMessage writes m and queues its parts with a script (acceptAll) in the slot of the
+// message's shard: its value, index entries and the entries of its shard's stream of the
+// upstream's queue all live there, so the accept is atomic on a single node and on Cluster
+// alike. Not on Cluster, the accepts of a group commit's round share one script, each with its
+// own outcome.
 func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	if err := store.ValidateMessage(m); err != nil {
 		return err
@@ -28,17 +28,20 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	store.PrepareAccept(m, nowUTC())
 	sh := s.shardOf(m.ID)
 	q := store.Queue{Kind: store.SubmitQueue, Name: m.Upstream}
-	o := &acceptOp{ctx: ctx, id: m.ID}
+	o := &acceptOp{s: s, ctx: ctx, id: m.ID}
 	var expireAt int64
 	if s.opts.MessageTTL > 0 {
 		expireAt = m.CreatedAt.Add(s.opts.MessageTTL).UnixMilli()
 	}
-	// The record, the index member and the parts' payloads share one buffer: each is
+	// The value, the index member and the parts' payloads share one buffer: each is
 	// appended after the previous one, in its spare capacity when it has room.
-	rec := store.AppendMessage(nil, m)
-	member := append(binary.BigEndian.AppendUint64(rec[len(rec):], uint64(m.CreatedAt.UnixNano())), m.ID...)
-	args := o.argBuf[:0]
-	args = append(args, rec, len(m.Parts), int(m.Status), m.CreatedAt.UnixNano(), member, expireAt)
+	val := appendValue(nil, m)
+	member := append(binary.BigEndian.AppendUint64(val[len(val):], uint64(m.CreatedAt.UnixNano())), m.ID...)
+	// The script's keys and arguments in the op's own arrays.
+	b := bucketOf(member)
+	sk := &s.shardKeys[sh]
+	o.keys = [acceptKeys]any{s.kMsg(m.ID), s.kStream(q, sh), s.kIdxBucket(sh, b), s.kIdxAcc(sh, m.Account), sk.accountsArg, sk.dirArg}
+	args := append(o.argBuf[:0], val, len(m.Parts), expireAt, member)
 	last := member
 	for i := range m.Parts {
 		last = store.AppendPartTask(last[len(last):], store.NewPartTask(m, i))
@@ -51,8 +54,11 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	if addAccount {
 		account = m.Account
 	}
-	o.args = append(args, account)
-	o.keys = [...]string{s.kMsg(m.ID), s.kStream(q, sh), s.kIdx(sh), s.kIdxAcc(sh, m.Account), s.kAccounts(sh)}
+	var bucketExpiry int64
+	if s.opts.MessageTTL > 0 {
+		bucketExpiry = bucketEnd(b).Add(s.opts.MessageTTL).UnixMilli()
+	}
+	o.args = append(args, account, b, bucketExpiry)
 	err := s.do(ctx, o.step)
 	if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		if o.sent.CompareAndSwap(notSent, abandoned) {
@@ -69,15 +75,17 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	return err
 }
 
-// acceptOp is one accept's script through the group commit, in one allocation with room for
-// the arguments of a message of up to two parts.
+// acceptOp is one accept through the group commit, in one allocation with room for the
+// arguments of a message of up to two parts.
 type acceptOp struct {
+	s      *Store
 	ctx    context.Context
 	id     string
-	keys   [5]string
+	keys   [acceptKeys]any
 	args   []any
-	argBuf [9]any
-	cmd    *goredis.Cmd
+	argBuf [10]any
+	cmd    *goredis.Cmd // the script it went with
+	idx    int          // its place in the script's reply
 	result error
 	// sent is notSent until the flusher queues the script, abandoned when the caller gave up
 	// first (the flusher then skips it): an accept whose context ended is in doubt only when
@@ -91,11 +99,38 @@ func (o *acceptOp) step(p goredis.Pipeliner) bool {
 			o.result = fmt.Errorf("accept %s: abandoned before it was sent: %w", o.id, context.Canceled)
 			return false
 		}
-		o.cmd = acceptAll.EvalSha(o.ctx, p, o.keys[:], o.args...)
+		if fp, ok := p.(*flushPipe); ok && !o.s.cluster {
+			fp.accepts = append(fp.accepts, o) // see flushPipe.queueAccepts
+			return true
+		}
+		o.cmd = goredis.NewCmd(o.ctx, acceptCommand([]*acceptOp{o})...)
+		_ = p.Process(o.ctx, o.cmd)
 		return true
 	}
-	o.result = acceptResult(o.id, o.cmd)
+	o.result = acceptResult(o.id, o.cmd, o.idx)
 	return false
+}
+
+// acceptKeys is how many keys acceptAll takes of each message.
+const acceptKeys = 6
+
+// acceptCommand is the EVALSHA of acceptAll for ops, whose places in its reply follow their
+// order.
+func acceptCommand(ops []*acceptOp) []any {
+	n := 3
+	for _, o := range ops {
+		n += acceptKeys + len(o.args)
+	}
+	args := make([]any, 3, n)
+	args[0], args[1], args[2] = "evalsha", acceptSHA, acceptKeys*len(ops)
+	for _, o := range ops {
+		args = append(args, o.keys[:]...)
+	}
+	for i, o := range ops {
+		args = append(args, o.args...)
+		o.idx = i
+	}
+	return args
 }
 
 // accountSeen reports whether this instance added account to a shard's set of accounts (which
@@ -116,6 +151,9 @@ func (s *Store) sawAccount(account accountShard, now time.Time) {
 	s.accMu.Unlock()
 }
 
+// acceptSHA is acceptAll's hash, boxed once for the accepts' EVALSHA.
+var acceptSHA any = acceptAll.Hash()
+
 // States of an accept's script (AcceptMessage).
 const (
 	notSent int32 = iota
@@ -123,382 +161,64 @@ const (
 	abandoned
 )
 
-func acceptResult(id string, cmd *goredis.Cmd) error {
-	v, err := cmd.Int()
+// acceptResult is the outcome of the accept at place idx of an acceptAll's reply.
+func acceptResult(id string, cmd *goredis.Cmd, idx int) error {
+	v, err := cmd.Slice()
 	switch {
 	case err != nil && !provesNotRun(err):
 		// The script went out and no reply came back: it ran whole or not at all.
 		return fmt.Errorf("%w: accept %s: %w", store.ErrInDoubt, id, err)
 	case err != nil:
 		return fmt.Errorf("accept %s: %w", id, mapErr(err))
-	case v == 0:
-		return fmt.Errorf("%w: message %s", store.ErrExists, id)
+	case idx >= len(v):
+		return fmt.Errorf("%w: accept %s: reply of %d for %d", store.ErrCorrupt, id, len(v), idx+1)
 	}
-	return nil
+	switch r := v[idx].(type) {
+	case int64:
+		if r == 0 {
+			return fmt.Errorf("%w: message %s", store.ErrExists, id)
+		}
+		return nil
+	case string:
+		// A command of this message failed in the script: an error reply, as a
+		// script's own would have been.
+		return fmt.Errorf("accept %s: %w", id, mapErr(scriptError(r)))
+	}
+	return fmt.Errorf("%w: accept %s: unexpected reply %T", store.ErrCorrupt, id, v[idx])
 }
 
-// GetMessage reads one message hash.
+// scriptError is the error a command inside a script answered, which the script returns as
+// text: a Redis error reply like any other.
+type scriptError string
+
+func (e scriptError) Error() string { return string(e) }
+func (scriptError) RedisError()     {}
+
+// GetMessage reads one message value.
 func (s *Store) GetMessage(ctx context.Context, id string) (*store.Message, error) {
 	if s.closed.Load() {
 		return nil, store.ErrClosed
 	}
-	h, err := s.c.HGetAll(ctx, s.kMsg(id)).Result()
+	v, err := s.c.Get(ctx, s.kMsg(id)).Result()
+	if err == goredis.Nil {
+		return nil, fmt.Errorf("%w: message %s", store.ErrNotFound, id)
+	}
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	if len(h) == 0 {
-		return nil, fmt.Errorf("%w: message %s", store.ErrNotFound, id)
-	}
-	return decodeHash(id, h)
+	return decodeValue(id, v)
 }
 
-// hashReply turns a script's HGETALL reply into a map.
-func hashReply(id string, v any) (map[string]string, error) {
-	a, ok := v.([]any)
-	if !ok || len(a)%2 != 0 {
-		return nil, fmt.Errorf("%w: message %s: unexpected reply %T", store.ErrCorrupt, id, v)
-	}
-	h := make(map[string]string, len(a)/2)
-	for i := 0; i < len(a); i += 2 {
-		k, ok1 := a[i].(string)
-		val, ok2 := a[i+1].(string)
-		if !ok1 || !ok2 {
-			return nil, fmt.Errorf("%w: message %s: unexpected reply field", store.ErrCorrupt, id)
-		}
-		h[k] = val
-	}
-	return h, nil
-}
-
-// decodeHash rebuilds a message from its hash (an HGETALL reply): the accepted record,
-// overlaid with the fields later writes changed.
-func decodeHash(id string, h map[string]string) (*store.Message, error) {
-	return decodeView(id, hashView{m: h})
-}
-
-// hashView is a message hash as read back: an HGETALL reply (m), or an HMGET reply (v) of
-// hashFields' first fieldsOf(parts) fields, which spares a map and the field names. In v an
-// empty string is a missing field: no field decodeView reads is ever written empty.
-type hashView struct {
-	m map[string]string
-	v []string
-}
-
-// get is the field called name, at index i of hashFields.
-func (h hashView) get(name string, i int) (string, bool) {
-	if h.m != nil {
-		v, ok := h.m[name]
-		return v, ok
-	}
-	if i < len(h.v) && h.v[i] != "" {
-		return h.v[i], true
-	}
-	return "", false
-}
-
-// The message hash's fields in HMGET order (hashFields): the message's, then partFieldCount
-// per part.
-const (
-	fieldRecord = iota
-	fieldStatus
-	fieldUpdated
-	fieldHistory
-	messageFieldCount
-)
-
-// Part fields, in the order of partFields' struct and of hashFields.
-const (
-	pfStatus = iota
-	pfErr
-	pfUpstream
-	pfUpstreamID
-	pfUpdated
-	pfSubmitted
-	pfOutcome
-	pfFinalOutcome
-	partFieldCount
-)
-
-// partField is the index in hashFields of part i's field k.
-func partField(i, k int) int { return messageFieldCount + partFieldCount*i + k }
-
-// fieldsOf is how many of hashFields a message of parts parts has.
-func fieldsOf(parts int) int { return messageFieldCount + partFieldCount*parts }
-
-// hashFields are the names of every field decodeView reads, as HMGET arguments, built once.
-var hashFields = func() []any {
-	f := make([]any, 0, fieldsOf(store.MaxParts))
-	f = append(f, "b", "s", "u", "hist")
-	for i := range store.MaxParts {
-		p := &partFields[i]
-		f = append(f, p.status, p.err, p.upstream, p.upstreamID, p.updated, p.submitted, p.outcome, p.finalOutcome)
-	}
-	return f
-}()
-
-// readHash queues an HMGET of the fields of key's message as one of parts parts has, for
-// decodeView, with its arguments appended to args.
-func readHash(ctx context.Context, p goredis.Pipeliner, args []any, key any, parts int) *goredis.StringSliceCmd {
-	args = append(args, "hmget", key)
-	args = append(args, hashFields[:fieldsOf(parts)]...)
-	cmd := goredis.NewStringSliceCmd(ctx, args...)
-	_ = p.Process(ctx, cmd)
-	return cmd
-}
-
-// decodeView is decodeHash of either kind of reply. From an HMGET the message's part count
-// must be the one read for (else errPartsRead): the fields of other parts were not read.
-func decodeView(id string, h hashView) (*store.Message, error) {
-	bad := func(what string) error {
-		return fmt.Errorf("%w: message %s: %s", store.ErrCorrupt, id, what)
-	}
-	b, ok := h.get("b", fieldRecord)
-	if !ok {
-		return nil, bad("no record")
-	}
-	m, err := store.DecodeMessage([]byte(b))
-	if err != nil {
-		return nil, fmt.Errorf("message %s: %w", id, err)
-	}
-	if h.m == nil && fieldsOf(len(m.Parts)) != len(h.v) {
-		return nil, errPartsRead
-	}
-	state := func(f string, i int, into *pdu.MessageState) error {
-		if v, ok := h.get(f, i); ok {
-			n, err := strconv.ParseUint(v, 10, 8)
-			if err != nil {
-				return bad(f)
-			}
-			*into = pdu.MessageState(n)
-		}
-		return nil
-	}
-	stamp := func(f string, i int, into *time.Time) error {
-		if v, ok := h.get(f, i); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				return bad(f)
-			}
-			*into = time.Unix(0, n).UTC()
-		}
-		return nil
-	}
-	if err := state("s", fieldStatus, &m.Status); err != nil {
-		return nil, err
-	}
-	if err := stamp("u", fieldUpdated, &m.UpdatedAt); err != nil {
-		return nil, err
-	}
-	if hist, ok := h.get("hist", fieldHistory); ok {
-		m.History = m.History[:0]
-		for hist != "" {
-			var e string
-			e, hist, _ = strings.Cut(hist, ";")
-			if e == "" {
-				continue
-			}
-			st, at, ok := strings.Cut(e, ":")
-			sn, err1 := strconv.ParseUint(st, 10, 8)
-			an, err2 := strconv.ParseInt(at, 10, 64)
-			if !ok || err1 != nil || err2 != nil {
-				return nil, bad("history")
-			}
-			m.History = append(m.History, store.StatusChange{State: pdu.MessageState(sn), At: time.Unix(0, an).UTC()})
-		}
-	}
-	for i := range m.Parts {
-		p := &m.Parts[i]
-		f := &partFields[i]
-		if err := state(f.status, partField(i, pfStatus), &p.Status); err != nil {
-			return nil, err
-		}
-		if v, ok := h.get(f.err, partField(i, pfErr)); ok {
-			n, err := strconv.ParseUint(v, 10, 32)
-			if err != nil {
-				return nil, bad(f.err)
-			}
-			p.Error = uint32(n)
-		}
-		if v, ok := h.get(f.upstream, partField(i, pfUpstream)); ok {
-			p.Upstream = v
-		}
-		if v, ok := h.get(f.upstreamID, partField(i, pfUpstreamID)); ok {
-			p.UpstreamID = v
-		}
-		if err := stamp(f.updated, partField(i, pfUpdated), &p.UpdatedAt); err != nil {
-			return nil, err
-		}
-		if err := stamp(f.submitted, partField(i, pfSubmitted), &p.SubmittedAt); err != nil {
-			return nil, err
-		}
-	}
-	if err := foldOutcomes(m, h); err != nil {
-		return nil, err
-	}
-	return m, nil
-}
-
-// errPartsRead: an HMGET read the fields of another number of parts than the message has.
-var errPartsRead = errors.New("store: redis: message read for another number of parts")
-
-// outcome is a settle's outcome read from the message hash (so<i>, sf<i>).
-type outcome struct {
-	part  int
-	state pdu.MessageState
-	code  uint32
-	at    time.Time
-}
-
-// foldOutcomes applies the settle outcomes the hash holds to m, oldest first, with the store's
-// status rules (store.ApplyPartUpdate), as the scripts' foldOutcomes does in Redis.
-func foldOutcomes(m *store.Message, h hashView) error {
-	var buf [2]outcome // a one-part message's outcomes need no allocation
-	ev := buf[:0]
-	for i := range m.Parts {
-		for k, name := range [2]string{partFields[i].outcome, partFields[i].finalOutcome} {
-			v, ok := h.get(name, partField(i, pfOutcome+k))
-			if !ok {
-				continue
-			}
-			st, rest, ok1 := strings.Cut(v, ":")
-			code, at, ok2 := strings.Cut(rest, ":")
-			sn, err1 := strconv.ParseUint(st, 10, 8)
-			cn, err2 := strconv.ParseUint(code, 10, 32)
-			an, err3 := strconv.ParseInt(at, 10, 64)
-			if !ok1 || !ok2 || err1 != nil || err2 != nil || err3 != nil {
-				return fmt.Errorf("%w: message %s: %s", store.ErrCorrupt, m.ID, name)
-			}
-			ev = append(ev, outcome{i, pdu.MessageState(sn), uint32(cn), time.Unix(0, an).UTC()})
-		}
-	}
-	if len(ev) == 0 {
-		return nil
-	}
-	slices.SortStableFunc(ev, func(a, b outcome) int { return a.at.Compare(b.at) })
-	for _, e := range ev {
-		store.ApplyPartUpdate(m, &store.PartUpdate{Part: e.part, Status: e.state, Error: e.code, At: e.at})
-	}
-	return nil
-}
-
-// partFields are the message hash's field names of each part (see scripts.go), built once
-// rather than for every message read.
-var partFields = func() (f [store.MaxParts]struct{ status, err, upstream, upstreamID, updated, submitted, outcome, finalOutcome string }) {
-	for i := range f {
-		is := strconv.Itoa(i)
-		f[i].status, f[i].err, f[i].upstream = "ps"+is, "pe"+is, "pu"+is
-		f[i].upstreamID, f[i].updated, f[i].submitted = "pi"+is, "pt"+is, "pq"+is
-		f[i].outcome, f[i].finalOutcome = "so"+is, "sf"+is
-	}
-	return f
-}()
-
-// scanBudget bounds the index entries one page looks at (see the embedded store).
-const scanBudget = 20 * store.MaxListLimit
-
-// ListMessages walks the lexicographic time indexes of all shards (per account when
-// f.Account is set), merged in order.
-func (s *Store) ListMessages(ctx context.Context, f store.MessageFilter) ([]*store.Message, string, error) {
-	if s.closed.Load() {
-		return nil, "", store.ErrClosed
-	}
-	limit := f.PageLimit()
-	key := s.kIdx
-	if f.Account != "" {
-		key = func(sh int) string { return s.kIdxAcc(sh, f.Account) }
-	}
-	lo, hi := "-", "+"
-	var from string
-	if !f.From.IsZero() {
-		from = string(store.IndexKey(f.From, ""))
-		lo = "[" + from
-	}
-	if f.Cursor != "" {
-		after, err := store.DecodeCursor(f.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		if string(after) >= from {
-			lo = "(" + string(after)
-		}
-	}
-	if !f.To.IsZero() {
-		hi = "(" + string(store.IndexKey(f.To, ""))
-	}
-	var out []*store.Message
-	scanned := 0
-	chunk := int64(min(2*limit, store.MaxListLimit))
-	ranges := make([]*goredis.StringSliceCmd, len(s.tags))
-	for {
-		p := s.c.Pipeline()
-		for sh := range s.tags {
-			ranges[sh] = p.ZRangeByLex(ctx, key(sh), &goredis.ZRangeBy{Min: lo, Max: hi, Count: chunk})
-		}
-		if _, err := p.Exec(ctx); err != nil {
-			return nil, "", mapErr(err)
-		}
-		// Members up to the least last member of the shards that filled the chunk are all
-		// there are so far; past it, such a shard may hold more.
-		var members []string
-		cut, full := "", false
-		for _, r := range ranges {
-			v := r.Val()
-			members = append(members, v...)
-			if int64(len(v)) == chunk && (!full || v[len(v)-1] < cut) {
-				cut, full = v[len(v)-1], true
-			}
-		}
-		slices.Sort(members)
-		if full {
-			n, _ := slices.BinarySearch(members, cut)
-			members = members[:n+1]
-		}
-		if len(members) == 0 {
-			return out, "", nil
-		}
-		cmds := make([]*goredis.MapStringStringCmd, len(members))
-		p = s.c.Pipeline()
-		for i, mem := range members {
-			if len(mem) < 9 {
-				return nil, "", fmt.Errorf("%w: index member", store.ErrCorrupt)
-			}
-			cmds[i] = p.HGetAll(ctx, s.kMsg(mem[8:]))
-		}
-		if _, err := p.Exec(ctx); err != nil && err != goredis.Nil {
-			return nil, "", mapErr(err)
-		}
-		for i, mem := range members {
-			h := cmds[i].Val()
-			scanned++
-			if len(h) > 0 {
-				m, err := decodeHash(mem[8:], h)
-				if err != nil {
-					return nil, "", err
-				}
-				if f.Match(m) {
-					out = append(out, m)
-				}
-			}
-			more := i < len(members)-1 || full
-			if (len(out) == limit || scanned >= scanBudget) && more {
-				return out, store.EncodeCursor([]byte(mem)), nil
-			}
-		}
-		if !full {
-			return out, "", nil
-		}
-		lo = "(" + members[len(members)-1]
-	}
-}
-
-// UpdatePart writes the id map and the part's outcome with plain commands, no script: the
-// outcome goes into fields of its own (so<i>, sf<i>, see scripts.go) that readers apply, so the
-// write needs no read of the message first. One round trip writes the id map (SET ... GET, in
-// its own slot) and the outcome and reads the message back (HGETALL); when the old id map value
-// says receipts were parked under the upstream id (parkMark), they are read, applied to the
-// message and dropped from the park list in more round trips, taken by that rare case alone.
-// Parked receipts are removed only after they were applied, so a failure in between keeps
-// them (at worst applied twice on a retry), never loses them.
+// UpdatePart writes the id map and appends the update to the message (see value.go) with plain
+// commands, no script, and no read of the message first. One round trip writes the id map (SET
+// ... GET, in its own slot), appends the update (APPEND) and reads the message back (GET); when
+// the old id map value says receipts were parked under the upstream id (parkMark), they are
+// read, applied to the message and dropped from the park list in more round trips, taken by
+// that rare case alone. Parked receipts are removed only after they were applied, so a failure
+// in between keeps them (at worst applied twice on a retry), never loses them. An update of a
+// message that does not exist created a key holding no message: it is deleted again a round
+// trip later. One of a part the message does not have stays in the message, which readers
+// skip.
 func (s *Store) UpdatePart(ctx context.Context, u store.PartUpdate) (*store.Message, []store.Receipt, error) {
 	return s.update(ctx, u, nil)
 }
@@ -537,16 +257,6 @@ type ackOf struct {
 	parts int // the message's part count, as the lease says
 }
 
-// outcomeValue is a settle's outcome as a message hash field holds it, "state:error:ns".
-func outcomeValue(st pdu.MessageState, code uint32, at string) string {
-	var buf [48]byte
-	b := strconv.AppendUint(buf[:0], uint64(st), 10)
-	b = append(b, ':')
-	b = strconv.AppendUint(b, uint64(code), 10)
-	b = append(b, ':')
-	return string(append(b, at...))
-}
-
 // update is UpdatePart, and with an entry to acknowledge Settle.
 func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *ackOf) (*store.Message, []store.Receipt, error) {
 	if u.UpstreamID != "" {
@@ -560,16 +270,13 @@ func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *ackOf) (*st
 	if u.At.IsZero() {
 		u.At = nowUTC()
 	}
-	o := &updateOp{s: s, ctx: ctx, u: u, key: s.kMsg(u.MessageID), f: &partFields[u.Part]}
+	o := &updateOp{s: s, ctx: ctx, u: u, key: s.kMsg(u.MessageID)}
 	if ack != nil {
 		o.ackOf = *ack // a copy, so that the caller's need not escape
 		o.ack = &o.ackOf
 	}
 	o.keyArg = o.key
 	o.mapFirst = s.cluster && u.UpstreamID != ""
-	if ack != nil && ack.early {
-		o.parts = ack.parts
-	}
 	if err := s.do(ctx, o.step); err != nil {
 		return nil, nil, err
 	}
@@ -588,71 +295,47 @@ type updateOp struct {
 	ack      *ackOf // &ackOf while the acknowledgement is still to be queued, else nil
 	ackOf    ackOf
 	key      string
-	keyArg   any // key, boxed once for the commands' arguments
-	f        *struct{ status, err, upstream, upstreamID, updated, submitted, outcome, finalOutcome string }
+	keyArg   any  // key, boxed once for the commands' arguments
 	mapFirst bool // the id map is written a round trip before the update (Cluster)
-	parts    int  // the message's part count as the lease tells it (its fields are read with HMGET), 0 unknown
 	round    int
 	mapCmd   *goredis.Cmd
-	fields   *goredis.StringSliceCmd     // the message read back by HMGET, when parts is known
-	all      *goredis.MapStringStringCmd // or by HGETALL
-	written  [4]string                   // the fields the update wrote, removed again when it went nowhere
-	nWritten int
+	value    *goredis.StringCmd // the message read back
 	parked   *goredis.StringSliceCmd
 	applied  []*goredis.Cmd
-	ackCmds  [2]goredis.Cmder
-	nAck     int
+	acked    *ackGroup // the round's acknowledgements this one's went with
 	nParked  int
 	attached []store.Receipt
 	m        *store.Message
 	result   error
 	// The arguments of the commands of the update's round trip, kept here rather than in
 	// slices of their own.
-	mapArgs  [6]any
-	setArgs  [8]any
-	nxArgs   [4]any
-	ackArgs  [4]any
-	delArgs  [3]any
-	readArgs [2 + messageFieldCount + partFieldCount]any
+	mapArgs    [6]any
+	appendArgs [3]any
+	getArgs    [2]any
+	event      [96]byte
 }
 
 func (o *updateOp) setMap(p goredis.Pipeliner) {
 	u := &o.u
-	val := strconv.Itoa(u.Part) + ":" + u.MessageID
-	o.mapArgs = [...]any{"set", o.s.kMap(u.Upstream, u.UpstreamID), val, "px", o.s.opts.IDMapTTL.Milliseconds(), "get"}
+	var buf [80]byte
+	val := string(append(append(strconv.AppendInt(buf[:0], int64(u.Part), 10), ':'), u.MessageID...))
+	o.mapArgs = [...]any{"set", o.s.kMap(u.Upstream, u.UpstreamID), val, "px", o.s.idMapTTL, "get"}
 	o.mapCmd = goredis.NewCmd(o.ctx, o.mapArgs[:]...)
 	_ = p.Process(o.ctx, o.mapCmd)
 }
 
+// queueAck adds the acknowledgement to the round's (see flushPipe), read back by acks.
 func (o *updateOp) queueAck(p goredis.Pipeliner) {
-	k, id := any(o.s.kStream(o.ack.q, o.ack.shard)), any(o.ack.id)
-	o.ackArgs = [...]any{"xack", k, group, id}
-	o.delArgs = [...]any{"xdel", k, id}
-	o.ackCmds[0], o.ackCmds[1] = goredis.NewIntCmd(o.ctx, o.ackArgs[:]...), goredis.NewIntCmd(o.ctx, o.delArgs[:]...)
-	_ = p.Process(o.ctx, o.ackCmds[0])
-	_ = p.Process(o.ctx, o.ackCmds[1])
-	o.nAck = 2
+	o.acked = p.(*flushPipe).ack(o.s.kStream(o.ack.q, o.ack.shard), o.ack.id)
 	o.ack = nil
 }
 
-// readBack queues the read of the message: HMGET of the fields a message of o.parts parts
-// has when the lease told the count, else HGETALL.
-func (o *updateOp) readBack(p goredis.Pipeliner) {
-	if o.parts > 0 {
-		o.fields = readHash(o.ctx, p, o.readArgs[:0], o.keyArg, o.parts)
-		return
+// acks are the commands of the acknowledgement queued, none when there is none.
+func (o *updateOp) acks() []goredis.Cmder {
+	if o.acked == nil {
+		return nil
 	}
-	o.all = p.HGetAll(o.ctx, o.key)
-}
-
-// readReply is the message readBack read, as decodeView sees it.
-func (o *updateOp) readReply() (hashView, error) {
-	if o.fields != nil {
-		v, err := o.fields.Result()
-		return hashView{v: v}, err
-	}
-	h, err := o.all.Result()
-	return hashView{m: h}, err
+	return o.acked.cmds[:]
 }
 
 func (o *updateOp) step(p goredis.Pipeliner) bool {
@@ -677,68 +360,37 @@ func (o *updateOp) step(p goredis.Pipeliner) bool {
 		if u.UpstreamID != "" && !o.mapFirst {
 			o.setMap(p)
 		}
-		at := ns(u.At)
-		if u.Upstream != "" || u.UpstreamID != "" {
-			args := append(o.setArgs[:0], "hset", o.keyArg)
-			if u.Upstream != "" {
-				args = append(args, hashFields[partField(u.Part, pfUpstream)], u.Upstream)
-				o.written[o.nWritten] = o.f.upstream
-				o.nWritten++
-			}
-			if u.UpstreamID != "" {
-				args = append(args, hashFields[partField(u.Part, pfUpstreamID)], u.UpstreamID, hashFields[partField(u.Part, pfSubmitted)], at)
-				o.written[o.nWritten], o.written[o.nWritten+1] = o.f.upstreamID, o.f.submitted
-				o.nWritten += 2
-			}
-			_ = p.Process(ctx, goredis.NewIntCmd(ctx, args...))
-		}
-		if u.Status != 0 {
-			field, k := o.f.outcome, pfOutcome
-			if u.Status.Final() {
-				field, k = o.f.finalOutcome, pfFinalOutcome
-			}
-			o.nxArgs = [...]any{"hsetnx", o.keyArg, hashFields[partField(u.Part, k)], outcomeValue(u.Status, u.Error, at)}
-			_ = p.Process(ctx, goredis.NewBoolCmd(ctx, o.nxArgs[:]...))
-			o.written[o.nWritten] = field
-			o.nWritten++
-		}
+		o.appendArgs = [...]any{"append", o.keyArg, appendUpdate(o.event[:0], u)}
+		_ = p.Process(ctx, goredis.NewIntCmd(ctx, o.appendArgs[:]...))
 		if o.ack != nil && o.ack.early {
 			// After the update on the same connection: should the connection fail
 			// between them, the update alone may have been applied, never the ack alone.
 			o.queueAck(p)
 		}
-		o.readBack(p)
+		o.getArgs = [...]any{"get", o.keyArg}
+		o.value = goredis.NewStringCmd(ctx, o.getArgs[:]...)
+		_ = p.Process(ctx, o.value)
 		return true
 	case 2:
-		h, err := o.readReply()
+		v, err := o.value.Result()
 		if err != nil {
 			o.result = mapErr(err)
 			return false
 		}
-		if _, ok := h.get("b", fieldRecord); !ok {
+		if o.m, o.result = decodeValue(u.MessageID, v); errors.Is(o.result, errNoMessage) {
+			// The APPEND created the key: take it away again. Nothing is acknowledged,
+			// unless the lease vouched for the message and part (ack.early) and the message
+			// is gone since (expired): then its entry is gone too.
 			o.result = fmt.Errorf("%w: message %s", store.ErrNotFound, u.MessageID)
-		} else if o.m, o.result = decodeView(u.MessageID, h); o.result == errPartsRead {
-			// The lease's part count was not the message's: read it whole, this round
-			// again.
-			o.result, o.fields, o.parts = nil, nil, 0
-			o.readBack(p)
-			o.round--
+			dropNonMessage.EvalSha(ctx, p, []string{o.key})
 			return true
 		} else if o.result == nil && u.Part >= len(o.m.Parts) {
 			o.result = fmt.Errorf("%w: message %s has no part %d", store.ErrInvalid, u.MessageID, u.Part)
 		}
 		if o.result != nil {
-			// What was written for a message or part that does not exist is taken away again
-			// (the fields only: a message that exists keeps its own). Nothing is acknowledged,
-			// unless the lease vouched for the message and part (ack.early) and the message
-			// is gone since (expired): then its entry is gone too.
-			if o.nWritten > 0 {
-				p.HDel(ctx, o.key, o.written[:o.nWritten]...)
-				return true
-			}
 			return false
 		}
-		if err := ackErr(o.ackCmds[:o.nAck]); err != nil {
+		if err := ackErr(o.acks()); err != nil {
 			o.result = err
 			return false
 		}
@@ -766,7 +418,7 @@ func (o *updateOp) step(p goredis.Pipeliner) bool {
 		if o.result != nil {
 			return false // the clean-up's outcome does not change the answer
 		}
-		if o.result = ackErr(o.ackCmds[:o.nAck]); o.result != nil {
+		if o.result = ackErr(o.acks()); o.result != nil {
 			return false
 		}
 		if o.parked == nil {
@@ -790,7 +442,7 @@ func (o *updateOp) step(p goredis.Pipeliner) bool {
 		for i := range o.attached {
 			r := &o.attached[i]
 			o.applied = append(o.applied, applyReceipt.EvalSha(ctx, p, []string{s.kMsg(u.MessageID), s.kRcpt(u.MessageID)},
-				u.Part, int(r.State), r.Error, ns(r.Received), store.AppendReceipt(nil, r)))
+				u.Part, appendState(nil, u.Part, r.State, r.Error, r.Received), store.AppendReceipt(nil, r)))
 		}
 		return true
 	case 4:
@@ -889,7 +541,8 @@ func (s *Store) AddReceipt(ctx context.Context, r *store.Receipt) (*store.Messag
 			if result = mappingInto(r, v); result != nil {
 				return false
 			}
-			c2 = applyReceipt.EvalSha(ctx, p, []string{s.kMsg(r.MessageID), s.kRcpt(r.MessageID)}, r.Part, int(r.State), r.Error, ns(r.Received), store.AppendReceipt(nil, r))
+			c2 = applyReceipt.EvalSha(ctx, p, []string{s.kMsg(r.MessageID), s.kRcpt(r.MessageID)}, r.Part,
+				appendState(nil, r.Part, r.State, r.Error, r.Received), store.AppendReceipt(nil, r))
 			return true
 		}
 		v, err := c2.Result()
@@ -912,7 +565,7 @@ func (s *Store) addReceiptOnce(ctx context.Context, r *store.Receipt, keys []str
 	bare.MessageID, bare.Part = "", 0
 	var c *goredis.Cmd
 	err := s.simple(ctx, func(p goredis.Pipeliner) {
-		c = s.receipt.EvalSha(ctx, p, keys, parkEntry, s.opts.ParkTTL.Milliseconds(), int(r.State), r.Error, ns(r.Received),
+		c = s.receipt.EvalSha(ctx, p, keys, parkEntry, s.opts.ParkTTL.Milliseconds(), appendStateTail(nil, r.State, r.Error, r.Received),
 			store.AppendReceipt(nil, &bare), s.prefix)
 	}, func() error { return nil })
 	if err != nil {
@@ -951,20 +604,19 @@ func mappingInto(r *store.Receipt, v string) error {
 	return nil
 }
 
-// messageOf reads a script's reply that is a message hash or -1 (no message), -2 (no such
+// messageOf reads a script's reply that is a message value or -1 (no message), -2 (no such
 // part), as messageReply does.
 func messageOf(id string, part int, v any) (*store.Message, error) {
-	if n, ok := v.(int64); ok {
-		if n == -1 {
+	switch v := v.(type) {
+	case int64:
+		if v == -1 {
 			return nil, fmt.Errorf("%w: message %s", store.ErrNotFound, id)
 		}
 		return nil, fmt.Errorf("%w: message %s has no part %d", store.ErrInvalid, id, part)
+	case string:
+		return decodeValue(id, v)
 	}
-	h, err := hashReply(id, v)
-	if err != nil {
-		return nil, err
-	}
-	return decodeHash(id, h)
+	return nil, fmt.Errorf("%w: message %s: unexpected reply %T", store.ErrCorrupt, id, v)
 }
 
 // ListReceipts returns the receipts list of a message.

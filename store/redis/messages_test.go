@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,10 +32,11 @@ func (h *pipelines) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredi
 	}
 }
 
-// TestSettlePlain: Settle runs no script (no EVALSHA in INFO commandstats for 20 settles); its
-// outcome is kept in its own field until a script that moves part states folds it in, and reads
-// see it applied either way with the settle's own time in the history. A Settle of a part or
-// message that does not exist leaves nothing behind and acknowledges nothing.
+// TestSettlePlain: Settle runs no script (no EVALSHA in INFO commandstats for 20 settles) and
+// writes the message with one APPEND; reads see the update applied with the settle's own time in
+// the history, before and after a receipt appends its own. A Settle of a part the message does
+// not have changes nothing a reader sees, one of a message that does not exist leaves no key
+// behind, and neither acknowledges anything.
 func TestSettlePlain(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{AppendFsync: "everysec"})
 	s := openStore(t, srv, Config{})
@@ -59,12 +61,15 @@ func TestSettlePlain(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	t0 := tasks[0]
 	// Nothing is written for a part the message does not have, nor for a message that does not exist.
-	before := s.c.HGetAll(ctx, s.kMsg(t0.MessageID)).Val()
+	before, err := s.GetMessage(ctx, t0.MessageID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, _, err := s.Settle(ctx, t0.Lease, store.PartUpdate{MessageID: t0.MessageID, Part: 3, Upstream: "up", UpstreamID: "X", Status: pdu.ENROUTE}); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("Settle of part 3 of 1: %v, want ErrInvalid", err)
 	}
-	if after := s.c.HGetAll(ctx, s.kMsg(t0.MessageID)).Val(); fmt.Sprint(after) != fmt.Sprint(before) {
-		t.Errorf("message hash after a Settle of a missing part:\n%v\nwas\n%v", after, before)
+	if after, err := s.GetMessage(ctx, t0.MessageID); err != nil || fmt.Sprint(*after) != fmt.Sprint(*before) {
+		t.Errorf("message after a Settle of a missing part (%v):\n%+v\nwas\n%+v", err, after, before)
 	}
 	if _, _, err := s.Settle(ctx, t0.Lease, store.PartUpdate{MessageID: "ghost", Part: 0, Upstream: "up", UpstreamID: "X", Status: pdu.ENROUTE}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("Settle of a missing message: %v, want ErrNotFound", err)
@@ -76,15 +81,18 @@ func TestSettlePlain(t *testing.T) {
 		t.Fatalf("queue length %d (%v) after failed Settles, want %d", l, err, n)
 	}
 
-	// A Settle is one round trip; one whose lease does not vouch for its part, two (the second
-	// takes away what the first wrote).
+	// A Settle is one round trip; one of a message that does not exist, two (the second takes
+	// away the key the first created).
 	trips := &pipelines{}
 	s.c.AddHook(trips)
-	if _, _, err := s.Settle(ctx, t0.Lease, store.PartUpdate{MessageID: t0.MessageID, Part: 3, Upstream: "up", Status: pdu.ENROUTE}); !errors.Is(err, store.ErrInvalid) {
-		t.Fatalf("Settle of part 3 of 1: %v, want ErrInvalid", err)
+	if _, _, err := s.Settle(ctx, t0.Lease, store.PartUpdate{MessageID: "ghost2", Part: 0, Upstream: "up", Status: pdu.ENROUTE}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Settle of a missing message: %v, want ErrNotFound", err)
 	}
 	if got := trips.n.Swap(0); got != 2 {
-		t.Errorf("a Settle of a missing part took %d round trips, want 2", got)
+		t.Errorf("a Settle of a missing message took %d round trips, want 2", got)
+	}
+	if got := s.c.Exists(ctx, s.kMsg("ghost2")).Val(); got != 0 {
+		t.Errorf("a Settle of a missing message left its key behind")
 	}
 	calls := commandStatsT(t, s)
 	for i, tk := range tasks {
@@ -102,13 +110,17 @@ func TestSettlePlain(t *testing.T) {
 	if got := commandStatsT(t, s)["evalsha"] - calls["evalsha"]; got != 0 {
 		t.Errorf("%d EVALSHA for %d settles, want 0", got, n)
 	}
+	after := commandStatsT(t, s)
+	if got := after["append"] - calls["append"]; got != n {
+		t.Errorf("%d APPEND for %d settles, want %d", got, n, n)
+	}
+	if got := after["hset"] + after["hsetnx"] - calls["hset"] - calls["hsetnx"]; got != 0 {
+		t.Errorf("%d HSET or HSETNX for %d settles, want 0", got, n)
+	}
 	if l, err := s.QueueLen(ctx, store.Queue{Kind: store.SubmitQueue, Name: "up"}); err != nil || l != 0 {
 		t.Fatalf("queue length %d (%v) after the Settles, want 0", l, err)
 	}
-	if v := s.c.HGet(ctx, s.kMsg(t0.MessageID), "so0").Val(); v != "1:0:"+ns(at) {
-		t.Errorf("outcome field so0 = %q, want %q", v, "1:0:"+ns(at))
-	}
-	// A receipt folds the outcome in (and removes its field) before it applies itself.
+	// A receipt appends itself after the update.
 	rcvd := at.Add(time.Second)
 	m, parked, err := s.AddReceipt(ctx, &store.Receipt{Upstream: "up", UpstreamID: "U0", State: pdu.DELIVERED, Received: rcvd})
 	if err != nil || parked {
@@ -118,17 +130,37 @@ func TestSettlePlain(t *testing.T) {
 	if m.Status != pdu.DELIVERED || fmt.Sprint(m.History) != fmt.Sprint(want) {
 		t.Errorf("after the receipt: status %v history %v, want DELIVERED %v", m.Status, m.History, want)
 	}
-	if n := s.c.HExists(ctx, s.kMsg(t0.MessageID), "so0").Val(); n {
-		t.Errorf("outcome field so0 still there after the receipt folded it in")
-	}
 	if got, err := s.GetMessage(ctx, t0.MessageID); err != nil || fmt.Sprint(got.History) != fmt.Sprint(want) || got.Parts[0].UpstreamID != "U0" {
 		t.Errorf("GetMessage: %v history %v", err, got.History)
 	}
+	// Each update applies as it came: a second ENROUTE changes no status, the first final state
+	// stands.
+	t1 := tasks[1]
+	later := at.Add(time.Minute)
+	updates := []store.PartUpdate{
+		{MessageID: t1.MessageID, Part: 0, Upstream: "up2", UpstreamID: "V1", Status: pdu.ENROUTE, At: later},
+		{MessageID: t1.MessageID, Part: 0, Status: pdu.REJECTED, Error: 8, At: later.Add(time.Second)},
+		{MessageID: t1.MessageID, Part: 0, Status: pdu.EXPIRED, At: later.Add(2 * time.Second)},
+	}
+	for _, u := range updates {
+		if _, _, err := s.UpdatePart(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.GetMessage(ctx, t1.MessageID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantHist := []store.StatusChange{{State: pdu.ACCEPTED, At: got.CreatedAt}, {State: pdu.ENROUTE, At: at}, {State: pdu.REJECTED, At: later.Add(time.Second)}}
+	if got.Status != pdu.REJECTED || got.Parts[0].Error != 8 || got.Parts[0].UpstreamID != "V1" || got.Parts[0].Upstream != "up2" || fmt.Sprint(got.History) != fmt.Sprint(wantHist) {
+		t.Errorf("after ENROUTE twice, REJECTED and EXPIRED: status %v error %d upstream %q %q history %v, want REJECTED 8 up2 V1 %v",
+			got.Status, got.Parts[0].Error, got.Parts[0].Upstream, got.Parts[0].UpstreamID, got.History, wantHist)
+	}
 }
 
-// TestSettleLeasePartCount: a Settle reads the message back with HMGET of the fields of as
-// many parts as its lease says; when the message has another count (a lease not made by this
-// store), it reads the message whole a round trip later and returns all of it.
+// TestSettleLeasePartCount: a Settle whose lease says another part count than the message has
+// (a lease not made by this store) returns the message whole, in one round trip: it reads the
+// message whole anyway.
 func TestSettleLeasePartCount(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{AppendFsync: "everysec"})
 	s := openStore(t, srv, Config{})
@@ -165,10 +197,63 @@ func TestSettleLeasePartCount(t *testing.T) {
 	if len(m.Parts) != 2 || m.Parts[1].UpstreamID != "UL" || m.Parts[1].Status != pdu.ENROUTE || m.Parts[0].Status != pdu.ACCEPTED {
 		t.Errorf("Settle returned %d parts: %+v", len(m.Parts), m.Parts)
 	}
-	if got := trips.n.Load(); got != 2 {
-		t.Errorf("Settle took %d round trips, want 2 (update, then the whole message)", got)
+	if got := trips.n.Load(); got != 1 {
+		t.Errorf("Settle took %d round trips, want 1 (the message is read whole)", got)
 	}
 	if n, err := s.QueueLen(ctx, store.Queue{Kind: store.SubmitQueue, Name: "up"}); err != nil || n != 1 {
 		t.Errorf("queue length %d (%v) after settling one of two parts, want 1", n, err)
 	}
+}
+
+// TestAcceptsOneScript: on a single node the accepts of a group commit's round go in one
+// script (fewer EVALSHA than accepts), and each gets its own outcome: a taken id ErrExists, a
+// message whose queue cannot be written (its stream key holds a string) its own error, the
+// others accepted and queued.
+func TestAcceptsOneScript(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{AppendFsync: "always"})
+	s := openStore(t, srv, Config{Shards: 1})
+	ctx := context.Background()
+	if err := s.c.Set(ctx, s.kStream(store.Queue{Kind: store.SubmitQueue, Name: "bad"}, 0), "not a stream", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	before := commandStatsT(t, s)
+	const n = 60
+	errs := make([]error, n+n/6+1)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id, up := fmt.Sprintf("b%d", i%n), "up" // the ones past n take ids again
+			if i == len(errs)-1 {
+				id, up = "to-bad", "bad"
+			}
+			errs[i] = s.AcceptMessage(ctx, storetest.NewMessage(id, "acme", up, 1))
+		}()
+	}
+	wg.Wait()
+	var ok, exists, other int
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, store.ErrExists):
+			exists++
+		case i == len(errs)-1 && !errors.Is(err, store.ErrInDoubt) && strings.Contains(err.Error(), "WRONGTYPE"):
+			other++
+		default:
+			t.Errorf("accept %d: %v", i, err)
+		}
+	}
+	if ok != n || exists != n/6 || other != 1 {
+		t.Errorf("%d accepted, %d ErrExists, %d failed on the bad queue; want %d, %d, 1", ok, exists, other, n, n/6)
+	}
+	if l, err := s.QueueLen(ctx, store.Queue{Kind: store.SubmitQueue, Name: "up"}); err != nil || l != n {
+		t.Errorf("queue length %d (%v), want %d", l, err, n)
+	}
+	calls := commandStatsT(t, s)["evalsha"] - before["evalsha"]
+	if calls == 0 || calls >= uint64(len(errs)) {
+		t.Errorf("%d EVALSHA for %d accepts, want fewer (and some)", calls, len(errs))
+	}
+	t.Logf("%d accepts in %d scripts", len(errs), calls)
 }

@@ -54,13 +54,16 @@ type Store struct {
 	// tags are the shards' hash tags, "{...}", each chosen so that its slot lies in the
 	// shard's own 1/Shards of the slot range: a cluster whose masters own equal ranges then
 	// holds an equal share of the shards on each.
-	tags    []string
-	opts    store.Options
-	w       *batch.Batcher[*op]
-	closed  atomic.Bool
-	once    sync.Once
-	stop    chan struct{} // closed by Close: stops the sweeper
-	sweeper sync.WaitGroup
+	tags []string
+	// shardKeys are each shard's keys an accept names, built once.
+	shardKeys []shardKeys
+	opts      store.Options
+	idMapTTL  any // opts.IDMapTTL in milliseconds, boxed once for the id map's SET
+	w         *batch.Batcher[*op]
+	closed    atomic.Bool
+	once      sync.Once
+	stop      chan struct{} // closed by Close: stops the sweeper
+	sweeper   sync.WaitGroup
 
 	loadMu sync.Mutex // serialises script reloads after a server restart
 	// receipt is AddReceipt's one script (receiptScript), nil on Cluster.
@@ -148,6 +151,13 @@ func New(ctx context.Context, c goredis.UniversalClient, cfg Config) (*Store, er
 	_, cluster := c.(*goredis.ClusterClient)
 	s := &Store{c: c, cluster: cluster, prefix: cfg.Prefix, tags: shardTags(cfg.Shards), opts: cfg.Options.WithDefaults(),
 		stop: make(chan struct{}), accounts: map[accountShard]time.Time{}}
+	s.shardKeys = make([]shardKeys, len(s.tags))
+	for sh, tag := range s.tags {
+		k := shardKeys{accounts: s.prefix + "accts:" + tag, dir: s.prefix + "ibd:" + tag}
+		k.accountsArg, k.dirArg = k.accounts, k.dir
+		s.shardKeys[sh] = k
+	}
+	s.idMapTTL = s.opts.IDMapTTL.Milliseconds()
 	s.Admin = store.Admin{B: configBackend{s}}
 	if !cluster {
 		s.receipt = receiptScript(s.tags)
@@ -155,16 +165,21 @@ func New(ctx context.Context, c goredis.UniversalClient, cfg Config) (*Store, er
 	if err := s.loadScripts(ctx); err != nil {
 		return nil, err
 	}
-	s.w = batch.New(cfg.Flushers, s.opts.MaxBatch, store.ErrClosed, s.flush)
-	if s.opts.MessageTTL > 0 {
-		s.sweeper.Add(1)
-		go s.sweep()
+	if err := s.migrateMessages(ctx); err != nil {
+		return nil, fmt.Errorf("redis: convert the messages of the release before: %w", err)
 	}
+	if err := s.migrateIndex(ctx); err != nil {
+		return nil, fmt.Errorf("redis: migrate the time index: %w", err)
+	}
+	s.w = batch.New(cfg.Flushers, s.opts.MaxBatch, store.ErrClosed, s.flush)
+	s.sweeper.Add(1)
+	go s.sweep()
 	return s, nil
 }
 
-// sweep trims the message index entries past MessageTTL every SweepInterval; Redis expires
-// the messages themselves. Every instance sweeps; the trim is idempotent.
+// sweep trims the message index entries past MessageTTL every SweepInterval (Redis expires
+// the messages themselves) and migrates index entries an instance of the release before wrote
+// (migrateIndex). Every instance sweeps; both are idempotent.
 func (s *Store) sweep() {
 	defer s.sweeper.Done()
 	t := time.NewTicker(s.opts.SweepInterval)
@@ -175,30 +190,12 @@ func (s *Store) sweep() {
 			return
 		case <-t.C:
 			// Errors are retried at the next tick; stale index entries are skipped by readers.
-			_ = s.trimIndex(context.Background(), nowUTC().Add(-s.opts.MessageTTL))
+			_ = s.migrateIndex(context.Background())
+			if s.opts.MessageTTL > 0 {
+				_ = s.trimIndex(context.Background(), nowUTC().Add(-s.opts.MessageTTL))
+			}
 		}
 	}
-}
-
-func (s *Store) trimIndex(ctx context.Context, cutoff time.Time) error {
-	hi := "(" + string(store.IndexKey(cutoff, ""))
-	p := s.c.Pipeline()
-	sets := make([]*goredis.StringSliceCmd, len(s.tags))
-	for sh := range s.tags {
-		sets[sh] = p.SMembers(ctx, s.kAccounts(sh))
-	}
-	if _, err := p.Exec(ctx); err != nil {
-		return mapErr(err)
-	}
-	p = s.c.Pipeline()
-	for sh := range s.tags {
-		p.ZRemRangeByLex(ctx, s.kIdx(sh), "-", hi)
-		for _, a := range sets[sh].Val() {
-			p.ZRemRangeByLex(ctx, s.kIdxAcc(sh, a), "-", hi)
-		}
-	}
-	_, err := p.Exec(ctx)
-	return mapErr(err)
 }
 
 func (s *Store) loadScripts(ctx context.Context) error {
@@ -288,15 +285,16 @@ func (s *Store) flush(ops []*batch.Op[*op]) {
 	for i, o := range ops {
 		active[i] = o.V
 	}
+	fp := &flushPipe{}
 	for round := 0; len(active) > 0; round++ {
-		p := s.c.Pipeline()
+		fp.Pipeliner, fp.acks, fp.accepts = s.c.Pipeline(), fp.acks[:0], fp.accepts[:0]
 		next := active[:0]
 		for _, o := range active {
 			if round == maxRounds {
 				o.err = fmt.Errorf("store: redis: write did not finish in %d round trips", maxRounds)
 				continue
 			}
-			if o.step(p) {
+			if o.step(fp) {
 				next = append(next, o)
 			}
 		}
@@ -304,10 +302,75 @@ func (s *Store) flush(ops []*batch.Op[*op]) {
 		if len(active) == 0 {
 			break
 		}
-		s.exec(p)
+		fp.queueAccepts()
+		fp.queueAcks()
+		s.exec(fp.Pipeliner)
 	}
 	for _, o := range ops {
 		o.Err = o.V.err
+	}
+}
+
+// flushPipe is a group commit's pipeline for one round trip, which also gathers the
+// acknowledgements of the round's settles (ack) into one XACK and one XDEL per stream, queued
+// after every op's commands (queueAcks): a command of many ids costs Redis far less than as
+// many commands (parsing, dispatch, and the AOF entry of each).
+type flushPipe struct {
+	goredis.Pipeliner
+	acks    []*ackGroup
+	accepts []*acceptOp
+}
+
+// ackGroup is one stream's acknowledgements in a round; cmds are its XACK and XDEL once queued.
+type ackGroup struct {
+	stream string
+	ids    []string
+	cmds   [2]goredis.Cmder
+}
+
+// ack adds entry id of stream to the round's acknowledgements and returns its group, whose
+// commands carry the outcome once the round trip is done.
+func (fp *flushPipe) ack(stream, id string) *ackGroup {
+	for _, g := range fp.acks {
+		if g.stream == stream {
+			g.ids = append(g.ids, id)
+			return g
+		}
+	}
+	g := &ackGroup{stream: stream, ids: []string{id}}
+	fp.acks = append(fp.acks, g)
+	return g
+}
+
+// queueAccepts queues the round's accepts as one script (not on Cluster, where a script's keys
+// must share a slot, and the accepts are a script each): the script's fixed cost (its call, the
+// MULTI and EXEC around its writes in the AOF) is paid once for all of them.
+func (fp *flushPipe) queueAccepts() {
+	if len(fp.accepts) == 0 {
+		return
+	}
+	cmd := goredis.NewCmd(context.Background(), acceptCommand(fp.accepts)...)
+	for _, o := range fp.accepts {
+		o.cmd = cmd
+	}
+	_ = fp.Process(context.Background(), cmd)
+}
+
+// queueAcks queues each group's XACK and XDEL, after everything the ops queued: on the same
+// connection an acknowledgement then never goes before the update it follows.
+func (fp *flushPipe) queueAcks() {
+	ctx := context.Background()
+	for _, g := range fp.acks {
+		ack := make([]any, 3+len(g.ids), 3+2+2*len(g.ids))
+		ack[0], ack[1], ack[2] = "xack", g.stream, group
+		for i, id := range g.ids {
+			ack[3+i] = id // boxed once, for both commands
+		}
+		del := append(ack[len(ack):], "xdel", g.stream)
+		del = append(del, ack[3:]...)
+		g.cmds[0], g.cmds[1] = goredis.NewIntCmd(ctx, ack...), goredis.NewIntCmd(ctx, del...)
+		_ = fp.Process(ctx, g.cmds[0])
+		_ = fp.Process(ctx, g.cmds[1])
 	}
 }
 
@@ -379,12 +442,20 @@ func (s *Store) kMsg(id string) string           { return s.prefix + "m:" + s.ta
 func (s *Store) kRcpt(id string) string          { return s.prefix + "r:" + s.tags[s.shardOf(id)] + id }
 func (s *Store) kMap(up, uid string) string      { return s.prefix + "u:{" + up + "\x00" + uid + "}" }
 func (s *Store) kPark(up, uid string) string     { return s.prefix + "k:{" + up + "\x00" + uid + "}" }
-func (s *Store) kIdx(sh int) string              { return s.prefix + "ix:" + s.tags[sh] }
+func (s *Store) kIdxOld(sh int) string           { return s.prefix + "ix:" + s.tags[sh] } // before buckets: see migrateIndex
+func (s *Store) kIdxDir(sh int) string           { return s.shardKeys[sh].dir }
 func (s *Store) kIdxAcc(sh int, a string) string { return s.prefix + "ixa:" + s.tags[sh] + a }
 func (s *Store) kLost() string                   { return s.prefix + "lost" }
-func (s *Store) kAccounts(sh int) string         { return s.prefix + "accts:" + s.tags[sh] } // accounts with an index
+func (s *Store) kLayout() string                 { return s.prefix + "layout" }      // see migrateMessages
+func (s *Store) kAccounts(sh int) string         { return s.shardKeys[sh].accounts } // accounts with an index
 func (s *Store) kConfig(k store.ConfigKind) string {
 	return s.prefix + "c:" + string(k)
+}
+
+// kIdxBucket is the list of the time index entries of shard sh created in second b (see
+// bucketOf).
+func (s *Store) kIdxBucket(sh int, b uint64) string {
+	return s.prefix + "ib:" + s.tags[sh] + strconv.FormatUint(b, 10)
 }
 
 func (s *Store) kStream(q store.Queue, sh int) string {
@@ -393,6 +464,13 @@ func (s *Store) kStream(q store.Queue, sh int) string {
 
 func (s *Store) kDelayed(q store.Queue, sh int) string {
 	return s.prefix + "qd:" + s.tags[sh] + strconv.Itoa(int(q.Kind)) + ":" + q.Name
+}
+
+// shardKeys are a shard's keys of its set of accounts and of its time index's directory, also
+// boxed once for the accepts' arguments.
+type shardKeys struct {
+	accounts, dir       string
+	accountsArg, dirArg any
 }
 
 // accountShard keys Store.accounts.
