@@ -94,16 +94,24 @@ func startDoubtGateway(t *testing.T, st store.Store, up ClientConfig, resolveFor
 	return g, g.Server().Addrs()[0].String()
 }
 
-// TestInDoubtAcceptWrittenIsAccepted: an accept reported in doubt that the store shows written when
-// read back is answered ESME_ROK (and the API's Submit succeeds), and goes out once each.
-func TestInDoubtAcceptWrittenIsAccepted(t *testing.T) {
-	st := &doubtStore{Store: newEmbedded(t)}
+// startDoubtRig is startDoubtGateway sending to a simulator it starts, with acme bound to it as a
+// transceiver.
+func startDoubtRig(t *testing.T, st store.Store, resolveFor time.Duration) (*Gateway, *session.Session, *smscsim.Sim) {
+	t.Helper()
 	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
-	g, addr := startDoubtGateway(t, st, simUpstream("sim", sim.Addr()), time.Second)
+	g, addr := startDoubtGateway(t, st, simUpstream("sim", sim.Addr()), resolveFor)
 	s, err := bindESMEWith(t, addr, session.BindTransceiver, "acme", "secret")
 	if err != nil {
 		t.Fatal(err)
 	}
+	return g, s, sim
+}
+
+// TestInDoubtAcceptWrittenIsAccepted: an accept reported in doubt that the store shows written when
+// read back is answered ESME_ROK (and the API's Submit succeeds), and goes out once each.
+func TestInDoubtAcceptWrittenIsAccepted(t *testing.T) {
+	st := &doubtStore{Store: newEmbedded(t)}
+	g, s, sim := startDoubtRig(t, st, time.Second)
 	ctx := sessiontest.Ctx(t)
 	resp, err := s.Send(ctx, submit("447700900001"))
 	if err != nil {
@@ -135,15 +143,10 @@ func TestInDoubtAcceptWrittenIsAccepted(t *testing.T) {
 // upstream, while a message accepted afterwards does.
 func TestInDoubtAcceptRefusedNeverSent(t *testing.T) {
 	st := &doubtStore{Store: newEmbedded(t)}
-	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
-	g, addr := startDoubtGateway(t, st, simUpstream("sim", sim.Addr()), 100*time.Millisecond)
-	s, err := bindESMEWith(t, addr, session.BindTransceiver, "acme", "secret")
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, s, sim := startDoubtRig(t, st, 100*time.Millisecond)
 	ctx := sessiontest.Ctx(t)
 	st.away.Store(true)
-	_, err = s.Send(ctx, submit("447700900001"))
+	_, err := s.Send(ctx, submit("447700900001"))
 	var status pdu.CommandStatus
 	if !errors.As(err, &status) || status != pdu.ESME_RSYSERR {
 		t.Errorf("submit_sm in doubt, store away: %v, want ESME_RSYSERR", err)
@@ -231,14 +234,9 @@ func (s *claimFirstStore) ClaimParts(ctx context.Context, upstream, consumer str
 // then refused (issue 12's stall variant: 1 refused message at the upstream).
 func TestInDoubtClaimedBeforeAnswer(t *testing.T) {
 	st := &claimFirstStore{doubtStore: &doubtStore{Store: newEmbedded(t)}, claimed: make(chan struct{})}
-	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
-	g, addr := startDoubtGateway(t, st, simUpstream("sim", sim.Addr()), 200*time.Millisecond)
-	s, err := bindESMEWith(t, addr, session.BindTransceiver, "acme", "secret")
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, s, sim := startDoubtRig(t, st, 200*time.Millisecond)
 	ctx := sessiontest.Ctx(t)
-	_, err = s.Send(ctx, submit("447700900001"))
+	_, err := s.Send(ctx, submit("447700900001"))
 	var status pdu.CommandStatus
 	if !errors.As(err, &status) || status != pdu.ESME_RSYSERR {
 		t.Fatalf("submit_sm claimed before its accept was answered, then in doubt with the store away: %v, want ESME_RSYSERR", err)
@@ -287,12 +285,7 @@ func (s *lateStore) AcceptMessage(ctx context.Context, m *store.Message) error {
 // same: a refused message sent.
 func TestAcceptDeadlineIsInDoubt(t *testing.T) {
 	st := &lateStore{Store: newEmbedded(t)}
-	sim := startSim(t, "127.0.0.1:0", smscsim.Options{})
-	g, addr := startDoubtGateway(t, st, simUpstream("sim", sim.Addr()), time.Second)
-	s, err := bindESMEWith(t, addr, session.BindTransceiver, "acme", "secret")
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, s, sim := startDoubtRig(t, st, time.Second)
 	ctx := sessiontest.Ctx(t)
 	resp, err := s.Send(ctx, submit("447700900001"))
 	if err != nil {
