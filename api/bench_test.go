@@ -11,6 +11,7 @@ import (
 
 	smppgwv1 "github.com/smppgw/smppgw/api/gen/smppgw/v1"
 	"github.com/smppgw/smppgw/gateway"
+	"github.com/smppgw/smppgw/internal/cputime"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/store"
 )
@@ -29,15 +30,6 @@ func benchEnv(b *testing.B, discard bool) (*env, *fakeGateway, string) {
 	return e, gw, e.createKey("acme", "SCOPE_SEND", "SCOPE_READ")
 }
 
-// cpuPerOp starts counting the process's CPU; its result, called when b's loop is done, reports
-// cpu-us/op.
-func cpuPerOp(b *testing.B) func() {
-	start := processCPU()
-	return func() {
-		b.ReportMetric(float64((processCPU()-start).Microseconds())/float64(b.N), "cpu-us/op")
-	}
-}
-
 var benchSubmit = &smppgwv1.SubmitRequest{Source: "ACME", Destination: "4915112345678", Payload: &smppgwv1.SubmitRequest_Text{Text: "hello"}}
 
 func BenchmarkSubmitGRPC(b *testing.B) {
@@ -45,7 +37,7 @@ func BenchmarkSubmitGRPC(b *testing.B) {
 	ctx := withAuth(context.Background(), key)
 	b.ReportAllocs()
 	b.ResetTimer()
-	defer cpuPerOp(b)()
+	defer cputime.PerOp(b)()
 	for b.Loop() {
 		if _, err := e.msg.Submit(ctx, benchSubmit); err != nil {
 			b.Fatal(err)
@@ -58,7 +50,7 @@ func BenchmarkSubmitREST(b *testing.B) {
 	body := []byte(`{"source":"ACME","destination":"4915112345678","text":"hello"}`)
 	b.ReportAllocs()
 	b.ResetTimer()
-	defer cpuPerOp(b)()
+	defer cputime.PerOp(b)()
 	for b.Loop() {
 		req, _ := http.NewRequest("POST", e.base+"/v1/messages", bytes.NewReader(body))
 		req.Header.Set("Authorization", key)
@@ -94,7 +86,7 @@ func benchSubmitParallel(b *testing.B, discard bool) {
 	b.ReportAllocs()
 	b.SetParallelism(32)
 	b.ResetTimer()
-	defer cpuPerOp(b)()
+	defer cputime.PerOp(b)()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if _, err := e.msg.Submit(ctx, benchSubmit); err != nil {
@@ -128,7 +120,7 @@ func BenchmarkStreamReceipts(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
-	defer cpuPerOp(b)()
+	defer cputime.PerOp(b)()
 	for n := 0; n < b.N; {
 		k := min(burst, b.N-n)
 		for _, ev := range evs[:k] {

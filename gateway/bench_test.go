@@ -10,6 +10,7 @@ import (
 
 	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/gateway/session/sessiontest"
+	"github.com/smppgw/smppgw/internal/cputime"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/store"
 )
@@ -88,7 +89,7 @@ func sendAsync(tb testing.TB, ctx context.Context, s *session.Session, sm pdu.Bo
 func reportRate(b *testing.B, start time.Time, failed *atomic.Int64, unit string) {
 	elapsed := time.Since(start)
 	b.StopTimer()
-	b.ReportMetric(float64((processCPU()-benchCPU).Microseconds())/float64(b.N), "cpu-us/op")
+	b.ReportMetric(float64((cputime.Process()-benchCPU).Microseconds())/float64(b.N), "cpu-us/op")
 	if n := failed.Load(); n > 0 {
 		b.Fatalf("%d of %d submissions failed", n, b.N)
 	}
@@ -258,5 +259,5 @@ var benchCPU time.Duration
 
 func resetTimer(b *testing.B) {
 	b.ResetTimer()
-	benchCPU = processCPU()
+	benchCPU = cputime.Process()
 }

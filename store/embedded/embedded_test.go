@@ -3,10 +3,9 @@ package embedded
 import (
 	"fmt"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/smppgw/smppgw/internal/cputime"
 	"github.com/smppgw/smppgw/store"
 	"github.com/smppgw/smppgw/store/storetest"
 )
@@ -51,7 +50,7 @@ func BenchmarkAccept(b *testing.B) {
 	for _, w := range storetest.Writers {
 		b.Run(fmt.Sprintf("writers=%d", w), func(b *testing.B) {
 			s := harness().Open(b, store.Options{})
-			defer cpuPerOp(b)()
+			defer cputime.PerOp(b)() // the group commit, checkpoints (every second) and GC included
 			storetest.BenchAccept(b, s, w)
 		})
 	}
@@ -66,25 +65,6 @@ func BenchmarkClaimAck(b *testing.B) {
 	}
 }
 
-// cpuPerOp reports the process's CPU time (user and system, every goroutine: the group commit,
-// the checkpointer, the GC) per b.N iteration as cpu-us/op, from its call to the call of the
-// function it returns. Run with a -benchtime of several seconds' work so checkpoints (every
-// second) are counted.
-func cpuPerOp(b *testing.B) func() {
-	start := cpuTime(b)
-	return func() {
-		b.ReportMetric(float64((cpuTime(b)-start).Microseconds())/float64(b.N), "cpu-us/op")
-	}
-}
-
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // BenchmarkForward is a message's whole way through the store, accept, claim and settle, as
 // the gateway drives it; commits/msg counts group commits (each one WAL record, one fdatasync).
 func BenchmarkForward(b *testing.B) {
@@ -92,7 +72,7 @@ func BenchmarkForward(b *testing.B) {
 		for _, p := range storetest.Settlers {
 			b.Run(fmt.Sprintf("settle=%s/conc=%d", p.Name, c), func(b *testing.B) {
 				s := harness().Open(b, store.Options{}).(*harnessStore)
-				defer cpuPerOp(b)()
+				defer cputime.PerOp(b)() // the group commit, checkpoints (every second) and GC included
 				storetest.BenchForward(b, s, c, p.Settle, storetest.ForwardStats{Commits: s.wq.Flushes})
 			})
 		}

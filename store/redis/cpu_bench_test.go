@@ -7,12 +7,11 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/smppgw/smppgw/internal/cputime"
 	"github.com/smppgw/smppgw/store/storetest"
 )
 
@@ -33,9 +32,9 @@ func BenchmarkForwardCPU(b *testing.B) {
 				s.c.AddHook(sent)
 				cpu0, cmds0, us0 := serverCPU(b, s), commandStats(b, s, "calls="), commandStats(b, s, "usec=")
 				sent0, trips0 := sent.cmds.Load(), sent.trips.Load()
-				self0 := selfCPU(b)
+				self0 := cputime.Process().Seconds()
 				storetest.BenchForward(b, s, c, storetest.SettleCombined, storetest.ForwardStats{Commits: s.w.Flushes})
-				self1 := selfCPU(b)
+				self1 := cputime.Process().Seconds()
 				sent1, trips1 := sent.cmds.Load(), sent.trips.Load()
 				b.ReportMetric((self1-self0)*1e6/float64(b.N), "client-us/msg")
 				cpu1, cmds1, us1 := serverCPU(b, s), commandStats(b, s, "calls="), commandStats(b, s, "usec=")
@@ -86,16 +85,6 @@ func (h *sentCommands) ProcessPipelineHook(next goredis.ProcessPipelineHook) gor
 		h.trips.Add(1)
 		return next(ctx, cmds)
 	}
-}
-
-// selfCPU is this process's CPU seconds so far (user + sys): the client side of the store,
-// with the benchmark's own work (building messages, the workers) included.
-func selfCPU(b *testing.B) float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // serverCPU is the Redis server's CPU seconds so far (main thread and children).

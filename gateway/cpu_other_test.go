@@ -1,8 +1,0 @@
-//go:build !unix
-
-package gateway
-
-import "time"
-
-// processCPU is not measured here: the benchmarks' cpu-us/op reads 0.
-func processCPU() time.Duration { return 0 }
