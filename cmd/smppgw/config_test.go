@@ -4,10 +4,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/smppgw/smppgw/gateway"
 	"github.com/smppgw/smppgw/gateway/session"
@@ -105,7 +108,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.SMPP.Listen != defaultListen || cfg.Log.Level != "info" || cfg.Log.Format != "console" || cfg.ShutdownTimeout != 30*time.Second {
+	if cfg.SMPP.Listen != defaultListen || cfg.Log.Level != "info" || cfg.Log.Format != "console" || cfg.ShutdownTimeout != 30*time.Second || cfg.GCPercent != 200 {
 		t.Errorf("defaults = %+v", cfg)
 	}
 	if got := cfg.listeners(); len(got) != 1 || got[0].Address != "127.0.0.1:2775" {
@@ -219,6 +222,8 @@ func TestConfigErrors(t *testing.T) {
 		{"duplicate upstream", "upstreams:\n  - {name: u, address: '127.0.0.1:1', system_id: x}\n  - {name: u, address: '127.0.0.1:2', system_id: y}\n", nil, "appears twice"},
 		{"demo listen without a port", "", []string{"SMPPGW_DEMO_LISTEN=localhost"}, "demo.listen"},
 		{"negative demo receipt delay", "demo:\n  receipt_delay: -1s\n", nil, "demo.receipt_delay"},
+		{"gc_percent too small", "gc_percent: 5\n", nil, "gc_percent 5: want 10 to 10000"},
+		{"gc_percent from the environment, negative", "", []string{"SMPPGW_GC_PERCENT=-1"}, "gc_percent -1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := ""
@@ -243,4 +248,27 @@ func writeConfig(t *testing.T, body string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestGCPercent: gc_percent (from the environment here) reaches the garbage collector, unless GOGC
+// is set, which wins.
+func TestGCPercent(t *testing.T) {
+	cfg, err := loadConfig("", []string{"SMPPGW_GC_PERCENT=150"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.GCPercent != 150 {
+		t.Fatalf("gc_percent = %d from SMPPGW_GC_PERCENT=150", cfg.GCPercent)
+	}
+	was := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(was)
+	setGCPercent(cfg.GCPercent, zerolog.Nop())
+	if got := debug.SetGCPercent(100); got != 150 {
+		t.Errorf("the collector's percent is %d after gc_percent 150, want 150", got)
+	}
+	t.Setenv("GOGC", "100")
+	setGCPercent(300, zerolog.Nop())
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("the collector's percent is %d with GOGC=100 set and gc_percent 300, want GOGC's 100", got)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -75,6 +76,7 @@ func openStore(ctx context.Context, c StoreConfig, log zerolog.Logger) (store.St
 // accepted and not yet done stays in the store for the next start. It returns an error when start-up
 // fails.
 func serve(ctx context.Context, cfg Config, log zerolog.Logger) error {
+	setGCPercent(cfg.GCPercent, log)
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	st, err := openStore(sctx, cfg.Store, log)
 	cancel()
@@ -206,4 +208,15 @@ func listenAddrs(srv *gateway.Server) []string {
 		out = append(out, a.String())
 	}
 	return out
+}
+
+// setGCPercent applies gc_percent to the garbage collector, unless GOGC is set in the environment
+// (the runtime has applied that already, and an operator who set it meant it).
+func setGCPercent(percent int, log zerolog.Logger) {
+	if v, ok := os.LookupEnv("GOGC"); ok {
+		log.Info().Str("GOGC", v).Msg("garbage collector: GOGC from the environment, gc_percent not applied")
+		return
+	}
+	debug.SetGCPercent(percent)
+	log.Debug().Int("gc_percent", percent).Msg("garbage collector")
 }
