@@ -145,8 +145,10 @@ const valuesLayout = "values"
 // master of a Cluster), then per hash an HGETALL and a script that replaces it unless it
 // changed in between (then it is read again, a few times at most). Open runs it, unless the
 // layout key says a conversion finished before (every Open would scan the whole keyspace
-// otherwise); a store of no data gets the key at its first Open. An instance of the release
-// before must not run beside this one: what it writes after the conversion would not be read.
+// otherwise); a store of no data gets the key at its first Open, and the conversion's time (the
+// layout-at key). Instances of the release before still running meanwhile (a rolling upgrade)
+// write hashes after the conversion: convertLate, at each later start within upgradeWindow of it,
+// converts those, so the last instance upgraded converts what the last old one wrote.
 func (s *Store) migrateMessages(ctx context.Context) error {
 	v, err := s.c.Get(ctx, s.kLayout()).Result()
 	if err != nil && err != goredis.Nil {
@@ -155,17 +157,45 @@ func (s *Store) migrateMessages(ctx context.Context) error {
 	if v == valuesLayout {
 		return nil
 	}
-	if cc, ok := s.c.(*goredis.ClusterClient); ok {
-		err = mapErr(cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
-			return s.migrateNode(ctx, c)
-		}))
-	} else {
-		err = s.migrateNode(ctx, s.c)
-	}
-	if err != nil {
+	if err := s.scanHashes(ctx); err != nil {
 		return err
 	}
+	if err := s.c.Set(ctx, s.kLayoutAt(), nowUTC().Unix(), 0).Err(); err != nil {
+		return mapErr(err)
+	}
 	return mapErr(s.c.Set(ctx, s.kLayout(), valuesLayout, 0).Err())
+}
+
+// upgradeWindow is how long after the conversion each start looks for message hashes again
+// (convertLate): the time a rolling upgrade may take.
+const upgradeWindow = 7 * 24 * time.Hour
+
+// convertLate converts the message hashes written since the conversion by instances of the
+// release before (see migrateMessages), when the conversion was less than upgradeWindow ago. The
+// sweeper runs it once at start, in the background: until then such a message fails to read
+// (WRONGTYPE) and is retried like any store error, it is not lost.
+func (s *Store) convertLate(ctx context.Context) error {
+	at, err := s.c.Get(ctx, s.kLayoutAt()).Int64()
+	if err == goredis.Nil {
+		return nil
+	}
+	if err != nil {
+		return mapErr(err)
+	}
+	if nowUTC().Sub(time.Unix(at, 0)) > upgradeWindow {
+		return nil
+	}
+	return s.scanHashes(ctx)
+}
+
+// scanHashes converts every message hash, on every master of a Cluster.
+func (s *Store) scanHashes(ctx context.Context) error {
+	if cc, ok := s.c.(*goredis.ClusterClient); ok {
+		return mapErr(cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error {
+			return s.migrateNode(ctx, c)
+		}))
+	}
+	return s.migrateNode(ctx, s.c)
 }
 
 func (s *Store) migrateNode(ctx context.Context, c goredis.Cmdable) error {

@@ -63,6 +63,7 @@ type Store struct {
 	closed    atomic.Bool
 	once      sync.Once
 	stop      chan struct{} // closed by Close: stops the sweeper
+	lateFirst chan struct{} // closed when the sweeper's first convertLate pass has ended
 	sweeper   sync.WaitGroup
 
 	loadMu sync.Mutex // serialises script reloads after a server restart
@@ -150,7 +151,7 @@ func New(ctx context.Context, c goredis.UniversalClient, cfg Config) (*Store, er
 	}
 	_, cluster := c.(*goredis.ClusterClient)
 	s := &Store{c: c, cluster: cluster, prefix: cfg.Prefix, tags: shardTags(cfg.Shards), opts: cfg.Options.WithDefaults(),
-		stop: make(chan struct{}), accounts: map[accountShard]time.Time{}}
+		stop: make(chan struct{}), lateFirst: make(chan struct{}), accounts: map[accountShard]time.Time{}}
 	s.shardKeys = make([]shardKeys, len(s.tags))
 	for sh, tag := range s.tags {
 		k := shardKeys{accounts: s.prefix + "accts:" + tag, dir: s.prefix + "ibd:" + tag}
@@ -179,17 +180,29 @@ func New(ctx context.Context, c goredis.UniversalClient, cfg Config) (*Store, er
 
 // sweep trims the message index entries past MessageTTL every SweepInterval (Redis expires
 // the messages themselves) and migrates index entries an instance of the release before wrote
-// (migrateIndex). Every instance sweeps; both are idempotent.
+// (migrateIndex); at start it converts the message hashes such instances wrote since the
+// conversion (convertLate). Every instance sweeps; all three are idempotent.
 func (s *Store) sweep() {
 	defer s.sweeper.Done()
 	t := time.NewTicker(s.opts.SweepInterval)
 	defer t.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-s.stop
+		cancel()
+	}()
+	// Late hashes (convertLate) at once, then at every tick until one pass succeeds.
+	lateDone := s.convertLate(ctx) == nil
+	close(s.lateFirst)
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
 			// Errors are retried at the next tick; stale index entries are skipped by readers.
+			if !lateDone {
+				lateDone = s.convertLate(ctx) == nil
+			}
 			_ = s.migrateIndex(context.Background())
 			if s.opts.MessageTTL > 0 {
 				_ = s.trimIndex(context.Background(), nowUTC().Add(-s.opts.MessageTTL))
@@ -447,6 +460,7 @@ func (s *Store) kIdxDir(sh int) string           { return s.shardKeys[sh].dir }
 func (s *Store) kIdxAcc(sh int, a string) string { return s.prefix + "ixa:" + s.tags[sh] + a }
 func (s *Store) kLost() string                   { return s.prefix + "lost" }
 func (s *Store) kLayout() string                 { return s.prefix + "layout" }      // see migrateMessages
+func (s *Store) kLayoutAt() string               { return s.prefix + "layout-at" }   // see convertLate
 func (s *Store) kAccounts(sh int) string         { return s.shardKeys[sh].accounts } // accounts with an index
 func (s *Store) kConfig(k store.ConfigKind) string {
 	return s.prefix + "c:" + string(k)

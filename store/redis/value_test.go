@@ -98,6 +98,7 @@ func FuzzDecodeValue(f *testing.F) {
 func TestMigrateMessages(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	s := openStore(t, srv, Config{Shards: 4})
+	<-s.lateFirst // its look for hashes written since (convertLate) is done: the hashes below come after
 	ctx := context.Background()
 	created := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	sent := created.Add(time.Second)
@@ -140,6 +141,7 @@ func TestMigrateMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2 := openStore(t, srv, Config{Shards: 4})
+	<-s2.lateFirst
 	for i, o := range olds {
 		if typ := s2.c.Type(ctx, s2.kMsg(o.id)).Val(); typ != "string" {
 			t.Fatalf("%s is a %s after the conversion", o.id, typ)
@@ -170,7 +172,9 @@ func TestMigrateMessages(t *testing.T) {
 	if err != nil || parked || m.ID != id || m.Status != pdu.DELIVERED {
 		t.Fatalf("receipt of a converted message: %v parked %v %+v", err, parked, m)
 	}
-	// Once done, an Open does not look again: a hash written since stays one.
+	// Once done, Open does not scan again (migrateMessages), but an instance of the release before
+	// still running writes a hash after it (a rolling upgrade): the next start converts it in the
+	// background (convertLate), within upgradeWindow of the conversion, and not after.
 	if err := s2.c.HSet(ctx, s2.kMsg("late"), olds[0].fields...).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -178,9 +182,28 @@ func TestMigrateMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	if typ := s2.c.Type(ctx, s2.kMsg("late")).Val(); typ != "hash" {
-		t.Errorf("a hash written after the conversion is a %s after a second Open, want hash (not looked at)", typ)
+		t.Errorf("a hash written after the conversion is a %s after migrateMessages, want hash (Open does not scan twice)", typ)
 	}
-	if got, err := s2.GetMessage(ctx, id); err != nil || got.Status != pdu.DELIVERED {
+	s3 := openStore(t, srv, Config{Shards: 4})
+	<-s3.lateFirst
+	if late, err := s3.GetMessage(ctx, "late"); err != nil || late.ID != olds[0].id { // the record of olds[0] under another key
+		t.Errorf("a hash written by the release before after the conversion, after the next start: %v %v, want it converted", late, err)
+	}
+	if got, err := s3.GetMessage(ctx, id); err != nil || got.Status != pdu.DELIVERED {
 		t.Errorf("after a second conversion: %v %v", got, err)
+	}
+	// Past the upgrade window nobody looks any more.
+	longAgo := nowUTC().Add(-upgradeWindow - time.Hour).Unix()
+	if err := s3.c.Set(ctx, s3.kLayoutAt(), longAgo, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s3.c.HSet(ctx, s3.kMsg("later"), olds[0].fields...).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s3.convertLate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if typ := s3.c.Type(ctx, s3.kMsg("later")).Val(); typ != "hash" {
+		t.Errorf("a hash written %v after the conversion is a %s after convertLate, want hash (past the window)", upgradeWindow, typ)
 	}
 }
