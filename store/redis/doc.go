@@ -54,11 +54,12 @@
 // That release kept a message as a hash (same key) and the index of all accounts as one sorted
 // set per shard (ix:{tag}). Open converts both (migrateMessages, migrateIndex: a SCAN of the
 // message keys that are hashes, once, then a layout key says it is done; and the sorted sets
-// moved into buckets), and the sweeper moves index entries again every SweepInterval. During a
-// rolling upgrade, instances of that release still running write hashes after the conversion:
-// each start within a week of it converts those in the background (convertLate), so the last
-// instance upgraded converts what the last old one wrote; until then such a message fails to
-// read (WRONGTYPE) and is retried as after any store error. Queue entries, the id map,
+// moved into buckets), and the sweeper moves index entries again every SweepInterval. Upgrade
+// by stopping every instance of that release before starting this one: neither reads the
+// other's messages (WRONGTYPE, an error its callers retry), so a mixed fleet stalls. Hashes an
+// instance of that release wrote after the conversion all the same are not lost: each start
+// within a week of the conversion converts them in the background (convertLate), so the next
+// restart after the last old instance stopped leaves none. Queue entries, the id map,
 // receipts and the per-account indexes are as they were. The layout before shards (m:{id},
 // q:{queue}) is not read.
 //
