@@ -15,8 +15,8 @@ import (
 // of a record other than accept's and settle's forgets it first (AddReceipt, ReplaceMessage
 // and CancelMessage, the sweeper, UpdatePart): forgetting is always safe, it costs the next
 // settle the slow path. The map lives in flusherState, touched by the stager only; what a
-// batch keeps is added when the batch's ops commit and dropped when they are rolled back,
-// and what it takes is gone either way, since a taken message may have been changed.
+// batch keeps is forgotten again if the batch's ops are rolled back, and what it takes is
+// gone either way, since a taken message may have been changed.
 
 // keptMax bounds the bytes of kept messages: past it, settles take the slow path. It is a
 // quarter of what queues keep of payloads (keepMax): a gateway's in-flight messages need far
@@ -117,20 +117,21 @@ func recTime(t time.Time) time.Time {
 	return time.Unix(0, v).UTC()
 }
 
-// keep keeps k for message id when this batch's ops commit, unless the kept messages are
-// over keptMax.
+// keep keeps k for message id, unless the kept messages are over keptMax; if this batch's ops
+// are rolled back, endKept forgets it.
 func (f *flusherState) keep(id string, k *keptMsg) {
-	if f.keptBytes+f.keptNewBytes+k.size > keptMax {
+	if f.keptBytes+k.size > keptMax {
 		return
 	}
-	if f.keptNew == nil {
-		f.keptNew = map[string]*keptMsg{}
+	if f.kept == nil {
+		f.kept = map[string]*keptMsg{}
 	}
-	if old, ok := f.keptNew[id]; ok {
-		f.keptNewBytes -= old.size
+	if old, ok := f.kept[id]; ok {
+		f.keptBytes -= old.size
 	}
-	f.keptNew[id] = k
-	f.keptNewBytes += k.size
+	f.kept[id] = k
+	f.keptBytes += k.size
+	f.keptAdded = append(f.keptAdded, id)
 }
 
 // keptFull reports whether the kept messages are near keptMax, so an accept need not copy its
@@ -139,34 +140,29 @@ func (f *flusherState) keptFull() bool { return f.full.Load() }
 
 // take returns the kept message id, nil if there is none, and forgets it: the caller may change it.
 func (f *flusherState) take(id []byte) *keptMsg {
-	if k, ok := f.keptNew[string(id)]; ok {
-		delete(f.keptNew, string(id))
-		f.keptNewBytes -= k.size
-		return k
+	k, ok := f.kept[string(id)]
+	if !ok {
+		return nil
 	}
-	if k, ok := f.kept[string(id)]; ok {
-		delete(f.kept, string(id))
-		f.keptBytes -= k.size
-		return k
-	}
-	return nil
+	delete(f.kept, string(id))
+	f.keptBytes -= k.size
+	return k
 }
 
 // forget drops the kept message id, before its record is written other than by a settle.
 func (f *flusherState) forget(id []byte) { f.take(id) }
 
-// endKept closes a batch's kept messages, committed or not.
+// endKept closes a batch's kept messages: rolled back, what it kept is forgotten.
 func (f *flusherState) endKept(committed bool) {
-	if committed && len(f.keptNew) > 0 {
-		if f.kept == nil {
-			f.kept = make(map[string]*keptMsg, len(f.keptNew))
+	if !committed {
+		for _, id := range f.keptAdded {
+			if k, ok := f.kept[id]; ok {
+				delete(f.kept, id)
+				f.keptBytes -= k.size
+			}
 		}
-		for id, k := range f.keptNew {
-			f.kept[id] = k
-		}
-		f.keptBytes += f.keptNewBytes
 	}
-	clear(f.keptNew)
-	f.keptNewBytes = 0
+	clear(f.keptAdded) // the ids are the messages' strings: let them go
+	f.keptAdded = f.keptAdded[:0]
 	f.full.Store(f.keptBytes > keptMax-keptMax/16)
 }

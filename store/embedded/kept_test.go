@@ -3,6 +3,7 @@ package embedded
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -149,7 +150,7 @@ func (s *Store) hasKept(t *testing.T, id string) bool {
 	t.Helper()
 	var kept bool
 	if err := s.write(context.Background(), func(*txn) error {
-		kept = s.f.kept[id] != nil || s.f.keptNew[id] != nil
+		kept = s.f.kept[id] != nil
 		return nil
 	}, nil); err != nil {
 		t.Fatal(err)
@@ -171,4 +172,46 @@ func (s *Store) rawRecord(t *testing.T, id string) []byte {
 		t.Fatalf("no record for %s", id)
 	}
 	return rec
+}
+
+// TestKeptRolledBack: a batch rolled back forgets what it kept, and what it took stays taken
+// (its ops may have changed it); the settle after it writes what the slow path gives.
+func TestKeptRolledBack(t *testing.T) {
+	ctx := context.Background()
+	s := openT(t, storetest.Options())
+	if err := s.AcceptMessage(ctx, storetest.NewMessage("k1", "a", "up", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if !s.hasKept(t, "k1") {
+		t.Fatal("k1 not kept after its accept")
+	}
+	fail := errors.New("disk on fire")
+	err := s.write(ctx, func(tx *txn) error {
+		s.f.keep("ghost", keptCopy(storetest.NewMessage("ghost", "a", "up", 1)))
+		u := store.PartUpdate{MessageID: "k1", Part: 0, Upstream: "up", UpstreamID: "K1", Status: pdu.ENROUTE, At: nowUTC()}
+		if _, _, _, err := s.updatePart(tx, &u, nil, 0, true); err != nil {
+			t.Error(err)
+		}
+		return dirty(fail)
+	}, nil)
+	if !errors.Is(err, fail) {
+		t.Fatalf("rolled back write: %v", err)
+	}
+	if s.hasKept(t, "ghost") || s.hasKept(t, "k1") {
+		t.Fatal("a rolled back batch left kept messages")
+	}
+	m, err := s.GetMessage(ctx, "k1")
+	if err != nil || m.Parts[0].UpstreamID != "" || m.Status != pdu.ACCEPTED {
+		t.Fatalf("k1 after a rolled back update: %+v, %v", m, err)
+	}
+	tasks := claimAll(t, s, 1)
+	u := store.PartUpdate{MessageID: "k1", Part: 0, Upstream: "up", UpstreamID: "K1", Status: pdu.ENROUTE, At: nowUTC()}
+	store.ApplyPartUpdate(m, &u)
+	got, _, err := s.Settle(ctx, tasks["k1/0"].Lease, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, m) || !bytes.Equal(s.rawRecord(t, "k1"), store.AppendMessage(nil, m)) {
+		t.Fatalf("settle after a rollback: %+v, want %+v", got, m)
+	}
 }
