@@ -126,8 +126,33 @@
 //     gateway at W=256), and its commit writes the pages; three keys a message reach it
 //     (record, time index, id map), and folding two of them into one would need a block
 //     format of our own on top of bbolt. Settle still decodes and re-encodes the record: it
-//     returns the message. Measured and not kept: freezing at 32 MiB or 2 s instead of 16 MiB
-//     or 1 s (no change).
+//     returns the message (round 5 took the decode away, below). Measured and not kept:
+//     freezing at 32 MiB or 2 s instead of 16 MiB or 1 s (no change).
+//
+// Round 5 of issue 13, settle without the lookup and the decode: the stager keeps each
+// accepted message's decoded form (kept.go, up to 2 MiB of them) and a settle takes it,
+// applies the update and encodes the record; any other write of the record forgets it first,
+// and a rolled back batch forgets what it kept. Measured before (563a929) -> after, alternating
+// in the same minutes on the shared 2-core box (load average 4-8):
+//   - smppgw serve at W=256 (go run ./cmd/smppbench --rows 2 --stores embedded --windows 256
+//     --messages 1000000 --duration 12s --smppgw BIN), nine pairs: 21.3 -> 19.9 us of smppgw
+//     CPU a message (means; single runs 16.7-25.2 -> 18.2-23.3, as the box's load moved the
+//     throughput between 270,000 and 860,000 messages a run), six pairs of nine lower; in a
+//     profile of one run each the stager 17.9 -> 14.4% of the CPU and settleOp.run 10.7 ->
+//     6.5%, the copy made at accept 1.4%; GC marking 2.8 -> 4.7% (kept messages live until
+//     they are settled).
+//   - BenchmarkForwardInFlight (256 callers each accepting, claiming and settling, so at most
+//     256 messages wait: a gateway's steady state), three pairs: 14.3 -> 13.9 cpu-us/op
+//     (means), 25-26 allocs either way; in its profile the stager 1.02 -> 0.60 s and accept
+//     0.27 -> 0.49 s for 300,000 messages.
+//   - BenchmarkForward settle=combined conc=256 and BenchmarkAccept writers=256, five pairs:
+//     17.1 -> 17.2 and 9.1 -> 9.1 cpu-us/op, 29-31 -> 28-30 and 19 allocs: no change. Their
+//     accepts run far ahead of the settles, so the kept messages reach 2 MiB and most settles
+//     take the slow path; with 8 MiB (and a map per batch besides, since dropped) the map's
+//     lookups and inserts (thousands of entries, out of cache) cost the stager about what the
+//     decode they spared did.
+//   - Left: the settle still encodes the whole record (AppendMessage, 1.6%), and what
+//     reaches bbolt is unchanged (three Puts a message).
 //
 // It must not be opened by two processes at once (bbolt's file lock refuses the second, and
 // guards the WAL too), and it does not replicate: use store/redis for several gateway instances.

@@ -82,6 +82,7 @@ func (s *Store) editQueued(ctx context.Context, id, account string, r *store.Rep
 	slices.Sort(parts)
 	err = s.write(ctx, func(tx *txn) error {
 		var err error
+		s.f.forget([]byte(id))
 		if m, err = decodeMsg(id, s.f.msg(tx, []byte(id))); err != nil {
 			return err
 		}

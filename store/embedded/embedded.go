@@ -595,7 +595,7 @@ func (s *Store) sweep() {
 					return dirty(err)
 				}
 				if s.opts.MessageTTL > 0 {
-					return dirty(sweepMessages(tx, now.Add(-s.opts.MessageTTL), sweepMax))
+					return dirty(sweepMessages(tx, &s.f, now.Add(-s.opts.MessageTTL), sweepMax))
 				}
 				return nil
 			}, nil)
@@ -608,8 +608,8 @@ func (s *Store) sweep() {
 const sweepMax = 10000
 
 // sweepMessages deletes up to max messages created before cutoff, with their index entries
-// and receipts.
-func sweepMessages(tx *txn, cutoff time.Time, max int) error {
+// and receipts; f forgets them.
+func sweepMessages(tx *txn, f *flusherState, cutoff time.Time, max int) error {
 	end := store.IndexKey(cutoff, "")
 	type old struct{ ikey, acckey []byte }
 	var dead []old
@@ -628,6 +628,7 @@ func sweepMessages(tx *txn, cutoff time.Time, max int) error {
 			continue
 		}
 		id := d.ikey[8:]
+		f.forget(id)
 		if err := tx.Bucket(bMsg).Delete(id); err != nil {
 			return err
 		}

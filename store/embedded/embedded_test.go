@@ -1,11 +1,16 @@
 package embedded
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/smppgw/smppgw/internal/cputime"
+	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/store"
 	"github.com/smppgw/smppgw/store/storetest"
 )
@@ -76,5 +81,53 @@ func BenchmarkForward(b *testing.B) {
 				storetest.BenchForward(b, s, c, p.Settle, storetest.ForwardStats{Commits: s.wq.Flushes})
 			})
 		}
+	}
+}
+
+// BenchmarkForwardInFlight is BenchmarkForward in a gateway's steady state: each of conc
+// callers accepts a message of one part, claims a part and settles it, so at most conc
+// messages wait in the store. (BenchmarkForward's accepts run ahead of its settles: most of
+// its messages are settled long after they were accepted, past what the store keeps of them.)
+func BenchmarkForwardInFlight(b *testing.B) {
+	const conc = 256
+	s := harness().Open(b, store.Options{})
+	defer cputime.PerOp(b)()
+	ctx := context.Background()
+	prefix := fmt.Sprintf("if-%d-", time.Now().UnixNano())
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	errs := make(chan error, conc)
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
+				m := storetest.NewMessage(fmt.Sprintf("%s%09d", prefix, i), "bench", "up", 1)
+				if err := s.AcceptMessage(ctx, m); err != nil {
+					errs <- err
+					return
+				}
+				ts, err := s.ClaimParts(ctx, "up", "bench", 1, time.Second)
+				if err != nil || len(ts) != 1 {
+					errs <- fmt.Errorf("claim: %d parts, %v", len(ts), err)
+					return
+				}
+				t := ts[0]
+				if _, _, err := s.Settle(ctx, t.Lease, store.PartUpdate{
+					MessageID: t.MessageID, Part: t.Part, Upstream: "up", UpstreamID: "U" + t.MessageID, Status: pdu.ENROUTE,
+				}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatal(err)
 	}
 }

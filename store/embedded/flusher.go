@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"bytes"
+	"sync/atomic"
 
 	"github.com/smppgw/smppgw/store"
 )
@@ -31,6 +32,12 @@ type flusherState struct {
 	genEnd int64
 	rec    []byte // scratch for a record, copied into the allocation its op writes
 	ukey   []byte // scratch for an id map key
+	// kept holds accepted messages' decoded forms for their settles (kept.go); keptAdded the
+	// ids the current batch added, forgotten if it is rolled back.
+	kept      map[string]*keptMsg
+	keptAdded []string
+	keptBytes int
+	full      atomic.Bool // kept is near keptMax; the one field read elsewhere
 }
 
 // queueBucket returns the name of queue q's bucket, which must not be changed.
@@ -61,6 +68,7 @@ func (f *flusherState) end(committed bool) {
 		}
 	}
 	clear(f.pending)
+	f.endKept(committed)
 }
 
 // mayBeParked reports whether receipts may be parked under ukey.

@@ -56,6 +56,9 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	o.acckey = b[n:len(b):len(b)]
 	o.seqKeys = b[len(b):]
 	o.seqs = o.oneSeq[:0]
+	if !s.f.keptFull() {
+		o.kept = keptCopy(m)
+	}
 	done, err := s.wq.doW(ctx, s, o)
 	if done {
 		*o = acceptOp{} // the memtable keeps the bytes, not the op
@@ -76,6 +79,7 @@ type acceptOp struct {
 	one              [1][]byte // payloads of a message of one part
 	oneSeq           [1]uint64
 	oneEnd           [1]int
+	kept             *keptMsg // m's decoded form, for its settles
 }
 
 // acceptPool and settlePool hold the hot writes' ops for their next use: an op is free again
@@ -99,8 +103,13 @@ func (o *acceptOp) run(tx *txn) error {
 		return dirty(err)
 	}
 	var err error
-	o.seqs, err = o.s.putQueue(tx, o.q, o.payloads, o.seqs[:0], o.seqKeys)
-	return dirty(err)
+	if o.seqs, err = o.s.putQueue(tx, o.q, o.payloads, o.seqs[:0], o.seqKeys); err != nil {
+		return dirty(err)
+	}
+	if o.kept != nil {
+		o.s.f.keep(o.kept.m.ID, o.kept)
+	}
+	return nil
 }
 
 func (o *acceptOp) done() { o.s.published(o.q, o.seqs, 0, o.payloads) }
@@ -248,7 +257,7 @@ func (s *Store) UpdatePart(ctx context.Context, u store.PartUpdate) (*store.Mess
 	var attached []store.Receipt
 	err := s.write(ctx, func(tx *txn) error {
 		var err error
-		m, attached, _, err = s.updatePart(tx, &u, attached[:0], 0)
+		m, attached, _, err = s.updatePart(tx, &u, attached[:0], 0, false)
 		return err
 	}, nil)
 	if err != nil {
@@ -308,7 +317,7 @@ func (o *settleOp) run(tx *txn) error {
 		err  error
 		room []byte
 	)
-	if o.m, o.attached, room, err = o.s.updatePart(tx, &o.u, o.attached[:0], 8); err != nil {
+	if o.m, o.attached, room, err = o.s.updatePart(tx, &o.u, o.attached[:0], 8, true); err != nil {
 		return err
 	}
 	if qb := tx.Bucket(bQueues).Bucket(o.s.f.queueBucket(o.q)); qb != nil {
@@ -337,12 +346,24 @@ func prepareUpdate(u *store.PartUpdate) error {
 
 // updatePart is UpdatePart's write: it fails cleanly (nothing changed) when the message or
 // part does not exist. extra bytes are added to the one allocation holding what it writes
-// (the id map's key and value, the record) and returned, for the caller's own keys.
-func (s *Store) updatePart(tx *txn, u *store.PartUpdate, attached []store.Receipt, extra int) (*store.Message, []store.Receipt, []byte, error) {
+// (the id map's key and value, the record) and returned, for the caller's own keys. A settle
+// takes the message's kept form when there is one (kept.go); any other update forgets it.
+func (s *Store) updatePart(tx *txn, u *store.PartUpdate, attached []store.Receipt, extra int, settle bool) (*store.Message, []store.Receipt, []byte, error) {
 	f := &s.f
 	f.id = append(f.id[:0], u.MessageID...)
-	m, err := decodeMsg(u.MessageID, f.msg(tx, f.id))
-	if err != nil {
+	var (
+		m   *store.Message
+		k   *keptMsg
+		err error
+	)
+	if settle {
+		k = f.take(f.id)
+	} else {
+		f.forget(f.id)
+	}
+	if k != nil {
+		m = k.m
+	} else if m, err = decodeMsg(u.MessageID, f.msg(tx, f.id)); err != nil {
 		return nil, nil, nil, err
 	}
 	if u.Part < 0 || u.Part >= len(m.Parts) {
@@ -383,6 +404,12 @@ func (s *Store) updatePart(tx *txn, u *store.PartUpdate, attached []store.Receip
 	b = append(b, f.rec...)
 	if err := tx.Bucket(bMsg).Put(id, b[n:len(b):len(b)]); err != nil {
 		return nil, nil, nil, dirty(err)
+	}
+	if k != nil && k.left > 1 {
+		// More parts to settle: m is the caller's now, the next settle takes a copy.
+		next := keptCopy(m)
+		next.left = k.left - 1
+		f.keep(m.ID, next)
 	}
 	return m, attached, b[len(b):], nil
 }
@@ -454,6 +481,7 @@ func (s *Store) AddReceipt(ctx context.Context, r *store.Receipt) (*store.Messag
 			return dirty(s.park(tx, ukey, r))
 		}
 		id, part := string(v[9:]), int(v[8])
+		s.f.forget(v[9:])
 		var err error
 		if m, err = decodeMsg(id, s.f.msg(tx, v[9:])); err != nil {
 			return err
