@@ -108,7 +108,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.SMPP.Listen != defaultListen || cfg.Log.Level != "info" || cfg.Log.Format != "console" || cfg.ShutdownTimeout != 30*time.Second || cfg.GCPercent != 200 {
+	if cfg.SMPP.Listen != defaultListen || cfg.Log.Level != "info" || cfg.Log.Format != "console" || cfg.ShutdownTimeout != 30*time.Second || cfg.GCPercent != 100 {
 		t.Errorf("defaults = %+v", cfg)
 	}
 	if got := cfg.listeners(); len(got) != 1 || got[0].Address != "127.0.0.1:2775" {

@@ -140,8 +140,8 @@ Configuration file (YAML; deploy/smppgw.example.yaml shows and explains every fi
                      demo), listen (the built-in SMSC simulator, default %s), receipt_delay
                      (default %s)
   shutdown_timeout:  bound on the graceful drain (default 30s)
-  gc_percent:        the Go garbage collector's GOGC (default 200: fewer collections under load,
-                     a larger heap between them); the GOGC environment variable wins over it
+  gc_percent:        the Go garbage collector's GOGC (default 100; 200 spends ~4%% less CPU under
+                     load for ~35%% more memory); the GOGC environment variable wins over it
 Unknown keys are errors. Accounts are seeded into the store; with none configured and none in the
 store, a demo account is made with a random password, printed once in the log at start-up. With no
 upstreams configured either, the demo starts: a built-in SMSC simulator becomes the demo account's
