@@ -23,7 +23,7 @@ import (
 func TestKeptSettleIsSlowSettle(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "db")
-	tun := tuning{freezeBytes: 1 << 30, freezeAge: time.Hour, maxBytes: 1 << 30, segment: 1 << 20}
+	tun := neverFreeze
 	s, err := open(path, storetest.Options(), tun)
 	if err != nil {
 		t.Fatal(err)

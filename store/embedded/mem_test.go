@@ -164,7 +164,7 @@ func minus(a, b []string) []string {
 func TestRunsThroughStore(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db")
 	ctx := context.Background()
-	tun := tuning{freezeBytes: 1 << 30, freezeAge: time.Hour, maxBytes: 1 << 30, segment: 1 << 20}
+	tun := neverFreeze
 	s, err := open(path, storetest.Options(), tun)
 	if err != nil {
 		t.Fatal(err)
@@ -315,7 +315,7 @@ func TestRunsThroughStore(t *testing.T) {
 func TestSettleKilledBeforeCheckpoint(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db")
 	ctx := context.Background()
-	tun := tuning{freezeBytes: 1 << 30, freezeAge: time.Hour, maxBytes: 1 << 30, segment: 1 << 20}
+	tun := neverFreeze
 	s, err := open(path, storetest.Options(), tun)
 	if err != nil {
 		t.Fatal(err)

@@ -25,6 +25,10 @@ import (
 // layers, back-pressure and segment rolls happen all the time.
 var eager = tuning{freezeBytes: 1, freezeAge: time.Millisecond, maxBytes: 4096, segment: 4096}
 
+// neverFreeze keeps everything in the WAL and the active memtable: no checkpoint runs unless a
+// test closes the store.
+var neverFreeze = tuning{freezeBytes: 1 << 30, freezeAge: time.Hour, maxBytes: 1 << 30, segment: 1 << 20}
+
 func harnessWith(tun tuning) storetest.Harness {
 	return storetest.Harness{
 		Open: func(t testing.TB, opts store.Options) store.Store {
@@ -517,7 +521,7 @@ func wsKeys(mb *mbucket) string {
 func TestSettledEntryNeverReachesBbolt(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db")
 	ctx := context.Background()
-	s, err := open(path, storetest.Options(), tuning{freezeBytes: 1 << 30, freezeAge: time.Hour, maxBytes: 1 << 30, segment: 1 << 20})
+	s, err := open(path, storetest.Options(), neverFreeze)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -578,7 +582,7 @@ func TestSettledEntryNeverReachesBbolt(t *testing.T) {
 func TestAcceptSeesIdsAcrossGap(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db")
 	ctx := context.Background()
-	tun := tuning{freezeBytes: 1 << 30, freezeAge: time.Hour, maxBytes: 1 << 30, segment: 1 << 20}
+	tun := neverFreeze
 	s, err := open(path, storetest.Options(), tun)
 	if err != nil {
 		t.Fatal(err)
