@@ -24,10 +24,8 @@ func TestKeptSettleIsSlowSettle(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "db")
 	tun := neverFreeze
-	s, err := open(path, storetest.Options(), tun)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openNeverFreeze(t, path)
+	var err error
 	defer func() { s.Close() }()
 
 	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)

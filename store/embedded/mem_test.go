@@ -165,10 +165,8 @@ func TestRunsThroughStore(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db")
 	ctx := context.Background()
 	tun := neverFreeze
-	s, err := open(path, storetest.Options(), tun)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openNeverFreeze(t, path)
+	var err error
 	model := map[string]string{}
 	var live []string // fresh keys not deleted yet
 	rng := rand.New(rand.NewPCG(7, 7))
@@ -316,10 +314,8 @@ func TestSettleKilledBeforeCheckpoint(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db")
 	ctx := context.Background()
 	tun := neverFreeze
-	s, err := open(path, storetest.Options(), tun)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openNeverFreeze(t, path)
+	var err error
 	const n = 200
 	for i := range n {
 		if err := s.AcceptMessage(ctx, storetest.NewMessage(fmt.Sprintf("k%03d", i), "a", "up", 1)); err != nil {

@@ -29,6 +29,16 @@ var eager = tuning{freezeBytes: 1, freezeAge: time.Millisecond, maxBytes: 4096, 
 // test closes the store.
 var neverFreeze = tuning{freezeBytes: 1 << 30, freezeAge: time.Hour, maxBytes: 1 << 30, segment: 1 << 20}
 
+// openNeverFreeze opens the store at path with neverFreeze; the test closes and reopens it itself.
+func openNeverFreeze(t *testing.T, path string) *Store {
+	t.Helper()
+	s, err := open(path, storetest.Options(), neverFreeze)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func harnessWith(tun tuning) storetest.Harness {
 	return storetest.Harness{
 		Open: func(t testing.TB, opts store.Options) store.Store {
@@ -583,10 +593,8 @@ func TestAcceptSeesIdsAcrossGap(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db")
 	ctx := context.Background()
 	tun := neverFreeze
-	s, err := open(path, storetest.Options(), tun)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openNeverFreeze(t, path)
+	var err error
 	accept := func(id string) error { return s.AcceptMessage(ctx, storetest.NewMessage(id, "a", "up", 1)) }
 	for _, id := range []string{"m10", "m30"} {
 		if err := accept(id); err != nil {
