@@ -160,6 +160,7 @@ func (s *Store) migrateMessages(ctx context.Context) error {
 	if err := s.scanHashes(ctx); err != nil {
 		return err
 	}
+	s.convertedAtOpen = true
 	if err := s.c.Set(ctx, s.kLayoutAt(), nowUTC().Unix(), 0).Err(); err != nil {
 		return mapErr(err)
 	}

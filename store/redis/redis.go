@@ -62,9 +62,13 @@ type Store struct {
 	w         *batch.Batcher[*op]
 	closed    atomic.Bool
 	once      sync.Once
-	stop      chan struct{} // closed by Close: stops the sweeper
-	lateFirst chan struct{} // closed when the sweeper's first convertLate pass has ended
-	sweeper   sync.WaitGroup
+	stopCtx   context.Context    // the sweeper's: ended by stop, which Close calls
+	stop      context.CancelFunc // ends stopCtx
+	lateFirst chan struct{}      // closed when the sweeper's first convertLate pass has ended
+	// convertedAtOpen: this Open converted the release before's hashes (migrateMessages), so
+	// the sweeper's first convertLate pass, a second scan of the same keyspace, is skipped.
+	convertedAtOpen bool
+	sweeper         sync.WaitGroup
 
 	loadMu sync.Mutex // serialises script reloads after a server restart
 	// receipt is AddReceipt's one script (receiptScript), nil on Cluster.
@@ -151,7 +155,7 @@ func New(ctx context.Context, c goredis.UniversalClient, cfg Config) (*Store, er
 	}
 	_, cluster := c.(*goredis.ClusterClient)
 	s := &Store{c: c, cluster: cluster, prefix: cfg.Prefix, tags: shardTags(cfg.Shards), opts: cfg.Options.WithDefaults(),
-		stop: make(chan struct{}), lateFirst: make(chan struct{}), accounts: map[accountShard]time.Time{}}
+		lateFirst: make(chan struct{}), accounts: map[accountShard]time.Time{}}
 	s.shardKeys = make([]shardKeys, len(s.tags))
 	for sh, tag := range s.tags {
 		k := shardKeys{accounts: s.prefix + "accts:" + tag, dir: s.prefix + "ibd:" + tag}
@@ -173,6 +177,7 @@ func New(ctx context.Context, c goredis.UniversalClient, cfg Config) (*Store, er
 		return nil, fmt.Errorf("redis: migrate the time index: %w", err)
 	}
 	s.w = batch.New(cfg.Flushers, s.opts.MaxBatch, store.ErrClosed, s.flush)
+	s.stopCtx, s.stop = context.WithCancel(context.Background())
 	s.sweeper.Add(1)
 	go s.sweep()
 	return s, nil
@@ -186,17 +191,14 @@ func (s *Store) sweep() {
 	defer s.sweeper.Done()
 	t := time.NewTicker(s.opts.SweepInterval)
 	defer t.Stop()
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		<-s.stop
-		cancel()
-	}()
-	// Late hashes (convertLate) at once, then at every tick until one pass succeeds.
-	lateDone := s.convertLate(ctx) == nil
+	ctx := s.stopCtx
+	// Late hashes (convertLate) at once, unless Open has just converted them all, then at every
+	// tick until one pass succeeds.
+	lateDone := s.convertedAtOpen || s.convertLate(ctx) == nil
 	close(s.lateFirst)
 	for {
 		select {
-		case <-s.stop:
+		case <-ctx.Done():
 			return
 		case <-t.C:
 			// Errors are retried at the next tick; stale index entries are skipped by readers.
@@ -238,7 +240,7 @@ func (s *Store) Close() error {
 	var err error
 	s.once.Do(func() {
 		s.closed.Store(true)
-		close(s.stop)
+		s.stop()
 		s.sweeper.Wait()
 		s.w.Close()
 		if s.own {
