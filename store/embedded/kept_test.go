@@ -23,7 +23,6 @@ import (
 func TestKeptSettleIsSlowSettle(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "db")
-	tun := neverFreeze
 	s := openNeverFreeze(t, path)
 	var err error
 	defer func() { s.Close() }()
@@ -118,7 +117,7 @@ func TestKeptSettleIsSlowSettle(t *testing.T) {
 
 	// After a crash the record is replayed from the WAL, and nothing is kept.
 	s.crash()
-	if s, err = open(path, storetest.Options(), tun); err != nil {
+	if s, err = open(path, storetest.Options(), neverFreeze); err != nil {
 		t.Fatal(err)
 	}
 	tasks = claimAll(t, s, 2) // z7, and u6/1, updated but never settled

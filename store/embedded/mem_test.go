@@ -164,7 +164,6 @@ func minus(a, b []string) []string {
 func TestRunsThroughStore(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db")
 	ctx := context.Background()
-	tun := neverFreeze
 	s := openNeverFreeze(t, path)
 	var err error
 	model := map[string]string{}
@@ -268,7 +267,7 @@ func TestRunsThroughStore(t *testing.T) {
 	}
 	reopen := func() {
 		t.Helper()
-		if s, err = open(path, storetest.Options(), tun); err != nil {
+		if s, err = open(path, storetest.Options(), neverFreeze); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -313,7 +312,6 @@ func TestRunsThroughStore(t *testing.T) {
 func TestSettleKilledBeforeCheckpoint(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db")
 	ctx := context.Background()
-	tun := neverFreeze
 	s := openNeverFreeze(t, path)
 	var err error
 	const n = 200
@@ -341,7 +339,7 @@ func TestSettleKilledBeforeCheckpoint(t *testing.T) {
 	}
 	s.crash()
 
-	if s, err = open(path, storetest.Options(), tun); err != nil {
+	if s, err = open(path, storetest.Options(), neverFreeze); err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()

@@ -592,7 +592,6 @@ func TestSettledEntryNeverReachesBbolt(t *testing.T) {
 func TestAcceptSeesIdsAcrossGap(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db")
 	ctx := context.Background()
-	tun := neverFreeze
 	s := openNeverFreeze(t, path)
 	var err error
 	accept := func(id string) error { return s.AcceptMessage(ctx, storetest.NewMessage(id, "a", "up", 1)) }
@@ -604,7 +603,7 @@ func TestAcceptSeesIdsAcrossGap(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if s, err = open(path, storetest.Options(), tun); err != nil {
+	if s, err = open(path, storetest.Options(), neverFreeze); err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
