@@ -180,12 +180,23 @@ func (r *reader) str() string {
 	return v
 }
 
-func (r *reader) time() time.Time {
-	v := r.varint()
+func (r *reader) time() time.Time { return timeOfNanos(r.varint()) }
+
+// timeOfNanos is the time a record's nanoseconds stand for: appendTime's 0 is the zero time.
+func timeOfNanos(v int64) time.Time {
 	if v == 0 {
 		return time.Time{}
 	}
 	return time.Unix(0, v).UTC()
+}
+
+// RecordTime is t as a record gives it back (appendTime, then a decode): UTC, no monotonic
+// reading, the zero time for the zero time.
+func RecordTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return timeOfNanos(t.UnixNano())
 }
 
 func (r *reader) addr() Address {

@@ -1,8 +1,6 @@
 package embedded
 
 import (
-	"time"
-
 	"github.com/smppgw/smppgw/store"
 )
 
@@ -78,16 +76,16 @@ func keptCopy(m *store.Message) *keptMsg {
 	if len(m.History) > 0 {
 		c.History = room[:len(m.History)]
 		for i, h := range m.History {
-			c.History[i] = store.StatusChange{State: h.State, At: recTime(h.At)}
+			c.History[i] = store.StatusChange{State: h.State, At: store.RecordTime(h.At)}
 		}
 	}
-	c.Validity, c.Schedule = recTime(m.Validity), recTime(m.Schedule)
-	c.CreatedAt, c.UpdatedAt = recTime(m.CreatedAt), recTime(m.UpdatedAt)
+	c.Validity, c.Schedule = store.RecordTime(m.Validity), store.RecordTime(m.Schedule)
+	c.CreatedAt, c.UpdatedAt = store.RecordTime(m.CreatedAt), store.RecordTime(m.UpdatedAt)
 	for i := range m.Parts {
 		p := m.Parts[i]
 		p.ShortMessage, bytes = ownBytes(bytes, p.ShortMessage)
 		p.TLVs, bytes = ownBytes(bytes, p.TLVs)
-		p.SubmittedAt, p.UpdatedAt = recTime(p.SubmittedAt), recTime(p.UpdatedAt)
+		p.SubmittedAt, p.UpdatedAt = store.RecordTime(p.SubmittedAt), store.RecordTime(p.UpdatedAt)
 		c.Parts[i] = p
 	}
 	*k = keptMsg{m: c, left: len(m.Parts), size: 512 + n + 256*len(m.Parts)}
@@ -103,18 +101,6 @@ func ownBytes(buf, v []byte) ([]byte, []byte) {
 	n := len(buf)
 	buf = append(buf, v...)
 	return buf[n:len(buf):len(buf)], buf[len(buf):]
-}
-
-// recTime is t as the record keeps it (nanoseconds since the epoch, 0 for none) and decodes it.
-func recTime(t time.Time) time.Time {
-	if t.IsZero() {
-		return time.Time{}
-	}
-	v := t.UnixNano()
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, v).UTC()
 }
 
 // keep keeps k for message id, unless the kept messages are over keptMax; if this batch's ops
