@@ -15,8 +15,8 @@ import (
 
 // inDoubt keeps the promise "nothing refused is ever sent" for accepts whose outcome the store could
 // not tell (store.ErrInDoubt: the write went out, no reply came back, so it was applied whole or not
-// at all; or the context's error, with which the embedded store returns while its queued write may
-// still be committed).
+// at all; or a bare context error, which both stores now wrap in ErrInDoubt when their write may
+// still land, and which is still read back here in case a store does not).
 //
 // Every accept is written with its id held (accept): from before the write goes out until its outcome
 // is known, a claimer of this instance that takes a part of it waits for that outcome (drop) instead
@@ -104,8 +104,9 @@ func (d *inDoubt) accept(ctx context.Context, st store.Store, m *store.Message) 
 	d.sending[m.ID] = struct{}{}
 	d.mu.Unlock()
 	err := st.AcceptMessage(ctx, m)
-	// The context's end is in doubt too: a store may give up waiting while its write still lands
-	// (the embedded store's group commit does).
+	// A bare context error is in doubt too: a store may give up waiting while its write still lands.
+	// Both stores say so with ErrInDoubt since 563a929 (embedded) and before (Redis); this costs a
+	// read-back only after a time-out.
 	if errors.Is(err, store.ErrInDoubt) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return d.resolve(ctx, m, err)
 	}

@@ -263,9 +263,9 @@ func TestInDoubtClaimedBeforeAnswer(t *testing.T) {
 	}
 }
 
-// lateStore writes every accept and then reports the caller's deadline, as the embedded store's
-// AcceptMessage does when the deadline ends while its write is queued for a group commit that
-// still lands afterwards (store/embedded commitQueue.do).
+// lateStore writes every accept and then reports the caller's bare deadline, as the embedded
+// store's AcceptMessage did before 563a929 when the deadline ended while its write was queued
+// for a group commit that still landed afterwards.
 type lateStore struct {
 	store.Store
 	late atomic.Int64
