@@ -56,6 +56,29 @@ func submitConcurrently(t *testing.T, g *Gateway, n int, dest func(i int) string
 }
 
 // perSecond counts arrival times in 1-second buckets from the first.
+// checkRate fails t when arrivals (stamped at the simulator, in order) exceed tps+1 in any second
+// counted from the first, or arrive faster overall than tps allows. A token taken on time can
+// arrive a little late, after the network and the scheduler, so a second may count up to
+// rateJitter's worth of the next one's tokens; a cap not applied, or applied per bind, shows far
+// above that slack.
+func checkRate(t *testing.T, arrivals []time.Time, tps int) {
+	t.Helper()
+	const rateJitter = 50 * time.Millisecond
+	slack := int(time.Duration(tps) * rateJitter / time.Second)
+	for i, c := range perSecond(arrivals) {
+		if c > tps+1+slack {
+			t.Errorf("second %d carried %d submissions, over max_tps %d + burst 1 + %d of arrival jitter", i, c, tps, slack)
+		}
+	}
+	if len(arrivals) < 3 {
+		return
+	}
+	span := arrivals[len(arrivals)-1].Sub(arrivals[0])
+	if least := time.Duration(len(arrivals)-2)*time.Second/time.Duration(tps) - rateJitter; span < least {
+		t.Errorf("%d submissions arrived over %v, want at least %v at max_tps %d", len(arrivals), span, least, tps)
+	}
+}
+
 func perSecond(arrivals []time.Time) []int {
 	var out []int
 	for _, at := range arrivals {
@@ -128,11 +151,10 @@ func TestUpstreamThreeBinds(t *testing.T) {
 			t.Errorf("bind %d carried %d of %d, under half its fair share %d", b, c, n, n/binds)
 		}
 	}
-	for i, c := range secs {
-		if c > tps+1 {
-			t.Errorf("second %d carried %d submissions over all binds, over max_tps %d + burst 1", i, c, tps)
-		}
-	}
+	// Three token buckets instead of one shared would show as ~300 a second, 400 in ~1.3 s.
+	mu.Lock()
+	checkRate(t, arrivals, tps)
+	mu.Unlock()
 }
 
 // TestUpstreamBindsReconnectEach: one of three binds dropped by the simulator is bound again on its
@@ -394,11 +416,9 @@ func TestAddedUpstreamKeepsMaxTPS(t *testing.T) {
 	if got != n {
 		t.Fatalf("the simulator saw %d submissions, want %d", got, n)
 	}
-	for i, c := range secs {
-		if c > tps+1 {
-			t.Errorf("second %d carried %d, over max_tps %d + 1", i, c, tps)
-		}
-	}
+	mu.Lock()
+	checkRate(t, arrivals, tps)
+	mu.Unlock()
 	stop()
 	su, err = st.GetUpstream(ctx, "added")
 	if err != nil {
