@@ -181,6 +181,8 @@ func upstreamToProto(u gateway.UpstreamInfo) *smppgwv1.Upstream {
 		out.State = smppgwv1.UpstreamState_UPSTREAM_STATE_BOUND
 	case u.Status.State == gateway.ClientBackingOff || u.Status.State == gateway.ClientStopped:
 		out.State = smppgwv1.UpstreamState_UPSTREAM_STATE_BACKOFF
+	case u.Status.State == gateway.ClientStandby:
+		out.State = smppgwv1.UpstreamState_UPSTREAM_STATE_STANDBY
 	default:
 		out.State = smppgwv1.UpstreamState_UPSTREAM_STATE_CONNECTING
 	}

@@ -303,6 +303,17 @@ shutdown_timeout: 5s
 	if s := v.byName()[other]; len(s.Upstreams) != 1 || s.Upstreams[0].State != "standby" || s.Upstreams[0].LastError != "bind held by instance "+owner {
 		t.Errorf("the upstream on %s: %+v, want standby naming %s", other, s.Upstreams, owner)
 	}
+	// The admin API says the same: STANDBY on the instance without the bind, BOUND on its holder.
+	for name, want := range map[string]string{other: "UPSTREAM_STATE_STANDBY", owner: "UPSTREAM_STATE_BOUND"} {
+		var ups struct {
+			Upstreams []struct {
+				Name, State, LastError string
+			} `json:"upstreams"`
+		}
+		if err := insts[name].adminGET("/v1/admin/upstreams", &ups); err != nil || len(ups.Upstreams) != 1 || ups.Upstreams[0].State != want {
+			t.Errorf("GET /v1/admin/upstreams on %s: %+v (%v), want one upstream in %s", name, ups.Upstreams, err, want)
+		}
+	}
 	t.Logf("%s holds the bind, %s is on standby", owner, other)
 
 	// Receipts reach the ESME on the instance without the bind, for messages sent through either.

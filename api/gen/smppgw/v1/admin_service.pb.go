@@ -98,6 +98,9 @@ const (
 	UpstreamState_UPSTREAM_STATE_BACKOFF UpstreamState = 4
 	// Paused by an operator: binds up, nothing sent.
 	UpstreamState_UPSTREAM_STATE_PAUSED UpstreamState = 5
+	// Another instance of the gateway holds its bind (a lease in the shared store): this instance
+	// binds it when that instance stops renewing the lease. last_error names the holder.
+	UpstreamState_UPSTREAM_STATE_STANDBY UpstreamState = 6
 )
 
 // Enum value maps for UpstreamState.
@@ -109,6 +112,7 @@ var (
 		3: "UPSTREAM_STATE_DEGRADED",
 		4: "UPSTREAM_STATE_BACKOFF",
 		5: "UPSTREAM_STATE_PAUSED",
+		6: "UPSTREAM_STATE_STANDBY",
 	}
 	UpstreamState_value = map[string]int32{
 		"UPSTREAM_STATE_UNSPECIFIED": 0,
@@ -117,6 +121,7 @@ var (
 		"UPSTREAM_STATE_DEGRADED":    3,
 		"UPSTREAM_STATE_BACKOFF":     4,
 		"UPSTREAM_STATE_PAUSED":      5,
+		"UPSTREAM_STATE_STANDBY":     6,
 	}
 )
 
@@ -5254,14 +5259,15 @@ const file_smppgw_v1_admin_service_proto_rawDesc = "" +
 	"\x15BIND_TYPE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15BIND_TYPE_TRANSMITTER\x10\x01\x12\x16\n" +
 	"\x12BIND_TYPE_RECEIVER\x10\x02\x12\x19\n" +
-	"\x15BIND_TYPE_TRANSCEIVER\x10\x03*\xbc\x01\n" +
+	"\x15BIND_TYPE_TRANSCEIVER\x10\x03*\xd8\x01\n" +
 	"\rUpstreamState\x12\x1e\n" +
 	"\x1aUPSTREAM_STATE_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19UPSTREAM_STATE_CONNECTING\x10\x01\x12\x18\n" +
 	"\x14UPSTREAM_STATE_BOUND\x10\x02\x12\x1b\n" +
 	"\x17UPSTREAM_STATE_DEGRADED\x10\x03\x12\x1a\n" +
 	"\x16UPSTREAM_STATE_BACKOFF\x10\x04\x12\x19\n" +
-	"\x15UPSTREAM_STATE_PAUSED\x10\x05*\x8a\x01\n" +
+	"\x15UPSTREAM_STATE_PAUSED\x10\x05\x12\x1a\n" +
+	"\x16UPSTREAM_STATE_STANDBY\x10\x06*\x8a\x01\n" +
 	"\x0fMessageIdFormat\x12!\n" +
 	"\x1dMESSAGE_ID_FORMAT_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19MESSAGE_ID_FORMAT_DECIMAL\x10\x01\x12\x19\n" +
