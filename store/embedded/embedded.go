@@ -243,13 +243,13 @@ func (s *Store) replay(dir string) (uint64, error) {
 	}
 	var st wal.ReplayStats
 	err = s.db.Update(func(tx *bbolt.Tx) error {
-		idx := newMBucket(bIdxAcc, nil) // the records' time index entries, written in blocks at the end
+		var idx []kv // the records' time index changes, written in blocks at the end
 		var err error
-		st, err = wal.Replay(dir, pos, func(_ uint64, body []byte) error { return applyRecordIndex(tx, body, idx) })
+		st, err = wal.Replay(dir, pos, func(_ uint64, body []byte) error { return applyRecordIndex(tx, body, &idx) })
 		if err != nil || st.Applied == 0 {
 			return err
 		}
-		if _, err := writeIndex(tx, idx); err != nil {
+		if _, err := writeIndex(tx, indexChanges(idx)); err != nil {
 			return err
 		}
 		return tx.Bucket(bMeta).Put(keyWALPos, be64(st.Last))

@@ -5,6 +5,7 @@ import (
 	"container/heap"
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"go.etcd.io/bbolt"
 
@@ -97,6 +98,21 @@ func mergeBlock(have []byte, changes []kv, plen int) ([]byte, error) {
 		return nil, fmt.Errorf("%w: time index block", store.ErrCorrupt)
 	}
 	return out, nil
+}
+
+// indexChanges returns changes (puts and tombstones of bIdxAcc, in the order they were made)
+// as a bucket for writeIndex: in key order, the last change of each key. Sorted once, as
+// inserting each into a sorted slice would move half of it when accounts interleave.
+func indexChanges(changes []kv) *mbucket {
+	slices.SortStableFunc(changes, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+	w := changes[:0]
+	for i, e := range changes {
+		if i+1 < len(changes) && bytes.Equal(changes[i+1].k, e.k) {
+			continue // a later change of the key follows
+		}
+		w = append(w, e)
+	}
+	return &mbucket{top: bIdxAcc, w: w}
 }
 
 // writeIndex writes the index changes of mb (bucket bIdxAcc of a memtable, or replay's) into

@@ -91,10 +91,18 @@ func checkListings(t *testing.T, what string, s *Store, im indexModel, base time
 	for _, f := range filters {
 		got, want := listAll(t, s, f), im.want(f)
 		if !slices.Equal(got, want) {
-			t.Errorf("%s: ListMessages(account %q, limit %d, %v..%v): %v, want %v", what, f.Account, f.Limit,
-				f.From.Sub(base), f.To.Sub(base), got, want)
+			t.Errorf("%s: ListMessages(account %q, limit %d, base+%v..base+%v): %v, want %v", what, f.Account, f.Limit,
+				since(f.From, base), since(f.To, base), got, want)
 		}
 	}
+}
+
+// since is t-base, 0 for a zero t (no bound).
+func since(t, base time.Time) time.Duration {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Sub(base)
 }
 
 // bboltIndex counts the keys of bbolt's old index bucket and its blocks.
@@ -146,6 +154,7 @@ func TestBlockIndex(t *testing.T) {
 		return s
 	}
 	s := openNeverFreeze(t, path)
+	t.Cleanup(func() { s.Close() }) // the latest s; a closed one ignores it
 	accept(s, 1)
 	checkListings(t, "round 1 in the memtable", s, im, base)
 	s = reopen(s, "round 1 checkpointed", false)
@@ -173,7 +182,6 @@ func TestBlockIndex(t *testing.T) {
 			t.Errorf("message %s: %v", id, err)
 		}
 	}
-	s.Close()
 }
 
 // TestOldIndexConverted: a time index an older release left in bbolt, one key a message in
@@ -187,6 +195,7 @@ func TestOldIndexConverted(t *testing.T) {
 	base := time.Unix(0, time.Now().Add(-time.Hour).UnixNano()&^(blockSpan-1)).UTC()
 	im := indexModel{}
 	s := openNeverFreeze(t, path)
+	t.Cleanup(func() { s.Close() })
 	for i := range 15 {
 		m := storetest.NewMessage(fmt.Sprintf("m%02d", i), []string{"a", "ab", "b"}[i%3], "up", 1)
 		m.CreatedAt = base.Add(time.Duration(i) * 15 * time.Millisecond)
@@ -233,7 +242,6 @@ func TestOldIndexConverted(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = openNeverFreeze(t, path)
-	defer s.Close()
 	checkListings(t, "converted, then one more", s, im, base)
 }
 
@@ -288,4 +296,20 @@ func TestBlockCursorSeek(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestIndexChanges: replay's index changes, accounts interleaved, come out in key order with
+// the last change of each key.
+func TestIndexChanges(t *testing.T) {
+	put := func(k string) kv { return kv{k: []byte(k), v: []byte{}} }
+	del := func(k string) kv { return kv{k: []byte(k), del: true} }
+	mb := indexChanges([]kv{put("b\x001"), put("a\x001"), del("a\x001"), put("c\x001"), put("b\x002"), del("b\x001"), put("b\x001"), del("z\x001")})
+	var got []string
+	for _, e := range mb.w {
+		got = append(got, fmt.Sprintf("%q del=%v", e.k, e.del))
+	}
+	want := []string{`"a\x001" del=true`, `"b\x001" del=false`, `"b\x002" del=false`, `"c\x001" del=false`, `"z\x001" del=true`}
+	if !slices.Equal(got, want) {
+		t.Errorf("indexChanges: %v, want %v", got, want)
+	}
 }

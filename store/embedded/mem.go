@@ -412,17 +412,17 @@ var errRecord = errors.New("embedded: bad WAL record")
 
 // applyRecord writes a WAL record body into bbolt.
 func applyRecord(tx *bbolt.Tx, body []byte) error {
-	idx := newMBucket(bIdxAcc, nil)
-	if err := applyRecordIndex(tx, body, idx); err != nil {
+	var idx []kv
+	if err := applyRecordIndex(tx, body, &idx); err != nil {
 		return err
 	}
-	_, err := writeIndex(tx, idx)
+	_, err := writeIndex(tx, indexChanges(idx))
 	return err
 }
 
 // applyRecordIndex writes a WAL record body into bbolt (replay at Open), except for its time
-// index entries, which it sets in idx for writeIndex to write as blocks.
-func applyRecordIndex(tx *bbolt.Tx, body []byte, idx *mbucket) error {
+// index entries, which it appends to idx, for writeIndex to write as blocks.
+func applyRecordIndex(tx *bbolt.Tx, body []byte, idx *[]kv) error {
 	var (
 		bb    *bbolt.Bucket
 		index bool // bb is bIdxAcc
@@ -478,7 +478,7 @@ func applyRecordIndex(tx *bbolt.Tx, body []byte, idx *mbucket) error {
 			}
 			// body is the replayed file's bytes, alive until the transaction commits.
 			if index {
-				idx.set(kv{k: k, v: v})
+				*idx = append(*idx, kv{k: k, v: v})
 				continue
 			}
 			if err := bb.Put(k, v); err != nil {
@@ -490,7 +490,7 @@ func applyRecordIndex(tx *bbolt.Tx, body []byte, idx *mbucket) error {
 				return errRecord
 			}
 			if index {
-				idx.set(kv{k: k, del: true})
+				*idx = append(*idx, kv{k: k, del: true})
 				continue
 			}
 			if err := bb.Delete(k); err != nil {
