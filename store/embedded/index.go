@@ -244,6 +244,7 @@ type blockCursor struct {
 	bk      []byte // the current block's key, nil past the last
 	rest    []byte // its entries not returned yet
 	scratch []byte
+	keys    []byte // the chunk key takes keys from
 }
 
 // emptyValue is the value of every index key.
@@ -259,7 +260,19 @@ func (b *blockCursor) Next() ([]byte, []byte) {
 	if !ok {
 		return nil, nil
 	}
-	return append(append(make([]byte, 0, len(p)+len(ik)), p...), ik...), emptyValue
+	return b.key(p, ik), emptyValue
+}
+
+// key returns p followed by ikey in bytes of its own: out of a chunk of the cursor's, which
+// it never writes over (callers keep keys past the next move).
+func (b *blockCursor) key(p, ikey []byte) []byte {
+	n := len(p) + len(ikey)
+	if cap(b.keys)-len(b.keys) < n {
+		b.keys = make([]byte, 0, max(4096, n))
+	}
+	l := len(b.keys)
+	b.keys = append(append(b.keys, p...), ikey...)
+	return b.keys[l:len(b.keys):len(b.keys)]
 }
 
 // Seek moves to the first key at or after k: in the block k falls in (found from k's account
@@ -281,7 +294,7 @@ func (b *blockCursor) Seek(k []byte) ([]byte, []byte) {
 			return nil, nil
 		}
 		if compareJoined(p, ik, k) >= 0 {
-			return append(append(make([]byte, 0, len(p)+len(ik)), p...), ik...), emptyValue
+			return b.key(p, ik), emptyValue
 		}
 	}
 }
