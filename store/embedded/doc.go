@@ -172,7 +172,9 @@
 //     block for ~110 messages); Forward 3.2 -> 2.5-3.0, its accepts running far ahead of its
 //     settles, so many records reach bbolt twice (accepted in one checkpoint, settled in the
 //     next) and queue entries as a Put and then a delete; a gateway settles within
-//     milliseconds, as ForwardInFlight does. Blocks have no size limit: an account's 67 ms at
+//     milliseconds, as ForwardInFlight does: smppgw serve at W=256 (a build counting the
+//     checkpoints' Puts by bucket, one run, 250,334 messages) put 1.012 records, 1.000 id map
+//     entries and 0.012 queue entries (and deleted as many) a message. Blocks have no size limit: an account's 67 ms at
 //     a million messages a second is about 2 MB, rewritten when two checkpoints share it.
 //     A listing of 10 pages of 100 from 100,000 checkpointed messages of 4 accounts cost
 //     0.85-1.32 -> 1.01-1.78 ms (two runs each; keys are cut from chunks, so allocations are
