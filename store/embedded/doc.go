@@ -53,10 +53,11 @@
 //     sets into active 7%, checkpoints into bbolt 12%; the rest is sockets and GC.
 //
 // A message costs two writes, both shared by the group commit: AcceptMessage, and Settle
-// (the upstream's answer and the Ack together). Claims cost none. What reaches bbolt is three
-// keys: the message record, its time index entry (account NUL IndexKey; listings of all
-// accounts merge the accounts' ranges, see index.go) and its id map entry, in a generation
-// dropped whole once expired (see idmap.go). Round 3 of issue 13 took away two more: a global
+// (the upstream's answer and the Ack together). Claims cost none. What reaches bbolt is two
+// keys and a share of a block: the message record, its id map entry, in a generation dropped
+// whole once expired (see idmap.go), and its time index entry (account NUL IndexKey; listings
+// of all accounts merge the accounts' ranges), which bbolt holds in blocks of an account's
+// 67 ms, each written once a checkpoint (round 6, see index.go). Round 3 of issue 13 took away two more: a global
 // time index entry, and the id map's expiry index entry with the two sweeper deletes it
 // cost later (the sweeper removes at most 10,000 keys a minute, so under a sustained load the
 // id map grew without end).
@@ -153,6 +154,57 @@
 //     decode they spared did.
 //   - Left: the settle still encodes the whole record (AppendMessage, 1.6%), and what
 //     reaches bbolt is unchanged (three Puts a message).
+//
+// Round 6 of issue 13, fewer bbolt Puts and allocations a message:
+//   - The time index reaches bbolt as blocks (index.go): the memtables and the WAL keep one
+//     key a message, and a checkpoint merges each block it touches with what bbolt holds of it
+//     and puts it once; readers see the blocks as bbolt's layer of bIdxAcc, so tombstones
+//     (expiry) and listings work as before. Replay writes blocks too, and Open converts the
+//     one key a message an older release left in bbolt into blocks, 100,000 keys a transaction
+//     (tested: TestBlockIndex, TestOldIndexConverted, TestBlockCursorSeek, TestIndexChanges;
+//     each of seven deliberate breaks fails one of them: a merge that drops the block's old
+//     entries, one ignoring tombstones, replay ignoring index tombstones or keeping a key's
+//     first change, a seek that does not find the block, a cursor writing keys over the ones
+//     it gave out, no conversion at Open). By hand: the previous release, killed after 30,000
+//     accepts of 3 accounts, left 18,606 index keys in bbolt and the rest in its WAL; this
+//     release's Open listed all 30,000 in order and left 135 blocks and no old keys. Keys a message put into bbolt, counted by the
+//     checkpoints (bbolt-puts/msg): ForwardInFlight 3.009 -> 2.009 (record and id map; one
+//     block for ~110 messages); Forward 3.2 -> 2.5-3.0, its accepts running far ahead of its
+//     settles, so many records reach bbolt twice (accepted in one checkpoint, settled in the
+//     next) and queue entries as a Put and then a delete; a gateway settles within
+//     milliseconds, as ForwardInFlight does: smppgw serve at W=256 (a build counting the
+//     checkpoints' Puts by bucket, one run, 250,334 messages) put 1.012 records, 1.000 id map
+//     entries and 0.012 queue entries (and deleted as many) a message. Blocks have no size limit: an account's 67 ms at
+//     a million messages a second is about 2 MB, rewritten when two checkpoints share it.
+//     A listing of 10 pages of 100 from 100,000 checkpointed messages of 4 accounts cost
+//     0.85-1.32 -> 1.01-1.78 ms (two runs each; keys are cut from chunks, so allocations are
+//     about the same, 2,358-2,788 -> 2,378-2,988 a listing).
+//   - A claim's time-outs go into a ring instead of a slice taken from the front and appended
+//     at the back (it reallocated and copied as it moved on: Store.take's growslice, 3% of
+//     smppgw's CPU), and its results are sized once. A settle's keys and record, which only
+//     the memtable keeps, come out of 32 KiB chunks the stager shares among its writes.
+//     Measured and not done: accept's allocation out of such chunks (its queue payloads stay
+//     in memory while queued, and one entry kept for a dead upstream would pin a whole chunk);
+//     keptCopy and DecodePartTask allocate what Settle and ClaimParts hand to their caller.
+//   - Measured before (a416ff1) -> after, alternating in the same minutes on the shared 2-core
+//     box (load average 3.5-4): go test -run XXX -bench
+//     'Forward/settle=combined/conc=256$|Accept/writers=256$' and -bench 'ForwardInFlight$',
+//     -benchmem -benchtime 100000x, four pairs: ForwardInFlight 12.7 -> 12.0 cpu-us/op (means),
+//     26 -> 22 allocs, 5,780-5,910 -> 5,310-5,430 B; Accept writers=256 8.6 -> 8.2 cpu-us/op,
+//     19 -> 16 allocs; Forward conc=256 16.6 -> 17.0 cpu-us/op (single runs 14.7-18.0 either
+//     way: no change seen), 28-32 -> 25-28 allocs.
+//   - smppgw serve at W=256 (go run ./cmd/smppbench --rows 2 --stores embedded --windows 256
+//     --messages 600000 --duration 12s --smppgw BIN --json; CPU seconds of smppgw over messages
+//     sent), twelve pairs at load average 3.9-13: 22.0 -> 21.0 us a message (means; single
+//     runs 17.1-26.8 -> 17.2-26.9, eight pairs of twelve lower). Allocations (--profile, alloc_objects
+//     over messages sent, one run each): 15.4 -> 12.7 a message, of them bbolt's Cursor.search
+//     7.8 -> 6.3 and cloneBytes 1.9 -> 2.0 (a profile taken before the last checkpoint counts
+//     a varying share of the checkpoints), updatePart 1.0 -> 0; in the CPU profile the
+//     checkpoint 12.1 -> 10.1% and Store.take 1.3 -> 0.6%.
+//   - Left: the two Puts a message (bbolt's Put makes a cursor whose stack grows from nil, and
+//     clones the key: about 4.5 allocations each, 9 of the ~12.7 a message end to end), and
+//     bbolt's commit; folding the record or the id map into blocks would need lookups by id
+//     in them.
 //
 // It must not be opened by two processes at once (bbolt's file lock refuses the second, and
 // guards the WAL too), and it does not replicate: use store/redis for several gateway instances.

@@ -21,7 +21,7 @@ import (
 var (
 	bMsg    = []byte("msg")    // id -> message record
 	bIdx    = []byte("idx")    // empty: was IndexKey(created, id) -> account (see index.go)
-	bIdxAcc = []byte("idxacc") // account NUL IndexKey -> nil
+	bIdxAcc = []byte("idxacc") // account NUL IndexKey -> nil; in bbolt, blocks of them in bIdxBlk (index.go)
 	bMap    = []byte("map")    // before generations (idmap.go): upstream NUL upstream id -> expiry(8) part(1) message id
 	bPark   = []byte("park")   // upstream NUL upstream id NUL seq(8) -> expiry(8) receipt record
 	bRcpt   = []byte("rcpt")   // message id NUL seq(8) -> receipt record
@@ -71,6 +71,7 @@ type Store struct {
 	cpQuit  bool          // the checkpointer stopped: nobody waits for it any more. Under mu.
 	cpFail  atomic.Bool   // the last checkpoint failed; Ping says so
 	cps     atomic.Uint64 // checkpoints done, for tests
+	cpPuts  atomic.Uint64 // keys the checkpoints put into bbolt, for benchmarks
 	// cpHook, when set (by tests), runs at the start of every background checkpoint.
 	cpHook func()
 
@@ -172,7 +173,7 @@ func open(path string, opts store.Options, tun tuning) (*Store, error) {
 	s.cpDone = sync.NewCond(&s.mu)
 	s.Admin = store.Admin{B: configBackend{s}}
 	if err := db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bMsg, bIdx, bIdxAcc, bMap, bMapGen, bPark, bRcpt, bExp, bLost, bQueues, bConfig, bMeta} {
+		for _, name := range [][]byte{bMsg, bIdx, bIdxAcc, bIdxBlk, bMap, bMapGen, bPark, bRcpt, bExp, bLost, bQueues, bConfig, bMeta} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -193,6 +194,10 @@ func open(path string, opts store.Options, tun tuning) (*Store, error) {
 		return nil, err
 	}
 	if err := s.dropOldIndex(); err != nil {
+		db.Close()
+		return nil, unavailable(err)
+	}
+	if err := s.convertOldIndex(); err != nil {
 		db.Close()
 		return nil, unavailable(err)
 	}
@@ -238,9 +243,13 @@ func (s *Store) replay(dir string) (uint64, error) {
 	}
 	var st wal.ReplayStats
 	err = s.db.Update(func(tx *bbolt.Tx) error {
+		var idx []kv // the records' time index changes, written in blocks at the end
 		var err error
-		st, err = wal.Replay(dir, pos, func(_ uint64, body []byte) error { return applyRecord(tx, body) })
+		st, err = wal.Replay(dir, pos, func(_ uint64, body []byte) error { return applyRecordIndex(tx, body, &idx) })
 		if err != nil || st.Applied == 0 {
+			return err
+		}
+		if _, err := writeIndex(tx, indexChanges(idx)); err != nil {
 			return err
 		}
 		return tx.Bucket(bMeta).Put(keyWALPos, be64(st.Last))
@@ -419,8 +428,10 @@ func (s *Store) checkpoint() error {
 	if fz == nil {
 		return nil
 	}
+	puts := 0
 	if err := s.db.Update(func(tx *bbolt.Tx) error {
-		if err := writeMemtable(tx, fz); err != nil {
+		var err error
+		if puts, err = writeMemtable(tx, fz); err != nil {
 			return err
 		}
 		return tx.Bucket(bMeta).Put(keyWALPos, be64(fz.lsn))
@@ -434,6 +445,7 @@ func (s *Store) checkpoint() error {
 	s.mu.Unlock()
 	s.cpFail.Store(false)
 	s.cps.Add(1)
+	s.cpPuts.Add(uint64(puts))
 	// Segments left behind by a failure here are skipped by replay (their LSNs are covered)
 	// and removed at the next checkpoint.
 	_ = s.log.RemoveCovered(fz.lsn)
@@ -452,14 +464,20 @@ func (s *Store) finalCheckpoint() error {
 	if len(ms) == 0 {
 		return nil
 	}
-	return s.db.Update(func(tx *bbolt.Tx) error {
+	puts := 0
+	err := s.db.Update(func(tx *bbolt.Tx) error {
 		for _, m := range ms {
-			if err := writeMemtable(tx, m); err != nil {
+			n, err := writeMemtable(tx, m)
+			if puts += n; err != nil {
 				return err
 			}
 		}
 		return tx.Bucket(bMeta).Put(keyWALPos, be64(lsn))
 	})
+	if err == nil {
+		s.cpPuts.Add(uint64(puts))
+	}
+	return err
 }
 
 func unavailable(err error) error {

@@ -32,6 +32,7 @@ type flusherState struct {
 	genEnd int64
 	rec    []byte // scratch for a record, copied into the allocation its op writes
 	ukey   []byte // scratch for an id map key
+	slab   []byte // what alloc hands out next
 	// kept holds accepted messages' decoded forms for their settles (kept.go); keptAdded the
 	// ids the current batch added, forgotten if it is rolled back.
 	kept      map[string]*keptMsg
@@ -51,6 +52,26 @@ func (f *flusherState) queueBucket(q store.Queue) []byte {
 		f.queues[q] = b
 	}
 	return b
+}
+
+// slabChunk is the size of the chunks alloc hands bytes out of.
+const slabChunk = 32 << 10
+
+// alloc returns room for n bytes (length 0, capacity n) that a write keeps in the memtable,
+// out of a chunk shared by the writes before and after it: one allocation for a hundred
+// settles, where each made its own. Only what the memtables keep may go there (a chunk lives
+// while anything in it does, and the memtables let go of theirs within a checkpoint or two),
+// nothing a caller gets back.
+func (f *flusherState) alloc(n int) []byte {
+	if n > slabChunk/16 {
+		return make([]byte, 0, n)
+	}
+	if cap(f.slab)-len(f.slab) < n {
+		f.slab = make([]byte, 0, slabChunk)
+	}
+	l := len(f.slab)
+	f.slab = f.slab[:l+n]
+	return f.slab[l : l : l+n]
 }
 
 // begin starts a batch's state.

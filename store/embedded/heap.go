@@ -61,3 +61,42 @@ func heapPop[T any](h *[]T, less func(a, b T) bool) T {
 	*h = s
 	return top
 }
+
+// timeoutRing is a queue's claims in the order they were made, oldest first: a ring, so a
+// claim appends without growing it once it holds a visibility time-out's worth (a slice
+// taken from the front and appended at the back reallocated and copied as it moved on).
+type timeoutRing struct {
+	buf  []timeout
+	head int // index of the oldest
+	n    int
+}
+
+func (r *timeoutRing) len() int { return r.n }
+
+// front returns the oldest; the ring must not be empty.
+func (r *timeoutRing) front() timeout { return r.buf[r.head] }
+
+func (r *timeoutRing) pop() timeout {
+	t := r.buf[r.head]
+	r.head++
+	if r.head == len(r.buf) {
+		r.head = 0
+	}
+	r.n--
+	return t
+}
+
+func (r *timeoutRing) push(t timeout) {
+	if r.n == len(r.buf) {
+		grown := make([]timeout, max(2*len(r.buf), 64))
+		k := copy(grown, r.buf[r.head:])
+		copy(grown[k:], r.buf[:r.head])
+		r.buf, r.head = grown, 0
+	}
+	i := r.head + r.n
+	if i >= len(r.buf) {
+		i -= len(r.buf)
+	}
+	r.buf[i] = t
+	r.n++
+}

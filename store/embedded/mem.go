@@ -410,9 +410,23 @@ func appendRecord(b []byte, ws *memtable) []byte {
 
 var errRecord = errors.New("embedded: bad WAL record")
 
-// applyRecord writes a WAL record body into bbolt (replay at Open).
+// applyRecord writes a WAL record body into bbolt.
 func applyRecord(tx *bbolt.Tx, body []byte) error {
-	var bb *bbolt.Bucket
+	var idx []kv
+	if err := applyRecordIndex(tx, body, &idx); err != nil {
+		return err
+	}
+	_, err := writeIndex(tx, indexChanges(idx))
+	return err
+}
+
+// applyRecordIndex writes a WAL record body into bbolt (replay at Open), except for its time
+// index entries, which it appends to idx, for writeIndex to write as blocks.
+func applyRecordIndex(tx *bbolt.Tx, body []byte, idx *[]kv) error {
+	var (
+		bb    *bbolt.Bucket
+		index bool // bb is bIdxAcc
+	)
 	bytesOf := func() ([]byte, bool) {
 		n, w := binary.Uvarint(body)
 		if w <= 0 || n > uint64(len(body)-w) {
@@ -436,6 +450,7 @@ func applyRecord(tx *bbolt.Tx, body []byte) error {
 				return errRecord
 			}
 			body = body[w:]
+			index = n == 0 && bytes.Equal(top, bIdxAcc)
 			if bb = tx.Bucket(top); bb == nil {
 				return fmt.Errorf("%w: no bucket %q", errRecord, top)
 			}
@@ -462,6 +477,10 @@ func applyRecord(tx *bbolt.Tx, body []byte) error {
 				return errRecord
 			}
 			// body is the replayed file's bytes, alive until the transaction commits.
+			if index {
+				*idx = append(*idx, kv{k: k, v: v})
+				continue
+			}
 			if err := bb.Put(k, v); err != nil {
 				return err
 			}
@@ -469,6 +488,10 @@ func applyRecord(tx *bbolt.Tx, body []byte) error {
 			k, ok := bytesOf()
 			if bb == nil || !ok {
 				return errRecord
+			}
+			if index {
+				*idx = append(*idx, kv{k: k, del: true})
+				continue
 			}
 			if err := bb.Delete(k); err != nil {
 				return err
@@ -480,17 +503,26 @@ func applyRecord(tx *bbolt.Tx, body []byte) error {
 	return nil
 }
 
-// writeMemtable writes m into bbolt (a checkpoint).
-func writeMemtable(tx *bbolt.Tx, m *memtable) error {
+// writeMemtable writes m into bbolt (a checkpoint) and returns how many keys it put.
+func writeMemtable(tx *bbolt.Tx, m *memtable) (int, error) {
+	puts := 0
 	for _, mb := range m.sortedBuckets() {
+		if mb.sub == nil && bytes.Equal(mb.top, bIdxAcc) {
+			n, err := writeIndex(tx, mb)
+			if err != nil {
+				return puts, err
+			}
+			puts += n
+			continue
+		}
 		bb := tx.Bucket(mb.top)
 		if bb == nil {
-			return fmt.Errorf("%w: no bucket %q", errRecord, mb.top)
+			return puts, fmt.Errorf("%w: no bucket %q", errRecord, mb.top)
 		}
 		if mb.sub != nil {
 			var err error
 			if bb, err = bb.CreateBucketIfNotExists(mb.sub); err != nil {
-				return err
+				return puts, err
 			}
 		}
 		// Keys mostly arrive in order (sequences, time index), so full pages are the rule.
@@ -511,19 +543,20 @@ func writeMemtable(tx *bbolt.Tx, m *memtable) error {
 				}
 			} else {
 				err = bb.Put(e.k, e.v)
+				puts++
 			}
 			return err == nil
 		})
 		if err != nil {
-			return err
+			return puts, err
 		}
 		if mb.hasSeq {
 			if err := bb.SetSequence(mb.seq); err != nil {
-				return err
+				return puts, err
 			}
 		}
 	}
-	return nil
+	return puts, nil
 }
 
 var errReadOnly = errors.New("embedded: write in a read-only view")
@@ -568,7 +601,7 @@ func (t *txn) Bucket(name []byte) *bucket {
 // topPaths are the top-level buckets' paths, so a handle's costs no allocation.
 var topPaths = func() []string {
 	var out []string
-	for _, b := range [][]byte{bMsg, bIdx, bIdxAcc, bMap, bMapGen, bPark, bRcpt, bExp, bLost, bQueues, bConfig, bMeta} {
+	for _, b := range [][]byte{bMsg, bIdx, bIdxAcc, bIdxBlk, bMap, bMapGen, bPark, bRcpt, bExp, bLost, bQueues, bConfig, bMeta} {
 		out = append(out, string(b))
 	}
 	return out
@@ -603,7 +636,7 @@ type bucket struct {
 	parent   *bucket       // a nested bucket's, where its bbolt bucket is found
 	bb       *bbolt.Bucket // nil when bbolt does not have it (yet); see disk
 	bbFound  bool          // bb was looked up
-	bc       *bbolt.Cursor // for Get: bbolt's own Get allocates a cursor each time
+	bc       diskCursor    // for Get: bbolt's own Get allocates a cursor each time
 	mems     [4]*mbucket   // the memtables' (nil when untouched there)
 	wb       *mbucket      // the write set's, made on first write
 }
@@ -725,12 +758,10 @@ func (b *bucket) memGet(key []byte) ([]byte, bool) {
 
 // diskSeek returns bbolt's first key at or after key, with its value; nil when none.
 func (b *bucket) diskSeek(key []byte) ([]byte, []byte) {
-	bb := b.disk()
-	if bb == nil {
-		return nil, nil
-	}
 	if b.bc == nil {
-		b.bc = bb.Cursor()
+		if b.bc = b.diskCursor(); b.bc == nil {
+			return nil, nil
+		}
 	}
 	return b.bc.Seek(key)
 }
@@ -862,10 +893,30 @@ func (b *bucket) Cursor() *cursor {
 			}
 		}
 	}
-	if bb := b.disk(); bb != nil {
-		c.bc = bb.Cursor()
-	}
+	c.bc = b.diskCursor()
 	return c
+}
+
+// diskCursor is a cursor over bbolt's layer: a *bbolt.Cursor, or the time index's blocks.
+type diskCursor interface {
+	First() ([]byte, []byte)
+	Seek(k []byte) ([]byte, []byte)
+	Next() ([]byte, []byte)
+}
+
+// diskCursor returns a new cursor over what bbolt holds of the bucket, nil when it holds
+// nothing: for bIdxAcc, the blocks of bIdxBlk (index.go).
+func (b *bucket) diskCursor() diskCursor {
+	if b.parent == nil && bytes.Equal(b.top, bIdxAcc) {
+		if bb := b.t.rtx.Bucket(bIdxBlk); bb != nil {
+			return &blockCursor{c: bb.Cursor()}
+		}
+		return nil
+	}
+	if bb := b.disk(); bb != nil {
+		return bb.Cursor()
+	}
+	return nil
 }
 
 // memIter walks one sorted slice by index: a memtable's run, which does not change under it,
@@ -922,7 +973,7 @@ func (m *memIter) next() bool { return m.at(m.i + 1) }
 // counts, a tombstone hiding the key.
 type cursor struct {
 	mem    []memIter
-	bc     *bbolt.Cursor
+	bc     diskCursor
 	bk, bv []byte
 }
 

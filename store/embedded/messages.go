@@ -378,14 +378,14 @@ func (s *Store) updatePart(tx *txn, u *store.PartUpdate, attached []store.Receip
 			}
 		}
 	}
-	// The memtable keeps every key and value written: they share one allocation, of their
-	// size (the record is encoded into scratch first).
+	// The memtable keeps every key and value written: they share room of their size (the
+	// record is encoded into scratch first), out of the stager's chunk.
 	f.rec = store.AppendMessage(f.rec[:0], m)
 	n := extra + len(m.ID) + len(f.rec)
 	if u.UpstreamID != "" {
 		n += len(f.ukey) + 9 + len(u.MessageID)
 	}
-	b := make([]byte, 0, n)
+	b := f.alloc(n)
 	b = append(b, m.ID...)
 	id := b[:len(b):len(b)]
 	if u.UpstreamID != "" {

@@ -72,7 +72,7 @@ type timeout struct {
 type queue struct {
 	entries map[uint64]*entry
 	ready   seqHeap       // oldest first; may hold stale seqs, checked on pop
-	claims  []timeout     // FIFO: every claim uses the same visibility time-out
+	claims  timeoutRing   // FIFO: every claim uses the same visibility time-out
 	delayed delayHeap     // given back with a delay
 	notify  chan struct{} // closed and replaced when entries become ready
 	// waited says a claim took notify to wait on since it was made: only then does wake
@@ -172,6 +172,7 @@ type claimed struct {
 	reclaimed bool
 	payload   []byte // the entry's, when kept in memory
 	entry     string // the lease's Entry
+	of        int    // how many were claimed with it, so the caller sizes its result once
 }
 
 // newToken returns a claim token never handed out before by this store. s.qmu must be held.
@@ -197,6 +198,7 @@ func entries(got []claimed) {
 	for i := range got {
 		n := len(appendEntry(buf[:0], got[i].seq, got[i].token))
 		got[i].entry, all = all[:n], all[n:]
+		got[i].of = len(got)
 	}
 }
 
@@ -209,15 +211,17 @@ func (s *Store) take(q *queue, now time.Time, max int) []claimed {
 			q.ready.push(d.seq)
 		}
 	}
-	for len(q.claims) > 0 && !q.claims[0].deadline.After(now) {
-		t := q.claims[0]
-		q.claims = q.claims[1:]
+	for q.claims.len() > 0 && !q.claims.front().deadline.After(now) {
+		t := q.claims.pop()
 		if e := q.entries[t.seq]; e != nil && e.state == stClaimed && e.token == t.token {
 			e.state, e.reclaimed = stReady, true
 			q.ready.push(t.seq)
 		}
 	}
-	var out []claimed
+	if len(q.ready) == 0 {
+		return nil
+	}
+	out := make([]claimed, 0, min(max, len(q.ready)))
 	deadline := now.Add(s.opts.VisibilityTimeout)
 	for len(out) < max && len(q.ready) > 0 {
 		n := q.ready.pop()
@@ -228,7 +232,7 @@ func (s *Store) take(q *queue, now time.Time, max int) []claimed {
 		}
 		e.state = stClaimed
 		e.token = s.newToken()
-		q.claims = append(q.claims, timeout{seq: n, token: e.token, deadline: deadline})
+		q.claims.push(timeout{seq: n, token: e.token, deadline: deadline})
 		out = append(out, claimed{seq: n, token: e.token, attempts: e.attempts, reclaimed: e.reclaimed, payload: e.payload})
 	}
 	return out
@@ -237,8 +241,8 @@ func (s *Store) take(q *queue, now time.Time, max int) []claimed {
 // nextWake is when q may next have something to claim without an enqueue. s.qmu must be held.
 func (q *queue) nextWake() time.Time {
 	var t time.Time
-	if len(q.claims) > 0 {
-		t = q.claims[0].deadline
+	if q.claims.len() > 0 {
+		t = q.claims.front().deadline
 	}
 	if len(q.delayed) > 0 && (t.IsZero() || q.delayed[0].at.Before(t)) {
 		t = q.delayed[0].at
@@ -370,6 +374,9 @@ func (s *Store) ClaimParts(ctx context.Context, upstream, consumer string, max i
 		}
 		t.Lease = store.Lease{Queue: name, Entry: c.entry}
 		t.Attempts, t.Reclaimed = c.attempts, c.reclaimed
+		if out == nil {
+			out = make([]*store.PartTask, 0, c.of)
+		}
 		out = append(out, t)
 	})
 	if err != nil {
@@ -396,6 +403,9 @@ func (s *Store) ClaimDeliveries(ctx context.Context, account, consumer string, m
 		}
 		d.Lease = store.Lease{Queue: name, Entry: c.entry}
 		d.Attempts, d.Reclaimed = c.attempts, c.reclaimed
+		if out == nil {
+			out = make([]*store.Delivery, 0, c.of)
+		}
 		out = append(out, d)
 	})
 	if err != nil {
