@@ -40,7 +40,8 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	// The script's keys and arguments in the op's own arrays.
 	b := bucketOf(member)
 	sk := &s.shardKeys[sh]
-	o.keys = [acceptKeys]any{s.kMsg(m.ID), s.kStream(q, sh), s.kIdxBucket(sh, b), s.kIdxAcc(sh, m.Account), sk.accountsArg, sk.dirArg}
+	o.keys = [acceptKeys]any{s.kMsg(m.ID), s.kStream(q, sh), s.kIdxBucket(sh, b), s.kIdxAccBucket(sh, m.Account, b), sk.accountsArg,
+		sk.dirArg, s.kIdxAccDir(sh, m.Account)}
 	args := append(o.argBuf[:0], val, len(m.Parts), expireAt, member)
 	last := member
 	for i := range m.Parts {
@@ -112,7 +113,7 @@ func (o *acceptOp) step(p goredis.Pipeliner) bool {
 }
 
 // acceptKeys is how many keys acceptAll takes of each message.
-const acceptKeys = 6
+const acceptKeys = 7
 
 // acceptCommand is the EVALSHA of acceptAll for ops, whose places in its reply follow their
 // order.

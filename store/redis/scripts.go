@@ -19,15 +19,15 @@ import (
 // events. No script computes a status.
 
 // acceptAll accepts messages, each as one SET NX (which refuses a taken id in the same command)
-// and its index entries and queue entries. KEYS six per message: msg, stream, time index
-// bucket, account index, set of accounts, bucket directory, all in the message's shard's slot
-// (on Cluster a script is one message). ARGV per message, in the same order: value
-// (appendValue), parts, expiry (ms, 0 never), index member, then one part payload per part,
-// then the account to add to the set of accounts (empty when this instance added it lately,
-// see Store.accountSeen), the bucket's number and when the bucket expires (ms, 0 never).
-// Returns per message 1, 0 when the id is taken, or the error text of the command that failed
-// (redis.pcall: one message's failure is its own; what it wrote before stays, as a script's
-// error would leave it).
+// and its index entries and queue entries. KEYS seven per message: msg, stream, time index
+// bucket, the account's time index bucket, set of accounts, bucket directory, the account's
+// bucket directory, all in the message's shard's slot (on Cluster a script is one message).
+// ARGV per message, in the same order: value (appendValue), parts, expiry (ms, 0 never), index
+// member, then one part payload per part, then the account to add to the set of accounts
+// (empty when this instance added it lately, see Store.accountSeen), the bucket's number and
+// when the bucket expires (ms, 0 never). Returns per message 1, 0 when the id is taken, or the
+// error text of the command that failed (redis.pcall: one message's failure is its own; what
+// it wrote before stays, as a script's error would leave it).
 //
 // One script for the accepts of a group commit's round (not on Cluster): BenchmarkForwardCPU
 // at 256 (25 to 30 accepts a script) measured redis-server at 23.9 us a message against 25.6
@@ -35,39 +35,46 @@ import (
 // layout before, one script per slot, which held one message most of the time, cost more:
 // 20.8 us against 16.9.
 //
-// The time index of all accounts is a list per shard and second (RPUSH, far cheaper than a
-// ZADD into one sorted set of every message: no skip list, no dictionary), with a directory
-// of the shard's buckets (a sorted set written when a bucket is created, once a second at
-// most); readers sort a bucket's members. The index per account stays a sorted set: an
-// account may send a message a minute, and a bucket per message would cost more.
+// Both time indexes, of all accounts and of each account, are a list per shard and second
+// (RPUSH, far cheaper than a ZADD into a sorted set of every message: no skip list, no
+// dictionary), with a directory of the buckets (a sorted set written when a bucket is
+// created, once a second at most); readers sort a bucket's members. An account that sends a
+// message a minute pays a bucket and a directory entry for each (RPUSH, ZADD, PEXPIREAT, about
+// what the one ZADD into its sorted set cost), one that sends many an RPUSH each.
 var acceptAll = goredis.NewScript(`
-local function rest(k, a, n)
-  local r = redis.pcall('RPUSH', KEYS[k + 3], ARGV[a + 4])
+local function push(bucket, dir, member, b, exp)
+  local r = redis.pcall('RPUSH', bucket, member)
   if type(r) == 'table' then return r.err end
   if r == 1 then
-    r = redis.pcall('ZADD', KEYS[k + 6], ARGV[a + 6 + n], ARGV[a + 6 + n])
+    r = redis.pcall('ZADD', dir, b, b)
     if type(r) == 'table' then return r.err end
-    if ARGV[a + 7 + n] ~= '0' then
-      r = redis.pcall('PEXPIREAT', KEYS[k + 3], ARGV[a + 7 + n])
+    if exp ~= '0' then
+      r = redis.pcall('PEXPIREAT', bucket, exp)
       if type(r) == 'table' then return r.err end
     end
   end
-  r = redis.pcall('ZADD', KEYS[k + 4], 0, ARGV[a + 4])
-  if type(r) == 'table' then return r.err end
+  return nil
+end
+local function rest(k, a, n)
+  local member, b, exp = ARGV[a + 4], ARGV[a + 6 + n], ARGV[a + 7 + n]
+  local e = push(KEYS[k + 3], KEYS[k + 6], member, b, exp)
+  if e then return e end
+  e = push(KEYS[k + 4], KEYS[k + 7], member, b, exp)
+  if e then return e end
   if ARGV[a + 5 + n] ~= '' then
-    r = redis.pcall('SADD', KEYS[k + 5], ARGV[a + 5 + n])
+    local r = redis.pcall('SADD', KEYS[k + 5], ARGV[a + 5 + n])
     if type(r) == 'table' then return r.err end
   end
   for i = 1, n do
-    r = redis.pcall('XADD', KEYS[k + 2], '*', 'p', ARGV[a + 4 + i])
+    local r = redis.pcall('XADD', KEYS[k + 2], '*', 'p', ARGV[a + 4 + i])
     if type(r) == 'table' then return r.err end
   end
   return 1
 end
 local out = {}
 local a = 0
-for j = 0, #KEYS / 6 - 1 do
-  local k = j * 6
+for j = 0, #KEYS / 7 - 1 do
+  local k = j * 7
   local n = tonumber(ARGV[a + 2])
   local ok
   if ARGV[a + 3] ~= '0' then
