@@ -40,8 +40,9 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	// The script's keys and arguments in the op's own arrays.
 	b := bucketOf(member)
 	sk := &s.shardKeys[sh]
-	o.keys = [acceptKeys]any{s.kMsg(m.ID), s.kStream(q, sh), s.kIdxBucket(sh, b), s.kIdxAccBucket(sh, m.Account, b), sk.accountsArg,
-		sk.dirArg, s.kIdxAccDir(sh, m.Account)}
+	ba := s.bucketArgsOf(sh, b)
+	ak := s.accountKeysOf(m.Account, sh)
+	o.keys = [acceptKeys]any{s.kMsg(m.ID), s.streamKeys(q)[sh], ba.key, ak.bucketKey(s, m.Account, sh, b), sk.accountsArg, sk.dirArg, ak.dir}
 	args := append(o.argBuf[:0], val, len(m.Parts), expireAt, member)
 	last := member
 	for i := range m.Parts {
@@ -49,17 +50,12 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 		args = append(args, last)
 	}
 	now := time.Now()
-	seenKey := accountShard{m.Account, sh}
-	addAccount := !s.accountSeen(seenKey, now)
-	account := ""
+	addAccount := !s.accountSeen(ak, now)
+	var account any = ""
 	if addAccount {
 		account = m.Account
 	}
-	var bucketExpiry int64
-	if s.opts.MessageTTL > 0 {
-		bucketExpiry = bucketEnd(b).Add(s.opts.MessageTTL).UnixMilli()
-	}
-	o.args = append(args, account, b, bucketExpiry)
+	o.args = append(args, account, ba.bArg, ba.expiry)
 	err := s.do(ctx, o.step)
 	if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		if o.sent.CompareAndSwap(notSent, abandoned) {
@@ -71,7 +67,7 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 		err = o.result
 	}
 	if err == nil && addAccount {
-		s.sawAccount(seenKey, now)
+		ak.seen.Store(now.UnixNano())
 	}
 	return err
 }
@@ -132,24 +128,6 @@ func acceptCommand(ops []*acceptOp) []any {
 		o.idx = i
 	}
 	return args
-}
-
-// accountSeen reports whether this instance added account to a shard's set of accounts (which
-// the index sweep walks; key is account and shard) within the last SweepInterval: then an accept need not add it again. The
-// set is written again once per interval, so one that went missing (a flushed database, a
-// failover to a replica that had not got the write) is whole again after an interval.
-func (s *Store) accountSeen(account accountShard, now time.Time) bool {
-	s.accMu.RLock()
-	at, ok := s.accounts[account]
-	s.accMu.RUnlock()
-	return ok && now.Sub(at) < s.opts.SweepInterval
-}
-
-// sawAccount notes that account is in its shard's set of accounts, as of now.
-func (s *Store) sawAccount(account accountShard, now time.Time) {
-	s.accMu.Lock()
-	s.accounts[account] = now
-	s.accMu.Unlock()
 }
 
 // acceptSHA is acceptAll's hash, boxed once for the accepts' EVALSHA.
@@ -327,7 +305,7 @@ func (o *updateOp) setMap(p goredis.Pipeliner) {
 
 // queueAck adds the acknowledgement to the round's (see flushPipe), read back by acks.
 func (o *updateOp) queueAck(p goredis.Pipeliner) {
-	o.acked = p.(*flushPipe).ack(o.s.kStream(o.ack.q, o.ack.shard), o.ack.id)
+	o.acked = p.(*flushPipe).ack(o.s.streamKeys(o.ack.q)[o.ack.shard].(string), o.ack.id)
 	o.ack = nil
 }
 

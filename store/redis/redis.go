@@ -75,7 +75,8 @@ type Store struct {
 	receipt *goredis.Script
 
 	accMu    sync.RWMutex
-	accounts map[accountShard]time.Time // accounts added to their shard's set of accounts, and when (accountSeen)
+	accounts map[accountShard]*accountKeys // keys of each account and shard accepts named (keycache.go)
+	streams  sync.Map                      // store.Queue -> []any: its streams' keys (streamKeys)
 
 	// claims holds a *claimState per "queue\x00consumer" (see claimQ).
 	claims   sync.Map
@@ -155,12 +156,12 @@ func New(ctx context.Context, c goredis.UniversalClient, cfg Config) (*Store, er
 	}
 	_, cluster := c.(*goredis.ClusterClient)
 	s := &Store{c: c, cluster: cluster, prefix: cfg.Prefix, tags: shardTags(cfg.Shards), opts: cfg.Options.WithDefaults(),
-		lateFirst: make(chan struct{}), accounts: map[accountShard]time.Time{}}
+		lateFirst: make(chan struct{}), accounts: map[accountShard]*accountKeys{}}
 	s.shardKeys = make([]shardKeys, len(s.tags))
 	for sh, tag := range s.tags {
-		k := shardKeys{accounts: s.prefix + "accts:" + tag, dir: s.prefix + "ibd:" + tag}
+		k := &s.shardKeys[sh]
+		k.accounts, k.dir = s.prefix+"accts:"+tag, s.prefix+"ibd:"+tag
 		k.accountsArg, k.dirArg = k.accounts, k.dir
-		s.shardKeys[sh] = k
 	}
 	s.idMapTTL = s.opts.IDMapTTL.Milliseconds()
 	s.Admin = store.Admin{B: configBackend{s}}
@@ -491,10 +492,11 @@ func (s *Store) kDelayed(q store.Queue, sh int) string {
 }
 
 // shardKeys are a shard's keys of its set of accounts and of its time index's directory, also
-// boxed once for the accepts' arguments.
+// boxed once for the accepts' arguments, and its bucket of the current second (bucketArgsOf).
 type shardKeys struct {
 	accounts, dir       string
 	accountsArg, dirArg any
+	bucket              atomic.Pointer[bucketArgs]
 }
 
 // accountShard keys Store.accounts.
