@@ -12,6 +12,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/smppgw/smppgw/internal/cputime"
+	"github.com/smppgw/smppgw/internal/redistest"
 	"github.com/smppgw/smppgw/store/storetest"
 )
 
@@ -27,42 +28,55 @@ func BenchmarkForwardCPU(b *testing.B) {
 	for _, fsync := range []string{"everysec", "always"} {
 		for _, c := range []int{1, 256} {
 			b.Run(fmt.Sprintf("fsync=%s/conc=%d", fsync, c), func(b *testing.B) {
-				s := benchStore(b, fsync)
-				sent := &sentCommands{}
-				s.c.AddHook(sent)
-				cpu0, cmds0, us0 := serverCPU(b, s), commandStats(b, s, "calls="), commandStats(b, s, "usec=")
-				sent0, trips0 := sent.cmds.Load(), sent.trips.Load()
-				self0 := cputime.Process().Seconds()
-				storetest.BenchForward(b, s, c, storetest.SettleCombined, storetest.ForwardStats{Commits: s.w.Flushes})
-				self1 := cputime.Process().Seconds()
-				sent1, trips1 := sent.cmds.Load(), sent.trips.Load()
-				b.ReportMetric((self1-self0)*1e6/float64(b.N), "client-us/msg")
-				cpu1, cmds1, us1 := serverCPU(b, s), commandStats(b, s, "calls="), commandStats(b, s, "usec=")
-				b.ReportMetric(float64(sent1-sent0)/float64(b.N), "sent-cmds/msg")
-				b.ReportMetric(float64(trips1-trips0)/float64(b.N), "trips/msg")
-				b.ReportMetric((cpu1-cpu0)*1e6/float64(b.N), "redis-us/msg")
-				var total uint64
-				var names []string
-				for name, n := range cmds1 {
-					total += n - cmds0[name]
-					names = append(names, name)
-				}
-				b.ReportMetric(float64(total)/float64(b.N), "cmds/msg")
-				sort.Strings(names)
-				var per []string
-				var inCmds uint64
-				for _, name := range names {
-					if d := cmds1[name] - cmds0[name]; d > 0 && name != "info" {
-						du := us1[name] - us0[name]
-						inCmds += du
-						per = append(per, fmt.Sprintf("%s=%.2f(%.1fus)", name, float64(d)/float64(b.N), float64(du)/float64(b.N)))
-					}
-				}
-				b.ReportMetric(float64(inCmds)/float64(b.N), "in-cmds-us/msg")
-				b.Logf("N=%d per message: calls(us inside): %s", b.N, strings.Join(per, " "))
+				forwardCPU(b, benchStore(b, fsync), c)
 			})
 		}
 	}
+}
+
+// BenchmarkForwardCPUCluster is BenchmarkForwardCPU on a one-node Cluster (appendfsync
+// always), where a script's keys share a slot.
+func BenchmarkForwardCPUCluster(b *testing.B) {
+	for _, c := range []int{1, 256} {
+		b.Run(fmt.Sprintf("conc=%d", c), func(b *testing.B) {
+			forwardCPU(b, openStore(b, redistest.StartCluster(b), Config{Cluster: true}), c)
+		})
+	}
+}
+
+func forwardCPU(b *testing.B, s *Store, c int) {
+	sent := &sentCommands{}
+	s.c.AddHook(sent)
+	cpu0, cmds0, us0 := serverCPU(b, s), commandStats(b, s, "calls="), commandStats(b, s, "usec=")
+	sent0, trips0 := sent.cmds.Load(), sent.trips.Load()
+	self0 := cputime.Process().Seconds()
+	storetest.BenchForward(b, s, c, storetest.SettleCombined, storetest.ForwardStats{Commits: s.w.Flushes})
+	self1 := cputime.Process().Seconds()
+	sent1, trips1 := sent.cmds.Load(), sent.trips.Load()
+	b.ReportMetric((self1-self0)*1e6/float64(b.N), "client-us/msg")
+	cpu1, cmds1, us1 := serverCPU(b, s), commandStats(b, s, "calls="), commandStats(b, s, "usec=")
+	b.ReportMetric(float64(sent1-sent0)/float64(b.N), "sent-cmds/msg")
+	b.ReportMetric(float64(trips1-trips0)/float64(b.N), "trips/msg")
+	b.ReportMetric((cpu1-cpu0)*1e6/float64(b.N), "redis-us/msg")
+	var total uint64
+	var names []string
+	for name, n := range cmds1 {
+		total += n - cmds0[name]
+		names = append(names, name)
+	}
+	b.ReportMetric(float64(total)/float64(b.N), "cmds/msg")
+	sort.Strings(names)
+	var per []string
+	var inCmds uint64
+	for _, name := range names {
+		if d := cmds1[name] - cmds0[name]; d > 0 && name != "info" {
+			du := us1[name] - us0[name]
+			inCmds += du
+			per = append(per, fmt.Sprintf("%s=%.2f(%.1fus)", name, float64(d)/float64(b.N), float64(du)/float64(b.N)))
+		}
+	}
+	b.ReportMetric(float64(inCmds)/float64(b.N), "in-cmds-us/msg")
+	b.Logf("N=%d per message: calls(us inside): %s", b.N, strings.Join(per, " "))
 }
 
 // sentCommands counts what a client sends: commands, and round trips (a pipeline or a single

@@ -19,8 +19,8 @@ import (
 // AcceptMessage writes m and queues its parts with a script (acceptAll) in the slot of the
 // message's shard: its value, index entries and the entries of its shard's stream of the
 // upstream's queue all live there, so the accept is atomic on a single node and on Cluster
-// alike. Not on Cluster, the accepts of a group commit's round share one script, each with its
-// own outcome.
+// alike. The accepts of a group commit's round share one script (on Cluster one per shard),
+// each with its own outcome.
 func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	if err := store.ValidateMessage(m); err != nil {
 		return err
@@ -28,7 +28,7 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	store.PrepareAccept(m, nowUTC())
 	sh := s.shardOf(m.ID)
 	q := store.Queue{Kind: store.SubmitQueue, Name: m.Upstream}
-	o := &acceptOp{s: s, ctx: ctx, id: m.ID}
+	o := &acceptOp{s: s, ctx: ctx, id: m.ID, shard: sh}
 	var expireAt int64
 	if s.opts.MessageTTL > 0 {
 		expireAt = m.CreatedAt.Add(s.opts.MessageTTL).UnixMilli()
@@ -78,6 +78,7 @@ type acceptOp struct {
 	s      *Store
 	ctx    context.Context
 	id     string
+	shard  int
 	keys   [acceptKeys]any
 	args   []any
 	argBuf [10]any
@@ -96,7 +97,7 @@ func (o *acceptOp) step(p goredis.Pipeliner) bool {
 			o.result = fmt.Errorf("accept %s: abandoned before it was sent: %w", o.id, context.Canceled)
 			return false
 		}
-		if fp, ok := p.(*flushPipe); ok && !o.s.cluster {
+		if fp, ok := p.(*flushPipe); ok {
 			fp.accepts = append(fp.accepts, o) // see flushPipe.queueAccepts
 			return true
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -318,7 +319,7 @@ func (s *Store) flush(ops []*batch.Op[*op]) {
 		if len(active) == 0 {
 			break
 		}
-		fp.queueAccepts()
+		fp.queueAccepts(s.cluster)
 		fp.queueAcks()
 		s.exec(fp.Pipeliner)
 	}
@@ -358,15 +359,34 @@ func (fp *flushPipe) ack(stream, id string) *ackGroup {
 	return g
 }
 
-// queueAccepts queues the round's accepts as one script (not on Cluster, where a script's keys
-// must share a slot, and the accepts are a script each): the script's fixed cost (its call, the
-// MULTI and EXEC around its writes in the AOF) is paid once for all of them.
-func (fp *flushPipe) queueAccepts() {
+// queueAccepts queues the round's accepts as one script, or on Cluster, where a script's keys
+// must share a slot, one script per shard (the accepts of one shard share its slot): the
+// script's fixed cost (its call, the MULTI and EXEC around its writes in the AOF) is paid once
+// for all of them, and their index members go in one RPUSH per bucket.
+func (fp *flushPipe) queueAccepts(cluster bool) {
 	if len(fp.accepts) == 0 {
 		return
 	}
-	cmd := goredis.NewCmd(context.Background(), acceptCommand(fp.accepts)...)
-	for _, o := range fp.accepts {
+	if !cluster {
+		fp.queueAcceptScript(fp.accepts)
+		return
+	}
+	// Grouped by shard in place; stable, so each shard's accepts keep their order.
+	slices.SortStableFunc(fp.accepts, func(a, b *acceptOp) int { return a.shard - b.shard })
+	for start := 0; start < len(fp.accepts); {
+		end := start + 1
+		for end < len(fp.accepts) && fp.accepts[end].shard == fp.accepts[start].shard {
+			end++
+		}
+		fp.queueAcceptScript(fp.accepts[start:end])
+		start = end
+	}
+}
+
+// queueAcceptScript queues one acceptAll for ops.
+func (fp *flushPipe) queueAcceptScript(ops []*acceptOp) {
+	cmd := goredis.NewCmd(context.Background(), acceptCommand(ops)...)
+	for _, o := range ops {
 		o.cmd = cmd
 	}
 	_ = fp.Process(context.Background(), cmd)

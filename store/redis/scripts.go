@@ -21,7 +21,8 @@ import (
 // acceptAll accepts messages, each as one SET NX (which refuses a taken id in the same command)
 // and its index entries and queue entries. KEYS seven per message: msg, stream, time index
 // bucket, the account's time index bucket, set of accounts, bucket directory, the account's
-// bucket directory, all in the message's shard's slot (on Cluster a script is one message).
+// bucket directory, all in the message's shard's slot (on Cluster a script holds one shard's
+// messages).
 // ARGV per message, in the same order: value (appendValue), parts, expiry (ms, 0 never), index
 // member, then one part payload per part, then the account to add to the set of accounts
 // (empty when this instance added it lately, see Store.accountSeen), the bucket's number and
