@@ -205,14 +205,21 @@ func TestSettleLeasePartCount(t *testing.T) {
 	}
 }
 
-// TestAcceptsOneScript: on a single node the accepts of a group commit's round go in one
-// script (fewer EVALSHA than accepts), and each gets its own outcome: a taken id ErrExists, a
-// message whose queue cannot be written (its stream key holds a string) its own error, and so
-// do messages whose account's index bucket cannot be written (and they are not queued), the
-// others accepted and queued.
+// TestAcceptsOneScript: the accepts of a group commit's round go in one script (on Cluster one
+// per shard, and here there is one shard: fewer EVALSHA than accepts), and each gets its own
+// outcome: a taken id ErrExists, a message whose queue cannot be written (its stream key holds
+// a string) its own error, and so do messages whose account's index bucket cannot be written
+// (and they are not queued), the others accepted and queued.
 func TestAcceptsOneScript(t *testing.T) {
-	srv := redistest.Start(t, redistest.Options{AppendFsync: "always"})
-	s := openStore(t, srv, Config{Shards: 1})
+	t.Run("node", func(t *testing.T) {
+		testAcceptsOneScript(t, openStore(t, redistest.Start(t, redistest.Options{AppendFsync: "always"}), Config{Shards: 1}))
+	})
+	t.Run("cluster", func(t *testing.T) {
+		testAcceptsOneScript(t, openStore(t, redistest.StartCluster(t), Config{Cluster: true, Shards: 1}))
+	})
+}
+
+func testAcceptsOneScript(t *testing.T, s *Store) {
 	ctx := context.Background()
 	if err := s.c.Set(ctx, s.kStream(store.Queue{Kind: store.SubmitQueue, Name: "bad"}, 0), "not a stream", 0).Err(); err != nil {
 		t.Fatal(err)
