@@ -56,7 +56,8 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 		account = m.Account
 	}
 	o.args = append(args, account, ba.bArg, ba.expiry)
-	err := s.do(ctx, o.step)
+	o.op.st = o
+	err := s.doOp(ctx, &o.op)
 	if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		if o.sent.CompareAndSwap(notSent, abandoned) {
 			return fmt.Errorf("accept %s: not sent: %w", m.ID, err)
@@ -75,6 +76,7 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 // acceptOp is one accept through the group commit, in one allocation with room for the
 // arguments of a message of up to two parts.
 type acceptOp struct {
+	op     op // its place in the group commit, stepping it
 	s      *Store
 	ctx    context.Context
 	id     string
@@ -257,7 +259,8 @@ func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *ackOf) (*st
 	}
 	o.keyArg = o.key
 	o.mapFirst = s.cluster && u.UpstreamID != ""
-	if err := s.do(ctx, o.step); err != nil {
+	o.op.st = o
+	if err := s.doOp(ctx, &o.op); err != nil {
 		return nil, nil, err
 	}
 	if o.result != nil {
@@ -269,6 +272,7 @@ func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *ackOf) (*st
 // updateOp is one update's state through its round trips (see UpdatePart and Settle), in
 // one allocation.
 type updateOp struct {
+	op       op // its place in the group commit, stepping it
 	s        *Store
 	ctx      context.Context
 	u        store.PartUpdate

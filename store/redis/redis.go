@@ -281,15 +281,25 @@ func mapErr(err error) error {
 	return fmt.Errorf("%w: redis: %w", store.ErrUnavailable, err)
 }
 
-// op is one write of a group commit, as a small state machine: step queues the commands of
+// op is one write of a group commit, as a small state machine: st.step queues the commands of
 // its next round trip on p (reading the replies of the previous one first) and reports
 // whether it queued any; when it reports false it is finished and err is its result. Most
 // ops take one round trip; the receipt correlation takes two or three, because its keys live
 // in two hash slots.
 type op struct {
-	step func(p goredis.Pipeliner) bool
-	err  error
+	st  stepper
+	err error
 }
+
+// stepper is an op's step: a function (stepFunc), or a write's own state (acceptOp,
+// updateOp), which then holds its op too, so that the op costs no allocation of its own.
+type stepper interface {
+	step(p goredis.Pipeliner) bool
+}
+
+type stepFunc func(p goredis.Pipeliner) bool
+
+func (f stepFunc) step(p goredis.Pipeliner) bool { return f(p) }
 
 // maxRounds bounds an op's round trips, so a bug cannot spin a flusher. The longest is a Settle on
 // Cluster that picks up parked receipts: id map, update, park list, receipts, trim.
@@ -311,7 +321,7 @@ func (s *Store) flush(ops []*batch.Op[*op]) {
 				o.err = fmt.Errorf("store: redis: write did not finish in %d round trips", maxRounds)
 				continue
 			}
-			if o.step(fp) {
+			if o.st.step(fp) {
 				next = append(next, o)
 			}
 		}
@@ -441,10 +451,14 @@ func (s *Store) exec(p goredis.Pipeliner) {
 
 // do runs one op through the group commit.
 func (s *Store) do(ctx context.Context, step func(p goredis.Pipeliner) bool) error {
+	return s.doOp(ctx, &op{st: stepFunc(step)})
+}
+
+// doOp runs o through the group commit.
+func (s *Store) doOp(ctx context.Context, o *op) error {
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
-	o := &op{step: step}
 	if err := s.w.Do(ctx, o); err != nil {
 		return err
 	}
