@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -150,4 +151,53 @@ func parseCommandStats(t testing.TB, info, field string) map[string]uint64 {
 		out[strings.TrimPrefix(name, "cmdstat_")] = n
 	}
 	return out
+}
+
+// BenchmarkAcceptAccountsCPU accepts messages from many accounts at 256 writers and reports
+// redis-server's CPU a message: with accounts=10000 nearly every message is its account's only
+// one in its shard and second, the worst case of the per-account buckets (each message a
+// bucket of its own and a directory entry), against accounts=1, the best.
+func BenchmarkAcceptAccountsCPU(b *testing.B) {
+	for _, accounts := range []int{1, 300, 10000} {
+		b.Run(fmt.Sprintf("accounts=%d", accounts), func(b *testing.B) {
+			s := benchStore(b, "everysec")
+			ctx := context.Background()
+			prefix := fmt.Sprintf("aa-%d-", accounts)
+			cpu0 := serverCPU(b, s)
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			errs := make(chan error, 256)
+			b.ResetTimer()
+			for range 256 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := next.Add(1) - 1; i < int64(b.N); i = next.Add(1) - 1 {
+						m := storetest.NewMessage(prefix+strconv.FormatInt(i, 10), "acct"+strconv.FormatInt(i%int64(accounts), 10), "up", 1)
+						if err := s.AcceptMessage(ctx, m); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			close(errs)
+			if err := <-errs; err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric((serverCPU(b, s)-cpu0)*1e6/float64(b.N), "redis-us/msg")
+			mem, err := s.c.Info(ctx, "memory").Result()
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, line := range strings.Split(mem, "\n") {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+					n, _ := strconv.ParseFloat(v, 64)
+					b.ReportMetric(n/float64(b.N), "redis-bytes/msg")
+				}
+			}
+		})
+	}
 }

@@ -18,9 +18,8 @@ import (
 // The time indexes. A member is store.IndexKey of the message: its creation time (8 bytes,
 // big-endian nanoseconds) then its id, so members sort by time. The index of all accounts is
 // a list per shard and second of creation, its bucket (kIdxBucket), with a sorted set per
-// shard of the bucket numbers that exist (kIdxDir); the index of one account is the same, a
-// list per shard, account and second (kIdxAccBucket) and a directory per shard and account
-// (kIdxAccDir).
+// shard of the bucket numbers that exist (kIdxDir); the index of one account is a sorted set
+// per shard of members, all of score 0, read by lexicographic range (kIdxAcc).
 
 // indexBucket is how much creation time one bucket of the index of all accounts spans.
 const indexBucket = uint64(time.Second)
@@ -59,12 +58,11 @@ func (s *Store) ListMessages(ctx context.Context, f store.MessageFilter) ([]*sto
 		hi = "(" + string(store.IndexKey(f.To, ""))
 	}
 	chunk := min(2*limit, store.MaxListLimit)
-	var w *bucketWalk
+	var w indexWalk
 	if f.Account != "" {
-		w = newBucketWalk(s, lo, hi, func(sh int) string { return s.kIdxAccDir(sh, f.Account) },
-			func(sh int, b uint64) string { return s.kIdxAccBucket(sh, f.Account, b) })
+		w = &accountWalk{s: s, account: f.Account, lo: lo, hi: hi, chunk: int64(chunk)}
 	} else {
-		w = newBucketWalk(s, lo, hi, s.kIdxDir, s.kIdxBucket)
+		w = newBucketWalk(s, lo, hi)
 	}
 	var out []*store.Message
 	scanned := 0
@@ -108,23 +106,74 @@ func (s *Store) ListMessages(ctx context.Context, f store.MessageFilter) ([]*sto
 	}
 }
 
-// bucketWalk reads the buckets of a time index (of all accounts, or of one) one second at a
-// time: the least bucket number any shard's directory holds from there on, then that bucket's
-// list in each shard that has it, members sorted and kept within the range. Each next returns
-// the following members (sorted, each of at least 9 bytes), and whether more may follow.
+// indexWalk reads an index in order: each next returns the following members (sorted, each
+// of at least 9 bytes), and whether more may follow.
+type indexWalk interface {
+	next(ctx context.Context) ([]string, bool, error)
+}
+
+// accountWalk reads the sorted sets of one account's index, a chunk of each shard's at a time.
+type accountWalk struct {
+	s       *Store
+	account string
+	lo, hi  string // the range left, as ZRANGEBYLEX takes it
+	chunk   int64
+	ranges  []*goredis.StringSliceCmd
+}
+
+func (w *accountWalk) next(ctx context.Context) ([]string, bool, error) {
+	s := w.s
+	if w.ranges == nil {
+		w.ranges = make([]*goredis.StringSliceCmd, len(s.tags))
+	}
+	p := s.c.Pipeline()
+	for sh := range s.tags {
+		w.ranges[sh] = p.ZRangeByLex(ctx, s.kIdxAcc(sh, w.account), &goredis.ZRangeBy{Min: w.lo, Max: w.hi, Count: w.chunk})
+	}
+	if _, err := p.Exec(ctx); err != nil {
+		return nil, false, mapErr(err)
+	}
+	// Members up to the least last member of the shards that filled the chunk are all there
+	// are so far; past it, such a shard may hold more.
+	var members []string
+	cut, full := "", false
+	for _, r := range w.ranges {
+		v := r.Val()
+		members = append(members, v...)
+		if int64(len(v)) == w.chunk && (!full || v[len(v)-1] < cut) {
+			cut, full = v[len(v)-1], true
+		}
+	}
+	slices.Sort(members)
+	if full {
+		n, _ := slices.BinarySearch(members, cut)
+		members = members[:n+1]
+	}
+	for _, mem := range members {
+		if len(mem) < 9 {
+			return nil, false, fmt.Errorf("%w: index member", store.ErrCorrupt)
+		}
+	}
+	if len(members) > 0 {
+		w.lo = "(" + members[len(members)-1]
+	}
+	return members, full, nil
+}
+
+// bucketWalk reads the buckets of the index of all accounts one second at a time: the least
+// bucket number any shard's directory holds from there on, then that bucket's list in each
+// shard that has it, members sorted and kept within the range.
 type bucketWalk struct {
 	s         *Store
-	dir       func(sh int) string           // a shard's directory
-	bucket    func(sh int, b uint64) string // a shard's bucket b
-	lo, hi    string                        // the range, as ZRANGEBYLEX takes it
-	cur, last uint64                        // the next bucket to read, the last one the range reaches
+	lo, hi    string // the range, as ZRANGEBYLEX takes it
+	cur, last uint64 // the next bucket to read, the last one the range reaches
 	done      bool
 	dirs      []*goredis.StringSliceCmd
 	lists     []*goredis.StringSliceCmd
 }
 
-func newBucketWalk(s *Store, lo, hi string, dir func(int) string, bucket func(int, uint64) string) *bucketWalk {
-	w := &bucketWalk{s: s, dir: dir, bucket: bucket, lo: lo, hi: hi, last: math.MaxUint64,
+func newBucketWalk(s *Store, lo, hi string) *bucketWalk {
+	w := &bucketWalk{s: s, lo: lo, hi: hi, last: math.MaxUint64,
 		dirs: make([]*goredis.StringSliceCmd, len(s.tags)), lists: make([]*goredis.StringSliceCmd, len(s.tags))}
 	if len(lo) > 8 {
 		w.cur = bucketOf([]byte(lo[1:9]))
@@ -153,7 +202,7 @@ func (w *bucketWalk) next(ctx context.Context) ([]string, bool, error) {
 	for !w.done {
 		p := s.c.Pipeline()
 		for sh := range s.tags {
-			w.dirs[sh] = p.ZRangeByScore(ctx, w.dir(sh), &goredis.ZRangeBy{Min: strconv.FormatUint(w.cur, 10), Max: max, Count: 2})
+			w.dirs[sh] = p.ZRangeByScore(ctx, s.kIdxDir(sh), &goredis.ZRangeBy{Min: strconv.FormatUint(w.cur, 10), Max: max, Count: 2})
 		}
 		if _, err := p.Exec(ctx); err != nil {
 			return nil, false, mapErr(err)
@@ -181,7 +230,7 @@ func (w *bucketWalk) next(ctx context.Context) ([]string, bool, error) {
 		for sh, d := range w.dirs {
 			w.lists[sh] = nil
 			if v := d.Val(); len(v) > 0 && v[0] == strconv.FormatUint(b0, 10) {
-				w.lists[sh] = p.LRange(ctx, w.bucket(sh, b0), 0, -1)
+				w.lists[sh] = p.LRange(ctx, s.kIdxBucket(sh, b0), 0, -1)
 			}
 		}
 		if _, err := p.Exec(ctx); err != nil && err != goredis.Nil {
@@ -215,12 +264,13 @@ func (w *bucketWalk) next(ctx context.Context) ([]string, bool, error) {
 }
 
 // trimIndex removes index entries of messages created before cutoff: the bucket numbers
-// before its bucket from the directories, of all accounts and of each (the buckets themselves
-// expire: see AcceptMessage).
+// before its bucket from the directories (the buckets themselves expire: see AcceptMessage),
+// and the members before it from the accounts' sorted sets.
 func (s *Store) trimIndex(ctx context.Context, cutoff time.Time) error {
 	if cutoff.UnixNano() <= 0 {
 		return nil
 	}
+	hi := "(" + string(store.IndexKey(cutoff, ""))
 	before := "(" + strconv.FormatUint(uint64(cutoff.UnixNano())/indexBucket, 10)
 	p := s.c.Pipeline()
 	sets := make([]*goredis.StringSliceCmd, len(s.tags))
@@ -234,7 +284,7 @@ func (s *Store) trimIndex(ctx context.Context, cutoff time.Time) error {
 	for sh := range s.tags {
 		p.ZRemRangeByScore(ctx, s.kIdxDir(sh), "-inf", before)
 		for _, a := range sets[sh].Val() {
-			p.ZRemRangeByScore(ctx, s.kIdxAccDir(sh, a), "-inf", before)
+			p.ZRemRangeByLex(ctx, s.kIdxAcc(sh, a), "-", hi)
 		}
 	}
 	_, err := p.Exec(ctx)
@@ -245,101 +295,58 @@ func (s *Store) trimIndex(ctx context.Context, cutoff time.Time) error {
 // once.
 const migrateChunk = 1000
 
-// migrateIndex moves the time indexes that the release before wrote, a sorted set per shard
-// of all accounts (kIdxOld) and one per shard and account (kIdxAccOld), into buckets (see
-// moveIndex). Open runs it, and so does the sweeper every SweepInterval, for what an instance
-// of the release before wrote since: one ZCARD per shard, and one EXISTS per shard naming its
-// accounts' sorted sets.
+// migrateIndex moves the index of all accounts that the release before wrote, one sorted set
+// per shard (kIdxOld), into buckets, a chunk at a time: each chunk is pushed to its buckets,
+// then removed from the sorted set. Open runs it, and so does the sweeper every SweepInterval,
+// for what an instance of the release before wrote since. Two instances migrating the same
+// chunk at once push it twice; readers drop the copies. The per-account indexes are the
+// sorted sets they were.
 func (s *Store) migrateIndex(ctx context.Context) error {
 	p := s.c.Pipeline()
 	cards := make([]*goredis.IntCmd, len(s.tags))
-	sets := make([]*goredis.StringSliceCmd, len(s.tags))
 	for sh := range s.tags {
 		cards[sh] = p.ZCard(ctx, s.kIdxOld(sh))
-		sets[sh] = p.SMembers(ctx, s.kAccounts(sh))
 	}
 	if _, err := p.Exec(ctx); err != nil {
 		return mapErr(err)
 	}
-	p = s.c.Pipeline()
-	exist := make([]*goredis.IntCmd, len(s.tags))
 	for sh := range s.tags {
-		if accounts := sets[sh].Val(); len(accounts) > 0 {
-			keys := make([]string, len(accounts))
-			for i, a := range accounts {
-				keys[i] = s.kIdxAccOld(sh, a)
-			}
-			exist[sh] = p.Exists(ctx, keys...)
-		}
-	}
-	if _, err := p.Exec(ctx); err != nil && err != goredis.Nil {
-		return mapErr(err)
-	}
-	for sh := range s.tags {
-		if n := cards[sh].Val(); n > 0 {
-			if err := s.moveIndex(ctx, s.kIdxOld(sh), n, s.kIdxDir(sh), func(b uint64) string { return s.kIdxBucket(sh, b) }); err != nil {
-				return err
-			}
-		}
-		if exist[sh] == nil || exist[sh].Val() == 0 {
-			continue
-		}
-		for _, a := range sets[sh].Val() {
-			old := s.kIdxAccOld(sh, a)
-			n, err := s.c.ZCard(ctx, old).Result()
+		old := s.kIdxOld(sh)
+		for range cards[sh].Val()/migrateChunk + 1 {
+			ms, err := s.c.ZRange(ctx, old, 0, migrateChunk-1).Result()
 			if err != nil {
 				return mapErr(err)
 			}
-			if n == 0 {
-				continue
+			if len(ms) == 0 {
+				break
 			}
-			if err := s.moveIndex(ctx, old, n, s.kIdxAccDir(sh, a), func(b uint64) string { return s.kIdxAccBucket(sh, a, b) }); err != nil {
-				return err
+			buckets := map[uint64][]any{}
+			var order []uint64
+			gone := make([]any, len(ms))
+			for i, m := range ms {
+				gone[i] = m
+				if len(m) < 9 {
+					continue // dropped: no reader could use it
+				}
+				b := bucketOf([]byte(m[:8]))
+				if _, ok := buckets[b]; !ok {
+					order = append(order, b)
+				}
+				buckets[b] = append(buckets[b], m)
 			}
-		}
-	}
-	return nil
-}
-
-// moveIndex moves the members of old, a sorted set of the release before holding about n, into
-// buckets (bucket) and their directory (dir), a chunk at a time: each chunk is pushed to its
-// buckets, then removed from the sorted set. Two instances migrating the same chunk at once
-// push it twice; readers drop the copies.
-func (s *Store) moveIndex(ctx context.Context, old string, n int64, dir string, bucket func(uint64) string) error {
-	for range n/migrateChunk + 1 {
-		ms, err := s.c.ZRange(ctx, old, 0, migrateChunk-1).Result()
-		if err != nil {
-			return mapErr(err)
-		}
-		if len(ms) == 0 {
-			break
-		}
-		buckets := map[uint64][]any{}
-		var order []uint64
-		gone := make([]any, len(ms))
-		for i, m := range ms {
-			gone[i] = m
-			if len(m) < 9 {
-				continue // dropped: no reader could use it
+			p := s.c.Pipeline()
+			for _, b := range order {
+				key := s.kIdxBucket(sh, b)
+				p.RPush(ctx, key, buckets[b]...)
+				p.ZAdd(ctx, s.kIdxDir(sh), goredis.Z{Score: float64(b), Member: strconv.FormatUint(b, 10)})
+				if s.opts.MessageTTL > 0 {
+					p.PExpireAt(ctx, key, bucketEnd(b).Add(s.opts.MessageTTL))
+				}
 			}
-			b := bucketOf([]byte(m[:8]))
-			if _, ok := buckets[b]; !ok {
-				order = append(order, b)
+			p.ZRem(ctx, old, gone...)
+			if _, err := p.Exec(ctx); err != nil {
+				return mapErr(err)
 			}
-			buckets[b] = append(buckets[b], m)
-		}
-		p := s.c.Pipeline()
-		for _, b := range order {
-			key := bucket(b)
-			p.RPush(ctx, key, buckets[b]...)
-			p.ZAdd(ctx, dir, goredis.Z{Score: float64(b), Member: strconv.FormatUint(b, 10)})
-			if s.opts.MessageTTL > 0 {
-				p.PExpireAt(ctx, key, bucketEnd(b).Add(s.opts.MessageTTL))
-			}
-		}
-		p.ZRem(ctx, old, gone...)
-		if _, err := p.Exec(ctx); err != nil {
-			return mapErr(err)
 		}
 	}
 	return nil

@@ -9,7 +9,7 @@ import (
 
 // The keys an accept and a settle name, built and boxed (as the commands' arguments take them)
 // once rather than for every message: a shard's bucket of the current second, an account's
-// bucket and directory in a shard, a queue's stream in each shard. A boxed string is an
+// index in a shard, a queue's stream in each shard. A boxed string is an
 // allocation of its own, beside the string's.
 
 // bucketArgs are a shard's keys and arguments of one second's bucket (see kIdxBucket).
@@ -37,15 +37,8 @@ func (s *Store) bucketArgsOf(sh int, b uint64) *bucketArgs {
 // accountKeys are an account's keys in one shard, and when this instance last added the
 // account to the shard's set of accounts (accountSeen).
 type accountKeys struct {
-	seen   atomic.Int64 // Unix ns; 0 never
-	dir    any          // kIdxAccDir
-	bucket atomic.Pointer[accountBucket]
-}
-
-// accountBucket is an account's bucket key of one second in a shard (kIdxAccBucket).
-type accountBucket struct {
-	b   uint64
-	key any
+	seen atomic.Int64 // Unix ns; 0 never
+	idx  any          // kIdxAcc
 }
 
 // accountKeysOf returns account's keys in shard sh.
@@ -62,19 +55,9 @@ func (s *Store) accountKeysOf(account string, sh int) *accountKeys {
 	if a, ok := s.accounts[k]; ok {
 		return a
 	}
-	a = &accountKeys{dir: s.kIdxAccDir(sh, account)}
+	a = &accountKeys{idx: s.kIdxAcc(sh, account)}
 	s.accounts[k] = a
 	return a
-}
-
-// bucketKey is the account's bucket key of second b in shard sh.
-func (a *accountKeys) bucketKey(s *Store, account string, sh int, b uint64) any {
-	if ab := a.bucket.Load(); ab != nil && ab.b == b {
-		return ab.key
-	}
-	ab := &accountBucket{b: b, key: s.kIdxAccBucket(sh, account, b)}
-	a.bucket.Store(ab)
-	return ab.key
 }
 
 // accountSeen reports whether this instance added the account to its shard's set of accounts

@@ -42,7 +42,7 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	sk := &s.shardKeys[sh]
 	ba := s.bucketArgsOf(sh, b)
 	ak := s.accountKeysOf(m.Account, sh)
-	o.keys = [acceptKeys]any{s.kMsg(m.ID), s.streamKeys(q)[sh], ba.key, ak.bucketKey(s, m.Account, sh, b), sk.accountsArg, sk.dirArg, ak.dir}
+	o.keys = [acceptKeys]any{s.kMsg(m.ID), s.streamKeys(q)[sh], ba.key, ak.idx, sk.accountsArg, sk.dirArg}
 	args := append(o.argBuf[:0], val, len(m.Parts), expireAt, member)
 	last := member
 	for i := range m.Parts {
@@ -112,7 +112,7 @@ func (o *acceptOp) step(p goredis.Pipeliner) bool {
 }
 
 // acceptKeys is how many keys acceptAll takes of each message.
-const acceptKeys = 7
+const acceptKeys = 6
 
 // acceptCommand is the EVALSHA of acceptAll for ops, whose places in its reply follow their
 // order.

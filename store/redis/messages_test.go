@@ -208,8 +208,8 @@ func TestSettleLeasePartCount(t *testing.T) {
 // TestAcceptsOneScript: the accepts of a group commit's round go in one script (on Cluster one
 // per shard, and here there is one shard: fewer EVALSHA than accepts), and each gets its own
 // outcome: a taken id ErrExists, a message whose queue cannot be written (its stream key holds
-// a string) its own error, and so do messages whose account's index bucket cannot be written
-// (and they are not queued), the others accepted and queued.
+// a string) its own error, and so do messages whose account's index cannot be written (and
+// they are not queued), the others accepted and queued.
 func TestAcceptsOneScript(t *testing.T) {
 	t.Run("node", func(t *testing.T) {
 		testAcceptsOneScript(t, openStore(t, redistest.Start(t, redistest.Options{AppendFsync: "always"}), Config{Shards: 1}))
@@ -224,8 +224,7 @@ func testAcceptsOneScript(t *testing.T, s *Store) {
 	if err := s.c.Set(ctx, s.kStream(store.Queue{Kind: store.SubmitQueue, Name: "bad"}, 0), "not a stream", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	badAt := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	if err := s.c.Set(ctx, s.kIdxAccBucket(0, "badidx", uint64(badAt.UnixNano())/indexBucket), "not a list", 0).Err(); err != nil {
+	if err := s.c.Set(ctx, s.kIdxAcc(0, "badidx"), "not a sorted set", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	const badIdx = 3
@@ -242,7 +241,6 @@ func testAcceptsOneScript(t *testing.T, s *Store) {
 			switch {
 			case i >= n+n/6+1:
 				m = storetest.NewMessage(fmt.Sprintf("idx%d", i), "badidx", "up", 1)
-				m.CreatedAt = badAt
 			case i == n+n/6:
 				m = storetest.NewMessage("to-bad", "acme", "bad", 1)
 			}

@@ -488,18 +488,17 @@ func (s *Store) simple(ctx context.Context, queue func(p goredis.Pipeliner), don
 // Key layout. Braces are hash tags. A message's keys (record, receipts), its shard's indexes
 // and its shard's stream of each queue share the shard's slot; the keys of one upstream id
 // share theirs.
-func (s *Store) kMsg(id string) string              { return s.prefix + "m:" + s.tags[s.shardOf(id)] + id }
-func (s *Store) kRcpt(id string) string             { return s.prefix + "r:" + s.tags[s.shardOf(id)] + id }
-func (s *Store) kMap(up, uid string) string         { return s.prefix + "u:{" + up + "\x00" + uid + "}" }
-func (s *Store) kPark(up, uid string) string        { return s.prefix + "k:{" + up + "\x00" + uid + "}" }
-func (s *Store) kIdxOld(sh int) string              { return s.prefix + "ix:" + s.tags[sh] } // before buckets: see migrateIndex
-func (s *Store) kIdxDir(sh int) string              { return s.shardKeys[sh].dir }
-func (s *Store) kIdxAccOld(sh int, a string) string { return s.prefix + "ixa:" + s.tags[sh] + a } // before buckets
-func (s *Store) kIdxAccDir(sh int, a string) string { return s.prefix + "iad:" + s.tags[sh] + a }
-func (s *Store) kLost() string                      { return s.prefix + "lost" }
-func (s *Store) kLayout() string                    { return s.prefix + "layout" }      // see migrateMessages
-func (s *Store) kLayoutAt() string                  { return s.prefix + "layout-at" }   // see convertLate
-func (s *Store) kAccounts(sh int) string            { return s.shardKeys[sh].accounts } // accounts with an index
+func (s *Store) kMsg(id string) string           { return s.prefix + "m:" + s.tags[s.shardOf(id)] + id }
+func (s *Store) kRcpt(id string) string          { return s.prefix + "r:" + s.tags[s.shardOf(id)] + id }
+func (s *Store) kMap(up, uid string) string      { return s.prefix + "u:{" + up + "\x00" + uid + "}" }
+func (s *Store) kPark(up, uid string) string     { return s.prefix + "k:{" + up + "\x00" + uid + "}" }
+func (s *Store) kIdxOld(sh int) string           { return s.prefix + "ix:" + s.tags[sh] } // before buckets: see migrateIndex
+func (s *Store) kIdxDir(sh int) string           { return s.shardKeys[sh].dir }
+func (s *Store) kIdxAcc(sh int, a string) string { return s.prefix + "ixa:" + s.tags[sh] + a }
+func (s *Store) kLost() string                   { return s.prefix + "lost" }
+func (s *Store) kLayout() string                 { return s.prefix + "layout" }      // see migrateMessages
+func (s *Store) kLayoutAt() string               { return s.prefix + "layout-at" }   // see convertLate
+func (s *Store) kAccounts(sh int) string         { return s.shardKeys[sh].accounts } // accounts with an index
 func (s *Store) kConfig(k store.ConfigKind) string {
 	return s.prefix + "c:" + string(k)
 }
@@ -508,13 +507,6 @@ func (s *Store) kConfig(k store.ConfigKind) string {
 // bucketOf).
 func (s *Store) kIdxBucket(sh int, b uint64) string {
 	return s.prefix + "ib:" + s.tags[sh] + strconv.FormatUint(b, 10)
-}
-
-// kIdxAccBucket is kIdxBucket of account a's own index. The bucket number follows the last
-// colon, so an account holding one cannot be confused with another.
-func (s *Store) kIdxAccBucket(sh int, a string, b uint64) string {
-	var buf [20]byte
-	return s.prefix + "iab:" + s.tags[sh] + a + ":" + string(strconv.AppendUint(buf[:0], b, 10))
 }
 
 func (s *Store) kStream(q store.Queue, sh int) string {
