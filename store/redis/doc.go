@@ -19,7 +19,7 @@
 // A message is one string: its record as accepted, then the events that changed it, appended
 // by each write without reading it (value.go); readers apply the events with the store's rules.
 // The time index of all accounts is a list per shard and second with a directory of the
-// buckets, and so is each account's, a list per shard, account and second (index.go).
+// buckets, an account's a sorted set per shard (index.go).
 //
 // # What a message costs Redis
 //
@@ -27,65 +27,59 @@
 // acknowledgement), go test -run XXX -bench 'BenchmarkForwardCPU/fsync=everysec/conc=256'
 // -benchtime 30000x -v ./store/redis/ (and fsync=always; BenchmarkForwardCPUCluster/conc=256 on
 // a one-node Cluster with appendfsync always), three runs each alternating with the release
-// before, on the 2-core box other work shared (load average 4 to 11, so single figures move
-// by a few us; the medians):
+// before (a416ff1), on the 2-core box other work shared (single runs move by several us; the
+// medians):
 //
 //	                          release before               this release
-//	commands a message        7.2 (3.1 sent)               5.5 (3.1 sent)
+//	commands a message        7.2 (3.1 sent)               5.6 (3.1 sent)
 //	  accept                  EVALSHA for the round's      EVALSHA for the round's accepts
-//	                          accepts: each SET NX RPUSH   (on Cluster one per shard): each
-//	                          ZADD XADD                    SET NX XADD, one RPUSH per bucket
+//	                          accepts (on Cluster one      (on Cluster one per shard): each
+//	                          each): each SET NX RPUSH     SET NX XADD, one RPUSH per bucket,
+//	                          ZADD XADD                    one ZADD per account and shard
 //	  settle                  SET APPEND GET, and the round's XACK and XDEL of each stream
-//	redis-server us/msg       24.5 everysec, 32.2 always   22.5 everysec, 28.9 always
-//	  on Cluster              37.3 (8.1 commands)          33.9 (5.8 commands)
+//	redis-server us/msg       30.9 everysec, 37.1 always   29.3 everysec, 35.7 always
+//	  on Cluster              39.6 (8.1 commands)          36.1 (5.8 commands)
 //	allocations a message     61                           48
 //
-// Step by step, each measured against the step before in the same minutes: the per-account
-// index as buckets (a ZADD into a sorted set per account and shard became an RPUSH) took
-// redis-server from 27.0-27.3 to 23.8-24.1 us a message (everysec); one RPUSH per bucket for
-// the script's messages (the round's messages of one shard and second share a bucket: 2 RPUSH
-// a message became 0.36) from 24.7-26.7 to 22.3-22.9; on Cluster one script per shard instead
-// of one per message (0.25 EVALSHA a message) from 38.0-41.5 to 30.3-34.4. On the client, the
-// accept's keys built and boxed once per shard, account and second rather than per message,
-// and the group commit's op carried inside the accept's and the update's state: 63 to 48
-// allocations a message.
+// Step by step, each against the step before in the same minutes: one RPUSH per bucket of the
+// index of all accounts for a script's messages (the round's messages of one shard and second
+// share a bucket: 1 RPUSH a message became 0.36) took redis-server from 24.7-26.7 to
+// 22.3-22.9 us a message (everysec); on Cluster one script per shard instead of one per
+// message (0.25 EVALSHA a message) from 38.0-41.5 to 30.3-34.4. On the client, the accept's
+// keys built and boxed once per shard, account and second rather than per message, and the
+// group commit's op carried inside the accept's and the update's state: 61 to 48 allocations
+// a message. A time index per account in buckets like the index of all accounts was tried and
+// dropped (see acceptAll): cheaper with one account, dearer with a few hundred.
 //
 // End to end, go build -o /tmp/redis/new ./cmd/smppgw && go run ./cmd/smppbench --rows 2
 // --stores redis-everysec,redis-always --windows 256 --smppgw /tmp/redis/new --json, three
-// runs alternating with a binary of the release before (a416ff1), load average 4 to 6:
-// everysec 17.5k, 16.3k and 14.3k msgs/s before, 23.2k, 18.9k and 15.3k after, redis-server's
-// CPU a message 25.3, 26.7 and 29.1 us before, 22.0, 23.0 and 24.5 after, smppgw's 24.4, 25.4
-// and 28.3 before, 22.5, 25.5 and 24.8 after; always 16.0k, 11.2k and 10.2k before, 19.7k,
-// 10.2k and 13.0k after, redis-server 27.8, 29.5 and 34.7 us before, 27.1, 30.5 and 27.3 after.
+// runs alternating with a binary of the release before (a416ff1), the box loaded (load
+// average 3 to 7, so msgs/s moved by half between runs of one binary): redis-server's CPU a
+// message 30.9, 26.0 and 27.1 us before, 26.0, 25.5 and 27.2 after (everysec), 33.2, 28.0 and
+// 34.1 before, 31.1, 29.8 and 34.4 after (always); smppgw's 29.8, 26.8 and 28.0 before, 25.9,
+// 26.1 and 27.6 after (everysec). Within the noise of the box more than the benchmark's
+// 5 to 10 percent.
 //
 // What is left of a message in Redis: the accept's SET NX and XADD inside the script, whose
 // payload repeats the message's record (a claim that read the message instead would write
 // about 250 bytes less into the AOF a message, but the payload is what edits and reroutes
-// rewrite); the id map's SET (a key with a time to live, and GET for the park mark); the
-// APPEND and GET of the settle; the XCLAIM that Redis writes into the AOF for each entry an
-// XREADGROUP hands out; XACK and XDEL (one each per stream and round).
+// rewrite); the account's ZADD; the id map's SET (a key with a time to live, and GET for the
+// park mark); the APPEND and GET of the settle; the XCLAIM that Redis writes into the AOF for
+// each entry an XREADGROUP hands out; XACK and XDEL (one each per stream and round).
 //
-// # Data of the releases before
+// # Data of the release before
 //
-// The release before (a416ff1) kept the index of one account as a sorted set per shard and
-// account (ixa:{tag}account). Open moves those into buckets (migrateIndex: the accounts come
-// from each shard's set of accounts, one EXISTS per shard tells whether any is left), and the
-// sweeper moves again every SweepInterval what an instance of that release wrote since.
-// Messages, queues, the id map and receipts are as that release wrote them, so the two can run
-// side by side while a fleet is upgraded: a listing by account on a new instance misses an old
-// instance's accepts until the next sweep, and one on an old instance misses the new
-// instances' accepts.
-//
-// The release before that kept a message as a hash (same key) and the index of all accounts as
-// one sorted set per shard (ix:{tag}). Open converts both (migrateMessages, migrateIndex: a
-// SCAN of the message keys that are hashes, once, then a layout key says it is done; and the
-// sorted sets moved into buckets), and the sweeper moves index entries again every
-// SweepInterval. Upgrade from it by stopping every instance of it before starting this one:
-// neither reads the other's messages (WRONGTYPE, an error its callers retry), so a mixed fleet
-// stalls. Hashes an instance of it wrote after the conversion all the same are not lost: each
-// start within a week of the conversion converts them in the background (convertLate), so the
-// next restart after the last old instance stopped leaves none. The layout before shards
-// (m:{id}, q:{queue}) is not read.
+// That release kept a message as a hash (same key) and the index of all accounts as one sorted
+// set per shard (ix:{tag}). Open converts both (migrateMessages, migrateIndex: a SCAN of the
+// message keys that are hashes, once, then a layout key says it is done; and the sorted sets
+// moved into buckets), and the sweeper moves index entries again every SweepInterval. Upgrade
+// by stopping every instance of that release before starting this one: neither reads the
+// other's messages (WRONGTYPE, an error its callers retry), so a mixed fleet stalls. Hashes an
+// instance of that release wrote after the conversion all the same are not lost: each start
+// within a week of the conversion converts them in the background (convertLate), so the next
+// restart after the last old instance stopped leaves none. Queue entries, the id map,
+// receipts and the per-account indexes are as they were. The layout before shards (m:{id},
+// q:{queue}) is not read.
 //
 // Writes go through a group commit: concurrent callers' commands are sent together in one
 // pipeline (one round trip per node) while each caller still waits for its own reply.
