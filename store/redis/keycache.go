@@ -9,8 +9,8 @@ import (
 
 // The keys an accept and a settle name, built and boxed (as the commands' arguments take them)
 // once rather than for every message: a shard's bucket of the current second, an account's
-// index in a shard, a queue's stream in each shard. A boxed string is an
-// allocation of its own, beside the string's.
+// index in a shard, a queue's stream in each shard. A boxed string is an allocation of its
+// own, beside the string's.
 
 // bucketArgs are a shard's keys and arguments of one second's bucket (see kIdxBucket).
 type bucketArgs struct {

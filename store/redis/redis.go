@@ -372,7 +372,8 @@ func (fp *flushPipe) ack(stream, id string) *ackGroup {
 // queueAccepts queues the round's accepts as one script, or on Cluster, where a script's keys
 // must share a slot, one script per shard (the accepts of one shard share its slot): the
 // script's fixed cost (its call, the MULTI and EXEC around its writes in the AOF) is paid once
-// for all of them, and their index members go in one RPUSH per bucket.
+// for all of them, and their index members go in one RPUSH per bucket and one ZADD per
+// account (see acceptAll).
 func (fp *flushPipe) queueAccepts(cluster bool) {
 	if len(fp.accepts) == 0 {
 		return
