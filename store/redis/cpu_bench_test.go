@@ -6,12 +6,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/smppgw/smppgw/internal/cputime"
+	"github.com/smppgw/smppgw/internal/redistest"
 	"github.com/smppgw/smppgw/store/storetest"
 )
 
@@ -27,42 +29,55 @@ func BenchmarkForwardCPU(b *testing.B) {
 	for _, fsync := range []string{"everysec", "always"} {
 		for _, c := range []int{1, 256} {
 			b.Run(fmt.Sprintf("fsync=%s/conc=%d", fsync, c), func(b *testing.B) {
-				s := benchStore(b, fsync)
-				sent := &sentCommands{}
-				s.c.AddHook(sent)
-				cpu0, cmds0, us0 := serverCPU(b, s), commandStats(b, s, "calls="), commandStats(b, s, "usec=")
-				sent0, trips0 := sent.cmds.Load(), sent.trips.Load()
-				self0 := cputime.Process().Seconds()
-				storetest.BenchForward(b, s, c, storetest.SettleCombined, storetest.ForwardStats{Commits: s.w.Flushes})
-				self1 := cputime.Process().Seconds()
-				sent1, trips1 := sent.cmds.Load(), sent.trips.Load()
-				b.ReportMetric((self1-self0)*1e6/float64(b.N), "client-us/msg")
-				cpu1, cmds1, us1 := serverCPU(b, s), commandStats(b, s, "calls="), commandStats(b, s, "usec=")
-				b.ReportMetric(float64(sent1-sent0)/float64(b.N), "sent-cmds/msg")
-				b.ReportMetric(float64(trips1-trips0)/float64(b.N), "trips/msg")
-				b.ReportMetric((cpu1-cpu0)*1e6/float64(b.N), "redis-us/msg")
-				var total uint64
-				var names []string
-				for name, n := range cmds1 {
-					total += n - cmds0[name]
-					names = append(names, name)
-				}
-				b.ReportMetric(float64(total)/float64(b.N), "cmds/msg")
-				sort.Strings(names)
-				var per []string
-				var inCmds uint64
-				for _, name := range names {
-					if d := cmds1[name] - cmds0[name]; d > 0 && name != "info" {
-						du := us1[name] - us0[name]
-						inCmds += du
-						per = append(per, fmt.Sprintf("%s=%.2f(%.1fus)", name, float64(d)/float64(b.N), float64(du)/float64(b.N)))
-					}
-				}
-				b.ReportMetric(float64(inCmds)/float64(b.N), "in-cmds-us/msg")
-				b.Logf("N=%d per message: calls(us inside): %s", b.N, strings.Join(per, " "))
+				forwardCPU(b, benchStore(b, fsync), c)
 			})
 		}
 	}
+}
+
+// BenchmarkForwardCPUCluster is BenchmarkForwardCPU on a one-node Cluster (appendfsync
+// always), where a script's keys share a slot.
+func BenchmarkForwardCPUCluster(b *testing.B) {
+	for _, c := range []int{1, 256} {
+		b.Run(fmt.Sprintf("conc=%d", c), func(b *testing.B) {
+			forwardCPU(b, openStore(b, redistest.StartCluster(b), Config{Cluster: true}), c)
+		})
+	}
+}
+
+func forwardCPU(b *testing.B, s *Store, c int) {
+	sent := &sentCommands{}
+	s.c.AddHook(sent)
+	cpu0, cmds0, us0 := serverCPU(b, s), commandStats(b, s, "calls="), commandStats(b, s, "usec=")
+	sent0, trips0 := sent.cmds.Load(), sent.trips.Load()
+	self0 := cputime.Process().Seconds()
+	storetest.BenchForward(b, s, c, storetest.SettleCombined, storetest.ForwardStats{Commits: s.w.Flushes})
+	self1 := cputime.Process().Seconds()
+	sent1, trips1 := sent.cmds.Load(), sent.trips.Load()
+	b.ReportMetric((self1-self0)*1e6/float64(b.N), "client-us/msg")
+	cpu1, cmds1, us1 := serverCPU(b, s), commandStats(b, s, "calls="), commandStats(b, s, "usec=")
+	b.ReportMetric(float64(sent1-sent0)/float64(b.N), "sent-cmds/msg")
+	b.ReportMetric(float64(trips1-trips0)/float64(b.N), "trips/msg")
+	b.ReportMetric((cpu1-cpu0)*1e6/float64(b.N), "redis-us/msg")
+	var total uint64
+	var names []string
+	for name, n := range cmds1 {
+		total += n - cmds0[name]
+		names = append(names, name)
+	}
+	b.ReportMetric(float64(total)/float64(b.N), "cmds/msg")
+	sort.Strings(names)
+	var per []string
+	var inCmds uint64
+	for _, name := range names {
+		if d := cmds1[name] - cmds0[name]; d > 0 && name != "info" {
+			du := us1[name] - us0[name]
+			inCmds += du
+			per = append(per, fmt.Sprintf("%s=%.2f(%.1fus)", name, float64(d)/float64(b.N), float64(du)/float64(b.N)))
+		}
+	}
+	b.ReportMetric(float64(inCmds)/float64(b.N), "in-cmds-us/msg")
+	b.Logf("N=%d per message: calls(us inside): %s", b.N, strings.Join(per, " "))
 }
 
 // sentCommands counts what a client sends: commands, and round trips (a pipeline or a single
@@ -136,4 +151,53 @@ func parseCommandStats(t testing.TB, info, field string) map[string]uint64 {
 		out[strings.TrimPrefix(name, "cmdstat_")] = n
 	}
 	return out
+}
+
+// BenchmarkAcceptAccountsCPU accepts messages from many accounts at 256 writers and reports
+// redis-server's CPU a message: with accounts=10000 nearly every message is its account's only
+// one in its shard and second, the worst case of the per-account buckets (each message a
+// bucket of its own and a directory entry), against accounts=1, the best.
+func BenchmarkAcceptAccountsCPU(b *testing.B) {
+	for _, accounts := range []int{1, 300, 10000} {
+		b.Run(fmt.Sprintf("accounts=%d", accounts), func(b *testing.B) {
+			s := benchStore(b, "everysec")
+			ctx := context.Background()
+			prefix := fmt.Sprintf("aa-%d-", accounts)
+			cpu0 := serverCPU(b, s)
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			errs := make(chan error, 256)
+			b.ResetTimer()
+			for range 256 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := next.Add(1) - 1; i < int64(b.N); i = next.Add(1) - 1 {
+						m := storetest.NewMessage(prefix+strconv.FormatInt(i, 10), "acct"+strconv.FormatInt(i%int64(accounts), 10), "up", 1)
+						if err := s.AcceptMessage(ctx, m); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			b.StopTimer()
+			close(errs)
+			if err := <-errs; err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric((serverCPU(b, s)-cpu0)*1e6/float64(b.N), "redis-us/msg")
+			mem, err := s.c.Info(ctx, "memory").Result()
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, line := range strings.Split(mem, "\n") {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+					n, _ := strconv.ParseFloat(v, 64)
+					b.ReportMetric(n/float64(b.N), "redis-bytes/msg")
+				}
+			}
+		})
+	}
 }

@@ -5,8 +5,8 @@
 // are spread over a fixed number of shards (Config.Shards), each with its own hash tag: a
 // message's shard follows from its id, and its value, receipts list, index entries and the
 // entries of its parts in each queue live in its shard's slot, so accepting a message is one
-// script in one slot (on one node the accepts of a group commit's round share one script), and
-// a settle plain commands in that slot (no script: see scripts.go)
+// script in one slot (the accepts of a group commit's round share one script, on Cluster one
+// per shard), and a settle plain commands in that slot (no script: see scripts.go)
 // beside one SET of the id map, whose key ({upstream id}) follows from the upstream's id
 // alone. A queue is one stream (and delayed set) per shard; a claim visits the shards one at
 // a time, oldest work first, until it has enough. A visit is one XREADGROUP; the claim script,
@@ -25,29 +25,47 @@
 //
 // A message's way through the store (accept, claim, settle with the id map and the
 // acknowledgement), go test -run XXX -bench 'BenchmarkForwardCPU/fsync=everysec/conc=256'
-// -benchtime 30000x -v ./store/redis/ (and fsync=always), the median of three runs each,
-// alternating with the release before (a0bd6c3), on the 2-core box other work shared:
+// -benchtime 30000x -v ./store/redis/ (and fsync=always; BenchmarkForwardCPUCluster/conc=256 on
+// a one-node Cluster with appendfsync always), three runs each alternating with the release
+// before (a416ff1), on the 2-core box other work shared (single runs move by several us; the
+// medians):
 //
-//	                          before                     after
-//	commands a message        12.0 (7.0 sent)            7.2 (3.1 sent)
-//	  accept                  EVALSHA each: EXISTS HSET  EVALSHA for the round's accepts:
-//	                          ZADD ZADD XADD             each SET NX RPUSH ZADD XADD
-//	  settle                  SET HSET HSETNX HMGET      SET APPEND GET, and the round's
-//	                          XACK XDEL                  XACK and XDEL of each stream
-//	redis-server us/msg       37.0 everysec, 45.2 always 24.2 everysec, 29.6 always
-//	client us/msg             28.5, 33.0                 23.6, 23.9
-//	msgs/s                    20.8k, 11.6k               27.4k, 19.5k
-//	allocations a message     84                         61
+//	                          release before               this release
+//	commands a message        7.2 (3.1 sent)               5.6 (3.1 sent)
+//	  accept                  EVALSHA for the round's      EVALSHA for the round's accepts
+//	                          accepts (on Cluster one      (on Cluster one per shard): each
+//	                          each): each SET NX RPUSH     SET NX XADD, one RPUSH per bucket,
+//	                          ZADD XADD                    one ZADD per account and shard
+//	  settle                  SET APPEND GET, and the round's XACK and XDEL of each stream
+//	redis-server us/msg       30.9 everysec, 37.1 always   29.3 everysec, 35.7 always
+//	  on Cluster              39.6 (8.1 commands)          36.1 (5.8 commands)
+//	allocations a message     61                           48
 //
-// End to end, go build -o /tmp/redis/smppgw ./cmd/smppgw && go run ./cmd/smppbench --rows 2
-// --stores redis-everysec,redis-always --windows 256 --smppgw /tmp/redis/smppgw, two runs each
-// alternating with a binary of the release before, the box loaded (load average near 4):
-// everysec 16.3k and 15.9k msgs/s before, 21.7k and 25.7k after; always 8.9k and 10.1k before,
-// 12.1k and 15.7k after. redis-server's CPU a message 40-41 us before, 24-28 after (everysec),
-// 47-51 before, 30-35 after (always); smppgw's 33-34 us before, 23-29 after (everysec). What is
-// left of a message in Redis: the accept script (its own cost, a third of it per message now
-// that a round shares it), the account's ZADD, the id map's SET (a key with a time to live),
-// the APPEND, and the AOF of every write.
+// Step by step, each against the step before in the same minutes: one RPUSH per bucket of the
+// index of all accounts for a script's messages (the round's messages of one shard and second
+// share a bucket: 1 RPUSH a message became 0.36) took redis-server from 24.7-26.7 to
+// 22.3-22.9 us a message (everysec); on Cluster one script per shard instead of one per
+// message (0.25 EVALSHA a message) from 38.0-41.5 to 30.3-34.4. On the client, the accept's
+// keys built and boxed once per shard, account and second rather than per message, and the
+// group commit's op carried inside the accept's and the update's state: 61 to 48 allocations
+// a message. A time index per account in buckets like the index of all accounts was tried and
+// dropped (see acceptAll): cheaper with one account, dearer with a few hundred.
+//
+// End to end, go build -o /tmp/redis/new ./cmd/smppgw && go run ./cmd/smppbench --rows 2
+// --stores redis-everysec,redis-always --windows 256 --smppgw /tmp/redis/new --json, three
+// runs alternating with a binary of the release before (a416ff1), the box loaded (load
+// average 3 to 7, so msgs/s moved by half between runs of one binary): redis-server's CPU a
+// message 30.9, 26.0 and 27.1 us before, 26.0, 25.5 and 27.2 after (everysec), 33.2, 28.0 and
+// 34.1 before, 31.1, 29.8 and 34.4 after (always); smppgw's 29.8, 26.8 and 28.0 before, 25.9,
+// 26.1 and 27.6 after (everysec). Within the noise of the box more than the benchmark's
+// 5 to 10 percent.
+//
+// What is left of a message in Redis: the accept's SET NX and XADD inside the script, whose
+// payload repeats the message's record (a claim that read the message instead would write
+// about 250 bytes less into the AOF a message, but the payload is what edits and reroutes
+// rewrite); the account's ZADD; the id map's SET (a key with a time to live, and GET for the
+// park mark); the APPEND and GET of the settle; the XCLAIM that Redis writes into the AOF for
+// each entry an XREADGROUP hands out; XACK and XDEL (one each per stream and round).
 //
 // # Data of the release before
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,9 +37,10 @@ func listIDs(t *testing.T, s *Store, f store.MessageFilter) []string {
 	}
 }
 
-// TestListWithinBuckets: messages accepted out of time order, many in one second (one bucket of
-// the index of all accounts per shard), come back in time order, page by page, within a range
-// that starts and ends inside a bucket.
+// TestListWithinBuckets: messages of two accounts accepted out of time order, many in one
+// second (one bucket of the index of all accounts per shard, and members of an account's
+// index written by one ZADD), come back in time order, page by page, within a range that
+// starts and ends inside a bucket, from the index of all accounts and from each account's.
 func TestListWithinBuckets(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	s := openStore(t, srv, Config{Shards: 4})
@@ -46,31 +48,43 @@ func TestListWithinBuckets(t *testing.T) {
 	base := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	const n = 60
 	at := func(i int) time.Time { return base.Add(time.Duration(i) * 50 * time.Millisecond) } // 20 a second
+	account := func(i int) string { return []string{"acme", "other"}[i%3/2] }                 // 2 of 3 acme
+	var wg sync.WaitGroup
 	for i := n - 1; i >= 0; i-- {
-		m := storetest.NewMessage(fmt.Sprintf("w%02d", i), "acme", "up", 1)
-		m.CreatedAt = at(i)
-		if err := s.AcceptMessage(ctx, m); err != nil {
-			t.Fatal(err)
-		}
+		wg.Add(1)
+		go func() { // at once, so that the accepts share scripts
+			defer wg.Done()
+			m := storetest.NewMessage(fmt.Sprintf("w%02d", i), account(i), "up", 1)
+			m.CreatedAt = at(i)
+			if err := s.AcceptMessage(ctx, m); err != nil {
+				t.Error(err)
+			}
+		}()
 	}
-	want := func(from, to int) []string {
+	wg.Wait()
+	want := func(from, to int, acc string) []string {
 		var ids []string
 		for i := from; i < to; i++ {
-			ids = append(ids, fmt.Sprintf("w%02d", i))
+			if acc == "" || account(i) == acc {
+				ids = append(ids, fmt.Sprintf("w%02d", i))
+			}
 		}
 		return ids
 	}
-	for _, tc := range []struct {
-		f        store.MessageFilter
-		from, to int
-	}{
-		{store.MessageFilter{Limit: 7}, 0, n},
-		{store.MessageFilter{Limit: 1}, 0, n},
-		{store.MessageFilter{From: at(13), To: at(47), Limit: 5}, 13, 47},
-		{store.MessageFilter{From: at(13).Add(time.Millisecond), To: at(14)}, 14, 14},
-	} {
-		if got := listIDs(t, s, tc.f); !slices.Equal(got, want(tc.from, tc.to)) {
-			t.Errorf("%+v: got %v, want %v", tc.f, got, want(tc.from, tc.to))
+	for _, acc := range []string{"", "acme", "other"} {
+		for _, tc := range []struct {
+			f        store.MessageFilter
+			from, to int
+		}{
+			{store.MessageFilter{Limit: 7}, 0, n},
+			{store.MessageFilter{Limit: 1}, 0, n},
+			{store.MessageFilter{From: at(13), To: at(47), Limit: 5}, 13, 47},
+			{store.MessageFilter{From: at(13).Add(time.Millisecond), To: at(14)}, 14, 14},
+		} {
+			tc.f.Account = acc
+			if got := listIDs(t, s, tc.f); !slices.Equal(got, want(tc.from, tc.to, acc)) {
+				t.Errorf("%+v: got %v, want %v", tc.f, got, want(tc.from, tc.to, acc))
+			}
 		}
 	}
 	var buckets int64

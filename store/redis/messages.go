@@ -19,8 +19,8 @@ import (
 // AcceptMessage writes m and queues its parts with a script (acceptAll) in the slot of the
 // message's shard: its value, index entries and the entries of its shard's stream of the
 // upstream's queue all live there, so the accept is atomic on a single node and on Cluster
-// alike. Not on Cluster, the accepts of a group commit's round share one script, each with its
-// own outcome.
+// alike. The accepts of a group commit's round share one script (on Cluster one per shard),
+// each with its own outcome.
 func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	if err := store.ValidateMessage(m); err != nil {
 		return err
@@ -28,7 +28,7 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	store.PrepareAccept(m, nowUTC())
 	sh := s.shardOf(m.ID)
 	q := store.Queue{Kind: store.SubmitQueue, Name: m.Upstream}
-	o := &acceptOp{s: s, ctx: ctx, id: m.ID}
+	o := &acceptOp{s: s, ctx: ctx, id: m.ID, shard: sh}
 	var expireAt int64
 	if s.opts.MessageTTL > 0 {
 		expireAt = m.CreatedAt.Add(s.opts.MessageTTL).UnixMilli()
@@ -40,7 +40,9 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	// The script's keys and arguments in the op's own arrays.
 	b := bucketOf(member)
 	sk := &s.shardKeys[sh]
-	o.keys = [acceptKeys]any{s.kMsg(m.ID), s.kStream(q, sh), s.kIdxBucket(sh, b), s.kIdxAcc(sh, m.Account), sk.accountsArg, sk.dirArg}
+	ba := s.bucketArgsOf(sh, b)
+	ak := s.accountKeysOf(m.Account, sh)
+	o.keys = [acceptKeys]any{s.kMsg(m.ID), s.streamKeys(q)[sh], ba.key, ak.idx, sk.accountsArg, sk.dirArg}
 	args := append(o.argBuf[:0], val, len(m.Parts), expireAt, member)
 	last := member
 	for i := range m.Parts {
@@ -48,18 +50,14 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 		args = append(args, last)
 	}
 	now := time.Now()
-	seenKey := accountShard{m.Account, sh}
-	addAccount := !s.accountSeen(seenKey, now)
-	account := ""
+	addAccount := !s.accountSeen(ak, now)
+	var account any = ""
 	if addAccount {
 		account = m.Account
 	}
-	var bucketExpiry int64
-	if s.opts.MessageTTL > 0 {
-		bucketExpiry = bucketEnd(b).Add(s.opts.MessageTTL).UnixMilli()
-	}
-	o.args = append(args, account, b, bucketExpiry)
-	err := s.do(ctx, o.step)
+	o.args = append(args, account, ba.bArg, ba.expiry)
+	o.op.st = o
+	err := s.doOp(ctx, &o.op)
 	if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		if o.sent.CompareAndSwap(notSent, abandoned) {
 			return fmt.Errorf("accept %s: not sent: %w", m.ID, err)
@@ -70,7 +68,7 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 		err = o.result
 	}
 	if err == nil && addAccount {
-		s.sawAccount(seenKey, now)
+		ak.seen.Store(now.UnixNano())
 	}
 	return err
 }
@@ -78,9 +76,11 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 // acceptOp is one accept through the group commit, in one allocation with room for the
 // arguments of a message of up to two parts.
 type acceptOp struct {
+	op     op // its place in the group commit, stepping it
 	s      *Store
 	ctx    context.Context
 	id     string
+	shard  int
 	keys   [acceptKeys]any
 	args   []any
 	argBuf [10]any
@@ -99,7 +99,7 @@ func (o *acceptOp) step(p goredis.Pipeliner) bool {
 			o.result = fmt.Errorf("accept %s: abandoned before it was sent: %w", o.id, context.Canceled)
 			return false
 		}
-		if fp, ok := p.(*flushPipe); ok && !o.s.cluster {
+		if fp, ok := p.(*flushPipe); ok {
 			fp.accepts = append(fp.accepts, o) // see flushPipe.queueAccepts
 			return true
 		}
@@ -131,24 +131,6 @@ func acceptCommand(ops []*acceptOp) []any {
 		o.idx = i
 	}
 	return args
-}
-
-// accountSeen reports whether this instance added account to a shard's set of accounts (which
-// the index sweep walks; key is account and shard) within the last SweepInterval: then an accept need not add it again. The
-// set is written again once per interval, so one that went missing (a flushed database, a
-// failover to a replica that had not got the write) is whole again after an interval.
-func (s *Store) accountSeen(account accountShard, now time.Time) bool {
-	s.accMu.RLock()
-	at, ok := s.accounts[account]
-	s.accMu.RUnlock()
-	return ok && now.Sub(at) < s.opts.SweepInterval
-}
-
-// sawAccount notes that account is in its shard's set of accounts, as of now.
-func (s *Store) sawAccount(account accountShard, now time.Time) {
-	s.accMu.Lock()
-	s.accounts[account] = now
-	s.accMu.Unlock()
 }
 
 // acceptSHA is acceptAll's hash, boxed once for the accepts' EVALSHA.
@@ -277,7 +259,8 @@ func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *ackOf) (*st
 	}
 	o.keyArg = o.key
 	o.mapFirst = s.cluster && u.UpstreamID != ""
-	if err := s.do(ctx, o.step); err != nil {
+	o.op.st = o
+	if err := s.doOp(ctx, &o.op); err != nil {
 		return nil, nil, err
 	}
 	if o.result != nil {
@@ -289,6 +272,7 @@ func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *ackOf) (*st
 // updateOp is one update's state through its round trips (see UpdatePart and Settle), in
 // one allocation.
 type updateOp struct {
+	op       op // its place in the group commit, stepping it
 	s        *Store
 	ctx      context.Context
 	u        store.PartUpdate
@@ -326,7 +310,7 @@ func (o *updateOp) setMap(p goredis.Pipeliner) {
 
 // queueAck adds the acknowledgement to the round's (see flushPipe), read back by acks.
 func (o *updateOp) queueAck(p goredis.Pipeliner) {
-	o.acked = p.(*flushPipe).ack(o.s.kStream(o.ack.q, o.ack.shard), o.ack.id)
+	o.acked = p.(*flushPipe).ack(o.s.streamKeys(o.ack.q)[o.ack.shard].(string), o.ack.id)
 	o.ack = nil
 }
 

@@ -205,30 +205,46 @@ func TestSettleLeasePartCount(t *testing.T) {
 	}
 }
 
-// TestAcceptsOneScript: on a single node the accepts of a group commit's round go in one
-// script (fewer EVALSHA than accepts), and each gets its own outcome: a taken id ErrExists, a
-// message whose queue cannot be written (its stream key holds a string) its own error, the
-// others accepted and queued.
+// TestAcceptsOneScript: the accepts of a group commit's round go in one script (on Cluster one
+// per shard, and here there is one shard: fewer EVALSHA than accepts), and each gets its own
+// outcome: a taken id ErrExists, a message whose queue cannot be written (its stream key holds
+// a string) its own error, and so do messages whose account's index cannot be written (and
+// they are not queued), the others accepted and queued.
 func TestAcceptsOneScript(t *testing.T) {
-	srv := redistest.Start(t, redistest.Options{AppendFsync: "always"})
-	s := openStore(t, srv, Config{Shards: 1})
+	t.Run("node", func(t *testing.T) {
+		testAcceptsOneScript(t, openStore(t, redistest.Start(t, redistest.Options{AppendFsync: "always"}), Config{Shards: 1}))
+	})
+	t.Run("cluster", func(t *testing.T) {
+		testAcceptsOneScript(t, openStore(t, redistest.StartCluster(t), Config{Cluster: true, Shards: 1}))
+	})
+}
+
+func testAcceptsOneScript(t *testing.T, s *Store) {
 	ctx := context.Background()
 	if err := s.c.Set(ctx, s.kStream(store.Queue{Kind: store.SubmitQueue, Name: "bad"}, 0), "not a stream", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.c.Set(ctx, s.kIdxAcc(0, "badidx"), "not a sorted set", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	const badIdx = 3
 	before := commandStatsT(t, s)
 	const n = 60
-	errs := make([]error, n+n/6+1)
+	errs := make([]error, n+n/6+1+badIdx)
 	var wg sync.WaitGroup
 	for i := range errs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			id, up := fmt.Sprintf("b%d", i%n), "up" // the ones past n take ids again
-			if i == len(errs)-1 {
-				id, up = "to-bad", "bad"
+			m := storetest.NewMessage(id, "acme", up, 1)
+			switch {
+			case i >= n+n/6+1:
+				m = storetest.NewMessage(fmt.Sprintf("idx%d", i), "badidx", "up", 1)
+			case i == n+n/6:
+				m = storetest.NewMessage("to-bad", "acme", "bad", 1)
 			}
-			errs[i] = s.AcceptMessage(ctx, storetest.NewMessage(id, "acme", up, 1))
+			errs[i] = s.AcceptMessage(ctx, m)
 		}()
 	}
 	wg.Wait()
@@ -239,14 +255,14 @@ func TestAcceptsOneScript(t *testing.T) {
 			ok++
 		case errors.Is(err, store.ErrExists):
 			exists++
-		case i == len(errs)-1 && !errors.Is(err, store.ErrInDoubt) && strings.Contains(err.Error(), "WRONGTYPE"):
+		case i >= n+n/6 && !errors.Is(err, store.ErrInDoubt) && strings.Contains(err.Error(), "WRONGTYPE"):
 			other++
 		default:
 			t.Errorf("accept %d: %v", i, err)
 		}
 	}
-	if ok != n || exists != n/6 || other != 1 {
-		t.Errorf("%d accepted, %d ErrExists, %d failed on the bad queue; want %d, %d, 1", ok, exists, other, n, n/6)
+	if ok != n || exists != n/6 || other != 1+badIdx {
+		t.Errorf("%d accepted, %d ErrExists, %d failed on the bad queue or index; want %d, %d, %d", ok, exists, other, n, n/6, 1+badIdx)
 	}
 	if l, err := s.QueueLen(ctx, store.Queue{Kind: store.SubmitQueue, Name: "up"}); err != nil || l != n {
 		t.Errorf("queue length %d (%v), want %d", l, err, n)

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,7 +76,8 @@ type Store struct {
 	receipt *goredis.Script
 
 	accMu    sync.RWMutex
-	accounts map[accountShard]time.Time // accounts added to their shard's set of accounts, and when (accountSeen)
+	accounts map[accountShard]*accountKeys // keys of each account and shard accepts named (keycache.go)
+	streams  sync.Map                      // store.Queue -> []any: its streams' keys (streamKeys)
 
 	// claims holds a *claimState per "queue\x00consumer" (see claimQ).
 	claims   sync.Map
@@ -155,12 +157,12 @@ func New(ctx context.Context, c goredis.UniversalClient, cfg Config) (*Store, er
 	}
 	_, cluster := c.(*goredis.ClusterClient)
 	s := &Store{c: c, cluster: cluster, prefix: cfg.Prefix, tags: shardTags(cfg.Shards), opts: cfg.Options.WithDefaults(),
-		lateFirst: make(chan struct{}), accounts: map[accountShard]time.Time{}}
+		lateFirst: make(chan struct{}), accounts: map[accountShard]*accountKeys{}}
 	s.shardKeys = make([]shardKeys, len(s.tags))
 	for sh, tag := range s.tags {
-		k := shardKeys{accounts: s.prefix + "accts:" + tag, dir: s.prefix + "ibd:" + tag}
+		k := &s.shardKeys[sh]
+		k.accounts, k.dir = s.prefix+"accts:"+tag, s.prefix+"ibd:"+tag
 		k.accountsArg, k.dirArg = k.accounts, k.dir
-		s.shardKeys[sh] = k
 	}
 	s.idMapTTL = s.opts.IDMapTTL.Milliseconds()
 	s.Admin = store.Admin{B: configBackend{s}}
@@ -279,15 +281,25 @@ func mapErr(err error) error {
 	return fmt.Errorf("%w: redis: %w", store.ErrUnavailable, err)
 }
 
-// op is one write of a group commit, as a small state machine: step queues the commands of
+// op is one write of a group commit, as a small state machine: st.step queues the commands of
 // its next round trip on p (reading the replies of the previous one first) and reports
 // whether it queued any; when it reports false it is finished and err is its result. Most
 // ops take one round trip; the receipt correlation takes two or three, because its keys live
 // in two hash slots.
 type op struct {
-	step func(p goredis.Pipeliner) bool
-	err  error
+	st  stepper
+	err error
 }
+
+// stepper is an op's step: a function (stepFunc), or a write's own state (acceptOp,
+// updateOp), which then holds its op too, so that the op costs no allocation of its own.
+type stepper interface {
+	step(p goredis.Pipeliner) bool
+}
+
+type stepFunc func(p goredis.Pipeliner) bool
+
+func (f stepFunc) step(p goredis.Pipeliner) bool { return f(p) }
 
 // maxRounds bounds an op's round trips, so a bug cannot spin a flusher. The longest is a Settle on
 // Cluster that picks up parked receipts: id map, update, park list, receipts, trim.
@@ -309,7 +321,7 @@ func (s *Store) flush(ops []*batch.Op[*op]) {
 				o.err = fmt.Errorf("store: redis: write did not finish in %d round trips", maxRounds)
 				continue
 			}
-			if o.step(fp) {
+			if o.st.step(fp) {
 				next = append(next, o)
 			}
 		}
@@ -317,7 +329,7 @@ func (s *Store) flush(ops []*batch.Op[*op]) {
 		if len(active) == 0 {
 			break
 		}
-		fp.queueAccepts()
+		fp.queueAccepts(s.cluster)
 		fp.queueAcks()
 		s.exec(fp.Pipeliner)
 	}
@@ -357,15 +369,35 @@ func (fp *flushPipe) ack(stream, id string) *ackGroup {
 	return g
 }
 
-// queueAccepts queues the round's accepts as one script (not on Cluster, where a script's keys
-// must share a slot, and the accepts are a script each): the script's fixed cost (its call, the
-// MULTI and EXEC around its writes in the AOF) is paid once for all of them.
-func (fp *flushPipe) queueAccepts() {
+// queueAccepts queues the round's accepts as one script, or on Cluster, where a script's keys
+// must share a slot, one script per shard (the accepts of one shard share its slot): the
+// script's fixed cost (its call, the MULTI and EXEC around its writes in the AOF) is paid once
+// for all of them, and their index members go in one RPUSH per bucket and one ZADD per
+// account (see acceptAll).
+func (fp *flushPipe) queueAccepts(cluster bool) {
 	if len(fp.accepts) == 0 {
 		return
 	}
-	cmd := goredis.NewCmd(context.Background(), acceptCommand(fp.accepts)...)
-	for _, o := range fp.accepts {
+	if !cluster {
+		fp.queueAcceptScript(fp.accepts)
+		return
+	}
+	// Grouped by shard in place; stable, so each shard's accepts keep their order.
+	slices.SortStableFunc(fp.accepts, func(a, b *acceptOp) int { return a.shard - b.shard })
+	for start := 0; start < len(fp.accepts); {
+		end := start + 1
+		for end < len(fp.accepts) && fp.accepts[end].shard == fp.accepts[start].shard {
+			end++
+		}
+		fp.queueAcceptScript(fp.accepts[start:end])
+		start = end
+	}
+}
+
+// queueAcceptScript queues one acceptAll for ops.
+func (fp *flushPipe) queueAcceptScript(ops []*acceptOp) {
+	cmd := goredis.NewCmd(context.Background(), acceptCommand(ops)...)
+	for _, o := range ops {
 		o.cmd = cmd
 	}
 	_ = fp.Process(context.Background(), cmd)
@@ -420,10 +452,14 @@ func (s *Store) exec(p goredis.Pipeliner) {
 
 // do runs one op through the group commit.
 func (s *Store) do(ctx context.Context, step func(p goredis.Pipeliner) bool) error {
+	return s.doOp(ctx, &op{st: stepFunc(step)})
+}
+
+// doOp runs o through the group commit.
+func (s *Store) doOp(ctx context.Context, o *op) error {
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
-	o := &op{step: step}
 	if err := s.w.Do(ctx, o); err != nil {
 		return err
 	}
@@ -483,10 +519,11 @@ func (s *Store) kDelayed(q store.Queue, sh int) string {
 }
 
 // shardKeys are a shard's keys of its set of accounts and of its time index's directory, also
-// boxed once for the accepts' arguments.
+// boxed once for the accepts' arguments, and its bucket of the current second (bucketArgsOf).
 type shardKeys struct {
 	accounts, dir       string
 	accountsArg, dirArg any
+	bucket              atomic.Pointer[bucketArgs]
 }
 
 // accountShard keys Store.accounts.

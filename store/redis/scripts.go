@@ -21,68 +21,117 @@ import (
 // acceptAll accepts messages, each as one SET NX (which refuses a taken id in the same command)
 // and its index entries and queue entries. KEYS six per message: msg, stream, time index
 // bucket, account index, set of accounts, bucket directory, all in the message's shard's slot
-// (on Cluster a script is one message). ARGV per message, in the same order: value
-// (appendValue), parts, expiry (ms, 0 never), index member, then one part payload per part,
-// then the account to add to the set of accounts (empty when this instance added it lately,
-// see Store.accountSeen), the bucket's number and when the bucket expires (ms, 0 never).
-// Returns per message 1, 0 when the id is taken, or the error text of the command that failed
-// (redis.pcall: one message's failure is its own; what it wrote before stays, as a script's
-// error would leave it).
+// (on Cluster a script holds one shard's messages). ARGV per message, in the same order:
+// value (appendValue), parts, expiry (ms, 0 never), index member, then one part payload per
+// part, then the account to add to the set of accounts (empty when this instance added it
+// lately, see Store.accountSeen), the bucket's number and when the bucket expires (ms, 0
+// never). Returns per message 1, 0 when the id is taken, or the error text of the command that
+// failed (redis.pcall: one message's failure is its own; what it wrote before stays, as a
+// script's error would leave it).
 //
-// One script for the accepts of a group commit's round (not on Cluster): BenchmarkForwardCPU
-// at 256 (25 to 30 accepts a script) measured redis-server at 23.9 us a message against 25.6
-// with a script each (everysec, median of five), 27.7 against 30.6 (always). With the hash
-// layout before, one script per slot, which held one message most of the time, cost more:
-// 20.8 us against 16.9.
+// In three passes: every message's SET NX; then the index members of the messages that were
+// set, one RPUSH per bucket of the index of all accounts (the round's messages of a shard and
+// second share one) and one ZADD per account index (those of an account and shard); then each
+// message's SADD and XADDs, unless one of its index writes failed (it is queued only when
+// everything before it was written, as with one message at a time).
+//
+// One script for the accepts of a group commit's round (on Cluster one per shard):
+// BenchmarkForwardCPU at 256 (25 to 30 accepts a script) measured redis-server at 23.9 us a
+// message against 25.6 with a script each (everysec, median of five), 27.7 against 30.6
+// (always). With the hash layout before, one script per slot, which held one message most of
+// the time, cost more: 20.8 us against 16.9.
 //
 // The time index of all accounts is a list per shard and second (RPUSH, far cheaper than a
 // ZADD into one sorted set of every message: no skip list, no dictionary), with a directory
 // of the shard's buckets (a sorted set written when a bucket is created, once a second at
 // most); readers sort a bucket's members. The index per account stays a sorted set: an
-// account may send a message a minute, and a bucket per message would cost more.
+// account may send a message a minute, and a bucket per message costs more. Measured
+// (BenchmarkAcceptAccountsCPU, a list per shard, account and second with a directory, against
+// the sorted set): 9.0-9.2 us a message against 9.9-11.1 with one account, but 12.1-13.8
+// against 10.9-11.8 with 300 and 15.8-16.6 against 11.9-12.5 with 10,000 (and 870-890 bytes
+// of memory a message against 615).
 var acceptAll = goredis.NewScript(`
-local function rest(k, a, n)
-  local r = redis.pcall('RPUSH', KEYS[k + 3], ARGV[a + 4])
-  if type(r) == 'table' then return r.err end
-  if r == 1 then
-    r = redis.pcall('ZADD', KEYS[k + 6], ARGV[a + 6 + n], ARGV[a + 6 + n])
-    if type(r) == 'table' then return r.err end
-    if ARGV[a + 7 + n] ~= '0' then
-      r = redis.pcall('PEXPIREAT', KEYS[k + 3], ARGV[a + 7 + n])
-      if type(r) == 'table' then return r.err end
-    end
-  end
-  r = redis.pcall('ZADD', KEYS[k + 4], 0, ARGV[a + 4])
-  if type(r) == 'table' then return r.err end
-  if ARGV[a + 5 + n] ~= '' then
-    r = redis.pcall('SADD', KEYS[k + 5], ARGV[a + 5 + n])
-    if type(r) == 'table' then return r.err end
-  end
-  for i = 1, n do
-    r = redis.pcall('XADD', KEYS[k + 2], '*', 'p', ARGV[a + 4 + i])
-    if type(r) == 'table' then return r.err end
-  end
-  return 1
-end
-local out = {}
+local out, at, ok = {}, {}, {}
 local a = 0
 for j = 0, #KEYS / 6 - 1 do
   local k = j * 6
-  local n = tonumber(ARGV[a + 2])
-  local ok
+  at[j + 1] = a
+  local r
   if ARGV[a + 3] ~= '0' then
-    ok = redis.pcall('SET', KEYS[k + 1], ARGV[a + 1], 'NX', 'PXAT', ARGV[a + 3])
+    r = redis.pcall('SET', KEYS[k + 1], ARGV[a + 1], 'NX', 'PXAT', ARGV[a + 3])
   else
-    ok = redis.pcall('SET', KEYS[k + 1], ARGV[a + 1], 'NX')
+    r = redis.pcall('SET', KEYS[k + 1], ARGV[a + 1], 'NX')
   end
-  if not ok then
+  if not r then
     out[j + 1] = 0
-  elseif ok.err then
-    out[j + 1] = ok.err
+  elseif r.err then
+    out[j + 1] = r.err
   else
-    out[j + 1] = rest(k, a, n)
+    ok[#ok + 1] = j
   end
-  a = a + 7 + n
+  a = a + 7 + tonumber(ARGV[a + 2])
+end
+local groups, order = {}, {}
+for _, j in ipairs(ok) do
+  local k, a = j * 6, at[j + 1]
+  local n = tonumber(ARGV[a + 2])
+  for i = 3, 4 do
+    local g = groups[KEYS[k + i]]
+    if not g then
+      g = {bucket = i == 3, dir = KEYS[k + 6], b = ARGV[a + 6 + n], exp = ARGV[a + 7 + n], args = {}, js = {}}
+      groups[KEYS[k + i]] = g
+      order[#order + 1] = KEYS[k + i]
+    end
+    if g.bucket then
+      g.args[#g.args + 1] = ARGV[a + 4]
+    else
+      g.args[#g.args + 1] = 0
+      g.args[#g.args + 1] = ARGV[a + 4]
+    end
+    g.js[#g.js + 1] = j
+  end
+end
+local function write(key, g)
+  local cmd = 'ZADD'
+  if g.bucket then cmd = 'RPUSH' end
+  local n = 0
+  for c = 1, #g.args, 500 do
+    local r = redis.pcall(cmd, key, unpack(g.args, c, math.min(c + 499, #g.args)))
+    if type(r) == 'table' then return r.err end
+    n = r
+  end
+  if g.bucket and n == #g.args then
+    local r = redis.pcall('ZADD', g.dir, g.b, g.b)
+    if type(r) == 'table' then return r.err end
+    if g.exp ~= '0' then
+      r = redis.pcall('PEXPIREAT', key, g.exp)
+      if type(r) == 'table' then return r.err end
+    end
+  end
+  return nil
+end
+for _, key in ipairs(order) do
+  local g = groups[key]
+  local e = write(key, g)
+  if e then
+    for _, j in ipairs(g.js) do out[j + 1] = out[j + 1] or e end
+  end
+end
+for _, j in ipairs(ok) do
+  if not out[j + 1] then
+    out[j + 1] = 1
+    local k, a = j * 6, at[j + 1]
+    local n = tonumber(ARGV[a + 2])
+    if ARGV[a + 5 + n] ~= '' then
+      local r = redis.pcall('SADD', KEYS[k + 5], ARGV[a + 5 + n])
+      if type(r) == 'table' then out[j + 1] = r.err end
+    end
+    for i = 1, n do
+      if out[j + 1] ~= 1 then break end
+      local r = redis.pcall('XADD', KEYS[k + 2], '*', 'p', ARGV[a + 4 + i])
+      if type(r) == 'table' then out[j + 1] = r.err end
+    end
+  end
 end
 return out
 `)
