@@ -295,3 +295,43 @@ func (asyncStore) SettleAsync(context.Context, store.Lease, store.PartUpdate, st
 type unwrapStore struct{ asyncStore }
 
 func (u *unwrapStore) Unwrap() store.Store { return u.asyncStore.Store }
+
+// TestAsyncCloseWaitsForCompletions: closing the pool (the last step of Shutdown) waits for the
+// completions of the asynchronous writes handed over, as it waits for its tasks: a submit_sm whose
+// write is durable and its completion held keeps close from returning until it is answered.
+func TestAsyncCloseWaitsForCompletions(t *testing.T) {
+	st := &heldStore{Store: newEmbedded(t), release: make(chan struct{})}
+	g, s, _ := startDoubtRig(t, st, time.Second)
+	answered := make(chan error, 1)
+	if err := s.SendAsync(sessiontest.Ctx(t), submit("447700900001"), func(_ session.Response, err error) { answered <- err }); err != nil {
+		t.Fatal(err)
+	}
+	sessiontest.Eventually(t, "the accept durable", func() bool { return st.durable.Load() == 1 })
+	closed := make(chan struct{})
+	go func() {
+		g.work.close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+		t.Fatal("the pool closed with a write's completion still to come")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(st.release)
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the pool did not close once the completion came")
+	}
+	select {
+	case err := <-answered:
+		if err != nil {
+			t.Errorf("answer: %v, want ESME_ROK", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the submit_sm was never answered")
+	}
+	// The message goes on upstream meanwhile, and its settle, run on its caller once the pool is
+	// closed, is a write of its own: it too ends.
+	sessiontest.Eventually(t, "no write outstanding", func() bool { return g.work.writes.Load() == 0 })
+}

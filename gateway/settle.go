@@ -65,6 +65,7 @@ func (ps *partSettler) partSentAsync(t *store.PartTask, upstream, upstreamID str
 	}
 	c.at = time.Now()
 	ps.stats.submit(c.at)
+	c.q.work.writeStarted()
 	ps.async.SettleAsync(storeContext(), t.Lease, sentUpdate(t, upstream, upstreamID, c.at), c)
 	return true
 }

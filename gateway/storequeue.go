@@ -251,6 +251,7 @@ func (pj *partJob) settleDone(m *store.Message, early []store.Receipt, err error
 	q.settle.sent(storeContext(), pj.t, q.upstream, pj.id, pj.at, m, early, err)
 	q.settled()
 	pj.unpin()
+	q.work.writeDone()
 }
 
 // Requeue implements Queue. It runs on a session goroutine, so the store writes go to the pool.

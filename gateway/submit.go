@@ -165,6 +165,7 @@ func (j *acceptJob) run() {
 		msg.ID = sub.ids.newMessageIDFor(j.ctx, msg.Account)
 	}
 	sub.inDoubt.hold(msg.ID)
+	sub.work.writeStarted()
 	sub.async.AcceptMessageAsync(j.ctx, msg, j)
 }
 
@@ -173,11 +174,16 @@ func (j *acceptJob) run() {
 // on a goroutine of its own, since it may read the store back (in doubt) or write again (its id was
 // taken). One that succeeded is answered here, its answer queued to the session's writer.
 func (j *acceptJob) AcceptDone(err error) {
+	work := j.sub.work // j is given back by finish
 	if err != nil {
-		go j.finish(err)
+		go func() {
+			j.finish(err)
+			work.writeDone()
+		}()
 		return
 	}
 	j.finish(nil)
+	work.writeDone()
 }
 
 // finish ends an accept whose write ended with err, as accept does after its write, and answers.
