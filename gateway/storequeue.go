@@ -212,11 +212,16 @@ func (pj *partJob) unpin() {
 	partJobs.Put(pj)
 }
 
-// jobDone is told how the Job ended: the outcome is written by the pool, off the session's reader.
+// jobDone is told how the Job ended: the outcome is written by the pool, off the session's reader;
+// or, for a part accepted upstream when the store writes asynchronously, queued for the store here,
+// which needs no worker (a full queue holds up the reader, pushing back on the upstream).
 func (pj *partJob) jobDone(resp session.Response, err error) {
 	pj.err = err
 	if r, ok := resp.Body.(*pdu.SubmitSMResp); ok && err == nil {
 		pj.id = r.MessageID
+	}
+	if err == nil && pj.q.settle.partSentAsync(pj.t, pj.q.upstream, pj.id, pj) {
+		return // SettleDone ends it
 	}
 	pj.q.work.run(pj)
 }

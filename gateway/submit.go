@@ -147,6 +147,12 @@ func (sub *submitter) acceptOne(m Inbound, account string, b *pdu.SubmitSM, data
 		return
 	}
 	j.msg.History = j.history[:0] // PrepareAccept writes the first change there
+	if sub.async != nil && j.msg.ID != "" {
+		// The write is only queued, its answer sent from its completion: no worker is needed,
+		// and none is woken. A full queue holds up this reader, which pushes back on the peer.
+		j.run()
+		return
+	}
 	// The durable write waits for a disk flush (or a Redis round trip); doing it off the reader
 	// lets concurrent submissions share one group commit.
 	sub.work.run(j)

@@ -31,6 +31,13 @@ const workerIdle = 2 * time.Second
 // last if there is one, else to a new worker. Once closed, work runs on the caller, so nothing
 // reported late is dropped.
 //
+// The two hot writes are the exception when the store writes asynchronously (store.AsyncWrites,
+// the embedded store): an accept whose id is known and the settle of a part accepted upstream are
+// only queued for the group commit, on the session's reader (a full queue holds the reader up, the
+// same push-back), and their completion, run by the store once the write is durable, answers or
+// settles. No worker is taken and none waits; the pool counts them (writeStarted, writeDone) so that
+// close waits for their completions as for its tasks.
+//
 // Handing a task over is a lock and a send on the worker's own channel, and a worker waits on that
 // channel alone: no select, and no timer armed per wait. Workers idle for a whole period of the
 // reaper (a timer that runs only while some worker is idle, every idleAfter) exit, so an idle worker
