@@ -229,10 +229,7 @@ func (pj *partJob) jobDone(resp session.Response, err error) {
 func (pj *partJob) run() {
 	q := pj.q
 	if pj.err == nil {
-		if q.settle.partSentAsync(pj.t, q.upstream, pj.id, pj) {
-			return // SettleDone ends it
-		}
-		q.settle.partSent(pj.t, q.upstream, pj.id)
+		q.settle.partSent(pj.t, q.upstream, pj.id) // the store has no asynchronous writes (jobDone)
 	} else {
 		q.settle.partFailed(pj.t, q.upstream, pj.err)
 	}
