@@ -62,7 +62,9 @@
 //   - delivery.go, deliverer: one loop per account, while it has a receiver or transceiver bind on
 //     this instance, sends what is queued for it. Delivery is at least once: a crash between a send
 //     and its acknowledgement sends again.
-//   - work.go, pool: the one way store writes made for a PDU run off the session readers, bounded.
+//   - work.go, pool: the one way store writes made for a PDU run off the session readers, bounded;
+//     with a store that writes asynchronously (store.AsyncWrites), an accept and a part's settle are
+//     only queued from the reader, and answered from the write's completion once durable.
 //
 // Gateway builds the Server, the Clients and the message path on a store, seeds the configured accounts
 // and routes into it, and offers Submit, sessions, upstreams (AddUpstream persists to the store),

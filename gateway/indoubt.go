@@ -100,10 +100,27 @@ func (d *inDoubt) accept(ctx context.Context, st store.Store, m *store.Message) 
 	if d == nil {
 		return st.AcceptMessage(ctx, m)
 	}
+	d.hold(m.ID)
+	return d.outcome(ctx, m, st.AcceptMessage(ctx, m))
+}
+
+// hold holds id as sending: its accept is about to go out. outcome ends the hold.
+func (d *inDoubt) hold(id string) {
+	if d == nil {
+		return
+	}
 	d.mu.Lock()
-	d.sending[m.ID] = struct{}{}
+	d.sending[id] = struct{}{}
 	d.mu.Unlock()
-	err := st.AcceptMessage(ctx, m)
+}
+
+// outcome ends the hold of m's accept, which ended with err, and returns nil when m was written,
+// else the error to refuse it with: an accept in doubt is resolved first (it reads the store back,
+// for up to resolveFor), anything else returned as it is.
+func (d *inDoubt) outcome(ctx context.Context, m *store.Message, err error) error {
+	if d == nil {
+		return err
+	}
 	// A bare context error is in doubt too: a store may give up waiting while its write still lands.
 	// Both stores say so with ErrInDoubt since 563a929 (embedded) and before (Redis); this costs a
 	// read-back only after a time-out.

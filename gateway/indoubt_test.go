@@ -109,31 +109,40 @@ func startDoubtRig(t *testing.T, st store.Store, resolveFor time.Duration) (*Gat
 
 // TestInDoubtAcceptWrittenIsAccepted: an accept reported in doubt that the store shows written when
 // read back is answered ESME_ROK (and the API's Submit succeeds), and goes out once each.
+// Run with the store's writes waited for and asynchronous (async_test.go).
 func TestInDoubtAcceptWrittenIsAccepted(t *testing.T) {
-	st := &doubtStore{Store: newEmbedded(t)}
-	g, s, sim := startDoubtRig(t, st, time.Second)
-	ctx := sessiontest.Ctx(t)
-	resp, err := s.Send(ctx, submit("447700900001"))
-	if err != nil {
-		t.Fatalf("submit_sm in doubt, written: %v, want ESME_ROK", err)
-	}
-	id := resp.Body.(*pdu.SubmitSMResp).MessageID
-	m, err := g.Submit(ctx, Submission{Account: "acme", Source: store.Address{Addr: "INFO"}, Destination: store.Address{Addr: "447700900002"}, Text: "api"})
-	if err != nil {
-		t.Fatalf("API Submit in doubt, written: %v, want success", err)
-	}
-	sessiontest.Eventually(t, "both messages at the upstream", func() bool { return len(sim.Submits()) >= 2 })
-	time.Sleep(200 * time.Millisecond) // a duplicate would follow at once
-	if n := len(sim.Submits()); n != 2 || st.doubted.Load() != 2 {
-		t.Errorf("upstream got %d submit_sm for %d accepts in doubt, want 2", n, st.doubted.Load())
-	}
-	for _, mid := range []string{id, m.ID} {
-		if got, err := st.Store.GetMessage(ctx, mid); err != nil || got.Parts[0].UpstreamID == "" {
-			t.Errorf("message %s: %v, want it sent upstream", mid, err)
-		}
-	}
-	if a, r := g.inDoubt.accepted.Load(), g.inDoubt.refused.Load(); a != 2 || r != 0 {
-		t.Errorf("in doubt: %d accepted, %d refused; want 2, 0", a, r)
+	for _, async := range []bool{false, true} {
+		t.Run(writesName(async), func(t *testing.T) {
+			ds := &doubtStore{Store: newEmbedded(t)}
+			var st store.Store = ds
+			if async {
+				st = &asyncDoubtStore{ds}
+			}
+			g, s, sim := startDoubtRig(t, st, time.Second)
+			ctx := sessiontest.Ctx(t)
+			resp, err := s.Send(ctx, submit("447700900001"))
+			if err != nil {
+				t.Fatalf("submit_sm in doubt, written: %v, want ESME_ROK", err)
+			}
+			id := resp.Body.(*pdu.SubmitSMResp).MessageID
+			m, err := g.Submit(ctx, Submission{Account: "acme", Source: store.Address{Addr: "INFO"}, Destination: store.Address{Addr: "447700900002"}, Text: "api"})
+			if err != nil {
+				t.Fatalf("API Submit in doubt, written: %v, want success", err)
+			}
+			sessiontest.Eventually(t, "both messages at the upstream", func() bool { return len(sim.Submits()) >= 2 })
+			time.Sleep(200 * time.Millisecond) // a duplicate would follow at once
+			if n := len(sim.Submits()); n != 2 || ds.doubted.Load() != 2 {
+				t.Errorf("upstream got %d submit_sm for %d accepts in doubt, want 2", n, ds.doubted.Load())
+			}
+			for _, mid := range []string{id, m.ID} {
+				if got, err := ds.Store.GetMessage(ctx, mid); err != nil || got.Parts[0].UpstreamID == "" {
+					t.Errorf("message %s: %v, want it sent upstream", mid, err)
+				}
+			}
+			if a, r := g.inDoubt.accepted.Load(), g.inDoubt.refused.Load(); a != 2 || r != 0 {
+				t.Errorf("in doubt: %d accepted, %d refused; want 2, 0", a, r)
+			}
+		})
 	}
 }
 
@@ -141,50 +150,59 @@ func TestInDoubtAcceptWrittenIsAccepted(t *testing.T) {
 // (ESME_RSYSERR over SMPP, ErrUnavailable from the API's Submit, which the API answers 503), though
 // the store did write it; once the store is back the message is cancelled and never reaches the
 // upstream, while a message accepted afterwards does.
+// Run with the store's writes waited for and asynchronous (async_test.go).
 func TestInDoubtAcceptRefusedNeverSent(t *testing.T) {
-	st := &doubtStore{Store: newEmbedded(t)}
-	g, s, sim := startDoubtRig(t, st, 100*time.Millisecond)
-	ctx := sessiontest.Ctx(t)
-	st.away.Store(true)
-	_, err := s.Send(ctx, submit("447700900001"))
-	var status pdu.CommandStatus
-	if !errors.As(err, &status) || status != pdu.ESME_RSYSERR {
-		t.Errorf("submit_sm in doubt, store away: %v, want ESME_RSYSERR", err)
-	}
-	_, err = g.Submit(ctx, Submission{Account: "acme", Source: store.Address{Addr: "INFO"}, Destination: store.Address{Addr: "447700900002"}, Text: "api"})
-	if !errors.Is(err, store.ErrUnavailable) {
-		t.Errorf("API Submit in doubt, store away: %v, want ErrUnavailable", err)
-	}
-	if n := st.doubted.Load(); n != 2 {
-		t.Fatalf("%d accepts written and reported in doubt, want 2", n)
-	}
-	time.Sleep(200 * time.Millisecond)
-	st.away.Store(false)
-	// A message accepted once the store is back goes out: the upstream's queue moves, and the refused
-	// ones, queued before it, must not come with it.
-	if err := st.Store.AcceptMessage(ctx, &store.Message{ID: "after", Account: "acme", Upstream: "sim",
-		Destination: store.Address{Addr: "447700900003"}, Parts: []store.Part{{ShortMessage: []byte("after")}}}); err != nil {
-		t.Fatal(err)
-	}
-	sessiontest.Eventually(t, "the later message at the upstream", func() bool { return len(sim.Submits()) >= 1 })
-	time.Sleep(300 * time.Millisecond)
-	for _, sm := range sim.Submits() {
-		if string(sm.ShortMessage) != "after" {
-			t.Errorf("refused message %q reached the upstream", sm.ShortMessage)
-		}
-	}
-	sessiontest.Eventually(t, "the refused messages settled", func() bool { return !g.inDoubt.busy() })
-	st.mu.Lock()
-	ids := append([]string(nil), st.ids...)
-	st.mu.Unlock()
-	for _, id := range ids {
-		m, err := st.Store.GetMessage(ctx, id)
-		if err != nil || m.Parts[0].Status != pdu.DELETED || m.Parts[0].UpstreamID != "" {
-			t.Errorf("refused message %s: %v %+v, want its part DELETED, never sent", id, err, m)
-		}
-	}
-	if r := g.inDoubt.refused.Load(); r != 2 {
-		t.Errorf("in doubt: %d refused, want 2", r)
+	for _, async := range []bool{false, true} {
+		t.Run(writesName(async), func(t *testing.T) {
+			ds := &doubtStore{Store: newEmbedded(t)}
+			var st store.Store = ds
+			if async {
+				st = &asyncDoubtStore{ds}
+			}
+			g, s, sim := startDoubtRig(t, st, 100*time.Millisecond)
+			ctx := sessiontest.Ctx(t)
+			ds.away.Store(true)
+			_, err := s.Send(ctx, submit("447700900001"))
+			var status pdu.CommandStatus
+			if !errors.As(err, &status) || status != pdu.ESME_RSYSERR {
+				t.Errorf("submit_sm in doubt, store away: %v, want ESME_RSYSERR", err)
+			}
+			_, err = g.Submit(ctx, Submission{Account: "acme", Source: store.Address{Addr: "INFO"}, Destination: store.Address{Addr: "447700900002"}, Text: "api"})
+			if !errors.Is(err, store.ErrUnavailable) {
+				t.Errorf("API Submit in doubt, store away: %v, want ErrUnavailable", err)
+			}
+			if n := ds.doubted.Load(); n != 2 {
+				t.Fatalf("%d accepts written and reported in doubt, want 2", n)
+			}
+			time.Sleep(200 * time.Millisecond)
+			ds.away.Store(false)
+			// A message accepted once the store is back goes out: the upstream's queue moves, and the refused
+			// ones, queued before it, must not come with it.
+			if err := ds.Store.AcceptMessage(ctx, &store.Message{ID: "after", Account: "acme", Upstream: "sim",
+				Destination: store.Address{Addr: "447700900003"}, Parts: []store.Part{{ShortMessage: []byte("after")}}}); err != nil {
+				t.Fatal(err)
+			}
+			sessiontest.Eventually(t, "the later message at the upstream", func() bool { return len(sim.Submits()) >= 1 })
+			time.Sleep(300 * time.Millisecond)
+			for _, sm := range sim.Submits() {
+				if string(sm.ShortMessage) != "after" {
+					t.Errorf("refused message %q reached the upstream", sm.ShortMessage)
+				}
+			}
+			sessiontest.Eventually(t, "the refused messages settled", func() bool { return !g.inDoubt.busy() })
+			ds.mu.Lock()
+			ids := append([]string(nil), ds.ids...)
+			ds.mu.Unlock()
+			for _, id := range ids {
+				m, err := ds.Store.GetMessage(ctx, id)
+				if err != nil || m.Parts[0].Status != pdu.DELETED || m.Parts[0].UpstreamID != "" {
+					t.Errorf("refused message %s: %v %+v, want its part DELETED, never sent", id, err, m)
+				}
+			}
+			if r := g.inDoubt.refused.Load(); r != 2 {
+				t.Errorf("in doubt: %d refused, want 2", r)
+			}
+		})
 	}
 }
 
@@ -283,24 +301,41 @@ func (s *lateStore) AcceptMessage(ctx context.Context, m *store.Message) error {
 // refused outright, since a write may land after its caller gave up. Written, it is read back and
 // answered ESME_ROK, and goes out once. Before, it was refused ESME_RSYSERR and went out all the
 // same: a refused message sent.
+// Run with the store's writes waited for and asynchronous (async_test.go).
 func TestAcceptDeadlineIsInDoubt(t *testing.T) {
-	st := &lateStore{Store: newEmbedded(t)}
-	g, s, sim := startDoubtRig(t, st, time.Second)
-	ctx := sessiontest.Ctx(t)
-	resp, err := s.Send(ctx, submit("447700900001"))
-	if err != nil {
-		t.Fatalf("submit_sm written though its accept ended with the deadline: %v, want ESME_ROK", err)
+	for _, async := range []bool{false, true} {
+		t.Run(writesName(async), func(t *testing.T) {
+			ds := &lateStore{Store: newEmbedded(t)}
+			var st store.Store = ds
+			if async {
+				st = &asyncLateStore{ds}
+			}
+			g, s, sim := startDoubtRig(t, st, time.Second)
+			ctx := sessiontest.Ctx(t)
+			resp, err := s.Send(ctx, submit("447700900001"))
+			if err != nil {
+				t.Fatalf("submit_sm written though its accept ended with the deadline: %v, want ESME_ROK", err)
+			}
+			id := resp.Body.(*pdu.SubmitSMResp).MessageID
+			sessiontest.Eventually(t, "the message at the upstream", func() bool { return len(sim.Submits()) >= 1 })
+			time.Sleep(200 * time.Millisecond) // a duplicate would follow at once
+			if n := len(sim.Submits()); n != 1 || ds.late.Load() != 1 {
+				t.Errorf("upstream got %d submit_sm for %d accepts ended late, want 1", n, ds.late.Load())
+			}
+			if got, err := ds.Store.GetMessage(ctx, id); err != nil || got.Parts[0].UpstreamID == "" {
+				t.Errorf("message %s: %v, want it sent upstream", id, err)
+			}
+			if a, r := g.inDoubt.accepted.Load(), g.inDoubt.refused.Load(); a != 1 || r != 0 {
+				t.Errorf("in doubt: %d accepted, %d refused; want 1, 0", a, r)
+			}
+		})
 	}
-	id := resp.Body.(*pdu.SubmitSMResp).MessageID
-	sessiontest.Eventually(t, "the message at the upstream", func() bool { return len(sim.Submits()) >= 1 })
-	time.Sleep(200 * time.Millisecond) // a duplicate would follow at once
-	if n := len(sim.Submits()); n != 1 || st.late.Load() != 1 {
-		t.Errorf("upstream got %d submit_sm for %d accepts ended late, want 1", n, st.late.Load())
+}
+
+// writesName names a subtest run with the store's writes waited for (sync) or asynchronous.
+func writesName(async bool) string {
+	if async {
+		return "async"
 	}
-	if got, err := st.Store.GetMessage(ctx, id); err != nil || got.Parts[0].UpstreamID == "" {
-		t.Errorf("message %s: %v, want it sent upstream", id, err)
-	}
-	if a, r := g.inDoubt.accepted.Load(), g.inDoubt.refused.Load(); a != 1 || r != 0 {
-		t.Errorf("in doubt: %d accepted, %d refused; want 1, 0", a, r)
-	}
+	return "sync"
 }

@@ -16,6 +16,10 @@ import (
 // later. Each call is one store write, made off the session goroutines.
 type settler interface {
 	partSent(t *store.PartTask, upstream, upstreamID string)
+	// partSentAsync is partSent with its write answered to c, which ends it with sent, instead of
+	// waited for; false when the store has no asynchronous writes: nothing was done.
+	partSentAsync(t *store.PartTask, upstream, upstreamID string, c *partJob) bool
+	sent(ctx context.Context, t *store.PartTask, upstream, upstreamID string, at time.Time, m *store.Message, early []store.Receipt, err error)
 	partFailed(t *store.PartTask, upstream string, cause error)
 	partLost(t *store.PartTask, lost store.LostPDU)
 	postpone(l store.Lease, delay time.Duration)
@@ -27,6 +31,7 @@ type settler interface {
 // beat their submit_sm_resp, failure receipts) to receipts.
 type partSettler struct {
 	st       store.Store
+	async    store.AsyncWrites // st's, when the store has them (asyncOf); nil: writes are waited for
 	log      zerolog.Logger
 	stats    *counters
 	receipts *receipts
@@ -39,7 +44,7 @@ type partSettler struct {
 var _ settler = (*partSettler)(nil)
 
 func newPartSettler(st store.Store, stats *counters, rc *receipts, log zerolog.Logger) *partSettler {
-	return &partSettler{st: st, stats: stats, receipts: rc, log: log.With().Str("component", "settle").Logger()}
+	return &partSettler{st: st, async: asyncOf(st), stats: stats, receipts: rc, log: log.With().Str("component", "settle").Logger()}
 }
 
 // partSent settles a part the upstream accepted: the id map is written and the queue entry
@@ -48,9 +53,33 @@ func (ps *partSettler) partSent(t *store.PartTask, upstream, upstreamID string) 
 	at := time.Now()
 	ps.stats.submit(at)
 	ctx := storeContext()
-	m, early, err := ps.st.Settle(ctx, t.Lease, store.PartUpdate{
+	m, early, err := ps.st.Settle(ctx, t.Lease, sentUpdate(t, upstream, upstreamID, at))
+	ps.sent(ctx, t, upstream, upstreamID, at, m, early, err)
+}
+
+// partSentAsync is partSent, its write answered to c (which calls sent) instead of waited for. It
+// reports false, having done nothing, when the store has no asynchronous writes.
+func (ps *partSettler) partSentAsync(t *store.PartTask, upstream, upstreamID string, c *partJob) bool {
+	if ps.async == nil {
+		return false
+	}
+	c.at = time.Now()
+	ps.stats.submit(c.at)
+	c.q.work.writeStarted()
+	ps.async.SettleAsync(storeContext(), t.Lease, sentUpdate(t, upstream, upstreamID, c.at), c)
+	return true
+}
+
+func sentUpdate(t *store.PartTask, upstream, upstreamID string, at time.Time) store.PartUpdate {
+	return store.PartUpdate{
 		MessageID: t.MessageID, Part: t.Part, Upstream: upstream, UpstreamID: upstreamID, Status: pdu.ENROUTE, At: at,
-	})
+	}
+}
+
+// sent is what follows the write of a part sent at at, which returned m, early and err: it logs,
+// counts, and forwards the receipts that came before the mapping (early), the one store call it
+// makes.
+func (ps *partSettler) sent(ctx context.Context, t *store.PartTask, upstream, upstreamID string, at time.Time, m *store.Message, early []store.Receipt, err error) {
 	if err != nil {
 		// Not acknowledged: the entry is claimed again after the visibility time-out and sent again.
 		// A duplicate is the price; losing the id map would lose the receipt.

@@ -173,7 +173,8 @@ func (q *storeQueue) pop(ctx context.Context) (*Job, error) {
 }
 
 // partJob is a claimed part as the client's Job, with its submit_sm, in one allocation; once the
-// upstream has answered it is also the pool's task that settles it. Jobs are reused (partJobs) once
+// upstream has answered it is also the pool's task that settles it, and the completion of that
+// write when the store writes asynchronously. Jobs are reused (partJobs) once
 // settled and no longer pinned by a send; one requeued or given up unsettled is left to the
 // garbage collector, since a session or queue may still hold it.
 type partJob struct {
@@ -183,6 +184,7 @@ type partJob struct {
 	q    *storeQueue
 	id   string       // the upstream's message id, once accepted
 	err  error        // why it failed, once it did
+	at   time.Time    // when it was accepted upstream, for an asynchronous settle
 	refs atomic.Int32 // 1 until settled, plus one per send in progress (jobPinner)
 }
 
@@ -206,15 +208,20 @@ func (pj *partJob) unpin() {
 	if pj.refs.Add(-1) != 0 {
 		return
 	}
-	pj.Job, pj.sm, pj.t, pj.q, pj.id, pj.err = Job{}, pdu.SubmitSM{}, nil, nil, "", nil
+	pj.Job, pj.sm, pj.t, pj.q, pj.id, pj.err, pj.at = Job{}, pdu.SubmitSM{}, nil, nil, "", nil, time.Time{}
 	partJobs.Put(pj)
 }
 
-// jobDone is told how the Job ended: the outcome is written by the pool, off the session's reader.
+// jobDone is told how the Job ended: the outcome is written by the pool, off the session's reader;
+// or, for a part accepted upstream when the store writes asynchronously, queued for the store here,
+// which needs no worker (a full queue holds up the reader, pushing back on the upstream).
 func (pj *partJob) jobDone(resp session.Response, err error) {
 	pj.err = err
 	if r, ok := resp.Body.(*pdu.SubmitSMResp); ok && err == nil {
 		pj.id = r.MessageID
+	}
+	if err == nil && pj.q.settle.partSentAsync(pj.t, pj.q.upstream, pj.id, pj) {
+		return // SettleDone ends it
 	}
 	pj.q.work.run(pj)
 }
@@ -222,12 +229,31 @@ func (pj *partJob) jobDone(resp session.Response, err error) {
 func (pj *partJob) run() {
 	q := pj.q
 	if pj.err == nil {
-		q.settle.partSent(pj.t, q.upstream, pj.id)
+		q.settle.partSent(pj.t, q.upstream, pj.id) // the store has no asynchronous writes (jobDone)
 	} else {
 		q.settle.partFailed(pj.t, q.upstream, pj.err)
 	}
 	q.settled()
 	pj.unpin()
+}
+
+// SettleDone implements store.SettleCompletion for partSentAsync. It runs on the store's goroutine,
+// which must not be held up: receipts that came before the mapping are forwarded, a store write,
+// on a goroutine of their own.
+func (pj *partJob) SettleDone(m *store.Message, early []store.Receipt, err error) {
+	if err == nil && len(early) > 0 {
+		go pj.settleDone(m, early, err)
+		return
+	}
+	pj.settleDone(m, early, err)
+}
+
+func (pj *partJob) settleDone(m *store.Message, early []store.Receipt, err error) {
+	q := pj.q
+	q.settle.sent(storeContext(), pj.t, q.upstream, pj.id, pj.at, m, early, err)
+	q.settled()
+	pj.unpin()
+	q.work.writeDone()
 }
 
 // Requeue implements Queue. It runs on a session goroutine, so the store writes go to the pool.

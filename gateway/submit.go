@@ -40,17 +40,18 @@ type submitter struct {
 	split   pdu.SplitMode
 	stats   *counters
 	work    *pool
-	nextRef atomic.Uint32 // concatenation reference of API messages split here
-	edits   *editor       // cancel_sm and replace_sm (cancel.go)
-	numbers *numberTable  // the accounts' number normalisation (normalize.go); nil: none
-	inDoubt *inDoubt      // accepts the store could not tell written or not (indoubt.go); nil: none
+	nextRef atomic.Uint32     // concatenation reference of API messages split here
+	edits   *editor           // cancel_sm and replace_sm (cancel.go)
+	numbers *numberTable      // the accounts' number normalisation (normalize.go); nil: none
+	inDoubt *inDoubt          // accepts the store could not tell written or not (indoubt.go); nil: none
+	async   store.AsyncWrites // st's, when the store has them (asyncOf); nil: writes are waited for
 }
 
 var _ MessageHandler = (*submitter)(nil)
 
 func newSubmitter(st store.Store, routes *routeTable, split pdu.SplitMode, stats *counters, work *pool, log zerolog.Logger) *submitter {
 	s := &submitter{st: st, log: log.With().Str("component", "submit").Logger(), routes: routes, ids: newMessageIDs(),
-		split: split, stats: stats, work: work}
+		split: split, stats: stats, work: work, async: asyncOf(st)}
 	var seed [4]byte
 	_, _ = rand.Read(seed[:]) // crypto/rand does not fail on supported platforms
 	s.nextRef.Store(binary.BigEndian.Uint32(seed[:]))
@@ -95,11 +96,14 @@ var submitSMShape pdu.Body = new(pdu.SubmitSM)
 
 // acceptJob is one submit_sm or data_sm on its way into the store: the request, the message with
 // its one part and its first status change, and the answer, in one allocation; it is also the
-// pool's task that writes it. Jobs are reused (acceptJobs): nothing keeps a job, its message or its
-// answer once run has answered (the stores encode the message before AcceptMessage returns, the
-// session encodes the answer in Respond), and a job is cleared whole before it goes back.
+// pool's task that writes it, and, when the store writes asynchronously, the completion its write
+// is answered to. Jobs are reused (acceptJobs): nothing keeps a job, its message or its answer once
+// it has answered (the stores encode the message before AcceptMessage, or AcceptMessageAsync,
+// returns; the session encodes the answer in Respond), and a job is cleared whole before it goes
+// back.
 type acceptJob struct {
 	sub      *submitter
+	ctx      context.Context // bounds its store calls
 	in       Inbound
 	account  string
 	data     bool // a data_sm: answered with data_sm_resp
@@ -143,15 +147,62 @@ func (sub *submitter) acceptOne(m Inbound, account string, b *pdu.SubmitSM, data
 		return
 	}
 	j.msg.History = j.history[:0] // PrepareAccept writes the first change there
+	if sub.async != nil && j.msg.ID != "" {
+		// The write is only queued, its answer sent from its completion: no worker is needed,
+		// and none is woken. A full queue holds up this reader, which pushes back on the peer.
+		j.run()
+		return
+	}
 	// The durable write waits for a disk flush (or a Redis round trip); doing it off the reader
 	// lets concurrent submissions share one group commit.
 	sub.work.run(j)
 }
 
 func (j *acceptJob) run() {
+	sub, msg := j.sub, &j.msg
+	j.ctx = storeContext()
+	if sub.async == nil {
+		j.answer(sub.accept(j.ctx, msg))
+		return
+	}
+	// The write is answered to AcceptDone once durable: this worker is free at once, and no
+	// goroutine waits for the group commit.
+	if msg.ID == "" {
+		msg.ID = sub.ids.newMessageIDFor(j.ctx, msg.Account)
+	}
+	sub.inDoubt.hold(msg.ID)
+	sub.work.writeStarted()
+	sub.async.AcceptMessageAsync(j.ctx, msg, j)
+}
+
+// AcceptDone implements store.AcceptCompletion. It runs on the store's goroutine (or on run's, for
+// a write refused before it was queued), which must not be held up: an accept that failed goes on
+// on a goroutine of its own, since it may read the store back (in doubt) or write again (its id was
+// taken). One that succeeded is answered here, its answer queued to the session's writer.
+func (j *acceptJob) AcceptDone(err error) {
+	work := j.sub.work // j is given back by finish
+	if err != nil {
+		go func() {
+			j.finish(err)
+			work.writeDone()
+		}()
+		return
+	}
+	j.finish(nil)
+	work.writeDone()
+}
+
+// finish ends an accept whose write ended with err, as accept does after its write, and answers.
+func (j *acceptJob) finish(err error) {
+	sub, msg := j.sub, &j.msg
+	j.answer(sub.accepted(j.ctx, msg, sub.inDoubt.outcome(j.ctx, msg, err)))
+}
+
+// answer answers the submission, accepted unless err, and gives j back.
+func (j *acceptJob) answer(err error) {
 	defer j.release()
 	sub, msg := j.sub, &j.msg
-	if err := sub.accept(storeContext(), msg); err != nil {
+	if err != nil {
 		sub.stats.rejected.Add(1)
 		_ = j.in.Respond(statusForAcceptError(err), nil)
 		return
@@ -207,7 +258,13 @@ func (sub *submitter) accept(ctx context.Context, m *store.Message) error {
 	}
 	// Written with its id held against this instance's claimers until the outcome is known, and
 	// resolved when in doubt (indoubt.go).
-	err := sub.inDoubt.accept(ctx, sub.st, m)
+	return sub.accepted(ctx, m, sub.inDoubt.accept(ctx, sub.st, m))
+}
+
+// accepted finishes the accept of m whose write ended with err, its in-doubt hold ended
+// (inDoubt.outcome): an id found taken is moved and m written again, a failure logged, a success
+// counted. It returns nil when m is accepted. When err is nil it calls no store.
+func (sub *submitter) accepted(ctx context.Context, m *store.Message, err error) error {
 	for try := 0; errors.Is(err, store.ErrExists) && try < 3; try++ {
 		// Another run or instance issued this id (their sequences met): move ours elsewhere.
 		sub.log.Warn().Str("message_id", m.ID).Msg("message id already taken; moving this run's ids to a new random start")
@@ -482,5 +539,27 @@ func fillSubmitSM(sm *pdu.SubmitSM, t *store.PartTask) {
 		EsmClass: t.ESMClass, ProtocolID: t.ProtocolID, PriorityFlag: t.PriorityFlag,
 		RegisteredDelivery: t.RegisteredDelivery, DataCoding: t.DataCoding,
 		ShortMessage: t.ShortMessage, Options: pdu.Options(t.TLVs),
+	}
+}
+
+// asyncOf returns st's asynchronous writes when the store behind st's decorators (those with an
+// Unwrap method, as the metrics wrapper) has them, else nil: the message path then waits for each
+// write on a worker of its pool, as it does with Redis and the memory store.
+func asyncOf(st store.Store) store.AsyncWrites {
+	a, ok := st.(store.AsyncWrites)
+	if !ok {
+		return nil
+	}
+	for s := st; ; {
+		u, ok := s.(interface{ Unwrap() store.Store })
+		if !ok {
+			return a
+		}
+		if s = u.Unwrap(); s == nil {
+			return nil
+		}
+		if _, ok := s.(store.AsyncWrites); !ok {
+			return nil
+		}
 	}
 }

@@ -31,6 +31,13 @@ const workerIdle = 2 * time.Second
 // last if there is one, else to a new worker. Once closed, work runs on the caller, so nothing
 // reported late is dropped.
 //
+// The two hot writes are the exception when the store writes asynchronously (store.AsyncWrites,
+// the embedded store): an accept whose id is known and the settle of a part accepted upstream are
+// only queued for the group commit, on the session's reader (a full queue holds the reader up, the
+// same push-back), and their completion, run by the store once the write is durable, answers or
+// settles. No worker is taken and none waits; the pool counts them (writeStarted, writeDone) so that
+// close waits for their completions as for its tasks.
+//
 // Handing a task over is a lock and a send on the worker's own channel, and a worker waits on that
 // channel alone: no select, and no timer armed per wait. Workers idle for a whole period of the
 // reaper (a timer that runs only while some worker is idle, every idleAfter) exit, so an idle worker
@@ -51,6 +58,13 @@ type pool struct {
 	wg      sync.WaitGroup
 
 	started atomic.Uint64 // workers started since the pool was made, for tests
+
+	// The store writes handed over asynchronously on the message path's behalf (writeStarted),
+	// whose completion has not ended yet: they hold no worker, and close waits for them as for
+	// the tasks.
+	writes  atomic.Int64
+	closing atomic.Bool
+	drained sync.Cond // signalled, once closing, when writes drops to 0
 }
 
 // worker is one of the pool's goroutines; next carries its next task, nil to exit.
@@ -62,6 +76,7 @@ type worker struct {
 func newPool(limit int) *pool {
 	p := &pool{limit: limit, idleAfter: workerIdle}
 	p.space.L = &p.mu
+	p.drained.L = &p.mu
 	return p
 }
 
@@ -141,8 +156,29 @@ func (p *pool) reap() {
 	}
 }
 
-// close waits for the work under way; later work runs on its caller.
+// writeStarted counts an asynchronous store write made for the message path; its completion calls
+// writeDone once it has done all it does.
+func (p *pool) writeStarted() { p.writes.Add(1) }
+
+func (p *pool) writeDone() {
+	if p.writes.Add(-1) == 0 && p.closing.Load() {
+		p.mu.Lock()
+		p.drained.Broadcast()
+		p.mu.Unlock()
+	}
+}
+
+// close waits for the work under way, and for the asynchronous writes' completions; later work
+// runs on its caller.
 func (p *pool) close() {
+	p.closing.Store(true)
+	defer func() {
+		p.mu.Lock()
+		for p.writes.Load() > 0 {
+			p.drained.Wait()
+		}
+		p.mu.Unlock()
+	}()
 	p.mu.Lock()
 	if !p.done {
 		p.done = true

@@ -90,6 +90,33 @@ type Messages interface {
 	ListReceipts(ctx context.Context, messageID string) ([]Receipt, error)
 }
 
+// AsyncWrites is implemented by a store that can hand the outcome of its two hot writes to a
+// completion instead of keeping the caller waiting for the durable write: the caller's goroutine
+// is free once the write is queued, so no goroutine is parked per write in flight. Each method is
+// its synchronous namesake in every other respect (what it writes, what it returns, what it keeps
+// of its arguments: nothing of m once it returns).
+//
+// The completion runs exactly once, with what the synchronous call would have returned: after the
+// write is durable (nil) or has failed. It runs on a goroutine of the store, which it holds up:
+// it must not block, nor wait for the store (a write of its own is waited for by no one but the
+// store's own goroutine, which is running the completion). It may also run on the caller's
+// goroutine before the method returns, when the write is refused before it is queued. ctx bounds
+// the write as it does the synchronous call's: when it ends first, the completion is told so at
+// once (within a few tens of milliseconds) with ErrInDoubt if the write was queued and may still
+// land, with ctx's error if it was not queued.
+type AsyncWrites interface {
+	AcceptMessageAsync(ctx context.Context, m *Message, c AcceptCompletion)
+	SettleAsync(ctx context.Context, l Lease, u PartUpdate, c SettleCompletion)
+}
+
+// AcceptCompletion is told the outcome of AcceptMessageAsync: AcceptMessage's error.
+type AcceptCompletion interface{ AcceptDone(err error) }
+
+// SettleCompletion is told the outcome of SettleAsync: what Settle returns.
+type SettleCompletion interface {
+	SettleDone(m *Message, attached []Receipt, err error)
+}
+
 // Queues are the work queues: per-upstream parts to submit and per-account deliver_sm to
 // hand to a bound ESME. A claimed entry that is neither acknowledged nor given back within
 // the visibility time-out becomes claimable again (Reclaimed is then true).

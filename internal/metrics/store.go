@@ -3,6 +3,7 @@ package metrics
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,6 +54,7 @@ var StoreBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025,
 // for work up to their wait argument, and their time includes it.
 type Store struct {
 	store.Store
+	async    store.AsyncWrites // the wrapped store's, if it has them
 	hist     *prometheus.HistogramVec
 	errs     *prometheus.CounterVec
 	receipts *prometheus.CounterVec
@@ -85,6 +87,7 @@ func NewStore(st store.Store) *Store {
 			Name: "smppgw_receipts_total", Help: "Receipts from upstreams recorded by the store (correlated or parked), by the state they report.",
 		}, []string{"state"}),
 	}
+	w.async, _ = st.(store.AsyncWrites)
 	for i, n := range opNames {
 		w.obs[i] = w.hist.WithLabelValues(n)
 		w.errc[i] = w.errs.WithLabelValues(n)
@@ -255,4 +258,63 @@ func (w *Store) AddReceipt(ctx context.Context, r *store.Receipt) (*store.Messag
 		}
 	}
 	return m, parked, err
+}
+
+var _ store.AsyncWrites = (*Store)(nil)
+
+// Unwrap returns the store w times: a caller that uses the asynchronous writes only when the store
+// behind the decorators has them asks it.
+func (w *Store) Unwrap() store.Store { return w.Store }
+
+// AcceptMessageAsync implements store.AsyncWrites, timed from the call to the completion, as
+// AcceptMessage is. A wrapped store without asynchronous writes is called synchronously and c
+// told before this returns.
+func (w *Store) AcceptMessageAsync(ctx context.Context, m *store.Message, c store.AcceptCompletion) {
+	if w.async == nil {
+		c.AcceptDone(w.AcceptMessage(ctx, m))
+		return
+	}
+	t := timings.Get().(*timing)
+	t.w, t.start, t.acc = w, clock(), c
+	w.async.AcceptMessageAsync(ctx, m, t)
+}
+
+// SettleAsync implements store.AsyncWrites, timed as Settle is; without asynchronous writes in
+// the wrapped store, it is Settle, and c is told before it returns.
+func (w *Store) SettleAsync(ctx context.Context, l store.Lease, u store.PartUpdate, c store.SettleCompletion) {
+	if w.async == nil {
+		m, attached, err := w.Settle(ctx, l, u)
+		c.SettleDone(m, attached, err)
+		return
+	}
+	t := timings.Get().(*timing)
+	t.w, t.start, t.set = w, clock(), c
+	w.async.SettleAsync(ctx, l, u, t)
+}
+
+// timing is an asynchronous write being timed: the completion the store tells, which records the
+// time and tells the caller's. Reused (timings): one is the caller's no more once it has told it.
+type timing struct {
+	w     *Store
+	start time.Duration
+	acc   store.AcceptCompletion
+	set   store.SettleCompletion
+}
+
+var timings = sync.Pool{New: func() any { return new(timing) }}
+
+func (t *timing) AcceptDone(err error) {
+	w, c := t.w, t.acc
+	w.done(opAcceptMessage, t.start, err)
+	*t = timing{}
+	timings.Put(t)
+	c.AcceptDone(err)
+}
+
+func (t *timing) SettleDone(m *store.Message, attached []store.Receipt, err error) {
+	w, c := t.w, t.set
+	w.done(opSettle, t.start, err)
+	*t = timing{}
+	timings.Put(t)
+	c.SettleDone(m, attached, err)
 }

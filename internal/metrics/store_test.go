@@ -4,7 +4,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/smppgw/smppgw/store"
 	"github.com/smppgw/smppgw/store/embedded"
@@ -70,3 +72,68 @@ func TestStoreCounts(t *testing.T) {
 		t.Errorf("DELIVERED receipts = %v, want 1", got)
 	}
 }
+
+type acceptDone chan error
+
+func (c acceptDone) AcceptDone(err error) { c <- err }
+
+type settleDone chan error
+
+func (c settleDone) SettleDone(_ *store.Message, _ []store.Receipt, err error) { c <- err }
+
+// TestStoreCountsAsync: the asynchronous writes are counted as their synchronous namesakes, each
+// once, when their completion comes: two accepts and a settle observed, one accept failed; over a
+// store without them, they run synchronously and are counted the same.
+func TestStoreCountsAsync(t *testing.T) {
+	s := openTimed(t, filepath.Join(t.TempDir(), "smppgw.db"), storetest.Options())
+	run := func(t *testing.T, w *Store) {
+		ctx := t.Context()
+		done := make(acceptDone, 1)
+		w.AcceptMessageAsync(ctx, storetest.NewMessage("a1", "acct", "up", 1), done)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		w.AcceptMessageAsync(ctx, &store.Message{}, done)
+		if err := <-done; err == nil {
+			t.Fatal("AcceptMessageAsync of an empty message succeeded")
+		}
+		tasks, err := w.ClaimParts(ctx, "up", "c", 1, 0)
+		if err != nil || len(tasks) != 1 {
+			t.Fatalf("claimed %d, %v", len(tasks), err)
+		}
+		sd := make(settleDone, 1)
+		w.SettleAsync(ctx, tasks[0].Lease, store.PartUpdate{MessageID: "a1", Upstream: "up", UpstreamID: "U1", Status: 1}, sd)
+		if err := <-sd; err != nil {
+			t.Fatal(err)
+		}
+		for op, want := range map[int]uint64{opAcceptMessage: 2, opSettle: 1} {
+			var m dto.Metric
+			if err := w.obs[op].(prometheus.Metric).Write(&m); err != nil {
+				t.Fatal(err)
+			}
+			if got := m.GetHistogram().GetSampleCount(); got != want {
+				t.Errorf("%s observed %d times, want %d", opNames[op], got, want)
+			}
+		}
+		if got := testutil.ToFloat64(w.errs.WithLabelValues("accept_message")); got != 1 {
+			t.Errorf("errors of accept_message = %v, want 1", got)
+		}
+	}
+	t.Run("async", func(t *testing.T) {
+		if s.async == nil {
+			t.Fatal("the embedded store's asynchronous writes not found")
+		}
+		run(t, s.Store)
+	})
+	t.Run("sync", func(t *testing.T) {
+		s := openTimed(t, filepath.Join(t.TempDir(), "smppgw.db"), storetest.Options())
+		w := NewStore(syncOnly{s.Store.Store})
+		if w.async != nil {
+			t.Fatal("asynchronous writes found in a store without them")
+		}
+		run(t, w)
+	})
+}
+
+// syncOnly hides a store's asynchronous writes.
+type syncOnly struct{ store.Store }

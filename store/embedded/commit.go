@@ -15,7 +15,10 @@ type wop struct {
 	V    op
 	Err  error
 	done chan struct{}
+	a    asyncWop // an asynchronous write's (async.go): no one waits on done
 }
+
+func (o *wop) async() bool { return o.a.acc != nil || o.a.set != nil }
 
 // staged is a batch whose record is written to the WAL, not yet synced.
 type staged struct {
@@ -40,6 +43,9 @@ type commitQueue struct {
 	mu      sync.RWMutex // held shared by senders, exclusively by close, so ch closes safely
 	closed  bool
 	done    chan struct{} // closed when the syncer has answered everything
+	pend    pending       // the asynchronous writes not completed yet (async.go)
+	// asyncOps is the syncer's: the asynchronous writes of the batch it answers.
+	asyncOps []*wop
 }
 
 func (q *commitQueue) start(s *Store, maxBatch int) {
@@ -48,8 +54,10 @@ func (q *commitQueue) start(s *Store, maxBatch int) {
 	q.hand = make(chan *staged)
 	q.done = make(chan struct{})
 	q.pool.New = func() any { return &wop{done: make(chan struct{}, 1)} }
+	q.pend.init()
 	go q.stager()
 	go q.syncer()
+	go q.watch()
 }
 
 // do queues v and waits until its batch is durable. When ctx ends first do returns ctx's error
@@ -103,7 +111,8 @@ func (q *commitQueue) doW(ctx context.Context, s *Store, w writer) (bool, error)
 // Flushes returns how many batches were committed so far, for benchmarks.
 func (q *commitQueue) Flushes() uint64 { return q.flushes.Load() }
 
-// close stops taking writes, commits everything queued, and returns when all is answered.
+// close stops taking writes, commits everything queued, and returns when all is answered, every
+// asynchronous write's completion run.
 func (q *commitQueue) close() {
 	q.mu.Lock()
 	if !q.closed {
@@ -112,6 +121,7 @@ func (q *commitQueue) close() {
 	}
 	q.mu.Unlock()
 	<-q.done
+	<-q.pend.stopped
 }
 
 func (q *commitQueue) stager() {
@@ -140,9 +150,20 @@ func (q *commitQueue) syncer() {
 	for b := range q.hand {
 		q.s.finish(b)
 		q.flushes.Add(1)
+		// A waiter signalled may reuse its wop at once: which ops are asynchronous is read first.
+		async := q.asyncOps[:0]
 		for _, o := range b.ops {
+			if o.async() {
+				async = append(async, o)
+				continue
+			}
 			o.done <- struct{}{}
 		}
+		if len(async) > 0 {
+			q.answerAsync(async)
+			clear(async)
+		}
+		q.asyncOps = async
 		q.s.maybeFreeze()
 	}
 }

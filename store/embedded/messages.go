@@ -13,8 +13,21 @@ import (
 
 // AcceptMessage writes m, its index entries and one queue entry per part in one transaction.
 func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
-	if err := store.ValidateMessage(m); err != nil {
+	o, err := s.newAcceptOp(m)
+	if err != nil {
 		return err
+	}
+	done, err := s.wq.doW(ctx, s, o)
+	if done {
+		o.release()
+	}
+	return err
+}
+
+// newAcceptOp validates m and makes AcceptMessage's write of it; nothing of m is kept.
+func (s *Store) newAcceptOp(m *store.Message) (*acceptOp, error) {
+	if err := store.ValidateMessage(m); err != nil {
+		return nil, err
 	}
 	store.PrepareAccept(m, nowUTC())
 	o := acceptPool.Get().(*acceptOp)
@@ -59,12 +72,13 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 	if !s.f.keptFull() {
 		o.kept = keptCopy(m)
 	}
-	done, err := s.wq.doW(ctx, s, o)
-	if done {
-		*o = acceptOp{} // the memtable keeps the bytes, not the op
-		acceptPool.Put(o)
-	}
-	return err
+	return o, nil
+}
+
+// release gives o back once the group commit is done with it.
+func (o *acceptOp) release() {
+	*o = acceptOp{} // the memtable keeps the bytes, not the op
+	acceptPool.Put(o)
 }
 
 // acceptOp is AcceptMessage's write.
@@ -269,35 +283,51 @@ func (s *Store) UpdatePart(ctx context.Context, u store.PartUpdate) (*store.Mess
 // Settle is UpdatePart and the removal of the queue entry in one op of the group commit. The
 // entry stays in memory, not claimable, until the write is durable, as with Ack.
 func (s *Store) Settle(ctx context.Context, l store.Lease, u store.PartUpdate) (*store.Message, []store.Receipt, error) {
-	n, _, err := parseLease(l)
+	o, err := s.newSettleOp(l, u)
 	if err != nil {
 		return nil, nil, err
 	}
+	done, err := s.wq.doW(ctx, s, o)
+	m, attached := o.result(err)
+	if done {
+		o.release()
+	}
+	return m, attached, err
+}
+
+// newSettleOp makes Settle's write.
+func (s *Store) newSettleOp(l store.Lease, u store.PartUpdate) (*settleOp, error) {
+	n, _, err := parseLease(l)
+	if err != nil {
+		return nil, err
+	}
 	if err := prepareUpdate(&u); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	o := settlePool.Get().(*settleOp)
 	*o = settleOp{s: s, q: l.Queue, seq: n, u: u}
 	s.qmu.Lock()
 	o.removing = s.startRemovalInto(&o.r, l.Queue, n)
 	s.qmu.Unlock()
-	done, err := s.wq.doW(ctx, s, o)
-	var (
-		m        *store.Message
-		attached []store.Receipt
-	)
+	return o, nil
+}
+
+// result is what Settle returns once its write ended with err (nil: durable); on error the entry
+// is claimable again.
+func (o *settleOp) result(err error) (*store.Message, []store.Receipt) {
 	if err != nil {
 		if o.removing {
-			s.abandoned(&o.r)
+			o.s.abandoned(&o.r)
 		}
-	} else {
-		m, attached = o.m, o.attached
+		return nil, nil
 	}
-	if done {
-		*o = settleOp{} // m and attached are the caller's now
-		settlePool.Put(o)
-	}
-	return m, attached, err
+	return o.m, o.attached
+}
+
+// release gives o back once the group commit is done with it.
+func (o *settleOp) release() {
+	*o = settleOp{} // m and attached are the caller's now
+	settlePool.Put(o)
 }
 
 // settleOp is Settle's write.
