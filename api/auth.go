@@ -242,13 +242,13 @@ func (a *authenticator) authorize(ctx context.Context, method string) (*principa
 	cred = strings.TrimSpace(cred)
 	isAdmin := strings.HasPrefix(method, adminPrefix)
 	var p *principal
-	switch strings.ToLower(scheme) {
-	case "bearer":
+	switch { // EqualFold, not ToLower: "Bearer" lowered is a new string on every call
+	case strings.EqualFold(scheme, "bearer"):
 		var err error
 		if p, err = a.bearer(ctx, cred); err != nil {
 			return nil, err
 		}
-	case "basic":
+	case strings.EqualFold(scheme, "basic"):
 		if !isAdmin {
 			return nil, status.Error(codes.Unauthenticated, "basic credentials are accepted on admin endpoints only")
 		}

@@ -206,3 +206,47 @@ func TestKeyCacheInvalidatedDuringLookup(t *testing.T) {
 		t.Fatalf("a lookup after it was not remembered: %v", p)
 	}
 }
+
+// TestAuthSchemeAnyCase: the scheme is case-insensitive (RFC 9110 11.1) for Bearer and Basic alike,
+// and a remembered key costs the call no allocation of its own.
+func TestAuthSchemeAnyCase(t *testing.T) {
+	k, secret, err := NewAPIKey("t", "acme", store.ScopeSend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &keyStore{keys: map[string]*store.APIKey{k.ID: k}, accounts: map[string]*store.Account{"acme": {SystemID: "acme"}}}
+	hash, err := bcrypt.GenerateFromPassword([]byte("opspw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &authenticator{keys: st, admins: map[string][]byte{"ops": hash}, now: time.Now}
+	basic := base64.StdEncoding.EncodeToString([]byte("ops:opspw"))
+	for _, scheme := range []string{"Bearer", "bearer", "BEARER", "bEaReR"} {
+		ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", scheme+" "+secret))
+		if p, err := a.authorize(ctx, smppgwv1.MessageService_Submit_FullMethodName); err != nil || p.Key == nil || p.Key.ID != k.ID {
+			t.Errorf("%s: principal %+v, %v", scheme, p, err)
+		}
+	}
+	for _, scheme := range []string{"Basic", "basic", "BASIC"} {
+		ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", scheme+" "+basic))
+		if p, err := a.authorize(ctx, smppgwv1.AdminService_ListAccounts_FullMethodName); err != nil || p.Operator != "ops" {
+			t.Errorf("%s: principal %+v, %v", scheme, p, err)
+		}
+	}
+	for _, scheme := range []string{"Bearerx", "Bear", "Digest"} {
+		ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", scheme+" "+secret))
+		if _, err := a.authorize(ctx, smppgwv1.MessageService_Submit_FullMethodName); status.Code(err) != codes.Unauthenticated {
+			t.Errorf("%s: %v, want Unauthenticated", scheme, err)
+		}
+	}
+	// Past the copy metadata.ValueFromIncomingContext makes of the values, nothing is allocated.
+	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", "Bearer "+secret))
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := a.authorize(ctx, smppgwv1.MessageService_Submit_FullMethodName); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 1 {
+		t.Errorf("a remembered key's call allocated %v times, want 1 (the metadata values' copy)", allocs)
+	}
+}

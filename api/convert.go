@@ -148,19 +148,49 @@ func messageToProto(m *store.Message, receipts []store.Receipt) *smppgwv1.Messag
 }
 
 func receiptToProto(r *store.Receipt, clientRef string) *smppgwv1.Receipt {
-	return &smppgwv1.Receipt{
-		MessageId:         r.MessageID,
-		PartIndex:         uint32(r.Part + 1),
-		ClientReference:   clientRef,
-		Status:            stateToProto(r.State),
-		ErrorCode:         errorCode(r.Error),
-		Upstream:          r.Upstream,
-		UpstreamMessageId: r.UpstreamID,
-		SubmitTime:        ts(r.Submitted),
-		DoneTime:          ts(r.Done),
-		ReceiveTime:       ts(r.Received),
-		Text:              string(r.Text),
+	b := new(receiptBlock)
+	b.fill(r, clientRef)
+	return &b.receipt
+}
+
+// receiptBlock holds a receipt's message, its timestamps and the stream's envelope in one
+// allocation rather than five: StreamReceipts sends one for every receipt.
+type receiptBlock struct {
+	resp    smppgwv1.StreamReceiptsResponse
+	receipt smppgwv1.Receipt
+	times   [3]timestamppb.Timestamp
+}
+
+// streamedReceipt is the StreamReceipts message of r.
+func streamedReceipt(r *store.Receipt, clientRef string) *smppgwv1.StreamReceiptsResponse {
+	b := new(receiptBlock)
+	b.fill(r, clientRef)
+	b.resp.Receipt = &b.receipt
+	return &b.resp
+}
+
+func (b *receiptBlock) fill(r *store.Receipt, clientRef string) {
+	out := &b.receipt
+	out.MessageId = r.MessageID
+	out.PartIndex = uint32(r.Part + 1)
+	out.ClientReference = clientRef
+	out.Status = stateToProto(r.State)
+	out.ErrorCode = errorCode(r.Error)
+	out.Upstream = r.Upstream
+	out.UpstreamMessageId = r.UpstreamID
+	out.SubmitTime = b.ts(0, r.Submitted)
+	out.DoneTime = b.ts(1, r.Done)
+	out.ReceiveTime = b.ts(2, r.Received)
+	out.Text = string(r.Text)
+}
+
+// ts is ts(t) in the block's i-th timestamp.
+func (b *receiptBlock) ts(i int, t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
 	}
+	b.times[i].Seconds, b.times[i].Nanos = t.Unix(), int32(t.Nanosecond())
+	return &b.times[i]
 }
 
 // moToProto is an MO as the API gives it; upstream is the one it came from (gateway.Event.Upstream).

@@ -322,7 +322,7 @@ func (m *messageService) StreamReceipts(req *smppgwv1.StreamReceiptsRequest, str
 			if r.MessageID == "" {
 				r.MessageID = ev.MessageID
 			}
-			if err := stream.Send(&smppgwv1.StreamReceiptsResponse{Receipt: receiptToProto(&r, ev.ClientRef)}); err != nil {
+			if err := stream.Send(streamedReceipt(&r, ev.ClientRef)); err != nil {
 				return err
 			}
 		}
