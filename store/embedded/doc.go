@@ -8,8 +8,11 @@
 // memtables and a bbolt read transaction, with bbolt's bucket, cursor and sequence calls, so
 // the ops keep bbolt's shape. The write set (the physical keys put and deleted) becomes one WAL
 // record, written with one write; the syncer makes it durable with one fdatasync, merges it
-// into the active memtable and answers the batch's writers. While one record syncs, the next
-// batch's ops run. An op failing half-way fails alone: the batch's ops then run one by one.
+// into the active memtable and answers the batch's writers. While one record syncs, the stager
+// gathers the next batch, and runs its ops once that sync ends or the batch has 32 writes (so
+// under load the next batch's ops run during the sync). The hot writes (accept, settle) can be
+// asynchronous (async.go): the syncer runs their completions instead of waking a goroutine parked
+// on each. An op failing half-way fails alone: the batch's ops then run one by one.
 //
 // The memtables are ordered per bucket (sorted runs, see below), with tombstones. Readers see
 // active, then frozen, then bbolt, merged in key order. When active passes 16 MiB or 1 s it is

@@ -46,7 +46,7 @@ type Store struct {
 	// The group commit is a pipeline of two goroutines (see commit.go): the stager runs a
 	// batch's ops against a write set (over the previous batch's, pending, until that one is
 	// merged) and writes its record; the syncer syncs it, merges it into active and answers.
-	// So one batch's ops run while the previous batch's record syncs.
+	// So under load one batch's ops run while the previous batch's record syncs (commit.go: gather).
 	f      flusherState // the stager's
 	enc    []byte       // the stager's record buffer
 	wsFree chan *memtable
