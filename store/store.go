@@ -109,6 +109,11 @@ type AsyncWrites interface {
 	SettleAsync(ctx context.Context, l Lease, u PartUpdate, c SettleCompletion)
 }
 
+// GroupCommitter is implemented by a store that counts its group commits: how many durable writes
+// (an fdatasync of the embedded store's log, a round trip of Redis's pipeline) carried the
+// operations so far. Operations over group commits is how well writes share them.
+type GroupCommitter interface{ GroupCommits() uint64 }
+
 // AcceptCompletion is told the outcome of AcceptMessageAsync: AcceptMessage's error.
 type AcceptCompletion interface{ AcceptDone(err error) }
 

@@ -58,6 +58,7 @@ type Store struct {
 	hist     *prometheus.HistogramVec
 	errs     *prometheus.CounterVec
 	receipts *prometheus.CounterVec
+	commits  prometheus.CounterFunc // the wrapped store's group commits (store.GroupCommitter); nil: not counted
 	obs      [numOps]prometheus.Observer // resolved once: no label lookup per call
 	errc     [numOps]prometheus.Counter
 	byState  [256]prometheus.Counter // receipts by pdu.MessageState, made on first use
@@ -88,6 +89,12 @@ func NewStore(st store.Store) *Store {
 		}, []string{"state"}),
 	}
 	w.async, _ = st.(store.AsyncWrites)
+	if gc, ok := st.(store.GroupCommitter); ok {
+		w.commits = prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "smppgw_store_group_commits_total",
+			Help: "Durable writes that carried the store's writes: fdatasyncs of the embedded store's log, pipelined round trips to Redis. Store operations over it is how many writes share one.",
+		}, func() float64 { return float64(gc.GroupCommits()) })
+	}
 	for i, n := range opNames {
 		w.obs[i] = w.hist.WithLabelValues(n)
 		w.errc[i] = w.errs.WithLabelValues(n)
@@ -103,6 +110,9 @@ func (w *Store) Describe(ch chan<- *prometheus.Desc) {
 	w.hist.Describe(ch)
 	w.errs.Describe(ch)
 	w.receipts.Describe(ch)
+	if w.commits != nil {
+		w.commits.Describe(ch)
+	}
 }
 
 // Collect implements prometheus.Collector.
@@ -110,6 +120,9 @@ func (w *Store) Collect(ch chan<- prometheus.Metric) {
 	w.hist.Collect(ch)
 	w.errs.Collect(ch)
 	w.receipts.Collect(ch)
+	if w.commits != nil {
+		w.commits.Collect(ch)
+	}
 }
 
 // epoch is the base of clock.

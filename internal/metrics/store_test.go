@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -137,3 +138,32 @@ func TestStoreCountsAsync(t *testing.T) {
 
 // syncOnly hides a store's asynchronous writes.
 type syncOnly struct{ store.Store }
+
+// TestStoreGroupCommits: smppgw_store_group_commits_total is the wrapped store's count of group
+// commits. Five accepts one after the other take five of the embedded store's (each finds no sync
+// under way, so none waits for company); one that changes nothing takes none.
+func TestStoreGroupCommits(t *testing.T) {
+	s := openTimed(t, filepath.Join(t.TempDir(), "smppgw.db"), storetest.Options())
+	if s.commits == nil {
+		t.Fatal("the embedded store's group commits are not counted")
+	}
+	ctx := t.Context()
+	before := testutil.ToFloat64(s.commits)
+	for i := range 5 {
+		if err := s.AcceptMessage(ctx, storetest.NewMessage(fmt.Sprint("g", i), "acct", "up", 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AcceptMessage(ctx, storetest.NewMessage("g0", "acct", "up", 1)); err == nil {
+		t.Fatal("an accept of a taken id succeeded")
+	}
+	if got := testutil.ToFloat64(s.commits) - before; got != 5 {
+		t.Errorf("group commits over 5 accepts and a refused one: %v, want 5", got)
+	}
+	if n := testutil.CollectAndCount(s.Store, "smppgw_store_group_commits_total"); n != 1 {
+		t.Errorf("%d smppgw_store_group_commits_total series collected, want 1", n)
+	}
+	if w := NewStore(syncOnly{s.Store.Store}); w.commits != nil {
+		t.Error("a store without GroupCommits has the counter")
+	}
+}

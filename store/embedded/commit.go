@@ -53,6 +53,7 @@ type commitQueue struct {
 	max     int
 	pool    sync.Pool
 	flushes atomic.Uint64
+	synced  atomic.Uint64 // batches whose WAL record was made durable: the group commit's fdatasyncs
 	// syncing counts the batches handed to the syncer and not yet answered (0 or 1 when the
 	// stager looks); the syncer signals idle (buffered, one token) each time it is done with one.
 	syncing atomic.Int32
@@ -130,6 +131,10 @@ func (q *commitQueue) doW(ctx context.Context, s *Store, w writer) (bool, error)
 
 // Flushes returns how many batches were committed so far, for benchmarks.
 func (q *commitQueue) Flushes() uint64 { return q.flushes.Load() }
+
+// GroupCommits implements store.GroupCommitter: the batches whose WAL record was synced, one
+// fdatasync each (a batch that changed nothing writes no record and is not counted).
+func (s *Store) GroupCommits() uint64 { return s.wq.synced.Load() }
 
 // close stops taking writes, commits everything queued, and returns when all is answered, every
 // asynchronous write's completion run.
@@ -250,7 +255,9 @@ func (s *Store) stage(ops []*wop, ws *memtable) *staged {
 func (s *Store) finish(b *staged) {
 	err := b.err
 	if err == nil && b.lsn != 0 {
-		err = s.log.Sync(b.lsn) // meanwhile the stager runs the next batch's ops
+		if err = s.log.Sync(b.lsn); err == nil { // meanwhile the stager gathers or runs the next batch
+			s.wq.synced.Add(1)
+		}
 	}
 	if err == nil {
 		err = s.brokenErr() // the batch before, which this one's ops saw, failed
