@@ -49,6 +49,9 @@ type Sample struct {
 	// queue, taken by its bind or not; Claimed is smppgw_queue_claimed, those taken.
 	Depth   int64 `json:"queue_depth"`
 	Claimed int64 `json:"queue_claimed"`
+	// Commits is smppgw_store_group_commits_total: the store's group commits (fdatasyncs of the
+	// embedded store's log) so far.
+	Commits int64 `json:"group_commits"`
 }
 
 // Sustained is a sustained row's queue depth over time and its verdict.
@@ -247,6 +250,11 @@ func (r *runner) sustained(ctx context.Context) (row Row) {
 
 	addNote(&row, fmt.Sprintf("%s; queue depth (smppgw_queue_depth on /metrics) read every %s, %d readings; verdict %s: flat when the end depth and the second half's trend (%+.0f/s, %+.0f over the half) are both <= %.0f (1,000 or 1 s of intake)",
 		s.Defaults, c.SustainSample, len(s.Samples), orDash(s.Verdict), s.Slope, s.Rise, s.Limit))
+	if n := len(s.Samples); n > 1 && s.Samples[n-1].Received > s.Samples[0].Received {
+		first, end := s.Samples[0], s.Samples[n-1]
+		addNote(&row, fmt.Sprintf("%d group commits (smppgw_store_group_commits_total) while the load was on: %.2f a message forwarded",
+			end.Commits-first.Commits, float64(end.Commits-first.Commits)/float64(end.Received-first.Received)))
+	}
 	if c.SustainRate > 0 {
 		addNote(&row, fmt.Sprintf("offered at most %.0f msgs/s", c.SustainRate))
 	}
@@ -305,7 +313,7 @@ func (m *metricsReader) sample(ctx context.Context, arr *arrivals, start time.Ti
 	if err != nil {
 		return Sample{}, err
 	}
-	return Sample{T: time.Since(start).Seconds(), Received: recv, Accepted: gm.accepted, Depth: gm.depth, Claimed: gm.claimed}, nil
+	return Sample{T: time.Since(start).Seconds(), Received: recv, Accepted: gm.accepted, Depth: gm.depth, Claimed: gm.claimed, Commits: gm.commits}, nil
 }
 
 // drained reads until the queue is empty, for at most 10s; nil when no scrape succeeded.
@@ -351,6 +359,7 @@ type gwMetrics struct {
 	depth    int64 // smppgw_queue_depth{kind="submit",name=upstream}
 	claimed  int64 // smppgw_queue_claimed{kind="submit",name=upstream}
 	window   int64 // smppgw_window_size{role="esme",name=upstream}
+	commits  int64 // smppgw_store_group_commits_total; 0 when absent
 }
 
 func (m *metricsReader) scrape(ctx context.Context) (gwMetrics, error) {
@@ -408,6 +417,8 @@ func parseMetrics(r io.Reader, upstream string) (gwMetrics, error) {
 			if name == "smppgw_queue_depth" {
 				dst, haveDepth = &gm.depth, true
 			}
+		case "smppgw_store_group_commits_total":
+			dst = &gm.commits
 		case "smppgw_window_size":
 			if l := parseLabels(labels); l["role"] == session.RoleESME.String() && l["name"] == upstream {
 				dst = &gm.window

@@ -101,6 +101,7 @@ smppgw_queue_depth{kind="submit",name="sim2"} 8
 smppgw_window_size{name="sim",role="smsc"} 1
 smppgw_window_size{name="sim",role="esme"} 10
 smppgw_queue_oldest_age_seconds{kind="submit",name="sim"} 0.25
+smppgw_store_group_commits_total 5678
 `
 
 func TestParseMetrics(t *testing.T) {
@@ -108,7 +109,7 @@ func TestParseMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (gwMetrics{accepted: 1_234_567, depth: 4321, claimed: 12, window: 10}); gm != want {
+	if want := (gwMetrics{accepted: 1_234_567, depth: 4321, claimed: 12, window: 10, commits: 5678}); gm != want {
 		t.Errorf("%+v, want %+v", gm, want)
 	}
 	if _, err := parseMetrics(strings.NewReader(metricsText), "absent"); !errors.Is(err, errNoMetric) || !strings.Contains(err.Error(), `name="absent"`) {
@@ -195,6 +196,11 @@ func TestRunSustained(t *testing.T) {
 			prev = x
 		}
 		first, last := s.Samples[0], s.Samples[len(s.Samples)-1]
+		// Each message is an accept and a settle, at 500 a second mostly committed alone or in
+		// twos: between a tenth and three group commits a message, and the note says how many.
+		if c := last.Commits - first.Commits; c*10 < last.Received || c > 3*last.Received || !strings.Contains(r.Note, fmt.Sprintf("%d group commits", c)) {
+			t.Errorf("%d group commits for %d messages forwarded; note %q", c, last.Received, r.Note)
+		}
 		if first.Accepted != 0 || first.Depth != 0 || last.Accepted != r.Acked {
 			t.Errorf("first reading %+v, last %+v: want nothing before the sending, all %d acknowledged accepted at its end", first, last, r.Acked)
 		}

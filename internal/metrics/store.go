@@ -58,7 +58,7 @@ type Store struct {
 	hist     *prometheus.HistogramVec
 	errs     *prometheus.CounterVec
 	receipts *prometheus.CounterVec
-	commits  prometheus.CounterFunc // the wrapped store's group commits (store.GroupCommitter); nil: not counted
+	commits  prometheus.CounterFunc      // the wrapped store's group commits (store.GroupCommitter); nil: not counted
 	obs      [numOps]prometheus.Observer // resolved once: no label lookup per call
 	errc     [numOps]prometheus.Counter
 	byState  [256]prometheus.Counter // receipts by pdu.MessageState, made on first use
