@@ -73,7 +73,8 @@ type Config struct {
 	// EnquireLink is how long the link may stay idle (nothing received) before we send enquire_link;
 	// the session closes when that goes unanswered for ResponseTimeout. 0 means 30s; negative disables.
 	EnquireLink time.Duration `yaml:"enquire_link"`
-	// InboundLimit is how many of the peer's requests may be unanswered at once. 0 means 100.
+	// InboundLimit is how many of the peer's requests may be unanswered at once. 0 means
+	// DefaultInboundLimit.
 	InboundLimit int `yaml:"inbound_limit"`
 	// ThrottleInbound answers requests beyond InboundLimit with ESME_RTHROTTLED instead of the default,
 	// which stops reading until some are answered (TCP back-pressure).
@@ -96,6 +97,14 @@ type Config struct {
 	Meter *Meter `yaml:"-"`
 }
 
+// DefaultInboundLimit is Config.InboundLimit's default: an ESME keeping a window of 256 submit_sm
+// (a common setting for bulk senders) is read without pause. Measured with the embedded store's
+// asynchronous writes, row 7 of smppbench (one bind at W=256, 30 s, `--sustain-inbound-limit N`,
+// alternating): 100 forwarded 65.2k and 68.4k msgs/s, 256 forwarded 83.3k and 86.6k, 512 no more
+// than 256; the queue stayed flat in all. The limit bounds what one peer holds of the gateway at
+// once, not how fast a queue towards an upstream may grow: many binds can still outrun one upstream.
+const DefaultInboundLimit = 256
+
 // WithDefaults returns c with every zero value replaced by its documented default, as a session uses it.
 // Negative values are left as they are: EnquireLink's disables, the others Validate refuses.
 func (c Config) WithDefaults() Config {
@@ -109,7 +118,7 @@ func (c Config) WithDefaults() Config {
 		c.EnquireLink = 30 * time.Second
 	}
 	if c.InboundLimit == 0 {
-		c.InboundLimit = 100
+		c.InboundLimit = DefaultInboundLimit
 	}
 	if c.UnbindTimeout == 0 {
 		c.UnbindTimeout = 5 * time.Second
