@@ -212,7 +212,10 @@ func TestSharedBucketStoreDown(t *testing.T) {
 	}
 	srv.Kill()
 	sessiontest.Eventually(t, "fallback to the local cap", func() bool { b.Allow(time.Now()); b.mu.Lock(); defer b.mu.Unlock(); return b.fallback != nil })
-	count(600 * time.Millisecond) // the fallback bucket's own burst (20) is spent here
+	// The fallback bucket's own burst (20) is spent here, all of it: a count over a fixed time
+	// leaves tokens behind when a loaded box delays its polling, and they would show below.
+	for i := 0; i < 1000 && b.Allow(time.Now()); i++ {
+	}
 	n := count(time.Second)
 	t.Logf("Redis down: %d granted in 1s (rate %d over 2 instances)", n, rate)
 	if n < rate/2-3 || n > rate/2+2 {

@@ -205,8 +205,8 @@ func TestGatewayConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Instance == "" || got.Workers != 200 {
-		t.Errorf("zero Config: instance %q, workers %d; want the host name and 200", got.Instance, got.Workers)
+	if got.Instance == "" || got.Workers != 2*session.DefaultInboundLimit {
+		t.Errorf("zero Config: instance %q, workers %d; want the host name and %d", got.Instance, got.Workers, 2*session.DefaultInboundLimit)
 	}
 	got, err = Config{Instance: "a", Workers: 7, Server: ServerConfig{Session: session.Config{InboundLimit: 5}}}.withDefaults()
 	if err != nil || got.Instance != "a" || got.Workers != 7 {
