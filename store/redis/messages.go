@@ -58,10 +58,10 @@ func (s *Store) newAccept(ctx context.Context, m *store.Message) (*acceptOp, err
 		last = store.AppendPartTask(last[len(last):], store.NewPartTask(m, i))
 		args = append(args, last)
 	}
-	o.now = time.Now()
+	now := time.Now()
 	var account any = ""
-	if !s.accountSeen(ak, o.now) {
-		o.newAccount, account = ak, m.Account
+	if !s.accountSeen(ak, now) {
+		o.newAccount, o.seenAt, account = ak, now.UnixNano(), m.Account
 	}
 	o.args = append(args, account, ba.bArg, ba.expiry)
 	o.op.st = o
@@ -81,7 +81,7 @@ func (o *acceptOp) outcome(err error) error {
 		err = o.result
 	}
 	if err == nil && o.newAccount != nil {
-		o.newAccount.seen.Store(o.now.UnixNano())
+		o.newAccount.seen.Store(o.seenAt)
 	}
 	return err
 }
@@ -101,9 +101,9 @@ type acceptOp struct {
 	idx    int          // its place in the script's reply
 	result error
 	// newAccount: the message's account had no index entry this instance knows of in its
-	// shard; it is marked seen at now once the accept is written.
+	// shard; it is marked seen at seenAt (Unix ns) once the accept is written.
 	newAccount *accountKeys
-	now        time.Time
+	seenAt     int64
 	done       store.AcceptCompletion // AcceptMessageAsync's
 	// sent is notSent until the flusher queues the script, abandoned when the caller gave up
 	// first (the flusher then skips it): an accept whose context ended is in doubt only when
