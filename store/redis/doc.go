@@ -67,19 +67,27 @@
 // with what the synchronous call returns, so the gateway keeps no goroutine waiting per write.
 // A context that ends first is told at once by the batcher's watcher (every 20 ms): an accept
 // whose script has not gone out is refused (ctx's error, and the flusher skips it), anything
-// else is ErrInDoubt. End to end, the same smppbench command with this release's binary
+// else is ErrInDoubt. End to end, go run ./cmd/smppbench --rows 2 --stores
+// redis-everysec,redis-always --windows 256 --smppgw BIN --json with this release's binary
 // against the one before (9b94f8e, whose gateway kept a pool goroutine waiting per Redis write),
-// three pairs alternating, load average 4.3 to 5.9 (msgs/s is the load's more than the
-// binary's): smppgw's CPU a message 28.4, 30.3, 26.1 us before, 16.8, 21.0, 15.9 after
-// (everysec); 28.1, 32.7, 27.0 before, 18.6, 20.5, 18.4 after (always); redis-server's 27.7,
-// 30.0, 26.1 before, 23.5, 28.2, 22.0 after (everysec), 30.6, 32.8, 30.2 before, 27.0, 28.5,
-// 27.5 after (always); msgs/s 15756, 20124, 18545 before, 25805, 18886, 27064 after
-// (everysec), 13183, 11647, 14817 before, 25794, 22992, 20078 after (always). In the store alone (BenchmarkForwardCPU/fsync=*/conc=256
-// -benchtime 20000x, three pairs) the synchronous path is unchanged, client 20.7-21.4 us a
-// message before and 19.5-25.4 after (everysec), 48 allocations; BenchmarkForwardAsyncCPU, the
-// same traffic through the asynchronous writes with their windows held by the completions,
-// 16.7-20.7 us (everysec) and 21.9-22.9 (always, against 21.3-28.9 synchronous), 46
-// allocations.
+// three pairs alternating at load average 0.8 to 3, and three earlier at 4 to 6 (smppgw's CPU
+// only: msgs/s was then the load's more than the binary's):
+//
+//	                            before                 this release
+//	smppgw CPU us/msg           22.4 19.6 21.1         15.7 17.4 15.7     (everysec)
+//	                            22.7 21.2 21.5         15.3 17.1 15.8     (always)
+//	  at load 4 to 6            28.4 30.3 26.1         16.8 21.0 15.9     (everysec)
+//	                            28.1 32.7 27.0         18.6 20.5 18.4     (always)
+//	redis-server CPU us/msg     22.5 22.0 22.5         22.0 22.0 21.0     (everysec)
+//	                            25.5 25.0 26.0         23.5 24.5 23.0     (always)
+//	msgs/s                      29478 31313 30098      35134 33159 35643  (everysec)
+//	                            25508 26161 25145      30690 28862 30117  (always)
+//
+// In the store alone (BenchmarkForwardCPU/fsync=*/conc=256 -benchtime 20000x, three pairs)
+// the synchronous path is unchanged: client 18.0-21.8 us a message before, 17.7-20.3 after
+// (everysec), 17.4-24.2 and 19.2-19.9 (always), 48 allocations. BenchmarkForwardAsyncCPU, the
+// same traffic through the asynchronous writes, one producer and one claimer whose windows the
+// completions free: 14.7-20.3 us (everysec), 15.6-19.7 (always), 46 allocations.
 //
 // What is left of a message in Redis: the accept's SET NX and XADD inside the script, whose
 // payload repeats the message's record (a claim that read the message instead would write
