@@ -9,11 +9,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/smppgw/smppgw/internal/cputime"
 	"github.com/smppgw/smppgw/internal/redistest"
+	"github.com/smppgw/smppgw/pdu"
+	"github.com/smppgw/smppgw/store"
 	"github.com/smppgw/smppgw/store/storetest"
 )
 
@@ -45,13 +48,130 @@ func BenchmarkForwardCPUCluster(b *testing.B) {
 	}
 }
 
+// BenchmarkForwardAsyncCPU is BenchmarkForwardCPU through the asynchronous writes, as the gateway
+// drives them (see forwardAsync): the client's CPU a message without a goroutine waiting per write.
+func BenchmarkForwardAsyncCPU(b *testing.B) {
+	for _, fsync := range []string{"everysec", "always"} {
+		for _, c := range []int{1, 256} {
+			b.Run(fmt.Sprintf("fsync=%s/conc=%d", fsync, c), func(b *testing.B) {
+				s := benchStore(b, fsync)
+				measureForward(b, s, func() { forwardAsync(b, s, c) })
+			})
+		}
+	}
+}
+
 func forwardCPU(b *testing.B, s *Store, c int) {
+	measureForward(b, s, func() {
+		storetest.BenchForward(b, s, c, storetest.SettleCombined, storetest.ForwardStats{})
+	})
+}
+
+// forwardAsync is storetest.BenchForward through AcceptMessageAsync and SettleAsync: one producer
+// keeps up to conc accepts in flight (an ESME's window), one claimer takes up to conc parts at a
+// time (a bind's window) and settles each asynchronously, its slot freed by the completion.
+func forwardAsync(b *testing.B, s *Store, conc int) {
+	ctx := context.Background()
+	f := &asyncForward{n: int64(b.N), accepts: make(chan struct{}, conc), slots: make(chan struct{}, conc), done: make(chan struct{})}
+	prefix := fmt.Sprintf("fwa-%d-%d-", conc, time.Now().UnixNano())
+	part := make([]byte, 140) // a full part, as storetest's benchmarks send
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	go func() {
+		for i := range b.N {
+			select {
+			case f.accepts <- struct{}{}:
+			case <-f.done:
+				return
+			}
+			m := storetest.NewMessage(prefix+strconv.Itoa(i), "bench", "up", 1)
+			m.Parts[0].ShortMessage, m.Parts[0].TLVs = part, nil
+			s.AcceptMessageAsync(ctx, m, f)
+		}
+	}()
+	go func() {
+		for got := 0; got < b.N; {
+			select {
+			case f.slots <- struct{}{}:
+			case <-f.done:
+				return
+			}
+			free := 1
+			for free < conc && len(f.slots) < cap(f.slots) {
+				f.slots <- struct{}{}
+				free++
+			}
+			ts, err := s.ClaimParts(ctx, "up", "bench", free, 100*time.Millisecond)
+			if err != nil {
+				f.fail(err)
+				return
+			}
+			for range free - len(ts) {
+				<-f.slots
+			}
+			for _, t := range ts {
+				s.SettleAsync(ctx, t.Lease, store.PartUpdate{
+					MessageID: t.MessageID, Part: t.Part, Upstream: "up", UpstreamID: "U" + t.MessageID, Status: pdu.ENROUTE,
+				}, f)
+			}
+			got += len(ts)
+		}
+	}()
+	<-f.done
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if p := f.err.Load(); p != nil {
+		b.Fatal(*p)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+}
+
+// asyncForward is forwardAsync's completion of every accept and settle.
+type asyncForward struct {
+	n        int64
+	settled  atomic.Int64
+	accepts  chan struct{} // a slot per accept in flight
+	slots    chan struct{} // a slot per part claimed and not settled
+	done     chan struct{} // closed once n are settled, or on the first error
+	doneOnce sync.Once
+	err      atomic.Pointer[error]
+}
+
+func (f *asyncForward) AcceptDone(err error) {
+	<-f.accepts
+	if err != nil {
+		f.fail(err)
+	}
+}
+
+func (f *asyncForward) SettleDone(_ *store.Message, _ []store.Receipt, err error) {
+	<-f.slots
+	if err != nil {
+		f.fail(err)
+		return
+	}
+	if f.settled.Add(1) == f.n {
+		f.doneOnce.Do(func() { close(f.done) })
+	}
+}
+
+func (f *asyncForward) fail(err error) {
+	f.err.CompareAndSwap(nil, &err)
+	f.doneOnce.Do(func() { close(f.done) })
+}
+
+// measureForward runs forward, a whole-way benchmark over s, and reports the client's and the
+// server's work a message.
+func measureForward(b *testing.B, s *Store, forward func()) {
 	sent := &sentCommands{}
 	s.c.AddHook(sent)
 	cpu0, cmds0, us0 := serverCPU(b, s), commandStats(b, s, "calls="), commandStats(b, s, "usec=")
 	sent0, trips0 := sent.cmds.Load(), sent.trips.Load()
 	self0 := cputime.Process().Seconds()
-	storetest.BenchForward(b, s, c, storetest.SettleCombined, storetest.ForwardStats{Commits: s.w.Flushes})
+	flushes0 := s.w.Flushes()
+	forward()
+	b.ReportMetric(float64(s.w.Flushes()-flushes0)/float64(b.N), "commits/msg")
 	self1 := cputime.Process().Seconds()
 	sent1, trips1 := sent.cmds.Load(), sent.trips.Load()
 	b.ReportMetric((self1-self0)*1e6/float64(b.N), "client-us/msg")

@@ -22,8 +22,17 @@ import (
 // alike. The accepts of a group commit's round share one script (on Cluster one per shard),
 // each with its own outcome.
 func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
-	if err := store.ValidateMessage(m); err != nil {
+	o, err := s.newAccept(ctx, m)
+	if err != nil {
 		return err
+	}
+	return o.outcome(s.doOp(ctx, &o.op))
+}
+
+// newAccept validates m and builds its accept, ready for the group commit.
+func (s *Store) newAccept(ctx context.Context, m *store.Message) (*acceptOp, error) {
+	if err := store.ValidateMessage(m); err != nil {
+		return nil, err
 	}
 	store.PrepareAccept(m, nowUTC())
 	sh := s.shardOf(m.ID)
@@ -50,25 +59,29 @@ func (s *Store) AcceptMessage(ctx context.Context, m *store.Message) error {
 		args = append(args, last)
 	}
 	now := time.Now()
-	addAccount := !s.accountSeen(ak, now)
 	var account any = ""
-	if addAccount {
-		account = m.Account
+	if !s.accountSeen(ak, now) {
+		o.newAccount, o.seenAt, account = ak, now.UnixNano(), m.Account
 	}
 	o.args = append(args, account, ba.bArg, ba.expiry)
 	o.op.st = o
-	err := s.doOp(ctx, &o.op)
+	return o, nil
+}
+
+// outcome is the accept's result, given err, what the group commit answered (doOp's error):
+// a context that ended first makes it in doubt only when its script may have gone out.
+func (o *acceptOp) outcome(err error) error {
 	if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		if o.sent.CompareAndSwap(notSent, abandoned) {
-			return fmt.Errorf("accept %s: not sent: %w", m.ID, err)
+			return fmt.Errorf("accept %s: not sent: %w", o.id, err)
 		}
-		return fmt.Errorf("%w: accept %s: sent, no reply before the caller gave up: %w", store.ErrInDoubt, m.ID, err)
+		return fmt.Errorf("%w: accept %s: sent, no reply before the caller gave up: %w", store.ErrInDoubt, o.id, err)
 	}
 	if err == nil {
 		err = o.result
 	}
-	if err == nil && addAccount {
-		ak.seen.Store(now.UnixNano())
+	if err == nil && o.newAccount != nil {
+		o.newAccount.seen.Store(o.seenAt)
 	}
 	return err
 }
@@ -87,6 +100,11 @@ type acceptOp struct {
 	cmd    *goredis.Cmd // the script it went with
 	idx    int          // its place in the script's reply
 	result error
+	// newAccount: the message's account had no index entry this instance knows of in its
+	// shard; it is marked seen at seenAt (Unix ns) once the accept is written.
+	newAccount *accountKeys
+	seenAt     int64
+	done       store.AcceptCompletion // AcceptMessageAsync's
 	// sent is notSent until the flusher queues the script, abandoned when the caller gave up
 	// first (the flusher then skips it): an accept whose context ended is in doubt only when
 	// its script may have gone out.
@@ -219,13 +237,22 @@ func (s *Store) UpdatePart(ctx context.Context, u store.PartUpdate) (*store.Mess
 // parked and never correlated. A map written and an update failed leaves a map to a part not
 // yet updated: a receipt for it is applied to the part all the same.
 func (s *Store) Settle(ctx context.Context, l store.Lease, u store.PartUpdate) (*store.Message, []store.Receipt, error) {
-	sh, id, _, err := s.parseLease(l)
+	o, err := s.newSettle(ctx, l, u)
 	if err != nil {
 		return nil, nil, err
 	}
+	return o.outcome(s.doOp(ctx, &o.op))
+}
+
+// newSettle is Settle's update, ready for the group commit.
+func (s *Store) newSettle(ctx context.Context, l store.Lease, u store.PartUpdate) (*updateOp, error) {
+	sh, id, _, err := s.parseLease(l)
+	if err != nil {
+		return nil, err
+	}
 	msg, parts, ok := leaseMessage(l)
 	early := ok && msg == u.MessageID && u.Part >= 0 && u.Part < parts
-	return s.update(ctx, u, &ackOf{l.Queue, sh, id, early, parts})
+	return s.newUpdate(ctx, u, &ackOf{l.Queue, sh, id, early, parts})
 }
 
 // ackOf names the entry a Settle acknowledges.
@@ -241,13 +268,33 @@ type ackOf struct {
 
 // update is UpdatePart, and with an entry to acknowledge Settle.
 func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *ackOf) (*store.Message, []store.Receipt, error) {
+	o, err := s.newUpdate(ctx, u, ack)
+	if err != nil {
+		return nil, nil, err
+	}
+	return o.outcome(s.doOp(ctx, &o.op))
+}
+
+// outcome is the update's result, given err, what the group commit answered (doOp's error).
+func (o *updateOp) outcome(err error) (*store.Message, []store.Receipt, error) {
+	if err != nil {
+		return nil, nil, err
+	}
+	if o.result != nil {
+		return nil, nil, o.result
+	}
+	return o.m, o.attached, nil
+}
+
+// newUpdate validates u and builds its update, ready for the group commit.
+func (s *Store) newUpdate(ctx context.Context, u store.PartUpdate, ack *ackOf) (*updateOp, error) {
 	if u.UpstreamID != "" {
 		if err := store.ValidateUpstreamID(u.Upstream, u.UpstreamID); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	if u.Part < 0 || u.Part >= store.MaxParts {
-		return nil, nil, fmt.Errorf("%w: message %s has no part %d", store.ErrInvalid, u.MessageID, u.Part)
+		return nil, fmt.Errorf("%w: message %s has no part %d", store.ErrInvalid, u.MessageID, u.Part)
 	}
 	if u.At.IsZero() {
 		u.At = nowUTC()
@@ -260,13 +307,7 @@ func (s *Store) update(ctx context.Context, u store.PartUpdate, ack *ackOf) (*st
 	o.keyArg = o.key
 	o.mapFirst = s.cluster && u.UpstreamID != ""
 	o.op.st = o
-	if err := s.doOp(ctx, &o.op); err != nil {
-		return nil, nil, err
-	}
-	if o.result != nil {
-		return nil, nil, o.result
-	}
-	return o.m, o.attached, nil
+	return o, nil
 }
 
 // updateOp is one update's state through its round trips (see UpdatePart and Settle), in
@@ -291,6 +332,7 @@ type updateOp struct {
 	attached []store.Receipt
 	m        *store.Message
 	result   error
+	done     store.SettleCompletion // SettleAsync's
 	// The arguments of the commands of the update's round trip, kept here rather than in
 	// slices of their own.
 	mapArgs    [6]any

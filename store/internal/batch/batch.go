@@ -11,6 +11,7 @@ type Op[T any] struct {
 	V    T
 	Err  error
 	done chan struct{}
+	a    asyncOp[T] // a DoAsync's (async.go): no one waits on done
 }
 
 // Batcher runs group commits of writes of type T.
@@ -25,6 +26,7 @@ type Batcher[T any] struct {
 	mu     sync.RWMutex // held shared by senders, exclusively by Close, so ch closes safely
 	closed bool
 	wg     sync.WaitGroup
+	pend   pending[T] // the asynchronous writes not completed yet (async.go)
 }
 
 // New starts flushers goroutines, each writing batches of at most max ops with flush. flush
@@ -40,10 +42,12 @@ func New[T any](flushers, max int, closeErr error, flush func([]*Op[T])) *Batche
 	}
 	b := &Batcher[T]{ch: make(chan *Op[T], max*flushers), flush: flush, max: max, closeErr: closeErr}
 	b.pool.New = func() any { return &Op[T]{done: make(chan struct{}, 1)} }
+	b.pend.init()
 	b.wg.Add(flushers)
 	for range flushers {
 		go b.run()
 	}
+	go b.watch()
 	return b
 }
 
@@ -83,6 +87,7 @@ func (b *Batcher[T]) Do(ctx context.Context, v T) error {
 func (b *Batcher[T]) run() {
 	defer b.wg.Done()
 	batch := make([]*Op[T], 0, b.max)
+	var async []*Op[T]
 	for op := range b.ch {
 		batch = append(batch[:0], op)
 	fill:
@@ -99,9 +104,19 @@ func (b *Batcher[T]) run() {
 		}
 		b.flush(batch)
 		b.flushes.Add(1)
+		// A waiter signalled may reuse its op at once: which ops are asynchronous is read first.
 		for i, o := range batch {
-			o.done <- struct{}{}
+			if o.a.c != nil {
+				async = append(async, o)
+			} else {
+				o.done <- struct{}{}
+			}
 			batch[i] = nil
+		}
+		if len(async) > 0 {
+			b.answerAsync(async)
+			clear(async)
+			async = async[:0]
 		}
 	}
 }
@@ -110,13 +125,19 @@ func (b *Batcher[T]) run() {
 func (b *Batcher[T]) Flushes() uint64 { return b.flushes.Load() }
 
 // Close stops taking writes, writes everything already queued, and returns when the flushers
-// are done.
+// are done and every completion of DoAsync has run.
 func (b *Batcher[T]) Close() {
 	b.mu.Lock()
-	if !b.closed {
+	first := !b.closed
+	if first {
 		b.closed = true
 		close(b.ch)
 	}
 	b.mu.Unlock()
 	b.wg.Wait()
+	b.pend.todo.Wait()
+	if first {
+		close(b.pend.stop)
+	}
+	<-b.pend.stopped
 }
