@@ -340,3 +340,34 @@ func TestAsyncCloseWhilePending(t *testing.T) {
 		}
 	})
 }
+
+// TestGroupCommitsCounted: GroupCommits counts the group commit's round trips. Accepts one after
+// the other take one each; eight at once share fewer.
+func TestGroupCommitsCounted(t *testing.T) {
+	stores(t, Config{}, func(t *testing.T, _ *redistest.Server, s *Store) {
+		ctx := context.Background()
+		before := s.GroupCommits()
+		for i := range 5 {
+			if err := s.AcceptMessage(ctx, storetest.NewMessage("gc"+strconv.Itoa(i), "acme", "up", 1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := s.GroupCommits() - before; got != 5 {
+			t.Errorf("5 accepts one after the other: %d round trips, want 5", got)
+		}
+		before = s.GroupCommits()
+		cs := make([]*completion, 8)
+		for i := range cs {
+			cs[i] = newCompletion()
+			s.AcceptMessageAsync(ctx, storetest.NewMessage("gca"+strconv.Itoa(i), "acme", "up", 1), cs[i])
+		}
+		for i, c := range cs {
+			if err := c.wait(t, 5*time.Second); err != nil {
+				t.Fatalf("accept %d: %v", i, err)
+			}
+		}
+		if got := s.GroupCommits() - before; got < 1 || got > 8 {
+			t.Errorf("8 accepts at once: %d round trips, want 1 to 8", got)
+		}
+	})
+}

@@ -46,8 +46,10 @@ type Config struct {
 // Store is the Redis store. Create it with Open or New.
 type Store struct {
 	store.Admin
-	c   goredis.UniversalClient
-	own bool // Close closes c
+	c goredis.UniversalClient
+	// rounds counts the group commit's pipelined round trips (GroupCommits).
+	rounds atomic.Uint64
+	own    bool // Close closes c
 	// cluster: keys of different slots may live on different nodes, so no command spans
 	// shards (a claim's blocking wait reads one shard's stream at a time).
 	cluster bool
@@ -301,6 +303,10 @@ type stepFunc func(p goredis.Pipeliner) bool
 
 func (f stepFunc) step(p goredis.Pipeliner) bool { return f(p) }
 
+// GroupCommits implements store.GroupCommitter: the pipelined round trips the group commit has
+// made (a batch takes one or more: an accept one, a settle one or two, more on Cluster).
+func (s *Store) GroupCommits() uint64 { return s.rounds.Load() }
+
 // maxRounds bounds an op's round trips, so a bug cannot spin a flusher. The longest is a Settle on
 // Cluster that picks up parked receipts: id map, update, park list, receipts, trim.
 const maxRounds = 6
@@ -332,6 +338,7 @@ func (s *Store) flush(ops []*batch.Op[*op]) {
 		fp.queueAccepts(s.cluster)
 		fp.queueAcks()
 		s.exec(fp.Pipeliner)
+		s.rounds.Add(1)
 	}
 	for _, o := range ops {
 		o.Err = o.V.err
