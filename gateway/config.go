@@ -547,7 +547,7 @@ type Config struct {
 	Ownership OwnershipConfig
 	// Workers bounds the store writes the message path runs at once on behalf of PDUs (accepts,
 	// query_sm, upstream receipts and MO, part and delivery settles); see pool. 0 means twice the
-	// server sessions' InboundLimit (512 by default): one session at its limit fills a group commit,
+	// server sessions' InboundLimit (200 by default): one session at its limit fills a group commit,
 	// and as many again are left for settles meanwhile.
 	Workers int
 }

@@ -97,13 +97,15 @@ type Config struct {
 	Meter *Meter `yaml:"-"`
 }
 
-// DefaultInboundLimit is Config.InboundLimit's default: an ESME keeping a window of 256 submit_sm
-// (a common setting for bulk senders) is read without pause. Measured with the embedded store's
-// asynchronous writes, row 7 of smppbench (one bind at W=256, 30 s, `--sustain-inbound-limit N`,
-// alternating): 100 forwarded 65.2k and 68.4k msgs/s, 256 forwarded 83.3k and 86.6k, 512 no more
-// than 256; the queue stayed flat in all. The limit bounds what one peer holds of the gateway at
-// once, not how fast a queue towards an upstream may grow: many binds can still outrun one upstream.
-const DefaultInboundLimit = 256
+// DefaultInboundLimit is Config.InboundLimit's default. It also paces an ESME that keeps more in
+// flight against what the gateway can forward, since nothing else does yet. Measured with the
+// embedded store's asynchronous writes, row 7 of smppbench (one bind at W=256 for 2 minutes,
+// `--sustain-inbound-limit N`, 2026-11-28): at 256 the gateway took in 79.4k msgs/s and
+// forwarded 78.8k, and after a minute, with 7 million messages in the store, forwarding fell
+// behind: the queue reached 115k and peak RSS 1.25 GB ("growing"); at 100 it took in and
+// forwarded 75.5k msgs/s, queue at most 14k and 0 at the end, RSS 597 MB ("flat"). Over 30 s,
+// 256 forwarded more (83-87k against 65-68k): the difference is what a short run does not see.
+const DefaultInboundLimit = 100
 
 // WithDefaults returns c with every zero value replaced by its documented default, as a session uses it.
 // Negative values are left as they are: EnquireLink's disables, the others Validate refuses.

@@ -252,7 +252,7 @@ func (r *runner) sustained(ctx context.Context) (row Row) {
 		s.Defaults, c.SustainSample, len(s.Samples), orDash(s.Verdict), s.Slope, s.Rise, s.Limit))
 	if n := len(s.Samples); n > 1 && s.Samples[n-1].Received > s.Samples[0].Received {
 		first, end := s.Samples[0], s.Samples[n-1]
-		addNote(&row, fmt.Sprintf("%d group commits (smppgw_store_group_commits_total) while the load was on: %.2f a message forwarded",
+		addNote(&row, fmt.Sprintf("%d group commits (smppgw_store_group_commits_total) while the load was on: %.3f a message forwarded",
 			end.Commits-first.Commits, float64(end.Commits-first.Commits)/float64(end.Received-first.Received)))
 	}
 	if c.SustainRate > 0 {
