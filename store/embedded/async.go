@@ -3,11 +3,11 @@ package embedded
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/smppgw/smppgw/store"
+	"github.com/smppgw/smppgw/store/internal/pending"
 )
 
 // The asynchronous writes (store.AsyncWrites): an accept or a settle is queued on the group commit
@@ -45,12 +45,9 @@ func (s *Store) SettleAsync(ctx context.Context, l store.Lease, u store.PartUpda
 
 // asyncWop is what a wop of an asynchronous write carries besides its op.
 type asyncWop struct {
-	ctx        context.Context
-	acc        store.AcceptCompletion // the op is an *acceptOp
-	set        store.SettleCompletion // the op is a *settleOp
-	prev, next *wop                   // on the pending list
-	linked     bool                   // on the pending list: not completed yet (pending.mu)
-	mine       bool                   // the syncer took it off the list: it completes it (syncer only)
+	acc  store.AcceptCompletion // the op is an *acceptOp
+	set  store.SettleCompletion // the op is a *settleOp
+	link pending.Link[wop]      // on the pending list until completed
 	// refs counts the two holders, the group commit and the completion: the last to let go
 	// gives the op back. They are one and the same unless the watcher completed it in doubt.
 	refs atomic.Int32
@@ -60,88 +57,15 @@ type asyncWop struct {
 // at most a write in doubt is reported, against a store time-out of seconds.
 const asyncTick = 20 * time.Millisecond
 
-// pending is the list of asynchronous writes queued and not completed yet, oldest first.
-type pending struct {
-	mu         sync.Mutex
-	head, tail *wop
-	wake       chan struct{} // the list was empty and no longer is
-	stopped    chan struct{} // closed when the watcher has returned
-}
-
-func (p *pending) init() {
-	p.wake = make(chan struct{}, 1)
-	p.stopped = make(chan struct{})
-}
-
-func (p *pending) link(o *wop) {
-	p.mu.Lock()
-	o.a.linked = true
-	o.a.prev, o.a.next = p.tail, nil
-	if p.tail != nil {
-		p.tail.a.next = o
-	} else {
-		p.head = o
-		select {
-		case p.wake <- struct{}{}:
-		default:
-		}
-	}
-	p.tail = o
-	p.mu.Unlock()
-}
-
-// remove takes o off the list; p.mu is held and o is on it.
-func (p *pending) remove(o *wop) {
-	if o.a.prev != nil {
-		o.a.prev.a.next = o.a.next
-	} else {
-		p.head = o.a.next
-	}
-	if o.a.next != nil {
-		o.a.next.a.prev = o.a.prev
-	} else {
-		p.tail = o.a.prev
-	}
-	o.a.prev, o.a.next, o.a.linked = nil, nil, false
-}
-
-// take takes o off the list and reports whether it was on it: whoever takes it completes it.
-func (p *pending) take(o *wop) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !o.a.linked {
-		return false
-	}
-	p.remove(o)
-	return true
-}
-
-// expired takes the writes whose context has ended off the list and appends them to out.
-func (p *pending) expired(out []*wop) ([]*wop, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var (
-		ctx context.Context
-		err error
-	)
-	for o := p.head; o != nil; {
-		next := o.a.next
-		if o.a.ctx != ctx { // neighbours mostly share one context (the gateway's storeContext)
-			ctx, err = o.a.ctx, o.a.ctx.Err()
-		}
-		if err != nil {
-			p.remove(o)
-			out = append(out, o)
-		}
-		o = next
-	}
-	return out, p.head == nil
+// newPending is the commit queue's list of asynchronous writes queued and not completed yet.
+func newPending() *pending.List[wop] {
+	return pending.New(func(o *wop) *pending.Link[wop] { return &o.a.link })
 }
 
 // submitAsync queues o, whose op and completion are set, for the group commit; the syncer or the
 // watcher completes it. A write refused before it is queued is completed here.
 func (q *commitQueue) submitAsync(ctx context.Context, s *Store, o *wop) {
-	o.Err, o.a.ctx = nil, ctx
+	o.Err = nil
 	o.a.refs.Store(2)
 	if s.closed.Load() {
 		q.completeAsync(o, store.ErrClosed)
@@ -156,7 +80,7 @@ func (q *commitQueue) submitAsync(ctx context.Context, s *Store, o *wop) {
 		return
 	}
 	// On the list before it is on ch: the syncer may answer it as soon as it is there.
-	q.pend.link(o)
+	q.pend.Add(o, ctx)
 	select {
 	case q.ch <- o:
 		q.mu.RUnlock()
@@ -166,7 +90,7 @@ func (q *commitQueue) submitAsync(ctx context.Context, s *Store, o *wop) {
 	q.mu.RUnlock()
 	// Never queued, so surely not written; unless the watcher saw the context end first and
 	// completed it in doubt, which is cautious, not wrong.
-	if q.pend.take(o) {
+	if q.pend.Take(o) {
 		q.completeAsync(o, ctx.Err())
 		q.letGo(o, 2)
 		return
@@ -177,16 +101,9 @@ func (q *commitQueue) submitAsync(ctx context.Context, s *Store, o *wop) {
 // answerAsync completes ops, the asynchronous writes of a batch the syncer is done with, those the
 // watcher has not completed already, with their outcome.
 func (q *commitQueue) answerAsync(ops []*wop) {
-	q.pend.mu.Lock()
+	q.pend.Claim(ops)
 	for _, o := range ops {
-		o.a.mine = o.a.linked
-		if o.a.linked {
-			q.pend.remove(o)
-		}
-	}
-	q.pend.mu.Unlock()
-	for _, o := range ops {
-		if o.a.mine {
+		if o.a.link.Mine() {
 			q.completeAsync(o, o.Err)
 			q.letGo(o, 2)
 		} else {
@@ -218,38 +135,17 @@ func (q *commitQueue) letGo(o *wop, n int32) {
 		w.release()
 	}
 	o.V, o.Err = op{}, nil
-	o.a.ctx, o.a.acc, o.a.set, o.a.mine = nil, nil, nil, false
+	o.a.acc, o.a.set = nil, nil
+	o.a.link.Reset()
 	q.pool.Put(o)
 }
 
 // watch completes in doubt the pending writes whose context ends before the syncer answers
 // them, until the syncer has answered everything (close).
 func (q *commitQueue) watch() {
-	defer close(q.pend.stopped)
-	t := time.NewTimer(asyncTick)
-	t.Stop()
-	var expired []*wop
-	for {
-		select {
-		case <-q.pend.wake:
-		case <-q.done:
-			return
-		}
-		for empty := false; !empty; {
-			t.Reset(asyncTick)
-			select {
-			case <-t.C:
-			case <-q.done:
-				t.Stop()
-				return
-			}
-			expired, empty = q.pend.expired(expired[:0])
-			for _, o := range expired {
-				// As the synchronous caller would have been told: the write may still land.
-				q.completeAsync(o, fmt.Errorf("%w: %w", store.ErrInDoubt, o.a.ctx.Err()))
-				q.letGo(o, 1)
-			}
-			clear(expired)
-		}
-	}
+	q.pend.Watch(q.done, asyncTick, func(o *wop, err error) {
+		// As the synchronous caller would have been told: the write may still land.
+		q.completeAsync(o, fmt.Errorf("%w: %w", store.ErrInDoubt, err))
+		q.letGo(o, 1)
+	})
 }

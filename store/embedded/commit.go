@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/smppgw/smppgw/store"
+	"github.com/smppgw/smppgw/store/internal/pending"
 )
 
 // wop is one queued write: V is what the caller asked for, Err what the group commit answers.
@@ -62,8 +63,8 @@ type commitQueue struct {
 	noGather atomic.Bool
 	mu       sync.RWMutex // held shared by senders, exclusively by close, so ch closes safely
 	closed   bool
-	done     chan struct{} // closed when the syncer has answered everything
-	pend     pending       // the asynchronous writes not completed yet (async.go)
+	done     chan struct{}      // closed when the syncer has answered everything
+	pend     *pending.List[wop] // the asynchronous writes not completed yet (async.go)
 	// asyncOps is the syncer's: the asynchronous writes of the batch it answers.
 	asyncOps []*wop
 }
@@ -75,7 +76,7 @@ func (q *commitQueue) start(s *Store, maxBatch int) {
 	q.idle = make(chan struct{}, 1)
 	q.done = make(chan struct{})
 	q.pool.New = func() any { return &wop{done: make(chan struct{}, 1)} }
-	q.pend.init()
+	q.pend = newPending()
 	go q.stager()
 	go q.syncer()
 	go q.watch()
@@ -146,7 +147,7 @@ func (q *commitQueue) close() {
 	}
 	q.mu.Unlock()
 	<-q.done
-	<-q.pend.stopped
+	<-q.pend.Stopped()
 }
 
 func (q *commitQueue) stager() {

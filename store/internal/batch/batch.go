@@ -26,7 +26,7 @@ type Batcher[T any] struct {
 	mu     sync.RWMutex // held shared by senders, exclusively by Close, so ch closes safely
 	closed bool
 	wg     sync.WaitGroup
-	pend   pending[T] // the asynchronous writes not completed yet (async.go)
+	pend   asyncState[T] // the asynchronous writes not completed yet (async.go)
 }
 
 // New starts flushers goroutines, each writing batches of at most max ops with flush. flush
@@ -139,5 +139,5 @@ func (b *Batcher[T]) Close() {
 	if first {
 		close(b.pend.stop)
 	}
-	<-b.pend.stopped
+	<-b.pend.list.Stopped()
 }
