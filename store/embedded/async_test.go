@@ -6,12 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -330,72 +327,7 @@ func TestAsyncCrashKeepsAcknowledged(t *testing.T) {
 		asyncCrashChild(os.Getenv(asyncCrashChildEnv), os.Getenv("EMBEDDED_CRASH_ROUND"))
 		return
 	}
-	if testing.Short() {
-		t.Skip("spawns processes")
-	}
-	path := filepath.Join(t.TempDir(), "db")
-	ctx := context.Background()
-	accepted, settled := map[string]bool{}, map[string]bool{}
-	for round := range 3 {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestAsyncCrashKeepsAcknowledged$", "-test.count=1")
-		cmd.Env = append(os.Environ(), asyncCrashChildEnv+"="+path, fmt.Sprint("EMBEDDED_CRASH_ROUND=", round))
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		killAt := 300 + 700*round
-		timer := time.AfterFunc(10*time.Second, func() { cmd.Process.Signal(syscall.SIGKILL) })
-		sc := bufio.NewScanner(out)
-		settles := 0
-		for sc.Scan() {
-			kind, id, ok := strings.Cut(sc.Text(), " ")
-			if !ok {
-				continue
-			}
-			switch kind {
-			case "A":
-				accepted[id] = true
-			case "S":
-				settled[id] = true
-				if settles++; settles == killAt {
-					cmd.Process.Signal(syscall.SIGKILL)
-				}
-			}
-		}
-		timer.Stop()
-		err = cmd.Wait()
-		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
-			t.Fatalf("round %d: child ended by itself (%v) before the kill", round, err)
-		}
-		s, err := Open(path, storetest.Options())
-		if err != nil {
-			t.Fatalf("round %d: reopen after the kill: %v", round, err)
-		}
-		var lost, lostSettle int
-		for id := range accepted {
-			m, err := s.GetMessage(ctx, id)
-			switch {
-			case err != nil:
-				lost++
-			case settled[id] && m.Parts[0].UpstreamID == "":
-				lostSettle++
-			}
-		}
-		t.Logf("round %d: %d accepted and %d settled so far; after the kill %d lost, %d settles lost", round, len(accepted), len(settled), lost, lostSettle)
-		if lost != 0 || lostSettle != 0 {
-			t.Errorf("round %d: %d acknowledged messages lost, %d acknowledged settles lost", round, lost, lostSettle)
-		}
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if len(settled) == 0 {
-		t.Fatal("no settle acknowledged in any round: the child did no work")
-	}
+	crashRounds(t, "TestAsyncCrashKeepsAcknowledged", asyncCrashChildEnv, 3)
 }
 
 // crashSay prints "kind id" once a write's completion reports it done.

@@ -29,15 +29,24 @@ func TestCrashKeepsAcknowledged(t *testing.T) {
 		crashChild(os.Getenv(crashChildEnv), os.Getenv("EMBEDDED_CRASH_ROUND"))
 		return
 	}
+	crashRounds(t, "TestCrashKeepsAcknowledged", crashChildEnv, 4)
+}
+
+// crashRounds runs test (this test binary's test of that name, as a child with childEnv set to
+// the store's path) rounds times, SIGKILLs it after a number of settles that differs per round
+// (or after 10 s), and checks after each kill that every message the child reported accepted
+// ("A id") is there, settled or still claimable from queue "up", and every settle it reported
+// ("S id") is there too.
+func crashRounds(t *testing.T, test, childEnv string, rounds int) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
 	path := filepath.Join(t.TempDir(), "db")
 	ctx := context.Background()
 	accepted, settled := map[string]bool{}, map[string]bool{}
-	for round := range 4 {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashKeepsAcknowledged$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashChildEnv+"="+path, fmt.Sprint("EMBEDDED_CRASH_ROUND=", round))
+	for round := range rounds {
+		cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+		cmd.Env = append(os.Environ(), childEnv+"="+path, fmt.Sprint("EMBEDDED_CRASH_ROUND=", round))
 		cmd.Stderr = os.Stderr
 		out, err := cmd.StdoutPipe()
 		if err != nil {
