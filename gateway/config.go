@@ -251,12 +251,14 @@ type ClientConfig struct {
 const MaxBinds = 64
 
 // DefaultUpstreamWindow is an upstream bind's window (session.window) when its configuration sets
-// none: over loopback to a fast SMSC on two cores (scripts/bench --rows 7 --sustain 30s), 128
-// forwards 59.6-61.4k msgs/s sustained, as much as 256 (61.0k), where 64 forwards 55.2-56.4k (same
-// hour, alternating), 32 ~37k and 10 ~24k (measured a session before). An upstream that allows
-// fewer requests in flight answers the excess ESME_RTHROTTLED or ESME_RMSGQFUL, which pauses the
-// bind (throttle_delay); set its session.window to what its operator allows.
-const DefaultUpstreamWindow = 128
+// none. Over loopback to a fast SMSC on two cores, row 7 of smppbench (one ESME bind at W=256, 2
+// minutes, 2026-11-28): with session.DefaultInboundLimit at 256, 256 forwarded 86.8k and 86.6k
+// msgs/s with the queue flat, where 128 forwarded 78.8k and fell behind intake after a minute (queue
+// 115k); 128 with an inbound limit of 100 forwarded 75.5k-77.1k, flat. The window is what keeps
+// forwarding up with intake once a round trip to the upstream grows under load. An upstream that
+// allows fewer requests in flight answers the excess ESME_RTHROTTLED or ESME_RMSGQFUL, which pauses
+// the bind (throttle_delay); set its session.window to what its operator allows.
+const DefaultUpstreamWindow = 256
 
 // DefaultMaxUnsettled is ClientConfig.MaxUnsettled's default: enough parts per bind to keep a window
 // full across a group commit of a few milliseconds at tens of thousands of messages a second, and
@@ -547,7 +549,7 @@ type Config struct {
 	Ownership OwnershipConfig
 	// Workers bounds the store writes the message path runs at once on behalf of PDUs (accepts,
 	// query_sm, upstream receipts and MO, part and delivery settles); see pool. 0 means twice the
-	// server sessions' InboundLimit (200 by default): one session at its limit fills a group commit,
+	// server sessions' InboundLimit (512 by default): one session at its limit fills a group commit,
 	// and as many again are left for settles meanwhile.
 	Workers int
 }

@@ -104,7 +104,7 @@ Configuration file (YAML; deploy/smppgw.example.yaml shows and explains every fi
                      bind_types, allowed_ips, max_binds, throughput)
   upstreams:         SMSCs to bind to, each: name, address, system_id, password, system_type,
                      bind_type, address_range, tls (ca_file, server_name, cert_file, key_file, ...),
-                     session (window default 128 here), dial_timeout, reconnect_min, reconnect_max,
+                     session (window default 256 here), dial_timeout, reconnect_min, reconnect_max,
                      throttle_delay*, max_attempts, max_unsettled (parts sent and not yet settled
                      durably per bind: what a crash sends twice; default 512, at least the window),
                      max_age, queue_size, outbind_listen and outbind_password (the upstream connects),

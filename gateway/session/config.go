@@ -97,15 +97,16 @@ type Config struct {
 	Meter *Meter `yaml:"-"`
 }
 
-// DefaultInboundLimit is Config.InboundLimit's default. It also paces an ESME that keeps more in
-// flight against what the gateway can forward, since nothing else does yet. Measured with the
-// embedded store's asynchronous writes, row 7 of smppbench (one bind at W=256 for 2 minutes,
-// `--sustain-inbound-limit N`, 2026-11-28): at 256 the gateway took in 79.4k msgs/s and
-// forwarded 78.8k, and after a minute, with 7 million messages in the store, forwarding fell
-// behind: the queue reached 115k and peak RSS 1.25 GB ("growing"); at 100 it took in and
-// forwarded 75.5k msgs/s, queue at most 14k and 0 at the end, RSS 597 MB ("flat"). Over 30 s,
-// 256 forwarded more (83-87k against 65-68k): the difference is what a short run does not see.
-const DefaultInboundLimit = 100
+// DefaultInboundLimit is Config.InboundLimit's default: an ESME keeping a window of 256 submit_sm
+// (a common setting for bulk senders) is read without pause. It is also the only brake on intake
+// when forwarding falls behind, so it was measured with the upstream window (gateway's
+// DefaultUpstreamWindow), row 7 of smppbench (one bind at W=256 for 2 minutes,
+// `--sustain-inbound-limit N --sustain-upstream-window M`, 2026-11-28): 256 with window 256 forwarded
+// 86.8k and 86.6k msgs/s, queue flat (at most 20k, 0 at the end); 256 with window 128 took in 79.4k
+// and forwarded 78.8k, falling behind after a minute (queue 115k, RSS 1.25 GB); 100 with window 128
+// forwarded 75.5k-77.1k, flat. Over 30 s the window-128 case looked flat too: judge a default on
+// the full 2 minutes.
+const DefaultInboundLimit = 256
 
 // WithDefaults returns c with every zero value replaced by its documented default, as a session uses it.
 // Negative values are left as they are: EnquireLink's disables, the others Validate refuses.

@@ -12,7 +12,7 @@ import (
 // TestConfigDefaults: every zero value becomes its documented default in WithDefaults, and nothing else
 // changes a value.
 func TestConfigDefaults(t *testing.T) {
-	want := session.Config{Window: 10, ResponseTimeout: 10 * time.Second, EnquireLink: 30 * time.Second, InboundLimit: 100,
+	want := session.Config{Window: 10, ResponseTimeout: 10 * time.Second, EnquireLink: 30 * time.Second, InboundLimit: 256,
 		UnbindTimeout: 5 * time.Second, BindTimeout: 30 * time.Second, WriteTimeout: 10 * time.Second, MaxPDULength: pdu.DefaultMaxLength}
 	if got := (session.Config{}).WithDefaults(); got != want {
 		t.Errorf("Config{}.WithDefaults() = %+v, want %+v", got, want)
