@@ -252,8 +252,8 @@ const MaxBinds = 64
 
 // DefaultUpstreamWindow is an upstream bind's window (session.window) when its configuration sets
 // none. Over loopback to a fast SMSC on two cores, row 7 of smppbench (one ESME bind at W=256, 2
-// minutes, 2026-11-28): with session.DefaultInboundLimit at 256, 256 forwarded 86.8k and 86.6k
-// msgs/s with the queue flat, where 128 forwarded 78.8k and fell behind intake after a minute (queue
+// minutes, 2026-11-28): with session.DefaultInboundLimit at 256, 256 forwarded 86.8k, 86.6k, 78.0k
+// and 64.1k msgs/s (the box varies that much) with the queue flat, where 128 forwarded 78.8k and fell behind intake after a minute (queue
 // 115k); 128 with an inbound limit of 100 forwarded 75.5k-77.1k, flat. The window is what keeps
 // forwarding up with intake once a round trip to the upstream grows under load. An upstream that
 // allows fewer requests in flight answers the excess ESME_RTHROTTLED or ESME_RMSGQFUL, which pauses

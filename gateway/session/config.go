@@ -102,7 +102,8 @@ type Config struct {
 // when forwarding falls behind, so it was measured with the upstream window (gateway's
 // DefaultUpstreamWindow), row 7 of smppbench (one bind at W=256 for 2 minutes,
 // `--sustain-inbound-limit N --sustain-upstream-window M`, 2026-11-28): 256 with window 256 forwarded
-// 86.8k and 86.6k msgs/s, queue flat (at most 20k, 0 at the end); 256 with window 128 took in 79.4k
+// 86.8k and 86.6k msgs/s, then 78.0k and 64.1k as the defaults (the box varies that much), queue
+// flat in all four; 256 with window 128 took in 79.4k
 // and forwarded 78.8k, falling behind after a minute (queue 115k, RSS 1.25 GB); 100 with window 128
 // forwarded 75.5k-77.1k, flat. Over 30 s the window-128 case looked flat too: judge a default on
 // the full 2 minutes.
