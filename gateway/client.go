@@ -567,35 +567,39 @@ func (c *Client) pump(ctx context.Context, s *session.Session) {
 		}
 		j.client = c
 		// A job its queue reuses once it ended is pinned while the session reads it: the response
-		// (or the session's end) may complete it before SendAsyncTo returns.
+		// (or the session's end) may complete it before SendAsyncTo returns, and a failed send
+		// still uses it below.
 		pin, _ := j.ender.(jobPinner)
 		if pin != nil {
 			pin.pin()
 		}
-		err = s.SendAsyncTo(ctx, body, (*sentJob)(j))
-		if err == nil {
-			if pin != nil {
-				pin.unpin()
-			}
-			continue
+		stop := false
+		if err := s.SendAsyncTo(ctx, body, (*sentJob)(j)); err != nil {
+			stop = c.unsent(ctx, j, err)
 		}
-		j.Attempts--
-		c.sent.Add(^uint64(0))
-		if ctx.Err() != nil || errors.Is(err, session.ErrClosed) || errors.Is(err, session.ErrNotBound) {
-			c.queue.Requeue(j, RequeueUnsent, 0)
-			if pin != nil {
-				pin.unpin()
-			}
-			return
-		}
-		// An encoding error: the job can never be sent.
-		c.log.Warn().Err(err).Msg("job cannot be encoded; rejected")
-		c.rejected.Add(1)
-		j.end(session.Response{}, err)
 		if pin != nil {
 			pin.unpin()
 		}
+		if stop {
+			return
+		}
 	}
+}
+
+// unsent handles a job SendAsyncTo refused with err, and reports whether the pump must stop: the
+// session or the client ended, and the job goes back to the queue; or it can never be encoded, and
+// is rejected.
+func (c *Client) unsent(ctx context.Context, j *Job, err error) bool {
+	j.Attempts--
+	c.sent.Add(^uint64(0))
+	if ctx.Err() != nil || errors.Is(err, session.ErrClosed) || errors.Is(err, session.ErrNotBound) {
+		c.queue.Requeue(j, RequeueUnsent, 0)
+		return true
+	}
+	c.log.Warn().Err(err).Msg("job cannot be encoded; rejected")
+	c.rejected.Add(1)
+	j.end(session.Response{}, err)
+	return false
 }
 
 // expired says why j is not to be sent any more: older than MaxAge, or past its validity period.

@@ -148,9 +148,9 @@ func (d *inDoubt) unsend(id string) {
 	}
 }
 
-// resolve is called with the ErrInDoubt (or the context's error) of m's accept. It returns nil when m was written (it is
-// answered as accepted), or an error to refuse it with; when the outcome is still unknown, m's id is
-// kept for the loop, which makes sure it never goes out.
+// resolve is called with the ErrInDoubt (or the context's error) of m's accept. It returns nil
+// when m was written (it is answered as accepted), or an error to refuse it with; when the outcome
+// is still unknown, m's id is kept for the loop, which makes sure it never goes out.
 func (d *inDoubt) resolve(ctx context.Context, m *store.Message, err error) error {
 	if d == nil {
 		return err

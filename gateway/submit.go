@@ -544,7 +544,7 @@ func fillSubmitSM(sm *pdu.SubmitSM, t *store.PartTask) {
 
 // asyncOf returns st's asynchronous writes when the store behind st's decorators (those with an
 // Unwrap method, as the metrics wrapper) has them, else nil: the message path then waits for each
-// write on a worker of its pool, as it does with Redis and the memory store.
+// write on a worker of its pool, as it does with the memory store.
 func asyncOf(st store.Store) store.AsyncWrites {
 	a, ok := st.(store.AsyncWrites)
 	if !ok {

@@ -31,8 +31,8 @@ const workerIdle = 2 * time.Second
 // last if there is one, else to a new worker. Once closed, work runs on the caller, so nothing
 // reported late is dropped.
 //
-// The two hot writes are the exception when the store writes asynchronously (store.AsyncWrites,
-// the embedded store): an accept whose id is known and the settle of a part accepted upstream are
+// The two hot writes are the exception when the store writes asynchronously (store.AsyncWrites:
+// the embedded and Redis stores): an accept whose id is known and the settle of a part accepted upstream are
 // only queued for the group commit, on the session's reader (a full queue holds the reader up, the
 // same push-back), and their completion, run by the store once the write is durable, answers or
 // settles. No worker is taken and none waits; the pool counts them (writeStarted, writeDone) so that
