@@ -10,10 +10,8 @@ import (
 
 	"github.com/smppgw/smppgw/gateway/session"
 	"github.com/smppgw/smppgw/gateway/session/sessiontest"
-	"github.com/smppgw/smppgw/internal/smscsim"
 	"github.com/smppgw/smppgw/pdu"
 	"github.com/smppgw/smppgw/store"
-	"github.com/smppgw/smppgw/store/storetest"
 )
 
 // acceptFunc and settleFunc are completions as functions, for the test stores below.
@@ -211,56 +209,6 @@ func (s *asyncSlowSettleStore) SettleAsync(ctx context.Context, l store.Lease, u
 			c.SettleDone(m, attached, err)
 		}()
 	}))
-}
-
-// TestAsyncSettleHoldsSlotUntilCompletion: a part settled asynchronously keeps its place among the
-// bind's unsettled parts until the settle's completion comes: with completions 5ms late, there
-// are never more parts sent and not settled durably than max_unsettled.
-func TestAsyncSettleHoldsSlotUntilCompletion(t *testing.T) {
-	const window, unsettled, n = 5, 12, 200
-	st := &asyncSlowSettleStore{&slowSettleStore{ackCounter: ackCounter{Store: newEmbedded(t)}, delay: 5 * time.Millisecond}}
-	for i := range n {
-		m := storetest.NewMessage(fmt.Sprintf("w%03d", i), "acme", "sim", 1)
-		if err := st.Store.AcceptMessage(sessiontest.Ctx(t), m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var worst atomic.Int64
-	up := startSim(t, "127.0.0.1:0", smscsim.Options{OnSubmit: func(up *smscsim.Sim, _ *pdu.SubmitSM) {
-		unsettled := int64(up.Count()) - st.acked.Load()
-		for {
-			w := worst.Load()
-			if unsettled <= w || worst.CompareAndSwap(w, unsettled) {
-				break
-			}
-		}
-	}})
-	upCfg := simUpstream("sim", up.Addr())
-	upCfg.Session.Window = window
-	upCfg.MaxUnsettled = unsettled
-	g, _, _ := startGateway(t, Config{Upstreams: []ClientConfig{upCfg}}, st)
-	if g.settle.async == nil {
-		t.Fatal("the settler does not use the store's asynchronous writes")
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for st.acked.Load() < n && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if a := st.acked.Load(); a != n {
-		t.Fatalf("%d of %d parts settled", a, n)
-	}
-	if w := worst.Load(); w > unsettled {
-		t.Errorf("up to %d parts were sent and not settled durably, want at most max_unsettled (%d)", w, unsettled)
-	}
-	for i := range n {
-		m, err := st.Store.GetMessage(sessiontest.Ctx(t), fmt.Sprintf("w%03d", i))
-		if err != nil || m.Parts[0].UpstreamID == "" {
-			t.Errorf("message w%03d: %v, want its upstream id recorded", i, err)
-		}
-	}
-	if s := g.stats.submitted.Load(); s != n {
-		t.Errorf("%d parts counted submitted, want %d", s, n)
-	}
 }
 
 // TestAsyncOfDecorators: the message path writes asynchronously only when the store behind the

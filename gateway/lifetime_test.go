@@ -127,45 +127,67 @@ func (s *slowSettleStore) Settle(ctx context.Context, l store.Lease, u store.Par
 // TestUnsettledPartsBounded: parts the upstream accepted whose outcome is not yet durable are those
 // a crash would send twice; however slow the store, there are never more of them than the bind's
 // max_unsettled (they queued by the thousand behind the settle pool), and more than the window
-// are out, so the window refills while settles wait for their commit.
+// are out, so the window refills while settles wait for their commit. Run with the settles waited
+// for and asynchronous (async_test.go), where a part keeps its place among the unsettled until its
+// settle's completion comes; every part ends settled with its upstream id, counted once.
 func TestUnsettledPartsBounded(t *testing.T) {
-	const window, unsettled, n = 5, 12, 200
-	st := &slowSettleStore{ackCounter: ackCounter{Store: newEmbedded(t)}, delay: 5 * time.Millisecond}
-	for i := range n {
-		m := storetest.NewMessage(fmt.Sprintf("w%03d", i), "acme", "sim", 1)
-		if err := st.AcceptMessage(sessiontest.Ctx(t), m); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var worst atomic.Int64
-	up := startSim(t, "127.0.0.1:0", smscsim.Options{OnSubmit: func(up *smscsim.Sim, _ *pdu.SubmitSM) {
-		// This submission is sent and not settled, and so is every one before it not acked yet.
-		unsettled := int64(up.Count()) - st.acked.Load()
-		for {
-			w := worst.Load()
-			if unsettled <= w || worst.CompareAndSwap(w, unsettled) {
-				break
+	for _, async := range []bool{false, true} {
+		t.Run(writesName(async), func(t *testing.T) {
+			const window, unsettled, n = 5, 12, 200
+			slow := &slowSettleStore{ackCounter: ackCounter{Store: newEmbedded(t)}, delay: 5 * time.Millisecond}
+			var st store.Store = slow
+			if async {
+				st = &asyncSlowSettleStore{slow}
 			}
-		}
-	}})
-	upCfg := simUpstream("sim", up.Addr())
-	upCfg.Session.Window = window
-	upCfg.MaxUnsettled = unsettled
-	startGateway(t, Config{Upstreams: []ClientConfig{upCfg}}, st)
-	deadline := time.Now().Add(30 * time.Second)
-	for st.acked.Load() < n && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+			for i := range n {
+				m := storetest.NewMessage(fmt.Sprintf("w%03d", i), "acme", "sim", 1)
+				if err := slow.AcceptMessage(sessiontest.Ctx(t), m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var worst atomic.Int64
+			up := startSim(t, "127.0.0.1:0", smscsim.Options{OnSubmit: func(up *smscsim.Sim, _ *pdu.SubmitSM) {
+				// This submission is sent and not settled, and so is every one before it not acked yet.
+				unsettled := int64(up.Count()) - slow.acked.Load()
+				for {
+					w := worst.Load()
+					if unsettled <= w || worst.CompareAndSwap(w, unsettled) {
+						break
+					}
+				}
+			}})
+			upCfg := simUpstream("sim", up.Addr())
+			upCfg.Session.Window = window
+			upCfg.MaxUnsettled = unsettled
+			g, _, _ := startGateway(t, Config{Upstreams: []ClientConfig{upCfg}}, st)
+			if (g.settle.async != nil) != async {
+				t.Fatalf("the settler uses asynchronous writes: %v, want %v", g.settle.async != nil, async)
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for slow.acked.Load() < n && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if a := slow.acked.Load(); a != n {
+				t.Fatalf("%d of %d parts settled", a, n)
+			}
+			if w := worst.Load(); w > unsettled {
+				t.Errorf("up to %d parts were sent and not settled durably, want at most max_unsettled (%d)", w, unsettled)
+			}
+			if w := worst.Load(); w <= window {
+				t.Errorf("at most %d parts were out unsettled with settles taking 5ms each, want more than the window (%d): the window did not refill while settles waited", w, window)
+			}
+			for i := range n {
+				m, err := slow.Store.GetMessage(sessiontest.Ctx(t), fmt.Sprintf("w%03d", i))
+				if err != nil || m.Parts[0].UpstreamID == "" {
+					t.Errorf("message w%03d: %v, want its upstream id recorded", i, err)
+				}
+			}
+			if s := g.stats.submitted.Load(); s != n {
+				t.Errorf("%d parts counted submitted, want %d", s, n)
+			}
+			t.Logf("at most %d parts sent and not settled (window %d, max_unsettled %d)", worst.Load(), window, unsettled)
+		})
 	}
-	if a := st.acked.Load(); a != n {
-		t.Fatalf("%d of %d parts settled", a, n)
-	}
-	if w := worst.Load(); w > unsettled {
-		t.Errorf("up to %d parts were sent and not settled durably, want at most max_unsettled (%d)", w, unsettled)
-	}
-	if w := worst.Load(); w <= window {
-		t.Errorf("at most %d parts were out unsettled with settles taking 5ms each, want more than the window (%d): the window did not refill while settles waited", w, window)
-	}
-	t.Logf("at most %d parts sent and not settled (window %d, max_unsettled %d)", worst.Load(), window, unsettled)
 }
 
 // TestInFlightResentAtOnceAfterRestart: parts in flight when the gateway stopped abruptly (nothing
